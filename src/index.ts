@@ -1,0 +1,2 @@
+export { ChannelError, MachineError, LayoutError } from './shared/errors.js';
+export type { ChannelErrorCode } from './shared/errors.js';

@@ -1,0 +1,9 @@
+/**
+ * Building blocks under the public API, for benchmarks, tests and people who
+ * want the bare ring. Not covered by semver.
+ */
+export * from './shared/layout.js';
+export * from './shared/ring.js';
+export * from './shared/wait.js';
+export * from './shared/errors.js';
+export { workerEntry } from './shared/workers.js';

@@ -1,0 +1,78 @@
+/**
+ * Typed errors and the numeric status codes the hardware writes into
+ * completions and END records. The string code is the public contract; the
+ * number is only its wire form.
+ */
+
+export const Status = {
+  OK: 0,
+  EPOLICY: 1,
+  ECONNREFUSED: 2,
+  ECLOSED: 3,
+  EPEERDEAD: 4,
+  ESTALE: 5,
+  EMSGSIZE: 6,
+  EPERM: 7,
+  EINVAL: 8,
+  EAGAIN: 9,
+  EFAULT: 10,
+  EHWRESET: 11,
+  EMFILE: 12,
+  EADDRINUSE: 13,
+} as const;
+export type StatusName = keyof typeof Status;
+export type ChannelErrorCode = Exclude<StatusName, 'OK'>;
+
+const statusNames: StatusName[] = [];
+for (const [name, value] of Object.entries(Status)) statusNames[value] = name as StatusName;
+
+export function statusName(status: number): StatusName | undefined {
+  return statusNames[status];
+}
+
+/** What each code means and what the caller can do about it; appended to messages. */
+const advice: Record<ChannelErrorCode, string> = {
+  EPOLICY: 'the machine policy forbids this pair of partitions; add the pair to policy.allow in createMachine',
+  ECONNREFUSED: 'nobody listens on that partition and port; start a listener there first, or check the port number',
+  ECLOSED: 'the channel is closed; open a new channel with connect() or accept()',
+  EPEERDEAD: 'the peer partition or process ended; reconnect once it is running again',
+  ESTALE: 'the channel handle belongs to a closed channel whose slot was reused; use the handle of a live channel',
+  EMSGSIZE: 'the message is larger than maxMessageBytes; split it or raise maxMessageBytes in createMachine',
+  EPERM: 'this queue pair does not own that channel; send only on channels your process opened or accepted',
+  EINVAL: 'an argument was invalid; see the message for which one',
+  EAGAIN: 'the send ring is full; await channel.write() to wait for space, or retry later',
+  EFAULT: 'the ring of that queue pair is corrupt; the hardware stopped serving it',
+  EHWRESET: 'the hardware worker stopped; the machine failed closed, create a new machine',
+  EMFILE: 'no free slot is left; close channels or processes, or raise the limit in createMachine',
+  EADDRINUSE: 'a listener already holds that port in this partition; close it or pick another port',
+};
+
+export class ChannelError extends Error {
+  override readonly name = 'ChannelError';
+  readonly code: ChannelErrorCode;
+  constructor(code: ChannelErrorCode, detail: string) {
+    super(`${code}: ${detail} (${advice[code]})`);
+    this.code = code;
+  }
+}
+
+/** A bad option or misuse of the machine (operator side). */
+export class MachineError extends Error {
+  override readonly name = 'MachineError';
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+/** The shape of a SharedArrayBuffer-backed region does not match what was expected. */
+export class LayoutError extends Error {
+  override readonly name = 'LayoutError';
+}
+
+export function channelErrorFromStatus(status: number, detail: string): ChannelError {
+  const name = statusName(status);
+  const code: ChannelErrorCode = name === undefined || name === 'OK' ? 'EINVAL' : name;
+  return new ChannelError(code, detail);
+}

@@ -1,0 +1,185 @@
+/**
+ * The descriptor module: where every word of shared memory lives.
+ *
+ * Nothing outside this file writes a number literal for a shared-memory
+ * offset. Offsets are in bytes unless the name ends in `_WORD` (an index into
+ * an Int32Array/Uint32Array over the same buffer).
+ *
+ * A ring region (one SPSC ring) looks like this, each line 64 bytes so that
+ * the producer's and the consumer's hot words never share a cache line:
+ *
+ *   base +   0  ┌ producer line ─ PRODUCER_POSITION (u32, free-running), CAPACITY (u32, set once)
+ *   base +  64  ├ consumer line ─ CONSUMER_POSITION (u32, free-running)
+ *   base + 128  ├ data-wait line ─ DATA_WAITING flag, DATA_BELL counter
+ *   base + 192  ├ space-wait line ─ SPACE_WAITING flag, SPACE_BELL counter
+ *   base + 256  └ data: `capacity` bytes of records (capacity a power of two)
+ *
+ * A record is 8-byte aligned and starts with a header:
+ *
+ *   +0 length (u32): header + body bytes, before alignment
+ *   +4 type   (u32): one of RecordType
+ *   +8 body
+ *
+ * A PAD record fills the tail of the data area when the next record does not
+ * fit before the wrap; its length runs exactly to the end of the data area.
+ *
+ * A partition's port buffer (the only shared memory a partition ever holds):
+ *
+ *   0            ┌ port header line: magic, version, geometry (hardware-written once)
+ *   64           ├ hardware-sleep line: HW_SLEEPING flag (hardware announces it sleeps)
+ *   128          ├ doorbell line: HW_DOORBELL counter (partition rings it)
+ *   192          ├ connection table: channelSlots × CONNECTION_ENTRY_BYTES (hardware-written)
+ *   …            ├ queue pair 0: send ring │ receive ring │ completion ring
+ *   …            ├ queue pair 1: …
+ *                └ …
+ */
+
+export const CACHE_LINE_BYTES = 64;
+export const RECORD_ALIGN_BYTES = 8;
+export const RECORD_HEADER_BYTES = 8;
+
+// Record header fields, relative to the record start.
+export const RECORD_LENGTH_OFFSET = 0;
+export const RECORD_TYPE_OFFSET = 4;
+
+// Ring region, relative to the ring base.
+export const RING_PRODUCER_POSITION_OFFSET = 0;
+/** Written once by the owner; a peer checks it on attach, the hardware never trusts it. */
+export const RING_CAPACITY_OFFSET = 4;
+export const RING_CONSUMER_POSITION_OFFSET = CACHE_LINE_BYTES;
+export const RING_DATA_WAITING_OFFSET = 2 * CACHE_LINE_BYTES;
+export const RING_DATA_BELL_OFFSET = 2 * CACHE_LINE_BYTES + 4;
+export const RING_SPACE_WAITING_OFFSET = 3 * CACHE_LINE_BYTES;
+export const RING_SPACE_BELL_OFFSET = 3 * CACHE_LINE_BYTES + 4;
+export const RING_HEADER_BYTES = 4 * CACHE_LINE_BYTES;
+
+export const MIN_RING_CAPACITY = 1024;
+export const MAX_RING_CAPACITY = 1 << 30;
+
+/** Record types. Zero is never valid, so zeroed memory never parses as a record. */
+export const RecordType = {
+  /** Fills the end of the data area before the wrap. */
+  PAD: 1,
+  /** partition → hardware: body = SendBody + payload. */
+  SEND: 2,
+  /** partition → hardware: body = SendBody (no payload); closes the channel in order after earlier SENDs. */
+  CLOSE: 3,
+  /** partition → hardware: body = SendBody with channel 0; the process on this queue pair has ended. */
+  DETACH: 4,
+  /** hardware → partition: body = DeliverBody + payload. */
+  DATA: 5,
+  /** hardware → partition: body = DeliverBody, `status` says why the stream ended. */
+  END: 6,
+  /** hardware → partition, on the completion ring: body = CompletionBody. */
+  COMPLETION: 7,
+  /** Used by benchmarks and tests of the bare ring. */
+  RAW: 8,
+} as const;
+export type RecordType = (typeof RecordType)[keyof typeof RecordType];
+
+// SEND / CLOSE / DETACH body (partition-written; every field fetched once and validated).
+export const SEND_CHANNEL_OFFSET = 0;
+export const SEND_FLAGS_OFFSET = 4;
+export const SEND_BODY_BYTES = 8;
+
+// DATA / END body (hardware-written).
+export const DELIVER_CHANNEL_OFFSET = 0;
+export const DELIVER_STATUS_OFFSET = 4;
+export const DELIVER_BODY_BYTES = 8;
+
+// COMPLETION body (hardware-written).
+export const COMPLETION_STATUS_OFFSET = 0;
+export const COMPLETION_CHANNEL_OFFSET = 4;
+export const COMPLETION_OPCODE_OFFSET = 8;
+export const COMPLETION_COUNT_OFFSET = 12;
+export const COMPLETION_BODY_BYTES = 16;
+
+// Port header, line 0 (written once by the hardware when it allocates the port).
+export const PORT_MAGIC = 0x4c50_4152; // "LPAR"
+export const PORT_VERSION = 1;
+export const PORT_MAGIC_WORD = 0;
+export const PORT_VERSION_WORD = 1;
+export const PORT_BYTES_WORD = 2;
+export const PORT_PARTITION_WORD = 3;
+export const PORT_QUEUE_PAIRS_WORD = 4;
+export const PORT_CHANNEL_SLOTS_WORD = 5;
+export const PORT_SEND_RING_BYTES_WORD = 6;
+export const PORT_RECEIVE_RING_BYTES_WORD = 7;
+export const PORT_COMPLETION_RING_BYTES_WORD = 8;
+export const PORT_MAX_MESSAGE_BYTES_WORD = 9;
+
+export const PORT_HW_SLEEPING_OFFSET = CACHE_LINE_BYTES;
+export const PORT_HW_DOORBELL_OFFSET = 2 * CACHE_LINE_BYTES;
+export const PORT_CONNECTION_TABLE_OFFSET = 3 * CACHE_LINE_BYTES;
+
+// Connection table entry (claim 13): hardware-written, partition-read; never read back by the hardware.
+export const CONNECTION_HANDLE_OFFSET = 0;
+export const CONNECTION_LOCAL_PROCESS_OFFSET = 4;
+export const CONNECTION_REMOTE_PARTITION_OFFSET = 8;
+export const CONNECTION_REMOTE_PROCESS_OFFSET = 12;
+export const CONNECTION_STATE_OFFSET = 16;
+export const CONNECTION_ENTRY_BYTES = 32;
+
+/** Connection states as written in the connection table. */
+export const ConnectionState = { FREE: 0, OPEN: 1, PEER_CLOSED: 2, CLOSED: 3, PEER_DEAD: 4 } as const;
+export type ConnectionState = (typeof ConnectionState)[keyof typeof ConnectionState];
+
+/** Channel handles: slot index in the low bits, generation in the high bits. */
+export const HANDLE_SLOT_BITS = 16;
+export const HANDLE_SLOT_MASK = (1 << HANDLE_SLOT_BITS) - 1;
+export const HANDLE_GENERATION_MASK = 0xffff;
+
+export function alignUp(n: number, to: number): number {
+  return (n + to - 1) & ~(to - 1);
+}
+
+export function ringRegionBytes(capacity: number): number {
+  return RING_HEADER_BYTES + capacity;
+}
+
+/** What a port holds, as chosen by the machine's options. */
+export interface PortGeometry {
+  readonly queuePairs: number;
+  readonly channelSlots: number;
+  readonly sendRingBytes: number;
+  readonly receiveRingBytes: number;
+  readonly completionRingBytes: number;
+  readonly maxMessageBytes: number;
+}
+
+/** Byte offsets of one queue pair's three rings inside a port. */
+export interface QueuePairOffsets {
+  readonly send: number;
+  readonly receive: number;
+  readonly completion: number;
+}
+
+export function queuePairBytes(g: PortGeometry): number {
+  return (
+    ringRegionBytes(g.sendRingBytes) + ringRegionBytes(g.receiveRingBytes) + ringRegionBytes(g.completionRingBytes)
+  );
+}
+
+export function connectionTableBytes(g: PortGeometry): number {
+  return alignUp(g.channelSlots * CONNECTION_ENTRY_BYTES, CACHE_LINE_BYTES);
+}
+
+export function queuePairOffsets(g: PortGeometry, qp: number): QueuePairOffsets {
+  const send = PORT_CONNECTION_TABLE_OFFSET + connectionTableBytes(g) + qp * queuePairBytes(g);
+  const receive = send + ringRegionBytes(g.sendRingBytes);
+  const completion = receive + ringRegionBytes(g.receiveRingBytes);
+  return { send, receive, completion };
+}
+
+export function portBytes(g: PortGeometry): number {
+  return PORT_CONNECTION_TABLE_OFFSET + connectionTableBytes(g) + g.queuePairs * queuePairBytes(g);
+}
+
+export function connectionEntryOffset(slot: number): number {
+  return PORT_CONNECTION_TABLE_OFFSET + slot * CONNECTION_ENTRY_BYTES;
+}
+
+/** The largest record a ring of this capacity accepts: half the ring, so a record always fits after a wrap. */
+export function maxRecordBytes(capacity: number): number {
+  return capacity / 2;
+}

@@ -1,0 +1,382 @@
+/**
+ * The single-producer, single-consumer record ring over a SharedArrayBuffer.
+ *
+ * Each side keeps its own position in a private field and only publishes it;
+ * it never reads its own word back from shared memory (the other side, or an
+ * attacker, may have scribbled over it). The other side's word is read once
+ * per refresh into a local, and checked: a position that claims more bytes
+ * than the ring holds puts the ring in the FAULT state until reset.
+ */
+import {
+  alignUp,
+  MAX_RING_CAPACITY,
+  maxRecordBytes,
+  MIN_RING_CAPACITY,
+  RECORD_ALIGN_BYTES,
+  RECORD_HEADER_BYTES,
+  RECORD_LENGTH_OFFSET,
+  RECORD_TYPE_OFFSET,
+  RecordType,
+  RING_CAPACITY_OFFSET,
+  RING_CONSUMER_POSITION_OFFSET,
+  RING_DATA_BELL_OFFSET,
+  RING_DATA_WAITING_OFFSET,
+  RING_HEADER_BYTES,
+  RING_PRODUCER_POSITION_OFFSET,
+  RING_SPACE_BELL_OFFSET,
+  RING_SPACE_WAITING_OFFSET,
+  ringRegionBytes,
+} from './layout.js';
+import { LayoutError } from './errors.js';
+import { ringBell, sleepAsync, sleepSync } from './wait.js';
+
+/** Where a ring's wake-up flags and bells live (Int32 word indices). */
+export interface RingSignals {
+  /** Raised by the consumer before it sleeps waiting for data. */
+  readonly dataWaiting: number;
+  /** Rung by the producer when dataWaiting is raised. */
+  readonly dataBell: number;
+  /** Raised by the producer before it sleeps waiting for space. */
+  readonly spaceWaiting: number;
+  /** Rung by the consumer when spaceWaiting is raised. */
+  readonly spaceBell: number;
+}
+
+/** The ring's own signal words; a port may point some of them at its hardware doorbell instead. */
+export function ownSignals(base: number): RingSignals {
+  return {
+    dataWaiting: (base + RING_DATA_WAITING_OFFSET) >> 2,
+    dataBell: (base + RING_DATA_BELL_OFFSET) >> 2,
+    spaceWaiting: (base + RING_SPACE_WAITING_OFFSET) >> 2,
+    spaceBell: (base + RING_SPACE_BELL_OFFSET) >> 2,
+  };
+}
+
+export interface RingLocation {
+  readonly buffer: SharedArrayBuffer;
+  /** Byte offset of the ring region (its header) in the buffer; a multiple of 64. */
+  readonly base: number;
+  /** Data bytes; a power of two. */
+  readonly capacity: number;
+  readonly signals?: RingSignals;
+}
+
+/** Result of RingConsumer.poll() when nothing is ready. */
+export const EMPTY = 0;
+/** Result of poll()/tryClaim() once the other side broke the ring's rules. */
+export const FAULT = -1;
+/** Result of tryClaim() when the record does not fit yet. */
+export const FULL = -2;
+
+function isPowerOfTwo(n: number): boolean {
+  return Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0;
+}
+
+function checkCapacity(capacity: number): void {
+  if (!isPowerOfTwo(capacity) || capacity < MIN_RING_CAPACITY || capacity > MAX_RING_CAPACITY) {
+    throw new LayoutError(
+      `ring capacity ${capacity} must be a power of two between ${MIN_RING_CAPACITY} and ${MAX_RING_CAPACITY}`,
+    );
+  }
+}
+
+function checkLocation(loc: RingLocation): void {
+  const { buffer, base, capacity } = loc;
+  if (!(buffer instanceof SharedArrayBuffer)) {
+    throw new LayoutError('ring buffer must be a SharedArrayBuffer');
+  }
+  checkCapacity(capacity);
+  if (!Number.isInteger(base) || base < 0 || base % 64 !== 0) {
+    throw new LayoutError(`ring base ${base} must be a non-negative multiple of 64`);
+  }
+  const end = base + ringRegionBytes(capacity);
+  if (end > buffer.byteLength) {
+    throw new LayoutError(
+      `ring at ${base} with capacity ${capacity} needs ${ringRegionBytes(capacity)} bytes (up to ${end}) ` +
+        `but the buffer has ${buffer.byteLength}`,
+    );
+  }
+}
+
+/** Allocate a standalone ring (the owner's side). */
+export function allocateRing(capacity: number, initialPosition = 0): RingLocation {
+  checkCapacity(capacity);
+  const buffer = new SharedArrayBuffer(ringRegionBytes(capacity));
+  initRing(buffer, 0, capacity, initialPosition);
+  return { buffer, base: 0, capacity };
+}
+
+/** Write a fresh ring header into an owned buffer. */
+export function initRing(buffer: SharedArrayBuffer, base: number, capacity: number, initialPosition = 0): void {
+  checkLocation({ buffer, base, capacity });
+  const u32 = new Uint32Array(buffer);
+  u32[(base + RING_CAPACITY_OFFSET) >> 2] = capacity;
+  Atomics.store(u32, (base + RING_PRODUCER_POSITION_OFFSET) >> 2, initialPosition >>> 0);
+  Atomics.store(u32, (base + RING_CONSUMER_POSITION_OFFSET) >> 2, initialPosition >>> 0);
+}
+
+/**
+ * A peer's view of a ring it was given: checks that the buffer is large enough
+ * and that the capacity written by the owner matches what the peer expects.
+ */
+export function attachRing(buffer: SharedArrayBuffer, base: number, expectedCapacity?: number): RingLocation {
+  if (!(buffer instanceof SharedArrayBuffer)) throw new LayoutError('ring buffer must be a SharedArrayBuffer');
+  if (!Number.isInteger(base) || base < 0 || base + RING_HEADER_BYTES > buffer.byteLength) {
+    throw new LayoutError(`ring base ${base} is outside the buffer of ${buffer.byteLength} bytes`);
+  }
+  const capacity = new Uint32Array(buffer)[(base + RING_CAPACITY_OFFSET) >> 2];
+  if (expectedCapacity !== undefined && capacity !== expectedCapacity) {
+    throw new LayoutError(`ring at ${base} has capacity ${capacity}, expected ${expectedCapacity}`);
+  }
+  const loc = { buffer, base, capacity };
+  checkLocation(loc);
+  return loc;
+}
+
+abstract class RingSide {
+  readonly u8: Uint8Array;
+  readonly u32: Uint32Array;
+  readonly i32: Int32Array;
+  readonly capacity: number;
+  readonly maxRecordBytes: number;
+  /** Byte offset of the data area in the buffer. */
+  readonly dataStart: number;
+  protected readonly mask: number;
+  protected readonly producerWord: number;
+  protected readonly consumerWord: number;
+  protected readonly signals: RingSignals;
+  /** Why the ring faulted; empty while healthy. */
+  faultReason = '';
+
+  constructor(loc: RingLocation) {
+    checkLocation(loc);
+    this.u8 = new Uint8Array(loc.buffer);
+    this.u32 = new Uint32Array(loc.buffer);
+    this.i32 = new Int32Array(loc.buffer);
+    this.capacity = loc.capacity;
+    this.maxRecordBytes = maxRecordBytes(loc.capacity);
+    this.mask = loc.capacity - 1;
+    this.dataStart = loc.base + RING_HEADER_BYTES;
+    this.producerWord = (loc.base + RING_PRODUCER_POSITION_OFFSET) >> 2;
+    this.consumerWord = (loc.base + RING_CONSUMER_POSITION_OFFSET) >> 2;
+    this.signals = loc.signals ?? ownSignals(loc.base);
+  }
+
+  protected fault(reason: string): -1 {
+    if (this.faultReason === '') this.faultReason = reason;
+    return FAULT;
+  }
+
+  get faulted(): boolean {
+    return this.faultReason !== '';
+  }
+}
+
+export class RingProducer extends RingSide {
+  /** Position after the last published record. */
+  private published: number;
+  /** Position after the last claimed record (claimed records are published by publish()). */
+  private claimed: number;
+  /** Last consumer position seen; refreshed only when the cached space runs out. */
+  private consumerCache: number;
+
+  constructor(loc: RingLocation, position = Atomics.load(new Uint32Array(loc.buffer), (loc.base + RING_PRODUCER_POSITION_OFFSET) >> 2)) {
+    super(loc);
+    this.published = position >>> 0;
+    this.claimed = this.published;
+    this.consumerCache = this.published;
+  }
+
+  get position(): number {
+    return this.claimed;
+  }
+
+  /**
+   * Claim space for one record and write its header. Returns the byte offset
+   * of the body in the buffer, FULL when it does not fit yet, or FAULT when
+   * the consumer's position is impossible. Nothing is visible until publish().
+   */
+  tryClaim(type: number, bodyBytes: number): number {
+    if (this.faultReason !== '') return FAULT;
+    const length = RECORD_HEADER_BYTES + bodyBytes;
+    const aligned = alignUp(length, RECORD_ALIGN_BYTES);
+    if (bodyBytes < 0 || aligned > this.maxRecordBytes) {
+      throw new RangeError(`record body of ${bodyBytes} bytes exceeds the ring's limit of ${this.maxRecordBytes - RECORD_HEADER_BYTES}`);
+    }
+    let index = this.claimed & this.mask;
+    const toEnd = this.capacity - index;
+    const needed = aligned <= toEnd ? aligned : toEnd + aligned;
+    if (this.capacity - ((this.claimed - this.consumerCache) >>> 0) < needed) {
+      const consumer = Atomics.load(this.u32, this.consumerWord);
+      const used = (this.claimed - consumer) >>> 0;
+      if (used > this.capacity) return this.fault(`consumer position ${consumer} is ahead of producer ${this.claimed}`);
+      this.consumerCache = consumer;
+      if (this.capacity - used < needed) return FULL;
+    }
+    if (aligned > toEnd) {
+      const pad = this.dataStart + index;
+      this.u32[(pad + RECORD_LENGTH_OFFSET) >> 2] = toEnd;
+      this.u32[(pad + RECORD_TYPE_OFFSET) >> 2] = RecordType.PAD;
+      this.claimed = (this.claimed + toEnd) >>> 0;
+      index = 0;
+    }
+    const at = this.dataStart + index;
+    this.u32[(at + RECORD_LENGTH_OFFSET) >> 2] = length;
+    this.u32[(at + RECORD_TYPE_OFFSET) >> 2] = type;
+    this.claimed = (this.claimed + aligned) >>> 0;
+    return at + RECORD_HEADER_BYTES;
+  }
+
+  /** Make every claimed record visible at once; wakes the consumer only if it sleeps. */
+  publish(): void {
+    if (this.claimed === this.published) return;
+    this.published = this.claimed;
+    Atomics.store(this.u32, this.producerWord, this.published);
+    ringBell(this.i32, this.signals.dataWaiting, this.signals.dataBell);
+  }
+
+  /** Free bytes as of the last look at the consumer (refreshes it). */
+  freeBytes(): number {
+    const consumer = Atomics.load(this.u32, this.consumerWord);
+    const used = (this.claimed - consumer) >>> 0;
+    return used > this.capacity ? 0 : this.capacity - used;
+  }
+
+  /** True when a record with this body size would fit now. */
+  canClaim(bodyBytes: number): boolean {
+    const aligned = alignUp(RECORD_HEADER_BYTES + bodyBytes, RECORD_ALIGN_BYTES);
+    const toEnd = this.capacity - (this.claimed & this.mask);
+    return this.freeBytes() >= (aligned <= toEnd ? aligned : toEnd + aligned);
+  }
+
+  /** Block until a record of bodyBytes fits (threads without event-loop duties only). */
+  waitForSpace(bodyBytes: number, spins: number, timeoutMs = Infinity): boolean {
+    const s = this.signals;
+    return sleepSync(this.i32, s.spaceWaiting, s.spaceBell, () => this.faulted || this.canClaim(bodyBytes), spins, timeoutMs);
+  }
+
+  waitForSpaceAsync(bodyBytes: number, spins: number, timeoutMs = Infinity): Promise<boolean> {
+    const s = this.signals;
+    return sleepAsync(this.i32, s.spaceWaiting, s.spaceBell, () => this.faulted || this.canClaim(bodyBytes), spins, timeoutMs);
+  }
+
+  /** Owner-side recovery: both positions restart at `position`. */
+  reset(position: number): void {
+    this.published = this.claimed = this.consumerCache = position >>> 0;
+    Atomics.store(this.u32, this.producerWord, this.published);
+    Atomics.store(this.u32, this.consumerWord, this.published);
+    this.faultReason = '';
+  }
+}
+
+export class RingConsumer extends RingSide {
+  /** Position of the next unread record (private; published by release()). */
+  private position: number;
+  /** Last producer position seen and checked. */
+  private limit: number;
+  private releasedAt: number;
+  /** Type of the record found by the last poll(). */
+  recordType = 0;
+  /** Byte offset in the buffer of that record's body. */
+  bodyOffset = 0;
+  /** Body bytes of that record. */
+  bodyBytes = 0;
+  private recordSpan = 0;
+
+  constructor(loc: RingLocation, position = Atomics.load(new Uint32Array(loc.buffer), (loc.base + RING_CONSUMER_POSITION_OFFSET) >> 2)) {
+    super(loc);
+    this.position = position >>> 0;
+    this.limit = this.position;
+    this.releasedAt = this.position;
+  }
+
+  get consumedPosition(): number {
+    return this.position;
+  }
+
+  /**
+   * Find the next record without consuming it. Returns its type (and fills
+   * recordType, bodyOffset, bodyBytes), EMPTY, or FAULT. Every header word is
+   * read exactly once into a local and checked before use.
+   */
+  poll(): number {
+    if (this.faultReason !== '') return FAULT;
+    for (;;) {
+      if (this.position === this.limit) {
+        const producer = Atomics.load(this.u32, this.producerWord);
+        if (((producer - this.position) >>> 0) > this.capacity) {
+          return this.fault(`producer position ${producer} is more than ${this.capacity} bytes past consumer ${this.position}`);
+        }
+        if (((producer - this.position) & (RECORD_ALIGN_BYTES - 1)) !== 0) {
+          return this.fault(`producer position ${producer} is not ${RECORD_ALIGN_BYTES}-byte aligned`);
+        }
+        this.limit = producer;
+        if (producer === this.position) return EMPTY;
+      }
+      const available = (this.limit - this.position) >>> 0;
+      const index = this.position & this.mask;
+      const at = this.dataStart + index;
+      const length = this.u32[(at + RECORD_LENGTH_OFFSET) >> 2];
+      const type = this.u32[(at + RECORD_TYPE_OFFSET) >> 2];
+      const toEnd = this.capacity - index;
+      if (type === RecordType.PAD) {
+        if (length !== toEnd || toEnd > available) {
+          return this.fault(`padding record of ${length} bytes at ${index} does not reach the end of the ring`);
+        }
+        this.position = (this.position + toEnd) >>> 0;
+        continue;
+      }
+      if (length < RECORD_HEADER_BYTES || length > this.maxRecordBytes) {
+        return this.fault(`record length ${length} at ${index} is outside ${RECORD_HEADER_BYTES}..${this.maxRecordBytes}`);
+      }
+      const span = (length + RECORD_ALIGN_BYTES - 1) & ~(RECORD_ALIGN_BYTES - 1);
+      if (span > toEnd || span > available) {
+        return this.fault(`record of ${length} bytes at ${index} runs past the published data or the wrap`);
+      }
+      this.recordType = type;
+      this.bodyOffset = at + RECORD_HEADER_BYTES;
+      this.bodyBytes = length - RECORD_HEADER_BYTES;
+      this.recordSpan = span;
+      return type === EMPTY ? this.fault('record type 0') : type;
+    }
+  }
+
+  /** Step past the record found by the last poll() (locally; release() publishes). */
+  consume(): void {
+    this.position = (this.position + this.recordSpan) >>> 0;
+    this.recordSpan = 0;
+  }
+
+  /** Hand consumed space back to the producer; wakes it only if it sleeps. */
+  release(): void {
+    if (this.position === this.releasedAt) return;
+    this.releasedAt = this.position;
+    Atomics.store(this.u32, this.consumerWord, this.position);
+    ringBell(this.i32, this.signals.spaceWaiting, this.signals.spaceBell);
+  }
+
+  /** True when the producer has published past what this side has read. */
+  hasData(): boolean {
+    return this.position !== this.limit || Atomics.load(this.u32, this.producerWord) !== this.position;
+  }
+
+  /** Block until data arrives (threads without event-loop duties only). */
+  waitForData(spins: number, timeoutMs = Infinity): boolean {
+    const s = this.signals;
+    return sleepSync(this.i32, s.dataWaiting, s.dataBell, () => this.hasData(), spins, timeoutMs);
+  }
+
+  waitForDataAsync(spins: number, timeoutMs = Infinity): Promise<boolean> {
+    const s = this.signals;
+    return sleepAsync(this.i32, s.dataWaiting, s.dataBell, () => this.hasData(), spins, timeoutMs);
+  }
+
+  /** Owner-side recovery: both positions restart at `position`. */
+  reset(position: number): void {
+    this.position = this.limit = this.releasedAt = position >>> 0;
+    this.recordSpan = 0;
+    Atomics.store(this.u32, this.producerWord, this.position);
+    Atomics.store(this.u32, this.consumerWord, this.position);
+    this.faultReason = '';
+  }
+}

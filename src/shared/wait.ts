@@ -1,0 +1,79 @@
+/**
+ * Sleeping and waking without lost wake-ups, and without a notify on the busy path.
+ *
+ * The sleeper raises a flag, reads the bell, re-checks its condition, and only
+ * then waits on the bell. The waker, after publishing, reads the flag and rings
+ * the bell (add + notify) only when it is raised. With sequentially consistent
+ * Atomics either the waker sees the flag or the sleeper sees the new state, and
+ * `Atomics.wait` on a bell that already moved returns at once.
+ */
+
+export type WaitMode = 'spin' | 'sleep' | 'adaptive';
+export const WAIT_MODES: readonly WaitMode[] = ['spin', 'sleep', 'adaptive'];
+
+/** How many polls a waiter spends before it announces that it sleeps. */
+export function spinBudget(mode: WaitMode): number {
+  switch (mode) {
+    case 'spin':
+      return Number.POSITIVE_INFINITY;
+    case 'sleep':
+      return 0;
+    case 'adaptive':
+      return 2000;
+  }
+}
+
+/** Wake the other side if, and only if, it said it sleeps. */
+export function ringBell(i32: Int32Array, flagWord: number, bellWord: number): void {
+  if (Atomics.load(i32, flagWord) !== 0) {
+    Atomics.add(i32, bellWord, 1);
+    Atomics.notify(i32, bellWord);
+  }
+}
+
+/**
+ * Block this thread until `ready()` or the timeout. Only for threads with no
+ * event loop duties (benchmark threads, stress tests): a blocked thread cannot
+ * answer the inspector or its message port.
+ */
+export function sleepSync(
+  i32: Int32Array,
+  flagWord: number,
+  bellWord: number,
+  ready: () => boolean,
+  spins: number,
+  timeoutMs: number,
+): boolean {
+  for (let i = 0; i < spins; i++) if (ready()) return true;
+  Atomics.store(i32, flagWord, 1);
+  const bell = Atomics.load(i32, bellWord);
+  if (ready()) {
+    Atomics.store(i32, flagWord, 0);
+    return true;
+  }
+  Atomics.wait(i32, bellWord, bell, timeoutMs);
+  Atomics.store(i32, flagWord, 0);
+  return ready();
+}
+
+/** Like sleepSync, but keeps the event loop (and the inspector) alive while it waits. */
+export async function sleepAsync(
+  i32: Int32Array,
+  flagWord: number,
+  bellWord: number,
+  ready: () => boolean,
+  spins: number,
+  timeoutMs: number,
+): Promise<boolean> {
+  for (let i = 0; i < spins; i++) if (ready()) return true;
+  Atomics.store(i32, flagWord, 1);
+  const bell = Atomics.load(i32, bellWord);
+  if (ready()) {
+    Atomics.store(i32, flagWord, 0);
+    return true;
+  }
+  const result = Atomics.waitAsync(i32, bellWord, bell, timeoutMs);
+  if (result.async) await result.value;
+  Atomics.store(i32, flagWord, 0);
+  return ready();
+}
