@@ -184,7 +184,8 @@ export class RingProducer extends RingSide {
     super(loc);
     this.published = position >>> 0;
     this.claimed = this.published;
-    this.consumerCache = this.published;
+    // The ring may still hold records: assume it is full, so the first claim reads the consumer's position.
+    this.consumerCache = (this.published - this.capacity) >>> 0;
   }
 
   get position(): number {
