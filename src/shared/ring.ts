@@ -201,7 +201,7 @@ export class RingProducer extends RingSide {
     if (this.faultReason !== '') return FAULT;
     const length = RECORD_HEADER_BYTES + bodyBytes;
     const aligned = alignUp(length, RECORD_ALIGN_BYTES);
-    if (bodyBytes < 0 || aligned > this.maxRecordBytes) {
+    if (!(bodyBytes >= 0) || aligned > this.maxRecordBytes) {
       throw new RangeError(`record body of ${bodyBytes} bytes exceeds the ring's limit of ${this.maxRecordBytes - RECORD_HEADER_BYTES}`);
     }
     let index = this.claimed & this.mask;
