@@ -109,6 +109,9 @@ export function allocateRing(capacity: number, initialPosition = 0): RingLocatio
 /** Write a fresh ring header into an owned buffer. */
 export function initRing(buffer: SharedArrayBuffer, base: number, capacity: number, initialPosition = 0): void {
   checkLocation({ buffer, base, capacity });
+  if (!Number.isInteger(initialPosition) || initialPosition % RECORD_ALIGN_BYTES !== 0) {
+    throw new LayoutError(`ring initial position ${initialPosition} must be an integer multiple of ${RECORD_ALIGN_BYTES}`);
+  }
   const u32 = new Uint32Array(buffer);
   u32[(base + RING_CAPACITY_OFFSET) >> 2] = capacity;
   Atomics.store(u32, (base + RING_PRODUCER_POSITION_OFFSET) >> 2, initialPosition >>> 0);
