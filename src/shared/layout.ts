@@ -183,3 +183,34 @@ export function connectionEntryOffset(slot: number): number {
 export function maxRecordBytes(capacity: number): number {
   return capacity / 2;
 }
+
+/**
+ * Counters: a Float64Array the hardware writes and only the operator (main
+ * thread) reads; no partition ever holds it. One block per partition slot.
+ */
+export const COUNTER_SENT = 0;
+export const COUNTER_DELIVERED = 1;
+export const COUNTER_BYTES_SENT = 2;
+export const COUNTER_BYTES_DELIVERED = 3;
+export const COUNTER_SEND_ERRORS = 4;
+export const COUNTER_COMPLETIONS_DROPPED = 5;
+export const COUNTER_VIOLATIONS_TOTAL = 6;
+/** Violation kinds, each its own counter after COUNTER_VIOLATIONS_TOTAL, in this order. */
+export const VIOLATION_KINDS = [
+  'badHandle',
+  'notOwner',
+  'staleHandle',
+  'badLength',
+  'badOpcode',
+  'badFlags',
+  'messageSize',
+  'sendRingPosition',
+  'receiveRingPosition',
+  'keyMismatch',
+  'badControlMessage',
+] as const;
+export type ViolationKind = (typeof VIOLATION_KINDS)[number];
+export const COUNTER_FIRST_VIOLATION = 7;
+export const COUNTERS_PER_PARTITION = COUNTER_FIRST_VIOLATION + VIOLATION_KINDS.length;
+/** Violation counters saturate here, like InfiniBand's 32-bit port counters. */
+export const VIOLATION_COUNTER_MAX = 0xffff_ffff;

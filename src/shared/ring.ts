@@ -150,6 +150,8 @@ abstract class RingSide {
   protected readonly signals: RingSignals;
   /** Why the ring faulted; empty while healthy. */
   faultReason = '';
+  /** 'position': the other side's position word is impossible; 'record': a record header is malformed. */
+  faultKind: '' | 'position' | 'record' = '';
 
   constructor(loc: RingLocation) {
     checkLocation(loc);
@@ -165,8 +167,11 @@ abstract class RingSide {
     this.signals = loc.signals ?? ownSignals(loc.base);
   }
 
-  protected fault(reason: string): -1 {
-    if (this.faultReason === '') this.faultReason = reason;
+  protected fault(reason: string, kind: 'position' | 'record' = 'position'): -1 {
+    if (this.faultReason === '') {
+      this.faultReason = reason;
+      this.faultKind = kind;
+    }
     return FAULT;
   }
 
@@ -182,6 +187,7 @@ export class RingProducer extends RingSide {
   private claimed: number;
   /** Last consumer position seen; refreshed only when the cached space runs out. */
   private consumerCache: number;
+  private waitingForSpace = false;
 
   constructor(loc: RingLocation, position = Atomics.load(new Uint32Array(loc.buffer), (loc.base + RING_PRODUCER_POSITION_OFFSET) >> 2)) {
     super(loc);
@@ -270,6 +276,23 @@ export class RingProducer extends RingSide {
     Atomics.store(this.u32, this.producerWord, this.published);
     Atomics.store(this.u32, this.consumerWord, this.published);
     this.faultReason = '';
+    this.faultKind = '';
+  }
+
+  /**
+   * For a producer that sleeps on some other bell (the hardware sleeps on its
+   * port doorbell): ask the consumer to ring after it frees space.
+   */
+  announceWaitingForSpace(): void {
+    this.waitingForSpace = true;
+    Atomics.store(this.i32, this.signals.spaceWaiting, 1);
+  }
+
+  /** Lower the flag raised by announceWaitingForSpace (a no-op when it was not raised). */
+  clearWaitingForSpace(): void {
+    if (!this.waitingForSpace) return;
+    this.waitingForSpace = false;
+    Atomics.store(this.i32, this.signals.spaceWaiting, 0);
   }
 }
 
@@ -325,23 +348,23 @@ export class RingConsumer extends RingSide {
       const toEnd = this.capacity - index;
       if (type === RecordType.PAD) {
         if (length !== toEnd || toEnd > available) {
-          return this.fault(`padding record of ${length} bytes at ${index} does not reach the end of the ring`);
+          return this.fault(`padding record of ${length} bytes at ${index} does not reach the end of the ring`, 'record');
         }
         this.position = (this.position + toEnd) >>> 0;
         continue;
       }
       if (length < RECORD_HEADER_BYTES || length > this.maxRecordBytes) {
-        return this.fault(`record length ${length} at ${index} is outside ${RECORD_HEADER_BYTES}..${this.maxRecordBytes}`);
+        return this.fault(`record length ${length} at ${index} is outside ${RECORD_HEADER_BYTES}..${this.maxRecordBytes}`, 'record');
       }
       const span = (length + RECORD_ALIGN_BYTES - 1) & ~(RECORD_ALIGN_BYTES - 1);
       if (span > toEnd || span > available) {
-        return this.fault(`record of ${length} bytes at ${index} runs past the published data or the wrap`);
+        return this.fault(`record of ${length} bytes at ${index} runs past the published data or the wrap`, 'record');
       }
       this.recordType = type;
       this.bodyOffset = at + RECORD_HEADER_BYTES;
       this.bodyBytes = length - RECORD_HEADER_BYTES;
       this.recordSpan = span;
-      return type === EMPTY ? this.fault('record type 0') : type;
+      return type === EMPTY ? this.fault('record type 0', 'record') : type;
     }
   }
 
@@ -382,5 +405,6 @@ export class RingConsumer extends RingSide {
     Atomics.store(this.u32, this.producerWord, this.position);
     Atomics.store(this.u32, this.consumerWord, this.position);
     this.faultReason = '';
+    this.faultKind = '';
   }
 }

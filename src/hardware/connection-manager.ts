@@ -1,0 +1,214 @@
+/**
+ * Claim 1's connection set-up, split into its two sides even though one
+ * hardware unit plays both here: the send side allocates its end and makes a
+ * key; the receive side checks both partition ids (the partitions exist, the
+ * policy allows the pair, someone listens) and stores the key. A second
+ * hardware unit would receive the same KeyExchange over a hardware link.
+ */
+import { ChannelStateTable, NO_ENTRY } from './channel-state-table.js';
+import { Engine } from './engine.js';
+import { KeyTable } from './key-table.js';
+import { PartitionPort, QueuePairState } from './partition-port.js';
+import { Policy } from './policy.js';
+import { Status, type ChannelErrorCode } from '../shared/errors.js';
+import { ConnectionState } from '../shared/layout.js';
+
+export type ControlResult<T extends object = object> = ({ ok: true } & T) | { ok: false; code: ChannelErrorCode; message: string };
+
+/** What a process learns about a new channel; never a key. */
+export interface ChannelGrant {
+  handle: number;
+  remotePartition: number;
+  remoteProcess: number;
+}
+
+/** Passed from the send side to the receive side (claim 1). Hardware-internal. */
+interface KeyExchange {
+  /** The send side's key-table entry; the receive side copies the key from it. */
+  keyEntry: number;
+  sourcePartition: number;
+  sourceProcess: number;
+  destinationPartition: number;
+  destinationPort: number;
+}
+
+interface Listener {
+  readonly port: PartitionPort;
+  readonly queuePair: number;
+  readonly portNumber: number;
+  readonly backlog: number[];
+  readonly waiters: Array<(r: ControlResult<ChannelGrant>) => void>;
+}
+
+export const LISTEN_BACKLOG = 64;
+export const MAX_PENDING_ACCEPTS = 16;
+export const MAX_PORT_NUMBER = 0xffff;
+
+function fail(code: ChannelErrorCode, message: string): { ok: false; code: ChannelErrorCode; message: string } {
+  return { ok: false, code, message };
+}
+
+export class ConnectionManager {
+  private readonly listeners = new Map<string, Listener>();
+
+  constructor(
+    private readonly ports: PartitionPort[],
+    private readonly engine: Engine,
+    private readonly table: ChannelStateTable,
+    private readonly keys: KeyTable,
+    private readonly policy: Policy,
+    private readonly kick: () => void,
+  ) {
+    engine.onDetach = (qp) => this.dropListeners(qp.port, qp.index);
+  }
+
+  private portById(id: number): PartitionPort | undefined {
+    return this.ports.find((p) => p.id === id && p.alive);
+  }
+
+  private activeQueuePair(port: PartitionPort, qp: number): string | undefined {
+    if (!Number.isInteger(qp) || qp < 0 || qp >= port.queuePairs.length) {
+      return `queue pair ${qp} is outside 0..${port.queuePairs.length - 1}`;
+    }
+    if (port.queuePairs[qp].state !== QueuePairState.ACTIVE) return `queue pair ${qp} is not open`;
+    return undefined;
+  }
+
+  openQueuePair(port: PartitionPort, qp: number): ControlResult<{ process: number }> {
+    if (!Number.isInteger(qp) || qp < 0 || qp >= port.queuePairs.length) {
+      return fail('EINVAL', `queue pair ${qp} is outside 0..${port.queuePairs.length - 1}`);
+    }
+    const q = port.queuePairs[qp];
+    if (q.state !== QueuePairState.FREE) return fail('EINVAL', `queue pair ${qp} is already in use`);
+    q.process = port.newProcessId();
+    this.engine.activate(q);
+    this.kick();
+    return { ok: true, process: q.process };
+  }
+
+  /** Bring a faulted queue pair back: all three rings restart empty at position 0. */
+  resetQueuePair(port: PartitionPort, qp: number): ControlResult {
+    if (!Number.isInteger(qp) || qp < 0 || qp >= port.queuePairs.length) {
+      return fail('EINVAL', `queue pair ${qp} is outside 0..${port.queuePairs.length - 1}`);
+    }
+    const q = port.queuePairs[qp];
+    if (q.state !== QueuePairState.FAULTED) return fail('EINVAL', `queue pair ${qp} is not faulted`);
+    q.send.reset(0);
+    q.receive.reset(0);
+    q.completion.reset(0);
+    q.lastCompletionCountWord = -1;
+    this.engine.activate(q);
+    this.kick();
+    return { ok: true };
+  }
+
+  listen(port: PartitionPort, qp: number, portNumber: number): ControlResult {
+    const bad = this.activeQueuePair(port, qp) ?? this.badPortNumber(portNumber);
+    if (bad) return fail('EINVAL', bad);
+    const key = `${port.index}:${portNumber}`;
+    if (this.listeners.has(key)) return fail('EADDRINUSE', `port ${portNumber} of partition ${port.id} already has a listener`);
+    this.listeners.set(key, { port, queuePair: qp, portNumber, backlog: [], waiters: [] });
+    return { ok: true };
+  }
+
+  unlisten(port: PartitionPort, qp: number, portNumber: number): ControlResult {
+    const bad = this.activeQueuePair(port, qp) ?? this.badPortNumber(portNumber);
+    if (bad) return fail('EINVAL', bad);
+    const listener = this.listeners.get(`${port.index}:${portNumber}`);
+    if (listener === undefined || listener.queuePair !== qp) return fail('EINVAL', `this process does not listen on port ${portNumber}`);
+    this.dropListener(listener);
+    return { ok: true };
+  }
+
+  accept(port: PartitionPort, qp: number, portNumber: number): ControlResult<ChannelGrant> | Promise<ControlResult<ChannelGrant>> {
+    const bad = this.activeQueuePair(port, qp) ?? this.badPortNumber(portNumber);
+    if (bad) return fail('EINVAL', bad);
+    const listener = this.listeners.get(`${port.index}:${portNumber}`);
+    if (listener === undefined || listener.queuePair !== qp) return fail('EINVAL', `this process does not listen on port ${portNumber}`);
+    const d = listener.backlog.shift();
+    if (d !== undefined) return this.grant(d);
+    if (listener.waiters.length >= MAX_PENDING_ACCEPTS) {
+      return fail('EAGAIN', `already ${MAX_PENDING_ACCEPTS} accepts pending on port ${portNumber}`);
+    }
+    return new Promise((resolve) => listener.waiters.push(resolve));
+  }
+
+  /** Send side of claim 1. */
+  connect(port: PartitionPort, qp: number, partitionId: number, portNumber: number): ControlResult<ChannelGrant> {
+    const bad = this.activeQueuePair(port, qp) ?? this.badPortNumber(portNumber);
+    if (bad) return fail('EINVAL', bad);
+    if (!Number.isInteger(partitionId) || partitionId < 1) return fail('EINVAL', `partition ${partitionId} is not a partition id`);
+    const e = this.table.allocate(port.index);
+    if (e === NO_ENTRY) return fail('EMFILE', `partition ${port.id} has no free channel slot`);
+    this.keys.generate(e);
+    const process = port.queuePairs[qp].process;
+    const answer = this.receiveSideAccept({
+      keyEntry: e,
+      sourcePartition: port.id,
+      sourceProcess: process,
+      destinationPartition: partitionId,
+      destinationPort: portNumber,
+    });
+    if (!answer.ok) {
+      this.keys.zero(e);
+      return answer;
+    }
+    const d = answer.entry;
+    const t = this.table;
+    t.open(e, port.id, qp, process, partitionId, t.ownerProcess[d], d);
+    port.writeConnection(t.slotOf(e), t.handle(e), process, partitionId, t.ownerProcess[d], ConnectionState.OPEN);
+    this.kick();
+    return { ok: true, handle: t.handle(e), remotePartition: partitionId, remoteProcess: t.ownerProcess[d] };
+  }
+
+  /** Receive side of claim 1: verify both ids, then store the key in its own entry. */
+  private receiveSideAccept(x: KeyExchange): ControlResult<{ entry: number }> {
+    const target = this.portById(x.destinationPartition);
+    if (target === undefined) return fail('ECONNREFUSED', `partition ${x.destinationPartition} does not exist or is down`);
+    if (this.portById(x.sourcePartition) === undefined) return fail('EINVAL', `source partition ${x.sourcePartition} is unknown`);
+    if (!this.policy.allows(x.sourcePartition, x.destinationPartition)) {
+      return fail('EPOLICY', `partitions ${x.sourcePartition} and ${x.destinationPartition} may not connect`);
+    }
+    const listener = this.listeners.get(`${target.index}:${x.destinationPort}`);
+    if (listener === undefined) {
+      return fail('ECONNREFUSED', `nobody listens on port ${x.destinationPort} of partition ${x.destinationPartition}`);
+    }
+    if (listener.backlog.length >= LISTEN_BACKLOG) {
+      return fail('ECONNREFUSED', `the backlog of port ${x.destinationPort} on partition ${x.destinationPartition} is full`);
+    }
+    const d = this.table.allocate(target.index);
+    if (d === NO_ENTRY) return fail('EMFILE', `partition ${x.destinationPartition} has no free channel slot`);
+    this.keys.copy(x.keyEntry, d);
+    const t = this.table;
+    const owner = target.queuePairs[listener.queuePair].process;
+    t.open(d, target.id, listener.queuePair, owner, x.sourcePartition, x.sourceProcess, x.keyEntry);
+    target.writeConnection(t.slotOf(d), t.handle(d), owner, x.sourcePartition, x.sourceProcess, ConnectionState.OPEN);
+    const waiter = listener.waiters.shift();
+    if (waiter !== undefined) waiter(this.grant(d));
+    else listener.backlog.push(d);
+    return { ok: true, entry: d };
+  }
+
+  private grant(d: number): ControlResult<ChannelGrant> {
+    const t = this.table;
+    return { ok: true, handle: t.handle(d), remotePartition: t.remotePartition[d], remoteProcess: t.remoteProcess[d] };
+  }
+
+  private badPortNumber(n: number): string | undefined {
+    return Number.isInteger(n) && n >= 0 && n <= MAX_PORT_NUMBER ? undefined : `port ${n} is not an integer in 0..${MAX_PORT_NUMBER}`;
+  }
+
+  private dropListener(listener: Listener): void {
+    this.listeners.delete(`${listener.port.index}:${listener.portNumber}`);
+    for (const d of listener.backlog) this.engine.closeEnd(d, Status.ECONNREFUSED);
+    for (const w of listener.waiters) w(fail('ECLOSED', `the listener on port ${listener.portNumber} was closed`));
+    this.engine.publishAll();
+  }
+
+  /** A process ended or a partition went down: its listeners go with it. */
+  dropListeners(port: PartitionPort, queuePair: number): void {
+    for (const l of [...this.listeners.values()]) {
+      if (l.port === port && (queuePair < 0 || l.queuePair === queuePair)) this.dropListener(l);
+    }
+  }
+}

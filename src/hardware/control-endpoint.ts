@@ -1,0 +1,116 @@
+/**
+ * The partition's control endpoint, bound on the hardware side to that
+ * partition's identity like a capability: no method takes a partition id
+ * from the caller. comlink's `expose` walks any property path it is sent
+ * (`constructor.constructor` reaches Function), so every message is checked
+ * here first and rebuilt from validated primitives before comlink sees it
+ * (THREATS.md case 24). Anything else is dropped and counted.
+ */
+import type { MessagePort } from 'node:worker_threads';
+import { expose } from '../shared/control-plane.js';
+import type { Endpoint } from '../shared/control-plane.js';
+import type { ConnectionManager } from './connection-manager.js';
+import type { PartitionPort } from './partition-port.js';
+
+/** The whole control surface a partition has. */
+export class PartitionControl {
+  constructor(
+    private readonly manager: ConnectionManager,
+    private readonly port: PartitionPort,
+  ) {}
+  openQueuePair(qp: number) {
+    return this.manager.openQueuePair(this.port, qp);
+  }
+  resetQueuePair(qp: number) {
+    return this.manager.resetQueuePair(this.port, qp);
+  }
+  listen(qp: number, portNumber: number) {
+    return this.manager.listen(this.port, qp, portNumber);
+  }
+  unlisten(qp: number, portNumber: number) {
+    return this.manager.unlisten(this.port, qp, portNumber);
+  }
+  accept(qp: number, portNumber: number) {
+    return this.manager.accept(this.port, qp, portNumber);
+  }
+  connect(qp: number, partitionId: number, portNumber: number) {
+    return this.manager.connect(this.port, qp, partitionId, portNumber);
+  }
+}
+
+export type PartitionControlApi = Pick<PartitionControl, 'openQueuePair' | 'resetQueuePair' | 'listen' | 'unlisten' | 'accept' | 'connect'>;
+
+const METHODS: ReadonlyMap<string, number> = new Map([
+  ['openQueuePair', 1],
+  ['resetQueuePair', 1],
+  ['listen', 2],
+  ['unlisten', 2],
+  ['accept', 2],
+  ['connect', 3],
+]);
+const MESSAGE_KEYS = new Set(['id', 'type', 'path', 'argumentList']);
+const MAX_ID_LENGTH = 64;
+
+interface CleanCall {
+  id: string;
+  type: 'APPLY';
+  path: [string];
+  argumentList: Array<{ type: 'RAW'; value: number }>;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && Object.getPrototypeOf(v) === Object.prototype;
+}
+
+/** A rebuilt, primitive-only call, or a reason to drop the message. */
+export function checkControlMessage(data: unknown): CleanCall | string {
+  if (!isPlainObject(data)) return 'not a plain object';
+  for (const key of Object.keys(data)) if (!MESSAGE_KEYS.has(key)) return `unexpected field '${key.slice(0, 32)}'`;
+  const { id, type, path, argumentList } = data;
+  if (typeof id !== 'string' || id.length === 0 || id.length > MAX_ID_LENGTH) return 'bad id';
+  if (type !== 'APPLY') return 'only method calls are allowed';
+  if (!Array.isArray(path) || path.length !== 1 || typeof path[0] !== 'string') return 'bad method path';
+  const arity = METHODS.get(path[0]);
+  if (arity === undefined) return `unknown method '${path[0].slice(0, 32)}'`;
+  if (!Array.isArray(argumentList) || argumentList.length !== arity) return `${path[0]} takes ${arity} arguments`;
+  const args: CleanCall['argumentList'] = [];
+  for (const wire of argumentList) {
+    if (!isPlainObject(wire) || Object.keys(wire).length !== 2 || wire.type !== 'RAW') return 'arguments must be plain values';
+    if (typeof wire.value !== 'number') return 'arguments must be numbers';
+    args.push({ type: 'RAW', value: wire.value });
+  }
+  return { id, type: 'APPLY', path: [path[0]], argumentList: args };
+}
+
+/** Wrap a MessagePort so that only checked calls reach comlink. */
+type Handler = Parameters<Endpoint['addEventListener']>[1];
+
+function guardedEndpoint(port: MessagePort, onBadMessage: (why: string) => void): Endpoint {
+  const listeners = new Map<unknown, (data: unknown) => void>();
+  return {
+    postMessage: (message: unknown, transfer?: unknown[]) => port.postMessage(message, transfer as never),
+    addEventListener: (_type: string, handler: Handler) => {
+      const listener = (data: unknown) => {
+        const call = checkControlMessage(data);
+        if (typeof call === 'string') {
+          onBadMessage(call);
+          return;
+        }
+        const event = { data: call } as unknown as Parameters<Extract<Handler, (...a: never[]) => unknown>>[0];
+        if (typeof handler === 'function') handler(event);
+        else handler.handleEvent(event);
+      };
+      listeners.set(handler, listener);
+      port.on('message', listener);
+    },
+    removeEventListener: (_type: string, handler: Handler) => {
+      const listener = listeners.get(handler);
+      if (listener !== undefined) port.off('message', listener);
+      listeners.delete(handler);
+    },
+  };
+}
+
+export function bindPartitionControl(control: PartitionControl, port: MessagePort, onBadMessage: (why: string) => void): void {
+  expose(control, guardedEndpoint(port, onBadMessage));
+}

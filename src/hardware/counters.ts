@@ -1,0 +1,94 @@
+/**
+ * Port counters in the manner of InfiniBand: per partition, messages and bytes
+ * sent and delivered, and violations by kind. The hardware writes them into a
+ * SharedArrayBuffer that only the operator (main thread) also holds, so
+ * `machine.stats()` is a plain read.
+ */
+import {
+  COUNTER_BYTES_DELIVERED,
+  COUNTER_BYTES_SENT,
+  COUNTER_COMPLETIONS_DROPPED,
+  COUNTER_DELIVERED,
+  COUNTER_FIRST_VIOLATION,
+  COUNTER_SEND_ERRORS,
+  COUNTER_SENT,
+  COUNTER_VIOLATIONS_TOTAL,
+  COUNTERS_PER_PARTITION,
+  VIOLATION_COUNTER_MAX,
+  VIOLATION_KINDS,
+  type ViolationKind,
+} from '../shared/layout.js';
+
+const violationIndex = Object.fromEntries(VIOLATION_KINDS.map((k, i) => [k, COUNTER_FIRST_VIOLATION + i])) as Record<
+  ViolationKind,
+  number
+>;
+
+export class Counters {
+  readonly buffer: SharedArrayBuffer;
+  readonly values: Float64Array;
+
+  constructor(partitions: number) {
+    this.buffer = new SharedArrayBuffer(partitions * COUNTERS_PER_PARTITION * 8);
+    this.values = new Float64Array(this.buffer);
+  }
+
+  sent(p: number, bytes: number): void {
+    const at = p * COUNTERS_PER_PARTITION;
+    this.values[at + COUNTER_SENT]++;
+    this.values[at + COUNTER_BYTES_SENT] += bytes;
+  }
+
+  delivered(p: number, bytes: number): void {
+    const at = p * COUNTERS_PER_PARTITION;
+    this.values[at + COUNTER_DELIVERED]++;
+    this.values[at + COUNTER_BYTES_DELIVERED] += bytes;
+  }
+
+  sendError(p: number): void {
+    this.values[p * COUNTERS_PER_PARTITION + COUNTER_SEND_ERRORS]++;
+  }
+
+  completionDropped(p: number): void {
+    this.values[p * COUNTERS_PER_PARTITION + COUNTER_COMPLETIONS_DROPPED]++;
+  }
+
+  violation(p: number, kind: ViolationKind): void {
+    const at = p * COUNTERS_PER_PARTITION;
+    const v = this.values;
+    if (v[at + COUNTER_VIOLATIONS_TOTAL] < VIOLATION_COUNTER_MAX) v[at + COUNTER_VIOLATIONS_TOTAL]++;
+    if (v[at + violationIndex[kind]] < VIOLATION_COUNTER_MAX) v[at + violationIndex[kind]]++;
+  }
+}
+
+export interface PartitionStats {
+  id: number;
+  name: string;
+  sent: number;
+  delivered: number;
+  bytesSent: number;
+  bytesDelivered: number;
+  /** Work requests the hardware answered with an error completion (closed or dead peer, …). */
+  sendErrors: number;
+  /** Error completions not written because the completion ring was full (rate limiting). */
+  completionsDropped: number;
+  violations: { total: number } & Record<ViolationKind, number>;
+}
+
+/** Operator side: read one partition's block. */
+export function readPartitionStats(values: Float64Array, p: number, id: number, name: string): PartitionStats {
+  const at = p * COUNTERS_PER_PARTITION;
+  const violations = { total: values[at + COUNTER_VIOLATIONS_TOTAL] } as PartitionStats['violations'];
+  for (const kind of VIOLATION_KINDS) violations[kind] = values[at + violationIndex[kind]];
+  return {
+    id,
+    name,
+    sent: values[at + COUNTER_SENT],
+    delivered: values[at + COUNTER_DELIVERED],
+    bytesSent: values[at + COUNTER_BYTES_SENT],
+    bytesDelivered: values[at + COUNTER_BYTES_DELIVERED],
+    sendErrors: values[at + COUNTER_SEND_ERRORS],
+    completionsDropped: values[at + COUNTER_COMPLETIONS_DROPPED],
+    violations,
+  };
+}

@@ -1,0 +1,440 @@
+/**
+ * The engine loop: for each queue pair in turn (round-robin, a budget per
+ * round), fetch a work request once into locals → validate → look up the
+ * channel state (the owner must be this port and queue pair) → send stage
+ * stamps key and partition ids → receive stage verifies them against its own
+ * entry → copy into the destination's receive ring → wake it only if it sleeps.
+ *
+ * The engine never waits: a full receive ring leaves the sender's work
+ * request in place (back-pressure) and the engine moves on to the others.
+ */
+import { Counters } from './counters.js';
+import { ChannelStateTable, NO_ENTRY } from './channel-state-table.js';
+import { KeyTable } from './key-table.js';
+import { HardwareQueuePair, PartitionPort, QueuePairState } from './partition-port.js';
+import { Status } from '../shared/errors.js';
+import {
+  COMPLETION_BODY_BYTES,
+  COMPLETION_CHANNEL_OFFSET,
+  COMPLETION_COUNT_OFFSET,
+  COMPLETION_OPCODE_OFFSET,
+  COMPLETION_STATUS_OFFSET,
+  ConnectionState,
+  DELIVER_BODY_BYTES,
+  DELIVER_CHANNEL_OFFSET,
+  DELIVER_STATUS_OFFSET,
+  HANDLE_SLOT_BITS,
+  HANDLE_SLOT_MASK,
+  RecordType,
+  SEND_BODY_BYTES,
+  SEND_CHANNEL_OFFSET,
+  SEND_FLAGS_OFFSET,
+  type ViolationKind,
+} from '../shared/layout.js';
+import { EMPTY, FAULT, FULL, RingConsumer, RingProducer } from '../shared/ring.js';
+
+const DONE = 0;
+const BLOCKED = 1;
+type Outcome = typeof DONE | typeof BLOCKED;
+
+/** Payloads up to this size are copied word by word; larger ones with TypedArray.set. */
+const WORD_COPY_LIMIT = 256;
+
+/** What the send stage attaches to a message for the receive stage (claim 10). Hardware-private. */
+interface Stamp {
+  k0: number;
+  k1: number;
+  k2: number;
+  k3: number;
+  sourcePartition: number;
+  destinationPartition: number;
+  destinationEntry: number;
+}
+
+export interface EngineOptions {
+  budgetPerRound: number;
+  maxMessageBytes: number;
+}
+
+export class Engine {
+  private active: HardwareQueuePair[] = [];
+  private next = 0;
+  private pendingEnds: number[] = [];
+  private readonly stamp: Stamp = { k0: 0, k1: 0, k2: 0, k3: 0, sourcePartition: 0, destinationPartition: 0, destinationEntry: NO_ENTRY };
+  /** Test hook (operator-only): partitions whose next stamps are corrupted on purpose. */
+  readonly corruptStampsFrom = new Set<number>();
+  /** Called when a queue pair detaches, so the connection manager can drop its listeners. */
+  onDetach: (qp: HardwareQueuePair) => void = () => {};
+
+  constructor(
+    readonly ports: PartitionPort[],
+    readonly table: ChannelStateTable,
+    readonly keys: KeyTable,
+    readonly counters: Counters,
+    private readonly options: EngineOptions,
+  ) {}
+
+  // ── scheduling ────────────────────────────────────────────────────────────
+
+  activate(qp: HardwareQueuePair): void {
+    qp.state = QueuePairState.ACTIVE;
+    if (!this.active.includes(qp)) this.active.push(qp);
+  }
+
+  deactivate(qp: HardwareQueuePair, state: QueuePairState): void {
+    qp.state = state;
+    this.active = this.active.filter((q) => q !== qp);
+  }
+
+  /** One pass over every active queue pair. Returns the work requests handled. */
+  round(): number {
+    let work = this.pendingEnds.length > 0 ? this.flushPendingEnds() : 0;
+    const active = this.active;
+    const n = active.length;
+    if (n === 0) return work;
+    const start = this.next % n;
+    this.next = start + 1;
+    for (let i = 0; i < n; i++) {
+      const qp = active[(start + i) % n];
+      if (qp.state === QueuePairState.ACTIVE) work += this.serve(qp);
+    }
+    return work;
+  }
+
+  private serve(qp: HardwareQueuePair): number {
+    const ring = qp.send;
+    const budget = this.options.budgetPerRound;
+    let done = 0;
+    while (done < budget) {
+      const type = ring.poll();
+      if (type === EMPTY) break;
+      if (type === FAULT) {
+        this.faultQueuePair(qp, ring.faultKind === 'record' ? 'badLength' : 'sendRingPosition');
+        break;
+      }
+      if (this.fetchWorkRequest(qp, ring, type) === BLOCKED) break;
+      ring.consume();
+      done++;
+    }
+    ring.release();
+    this.publish(qp);
+    return done;
+  }
+
+  /**
+   * Read each descriptor field exactly once into a local (the partition may
+   * rewrite them at any moment) and dispatch on the copies only.
+   */
+  private fetchWorkRequest(qp: HardwareQueuePair, ring: RingConsumer, type: number): Outcome {
+    const body = ring.bodyOffset;
+    const bodyBytes = ring.bodyBytes;
+    if (bodyBytes < SEND_BODY_BYTES) return this.reject(qp, 'badLength', Status.EINVAL, type, 0);
+    const handle = ring.u32[(body + SEND_CHANNEL_OFFSET) >> 2];
+    const flags = ring.u32[(body + SEND_FLAGS_OFFSET) >> 2];
+    if (flags !== 0) return this.reject(qp, 'badFlags', Status.EINVAL, type, handle);
+    switch (type) {
+      case RecordType.SEND:
+        return this.send(qp, handle, ring, body + SEND_BODY_BYTES, bodyBytes - SEND_BODY_BYTES);
+      case RecordType.CLOSE:
+        if (bodyBytes !== SEND_BODY_BYTES) return this.reject(qp, 'badLength', Status.EINVAL, type, handle);
+        return this.close(qp, handle);
+      case RecordType.DETACH:
+        if (bodyBytes !== SEND_BODY_BYTES || handle !== 0) return this.reject(qp, 'badLength', Status.EINVAL, type, handle);
+        this.detach(qp);
+        return DONE;
+      default:
+        return this.reject(qp, 'badOpcode', Status.EINVAL, type, handle);
+    }
+  }
+
+  /** The entry a handle names, if this queue pair owns it; otherwise a counted violation and NO_ENTRY. */
+  private ownedEntry(qp: HardwareQueuePair, handle: number, opcode: number): number {
+    const slot = handle & HANDLE_SLOT_MASK;
+    const generation = handle >>> HANDLE_SLOT_BITS;
+    const t = this.table;
+    if (slot >= t.slotsPerPartition) {
+      this.reject(qp, 'badHandle', Status.EINVAL, opcode, handle);
+      return NO_ENTRY;
+    }
+    const e = t.entry(qp.port.index, slot);
+    if (t.generation[e] !== generation) {
+      this.reject(qp, 'staleHandle', Status.ESTALE, opcode, handle);
+      return NO_ENTRY;
+    }
+    if (t.state[e] === ConnectionState.FREE) {
+      this.reject(qp, 'badHandle', Status.EINVAL, opcode, handle);
+      return NO_ENTRY;
+    }
+    if (t.ownerQueuePair[e] !== qp.index) {
+      this.reject(qp, 'notOwner', Status.EPERM, opcode, handle);
+      return NO_ENTRY;
+    }
+    return e;
+  }
+
+  private send(qp: HardwareQueuePair, handle: number, src: RingConsumer, payload: number, bytes: number): Outcome {
+    const e = this.ownedEntry(qp, handle, RecordType.SEND);
+    if (e === NO_ENTRY) return DONE;
+    const t = this.table;
+    const state = t.state[e];
+    if (state !== ConnectionState.OPEN) {
+      this.counters.sendError(qp.port.index);
+      this.complete(qp, state === ConnectionState.PEER_DEAD ? Status.EPEERDEAD : Status.ECLOSED, RecordType.SEND, handle);
+      return DONE;
+    }
+    if (bytes > this.options.maxMessageBytes) return this.reject(qp, 'messageSize', Status.EMSGSIZE, RecordType.SEND, handle);
+
+    this.stampMessage(e, qp.port.index);
+    const d = this.stamp.destinationEntry;
+    if (!this.verifyStamp()) {
+      // Claim 10: the receiving side drops what it cannot verify, counts it, and keeps running.
+      this.counters.violation(d === NO_ENTRY ? qp.port.index : t.partitionIndexOf(d), 'keyMismatch');
+      this.counters.sendError(qp.port.index);
+      this.complete(qp, Status.EPERM, RecordType.SEND, handle);
+      return DONE;
+    }
+    return this.deliver(qp, handle, d, src, payload, bytes);
+  }
+
+  /** Send stage: attach the channel key and both partition ids, from hardware tables only. */
+  private stampMessage(e: number, partitionIndex: number): void {
+    const s = this.stamp;
+    const k = this.keys;
+    const t = this.table;
+    s.k0 = k.word(e, 0);
+    s.k1 = k.word(e, 1);
+    s.k2 = k.word(e, 2);
+    s.k3 = k.word(e, 3);
+    s.sourcePartition = t.localPartition[e];
+    s.destinationPartition = t.remotePartition[e];
+    s.destinationEntry = t.peer[e];
+    if (this.corruptStampsFrom.size > 0 && this.corruptStampsFrom.has(partitionIndex)) s.k0 = (s.k0 ^ 1) >>> 0;
+  }
+
+  /** Receive stage: the stamp must match the destination's own entry (claims 8, 10). */
+  private verifyStamp(): boolean {
+    const s = this.stamp;
+    const d = s.destinationEntry;
+    const t = this.table;
+    return (
+      d !== NO_ENTRY &&
+      t.state[d] === ConnectionState.OPEN &&
+      t.localPartition[d] === s.destinationPartition &&
+      t.remotePartition[d] === s.sourcePartition &&
+      this.keys.matches(d, s.k0, s.k1, s.k2, s.k3)
+    );
+  }
+
+  private deliver(qp: HardwareQueuePair, handle: number, d: number, src: RingConsumer, payload: number, bytes: number): Outcome {
+    const t = this.table;
+    const dport = this.ports[t.partitionIndexOf(d)];
+    const dqp = dport.queuePairs[t.ownerQueuePair[d]];
+    if (dqp.state !== QueuePairState.ACTIVE) {
+      this.counters.sendError(qp.port.index);
+      this.complete(qp, Status.EFAULT, RecordType.SEND, handle);
+      return DONE;
+    }
+    const rx = dqp.receive;
+    const at = this.claim(rx, RecordType.DATA, DELIVER_BODY_BYTES + bytes);
+    if (at === FULL) return BLOCKED;
+    if (at === FAULT) {
+      this.faultQueuePair(dqp, 'receiveRingPosition');
+      this.counters.sendError(qp.port.index);
+      this.complete(qp, Status.EFAULT, RecordType.SEND, handle);
+      return DONE;
+    }
+    const dst = rx.u32;
+    dst[(at + DELIVER_CHANNEL_OFFSET) >> 2] = t.handle(d);
+    dst[(at + DELIVER_STATUS_OFFSET) >> 2] = Status.OK;
+    const to = at + DELIVER_BODY_BYTES;
+    if (bytes <= WORD_COPY_LIMIT) {
+      // Both offsets are 8-byte aligned and records are padded to 8, so whole words stay inside both records.
+      const from = payload >> 2;
+      const words = (bytes + 3) >> 2;
+      const s32 = src.u32;
+      const d32 = to >> 2;
+      for (let i = 0; i < words; i++) dst[d32 + i] = s32[from + i];
+    } else {
+      rx.u8.set(src.u8.subarray(payload, payload + bytes), to);
+    }
+    this.counters.sent(qp.port.index, bytes);
+    this.counters.delivered(dport.index, bytes);
+    dqp.receiveDirty = true;
+    if (dqp !== qp) this.publish(dqp);
+    return DONE;
+  }
+
+  /** Claim on a hardware-produced ring; when full, ask its consumer to ring our doorbell once it frees space. */
+  private claim(ring: RingProducer, type: number, bodyBytes: number): number {
+    let at = ring.tryClaim(type, bodyBytes);
+    if (at === FULL) {
+      ring.announceWaitingForSpace();
+      at = ring.tryClaim(type, bodyBytes); // re-check after announcing: no lost wake-up
+    }
+    if (at >= 0) ring.clearWaitingForSpace();
+    return at;
+  }
+
+  // ── channel ends ──────────────────────────────────────────────────────────
+
+  private close(qp: HardwareQueuePair, handle: number): Outcome {
+    const e = this.ownedEntry(qp, handle, RecordType.CLOSE);
+    if (e === NO_ENTRY) return DONE;
+    this.closeEnd(e, Status.OK);
+    this.complete(qp, Status.OK, RecordType.CLOSE, handle);
+    return DONE;
+  }
+
+  /** The process on this queue pair ended: close what it left open and free the queue pair. */
+  private detach(qp: HardwareQueuePair): void {
+    this.closeEndsOwnedBy(qp.port, qp.index, Status.EPEERDEAD);
+    this.complete(qp, Status.OK, RecordType.DETACH, 0);
+    this.publish(qp);
+    this.onDetach(qp);
+    this.deactivate(qp, QueuePairState.FREE);
+  }
+
+  closeEndsOwnedBy(port: PartitionPort, queuePair: number, peerStatus: number): void {
+    const t = this.table;
+    for (let slot = 0; slot < t.slotsPerPartition; slot++) {
+      const e = t.entry(port.index, slot);
+      if (t.state[e] !== ConnectionState.FREE && (queuePair < 0 || t.ownerQueuePair[e] === queuePair)) {
+        this.closeEnd(e, peerStatus);
+      }
+    }
+  }
+
+  /**
+   * Close one end: the other end (if still open) learns why through an END
+   * record after everything already delivered to it; both keys are zeroed.
+   */
+  closeEnd(e: number, peerStatus: number): void {
+    const t = this.table;
+    const d = t.peer[e];
+    if (t.state[e] === ConnectionState.OPEN && d !== NO_ENTRY) {
+      const dport = this.ports[t.partitionIndexOf(d)];
+      const state = peerStatus === Status.OK ? ConnectionState.PEER_CLOSED : ConnectionState.PEER_DEAD;
+      t.state[d] = state;
+      this.keys.zero(d);
+      dport.writeConnection(t.slotOf(d), t.handle(d), t.ownerProcess[d], t.remotePartition[d], t.remoteProcess[d], state);
+      t.pendingEnd[d] = peerStatus + 1;
+      if (!this.deliverEnd(d)) this.pendingEnds.push(d);
+    }
+    this.keys.zero(e);
+    t.release(e);
+    this.ports[t.partitionIndexOf(e)].writeConnection(t.slotOf(e), 0, 0, 0, 0, ConnectionState.FREE);
+  }
+
+  /** Write a pending END; false while the owner's receive ring is full. */
+  private deliverEnd(d: number): boolean {
+    const t = this.table;
+    const status = t.pendingEnd[d] - 1;
+    if (status < 0) return true;
+    const dqp = this.ports[t.partitionIndexOf(d)].queuePairs[t.ownerQueuePair[d]];
+    if (dqp === undefined || dqp.state !== QueuePairState.ACTIVE) {
+      t.pendingEnd[d] = 0;
+      return true;
+    }
+    const at = this.claim(dqp.receive, RecordType.END, DELIVER_BODY_BYTES);
+    if (at === FULL) return false;
+    if (at !== FAULT) {
+      dqp.receive.u32[(at + DELIVER_CHANNEL_OFFSET) >> 2] = t.handle(d);
+      dqp.receive.u32[(at + DELIVER_STATUS_OFFSET) >> 2] = status;
+      dqp.receiveDirty = true;
+      this.publish(dqp);
+    }
+    t.pendingEnd[d] = 0;
+    return true;
+  }
+
+  private flushPendingEnds(): number {
+    const waiting = this.pendingEnds;
+    this.pendingEnds = [];
+    let done = 0;
+    for (const d of waiting) {
+      if (this.deliverEnd(d)) done++;
+      else this.pendingEnds.push(d);
+    }
+    return done;
+  }
+
+  // ── errors and completions ───────────────────────────────────────────────
+
+  private reject(qp: HardwareQueuePair, kind: ViolationKind, status: number, opcode: number, handle: number): Outcome {
+    this.counters.violation(qp.port.index, kind);
+    this.complete(qp, status, opcode, handle);
+    return DONE;
+  }
+
+  /** Stop serving a queue pair whose ring broke the rules, until its partition resets it. */
+  faultQueuePair(qp: HardwareQueuePair, kind: ViolationKind): void {
+    this.counters.violation(qp.port.index, kind);
+    this.complete(qp, Status.EFAULT, 0, 0);
+    this.publish(qp);
+    this.deactivate(qp, QueuePairState.FAULTED);
+  }
+
+  /**
+   * Post an error or acknowledgement on the queue pair's completion ring.
+   * Runs of the same (status, opcode, channel) coalesce into one record with a
+   * count; when the ring is full the completion is dropped and counted, so a
+   * flood of bad requests costs the hardware nothing but a counter.
+   */
+  complete(qp: HardwareQueuePair, status: number, opcode: number, handle: number): void {
+    if (
+      qp.lastCompletionCountWord >= 0 &&
+      qp.lastCompletionStatus === status &&
+      qp.lastCompletionOpcode === opcode &&
+      qp.lastCompletionChannel === handle
+    ) {
+      qp.completion.u32[qp.lastCompletionCountWord] = ++qp.lastCompletionCount;
+      return;
+    }
+    const cq = qp.completion;
+    const at = cq.tryClaim(RecordType.COMPLETION, COMPLETION_BODY_BYTES);
+    if (at < 0) {
+      this.counters.completionDropped(qp.port.index);
+      return;
+    }
+    const u32 = cq.u32;
+    u32[(at + COMPLETION_STATUS_OFFSET) >> 2] = status;
+    u32[(at + COMPLETION_CHANNEL_OFFSET) >> 2] = handle;
+    u32[(at + COMPLETION_OPCODE_OFFSET) >> 2] = opcode;
+    u32[(at + COMPLETION_COUNT_OFFSET) >> 2] = 1;
+    qp.lastCompletionStatus = status;
+    qp.lastCompletionOpcode = opcode;
+    qp.lastCompletionChannel = handle;
+    qp.lastCompletionCountWord = (at + COMPLETION_COUNT_OFFSET) >> 2;
+    qp.lastCompletionCount = 1;
+    qp.completionDirty = true;
+  }
+
+  /** Publish what this queue pair's hardware-produced rings hold; each wakes its reader only if it sleeps. */
+  publish(qp: HardwareQueuePair): void {
+    if (qp.receiveDirty) {
+      qp.receiveDirty = false;
+      qp.receive.publish();
+    }
+    if (qp.completionDirty) {
+      qp.completionDirty = false;
+      qp.lastCompletionCountWord = -1;
+      qp.completion.publish();
+    }
+  }
+
+  /** Operator: a partition died or was stopped. Its ends close; peers learn EPEERDEAD. */
+  partitionDown(port: PartitionPort): void {
+    port.alive = false;
+    this.closeEndsOwnedBy(port, -1, Status.EPEERDEAD);
+    for (const qp of port.queuePairs) this.deactivate(qp, QueuePairState.FREE);
+  }
+
+  /** Publish every ring written outside the loop (control-plane closes). */
+  publishAll(): void {
+    for (const port of this.ports) for (const qp of port.queuePairs) this.publish(qp);
+  }
+
+  get activeQueuePairs(): number {
+    return this.active.length;
+  }
+}

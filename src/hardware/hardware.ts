@@ -1,0 +1,73 @@
+/**
+ * One hardware unit: the tables, the engine, the connection manager and the
+ * scheduler, assembled. Lives only inside the hardware worker; the operator
+ * talks to it through HardwareAdmin, partitions through PartitionControl.
+ */
+import type { MessagePort } from 'node:worker_threads';
+import { ChannelStateTable } from './channel-state-table.js';
+import { ConnectionManager } from './connection-manager.js';
+import { bindPartitionControl, PartitionControl } from './control-endpoint.js';
+import { Counters } from './counters.js';
+import { Engine } from './engine.js';
+import { KeyTable } from './key-table.js';
+import { PartitionPort } from './partition-port.js';
+import { Policy } from './policy.js';
+import { Scheduler } from './scheduler.js';
+import type { ResolvedOptions } from '../options.js';
+
+export class Hardware {
+  readonly ports: PartitionPort[];
+  readonly table: ChannelStateTable;
+  readonly keys: KeyTable;
+  readonly counters: Counters;
+  readonly engine: Engine;
+  readonly manager: ConnectionManager;
+  readonly scheduler: Scheduler;
+
+  constructor(private readonly options: ResolvedOptions) {
+    const { partitions, geometry } = options;
+    this.ports = partitions.map((p, i) => new PartitionPort(i, p.id, p.name, geometry));
+    this.table = new ChannelStateTable(partitions.length, geometry.channelSlots);
+    this.keys = new KeyTable(partitions.length * geometry.channelSlots, options.testHooks);
+    this.counters = new Counters(partitions.length);
+    this.engine = new Engine(this.ports, this.table, this.keys, this.counters, {
+      budgetPerRound: options.budgetPerRound,
+      maxMessageBytes: geometry.maxMessageBytes,
+    });
+    this.scheduler = new Scheduler(this.engine, () => this.ports, options.wait);
+    this.manager = new ConnectionManager(this.ports, this.engine, this.table, this.keys, new Policy(options.allow), () =>
+      this.scheduler.kick(),
+    );
+  }
+
+  start(): void {
+    this.scheduler.start();
+  }
+
+  bindControl(index: number, port: MessagePort): void {
+    const partition = this.ports[index];
+    bindPartitionControl(new PartitionControl(this.manager, partition), port, () => {
+      this.counters.violation(index, 'badControlMessage');
+    });
+  }
+
+  partitionDown(index: number): void {
+    const port = this.ports[index];
+    if (!port.alive) return;
+    this.manager.dropListeners(port, -1);
+    this.engine.partitionDown(port);
+    this.engine.publishAll();
+    this.scheduler.kick();
+  }
+
+  /** A fresh port for a restarted partition: new rings, and its channel slots already closed by partitionDown. */
+  restartPartition(index: number, control: MessagePort): SharedArrayBuffer {
+    this.partitionDown(index);
+    const old = this.ports[index];
+    const port = new PartitionPort(index, old.id, old.name, this.options.geometry);
+    this.ports[index] = port;
+    this.bindControl(index, control);
+    this.scheduler.kick();
+    return port.buffer;
+  }
+}

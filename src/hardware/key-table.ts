@@ -1,0 +1,55 @@
+/**
+ * Claims 12, 14, 16, 18: one 128-bit key per channel-state entry, in a plain
+ * ArrayBuffer that only the hardware worker holds. Nothing here ever hands
+ * out key words; callers compare against them or copy them between entries.
+ */
+import { webcrypto } from 'node:crypto';
+
+export const KEY_WORDS = 4;
+
+export class KeyTable {
+  private readonly words: Uint32Array;
+  /** Test hook only: every key ever made, live or revoked, for a leak scan. */
+  private history: Uint8Array[] | undefined;
+
+  constructor(entries: number, keepHistory = false) {
+    this.words = new Uint32Array(new ArrayBuffer(entries * KEY_WORDS * 4));
+    this.history = keepHistory ? [] : undefined;
+  }
+
+  /** Fill `entry` with a fresh key from the platform CSPRNG. */
+  generate(entry: number): void {
+    const key = this.words.subarray(entry * KEY_WORDS, entry * KEY_WORDS + KEY_WORDS);
+    webcrypto.getRandomValues(key);
+    this.history?.push(new Uint8Array(key.buffer.slice(key.byteOffset, key.byteOffset + key.byteLength)));
+  }
+
+  /** The receive side stores the key it was sent (claim 1). */
+  copy(from: number, to: number): void {
+    this.words.copyWithin(to * KEY_WORDS, from * KEY_WORDS, from * KEY_WORDS + KEY_WORDS);
+  }
+
+  word(entry: number, i: number): number {
+    return this.words[entry * KEY_WORDS + i];
+  }
+
+  matches(entry: number, k0: number, k1: number, k2: number, k3: number): boolean {
+    const w = this.words;
+    const at = entry * KEY_WORDS;
+    return w[at] === k0 && w[at + 1] === k1 && w[at + 2] === k2 && w[at + 3] === k3;
+  }
+
+  zero(entry: number): void {
+    this.words.fill(0, entry * KEY_WORDS, entry * KEY_WORDS + KEY_WORDS);
+  }
+
+  isZero(entry: number): boolean {
+    return this.matches(entry, 0, 0, 0, 0);
+  }
+
+  /** Test hook: the bytes of every key made so far (operator-only, and only with testHooks on). */
+  keyHistory(): Uint8Array[] {
+    if (this.history === undefined) throw new Error('key history is kept only with testHooks: true');
+    return this.history.map((k) => k.slice());
+  }
+}

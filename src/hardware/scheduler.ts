@@ -1,0 +1,95 @@
+/**
+ * When the engine runs. Busy: rounds back to back, yielding to the event loop
+ * every couple of milliseconds so control-plane calls get in. Idle: spin a
+ * little, then announce sleep on every port and wait on all port doorbells
+ * with Atomics.waitAsync — never Atomics.wait, so the hardware thread stays
+ * inspectable and keeps answering its control ports.
+ */
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { Engine } from './engine.js';
+import { PartitionPort } from './partition-port.js';
+import type { WaitMode } from '../shared/wait.js';
+
+/** Longest stretch the engine runs before it lets the event loop in. */
+const SLICE_MS = 2;
+/** Idle rounds before the adaptive engine sleeps. */
+const ADAPTIVE_IDLE_ROUNDS = 512;
+
+export class Scheduler {
+  private wake: (() => void) | undefined;
+  private stopped = false;
+  private readonly armed = new WeakSet<PartitionPort>();
+  private readonly idleRounds: number;
+
+  constructor(
+    private readonly engine: Engine,
+    private readonly ports: () => PartitionPort[],
+    private readonly mode: WaitMode,
+  ) {
+    this.idleRounds = mode === 'spin' ? Number.POSITIVE_INFINITY : mode === 'sleep' ? 1 : ADAPTIVE_IDLE_ROUNDS;
+  }
+
+  start(): void {
+    void this.loop();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.kick();
+  }
+
+  /** Something changed outside the rings (a new channel, a reset): run now if asleep. */
+  kick(): void {
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.stopped) {
+      if (this.runSlice()) await yieldToEventLoop();
+      else await this.sleep();
+    }
+  }
+
+  /** Returns true when the slice ended busy (deadline), false when the engine went idle. */
+  private runSlice(): boolean {
+    const deadline = performance.now() + SLICE_MS;
+    let idle = 0;
+    for (let i = 1; ; i++) {
+      if (this.engine.round() > 0) idle = 0;
+      else if (++idle >= this.idleRounds) return false;
+      if ((i & 63) === 0 && performance.now() > deadline) return true;
+    }
+  }
+
+  private async sleep(): Promise<void> {
+    const ports = this.ports().filter((p) => p.alive);
+    for (const p of ports) p.announceSleep();
+    const bells = ports.map((p) => p.doorbell());
+    // Re-check after announcing: a producer that published before it saw the flag is caught here.
+    if (this.engine.round() > 0 || this.stopped) {
+      for (const p of ports) p.announceAwake();
+      return;
+    }
+    const woken = new Promise<void>((resolve) => (this.wake = resolve));
+    ports.forEach((p, i) => this.arm(p, bells[i]));
+    await woken;
+    for (const p of ports) p.announceAwake();
+  }
+
+  /** Keep one waiter per port: it resolves on the next ring of that port's doorbell. */
+  private arm(port: PartitionPort, bell: number): void {
+    if (this.armed.has(port)) return;
+    const r = Atomics.waitAsync(port.i32, port.doorbellWord, bell);
+    if (!r.async) {
+      this.kick();
+      return;
+    }
+    this.armed.add(port);
+    void r.value.then(() => {
+      this.armed.delete(port);
+      this.kick();
+    });
+  }
+}

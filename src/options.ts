@@ -1,0 +1,179 @@
+/** Every machine option, its default, and its check, in one place. */
+import { MachineError } from './shared/errors.js';
+import { MAX_RING_CAPACITY, maxRecordBytes, MIN_RING_CAPACITY, RECORD_HEADER_BYTES, DELIVER_BODY_BYTES, SEND_BODY_BYTES, type PortGeometry } from './shared/layout.js';
+import { WAIT_MODES, type WaitMode } from './shared/wait.js';
+
+export interface PartitionOptions {
+  /** Positive integer, unique in the machine. */
+  id: number;
+  /** Shown in worker names, errors and stats. Default `partition-<id>`. */
+  name?: string;
+  /**
+   * Replace the partition's OS with this module (its default export receives
+   * exactly what a real OS receives: the port and the control endpoint).
+   * For tests that play a hostile partition.
+   */
+  os?: URL | string;
+  /** Worker heap limits; a partition that exceeds them dies alone. */
+  resourceLimits?: { maxOldGenerationSizeMb?: number; maxYoungGenerationSizeMb?: number; stackSizeMb?: number };
+}
+
+export interface MachineOptions {
+  partitions: PartitionOptions[];
+  /** Which pairs may connect (unordered). Default: every pair. A partition may always connect to itself. */
+  policy?: { allow?: Array<[number, number]> };
+  /** Process slots (queue pairs) per partition. Default 8. */
+  processesPerPartition?: number;
+  /** Channel slots per partition. Default 64. */
+  channelsPerPartition?: number;
+  /** Send ring bytes per process, a power of two. Default 256 KiB. */
+  sendRingBytes?: number;
+  /** Receive ring bytes per process, a power of two. Default 256 KiB. */
+  receiveRingBytes?: number;
+  /** Largest message payload. Default 64 KiB; at most half a ring minus headers. */
+  maxMessageBytes?: number;
+  /** How idle threads wait: 'spin' (lowest latency, burns a core), 'sleep', 'adaptive' (default). */
+  wait?: WaitMode;
+  /** Messages one queue pair may move per hardware round before the next gets its turn. Default 64. */
+  budgetPerRound?: number;
+  /** Turn on operator-only hardware test hooks (corrupt a stamp, list key fingerprints). Default false. */
+  testHooks?: boolean;
+  /** Default resource limits for partitions that set none. */
+  resourceLimits?: PartitionOptions['resourceLimits'];
+}
+
+export interface ResolvedPartition {
+  id: number;
+  name: string;
+  os: string | undefined;
+  resourceLimits: PartitionOptions['resourceLimits'];
+}
+
+export interface ResolvedOptions {
+  partitions: ResolvedPartition[];
+  allow: Array<[number, number]> | undefined;
+  geometry: PortGeometry;
+  wait: WaitMode;
+  budgetPerRound: number;
+  testHooks: boolean;
+}
+
+export const DEFAULTS = {
+  processesPerPartition: 8,
+  channelsPerPartition: 64,
+  sendRingBytes: 256 * 1024,
+  receiveRingBytes: 256 * 1024,
+  completionRingBytes: 4096,
+  maxMessageBytes: 64 * 1024,
+  wait: 'adaptive' as WaitMode,
+  budgetPerRound: 64,
+  maxPartitions: 64,
+} as const;
+
+function bad(option: string, why: string): never {
+  throw new MachineError('EINVAL', `createMachine: ${option} ${why}`);
+}
+
+function intIn(option: string, value: unknown, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    bad(option, `must be an integer from ${min} to ${max}, got ${describe(value)}`);
+  }
+  return value;
+}
+
+function ringBytes(option: string, value: unknown): number {
+  const n = intIn(option, value, MIN_RING_CAPACITY, MAX_RING_CAPACITY);
+  if ((n & (n - 1)) !== 0) bad(option, `must be a power of two, got ${n}`);
+  return n;
+}
+
+export function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+  if (typeof value === 'number' || typeof value === 'boolean' || value == null) return String(value);
+  if (Array.isArray(value)) return `an array of ${value.length}`;
+  return `a ${typeof value}`;
+}
+
+function moduleRef(option: string, value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  if (value instanceof URL) return value.href;
+  if (typeof value === 'string' && value.length > 0) return value;
+  return bad(option, `must be a URL or a module specifier string, got ${describe(value)}`);
+}
+
+export function resolveOptions(input: unknown): ResolvedOptions {
+  if (typeof input !== 'object' || input === null) bad('options', `must be an object, got ${describe(input)}`);
+  const o = input as MachineOptions;
+  const known = new Set([
+    'partitions', 'policy', 'processesPerPartition', 'channelsPerPartition', 'sendRingBytes', 'receiveRingBytes',
+    'maxMessageBytes', 'wait', 'budgetPerRound', 'testHooks', 'resourceLimits',
+  ]);
+  for (const key of Object.keys(o)) if (!known.has(key)) bad(`option '${key}'`, `is not an option (known: ${[...known].join(', ')})`);
+
+  if (!Array.isArray(o.partitions) || o.partitions.length === 0) {
+    bad('partitions', `must be a non-empty array like [{ id: 1 }, { id: 2 }], got ${describe(o.partitions)}`);
+  }
+  if (o.partitions.length > DEFAULTS.maxPartitions) bad('partitions', `may hold at most ${DEFAULTS.maxPartitions} partitions`);
+  const ids = new Set<number>();
+  const partitions = o.partitions.map((p, i): ResolvedPartition => {
+    if (typeof p !== 'object' || p === null) bad(`partitions[${i}]`, `must be an object like { id: ${i + 1} }`);
+    const id = intIn(`partitions[${i}].id`, p.id, 1, 0xffff);
+    if (ids.has(id)) bad(`partitions[${i}].id`, `${id} is used twice; partition ids must be unique`);
+    ids.add(id);
+    if (p.name !== undefined && (typeof p.name !== 'string' || !/^[\w.-]{1,40}$/.test(p.name))) {
+      bad(`partitions[${i}].name`, `must be 1-40 letters, digits, '_', '.', '-', got ${describe(p.name)}`);
+    }
+    return {
+      id,
+      name: p.name ?? `partition-${id}`,
+      os: moduleRef(`partitions[${i}].os`, p.os),
+      resourceLimits: p.resourceLimits ?? o.resourceLimits,
+    };
+  });
+
+  let allow: Array<[number, number]> | undefined;
+  if (o.policy !== undefined) {
+    if (typeof o.policy !== 'object' || o.policy === null) bad('policy', 'must be an object like { allow: [[1, 2]] }');
+    if (o.policy.allow !== undefined) {
+      if (!Array.isArray(o.policy.allow)) bad('policy.allow', 'must be an array of [partitionId, partitionId] pairs');
+      allow = o.policy.allow.map((pair, i) => {
+        if (!Array.isArray(pair) || pair.length !== 2) bad(`policy.allow[${i}]`, `must be a pair like [1, 2], got ${describe(pair)}`);
+        for (const id of pair) {
+          if (!ids.has(id)) bad(`policy.allow[${i}]`, `names partition ${describe(id)}, which is not in partitions`);
+        }
+        return [pair[0], pair[1]];
+      });
+    }
+  }
+
+  const sendRingBytes = o.sendRingBytes === undefined ? DEFAULTS.sendRingBytes : ringBytes('sendRingBytes', o.sendRingBytes);
+  const receiveRingBytes =
+    o.receiveRingBytes === undefined ? DEFAULTS.receiveRingBytes : ringBytes('receiveRingBytes', o.receiveRingBytes);
+  const largestMessage = Math.min(
+    maxRecordBytes(sendRingBytes) - RECORD_HEADER_BYTES - SEND_BODY_BYTES,
+    maxRecordBytes(receiveRingBytes) - RECORD_HEADER_BYTES - DELIVER_BODY_BYTES,
+  );
+  const maxMessageBytes =
+    o.maxMessageBytes === undefined
+      ? Math.min(DEFAULTS.maxMessageBytes, largestMessage)
+      : intIn('maxMessageBytes', o.maxMessageBytes, 1, largestMessage);
+  const wait = o.wait ?? DEFAULTS.wait;
+  if (!WAIT_MODES.includes(wait)) bad('wait', `must be one of ${WAIT_MODES.join(', ')}, got ${describe(wait)}`);
+  if (o.testHooks !== undefined && typeof o.testHooks !== 'boolean') bad('testHooks', 'must be a boolean');
+
+  return {
+    partitions,
+    allow,
+    geometry: {
+      queuePairs: o.processesPerPartition === undefined ? DEFAULTS.processesPerPartition : intIn('processesPerPartition', o.processesPerPartition, 1, 256),
+      channelSlots: o.channelsPerPartition === undefined ? DEFAULTS.channelsPerPartition : intIn('channelsPerPartition', o.channelsPerPartition, 1, 4096),
+      sendRingBytes,
+      receiveRingBytes,
+      completionRingBytes: DEFAULTS.completionRingBytes,
+      maxMessageBytes,
+    },
+    wait,
+    budgetPerRound: o.budgetPerRound === undefined ? DEFAULTS.budgetPerRound : intIn('budgetPerRound', o.budgetPerRound, 1, 1 << 20),
+    testHooks: o.testHooks ?? false,
+  };
+}
