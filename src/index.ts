@@ -1,2 +1,13 @@
+export { createMachine, Machine, PartitionHandle } from './machine.js';
+export type { MachineStats, ProcessHandle, TestHooks, MachineEvents } from './machine.js';
+export type { MachineOptions, PartitionOptions } from './options.js';
+export { DEFAULTS } from './options.js';
+export type { PartitionStats } from './hardware/counters.js';
 export { ChannelError, MachineError, LayoutError } from './shared/errors.js';
 export type { ChannelErrorCode } from './shared/errors.js';
+export type { Process, Listener, ConnectionEntry, ConnectionStateName } from './partitions/process.js';
+export type { Channel, Peer } from './partitions/channel.js';
+export type { PartitionOsContext } from './partitions/worker.js';
+export type { WaitMode } from './shared/wait.js';
+export { VIOLATION_KINDS } from './shared/layout.js';
+export type { ViolationKind } from './shared/layout.js';

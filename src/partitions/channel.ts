@@ -1,0 +1,188 @@
+/**
+ * One end of a verified channel, as a process sees it.
+ *
+ * Sending is synchronous and never blocks the partition's event loop:
+ * `send()` copies into the send ring and throws EAGAIN when the ring is full;
+ * `write()` is the awaitable form that waits for space. Receiving is
+ * awaitable (`recv()`, `for await`), with `tryRecv()` for polling loops.
+ */
+import { ChannelError, channelErrorFromStatus, Status, statusName } from '../shared/errors.js';
+import { RecordType } from '../shared/layout.js';
+import { FAULT, FULL } from '../shared/ring.js';
+import type { ChannelSink, ProcessQueuePair } from './queue-pair.js';
+
+export interface Peer {
+  /** Partition id, as the hardware attests it. */
+  readonly partition: number;
+  /** Process id within that partition, as the hardware attests it. */
+  readonly process: number;
+}
+
+interface Waiter {
+  resolve(m: Uint8Array): void;
+  reject(e: Error): void;
+}
+
+function toBytes(data: unknown): Uint8Array {
+  if (data instanceof Uint8Array) return data;
+  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  throw new ChannelError('EINVAL', `send takes a Uint8Array (or another ArrayBufferView), got ${data === null ? 'null' : typeof data}`);
+}
+
+export class Channel implements ChannelSink, AsyncIterable<Uint8Array> {
+  private readonly queue: Uint8Array[] = [];
+  private head = 0;
+  private readonly waiters: Waiter[] = [];
+  /** Why sends fail from now on (closed locally, peer closed or dead, hardware gone). */
+  private sendError: ChannelError | undefined;
+  /** Why receives end once the queue is empty; `undefined` status OK means a clean end of stream. */
+  private endError: ChannelError | undefined;
+  private ended = false;
+  private closed = false;
+  /** Messages the hardware refused after send() returned, by error code. */
+  readonly failedSends: Partial<Record<string, number>> = {};
+
+  constructor(
+    private readonly qp: ProcessQueuePair,
+    /** The channel handle: slot and generation, never a key. */
+    readonly handle: number,
+    readonly peer: Peer,
+    private readonly onClosed: (ch: Channel) => void,
+  ) {
+    qp.adopt(handle, this);
+  }
+
+  /** Send one message; throws ChannelError (EAGAIN when the send ring is full). */
+  send(data: Uint8Array | ArrayBufferView): void {
+    const at = this.claim(toBytes(data), true);
+    if (at === FULL) throw new ChannelError('EAGAIN', `send ring of channel ${this.handle} is full`);
+  }
+
+  /** Send one message, waiting for ring space if needed (back-pressure). */
+  async write(data: Uint8Array | ArrayBufferView): Promise<void> {
+    const bytes = toBytes(data);
+    while (this.claim(bytes, true) === FULL) await this.qp.waitForSpace(bytes.byteLength);
+  }
+
+  /**
+   * Send many messages and publish them once (one doorbell check for the
+   * batch). Returns how many were sent; stops early when the ring is full.
+   */
+  sendBatch(messages: ReadonlyArray<Uint8Array | ArrayBufferView>): number {
+    if (!Array.isArray(messages)) throw new ChannelError('EINVAL', 'sendBatch takes an array of Uint8Array');
+    return this.qp.batch(() => {
+      let n = 0;
+      for (const m of messages) {
+        if (this.claim(toBytes(m), false) === FULL) break;
+        n++;
+      }
+      return n;
+    });
+  }
+
+  private claim(bytes: Uint8Array, publish: boolean): number {
+    if (this.sendError !== undefined) throw this.sendError;
+    if (this.qp.failure !== undefined) throw this.qp.failure;
+    const n = bytes.byteLength;
+    if (n > this.qp.maxMessageBytes) {
+      throw new ChannelError('EMSGSIZE', `message of ${n} bytes exceeds maxMessageBytes ${this.qp.maxMessageBytes}`);
+    }
+    const at = this.qp.claimWorkRequest(RecordType.SEND, this.handle, n);
+    if (at === FULL) return FULL;
+    if (at === FAULT) throw new ChannelError('EFAULT', `send ring: ${this.qp.send.faultReason}`);
+    this.qp.send.u8.set(bytes, at);
+    if (publish) this.qp.publish();
+    return at;
+  }
+
+  /** The next message; rejects with ECLOSED at a clean end of stream, or with the reason the channel died. */
+  recv(): Promise<Uint8Array> {
+    const m = this.tryRecv();
+    if (m !== undefined) return Promise.resolve(m);
+    if (this.ended || this.closed) return Promise.reject(this.endReason());
+    return new Promise((resolve, reject) => {
+      let release = (): void => {};
+      // Queue the waiter before waking the pump: the pump drains synchronously on its first step.
+      this.waiters.push({
+        resolve: (v) => (release(), resolve(v)),
+        reject: (e) => (release(), reject(e)),
+      });
+      release = this.qp.want();
+    });
+  }
+
+  /** A message if one is ready now (drains the ring first), else undefined. */
+  tryRecv(): Uint8Array | undefined {
+    if (this.head === this.queue.length && !this.ended) this.qp.drain();
+    if (this.head === this.queue.length) return undefined;
+    const m = this.queue[this.head];
+    this.queue[this.head++] = undefined as never;
+    if (this.head === this.queue.length) this.queue.length = this.head = 0;
+    return m;
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    for (;;) {
+      try {
+        yield await this.recv();
+      } catch (e) {
+        if (e instanceof ChannelError && e.code === 'ECLOSED' && this.endError === undefined) return;
+        throw e;
+      }
+    }
+  }
+
+  /**
+   * Close this end. The CLOSE travels behind every message already sent, so
+   * the peer receives them all before its end of stream; the hardware then
+   * zeroes the channel key. Resolves once the close is posted.
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.sendError ??= new ChannelError('ECLOSED', `channel ${this.handle} was closed by this process`);
+    this.qp.forget(this.handle);
+    this.onClosed(this);
+    const closing = new ChannelError('ECLOSED', `channel ${this.handle} was closed by this process`);
+    for (const w of this.waiters.splice(0)) w.reject(closing);
+    if (this.qp.failure === undefined) await this.qp.post(RecordType.CLOSE, this.handle);
+  }
+
+  /** True until close() or the end of the stream. */
+  get open(): boolean {
+    return !this.closed && !this.ended;
+  }
+
+  // ── ChannelSink: called by the queue pair's pump ─────────────────────────
+
+  deliver(message: Uint8Array): void {
+    const w = this.waiters.shift();
+    if (w !== undefined) w.resolve(message);
+    else this.queue.push(message);
+  }
+
+  end(status: number): void {
+    if (this.ended) return;
+    this.ended = true;
+    if (status !== Status.OK) this.endError = channelErrorFromStatus(status, `channel ${this.handle} to partition ${this.peer.partition} ended`);
+    this.sendError ??= this.endError ?? new ChannelError('ECLOSED', `the peer closed channel ${this.handle}`);
+    if (this.head === this.queue.length) {
+      const reason = this.endReason();
+      for (const w of this.waiters.splice(0)) w.reject(reason);
+    }
+  }
+
+  sendFailed(status: number, count: number): void {
+    const code = statusName(status) ?? 'EINVAL';
+    this.failedSends[code] = (this.failedSends[code] ?? 0) + count;
+    if (status === Status.EPEERDEAD || status === Status.ECLOSED || status === Status.EFAULT) {
+      this.sendError ??= channelErrorFromStatus(status, `the hardware refused ${count} message(s) on channel ${this.handle}`);
+    }
+  }
+
+  private endReason(): ChannelError {
+    if (this.endError !== undefined) return this.endError;
+    return new ChannelError('ECLOSED', `channel ${this.handle} is closed`);
+  }
+}

@@ -1,0 +1,158 @@
+/**
+ * The process API: what a program's main(proc, args) gets. Every call names
+ * only this process's own queue pair; the hardware attests everything else.
+ */
+import { Channel } from './channel.js';
+import type { ProcessQueuePair } from './queue-pair.js';
+import type { ControlResult, ChannelGrant } from '../hardware/connection-manager.js';
+import type { PartitionControlApi } from '../hardware/control-endpoint.js';
+import type { Remote } from '../shared/control-plane.js';
+import { ChannelError } from '../shared/errors.js';
+import {
+  CONNECTION_HANDLE_OFFSET,
+  CONNECTION_LOCAL_PROCESS_OFFSET,
+  CONNECTION_REMOTE_PARTITION_OFFSET,
+  CONNECTION_REMOTE_PROCESS_OFFSET,
+  CONNECTION_STATE_OFFSET,
+  ConnectionState,
+  connectionEntryOffset,
+} from '../shared/layout.js';
+
+export type ConnectionStateName = 'open' | 'peer-closed' | 'closed' | 'peer-dead';
+const stateNames: Record<number, ConnectionStateName> = {
+  [ConnectionState.OPEN]: 'open',
+  [ConnectionState.PEER_CLOSED]: 'peer-closed',
+  [ConnectionState.CLOSED]: 'closed',
+  [ConnectionState.PEER_DEAD]: 'peer-dead',
+};
+
+/** One row of the partition's connection table (claim 13). `channel` is a handle, never a key. */
+export interface ConnectionEntry {
+  channel: number;
+  localProcess: number;
+  remotePartition: number;
+  remoteProcess: number;
+  state: ConnectionStateName;
+}
+
+/** How the OS lets a process reach the hardware; calls fail fast once the hardware is gone. */
+export interface ControlLink {
+  readonly api: Remote<PartitionControlApi>;
+  call<T extends object>(fn: (api: Remote<PartitionControlApi>) => Promise<ControlResult<T>>): Promise<T>;
+}
+
+const MAX_PORT = 0xffff;
+
+function checkPort(port: unknown, what: string): number {
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > MAX_PORT) {
+    throw new ChannelError('EINVAL', `${what}: port must be an integer from 0 to ${MAX_PORT}, got ${String(port)}`);
+  }
+  return port;
+}
+
+export class Listener implements AsyncIterable<Channel> {
+  /** Settles once the hardware registered the listener (rejects with EADDRINUSE, …). */
+  readonly ready: Promise<void>;
+  private closed = false;
+
+  constructor(
+    private readonly proc: Process,
+    readonly port: number,
+  ) {
+    this.ready = proc.control.call((api) => api.listen(proc.queuePair.index, port)).then(() => undefined);
+    this.ready.catch(() => {}); // surfaced by accept(); never an unhandled rejection
+  }
+
+  /** The next incoming channel. */
+  async accept(): Promise<Channel> {
+    await this.ready;
+    if (this.closed) throw new ChannelError('ECLOSED', `listener on port ${this.port} is closed`);
+    const grant = await this.proc.control.call((api) => api.accept(this.proc.queuePair.index, this.port));
+    return this.proc.adopt(grant);
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<Channel> {
+    while (!this.closed) {
+      try {
+        yield await this.accept();
+      } catch (e) {
+        if (this.closed && e instanceof ChannelError && e.code === 'ECLOSED') return;
+        throw e;
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.ready.catch(() => {});
+    await this.proc.control.call((api) => api.unlisten(this.proc.queuePair.index, this.port)).catch(() => {});
+  }
+}
+
+export class Process {
+  private readonly channels = new Set<Channel>();
+
+  constructor(
+    /** This process's partition id. */
+    readonly partition: number,
+    /** This process's id within its partition, assigned by the hardware. */
+    readonly pid: number,
+    /** @internal */ readonly queuePair: ProcessQueuePair,
+    /** @internal */ readonly control: ControlLink,
+    private readonly port: SharedArrayBuffer,
+    private readonly channelSlots: number,
+  ) {}
+
+  /** Listen for channels on a port of this partition; `await listener.accept()` for each. */
+  listen(port: number): Listener {
+    return new Listener(this, checkPort(port, 'listen'));
+  }
+
+  /** Open a channel to whoever listens on `port` of `partition`. */
+  async connect(target: { partition: number; port: number }): Promise<Channel> {
+    if (typeof target !== 'object' || target === null) {
+      throw new ChannelError('EINVAL', 'connect takes { partition, port }');
+    }
+    const { partition } = target;
+    if (typeof partition !== 'number' || !Number.isInteger(partition) || partition < 1) {
+      throw new ChannelError('EINVAL', `connect: partition must be a positive integer id, got ${String(partition)}`);
+    }
+    const port = checkPort(target.port, 'connect');
+    const grant = await this.control.call((api) => api.connect(this.queuePair.index, partition, port));
+    return this.adopt(grant);
+  }
+
+  /** @internal */
+  adopt(grant: ChannelGrant): Channel {
+    const ch = new Channel(this.queuePair, grant.handle, { partition: grant.remotePartition, process: grant.remoteProcess }, (c) =>
+      this.channels.delete(c),
+    );
+    this.channels.add(ch);
+    return ch;
+  }
+
+  /** This partition's connection table, as the hardware wrote it (claims 13, 17). */
+  connections(): ConnectionEntry[] {
+    const u32 = new Uint32Array(this.port);
+    const rows: ConnectionEntry[] = [];
+    for (let slot = 0; slot < this.channelSlots; slot++) {
+      const at = connectionEntryOffset(slot);
+      const state = stateNames[Atomics.load(u32, (at + CONNECTION_STATE_OFFSET) >> 2)];
+      if (state === undefined) continue;
+      rows.push({
+        channel: u32[(at + CONNECTION_HANDLE_OFFSET) >> 2],
+        localProcess: u32[(at + CONNECTION_LOCAL_PROCESS_OFFSET) >> 2],
+        remotePartition: u32[(at + CONNECTION_REMOTE_PARTITION_OFFSET) >> 2],
+        remoteProcess: u32[(at + CONNECTION_REMOTE_PROCESS_OFFSET) >> 2],
+        state,
+      });
+    }
+    return rows;
+  }
+
+  /** @internal Handles of channels still open, for the exit path. */
+  openHandles(): number[] {
+    return [...this.channels].map((c) => c.handle);
+  }
+}

@@ -1,0 +1,270 @@
+/**
+ * A process's queue pair, partition side: it produces work requests on the
+ * send ring and consumes deliveries and completions. One pump per queue pair
+ * moves records into per-channel queues while anyone awaits; nobody
+ * awaiting means nothing is drained, so a slow reader back-pressures its
+ * senders through the hardware instead of buffering without bound.
+ */
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { ChannelError, Status } from '../shared/errors.js';
+import {
+  COMPLETION_CHANNEL_OFFSET,
+  COMPLETION_COUNT_OFFSET,
+  COMPLETION_OPCODE_OFFSET,
+  COMPLETION_STATUS_OFFSET,
+  DELIVER_BODY_BYTES,
+  DELIVER_CHANNEL_OFFSET,
+  DELIVER_STATUS_OFFSET,
+  RecordType,
+  SEND_BODY_BYTES,
+  SEND_CHANNEL_OFFSET,
+  SEND_FLAGS_OFFSET,
+  type PortGeometry,
+} from '../shared/layout.js';
+import { queuePairRings } from '../shared/port.js';
+import { EMPTY, FAULT, RingConsumer, RingProducer } from '../shared/ring.js';
+import { sleepAsync, type WaitMode } from '../shared/wait.js';
+
+/** What the queue pair needs from a channel to hand it deliveries. */
+export interface ChannelSink {
+  deliver(message: Uint8Array): void;
+  end(status: number): void;
+  sendFailed(status: number, count: number): void;
+}
+
+/** Polls before an adaptive waiter sleeps. */
+const ADAPTIVE_SPINS = 2000;
+
+export class ProcessQueuePair {
+  send: RingProducer;
+  receive: RingConsumer;
+  completion: RingConsumer;
+  readonly sinks = new Map<number, ChannelSink>();
+  /** Deliveries for handles not adopted yet (data can arrive before accept() returns). */
+  private readonly early = new Map<number, Array<Uint8Array | number>>();
+  private interest = 0;
+  private pumping = false;
+  private corked = 0;
+  private detachAcked: (() => void) | undefined;
+  private failureWaiters: Array<() => void> = [];
+  private readonly dataWaiting: number;
+  private readonly dataBell: number;
+  /** Set when the queue pair can no longer work (hardware reset, ring fault). */
+  failure: ChannelError | undefined;
+
+  constructor(
+    private readonly buffer: SharedArrayBuffer,
+    private readonly geometry: PortGeometry,
+    readonly index: number,
+    private readonly wait: WaitMode,
+  ) {
+    const rings = queuePairRings(buffer, geometry, index);
+    this.send = new RingProducer(rings.send);
+    this.receive = new RingConsumer(rings.receive);
+    this.completion = new RingConsumer(rings.completion);
+    this.dataWaiting = rings.receive.signals!.dataWaiting;
+    this.dataBell = rings.receive.signals!.dataBell;
+  }
+
+  get maxMessageBytes(): number {
+    return this.geometry.maxMessageBytes;
+  }
+
+  /** Claim a work request; returns the payload offset, FULL, or FAULT. */
+  claimWorkRequest(type: number, handle: number, payloadBytes: number): number {
+    const at = this.send.tryClaim(type, SEND_BODY_BYTES + payloadBytes);
+    if (at < 0) return at;
+    const u32 = this.send.u32;
+    u32[(at + SEND_CHANNEL_OFFSET) >> 2] = handle;
+    u32[(at + SEND_FLAGS_OFFSET) >> 2] = 0;
+    return at + SEND_BODY_BYTES;
+  }
+
+  /** Publish now, unless a batch is open. */
+  publish(): void {
+    if (this.corked === 0) this.send.publish();
+  }
+
+  /** Run fn with publishing held back, then publish once (batched work requests). */
+  batch<T>(fn: () => T): T {
+    this.corked++;
+    try {
+      return fn();
+    } finally {
+      if (--this.corked === 0) this.send.publish();
+    }
+  }
+
+  async waitForSpace(payloadBytes: number): Promise<void> {
+    const body = SEND_BODY_BYTES + payloadBytes;
+    if (this.wait === 'spin') {
+      while (!this.send.canClaim(body) && !this.send.faulted && !this.failure) await yieldToEventLoop();
+    } else {
+      await this.send.waitForSpaceAsync(body, this.wait === 'adaptive' ? ADAPTIVE_SPINS : 0);
+    }
+  }
+
+  /** Write a control work request (CLOSE, DETACH), waiting for ring space if needed. */
+  async post(type: number, handle: number): Promise<void> {
+    for (;;) {
+      if (this.failure) throw this.failure;
+      const at = this.claimWorkRequest(type, handle, 0);
+      if (at >= 0) {
+        this.publish();
+        return;
+      }
+      if (at === FAULT) throw new ChannelError('EFAULT', `send ring of queue pair ${this.index}: ${this.send.faultReason}`);
+      await this.waitForSpace(0);
+    }
+  }
+
+  adopt(handle: number, sink: ChannelSink): void {
+    this.sinks.set(handle, sink);
+    const early = this.early.get(handle);
+    if (early === undefined) return;
+    this.early.delete(handle);
+    for (const item of early) {
+      if (typeof item === 'number') sink.end(item);
+      else sink.deliver(item);
+    }
+  }
+
+  forget(handle: number): void {
+    this.sinks.delete(handle);
+    this.early.delete(handle);
+  }
+
+  /** Someone awaits a delivery or completion: make sure the pump runs. Returns a release function. */
+  want(): () => void {
+    this.interest++;
+    if (!this.pumping) void this.pump();
+    let released = false;
+    return () => {
+      if (!released) {
+        released = true;
+        this.interest--;
+      }
+    };
+  }
+
+  private async pump(): Promise<void> {
+    this.pumping = true;
+    try {
+      while (this.interest > 0 && this.failure === undefined) {
+        if (this.drain() > 0) {
+          await Promise.resolve(); // let the resolved receivers run before the next drain
+          continue;
+        }
+        if (this.wait === 'spin') {
+          await yieldToEventLoop();
+          continue;
+        }
+        await sleepAsync(
+          this.receive.i32,
+          this.dataWaiting,
+          this.dataBell,
+          () => this.receive.hasData() || this.completion.hasData() || this.interest === 0 || this.failure !== undefined,
+          this.wait === 'adaptive' ? ADAPTIVE_SPINS : 0,
+          Infinity,
+        );
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  /** Wake this queue pair's pump if it sleeps (after a failure set from outside the rings). */
+  private nudge(): void {
+    Atomics.add(this.receive.i32, this.dataBell, 1);
+    Atomics.notify(this.receive.i32, this.dataBell);
+  }
+
+  /** Move every ready completion and delivery to its channel. Returns how many records moved. */
+  drain(): number {
+    let moved = 0;
+    const cq = this.completion;
+    for (let type = cq.poll(); type !== EMPTY; type = cq.poll()) {
+      if (type === FAULT) return this.fail(new ChannelError('EFAULT', `completion ring: ${cq.faultReason}`));
+      const u32 = cq.u32;
+      const at = cq.bodyOffset;
+      this.onCompletion(
+        u32[(at + COMPLETION_STATUS_OFFSET) >> 2],
+        u32[(at + COMPLETION_CHANNEL_OFFSET) >> 2],
+        u32[(at + COMPLETION_OPCODE_OFFSET) >> 2],
+        u32[(at + COMPLETION_COUNT_OFFSET) >> 2],
+      );
+      cq.consume();
+      moved++;
+    }
+    cq.release();
+    const rx = this.receive;
+    for (let type = rx.poll(); type !== EMPTY; type = rx.poll()) {
+      if (type === FAULT) return this.fail(new ChannelError('EFAULT', `receive ring: ${rx.faultReason}`));
+      const at = rx.bodyOffset;
+      const handle = rx.u32[(at + DELIVER_CHANNEL_OFFSET) >> 2];
+      const item: Uint8Array | number =
+        type === RecordType.DATA
+          ? rx.u8.slice(at + DELIVER_BODY_BYTES, at + rx.bodyBytes)
+          : rx.u32[(at + DELIVER_STATUS_OFFSET) >> 2];
+      rx.consume();
+      moved++;
+      const sink = this.sinks.get(handle);
+      if (sink === undefined) {
+        let list = this.early.get(handle);
+        if (list === undefined) this.early.set(handle, (list = []));
+        list.push(item);
+      } else if (typeof item === 'number') sink.end(item);
+      else sink.deliver(item);
+    }
+    rx.release();
+    return moved;
+  }
+
+  private onCompletion(status: number, handle: number, opcode: number, count: number): void {
+    if (opcode === RecordType.DETACH) {
+      this.detachAcked?.();
+      return;
+    }
+    if (status === Status.EFAULT && handle === 0 && opcode === 0) {
+      this.fail(new ChannelError('EFAULT', `the hardware stopped serving queue pair ${this.index} after a ring fault`));
+      return;
+    }
+    if (status !== Status.OK) this.sinks.get(handle)?.sendFailed(status, count);
+  }
+
+  /** The hardware is gone or the queue pair faulted: every channel and waiter learns why. */
+  fail(error: ChannelError): number {
+    if (this.failure !== undefined) return 0;
+    this.failure = error;
+    for (const sink of this.sinks.values()) sink.end(Status[error.code]);
+    for (const fn of this.failureWaiters.splice(0)) fn();
+    this.nudge();
+    return 0;
+  }
+
+  /**
+   * End of a process: close what it left open (in order, after its data),
+   * detach, wait for the hardware's acknowledgement, then throw away
+   * anything still queued so the next process starts clean.
+   */
+  async detach(openHandles: number[]): Promise<void> {
+    const acked = new Promise<void>((resolve) => (this.detachAcked = resolve));
+    const release = this.want();
+    try {
+      for (const h of openHandles) await this.post(RecordType.CLOSE, h);
+      await this.post(RecordType.DETACH, 0);
+      await Promise.race([acked, new Promise<void>((resolve) => this.onFailure(resolve))]);
+    } finally {
+      release();
+      this.detachAcked = undefined;
+    }
+    if (this.failure === undefined) this.drain();
+    this.sinks.clear();
+    this.early.clear();
+  }
+
+  private onFailure(fn: () => void): void {
+    if (this.failure !== undefined) fn();
+    else this.failureWaiters.push(fn);
+  }
+}
