@@ -83,6 +83,8 @@ export class PartitionHandle {
   worker: Worker;
   port: SharedArrayBuffer;
   private exited: Promise<Error>;
+  /** Rejects when the partition's worker exits; raced against calls into it. */
+  private died: Promise<never>;
   private alive = true;
 
   /** @internal */
@@ -97,6 +99,13 @@ export class PartitionHandle {
     this.worker = this.startWorker(port, control);
     this.os = wrap(nodeEndpoint(this.worker));
     this.exited = this.watch();
+    this.died = this.diedAfter(this.exited);
+  }
+
+  private diedAfter(exited: Promise<Error>): Promise<never> {
+    const died = exited.then((e) => Promise.reject(e));
+    died.catch(() => {}); // a race that lost must not become an unhandled rejection
+    return died;
   }
 
   get id(): number {
@@ -150,7 +159,7 @@ export class PartitionHandle {
     const href = moduleHref(module, 'spawn');
     let started: StartResult;
     try {
-      started = await Promise.race([(this.os as Remote<OsApi>).start(href, args), this.exited.then((e) => Promise.reject(e))]);
+      started = await Promise.race([(this.os as Remote<OsApi>).start(href, args), this.died]);
     } catch (e) {
       if (e instanceof Error && e.name === 'DataCloneError') {
         throw new MachineError('EINVAL', `spawn: args must be structured-cloneable (plain data, no functions): ${e.message}`);
@@ -159,7 +168,7 @@ export class PartitionHandle {
     }
     if (!started.ok) throw rebuildError(started.error);
     const pid = started.pid;
-    const result = Promise.race([(this.os as Remote<OsApi>).result(pid), this.exited.then((e) => Promise.reject(e))]).then(
+    const result = Promise.race([(this.os as Remote<OsApi>).result(pid), this.died]).then(
       (outcome) => {
         if (outcome.ok) return outcome.value as Result;
         throw rebuildError(outcome.error);
@@ -192,6 +201,7 @@ export class PartitionHandle {
     this.os = wrap(nodeEndpoint(this.worker));
     this.alive = true;
     this.exited = this.watch();
+    this.died = this.diedAfter(this.exited);
     await once(this.worker, 'online');
   }
 }

@@ -82,6 +82,7 @@ export class Channel implements ChannelSink, AsyncIterable<Uint8Array> {
   }
 
   private claim(bytes: Uint8Array, publish: boolean): number {
+    this.qp.checkCompletions();
     if (this.sendError !== undefined) throw this.sendError;
     if (this.qp.failure !== undefined) throw this.qp.failure;
     const n = bytes.byteLength;
@@ -176,7 +177,7 @@ export class Channel implements ChannelSink, AsyncIterable<Uint8Array> {
   sendFailed(status: number, count: number): void {
     const code = statusName(status) ?? 'EINVAL';
     this.failedSends[code] = (this.failedSends[code] ?? 0) + count;
-    if (status === Status.EPEERDEAD || status === Status.ECLOSED || status === Status.EFAULT) {
+    if (status === Status.EPEERDEAD || status === Status.ECLOSED || status === Status.EFAULT || status === Status.EPERM) {
       this.sendError ??= channelErrorFromStatus(status, `the hardware refused ${count} message(s) on channel ${this.handle}`);
     }
   }

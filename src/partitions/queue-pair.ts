@@ -181,6 +181,18 @@ export class ProcessQueuePair {
 
   /** Move every ready completion and delivery to its channel. Returns how many records moved. */
   drain(): number {
+    return this.drainCompletions() + this.drainDeliveries();
+  }
+
+  /**
+   * Senders call this on every send: one load when nothing is pending, and a
+   * process that only sends still learns promptly that its peer went away.
+   */
+  checkCompletions(): void {
+    if (this.completion.hasData()) this.drainCompletions();
+  }
+
+  private drainCompletions(): number {
     let moved = 0;
     const cq = this.completion;
     for (let type = cq.poll(); type !== EMPTY; type = cq.poll()) {
@@ -197,6 +209,11 @@ export class ProcessQueuePair {
       moved++;
     }
     cq.release();
+    return moved;
+  }
+
+  private drainDeliveries(): number {
+    let moved = 0;
     const rx = this.receive;
     for (let type = rx.poll(); type !== EMPTY; type = rx.poll()) {
       if (type === FAULT) return this.fail(new ChannelError('EFAULT', `receive ring: ${rx.faultReason}`));
