@@ -1,18 +1,165 @@
 /**
- * `lparlink demo`. Until the partitioned machine exists, the demo runs the
- * ring benchmark briefly: two workers moving 64-byte records through the
- * shared-memory ring, against postMessage.
+ * `lparlink demo`: boot a 4-partition machine, run a request/response
+ * workload and a streaming workload side by side with live progress, print a
+ * table per pair, then show the hardware refusing a process that sends on a
+ * channel it does not own.
  */
-import { formatRingBench, runRingBench } from '../bench/ring.js';
+import cliProgress from 'cli-progress';
+import { cpus } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createMachine, type Machine } from './machine.js';
+import type { ClientReport } from './demo/request-response.js';
+import type { SinkReport } from './demo/stream.js';
 
-const DEMO_SECONDS_PER_CASE = 1;
+const program = (name: string) => new URL(`./demo/${name}.js`, import.meta.url);
+
+interface DemoOptions {
+  requests: number;
+  streamMessages: number;
+  streamBytes: number;
+  attempts: number;
+}
+
+const DEFAULTS: DemoOptions = { requests: 20_000, streamMessages: 1_000_000, streamBytes: 256, attempts: 1000 };
+
+const usage = `usage: lparlink demo [--requests N] [--messages N] [--bytes N] [--attempts N]
+
+  --requests N   round trips web → db (default ${DEFAULTS.requests})
+  --messages N   streamed messages batch → cache (default ${DEFAULTS.streamMessages})
+  --bytes N      streamed message size (default ${DEFAULTS.streamBytes})
+  --attempts N   forged sends by the intruder (default ${DEFAULTS.attempts})
+`;
+
+function parse(argv: string[]): DemoOptions | string {
+  const o = { ...DEFAULTS };
+  const flags: Record<string, keyof DemoOptions> = {
+    '--requests': 'requests',
+    '--messages': 'streamMessages',
+    '--bytes': 'streamBytes',
+    '--attempts': 'attempts',
+  };
+  for (let i = 0; i < argv.length; i += 2) {
+    const key = flags[argv[i]];
+    const value = Number(argv[i + 1]);
+    if (key === undefined) return `unknown option '${argv[i]}'`;
+    if (!Number.isInteger(value) || value < 1) return `${argv[i]} takes a positive integer, got '${argv[i + 1] ?? ''}'`;
+    o[key] = value;
+  }
+  if (o.streamBytes < 4 || o.streamBytes > 65536) return '--bytes must be from 4 to 65536';
+  return o;
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  return rows.map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ')).join('\n');
+}
+
+const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+
+/** Live bars from the hardware's own counters: no extra traffic through the programs. */
+function progress(machine: Machine, o: DemoOptions): () => void {
+  if (!process.stdout.isTTY) return () => {}; // a log file wants the table, not redraws
+  const bars = new cliProgress.MultiBar(
+    { format: ' {name} [{bar}] {percentage}% | {value}/{total} msgs', hideCursor: true, clearOnComplete: false },
+    cliProgress.Presets.shades_classic,
+  );
+  const rr = bars.create(o.requests * 2, 0, { name: 'web ⇄ db    ' });
+  const stream = bars.create(o.streamMessages, 0, { name: 'batch → cache' });
+  const timer = setInterval(() => {
+    const p = machine.stats().partitions;
+    rr.update(Math.min(p[0].delivered + p[1].delivered, o.requests * 2));
+    stream.update(Math.min(p[2].delivered, o.streamMessages));
+  }, 100);
+  return () => {
+    clearInterval(timer);
+    const p = machine.stats().partitions;
+    rr.update(Math.min(p[0].delivered + p[1].delivered, o.requests * 2));
+    stream.update(Math.min(p[2].delivered, o.streamMessages));
+    bars.stop();
+  };
+}
 
 export async function runDemo(argv: string[]): Promise<number> {
-  if (argv.length > 0) {
-    process.stderr.write(`lparlink demo: takes no arguments (got ${argv.join(' ')})\n`);
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(usage);
+    return 0;
+  }
+  const o = parse(argv);
+  if (typeof o === 'string') {
+    process.stderr.write(`lparlink demo: ${o}\n\n${usage}`);
     return 2;
   }
-  process.stdout.write('lparlink demo: the shared-memory ring between two worker threads, against postMessage\n\n');
-  process.stdout.write(formatRingBench(await runRingBench({ durationSeconds: DEMO_SECONDS_PER_CASE })));
-  return 0;
+  process.stdout.write(`lparlink demo — ${cpus().length} cores, Node ${process.version}\n`);
+  const t0 = performance.now();
+  await using machine = await createMachine({
+    partitions: [
+      { id: 1, name: 'db' },
+      { id: 2, name: 'web' },
+      { id: 3, name: 'cache' },
+      { id: 4, name: 'batch' },
+    ],
+    policy: { allow: [[1, 2], [3, 4]] },
+  });
+  process.stdout.write(`booted hardware-0 and 4 partitions in ${fmt(performance.now() - t0, 1)} ms\n\n`);
+
+  // ── workloads ──
+  const server = await machine.partition(1).spawn(program('request-response'), { role: 'server', port: 7 });
+  const sink = await machine.partition(3).spawn(program('stream'), { role: 'sink', port: 8 });
+  await sleep(50); // listeners register
+  const stop = progress(machine, o);
+  const client = await machine.partition(2).spawn(program('request-response'), {
+    role: 'client', port: 7, partition: 1, requests: o.requests, bytes: 64,
+  });
+  const source = await machine.partition(4).spawn(program('stream'), {
+    role: 'source', port: 8, partition: 3, messages: o.streamMessages, bytes: o.streamBytes,
+  });
+  const [rr, , st] = (await Promise.all([client.result, source.result, sink.result, server.result])) as [ClientReport, number, SinkReport, number];
+  stop();
+
+  const p = machine.stats().partitions;
+  const rows = [
+    ['pair', 'workload', 'msgs/s', 'MB/s', 'rtt p50 µs', 'rtt p99 µs', 'sent', 'delivered', 'violations'],
+    [
+      'web ⇄ db', 'request/response 64 B',
+      fmt((rr.requests * 2) / rr.seconds), fmt((rr.requests * 2 * 64) / rr.seconds / 1e6, 1),
+      fmt(rr.p50us, 1), fmt(rr.p99us, 1),
+      fmt(p[1].sent + p[0].sent), fmt(p[0].delivered + p[1].delivered), fmt(p[0].violations.total + p[1].violations.total),
+    ],
+    [
+      'batch → cache', `stream ${o.streamBytes} B`,
+      fmt(st.messages / st.seconds), fmt(st.bytes / st.seconds / 1e6, 1),
+      '—', '—',
+      fmt(p[3].sent), fmt(p[2].delivered), fmt(p[2].violations.total + p[3].violations.total),
+    ],
+  ];
+  process.stdout.write(`\n${table(rows)}\n`);
+  if (st.outOfOrder !== 0 || st.messages !== o.streamMessages) {
+    process.stderr.write(`stream check failed: ${st.messages} messages, ${st.outOfOrder} out of order\n`);
+    return 1;
+  }
+
+  // ── the intruder ──
+  process.stdout.write('\nA dishonest process in web tries to send on a channel of another web process:\n');
+  const vault = await machine.partition(1).spawn(program('intruder'), { role: 'vault', port: 9 });
+  await sleep(50);
+  const teller = await machine.partition(2).spawn(program('intruder'), { role: 'teller', port: 9, partition: 1, holdMs: 1500 });
+  await sleep(300);
+  const before = machine.stats().partitions[1].violations;
+  const intruder = await machine.partition(2).spawn(program('intruder'), { role: 'intruder', victimProcess: teller.pid, attempts: o.attempts });
+  const forged = (await intruder.result) as { channel: number; written: number };
+  await teller.result;
+  const received = (await vault.result) as string[];
+  const after = machine.stats().partitions[1].violations;
+  process.stdout.write(
+    table([
+      ['', 'value'],
+      ['channel the intruder targeted', `0x${forged.channel.toString(16).padStart(8, '0')} (owned by web process ${teller.pid})`],
+      ['forged work requests written', fmt(forged.written)],
+      ['web violations.notOwner', `${fmt(before.notOwner)} → ${fmt(after.notOwner)}`],
+      ['messages the vault received', `${received.length}: ${JSON.stringify(received)}`],
+    ]) + '\n',
+  );
+  const refused = after.notOwner - before.notOwner === forged.written && received.length === 1;
+  process.stdout.write(refused ? '\nEvery forged send was refused by the hardware; the vault saw only the teller.\n' : '\nUNEXPECTED: the hardware did not refuse every forged send.\n');
+  return refused ? 0 : 1;
 }
