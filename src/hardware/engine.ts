@@ -60,6 +60,8 @@ export class Engine {
   private active: HardwareQueuePair[] = [];
   private next = 0;
   private pendingEnds: number[] = [];
+  /** Receive rings written by the current serve() and not yet published: one publish per batch, not per message. */
+  private unpublished: HardwareQueuePair[] = [];
   private readonly stamp: Stamp = { k0: 0, k1: 0, k2: 0, k3: 0, sourcePartition: 0, destinationPartition: 0, destinationEntry: NO_ENTRY };
   /** Test hook (operator-only): partitions whose next stamps are corrupted on purpose. */
   readonly corruptStampsFrom = new Set<number>();
@@ -118,6 +120,9 @@ export class Engine {
     }
     ring.release();
     this.publish(qp);
+    const unpublished = this.unpublished;
+    for (let i = 0; i < unpublished.length; i++) this.publish(unpublished[i]);
+    unpublished.length = 0;
     return done;
   }
 
@@ -259,8 +264,10 @@ export class Engine {
     }
     this.counters.sent(qp.port.index, bytes);
     this.counters.delivered(dport.index, bytes);
-    dqp.receiveDirty = true;
-    if (dqp !== qp) this.publish(dqp);
+    if (!dqp.receiveDirty) {
+      dqp.receiveDirty = true;
+      if (dqp !== qp) this.unpublished.push(dqp);
+    }
     return DONE;
   }
 
