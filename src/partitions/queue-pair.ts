@@ -28,6 +28,13 @@ import { sleepAsync, type WaitMode } from '../shared/wait.js';
 /** What the queue pair needs from a channel to hand it deliveries. */
 export interface ChannelSink {
   deliver(message: Uint8Array): void;
+  /**
+   * True when a reader waits for this channel to become readable and nothing
+   * is queued: the pump then leaves the record in the ring (for a zero-copy
+   * drain) and calls notifyReadable() instead of copying it out.
+   */
+  wantsReadable(): boolean;
+  notifyReadable(): void;
   end(status: number): void;
   sendFailed(status: number, count: number): void;
 }
@@ -45,6 +52,8 @@ export class ProcessQueuePair {
   private interest = 0;
   private pumping = false;
   private corked = 0;
+  /** Inside drain()/drainTo(): a nested drain (from a drainTo callback) is a no-op. */
+  private draining = false;
   private detachAcked: (() => void) | undefined;
   private failureWaiters: Array<() => void> = [];
   private readonly dataWaiting: number;
@@ -181,7 +190,31 @@ export class ProcessQueuePair {
 
   /** Move every ready completion and delivery to its channel. Returns how many records moved. */
   drain(): number {
-    return this.drainCompletions() + this.drainDeliveries();
+    if (this.draining) return 0;
+    this.draining = true;
+    try {
+      const moved = this.drainCompletions();
+      return this.failure === undefined ? moved + this.drainReceive(-1, undefined, 0) : moved;
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  /**
+   * Zero-copy receive for one channel: call fn with a view of each DATA
+   * record for `handle` (valid only during the call), up to `max`. Records
+   * for other channels are queued on their sinks as drain() does. Returns how
+   * many records fn was given.
+   */
+  drainTo(handle: number, fn: (message: Uint8Array) => void, max: number): number {
+    if (this.draining) return 0;
+    this.draining = true;
+    try {
+      this.drainCompletions();
+      return this.failure === undefined ? this.drainReceive(handle, fn, max) : 0;
+    } finally {
+      this.draining = false;
+    }
   }
 
   /**
@@ -212,29 +245,73 @@ export class ProcessQueuePair {
     return moved;
   }
 
-  private drainDeliveries(): number {
+  /**
+   * Walk the receive ring. Without fn, every record goes to its sink's
+   * queue (copied out), except that the walk stops at a record for a sink
+   * that waits to be readable. With fn, DATA records for `target` are handed
+   * to fn in place (up to max; the count is returned), the rest queued.
+   */
+  private drainReceive(target: number, fn: ((message: Uint8Array) => void) | undefined, max: number): number {
     let moved = 0;
+    let given = 0;
     const rx = this.receive;
-    for (let type = rx.poll(); type !== EMPTY; type = rx.poll()) {
-      if (type === FAULT) return this.fail(new ChannelError('EFAULT', `receive ring: ${rx.faultReason}`));
-      const at = rx.bodyOffset;
-      const handle = rx.u32[(at + DELIVER_CHANNEL_OFFSET) >> 2];
-      const item: Uint8Array | number =
-        type === RecordType.DATA
-          ? rx.u8.slice(at + DELIVER_BODY_BYTES, at + rx.bodyBytes)
-          : rx.u32[(at + DELIVER_STATUS_OFFSET) >> 2];
-      rx.consume();
-      moved++;
-      const sink = this.sinks.get(handle);
-      if (sink === undefined) {
-        let list = this.early.get(handle);
-        if (list === undefined) this.early.set(handle, (list = []));
-        list.push(item);
-      } else if (typeof item === 'number') sink.end(item);
-      else sink.deliver(item);
+    const u8 = rx.u8;
+    const u32 = rx.u32;
+    try {
+      for (let type = rx.poll(); type !== EMPTY; type = rx.poll()) {
+        if (type === FAULT) return this.fail(new ChannelError('EFAULT', `receive ring: ${rx.faultReason}`));
+        const at = rx.bodyOffset;
+        const handle = u32[(at + DELIVER_CHANNEL_OFFSET) >> 2];
+        if (type === RecordType.DATA) {
+          if (handle === target && fn !== undefined) {
+            if (given === max) break;
+            rx.consume();
+            given++;
+            fn(u8.subarray(at + DELIVER_BODY_BYTES, at + rx.bodyBytes));
+            continue;
+          }
+          const sink = this.sinks.get(handle);
+          if (fn === undefined && sink !== undefined && sink.wantsReadable()) {
+            sink.notifyReadable();
+            moved++;
+            break;
+          }
+          const message = u8.slice(at + DELIVER_BODY_BYTES, at + rx.bodyBytes);
+          rx.consume();
+          moved++;
+          if (sink === undefined) this.keepEarly(handle, message);
+          else sink.deliver(message);
+        } else {
+          const status = u32[(at + DELIVER_STATUS_OFFSET) >> 2];
+          rx.consume();
+          moved++;
+          const sink = this.sinks.get(handle);
+          if (sink === undefined) this.keepEarly(handle, status);
+          else sink.end(status);
+          if (handle === target) break;
+        }
+      }
+    } finally {
+      rx.release();
     }
-    rx.release();
-    return moved;
+    return fn === undefined ? moved : given;
+  }
+
+  /** True when the receive ring's next record is for `handle` (or anything is queued for it early). */
+  receiveReady(handle: number): boolean {
+    if (this.draining || this.failure !== undefined) return false;
+    const rx = this.receive;
+    const type = rx.poll();
+    if (type === RecordType.DATA || type === RecordType.END) {
+      return rx.u32[(rx.bodyOffset + DELIVER_CHANNEL_OFFSET) >> 2] === handle;
+    }
+    return false;
+  }
+
+  private keepEarly(handle: number, item: Uint8Array | number): void {
+    let list = this.early.get(handle);
+    if (list === undefined) this.early.set(handle, (list = []));
+    list.push(item);
   }
 
   private onCompletion(status: number, handle: number, opcode: number, count: number): void {
