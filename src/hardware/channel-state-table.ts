@@ -11,7 +11,7 @@ export class ChannelStateTable {
   readonly slotsPerPartition: number;
   readonly state: Uint8Array;
   readonly generation: Uint16Array;
-  /** Queue pair (process slot) that owns this end. */
+  /** Queue pair (process slot) that owns this end; once released, the one that owned it last (-1: never used). */
   readonly ownerQueuePair: Int16Array;
   readonly ownerProcess: Uint32Array;
   /** The entry of the other end. */
@@ -29,7 +29,7 @@ export class ChannelStateTable {
     this.slotsPerPartition = slotsPerPartition;
     this.state = new Uint8Array(n);
     this.generation = new Uint16Array(n);
-    this.ownerQueuePair = new Int16Array(n);
+    this.ownerQueuePair = new Int16Array(n).fill(-1);
     this.ownerProcess = new Uint32Array(n);
     this.peer = new Int32Array(n).fill(NO_ENTRY);
     this.localPartition = new Uint32Array(n);
@@ -55,6 +55,15 @@ export class ChannelStateTable {
     return ((this.generation[entry] << HANDLE_SLOT_BITS) | this.slotOf(entry)) >>> 0;
   }
 
+  /** True when `handle` named this free entry just before its last release, and `queuePair` owned it (THREATS.md case 10). */
+  closedBy(entry: number, generation: number, queuePair: number): boolean {
+    return (
+      this.state[entry] === ConnectionState.FREE &&
+      this.ownerQueuePair[entry] === queuePair &&
+      generation === ((this.generation[entry] - 1) & HANDLE_GENERATION_MASK)
+    );
+  }
+
   /** A free entry of this partition, or NO_ENTRY. */
   allocate(partitionIndex: number): number {
     const first = partitionIndex * this.slotsPerPartition;
@@ -74,12 +83,14 @@ export class ChannelStateTable {
     this.peer[entry] = peer;
   }
 
-  /** Free the entry; the generation moves on so every old handle to it is stale. */
+  /**
+   * Free the entry; the generation moves on so every old handle to it is stale. The owner stays
+   * recorded, so that its last handle reads as closed (not stale) until the slot is reused.
+   */
   release(entry: number): void {
     this.state[entry] = ConnectionState.FREE;
     this.generation[entry] = (this.generation[entry] + 1) & HANDLE_GENERATION_MASK;
     this.peer[entry] = NO_ENTRY;
-    this.ownerQueuePair[entry] = -1;
     this.ownerProcess[entry] = 0;
     this.remotePartition[entry] = 0;
     this.remoteProcess[entry] = 0;

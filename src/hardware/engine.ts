@@ -163,7 +163,11 @@ export class Engine {
     }
     const e = t.entry(qp.port.index, slot);
     if (t.generation[e] !== generation) {
-      this.reject(qp, 'staleHandle', Status.ESTALE, opcode, handle);
+      if (t.closedBy(e, generation, qp.index)) {
+        // This process closed the channel (or is closing it) and the slot is not reused yet: ECLOSED, as for a peer's close.
+        this.counters.sendError(qp.port.index);
+        this.complete(qp, Status.ECLOSED, opcode, handle);
+      } else this.reject(qp, 'staleHandle', Status.ESTALE, opcode, handle);
       return NO_ENTRY;
     }
     if (t.state[e] === ConnectionState.FREE) {
