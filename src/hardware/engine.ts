@@ -144,7 +144,9 @@ export class Engine {
         if (bodyBytes !== SEND_BODY_BYTES) return this.reject(qp, 'badLength', Status.EINVAL, type, handle);
         return this.close(qp, handle);
       case RecordType.DETACH:
-        if (bodyBytes !== SEND_BODY_BYTES || handle !== 0) return this.reject(qp, 'badLength', Status.EINVAL, type, handle);
+        if (bodyBytes !== SEND_BODY_BYTES) return this.reject(qp, 'badLength', Status.EINVAL, type, handle);
+        // The channel field of a DETACH is reserved: it names no channel.
+        if (handle !== 0) return this.reject(qp, 'badHandle', Status.EINVAL, type, handle);
         this.detach(qp);
         return DONE;
       default:
