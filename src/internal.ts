@@ -7,3 +7,4 @@ export * from './shared/ring.js';
 export * from './shared/wait.js';
 export * from './shared/errors.js';
 export { workerEntry } from './shared/workers.js';
+export * from './shared/port.js';
