@@ -78,7 +78,20 @@ export async function sleepAsync(
     return true;
   }
   const result = Atomics.waitAsync(i32, bellWord, bell, timeoutMs);
-  if (result.async) await result.value;
+  if (result.async) {
+    // Node does not count a pending waitAsync as work (nodejs/node#44729): a thread
+    // whose only task is this wait would exit under it. Hold a ref'd timer meanwhile.
+    const keepAlive = setInterval(keepAliveTick, KEEP_ALIVE_INTERVAL_MS);
+    try {
+      await result.value;
+    } finally {
+      clearInterval(keepAlive);
+    }
+  }
   Atomics.store(i32, flagWord, 0);
   return ready();
 }
+
+/** Any delay works; the timer only has to exist. Below setInterval's limit of 2^31 - 1 ms. */
+const KEEP_ALIVE_INTERVAL_MS = 1 << 30;
+function keepAliveTick(): void {}
