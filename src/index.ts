@@ -1,6 +1,8 @@
 export { createMachine, Machine, PartitionHandle } from './machine.js';
 export type { MachineStats, ProcessHandle, TestHooks, MachineEvents } from './machine.js';
 export type { MachineOptions, PartitionOptions } from './options.js';
+export { defineProgram, programUrl, isProgramRef } from './program.js';
+export type { Program, ProgramRef, ProgramArgs, ProgramResult, ProgramSource, SpawnArgs } from './program.js';
 export { DEFAULTS } from './options.js';
 export type { PartitionStats } from './hardware/counters.js';
 export { ChannelError, MachineError, LayoutError } from './shared/errors.js';

@@ -4,17 +4,17 @@
  * programs, reading counters, noticing deaths, and closing everything.
  */
 import { EventEmitter, once } from 'node:events';
-import { isAbsolute, resolve as resolvePath } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { MessageChannel, Worker } from 'node:worker_threads';
-import { readPartitionStats, type PartitionStats } from './hardware/counters.js';
+import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
+import { counterBytes, readPartitionStats, type PartitionStats } from './hardware/counters.js';
 import type { HardwareAdmin, HardwareBoot } from './hardware/worker.js';
-import { resolveOptions, type MachineOptions, type ResolvedOptions, type ResolvedPartition } from './options.js';
+import { describe, resolveOptions, type MachineOptions, type ResolvedOptions, type ResolvedPartition } from './options.js';
 import type { ProgramOutcome, StartResult } from './partitions/os.js';
 import type { PartitionBoot } from './partitions/worker.js';
-import { nodeEndpoint, transfer, wrap, type Remote } from './shared/control-plane.js';
+import { moduleHref, type ProgramRef, type SpawnArgs } from './program.js';
+import { nodeEndpoint, releaseProxy, transfer, wrap, WORKER_READY, type Remote } from './shared/control-plane.js';
 import { ChannelError, MachineError, type ChannelErrorCode } from './shared/errors.js';
 import { Status } from './shared/errors.js';
+import { allocatePort } from './shared/port.js';
 import { workerEntry } from './shared/workers.js';
 
 export interface MachineStats {
@@ -68,15 +68,6 @@ function rebuildError(e: { name: string; message: string; code?: string; stack?:
   return err;
 }
 
-function moduleHref(module: unknown, what: string): string {
-  if (module instanceof URL) return module.href;
-  if (typeof module === 'string' && module.length > 0) {
-    if (/^[a-z][a-z0-9+.-]+:/i.test(module)) return module;
-    return pathToFileURL(isAbsolute(module) ? module : resolvePath(module)).href;
-  }
-  throw new MachineError('EINVAL', `${what}: module must be a URL or a path string, got ${module === null ? 'null' : typeof module}`);
-}
-
 export class PartitionHandle {
   /** The standard OS API, or whatever a replacement OS module returned. */
   os: Remote<any>;
@@ -93,7 +84,7 @@ export class PartitionHandle {
     readonly index: number,
     private readonly spec: ResolvedPartition,
     port: SharedArrayBuffer,
-    control: import('node:worker_threads').MessagePort,
+    control: MessagePort,
   ) {
     this.port = port;
     this.worker = this.startWorker(port, control);
@@ -121,7 +112,7 @@ export class PartitionHandle {
     return this.alive;
   }
 
-  private startWorker(port: SharedArrayBuffer, control: import('node:worker_threads').MessagePort): Worker {
+  private startWorker(port: SharedArrayBuffer, control: MessagePort): Worker {
     const boot: PartitionBoot = { id: this.spec.id, name: this.spec.name, port, control, os: this.spec.os, wait: this.machine.options.wait };
     return new Worker(workerEntry('partitions/worker'), {
       name: this.spec.name,
@@ -134,13 +125,17 @@ export class PartitionHandle {
   private watch(): Promise<Error> {
     let error: Error | undefined;
     const worker = this.worker;
+    const os = this.os;
     worker.on('error', (e) => (error = e));
-    return once(worker, 'exit').then(([exitCode]) => {
+    // Not events.once(worker, 'exit'): that rejects on 'error', and a crashed partition must still be reported as an exit.
+    return new Promise<number>((resolve) => worker.once('exit', resolve)).then((exitCode) => {
       this.alive = false;
+      release(os);
       this.machine.onPartitionExit(this, exitCode, error);
       return new MachineError(
         'EPARTITIONDOWN',
-        `partition ${this.id} (${this.name}) exited with code ${exitCode}${error ? `: ${error.message}` : ''}`,
+        `partition ${this.id} (${this.name}) exited with code ${exitCode}${error ? `: ${error.message}` : ''}; restart() it, or create a new machine`,
+        { cause: error },
       );
     });
   }
@@ -149,14 +144,33 @@ export class PartitionHandle {
    * Run a program module as a process in this partition. The module's
    * default export `main(proc, args)` runs there; `handle.result` settles
    * with what it returns or throws.
+   *
+   * With a {@link ProgramRef} (from {@link programUrl}) `args` and the
+   * result are type-checked against the program:
+   *
+   * ```ts
+   * const echo = programUrl<typeof import('./echo.js')>(new URL('./echo.js', import.meta.url));
+   * const h = await machine.partition(1).spawn(echo, { port: 7 });
+   * ```
+   *
+   * @param program the program module: a ProgramRef, a `URL`, or a path.
+   * @param args passed to `main` as its second argument; structured-cloned, so plain data only.
+   * @returns once the process started (its pid is assigned); `result` settles when main ends.
+   * @throws MachineError `EINVAL` (bad `program` or `args`, module not loadable, no default export,
+   *   replacement-OS partition), `ECLOSED` (machine closed), `EPARTITIONDOWN` (partition not running),
+   *   `EHWRESET` (hardware gone).
+   * @throws ChannelError `EMFILE` when every process slot (`processesPerPartition`) is in use.
    */
-  async spawn<Result = unknown>(module: URL | string, args?: unknown): Promise<ProcessHandle<Result>> {
+  spawn<Args, Result>(program: ProgramRef<Args, Result>, ...args: NoInfer<SpawnArgs<Args>>): Promise<ProcessHandle<Result>>;
+  /** Untyped form: `args` is not checked and `Result` is whatever you say (default `unknown`). */
+  spawn<Result = unknown>(program: URL | string, args?: unknown): Promise<ProcessHandle<Result>>;
+  async spawn(program: ProgramRef | URL | string, args?: unknown): Promise<ProcessHandle<unknown>> {
     this.machine.checkUsable('spawn');
+    const href = moduleHref(program, 'spawn: program');
     if (!this.alive) throw new MachineError('EPARTITIONDOWN', `partition ${this.id} (${this.name}) is not running; restart() it first`);
     if (this.spec.os !== undefined) {
-      throw new MachineError('EINVAL', `partition ${this.id} runs a replacement OS; drive it through partition.os instead of spawn`);
+      throw new MachineError('EINVAL', `spawn: partition ${this.id} runs a replacement OS; drive it through partition.os instead of spawn`);
     }
-    const href = moduleHref(module, 'spawn');
     let started: StartResult;
     try {
       started = await Promise.race([(this.os as Remote<OsApi>).start(href, args), this.died]);
@@ -166,16 +180,24 @@ export class PartitionHandle {
       }
       throw e;
     }
-    if (!started.ok) throw rebuildError(started.error);
+    if (!started.ok) {
+      if (started.error.name === 'ChannelError') throw rebuildError(started.error);
+      throw new MachineError('EINVAL', `spawn: program ${href} could not be started: ${started.error.message}`, {
+        cause: rebuildError(started.error),
+      });
+    }
     const pid = started.pid;
     const result = Promise.race([(this.os as Remote<OsApi>).result(pid), this.died]).then(
       (outcome) => {
-        if (outcome.ok) return outcome.value as Result;
+        if (outcome.ok) return outcome.value;
         throw rebuildError(outcome.error);
       },
       (e: Error) => {
         throw this.machine.closing
-          ? new MachineError('ECLOSED', `the machine was closed while process ${pid} of partition ${this.id} was running`)
+          ? new MachineError(
+              'ECLOSED',
+              `the machine was closed while process ${pid} of partition ${this.id} was running; await handle.result before machine.close() to let it finish`,
+            )
           : e;
       },
     );
@@ -202,7 +224,27 @@ export class PartitionHandle {
     this.alive = true;
     this.exited = this.watch();
     this.died = this.diedAfter(this.exited);
-    await once(this.worker, 'online');
+    await this.booted();
+  }
+
+  /** @internal Resolves once the partition's OS is up; rejects (naming the cause) if its worker exits first. */
+  booted(): Promise<void> {
+    return workerBooted(this.worker, (code, error) => {
+      const why = `exited with code ${code}${error ? `: ${error.message}` : ''}`;
+      if (this.spec.os !== undefined) {
+        return new MachineError(
+          'EINVAL',
+          `createMachine: partitions[${this.index}].os (${this.spec.os}) failed while booting partition ${this.id}: ${why}; ` +
+            'the module must exist and its default export must return (or resolve to) the OS api',
+          { cause: error },
+        );
+      }
+      return new MachineError(
+        'EPARTITIONDOWN',
+        `partition ${this.id} (${this.name}) ${why} while booting; check partitions[${this.index}].resourceLimits and the console`,
+        { cause: error },
+      );
+    });
   }
 }
 
@@ -219,18 +261,19 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
     readonly options: ResolvedOptions,
     private readonly hardware: Worker,
     /** @internal */ readonly admin: Remote<HardwareAdmin>,
-    ports: SharedArrayBuffer[],
     counters: SharedArrayBuffer,
-    controls: import('node:worker_threads').MessagePort[],
   ) {
     super();
     this.counters = new Float64Array(counters);
-    options.partitions.forEach((spec, i) => this.byId.set(spec.id, new PartitionHandle(this, i, spec, ports[i], controls[i])));
     let error: Error | undefined;
     hardware.on('error', (e) => (error = e));
     hardware.once('exit', (exitCode: number) => {
+      release(admin);
       if (this.closing) return;
-      this.hardwareDown = new MachineError('EHWRESET', `the hardware worker exited with code ${exitCode}; the machine failed closed`);
+      this.hardwareDown = new MachineError(
+        'EHWRESET',
+        `the hardware worker exited with code ${exitCode}${error ? `: ${error.message}` : ''}; the machine failed closed: close it and create a new one`,
+      );
       for (const p of this.byId.values()) {
         if (p.running && p.worker !== undefined && options.partitions[p.index].os === undefined) {
           void (p.os as Remote<OsApi>).hardwareReset();
@@ -248,11 +291,35 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
     }
   }
 
-  /** The partition with this id. */
+  /**
+   * @internal Start one worker per partition. If one cannot be started, the
+   * ones already started stay in the machine, so close() stops them.
+   */
+  startPartitions(ports: SharedArrayBuffer[], controls: MessagePort[]): void {
+    this.options.partitions.forEach((spec, i) => this.byId.set(spec.id, new PartitionHandle(this, i, spec, ports[i], controls[i])));
+  }
+
+  /** @internal Resolves once the hardware and every partition have booted; rejects with the first failure. */
+  async booted(): Promise<void> {
+    const hardware = workerBooted(this.hardware, (code, error) =>
+      new MachineError('EHWRESET', `the hardware worker exited with code ${code} while booting${error ? `: ${error.message}` : ''}`, {
+        cause: error,
+      }),
+    );
+    await Promise.all([hardware, ...this.partitions.map((p) => p.booted())]);
+  }
+
+  /**
+   * The partition with this id.
+   * @throws MachineError `EINVAL` when this machine has no such partition.
+   */
   partition(id: number): PartitionHandle {
     const p = this.byId.get(id);
     if (p === undefined) {
-      throw new MachineError('EINVAL', `no partition ${String(id)}; this machine has ${[...this.byId.keys()].join(', ')}`);
+      throw new MachineError(
+        'EINVAL',
+        `machine.partition(id): no partition ${describe(id)}; this machine has ${[...this.byId.keys()].join(', ')}`,
+      );
     }
     return p;
   }
@@ -300,39 +367,80 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
   }
 }
 
-/** Boot a machine: the hardware worker, then every partition in parallel. */
+/**
+ * Drop a comlink proxy whose worker has exited. Its calls still pending can
+ * never be answered; releasing clears them, and with them the promise
+ * reactions that would otherwise keep the whole machine reachable (comlink's
+ * FinalizationRegistry holds the endpoint while the proxy lives).
+ */
+function release(proxy: Remote<unknown>): void {
+  try {
+    proxy[releaseProxy]();
+  } catch {
+    // already released
+  }
+}
+
+/**
+ * Wait for a worker's WORKER_READY message. If it exits first, reject with
+ * `fail(exitCode, error)`. Listeners are removed either way.
+ */
+function workerBooted(worker: Worker, fail: (exitCode: number, error: Error | undefined) => Error): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let error: Error | undefined;
+    const onMessage = (m: unknown): void => {
+      if (m !== WORKER_READY) return;
+      done();
+      resolve();
+    };
+    const onError = (e: Error): void => {
+      error = e;
+    };
+    const onExit = (code: number): void => {
+      done();
+      reject(fail(code, error));
+    };
+    const done = (): void => {
+      worker.off('message', onMessage).off('error', onError).off('exit', onExit);
+    };
+    worker.on('message', onMessage).on('error', onError).on('exit', onExit);
+  });
+}
+
+/**
+ * Boot a machine: the hardware worker and one worker per partition, all
+ * started at once (the operator allocates the ports, so no partition waits
+ * for the hardware). Resolves when every worker has booted.
+ *
+ * Use `await using machine = await createMachine(...)` (or `try/finally
+ * machine.close()`) so that no thread outlives the test.
+ *
+ * @throws MachineError `EINVAL` naming the bad option (nothing is started), or
+ *   naming `partitions[i].os` when a replacement OS fails to boot; `EHWRESET` /
+ *   `EPARTITIONDOWN` when a worker dies while booting. On any failure every
+ *   worker already started is stopped before the promise rejects.
+ */
 export async function createMachine(options: MachineOptions): Promise<Machine> {
   const resolved = resolveOptions(options);
+  const ports = resolved.partitions.map((p) => allocatePort(resolved.geometry, p.id));
+  const counters = new SharedArrayBuffer(counterBytes(resolved.partitions.length));
   const channels = resolved.partitions.map(() => new MessageChannel());
   const controlPorts = channels.map((c) => c.port1);
-  const boot: HardwareBoot = { options: resolved, controlPorts };
-  const hardware = new Worker(workerEntry('hardware/worker'), { name: 'hardware-0', workerData: boot, transferList: controlPorts });
-  const admin = wrap<HardwareAdmin>(nodeEndpoint(hardware));
-  let booted: { ports: SharedArrayBuffer[]; counters: SharedArrayBuffer };
+  const boot: HardwareBoot = { options: resolved, controlPorts, buffers: { ports, counters } };
+  let hardware: Worker;
   try {
-    booted = await Promise.race([
-      admin.ports(),
-      once(hardware, 'exit').then(([code]) => Promise.reject(new MachineError('EHWRESET', `the hardware worker exited with code ${code} while booting`))),
-      once(hardware, 'error').then(([e]) => Promise.reject(e)),
-    ]);
+    hardware = new Worker(workerEntry('hardware/worker'), { name: 'hardware-0', workerData: boot, transferList: controlPorts });
   } catch (e) {
-    await hardware.terminate();
+    for (const c of channels) c.port1.close(), c.port2.close();
     throw e;
   }
-  const machine = new Machine(resolved, hardware, admin, booted.ports, booted.counters, channels.map((c) => c.port2));
+  const machine = new Machine(resolved, hardware, wrap<HardwareAdmin>(nodeEndpoint(hardware)), counters);
   try {
-    await Promise.all(
-      machine.partitions.map((p) =>
-        Promise.race([
-          once(p.worker, 'online'),
-          once(p.worker, 'exit').then(([code]) =>
-            Promise.reject(new MachineError('EPARTITIONDOWN', `partition ${p.id} (${p.name}) exited with code ${code} while booting`)),
-          ),
-        ]),
-      ),
-    );
+    machine.startPartitions(ports, channels.map((c) => c.port2));
+    await machine.booted();
   } catch (e) {
     await machine.close();
+    for (const c of channels) c.port2.close(); // those never handed to a partition
     throw e;
   }
   return machine;

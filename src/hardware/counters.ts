@@ -24,12 +24,20 @@ const violationIndex = Object.fromEntries(VIOLATION_KINDS.map((k, i) => [k, COUN
   number
 >;
 
+/** Size of the counter block for this many partitions. */
+export function counterBytes(partitions: number): number {
+  return partitions * COUNTERS_PER_PARTITION * Float64Array.BYTES_PER_ELEMENT;
+}
+
 export class Counters {
   readonly buffer: SharedArrayBuffer;
   readonly values: Float64Array;
 
-  constructor(partitions: number) {
-    this.buffer = new SharedArrayBuffer(partitions * COUNTERS_PER_PARTITION * 8);
+  /** `buffer`: a zeroed block of counterBytes(partitions) the operator allocated; default: a fresh one. */
+  constructor(partitions: number, buffer?: SharedArrayBuffer) {
+    const bytes = counterBytes(partitions);
+    if (buffer !== undefined && buffer.byteLength !== bytes) throw new RangeError(`counter block of ${buffer.byteLength} bytes, expected ${bytes}`);
+    this.buffer = buffer ?? new SharedArrayBuffer(bytes);
     this.values = new Float64Array(this.buffer);
   }
 

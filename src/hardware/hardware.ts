@@ -24,12 +24,16 @@ export class Hardware {
   readonly manager: ConnectionManager;
   readonly scheduler: Scheduler;
 
-  constructor(private readonly options: ResolvedOptions) {
+  /** `buffers`: ports and counters the operator allocated (so partitions can boot alongside the hardware). */
+  constructor(
+    private readonly options: ResolvedOptions,
+    buffers?: { ports: SharedArrayBuffer[]; counters: SharedArrayBuffer },
+  ) {
     const { partitions, geometry } = options;
-    this.ports = partitions.map((p, i) => new PartitionPort(i, p.id, p.name, geometry));
+    this.ports = partitions.map((p, i) => new PartitionPort(i, p.id, p.name, geometry, buffers?.ports[i]));
     this.table = new ChannelStateTable(partitions.length, geometry.channelSlots);
     this.keys = new KeyTable(partitions.length * geometry.channelSlots, options.testHooks);
-    this.counters = new Counters(partitions.length);
+    this.counters = new Counters(partitions.length, buffers?.counters);
     this.engine = new Engine(this.ports, this.table, this.keys, this.counters, {
       budgetPerRound: options.budgetPerRound,
       maxMessageBytes: geometry.maxMessageBytes,

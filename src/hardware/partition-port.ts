@@ -12,7 +12,8 @@ import {
   connectionEntryOffset,
   type PortGeometry,
 } from '../shared/layout.js';
-import { allocatePort, HW_DOORBELL_WORD, HW_SLEEPING_WORD, queuePairRings } from '../shared/port.js';
+import { LayoutError } from '../shared/errors.js';
+import { allocatePort, attachPort, HW_DOORBELL_WORD, HW_SLEEPING_WORD, queuePairRings } from '../shared/port.js';
 import { RingConsumer, RingProducer } from '../shared/ring.js';
 
 export const QueuePairState = { FREE: 0, ACTIVE: 1, FAULTED: 2 } as const;
@@ -48,6 +49,15 @@ export class HardwareQueuePair {
   }
 }
 
+/** A port handed in at boot must be exactly the fresh port allocatePort() would make for this partition. */
+function checkedPort(buffer: SharedArrayBuffer, id: number, geometry: PortGeometry): SharedArrayBuffer {
+  const attached = attachPort(buffer);
+  const g = attached.geometry;
+  const same = (Object.keys(geometry) as Array<keyof PortGeometry>).every((k) => g[k] === geometry[k]);
+  if (attached.partitionId !== id || !same) throw new LayoutError(`port for partition ${id} does not match the machine's geometry`);
+  return buffer;
+}
+
 export class PartitionPort {
   readonly buffer: SharedArrayBuffer;
   readonly i32: Int32Array;
@@ -61,8 +71,10 @@ export class PartitionPort {
     readonly id: number,
     readonly name: string,
     readonly geometry: PortGeometry,
+    /** A port the operator allocated with allocatePort() (boot overlaps worker start-up); default: a fresh one. */
+    buffer?: SharedArrayBuffer,
   ) {
-    this.buffer = allocatePort(geometry, id);
+    this.buffer = buffer === undefined ? allocatePort(geometry, id) : checkedPort(buffer, id, geometry);
     this.i32 = new Int32Array(this.buffer);
     this.u32 = new Uint32Array(this.buffer);
     this.queuePairs = Array.from({ length: geometry.queuePairs }, (_, qp) => new HardwareQueuePair(this, qp, this.buffer, geometry));

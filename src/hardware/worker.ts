@@ -4,17 +4,19 @@
  * only through their own control ports, bound to their identity.
  */
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
-import { expose, nodeEndpoint, transfer } from '../shared/control-plane.js';
+import { expose, nodeEndpoint, transfer, WORKER_READY } from '../shared/control-plane.js';
 import { Hardware } from './hardware.js';
 import type { ResolvedOptions } from '../options.js';
 
 export interface HardwareBoot {
   options: ResolvedOptions;
   controlPorts: MessagePort[];
+  /** Ports and counters the operator allocated; absent: the hardware allocates them. */
+  buffers?: { ports: SharedArrayBuffer[]; counters: SharedArrayBuffer };
 }
 
 const boot = workerData as HardwareBoot;
-const hardware = new Hardware(boot.options);
+const hardware = new Hardware(boot.options, boot.buffers);
 boot.controlPorts.forEach((port, i) => hardware.bindControl(i, port));
 hardware.start();
 
@@ -59,3 +61,4 @@ const admin = {
 export type HardwareAdmin = typeof admin;
 
 expose(admin, nodeEndpoint(parentPort!));
+parentPort!.postMessage(WORKER_READY);

@@ -7,7 +7,7 @@
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { PartitionOS } from './os.js';
 import type { PartitionControlApi } from '../hardware/control-endpoint.js';
-import { expose, nodeEndpoint, wrap } from '../shared/control-plane.js';
+import { expose, nodeEndpoint, wrap, WORKER_READY } from '../shared/control-plane.js';
 import { attachPort } from '../shared/port.js';
 import type { WaitMode } from '../shared/wait.js';
 
@@ -46,3 +46,4 @@ if (boot.os !== undefined) {
     nodeEndpoint(parentPort!),
   );
 }
+parentPort!.postMessage(WORKER_READY);

@@ -5,3 +5,9 @@
 export { expose, transfer, wrap, releaseProxy } from 'comlink/dist/esm/comlink.mjs';
 export type { Remote, Endpoint } from 'comlink';
 export { default as nodeEndpoint } from 'comlink/dist/esm/node-adapter.mjs';
+
+/**
+ * What a worker posts on its parent port once it is fully booted (modules
+ * loaded, endpoint exposed). comlink ignores it: it carries no call id.
+ */
+export const WORKER_READY = 'lparlink:worker-ready';

@@ -60,8 +60,8 @@ export class ChannelError extends Error {
 export class MachineError extends Error {
   override readonly name = 'MachineError';
   readonly code: string;
-  constructor(code: string, message: string) {
-    super(message);
+  constructor(code: string, message: string, options?: ErrorOptions) {
+    super(message, options);
     this.code = code;
   }
 }

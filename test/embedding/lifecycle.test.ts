@@ -1,0 +1,125 @@
+/**
+ * Lifecycle of a machine embedded in a test suite: parallel boot, nothing
+ * left behind by close() or `await using`, running programs ended with
+ * ECLOSED, and 200 create/close cycles without growth. No timing assertions.
+ */
+import { describe, expect, it } from 'vitest';
+import { createMachine, MachineError, type Machine } from 'lparlink';
+import { memory, resources, SMALL, threadCount, threadsBackTo } from './helpers.js';
+
+const waitForever = new URL('./fixtures/wait-forever.mjs', import.meta.url);
+const echoOnce = new URL('./fixtures/echo-once.mjs', import.meta.url);
+
+/** One throw-away cycle so that lazily started threads (libuv pool, V8 helpers) are part of the baseline. */
+async function warmUp(): Promise<void> {
+  const m = await createMachine({ partitions: [{ id: 1 }, { id: 2 }], ...SMALL });
+  await (await m.partition(1).spawn(echoOnce, {})).result;
+  await m.close();
+}
+
+describe('lifecycle', () => {
+  it('starts the hardware and every partition at once, then boots them all', async () => {
+    await warmUp();
+    const base = threadCount();
+    const booting = createMachine({ partitions: [{ id: 1 }, { id: 2 }, { id: 3 }, { id: 4 }], ...SMALL });
+    // createMachine starts all five workers before its first await: nobody waits for the hardware.
+    if (base !== undefined) expect(threadCount()).toBeGreaterThanOrEqual(base + 5);
+    const machine = await booting;
+    try {
+      expect(machine.partitions.map((p) => p.running)).toEqual([true, true, true, true]);
+      const outs = await Promise.all(machine.partitions.map(async (p) => (await p.spawn(echoOnce, { id: p.id })).result));
+      expect(outs).toEqual([1, 2, 3, 4].map((id) => ({ args: { id }, pid: 1, partition: id })));
+    } finally {
+      await machine.close();
+    }
+    await threadsBackTo(base);
+  });
+
+  it('close() leaves no threads, handles or ports, and every worker exits', async () => {
+    await warmUp();
+    const base = threadCount();
+    const handles = resources();
+    const machine = await createMachine({ partitions: [{ id: 1 }, { id: 2 }, { id: 3 }], ...SMALL });
+    const exits: number[] = [];
+    for (const p of machine.partitions) p.worker.once('exit', () => exits.push(p.id));
+    await (await machine.partition(2).spawn(echoOnce, 'x')).result;
+    await machine.close();
+    expect(exits.sort()).toEqual([1, 2, 3]);
+    expect(machine.partitions.every((p) => !p.running)).toBe(true);
+    expect(resources()).toEqual(handles);
+    await threadsBackTo(base);
+    await machine.close(); // twice is fine
+  });
+
+  it('await using closes the machine at the end of the block', async () => {
+    await warmUp();
+    const base = threadCount();
+    let escaped: Machine | undefined;
+    {
+      await using machine = await createMachine({ partitions: [{ id: 1 }], ...SMALL });
+      escaped = machine;
+      expect(machine.partition(1).running).toBe(true);
+    }
+    expect(escaped.partition(1).running).toBe(false);
+    await expect(escaped.partition(1).spawn(echoOnce)).rejects.toMatchObject({ name: 'MachineError', code: 'ECLOSED' });
+    await threadsBackTo(base);
+  });
+
+  it('close() with programs still running rejects their results with ECLOSED', async () => {
+    const machine = await createMachine({ partitions: [{ id: 1 }, { id: 2 }], ...SMALL, processesPerPartition: 2 });
+    const a = await machine.partition(1).spawn(waitForever, { port: 1 });
+    const b = await machine.partition(2).spawn(waitForever, { port: 2 });
+    await machine.close();
+    for (const h of [a, b]) {
+      const err = await h.result.then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(MachineError);
+      expect(err).toMatchObject({ code: 'ECLOSED' });
+      expect((err as Error).message).toMatch(/closed while process \d+ of partition \d+ was running/);
+    }
+  });
+
+  it('no partitionExit events are emitted for a deliberate close()', async () => {
+    const machine = await createMachine({ partitions: [{ id: 1 }, { id: 2 }], ...SMALL });
+    const events: unknown[] = [];
+    machine.on('partitionExit', (e) => events.push(e));
+    machine.on('hardwareExit', (e) => events.push(e));
+    await machine.close();
+    expect(events).toEqual([]);
+  });
+
+  it('200 create/close cycles: threads, handles and heap do not grow', { timeout: 180_000 }, async () => {
+    await warmUp();
+    const machines: Array<WeakRef<Machine>> = [];
+    const cycle = async (i: number) => {
+      const machine = await createMachine({ partitions: [{ id: 1 }, { id: 2 }], ...SMALL });
+      machines.push(new WeakRef(machine));
+      // Every tenth cycle leaves a program running, so close() also ends processes.
+      const running = i % 10 === 0 ? await machine.partition(1).spawn(waitForever, { port: 9 }) : undefined;
+      await machine.close();
+      if (running) {
+        // Not expect(...).rejects: vitest keeps async assertions (and so the machine) until the test ends.
+        const code = await running.result.then(
+          () => 'resolved',
+          (e: { code?: string }) => e.code,
+        );
+        if (code !== 'ECLOSED') throw new Error(`cycle ${i}: result settled with ${code}, expected ECLOSED`);
+      }
+    };
+    for (let i = 0; i < 10; i++) await cycle(i); // settle caches (module maps, JIT) before the baseline
+    await threadsBackTo(threadCount());
+    const base = { threads: threadCount(), handles: resources(), ...(await memory()) };
+    for (let i = 10; i < 200; i++) await cycle(i);
+    await threadsBackTo(base.threads);
+    const after = { threads: threadCount(), handles: resources(), ...(await memory()) };
+    expect(after.handles).toEqual(base.handles);
+    if (base.threads !== undefined) expect(after.threads).toBeLessThanOrEqual(base.threads);
+    // A leaked machine holds its Machine object graph and its port buffers: 190 of them would be far above these bounds.
+    expect(after.heapUsed - base.heapUsed).toBeLessThan(4 * 1024 * 1024);
+    expect(after.arrayBuffers - base.arrayBuffers).toBeLessThan(512 * 1024);
+    // The precise check: nothing (a registry, a listener, a pending call) keeps a closed machine reachable.
+    expect(machines.filter((m) => m.deref() !== undefined).length).toBe(0);
+  });
+});

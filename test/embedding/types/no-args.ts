@@ -1,0 +1,4 @@
+// A program that takes no args.
+import { defineProgram } from 'lparlink';
+
+export default defineProgram(async (proc) => proc.connections().length);
