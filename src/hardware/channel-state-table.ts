@@ -64,11 +64,14 @@ export class ChannelStateTable {
     );
   }
 
-  /** A free entry of this partition, or NO_ENTRY. */
-  allocate(partitionIndex: number): number {
+  /**
+   * A free entry of this partition, or NO_ENTRY. `reserved` is an entry already picked but not
+   * opened yet (the send side's end while the receive side picks its own, in a connect within one partition).
+   */
+  allocate(partitionIndex: number, reserved = NO_ENTRY): number {
     const first = partitionIndex * this.slotsPerPartition;
     for (let e = first; e < first + this.slotsPerPartition; e++) {
-      if (this.state[e] === ConnectionState.FREE) return e;
+      if (this.state[e] === ConnectionState.FREE && e !== reserved) return e;
     }
     return NO_ENTRY;
   }

@@ -176,7 +176,7 @@ export class ConnectionManager {
     if (listener.backlog.length >= LISTEN_BACKLOG) {
       return fail('ECONNREFUSED', `the backlog of port ${x.destinationPort} on partition ${x.destinationPartition} is full`);
     }
-    const d = this.table.allocate(target.index);
+    const d = this.table.allocate(target.index, x.keyEntry);
     if (d === NO_ENTRY) return fail('EMFILE', `partition ${x.destinationPartition} has no free channel slot`);
     this.keys.copy(x.keyEntry, d);
     const t = this.table;
