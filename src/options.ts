@@ -94,6 +94,24 @@ export function describe(value: unknown): string {
   return `a ${typeof value}`;
 }
 
+const RESOURCE_LIMIT_KEYS = ['maxOldGenerationSizeMb', 'maxYoungGenerationSizeMb', 'stackSizeMb'] as const;
+
+function resourceLimits(option: string, value: unknown): PartitionOptions['resourceLimits'] {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    bad(option, `must be an object like { maxOldGenerationSizeMb: 64 }, got ${describe(value)}`);
+  }
+  const limits = value as Record<string, unknown>;
+  for (const key of Object.keys(limits)) {
+    if (!(RESOURCE_LIMIT_KEYS as readonly string[]).includes(key)) bad(`${option}.${key}`, `is not a resource limit (known: ${RESOURCE_LIMIT_KEYS.join(', ')})`);
+    const n = limits[key];
+    if (n !== undefined && (typeof n !== 'number' || !Number.isFinite(n) || n <= 0)) bad(`${option}.${key}`, `must be a positive number of MiB, got ${describe(n)}`);
+  }
+  return { ...limits };
+}
+
+const PARTITION_KEYS = new Set(['id', 'name', 'os', 'resourceLimits']);
+
 function moduleRef(option: string, value: unknown): string | undefined {
   if (value === undefined) return undefined;
   if (value instanceof URL) return value.href;
@@ -114,9 +132,13 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     bad('partitions', `must be a non-empty array like [{ id: 1 }, { id: 2 }], got ${describe(o.partitions)}`);
   }
   if (o.partitions.length > DEFAULTS.maxPartitions) bad('partitions', `may hold at most ${DEFAULTS.maxPartitions} partitions`);
+  const defaultLimits = resourceLimits('resourceLimits', o.resourceLimits);
   const ids = new Set<number>();
   const partitions = o.partitions.map((p, i): ResolvedPartition => {
-    if (typeof p !== 'object' || p === null) bad(`partitions[${i}]`, `must be an object like { id: ${i + 1} }`);
+    if (typeof p !== 'object' || p === null) bad(`partitions[${i}]`, `must be an object like { id: ${i + 1} }, got ${describe(p)}`);
+    for (const key of Object.keys(p)) {
+      if (!PARTITION_KEYS.has(key)) bad(`partitions[${i}].${key}`, `is not a partition option (known: ${[...PARTITION_KEYS].join(', ')})`);
+    }
     const id = intIn(`partitions[${i}].id`, p.id, 1, 0xffff);
     if (ids.has(id)) bad(`partitions[${i}].id`, `${id} is used twice; partition ids must be unique`);
     ids.add(id);
@@ -127,7 +149,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
       id,
       name: p.name ?? `partition-${id}`,
       os: moduleRef(`partitions[${i}].os`, p.os),
-      resourceLimits: p.resourceLimits ?? o.resourceLimits,
+      resourceLimits: resourceLimits(`partitions[${i}].resourceLimits`, p.resourceLimits) ?? defaultLimits,
     };
   });
 

@@ -23,6 +23,17 @@ export function resources(): string[] {
   return process.getActiveResourcesInfo().filter((r) => r !== 'TTYWrap' && r !== 'PipeWrap' && r !== 'FSReqCallback').sort();
 }
 
+/** Resources in `after` that were not in `before` (by kind and count); [] when nothing was left behind. */
+export function newResources(before: string[], after: string[] = resources()): string[] {
+  const left = [...before];
+  return after.filter((r) => {
+    const i = left.indexOf(r);
+    if (i === -1) return true;
+    left.splice(i, 1);
+    return false;
+  });
+}
+
 /** Heap and ArrayBuffer bytes after a full collection. */
 export async function memory(): Promise<{ heapUsed: number; arrayBuffers: number }> {
   for (let i = 0; i < 3; i++) {

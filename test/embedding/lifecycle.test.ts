@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createMachine, MachineError, type Machine } from 'lparlink';
-import { memory, resources, SMALL, threadCount, threadsBackTo } from './helpers.js';
+import { memory, newResources, resources, SMALL, threadCount, threadsBackTo } from './helpers.js';
 
 const waitForever = new URL('./fixtures/wait-forever.mjs', import.meta.url);
 const echoOnce = new URL('./fixtures/echo-once.mjs', import.meta.url);
@@ -46,7 +46,7 @@ describe('lifecycle', () => {
     await machine.close();
     expect(exits.sort()).toEqual([1, 2, 3]);
     expect(machine.partitions.every((p) => !p.running)).toBe(true);
-    expect(resources()).toEqual(handles);
+    expect(newResources(handles)).toEqual([]);
     await threadsBackTo(base);
     await machine.close(); // twice is fine
   });
@@ -114,12 +114,12 @@ describe('lifecycle', () => {
     for (let i = 10; i < 200; i++) await cycle(i);
     await threadsBackTo(base.threads);
     const after = { threads: threadCount(), handles: resources(), ...(await memory()) };
-    expect(after.handles).toEqual(base.handles);
-    if (base.threads !== undefined) expect(after.threads).toBeLessThanOrEqual(base.threads);
+    expect(newResources(base.handles, after.handles), 'handles left behind').toEqual([]);
+    if (base.threads !== undefined) expect(after.threads, 'threads').toBeLessThanOrEqual(base.threads);
     // A leaked machine holds its Machine object graph and its port buffers: 190 of them would be far above these bounds.
-    expect(after.heapUsed - base.heapUsed).toBeLessThan(4 * 1024 * 1024);
-    expect(after.arrayBuffers - base.arrayBuffers).toBeLessThan(512 * 1024);
+    expect(after.heapUsed - base.heapUsed, 'heap growth (bytes)').toBeLessThan(4 * 1024 * 1024);
+    expect(after.arrayBuffers - base.arrayBuffers, 'ArrayBuffer growth (bytes)').toBeLessThan(512 * 1024);
     // The precise check: nothing (a registry, a listener, a pending call) keeps a closed machine reachable.
-    expect(machines.filter((m) => m.deref() !== undefined).length).toBe(0);
+    expect(machines.filter((m) => m.deref() !== undefined).length, 'closed machines still reachable').toBe(0);
   });
 });

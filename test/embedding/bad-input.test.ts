@@ -1,0 +1,153 @@
+/**
+ * Bad input to every public function: a typed error that names the bad
+ * argument, and nothing half-created left running.
+ */
+import { describe, expect, it } from 'vitest';
+import { createMachine, defineProgram, MachineError, programUrl, type MachineOptions } from 'lparlink';
+import { newResources, resources, SMALL, threadCount, threadsBackTo } from './helpers.js';
+
+const echoOnce = new URL('./fixtures/echo-once.mjs', import.meta.url);
+
+async function rejection(p: Promise<unknown>): Promise<MachineError> {
+  const e = await p.then(
+    () => undefined,
+    (err: unknown) => err,
+  );
+  expect(e).toBeInstanceOf(MachineError);
+  return e as MachineError;
+}
+
+describe('createMachine: bad options are rejected before anything starts', () => {
+  const cases: Array<[string, unknown, RegExp]> = [
+    ['no options', undefined, /createMachine: options must be an object/],
+    ['options not an object', 42, /options must be an object, got 42/],
+    ['unknown option', { partitions: [{ id: 1 }], partition: [] }, /option 'partition' is not an option/],
+    ['no partitions', { partitions: [] }, /partitions must be a non-empty array/],
+    ['partitions not an array', { partitions: { id: 1 } }, /partitions must be a non-empty array/],
+    ['partition not an object', { partitions: [1] }, /partitions\[0\] must be an object/],
+    ['unknown partition option', { partitions: [{ id: 1, nmae: 'db' }] }, /partitions\[0\]\.nmae is not a partition option/],
+    ['id not an integer', { partitions: [{ id: 1.5 }] }, /partitions\[0\]\.id must be an integer from 1 to 65535, got 1\.5/],
+    ['id twice', { partitions: [{ id: 1 }, { id: 1 }] }, /partitions\[1\]\.id 1 is used twice/],
+    ['bad name', { partitions: [{ id: 1, name: 'a b' }] }, /partitions\[0\]\.name must be 1-40 letters/],
+    ['os not a module', { partitions: [{ id: 1, os: 7 }] }, /partitions\[0\]\.os must be a URL or a module specifier/],
+    ['resourceLimits not an object', { partitions: [{ id: 1, resourceLimits: 64 }] }, /partitions\[0\]\.resourceLimits must be an object/],
+    ['unknown resource limit', { partitions: [{ id: 1 }], resourceLimits: { heapMb: 1 } }, /resourceLimits\.heapMb is not a resource limit/],
+    ['negative resource limit', { partitions: [{ id: 1, resourceLimits: { stackSizeMb: -1 } }] }, /partitions\[0\]\.resourceLimits\.stackSizeMb must be a positive number/],
+    ['policy not an object', { partitions: [{ id: 1 }], policy: 'all' }, /policy must be an object/],
+    ['policy pair', { partitions: [{ id: 1 }], policy: { allow: [[1]] } }, /policy\.allow\[0\] must be a pair/],
+    ['policy unknown id', { partitions: [{ id: 1 }], policy: { allow: [[1, 9]] } }, /policy\.allow\[0\] names partition 9/],
+    ['ring not a power of two', { partitions: [{ id: 1 }], sendRingBytes: 3000 }, /sendRingBytes must be a power of two/],
+    ['ring too small', { partitions: [{ id: 1 }], receiveRingBytes: 16 }, /receiveRingBytes must be an integer from 1024/],
+    ['message too large', { partitions: [{ id: 1 }], sendRingBytes: 1024, maxMessageBytes: 4096 }, /maxMessageBytes must be an integer from 1 to/],
+    ['processes', { partitions: [{ id: 1 }], processesPerPartition: 0 }, /processesPerPartition must be an integer from 1/],
+    ['channels', { partitions: [{ id: 1 }], channelsPerPartition: 'many' }, /channelsPerPartition must be an integer/],
+    ['wait', { partitions: [{ id: 1 }], wait: 'busy' }, /wait must be one of spin, sleep, adaptive, got "busy"/],
+    ['budget', { partitions: [{ id: 1 }], budgetPerRound: 0 }, /budgetPerRound must be an integer from 1/],
+    ['testHooks', { partitions: [{ id: 1 }], testHooks: 'yes' }, /testHooks must be a boolean/],
+  ];
+  it.each(cases)('%s', async (_what, options, message) => {
+    const base = threadCount();
+    const e = await rejection(createMachine(options as MachineOptions));
+    expect(e.code).toBe('EINVAL');
+    expect(e.message).toMatch(message);
+    expect(threadCount()).toBe(base); // nothing was started, not even for a moment
+  });
+});
+
+describe('createMachine: a replacement OS that fails to boot', () => {
+  for (const [what, os, cause] of [
+    ['throws', new URL('./fixtures/throwing-os.mjs', import.meta.url), /this OS refuses to boot/],
+    ['does not exist', new URL('./fixtures/no-such-os.mjs', import.meta.url), /Cannot find module/],
+  ] as const) {
+    it(`${what}: rejects naming partitions[i].os and leaves no worker running`, async () => {
+      const base = threadCount();
+      const handles = resources();
+      const e = await rejection(createMachine({ partitions: [{ id: 1 }, { id: 2 }, { id: 3, os }], ...SMALL }));
+      expect(e.code).toBe('EINVAL');
+      expect(e.message).toMatch(/^createMachine: partitions\[2\]\.os \(file:.*\) failed while booting partition 3/);
+      expect(e.message).toMatch(cause);
+      expect(e.message).toMatch(/default export must return/); // what to do
+      expect(newResources(handles)).toEqual([]);
+      await threadsBackTo(base);
+    });
+  }
+
+  it('a replacement OS that boots is driven through partition.os', async () => {
+    await using machine = await createMachine({
+      partitions: [{ id: 1 }, { id: 2, os: new URL('./fixtures/greeting-os.mjs', import.meta.url) }],
+      ...SMALL,
+    });
+    expect(await machine.partition(2).os.hello()).toBe('partition 2');
+    const e = await rejection(machine.partition(2).spawn(echoOnce));
+    expect(e.message).toMatch(/spawn: partition 2 runs a replacement OS; drive it through partition\.os/);
+  });
+});
+
+describe('machine and partition methods', () => {
+  it('partition(id), spawn(program, args), restart() and spawn after close name what was wrong', async () => {
+    const machine = await createMachine({ partitions: [{ id: 1 }, { id: 2 }], ...SMALL });
+    try {
+      expect(() => machine.partition(3)).toThrow(/machine\.partition\(id\): no partition 3; this machine has 1, 2/);
+      expect(() => machine.partition('1' as never)).toThrow(MachineError);
+      const p = machine.partition(1);
+      for (const [bad, message] of [
+        [undefined, /spawn: program must be a URL, a path string or a ProgramRef/],
+        [42, /spawn: program must be .*, got 42/],
+        ['', /spawn: program must be/],
+        [{ href: 'file:///x.mjs' }, /spawn: program must be .*, got a object/],
+      ] as const) {
+        const e = await rejection(p.spawn(bad as never));
+        expect(e.code).toBe('EINVAL');
+        expect(e.message).toMatch(message);
+      }
+      let e = await rejection(p.spawn(echoOnce, { f: () => 1 }));
+      expect(e.message).toMatch(/spawn: args must be structured-cloneable/);
+      e = await rejection(p.spawn(new URL('./fixtures/no-such-program.mjs', import.meta.url)));
+      expect(e.message).toMatch(/spawn: program file:.*no-such-program\.mjs could not be started: Cannot find module/);
+      e = await rejection(p.spawn(new URL('./helpers.ts', import.meta.url)));
+      expect(e.code).toBe('EINVAL');
+      e = await rejection(p.spawn(new URL('data:text/javascript,export const x = 1;')));
+      expect(e.message).toMatch(/has no default export; export default async function main/);
+      // The partition is still fine after all that.
+      expect(await (await p.spawn(echoOnce, 1)).result).toEqual({ args: 1, pid: expect.any(Number), partition: 1 });
+    } finally {
+      await machine.close();
+    }
+    let e = await rejection(machine.partition(1).spawn(echoOnce));
+    expect(e.code).toBe('ECLOSED');
+    expect(e.message).toMatch(/spawn: the machine is closed; create a new one/);
+    e = await rejection(machine.partition(1).restart());
+    expect(e.code).toBe('ECLOSED');
+  });
+
+  it('defineProgram and programUrl reject what is not a program', () => {
+    expect(() => defineProgram(42 as never)).toThrow(/defineProgram: main must be a function/);
+    expect(() => programUrl(null as never)).toThrow(/programUrl: url must be a URL or a path string, got null/);
+    expect(() => programUrl('')).toThrow(/programUrl: url must be/);
+    expect(programUrl('/abs/p.mjs').href).toBe('file:///abs/p.mjs');
+  });
+
+  it('process and channel methods throw ChannelError EINVAL naming the argument', async () => {
+    await using machine = await createMachine({ partitions: [{ id: 1 }], channelsPerPartition: 4 });
+    const out = (await (await machine.partition(1).spawn(new URL('./fixtures/bad-input.mjs', import.meta.url))).result) as Record<
+      string,
+      { name: string; code: string; message: string } | unknown
+    >;
+    const expectations: Record<string, RegExp> = {
+      listenString: /^EINVAL: listen: port must be an integer from 0 to 65535, got 7/,
+      listenNegative: /^EINVAL: listen: port must be an integer/,
+      connectNull: /^EINVAL: connect takes \{ partition, port \}/,
+      connectPartition: /^EINVAL: connect: partition must be a positive integer id, got 0/,
+      connectPort: /^EINVAL: connect: port must be an integer from 0 to 65535, got 70000/,
+      sendString: /^EINVAL: send takes a Uint8Array/,
+      sendNull: /^EINVAL: send takes a Uint8Array .*got null/,
+      writeNumber: /^EINVAL: send takes a Uint8Array .*got number/,
+      sendBatchNotArray: /^EINVAL: sendBatch takes an array/,
+      sendAfterClose: /^ECLOSED: /,
+    };
+    for (const [key, message] of Object.entries(expectations)) {
+      expect(out[key], key).toMatchObject({ name: 'ChannelError', message: expect.stringMatching(message) });
+    }
+    expect(out.received).toEqual([1, 2, 3]);
+  });
+});
