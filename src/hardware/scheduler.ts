@@ -8,12 +8,20 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { Engine } from './engine.js';
 import { PartitionPort } from './partition-port.js';
-import type { WaitMode } from '../shared/wait.js';
+import { FEW_CORES, type WaitMode } from '../shared/wait.js';
 
 /** Longest stretch the engine runs before it lets the event loop in. */
 const SLICE_MS = 2;
-/** Idle rounds before the adaptive engine sleeps. */
-const ADAPTIVE_IDLE_ROUNDS = 512;
+/**
+ * Idle rounds before the engine sleeps: adaptive spins a little; spin keeps
+ * polling for good where every busy thread can have a core, and for a fraction
+ * of a millisecond where it would take the core a partition needs.
+ */
+const IDLE_ROUNDS: Record<WaitMode, number> = {
+  spin: FEW_CORES ? 4096 : Number.POSITIVE_INFINITY,
+  adaptive: FEW_CORES ? 32 : 512,
+  sleep: 1,
+};
 
 export class Scheduler {
   private wake: (() => void) | undefined;
@@ -26,7 +34,7 @@ export class Scheduler {
     private readonly ports: () => PartitionPort[],
     private readonly mode: WaitMode,
   ) {
-    this.idleRounds = mode === 'spin' ? Number.POSITIVE_INFINITY : mode === 'sleep' ? 1 : ADAPTIVE_IDLE_ROUNDS;
+    this.idleRounds = IDLE_ROUNDS[mode];
   }
 
   start(): void {

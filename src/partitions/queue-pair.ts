@@ -23,7 +23,7 @@ import {
 } from '../shared/layout.js';
 import { queuePairRings } from '../shared/port.js';
 import { EMPTY, FAULT, RingConsumer, RingProducer } from '../shared/ring.js';
-import { sleepAsync, type WaitMode } from '../shared/wait.js';
+import { sleepAsync, spinBudget, spinIdleMs, type WaitMode } from '../shared/wait.js';
 
 /** What the queue pair needs from a channel to hand it deliveries. */
 export interface ChannelSink {
@@ -39,8 +39,6 @@ export interface ChannelSink {
   sendFailed(status: number, count: number): void;
 }
 
-/** Polls before an adaptive waiter sleeps. */
-const ADAPTIVE_SPINS = 2000;
 
 export class ProcessQueuePair {
   send: RingProducer;
@@ -58,6 +56,9 @@ export class ProcessQueuePair {
   private failureWaiters: Array<() => void> = [];
   private readonly dataWaiting: number;
   private readonly dataBell: number;
+  /** Synchronous polls before a sleep (adaptive), and how long spin mode polls through its event loop first. */
+  private readonly syncSpins: number;
+  private readonly spinIdleMs: number;
   /** Set when the queue pair can no longer work (hardware reset, ring fault). */
   failure: ChannelError | undefined;
 
@@ -73,6 +74,8 @@ export class ProcessQueuePair {
     this.completion = new RingConsumer(rings.completion);
     this.dataWaiting = rings.receive.signals!.dataWaiting;
     this.dataBell = rings.receive.signals!.dataBell;
+    this.syncSpins = wait === 'adaptive' ? spinBudget(wait) : 0;
+    this.spinIdleMs = spinIdleMs(wait);
   }
 
   get maxMessageBytes(): number {
@@ -106,11 +109,17 @@ export class ProcessQueuePair {
 
   async waitForSpace(payloadBytes: number): Promise<void> {
     const body = SEND_BODY_BYTES + payloadBytes;
-    if (this.wait === 'spin') {
-      while (!this.send.canClaim(body) && !this.send.faulted && !this.failure) await yieldToEventLoop();
-    } else {
-      await this.send.waitForSpaceAsync(body, this.wait === 'adaptive' ? ADAPTIVE_SPINS : 0);
+    const done = (): boolean => this.send.canClaim(body) || this.send.faulted || this.failure !== undefined;
+    if (this.spinIdleMs > 0) {
+      // Spin mode: poll between event-loop turns; on a machine with few cores, only for a moment.
+      const start = performance.now();
+      while (!done()) {
+        if (performance.now() - start >= this.spinIdleMs) break;
+        await yieldToEventLoop();
+      }
+      if (done()) return;
     }
+    await this.send.waitForSpaceAsync(body, this.syncSpins);
   }
 
   /** Write a control work request (CLOSE, DETACH), waiting for ring space if needed. */
@@ -158,22 +167,30 @@ export class ProcessQueuePair {
 
   private async pump(): Promise<void> {
     this.pumping = true;
+    let idleSince = 0;
     try {
       while (this.interest > 0 && this.failure === undefined) {
         if (this.drain() > 0) {
+          idleSince = 0;
           await Promise.resolve(); // let the resolved receivers run before the next drain
           continue;
         }
-        if (this.wait === 'spin') {
-          await yieldToEventLoop();
-          continue;
+        if (this.spinIdleMs > 0) {
+          // Spin mode: poll between event-loop turns; on a machine with few cores, only for a moment.
+          const now = performance.now();
+          if (idleSince === 0) idleSince = now;
+          if (now - idleSince < this.spinIdleMs) {
+            await yieldToEventLoop();
+            continue;
+          }
         }
+        idleSince = 0;
         await sleepAsync(
           this.receive.i32,
           this.dataWaiting,
           this.dataBell,
           () => this.receive.hasData() || this.completion.hasData() || this.interest === 0 || this.failure !== undefined,
-          this.wait === 'adaptive' ? ADAPTIVE_SPINS : 0,
+          this.syncSpins,
           Infinity,
         );
       }

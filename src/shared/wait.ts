@@ -8,19 +8,37 @@
  * `Atomics.wait` on a bell that already moved returns at once.
  */
 
+import { availableParallelism } from 'node:os';
+
 export type WaitMode = 'spin' | 'sleep' | 'adaptive';
 export const WAIT_MODES: readonly WaitMode[] = ['spin', 'sleep', 'adaptive'];
+
+/**
+ * A machine with fewer cores than a sender, the hardware and a receiver need
+ * (plus the operator): a waiting thread that keeps polling there takes the
+ * core that the thread it waits for needs, so every budget below is short.
+ */
+export const FEW_CORES = availableParallelism() < 4;
 
 /** How many polls a waiter spends before it announces that it sleeps. */
 export function spinBudget(mode: WaitMode): number {
   switch (mode) {
     case 'spin':
-      return Number.POSITIVE_INFINITY;
+      return FEW_CORES ? 20_000 : Number.POSITIVE_INFINITY;
     case 'sleep':
       return 0;
     case 'adaptive':
-      return 2000;
+      return FEW_CORES ? 200 : 2000;
   }
+}
+
+/**
+ * How long an event-loop thread in 'spin' mode keeps polling (yielding to its
+ * event loop between polls) before it sleeps: forever where each busy thread
+ * can have a core, a millisecond where they cannot.
+ */
+export function spinIdleMs(mode: WaitMode): number {
+  return mode !== 'spin' ? 0 : FEW_CORES ? 1 : Number.POSITIVE_INFINITY;
 }
 
 /**
