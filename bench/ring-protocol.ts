@@ -6,7 +6,14 @@ export const CONTROL_GO = 0;
 export const CONTROL_STOP = 1;
 export const CONTROL_WORDS = 2;
 
-export type Role = 'producer' | 'consumer' | 'sender' | 'receiver';
+/** `relay` consumes `ring` and produces `ring2` (the raw relay: three threads, no verification). */
+export type Role = 'producer' | 'consumer' | 'sender' | 'receiver' | 'relay';
+
+export interface RingRef {
+  readonly buffer: SharedArrayBuffer;
+  readonly base: number;
+  readonly capacity: number;
+}
 
 export interface WorkerInput {
   readonly role: Role;
@@ -15,7 +22,17 @@ export interface WorkerInput {
   readonly bodyBytes: number;
   /** Records per publish (producer) and per release (consumer). */
   readonly batch: number;
-  readonly ring?: { readonly buffer: SharedArrayBuffer; readonly base: number; readonly capacity: number };
+  readonly ring?: RingRef;
+  /** The relay's output ring. */
+  readonly ring2?: RingRef;
+  /**
+   * How the producer fills a payload: 'words' writes every word (the ring
+   * suite's default), 'copy' copies a prepared buffer with TypedArray.set and
+   * stamps the sequence number, as a channel's send() does.
+   */
+  readonly fill?: 'words' | 'copy';
+  /** Polls before a waiting side sleeps (default: spinBudget('adaptive')). */
+  readonly spins?: number;
   readonly port?: MessagePort;
 }
 

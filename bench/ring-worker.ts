@@ -8,7 +8,8 @@
  */
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { attachRing, EMPTY, FAULT, RecordType, RingConsumer, RingProducer, spinBudget } from '../src/internal.js';
-import { CONTROL_GO, CONTROL_STOP, type WorkerInput, type WorkerResult } from './ring-protocol.js';
+import { CONTROL_GO, CONTROL_STOP, type RingRef, type WorkerInput, type WorkerResult } from './ring-protocol.js';
+import type { RingLocation } from '../src/internal.js';
 
 /** The record type that carries payload, and the one that ends a run. */
 const DATA = RecordType.RAW;
@@ -23,7 +24,9 @@ const WAIT_MS = 1000;
 
 const input = workerData as WorkerInput;
 const control = new Int32Array(input.control);
-const spins = spinBudget('adaptive');
+const spins = input.spins ?? spinBudget('adaptive');
+/** Payloads up to this size are copied word by word by the relay; larger ones with TypedArray.set (as the hardware does). */
+const WORD_COPY_LIMIT = 256;
 
 function waitForGo(): void {
   while (Atomics.load(control, CONTROL_GO) === 0) Atomics.wait(control, CONTROL_GO, 0, WAIT_MS);
@@ -33,9 +36,9 @@ function stopped(): boolean {
   return Atomics.load(control, CONTROL_STOP) !== 0;
 }
 
-function ringOf(): { buffer: SharedArrayBuffer; base: number; capacity: number } {
-  if (input.ring === undefined) throw new Error(`role ${input.role} needs a ring`);
-  return attachRing(input.ring.buffer, input.ring.base, input.ring.capacity);
+function ringOf(ref: RingRef | undefined = input.ring): RingLocation {
+  if (ref === undefined) throw new Error(`role ${input.role} needs ${ref === input.ring ? 'a ring' : 'a second ring'}`);
+  return attachRing(ref.buffer, ref.base, ref.capacity);
 }
 
 function produce(): WorkerResult {
@@ -43,6 +46,9 @@ function produce(): WorkerResult {
   const { u32 } = producer;
   const { bodyBytes, batch } = input;
   const words = bodyBytes >> 2;
+  const copy = input.fill === 'copy';
+  const payload = new Uint8Array(bodyBytes).fill(0xa5);
+  const { u8 } = producer;
   waitForGo();
   let seq = 0;
   let claimed = 0;
@@ -58,8 +64,9 @@ function produce(): WorkerResult {
       continue;
     }
     const w = at >> 2;
+    if (copy) u8.set(payload, at);
+    else for (let k = 1; k < words; k++) u32[w + k] = seq + k;
     u32[w] = seq;
-    for (let k = 1; k < words; k++) u32[w + k] = seq + k;
     seq++;
     if (++claimed === batch) {
       producer.publish();
@@ -112,6 +119,59 @@ function consume(): WorkerResult {
   consumer.release();
   // `sink` keeps the payload reads alive; it is never 0.5.
   return { role: 'consumer', messages: expected, seconds, outOfOrder: outOfOrder + (sink === 0.5 ? 1 : 0) };
+}
+
+/**
+ * The raw relay: consume `ring`, copy each record into `ring2`, with no
+ * validation beyond the ring's own. Publishes and releases every `batch`
+ * records, and whenever it runs dry or out of space.
+ */
+function relay(): WorkerResult {
+  const src = new RingConsumer(ringOf(input.ring));
+  const dst = new RingProducer(ringOf(input.ring2));
+  const { batch } = input;
+  const s32 = src.u32;
+  const d32 = dst.u32;
+  waitForGo();
+  let moved = 0;
+  let pending = 0;
+  const flush = (): void => {
+    dst.publish();
+    src.release();
+    pending = 0;
+  };
+  for (;;) {
+    const type = src.poll();
+    if (type === EMPTY) {
+      flush();
+      src.waitForData(spins, WAIT_MS);
+      continue;
+    }
+    if (type === FAULT) throw new Error(`relay: ${src.faultReason}`);
+    const bytes = src.bodyBytes;
+    const at = dst.tryClaim(type, bytes);
+    if (at < 0) {
+      if (at === FAULT) throw new Error(`relay: ${dst.faultReason}`);
+      flush();
+      dst.waitForSpace(bytes, spins, WAIT_MS);
+      continue;
+    }
+    const from = src.bodyOffset;
+    if (bytes <= WORD_COPY_LIMIT) {
+      const f = from >> 2;
+      const t = at >> 2;
+      const words = (bytes + 3) >> 2;
+      for (let k = 0; k < words; k++) d32[t + k] = s32[f + k];
+    } else {
+      dst.u8.set(src.u8.subarray(from, from + bytes), at);
+    }
+    src.consume();
+    if (type === END_OF_RUN) break;
+    moved++;
+    if (++pending === batch) flush();
+  }
+  flush();
+  return { role: 'relay', messages: moved, seconds: 0, outOfOrder: 0 };
 }
 
 function portOf(): MessagePort {
@@ -187,6 +247,8 @@ async function run(): Promise<WorkerResult> {
       return send();
     case 'receiver':
       return receive();
+    case 'relay':
+      return relay();
   }
 }
 

@@ -49,11 +49,11 @@ interface CaseSpec {
 }
 
 /** A worker's two messages: 'ready' once it is set up, then its result. */
-function track(w: Worker): { ready: Promise<void>; result: Promise<WorkerResult> } {
+export function track<R = WorkerResult>(w: Worker): { ready: Promise<void>; result: Promise<R> } {
   let markReady!: () => void;
   const ready = new Promise<void>((r) => (markReady = r));
-  const result = new Promise<WorkerResult>((resolve, reject) => {
-    w.on('message', (m: 'ready' | WorkerResult) => (m === 'ready' ? markReady() : resolve(m)));
+  const result = new Promise<R>((resolve, reject) => {
+    w.on('message', (m: 'ready' | R) => (m === 'ready' ? markReady() : resolve(m)));
     w.on('error', reject);
     w.on('exit', (code) => reject(new Error(`benchmark worker exited with code ${code} before reporting`)));
   });
@@ -61,44 +61,85 @@ function track(w: Worker): { ready: Promise<void>; result: Promise<WorkerResult>
   return { ready, result };
 }
 
-/** Start the two workers of a case, run them for `durationSeconds`, and check what arrived. */
-async function runCase(spec: CaseSpec, o: Required<RingBenchOptions>): Promise<Omit<RingBenchCase, 'ratio'>> {
+/** What one measured pipeline moved: messages that reached the last worker, over its own clock. */
+export interface PipelineMeasurement {
+  readonly messages: number;
+  readonly seconds: number;
+  readonly msgsPerSec: number;
+}
+
+export interface PipelineSpec {
+  /** sender/receiver: postMessage; producer/consumer: one ring; producer/relay/consumer: two rings and a relay. */
+  readonly roles: readonly WorkerInput['role'][];
+  readonly bodyBytes: number;
+  readonly batch: number;
+  readonly capacity: number;
+  readonly durationSeconds: number;
+  readonly fill?: WorkerInput['fill'];
+  readonly spins?: number;
+  /** The case's name in errors. */
+  readonly name: string;
+}
+
+/**
+ * Start the workers of a case (two, or three with a relay), run them for
+ * `durationSeconds`, and check that everything sent arrived, in order.
+ */
+export async function runPipeline(spec: PipelineSpec): Promise<PipelineMeasurement> {
   const control = new SharedArrayBuffer(CONTROL_WORDS * Int32Array.BYTES_PER_ELEMENT);
   const controlWords = new Int32Array(control);
-  const common = { control, bodyBytes: o.bodyBytes, batch: spec.batch };
+  const common = { control, bodyBytes: spec.bodyBytes, batch: spec.batch, fill: spec.fill, spins: spec.spins };
   const inputs: WorkerInput[] = [];
   const transfers: MessageChannel['port1'][][] = [];
   if (spec.roles[0] === 'producer') {
-    const ring = allocateRing(o.capacity);
-    for (const role of spec.roles) {
-      inputs.push({ ...common, role, ring });
+    const rings = spec.roles.slice(1).map(() => allocateRing(spec.capacity));
+    spec.roles.forEach((role, i) => {
+      inputs.push({ ...common, role, ring: rings[i === 0 ? 0 : i - 1], ring2: role === 'relay' ? rings[i] : undefined });
       transfers.push([]);
-    }
+    });
   } else {
     const { port1, port2 } = new MessageChannel();
     inputs.push({ ...common, role: spec.roles[0], port: port1 }, { ...common, role: spec.roles[1], port: port2 });
     transfers.push([port1], [port2]);
   }
   const entry = workerEntry('../bench/ring-worker');
-  const workers = inputs.map((workerData, i) => new Worker(entry, { workerData, transferList: transfers[i] }));
+  const names = spec.roles.map((r) => `bench-${r}`);
+  const workers = inputs.map((workerData, i) => new Worker(entry, { workerData, transferList: transfers[i], name: names[i] }));
+  notifyBenchWorkers(workers, names);
   try {
     const handles = workers.map(track);
     await Promise.race([Promise.all(handles.map((h) => h.ready)), ...handles.map((h) => h.result)]);
     Atomics.store(controlWords, CONTROL_GO, 1);
     Atomics.notify(controlWords, CONTROL_GO);
-    await sleep(o.durationSeconds * 1000);
+    await sleep(spec.durationSeconds * 1000);
     Atomics.store(controlWords, CONTROL_STOP, 1);
-    const [sent, received] = await Promise.all(handles.map((h) => h.result));
+    const results = await Promise.all(handles.map((h) => h.result));
+    const sent = results[0];
+    const received = results[results.length - 1];
     if (received.messages !== sent.messages || received.outOfOrder !== 0) {
       throw new Error(
         `${spec.name}: sent ${sent.messages} messages, received ${received.messages}, ${received.outOfOrder} out of order`,
       );
     }
-    const msgsPerSec = received.messages / received.seconds;
-    return { name: spec.name, batch: spec.batch, messages: received.messages, seconds: received.seconds, msgsPerSec };
+    return { messages: received.messages, seconds: received.seconds, msgsPerSec: received.messages / received.seconds };
   } finally {
     await Promise.all(workers.map((w) => w.terminate()));
   }
+}
+
+/** Profiling hook: told about every worker a pipeline starts, with the names it gives them. */
+let onBenchWorkers: ((workers: Worker[], names: string[]) => void) | undefined;
+export function setBenchWorkerHook(hook: ((workers: Worker[], names: string[]) => void) | undefined): void {
+  onBenchWorkers = hook;
+}
+
+export function notifyBenchWorkers(workers: Worker[], names: string[]): void {
+  onBenchWorkers?.(workers, names);
+}
+
+async function runCase(spec: CaseSpec, o: Required<RingBenchOptions>): Promise<Omit<RingBenchCase, 'ratio'>> {
+  const m = await runPipeline({ ...o, roles: spec.roles, batch: spec.batch, name: spec.name });
+  return { name: spec.name, batch: spec.batch, ...m };
 }
 
 export async function runRingBench(options: RingBenchOptions = {}): Promise<RingBenchReport> {

@@ -1,0 +1,181 @@
+/**
+ * The lparlink side of every suite: boots a machine, spawns the bench
+ * programs (dist/bench/programs/*.js) in its partitions and collects what
+ * they measured. Nothing here reaches into the machine's memory; programs
+ * measure themselves and report through `handle.result`.
+ */
+import { createMachine, type Machine, type WaitMode } from '../src/index.js';
+import type { LatencySummary, ReceiveTally } from './programs/common.js';
+import type { MeshArgs } from './programs/mesh.js';
+import type { PingArgs } from './programs/ping.js';
+import type { PongArgs } from './programs/pong.js';
+import type { StreamRecvArgs } from './programs/stream-recv.js';
+import type { StreamSendArgs } from './programs/stream-send.js';
+
+const program = (name: string): URL => new URL(`./programs/${name}.js`, import.meta.url);
+const PROGRAMS = {
+  streamSend: program('stream-send'),
+  streamRecv: program('stream-recv'),
+  ping: program('ping'),
+  pong: program('pong'),
+  mesh: program('mesh'),
+};
+
+/** Told about each machine a suite boots, so --cpu-prof can name its threads. */
+let onMachine: ((machine: Machine, label: string) => void) | undefined;
+export function setMachineHook(hook: ((machine: Machine, label: string) => void) | undefined): void {
+  onMachine = hook;
+}
+
+export interface FabricOptions {
+  readonly wait: WaitMode;
+  /** Largest payload the cases will send (sizes the rings). */
+  readonly maxPayload: number;
+}
+
+/** Ring sizes that hold at least a few of the largest messages. */
+function ringBytes(maxPayload: number): number {
+  let n = 256 * 1024;
+  while (n / 2 < maxPayload + 64) n *= 2;
+  return n;
+}
+
+export async function withMachine<T>(partitions: number, o: FabricOptions, label: string, body: (m: Machine) => Promise<T>): Promise<T> {
+  const ring = ringBytes(o.maxPayload);
+  const machine = await createMachine({
+    partitions: Array.from({ length: partitions }, (_, i) => ({ id: i + 1 })),
+    wait: o.wait,
+    sendRingBytes: ring,
+    receiveRingBytes: ring,
+    maxMessageBytes: Math.max(o.maxPayload, 64),
+  });
+  onMachine?.(machine, label);
+  try {
+    return await body(machine);
+  } finally {
+    await machine.close();
+  }
+}
+
+let nextPort = 1000;
+
+interface StreamCase {
+  size: number;
+  batch: number;
+  durationSeconds: number;
+}
+
+/** A stream-send process in partition `from`, to `to:port`. */
+function sender(m: Machine, from: number, to: number, port: number, c: StreamCase) {
+  const args: StreamSendArgs = { partition: to, port, size: c.size, batch: c.batch, durationMs: c.durationSeconds * 1000 };
+  return m.partition(from).spawn(PROGRAMS.streamSend, args);
+}
+
+/** A stream-recv process in partition `at`, accepting `channels` streams on `port`. */
+function receiver(m: Machine, o: FabricOptions, at: number, port: number, channels: number, mode: 'drain' | 'recv' = 'drain') {
+  const args: StreamRecvArgs = { port, channels, mode, wait: o.wait };
+  return m.partition(at).spawn(PROGRAMS.streamRecv, args);
+}
+
+/** One-way stream partition 2 → partition 1, measured at the receiver. */
+export async function stream(
+  m: Machine,
+  o: FabricOptions,
+  c: StreamCase & { mode: 'drain' | 'recv' },
+): Promise<ReceiveTally> {
+  const port = nextPort++;
+  const rx = await receiver(m, o, 1, port, 1, c.mode);
+  const tx = await sender(m, 2, 1, port, c);
+  await tx.result;
+  return (await rx.result) as ReceiveTally;
+}
+
+/** Round trips partition 2 → partition 1 → partition 2, one message in flight. */
+export async function pingPong(m: Machine, o: FabricOptions, c: { size: number; durationSeconds: number }): Promise<LatencySummary> {
+  const port = nextPort++;
+  const server = await m.partition(1).spawn(PROGRAMS.pong, { port, wait: o.wait } satisfies PongArgs);
+  const client = await m.partition(2).spawn(PROGRAMS.ping, {
+    partition: 1,
+    port,
+    size: c.size,
+    durationMs: c.durationSeconds * 1000,
+    wait: o.wait,
+  } satisfies PingArgs);
+  const summary = (await client.result) as LatencySummary;
+  await server.result;
+  return summary;
+}
+
+/** Every partition streams to every other one; returns messages received per second, all partitions together. */
+export async function allToAll(
+  m: Machine,
+  c: { partitions: number; size: number; batch: number; durationSeconds: number },
+): Promise<{ msgsPerSec: number; messages: number }> {
+  const port = nextPort++;
+  const ids = Array.from({ length: c.partitions }, (_, i) => i + 1);
+  const handles = await Promise.all(
+    ids.map((id) =>
+      m.partition(id).spawn(PROGRAMS.mesh, {
+        peers: ids.filter((p) => p !== id),
+        port,
+        size: c.size,
+        batch: c.batch,
+        durationMs: c.durationSeconds * 1000,
+      } satisfies MeshArgs),
+    ),
+  );
+  const tallies = (await Promise.all(handles.map((h) => h.result))) as ReceiveTally[];
+  const messages = tallies.reduce((s, t) => s + t.messages, 0);
+  const seconds = Math.max(...tallies.map((t) => t.seconds));
+  return { msgsPerSec: messages / seconds, messages };
+}
+
+/** Partitions 2..N each stream to partition 1 on their own channel. */
+export async function fanIn(
+  m: Machine,
+  o: FabricOptions,
+  c: StreamCase & { partitions: number },
+): Promise<ReceiveTally> {
+  const port = nextPort++;
+  const senders = c.partitions - 1;
+  const rx = await receiver(m, o, 1, port, senders);
+  const txs = await Promise.all(Array.from({ length: senders }, (_, i) => sender(m, i + 2, 1, port, c)));
+  await Promise.all(txs.map((t) => t.result));
+  return (await rx.result) as ReceiveTally;
+}
+
+/**
+ * Honest pairs (2 → 1, 4 → 3, …) streaming, measured alone and then beside
+ * a flooder: the last partition streams at full rate to a sink process in
+ * its own partition (so the flood adds one thread, not two) for longer than
+ * the honest run. Returns the honest pairs' msgs/s in both runs.
+ */
+export async function fairness(
+  m: Machine,
+  o: FabricOptions,
+  c: StreamCase & { pairs: number },
+): Promise<{ alone: number; beside: number }> {
+  const honest = async (): Promise<number> => {
+    const port = nextPort++;
+    const runs = await Promise.all(
+      Array.from({ length: c.pairs }, async (_, i) => {
+        const rx = await receiver(m, o, 2 * i + 1, port, 1);
+        const tx = await sender(m, 2 * i + 2, 2 * i + 1, port, c);
+        await tx.result;
+        const t = (await rx.result) as ReceiveTally;
+        return t.messages / t.seconds;
+      }),
+    );
+    return runs.reduce((a, b) => a + b, 0);
+  };
+  const alone = await honest();
+  const flooder = 2 * c.pairs + 1;
+  const port = nextPort++;
+  const sink = await receiver(m, o, flooder, port, 1);
+  const flood = await sender(m, flooder, flooder, port, { size: c.size, batch: 256, durationSeconds: c.durationSeconds + 0.6 });
+  await new Promise((r) => setTimeout(r, 100)); // let the flood reach full rate
+  const beside = await honest();
+  await flood.result;
+  await sink.result;
+  return { alone, beside };
+}

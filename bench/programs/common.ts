@@ -1,0 +1,192 @@
+/**
+ * Helpers the bench programs share. Programs run inside partition workers,
+ * are compiled to dist/bench/programs/*.js, and talk only through channels:
+ * no program shares memory with another partition, not even for timing.
+ */
+import { createHistogram } from 'node:perf_hooks';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import type { Channel, Process, WaitMode } from '../../src/index.js';
+import { spinBudget } from '../../src/internal.js';
+
+/** How a receive loop waits when nothing is ready. */
+export interface ReceiveOptions {
+  /** Synchronous tryRecv() polls before an await (spin: many; adaptive: a few; sleep: none). */
+  readonly pollSpins: number;
+}
+
+/** The machine's own budget for the mode (short on a machine with few cores), so programs poll as the library does. */
+export function pollSpinsFor(wait: WaitMode): number {
+  return spinBudget(wait);
+}
+
+/** The next message, polling synchronously for a while before it awaits; undefined at a clean end of stream. */
+export async function nextMessage(ch: Channel, pollSpins: number): Promise<Uint8Array | undefined> {
+  let m = ch.tryRecv();
+  for (let i = 0; m === undefined && i < pollSpins; i++) m = ch.tryRecv();
+  if (m !== undefined) return m;
+  try {
+    return await ch.recv();
+  } catch (e) {
+    if ((e as { code?: string }).code === 'ECLOSED') return undefined;
+    throw e;
+  }
+}
+
+/** Counts messages and bytes; `seconds` runs from the first message counted. */
+export class Tally {
+  messages = 0;
+  bytes = 0;
+  first = 0;
+  private sink = 0;
+  readonly count = (m: Uint8Array): void => {
+    if (this.messages === 0) this.first = performance.now();
+    this.messages++;
+    this.bytes += m.byteLength;
+    this.sink ^= m[0];
+  };
+
+  result(): ReceiveTally {
+    // `sink` keeps the payload reads alive; it is never 0.5.
+    return { messages: this.messages, bytes: this.bytes + (this.sink === 0.5 ? 1 : 0), seconds: (performance.now() - this.first) / 1000 };
+  }
+}
+
+/** Send one message, waiting for ring space when the ring is full. */
+export async function sendOne(ch: Channel, m: Uint8Array): Promise<void> {
+  try {
+    ch.send(m);
+  } catch (e) {
+    if ((e as { code?: string }).code !== 'EAGAIN') throw e;
+    await ch.write(m);
+  }
+}
+
+/** Connect, retrying while the peer has not started listening yet. */
+export async function connectRetry(proc: Process, partition: number, port: number, timeoutMs = 20_000): Promise<Channel> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await proc.connect({ partition, port });
+    } catch (e) {
+      if ((e as { code?: string }).code !== 'ECONNREFUSED' || performance.now() > deadline) throw e;
+      await new Promise((r) => setTimeout(r, 2));
+    }
+  }
+}
+
+/** A payload of `size` bytes with a recognisable pattern. */
+export function payload(size: number): Uint8Array {
+  const m = new Uint8Array(size);
+  for (let i = 0; i < size; i++) m[i] = (i * 31 + 7) & 0xff;
+  return m;
+}
+
+/**
+ * Stream for `durationMs`: batched (sendBatch of `batch` messages, publish
+ * once) or per message (send(), publish each). Returns messages sent.
+ */
+export async function streamFor(ch: Channel, size: number, batch: number, durationMs: number): Promise<number> {
+  const m = payload(size);
+  const end = performance.now() + durationMs;
+  let sent = 0;
+  if (batch <= 1) {
+    while (performance.now() < end) {
+      for (let i = 0; i < 64; i++) {
+        try {
+          ch.send(m);
+          sent++;
+        } catch (e) {
+          if ((e as { code?: string }).code !== 'EAGAIN') throw e;
+          await ch.write(m);
+          sent++;
+          break;
+        }
+      }
+    }
+  } else {
+    const msgs = new Array<Uint8Array>(batch).fill(m);
+    while (performance.now() < end) {
+      const n = ch.sendBatch(msgs);
+      sent += n;
+      if (n < batch) {
+        await ch.write(m);
+        sent++;
+      }
+    }
+  }
+  return sent;
+}
+
+/** What a receiving program reports: messages and bytes, from its first message to the end of the last stream. */
+export interface ReceiveTally {
+  messages: number;
+  bytes: number;
+  seconds: number;
+}
+
+/**
+ * Receive on every channel until all of them end. 'drain' hands messages
+ * over in place (zero-copy); 'recv' takes one copied message per call.
+ */
+export async function receiveAll(channels: Channel[], mode: 'drain' | 'recv', pollSpins: number): Promise<ReceiveTally> {
+  const t = new Tally();
+  if (channels.length === 1 && mode === 'recv') {
+    for (let m = await nextMessage(channels[0], pollSpins); m !== undefined; m = await nextMessage(channels[0], pollSpins)) t.count(m);
+    return t.result();
+  }
+  let open = channels.slice();
+  while (open.length > 0) {
+    let got = 0;
+    for (let spin = 0; got === 0 && spin <= pollSpins; spin++) {
+      for (const ch of open) {
+        if (mode === 'drain') got += ch.drain(t.count);
+        else for (let m = ch.tryRecv(); m !== undefined; m = ch.tryRecv(), got++) t.count(m);
+      }
+    }
+    if (got === 0) open = await whileAnyReadable(open);
+    else if (open.length > 1) await yieldToEventLoop();
+  }
+  return t.result();
+}
+
+/** Wait until one of the channels is readable; returns the channels still open. */
+export async function whileAnyReadable(open: Channel[]): Promise<Channel[]> {
+  const ready = await Promise.race(open.map((ch) => ch.readable().then((r) => ({ ch, r }))));
+  return ready.r ? open : open.filter((ch) => ch !== ready.ch);
+}
+
+/** Round-trip latencies in microseconds, from a node:perf_hooks histogram. */
+export interface LatencySummary {
+  roundTrips: number;
+  seconds: number;
+  p50us: number;
+  p99us: number;
+  p999us: number;
+  meanUs: number;
+  /** [percentile, microseconds] pairs for a distribution chart. */
+  distribution: Array<[number, number]>;
+}
+
+export function latencyRecorder(): { record(ns: number): void; summary(roundTrips: number, seconds: number): LatencySummary } {
+  const h = createHistogram({ lowest: 1, highest: 60_000_000_000, figures: 3 });
+  return {
+    record(ns: number) {
+      h.record(Math.max(1, Math.round(ns)));
+    },
+    summary(roundTrips: number, seconds: number) {
+      const us = (ns: number): number => ns / 1000;
+      const distribution: Array<[number, number]> = [];
+      for (const p of [1, 5, 10, 25, 50, 75, 90, 95, 99, 99.5, 99.9, 99.99]) distribution.push([p, us(h.percentile(p))]);
+      distribution.push([100, us(h.max)]);
+      return {
+        roundTrips,
+        seconds,
+        p50us: us(h.percentile(50)),
+        p99us: us(h.percentile(99)),
+        p999us: us(h.percentile(99.9)),
+        meanUs: us(h.mean),
+        distribution,
+      };
+    },
+  };
+}

@@ -1,0 +1,19 @@
+/** Bench program: connect to `partition:port`, stream for `durationMs`, close. */
+import type { Process } from '../../src/index.js';
+import { connectRetry, streamFor } from './common.js';
+
+export interface StreamSendArgs {
+  partition: number;
+  port: number;
+  size: number;
+  /** Messages per sendBatch; 1 sends (and publishes) each message on its own. */
+  batch: number;
+  durationMs: number;
+}
+
+export default async function main(proc: Process, args: StreamSendArgs): Promise<{ sent: number }> {
+  const ch = await connectRetry(proc, args.partition, args.port);
+  const sent = await streamFor(ch, args.size, args.batch, args.durationMs);
+  await ch.close();
+  return { sent };
+}
