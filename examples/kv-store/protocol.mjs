@@ -14,14 +14,4 @@ const decoder = new TextDecoder();
 export const encode = (message) => encoder.encode(JSON.stringify(message));
 export const decode = (bytes) => JSON.parse(decoder.decode(bytes));
 
-/** Connect, retrying while nobody listens yet (programs started together race their listeners). */
-export async function connect(proc, partition, port) {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await proc.connect({ partition, port });
-    } catch (e) {
-      if (e.code !== 'ECONNREFUSED' || attempt > 500) throw e;
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  }
-}
+export { connectWhenListening as connect } from '../connect.mjs';
