@@ -112,5 +112,7 @@ function guardedEndpoint(port: MessagePort, onBadMessage: (why: string) => void)
 }
 
 export function bindPartitionControl(control: PartitionControl, port: MessagePort, onBadMessage: (why: string) => void): void {
+  // A message this thread cannot even deserialize (nesting too deep for it, …) never reaches 'message'.
+  port.on('messageerror', () => onBadMessage('message could not be deserialized'));
   expose(control, guardedEndpoint(port, onBadMessage));
 }
