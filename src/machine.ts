@@ -45,6 +45,8 @@ export interface TestHooks {
   liveKeyCount(): Promise<number>;
   /** The partition's port buffer (everything that partition can reach), for leak scans. */
   portOf(partitionId: number): SharedArrayBuffer;
+  /** Crash the hardware worker (an uncaught error inside it); resolves once it has exited. */
+  crashHardware(): Promise<void>;
 }
 
 export interface MachineEvents {
@@ -287,6 +289,11 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
         keyHistory: () => this.admin.keyHistory(),
         liveKeyCount: () => this.admin.liveKeyCount(),
         portOf: (id) => this.partition(id).port,
+        crashHardware: async () => {
+          const exited = new Promise((resolve) => hardware.once('exit', resolve));
+          void this.admin.crash().catch(() => {});
+          await exited;
+        },
       };
     }
   }

@@ -54,6 +54,13 @@ const admin = {
     for (let e = 0; e < hardware.table.state.length; e++) if (!hardware.keys.isZero(e)) n++;
     return n;
   },
+  /** Test hook: crash this worker the way an uncaught error in the engine would. */
+  crash(): void {
+    requireHooks();
+    setImmediate(() => {
+      throw new Error('hardware test hook: crash');
+    });
+  },
   stop(): void {
     hardware.scheduler.stop();
   },
