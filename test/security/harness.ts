@@ -45,6 +45,8 @@ export interface HonestPair {
   advances(since: number, n?: number, timeoutMs?: number): Promise<void>;
   /** Stop the pair and check that every message arrived, in order, and nothing else happened to it. */
   finish(): Promise<{ echoed: number }>;
+  /** How the two programs ended, without checking (for attacks that end the whole machine). */
+  settled(): Promise<PromiseSettledResult<unknown>[]>;
 }
 
 export async function waitFor<T>(what: string, probe: () => T | Promise<T>, timeoutMs = 30_000): Promise<NonNullable<T>> {
@@ -110,6 +112,7 @@ export async function startBench(options: BenchOptions = {}): Promise<Bench> {
       }
       return { echoed: c.echoed };
     },
+    settled: () => Promise.allSettled([client.result, server.result]),
   };
   await honest.advances(0, 8);
 
