@@ -52,8 +52,8 @@ function fmt(v) {
 }
 function bytes(v) { return v >= 1024 ? (v / 1024) + ' KiB' : v + ' B'; }
 /** A line chart: series [{ name, color, dash, points: [[x, y]] }]. */
-function lineChart(host, { id, title, xLabel, yLabel, series, xLog, yLog, xFormat, caption }) {
-  const W = 520, H = 320, L = 64, R = 150, T = 28, B = 44;
+function lineChart(host, { id, title, xLabel, yLabel, series, xLog, yLog, xFormat, xTicks, caption }) {
+  const W = 540, H = 320, L = 64, R = 170, T = 28, B = 44;
   const fig = document.createElement('figure');
   const svg = el('svg', { class: 'chart', 'data-chart': id, width: W, height: H, viewBox: '0 0 ' + W + ' ' + H }, fig);
   el('text', { x: L, y: 18, 'font-weight': 'bold', 'font-size': 13 }, svg).textContent = title;
@@ -76,7 +76,7 @@ function lineChart(host, { id, title, xLabel, yLabel, series, xLog, yLog, xForma
     el('line', { x1: L, x2: W - R, y1: sy(v), y2: sy(v) }, grid);
     el('text', { x: L - 6, y: sy(v) + 4, 'text-anchor': 'end' }, axis).textContent = fmt(v);
   }
-  const xs = [...new Set(pts.map((p) => p[0]))].sort((a, b) => a - b);
+  const xs = xTicks || [...new Set(pts.map((p) => p[0]))].sort((a, b) => a - b);
   for (const v of xs) el('text', { x: sx(v), y: H - B + 16, 'text-anchor': 'middle' }, axis).textContent = xFormat ? xFormat(v) : fmt(v);
   el('line', { x1: L, x2: W - R, y1: H - B, y2: H - B, stroke: '#333' }, axis);
   el('line', { x1: L, x2: L, y1: T, y2: H - B, stroke: '#333' }, axis);
@@ -143,11 +143,12 @@ const lat = rows.filter((r) => r.suite === 'latency' && r.distribution);
 const latSize = lat.length ? Math.min(...lat.map((r) => r.payloadBytes)) : 0;
 lineChart(host, { id: 'latency', title: 'Round-trip latency distribution (' + bytes(latSize) + ')', xLabel: 'percentile', yLabel: 'µs', xLog: true, yLog: true,
   xFormat: (v) => String(+(100 - 100 / v).toPrecision(4)),
-  series: lat.filter((r) => r.payloadBytes === latSize).map((r) => ({ name: r.system, color: COLORS[r.system] || '#555', points: r.distribution.filter(([p]) => p < 100).map(([p, us]) => [100 / (100 - p), us]) })),
+  series: lat.filter((r) => r.payloadBytes === latSize).map((r) => ({ name: r.system, color: COLORS[r.system] || '#555', points: r.distribution.filter(([p]) => p >= 25 && p < 100).map(([p, us]) => [100 / (100 - p), us]) })),
+  xTicks: [2, 10, 100, 1000, 10000],
   caption: 'x: percentile on a "nines" scale (50, 90, 99, 99.9 …); y: round-trip time, one message in flight.' });
 drawn++;
 const scale = rows.filter((r) => (r.suite === 'all-to-all' || r.suite === 'fan-in') && r.partitions != null);
-lineChart(host, { id: 'scaling', title: 'Scaling with partitions', xLabel: 'partitions', yLabel: 'messages / s (all receivers)', yLog: false,
+lineChart(host, { id: 'scaling', title: 'Scaling with partitions', xLabel: 'partitions', yLabel: 'messages / s (all receivers)', yLog: false, xFormat: (v) => String(v),
   series: ['all-to-all', 'fan-in'].map((suite, i) => ({ name: suite, color: ['#d62728', '#8c564b'][i], points: scale.filter((r) => r.suite === suite).map((r) => [r.partitions, r.msgsPerSec]) })).filter((s) => s.points.length) }); drawn++;
 const fair = rows.filter((r) => r.suite === 'fairness');
 bars(host, { id: 'fairness', title: 'Honest pairs alone and beside a flooder', yLabel: 'messages / s', items: fair.map((r) => ({ label: r.variant, value: r.msgsPerSec, color: r.variant === 'alone' ? '#1f77b4' : '#d62728' })),
