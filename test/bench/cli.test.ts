@@ -6,24 +6,12 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import type { ResultRow } from '../../bench/results.js';
 import { bench, tempDir } from './helpers.js';
 
 const SYSTEMS = ['lparlink', 'raw-relay', 'raw-ring', 'postMessage', 'comlink', 'piscina'];
 
-interface Row {
-  suite: string;
-  system: string;
-  variant: string;
-  payloadBytes: number;
-  partitions: number | null;
-  msgsPerSec: number | null;
-  mbPerSec: number | null;
-  p50us: number | null;
-  p99us: number | null;
-  p999us: number | null;
-  vsRawRelay: number | null;
-  vsPostMessage: number | null;
-}
+type Row = ResultRow;
 
 describe('lparlink bench', () => {
   let json: { machine: Record<string, unknown>; command: string; results: Row[] };
