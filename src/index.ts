@@ -1,12 +1,12 @@
 export { createMachine, Machine, PartitionHandle } from './machine.js';
 export type { MachineStats, ProcessHandle, TestHooks, MachineEvents } from './machine.js';
-export type { MachineOptions, PartitionOptions } from './options.js';
+export type { MachineOptions, PartitionOptions, ResourceLimits } from './options.js';
 export { defineProgram, programUrl, isProgramRef } from './program.js';
-export type { Program, ProgramRef, ProgramArgs, ProgramResult, ProgramSource, SpawnArgs } from './program.js';
+export type { Program, ProgramModule, ProgramRef, ProgramArgs, ProgramResult, ProgramSource, SpawnArgs } from './program.js';
 export { DEFAULTS } from './options.js';
 export type { PartitionStats } from './hardware/counters.js';
 export { ChannelError, MachineError, LayoutError } from './shared/errors.js';
-export type { ChannelErrorCode } from './shared/errors.js';
+export type { ChannelErrorCode, MachineErrorCode } from './shared/errors.js';
 export type { Process, Listener, ConnectionEntry, ConnectionStateName } from './partitions/process.js';
 export type { Channel, Peer } from './partitions/channel.js';
 export type { PartitionOsContext } from './partitions/worker.js';

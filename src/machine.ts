@@ -17,7 +17,9 @@ import { Status } from './shared/errors.js';
 import { allocatePort } from './shared/port.js';
 import { workerEntry } from './shared/workers.js';
 
+/** What {@link Machine.stats} returns: the hardware's counters, one entry per partition in option order. */
 export interface MachineStats {
+  /** One block of counters per partition; see {@link PartitionStats} for each counter. */
   partitions: PartitionStats[];
 }
 
@@ -28,10 +30,18 @@ interface OsApi {
   hardwareReset(): void;
 }
 
+/** A running program, as {@link PartitionHandle.spawn} returns it. */
 export interface ProcessHandle<Result = unknown> {
+  /** The partition the process runs in. */
   readonly partition: number;
+  /** The process id the hardware assigned (unique within the partition; `proc.pid` inside the program). */
   readonly pid: number;
-  /** Resolves with what the program's main returned; rejects with what it threw. */
+  /**
+   * Resolves with what the program's main returned (structured-cloned); rejects with what it threw
+   * (a `ChannelError` keeps its class and code), with `MachineError` `EPARTITIONDOWN` when the
+   * partition died first, or `ECLOSED` when the machine was closed while the program ran.
+   * Never an unhandled rejection: you may ignore it.
+   */
   readonly result: Promise<Result>;
 }
 
@@ -49,9 +59,40 @@ export interface TestHooks {
   crashHardware(): Promise<void>;
 }
 
+/**
+ * Events a {@link Machine} emits (it is a typed `EventEmitter`). Neither is
+ * emitted for workers stopped by {@link Machine.close}.
+ */
 export interface MachineEvents {
-  partitionExit: [info: { id: number; name: string; exitCode: number; error?: Error }];
-  hardwareExit: [info: { exitCode: number; error?: Error }];
+  /**
+   * A partition's worker exited on its own or by {@link PartitionHandle.terminate} (a crash, an
+   * uncaught error, `resourceLimits` exceeded). Its channels are closed; peers see `EPEERDEAD`.
+   * The rest of the machine keeps running; {@link PartitionHandle.restart} brings it back.
+   */
+  partitionExit: [
+    info: {
+      /** The partition's id. */
+      id: number;
+      /** The partition's name. */
+      name: string;
+      /** The worker's exit code (1 after an uncaught error). */
+      exitCode: number;
+      /** The uncaught error that ended it, if any. */
+      error?: Error;
+    },
+  ];
+  /**
+   * The hardware worker died: the machine failed closed. Every channel ends with `EHWRESET`,
+   * {@link Machine.failure} is set and new work is refused. Close the machine and create a new one.
+   */
+  hardwareExit: [
+    info: {
+      /** The hardware worker's exit code. */
+      exitCode: number;
+      /** The uncaught error that ended it, if any. */
+      error?: Error;
+    },
+  ];
 }
 
 function rebuildError(e: { name: string; message: string; code?: string; stack?: string }): Error {
@@ -70,10 +111,20 @@ function rebuildError(e: { name: string; message: string; code?: string; stack?:
   return err;
 }
 
+/**
+ * The operator's handle on one partition: spawn programs in it, stop it,
+ * restart it. Get one with {@link Machine.partition}.
+ */
 export class PartitionHandle {
-  /** The standard OS API, or whatever a replacement OS module returned. */
+  /**
+   * The partition OS's operator endpoint (a comlink proxy; every call returns a promise). For a
+   * partition with a replacement OS (`partitions[i].os`), this is whatever that module's default
+   * export returned: the way a test drives a hostile or instrumented partition.
+   */
   os: Remote<any>;
+  /** The partition's worker thread (replaced by {@link PartitionHandle.restart}). Listen to its events; do not post to it. */
   worker: Worker;
+  /** The partition's port: the one SharedArrayBuffer it shares with the hardware (replaced by restart). */
   port: SharedArrayBuffer;
   private exited: Promise<Error>;
   /** Rejects when the partition's worker exits; raced against calls into it. */
@@ -83,6 +134,7 @@ export class PartitionHandle {
   /** @internal */
   constructor(
     private readonly machine: Machine,
+    /** Position of this partition in `options.partitions`, which is also its index in {@link MachineStats.partitions}. */
     readonly index: number,
     private readonly spec: ResolvedPartition,
     port: SharedArrayBuffer,
@@ -101,10 +153,12 @@ export class PartitionHandle {
     return died;
   }
 
+  /** The partition's id (`partitions[i].id`). */
   get id(): number {
     return this.spec.id;
   }
 
+  /** The partition's name (`partitions[i].name`, default `partition-<id>`). */
   get name(): string {
     return this.spec.name;
   }
@@ -207,14 +261,23 @@ export class PartitionHandle {
     return { partition: this.id, pid, result };
   }
 
-  /** Kill this partition's worker (as a crash would). Its channels close; peers get EPEERDEAD. */
+  /**
+   * Kill this partition's worker (as a crash would). Its channels close; peers get `EPEERDEAD`;
+   * its running programs' results reject with `EPARTITIONDOWN`; `partitionExit` is emitted.
+   * Does nothing if it is not running.
+   */
   async terminate(): Promise<void> {
     if (!this.alive) return;
     await this.worker.terminate();
     await this.exited;
   }
 
-  /** Start a stopped partition again with a fresh port: new rings, new generations, none of the old traffic. */
+  /**
+   * Start the partition again (terminating it first if it runs) with a fresh port: new rings,
+   * new channel generations, none of the old traffic. Resolves once its OS has booted.
+   * @throws MachineError `ECLOSED` after close(), `EHWRESET` when the hardware is gone,
+   *   `EINVAL` / `EPARTITIONDOWN` when it fails to boot again.
+   */
   async restart(): Promise<void> {
     this.machine.checkUsable('restart');
     await this.terminate();
@@ -250,16 +313,23 @@ export class PartitionHandle {
   }
 }
 
+/**
+ * A booted partitioned machine: one hardware worker and one worker per
+ * partition. Made by {@link createMachine}; stop it with {@link Machine.close}
+ * or `await using`. Emits {@link MachineEvents}.
+ */
 export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposable {
   /** @internal */ closing = false;
   private hardwareDown: MachineError | undefined;
   private readonly byId = new Map<number, PartitionHandle>();
   private readonly counters: Float64Array;
   private closed: Promise<void> | undefined;
+  /** Operator-only hardware hooks for security tests; `undefined` unless created with `testHooks: true`. */
   readonly hooks: TestHooks | undefined;
 
   /** @internal */
   constructor(
+    /** @internal the options after validation and defaults */
     readonly options: ResolvedOptions,
     private readonly hardware: Worker,
     /** @internal */ readonly admin: Remote<HardwareAdmin>,
@@ -331,16 +401,20 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
     return p;
   }
 
+  /** Every partition, in the order of `options.partitions`. */
   get partitions(): PartitionHandle[] {
     return [...this.byId.values()];
   }
 
-  /** Counters per partition, read straight from the hardware's counter block. */
+  /**
+   * Counters per partition, read straight from the hardware's counter block (a plain read, no
+   * round trip; cheap enough to poll). Still readable after close().
+   */
   stats(): MachineStats {
     return { partitions: this.partitions.map((p) => readPartitionStats(this.counters, p.index, p.id, p.name)) };
   }
 
-  /** Set when the hardware worker died; the machine then refuses new work. */
+  /** Set (`MachineError` `EHWRESET`) when the hardware worker died; the machine then refuses new work. */
   get failure(): MachineError | undefined {
     return this.hardwareDown;
   }
@@ -358,7 +432,12 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
     this.emit('partitionExit', { id: p.id, name: p.name, exitCode, error });
   }
 
-  /** Stop every partition (running programs end with ECLOSED) and the hardware. Safe to call twice. */
+  /**
+   * Stop every partition and the hardware; resolves once every worker thread has exited, leaving
+   * no thread, handle, timer or port behind. Programs still running end: their `result` rejects
+   * with `MachineError` `ECLOSED`. No `partitionExit`/`hardwareExit` events are emitted. Safe to
+   * call twice (the second call returns the same promise).
+   */
   close(): Promise<void> {
     this.closed ??= this.shutdown();
     return this.closed;
@@ -369,6 +448,7 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
     await Promise.all([...this.partitions.map((p) => p.terminate()), this.hardware.terminate()]);
   }
 
+  /** `await using machine = await createMachine(...)` calls close() at the end of the block. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }

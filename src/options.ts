@@ -3,8 +3,22 @@ import { MachineError } from './shared/errors.js';
 import { MAX_RING_CAPACITY, maxRecordBytes, MIN_RING_CAPACITY, RECORD_HEADER_BYTES, DELIVER_BODY_BYTES, SEND_BODY_BYTES, type PortGeometry } from './shared/layout.js';
 import { WAIT_MODES, type WaitMode } from './shared/wait.js';
 
+/**
+ * Worker heap and stack limits (Node's `resourceLimits`), in MiB. A partition
+ * that exceeds them dies alone: `partitionExit` with `ERR_WORKER_OUT_OF_MEMORY`.
+ */
+export interface ResourceLimits {
+  /** Old-generation (main) heap limit. */
+  maxOldGenerationSizeMb?: number;
+  /** Young-generation heap limit. */
+  maxYoungGenerationSizeMb?: number;
+  /** Stack size of the worker's main thread. */
+  stackSizeMb?: number;
+}
+
+/** One partition of a machine: `createMachine({ partitions: [{ id: 1, name: 'db' }, ...] })`. */
 export interface PartitionOptions {
-  /** Positive integer, unique in the machine. */
+  /** Positive integer (1 to 65535), unique in the machine. Programs name partitions by id (`proc.connect({ partition, port })`). */
   id: number;
   /** Shown in worker names, errors and stats. Default `partition-<id>`. */
   name?: string;
@@ -14,23 +28,32 @@ export interface PartitionOptions {
    * For tests that play a hostile partition.
    */
   os?: URL | string;
-  /** Worker heap limits; a partition that exceeds them dies alone. */
-  resourceLimits?: { maxOldGenerationSizeMb?: number; maxYoungGenerationSizeMb?: number; stackSizeMb?: number };
+  /** Worker heap limits for this partition; default: the machine's `resourceLimits`, else Node's defaults. */
+  resourceLimits?: ResourceLimits;
 }
 
+/**
+ * Options of {@link createMachine}. Every option is checked; a bad one throws
+ * `MachineError` `EINVAL` naming it, before any worker starts. Defaults are
+ * in {@link DEFAULTS}.
+ */
 export interface MachineOptions {
+  /** The partitions, 1 to 64 of them; each becomes a worker thread with its own OS instance. */
   partitions: PartitionOptions[];
-  /** Which pairs may connect (unordered). Default: every pair. A partition may always connect to itself. */
-  policy?: { allow?: Array<[number, number]> };
-  /** Process slots (queue pairs) per partition. Default 8. */
+  /** Which pairs of partitions may open channels. Default: every pair. A partition may always connect to itself. */
+  policy?: {
+    /** Unordered pairs of partition ids, e.g. `[[1, 2], [2, 3]]`; a connect between any other pair fails with `EPOLICY`. */
+    allow?: Array<[number, number]>;
+  };
+  /** Process slots (queue pairs) per partition, 1 to 256: how many programs may run in it at once (one more: `EMFILE`). Default 8. */
   processesPerPartition?: number;
-  /** Channel slots per partition. Default 64. */
+  /** Channel slots per partition, 1 to 4096: open channel ends at once (one more: `EMFILE`). Default 64. */
   channelsPerPartition?: number;
-  /** Send ring bytes per process, a power of two. Default 256 KiB. */
+  /** Send ring bytes per process, a power of two from 1024. Small rings make cheap test machines. Default 256 KiB. */
   sendRingBytes?: number;
-  /** Receive ring bytes per process, a power of two. Default 256 KiB. */
+  /** Receive ring bytes per process, a power of two from 1024. Default 256 KiB. */
   receiveRingBytes?: number;
-  /** Largest message payload. Default 64 KiB; at most half a ring minus headers. */
+  /** Largest message payload in bytes (larger: `EMSGSIZE`). Default 64 KiB, or what the rings can carry (half a ring minus headers) if less. */
   maxMessageBytes?: number;
   /** How idle threads wait: 'spin' (lowest latency, burns a core), 'sleep', 'adaptive' (default). */
   wait?: WaitMode;
@@ -39,16 +62,18 @@ export interface MachineOptions {
   /** Turn on operator-only hardware test hooks (corrupt a stamp, list key fingerprints). Default false. */
   testHooks?: boolean;
   /** Default resource limits for partitions that set none. */
-  resourceLimits?: PartitionOptions['resourceLimits'];
+  resourceLimits?: ResourceLimits;
 }
 
+/** @internal */
 export interface ResolvedPartition {
   id: number;
   name: string;
   os: string | undefined;
-  resourceLimits: PartitionOptions['resourceLimits'];
+  resourceLimits: ResourceLimits | undefined;
 }
 
+/** @internal The options after validation, with defaults filled in. */
 export interface ResolvedOptions {
   partitions: ResolvedPartition[];
   allow: Array<[number, number]> | undefined;
@@ -58,15 +83,25 @@ export interface ResolvedOptions {
   testHooks: boolean;
 }
 
+/** The default of every option (and the fixed sizes), in one place. */
 export const DEFAULTS = {
+  /** `processesPerPartition`: process slots (queue pairs) per partition. */
   processesPerPartition: 8,
+  /** `channelsPerPartition`: open channel ends per partition. */
   channelsPerPartition: 64,
+  /** `sendRingBytes`: per process. */
   sendRingBytes: 256 * 1024,
+  /** `receiveRingBytes`: per process. */
   receiveRingBytes: 256 * 1024,
+  /** Completion ring per process (fixed): error completions beyond it are dropped and counted (`completionsDropped`). */
   completionRingBytes: 4096,
+  /** `maxMessageBytes` (lowered to what the rings can carry when they are small). */
   maxMessageBytes: 64 * 1024,
+  /** `wait`. */
   wait: 'adaptive' as WaitMode,
+  /** `budgetPerRound`. */
   budgetPerRound: 64,
+  /** Most partitions a machine may have (fixed). */
   maxPartitions: 64,
 } as const;
 
@@ -96,7 +131,7 @@ export function describe(value: unknown): string {
 
 const RESOURCE_LIMIT_KEYS = ['maxOldGenerationSizeMb', 'maxYoungGenerationSizeMb', 'stackSizeMb'] as const;
 
-function resourceLimits(option: string, value: unknown): PartitionOptions['resourceLimits'] {
+function resourceLimits(option: string, value: unknown): ResourceLimits | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     bad(option, `must be an object like { maxOldGenerationSizeMb: 64 }, got ${describe(value)}`);

@@ -43,10 +43,16 @@ import { MachineError } from './shared/errors.js';
 export type Program<Args = undefined, Result = unknown> = (proc: Process, args: Args) => Result | Promise<Result>;
 
 /** Anything a program's types can be read from: a main function, or a module whose default export is one. */
-export type ProgramSource = ((proc: Process, args: never) => unknown) | { readonly default: (proc: Process, args: never) => unknown };
+export type ProgramSource = ((proc: Process, args: never) => unknown) | ProgramModule<(proc: Process, args: never) => unknown>;
+
+/** The type of a program module (`typeof import('./p.js')`): its default export is the main. */
+export interface ProgramModule<Main> {
+  /** The program's main. */
+  readonly default: Main;
+}
 
 /** What a program takes as `args`: from a main function type or a module type (`typeof import('./p.js')`). */
-export type ProgramArgs<P> = P extends { readonly default: infer Main }
+export type ProgramArgs<P> = P extends ProgramModule<infer Main>
   ? ProgramArgs<Main>
   : P extends (proc: Process, args: infer A) => unknown
     ? unknown extends A
@@ -55,7 +61,7 @@ export type ProgramArgs<P> = P extends { readonly default: infer Main }
     : never;
 
 /** What a program's main resolves to: from a main function type or a module type. */
-export type ProgramResult<P> = P extends { readonly default: infer Main }
+export type ProgramResult<P> = P extends ProgramModule<infer Main>
   ? ProgramResult<Main>
   : P extends (...a: never[]) => infer R
     ? Awaited<R>

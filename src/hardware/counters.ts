@@ -69,18 +69,37 @@ export class Counters {
   }
 }
 
+/**
+ * One partition's counters, as the hardware keeps them (in the manner of
+ * InfiniBand port counters). They only grow; read them before and after what
+ * you test. Violation counters saturate at 2^32 - 1.
+ */
 export interface PartitionStats {
+  /** The partition's id. */
   id: number;
+  /** The partition's name. */
   name: string;
+  /** Messages this partition's processes sent that the hardware accepted and delivered onward. */
   sent: number;
+  /** Messages the hardware delivered into this partition's receive rings. */
   delivered: number;
+  /** Payload bytes of `sent`. */
   bytesSent: number;
+  /** Payload bytes of `delivered`. */
   bytesDelivered: number;
   /** Work requests the hardware answered with an error completion (closed or dead peer, …). */
   sendErrors: number;
   /** Error completions not written because the completion ring was full (rate limiting). */
   completionsDropped: number;
-  violations: { total: number } & Record<ViolationKind, number>;
+  /**
+   * Work requests and control messages the hardware refused as violations, by kind (see
+   * {@link VIOLATION_KINDS}): a violating request never leaves the hardware, and the sender gets an
+   * error completion. In an honest test every one stays 0.
+   */
+  violations: {
+    /** All violations of this partition, every kind together. */
+    total: number;
+  } & Record<ViolationKind, number>;
 }
 
 /** Operator side: read one partition's block. */

@@ -11,6 +11,7 @@ import { RecordType } from '../shared/layout.js';
 import { FAULT, FULL } from '../shared/ring.js';
 import type { ChannelSink, ProcessQueuePair } from './queue-pair.js';
 
+/** The other end of a channel, as the hardware attests it (never as the peer claims). */
 export interface Peer {
   /** Partition id, as the hardware attests it. */
   readonly partition: number;
@@ -30,6 +31,11 @@ function toBytes(data: unknown): Uint8Array {
   throw new ChannelError('EINVAL', `send takes a Uint8Array (or another ArrayBufferView), got ${data === null ? 'null' : typeof data}`);
 }
 
+/**
+ * One end of a verified channel, from `proc.connect()` or `listener.accept()`. Messages arrive
+ * exactly once and in order. `send`/`write`/`sendBatch` throw {@link ChannelError}; `recv`
+ * rejects with `ECLOSED` at a clean end of stream, or with why the channel died (`EPEERDEAD`, …).
+ */
 export class Channel implements ChannelSink, AsyncIterable<Uint8Array> {
   private readonly queue: Uint8Array[] = [];
   private head = 0;
@@ -49,6 +55,7 @@ export class Channel implements ChannelSink, AsyncIterable<Uint8Array> {
     private readonly qp: ProcessQueuePair,
     /** The channel handle: slot and generation, never a key. */
     readonly handle: number,
+    /** The other end, as the hardware attests it. */
     readonly peer: Peer,
     private readonly onClosed: (ch: Channel) => void,
   ) {
@@ -175,6 +182,7 @@ export class Channel implements ChannelSink, AsyncIterable<Uint8Array> {
     return m;
   }
 
+  /** `for await (const m of channel)`: every message until the end of the stream (a clean end just stops the loop). */
   async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
     for (;;) {
       try {
@@ -210,6 +218,7 @@ export class Channel implements ChannelSink, AsyncIterable<Uint8Array> {
 
   // ── ChannelSink: called by the queue pair's pump ─────────────────────────
 
+  /** @internal */
   deliver(message: Uint8Array): void {
     const w = this.waiters.shift();
     if (w !== undefined) w.resolve(message);
@@ -219,14 +228,17 @@ export class Channel implements ChannelSink, AsyncIterable<Uint8Array> {
     }
   }
 
+  /** @internal */
   wantsReadable(): boolean {
     return this.readers.length > 0 && this.waiters.length === 0 && this.head === this.queue.length;
   }
 
+  /** @internal */
   notifyReadable(): void {
     for (const r of this.readers.splice(0)) r.resolve(true);
   }
 
+  /** @internal */
   end(status: number): void {
     if (this.ended) return;
     this.ended = true;
@@ -250,6 +262,7 @@ export class Channel implements ChannelSink, AsyncIterable<Uint8Array> {
     }
   }
 
+  /** @internal */
   sendFailed(status: number, count: number): void {
     const code = statusName(status) ?? 'EINVAL';
     this.failedSends[code] = (this.failedSends[code] ?? 0) + count;

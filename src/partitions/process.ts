@@ -18,6 +18,7 @@ import {
   connectionEntryOffset,
 } from '../shared/layout.js';
 
+/** A connection-table row's state: `'open'`, `'peer-closed'` (the peer closed its end), `'closed'`, `'peer-dead'`. */
 export type ConnectionStateName = 'open' | 'peer-closed' | 'closed' | 'peer-dead';
 const stateNames: Record<number, ConnectionStateName> = {
   [ConnectionState.OPEN]: 'open',
@@ -28,10 +29,15 @@ const stateNames: Record<number, ConnectionStateName> = {
 
 /** One row of the partition's connection table (claim 13). `channel` is a handle, never a key. */
 export interface ConnectionEntry {
+  /** The channel handle (slot and generation), as `channel.handle`. */
   channel: number;
+  /** The process of this partition that owns the channel. */
   localProcess: number;
+  /** The partition at the other end. */
   remotePartition: number;
+  /** The process at the other end, within its partition. */
   remoteProcess: number;
+  /** The channel's state. */
   state: ConnectionStateName;
 }
 
@@ -50,6 +56,7 @@ function checkPort(port: unknown, what: string): number {
   return port;
 }
 
+/** Incoming channels on one port of a partition, from `proc.listen(port)`. */
 export class Listener implements AsyncIterable<Channel> {
   /** Settles once the hardware registered the listener (rejects with EADDRINUSE, …). */
   readonly ready: Promise<void>;
@@ -57,6 +64,7 @@ export class Listener implements AsyncIterable<Channel> {
 
   constructor(
     private readonly proc: Process,
+    /** The port number listened on. */
     readonly port: number,
   ) {
     this.ready = proc.control.call((api) => api.listen(proc.queuePair.index, port)).then(() => undefined);
@@ -71,6 +79,7 @@ export class Listener implements AsyncIterable<Channel> {
     return this.proc.adopt(grant);
   }
 
+  /** `for await (const ch of listener)`: accept channels until the listener is closed. */
   async *[Symbol.asyncIterator](): AsyncIterator<Channel> {
     while (!this.closed) {
       try {
@@ -82,6 +91,7 @@ export class Listener implements AsyncIterable<Channel> {
     }
   }
 
+  /** Stop listening: new connects get `ECONNREFUSED`; channels already accepted stay open. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -90,6 +100,10 @@ export class Listener implements AsyncIterable<Channel> {
   }
 }
 
+/**
+ * What a program's `main(proc, args)` gets: its own ids and the calls that open channels. Every
+ * call names only this process's own queue pair; the hardware attests everything else.
+ */
 export class Process {
   private readonly channels = new Set<Channel>();
 

@@ -22,9 +22,13 @@ export interface PartitionBoot {
 
 /** What a replacement OS module's default export is called with. */
 export interface PartitionOsContext {
+  /** The partition's id. */
   partitionId: number;
+  /** The partition's name. */
   name: string;
+  /** The partition's port: its one SharedArrayBuffer with the hardware (layout in `lparlink/internal`). */
   port: SharedArrayBuffer;
+  /** The partition's control endpoint to the hardware (comlink calls: openQueuePair, listen, accept, connect, …). */
   control: MessagePort;
 }
 

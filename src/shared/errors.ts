@@ -21,6 +21,23 @@ export const Status = {
   EADDRINUSE: 13,
 } as const;
 export type StatusName = keyof typeof Status;
+/**
+ * The `code` of a {@link ChannelError}; each message ends with what to do about it:
+ *
+ * - `EPOLICY`: the machine policy forbids this pair of partitions (add it to `policy.allow`)
+ * - `ECONNREFUSED`: nobody listens on that partition and port (start the listener first; retry)
+ * - `ECLOSED`: the channel (or listener) is closed, by this side or cleanly by the peer
+ * - `EPEERDEAD`: the peer partition or process ended
+ * - `ESTALE`: the handle names a closed channel whose slot was reused
+ * - `EMSGSIZE`: the message is over `maxMessageBytes`
+ * - `EPERM`: this process does not own that channel (or its message failed verification)
+ * - `EINVAL`: an argument was invalid; the message names it
+ * - `EAGAIN`: the send ring is full (`await channel.write()` waits for space instead)
+ * - `EFAULT`: the queue pair's ring is corrupt; the hardware stopped serving it
+ * - `EHWRESET`: the hardware worker stopped; the machine failed closed
+ * - `EMFILE`: no free process or channel slot (`processesPerPartition`, `channelsPerPartition`)
+ * - `EADDRINUSE`: a listener already holds that port in this partition
+ */
 export type ChannelErrorCode = Exclude<StatusName, 'OK'>;
 
 const statusNames: StatusName[] = [];
@@ -47,8 +64,14 @@ const advice: Record<ChannelErrorCode, string> = {
   EADDRINUSE: 'a listener already holds that port in this partition; close it or pick another port',
 };
 
+/**
+ * An error of the data or control plane, as a program sees it (connect, listen, send, recv, …).
+ * The message is `CODE: what happened (what to do)`.
+ */
 export class ChannelError extends Error {
+  /** Always `'ChannelError'` (survives structured cloning as a string). */
   override readonly name = 'ChannelError';
+  /** What went wrong; see {@link ChannelErrorCode}. */
   readonly code: ChannelErrorCode;
   constructor(code: ChannelErrorCode, detail: string) {
     super(`${code}: ${detail} (${advice[code]})`);
@@ -56,11 +79,26 @@ export class ChannelError extends Error {
   }
 }
 
-/** A bad option or misuse of the machine (operator side). */
+/**
+ * The `code` of a {@link MachineError}:
+ *
+ * - `EINVAL`: a bad argument or option; the message names it (`createMachine: partitions[1].id …`,
+ *   `spawn: program …`). Nothing was started.
+ * - `ECLOSED`: the machine is closed (create a new one), or it was closed while the program ran
+ *   (on `handle.result`: await results before close()).
+ * - `EPARTITIONDOWN`: the partition is not running or died (`restart()` it); on `handle.result`:
+ *   it died while the program ran.
+ * - `EHWRESET`: the hardware worker died; the machine failed closed (close it, create a new one).
+ */
+export type MachineErrorCode = 'EINVAL' | 'ECLOSED' | 'EPARTITIONDOWN' | 'EHWRESET';
+
+/** A bad option or misuse of the machine (operator side). The message says what was wrong and what to do. */
 export class MachineError extends Error {
+  /** Always `'MachineError'`. */
   override readonly name = 'MachineError';
-  readonly code: string;
-  constructor(code: string, message: string, options?: ErrorOptions) {
+  /** What went wrong: one of {@link MachineErrorCode} (a string, so codes may be added). */
+  readonly code: MachineErrorCode | (string & {});
+  constructor(code: MachineErrorCode | (string & {}), message: string, options?: ErrorOptions) {
     super(message, options);
     this.code = code;
   }
@@ -68,6 +106,7 @@ export class MachineError extends Error {
 
 /** The shape of a SharedArrayBuffer-backed region does not match what was expected. */
 export class LayoutError extends Error {
+  /** Always `'LayoutError'`. */
   override readonly name = 'LayoutError';
 }
 

@@ -195,7 +195,23 @@ export const COUNTER_BYTES_DELIVERED = 3;
 export const COUNTER_SEND_ERRORS = 4;
 export const COUNTER_COMPLETIONS_DROPPED = 5;
 export const COUNTER_VIOLATIONS_TOTAL = 6;
-/** Violation kinds, each its own counter after COUNTER_VIOLATIONS_TOTAL, in this order. */
+/**
+ * Violation kinds, each its own counter after COUNTER_VIOLATIONS_TOTAL, in this order; the keys of
+ * `stats().partitions[i].violations`. Counted on the partition that broke the rule (keyMismatch:
+ * on the receiving side), with the completion status the sender gets:
+ *
+ * - `badHandle`: a work request names a channel slot past the table or one that is not open (EINVAL)
+ * - `notOwner`: it names a channel another process (queue pair) owns (EPERM)
+ * - `staleHandle`: it names a closed channel whose slot was reused (ESTALE)
+ * - `badLength`: a record's length does not fit its type, or the ring holds a malformed record (EINVAL; malformed: the queue pair is faulted)
+ * - `badOpcode`: an unknown record type (EINVAL)
+ * - `badFlags`: a non-zero flags word (EINVAL)
+ * - `messageSize`: a payload over `maxMessageBytes` (EMSGSIZE)
+ * - `sendRingPosition`: the send ring's producer position is impossible; the queue pair is faulted (EFAULT)
+ * - `receiveRingPosition`: the receive ring's consumer position is impossible; the queue pair is faulted (EFAULT)
+ * - `keyMismatch`: a message's key did not verify at the receive stage; dropped (sender: EPERM)
+ * - `badControlMessage`: a control-plane message that is not a well-formed call; dropped
+ */
 export const VIOLATION_KINDS = [
   'badHandle',
   'notOwner',
@@ -209,6 +225,7 @@ export const VIOLATION_KINDS = [
   'keyMismatch',
   'badControlMessage',
 ] as const;
+/** One of {@link VIOLATION_KINDS}. */
 export type ViolationKind = (typeof VIOLATION_KINDS)[number];
 export const COUNTER_FIRST_VIOLATION = 7;
 export const COUNTERS_PER_PARTITION = COUNTER_FIRST_VIOLATION + VIOLATION_KINDS.length;

@@ -10,6 +10,12 @@
 
 import { availableParallelism } from 'node:os';
 
+/**
+ * How idle threads (the hardware, a process waiting to receive) wait for work: `'spin'` polls
+ * without sleeping (lowest latency; burns a core per waiter, so not for small CI machines),
+ * `'sleep'` sleeps at once (least CPU; best for tests on shared machines), `'adaptive'` spins
+ * briefly, then sleeps (the default).
+ */
 export type WaitMode = 'spin' | 'sleep' | 'adaptive';
 export const WAIT_MODES: readonly WaitMode[] = ['spin', 'sleep', 'adaptive'];
 
