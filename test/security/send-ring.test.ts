@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { RecordType, Status } from 'lparlink/internal';
 import { Counters } from '../../src/hardware/counters.js';
 import { VIOLATION_COUNTER_MAX } from '../../src/shared/layout.js';
-import { completionCounts, completions, numbered, rawChannel, RECORD_SERVER, receiveAll, waitFor, withBench } from './harness.js';
+import { completionCounts, type Completion, completions, numbered, rawChannel, RECORD_SERVER, receiveAll, waitFor, withBench } from './harness.js';
 
 const A = 3; // the attacker
 const P = 4; // the attacker's legitimate peer (a raw observer)
@@ -154,7 +154,7 @@ describe('send ring and descriptors', () => {
       for (let i = 0; i < 3; i++) await p.send(0, own.receive, numbered(10 + i));
       await waitFor('three deliveries to the attacker', () => b.stats(A).delivered === 3);
       await waitFor('the true producer position', async () => (await a.getWord(w.receive.producer)) === 3 * 32);
-      const back = await a.readReceive(0);
+      const back: Array<{ type: number; channel: number; bytes: number[] }> = await a.readReceive(0);
       expect(back.map((r) => [r.type, r.channel, r.bytes])).toEqual([10, 11, 12].map((i) => [RecordType.DATA, own.send, numbered(i)]));
 
       // Connection table: fill it with lies; sends still follow the hardware's own table.
@@ -232,7 +232,7 @@ describe('send ring and descriptors', () => {
       ];
       const got = await completions(a, 0, expected.length);
       // Equal neighbours may be coalesced into one record with a count: compare the runs.
-      const runs = (cs: typeof expected) => cs.flatMap((c) => new Array(c.count).fill({ ...c, count: 1 }));
+      const runs = (cs: Completion[]) => cs.flatMap((c) => new Array(c.count).fill({ ...c, count: 1 }));
       expect(runs(got)).toEqual(runs(expected));
       expect(b.violations(A)).toEqual({ total: 11, badOpcode: 6, badFlags: 3, badLength: 1, badHandle: 1 });
       // The channel and the queue pair still work; the peer saw none of it.
