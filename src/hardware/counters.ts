@@ -10,6 +10,7 @@ import {
   COUNTER_COMPLETIONS_DROPPED,
   COUNTER_DELIVERED,
   COUNTER_FIRST_VIOLATION,
+  COUNTER_IDLE_WAKEUPS,
   COUNTER_SEND_ERRORS,
   COUNTER_SENT,
   COUNTER_VIOLATIONS_TOTAL,
@@ -61,6 +62,10 @@ export class Counters {
     this.values[p * COUNTERS_PER_PARTITION + COUNTER_COMPLETIONS_DROPPED]++;
   }
 
+  idleWakeup(p: number): void {
+    this.values[p * COUNTERS_PER_PARTITION + COUNTER_IDLE_WAKEUPS]++;
+  }
+
   violation(p: number, kind: ViolationKind): void {
     const at = p * COUNTERS_PER_PARTITION;
     const v = this.values;
@@ -92,6 +97,11 @@ export interface PartitionStats {
   /** Error completions not written because the completion ring was full (rate limiting). */
   completionsDropped: number;
   /**
+   * Times this partition's doorbell woke the hardware and nothing moved on its rings. A few are
+   * races; a steady climb is a doorbell storm, which the hardware throttles for that partition only.
+   */
+  idleWakeups: number;
+  /**
    * Work requests and control messages the hardware refused as violations, by kind (see
    * {@link VIOLATION_KINDS}): a violating request never leaves the hardware, and the sender gets an
    * error completion. In an honest test every one stays 0.
@@ -116,6 +126,7 @@ export function readPartitionStats(values: Float64Array, p: number, id: number, 
     bytesDelivered: values[at + COUNTER_BYTES_DELIVERED],
     sendErrors: values[at + COUNTER_SEND_ERRORS],
     completionsDropped: values[at + COUNTER_COMPLETIONS_DROPPED],
+    idleWakeups: values[at + COUNTER_IDLE_WAKEUPS],
     violations,
   };
 }

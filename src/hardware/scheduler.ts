@@ -23,11 +23,24 @@ const IDLE_ROUNDS: Record<WaitMode, number> = {
   sleep: 1,
 };
 
+/**
+ * A doorbell storm (THREATS.md case 17): after this many wake-ups in a row that moved nothing on a
+ * port's rings, the hardware listens to that port's doorbell again only after a pause that doubles
+ * up to MAX_DOORBELL_PAUSE_MS. The port's work is still served in every round the engine runs for
+ * anyone, so only a partition that storms waits, and at most that long.
+ */
+const IDLE_WAKEUPS_BEFORE_PAUSE = 64;
+const MAX_DOORBELL_PAUSE_MS = 64;
+
 export class Scheduler {
   private wake: (() => void) | undefined;
   private stopped = false;
   private readonly armed = new WeakSet<PartitionPort>();
   private readonly idleRounds: number;
+  /** Ports whose doorbell woke the engine, with where their rings stood then. */
+  private readonly woken = new Map<PartitionPort, number[]>();
+  /** Wake-ups in a row that moved nothing on the port's rings. */
+  private readonly idleStreak = new WeakMap<PartitionPort, number>();
 
   constructor(
     private readonly engine: Engine,
@@ -72,6 +85,7 @@ export class Scheduler {
   }
 
   private async sleep(): Promise<void> {
+    this.judgeWakeups();
     const ports = this.ports().filter((p) => p.alive);
     for (const p of ports) p.announceSleep();
     const bells = ports.map((p) => p.doorbell());
@@ -89,15 +103,52 @@ export class Scheduler {
   /** Keep one waiter per port: it resolves on the next ring of that port's doorbell. */
   private arm(port: PartitionPort, bell: number): void {
     if (this.armed.has(port)) return;
+    const streak = this.idleStreak.get(port) ?? 0;
+    if (streak < IDLE_WAKEUPS_BEFORE_PAUSE) {
+      this.listen(port, bell);
+      return;
+    }
+    // A storm: listen again after a pause; the next idle wake-up doubles it, progress ends it.
+    this.armed.add(port);
+    const pause = Math.min(2 ** (streak - IDLE_WAKEUPS_BEFORE_PAUSE + 1), MAX_DOORBELL_PAUSE_MS);
+    setTimeout(() => {
+      this.armed.delete(port);
+      if (port.alive && !this.stopped) this.listen(port, port.doorbell());
+    }, pause);
+  }
+
+  private listen(port: PartitionPort, bell: number): void {
     const r = Atomics.waitAsync(port.i32, port.doorbellWord, bell);
     if (!r.async) {
-      this.kick();
+      this.wokenBy(port);
       return;
     }
     this.armed.add(port);
     void r.value.then(() => {
       this.armed.delete(port);
-      this.kick();
+      this.wokenBy(port);
     });
   }
+
+  private wokenBy(port: PartitionPort): void {
+    if (!this.woken.has(port)) this.woken.set(port, ringPositions(port));
+    this.kick();
+  }
+
+  /** Once the engine is idle again: which doorbells that woke it moved nothing on their own rings. */
+  private judgeWakeups(): void {
+    for (const [port, before] of this.woken) {
+      const now = ringPositions(port);
+      if (now.every((x, i) => x === before[i])) {
+        this.idleStreak.set(port, (this.idleStreak.get(port) ?? 0) + 1);
+        this.engine.counters.idleWakeup(port.index);
+      } else this.idleStreak.delete(port);
+    }
+    this.woken.clear();
+  }
+}
+
+/** The hardware's own positions in a port's rings (never the shared words): they move when its work is served. */
+function ringPositions(port: PartitionPort): number[] {
+  return port.queuePairs.flatMap((qp) => [qp.send.consumedPosition, qp.receive.position]);
 }

@@ -228,6 +228,8 @@ export const VIOLATION_KINDS = [
 /** One of {@link VIOLATION_KINDS}. */
 export type ViolationKind = (typeof VIOLATION_KINDS)[number];
 export const COUNTER_FIRST_VIOLATION = 7;
-export const COUNTERS_PER_PARTITION = COUNTER_FIRST_VIOLATION + VIOLATION_KINDS.length;
+/** Doorbell rings that woke the hardware and led to no progress on that partition's rings (a storm shows here). */
+export const COUNTER_IDLE_WAKEUPS = COUNTER_FIRST_VIOLATION + VIOLATION_KINDS.length;
+export const COUNTERS_PER_PARTITION = COUNTER_IDLE_WAKEUPS + 1;
 /** Violation counters saturate here, like InfiniBand's 32-bit port counters. */
 export const VIOLATION_COUNTER_MAX = 0xffff_ffff;
