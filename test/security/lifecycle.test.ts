@@ -87,18 +87,19 @@ describe('key and channel lifecycle', () => {
     await withBench({ hostile: [A, P] }, async (b) => {
       const hooks = b.machine.hooks!;
       const mark = b.honest.progress();
+      const before = (await hooks.keyHistory()).length; // the honest pair's (and any refused early connect's)
       const channels = [];
       for (let i = 0; i < 12; i++) channels.push(await rawChannel(b, A, 0, P, 0, 100 + i));
-      const keys = await hooks.keyHistory();
-      expect(keys).toHaveLength(13); // the honest pair's and these twelve
-      const hex = keys.map((k) => Buffer.from(k).toString('hex'));
-      expect(new Set(hex).size).toBe(13);
+      const all = await hooks.keyHistory();
+      expect(new Set(all.map((k) => Buffer.from(k).toString('hex'))).size).toBe(all.length);
+      const keys = all.slice(before);
+      expect(keys).toHaveLength(12);
       for (const k of keys) {
         expect(k.byteLength).toBe(16);
         expect(k.some((x) => x !== 0)).toBe(true);
       }
       const ones = keys.reduce((n, k) => n + k.reduce((m, x) => m + x.toString(2).replaceAll('0', '').length, 0), 0);
-      expect(Math.abs(ones - 13 * 64)).toBeLessThan(150); // 1664 bits: 7 standard deviations
+      expect(Math.abs(ones - 12 * 64)).toBeLessThan(150); // 1536 bits: more than 7 standard deviations
       expect(await hooks.liveKeyCount()).toBe(26); // both ends of every channel
       for (const c of channels) await b.os(A).close(0, c.send);
       await waitFor('the twelve keys to be zeroed', async () => (await hooks.liveKeyCount()) === 2);
@@ -130,10 +131,10 @@ describe('key and channel lifecycle', () => {
       const scan = async (when: string) => {
         const keys = await hooks.keyHistory();
         const windows = keyWindows(keys);
-        expect(keys.length).toBe(3);
+        expect(keys.length).toBeGreaterThanOrEqual(3); // and one more for each connect that came before the listener
         // The scan finds a key where one is planted.
         const planted = new Uint8Array(64);
-        planted.set(keys[2], 13);
+        planted.set(keys[keys.length - 1], 13);
         expect(findKeyBytes(planted, windows)).toEqual([13, 14, 15, 16, 17, 18, 19, 20, 21]);
         for (const s of b.machine.stats().partitions) {
           expect(findKeyBytes(new Uint8Array(hooks.portOf(s.id)), windows), `key bytes in partition ${s.id}'s port ${when}`).toEqual([]);
