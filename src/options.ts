@@ -28,7 +28,7 @@ export interface PartitionOptions {
    * For tests that play a hostile partition.
    */
   os?: URL | string;
-  /** Worker heap limits for this partition; default: the machine's `resourceLimits`, else Node's defaults. */
+  /** Worker heap limits for this partition; default: the machine's `resourceLimits`; the old generation is 512 MiB unless set. */
   resourceLimits?: ResourceLimits;
 }
 
@@ -103,6 +103,8 @@ export const DEFAULTS = {
   budgetPerRound: 64,
   /** Most partitions a machine may have (fixed). */
   maxPartitions: 64,
+  /** `resourceLimits.maxOldGenerationSizeMb` of a partition whose limits do not set it: no partition's heap is unbounded. */
+  partitionHeapMb: 512,
 } as const;
 
 function bad(option: string, why: string): never {
@@ -184,7 +186,10 @@ export function resolveOptions(input: unknown): ResolvedOptions {
       id,
       name: p.name ?? `partition-${id}`,
       os: moduleRef(`partitions[${i}].os`, p.os),
-      resourceLimits: resourceLimits(`partitions[${i}].resourceLimits`, p.resourceLimits) ?? defaultLimits,
+      resourceLimits: {
+        maxOldGenerationSizeMb: DEFAULTS.partitionHeapMb,
+        ...(resourceLimits(`partitions[${i}].resourceLimits`, p.resourceLimits) ?? defaultLimits),
+      },
     };
   });
 
