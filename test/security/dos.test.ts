@@ -128,7 +128,9 @@ describe('denial of service and fairness', () => {
   it('case 20: a partition that exhausts its memory dies alone, under its resourceLimits; the machine keeps serving', async () => {
     await withBench({ hostile: [A, P], extra: { [A]: { resourceLimits: { maxOldGenerationSizeMb: 48, maxYoungGenerationSizeMb: 8 } } } }, async (b) => {
       const [a, p] = [b.os(A), b.os(P)];
-      expect((await a.info()).resourceLimits).toMatchObject({ maxOldGenerationSizeMb: 48 });
+      expect((await a.info()).resourceLimits).toMatchObject({ maxOldGenerationSizeMb: 48, maxYoungGenerationSizeMb: 8 });
+      // A partition that sets no limits still has a bounded heap.
+      expect((await p.info()).resourceLimits).toMatchObject({ maxOldGenerationSizeMb: 512 });
       const ch = await rawChannel(b, A, 0, P, 0, 9);
       const exited = once(b.machine, 'partitionExit');
       await a.bomb();
