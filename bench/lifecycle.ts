@@ -8,7 +8,9 @@
  * first message: the same point a partition reaches when it says it booted.
  * A machine is 1 hardware worker + N partition workers, so the run also
  * measures N + 1 bare workers spawned at once: the floor for a parallel boot
- * on this machine's cores.
+ * on this machine's cores. And since `createMachine` resolves only when every
+ * partition's OS is up, it measures the time to first useful work too:
+ * `createMachine` plus one trivial program run in every partition.
  *
  * Targets (issue 6): boot ≤ 3 × one bare spawn, close ≤ 50 ms.
  *
@@ -51,6 +53,8 @@ export interface LifecycleBenchReport {
   readonly bareParallelMs: Summary;
   /** `createMachine` until it resolves (every worker booted). */
   readonly bootMs: Summary;
+  /** `createMachine` plus one trivial program run to completion in every partition: time to first useful work. */
+  readonly firstResultMs: Summary;
   /** `machine.close()` until it resolves (every worker exited). */
   readonly closeMs: Summary;
   /** bootMs.median / bareSpawnMs.median; target ≤ 3. */
@@ -64,14 +68,14 @@ export interface LifecycleBenchReport {
 const DEFAULTS = { rounds: 15, warmup: 3, partitions: 4 } as const;
 const TARGETS = { bootRatio: 3, closeMs: 50 } as const;
 
-/** The bare worker module, compiled (workers run JavaScript even when this file runs as TypeScript). */
-function bareWorkerUrl(): URL {
+/** A compiled module of this folder (workers run JavaScript even when this file runs as TypeScript). */
+function compiled(name: string): URL {
   const here = import.meta.url;
-  return here.endsWith('.ts') ? new URL('../dist/bench/lifecycle-bare.js', here) : new URL('./lifecycle-bare.js', here);
+  return here.endsWith('.ts') ? new URL(`../dist/bench/${name}.js`, here) : new URL(`./${name}.js`, here);
 }
 
 async function spawnBare(count: number, until: 'message' | 'online'): Promise<number> {
-  const url = bareWorkerUrl();
+  const url = compiled('lifecycle-bare');
   const start = performance.now();
   const workers = Array.from({ length: count }, () => new Worker(url));
   try {
@@ -82,12 +86,20 @@ async function spawnBare(count: number, until: 'message' | 'online'): Promise<nu
   }
 }
 
-async function bootAndClose(partitions: number): Promise<{ boot: number; close: number }> {
+/** Boot (and with runPrograms, run a trivial program in every partition), then close; both timed. */
+async function bootAndClose(partitions: number, runPrograms: boolean): Promise<{ boot: number; close: number }> {
   const start = performance.now();
   const machine = await createMachine({ partitions: Array.from({ length: partitions }, (_, i) => ({ id: i + 1 })) });
-  const booted = performance.now();
+  let ready: number;
+  try {
+    if (runPrograms) await Promise.all(machine.partitions.map(async (p) => (await p.spawn(compiled('lifecycle-program'))).result));
+    ready = performance.now();
+  } catch (e) {
+    await machine.close();
+    throw e;
+  }
   await machine.close();
-  return { boot: booted - start, close: performance.now() - booted };
+  return { boot: ready - start, close: performance.now() - ready };
 }
 
 function summarize(samples: number[]): Summary {
@@ -108,13 +120,15 @@ export async function runLifecycleBench(options: LifecycleBenchOptions = {}): Pr
   const rounds = positiveInt('rounds', options.rounds, DEFAULTS.rounds);
   const warmup = options.warmup ?? DEFAULTS.warmup;
   const partitions = positiveInt('partitions', options.partitions, DEFAULTS.partitions);
-  const s = { spawn: [] as number[], online: [] as number[], parallel: [] as number[], boot: [] as number[], close: [] as number[] };
+  const s = { spawn: [] as number[], online: [] as number[], parallel: [] as number[], boot: [] as number[], close: [] as number[], first: [] as number[] };
   for (let r = 0; r < warmup + rounds; r++) {
     const spawn = await spawnBare(1, 'message');
     const online = await spawnBare(1, 'online');
     const parallel = await spawnBare(partitions + 1, 'message');
-    const { boot, close } = await bootAndClose(partitions);
+    const { boot, close } = await bootAndClose(partitions, false);
+    const first = (await bootAndClose(partitions, true)).boot;
     if (r < warmup) continue;
+    s.first.push(first);
     s.spawn.push(spawn);
     s.online.push(online);
     s.parallel.push(parallel);
@@ -135,6 +149,7 @@ export async function runLifecycleBench(options: LifecycleBenchOptions = {}): Pr
     bareOnlineMs: summarize(s.online),
     bareParallelMs,
     bootMs,
+    firstResultMs: summarize(s.first),
     closeMs,
     bootRatio,
     bootVsParallelFloor: bootMs.median / bareParallelMs.median,
@@ -146,13 +161,14 @@ export async function runLifecycleBench(options: LifecycleBenchOptions = {}): Pr
 /** A small table for humans. */
 export function formatLifecycleBench(r: LifecycleBenchReport): string {
   const row = (name: string, x: Summary, note = '') =>
-    `  ${name.padEnd(34)} ${x.median.toFixed(1).padStart(8)} ${x.min.toFixed(1).padStart(8)} ${x.max.toFixed(1).padStart(8)}  ${note}\n`;
+    `  ${name.padEnd(40)} ${x.median.toFixed(1).padStart(8)} ${x.min.toFixed(1).padStart(8)} ${x.max.toFixed(1).padStart(8)}  ${note}\n`;
   return (
     `lifecycle: ${r.partitions} partitions, ${r.rounds} rounds, node ${r.node}, ${r.cpus} cpus (ms: median, min, max)\n` +
     row('bare new Worker (module ran)', r.bareSpawnMs) +
     row('bare new Worker (online)', r.bareOnlineMs) +
     row(`${r.partitions + 1} bare workers at once`, r.bareParallelMs, 'the floor for a parallel boot') +
     row('createMachine', r.bootMs, `${r.bootRatio.toFixed(2)}× bare spawn (target ≤ ${r.targets.bootRatio}×) ${r.met.boot ? 'met' : 'MISSED'}; ${r.bootVsParallelFloor.toFixed(2)}× the floor`) +
+    row('createMachine + a program per partition', r.firstResultMs, 'time to first useful work') +
     row('machine.close()', r.closeMs, `target ≤ ${r.targets.closeMs} ms ${r.met.close ? 'met' : 'MISSED'}`)
   );
 }
