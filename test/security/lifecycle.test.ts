@@ -155,6 +155,12 @@ describe('key and channel lifecycle', () => {
       await waitFor('every key to be zeroed', async () => (await hooks.liveKeyCount()) === 0);
       received.push(await a.readReceive(0), await p.readReceive(0), await a.readCompletions(0), await p.readCompletions(0));
       await scan('after close');
+      // And once the whole machine is closed, in the ports it leaves behind.
+      const windows = keyWindows(await hooks.keyHistory());
+      await b.machine.close();
+      for (const s of b.machine.stats().partitions) {
+        expect(findKeyBytes(new Uint8Array(hooks.portOf(s.id)), windows), `key bytes in partition ${s.id}'s port after machine.close()`).toEqual([]);
+      }
     });
   });
 
