@@ -37,8 +37,10 @@ export class Scheduler {
   private stopped = false;
   private readonly armed = new WeakSet<PartitionPort>();
   private readonly idleRounds: number;
-  /** Ports whose doorbell woke the engine, with where their rings stood then. */
+  /** Ports whose doorbell woke the engine, with where their rings stood when it went to sleep. */
   private readonly woken = new Map<PartitionPort, number[]>();
+  /** The current sleep: each port's doorbell and ring positions as it began. */
+  private readonly asleep = new Map<PartitionPort, { bell: number; positions: number[] }>();
   /** Wake-ups in a row that moved nothing on the port's rings. */
   private readonly idleStreak = new WeakMap<PartitionPort, number>();
 
@@ -89,6 +91,8 @@ export class Scheduler {
     const ports = this.ports().filter((p) => p.alive);
     for (const p of ports) p.announceSleep();
     const bells = ports.map((p) => p.doorbell());
+    this.asleep.clear();
+    ports.forEach((p, i) => this.asleep.set(p, { bell: bells[i], positions: ringPositions(p) }));
     // Re-check after announcing: a producer that published before it saw the flag is caught here.
     if (this.engine.round() > 0 || this.stopped) {
       for (const p of ports) p.announceAwake();
@@ -109,11 +113,13 @@ export class Scheduler {
       return;
     }
     // A storm: listen again after a pause; the next idle wake-up doubles it, progress ends it.
+    // Listen from the bell as it was when the engine went to sleep, so a ring during the pause
+    // (the partition rings once per sleep, and may then wait for us) wakes the engine at once.
     this.armed.add(port);
     const pause = Math.min(2 ** (streak - IDLE_WAKEUPS_BEFORE_PAUSE + 1), MAX_DOORBELL_PAUSE_MS);
     setTimeout(() => {
       this.armed.delete(port);
-      if (port.alive && !this.stopped) this.listen(port, port.doorbell());
+      if (port.alive && !this.stopped) this.listen(port, bell);
     }, pause);
   }
 
@@ -131,7 +137,12 @@ export class Scheduler {
   }
 
   private wokenBy(port: PartitionPort): void {
-    if (!this.woken.has(port)) this.woken.set(port, ringPositions(port));
+    // Judge only a ring made during this sleep (a waiter left from an earlier sleep may report a
+    // ring whose work was done before it), against the rings as they stood when the sleep began.
+    const sleep = this.asleep.get(port);
+    if (this.wake !== undefined && sleep !== undefined && port.doorbell() !== sleep.bell && !this.woken.has(port)) {
+      this.woken.set(port, sleep.positions);
+    }
     this.kick();
   }
 
