@@ -118,7 +118,8 @@ export class Engine {
       ring.consume();
       done++;
     }
-    ring.release();
+    // A sender waiting on a full send ring wakes once a quarter of it is free (or it is empty), not per batch.
+    ring.release(ring.capacity >>> 2);
     this.publish(qp);
     const unpublished = this.unpublished;
     for (let i = 0; i < unpublished.length; i++) this.publish(unpublished[i]);

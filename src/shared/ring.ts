@@ -302,6 +302,8 @@ export class RingConsumer extends RingSide {
   /** Last producer position seen and checked. */
   private limit: number;
   private releasedAt: number;
+  /** A release held back its wake-up (below wakeAtFree); the next plain release rings. */
+  private wakeHeld = false;
   /** Type of the record found by the last poll(). */
   recordType = 0;
   /** Byte offset in the buffer of that record's body. */
@@ -374,11 +376,27 @@ export class RingConsumer extends RingSide {
     this.recordSpan = 0;
   }
 
-  /** Hand consumed space back to the producer; wakes it only if it sleeps. */
-  release(): void {
-    if (this.position === this.releasedAt) return;
-    this.releasedAt = this.position;
-    Atomics.store(this.u32, this.consumerWord, this.position);
+  /**
+   * Hand consumed space back to the producer; wakes it only if it sleeps.
+   * With `wakeAtFree`, a sleeping producer is woken only once that many
+   * bytes are free (or the ring is empty), so a producer that waits on a full
+   * ring wakes once per quarter ring instead of once per release; the next
+   * release without it (or one that reaches the threshold) rings the wake-up
+   * that was held back. A consumer passes it only while it keeps consuming
+   * (the hardware, which consumes until the ring is empty or its destination
+   * is full; a drain loop, which releases without it when it stops);
+   * otherwise a producer that needs less could sleep on space already there.
+   */
+  release(wakeAtFree = 0): void {
+    if (this.position !== this.releasedAt) {
+      this.releasedAt = this.position;
+      Atomics.store(this.u32, this.consumerWord, this.position);
+    } else if (!this.wakeHeld) return;
+    if (wakeAtFree > 0 && this.capacity - ((this.limit - this.position) >>> 0) < wakeAtFree) {
+      this.wakeHeld = true;
+      return;
+    }
+    this.wakeHeld = false;
     ringBell(this.i32, this.signals.spaceWaiting, this.signals.spaceBell);
   }
 
@@ -401,6 +419,7 @@ export class RingConsumer extends RingSide {
   /** Owner-side recovery: both positions restart at `position`. */
   reset(position: number): void {
     this.position = this.limit = this.releasedAt = position >>> 0;
+    this.wakeHeld = false;
     this.recordSpan = 0;
     Atomics.store(this.u32, this.producerWord, this.position);
     Atomics.store(this.u32, this.consumerWord, this.position);
