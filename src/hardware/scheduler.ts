@@ -14,11 +14,11 @@ import { FEW_CORES, type WaitMode } from '../shared/wait.js';
 const SLICE_MS = 2;
 /**
  * Idle rounds before the engine sleeps: adaptive spins a little; spin keeps
- * polling for good where every busy thread can have a core, and for a fraction
- * of a millisecond where it would take the core a partition needs.
+ * polling for good where every busy thread can have a core, and for some tens
+ * of microseconds where it would take the core a partition needs.
  */
 const IDLE_ROUNDS: Record<WaitMode, number> = {
-  spin: FEW_CORES ? 4096 : Number.POSITIVE_INFINITY,
+  spin: FEW_CORES ? 512 : Number.POSITIVE_INFINITY,
   adaptive: FEW_CORES ? 32 : 512,
   sleep: 1,
 };
