@@ -51,7 +51,7 @@ describe('the secure channel fabric, claim by claim', () => {
     await withMachine(two, async (m) => {
       const server = await run(m, 1, { role: 'tableServer', port: 7 });
       const client = await until(async () => {
-        const c = await run(m, 2, { role: 'tableClient', partition: 1, port: 7 });
+        const c = await run(m, 2, { role: 'tableClient', partition: 1, port: 7, hold: 500 });
         return c.result.then((r) => r as any, () => undefined);
       }, 'client connected');
       const s = (await server.result) as any;
