@@ -212,7 +212,9 @@ export async function runBenchCli(argv: string[]): Promise<number> {
     const script = fileURLToPath(new URL('../../bin/lparlink.mjs', import.meta.url));
     const dir = resolvePath(profDir);
     const { code, files } = await runProfiled(dir, rest, script);
-    process.stdout.write(`\nCPU profiles in ${dir} (thread names in threads.json), busiest functions per thread:\n`);
+    // With --json to stdout the summary goes to stderr, so stdout stays one JSON document.
+    const out = values.json === '-' ? process.stderr : process.stdout;
+    out.write(`\nCPU profiles in ${dir} (thread names in threads.json), busiest functions per thread:\n`);
     const shown = new Set<string>();
     for (const f of files) {
       const key = `${f.name}|${f.label}`;
@@ -221,7 +223,7 @@ export async function runBenchCli(argv: string[]): Promise<number> {
       const top = topFunctions(resolvePath(dir, f.file), 3)
         .map((t) => `${t.fn} ${t.percent.toFixed(0)}%`)
         .join(', ');
-      process.stdout.write(`  ${f.name.padEnd(12)} ${f.label.padEnd(12)} ${f.file}  ${top}\n`);
+      out.write(`  ${f.name.padEnd(12)} ${f.label.padEnd(12)} ${f.file}  ${top}\n`);
     }
     return code;
   }

@@ -38,9 +38,9 @@ export class Scheduler {
   private readonly armed = new WeakSet<PartitionPort>();
   private readonly idleRounds: number;
   /** Ports whose doorbell woke the engine, with where their rings stood when it went to sleep. */
-  private readonly woken = new Map<PartitionPort, number[]>();
+  private readonly woken = new Map<PartitionPort, number>();
   /** The current sleep: each port's doorbell and ring positions as it began. */
-  private readonly asleep = new Map<PartitionPort, { bell: number; positions: number[] }>();
+  private readonly asleep = new Map<PartitionPort, { bell: number; positions: number }>();
   /** Wake-ups in a row that moved nothing on the port's rings. */
   private readonly idleStreak = new WeakMap<PartitionPort, number>();
 
@@ -149,8 +149,7 @@ export class Scheduler {
   /** Once the engine is idle again: which doorbells that woke it moved nothing on their own rings. */
   private judgeWakeups(): void {
     for (const [port, before] of this.woken) {
-      const now = ringPositions(port);
-      if (now.every((x, i) => x === before[i])) {
+      if (ringPositions(port) === before) {
         this.idleStreak.set(port, (this.idleStreak.get(port) ?? 0) + 1);
         this.engine.counters.idleWakeup(port.index);
       } else this.idleStreak.delete(port);
@@ -160,6 +159,11 @@ export class Scheduler {
 }
 
 /** The hardware's own positions in a port's rings (never the shared words): they move when its work is served. */
-function ringPositions(port: PartitionPort): number[] {
-  return port.queuePairs.flatMap((qp) => [qp.send.consumedPosition, qp.receive.position]);
+function ringPositions(port: PartitionPort): number {
+  // A sum, not a list: it is taken at every sleep and must not allocate. Served work moves a
+  // position forward and so the sum; a coincidence (moves that cancel across a 2^32 wrap) would
+  // only misjudge one wake-up.
+  let sum = 0;
+  for (const qp of port.queuePairs) sum += qp.send.consumedPosition + qp.receive.position;
+  return sum;
 }
