@@ -122,8 +122,10 @@ export class Engine {
     ring.release(ring.capacity >>> 2);
     this.publish(qp);
     const unpublished = this.unpublished;
-    for (let i = 0; i < unpublished.length; i++) this.publish(unpublished[i]);
-    unpublished.length = 0;
+    if (unpublished.length > 0) {
+      for (let i = 0; i < unpublished.length; i++) this.publish(unpublished[i]);
+      unpublished.length = 0; // a runtime call: only when there was something
+    }
     return done;
   }
 

@@ -140,7 +140,7 @@ export class Channel implements ChannelSink, AsyncIterable<Uint8Array> {
       n++;
       fn(m);
     }
-    if (this.head === this.queue.length) this.queue.length = this.head = 0;
+    if (this.head > 0 && this.head === this.queue.length) this.queue.length = this.head = 0;
     if (n < max && !this.ended && !this.closed) n += this.qp.drainTo(this.handle, fn, max - n);
     return n;
   }
@@ -174,7 +174,12 @@ export class Channel implements ChannelSink, AsyncIterable<Uint8Array> {
 
   /** A message if one is ready now (drains the ring first), else undefined. */
   tryRecv(): Uint8Array | undefined {
-    if (this.head === this.queue.length && !this.ended) this.qp.drain();
+    if (this.head === this.queue.length && !this.ended) {
+      // Fast path: the next record in the ring is ours; take it without queueing it.
+      const m = this.qp.takeFor(this.handle);
+      if (m !== undefined) return m;
+      this.qp.drain();
+    }
     if (this.head === this.queue.length) return undefined;
     const m = this.queue[this.head];
     this.queue[this.head++] = undefined as never;

@@ -322,6 +322,24 @@ export class ProcessQueuePair {
     return fn === undefined ? moved : given;
   }
 
+  /**
+   * The next message for `handle`, copied out, if it is the next record in
+   * the receive ring; otherwise undefined (and the ring untouched), and the
+   * caller drains as usual. The per-message receive path: no queueing.
+   */
+  takeFor(handle: number): Uint8Array | undefined {
+    if (this.draining || this.failure !== undefined) return undefined;
+    this.checkCompletions();
+    const rx = this.receive;
+    if (rx.poll() !== RecordType.DATA) return undefined;
+    const at = rx.bodyOffset;
+    if (rx.u32[(at + DELIVER_CHANNEL_OFFSET) >> 2] !== handle) return undefined;
+    const m = rx.u8.slice(at + DELIVER_BODY_BYTES, at + rx.bodyBytes);
+    rx.consume();
+    rx.release();
+    return m;
+  }
+
   /** True when the receive ring's next record is for `handle` (or anything is queued for it early). */
   receiveReady(handle: number): boolean {
     if (this.draining || this.failure !== undefined) return false;
