@@ -115,7 +115,7 @@ export function formatTable(json: BenchJson): string {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]): string => cells.map((c, i) => (i < 3 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
   lines.push('', line(head), ...rows.map(line));
-  const notes = json.results.filter((r) => r.note).map((r) => `${r.suite}: ${r.note}`);
+  const notes = json.results.filter((r) => r.note && r.suite !== 'micro').map((r) => `${r.suite}: ${r.note}`);
   if (notes.length > 0) lines.push('', ...notes);
   return `${lines.join('\n')}\n`;
 }

@@ -116,7 +116,12 @@ export function fillRatios(rows: ResultRow[]): void {
     const variant = r.variant === 'per-message' ? 'per-message' : r.suite === 'latency' ? undefined : 'batched';
     const relay = find('raw-relay', r.suite, r.payloadBytes, variant);
     const pm = find('postMessage', r.suite, r.payloadBytes);
-    if (r.suite === 'latency') {
+    if (r.suite === 'micro') {
+      // Single-thread costs: only the same stages of the relay compare; postMessage has no single-thread twin.
+      const same = rows.find((x) => x.suite === 'micro' && x.system === 'raw-relay' && x.variant === r.variant && x.payloadBytes === r.payloadBytes);
+      r.vsRawRelay = same?.msgsPerSec && r.msgsPerSec ? r.msgsPerSec / same.msgsPerSec : null;
+      r.vsPostMessage = null;
+    } else if (r.suite === 'latency') {
       r.vsRawRelay = relay?.p50us && r.p50us ? relay.p50us / r.p50us : null;
       r.vsPostMessage = pm?.p50us && r.p50us ? pm.p50us / r.p50us : null;
     } else {

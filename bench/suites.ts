@@ -9,6 +9,7 @@ import { spinBudget } from '../src/internal.js';
 import { callerLatency, callerThroughput } from './callers.js';
 import { allToAll, fairness, fanIn, pingPong, stream, withMachine, type FabricOptions } from './fabric.js';
 import { runRawLatency } from './latency.js';
+import { runMicro } from './micro.js';
 import type { LatencySummary } from './programs/common.js';
 import { mbPerSec, row, type ResultRow, type System } from './results.js';
 import { runPipeline, runRingBench, type RingBenchReport } from './ring.js';
@@ -46,6 +47,7 @@ export const DEFAULT_SIZES = {
   bandwidth: [64, 1024, 4096, 65536],
   latency: [64],
   multi: [64],
+  micro: [64, 4096],
 } as const;
 
 /** Per-message variants run at payloads up to this size (the message-rate regime). */
@@ -235,6 +237,23 @@ function fairnessSuite(o: SuiteOptions): Case[] {
   );
 }
 
+/** Single-thread CPU cost per message (tinybench): the verified path's own work beside the relay's and the ring's. */
+function microSuite(o: SuiteOptions): Case[] {
+  const sizes = o.sizes ?? DEFAULT_SIZES.micro;
+  return sizes.map(
+    (size): Case => ({
+      suite: 'micro',
+      label: `single-thread cost per message, ${size} B (tinybench)`,
+      async run() {
+        const results = await runMicro(size, BATCH, Math.min(1000, (o.durationSeconds * 1000) / 4));
+        return results.map((r) =>
+          throughputRow('micro', r.system, r.variant, size, 1e9 / r.nsPerMessage, { note: `${r.system} ${r.variant}: ${r.nsPerMessage.toFixed(0)} ns per message ±${r.rme.toFixed(1)}%` }),
+        );
+      },
+    }),
+  );
+}
+
 /** The ring suite as its author wrote it: one-way, 64 B, ring per-record, ring batched, postMessage. */
 function ringSuite(o: SuiteOptions): Case[] {
   return [
@@ -268,7 +287,8 @@ export const SUITES: Record<string, { describe: string; cases(o: SuiteOptions): 
   'fan-in': { describe: 'many senders, one receiver (3 … --partitions partitions)', cases: fanInSuite },
   fairness: { describe: "honest pairs' throughput beside a flooding partition, as a share of alone", cases: fairnessSuite },
   ring: { describe: 'the bare ring between two workers: per-record, batched, postMessage (64 B)', cases: ringSuite },
+  micro: { describe: 'CPU per message with every stage in one thread (tinybench): lparlink, raw relay, raw ring', cases: microSuite },
 };
 
 /** What `--suite all` (the default) runs, in order. */
-export const ALL = ['bandwidth', 'latency', 'all-to-all', 'fan-in', 'fairness'];
+export const ALL = ['micro', 'bandwidth', 'latency', 'all-to-all', 'fan-in', 'fairness'];
