@@ -61,7 +61,8 @@ export class Engine {
   private next = 0;
   private pendingEnds: number[] = [];
   /** Receive rings written by the current serve() and not yet published: one publish per batch, not per message. */
-  private unpublished: HardwareQueuePair[] = [];
+  private readonly unpublished: HardwareQueuePair[] = [];
+  private unpublishedCount = 0;
   private readonly stamp: Stamp = { k0: 0, k1: 0, k2: 0, k3: 0, sourcePartition: 0, destinationPartition: 0, destinationEntry: NO_ENTRY };
   /** Test hook (operator-only): partitions whose next stamps are corrupted on purpose. */
   readonly corruptStampsFrom = new Set<number>();
@@ -121,11 +122,10 @@ export class Engine {
     // A sender waiting on a full send ring wakes once a quarter of it is free (or it is empty), not per batch.
     ring.release(ring.capacity >>> 2);
     this.publish(qp);
+    // A count, not `length = 0`: setting an array's length is a runtime call, once per serve().
     const unpublished = this.unpublished;
-    if (unpublished.length > 0) {
-      for (let i = 0; i < unpublished.length; i++) this.publish(unpublished[i]);
-      unpublished.length = 0; // a runtime call: only when there was something
-    }
+    for (let i = 0; i < this.unpublishedCount; i++) this.publish(unpublished[i]);
+    this.unpublishedCount = 0;
     return done;
   }
 
@@ -275,7 +275,7 @@ export class Engine {
     this.counters.delivered(dport.index, bytes);
     if (!dqp.receiveDirty) {
       dqp.receiveDirty = true;
-      if (dqp !== qp) this.unpublished.push(dqp);
+      if (dqp !== qp) this.unpublished[this.unpublishedCount++] = dqp;
     }
     return DONE;
   }
