@@ -80,18 +80,19 @@ export class Channel implements ChannelSink, AsyncIterable<Uint8Array> {
    */
   sendBatch(messages: ReadonlyArray<Uint8Array | ArrayBufferView>): number {
     if (!Array.isArray(messages)) throw new ChannelError('EINVAL', 'sendBatch takes an array of Uint8Array');
+    this.qp.checkCompletions(); // once per batch, not per message
     return this.qp.batch(() => {
       let n = 0;
       for (const m of messages) {
-        if (this.claim(toBytes(m), false) === FULL) break;
+        if (this.claim(toBytes(m), false, false) === FULL) break;
         n++;
       }
       return n;
     });
   }
 
-  private claim(bytes: Uint8Array, publish: boolean): number {
-    this.qp.checkCompletions();
+  private claim(bytes: Uint8Array, publish: boolean, checkCompletions = true): number {
+    if (checkCompletions) this.qp.checkCompletions();
     if (this.sendError !== undefined) throw this.sendError;
     if (this.qp.failure !== undefined) throw this.qp.failure;
     const n = bytes.byteLength;
