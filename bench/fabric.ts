@@ -90,12 +90,17 @@ export async function stream(
   return (await rx.result) as ReceiveTally;
 }
 
-/** Round trips partition 2 → partition 1 → partition 2, one message in flight. */
-export async function pingPong(m: Machine, o: FabricOptions, c: { size: number; durationSeconds: number }): Promise<LatencySummary> {
+/** Round trips client → server → client (partitions 2 and 1 unless given), one message in flight. */
+export async function pingPong(
+  m: Machine,
+  o: FabricOptions,
+  c: { size: number; durationSeconds: number; server?: number; client?: number },
+): Promise<LatencySummary> {
   const port = nextPort++;
-  const server = await m.partition(1).spawn(PROGRAMS.pong, { port, wait: o.wait } satisfies PongArgs);
-  const client = await m.partition(2).spawn(PROGRAMS.ping, {
-    partition: 1,
+  const serverAt = c.server ?? 1;
+  const server = await m.partition(serverAt).spawn(PROGRAMS.pong, { port, wait: o.wait } satisfies PongArgs);
+  const client = await m.partition(c.client ?? 2).spawn(PROGRAMS.ping, {
+    partition: serverAt,
     port,
     size: c.size,
     durationMs: c.durationSeconds * 1000,
@@ -145,7 +150,8 @@ export async function fanIn(
 }
 
 /**
- * Honest pairs (2 → 1, 4 → 3, …) streaming, measured alone and then beside
+ * Honest pairs (2 → 1, 4 → 3, …) streaming at full rate, or making round
+ * trips one at a time (`honest: 'request-response'`), measured alone and then beside
  * a flooder: the last partition streams at full rate to a sink process in
  * its own partition (so the flood adds one thread, not two) for longer than
  * the honest run. Returns the honest pairs' msgs/s in both runs.
@@ -153,12 +159,16 @@ export async function fanIn(
 export async function fairness(
   m: Machine,
   o: FabricOptions,
-  c: StreamCase & { pairs: number },
+  c: StreamCase & { pairs: number; honest: 'stream' | 'request-response' },
 ): Promise<{ alone: number; beside: number }> {
   const honest = async (): Promise<number> => {
     const port = nextPort++;
     const runs = await Promise.all(
       Array.from({ length: c.pairs }, async (_, i) => {
+        if (c.honest === 'request-response') {
+          const s = await pingPong(m, o, { size: c.size, durationSeconds: c.durationSeconds, server: 2 * i + 1, client: 2 * i + 2 });
+          return s.roundTrips / s.seconds;
+        }
         const rx = await receiver(m, o, 2 * i + 1, port, 1);
         const tx = await sender(m, 2 * i + 2, 2 * i + 1, port, c);
         await tx.result;

@@ -220,20 +220,23 @@ function fairnessSuite(o: SuiteOptions): Case[] {
   const fo = fabricOptions(o, sizes);
   const pairs = Math.max(1, Math.floor((o.partitions - 1) / 2));
   const n = 2 * pairs + 1;
-  return sizes.map(
-    (size): Case => ({
-      suite: 'fairness',
-      label: `lparlink fairness ${pairs} pair(s) beside a flooder, ${size} B`,
-      async run() {
-        const r = await withMachine(n, fo, 'fairness', (m) => fairness(m, fo, { pairs, size, batch: BATCH, durationSeconds: o.durationSeconds }));
-        const share = r.beside / r.alone;
-        const note = `honest share beside the flooder: ${share.toFixed(2)} of alone (target ≥ 0.8)`;
-        return [
-          throughputRow('fairness', 'lparlink', 'alone', size, r.alone, { partitions: n }),
-          throughputRow('fairness', 'lparlink', 'beside-flooder', size, r.beside, { partitions: n, note }),
-        ];
-      },
-    }),
+  return sizes.flatMap((size) =>
+    (['stream', 'request-response'] as const).map(
+      (honest): Case => ({
+        suite: 'fairness',
+        label: `lparlink fairness: ${pairs} ${honest} pair(s) beside a flooder, ${size} B`,
+        async run() {
+          const r = await withMachine(n, fo, 'fairness', (m) => fairness(m, fo, { pairs, size, batch: BATCH, durationSeconds: o.durationSeconds, honest }));
+          const share = r.beside / r.alone;
+          const what = honest === 'stream' ? 'a saturating stream' : 'round trips, one in flight';
+          const note = `${what}: honest share beside the flooder ${share.toFixed(2)} of alone (target ≥ 0.8)`;
+          return [
+            throughputRow('fairness', 'lparlink', `${honest} alone`, size, r.alone, { partitions: n }),
+            throughputRow('fairness', 'lparlink', `${honest} beside flooder`, size, r.beside, { partitions: n, note }),
+          ];
+        },
+      }),
+    ),
   );
 }
 
