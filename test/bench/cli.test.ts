@@ -5,9 +5,9 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ResultRow } from '../../bench/results.js';
-import { bench, tempDir } from './helpers.js';
+import { bench, removeTempDirs, tempDir } from './helpers.js';
 
 const SYSTEMS = ['lparlink', 'raw-relay', 'raw-ring', 'postMessage', 'comlink', 'piscina'];
 
@@ -25,6 +25,7 @@ describe('lparlink bench', () => {
     expect(r.code).toBe(0);
     json = JSON.parse(readFileSync(join(dir, 'b.json'), 'utf8'));
   }, 180_000);
+  afterAll(removeTempDirs);
 
   it('writes { machine, results } with every row in the documented shape', () => {
     expect(json.machine).toMatchObject({ cores: expect.any(Number), cpuModel: expect.any(String), node: process.version, wait: 'adaptive' });

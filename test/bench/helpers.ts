@@ -1,13 +1,22 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const bin = fileURLToPath(new URL('../../bin/lparlink.mjs', import.meta.url));
 
+const made: string[] = [];
+
+/** A fresh temporary folder, removed by removeTempDirs(). */
 export function tempDir(): string {
-  return mkdtempSync(join(tmpdir(), 'lparlink-bench-'));
+  const dir = mkdtempSync(join(tmpdir(), 'lparlink-bench-'));
+  made.push(dir);
+  return dir;
+}
+
+export function removeTempDirs(): void {
+  for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true });
 }
 
 /** Run `lparlink bench ...args`; resolves with the exit code and output (never rejects on a non-zero exit). */

@@ -8,8 +8,8 @@ import { execFile, execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { describe, expect, it } from 'vitest';
-import { bench, tempDir } from './helpers.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { bench, removeTempDirs, tempDir } from './helpers.js';
 
 function findChromium(): string | undefined {
   for (const name of ['chromium', 'chromium-browser', 'google-chrome', 'google-chrome-stable']) {
@@ -35,6 +35,7 @@ function dumpDom(browser: string, file: string, profile: string): Promise<string
 }
 
 describe.skipIf(chromium === undefined)('bench --report in headless Chromium', () => {
+  afterAll(removeTempDirs);
   it('draws the throughput, bandwidth, latency, scaling and fairness charts', async () => {
     const dir = tempDir();
     const file = join(dir, 'report.html');
