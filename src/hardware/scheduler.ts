@@ -19,7 +19,7 @@ const SLICE_MS = 2;
  */
 const IDLE_ROUNDS: Record<WaitMode, number> = {
   spin: FEW_CORES ? 512 : Number.POSITIVE_INFINITY,
-  adaptive: FEW_CORES ? 32 : 512,
+  adaptive: FEW_CORES ? 4 : 512,
   sleep: 1,
 };
 

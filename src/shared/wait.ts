@@ -34,7 +34,7 @@ export function spinBudget(mode: WaitMode): number {
     case 'sleep':
       return 0;
     case 'adaptive':
-      return FEW_CORES ? 200 : 2000;
+      return FEW_CORES ? 20 : 2000;
   }
 }
 
