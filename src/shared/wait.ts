@@ -12,9 +12,10 @@ import { availableParallelism } from 'node:os';
 
 /**
  * How idle threads (the hardware, a process waiting to receive) wait for work: `'spin'` polls
- * without sleeping (lowest latency; burns a core per waiter, so not for small CI machines),
- * `'sleep'` sleeps at once (least CPU; best for tests on shared machines), `'adaptive'` spins
- * briefly, then sleeps (the default).
+ * without sleeping (lowest latency; burns a core per waiter, so not for small CI machines; with
+ * fewer than 4 cores it sleeps after about 50 µs, see FEW_CORES), `'sleep'` sleeps at once (least
+ * CPU; best for tests on shared machines), `'adaptive'` spins briefly, then sleeps (the default).
+ * Every sleep is an `Atomics.waitAsync`, so an idle thread stays inspectable.
  */
 export type WaitMode = 'spin' | 'sleep' | 'adaptive';
 export const WAIT_MODES: readonly WaitMode[] = ['spin', 'sleep', 'adaptive'];
