@@ -34,6 +34,7 @@ export interface ChannelSink {
    * drain) and calls notifyReadable() instead of copying it out.
    */
   wantsReadable(): boolean;
+  /** Wake the channel's readable() waiters: a record for it waits in the ring. */
   notifyReadable(): void;
   end(status: number): void;
   sendFailed(status: number, count: number): void;
