@@ -4,6 +4,7 @@
  * order, one at a time (every case wants the machine's cores to itself),
  * with a progress bar, and then fills in the ratios.
  */
+import { runLifecycleBench } from './lifecycle.js';
 import type { Machine, WaitMode } from '../src/index.js';
 import { spinBudget } from '../src/internal.js';
 import { callerLatency, callerThroughput } from './callers.js';
@@ -280,7 +281,29 @@ function ringSuite(o: SuiteOptions): Case[] {
   ];
 }
 
+function lifecycleSuite(o: SuiteOptions): Case[] {
+  return [
+    {
+      suite: 'lifecycle',
+      label: 'lifecycle: boot and close of a machine against bare new Worker spawns',
+      async run() {
+        const r = await runLifecycleBench({ partitions: Math.min(o.partitions, 4) });
+        const note = (what: string, s: { median: number }) => `${what} median ${s.median.toFixed(1)} ms`;
+        return [
+          row({ suite: 'lifecycle', system: 'lparlink', variant: 'boot', payloadBytes: 0, partitions: r.partitions,
+            note: `${note('createMachine', r.bootMs)} = ${(r.bootMs.median / r.bareSpawnMs.median).toFixed(1)}× one bare spawn (target ≤ 3)` }),
+          row({ suite: 'lifecycle', system: 'lparlink', variant: 'close', payloadBytes: 0, partitions: r.partitions,
+            note: `${note('close()', r.closeMs)} (target ≤ 50 ms)` }),
+          row({ suite: 'lifecycle', system: 'lparlink', variant: 'first-result', payloadBytes: 0, partitions: r.partitions,
+            note: note('boot + one program per partition', r.firstResultMs) }),
+        ];
+      },
+    },
+  ];
+}
+
 export const SUITES: Record<string, { describe: string; cases(o: SuiteOptions): Case[] }> = {
+  lifecycle: { describe: 'boot and close of a machine against bare new Worker spawns (not in all)', cases: lifecycleSuite },
   bandwidth: {
     describe: 'one-way msgs/s and MB/s over payload sizes, lparlink (batched, per-message) against every baseline',
     cases: bandwidth,
