@@ -77,16 +77,27 @@ export function sleepSync(
   spins: number,
   timeoutMs: number,
 ): boolean {
-  for (let i = 0; i < spins; i++) if (ready()) return true;
+  const bell = announceSleep(i32, flagWord, bellWord, ready, spins);
+  if (bell === undefined) return true;
+  Atomics.wait(i32, bellWord, bell, timeoutMs);
+  Atomics.store(i32, flagWord, 0);
+  return ready();
+}
+
+/**
+ * The sleeper's half of the protocol: spin, raise the flag, read the bell,
+ * re-check. Returns the bell value to wait on, or undefined when `ready()`
+ * came true on the way (the flag is lowered again then).
+ */
+function announceSleep(i32: Int32Array, flagWord: number, bellWord: number, ready: () => boolean, spins: number): number | undefined {
+  for (let i = 0; i < spins; i++) if (ready()) return undefined;
   Atomics.store(i32, flagWord, 1);
   const bell = Atomics.load(i32, bellWord);
   if (ready()) {
     Atomics.store(i32, flagWord, 0);
-    return true;
+    return undefined;
   }
-  Atomics.wait(i32, bellWord, bell, timeoutMs);
-  Atomics.store(i32, flagWord, 0);
-  return ready();
+  return bell;
 }
 
 /** Like sleepSync, but keeps the event loop (and the inspector) alive while it waits. */
@@ -98,13 +109,8 @@ export async function sleepAsync(
   spins: number,
   timeoutMs: number,
 ): Promise<boolean> {
-  for (let i = 0; i < spins; i++) if (ready()) return true;
-  Atomics.store(i32, flagWord, 1);
-  const bell = Atomics.load(i32, bellWord);
-  if (ready()) {
-    Atomics.store(i32, flagWord, 0);
-    return true;
-  }
+  const bell = announceSleep(i32, flagWord, bellWord, ready, spins);
+  if (bell === undefined) return true;
   const result = Atomics.waitAsync(i32, bellWord, bell, timeoutMs);
   if (result.async) {
     // Node does not count a pending waitAsync as work (nodejs/node#44729): a thread
