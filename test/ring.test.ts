@@ -144,9 +144,12 @@ describe('attachRing validates the geometry it is given', () => {
     expect(() => new RingConsumer(bad)).toThrow(LayoutError);
   });
 
-  it('rejects an initial position that is not 8-byte aligned', () => {
+  it('rejects an initial or reset position that is not 8-byte aligned', () => {
     expect(() => allocateRing(CAP, 4)).toThrow(LayoutError);
-    expect(() => allocateRing(CAP, 4)).toThrow('initial position 4');
+    expect(() => allocateRing(CAP, 4)).toThrow('ring position 4 must be an integer multiple of 8');
+    const loc = allocateRing(CAP);
+    expect(() => new RingProducer(loc).reset(12)).toThrow('ring position 12 must be');
+    expect(() => new RingConsumer(loc).reset(0xfffffffc)).toThrow(LayoutError);
   });
 });
 

@@ -107,11 +107,16 @@ export function allocateRing(capacity: number, initialPosition = 0): RingLocatio
 }
 
 /** Write a fresh ring header into an owned buffer. */
+/** A start position must sit on a record boundary, or every header lands off its alignment. */
+function checkPosition(position: number): void {
+  if (!Number.isInteger(position) || position % RECORD_ALIGN_BYTES !== 0) {
+    throw new LayoutError(`ring position ${position} must be an integer multiple of ${RECORD_ALIGN_BYTES}`);
+  }
+}
+
 export function initRing(buffer: SharedArrayBuffer, base: number, capacity: number, initialPosition = 0): void {
   checkLocation({ buffer, base, capacity });
-  if (!Number.isInteger(initialPosition) || initialPosition % RECORD_ALIGN_BYTES !== 0) {
-    throw new LayoutError(`ring initial position ${initialPosition} must be an integer multiple of ${RECORD_ALIGN_BYTES}`);
-  }
+  checkPosition(initialPosition);
   const u32 = new Uint32Array(buffer);
   u32[(base + RING_CAPACITY_OFFSET) >> 2] = capacity;
   Atomics.store(u32, (base + RING_PRODUCER_POSITION_OFFSET) >> 2, initialPosition >>> 0);
@@ -272,6 +277,7 @@ export class RingProducer extends RingSide {
 
   /** Owner-side recovery: both positions restart at `position`. */
   reset(position: number): void {
+    checkPosition(position);
     this.published = this.claimed = this.consumerCache = position >>> 0;
     Atomics.store(this.u32, this.producerWord, this.published);
     Atomics.store(this.u32, this.consumerWord, this.published);
@@ -418,6 +424,7 @@ export class RingConsumer extends RingSide {
 
   /** Owner-side recovery: both positions restart at `position`. */
   reset(position: number): void {
+    checkPosition(position);
     this.position = this.limit = this.releasedAt = position >>> 0;
     this.wakeHeld = false;
     this.recordSpan = 0;
