@@ -70,6 +70,8 @@ export class Hardware {
     const old = this.ports[index];
     const port = new PartitionPort(index, old.id, old.name, this.options.geometry);
     this.ports[index] = port;
+    // Settle the scheduler's wait on the old port's doorbell, which nobody will ring again.
+    Atomics.notify(old.i32, old.doorbellWord);
     this.bindControl(index, control);
     this.scheduler.kick();
     return port.buffer;
