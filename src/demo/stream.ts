@@ -25,11 +25,15 @@ export default async function main(proc: Process, args: StreamArgs): Promise<Sin
     let bytes = 0;
     let outOfOrder = 0;
     let start = 0;
-    for await (const m of ch) {
-      if (messages === 0) start = performance.now();
-      if (new DataView(m.buffer, m.byteOffset).getUint32(0, true) !== messages) outOfOrder++;
+    // The batch receive API: each message is a view of the receive ring, no copy and no promise per message.
+    const take = (m: Uint8Array): void => {
+      if ((m[0] | (m[1] << 8) | (m[2] << 16) | (m[3] << 24)) >>> 0 !== messages >>> 0) outOfOrder++;
       messages++;
       bytes += m.byteLength;
+    };
+    while (await ch.readable()) {
+      if (messages === 0) start = performance.now();
+      ch.drain(take);
     }
     return { messages, bytes, seconds: (performance.now() - start) / 1000, outOfOrder };
   }
