@@ -48,7 +48,7 @@ export class Channel implements ChannelSink, AsyncIterable<Uint8Array> {
   private endError: ChannelError | undefined;
   private ended = false;
   private closed = false;
-  /** Messages the hardware refused after send() returned, by error code. */
+  /** Messages the hardware refused after send() returned, by error code; still counted after close(). */
   readonly failedSends: Partial<Record<string, number>> = {};
 
   constructor(
@@ -203,7 +203,8 @@ export class Channel implements ChannelSink, AsyncIterable<Uint8Array> {
   /**
    * Close this end. The CLOSE travels behind every message already sent, so
    * the peer receives them all before its end of stream; the hardware then
-   * zeroes the channel key. Resolves once the close is posted.
+   * zeroes the channel key. Resolves once the close is posted. If the peer dies before receiving
+   * them, the hardware refuses the rest and they still count in {@link Channel.failedSends}.
    */
   async close(): Promise<void> {
     if (this.closed) return;

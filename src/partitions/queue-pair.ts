@@ -49,6 +49,12 @@ export class ProcessQueuePair {
   receive: RingConsumer;
   completion: RingConsumer;
   readonly sinks = new Map<number, ChannelSink>();
+  /**
+   * Channels closed by this process whose CLOSE the hardware has not acknowledged yet: messages
+   * sent before the close may still be refused (the peer died meanwhile), and their sender must
+   * hear of it (invariant 5), so their SEND completions still reach the channel.
+   */
+  private readonly closing = new Map<number, ChannelSink>();
   /** Deliveries for handles not adopted yet (data can arrive before accept() returns). */
   private readonly early = new Map<number, Array<Uint8Array | number>>();
   private interest = 0;
@@ -151,7 +157,10 @@ export class ProcessQueuePair {
     }
   }
 
+  /** The channel was closed: no more deliveries for it; its SEND completions until the CLOSE's. */
   forget(handle: number): void {
+    const sink = this.sinks.get(handle);
+    if (sink !== undefined) this.closing.set(handle, sink);
     this.sinks.delete(handle);
     this.early.delete(handle);
   }
@@ -367,7 +376,12 @@ export class ProcessQueuePair {
       this.fail(new ChannelError('EFAULT', `the hardware stopped serving queue pair ${this.index} after a ring fault`));
       return;
     }
-    if (status !== Status.OK) this.sinks.get(handle)?.sendFailed(status, count);
+    if (status !== Status.OK) {
+      const sink = this.sinks.get(handle) ?? (opcode === RecordType.SEND ? this.closing.get(handle) : undefined);
+      sink?.sendFailed(status, count);
+    }
+    // The hardware serves a queue pair's work requests in order: nothing for this handle follows its CLOSE.
+    if (opcode === RecordType.CLOSE) this.closing.delete(handle);
   }
 
   /** The hardware is gone or the queue pair faulted: every channel and waiter learns why. */
@@ -398,6 +412,7 @@ export class ProcessQueuePair {
     }
     if (this.failure === undefined) this.drain();
     this.sinks.clear();
+    this.closing.clear();
     this.early.clear();
   }
 
