@@ -113,14 +113,25 @@ export class Channel implements ChannelSink, AsyncIterable<Uint8Array> {
     if (m !== undefined) return Promise.resolve(m);
     if (this.ended || this.closed) return Promise.reject(this.endReason());
     return new Promise((resolve, reject) => {
-      let release = (): void => {};
-      // Queue the waiter before waking the pump: the pump drains synchronously on its first step.
-      this.waiters.push({
-        resolve: (v) => (release(), resolve(v)),
-        reject: (e) => (release(), reject(e)),
-      });
-      release = this.qp.want();
+      this.pumpFor((release) => this.waiters.push({ resolve: (v) => (release(), resolve(v)), reject: (e) => (release(), reject(e)) }));
     });
+  }
+
+  /**
+   * Keep the pump running for a waiter until it settles. The waiter is queued before the pump is
+   * woken, because the pump drains synchronously on its first step: it may settle the waiter before
+   * want() returns, and then the interest is handed back at once (kept, the pump would run for good
+   * and drain every record past back-pressure, for this process and every later one on the queue pair).
+   */
+  private pumpFor(queue: (release: () => void) => void): void {
+    let settled = false;
+    let release = (): void => {
+      settled = true;
+    };
+    queue(() => release());
+    const stop = this.qp.want();
+    if (settled) stop();
+    else release = stop;
   }
 
   /**
@@ -155,9 +166,7 @@ export class Channel implements ChannelSink, AsyncIterable<Uint8Array> {
     if (!this.ended && !this.closed && this.qp.receiveReady(this.handle)) return Promise.resolve(true);
     if (this.ended || this.closed) return this.endError === undefined ? Promise.resolve(false) : Promise.reject(this.endError);
     return new Promise((resolve, reject) => {
-      let release = (): void => {};
-      this.readers.push({ resolve: (v) => (release(), resolve(v)), reject: (e) => (release(), reject(e)) });
-      release = this.qp.want();
+      this.pumpFor((release) => this.readers.push({ resolve: (v) => (release(), resolve(v)), reject: (e) => (release(), reject(e)) }));
     });
   }
 
