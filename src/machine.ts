@@ -227,9 +227,12 @@ export class PartitionHandle {
     if (this.spec.os !== undefined) {
       throw new MachineError('EINVAL', `spawn: partition ${this.id} runs a replacement OS; drive it through partition.os instead of spawn`);
     }
+    // This run of the partition: restart() replaces both, and its exit releases the proxy.
+    const os = this.os as Remote<OsApi>;
+    const died = this.died;
     let started: StartResult;
     try {
-      started = await Promise.race([(this.os as Remote<OsApi>).start(href, args), this.died]);
+      started = await Promise.race([os.start(href, args), died]);
     } catch (e) {
       if (e instanceof Error && e.name === 'DataCloneError') {
         throw new MachineError('EINVAL', `spawn: args must be structured-cloneable (plain data, no functions): ${e.message}`);
@@ -243,7 +246,10 @@ export class PartitionHandle {
       });
     }
     const pid = started.pid;
-    const result = Promise.race([(this.os as Remote<OsApi>).result(pid), this.died]).then(
+    // The partition may have died since start() answered (the program itself may have killed it):
+    // then its proxy is released and throws on use, and `died` says why.
+    const answer = this.alive && this.os === os ? os.result(pid) : died;
+    const result = Promise.race([answer, died]).then(
       (outcome) => {
         if (outcome.ok) return outcome.value;
         throw rebuildError(outcome.error);
