@@ -57,6 +57,8 @@ export class ProcessQueuePair {
   private readonly closing = new Map<number, ChannelSink>();
   /** Deliveries for handles not adopted yet (data can arrive before accept() returns). */
   private readonly early = new Map<number, Array<Uint8Array | number>>();
+  /** Handles this process closed: what still arrives for them is dropped, never kept as early. */
+  private readonly closed = new Set<number>();
   private interest = 0;
   private pumping = false;
   private corked = 0;
@@ -148,6 +150,7 @@ export class ProcessQueuePair {
 
   adopt(handle: number, sink: ChannelSink): void {
     this.sinks.set(handle, sink);
+    this.closed.delete(handle); // a generation counter that wrapped hands out an old handle again
     const early = this.early.get(handle);
     if (early === undefined) return;
     this.early.delete(handle);
@@ -163,6 +166,7 @@ export class ProcessQueuePair {
     if (sink !== undefined) this.closing.set(handle, sink);
     this.sinks.delete(handle);
     this.early.delete(handle);
+    this.closed.add(handle);
   }
 
   /** Someone awaits a delivery or completion: make sure the pump runs. Returns a release function. */
@@ -362,6 +366,7 @@ export class ProcessQueuePair {
   }
 
   private keepEarly(handle: number, item: Uint8Array | number): void {
+    if (this.closed.has(handle)) return;
     let list = this.early.get(handle);
     if (list === undefined) this.early.set(handle, (list = []));
     list.push(item);
@@ -414,6 +419,7 @@ export class ProcessQueuePair {
     this.sinks.clear();
     this.closing.clear();
     this.early.clear();
+    this.closed.clear();
   }
 
   private onFailure(fn: () => void): void {
