@@ -449,8 +449,4 @@ export class Engine {
   publishAll(): void {
     for (const port of this.ports) for (const qp of port.queuePairs) this.publish(qp);
   }
-
-  get activeQueuePairs(): number {
-    return this.active.length;
-  }
 }
