@@ -3,7 +3,6 @@
  * program modules as processes, and reports their results to the operator.
  * The hardware does not trust it; a partition may run a replacement OS.
  */
-import { pathToFileURL } from 'node:url';
 import { ProcessQueuePair } from './queue-pair.js';
 import { Process, type ControlLink } from './process.js';
 import type { PartitionControlApi } from '../hardware/control-endpoint.js';
@@ -64,11 +63,10 @@ export class PartitionOS {
     return qp;
   }
 
-  /** Start a program as a process. The outcome is collected with result(pid). */
+  /** Start a program as a process (moduleRef: a URL href, as the operator's spawn resolved it). The outcome is collected with result(pid). */
   async start(moduleRef: string, args: unknown): Promise<StartResult> {
     try {
-      const url = /^[a-z][a-z0-9+.-]*:/i.test(moduleRef) ? moduleRef : pathToFileURL(moduleRef).href;
-      const mod = (await import(url)) as { default?: unknown };
+      const mod = (await import(moduleRef)) as { default?: unknown };
       const main = mod.default;
       if (typeof main !== 'function') {
         throw new TypeError(`module ${moduleRef} has no default export; export default async function main(proc, args)`);
