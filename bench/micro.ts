@@ -35,8 +35,8 @@ function verifiedPath(size: number): { tx: Channel; rx: Channel; hw: Hardware } 
   const granted = hw.manager.connect(p2, 0, 1, 7);
   const accepted = hw.manager.accept(p1, 0, 7);
   if (!granted.ok || accepted instanceof Promise || !accepted.ok) throw new Error('micro: could not open the channel');
-  const txq = new ProcessQueuePair(p2.buffer, options.geometry, 0, 'sleep');
-  const rxq = new ProcessQueuePair(p1.buffer, options.geometry, 0, 'sleep');
+  const txq = new ProcessQueuePair(p2.buffer, options.geometry, 0, options.wait);
+  const rxq = new ProcessQueuePair(p1.buffer, options.geometry, 0, options.wait);
   const tx = new Channel(txq, granted.handle, { partition: 1, process: 1 }, () => {});
   const rx = new Channel(rxq, accepted.handle, { partition: 2, process: 1 }, () => {});
   return { tx, rx, hw };

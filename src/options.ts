@@ -1,7 +1,7 @@
 /** Every machine option, its default, and its check, in one place. */
 import { MachineError } from './shared/errors.js';
 import { MAX_RING_CAPACITY, maxRecordBytes, MIN_RING_CAPACITY, RECORD_HEADER_BYTES, DELIVER_BODY_BYTES, SEND_BODY_BYTES, type PortGeometry } from './shared/layout.js';
-import { WAIT_MODES, type WaitMode } from './shared/wait.js';
+import { resolveWaitPolicy, WAIT_MODES, type WaitMode, type WaitPolicy } from './shared/wait.js';
 
 /**
  * Worker heap and stack limits (Node's `resourceLimits`), in MiB. A partition
@@ -78,7 +78,8 @@ export interface ResolvedOptions {
   partitions: ResolvedPartition[];
   allow: Array<[number, number]> | undefined;
   geometry: PortGeometry;
-  wait: WaitMode;
+  /** The wait mode resolved once into numbers; both kinds of worker receive this record. */
+  wait: WaitPolicy;
   budgetPerRound: number;
   testHooks: boolean;
 }
@@ -234,7 +235,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
       completionRingBytes: DEFAULTS.completionRingBytes,
       maxMessageBytes,
     },
-    wait,
+    wait: resolveWaitPolicy(wait),
     budgetPerRound: o.budgetPerRound === undefined ? DEFAULTS.budgetPerRound : intIn('budgetPerRound', o.budgetPerRound, 1, 1 << 20),
     testHooks: o.testHooks ?? false,
   };

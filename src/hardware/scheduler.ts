@@ -8,21 +8,10 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { Engine } from './engine.js';
 import { PartitionPort } from './partition-port.js';
-import { FEW_CORES, type WaitMode } from '../shared/wait.js';
+import type { WaitPolicy } from '../shared/wait.js';
 
 /** Longest stretch the engine runs before it lets the event loop in. */
 const SLICE_MS = 2;
-/**
- * Idle rounds before the engine sleeps: adaptive spins a little; spin keeps
- * polling for good where every busy thread can have a core, and for some tens
- * of microseconds where it would take the core a partition needs.
- */
-const IDLE_ROUNDS: Record<WaitMode, number> = {
-  spin: FEW_CORES ? 512 : Number.POSITIVE_INFINITY,
-  adaptive: FEW_CORES ? 4 : 512,
-  sleep: 1,
-};
-
 /**
  * A doorbell storm (THREATS.md case 17): after this many wake-ups in a row that moved nothing on a
  * port's rings, the hardware listens to that port's doorbell again only after a pause that doubles
@@ -47,9 +36,9 @@ export class Scheduler {
   constructor(
     private readonly engine: Engine,
     private readonly ports: () => PartitionPort[],
-    private readonly mode: WaitMode,
+    wait: WaitPolicy,
   ) {
-    this.idleRounds = IDLE_ROUNDS[mode];
+    this.idleRounds = wait.engineIdleRounds;
   }
 
   start(): void {

@@ -10,7 +10,7 @@ import type { ControlResult } from '../hardware/connection-manager.js';
 import type { Remote } from '../shared/control-plane.js';
 import { ChannelError } from '../shared/errors.js';
 import type { AttachedPort } from '../shared/port.js';
-import type { WaitMode } from '../shared/wait.js';
+import type { WaitPolicy } from '../shared/wait.js';
 
 /** How a program's outcome crosses back to the operator (structured-clone safe). */
 export type ProgramOutcome =
@@ -38,7 +38,7 @@ export class PartitionOS {
   constructor(
     private readonly port: AttachedPort,
     api: Remote<PartitionControlApi>,
-    private readonly wait: WaitMode,
+    private readonly wait: WaitPolicy,
   ) {
     this.freeQueuePairs = Array.from({ length: port.geometry.queuePairs }, (_, i) => i).reverse();
     this.control = { api, call: (fn) => this.call(fn) };

@@ -23,7 +23,7 @@ import {
 } from '../shared/layout.js';
 import { queuePairRings } from '../shared/port.js';
 import { EMPTY, FAULT, RingConsumer, RingProducer } from '../shared/ring.js';
-import { sleepAsync, spinBudget, spinIdleMs, type WaitMode } from '../shared/wait.js';
+import { sleepAsync, type WaitPolicy } from '../shared/wait.js';
 
 /** What the queue pair needs from a channel to hand it deliveries. */
 export interface ChannelSink {
@@ -78,7 +78,7 @@ export class ProcessQueuePair {
     private readonly buffer: SharedArrayBuffer,
     private readonly geometry: PortGeometry,
     readonly index: number,
-    private readonly wait: WaitMode,
+    wait: WaitPolicy,
   ) {
     const rings = queuePairRings(buffer, geometry, index);
     this.send = new RingProducer(rings.send);
@@ -86,8 +86,8 @@ export class ProcessQueuePair {
     this.completion = new RingConsumer(rings.completion);
     this.dataWaiting = rings.receive.signals!.dataWaiting;
     this.dataBell = rings.receive.signals!.dataBell;
-    this.syncSpins = wait === 'adaptive' ? spinBudget(wait) : 0;
-    this.spinIdleMs = spinIdleMs(wait);
+    this.syncSpins = wait.eventLoopSpins;
+    this.spinIdleMs = wait.eventLoopPollMs;
   }
 
   get maxMessageBytes(): number {

@@ -9,7 +9,7 @@ import { PartitionOS } from './os.js';
 import type { PartitionControlApi } from '../hardware/control-endpoint.js';
 import { expose, nodeEndpoint, wrap, WORKER_READY } from '../shared/control-plane.js';
 import { attachPort } from '../shared/port.js';
-import type { WaitMode } from '../shared/wait.js';
+import type { WaitPolicy } from '../shared/wait.js';
 
 export interface PartitionBoot {
   id: number;
@@ -17,7 +17,7 @@ export interface PartitionBoot {
   port: SharedArrayBuffer;
   control: MessagePort;
   os: string | undefined;
-  wait: WaitMode;
+  wait: WaitPolicy;
 }
 
 /** What a replacement OS module's default export is called with. */

@@ -13,42 +13,59 @@ import { availableParallelism } from 'node:os';
 /**
  * How idle threads (the hardware, a process waiting to receive) wait for work: `'spin'` polls
  * without sleeping (lowest latency; burns a core per waiter, so not for small CI machines; with
- * fewer than 4 cores it sleeps after about 50 µs, see FEW_CORES), `'sleep'` sleeps at once (least
- * CPU; best for tests on shared machines), `'adaptive'` spins briefly, then sleeps (the default).
- * Every sleep is an `Atomics.waitAsync`, so an idle thread stays inspectable.
+ * fewer than 4 cores it sleeps after about 50 µs), `'sleep'` sleeps at once (least CPU; best for
+ * tests on shared machines), `'adaptive'` spins briefly, then sleeps (the default).
  */
 export type WaitMode = 'spin' | 'sleep' | 'adaptive';
 export const WAIT_MODES: readonly WaitMode[] = ['spin', 'sleep', 'adaptive'];
 
 /**
- * A machine with fewer cores than a sender, the hardware and a receiver need
- * (plus the operator): a waiting thread that keeps polling there takes the
- * core that the thread it waits for needs, so every budget below is short.
+ * A wait mode turned into numbers, once, for the machine it runs on (`resolveWaitPolicy`). The
+ * operator resolves it with the options and hands the same record to the hardware worker and to
+ * every partition worker, so no thread re-derives its own budgets.
  */
-export const FEW_CORES = availableParallelism() < 4;
-
-/** How many polls a waiter spends before it announces that it sleeps. */
-export function spinBudget(mode: WaitMode): number {
-  switch (mode) {
-    case 'spin':
-      return FEW_CORES ? 2000 : Number.POSITIVE_INFINITY;
-    case 'sleep':
-      return 0;
-    case 'adaptive':
-      return FEW_CORES ? 20 : 2000;
-  }
+export interface WaitPolicy {
+  readonly mode: WaitMode;
+  /** Polls a thread with no event-loop duties (a bench thread, a stress worker) spends before it sleeps. */
+  readonly spins: number;
+  /** Synchronous polls an event-loop thread (a process's receive pump) spends before it sleeps. */
+  readonly eventLoopSpins: number;
+  /** How long an event-loop thread keeps polling between event-loop turns before it sleeps (spin mode). */
+  readonly eventLoopPollMs: number;
+  /** Engine rounds that find no work before the hardware sleeps. */
+  readonly engineIdleRounds: number;
 }
 
 /**
- * How long an event-loop thread in 'spin' mode keeps polling (yielding to its
- * event loop between polls) before it sleeps: forever where each busy thread
- * can have a core; where they cannot, about one wake-up's worth (50 µs), since
- * a poller there holds the core that the thread it waits for needs (a 64-byte
- * round trip on 2 cores: p50 ~4 ms when spinning for 1 ms, ~0.5 ms at 50 µs,
- * ~0.1 ms adaptive).
+ * With fewer cores than a sender, the hardware and a receiver need (plus the operator), a thread
+ * that keeps polling takes the core the thread it waits for needs, so every budget is short there
+ * (measured on 2 cores, 64-byte round trips, p50: spin polling 1 ms 3.7–4.6 ms, 50 µs 0.4–0.7 ms;
+ * adaptive with 2000 polls ~390 µs, with 20 polls 86–135 µs).
  */
-export function spinIdleMs(mode: WaitMode): number {
-  return mode !== 'spin' ? 0 : FEW_CORES ? 0.05 : Number.POSITIVE_INFINITY;
+const FEW_CORES_BELOW = 4;
+
+/** The numbers behind a wait mode on a machine with `cores` cores. */
+export function resolveWaitPolicy(mode: WaitMode, cores = availableParallelism()): WaitPolicy {
+  const few = cores < FEW_CORES_BELOW;
+  switch (mode) {
+    case 'spin':
+      return {
+        mode,
+        spins: few ? 2000 : Number.POSITIVE_INFINITY,
+        eventLoopSpins: 0,
+        eventLoopPollMs: few ? 0.05 : Number.POSITIVE_INFINITY,
+        engineIdleRounds: few ? 512 : Number.POSITIVE_INFINITY,
+      };
+    case 'sleep':
+      return { mode, spins: 0, eventLoopSpins: 0, eventLoopPollMs: 0, engineIdleRounds: 1 };
+    case 'adaptive':
+      return { mode, spins: few ? 20 : 2000, eventLoopSpins: few ? 20 : 2000, eventLoopPollMs: 0, engineIdleRounds: few ? 4 : 512 };
+  }
+}
+
+/** Polls before a blocking waiter sleeps, for `mode` on this machine (bench and stress threads). */
+export function spinBudget(mode: WaitMode): number {
+  return resolveWaitPolicy(mode).spins;
 }
 
 /**
