@@ -7,20 +7,19 @@
  */
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { ChannelError, Status } from '../shared/errors.js';
+import { RecordType, type PortGeometry } from '../shared/layout.js';
 import {
-  COMPLETION_CHANNEL_OFFSET,
-  COMPLETION_COUNT_OFFSET,
-  COMPLETION_OPCODE_OFFSET,
-  COMPLETION_STATUS_OFFSET,
-  DELIVER_BODY_BYTES,
-  DELIVER_CHANNEL_OFFSET,
-  DELIVER_STATUS_OFFSET,
-  RecordType,
-  SEND_BODY_BYTES,
-  SEND_CHANNEL_OFFSET,
-  SEND_FLAGS_OFFSET,
-  type PortGeometry,
-} from '../shared/layout.js';
+  completionChannel,
+  completionCount,
+  completionOpcode,
+  completionStatus,
+  deliveryChannel,
+  deliveryPayload,
+  deliveryStatus,
+  QUEUE_PAIR_FAULT,
+  workRequestBodyBytes,
+  writeWorkRequest,
+} from '../shared/records.js';
 import { queuePairRings } from '../shared/port.js';
 import { EMPTY, FAULT, RingConsumer, RingProducer } from '../shared/ring.js';
 import { sleepAsync, type WaitPolicy } from '../shared/wait.js';
@@ -96,12 +95,8 @@ export class ProcessQueuePair {
 
   /** Claim a work request; returns the payload offset, FULL, or FAULT. */
   claimWorkRequest(type: number, handle: number, payloadBytes: number): number {
-    const at = this.send.tryClaim(type, SEND_BODY_BYTES + payloadBytes);
-    if (at < 0) return at;
-    const u32 = this.send.u32;
-    u32[(at + SEND_CHANNEL_OFFSET) >> 2] = handle;
-    u32[(at + SEND_FLAGS_OFFSET) >> 2] = 0;
-    return at + SEND_BODY_BYTES;
+    const at = this.send.tryClaim(type, workRequestBodyBytes(payloadBytes));
+    return at < 0 ? at : writeWorkRequest(this.send.u32, at, handle);
   }
 
   /** Publish now, unless a batch is open. */
@@ -120,7 +115,7 @@ export class ProcessQueuePair {
   }
 
   async waitForSpace(payloadBytes: number): Promise<void> {
-    const body = SEND_BODY_BYTES + payloadBytes;
+    const body = workRequestBodyBytes(payloadBytes);
     const done = (): boolean => this.send.canClaim(body) || this.send.faulted || this.failure !== undefined;
     if (this.spinIdleMs > 0) {
       // Spin mode: poll between event-loop turns; on a machine with few cores, only for a moment.
@@ -266,12 +261,7 @@ export class ProcessQueuePair {
       if (type === FAULT) return this.fail(new ChannelError('EFAULT', `completion ring: ${cq.faultReason}`));
       const u32 = cq.u32;
       const at = cq.bodyOffset;
-      this.onCompletion(
-        u32[(at + COMPLETION_STATUS_OFFSET) >> 2],
-        u32[(at + COMPLETION_CHANNEL_OFFSET) >> 2],
-        u32[(at + COMPLETION_OPCODE_OFFSET) >> 2],
-        u32[(at + COMPLETION_COUNT_OFFSET) >> 2],
-      );
+      this.onCompletion(completionStatus(u32, at), completionChannel(u32, at), completionOpcode(u32, at), completionCount(u32, at));
       cq.consume();
       moved++;
     }
@@ -300,13 +290,13 @@ export class ProcessQueuePair {
         if ((++seen & RELEASE_EVERY_MASK) === 0) rx.release(quarter);
         if (type === FAULT) return this.fail(new ChannelError('EFAULT', `receive ring: ${rx.faultReason}`));
         const at = rx.bodyOffset;
-        const handle = u32[(at + DELIVER_CHANNEL_OFFSET) >> 2];
+        const handle = deliveryChannel(u32, at);
         if (type === RecordType.DATA) {
           if (handle === target && fn !== undefined) {
             if (given === max) break;
             rx.consume();
             given++;
-            fn(u8.subarray(at + DELIVER_BODY_BYTES, at + rx.bodyBytes));
+            fn(u8.subarray(deliveryPayload(at), at + rx.bodyBytes));
             continue;
           }
           const sink = this.sinks.get(handle);
@@ -315,13 +305,13 @@ export class ProcessQueuePair {
             moved++;
             break;
           }
-          const message = u8.slice(at + DELIVER_BODY_BYTES, at + rx.bodyBytes);
+          const message = u8.slice(deliveryPayload(at), at + rx.bodyBytes);
           rx.consume();
           moved++;
           if (sink === undefined) this.keepEarly(handle, message);
           else sink.deliver(message);
         } else {
-          const status = u32[(at + DELIVER_STATUS_OFFSET) >> 2];
+          const status = deliveryStatus(u32, at);
           rx.consume();
           moved++;
           const sink = this.sinks.get(handle);
@@ -347,8 +337,8 @@ export class ProcessQueuePair {
     const rx = this.receive;
     if (rx.poll() !== RecordType.DATA) return undefined;
     const at = rx.bodyOffset;
-    if (rx.u32[(at + DELIVER_CHANNEL_OFFSET) >> 2] !== handle) return undefined;
-    const m = rx.u8.slice(at + DELIVER_BODY_BYTES, at + rx.bodyBytes);
+    if (deliveryChannel(rx.u32, at) !== handle) return undefined;
+    const m = rx.u8.slice(deliveryPayload(at), at + rx.bodyBytes);
     rx.consume();
     rx.release();
     return m;
@@ -360,7 +350,7 @@ export class ProcessQueuePair {
     const rx = this.receive;
     const type = rx.poll();
     if (type === RecordType.DATA || type === RecordType.END) {
-      return rx.u32[(rx.bodyOffset + DELIVER_CHANNEL_OFFSET) >> 2] === handle;
+      return deliveryChannel(rx.u32, rx.bodyOffset) === handle;
     }
     return false;
   }
@@ -377,7 +367,7 @@ export class ProcessQueuePair {
       this.detachAcked?.();
       return;
     }
-    if (status === Status.EFAULT && handle === 0 && opcode === 0) {
+    if (opcode === QUEUE_PAIR_FAULT && status === Status.EFAULT && handle === 0) {
       this.fail(new ChannelError('EFAULT', `the hardware stopped serving queue pair ${this.index} after a ring fault`));
       return;
     }
