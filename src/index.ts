@@ -4,12 +4,12 @@ export type { MachineOptions, PartitionOptions, ResourceLimits } from './options
 export { defineProgram, programUrl, isProgramRef } from './program.js';
 export type { Program, ProgramModule, ProgramRef, ProgramArgs, ProgramResult, ProgramSource, SpawnArgs } from './program.js';
 export { DEFAULTS } from './options.js';
-export type { PartitionStats } from './hardware/counters.js';
+export type { PartitionStats } from './shared/counter-block.js';
 export { ChannelError, MachineError, LayoutError } from './shared/errors.js';
 export type { ChannelErrorCode, MachineErrorCode } from './shared/errors.js';
 export type { Process, Listener, ConnectionEntry, ConnectionStateName } from './partitions/process.js';
 export type { Channel, Peer } from './partitions/channel.js';
-export type { PartitionOsContext } from './partitions/worker.js';
+export type { PartitionOsContext } from './shared/boot.js';
 export type { WaitMode } from './shared/wait.js';
 export { VIOLATION_KINDS } from './shared/layout.js';
 export type { ViolationKind } from './shared/layout.js';

@@ -5,15 +5,13 @@
  */
 import { EventEmitter, once } from 'node:events';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
-import { counterBytes, readPartitionStats, type PartitionStats } from './hardware/counters.js';
-import type { HardwareAdmin, HardwareBoot } from './hardware/worker.js';
-import { describe, resolveOptions, type MachineOptions, type ResolvedOptions, type ResolvedPartition } from './options.js';
-import type { ProgramOutcome, StartResult } from './partitions/os.js';
-import type { PartitionBoot } from './partitions/worker.js';
+import { describe, resolveOptions, type MachineOptions } from './options.js';
 import { moduleHref, type ProgramRef, type SpawnArgs } from './program.js';
+import type { HardwareBoot, PartitionBoot, ResolvedOptions, ResolvedPartition } from './shared/boot.js';
+import { counterBytes, readPartitionStats, type PartitionStats } from './shared/counter-block.js';
 import { nodeEndpoint, releaseProxy, transfer, wrap, WORKER_READY, type Remote } from './shared/control-plane.js';
-import { ChannelError, MachineError, type ChannelErrorCode } from './shared/errors.js';
-import { Status } from './shared/errors.js';
+import { ChannelError, MachineError, Status, type ChannelErrorCode } from './shared/errors.js';
+import type { HardwareAdmin, PartitionOsApi, StartResult } from './shared/operator-contract.js';
 import { allocatePort } from './shared/port.js';
 import { workerEntry } from './shared/workers.js';
 
@@ -21,13 +19,6 @@ import { workerEntry } from './shared/workers.js';
 export interface MachineStats {
   /** One block of counters per partition; see {@link PartitionStats} for each counter. */
   partitions: PartitionStats[];
-}
-
-/** The standard partition OS, as the operator drives it. */
-interface OsApi {
-  start(moduleRef: string, args: unknown): Promise<StartResult>;
-  result(pid: number): Promise<ProgramOutcome>;
-  hardwareReset(): void;
 }
 
 /** A running program, as {@link PartitionHandle.spawn} returns it. */
@@ -228,7 +219,7 @@ export class PartitionHandle {
       throw new MachineError('EINVAL', `spawn: partition ${this.id} runs a replacement OS; drive it through partition.os instead of spawn`);
     }
     // This run of the partition: restart() replaces both, and its exit releases the proxy.
-    const os = this.os as Remote<OsApi>;
+    const os = this.os as Remote<PartitionOsApi>;
     const died = this.died;
     let started: StartResult;
     try {
@@ -354,7 +345,7 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
       );
       for (const p of this.byId.values()) {
         if (p.running && p.worker !== undefined && options.partitions[p.index].os === undefined) {
-          void (p.os as Remote<OsApi>).hardwareReset();
+          void (p.os as Remote<PartitionOsApi>).hardwareReset();
         }
       }
       this.emit('hardwareExit', { exitCode, error });
@@ -518,11 +509,11 @@ export async function createMachine(options: MachineOptions): Promise<Machine> {
   const ports = resolved.partitions.map((p) => allocatePort(resolved.geometry, p.id));
   const counters = new SharedArrayBuffer(counterBytes(resolved.partitions.length));
   const channels = resolved.partitions.map(() => new MessageChannel());
-  const controlPorts = channels.map((c) => c.port1);
-  const boot: HardwareBoot = { options: resolved, controlPorts, buffers: { ports, counters } };
+  const controlEndpoints = channels.map((c) => c.port1);
+  const boot: HardwareBoot = { options: resolved, controlEndpoints, buffers: { ports, counters } };
   let hardware: Worker;
   try {
-    hardware = new Worker(workerEntry('hardware/worker'), { name: 'hardware-0', workerData: boot, transferList: controlPorts });
+    hardware = new Worker(workerEntry('hardware/worker'), { name: 'hardware-0', workerData: boot, transferList: controlEndpoints });
   } catch (e) {
     for (const c of channels) c.port1.close(), c.port2.close();
     throw e;

@@ -1,20 +1,10 @@
 /** Every machine option, its default, and its check, in one place. */
 import { MachineError } from './shared/errors.js';
-import { MAX_RING_CAPACITY, maxRecordBytes, MIN_RING_CAPACITY, RECORD_HEADER_BYTES, DELIVER_BODY_BYTES, SEND_BODY_BYTES, type PortGeometry } from './shared/layout.js';
-import { resolveWaitPolicy, WAIT_MODES, type WaitMode, type WaitPolicy } from './shared/wait.js';
+import { MAX_RING_CAPACITY, maxRecordBytes, MIN_RING_CAPACITY, RECORD_HEADER_BYTES, DELIVER_BODY_BYTES, SEND_BODY_BYTES } from './shared/layout.js';
+import type { ResolvedOptions, ResolvedPartition, ResourceLimits } from './shared/boot.js';
+import { resolveWaitPolicy, WAIT_MODES, type WaitMode } from './shared/wait.js';
 
-/**
- * Worker heap and stack limits (Node's `resourceLimits`), in MiB. A partition
- * that exceeds them dies alone: `partitionExit` with `ERR_WORKER_OUT_OF_MEMORY`.
- */
-export interface ResourceLimits {
-  /** Old-generation (main) heap limit. */
-  maxOldGenerationSizeMb?: number;
-  /** Young-generation heap limit. */
-  maxYoungGenerationSizeMb?: number;
-  /** Stack size of the worker's main thread. */
-  stackSizeMb?: number;
-}
+export type { ResolvedOptions, ResolvedPartition, ResourceLimits };
 
 /** One partition of a machine: `createMachine({ partitions: [{ id: 1, name: 'db' }, ...] })`. */
 export interface PartitionOptions {
@@ -63,25 +53,6 @@ export interface MachineOptions {
   testHooks?: boolean;
   /** Default resource limits for partitions that set none. */
   resourceLimits?: ResourceLimits;
-}
-
-/** @internal */
-export interface ResolvedPartition {
-  id: number;
-  name: string;
-  os: string | undefined;
-  resourceLimits: ResourceLimits | undefined;
-}
-
-/** @internal The options after validation, with defaults filled in. */
-export interface ResolvedOptions {
-  partitions: ResolvedPartition[];
-  allow: Array<[number, number]> | undefined;
-  geometry: PortGeometry;
-  /** The wait mode resolved once into numbers; both kinds of worker receive this record. */
-  wait: WaitPolicy;
-  budgetPerRound: number;
-  testHooks: boolean;
 }
 
 /** The default of every option (and the fixed sizes), in one place. */

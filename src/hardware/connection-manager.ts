@@ -10,17 +10,9 @@ import { Engine } from './engine.js';
 import { KeyTable } from './key-table.js';
 import { PartitionPort, QueuePairState } from './partition-port.js';
 import { Policy } from './policy.js';
+import { isPortNumber, MAX_PORT_NUMBER, type ChannelGrant, type ControlResult } from '../shared/control-contract.js';
 import { Status, type ChannelErrorCode } from '../shared/errors.js';
 import { ConnectionState } from '../shared/layout.js';
-
-export type ControlResult<T extends object = object> = ({ ok: true } & T) | { ok: false; code: ChannelErrorCode; message: string };
-
-/** What a process learns about a new channel; never a key. */
-export interface ChannelGrant {
-  handle: number;
-  remotePartition: number;
-  remoteProcess: number;
-}
 
 /** Passed from the send side to the receive side (claim 1). Hardware-internal. */
 interface KeyExchange {
@@ -42,7 +34,6 @@ interface Listener {
 
 export const LISTEN_BACKLOG = 64;
 export const MAX_PENDING_ACCEPTS = 16;
-export const MAX_PORT_NUMBER = 0xffff;
 
 function fail(code: ChannelErrorCode, message: string): { ok: false; code: ChannelErrorCode; message: string } {
   return { ok: false, code, message };
@@ -195,7 +186,7 @@ export class ConnectionManager {
   }
 
   private badPortNumber(n: number): string | undefined {
-    return Number.isInteger(n) && n >= 0 && n <= MAX_PORT_NUMBER ? undefined : `port ${n} is not an integer in 0..${MAX_PORT_NUMBER}`;
+    return isPortNumber(n) ? undefined : `port ${n} is not an integer in 0..${MAX_PORT_NUMBER}`;
   }
 
   private dropListener(listener: Listener): void {

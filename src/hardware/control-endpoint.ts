@@ -9,11 +9,12 @@
 import type { MessagePort } from 'node:worker_threads';
 import { expose } from '../shared/control-plane.js';
 import type { Endpoint } from '../shared/control-plane.js';
+import type { PartitionControlApi } from '../shared/control-contract.js';
 import type { ConnectionManager } from './connection-manager.js';
 import type { PartitionPort } from './partition-port.js';
 
-/** The whole control surface a partition has. */
-export class PartitionControl {
+/** The control contract, bound to one partition's port. */
+export class PartitionControl implements PartitionControlApi {
   constructor(
     private readonly manager: ConnectionManager,
     private readonly port: PartitionPort,
@@ -37,8 +38,6 @@ export class PartitionControl {
     return this.manager.connect(this.port, qp, partitionId, portNumber);
   }
 }
-
-export type PartitionControlApi = Pick<PartitionControl, 'openQueuePair' | 'resetQueuePair' | 'listen' | 'unlisten' | 'accept' | 'connect'>;
 
 const METHODS: ReadonlyMap<string, number> = new Map([
   ['openQueuePair', 1],

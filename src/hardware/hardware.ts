@@ -13,7 +13,7 @@ import { KeyTable } from './key-table.js';
 import { PartitionPort } from './partition-port.js';
 import { Policy } from './policy.js';
 import { Scheduler } from './scheduler.js';
-import type { ResolvedOptions } from '../options.js';
+import type { ResolvedOptions } from '../shared/boot.js';
 
 export class Hardware {
   readonly ports: PartitionPort[];

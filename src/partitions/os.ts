@@ -5,21 +5,14 @@
  */
 import { ProcessQueuePair } from './queue-pair.js';
 import { Process, type ControlLink } from './process.js';
-import type { PartitionControlApi } from '../hardware/control-endpoint.js';
-import type { ControlResult } from '../hardware/connection-manager.js';
+import type { ControlResult, PartitionControlApi } from '../shared/control-contract.js';
 import type { Remote } from '../shared/control-plane.js';
 import { ChannelError } from '../shared/errors.js';
+import type { ErrorRecord, ProgramOutcome, StartResult } from '../shared/operator-contract.js';
 import type { AttachedPort } from '../shared/port.js';
 import type { WaitPolicy } from '../shared/wait.js';
 
-/** How a program's outcome crosses back to the operator (structured-clone safe). */
-export type ProgramOutcome =
-  | { ok: true; value: unknown }
-  | { ok: false; error: { name: string; message: string; code?: string; stack?: string } };
-
-export type StartResult = { ok: true; pid: number } | { ok: false; error: { name: string; message: string; code?: string } };
-
-function describeError(e: unknown): { name: string; message: string; code?: string; stack?: string } {
+function describeError(e: unknown): ErrorRecord {
   if (e instanceof Error) {
     const code = (e as { code?: unknown }).code;
     return { name: e.name, message: e.message, code: typeof code === 'string' ? code : undefined, stack: e.stack };

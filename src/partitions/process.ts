@@ -4,8 +4,7 @@
  */
 import { Channel } from './channel.js';
 import type { ProcessQueuePair } from './queue-pair.js';
-import type { ControlResult, ChannelGrant } from '../hardware/connection-manager.js';
-import type { PartitionControlApi } from '../hardware/control-endpoint.js';
+import { isPortNumber, MAX_PORT_NUMBER, type ChannelGrant, type ControlResult, type PartitionControlApi } from '../shared/control-contract.js';
 import type { Remote } from '../shared/control-plane.js';
 import { ChannelError } from '../shared/errors.js';
 import {
@@ -47,11 +46,9 @@ export interface ControlLink {
   call<T extends object>(fn: (api: Remote<PartitionControlApi>) => Promise<ControlResult<T>>): Promise<T>;
 }
 
-const MAX_PORT = 0xffff;
-
 function checkPort(port: unknown, what: string): number {
-  if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > MAX_PORT) {
-    throw new ChannelError('EINVAL', `${what}: port must be an integer from 0 to ${MAX_PORT}, got ${String(port)}`);
+  if (!isPortNumber(port)) {
+    throw new ChannelError('EINVAL', `${what}: port must be an integer from 0 to ${MAX_PORT_NUMBER}, got ${String(port)}`);
   }
   return port;
 }

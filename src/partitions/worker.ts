@@ -4,33 +4,13 @@
  * With a replacement OS module, that module receives the same two things and
  * nothing more.
  */
-import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import { PartitionOS } from './os.js';
-import type { PartitionControlApi } from '../hardware/control-endpoint.js';
+import type { PartitionBoot, PartitionOsContext } from '../shared/boot.js';
+import type { PartitionControlApi } from '../shared/control-contract.js';
 import { expose, nodeEndpoint, wrap, WORKER_READY } from '../shared/control-plane.js';
+import type { PartitionOsApi } from '../shared/operator-contract.js';
 import { attachPort } from '../shared/port.js';
-import type { WaitPolicy } from '../shared/wait.js';
-
-export interface PartitionBoot {
-  id: number;
-  name: string;
-  port: SharedArrayBuffer;
-  control: MessagePort;
-  os: string | undefined;
-  wait: WaitPolicy;
-}
-
-/** What a replacement OS module's default export is called with. */
-export interface PartitionOsContext {
-  /** The partition's id. */
-  partitionId: number;
-  /** The partition's name. */
-  name: string;
-  /** The partition's port: its one SharedArrayBuffer with the hardware (layout in `lparlink/internal`). */
-  port: SharedArrayBuffer;
-  /** The partition's control endpoint to the hardware (comlink calls: openQueuePair, listen, accept, connect, …). */
-  control: MessagePort;
-}
 
 const boot = workerData as PartitionBoot;
 
@@ -41,13 +21,11 @@ if (boot.os !== undefined) {
 } else {
   const port = attachPort(boot.port);
   const os = new PartitionOS(port, wrap<PartitionControlApi>(nodeEndpoint(boot.control)), boot.wait);
-  expose(
-    {
-      start: (moduleRef: string, args: unknown) => os.start(moduleRef, args),
-      result: (pid: number) => os.result(pid),
-      hardwareReset: () => os.hardwareReset(),
-    },
-    nodeEndpoint(parentPort!),
-  );
+  const api: PartitionOsApi = {
+    start: (moduleRef, args) => os.start(moduleRef, args),
+    result: (pid) => os.result(pid),
+    hardwareReset: () => os.hardwareReset(),
+  };
+  expose(api, nodeEndpoint(parentPort!));
 }
 parentPort!.postMessage(WORKER_READY);

@@ -17,7 +17,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Hardware } from '../../src/hardware/hardware.js';
-import { readPartitionStats } from '../../src/hardware/counters.js';
+import { readPartitionStats } from '../../src/shared/counter-block.js';
 import type { HardwareQueuePair, PartitionPort } from '../../src/hardware/partition-port.js';
 import { resolveOptions } from '../../src/options.js';
 import {

@@ -1,0 +1,75 @@
+/**
+ * What each worker is started with (its `workerData`), declared between the
+ * operator that sends it and the workers that read it, so that no worker
+ * imports operator code and the operator never imports a worker entry
+ * (which would boot that worker's code in the main thread).
+ */
+import type { MessagePort } from 'node:worker_threads';
+import type { PortGeometry } from './layout.js';
+import type { WaitPolicy } from './wait.js';
+
+/**
+ * Worker heap and stack limits (Node's `resourceLimits`), in MiB. A partition
+ * that exceeds them dies alone: `partitionExit` with `ERR_WORKER_OUT_OF_MEMORY`.
+ */
+export interface ResourceLimits {
+  /** Old-generation (main) heap limit. */
+  maxOldGenerationSizeMb?: number;
+  /** Young-generation heap limit. */
+  maxYoungGenerationSizeMb?: number;
+  /** Stack size of the worker's main thread. */
+  stackSizeMb?: number;
+}
+
+/** @internal One partition after option checks, with defaults filled in. */
+export interface ResolvedPartition {
+  id: number;
+  name: string;
+  /** The replacement OS module's href, if any. */
+  os: string | undefined;
+  resourceLimits: ResourceLimits | undefined;
+}
+
+/** @internal The machine options after validation (options.ts), with defaults filled in. */
+export interface ResolvedOptions {
+  partitions: ResolvedPartition[];
+  /** Unordered pairs of partition ids that may connect; undefined: every pair. */
+  allow: Array<[number, number]> | undefined;
+  geometry: PortGeometry;
+  /** The wait mode resolved once into numbers; both kinds of worker receive this record. */
+  wait: WaitPolicy;
+  budgetPerRound: number;
+  testHooks: boolean;
+}
+
+/** The hardware worker's boot message. */
+export interface HardwareBoot {
+  options: ResolvedOptions;
+  /** One control endpoint per partition, in partition order; the other end goes to that partition. */
+  controlEndpoints: MessagePort[];
+  /** Ports and counters the operator allocated; absent: the hardware allocates them. */
+  buffers?: { ports: SharedArrayBuffer[]; counters: SharedArrayBuffer };
+}
+
+/** A partition worker's boot message: its one port and its one control endpoint, nothing more. */
+export interface PartitionBoot {
+  id: number;
+  name: string;
+  port: SharedArrayBuffer;
+  control: MessagePort;
+  /** A replacement OS module's href; undefined: the standard OS. */
+  os: string | undefined;
+  wait: WaitPolicy;
+}
+
+/** What a replacement OS module's default export is called with. */
+export interface PartitionOsContext {
+  /** The partition's id. */
+  partitionId: number;
+  /** The partition's name. */
+  name: string;
+  /** The partition's port: its one SharedArrayBuffer with the hardware (layout in `lparlink/internal`). */
+  port: SharedArrayBuffer;
+  /** The partition's control endpoint to the hardware (comlink calls: openQueuePair, listen, accept, connect, …). */
+  control: MessagePort;
+}

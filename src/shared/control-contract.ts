@@ -1,0 +1,47 @@
+/**
+ * The control plane's contract: what a partition may ask of the hardware over
+ * its control endpoint, and what it gets back. Declared here, between the two
+ * sides, so the hardware implements it and a partition calls it without either
+ * importing the other. The hardware still trusts no call: every message is
+ * checked on arrival (hardware/control-endpoint.ts), whatever this type says.
+ */
+import type { ChannelErrorCode } from './errors.js';
+
+/** An answer to a control call: success with its fields, or an error code with advice. */
+export type ControlResult<T extends object = object> = ({ ok: true } & T) | { ok: false; code: ChannelErrorCode; message: string };
+
+/** What a process learns about a new channel; never a key. */
+export interface ChannelGrant {
+  handle: number;
+  remotePartition: number;
+  remoteProcess: number;
+}
+
+/** Listening port numbers run from 0 to this (16 bits, like TCP's). */
+export const MAX_PORT_NUMBER = 0xffff;
+
+/** Whether `n` may name a listening port. Both sides check: the partition to fail early, the hardware because it trusts nobody. */
+export function isPortNumber(n: unknown): n is number {
+  return typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= MAX_PORT_NUMBER;
+}
+
+/**
+ * The whole control surface a partition has, bound by the hardware to that
+ * partition's identity: no call takes a partition id for the caller, and
+ * every call names only the caller's own queue pair `qp`. Over the wire
+ * (comlink) every method answers with a promise.
+ */
+export interface PartitionControlApi {
+  /** Start a process on queue pair `qp`: the hardware assigns its process id. */
+  openQueuePair(qp: number): ControlResult<{ process: number }>;
+  /** Bring a faulted queue pair back with all three rings empty. */
+  resetQueuePair(qp: number): ControlResult;
+  /** Register the process on `qp` as the listener of `portNumber` in its partition. */
+  listen(qp: number, portNumber: number): ControlResult;
+  /** Stop listening on `portNumber`; pending connects are refused. */
+  unlisten(qp: number, portNumber: number): ControlResult;
+  /** The next channel connected to `portNumber`; waits while none is queued. */
+  accept(qp: number, portNumber: number): ControlResult<ChannelGrant> | Promise<ControlResult<ChannelGrant>>;
+  /** Open a channel to whoever listens on `portNumber` of partition `partitionId`. */
+  connect(qp: number, partitionId: number, portNumber: number): ControlResult<ChannelGrant>;
+}

@@ -1,0 +1,86 @@
+/**
+ * The counter block's contract (offsets in layout.ts): its size and the
+ * operator's reader. The hardware writes the block (hardware/counters.ts),
+ * the operator reads it with a plain load; no partition ever holds it.
+ */
+import {
+  COUNTER_BYTES_DELIVERED,
+  COUNTER_BYTES_SENT,
+  COUNTER_COMPLETIONS_DROPPED,
+  COUNTER_DELIVERED,
+  COUNTER_FIRST_VIOLATION,
+  COUNTER_IDLE_WAKEUPS,
+  COUNTER_SEND_ERRORS,
+  COUNTER_SENT,
+  COUNTER_VIOLATIONS_TOTAL,
+  COUNTERS_PER_PARTITION,
+  VIOLATION_KINDS,
+  type ViolationKind,
+} from './layout.js';
+
+/** Where each violation kind's counter sits within a partition's block. */
+export const VIOLATION_COUNTER = Object.fromEntries(VIOLATION_KINDS.map((k, i) => [k, COUNTER_FIRST_VIOLATION + i])) as Readonly<
+  Record<ViolationKind, number>
+>;
+
+/** Size of the counter block for this many partitions. */
+export function counterBytes(partitions: number): number {
+  return partitions * COUNTERS_PER_PARTITION * Float64Array.BYTES_PER_ELEMENT;
+}
+
+/**
+ * One partition's counters, as the hardware keeps them (in the manner of
+ * InfiniBand port counters). They only grow; read them before and after what
+ * you test. Violation counters saturate at 2^32 - 1.
+ */
+export interface PartitionStats {
+  /** The partition's id. */
+  id: number;
+  /** The partition's name. */
+  name: string;
+  /** Messages this partition's processes sent that the hardware accepted and delivered onward. */
+  sent: number;
+  /** Messages the hardware delivered into this partition's receive rings. */
+  delivered: number;
+  /** Payload bytes of `sent`. */
+  bytesSent: number;
+  /** Payload bytes of `delivered`. */
+  bytesDelivered: number;
+  /** Work requests the hardware answered with an error completion (closed or dead peer, …). */
+  sendErrors: number;
+  /** Error completions not written because the completion ring was full (rate limiting). */
+  completionsDropped: number;
+  /**
+   * Times this partition's doorbell woke the hardware and nothing moved on its rings. A few are
+   * races; a steady climb is a doorbell storm, which the hardware throttles for that partition only.
+   */
+  idleWakeups: number;
+  /**
+   * Work requests and control messages the hardware refused as violations, by kind (see
+   * {@link VIOLATION_KINDS}): a violating request never leaves the hardware, and the sender gets an
+   * error completion. In an honest test every one stays 0.
+   */
+  violations: {
+    /** All violations of this partition, every kind together. */
+    total: number;
+  } & Record<ViolationKind, number>;
+}
+
+/** Operator side: read the block of the partition in slot `p`. */
+export function readPartitionStats(values: Float64Array, p: number, id: number, name: string): PartitionStats {
+  const at = p * COUNTERS_PER_PARTITION;
+  const violations = { total: values[at + COUNTER_VIOLATIONS_TOTAL] } as PartitionStats['violations'];
+  for (const kind of VIOLATION_KINDS) violations[kind] = values[at + VIOLATION_COUNTER[kind]];
+  return {
+    id,
+    name,
+    sent: values[at + COUNTER_SENT],
+    delivered: values[at + COUNTER_DELIVERED],
+    bytesSent: values[at + COUNTER_BYTES_SENT],
+    bytesDelivered: values[at + COUNTER_BYTES_DELIVERED],
+    sendErrors: values[at + COUNTER_SEND_ERRORS],
+    completionsDropped: values[at + COUNTER_COMPLETIONS_DROPPED],
+    idleWakeups: values[at + COUNTER_IDLE_WAKEUPS],
+    violations,
+  };
+}

@@ -1,0 +1,50 @@
+/**
+ * What the operator (main thread) may call on each worker over the worker's
+ * parent port. Declared here so the operator holds only these types, never
+ * the worker entries that implement them. Partitions never hold the
+ * hardware's admin endpoint.
+ */
+import type { MessagePort } from 'node:worker_threads';
+
+/** The hardware worker's operator endpoint (hardware/worker.ts implements it). */
+export interface HardwareAdmin {
+  /** The port buffers and the counter block the hardware runs on. */
+  ports(): { ports: SharedArrayBuffer[]; counters: SharedArrayBuffer };
+  /** The partition in slot `index` died: close its channels, drop its listeners. */
+  partitionDown(index: number): void;
+  /** A fresh port for the partition in slot `index`, bound to the new control endpoint. */
+  restartPartition(index: number, control: MessagePort): SharedArrayBuffer;
+  /** Test hook: corrupt the key in every stamp from this partition, so the receive stage must reject it. */
+  corruptStamps(index: number, on: boolean): void;
+  /** Test hook: every key made so far (live and revoked), for scanning partition memory for leaks. */
+  keyHistory(): Uint8Array[];
+  /** Test hook: how many key-table entries are non-zero (revoked keys must be zeroed). */
+  liveKeyCount(): number;
+  /** Test hook: crash the hardware worker the way an uncaught error in the engine would. */
+  crash(): void;
+  stop(): void;
+}
+
+/** An error as it crosses a worker boundary (structured-clone safe). */
+export interface ErrorRecord {
+  name: string;
+  message: string;
+  code?: string;
+  stack?: string;
+}
+
+/** How a program's outcome crosses back to the operator. */
+export type ProgramOutcome = { ok: true; value: unknown } | { ok: false; error: ErrorRecord };
+
+/** The answer to starting a program: its process id, or why it could not start. */
+export type StartResult = { ok: true; pid: number } | { ok: false; error: ErrorRecord };
+
+/** The standard partition OS's operator endpoint (partitions/worker.ts implements it). */
+export interface PartitionOsApi {
+  /** Start a program module (a URL href the operator resolved) as a process. */
+  start(moduleRef: string, args: unknown): Promise<StartResult>;
+  /** What the process's main returned or threw. */
+  result(pid: number): Promise<ProgramOutcome>;
+  /** The hardware died: fail every channel and pending call. */
+  hardwareReset(): void;
+}
