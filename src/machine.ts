@@ -129,10 +129,10 @@ export class PartitionHandle {
     readonly index: number,
     private readonly spec: ResolvedPartition,
     port: SharedArrayBuffer,
-    control: MessagePort,
+    controlEndpoint: MessagePort,
   ) {
     this.port = port;
-    this.worker = this.startWorker(port, control);
+    this.worker = this.startWorker(port, controlEndpoint);
     this.os = wrap(nodeEndpoint(this.worker));
     this.exited = this.watch();
     this.died = this.diedAfter(this.exited);
@@ -159,12 +159,12 @@ export class PartitionHandle {
     return this.alive;
   }
 
-  private startWorker(port: SharedArrayBuffer, control: MessagePort): Worker {
-    const boot: PartitionBoot = { id: this.spec.id, name: this.spec.name, port, control, os: this.spec.os, wait: this.machine.options.wait };
+  private startWorker(port: SharedArrayBuffer, controlEndpoint: MessagePort): Worker {
+    const boot: PartitionBoot = { id: this.spec.id, name: this.spec.name, port, controlEndpoint, os: this.spec.os, wait: this.machine.options.wait };
     return new Worker(workerEntry('partitions/worker'), {
       name: this.spec.name,
       workerData: boot,
-      transferList: [control],
+      transferList: [controlEndpoint],
       resourceLimits: this.spec.resourceLimits,
     });
   }
@@ -278,10 +278,10 @@ export class PartitionHandle {
   async restart(): Promise<void> {
     this.machine.checkUsable('restart');
     await this.terminate();
-    const { port1, port2 } = new MessageChannel();
-    const port = await this.machine.admin.restartPartition(this.index, transfer(port1, [port1]));
+    const { port1: hardwareEnd, port2: partitionEnd } = new MessageChannel();
+    const port = await this.machine.admin.restartPartition(this.index, transfer(hardwareEnd, [hardwareEnd]));
     this.port = port;
-    this.worker = this.startWorker(port, port2);
+    this.worker = this.startWorker(port, partitionEnd);
     this.os = wrap(nodeEndpoint(this.worker));
     this.alive = true;
     this.exited = this.watch();
@@ -369,8 +369,8 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
    * @internal Start one worker per partition. If one cannot be started, the
    * ones already started stay in the machine, so close() stops them.
    */
-  startPartitions(ports: SharedArrayBuffer[], controls: MessagePort[]): void {
-    this.options.partitions.forEach((spec, i) => this.byId.set(spec.id, new PartitionHandle(this, i, spec, ports[i], controls[i])));
+  startPartitions(ports: SharedArrayBuffer[], controlEndpoints: MessagePort[]): void {
+    this.options.partitions.forEach((spec, i) => this.byId.set(spec.id, new PartitionHandle(this, i, spec, ports[i], controlEndpoints[i])));
   }
 
   /** @internal Resolves once the hardware and every partition have booted; rejects with the first failure. */

@@ -10,7 +10,7 @@ import { Engine } from './engine.js';
 import { KeyTable } from './key-table.js';
 import { PartitionPort, QueuePairState } from './partition-port.js';
 import { Policy } from './policy.js';
-import { isPortNumber, MAX_PORT_NUMBER, type ChannelGrant, type ControlResult } from '../shared/control-contract.js';
+import { isService, MAX_SERVICE, type ChannelGrant, type ControlResult } from '../shared/control-contract.js';
 import { Status, type ChannelErrorCode } from '../shared/errors.js';
 import { ConnectionState } from '../shared/layout.js';
 
@@ -21,13 +21,13 @@ interface KeyExchange {
   sourcePartition: number;
   sourceProcess: number;
   destinationPartition: number;
-  destinationPort: number;
+  destinationService: number;
 }
 
 interface Listener {
   readonly port: PartitionPort;
   readonly queuePair: number;
-  readonly portNumber: number;
+  readonly service: number;
   readonly backlog: number[];
   readonly waiters: Array<(r: ControlResult<ChannelGrant>) => void>;
 }
@@ -93,40 +93,40 @@ export class ConnectionManager {
     return { ok: true };
   }
 
-  listen(port: PartitionPort, qp: number, portNumber: number): ControlResult {
-    const bad = this.activeQueuePair(port, qp) ?? this.badPortNumber(portNumber);
+  listen(port: PartitionPort, qp: number, service: number): ControlResult {
+    const bad = this.activeQueuePair(port, qp) ?? this.badService(service);
     if (bad) return fail('EINVAL', bad);
-    const key = `${port.index}:${portNumber}`;
-    if (this.listeners.has(key)) return fail('EADDRINUSE', `port ${portNumber} of partition ${port.id} already has a listener`);
-    this.listeners.set(key, { port, queuePair: qp, portNumber, backlog: [], waiters: [] });
+    const key = `${port.index}:${service}`;
+    if (this.listeners.has(key)) return fail('EADDRINUSE', `port ${service} of partition ${port.id} already has a listener`);
+    this.listeners.set(key, { port, queuePair: qp, service, backlog: [], waiters: [] });
     return { ok: true };
   }
 
-  unlisten(port: PartitionPort, qp: number, portNumber: number): ControlResult {
-    const bad = this.activeQueuePair(port, qp) ?? this.badPortNumber(portNumber);
+  unlisten(port: PartitionPort, qp: number, service: number): ControlResult {
+    const bad = this.activeQueuePair(port, qp) ?? this.badService(service);
     if (bad) return fail('EINVAL', bad);
-    const listener = this.listeners.get(`${port.index}:${portNumber}`);
-    if (listener === undefined || listener.queuePair !== qp) return fail('EINVAL', `this process does not listen on port ${portNumber}`);
+    const listener = this.listeners.get(`${port.index}:${service}`);
+    if (listener === undefined || listener.queuePair !== qp) return fail('EINVAL', `this process does not listen on port ${service}`);
     this.dropListener(listener);
     return { ok: true };
   }
 
-  accept(port: PartitionPort, qp: number, portNumber: number): ControlResult<ChannelGrant> | Promise<ControlResult<ChannelGrant>> {
-    const bad = this.activeQueuePair(port, qp) ?? this.badPortNumber(portNumber);
+  accept(port: PartitionPort, qp: number, service: number): ControlResult<ChannelGrant> | Promise<ControlResult<ChannelGrant>> {
+    const bad = this.activeQueuePair(port, qp) ?? this.badService(service);
     if (bad) return fail('EINVAL', bad);
-    const listener = this.listeners.get(`${port.index}:${portNumber}`);
-    if (listener === undefined || listener.queuePair !== qp) return fail('EINVAL', `this process does not listen on port ${portNumber}`);
+    const listener = this.listeners.get(`${port.index}:${service}`);
+    if (listener === undefined || listener.queuePair !== qp) return fail('EINVAL', `this process does not listen on port ${service}`);
     const d = listener.backlog.shift();
     if (d !== undefined) return this.grant(d);
     if (listener.waiters.length >= MAX_PENDING_ACCEPTS) {
-      return fail('EAGAIN', `already ${MAX_PENDING_ACCEPTS} accepts pending on port ${portNumber}`);
+      return fail('EAGAIN', `already ${MAX_PENDING_ACCEPTS} accepts pending on port ${service}`);
     }
     return new Promise((resolve) => listener.waiters.push(resolve));
   }
 
   /** Send side of claim 1. */
-  connect(port: PartitionPort, qp: number, partitionId: number, portNumber: number): ControlResult<ChannelGrant> {
-    const bad = this.activeQueuePair(port, qp) ?? this.badPortNumber(portNumber);
+  connect(port: PartitionPort, qp: number, partitionId: number, service: number): ControlResult<ChannelGrant> {
+    const bad = this.activeQueuePair(port, qp) ?? this.badService(service);
     if (bad) return fail('EINVAL', bad);
     if (!Number.isInteger(partitionId) || partitionId < 1) return fail('EINVAL', `partition ${partitionId} is not a partition id`);
     const e = this.table.allocate(port.index);
@@ -138,7 +138,7 @@ export class ConnectionManager {
       sourcePartition: port.id,
       sourceProcess: process,
       destinationPartition: partitionId,
-      destinationPort: portNumber,
+      destinationService: service,
     });
     if (!answer.ok) {
       this.keys.zero(e);
@@ -160,12 +160,12 @@ export class ConnectionManager {
     if (!this.policy.allows(x.sourcePartition, x.destinationPartition)) {
       return fail('EPOLICY', `partitions ${x.sourcePartition} and ${x.destinationPartition} may not connect`);
     }
-    const listener = this.listeners.get(`${target.index}:${x.destinationPort}`);
+    const listener = this.listeners.get(`${target.index}:${x.destinationService}`);
     if (listener === undefined) {
-      return fail('ECONNREFUSED', `nobody listens on port ${x.destinationPort} of partition ${x.destinationPartition}`);
+      return fail('ECONNREFUSED', `nobody listens on port ${x.destinationService} of partition ${x.destinationPartition}`);
     }
     if (listener.backlog.length >= LISTEN_BACKLOG) {
-      return fail('ECONNREFUSED', `the backlog of port ${x.destinationPort} on partition ${x.destinationPartition} is full`);
+      return fail('ECONNREFUSED', `the backlog of port ${x.destinationService} on partition ${x.destinationPartition} is full`);
     }
     const d = this.table.allocate(target.index, x.keyEntry);
     if (d === NO_ENTRY) return fail('EMFILE', `partition ${x.destinationPartition} has no free channel slot`);
@@ -185,14 +185,14 @@ export class ConnectionManager {
     return { ok: true, handle: t.handle(d), remotePartition: t.remotePartition[d], remoteProcess: t.remoteProcess[d] };
   }
 
-  private badPortNumber(n: number): string | undefined {
-    return isPortNumber(n) ? undefined : `port ${n} is not an integer in 0..${MAX_PORT_NUMBER}`;
+  private badService(n: number): string | undefined {
+    return isService(n) ? undefined : `port ${n} is not an integer in 0..${MAX_SERVICE}`;
   }
 
   private dropListener(listener: Listener): void {
-    this.listeners.delete(`${listener.port.index}:${listener.portNumber}`);
+    this.listeners.delete(`${listener.port.index}:${listener.service}`);
     for (const d of listener.backlog) this.engine.closeEnd(d, Status.ECONNREFUSED);
-    for (const w of listener.waiters) w(fail('ECLOSED', `the listener on port ${listener.portNumber} was closed`));
+    for (const w of listener.waiters) w(fail('ECLOSED', `the listener on port ${listener.service} was closed`));
     this.engine.publishAll();
   }
 

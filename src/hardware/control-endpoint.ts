@@ -25,17 +25,17 @@ export class PartitionControl implements PartitionControlApi {
   resetQueuePair(qp: number) {
     return this.manager.resetQueuePair(this.port, qp);
   }
-  listen(qp: number, portNumber: number) {
-    return this.manager.listen(this.port, qp, portNumber);
+  listen(qp: number, service: number) {
+    return this.manager.listen(this.port, qp, service);
   }
-  unlisten(qp: number, portNumber: number) {
-    return this.manager.unlisten(this.port, qp, portNumber);
+  unlisten(qp: number, service: number) {
+    return this.manager.unlisten(this.port, qp, service);
   }
-  accept(qp: number, portNumber: number) {
-    return this.manager.accept(this.port, qp, portNumber);
+  accept(qp: number, service: number) {
+    return this.manager.accept(this.port, qp, service);
   }
-  connect(qp: number, partitionId: number, portNumber: number) {
-    return this.manager.connect(this.port, qp, partitionId, portNumber);
+  connect(qp: number, partitionId: number, service: number) {
+    return this.manager.connect(this.port, qp, partitionId, service);
   }
 }
 
@@ -84,10 +84,10 @@ export function checkControlMessage(data: unknown): CleanCall | string {
 /** Wrap a MessagePort so that only checked calls reach comlink. */
 type Handler = Parameters<Endpoint['addEventListener']>[1];
 
-function guardedEndpoint(port: MessagePort, onBadMessage: (why: string) => void): Endpoint {
+function guardedEndpoint(endpoint: MessagePort, onBadMessage: (why: string) => void): Endpoint {
   const listeners = new Map<unknown, (data: unknown) => void>();
   return {
-    postMessage: (message: unknown, transfer?: unknown[]) => port.postMessage(message, transfer as never),
+    postMessage: (message: unknown, transfer?: unknown[]) => endpoint.postMessage(message, transfer as never),
     addEventListener: (_type: string, handler: Handler) => {
       const listener = (data: unknown) => {
         const call = checkControlMessage(data);
@@ -100,18 +100,18 @@ function guardedEndpoint(port: MessagePort, onBadMessage: (why: string) => void)
         else handler.handleEvent(event);
       };
       listeners.set(handler, listener);
-      port.on('message', listener);
+      endpoint.on('message', listener);
     },
     removeEventListener: (_type: string, handler: Handler) => {
       const listener = listeners.get(handler);
-      if (listener !== undefined) port.off('message', listener);
+      if (listener !== undefined) endpoint.off('message', listener);
       listeners.delete(handler);
     },
   };
 }
 
-export function bindPartitionControl(control: PartitionControl, port: MessagePort, onBadMessage: (why: string) => void): void {
+export function bindPartitionControl(control: PartitionControl, controlEndpoint: MessagePort, onBadMessage: (why: string) => void): void {
   // A message this thread cannot even deserialize (nesting too deep for it, …) never reaches 'message'.
-  port.on('messageerror', () => onBadMessage('message could not be deserialized'));
-  expose(control, guardedEndpoint(port, onBadMessage));
+  controlEndpoint.on('messageerror', () => onBadMessage('message could not be deserialized'));
+  expose(control, guardedEndpoint(controlEndpoint, onBadMessage));
 }

@@ -48,9 +48,9 @@ export class Hardware {
     this.scheduler.start();
   }
 
-  bindControl(index: number, port: MessagePort): void {
+  bindControl(index: number, controlEndpoint: MessagePort): void {
     const partition = this.ports[index];
-    bindPartitionControl(new PartitionControl(this.manager, partition), port, () => {
+    bindPartitionControl(new PartitionControl(this.manager, partition), controlEndpoint, () => {
       this.counters.violation(index, 'badControlMessage');
     });
   }
@@ -65,14 +65,14 @@ export class Hardware {
   }
 
   /** A fresh port for a restarted partition: new rings, and its channel slots already closed by partitionDown. */
-  restartPartition(index: number, control: MessagePort): SharedArrayBuffer {
+  restartPartition(index: number, controlEndpoint: MessagePort): SharedArrayBuffer {
     this.partitionDown(index);
     const old = this.ports[index];
     const port = new PartitionPort(index, old.id, old.name, this.options.geometry);
     this.ports[index] = port;
     // Settle the scheduler's wait on the old port's doorbell, which nobody will ring again.
     Atomics.notify(old.i32, old.doorbellWord);
-    this.bindControl(index, control);
+    this.bindControl(index, controlEndpoint);
     this.scheduler.kick();
     return port.buffer;
   }

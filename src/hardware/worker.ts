@@ -1,7 +1,7 @@
 /**
  * Entry of the hardware worker ("hardware-0"). The operator (main thread)
  * reaches it through HardwareAdmin on the worker's parent port; partitions
- * only through their own control ports, bound to their identity.
+ * only through their own control endpoints, bound to their identity.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { expose, nodeEndpoint, transfer, WORKER_READY } from '../shared/control-plane.js';
@@ -26,8 +26,8 @@ const admin: HardwareAdmin = {
   partitionDown(index) {
     hardware.partitionDown(index);
   },
-  restartPartition(index, control) {
-    return hardware.restartPartition(index, control);
+  restartPartition(index, controlEndpoint) {
+    return hardware.restartPartition(index, controlEndpoint);
   },
   corruptStamps(index, on) {
     requireHooks();

@@ -4,7 +4,7 @@
  */
 import { Channel } from './channel.js';
 import type { ProcessQueuePair } from './queue-pair.js';
-import { isPortNumber, MAX_PORT_NUMBER, type ChannelGrant, type ControlResult, type PartitionControlApi } from '../shared/control-contract.js';
+import { isService, MAX_SERVICE, type ChannelGrant, type ControlResult, type PartitionControlApi } from '../shared/control-contract.js';
 import type { Remote } from '../shared/control-plane.js';
 import { ChannelError } from '../shared/errors.js';
 import {
@@ -46,9 +46,10 @@ export interface ControlLink {
   call<T extends object>(fn: (api: Remote<PartitionControlApi>) => Promise<ControlResult<T>>): Promise<T>;
 }
 
-function checkPort(port: unknown, what: string): number {
-  if (!isPortNumber(port)) {
-    throw new ChannelError('EINVAL', `${what}: port must be an integer from 0 to ${MAX_PORT_NUMBER}, got ${String(port)}`);
+/** A public `port` argument, checked as the service it names. */
+function checkService(port: unknown, what: string): number {
+  if (!isService(port)) {
+    throw new ChannelError('EINVAL', `${what}: port must be an integer from 0 to ${MAX_SERVICE}, got ${String(port)}`);
   }
   return port;
 }
@@ -117,7 +118,7 @@ export class Process {
 
   /** Listen for channels on a port of this partition; `await listener.accept()` for each. */
   listen(port: number): Listener {
-    return new Listener(this, checkPort(port, 'listen'));
+    return new Listener(this, checkService(port, 'listen'));
   }
 
   /** Open a channel to whoever listens on `port` of `partition`. */
@@ -129,8 +130,8 @@ export class Process {
     if (typeof partition !== 'number' || !Number.isInteger(partition) || partition < 1) {
       throw new ChannelError('EINVAL', `connect: partition must be a positive integer id, got ${String(partition)}`);
     }
-    const port = checkPort(target.port, 'connect');
-    const grant = await this.control.call((api) => api.connect(this.queuePair.index, partition, port));
+    const service = checkService(target.port, 'connect');
+    const grant = await this.control.call((api) => api.connect(this.queuePair.index, partition, service));
     return this.adopt(grant);
   }
 

@@ -1,6 +1,6 @@
 /**
  * Entry of a partition worker ("partition-<id>"). It receives exactly one
- * SharedArrayBuffer (its own port) and one control port to the hardware.
+ * SharedArrayBuffer (its own port) and one control endpoint to the hardware.
  * With a replacement OS module, that module receives the same two things and
  * nothing more.
  */
@@ -16,11 +16,11 @@ const boot = workerData as PartitionBoot;
 
 if (boot.os !== undefined) {
   const mod = (await import(boot.os)) as { default: (ctx: PartitionOsContext) => unknown };
-  const api = await mod.default({ partitionId: boot.id, name: boot.name, port: boot.port, control: boot.control });
+  const api = await mod.default({ partitionId: boot.id, name: boot.name, port: boot.port, control: boot.controlEndpoint });
   expose(api ?? {}, nodeEndpoint(parentPort!));
 } else {
   const port = attachPort(boot.port);
-  const os = new PartitionOS(port, wrap<PartitionControlApi>(nodeEndpoint(boot.control)), boot.wait);
+  const os = new PartitionOS(port, wrap<PartitionControlApi>(nodeEndpoint(boot.controlEndpoint)), boot.wait);
   const api: PartitionOsApi = {
     start: (moduleRef, args) => os.start(moduleRef, args),
     result: (pid) => os.result(pid),

@@ -56,7 +56,7 @@ export interface PartitionBoot {
   id: number;
   name: string;
   port: SharedArrayBuffer;
-  control: MessagePort;
+  controlEndpoint: MessagePort;
   /** A replacement OS module's href; undefined: the standard OS. */
   os: string | undefined;
   wait: WaitPolicy;

@@ -17,12 +17,17 @@ export interface ChannelGrant {
   remoteProcess: number;
 }
 
-/** Listening port numbers run from 0 to this (16 bits, like TCP's). */
-export const MAX_PORT_NUMBER = 0xffff;
+/**
+ * A service is what the public API calls a listening "port" (`proc.listen(port)`): a number
+ * within one partition that connects find a listener by. Inside the code "port" means only the
+ * partition's SharedArrayBuffer (and the hardware's view of it). Services run from 0 to this
+ * (16 bits, like TCP's port numbers).
+ */
+export const MAX_SERVICE = 0xffff;
 
-/** Whether `n` may name a listening port. Both sides check: the partition to fail early, the hardware because it trusts nobody. */
-export function isPortNumber(n: unknown): n is number {
-  return typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= MAX_PORT_NUMBER;
+/** Whether `n` may name a service. Both sides check: the partition to fail early, the hardware because it trusts nobody. */
+export function isService(n: unknown): n is number {
+  return typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= MAX_SERVICE;
 }
 
 /**
@@ -36,12 +41,12 @@ export interface PartitionControlApi {
   openQueuePair(qp: number): ControlResult<{ process: number }>;
   /** Bring a faulted queue pair back with all three rings empty. */
   resetQueuePair(qp: number): ControlResult;
-  /** Register the process on `qp` as the listener of `portNumber` in its partition. */
-  listen(qp: number, portNumber: number): ControlResult;
-  /** Stop listening on `portNumber`; pending connects are refused. */
-  unlisten(qp: number, portNumber: number): ControlResult;
-  /** The next channel connected to `portNumber`; waits while none is queued. */
-  accept(qp: number, portNumber: number): ControlResult<ChannelGrant> | Promise<ControlResult<ChannelGrant>>;
-  /** Open a channel to whoever listens on `portNumber` of partition `partitionId`. */
-  connect(qp: number, partitionId: number, portNumber: number): ControlResult<ChannelGrant>;
+  /** Register the process on `qp` as the listener of `service` in its partition. */
+  listen(qp: number, service: number): ControlResult;
+  /** Stop listening on `service`; pending connects are refused. */
+  unlisten(qp: number, service: number): ControlResult;
+  /** The next channel connected to `service`; waits while none is queued. */
+  accept(qp: number, service: number): ControlResult<ChannelGrant> | Promise<ControlResult<ChannelGrant>>;
+  /** Open a channel to whoever listens on `service` of partition `partitionId`. */
+  connect(qp: number, partitionId: number, service: number): ControlResult<ChannelGrant>;
 }

@@ -13,7 +13,7 @@ export interface HardwareAdmin {
   /** The partition in slot `index` died: close its channels, drop its listeners. */
   partitionDown(index: number): void;
   /** A fresh port for the partition in slot `index`, bound to the new control endpoint. */
-  restartPartition(index: number, control: MessagePort): SharedArrayBuffer;
+  restartPartition(index: number, controlEndpoint: MessagePort): SharedArrayBuffer;
   /** Test hook: corrupt the key in every stamp from this partition, so the receive stage must reject it. */
   corruptStamps(index: number, on: boolean): void;
   /** Test hook: every key made so far (live and revoked), for scanning partition memory for leaks. */
