@@ -1,5 +1,5 @@
 /** Demo workload: a one-way stream, sent in batches, counted and checked by the sink. */
-import type { Process } from '../partitions/process.js';
+import type { Process } from '../../../src/index.js';
 
 export interface StreamArgs {
   role: 'source' | 'sink';

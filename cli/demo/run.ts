@@ -7,11 +7,11 @@
 import cliProgress from 'cli-progress';
 import { cpus } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createMachine, type Machine } from './machine.js';
-import type { ClientReport } from './demo/request-response.js';
-import type { SinkReport } from './demo/stream.js';
+import { createMachine, type Machine } from '../../src/index.js';
+import type { ClientReport } from './programs/request-response.js';
+import type { SinkReport } from './programs/stream.js';
 
-const program = (name: string) => new URL(`./demo/${name}.js`, import.meta.url);
+const program = (name: string) => new URL(`./programs/${name}.js`, import.meta.url);
 
 interface DemoOptions {
   requests: number;

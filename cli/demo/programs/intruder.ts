@@ -6,8 +6,8 @@
  * queue pair, exactly as a hostile process with the whole port could.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Process } from '../partitions/process.js';
-import { RecordType } from '../shared/layout.js';
+import type { Process } from '../../../src/index.js';
+import { RecordType } from '../../../src/internal.js';
 
 export interface IntruderArgs {
   role: 'vault' | 'teller' | 'intruder';

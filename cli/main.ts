@@ -1,4 +1,8 @@
-/** The `lparlink` command. Each subcommand lives in its own module and is loaded on demand. */
+/**
+ * The `lparlink` command (bin/lparlink.mjs runs its compiled form). It sits
+ * outside src/ so the library never carries the CLI, the demo or the bench;
+ * each subcommand lives in its own module and is loaded on demand.
+ */
 
 const usage = `usage: lparlink <command> [options]
 
@@ -11,7 +15,7 @@ export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'demo': {
-      const { runDemo } = await import('./demo.js');
+      const { runDemo } = await import('./demo/run.js');
       return runDemo(rest);
     }
     case 'bench': {

@@ -1,6 +1,6 @@
 /** Demo workload: a request/response service (server) and a client that times every round trip. */
 import { createHistogram } from 'node:perf_hooks';
-import type { Process } from '../partitions/process.js';
+import type { Process } from '../../../src/index.js';
 
 export interface RequestResponseArgs {
   role: 'server' | 'client';
