@@ -5,6 +5,11 @@
  * counters) from what the multi-thread suites add (cache-line transfers,
  * sleeping and waking), and puts it beside the same stages of the raw relay
  * and the raw ring. One task moves BATCH messages; rows are per message.
+ *
+ * lparlink receives with the calls that allocate nothing: `drainBytes` when
+ * batched, `tryRecvInto` per message. Besides the totals, each stage (sender,
+ * engine or relay, receiver) is timed on its own, the clock's own cost
+ * subtracted, in rows whose variant names the stage.
  */
 import { Bench } from 'tinybench';
 import { Hardware } from '../src/hardware/hardware.js';
@@ -24,21 +29,28 @@ export interface MicroResult {
 
 const RING_BYTES = 256 * 1024;
 
-/** A two-partition hardware with one open channel, driven by hand in this thread. */
-function verifiedPath(size: number): { tx: Channel; rx: Channel; hw: Hardware } {
-  const options = resolveOptions({ partitions: [{ id: 1 }, { id: 2 }], wait: 'sleep', sendRingBytes: RING_BYTES, receiveRingBytes: RING_BYTES, maxMessageBytes: Math.max(size, 64) });
+/**
+ * A two-partition hardware with `channels` open channels from partition 2's process to partition
+ * 1's, driven by hand in this thread (also used by tests of the receive path).
+ */
+export function verifiedPaths(size: number, ringBytes = RING_BYTES, channels = 1): { tx: Channel[]; rx: Channel[]; hw: Hardware } {
+  const options = resolveOptions({ partitions: [{ id: 1 }, { id: 2 }], wait: 'sleep', sendRingBytes: ringBytes, receiveRingBytes: ringBytes, maxMessageBytes: Math.max(size, 64) });
   const hw = new Hardware(options);
   const [p1, p2] = hw.ports;
   hw.manager.openQueuePair(p1, 0);
   hw.manager.openQueuePair(p2, 0);
   hw.manager.listen(p1, 0, 7);
-  const granted = hw.manager.connect(p2, 0, 1, 7);
-  const accepted = hw.manager.accept(p1, 0, 7);
-  if (!granted.ok || accepted instanceof Promise || !accepted.ok) throw new Error('micro: could not open the channel');
   const txq = new ProcessQueuePair(p2.buffer, options.geometry, 0, options.wait);
   const rxq = new ProcessQueuePair(p1.buffer, options.geometry, 0, options.wait);
-  const tx = new Channel(txq, granted.handle, { partition: 1, process: 1 }, () => {});
-  const rx = new Channel(rxq, accepted.handle, { partition: 2, process: 1 }, () => {});
+  const tx: Channel[] = [];
+  const rx: Channel[] = [];
+  for (let c = 0; c < channels; c++) {
+    const granted = hw.manager.connect(p2, 0, 1, 7);
+    const accepted = hw.manager.accept(p1, 0, 7);
+    if (!granted.ok || accepted instanceof Promise || !accepted.ok) throw new Error('micro: could not open the channel');
+    tx.push(new Channel(txq, granted.handle, { partition: 1, process: 1 }, () => {}));
+    rx.push(new Channel(rxq, accepted.handle, { partition: 2, process: 1 }, () => {}));
+  }
   return { tx, rx, hw };
 }
 
@@ -78,7 +90,7 @@ function relay(src: RingConsumer, dst: RingProducer, perRecord: boolean): number
   return n;
 }
 
-/** Read every record (first byte, as the bench receivers do). */
+/** Read every record (first byte, as the bench receivers do), releasing once or per record. */
 function consume(c: RingConsumer, perRecord: boolean): number {
   let n = 0;
   let sink = 0;
@@ -92,35 +104,125 @@ function consume(c: RingConsumer, perRecord: boolean): number {
   return sink === 0.5 ? -1 : n;
 }
 
+/** The three stages of one path, each moving `n` messages; the receiver returns how many it got. */
+interface Stages {
+  send(n: number): void;
+  serve(): void;
+  receive(n: number): number;
+}
+
+/** One message at a time through every stage in turn, for per-message stage timing. */
+interface PerMessageStages {
+  send(): void;
+  serve(): void;
+  receive(): number;
+}
+
+type StageName = 'sender' | 'engine' | 'receiver';
+
+/** What a `performance.now()` pair costs, so stage times can leave it out. */
+function clockCost(): number {
+  let sum = 0;
+  const n = 200_000;
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    sum += performance.now() - t;
+  }
+  return sum / n;
+}
+
+/**
+ * Time each stage on its own for `timeMs`, batched (each stage moves `batch` messages at once)
+ * or per message (each stage moves one, in turn); returns ns per message per stage.
+ */
+function timeStages(batched: Stages, perMessage: PerMessageStages, batch: number, perRecord: boolean, timeMs: number): Record<StageName, number> {
+  const clock = clockCost();
+  let send = 0;
+  let serve = 0;
+  let receive = 0;
+  let messages = 0;
+  let pairs = 0;
+  const end = performance.now() + timeMs;
+  while (performance.now() < end) {
+    for (let i = 0; i < 32; i++) {
+      if (perRecord) {
+        for (let k = 0; k < batch; k++) {
+          let t = performance.now();
+          perMessage.send();
+          const a = performance.now();
+          perMessage.serve();
+          const b = performance.now();
+          const got = perMessage.receive();
+          const c = performance.now();
+          send += a - t;
+          serve += b - a;
+          receive += c - b;
+          if (got !== 1) throw new Error('micro stages: a message was lost');
+          t = c;
+        }
+        pairs += batch;
+      } else {
+        const t = performance.now();
+        batched.send(batch);
+        const a = performance.now();
+        batched.serve();
+        const b = performance.now();
+        const got = batched.receive(batch);
+        const c = performance.now();
+        send += a - t;
+        serve += b - a;
+        receive += c - b;
+        if (got !== batch) throw new Error(`micro stages: moved ${got} of ${batch}`);
+        pairs++;
+      }
+      messages += batch;
+    }
+  }
+  const ns = (ms: number): number => Math.max(0, ((ms - pairs * clock) * 1e6) / messages);
+  return { sender: ns(send), engine: ns(serve), receiver: ns(receive) };
+}
+
 export async function runMicro(size: number, batch: number, timeMs: number): Promise<MicroResult[]> {
   const payload = new Uint8Array(size).fill(0xa5);
   const msgs = new Array<Uint8Array>(batch).fill(payload);
-  const { tx, rx, hw } = verifiedPath(size);
+  const {
+    tx: [tx],
+    rx: [rx],
+    hw,
+  } = verifiedPaths(size);
   const a = allocateRing(RING_BYTES);
   const b = allocateRing(RING_BYTES);
   const [pa, ca, pb, cb] = [new RingProducer(a), new RingConsumer(a), new RingProducer(b), new RingConsumer(b)];
+  const into = new Uint8Array(size);
   let received = 0;
-  const count = (m: Uint8Array): void => {
-    received += m[0] === 0 ? 2 : 1;
+  const count = (bytes: Uint8Array, offset: number): void => {
+    received += bytes[offset] === 0 ? 2 : 1;
   };
   const check = (got: number, what: string): void => {
     if (got !== batch) throw new Error(`micro ${what}: moved ${got} of ${batch}`);
   };
+  const serveAll = (): void => {
+    while (hw.engine.round() > 0);
+  };
+  const drained = (): number => {
+    received = 0;
+    rx.drainBytes(count);
+    return received;
+  };
+  const tookOne = (): number => (rx.tryRecvInto(into) === size ? 1 : 0);
 
   const bench = new Bench({ time: timeMs, warmup: true });
   bench.add('lparlink batched', () => {
     tx.sendBatch(msgs);
-    while (hw.engine.round() > 0);
-    received = 0;
-    rx.drain(count);
-    check(received, 'lparlink batched');
+    serveAll();
+    check(drained(), 'lparlink batched');
   });
   bench.add('lparlink per-message', () => {
     received = 0;
     for (let i = 0; i < batch; i++) {
       tx.send(payload);
       hw.engine.round();
-      if (rx.tryRecv() !== undefined) received++;
+      received += tookOne();
     }
     check(received, 'lparlink per-message');
   });
@@ -136,10 +238,36 @@ export async function runMicro(size: number, batch: number, timeMs: number): Pro
     });
   }
   await bench.run();
-  return bench.tasks.map((t) => {
+  const results = bench.tasks.map((t): MicroResult => {
     const r = t.result;
     if (r.state !== 'completed') throw new Error(`micro ${t.name}: ${r.state === 'errored' ? r.error.message : r.state}`);
     const [system, variant] = t.name.split(' ') as [MicroResult['system'], string];
     return { system, variant, nsPerMessage: (r.latency.mean * 1e6) / batch, rme: r.latency.rme };
   });
+
+  const lparlink: Stages = { send: () => tx.sendBatch(msgs), serve: serveAll, receive: drained };
+  const lparlinkOne: PerMessageStages = { send: () => tx.send(payload), serve: () => hw.engine.round(), receive: tookOne };
+  const raw = (perRecord: boolean): Stages => ({
+    send: (n) => produce(pa, payload, n, perRecord),
+    serve: () => relay(ca, pb, perRecord),
+    receive: () => consume(cb, perRecord),
+  });
+  const rawOne: PerMessageStages = {
+    send: () => produce(pa, payload, 1, true),
+    serve: () => relay(ca, pb, true),
+    receive: () => consume(cb, true),
+  };
+  const stageMs = timeMs / 2;
+  for (const [variant, perRecord] of [['batched', false], ['per-message', true]] as const) {
+    const paths = [
+      ['lparlink', timeStages(lparlink, lparlinkOne, batch, perRecord, stageMs)],
+      ['raw-relay', timeStages(raw(perRecord), rawOne, batch, perRecord, stageMs)],
+    ] as const;
+    for (const [system, stages] of paths) {
+      for (const stage of ['sender', 'engine', 'receiver'] as const) {
+        results.push({ system, variant: `${variant}:${stage}`, nsPerMessage: stages[stage], rme: Number.NaN });
+      }
+    }
+  }
+  return results;
 }

@@ -12,12 +12,9 @@ import type { ProcessQueuePair } from '../src/partitions/queue-pair.js';
 function channelWithEagerPump(onWant: (ch: Channel) => void) {
   const pump = { interest: 0 };
   let ch: Channel;
-  const qp = {
-    adopt() {},
-    checkCompletions() {},
-    takeFor: () => undefined,
-    drain() {},
-    receiveReady: () => false,
+  const pumpStub = {
+    peekFor: () => -1,
+    nextIsFor: () => false,
     want() {
       pump.interest++;
       onWant(ch); // the pump's first, synchronous drain
@@ -28,7 +25,8 @@ function channelWithEagerPump(onWant: (ch: Channel) => void) {
         pump.interest--;
       };
     },
-  } as unknown as ProcessQueuePair;
+  };
+  const qp = { adopt() {}, sendQueue: {}, pump: pumpStub } as unknown as ProcessQueuePair;
   ch = new Channel(qp, 1, { partition: 2, process: 1 }, () => {});
   return { ch, pump };
 }

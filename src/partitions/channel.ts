@@ -4,12 +4,17 @@
  * Sending is synchronous and never blocks the partition's event loop:
  * `send()` copies into the send ring and throws EAGAIN when the ring is full;
  * `write()` is the awaitable form that waits for space. Receiving is
- * awaitable (`recv()`, `for await`), with `tryRecv()` for polling loops.
+ * awaitable (`recv()`, `recvInto()`, `for await`), with `tryRecv()` and
+ * `tryRecvInto()` for polling loops and `drain()`/`drainBytes()` for
+ * in-place batches.
  */
 import { ChannelError, channelErrorFromStatus, Status, statusName } from '../shared/errors.js';
 import { RecordType } from '../shared/layout.js';
 import { FAULT, FULL } from '../shared/ring.js';
-import type { ChannelSink, ProcessQueuePair } from './queue-pair.js';
+import type { ChannelSink } from './channel-registry.js';
+import type { ProcessQueuePair } from './queue-pair.js';
+import { NO_MESSAGE, type MessageVisitor, type ReceivePump } from './receive-pump.js';
+import type { SendQueue } from './send-queue.js';
 
 /** The other end of a channel, as the hardware attests it (never as the peer claims). */
 export interface Peer {
@@ -37,6 +42,9 @@ function toBytes(data: unknown): Uint8Array {
  * rejects with `ECLOSED` at a clean end of stream, or with why the channel died (`EPEERDEAD`, …).
  */
 export class Channel implements ChannelSink, AsyncIterable<Uint8Array> {
+  private readonly tx: SendQueue;
+  private readonly rx: ReceivePump;
+  /** Messages the pump copied out for this channel while it read past them; taken before the ring. */
   private readonly queue: Uint8Array[] = [];
   private head = 0;
   private readonly waiters: Waiter[] = [];
@@ -59,7 +67,14 @@ export class Channel implements ChannelSink, AsyncIterable<Uint8Array> {
     readonly peer: Peer,
     private readonly onClosed: (ch: Channel) => void,
   ) {
+    this.tx = qp.sendQueue;
+    this.rx = qp.pump;
     qp.adopt(handle, this);
+  }
+
+  /** The largest message the hardware carries: a receive buffer of this size always fits. */
+  get maxMessageBytes(): number {
+    return this.qp.maxMessageBytes;
   }
 
   /** Send one message; throws ChannelError (EAGAIN when the send ring is full). */
@@ -71,7 +86,7 @@ export class Channel implements ChannelSink, AsyncIterable<Uint8Array> {
   /** Send one message, waiting for ring space if needed (back-pressure). */
   async write(data: Uint8Array | ArrayBufferView): Promise<void> {
     const bytes = toBytes(data);
-    while (this.claim(bytes, true) === FULL) await this.qp.waitForSpace(bytes.byteLength);
+    while (this.claim(bytes, true) === FULL) await this.tx.waitForSpace(bytes.byteLength);
   }
 
   /**
@@ -80,8 +95,8 @@ export class Channel implements ChannelSink, AsyncIterable<Uint8Array> {
    */
   sendBatch(messages: ReadonlyArray<Uint8Array | ArrayBufferView>): number {
     if (!Array.isArray(messages)) throw new ChannelError('EINVAL', 'sendBatch takes an array of Uint8Array');
-    this.qp.checkCompletions(); // once per batch, not per message
-    return this.qp.batch(() => {
+    this.tx.checkCompletions(); // once per batch, not per message
+    return this.tx.batch(() => {
       let n = 0;
       for (const m of messages) {
         if (this.claim(toBytes(m), false, false) === FULL) break;
@@ -92,22 +107,26 @@ export class Channel implements ChannelSink, AsyncIterable<Uint8Array> {
   }
 
   private claim(bytes: Uint8Array, publish: boolean, checkCompletions = true): number {
-    if (checkCompletions) this.qp.checkCompletions();
+    if (checkCompletions) this.tx.checkCompletions();
     if (this.sendError !== undefined) throw this.sendError;
     if (this.qp.failure !== undefined) throw this.qp.failure;
     const n = bytes.byteLength;
     if (n > this.qp.maxMessageBytes) {
       throw new ChannelError('EMSGSIZE', `message of ${n} bytes exceeds maxMessageBytes ${this.qp.maxMessageBytes}`);
     }
-    const at = this.qp.claimWorkRequest(RecordType.SEND, this.handle, n);
+    const at = this.tx.claim(RecordType.SEND, this.handle, n);
     if (at === FULL) return FULL;
-    if (at === FAULT) throw new ChannelError('EFAULT', `send ring: ${this.qp.send.faultReason}`);
-    this.qp.send.u8.set(bytes, at);
-    if (publish) this.qp.publish();
+    if (at === FAULT) throw new ChannelError('EFAULT', `send ring: ${this.tx.ring.faultReason}`);
+    this.tx.ring.u8.set(bytes, at);
+    if (publish) this.tx.publish();
     return at;
   }
 
-  /** The next message; rejects with ECLOSED at a clean end of stream, or with the reason the channel died. */
+  /**
+   * The next message; rejects with ECLOSED at a clean end of stream, or with the reason the channel died.
+   * The message is the caller's to keep: a view of a slab this process's received messages share (its
+   * `.buffer` is larger than the message and holds others; copy with `slice()` before transferring it).
+   */
   recv(): Promise<Uint8Array> {
     const m = this.tryRecv();
     if (m !== undefined) return Promise.resolve(m);
@@ -129,7 +148,7 @@ export class Channel implements ChannelSink, AsyncIterable<Uint8Array> {
       settled = true;
     };
     queue(() => release());
-    const stop = this.qp.want();
+    const stop = this.rx.want();
     if (settled) stop();
     else release = stop;
   }
@@ -138,23 +157,50 @@ export class Channel implements ChannelSink, AsyncIterable<Uint8Array> {
    * Zero-copy receive: calls fn with each message that is ready now, up to
    * `max`, and returns how many. A message still in the receive ring is
    * passed as a view of the ring, valid only until fn returns (copy what you
-   * keep); the ring space is handed back when drain returns. Never waits:
-   * pair it with `await ch.readable()`.
+   * keep); its ring space is handed back after fn returns. Never waits:
+   * pair it with `await ch.readable()`. Receives from inside fn find nothing.
    *
    *     while (await ch.readable()) ch.drain((m) => sum += m[0]);
    */
   drain(fn: (message: Uint8Array) => void, max = Number.POSITIVE_INFINITY): number {
     if (typeof fn !== 'function') throw new ChannelError('EINVAL', 'drain takes a function (message: Uint8Array) => void');
+    checkMax(max, 'drain');
+    return this.drainQueued((bytes, offset, length) => fn(viewOf(bytes, offset, length)), max);
+  }
+
+  /**
+   * drain() without a view per message: calls fn(bytes, offset, length) for
+   * each message ready now, up to `max`; the message is `bytes[offset,
+   * offset + length)`. `bytes` may be much larger than the message (the
+   * receive ring itself): read only that range, and only until fn returns,
+   * after which the ring reuses it. Returns how many messages fn was given.
+   *
+   *     while (await ch.readable()) ch.drainBytes((b, at, n) => sum += b[at]);
+   */
+  drainBytes(fn: MessageVisitor, max = Number.POSITIVE_INFINITY): number {
+    if (typeof fn !== 'function') {
+      throw new ChannelError('EINVAL', 'drainBytes takes a function (bytes: Uint8Array, offset: number, length: number) => void');
+    }
+    checkMax(max, 'drainBytes');
+    return this.drainQueued(fn, max);
+  }
+
+  private drainQueued(fn: MessageVisitor, max: number): number {
     let n = 0;
     while (n < max && this.head < this.queue.length) {
-      const m = this.queue[this.head];
-      this.queue[this.head++] = undefined as never;
+      const m = this.takeQueued();
       n++;
-      fn(m);
+      fn(m, 0, m.byteLength);
     }
-    if (this.head > 0 && this.head === this.queue.length) this.queue.length = this.head = 0;
-    if (n < max && !this.ended && !this.closed) n += this.qp.drainTo(this.handle, fn, max - n);
+    if (n < max && !this.ended && !this.closed) n += this.rx.visitFor(this.handle, fn, max - n);
     return n;
+  }
+
+  private takeQueued(): Uint8Array {
+    const m = this.queue[this.head];
+    this.queue[this.head++] = undefined as never;
+    if (this.head === this.queue.length) this.queue.length = this.head = 0;
+    return m;
   }
 
   /**
@@ -163,7 +209,7 @@ export class Channel implements ChannelSink, AsyncIterable<Uint8Array> {
    */
   readable(): Promise<boolean> {
     if (this.head < this.queue.length) return Promise.resolve(true);
-    if (!this.ended && !this.closed && this.qp.receiveReady(this.handle)) return Promise.resolve(true);
+    if (!this.ended && !this.closed && this.rx.nextIsFor(this.handle)) return Promise.resolve(true);
     if (this.ended || this.closed) return this.endError === undefined ? Promise.resolve(false) : Promise.reject(this.endError);
     return new Promise((resolve, reject) => {
       this.pumpFor((release) => this.readers.push({ resolve: (v) => (release(), resolve(v)), reject: (e) => (release(), reject(e)) }));
@@ -182,19 +228,55 @@ export class Channel implements ChannelSink, AsyncIterable<Uint8Array> {
     }
   }
 
-  /** A message if one is ready now (drains the ring first), else undefined. */
+  /** A message if one is ready now, else undefined; the caller keeps it, as from recv(). */
   tryRecv(): Uint8Array | undefined {
-    if (this.head === this.queue.length && !this.ended) {
-      // Fast path: the next record in the ring is ours; take it without queueing it.
-      const m = this.qp.takeFor(this.handle);
-      if (m !== undefined) return m;
-      this.qp.drain();
+    if (this.head < this.queue.length) return this.takeQueued();
+    if (this.ended || this.closed || this.rx.peekFor(this.handle) === NO_MESSAGE) return undefined;
+    return this.rx.takeCopy();
+  }
+
+  /**
+   * Receive into memory the caller owns, with no allocation: copies the next
+   * message into `buffer` (from offset 0) and resolves its length; waits for
+   * one if none is ready. Rejects as recv() does at the end of the stream,
+   * and with EMSGSIZE when the message does not fit; the message then stays
+   * for the next call (a buffer of `maxMessageBytes` always fits).
+   */
+  async recvInto(buffer: Uint8Array): Promise<number> {
+    checkBuffer(buffer, 'recvInto');
+    for (;;) {
+      const n = this.tryRecvInto(buffer);
+      if (n !== undefined) return n;
+      if (!(await this.readable())) throw this.endReason();
     }
-    if (this.head === this.queue.length) return undefined;
-    const m = this.queue[this.head];
-    this.queue[this.head++] = undefined as never;
-    if (this.head === this.queue.length) this.queue.length = this.head = 0;
-    return m;
+  }
+
+  /** recvInto() that never waits: the message's length, or undefined when none is ready now. */
+  tryRecvInto(buffer: Uint8Array): number | undefined {
+    checkBuffer(buffer, 'tryRecvInto');
+    if (this.head < this.queue.length) {
+      const m = this.queue[this.head];
+      this.checkFits(m.byteLength, buffer);
+      buffer.set(m);
+      this.takeQueued();
+      return m.byteLength;
+    }
+    if (this.ended || this.closed) return undefined;
+    const n = this.rx.peekFor(this.handle);
+    if (n === NO_MESSAGE) return undefined;
+    this.checkFits(n, buffer);
+    this.rx.takeInto(buffer);
+    return n;
+  }
+
+  private checkFits(length: number, buffer: Uint8Array): void {
+    if (length > buffer.byteLength) {
+      throw new ChannelError(
+        'EMSGSIZE',
+        `the next message on channel ${this.handle} has ${length} bytes and the buffer only ${buffer.byteLength}; ` +
+          `it stays for the next call: pass a buffer of at least ${length} bytes (maxMessageBytes, ${this.maxMessageBytes}, always fits)`,
+      );
+    }
   }
 
   /** `for await (const m of channel)`: every message until the end of the stream (a clean end just stops the loop). */
@@ -224,7 +306,7 @@ export class Channel implements ChannelSink, AsyncIterable<Uint8Array> {
     const closing = new ChannelError('ECLOSED', `channel ${this.handle} was closed by this process`);
     for (const w of this.waiters.splice(0)) w.reject(closing);
     for (const r of this.readers.splice(0)) r.resolve(false);
-    if (this.qp.failure === undefined) await this.qp.post(RecordType.CLOSE, this.handle);
+    if (this.qp.failure === undefined) await this.tx.post(RecordType.CLOSE, this.handle);
   }
 
   /** True until close() or the end of the stream. */
@@ -291,4 +373,19 @@ export class Channel implements ChannelSink, AsyncIterable<Uint8Array> {
     if (this.endError !== undefined) return this.endError;
     return new ChannelError('ECLOSED', `channel ${this.handle} is closed`);
   }
+}
+
+/** The message `bytes[offset, offset + length)` as its own view (a constructor call: cheaper than subarray()). */
+function viewOf(bytes: Uint8Array, offset: number, length: number): Uint8Array {
+  return new Uint8Array(bytes.buffer, bytes.byteOffset + offset, length);
+}
+
+function checkBuffer(buffer: unknown, what: string): void {
+  if (!(buffer instanceof Uint8Array)) {
+    throw new ChannelError('EINVAL', `${what} takes a Uint8Array to receive into, got ${buffer === null ? 'null' : typeof buffer}`);
+  }
+}
+
+function checkMax(max: number, what: string): void {
+  if (!(max >= 0)) throw new ChannelError('EINVAL', `${what}: max must be a number >= 0, got ${String(max)}`);
 }

@@ -1,0 +1,52 @@
+/**
+ * Where received messages are copied when a caller keeps them (`recv()`, `tryRecv()`, messages
+ * queued for a channel nobody is reading right now).
+ *
+ * A fresh ArrayBuffer per message costs far more than the copy (measured on Node 20: ~2 µs for
+ * 4 KiB, against ~0.5 µs to copy 4 KiB into memory that exists), so messages are copied into one
+ * large ArrayBuffer and handed out as views of it; a new slab starts when the current one is full,
+ * and an old slab is garbage once no view of it is left. A view's `.buffer` is therefore the whole
+ * slab, holding this process's other received messages too (never another partition's memory).
+ */
+
+/** Bytes per slab: large enough that one allocation serves many messages, small enough that a kept view pins little. */
+const SLAB_BYTES = 64 * 1024;
+/** Messages larger than this get an ArrayBuffer of their own: a slab would hold only a few of them. */
+const OWN_BUFFER_ABOVE = SLAB_BYTES / 4;
+/** Views start on 8-byte boundaries, so a caller can lay any typed array over a message. */
+const VIEW_ALIGN_BYTES = 8;
+/** Up to this many bytes a word loop beats TypedArray.set, which needs a view of the source. */
+const WORD_COPY_LIMIT = 256;
+
+export class MessageSlab {
+  private buffer = new ArrayBuffer(0);
+  private u32 = new Uint32Array(this.buffer);
+  private used = 0;
+
+  /**
+   * A view holding a copy of `length` bytes at byte offset `from` of the source (`u8` and `u32`
+   * over the same memory; `from` must be 4-byte aligned, as record payloads are).
+   */
+  copy(u8: Uint8Array, u32: Uint32Array, from: number, length: number): Uint8Array {
+    if (length > OWN_BUFFER_ABOVE) return u8.slice(from, from + length);
+    const span = (length + VIEW_ALIGN_BYTES - 1) & ~(VIEW_ALIGN_BYTES - 1);
+    if (this.used + span > this.buffer.byteLength) {
+      this.buffer = new ArrayBuffer(SLAB_BYTES);
+      this.u32 = new Uint32Array(this.buffer);
+      this.used = 0;
+    }
+    const at = this.used;
+    this.used += span;
+    const view = new Uint8Array(this.buffer, at, length);
+    if (length <= WORD_COPY_LIMIT) {
+      // Whole words stay inside the span reserved here and inside the source's 8-byte-padded record.
+      const dst = this.u32;
+      const to = at >> 2;
+      const src = from >> 2;
+      for (let i = 0, words = (length + 3) >> 2; i < words; i++) dst[to + i] = u32[src + i];
+    } else {
+      view.set(u8.subarray(from, from + length));
+    }
+    return view;
+  }
+}

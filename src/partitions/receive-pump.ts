@@ -1,0 +1,235 @@
+/**
+ * A queue pair's receive side: the one reader of its receive ring.
+ *
+ * A channel that reads takes its own messages straight from the ring when
+ * they are next (`peekFor` + `take…`, `visitFor`): nothing is queued or
+ * allocated on the way. Records for other channels met on the way are copied
+ * into those channels' queues. While anyone awaits (a `recv()`, a
+ * `readable()`), the pump runs: it moves every record to its channel and
+ * sleeps when the ring is empty. Nobody awaiting means nothing is read, so a
+ * slow reader back-pressures its senders through the hardware instead of
+ * buffering without bound.
+ */
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { ChannelError } from '../shared/errors.js';
+import { RecordType } from '../shared/layout.js';
+import { deliveryChannel, deliveryPayload, deliveryPayloadBytes, deliveryStatus } from '../shared/records.js';
+import { EMPTY, FAULT, type RingConsumer } from '../shared/ring.js';
+import { sleepAsync, type WaitPolicy } from '../shared/wait.js';
+import type { ChannelRegistry } from './channel-registry.js';
+import { MessageSlab } from './message-slab.js';
+import { ReceiveRelease } from './receive-release.js';
+import type { SendQueue } from './send-queue.js';
+
+/** peekFor(): no message for that channel is next in the ring. */
+export const NO_MESSAGE = -1;
+/** A channel handle is a u32: this target matches no record. */
+const NO_CHANNEL = -1;
+
+/** What the receive side needs to know of the queue pair it belongs to. */
+export interface ReceivePumpOwner {
+  readonly failure: ChannelError | undefined;
+  fail(error: ChannelError): void;
+}
+
+/** Called with a message in place: `bytes[offset, offset + length)`, valid only during the call. */
+export type MessageVisitor = (bytes: Uint8Array, offset: number, length: number) => void;
+
+export class ReceivePump {
+  private readonly release: ReceiveRelease;
+  private readonly slab = new MessageSlab();
+  private interest = 0;
+  private pumping = false;
+  /** A visitor runs (inside visitFor): the ring's head is in use, nested reads find nothing. */
+  private visiting = false;
+  /** Records moved to channels (or their readers notified) by walks; the pump's measure of progress. */
+  private moved = 0;
+
+  constructor(
+    readonly ring: RingConsumer,
+    private readonly dataWaiting: number,
+    private readonly dataBell: number,
+    private readonly channels: ChannelRegistry,
+    private readonly sendQueue: SendQueue,
+    private readonly owner: ReceivePumpOwner,
+    private readonly wait: WaitPolicy,
+  ) {
+    this.release = new ReceiveRelease(ring);
+  }
+
+  /**
+   * Length of the next message for `handle` if it is at the head of the ring
+   * once the records before it went to their channels; otherwise NO_MESSAGE.
+   * A message found stays in the ring until takeInto()/takeCopy().
+   */
+  peekFor(handle: number): number {
+    if (this.visiting || this.owner.failure !== undefined) return NO_MESSAGE;
+    return this.walk(handle);
+  }
+
+  /** Copy the message peekFor() found into `buffer` (the caller checked it fits) and consume it. */
+  takeInto(buffer: Uint8Array): void {
+    const rx = this.ring;
+    const from = deliveryPayload(rx.bodyOffset);
+    buffer.set(rx.u8.subarray(from, from + deliveryPayloadBytes(rx.bodyBytes)));
+    rx.consume();
+    this.release.consumed();
+  }
+
+  /** The message peekFor() found, copied into a slab view the caller keeps; consumes it. */
+  takeCopy(): Uint8Array {
+    const rx = this.ring;
+    const m = this.slab.copy(rx.u8, rx.u32, deliveryPayload(rx.bodyOffset), deliveryPayloadBytes(rx.bodyBytes));
+    rx.consume();
+    this.release.consumed();
+    return m;
+  }
+
+  /**
+   * Hand `handle`'s messages at the head of the ring to `visit` in place, up
+   * to `max`; returns how many. Each message's ring space is handed back only
+   * after `visit` returns; reads from inside `visit` find nothing.
+   */
+  visitFor(handle: number, visit: MessageVisitor, max: number): number {
+    if (this.visiting || this.owner.failure !== undefined) return 0;
+    this.visiting = true;
+    let given = 0;
+    try {
+      const rx = this.ring;
+      while (given < max && this.walk(handle) !== NO_MESSAGE) {
+        const at = rx.bodyOffset;
+        const length = deliveryPayloadBytes(rx.bodyBytes);
+        rx.consume();
+        given++;
+        visit(rx.u8, deliveryPayload(at), length);
+        this.release.consumed();
+      }
+    } finally {
+      this.visiting = false;
+      if (given > 0) this.release.consumed(); // a visitor that threw still hands its record back
+    }
+    return given;
+  }
+
+  /** True when the ring's next record (DATA or END) is for `handle`; reads nothing past it. */
+  nextIsFor(handle: number): boolean {
+    if (this.visiting || this.owner.failure !== undefined) return false;
+    const rx = this.ring;
+    const type = rx.poll();
+    return (type === RecordType.DATA || type === RecordType.END) && deliveryChannel(rx.u32, rx.bodyOffset) === handle;
+  }
+
+  /** Move every ready completion and delivery to its channel. Returns how many records moved. */
+  step(): number {
+    if (this.visiting) return 0;
+    const before = this.moved;
+    const completions = this.sendQueue.drainCompletions();
+    if (this.owner.failure === undefined) this.walk(NO_CHANNEL);
+    return completions + this.moved - before;
+  }
+
+  /**
+   * Walk from the head of the ring, handing each record to its channel,
+   * until `target`'s next message is at the head (its length is returned,
+   * the record left in place) or the ring is empty. Walking for no channel,
+   * the walk also stops at a record for a channel whose reader waits to
+   * drain it in place (its readers are woken instead).
+   */
+  private walk(target: number): number {
+    const rx = this.ring;
+    const u32 = rx.u32;
+    for (;;) {
+      const type = rx.poll();
+      if (type === EMPTY) {
+        // The consumer caught up: everything goes back, and a stop is a good moment to hear from the hardware.
+        this.release.flush();
+        this.sendQueue.checkCompletions();
+        return NO_MESSAGE;
+      }
+      if (type === FAULT) {
+        this.owner.fail(new ChannelError('EFAULT', `receive ring: ${rx.faultReason}`));
+        return NO_MESSAGE;
+      }
+      const at = rx.bodyOffset;
+      const handle = deliveryChannel(u32, at);
+      if (type === RecordType.DATA) {
+        if (handle === target) return deliveryPayloadBytes(rx.bodyBytes);
+        const sink = this.channels.sink(handle);
+        if (target === NO_CHANNEL && sink !== undefined && sink.wantsReadable()) {
+          sink.notifyReadable();
+          this.moved++;
+          return NO_MESSAGE;
+        }
+        const message = this.slab.copy(rx.u8, u32, deliveryPayload(at), deliveryPayloadBytes(rx.bodyBytes));
+        rx.consume();
+        this.release.consumed();
+        this.moved++;
+        if (sink === undefined) this.channels.keepEarly(handle, message);
+        else sink.deliver(message);
+      } else {
+        const status = deliveryStatus(u32, at);
+        rx.consume();
+        this.release.consumed();
+        this.moved++;
+        const sink = this.channels.sink(handle);
+        if (sink === undefined) this.channels.keepEarly(handle, status);
+        else sink.end(status);
+        if (handle === target) return NO_MESSAGE;
+      }
+    }
+  }
+
+  /** Someone awaits a delivery or completion: make sure the pump runs. Returns a release function. */
+  want(): () => void {
+    this.interest++;
+    if (!this.pumping) void this.run();
+    let released = false;
+    return () => {
+      if (!released) {
+        released = true;
+        this.interest--;
+      }
+    };
+  }
+
+  private async run(): Promise<void> {
+    this.pumping = true;
+    let idleSince = 0;
+    try {
+      while (this.interest > 0 && this.owner.failure === undefined) {
+        if (this.step() > 0) {
+          idleSince = 0;
+          await Promise.resolve(); // let the resolved receivers run before the next step
+          continue;
+        }
+        if (this.wait.eventLoopPollMs > 0) {
+          // Spin mode: poll between event-loop turns; on a machine with few cores, only for a moment.
+          const now = performance.now();
+          if (idleSince === 0) idleSince = now;
+          if (now - idleSince < this.wait.eventLoopPollMs) {
+            await yieldToEventLoop();
+            continue;
+          }
+        }
+        idleSince = 0;
+        this.release.flush(); // never sleep on space the hardware may be waiting for
+        await sleepAsync(
+          this.ring.i32,
+          this.dataWaiting,
+          this.dataBell,
+          () => this.ring.hasData() || this.sendQueue.completions.hasData() || this.interest === 0 || this.owner.failure !== undefined,
+          this.wait.eventLoopSpins,
+          Infinity,
+        );
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  /** Wake the pump if it sleeps (after a failure set from outside the rings). */
+  nudge(): void {
+    Atomics.add(this.ring.i32, this.dataBell, 1);
+    Atomics.notify(this.ring.i32, this.dataBell);
+  }
+}

@@ -1,0 +1,131 @@
+/**
+ * A queue pair's send side: work requests go out on the send ring (claimed,
+ * corked into batches, published), and their answers come back on the
+ * completion ring, which this side reads: errors reach the channel that
+ * sent, acknowledgements settle closes and the detach.
+ */
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { ChannelError, Status } from '../shared/errors.js';
+import { RecordType } from '../shared/layout.js';
+import {
+  completionChannel,
+  completionCount,
+  completionOpcode,
+  completionStatus,
+  QUEUE_PAIR_FAULT,
+  workRequestBodyBytes,
+  writeWorkRequest,
+} from '../shared/records.js';
+import { EMPTY, FAULT, type RingConsumer, type RingProducer } from '../shared/ring.js';
+import type { WaitPolicy } from '../shared/wait.js';
+import type { ChannelRegistry } from './channel-registry.js';
+
+/** What the send side reports to the queue pair it belongs to. */
+export interface SendQueueOwner {
+  readonly index: number;
+  readonly failure: ChannelError | undefined;
+  fail(error: ChannelError): void;
+  detachAcknowledged(): void;
+}
+
+export class SendQueue {
+  private corked = 0;
+
+  constructor(
+    readonly ring: RingProducer,
+    readonly completions: RingConsumer,
+    private readonly channels: ChannelRegistry,
+    private readonly owner: SendQueueOwner,
+    private readonly wait: WaitPolicy,
+  ) {}
+
+  /** Claim a work request; returns the payload offset, FULL, or FAULT. */
+  claim(type: number, handle: number, payloadBytes: number): number {
+    const at = this.ring.tryClaim(type, workRequestBodyBytes(payloadBytes));
+    return at < 0 ? at : writeWorkRequest(this.ring.u32, at, handle);
+  }
+
+  /** Publish now, unless a batch is open. */
+  publish(): void {
+    if (this.corked === 0) this.ring.publish();
+  }
+
+  /** Run fn with publishing held back, then publish once (batched work requests). */
+  batch<T>(fn: () => T): T {
+    this.corked++;
+    try {
+      return fn();
+    } finally {
+      if (--this.corked === 0) this.ring.publish();
+    }
+  }
+
+  async waitForSpace(payloadBytes: number): Promise<void> {
+    const body = workRequestBodyBytes(payloadBytes);
+    const done = (): boolean => this.ring.canClaim(body) || this.ring.faulted || this.owner.failure !== undefined;
+    if (this.wait.eventLoopPollMs > 0) {
+      // Spin mode: poll between event-loop turns; on a machine with few cores, only for a moment.
+      const start = performance.now();
+      while (!done()) {
+        if (performance.now() - start >= this.wait.eventLoopPollMs) break;
+        await yieldToEventLoop();
+      }
+      if (done()) return;
+    }
+    await this.ring.waitForSpaceAsync(body, this.wait.eventLoopSpins);
+  }
+
+  /** Write a control work request (CLOSE, DETACH), waiting for ring space if needed. */
+  async post(type: number, handle: number): Promise<void> {
+    for (;;) {
+      if (this.owner.failure) throw this.owner.failure;
+      const at = this.claim(type, handle, 0);
+      if (at >= 0) {
+        this.publish();
+        return;
+      }
+      if (at === FAULT) throw new ChannelError('EFAULT', `send ring of queue pair ${this.owner.index}: ${this.ring.faultReason}`);
+      await this.waitForSpace(0);
+    }
+  }
+
+  /**
+   * Senders call this on every send: one load when nothing is pending, and a
+   * process that only sends still learns promptly that its peer went away.
+   */
+  checkCompletions(): void {
+    if (this.completions.hasData()) this.drainCompletions();
+  }
+
+  /** Read every completion the hardware posted; returns how many. */
+  drainCompletions(): number {
+    let read = 0;
+    const cq = this.completions;
+    for (let type = cq.poll(); type !== EMPTY; type = cq.poll()) {
+      if (type === FAULT) {
+        this.owner.fail(new ChannelError('EFAULT', `completion ring: ${cq.faultReason}`));
+        return read;
+      }
+      const u32 = cq.u32;
+      const at = cq.bodyOffset;
+      this.complete(completionStatus(u32, at), completionChannel(u32, at), completionOpcode(u32, at), completionCount(u32, at));
+      cq.consume();
+      read++;
+    }
+    cq.release();
+    return read;
+  }
+
+  private complete(status: number, handle: number, opcode: number, count: number): void {
+    if (opcode === RecordType.DETACH) {
+      this.owner.detachAcknowledged();
+      return;
+    }
+    if (opcode === QUEUE_PAIR_FAULT && status === Status.EFAULT && handle === 0) {
+      this.owner.fail(new ChannelError('EFAULT', `the hardware stopped serving queue pair ${this.owner.index} after a ring fault`));
+      return;
+    }
+    if (status !== Status.OK) this.channels.sender(handle, opcode)?.sendFailed(status, count);
+    if (opcode === RecordType.CLOSE) this.channels.closeAcknowledged(handle);
+  }
+}

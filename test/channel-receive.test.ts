@@ -1,0 +1,208 @@
+/**
+ * The receive calls that allocate nothing per message (`recvInto`, `tryRecvInto`, `drainBytes`)
+ * and the slab copies of `recv`/`tryRecv`, driven in this thread against a real hardware engine
+ * (one `round()` at a time, so every interleaving is chosen, not raced). Every message carries a
+ * sequence number and a pattern derived from it, so loss, duplication, reordering and a copy torn
+ * by ring reuse all show.
+ */
+import { describe, expect, it } from 'vitest';
+import { verifiedPaths } from '../bench/micro.js';
+import { ChannelError } from '../src/shared/errors.js';
+import type { Channel } from '../src/partitions/channel.js';
+
+const RING = 4096;
+const MAX = 1024;
+
+function message(seq: number, size: number): Uint8Array {
+  const m = new Uint8Array(size);
+  new DataView(m.buffer).setUint32(0, seq, true);
+  for (let k = 4; k < size; k++) m[k] = (seq * 7 + k) & 0xff;
+  return m;
+}
+
+/** The sequence number of an intact message in bytes[offset, offset + length), or -1 if torn. */
+function seqOf(bytes: Uint8Array, offset = 0, length = bytes.byteLength): number {
+  if (length < 4) return -1;
+  const seq = bytes[offset] | (bytes[offset + 1] << 8) | (bytes[offset + 2] << 16) | (bytes[offset + 3] << 24);
+  for (let k = 4; k < length; k++) if (bytes[offset + k] !== ((seq * 7 + k) & 0xff)) return -1;
+  return seq;
+}
+
+/** Sizes that make records of many lengths, so the ring pads and wraps at every offset. */
+const sizeOf = (seq: number): number => 4 + ((seq * 97) % (MAX - 4));
+
+/** Send messages from `next` until the send ring is full or `until`, then let the engine move what fits. */
+function pump(tx: Channel, hw: { engine: { round(): number } }, next: { seq: number }, until: number): void {
+  try {
+    while (next.seq < until) {
+      tx.send(message(next.seq, sizeOf(next.seq)));
+      next.seq++;
+    }
+  } catch (e) {
+    if (!(e instanceof ChannelError && e.code === 'EAGAIN')) throw e;
+  }
+  while (hw.engine.round() > 0);
+}
+
+function expectCode(fn: () => unknown, code: string): void {
+  let error: unknown;
+  try {
+    fn();
+  } catch (e) {
+    error = e;
+  }
+  expect(error).toBeInstanceOf(ChannelError);
+  expect((error as ChannelError).code).toBe(code);
+}
+
+describe('tryRecvInto', () => {
+  it('copies every message into the caller buffer exactly once, in order, across many ring wraps', () => {
+    const { tx: [tx], rx: [rx], hw } = verifiedPaths(MAX, RING);
+    const n = 3000; // about 400 times the ring
+    const buffer = new Uint8Array(MAX);
+    const next = { seq: 0 };
+    const got: number[] = [];
+    while (got.length < n) {
+      pump(tx, hw, next, n);
+      for (let len = rx.tryRecvInto(buffer); len !== undefined; len = rx.tryRecvInto(buffer)) {
+        expect(len).toBe(sizeOf(got.length));
+        got.push(seqOf(buffer, 0, len));
+      }
+    }
+    expect(got).toEqual(Array.from({ length: n }, (_, i) => i));
+    expect(rx.tryRecvInto(buffer)).toBeUndefined();
+  });
+
+  it('a buffer too small throws EMSGSIZE and loses nothing: the same message comes with a larger buffer', () => {
+    const { tx: [tx], rx: [rx], hw } = verifiedPaths(MAX, RING);
+    tx.send(message(0, 8));
+    tx.send(message(1, 600));
+    tx.send(message(2, 8));
+    while (hw.engine.round() > 0);
+    const small = new Uint8Array(64);
+    expect(rx.tryRecvInto(small)).toBe(8);
+    expect(seqOf(small, 0, 8)).toBe(0);
+    expectCode(() => rx.tryRecvInto(small), 'EMSGSIZE');
+    expectCode(() => rx.tryRecvInto(small), 'EMSGSIZE'); // still there, still too large
+    const large = new Uint8Array(rx.maxMessageBytes);
+    expect(rx.tryRecvInto(large)).toBe(600);
+    expect(seqOf(large, 0, 600)).toBe(1);
+    expect(rx.tryRecvInto(small)).toBe(8);
+    expect(seqOf(small, 0, 8)).toBe(2);
+  });
+
+  it('a message queued for its channel while another channel read past it: too small loses nothing there either', () => {
+    const { tx: [txA, txB], rx: [rxA, rxB], hw } = verifiedPaths(MAX, RING, 2);
+    txA.send(message(10, 500));
+    txB.send(message(20, 16));
+    while (hw.engine.round() > 0);
+    const small = new Uint8Array(32);
+    expect(rxB.tryRecvInto(small)).toBe(16); // walks past A's message, which is copied to A's queue
+    expect(seqOf(small, 0, 16)).toBe(20);
+    expectCode(() => rxA.tryRecvInto(small), 'EMSGSIZE');
+    const large = new Uint8Array(500);
+    expect(rxA.tryRecvInto(large)).toBe(500);
+    expect(seqOf(large)).toBe(10);
+    expect(rxA.tryRecvInto(large)).toBeUndefined();
+  });
+
+  it('recvInto rejects EMSGSIZE without consuming, then resolves the same message', async () => {
+    const { tx: [tx], rx: [rx], hw } = verifiedPaths(MAX, RING);
+    tx.send(message(5, 300));
+    while (hw.engine.round() > 0);
+    await expect(rx.recvInto(new Uint8Array(10))).rejects.toMatchObject({ code: 'EMSGSIZE' });
+    const buffer = new Uint8Array(300);
+    expect(await rx.recvInto(buffer)).toBe(300);
+    expect(seqOf(buffer)).toBe(5);
+  });
+
+  it('rejects what is not a Uint8Array with EINVAL', async () => {
+    const { rx: [rx] } = verifiedPaths(MAX, RING);
+    expectCode(() => rx.tryRecvInto(new ArrayBuffer(8) as unknown as Uint8Array), 'EINVAL');
+    expectCode(() => rx.tryRecvInto(null as unknown as Uint8Array), 'EINVAL');
+    await expect(rx.recvInto([1, 2] as unknown as Uint8Array)).rejects.toMatchObject({ code: 'EINVAL' });
+  });
+});
+
+describe('drainBytes', () => {
+  it('hands every message in place exactly once, in order, up to max per call, across ring wraps', () => {
+    const { tx: [tx], rx: [rx], hw } = verifiedPaths(MAX, RING);
+    const n = 3000;
+    const next = { seq: 0 };
+    const got: number[] = [];
+    let inPlace = 0;
+    let largestCall = 0;
+    while (got.length < n) {
+      pump(tx, hw, next, n);
+      for (let k = rx.drainBytes(visit, 3); k > 0; k = rx.drainBytes(visit, 3)) largestCall = Math.max(largestCall, k);
+    }
+    function visit(bytes: Uint8Array, offset: number, length: number): void {
+      expect(length).toBe(sizeOf(got.length));
+      if (bytes.buffer instanceof SharedArrayBuffer) inPlace++;
+      got.push(seqOf(bytes, offset, length));
+    }
+    expect(got).toEqual(Array.from({ length: n }, (_, i) => i));
+    expect(inPlace).toBe(n); // nothing was queued or copied on the way
+    expect(largestCall).toBe(3);
+  });
+
+  it('a receive from inside the callback finds nothing, and the message after it is not lost', () => {
+    const { tx: [tx], rx: [rx], hw } = verifiedPaths(MAX, RING);
+    for (let i = 0; i < 3; i++) tx.send(message(i, 40));
+    while (hw.engine.round() > 0);
+    const nested: Array<number | undefined> = [];
+    const seqs: number[] = [];
+    expect(
+      rx.drainBytes((b, at, len) => {
+        seqs.push(seqOf(b, at, len));
+        nested.push(rx.tryRecvInto(new Uint8Array(64)));
+      }, 1),
+    ).toBe(1);
+    expect(nested).toEqual([undefined]);
+    expect(rx.drainBytes((b, at, len) => seqs.push(seqOf(b, at, len)))).toBe(2);
+    expect(seqs).toEqual([0, 1, 2]);
+  });
+
+  it('rejects a callback that is not a function, or a negative max, with EINVAL', () => {
+    const { rx: [rx] } = verifiedPaths(MAX, RING);
+    expectCode(() => rx.drainBytes('x' as unknown as () => void), 'EINVAL');
+    expectCode(() => rx.drainBytes(() => {}, -1), 'EINVAL');
+    expectCode(() => rx.drain(() => {}, Number.NaN), 'EINVAL');
+  });
+});
+
+describe('how long a received message stays valid', () => {
+  it('recv()/tryRecv() messages are the caller\'s: intact after the ring reused their space hundreds of times', async () => {
+    const { tx: [tx], rx: [rx], hw } = verifiedPaths(MAX, RING);
+    const n = 3000;
+    const next = { seq: 0 };
+    const kept: Uint8Array[] = [];
+    while (kept.length < n) {
+      pump(tx, hw, next, n);
+      kept.push(await rx.recv()); // the engine just delivered at least one: recv() takes it straight from the ring
+      for (let m = rx.tryRecv(); m !== undefined; m = rx.tryRecv()) kept.push(m);
+    }
+    expect(kept.map((m) => seqOf(m))).toEqual(Array.from({ length: n }, (_, i) => i));
+    expect(kept.every((m) => m.byteLength === sizeOf(seqOf(m)) && !(m.buffer instanceof SharedArrayBuffer))).toBe(true);
+  });
+
+  it('a drain() view is the ring itself: valid while the callback runs, reused by later messages after', () => {
+    const { tx: [tx], rx: [rx], hw } = verifiedPaths(MAX, RING);
+    let first: Uint8Array | undefined;
+    let seqInside = -2;
+    tx.send(message(0, 100));
+    while (hw.engine.round() > 0);
+    rx.drain((m) => {
+      first = m;
+      seqInside = seqOf(m);
+    });
+    expect(seqInside).toBe(0);
+    const next = { seq: 1 };
+    while (next.seq < 200) {
+      pump(tx, hw, next, 200);
+      rx.drain(() => {});
+    }
+    expect(first!.buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect(seqOf(first!)).not.toBe(0); // the space was handed back and rewritten: copy what you keep
+  });
+});
