@@ -5,7 +5,7 @@
  */
 import { EventEmitter, once } from 'node:events';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
-import { describe, resolveOptions, type MachineOptions } from './options.js';
+import { DEFAULTS, describe, resolveOptions, type MachineOptions } from './options.js';
 import { moduleHref, type ProgramRef, type SpawnArgs } from './program.js';
 import type { HardwareBoot, PartitionBoot, ResolvedOptions, ResolvedPartition } from './shared/boot.js';
 import { counterBytes, readPartitionStats, type PartitionStats } from './shared/counter-block.js';
@@ -44,6 +44,11 @@ export interface TestHooks {
   keyHistory(): Promise<Uint8Array[]>;
   /** How many key-table entries hold a non-zero key. */
   liveKeyCount(): Promise<number>;
+  /**
+   * Fast-forward a free channel slot of a partition so that only `generationsLeft` more channels may
+   * use it before it retires (THREATS case 28: a handle, once closed, is never accepted again).
+   */
+  ageChannelSlot(partitionId: number, slot: number, generationsLeft: number): Promise<void>;
   /** The partition's port buffer (everything that partition can reach), for leak scans. */
   portOf(partitionId: number): SharedArrayBuffer;
   /** Crash the hardware worker (an uncaught error inside it); resolves once it has exited. */
@@ -355,6 +360,7 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
         corruptStamps: (id, on) => this.admin.corruptStamps(this.partition(id).index, on),
         keyHistory: () => this.admin.keyHistory(),
         liveKeyCount: () => this.admin.liveKeyCount(),
+        ageChannelSlot: (id, slot, generationsLeft) => this.admin.ageChannelSlot(this.partition(id).index, slot, generationsLeft),
         portOf: (id) => this.partition(id).port,
         crashHardware: async () => {
           const exited = new Promise((resolve) => hardware.once('exit', resolve));
@@ -513,7 +519,12 @@ export async function createMachine(options: MachineOptions): Promise<Machine> {
   const boot: HardwareBoot = { options: resolved, controlEndpoints, buffers: { ports, counters } };
   let hardware: Worker;
   try {
-    hardware = new Worker(workerEntry('hardware/worker'), { name: 'hardware-0', workerData: boot, transferList: controlEndpoints });
+    hardware = new Worker(workerEntry('hardware/worker'), {
+      name: 'hardware-0',
+      workerData: boot,
+      transferList: controlEndpoints,
+      resourceLimits: { maxOldGenerationSizeMb: DEFAULTS.hardwareHeapMb },
+    });
   } catch (e) {
     for (const c of channels) c.port1.close(), c.port2.close();
     throw e;

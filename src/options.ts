@@ -39,6 +39,8 @@ export interface MachineOptions {
   processesPerPartition?: number;
   /** Channel slots per partition, 1 to 4096: open channel ends at once (one more: `EMFILE`). Default 64. */
   channelsPerPartition?: number;
+  /** Listeners one partition may hold at once, 1 to 4096 (one more: `EMFILE`, counted in `controlRefusals`). Default 64. */
+  listenersPerPartition?: number;
   /** Send ring bytes per process, a power of two from 1024. Small rings make cheap test machines. Default 256 KiB. */
   sendRingBytes?: number;
   /** Receive ring bytes per process, a power of two from 1024. Default 256 KiB. */
@@ -73,6 +75,14 @@ export const DEFAULTS = {
   wait: 'adaptive' as WaitMode,
   /** `budgetPerRound`. */
   budgetPerRound: 64,
+  /** `listenersPerPartition`. */
+  listenersPerPartition: 64,
+  /**
+   * Old-generation heap of the hardware worker (fixed): its own tables and what partitions make it
+   * hold through the control plane are bounded (about 58 KB per partition at the defaults), so a
+   * runaway there fails the machine closed instead of growing without end.
+   */
+  hardwareHeapMb: 256,
   /** Most partitions a machine may have (fixed). */
   maxPartitions: 64,
   /** `resourceLimits.maxOldGenerationSizeMb` of a partition whose limits do not set it: no partition's heap is unbounded. */
@@ -133,7 +143,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   const o = input as MachineOptions;
   const known = new Set([
     'partitions', 'policy', 'processesPerPartition', 'channelsPerPartition', 'sendRingBytes', 'receiveRingBytes',
-    'maxMessageBytes', 'wait', 'budgetPerRound', 'testHooks', 'resourceLimits',
+    'maxMessageBytes', 'wait', 'budgetPerRound', 'listenersPerPartition', 'testHooks', 'resourceLimits',
   ]);
   for (const key of Object.keys(o)) if (!known.has(key)) bad(`option '${key}'`, `is not an option (known: ${[...known].join(', ')})`);
 
@@ -208,6 +218,8 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     },
     wait: resolveWaitPolicy(wait),
     budgetPerRound: o.budgetPerRound === undefined ? DEFAULTS.budgetPerRound : intIn('budgetPerRound', o.budgetPerRound, 1, 1 << 20),
+    listenersPerPartition:
+      o.listenersPerPartition === undefined ? DEFAULTS.listenersPerPartition : intIn('listenersPerPartition', o.listenersPerPartition, 1, 4096),
     testHooks: o.testHooks ?? false,
   };
 }

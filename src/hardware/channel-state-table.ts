@@ -3,14 +3,25 @@
  * (partition, channel slot); entry = partitionIndex * slotsPerPartition + slot.
  * Plain typed arrays over ArrayBuffers that never leave the hardware worker.
  */
-import { ConnectionState, HANDLE_GENERATION_MASK, HANDLE_SLOT_BITS } from '../shared/layout.js';
+import { ConnectionState, handleSlotBits, lastHandleGeneration } from '../shared/layout.js';
 
 export const NO_ENTRY = -1;
 
+/**
+ * Table-private state of a slot whose generations ran out: never allocated again, so no handle it
+ * ever carried can name a channel again (THREATS case 28). Never written to a connection table.
+ */
+export const RETIRED = 0xff;
+
 export class ChannelStateTable {
   readonly slotsPerPartition: number;
+  /** Handle layout: the slot in the low bits, the generation above. */
+  readonly slotBits: number;
+  readonly slotMask: number;
+  readonly lastGeneration: number;
   readonly state: Uint8Array;
-  readonly generation: Uint16Array;
+  /** The generation of the entry's current channel, or of the next one while it is free. */
+  readonly generation: Uint32Array;
   /** Queue pair (process slot) that owns this end; once released, the one that owned it last (-1: never used). */
   readonly ownerQueuePair: Int16Array;
   readonly ownerProcess: Uint32Array;
@@ -21,14 +32,20 @@ export class ChannelStateTable {
   /** Partition id and process id of the other end, as the hardware attests them. */
   readonly remotePartition: Uint32Array;
   readonly remoteProcess: Uint32Array;
+  /** The handle of the last channel released here, and its owner stays in ownerQueuePair: a send on it reads ECLOSED, not stale. */
+  readonly closedHandle: Uint32Array;
   /** An END not yet written because the owner's receive ring was full (status + 1; 0 = none). */
   readonly pendingEnd: Uint8Array;
 
   constructor(partitions: number, slotsPerPartition: number) {
     const n = partitions * slotsPerPartition;
     this.slotsPerPartition = slotsPerPartition;
+    this.slotBits = handleSlotBits(slotsPerPartition);
+    this.slotMask = (1 << this.slotBits) - 1;
+    this.lastGeneration = lastHandleGeneration(slotsPerPartition);
     this.state = new Uint8Array(n);
-    this.generation = new Uint16Array(n);
+    this.generation = new Uint32Array(n);
+    this.closedHandle = new Uint32Array(n);
     this.ownerQueuePair = new Int16Array(n).fill(-1);
     this.ownerProcess = new Uint32Array(n);
     this.peer = new Int32Array(n).fill(NO_ENTRY);
@@ -52,16 +69,23 @@ export class ChannelStateTable {
 
   /** The handle a process uses for this entry: generation in the high bits, slot in the low. */
   handle(entry: number): number {
-    return ((this.generation[entry] << HANDLE_SLOT_BITS) | this.slotOf(entry)) >>> 0;
+    return (this.generation[entry] * (this.slotMask + 1) + this.slotOf(entry)) >>> 0;
   }
 
-  /** True when `handle` named this free entry just before its last release, and `queuePair` owned it (THREATS.md case 10). */
-  closedBy(entry: number, generation: number, queuePair: number): boolean {
-    return (
-      this.state[entry] === ConnectionState.FREE &&
-      this.ownerQueuePair[entry] === queuePair &&
-      generation === ((this.generation[entry] - 1) & HANDLE_GENERATION_MASK)
-    );
+  /** True while the entry is one end of a channel (open, or ended by its peer but not yet closed here). */
+  isLive(entry: number): boolean {
+    const s = this.state[entry];
+    return s !== ConnectionState.FREE && s !== RETIRED;
+  }
+
+  /** True when `handle` named this entry's last channel, which `queuePair` closed, and the slot is not reused yet (THREATS case 10). */
+  closedBy(entry: number, handle: number, queuePair: number): boolean {
+    return !this.isLive(entry) && this.closedHandle[entry] === handle && this.ownerQueuePair[entry] === queuePair;
+  }
+
+  /** Test hook: let only `generationsLeft` more channels use this free entry before it retires. */
+  age(entry: number, generationsLeft: number): void {
+    this.generation[entry] = this.lastGeneration - generationsLeft + 1;
   }
 
   /**
@@ -87,16 +111,29 @@ export class ChannelStateTable {
   }
 
   /**
-   * Free the entry; the generation moves on so every old handle to it is stale. The owner stays
-   * recorded, so that its last handle reads as closed (not stale) until the slot is reused.
+   * Free the entry; the generation moves on so every old handle to it is stale. A slot whose last
+   * generation was just used retires instead of wrapping: a handle, once closed, is never accepted
+   * again for the machine's lifetime. The owner stays recorded, so that its last handle reads as
+   * closed (not stale) until the slot is reused.
    */
   release(entry: number): void {
-    this.state[entry] = ConnectionState.FREE;
-    this.generation[entry] = (this.generation[entry] + 1) & HANDLE_GENERATION_MASK;
+    this.closedHandle[entry] = this.handle(entry);
+    if (this.generation[entry] >= this.lastGeneration) this.state[entry] = RETIRED;
+    else {
+      this.state[entry] = ConnectionState.FREE;
+      this.generation[entry]++;
+    }
     this.peer[entry] = NO_ENTRY;
     this.ownerProcess[entry] = 0;
     this.remotePartition[entry] = 0;
     this.remoteProcess[entry] = 0;
     this.pendingEnd[entry] = 0;
+  }
+
+  /** True when every slot of this partition has retired (connects then fail EMFILE, saying so). */
+  allRetired(partitionIndex: number): boolean {
+    const first = partitionIndex * this.slotsPerPartition;
+    for (let e = first; e < first + this.slotsPerPartition; e++) if (this.state[e] !== RETIRED) return false;
+    return true;
   }
 }

@@ -6,6 +6,7 @@
  * hardware unit would receive the same KeyExchange over a hardware link.
  */
 import { ChannelStateTable, NO_ENTRY } from './channel-state-table.js';
+import { Counters } from './counters.js';
 import { Engine } from './engine.js';
 import { KeyTable } from './key-table.js';
 import { PartitionPort, QueuePairState } from './partition-port.js';
@@ -28,12 +29,23 @@ interface Listener {
   readonly port: PartitionPort;
   readonly queuePair: number;
   readonly service: number;
+  /**
+   * Channels connected but not accepted yet, as handles (slot and generation), never bare entries:
+   * the listening process may close one before accepting it and the slot may then carry another
+   * process's channel (THREATS case 31).
+   */
   readonly backlog: number[];
   readonly waiters: Array<(r: ControlResult<ChannelGrant>) => void>;
 }
 
+/**
+ * Bounds on what one partition can make the hardware hold through its control endpoint (THREATS
+ * case 30). With them a partition costs the hardware's heap at most about `listeners` × 200 bytes +
+ * PENDING_ACCEPTS_PER_PARTITION × 700 bytes (≈ 58 KB at the defaults), beside its fixed tables.
+ */
 export const LISTEN_BACKLOG = 64;
 export const MAX_PENDING_ACCEPTS = 16;
+export const PENDING_ACCEPTS_PER_PARTITION = 64;
 
 function fail(code: ChannelErrorCode, message: string): { ok: false; code: ChannelErrorCode; message: string } {
   return { ok: false, code, message };
@@ -41,6 +53,9 @@ function fail(code: ChannelErrorCode, message: string): { ok: false; code: Chann
 
 export class ConnectionManager {
   private readonly listeners = new Map<string, Listener>();
+  /** Per partition index: listeners held, and accepts waiting. */
+  private readonly listenerCount: number[];
+  private readonly acceptCount: number[];
 
   constructor(
     private readonly ports: PartitionPort[],
@@ -49,7 +64,11 @@ export class ConnectionManager {
     private readonly keys: KeyTable,
     private readonly policy: Policy,
     private readonly kick: () => void,
+    private readonly counters: Counters,
+    private readonly listenersPerPartition: number,
   ) {
+    this.listenerCount = ports.map(() => 0);
+    this.acceptCount = ports.map(() => 0);
     engine.onDetach = (qp) => this.dropListeners(qp.port, qp.index);
   }
 
@@ -98,6 +117,10 @@ export class ConnectionManager {
     if (bad) return fail('EINVAL', bad);
     const key = `${port.index}:${service}`;
     if (this.listeners.has(key)) return fail('EADDRINUSE', `port ${service} of partition ${port.id} already has a listener`);
+    if (this.listenerCount[port.index] >= this.listenersPerPartition) {
+      return this.refuse(port, 'EMFILE', `partition ${port.id} already holds ${this.listenersPerPartition} listeners (listenersPerPartition); close one first`);
+    }
+    this.listenerCount[port.index]++;
     this.listeners.set(key, { port, queuePair: qp, service, backlog: [], waiters: [] });
     return { ok: true };
   }
@@ -116,12 +139,38 @@ export class ConnectionManager {
     if (bad) return fail('EINVAL', bad);
     const listener = this.listeners.get(`${port.index}:${service}`);
     if (listener === undefined || listener.queuePair !== qp) return fail('EINVAL', `this process does not listen on port ${service}`);
-    const d = listener.backlog.shift();
-    if (d !== undefined) return this.grant(d);
-    if (listener.waiters.length >= MAX_PENDING_ACCEPTS) {
-      return fail('EAGAIN', `already ${MAX_PENDING_ACCEPTS} accepts pending on port ${service}`);
+    for (let h = listener.backlog.shift(); h !== undefined; h = listener.backlog.shift()) {
+      const d = this.backlogEntry(listener, h);
+      if (d !== NO_ENTRY) return this.grant(d);
     }
-    return new Promise((resolve) => listener.waiters.push(resolve));
+    if (listener.waiters.length >= MAX_PENDING_ACCEPTS) {
+      return this.refuse(port, 'EAGAIN', `already ${MAX_PENDING_ACCEPTS} accepts pending on port ${service}; await one before starting another`);
+    }
+    if (this.acceptCount[port.index] >= PENDING_ACCEPTS_PER_PARTITION) {
+      return this.refuse(port, 'EAGAIN', `partition ${port.id} already has ${PENDING_ACCEPTS_PER_PARTITION} accepts pending; await some first`);
+    }
+    this.acceptCount[port.index]++;
+    return new Promise((resolve) =>
+      listener.waiters.push((r) => {
+        this.acceptCount[port.index]--;
+        resolve(r);
+      }),
+    );
+  }
+
+  /** The entry a backlog handle still names, if it is still the listener's unaccepted channel; else NO_ENTRY. */
+  private backlogEntry(listener: Listener, handle: number): number {
+    const t = this.table;
+    const slot = handle & t.slotMask;
+    if (slot >= t.slotsPerPartition) return NO_ENTRY;
+    const d = t.entry(listener.port.index, slot);
+    return t.isLive(d) && t.handle(d) === handle && t.ownerQueuePair[d] === listener.queuePair ? d : NO_ENTRY;
+  }
+
+  /** A control call refused at a bound: counted on the partition, answered with a typed error. */
+  private refuse(port: PartitionPort, code: ChannelErrorCode, message: string): { ok: false; code: ChannelErrorCode; message: string } {
+    this.counters.controlRefusal(port.index);
+    return fail(code, message);
   }
 
   /** Send side of claim 1. */
@@ -130,7 +179,7 @@ export class ConnectionManager {
     if (bad) return fail('EINVAL', bad);
     if (!Number.isInteger(partitionId) || partitionId < 1) return fail('EINVAL', `partition ${partitionId} is not a partition id`);
     const e = this.table.allocate(port.index);
-    if (e === NO_ENTRY) return fail('EMFILE', `partition ${port.id} has no free channel slot`);
+    if (e === NO_ENTRY) return fail('EMFILE', this.noSlotMessage(port));
     this.keys.generate(e);
     const process = port.queuePairs[qp].process;
     const answer = this.receiveSideAccept({
@@ -168,7 +217,7 @@ export class ConnectionManager {
       return fail('ECONNREFUSED', `the backlog of port ${x.destinationService} on partition ${x.destinationPartition} is full`);
     }
     const d = this.table.allocate(target.index, x.keyEntry);
-    if (d === NO_ENTRY) return fail('EMFILE', `partition ${x.destinationPartition} has no free channel slot`);
+    if (d === NO_ENTRY) return fail('EMFILE', this.noSlotMessage(target));
     this.keys.copy(x.keyEntry, d);
     const t = this.table;
     const owner = target.queuePairs[listener.queuePair].process;
@@ -176,8 +225,14 @@ export class ConnectionManager {
     target.writeConnection(t.slotOf(d), t.handle(d), owner, x.sourcePartition, x.sourceProcess, ConnectionState.OPEN);
     const waiter = listener.waiters.shift();
     if (waiter !== undefined) waiter(this.grant(d));
-    else listener.backlog.push(d);
+    else listener.backlog.push(t.handle(d));
     return { ok: true, entry: d };
+  }
+
+  private noSlotMessage(port: PartitionPort): string {
+    return this.table.allRetired(port.index)
+      ? `every channel slot of partition ${port.id} is retired: each carried its last handle generation, and a handle is never reused; create a new machine`
+      : `partition ${port.id} has no free channel slot`;
   }
 
   private grant(d: number): ControlResult<ChannelGrant> {
@@ -191,7 +246,11 @@ export class ConnectionManager {
 
   private dropListener(listener: Listener): void {
     this.listeners.delete(`${listener.port.index}:${listener.service}`);
-    for (const d of listener.backlog) this.engine.closeEnd(d, Status.ECONNREFUSED);
+    this.listenerCount[listener.port.index]--;
+    for (const h of listener.backlog) {
+      const d = this.backlogEntry(listener, h);
+      if (d !== NO_ENTRY) this.engine.closeEnd(d, Status.ECONNREFUSED);
+    }
     for (const w of listener.waiters) w(fail('ECLOSED', `the listener on port ${listener.service} was closed`));
     this.engine.publishAll();
   }

@@ -9,6 +9,8 @@ import {
   COUNTER_BYTES_DELIVERED,
   COUNTER_BYTES_SENT,
   COUNTER_COMPLETIONS_DROPPED,
+  COUNTER_CONTROL_REFUSALS,
+  COUNTER_DOORBELL_WAKEUPS,
   COUNTER_DELIVERED,
   COUNTER_IDLE_WAKEUPS,
   COUNTER_SEND_ERRORS,
@@ -50,6 +52,14 @@ export class Counters {
 
   completionDropped(p: number): void {
     this.values[p * COUNTERS_PER_PARTITION + COUNTER_COMPLETIONS_DROPPED]++;
+  }
+
+  controlRefusal(p: number): void {
+    this.values[p * COUNTERS_PER_PARTITION + COUNTER_CONTROL_REFUSALS]++;
+  }
+
+  doorbellWakeup(p: number): void {
+    this.values[p * COUNTERS_PER_PARTITION + COUNTER_DOORBELL_WAKEUPS]++;
   }
 
   idleWakeup(p: number): void {

@@ -23,8 +23,7 @@ import {
   DELIVER_BODY_BYTES,
   DELIVER_CHANNEL_OFFSET,
   DELIVER_STATUS_OFFSET,
-  HANDLE_SLOT_BITS,
-  HANDLE_SLOT_MASK,
+  RECORD_ALIGN_BYTES,
   RecordType,
   SEND_BODY_BYTES,
   SEND_CHANNEL_OFFSET,
@@ -39,6 +38,33 @@ type Outcome = typeof DONE | typeof BLOCKED;
 
 /** Payloads up to this size are copied word by word; larger ones with TypedArray.set. */
 const WORD_COPY_LIMIT = 256;
+
+/**
+ * Copy exactly `bytes` payload bytes into a receive record and zero the record's alignment padding
+ * (THREATS case 26). Bytes past the payload in the sender's ring belong to whatever that process
+ * wrote there before (a longer message to another channel): copying whole words or the aligned
+ * span would hand them to this receiver. Every byte the hardware writes into a port is that
+ * partition's data or zero. `to` is 8-byte aligned, as every record body is.
+ */
+function copyPayload(src: RingConsumer, from: number, dst: RingProducer, to: number, bytes: number): void {
+  const d32 = dst.u32;
+  const d8 = dst.u8;
+  const s8 = src.u8;
+  const end = to + bytes;
+  if (bytes <= WORD_COPY_LIMIT) {
+    // Both offsets are 8-byte aligned: whole words up to the last full one, then the tail byte by byte.
+    const words = bytes >>> 2;
+    const s32 = src.u32;
+    const f = from >> 2;
+    const t = to >> 2;
+    for (let i = 0; i < words; i++) d32[t + i] = s32[f + i];
+    for (let i = words << 2; i < bytes; i++) d8[to + i] = s8[from + i];
+  } else {
+    d8.set(s8.subarray(from, from + bytes), to);
+  }
+  const padded = (end + RECORD_ALIGN_BYTES - 1) & ~(RECORD_ALIGN_BYTES - 1);
+  for (let i = end; i < padded; i++) d8[i] = 0;
+}
 
 /** What the send stage attaches to a message for the receive stage (claim 10). Hardware-private. */
 interface Stamp {
@@ -159,24 +185,23 @@ export class Engine {
 
   /** The entry a handle names, if this queue pair owns it; otherwise a counted violation and NO_ENTRY. */
   private ownedEntry(qp: HardwareQueuePair, handle: number, opcode: number): number {
-    const slot = handle & HANDLE_SLOT_MASK;
-    const generation = handle >>> HANDLE_SLOT_BITS;
     const t = this.table;
+    const slot = handle & t.slotMask;
+    const generation = handle >>> t.slotBits;
     if (slot >= t.slotsPerPartition) {
       this.reject(qp, 'badHandle', Status.EINVAL, opcode, handle);
       return NO_ENTRY;
     }
     const e = t.entry(qp.port.index, slot);
-    if (t.generation[e] !== generation) {
-      if (t.closedBy(e, generation, qp.index)) {
+    if (t.generation[e] !== generation || !t.isLive(e)) {
+      if (t.closedBy(e, handle, qp.index)) {
         // This process closed the channel (or is closing it) and the slot is not reused yet: ECLOSED, as for a peer's close.
         this.counters.sendError(qp.port.index);
         this.complete(qp, Status.ECLOSED, opcode, handle);
+      } else if (t.generation[e] === generation && t.state[e] === ConnectionState.FREE) {
+        // The slot's next handle, never issued yet.
+        this.reject(qp, 'badHandle', Status.EINVAL, opcode, handle);
       } else this.reject(qp, 'staleHandle', Status.ESTALE, opcode, handle);
-      return NO_ENTRY;
-    }
-    if (t.state[e] === ConnectionState.FREE) {
-      this.reject(qp, 'badHandle', Status.EINVAL, opcode, handle);
       return NO_ENTRY;
     }
     if (t.ownerQueuePair[e] !== qp.index) {
@@ -260,17 +285,7 @@ export class Engine {
     const dst = rx.u32;
     dst[(at + DELIVER_CHANNEL_OFFSET) >> 2] = t.handle(d);
     dst[(at + DELIVER_STATUS_OFFSET) >> 2] = Status.OK;
-    const to = at + DELIVER_BODY_BYTES;
-    if (bytes <= WORD_COPY_LIMIT) {
-      // Both offsets are 8-byte aligned and records are padded to 8, so whole words stay inside both records.
-      const from = payload >> 2;
-      const words = (bytes + 3) >> 2;
-      const s32 = src.u32;
-      const d32 = to >> 2;
-      for (let i = 0; i < words; i++) dst[d32 + i] = s32[from + i];
-    } else {
-      rx.u8.set(src.u8.subarray(payload, payload + bytes), to);
-    }
+    copyPayload(src, payload, rx, at + DELIVER_BODY_BYTES, bytes);
     this.counters.sent(qp.port.index, bytes);
     this.counters.delivered(dport.index, bytes);
     if (!dqp.receiveDirty) {
@@ -314,7 +329,7 @@ export class Engine {
     const t = this.table;
     for (let slot = 0; slot < t.slotsPerPartition; slot++) {
       const e = t.entry(port.index, slot);
-      if (t.state[e] !== ConnectionState.FREE && (queuePair < 0 || t.ownerQueuePair[e] === queuePair)) {
+      if (t.isLive(e) && (queuePair < 0 || t.ownerQueuePair[e] === queuePair)) {
         this.closeEnd(e, peerStatus);
       }
     }

@@ -41,6 +41,8 @@ export class Hardware {
     this.scheduler = new Scheduler(this.engine, () => this.ports, options.wait);
     this.manager = new ConnectionManager(this.ports, this.engine, this.table, this.keys, new Policy(options.allow), () =>
       this.scheduler.kick(),
+      this.counters,
+      options.listenersPerPartition,
     );
   }
 

@@ -10,10 +10,11 @@ import {
   CONNECTION_REMOTE_PROCESS_OFFSET,
   CONNECTION_STATE_OFFSET,
   connectionEntryOffset,
+  portBytes,
   type PortGeometry,
 } from '../shared/layout.js';
 import { LayoutError } from '../shared/errors.js';
-import { allocatePort, attachPort, HW_DOORBELL_WORD, HW_SLEEPING_WORD, queuePairRings } from '../shared/port.js';
+import { allocatePort, HW_DOORBELL_WORD, HW_SLEEPING_WORD, queuePairRings } from '../shared/port.js';
 import { RingConsumer, RingProducer } from '../shared/ring.js';
 
 export const QueuePairState = { FREE: 0, ACTIVE: 1, FAULTED: 2 } as const;
@@ -49,12 +50,20 @@ export class HardwareQueuePair {
   }
 }
 
-/** A port handed in at boot must be exactly the fresh port allocatePort() would make for this partition. */
-function checkedPort(buffer: SharedArrayBuffer, id: number, geometry: PortGeometry): SharedArrayBuffer {
-  const attached = attachPort(buffer);
-  const g = attached.geometry;
-  const same = (Object.keys(geometry) as Array<keyof PortGeometry>).every((k) => g[k] === geometry[k]);
-  if (attached.partitionId !== id || !same) throw new LayoutError(`port for partition ${id} does not match the machine's geometry`);
+/**
+ * A port handed in at boot (the operator allocated it with allocatePort(), so partitions can boot
+ * alongside the hardware) must be the size this geometry makes. Nothing is read from it: its
+ * partition may already be running and may have rewritten every word, header included (THREATS
+ * case 27). The hardware's geometry comes from the options, and it never takes a size, count or
+ * offset from a word a partition can write, now or later.
+ */
+function checkedPort(buffer: SharedArrayBuffer, id: number, name: string, geometry: PortGeometry): SharedArrayBuffer {
+  const expected = portBytes(geometry);
+  if (!(buffer instanceof SharedArrayBuffer) || (buffer as { growable?: boolean }).growable === true || buffer.byteLength !== expected) {
+    throw new LayoutError(
+      `the port of partition ${id} (${name}) is not a fixed-size SharedArrayBuffer of ${expected} bytes; allocate it with allocatePort()`,
+    );
+  }
   return buffer;
 }
 
@@ -74,7 +83,7 @@ export class PartitionPort {
     /** A port the operator allocated with allocatePort() (boot overlaps worker start-up); default: a fresh one. */
     buffer?: SharedArrayBuffer,
   ) {
-    this.buffer = buffer === undefined ? allocatePort(geometry, id) : checkedPort(buffer, id, geometry);
+    this.buffer = buffer === undefined ? allocatePort(geometry, id) : checkedPort(buffer, id, name, geometry);
     this.i32 = new Int32Array(this.buffer);
     this.u32 = new Uint32Array(this.buffer);
     this.queuePairs = Array.from({ length: geometry.queuePairs }, (_, qp) => new HardwareQueuePair(this, qp, this.buffer, geometry));

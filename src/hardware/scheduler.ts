@@ -13,13 +13,33 @@ import type { WaitPolicy } from '../shared/wait.js';
 /** Longest stretch the engine runs before it lets the event loop in. */
 const SLICE_MS = 2;
 /**
- * A doorbell storm (THREATS.md case 17): after this many wake-ups in a row that moved nothing on a
- * port's rings, the hardware listens to that port's doorbell again only after a pause that doubles
- * up to MAX_DOORBELL_PAUSE_MS. The port's work is still served in every round the engine runs for
- * anyone, so only a partition that storms waits, and at most that long.
+ * A doorbell storm (THREATS cases 17 and 29): once a port's streak of suspicious sleeps (each
+ * suspicious sleep adds one, each clean active one takes one away) reaches this, the hardware listens to that port's doorbell again only after a pause that doubles up to
+ * MAX_DOORBELL_PAUSE_MS. A sleep is suspicious for a port when its doorbell woke the engine and
+ * nothing moved on its rings (an idle wake-up), or when the port rang far more often than the
+ * protocol lets an honest partition ring for the work that moved. An honest partition rings only
+ * after it saw a flag the hardware raised, and the ringer lowers it: once per sleep for the port's
+ * sleep flag, and once per raised space flag, each raised when a receive ring was full and so
+ * followed by deliveries. A storm that carries a trickle of real traffic still rings thousands of
+ * times per message and stays throttled; an idle streak that any progress resets would not hold it.
+ * The port's work is still served in every round the engine runs for anyone, so only a partition
+ * that storms waits, and at most that long.
  */
-const IDLE_WAKEUPS_BEFORE_PAUSE = 64;
+const SUSPICIOUS_SLEEPS_BEFORE_PAUSE = 64;
 const MAX_DOORBELL_PAUSE_MS = 64;
+/** The streak stops here (the longest pause), so a partition that stops storming is listened to again after a few clean sleeps. */
+const MAX_STREAK = SUSPICIOUS_SLEEPS_BEFORE_PAUSE + Math.log2(MAX_DOORBELL_PAUSE_MS);
+/** Rings an honest port may make per sleep beyond one per queue pair, plus one per this many bytes moved. */
+const RING_ALLOWANCE = 8;
+const BYTES_PER_ALLOWED_RING = 8;
+
+/** What the scheduler remembers of a port between two sleeps. */
+interface PortWatch {
+  bell: number;
+  positions: number;
+  /** Suspicious sleeps, less the clean active ones since, between 0 and MAX_STREAK. */
+  streak: number;
+}
 
 export class Scheduler {
   private wake: (() => void) | undefined;
@@ -30,8 +50,8 @@ export class Scheduler {
   private readonly woken = new Map<PartitionPort, number>();
   /** The current sleep: each port's doorbell and ring positions as it began. */
   private readonly asleep = new Map<PartitionPort, { bell: number; positions: number }>();
-  /** Wake-ups in a row that moved nothing on the port's rings. */
-  private readonly idleStreak = new WeakMap<PartitionPort, number>();
+  /** Each port's doorbell and ring positions at the previous sleep, and its suspicious streak. */
+  private readonly watch = new WeakMap<PartitionPort, PortWatch>();
 
   constructor(
     private readonly engine: Engine,
@@ -96,16 +116,16 @@ export class Scheduler {
   /** Keep one waiter per port: it resolves on the next ring of that port's doorbell. */
   private arm(port: PartitionPort, bell: number): void {
     if (this.armed.has(port)) return;
-    const streak = this.idleStreak.get(port) ?? 0;
-    if (streak < IDLE_WAKEUPS_BEFORE_PAUSE) {
+    const streak = this.watch.get(port)?.streak ?? 0;
+    if (streak < SUSPICIOUS_SLEEPS_BEFORE_PAUSE) {
       this.listen(port, bell);
       return;
     }
-    // A storm: listen again after a pause; the next idle wake-up doubles it, progress ends it.
+    // A storm: listen again after a pause; each further suspicious sleep doubles it, clean ones wind it back.
     // Listen from the bell as it was when the engine went to sleep, so a ring during the pause
     // (the partition rings once per sleep, and may then wait for us) wakes the engine at once.
     this.armed.add(port);
-    const pause = Math.min(2 ** (streak - IDLE_WAKEUPS_BEFORE_PAUSE + 1), MAX_DOORBELL_PAUSE_MS);
+    const pause = Math.min(2 ** (streak - SUSPICIOUS_SLEEPS_BEFORE_PAUSE + 1), MAX_DOORBELL_PAUSE_MS);
     setTimeout(() => {
       this.armed.delete(port);
       if (port.alive && !this.stopped) this.listen(port, bell);
@@ -131,17 +151,40 @@ export class Scheduler {
     const sleep = this.asleep.get(port);
     if (this.wake !== undefined && sleep !== undefined && port.doorbell() !== sleep.bell && !this.woken.has(port)) {
       this.woken.set(port, sleep.positions);
+      this.engine.counters.doorbellWakeup(port.index);
     }
     this.kick();
   }
 
-  /** Once the engine is idle again: which doorbells that woke it moved nothing on their own rings. */
+  /**
+   * Once the engine is idle again, judge every port over the stretch since the previous sleep: an
+   * idle wake-up, or more rings than the work that moved explains, extends its suspicious streak;
+   * rings or a wake-up that the work explains end it.
+   */
   private judgeWakeups(): void {
-    for (const [port, before] of this.woken) {
-      if (ringPositions(port) === before) {
-        this.idleStreak.set(port, (this.idleStreak.get(port) ?? 0) + 1);
-        this.engine.counters.idleWakeup(port.index);
-      } else this.idleStreak.delete(port);
+    for (const port of this.ports()) {
+      if (!port.alive) continue;
+      const bell = port.doorbell();
+      const positions = ringPositions(port);
+      let w = this.watch.get(port);
+      if (w === undefined) {
+        this.watch.set(port, (w = { bell, positions, streak: 0 }));
+        continue;
+      }
+      const rings = (bell - w.bell) >>> 0;
+      const moved = Math.abs(positions - w.positions);
+      const before = this.woken.get(port);
+      const idleWakeup = before !== undefined && positions === before;
+      if (idleWakeup) this.engine.counters.idleWakeup(port.index);
+      const allowed = RING_ALLOWANCE + port.queuePairs.length + moved / BYTES_PER_ALLOWED_RING;
+      // A port that neither rang nor woke the engine since the last sleep says nothing either way. One that
+      // did, within what its work explains, steps its streak back by one rather than to zero: a storm whose
+      // thread loses its core now and then, or that carries a trickle of work, mixes such sleeps with
+      // suspicious ones, and must still climb.
+      if (idleWakeup || rings > allowed) w.streak = Math.min(w.streak + 1, MAX_STREAK);
+      else if ((rings > 0 || before !== undefined) && w.streak > 0) w.streak--;
+      w.bell = bell;
+      w.positions = positions;
     }
     this.woken.clear();
   }

@@ -8,6 +8,7 @@ import { expose, nodeEndpoint, transfer, WORKER_READY } from '../shared/control-
 import { Hardware } from './hardware.js';
 import type { HardwareBoot } from '../shared/boot.js';
 import type { HardwareAdmin } from '../shared/operator-contract.js';
+import { ConnectionState } from '../shared/layout.js';
 
 const boot = workerData as HardwareBoot;
 const hardware = new Hardware(boot.options, boot.buffers);
@@ -45,6 +46,19 @@ const admin: HardwareAdmin = {
     for (let e = 0; e < hardware.table.state.length; e++) if (!hardware.keys.isZero(e)) n++;
     return n;
   },
+  /** Test hook: let only `generationsLeft` more channels use this free slot before it retires. */
+  ageChannelSlot(index: number, slot: number, generationsLeft: number) {
+    requireHooks();
+    const t = hardware.table;
+    if (!Number.isInteger(slot) || slot < 0 || slot >= t.slotsPerPartition) throw new RangeError(`slot ${slot} is outside 0..${t.slotsPerPartition - 1}`);
+    if (!Number.isInteger(generationsLeft) || generationsLeft < 1 || generationsLeft > t.lastGeneration) {
+      throw new RangeError(`generationsLeft must be an integer from 1 to ${t.lastGeneration}, got ${generationsLeft}`);
+    }
+    const e = t.entry(index, slot);
+    if (t.state[e] !== ConnectionState.FREE) throw new RangeError(`slot ${slot} is not free`);
+    t.age(e, generationsLeft);
+  },
+  /** Test hook: crash this worker the way an uncaught error in the engine would. */
   crash() {
     requireHooks();
     setImmediate(() => {

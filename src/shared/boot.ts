@@ -39,6 +39,8 @@ export interface ResolvedOptions {
   /** The wait mode resolved once into numbers; both kinds of worker receive this record. */
   wait: WaitPolicy;
   budgetPerRound: number;
+  /** Listeners one partition may hold at once (THREATS case 30). */
+  listenersPerPartition: number;
   testHooks: boolean;
 }
 

@@ -7,6 +7,8 @@ import {
   COUNTER_BYTES_DELIVERED,
   COUNTER_BYTES_SENT,
   COUNTER_COMPLETIONS_DROPPED,
+  COUNTER_CONTROL_REFUSALS,
+  COUNTER_DOORBELL_WAKEUPS,
   COUNTER_DELIVERED,
   COUNTER_FIRST_VIOLATION,
   COUNTER_IDLE_WAKEUPS,
@@ -55,6 +57,13 @@ export interface PartitionStats {
    * races; a steady climb is a doorbell storm, which the hardware throttles for that partition only.
    */
   idleWakeups: number;
+  /** Times this partition's doorbell woke the hardware, with work or not. A storm the hardware throttles stays near 16 a second. */
+  doorbellWakeups: number;
+  /**
+   * Control calls the hardware refused because this partition reached a bound on what it may make
+   * the hardware hold (`listenersPerPartition`, pending accepts): each got `EMFILE` or `EAGAIN`.
+   */
+  controlRefusals: number;
   /**
    * Work requests and control messages the hardware refused as violations, by kind (see
    * {@link VIOLATION_KINDS}): a violating request never leaves the hardware, and the sender gets an
@@ -81,6 +90,8 @@ export function readPartitionStats(values: Float64Array, p: number, id: number, 
     sendErrors: values[at + COUNTER_SEND_ERRORS],
     completionsDropped: values[at + COUNTER_COMPLETIONS_DROPPED],
     idleWakeups: values[at + COUNTER_IDLE_WAKEUPS],
+    doorbellWakeups: values[at + COUNTER_DOORBELL_WAKEUPS],
+    controlRefusals: values[at + COUNTER_CONTROL_REFUSALS],
     violations,
   };
 }

@@ -124,10 +124,28 @@ export const CONNECTION_ENTRY_BYTES = 32;
 export const ConnectionState = { FREE: 0, OPEN: 1, PEER_CLOSED: 2, CLOSED: 3, PEER_DEAD: 4 } as const;
 export type ConnectionState = (typeof ConnectionState)[keyof typeof ConnectionState];
 
-/** Channel handles: slot index in the low bits, generation in the high bits. */
-export const HANDLE_SLOT_BITS = 16;
-export const HANDLE_SLOT_MASK = (1 << HANDLE_SLOT_BITS) - 1;
-export const HANDLE_GENERATION_MASK = 0xffff;
+/**
+ * Channel handles are one u32: the slot index in the low `handleSlotBits(channelSlots)` bits, the
+ * slot's generation in the rest. Narrow slot fields leave the generation room: with the default 64
+ * slots it has 26 bits, so one slot goes through 2^26 channels before its generations run out, and
+ * then it is retired rather than wrapped (a handle, once closed, is never accepted again).
+ */
+export function handleSlotBits(channelSlots: number): number {
+  return Math.max(1, 32 - Math.clz32(channelSlots - 1));
+}
+
+/** The last generation a slot may carry before it retires. */
+export function lastHandleGeneration(channelSlots: number): number {
+  return 2 ** (32 - handleSlotBits(channelSlots)) - 1;
+}
+
+export function handleSlot(handle: number, channelSlots: number): number {
+  return handle & ((1 << handleSlotBits(channelSlots)) - 1);
+}
+
+export function handleGeneration(handle: number, channelSlots: number): number {
+  return handle >>> handleSlotBits(channelSlots);
+}
 
 export function alignUp(n: number, to: number): number {
   return (n + to - 1) & ~(to - 1);
@@ -230,6 +248,10 @@ export type ViolationKind = (typeof VIOLATION_KINDS)[number];
 export const COUNTER_FIRST_VIOLATION = 7;
 /** Doorbell rings that woke the hardware and led to no progress on that partition's rings (a storm shows here). */
 export const COUNTER_IDLE_WAKEUPS = COUNTER_FIRST_VIOLATION + VIOLATION_KINDS.length;
-export const COUNTERS_PER_PARTITION = COUNTER_IDLE_WAKEUPS + 1;
+/** Control calls refused at a per-partition bound: listeners, pending accepts (THREATS case 30). */
+export const COUNTER_CONTROL_REFUSALS = COUNTER_IDLE_WAKEUPS + 1;
+/** Times this partition's doorbell woke the hardware, idle or not (a storm's throttle shows here). */
+export const COUNTER_DOORBELL_WAKEUPS = COUNTER_CONTROL_REFUSALS + 1;
+export const COUNTERS_PER_PARTITION = COUNTER_DOORBELL_WAKEUPS + 1;
 /** Violation counters saturate here, like InfiniBand's 32-bit port counters. */
 export const VIOLATION_COUNTER_MAX = 0xffff_ffff;

@@ -20,6 +20,8 @@ export interface HardwareAdmin {
   keyHistory(): Uint8Array[];
   /** Test hook: how many key-table entries are non-zero (revoked keys must be zeroed). */
   liveKeyCount(): number;
+  /** Test hook: let only `generationsLeft` more channels use this free slot of the partition in slot `index` before it retires. */
+  ageChannelSlot(index: number, slot: number, generationsLeft: number): void;
   /** Test hook: crash the hardware worker the way an uncaught error in the engine would. */
   crash(): void;
   stop(): void;

@@ -1,8 +1,8 @@
 /** THREATS.md cases 16–22 (denial of service and fairness), provoked from inside hostile partitions. */
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { RecordType, Status } from 'lparlink/internal';
-import { completions, numbered, rawChannel, receiveAll, waitFor, withBench } from './harness.js';
+import { handleSlot, RecordType, Status } from 'lparlink/internal';
+import { completions, numbered, rawChannel, receiveAll, SMALL, waitFor, withBench } from './harness.js';
 
 const A = 3; // the attacker
 const P = 4; // a raw peer
@@ -13,7 +13,7 @@ describe('denial of service and fairness', () => {
     await withBench({ hostile: [A] }, async (b) => {
       const a = b.os(A);
       const loop = await rawChannel(b, A, 0, A, 1, 9); // the flood goes to the attacker itself
-      expect(loop.send & 0xffff).not.toBe(loop.receive & 0xffff); // two ends, two entries
+      expect(handleSlot(loop.send, SMALL.channelsPerPartition)).not.toBe(handleSlot(loop.receive, SMALL.channelsPerPartition)); // two ends, two entries
       await a.startHelper('flood', { sendQp: 0, recvQp: 1, handle: loop.send, size: 64 });
       await waitFor('the flood to be under way', () => b.stats(A).delivered > 1000);
       const mark = b.honest.progress();

@@ -3,9 +3,11 @@ import { once } from 'node:events';
 import { webcrypto } from 'node:crypto';
 import { describe, expect, it, vi } from 'vitest';
 import { createMachine } from 'lparlink';
-import { RecordType, Status } from 'lparlink/internal';
+import { handleGeneration, handleSlot, RecordType, Status } from 'lparlink/internal';
 import { KeyTable } from '../../src/hardware/key-table.js';
-import { completions, numbered, rawChannel, RECORD_SERVER, receiveAll, RESET_WATCH, waitFor, withBench } from './harness.js';
+import { completions, numbered, rawChannel, RECORD_SERVER, receiveAll, RESET_WATCH, SMALL, waitFor, withBench } from './harness.js';
+
+const SLOTS = SMALL.channelsPerPartition;
 
 const A = 3;
 const P = 4;
@@ -44,8 +46,8 @@ describe('key and channel lifecycle', () => {
       await a.close(0, old.send);
       expect(await completions(a, 0, 1)).toEqual([{ status: Status.OK, channel: old.send, opcode: RecordType.CLOSE, count: 1 }]);
       const reused = await rawChannel(b, A, 1, P, 1, 10); // another process of the attacker's partition gets the slot
-      expect(reused.send & 0xffff).toBe(old.send & 0xffff);
-      expect(reused.send >>> 16).toBe((old.send >>> 16) + 1);
+      expect(handleSlot(reused.send, SLOTS)).toBe(handleSlot(old.send, SLOTS));
+      expect(handleGeneration(reused.send, SLOTS)).toBe(handleGeneration(old.send, SLOTS) + 1);
       const mark = b.honest.progress();
 
       await a.send(0, old.send, numbered(1)); // the old owner, old generation
@@ -205,7 +207,7 @@ describe('key and channel lifecycle', () => {
         const d = b.os(D);
         const oldPort = b.machine.partition(D).port;
         const channel = await rawChannel(b, D, 0, A, i, 20 + i);
-        expect(channel.send >>> 16, `generation of the first slot after ${i} restarts`).toBe(i);
+        expect(handleGeneration(channel.send, SLOTS), `generation of the first slot after ${i} restarts`).toBe(i);
         const watch = await b.machine.partition(6).spawn(RESET_WATCH, { port: 40 + i });
         expect(await d.open(1)).toMatchObject({ ok: true });
         const grant = await waitFor('the watcher to listen', async () => {

@@ -1,9 +1,13 @@
 /** THREATS.md cases 1–10 (send ring and descriptors), each provoked from inside a hostile partition. */
 import { describe, expect, it } from 'vitest';
-import { RecordType, Status } from 'lparlink/internal';
+import { handleGeneration, handleSlot, RecordType, Status } from 'lparlink/internal';
 import { Counters } from '../../src/hardware/counters.js';
 import { VIOLATION_COUNTER_MAX } from '../../src/shared/layout.js';
-import { completionCounts, type Completion, completions, numbered, rawChannel, RECORD_SERVER, receiveAll, waitFor, withBench } from './harness.js';
+import { completionCounts, type Completion, completions, numbered, rawChannel, RECORD_SERVER, receiveAll, SMALL, waitFor, withBench } from './harness.js';
+
+const SLOTS = SMALL.channelsPerPartition;
+/** The handle of `slot` at `generation` in the test machines' layout (16 slots: the slot in the low 4 bits). */
+const handleOf = (slot: number, generation: number) => ((generation << 4) | slot) >>> 0;
 
 const A = 3; // the attacker
 const P = 4; // the attacker's legitimate peer (a raw observer)
@@ -165,7 +169,7 @@ describe('send ring and descriptors', () => {
       expect(await a.connectionEntry(0)).toEqual(new Array(8).fill(0xffff_ffff));
       // A new channel's entry is written from the hardware's tables, not from what the partition wrote.
       const second = await rawChannel(b, A, 0, P, 0, 10);
-      const entry = await a.connectionEntry(second.send & 0xffff);
+      const entry = await a.connectionEntry(handleSlot(second.send, SLOTS));
       expect(entry.slice(0, 5)).toEqual([second.send, expect.any(Number), P, expect.any(Number), 1]);
 
       expect(b.violations(A)).toEqual({});
@@ -254,14 +258,16 @@ describe('send ring and descriptors', () => {
       const own = await rawChannel(b, A, 0, P, 0, 9); // slot 0, owned by queue pair 0
       expect(await a.open(1)).toMatchObject({ ok: true });
       const mark = b.honest.progress();
-      const probes = [16, 0xffff, 0xffff_ffff, 0x1_0001, own.send, 1, 2, 3];
+      // A free slot's next handle, the last slot's, a future generation of the last slot and of slot 1, a handle queue
+      // pair 0 owns, and the handles other partitions are about to hold (slots 1–3, generation 0).
+      const probes = [handleOf(4, 0), handleOf(SLOTS - 1, 0), 0xffff_ffff, handleOf(1, 5), own.send, 1, 2, 3];
       const probe = async () => {
         expect(await a.sendMany(1, probes, probes.length)).toBe(probes.length);
         return completions(a, 1, probes.length);
       };
       const before = await probe();
       expect(before).toEqual(
-        [Status.EINVAL, Status.EINVAL, Status.EINVAL, Status.ESTALE, Status.EPERM, Status.EINVAL, Status.EINVAL, Status.EINVAL].map((status, i) => ({
+        [Status.EINVAL, Status.EINVAL, Status.ESTALE, Status.ESTALE, Status.EPERM, Status.EINVAL, Status.EINVAL, Status.EINVAL].map((status, i) => ({
           status,
           channel: probes[i],
           opcode: RecordType.SEND,
@@ -273,7 +279,7 @@ describe('send ring and descriptors', () => {
       const honestHandle = new Uint32Array(b.machine.hooks!.portOf(2))[(192) >> 2];
       for (const h of [...victims.flatMap((c) => [c.send, c.receive]), honestHandle]) expect(probes).toContain(h);
       expect(await probe()).toEqual(before);
-      expect(b.violations(A)).toEqual({ total: 16, badHandle: 12, staleHandle: 2, notOwner: 2 });
+      expect(b.violations(A)).toEqual({ total: 16, badHandle: 10, staleHandle: 4, notOwner: 2 });
       expect(b.stats(P).delivered).toBe(0);
       expect(b.stats(V).delivered).toBe(0);
       expect(await v.readReceive(0)).toEqual([]);
@@ -322,14 +328,14 @@ describe('send ring and descriptors', () => {
       const mark = b.honest.progress();
       let seed = 0x2545f491;
       const handles = Array.from({ length: 20_000 }, (_, i) => {
-        if (i < 64) return ((i >> 4) << 16) | (i & 15); // every slot, generations 0–3
+        if (i < 64) return handleOf(i & 15, i >> 4); // every slot, generations 0–3
         seed ^= seed << 13;
         seed ^= seed >>> 17;
         seed ^= seed << 5;
         return seed >>> 0;
       });
       // The attacker holds no channel: a slot in range with generation 0 is free (badHandle), with another generation stale.
-      const stale = handles.filter((h) => (h & 0xffff) < 16 && h >>> 16 !== 0).length;
+      const stale = handles.filter((h) => handleSlot(h, SLOTS) < SLOTS && handleGeneration(h, SLOTS) !== 0).length;
       expect(await a.sendMany(0, handles, handles.length)).toBe(handles.length);
       await waitFor('every guess to be counted', () => b.stats(A).violations.total === handles.length);
       expect(b.violations(A)).toEqual({ total: handles.length, badHandle: handles.length - stale, staleHandle: stale });
