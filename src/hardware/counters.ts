@@ -34,15 +34,16 @@ export class Counters {
     this.values = new Float64Array(this.buffer);
   }
 
-  sent(p: number, bytes: number): void {
+  /** `messages` more sent by partition `p`, carrying `bytes` of payload (the engine adds a batch at once). */
+  sent(p: number, messages: number, bytes: number): void {
     const at = p * COUNTERS_PER_PARTITION;
-    this.values[at + COUNTER_SENT]++;
+    this.values[at + COUNTER_SENT] += messages;
     this.values[at + COUNTER_BYTES_SENT] += bytes;
   }
 
-  delivered(p: number, bytes: number): void {
+  delivered(p: number, messages: number, bytes: number): void {
     const at = p * COUNTERS_PER_PARTITION;
-    this.values[at + COUNTER_DELIVERED]++;
+    this.values[at + COUNTER_DELIVERED] += messages;
     this.values[at + COUNTER_BYTES_DELIVERED] += bytes;
   }
 

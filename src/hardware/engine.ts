@@ -7,29 +7,29 @@
  *
  * The engine never waits: a full receive ring leaves the sender's work
  * request in place (back-pressure) and the engine moves on to the others.
+ *
+ * What it does once per batch rather than per message: the channel lookups
+ * for a run of SENDs on one handle (the lookup cache below), the counters,
+ * and the publishes. What it does per message, always: fetch and validate
+ * the work request, stamp it with the key and ids, and verify that stamp
+ * against the receiving end's own entry (claim 10).
  */
 import { Counters } from './counters.js';
 import { ChannelStateTable, NO_ENTRY } from './channel-state-table.js';
 import { KeyTable } from './key-table.js';
 import { HardwareQueuePair, PartitionPort, QueuePairState } from './partition-port.js';
 import { Status } from '../shared/errors.js';
+import { COMPLETION_BODY_BYTES, ConnectionState, RECORD_ALIGN_BYTES, RecordType, type ViolationKind } from '../shared/layout.js';
 import {
-  COMPLETION_BODY_BYTES,
-  COMPLETION_CHANNEL_OFFSET,
-  COMPLETION_COUNT_OFFSET,
-  COMPLETION_OPCODE_OFFSET,
-  COMPLETION_STATUS_OFFSET,
-  ConnectionState,
-  DELIVER_BODY_BYTES,
-  DELIVER_CHANNEL_OFFSET,
-  DELIVER_STATUS_OFFSET,
-  RECORD_ALIGN_BYTES,
-  RecordType,
-  SEND_BODY_BYTES,
-  SEND_CHANNEL_OFFSET,
-  SEND_FLAGS_OFFSET,
-  type ViolationKind,
-} from '../shared/layout.js';
+  deliveryBodyBytes,
+  QUEUE_PAIR_FAULT,
+  workRequestChannel,
+  workRequestFlags,
+  workRequestPayload,
+  workRequestPayloadBytes,
+  writeCompletion,
+  writeDelivery,
+} from '../shared/records.js';
 import { EMPTY, FAULT, FULL, RingConsumer, RingProducer } from '../shared/ring.js';
 
 const DONE = 0;
@@ -90,6 +90,22 @@ export class Engine {
   private readonly unpublished: HardwareQueuePair[] = [];
   private unpublishedCount = 0;
   private readonly stamp: Stamp = { k0: 0, k1: 0, k2: 0, k3: 0, sourcePartition: 0, destinationPartition: 0, destinationEntry: NO_ENTRY };
+  /**
+   * The channel the last SEND of the current serve() named, once its lookups passed (owned by the
+   * queue pair, open, its receiving queue pair active): the next SEND on the same handle skips the
+   * lookups, never the verification. Only the engine itself changes tables and queue pairs while a
+   * serve() runs, so the cache is dropped at every serve() and by every change it makes
+   * (forgetChannelCache: closes, detaches, faults).
+   */
+  private cachedHandle = -1;
+  private cachedEntry = NO_ENTRY;
+  private cachedDestination: HardwareQueuePair | undefined;
+  /** Counters of the current serve(), written to the counter block once at its end. */
+  private sentMessages = 0;
+  private sentBytes = 0;
+  private deliveredTo = -1;
+  private deliveredMessages = 0;
+  private deliveredBytes = 0;
   /** Test hook (operator-only): partitions whose next stamps are corrupted on purpose. */
   readonly corruptStampsFrom = new Set<number>();
   /** Called when a queue pair detaches, so the connection manager can drop its listeners. */
@@ -111,6 +127,7 @@ export class Engine {
   }
 
   deactivate(qp: HardwareQueuePair, state: QueuePairState): void {
+    this.forgetChannelCache();
     qp.state = state;
     this.active = this.active.filter((q) => q !== qp);
   }
@@ -121,10 +138,11 @@ export class Engine {
     const active = this.active;
     const n = active.length;
     if (n === 0) return work;
-    const start = this.next % n;
-    this.next = start + 1;
+    let j = this.next < n ? this.next : 0;
+    this.next = j + 1;
     for (let i = 0; i < n; i++) {
-      const qp = active[(start + i) % n];
+      const qp = active[j];
+      if (++j === n) j = 0;
       if (qp.state === QueuePairState.ACTIVE) work += this.serve(qp);
     }
     return work;
@@ -134,6 +152,7 @@ export class Engine {
     const ring = qp.send;
     const budget = this.options.budgetPerRound;
     let done = 0;
+    this.cachedHandle = -1;
     while (done < budget) {
       const type = ring.poll();
       if (type === EMPTY) break;
@@ -145,6 +164,7 @@ export class Engine {
       ring.consume();
       done++;
     }
+    if (this.sentMessages > 0) this.flushCounters(qp.port.index);
     // A sender waiting on a full send ring wakes once a quarter of it is free (or it is empty), not per batch.
     ring.release(ring.capacity >>> 2);
     this.publish(qp);
@@ -161,19 +181,19 @@ export class Engine {
    */
   private fetchWorkRequest(qp: HardwareQueuePair, ring: RingConsumer, type: number): Outcome {
     const body = ring.bodyOffset;
-    const bodyBytes = ring.bodyBytes;
-    if (bodyBytes < SEND_BODY_BYTES) return this.reject(qp, 'badLength', Status.EINVAL, type, 0);
-    const handle = ring.u32[(body + SEND_CHANNEL_OFFSET) >> 2];
-    const flags = ring.u32[(body + SEND_FLAGS_OFFSET) >> 2];
+    const payloadBytes = workRequestPayloadBytes(ring.bodyBytes);
+    if (payloadBytes < 0) return this.reject(qp, 'badLength', Status.EINVAL, type, 0);
+    const handle = workRequestChannel(ring.u32, body);
+    const flags = workRequestFlags(ring.u32, body);
     if (flags !== 0) return this.reject(qp, 'badFlags', Status.EINVAL, type, handle);
     switch (type) {
       case RecordType.SEND:
-        return this.send(qp, handle, ring, body + SEND_BODY_BYTES, bodyBytes - SEND_BODY_BYTES);
+        return this.send(qp, handle, ring, workRequestPayload(body), payloadBytes);
       case RecordType.CLOSE:
-        if (bodyBytes !== SEND_BODY_BYTES) return this.reject(qp, 'badLength', Status.EINVAL, type, handle);
+        if (payloadBytes !== 0) return this.reject(qp, 'badLength', Status.EINVAL, type, handle);
         return this.close(qp, handle);
       case RecordType.DETACH:
-        if (bodyBytes !== SEND_BODY_BYTES) return this.reject(qp, 'badLength', Status.EINVAL, type, handle);
+        if (payloadBytes !== 0) return this.reject(qp, 'badLength', Status.EINVAL, type, handle);
         // The channel field of a DETACH is reserved: it names no channel.
         if (handle !== 0) return this.reject(qp, 'badHandle', Status.EINVAL, type, handle);
         this.detach(qp);
@@ -212,27 +232,43 @@ export class Engine {
   }
 
   private send(qp: HardwareQueuePair, handle: number, src: RingConsumer, payload: number, bytes: number): Outcome {
-    const e = this.ownedEntry(qp, handle, RecordType.SEND);
-    if (e === NO_ENTRY) return DONE;
-    const t = this.table;
-    const state = t.state[e];
-    if (state !== ConnectionState.OPEN) {
-      this.counters.sendError(qp.port.index);
-      this.complete(qp, state === ConnectionState.PEER_DEAD ? Status.EPEERDEAD : Status.ECLOSED, RecordType.SEND, handle);
-      return DONE;
+    let e = this.cachedEntry;
+    let dqp = this.cachedDestination;
+    if (handle !== this.cachedHandle || dqp === undefined) {
+      e = this.ownedEntry(qp, handle, RecordType.SEND);
+      if (e === NO_ENTRY) return DONE;
+      const state = this.table.state[e];
+      if (state !== ConnectionState.OPEN) {
+        this.counters.sendError(qp.port.index);
+        this.complete(qp, state === ConnectionState.PEER_DEAD ? Status.EPEERDEAD : Status.ECLOSED, RecordType.SEND, handle);
+        return DONE;
+      }
+      dqp = this.receivingQueuePair(e);
+      if (dqp !== undefined && dqp.state === QueuePairState.ACTIVE) {
+        this.cachedHandle = handle;
+        this.cachedEntry = e;
+        this.cachedDestination = dqp;
+      }
     }
     if (bytes > this.options.maxMessageBytes) return this.reject(qp, 'messageSize', Status.EMSGSIZE, RecordType.SEND, handle);
 
     this.stampMessage(e, qp.port.index);
     const d = this.stamp.destinationEntry;
-    if (!this.verifyStamp()) {
+    if (dqp === undefined || !this.verifyStamp()) {
       // Claim 10: the receiving side drops what it cannot verify, counts it, and keeps running.
-      this.counters.violation(d === NO_ENTRY ? qp.port.index : t.partitionIndexOf(d), 'keyMismatch');
+      this.counters.violation(d === NO_ENTRY ? qp.port.index : this.table.partitionIndexOf(d), 'keyMismatch');
       this.counters.sendError(qp.port.index);
       this.complete(qp, Status.EPERM, RecordType.SEND, handle);
       return DONE;
     }
-    return this.deliver(qp, handle, d, src, payload, bytes);
+    return this.deliver(qp, handle, d, dqp, src, payload, bytes);
+  }
+
+  /** The queue pair that owns the other end of entry `e`, if there is one. */
+  private receivingQueuePair(e: number): HardwareQueuePair | undefined {
+    const t = this.table;
+    const d = t.peer[e];
+    return d === NO_ENTRY ? undefined : this.ports[t.partitionIndexOf(d)].queuePairs[t.ownerQueuePair[d]];
   }
 
   /** Send stage: attach the channel key and both partition ids, from hardware tables only. */
@@ -264,17 +300,14 @@ export class Engine {
     );
   }
 
-  private deliver(qp: HardwareQueuePair, handle: number, d: number, src: RingConsumer, payload: number, bytes: number): Outcome {
-    const t = this.table;
-    const dport = this.ports[t.partitionIndexOf(d)];
-    const dqp = dport.queuePairs[t.ownerQueuePair[d]];
+  private deliver(qp: HardwareQueuePair, handle: number, d: number, dqp: HardwareQueuePair, src: RingConsumer, payload: number, bytes: number): Outcome {
     if (dqp.state !== QueuePairState.ACTIVE) {
       this.counters.sendError(qp.port.index);
       this.complete(qp, Status.EFAULT, RecordType.SEND, handle);
       return DONE;
     }
     const rx = dqp.receive;
-    const at = this.claim(rx, RecordType.DATA, DELIVER_BODY_BYTES + bytes);
+    const at = this.claim(rx, RecordType.DATA, deliveryBodyBytes(bytes));
     if (at === FULL) return BLOCKED;
     if (at === FAULT) {
       this.faultQueuePair(dqp, 'receiveRingPosition');
@@ -282,17 +315,37 @@ export class Engine {
       this.complete(qp, Status.EFAULT, RecordType.SEND, handle);
       return DONE;
     }
-    const dst = rx.u32;
-    dst[(at + DELIVER_CHANNEL_OFFSET) >> 2] = t.handle(d);
-    dst[(at + DELIVER_STATUS_OFFSET) >> 2] = Status.OK;
-    copyPayload(src, payload, rx, at + DELIVER_BODY_BYTES, bytes);
-    this.counters.sent(qp.port.index, bytes);
-    this.counters.delivered(dport.index, bytes);
+    copyPayload(src, payload, rx, writeDelivery(rx.u32, at, this.table.handle(d), Status.OK), bytes);
+    this.sentMessages++;
+    this.sentBytes += bytes;
+    const to = dqp.port.index;
+    if (to !== this.deliveredTo) {
+      if (this.deliveredMessages > 0) this.counters.delivered(this.deliveredTo, this.deliveredMessages, this.deliveredBytes);
+      this.deliveredTo = to;
+      this.deliveredMessages = this.deliveredBytes = 0;
+    }
+    this.deliveredMessages++;
+    this.deliveredBytes += bytes;
     if (!dqp.receiveDirty) {
       dqp.receiveDirty = true;
       if (dqp !== qp) this.unpublished[this.unpublishedCount++] = dqp;
     }
     return DONE;
+  }
+
+  /** Write the current serve()'s message and byte counts into the counter block. */
+  private flushCounters(from: number): void {
+    this.counters.sent(from, this.sentMessages, this.sentBytes);
+    this.sentMessages = this.sentBytes = 0;
+    if (this.deliveredMessages > 0) this.counters.delivered(this.deliveredTo, this.deliveredMessages, this.deliveredBytes);
+    this.deliveredTo = -1;
+    this.deliveredMessages = this.deliveredBytes = 0;
+  }
+
+  /** The engine changed a table or a queue pair: no lookup made before it may be reused. */
+  private forgetChannelCache(): void {
+    this.cachedHandle = -1;
+    this.cachedDestination = undefined;
   }
 
   /** Claim on a hardware-produced ring; when full, ask its consumer to ring our doorbell once it frees space. */
@@ -340,6 +393,7 @@ export class Engine {
    * record after everything already delivered to it; both keys are zeroed.
    */
   closeEnd(e: number, peerStatus: number): void {
+    this.forgetChannelCache();
     const t = this.table;
     const d = t.peer[e];
     if (t.state[e] === ConnectionState.OPEN && d !== NO_ENTRY) {
@@ -366,11 +420,10 @@ export class Engine {
       t.pendingEnd[d] = 0;
       return true;
     }
-    const at = this.claim(dqp.receive, RecordType.END, DELIVER_BODY_BYTES);
+    const at = this.claim(dqp.receive, RecordType.END, deliveryBodyBytes(0));
     if (at === FULL) return false;
     if (at !== FAULT) {
-      dqp.receive.u32[(at + DELIVER_CHANNEL_OFFSET) >> 2] = t.handle(d);
-      dqp.receive.u32[(at + DELIVER_STATUS_OFFSET) >> 2] = status;
+      writeDelivery(dqp.receive.u32, at, t.handle(d), status);
       dqp.receiveDirty = true;
       this.publish(dqp);
     }
@@ -400,7 +453,7 @@ export class Engine {
   /** Stop serving a queue pair whose ring broke the rules, until its partition resets it. */
   faultQueuePair(qp: HardwareQueuePair, kind: ViolationKind): void {
     this.counters.violation(qp.port.index, kind);
-    this.complete(qp, Status.EFAULT, 0, 0);
+    this.complete(qp, Status.EFAULT, QUEUE_PAIR_FAULT, 0);
     this.publish(qp);
     this.deactivate(qp, QueuePairState.FAULTED);
   }
@@ -427,15 +480,10 @@ export class Engine {
       this.counters.completionDropped(qp.port.index);
       return;
     }
-    const u32 = cq.u32;
-    u32[(at + COMPLETION_STATUS_OFFSET) >> 2] = status;
-    u32[(at + COMPLETION_CHANNEL_OFFSET) >> 2] = handle;
-    u32[(at + COMPLETION_OPCODE_OFFSET) >> 2] = opcode;
-    u32[(at + COMPLETION_COUNT_OFFSET) >> 2] = 1;
+    qp.lastCompletionCountWord = writeCompletion(cq.u32, at, status, handle, opcode);
     qp.lastCompletionStatus = status;
     qp.lastCompletionOpcode = opcode;
     qp.lastCompletionChannel = handle;
-    qp.lastCompletionCountWord = (at + COMPLETION_COUNT_OFFSET) >> 2;
     qp.lastCompletionCount = 1;
     qp.completionDirty = true;
   }
