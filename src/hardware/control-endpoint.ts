@@ -4,7 +4,7 @@
  * from the caller. comlink's `expose` walks any property path it is sent
  * (`constructor.constructor` reaches Function), so every message is checked
  * here first and rebuilt from validated primitives before comlink sees it
- * (THREATS.md case 24). Anything else is dropped and counted.
+ * (docs/THREATS.md case 24). Anything else is dropped and counted.
  */
 import type { MessagePort } from 'node:worker_threads';
 import { expose } from '../shared/control-plane.js';

@@ -1,5 +1,5 @@
 /**
- * Crash chaos (issue 4, item 4; THREATS.md case 15; DESIGN.md invariant 5: a message the hardware
+ * Crash chaos (issue 4, item 4; docs/THREATS.md case 15; docs/ARCHITECTURE.md invariant 5: a message the hardware
  * accepted is delivered exactly once, in order, on its channel, or its sender gets an error
  * completion saying why).
  *
