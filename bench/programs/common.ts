@@ -10,7 +10,7 @@ import { spinBudget } from '../../src/internal.js';
 
 /** How a receive loop waits when nothing is ready. */
 export interface ReceiveOptions {
-  /** Synchronous tryRecv() polls before an await (spin: many; adaptive: a few; sleep: none). */
+  /** Synchronous tryRecvInto() polls before an await (spin: many; adaptive: a few; sleep: none). */
   readonly pollSpins: number;
 }
 
@@ -19,15 +19,23 @@ export function pollSpinsFor(wait: WaitMode): number {
   return spinBudget(wait);
 }
 
-/** The next message, polling synchronously for a while before it awaits; undefined at a clean end of stream. */
-export async function nextMessage(ch: Channel, pollSpins: number): Promise<Uint8Array | undefined> {
-  let m = ch.tryRecv();
-  for (let i = 0; m === undefined && i < pollSpins; i++) m = ch.tryRecv();
-  if (m !== undefined) return m;
+/** A receive buffer any message fits (the receive calls that copy into it allocate nothing). */
+export function receiveBuffer(ch: Channel): Uint8Array {
+  return new Uint8Array(ch.maxMessageBytes);
+}
+
+/**
+ * The next message copied into `buffer`, polling synchronously for a while before it awaits;
+ * its length, or -1 at a clean end of stream.
+ */
+export async function nextMessageInto(ch: Channel, buffer: Uint8Array, pollSpins: number): Promise<number> {
+  let n = ch.tryRecvInto(buffer);
+  for (let i = 0; n === undefined && i < pollSpins; i++) n = ch.tryRecvInto(buffer);
+  if (n !== undefined) return n;
   try {
-    return await ch.recv();
+    return await ch.recvInto(buffer);
   } catch (e) {
-    if ((e as { code?: string }).code === 'ECLOSED') return undefined;
+    if ((e as { code?: string }).code === 'ECLOSED') return -1;
     throw e;
   }
 }
@@ -38,11 +46,12 @@ export class Tally {
   bytes = 0;
   first = 0;
   private sink = 0;
-  readonly count = (m: Uint8Array): void => {
+  /** For drainBytes() and buffers filled by recvInto(): the message is bytes[offset, offset + length). */
+  readonly count = (bytes: Uint8Array, offset: number, length: number): void => {
     if (this.messages === 0) this.first = performance.now();
     this.messages++;
-    this.bytes += m.byteLength;
-    this.sink ^= m[0];
+    this.bytes += length;
+    this.sink ^= bytes[offset];
   };
 
   result(): ReceiveTally {
@@ -125,13 +134,18 @@ export interface ReceiveTally {
 }
 
 /**
- * Receive on every channel until all of them end. 'drain' hands messages
- * over in place (zero-copy); 'recv' takes one copied message per call.
+ * Receive on every channel until all of them end, with the receive calls that
+ * allocate nothing: 'drain' hands each ready batch over in place
+ * (drainBytes), 'recv' copies one message per call into a buffer the program
+ * owns (tryRecvInto, recvInto).
  */
 export async function receiveAll(channels: Channel[], mode: 'drain' | 'recv', pollSpins: number): Promise<ReceiveTally> {
   const t = new Tally();
+  if (channels.length === 0) return t.result();
+  const buffer = receiveBuffer(channels[0]);
   if (channels.length === 1 && mode === 'recv') {
-    for (let m = await nextMessage(channels[0], pollSpins); m !== undefined; m = await nextMessage(channels[0], pollSpins)) t.count(m);
+    const ch = channels[0];
+    for (let n = await nextMessageInto(ch, buffer, pollSpins); n >= 0; n = await nextMessageInto(ch, buffer, pollSpins)) t.count(buffer, 0, n);
     return t.result();
   }
   let open = channels.slice();
@@ -139,8 +153,8 @@ export async function receiveAll(channels: Channel[], mode: 'drain' | 'recv', po
     let got = 0;
     for (let spin = 0; got === 0 && spin <= pollSpins; spin++) {
       for (const ch of open) {
-        if (mode === 'drain') got += ch.drain(t.count);
-        else for (let m = ch.tryRecv(); m !== undefined; m = ch.tryRecv(), got++) t.count(m);
+        if (mode === 'drain') got += ch.drainBytes(t.count);
+        else for (let n = ch.tryRecvInto(buffer); n !== undefined; n = ch.tryRecvInto(buffer), got++) t.count(buffer, 0, n);
       }
     }
     if (got === 0) open = await whileAnyReadable(open);

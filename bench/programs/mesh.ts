@@ -2,7 +2,8 @@
  * Bench program for the all-to-all suite: one process per partition listens
  * on `port`, connects to `port` of every peer, streams to all of them
  * round-robin for `durationMs` while draining what they send, then closes
- * its streams and drains until every peer's stream has ended.
+ * its streams and drains until every peer's stream has ended. It drains with
+ * drainBytes: in place, no view per message.
  */
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { Channel, Process } from '../../src/index.js';
@@ -34,13 +35,13 @@ export default async function main(proc: Process, args: MeshArgs): Promise<Recei
   const end = performance.now() + args.durationMs;
   while (performance.now() < end) {
     for (const ch of outs) sent += ch.sendBatch(msgs);
-    for (const ch of open) ch.drain(t.count);
+    for (const ch of open) ch.drainBytes(t.count);
     await yieldToEventLoop();
   }
   await Promise.all(outs.map((ch) => ch.close()));
   while (open.length > 0) {
     let got = 0;
-    for (const ch of open) got += ch.drain(t.count);
+    for (const ch of open) got += ch.drainBytes(t.count);
     if (got === 0) open = await whileAnyReadable(open);
   }
   return { ...t.result(), sent };

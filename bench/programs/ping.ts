@@ -3,7 +3,7 @@
  * one message in flight, each timed into a node:perf_hooks histogram.
  */
 import type { Channel, Process, WaitMode } from '../../src/index.js';
-import { connectRetry, latencyRecorder, nextMessage, payload, pollSpinsFor, sendOne, type LatencySummary } from './common.js';
+import { connectRetry, latencyRecorder, nextMessageInto, payload, pollSpinsFor, receiveBuffer, sendOne, type LatencySummary } from './common.js';
 
 export interface PingArgs {
   partition: number;
@@ -16,19 +16,20 @@ export interface PingArgs {
 /** Round trips before the clock starts (JIT warm-up). */
 const WARMUP = 200;
 
-async function receiveReply(ch: Channel, spins: number): Promise<Uint8Array> {
-  const m = await nextMessage(ch, spins);
-  if (m === undefined) throw new Error('the echo server closed the channel');
-  return m;
+async function receiveReply(ch: Channel, buffer: Uint8Array, spins: number): Promise<number> {
+  const n = await nextMessageInto(ch, buffer, spins);
+  if (n < 0) throw new Error('the echo server closed the channel');
+  return n;
 }
 
 export default async function main(proc: Process, args: PingArgs): Promise<LatencySummary> {
   const ch = await connectRetry(proc, args.partition, args.port);
   const m = payload(args.size);
   const spins = pollSpinsFor(args.wait);
+  const buffer = receiveBuffer(ch);
   for (let i = 0; i < WARMUP; i++) {
     await sendOne(ch, m);
-    await receiveReply(ch, spins);
+    await receiveReply(ch, buffer, spins);
   }
   const rec = latencyRecorder();
   const start = performance.now();
@@ -37,7 +38,7 @@ export default async function main(proc: Process, args: PingArgs): Promise<Laten
   for (let now = start; now < end; n++) {
     const t0 = now;
     await sendOne(ch, m);
-    await receiveReply(ch, spins);
+    await receiveReply(ch, buffer, spins);
     now = performance.now();
     rec.record((now - t0) * 1e6);
   }

@@ -1,6 +1,6 @@
-/** Bench program: accept one channel on `port` and echo every message until the peer closes. */
+/** Bench program: accept one channel on `port` and echo every message until the peer closes (received into one buffer). */
 import type { Process, WaitMode } from '../../src/index.js';
-import { nextMessage, pollSpinsFor, sendOne } from './common.js';
+import { nextMessageInto, pollSpinsFor, receiveBuffer, sendOne } from './common.js';
 
 export interface PongArgs {
   port: number;
@@ -12,9 +12,10 @@ export default async function main(proc: Process, args: PongArgs): Promise<{ ech
   const ch = await listener.accept();
   await listener.close();
   const spins = pollSpinsFor(args.wait);
+  const buffer = receiveBuffer(ch);
   let echoed = 0;
-  for (let m = await nextMessage(ch, spins); m !== undefined; m = await nextMessage(ch, spins)) {
-    await sendOne(ch, m);
+  for (let n = await nextMessageInto(ch, buffer, spins); n >= 0; n = await nextMessageInto(ch, buffer, spins)) {
+    await sendOne(ch, buffer.subarray(0, n));
     echoed++;
   }
   return { echoed };

@@ -29,7 +29,7 @@ export type StatusName = keyof typeof Status;
  * - `ECLOSED`: the channel (or listener) is closed, by this side or cleanly by the peer
  * - `EPEERDEAD`: the peer partition or process ended
  * - `ESTALE`: the handle names a closed channel whose slot was reused
- * - `EMSGSIZE`: the message is over `maxMessageBytes`
+ * - `EMSGSIZE`: the message is over `maxMessageBytes` (receiving: over the buffer given to `recvInto`)
  * - `EPERM`: this process does not own that channel (or its message failed verification)
  * - `EINVAL`: an argument was invalid; the message names it
  * - `EAGAIN`: the send ring is full (`await channel.write()` waits for space instead)
@@ -54,7 +54,7 @@ const advice: Record<ChannelErrorCode, string> = {
   ECLOSED: 'the channel is closed; open a new channel with connect() or accept()',
   EPEERDEAD: 'the peer partition or process ended; reconnect once it is running again',
   ESTALE: 'the channel handle belongs to a closed channel whose slot was reused; use the handle of a live channel',
-  EMSGSIZE: 'the message is larger than maxMessageBytes; split it or raise maxMessageBytes in createMachine',
+  EMSGSIZE: 'the message does not fit; sending: split it or raise maxMessageBytes in createMachine; receiving: pass a larger buffer',
   EPERM: 'this queue pair does not own that channel; send only on channels your process opened or accepted',
   EINVAL: 'an argument was invalid; see the message for which one',
   EAGAIN: 'the send ring is full; await channel.write() to wait for space, or retry later',
