@@ -103,10 +103,7 @@ export class ConnectionManager {
     }
     const q = port.queuePairs[qp];
     if (q.state !== QueuePairState.FAULTED) return fail('EINVAL', `queue pair ${qp} is not faulted`);
-    q.send.reset(0);
-    q.receive.reset(0);
-    q.completion.reset(0);
-    q.lastCompletionCountWord = -1;
+    q.reset();
     this.engine.activate(q);
     this.kick();
     return { ok: true };

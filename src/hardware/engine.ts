@@ -17,9 +17,11 @@
 import { Counters } from './counters.js';
 import { ChannelStateTable, NO_ENTRY } from './channel-state-table.js';
 import { KeyTable } from './key-table.js';
+import { copyPayload } from './payload-copy.js';
+import { Stamp } from './stamp.js';
 import { HardwareQueuePair, PartitionPort, QueuePairState } from './partition-port.js';
 import { Status } from '../shared/errors.js';
-import { COMPLETION_BODY_BYTES, ConnectionState, RECORD_ALIGN_BYTES, RecordType, type ViolationKind } from '../shared/layout.js';
+import { ConnectionState, RecordType, type ViolationKind } from '../shared/layout.js';
 import {
   deliveryBodyBytes,
   QUEUE_PAIR_FAULT,
@@ -27,7 +29,6 @@ import {
   workRequestFlags,
   workRequestPayload,
   workRequestPayloadBytes,
-  writeCompletion,
   writeDelivery,
 } from '../shared/records.js';
 import { EMPTY, FAULT, FULL, RingConsumer, RingProducer } from '../shared/ring.js';
@@ -35,47 +36,6 @@ import { EMPTY, FAULT, FULL, RingConsumer, RingProducer } from '../shared/ring.j
 const DONE = 0;
 const BLOCKED = 1;
 type Outcome = typeof DONE | typeof BLOCKED;
-
-/** Payloads up to this size are copied word by word; larger ones with TypedArray.set. */
-const WORD_COPY_LIMIT = 256;
-
-/**
- * Copy exactly `bytes` payload bytes into a receive record and zero the record's alignment padding
- * (THREATS case 26). Bytes past the payload in the sender's ring belong to whatever that process
- * wrote there before (a longer message to another channel): copying whole words or the aligned
- * span would hand them to this receiver. Every byte the hardware writes into a port is that
- * partition's data or zero. `to` is 8-byte aligned, as every record body is.
- */
-function copyPayload(src: RingConsumer, from: number, dst: RingProducer, to: number, bytes: number): void {
-  const d32 = dst.u32;
-  const d8 = dst.u8;
-  const s8 = src.u8;
-  const end = to + bytes;
-  if (bytes <= WORD_COPY_LIMIT) {
-    // Both offsets are 8-byte aligned: whole words up to the last full one, then the tail byte by byte.
-    const words = bytes >>> 2;
-    const s32 = src.u32;
-    const f = from >> 2;
-    const t = to >> 2;
-    for (let i = 0; i < words; i++) d32[t + i] = s32[f + i];
-    for (let i = words << 2; i < bytes; i++) d8[to + i] = s8[from + i];
-  } else {
-    d8.set(s8.subarray(from, from + bytes), to);
-  }
-  const padded = (end + RECORD_ALIGN_BYTES - 1) & ~(RECORD_ALIGN_BYTES - 1);
-  for (let i = end; i < padded; i++) d8[i] = 0;
-}
-
-/** What the send stage attaches to a message for the receive stage (claim 10). Hardware-private. */
-interface Stamp {
-  k0: number;
-  k1: number;
-  k2: number;
-  k3: number;
-  sourcePartition: number;
-  destinationPartition: number;
-  destinationEntry: number;
-}
 
 export interface EngineOptions {
   budgetPerRound: number;
@@ -89,7 +49,7 @@ export class Engine {
   /** Receive rings written by the current serve() and not yet published: one publish per batch, not per message. */
   private readonly unpublished: HardwareQueuePair[] = [];
   private unpublishedCount = 0;
-  private readonly stamp: Stamp = { k0: 0, k1: 0, k2: 0, k3: 0, sourcePartition: 0, destinationPartition: 0, destinationEntry: NO_ENTRY };
+  private readonly stamp: Stamp;
   /**
    * The channel the last SEND of the current serve() named, once its lookups passed (owned by the
    * queue pair, open, its receiving queue pair active): the next SEND on the same handle skips the
@@ -106,8 +66,6 @@ export class Engine {
   private deliveredTo = -1;
   private deliveredMessages = 0;
   private deliveredBytes = 0;
-  /** Test hook (operator-only): partitions whose next stamps are corrupted on purpose. */
-  readonly corruptStampsFrom = new Set<number>();
   /** Called when a queue pair detaches, so the connection manager can drop its listeners. */
   onDetach: (qp: HardwareQueuePair) => void = () => {};
 
@@ -117,7 +75,14 @@ export class Engine {
     readonly keys: KeyTable,
     readonly counters: Counters,
     private readonly options: EngineOptions,
-  ) {}
+  ) {
+    this.stamp = new Stamp(table, keys);
+  }
+
+  /** Test hook (operator-only): partition indexes whose stamps are corrupted on purpose. */
+  get corruptStampsFrom(): Set<number> {
+    return this.stamp.corruptFrom;
+  }
 
   // ── scheduling ────────────────────────────────────────────────────────────
 
@@ -252,9 +217,9 @@ export class Engine {
     }
     if (bytes > this.options.maxMessageBytes) return this.reject(qp, 'messageSize', Status.EMSGSIZE, RecordType.SEND, handle);
 
-    this.stampMessage(e, qp.port.index);
+    this.stamp.stamp(e, qp.port.index);
     const d = this.stamp.destinationEntry;
-    if (dqp === undefined || !this.verifyStamp()) {
+    if (dqp === undefined || !this.stamp.verify()) {
       // Claim 10: the receiving side drops what it cannot verify, counts it, and keeps running.
       this.counters.violation(d === NO_ENTRY ? qp.port.index : this.table.partitionIndexOf(d), 'keyMismatch');
       this.counters.sendError(qp.port.index);
@@ -269,35 +234,6 @@ export class Engine {
     const t = this.table;
     const d = t.peer[e];
     return d === NO_ENTRY ? undefined : this.ports[t.partitionIndexOf(d)].queuePairs[t.ownerQueuePair[d]];
-  }
-
-  /** Send stage: attach the channel key and both partition ids, from hardware tables only. */
-  private stampMessage(e: number, partitionIndex: number): void {
-    const s = this.stamp;
-    const k = this.keys;
-    const t = this.table;
-    s.k0 = k.word(e, 0);
-    s.k1 = k.word(e, 1);
-    s.k2 = k.word(e, 2);
-    s.k3 = k.word(e, 3);
-    s.sourcePartition = t.localPartition[e];
-    s.destinationPartition = t.remotePartition[e];
-    s.destinationEntry = t.peer[e];
-    if (this.corruptStampsFrom.size > 0 && this.corruptStampsFrom.has(partitionIndex)) s.k0 = (s.k0 ^ 1) >>> 0;
-  }
-
-  /** Receive stage: the stamp must match the destination's own entry (claims 8, 10). */
-  private verifyStamp(): boolean {
-    const s = this.stamp;
-    const d = s.destinationEntry;
-    const t = this.table;
-    return (
-      d !== NO_ENTRY &&
-      t.state[d] === ConnectionState.OPEN &&
-      t.localPartition[d] === s.destinationPartition &&
-      t.remotePartition[d] === s.sourcePartition &&
-      this.keys.matches(d, s.k0, s.k1, s.k2, s.k3)
-    );
   }
 
   private deliver(qp: HardwareQueuePair, handle: number, d: number, dqp: HardwareQueuePair, src: RingConsumer, payload: number, bytes: number): Outcome {
@@ -458,47 +394,14 @@ export class Engine {
     this.deactivate(qp, QueuePairState.FAULTED);
   }
 
-  /**
-   * Post an error or acknowledgement on the queue pair's completion ring.
-   * Runs of the same (status, opcode, channel) coalesce into one record with a
-   * count; when the ring is full the completion is dropped and counted, so a
-   * flood of bad requests costs the hardware nothing but a counter.
-   */
+  /** Post an error or acknowledgement on the queue pair's completion ring; a full ring drops it and counts the drop. */
   complete(qp: HardwareQueuePair, status: number, opcode: number, handle: number): void {
-    if (
-      qp.lastCompletionCountWord >= 0 &&
-      qp.lastCompletionStatus === status &&
-      qp.lastCompletionOpcode === opcode &&
-      qp.lastCompletionChannel === handle
-    ) {
-      qp.completion.u32[qp.lastCompletionCountWord] = ++qp.lastCompletionCount;
-      return;
-    }
-    const cq = qp.completion;
-    const at = cq.tryClaim(RecordType.COMPLETION, COMPLETION_BODY_BYTES);
-    if (at < 0) {
-      this.counters.completionDropped(qp.port.index);
-      return;
-    }
-    qp.lastCompletionCountWord = writeCompletion(cq.u32, at, status, handle, opcode);
-    qp.lastCompletionStatus = status;
-    qp.lastCompletionOpcode = opcode;
-    qp.lastCompletionChannel = handle;
-    qp.lastCompletionCount = 1;
-    qp.completionDirty = true;
+    if (!qp.postCompletion(status, opcode, handle)) this.counters.completionDropped(qp.port.index);
   }
 
   /** Publish what this queue pair's hardware-produced rings hold; each wakes its reader only if it sleeps. */
   publish(qp: HardwareQueuePair): void {
-    if (qp.receiveDirty) {
-      qp.receiveDirty = false;
-      qp.receive.publish();
-    }
-    if (qp.completionDirty) {
-      qp.completionDirty = false;
-      qp.lastCompletionCountWord = -1;
-      qp.completion.publish();
-    }
+    qp.publish();
   }
 
   /** Operator: a partition died or was stopped. Its ends close; peers learn EPEERDEAD. */

@@ -4,6 +4,7 @@
  * pair, and the connection table it writes.
  */
 import {
+  COMPLETION_BODY_BYTES,
   CONNECTION_HANDLE_OFFSET,
   CONNECTION_LOCAL_PROCESS_OFFSET,
   CONNECTION_REMOTE_PARTITION_OFFSET,
@@ -11,10 +12,12 @@ import {
   CONNECTION_STATE_OFFSET,
   connectionEntryOffset,
   portBytes,
+  RecordType,
   type PortGeometry,
 } from '../shared/layout.js';
 import { LayoutError } from '../shared/errors.js';
 import { allocatePort, HW_DOORBELL_WORD, HW_SLEEPING_WORD, queuePairRings } from '../shared/port.js';
+import { writeCompletion } from '../shared/records.js';
 import { RingConsumer, RingProducer } from '../shared/ring.js';
 
 export const QueuePairState = { FREE: 0, ACTIVE: 1, FAULTED: 2 } as const;
@@ -30,11 +33,11 @@ export class HardwareQueuePair {
   receiveDirty = false;
   completionDirty = false;
   /** The last completion written but not yet published, coalesced by (status, opcode, channel). */
-  lastCompletionStatus = -1;
-  lastCompletionOpcode = -1;
-  lastCompletionChannel = -1;
-  lastCompletionCountWord = -1;
-  lastCompletionCount = 0;
+  private lastCompletionStatus = -1;
+  private lastCompletionOpcode = -1;
+  private lastCompletionChannel = -1;
+  private lastCompletionCountWord = -1;
+  private lastCompletionCount = 0;
 
   constructor(
     readonly port: PartitionPort,
@@ -47,6 +50,55 @@ export class HardwareQueuePair {
     this.send = new RingConsumer(rings.send, 0);
     this.receive = new RingProducer(rings.receive, 0);
     this.completion = new RingProducer(rings.completion, 0);
+  }
+
+  /**
+   * Post an error or acknowledgement on the completion ring. Runs of the same
+   * (status, opcode, channel) coalesce into one record with a count; when the
+   * ring is full the completion is dropped (false), so a flood of bad requests
+   * costs the hardware nothing but a counter.
+   */
+  postCompletion(status: number, opcode: number, handle: number): boolean {
+    if (
+      this.lastCompletionCountWord >= 0 &&
+      this.lastCompletionStatus === status &&
+      this.lastCompletionOpcode === opcode &&
+      this.lastCompletionChannel === handle
+    ) {
+      this.completion.u32[this.lastCompletionCountWord] = ++this.lastCompletionCount;
+      return true;
+    }
+    const cq = this.completion;
+    const at = cq.tryClaim(RecordType.COMPLETION, COMPLETION_BODY_BYTES);
+    if (at < 0) return false;
+    this.lastCompletionCountWord = writeCompletion(cq.u32, at, status, handle, opcode);
+    this.lastCompletionStatus = status;
+    this.lastCompletionOpcode = opcode;
+    this.lastCompletionChannel = handle;
+    this.lastCompletionCount = 1;
+    this.completionDirty = true;
+    return true;
+  }
+
+  /** Publish what the hardware-produced rings hold; each wakes its reader only if it sleeps. */
+  publish(): void {
+    if (this.receiveDirty) {
+      this.receiveDirty = false;
+      this.receive.publish();
+    }
+    if (this.completionDirty) {
+      this.completionDirty = false;
+      this.lastCompletionCountWord = -1;
+      this.completion.publish();
+    }
+  }
+
+  /** Start all three rings over empty at position 0 (a reset after a fault). */
+  reset(): void {
+    this.send.reset(0);
+    this.receive.reset(0);
+    this.completion.reset(0);
+    this.lastCompletionCountWord = -1;
   }
 }
 

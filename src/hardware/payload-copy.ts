@@ -1,0 +1,37 @@
+/**
+ * The one copy the hardware makes of a message: from the sender's send ring
+ * into the receiver's receive ring, exactly the payload's bytes.
+ */
+import { RECORD_ALIGN_BYTES } from '../shared/layout.js';
+import type { RingConsumer, RingProducer } from '../shared/ring.js';
+
+/** Payloads up to this size are copied word by word; larger ones with TypedArray.set. */
+const WORD_COPY_LIMIT = 256;
+
+/**
+ * Copy exactly `bytes` payload bytes into a receive record and zero the record's alignment padding
+ * (THREATS case 26). Bytes past the payload in the sender's ring belong to whatever that process
+ * wrote there before (a longer message to another channel): copying whole words or the aligned
+ * span would hand them to this receiver. Every byte the hardware writes into a port is that
+ * partition's data or zero. `to` is 8-byte aligned, as every record body is.
+ */
+export function copyPayload(src: RingConsumer, from: number, dst: RingProducer, to: number, bytes: number): void {
+  const d32 = dst.u32;
+  const d8 = dst.u8;
+  const s8 = src.u8;
+  const end = to + bytes;
+  if (bytes <= WORD_COPY_LIMIT) {
+    // Both offsets are 8-byte aligned: whole words up to the last full one, then the tail byte by byte.
+    const words = bytes >>> 2;
+    const s32 = src.u32;
+    const f = from >> 2;
+    const t = to >> 2;
+    for (let i = 0; i < words; i++) d32[t + i] = s32[f + i];
+    for (let i = words << 2; i < bytes; i++) d8[to + i] = s8[from + i];
+  } else {
+    d8.set(s8.subarray(from, from + bytes), to);
+  }
+  const padded = (end + RECORD_ALIGN_BYTES - 1) & ~(RECORD_ALIGN_BYTES - 1);
+  for (let i = end; i < padded; i++) d8[i] = 0;
+}
+
