@@ -33,25 +33,27 @@ const MAX_STREAK = SUSPICIOUS_SLEEPS_BEFORE_PAUSE + Math.log2(MAX_DOORBELL_PAUSE
 const RING_ALLOWANCE = 8;
 const BYTES_PER_ALLOWED_RING = 8;
 
-/** What the scheduler remembers of a port between two sleeps. */
+/** What the scheduler keeps per port: where it stood at the previous sleep, at this sleep, and its streak. */
 interface PortWatch {
+  /** Doorbell and ring positions when the previous sleep began (the stretch being judged starts there). */
   bell: number;
   positions: number;
   /** Suspicious sleeps, less the clean active ones since, between 0 and MAX_STREAK. */
   streak: number;
+  /** Doorbell and ring positions when the current sleep began. */
+  sleepBell: number;
+  sleepPositions: number;
+  /** The port's doorbell woke the engine during the current sleep. */
+  wokeUs: boolean;
+  /** A waitAsync (or a storm pause) is pending on the port's doorbell. */
+  armed: boolean;
 }
 
 export class Scheduler {
   private wake: (() => void) | undefined;
   private stopped = false;
-  private readonly armed = new WeakSet<PartitionPort>();
   private readonly idleRounds: number;
-  /** Ports whose doorbell woke the engine, with where their rings stood when it went to sleep. */
-  private readonly woken = new Map<PartitionPort, number>();
-  /** The current sleep: each port's doorbell and ring positions as it began. */
-  private readonly asleep = new Map<PartitionPort, { bell: number; positions: number }>();
-  /** Each port's doorbell and ring positions at the previous sleep, and its suspicious streak. */
-  private readonly watch = new WeakMap<PartitionPort, PortWatch>();
+  private readonly watches = new WeakMap<PartitionPort, PortWatch>();
 
   constructor(
     private readonly engine: Engine,
@@ -95,98 +97,104 @@ export class Scheduler {
     }
   }
 
+  private watchOf(port: PartitionPort): PortWatch {
+    let w = this.watches.get(port);
+    if (w === undefined) {
+      const bell = port.doorbell();
+      const positions = ringPositions(port);
+      w = { bell, positions, streak: 0, sleepBell: bell, sleepPositions: positions, wokeUs: false, armed: false };
+      this.watches.set(port, w);
+    }
+    return w;
+  }
+
+  /** One sleep; it allocates nothing per port (the hardware may sleep and wake tens of thousands of times a second). */
   private async sleep(): Promise<void> {
-    this.judgeWakeups();
-    const ports = this.ports().filter((p) => p.alive);
-    for (const p of ports) p.announceSleep();
-    const bells = ports.map((p) => p.doorbell());
-    this.asleep.clear();
-    ports.forEach((p, i) => this.asleep.set(p, { bell: bells[i], positions: ringPositions(p) }));
+    const ports = this.ports();
+    for (const p of ports) if (p.alive) this.judge(p, this.watchOf(p));
+    for (const p of ports) if (p.alive) p.announceSleep();
+    for (const p of ports) {
+      if (!p.alive) continue;
+      const w = this.watchOf(p);
+      w.sleepBell = p.doorbell();
+      w.sleepPositions = ringPositions(p);
+      w.wokeUs = false;
+    }
     // Re-check after announcing: a producer that published before it saw the flag is caught here.
     if (this.engine.round() > 0 || this.stopped) {
-      for (const p of ports) p.announceAwake();
+      for (const p of ports) if (p.alive) p.announceAwake();
       return;
     }
     const woken = new Promise<void>((resolve) => (this.wake = resolve));
-    ports.forEach((p, i) => this.arm(p, bells[i]));
+    for (const p of ports) if (p.alive) this.arm(p, this.watchOf(p));
     await woken;
-    for (const p of ports) p.announceAwake();
+    for (const p of ports) if (p.alive) p.announceAwake();
   }
 
   /** Keep one waiter per port: it resolves on the next ring of that port's doorbell. */
-  private arm(port: PartitionPort, bell: number): void {
-    if (this.armed.has(port)) return;
-    const streak = this.watch.get(port)?.streak ?? 0;
-    if (streak < SUSPICIOUS_SLEEPS_BEFORE_PAUSE) {
-      this.listen(port, bell);
+  private arm(port: PartitionPort, w: PortWatch): void {
+    if (w.armed) return;
+    if (w.streak < SUSPICIOUS_SLEEPS_BEFORE_PAUSE) {
+      this.listen(port, w, w.sleepBell);
       return;
     }
     // A storm: listen again after a pause; each further suspicious sleep doubles it, clean ones wind it back.
     // Listen from the bell as it was when the engine went to sleep, so a ring during the pause
     // (the partition rings once per sleep, and may then wait for us) wakes the engine at once.
-    this.armed.add(port);
-    const pause = Math.min(2 ** (streak - SUSPICIOUS_SLEEPS_BEFORE_PAUSE + 1), MAX_DOORBELL_PAUSE_MS);
+    w.armed = true;
+    const bell = w.sleepBell;
+    const pause = Math.min(2 ** (w.streak - SUSPICIOUS_SLEEPS_BEFORE_PAUSE + 1), MAX_DOORBELL_PAUSE_MS);
     setTimeout(() => {
-      this.armed.delete(port);
-      if (port.alive && !this.stopped) this.listen(port, bell);
+      w.armed = false;
+      if (port.alive && !this.stopped) this.listen(port, w, bell);
     }, pause);
   }
 
-  private listen(port: PartitionPort, bell: number): void {
+  private listen(port: PartitionPort, w: PortWatch, bell: number): void {
     const r = Atomics.waitAsync(port.i32, port.doorbellWord, bell);
     if (!r.async) {
-      this.wokenBy(port);
+      this.wokenBy(port, w);
       return;
     }
-    this.armed.add(port);
+    w.armed = true;
     void r.value.then(() => {
-      this.armed.delete(port);
-      this.wokenBy(port);
+      w.armed = false;
+      this.wokenBy(port, w);
     });
   }
 
-  private wokenBy(port: PartitionPort): void {
+  private wokenBy(port: PartitionPort, w: PortWatch): void {
     // Judge only a ring made during this sleep (a waiter left from an earlier sleep may report a
     // ring whose work was done before it), against the rings as they stood when the sleep began.
-    const sleep = this.asleep.get(port);
-    if (this.wake !== undefined && sleep !== undefined && port.doorbell() !== sleep.bell && !this.woken.has(port)) {
-      this.woken.set(port, sleep.positions);
+    if (this.wake !== undefined && !w.wokeUs && port.doorbell() !== w.sleepBell) {
+      w.wokeUs = true;
       this.engine.counters.doorbellWakeup(port.index);
     }
     this.kick();
   }
 
   /**
-   * Once the engine is idle again, judge every port over the stretch since the previous sleep: an
-   * idle wake-up, or more rings than the work that moved explains, extends its suspicious streak;
-   * rings or a wake-up that the work explains end it.
+   * Once the engine is idle again, judge a port over the stretch since the previous sleep: an idle
+   * wake-up, or more rings than the work that moved explains, extends its suspicious streak; rings
+   * or a wake-up that the work explains wind it back.
    */
-  private judgeWakeups(): void {
-    for (const port of this.ports()) {
-      if (!port.alive) continue;
-      const bell = port.doorbell();
-      const positions = ringPositions(port);
-      let w = this.watch.get(port);
-      if (w === undefined) {
-        this.watch.set(port, (w = { bell, positions, streak: 0 }));
-        continue;
-      }
-      const rings = (bell - w.bell) >>> 0;
-      const moved = Math.abs(positions - w.positions);
-      const before = this.woken.get(port);
-      const idleWakeup = before !== undefined && positions === before;
-      if (idleWakeup) this.engine.counters.idleWakeup(port.index);
-      const allowed = RING_ALLOWANCE + port.queuePairs.length + moved / BYTES_PER_ALLOWED_RING;
-      // A port that neither rang nor woke the engine since the last sleep says nothing either way. One that
-      // did, within what its work explains, steps its streak back by one rather than to zero: a storm whose
-      // thread loses its core now and then, or that carries a trickle of work, mixes such sleeps with
-      // suspicious ones, and must still climb.
-      if (idleWakeup || rings > allowed) w.streak = Math.min(w.streak + 1, MAX_STREAK);
-      else if ((rings > 0 || before !== undefined) && w.streak > 0) w.streak--;
-      w.bell = bell;
-      w.positions = positions;
-    }
-    this.woken.clear();
+  private judge(port: PartitionPort, w: PortWatch): void {
+    const bell = port.doorbell();
+    const positions = ringPositions(port);
+    const rings = (bell - w.bell) >>> 0;
+    const moved = Math.abs(positions - w.positions);
+    const idleWakeup = w.wokeUs && positions === w.sleepPositions;
+    if (idleWakeup) this.engine.counters.idleWakeup(port.index);
+    const allowed = RING_ALLOWANCE + port.queuePairs.length + moved / BYTES_PER_ALLOWED_RING;
+    // A port that neither rang nor woke the engine since the last sleep says nothing either way. One that
+    // did, within what its work explains, steps its streak back by one rather than to zero: a storm whose
+    // thread loses its core now and then, or that carries a trickle of work, mixes such sleeps with
+    // suspicious ones, and must still climb.
+    if (idleWakeup || rings > allowed) w.streak = Math.min(w.streak + 1, MAX_STREAK);
+    else if ((rings > 0 || w.wokeUs) && w.streak > 0) w.streak--;
+    w.bell = bell;
+    w.positions = positions;
+    w.wokeUs = false;
   }
 }
 
