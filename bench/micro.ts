@@ -9,7 +9,9 @@
  * lparlink receives with the calls that allocate nothing: `drainBytes` when
  * batched, `tryRecvInto` per message. Besides the totals, each stage (sender,
  * engine or relay, receiver) is timed on its own, the clock's own cost
- * subtracted, in rows whose variant names the stage.
+ * subtracted, in rows whose variant names the stage. Every figure is a median
+ * over tasks (batches), not a mean: on a shared machine a preempted task
+ * would otherwise weigh as much as a thousand clean ones.
  */
 import { Bench } from 'tinybench';
 import { Hardware } from '../src/hardware/hardware.js';
@@ -21,7 +23,7 @@ import { allocateRing, EMPTY, RecordType, RingConsumer, RingProducer } from '../
 export interface MicroResult {
   system: 'lparlink' | 'raw-relay' | 'raw-ring';
   variant: string;
-  /** Mean CPU time per message, in nanoseconds. */
+  /** Median time per message over the tasks (each BATCH messages), in nanoseconds. */
   nsPerMessage: number;
   /** Relative margin of error of the mean, in percent. */
   rme: number;
@@ -137,56 +139,62 @@ function clockCost(): number {
   return best;
 }
 
+/** The median of the first `n` values (a preempted sample on a shared machine moves it little, unlike the mean). */
+function median(values: Float64Array, n: number): number {
+  const sorted = values.subarray(0, n).sort();
+  return n % 2 === 1 ? sorted[n >> 1] : (sorted[(n >> 1) - 1] + sorted[n >> 1]) / 2;
+}
+
 /**
  * Time each stage on its own for `timeMs`, batched (each stage moves `batch` messages at once)
- * or per message (each stage moves one, in turn); returns ns per message per stage.
+ * or per message (each stage moves one, in turn, `batch` times); returns the median over the
+ * batches of ns per message per stage.
  */
 function timeStages(batched: Stages, perMessage: PerMessageStages, batch: number, perRecord: boolean, timeMs: number): Record<StageName, number> {
   const clock = clockCost();
-  let send = 0;
-  let serve = 0;
-  let receive = 0;
-  let messages = 0;
-  let pairs = 0;
+  const samples = { sender: new Float64Array(1 << 16), engine: new Float64Array(1 << 16), receiver: new Float64Array(1 << 16) };
+  let n = 0;
   const end = performance.now() + timeMs;
-  while (performance.now() < end) {
-    for (let i = 0; i < 32; i++) {
-      if (perRecord) {
-        for (let k = 0; k < batch; k++) {
-          let t = performance.now();
-          perMessage.send();
-          const a = performance.now();
-          perMessage.serve();
-          const b = performance.now();
-          const got = perMessage.receive();
-          const c = performance.now();
-          send += a - t;
-          serve += b - a;
-          receive += c - b;
-          if (got !== 1) throw new Error('micro stages: a message was lost');
-          t = c;
-        }
-        pairs += batch;
-      } else {
+  while (n < samples.sender.length && performance.now() < end) {
+    let send = 0;
+    let serve = 0;
+    let receive = 0;
+    if (perRecord) {
+      for (let k = 0; k < batch; k++) {
         const t = performance.now();
-        batched.send(batch);
+        perMessage.send();
         const a = performance.now();
-        batched.serve();
+        perMessage.serve();
         const b = performance.now();
-        const got = batched.receive(batch);
+        const got = perMessage.receive();
         const c = performance.now();
         send += a - t;
         serve += b - a;
         receive += c - b;
-        if (got !== batch) throw new Error(`micro stages: moved ${got} of ${batch}`);
-        pairs++;
+        if (got !== 1) throw new Error('micro stages: a message was lost');
       }
-      messages += batch;
+    } else {
+      const t = performance.now();
+      batched.send(batch);
+      const a = performance.now();
+      batched.serve();
+      const b = performance.now();
+      const got = batched.receive(batch);
+      const c = performance.now();
+      send = a - t;
+      serve = b - a;
+      receive = c - b;
+      if (got !== batch) throw new Error(`micro stages: moved ${got} of ${batch}`);
     }
+    // Per message, less the clock's own cost; at least 1 ns, so a stage below the clock's jitter keeps a finite ratio.
+    const pairs = perRecord ? batch : 1;
+    const ns = (ms: number): number => Math.max(1, ((ms - pairs * clock) * 1e6) / batch);
+    samples.sender[n] = ns(send);
+    samples.engine[n] = ns(serve);
+    samples.receiver[n] = ns(receive);
+    n++;
   }
-  // At least 1 ns: a stage cheaper than the clock's jitter still has a cost (and a finite ratio).
-  const ns = (ms: number): number => Math.max(1, ((ms - pairs * clock) * 1e6) / messages);
-  return { sender: ns(send), engine: ns(serve), receiver: ns(receive) };
+  return { sender: median(samples.sender, n), engine: median(samples.engine, n), receiver: median(samples.receiver, n) };
 }
 
 export async function runMicro(size: number, batch: number, timeMs: number): Promise<MicroResult[]> {
@@ -249,7 +257,7 @@ export async function runMicro(size: number, batch: number, timeMs: number): Pro
     const r = t.result;
     if (r.state !== 'completed') throw new Error(`micro ${t.name}: ${r.state === 'errored' ? r.error.message : r.state}`);
     const [system, variant] = t.name.split(' ') as [MicroResult['system'], string];
-    return { system, variant, nsPerMessage: (r.latency.mean * 1e6) / batch, rme: r.latency.rme };
+    return { system, variant, nsPerMessage: (r.latency.p50 * 1e6) / batch, rme: r.latency.rme };
   });
 
   const lparlink: Stages = { send: () => tx.sendBatch(msgs), serve: serveAll, receive: drained };

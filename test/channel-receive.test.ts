@@ -116,6 +116,21 @@ describe('tryRecvInto', () => {
     expect(seqOf(buffer)).toBe(5);
   });
 
+  it('writes the message at offset 0 of any view (odd offsets too) and not one byte past it', () => {
+    const { tx: [tx], rx: [rx], hw } = verifiedPaths(MAX, RING);
+    const backing = new Uint8Array(2048).fill(0xee);
+    const sizes = [5, 64, 255, 257, 700];
+    for (const [i, size] of sizes.entries()) tx.send(message(i, size));
+    while (hw.engine.round() > 0);
+    for (const [i, size] of sizes.entries()) {
+      const into = backing.subarray(i + 1, i + 1 + 1000); // byteOffset 1…5: aligned and unaligned
+      into.fill(0xee);
+      expect(rx.tryRecvInto(into)).toBe(size);
+      expect(seqOf(into, 0, size)).toBe(i);
+      expect(into.subarray(size).every((b) => b === 0xee)).toBe(true);
+    }
+  });
+
   it('rejects what is not a Uint8Array with EINVAL', async () => {
     const { rx: [rx] } = verifiedPaths(MAX, RING);
     expectCode(() => rx.tryRecvInto(new ArrayBuffer(8) as unknown as Uint8Array), 'EINVAL');

@@ -165,7 +165,12 @@ export class Channel implements ChannelSink, AsyncIterable<Uint8Array> {
   drain(fn: (message: Uint8Array) => void, max = Number.POSITIVE_INFINITY): number {
     if (typeof fn !== 'function') throw new ChannelError('EINVAL', 'drain takes a function (message: Uint8Array) => void');
     checkMax(max, 'drain');
-    return this.drainQueued((bytes, offset, length) => fn(viewOf(bytes, offset, length)), max);
+    let n = 0;
+    while (n < max && this.head < this.queue.length) {
+      n++;
+      fn(this.takeQueued());
+    }
+    return this.canReadRing(n, max) ? n + this.rx.visitFor(this.handle, fn, max - n, true) : n;
   }
 
   /**
@@ -182,18 +187,18 @@ export class Channel implements ChannelSink, AsyncIterable<Uint8Array> {
       throw new ChannelError('EINVAL', 'drainBytes takes a function (bytes: Uint8Array, offset: number, length: number) => void');
     }
     checkMax(max, 'drainBytes');
-    return this.drainQueued(fn, max);
-  }
-
-  private drainQueued(fn: MessageVisitor, max: number): number {
     let n = 0;
     while (n < max && this.head < this.queue.length) {
       const m = this.takeQueued();
       n++;
       fn(m, 0, m.byteLength);
     }
-    if (n < max && !this.ended && !this.closed) n += this.rx.visitFor(this.handle, fn, max - n);
-    return n;
+    return this.canReadRing(n, max) ? n + this.rx.visitFor(this.handle, fn, max - n, false) : n;
+  }
+
+  /** After `given` queued messages of at most `max`: may the drain go on into the ring? */
+  private canReadRing(given: number, max: number): boolean {
+    return given < max && !this.ended && !this.closed;
   }
 
   private takeQueued(): Uint8Array {
@@ -373,11 +378,6 @@ export class Channel implements ChannelSink, AsyncIterable<Uint8Array> {
     if (this.endError !== undefined) return this.endError;
     return new ChannelError('ECLOSED', `channel ${this.handle} is closed`);
   }
-}
-
-/** The message `bytes[offset, offset + length)` as its own view (a constructor call: cheaper than subarray()). */
-function viewOf(bytes: Uint8Array, offset: number, length: number): Uint8Array {
-  return new Uint8Array(bytes.buffer, bytes.byteOffset + offset, length);
 }
 
 function checkBuffer(buffer: unknown, what: string): void {

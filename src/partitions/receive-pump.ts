@@ -17,7 +17,7 @@ import { deliveryChannel, deliveryPayload, deliveryPayloadBytes, deliveryStatus 
 import { EMPTY, FAULT, type RingConsumer } from '../shared/ring.js';
 import { sleepAsync, type WaitPolicy } from '../shared/wait.js';
 import type { ChannelRegistry } from './channel-registry.js';
-import { MessageSlab } from './message-slab.js';
+import { BufferCopier, MessageSlab } from './message-slab.js';
 import { ReceiveRelease } from './receive-release.js';
 import type { SendQueue } from './send-queue.js';
 
@@ -38,6 +38,9 @@ export type MessageVisitor = (bytes: Uint8Array, offset: number, length: number)
 export class ReceivePump {
   private readonly release: ReceiveRelease;
   private readonly slab = new MessageSlab();
+  private readonly copier = new BufferCopier();
+  /** The memory under the ring's byte view (which starts at its offset 0), for views of messages in place. */
+  private readonly ringMemory: ArrayBufferLike;
   private interest = 0;
   private pumping = false;
   /** A visitor runs (inside visitFor): the ring's head is in use, nested reads find nothing. */
@@ -55,6 +58,7 @@ export class ReceivePump {
     private readonly wait: WaitPolicy,
   ) {
     this.release = new ReceiveRelease(ring);
+    this.ringMemory = ring.u8.buffer;
   }
 
   /**
@@ -70,8 +74,7 @@ export class ReceivePump {
   /** Copy the message peekFor() found into `buffer` (the caller checked it fits) and consume it. */
   takeInto(buffer: Uint8Array): void {
     const rx = this.ring;
-    const from = deliveryPayload(rx.bodyOffset);
-    buffer.set(rx.u8.subarray(from, from + deliveryPayloadBytes(rx.bodyBytes)));
+    this.copier.copy(rx.u8, rx.u32, deliveryPayload(rx.bodyOffset), deliveryPayloadBytes(rx.bodyBytes), buffer);
     rx.consume();
     this.release.consumed();
   }
@@ -87,21 +90,23 @@ export class ReceivePump {
 
   /**
    * Hand `handle`'s messages at the head of the ring to `visit` in place, up
-   * to `max`; returns how many. Each message's ring space is handed back only
-   * after `visit` returns; reads from inside `visit` find nothing.
+   * to `max`, as (bytes, offset, length), or as a view of the ring each with
+   * `asViews`; returns how many. Each message's ring space is handed back
+   * only after `visit` returns; reads from inside `visit` find nothing.
    */
-  visitFor(handle: number, visit: MessageVisitor, max: number): number {
+  visitFor(handle: number, visit: MessageVisitor | ((message: Uint8Array) => void), max: number, asViews: boolean): number {
     if (this.visiting || this.owner.failure !== undefined) return 0;
     this.visiting = true;
     let given = 0;
     try {
       const rx = this.ring;
       while (given < max && this.walk(handle) !== NO_MESSAGE) {
-        const at = rx.bodyOffset;
+        const offset = deliveryPayload(rx.bodyOffset);
         const length = deliveryPayloadBytes(rx.bodyBytes);
         rx.consume();
         given++;
-        visit(rx.u8, deliveryPayload(at), length);
+        if (asViews) (visit as (message: Uint8Array) => void)(new Uint8Array(this.ringMemory, offset, length));
+        else (visit as MessageVisitor)(rx.u8, offset, length);
         this.release.consumed();
       }
     } finally {
