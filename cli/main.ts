@@ -3,13 +3,27 @@
  * outside src/ so the library never carries the CLI, the demo or the bench;
  * each subcommand lives in its own module and is loaded on demand.
  */
+import { readFileSync } from 'node:fs';
+import { EXIT, usageError } from './exit.js';
 
 const usage = `usage: lparlink <command> [options]
 
 commands:
   demo     boot a 4-partition machine, run workloads, show the hardware rejecting a hostile sender
-  bench    run the benchmark suites (lparlink bench --help)
+  bench    run the benchmark suites
+
+options:
+  -h, --help      this help (lparlink <command> --help: the command's own)
+  -v, --version   the installed version
+
+exit codes: 0 done, 1 the run failed, 2 bad arguments, 130 interrupted (Ctrl-C)
 `;
+
+function version(): string {
+  // dist/cli/main.js and cli/main.ts both sit two folders below the package root.
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -22,14 +36,20 @@ export async function main(argv: string[]): Promise<number> {
       const { runBenchCli } = await import('../bench/cli.js');
       return runBenchCli(rest);
     }
-    case undefined:
+    case '-v':
+    case '--version':
+    case 'version':
+      process.stdout.write(`lparlink ${version()}\n`);
+      return EXIT.OK;
     case '-h':
     case '--help':
     case 'help':
       process.stdout.write(usage);
-      return command === undefined ? 1 : 0;
+      return EXIT.OK;
+    case undefined:
+      process.stderr.write(usage);
+      return EXIT.USAGE;
     default:
-      process.stderr.write(`lparlink: unknown command '${command}'\n\n${usage}`);
-      return 2;
+      return usageError('lparlink', `unknown command '${command}'`, 'lparlink --help');
   }
 }

@@ -7,6 +7,8 @@
 import cliProgress from 'cli-progress';
 import { cpus } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+import { EXIT, usageError } from '../exit.js';
 import { createMachine, type Machine } from '../../src/index.js';
 import type { ClientReport } from './programs/request-response.js';
 import type { SinkReport } from './programs/stream.js';
@@ -26,26 +28,45 @@ const usage = `usage: lparlink demo [--requests N] [--messages N] [--bytes N] [-
 
   --requests N   round trips web → db (default ${DEFAULTS.requests})
   --messages N   streamed messages batch → cache (default ${DEFAULTS.streamMessages})
-  --bytes N      streamed message size (default ${DEFAULTS.streamBytes})
+  --bytes N      streamed message size, 4 to 65536 (default ${DEFAULTS.streamBytes})
   --attempts N   forged sends by the intruder (default ${DEFAULTS.attempts})
+  -h, --help     this help
+
+Options take their value as --flag N or --flag=N. Exit codes: 0 done, 1 a check
+failed, 2 bad arguments, 130 interrupted (Ctrl-C).
 `;
 
-function parse(argv: string[]): DemoOptions | string {
+const FLAGS = { requests: 'requests', messages: 'streamMessages', bytes: 'streamBytes', attempts: 'attempts' } as const;
+
+/** The options, `'help'`, or what was wrong with the arguments (one line). */
+function parse(argv: string[]): DemoOptions | 'help' | string {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        requests: { type: 'string' },
+        messages: { type: 'string' },
+        bytes: { type: 'string' },
+        attempts: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (e) {
+    return (e as Error).message.split('\n')[0];
+  }
+  if (values.help === true) return 'help';
   const o = { ...DEFAULTS };
-  const flags: Record<string, keyof DemoOptions> = {
-    '--requests': 'requests',
-    '--messages': 'streamMessages',
-    '--bytes': 'streamBytes',
-    '--attempts': 'attempts',
-  };
-  for (let i = 0; i < argv.length; i += 2) {
-    const key = flags[argv[i]];
-    const value = Number(argv[i + 1]);
-    if (key === undefined) return `unknown option '${argv[i]}'`;
-    if (!Number.isInteger(value) || value < 1) return `${argv[i]} takes a positive integer, got '${argv[i + 1] ?? ''}'`;
+  for (const [flag, key] of Object.entries(FLAGS)) {
+    const raw = values[flag];
+    if (raw === undefined) continue;
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < 1) return `--${flag} takes a positive integer, got '${String(raw)}'`;
     o[key] = value;
   }
-  if (o.streamBytes < 4 || o.streamBytes > 65536) return '--bytes must be from 4 to 65536';
+  if (o.streamBytes < 4 || o.streamBytes > 65536) return `--bytes must be from 4 to 65536, got ${o.streamBytes}`;
   return o;
 }
 
@@ -58,7 +79,7 @@ const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFracti
 
 /** Live bars from the hardware's own counters: no extra traffic through the programs. */
 function progress(machine: Machine, o: DemoOptions): () => void {
-  if (!process.stdout.isTTY) return () => {}; // a log file wants the table, not redraws
+  if (!process.stdout.isTTY) return plainProgress(machine, o);
   const bars = new cliProgress.MultiBar(
     { format: ' {name} [{bar}] {percentage}% | {value}/{total} msgs', hideCursor: true, clearOnComplete: false },
     cliProgress.Presets.shades_classic,
@@ -79,16 +100,48 @@ function progress(machine: Machine, o: DemoOptions): () => void {
   };
 }
 
+/** A log file or a pipe gets a plain line a second instead of redrawn bars. */
+function plainProgress(machine: Machine, o: DemoOptions): () => void {
+  const line = (): void => {
+    const p = machine.stats().partitions;
+    process.stdout.write(
+      `progress: web ⇄ db ${fmt(Math.min(p[0].delivered + p[1].delivered, o.requests * 2))}/${fmt(o.requests * 2)} msgs, ` +
+        `batch → cache ${fmt(Math.min(p[2].delivered, o.streamMessages))}/${fmt(o.streamMessages)} msgs\n`,
+    );
+  };
+  const timer = setInterval(line, 1000);
+  return () => {
+    clearInterval(timer);
+    line();
+  };
+}
+
+/** Resolves on Ctrl-C; `dispose` removes the handler (the default one comes back). */
+function onInterrupt(): { interrupted: Promise<'interrupted'>; dispose(): void } {
+  let handler: () => void = () => {};
+  const interrupted = new Promise<'interrupted'>((resolve) => {
+    handler = () => resolve('interrupted');
+    process.once('SIGINT', handler);
+  });
+  return { interrupted, dispose: () => process.off('SIGINT', handler) };
+}
+
 export async function runDemo(argv: string[]): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(usage);
-    return 0;
-  }
   const o = parse(argv);
-  if (typeof o === 'string') {
-    process.stderr.write(`lparlink demo: ${o}\n\n${usage}`);
-    return 2;
+  if (o === 'help') {
+    process.stdout.write(usage);
+    return EXIT.OK;
   }
+  if (typeof o === 'string') return usageError('lparlink demo', o, 'lparlink demo --help');
+  const sigint = onInterrupt();
+  try {
+    return await demo(o, sigint.interrupted);
+  } finally {
+    sigint.dispose();
+  }
+}
+
+async function demo(o: DemoOptions, interrupted: Promise<'interrupted'>): Promise<number> {
   process.stdout.write(`lparlink demo — ${cpus().length} cores, Node ${process.version}\n`);
   const t0 = performance.now();
   await using machine = await createMachine({
@@ -113,8 +166,15 @@ export async function runDemo(argv: string[]): Promise<number> {
   const source = await machine.partition(4).spawn(program('stream'), {
     role: 'source', port: 8, partition: 3, messages: o.streamMessages, bytes: o.streamBytes,
   });
-  const [rr, , st] = (await Promise.all([client.result, source.result, sink.result, server.result])) as [ClientReport, number, SinkReport, number];
-  stop();
+  const done = Promise.all([client.result, source.result, sink.result, server.result]);
+  const outcome = await Promise.race([done, interrupted]);
+  stop(); // also restores the cursor the bars hid
+  if (outcome === 'interrupted') {
+    done.catch(() => {}); // the machine closes under the programs
+    process.stdout.write('\ninterrupted: closing the machine\n');
+    return EXIT.INTERRUPTED;
+  }
+  const [rr, , st] = outcome as [ClientReport, number, SinkReport, number];
 
   const p = machine.stats().partitions;
   const rows = [
@@ -135,7 +195,7 @@ export async function runDemo(argv: string[]): Promise<number> {
   process.stdout.write(`\n${table(rows)}\n`);
   if (st.outOfOrder !== 0 || st.messages !== o.streamMessages) {
     process.stderr.write(`stream check failed: ${st.messages} messages, ${st.outOfOrder} out of order\n`);
-    return 1;
+    return EXIT.FAILED;
   }
 
   // ── the intruder ──
@@ -161,5 +221,5 @@ export async function runDemo(argv: string[]): Promise<number> {
   );
   const refused = after.notOwner - before.notOwner === forged.written && received.length === 1;
   process.stdout.write(refused ? '\nEvery forged send was refused by the hardware; the vault saw only the teller.\n' : '\nUNEXPECTED: the hardware did not refuse every forged send.\n');
-  return refused ? 0 : 1;
+  return refused ? EXIT.OK : EXIT.FAILED;
 }
