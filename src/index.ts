@@ -13,3 +13,7 @@ export type { PartitionOsContext } from './shared/boot.js';
 export type { WaitMode } from './shared/wait.js';
 export { VIOLATION_KINDS } from './shared/layout.js';
 export type { ViolationKind } from './shared/layout.js';
+export { exposeOverChannel, wrapChannel } from './partitions/channel-rpc.js';
+export type { ChannelRemote } from './partitions/channel-rpc.js';
+export type { ChannelStreamOptions } from './partitions/channel-stream.js';
+export type { ConnectOptions } from './partitions/connect-retry.js';

@@ -14,4 +14,5 @@ const decoder = new TextDecoder();
 export const encode = (message) => encoder.encode(JSON.stringify(message));
 export const decode = (bytes) => JSON.parse(decoder.decode(bytes));
 
-export { connectWhenListening as connect } from '../connect.mjs';
+/** Programs start together and race their listeners: wait up to 10 s for the listener instead of failing. */
+export const connect = (proc, partition, port) => proc.connect({ partition, port }, { retry: { timeoutMs: 10_000 } });

@@ -1,12 +1,11 @@
 // Partition "ping": connects to args.partition:args.port, sends args.rounds pings one at a time and
 // checks each pong. Returns the count and the peer the hardware attested.
-import { connectWhenListening } from '../connect.mjs';
-
 const text = new TextDecoder();
 const bytes = new TextEncoder();
 
 export default async function main(proc, args) {
-  const ch = await connectWhenListening(proc, args.partition, args.port);
+  // pong may still be starting: wait up to 10 s for its listener instead of failing with ECONNREFUSED.
+  const ch = await proc.connect({ partition: args.partition, port: args.port }, { retry: { timeoutMs: 10_000 } });
   for (let i = 0; i < args.rounds; i++) {
     await ch.write(bytes.encode(`ping ${i}`));
     const pong = text.decode(await ch.recv());

@@ -8,10 +8,12 @@
  * `tryRecvInto()` for polling loops and `drain()`/`drainBytes()` for
  * in-place batches.
  */
+import type { Duplex } from 'node:stream';
 import { ChannelError, channelErrorFromStatus, Status, statusName } from '../shared/errors.js';
 import { RecordType } from '../shared/layout.js';
 import { FAULT, FULL } from '../shared/ring.js';
 import type { ChannelSink } from './channel-registry.js';
+import { ChannelStream, type ChannelStreamOptions } from './channel-stream.js';
 import type { ProcessQueuePair } from './queue-pair.js';
 import { NO_MESSAGE, type MessageVisitor, type ReceivePump } from './receive-pump.js';
 import type { SendQueue } from './send-queue.js';
@@ -56,6 +58,8 @@ export class Channel implements ChannelSink, AsyncIterable<Uint8Array> {
   private endError: ChannelError | undefined;
   private ended = false;
   private closed = false;
+  /** What took the channel's data over (stream(), the comlink adapter); one at most. */
+  private takenBy: string | undefined;
   /** Messages the hardware refused after send() returned, by error code; still counted after close(). */
   readonly failedSends: Partial<Record<string, number>> = {};
 
@@ -294,6 +298,34 @@ export class Channel implements ChannelSink, AsyncIterable<Uint8Array> {
         throw e;
       }
     }
+  }
+
+  /**
+   * This channel as a `node:stream` Duplex: writes
+   * wait for ring space (`write()` returns false, then 'drain'), and chunks
+   * larger than `maxMessageBytes` are split; `end()` and `destroy()` close
+   * the channel, the peer's close ends the readable side, and a channel
+   * error destroys the stream with that ChannelError. The stream then owns
+   * the channel: do not send or receive on it directly. Once per channel; a
+   * second call throws EINVAL.
+   *
+   *     http.createServer(handler).emit('connection', ch.stream());
+   */
+  stream(options?: ChannelStreamOptions): Duplex {
+    const duplex = new ChannelStream(this, options);
+    this.takeOver('stream()');
+    return duplex;
+  }
+
+  /**
+   * @internal Hand the channel's data to one reader and writer for good (a stream, an RPC endpoint):
+   * a second would steal its messages, so it is refused.
+   */
+  takeOver(by: string): void {
+    if (this.takenBy !== undefined) {
+      throw new ChannelError('EINVAL', `${by}: channel ${this.handle} already belongs to ${this.takenBy}; a channel serves one of them (open another channel)`);
+    }
+    this.takenBy = by;
   }
 
   /**

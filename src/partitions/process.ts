@@ -3,6 +3,7 @@
  * only this process's own queue pair; the hardware attests everything else.
  */
 import { Channel } from './channel.js';
+import { retryTimeout, retryWhileRefused, type ConnectOptions } from './connect-retry.js';
 import type { ProcessQueuePair } from './queue-pair.js';
 import { isService, MAX_SERVICE, type ChannelGrant, type ControlResult, type PartitionControlApi } from '../shared/control-contract.js';
 import type { Remote } from '../shared/control-plane.js';
@@ -56,7 +57,11 @@ function checkService(port: unknown, what: string): number {
 
 /** Incoming channels on one port of a partition, from `proc.listen(port)`. */
 export class Listener implements AsyncIterable<Channel> {
-  /** Settles once the hardware registered the listener (rejects with EADDRINUSE, …). */
+  /**
+   * Settles once the hardware registered the listener: from then on a connect to this port is
+   * accepted into its backlog. Rejects with why it could not listen (`EADDRINUSE`, `EMFILE`, …);
+   * `accept()` rejects with the same error. Await it before telling others to connect.
+   */
   readonly ready: Promise<void>;
   private closed = false;
 
@@ -121,8 +126,11 @@ export class Process {
     return new Listener(this, checkService(port, 'listen'));
   }
 
-  /** Open a channel to whoever listens on `port` of `partition`. */
-  async connect(target: { partition: number; port: number }): Promise<Channel> {
+  /**
+   * Open a channel to whoever listens on `port` of `partition`. Nobody listening is `ECONNREFUSED`
+   * at once; with `{ retry: { timeoutMs } }` the connect waits for a listener up to that long.
+   */
+  async connect(target: { partition: number; port: number }, options?: ConnectOptions): Promise<Channel> {
     if (typeof target !== 'object' || target === null) {
       throw new ChannelError('EINVAL', 'connect takes { partition, port }');
     }
@@ -131,8 +139,9 @@ export class Process {
       throw new ChannelError('EINVAL', `connect: partition must be a positive integer id, got ${String(partition)}`);
     }
     const service = checkService(target.port, 'connect');
-    const grant = await this.control.call((api) => api.connect(this.queuePair.index, partition, service));
-    return this.adopt(grant);
+    const timeoutMs = retryTimeout(options);
+    const attempt = async (): Promise<Channel> => this.adopt(await this.control.call((api) => api.connect(this.queuePair.index, partition, service)));
+    return timeoutMs === undefined ? attempt() : retryWhileRefused(attempt, timeoutMs, `port ${service} of partition ${partition}`);
   }
 
   /** @internal */

@@ -50,7 +50,8 @@ export function statusName(status: number): StatusName | undefined {
 /** What each code means and what the caller can do about it; appended to messages. */
 const advice: Record<ChannelErrorCode, string> = {
   EPOLICY: 'the machine policy forbids this pair of partitions; add the pair to policy.allow in createMachine',
-  ECONNREFUSED: 'nobody listens on that partition and port; start a listener there first, or check the port number',
+  ECONNREFUSED:
+    'nobody listens on that partition and port; start a listener there first (await listener.ready), connect with { retry: { timeoutMs } } to wait for one, or check the port number',
   ECLOSED: 'the channel is closed; open a new channel with connect() or accept()',
   EPEERDEAD: 'the peer partition or process ended; reconnect once it is running again',
   ESTALE: 'the channel handle belongs to a closed channel whose slot was reused; use the handle of a live channel',

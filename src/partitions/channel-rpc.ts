@@ -1,0 +1,79 @@
+/**
+ * comlink between two processes over one verified channel, one call on each
+ * side:
+ *
+ *     // server program                          // client program
+ *     const ch = await proc.listen(7).accept();  const ch = await proc.connect({ partition: 1, port: 7 });
+ *     await exposeOverChannel(api, ch);          const api = wrapChannel<Api>(ch);
+ *                                                await api.add(1, 2); await ch.close();
+ */
+import { expose, wrap } from '../shared/control-plane.js';
+import { ChannelError } from '../shared/errors.js';
+import { Channel } from './channel.js';
+import { ChannelEndpoint } from './channel-endpoint.js';
+
+/**
+ * What `wrapChannel<T>()` returns: every method of `T` returns a promise of
+ * its result, and every other property reads as a promise of its value.
+ * Arguments and results are copied by structured clone; functions and
+ * callbacks (`comlink.proxy`) cannot cross partitions.
+ */
+export type ChannelRemote<T> = {
+  readonly [K in keyof T]: T[K] extends (...args: infer A) => infer R ? (...args: A) => Promise<Awaited<R>> : Promise<Awaited<T[K]>>;
+};
+
+function checkChannel(channel: unknown, what: string): Channel {
+  if (!(channel instanceof Channel)) {
+    throw new ChannelError('EINVAL', `${what}: channel must be a Channel from proc.connect() or listener.accept(), got ${describe(channel)}`);
+  }
+  if (!channel.open) throw new ChannelError('ECLOSED', `${what}: channel ${channel.handle} is closed; open a new one`);
+  channel.takeOver(what);
+  return channel;
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'object') return value.constructor?.name ?? 'an object';
+  return typeof value;
+}
+
+/**
+ * Serve `api` with comlink to the process at the other end of `channel`,
+ * which calls it through {@link wrapChannel}. Resolves once the channel is
+ * closed (by the caller when it is done, or by this side); rejects with the
+ * ChannelError the channel died of (`EPEERDEAD`, …). The rejection is
+ * handled: serving without awaiting never becomes an unhandled rejection.
+ *
+ *     await exposeOverChannel({ add: (a, b) => a + b }, await proc.listen(7).accept());
+ *
+ * A method that throws rejects the caller's call with an `Error` of the same
+ * `name`, `message` and `stack` (comlink's rule: the class and other
+ * properties such as `code` do not travel).
+ * @throws ChannelError EINVAL when `api` is not an object or `channel` is not a Channel; ECLOSED when it is closed.
+ */
+export function exposeOverChannel(api: object, channel: Channel): Promise<void> {
+  if ((typeof api !== 'object' && typeof api !== 'function') || api === null) {
+    throw new ChannelError('EINVAL', `exposeOverChannel: api must be an object whose methods the peer calls, got ${describe(api)}`);
+  }
+  const endpoint = new ChannelEndpoint(checkChannel(channel, 'exposeOverChannel'));
+  expose(api, endpoint);
+  const served = endpoint.ended().then((error) => {
+    if (error !== undefined) throw error;
+  });
+  served.catch(() => {});
+  return served;
+}
+
+/**
+ * Call the object the process at the other end of `channel` serves with
+ * {@link exposeOverChannel}: `await remote.method(args)` runs it there and
+ * resolves with its result. Close the channel when done. If the channel ends
+ * or dies first, calls still waiting (and later ones) reject with the
+ * ChannelError (`ECLOSED`, `EPEERDEAD`, …); nothing waits forever.
+ * Passing a transfer list (`comlink.transfer`) or a callback
+ * (`comlink.proxy`) rejects the call with EINVAL: partitions share no memory.
+ * @throws ChannelError EINVAL when `channel` is not a Channel; ECLOSED when it is closed.
+ */
+export function wrapChannel<T>(channel: Channel): ChannelRemote<T> {
+  return wrap<T>(new ChannelEndpoint(checkChannel(channel, 'wrapChannel'))) as unknown as ChannelRemote<T>;
+}

@@ -1,0 +1,122 @@
+/**
+ * A channel as a `node:stream` Duplex, so that existing protocols (HTTP, a
+ * database wire protocol, line-based RPC) run between partitions unchanged.
+ *
+ * A stream is bytes, a channel is messages: writes are cut into messages of
+ * at most `maxMessageBytes`, and reads hand each message on as a chunk. The
+ * stream holds no buffer of its own beyond its high-water marks: a full send
+ * ring keeps the current `_write` waiting (so `write()` returns false once
+ * the writable buffer fills, and 'drain' follows when the ring has room),
+ * and the channel is read only while the consumer wants more (so a slow
+ * reader leaves messages in the receive ring, which back-pressures the
+ * sender through the hardware).
+ */
+import { Duplex } from 'node:stream';
+import { ChannelError } from '../shared/errors.js';
+import type { Channel } from './channel.js';
+
+/** High-water marks of the Duplex from `ch.stream(options)`, as `node:stream` takes them (bytes). */
+export interface ChannelStreamOptions {
+  /** Both sides' high-water mark (default: Node's, 16 KiB in Node 20). */
+  highWaterMark?: number;
+  /** Bytes the readable side holds before it stops reading from the channel. */
+  readableHighWaterMark?: number;
+  /** Bytes the writable side buffers before `write()` returns false. */
+  writableHighWaterMark?: number;
+}
+
+const OPTION_NAMES = ['highWaterMark', 'readableHighWaterMark', 'writableHighWaterMark'] as const;
+
+/** What the stream uses of its channel; nothing else of it is touched, so the pump's rules stay the channel's. */
+export type StreamedChannel = Pick<Channel, 'write' | 'tryRecv' | 'readable' | 'close' | 'maxMessageBytes' | 'handle'>;
+
+function checkOptions(options: unknown): ChannelStreamOptions {
+  if (options === undefined) return {};
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new ChannelError('EINVAL', `stream: options must be an object such as { highWaterMark: 65536 }, got ${String(options)}`);
+  }
+  for (const [name, value] of Object.entries(options)) {
+    if (!(OPTION_NAMES as readonly string[]).includes(name)) {
+      throw new ChannelError('EINVAL', `stream: '${name}' is not an option; the options are ${OPTION_NAMES.join(', ')}`);
+    }
+    if (value !== undefined && !(Number.isSafeInteger(value) && (value as number) >= 1)) {
+      throw new ChannelError('EINVAL', `stream: ${name} must be a positive integer number of bytes, got ${String(value)}`);
+    }
+  }
+  return options as ChannelStreamOptions;
+}
+
+/**
+ * The Duplex of one channel. End of stream and errors map both ways: `end()`
+ * closes the channel once the data written before it is sent, and the
+ * peer's clean close ends the readable side; a channel error (`EPEERDEAD`,
+ * …) destroys the stream with that ChannelError, and `destroy()` closes the
+ * channel. A channel has no half-close: after `end()` the peer can no longer
+ * send, and after the peer's close this side ends too (`allowHalfOpen` is
+ * false).
+ */
+export class ChannelStream extends Duplex {
+  /** A pull loop runs: _read() calls while it runs are already served by it. */
+  private pulling = false;
+
+  constructor(
+    private readonly channel: StreamedChannel,
+    options?: ChannelStreamOptions,
+  ) {
+    super({ ...checkOptions(options), allowHalfOpen: false, decodeStrings: true });
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, done: (error?: Error | null) => void): void {
+    this.sendAll(chunk).then(() => done(), done);
+  }
+
+  /** One chunk as messages of at most maxMessageBytes, each waiting for ring space if needed. */
+  private async sendAll(chunk: Uint8Array): Promise<void> {
+    const max = this.channel.maxMessageBytes;
+    for (let at = 0; at < chunk.byteLength; at += max) {
+      await this.channel.write(chunk.subarray(at, Math.min(at + max, chunk.byteLength)));
+    }
+  }
+
+  override _read(): void {
+    if (!this.pulling) void this.pull();
+  }
+
+  /**
+   * Push messages until push() says the consumer has enough, then stop
+   * reading the channel until the next _read(). Waiting in readable() keeps
+   * the pump running only while this side wants data.
+   */
+  private async pull(): Promise<void> {
+    this.pulling = true;
+    try {
+      for (;;) {
+        const message = this.channel.tryRecv();
+        if (message !== undefined) {
+          if (!this.push(message)) return;
+          continue;
+        }
+        if (!(await this.channel.readable())) {
+          this.push(null);
+          return;
+        }
+        if (this.destroyed) return;
+      }
+    } catch (e) {
+      this.destroy(e as Error);
+    } finally {
+      this.pulling = false;
+    }
+  }
+
+  override _final(done: (error?: Error | null) => void): void {
+    this.channel.close().then(() => done(), done);
+  }
+
+  override _destroy(error: Error | null, done: (error?: Error | null) => void): void {
+    this.channel.close().then(
+      () => done(error),
+      (closeError: Error) => done(error ?? closeError),
+    );
+  }
+}

@@ -1,0 +1,75 @@
+/**
+ * Connect readiness: programs started together race their listeners, and a
+ * connect that arrives before the listen is refused. `proc.connect(target,
+ * { retry: { timeoutMs } })` retries such refusals with a short backoff until
+ * the deadline, so no program needs its own retry loop or a fixed sleep.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ChannelError } from '../shared/errors.js';
+
+/** The second argument of `proc.connect(target, options)`. */
+export interface ConnectOptions {
+  /**
+   * Wait for a listener: retry while the connect is refused with
+   * `ECONNREFUSED` (nobody listens yet, or the partition is still down), with
+   * a short backoff, for up to `timeoutMs` milliseconds; then reject with
+   * `ECONNREFUSED` saying how long it waited. Other errors are not retried.
+   */
+  retry?: { timeoutMs: number };
+}
+
+/** setTimeout's limit: a longer wait would fire at once. */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+/** Backoff between attempts: from the first, doubling, up to the last (ms). */
+const FIRST_BACKOFF_MS = 1;
+const MAX_BACKOFF_MS = 50;
+
+/** The retry deadline from connect's options (undefined: one attempt), or EINVAL naming what was wrong. */
+export function retryTimeout(options: unknown): number | undefined {
+  if (options === undefined) return undefined;
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new ChannelError('EINVAL', `connect: options must be an object such as { retry: { timeoutMs: 5000 } }, got ${String(options)}`);
+  }
+  for (const name of Object.keys(options)) {
+    if (name !== 'retry') throw new ChannelError('EINVAL', `connect: '${name}' is not an option; the only option is retry: { timeoutMs }`);
+  }
+  const { retry } = options as { retry?: unknown };
+  if (retry === undefined) return undefined;
+  if (typeof retry !== 'object' || retry === null || Array.isArray(retry)) {
+    throw new ChannelError('EINVAL', `connect: retry must be an object { timeoutMs }, got ${String(retry)}`);
+  }
+  for (const name of Object.keys(retry)) {
+    if (name !== 'timeoutMs') throw new ChannelError('EINVAL', `connect: retry.${name} is not an option; retry takes { timeoutMs }`);
+  }
+  const { timeoutMs } = retry as { timeoutMs?: unknown };
+  if (typeof timeoutMs !== 'number' || !Number.isInteger(timeoutMs) || timeoutMs < 0 || timeoutMs > MAX_TIMEOUT_MS) {
+    throw new ChannelError('EINVAL', `connect: retry.timeoutMs must be an integer number of milliseconds from 0 to ${MAX_TIMEOUT_MS}, got ${String(timeoutMs)}`);
+  }
+  return timeoutMs;
+}
+
+/**
+ * Run `attempt` until it does not fail with ECONNREFUSED or `timeoutMs` has
+ * passed; the first attempt runs at once. `target` names the listener in the
+ * final error ("port 7 of partition 1").
+ */
+export async function retryWhileRefused<T>(attempt: () => Promise<T>, timeoutMs: number, target: string): Promise<T> {
+  const deadline = performance.now() + timeoutMs;
+  let backoff = FIRST_BACKOFF_MS;
+  for (let attempts = 1; ; attempts++) {
+    try {
+      return await attempt();
+    } catch (e) {
+      if (!(e instanceof ChannelError) || e.code !== 'ECONNREFUSED') throw e;
+      const left = deadline - performance.now();
+      if (left <= 0) {
+        throw new ChannelError(
+          'ECONNREFUSED',
+          `nobody listened on ${target} within ${timeoutMs} ms (connect retried ${attempts} time${attempts === 1 ? '' : 's'})`,
+        );
+      }
+      await sleep(Math.min(backoff, left));
+      backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
+    }
+  }
+}

@@ -1,0 +1,61 @@
+/**
+ * comlink between partitions: exposeOverChannel in one, wrapChannel in the other, over one verified
+ * channel. Calls, thrown errors, messages larger than maxMessageBytes, misuse, and a server that dies
+ * while a call waits (the call rejects; nothing hangs).
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createMachine, type Machine } from 'lparlink';
+
+const server = new URL('./fixtures/streams/rpc-server.mjs', import.meta.url);
+const client = new URL('./fixtures/streams/rpc-client.mjs', import.meta.url);
+
+type Outcome = { value?: unknown; error?: { name: string; code?: string; message: string } };
+
+let machine: Machine;
+beforeEach(async () => {
+  machine = await createMachine({
+    partitions: [{ id: 1 }, { id: 2 }],
+    sendRingBytes: 65536,
+    receiveRingBytes: 65536,
+    maxMessageBytes: 16384,
+    wait: 'sleep',
+  });
+});
+afterEach(async () => {
+  await machine.close();
+});
+
+describe('comlink over a channel (exposeOverChannel / wrapChannel)', () => {
+  it('calls methods across partitions, with results, thrown errors and 100 kB arguments', async () => {
+    const s = await machine.partition(1).spawn(server, { port: 9 });
+    const c = await machine.partition(2).spawn(client, { partition: 1, port: 9, bigBytes: 100_000, die: false });
+    const out = (await c.result) as Record<string, Outcome> & { misuse: Record<string, Outcome['error']>; reverse: unknown };
+    expect(out.add).toEqual({ value: 42 });
+    expect(out.whoami).toEqual({ value: { partition: 1, pid: expect.any(Number) } });
+    // comlink carries a thrown error's name, message and stack.
+    expect(out.fail).toEqual({ error: { name: 'RangeError', message: 'out of range on purpose', isError: true } });
+    // 100 kB each way is seven channel messages each way (maxMessageBytes 16 KiB), reassembled exactly.
+    expect(out.reverse).toEqual({ length: 100_000, sum: 12_749_008, exact: true });
+    expect(out.transfer.error).toMatchObject({ name: 'ChannelError', code: 'EINVAL', message: expect.stringMatching(/transfer lists cannot cross partitions/) });
+    expect(out.unserializableResult.error).toMatchObject({ name: 'TypeError', message: 'Unserializable return value' });
+    expect(out.unserializableArgument.error).toMatchObject({ name: 'ChannelError', code: 'EINVAL', message: expect.stringMatching(/could not be cloned/) });
+    expect(out.afterMistakes).toEqual({ value: 2 }); // mistakes cost the call, not the channel
+    expect(out.misuse.notAChannel).toMatchObject({ code: 'EINVAL', message: expect.stringMatching(/wrapChannel: channel must be a Channel from proc\.connect\(\)/) });
+    expect(out.misuse.twice).toMatchObject({ code: 'EINVAL', message: expect.stringMatching(/already belongs to wrapChannel/) });
+    // The client closed the channel: its later calls reject with ECLOSED, and the server's expose resolves.
+    expect(out.afterClose.error).toMatchObject({ name: 'ChannelError', code: 'ECLOSED' });
+    // Five calls ran there: the transfer and the function argument were refused before they left.
+    expect(await s.result).toEqual({ calls: 5, outcome: 'closed', channelOpen: false });
+    expect(machine.stats().partitions.map((p) => p.violations.total)).toEqual([0, 0]);
+  });
+
+  it('a call waiting on a server whose partition dies rejects with EPEERDEAD, and so do later calls', async () => {
+    const s = await machine.partition(1).spawn(server, { port: 9 });
+    const c = await machine.partition(2).spawn(client, { partition: 1, port: 9, bigBytes: 10, die: true });
+    const out = (await c.result) as Record<string, Outcome>;
+    expect(out.add).toEqual({ value: 42 });
+    expect(out.whileDying.error).toMatchObject({ name: 'ChannelError', code: 'EPEERDEAD', message: expect.stringMatching(/to partition 1 ended/) });
+    expect(out.afterDeath.error).toMatchObject({ name: 'ChannelError', code: 'EPEERDEAD' });
+    await expect(s.result).rejects.toMatchObject({ name: 'MachineError', code: 'EPARTITIONDOWN' });
+  });
+});
