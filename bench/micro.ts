@@ -8,10 +8,10 @@
  *
  * lparlink receives with the calls that allocate nothing: `drainBytes` when
  * batched, `tryRecvInto` per message. Besides the totals, each stage (sender,
- * engine or relay, receiver) is timed on its own, the clock's own cost
- * subtracted, in rows whose variant names the stage. Every figure is a median
- * over tasks (batches), not a mean: on a shared machine a preempted task
- * would otherwise weigh as much as a thousand clean ones.
+ * engine or relay, receiver) is timed on its own over groups of messages, in
+ * rows whose variant names the stage. Every figure is a median (over tasks,
+ * or over blocks of groups), not a mean: on a shared machine a preempted
+ * task would otherwise weigh as much as a thousand clean ones.
  */
 import { Bench } from 'tinybench';
 import { Hardware } from '../src/hardware/hardware.js';
@@ -23,7 +23,7 @@ import { allocateRing, EMPTY, RecordType, RingConsumer, RingProducer } from '../
 export interface MicroResult {
   system: 'lparlink' | 'raw-relay' | 'raw-ring';
   variant: string;
-  /** Median time per message over the tasks (each BATCH messages), in nanoseconds. */
+  /** Median time per message over the tasks (each BATCH messages), or over blocks of groups for stage rows, in nanoseconds. */
   nsPerMessage: number;
   /** Relative margin of error of the mean, in percent. */
   rme: number;
@@ -33,10 +33,11 @@ const RING_BYTES = 256 * 1024;
 
 /**
  * A two-partition hardware with `channels` open channels from partition 2's process to partition
- * 1's, driven by hand in this thread (also used by tests of the receive path).
+ * 1's, driven by hand in this thread (also used by tests of the receive path). `budgetPerRound`
+ * 1 makes each engine round serve one message, as when messages arrive one at a time.
  */
-export function verifiedPaths(size: number, ringBytes = RING_BYTES, channels = 1): { tx: Channel[]; rx: Channel[]; hw: Hardware } {
-  const options = resolveOptions({ partitions: [{ id: 1 }, { id: 2 }], wait: 'sleep', sendRingBytes: ringBytes, receiveRingBytes: ringBytes, maxMessageBytes: Math.max(size, 64) });
+export function verifiedPaths(size: number, ringBytes = RING_BYTES, channels = 1, budgetPerRound?: number): { tx: Channel[]; rx: Channel[]; hw: Hardware } {
+  const options = resolveOptions({ partitions: [{ id: 1 }, { id: 2 }], wait: 'sleep', sendRingBytes: ringBytes, receiveRingBytes: ringBytes, maxMessageBytes: Math.max(size, 64), budgetPerRound });
   const hw = new Hardware(options);
   const [p1, p2] = hw.ports;
   hw.manager.openQueuePair(p1, 0);
@@ -106,95 +107,62 @@ function consume(c: RingConsumer, perRecord: boolean): number {
   return sink === 0.5 ? -1 : n;
 }
 
-/** The three stages of one path, each moving `n` messages; the receiver returns how many it got. */
+/**
+ * The three stages of one path, each moving `n` messages in its own way (batched: one publish per
+ * group; per message: every message published, served and released on its own).
+ */
 interface Stages {
   send(n: number): void;
-  serve(): void;
+  serve(n: number): void;
+  /** How many of the `n` messages it received. */
   receive(n: number): number;
-}
-
-/** One message at a time through every stage in turn, for per-message stage timing. */
-interface PerMessageStages {
-  send(): void;
-  serve(): void;
-  receive(): number;
 }
 
 type StageName = 'sender' | 'engine' | 'receiver';
 
-/**
- * What a `performance.now()` pair costs, so stage times can leave it out: the cheapest of many
- * short runs, since a preempted run only adds (subtracting an inflated cost would hide real work).
- */
-function clockCost(): number {
-  let best = Number.POSITIVE_INFINITY;
-  for (let run = 0; run < 200; run++) {
-    let sum = 0;
-    for (let i = 0; i < 1000; i++) {
-      const t = performance.now();
-      sum += performance.now() - t;
-    }
-    best = Math.min(best, sum / 1000);
-  }
-  return best;
-}
+/** Groups per block: a stage's figure is the median over blocks of its time per message. */
+const GROUPS_PER_BLOCK = 32;
 
-/** The median of the first `n` values (a preempted sample on a shared machine moves it little, unlike the mean). */
-function median(values: Float64Array, n: number): number {
-  const sorted = values.subarray(0, n).sort();
-  return n % 2 === 1 ? sorted[n >> 1] : (sorted[(n >> 1) - 1] + sorted[n >> 1]) / 2;
+function median(values: number[]): number {
+  const v = values.slice().sort((a, b) => a - b);
+  const mid = v.length >> 1;
+  return v.length % 2 === 1 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
 }
 
 /**
- * Time each stage on its own for `timeMs`, batched (each stage moves `batch` messages at once)
- * or per message (each stage moves one, in turn, `batch` times); returns the median over the
- * batches of ns per message per stage.
+ * Time each stage on its own over groups of `group` messages, for `timeMs`; ns per message per
+ * stage. One clock read brackets a whole group, so its cost (~1 ns per message at 32) stays in
+ * the figure rather than being estimated and subtracted: subtracting an estimate from stages of
+ * a few ns per message is what made them come out 0 or negative on a busy machine. A stage's
+ * figure is always positive. The median over blocks of groups, not the mean, so that a block in
+ * which another process took the core does not stand for the stage's cost.
  */
-function timeStages(batched: Stages, perMessage: PerMessageStages, batch: number, perRecord: boolean, timeMs: number): Record<StageName, number> {
-  const clock = clockCost();
-  const samples = { sender: new Float64Array(1 << 16), engine: new Float64Array(1 << 16), receiver: new Float64Array(1 << 16) };
-  let n = 0;
+function timeStages(stages: Stages, group: number, timeMs: number): Record<StageName, number> {
+  const blocks: Record<StageName, number[]> = { sender: [], engine: [], receiver: [] };
   const end = performance.now() + timeMs;
-  while (n < samples.sender.length && performance.now() < end) {
+  do {
     let send = 0;
     let serve = 0;
     let receive = 0;
-    if (perRecord) {
-      for (let k = 0; k < batch; k++) {
-        const t = performance.now();
-        perMessage.send();
-        const a = performance.now();
-        perMessage.serve();
-        const b = performance.now();
-        const got = perMessage.receive();
-        const c = performance.now();
-        send += a - t;
-        serve += b - a;
-        receive += c - b;
-        if (got !== 1) throw new Error('micro stages: a message was lost');
-      }
-    } else {
+    for (let i = 0; i < GROUPS_PER_BLOCK; i++) {
       const t = performance.now();
-      batched.send(batch);
+      stages.send(group);
       const a = performance.now();
-      batched.serve();
+      stages.serve(group);
       const b = performance.now();
-      const got = batched.receive(batch);
+      const got = stages.receive(group);
       const c = performance.now();
-      send = a - t;
-      serve = b - a;
-      receive = c - b;
-      if (got !== batch) throw new Error(`micro stages: moved ${got} of ${batch}`);
+      send += a - t;
+      serve += b - a;
+      receive += c - b;
+      if (got !== group) throw new Error(`micro stages: moved ${got} of ${group}`);
     }
-    // Per message, less the clock's own cost; at least 1 ns, so a stage below the clock's jitter keeps a finite ratio.
-    const pairs = perRecord ? batch : 1;
-    const ns = (ms: number): number => Math.max(1, ((ms - pairs * clock) * 1e6) / batch);
-    samples.sender[n] = ns(send);
-    samples.engine[n] = ns(serve);
-    samples.receiver[n] = ns(receive);
-    n++;
-  }
-  return { sender: median(samples.sender, n), engine: median(samples.engine, n), receiver: median(samples.receiver, n) };
+    const nsPerMessage = 1e6 / (GROUPS_PER_BLOCK * group);
+    blocks.sender.push(send * nsPerMessage);
+    blocks.engine.push(serve * nsPerMessage);
+    blocks.receiver.push(receive * nsPerMessage);
+  } while (performance.now() < end);
+  return { sender: median(blocks.sender), engine: median(blocks.engine), receiver: median(blocks.receiver) };
 }
 
 export async function runMicro(size: number, batch: number, timeMs: number): Promise<MicroResult[]> {
@@ -260,25 +228,46 @@ export async function runMicro(size: number, batch: number, timeMs: number): Pro
     return { system, variant, nsPerMessage: (r.latency.p50 * 1e6) / batch, rme: r.latency.rme };
   });
 
-  const lparlink: Stages = { send: () => tx.sendBatch(msgs), serve: serveAll, receive: drained };
-  const lparlinkOne: PerMessageStages = { send: () => tx.send(payload), serve: () => hw.engine.round(), receive: tookOne };
-  const raw = (perRecord: boolean): Stages => ({
-    send: (n) => produce(pa, payload, n, perRecord),
-    serve: () => relay(ca, pb, perRecord),
-    receive: () => consume(cb, perRecord),
-  });
-  const rawOne: PerMessageStages = {
-    send: () => produce(pa, payload, 1, true),
-    serve: () => relay(ca, pb, true),
-    receive: () => consume(cb, true),
-  };
+  // Per message, the engine must serve each message in a round of its own even though a group
+  // waits in the ring: a second hardware whose rounds serve one message each.
+  const {
+    tx: [txOne],
+    rx: [rxOne],
+    hw: hwOne,
+  } = verifiedPaths(size, RING_BYTES, 1, 1);
+  const stagesOf = {
+    lparlink: {
+      batched: { send: () => tx.sendBatch(msgs), serve: serveAll, receive: drained },
+      'per-message': {
+        send(n) {
+          for (let i = 0; i < n; i++) txOne.send(payload);
+        },
+        serve(n) {
+          for (let i = 0; i < n; i++) hwOne.engine.round();
+        },
+        receive(n) {
+          let got = 0;
+          for (let i = 0; i < n; i++) if (rxOne.tryRecvInto(into) === size) got++;
+          return got;
+        },
+      },
+    },
+    'raw-relay': {
+      batched: raw(false),
+      'per-message': raw(true),
+    },
+  } satisfies Record<'lparlink' | 'raw-relay', Record<'batched' | 'per-message', Stages>>;
+  function raw(perRecord: boolean): Stages {
+    return {
+      send: (n) => produce(pa, payload, n, perRecord),
+      serve: () => relay(ca, pb, perRecord),
+      receive: () => consume(cb, perRecord),
+    };
+  }
   const stageMs = timeMs / 2;
-  for (const [variant, perRecord] of [['batched', false], ['per-message', true]] as const) {
-    const paths = [
-      ['lparlink', timeStages(lparlink, lparlinkOne, batch, perRecord, stageMs)],
-      ['raw-relay', timeStages(raw(perRecord), rawOne, batch, perRecord, stageMs)],
-    ] as const;
-    for (const [system, stages] of paths) {
+  for (const variant of ['batched', 'per-message'] as const) {
+    for (const system of ['lparlink', 'raw-relay'] as const) {
+      const stages = timeStages(stagesOf[system][variant], batch, stageMs);
       for (const stage of ['sender', 'engine', 'receiver'] as const) {
         results.push({ system, variant: `${variant}:${stage}`, nsPerMessage: stages[stage], rme: Number.NaN });
       }
