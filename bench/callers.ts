@@ -9,7 +9,7 @@ import { Piscina } from 'piscina';
 import { workerEntry } from '../src/internal.js';
 import { releaseProxy, wrap, nodeEndpoint, type Remote } from '../src/shared/control-plane.js';
 import type { ComlinkBenchApi } from './comlink-worker.js';
-import { latencyRecorder, type LatencySummary } from './programs/common.js';
+import { latencyRecorder, type LatencySummary } from './latency-stats.js';
 import { notifyBenchWorkers } from './ring.js';
 
 /** Calls in flight in the throughput runs. */

@@ -16,24 +16,32 @@ import { WAIT_MODES } from '../src/internal.js';
 import { setMachineHook, withMachine } from './fabric.js';
 import { PROFILE_ENV, runProfiled, ThreadRegistry, topFunctions } from './profile.js';
 import { renderReport } from './report.js';
-import { fillRatios, machineInfo, type BenchJson, type ResultRow } from './results.js';
+import { machineInfo, roundedLoad, type BenchJson, type ResultRow } from './results.js';
+import { mergeRounds } from './samples.js';
+import { formatTable } from './table.js';
 import { formatRingBench, setBenchWorkerHook } from './ring.js';
 import { ALL, SUITES, type Case, type RunContext, type SuiteOptions } from './suites.js';
 
 const DEFAULT_DURATION_S = 1;
+/** Samples per case by default; fewer when --duration leaves a sample less than MIN_SAMPLE_S. */
+const DEFAULT_SAMPLES = 3;
+const MIN_SAMPLE_S = 0.2;
+const MAX_SAMPLES = 20;
 const DEFAULT_PARTITIONS = 4;
 const MAX_PAYLOAD = 64 * 1024;
 /** The ring suite's own default, kept from before the other suites existed. */
 const RING_DEFAULT_DURATION_S = 5;
 
-const usage = `usage: lparlink bench [--suite NAME] [--partitions N] [--size BYTES…] [--duration S]
+const usage = `usage: lparlink bench [--suite NAME] [--partitions N] [--size BYTES…] [--duration S] [--samples N]
                       [--wait spin|sleep|adaptive] [--json [FILE]] [--report FILE] [--cpu-prof DIR]
 
 options:
   --suite NAME      a suite below, or 'all' (default: all but ring; about a minute on 2 cores)
   --partitions N    most partitions for all-to-all, fan-in and fairness (default ${DEFAULT_PARTITIONS}, 2 to 64)
   --size BYTES…     payload sizes, e.g. --size 64 4K 64K (default: each suite's own; 4 to 64K)
-  --duration S      seconds per case (default ${DEFAULT_DURATION_S}; the ring suite's default is ${RING_DEFAULT_DURATION_S})
+  --duration S      seconds per case, shared by its samples (default ${DEFAULT_DURATION_S}; the ring suite's ${RING_DEFAULT_DURATION_S})
+  --samples N       samples per case, 1 to ${MAX_SAMPLES} (default ${DEFAULT_SAMPLES}, fewer when a sample would be under ${MIN_SAMPLE_S} s);
+                    the table shows their median and range, --json every sample
   --wait MODE       how idle threads wait: spin, sleep or adaptive (default adaptive)
   --json [FILE]     write { machine, results } as JSON to FILE (stdout without FILE)
   --report FILE     write a self-contained HTML report with charts
@@ -45,9 +53,11 @@ ${Object.entries(SUITES)
   .map(([name, s]) => `  ${name.padEnd(12)}  ${s.describe}`)
   .join('\n')}
 
-Every lparlink row shows its ratio to the raw relay (producer → relay →
-consumer over two plain rings, no verification) and to postMessage, both
-measured in the same run with the same payload.
+Every lparlink row of the bandwidth, latency and micro suites shows its
+ratio to the raw relay (producer → relay → consumer over two plain rings, no
+verification) of the same shape and to postMessage, paired within each round
+of samples. All-to-all, fan-in and fairness have no baseline of their shape,
+so no ratio.
 `;
 
 function fail(message: string): number {
@@ -84,42 +94,6 @@ function normalize(argv: readonly string[]): string[] {
   return out;
 }
 
-function fmt(v: number | null, digits = 2): string {
-  if (v === null || !Number.isFinite(v)) return '';
-  if (Math.abs(v) >= 1e6) return `${(v / 1e6).toFixed(2)}M`;
-  if (Math.abs(v) >= 1e4) return `${(v / 1e3).toFixed(1)}k`;
-  return v.toFixed(digits);
-}
-
-export function formatTable(json: BenchJson): string {
-  const m = json.machine;
-  const lines = [
-    `machine: ${m.cores} cores, ${m.cpuModel}, Node ${m.node} (${m.platform}/${m.arch}), ${m.memoryGiB} GiB; ` +
-      `load ${m.loadAverage.join(' ')}; wait ${m.wait}; ${m.durationSeconds} s per case`,
-  ];
-  const head = ['suite', 'system', 'variant', 'bytes', 'parts', 'msgs/s', 'MB/s', 'p50 µs', 'p99 µs', 'p99.9 µs', '×relay', '×postMsg'];
-  const rows = json.results.map((r) => [
-    r.suite,
-    r.system,
-    r.variant,
-    String(r.payloadBytes),
-    r.partitions === null ? '' : String(r.partitions),
-    fmt(r.msgsPerSec, 0),
-    fmt(r.mbPerSec, 1),
-    fmt(r.p50us),
-    fmt(r.p99us),
-    fmt(r.p999us),
-    r.vsRawRelay === null ? '' : `${r.vsRawRelay.toFixed(2)}×`,
-    r.vsPostMessage === null ? '' : `${r.vsPostMessage.toFixed(1)}×`,
-  ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]): string => cells.map((c, i) => (i < 3 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
-  lines.push('', line(head), ...rows.map(line));
-  const notes = json.results.filter((r) => r.note && r.suite !== 'micro').map((r) => `${r.suite}: ${r.note}`);
-  if (notes.length > 0) lines.push('', ...notes);
-  return `${lines.join('\n')}\n`;
-}
-
 /** Boots at most one machine per (suite, partitions) and reuses it across that suite's cases. */
 class MachinePool implements RunContext {
   private current: { key: string; machine: Machine; done: () => void; closed: Promise<void> } | undefined;
@@ -154,6 +128,27 @@ class MachinePool implements RunContext {
   }
 }
 
+/** One sample of one case, in the order they run; see Suite.interleaved. */
+interface Step {
+  case: Case;
+  round: number;
+}
+
+function plan(suiteNames: readonly string[], o: SuiteOptions): Step[] {
+  const steps: Step[] = [];
+  for (const name of suiteNames) {
+    const suite = SUITES[name];
+    const cases = suite.cases(o);
+    const rounds = (c: Case): number => (c.once === true ? 1 : o.samples);
+    if (suite.interleaved) {
+      for (let round = 0; round < o.samples; round++) for (const c of cases) if (round < rounds(c)) steps.push({ case: c, round });
+    } else {
+      for (const c of cases) for (let round = 0; round < rounds(c); round++) steps.push({ case: c, round });
+    }
+  }
+  return steps;
+}
+
 export async function runBenchCli(argv: string[]): Promise<number> {
   let values;
   try {
@@ -164,6 +159,7 @@ export async function runBenchCli(argv: string[]): Promise<number> {
         partitions: { type: 'string' },
         size: { type: 'string', multiple: true },
         duration: { type: 'string' },
+        samples: { type: 'string' },
         wait: { type: 'string', default: 'adaptive' },
         json: { type: 'string' },
         report: { type: 'string' },
@@ -189,6 +185,13 @@ export async function runBenchCli(argv: string[]): Promise<number> {
     durationSeconds = Number(values.duration);
     if (!(durationSeconds > 0) || !Number.isFinite(durationSeconds)) {
       return fail(`--duration must be a positive number of seconds, got '${values.duration}'`);
+    }
+  }
+  let samples = Math.min(DEFAULT_SAMPLES, Math.max(1, Math.floor(durationSeconds / MIN_SAMPLE_S)));
+  if (values.samples !== undefined) {
+    samples = Number(values.samples);
+    if (!Number.isInteger(samples) || samples < 1 || samples > MAX_SAMPLES) {
+      return fail(`--samples must be an integer from 1 to ${MAX_SAMPLES}, got '${values.samples}'`);
     }
   }
   let partitions = DEFAULT_PARTITIONS;
@@ -233,36 +236,38 @@ export async function runBenchCli(argv: string[]): Promise<number> {
     setBenchWorkerHook((w, names) => registry.workers(w, names));
   }
 
-  const options: SuiteOptions = { wait, durationSeconds, sizes, partitions };
-  const cases: Case[] = suiteNames.flatMap((s) => SUITES[s].cases(options));
+  const options: SuiteOptions = { wait, durationSeconds: durationSeconds / samples, samples, sizes, partitions };
+  const schedule = plan(suiteNames, options);
   const maxPayload = Math.max(64, ...(sizes ?? [MAX_PAYLOAD]));
   const pool = new MachinePool(wait, maxPayload);
-  const json: BenchJson = { machine: machineInfo(wait, durationSeconds), command: `lparlink bench ${argv.join(' ')}`.trim(), results: [] };
+  const json: BenchJson = { machine: machineInfo(wait, durationSeconds, samples), command: `lparlink bench ${argv.join(' ')}`.trim(), results: [] };
   const toStdout = values.json === '-';
   const bar =
     process.stderr.isTTY && !toStdout
       ? new cliProgress.SingleBar(
-          { format: 'bench [{bar}] {value}/{total} cases | {eta_formatted} left | {case}', hideCursor: true, stream: process.stderr, etaBuffer: 4 },
+          { format: 'bench [{bar}] {value}/{total} samples | {eta_formatted} left | {case}', hideCursor: true, stream: process.stderr, etaBuffer: 8 },
           cliProgress.Presets.shades_classic,
         )
       : undefined;
-  bar?.start(cases.length, 0, { case: cases[0]?.label ?? '' });
+  bar?.start(schedule.length, 0, { case: schedule[0]?.case.label ?? '' });
+  const rounds: ResultRow[][] = Array.from({ length: samples }, () => []);
   try {
-    for (const [i, c] of cases.entries()) {
-      bar?.update(i, { case: c.label });
+    for (const [i, { case: c, round }] of schedule.entries()) {
+      const label = samples > 1 ? `${c.label} (sample ${round + 1})` : c.label;
+      bar?.update(i, { case: label });
       if (registry !== undefined) registry.label = c.suite;
-      if (bar === undefined && !toStdout) process.stderr.write(`[${i + 1}/${cases.length}] ${c.label}\n`);
-      const rows: ResultRow[] = await c.run(pool);
-      json.results.push(...rows);
-      if (!cases[i + 1] || cases[i + 1].suite !== c.suite) await pool.close();
+      if (bar === undefined && !toStdout) process.stderr.write(`[${i + 1}/${schedule.length}] ${label}\n`);
+      rounds[round].push(...(await c.run(pool)));
+      if (schedule[i + 1]?.case.suite !== c.suite) await pool.close();
     }
-    bar?.update(cases.length, { case: 'done' });
+    bar?.update(schedule.length, { case: 'done' });
   } finally {
     bar?.stop();
     await pool.close();
     registry?.write(process.env[PROFILE_ENV]!);
   }
-  fillRatios(json.results);
+  json.results = mergeRounds(rounds);
+  json.machine.loadAverageAtEnd = roundedLoad();
   if (pool.ringReport !== undefined) json.ring = pool.ringReport;
 
   if (toStdout) process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);

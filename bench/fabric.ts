@@ -5,7 +5,8 @@
  * measure themselves and report through `handle.result`.
  */
 import { createMachine, type Machine, type WaitMode } from '../src/index.js';
-import type { LatencySummary, ReceiveTally } from './programs/common.js';
+import type { LatencySummary } from './latency-stats.js';
+import type { ReceiveTally } from './programs/common.js';
 import type { MeshArgs } from './programs/mesh.js';
 import type { PingArgs } from './programs/ping.js';
 import type { PongArgs } from './programs/pong.js';
@@ -149,31 +150,57 @@ export async function fanIn(
   return (await rx.result) as ReceiveTally;
 }
 
+/** Messages per sendBatch of the flooder: eight times an honest stream's, so it never leaves its queue pair idle. */
+const FLOOD_BATCH = 256;
+
+interface FairnessCase extends StreamCase {
+  /** Honest pairs: partition 2i+2 sends to partition 2i+1. The flooder is partition 2·pairs+1. */
+  pairs: number;
+}
+
+/** msgs/s of one stream from `from` to `to`, measured at its receiver; the receiver listens before the sender starts. */
+async function startStream(m: Machine, o: FabricOptions, from: number, to: number, c: StreamCase): Promise<() => Promise<number>> {
+  const port = nextPort++;
+  const rx = await receiver(m, o, to, port, 1);
+  return async () => {
+    const tx = await sender(m, from, to, port, c);
+    await tx.result;
+    const t = (await rx.result) as ReceiveTally;
+    return t.messages / t.seconds;
+  };
+}
+
 /**
- * Honest pairs (2 → 1, 4 → 3, …) streaming at full rate, or making round
- * trips one at a time (`honest: 'request-response'`), measured alone and then beside
- * a flooder: the last partition streams at full rate to a sink process in
- * its own partition (so the flood adds one thread, not two) for longer than
- * the honest run. Returns the honest pairs' msgs/s in both runs.
+ * Backlogged senders: the honest pairs streaming at full rate, alone, and
+ * then beside a flooder (the last partition streaming in batches of
+ * FLOOD_BATCH to a sink in its own partition, so the flood adds one thread,
+ * not two) started at the same moment and running as long. Every sender is
+ * backlogged, so each should get an equal share of the engine. Returns each
+ * honest pair's msgs/s alone and beside, and the flooder's, each measured at
+ * its receiver from its first message to its last.
  */
-export async function fairness(
-  m: Machine,
-  o: FabricOptions,
-  c: StreamCase & { pairs: number; honest: 'stream' | 'request-response' },
-): Promise<{ alone: number; beside: number }> {
+export async function fairnessStreams(m: Machine, o: FabricOptions, c: FairnessCase): Promise<{ alone: number[]; beside: number[]; flooder: number }> {
+  const honest = (): Promise<Array<() => Promise<number>>> =>
+    Promise.all(Array.from({ length: c.pairs }, (_, i) => startStream(m, o, 2 * i + 2, 2 * i + 1, c)));
+  const alone = await Promise.all((await honest()).map((go) => go()));
+  const flooder = 2 * c.pairs + 1;
+  const ready = [...(await honest()), await startStream(m, o, flooder, flooder, { ...c, batch: FLOOD_BATCH })];
+  const rates = await Promise.all(ready.map((go) => go()));
+  return { alone, beside: rates.slice(0, c.pairs), flooder: rates[c.pairs] };
+}
+
+/**
+ * Honest pairs making round trips one at a time, alone and then beside a
+ * flooder that is already at full rate and outlasts them. The pairs hardly
+ * load the engine, so they should keep most of their alone rate. Returns the
+ * pairs' round trips per second in both runs, all pairs together.
+ */
+export async function fairnessRequestResponse(m: Machine, o: FabricOptions, c: FairnessCase): Promise<{ alone: number; beside: number }> {
   const honest = async (): Promise<number> => {
-    const port = nextPort++;
     const runs = await Promise.all(
       Array.from({ length: c.pairs }, async (_, i) => {
-        if (c.honest === 'request-response') {
-          const s = await pingPong(m, o, { size: c.size, durationSeconds: c.durationSeconds, server: 2 * i + 1, client: 2 * i + 2 });
-          return s.roundTrips / s.seconds;
-        }
-        const rx = await receiver(m, o, 2 * i + 1, port, 1);
-        const tx = await sender(m, 2 * i + 2, 2 * i + 1, port, c);
-        await tx.result;
-        const t = (await rx.result) as ReceiveTally;
-        return t.messages / t.seconds;
+        const s = await pingPong(m, o, { size: c.size, durationSeconds: c.durationSeconds, server: 2 * i + 1, client: 2 * i + 2 });
+        return s.roundTrips / s.seconds;
       }),
     );
     return runs.reduce((a, b) => a + b, 0);
@@ -182,7 +209,7 @@ export async function fairness(
   const flooder = 2 * c.pairs + 1;
   const port = nextPort++;
   const sink = await receiver(m, o, flooder, port, 1);
-  const flood = await sender(m, flooder, flooder, port, { size: c.size, batch: 256, durationSeconds: c.durationSeconds + 0.6 });
+  const flood = await sender(m, flooder, flooder, port, { size: c.size, batch: FLOOD_BATCH, durationSeconds: c.durationSeconds + 0.4 });
   await new Promise((r) => setTimeout(r, 100)); // let the flood reach full rate
   const beside = await honest();
   await flood.result;

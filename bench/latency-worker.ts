@@ -23,7 +23,7 @@ import {
   sleepSync,
   type RingLocation,
 } from '../src/internal.js';
-import { latencyRecorder, type LatencySummary } from './programs/common.js';
+import { latencyRecorder, type LatencySummary } from './latency-stats.js';
 import { CONTROL_GO, type RingRef } from './ring-protocol.js';
 import { SIGNAL_LINE_WORDS, type LatencyInput } from './latency-protocol.js';
 

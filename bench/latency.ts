@@ -5,7 +5,7 @@
  */
 import { MessageChannel, Worker } from 'node:worker_threads';
 import { initRing, ringRegionBytes, workerEntry } from '../src/internal.js';
-import type { LatencySummary } from './programs/common.js';
+import type { LatencySummary } from './latency-stats.js';
 import { CONTROL_GO, CONTROL_WORDS, type RingRef } from './ring-protocol.js';
 import { notifyBenchWorkers, track } from './ring.js';
 import { SIGNAL_BYTES, type LatencyInput } from './latency-protocol.js';

@@ -18,6 +18,7 @@ import { Hardware } from '../src/hardware/hardware.js';
 import { resolveOptions } from '../src/options.js';
 import { Channel } from '../src/partitions/channel.js';
 import { ProcessQueuePair } from '../src/partitions/queue-pair.js';
+import { median } from './spread.js';
 import { allocateRing, EMPTY, RecordType, RingConsumer, RingProducer } from '../src/internal.js';
 
 export interface MicroResult {
@@ -122,12 +123,6 @@ type StageName = 'sender' | 'engine' | 'receiver';
 
 /** Groups per block: a stage's figure is the median over blocks of its time per message. */
 const GROUPS_PER_BLOCK = 32;
-
-function median(values: number[]): number {
-  const v = values.slice().sort((a, b) => a - b);
-  const mid = v.length >> 1;
-  return v.length % 2 === 1 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
-}
 
 /**
  * Time each stage on its own over groups of `group` messages, for `timeMs`; ns per message per

@@ -6,7 +6,7 @@
  * page sets `data-charts-rendered` on <body> to the number of charts, which
  * the report test reads back from headless Chromium.
  */
-import type { BenchJson } from './results.js';
+import type { BenchJson, ResultRow } from './results.js';
 
 /** JSON that is safe inside a <script> element. */
 function scriptJson(value: unknown): string {
@@ -150,32 +150,37 @@ drawn++;
 const scale = rows.filter((r) => (r.suite === 'all-to-all' || r.suite === 'fan-in') && r.partitions != null);
 lineChart(host, { id: 'scaling', title: 'Scaling with partitions', xLabel: 'partitions', yLabel: 'messages / s (all receivers)', yLog: false, xFormat: (v) => String(v),
   series: ['all-to-all', 'fan-in'].map((suite, i) => ({ name: suite, color: ['#d62728', '#8c564b'][i], points: scale.filter((r) => r.suite === suite).map((r) => [r.partitions, r.msgsPerSec]) })).filter((s) => s.points.length) }); drawn++;
-const fair = rows.filter((r) => r.suite === 'fairness');
+const fair = rows.filter((r) => r.suite === 'fairness' && (r.variant.endsWith(' alone') || r.variant.endsWith(' beside flooder')));
 const short = (v) => v.replace('request-response', 'req/resp').replace('beside flooder', '+ flooder');
-const shares = [];
-for (const r of fair) {
-  if (!r.variant.endsWith('alone')) continue;
-  const kind = r.variant.replace(/ alone$/, '');
-  const b = fair.find((x) => x.variant === kind + ' beside flooder' && x.payloadBytes === r.payloadBytes);
-  if (b) shares.push(kind + ' ' + (b.msgsPerSec / r.msgsPerSec).toFixed(2));
-}
+const judged = fair.filter((r) => r.fairness).map((r) => {
+  const f = r.fairness;
+  const kind = r.variant.replace(/ beside flooder$/, '');
+  return f.jainIndex != null
+    ? kind + ": Jain's index " + f.jainIndex.toFixed(2) + ' (target ≥ 0.95), share ' + f.share.toFixed(2) + ' against an equal share of ' + f.equalShare.toFixed(2)
+    : kind + ': kept ' + f.keptOfAlone.toFixed(2) + ' of its alone rate (target ≥ 0.8)';
+});
 bars(host, { id: 'fairness', title: 'Honest pairs alone and beside a flooder', yLabel: 'messages or round trips / s', items: fair.map((r) => ({ label: short(r.variant), value: r.msgsPerSec, color: r.variant.endsWith('alone') ? '#1f77b4' : '#d62728' })),
-  caption: shares.length ? 'Share kept beside the flooder: ' + shares.join(', ') + ' (target ≥ 0.8)' : '' }); drawn++;
+  caption: judged.join('; ') }); drawn++;
 document.body.setAttribute('data-charts-rendered', String(drawn));
 `;
 
 function table(json: BenchJson): string {
-  const head = ['suite', 'system', 'variant', 'payload', 'partitions', 'msgs/s', 'MB/s', 'p50 µs', 'p99 µs', 'p99.9 µs', '× raw relay', '× postMessage'];
-  const n = (v: number | null, d = 2): string => (v === null ? '' : v >= 1000 ? Math.round(v).toLocaleString('en-US') : v.toFixed(d));
+  const head = ['suite', 'system', 'variant', 'payload', 'partitions', 'samples', 'msgs/s', 'msgs/s min–max', 'MB/s', 'min µs', 'mean µs', 'stdev µs', 'p50 µs', 'p99 µs', 'p99.9 µs', 'max µs', '× raw relay', '× postMessage', "Jain's index"];
+  const n = (v: number | null | undefined, d = 2): string => (v === null || v === undefined ? '' : v >= 1000 ? Math.round(v).toLocaleString('en-US') : v.toFixed(d));
+  const range = (r: ResultRow): string => {
+    const s = r.spread.msgsPerSec;
+    return s === undefined || s.values.length < 2 ? '' : `${n(s.min, 0)}–${n(s.max, 0)}`;
+  };
   const body = json.results
     .map((r) =>
-      [r.suite, r.system, r.variant, String(r.payloadBytes), r.partitions === null ? '' : String(r.partitions), n(r.msgsPerSec, 0), n(r.mbPerSec, 1), n(r.p50us), n(r.p99us), n(r.p999us), n(r.vsRawRelay), n(r.vsPostMessage)]
+      [r.suite, r.system, r.variant, String(r.payloadBytes), r.partitions === null ? '' : String(r.partitions), String(r.samples), n(r.msgsPerSec, 0), range(r), n(r.mbPerSec, 1),
+        n(r.minUs), n(r.meanUs), n(r.stdevUs), n(r.p50us), n(r.p99us), n(r.p999us), n(r.maxUs), n(r.vsRawRelay), n(r.vsPostMessage), n(r.fairness?.jainIndex)]
         .map((c) => `<td>${escapeHtml(c)}</td>`)
         .join(''),
     )
     .map((cells) => `<tr>${cells}</tr>`)
     .join('\n');
-  return `<table><thead><tr>${head.map((h) => `<th>${h}</th>`).join('')}</tr></thead><tbody>\n${body}\n</tbody></table>`;
+  return `<table><thead><tr>${head.map((h) => `<th>${escapeHtml(h)}</th>`).join('')}</tr></thead><tbody>\n${body}\n</tbody></table>`;
 }
 
 export function renderReport(json: BenchJson): string {
@@ -191,8 +196,10 @@ export function renderReport(json: BenchJson): string {
 <h1>lparlink bench</h1>
 <p><code>${escapeHtml(json.command)}</code></p>
 <p>${m.cores} cores (${escapeHtml(m.cpuModel)}), Node ${escapeHtml(m.node)}, ${escapeHtml(m.platform)}/${escapeHtml(m.arch)}, ${m.memoryGiB} GiB;
-load average at start ${m.loadAverage.join(' / ')}; wait mode <b>${escapeHtml(m.wait)}</b>; ${m.durationSeconds} s per case; ${escapeHtml(m.date)}.
-Ratios compare systems measured in this same run.</p>
+load average at start ${m.loadAverage.join(' / ')}, at end ${(m.loadAverageAtEnd ?? []).join(' / ')}; wait mode <b>${escapeHtml(m.wait)}</b>;
+${m.samples} sample(s) of ${m.secondsPerSample} s per case; ${escapeHtml(m.date)}.
+Each figure is the median of its samples. Ratios pair lparlink with the baseline of the same shape measured in the same round;
+all-to-all, fan-in and fairness have no baseline of their shape.</p>
 <h2>Charts</h2>
 <div id="charts" class="charts"></div>
 <h2>Results</h2>

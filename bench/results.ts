@@ -5,6 +5,7 @@
  */
 import { cpus, freemem, loadavg, totalmem } from 'node:os';
 import type { WaitMode } from '../src/index.js';
+import type { Spread } from './spread.js';
 
 export const SYSTEMS = ['lparlink', 'raw-relay', 'raw-ring', 'postMessage', 'comlink', 'piscina'] as const;
 export type System = (typeof SYSTEMS)[number];
@@ -17,20 +18,61 @@ export interface ResultRow {
   payloadBytes: number;
   /** Partitions taking part (multi-partition suites), else null. */
   partitions: number | null;
+  /** Samples (rounds) the figures come from; each figure is their median, `spread` has every one. */
+  samples: number;
   /** Messages (throughput suites) or round trips (latency suite) per second. */
   msgsPerSec: number | null;
   mbPerSec: number | null;
+  /** Latency rows (µs, as ib_send_lat prints them): min and max over all samples, mean and stdev of all round trips pooled. */
+  minUs: number | null;
+  meanUs: number | null;
+  stdevUs: number | null;
   p50us: number | null;
   p99us: number | null;
   p999us: number | null;
-  /** lparlink rows: msgsPerSec over the raw relay's (same payload, same variant where it exists; for latency, p50 ratio). */
+  maxUs: number | null;
+  /** Latency rows: round trips timed, all samples together. */
+  roundTrips?: number;
+  /**
+   * lparlink rows: msgsPerSec over the raw relay's of the same shape (same suite, payload and
+   * variant; for latency, relay p50 over lparlink's, so above 1 means lparlink is faster). Null
+   * where the run has no baseline of the same shape (all-to-all, fan-in, fairness).
+   */
   vsRawRelay: number | null;
-  /** lparlink rows: msgsPerSec over postMessage's (same payload, one message per post). */
+  /** lparlink rows: the same against postMessage (one message per post), same suite and payload. */
   vsPostMessage: number | null;
-  /** Latency rows: [percentile, µs] points for the distribution chart. */
+  /** Per figure above (msgsPerSec, p50us, vsRawRelay, …), every sample and their range; ratios are paired within a round. */
+  spread: Partial<Record<SpreadField, Spread>>;
+  /** Fairness rows: the shares the restated targets judge. */
+  fairness: FairnessFigures | null;
+  /** Latency rows: [percentile, µs] points for the distribution chart (the sample with the median p50). */
   distribution?: Array<[number, number]>;
-  /** Anything else worth keeping (fairness fraction, messages counted, …). */
+  /** Anything else worth keeping. */
   note?: string;
+}
+
+/** The figures a row can carry a spread for. */
+export const SPREAD_FIELDS = ['msgsPerSec', 'mbPerSec', 'p50us', 'p99us', 'p999us', 'vsRawRelay', 'vsPostMessage'] as const;
+export type SpreadField = (typeof SPREAD_FIELDS)[number] | 'share' | 'keptOfAlone' | 'jainIndex';
+
+/**
+ * Fairness beside a flooder. Streams: every sender is backlogged, so each
+ * should get an equal share of the engine (Jain's index over their rates near
+ * 1), and an honest stream cannot keep more of its alone rate than its equal
+ * share. Request/response: the pair barely loads the engine, so it should
+ * keep most of its alone rate.
+ */
+export interface FairnessFigures {
+  /** The honest pairs' msgs/s beside the flooder over their msgs/s alone. */
+  keptOfAlone: number;
+  /** Streams: the honest senders' fraction of all messages delivered while every sender was backlogged. */
+  share: number | null;
+  /** Streams: what `share` is with equal shares, honest senders / all senders. */
+  equalShare: number | null;
+  /** Streams: Jain's index over every backlogged sender's msgs/s (target ≥ 0.95). */
+  jainIndex: number | null;
+  /** What the row is judged against: `jainIndex` ≥ 0.95 for streams, `keptOfAlone` ≥ 0.8 for request/response. */
+  target: string;
 }
 
 export interface MachineInfo {
@@ -44,8 +86,14 @@ export interface MachineInfo {
   freeMemoryGiB: number;
   /** 1, 5 and 15 minute load averages when the run started: a loaded machine makes noisy numbers. */
   loadAverage: number[];
+  /** 1, 5 and 15 minute load averages when the run ended. */
+  loadAverageAtEnd?: number[];
   wait: WaitMode;
+  /** Seconds of measurement per case, all its samples together. */
   durationSeconds: number;
+  /** Samples (rounds) per case, and the seconds each runs. */
+  samples: number;
+  secondsPerSample: number;
   date: string;
 }
 
@@ -57,7 +105,11 @@ export interface BenchJson {
   ring?: unknown;
 }
 
-export function machineInfo(wait: WaitMode, durationSeconds: number): MachineInfo {
+export function roundedLoad(): number[] {
+  return loadavg().map((l) => Math.round(l * 100) / 100);
+}
+
+export function machineInfo(wait: WaitMode, durationSeconds: number, samples: number): MachineInfo {
   const c = cpus();
   const gib = (n: number): number => Math.round((n / 2 ** 30) * 10) / 10;
   return {
@@ -69,9 +121,11 @@ export function machineInfo(wait: WaitMode, durationSeconds: number): MachineInf
     arch: process.arch,
     memoryGiB: gib(totalmem()),
     freeMemoryGiB: gib(freemem()),
-    loadAverage: loadavg().map((l) => Math.round(l * 100) / 100),
+    loadAverage: roundedLoad(),
     wait,
     durationSeconds,
+    samples,
+    secondsPerSample: durationSeconds / samples,
     date: new Date().toISOString(),
   };
 }
@@ -79,13 +133,20 @@ export function machineInfo(wait: WaitMode, durationSeconds: number): MachineInf
 export function row(r: Partial<ResultRow> & Pick<ResultRow, 'suite' | 'system' | 'variant' | 'payloadBytes'>): ResultRow {
   return {
     partitions: null,
+    samples: 1,
     msgsPerSec: null,
     mbPerSec: null,
+    minUs: null,
+    meanUs: null,
+    stdevUs: null,
     p50us: null,
     p99us: null,
     p999us: null,
+    maxUs: null,
     vsRawRelay: null,
     vsPostMessage: null,
+    spread: {},
+    fairness: null,
     ...r,
   };
 }
@@ -94,39 +155,34 @@ export function mbPerSec(msgsPerSec: number, payloadBytes: number): number {
   return (msgsPerSec * payloadBytes) / 1e6;
 }
 
+/** Suites whose lparlink rows have baselines of their own shape in the run. */
+const COMPARED_SUITES = new Set(['bandwidth', 'latency', 'micro']);
+
 /**
- * Fill vsRawRelay and vsPostMessage on every lparlink row from the baseline
- * rows of the same run: the same suite and payload first, the bandwidth
- * suite's as a fallback (multi-partition suites have no baselines of their
- * own). Throughput compares msgs/s; latency compares p50 (baseline p50 over
- * lparlink's, so above 1 means lparlink is faster).
+ * Fill vsRawRelay and vsPostMessage on the lparlink rows of one round from
+ * the baseline rows of that round with the same shape: same suite and
+ * payload, and for throughput the same variant (batched against batched,
+ * per message against per message). Rows of a shape the baselines do not
+ * have (all-to-all, fan-in, fairness) get none rather than a ratio against a
+ * different shape. Throughput compares msgs/s; latency compares p50
+ * (baseline p50 over lparlink's, so above 1 means lparlink is faster).
  */
 export function fillRatios(rows: ResultRow[]): void {
-  const find = (system: System, suite: string, payload: number, variant?: string): ResultRow | undefined => {
-    const pool = rows.filter((r) => r.system === system && r.payloadBytes === payload);
-    return (
-      pool.find((r) => r.suite === suite && (variant === undefined || r.variant === variant)) ??
-      pool.find((r) => r.suite === suite) ??
-      pool.find((r) => r.suite === 'bandwidth' && (variant === undefined || r.variant === variant)) ??
-      pool.find((r) => r.suite === 'bandwidth')
-    );
-  };
+  const same = (system: System, r: ResultRow, byVariant: boolean): ResultRow | undefined =>
+    rows.find((x) => x.system === system && x.suite === r.suite && x.payloadBytes === r.payloadBytes && (!byVariant || x.variant === r.variant));
+  const ratio = (a: number | null | undefined, b: number | null | undefined): number | null => (a && b ? a / b : null);
   for (const r of rows) {
     if (r.system !== 'lparlink') continue;
-    const variant = r.variant === 'per-message' ? 'per-message' : r.suite === 'latency' ? undefined : 'batched';
-    const relay = find('raw-relay', r.suite, r.payloadBytes, variant);
-    const pm = find('postMessage', r.suite, r.payloadBytes);
-    if (r.suite === 'micro') {
-      // Single-thread costs: only the same stages of the relay compare; postMessage has no single-thread twin.
-      const same = rows.find((x) => x.suite === 'micro' && x.system === 'raw-relay' && x.variant === r.variant && x.payloadBytes === r.payloadBytes);
-      r.vsRawRelay = same?.msgsPerSec && r.msgsPerSec ? r.msgsPerSec / same.msgsPerSec : null;
+    if (!COMPARED_SUITES.has(r.suite)) {
+      r.vsRawRelay = null;
       r.vsPostMessage = null;
     } else if (r.suite === 'latency') {
-      r.vsRawRelay = relay?.p50us && r.p50us ? relay.p50us / r.p50us : null;
-      r.vsPostMessage = pm?.p50us && r.p50us ? pm.p50us / r.p50us : null;
+      r.vsRawRelay = ratio(same('raw-relay', r, false)?.p50us, r.p50us);
+      r.vsPostMessage = ratio(same('postMessage', r, false)?.p50us, r.p50us);
     } else {
-      r.vsRawRelay = relay?.msgsPerSec && r.msgsPerSec ? r.msgsPerSec / relay.msgsPerSec : null;
-      r.vsPostMessage = pm?.msgsPerSec && r.msgsPerSec ? r.msgsPerSec / pm.msgsPerSec : null;
+      r.vsRawRelay = ratio(r.msgsPerSec, same('raw-relay', r, true)?.msgsPerSec);
+      // Single-thread (micro) rows: postMessage has no single-thread twin.
+      r.vsPostMessage = r.suite === 'micro' ? null : ratio(r.msgsPerSec, same('postMessage', r, false)?.msgsPerSec);
     }
   }
 }

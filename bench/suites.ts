@@ -8,17 +8,20 @@ import { runLifecycleBench } from './lifecycle.js';
 import type { Machine, WaitMode } from '../src/index.js';
 import { spinBudget } from '../src/internal.js';
 import { callerLatency, callerThroughput } from './callers.js';
-import { allToAll, fairness, fanIn, pingPong, stream, withMachine, type FabricOptions } from './fabric.js';
+import { allToAll, fairnessRequestResponse, fairnessStreams, fanIn, pingPong, stream, type FabricOptions } from './fabric.js';
 import { runRawLatency } from './latency.js';
 import { runMicro } from './micro.js';
-import type { LatencySummary } from './programs/common.js';
+import type { LatencySummary } from './latency-stats.js';
 import { mbPerSec, row, type ResultRow, type System } from './results.js';
+import { jainIndex } from './spread.js';
 import { runPipeline, runRingBench, type RingBenchReport } from './ring.js';
 
 export interface SuiteOptions {
   readonly wait: WaitMode;
-  /** Seconds each case runs. */
+  /** Seconds each sample of a case runs. */
   readonly durationSeconds: number;
+  /** Samples (rounds) of each case; cases that run `once` get durationSeconds × samples in one go. */
+  readonly samples: number;
   /** Payload sizes; the suites' defaults when absent. */
   readonly sizes?: readonly number[];
   /** Most partitions the multi-partition suites use. */
@@ -29,6 +32,8 @@ export interface Case {
   readonly suite: string;
   /** Shown in the progress bar. */
   readonly label: string;
+  /** Run in the first round only: the case repeats and summarises its own measurements. */
+  readonly once?: boolean;
   run(ctx: RunContext): Promise<ResultRow[]>;
 }
 
@@ -71,9 +76,14 @@ function latencyRow(system: System, size: number, s: LatencySummary, variant = '
     variant,
     payloadBytes: size,
     msgsPerSec: s.roundTrips / s.seconds,
+    roundTrips: s.roundTrips,
+    minUs: s.minUs,
+    meanUs: s.meanUs,
+    stdevUs: s.stdevUs,
     p50us: s.p50us,
     p99us: s.p99us,
     p999us: s.p999us,
+    maxUs: s.maxUs,
     distribution: s.distribution,
   });
 }
@@ -184,14 +194,14 @@ function counts(from: number, to: number): number[] {
 
 function allToAllSuite(o: SuiteOptions): Case[] {
   const sizes = o.sizes ?? DEFAULT_SIZES.multi;
-  const fo = fabricOptions(o, sizes);
   return sizes.flatMap((size) =>
     counts(2, o.partitions).map(
       (n): Case => ({
         suite: 'all-to-all',
         label: `lparlink all-to-all ${n} partitions ${size} B`,
-        async run() {
-          const r = await withMachine(n, fo, `all-to-all-${n}`, (m) => allToAll(m, { partitions: n, size, batch: BATCH, durationSeconds: o.durationSeconds }));
+        async run(ctx) {
+          const m = await ctx.machine(n, `all-to-all-${n}`);
+          const r = await allToAll(m, { partitions: n, size, batch: BATCH, durationSeconds: o.durationSeconds });
           return [throughputRow('all-to-all', 'lparlink', 'batched', size, r.msgsPerSec, { partitions: n })];
         },
       }),
@@ -207,8 +217,9 @@ function fanInSuite(o: SuiteOptions): Case[] {
       (n): Case => ({
         suite: 'fan-in',
         label: `lparlink fan-in ${n - 1} → 1, ${size} B`,
-        async run() {
-          const t = await withMachine(n, fo, `fan-in-${n}`, (m) => fanIn(m, fo, { partitions: n, size, batch: BATCH, durationSeconds: o.durationSeconds }));
+        async run(ctx) {
+          const m = await ctx.machine(n, `fan-in-${n}`);
+          const t = await fanIn(m, fo, { partitions: n, size, batch: BATCH, durationSeconds: o.durationSeconds });
           return [throughputRow('fan-in', 'lparlink', 'batched', size, t.messages / t.seconds, { partitions: n })];
         },
       }),
@@ -216,29 +227,62 @@ function fanInSuite(o: SuiteOptions): Case[] {
   );
 }
 
+/** What the restated fairness targets ask (issue 11). */
+export const FAIRNESS_TARGETS = { jainIndex: 0.95, requestResponseKept: 0.8 } as const;
+
 function fairnessSuite(o: SuiteOptions): Case[] {
   const sizes = o.sizes ?? DEFAULT_SIZES.multi;
   const fo = fabricOptions(o, sizes);
   const pairs = Math.max(1, Math.floor((o.partitions - 1) / 2));
   const n = 2 * pairs + 1;
-  return sizes.flatMap((size) =>
-    (['stream', 'request-response'] as const).map(
-      (honest): Case => ({
-        suite: 'fairness',
-        label: `lparlink fairness: ${pairs} ${honest} pair(s) beside a flooder, ${size} B`,
-        async run() {
-          const r = await withMachine(n, fo, 'fairness', (m) => fairness(m, fo, { pairs, size, batch: BATCH, durationSeconds: o.durationSeconds, honest }));
-          const share = r.beside / r.alone;
-          const what = honest === 'stream' ? 'a saturating stream' : 'round trips, one in flight';
-          const note = `${what}: honest share beside the flooder ${share.toFixed(2)} of alone (target ≥ 0.8)`;
+  const suite = 'fairness';
+  return sizes.flatMap((size): Case[] => {
+    const c = { pairs, size, batch: BATCH, durationSeconds: o.durationSeconds };
+    return [
+      {
+        suite,
+        label: `lparlink fairness: ${pairs} stream(s) and a flooder, all backlogged, ${size} B`,
+        async run(ctx) {
+          const m = await ctx.machine(n, suite);
+          const r = await fairnessStreams(m, fo, c);
+          const sum = (x: number[]): number => x.reduce((a, b) => a + b, 0);
+          const alone = sum(r.alone);
+          const beside = sum(r.beside);
+          const fairness = {
+            keptOfAlone: beside / alone,
+            share: beside / (beside + r.flooder),
+            equalShare: pairs / (pairs + 1),
+            jainIndex: jainIndex([...r.beside, r.flooder]),
+            target: `Jain's index ≥ ${FAIRNESS_TARGETS.jainIndex}; share against the equal share`,
+          };
           return [
-            throughputRow('fairness', 'lparlink', `${honest} alone`, size, r.alone, { partitions: n }),
-            throughputRow('fairness', 'lparlink', `${honest} beside flooder`, size, r.beside, { partitions: n, note }),
+            throughputRow(suite, 'lparlink', 'stream alone', size, alone, { partitions: n }),
+            throughputRow(suite, 'lparlink', 'stream beside flooder', size, beside, { partitions: n, fairness }),
+            throughputRow(suite, 'lparlink', 'flooder beside stream', size, r.flooder, { partitions: n }),
           ];
         },
-      }),
-    ),
-  );
+      },
+      {
+        suite,
+        label: `lparlink fairness: ${pairs} request/response pair(s) beside a flooder, ${size} B`,
+        async run(ctx) {
+          const m = await ctx.machine(n, suite);
+          const r = await fairnessRequestResponse(m, fo, c);
+          const fairness = {
+            keptOfAlone: r.beside / r.alone,
+            share: null,
+            equalShare: null,
+            jainIndex: null,
+            target: `kept of alone ≥ ${FAIRNESS_TARGETS.requestResponseKept}`,
+          };
+          return [
+            throughputRow(suite, 'lparlink', 'request-response alone', size, r.alone, { partitions: n }),
+            throughputRow(suite, 'lparlink', 'request-response beside flooder', size, r.beside, { partitions: n, fairness }),
+          ];
+        },
+      },
+    ];
+  });
 }
 
 /** Single-thread CPU cost per message (tinybench): the verified path's own work beside the relay's and the ring's. */
@@ -250,9 +294,7 @@ function microSuite(o: SuiteOptions): Case[] {
       label: `single-thread cost per message, ${size} B (tinybench)`,
       async run() {
         const results = await runMicro(size, BATCH, Math.min(1000, (o.durationSeconds * 1000) / 4));
-        return results.map((r) =>
-          throughputRow('micro', r.system, r.variant, size, 1e9 / r.nsPerMessage, { note: `${r.system} ${r.variant}: ${r.nsPerMessage.toFixed(0)} ns per message ±${r.rme.toFixed(1)}%` }),
-        );
+        return results.map((r) => throughputRow('micro', r.system, r.variant, size, 1e9 / r.nsPerMessage));
       },
     }),
   );
@@ -264,8 +306,9 @@ function ringSuite(o: SuiteOptions): Case[] {
     {
       suite: 'ring',
       label: 'ring: postMessage, ring per-record, ring batched',
+      once: true,
       async run(ctx) {
-        const report = await runRingBench({ durationSeconds: o.durationSeconds });
+        const report = await runRingBench({ durationSeconds: o.durationSeconds * o.samples });
         ctx.ringReport = report;
         return report.cases.map((c) =>
           throughputRow(
@@ -286,6 +329,7 @@ function lifecycleSuite(o: SuiteOptions): Case[] {
     {
       suite: 'lifecycle',
       label: 'lifecycle: boot and close of a machine against bare new Worker spawns',
+      once: true,
       async run() {
         const r = await runLifecycleBench({ partitions: Math.min(o.partitions, 4) });
         const note = (what: string, s: { median: number }) => `${what} median ${s.median.toFixed(1)} ms`;
@@ -302,18 +346,35 @@ function lifecycleSuite(o: SuiteOptions): Case[] {
   ];
 }
 
-export const SUITES: Record<string, { describe: string; cases(o: SuiteOptions): Case[] }> = {
-  lifecycle: { describe: 'boot and close of a machine against bare new Worker spawns (not in all)', cases: lifecycleSuite },
+/**
+ * A suite: its cases, and whether its rounds interleave (every case once per
+ * round, so lparlink and its baselines share each round's load and their
+ * ratios pair up) or run each case's samples back to back (suites without
+ * baselines, which then reuse one booted machine per case).
+ */
+export interface Suite {
+  readonly describe: string;
+  readonly interleaved: boolean;
+  cases(o: SuiteOptions): Case[];
+}
+
+export const SUITES: Record<string, Suite> = {
+  lifecycle: { describe: 'boot and close of a machine against bare new Worker spawns (not in all)', interleaved: false, cases: lifecycleSuite },
   bandwidth: {
     describe: 'one-way msgs/s and MB/s over payload sizes, lparlink (batched, per-message) against every baseline',
+    interleaved: true,
     cases: bandwidth,
   },
-  latency: { describe: 'round trips, one in flight: p50/p99/p99.9 against every baseline', cases: latency },
-  'all-to-all': { describe: 'every partition streams to every other (2 … --partitions partitions)', cases: allToAllSuite },
-  'fan-in': { describe: 'many senders, one receiver (3 … --partitions partitions)', cases: fanInSuite },
-  fairness: { describe: "honest pairs' throughput beside a flooding partition, as a share of alone", cases: fairnessSuite },
-  ring: { describe: 'the bare ring between two workers: per-record, batched, postMessage (64 B)', cases: ringSuite },
-  micro: { describe: 'CPU per message with every stage in one thread (tinybench): lparlink, raw relay, raw ring', cases: microSuite },
+  latency: { describe: 'round trips, one in flight: min/mean/stdev/p50/p99/p99.9/max against every baseline', interleaved: true, cases: latency },
+  'all-to-all': { describe: 'every partition streams to every other (2 … --partitions partitions); no baseline of this shape', interleaved: false, cases: allToAllSuite },
+  'fan-in': { describe: 'many senders, one receiver (3 … --partitions partitions); no baseline of this shape', interleaved: false, cases: fanInSuite },
+  fairness: {
+    describe: "backlogged streams beside a flooder (Jain's index, share against the equal share); request/response pairs beside it, as a share of alone",
+    interleaved: false,
+    cases: fairnessSuite,
+  },
+  ring: { describe: 'the bare ring between two workers: per-record, batched, postMessage (64 B)', interleaved: false, cases: ringSuite },
+  micro: { describe: 'CPU per message with every stage in one thread (tinybench): lparlink, raw relay, raw ring', interleaved: true, cases: microSuite },
 };
 
 /** What `--suite all` (the default) runs, in order. */

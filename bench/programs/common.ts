@@ -3,7 +3,6 @@
  * are compiled to dist/bench/programs/*.js, and talk only through channels:
  * no program shares memory with another partition, not even for timing.
  */
-import { createHistogram } from 'node:perf_hooks';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { Channel, Process, WaitMode } from '../../src/index.js';
 import { spinBudget } from '../../src/internal.js';
@@ -169,38 +168,4 @@ export async function whileAnyReadable(open: Channel[]): Promise<Channel[]> {
   return ready.r ? open : open.filter((ch) => ch !== ready.ch);
 }
 
-/** Round-trip latencies in microseconds, from a node:perf_hooks histogram. */
-export interface LatencySummary {
-  roundTrips: number;
-  seconds: number;
-  p50us: number;
-  p99us: number;
-  p999us: number;
-  meanUs: number;
-  /** [percentile, microseconds] pairs for a distribution chart. */
-  distribution: Array<[number, number]>;
-}
-
-export function latencyRecorder(): { record(ns: number): void; summary(roundTrips: number, seconds: number): LatencySummary } {
-  const h = createHistogram({ lowest: 1, highest: 60_000_000_000, figures: 3 });
-  return {
-    record(ns: number) {
-      h.record(Math.max(1, Math.round(ns)));
-    },
-    summary(roundTrips: number, seconds: number) {
-      const us = (ns: number): number => ns / 1000;
-      const distribution: Array<[number, number]> = [];
-      for (const p of [1, 5, 10, 25, 50, 75, 90, 95, 99, 99.5, 99.9, 99.99]) distribution.push([p, us(h.percentile(p))]);
-      distribution.push([100, us(h.max)]);
-      return {
-        roundTrips,
-        seconds,
-        p50us: us(h.percentile(50)),
-        p99us: us(h.percentile(99)),
-        p999us: us(h.percentile(99.9)),
-        meanUs: us(h.mean),
-        distribution,
-      };
-    },
-  };
-}
+export { latencyRecorder, type LatencySummary } from '../latency-stats.js';

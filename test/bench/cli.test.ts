@@ -1,12 +1,15 @@
 /**
  * `lparlink bench` end to end, with tiny durations: the JSON shape other
- * tools read, ratios on every lparlink row, the ring suite as before, the
- * argument checks, and --cpu-prof's one profile per named thread.
+ * tools read, samples with their spread, ratios only against a baseline of
+ * the same shape, latency as ib_send_lat prints it, the restated fairness
+ * figures, the ring suite as before, the argument checks, and --cpu-prof's
+ * one profile per named thread. Timing is never asserted, only the shape of
+ * what was measured.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ResultRow } from '../../bench/results.js';
+import type { MachineInfo, ResultRow } from '../../bench/results.js';
 import { bench, removeTempDirs, tempDir } from './helpers.js';
 
 const SYSTEMS = ['lparlink', 'raw-relay', 'raw-ring', 'postMessage', 'comlink', 'piscina'];
@@ -14,12 +17,12 @@ const SYSTEMS = ['lparlink', 'raw-relay', 'raw-ring', 'postMessage', 'comlink', 
 type Row = ResultRow;
 
 describe('lparlink bench', () => {
-  let json: { machine: Record<string, unknown>; command: string; results: Row[] };
+  let json: { machine: MachineInfo; command: string; results: Row[] };
   let stdout = '';
   const dir = tempDir();
 
   beforeAll(async () => {
-    const r = await bench(['--suite', 'all', '--size', '64', '--partitions', '3', '--duration', '0.05', '--json', join(dir, 'b.json'), '--report', join(dir, 'b.html')]);
+    const r = await bench(['--suite', 'all', '--size', '64', '--partitions', '3', '--duration', '0.1', '--samples', '2', '--json', join(dir, 'b.json'), '--report', join(dir, 'b.html')]);
     stdout = r.stdout;
     expect(r.stderr).not.toMatch(/Error/);
     expect(r.code).toBe(0);
@@ -27,8 +30,9 @@ describe('lparlink bench', () => {
   }, 180_000);
   afterAll(removeTempDirs);
 
-  it('writes { machine, results } with every row in the documented shape', () => {
-    expect(json.machine).toMatchObject({ cores: expect.any(Number), cpuModel: expect.any(String), node: process.version, wait: 'adaptive' });
+  it('writes { machine, results } with every row in the documented shape, each figure from 2 samples with every sample kept', () => {
+    expect(json.machine).toMatchObject({ cores: expect.any(Number), cpuModel: expect.any(String), node: process.version, wait: 'adaptive', samples: 2, secondsPerSample: 0.05 });
+    expect(json.machine.loadAverageAtEnd).toHaveLength(3);
     expect(json.results.length).toBeGreaterThanOrEqual(15);
     for (const r of json.results) {
       expect(SYSTEMS).toContain(r.system);
@@ -37,6 +41,12 @@ describe('lparlink bench', () => {
       for (const k of ['msgsPerSec', 'mbPerSec', 'p50us', 'p99us'] as const) {
         expect(r[k] === null || (typeof r[k] === 'number' && r[k]! > 0)).toBe(true);
       }
+      expect(r.samples, `${r.suite} ${r.system} ${r.variant}`).toBe(2);
+      const s = r.spread.msgsPerSec!;
+      expect(s.values).toHaveLength(2);
+      expect(s.min).toBe(Math.min(...s.values));
+      expect(s.max).toBe(Math.max(...s.values));
+      expect(r.msgsPerSec).toBe((s.values[0] + s.values[1]) / 2); // the median of two
     }
     const suites = new Set(json.results.map((r) => r.suite));
     expect([...suites].sort()).toEqual(['all-to-all', 'bandwidth', 'fairness', 'fan-in', 'latency', 'micro']);
@@ -44,23 +54,69 @@ describe('lparlink bench', () => {
     expect(new Set(json.results.map((r) => r.system))).toEqual(new Set(SYSTEMS));
   });
 
-  it('gives every lparlink row its ratio to the raw relay and to postMessage', () => {
+  it('gives lparlink rows ratios only against the baseline of the same shape, paired per sample', () => {
     const ours = json.results.filter((r) => r.system === 'lparlink');
-    expect(ours.length).toBeGreaterThanOrEqual(9);
-    for (const r of ours) {
-      expect(r.vsRawRelay).toBeGreaterThan(0);
+    const compared = ours.filter((r) => ['bandwidth', 'latency', 'micro'].includes(r.suite));
+    expect(compared.length).toBeGreaterThanOrEqual(9);
+    for (const r of compared) {
+      const what = `${r.suite} ${r.variant}`;
+      expect(r.vsRawRelay, what).toBeGreaterThan(0);
+      expect(Number.isFinite(r.vsRawRelay), what).toBe(true);
+      expect(r.spread.vsRawRelay!.values, what).toHaveLength(2);
       // Single-thread (micro) rows compare with the relay's same stages only.
-      if (r.suite === 'micro') expect(r.vsPostMessage).toBeNull();
-      else expect(r.vsPostMessage).toBeGreaterThan(0);
+      if (r.suite === 'micro') expect(r.vsPostMessage, what).toBeNull();
+      else expect(r.vsPostMessage, what).toBeGreaterThan(0);
     }
-    const lat = json.results.filter((r) => r.suite === 'latency');
-    for (const r of lat) expect(r.p50us! <= r.p99us! && r.p99us! <= r.p999us!).toBe(true);
+    // Every micro stage of lparlink has its relay twin, so a ratio (the stage timing cannot give 0).
+    const stages = compared.filter((r) => r.suite === 'micro' && r.variant.includes(':'));
+    expect(stages).toHaveLength(6);
+    // All-to-all, fan-in and fairness have no baseline of their shape: no ratio at all.
+    const unmatched = ours.filter((r) => !compared.includes(r));
+    expect(new Set(unmatched.map((r) => r.suite))).toEqual(new Set(['all-to-all', 'fan-in', 'fairness']));
+    for (const r of unmatched) {
+      expect(r.vsRawRelay).toBeNull();
+      expect(r.vsPostMessage).toBeNull();
+    }
   });
 
-  it('prints the machine and a table', () => {
-    expect(stdout).toMatch(/^machine: \d+ cores, .+, Node v\d+/m);
-    expect(stdout).toMatch(/bandwidth\s+lparlink\s+batched\s+64\s+2\s+\S+/);
-    expect(stdout).toMatch(/×relay\s+×postMsg/);
+  it('reports latency rows as ib_send_lat does: min, mean, stdev, p50, p99, p99.9, max', () => {
+    const lat = json.results.filter((r) => r.suite === 'latency');
+    expect(new Set(lat.map((r) => r.system))).toEqual(new Set(SYSTEMS));
+    for (const r of lat) {
+      expect(r.roundTrips).toBeGreaterThan(0);
+      expect(r.stdevUs).toBeGreaterThanOrEqual(0);
+      expect(r.minUs! <= r.p50us! && r.p50us! <= r.p99us! && r.p99us! <= r.p999us! && r.p999us! <= r.maxUs!).toBe(true);
+      expect(r.minUs! <= r.meanUs! && r.meanUs! <= r.maxUs!).toBe(true);
+      expect(r.spread.p50us!.values).toHaveLength(2);
+    }
+  });
+
+  it("restates fairness: Jain's index and the share against the equal share for backlogged streams, kept of alone for request/response", () => {
+    const fair = json.results.filter((r) => r.suite === 'fairness');
+    expect(fair.map((r) => r.variant)).toEqual(['stream alone', 'stream beside flooder', 'flooder beside stream', 'request-response alone', 'request-response beside flooder']);
+    const stream = fair[1].fairness!;
+    // One honest stream and the flooder: two backlogged senders.
+    expect(stream.equalShare).toBe(0.5);
+    expect(stream.jainIndex! >= 0.5 && stream.jainIndex! <= 1).toBe(true);
+    expect(stream.share! > 0 && stream.share! < 1).toBe(true);
+    expect(stream.keptOfAlone).toBeGreaterThan(0);
+    expect(stream.target).toMatch(/Jain's index ≥ 0\.95/);
+    const rr = fair[4].fairness!;
+    expect(rr.keptOfAlone).toBeGreaterThan(0);
+    expect(rr.jainIndex).toBeNull();
+    expect(rr.target).toMatch(/≥ 0\.8/);
+    for (const r of [fair[0], fair[2], fair[3]]) expect(r.fairness).toBeNull();
+  });
+
+  it('prints the machine and one table per kind of figure, with ranges', () => {
+    expect(stdout).toMatch(/^machine: \d+ cores, .+, Node v\d+.*load .+ at start, .+ at end; wait adaptive; 2 sample\(s\) of 0\.05 s per case/m);
+    expect(stdout).toMatch(/^throughput:\n.*msgs\/s\s+range\s+MB\/s\s+×relay \(range\)\s+×postMsg \(range\)/m);
+    expect(stdout).toMatch(/^bandwidth\s+lparlink\s+batched\s+64\s+2\s+2\s+\S+\s+\S+–\S+\s+\S+\s+\d+\.\d\d× \(\d+\.\d\d–\d+\.\d\d\)/m);
+    expect(stdout).toMatch(/^all-to-all\s+lparlink\s+batched\s+64\s+2\s+2\s+.*—\s+—$/m);
+    expect(stdout).toMatch(/^round-trip latency, µs \(as ib_send_lat\):\n.*min\s+mean\s+stdev\s+p50\s+p50 range\s+p99\s+p99\.9\s+max/m);
+    expect(stdout).toMatch(/^fairness:\n.*kept of alone\s+share \(equal share\)\s+Jain's index/m);
+    expect(stdout).toMatch(/^stream beside flooder\s+64\s+3\s+2\s+.*\(0\.50\)/m);
+    expect(stdout).toMatch(/^CPU per message, every stage in one thread \(micro\):/m);
     expect(existsSync(join(dir, 'b.html'))).toBe(true);
   });
 
@@ -82,6 +138,8 @@ describe('lparlink bench', () => {
       [['--size', '128K'], /--size takes byte counts/],
       [['--partitions', '1'], /--partitions must be an integer from 2 to 64/],
       [['--duration', '0'], /--duration must be a positive number/],
+      [['--samples', '0'], /--samples must be an integer from 1 to 20/],
+      [['--samples', '2.5'], /--samples must be an integer from 1 to 20/],
     ] as const) {
       const r = await bench([...args]);
       expect(r.code).toBe(2);
