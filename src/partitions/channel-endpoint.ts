@@ -42,6 +42,32 @@ function failedAnswer(id: string, error: Error): { data: unknown } {
   return { data: { id, type: 'HANDLER', name: 'throw', value: { isError: false, value: error } } };
 }
 
+/** The built-in error classes, by name: comlink sends a thrown error as name, message and stack only. */
+const BUILT_IN_ERRORS: Record<string, ErrorConstructor> = {
+  Error,
+  TypeError,
+  RangeError,
+  SyntaxError,
+  ReferenceError,
+  EvalError,
+  URIError,
+};
+
+/**
+ * An answer carrying a thrown error, rebuilt as an instance of its built-in class (a RangeError
+ * thrown there is `instanceof RangeError` here); comlink alone would make every one a plain Error.
+ */
+function withErrorClass(data: unknown): unknown {
+  const thrown = (data as { type?: unknown; name?: unknown; value?: { isError?: unknown; value?: unknown } } | null) ?? {};
+  if (thrown.type !== 'HANDLER' || thrown.name !== 'throw' || thrown.value?.isError !== true) return data;
+  const { name, message, stack } = (thrown.value.value ?? {}) as { name?: unknown; message?: unknown; stack?: unknown };
+  const Class = typeof name === 'string' && Object.hasOwn(BUILT_IN_ERRORS, name) ? BUILT_IN_ERRORS[name] : Error;
+  const error = new Class(typeof message === 'string' ? message : '');
+  if (typeof name === 'string' && error.name !== name) error.name = name;
+  if (typeof stack === 'string') error.stack = stack;
+  return { ...(data as object), value: { isError: false, value: error } };
+}
+
 export class ChannelEndpoint implements Endpoint {
   private readonly listeners = new Set<Listener>();
   /** Requests this side sent that have no answer yet. */
@@ -145,7 +171,7 @@ export class ChannelEndpoint implements Endpoint {
         } catch (e) {
           throw this.protocolError(`a message that is not a structured clone (${(e as Error).message})`);
         }
-        this.dispatch({ data });
+        this.dispatch({ data: withErrorClass(data) });
       }
       this.fail(new ChannelError('ECLOSED', `channel ${this.channel.handle} was closed before the answer came`));
     } catch (e) {

@@ -46,9 +46,10 @@ function describe(value: unknown): string {
  *
  *     await exposeOverChannel({ add: (a, b) => a + b }, await proc.listen(7).accept());
  *
- * A method that throws rejects the caller's call with an `Error` of the same
- * `name`, `message` and `stack` (comlink's rule: the class and other
- * properties such as `code` do not travel).
+ * A method that throws rejects the caller's call with an error of the same
+ * built-in class (`TypeError`, `RangeError`, …; any other class arrives as an
+ * `Error` with its `name`), `message` and `stack`; other properties such as
+ * `code` stay behind (comlink sends only those three).
  * @throws ChannelError EINVAL when `api` is not an object or `channel` is not a Channel; ECLOSED when it is closed.
  */
 export function exposeOverChannel(api: object, channel: Channel): Promise<void> {

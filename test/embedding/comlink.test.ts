@@ -32,8 +32,9 @@ describe('comlink over a channel (exposeOverChannel / wrapChannel)', () => {
     const out = (await c.result) as Record<string, Outcome> & { misuse: Record<string, Outcome['error']>; reverse: unknown };
     expect(out.add).toEqual({ value: 42 });
     expect(out.whoami).toEqual({ value: { partition: 1, pid: expect.any(Number) } });
-    // comlink carries a thrown error's name, message and stack.
+    // A thrown error arrives with its built-in class, message and the server's stack.
     expect(out.fail).toEqual({ error: { name: 'RangeError', message: 'out of range on purpose', isError: true } });
+    expect(out.failClass).toEqual({ isRangeError: true, stackFromServer: true });
     // 100 kB each way is seven channel messages each way (maxMessageBytes 16 KiB), reassembled exactly.
     expect(out.reverse).toEqual({ length: 100_000, sum: 12_749_008, exact: true });
     expect(out.transfer.error).toMatchObject({ name: 'ChannelError', code: 'EINVAL', message: expect.stringMatching(/transfer lists cannot cross partitions/) });
@@ -44,8 +45,8 @@ describe('comlink over a channel (exposeOverChannel / wrapChannel)', () => {
     expect(out.misuse.twice).toMatchObject({ code: 'EINVAL', message: expect.stringMatching(/already belongs to wrapChannel/) });
     // The client closed the channel: its later calls reject with ECLOSED, and the server's expose resolves.
     expect(out.afterClose.error).toMatchObject({ name: 'ChannelError', code: 'ECLOSED' });
-    // Five calls ran there: the transfer and the function argument were refused before they left.
-    expect(await s.result).toEqual({ calls: 5, outcome: 'closed', channelOpen: false });
+    // Six calls ran there: the transfer and the function argument were refused before they left.
+    expect(await s.result).toEqual({ calls: 6, outcome: 'closed', channelOpen: false });
     expect(machine.stats().partitions.map((p) => p.violations.total)).toEqual([0, 0]);
   });
 
