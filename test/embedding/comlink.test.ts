@@ -46,7 +46,10 @@ describe('comlink over a channel (exposeOverChannel / wrapChannel)', () => {
     // The client closed the channel: its later calls reject with ECLOSED, and the server's expose resolves.
     expect(out.afterClose.error).toMatchObject({ name: 'ChannelError', code: 'ECLOSED' });
     // Six calls ran there: the transfer and the function argument were refused before they left.
-    expect(await s.result).toEqual({ calls: 6, outcome: 'closed', channelOpen: false });
+    const served = (await s.result) as { misuse: Record<string, { code: string; message: string }> };
+    expect(served).toMatchObject({ calls: 6, outcome: 'closed', channelOpen: false });
+    expect(served.misuse.apiNull).toMatchObject({ code: 'EINVAL', message: expect.stringMatching(/exposeOverChannel: api must be an object whose methods the peer calls, got null/) });
+    expect(served.misuse.notAChannel).toMatchObject({ code: 'EINVAL', message: expect.stringMatching(/exposeOverChannel: channel must be a Channel .* got Object/) });
     expect(machine.stats().partitions.map((p) => p.violations.total)).toEqual([0, 0]);
   });
 
