@@ -9,6 +9,9 @@ import { describe, expect, it } from 'vitest';
 import { verifiedPaths } from '../bench/micro.js';
 import { ChannelError } from '../src/shared/errors.js';
 import type { Channel } from '../src/partitions/channel.js';
+import { queuePairRings } from '../src/shared/port.js';
+import { RecordType } from '../src/shared/layout.js';
+import { RingProducer } from '../src/shared/ring.js';
 
 const RING = 4096;
 const MAX = 1024;
@@ -219,5 +222,20 @@ describe('how long a received message stays valid', () => {
     }
     expect(first!.buffer).toBeInstanceOf(SharedArrayBuffer);
     expect(seqOf(first!)).not.toBe(0); // the space was handed back and rewritten: copy what you keep
+  });
+});
+
+describe('a receive ring the partition scribbled on', () => {
+  it('a delivery shorter than its header fails the queue pair with EFAULT and hands nothing out', async () => {
+    const { rx: [rx], hw } = verifiedPaths(MAX, RING);
+    const port = hw.ports[0];
+    // The partition's own code writes a DATA record of 4 body bytes (a delivery header needs 8) into its receive ring.
+    const forged = new RingProducer(queuePairRings(port.buffer, port.geometry, 0).receive);
+    const at = forged.tryClaim(RecordType.DATA, 4);
+    forged.u32[at >> 2] = rx.handle;
+    forged.publish();
+    expect(rx.tryRecvInto(new Uint8Array(64))).toBeUndefined();
+    expect(rx.tryRecv()).toBeUndefined();
+    await expect(rx.recv()).rejects.toMatchObject({ code: 'EFAULT' });
   });
 });

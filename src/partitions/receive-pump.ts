@@ -155,6 +155,11 @@ export class ReceivePump {
         this.owner.fail(new ChannelError('EFAULT', `receive ring: ${rx.faultReason}`));
         return NO_MESSAGE;
       }
+      if (deliveryPayloadBytes(rx.bodyBytes) < 0) {
+        // Only this partition's own code can write such a record (the ring is its memory): stop, as for any fault.
+        this.owner.fail(new ChannelError('EFAULT', `receive ring: a delivery of ${rx.bodyBytes} bytes is shorter than its header`));
+        return NO_MESSAGE;
+      }
       const at = rx.bodyOffset;
       const handle = deliveryChannel(u32, at);
       if (type === RecordType.DATA) {
