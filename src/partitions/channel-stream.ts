@@ -58,6 +58,9 @@ function checkOptions(options: unknown): ChannelStreamOptions {
 export class ChannelStream extends Duplex {
   /** A pull loop runs: _read() calls while it runs are already served by it. */
   private pulling = false;
+  /** setTimeout(): idle milliseconds before 'timeout' (0: none), and its timer, re-armed by traffic. */
+  private idleMs = 0;
+  private idleTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly channel: StreamedChannel,
@@ -67,6 +70,7 @@ export class ChannelStream extends Duplex {
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, done: (error?: Error | null) => void): void {
+    this.active();
     this.sendAll(chunk).then(() => done(), done);
   }
 
@@ -93,6 +97,7 @@ export class ChannelStream extends Duplex {
       for (;;) {
         const message = this.channel.tryRecv();
         if (message !== undefined) {
+          this.active();
           if (!this.push(message)) return;
           continue;
         }
@@ -114,9 +119,63 @@ export class ChannelStream extends Duplex {
   }
 
   override _destroy(error: Error | null, done: (error?: Error | null) => void): void {
+    clearTimeout(this.idleTimer);
     this.channel.close().then(
       () => done(error),
       (closeError: Error) => done(error ?? closeError),
     );
+  }
+
+  // ── The parts of net.Socket that HTTP clients and agents call ─────────────
+
+  /**
+   * As net.Socket's: emit 'timeout' after `ms` without bytes read or written
+   * (0 turns it off); the stream stays open, the listener decides. `http`
+   * calls it for request and keep-alive timeouts.
+   */
+  setTimeout(ms: number, onTimeout?: () => void): this {
+    if (typeof ms !== 'number' || !(ms >= 0) || !Number.isFinite(ms)) {
+      throw new ChannelError('EINVAL', `stream.setTimeout: ms must be a number of milliseconds >= 0 (0 turns the timeout off), got ${String(ms)}`);
+    }
+    if (onTimeout !== undefined && typeof onTimeout !== 'function') {
+      throw new ChannelError('EINVAL', `stream.setTimeout: onTimeout must be a function, got ${typeof onTimeout}`);
+    }
+    if (onTimeout !== undefined) {
+      if (ms === 0) this.removeListener('timeout', onTimeout);
+      else this.once('timeout', onTimeout);
+    }
+    clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+    this.idleMs = ms;
+    this.active();
+    return this;
+  }
+
+  /** Traffic: the idle timeout starts again. */
+  private active(): void {
+    if (this.idleMs === 0 || this.destroyed) return;
+    if (this.idleTimer !== undefined) this.idleTimer.refresh();
+    // Unreferenced, as a socket's: an idle timeout alone never keeps the partition's event loop running.
+    else this.idleTimer = setTimeout(() => this.emit('timeout'), this.idleMs).unref();
+  }
+
+  /** No-op (a channel has no Nagle delay: every message is published at once); for code written for sockets. */
+  setNoDelay(_noDelay?: boolean): this {
+    return this;
+  }
+
+  /** No-op (the hardware reports a dead peer as EPEERDEAD; nothing to probe); HTTP agents call it on pooled sockets. */
+  setKeepAlive(_enable?: boolean, _initialDelay?: number): this {
+    return this;
+  }
+
+  /** No-op: a partition's event loop is kept running by its OS, not by its channels; HTTP agents unref idle pooled sockets. */
+  ref(): this {
+    return this;
+  }
+
+  /** No-op, as ref(). */
+  unref(): this {
+    return this;
   }
 }

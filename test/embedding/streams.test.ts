@@ -31,20 +31,27 @@ afterEach(async () => {
 });
 
 describe('ch.stream() under node:http', () => {
-  it('serves an HTTP GET and a 300 kB POST from one partition to an http.request client in another', async () => {
-    const server = await machine.partition(1).spawn(fixture('http-server.mjs'), { port: 80, connections: 2, responseBytes: 200_000 });
+  it('serves HTTP from one partition to http.request clients in another, one request per channel and keep-alive', async () => {
+    const server = await machine.partition(1).spawn(fixture('http-server.mjs'), { port: 80, connections: 3, responseBytes: 200_000 });
     const client = await machine.partition(2).spawn(fixture('http-client.mjs'), { partition: 1, port: 80 });
-    const { get, post } = (await client.result) as Record<'get' | 'post', Record<string, unknown> & { sent: Digest; received: Digest }>;
+    type Exchange = Record<string, unknown> & { sent: Digest; received: Digest };
+    const { get, post, keepAlive, agentConnections } = (await client.result) as { get: Exchange; post: Exchange; keepAlive: Exchange[]; agentConnections: number };
     expect(get).toMatchObject({ status: 200, servedBy: 'partition-1', serverReceived: { method: 'GET', url: '/hello', echo: 'GET /hello', bytes: 0 } });
     expect(post).toMatchObject({ status: 200, servedBy: 'partition-1', serverReceived: { method: 'POST', url: '/upload', echo: 'POST /upload' } });
     // Byte-exact both ways: what the client sent is what the server read, and the reverse.
     expect(post.sent.bytes).toBe(300_000);
     expect(post.serverReceived).toMatchObject(post.sent);
-    for (const r of [get, post]) {
+    // A keep-alive http.Agent (it calls setKeepAlive, setTimeout, unref on its sockets) sends both requests on one channel.
+    expect(agentConnections).toBe(1);
+    expect(keepAlive.map((r) => r.serverReceived)).toMatchObject([
+      { method: 'PUT', url: '/first', ...keepAlive[0].sent },
+      { method: 'PUT', url: '/second', ...keepAlive[1].sent },
+    ]);
+    for (const r of [get, post, ...keepAlive]) {
       expect(r.received.bytes).toBe(200_000);
       expect(r.received).toEqual(r.serverSent);
     }
-    expect(await server.result).toEqual({ connections: 2 });
+    expect(await server.result).toEqual({ connections: 3 });
     expect(machine.stats().partitions.map((p) => p.violations.total)).toEqual([0, 0]);
   });
 });
@@ -74,7 +81,7 @@ describe('ch.stream(): end, destroy and errors', () => {
     it(`${how}() closes the channel; the peer reads every byte written before it, then 'end'`, async () => {
       const reader = await machine.partition(1).spawn(fixture('stream-edges.mjs'), { role: 'reader', port: 6 });
       const closer = await machine.partition(2).spawn(fixture('stream-edges.mjs'), { role: 'closer', partition: 1, port: 6, how });
-      const c = (await closer.result) as { misuse: Record<string, ErrorReport>; errors: ErrorReport[]; destroyed: boolean; channelOpen: boolean };
+      const c = (await closer.result) as { misuse: Record<string, ErrorReport>; timedOut: boolean; errors: ErrorReport[]; destroyed: boolean; channelOpen: boolean };
       const r = (await reader.result) as { text: string; events: string[]; errors: ErrorReport[]; channelOpen: boolean };
       expect(r.text).toBe(how === 'end' ? 'hello, partition!' : 'hello, partition');
       // No half-close: the peer's close ends the readable side, which ends the writable side, then close.
@@ -83,6 +90,8 @@ describe('ch.stream(): end, destroy and errors', () => {
       expect([c.errors, c.destroyed, c.channelOpen, r.channelOpen]).toEqual([[], true, false, false]);
       expect(c.misuse.badOption).toMatchObject({ name: 'ChannelError', code: 'EINVAL', message: expect.stringMatching(/stream: highWaterMark must be a positive integer number of bytes, got -1/) });
       expect(c.misuse.unknownOption).toMatchObject({ code: 'EINVAL', message: expect.stringMatching(/stream: 'hwm' is not an option/) });
+      expect(c.timedOut).toBe(true); // setTimeout(ms, fn): 'timeout' after idle ms, the stream still open
+      expect(c.misuse.negativeTimeout).toMatchObject({ code: 'EINVAL', message: expect.stringMatching(/stream\.setTimeout: ms must be a number of milliseconds >= 0/) });
       expect(c.misuse.twice).toMatchObject({ code: 'EINVAL', message: expect.stringMatching(/stream\(\): channel \d+ already belongs to stream\(\)/) });
     });
   }
