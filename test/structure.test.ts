@@ -29,7 +29,7 @@ const FIXTURE: Record<string, string> = {
   'src/partitions/os.ts': [
     "// import { PartitionControl } from '../hardware/control-endpoint.js';",
     "/* a comment: import('../hardware/engine.js') */",
-    "const url = 'http://example.org/';",
+    "const glob = 'src/*.ts', url = 'http://example.org/';", // a comment opener inside a string is not a comment
     'import {',
     '  PartitionControl,',
     "} from '../hardware/control-endpoint.js';", // line 6: partitions → hardware, across lines
