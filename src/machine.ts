@@ -11,7 +11,7 @@ import type { HardwareBoot, PartitionBoot, ResolvedOptions, ResolvedPartition } 
 import { counterBytes, readPartitionStats, type PartitionStats } from './shared/counter-block.js';
 import { nodeEndpoint, releaseProxy, transfer, wrap, WORKER_READY, type Remote } from './shared/control-plane.js';
 import { ChannelError, MachineError, Status, type ChannelErrorCode } from './shared/errors.js';
-import type { HardwareAdmin, PartitionOsApi, StartResult } from './shared/operator-contract.js';
+import type { HardwareAdmin, OsEndpoint, PartitionOsApi, StartResult } from './shared/operator-contract.js';
 import { allocatePort } from './shared/port.js';
 import { workerEntry } from './shared/workers.js';
 
@@ -112,12 +112,8 @@ function rebuildError(e: { name: string; message: string; code?: string; stack?:
  * restart it. Get one with {@link Machine.partition}.
  */
 export class PartitionHandle {
-  /**
-   * The partition OS's operator endpoint (a comlink proxy; every call returns a promise). For a
-   * partition with a replacement OS (`partitions[i].os`), this is whatever that module's default
-   * export returned: the way a test drives a hostile or instrumented partition.
-   */
-  os: Remote<any>;
+  /** This run's proxy to the partition OS (restart() replaces it); `os` shows it without comlink's types. */
+  private remote: Remote<any>;
   /** The partition's worker thread (replaced by {@link PartitionHandle.restart}). Listen to its events; do not post to it. */
   worker: Worker;
   /** The partition's port: the one SharedArrayBuffer it shares with the hardware (replaced by restart). */
@@ -138,9 +134,23 @@ export class PartitionHandle {
   ) {
     this.port = port;
     this.worker = this.startWorker(port, controlEndpoint);
-    this.os = wrap(nodeEndpoint(this.worker));
+    this.remote = wrap(nodeEndpoint(this.worker));
     this.exited = this.watch();
     this.died = this.diedAfter(this.exited);
+  }
+
+  /**
+   * The partition OS's operator endpoint: every call returns a promise. For a partition with a
+   * replacement OS (`partitions[i].os`), this is whatever that module's default export returned:
+   * the way a test drives a hostile or instrumented partition (type it with `as OsEndpoint<Api>`).
+   */
+  get os(): OsEndpoint {
+    return this.remote;
+  }
+
+  /** @internal The standard OS's api (only for partitions without a replacement OS). */
+  get standardOs(): Remote<PartitionOsApi> {
+    return this.remote as Remote<PartitionOsApi>;
   }
 
   private diedAfter(exited: Promise<Error>): Promise<never> {
@@ -177,7 +187,7 @@ export class PartitionHandle {
   private watch(): Promise<Error> {
     let error: Error | undefined;
     const worker = this.worker;
-    const os = this.os;
+    const os = this.remote;
     worker.on('error', (e) => (error = e));
     // Not events.once(worker, 'exit'): that rejects on 'error', and a crashed partition must still be reported as an exit.
     return new Promise<number>((resolve) => worker.once('exit', resolve)).then((exitCode) => {
@@ -224,7 +234,7 @@ export class PartitionHandle {
       throw new MachineError('EINVAL', `spawn: partition ${this.id} runs a replacement OS; drive it through partition.os instead of spawn`);
     }
     // This run of the partition: restart() replaces both, and its exit releases the proxy.
-    const os = this.os as Remote<PartitionOsApi>;
+    const os = this.standardOs;
     const died = this.died;
     let started: StartResult;
     try {
@@ -244,7 +254,7 @@ export class PartitionHandle {
     const pid = started.pid;
     // The partition may have died since start() answered (the program itself may have killed it):
     // then its proxy is released and throws on use, and `died` says why.
-    const answer = this.alive && this.os === os ? os.result(pid) : died;
+    const answer = this.alive && this.remote === os ? os.result(pid) : died;
     const result = Promise.race([answer, died]).then(
       (outcome) => {
         if (outcome.ok) return outcome.value;
@@ -287,7 +297,7 @@ export class PartitionHandle {
     const port = await this.machine.admin.restartPartition(this.index, transfer(hardwareEnd, [hardwareEnd]));
     this.port = port;
     this.worker = this.startWorker(port, partitionEnd);
-    this.os = wrap(nodeEndpoint(this.worker));
+    this.remote = wrap(nodeEndpoint(this.worker));
     this.alive = true;
     this.exited = this.watch();
     this.died = this.diedAfter(this.exited);
@@ -350,7 +360,7 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
       );
       for (const p of this.byId.values()) {
         if (p.running && p.worker !== undefined && options.partitions[p.index].os === undefined) {
-          void (p.os as Remote<PartitionOsApi>).hardwareReset();
+          void p.standardOs.hardwareReset();
         }
       }
       this.emit('hardwareExit', { exitCode, error });

@@ -43,7 +43,8 @@ function toBytes(data: unknown): Uint8Array {
  * exactly once and in order. `send`/`write`/`sendBatch` throw {@link ChannelError}; `recv`
  * rejects with `ECLOSED` at a clean end of stream, or with why the channel died (`EPEERDEAD`, …).
  */
-export class Channel implements ChannelSink, AsyncIterable<Uint8Array> {
+// ChannelSink's methods are internal, so it is met by shape (qp.adopt checks it), not declared in the published types.
+export class Channel implements AsyncIterable<Uint8Array> {
   private readonly tx: SendQueue;
   private readonly rx: ReceivePump;
   /** Messages the pump copied out for this channel while it read past them; taken before the ring. */

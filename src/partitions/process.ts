@@ -41,7 +41,7 @@ export interface ConnectionEntry {
   state: ConnectionStateName;
 }
 
-/** How the OS lets a process reach the hardware; calls fail fast once the hardware is gone. */
+/** @internal How the OS lets a process reach the hardware; calls fail fast once the hardware is gone. */
 export interface ControlLink {
   readonly api: Remote<PartitionControlApi>;
   call<T extends object>(fn: (api: Remote<PartitionControlApi>) => Promise<ControlResult<T>>): Promise<T>;
@@ -110,6 +110,7 @@ export class Listener implements AsyncIterable<Channel> {
 export class Process {
   private readonly channels = new Set<Channel>();
 
+  /** @internal the partition's OS makes processes; programs receive theirs as main's `proc` */
   constructor(
     /** This process's partition id. */
     readonly partition: number,

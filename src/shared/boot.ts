@@ -21,7 +21,7 @@ export interface ResourceLimits {
   stackSizeMb?: number;
 }
 
-/** @internal One partition after option checks, with defaults filled in. */
+/** One partition after option checks, with defaults filled in. */
 export interface ResolvedPartition {
   id: number;
   name: string;
@@ -30,7 +30,7 @@ export interface ResolvedPartition {
   resourceLimits: ResourceLimits | undefined;
 }
 
-/** @internal The machine options after validation (options.ts), with defaults filled in. */
+/** The machine options after validation (options.ts), with defaults filled in. */
 export interface ResolvedOptions {
   partitions: ResolvedPartition[];
   /** Unordered pairs of partition ids that may connect; undefined: every pair. */
