@@ -3,6 +3,7 @@ export type { MachineStats, ProcessHandle, TestHooks, MachineEvents } from './ma
 export type { MachineOptions, PartitionOptions, ResourceLimits } from './options.js';
 export { defineProgram, programUrl, isProgramRef } from './program.js';
 export type { Program, ProgramModule, ProgramRef, ProgramArgs, ProgramResult, ProgramSource, SpawnArgs } from './program.js';
+export type { SpawnOptions } from './spawn-options.js';
 export { DEFAULTS } from './options.js';
 export type { PartitionStats } from './shared/counter-block.js';
 export { ChannelError, MachineError, LayoutError } from './shared/errors.js';

@@ -10,7 +10,10 @@ import { moduleHref, type ProgramRef, type SpawnArgs } from './program.js';
 import type { HardwareBoot, PartitionBoot, ResolvedOptions, ResolvedPartition } from './shared/boot.js';
 import { counterBytes, readPartitionStats, type PartitionStats } from './shared/counter-block.js';
 import { nodeEndpoint, releaseProxy, transfer, wrap, WORKER_READY, type Remote } from './shared/control-plane.js';
-import { ChannelError, MachineError, Status, type ChannelErrorCode } from './shared/errors.js';
+import { rebuildError } from './shared/error-record.js';
+import { MachineError } from './shared/errors.js';
+import { KeepAlive } from './keep-alive.js';
+import { checkSpawnOptions, DEFAULT_ABORT_GRACE_MS, watchCancellation, type SpawnOptions } from './spawn-options.js';
 import type { HardwareAdmin, OsEndpoint, PartitionOsApi, StartResult } from './shared/operator-contract.js';
 import { allocatePort } from './shared/port.js';
 import { workerEntry } from './shared/workers.js';
@@ -78,6 +81,26 @@ export interface MachineEvents {
     },
   ];
   /**
+   * A program ended by throwing (its `handle.result` rejects with the same error). Emitted whether
+   * or not anyone awaits that result, so that a failure in a program nobody awaits is never silent;
+   * with no listener and nobody having read `handle.result`, the failure becomes a process warning
+   * (`LPARLINK_PROGRAM_ERROR`) instead. Not emitted for `ECLOSED`/`EPARTITIONDOWN`/`EABORTED`.
+   */
+  programError: [
+    info: {
+      /** The partition's id. */
+      partition: number;
+      /** The partition's name. */
+      name: string;
+      /** The process id. */
+      pid: number;
+      /** The program module's URL. */
+      program: string;
+      /** What it threw, rebuilt with its class, `cause` and `code`. */
+      error: Error;
+    },
+  ];
+  /**
    * The hardware worker died: the machine failed closed. Every channel ends with `EHWRESET`,
    * {@link Machine.failure} is set and new work is refused. Close the machine and create a new one.
    */
@@ -89,22 +112,6 @@ export interface MachineEvents {
       error?: Error;
     },
   ];
-}
-
-function rebuildError(e: { name: string; message: string; code?: string; stack?: string }): Error {
-  let err: Error;
-  if (e.name === 'ChannelError' && e.code !== undefined && e.code in Status) {
-    err = new ChannelError(e.code as ChannelErrorCode, '');
-    err.message = e.message;
-  } else if (e.name === 'MachineError') {
-    err = new MachineError(e.code ?? 'EINVAL', e.message);
-  } else {
-    err = new Error(e.message);
-    if (typeof e.name === 'string' && e.name !== 'Error') Object.defineProperty(err, 'name', { value: e.name });
-    if (e.code !== undefined) Object.defineProperty(err, 'code', { value: e.code, enumerable: true });
-  }
-  if (typeof e.stack === 'string') err.stack = e.stack;
-  return err;
 }
 
 /**
@@ -134,7 +141,7 @@ export class PartitionHandle {
   ) {
     this.port = port;
     this.worker = this.startWorker(port, controlEndpoint);
-    this.remote = wrap(nodeEndpoint(this.worker));
+    this.remote = this.machine.connect(this.worker);
     this.exited = this.watch();
     this.died = this.diedAfter(this.exited);
   }
@@ -225,52 +232,119 @@ export class PartitionHandle {
    */
   spawn<Args, Result>(program: ProgramRef<Args, Result>, ...args: NoInfer<SpawnArgs<Args>>): Promise<ProcessHandle<Result>>;
   /** Untyped form: `args` is not checked and `Result` is whatever you say (default `unknown`). */
-  spawn<Result = unknown>(program: URL | string, args?: unknown): Promise<ProcessHandle<Result>>;
-  async spawn(program: ProgramRef | URL | string, args?: unknown): Promise<ProcessHandle<unknown>> {
+  spawn<Result = unknown>(program: URL | string, args?: unknown, options?: SpawnOptions): Promise<ProcessHandle<Result>>;
+  async spawn(program: ProgramRef | URL | string, args?: unknown, options?: SpawnOptions): Promise<ProcessHandle<unknown>> {
     this.machine.checkUsable('spawn');
     const href = moduleHref(program, 'spawn: program');
+    const cancelling = checkSpawnOptions(options);
     if (!this.alive) throw new MachineError('EPARTITIONDOWN', `partition ${this.id} (${this.name}) is not running; restart() it first`);
     if (this.spec.os !== undefined) {
       throw new MachineError('EINVAL', `spawn: partition ${this.id} runs a replacement OS; drive it through partition.os instead of spawn`);
     }
+    if (cancelling.signal?.aborted) {
+      throw new MachineError('EABORTED', `spawn: options.signal was already aborted, so ${href} was not started`, { cause: cancelling.signal.reason });
+    }
     // This run of the partition: restart() replaces both, and its exit releases the proxy.
     const os = this.standardOs;
     const died = this.died;
+    const graceMs = cancelling.abortGraceMs ?? DEFAULT_ABORT_GRACE_MS;
+    // The bound covers loading the module too: a module that never finishes loading is cancelled alike.
+    const watch = watchCancellation(cancelling);
+    const starting = os.start(href, args);
+    let startAnswered = false;
+    starting.then(
+      () => (startAnswered = true),
+      () => (startAnswered = true),
+    );
     let started: StartResult;
     try {
-      started = await Promise.race([os.start(href, args), died]);
+      const abortedWhileStarting = watch.cancelled.then((cancelled): Promise<never> => {
+        if (startAnswered) return new Promise<never>(() => {}); // the running program's own watch handles it
+        this.restartIfStillRunning(os, starting, graceMs); // a module that never finishes loading
+        void starting.then((late) => late.ok && this.cancelProcess(os, late.pid, os.result(late.pid), cancelled.why, graceMs)).catch(() => {});
+        throw new MachineError('EABORTED', `spawn: ${href} in partition ${this.id} (${this.name}) was aborted while starting: ${cancelled.why}`, {
+          cause: cancelled.cause,
+        });
+      });
+      started = await Promise.race([starting, died, abortedWhileStarting]);
     } catch (e) {
+      watch.stop();
       if (e instanceof Error && e.name === 'DataCloneError') {
         throw new MachineError('EINVAL', `spawn: args must be structured-cloneable (plain data, no functions): ${e.message}`);
       }
       throw e;
     }
     if (!started.ok) {
+      watch.stop();
       if (started.error.name === 'ChannelError') throw rebuildError(started.error);
       throw new MachineError('EINVAL', `spawn: program ${href} could not be started: ${started.error.message}`, {
         cause: rebuildError(started.error),
       });
     }
     const pid = started.pid;
+    const who = `process ${pid} of partition ${this.id} (${this.name}) running ${href}`;
     // The partition may have died since start() answered (the program itself may have killed it):
     // then its proxy is released and throws on use, and `died` says why.
     const answer = this.alive && this.remote === os ? os.result(pid) : died;
-    const result = Promise.race([answer, died]).then(
-      (outcome) => {
-        if (outcome.ok) return outcome.value;
-        throw rebuildError(outcome.error);
-      },
-      (e: Error) => {
-        throw this.machine.closing
-          ? new MachineError(
-              'ECLOSED',
-              `the machine was closed while process ${pid} of partition ${this.id} was running; await handle.result before machine.close() to let it finish`,
-            )
-          : e;
-      },
-    );
+    const aborted = watch.cancelled.then((cancelled) => {
+      this.cancelProcess(os, pid, answer, cancelled.why, graceMs);
+      throw new MachineError('EABORTED', `${who} was aborted: ${cancelled.why}`, { cause: cancelled.cause });
+    });
+    let observed = false;
+    const result = Promise.race([answer, died, aborted])
+      .then(
+        (outcome) => {
+          if (outcome.ok) return outcome.value;
+          if ('unclonable' in outcome) {
+            throw new MachineError(
+              'EINVAL',
+              `${who} returned a value that cannot be structured-cloned (${outcome.unclonable}); return plain data: no functions, symbols or objects holding ports`,
+            );
+          }
+          const error = rebuildError(outcome.error);
+          this.machine.onProgramError({ partition: this.id, name: this.name, pid, program: href, error }, observed);
+          throw error;
+        },
+        (e: Error) => {
+          throw this.machine.closing
+            ? new MachineError(
+                'ECLOSED',
+                `the machine was closed while process ${pid} of partition ${this.id} was running; await handle.result before machine.close() to let it finish`,
+              )
+            : e;
+        },
+      )
+      .finally(watch.stop);
     result.catch(() => {}); // the caller may never look; an unobserved failure must not crash the host
-    return { partition: this.id, pid, result };
+    return {
+      partition: this.id,
+      pid,
+      get result() {
+        observed = true;
+        return result;
+      },
+    };
+  }
+
+  /** Tell the program it is cancelled (its signal aborts, its channels close); restart its partition if it keeps running. */
+  private cancelProcess(os: Remote<PartitionOsApi>, pid: number, answer: Promise<unknown>, why: string, graceMs: number): void {
+    void os.abort(pid, `the operator aborted this process: ${why}`).catch(() => {});
+    this.restartIfStillRunning(os, answer, graceMs);
+  }
+
+  /**
+   * An aborted program still running after the grace period ignores its signal (a busy loop, an
+   * await on something other than its channels): only stopping its thread ends it, so restart
+   * the partition, as long as it is still the run that program lives in.
+   */
+  private restartIfStillRunning(os: Remote<PartitionOsApi>, answer: Promise<unknown>, graceMs: number): void {
+    // Unref'd: while the program runs, its pending result already holds the process open.
+    const timer = setTimeout(() => {
+      if (this.remote !== os || !this.alive || this.machine.closing || this.machine.failure !== undefined) return;
+      void this.restart().catch(() => {}); // a failed restart shows as partition.running false and partitionExit
+    }, graceMs).unref();
+    const done = (): void => clearTimeout(timer);
+    answer.then(done, done);
   }
 
   /**
@@ -280,8 +354,7 @@ export class PartitionHandle {
    */
   async terminate(): Promise<void> {
     if (!this.alive) return;
-    await this.worker.terminate();
-    await this.exited;
+    await this.machine.keepAlive.during(this.worker.terminate().then(() => this.exited));
   }
 
   /**
@@ -292,12 +365,16 @@ export class PartitionHandle {
    */
   async restart(): Promise<void> {
     this.machine.checkUsable('restart');
+    await this.machine.keepAlive.during(this.restartWorker());
+  }
+
+  private async restartWorker(): Promise<void> {
     await this.terminate();
     const { port1: hardwareEnd, port2: partitionEnd } = new MessageChannel();
     const port = await this.machine.admin.restartPartition(this.index, transfer(hardwareEnd, [hardwareEnd]));
     this.port = port;
     this.worker = this.startWorker(port, partitionEnd);
-    this.remote = wrap(nodeEndpoint(this.worker));
+    this.remote = this.machine.connect(this.worker);
     this.alive = true;
     this.exited = this.watch();
     this.died = this.diedAfter(this.exited);
@@ -338,17 +415,22 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
   private closed: Promise<void> | undefined;
   /** Operator-only hardware hooks for security tests; `undefined` unless created with `testHooks: true`. */
   readonly hooks: TestHooks | undefined;
+  /** @internal Holds the Node process open only while the operator waits on a worker. */
+  readonly keepAlive = new KeepAlive();
+  /** @internal */
+  readonly admin: Remote<HardwareAdmin>;
 
   /** @internal */
   constructor(
     /** @internal the options after validation and defaults */
     readonly options: ResolvedOptions,
     private readonly hardware: Worker,
-    /** @internal */ readonly admin: Remote<HardwareAdmin>,
     counters: SharedArrayBuffer,
   ) {
     super();
     this.counters = new Float64Array(counters);
+    const admin = this.connect<HardwareAdmin>(hardware);
+    this.admin = admin;
     let error: Error | undefined;
     hardware.on('error', (e) => (error = e));
     hardware.once('exit', (exitCode: number) => {
@@ -375,10 +457,16 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
         crashHardware: async () => {
           const exited = new Promise((resolve) => hardware.once('exit', resolve));
           void this.admin.crash().catch(() => {});
-          await exited;
+          await this.keepAlive.during(exited);
         },
       };
     }
+  }
+
+  /** @internal A comlink proxy to one of this machine's workers, which holds the process open only while a call waits. */
+  connect<T>(worker: Worker): Remote<T> {
+    this.keepAlive.adopt(worker);
+    return wrap<T>(this.keepAlive.track(nodeEndpoint(worker), worker));
   }
 
   /**
@@ -458,7 +546,17 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
 
   private async shutdown(): Promise<void> {
     this.closing = true;
-    await Promise.all([...this.partitions.map((p) => p.terminate()), this.hardware.terminate()]);
+    await this.keepAlive.during(Promise.all([...this.partitions.map((p) => p.terminate()), this.hardware.terminate()]));
+  }
+
+  /** @internal A program ended by throwing: programError, or a warning when nobody could notice it otherwise. */
+  onProgramError(info: MachineEvents['programError'][0], resultRead: boolean): void {
+    if (this.emit('programError', info) || resultRead) return;
+    process.emitWarning(
+      `${info.program} (process ${info.pid} of partition ${info.partition} (${info.name})) threw and nobody has read its handle.result: ${info.error.name}: ${info.error.message}. ` +
+        "Await handle.result, or listen to machine.on('programError')",
+      { code: 'LPARLINK_PROGRAM_ERROR' },
+    );
   }
 
   /** `await using machine = await createMachine(...)` calls close() at the end of the block. */
@@ -539,10 +637,10 @@ export async function createMachine(options: MachineOptions): Promise<Machine> {
     for (const c of channels) c.port1.close(), c.port2.close();
     throw e;
   }
-  const machine = new Machine(resolved, hardware, wrap<HardwareAdmin>(nodeEndpoint(hardware)), counters);
+  const machine = new Machine(resolved, hardware, counters);
   try {
     machine.startPartitions(ports, channels.map((c) => c.port2));
-    await machine.booted();
+    await machine.keepAlive.during(machine.booted());
   } catch (e) {
     await machine.close();
     for (const c of channels) c.port2.close(); // those never handed to a partition

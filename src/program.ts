@@ -35,6 +35,7 @@ import { pathToFileURL } from 'node:url';
 import type { Process } from './partitions/process.js';
 import { describe } from './options.js';
 import { MachineError } from './shared/errors.js';
+import type { SpawnOptions } from './spawn-options.js';
 
 /**
  * The type of a program's main: `(proc, args) => result`. `Args` and
@@ -154,5 +155,5 @@ export function programUrl<P extends ProgramSource = Program<unknown, unknown>>(
   return Object.freeze({ href, [PROGRAM_REF]: true as const, toString: () => href }) as ProgramRef<ProgramArgs<P>, ProgramResult<P>>;
 }
 
-/** The `args` parameter of spawn for a program taking `A`: optional when `A` admits `undefined`. */
-export type SpawnArgs<A> = undefined extends A ? [args?: A] : [args: A];
+/** The `args` and `options` parameters of spawn for a program taking `A`: `args` optional when `A` admits `undefined`. */
+export type SpawnArgs<A> = undefined extends A ? [args?: A, options?: SpawnOptions] : [args: A, options?: SpawnOptions];

@@ -8,22 +8,17 @@ import { Process, type ControlLink } from './process.js';
 import type { ControlResult, PartitionControlApi } from '../shared/control-contract.js';
 import type { Remote } from '../shared/control-plane.js';
 import { ChannelError } from '../shared/errors.js';
-import type { ErrorRecord, ProgramOutcome, StartResult } from '../shared/operator-contract.js';
+import { recordError, whyUnclonable } from '../shared/error-record.js';
+import type { ProgramOutcome, StartResult } from '../shared/operator-contract.js';
 import type { AttachedPort } from '../shared/port.js';
 import type { WaitPolicy } from '../shared/wait.js';
-
-function describeError(e: unknown): ErrorRecord {
-  if (e instanceof Error) {
-    const code = (e as { code?: unknown }).code;
-    return { name: e.name, message: e.message, code: typeof code === 'string' ? code : undefined, stack: e.stack };
-  }
-  return { name: 'Error', message: `program threw a non-Error value: ${String(e)}` };
-}
 
 export class PartitionOS {
   private readonly freeQueuePairs: number[];
   private readonly queuePairs = new Map<number, ProcessQueuePair>();
   private readonly results = new Map<number, Promise<ProgramOutcome>>();
+  /** Processes whose main has not returned yet, so that the operator can abort them. */
+  private readonly running = new Map<number, Process>();
   private hardwareGone: ChannelError | undefined;
   private readonly goneWaiters: Array<(e: ChannelError) => void> = [];
   readonly control: ControlLink;
@@ -79,16 +74,21 @@ export class PartitionOS {
       this.results.set(pid, this.run(proc, main as (p: Process, a: unknown) => unknown, args));
       return { ok: true, pid };
     } catch (e) {
-      return { ok: false, error: describeError(e) };
+      return { ok: false, error: recordError(e) };
     }
   }
 
   private async run(proc: Process, main: (p: Process, a: unknown) => unknown, args: unknown): Promise<ProgramOutcome> {
+    this.running.set(proc.pid, proc);
+    // start() answers the operator first: a main that never yields must not keep spawn from resolving.
+    await new Promise((resolve) => setImmediate(resolve));
     let outcome: ProgramOutcome;
     try {
-      outcome = { ok: true, value: await main(proc, args) };
+      outcome = cloneableOutcome(await main(proc, args));
     } catch (e) {
-      outcome = { ok: false, error: describeError(e) };
+      outcome = { ok: false, error: recordError(e) };
+    } finally {
+      this.running.delete(proc.pid);
     }
     // Recycle the queue pair in the background; the outcome does not wait for the peers to drain.
     void proc.queuePair
@@ -107,6 +107,14 @@ export class PartitionOS {
     return r.finally(() => this.results.delete(pid));
   }
 
+  /** The operator cancels a running process; false when it has already ended. */
+  abort(pid: number, reason: string): boolean {
+    const proc = this.running.get(pid);
+    if (proc === undefined) return false;
+    proc.abort(new Error(reason));
+    return true;
+  }
+
   /** The hardware worker died: fail closed. Every channel and pending call gets EHWRESET. */
   hardwareReset(): void {
     if (this.hardwareGone) return;
@@ -114,4 +122,15 @@ export class PartitionOS {
     for (const reject of this.goneWaiters.splice(0)) reject(this.hardwareGone);
     for (const qp of this.queuePairs.values()) qp.fail(this.hardwareGone);
   }
+}
+
+/**
+ * The outcome for a value main returned. A value that cannot be structured-cloned (a function, a
+ * class instance holding a port, …) would otherwise fail inside comlink with a message naming
+ * neither program nor partition; the operator names both. The trial clone costs one copy of the
+ * result, which is small next to the thread hop it makes safe.
+ */
+function cloneableOutcome(value: unknown): ProgramOutcome {
+  const unclonable = whyUnclonable(value);
+  return unclonable === undefined ? { ok: true, value } : { ok: false, unclonable };
 }

@@ -109,6 +109,7 @@ export class Listener implements AsyncIterable<Channel> {
  */
 export class Process {
   private readonly channels = new Set<Channel>();
+  private readonly aborter = new AbortController();
 
   /** @internal the partition's OS makes processes; programs receive theirs as main's `proc` */
   constructor(
@@ -121,6 +122,22 @@ export class Process {
     private readonly port: SharedArrayBuffer,
     private readonly channelSlots: number,
   ) {}
+
+  /**
+   * Aborted when the operator cancels this process (`spawn`'s `signal` or `timeoutMs`); its reason
+   * says which. By then its channels are closed (pending receives reject with `ECLOSED`); return or
+   * throw soon: a program that keeps running past the grace period gets its partition restarted.
+   */
+  get signal(): AbortSignal {
+    return this.aborter.signal;
+  }
+
+  /** @internal The operator cancelled this process: tell the program and close its channels, so its peers see the end. */
+  abort(reason: Error): void {
+    if (this.aborter.signal.aborted) return;
+    this.aborter.abort(reason);
+    for (const channel of [...this.channels]) void channel.close().catch(() => {});
+  }
 
   /** Listen for channels on a port of this partition; `await listener.accept()` for each. */
   listen(port: number): Listener {

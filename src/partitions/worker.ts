@@ -24,6 +24,7 @@ if (boot.os !== undefined) {
   const api: PartitionOsApi = {
     start: (moduleRef, args) => os.start(moduleRef, args),
     result: (pid) => os.result(pid),
+    abort: (pid, reason) => os.abort(pid, reason),
     hardwareReset: () => os.hardwareReset(),
   };
   expose(api, nodeEndpoint(parentPort!));

@@ -90,8 +90,10 @@ export class ChannelError extends Error {
  * - `EPARTITIONDOWN`: the partition is not running or died (`restart()` it); on `handle.result`:
  *   it died while the program ran.
  * - `EHWRESET`: the hardware worker died; the machine failed closed (close it, create a new one).
+ * - `EABORTED`: on `handle.result`: spawn's `signal` aborted or its `timeoutMs` passed (the `cause`
+ *   is the signal's reason); from spawn: the signal was already aborted.
  */
-export type MachineErrorCode = 'EINVAL' | 'ECLOSED' | 'EPARTITIONDOWN' | 'EHWRESET';
+export type MachineErrorCode = 'EINVAL' | 'ECLOSED' | 'EPARTITIONDOWN' | 'EHWRESET' | 'EABORTED';
 
 /** A bad option or misuse of the machine (operator side). The message says what was wrong and what to do. */
 export class MachineError extends Error {

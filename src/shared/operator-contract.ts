@@ -5,6 +5,7 @@
  * hardware's admin endpoint.
  */
 import type { MessagePort } from 'node:worker_threads';
+import type { ErrorRecord } from './error-record.js';
 
 /** The hardware worker's operator endpoint (hardware/worker.ts implements it). */
 export interface HardwareAdmin {
@@ -27,16 +28,11 @@ export interface HardwareAdmin {
   stop(): void;
 }
 
-/** An error as it crosses a worker boundary (structured-clone safe). */
-export interface ErrorRecord {
-  name: string;
-  message: string;
-  code?: string;
-  stack?: string;
-}
-
-/** How a program's outcome crosses back to the operator. */
-export type ProgramOutcome = { ok: true; value: unknown } | { ok: false; error: ErrorRecord };
+/**
+ * How a program's outcome crosses back to the operator: its value, what it threw, or (`unclonable`)
+ * why the value it returned cannot cross (a function, a class instance with private state, …).
+ */
+export type ProgramOutcome = { ok: true; value: unknown } | { ok: false; error: ErrorRecord } | { ok: false; unclonable: string };
 
 /** The answer to starting a program: its process id, or why it could not start. */
 export type StartResult = { ok: true; pid: number } | { ok: false; error: ErrorRecord };
@@ -47,6 +43,11 @@ export interface PartitionOsApi {
   start(moduleRef: string, args: unknown): Promise<StartResult>;
   /** What the process's main returned or threw. */
   result(pid: number): Promise<ProgramOutcome>;
+  /**
+   * The operator cancels the process: its `proc.signal` aborts with `reason` and its channels close.
+   * False when no such process runs (it already ended).
+   */
+  abort(pid: number, reason: string): boolean;
   /** The hardware died: fail every channel and pending call. */
   hardwareReset(): void;
 }

@@ -1,0 +1,100 @@
+/**
+ * How an error a program threw crosses from its partition to the operator
+ * with its identity: its class (built-in classes and lparlink's own), its
+ * `cause` chain, its `code` and other plain own properties. Structured clone
+ * alone keeps built-in classes but drops `code`, and turns ChannelError into
+ * a plain Error; this record keeps all of them.
+ */
+import { ChannelError, MachineError, Status, type ChannelErrorCode } from './errors.js';
+
+/** An error as it crosses a worker boundary (structured-clone safe). */
+export interface ErrorRecord {
+  name: string;
+  message: string;
+  code?: string | number;
+  stack?: string;
+  /** The error's `cause`: another record when it was an Error, else the value itself when it clones. */
+  cause?: { error: ErrorRecord } | { value: unknown };
+  /** Own enumerable properties other than the above that survive a structured clone (`errno`, `details`, …). */
+  properties?: Record<string, unknown>;
+}
+
+/** Built-in classes a record turns back into; any other name becomes an `Error` carrying that name. */
+const BUILT_IN: Record<string, new (message: string, options?: ErrorOptions) => Error> = {
+  Error,
+  TypeError,
+  RangeError,
+  SyntaxError,
+  ReferenceError,
+  EvalError,
+  URIError,
+};
+
+/** A cause chain deeper than this is cut: it is for people to read, and a cycle must end. */
+const MAX_CAUSE_DEPTH = 8;
+
+const CARRIED_ELSEWHERE = new Set(['name', 'message', 'stack', 'cause', 'code']);
+
+/** Why `value` cannot cross a thread boundary (the DataCloneError's message); undefined when it can. */
+export function whyUnclonable(value: unknown): string | undefined {
+  try {
+    structuredClone(value);
+    return undefined;
+  } catch (e) {
+    return e instanceof Error ? e.message : String(e);
+  }
+}
+
+/** The record of what a program threw (an Error, or any other value, described). */
+export function recordError(thrown: unknown, depth = 0): ErrorRecord {
+  if (!(thrown instanceof Error)) {
+    return { name: 'Error', message: `program threw a non-Error value: ${String(thrown)}` };
+  }
+  const code = (thrown as { code?: unknown }).code;
+  const record: ErrorRecord = {
+    name: thrown.name,
+    message: thrown.message,
+    code: typeof code === 'string' || typeof code === 'number' ? code : undefined,
+    stack: thrown.stack,
+  };
+  if ('cause' in thrown && depth < MAX_CAUSE_DEPTH) {
+    const cause = thrown.cause;
+    if (cause instanceof Error) record.cause = { error: recordError(cause, depth + 1) };
+    else if (whyUnclonable(cause) === undefined) record.cause = { value: cause };
+  }
+  for (const key of Object.keys(thrown)) {
+    if (CARRIED_ELSEWHERE.has(key)) continue;
+    const value = (thrown as unknown as Record<string, unknown>)[key];
+    if (typeof value === 'function' || whyUnclonable(value) !== undefined) continue;
+    (record.properties ??= {})[key] = value;
+  }
+  return record;
+}
+
+/**
+ * The error a record describes, as close to what was thrown as this thread can make it:
+ * the same built-in class, `ChannelError`/`MachineError` with their code, or an `Error`
+ * whose `name` is the original class's name; with `cause`, `code` and the carried properties.
+ */
+export function rebuildError(record: ErrorRecord): Error {
+  const cause = record.cause === undefined ? undefined : 'error' in record.cause ? rebuildError(record.cause.error) : record.cause.value;
+  const options = record.cause === undefined ? undefined : { cause };
+  let error: Error;
+  if (record.name === 'ChannelError' && typeof record.code === 'string' && record.code in Status && record.code !== 'OK') {
+    error = new ChannelError(record.code as ChannelErrorCode, '');
+    error.message = record.message;
+    if (options !== undefined) error.cause = cause;
+  } else if (record.name === 'MachineError') {
+    error = new MachineError(String(record.code ?? 'EINVAL'), record.message, options);
+  } else {
+    const Class = Object.hasOwn(BUILT_IN, record.name) ? BUILT_IN[record.name] : Error;
+    error = new Class(record.message, options);
+    if (error.name !== record.name) Object.defineProperty(error, 'name', { value: record.name, configurable: true, writable: true });
+    if (record.code !== undefined) Object.defineProperty(error, 'code', { value: record.code, enumerable: true, configurable: true, writable: true });
+  }
+  for (const [key, value] of Object.entries(record.properties ?? {})) {
+    if (!(key in error)) Object.defineProperty(error, key, { value, enumerable: true, configurable: true, writable: true });
+  }
+  if (typeof record.stack === 'string') error.stack = record.stack;
+  return error;
+}
