@@ -10,7 +10,10 @@ import {
   type OsEndpoint,
   type Process,
   type Program,
+  type SpawnOptions,
+  wrapChannel,
 } from 'lparlink';
+import type { Duplex } from 'node:stream';
 import { RingProducer } from 'lparlink/internal';
 
 type Echo = Program<{ port: number }, { echoed: number }>;
@@ -18,7 +21,8 @@ type Echo = Program<{ port: number }, { echoed: number }>;
 export async function embed(): Promise<number> {
   await using machine = await createMachine({ partitions: [{ id: 1 }, { id: 2, os: new URL('./os.js', import.meta.url) }] });
   const echo = programUrl<Echo>(new URL('./echo.js', import.meta.url));
-  const handle = await machine.partition(1).spawn(echo, { port: 7 });
+  const bounded: SpawnOptions = { signal: AbortSignal.timeout(1000), timeoutMs: 500 };
+  const handle = await machine.partition(1).spawn(echo, { port: 7 }, bounded);
   const { echoed } = await handle.result;
   const untyped: string = await machine.partition(2).os.hello();
   const hostile = machine.partition(2).os as OsEndpoint<{ forge(slot: number): boolean }>;
@@ -36,6 +40,10 @@ export async function program(proc: Process): Promise<string> {
   // @ts-expect-error the receive path's delivery hook is internal
   ch.deliver;
   ch.send(new Uint8Array([1]));
+  const duplex: Duplex = ch.stream();
+  const remote = wrapChannel<{ add(a: number, b: number): number }>(ch);
+  const sum: number = await remote.add(1, 2);
+  void duplex, sum, proc.signal.aborted;
   try {
     return String(await ch.recv());
   } catch (e) {
