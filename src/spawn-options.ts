@@ -18,7 +18,10 @@ export interface SpawnOptions {
    * its channels close (peers see `ECLOSED`). An already aborted signal rejects spawn itself.
    */
   signal?: AbortSignal;
-  /** Abort the program, as `signal` would, if it has not ended this many milliseconds after it started. */
+  /**
+   * Abort the program, as `signal` would, if it has not ended this many milliseconds after spawn was
+   * called. The bound covers the start: a main that never yields holds spawn, which then rejects.
+   */
   timeoutMs?: number;
   /**
    * How long an aborted program may keep running before its partition is restarted (default

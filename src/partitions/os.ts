@@ -9,6 +9,7 @@ import type { ControlResult, PartitionControlApi } from '../shared/control-contr
 import type { Remote } from '../shared/control-plane.js';
 import { ChannelError } from '../shared/errors.js';
 import { recordError, whyUnclonable } from '../shared/error-record.js';
+import { explainLoadFailure } from './load-failure.js';
 import type { ProgramOutcome, StartResult } from '../shared/operator-contract.js';
 import type { AttachedPort } from '../shared/port.js';
 import type { WaitPolicy } from '../shared/wait.js';
@@ -54,7 +55,12 @@ export class PartitionOS {
   /** Start a program as a process (moduleRef: a URL href, as the operator's spawn resolved it). The outcome is collected with result(pid). */
   async start(moduleRef: string, args: unknown): Promise<StartResult> {
     try {
-      const mod = (await import(moduleRef)) as { default?: unknown };
+      let mod: { default?: unknown };
+      try {
+        mod = (await import(moduleRef)) as { default?: unknown };
+      } catch (e) {
+        throw await explainLoadFailure(moduleRef, e);
+      }
       const main = mod.default;
       if (typeof main !== 'function') {
         throw new TypeError(`module ${moduleRef} has no default export; export default async function main(proc, args)`);
@@ -80,8 +86,9 @@ export class PartitionOS {
 
   private async run(proc: Process, main: (p: Process, a: unknown) => unknown, args: unknown): Promise<ProgramOutcome> {
     this.running.set(proc.pid, proc);
-    // start() answers the operator first: a main that never yields must not keep spawn from resolving.
-    await new Promise((resolve) => setImmediate(resolve));
+    // main runs up to its first await before start() answers, so a server's listen() is issued before
+    // spawn resolves (a client spawned next finds it). A main that never yields therefore blocks
+    // start(): spawn's timeoutMs/signal cover the start for that reason.
     let outcome: ProgramOutcome;
     try {
       outcome = cloneableOutcome(await main(proc, args));

@@ -1,0 +1,44 @@
+/**
+ * Why a program module could not be loaded, said so that the embedder knows
+ * what to do: a TypeScript path gets the hint to spawn its compiled twin, and
+ * a syntax error gets its file:line, which Node's dynamic import() leaves out
+ * of the error (it prints the location only for an uncaught error).
+ */
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const TYPESCRIPT = /\.(c|m)?ts$/;
+
+/** The error to report for a failed `import(href)`: the original, or a clearer one with it as `cause`. */
+export async function explainLoadFailure(href: string, error: unknown): Promise<unknown> {
+  if (!(error instanceof Error)) return error;
+  const code = (error as { code?: unknown }).code;
+  if (code === 'ERR_UNKNOWN_FILE_EXTENSION' && TYPESCRIPT.test(new URL(href).pathname)) {
+    return new TypeError(
+      `${href} is TypeScript, which Node ${process.versions.node} cannot load in a worker; compile it first and spawn its .js twin ` +
+        "(e.g. programUrl(new URL('./program.js', import.meta.url)) next to the compiled file)",
+      { cause: error },
+    );
+  }
+  if (error.name === 'SyntaxError' && href.startsWith('file:')) {
+    const where = await syntaxErrorLocation(fileURLToPath(href));
+    const at = where ?? `one of the modules ${href} imports (${href} itself parses)`;
+    return new SyntaxError(`${error.message} in ${at}`, { cause: error });
+  }
+  return error;
+}
+
+/**
+ * Where `node --check` finds the syntax error in `path` (`path:line` and the offending line with
+ * its caret), or undefined when that file itself parses. Runs only on this failure path.
+ */
+function syntaxErrorLocation(path: string): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['--check', path], { timeout: 10_000 }, (err, _stdout, stderr) => {
+      if (err === null) return resolve(undefined);
+      const lines = String(stderr).split('\n');
+      const at = lines.findIndex((l) => l.startsWith(`${path}:`));
+      resolve(at === -1 ? undefined : lines.slice(at, at + 3).join('\n').trimEnd());
+    });
+  });
+}
