@@ -8,6 +8,7 @@ import { createMachine, type Machine } from 'lparlink';
 
 const server = new URL('./fixtures/streams/rpc-server.mjs', import.meta.url);
 const client = new URL('./fixtures/streams/rpc-client.mjs', import.meta.url);
+const rogue = new URL('./fixtures/streams/rpc-rogue.mjs', import.meta.url);
 
 type Outcome = { value?: unknown; error?: { name: string; code?: string; message: string } };
 
@@ -62,4 +63,19 @@ describe('comlink over a channel (exposeOverChannel / wrapChannel)', () => {
     expect(out.afterDeath.error).toMatchObject({ name: 'ChannelError', code: 'EPEERDEAD' });
     await expect(s.result).rejects.toMatchObject({ name: 'MachineError', code: 'EPARTITIONDOWN' });
   });
+
+  for (const [what, reply, message] of [
+    ['a fragment without a flag', [7, 1, 2], /partition 1 sent a message without a fragment flag \(first byte 7\)/],
+    ['bytes that are no structured clone', [0, 0xff, 0x0f, 0xee], /partition 1 sent a message that is not a structured clone/],
+  ] as const) {
+    it(`a peer that answers with ${what}: the call rejects with EINVAL, and the caller closes the channel`, async () => {
+      const r = await machine.partition(1).spawn(rogue, { role: 'rogue', port: 4, reply });
+      const c = await machine.partition(2).spawn(rogue, { role: 'caller', partition: 1, port: 4 });
+      const out = (await c.result) as { first: Outcome; second: Outcome; channelOpen: boolean };
+      expect(out.first.error).toMatchObject({ name: 'ChannelError', code: 'EINVAL', message: expect.stringMatching(message) });
+      expect(out.second.error).toEqual(out.first.error); // later calls learn the same, at once
+      expect(out.channelOpen).toBe(false);
+      expect(await r.result).toMatchObject({ end: { error: { code: 'ECLOSED' } } });
+    });
+  }
 });
