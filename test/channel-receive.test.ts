@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { verifiedPaths } from '../bench/micro.js';
 import { ChannelError } from '../src/shared/errors.js';
 import type { Channel } from '../src/partitions/channel.js';
-import { queuePairRings } from '../src/shared/port.js';
+import { HW_DOORBELL_WORD, queuePairRings } from '../src/shared/port.js';
 import { RecordType } from '../src/shared/layout.js';
 import { RingProducer } from '../src/shared/ring.js';
 
@@ -237,5 +237,41 @@ describe('a receive ring the partition scribbled on', () => {
     expect(rx.tryRecvInto(new Uint8Array(64))).toBeUndefined();
     expect(rx.tryRecv()).toBeUndefined();
     await expect(rx.recv()).rejects.toMatchObject({ code: 'EFAULT' });
+  });
+});
+
+describe('handing ring space back to a hardware that waits for it', () => {
+  it('a reader that stops after a few messages still wakes the hardware asleep on its full ring, and it refills', async () => {
+    const { tx: [tx], rx: [rx], hw } = verifiedPaths(MAX, RING);
+    const doorbell = new Int32Array(hw.ports[0].buffer);
+    const rung = (): number => Atomics.load(doorbell, HW_DOORBELL_WORD);
+    const SIZE = 200; // 216-byte records: two are past the release batch (RING / 16), far below a wake-up's quarter ring
+    let sent = 0;
+    const fill = (): void => {
+      try {
+        for (;;) tx.send(message(sent++, SIZE));
+      } catch (e) {
+        sent--;
+        if (!(e instanceof ChannelError && e.code === 'EAGAIN')) throw e;
+      }
+      while (hw.engine.round() > 0);
+    };
+    // Fill the receive ring, then the send ring behind it: the engine leaves work requests waiting and asks the
+    // partition to ring its doorbell when space frees.
+    fill();
+    fill();
+    const bell = rung();
+    const buffer = new Uint8Array(MAX);
+    expect(rx.tryRecvInto(buffer)).toBe(SIZE);
+    expect(rx.tryRecvInto(buffer)).toBe(SIZE);
+    expect(rung()).toBe(bell); // space handed back, its wake-up held for a quarter ring
+    await new Promise((resolve) => setImmediate(resolve)); // the reader went back to its event loop
+    expect(rung()).toBe(bell + 1);
+    let moved = 0;
+    for (let k = hw.engine.round(); k > 0; k = hw.engine.round()) moved += k;
+    expect(moved).toBeGreaterThan(0); // the woken hardware delivered into the space the two freed
+    const got: number[] = [0, 1];
+    for (let len = rx.tryRecvInto(buffer); len !== undefined; len = rx.tryRecvInto(buffer)) got.push(seqOf(buffer, 0, len));
+    expect(got).toEqual(Array.from({ length: got.length }, (_, i) => i));
   });
 });
