@@ -4,7 +4,6 @@
  * a syntax error gets its file:line, which Node's dynamic import() leaves out
  * of the error (it prints the location only for an uncaught error).
  */
-import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const TYPESCRIPT = /\.(c|m)?ts$/;
@@ -32,7 +31,9 @@ export async function explainLoadFailure(href: string, error: unknown): Promise<
  * Where `node --check` finds the syntax error in `path` (`path:line` and the offending line with
  * its caret), or undefined when that file itself parses. Runs only on this failure path.
  */
-function syntaxErrorLocation(path: string): Promise<string | undefined> {
+async function syntaxErrorLocation(path: string): Promise<string | undefined> {
+  // Imported here, not at the top: every partition loads this module at boot, and only a failure needs it.
+  const { execFile } = await import('node:child_process');
   return new Promise((resolve) => {
     execFile(process.execPath, ['--check', path], { timeout: 10_000 }, (err, _stdout, stderr) => {
       if (err === null) return resolve(undefined);

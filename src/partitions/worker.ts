@@ -5,12 +5,11 @@
  * nothing more.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { PartitionOS } from './os.js';
+import type { PartitionOS } from './os.js';
 import type { PartitionBoot, PartitionOsContext } from '../shared/boot.js';
 import type { PartitionControlApi } from '../shared/control-contract.js';
 import { expose, nodeEndpoint, wrap, WORKER_READY } from '../shared/control-plane.js';
 import type { PartitionOsApi } from '../shared/operator-contract.js';
-import { attachPort } from '../shared/port.js';
 
 const boot = workerData as PartitionBoot;
 
@@ -19,13 +18,18 @@ if (boot.os !== undefined) {
   const api = await mod.default({ partitionId: boot.id, name: boot.name, port: boot.port, control: boot.controlEndpoint });
   expose(api ?? {}, nodeEndpoint(parentPort!));
 } else {
-  const port = attachPort(boot.port);
-  const os = new PartitionOS(port, wrap<PartitionControlApi>(nodeEndpoint(boot.controlEndpoint)), boot.wait);
+  // Boot ends once the operator endpoint is exposed; the OS with the process and channel modules
+  // loads behind it (most of a partition's module graph), and the first call waits for it. Every
+  // worker of a machine boots at once on a few cores, so what is not loaded before READY is boot
+  // time saved for all of them.
+  const loading: Promise<PartitionOS> = Promise.all([import('./os.js'), import('../shared/port.js')]).then(
+    ([{ PartitionOS }, { attachPort }]) => new PartitionOS(attachPort(boot.port), wrap<PartitionControlApi>(nodeEndpoint(boot.controlEndpoint)), boot.wait),
+  );
   const api: PartitionOsApi = {
-    start: (moduleRef, args) => os.start(moduleRef, args),
-    result: (pid) => os.result(pid),
-    abort: (pid, reason) => os.abort(pid, reason),
-    hardwareReset: () => os.hardwareReset(),
+    start: async (moduleRef, args) => (await loading).start(moduleRef, args),
+    result: async (pid) => (await loading).result(pid),
+    abort: async (pid, reason) => (await loading).abort(pid, reason),
+    hardwareReset: async () => (await loading).hardwareReset(),
   };
   expose(api, nodeEndpoint(parentPort!));
 }

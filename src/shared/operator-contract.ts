@@ -47,9 +47,9 @@ export interface PartitionOsApi {
    * The operator cancels the process: its `proc.signal` aborts with `reason` and its channels close.
    * False when no such process runs (it already ended).
    */
-  abort(pid: number, reason: string): boolean;
+  abort(pid: number, reason: string): Promise<boolean>;
   /** The hardware died: fail every channel and pending call. */
-  hardwareReset(): void;
+  hardwareReset(): Promise<void>;
 }
 
 /**
