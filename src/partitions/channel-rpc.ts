@@ -27,6 +27,10 @@ function checkChannel(channel: unknown, what: string): Channel {
     throw new ChannelError('EINVAL', `${what}: channel must be a Channel from proc.connect() or listener.accept(), got ${describe(channel)}`);
   }
   if (!channel.open) throw new ChannelError('ECLOSED', `${what}: channel ${channel.handle} is closed; open a new one`);
+  if (channel.maxMessageBytes < 2) {
+    // Each message is one flag byte and at least one byte of the clone: one byte carries nothing.
+    throw new ChannelError('EINVAL', `${what}: comlink needs messages of at least 2 bytes; this machine's maxMessageBytes is ${channel.maxMessageBytes}`);
+  }
   channel.takeOver(what);
   return channel;
 }

@@ -78,4 +78,17 @@ describe('comlink over a channel (exposeOverChannel / wrapChannel)', () => {
       expect(await r.result).toMatchObject({ end: { error: { code: 'ECLOSED' } } });
     });
   }
+
+  it('refuses a machine whose messages carry a single byte (maxMessageBytes 1) with EINVAL', async () => {
+    const tiny = await createMachine({ partitions: [{ id: 1 }], maxMessageBytes: 1, sendRingBytes: 1024, receiveRingBytes: 1024, wait: 'sleep' });
+    try {
+      const h = await tiny.partition(1).spawn(new URL('./fixtures/streams/rpc-tiny-messages.mjs', import.meta.url));
+      const out = (await h.result) as Record<string, { code: string; message: string }>;
+      for (const what of ['wrap', 'expose'] as const) {
+        expect(out[what], what).toMatchObject({ code: 'EINVAL', message: expect.stringMatching(/comlink needs messages of at least 2 bytes; this machine's maxMessageBytes is 1/) });
+      }
+    } finally {
+      await tiny.close();
+    }
+  });
 });
