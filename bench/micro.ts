@@ -122,7 +122,12 @@ interface Stages {
 type StageName = 'sender' | 'engine' | 'receiver';
 
 /** Groups per block: a stage's figure is the median over blocks of its time per message. */
-const GROUPS_PER_BLOCK = 32;
+const GROUPS_PER_BLOCK = 4;
+/**
+ * Blocks timed however short `timeMs` is: with fewer, one block that lost the core (on a busy
+ * machine, for milliseconds) could be the median.
+ */
+const MIN_BLOCKS = 15;
 
 /**
  * Time each stage on its own over groups of `group` messages, for `timeMs`; ns per message per
@@ -156,7 +161,7 @@ function timeStages(stages: Stages, group: number, timeMs: number): Record<Stage
     blocks.sender.push(send * nsPerMessage);
     blocks.engine.push(serve * nsPerMessage);
     blocks.receiver.push(receive * nsPerMessage);
-  } while (performance.now() < end);
+  } while (performance.now() < end || blocks.sender.length < MIN_BLOCKS);
   return { sender: median(blocks.sender), engine: median(blocks.engine), receiver: median(blocks.receiver) };
 }
 

@@ -197,7 +197,7 @@ export function renderReport(json: BenchJson): string {
 <p><code>${escapeHtml(json.command)}</code></p>
 <p>${m.cores} cores (${escapeHtml(m.cpuModel)}), Node ${escapeHtml(m.node)}, ${escapeHtml(m.platform)}/${escapeHtml(m.arch)}, ${m.memoryGiB} GiB;
 load average at start ${m.loadAverage.join(' / ')}, at end ${(m.loadAverageAtEnd ?? []).join(' / ')}; wait mode <b>${escapeHtml(m.wait)}</b>;
-${m.samples} sample(s) of ${m.secondsPerSample} s per case; ${escapeHtml(m.date)}.
+${m.samples} sample(s) of ${+m.secondsPerSample.toFixed(3)} s per case; ${escapeHtml(m.date)}.
 Each figure is the median of its samples. Ratios pair lparlink with the baseline of the same shape measured in the same round;
 all-to-all, fan-in and fairness have no baseline of their shape.</p>
 <h2>Charts</h2>

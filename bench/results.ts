@@ -13,7 +13,7 @@ export type System = (typeof SYSTEMS)[number];
 export interface ResultRow {
   suite: string;
   system: System;
-  /** How the system was driven: 'batched', 'per-message', 'calls', 'tasks', 'round-trip', 'alone', 'beside-flooder', … */
+  /** How the system was driven: 'batched', 'per-message', 'calls', 'tasks', 'round-trip', 'stream beside flooder', … */
   variant: string;
   payloadBytes: number;
   /** Partitions taking part (multi-partition suites), else null. */
