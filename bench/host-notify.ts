@@ -5,7 +5,10 @@
  * process-wide lock, so a thread that only notifies still delays every other thread's wake-ups.
  * Threads that spin as hard without notifying are the control: they take the same CPU, not the lock.
  *
- *   npm run build && node dist/bench/host-notify.js [seconds per setting, default 1.5]
+ * The settings take turns, three rounds of short windows, and each row shows the median of its
+ * windows, so that a change in the machine's load hits every setting alike.
+ *
+ *   npm run build && node dist/bench/host-notify.js [seconds per window, default 0.5] [rounds, default 3]
  */
 import { availableParallelism, loadavg } from 'node:os';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
@@ -107,7 +110,7 @@ async function measure(setting: Setting, seconds: number): Promise<{ roundTrips:
   try {
     while (Atomics.load(words, STARTED) < roles.length) await pause(5);
     const running = performance.now();
-    await pause(200); // let every thread reach its steady loop
+    await pause(100); // let every thread reach its steady loop
     const first = Atomics.load(words, PING);
     const opened = performance.now();
     await pause(seconds * 1000);
@@ -122,30 +125,45 @@ async function measure(setting: Setting, seconds: number): Promise<{ roundTrips:
   }
 }
 
-function secondsFromArgs(argv: string[]): number {
-  if (argv.length === 0) return 1.5;
-  const seconds = Number(argv[0]);
-  if (argv.length > 1 || !Number.isFinite(seconds) || seconds < 0.2 || seconds > 60) {
-    throw new RangeError(`usage: node dist/bench/host-notify.js [seconds per setting, 0.2 to 60]; got ${argv.join(' ')}`);
+/** `[seconds per window] [rounds]` from the command line, checked. */
+function parseArgs(argv: string[]): { seconds: number; rounds: number } {
+  const usage = `usage: node dist/bench/host-notify.js [seconds per window, 0.2 to 60] [rounds, 1 to 20]; got: ${argv.join(' ')}`;
+  const [seconds = 0.5, rounds = 3, ...rest] = argv.map(Number);
+  if (rest.length > 0 || !(seconds >= 0.2 && seconds <= 60) || !(Number.isInteger(rounds) && rounds >= 1 && rounds <= 20)) {
+    throw new RangeError(usage);
   }
-  return seconds;
+  return { seconds, rounds };
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
 async function main(): Promise<void> {
-  const seconds = secondsFromArgs(process.argv.slice(2));
-  const [load1] = loadavg();
-  console.log(`Atomics ping-pong between two workers while other threads call Atomics.notify on a word nobody waits on`);
-  console.log(`Node ${process.version}, ${availableParallelism()} cores, load ${load1.toFixed(2)} at start, ${seconds} s per setting\n`);
-  const rows: string[][] = [['setting', 'round trips/s', 'vs alone', 'extra threads: ops/s']];
-  let alone = 0;
-  for (const setting of SETTINGS) {
-    const { roundTrips, extraOpsPerSecond } = await measure(setting, seconds);
-    if (setting.extra === undefined) alone = roundTrips;
+  const { seconds, rounds } = parseArgs(process.argv.slice(2));
+  console.log('Atomics ping-pong between two workers while other threads call Atomics.notify on a word nobody waits on');
+  console.log(`Node ${process.version}, ${availableParallelism()} cores, load ${loadavg()[0].toFixed(2)} at start; ${rounds} rounds of ${seconds} s windows, medians\n`);
+  const samples = SETTINGS.map(() => ({ roundTrips: [] as number[], extraOps: [] as number[] }));
+  for (let round = 0; round < rounds; round++) {
+    for (const [i, setting] of SETTINGS.entries()) {
+      const { roundTrips, extraOpsPerSecond } = await measure(setting, seconds);
+      samples[i].roundTrips.push(roundTrips);
+      samples[i].extraOps.push(extraOpsPerSecond);
+    }
+  }
+  const alone = median(samples[0].roundTrips);
+  const rows: string[][] = [['setting', 'round trips/s', 'vs alone', 'range', 'extra threads: ops/s']];
+  for (const [i, setting] of SETTINGS.entries()) {
+    const trips = samples[i].roundTrips;
+    const k = (n: number) => `${Math.round(n / 1000)}k`;
     rows.push([
       setting.label,
-      Math.round(roundTrips).toLocaleString('en-US'),
-      alone > 0 ? `${((roundTrips / alone) * 100).toFixed(1)}%` : '',
-      setting.extra === undefined ? '-' : `${Math.round(extraOpsPerSecond).toLocaleString('en-US')} ${setting.extra === 'notify' ? 'notify calls' : 'loads'}`,
+      Math.round(median(trips)).toLocaleString('en-US'),
+      `${((median(trips) / alone) * 100).toFixed(1)}%`,
+      `${k(Math.min(...trips))}–${k(Math.max(...trips))}`,
+      setting.extra === undefined ? '-' : `${Math.round(median(samples[i].extraOps)).toLocaleString('en-US')} ${setting.extra === 'notify' ? 'notify calls' : 'loads'}`,
     ]);
   }
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
