@@ -11,7 +11,7 @@ export type { ChannelErrorCode, MachineErrorCode } from './shared/errors.js';
 export type { Process, Listener, ConnectionEntry, ConnectionStateName } from './partitions/process.js';
 export type { Channel, Peer } from './partitions/channel.js';
 export type { PartitionOsContext } from './shared/boot.js';
-export type { OsEndpoint } from './shared/operator-contract.js';
+export type { OsEndpoint } from './shared/os-endpoint.js';
 export type { WaitMode } from './shared/wait.js';
 export { VIOLATION_KINDS } from './shared/layout.js';
 export type { ViolationKind } from './shared/layout.js';

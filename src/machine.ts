@@ -14,7 +14,8 @@ import { rebuildError } from './shared/error-record.js';
 import { MachineError } from './shared/errors.js';
 import { KeepAlive } from './keep-alive.js';
 import { checkSpawnOptions, DEFAULT_ABORT_GRACE_MS, watchCancellation, type SpawnOptions } from './spawn-options.js';
-import type { HardwareAdmin, OsEndpoint, PartitionOsApi, StartResult } from './shared/operator-contract.js';
+import type { HardwareAdmin, PartitionOsApi, StartResult } from './shared/operator-contract.js';
+import type { OsEndpoint } from './shared/os-endpoint.js';
 import { allocatePort } from './shared/port.js';
 import { workerEntry } from './shared/workers.js';
 

@@ -64,6 +64,7 @@ export class Channel implements AsyncIterable<Uint8Array> {
   /** Messages the hardware refused after send() returned, by error code; still counted after close(). */
   readonly failedSends: Partial<Record<string, number>> = {};
 
+  /** @internal a process makes its channels (connect, accept); programs never construct one */
   constructor(
     private readonly qp: ProcessQueuePair,
     /** The channel handle: slot and generation, never a key. */
