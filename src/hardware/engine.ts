@@ -50,16 +50,21 @@ export class Engine {
   private readonly unpublished: HardwareQueuePair[] = [];
   private unpublishedCount = 0;
   private readonly stamp: Stamp;
+  private readonly maxMessageBytes: number;
   /**
-   * The channel the last SEND of the current serve() named, once its lookups passed (owned by the
-   * queue pair, open, its receiving queue pair active): the next SEND on the same handle skips the
-   * lookups, never the verification. Only the engine itself changes tables and queue pairs while a
-   * serve() runs, so the cache is dropped at every serve() and by every change it makes
-   * (forgetChannelCache: closes, detaches, faults).
+   * The channel the last SEND named, with the queue pair that sent it, once its lookups passed
+   * (owned by that queue pair, open, its receiving queue pair active): the next SEND of the same
+   * queue pair on the same handle skips the lookups, never the stamp and its verification. What a
+   * lookup found changes only when a channel end closes or a queue pair stops (everything else
+   * opens entries that are free, which no cached handle names), and each of those goes through
+   * closeEnd() or deactivate(), which drop the cache (forgetChannelCache).
    */
+  private cachedQueuePair: HardwareQueuePair | undefined;
   private cachedHandle = -1;
   private cachedEntry = NO_ENTRY;
   private cachedDestination: HardwareQueuePair | undefined;
+  /** The handle the receiving end knows the cached channel by, as written into its deliveries. */
+  private cachedDeliveryHandle = 0;
   /** Counters of the current serve(), written to the counter block once at its end. */
   private sentMessages = 0;
   private sentBytes = 0;
@@ -77,6 +82,7 @@ export class Engine {
     private readonly options: EngineOptions,
   ) {
     this.stamp = new Stamp(table, keys);
+    this.maxMessageBytes = options.maxMessageBytes;
   }
 
   /** Test hook (operator-only): partition indexes whose stamps are corrupted on purpose. */
@@ -117,7 +123,6 @@ export class Engine {
     const ring = qp.send;
     const budget = this.options.budgetPerRound;
     let done = 0;
-    this.cachedHandle = -1;
     while (done < budget) {
       const type = ring.poll();
       if (type === EMPTY) break;
@@ -199,7 +204,8 @@ export class Engine {
   private send(qp: HardwareQueuePair, handle: number, src: RingConsumer, payload: number, bytes: number): Outcome {
     let e = this.cachedEntry;
     let dqp = this.cachedDestination;
-    if (handle !== this.cachedHandle || dqp === undefined) {
+    let deliveryHandle = this.cachedDeliveryHandle;
+    if (handle !== this.cachedHandle || qp !== this.cachedQueuePair || dqp === undefined) {
       e = this.ownedEntry(qp, handle, RecordType.SEND);
       if (e === NO_ENTRY) return DONE;
       const state = this.table.state[e];
@@ -209,13 +215,16 @@ export class Engine {
         return DONE;
       }
       dqp = this.receivingQueuePair(e);
+      if (dqp !== undefined) deliveryHandle = this.table.handle(this.table.peer[e]);
       if (dqp !== undefined && dqp.state === QueuePairState.ACTIVE) {
+        this.cachedQueuePair = qp;
         this.cachedHandle = handle;
         this.cachedEntry = e;
         this.cachedDestination = dqp;
+        this.cachedDeliveryHandle = deliveryHandle;
       }
     }
-    if (bytes > this.options.maxMessageBytes) return this.reject(qp, 'messageSize', Status.EMSGSIZE, RecordType.SEND, handle);
+    if (bytes > this.maxMessageBytes) return this.reject(qp, 'messageSize', Status.EMSGSIZE, RecordType.SEND, handle);
 
     this.stamp.stamp(e, qp.port.index);
     const d = this.stamp.destinationEntry;
@@ -226,7 +235,7 @@ export class Engine {
       this.complete(qp, Status.EPERM, RecordType.SEND, handle);
       return DONE;
     }
-    return this.deliver(qp, handle, d, dqp, src, payload, bytes);
+    return this.deliver(qp, handle, deliveryHandle, dqp, src, payload, bytes);
   }
 
   /** The queue pair that owns the other end of entry `e`, if there is one. */
@@ -236,7 +245,8 @@ export class Engine {
     return d === NO_ENTRY ? undefined : this.ports[t.partitionIndexOf(d)].queuePairs[t.ownerQueuePair[d]];
   }
 
-  private deliver(qp: HardwareQueuePair, handle: number, d: number, dqp: HardwareQueuePair, src: RingConsumer, payload: number, bytes: number): Outcome {
+  /** Copy one verified message into the receiving queue pair's ring; `deliveryHandle` is how the receiving end knows the channel. */
+  private deliver(qp: HardwareQueuePair, handle: number, deliveryHandle: number, dqp: HardwareQueuePair, src: RingConsumer, payload: number, bytes: number): Outcome {
     if (dqp.state !== QueuePairState.ACTIVE) {
       this.counters.sendError(qp.port.index);
       this.complete(qp, Status.EFAULT, RecordType.SEND, handle);
@@ -251,7 +261,7 @@ export class Engine {
       this.complete(qp, Status.EFAULT, RecordType.SEND, handle);
       return DONE;
     }
-    copyPayload(src, payload, rx, writeDelivery(rx.u32, at, this.table.handle(d), Status.OK), bytes);
+    copyPayload(src, payload, rx, writeDelivery(rx.u32, at, deliveryHandle, Status.OK), bytes);
     this.sentMessages++;
     this.sentBytes += bytes;
     const to = dqp.port.index;
@@ -280,6 +290,7 @@ export class Engine {
 
   /** The engine changed a table or a queue pair: no lookup made before it may be reused. */
   private forgetChannelCache(): void {
+    this.cachedQueuePair = undefined;
     this.cachedHandle = -1;
     this.cachedDestination = undefined;
   }
