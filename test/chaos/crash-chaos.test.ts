@@ -229,6 +229,9 @@ describe('crash chaos', () => {
     const exits: ExitInfo[] = [];
     let exitsSeen = 0;
     m.on('partitionExit', (info) => exits.push({ ...info, seen: ++exitsSeen }));
+    // Chaos programs throw on purpose and nobody reads their results: counted here instead of warned about.
+    const programErrors: string[] = [];
+    m.on('programError', (info) => programErrors.push(info.error.message));
     let accountedDelivered = 0;
     try {
       // The honest pair, never killed: it must keep streaming through all of it.
@@ -405,6 +408,8 @@ describe('crash chaos', () => {
       );
       const deaths = rounds.reduce((n, { sc }) => n + (sc.how === undefined || sc.how === 'reject' ? 0 : sc.victim === 'both' ? 2 : 1), 0);
       expect(exits, 'one partitionExit per partition death, none for the honest pair').toHaveLength(deaths);
+      const throws = rounds.filter(({ sc }) => sc.how === 'reject').length;
+      expect(programErrors, 'one programError per deliberate throw, nothing else').toEqual(new Array(throws).fill('chaos: main throws'));
 
       // The honest pair: stop it; everything it handed over arrived, in order, nothing refused.
       Atomics.store(honestTx, S.STOP, 1);
