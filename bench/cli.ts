@@ -6,8 +6,8 @@
  *   lparlink bench [--suite NAME] [--partitions N] [--size BYTES…] [--duration S]
  *                  [--wait spin|sleep|adaptive] [--json [FILE]] [--report FILE] [--cpu-prof DIR]
  */
-import { writeFileSync } from 'node:fs';
-import { resolve as resolvePath } from 'node:path';
+import { accessSync, constants, existsSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
@@ -61,9 +61,34 @@ of samples. All-to-all, fan-in and fairness have no baseline of their shape,
 so no ratio.
 `;
 
+/** A usage error: one line saying what was wrong, one saying where the usage is; nothing runs (exit 2). */
 function fail(message: string): number {
-  process.stderr.write(`lparlink bench: ${message}\n\n${usage}`);
+  process.stderr.write(`lparlink bench: ${message}\nRun 'lparlink bench --help' for usage.\n`);
   return 2;
+}
+
+/** Exit code after Ctrl-C: 128 + SIGINT, as shells report it. */
+const INTERRUPTED = 130;
+
+/**
+ * Why an output path cannot be written, checked before the run starts so a long run never ends in
+ * a lost result: its folder must exist and be writable, and the path must not be a folder itself.
+ * `isDir`: the path names a folder to create or fill (--cpu-prof).
+ */
+function unwritable(option: string, path: string, isDir = false): string | undefined {
+  const full = resolvePath(path);
+  const exists = existsSync(full);
+  if (exists && statSync(full).isDirectory() !== isDir) {
+    return `${option} ${path} is ${isDir ? 'a file, not a folder' : 'a folder; give a file name'}`;
+  }
+  const folder = isDir && exists ? full : dirname(full);
+  if (!existsSync(folder) || !statSync(folder).isDirectory()) return `${option} ${path}: the folder ${folder} does not exist; create it first`;
+  try {
+    accessSync(folder, constants.W_OK);
+  } catch {
+    return `${option} ${path}: the folder ${folder} is not writable`;
+  }
+  return undefined;
 }
 
 /** 64, 4K, 4KiB, 64k → bytes; NaN when unreadable. */
@@ -209,6 +234,12 @@ export async function runBenchCli(argv: string[]): Promise<number> {
     if (bad !== undefined) return fail(`--size takes byte counts that are multiples of 4 from 4 to 64K (e.g. 64 4K 64K), got '${bad}'`);
   }
 
+  const badPath =
+    (values.json !== undefined && values.json !== '-' ? unwritable('--json', values.json) : undefined) ??
+    (values.report !== undefined ? unwritable('--report', values.report) : undefined) ??
+    (values['cpu-prof'] !== undefined ? unwritable('--cpu-prof', values['cpu-prof'], true) : undefined);
+  if (badPath !== undefined) return fail(badPath);
+
   // --cpu-prof: run again under the profiler, then name the profiles.
   const profDir = values['cpu-prof'];
   if (profDir !== undefined && process.env[PROFILE_ENV] === undefined) {
@@ -252,17 +283,32 @@ export async function runBenchCli(argv: string[]): Promise<number> {
       : undefined;
   bar?.start(schedule.length, 0, { case: schedule[0]?.case.label ?? '' });
   const rounds: ResultRow[][] = Array.from({ length: samples }, () => []);
+  // Ctrl-C: finish the sample under way, then report what was measured; a second Ctrl-C stops at once.
+  let interrupted = false;
+  const onInterrupt = (): void => {
+    if (interrupted) {
+      bar?.stop(); // shows the cursor again
+      process.exit(INTERRUPTED);
+    }
+    interrupted = true;
+    process.stderr.write('\ninterrupted: finishing this sample, then writing the results so far (Ctrl-C again to stop now)\n');
+  };
+  process.on('SIGINT', onInterrupt);
+  let done = 0;
   try {
     for (const [i, { case: c, round }] of schedule.entries()) {
+      if (interrupted) break;
       const label = samples > 1 ? `${c.label} (sample ${round + 1})` : c.label;
       bar?.update(i, { case: label });
       if (registry !== undefined) registry.label = c.suite;
       if (bar === undefined && !toStdout) process.stderr.write(`[${i + 1}/${schedule.length}] ${label}\n`);
       rounds[round].push(...(await c.run(pool)));
+      done = i + 1;
       if (schedule[i + 1]?.case.suite !== c.suite) await pool.close();
     }
-    bar?.update(schedule.length, { case: 'done' });
+    if (!interrupted) bar?.update(schedule.length, { case: 'done' });
   } finally {
+    process.off('SIGINT', onInterrupt);
     bar?.stop();
     await pool.close();
     registry?.write(process.env[PROFILE_ENV]!);
@@ -280,6 +326,10 @@ export async function runBenchCli(argv: string[]): Promise<number> {
   if (values.report !== undefined) {
     writeFileSync(values.report, renderReport(json));
     if (!toStdout) process.stdout.write(`report: ${resolvePath(values.report)}\n`);
+  }
+  if (interrupted) {
+    process.stderr.write(`interrupted after ${done} of ${schedule.length} samples; the results above are those measured\n`);
+    return INTERRUPTED;
   }
   return 0;
 }

@@ -6,11 +6,12 @@
  * one profile per named thread. Timing is never asserted, only the shape of
  * what was measured.
  */
+import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MachineInfo, ResultRow } from '../../bench/results.js';
-import { bench, removeTempDirs, tempDir } from './helpers.js';
+import { bench, bin, removeTempDirs, tempDir } from './helpers.js';
 
 const SYSTEMS = ['lparlink', 'raw-relay', 'raw-ring', 'postMessage', 'comlink', 'piscina'];
 
@@ -144,11 +145,49 @@ describe('lparlink bench', () => {
       const r = await bench([...args]);
       expect(r.code).toBe(2);
       expect(r.stderr).toMatch(why);
+      // One line saying what was wrong, one saying where the usage is; not the whole usage.
+      expect(r.stderr.trimEnd().split('\n')).toEqual([expect.stringMatching(/^lparlink bench: /), "Run 'lparlink bench --help' for usage."]);
+      expect(r.stdout).toBe('');
     }
     const help = await bench(['--help']);
     expect(help.code).toBe(0);
     for (const suite of ['bandwidth', 'latency', 'all-to-all', 'fan-in', 'fairness', 'ring']) expect(help.stdout).toContain(suite);
   }, 60_000);
+
+  it('checks output paths before the run starts: a missing folder or a folder given as a file is exit 2 at once', async () => {
+    const dir = tempDir();
+    for (const [args, why] of [
+      [['--report', join(dir, 'missing', 'x.html')], /--report .*: the folder .*missing does not exist; create it first/],
+      [['--json', dir], /--json .* is a folder; give a file name/],
+      [['--cpu-prof', join(dir, 'a', 'b')], /--cpu-prof .*: the folder .*a does not exist/],
+    ] as const) {
+      const started = Date.now();
+      const r = await bench(['--suite', 'bandwidth', ...args]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(why);
+      expect(r.stdout).toBe('');
+      expect(Date.now() - started, 'nothing ran').toBeLessThan(20_000);
+    }
+  }, 90_000);
+
+  it('Ctrl-C finishes the sample under way, then prints and writes the results so far and exits 130', async () => {
+    const dir = tempDir();
+    const out = join(dir, 'partial.json');
+    const child = spawn(process.execPath, [bin, 'bench', '--suite', 'bandwidth', '--size', '64', '--duration', '3', '--json', out], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const deadline = Date.now() + 60_000;
+    while (!/\[2\//.test(stderr) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    child.kill('SIGINT');
+    expect(await exited).toBe(130);
+    expect(stderr).toMatch(/interrupted after [1-9]\d* of \d+ samples/);
+    expect(stdout).toMatch(/bandwidth\s+lparlink\s+batched\s+64/);
+    const partial = JSON.parse(readFileSync(out, 'utf8')) as { results: ResultRow[] };
+    expect(partial.results.length).toBeGreaterThan(0);
+  }, 90_000);
 
   it('--cpu-prof writes one .cpuprofile per thread and names them: main, hardware-0, partition-N', async () => {
     const prof = tempDir();
