@@ -3,7 +3,7 @@
  * partition opens and closes on the same slot. A slot whose generations run out retires. The
  * hardware test hook ageChannelSlot brings a slot to its last generations, so the test need not
  * cycle it a billion times. The plain cycle that made a 16-bit generation wrap is here too, but
- * it is 65,536 control-plane round trips (7–20 s on two shared cores), so it runs only with
+ * it is 65,536 control-plane round trips (20–27 s measured on two busy shared cores), so it runs only with
  * SECURITY_WRAP=1: `SECURITY_WRAP=1 npx vitest run test/security/holes-stale-handles.test.ts`.
  */
 import { describe, expect, it } from 'vitest';
