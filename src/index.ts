@@ -10,6 +10,7 @@ export { ChannelError, MachineError, LayoutError } from './shared/errors.js';
 export type { ChannelErrorCode, MachineErrorCode } from './shared/errors.js';
 export type { Process, Listener, ConnectionEntry, ConnectionStateName } from './partitions/process.js';
 export type { Channel, Peer } from './partitions/channel.js';
+export type { MessageVisitor } from './partitions/receive-pump.js';
 export type { PartitionOsContext } from './shared/boot.js';
 export type { OsEndpoint } from './shared/os-endpoint.js';
 export type { WaitMode } from './shared/wait.js';

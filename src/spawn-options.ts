@@ -24,8 +24,8 @@ export interface SpawnOptions {
    */
   timeoutMs?: number;
   /**
-   * How long an aborted program may keep running before its partition is restarted (default
-   * {@link DEFAULT_ABORT_GRACE_MS}): that ends the program, and every other program of that
+   * How long an aborted program may keep running before its partition is restarted (2000 ms
+   * by default): that ends the program, and every other program of that
    * partition with `EPARTITIONDOWN`, and emits `partitionExit`.
    */
   abortGraceMs?: number;

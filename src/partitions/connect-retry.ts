@@ -15,7 +15,10 @@ export interface ConnectOptions {
    * a short backoff, for up to `timeoutMs` milliseconds; then reject with
    * `ECONNREFUSED` saying how long it waited. Other errors are not retried.
    */
-  retry?: { timeoutMs: number };
+  retry?: {
+    /** How long to keep retrying, in milliseconds, from the first attempt. */
+    timeoutMs: number;
+  };
 }
 
 /** setTimeout's limit: a longer wait would fire at once. */
