@@ -5,7 +5,7 @@ import { pollSpinsFor, receiveAll, type ReceiveTally } from './common.js';
 export interface StreamRecvArgs {
   port: number;
   channels: number;
-  /** 'drain': zero-copy drain(fn); 'recv': one copied message per recv(). */
+  /** 'drain': every ready message per call, in place; 'recv': one message per call, in place. */
   mode: 'drain' | 'recv';
   wait: WaitMode;
 }
