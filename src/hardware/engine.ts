@@ -137,10 +137,10 @@ export class Engine {
     if (this.sentMessages > 0) this.flushCounters(qp.port.index);
     // A sender waiting on a full send ring wakes once a quarter of it is free (or it is empty), not per batch.
     ring.release(ring.capacity >>> 2);
-    this.publish(qp);
+    qp.publish();
     // A count, not `length = 0`: setting an array's length is a runtime call, once per serve().
     const unpublished = this.unpublished;
-    for (let i = 0; i < this.unpublishedCount; i++) this.publish(unpublished[i]);
+    for (let i = 0; i < this.unpublishedCount; i++) unpublished[i].publish();
     this.unpublishedCount = 0;
     return done;
   }
@@ -320,7 +320,7 @@ export class Engine {
   private detach(qp: HardwareQueuePair): void {
     this.closeEndsOwnedBy(qp.port, qp.index, Status.EPEERDEAD);
     this.complete(qp, Status.OK, RecordType.DETACH, 0);
-    this.publish(qp);
+    qp.publish();
     this.onDetach(qp);
     this.deactivate(qp, QueuePairState.FREE);
   }
@@ -372,7 +372,7 @@ export class Engine {
     if (at !== FAULT) {
       writeDelivery(dqp.receive.u32, at, t.handle(d), status);
       dqp.receiveDirty = true;
-      this.publish(dqp);
+      dqp.publish();
     }
     t.pendingEnd[d] = 0;
     return true;
@@ -401,18 +401,13 @@ export class Engine {
   faultQueuePair(qp: HardwareQueuePair, kind: ViolationKind): void {
     this.counters.violation(qp.port.index, kind);
     this.complete(qp, Status.EFAULT, QUEUE_PAIR_FAULT, 0);
-    this.publish(qp);
+    qp.publish();
     this.deactivate(qp, QueuePairState.FAULTED);
   }
 
   /** Post an error or acknowledgement on the queue pair's completion ring; a full ring drops it and counts the drop. */
   complete(qp: HardwareQueuePair, status: number, opcode: number, handle: number): void {
     if (!qp.postCompletion(status, opcode, handle)) this.counters.completionDropped(qp.port.index);
-  }
-
-  /** Publish what this queue pair's hardware-produced rings hold; each wakes its reader only if it sleeps. */
-  publish(qp: HardwareQueuePair): void {
-    qp.publish();
   }
 
   /** Operator: a partition died or was stopped. Its ends close; peers learn EPEERDEAD. */
@@ -424,6 +419,6 @@ export class Engine {
 
   /** Publish every ring written outside the loop (control-plane closes). */
   publishAll(): void {
-    for (const port of this.ports) for (const qp of port.queuePairs) this.publish(qp);
+    for (const port of this.ports) for (const qp of port.queuePairs) qp.publish();
   }
 }

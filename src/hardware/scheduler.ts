@@ -117,8 +117,8 @@ export class Scheduler {
       if (!p.alive) continue;
       const w = this.watchOf(p);
       w.sleepBell = p.doorbell();
-      w.sleepPositions = ringPositions(p);
-      w.wokeUs = false;
+      // judge() just took them, and only the engine moves them: it has not run since.
+      w.sleepPositions = w.positions;
     }
     // Re-check after announcing: a producer that published before it saw the flag is caught here.
     if (this.engine.round() > 0 || this.stopped) {

@@ -15,6 +15,7 @@
  */
 import { deserialize, serialize } from 'node:v8';
 import type { Endpoint } from '../shared/control-plane.js';
+import { BUILT_IN_ERRORS } from '../shared/error-record.js';
 import { ChannelError } from '../shared/errors.js';
 import type { Channel } from './channel.js';
 
@@ -41,17 +42,6 @@ function requestId(message: unknown): string | undefined {
 function failedAnswer(id: string, error: Error): { data: unknown } {
   return { data: { id, type: 'HANDLER', name: 'throw', value: { isError: false, value: error } } };
 }
-
-/** The built-in error classes, by name: comlink sends a thrown error as name, message and stack only. */
-const BUILT_IN_ERRORS: Record<string, ErrorConstructor> = {
-  Error,
-  TypeError,
-  RangeError,
-  SyntaxError,
-  ReferenceError,
-  EvalError,
-  URIError,
-};
 
 /**
  * An answer carrying a thrown error, rebuilt as an instance of its built-in class (a RangeError

@@ -20,7 +20,7 @@ export interface ErrorRecord {
 }
 
 /** Built-in classes a record turns back into; any other name becomes an `Error` carrying that name. */
-const BUILT_IN: Record<string, new (message: string, options?: ErrorOptions) => Error> = {
+export const BUILT_IN_ERRORS: Readonly<Record<string, new (message: string, options?: ErrorOptions) => Error>> = {
   Error,
   TypeError,
   RangeError,
@@ -87,7 +87,7 @@ export function rebuildError(record: ErrorRecord): Error {
   } else if (record.name === 'MachineError') {
     error = new MachineError(String(record.code ?? 'EINVAL'), record.message, options);
   } else {
-    const Class = Object.hasOwn(BUILT_IN, record.name) ? BUILT_IN[record.name] : Error;
+    const Class = Object.hasOwn(BUILT_IN_ERRORS, record.name) ? BUILT_IN_ERRORS[record.name] : Error;
     error = new Class(record.message, options);
     if (error.name !== record.name) Object.defineProperty(error, 'name', { value: record.name, configurable: true, writable: true });
     if (record.code !== undefined) Object.defineProperty(error, 'code', { value: record.code, enumerable: true, configurable: true, writable: true });

@@ -161,12 +161,10 @@ describe('lparlink bench', () => {
       [['--json', dir], /--json .* is a folder; give a file name/],
       [['--cpu-prof', join(dir, 'a', 'b')], /--cpu-prof .*: the folder .*a does not exist/],
     ] as const) {
-      const started = Date.now();
       const r = await bench(['--suite', 'bandwidth', ...args]);
       expect(r.code).toBe(2);
       expect(r.stderr).toMatch(why);
       expect(r.stdout).toBe('');
-      expect(Date.now() - started, 'nothing ran').toBeLessThan(20_000);
     }
   }, 90_000);
 
