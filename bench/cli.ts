@@ -6,20 +6,21 @@
  *   lparlink bench [--suite NAME] [--partitions N] [--size BYTES…] [--duration S]
  *                  [--wait spin|sleep|adaptive] [--json [FILE]] [--report FILE] [--cpu-prof DIR]
  */
-import { accessSync, constants, existsSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, resolve as resolvePath } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import type { Machine, WaitMode } from '../src/index.js';
-import { WAIT_MODES } from '../src/internal.js';
-import { setMachineHook, withMachine } from './fabric.js';
-import { PROFILE_ENV, runProfiled, ThreadRegistry, topFunctions } from './profile.js';
+import { recordThreadName, setThreadLabel, THREAD_NAMES_ENV, WAIT_MODES } from '../src/internal.js';
+import { withMachine } from './fabric.js';
+import { printBusiest, runProfiled } from './profile.js';
 import { renderReport } from './report.js';
+import { unwritable } from './output-path.js';
 import { machineInfo, roundedLoad, type BenchJson, type ResultRow } from './results.js';
 import { mergeRounds } from './samples.js';
 import { formatTable } from './table.js';
-import { formatRingBench, setBenchWorkerHook } from './ring.js';
+import { formatRingBench } from './ring.js';
 import { ALL, SUITES, type Case, type RunContext, type SuiteOptions } from './suites.js';
 
 /** Seconds per case: 3 samples of 0.25 s keep every suite together at about a minute on 2 cores. */
@@ -69,27 +70,6 @@ function fail(message: string): number {
 
 /** Exit code after Ctrl-C: 128 + SIGINT, as shells report it. */
 const INTERRUPTED = 130;
-
-/**
- * Why an output path cannot be written, checked before the run starts so a long run never ends in
- * a lost result: its folder must exist and be writable, and the path must not be a folder itself.
- * `isDir`: the path names a folder to create or fill (--cpu-prof).
- */
-function unwritable(option: string, path: string, isDir = false): string | undefined {
-  const full = resolvePath(path);
-  const exists = existsSync(full);
-  if (exists && statSync(full).isDirectory() !== isDir) {
-    return `${option} ${path} is ${isDir ? 'a file, not a folder' : 'a folder; give a file name'}`;
-  }
-  const folder = isDir && exists ? full : dirname(full);
-  if (!existsSync(folder) || !statSync(folder).isDirectory()) return `${option} ${path}: the folder ${folder} does not exist; create it first`;
-  try {
-    accessSync(folder, constants.W_OK);
-  } catch {
-    return `${option} ${path}: the folder ${folder} is not writable`;
-  }
-  return undefined;
-}
 
 /** 64, 4K, 4KiB, 64k → bytes; NaN when unreadable. */
 function parseSize(text: string): number {
@@ -240,33 +220,20 @@ export async function runBenchCli(argv: string[]): Promise<number> {
     (values['cpu-prof'] !== undefined ? unwritable('--cpu-prof', values['cpu-prof'], true) : undefined);
   if (badPath !== undefined) return fail(badPath);
 
-  // --cpu-prof: run again under the profiler, then name the profiles.
+  // --cpu-prof: run again under the profiler, then name the profiles. A run already under one
+  // (the child, or `lparlink profile -- … bench`) just runs: its threads are being recorded.
   const profDir = values['cpu-prof'];
-  if (profDir !== undefined && process.env[PROFILE_ENV] === undefined) {
+  if (profDir !== undefined && process.env[THREAD_NAMES_ENV] === undefined) {
     const rest = argv.filter((a, i) => a !== '--cpu-prof' && argv[i - 1] !== '--cpu-prof' && !a.startsWith('--cpu-prof='));
     const script = fileURLToPath(new URL('../../bin/lparlink.mjs', import.meta.url));
     const dir = resolvePath(profDir);
-    const { code, files } = await runProfiled(dir, rest, script);
+    const { code, files } = await runProfiled(dir, [script, 'bench', ...rest]);
     // With --json to stdout the summary goes to stderr, so stdout stays one JSON document.
-    const out = values.json === '-' ? process.stderr : process.stdout;
-    out.write(`\nCPU profiles in ${dir} (thread names in threads.json), busiest functions per thread:\n`);
-    const shown = new Set<string>();
-    for (const f of files) {
-      const key = `${f.name}|${f.label}`;
-      if (shown.has(key) || !(f.name.startsWith('hardware') || f.name.startsWith('partition') || f.name === 'main')) continue;
-      shown.add(key);
-      const top = topFunctions(resolvePath(dir, f.file), 3)
-        .map((t) => `${t.fn} ${t.percent.toFixed(0)}%`)
-        .join(', ');
-      out.write(`  ${f.name.padEnd(12)} ${f.label.padEnd(12)} ${f.file}  ${top}\n`);
-    }
+    printBusiest(values.json === '-' ? process.stderr : process.stdout, dir, files);
     return code;
   }
-  const registry = process.env[PROFILE_ENV] !== undefined ? new ThreadRegistry() : undefined;
-  if (registry !== undefined) {
-    setMachineHook((m, label) => registry.machine(m, label));
-    setBenchWorkerHook((w, names) => registry.workers(w, names));
-  }
+  setThreadLabel('bench driver');
+  recordThreadName(0, 'main');
 
   const options: SuiteOptions = { wait, durationSeconds: durationSeconds / samples, samples, sizes, partitions };
   const schedule = plan(suiteNames, options);
@@ -300,7 +267,7 @@ export async function runBenchCli(argv: string[]): Promise<number> {
       if (interrupted) break;
       const label = samples > 1 ? `${c.label} (sample ${round + 1})` : c.label;
       bar?.update(i, { case: label });
-      if (registry !== undefined) registry.label = c.suite;
+      setThreadLabel(c.suite);
       if (bar === undefined && !toStdout) process.stderr.write(`[${i + 1}/${schedule.length}] ${label}\n`);
       rounds[round].push(...(await c.run(pool)));
       done = i + 1;
@@ -311,7 +278,6 @@ export async function runBenchCli(argv: string[]): Promise<number> {
     process.off('SIGINT', onInterrupt);
     bar?.stop();
     await pool.close();
-    registry?.write(process.env[PROFILE_ENV]!);
   }
   json.results = mergeRounds(rounds);
   json.machine.loadAverageAtEnd = roundedLoad();

@@ -5,6 +5,7 @@
  * measure themselves and report through `handle.result`.
  */
 import { createMachine, type Machine, type WaitMode } from '../src/index.js';
+import { setThreadLabel } from '../src/internal.js';
 import type { LatencySummary } from './latency-stats.js';
 import type { ReceiveTally } from './programs/common.js';
 import type { MeshArgs } from './programs/mesh.js';
@@ -22,12 +23,6 @@ const PROGRAMS = {
   mesh: program('mesh'),
 };
 
-/** Told about each machine a suite boots, so --cpu-prof can name its threads. */
-let onMachine: ((machine: Machine, label: string) => void) | undefined;
-export function setMachineHook(hook: ((machine: Machine, label: string) => void) | undefined): void {
-  onMachine = hook;
-}
-
 export interface FabricOptions {
   readonly wait: WaitMode;
   /** Largest payload the cases will send (sizes the rings). */
@@ -43,6 +38,8 @@ function ringBytes(maxPayload: number): number {
 
 export async function withMachine<T>(partitions: number, o: FabricOptions, label: string, body: (m: Machine) => Promise<T>): Promise<T> {
   const ring = ringBytes(o.maxPayload);
+  // Under --cpu-prof the machine's threads are recorded with this label, e.g. fan-in-3.
+  setThreadLabel(label);
   const machine = await createMachine({
     partitions: Array.from({ length: partitions }, (_, i) => ({ id: i + 1 })),
     wait: o.wait,
@@ -50,7 +47,6 @@ export async function withMachine<T>(partitions: number, o: FabricOptions, label
     receiveRingBytes: ring,
     maxMessageBytes: Math.max(o.maxPayload, 64),
   });
-  onMachine?.(machine, label);
   try {
     return await body(machine);
   } finally {

@@ -1,82 +1,117 @@
 /**
- * `--cpu-prof DIR`: one V8 CPU profile per thread. The bench re-runs itself
- * under `node --cpu-prof --cpu-prof-dir DIR`; worker threads inherit those
- * flags, so every thread (main, hardware-0, each partition, each baseline
- * worker) writes `CPU.<date>.<time>.<pid>.<threadId>.<seq>.cpuprofile` when
- * it exits. The run records which thread id had which name, and afterwards
- * `threads.json` maps every profile file to its thread's name and case.
+ * Per-thread CPU profiles of any Node program, named by thread: `lparlink
+ * profile` and `lparlink bench --cpu-prof` both run a program under
+ * `node --cpu-prof --cpu-prof-dir DIR`. Worker threads inherit those flags, so
+ * every thread (main, hardware-0, each partition, each baseline worker) writes
+ * `CPU.<date>.<time>.<pid>.<threadId>.<seq>.cpuprofile` when it exits. The
+ * file names carry thread ids only; the program's machines append each
+ * worker's name to a file named by THREAD_NAMES_ENV as it starts
+ * (src/thread-names.ts), and afterwards `DIR/threads.json` maps every profile
+ * file the run wrote to its thread's name.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { constants } from 'node:os';
 import { join } from 'node:path';
-import type { Worker } from 'node:worker_threads';
-import type { Machine } from '../src/index.js';
+import { THREAD_NAMES_ENV, type ThreadNameRecord } from '../src/internal.js';
 
-/** Set in the child run: where to write the thread-name map. */
-export const PROFILE_ENV = 'LPARLINK_BENCH_CPU_PROF_DIR';
-const PENDING = 'threads.pending.json';
-
-export interface ThreadName {
-  threadId: number;
-  name: string;
-  /** The case (or machine) the thread served. */
-  label: string;
-}
-
-/** Child side: collects thread ids and names as machines and baseline workers start. */
-export class ThreadRegistry {
-  readonly threads: ThreadName[] = [{ threadId: 0, name: 'main', label: 'bench driver' }];
-  label = '';
-
-  machine(machine: Machine, label: string): void {
-    const partitions = machine.partitions.map((p) => ({ threadId: p.worker.threadId, name: p.name, label }));
-    // The hardware worker is started first, right before the partitions; machine.ts keeps it private.
-    const hardware = (machine as unknown as { hardware?: Worker }).hardware;
-    const hwId = hardware?.threadId ?? Math.min(...partitions.map((p) => p.threadId)) - 1;
-    this.threads.push({ threadId: hwId, name: 'hardware-0', label }, ...partitions);
-  }
-
-  workers(workers: readonly Worker[], names: readonly string[]): void {
-    workers.forEach((w, i) => this.threads.push({ threadId: w.threadId, name: names[i], label: this.label }));
-  }
-
-  write(dir: string): void {
-    writeFileSync(join(dir, PENDING), JSON.stringify(this.threads, null, 2));
-  }
-}
+/** Where the program appends names while it runs; folded into threads.json afterwards. */
+const PENDING = 'threads.pending.jsonl';
+const PROFILE_FILE = /^CPU\.\d+\.\d+\.(\d+)\.(\d+)\.\d+\.cpuprofile$/;
 
 export interface ProfileFile {
   file: string;
+  pid: number;
   threadId: number;
+  /** The worker's name (`hardware-0`, `partition-1`, `bench-relay`, …), `main` for thread 0, else `thread-<id>`. */
   name: string;
+  /** What the thread served (a bench case), '' when nothing said. */
   label: string;
 }
 
-/** Parent side: run the bench again under --cpu-prof, then map files to thread names. */
-export async function runProfiled(dir: string, argv: readonly string[], script: string): Promise<{ code: number; files: ProfileFile[] }> {
-  mkdirSync(dir, { recursive: true });
-  const child = spawn(process.execPath, ['--cpu-prof', '--cpu-prof-dir', dir, script, 'bench', ...argv], {
-    stdio: 'inherit',
-    env: { ...process.env, [PROFILE_ENV]: dir },
-  });
-  const code = await new Promise<number>((resolve) => child.on('exit', (c) => resolve(c ?? 1)));
-  const pid = child.pid;
-  let names: ThreadName[] = [];
+export interface ProfiledRun {
+  /** The program's exit code; 128 + the signal's number when a signal ended it. */
+  code: number;
+  pid: number | undefined;
+  files: ProfileFile[];
+}
+
+function readNames(path: string): ThreadNameRecord[] {
+  let text: string;
   try {
-    names = JSON.parse(readFileSync(join(dir, PENDING), 'utf8')) as ThreadName[];
+    text = readFileSync(path, 'utf8');
   } catch {
-    // the child failed before it wrote its map; files are still listed, unnamed
+    return []; // the program started no machine, or failed before it did
   }
+  return text
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .flatMap((line) => {
+      try {
+        return [JSON.parse(line) as ThreadNameRecord];
+      } catch {
+        return []; // a line cut short by a program killed mid-write
+      }
+    });
+}
+
+/**
+ * Run `node --cpu-prof --cpu-prof-dir DIR ...nodeArgs` with the thread-name
+ * recording on, wait for it, and write DIR/threads.json naming every profile
+ * it wrote (files already in DIR are left out). Ctrl-C reaches the program
+ * (same process group); this side waits for it so the names are still written.
+ */
+export async function runProfiled(dir: string, nodeArgs: readonly string[]): Promise<ProfiledRun> {
+  mkdirSync(dir, { recursive: true });
+  const pending = join(dir, PENDING);
+  rmSync(pending, { force: true });
+  const before = new Set(readdirSync(dir));
+  const child = spawn(process.execPath, ['--cpu-prof', '--cpu-prof-dir', dir, ...nodeArgs], {
+    stdio: 'inherit',
+    env: { ...process.env, [THREAD_NAMES_ENV]: pending },
+  });
+  const ignoreInterrupt = (): void => {};
+  process.on('SIGINT', ignoreInterrupt);
+  let code: number;
+  try {
+    code = await new Promise<number>((resolve) => {
+      child.once('error', (e) => {
+        process.stderr.write(`cannot start ${process.execPath}: ${e.message}\n`);
+        resolve(1);
+      });
+      child.once('exit', (c, signal) => resolve(c ?? (signal !== null ? 128 + (constants.signals[signal] ?? 0) : 1)));
+    });
+  } finally {
+    process.off('SIGINT', ignoreInterrupt);
+  }
+  const names = readNames(pending);
+  rmSync(pending, { force: true });
   const files: ProfileFile[] = [];
   for (const file of readdirSync(dir).sort()) {
-    const m = /^CPU\.\d+\.\d+\.(\d+)\.(\d+)\.\d+\.cpuprofile$/.exec(file);
-    if (m === null || Number(m[1]) !== pid) continue;
+    const m = PROFILE_FILE.exec(file);
+    if (m === null || before.has(file)) continue;
+    const pid = Number(m[1]);
     const threadId = Number(m[2]);
-    const n = names.find((t) => t.threadId === threadId);
-    files.push({ file, threadId, name: n?.name ?? `thread-${threadId}`, label: n?.label ?? '' });
+    const n = names.find((t) => t.pid === pid && t.threadId === threadId);
+    files.push({ file, pid, threadId, name: n?.name ?? (threadId === 0 ? 'main' : `thread-${threadId}`), label: n?.label ?? '' });
   }
-  writeFileSync(join(dir, 'threads.json'), JSON.stringify({ pid, threads: files }, null, 2));
-  return { code, files };
+  writeFileSync(join(dir, 'threads.json'), `${JSON.stringify({ pid: child.pid, threads: files }, null, 2)}\n`);
+  return { code, pid: child.pid, files };
+}
+
+/** After a profiled run: where the profiles are, and each machine thread's busiest functions (one line per name and label). */
+export function printBusiest(out: NodeJS.WritableStream, dir: string, files: readonly ProfileFile[]): void {
+  out.write(`\nCPU profiles in ${dir} (thread names in threads.json), busiest functions per thread:\n`);
+  const shown = new Set<string>();
+  for (const f of files) {
+    const key = `${f.pid}|${f.name}|${f.label}`;
+    if (shown.has(key)) continue;
+    shown.add(key);
+    const top = topFunctions(join(dir, f.file), 3)
+      .map((t) => `${t.fn} ${t.percent.toFixed(0)}%`)
+      .join(', ');
+    out.write(`  ${f.name.padEnd(12)} ${f.label.padEnd(12)} ${f.file}  ${top}\n`);
+  }
 }
 
 /** Self time by function as a share of the thread's busy (non-idle) time, the top few, for a quick look without DevTools. */

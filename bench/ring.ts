@@ -6,7 +6,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MessageChannel, Worker } from 'node:worker_threads';
-import { allocateRing, workerEntry } from '../src/internal.js';
+import { allocateRing, recordThreadName, workerEntry } from '../src/internal.js';
 import { CONTROL_GO, CONTROL_STOP, CONTROL_WORDS, type WorkerInput, type WorkerResult } from './ring-protocol.js';
 
 export interface RingBenchOptions {
@@ -127,14 +127,9 @@ export async function runPipeline(spec: PipelineSpec): Promise<PipelineMeasureme
   }
 }
 
-/** Profiling hook: told about every worker a pipeline starts, with the names it gives them. */
-let onBenchWorkers: ((workers: Worker[], names: string[]) => void) | undefined;
-export function setBenchWorkerHook(hook: ((workers: Worker[], names: string[]) => void) | undefined): void {
-  onBenchWorkers = hook;
-}
-
+/** Under a profiler runner (--cpu-prof, `lparlink profile`), record the names of a pipeline's workers. */
 export function notifyBenchWorkers(workers: Worker[], names: string[]): void {
-  onBenchWorkers?.(workers, names);
+  workers.forEach((w, i) => recordThreadName(w.threadId, names[i]));
 }
 
 async function runCase(spec: CaseSpec, o: Required<RingBenchOptions>): Promise<Omit<RingBenchCase, 'ratio'>> {

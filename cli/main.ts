@@ -11,6 +11,7 @@ const usage = `usage: lparlink <command> [options]
 commands:
   demo     boot a 4-partition machine, run workloads, show the hardware rejecting a hostile sender
   bench    run the benchmark suites
+  profile  run any program under the CPU profiler, one profile per thread, threads named
 
 options:
   -h, --help      this help (lparlink <command> --help: the command's own)
@@ -35,6 +36,10 @@ export async function main(argv: string[]): Promise<number> {
     case 'bench': {
       const { runBenchCli } = await import('../bench/cli.js');
       return runBenchCli(rest);
+    }
+    case 'profile': {
+      const { runProfile } = await import('./profile.js');
+      return runProfile(rest);
     }
     case '-v':
     case '--version':

@@ -18,6 +18,7 @@ import type { HardwareAdmin, PartitionOsApi, StartResult } from './shared/operat
 import type { OsEndpoint } from './shared/os-endpoint.js';
 import { allocatePort } from './shared/port.js';
 import { workerEntry } from './shared/workers.js';
+import { recordThreadName } from './thread-names.js';
 
 /** What {@link Machine.stats} returns: the hardware's counters, one entry per partition in option order. */
 export interface MachineStats {
@@ -184,12 +185,14 @@ export class PartitionHandle {
 
   private startWorker(port: SharedArrayBuffer, controlEndpoint: MessagePort): Worker {
     const boot: PartitionBoot = { id: this.spec.id, name: this.spec.name, port, controlEndpoint, os: this.spec.os, wait: this.machine.options.wait };
-    return new Worker(workerEntry('partitions/worker'), {
+    const worker = new Worker(workerEntry('partitions/worker'), {
       name: this.spec.name,
       workerData: boot,
       transferList: [controlEndpoint],
       resourceLimits: this.spec.resourceLimits,
     });
+    recordThreadName(worker.threadId, this.spec.name);
+    return worker;
   }
 
   private watch(): Promise<Error> {
@@ -638,6 +641,7 @@ export async function createMachine(options: MachineOptions): Promise<Machine> {
     for (const c of channels) c.port1.close(), c.port2.close();
     throw e;
   }
+  recordThreadName(hardware.threadId, 'hardware-0');
   const machine = new Machine(resolved, hardware, counters);
   try {
     machine.startPartitions(ports, channels.map((c) => c.port2));

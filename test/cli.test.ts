@@ -4,9 +4,13 @@
  * `lparlink bench` has its own file (test/bench/cli.test.ts).
  */
 import { execFile, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
-import { bin } from './bench/helpers.js';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { bin, removeTempDirs, tempDir } from './bench/helpers.js';
+
+const profiledProgram = fileURLToPath(new URL('./fixtures/profiled-program.mjs', import.meta.url));
 
 function lparlink(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -18,6 +22,8 @@ function lparlink(args: string[]): Promise<{ code: number; stdout: string; stder
 }
 
 describe('lparlink command', () => {
+  afterAll(removeTempDirs);
+
   it('demo runs both workloads and shows every forged send refused', async () => {
     const r = await lparlink(['demo', '--requests', '50', '--messages', '500', '--attempts', '7']);
     expect(r.stderr).not.toMatch(/Error/);
@@ -60,5 +66,56 @@ describe('lparlink command', () => {
     child.kill('SIGINT');
     expect(await exited).toBe(130);
     expect(out).toContain('interrupted: closing the machine');
+  });
+
+  it('profile runs any program under --cpu-prof and names every profile: main, hardware-0, each partition', async () => {
+    const out = join(tempDir(), 'prof');
+    const r = await lparlink(['profile', '--out', out, '--', profiledProgram]);
+    expect(r.stderr).not.toMatch(/Error/);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('sum 4999950000\n'); // the program's stdout stays its own
+    const map = JSON.parse(readFileSync(join(out, 'threads.json'), 'utf8')) as { pid: number; threads: Array<{ file: string; pid: number; threadId: number; name: string }> };
+    expect(map.threads.map((t) => t.name).sort()).toEqual(['db', 'hardware-0', 'main', 'partition-1', 'partition-2']);
+    // Every profile the run wrote is in the map, each for its own thread of the program's process.
+    const written = readdirSync(out).filter((f) => f.endsWith('.cpuprofile'));
+    expect(map.threads.map((t) => t.file).sort()).toEqual(written.sort());
+    expect(new Set(map.threads.map((t) => t.threadId)).size).toBe(map.threads.length);
+    for (const t of map.threads) {
+      expect(t.pid).toBe(map.pid);
+      expect(t.file).toMatch(new RegExp(`^CPU\\.\\d+\\.\\d+\\.${t.pid}\\.${t.threadId}\\.\\d+\\.cpuprofile$`));
+      expect(JSON.parse(readFileSync(join(out, t.file), 'utf8')).samples.length).toBeGreaterThan(0);
+    }
+    expect(r.stderr).toMatch(/hardware-0\s+CPU\..+\.cpuprofile/);
+    expect(existsSync(join(out, 'threads.pending.jsonl'))).toBe(false);
+  });
+
+  it("profile passes the program's exit code through, and a second run maps only its own profiles", async () => {
+    const out = tempDir();
+    writeFileSync(join(out, 'CPU.20200101.000000.1.0.001.cpuprofile'), '{}'); // left by someone else
+    const r = await lparlink(['profile', `--out=${out}`, '--', profiledProgram, '3']);
+    expect(r.code).toBe(3);
+    const map = JSON.parse(readFileSync(join(out, 'threads.json'), 'utf8')) as { threads: Array<{ file: string; name: string }> };
+    expect(map.threads.map((t) => t.name)).toContain('hardware-0');
+    expect(map.threads.map((t) => t.file)).not.toContain('CPU.20200101.000000.1.0.001.cpuprofile');
+  });
+
+  it('profile: a missing program, an unknown flag or an unusable --out is exit 2 with one line, and nothing runs', async () => {
+    const dir = tempDir();
+    for (const [args, why] of [
+      [['profile'], /^lparlink profile: no program to run/],
+      [['profile', '--', join(dir, 'nope.mjs')], /^lparlink profile: the program .*nope\.mjs does not exist/],
+      [['profile', '--outdir', 'x', '--', profiledProgram], /^lparlink profile: Unknown option '--outdir'.*put the program after --/],
+      [['profile', '--out', join(dir, 'a', 'b'), '--', profiledProgram], /^lparlink profile: --out .*: the folder .*a does not exist; create it first/],
+    ] as const) {
+      const r = await lparlink([...args]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(why);
+      expect(r.stderr.trimEnd().split('\n')).toEqual([expect.any(String), "Run 'lparlink profile --help' for usage."]);
+      expect(r.stdout).toBe('');
+    }
+    expect(readdirSync(dir)).toEqual([]);
+    const help = await lparlink(['profile', '--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/^usage: lparlink profile \[--out DIR\] -- PROGRAM/);
   });
 });
