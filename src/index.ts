@@ -1,6 +1,7 @@
 export { createMachine, Machine, PartitionHandle } from './machine.js';
 export type { MachineStats, ProcessHandle, TestHooks, MachineEvents } from './machine.js';
-export type { MachineOptions, PartitionOptions, ResourceLimits } from './options.js';
+export type { TraceSummary } from './trace-export.js';
+export type { MachineOptions, PartitionOptions, ResourceLimits, TraceOptions } from './options.js';
 export { defineProgram, programUrl, isProgramRef } from './program.js';
 export type { Program, ProgramModule, ProgramRef, ProgramArgs, ProgramResult, ProgramSource, SpawnArgs } from './program.js';
 export type { SpawnOptions } from './spawn-options.js';

@@ -19,6 +19,9 @@ import type { OsEndpoint } from './shared/os-endpoint.js';
 import { allocatePort } from './shared/port.js';
 import { workerEntry } from './shared/workers.js';
 import { recordThreadName } from './thread-names.js';
+import { TraceRecorder } from './trace-recorder.js';
+import type { TraceSummary } from './trace-export.js';
+import type { Writable } from 'node:stream';
 
 /** What {@link Machine.stats} returns: the hardware's counters, one entry per partition in option order. */
 export interface MachineStats {
@@ -185,6 +188,10 @@ export class PartitionHandle {
 
   private startWorker(port: SharedArrayBuffer, controlEndpoint: MessagePort): Worker {
     const boot: PartitionBoot = { id: this.spec.id, name: this.spec.name, port, controlEndpoint, os: this.spec.os, wait: this.machine.options.wait };
+    const tracing = this.machine.tracing;
+    // Each run of the partition traces into a ring of its own (a new thread, a new track); a replacement OS is not traced.
+    const ring = tracing !== undefined && this.spec.os === undefined ? tracing.newRing() : undefined;
+    if (ring !== undefined) boot.trace = { ring, sample: tracing!.sample };
     const worker = new Worker(workerEntry('partitions/worker'), {
       name: this.spec.name,
       workerData: boot,
@@ -192,6 +199,7 @@ export class PartitionHandle {
       resourceLimits: this.spec.resourceLimits,
     });
     recordThreadName(worker.threadId, this.spec.name);
+    if (ring !== undefined) tracing!.add(this.spec.name, worker.threadId, this.index, ring);
     return worker;
   }
 
@@ -423,6 +431,8 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
   readonly keepAlive = new KeepAlive();
   /** @internal */
   readonly admin: Remote<HardwareAdmin>;
+  /** @internal The trace rings, with `createMachine({ trace })`. */
+  readonly tracing: TraceRecorder | undefined;
 
   /** @internal */
   constructor(
@@ -430,8 +440,13 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
     readonly options: ResolvedOptions,
     private readonly hardware: Worker,
     counters: SharedArrayBuffer,
+    hardwareTraceRing?: SharedArrayBuffer,
   ) {
     super();
+    if (options.trace !== undefined && hardwareTraceRing !== undefined) {
+      this.tracing = new TraceRecorder(options.trace.sample, options.trace.records);
+      this.tracing.add('hardware-0', hardware.threadId, undefined, hardwareTraceRing);
+    }
     this.counters = new Float64Array(counters);
     const admin = this.connect<HardwareAdmin>(hardware);
     this.admin = admin;
@@ -517,6 +532,22 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
    */
   stats(): MachineStats {
     return { partitions: this.partitions.map((p) => readPartitionStats(this.counters, p.index, p.id, p.name)) };
+  }
+
+  /**
+   * Write the message-flow trace recorded so far (`createMachine({ trace: { sample } })`) as
+   * Chrome Trace Event Format JSON, streamed: open it in ui.perfetto.dev, chrome://tracing or the
+   * DevTools Performance panel (README "Tracing"). Works while the machine runs and after close().
+   * @param to a file path (created or replaced; resolves once it is written), or a Writable
+   *   stream, which is written to and left open.
+   * @returns what was written: events, complete message flows, records dropped by full rings.
+   * @throws MachineError `EINVAL` when the machine was created without `trace`, or `to` is neither.
+   */
+  exportTrace(to: string | Writable): Promise<TraceSummary> {
+    if (this.tracing === undefined) {
+      return Promise.reject(new MachineError('EINVAL', 'exportTrace: this machine does not trace; create it with createMachine({ ..., trace: { sample: 64 } })'));
+    }
+    return this.tracing.export(to, this.options.partitions.map((p) => p.id));
   }
 
   /** Set (`MachineError` `EHWRESET`) when the hardware worker died; the machine then refuses new work. */
@@ -628,7 +659,8 @@ export async function createMachine(options: MachineOptions): Promise<Machine> {
   const counters = new SharedArrayBuffer(counterBytes(resolved.partitions.length));
   const channels = resolved.partitions.map(() => new MessageChannel());
   const controlEndpoints = channels.map((c) => c.port1);
-  const boot: HardwareBoot = { options: resolved, controlEndpoints, buffers: { ports, counters } };
+  const hardwareTraceRing = resolved.trace === undefined ? undefined : new TraceRecorder(resolved.trace.sample, resolved.trace.records).newRing();
+  const boot: HardwareBoot = { options: resolved, controlEndpoints, buffers: { ports, counters, trace: hardwareTraceRing } };
   let hardware: Worker;
   try {
     hardware = new Worker(workerEntry('hardware/worker'), {
@@ -642,7 +674,7 @@ export async function createMachine(options: MachineOptions): Promise<Machine> {
     throw e;
   }
   recordThreadName(hardware.threadId, 'hardware-0');
-  const machine = new Machine(resolved, hardware, counters);
+  const machine = new Machine(resolved, hardware, counters, hardwareTraceRing);
   try {
     machine.startPartitions(ports, channels.map((c) => c.port2));
     await machine.keepAlive.during(machine.booted());

@@ -55,6 +55,20 @@ export interface MachineOptions {
   testHooks?: boolean;
   /** Default resource limits for partitions that set none. */
   resourceLimits?: ResourceLimits;
+  /**
+   * Record a message-flow trace (README "Tracing"): every `sample`-th message of each channel is
+   * timed at send, stamp, verify, deliver and receive, into one trace ring per thread of
+   * `records` records; write it out with {@link Machine.exportTrace}. Default: off.
+   */
+  trace?: TraceOptions;
+}
+
+/** Options of `createMachine({ trace })`. */
+export interface TraceOptions {
+  /** Trace every `sample`-th message of each channel (1: every message), a positive integer. */
+  sample: number;
+  /** Records per thread's trace ring, 1024 to 1048576 (64 bytes each; the oldest are overwritten and counted as dropped). Default 32768. */
+  records?: number;
 }
 
 /** The default of every option (and the fixed sizes), in one place. */
@@ -83,6 +97,8 @@ export const DEFAULTS = {
    * runaway there fails the machine closed instead of growing without end.
    */
   hardwareHeapMb: 256,
+  /** `trace.records`: records per thread's trace ring. */
+  traceRecords: 32768,
   /** Most partitions a machine may have (fixed). */
   maxPartitions: 64,
   /** `resourceLimits.maxOldGenerationSizeMb` of a partition whose limits do not set it: no partition's heap is unbounded. */
@@ -143,7 +159,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   const o = input as MachineOptions;
   const known = new Set([
     'partitions', 'policy', 'processesPerPartition', 'channelsPerPartition', 'sendRingBytes', 'receiveRingBytes',
-    'maxMessageBytes', 'wait', 'budgetPerRound', 'listenersPerPartition', 'testHooks', 'resourceLimits',
+    'maxMessageBytes', 'wait', 'budgetPerRound', 'listenersPerPartition', 'testHooks', 'resourceLimits', 'trace',
   ]);
   for (const key of Object.keys(o)) if (!known.has(key)) bad(`option '${key}'`, `is not an option (known: ${[...known].join(', ')})`);
 
@@ -221,5 +237,19 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     listenersPerPartition:
       o.listenersPerPartition === undefined ? DEFAULTS.listenersPerPartition : intIn('listenersPerPartition', o.listenersPerPartition, 1, 4096),
     testHooks: o.testHooks ?? false,
+    trace: traceOptions(o.trace),
+  };
+}
+
+const TRACE_KEYS = new Set(['sample', 'records']);
+
+function traceOptions(value: unknown): ResolvedOptions['trace'] {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) bad('trace', `must be an object like { sample: 64 }, got ${describe(value)}`);
+  const t = value as Record<string, unknown>;
+  for (const key of Object.keys(t)) if (!TRACE_KEYS.has(key)) bad(`trace.${key}`, `is not a trace option (known: ${[...TRACE_KEYS].join(', ')})`);
+  return {
+    sample: intIn('trace.sample', t.sample, 1, 0xffff_ffff),
+    records: t.records === undefined ? DEFAULTS.traceRecords : intIn('trace.records', t.records, 1024, 1 << 20),
   };
 }

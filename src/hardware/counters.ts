@@ -67,7 +67,11 @@ export class Counters {
     this.values[p * COUNTERS_PER_PARTITION + COUNTER_IDLE_WAKEUPS]++;
   }
 
+  /** Told of every violation counted (the hardware's trace records them); violations are rare, so this costs the busy path nothing. */
+  onViolation: ((p: number, kind: ViolationKind) => void) | undefined;
+
   violation(p: number, kind: ViolationKind): void {
+    this.onViolation?.(p, kind);
     const at = p * COUNTERS_PER_PARTITION;
     const v = this.values;
     if (v[at + COUNTER_VIOLATIONS_TOTAL] < VIOLATION_COUNTER_MAX) v[at + COUNTER_VIOLATIONS_TOTAL]++;

@@ -32,6 +32,7 @@ import {
   writeDelivery,
 } from '../shared/records.js';
 import { EMPTY, FAULT, FULL, RingConsumer, RingProducer } from '../shared/ring.js';
+import type { HardwareTrace } from './trace.js';
 
 const DONE = 0;
 const BLOCKED = 1;
@@ -71,6 +72,8 @@ export class Engine {
   private deliveredTo = -1;
   private deliveredMessages = 0;
   private deliveredBytes = 0;
+  /** Set when the machine traces (`createMachine({ trace })`): send() then takes sendTraced(). */
+  tracer: HardwareTrace | undefined;
   /** Called when a queue pair detaches, so the connection manager can drop its listeners. */
   onDetach: (qp: HardwareQueuePair) => void = () => {};
 
@@ -225,17 +228,52 @@ export class Engine {
       }
     }
     if (bytes > this.maxMessageBytes) return this.reject(qp, 'messageSize', Status.EMSGSIZE, RecordType.SEND, handle);
+    // Tracing off: this one predictable branch is all it costs.
+    if (this.tracer !== undefined) return this.sendTraced(this.tracer, qp, handle, e, deliveryHandle, dqp, src, payload, bytes);
 
     this.stamp.stamp(e, qp.port.index);
-    const d = this.stamp.destinationEntry;
-    if (dqp === undefined || !this.stamp.verify()) {
-      // Claim 10: the receiving side drops what it cannot verify, counts it, and keeps running.
-      this.counters.violation(d === NO_ENTRY ? qp.port.index : this.table.partitionIndexOf(d), 'keyMismatch');
-      this.counters.sendError(qp.port.index);
-      this.complete(qp, Status.EPERM, RecordType.SEND, handle);
-      return DONE;
-    }
+    if (dqp === undefined || !this.stamp.verify()) return this.refuseUnverified(qp, handle);
     return this.deliver(qp, handle, deliveryHandle, dqp, src, payload, bytes);
+  }
+
+  /** Claim 10: the receiving side drops what it cannot verify, counts it, and keeps running. */
+  private refuseUnverified(qp: HardwareQueuePair, handle: number): Outcome {
+    const d = this.stamp.destinationEntry;
+    this.counters.violation(d === NO_ENTRY ? qp.port.index : this.table.partitionIndexOf(d), 'keyMismatch');
+    this.counters.sendError(qp.port.index);
+    this.complete(qp, Status.EPERM, RecordType.SEND, handle);
+    return DONE;
+  }
+
+  /** send()'s stamp, verify and deliver, numbering the channel's messages and timing every sampled one. */
+  private sendTraced(
+    tracer: HardwareTrace,
+    qp: HardwareQueuePair,
+    handle: number,
+    e: number,
+    deliveryHandle: number,
+    dqp: HardwareQueuePair | undefined,
+    src: RingConsumer,
+    payload: number,
+    bytes: number,
+  ): Outcome {
+    const n = tracer.nextMessage(e, handle);
+    const sampled = tracer.isSampled(n);
+    const stamped = sampled ? tracer.now() : 0;
+    this.stamp.stamp(e, qp.port.index);
+    const verifying = sampled ? tracer.now() : 0;
+    if (dqp === undefined || !this.stamp.verify()) {
+      tracer.commit(e, handle, n);
+      if (sampled) tracer.refused(qp.port.index, handle, dqp?.port.index, n, stamped, verifying, tracer.now());
+      return this.refuseUnverified(qp, handle);
+    }
+    const delivering = sampled ? tracer.now() : 0;
+    const outcome = this.deliver(qp, handle, deliveryHandle, dqp, src, payload, bytes);
+    // A blocked message is retried in a later round: it keeps its number and is recorded then.
+    if (outcome === BLOCKED) return outcome;
+    tracer.commit(e, handle, n);
+    if (sampled) tracer.delivered(qp.port.index, handle, dqp.port.index, deliveryHandle, n, stamped, verifying, delivering, tracer.now());
+    return outcome;
   }
 
   /** The queue pair that owns the other end of entry `e`, if there is one. */

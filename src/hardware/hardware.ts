@@ -13,6 +13,7 @@ import { KeyTable } from './key-table.js';
 import { PartitionPort } from './partition-port.js';
 import { Policy } from './policy.js';
 import { Scheduler } from './scheduler.js';
+import { HardwareTrace } from './trace.js';
 import type { ResolvedOptions } from '../shared/boot.js';
 
 export class Hardware {
@@ -27,7 +28,7 @@ export class Hardware {
   /** `buffers`: ports and counters the operator allocated (so partitions can boot alongside the hardware). */
   constructor(
     private readonly options: ResolvedOptions,
-    buffers?: { ports: SharedArrayBuffer[]; counters: SharedArrayBuffer },
+    buffers?: { ports: SharedArrayBuffer[]; counters: SharedArrayBuffer; trace?: SharedArrayBuffer },
   ) {
     const { partitions, geometry } = options;
     this.ports = partitions.map((p, i) => new PartitionPort(i, p.id, p.name, geometry, buffers?.ports[i]));
@@ -38,6 +39,11 @@ export class Hardware {
       budgetPerRound: options.budgetPerRound,
       maxMessageBytes: geometry.maxMessageBytes,
     });
+    if (options.trace !== undefined && buffers?.trace !== undefined) {
+      const tracer = new HardwareTrace(buffers.trace, options.trace.sample, this.table.state.length, partitions.length);
+      this.engine.tracer = tracer;
+      this.counters.onViolation = (p, kind) => tracer.violation(p, kind);
+    }
     this.scheduler = new Scheduler(this.engine, () => this.ports, options.wait);
     this.manager = new ConnectionManager(this.ports, this.engine, this.table, this.keys, new Policy(options.allow), () =>
       this.scheduler.kick(),

@@ -54,6 +54,8 @@ export class Scheduler {
   private stopped = false;
   private readonly idleRounds: number;
   private readonly watches = new WeakMap<PartitionPort, PortWatch>();
+  /** The partition index whose doorbell ended the current sleep, for the trace. */
+  private wakingPort: number | undefined;
 
   constructor(
     private readonly engine: Engine,
@@ -125,9 +127,12 @@ export class Scheduler {
       for (const p of ports) if (p.alive) p.announceAwake();
       return;
     }
+    this.wakingPort = undefined;
+    this.engine.tracer?.sleeping();
     const woken = new Promise<void>((resolve) => (this.wake = resolve));
     for (const p of ports) if (p.alive) this.arm(p, this.watchOf(p));
     await woken;
+    this.engine.tracer?.woke(this.wakingPort);
     for (const p of ports) if (p.alive) p.announceAwake();
   }
 
@@ -168,6 +173,7 @@ export class Scheduler {
     // ring whose work was done before it), against the rings as they stood when the sleep began.
     if (this.wake !== undefined && !w.wokeUs && port.doorbell() !== w.sleepBell) {
       w.wokeUs = true;
+      this.wakingPort ??= port.index;
       this.engine.counters.doorbellWakeup(port.index);
     }
     this.kick();

@@ -113,6 +113,16 @@ export class Channel implements AsyncIterable<Uint8Array> {
   }
 
   private claim(bytes: Uint8Array, publish: boolean, checkCompletions = true): number {
+    const tracer = this.tx.tracer;
+    // Tracing off: this one predictable branch is all it costs.
+    if (tracer === undefined) return this.claimRing(bytes, publish, checkCompletions);
+    const started = tracer.sendStarting(this.handle);
+    const at = this.claimRing(bytes, publish, checkCompletions);
+    if (at >= 0) tracer.sent(this.handle, started);
+    return at;
+  }
+
+  private claimRing(bytes: Uint8Array, publish: boolean, checkCompletions: boolean): number {
     if (checkCompletions) this.tx.checkCompletions();
     if (this.sendError !== undefined) throw this.sendError;
     if (this.qp.failure !== undefined) throw this.qp.failure;

@@ -4,6 +4,7 @@
  * The hardware does not trust it; a partition may run a replacement OS.
  */
 import { ProcessQueuePair } from './queue-pair.js';
+import type { PartitionTrace } from './trace.js';
 import { Process, type ControlLink } from './process.js';
 import type { ControlResult, PartitionControlApi } from '../shared/control-contract.js';
 import type { Remote } from '../shared/control-plane.js';
@@ -28,6 +29,7 @@ export class PartitionOS {
     private readonly port: AttachedPort,
     api: Remote<PartitionControlApi>,
     private readonly wait: WaitPolicy,
+    private readonly tracer: PartitionTrace | undefined = undefined,
   ) {
     this.freeQueuePairs = Array.from({ length: port.geometry.queuePairs }, (_, i) => i).reverse();
     this.control = { api, call: (fn) => this.call(fn) };
@@ -46,7 +48,7 @@ export class PartitionOS {
   private queuePair(index: number): ProcessQueuePair {
     let qp = this.queuePairs.get(index);
     if (qp === undefined) {
-      qp = new ProcessQueuePair(this.port.buffer, this.port.geometry, index, this.wait);
+      qp = new ProcessQueuePair(this.port.buffer, this.port.geometry, index, this.wait, this.tracer);
       this.queuePairs.set(index, qp);
     }
     return qp;

@@ -12,6 +12,7 @@ import type { WaitPolicy } from '../shared/wait.js';
 import { ChannelRegistry, type ChannelSink } from './channel-registry.js';
 import { ReceivePump } from './receive-pump.js';
 import { SendQueue } from './send-queue.js';
+import type { PartitionTrace } from './trace.js';
 
 export class ProcessQueuePair {
   readonly channels = new ChannelRegistry();
@@ -27,11 +28,12 @@ export class ProcessQueuePair {
     private readonly geometry: PortGeometry,
     readonly index: number,
     wait: WaitPolicy,
+    private readonly tracer: PartitionTrace | undefined = undefined,
   ) {
     const rings = queuePairRings(buffer, geometry, index);
-    this.sendQueue = new SendQueue(new RingProducer(rings.send), new RingConsumer(rings.completion), this.channels, this, wait);
+    this.sendQueue = new SendQueue(new RingProducer(rings.send), new RingConsumer(rings.completion), this.channels, this, wait, tracer);
     const { dataWaiting, dataBell } = rings.receive.signals!;
-    this.pump = new ReceivePump(new RingConsumer(rings.receive), dataWaiting, dataBell, this.channels, this.sendQueue, this, wait);
+    this.pump = new ReceivePump(new RingConsumer(rings.receive), dataWaiting, dataBell, this.channels, this.sendQueue, this, wait, tracer);
   }
 
   get maxMessageBytes(): number {
@@ -63,6 +65,7 @@ export class ProcessQueuePair {
 
   forget(handle: number): void {
     this.channels.forget(handle);
+    this.tracer?.forget(handle);
   }
 
   /** @internal the send queue read the hardware's acknowledgement of DETACH. */

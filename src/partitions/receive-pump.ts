@@ -20,6 +20,8 @@ import type { ChannelRegistry } from './channel-registry.js';
 import { BufferCopier, MessageSlab } from './message-slab.js';
 import { ReceiveRelease } from './receive-release.js';
 import type { SendQueue } from './send-queue.js';
+import type { PartitionTrace } from './trace.js';
+import { TraceWait } from '../shared/trace-layout.js';
 
 /** peekFor(): no message for that channel is next in the ring. */
 export const NO_MESSAGE = -1;
@@ -28,6 +30,7 @@ const NO_CHANNEL = -1;
 
 /** What the receive side needs to know of the queue pair it belongs to. */
 export interface ReceivePumpOwner {
+  readonly index: number;
   readonly failure: ChannelError | undefined;
   fail(error: ChannelError): void;
 }
@@ -56,6 +59,8 @@ export class ReceivePump {
     private readonly sendQueue: SendQueue,
     private readonly owner: ReceivePumpOwner,
     private readonly wait: WaitPolicy,
+    /** This partition's trace, when the machine traces. */
+    private readonly tracer: PartitionTrace | undefined = undefined,
   ) {
     this.release = new ReceiveRelease(ring);
     this.ringMemory = ring.u8.buffer;
@@ -74,18 +79,31 @@ export class ReceivePump {
   /** Copy the message peekFor() found into `buffer` (the caller checked it fits) and consume it. */
   takeInto(buffer: Uint8Array): void {
     const rx = this.ring;
+    const traced = this.receiving();
     this.copier.copy(rx.u8, rx.u32, deliveryPayload(rx.bodyOffset), deliveryPayloadBytes(rx.bodyBytes), buffer);
     rx.consume();
     this.release.consumed();
+    if (traced !== 0) this.tracer!.received(traced);
   }
 
   /** The message peekFor() found, copied into a slab view the caller keeps; consumes it. */
   takeCopy(): Uint8Array {
     const rx = this.ring;
+    const traced = this.receiving();
     const m = this.slab.copy(rx.u8, rx.u32, deliveryPayload(rx.bodyOffset), deliveryPayloadBytes(rx.bodyBytes));
     rx.consume();
     this.release.consumed();
+    if (traced !== 0) this.tracer!.received(traced);
     return m;
+  }
+
+  /**
+   * Tracing: number the DATA record at the head for its channel. Its number when sampled (then
+   * received() records it once handed over), else 0; with tracing off, only the one test.
+   */
+  private receiving(): number {
+    const tracer = this.tracer;
+    return tracer === undefined ? 0 : tracer.receiving(deliveryChannel(this.ring.u32, this.ring.bodyOffset));
   }
 
   /**
@@ -103,11 +121,13 @@ export class ReceivePump {
       while (given < max && this.walk(handle) !== NO_MESSAGE) {
         const offset = deliveryPayload(rx.bodyOffset);
         const length = deliveryPayloadBytes(rx.bodyBytes);
+        const traced = this.receiving();
         rx.consume();
         given++;
         if (asViews) (visit as (message: Uint8Array) => void)(new Uint8Array(this.ringMemory, offset, length));
         else (visit as MessageVisitor)(rx.u8, offset, length);
         this.release.consumed();
+        if (traced !== 0) this.tracer!.received(traced);
       }
     } finally {
       this.visiting = false;
@@ -170,12 +190,14 @@ export class ReceivePump {
           this.moved++;
           return NO_MESSAGE;
         }
+        const traced = this.receiving();
         const message = this.slab.copy(rx.u8, u32, deliveryPayload(at), deliveryPayloadBytes(rx.bodyBytes));
         rx.consume();
         this.release.consumed();
         this.moved++;
         if (sink === undefined) this.channels.keepEarly(handle, message);
         else sink.deliver(message);
+        if (traced !== 0) this.tracer!.received(traced);
       } else {
         const status = deliveryStatus(u32, at);
         rx.consume();
@@ -223,6 +245,7 @@ export class ReceivePump {
         }
         idleSince = 0;
         this.release.flush(); // never sleep on space the hardware may be waiting for
+        const recorded = this.tracer?.sleeping(TraceWait.RECEIVE_RING, this.owner.index) ?? false;
         await sleepAsync(
           this.ring.i32,
           this.dataWaiting,
@@ -231,6 +254,7 @@ export class ReceivePump {
           this.wait.eventLoopSpins,
           Infinity,
         );
+        this.tracer?.woke(recorded, TraceWait.RECEIVE_RING, this.owner.index);
       }
     } finally {
       this.pumping = false;

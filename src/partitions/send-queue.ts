@@ -19,6 +19,8 @@ import {
 import { EMPTY, FAULT, type RingConsumer, type RingProducer } from '../shared/ring.js';
 import type { WaitPolicy } from '../shared/wait.js';
 import type { ChannelRegistry } from './channel-registry.js';
+import type { PartitionTrace } from './trace.js';
+import { TraceWait } from '../shared/trace-layout.js';
 
 /** What the send side reports to the queue pair it belongs to. */
 export interface SendQueueOwner {
@@ -37,6 +39,8 @@ export class SendQueue {
     private readonly channels: ChannelRegistry,
     private readonly owner: SendQueueOwner,
     private readonly wait: WaitPolicy,
+    /** This partition's trace, when the machine traces. */
+    readonly tracer: PartitionTrace | undefined = undefined,
   ) {}
 
   /** Claim a work request; returns the payload offset, FULL, or FAULT. */
@@ -47,7 +51,12 @@ export class SendQueue {
 
   /** Publish now, unless a batch is open. */
   publish(): void {
-    if (this.corked === 0) this.ring.publish();
+    if (this.corked === 0) this.publishRing();
+  }
+
+  private publishRing(): void {
+    // A ring is rare (the hardware had gone to sleep), so the tracer is looked at only then.
+    if (this.ring.publish() && this.tracer !== undefined) this.tracer.rang(this.owner.index);
   }
 
   /** Run fn with publishing held back, then publish once (batched work requests). */
@@ -56,7 +65,7 @@ export class SendQueue {
     try {
       return fn();
     } finally {
-      if (--this.corked === 0) this.ring.publish();
+      if (--this.corked === 0) this.publishRing();
     }
   }
 
@@ -72,7 +81,9 @@ export class SendQueue {
       }
       if (done()) return;
     }
+    const recorded = this.tracer?.sleeping(TraceWait.SEND_SPACE, this.owner.index) ?? false;
     await this.ring.waitForSpaceAsync(body, this.wait.eventLoopSpins);
+    this.tracer?.woke(recorded, TraceWait.SEND_SPACE, this.owner.index);
   }
 
   /** Write a control work request (CLOSE, DETACH), waiting for ring space if needed. */

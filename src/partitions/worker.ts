@@ -22,8 +22,14 @@ if (boot.os !== undefined) {
   // loads behind it (most of a partition's module graph), and the first call waits for it. Every
   // worker of a machine boots at once on a few cores, so what is not loaded before READY is boot
   // time saved for all of them.
-  const loading: Promise<PartitionOS> = Promise.all([import('./os.js'), import('../shared/port.js')]).then(
-    ([{ PartitionOS }, { attachPort }]) => new PartitionOS(attachPort(boot.port), wrap<PartitionControlApi>(nodeEndpoint(boot.controlEndpoint)), boot.wait),
+  const loading: Promise<PartitionOS> = Promise.all([import('./os.js'), import('../shared/port.js'), import('./trace.js')]).then(
+    ([{ PartitionOS }, { attachPort }, { PartitionTrace }]) =>
+      new PartitionOS(
+        attachPort(boot.port),
+        wrap<PartitionControlApi>(nodeEndpoint(boot.controlEndpoint)),
+        boot.wait,
+        boot.trace === undefined ? undefined : new PartitionTrace(boot.trace.ring, boot.trace.sample),
+      ),
   );
   const api: PartitionOsApi = {
     start: async (moduleRef, args) => (await loading).start(moduleRef, args),

@@ -42,6 +42,8 @@ export interface ResolvedOptions {
   /** Listeners one partition may hold at once (THREATS case 30). */
   listenersPerPartition: number;
   testHooks: boolean;
+  /** `createMachine({ trace })`: every `sample`-th message of each channel is traced; rings of `records` records per thread. Undefined: off. */
+  trace: { sample: number; records: number } | undefined;
 }
 
 /** The hardware worker's boot message. */
@@ -50,7 +52,7 @@ export interface HardwareBoot {
   /** One control endpoint per partition, in partition order; the other end goes to that partition. */
   controlEndpoints: MessagePort[];
   /** Ports and counters the operator allocated; absent: the hardware allocates them. */
-  buffers?: { ports: SharedArrayBuffer[]; counters: SharedArrayBuffer };
+  buffers?: { ports: SharedArrayBuffer[]; counters: SharedArrayBuffer; trace?: SharedArrayBuffer };
 }
 
 /** A partition worker's boot message: its one port and its one control endpoint, nothing more. */
@@ -62,6 +64,8 @@ export interface PartitionBoot {
   /** A replacement OS module's href; undefined: the standard OS. */
   os: string | undefined;
   wait: WaitPolicy;
+  /** This worker's own trace ring (shared with the operator only) and the sampling; undefined: not traced. */
+  trace?: { ring: SharedArrayBuffer; sample: number };
 }
 
 /** What a replacement OS module's default export is called with. */

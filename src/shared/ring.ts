@@ -242,12 +242,12 @@ export class RingProducer extends RingSide {
     return at + RECORD_HEADER_BYTES;
   }
 
-  /** Make every claimed record visible at once; wakes the consumer only if it sleeps. */
-  publish(): void {
-    if (this.claimed === this.published) return;
+  /** Make every claimed record visible at once; wakes the consumer only if it sleeps (then returns true). */
+  publish(): boolean {
+    if (this.claimed === this.published) return false;
     this.published = this.claimed;
     Atomics.store(this.u32, this.producerWord, this.published);
-    ringBell(this.i32, this.signals.dataWaiting, this.signals.dataBell);
+    return ringBell(this.i32, this.signals.dataWaiting, this.signals.dataBell);
   }
 
   /** Free bytes as of the last look at the consumer (refreshes it). */

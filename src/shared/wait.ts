@@ -72,13 +72,15 @@ export function spinBudget(mode: WaitMode): number {
  * Wake the other side if, and only if, it said it sleeps. The waker lowers the
  * flag as it rings (compare-and-swap), so a burst of publishes to a sleeper
  * costs one notify, not one per publish; a sleeper that wakes and still finds
- * nothing raises the flag again before it waits again.
+ * nothing raises the flag again before it waits again. Returns whether it rang.
  */
-export function ringBell(i32: Int32Array, flagWord: number, bellWord: number): void {
+export function ringBell(i32: Int32Array, flagWord: number, bellWord: number): boolean {
   if (Atomics.load(i32, flagWord) !== 0 && Atomics.compareExchange(i32, flagWord, 1, 0) === 1) {
     Atomics.add(i32, bellWord, 1);
     Atomics.notify(i32, bellWord);
+    return true;
   }
+  return false;
 }
 
 /**

@@ -1,0 +1,89 @@
+/**
+ * The hardware's trace: it numbers each channel's messages itself (per channel-table entry, as
+ * the sender numbers them per handle) and records the stamp, verify and deliver of every
+ * `sample`-th one, with its own sleeps and wake-ups and the violations it counted, into the
+ * hardware worker's trace ring (shared with the operator only).
+ *
+ * Nothing a partition writes decides what is recorded: the message numbers come from the
+ * hardware's own count, so a partition cannot make it trace more (no flag in a work request),
+ * and its violations and doorbell storms are recorded at a bounded rate, so a hostile partition
+ * cannot flush everyone else's records out of the ring.
+ */
+import { isSampled, NO_PARTITION, TraceKind, TraceWait } from '../shared/trace-layout.js';
+import { traceNow, TraceWriter } from '../shared/trace-ring.js';
+import { VIOLATION_KINDS, type ViolationKind } from '../shared/layout.js';
+
+/** Every violation of a partition is recorded up to this many; past it one in VIOLATION_SAMPLE_AFTER. */
+const VIOLATIONS_RECORDED = 64;
+const VIOLATION_SAMPLE_AFTER = 1024;
+
+export class HardwareTrace {
+  private readonly writer: TraceWriter;
+  /** Per channel-table entry: the handle its count belongs to (a reused entry has a new handle) and the count. */
+  private readonly countedHandle: Uint32Array;
+  private readonly count: Uint32Array;
+  private readonly violations: Uint32Array;
+  private sleeps = 0;
+  /** The current sleep is recorded (every `sample`-th one, with its wake-up). */
+  private sleepTraced = false;
+
+  constructor(
+    buffer: SharedArrayBuffer,
+    readonly sample: number,
+    entries: number,
+    partitions: number,
+  ) {
+    this.writer = new TraceWriter(buffer);
+    this.countedHandle = new Uint32Array(entries);
+    this.count = new Uint32Array(entries);
+    this.violations = new Uint32Array(partitions);
+  }
+
+  now(): number {
+    return traceNow();
+  }
+
+  /** The number entry `e`'s next message on `handle` gets; it counts only once commit() says it was handled. */
+  nextMessage(e: number, handle: number): number {
+    return this.countedHandle[e] === handle ? this.count[e] + 1 : 1;
+  }
+
+  /** Message `n` of entry `e` was handled (delivered or refused); a blocked one is not, and comes back with the same number. */
+  commit(e: number, handle: number, n: number): void {
+    this.countedHandle[e] = handle;
+    this.count[e] = n;
+  }
+
+  isSampled(n: number): boolean {
+    return isSampled(n, this.sample);
+  }
+
+  /** A sampled message's three stages: stamp [t0, t1), verify [t1, t2), deliver [t2, t3). */
+  delivered(from: number, handle: number, to: number, deliveryHandle: number, n: number, t0: number, t1: number, t2: number, t3: number): void {
+    this.writer.record(TraceKind.HARDWARE_MESSAGE, from, handle, to, deliveryHandle, n, t0, t1, t2, t3);
+  }
+
+  /** A sampled message that failed verification: stamp [t0, t1), verify [t1, t2). */
+  refused(from: number, handle: number, to: number | undefined, n: number, t0: number, t1: number, t2: number): void {
+    this.writer.record(TraceKind.HARDWARE_REFUSED, from, handle, to ?? NO_PARTITION, 0, n, t0, t1, t2);
+  }
+
+  /** The engine goes to sleep on every port's doorbell. */
+  sleeping(): void {
+    this.sleepTraced = isSampled(++this.sleeps, this.sample);
+    if (this.sleepTraced) this.writer.record(TraceKind.SLEEP, TraceWait.DOORBELLS, 0, 0, 0, 0, traceNow());
+  }
+
+  /** The engine woke from a recorded sleep: `by` is the partition index whose doorbell rang, if one did. */
+  woke(by: number | undefined): void {
+    if (!this.sleepTraced) return;
+    this.sleepTraced = false;
+    this.writer.record(TraceKind.WOKE, TraceWait.DOORBELLS, by ?? NO_PARTITION, 0, 0, 0, traceNow());
+  }
+
+  violation(partition: number, kind: ViolationKind): void {
+    const n = ++this.violations[partition];
+    if (n > VIOLATIONS_RECORDED && n % VIOLATION_SAMPLE_AFTER !== 0) return;
+    this.writer.record(TraceKind.VIOLATION, partition, VIOLATION_KINDS.indexOf(kind), 0, 0, 0, traceNow());
+  }
+}

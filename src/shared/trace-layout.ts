@@ -1,0 +1,88 @@
+/**
+ * The trace ring's memory, as every thread agrees on it (a descriptor module, like layout.ts):
+ * a header, then fixed-size records written by one thread and read by the operator.
+ *
+ * Each thread that traces owns one ring: every partition worker its own (shared only with the
+ * operator, never with the hardware or another partition: invariant 3), the hardware worker one.
+ * The writer overwrites the oldest record when the ring is full; the operator counts what was
+ * overwritten as dropped.
+ *
+ * Header (u32 words):
+ *   0  TRACE_MAGIC
+ *   1  capacity in records (the operator trusts its own copy, never this word)
+ *   2  records written so far (wraps at 2^32; stored last, after the record it counts)
+ *
+ * Record (TRACE_RECORD_BYTES = 64): u32 words 0..7, then four f64 timestamps at bytes 32..63,
+ * in microseconds of `process.hrtime` (the same monotonic clock in every thread of the process,
+ * and the clock Node's own trace events use).
+ *
+ *   word 0  kind (TraceKind)
+ *   words 1..5  the kind's fields (below), u32 each
+ *   words 6..7  reserved, zero
+ *   t0..t3  the kind's times; unused ones are 0
+ *
+ * | kind | fields 1..5 | times |
+ * |---|---|---|
+ * | SEND (partition) | handle, message number | claim began, message copied |
+ * | RECEIVE (partition) | handle, message number | take began, message handed over |
+ * | HARDWARE_MESSAGE | from partition index, from handle, to partition index, delivery handle, message number | stamp, verify, deliver began, deliver ended |
+ * | HARDWARE_REFUSED | from partition index, from handle, to partition index (or NO_PARTITION), 0, message number | stamp, verify began, verify ended |
+ * | SLEEP | TraceWait, queue pair (hardware: 0) | went to sleep |
+ * | WOKE | TraceWait, queue pair (hardware: partition index whose doorbell woke it, or NO_PARTITION) | woke |
+ * | RANG (partition) | queue pair whose send rang the hardware's doorbell | rang |
+ * | VIOLATION (hardware) | partition index, index in VIOLATION_KINDS | counted |
+ */
+
+export const TRACE_MAGIC = 0x4c_50_54_52; // "LPTR"
+export const TRACE_HEADER_BYTES = 64;
+export const TRACE_MAGIC_WORD = 0;
+export const TRACE_CAPACITY_WORD = 1;
+export const TRACE_WRITTEN_WORD = 2;
+
+export const TRACE_RECORD_BYTES = 64;
+export const TRACE_RECORD_WORDS = TRACE_RECORD_BYTES / 4;
+/** Fields are u32 words 1..5 of a record. */
+export const TRACE_FIELD_COUNT = 5;
+/** Timestamps are f64 slots 4..7 of a record (bytes 32..63). */
+export const TRACE_TIME_SLOT = 4;
+export const TRACE_TIME_COUNT = 4;
+
+export const TraceKind = {
+  SEND: 1,
+  RECEIVE: 2,
+  HARDWARE_MESSAGE: 3,
+  HARDWARE_REFUSED: 4,
+  SLEEP: 5,
+  WOKE: 6,
+  RANG: 7,
+  VIOLATION: 8,
+} as const;
+export type TraceKind = (typeof TraceKind)[keyof typeof TraceKind];
+
+/** What a thread slept on (field 1 of SLEEP and WOKE). */
+export const TraceWait = {
+  /** The hardware, on every port's doorbell (field 2 of WOKE: the partition index whose bell woke it, or NO_PARTITION). */
+  DOORBELLS: 1,
+  /** A process's receive pump, on its receive ring's data bell (field 2: queue pair). */
+  RECEIVE_RING: 2,
+  /** A process's write(), on its send ring's space bell (field 2: queue pair). */
+  SEND_SPACE: 3,
+} as const;
+export type TraceWait = (typeof TraceWait)[keyof typeof TraceWait];
+
+/** Field value for "no partition": a refused message with no receiving end, a wake-up nobody's bell explains. */
+export const NO_PARTITION = 0xffff_ffff;
+
+/** Bytes of a trace ring of `records` records. */
+export function traceRingBytes(records: number): number {
+  return TRACE_HEADER_BYTES + records * TRACE_RECORD_BYTES;
+}
+
+/**
+ * Whether message number `n` (1 for the first message of a channel) is traced with every
+ * `sample`-th message: the sender, the hardware and the receiver each count a channel's messages
+ * themselves and so pick the same ones without telling each other.
+ */
+export function isSampled(n: number, sample: number): boolean {
+  return n % sample === 0;
+}

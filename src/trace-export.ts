@@ -1,0 +1,293 @@
+/**
+ * The trace exporter: the operator copies every thread's trace ring and streams them out as
+ * Chrome Trace Event Format JSON (the object form), which ui.perfetto.dev, chrome://tracing and
+ * the DevTools Performance panel all open. The file is written in chunks, with back-pressure,
+ * never built as one string (V8 caps a string near 512 MB).
+ *
+ * What it writes: one track per thread (`M` thread_name, named as the worker is), `X` slices for
+ * send, stamp, verify, deliver and receive, instant events for sleeps, wake-ups, doorbell rings
+ * and violations, and two flows per sampled message:
+ *
+ * - `message`: `s` on the send slice, `t` on verify, `f` (`bp: "e"`) on deliver;
+ * - `receive`: `s` on the deliver slice, `f` (`bp: "e"`) on the receive slice.
+ *
+ * Each flow event follows its slice with the same pid, tid, ts and cat, which is how all three
+ * viewers bind a flow to a slice. A flow is written only when every slice it ties is in the rings
+ * (a record overwritten or refused leaves its slices without arrows, counted as incomplete), so
+ * every arrow drawn is whole. The three stages of a message touch end to start; each slice ends
+ * one nanosecond early so a flow at a slice's start can belong to no other slice.
+ */
+import { once } from 'node:events';
+import { createWriteStream } from 'node:fs';
+import type { Writable } from 'node:stream';
+import { VIOLATION_KINDS } from './shared/layout.js';
+import { NO_PARTITION, TraceKind, TraceWait } from './shared/trace-layout.js';
+import { TraceSnapshot } from './shared/trace-ring.js';
+
+/** One thread's ring, as the operator knows it (never as the ring says). */
+export interface TraceThread {
+  /** The worker's name: `hardware-0`, `partition-1`, … */
+  name: string;
+  /** The worker's threadId (the track's tid). */
+  tid: number;
+  /** The partition's index in the machine's options; undefined for the hardware. */
+  partition: number | undefined;
+  ring: SharedArrayBuffer;
+}
+
+/** What {@link writeTrace} wrote. */
+export interface TraceSummary {
+  /** Trace events written, metadata included. */
+  events: number;
+  /** Sampled messages whose whole flow (send → verify → deliver) is in the file. */
+  messages: number;
+  /** Of those, the ones whose receive is in the file too (deliver → receive). */
+  received: number;
+  /** Sampled messages seen by only some of their stages (a record overwritten, or the message refused). */
+  incomplete: number;
+  /** Records overwritten before the export, all threads together. */
+  dropped: number;
+  /** Records skipped because they made no sense. */
+  malformed: number;
+}
+
+const CAT = 'lparlink';
+/** How much JSON is gathered before one write. */
+const CHUNK_CHARS = 1 << 16;
+
+/** Microseconds to the fixed nanosecond text every event of one slice and its flows share. */
+function us(t: number): string {
+  return (Math.round(t * 1000) / 1000).toFixed(3);
+}
+
+/** A slice's length, one nanosecond short (see the module comment), never negative. */
+function dur(from: number, to: number): string {
+  return us(Math.max(0, to - from - 0.001));
+}
+
+class ChunkedJson {
+  private buffered = '';
+  private first = true;
+  events = 0;
+
+  constructor(private readonly out: Writable) {}
+
+  async raw(text: string): Promise<void> {
+    this.buffered += text;
+    if (this.buffered.length >= CHUNK_CHARS) await this.flush();
+  }
+
+  async event(json: string): Promise<void> {
+    this.events++;
+    await this.raw(this.first ? json : `,\n${json}`);
+    this.first = false;
+  }
+
+  async flush(): Promise<void> {
+    if (this.buffered === '') return;
+    const chunk = this.buffered;
+    this.buffered = '';
+    if (!this.out.write(chunk)) await this.drained();
+  }
+
+  /** Back-pressure: resolves on 'drain' (or 'close'), rejects on 'error', leaving no listener behind. */
+  private drained(): Promise<void> {
+    const out = this.out;
+    return new Promise((resolve, reject) => {
+      const done = (): void => {
+        out.off('drain', done).off('close', done).off('error', failed);
+        resolve();
+      };
+      const failed = (e: Error): void => {
+        done();
+        reject(e);
+      };
+      out.on('drain', done).on('close', done).on('error', failed);
+    });
+  }
+}
+
+function key(partition: number, handle: number, n: number): string {
+  return `${partition}:${handle}:${n}`;
+}
+
+/**
+ * Stream the trace of `threads` to `out` (not ended: the caller owns it). `sample` goes into
+ * the file's `otherData`, with the drop counts.
+ */
+export async function writeTrace(threads: TraceThread[], records: number, sample: number, partitionIds: number[], out: Writable): Promise<TraceSummary> {
+  const snapshots = threads.map((t) => new TraceSnapshot(t.ring, records));
+  const pid = process.pid;
+  const idOf = (index: number): number | null => (index === NO_PARTITION ? null : (partitionIds[index] ?? null));
+
+  // Which stages of which sampled messages the rings hold, keyed as each stage knows the message.
+  const sends = new Set<string>();
+  const receives = new Set<string>();
+  threads.forEach((t, i) => {
+    if (t.partition === undefined) return;
+    const s = snapshots[i];
+    for (let j = 0; j < s.length; j++) {
+      const r = s.at(j);
+      const kind = s.kind(r);
+      if (kind === TraceKind.SEND) sends.add(key(t.partition, s.field(r, 1), s.field(r, 2)));
+      else if (kind === TraceKind.RECEIVE) receives.add(key(t.partition, s.field(r, 1), s.field(r, 2)));
+    }
+  });
+  const messageFlow = new Map<string, number>();
+  const receiveFlow = new Map<string, number>();
+  let nextFlow = 1;
+  let incomplete = 0;
+  threads.forEach((t, i) => {
+    if (t.partition !== undefined) return;
+    const s = snapshots[i];
+    for (let j = 0; j < s.length; j++) {
+      const r = s.at(j);
+      const kind = s.kind(r);
+      if (kind !== TraceKind.HARDWARE_MESSAGE && kind !== TraceKind.HARDWARE_REFUSED) continue;
+      const sent = key(s.field(r, 1), s.field(r, 2), s.field(r, 5));
+      if (kind === TraceKind.HARDWARE_REFUSED || !sends.has(sent)) {
+        incomplete++;
+        continue;
+      }
+      messageFlow.set(sent, nextFlow++);
+      const delivered = key(s.field(r, 3), s.field(r, 4), s.field(r, 5));
+      if (receives.has(delivered)) receiveFlow.set(delivered, nextFlow++);
+    }
+  });
+
+  const json = new ChunkedJson(out);
+  await json.raw('{"traceEvents":[\n');
+  await json.event(JSON.stringify({ ph: 'M', name: 'process_name', pid, tid: 0, ts: 0, args: { name: 'lparlink' } }));
+  for (const [i, t] of threads.entries()) {
+    await json.event(JSON.stringify({ ph: 'M', name: 'thread_name', pid, tid: t.tid, ts: 0, args: { name: t.name } }));
+    await json.event(JSON.stringify({ ph: 'M', name: 'thread_sort_index', pid, tid: t.tid, ts: 0, args: { sort_index: i } }));
+  }
+  const slice = (tid: number, name: string, from: number, to: number, args: string): string =>
+    `{"ph":"X","name":"${name}","cat":"${CAT}","pid":${pid},"tid":${tid},"ts":${us(from)},"dur":${dur(from, to)},"args":${args}}`;
+  const flow = (tid: number, ph: 's' | 't' | 'f', name: string, at: number, id: number): string =>
+    `{"ph":"${ph}","name":"${name}","cat":"${CAT}","pid":${pid},"tid":${tid},"ts":${us(at)},"id":${id}${ph === 'f' ? ',"bp":"e"' : ''}}`;
+  const instant = (tid: number, name: string, at: number, args: string): string =>
+    `{"ph":"i","s":"t","name":"${name}","cat":"${CAT}","pid":${pid},"tid":${tid},"ts":${us(at)},"args":${args}}`;
+
+  let messages = 0;
+  let received = 0;
+  // In time order across threads: the viewers read a flow's events in the order they meet them.
+  for (const [i, r] of inTimeOrder(snapshots)) {
+    const t = threads[i];
+    const s = snapshots[i];
+    const tid = t.tid;
+    {
+      const f1 = s.field(r, 1);
+      const f2 = s.field(r, 2);
+      const t0 = s.time(r, 0);
+      const t1 = s.time(r, 1);
+      switch (s.kind(r)) {
+        case TraceKind.SEND:
+        case TraceKind.RECEIVE: {
+          if (t.partition === undefined) break;
+          // A send starts its message's flow; a receive ends its hand-over flow.
+          const sending = s.kind(r) === TraceKind.SEND;
+          await json.event(slice(tid, sending ? 'send' : 'receive', t0, t1, `{"channel":${f1},"message":${f2}}`));
+          const id = (sending ? messageFlow : receiveFlow).get(key(t.partition, f1, f2));
+          if (id !== undefined) await json.event(flow(tid, sending ? 's' : 'f', sending ? 'message' : 'receive', t0, id));
+          break;
+        }
+        case TraceKind.HARDWARE_MESSAGE:
+        case TraceKind.HARDWARE_REFUSED: {
+          if (t.partition !== undefined) break;
+          const refused = s.kind(r) === TraceKind.HARDWARE_REFUSED;
+          const n = s.field(r, 5);
+          const args = `{"from":${idOf(f1)},"channel":${f2},"to":${idOf(s.field(r, 3))},"message":${n}}`;
+          const t2 = s.time(r, 2);
+          await json.event(slice(tid, 'stamp', t0, t1, args));
+          await json.event(slice(tid, 'verify', t1, t2, refused ? `{"from":${idOf(f1)},"channel":${f2},"message":${n},"refused":"keyMismatch"}` : args));
+          if (refused) break;
+          const id = messageFlow.get(key(f1, f2, n));
+          if (id !== undefined) await json.event(flow(tid, 't', 'message', t1, id));
+          await json.event(slice(tid, 'deliver', t2, s.time(r, 3), args));
+          if (id === undefined) break;
+          messages++;
+          await json.event(flow(tid, 'f', 'message', t2, id));
+          const handover = receiveFlow.get(key(s.field(r, 3), s.field(r, 4), n));
+          if (handover !== undefined) {
+            received++;
+            await json.event(flow(tid, 's', 'receive', t2, handover));
+          }
+          break;
+        }
+        case TraceKind.SLEEP:
+          await json.event(instant(tid, 'sleep', t0, waitArgs(f1, f2, () => null)));
+          break;
+        case TraceKind.WOKE:
+          await json.event(instant(tid, 'woke', t0, waitArgs(f1, f2, idOf)));
+          break;
+        case TraceKind.RANG:
+          await json.event(instant(tid, 'rang doorbell', t0, `{"queuePair":${f1}}`));
+          break;
+        case TraceKind.VIOLATION:
+          if (t.partition !== undefined) break;
+          await json.event(instant(tid, 'violation', t0, `{"partition":${idOf(f1)},"kind":${JSON.stringify(VIOLATION_KINDS[f2] ?? 'unknown')}}`));
+          break;
+      }
+    }
+  }
+  const dropped = snapshots.reduce((sum, s) => sum + s.dropped, 0);
+  const malformed = snapshots.reduce((sum, s) => sum + s.malformed, 0);
+  const perThread = Object.fromEntries(threads.map((t, i) => [t.name, { dropped: snapshots[i].dropped, records: snapshots[i].length }]));
+  await json.raw(
+    `\n],"displayTimeUnit":"ns","otherData":${JSON.stringify({ generator: 'lparlink', clock: 'process.hrtime (µs)', sample, dropped, malformed, incomplete, threads: perThread })}}\n`,
+  );
+  await json.flush();
+  return { events: json.events, messages, received, incomplete, dropped, malformed };
+}
+
+/**
+ * Every kept record of every snapshot as [snapshot, record], by first timestamp. Each ring is
+ * nearly in order already (a record is written when its last stage ends), so each is sorted on
+ * its own and the rings are merged.
+ */
+function* inTimeOrder(snapshots: TraceSnapshot[]): Generator<[number, number]> {
+  const sorted = snapshots.map((s) => {
+    const records = Array.from({ length: s.length }, (_, j) => s.at(j));
+    return records.sort((a, b) => s.time(a, 0) - s.time(b, 0));
+  });
+  const next = sorted.map(() => 0);
+  for (;;) {
+    let best = -1;
+    let bestTime = Infinity;
+    for (let i = 0; i < sorted.length; i++) {
+      if (next[i] === sorted[i].length) continue;
+      const time = snapshots[i].time(sorted[i][next[i]], 0);
+      if (best < 0 || time < bestTime) {
+        best = i;
+        bestTime = time;
+      }
+    }
+    if (best < 0) return;
+    yield [best, sorted[best][next[best]++]];
+  }
+}
+
+function waitArgs(on: number, who: number, idOf: (index: number) => number | null): string {
+  switch (on) {
+    case TraceWait.DOORBELLS:
+      return `{"on":"doorbells","wokenBy":${idOf(who)}}`;
+    case TraceWait.RECEIVE_RING:
+      return `{"on":"receive ring","queuePair":${who}}`;
+    case TraceWait.SEND_SPACE:
+      return `{"on":"send ring space","queuePair":${who}}`;
+    default:
+      return '{}';
+  }
+}
+
+/** Write the trace to a new file at `path` (replaced if it exists); resolves once it is on disk. */
+export async function writeTraceFile(path: string, write: (out: Writable) => Promise<TraceSummary>): Promise<TraceSummary> {
+  const out = createWriteStream(path);
+  const failed = once(out, 'error').then(([e]) => Promise.reject(e as Error));
+  failed.catch(() => {});
+  const summary = await Promise.race([write(out), failed]);
+  out.end();
+  await Promise.race([once(out, 'finish'), failed]);
+  return summary;
+}

@@ -1,0 +1,42 @@
+/** createMachine({ trace }) and exportTrace check what they are given. */
+import { PassThrough } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { createMachine, MachineError } from '../../src/index.js';
+
+const partitions = [{ id: 1 }];
+
+describe('trace options', () => {
+  it.each([
+    [{ sample: 0 }, 'trace.sample must be an integer from 1'],
+    [{ sample: 1.5 }, 'trace.sample must be an integer from 1'],
+    [{}, 'trace.sample must be an integer from 1'],
+    [{ sample: 4, records: 10 }, 'trace.records must be an integer from 1024'],
+    [{ sample: 4, every: 2 }, "trace.every is not a trace option"],
+    [64, 'trace must be an object like { sample: 64 }'],
+  ])('refuses trace %j', async (trace, message) => {
+    const made = createMachine({ partitions, trace } as never);
+    await expect(made).rejects.toThrow(MachineError);
+    await expect(made).rejects.toThrow(message);
+  });
+
+  it('exportTrace refuses a machine that does not trace, and a destination that is neither path nor stream', async () => {
+    await using plain = await createMachine({ partitions, wait: 'sleep' });
+    await expect(plain.exportTrace('x.json')).rejects.toMatchObject({ code: 'EINVAL', message: expect.stringContaining('does not trace') });
+    await using traced = await createMachine({ partitions, wait: 'sleep', trace: { sample: 1 } });
+    await expect(traced.exportTrace(42 as never)).rejects.toMatchObject({ code: 'EINVAL', message: expect.stringContaining('file path or a Writable') });
+    await expect(traced.exportTrace('')).rejects.toMatchObject({ code: 'EINVAL' });
+  });
+
+  it('streams to a Writable and leaves it open', async () => {
+    await using machine = await createMachine({ partitions, wait: 'sleep', trace: { sample: 1 } });
+    const out = new PassThrough();
+    const chunks: Buffer[] = [];
+    out.on('data', (c: Buffer) => chunks.push(c));
+    const summary = await machine.exportTrace(out);
+    expect(out.writableEnded).toBe(false);
+    const file = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { traceEvents: Array<{ ph: string; name: string; args?: { name: string } }> };
+    const threads = file.traceEvents.filter((e) => e.name === 'thread_name').map((e) => e.args!.name);
+    expect(threads.sort()).toEqual(['hardware-0', 'partition-1']);
+    expect(summary.messages).toBe(0);
+  });
+});
