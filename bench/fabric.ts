@@ -91,17 +91,18 @@ export async function stream(
 export async function pingPong(
   m: Machine,
   o: FabricOptions,
-  c: { size: number; durationSeconds: number; server?: number; client?: number },
+  c: { size: number; durationSeconds: number; server?: number; client?: number; blocking?: boolean },
 ): Promise<LatencySummary> {
   const port = nextPort++;
   const serverAt = c.server ?? 1;
-  const server = await m.partition(serverAt).spawn(PROGRAMS.pong, { port, wait: o.wait } satisfies PongArgs);
+  const server = await m.partition(serverAt).spawn(PROGRAMS.pong, { port, wait: o.wait, blocking: c.blocking } satisfies PongArgs);
   const client = await m.partition(c.client ?? 2).spawn(PROGRAMS.ping, {
     partition: serverAt,
     port,
     size: c.size,
     durationMs: c.durationSeconds * 1000,
     wait: o.wait,
+    blocking: c.blocking,
   } satisfies PingArgs);
   const summary = (await client.result) as LatencySummary;
   await server.result;

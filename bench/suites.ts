@@ -163,6 +163,15 @@ function latency(o: SuiteOptions): Case[] {
         return [{ ...latencyRow('lparlink', size, await pingPong(m, fo, { size, durationSeconds: d })), partitions: 2 }];
       },
     });
+    cases.push({
+      suite: 'latency',
+      label: `lparlink round trip ${size} B, blocking receive`,
+      async run(ctx) {
+        const m = await ctx.machine(2, 'latency');
+        const s = await pingPong(m, fo, { size, durationSeconds: d, blocking: true });
+        return [{ ...latencyRow('lparlink', size, s, 'round-trip blocking'), partitions: 2 }];
+      },
+    });
     for (const system of ['raw-ring', 'raw-relay', 'postMessage'] as const) {
       cases.push({
         suite: 'latency',

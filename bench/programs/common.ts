@@ -39,6 +39,16 @@ export async function nextMessageInto(ch: Channel, buffer: Uint8Array, pollSpins
   }
 }
 
+/** nextMessageInto() blocking the thread while it waits (recvIntoSync): the length, or -1 at a clean end. */
+export function nextMessageIntoSync(ch: Channel, buffer: Uint8Array): number {
+  try {
+    return ch.recvIntoSync(buffer) as number;
+  } catch (e) {
+    if ((e as { code?: string }).code === 'ECLOSED') return -1;
+    throw e;
+  }
+}
+
 /**
  * One message handed to `visit` in place (drainBytes with max 1), polling synchronously for a while
  * before it awaits; false at a clean end of stream.

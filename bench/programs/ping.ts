@@ -3,7 +3,7 @@
  * one message in flight, each timed into a node:perf_hooks histogram.
  */
 import type { Channel, Process, WaitMode } from '../../src/index.js';
-import { connectRetry, latencyRecorder, nextMessageInto, payload, pollSpinsFor, receiveBuffer, sendOne, type LatencySummary } from './common.js';
+import { connectRetry, latencyRecorder, nextMessageInto, nextMessageIntoSync, payload, pollSpinsFor, receiveBuffer, sendOne, type LatencySummary } from './common.js';
 
 export interface PingArgs {
   partition: number;
@@ -11,13 +11,15 @@ export interface PingArgs {
   size: number;
   durationMs: number;
   wait: WaitMode;
+  /** Wait for each reply blocking the thread (recvIntoSync) instead of awaiting. */
+  blocking?: boolean;
 }
 
 /** Round trips before the clock starts (JIT warm-up). */
 const WARMUP = 200;
 
-async function receiveReply(ch: Channel, buffer: Uint8Array, spins: number): Promise<number> {
-  const n = await nextMessageInto(ch, buffer, spins);
+async function receiveReply(ch: Channel, buffer: Uint8Array, spins: number, blocking: boolean): Promise<number> {
+  const n = blocking ? nextMessageIntoSync(ch, buffer) : await nextMessageInto(ch, buffer, spins);
   if (n < 0) throw new Error('the echo server closed the channel');
   return n;
 }
@@ -27,9 +29,10 @@ export default async function main(proc: Process, args: PingArgs): Promise<Laten
   const m = payload(args.size);
   const spins = pollSpinsFor(args.wait);
   const buffer = receiveBuffer(ch);
+  const blocking = args.blocking === true;
   for (let i = 0; i < WARMUP; i++) {
     await sendOne(ch, m);
-    await receiveReply(ch, buffer, spins);
+    await receiveReply(ch, buffer, spins, blocking);
   }
   const rec = latencyRecorder();
   const start = performance.now();
@@ -38,7 +41,7 @@ export default async function main(proc: Process, args: PingArgs): Promise<Laten
   for (let now = start; now < end; n++) {
     const t0 = now;
     await sendOne(ch, m);
-    await receiveReply(ch, buffer, spins);
+    await receiveReply(ch, buffer, spins, blocking);
     now = performance.now();
     rec.record((now - t0) * 1e6);
   }

@@ -1,10 +1,12 @@
 /** Bench program: accept one channel on `port` and echo every message until the peer closes (received into one buffer). */
 import type { Process, WaitMode } from '../../src/index.js';
-import { nextMessageInto, pollSpinsFor, receiveBuffer, sendOne } from './common.js';
+import { nextMessageInto, nextMessageIntoSync, pollSpinsFor, receiveBuffer, sendOne } from './common.js';
 
 export interface PongArgs {
   port: number;
   wait: WaitMode;
+  /** Wait for each message blocking the thread (recvIntoSync) instead of awaiting. */
+  blocking?: boolean;
 }
 
 export default async function main(proc: Process, args: PongArgs): Promise<{ echoed: number }> {
@@ -14,7 +16,8 @@ export default async function main(proc: Process, args: PongArgs): Promise<{ ech
   const spins = pollSpinsFor(args.wait);
   const buffer = receiveBuffer(ch);
   let echoed = 0;
-  for (let n = await nextMessageInto(ch, buffer, spins); n >= 0; n = await nextMessageInto(ch, buffer, spins)) {
+  const next = args.blocking === true ? async () => nextMessageIntoSync(ch, buffer) : () => nextMessageInto(ch, buffer, spins);
+  for (let n = await next(); n >= 0; n = await next()) {
     await sendOne(ch, buffer.subarray(0, n));
     echoed++;
   }

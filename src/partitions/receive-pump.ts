@@ -15,7 +15,7 @@ import { ChannelError } from '../shared/errors.js';
 import { RecordType } from '../shared/layout.js';
 import { deliveryChannel, deliveryPayload, deliveryPayloadBytes, deliveryStatus } from '../shared/records.js';
 import { EMPTY, FAULT, type RingConsumer } from '../shared/ring.js';
-import { sleepAsync, type WaitPolicy } from '../shared/wait.js';
+import { sleepAsync, sleepSync, type WaitPolicy } from '../shared/wait.js';
 import type { ChannelRegistry } from './channel-registry.js';
 import { BufferCopier, MessageSlab } from './message-slab.js';
 import { ReceiveRelease } from './receive-release.js';
@@ -208,6 +208,28 @@ export class ReceivePump {
         else sink.end(status);
         if (handle === target) return NO_MESSAGE;
       }
+    }
+  }
+
+  /**
+   * Block this thread in Atomics.wait until `ready()` (which reads the ring, moving other channels'
+   * records to their queues on the way) or `timeoutMs` passes; false on timeout. The wait is the
+   * same flag-and-bell protocol the async pump uses, so the hardware rings only a sleeper. While
+   * it blocks, this partition's event loop stands still (its other processes, timers, control
+   * calls): the inspector still answers (V8 interrupts the wait).
+   */
+  waitSync(ready: () => boolean, timeoutMs: number): boolean {
+    const deadline = performance.now() + timeoutMs;
+    const rx = this.ring;
+    const completions = this.sendQueue.completions;
+    for (;;) {
+      if (ready()) return true;
+      if (this.owner.failure !== undefined) throw this.owner.failure;
+      const left = deadline - performance.now();
+      if (!(left > 0)) return false;
+      this.release.flush(); // never sleep on space the hardware may be waiting for
+      sleepSync(rx.i32, this.dataWaiting, this.dataBell, () => rx.hasData() || completions.hasData() || this.owner.failure !== undefined, this.wait.spins, left);
+      this.sendQueue.drainCompletions();
     }
   }
 
