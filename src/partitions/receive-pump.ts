@@ -228,7 +228,9 @@ export class ReceivePump {
       const left = deadline - performance.now();
       if (!(left > 0)) return false;
       this.release.flush(); // never sleep on space the hardware may be waiting for
+      const recorded = this.tracer?.sleeping(TraceWait.RECEIVE_RING, this.owner.index) ?? false;
       sleepSync(rx.i32, this.dataWaiting, this.dataBell, () => rx.hasData() || completions.hasData() || this.owner.failure !== undefined, this.wait.spins, left);
+      this.tracer?.woke(recorded, TraceWait.RECEIVE_RING, this.owner.index);
       this.sendQueue.drainCompletions();
     }
   }
