@@ -5,6 +5,7 @@
  *
  *   lparlink bench [--suite NAME] [--partitions N] [--size BYTES…] [--duration S]
  *                  [--wait spin|sleep|adaptive] [--json [FILE]] [--report FILE] [--cpu-prof DIR]
+ *                  [--trace FILE [--trace-sample N]]
  */
 import { writeFileSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
@@ -14,6 +15,7 @@ import cliProgress from 'cli-progress';
 import type { Machine, WaitMode } from '../src/index.js';
 import { recordThreadName, setThreadLabel, THREAD_NAMES_ENV, WAIT_MODES } from '../src/internal.js';
 import { withMachine } from './fabric.js';
+import { BenchTrace } from './trace.js';
 import { printBusiest, runProfiled } from './profile.js';
 import { renderReport } from './report.js';
 import { unwritable } from './output-path.js';
@@ -30,12 +32,15 @@ const DEFAULT_SAMPLES = 3;
 const MIN_SAMPLE_S = 0.2;
 const MAX_SAMPLES = 20;
 const DEFAULT_PARTITIONS = 4;
+/** --trace-sample: every 64th message keeps tracing's cost small (README "Tracing"). */
+const DEFAULT_TRACE_SAMPLE = 64;
 const MAX_PAYLOAD = 64 * 1024;
 /** The ring suite's own default, kept from before the other suites existed. */
 const RING_DEFAULT_DURATION_S = 5;
 
 const usage = `usage: lparlink bench [--suite NAME] [--partitions N] [--size BYTES…] [--duration S] [--samples N]
                       [--wait spin|sleep|adaptive] [--json [FILE]] [--report FILE] [--cpu-prof DIR]
+                      [--trace FILE [--trace-sample N]]
 
 options:
   --suite NAME      a suite below, or 'all' (default: all but ring; about a minute on 2 cores)
@@ -48,6 +53,9 @@ options:
   --json [FILE]     write { machine, results } as JSON to FILE (stdout without FILE)
   --report FILE     write a self-contained HTML report with charts
   --cpu-prof DIR    write one .cpuprofile per thread and DIR/threads.json (thread id → name)
+  --trace FILE      trace every machine of the run and write one message-flow trace
+                    (Chrome Trace Event Format: ui.perfetto.dev, chrome://tracing, DevTools)
+  --trace-sample N  trace every Nth message of each channel (default ${DEFAULT_TRACE_SAMPLE})
   -h, --help        show this help
 
 suites:
@@ -105,7 +113,11 @@ class MachinePool implements RunContext {
   private current: { key: string; machine: Machine; done: () => void; closed: Promise<void> } | undefined;
   ringReport?: RunContext['ringReport'];
 
-  constructor(private readonly wait: WaitMode, private readonly maxPayload: number) {}
+  constructor(
+    private readonly wait: WaitMode,
+    private readonly maxPayload: number,
+    readonly trace: BenchTrace | undefined,
+  ) {}
 
   async machine(partitions: number, label: string): Promise<Machine> {
     const key = `${label}:${partitions}`;
@@ -115,7 +127,7 @@ class MachinePool implements RunContext {
     const release = new Promise<void>((r) => (done = r));
     let booted!: (m: Machine) => void;
     const ready = new Promise<Machine>((r) => (booted = r));
-    const closed = withMachine(partitions, { wait: this.wait, maxPayload: this.maxPayload }, label, async (m) => {
+    const closed = withMachine(partitions, { wait: this.wait, maxPayload: this.maxPayload, trace: this.trace }, label, async (m) => {
       booted(m);
       await release;
     });
@@ -170,6 +182,8 @@ export async function runBenchCli(argv: string[]): Promise<number> {
         json: { type: 'string' },
         report: { type: 'string' },
         'cpu-prof': { type: 'string' },
+        trace: { type: 'string' },
+        'trace-sample': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
       strict: true,
@@ -217,8 +231,15 @@ export async function runBenchCli(argv: string[]): Promise<number> {
   const badPath =
     (values.json !== undefined && values.json !== '-' ? unwritable('--json', values.json) : undefined) ??
     (values.report !== undefined ? unwritable('--report', values.report) : undefined) ??
-    (values['cpu-prof'] !== undefined ? unwritable('--cpu-prof', values['cpu-prof'], true) : undefined);
+    (values['cpu-prof'] !== undefined ? unwritable('--cpu-prof', values['cpu-prof'], true) : undefined) ??
+    (values.trace !== undefined ? unwritable('--trace', values.trace) : undefined);
   if (badPath !== undefined) return fail(badPath);
+  let traceSample = DEFAULT_TRACE_SAMPLE;
+  if (values['trace-sample'] !== undefined) {
+    if (values.trace === undefined) return fail('--trace-sample needs --trace FILE');
+    traceSample = Number(values['trace-sample']);
+    if (!Number.isInteger(traceSample) || traceSample < 1) return fail(`--trace-sample takes a positive integer, got '${values['trace-sample']}'`);
+  }
 
   // --cpu-prof: run again under the profiler, then name the profiles. A run already under one
   // (the child, or `lparlink profile -- … bench`) just runs: its threads are being recorded.
@@ -238,7 +259,8 @@ export async function runBenchCli(argv: string[]): Promise<number> {
   const options: SuiteOptions = { wait, durationSeconds: durationSeconds / samples, samples, sizes, partitions };
   const schedule = plan(suiteNames, options);
   const maxPayload = Math.max(64, ...(sizes ?? [MAX_PAYLOAD]));
-  const pool = new MachinePool(wait, maxPayload);
+  const trace = values.trace === undefined ? undefined : await BenchTrace.open(values.trace, traceSample);
+  const pool = new MachinePool(wait, maxPayload, trace);
   const json: BenchJson = { machine: machineInfo(wait, durationSeconds, samples), command: `lparlink bench ${argv.join(' ')}`.trim(), results: [] };
   const toStdout = values.json === '-';
   const bar =
@@ -292,6 +314,11 @@ export async function runBenchCli(argv: string[]): Promise<number> {
   if (values.report !== undefined) {
     writeFileSync(values.report, renderReport(json));
     if (!toStdout) process.stdout.write(`report: ${resolvePath(values.report)}\n`);
+  }
+  if (trace !== undefined) {
+    const t = await trace.close();
+    const line = `trace: ${t.messages} sampled messages with their flows (${t.events} events, ${t.dropped} records dropped) in ${resolvePath(values.trace!)}\n`;
+    (toStdout ? process.stderr : process.stdout).write(line);
   }
   if (interrupted) {
     process.stderr.write(`interrupted after ${done} of ${schedule.length} samples; the results above are those measured\n`);

@@ -13,6 +13,7 @@ import type { PingArgs } from './programs/ping.js';
 import type { PongArgs } from './programs/pong.js';
 import type { StreamRecvArgs } from './programs/stream-recv.js';
 import type { StreamSendArgs } from './programs/stream-send.js';
+import type { BenchTrace } from './trace.js';
 
 const program = (name: string): URL => new URL(`./programs/${name}.js`, import.meta.url);
 const PROGRAMS = {
@@ -27,6 +28,8 @@ export interface FabricOptions {
   readonly wait: WaitMode;
   /** Largest payload the cases will send (sizes the rings). */
   readonly maxPayload: number;
+  /** --trace: the machine traces, and its rings go into the run's trace file before it closes. */
+  readonly trace?: BenchTrace;
 }
 
 /** Ring sizes that hold at least a few of the largest messages. */
@@ -46,11 +49,16 @@ export async function withMachine<T>(partitions: number, o: FabricOptions, label
     sendRingBytes: ring,
     receiveRingBytes: ring,
     maxMessageBytes: Math.max(o.maxPayload, 64),
+    trace: o.trace?.machineOption,
   });
   try {
     return await body(machine);
   } finally {
-    await machine.close();
+    try {
+      await o.trace?.addMachine(machine, label);
+    } finally {
+      await machine.close();
+    }
   }
 }
 

@@ -20,6 +20,12 @@ import { Channel } from '../src/partitions/channel.js';
 import { ProcessQueuePair } from '../src/partitions/queue-pair.js';
 import { median } from './spread.js';
 import { allocateRing, EMPTY, RecordType, RingConsumer, RingProducer } from '../src/internal.js';
+import { HardwareTrace } from '../src/hardware/trace.js';
+import { PartitionTrace } from '../src/partitions/trace.js';
+import { allocateTraceRing } from '../src/shared/trace-ring.js';
+import { DEFAULTS } from '../src/options.js';
+import type { TraceThread } from '../src/trace-export.js';
+import type { BenchTrace } from './trace.js';
 
 export interface MicroResult {
   system: 'lparlink' | 'raw-relay' | 'raw-ring';
@@ -37,15 +43,29 @@ const RING_BYTES = 256 * 1024;
  * 1's, driven by hand in this thread (also used by tests of the receive path). `budgetPerRound`
  * 1 makes each engine round serve one message, as when messages arrive one at a time.
  */
-export function verifiedPaths(size: number, ringBytes = RING_BYTES, channels = 1, budgetPerRound?: number): { tx: Channel[]; rx: Channel[]; hw: Hardware } {
+export function verifiedPaths(
+  size: number,
+  ringBytes = RING_BYTES,
+  channels = 1,
+  budgetPerRound?: number,
+  traceSample?: number,
+): { tx: Channel[]; rx: Channel[]; hw: Hardware; traceThreads: TraceThread[] } {
   const options = resolveOptions({ partitions: [{ id: 1 }, { id: 2 }], wait: 'sleep', sendRingBytes: ringBytes, receiveRingBytes: ringBytes, maxMessageBytes: Math.max(size, 64), budgetPerRound });
   const hw = new Hardware(options);
   const [p1, p2] = hw.ports;
   hw.manager.openQueuePair(p1, 0);
   hw.manager.openQueuePair(p2, 0);
   hw.manager.listen(p1, 0, 7);
-  const txq = new ProcessQueuePair(p2.buffer, options.geometry, 0, options.wait);
-  const rxq = new ProcessQueuePair(p1.buffer, options.geometry, 0, options.wait);
+  // Traced as a machine is: a ring for the hardware and one per partition (all written by this one thread).
+  const traceThreads: TraceThread[] =
+    traceSample === undefined
+      ? []
+      : ['hardware-0', 'partition-1', 'partition-2'].map((name, i) => ({ name, tid: i + 1, partition: i === 0 ? undefined : i - 1, ring: allocateTraceRing(DEFAULTS.traceRecords) }));
+  const partitionTrace = (partition: number): PartitionTrace | undefined =>
+    traceSample === undefined ? undefined : new PartitionTrace(traceThreads[partition + 1].ring, traceSample);
+  if (traceSample !== undefined) hw.engine.tracer = new HardwareTrace(traceThreads[0].ring, traceSample, hw.table.state.length, 2);
+  const txq = new ProcessQueuePair(p2.buffer, options.geometry, 0, options.wait, partitionTrace(1));
+  const rxq = new ProcessQueuePair(p1.buffer, options.geometry, 0, options.wait, partitionTrace(0));
   const tx: Channel[] = [];
   const rx: Channel[] = [];
   for (let c = 0; c < channels; c++) {
@@ -55,7 +75,7 @@ export function verifiedPaths(size: number, ringBytes = RING_BYTES, channels = 1
     tx.push(new Channel(txq, granted.handle, { partition: 1, process: 1 }, () => {}));
     rx.push(new Channel(rxq, accepted.handle, { partition: 2, process: 1 }, () => {}));
   }
-  return { tx, rx, hw };
+  return { tx, rx, hw, traceThreads };
 }
 
 /** Produce `n` records of `payload` into `ring`, publishing once (batch) or per record. */
@@ -165,14 +185,16 @@ function timeStages(stages: Stages, group: number, timeMs: number): Record<Stage
   return { sender: median(blocks.sender), engine: median(blocks.engine), receiver: median(blocks.receiver) };
 }
 
-export async function runMicro(size: number, batch: number, timeMs: number): Promise<MicroResult[]> {
+/** `trace`: trace the verified paths as a machine would be (--trace), and add their rings to the run's file. */
+export async function runMicro(size: number, batch: number, timeMs: number, trace?: BenchTrace): Promise<MicroResult[]> {
   const payload = new Uint8Array(size).fill(0xa5);
   const msgs = new Array<Uint8Array>(batch).fill(payload);
   const {
     tx: [tx],
     rx: [rx],
     hw,
-  } = verifiedPaths(size);
+    traceThreads,
+  } = verifiedPaths(size, RING_BYTES, 1, undefined, trace?.sample);
   const a = allocateRing(RING_BYTES);
   const b = allocateRing(RING_BYTES);
   const [pa, ca, pb, cb] = [new RingProducer(a), new RingConsumer(a), new RingProducer(b), new RingConsumer(b)];
@@ -234,7 +256,8 @@ export async function runMicro(size: number, batch: number, timeMs: number): Pro
     tx: [txOne],
     rx: [rxOne],
     hw: hwOne,
-  } = verifiedPaths(size, RING_BYTES, 1, 1);
+    traceThreads: traceThreadsOne,
+  } = verifiedPaths(size, RING_BYTES, 1, 1, trace?.sample);
   const stagesOf = {
     lparlink: {
       batched: { send: () => tx.sendBatch(msgs), serve: serveAll, receive: drained },
@@ -273,5 +296,7 @@ export async function runMicro(size: number, batch: number, timeMs: number): Pro
       }
     }
   }
+  await trace?.addThreads(`micro ${size} B, batched (one thread)`, traceThreads, [1, 2]);
+  await trace?.addThreads(`micro ${size} B, per message (one thread)`, traceThreadsOne, [1, 2]);
   return results;
 }

@@ -15,6 +15,7 @@ import type { LatencySummary } from './latency-stats.js';
 import { mbPerSec, row, type ResultRow, type System } from './results.js';
 import { jainIndex } from './spread.js';
 import { runPipeline, runRingBench, type RingBenchReport } from './ring.js';
+import type { BenchTrace } from './trace.js';
 
 export interface SuiteOptions {
   readonly wait: WaitMode;
@@ -42,6 +43,8 @@ export interface RunContext {
   machine(partitions: number, label: string): Promise<Machine>;
   /** The ring suite's own report, kept for --json compatibility. */
   ringReport?: RingBenchReport;
+  /** --trace: where the run's trace goes. */
+  readonly trace?: BenchTrace;
 }
 
 /** Messages per sendBatch, records per publish in the batched cases. */
@@ -301,8 +304,8 @@ function microSuite(o: SuiteOptions): Case[] {
     (size): Case => ({
       suite: 'micro',
       label: `single-thread cost per message, ${size} B (tinybench)`,
-      async run() {
-        const results = await runMicro(size, BATCH, Math.min(1000, (o.durationSeconds * 1000) / 4));
+      async run(ctx) {
+        const results = await runMicro(size, BATCH, Math.min(1000, (o.durationSeconds * 1000) / 4), ctx.trace);
         return results.map((r) => throughputRow('micro', r.system, r.variant, size, 1e9 / r.nsPerMessage));
       },
     }),

@@ -20,7 +20,7 @@ import { allocatePort } from './shared/port.js';
 import { workerEntry } from './shared/workers.js';
 import { recordThreadName } from './thread-names.js';
 import { TraceRecorder } from './trace-recorder.js';
-import type { TraceSummary } from './trace-export.js';
+import type { TraceGroup, TraceSummary } from './trace-export.js';
 import type { Writable } from 'node:stream';
 
 /** What {@link Machine.stats} returns: the hardware's counters, one entry per partition in option order. */
@@ -548,6 +548,11 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
       return Promise.reject(new MachineError('EINVAL', 'exportTrace: this machine does not trace; create it with createMachine({ ..., trace: { sample: 64 } })'));
     }
     return this.tracing.export(to, this.options.partitions.map((p) => p.id));
+  }
+
+  /** @internal This machine's trace rings as one process of a trace file (a bench run writes several machines into one). */
+  traceGroup(pid: number, name: string): TraceGroup | undefined {
+    return this.tracing?.group(pid, name, this.options.partitions.map((p) => p.id));
   }
 
   /** Set (`MachineError` `EHWRESET`) when the hardware worker died; the machine then refuses new work. */

@@ -111,134 +111,175 @@ function key(partition: number, handle: number, n: number): string {
   return `${partition}:${handle}:${n}`;
 }
 
+/** One machine's rings: one process in the file. */
+export interface TraceGroup {
+  /** The process id of its events (a machine's threads are in this process; a bench run gives each machine its own). */
+  pid: number;
+  /** The process's name in the viewers. */
+  name: string;
+  threads: TraceThread[];
+  /** Records per ring (the operator's own number; a ring's header is not trusted). */
+  records: number;
+  sample: number;
+  /** Partition ids by index in the machine's options, for event args. */
+  partitionIds: number[];
+}
+
 /**
- * Stream the trace of `threads` to `out` (not ended: the caller owns it). `sample` goes into
- * the file's `otherData`, with the drop counts.
+ * A trace file being written: begin(), add() each machine's rings, end(). Streams to `out`, which
+ * it does not end (the caller owns it). Flow ids are unique across the file.
  */
-export async function writeTrace(threads: TraceThread[], records: number, sample: number, partitionIds: number[], out: Writable): Promise<TraceSummary> {
-  const snapshots = threads.map((t) => new TraceSnapshot(t.ring, records));
-  const pid = process.pid;
-  const idOf = (index: number): number | null => (index === NO_PARTITION ? null : (partitionIds[index] ?? null));
+export class TraceStream {
+  private readonly json: ChunkedJson;
+  private nextFlow = 1;
+  private readonly totals: TraceSummary = { events: 0, messages: 0, received: 0, incomplete: 0, dropped: 0, malformed: 0 };
+  private readonly processes: Record<string, unknown> = {};
 
-  // Which stages of which sampled messages the rings hold, keyed as each stage knows the message.
-  const sends = new Set<string>();
-  const receives = new Set<string>();
-  threads.forEach((t, i) => {
-    if (t.partition === undefined) return;
-    const s = snapshots[i];
-    for (let j = 0; j < s.length; j++) {
-      const r = s.at(j);
-      const kind = s.kind(r);
-      if (kind === TraceKind.SEND) sends.add(key(t.partition, s.field(r, 1), s.field(r, 2)));
-      else if (kind === TraceKind.RECEIVE) receives.add(key(t.partition, s.field(r, 1), s.field(r, 2)));
-    }
-  });
-  const messageFlow = new Map<string, number>();
-  const receiveFlow = new Map<string, number>();
-  let nextFlow = 1;
-  let incomplete = 0;
-  threads.forEach((t, i) => {
-    if (t.partition !== undefined) return;
-    const s = snapshots[i];
-    for (let j = 0; j < s.length; j++) {
-      const r = s.at(j);
-      const kind = s.kind(r);
-      if (kind !== TraceKind.HARDWARE_MESSAGE && kind !== TraceKind.HARDWARE_REFUSED) continue;
-      const sent = key(s.field(r, 1), s.field(r, 2), s.field(r, 5));
-      if (kind === TraceKind.HARDWARE_REFUSED || !sends.has(sent)) {
-        incomplete++;
-        continue;
-      }
-      messageFlow.set(sent, nextFlow++);
-      const delivered = key(s.field(r, 3), s.field(r, 4), s.field(r, 5));
-      if (receives.has(delivered)) receiveFlow.set(delivered, nextFlow++);
-    }
-  });
-
-  const json = new ChunkedJson(out);
-  await json.raw('{"traceEvents":[\n');
-  await json.event(JSON.stringify({ ph: 'M', name: 'process_name', pid, tid: 0, ts: 0, args: { name: 'lparlink' } }));
-  for (const [i, t] of threads.entries()) {
-    await json.event(JSON.stringify({ ph: 'M', name: 'thread_name', pid, tid: t.tid, ts: 0, args: { name: t.name } }));
-    await json.event(JSON.stringify({ ph: 'M', name: 'thread_sort_index', pid, tid: t.tid, ts: 0, args: { sort_index: i } }));
+  constructor(out: Writable) {
+    this.json = new ChunkedJson(out);
   }
-  const slice = (tid: number, name: string, from: number, to: number, args: string): string =>
-    `{"ph":"X","name":"${name}","cat":"${CAT}","pid":${pid},"tid":${tid},"ts":${us(from)},"dur":${dur(from, to)},"args":${args}}`;
-  const flow = (tid: number, ph: 's' | 't' | 'f', name: string, at: number, id: number): string =>
-    `{"ph":"${ph}","name":"${name}","cat":"${CAT}","pid":${pid},"tid":${tid},"ts":${us(at)},"id":${id}${ph === 'f' ? ',"bp":"e"' : ''}}`;
-  const instant = (tid: number, name: string, at: number, args: string): string =>
-    `{"ph":"i","s":"t","name":"${name}","cat":"${CAT}","pid":${pid},"tid":${tid},"ts":${us(at)},"args":${args}}`;
 
-  let messages = 0;
-  let received = 0;
-  // In time order across threads: the viewers read a flow's events in the order they meet them.
-  for (const [i, r] of inTimeOrder(snapshots)) {
-    const t = threads[i];
-    const s = snapshots[i];
-    const tid = t.tid;
-    {
-      const f1 = s.field(r, 1);
-      const f2 = s.field(r, 2);
-      const t0 = s.time(r, 0);
-      const t1 = s.time(r, 1);
-      switch (s.kind(r)) {
-        case TraceKind.SEND:
-        case TraceKind.RECEIVE: {
-          if (t.partition === undefined) break;
-          // A send starts its message's flow; a receive ends its hand-over flow.
-          const sending = s.kind(r) === TraceKind.SEND;
-          await json.event(slice(tid, sending ? 'send' : 'receive', t0, t1, `{"channel":${f1},"message":${f2}}`));
-          const id = (sending ? messageFlow : receiveFlow).get(key(t.partition, f1, f2));
-          if (id !== undefined) await json.event(flow(tid, sending ? 's' : 'f', sending ? 'message' : 'receive', t0, id));
-          break;
+  begin(): Promise<void> {
+    return this.json.raw('{"traceEvents":[\n');
+  }
+
+  /** Write the trailer, with what was dropped per thread in `otherData`; returns what the file holds. */
+  async end(): Promise<TraceSummary> {
+    const other = { generator: 'lparlink', clock: 'process.hrtime, microseconds', ...this.totals, events: undefined, processes: this.processes };
+    await this.json.raw(`\n],"displayTimeUnit":"ns","otherData":${JSON.stringify(other)}}\n`);
+    await this.json.flush();
+    return { ...this.totals, events: this.json.events };
+  }
+
+  /** Copy one machine's rings and write their events, in time order. */
+  async add(group: TraceGroup): Promise<void> {
+    const { threads, pid, partitionIds } = group;
+    const snapshots = threads.map((t) => new TraceSnapshot(t.ring, group.records));
+    const idOf = (index: number): number | null => (index === NO_PARTITION ? null : (partitionIds[index] ?? null));
+    // Which stages of which sampled messages the rings hold, keyed as each stage knows the message.
+    const sends = new Set<string>();
+    const receives = new Set<string>();
+    threads.forEach((t, i) => {
+      if (t.partition === undefined) return;
+      const s = snapshots[i];
+      for (let j = 0; j < s.length; j++) {
+        const r = s.at(j);
+        const kind = s.kind(r);
+        if (kind === TraceKind.SEND) sends.add(key(t.partition, s.field(r, 1), s.field(r, 2)));
+        else if (kind === TraceKind.RECEIVE) receives.add(key(t.partition, s.field(r, 1), s.field(r, 2)));
+      }
+    });
+    const messageFlow = new Map<string, number>();
+    const receiveFlow = new Map<string, number>();
+    let incomplete = 0;
+    threads.forEach((t, i) => {
+      if (t.partition !== undefined) return;
+      const s = snapshots[i];
+      for (let j = 0; j < s.length; j++) {
+        const r = s.at(j);
+        const kind = s.kind(r);
+        if (kind !== TraceKind.HARDWARE_MESSAGE && kind !== TraceKind.HARDWARE_REFUSED) continue;
+        const sent = key(s.field(r, 1), s.field(r, 2), s.field(r, 5));
+        if (kind === TraceKind.HARDWARE_REFUSED || !sends.has(sent)) {
+          incomplete++;
+          continue;
         }
-        case TraceKind.HARDWARE_MESSAGE:
-        case TraceKind.HARDWARE_REFUSED: {
-          if (t.partition !== undefined) break;
-          const refused = s.kind(r) === TraceKind.HARDWARE_REFUSED;
-          const n = s.field(r, 5);
-          const args = `{"from":${idOf(f1)},"channel":${f2},"to":${idOf(s.field(r, 3))},"message":${n}}`;
-          const t2 = s.time(r, 2);
-          await json.event(slice(tid, 'stamp', t0, t1, args));
-          await json.event(slice(tid, 'verify', t1, t2, refused ? `{"from":${idOf(f1)},"channel":${f2},"message":${n},"refused":"keyMismatch"}` : args));
-          if (refused) break;
-          const id = messageFlow.get(key(f1, f2, n));
-          if (id !== undefined) await json.event(flow(tid, 't', 'message', t1, id));
-          await json.event(slice(tid, 'deliver', t2, s.time(r, 3), args));
-          if (id === undefined) break;
-          messages++;
-          await json.event(flow(tid, 'f', 'message', t2, id));
-          const handover = receiveFlow.get(key(s.field(r, 3), s.field(r, 4), n));
-          if (handover !== undefined) {
-            received++;
-            await json.event(flow(tid, 's', 'receive', t2, handover));
+        messageFlow.set(sent, this.nextFlow++);
+        const delivered = key(s.field(r, 3), s.field(r, 4), s.field(r, 5));
+        if (receives.has(delivered)) receiveFlow.set(delivered, this.nextFlow++);
+      }
+    });
+
+    const json = this.json;
+    await json.event(JSON.stringify({ ph: 'M', name: 'process_name', pid, tid: 0, ts: 0, args: { name: group.name } }));
+    for (const [i, t] of threads.entries()) {
+      await json.event(JSON.stringify({ ph: 'M', name: 'thread_name', pid, tid: t.tid, ts: 0, args: { name: t.name } }));
+      await json.event(JSON.stringify({ ph: 'M', name: 'thread_sort_index', pid, tid: t.tid, ts: 0, args: { sort_index: i } }));
+    }
+    const slice = (tid: number, name: string, from: number, to: number, args: string): string =>
+      `{"ph":"X","name":"${name}","cat":"${CAT}","pid":${pid},"tid":${tid},"ts":${us(from)},"dur":${dur(from, to)},"args":${args}}`;
+    const flow = (tid: number, ph: 's' | 't' | 'f', name: string, at: number, id: number): string =>
+      `{"ph":"${ph}","name":"${name}","cat":"${CAT}","pid":${pid},"tid":${tid},"ts":${us(at)},"id":${id}${ph === 'f' ? ',"bp":"e"' : ''}}`;
+    const instant = (tid: number, name: string, at: number, args: string): string =>
+      `{"ph":"i","s":"t","name":"${name}","cat":"${CAT}","pid":${pid},"tid":${tid},"ts":${us(at)},"args":${args}}`;
+
+    let messages = 0;
+    let received = 0;
+    // In time order across threads: the viewers read a flow's events in the order they meet them.
+    for (const [i, r] of inTimeOrder(snapshots)) {
+      const t = threads[i];
+      const s = snapshots[i];
+      const tid = t.tid;
+      {
+        const f1 = s.field(r, 1);
+        const f2 = s.field(r, 2);
+        const t0 = s.time(r, 0);
+        const t1 = s.time(r, 1);
+        switch (s.kind(r)) {
+          case TraceKind.SEND:
+          case TraceKind.RECEIVE: {
+            if (t.partition === undefined) break;
+            // A send starts its message's flow; a receive ends its hand-over flow.
+            const sending = s.kind(r) === TraceKind.SEND;
+            await json.event(slice(tid, sending ? 'send' : 'receive', t0, t1, `{"channel":${f1},"message":${f2}}`));
+            const id = (sending ? messageFlow : receiveFlow).get(key(t.partition, f1, f2));
+            if (id !== undefined) await json.event(flow(tid, sending ? 's' : 'f', sending ? 'message' : 'receive', t0, id));
+            break;
           }
-          break;
+          case TraceKind.HARDWARE_MESSAGE:
+          case TraceKind.HARDWARE_REFUSED: {
+            if (t.partition !== undefined) break;
+            const refused = s.kind(r) === TraceKind.HARDWARE_REFUSED;
+            const n = s.field(r, 5);
+            const args = `{"from":${idOf(f1)},"channel":${f2},"to":${idOf(s.field(r, 3))},"message":${n}}`;
+            const t2 = s.time(r, 2);
+            await json.event(slice(tid, 'stamp', t0, t1, args));
+            await json.event(slice(tid, 'verify', t1, t2, refused ? `{"from":${idOf(f1)},"channel":${f2},"message":${n},"refused":"keyMismatch"}` : args));
+            if (refused) break;
+            const id = messageFlow.get(key(f1, f2, n));
+            if (id !== undefined) await json.event(flow(tid, 't', 'message', t1, id));
+            await json.event(slice(tid, 'deliver', t2, s.time(r, 3), args));
+            if (id === undefined) break;
+            messages++;
+            await json.event(flow(tid, 'f', 'message', t2, id));
+            const handover = receiveFlow.get(key(s.field(r, 3), s.field(r, 4), n));
+            if (handover !== undefined) {
+              received++;
+              await json.event(flow(tid, 's', 'receive', t2, handover));
+            }
+            break;
+          }
+          case TraceKind.SLEEP:
+            await json.event(instant(tid, 'sleep', t0, waitArgs(f1, f2, () => null)));
+            break;
+          case TraceKind.WOKE:
+            await json.event(instant(tid, 'woke', t0, waitArgs(f1, f2, idOf)));
+            break;
+          case TraceKind.RANG:
+            await json.event(instant(tid, 'rang doorbell', t0, `{"queuePair":${f1}}`));
+            break;
+          case TraceKind.VIOLATION:
+            if (t.partition !== undefined) break;
+            await json.event(instant(tid, 'violation', t0, `{"partition":${idOf(f1)},"kind":${JSON.stringify(VIOLATION_KINDS[f2] ?? 'unknown')}}`));
+            break;
         }
-        case TraceKind.SLEEP:
-          await json.event(instant(tid, 'sleep', t0, waitArgs(f1, f2, () => null)));
-          break;
-        case TraceKind.WOKE:
-          await json.event(instant(tid, 'woke', t0, waitArgs(f1, f2, idOf)));
-          break;
-        case TraceKind.RANG:
-          await json.event(instant(tid, 'rang doorbell', t0, `{"queuePair":${f1}}`));
-          break;
-        case TraceKind.VIOLATION:
-          if (t.partition !== undefined) break;
-          await json.event(instant(tid, 'violation', t0, `{"partition":${idOf(f1)},"kind":${JSON.stringify(VIOLATION_KINDS[f2] ?? 'unknown')}}`));
-          break;
       }
     }
+    const t = this.totals;
+    t.messages += messages;
+    t.received += received;
+    t.incomplete += incomplete;
+    for (const s of snapshots) {
+      t.dropped += s.dropped;
+      t.malformed += s.malformed;
+    }
+    this.processes[`${group.name} (pid ${pid})`] = {
+      sample: group.sample,
+      messages,
+      incomplete,
+      threads: Object.fromEntries(threads.map((thread, i) => [thread.name, { records: snapshots[i].length, dropped: snapshots[i].dropped }])),
+    };
   }
-  const dropped = snapshots.reduce((sum, s) => sum + s.dropped, 0);
-  const malformed = snapshots.reduce((sum, s) => sum + s.malformed, 0);
-  const perThread = Object.fromEntries(threads.map((t, i) => [t.name, { dropped: snapshots[i].dropped, records: snapshots[i].length }]));
-  await json.raw(
-    `\n],"displayTimeUnit":"ns","otherData":${JSON.stringify({ generator: 'lparlink', clock: 'process.hrtime (µs)', sample, dropped, malformed, incomplete, threads: perThread })}}\n`,
-  );
-  await json.flush();
-  return { events: json.events, messages, received, incomplete, dropped, malformed };
 }
 
 /**

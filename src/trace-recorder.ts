@@ -6,7 +6,7 @@
 import type { Writable } from 'node:stream';
 import { MachineError } from './shared/errors.js';
 import { allocateTraceRing } from './shared/trace-ring.js';
-import { writeTrace, writeTraceFile, type TraceSummary, type TraceThread } from './trace-export.js';
+import { TraceStream, writeTraceFile, type TraceGroup, type TraceSummary, type TraceThread } from './trace-export.js';
 
 export class TraceRecorder {
   private readonly threads: TraceThread[] = [];
@@ -25,9 +25,19 @@ export class TraceRecorder {
     this.threads.push({ name, tid, partition, ring });
   }
 
+  /** Every ring so far, as one process of a trace file. */
+  group(pid: number, name: string, partitionIds: number[]): TraceGroup {
+    return { pid, name, threads: [...this.threads], records: this.records, sample: this.sample, partitionIds };
+  }
+
   /** Write every ring to `to`: a file path (created or replaced), or a Writable (left open). */
   async export(to: string | Writable, partitionIds: number[]): Promise<TraceSummary> {
-    const write = (out: Writable): Promise<TraceSummary> => writeTrace(this.threads, this.records, this.sample, partitionIds, out);
+    const write = async (out: Writable): Promise<TraceSummary> => {
+      const stream = new TraceStream(out);
+      await stream.begin();
+      await stream.add(this.group(process.pid, 'lparlink', partitionIds));
+      return stream.end();
+    };
     if (typeof to === 'string' && to.length > 0) return writeTraceFile(to, write);
     if (isWritable(to)) return write(to);
     throw new MachineError('EINVAL', 'exportTrace(to): to must be a file path or a Writable stream, got ' + (to === null ? 'null' : typeof to));

@@ -3,23 +3,14 @@
  * CLI lives outside the library, so this is what shows its paths still hold.
  * `lparlink bench` has its own file (test/bench/cli.test.ts).
  */
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { bin, removeTempDirs, tempDir } from './bench/helpers.js';
+import { bin, lparlink, removeTempDirs, tempDir } from './bench/helpers.js';
 
 const profiledProgram = fileURLToPath(new URL('./fixtures/profiled-program.mjs', import.meta.url));
-
-function lparlink(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [bin, ...args], { timeout: 60_000 }, (err, stdout, stderr) => {
-      const code = err === null ? 0 : typeof err.code === 'number' ? err.code : 1;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 describe('lparlink command', () => {
   afterAll(removeTempDirs);

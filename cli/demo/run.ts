@@ -10,6 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { EXIT, usageError } from '../exit.js';
 import { createMachine, type Machine } from '../../src/index.js';
+import { unwritable } from '../../bench/output-path.js';
 import type { ClientReport } from './programs/request-response.js';
 import type { SinkReport } from './programs/stream.js';
 
@@ -20,9 +21,12 @@ interface DemoOptions {
   streamMessages: number;
   streamBytes: number;
   attempts: number;
+  /** --trace FILE: record a message-flow trace and write it there. */
+  trace?: string;
+  traceSample: number;
 }
 
-const DEFAULTS: DemoOptions = { requests: 20_000, streamMessages: 1_000_000, streamBytes: 256, attempts: 1000 };
+const DEFAULTS: DemoOptions = { requests: 20_000, streamMessages: 1_000_000, streamBytes: 256, attempts: 1000, traceSample: 64 };
 
 const usage = `usage: lparlink demo [--requests N] [--messages N] [--bytes N] [--attempts N]
 
@@ -30,13 +34,16 @@ const usage = `usage: lparlink demo [--requests N] [--messages N] [--bytes N] [-
   --messages N   streamed messages batch → cache (default ${DEFAULTS.streamMessages})
   --bytes N      streamed message size, 4 to 65536 (default ${DEFAULTS.streamBytes})
   --attempts N   forged sends by the intruder (default ${DEFAULTS.attempts})
+  --trace FILE   write a message-flow trace (Chrome Trace Event Format) to FILE:
+                 open it in ui.perfetto.dev, chrome://tracing or DevTools
+  --trace-sample N  trace every Nth message of each channel (default ${DEFAULTS.traceSample})
   -h, --help     this help
 
 Options take their value as --flag N or --flag=N. Exit codes: 0 done, 1 a check
 failed, 2 bad arguments, 130 interrupted (Ctrl-C).
 `;
 
-const FLAGS = { requests: 'requests', messages: 'streamMessages', bytes: 'streamBytes', attempts: 'attempts' } as const;
+const FLAGS = { requests: 'requests', messages: 'streamMessages', bytes: 'streamBytes', attempts: 'attempts', 'trace-sample': 'traceSample' } as const;
 
 /** The options, `'help'`, or what was wrong with the arguments (one line). */
 function parse(argv: string[]): DemoOptions | 'help' | string {
@@ -51,6 +58,8 @@ function parse(argv: string[]): DemoOptions | 'help' | string {
         messages: { type: 'string' },
         bytes: { type: 'string' },
         attempts: { type: 'string' },
+        trace: { type: 'string' },
+        'trace-sample': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -67,6 +76,12 @@ function parse(argv: string[]): DemoOptions | 'help' | string {
     o[key] = value;
   }
   if (o.streamBytes < 4 || o.streamBytes > 65536) return `--bytes must be from 4 to 65536, got ${o.streamBytes}`;
+  if (values['trace-sample'] !== undefined && values.trace === undefined) return '--trace-sample needs --trace FILE';
+  if (typeof values.trace === 'string') {
+    const bad = unwritable('--trace', values.trace);
+    if (bad !== undefined) return bad;
+    o.trace = values.trace;
+  }
   return o;
 }
 
@@ -152,9 +167,26 @@ async function demo(o: DemoOptions, interrupted: Promise<'interrupted'>): Promis
       { id: 4, name: 'batch' },
     ],
     policy: { allow: [[1, 2], [3, 4]] },
+    trace: o.trace === undefined ? undefined : { sample: o.traceSample },
   });
   process.stdout.write(`booted hardware-0 and 4 partitions in ${fmt(performance.now() - t0, 1)} ms\n\n`);
+  try {
+    return await run(machine, o, interrupted);
+  } finally {
+    // Interrupted or failed too: the trace of what ran is what explains it.
+    if (o.trace !== undefined) await writeDemoTrace(machine, o.trace);
+  }
+}
 
+async function writeDemoTrace(machine: Machine, path: string): Promise<void> {
+  const t = await machine.exportTrace(path);
+  process.stdout.write(
+    `\ntrace: ${fmt(t.messages)} sampled messages with their flows (${fmt(t.events)} events, ${fmt(t.dropped)} records dropped) in ${path};\n` +
+      '       open it in ui.perfetto.dev, chrome://tracing or the DevTools Performance panel\n',
+  );
+}
+
+async function run(machine: Machine, o: DemoOptions, interrupted: Promise<'interrupted'>): Promise<number> {
   // ── workloads ──
   const server = await machine.partition(1).spawn(program('request-response'), { role: 'server', port: 7 });
   const sink = await machine.partition(3).spawn(program('stream'), { role: 'sink', port: 8 });

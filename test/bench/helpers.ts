@@ -19,12 +19,17 @@ export function removeTempDirs(): void {
   for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true });
 }
 
-/** Run `lparlink bench ...args`; resolves with the exit code and output (never rejects on a non-zero exit). */
-export function bench(args: string[], timeoutMs = 150_000): Promise<{ code: number; stdout: string; stderr: string }> {
+/** Run `lparlink ...args`; resolves with the exit code and output (never rejects on a non-zero exit). */
+export function lparlink(args: string[], timeoutMs = 60_000): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [bin, 'bench', ...args], { timeout: timeoutMs, maxBuffer: 32 << 20 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [bin, ...args], { timeout: timeoutMs, maxBuffer: 32 << 20 }, (err, stdout, stderr) => {
       const code = err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1;
       resolve({ code, stdout, stderr });
     });
   });
+}
+
+/** Run `lparlink bench ...args`, as lparlink() does. */
+export function bench(args: string[], timeoutMs = 150_000): Promise<{ code: number; stdout: string; stderr: string }> {
+  return lparlink(['bench', ...args], timeoutMs);
 }

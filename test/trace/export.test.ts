@@ -101,8 +101,10 @@ describe('a trace ring that overflows', () => {
     const { file, summary } = await tracedTraffic([3000, 0], { sample: 1, records: 1024 });
     expect(summary.dropped).toBeGreaterThan(0);
     expect(file.otherData.dropped).toBe(summary.dropped);
-    expect(file.otherData.threads['hardware-0'].dropped).toBeGreaterThan(0);
-    expect(file.otherData.threads['hardware-0'].records).toBeLessThanOrEqual(1024);
+    const [machine] = Object.values(file.otherData.processes);
+    expect(machine.threads['hardware-0'].dropped).toBeGreaterThan(0);
+    expect(machine.threads['hardware-0'].records).toBeLessThanOrEqual(1024);
+    expect(machine.messages).toBe(summary.messages);
     const { flows } = await consumerFlows(file.traceEvents);
     expect(flows['send>verify>deliver']).toBe(summary.messages);
     expect(summary.messages).toBeGreaterThan(0);

@@ -23,7 +23,11 @@ export interface TraceEvent {
 export interface TraceFile {
   traceEvents: TraceEvent[];
   displayTimeUnit: string;
-  otherData: { sample: number; dropped: number; incomplete: number; threads: Record<string, { dropped: number; records: number }> };
+  otherData: {
+    dropped: number;
+    incomplete: number;
+    processes: Record<string, { sample: number; messages: number; threads: Record<string, { dropped: number; records: number }> }>;
+  };
 }
 
 export interface TrafficRun {

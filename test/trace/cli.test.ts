@@ -1,0 +1,59 @@
+/** `lparlink demo --trace FILE` and `lparlink bench --trace FILE`, end to end through the installed command. */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { lparlink, removeTempDirs, tempDir } from '../bench/helpers.js';
+import { consumerFlows, type TraceFile } from './helpers.js';
+
+describe('--trace FILE', () => {
+  afterAll(removeTempDirs);
+
+  it('demo writes a trace whose every sampled message a real consumer follows, tracks named as the workers', async () => {
+    const file = join(tempDir(), 'demo.json');
+    // 2 × 160 round-trip messages and 640 streamed, every 32nd: 5 + 5 + 20.
+    const r = await lparlink(['demo', '--requests', '160', '--messages', '640', '--attempts', '7', '--trace', file, '--trace-sample', '32']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`trace: 30 sampled messages with their flows`);
+    const trace = JSON.parse(readFileSync(file, 'utf8')) as TraceFile;
+    const { flows, threads } = await consumerFlows(trace.traceEvents);
+    expect(flows).toEqual({ 'send>verify>deliver': 30, 'deliver>receive': 30 });
+    expect(threads).toEqual(['batch', 'cache', 'db', 'hardware-0', 'web']);
+    // The intruder's 7 forged sends, each an instant event on the hardware's track with its kind.
+    const violations = trace.traceEvents.filter((e) => e.name === 'violation');
+    expect(violations.map((e) => e.args)).toEqual(Array.from({ length: 7 }, () => ({ partition: 2, kind: 'notOwner' })));
+  });
+
+  it('checks the path before anything runs, and --trace-sample', async () => {
+    const missing = join(tempDir(), 'no-such-folder', 'x.json');
+    const demo = await lparlink(['demo', '--trace', missing]);
+    expect(demo.code).toBe(2);
+    expect(demo.stdout).toBe('');
+    expect(demo.stderr).toMatch(/^lparlink demo: --trace .*x\.json: the folder .* does not exist; create it first\n/);
+    const bench = await lparlink(['bench', '--suite', 'latency', '--trace', missing]);
+    expect(bench.code).toBe(2);
+    expect(bench.stdout).toBe('');
+    expect(bench.stderr).toMatch(/^lparlink bench: --trace .*x\.json: the folder .* does not exist; create it first\n/);
+    expect(existsSync(missing)).toBe(false);
+    const sample = await lparlink(['bench', '--trace', join(tempDir(), 'y.json'), '--trace-sample', '0']);
+    expect(sample).toMatchObject({ code: 2, stdout: '' });
+    expect(sample.stderr).toMatch(/^lparlink bench: --trace-sample takes a positive integer, got '0'\n/);
+    const alone = await lparlink(['demo', '--trace-sample', '8']);
+    expect(alone.code).toBe(2);
+    expect(alone.stderr).toMatch(/^lparlink demo: --trace-sample needs --trace FILE\n/);
+  });
+
+  it('bench writes every machine of the run into one file, each its own process', async () => {
+    const file = join(tempDir(), 'bench.json');
+    const r = await lparlink(['bench', '--suite', 'latency', '--duration', '0.2', '--samples', '1', '--trace', file, '--trace-sample', '4']);
+    expect(r.code).toBe(0);
+    const trace = JSON.parse(readFileSync(file, 'utf8')) as TraceFile;
+    const processes = trace.traceEvents.filter((e) => e.ph === 'M' && e.name === 'process_name').map((e) => e.args!.name);
+    expect(processes).toContain('latency');
+    const { flows } = await consumerFlows(trace.traceEvents);
+    const messages = Object.values(trace.otherData.processes).reduce((sum, p) => sum + p.messages, 0);
+    expect(messages).toBeGreaterThan(0);
+    expect(flows['send>verify>deliver']).toBe(messages);
+    expect(r.stdout).toContain(`trace: ${messages} sampled messages`);
+  });
+});
