@@ -19,6 +19,7 @@ import { BenchTrace } from './trace.js';
 import { printBusiest, runProfiled } from './profile.js';
 import { renderReport } from './report.js';
 import { unwritable } from './output-path.js';
+import { packageVersion } from './package-version.js';
 import { machineInfo, roundedLoad, type BenchJson, type ResultRow } from './results.js';
 import { mergeRounds } from './samples.js';
 import { formatTable } from './table.js';
@@ -261,7 +262,7 @@ export async function runBenchCli(argv: string[]): Promise<number> {
   const maxPayload = Math.max(64, ...(sizes ?? [MAX_PAYLOAD]));
   const trace = values.trace === undefined ? undefined : await BenchTrace.open(values.trace, traceSample);
   const pool = new MachinePool(wait, maxPayload, trace);
-  const json: BenchJson = { machine: machineInfo(wait, durationSeconds, samples), command: `lparlink bench ${argv.join(' ')}`.trim(), results: [] };
+  const json: BenchJson = { version: packageVersion(), machine: machineInfo(wait, durationSeconds, samples), command: `lparlink bench ${argv.join(' ')}`.trim(), results: [] };
   const toStdout = values.json === '-';
   const bar =
     process.stderr.isTTY && !toStdout

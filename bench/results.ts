@@ -98,6 +98,8 @@ export interface MachineInfo {
 }
 
 export interface BenchJson {
+  /** The lparlink version that ran. */
+  version: string;
   machine: MachineInfo;
   command: string;
   results: ResultRow[];

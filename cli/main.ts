@@ -3,7 +3,7 @@
  * outside src/ so the library never carries the CLI, the demo or the bench;
  * each subcommand lives in its own module and is loaded on demand.
  */
-import { readFileSync } from 'node:fs';
+import { packageVersion } from '../bench/package-version.js';
 import { EXIT, usageError } from './exit.js';
 
 const usage = `usage: lparlink <command> [options]
@@ -19,12 +19,6 @@ options:
 
 exit codes: 0 done, 1 the run failed, 2 bad arguments, 130 interrupted (Ctrl-C)
 `;
-
-function version(): string {
-  // dist/cli/main.js and cli/main.ts both sit two folders below the package root.
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
-}
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -44,7 +38,7 @@ export async function main(argv: string[]): Promise<number> {
     case '-v':
     case '--version':
     case 'version':
-      process.stdout.write(`lparlink ${version()}\n`);
+      process.stdout.write(`lparlink ${packageVersion()}\n`);
       return EXIT.OK;
     case '-h':
     case '--help':
