@@ -49,6 +49,7 @@ const COLORS: Record<string, string> = {
   'raw-relay per-message': '#aec7e8',
   'raw-ring': '#17becf',
   'raw-ring per-message': '#9edae5',
+  'lparlink round-trip blocking': '#ff9896',
   postMessage: '#2ca02c',
   comlink: '#9467bd',
   piscina: '#ff7f0e',
@@ -62,6 +63,9 @@ function colorOf(label: string, used: Set<string>): string {
   used.add(c);
   return c;
 }
+
+/** A system's other variants (per message, blocking) dashed beside its usual one. */
+const dashOf = (label: string): number[] | undefined => (label.includes(' ') ? [6, 4] : undefined);
 
 const isPositive = (v: number | null | undefined): v is number => typeof v === 'number' && Number.isFinite(v) && v > 0;
 
@@ -81,14 +85,21 @@ function lineSeries(
       const r = kept.find((k) => key(k) === label && xOf(k) === x);
       return r === undefined ? null : yOf(r);
     });
-    series.push({ label, color: colorOf(label, used), dash: label.endsWith('per-message') ? [6, 4] : undefined, style: 'line', values });
+    series.push({ label, color: colorOf(label, used), dash: dashOf(label), style: 'line', values });
   }
   return { xs, series };
 }
 
-/** Bandwidth rows by system; lparlink and the raw rings per message apart from batched. */
-const systemKey = (r: ResultRow): string =>
-  r.system + (r.variant === 'per-message' && (r.system === 'lparlink' || r.system.startsWith('raw')) ? ' per-message' : '');
+/**
+ * A series per system and variant: the system's name alone when it ran one
+ * variant, else with the variant after it (batched, the usual way to drive
+ * the rings, stays unnamed): `lparlink`, `lparlink per-message`, `lparlink round-trip blocking`.
+ */
+function bySystemAndVariant(rows: readonly ResultRow[]): (r: ResultRow) => string {
+  const unnamed = new Map<string, string>();
+  for (const r of rows) if (!unnamed.has(r.system) || r.variant === 'batched') unnamed.set(r.system, r.variant);
+  return (r) => (r.variant === unnamed.get(r.system) ? r.system : `${r.system} ${r.variant}`);
+}
 
 function payloadAxis(xs: number[]): ChartAxis {
   return { label: 'payload', format: 'bytes', log: 2, ticks: xs, range: [xs[0] / 1.5, xs[xs.length - 1] * 1.5] };
@@ -99,8 +110,9 @@ function throughputCharts(rows: readonly ResultRow[]): ChartSpec[] {
   if (bw.length === 0) return [];
   const caption =
     'Solid: batched (lparlink sendBatch of 32 and zero-copy drain; the raw rings publish every 32 records) or one message per post, call or task. Dashed: one publish per message. Median of the samples.';
-  const msgs = lineSeries(bw, systemKey, (r) => r.payloadBytes, (r) => r.msgsPerSec);
-  const mb = lineSeries(bw, systemKey, (r) => r.payloadBytes, (r) => r.mbPerSec);
+  const key = bySystemAndVariant(bw);
+  const msgs = lineSeries(bw, key, (r) => r.payloadBytes, (r) => r.msgsPerSec);
+  const mb = lineSeries(bw, key, (r) => r.payloadBytes, (r) => r.mbPerSec);
   return [
     { id: 'throughput', title: 'One-way throughput against payload', caption, x: payloadAxis(msgs.xs), y: { label: 'messages / s', format: 'si', log: 10 }, ...msgs },
     { id: 'bandwidth', title: 'One-way bandwidth against payload', caption, x: payloadAxis(mb.xs), y: { label: 'MB / s', format: 'si', log: 10 }, ...mb },
@@ -114,16 +126,17 @@ function latencyChart(rows: readonly ResultRow[]): ChartSpec[] {
   const lat = rows.filter((r) => r.suite === 'latency' && r.distribution !== undefined && r.distribution.length > 0);
   if (lat.length === 0) return [];
   const size = Math.min(...lat.map((r) => r.payloadBytes));
-  const points = lat
-    .filter((r) => r.payloadBytes === size)
-    .flatMap((r) => r.distribution!.filter(([p]) => p >= 25 && p < 100).map(([p, us]) => ({ r, x: nines(p), us })));
+  const shown = lat.filter((r) => r.payloadBytes === size);
+  const key = bySystemAndVariant(shown);
+  const points = shown.flatMap((r) => r.distribution!.filter(([p]) => p >= 25 && p < 100).map(([p, us]) => ({ label: key(r), x: nines(p), us })));
   const xs = [...new Set(points.map((p) => p.x))].sort((a, b) => a - b);
   const used = new Set<string>();
-  const series: ChartSeries[] = [...new Set(points.map((p) => p.r.system))].map((system) => ({
-    label: system,
-    color: colorOf(system, used),
+  const series: ChartSeries[] = [...new Set(points.map((p) => p.label))].map((label) => ({
+    label,
+    color: colorOf(label, used),
+    dash: dashOf(label),
     style: 'line',
-    values: xs.map((x) => points.find((p) => p.r.system === system && p.x === x)?.us ?? null),
+    values: xs.map((x) => points.find((p) => p.label === label && p.x === x)?.us ?? null),
   }));
   return [
     {
