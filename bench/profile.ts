@@ -58,8 +58,7 @@ function readNames(path: string): ThreadNameRecord[] {
 /**
  * Run `node --cpu-prof --cpu-prof-dir DIR ...nodeArgs` with the thread-name
  * recording on, wait for it, and write DIR/threads.json naming every profile
- * it wrote (files already in DIR are left out). Ctrl-C reaches the program
- * (same process group); this side waits for it so the names are still written.
+ * it wrote (files already in DIR are left out), also when a signal ended it.
  */
 export async function runProfiled(dir: string, nodeArgs: readonly string[]): Promise<ProfiledRun> {
   mkdirSync(dir, { recursive: true });
@@ -70,8 +69,12 @@ export async function runProfiled(dir: string, nodeArgs: readonly string[]): Pro
     stdio: 'inherit',
     env: { ...process.env, [THREAD_NAMES_ENV]: pending },
   });
+  // Ctrl-C in a terminal reaches the program too (one process group): this side only waits for it.
+  // SIGTERM comes to this process alone (kill PID, a process manager): pass it on.
   const ignoreInterrupt = (): void => {};
+  const passOnTerminate = (): void => void child.kill('SIGTERM');
   process.on('SIGINT', ignoreInterrupt);
+  process.on('SIGTERM', passOnTerminate);
   let code: number;
   try {
     code = await new Promise<number>((resolve) => {
@@ -83,6 +86,7 @@ export async function runProfiled(dir: string, nodeArgs: readonly string[]): Pro
     });
   } finally {
     process.off('SIGINT', ignoreInterrupt);
+    process.off('SIGTERM', passOnTerminate);
   }
   const names = readNames(pending);
   rmSync(pending, { force: true });

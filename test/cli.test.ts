@@ -90,6 +90,20 @@ describe('lparlink command', () => {
     expect(map.threads.map((t) => t.file)).not.toContain('CPU.20200101.000000.1.0.001.cpuprofile');
   });
 
+  it('profile passes SIGTERM on to the program and still writes threads.json; the exit code says which signal', async () => {
+    const out = tempDir();
+    const child = spawn(process.execPath, [bin, 'profile', '--out', out, '--', profiledProgram, 'hold'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const deadline = Date.now() + 30_000;
+    while (!stdout.includes('ready') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(stdout).toContain('ready');
+    child.kill('SIGTERM'); // to lparlink profile only, as `kill PID` would
+    expect(await exited).toBe(128 + 15);
+    expect(JSON.parse(readFileSync(join(out, 'threads.json'), 'utf8'))).toMatchObject({ pid: expect.any(Number), threads: expect.any(Array) });
+  });
+
   it('profile: a missing program, an unknown flag or an unusable --out is exit 2 with one line, and nothing runs', async () => {
     const dir = tempDir();
     for (const [args, why] of [
