@@ -251,7 +251,9 @@ export async function runBenchCli(argv: string[]): Promise<number> {
     const dir = resolvePath(profDir);
     const { code, files } = await runProfiled(dir, [script, 'bench', ...rest]);
     // With --json to stdout the summary goes to stderr, so stdout stays one JSON document.
-    printBusiest(values.json === '-' ? process.stderr : process.stdout, dir, files);
+    // The machines' threads only: the baselines' workers are in threads.json for whoever wants them.
+    const machineThread = (f: { name: string }): boolean => f.name === 'main' || f.name.startsWith('hardware') || f.name.startsWith('partition');
+    printBusiest(values.json === '-' ? process.stderr : process.stdout, dir, files, machineThread);
     return code;
   }
   setThreadLabel('bench driver');

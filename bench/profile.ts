@@ -103,14 +103,15 @@ export async function runProfiled(dir: string, nodeArgs: readonly string[]): Pro
   return { code, pid: child.pid, files };
 }
 
-/** After a profiled run: where the profiles are, and each machine thread's busiest functions (one line per name and label). */
-export function printBusiest(out: NodeJS.WritableStream, dir: string, files: readonly ProfileFile[]): void {
+/** After a profiled run: where the profiles are, and the busiest functions of each thread `shown` keeps (one line per name and label). */
+export function printBusiest(out: NodeJS.WritableStream, dir: string, files: readonly ProfileFile[], shown: (f: ProfileFile) => boolean = () => true): void {
   out.write(`\nCPU profiles in ${dir} (thread names in threads.json), busiest functions per thread:\n`);
-  const shown = new Set<string>();
+  const printed = new Set<string>();
   for (const f of files) {
+    if (!shown(f)) continue;
     const key = `${f.pid}|${f.name}|${f.label}`;
-    if (shown.has(key)) continue;
-    shown.add(key);
+    if (printed.has(key)) continue;
+    printed.add(key);
     const top = topFunctions(join(dir, f.file), 3)
       .map((t) => `${t.fn} ${t.percent.toFixed(0)}%`)
       .join(', ');

@@ -136,7 +136,7 @@ export const DRAW_SCRIPT = String.raw`
       // uPlot's own filter keeps only powers of the base on a log axis; these ticks are chosen.
       a.filter = function (u, splits) { return splits; };
     }
-    if (axis.format === 'categories') { a.size = 90; a.rotate = -30; a.font = '11px system-ui, sans-serif'; }
+    if (axis.format === 'categories') { a.size = 90; a.rotate = 30; a.align = 2; a.font = '11px system-ui, sans-serif'; }
     return a;
   }
 
