@@ -72,8 +72,8 @@ export function verifiedPaths(
     const granted = hw.manager.connect(p2, 0, 1, 7);
     const accepted = hw.manager.accept(p1, 0, 7);
     if (!granted.ok || accepted instanceof Promise || !accepted.ok) throw new Error('micro: could not open the channel');
-    tx.push(new Channel(txq, granted.handle, { partition: 1, process: 1 }, () => {}));
-    rx.push(new Channel(rxq, accepted.handle, { partition: 2, process: 1 }, () => {}));
+    tx.push(new Channel(txq, granted.handle, { node: 0, partition: 1, process: 1 }, () => {}));
+    rx.push(new Channel(rxq, accepted.handle, { node: 0, partition: 2, process: 1 }, () => {}));
   }
   return { tx, rx, hw, traceThreads };
 }

@@ -5,7 +5,7 @@
  */
 import { EventEmitter, once } from 'node:events';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
-import { DEFAULTS, describe, resolveOptions, type MachineOptions } from './options.js';
+import { DEFAULTS, describe, resolveMachineOptions, type MachineOptions } from './options.js';
 import { moduleHref, type ProgramRef, type SpawnArgs } from './program.js';
 import type { HardwareBoot, PartitionBoot, ResolvedOptions, ResolvedPartition } from './shared/boot.js';
 import { counterBytes, readPartitionStats, type PartitionStats } from './shared/counter-block.js';
@@ -14,7 +14,8 @@ import { rebuildError } from './shared/error-record.js';
 import { MachineError } from './shared/errors.js';
 import { KeepAlive } from './keep-alive.js';
 import { checkSpawnOptions, DEFAULT_ABORT_GRACE_MS, watchCancellation, type SpawnOptions } from './spawn-options.js';
-import type { HardwareAdmin, PartitionOsApi, StartResult } from './shared/operator-contract.js';
+import { isLinkEvent, type HardwareAdmin, type PartitionOsApi, type StartResult } from './shared/operator-contract.js';
+import { LINK_UNKNOWN_IDENTITIES, linkCounterBytes, linkMachineBlock, readLinkStats, type LinkStats } from './shared/link-counters.js';
 import type { OsEndpoint } from './shared/os-endpoint.js';
 import { allocatePort } from './shared/port.js';
 import { workerEntry } from './shared/workers.js';
@@ -27,6 +28,14 @@ import type { Writable } from 'node:stream';
 export interface MachineStats {
   /** One block of counters per partition; see {@link PartitionStats} for each counter. */
   partitions: PartitionStats[];
+  /** On a node: one entry per peer in `node.peers` order (see {@link LinkStats}); empty otherwise. */
+  links: LinkStats[];
+  /**
+   * On a node: connections to its listener refused without a known identity: a failed handshake
+   * (another CA, no certificate, a TLS version before 1.3) or a certificate whose CN names no
+   * configured peer. 0 otherwise.
+   */
+  unknownIdentities: number;
 }
 
 /** A running program, as {@link PartitionHandle.spawn} returns it. */
@@ -115,6 +124,26 @@ export interface MachineEvents {
       exitCode: number;
       /** The uncaught error that ended it, if any. */
       error?: Error;
+    },
+  ];
+  /** On a node: the link to another node came up (authenticated both ways); connects to it may go. */
+  linkUp: [
+    info: {
+      /** The peer's node id. */
+      node: number;
+    },
+  ];
+  /**
+   * On a node: the link to another node went down. Every channel over it ended with `ELINKDOWN`;
+   * the sends it had not acknowledged failed with `ELINKDOWN` (counted in `stats().links[i].unacknowledged`).
+   * The dialing side redials; channels are not resumed (docs/LINK.md).
+   */
+  linkDown: [
+    info: {
+      /** The peer's node id. */
+      node: number;
+      /** Why: a closed connection, a heartbeat timeout, an unreadable frame stream. */
+      reason: string;
     },
   ];
 }
@@ -434,6 +463,8 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
   /** @internal The trace rings, with `createMachine({ trace })`. */
   readonly tracing: TraceRecorder | undefined;
 
+  private readonly linkCounters: Float64Array;
+
   /** @internal */
   constructor(
     /** @internal the options after validation and defaults */
@@ -441,6 +472,7 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
     private readonly hardware: Worker,
     counters: SharedArrayBuffer,
     hardwareTraceRing?: SharedArrayBuffer,
+    linkCounters?: SharedArrayBuffer,
   ) {
     super();
     if (options.trace !== undefined && hardwareTraceRing !== undefined) {
@@ -448,6 +480,12 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
       this.tracing.add('hardware-0', hardware.threadId, undefined, hardwareTraceRing);
     }
     this.counters = new Float64Array(counters);
+    this.linkCounters = new Float64Array(linkCounters ?? new ArrayBuffer(0));
+    hardware.on('message', (m: unknown) => {
+      if (!isLinkEvent(m) || this.closing) return;
+      if (m.lparlinkLink === 'linkUp') this.emit('linkUp', { node: m.node });
+      else this.emit('linkDown', { node: m.node, reason: m.reason ?? 'unknown' });
+    });
     const admin = this.connect<HardwareAdmin>(hardware);
     this.admin = admin;
     let error: Error | undefined;
@@ -531,7 +569,12 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
    * round trip; cheap enough to poll). Still readable after close().
    */
   stats(): MachineStats {
-    return { partitions: this.partitions.map((p) => readPartitionStats(this.counters, p.index, p.id, p.name)) };
+    const peers = this.options.node?.peers ?? [];
+    return {
+      partitions: this.partitions.map((p) => readPartitionStats(this.counters, p.index, p.id, p.name)),
+      links: peers.map((peer, i) => readLinkStats(this.linkCounters, i, peer.id)),
+      unknownIdentities: this.options.node === undefined ? 0 : this.linkCounters[linkMachineBlock(peers.length) + LINK_UNKNOWN_IDENTITIES],
+    };
   }
 
   /**
@@ -659,13 +702,16 @@ function workerBooted(worker: Worker, fail: (exitCode: number, error: Error | un
  *   worker already started is stopped before the promise rejects.
  */
 export async function createMachine(options: MachineOptions): Promise<Machine> {
-  const resolved = resolveOptions(options);
+  const { options: resolved, tls } = resolveMachineOptions(options);
   const ports = resolved.partitions.map((p) => allocatePort(resolved.geometry, p.id));
   const counters = new SharedArrayBuffer(counterBytes(resolved.partitions.length));
   const channels = resolved.partitions.map(() => new MessageChannel());
   const controlEndpoints = channels.map((c) => c.port1);
   const hardwareTraceRing = resolved.trace === undefined ? undefined : new TraceRecorder(resolved.trace.sample, resolved.trace.records).newRing();
   const boot: HardwareBoot = { options: resolved, controlEndpoints, buffers: { ports, counters, trace: hardwareTraceRing } };
+  // Only the hardware worker receives the node's TLS identity.
+  const linkCounters = resolved.node === undefined ? undefined : new SharedArrayBuffer(linkCounterBytes(resolved.node.peers.length));
+  if (linkCounters !== undefined && tls !== undefined) boot.link = { tls, counters: linkCounters };
   let hardware: Worker;
   try {
     hardware = new Worker(workerEntry('hardware/worker'), {
@@ -679,7 +725,7 @@ export async function createMachine(options: MachineOptions): Promise<Machine> {
     throw e;
   }
   recordThreadName(hardware.threadId, 'hardware-0');
-  const machine = new Machine(resolved, hardware, counters, hardwareTraceRing);
+  const machine = new Machine(resolved, hardware, counters, hardwareTraceRing, linkCounters);
   try {
     machine.startPartitions(ports, channels.map((c) => c.port2));
     await machine.keepAlive.during(machine.booted());

@@ -1,7 +1,8 @@
 /** Every machine option, its default, and its check, in one place. */
 import { MachineError } from './shared/errors.js';
 import { MAX_RING_CAPACITY, maxRecordBytes, MIN_RING_CAPACITY, RECORD_HEADER_BYTES, DELIVER_BODY_BYTES, SEND_BODY_BYTES } from './shared/layout.js';
-import type { ResolvedOptions, ResolvedPartition, ResourceLimits } from './shared/boot.js';
+import type { NodeTls, ResolvedOptions, ResolvedPartition, ResourceLimits } from './shared/boot.js';
+import { resolveNode, resolvePolicyPairs, type NodeOptions, type PolicyEnd } from './node-options.js';
 import { resolveWaitPolicy, WAIT_MODES, type WaitMode } from './shared/wait.js';
 
 export type { ResolvedOptions, ResolvedPartition, ResourceLimits };
@@ -32,9 +33,15 @@ export interface MachineOptions {
   partitions: PartitionOptions[];
   /** Which pairs of partitions may open channels. Default: every pair. A partition may always connect to itself. */
   policy?: {
-    /** Unordered pairs of partition ids, e.g. `[[1, 2], [2, 3]]`; a connect between any other pair fails with `EPOLICY`. */
-    allow?: Array<[number, number]>;
+    /**
+     * Unordered pairs of partition ids, e.g. `[[1, 2], [2, 3]]`; a connect between any other pair
+     * fails with `EPOLICY`. On a node, an end may name another node's partition:
+     * `[1, { node: 2, partition: 1 }]` (both nodes check their own policy).
+     */
+    allow?: Array<[PolicyEnd, PolicyEnd]>;
   };
+  /** Make this machine one node of several, linked over mutual TLS (docs/LINK.md). Default: a single machine, no sockets. */
+  node?: NodeOptions;
   /** Process slots (queue pairs) per partition, 1 to 256: how many programs may run in it at once (one more: `EMFILE`). Default 8. */
   processesPerPartition?: number;
   /** Channel slots per partition, 1 to 4096: open channel ends at once (one more: `EMFILE`). Default 64. */
@@ -155,11 +162,16 @@ function moduleRef(option: string, value: unknown): string | undefined {
 }
 
 export function resolveOptions(input: unknown): ResolvedOptions {
+  return resolveMachineOptions(input).options;
+}
+
+/** The checked options, and the node's TLS material, which goes only to the hardware worker. */
+export function resolveMachineOptions(input: unknown): { options: ResolvedOptions; tls: NodeTls | undefined } {
   if (typeof input !== 'object' || input === null) bad('options', `must be an object, got ${describe(input)}`);
   const o = input as MachineOptions;
   const known = new Set([
     'partitions', 'policy', 'processesPerPartition', 'channelsPerPartition', 'sendRingBytes', 'receiveRingBytes',
-    'maxMessageBytes', 'wait', 'budgetPerRound', 'listenersPerPartition', 'testHooks', 'resourceLimits', 'trace',
+    'maxMessageBytes', 'wait', 'budgetPerRound', 'listenersPerPartition', 'testHooks', 'resourceLimits', 'trace', 'node',
   ]);
   for (const key of Object.keys(o)) if (!known.has(key)) bad(`option '${key}'`, `is not an option (known: ${[...known].join(', ')})`);
 
@@ -191,18 +203,16 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     };
   });
 
+  const linked = resolveNode(o.node);
   let allow: Array<[number, number]> | undefined;
+  let remoteAllow: ResolvedOptions['remoteAllow'];
   if (o.policy !== undefined) {
     if (typeof o.policy !== 'object' || o.policy === null) bad('policy', 'must be an object like { allow: [[1, 2]] }');
     if (o.policy.allow !== undefined) {
       if (!Array.isArray(o.policy.allow)) bad('policy.allow', 'must be an array of [partitionId, partitionId] pairs');
-      allow = o.policy.allow.map((pair, i) => {
-        if (!Array.isArray(pair) || pair.length !== 2) bad(`policy.allow[${i}]`, `must be a pair like [1, 2], got ${describe(pair)}`);
-        for (const id of pair) {
-          if (!ids.has(id)) bad(`policy.allow[${i}]`, `names partition ${describe(id)}, which is not in partitions`);
-        }
-        return [pair[0], pair[1]];
-      });
+      const pairs = resolvePolicyPairs(o.policy.allow, ids, linked?.node);
+      allow = pairs.local;
+      remoteAllow = pairs.remote;
     }
   }
 
@@ -221,9 +231,11 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   if (!WAIT_MODES.includes(wait)) bad('wait', `must be one of ${WAIT_MODES.join(', ')}, got ${describe(wait)}`);
   if (o.testHooks !== undefined && typeof o.testHooks !== 'boolean') bad('testHooks', 'must be a boolean');
 
-  return {
+  const options: ResolvedOptions = {
     partitions,
     allow,
+    remoteAllow,
+    node: linked?.node,
     geometry: {
       queuePairs: o.processesPerPartition === undefined ? DEFAULTS.processesPerPartition : intIn('processesPerPartition', o.processesPerPartition, 1, 256),
       channelSlots: o.channelsPerPartition === undefined ? DEFAULTS.channelsPerPartition : intIn('channelsPerPartition', o.channelsPerPartition, 1, 4096),
@@ -239,6 +251,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     testHooks: o.testHooks ?? false,
     trace: traceOptions(o.trace),
   };
+  return { options, tls: linked?.tls };
 }
 
 const TRACE_KEYS = new Set(['sample', 'records']);

@@ -27,7 +27,7 @@ function channelWithEagerPump(onWant: (ch: Channel) => void) {
     },
   };
   const qp = { adopt() {}, sendQueue: {}, pump: pumpStub } as unknown as ProcessQueuePair;
-  ch = new Channel(qp, 1, { partition: 2, process: 1 }, () => {});
+  ch = new Channel(qp, 1, { node: 0, partition: 2, process: 1 }, () => {});
   return { ch, pump };
 }
 

@@ -39,13 +39,16 @@ const FIXTURE: Record<string, string> = {
     "import { Ok } from '../shared/ok.js';",
     "const os = await import('../partitions/os.js');", // line 2: hardware → partitions
     "type Options = typeof import('../options.js');", // line 3: hardware → operator
+    "import { connect } from 'node:tls';", // line 4: a socket outside the link code
   ].join('\n'),
+  'src/hardware/link/links.ts': "import { connect } from 'node:tls';\nimport { createServer } from 'node:net';", // the one place sockets belong
+  'src/partitions/net.ts': "import type { Socket } from 'net';", // line 1: a socket in a partition
   'src/machine.ts': [
     "import type { Os } from './partitions/os.js';",
     "export type { Counters } from './hardware/engine.js';", // line 2: operator → hardware
   ].join('\n'),
   'src/options.ts': "import '../bench/suite.js';", // line 1: library → bench
-  'bench/suite.ts': ["import { Engine } from '../src/hardware/engine.js';", "export * from '../cli/main.js';"].join('\n'), // line 2
+  'bench/suite.ts': ["import { Engine } from '../src/hardware/engine.js';", "export * from '../cli/main.js';", "import { connect } from 'node:tls';"].join('\n'), // line 2; bench may use TLS (its raw baseline)
   'cli/main.ts': "import { suite } from '../bench/suite.js';\nimport { helper } from '../test/helper.js';", // line 2
 };
 
@@ -73,13 +76,15 @@ describe('import boundaries (tools/check-imports.mjs)', () => {
     expect(r.lines).toEqual([
       'src/hardware/engine.ts:2 imports src/partitions/os.ts (src/hardware imports only src/hardware and src/shared)',
       'src/hardware/engine.ts:3 imports src/options.ts (src/hardware imports only src/hardware and src/shared)',
+      'src/hardware/engine.ts:4 imports node:tls (node:tls and node:net are imported only under src/hardware/link (and bench/, test/))',
       'src/machine.ts:2 imports src/hardware/engine.ts (the operator (src/*.ts) imports src/*.ts, src/shared and src/partitions, never src/hardware)',
       'src/options.ts:1 imports bench/suite.ts (src/** never imports bench/, cli/ or test/)',
+      'src/partitions/net.ts:1 imports net (node:tls and node:net are imported only under src/hardware/link (and bench/, test/))',
       'src/partitions/os.ts:6 imports src/hardware/control-endpoint.ts (src/partitions imports only src/partitions and src/shared)',
       'src/shared/ok.ts:3 imports cli-progress (src/shared imports only src/shared, node: builtins and comlink)',
       'cli/main.ts:2 imports test/helper.ts (cli/ imports cli/, bench/ and src/)',
       'bench/suite.ts:2 imports cli/main.ts (bench/ imports bench/ and src/)',
-      'check-imports: 7 files, 8 violations',
+      'check-imports: 9 files, 10 violations',
     ]);
   });
 });

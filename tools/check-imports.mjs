@@ -28,6 +28,14 @@ const ROOMS = [
   { room: 'bench', may: ['bench', 'src/**'], rule: 'bench/ imports bench/ and src/' },
 ];
 
+/**
+ * Sockets and TLS (the inter-node link, docs/LINK.md) belong to the hardware's link code alone:
+ * no other library or CLI code may open a socket or hold TLS material. bench/ may (its raw TLS baseline).
+ */
+const SOCKET_MODULES = new Set(['node:tls', 'node:net', 'tls', 'net']);
+const SOCKET_ROOM = 'src/hardware/link/';
+const SOCKET_RULE = 'node:tls and node:net are imported only under src/hardware/link (and bench/, test/)';
+
 /** A folder under src/ that is not a room yet still belongs to the library. */
 const OTHER_SRC = { room: 'src/*', may: ['src/**'], rule: 'src/** never imports bench/, cli/ or test/' };
 
@@ -138,7 +146,9 @@ export function checkImports(root) {
       const entry = ROOMS.find((r) => r.room === room) ?? (room.startsWith('src/') ? OTHER_SRC : undefined);
       if (entry === undefined) continue;
       for (const { specifier, line } of importsOf(readFileSync(join(root, file), 'utf8'))) {
-        if (specifier.startsWith('.')) {
+        if (SOCKET_MODULES.has(specifier) && room !== 'bench' && !file.startsWith(SOCKET_ROOM)) {
+          violations.push({ file, line, target: specifier, rule: SOCKET_RULE });
+        } else if (specifier.startsWith('.')) {
           const target = resolveSpecifier(root, file, specifier);
           const targetRoom = roomOf(target);
           if (allowed(entry, targetRoom)) continue;

@@ -41,7 +41,7 @@ test('kv-store: every write is acknowledged by all followers before the client h
   assert.deepEqual(answers[21], { op: 'value', id: 21, key: 'missing', value: null, seq: 20 });
   const expected = { k0: 15, k1: 16, k2: 17, k3: 18, k4: 19 };
   assert.deepEqual(led, { store: expected, seq: 20 });
-  for (const r of replicas) assert.deepEqual(r, { store: expected, applied: 20, leader: { partition: 1, process: 1 } });
+  for (const r of replicas) assert.deepEqual(r, { store: expected, applied: 20, leader: { node: 0, partition: 1, process: 1 } }); // node 0: a machine that is not one node of several
   // 20 replicate messages to each follower, and the hardware saw no violation.
   const stats = machine.stats().partitions;
   assert.equal(stats[1].delivered, 20);

@@ -13,7 +13,8 @@ test('ping-pong: 100 round trips between two partitions', { timeout: TIMEOUT }, 
     assert.equal(pinged.rounds, 100);
     assert.equal(ponged.answered, 100);
     // Each side sees the other as the hardware attests it, never as the other claims.
-    assert.deepEqual(pinged.peer, { partition: 1, process: pong.pid });
+    // node 0: this machine is not one node of several (docs/LINK.md).
+    assert.deepEqual(pinged.peer, { node: 0, partition: 1, process: pong.pid });
     assert.deepEqual(ponged.peer, pinged.self);
 
     const [p1, p2] = machine.stats().partitions;

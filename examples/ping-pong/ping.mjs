@@ -12,5 +12,5 @@ export default async function main(proc, args) {
     if (pong !== `pong ${i}`) throw new Error(`round ${i}: got ${JSON.stringify(pong)}`);
   }
   await ch.close();
-  return { rounds: args.rounds, peer: ch.peer, self: { partition: proc.partition, process: proc.pid } };
+  return { rounds: args.rounds, peer: ch.peer, self: { node: 0, partition: proc.partition, process: proc.pid } };
 }

@@ -13,6 +13,12 @@ export const NO_ENTRY = -1;
  */
 export const RETIRED = 0xff;
 
+/**
+ * Table-private state of a remote connect's own end while the other node's hardware decides
+ * (docs/LINK.md): allocated, keyed, not open. Never written to a connection table.
+ */
+export const CONNECTING = 0xfe;
+
 export class ChannelStateTable {
   readonly slotsPerPartition: number;
   /** Handle layout: the slot in the low bits, the generation above. */
@@ -36,6 +42,16 @@ export class ChannelStateTable {
   readonly closedHandle: Uint32Array;
   /** An END not yet written because the owner's receive ring was full (status + 1; 0 = none). */
   readonly pendingEnd: Uint8Array;
+  /** The node of the other end: 0 for this node, else a peer node (then `peer` is NO_ENTRY and the fields below describe the link). */
+  readonly remoteNode: Uint16Array;
+  /** Remote ends: the channel id the other node knows this channel by (written into every frame sent for it). */
+  readonly linkChannel: Uint32Array;
+  /** Remote ends: the last sequence number sent, the last one the other node acknowledged, the last one received. */
+  readonly sentSequence: Uint32Array;
+  readonly ackedSequence: Uint32Array;
+  readonly receivedSequence: Uint32Array;
+  /** Bits of an entry index in a link channel id; the generation's low bits fill the rest. */
+  private readonly entryBits: number;
 
   constructor(partitions: number, slotsPerPartition: number) {
     const n = partitions * slotsPerPartition;
@@ -53,6 +69,29 @@ export class ChannelStateTable {
     this.remotePartition = new Uint32Array(n);
     this.remoteProcess = new Uint32Array(n);
     this.pendingEnd = new Uint8Array(n);
+    this.remoteNode = new Uint16Array(n);
+    this.linkChannel = new Uint32Array(n);
+    this.sentSequence = new Uint32Array(n);
+    this.ackedSequence = new Uint32Array(n);
+    this.receivedSequence = new Uint32Array(n);
+    this.entryBits = Math.max(1, 32 - Math.clz32(n - 1));
+  }
+
+  /**
+   * The id another node knows this entry's current channel by: the entry index in the low bits,
+   * the generation's low bits above, so a frame naming a closed channel whose entry was reused
+   * names no live channel (unless 2^(32 - entryBits) channels went through the entry meanwhile,
+   * and even then the key and sequence checks stand).
+   */
+  linkId(entry: number): number {
+    return ((this.generation[entry] << this.entryBits) | entry) >>> 0;
+  }
+
+  /** The entry a link channel id names while that channel is live, or NO_ENTRY. */
+  entryOfLinkId(id: number): number {
+    const e = id & ((1 << this.entryBits) - 1);
+    if (e >= this.state.length || !this.isLive(e)) return NO_ENTRY;
+    return this.linkId(e) === id >>> 0 ? e : NO_ENTRY;
   }
 
   entry(partitionIndex: number, slot: number): number {
@@ -110,6 +149,16 @@ export class ChannelStateTable {
     this.peer[entry] = peer;
   }
 
+  /** Open an end whose other end lives on another node, reached over the link to `node`. */
+  openRemote(entry: number, localPartition: number, queuePair: number, process: number, node: number, remotePartition: number, remoteProcess: number, linkChannel: number): void {
+    this.open(entry, localPartition, queuePair, process, remotePartition, remoteProcess, NO_ENTRY);
+    this.remoteNode[entry] = node;
+    this.linkChannel[entry] = linkChannel;
+    this.sentSequence[entry] = 0;
+    this.ackedSequence[entry] = 0;
+    this.receivedSequence[entry] = 0;
+  }
+
   /**
    * Free the entry; the generation moves on so every old handle to it is stale. A slot whose last
    * generation was just used retires instead of wrapping: a handle, once closed, is never accepted
@@ -128,6 +177,8 @@ export class ChannelStateTable {
     this.remotePartition[entry] = 0;
     this.remoteProcess[entry] = 0;
     this.pendingEnd[entry] = 0;
+    this.remoteNode[entry] = 0;
+    this.linkChannel[entry] = 0;
   }
 
   /** True when every slot of this partition has retired (connects then fail EMFILE, saying so). */

@@ -16,9 +16,15 @@ import { Status, type ChannelErrorCode } from '../shared/errors.js';
 import { ConnectionState } from '../shared/layout.js';
 
 /** Passed from the send side to the receive side (claim 1). Hardware-internal. */
-interface KeyExchange {
-  /** The send side's key-table entry; the receive side copies the key from it. */
+export interface KeyExchange {
+  /** The send side's node: 0 for this node, else the link it arrived over (hardware/link/remote-connect.ts). */
+  sourceNode: number;
+  /** This node: the send side's key-table entry (reserved while the receive side picks its own). Another node: NO_ENTRY. */
   keyEntry: number;
+  /** Another node: the send side's channel id, which every frame for this channel names. */
+  sourceChannel: number;
+  /** Store the channel key in the receive side's entry `d`: a copy from `keyEntry`, or the key the frame carried. */
+  storeKey(d: number): void;
   sourcePartition: number;
   sourceProcess: number;
   destinationPartition: number;
@@ -51,8 +57,15 @@ function fail(code: ChannelErrorCode, message: string): { ok: false; code: Chann
   return { ok: false, code, message };
 }
 
+/** The send side of claim 1 toward another node (hardware/link/remote-connect.ts); absent on a machine that is not a node. */
+export interface RemoteConnector {
+  connect(port: PartitionPort, qp: number, node: number, partitionId: number, service: number): ControlResult<ChannelGrant> | Promise<ControlResult<ChannelGrant>>;
+}
+
 export class ConnectionManager {
   private readonly listeners = new Map<string, Listener>();
+  /** Set on a node: connects to other nodes go through it. */
+  remote: RemoteConnector | undefined;
   /** Per partition index: listeners held, and accepts waiting. */
   private readonly listenerCount: number[];
   private readonly acceptCount: number[];
@@ -62,10 +75,12 @@ export class ConnectionManager {
     private readonly engine: Engine,
     private readonly table: ChannelStateTable,
     private readonly keys: KeyTable,
-    private readonly policy: Policy,
+    readonly policy: Policy,
     private readonly kick: () => void,
     private readonly counters: Counters,
     private readonly listenersPerPartition: number,
+    /** This node's id (0: the machine is not a node), written as the node of local peers. */
+    readonly localNode = 0,
   ) {
     this.listenerCount = ports.map(() => 0);
     this.acceptCount = ports.map(() => 0);
@@ -170,17 +185,37 @@ export class ConnectionManager {
     return fail(code, message);
   }
 
+  /** What is wrong with a connect's arguments, or undefined. */
+  checkConnect(port: PartitionPort, qp: number, partitionId: number, service: number): string | undefined {
+    const bad = this.activeQueuePair(port, qp) ?? this.badService(service);
+    if (bad) return bad;
+    if (!Number.isInteger(partitionId) || partitionId < 1 || partitionId > 0xffff) return `partition ${partitionId} is not a partition id`;
+    return undefined;
+  }
+
+  /** Send side of claim 1, to a partition of node `node` (this node's own id: as connect). */
+  connectNode(port: PartitionPort, qp: number, node: number, partitionId: number, service: number): ControlResult<ChannelGrant> | Promise<ControlResult<ChannelGrant>> {
+    if (!Number.isInteger(node) || node < 1 || node > 0xffff) return fail('EINVAL', `node ${node} is not a node id (1 to 65535)`);
+    if (node === this.localNode) return this.connect(port, qp, partitionId, service);
+    if (this.remote === undefined) {
+      return fail('EINVAL', `node ${node}: this machine is not a node (createMachine has no node option); leave node out to connect within the machine`);
+    }
+    return this.remote.connect(port, qp, node, partitionId, service);
+  }
+
   /** Send side of claim 1. */
   connect(port: PartitionPort, qp: number, partitionId: number, service: number): ControlResult<ChannelGrant> {
-    const bad = this.activeQueuePair(port, qp) ?? this.badService(service);
+    const bad = this.checkConnect(port, qp, partitionId, service);
     if (bad) return fail('EINVAL', bad);
-    if (!Number.isInteger(partitionId) || partitionId < 1) return fail('EINVAL', `partition ${partitionId} is not a partition id`);
     const e = this.table.allocate(port.index);
     if (e === NO_ENTRY) return fail('EMFILE', this.noSlotMessage(port));
     this.keys.generate(e);
     const process = port.queuePairs[qp].process;
     const answer = this.receiveSideAccept({
+      sourceNode: 0,
       keyEntry: e,
+      sourceChannel: 0,
+      storeKey: (d) => this.keys.copy(e, d),
       sourcePartition: port.id,
       sourceProcess: process,
       destinationPartition: partitionId,
@@ -195,17 +230,20 @@ export class ConnectionManager {
     t.open(e, port.id, qp, process, partitionId, t.ownerProcess[d], d);
     port.writeConnection(t.slotOf(e), t.handle(e), process, partitionId, t.ownerProcess[d], ConnectionState.OPEN);
     this.kick();
-    return { ok: true, handle: t.handle(e), remotePartition: partitionId, remoteProcess: t.ownerProcess[d] };
+    return { ok: true, handle: t.handle(e), remoteNode: this.localNode, remotePartition: partitionId, remoteProcess: t.ownerProcess[d] };
   }
 
-  /** Receive side of claim 1: verify both ids, then store the key in its own entry. */
-  private receiveSideAccept(x: KeyExchange): ControlResult<{ entry: number }> {
+  /** Receive side of claim 1: verify both ids, then store the key in its own entry. From another node too (remote-connect.ts). */
+  receiveSideAccept(x: KeyExchange): ControlResult<{ entry: number }> {
     const target = this.portById(x.destinationPartition);
+    const from = x.sourceNode === 0 ? `partition ${x.sourcePartition}` : `partition ${x.sourcePartition} of node ${x.sourceNode}`;
     if (target === undefined) return fail('ECONNREFUSED', `partition ${x.destinationPartition} does not exist or is down`);
-    if (this.portById(x.sourcePartition) === undefined) return fail('EINVAL', `source partition ${x.sourcePartition} is unknown`);
-    if (!this.policy.allows(x.sourcePartition, x.destinationPartition)) {
-      return fail('EPOLICY', `partitions ${x.sourcePartition} and ${x.destinationPartition} may not connect`);
-    }
+    if (x.sourceNode === 0 && this.portById(x.sourcePartition) === undefined) return fail('EINVAL', `source partition ${x.sourcePartition} is unknown`);
+    const allowed =
+      x.sourceNode === 0
+        ? this.policy.allows(x.sourcePartition, x.destinationPartition)
+        : this.policy.allowsRemote(x.destinationPartition, x.sourceNode, x.sourcePartition);
+    if (!allowed) return fail('EPOLICY', `${from} and partition ${x.destinationPartition} may not connect`);
     const listener = this.listeners.get(`${target.index}:${x.destinationService}`);
     if (listener === undefined) {
       return fail('ECONNREFUSED', `nobody listens on port ${x.destinationService} of partition ${x.destinationPartition}`);
@@ -215,18 +253,20 @@ export class ConnectionManager {
     }
     const d = this.table.allocate(target.index, x.keyEntry);
     if (d === NO_ENTRY) return fail('EMFILE', this.noSlotMessage(target));
-    this.keys.copy(x.keyEntry, d);
+    x.storeKey(d);
     const t = this.table;
     const owner = target.queuePairs[listener.queuePair].process;
-    t.open(d, target.id, listener.queuePair, owner, x.sourcePartition, x.sourceProcess, x.keyEntry);
-    target.writeConnection(t.slotOf(d), t.handle(d), owner, x.sourcePartition, x.sourceProcess, ConnectionState.OPEN);
+    if (x.sourceNode === 0) t.open(d, target.id, listener.queuePair, owner, x.sourcePartition, x.sourceProcess, x.keyEntry);
+    else t.openRemote(d, target.id, listener.queuePair, owner, x.sourceNode, x.sourcePartition, x.sourceProcess, x.sourceChannel);
+    target.writeConnection(t.slotOf(d), t.handle(d), owner, x.sourcePartition, x.sourceProcess, ConnectionState.OPEN, x.sourceNode);
+    if (x.sourceNode !== 0) this.kick();
     const waiter = listener.waiters.shift();
     if (waiter !== undefined) waiter(this.grant(d));
     else listener.backlog.push(t.handle(d));
     return { ok: true, entry: d };
   }
 
-  private noSlotMessage(port: PartitionPort): string {
+  noSlotMessage(port: PartitionPort): string {
     return this.table.allRetired(port.index)
       ? `every channel slot of partition ${port.id} is retired: each carried its last handle generation, and a handle is never reused; create a new machine`
       : `partition ${port.id} has no free channel slot`;
@@ -234,7 +274,7 @@ export class ConnectionManager {
 
   private grant(d: number): ControlResult<ChannelGrant> {
     const t = this.table;
-    return { ok: true, handle: t.handle(d), remotePartition: t.remotePartition[d], remoteProcess: t.remoteProcess[d] };
+    return { ok: true, handle: t.handle(d), remoteNode: t.remoteNode[d] || this.localNode, remotePartition: t.remotePartition[d], remoteProcess: t.remoteProcess[d] };
   }
 
   private badService(n: number): string | undefined {

@@ -37,6 +37,9 @@ export class PartitionControl implements PartitionControlApi {
   connect(qp: number, partitionId: number, service: number) {
     return this.manager.connect(this.port, qp, partitionId, service);
   }
+  connectNode(qp: number, node: number, partitionId: number, service: number) {
+    return this.manager.connectNode(this.port, qp, node, partitionId, service);
+  }
 }
 
 const METHODS: ReadonlyMap<string, number> = new Map([
@@ -46,6 +49,7 @@ const METHODS: ReadonlyMap<string, number> = new Map([
   ['unlisten', 2],
   ['accept', 2],
   ['connect', 3],
+  ['connectNode', 4],
 ]);
 const MESSAGE_KEYS = new Set(['id', 'type', 'path', 'argumentList']);
 const MAX_ID_LENGTH = 64;

@@ -47,8 +47,8 @@ export class Counters {
     this.values[at + COUNTER_BYTES_DELIVERED] += bytes;
   }
 
-  sendError(p: number): void {
-    this.values[p * COUNTERS_PER_PARTITION + COUNTER_SEND_ERRORS]++;
+  sendError(p: number, n = 1): void {
+    this.values[p * COUNTERS_PER_PARTITION + COUNTER_SEND_ERRORS] += n;
   }
 
   completionDropped(p: number): void {

@@ -17,7 +17,7 @@
 import { Counters } from './counters.js';
 import { ChannelStateTable, NO_ENTRY } from './channel-state-table.js';
 import { KeyTable } from './key-table.js';
-import { copyPayload } from './payload-copy.js';
+import { copyBytes, copyPayload } from './payload-copy.js';
 import { Stamp } from './stamp.js';
 import { HardwareQueuePair, PartitionPort, QueuePairState } from './partition-port.js';
 import { Status } from '../shared/errors.js';
@@ -34,9 +34,26 @@ import {
 import { EMPTY, FAULT, FULL, RingConsumer, RingProducer } from '../shared/ring.js';
 import type { HardwareTrace } from './trace.js';
 
-const DONE = 0;
-const BLOCKED = 1;
+export const DONE = 0;
+export const BLOCKED = 1;
+/** deliverFromLink: the receiving queue pair is gone or broken; the message was dropped. */
+export const GONE = 2;
 type Outcome = typeof DONE | typeof BLOCKED;
+
+/**
+ * What the engine asks of the inter-node link for a channel end whose other end is on another
+ * node (hardware/link/, docs/LINK.md). Absent on a machine that is not a node.
+ */
+export interface RemoteEnds {
+  /** Append one stamped message of entry `e` to its link's batch; false: the batch is full (back-pressure, retried later). */
+  send(e: number, stamp: Stamp, src: Uint8Array, payload: number, bytes: number): boolean;
+  /** Entry `e`, open with a remote other end, is closing on this node: tell the other node, with `status`. */
+  closed(e: number, status: number): void;
+  /** Once per round: let readers held by a full receive ring continue. Returns the messages they delivered. */
+  poll(): number;
+  /** Once per scheduler turn (and whenever a batch fills): write every link's batch, one socket write each. */
+  flush(): void;
+}
 
 export interface EngineOptions {
   budgetPerRound: number;
@@ -51,7 +68,7 @@ export class Engine {
   private readonly unpublished: HardwareQueuePair[] = [];
   private unpublishedCount = 0;
   private readonly stamp: Stamp;
-  private readonly maxMessageBytes: number;
+  readonly maxMessageBytes: number;
   /**
    * The channel the last SEND named, with the queue pair that sent it, once its lookups passed
    * (owned by that queue pair, open, its receiving queue pair active): the next SEND of the same
@@ -76,6 +93,8 @@ export class Engine {
   tracer: HardwareTrace | undefined;
   /** Called when a queue pair detaches, so the connection manager can drop its listeners. */
   onDetach: (qp: HardwareQueuePair) => void = () => {};
+  /** The inter-node link, on a node; undefined otherwise (then no remote end exists). */
+  remote: RemoteEnds | undefined;
 
   constructor(
     readonly ports: PartitionPort[],
@@ -109,6 +128,7 @@ export class Engine {
   /** One pass over every active queue pair. Returns the work requests handled. */
   round(): number {
     let work = this.pendingEnds.length > 0 ? this.flushPendingEnds() : 0;
+    if (this.remote !== undefined) work += this.remote.poll();
     const active = this.active;
     const n = active.length;
     if (n === 0) return work;
@@ -141,11 +161,16 @@ export class Engine {
     // A sender waiting on a full send ring wakes once a quarter of it is free (or it is empty), not per batch.
     ring.release(ring.capacity >>> 2);
     qp.publish();
+    this.publishDeliveries();
+    return done;
+  }
+
+  /** Publish the receive rings written since the last publish (one publish per batch, not per message). */
+  publishDeliveries(): void {
     // A count, not `length = 0`: setting an array's length is a runtime call, once per serve().
     const unpublished = this.unpublished;
     for (let i = 0; i < this.unpublishedCount; i++) unpublished[i].publish();
     this.unpublishedCount = 0;
-    return done;
   }
 
   /**
@@ -214,9 +239,11 @@ export class Engine {
       const state = this.table.state[e];
       if (state !== ConnectionState.OPEN) {
         this.counters.sendError(qp.port.index);
-        this.complete(qp, state === ConnectionState.PEER_DEAD ? Status.EPEERDEAD : Status.ECLOSED, RecordType.SEND, handle);
+        this.complete(qp, endedStatus(state), RecordType.SEND, handle);
         return DONE;
       }
+      // One branch on a lookup-cache miss; remote ends are never cached (they have no receiving queue pair here).
+      if (this.table.remoteNode[e] !== 0) return this.sendRemote(qp, handle, e, src, payload, bytes);
       dqp = this.receivingQueuePair(e);
       if (dqp !== undefined) deliveryHandle = this.table.handle(this.table.peer[e]);
       if (dqp !== undefined && dqp.state === QueuePairState.ACTIVE) {
@@ -274,6 +301,42 @@ export class Engine {
     tracer.commit(e, handle, n);
     if (sampled) tracer.delivered(qp.port.index, handle, dqp.port.index, deliveryHandle, n, stamped, verifying, delivering, tracer.now());
     return outcome;
+  }
+
+  /** Send stage for an end on another node: stamp it here; the other node's hardware runs the receive stage (docs/LINK.md). */
+  private sendRemote(qp: HardwareQueuePair, handle: number, e: number, src: RingConsumer, payload: number, bytes: number): Outcome {
+    if (bytes > this.maxMessageBytes) return this.reject(qp, 'messageSize', Status.EMSGSIZE, RecordType.SEND, handle);
+    this.stamp.stamp(e, qp.port.index);
+    if (!this.remote!.send(e, this.stamp, src.u8, payload, bytes)) return BLOCKED;
+    this.sentMessages++;
+    this.sentBytes += bytes;
+    return DONE;
+  }
+
+  /**
+   * Receive stage's last step for a message that arrived over a link and verified against entry
+   * `d`: copy it into the owner's receive ring. BLOCKED: the ring is full (the reader holds it and
+   * retries); GONE: the owner's queue pair is not active, the message is dropped.
+   */
+  deliverFromLink(d: number, src: Uint8Array, from: number, bytes: number): number {
+    const t = this.table;
+    const port = this.ports[t.partitionIndexOf(d)];
+    const dqp = port.queuePairs[t.ownerQueuePair[d]];
+    if (dqp === undefined || dqp.state !== QueuePairState.ACTIVE) return GONE;
+    const rx = dqp.receive;
+    const at = this.claim(rx, RecordType.DATA, deliveryBodyBytes(bytes));
+    if (at === FULL) return BLOCKED;
+    if (at === FAULT) {
+      this.faultQueuePair(dqp, 'receiveRingPosition');
+      return GONE;
+    }
+    copyBytes(src, from, rx, writeDelivery(rx.u32, at, t.handle(d), Status.OK), bytes);
+    this.counters.delivered(port.index, 1, bytes);
+    if (!dqp.receiveDirty) {
+      dqp.receiveDirty = true;
+      this.unpublished[this.unpublishedCount++] = dqp;
+    }
+    return DONE;
   }
 
   /** The queue pair that owns the other end of entry `e`, if there is one. */
@@ -381,18 +444,29 @@ export class Engine {
     this.forgetChannelCache();
     const t = this.table;
     const d = t.peer[e];
-    if (t.state[e] === ConnectionState.OPEN && d !== NO_ENTRY) {
-      const dport = this.ports[t.partitionIndexOf(d)];
-      const state = peerStatus === Status.OK ? ConnectionState.PEER_CLOSED : ConnectionState.PEER_DEAD;
-      t.state[d] = state;
-      this.keys.zero(d);
-      dport.writeConnection(t.slotOf(d), t.handle(d), t.ownerProcess[d], t.remotePartition[d], t.remoteProcess[d], state);
-      t.pendingEnd[d] = peerStatus + 1;
-      if (!this.deliverEnd(d)) this.pendingEnds.push(d);
+    if (t.state[e] === ConnectionState.OPEN) {
+      if (d !== NO_ENTRY) this.endByPeer(d, peerStatus);
+      else if (t.remoteNode[e] !== 0) this.remote?.closed(e, peerStatus);
     }
     this.keys.zero(e);
     t.release(e);
     this.ports[t.partitionIndexOf(e)].writeConnection(t.slotOf(e), 0, 0, 0, 0, ConnectionState.FREE);
+  }
+
+  /**
+   * The other end of entry `d` is gone (closed, dead, or its link down: `peerStatus` says which):
+   * its owner learns it through an END after everything already delivered, and its key is zeroed.
+   */
+  endByPeer(d: number, peerStatus: number): void {
+    this.forgetChannelCache();
+    const t = this.table;
+    const state =
+      peerStatus === Status.OK ? ConnectionState.PEER_CLOSED : peerStatus === Status.ELINKDOWN ? ConnectionState.LINK_DOWN : ConnectionState.PEER_DEAD;
+    t.state[d] = state;
+    this.keys.zero(d);
+    this.ports[t.partitionIndexOf(d)].writeConnection(t.slotOf(d), t.handle(d), t.ownerProcess[d], t.remotePartition[d], t.remoteProcess[d], state, t.remoteNode[d]);
+    t.pendingEnd[d] = peerStatus + 1;
+    if (!this.deliverEnd(d)) this.pendingEnds.push(d);
   }
 
   /** Write a pending END; false while the owner's receive ring is full. */
@@ -444,8 +518,8 @@ export class Engine {
   }
 
   /** Post an error or acknowledgement on the queue pair's completion ring; a full ring drops it and counts the drop. */
-  complete(qp: HardwareQueuePair, status: number, opcode: number, handle: number): void {
-    if (!qp.postCompletion(status, opcode, handle)) this.counters.completionDropped(qp.port.index);
+  complete(qp: HardwareQueuePair, status: number, opcode: number, handle: number, count = 1): void {
+    if (!qp.postCompletion(status, opcode, handle, count)) this.counters.completionDropped(qp.port.index);
   }
 
   /** Operator: a partition died or was stopped. Its ends close; peers learn EPEERDEAD. */
@@ -459,4 +533,11 @@ export class Engine {
   publishAll(): void {
     for (const port of this.ports) for (const qp of port.queuePairs) qp.publish();
   }
+}
+
+/** What a send on an end that is no longer open completes with. */
+function endedStatus(state: number): number {
+  if (state === ConnectionState.PEER_DEAD) return Status.EPEERDEAD;
+  if (state === ConnectionState.LINK_DOWN) return Status.ELINKDOWN;
+  return Status.ECLOSED;
 }

@@ -14,7 +14,10 @@ import { PartitionPort } from './partition-port.js';
 import { Policy } from './policy.js';
 import { Scheduler } from './scheduler.js';
 import { HardwareTrace } from './trace.js';
-import type { ResolvedOptions } from '../shared/boot.js';
+import { startLinks } from './link/assemble.js';
+import type { Links } from './link/links.js';
+import type { HardwareBoot, ResolvedOptions } from '../shared/boot.js';
+import type { LinkEvent } from '../shared/operator-contract.js';
 
 export class Hardware {
   readonly ports: PartitionPort[];
@@ -24,14 +27,22 @@ export class Hardware {
   readonly engine: Engine;
   readonly manager: ConnectionManager;
   readonly scheduler: Scheduler;
+  /** On a node: its links to the other nodes (docs/LINK.md). */
+  readonly links: Links | undefined;
 
-  /** `buffers`: ports and counters the operator allocated (so partitions can boot alongside the hardware). */
+  /**
+   * `buffers`: ports and counters the operator allocated (so partitions can boot alongside the hardware).
+   * `link`: on a node, its TLS identity and link counters; `onLinkEvent` tells the operator of links going up and down.
+   */
   constructor(
     private readonly options: ResolvedOptions,
     buffers?: { ports: SharedArrayBuffer[]; counters: SharedArrayBuffer; trace?: SharedArrayBuffer },
+    link?: HardwareBoot['link'],
+    onLinkEvent: (event: LinkEvent) => void = () => {},
   ) {
     const { partitions, geometry } = options;
-    this.ports = partitions.map((p, i) => new PartitionPort(i, p.id, p.name, geometry, buffers?.ports[i]));
+    const localNode = options.node?.id ?? 0;
+    this.ports = partitions.map((p, i) => new PartitionPort(i, p.id, p.name, geometry, buffers?.ports[i], localNode));
     this.table = new ChannelStateTable(partitions.length, geometry.channelSlots);
     this.keys = new KeyTable(partitions.length * geometry.channelSlots, options.testHooks);
     this.counters = new Counters(partitions.length, buffers?.counters);
@@ -45,15 +56,25 @@ export class Hardware {
       this.counters.onViolation = (p, kind) => tracer.violation(p, kind);
     }
     this.scheduler = new Scheduler(this.engine, () => this.ports, options.wait);
-    this.manager = new ConnectionManager(this.ports, this.engine, this.table, this.keys, new Policy(options.allow), () =>
-      this.scheduler.kick(),
+    this.manager = new ConnectionManager(
+      this.ports,
+      this.engine,
+      this.table,
+      this.keys,
+      new Policy(options.allow, options.remoteAllow),
+      () => this.scheduler.kick(),
       this.counters,
       options.listenersPerPartition,
+      localNode,
     );
+    if (options.node !== undefined && link !== undefined) {
+      this.links = startLinks(this, options.node, link, onLinkEvent);
+    }
   }
 
   start(): void {
     this.scheduler.start();
+    this.links?.start();
   }
 
   bindControl(index: number, controlEndpoint: MessagePort): void {

@@ -29,6 +29,16 @@ export class KeyTable {
     this.words.copyWithin(to * KEY_WORDS, from * KEY_WORDS, from * KEY_WORDS + KEY_WORDS);
   }
 
+  /** The receive side of a connect from another node stores the key its CONNECT frame carried (claim 1). */
+  store(entry: number, k0: number, k1: number, k2: number, k3: number): void {
+    const w = this.words;
+    const at = entry * KEY_WORDS;
+    w[at] = k0;
+    w[at + 1] = k1;
+    w[at + 2] = k2;
+    w[at + 3] = k3;
+  }
+
   word(entry: number, i: number): number {
     return this.words[entry * KEY_WORDS + i];
   }

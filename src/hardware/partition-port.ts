@@ -7,6 +7,7 @@ import {
   COMPLETION_BODY_BYTES,
   CONNECTION_HANDLE_OFFSET,
   CONNECTION_LOCAL_PROCESS_OFFSET,
+  CONNECTION_REMOTE_NODE_OFFSET,
   CONNECTION_REMOTE_PARTITION_OFFSET,
   CONNECTION_REMOTE_PROCESS_OFFSET,
   CONNECTION_STATE_OFFSET,
@@ -58,14 +59,15 @@ export class HardwareQueuePair {
    * ring is full the completion is dropped (false), so a flood of bad requests
    * costs the hardware nothing but a counter.
    */
-  postCompletion(status: number, opcode: number, handle: number): boolean {
+  postCompletion(status: number, opcode: number, handle: number, count = 1): boolean {
     if (
       this.lastCompletionCountWord >= 0 &&
       this.lastCompletionStatus === status &&
       this.lastCompletionOpcode === opcode &&
       this.lastCompletionChannel === handle
     ) {
-      this.completion.u32[this.lastCompletionCountWord] = ++this.lastCompletionCount;
+      this.lastCompletionCount += count;
+      this.completion.u32[this.lastCompletionCountWord] = this.lastCompletionCount;
       return true;
     }
     const cq = this.completion;
@@ -75,7 +77,8 @@ export class HardwareQueuePair {
     this.lastCompletionStatus = status;
     this.lastCompletionOpcode = opcode;
     this.lastCompletionChannel = handle;
-    this.lastCompletionCount = 1;
+    this.lastCompletionCount = count;
+    if (count !== 1) cq.u32[this.lastCompletionCountWord] = count;
     this.completionDirty = true;
     return true;
   }
@@ -134,6 +137,8 @@ export class PartitionPort {
     readonly geometry: PortGeometry,
     /** A port the operator allocated with allocatePort() (boot overlaps worker start-up); default: a fresh one. */
     buffer?: SharedArrayBuffer,
+    /** This node's id, written as the remote node of local channels (0: the machine is not a node). */
+    readonly localNode = 0,
   ) {
     this.buffer = buffer === undefined ? allocatePort(geometry, id) : checkedPort(buffer, id, name, geometry);
     this.i32 = new Int32Array(this.buffer);
@@ -145,10 +150,14 @@ export class PartitionPort {
     return this.nextProcess++;
   }
 
-  /** Claims 13, 17: the hardware writes the table; it never reads it back. */
-  writeConnection(slot: number, handle: number, localProcess: number, remotePartition: number, remoteProcess: number, state: number): void {
+  /**
+   * Claims 13, 17: the hardware writes the table; it never reads it back. `remoteNode` 0 is this
+   * node, written as its own id (0 too when the machine is not a node).
+   */
+  writeConnection(slot: number, handle: number, localProcess: number, remotePartition: number, remoteProcess: number, state: number, remoteNode = 0): void {
     const at = connectionEntryOffset(slot);
     const u32 = this.u32;
+    u32[(at + CONNECTION_REMOTE_NODE_OFFSET) >> 2] = remoteNode === 0 ? this.localNode : remoteNode;
     u32[(at + CONNECTION_HANDLE_OFFSET) >> 2] = handle;
     u32[(at + CONNECTION_LOCAL_PROCESS_OFFSET) >> 2] = localProcess;
     u32[(at + CONNECTION_REMOTE_PARTITION_OFFSET) >> 2] = remotePartition;

@@ -35,3 +35,15 @@ export function copyPayload(src: RingConsumer, from: number, dst: RingProducer, 
   for (let i = end; i < padded; i++) d8[i] = 0;
 }
 
+
+/**
+ * Copy a message that arrived over an inter-node link (`src`, hardware-private bytes) into a
+ * receive record, zeroing the record's alignment padding as copyPayload does.
+ */
+export function copyBytes(src: Uint8Array, from: number, dst: RingProducer, to: number, bytes: number): void {
+  const d8 = dst.u8;
+  d8.set(src.subarray(from, from + bytes), to);
+  const end = to + bytes;
+  const padded = (end + RECORD_ALIGN_BYTES - 1) & ~(RECORD_ALIGN_BYTES - 1);
+  for (let i = end; i < padded; i++) d8[i] = 0;
+}

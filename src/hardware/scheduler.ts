@@ -83,7 +83,10 @@ export class Scheduler {
 
   private async loop(): Promise<void> {
     while (!this.stopped) {
-      if (this.runSlice()) await yieldToEventLoop();
+      const busy = this.runSlice();
+      // On a node: what the slice sent to other nodes leaves now, one socket write per link.
+      this.engine.remote?.flush();
+      if (busy) await yieldToEventLoop();
       else await this.sleep();
     }
   }

@@ -11,7 +11,8 @@ import type { HardwareAdmin } from '../shared/operator-contract.js';
 import { ConnectionState } from '../shared/layout.js';
 
 const boot = workerData as HardwareBoot;
-const hardware = new Hardware(boot.options, boot.buffers);
+// Link events go to the operator on the parent port beside comlink's traffic (operator-contract.ts, LinkEvent).
+const hardware = new Hardware(boot.options, boot.buffers, boot.link, (event) => parentPort!.postMessage(event));
 boot.controlEndpoints.forEach((endpoint, i) => hardware.bindControl(i, endpoint));
 hardware.start();
 
@@ -67,6 +68,7 @@ const admin: HardwareAdmin = {
   },
   stop() {
     hardware.scheduler.stop();
+    hardware.links?.stop();
   },
 };
 expose(admin, nodeEndpoint(parentPort!));

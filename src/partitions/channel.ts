@@ -20,6 +20,8 @@ import type { SendQueue } from './send-queue.js';
 
 /** The other end of a channel, as the hardware attests it (never as the peer claims). */
 export interface Peer {
+  /** Node id: this node's own for a local peer (0 when the machine is not a node), as the hardware attests it. */
+  readonly node: number;
   /** Partition id, as the hardware attests it. */
   readonly partition: number;
   /** Process id within that partition, as the hardware attests it. */
@@ -457,7 +459,7 @@ export class Channel implements AsyncIterable<Uint8Array> {
   sendFailed(status: number, count: number): void {
     const code = statusName(status) ?? 'EINVAL';
     this.failedSends[code] = (this.failedSends[code] ?? 0) + count;
-    if (status === Status.EPEERDEAD || status === Status.ECLOSED || status === Status.EFAULT || status === Status.EPERM) {
+    if (status === Status.EPEERDEAD || status === Status.ELINKDOWN || status === Status.ECLOSED || status === Status.EFAULT || status === Status.EPERM) {
       this.sendError ??= channelErrorFromStatus(status, `the hardware refused ${count} message(s) on channel ${this.handle}`);
     }
   }

@@ -13,7 +13,9 @@ export interface ConnectOptions {
    * Wait for a listener: retry while the connect is refused with
    * `ECONNREFUSED` (nobody listens yet, or the partition is still down), with
    * a short backoff, for up to `timeoutMs` milliseconds; then reject with
-   * `ECONNREFUSED` saying how long it waited. Other errors are not retried.
+   * `ECONNREFUSED` saying how long it waited. A connect to another node also
+   * retries `ELINKDOWN` (its link is not up yet) and, at the deadline, rejects
+   * with whichever of the two came last. Other errors are not retried.
    */
   retry?: {
     /** How long to keep retrying, in milliseconds, from the first attempt. */
@@ -63,13 +65,12 @@ export async function retryWhileRefused<T>(attempt: () => Promise<T>, timeoutMs:
     try {
       return await attempt();
     } catch (e) {
-      if (!(e instanceof ChannelError) || e.code !== 'ECONNREFUSED') throw e;
+      if (!(e instanceof ChannelError) || (e.code !== 'ECONNREFUSED' && e.code !== 'ELINKDOWN')) throw e;
       const left = deadline - performance.now();
       if (left <= 0) {
-        throw new ChannelError(
-          'ECONNREFUSED',
-          `nobody listened on ${target} within ${timeoutMs} ms (connect retried ${attempts} time${attempts === 1 ? '' : 's'})`,
-        );
+        const tries = `connect retried ${attempts} time${attempts === 1 ? '' : 's'}`;
+        if (e.code === 'ELINKDOWN') throw new ChannelError('ELINKDOWN', `the link to the node of ${target} was not up within ${timeoutMs} ms (${tries})`);
+        throw new ChannelError('ECONNREFUSED', `nobody listened on ${target} within ${timeoutMs} ms (${tries})`);
       }
       await sleep(Math.min(backoff, left));
       backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);

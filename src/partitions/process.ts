@@ -11,6 +11,7 @@ import { ChannelError } from '../shared/errors.js';
 import {
   CONNECTION_HANDLE_OFFSET,
   CONNECTION_LOCAL_PROCESS_OFFSET,
+  CONNECTION_REMOTE_NODE_OFFSET,
   CONNECTION_REMOTE_PARTITION_OFFSET,
   CONNECTION_REMOTE_PROCESS_OFFSET,
   CONNECTION_STATE_OFFSET,
@@ -18,13 +19,17 @@ import {
   connectionEntryOffset,
 } from '../shared/layout.js';
 
-/** A connection-table row's state: `'open'`, `'peer-closed'` (the peer closed its end), `'closed'`, `'peer-dead'`. */
-export type ConnectionStateName = 'open' | 'peer-closed' | 'closed' | 'peer-dead';
+/**
+ * A connection-table row's state: `'open'`, `'peer-closed'` (the peer closed its end), `'closed'`,
+ * `'peer-dead'`, `'link-down'` (the peer is on another node and the link to it went down).
+ */
+export type ConnectionStateName = 'open' | 'peer-closed' | 'closed' | 'peer-dead' | 'link-down';
 const stateNames: Record<number, ConnectionStateName> = {
   [ConnectionState.OPEN]: 'open',
   [ConnectionState.PEER_CLOSED]: 'peer-closed',
   [ConnectionState.CLOSED]: 'closed',
   [ConnectionState.PEER_DEAD]: 'peer-dead',
+  [ConnectionState.LINK_DOWN]: 'link-down',
 };
 
 /** One row of the partition's connection table (claim 13). `channel` is a handle, never a key. */
@@ -33,6 +38,8 @@ export interface ConnectionEntry {
   channel: number;
   /** The process of this partition that owns the channel. */
   localProcess: number;
+  /** The node at the other end: this node's own id for a local peer (0 when the machine is not a node). */
+  remoteNode: number;
   /** The partition at the other end. */
   remotePartition: number;
   /** The process at the other end, within its partition. */
@@ -45,6 +52,16 @@ export interface ConnectionEntry {
 export interface ControlLink {
   readonly api: Remote<PartitionControlApi>;
   call<T extends object>(fn: (api: Remote<PartitionControlApi>) => Promise<ControlResult<T>>): Promise<T>;
+}
+
+/** What `proc.connect()` opens a channel to. */
+export interface ConnectTarget {
+  /** The node (1 to 65535); default: this node. */
+  node?: number;
+  /** The partition's id on that node. */
+  partition: number;
+  /** The port its listener listens on. */
+  port: number;
 }
 
 /** A public `port` argument, checked as the service it names. */
@@ -145,28 +162,35 @@ export class Process {
   }
 
   /**
-   * Open a channel to whoever listens on `port` of `partition`. Nobody listening is `ECONNREFUSED`
-   * at once; with `{ retry: { timeoutMs } }` the connect waits for a listener up to that long.
+   * Open a channel to whoever listens on `port` of `partition` (of `node`, default this node).
+   * Nobody listening is `ECONNREFUSED` at once; with `{ retry: { timeoutMs } }` the connect waits
+   * for a listener up to that long. Another node: `ELINKDOWN` while the link to it is not up,
+   * `EINVAL` when it is not one of this node's peers (docs/LINK.md).
    */
-  async connect(target: { partition: number; port: number }, options?: ConnectOptions): Promise<Channel> {
+  async connect(target: ConnectTarget, options?: ConnectOptions): Promise<Channel> {
     if (typeof target !== 'object' || target === null) {
-      throw new ChannelError('EINVAL', 'connect takes { partition, port }');
+      throw new ChannelError('EINVAL', 'connect takes { partition, port } or { node, partition, port }');
     }
-    const { partition } = target;
+    const { partition, node } = target;
     if (typeof partition !== 'number' || !Number.isInteger(partition) || partition < 1) {
       throw new ChannelError('EINVAL', `connect: partition must be a positive integer id, got ${String(partition)}`);
     }
+    if (node !== undefined && (typeof node !== 'number' || !Number.isInteger(node) || node < 1 || node > 0xffff)) {
+      throw new ChannelError('EINVAL', `connect: node must be a node id from 1 to 65535 (or left out for this node), got ${String(node)}`);
+    }
     const service = checkService(target.port, 'connect');
     const timeoutMs = retryTimeout(options);
-    const attempt = async (): Promise<Channel> => this.adopt(await this.control.call((api) => api.connect(this.queuePair.index, partition, service)));
-    return timeoutMs === undefined ? attempt() : retryWhileRefused(attempt, timeoutMs, `port ${service} of partition ${partition}`);
+    const qp = this.queuePair.index;
+    const attempt = async (): Promise<Channel> =>
+      this.adopt(await this.control.call((api) => (node === undefined ? api.connect(qp, partition, service) : api.connectNode(qp, node, partition, service))));
+    const where = `port ${service} of partition ${partition}${node === undefined ? '' : ` of node ${node}`}`;
+    return timeoutMs === undefined ? attempt() : retryWhileRefused(attempt, timeoutMs, where);
   }
 
   /** @internal */
   adopt(grant: ChannelGrant): Channel {
-    const ch = new Channel(this.queuePair, grant.handle, { partition: grant.remotePartition, process: grant.remoteProcess }, (c) =>
-      this.channels.delete(c),
-    );
+    const peer = { node: grant.remoteNode, partition: grant.remotePartition, process: grant.remoteProcess };
+    const ch = new Channel(this.queuePair, grant.handle, peer, (c) => this.channels.delete(c));
     this.channels.add(ch);
     return ch;
   }
@@ -182,6 +206,7 @@ export class Process {
       rows.push({
         channel: u32[(at + CONNECTION_HANDLE_OFFSET) >> 2],
         localProcess: u32[(at + CONNECTION_LOCAL_PROCESS_OFFSET) >> 2],
+        remoteNode: u32[(at + CONNECTION_REMOTE_NODE_OFFSET) >> 2],
         remotePartition: u32[(at + CONNECTION_REMOTE_PARTITION_OFFSET) >> 2],
         remoteProcess: u32[(at + CONNECTION_REMOTE_PROCESS_OFFSET) >> 2],
         state,

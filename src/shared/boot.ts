@@ -30,11 +30,49 @@ export interface ResolvedPartition {
   resourceLimits: ResourceLimits | undefined;
 }
 
+/** A peer node after option checks. */
+export interface ResolvedPeer {
+  id: number;
+  /** Where to dial it; undefined: it dials us (docs/LINK.md, "Who dials"). */
+  host: string | undefined;
+  port: number | undefined;
+}
+
+/** The `node` option after checks (without the TLS material, which only the hardware's boot carries). */
+export interface ResolvedNode {
+  id: number;
+  listen: { host: string; port: number } | undefined;
+  peers: ResolvedPeer[];
+  heartbeatMs: number;
+  deadAfterMs: number;
+}
+
+/** A node-qualified policy pair: a partition of this node and a partition of another node. */
+export interface RemotePolicyPair {
+  partition: number;
+  node: number;
+  remotePartition: number;
+}
+
+/** PEM text or bytes, as node:tls takes them. */
+export type TlsMaterial = string | Uint8Array;
+
+/** The node's TLS identity: only the hardware worker receives it, never a partition. */
+export interface NodeTls {
+  key: TlsMaterial;
+  cert: TlsMaterial;
+  ca: TlsMaterial | TlsMaterial[];
+}
+
 /** The machine options after validation (options.ts), with defaults filled in. */
 export interface ResolvedOptions {
   partitions: ResolvedPartition[];
   /** Unordered pairs of partition ids that may connect; undefined: every pair. */
   allow: Array<[number, number]> | undefined;
+  /** Pairs across nodes that may connect, when `allow` is given; undefined: every pair. */
+  remoteAllow: RemotePolicyPair[] | undefined;
+  /** Undefined: the machine is not a node, and no socket code runs. */
+  node: ResolvedNode | undefined;
   geometry: PortGeometry;
   /** The wait mode resolved once into numbers; both kinds of worker receive this record. */
   wait: WaitPolicy;
@@ -53,6 +91,8 @@ export interface HardwareBoot {
   controlEndpoints: MessagePort[];
   /** Ports and counters the operator allocated; absent: the hardware allocates them. */
   buffers?: { ports: SharedArrayBuffer[]; counters: SharedArrayBuffer; trace?: SharedArrayBuffer };
+  /** With `options.node`: the node's TLS identity and the link counter block (shared/link-counters.ts). */
+  link?: { tls: NodeTls; counters: SharedArrayBuffer };
 }
 
 /** A partition worker's boot message: its one port and its one control endpoint, nothing more. */

@@ -13,6 +13,8 @@ export type ControlResult<T extends object = object> = ({ ok: true } & T) | { ok
 /** What a process learns about a new channel; never a key. */
 export interface ChannelGrant {
   handle: number;
+  /** The other end's node: this node's id for a local peer (0 when the machine is not a node). */
+  remoteNode: number;
   remotePartition: number;
   remoteProcess: number;
 }
@@ -49,4 +51,6 @@ export interface PartitionControlApi {
   accept(qp: number, service: number): ControlResult<ChannelGrant> | Promise<ControlResult<ChannelGrant>>;
   /** Open a channel to whoever listens on `service` of partition `partitionId`. */
   connect(qp: number, partitionId: number, service: number): ControlResult<ChannelGrant>;
+  /** Open a channel to whoever listens on `service` of partition `partitionId` of node `node` (this node's id: as connect). */
+  connectNode(qp: number, node: number, partitionId: number, service: number): ControlResult<ChannelGrant> | Promise<ControlResult<ChannelGrant>>;
 }

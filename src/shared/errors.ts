@@ -19,6 +19,7 @@ export const Status = {
   EHWRESET: 11,
   EMFILE: 12,
   EADDRINUSE: 13,
+  ELINKDOWN: 14,
 } as const;
 export type StatusName = keyof typeof Status;
 /**
@@ -37,6 +38,8 @@ export type StatusName = keyof typeof Status;
  * - `EHWRESET`: the hardware worker stopped; the machine failed closed
  * - `EMFILE`: no free process or channel slot (`processesPerPartition`, `channelsPerPartition`)
  * - `EADDRINUSE`: a listener already holds that port in this partition
+ * - `ELINKDOWN`: the link to the peer's node is down (or went down): the channel ended, sends it had
+ *   not acknowledged failed, nothing more arrives on it
  */
 export type ChannelErrorCode = Exclude<StatusName, 'OK'>;
 
@@ -63,6 +66,8 @@ const advice: Record<ChannelErrorCode, string> = {
   EHWRESET: 'the hardware worker stopped; the machine failed closed, create a new machine',
   EMFILE: 'no free slot is left; close channels or processes, or raise the limit in createMachine',
   EADDRINUSE: 'a listener already holds that port in this partition; close it or pick another port',
+  ELINKDOWN:
+    "the link to that node is down; sends it had not acknowledged were not delivered and the channel is not resumed: wait for machine 'linkUp' (or retry connect) and open a new channel",
 };
 
 /**

@@ -118,10 +118,13 @@ export const CONNECTION_LOCAL_PROCESS_OFFSET = 4;
 export const CONNECTION_REMOTE_PARTITION_OFFSET = 8;
 export const CONNECTION_REMOTE_PROCESS_OFFSET = 12;
 export const CONNECTION_STATE_OFFSET = 16;
+/** The node of the other end: the machine's own node id for a local peer (0 when the machine is not a node). */
+export const CONNECTION_REMOTE_NODE_OFFSET = 20;
 export const CONNECTION_ENTRY_BYTES = 32;
 
 /** Connection states as written in the connection table. */
-export const ConnectionState = { FREE: 0, OPEN: 1, PEER_CLOSED: 2, CLOSED: 3, PEER_DEAD: 4 } as const;
+/** LINK_DOWN: the other end is on another node and the link to it went down (docs/LINK.md). */
+export const ConnectionState = { FREE: 0, OPEN: 1, PEER_CLOSED: 2, CLOSED: 3, PEER_DEAD: 4, LINK_DOWN: 5 } as const;
 export type ConnectionState = (typeof ConnectionState)[keyof typeof ConnectionState];
 
 /**

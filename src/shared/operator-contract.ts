@@ -7,6 +7,21 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { ErrorRecord } from './error-record.js';
 
+/**
+ * A link went up or down (docs/LINK.md): the hardware worker posts it on its parent port beside
+ * the comlink traffic, marked so the operator can tell it apart; the operator emits it as a machine event.
+ */
+export interface LinkEvent {
+  lparlinkLink: 'linkUp' | 'linkDown';
+  node: number;
+  /** Why it went down (linkDown only). */
+  reason?: string;
+}
+
+export function isLinkEvent(m: unknown): m is LinkEvent {
+  return typeof m === 'object' && m !== null && 'lparlinkLink' in m;
+}
+
 /** The hardware worker's operator endpoint (hardware/worker.ts implements it). */
 export interface HardwareAdmin {
   /** The port buffers and the counter block the hardware runs on. */

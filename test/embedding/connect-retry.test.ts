@@ -28,7 +28,7 @@ describe('proc.connect(target, { retry: { timeoutMs } })', () => {
     const s = await machine.partition(1).spawn(echoServer, { port: 7 });
     const out = (await c.result) as Record<string, Outcome> & { badOptions: Record<string, Outcome> };
     expect(out.plain.error).toMatchObject({ name: 'ChannelError', code: 'ECONNREFUSED' });
-    expect(out.retried).toEqual({ value: { reply: 'ping', peer: { partition: 1, process: expect.any(Number) } } });
+    expect(out.retried).toEqual({ value: { reply: 'ping', peer: { node: 0, partition: 1, process: expect.any(Number) } } });
     expect(await s.result).toMatchObject({ echoed: 1 });
     const bad = out.badOptions;
     for (const [what, pattern] of [

@@ -56,13 +56,13 @@ describe('the secure channel fabric, claim by claim', () => {
       }, 'client connected');
       const s = (await server.result) as any;
       expect(client.table).toEqual([
-        { channel: client.handle, localProcess: client.pid, remotePartition: 1, remoteProcess: s.pid, state: 'open' },
+        { channel: client.handle, localProcess: client.pid, remoteNode: 0, remotePartition: 1, remoteProcess: s.pid, state: 'open' },
       ]);
       expect(s.table).toEqual([
-        { channel: s.handle, localProcess: s.pid, remotePartition: 2, remoteProcess: client.pid, state: 'open' },
+        { channel: s.handle, localProcess: s.pid, remoteNode: 0, remotePartition: 2, remoteProcess: client.pid, state: 'open' },
       ]);
-      expect(client.peer).toEqual({ partition: 1, process: s.pid });
-      expect(s.peer).toEqual({ partition: 2, process: client.pid });
+      expect(client.peer).toEqual({ node: 0, partition: 1, process: s.pid });
+      expect(s.peer).toEqual({ node: 0, partition: 2, process: client.pid });
       expect(s.first).toEqual([9, 8, 7]);
       expect(client.afterClose).toBe('ECLOSED');
     });

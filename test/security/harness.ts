@@ -101,8 +101,8 @@ export async function startBench(options: BenchOptions = {}): Promise<Bench> {
       Atomics.store(new Int32Array(stop), 0, 1);
       const [c, s] = (await Promise.all([client.result, server.result])) as [{ echoed: number; peer: unknown }, { echoed: number; peer: unknown }];
       expect(s.echoed).toBe(c.echoed);
-      expect(c.peer).toEqual({ partition: HONEST_SERVER, process: expect.any(Number) });
-      expect(s.peer).toEqual({ partition: HONEST_CLIENT_ID, process: expect.any(Number) });
+      expect(c.peer).toEqual({ node: 0, partition: HONEST_SERVER, process: expect.any(Number) });
+      expect(s.peer).toEqual({ node: 0, partition: HONEST_CLIENT_ID, process: expect.any(Number) });
       for (const id of [HONEST_SERVER, HONEST_CLIENT_ID]) {
         const st = stats(id);
         expect(st.violations.total, `violations of honest partition ${id}`).toBe(0);

@@ -97,14 +97,14 @@ describe('listener backlog after a raw CLOSE', () => {
       const second = await entryTo(p, process.A1);
       const accepted = await p.accept(L, 50);
       expect(accepted.handle, 'accept handed out M\'s channel').not.toBe(m.handle);
-      expect(accepted).toEqual({ ok: true, handle: second.handle, remotePartition: A, remoteProcess: process.A1 });
+      expect(accepted).toEqual({ ok: true, handle: second.handle, remoteNode: 0, remotePartition: A, remoteProcess: process.A1 });
 
       // With the backlog empty, accept waits for the next connection and returns exactly that one.
       const pending = p.accept(L, 50);
       const third = await a.connect(0, P, 50);
       expect(third).toMatchObject({ ok: true, remoteProcess: process.L });
       const thirdEnd = (await table(p)).find((e) => e.state === ConnectionState.OPEN && e.remoteProcess === process.A0 && e.localProcess === process.L);
-      expect(await pending).toEqual({ ok: true, handle: thirdEnd?.handle, remotePartition: A, remoteProcess: process.A0 });
+      expect(await pending).toEqual({ ok: true, handle: thirdEnd?.handle, remoteNode: 0, remotePartition: A, remoteProcess: process.A0 });
 
       // L's accepted channel is L's: A's message on it arrives on L's queue pair.
       await a.send(1, secondFromA.handle, numbered(40));

@@ -307,8 +307,8 @@ describe('send ring and descriptors', () => {
       await a.send(0, grant.handle, numbered(1));
       await a.close(0, grant.handle);
       const r = (await server.result) as { count: number; messages: number[][]; peer: unknown; end: string; table: unknown[] };
-      expect(r.peer).toEqual({ partition: A, process });
-      expect(r.table).toEqual([{ channel: expect.any(Number), localProcess: expect.any(Number), remotePartition: A, remoteProcess: process, state: expect.any(String) }]);
+      expect(r.peer).toEqual({ node: 0, partition: A, process });
+      expect(r.table).toEqual([{ channel: expect.any(Number), localProcess: expect.any(Number), remoteNode: 0, remotePartition: A, remoteProcess: process, state: expect.any(String) }]);
       expect(r).toMatchObject({ count: 2, messages: [spoof, numbered(1)], end: 'ECLOSED' });
       expect(b.violations(A)).toEqual({ total: 1, badFlags: 1 });
       expect(await completions(a, 0, 2)).toEqual([

@@ -1,0 +1,231 @@
+/**
+ * One link's incoming bytes: cut into frames by their length words, each
+ * frame checked for size and type, DATA messages handed one at a time to the
+ * receive stage (LinkedChannels.message). Nothing a peer sends is trusted: a
+ * field that lies drops the rest of its frame (badLength); a length word past
+ * the bound ends the link, since nothing after it can be framed again.
+ *
+ * When a receive ring is full the reader stops where it is (the message
+ * stays), the link's socket is paused, and the engine's round calls resume()
+ * until the message fits: head-of-line blocking for every channel of this
+ * link, never a drop.
+ */
+import {
+  ACK_COUNT_OFFSET,
+  ACK_FIRST_PAIR_OFFSET,
+  ACK_PAIR_BYTES,
+  CLOSE_CHANNEL_OFFSET,
+  CLOSE_SENDER_CHANNEL_OFFSET,
+  CLOSE_STATUS_OFFSET,
+  CONNECT_OK_CHANNEL_OFFSET,
+  CONNECT_OK_PROCESS_OFFSET,
+  CONNECT_OK_REQUEST_OFFSET,
+  CONNECT_REFUSED_REQUEST_OFFSET,
+  CONNECT_REFUSED_STATUS_OFFSET,
+  DATA_COUNT_OFFSET,
+  DATA_FIRST_MESSAGE_OFFSET,
+  FIXED_FRAME_BYTES,
+  FRAME_HEADER_BYTES,
+  FRAME_LENGTH_WORD_BYTES,
+  FrameType,
+  MESSAGE_ALIGN_BYTES,
+  MESSAGE_CHANNEL_OFFSET,
+  MESSAGE_HEADER_BYTES,
+  MESSAGE_KEY_OFFSET,
+  MESSAGE_PAYLOAD_BYTES_OFFSET,
+  MESSAGE_SEQUENCE_OFFSET,
+  MESSAGE_SOURCE_PARTITION_OFFSET,
+} from '../../shared/link-frames.js';
+import type { LinkViolationKind } from '../../shared/link-counters.js';
+
+/** What the receive stage answers for one message. */
+export const DELIVERED = 0;
+/** The receiving ring is full: keep the message, stop reading, try again from the engine's round. */
+export const HELD = 1;
+/** Dropped (counted by whoever dropped it); go on with the next. */
+export const DROPPED = 2;
+
+/** Where a reader's frames go. `buf` and offsets stay valid only during the call. */
+export interface FrameSink {
+  message(channel: number, sourcePartition: number, sequence: number, k0: number, k1: number, k2: number, k3: number, buf: Uint8Array, at: number, bytes: number): number;
+  ack(channel: number, sequence: number): void;
+  close(channel: number, senderChannel: number, status: number): void;
+  /** `at` is the frame's start in `view`; the frame is CONNECT_FRAME_BYTES long. */
+  connect(view: DataView, at: number): void;
+  connectOk(request: number, channel: number, process: number): void;
+  connectRefused(request: number, status: number): void;
+  violation(kind: LinkViolationKind): void;
+  /** The stream cannot be framed any more: end the link. */
+  fatal(why: string): void;
+  frameReceived(): void;
+}
+
+export class LinkReader {
+  private buf: Uint8Array = new Uint8Array(0);
+  private view = new DataView(this.buf.buffer);
+  /** Start of the first frame not finished with. */
+  private pos = 0;
+  /** In a DATA frame being delivered: messages left, the next one's offset, the frame's end. */
+  private dataLeft = 0;
+  private dataAt = 0;
+  private dataEnd = 0;
+  private stopped = false;
+  /** True while a message waits for room in its receive ring. */
+  held = false;
+
+  constructor(
+    private readonly sink: FrameSink,
+    private readonly maxFrameBytes: number,
+    private readonly maxMessageBytes: number,
+  ) {}
+
+  /** Bytes from the socket. Returns false when the reader is held (the caller pauses the socket). */
+  push(chunk: Uint8Array): boolean {
+    if (this.stopped) return true;
+    if (this.pos >= this.buf.length) {
+      this.buf = chunk;
+      this.dataAt -= this.pos;
+      this.dataEnd -= this.pos;
+      this.pos = 0;
+    } else {
+      const rest = this.buf.subarray(this.pos);
+      const joined = new Uint8Array(rest.length + chunk.length);
+      joined.set(rest, 0);
+      joined.set(chunk, rest.length);
+      this.dataAt -= this.pos;
+      this.dataEnd -= this.pos;
+      this.pos = 0;
+      this.buf = joined;
+    }
+    this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
+    if (this.held) return false;
+    return this.run();
+  }
+
+  /** From the engine's round while held: try the held message again. Returns the messages delivered. */
+  resume(): number {
+    if (!this.held || this.stopped) return 0;
+    const before = this.delivered;
+    this.held = false;
+    this.run();
+    return this.delivered - before;
+  }
+
+  /** Messages handed to a receive ring so far. */
+  delivered = 0;
+
+  /** The link went down: forget everything not processed yet. */
+  stop(): void {
+    this.stopped = true;
+    this.buf = new Uint8Array(0);
+    this.pos = this.dataLeft = 0;
+  }
+
+  private run(): boolean {
+    for (;;) {
+      if (this.dataLeft > 0 && !this.deliver()) {
+        this.held = true;
+        return false;
+      }
+      if (this.stopped) return true;
+      const left = this.buf.length - this.pos;
+      if (left < FRAME_LENGTH_WORD_BYTES) return true;
+      const v = this.view;
+      const at = this.pos;
+      const length = v.getUint32(at, true);
+      const frameBytes = length + FRAME_LENGTH_WORD_BYTES;
+      if (frameBytes < FRAME_HEADER_BYTES || frameBytes > this.maxFrameBytes) {
+        this.sink.violation('badFrame');
+        this.sink.fatal(`a frame length of ${length} bytes (bound ${this.maxFrameBytes - FRAME_LENGTH_WORD_BYTES})`);
+        this.stop();
+        return true;
+      }
+      if (left < frameBytes) return true;
+      this.sink.frameReceived();
+      this.frame(v, at, frameBytes);
+      if (this.dataLeft === 0) this.pos = at + frameBytes;
+    }
+  }
+
+  private frame(v: DataView, at: number, frameBytes: number): void {
+    const type = v.getUint8(at + 4);
+    if (v.getUint8(at + 5) !== 0 || v.getUint16(at + 6, true) !== 0) return this.sink.violation('badFrame');
+    if (type === FrameType.DATA) return this.startData(v, at, frameBytes);
+    if (type === FrameType.ACK) return this.acks(v, at, frameBytes);
+    const fixed = FIXED_FRAME_BYTES[type];
+    if (fixed === undefined || fixed !== frameBytes) return this.sink.violation(fixed === undefined ? 'badFrame' : 'badLength');
+    const s = this.sink;
+    switch (type) {
+      case FrameType.HEARTBEAT:
+        return;
+      case FrameType.CONNECT:
+        return s.connect(v, at);
+      case FrameType.CONNECT_OK:
+        return s.connectOk(v.getUint32(at + CONNECT_OK_REQUEST_OFFSET, true), v.getUint32(at + CONNECT_OK_CHANNEL_OFFSET, true), v.getUint32(at + CONNECT_OK_PROCESS_OFFSET, true));
+      case FrameType.CONNECT_REFUSED:
+        return s.connectRefused(v.getUint32(at + CONNECT_REFUSED_REQUEST_OFFSET, true), v.getUint32(at + CONNECT_REFUSED_STATUS_OFFSET, true));
+      case FrameType.CLOSE:
+        return s.close(v.getUint32(at + CLOSE_CHANNEL_OFFSET, true), v.getUint32(at + CLOSE_SENDER_CHANNEL_OFFSET, true), v.getUint32(at + CLOSE_STATUS_OFFSET, true));
+    }
+  }
+
+  private acks(v: DataView, at: number, frameBytes: number): void {
+    if (frameBytes < ACK_FIRST_PAIR_OFFSET) return this.sink.violation('badLength');
+    const n = v.getUint32(at + ACK_COUNT_OFFSET, true);
+    if (n * ACK_PAIR_BYTES !== frameBytes - ACK_FIRST_PAIR_OFFSET) return this.sink.violation('badLength');
+    for (let i = 0; i < n; i++) {
+      const p = at + ACK_FIRST_PAIR_OFFSET + i * ACK_PAIR_BYTES;
+      this.sink.ack(v.getUint32(p, true), v.getUint32(p + 4, true));
+    }
+  }
+
+  private startData(v: DataView, at: number, frameBytes: number): void {
+    if (frameBytes < DATA_FIRST_MESSAGE_OFFSET) return this.sink.violation('badLength');
+    const n = v.getUint32(at + DATA_COUNT_OFFSET, true);
+    if (n === 0 || n > (frameBytes - DATA_FIRST_MESSAGE_OFFSET) / MESSAGE_HEADER_BYTES) return this.sink.violation('badLength');
+    this.dataLeft = n;
+    this.dataAt = at + DATA_FIRST_MESSAGE_OFFSET;
+    this.dataEnd = at + frameBytes;
+  }
+
+  /** Hand the current DATA frame's messages on; false when one is held. */
+  private deliver(): boolean {
+    const v = this.view;
+    const end = this.dataEnd;
+    while (this.dataLeft > 0) {
+      const m = this.dataAt;
+      const bytes = m + MESSAGE_HEADER_BYTES <= end ? v.getUint32(m + MESSAGE_PAYLOAD_BYTES_OFFSET, true) : -1;
+      if (bytes < 0 || bytes > end - m - MESSAGE_HEADER_BYTES) {
+        // The count or a payload length lies: nothing after it in this frame can be trusted.
+        this.sink.violation('badLength');
+        this.dataLeft = 0;
+        break;
+      }
+      const next = m + MESSAGE_HEADER_BYTES + ((bytes + MESSAGE_ALIGN_BYTES - 1) & ~(MESSAGE_ALIGN_BYTES - 1));
+      if (bytes > this.maxMessageBytes) this.sink.violation('badLength');
+      else {
+        const k = m + MESSAGE_KEY_OFFSET;
+        const r = this.sink.message(
+          v.getUint32(m + MESSAGE_CHANNEL_OFFSET, true),
+          v.getUint32(m + MESSAGE_SOURCE_PARTITION_OFFSET, true),
+          v.getUint32(m + MESSAGE_SEQUENCE_OFFSET, true),
+          v.getUint32(k, true),
+          v.getUint32(k + 4, true),
+          v.getUint32(k + 8, true),
+          v.getUint32(k + 12, true),
+          this.buf,
+          m + MESSAGE_HEADER_BYTES,
+          bytes,
+        );
+        if (r === HELD) return false;
+        if (r === DELIVERED) this.delivered++;
+        if (this.stopped) return true;
+      }
+      this.dataAt = next;
+      this.dataLeft--;
+      if (this.dataLeft === 0 && next !== end) this.sink.violation('badLength');
+    }
+    this.pos = end;
+    return true;
+  }
+}

@@ -1,0 +1,150 @@
+/**
+ * Channels whose other end is on another node: the engine's send stage hands
+ * their messages here (RemoteEnds), and this is the receive stage for what
+ * arrives over a link. A peer node is not trusted: every message is checked
+ * against this node's own entry (open, the other end on that node and
+ * partition, the next sequence number, the key) before it is copied into a
+ * receive ring; anything else is dropped and counted on the link, by kind.
+ */
+import { NO_ENTRY, type ChannelStateTable } from '../channel-state-table.js';
+import type { Counters } from '../counters.js';
+import { BLOCKED, GONE, type Engine, type RemoteEnds } from '../engine.js';
+import type { KeyTable } from '../key-table.js';
+import type { Stamp } from '../stamp.js';
+import { DELIVERED, DROPPED, HELD } from './link-reader.js';
+import type { NodeLink } from './node-link.js';
+import { ConnectionState, RecordType } from '../../shared/layout.js';
+import { Status } from '../../shared/errors.js';
+
+export class LinkedChannels implements RemoteEnds {
+  constructor(
+    private readonly table: ChannelStateTable,
+    private readonly keys: KeyTable,
+    private readonly engine: Engine,
+    private readonly counters: Counters,
+    private readonly links: ReadonlyMap<number, NodeLink>,
+    private readonly all: readonly NodeLink[],
+  ) {}
+
+  // ── send side (RemoteEnds) ───────────────────────────────────────────────
+
+  send(e: number, stamp: Stamp, src: Uint8Array, payload: number, bytes: number): boolean {
+    const t = this.table;
+    const link = this.links.get(t.remoteNode[e]);
+    // An open remote end always has its link up: a link going down ends every channel over it first.
+    if (link === undefined || !link.up) return false;
+    const sequence = (t.sentSequence[e] + 1) >>> 0;
+    if (!link.message(t.linkChannel[e], stamp.sourcePartition, sequence, stamp.k0, stamp.k1, stamp.k2, stamp.k3, src, payload, bytes)) return false;
+    t.sentSequence[e] = sequence;
+    return true;
+  }
+
+  closed(e: number, status: number): void {
+    const t = this.table;
+    const link = this.links.get(t.remoteNode[e]);
+    if (link === undefined) return;
+    link.close(t.linkChannel[e], t.linkId(e), status);
+    // Closes come from the control plane as well as from rings: write now rather than wait for a scheduler turn.
+    link.flush();
+  }
+
+  poll(): number {
+    let n = 0;
+    for (const link of this.all) if (link.held) n += link.resume();
+    return n;
+  }
+
+  flush(): void {
+    for (const link of this.all) if (link.up) link.flush();
+  }
+
+  // ── receive side (frames from `link`) ─────────────────────────────────────
+
+  message(link: NodeLink, channel: number, sourcePartition: number, sequence: number, k0: number, k1: number, k2: number, k3: number, buf: Uint8Array, at: number, bytes: number): number {
+    const t = this.table;
+    const d = t.entryOfLinkId(channel);
+    if (d === NO_ENTRY || t.state[d] !== ConnectionState.OPEN) {
+      if (!link.closedRecently(channel)) link.counters.violation('unknownChannel');
+      return DROPPED;
+    }
+    if (t.remoteNode[d] !== link.node || t.remotePartition[d] !== sourcePartition) {
+      link.counters.violation('wrongSource');
+      return DROPPED;
+    }
+    if (sequence !== ((t.receivedSequence[d] + 1) >>> 0)) {
+      link.counters.violation('sequence');
+      return DROPPED;
+    }
+    if (!this.keys.matches(d, k0, k1, k2, k3)) {
+      link.counters.violation('keyMismatch');
+      this.counters.violation(t.partitionIndexOf(d), 'keyMismatch');
+      return DROPPED;
+    }
+    const r = this.engine.deliverFromLink(d, buf, at, bytes);
+    if (r === BLOCKED) return HELD;
+    if (r === GONE) return DROPPED;
+    t.receivedSequence[d] = sequence;
+    link.owe(t.linkChannel[d], sequence);
+    link.counters.messagesReceived(1);
+    return DELIVERED;
+  }
+
+  /** The peer delivered our channel `channel` up to `sequence`. */
+  ack(link: NodeLink, channel: number, sequence: number): void {
+    const t = this.table;
+    const e = t.entryOfLinkId(channel);
+    if (e === NO_ENTRY || t.remoteNode[e] !== link.node || t.state[e] === ConnectionState.FREE) {
+      if (!link.closedRecently(channel)) link.counters.violation('unknownChannel');
+      return;
+    }
+    // Only forward, and never past what was sent.
+    const ahead = (sequence - t.ackedSequence[e]) >>> 0;
+    if (ahead === 0) return;
+    if (ahead > ((t.sentSequence[e] - t.ackedSequence[e]) >>> 0)) {
+      link.counters.violation('sequence');
+      return;
+    }
+    t.ackedSequence[e] = sequence;
+  }
+
+  /** The peer's end `senderChannel` of our channel `channel` closed (status OK) or its process or partition ended. */
+  close(link: NodeLink, channel: number, senderChannel: number, status: number): void {
+    const t = this.table;
+    const e = t.entryOfLinkId(channel);
+    if (e === NO_ENTRY || t.remoteNode[e] !== link.node || t.linkChannel[e] !== senderChannel) {
+      if (!link.closedRecently(channel)) link.counters.violation('unknownChannel');
+      return;
+    }
+    if (t.state[e] !== ConnectionState.OPEN) return;
+    // What the peer had not delivered when it closed never will be: the sender hears so, with ECLOSED.
+    this.failUnacknowledged(e, Status.ECLOSED);
+    this.engine.endByPeer(e, status === Status.OK ? Status.OK : Status.EPEERDEAD);
+    this.engine.publishAll();
+  }
+
+  /** The link to `node` went down: every channel over it ends with ELINKDOWN; what it had not acknowledged fails with ELINKDOWN. */
+  linkDown(link: NodeLink): void {
+    const t = this.table;
+    for (let e = 0; e < t.state.length; e++) {
+      if (t.remoteNode[e] !== link.node || t.state[e] !== ConnectionState.OPEN) continue;
+      link.counters.unacknowledged(this.failUnacknowledged(e, Status.ELINKDOWN));
+      this.engine.endByPeer(e, Status.ELINKDOWN);
+    }
+    this.engine.publishAll();
+  }
+
+  /** One error completion for the sends of entry `e` not acknowledged yet, with their count; returns the count. */
+  private failUnacknowledged(e: number, status: number): number {
+    const t = this.table;
+    const count = (t.sentSequence[e] - t.ackedSequence[e]) >>> 0;
+    if (count === 0) return 0;
+    t.ackedSequence[e] = t.sentSequence[e];
+    const port = this.engine.ports[t.partitionIndexOf(e)];
+    const qp = port.queuePairs[t.ownerQueuePair[e]];
+    if (qp !== undefined) {
+      this.engine.complete(qp, status, RecordType.SEND, t.handle(e), count);
+      this.counters.sendError(port.index, count);
+    }
+    return count;
+  }
+}

@@ -1,0 +1,191 @@
+/**
+ * The node's links: the TLS server, the dials, who a peer is, and the set of
+ * NodeLinks (one per configured peer). Only this file and its neighbours in
+ * src/hardware/link touch sockets or TLS material (tools/check-imports.mjs).
+ *
+ * Identity (docs/LINK.md): TLS 1.3 only, both sides present a certificate
+ * signed by the configured CA, and its subject CN is `lparlink-node-<id>`.
+ * The listening side accepts only a CN naming a configured peer that dials
+ * it; the dialing side only the CN of the node it dialed. Anything else is
+ * destroyed and counted, and never carries a frame.
+ *
+ * Who dials: a node dials each peer with a port whose id is greater than its
+ * own, or every peer with a port if it does not listen itself; the other
+ * peers dial it. After a failure the dialer redials, 100 ms doubling to 2 s.
+ */
+import { connect, createServer, type Server, type TLSSocket } from 'node:tls';
+import { NodeLink } from './node-link.js';
+import { LinkCounters } from './link-counters.js';
+import type { FrameSink } from './link-reader.js';
+import { LINK_UNKNOWN_IDENTITIES, linkCounterBytes, linkMachineBlock } from '../../shared/link-counters.js';
+import { maxFrameBytes, nodeOfCommonName } from '../../shared/link-frames.js';
+import type { NodeTls, ResolvedNode, ResolvedPeer, TlsMaterial } from '../../shared/boot.js';
+
+const FIRST_REDIAL_MS = 100;
+const MAX_REDIAL_MS = 2000;
+/** An error of the TLS layer (a refused certificate, a protocol version), as opposed to the network. */
+const TLS_ERROR = /SSL|TLS|CERT|UNABLE_TO|SELF_SIGNED|VERIFY|ALERT/i;
+
+/** PEM as node:tls takes it (bytes arrive as a plain Uint8Array after the boot message's structured clone). */
+function pem(m: TlsMaterial): string | Buffer {
+  return typeof m === 'string' ? m : Buffer.from(m.buffer, m.byteOffset, m.byteLength);
+}
+
+export interface LinkHooks {
+  /** Where a link's frames go (built once per link). */
+  sinkFor(link: NodeLink): FrameSink;
+  up(link: NodeLink): void;
+  down(link: NodeLink, reason: string): void;
+  /** A congested socket drained: the engine may send again. */
+  drained(): void;
+  /** Input was processed: publish what it delivered. */
+  processed(): void;
+}
+
+export class Links {
+  readonly byNode = new Map<number, NodeLink>();
+  readonly all: NodeLink[];
+  /** Key, certificate and CA, as node:tls takes them (one secureContext object did not suffice for a server: it found no signature algorithm). */
+  private readonly identity: { key: string | Buffer; cert: string | Buffer; ca: string | Buffer | Array<string | Buffer> };
+  private readonly machine: Float64Array;
+  private readonly sinks = new Map<NodeLink, FrameSink>();
+  private server: Server | undefined;
+  private stopped = false;
+  private readonly timers = new Set<ReturnType<typeof setTimeout>>();
+
+  constructor(
+    private readonly node: ResolvedNode,
+    tls: NodeTls,
+    counterBuffer: SharedArrayBuffer,
+    maxMessageBytes: number,
+    private readonly hooks: LinkHooks,
+  ) {
+    if (counterBuffer.byteLength !== linkCounterBytes(node.peers.length)) throw new RangeError('link counter block does not match node.peers');
+    const values = new Float64Array(counterBuffer);
+    this.machine = values.subarray(linkMachineBlock(node.peers.length));
+    const ca = Array.isArray(tls.ca) ? tls.ca.map(pem) : pem(tls.ca);
+    this.identity = { key: pem(tls.key), cert: pem(tls.cert), ca };
+    const limits = { maxFrameBytes: maxFrameBytes(maxMessageBytes), maxMessageBytes };
+    const timing = { heartbeatMs: node.heartbeatMs, deadAfterMs: node.deadAfterMs };
+    this.all = node.peers.map(
+      (peer, i) =>
+        new NodeLink(peer, new LinkCounters(values, i), timing, limits, {
+          up: (link) => hooks.up(link),
+          down: (link, reason) => this.onDown(link, reason),
+          drained: () => hooks.drained(),
+          processed: () => hooks.processed(),
+        }),
+    );
+    for (const link of this.all) this.byNode.set(link.node, link);
+  }
+
+  /** Whether this node dials `peer` (docs/LINK.md, "Who dials"). */
+  dials(peer: ResolvedPeer): boolean {
+    return peer.port !== undefined && (this.node.listen === undefined || peer.id > this.node.id);
+  }
+
+  start(): void {
+    const listen = this.node.listen;
+    if (listen !== undefined) {
+      const server = createServer({
+        ...this.identity,
+        minVersion: 'TLSv1.3',
+        requestCert: true,
+        rejectUnauthorized: true,
+      });
+      server.on('secureConnection', (socket) => this.accepted(socket));
+      // A handshake that failed (unknown CA, no certificate, an older TLS): who it was cannot be known.
+      server.on('tlsClientError', (_error, socket) => {
+        this.machine[LINK_UNKNOWN_IDENTITIES]++;
+        socket.destroy();
+      });
+      server.on('error', (e) => {
+        throw new Error(`lparlink node ${this.node.id}: cannot listen on ${listen.host}:${listen.port}: ${e.message}`);
+      });
+      server.listen(listen.port, listen.host);
+      this.server = server;
+    }
+    for (const link of this.all) if (this.dials(link.peer)) this.dial(link);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.server?.close();
+    for (const t of this.timers) clearTimeout(t);
+    for (const link of this.all) link.down('the machine is closing');
+  }
+
+  private sinkOf(link: NodeLink): FrameSink {
+    let sink = this.sinks.get(link);
+    if (sink === undefined) {
+      sink = this.hooks.sinkFor(link);
+      this.sinks.set(link, sink);
+    }
+    return sink;
+  }
+
+  /** Listening side: the CA verified the certificate; the CN must name a configured peer that dials us. */
+  private accepted(socket: TLSSocket): void {
+    const id = nodeOfCommonName(socket.getPeerCertificate().subject?.CN);
+    const link = id === undefined ? undefined : this.byNode.get(id);
+    if (link === undefined || this.dials(link.peer) || this.stopped) {
+      if (link === undefined) this.machine[LINK_UNKNOWN_IDENTITIES]++;
+      else if (!this.stopped) link.counters.authFailure(); // a peer we dial ourselves: it may not dial us too
+      socket.destroy();
+      return;
+    }
+    link.attach(socket, this.sinkOf(link));
+  }
+
+  private dial(link: NodeLink): void {
+    if (this.stopped) return;
+    const peer = link.peer;
+    const socket = connect({
+      host: peer.host,
+      port: peer.port,
+      ...this.identity,
+      minVersion: 'TLSv1.3',
+      rejectUnauthorized: true,
+      // The peer's identity is its CN, checked below; the address it was dialed at proves nothing.
+      checkServerIdentity: () => undefined,
+    });
+    let failure: Error | undefined;
+    let secured = false;
+    let attached = false;
+    socket.on('error', (e) => (failure ??= e));
+    socket.once('secureConnect', () => {
+      secured = true;
+      if (nodeOfCommonName(socket.getPeerCertificate().subject?.CN) !== peer.id) {
+        link.counters.authFailure();
+        socket.destroy();
+        return;
+      }
+      // In TLS 1.3 the listener checks our certificate after our handshake is done: the link is up once it speaks.
+      socket.once('data', (first: Buffer) => {
+        attached = true;
+        link.attach(socket, this.sinkOf(link), first);
+      });
+    });
+    socket.once('close', () => {
+      if (attached) return;
+      const tlsFailure = failure !== undefined && TLS_ERROR.test(`${(failure as NodeJS.ErrnoException).code ?? ''} ${failure.message}`);
+      if (tlsFailure || (secured && failure === undefined)) link.counters.authFailure();
+      this.redial(link);
+    });
+  }
+
+  private redial(link: NodeLink): void {
+    if (this.stopped) return;
+    link.backoffMs = link.backoffMs === 0 ? FIRST_REDIAL_MS : Math.min(2 * link.backoffMs, MAX_REDIAL_MS);
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      this.dial(link);
+    }, link.backoffMs);
+    this.timers.add(t);
+  }
+
+  private onDown(link: NodeLink, reason: string): void {
+    this.hooks.down(link, reason);
+    if (this.dials(link.peer)) this.redial(link);
+  }
+}

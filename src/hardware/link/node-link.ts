@@ -1,0 +1,248 @@
+/**
+ * The link to one peer node: its socket (once authenticated), its state, its
+ * heartbeat, its batch writer and frame reader, and its counters. A link goes
+ * down on a socket error or close, on a frame stream that cannot be framed,
+ * or when nothing arrived for deadAfterMs; then its socket is destroyed, the
+ * rest of its input dropped, and its owner (Links) ends every channel over it.
+ */
+import type { TLSSocket } from 'node:tls';
+import { LinkReader, type FrameSink } from './link-reader.js';
+import { LinkWriter, type ConnectFields } from './link-writer.js';
+import type { LinkCounters } from './link-counters.js';
+import { LinkState } from '../../shared/link-counters.js';
+import type { ResolvedPeer } from '../../shared/boot.js';
+
+/** Socket bytes queued beyond this count as congestion: sends on the link wait (back-pressure) until it drains. */
+const CONGESTION_BYTES = 4 * 1024 * 1024;
+/** Channel ids closed here that a peer's frames may still name for a while (their frames are dropped quietly, not counted). */
+const RECENTLY_CLOSED = 4096;
+
+export interface NodeLinkEvents {
+  /** The link is up: frames flow. */
+  up(link: NodeLink): void;
+  /** The link went down, for `reason`. */
+  down(link: NodeLink, reason: string): void;
+  /** The socket drained after congestion: blocked sends may go on. */
+  drained(): void;
+  /** A batch of input was processed: publish the receive rings it wrote (one publish per batch, not per message). */
+  processed(): void;
+}
+
+export class NodeLink {
+  state: number = LinkState.CONNECTING;
+  private socket: TLSSocket | undefined;
+  readonly writer: LinkWriter;
+  private reader: LinkReader | undefined;
+  private congested = false;
+  private lastReceived = 0;
+  private lastSent = 0;
+  private timer: ReturnType<typeof setInterval> | undefined;
+  /** ACKs owed: (channel id at the peer, sequence) pairs, written before the next flush. */
+  private readonly acksDue: number[] = [];
+  private readonly closed = new Set<number>();
+  /** Dialer only: the backoff before the next dial after a failure. */
+  backoffMs = 0;
+  /** Set when the socket errored with a TLS or certificate error before the link came up. */
+  handshakeFailed = false;
+
+  constructor(
+    readonly peer: ResolvedPeer,
+    readonly counters: LinkCounters,
+    private readonly timing: { heartbeatMs: number; deadAfterMs: number },
+    private readonly frameLimits: { maxFrameBytes: number; maxMessageBytes: number },
+    private readonly events: NodeLinkEvents,
+  ) {
+    this.writer = new LinkWriter(Math.max(512 * 1024, 2 * frameLimits.maxFrameBytes));
+    counters.state(LinkState.CONNECTING);
+  }
+
+  get node(): number {
+    return this.peer.id;
+  }
+
+  get up(): boolean {
+    return this.state === LinkState.UP;
+  }
+
+  /** An authenticated socket carries this link from now on (a newer one replaces an older); `first`: bytes already read from it. */
+  attach(socket: TLSSocket, sink: FrameSink, first?: Uint8Array): void {
+    if (this.socket !== undefined) this.down('replaced by a newer connection from the same node');
+    this.socket = socket;
+    this.reader = new LinkReader(sink, this.frameLimits.maxFrameBytes, this.frameLimits.maxMessageBytes);
+    this.writer.discard();
+    this.acksDue.length = 0;
+    this.closed.clear();
+    this.congested = false;
+    this.handshakeFailed = false;
+    this.backoffMs = 0;
+    socket.setNoDelay(true);
+    const reader = this.reader;
+    const onData = (chunk: Uint8Array): void => {
+      if (this.socket !== socket) return;
+      this.lastReceived = performance.now();
+      this.counters.received(chunk.length);
+      if (!reader.push(chunk)) socket.pause();
+      this.events.processed();
+      this.flush();
+    };
+    socket.on('data', onData);
+    socket.on('drain', () => {
+      if (this.socket !== socket || !this.congested) return;
+      this.congested = false;
+      this.events.drained();
+    });
+    socket.on('error', () => {}); // 'close' follows and says down
+    socket.on('close', () => {
+      if (this.socket === socket) this.down('the connection closed');
+    });
+    this.lastReceived = this.lastSent = performance.now();
+    this.state = LinkState.UP;
+    this.counters.state(LinkState.UP);
+    this.counters.up();
+    const tick = Math.max(5, Math.min(this.timing.heartbeatMs, this.timing.deadAfterMs / 4) / 2);
+    this.timer = setInterval(() => this.beat(), tick);
+    // Say something at once: a dialer counts the link up only once the listener has spoken (it accepted our certificate).
+    this.writer.heartbeat();
+    this.flush();
+    this.events.up(this);
+    if (first !== undefined) onData(first);
+  }
+
+  private beat(): void {
+    const now = performance.now();
+    // While held by a full receive ring the reader reads nothing, so silence proves nothing.
+    if (this.reader?.held !== true && now - this.lastReceived > this.timing.deadAfterMs) {
+      this.down(`nothing arrived for ${Math.round(now - this.lastReceived)} ms (deadAfterMs ${this.timing.deadAfterMs})`);
+      return;
+    }
+    if (now - this.lastSent >= this.timing.heartbeatMs && !this.congested) {
+      this.writer.heartbeat();
+      this.flush();
+    }
+  }
+
+  /** Take the link down: destroy the socket, drop unread input and unsent output. Idempotent. */
+  down(reason: string): void {
+    if (this.state !== LinkState.UP) return;
+    const socket = this.socket;
+    this.socket = undefined;
+    clearInterval(this.timer);
+    this.timer = undefined;
+    this.reader?.stop();
+    this.reader = undefined;
+    this.writer.discard();
+    this.acksDue.length = 0;
+    this.state = LinkState.DOWN;
+    this.counters.state(LinkState.DOWN);
+    this.counters.down();
+    socket?.destroy();
+    this.events.down(this, reason);
+  }
+
+  /** The reader held a message for a full ring: try again (from the engine's round). Returns messages delivered. */
+  resume(): number {
+    const reader = this.reader;
+    if (reader === undefined || !reader.held) return 0;
+    const n = reader.resume();
+    this.events.processed();
+    if (!reader.held) {
+      this.socket?.resume();
+      this.flush();
+    }
+    return n;
+  }
+
+  get held(): boolean {
+    return this.reader?.held === true;
+  }
+
+  /** Append one message; false when the link cannot take it now (batch full and socket congested). */
+  message(channel: number, sourcePartition: number, sequence: number, k0: number, k1: number, k2: number, k3: number, src: Uint8Array, from: number, bytes: number): boolean {
+    if (this.congested) return false;
+    if (this.writer.message(channel, sourcePartition, sequence, k0, k1, k2, k3, src, from, bytes)) return true;
+    this.flush();
+    if (this.congested) return false;
+    return this.writer.message(channel, sourcePartition, sequence, k0, k1, k2, k3, src, from, bytes);
+  }
+
+  /** Owe the peer an ACK: its channel `channel` was delivered up to `sequence`. */
+  owe(channel: number, sequence: number): void {
+    const due = this.acksDue;
+    // A run of messages on one channel owes one ACK, for its last sequence.
+    if (due.length > 0 && due[due.length - 2] === channel) due[due.length - 1] = sequence;
+    else due.push(channel, sequence);
+  }
+
+  connect(f: ConnectFields): void {
+    if (!this.writer.connect(f)) {
+      this.flush();
+      this.writer.connect(f);
+    }
+    this.flush();
+  }
+
+  connectOk(request: number, channel: number, process: number): void {
+    if (!this.writer.connectOk(request, channel, process)) {
+      this.flush();
+      this.writer.connectOk(request, channel, process);
+    }
+  }
+
+  connectRefused(request: number, status: number): void {
+    if (!this.writer.connectRefused(request, status)) {
+      this.flush();
+      this.writer.connectRefused(request, status);
+    }
+  }
+
+  /** Our end `senderChannel` closed: tell the peer (after the ACKs owed, so it never sees a CLOSE before an ACK sent earlier). */
+  close(channel: number, senderChannel: number, status: number): void {
+    this.writeAcks();
+    if (!this.writer.close(channel, senderChannel, status)) {
+      this.flush();
+      this.writer.close(channel, senderChannel, status);
+    }
+    if (this.closed.size >= RECENTLY_CLOSED) this.closed.delete(this.closed.values().next().value!);
+    this.closed.add(senderChannel);
+  }
+
+  /** True when `channel` is one of ours that closed recently: a frame the peer sent before it learned so is no violation. */
+  closedRecently(channel: number): boolean {
+    return this.closed.has(channel);
+  }
+
+  private writeAcks(): void {
+    const due = this.acksDue;
+    if (due.length === 0) return;
+    let done = 0;
+    while (done < due.length >> 1) {
+      const n = this.writer.ack(due, done);
+      if (n === 0) {
+        if (this.socket === undefined) break;
+        this.writeOut();
+      }
+      done += n;
+    }
+    due.length = 0;
+  }
+
+  /** Write the batch (and the ACKs owed) to the socket in one write. */
+  flush(): void {
+    if (this.socket === undefined) return;
+    this.writeAcks();
+    this.writeOut();
+  }
+
+  private writeOut(): void {
+    const socket = this.socket;
+    if (socket === undefined) return;
+    const w = this.writer;
+    const bytes = w.take();
+    if (bytes === undefined) return;
+    this.counters.sent(bytes.length, w.frames, w.messages);
+    w.frames = w.messages = 0;
+    this.lastSent = performance.now();
+    socket.write(bytes);
+    if (socket.writableLength > CONGESTION_BYTES) this.congested = true;
+  }
+}

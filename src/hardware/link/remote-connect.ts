@@ -1,0 +1,181 @@
+/**
+ * Claim 1 across nodes. Send side: this node's hardware allocates its end,
+ * makes the key (KeyTable.generate, in this worker) and sends it with both
+ * partition ids and its channel id in a CONNECT; the end stays CONNECTING
+ * until the answer. Receive side: the other node's hardware runs the same
+ * checks as for a local connect (ConnectionManager.receiveSideAccept: the
+ * partition exists, its own policy allows the node-qualified pair, someone
+ * listens), stores the key in its own table and answers CONNECT_OK or
+ * CONNECT_REFUSED. The key crosses only inside TLS, and never enters a port.
+ */
+import { CONNECTING, NO_ENTRY, type ChannelStateTable } from '../channel-state-table.js';
+import type { ConnectionManager, RemoteConnector } from '../connection-manager.js';
+import type { KeyTable } from '../key-table.js';
+import type { PartitionPort } from '../partition-port.js';
+import type { NodeLink } from './node-link.js';
+import { isService, type ChannelGrant, type ControlResult } from '../../shared/control-contract.js';
+import { Status, statusName, type ChannelErrorCode } from '../../shared/errors.js';
+import { ConnectionState } from '../../shared/layout.js';
+import {
+  CONNECT_DESTINATION_PARTITION_OFFSET,
+  CONNECT_DESTINATION_SERVICE_OFFSET,
+  CONNECT_KEY_OFFSET,
+  CONNECT_REQUEST_OFFSET,
+  CONNECT_SOURCE_CHANNEL_OFFSET,
+  CONNECT_SOURCE_PARTITION_OFFSET,
+  CONNECT_SOURCE_PROCESS_OFFSET,
+} from '../../shared/link-frames.js';
+
+/** Connects this node waits on the other node to answer, at most, per link (a peer that never answers cannot grow it further). */
+const MAX_PENDING_PER_LINK = 1024;
+
+interface PendingConnect {
+  node: number;
+  entry: number;
+  /** The entry's link id when the CONNECT left: if it changed, the process gave up and the entry was reused. */
+  linkId: number;
+  port: PartitionPort;
+  queuePair: number;
+  process: number;
+  partition: number;
+  resolve(r: ControlResult<ChannelGrant>): void;
+}
+
+function fail(code: ChannelErrorCode, message: string): { ok: false; code: ChannelErrorCode; message: string } {
+  return { ok: false, code, message };
+}
+
+export class RemoteConnect implements RemoteConnector {
+  private readonly pending = new Map<number, PendingConnect>();
+  private nextRequest = 1;
+
+  constructor(
+    private readonly manager: ConnectionManager,
+    private readonly table: ChannelStateTable,
+    private readonly keys: KeyTable,
+    private readonly links: ReadonlyMap<number, NodeLink>,
+    private readonly kick: () => void,
+  ) {}
+
+  // ── send side ─────────────────────────────────────────────────────────────
+
+  connect(port: PartitionPort, qp: number, node: number, partitionId: number, service: number): ControlResult<ChannelGrant> | Promise<ControlResult<ChannelGrant>> {
+    const bad = this.manager.checkConnect(port, qp, partitionId, service);
+    if (bad) return fail('EINVAL', bad);
+    const link = this.links.get(node);
+    if (link === undefined) return fail('EINVAL', `node ${node} is not one of this node's peers; add it to node.peers in createMachine`);
+    if (!link.up) return fail('ELINKDOWN', `the link to node ${node} is not up`);
+    if (!this.manager.policy.allowsRemote(port.id, node, partitionId)) {
+      return fail('EPOLICY', `partition ${port.id} and partition ${partitionId} of node ${node} may not connect`);
+    }
+    let waiting = 0;
+    for (const p of this.pending.values()) if (p.node === node) waiting++;
+    if (waiting >= MAX_PENDING_PER_LINK) return fail('EAGAIN', `already ${MAX_PENDING_PER_LINK} connects to node ${node} wait for its answer; retry later`);
+    const t = this.table;
+    const e = t.allocate(port.index);
+    if (e === NO_ENTRY) return fail('EMFILE', this.manager.noSlotMessage(port));
+    this.keys.generate(e);
+    const process = port.queuePairs[qp].process;
+    t.state[e] = CONNECTING;
+    t.ownerQueuePair[e] = qp;
+    t.ownerProcess[e] = process;
+    t.localPartition[e] = port.id;
+    t.remoteNode[e] = node;
+    const request = this.nextRequest;
+    this.nextRequest = (this.nextRequest + 1) >>> 0 || 1;
+    const linkId = t.linkId(e);
+    link.connect({
+      request,
+      key: [this.keys.word(e, 0), this.keys.word(e, 1), this.keys.word(e, 2), this.keys.word(e, 3)],
+      sourcePartition: port.id,
+      sourceProcess: process,
+      destinationPartition: partitionId,
+      destinationService: service,
+      sourceChannel: linkId,
+    });
+    return new Promise((resolve) => this.pending.set(request, { node, entry: e, linkId, port, queuePair: qp, process, partition: partitionId, resolve }));
+  }
+
+  /** The other node opened the channel: its end is `channel`, owned by its process `process`. */
+  connectOk(link: NodeLink, request: number, channel: number, process: number): void {
+    const p = this.answered(link, request);
+    if (p === undefined) return;
+    const t = this.table;
+    const e = p.entry;
+    if (t.linkId(e) !== p.linkId || t.state[e] !== CONNECTING) {
+      // Our process ended while it waited: the other end must not stay open.
+      link.close(channel, p.linkId, Status.EPEERDEAD);
+      return;
+    }
+    t.openRemote(e, p.port.id, p.queuePair, p.process, link.node, p.partition, process, channel);
+    p.port.writeConnection(t.slotOf(e), t.handle(e), p.process, p.partition, process, ConnectionState.OPEN, link.node);
+    this.kick();
+    p.resolve({ ok: true, handle: t.handle(e), remoteNode: link.node, remotePartition: p.partition, remoteProcess: process });
+  }
+
+  connectRefused(link: NodeLink, request: number, status: number): void {
+    const p = this.answered(link, request);
+    if (p === undefined) return;
+    this.abandon(p);
+    const name = statusName(status);
+    const code: ChannelErrorCode = name === undefined || name === 'OK' ? 'EINVAL' : name;
+    p.resolve(fail(code, `node ${link.node} refused the channel to port of partition ${p.partition}`));
+  }
+
+  /** The link went down: connects waiting on it fail with ELINKDOWN. */
+  linkDown(link: NodeLink): void {
+    for (const [request, p] of this.pending) {
+      if (p.node !== link.node) continue;
+      this.pending.delete(request);
+      this.abandon(p);
+      p.resolve(fail('ELINKDOWN', `the link to node ${link.node} went down before it answered`));
+    }
+  }
+
+  private answered(link: NodeLink, request: number): PendingConnect | undefined {
+    const p = this.pending.get(request);
+    if (p === undefined || p.node !== link.node) {
+      link.counters.violation('badFrame'); // an answer to nothing this node asked
+      return undefined;
+    }
+    this.pending.delete(request);
+    return p;
+  }
+
+  /** Free a CONNECTING end that will not open (if it is still the one the request made). */
+  private abandon(p: PendingConnect): void {
+    const t = this.table;
+    if (t.linkId(p.entry) !== p.linkId || t.state[p.entry] !== CONNECTING) return;
+    this.keys.zero(p.entry);
+    t.release(p.entry);
+  }
+
+  // ── receive side ──────────────────────────────────────────────────────────
+
+  /** A CONNECT from `link`'s node: check, store the key, answer. */
+  accept(link: NodeLink, v: DataView, at: number): void {
+    const request = v.getUint32(at + CONNECT_REQUEST_OFFSET, true);
+    const sourcePartition = v.getUint32(at + CONNECT_SOURCE_PARTITION_OFFSET, true);
+    const destinationPartition = v.getUint32(at + CONNECT_DESTINATION_PARTITION_OFFSET, true);
+    const service = v.getUint32(at + CONNECT_DESTINATION_SERVICE_OFFSET, true);
+    if (sourcePartition < 1 || sourcePartition > 0xffff || !isService(service)) {
+      link.counters.violation('badFrame');
+      link.connectRefused(request, Status.EINVAL);
+      return;
+    }
+    const k = at + CONNECT_KEY_OFFSET;
+    const key = [v.getUint32(k, true), v.getUint32(k + 4, true), v.getUint32(k + 8, true), v.getUint32(k + 12, true)] as const;
+    const answer = this.manager.receiveSideAccept({
+      sourceNode: link.node,
+      keyEntry: NO_ENTRY,
+      sourceChannel: v.getUint32(at + CONNECT_SOURCE_CHANNEL_OFFSET, true),
+      storeKey: (d) => this.keys.store(d, key[0], key[1], key[2], key[3]),
+      sourcePartition,
+      sourceProcess: v.getUint32(at + CONNECT_SOURCE_PROCESS_OFFSET, true),
+      destinationPartition,
+      destinationService: service,
+    });
+    if (answer.ok) link.connectOk(request, this.table.linkId(answer.entry), this.table.ownerProcess[answer.entry]);
+    else link.connectRefused(request, Status[answer.code]);
+  }
+}

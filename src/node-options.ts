@@ -1,0 +1,200 @@
+/** The `node` option (docs/LINK.md): checks, defaults, and node-qualified policy pairs. */
+import { X509Certificate } from 'node:crypto';
+import { MachineError } from './shared/errors.js';
+import { MAX_NODE_ID, MIN_NODE_ID, nodeCommonName } from './shared/link-frames.js';
+import type { NodeTls, RemotePolicyPair, ResolvedNode, ResolvedPeer, TlsMaterial } from './shared/boot.js';
+
+export type { NodeTls, TlsMaterial };
+
+/** One other node this node links to. */
+export interface PeerOptions {
+  /** The peer's node id (1 to 65535); its certificate must name it (CN `lparlink-node-<id>`). */
+  id: number;
+  /** Where it listens. Default host `'127.0.0.1'` when `port` is given. */
+  host?: string;
+  /** Its listening port. Without one, this node never dials it and waits for it to dial. */
+  port?: number;
+}
+
+/**
+ * `createMachine({ node })`: make this machine one node of several, linked hardware to hardware
+ * over TLS 1.3 with mutual certificate authentication (docs/LINK.md). Only the hardware worker
+ * receives `tls`; partitions never see it.
+ */
+export interface NodeOptions {
+  /** This node's id, 1 to 65535, unique among the nodes; its certificate names it. */
+  id: number;
+  /** Accept links here. Default host `'127.0.0.1'`; port 0 is refused (peers must know where to dial). */
+  listen?: {
+    /** Address to listen on; default `'127.0.0.1'`. */
+    host?: string;
+    /** TCP port, 1 to 65535. */
+    port: number;
+  };
+  /** The other nodes. A node dials each peer with an address whose id is greater than its own (or every peer with an address if it does not listen). */
+  peers?: PeerOptions[];
+  /** PEM key and certificate of this node, and the CA that signed every node's certificate. */
+  tls: {
+    /** This node's private key (PEM). */
+    key: TlsMaterial;
+    /** This node's certificate (PEM), subject CN `lparlink-node-<id>`. */
+    cert: TlsMaterial;
+    /** The CA certificate(s) (PEM) that signed every node's certificate. */
+    ca: TlsMaterial | TlsMaterial[];
+  };
+  /** Send a heartbeat after this long without sending anything. Default 100 ms. */
+  heartbeatMs?: number;
+  /** The link is down after this long without receiving anything. Default 400 ms; at least twice `heartbeatMs`. */
+  deadAfterMs?: number;
+}
+
+/** One end of a policy pair: a bare number is a partition of this node; `{ node, partition }` names another node's. */
+export type PolicyEnd =
+  | number
+  | {
+      /** The node's id (this node's own id names a local partition). */
+      node: number;
+      /** The partition's id on that node. */
+      partition: number;
+    };
+
+export const NODE_DEFAULTS = {
+  heartbeatMs: 100,
+  deadAfterMs: 400,
+  host: '127.0.0.1',
+} as const;
+
+function bad(option: string, why: string): never {
+  throw new MachineError('EINVAL', `createMachine: ${option} ${why}`);
+}
+
+function show(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+  if (typeof value === 'number' || typeof value === 'boolean' || value == null) return String(value);
+  return Array.isArray(value) ? `an array of ${value.length}` : `a ${typeof value}`;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function only(option: string, v: Record<string, unknown>, keys: readonly string[]): void {
+  for (const key of Object.keys(v)) if (!keys.includes(key)) bad(`${option}.${key}`, `is not an option here (known: ${keys.join(', ')})`);
+}
+
+function integer(option: string, value: unknown, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    bad(option, `must be an integer from ${min} to ${max}, got ${show(value)}`);
+  }
+  return value;
+}
+
+function host(option: string, value: unknown): string {
+  if (value === undefined) return NODE_DEFAULTS.host;
+  if (typeof value !== 'string' || !/^[A-Za-z0-9.:_-]{1,253}$/.test(value)) bad(option, `must be a host name or IP address, got ${show(value)}`);
+  return value;
+}
+
+function material(option: string, value: unknown): TlsMaterial {
+  if (typeof value === 'string' && value.includes('-----BEGIN')) return value;
+  if (value instanceof Uint8Array && value.length > 0) return value;
+  return bad(option, `must be PEM text (a string or Buffer read from the file, e.g. readFileSync('node-1.key')), got ${show(value)}`);
+}
+
+/** The node id the certificate's subject CN names, checked against `id`, so a wrong file fails here rather than at every handshake. */
+function checkCertificate(cert: TlsMaterial, id: number): void {
+  let subject: string;
+  try {
+    subject = new X509Certificate(cert).subject;
+  } catch (e) {
+    return bad('node.tls.cert', `is not a PEM certificate (${(e as Error).message})`);
+  }
+  const cn = /(?:^|\n)CN=([^\n]*)/.exec(subject)?.[1];
+  if (cn !== nodeCommonName(id)) {
+    bad('node.tls.cert', `names ${cn === undefined ? 'no CN' : `CN ${show(cn)}`}, but node.id is ${id}: use the certificate made for node ${id} (subject CN ${nodeCommonName(id)})`);
+  }
+}
+
+/** Check `options.node`: the resolved node (no TLS material) and the TLS material for the hardware's boot. */
+export function resolveNode(value: unknown): { node: ResolvedNode; tls: NodeTls } | undefined {
+  if (value === undefined) return undefined;
+  if (!isObject(value)) return bad('node', `must be an object like { id: 1, listen: { port: 7001 }, peers: [{ id: 2, port: 7002 }], tls }, got ${show(value)}`);
+  only('node', value, ['id', 'listen', 'peers', 'tls', 'heartbeatMs', 'deadAfterMs']);
+  const id = integer('node.id', value.id, MIN_NODE_ID, MAX_NODE_ID);
+
+  let listen: ResolvedNode['listen'];
+  if (value.listen !== undefined) {
+    if (!isObject(value.listen)) bad('node.listen', `must be an object like { host: '127.0.0.1', port: 7001 }, got ${show(value.listen)}`);
+    only('node.listen', value.listen, ['host', 'port']);
+    listen = { host: host('node.listen.host', value.listen.host), port: integer('node.listen.port', value.listen.port, 1, 65535) };
+  }
+
+  const peersIn = value.peers ?? [];
+  if (!Array.isArray(peersIn)) bad('node.peers', `must be an array like [{ id: 2, host: '127.0.0.1', port: 7002 }], got ${show(peersIn)}`);
+  const seen = new Set<number>();
+  const peers = peersIn.map((p: unknown, i): ResolvedPeer => {
+    const at = `node.peers[${i}]`;
+    if (!isObject(p)) bad(at, `must be an object like { id: 2, port: 7002 }, got ${show(p)}`);
+    only(at, p, ['id', 'host', 'port']);
+    const peerId = integer(`${at}.id`, p.id, MIN_NODE_ID, MAX_NODE_ID);
+    if (peerId === id) bad(`${at}.id`, `is ${peerId}, this node's own id; list only the other nodes`);
+    if (seen.has(peerId)) bad(`${at}.id`, `${peerId} is listed twice; each peer once`);
+    seen.add(peerId);
+    if (p.port === undefined && p.host !== undefined) bad(`${at}.host`, 'is given without a port; give both, or neither (then the peer dials this node)');
+    const port = p.port === undefined ? undefined : integer(`${at}.port`, p.port, 1, 65535);
+    return { id: peerId, host: port === undefined ? undefined : host(`${at}.host`, p.host), port };
+  });
+  if (listen === undefined && !peers.some((p) => p.port !== undefined)) {
+    bad('node', 'neither listens nor names a peer with a port, so it could never link; give node.listen or a peer with host and port');
+  }
+
+  if (!isObject(value.tls)) return bad('node.tls', `must be { key, cert, ca } (PEM text or Buffers), got ${show(value.tls)}`);
+  only('node.tls', value.tls, ['key', 'cert', 'ca']);
+  const key = material('node.tls.key', value.tls.key);
+  const cert = material('node.tls.cert', value.tls.cert);
+  const caIn = value.tls.ca;
+  const ca = Array.isArray(caIn) ? caIn.map((c, i) => material(`node.tls.ca[${i}]`, c)) : material('node.tls.ca', caIn);
+  checkCertificate(cert, id);
+
+  const heartbeatMs = value.heartbeatMs === undefined ? NODE_DEFAULTS.heartbeatMs : integer('node.heartbeatMs', value.heartbeatMs, 10, 60_000);
+  const deadAfterMs = value.deadAfterMs === undefined ? Math.max(NODE_DEFAULTS.deadAfterMs, 2 * heartbeatMs) : integer('node.deadAfterMs', value.deadAfterMs, 20, 600_000);
+  if (deadAfterMs < 2 * heartbeatMs) bad('node.deadAfterMs', `must be at least twice node.heartbeatMs (${2 * heartbeatMs}), got ${deadAfterMs}; otherwise an idle link reads as dead`);
+  return { node: { id, listen, peers, heartbeatMs, deadAfterMs }, tls: { key, cert, ca } };
+}
+
+/**
+ * Split `policy.allow` into pairs of this node's partitions and node-qualified pairs. An end
+ * `{ node, partition }` naming this node's own id is a local partition.
+ */
+export function resolvePolicyPairs(
+  allow: unknown[],
+  partitionIds: ReadonlySet<number>,
+  node: ResolvedNode | undefined,
+): { local: Array<[number, number]>; remote: RemotePolicyPair[] } {
+  const local: Array<[number, number]> = [];
+  const remote: RemotePolicyPair[] = [];
+  allow.forEach((pair, i) => {
+    const at = `policy.allow[${i}]`;
+    if (!Array.isArray(pair) || pair.length !== 2) bad(at, `must be a pair like [1, 2] or [1, { node: 2, partition: 1 }], got ${show(pair)}`);
+    const ends = pair.map((end: unknown) => {
+      if (typeof end === 'number') return { node: 0, partition: end };
+      if (!isObject(end)) return bad(at, `has an end that is neither a partition id nor { node, partition }: ${show(end)}`);
+      only(at, end, ['node', 'partition']);
+      if (node === undefined) bad(at, 'names a node, but this machine has no node option; add node: { id, ... } or use bare partition ids');
+      const n = integer(`${at}.node`, end.node, MIN_NODE_ID, MAX_NODE_ID);
+      const partition = integer(`${at}.partition`, end.partition, 1, 0xffff);
+      if (n === node.id) return { node: 0, partition };
+      if (!node.peers.some((p) => p.id === n)) bad(at, `names node ${n}, which is not in node.peers`);
+      return { node: n, partition };
+    });
+    const [a, b] = ends;
+    for (const end of ends) if (end.node === 0 && !partitionIds.has(end.partition)) bad(at, `names partition ${show(end.partition)}, which is not in partitions`);
+    if (a.node === 0 && b.node === 0) local.push([a.partition, b.partition]);
+    else if (a.node !== 0 && b.node !== 0) bad(at, "names two other nodes' partitions; a node's policy speaks only for pairs with one of its own partitions");
+    else {
+      const [mine, theirs] = a.node === 0 ? [a, b] : [b, a];
+      remote.push({ partition: mine.partition, node: theirs.node, remotePartition: theirs.partition });
+    }
+  });
+  return { local, remote };
+}

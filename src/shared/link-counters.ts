@@ -1,0 +1,116 @@
+/**
+ * The link counter block's contract: one block of Float64 counters per
+ * configured peer node (in `node.peers` order), then one machine-wide block.
+ * The hardware writes it (hardware/link/link-counters.ts), the operator reads
+ * it with a plain load for `machine.stats().links`; no partition holds it.
+ */
+
+/** Violation kinds of a link, counted per remote node; each dropped message or frame counts once. */
+export const LINK_VIOLATION_KINDS = [
+  /** A message's key does not match the receiving end's own key-table entry. */
+  'keyMismatch',
+  /** A message, ACK or CLOSE names a channel id that is not an open channel of this node. */
+  'unknownChannel',
+  /** A message names a channel of this node whose other end is not on that node and partition. */
+  'wrongSource',
+  /** A message's sequence number is not the next one its channel expects (a replay, a gap, a reorder). */
+  'sequence',
+  /** A field of a frame lies about a length (payload past the frame end, a count that does not fit, a message over maxMessageBytes). */
+  'badLength',
+  /** A frame of an unknown type, with reserved bytes set, of the wrong size, or a reply to nothing asked. */
+  'badFrame',
+] as const;
+/** One of {@link LINK_VIOLATION_KINDS}. */
+export type LinkViolationKind = (typeof LINK_VIOLATION_KINDS)[number];
+
+/** Link states, as the `LINK_STATE` counter holds them. */
+export const LinkState = { CONNECTING: 0, UP: 1, DOWN: 2 } as const;
+/** A link's state in {@link LinkStats}. */
+export type LinkStateName = 'connecting' | 'up' | 'down';
+const STATE_NAMES: LinkStateName[] = ['connecting', 'up', 'down'];
+
+export const LINK_STATE = 0;
+export const LINK_BYTES_SENT = 1;
+export const LINK_BYTES_RECEIVED = 2;
+export const LINK_FRAMES_SENT = 3;
+export const LINK_FRAMES_RECEIVED = 4;
+export const LINK_MESSAGES_SENT = 5;
+export const LINK_MESSAGES_RECEIVED = 6;
+export const LINK_AUTH_FAILURES = 7;
+export const LINK_UNACKNOWLEDGED = 8;
+export const LINK_UPS = 9;
+export const LINK_DOWNS = 10;
+export const LINK_VIOLATIONS_TOTAL = 11;
+export const LINK_FIRST_VIOLATION = 12;
+export const LINK_COUNTERS_PER_PEER = LINK_FIRST_VIOLATION + LINK_VIOLATION_KINDS.length;
+/** In the machine-wide block after the peers': TLS peers refused because their certificate named no configured peer. */
+export const LINK_UNKNOWN_IDENTITIES = 0;
+export const LINK_MACHINE_COUNTERS = 1;
+
+export const LINK_VIOLATION_COUNTER = Object.fromEntries(LINK_VIOLATION_KINDS.map((k, i) => [k, LINK_FIRST_VIOLATION + i])) as Readonly<
+  Record<LinkViolationKind, number>
+>;
+
+export function linkCounterBytes(peers: number): number {
+  return (peers * LINK_COUNTERS_PER_PEER + LINK_MACHINE_COUNTERS) * Float64Array.BYTES_PER_ELEMENT;
+}
+
+/** Where the machine-wide block starts, in Float64 elements. */
+export function linkMachineBlock(peers: number): number {
+  return peers * LINK_COUNTERS_PER_PEER;
+}
+
+/** One link to a peer node, as `machine.stats().links` reports it. Counters only grow. */
+export interface LinkStats {
+  /** The peer's node id. */
+  node: number;
+  /** `'connecting'` until the first handshake succeeds, `'up'` while it carries traffic, `'down'` after it failed (it redials). */
+  state: LinkStateName;
+  /** Frame bytes written to the TLS socket (not counting TLS record overhead). */
+  bytesSent: number;
+  /** Bytes read from the TLS socket. */
+  bytesReceived: number;
+  /** Frames of every type written. */
+  framesSent: number;
+  /** Frames of every type read (well-formed in length; their content may still have been refused). */
+  framesReceived: number;
+  /** Messages sent over the link in DATA frames. */
+  messagesSent: number;
+  /** Messages received from the link that passed verification and were delivered to a receive ring. */
+  messagesReceived: number;
+  /** Messages and frames from this node dropped by verification, by kind (see {@link LINK_VIOLATION_KINDS}). */
+  violations: {
+    /** All of them, every kind together. */
+    total: number;
+  } & Record<LinkViolationKind, number>;
+  /** Handshakes with this node refused: wrong CA, certificate naming another node than dialed, older TLS. */
+  authFailures: number;
+  /** Sends that the link had not acknowledged when it went down: each failed with `ELINKDOWN`. */
+  unacknowledged: number;
+  /** Times the link came up. */
+  ups: number;
+  /** Times the link went down. */
+  downs: number;
+}
+
+/** Operator side: read the block of the peer at `p` (its index in `node.peers`). */
+export function readLinkStats(values: Float64Array, p: number, node: number): LinkStats {
+  const at = p * LINK_COUNTERS_PER_PEER;
+  const violations = { total: values[at + LINK_VIOLATIONS_TOTAL] } as LinkStats['violations'];
+  for (const kind of LINK_VIOLATION_KINDS) violations[kind] = values[at + LINK_VIOLATION_COUNTER[kind]];
+  return {
+    node,
+    state: STATE_NAMES[values[at + LINK_STATE]] ?? 'down',
+    bytesSent: values[at + LINK_BYTES_SENT],
+    bytesReceived: values[at + LINK_BYTES_RECEIVED],
+    framesSent: values[at + LINK_FRAMES_SENT],
+    framesReceived: values[at + LINK_FRAMES_RECEIVED],
+    messagesSent: values[at + LINK_MESSAGES_SENT],
+    messagesReceived: values[at + LINK_MESSAGES_RECEIVED],
+    violations,
+    authFailures: values[at + LINK_AUTH_FAILURES],
+    unacknowledged: values[at + LINK_UNACKNOWLEDGED],
+    ups: values[at + LINK_UPS],
+    downs: values[at + LINK_DOWNS],
+  };
+}

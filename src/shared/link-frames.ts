@@ -1,0 +1,154 @@
+/**
+ * The inter-node link's frame format (docs/LINK.md): where every field of a
+ * frame lives, as named byte offsets, in the manner of layout.ts. The hardware
+ * writes and parses frames with these constants only; the hostile test peer
+ * imports the same module from dist/, so both speak one format.
+ *
+ * Every number is little-endian. A frame is
+ *
+ *   +0 length   (u32): bytes after this word (so a frame is 4 + length bytes)
+ *   +4 type     (u8):  one of FrameType
+ *   +5 reserved (3 bytes, zero; anything else is a bad frame)
+ *   +8 body     (per type, below; every field a u32 unless said otherwise)
+ *
+ * A frame never exceeds {@link maxFrameBytes} of the receiving node; a length
+ * word beyond it cannot be skipped safely, so the link is closed (counted as
+ * `badFrame`). Inside a frame, a field that lies about a length drops the rest
+ * of that frame (counted as `badLength`) and nothing else.
+ */
+
+export const FRAME_LENGTH_OFFSET = 0;
+export const FRAME_TYPE_OFFSET = 4;
+export const FRAME_HEADER_BYTES = 8;
+/** The length word does not count itself. */
+export const FRAME_LENGTH_WORD_BYTES = 4;
+
+/** Frame types. Zero is never valid, so zeroed memory never parses as a frame. */
+export const FrameType = {
+  /** Claim 1, send side → receive side: key and both partition ids for a new channel. */
+  CONNECT: 1,
+  /** Receive side → send side: the channel is open; here is its id at the acceptor. */
+  CONNECT_OK: 2,
+  /** Receive side → send side: no channel; `status` says why (EPOLICY, ECONNREFUSED, EMFILE, EINVAL). */
+  CONNECT_REFUSED: 3,
+  /** Messages, each stamped with its channel's key and ids (claim 10). */
+  DATA: 4,
+  /** Cumulative sequence numbers delivered, per channel of the frame's receiver. */
+  ACK: 5,
+  /** One end closed (or its process or partition ended): the other end ends with `status`. */
+  CLOSE: 6,
+  /** Nothing else to say; keeps an idle link from looking dead. Empty body. */
+  HEARTBEAT: 7,
+} as const;
+export type FrameType = (typeof FrameType)[keyof typeof FrameType];
+
+/** Key bytes carried by CONNECT and by every DATA message (claim 1, claim 10); only ever inside TLS. */
+export const LINK_KEY_BYTES = 16;
+
+// CONNECT body, relative to the frame start.
+export const CONNECT_REQUEST_OFFSET = 8;
+export const CONNECT_KEY_OFFSET = 12;
+export const CONNECT_SOURCE_PARTITION_OFFSET = 28;
+export const CONNECT_SOURCE_PROCESS_OFFSET = 32;
+export const CONNECT_DESTINATION_PARTITION_OFFSET = 36;
+export const CONNECT_DESTINATION_SERVICE_OFFSET = 40;
+/** The connecting side's channel id: what the acceptor writes into every frame it sends for this channel. */
+export const CONNECT_SOURCE_CHANNEL_OFFSET = 44;
+export const CONNECT_FRAME_BYTES = 48;
+
+// CONNECT_OK body.
+export const CONNECT_OK_REQUEST_OFFSET = 8;
+/** The acceptor's channel id for the new channel. */
+export const CONNECT_OK_CHANNEL_OFFSET = 12;
+/** The process at the acceptor that owns the channel (the listener). */
+export const CONNECT_OK_PROCESS_OFFSET = 16;
+export const CONNECT_OK_FRAME_BYTES = 20;
+
+// CONNECT_REFUSED body.
+export const CONNECT_REFUSED_REQUEST_OFFSET = 8;
+/** A Status number (errors.ts). */
+export const CONNECT_REFUSED_STATUS_OFFSET = 12;
+export const CONNECT_REFUSED_FRAME_BYTES = 16;
+
+// DATA body: a message count, then that many messages back to back.
+export const DATA_COUNT_OFFSET = 8;
+export const DATA_FIRST_MESSAGE_OFFSET = 12;
+// One DATA message, relative to the message start.
+/** The channel id at the frame's receiver. */
+export const MESSAGE_CHANNEL_OFFSET = 0;
+/** The sending end's partition id (checked against the receiver's own entry). */
+export const MESSAGE_SOURCE_PARTITION_OFFSET = 4;
+/** Per channel and direction: 1 for the first message, then +1 (mod 2^32); the receiver expects exactly the next. */
+export const MESSAGE_SEQUENCE_OFFSET = 8;
+export const MESSAGE_KEY_OFFSET = 12;
+export const MESSAGE_PAYLOAD_BYTES_OFFSET = 28;
+export const MESSAGE_HEADER_BYTES = 32;
+/** Payloads are zero-padded to this, so every message header starts 4-aligned within its frame. */
+export const MESSAGE_ALIGN_BYTES = 4;
+
+// ACK body: a pair count, then (channel id at the frame's receiver, last sequence delivered) pairs.
+export const ACK_COUNT_OFFSET = 8;
+export const ACK_FIRST_PAIR_OFFSET = 12;
+export const ACK_PAIR_CHANNEL_OFFSET = 0;
+export const ACK_PAIR_SEQUENCE_OFFSET = 4;
+export const ACK_PAIR_BYTES = 8;
+
+// CLOSE body.
+/** The channel id at the frame's receiver. */
+export const CLOSE_CHANNEL_OFFSET = 8;
+/** The channel id at the frame's sender: the receiver checks it against the entry, so a stale CLOSE ends nothing. */
+export const CLOSE_SENDER_CHANNEL_OFFSET = 12;
+/** A Status number: OK for a clean close, EPEERDEAD when the process or partition ended. */
+export const CLOSE_STATUS_OFFSET = 16;
+export const CLOSE_FRAME_BYTES = 20;
+
+export const HEARTBEAT_FRAME_BYTES = FRAME_HEADER_BYTES;
+
+/** Bytes a DATA frame stops growing at: the writer starts a new frame past this, so honest frames stay small. */
+export const DATA_FRAME_TARGET_BYTES = 64 * 1024;
+
+/** Bytes one message takes in a DATA frame: header, payload, padding. */
+export function messageBytes(payloadBytes: number): number {
+  return MESSAGE_HEADER_BYTES + ((payloadBytes + MESSAGE_ALIGN_BYTES - 1) & ~(MESSAGE_ALIGN_BYTES - 1));
+}
+
+/**
+ * The largest frame (length word included) a node with this `maxMessageBytes` accepts: a DATA
+ * frame that reached {@link DATA_FRAME_TARGET_BYTES} plus one more message, with room to spare.
+ * Nodes that talk to each other should share `maxMessageBytes`.
+ */
+export function maxFrameBytes(maxMessageBytes: number): number {
+  return DATA_FRAME_TARGET_BYTES + 4 * messageBytes(maxMessageBytes);
+}
+
+/** The exact frame size of each fixed-size type; DATA and ACK are sized by their count. */
+export const FIXED_FRAME_BYTES: Readonly<Record<number, number>> = {
+  [FrameType.CONNECT]: CONNECT_FRAME_BYTES,
+  [FrameType.CONNECT_OK]: CONNECT_OK_FRAME_BYTES,
+  [FrameType.CONNECT_REFUSED]: CONNECT_REFUSED_FRAME_BYTES,
+  [FrameType.CLOSE]: CLOSE_FRAME_BYTES,
+  [FrameType.HEARTBEAT]: HEARTBEAT_FRAME_BYTES,
+};
+
+/** Write a frame header at `at`: `frameBytes` is the whole frame, length word included. */
+export function writeFrameHeader(view: DataView, at: number, type: FrameType, frameBytes: number): void {
+  view.setUint32(at + FRAME_LENGTH_OFFSET, frameBytes - FRAME_LENGTH_WORD_BYTES, true);
+  view.setUint32(at + FRAME_TYPE_OFFSET, type, true); // type in the low byte, the three reserved bytes zero
+}
+
+/** The subject common name a node's certificate must carry (docs/LINK.md, "Identity"). */
+export function nodeCommonName(node: number): string {
+  return `lparlink-node-${node}`;
+}
+
+/** The node id a certificate's common name names, or undefined when it names none. */
+export function nodeOfCommonName(cn: unknown): number | undefined {
+  if (typeof cn !== 'string') return undefined;
+  const m = /^lparlink-node-([1-9]\d{0,4})$/.exec(cn);
+  if (m === null) return undefined;
+  const id = Number(m[1]);
+  return id <= MAX_NODE_ID ? id : undefined;
+}
+
+export const MIN_NODE_ID = 1;
+export const MAX_NODE_ID = 0xffff;
