@@ -21,8 +21,8 @@ describe('test/link/harness.ts', () => {
     const rx = await node.spawn(2, 'receiver', { port: 7, size: 100 });
     const tx = await node.spawn(1, 'sender', { partition: 2, port: 7, size: 100, count: 5000, batch: 16 });
     const [sent, received] = await Promise.all([tx.result, rx.result]);
-    expect(sent).toEqual({ connected: true, sent: 5000, error: undefined, failedSends: {}, peer: { partition: 2, process: rx.pid } });
-    expect(received.channels).toEqual([{ peer: { partition: 1, process: tx.pid }, received: 5000, outOfOrder: 0, corrupt: 0, end: 'ECLOSED' }]);
+    expect(sent).toEqual({ connected: true, sent: 5000, error: undefined, failedSends: {}, peer: { node: 0, partition: 2, process: rx.pid } });
+    expect(received.channels).toEqual([{ peer: { node: 0, partition: 1, process: tx.pid }, received: 5000, outOfOrder: 0, corrupt: 0, end: 'ECLOSED' }]);
     const stats = await node.stats();
     expect(stats.partitions.map((p: { id: number; delivered: number }) => [p.id, p.delivered])).toEqual([
       [1, 0],
