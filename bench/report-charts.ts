@@ -151,6 +151,24 @@ function latencyChart(rows: readonly ResultRow[]): ChartSpec[] {
   ];
 }
 
+/** p50 against payload, once the run measured round trips at more than one size. */
+function latencyBySizeChart(rows: readonly ResultRow[]): ChartSpec[] {
+  const lat = rows.filter((r) => r.suite === 'latency' && isPositive(r.p50us));
+  if (new Set(lat.map((r) => r.payloadBytes)).size < 2) return [];
+  const { xs, series } = lineSeries(lat, bySystemAndVariant(lat), (r) => r.payloadBytes, (r) => r.p50us);
+  return [
+    {
+      id: 'latency-by-size',
+      title: 'Round-trip p50 against payload',
+      caption: 'Median round trip, one message in flight; each point the median of its samples (the latency table gives their range).',
+      x: payloadAxis(xs),
+      y: { label: 'µs', format: 'si', log: 10 },
+      xs,
+      series,
+    },
+  ];
+}
+
 function scalingChart(rows: readonly ResultRow[]): ChartSpec[] {
   const multi = rows.filter((r) => (r.suite === 'all-to-all' || r.suite === 'fan-in') && r.partitions !== null && isPositive(r.msgsPerSec));
   if (multi.length === 0) return [];
@@ -219,10 +237,17 @@ function fairnessChart(rows: readonly ResultRow[]): ChartSpec[] {
 /** Every chart the results have data for, in page order. */
 export function chartSpecs(json: BenchJson): ChartSpec[] {
   const rows = json.results;
-  return [...throughputCharts(rows), ...latencyChart(rows), ...scalingChart(rows), ...fairnessChart(rows)].filter((c) =>
+  return [...throughputCharts(rows), ...latencyChart(rows), ...latencyBySizeChart(rows), ...scalingChart(rows), ...fairnessChart(rows)].filter((c) =>
     c.series.some((s) => s.values.some((v) => v !== null)),
   );
 }
 
-/** The charts a report can hold, for saying which this run left out. */
-export const CHART_IDS = ['throughput', 'bandwidth', 'latency', 'scaling', 'fairness'] as const;
+/** The charts a report can hold, by id, for saying which this run left out. */
+export const CHART_NAMES: Readonly<Record<string, string>> = {
+  throughput: 'throughput',
+  bandwidth: 'bandwidth',
+  latency: 'latency distribution',
+  'latency-by-size': 'latency by payload (needs two sizes or more)',
+  scaling: 'scaling with partitions',
+  fairness: 'fairness',
+};

@@ -8,7 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { CHART_IDS, chartSpecs } from './report-charts.js';
+import { CHART_NAMES, chartSpecs } from './report-charts.js';
 import { DRAW_SCRIPT, ERROR_CAPTURE } from './report-page.js';
 import type { BenchJson, ResultRow, SpreadField } from './results.js';
 
@@ -121,7 +121,7 @@ function facts(json: BenchJson): string {
 export function renderReport(json: BenchJson): string {
   const uplot = uplotAssets();
   const charts = chartSpecs(json);
-  const missing = CHART_IDS.filter((id) => !charts.some((c) => c.id === id));
+  const missing = Object.keys(CHART_NAMES).filter((id) => !charts.some((c) => c.id === id)).map((id) => CHART_NAMES[id]);
   return `<!doctype html>
 <html lang="en">
 <head>

@@ -62,6 +62,9 @@ function expectedCharts(results: readonly ResultRow[]): Record<string, Expected>
     // Percentiles from p25 up to, not including, the maximum (p100 is infinitely far on a nines axis).
     out.latency = { series: smallest.length, points: smallest.reduce((n, r) => n + r.distribution!.filter(([p]) => p >= 25 && p < 100).length, 0) };
   }
+  if (new Set(lat.map((r) => r.payloadBytes)).size > 1) {
+    out['latency-by-size'] = { series: new Set(lat.map((r) => `${r.system}|${r.variant}`)).size, points: lat.length };
+  }
   const multi = results.filter((r) => r.suite === 'all-to-all' || r.suite === 'fan-in');
   if (multi.length > 0) {
     const smallest = multi.filter((r) => r.payloadBytes === Math.min(...multi.map((x) => x.payloadBytes)));
@@ -123,16 +126,16 @@ describe.skipIf(chromium === undefined && !required)('bench --report in headless
   }, 180_000);
   afterAll(removeTempDirs);
 
-  it('draws throughput, bandwidth, latency, scaling and fairness with uPlot, every series and point, and no page error', async () => {
+  it('draws throughput, bandwidth, latency (distribution and by payload), scaling and fairness with uPlot, every series and point, and no page error', async () => {
     expect(html).not.toMatch(/<script[^>]+src=|<link[^>]+href=|(src|href|url)\(?=?["']?https?:|import\(|fetch\(/); // self-contained
     expect(html).toContain('uPlot'); // the library is inlined, not fetched
     const expected = expectedCharts(json.results);
-    expect(Object.keys(expected)).toEqual(['throughput', 'bandwidth', 'latency', 'scaling', 'fairness']);
+    expect(Object.keys(expected)).toEqual(['throughput', 'bandwidth', 'latency', 'latency-by-size', 'scaling', 'fairness']);
     expect(expected.throughput.points).toBe(18); // 9 systems and variants × 2 payloads: the count is not vacuous
     const dom = await openFull();
     expect(reportProblems(dom, expected)).toEqual([]);
     // uPlot built its axes and live legend (values on hover), one legend row per series.
-    expect(dom.match(/class="u-legend/g)?.length).toBe(5);
+    expect(dom.match(/class="u-legend/g)?.length).toBe(6);
   }, 90_000);
 
   it('shows the version, machine, command, and each case min / median / max in its table', async () => {
@@ -160,7 +163,7 @@ describe.skipIf(chromium === undefined && !required)('bench --report in headless
     const expected = expectedCharts(only.results);
     expect(Object.keys(expected)).toEqual(['throughput', 'bandwidth']);
     expect(reportProblems(dom, expected)).toEqual([]);
-    expect(dom).toContain('No data in this run for: latency, scaling, fairness.');
+    expect(dom).toContain('No data in this run for: latency distribution, latency by payload (needs two sizes or more), scaling with partitions, fairness.');
     expect(dom).not.toMatch(/<h2>Round-trip latency<\/h2>|<h2>Fairness<\/h2>/);
   }, 90_000);
 
