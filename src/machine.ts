@@ -17,7 +17,7 @@ import { checkSpawnOptions, DEFAULT_ABORT_GRACE_MS, watchCancellation, type Spaw
 import { isLinkEvent, type HardwareAdmin, type PartitionOsApi, type StartResult } from './shared/operator-contract.js';
 import { LINK_UNKNOWN_IDENTITIES, linkCounterBytes, linkMachineBlock, readLinkStats, type LinkStats } from './shared/link-counters.js';
 import type { OsEndpoint } from './shared/os-endpoint.js';
-import { allocatePort } from './shared/port.js';
+import { allocatePort, markHardwareGone } from './shared/port.js';
 import { workerEntry } from './shared/workers.js';
 import { recordThreadName } from './thread-names.js';
 import { TraceRecorder } from './trace-recorder.js';
@@ -498,6 +498,8 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
         `the hardware worker exited with code ${exitCode}${error ? `: ${error.message}` : ''}; the machine failed closed: close it and create a new one`,
       );
       for (const p of this.byId.values()) {
+        // A process blocked in Atomics.wait (recvIntoSync, writeSync) cannot hear hardwareReset(): its port says it.
+        markHardwareGone(p.port, options.geometry);
         if (p.running && p.worker !== undefined && options.partitions[p.index].os === undefined) {
           void p.standardOs.hardwareReset();
         }

@@ -98,6 +98,25 @@ export class Channel implements AsyncIterable<Uint8Array> {
   }
 
   /**
+   * write() that blocks this thread (Atomics.wait) while the send ring is full, for a program that
+   * owns its partition's thread (see waitReadableSync for what blocking costs): true once sent,
+   * false when `timeoutMs` passed first (nothing was sent).
+   */
+  writeSync(data: Uint8Array | ArrayBufferView, timeoutMs = Number.POSITIVE_INFINITY): boolean {
+    const bytes = toBytes(data);
+    checkTimeout(timeoutMs, 'writeSync');
+    const deadline = performance.now() + timeoutMs;
+    while (this.claim(bytes, true) === FULL) {
+      const left = deadline - performance.now();
+      if (!(left > 0) || !this.tx.waitForSpaceSync(bytes.byteLength, left)) {
+        // One more try: the space may have come just as the wait ran out.
+        return this.claim(bytes, true) !== FULL;
+      }
+    }
+    return true;
+  }
+
+  /**
    * Send many messages and publish them once (one doorbell check for the
    * batch). Returns how many were sent; stops early when the ring is full.
    */

@@ -14,6 +14,7 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { ChannelError } from '../shared/errors.js';
 import { RecordType } from '../shared/layout.js';
 import { deliveryChannel, deliveryPayload, deliveryPayloadBytes, deliveryStatus } from '../shared/records.js';
+import { hardwareGone } from '../shared/port.js';
 import { EMPTY, FAULT, type RingConsumer } from '../shared/ring.js';
 import { sleepAsync, sleepSync, type WaitPolicy } from '../shared/wait.js';
 import type { ChannelRegistry } from './channel-registry.js';
@@ -225,11 +226,20 @@ export class ReceivePump {
     for (;;) {
       if (ready()) return true;
       if (this.owner.failure !== undefined) throw this.owner.failure;
+      if (hardwareGone(rx.i32)) throw new ChannelError('EHWRESET', 'the hardware worker stopped while this thread waited for a message');
       const left = deadline - performance.now();
       if (!(left > 0)) return false;
       this.release.flush(); // never sleep on space the hardware may be waiting for
       const recorded = this.tracer?.sleeping(TraceWait.RECEIVE_RING, this.owner.index) ?? false;
-      sleepSync(rx.i32, this.dataWaiting, this.dataBell, () => rx.hasData() || completions.hasData() || this.owner.failure !== undefined, this.wait.spins, left);
+      sleepSync(
+        rx.i32,
+        this.dataWaiting,
+        this.dataBell,
+        // The hardware-gone word is read after the bell (inside sleepSync), so a mark made before the operator rang is seen.
+        () => rx.hasData() || completions.hasData() || this.owner.failure !== undefined || hardwareGone(rx.i32),
+        this.wait.spins,
+        left,
+      );
       this.tracer?.woke(recorded, TraceWait.RECEIVE_RING, this.owner.index);
       this.sendQueue.drainCompletions();
     }

@@ -17,7 +17,8 @@ import {
   writeWorkRequest,
 } from '../shared/records.js';
 import { EMPTY, FAULT, type RingConsumer, type RingProducer } from '../shared/ring.js';
-import type { WaitPolicy } from '../shared/wait.js';
+import { sleepSync, type WaitPolicy } from '../shared/wait.js';
+import { hardwareGone } from '../shared/port.js';
 import type { ChannelRegistry } from './channel-registry.js';
 import type { PartitionTrace } from './trace.js';
 import { TraceWait } from '../shared/trace-layout.js';
@@ -84,6 +85,28 @@ export class SendQueue {
     const recorded = this.tracer?.sleeping(TraceWait.SEND_SPACE, this.owner.index) ?? false;
     await this.ring.waitForSpaceAsync(body, this.wait.eventLoopSpins);
     this.tracer?.woke(recorded, TraceWait.SEND_SPACE, this.owner.index);
+  }
+
+  /**
+   * waitForSpace() blocking the thread in Atomics.wait (writeSync): false when `timeoutMs` passed
+   * first. Throws EHWRESET when the operator marked the hardware gone, which a blocked thread
+   * cannot hear through its control plane.
+   */
+  waitForSpaceSync(payloadBytes: number, timeoutMs: number): boolean {
+    const ring = this.ring;
+    const body = workRequestBodyBytes(payloadBytes);
+    const recorded = this.tracer?.sleeping(TraceWait.SEND_SPACE, this.owner.index) ?? false;
+    const ok = sleepSync(
+      ring.i32,
+      ring.signals.spaceWaiting,
+      ring.signals.spaceBell,
+      () => ring.canClaim(body) || ring.faulted || this.owner.failure !== undefined || hardwareGone(ring.i32),
+      this.wait.spins,
+      timeoutMs,
+    );
+    this.tracer?.woke(recorded, TraceWait.SEND_SPACE, this.owner.index);
+    if (hardwareGone(ring.i32)) throw new ChannelError('EHWRESET', 'the hardware worker stopped while this thread waited for send ring space');
+    return ok;
   }
 
   /** Write a control work request (CLOSE, DETACH), waiting for ring space if needed. */

@@ -25,7 +25,7 @@
  *
  * A partition's port buffer (the only shared memory a partition ever holds):
  *
- *   0            ┌ port header line: magic, version, geometry (hardware-written once)
+ *   0            ┌ port header line: magic, version, geometry (hardware-written once), hardware-gone word (operator)
  *   64           ├ hardware-sleep line: HW_SLEEPING flag (hardware announces it sleeps)
  *   128          ├ doorbell line: HW_DOORBELL counter (partition rings it)
  *   192          ├ connection table: channelSlots × CONNECTION_ENTRY_BYTES (hardware-written)
@@ -107,6 +107,13 @@ export const PORT_SEND_RING_BYTES_WORD = 6;
 export const PORT_RECEIVE_RING_BYTES_WORD = 7;
 export const PORT_COMPLETION_RING_BYTES_WORD = 8;
 export const PORT_MAX_MESSAGE_BYTES_WORD = 9;
+/**
+ * Set to 1 by the operator when the hardware worker died, after which it rings every bell of the
+ * port: a thread blocked in Atomics.wait (the blocking receive and send calls) cannot hear the
+ * control plane's EHWRESET, so it reads this word after each wake-up. Nobody else reads it; a
+ * partition that writes it only fails its own blocking calls.
+ */
+export const PORT_HARDWARE_GONE_WORD = 10;
 
 export const PORT_HW_SLEEPING_OFFSET = CACHE_LINE_BYTES;
 export const PORT_HW_DOORBELL_OFFSET = 2 * CACHE_LINE_BYTES;

@@ -15,6 +15,7 @@ import { LayoutError } from './errors.js';
 import {
   PORT_BYTES_WORD,
   PORT_CHANNEL_SLOTS_WORD,
+  PORT_HARDWARE_GONE_WORD,
   PORT_COMPLETION_RING_BYTES_WORD,
   PORT_HW_DOORBELL_OFFSET,
   PORT_HW_SLEEPING_OFFSET,
@@ -90,6 +91,27 @@ export function allocatePort(g: PortGeometry, partitionId: number): SharedArrayB
     initRing(buffer, at.completion, g.completionRingBytes);
   }
   return buffer;
+}
+
+/**
+ * Operator, once the hardware worker died: say so in the port, then ring every bell a blocked
+ * thread of the partition may sleep on (a receive ring's data bell, a send ring's space bell).
+ */
+export function markHardwareGone(buffer: SharedArrayBuffer, g: PortGeometry): void {
+  const i32 = new Int32Array(buffer);
+  Atomics.store(i32, PORT_HARDWARE_GONE_WORD, 1);
+  for (let qp = 0; qp < g.queuePairs; qp++) {
+    const at = queuePairOffsets(g, qp);
+    for (const bell of [ownSignals(at.receive).dataBell, ownSignals(at.send).spaceBell]) {
+      Atomics.add(i32, bell, 1);
+      Atomics.notify(i32, bell);
+    }
+  }
+}
+
+/** Partition side: the operator marked the hardware gone (markHardwareGone); `i32` views the whole port. */
+export function hardwareGone(i32: Int32Array): boolean {
+  return Atomics.load(i32, PORT_HARDWARE_GONE_WORD) !== 0;
 }
 
 export interface AttachedPort {

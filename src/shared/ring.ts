@@ -152,7 +152,8 @@ abstract class RingSide {
   protected readonly mask: number;
   protected readonly producerWord: number;
   protected readonly consumerWord: number;
-  protected readonly signals: RingSignals;
+  /** Where this ring's wake-up flags and bells live. */
+  readonly signals: RingSignals;
   /** Why the ring faulted; empty while healthy. */
   faultReason = '';
   /** 'position': the other side's position word is impossible; 'record': a record header is malformed. */
