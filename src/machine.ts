@@ -14,7 +14,7 @@ import { rebuildError } from './shared/error-record.js';
 import { MachineError } from './shared/errors.js';
 import { KeepAlive } from './keep-alive.js';
 import { checkSpawnOptions, DEFAULT_ABORT_GRACE_MS, watchCancellation, type SpawnOptions } from './spawn-options.js';
-import { isLinkEvent, type HardwareAdmin, type PartitionOsApi, type StartResult } from './shared/operator-contract.js';
+import { isLinkEvent, type HardwareAdmin, type LinkEvent, type PartitionOsApi, type StartResult } from './shared/operator-contract.js';
 import { LINK_UNKNOWN_IDENTITIES, linkCounterBytes, linkMachineBlock, readLinkStats, type LinkStats } from './shared/link-counters.js';
 import type { OsEndpoint } from './shared/os-endpoint.js';
 import { allocatePort, markHardwareGone } from './shared/port.js';
@@ -464,6 +464,8 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
   readonly tracing: TraceRecorder | undefined;
 
   private readonly linkCounters: Float64Array;
+  /** Link events from before createMachine resolved (a link may come up while partitions boot), held until the caller can listen. */
+  private earlyLinkEvents: LinkEvent[] | undefined = [];
 
   /** @internal */
   constructor(
@@ -482,9 +484,9 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
     this.counters = new Float64Array(counters);
     this.linkCounters = new Float64Array(linkCounters ?? new ArrayBuffer(0));
     hardware.on('message', (m: unknown) => {
-      if (!isLinkEvent(m) || this.closing) return;
-      if (m.lparlinkLink === 'linkUp') this.emit('linkUp', { node: m.node });
-      else this.emit('linkDown', { node: m.node, reason: m.reason ?? 'unknown' });
+      if (!isLinkEvent(m)) return;
+      if (this.earlyLinkEvents !== undefined) this.earlyLinkEvents.push(m);
+      else this.emitLinkEvent(m);
     });
     const admin = this.connect<HardwareAdmin>(hardware);
     this.admin = admin;
@@ -600,6 +602,12 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
     return this.tracing?.group(pid, name, this.options.partitions.map((p) => p.id));
   }
 
+  /**
+   * On a node with `node.listen`: the address its link listener is bound to (with the port it was
+   * given, or the one picked for port 0). Undefined otherwise.
+   */
+  listening: { host: string; port: number } | undefined;
+
   /** Set (`MachineError` `EHWRESET`) when the hardware worker died; the machine then refuses new work. */
   get failure(): MachineError | undefined {
     return this.hardwareDown;
@@ -632,6 +640,21 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
   private async shutdown(): Promise<void> {
     this.closing = true;
     await this.keepAlive.during(Promise.all([...this.partitions.map((p) => p.terminate()), this.hardware.terminate()]));
+  }
+
+  private emitLinkEvent(m: LinkEvent): void {
+    if (this.closing) return;
+    if (m.lparlinkLink === 'linkUp') this.emit('linkUp', { node: m.node });
+    else this.emit('linkDown', { node: m.node, reason: m.reason ?? 'unknown' });
+  }
+
+  /** @internal createMachine has resolved: emit the link events of the boot once the caller's code after `await createMachine()` has run. */
+  bootEnded(): void {
+    const early = this.earlyLinkEvents ?? [];
+    setImmediate(() => {
+      this.earlyLinkEvents = undefined;
+      for (const m of early) this.emitLinkEvent(m);
+    });
   }
 
   /** @internal A program ended by throwing: programError, or a warning when nobody could notice it otherwise. */
@@ -731,10 +754,18 @@ export async function createMachine(options: MachineOptions): Promise<Machine> {
   try {
     machine.startPartitions(ports, channels.map((c) => c.port2));
     await machine.keepAlive.during(machine.booted());
+    if (resolved.node?.listen !== undefined) {
+      machine.listening = await machine.keepAlive.during(
+        machine.admin.listening().catch((e: Error) => {
+          throw new MachineError('EINVAL', `createMachine: node.listen: ${e.message}; pick another port (or 0 for a free one)`);
+        }),
+      );
+    }
   } catch (e) {
     await machine.close();
     for (const c of channels) c.port2.close(); // those never handed to a partition
     throw e;
   }
+  machine.bootEnded();
   return machine;
 }

@@ -24,11 +24,11 @@ export interface PeerOptions {
 export interface NodeOptions {
   /** This node's id, 1 to 65535, unique among the nodes; its certificate names it. */
   id: number;
-  /** Accept links here. Default host `'127.0.0.1'`; port 0 is refused (peers must know where to dial). */
+  /** Accept links here. createMachine resolves once the node listens; `machine.listening` says where. */
   listen?: {
     /** Address to listen on; default `'127.0.0.1'`. */
     host?: string;
-    /** TCP port, 1 to 65535. */
+    /** TCP port, 0 to 65535; 0 picks a free one (read it from `machine.listening.port` and tell the peers). */
     port: number;
   };
   /** The other nodes. A node dials each peer with an address whose id is greater than its own (or every peer with an address if it does not listen). */
@@ -126,7 +126,7 @@ export function resolveNode(value: unknown): { node: ResolvedNode; tls: NodeTls 
   if (value.listen !== undefined) {
     if (!isObject(value.listen)) bad('node.listen', `must be an object like { host: '127.0.0.1', port: 7001 }, got ${show(value.listen)}`);
     only('node.listen', value.listen, ['host', 'port']);
-    listen = { host: host('node.listen.host', value.listen.host), port: integer('node.listen.port', value.listen.port, 1, 65535) };
+    listen = { host: host('node.listen.host', value.listen.host), port: integer('node.listen.port', value.listen.port, 0, 65535) };
   }
 
   const peersIn = value.peers ?? [];

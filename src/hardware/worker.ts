@@ -66,6 +66,9 @@ const admin: HardwareAdmin = {
       throw new Error('hardware test hook: crash');
     });
   },
+  async listening() {
+    return hardware.links?.listening;
+  },
   stop() {
     hardware.scheduler.stop();
     hardware.links?.stop();

@@ -40,6 +40,8 @@ export interface HardwareAdmin {
   ageChannelSlot(index: number, slot: number, generationsLeft: number): void;
   /** Test hook: crash the hardware worker the way an uncaught error in the engine would. */
   crash(): void;
+  /** On a node with `listen`: where it listens, once it does (rejects with why it cannot); otherwise undefined. */
+  listening(): Promise<{ host: string; port: number } | undefined>;
   stop(): void;
 }
 

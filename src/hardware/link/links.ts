@@ -51,6 +51,8 @@ export class Links {
   private readonly sinks = new Map<NodeLink, FrameSink>();
   private server: Server | undefined;
   private stopped = false;
+  /** Where the listener is bound, once it is (undefined: the node does not listen); rejects when it cannot listen. */
+  listening: Promise<{ host: string; port: number }> | undefined;
   private readonly timers = new Set<ReturnType<typeof setTimeout>>();
 
   constructor(
@@ -99,10 +101,15 @@ export class Links {
         this.machine[LINK_UNKNOWN_IDENTITIES]++;
         socket.destroy();
       });
-      server.on('error', (e) => {
-        throw new Error(`lparlink node ${this.node.id}: cannot listen on ${listen.host}:${listen.port}: ${e.message}`);
+      this.listening = new Promise((resolve, reject) => {
+        // Only a failure to listen matters (the operator fails createMachine with it); later server errors end no link.
+        server.on('error', (e) => reject(new Error(`cannot listen on ${listen.host}:${listen.port}: ${e.message}`)));
+        server.listen(listen.port, listen.host, () => {
+          const address = server.address();
+          resolve({ host: listen.host, port: typeof address === 'object' && address !== null ? address.port : listen.port });
+        });
       });
-      server.listen(listen.port, listen.host);
+      this.listening.catch(() => {}); // read by the operator; unread, a failure must not crash the hardware
       this.server = server;
     }
     for (const link of this.all) if (this.dials(link.peer)) this.dial(link);

@@ -36,6 +36,7 @@ export class NodeLink {
   private congested = false;
   private lastReceived = 0;
   private lastSent = 0;
+  private lastBeat = 0;
   private timer: ReturnType<typeof setInterval> | undefined;
   /** ACKs owed: (channel id at the peer, sequence) pairs, written before the next flush. */
   private readonly acksDue: number[] = [];
@@ -95,7 +96,7 @@ export class NodeLink {
     socket.on('close', () => {
       if (this.socket === socket) this.down('the connection closed');
     });
-    this.lastReceived = this.lastSent = performance.now();
+    this.lastReceived = this.lastSent = this.lastBeat = performance.now();
     this.state = LinkState.UP;
     this.counters.state(LinkState.UP);
     this.counters.up();
@@ -110,15 +111,27 @@ export class NodeLink {
 
   private beat(): void {
     const now = performance.now();
-    // While held by a full receive ring the reader reads nothing, so silence proves nothing.
-    if (this.reader?.held !== true && now - this.lastReceived > this.timing.deadAfterMs) {
-      this.down(`nothing arrived for ${Math.round(now - this.lastReceived)} ms (deadAfterMs ${this.timing.deadAfterMs})`);
+    const late = now - this.lastBeat;
+    this.lastBeat = now;
+    // A beat far behind its schedule means this thread did not run (a loaded host): the silence
+    // may be ours, not the peer's. Judge again from now instead.
+    if (late > this.timing.deadAfterMs / 2) this.lastReceived = Math.max(this.lastReceived, now - this.timing.deadAfterMs / 2);
+    else if (this.silentTooLong(now)) {
+      // Timers run before the event loop reads sockets: let it read what may already be there, then judge.
+      setImmediate(() => {
+        if (this.silentTooLong(performance.now())) this.down(`nothing arrived for ${Math.round(performance.now() - this.lastReceived)} ms (deadAfterMs ${this.timing.deadAfterMs})`);
+      });
       return;
     }
     if (now - this.lastSent >= this.timing.heartbeatMs && !this.congested) {
       this.writer.heartbeat();
       this.flush();
     }
+  }
+
+  /** While held by a full receive ring the reader reads nothing, so silence proves nothing then. */
+  private silentTooLong(now: number): boolean {
+    return this.state === LinkState.UP && this.reader?.held !== true && now - this.lastReceived > this.timing.deadAfterMs;
   }
 
   /** Take the link down: destroy the socket, drop unread input and unsent output. Idempotent. */
