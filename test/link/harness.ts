@@ -54,7 +54,7 @@ export interface HarnessLinkConfig {
 }
 
 /** createMachine's options, JSON only (no `os` URLs), plus the harness form of `node`. */
-export type NodeConfig = Omit<MachineOptions, 'partitions' | 'policy'> & {
+export type NodeConfig = Omit<MachineOptions, 'partitions' | 'policy' | 'node'> & {
   partitions: Array<{ id: number; name?: string }>;
   policy?: { allow?: unknown[] };
   node?: HarnessLinkConfig;
