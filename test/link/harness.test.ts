@@ -7,6 +7,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { fillMessage } from './programs/messages.mjs';
 import { closeNodes, PROGRESS, READY, startNode, STOP } from './harness.js';
+import { until } from './pair.js';
 
 afterEach(closeNodes);
 
@@ -35,7 +36,7 @@ describe('test/link/harness.ts', () => {
     const node = await startNode(LOCAL);
     const rx = await node.spawn(2, 'receiver', { port: 7, size: 64 });
     const tx = await node.spawn(1, 'sender', { partition: 2, port: 7, size: 64, batch: 8 });
-    await waitUntil(async () => (await tx.control.read())[PROGRESS] > 1000);
+    await until('the sender to send 1000 messages', async () => (await tx.control.read())[PROGRESS] > 1000);
     expect((await tx.control.read())[READY]).toBe(1);
     await tx.control.set(STOP, 1);
     const sent = await tx.result;
@@ -66,7 +67,7 @@ describe('test/link/harness.ts', () => {
     const rx = await node.spawn(2, 'receiver', { port: 7, size: 64 });
     const tx = await node.spawn(1, 'sender', { partition: 2, port: 7, size: 64, count: 10, tag: 0x5eed1e55, close: false });
     await tx.result;
-    await waitUntil(async () => (await rx.control.read())[PROGRESS] === 10);
+    await until('the receiver to have all 10', async () => (await rx.control.read())[PROGRESS] === 10);
     const message = fillMessage(new Uint8Array(64), 9, 0x5eed1e55);
     const keys = await node.keyHistory();
     expect(keys.length).toBeGreaterThan(0);
@@ -96,12 +97,4 @@ describe('test/link/harness.ts', () => {
     await expect(startNode({ partitions: [{ id: 0 }] })).rejects.toMatchObject({ code: 'EINVAL', message: expect.stringContaining('partitions[0].id') });
   });
 });
-
-async function waitUntil(probe: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
