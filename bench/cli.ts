@@ -38,6 +38,8 @@ const DEFAULT_TRACE_SAMPLE = 64;
 const MAX_PAYLOAD = 64 * 1024;
 /** The ring suite's own default, kept from before the other suites existed. */
 const RING_DEFAULT_DURATION_S = 5;
+/** The link suite's: each sample starts two processes and a TLS link, so it wants longer samples. */
+const LINK_DEFAULT_DURATION_S = 1.5;
 
 const usage = `usage: lparlink bench [--suite NAME] [--partitions N] [--size BYTES…] [--duration S] [--samples N]
                       [--wait spin|sleep|adaptive] [--json [FILE]] [--report FILE] [--cpu-prof DIR]
@@ -47,7 +49,7 @@ options:
   --suite NAME      a suite below, or 'all' (default: all but ring; about a minute on 2 cores)
   --partitions N    most partitions for all-to-all, fan-in and fairness (default ${DEFAULT_PARTITIONS}, 2 to 64)
   --size BYTES…     payload sizes, e.g. --size 64 4K 64K (default: each suite's own; 4 to 64K)
-  --duration S      seconds per case, shared by its samples (default ${DEFAULT_DURATION_S}; the ring suite's ${RING_DEFAULT_DURATION_S})
+  --duration S      seconds per case, shared by its samples (default ${DEFAULT_DURATION_S}; ring ${RING_DEFAULT_DURATION_S}, link ${LINK_DEFAULT_DURATION_S})
   --samples N       samples per case, 1 to ${MAX_SAMPLES} (default ${DEFAULT_SAMPLES}, fewer when a sample would be under ${MIN_SAMPLE_S} s);
                     the table shows their median and range, --json every sample
   --wait MODE       how idle threads wait: spin, sleep or adaptive (default adaptive)
@@ -68,7 +70,9 @@ Every lparlink row of the bandwidth, latency and micro suites shows its
 ratio to the raw relay (producer → relay → consumer over two plain rings, no
 verification) of the same shape and to postMessage, paired within each round
 of samples. All-to-all, fan-in and fairness have no baseline of their shape,
-so no ratio.
+so no ratio. The link suite's lparlink rows (two nodes, two OS processes)
+show their ratio to a raw TLS 1.3 socket between the same two processes that
+packs framed messages into large writes, its best case.
 `;
 
 /** A usage error: one line saying what was wrong, one saying where the usage is; nothing runs (exit 2). */
@@ -201,7 +205,8 @@ export async function runBenchCli(argv: string[]): Promise<number> {
   for (const s of suiteNames) if (SUITES[s] === undefined) return fail(`unknown suite '${s}'`);
   const wait = values.wait as WaitMode;
   if (!WAIT_MODES.includes(wait)) return fail(`--wait must be one of ${WAIT_MODES.join(', ')}, got '${values.wait}'`);
-  let durationSeconds = suiteNames.length === 1 && suiteNames[0] === 'ring' ? RING_DEFAULT_DURATION_S : DEFAULT_DURATION_S;
+  const alone = suiteNames.length === 1 ? suiteNames[0] : undefined;
+  let durationSeconds = alone === 'ring' ? RING_DEFAULT_DURATION_S : alone === 'link' ? LINK_DEFAULT_DURATION_S : DEFAULT_DURATION_S;
   if (values.duration !== undefined) {
     durationSeconds = Number(values.duration);
     if (!(durationSeconds > 0) || !Number.isFinite(durationSeconds)) {

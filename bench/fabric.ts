@@ -16,7 +16,8 @@ import type { StreamSendArgs } from './programs/stream-send.js';
 import type { BenchTrace } from './trace.js';
 
 const program = (name: string): URL => new URL(`./programs/${name}.js`, import.meta.url);
-const PROGRAMS = {
+/** The bench programs, compiled beside this module. */
+export const PROGRAMS = {
   streamSend: program('stream-send'),
   streamRecv: program('stream-recv'),
   ping: program('ping'),

@@ -74,10 +74,10 @@ const shapeCells = (r: ResultRow): string[] => [r.suite, r.system, r.variant, St
 function throughputTable(rows: readonly ResultRow[]): string {
   const own = rows.filter((r) => r.msgsPerSec !== null && r.p50us === null && r.suite !== 'fairness');
   if (own.length === 0) return '';
-  const columns: Column[] = [...shape, { head: 'msgs/s min' }, { head: 'msgs/s median' }, { head: 'msgs/s max' }, { head: 'MB/s' }, { head: '× raw relay' }, { head: '× postMessage' }];
+  const columns: Column[] = [...shape, { head: 'msgs/s min' }, { head: 'msgs/s median' }, { head: 'msgs/s max' }, { head: 'MB/s' }, { head: '× raw relay' }, { head: '× postMessage' }, { head: '× raw TLS' }];
   return `<h2>Throughput</h2>\n${htmlTable(
     columns,
-    own.map((r) => [...shapeCells(r), ...spreadCells(r, 'msgsPerSec', r.msgsPerSec, 0), n(r.mbPerSec, 1), n(r.vsRawRelay), n(r.vsPostMessage)]),
+    own.map((r) => [...shapeCells(r), ...spreadCells(r, 'msgsPerSec', r.msgsPerSec, 0), n(r.mbPerSec, 1), n(r.vsRawRelay), n(r.vsPostMessage), n(r.vsRawTls)]),
   )}`;
 }
 

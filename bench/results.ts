@@ -7,7 +7,7 @@ import { cpus, freemem, loadavg, totalmem } from 'node:os';
 import type { WaitMode } from '../src/index.js';
 import type { Spread } from './spread.js';
 
-export const SYSTEMS = ['lparlink', 'raw-relay', 'raw-ring', 'postMessage', 'comlink', 'piscina'] as const;
+export const SYSTEMS = ['lparlink', 'raw-relay', 'raw-ring', 'postMessage', 'comlink', 'piscina', 'raw-tls'] as const;
 export type System = (typeof SYSTEMS)[number];
 
 export interface ResultRow {
@@ -41,6 +41,11 @@ export interface ResultRow {
   vsRawRelay: number | null;
   /** lparlink rows: the same against postMessage (one message per post), same suite and payload. */
   vsPostMessage: number | null;
+  /**
+   * lparlink rows of the link suite: msgsPerSec over the raw TLS socket's of the same payload
+   * (framed messages in large writes between the same two processes); null elsewhere.
+   */
+  vsRawTls: number | null;
   /** Per figure above (msgsPerSec, p50us, vsRawRelay, …), every sample and their range; ratios are paired within a round. */
   spread: Partial<Record<SpreadField, Spread>>;
   /** Fairness rows: the shares the restated targets judge. */
@@ -52,7 +57,7 @@ export interface ResultRow {
 }
 
 /** The figures a row can carry a spread for. */
-export const SPREAD_FIELDS = ['msgsPerSec', 'mbPerSec', 'p50us', 'p99us', 'p999us', 'vsRawRelay', 'vsPostMessage'] as const;
+export const SPREAD_FIELDS = ['msgsPerSec', 'mbPerSec', 'p50us', 'p99us', 'p999us', 'vsRawRelay', 'vsPostMessage', 'vsRawTls'] as const;
 export type SpreadField = (typeof SPREAD_FIELDS)[number] | 'share' | 'keptOfAlone' | 'jainIndex';
 
 /**
@@ -147,6 +152,7 @@ export function row(r: Partial<ResultRow> & Pick<ResultRow, 'suite' | 'system' |
     maxUs: null,
     vsRawRelay: null,
     vsPostMessage: null,
+    vsRawTls: null,
     spread: {},
     fairness: null,
     ...r,
@@ -168,6 +174,8 @@ const COMPARED_SUITES = new Set(['bandwidth', 'latency', 'micro']);
  * have (all-to-all, fan-in, fairness) get none rather than a ratio against a
  * different shape. Throughput compares msgs/s; latency compares p50
  * (baseline p50 over lparlink's, so above 1 means lparlink is faster).
+ * Link rows compare with the raw TLS socket of the same payload only: both of
+ * their variants against its one (large writes), the ceiling of either.
  */
 export function fillRatios(rows: ResultRow[]): void {
   const same = (system: System, r: ResultRow, byVariant: boolean): ResultRow | undefined =>
@@ -175,7 +183,9 @@ export function fillRatios(rows: ResultRow[]): void {
   const ratio = (a: number | null | undefined, b: number | null | undefined): number | null => (a && b ? a / b : null);
   for (const r of rows) {
     if (r.system !== 'lparlink') continue;
-    if (!COMPARED_SUITES.has(r.suite)) {
+    if (r.suite === 'link') {
+      r.vsRawTls = ratio(r.msgsPerSec, same('raw-tls', r, false)?.msgsPerSec);
+    } else if (!COMPARED_SUITES.has(r.suite)) {
       r.vsRawRelay = null;
       r.vsPostMessage = null;
     } else if (r.suite === 'latency') {

@@ -10,6 +10,7 @@ import { spinBudget } from '../src/internal.js';
 import { callerLatency, callerThroughput } from './callers.js';
 import { allToAll, fairnessRequestResponse, fairnessStreams, fanIn, pingPong, stream, type FabricOptions } from './fabric.js';
 import { runRawLatency } from './latency.js';
+import { linkStream, rawTlsStream } from './link.js';
 import { runMicro } from './micro.js';
 import type { LatencySummary } from './latency-stats.js';
 import { mbPerSec, row, type ResultRow, type System } from './results.js';
@@ -57,6 +58,7 @@ export const DEFAULT_SIZES = {
   latency: [64],
   multi: [64],
   micro: [64, 4096],
+  link: [64, 4096],
 } as const;
 
 /** Per-message variants run at payloads up to this size (the message-rate regime). */
@@ -312,6 +314,43 @@ function microSuite(o: SuiteOptions): Case[] {
   );
 }
 
+/**
+ * Two nodes as two OS processes over loopback TLS 1.3 (bench/link.ts): lparlink batched and per
+ * message, and the raw TLS socket with the same large writes, one round after another so that
+ * their ratio pairs up within each round.
+ */
+function linkSuite(o: SuiteOptions): Case[] {
+  const sizes = o.sizes ?? DEFAULT_SIZES.link;
+  const maxPayload = Math.max(...sizes);
+  const d = o.durationSeconds;
+  const suite = 'link';
+  return sizes.flatMap((size): Case[] => [
+    ...(
+      [
+        ['batched', BATCH, 'drain'],
+        ['per-message', 1, 'recv'],
+      ] as const
+    ).map(
+      ([variant, batch, mode]): Case => ({
+        suite,
+        label: `lparlink over the link, ${variant} ${size} B`,
+        async run() {
+          const t = await linkStream({ size, batch, mode, durationSeconds: d, wait: o.wait, maxPayload });
+          return [throughputRow(suite, 'lparlink', variant, size, t.messages / t.seconds)];
+        },
+      }),
+    ),
+    {
+      suite,
+      label: `raw TLS socket, large writes ${size} B`,
+      async run() {
+        const t = await rawTlsStream({ size, durationSeconds: d });
+        return [throughputRow(suite, 'raw-tls', 'large writes', size, t.messages / t.seconds)];
+      },
+    },
+  ]);
+}
+
 /** The ring suite as its author wrote it: one-way, 64 B, ring per-record, ring batched, postMessage. */
 function ringSuite(o: SuiteOptions): Case[] {
   return [
@@ -386,6 +425,11 @@ export const SUITES: Record<string, Suite> = {
     cases: fairnessSuite,
   },
   ring: { describe: 'the bare ring between two workers: per-record, batched, postMessage (64 B)', interleaved: false, cases: ringSuite },
+  link: {
+    describe: 'two nodes as two OS processes over loopback TLS 1.3, 64 B and 4 KiB, against a raw TLS socket with the same large writes (not in all)',
+    interleaved: true,
+    cases: linkSuite,
+  },
   micro: { describe: 'CPU per message with every stage in one thread (tinybench): lparlink, raw relay, raw ring', interleaved: true, cases: microSuite },
 };
 

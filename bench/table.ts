@@ -25,7 +25,7 @@ function withRange(r: ResultRow, field: SpreadField, value: number, show: (v: nu
 }
 
 const two = (v: number): string => v.toFixed(2);
-const ratioCell = (r: ResultRow, field: 'vsRawRelay' | 'vsPostMessage'): string => {
+const ratioCell = (r: ResultRow, field: 'vsRawRelay' | 'vsPostMessage' | 'vsRawTls'): string => {
   const v = r[field];
   return v === null ? '—' : withRange(r, field, v, two, '×');
 };
@@ -63,6 +63,20 @@ function throughput(rows: ResultRow[]): string[] {
       r.system === 'lparlink' ? ratioCell(r, 'vsPostMessage') : '',
     ]),
     3,
+  );
+}
+
+function link(rows: ResultRow[]): string[] {
+  return grid(
+    ['system', 'variant', 'bytes', 'n', 'msgs/s', 'range', 'MB/s', '×raw TLS (range)'],
+    rows.map((r) => [
+      ...systemAndShape(r),
+      si(r.msgsPerSec, 0),
+      range(r, 'msgsPerSec', (v) => si(v, 0)),
+      si(r.mbPerSec, 1),
+      r.system === 'lparlink' ? ratioCell(r, 'vsRawTls') : '',
+    ]),
+    2,
   );
 }
 
@@ -134,6 +148,7 @@ export function formatTable(json: BenchJson): string {
   const sections: Array<[string, (r: ResultRow) => boolean, (rows: ResultRow[]) => string[]]> = [
     ['throughput', (r) => ['bandwidth', 'all-to-all', 'fan-in', 'ring'].includes(r.suite), throughput],
     ['round-trip latency, µs (as ib_send_lat)', (r) => r.suite === 'latency', latency],
+    ['over the link: two nodes in two OS processes, TLS 1.3 on loopback', (r) => r.suite === 'link', link],
     ['fairness', (r) => r.suite === 'fairness', fairness],
     ['CPU per message, every stage in one thread (micro)', (r) => r.suite === 'micro', micro],
   ];

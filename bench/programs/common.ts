@@ -91,14 +91,20 @@ export async function sendOne(ch: Channel, m: Uint8Array): Promise<void> {
   }
 }
 
-/** Connect, retrying while the peer has not started listening yet. */
-export async function connectRetry(proc: Process, partition: number, port: number, timeoutMs = 20_000): Promise<Channel> {
+/**
+ * Connect, retrying while the peer has not started listening yet, or (with `node`, another
+ * node's partition) while the link to that node is not up yet.
+ */
+export async function connectRetry(proc: Process, partition: number, port: number, timeoutMs = 20_000, node?: number): Promise<Channel> {
   const deadline = performance.now() + timeoutMs;
+  const target = node === undefined ? { partition, port } : { node, partition, port };
   for (;;) {
     try {
-      return await proc.connect({ partition, port });
+      return await proc.connect(target);
     } catch (e) {
-      if ((e as { code?: string }).code !== 'ECONNREFUSED' || performance.now() > deadline) throw e;
+      const code = (e as { code?: string }).code;
+      const notYet = code === 'ECONNREFUSED' || (node !== undefined && code === 'ELINKDOWN');
+      if (!notYet || performance.now() > deadline) throw e;
       await new Promise((r) => setTimeout(r, 2));
     }
   }

@@ -3,6 +3,8 @@ import type { Process } from '../../src/index.js';
 import { connectRetry, streamFor } from './common.js';
 
 export interface StreamSendArgs {
+  /** The receiver's node, when it is another node (the link suite); default this node. */
+  node?: number;
   partition: number;
   port: number;
   size: number;
@@ -12,7 +14,7 @@ export interface StreamSendArgs {
 }
 
 export default async function main(proc: Process, args: StreamSendArgs): Promise<{ sent: number }> {
-  const ch = await connectRetry(proc, args.partition, args.port);
+  const ch = await connectRetry(proc, args.partition, args.port, undefined, args.node);
   const sent = await streamFor(ch, args.size, args.batch, args.durationMs);
   await ch.close();
   return { sent };

@@ -1,0 +1,82 @@
+/**
+ * The second OS process of `lparlink bench --suite link`, forked by bench/link.ts: it receives
+ * and the bench process sends, so every figure crosses a process boundary over loopback TLS.
+ * It takes one task over IPC, posts `{ port }` once it listens, then `{ tally }` when the stream
+ * has ended (or `{ error }`), and exits.
+ * - `raw-tls`: a TLS 1.3 server with mutual authentication that counts framed messages
+ *   (bench/tls-stream.ts): the baseline.
+ * - `node`: lparlink node 2 (one partition) listening on loopback for node 1, with a stream-recv
+ *   program on partition 1 port 7.
+ */
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import { createServer, type TLSSocket } from 'node:tls';
+import { createMachine, type WaitMode } from '../src/index.js';
+import { PROGRAMS } from './fabric.js';
+import type { BenchTls } from './link-certs.js';
+import type { ReceiveTally } from './programs/common.js';
+import type { StreamRecvArgs } from './programs/stream-recv.js';
+import { countFramed } from './tls-stream.js';
+
+export type PeerTask =
+  | { role: 'raw-tls'; tls: BenchTls }
+  | { role: 'node'; tls: BenchTls; wait: WaitMode; mode: 'drain' | 'recv'; maxPayload: number };
+
+export type PeerMessage = { port: number } | { tally: ReceiveTally } | { error: string };
+
+/** The port the receiving program listens on in node 2's partition 1. */
+export const LINK_BENCH_PORT = 7;
+export const LOOPBACK = '127.0.0.1';
+
+function post(m: PeerMessage): void {
+  process.send?.(m);
+}
+
+async function rawTls(task: Extract<PeerTask, { role: 'raw-tls' }>): Promise<ReceiveTally> {
+  const server = createServer({ ...task.tls, minVersion: 'TLSv1.3', requestCert: true, rejectUnauthorized: true });
+  const tally = new Promise<ReceiveTally>((resolve, reject) => {
+    server.once('secureConnection', (socket: TLSSocket) => countFramed(socket).then(resolve, reject));
+    server.once('tlsClientError', reject);
+  });
+  await new Promise<void>((resolve) => server.listen(0, LOOPBACK, resolve));
+  post({ port: (server.address() as AddressInfo).port });
+  try {
+    return await tally;
+  } finally {
+    server.close();
+  }
+}
+
+/** A loopback port the OS just handed out: the link wants a real port, so that its peer knows where to dial. */
+async function freePort(): Promise<number> {
+  const probe = createNetServer();
+  await new Promise<void>((resolve, reject) => probe.once('error', reject).listen(0, LOOPBACK, resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
+async function node(task: Extract<PeerTask, { role: 'node' }>): Promise<ReceiveTally> {
+  const port = await freePort();
+  const machine = await createMachine({
+    partitions: [{ id: 1 }],
+    wait: task.wait,
+    maxMessageBytes: Math.max(task.maxPayload, 64),
+    node: { id: 2, listen: { host: LOOPBACK, port }, peers: [{ id: 1 }], tls: task.tls },
+  });
+  try {
+    const args: StreamRecvArgs = { port: LINK_BENCH_PORT, channels: 1, mode: task.mode, wait: task.wait };
+    const rx = await machine.partition(1).spawn(PROGRAMS.streamRecv, args);
+    post({ port });
+    return (await rx.result) as ReceiveTally;
+  } finally {
+    await machine.close();
+  }
+}
+
+process.once('message', (task: PeerTask) => {
+  const run = task.role === 'raw-tls' ? rawTls(task) : node(task);
+  run.then(
+    (tally) => post({ tally }),
+    (e: Error) => post({ error: e.stack ?? String(e) }),
+  ).finally(() => process.disconnect());
+});

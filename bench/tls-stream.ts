@@ -1,0 +1,81 @@
+/**
+ * The raw TLS baseline of the link suite: a stream of length-prefixed messages
+ * (u32 length, payload) over one TLS 1.3 socket, packed into large writes as
+ * the link packs its frames, and counted on the other side without a copy.
+ * It is what the link would cost with no key, no verification, no rings and
+ * no hardware thread: the ceiling the link is measured against.
+ */
+import { once } from 'node:events';
+import type { Duplex } from 'node:stream';
+import type { ReceiveTally } from './programs/common.js';
+import { payload } from './programs/common.js';
+
+/** Bytes per socket write: large writes, so that TLS records are full and writes are few. */
+export const WRITE_BYTES = 64 * 1024;
+const LENGTH_BYTES = 4;
+
+/** Write messages of `size` bytes for `durationMs`, WRITE_BYTES at a time, honouring back-pressure; then end. */
+export async function sendFramed(socket: Duplex, size: number, durationMs: number): Promise<number> {
+  const body = Buffer.from(payload(size));
+  const each = LENGTH_BYTES + size;
+  const perWrite = Math.max(1, Math.floor(WRITE_BYTES / each));
+  const end = performance.now() + durationMs;
+  let sent = 0;
+  while (performance.now() < end) {
+    // A fresh buffer per write: the socket may still hold the last one.
+    const chunk = Buffer.allocUnsafe(perWrite * each);
+    for (let i = 0, at = 0; i < perWrite; i++, at += each) {
+      chunk.writeUInt32LE(size, at);
+      body.copy(chunk, at + LENGTH_BYTES);
+    }
+    sent += perWrite;
+    if (!socket.write(chunk)) await once(socket, 'drain');
+  }
+  socket.end();
+  return sent;
+}
+
+/**
+ * Count the messages of a framed stream until it ends: each message is counted and its first
+ * byte read in place, as the lparlink receiver reads each message. `seconds` runs from the first
+ * byte to the end of the stream.
+ */
+export function countFramed(socket: Duplex): Promise<ReceiveTally> {
+  let messages = 0;
+  let bytes = 0;
+  let first = 0;
+  let sink = 0;
+  let skip = 0; // body bytes of the current message still to come
+  let head = 0; // a length word split across chunks, and how many of its bytes came
+  let headBytes = 0;
+  socket.on('data', (c: Buffer) => {
+    if (first === 0) first = performance.now();
+    let i = Math.min(skip, c.length);
+    skip -= i;
+    while (i < c.length) {
+      let length: number;
+      if (headBytes === 0 && c.length - i >= LENGTH_BYTES) {
+        length = c.readUInt32LE(i);
+        i += LENGTH_BYTES;
+      } else {
+        while (headBytes < LENGTH_BYTES && i < c.length) head |= c[i++] << (8 * headBytes++);
+        if (headBytes < LENGTH_BYTES) break;
+        length = head >>> 0;
+        head = headBytes = 0;
+      }
+      messages++;
+      bytes += length;
+      if (i < c.length) sink ^= c[i];
+      const here = Math.min(length, c.length - i);
+      i += here;
+      skip = length - here;
+    }
+  });
+  return new Promise((resolve, reject) => {
+    socket.once('error', reject);
+    socket.once('end', () => {
+      // `sink` keeps the payload reads alive; it is never 0.5.
+      resolve({ messages, bytes: bytes + (sink === 0.5 ? 1 : 0), seconds: (performance.now() - first) / 1000 });
+    });
+  });
+}
