@@ -95,9 +95,7 @@ describe('the listening node refuses, counts, and sends nothing to', () => {
       wait: 'sleep',
       node: { id: 1, peers: [{ id: 2, host: LOOPBACK, port: b.port }], certificates: certs.paths(1) },
     });
-    await a.waitForEvent('linkUp', (i) => i.node === 2).catch(async (e) => {
-      throw new Error(`${(e as Error).message}; node 1: ${JSON.stringify(await linkTo(a, 2))}; node 2: ${JSON.stringify(await b.stats())}`);
-    });
+    await until('the link to be up', async () => (await linkTo(a, 2)).state === 'up');
     const rx = await b.spawn(1, 'receiver', { port: 7, size: 64 });
     const tx = await a.spawn(1, 'sender', { node: 2, partition: 1, port: 7, size: 64, count: 100 });
     expect((await tx.result).sent).toBe(100);

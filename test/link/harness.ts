@@ -5,10 +5,11 @@
  *
  *     const certs = makeCertificates([1, 2]);                       // ./certs.ts
  *     const b = await startNode({ partitions: [{ id: 1 }], node: { id: 2, listen: { port: 0 },
- *       peers: [{ id: 1 }], certificates: certs.paths(2) } });      // b.port: the bound port
+ *       peers: [{ id: 1 }], certificates: certs.paths(2) } });      // b.port: the port it got
  *     const a = await startNode({ partitions: [{ id: 1 }], node: { id: 1,
  *       peers: [{ id: 2, host: '127.0.0.1', port: b.port }], certificates: certs.paths(1) } });
- *     await a.waitForEvent('linkUp');
+ *     await until('up', async () => (await linkTo(a, 2)).state === 'up'); // ./pair.ts, or
+ *     // startLinkedPair() there, which does all of the above
  *     const rx = await b.spawn(1, 'receiver', { port: 7, size: 64 });
  *     const tx = await a.spawn(1, 'sender', { node: 2, partition: 1, port: 7, count: 1000 });
  *     await tx.result; await rx.result; await a.stats();
@@ -16,7 +17,9 @@
  *
  * - `startNode(config)`: config is createMachine's options, JSON only, with `node.certificates`
  *   (key/cert/ca paths, read by the node process into `node.tls`) in place of PEM text;
- *   testHooks is on unless the config says otherwise. Resolves once the machine has booted.
+ *   testHooks is on unless the config says otherwise; `listen.port` 0 means a free port, which
+ *   the node process picks (the link itself wants a real one). Resolves once the machine has
+ *   booted.
  * - `spawn(partition, program, args)`: program is a file name in ./programs ('sender',
  *   'receiver') or an absolute path; args are structured-cloned and gain `control`, a block of
  *   16 Int32 words shared between the node process and the program (./programs/control.mjs:
@@ -24,7 +27,9 @@
  *   `result` resolves with what main returned, or rejects with an Error carrying its `code`.
  * - `stats()`, `keyHistory()`, `scanPorts(needles)` (where each byte string occurs in each
  *   partition's port buffer), `events` (every forwarded machine event: linkUp, linkDown,
- *   partitionExit, programError, hardwareExit), `waitForEvent(name, match?)`.
+ *   partitionExit, programError, hardwareExit), `waitForEvent(name, match?)`. Events emitted
+ *   while createMachine was still booting (a link that came up early) cannot be seen: poll
+ *   stats() for states.
  * - `close()`: closes the machine; the process exits 0. `kill(signal)` (default SIGKILL) ends it
  *   at once; both resolve with how it exited. Calls pending when the process dies reject.
  */

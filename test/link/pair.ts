@@ -52,8 +52,10 @@ export async function startLinkedPair(o: PairOptions = {}): Promise<LinkedPair> 
       partitions,
       node: { id: 1, peers: [{ id: 2, host: LOOPBACK, port: relay?.port ?? b.port }], certificates: certs.paths(1), ...timing },
     });
+    // Polled, not awaited as linkUp events: a link may come up while createMachine is still
+    // booting the partitions, before anyone could listen for the event.
     try {
-      await Promise.all([a.waitForEvent('linkUp', (i) => i.node === 2), b.waitForEvent('linkUp', (i) => i.node === 1)]);
+      await until('the link to be up on both nodes', async () => (await linkTo(a, 2)).state === 'up' && (await linkTo(b, 1)).state === 'up');
     } catch (e) {
       const seen = async (n: NodeProcess) => JSON.stringify({ events: n.events, stats: await n.stats().catch((x: Error) => x.message) });
       throw new Error(`${(e as Error).message}; node 1: ${await seen(a)}; node 2: ${await seen(b)}`);
