@@ -10,7 +10,8 @@
  * - what was delivered is an in-order, uncorrupted prefix of what was sent, and nothing is
  *   delivered after the link went down;
  * - the node's other partitions keep running: a local channel still carries every message.
- * How long detection took is printed, not asserted (the issue's bound is 500 ms).
+ * How long detection took is printed, not asserted (the issue's bound is 500 ms with the
+ * defaults; see PATIENT below).
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { closeNodes, FAILED, PROGRESS, STOP, type NodeProcess, type RemoteProgram } from './harness.js';
@@ -100,9 +101,42 @@ async function delivered(n: NodeProcess): Promise<number> {
 
 async function linkDown(n: NodeProcess, peer: number, since: number): Promise<{ reason: string; afterMs: number }> {
   const e = await n.waitForEvent('linkDown', (i) => i.node === peer);
+  expect(e.at, 'the link went down after the fault, not before').toBeGreaterThanOrEqual(since);
   const row = await linkTo(n, peer);
   expect(row.downs).toBeGreaterThanOrEqual(1);
   return { reason: e.info.reason, afterMs: e.at - since };
+}
+
+/** Wait until both streams have delivered a few thousand messages (the fault comes mid-stream). */
+async function underWay(a: NodeProcess, b: NodeProcess, flows: Flow[]): Promise<void> {
+  await until('both streams to be under way', async () => (await Promise.all(flows.map((f) => progress(f.rx)))).every((n) => n > 2000)).catch(async (e) => {
+    const seen = async (n: NodeProcess) => JSON.stringify({ events: n.events, link: await linkTo(n, n === a ? 2 : 1) });
+    throw new Error(`${(e as Error).message}; node 1: ${await seen(a)}; node 2: ${await seen(b)}`);
+  });
+}
+
+/**
+ * A cut and a killed process are seen at once (the socket closes). The black hole needs the
+ * heartbeat: on a quiet machine the defaults (heartbeat 100 ms, dead after 400 ms) find it in
+ * about 450 ms, but a machine loaded far past its cores starves the hardware's timers long
+ * enough to end a healthy link, before the fault. So these tests allow 1 s of silence (the
+ * detection time is printed) and check that the link was up, never down, until the fault.
+ */
+const PATIENT = { deadAfterMs: 1000 };
+
+/** The link has been up since it first came up, on both nodes: no down before the fault. */
+async function stillUp(a: NodeProcess, b: NodeProcess): Promise<void> {
+  expect(await linkTo(a, 2)).toMatchObject({ state: 'up', ups: 1, downs: 0 });
+  expect(await linkTo(b, 1)).toMatchObject({ state: 'up', ups: 1, downs: 0 });
+}
+
+/**
+ * Partition 1's delivered count reaches `expected` and stays there (the hardware writes its
+ * counters after the delivery that a program may already have read, so poll for it).
+ */
+async function deliveredExactly(n: NodeProcess, expected: number): Promise<void> {
+  await until(`partition 1 of node ${n.id} to count ${expected} deliveries`, async () => (await delivered(n)) >= expected);
+  expect(await delivered(n)).toBe(expected);
 }
 
 describe.each([
@@ -110,11 +144,12 @@ describe.each([
   ['black-holed by the relay (sockets stay open)', 'blackHole'],
 ] as const)('the link %s', (_, fault) => {
   it('ends every channel over it with ELINKDOWN on both nodes, reports every unacknowledged send, and local channels keep working', async () => {
-    pair = await startLinkedPair({ relay: true });
+    pair = await startLinkedPair({ relay: true, ...PATIENT });
     const { a, b, relay } = pair;
     const toB = await flow(a, b);
     const toA = await flow(b, a);
-    await until('both streams to be under way', async () => (await progress(toB.rx)) > 2000 && (await progress(toA.rx)) > 2000);
+    await underWay(a, b, [toB, toA]);
+    await stillUp(a, b);
 
     const at = Date.now();
     relay![fault]();
@@ -130,17 +165,19 @@ describe.each([
     const before = [await delivered(a), await delivered(b)];
     relay!.heal();
     await Promise.all([checkLocalStillWorks(a), checkLocalStillWorks(b)]);
-    expect([await delivered(a), await delivered(b)]).toEqual([before[0] + 2000, before[1] + 2000]);
+    await deliveredExactly(a, before[0] + 2000);
+    await deliveredExactly(b, before[1] + 2000);
   });
 });
 
 describe('the other node killed with SIGKILL', () => {
   it('ends every channel to it with ELINKDOWN, reports every unacknowledged send, and the survivor keeps working', async () => {
-    pair = await startLinkedPair();
+    pair = await startLinkedPair(PATIENT);
     const { a, b } = pair;
     const toB = await flow(a, b);
     const toA = await flow(b, a);
-    await until('both streams to be under way', async () => (await progress(toB.rx)) > 2000 && (await progress(toA.rx)) > 2000);
+    await underWay(a, b, [toB, toA]);
+    await stillUp(a, b);
 
     const at = Date.now();
     expect(await b.kill('SIGKILL')).toEqual({ code: null, signal: 'SIGKILL' });
@@ -152,7 +189,7 @@ describe('the other node killed with SIGKILL', () => {
     expect((await linkTo(a, 2)).state).not.toBe('up');
     const before = await delivered(a);
     await checkLocalStillWorks(a);
-    expect(await delivered(a)).toBe(before + 2000);
+    await deliveredExactly(a, before + 2000);
     expect(receivedAtA).toBeGreaterThan(0);
   });
 });

@@ -3,6 +3,7 @@
  * listens on loopback, node 1 dials it (the dial rule: the lower id dials the higher), directly
  * or through a relay the test controls (./relay.ts). Resolves once both sides report the link up.
  */
+import { waitFor } from '../security/harness.js';
 import { makeCertificates, type CertificateSet } from './certs.js';
 import { startNode, type NodeConfig, type NodeProcess } from './harness.js';
 import { startRelay, type Relay } from './relay.js';
@@ -88,4 +89,4 @@ export async function linkTo(n: NodeProcess, node: number): Promise<any> {
 }
 
 /** Poll a probe until it is truthy (the security tests' helper: a deadline, never a fixed sleep). */
-export { waitFor as until } from '../security/harness.js';
+export const until = waitFor;
