@@ -159,10 +159,13 @@ export class Links {
     let failure: Error | undefined;
     let secured = false;
     let attached = false;
+    /** The attempt's authentication failure is counted already (once per attempt). */
+    let counted = false;
     socket.on('error', (e) => (failure ??= e));
     socket.once('secureConnect', () => {
       secured = true;
       if (nodeOfCommonName(socket.getPeerCertificate().subject?.CN) !== peer.id) {
+        counted = true;
         link.counters.authFailure();
         socket.destroy();
         return;
@@ -176,7 +179,7 @@ export class Links {
     socket.once('close', () => {
       if (attached) return;
       const tlsFailure = failure !== undefined && TLS_ERROR.test(`${(failure as NodeJS.ErrnoException).code ?? ''} ${failure.message}`);
-      if (tlsFailure || (secured && failure === undefined)) link.counters.authFailure();
+      if (!counted && (tlsFailure || (secured && failure === undefined))) link.counters.authFailure();
       this.redial(link);
     });
   }
