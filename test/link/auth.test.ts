@@ -160,11 +160,8 @@ describe('the dialing node refuses, counts, and never links with', () => {
     await refusedByTheDialer(options());
   });
 
-  // KNOWN BUG, left to the link's owner (src/hardware/link/links.ts, dial()): a CN naming another
-  // node is counted in the 'secureConnect' handler and again in the 'close' handler (secured,
-  // no socket error), so every such attempt counts twice in authFailures. `it.fails` until it
-  // is fixed; then this fails, and should become a plain `it`.
-  it.fails('a listener whose CN names another node (lparlink-node-3, same CA): one authFailures per attempt, never up, connects fail ELINKDOWN', async () => {
+  // A CN naming another node is counted once per attempt (links.ts dial() counted it twice before).
+  it('a listener whose CN names another node (lparlink-node-3, same CA): one authFailures per attempt, never up, connects fail ELINKDOWN', async () => {
     await refusedByTheDialer(serverAs(3));
   });
 });
