@@ -1,0 +1,173 @@
+/**
+ * A hostile peer node for the link tests: it holds a VALID certificate for its node id, so the
+ * other node's TLS layer lets it in, and then speaks the frame format directly, built from the
+ * same layout module the hardware uses (dist/src/shared/link-frames.js). It can behave (open a
+ * channel with CONNECT, send DATA as an honest node would) and lie (any field of any frame).
+ * It answers nothing on its own except heartbeats, so the link stays up while the test works.
+ */
+import { randomBytes } from 'node:crypto';
+import { connect, type TLSSocket } from 'node:tls';
+import * as F from '../../dist/src/shared/link-frames.js';
+import type { NodeTls } from './certs.js';
+
+export { F };
+
+export interface Frame {
+  type: number;
+  bytes: Buffer;
+}
+
+/** One DATA message as the hostile peer writes it; `payloadBytesField` overrides the length word (a lie). */
+export interface ForgedMessage {
+  channel: number;
+  sourcePartition: number;
+  sequence: number;
+  key: Uint8Array;
+  payload: Uint8Array;
+  payloadBytesField?: number;
+}
+
+const HEARTBEAT_MS = 100;
+
+export class HostilePeer {
+  readonly frames: Frame[] = [];
+  private pending = Buffer.alloc(0);
+  private waiters = new Set<() => void>();
+  private heartbeat: NodeJS.Timeout | undefined;
+  closed = false;
+
+  private constructor(private readonly socket: TLSSocket) {
+    socket.on('data', (chunk: Buffer) => this.take(chunk));
+    socket.on('error', () => {});
+    socket.on('close', () => {
+      this.closed = true;
+      clearInterval(this.heartbeat);
+      this.wake();
+    });
+  }
+
+  /** Dial a node at `port` as the node this material names; resolves once that node has spoken (it accepted us). */
+  static async dial(port: number, tls: NodeTls): Promise<HostilePeer> {
+    const socket = connect({ host: '127.0.0.1', port, ...tls, minVersion: 'TLSv1.3', checkServerIdentity: () => undefined });
+    const peer = new HostilePeer(socket);
+    await peer.next(() => true, 'the node to speak first');
+    peer.heartbeat = setInterval(() => peer.send(peer.heartbeatFrame()), HEARTBEAT_MS);
+    return peer;
+  }
+
+  private take(chunk: Buffer): void {
+    this.pending = Buffer.concat([this.pending, chunk]);
+    while (this.pending.length >= F.FRAME_HEADER_BYTES) {
+      const total = F.FRAME_LENGTH_WORD_BYTES + this.pending.readUInt32LE(F.FRAME_LENGTH_OFFSET);
+      if (this.pending.length < total) break;
+      const bytes = this.pending.subarray(0, total);
+      this.frames.push({ type: bytes[F.FRAME_TYPE_OFFSET], bytes: Buffer.from(bytes) });
+      this.pending = this.pending.subarray(total);
+    }
+    this.wake();
+  }
+
+  private wake(): void {
+    for (const w of this.waiters) w();
+  }
+
+  /** The first frame received (already or later) that `match` accepts; it is consumed. */
+  next(match: (f: Frame) => boolean, what: string, timeoutMs = 20_000): Promise<Frame> {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        const i = this.frames.findIndex(match);
+        if (i >= 0) done(() => resolve(this.frames.splice(i, 1)[0]));
+        else if (this.closed) done(() => reject(new Error(`the node closed the link before ${what}`)));
+      };
+      const timer = setTimeout(() => done(() => reject(new Error(`no frame within ${timeoutMs} ms: ${what}`))), timeoutMs);
+      const done = (settle: () => void) => {
+        clearTimeout(timer);
+        this.waiters.delete(check);
+        settle();
+      };
+      this.waiters.add(check);
+      check();
+    });
+  }
+
+  send(frame: Uint8Array): void {
+    if (!this.closed) this.socket.write(frame);
+  }
+
+  close(): void {
+    clearInterval(this.heartbeat);
+    this.socket.destroy();
+  }
+
+  heartbeatFrame(): Buffer {
+    return this.frame(F.FrameType.HEARTBEAT, F.HEARTBEAT_FRAME_BYTES);
+  }
+
+  /** A frame of `bytes` bytes (length word included) with its header written and the body zero. */
+  frame(type: number, bytes: number): Buffer {
+    const b = Buffer.alloc(bytes);
+    F.writeFrameHeader(new DataView(b.buffer, b.byteOffset, b.byteLength), 0, type as F.FrameType, bytes);
+    return b;
+  }
+
+  /** Claim 1 from the peer's side: a new key and both ends' ids; resolves with the acceptor's answer. */
+  async openChannel(o: { request: number; sourcePartition: number; sourceProcess: number; partition: number; port: number; sourceChannel: number }): Promise<{ key: Buffer; channel: number; process: number }> {
+    const key = randomBytes(F.LINK_KEY_BYTES);
+    const b = this.frame(F.FrameType.CONNECT, F.CONNECT_FRAME_BYTES);
+    b.writeUInt32LE(o.request, F.CONNECT_REQUEST_OFFSET);
+    key.copy(b, F.CONNECT_KEY_OFFSET);
+    b.writeUInt32LE(o.sourcePartition, F.CONNECT_SOURCE_PARTITION_OFFSET);
+    b.writeUInt32LE(o.sourceProcess, F.CONNECT_SOURCE_PROCESS_OFFSET);
+    b.writeUInt32LE(o.partition, F.CONNECT_DESTINATION_PARTITION_OFFSET);
+    b.writeUInt32LE(o.port, F.CONNECT_DESTINATION_SERVICE_OFFSET);
+    b.writeUInt32LE(o.sourceChannel, F.CONNECT_SOURCE_CHANNEL_OFFSET);
+    this.send(b);
+    const answer = await this.next(
+      (f) => (f.type === F.FrameType.CONNECT_OK && f.bytes.readUInt32LE(F.CONNECT_OK_REQUEST_OFFSET) === o.request) ||
+        (f.type === F.FrameType.CONNECT_REFUSED && f.bytes.readUInt32LE(F.CONNECT_REFUSED_REQUEST_OFFSET) === o.request),
+      `an answer to CONNECT ${o.request}`,
+    );
+    if (answer.type !== F.FrameType.CONNECT_OK) throw new Error(`CONNECT ${o.request} refused with status ${answer.bytes.readUInt32LE(F.CONNECT_REFUSED_STATUS_OFFSET)}`);
+    return { key, channel: answer.bytes.readUInt32LE(F.CONNECT_OK_CHANNEL_OFFSET), process: answer.bytes.readUInt32LE(F.CONNECT_OK_PROCESS_OFFSET) };
+  }
+
+  /** A DATA frame with these messages; `countField` overrides the message count (a lie). */
+  dataFrame(messages: ForgedMessage[], countField = messages.length): Buffer {
+    const bytes = F.DATA_FIRST_MESSAGE_OFFSET + messages.reduce((n, m) => n + F.messageBytes(m.payload.length), 0);
+    const b = this.frame(F.FrameType.DATA, bytes);
+    b.writeUInt32LE(countField, F.DATA_COUNT_OFFSET);
+    let at = F.DATA_FIRST_MESSAGE_OFFSET;
+    for (const m of messages) {
+      b.writeUInt32LE(m.channel >>> 0, at + F.MESSAGE_CHANNEL_OFFSET);
+      b.writeUInt32LE(m.sourcePartition, at + F.MESSAGE_SOURCE_PARTITION_OFFSET);
+      b.writeUInt32LE(m.sequence >>> 0, at + F.MESSAGE_SEQUENCE_OFFSET);
+      b.set(m.key, at + F.MESSAGE_KEY_OFFSET);
+      b.writeUInt32LE(m.payloadBytesField ?? m.payload.length, at + F.MESSAGE_PAYLOAD_BYTES_OFFSET);
+      b.set(m.payload, at + F.MESSAGE_HEADER_BYTES);
+      at += F.messageBytes(m.payload.length);
+    }
+    return b;
+  }
+
+  closeFrame(channel: number, senderChannel: number, status: number): Buffer {
+    const b = this.frame(F.FrameType.CLOSE, F.CLOSE_FRAME_BYTES);
+    b.writeUInt32LE(channel, F.CLOSE_CHANNEL_OFFSET);
+    b.writeUInt32LE(senderChannel, F.CLOSE_SENDER_CHANNEL_OFFSET);
+    b.writeUInt32LE(status, F.CLOSE_STATUS_OFFSET);
+    return b;
+  }
+
+  /** The highest sequence the node has acknowledged so far for our channel `channel` (0: none). */
+  acknowledged(channel: number): number {
+    let last = 0;
+    for (const f of this.frames) {
+      if (f.type !== F.FrameType.ACK) continue;
+      const n = f.bytes.readUInt32LE(F.ACK_COUNT_OFFSET);
+      for (let i = 0; i < n; i++) {
+        const at = F.ACK_FIRST_PAIR_OFFSET + i * F.ACK_PAIR_BYTES;
+        if (f.bytes.readUInt32LE(at + F.ACK_PAIR_CHANNEL_OFFSET) === channel) last = f.bytes.readUInt32LE(at + F.ACK_PAIR_SEQUENCE_OFFSET);
+      }
+    }
+    return last;
+  }
+}
