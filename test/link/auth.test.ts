@@ -154,14 +154,10 @@ describe('the dialing node refuses, counts, and never links with', () => {
   }
 
   it.each<[string, () => Parameters<typeof createServer>[0]]>([
+    ['a listener whose CN names another node (lparlink-node-3, same CA)', () => serverAs(3)],
     ['a listener with a certificate from another CA (CN lparlink-node-2)', () => serverAs(2, 'rogue')],
     ['a TLS 1.2-only listener with a valid node-2 certificate', () => ({ ...serverAs(2), minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2' })],
   ])('%s: one authFailures per attempt, never up, connects fail ELINKDOWN', async (_, options) => {
     await refusedByTheDialer(options());
-  });
-
-  // A CN naming another node is counted once per attempt (links.ts dial() counted it twice before).
-  it('a listener whose CN names another node (lparlink-node-3, same CA): one authFailures per attempt, never up, connects fail ELINKDOWN', async () => {
-    await refusedByTheDialer(serverAs(3));
   });
 });
