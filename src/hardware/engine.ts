@@ -46,7 +46,7 @@ type Outcome = typeof DONE | typeof BLOCKED;
  */
 export interface RemoteEnds {
   /** Append one stamped message of entry `e` to its link's batch; false: the batch is full (back-pressure, retried later). */
-  send(e: number, stamp: Stamp, src: Uint8Array, payload: number, bytes: number): boolean;
+  send(e: number, stamp: Stamp, src: RingConsumer, payload: number, bytes: number): boolean;
   /** Entry `e`, open with a remote other end, is closing on this node: tell the other node, with `status`. */
   closed(e: number, status: number): void;
   /** Once per round: let readers held by a full receive ring continue. Returns the messages they delivered. */
@@ -307,7 +307,7 @@ export class Engine {
   private sendRemote(qp: HardwareQueuePair, handle: number, e: number, src: RingConsumer, payload: number, bytes: number): Outcome {
     if (bytes > this.maxMessageBytes) return this.reject(qp, 'messageSize', Status.EMSGSIZE, RecordType.SEND, handle);
     this.stamp.stamp(e, qp.port.index);
-    if (!this.remote!.send(e, this.stamp, src.u8, payload, bytes)) return BLOCKED;
+    if (!this.remote!.send(e, this.stamp, src, payload, bytes)) return BLOCKED;
     this.sentMessages++;
     this.sentBytes += bytes;
     return DONE;
@@ -331,7 +331,7 @@ export class Engine {
       return GONE;
     }
     copyBytes(src, from, rx, writeDelivery(rx.u32, at, t.handle(d), Status.OK), bytes);
-    this.counters.delivered(port.index, 1, bytes);
+    // The caller counts the delivery (once per batch of input, not per message).
     if (!dqp.receiveDirty) {
       dqp.receiveDirty = true;
       this.unpublished[this.unpublishedCount++] = dqp;

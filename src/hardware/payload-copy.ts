@@ -36,13 +36,17 @@ export function copyPayload(src: RingConsumer, from: number, dst: RingProducer, 
 }
 
 
+/** Link payloads (unaligned in the socket's buffer) up to this size are copied byte by byte. */
+const BYTE_COPY_LIMIT = 256;
+
 /**
  * Copy a message that arrived over an inter-node link (`src`, hardware-private bytes) into a
  * receive record, zeroing the record's alignment padding as copyPayload does.
  */
 export function copyBytes(src: Uint8Array, from: number, dst: RingProducer, to: number, bytes: number): void {
   const d8 = dst.u8;
-  d8.set(src.subarray(from, from + bytes), to);
+  if (bytes <= BYTE_COPY_LIMIT) for (let i = 0; i < bytes; i++) d8[to + i] = src[from + i];
+  else d8.set(src.subarray(from, from + bytes), to);
   const end = to + bytes;
   const padded = (end + RECORD_ALIGN_BYTES - 1) & ~(RECORD_ALIGN_BYTES - 1);
   for (let i = end; i < padded; i++) d8[i] = 0;

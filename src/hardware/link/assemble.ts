@@ -30,7 +30,7 @@ export function startLinks(hw: Hardware, node: ResolvedNode, boot: NonNullable<H
       onEvent({ lparlinkLink: 'linkDown', node: link.node, reason });
     },
     drained: kick,
-    processed: () => hw.engine.publishDeliveries(),
+    processed: () => channels!.processed(),
   });
   channels = new LinkedChannels(hw.table, hw.keys, hw.engine, hw.counters, links.byNode, links.all);
   connects = new RemoteConnect(hw.manager, hw.table, hw.keys, links.byNode, kick);

@@ -70,6 +70,9 @@ export class LinkReader {
   private dataAt = 0;
   private dataEnd = 0;
   private stopped = false;
+  /** Reads that arrived after `buf` while the frame at `pos` is still incomplete. */
+  private readonly parts: Uint8Array[] = [];
+  private partsBytes = 0;
   /** True while a message waits for room in its receive ring. */
   held = false;
 
@@ -82,16 +85,33 @@ export class LinkReader {
   /** Bytes from the socket. Returns false when the reader is held (the caller pauses the socket). */
   push(chunk: Uint8Array): boolean {
     if (this.stopped) return true;
-    if (this.pos >= this.buf.length) {
+    const rest = this.buf.length - this.pos;
+    if (rest === 0 && this.parts.length === 0) {
       this.buf = chunk;
       this.dataAt -= this.pos;
       this.dataEnd -= this.pos;
       this.pos = 0;
     } else {
-      const rest = this.buf.subarray(this.pos);
-      const joined = new Uint8Array(rest.length + chunk.length);
-      joined.set(rest, 0);
-      joined.set(chunk, rest.length);
+      // A frame split across socket reads (TLS records are at most 16 KiB): gather the pieces and
+      // join them once the whole frame is there, not once per read.
+      if (!this.held && this.dataLeft === 0 && rest >= FRAME_LENGTH_WORD_BYTES) {
+        const frameBytes = this.view.getUint32(this.pos, true) + FRAME_LENGTH_WORD_BYTES;
+        if (frameBytes <= this.maxFrameBytes && rest + this.partsBytes + chunk.length < frameBytes) {
+          this.parts.push(chunk);
+          this.partsBytes += chunk.length;
+          return true;
+        }
+      }
+      const joined = new Uint8Array(rest + this.partsBytes + chunk.length);
+      joined.set(this.buf.subarray(this.pos), 0);
+      let at = rest;
+      for (const part of this.parts) {
+        joined.set(part, at);
+        at += part.length;
+      }
+      joined.set(chunk, at);
+      this.parts.length = 0;
+      this.partsBytes = 0;
       this.dataAt -= this.pos;
       this.dataEnd -= this.pos;
       this.pos = 0;
@@ -118,6 +138,8 @@ export class LinkReader {
   stop(): void {
     this.stopped = true;
     this.buf = new Uint8Array(0);
+    this.parts.length = 0;
+    this.partsBytes = 0;
     this.pos = this.dataLeft = 0;
   }
 

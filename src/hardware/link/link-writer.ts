@@ -60,9 +60,24 @@ export interface ConnectFields {
 /** Room kept for frames other than DATA, so a batch full of messages still takes an ACK or a CLOSE. */
 const CONTROL_RESERVE_BYTES = 4096;
 
+/** Payloads up to this size are copied word by word; larger ones with TypedArray.set (as payload-copy.ts). */
+const WORD_COPY_LIMIT = 256;
+
+/**
+ * The batch is written through a Uint32Array in the platform's byte order, which is the frame
+ * format's little-endian on every platform Node runs on that this checks for.
+ */
+export const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+/** Batch buffers kept for reuse once their write completed. */
+const SPARE_BUFFERS = 3;
+
 export class LinkWriter {
-  private readonly buffer: Uint8Array;
-  private readonly view: DataView;
+  private buffer!: Uint8Array;
+  private u32!: Uint32Array;
+  private view!: DataView;
+  /** Buffers whose writes completed, ready to fill again (no copy per flush, no allocation per flush). */
+  private readonly spare: Uint8Array[] = [];
   private used = 0;
   /** Where the DATA frame being filled starts, or -1. */
   private dataStart = -1;
@@ -73,16 +88,30 @@ export class LinkWriter {
 
   /** `capacity`: batch bytes; at least one largest frame plus the control reserve. */
   constructor(readonly capacity: number) {
-    this.buffer = new Uint8Array(capacity);
-    this.view = new DataView(this.buffer.buffer);
+    if (!LITTLE_ENDIAN) throw new Error('the inter-node link needs a little-endian host');
+    this.use(new Uint8Array(capacity));
+  }
+
+  private use(buffer: Uint8Array): void {
+    this.buffer = buffer;
+    this.u32 = new Uint32Array(buffer.buffer);
+    this.view = new DataView(buffer.buffer);
+  }
+
+  /** Bytes in the batch. */
+  get bytes(): number {
+    return this.used;
   }
 
   get empty(): boolean {
     return this.used === 0;
   }
 
-  /** Append one stamped message; false when the batch has no room for it (flush, then try again). */
-  message(channel: number, sourcePartition: number, sequence: number, k0: number, k1: number, k2: number, k3: number, src: Uint8Array, from: number, bytes: number): boolean {
+  /**
+   * Append one stamped message; false when the batch has no room for it (flush, then try again).
+   * `src8`/`src32` view the sender's ring, `from` (8-aligned there) is where the payload starts.
+   */
+  message(channel: number, sourcePartition: number, sequence: number, k0: number, k1: number, k2: number, k3: number, src8: Uint8Array, src32: Uint32Array, from: number, bytes: number): boolean {
     const need = messageBytes(bytes);
     if (this.dataStart >= 0 && this.used - this.dataStart + need > DATA_FRAME_TARGET_BYTES) this.closeData();
     const opening = this.dataStart < 0 ? DATA_FIRST_MESSAGE_OFFSET : 0;
@@ -92,20 +121,29 @@ export class LinkWriter {
       this.dataCount = 0;
       this.used += DATA_FIRST_MESSAGE_OFFSET;
     }
-    const v = this.view;
     const at = this.used;
-    v.setUint32(at + MESSAGE_CHANNEL_OFFSET, channel, true);
-    v.setUint32(at + MESSAGE_SOURCE_PARTITION_OFFSET, sourcePartition, true);
-    v.setUint32(at + MESSAGE_SEQUENCE_OFFSET, sequence, true);
-    v.setUint32(at + MESSAGE_KEY_OFFSET, k0, true);
-    v.setUint32(at + MESSAGE_KEY_OFFSET + 4, k1, true);
-    v.setUint32(at + MESSAGE_KEY_OFFSET + 8, k2, true);
-    v.setUint32(at + MESSAGE_KEY_OFFSET + 12, k3, true);
-    v.setUint32(at + MESSAGE_PAYLOAD_BYTES_OFFSET, bytes, true);
+    // Every frame and message is a multiple of 4 bytes from the batch start: word stores.
+    const w = this.u32;
+    const a = at >> 2;
+    w[a + (MESSAGE_CHANNEL_OFFSET >> 2)] = channel;
+    w[a + (MESSAGE_SOURCE_PARTITION_OFFSET >> 2)] = sourcePartition;
+    w[a + (MESSAGE_SEQUENCE_OFFSET >> 2)] = sequence;
+    w[a + (MESSAGE_KEY_OFFSET >> 2)] = k0;
+    w[a + (MESSAGE_KEY_OFFSET >> 2) + 1] = k1;
+    w[a + (MESSAGE_KEY_OFFSET >> 2) + 2] = k2;
+    w[a + (MESSAGE_KEY_OFFSET >> 2) + 3] = k3;
+    w[a + (MESSAGE_PAYLOAD_BYTES_OFFSET >> 2)] = bytes;
     const payload = at + MESSAGE_HEADER_BYTES;
-    this.buffer.set(src.subarray(from, from + bytes), payload);
+    const d8 = this.buffer;
+    if (bytes <= WORD_COPY_LIMIT) {
+      const words = bytes >>> 2;
+      const f = from >> 2;
+      const t = payload >> 2;
+      for (let i = 0; i < words; i++) w[t + i] = src32[f + i];
+      for (let i = words << 2; i < bytes; i++) d8[payload + i] = src8[from + i];
+    } else d8.set(src8.subarray(from, from + bytes), payload);
     // Padding is zeroed: the batch buffer is reused, and old bytes must not leave in it.
-    this.buffer.fill(0, payload + bytes, at + need);
+    for (let i = payload + bytes; i < at + need; i++) d8[i] = 0;
     this.used = at + need;
     this.dataCount++;
     this.messages++;
@@ -191,13 +229,22 @@ export class LinkWriter {
     this.frames++;
   }
 
-  /** The batch's bytes, as a copy the socket may keep, and an empty batch; undefined when there is nothing. */
+  /**
+   * The batch's bytes, for one socket write, and a fresh buffer to fill; undefined when there is
+   * nothing. Hand them back with give() once the write completed.
+   */
   take(): Uint8Array | undefined {
     this.closeData();
     if (this.used === 0) return undefined;
-    const out = this.buffer.slice(0, this.used);
+    const out = this.buffer.subarray(0, this.used);
+    this.use(this.spare.pop() ?? new Uint8Array(this.capacity));
     this.used = 0;
     return out;
+  }
+
+  /** A batch take() gave out was written: its buffer may be filled again. */
+  give(batch: Uint8Array): void {
+    if (this.spare.length < SPARE_BUFFERS) this.spare.push(new Uint8Array(batch.buffer));
   }
 
   /** Drop everything not written yet (the link went down). */

@@ -15,8 +15,15 @@ import { DELIVERED, DROPPED, HELD } from './link-reader.js';
 import type { NodeLink } from './node-link.js';
 import { ConnectionState, RecordType } from '../../shared/layout.js';
 import { Status } from '../../shared/errors.js';
+import type { RingConsumer } from '../../shared/ring.js';
 
 export class LinkedChannels implements RemoteEnds {
+  /** Deliveries not yet added to the counters, per partition index (messages, bytes) and per link. */
+  private readonly deliveredMessages: number[];
+  private readonly deliveredBytes: number[];
+  /** Links by node id (a sparse array: one lookup per message sent). */
+  private readonly linkOf: NodeLink[] = [];
+
   constructor(
     private readonly table: ChannelStateTable,
     private readonly keys: KeyTable,
@@ -24,13 +31,33 @@ export class LinkedChannels implements RemoteEnds {
     private readonly counters: Counters,
     private readonly links: ReadonlyMap<number, NodeLink>,
     private readonly all: readonly NodeLink[],
-  ) {}
+  ) {
+    this.deliveredMessages = engine.ports.map(() => 0);
+    this.deliveredBytes = engine.ports.map(() => 0);
+    for (const link of all) this.linkOf[link.node] = link;
+  }
+
+  /** A batch of input was handled: count its deliveries and publish the rings it wrote. */
+  processed(): void {
+    const m = this.deliveredMessages;
+    for (let p = 0; p < m.length; p++) {
+      if (m[p] === 0) continue;
+      this.counters.delivered(p, m[p], this.deliveredBytes[p]);
+      m[p] = this.deliveredBytes[p] = 0;
+    }
+    for (const link of this.all) {
+      if (link.uncounted === 0) continue;
+      link.counters.messagesReceived(link.uncounted);
+      link.uncounted = 0;
+    }
+    this.engine.publishDeliveries();
+  }
 
   // ── send side (RemoteEnds) ───────────────────────────────────────────────
 
-  send(e: number, stamp: Stamp, src: Uint8Array, payload: number, bytes: number): boolean {
+  send(e: number, stamp: Stamp, src: RingConsumer, payload: number, bytes: number): boolean {
     const t = this.table;
-    const link = this.links.get(t.remoteNode[e]);
+    const link = this.linkOf[t.remoteNode[e]];
     // An open remote end always has its link up: a link going down ends every channel over it first.
     if (link === undefined || !link.up) return false;
     const sequence = (t.sentSequence[e] + 1) >>> 0;
@@ -85,7 +112,10 @@ export class LinkedChannels implements RemoteEnds {
     if (r === GONE) return DROPPED;
     t.receivedSequence[d] = sequence;
     link.owe(t.linkChannel[d], sequence);
-    link.counters.messagesReceived(1);
+    const p = t.partitionIndexOf(d);
+    this.deliveredMessages[p]++;
+    this.deliveredBytes[p] += bytes;
+    link.uncounted++;
     return DELIVERED;
   }
 

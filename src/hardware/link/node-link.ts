@@ -11,9 +11,12 @@ import { LinkWriter, type ConnectFields } from './link-writer.js';
 import type { LinkCounters } from './link-counters.js';
 import { LinkState } from '../../shared/link-counters.js';
 import type { ResolvedPeer } from '../../shared/boot.js';
+import type { RingConsumer } from '../../shared/ring.js';
 
 /** Socket bytes queued beyond this count as congestion: sends on the link wait (back-pressure) until it drains. */
 const CONGESTION_BYTES = 4 * 1024 * 1024;
+/** A batch this large is written even while an earlier write is in flight. */
+const EAGER_FLUSH_BYTES = 64 * 1024;
 /** Channel ids closed here that a peer's frames may still name for a while (their frames are dropped quietly, not counted). */
 const RECENTLY_CLOSED = 4096;
 
@@ -37,10 +40,14 @@ export class NodeLink {
   private lastReceived = 0;
   private lastSent = 0;
   private lastBeat = 0;
+  /** Socket writes not yet handed to the kernel. */
+  private writesInFlight = 0;
   private timer: ReturnType<typeof setInterval> | undefined;
   /** ACKs owed: (channel id at the peer, sequence) pairs, written before the next flush. */
   private readonly acksDue: number[] = [];
   private readonly closed = new Set<number>();
+  /** Messages received and delivered that the counters do not show yet (LinkedChannels.processed adds them). */
+  uncounted = 0;
   /** Dialer only: the backoff before the next dial after a failure. */
   backoffMs = 0;
   /** Set when the socket errored with a TLS or certificate error before the link came up. */
@@ -74,6 +81,7 @@ export class NodeLink {
     this.acksDue.length = 0;
     this.closed.clear();
     this.congested = false;
+    this.writesInFlight = 0;
     this.handshakeFailed = false;
     this.backoffMs = 0;
     socket.setNoDelay(true);
@@ -170,12 +178,12 @@ export class NodeLink {
   }
 
   /** Append one message; false when the link cannot take it now (batch full and socket congested). */
-  message(channel: number, sourcePartition: number, sequence: number, k0: number, k1: number, k2: number, k3: number, src: Uint8Array, from: number, bytes: number): boolean {
+  message(channel: number, sourcePartition: number, sequence: number, k0: number, k1: number, k2: number, k3: number, src: RingConsumer, from: number, bytes: number): boolean {
     if (this.congested) return false;
-    if (this.writer.message(channel, sourcePartition, sequence, k0, k1, k2, k3, src, from, bytes)) return true;
-    this.flush();
+    if (this.writer.message(channel, sourcePartition, sequence, k0, k1, k2, k3, src.u8, src.u32, from, bytes)) return true;
+    this.flush(true);
     if (this.congested) return false;
-    return this.writer.message(channel, sourcePartition, sequence, k0, k1, k2, k3, src, from, bytes);
+    return this.writer.message(channel, sourcePartition, sequence, k0, k1, k2, k3, src.u8, src.u32, from, bytes);
   }
 
   /** Owe the peer an ACK: its channel `channel` was delivered up to `sequence`. */
@@ -188,7 +196,7 @@ export class NodeLink {
 
   connect(f: ConnectFields): void {
     if (!this.writer.connect(f)) {
-      this.flush();
+      this.flush(true);
       this.writer.connect(f);
     }
     this.flush();
@@ -196,14 +204,14 @@ export class NodeLink {
 
   connectOk(request: number, channel: number, process: number): void {
     if (!this.writer.connectOk(request, channel, process)) {
-      this.flush();
+      this.flush(true);
       this.writer.connectOk(request, channel, process);
     }
   }
 
   connectRefused(request: number, status: number): void {
     if (!this.writer.connectRefused(request, status)) {
-      this.flush();
+      this.flush(true);
       this.writer.connectRefused(request, status);
     }
   }
@@ -212,7 +220,7 @@ export class NodeLink {
   close(channel: number, senderChannel: number, status: number): void {
     this.writeAcks();
     if (!this.writer.close(channel, senderChannel, status)) {
-      this.flush();
+      this.flush(true);
       this.writer.close(channel, senderChannel, status);
     }
     if (this.closed.size >= RECENTLY_CLOSED) this.closed.delete(this.closed.values().next().value!);
@@ -239,10 +247,16 @@ export class NodeLink {
     due.length = 0;
   }
 
-  /** Write the batch (and the ACKs owed) to the socket in one write. */
-  flush(): void {
+  /**
+   * Write the batch (and the ACKs owed) to the socket in one write. While an earlier write is
+   * still on its way to the kernel the batch keeps filling instead (unless `now`, or it passed
+   * EAGER_FLUSH_BYTES), and that write's completion flushes it: batches grow with the load and
+   * an idle link still writes at once.
+   */
+  flush(now = false): void {
     if (this.socket === undefined) return;
     this.writeAcks();
+    if (!now && this.writesInFlight > 0 && this.writer.bytes < EAGER_FLUSH_BYTES) return;
     this.writeOut();
   }
 
@@ -255,7 +269,13 @@ export class NodeLink {
     this.counters.sent(bytes.length, w.frames, w.messages);
     w.frames = w.messages = 0;
     this.lastSent = performance.now();
-    socket.write(bytes);
+    this.writesInFlight++;
+    socket.write(bytes, () => {
+      if (this.socket !== socket) return;
+      w.give(bytes);
+      this.writesInFlight--;
+      if (this.writesInFlight === 0 && !this.writer.empty) this.flush();
+    });
     if (socket.writableLength > CONGESTION_BYTES) this.congested = true;
   }
 }
