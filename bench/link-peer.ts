@@ -26,6 +26,11 @@ export type PeerMessage = { port: number } | { tally: ReceiveTally } | { error: 
 /** The port the receiving program listens on in node 2's partition 1. */
 export const LINK_BENCH_PORT = 7;
 export const LOOPBACK = '127.0.0.1';
+/**
+ * Silence the bench's links tolerate. The bench measures throughput, not failure detection: on a
+ * machine loaded far past its cores the 400 ms default can end a healthy link mid-sample.
+ */
+export const BENCH_DEAD_AFTER_MS = 5000;
 
 function post(m: PeerMessage): void {
   process.send?.(m);
@@ -61,7 +66,7 @@ async function node(task: Extract<PeerTask, { role: 'node' }>): Promise<ReceiveT
     partitions: [{ id: 1 }],
     wait: task.wait,
     maxMessageBytes: Math.max(task.maxPayload, 64),
-    node: { id: 2, listen: { host: LOOPBACK, port }, peers: [{ id: 1 }], tls: task.tls },
+    node: { id: 2, listen: { host: LOOPBACK, port }, peers: [{ id: 1 }], tls: task.tls, deadAfterMs: BENCH_DEAD_AFTER_MS },
   });
   try {
     const args: StreamRecvArgs = { port: LINK_BENCH_PORT, channels: 1, mode: task.mode, wait: task.wait };

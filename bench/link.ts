@@ -10,7 +10,7 @@ import { connect } from 'node:tls';
 import { createMachine, type WaitMode } from '../src/index.js';
 import { PROGRAMS } from './fabric.js';
 import { benchCertificates } from './link-certs.js';
-import { LINK_BENCH_PORT, LOOPBACK, type PeerMessage, type PeerTask } from './link-peer.js';
+import { BENCH_DEAD_AFTER_MS, LINK_BENCH_PORT, LOOPBACK, type PeerMessage, type PeerTask } from './link-peer.js';
 import type { ReceiveTally } from './programs/common.js';
 import type { StreamSendArgs } from './programs/stream-send.js';
 import { sendFramed } from './tls-stream.js';
@@ -81,7 +81,7 @@ export function linkStream(c: LinkStreamCase): Promise<ReceiveTally> {
       partitions: [{ id: 1 }],
       wait: c.wait,
       maxMessageBytes: Math.max(c.maxPayload, 64),
-      node: { id: 1, peers: [{ id: 2, host: LOOPBACK, port }], tls: certs.get(1)! },
+      node: { id: 1, peers: [{ id: 2, host: LOOPBACK, port }], tls: certs.get(1)!, deadAfterMs: BENCH_DEAD_AFTER_MS },
     });
     try {
       const args: StreamSendArgs = { node: 2, partition: 1, port: LINK_BENCH_PORT, size: c.size, batch: c.batch, durationMs: c.durationSeconds * 1000 };
