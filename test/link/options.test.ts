@@ -1,0 +1,87 @@
+/**
+ * The `node` option and node-qualified policy pairs: every mistake is a MachineError EINVAL that
+ * names the field and says what to do, before any worker starts; a good option boots a node that
+ * listens where machine.listening says, and a port it cannot listen on fails createMachine.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createMachine, MachineError } from 'lparlink';
+import { makeCertificates, type CertificateSet } from './certs.js';
+
+let certs: CertificateSet;
+beforeAll(() => {
+  certs = makeCertificates([1, 2]);
+});
+afterAll(() => certs?.remove());
+
+async function refusal(options: unknown): Promise<MachineError> {
+  const e = await createMachine(options as never).then(
+    async (m) => {
+      await m.close();
+      return undefined;
+    },
+    (err: unknown) => err,
+  );
+  expect(e).toBeInstanceOf(MachineError);
+  expect((e as MachineError).code).toBe('EINVAL');
+  return e as MachineError;
+}
+
+describe('createMachine({ node }): bad options are refused with what to do', () => {
+  const node = (more: Record<string, unknown> = {}) => ({ id: 1, listen: { port: 0 }, peers: [{ id: 2 }], tls: certs.tls(1), ...more });
+  const cases: Array<[string, () => unknown, RegExp]> = [
+    ['node not an object', () => ({ partitions: [{ id: 1 }], node: 1 }), /createMachine: node must be an object like \{ id: 1/],
+    ['unknown node field', () => ({ partitions: [{ id: 1 }], node: node({ lisen: {} }) }), /node\.lisen is not an option here \(known: id, listen, peers, tls/],
+    ['node id 0', () => ({ partitions: [{ id: 1 }], node: node({ id: 0 }) }), /node\.id must be an integer from 1 to 65535, got 0/],
+    ['listen port too big', () => ({ partitions: [{ id: 1 }], node: node({ listen: { port: 70000 } }) }), /node\.listen\.port must be an integer from 0 to 65535/],
+    ['bad listen host', () => ({ partitions: [{ id: 1 }], node: node({ listen: { host: 'a b', port: 1 } }) }), /node\.listen\.host must be a host name or IP address/],
+    ['peer is itself', () => ({ partitions: [{ id: 1 }], node: node({ peers: [{ id: 1 }] }) }), /node\.peers\[0\]\.id is 1, this node's own id/],
+    ['peer twice', () => ({ partitions: [{ id: 1 }], node: node({ peers: [{ id: 2 }, { id: 2 }] }) }), /node\.peers\[1\]\.id 2 is listed twice/],
+    ['host without port', () => ({ partitions: [{ id: 1 }], node: node({ peers: [{ id: 2, host: 'x' }] }) }), /node\.peers\[0\]\.host is given without a port/],
+    ['cannot link', () => ({ partitions: [{ id: 1 }], node: node({ listen: undefined }) }), /node neither listens nor names a peer with a port/],
+    ['no tls', () => ({ partitions: [{ id: 1 }], node: node({ tls: undefined }) }), /node\.tls must be \{ key, cert, ca \}/],
+    ['tls not PEM', () => ({ partitions: [{ id: 1 }], node: node({ tls: { ...certs.tls(1), key: 'node-1.key' } }) }), /node\.tls\.key must be PEM text .*readFileSync/],
+    ['certificate of another node', () => ({ partitions: [{ id: 1 }], node: node({ tls: certs.tls(2) }) }), /node\.tls\.cert names CN "lparlink-node-2", but node\.id is 1: use the certificate made for node 1/],
+    ['heartbeat too slow for deadAfterMs', () => ({ partitions: [{ id: 1 }], node: node({ heartbeatMs: 300, deadAfterMs: 400 }) }), /node\.deadAfterMs must be at least twice node\.heartbeatMs \(600\), got 400/],
+    ['node pair without node option', () => ({ partitions: [{ id: 1 }], policy: { allow: [[1, { node: 2, partition: 1 }]] } }), /policy\.allow\[0\] names a node, but this machine has no node option/],
+    ['pair naming an unknown node', () => ({ partitions: [{ id: 1 }], node: node(), policy: { allow: [[1, { node: 3, partition: 1 }]] } }), /policy\.allow\[0\] names node 3, which is not in node\.peers/],
+    ['pair of two other nodes', () => ({ partitions: [{ id: 1 }], node: node({ peers: [{ id: 2 }, { id: 3 }] }), policy: { allow: [[{ node: 2, partition: 1 }, { node: 3, partition: 1 }]] } }), /policy\.allow\[0\] names two other nodes' partitions/],
+    ['own node, unknown partition', () => ({ partitions: [{ id: 1 }], node: node(), policy: { allow: [[{ node: 1, partition: 4 }, { node: 2, partition: 1 }]] } }), /policy\.allow\[0\] names partition 4, which is not in partitions/],
+  ];
+  for (const [name, options, message] of cases) {
+    it(name, async () => {
+      expect((await refusal(options())).message).toMatch(message);
+    });
+  }
+});
+
+describe('createMachine({ node }): a node that boots', () => {
+  it('listens where machine.listening says (port 0: a free one), reports its peers as connecting, and closes', async () => {
+    await using machine = await createMachine({
+      partitions: [{ id: 1 }],
+      node: { id: 1, listen: { port: 0 }, peers: [{ id: 2 }], tls: certs.tls(1) },
+      policy: { allow: [[{ node: 1, partition: 1 }, { node: 2, partition: 1 }]] },
+    });
+    expect(machine.listening).toEqual({ host: '127.0.0.1', port: expect.any(Number) });
+    expect(machine.listening!.port).toBeGreaterThan(0);
+    const stats = machine.stats();
+    expect(stats.unknownIdentities).toBe(0);
+    expect(stats.links).toEqual([
+      expect.objectContaining({ node: 2, state: 'connecting', bytesSent: 0, framesReceived: 0, authFailures: 0, ups: 0, downs: 0, violations: expect.objectContaining({ total: 0 }) }),
+    ]);
+
+    // A second node cannot listen on the same port: createMachine says so, and starts nothing that stays.
+    const taken = await refusal({ partitions: [{ id: 1 }], node: { id: 2, listen: { port: machine.listening!.port }, peers: [{ id: 1 }], tls: certs.tls(2) } });
+    expect(taken.message).toMatch(/createMachine: node\.listen: cannot listen on 127\.0\.0\.1:\d+: .*EADDRINUSE.*pick another port \(or 0 for a free one\)/);
+  });
+
+  it('a machine without the node option has no links, and a connect naming a node is EINVAL', async () => {
+    await using machine = await createMachine({ partitions: [{ id: 1 }] });
+    expect(machine.listening).toBeUndefined();
+    expect(machine.stats()).toMatchObject({ links: [], unknownIdentities: 0 });
+    const program = new URL('data:text/javascript,' + encodeURIComponent(
+      "export default async (proc) => { try { await proc.connect({ node: 2, partition: 1, port: 7 }); return 'connected'; } catch (e) { return e.code + ' ' + e.message; } }",
+    ));
+    const h = await machine.partition(1).spawn(program);
+    expect(await h.result).toMatch(/^EINVAL EINVAL: node 2: this machine is not a node \(createMachine has no node option\)/);
+  });
+});
