@@ -606,7 +606,14 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
    * On a node with `node.listen`: the address its link listener is bound to (with the port it was
    * given, or the one picked for port 0). Undefined otherwise.
    */
-  listening: { host: string; port: number } | undefined;
+  listening:
+    | {
+        /** The address it listens on (`node.listen.host`). */
+        host: string;
+        /** The bound port. */
+        port: number;
+      }
+    | undefined;
 
   /** Set (`MachineError` `EHWRESET`) when the hardware worker died; the machine then refuses new work. */
   get failure(): MachineError | undefined {
