@@ -3,13 +3,16 @@
  * certificate for node 1, opens one channel by claim 1 as an honest node would, and then sends,
  * between honest messages on that channel, each forgery of the issue, written straight in the
  * frame format (./hostile-peer.ts, from dist/src/shared/link-frames.js):
- * a key that does not match, a source partition other than the channel's, channel ids that name
- * no end node 2 opened for it, a replayed and a reordered sequence number, a payload length and a
- * message count that lie, and finally a frame length that lies.
+ * a key that does not match, a source partition other than the channel's, the id and key of a
+ * live channel that belongs to another node (a second peer, node 3), channel ids that name no end
+ * node 2 opened for it, a replayed and a reordered sequence number, a payload length and a
+ * message count that lie, ACKs for sequences never sent and for no channel, an answer to a
+ * connect never made, an unknown frame type, reserved bytes that are not zero, a CLOSE for node
+ * 3's channel, and finally a frame length that lies.
  * Node 2's hardware must drop each one and count it, per remote node and by kind, exactly; the
  * program on that channel must receive exactly the honest messages, in order, whole; node 2
- * acknowledges exactly those; its other partition is untouched; and the key node 1 sent never
- * appears in any partition's memory.
+ * acknowledges exactly those; its other partition and node 3's channel are untouched; and the
+ * key node 1 sent never appears in any partition's memory.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeCertificates } from './certs.js';
@@ -25,12 +28,19 @@ const TAG = 0x0badf00d;
 const OUR_CHANNEL = 77;
 const STATUS_OK = 0;
 
-const certs = makeCertificates([1, 2]);
+const certs = makeCertificates([1, 2, 3]);
 let b: NodeProcess;
 let rx: RemoteProgram;
 let peer: HostilePeer;
 let key: Buffer;
 let channel: number;
+/** A second, honest peer node 3 with a channel of its own to partition 2 (port OTHER_PORT). */
+const OTHER_PORT = 8;
+const OTHER_CHANNEL = 99;
+const OTHER_MESSAGES = 4;
+let rx3: RemoteProgram;
+let peer3: HostilePeer;
+let other: { key: Buffer; channel: number };
 /** Sequence numbers of the honest messages sent so far (the next is sent + 1). */
 let sent = 0;
 
@@ -39,15 +49,23 @@ beforeAll(async () => {
     partitions: [{ id: 1 }, { id: 2 }],
     wait: 'sleep',
     // A loaded machine must not end the link while the test writes its frames one by one.
-    node: { id: 2, listen: { host: LOOPBACK, port: 0 }, peers: [{ id: 1 }], certificates: certs.paths(2), deadAfterMs: 5000 },
+    node: { id: 2, listen: { host: LOOPBACK, port: 0 }, peers: [{ id: 1 }, { id: 3 }], certificates: certs.paths(2), deadAfterMs: 5000 },
   });
   rx = await b.spawn(1, 'receiver', { port: PORT, size: SIZE });
-  await until('the receiver to listen', async () => (await rx.control.read())[READY] === 1);
+  rx3 = await b.spawn(2, 'receiver', { port: OTHER_PORT, size: SIZE });
+  await until('the receivers to listen', async () => (await rx.control.read())[READY] === 1 && (await rx3.control.read())[READY] === 1);
   peer = await HostilePeer.dial(b.port!, certs.tls(1));
   ({ key, channel } = await peer.openChannel({ request: 1, sourcePartition: 1, sourceProcess: 1, partition: 1, port: PORT, sourceChannel: OUR_CHANNEL }));
+  // Node 3's channel carries its messages before the attacks start, so partition 2's counters
+  // stand still while they run.
+  peer3 = await HostilePeer.dial(b.port!, certs.tls(3));
+  other = await peer3.openChannel({ request: 1, sourcePartition: 1, sourceProcess: 1, partition: 2, port: OTHER_PORT, sourceChannel: OTHER_CHANNEL });
+  peer3.send(peer3.dataFrame(Array.from({ length: OTHER_MESSAGES }, (_, i) => ({ channel: other.channel, sourcePartition: 1, sequence: i + 1, key: other.key, payload: fillMessage(new Uint8Array(SIZE), i, TAG) }))));
+  await until("node 3's messages to arrive", async () => (await rx3.control.read())[PROGRESS] === OTHER_MESSAGES);
 });
 afterAll(async () => {
   peer?.close();
+  peer3?.close();
   await closeNodes();
   certs.remove();
 });
@@ -96,12 +114,23 @@ describe('a hostile peer node with a valid certificate', () => {
   it.each<[string, keyof typeof NO_VIOLATIONS, () => Buffer]>([
     ['a key that does not match', 'keyMismatch', () => peer.dataFrame([honestMessage(sent + 1, { key: flipped(key) })])],
     ['a source partition other than the channel’s', 'wrongSource', () => peer.dataFrame([honestMessage(sent + 1, { sourcePartition: 2 })])],
+    // Node 3's live channel, with node 3's key even: node 1 does not own it.
+    ['the id and key of a live channel that belongs to another node', 'wrongSource', () => peer.dataFrame([{ channel: other.channel, sourcePartition: 1, sequence: OTHER_MESSAGES + 1, key: other.key, payload: fillMessage(new Uint8Array(SIZE), OTHER_MESSAGES, TAG) }])],
     ['a channel id naming another generation of its own channel’s entry', 'unknownChannel', () => peer.dataFrame([honestMessage(sent + 1, { channel: (channel ^ 0x8000_0000) >>> 0 })])],
     ['a channel id naming no entry at all', 'unknownChannel', () => peer.dataFrame([honestMessage(sent + 1, { channel: 0xffff_ffff })])],
     ['a replayed sequence number (the last one delivered)', 'sequence', () => peer.dataFrame([honestMessage(sent)])],
     ['a reordered sequence number (one ahead)', 'sequence', () => peer.dataFrame([honestMessage(sent + 2)])],
     ['a payload length past the end of its frame', 'badLength', () => peer.dataFrame([honestMessage(sent + 1, { payloadBytesField: 4096 })])],
     ['a message count the frame cannot hold', 'badLength', () => peer.dataFrame([honestMessage(sent + 1)], 1000)],
+    ['an ACK for sequences node 2 never sent on that channel', 'sequence', () => peer.ackFrame([[channel, 1000]])],
+    ['an ACK naming no channel of its link', 'unknownChannel', () => peer.ackFrame([[0xffff_ffff, 1]])],
+    ['an answer to a connect node 2 never made', 'badFrame', () => peer.connectOkFrame(4242, 1, 1)],
+    ['an unknown frame type', 'badFrame', () => peer.frame(42, F.FRAME_HEADER_BYTES)],
+    ['reserved header bytes that are not zero', 'badFrame', () => {
+      const f = peer.heartbeatFrame();
+      f[F.FRAME_TYPE_OFFSET + 1] = 1;
+      return f;
+    }],
   ])('%s: dropped, counted as %s on node 1’s link, nothing delivered, the channel goes on', async (_, kind, forge) => {
     const partitionsBefore = (await b.stats()).partitions;
     peer.send(forge());
@@ -112,6 +141,14 @@ describe('a hostile peer node with a valid certificate', () => {
     expect(seen(partitionsAfter[1])).toEqual(seen(partitionsBefore[1])); // partition 2 saw nothing at all
     // A wrong key is also counted on the receiving partition, as a local one is.
     expect(partitionsAfter[0].violations.keyMismatch - partitionsBefore[0].violations.keyMismatch).toBe(kind === 'keyMismatch' ? 1 : 0);
+  });
+
+  it('a CLOSE for node 3’s channel (with node 3’s ids): unknownChannel, and that channel goes on', async () => {
+    peer.send(peer.closeFrame(other.channel, OTHER_CHANNEL, STATUS_OK));
+    await honest(4);
+    await expectCounted('unknownChannel');
+    peer3.send(peer3.dataFrame([{ channel: other.channel, sourcePartition: 1, sequence: OTHER_MESSAGES + 1, key: other.key, payload: fillMessage(new Uint8Array(SIZE), OTHER_MESSAGES, TAG) }]));
+    await until("node 3's next message to arrive", async () => (await rx3.control.read())[PROGRESS] === OTHER_MESSAGES + 1);
   });
 
   it('the key never appears in either partition’s memory (every 8-byte window of it)', async () => {
@@ -128,10 +165,14 @@ describe('a hostile peer node with a valid certificate', () => {
     peer.send(peer.closeFrame(channel, OUR_CHANNEL, STATUS_OK));
     const r = await rx.result;
     expect(r.channels).toEqual([{ peer: { node: 1, partition: 1, process: 1 }, received: sent, outOfOrder: 0, corrupt: 0, end: 'ECLOSED' }]);
+    // Node 3's channel got exactly node 3's messages, and its link counted nothing.
+    peer3.send(peer3.closeFrame(other.channel, OTHER_CHANNEL, STATUS_OK));
+    expect((await rx3.result).channels).toEqual([{ peer: { node: 3, partition: 1, process: 1 }, received: OTHER_MESSAGES + 1, outOfOrder: 0, corrupt: 0, end: 'ECLOSED' }]);
+    expect((await linkTo(b, 3)).violations).toEqual(NO_VIOLATIONS);
     const stats = await b.stats();
     expect(stats.partitions.map((p: { id: number; delivered: number }) => [p.id, p.delivered])).toEqual([
       [1, sent],
-      [2, 0],
+      [2, OTHER_MESSAGES + 1],
     ]);
     expect(stats.unknownIdentities).toBe(0);
   });

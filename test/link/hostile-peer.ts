@@ -149,6 +149,27 @@ export class HostilePeer {
     return b;
   }
 
+  /** An ACK frame: (channel id at the frame's receiver, last sequence delivered) pairs. */
+  ackFrame(pairs: Array<[channel: number, sequence: number]>): Buffer {
+    const b = this.frame(F.FrameType.ACK, F.ACK_FIRST_PAIR_OFFSET + pairs.length * F.ACK_PAIR_BYTES);
+    b.writeUInt32LE(pairs.length, F.ACK_COUNT_OFFSET);
+    pairs.forEach(([channel, sequence], i) => {
+      const at = F.ACK_FIRST_PAIR_OFFSET + i * F.ACK_PAIR_BYTES;
+      b.writeUInt32LE(channel >>> 0, at + F.ACK_PAIR_CHANNEL_OFFSET);
+      b.writeUInt32LE(sequence >>> 0, at + F.ACK_PAIR_SEQUENCE_OFFSET);
+    });
+    return b;
+  }
+
+  /** A CONNECT_OK for `request`, as if answering a CONNECT of the other node. */
+  connectOkFrame(request: number, channel: number, process: number): Buffer {
+    const b = this.frame(F.FrameType.CONNECT_OK, F.CONNECT_OK_FRAME_BYTES);
+    b.writeUInt32LE(request, F.CONNECT_OK_REQUEST_OFFSET);
+    b.writeUInt32LE(channel, F.CONNECT_OK_CHANNEL_OFFSET);
+    b.writeUInt32LE(process, F.CONNECT_OK_PROCESS_OFFSET);
+    return b;
+  }
+
   closeFrame(channel: number, senderChannel: number, status: number): Buffer {
     const b = this.frame(F.FrameType.CLOSE, F.CLOSE_FRAME_BYTES);
     b.writeUInt32LE(channel, F.CLOSE_CHANNEL_OFFSET);
