@@ -62,7 +62,7 @@ export function verifiedPaths(
       ? []
       : ['hardware-0', 'partition-1', 'partition-2'].map((name, i) => ({ name, tid: i + 1, partition: i === 0 ? undefined : i - 1, ring: allocateTraceRing(DEFAULTS.traceRecords) }));
   const partitionTrace = (partition: number): PartitionTrace | undefined =>
-    traceSample === undefined ? undefined : new PartitionTrace(traceThreads[partition + 1].ring, traceSample);
+    traceSample === undefined ? undefined : new PartitionTrace(traceThreads[partition + 1].ring, traceSample, options.geometry.channelSlots);
   if (traceSample !== undefined) hw.engine.tracer = new HardwareTrace(traceThreads[0].ring, traceSample, hw.table.state.length, 2);
   const txq = new ProcessQueuePair(p2.buffer, options.geometry, 0, options.wait, partitionTrace(1));
   const rxq = new ProcessQueuePair(p1.buffer, options.geometry, 0, options.wait, partitionTrace(0));

@@ -20,22 +20,15 @@
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import type { Writable } from 'node:stream';
+import { MachineError } from './shared/errors.js';
 import { VIOLATION_KINDS } from './shared/layout.js';
 import { NO_PARTITION, TraceKind, TraceWait } from './shared/trace-layout.js';
 import { TraceSnapshot } from './shared/trace-ring.js';
+import { joinFlows, messageKey, type Flows, type TraceThread } from './trace-flows.js';
 
-/** One thread's ring, as the operator knows it (never as the ring says). */
-export interface TraceThread {
-  /** The worker's name: `hardware-0`, `partition-1`, … */
-  name: string;
-  /** The worker's threadId (the track's tid). */
-  tid: number;
-  /** The partition's index in the machine's options; undefined for the hardware. */
-  partition: number | undefined;
-  ring: SharedArrayBuffer;
-}
+export type { TraceThread } from './trace-flows.js';
 
-/** What {@link writeTrace} wrote. */
+/** What a trace file holds ({@link Machine.exportTrace} returns it). */
 export interface TraceSummary {
   /** Trace events written, metadata included. */
   events: number;
@@ -43,7 +36,7 @@ export interface TraceSummary {
   messages: number;
   /** Of those, the ones whose receive is in the file too (deliver → receive). */
   received: number;
-  /** Sampled messages seen by only some of their stages (a record overwritten, or the message refused). */
+  /** Hardware records of sampled messages drawn without arrows: their send was overwritten, or they failed verification. */
   incomplete: number;
   /** Records overwritten before the export, all threads together. */
   dropped: number;
@@ -107,10 +100,6 @@ class ChunkedJson {
   }
 }
 
-function key(partition: number, handle: number, n: number): string {
-  return `${partition}:${handle}:${n}`;
-}
-
 /** One machine's rings: one process in the file. */
 export interface TraceGroup {
   /** The process id of its events (a machine's threads are in this process; a bench run gives each machine its own). */
@@ -153,132 +142,124 @@ export class TraceStream {
 
   /** Copy one machine's rings and write their events, in time order. */
   async add(group: TraceGroup): Promise<void> {
-    const { threads, pid, partitionIds } = group;
+    const { threads, pid } = group;
     const snapshots = threads.map((t) => new TraceSnapshot(t.ring, group.records));
-    const idOf = (index: number): number | null => (index === NO_PARTITION ? null : (partitionIds[index] ?? null));
-    // Which stages of which sampled messages the rings hold, keyed as each stage knows the message.
-    const sends = new Set<string>();
-    const receives = new Set<string>();
-    threads.forEach((t, i) => {
-      if (t.partition === undefined) return;
-      const s = snapshots[i];
-      for (let j = 0; j < s.length; j++) {
-        const r = s.at(j);
-        const kind = s.kind(r);
-        if (kind === TraceKind.SEND) sends.add(key(t.partition, s.field(r, 1), s.field(r, 2)));
-        else if (kind === TraceKind.RECEIVE) receives.add(key(t.partition, s.field(r, 1), s.field(r, 2)));
-      }
-    });
-    const messageFlow = new Map<string, number>();
-    const receiveFlow = new Map<string, number>();
-    let incomplete = 0;
-    threads.forEach((t, i) => {
-      if (t.partition !== undefined) return;
-      const s = snapshots[i];
-      for (let j = 0; j < s.length; j++) {
-        const r = s.at(j);
-        const kind = s.kind(r);
-        if (kind !== TraceKind.HARDWARE_MESSAGE && kind !== TraceKind.HARDWARE_REFUSED) continue;
-        const sent = key(s.field(r, 1), s.field(r, 2), s.field(r, 5));
-        if (kind === TraceKind.HARDWARE_REFUSED || !sends.has(sent)) {
-          incomplete++;
-          continue;
-        }
-        messageFlow.set(sent, this.nextFlow++);
-        const delivered = key(s.field(r, 3), s.field(r, 4), s.field(r, 5));
-        if (receives.has(delivered)) receiveFlow.set(delivered, this.nextFlow++);
-      }
-    });
-
+    const flows = joinFlows(threads, snapshots, () => this.nextFlow++);
     const json = this.json;
     await json.event(JSON.stringify({ ph: 'M', name: 'process_name', pid, tid: 0, ts: 0, args: { name: group.name } }));
     for (const [i, t] of threads.entries()) {
       await json.event(JSON.stringify({ ph: 'M', name: 'thread_name', pid, tid: t.tid, ts: 0, args: { name: t.name } }));
       await json.event(JSON.stringify({ ph: 'M', name: 'thread_sort_index', pid, tid: t.tid, ts: 0, args: { sort_index: i } }));
     }
-    const slice = (tid: number, name: string, from: number, to: number, args: string): string =>
-      `{"ph":"X","name":"${name}","cat":"${CAT}","pid":${pid},"tid":${tid},"ts":${us(from)},"dur":${dur(from, to)},"args":${args}}`;
-    const flow = (tid: number, ph: 's' | 't' | 'f', name: string, at: number, id: number): string =>
-      `{"ph":"${ph}","name":"${name}","cat":"${CAT}","pid":${pid},"tid":${tid},"ts":${us(at)},"id":${id}${ph === 'f' ? ',"bp":"e"' : ''}}`;
-    const instant = (tid: number, name: string, at: number, args: string): string =>
-      `{"ph":"i","s":"t","name":"${name}","cat":"${CAT}","pid":${pid},"tid":${tid},"ts":${us(at)},"args":${args}}`;
-
-    let messages = 0;
-    let received = 0;
+    const events = new GroupEvents(json, group, flows);
     // In time order across threads: the viewers read a flow's events in the order they meet them.
-    for (const [i, r] of inTimeOrder(snapshots)) {
-      const t = threads[i];
-      const s = snapshots[i];
-      const tid = t.tid;
-      {
-        const f1 = s.field(r, 1);
-        const f2 = s.field(r, 2);
-        const t0 = s.time(r, 0);
-        const t1 = s.time(r, 1);
-        switch (s.kind(r)) {
-          case TraceKind.SEND:
-          case TraceKind.RECEIVE: {
-            if (t.partition === undefined) break;
-            // A send starts its message's flow; a receive ends its hand-over flow.
-            const sending = s.kind(r) === TraceKind.SEND;
-            await json.event(slice(tid, sending ? 'send' : 'receive', t0, t1, `{"channel":${f1},"message":${f2}}`));
-            const id = (sending ? messageFlow : receiveFlow).get(key(t.partition, f1, f2));
-            if (id !== undefined) await json.event(flow(tid, sending ? 's' : 'f', sending ? 'message' : 'receive', t0, id));
-            break;
-          }
-          case TraceKind.HARDWARE_MESSAGE:
-          case TraceKind.HARDWARE_REFUSED: {
-            if (t.partition !== undefined) break;
-            const refused = s.kind(r) === TraceKind.HARDWARE_REFUSED;
-            const n = s.field(r, 5);
-            const args = `{"from":${idOf(f1)},"channel":${f2},"to":${idOf(s.field(r, 3))},"message":${n}}`;
-            const t2 = s.time(r, 2);
-            await json.event(slice(tid, 'stamp', t0, t1, args));
-            await json.event(slice(tid, 'verify', t1, t2, refused ? `{"from":${idOf(f1)},"channel":${f2},"message":${n},"refused":"keyMismatch"}` : args));
-            if (refused) break;
-            const id = messageFlow.get(key(f1, f2, n));
-            if (id !== undefined) await json.event(flow(tid, 't', 'message', t1, id));
-            await json.event(slice(tid, 'deliver', t2, s.time(r, 3), args));
-            if (id === undefined) break;
-            messages++;
-            await json.event(flow(tid, 'f', 'message', t2, id));
-            const handover = receiveFlow.get(key(s.field(r, 3), s.field(r, 4), n));
-            if (handover !== undefined) {
-              received++;
-              await json.event(flow(tid, 's', 'receive', t2, handover));
-            }
-            break;
-          }
-          case TraceKind.SLEEP:
-            await json.event(instant(tid, 'sleep', t0, waitArgs(f1, f2, () => null)));
-            break;
-          case TraceKind.WOKE:
-            await json.event(instant(tid, 'woke', t0, waitArgs(f1, f2, idOf)));
-            break;
-          case TraceKind.RANG:
-            await json.event(instant(tid, 'rang doorbell', t0, `{"queuePair":${f1}}`));
-            break;
-          case TraceKind.VIOLATION:
-            if (t.partition !== undefined) break;
-            await json.event(instant(tid, 'violation', t0, `{"partition":${idOf(f1)},"kind":${JSON.stringify(VIOLATION_KINDS[f2] ?? 'unknown')}}`));
-            break;
-        }
-      }
-    }
+    for (const [i, r] of inTimeOrder(snapshots)) await events.record(threads[i], snapshots[i], r);
+
     const t = this.totals;
-    t.messages += messages;
-    t.received += received;
-    t.incomplete += incomplete;
+    t.messages += events.messages;
+    t.received += events.received;
+    t.incomplete += flows.incomplete;
     for (const s of snapshots) {
       t.dropped += s.dropped;
       t.malformed += s.malformed;
     }
     this.processes[`${group.name} (pid ${pid})`] = {
       sample: group.sample,
-      messages,
-      incomplete,
+      messages: events.messages,
+      incomplete: flows.incomplete,
       threads: Object.fromEntries(threads.map((thread, i) => [thread.name, { records: snapshots[i].length, dropped: snapshots[i].dropped }])),
     };
+  }
+}
+
+/** The events of one machine's records: slices, their flow events, instants. */
+class GroupEvents {
+  /** Whole message flows written, and hand-over flows. */
+  messages = 0;
+  received = 0;
+  private readonly pid: number;
+  private readonly partitionIds: number[];
+
+  constructor(
+    private readonly json: ChunkedJson,
+    group: TraceGroup,
+    private readonly flows: Flows,
+  ) {
+    this.pid = group.pid;
+    this.partitionIds = group.partitionIds;
+  }
+
+  private idOf(index: number): number | null {
+    return index === NO_PARTITION ? null : (this.partitionIds[index] ?? null);
+  }
+
+  private slice(tid: number, name: string, from: number, to: number, args: string): Promise<void> {
+    return this.json.event(`{"ph":"X","name":"${name}","cat":"${CAT}","pid":${this.pid},"tid":${tid},"ts":${us(from)},"dur":${dur(from, to)},"args":${args}}`);
+  }
+
+  private flow(tid: number, ph: 's' | 't' | 'f', name: string, at: number, id: number): Promise<void> {
+    const bindToEnclosing = ph === 'f' ? ',"bp":"e"' : '';
+    return this.json.event(`{"ph":"${ph}","name":"${name}","cat":"${CAT}","pid":${this.pid},"tid":${tid},"ts":${us(at)},"id":${id}${bindToEnclosing}}`);
+  }
+
+  private instant(tid: number, name: string, at: number, args: string): Promise<void> {
+    return this.json.event(`{"ph":"i","s":"t","name":"${name}","cat":"${CAT}","pid":${this.pid},"tid":${tid},"ts":${us(at)},"args":${args}}`);
+  }
+
+  /** Record `r` of thread `t`; a kind the thread cannot write (a partition's "hardware" record) is left out. */
+  async record(t: TraceThread, s: TraceSnapshot, r: number): Promise<void> {
+    const tid = t.tid;
+    const f1 = s.field(r, 1);
+    const f2 = s.field(r, 2);
+    const t0 = s.time(r, 0);
+    switch (s.kind(r)) {
+      case TraceKind.SEND:
+      case TraceKind.RECEIVE: {
+        if (t.partition === undefined) return;
+        // A send starts its message's flow; a receive ends its hand-over flow.
+        const sending = s.kind(r) === TraceKind.SEND;
+        await this.slice(tid, sending ? 'send' : 'receive', t0, s.time(r, 1), `{"channel":${f1},"message":${f2}}`);
+        const id = (sending ? this.flows.message : this.flows.receive).get(messageKey(t.partition, f1, f2));
+        if (id !== undefined) await this.flow(tid, sending ? 's' : 'f', sending ? 'message' : 'receive', t0, id);
+        return;
+      }
+      case TraceKind.HARDWARE_MESSAGE:
+      case TraceKind.HARDWARE_REFUSED:
+        if (t.partition === undefined) await this.stages(tid, s, r);
+        return;
+      case TraceKind.SLEEP:
+        return this.instant(tid, 'sleep', t0, waitArgs(f1, f2, null));
+      case TraceKind.WOKE:
+        return this.instant(tid, 'woke', t0, waitArgs(f1, f2, this.idOf(f2)));
+      case TraceKind.RANG:
+        return this.instant(tid, 'rang doorbell', t0, `{"queuePair":${f1}}`);
+      case TraceKind.VIOLATION:
+        if (t.partition !== undefined) return;
+        return this.instant(tid, 'violation', t0, `{"partition":${this.idOf(f1)},"kind":${JSON.stringify(VIOLATION_KINDS[f2] ?? 'unknown')}}`);
+    }
+  }
+
+  /** The hardware's stamp, verify and deliver of one message, with the flow events they carry. */
+  private async stages(tid: number, s: TraceSnapshot, r: number): Promise<void> {
+    const [from, handle, to, deliveryHandle, n] = [s.field(r, 1), s.field(r, 2), s.field(r, 3), s.field(r, 4), s.field(r, 5)];
+    const [stamped, verifying, delivering] = [s.time(r, 0), s.time(r, 1), s.time(r, 2)];
+    const args = `{"from":${this.idOf(from)},"channel":${handle},"to":${this.idOf(to)},"message":${n}}`;
+    await this.slice(tid, 'stamp', stamped, verifying, args);
+    if (s.kind(r) === TraceKind.HARDWARE_REFUSED) {
+      await this.slice(tid, 'verify', verifying, delivering, `{"from":${this.idOf(from)},"channel":${handle},"message":${n},"refused":"keyMismatch"}`);
+      return;
+    }
+    await this.slice(tid, 'verify', verifying, delivering, args);
+    const id = this.flows.message.get(messageKey(from, handle, n));
+    if (id !== undefined) await this.flow(tid, 't', 'message', verifying, id);
+    await this.slice(tid, 'deliver', delivering, s.time(r, 3), args);
+    if (id === undefined) return;
+    this.messages++;
+    await this.flow(tid, 'f', 'message', delivering, id);
+    const handover = this.flows.receive.get(messageKey(to, deliveryHandle, n));
+    if (handover === undefined) return;
+    this.received++;
+    await this.flow(tid, 's', 'receive', delivering, handover);
   }
 }
 
@@ -309,14 +290,15 @@ function* inTimeOrder(snapshots: TraceSnapshot[]): Generator<[number, number]> {
   }
 }
 
-function waitArgs(on: number, who: number, idOf: (index: number) => number | null): string {
+/** What a thread slept on; `wokenBy`: the partition whose doorbell woke the hardware (its WOKE records). */
+function waitArgs(on: number, queuePair: number, wokenBy: number | null): string {
   switch (on) {
     case TraceWait.DOORBELLS:
-      return `{"on":"doorbells","wokenBy":${idOf(who)}}`;
+      return `{"on":"doorbells","wokenBy":${wokenBy}}`;
     case TraceWait.RECEIVE_RING:
-      return `{"on":"receive ring","queuePair":${who}}`;
+      return `{"on":"receive ring","queuePair":${queuePair}}`;
     case TraceWait.SEND_SPACE:
-      return `{"on":"send ring space","queuePair":${who}}`;
+      return `{"on":"send ring space","queuePair":${queuePair}}`;
     default:
       return '{}';
   }
@@ -325,6 +307,13 @@ function waitArgs(on: number, who: number, idOf: (index: number) => number | nul
 /** Write the trace to a new file at `path` (replaced if it exists); resolves once it is on disk. */
 export async function writeTraceFile(path: string, write: (out: Writable) => Promise<TraceSummary>): Promise<TraceSummary> {
   const out = createWriteStream(path);
+  try {
+    await once(out, 'open');
+  } catch (e) {
+    throw new MachineError('EINVAL', `exportTrace: cannot create ${path} (${(e as Error).message}); give a file path in a folder that exists and is writable`, {
+      cause: e,
+    });
+  }
   const failed = once(out, 'error').then(([e]) => Promise.reject(e as Error));
   failed.catch(() => {});
   const summary = await Promise.race([write(out), failed]);

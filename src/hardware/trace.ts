@@ -9,7 +9,7 @@
  * and its violations and doorbell storms are recorded at a bounded rate, so a hostile partition
  * cannot flush everyone else's records out of the ring.
  */
-import { isSampled, NO_PARTITION, TraceKind, TraceWait } from '../shared/trace-layout.js';
+import { NO_PARTITION, Sampling, TraceKind, TraceWait } from '../shared/trace-layout.js';
 import { traceNow, TraceWriter } from '../shared/trace-ring.js';
 import { VIOLATION_KINDS, type ViolationKind } from '../shared/layout.js';
 
@@ -19,6 +19,7 @@ const VIOLATION_SAMPLE_AFTER = 1024;
 
 export class HardwareTrace {
   private readonly writer: TraceWriter;
+  private readonly sampling: Sampling;
   /** Per channel-table entry: the handle its count belongs to (a reused entry has a new handle) and the count. */
   private readonly countedHandle: Uint32Array;
   private readonly count: Uint32Array;
@@ -34,6 +35,7 @@ export class HardwareTrace {
     partitions: number,
   ) {
     this.writer = new TraceWriter(buffer);
+    this.sampling = new Sampling(sample);
     this.countedHandle = new Uint32Array(entries);
     this.count = new Uint32Array(entries);
     this.violations = new Uint32Array(partitions);
@@ -55,7 +57,7 @@ export class HardwareTrace {
   }
 
   isSampled(n: number): boolean {
-    return isSampled(n, this.sample);
+    return this.sampling.has(n);
   }
 
   /** A sampled message's three stages: stamp [t0, t1), verify [t1, t2), deliver [t2, t3). */
@@ -70,7 +72,7 @@ export class HardwareTrace {
 
   /** The engine goes to sleep on every port's doorbell. */
   sleeping(): void {
-    this.sleepTraced = isSampled(++this.sleeps, this.sample);
+    this.sleepTraced = this.sampling.has(++this.sleeps);
     if (this.sleepTraced) this.writer.record(TraceKind.SLEEP, TraceWait.DOORBELLS, 0, 0, 0, 0, traceNow());
   }
 

@@ -28,7 +28,8 @@ export class ProcessQueuePair {
     private readonly geometry: PortGeometry,
     readonly index: number,
     wait: WaitPolicy,
-    private readonly tracer: PartitionTrace | undefined = undefined,
+    /** This partition's trace, when the machine traces; the send queue and the pump record into it. */
+    tracer: PartitionTrace | undefined = undefined,
   ) {
     const rings = queuePairRings(buffer, geometry, index);
     this.sendQueue = new SendQueue(new RingProducer(rings.send), new RingConsumer(rings.completion), this.channels, this, wait, tracer);
@@ -65,7 +66,6 @@ export class ProcessQueuePair {
 
   forget(handle: number): void {
     this.channels.forget(handle);
-    this.tracer?.forget(handle);
   }
 
   /** @internal the send queue read the hardware's acknowledgement of DETACH. */

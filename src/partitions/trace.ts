@@ -4,14 +4,23 @@
  * every `sample`-th sleep of a pump or writer with its wake-up, and every `sample`-th ring of the
  * hardware's doorbell, into this partition worker's own trace ring (shared with the operator only).
  */
-import { isSampled, TraceKind, type TraceWait } from '../shared/trace-layout.js';
+import { handleSlotBits } from '../shared/layout.js';
+import { Sampling, TraceKind, type TraceWait } from '../shared/trace-layout.js';
 import { traceNow, TraceWriter } from '../shared/trace-ring.js';
 
 export class PartitionTrace {
   private readonly writer: TraceWriter;
-  /** Messages sent and received so far, per channel handle (a handle is never reused for another channel). */
-  private readonly sentCount = new Map<number, number>();
-  private readonly receivedCount = new Map<number, number>();
+  private readonly sampling: Sampling;
+  /**
+   * Messages sent and received so far per channel, by the handle's slot, with the handle they
+   * belong to: a slot's next channel has another handle (a handle is never reused), and its count
+   * starts over. Typed arrays, not maps: this runs for every message while tracing is on.
+   */
+  private readonly slotMask: number;
+  private readonly sentHandle: Uint32Array;
+  private readonly sentCount: Uint32Array;
+  private readonly receivedHandle: Uint32Array;
+  private readonly receivedCount: Uint32Array;
   private receiveStarted = 0;
   private receiveHandle = 0;
   private sleeps = 0;
@@ -20,27 +29,46 @@ export class PartitionTrace {
   constructor(
     ring: SharedArrayBuffer,
     readonly sample: number,
+    channelSlots: number,
   ) {
     this.writer = new TraceWriter(ring);
+    this.sampling = new Sampling(sample);
+    this.slotMask = (1 << handleSlotBits(channelSlots)) - 1;
+    this.sentHandle = new Uint32Array(this.slotMask + 1);
+    this.sentCount = new Uint32Array(this.slotMask + 1);
+    this.receivedHandle = new Uint32Array(this.slotMask + 1);
+    this.receivedCount = new Uint32Array(this.slotMask + 1);
+  }
+
+  /** The number `handle`'s next message gets in `handles`/`counts`. */
+  private next(handles: Uint32Array, counts: Uint32Array, handle: number): number {
+    const slot = handle & this.slotMask;
+    return handles[slot] === handle ? counts[slot] + 1 : 1;
+  }
+
+  private count(handles: Uint32Array, counts: Uint32Array, handle: number, n: number): void {
+    const slot = handle & this.slotMask;
+    handles[slot] = handle;
+    counts[slot] = n;
   }
 
   /** A start time when the next message sent on `handle` is sampled, else 0; pass it to sent() once it went out. */
   sendStarting(handle: number): number {
-    return isSampled((this.sentCount.get(handle) ?? 0) + 1, this.sample) ? traceNow() : 0;
+    return this.sampling.has(this.next(this.sentHandle, this.sentCount, handle)) ? traceNow() : 0;
   }
 
   /** The message on `handle` is in the send ring; `started` is what sendStarting() returned. */
   sent(handle: number, started: number): void {
-    const n = (this.sentCount.get(handle) ?? 0) + 1;
-    this.sentCount.set(handle, n);
+    const n = this.next(this.sentHandle, this.sentCount, handle);
+    this.count(this.sentHandle, this.sentCount, handle, n);
     if (started !== 0) this.writer.record(TraceKind.SEND, handle, n, 0, 0, 0, started, traceNow());
   }
 
   /** The receiver takes `handle`'s next message: its number when sampled (pass it to received()), else 0. */
   receiving(handle: number): number {
-    const n = (this.receivedCount.get(handle) ?? 0) + 1;
-    this.receivedCount.set(handle, n);
-    if (!isSampled(n, this.sample)) return 0;
+    const n = this.next(this.receivedHandle, this.receivedCount, handle);
+    this.count(this.receivedHandle, this.receivedCount, handle, n);
+    if (!this.sampling.has(n)) return 0;
     this.receiveHandle = handle;
     this.receiveStarted = traceNow();
     return n;
@@ -51,15 +79,9 @@ export class PartitionTrace {
     this.writer.record(TraceKind.RECEIVE, this.receiveHandle, n, 0, 0, 0, this.receiveStarted, traceNow());
   }
 
-  /** The channel is gone from this partition: its counts go too. */
-  forget(handle: number): void {
-    this.sentCount.delete(handle);
-    this.receivedCount.delete(handle);
-  }
-
   /** A thread of this partition goes to sleep; returns whether the sleep is recorded (pass it to woke()). */
   sleeping(on: TraceWait, queuePair: number): boolean {
-    if (!isSampled(++this.sleeps, this.sample)) return false;
+    if (!this.sampling.has(++this.sleeps)) return false;
     this.writer.record(TraceKind.SLEEP, on, queuePair, 0, 0, 0, traceNow());
     return true;
   }
@@ -70,6 +92,6 @@ export class PartitionTrace {
 
   /** A send of this queue pair rang the hardware's doorbell (the hardware had announced it sleeps). */
   rang(queuePair: number): void {
-    if (isSampled(++this.rings, this.sample)) this.writer.record(TraceKind.RANG, queuePair, 0, 0, 0, 0, traceNow());
+    if (this.sampling.has(++this.rings)) this.writer.record(TraceKind.RANG, queuePair, 0, 0, 0, 0, traceNow());
   }
 }

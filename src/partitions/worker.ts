@@ -23,13 +23,11 @@ if (boot.os !== undefined) {
   // worker of a machine boots at once on a few cores, so what is not loaded before READY is boot
   // time saved for all of them.
   const loading: Promise<PartitionOS> = Promise.all([import('./os.js'), import('../shared/port.js'), import('./trace.js')]).then(
-    ([{ PartitionOS }, { attachPort }, { PartitionTrace }]) =>
-      new PartitionOS(
-        attachPort(boot.port),
-        wrap<PartitionControlApi>(nodeEndpoint(boot.controlEndpoint)),
-        boot.wait,
-        boot.trace === undefined ? undefined : new PartitionTrace(boot.trace.ring, boot.trace.sample),
-      ),
+    ([{ PartitionOS }, { attachPort }, { PartitionTrace }]) => {
+      const port = attachPort(boot.port);
+      const trace = boot.trace === undefined ? undefined : new PartitionTrace(boot.trace.ring, boot.trace.sample, port.geometry.channelSlots);
+      return new PartitionOS(port, wrap<PartitionControlApi>(nodeEndpoint(boot.controlEndpoint)), boot.wait, trace);
+    },
   );
   const api: PartitionOsApi = {
     start: async (moduleRef, args) => (await loading).start(moduleRef, args),

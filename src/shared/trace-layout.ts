@@ -79,10 +79,19 @@ export function traceRingBytes(records: number): number {
 }
 
 /**
- * Whether message number `n` (1 for the first message of a channel) is traced with every
- * `sample`-th message: the sender, the hardware and the receiver each count a channel's messages
- * themselves and so pick the same ones without telling each other.
+ * Which message numbers are traced: every `sample`-th, counting from 1. The sender, the hardware
+ * and the receiver each count a channel's messages themselves and so pick the same ones without
+ * telling each other. A power of two is tested with a mask: this runs for every message while
+ * tracing is on, and an integer division costs tens of cycles.
  */
-export function isSampled(n: number, sample: number): boolean {
-  return n % sample === 0;
+export class Sampling {
+  private readonly mask: number;
+
+  constructor(readonly every: number) {
+    this.mask = (every & (every - 1)) === 0 && every <= 0x4000_0000 ? every - 1 : -1;
+  }
+
+  has(n: number): boolean {
+    return this.mask >= 0 ? (n & this.mask) === 0 : n % this.every === 0;
+  }
 }

@@ -25,6 +25,10 @@ describe('trace options', () => {
     await using traced = await createMachine({ partitions, wait: 'sleep', trace: { sample: 1 } });
     await expect(traced.exportTrace(42 as never)).rejects.toMatchObject({ code: 'EINVAL', message: expect.stringContaining('file path or a Writable') });
     await expect(traced.exportTrace('')).rejects.toMatchObject({ code: 'EINVAL' });
+    await expect(traced.exportTrace('/no-such-folder/trace.json')).rejects.toMatchObject({
+      code: 'EINVAL',
+      message: expect.stringContaining('exportTrace: cannot create /no-such-folder/trace.json'),
+    });
   });
 
   it('streams to a Writable and leaves it open', async () => {
