@@ -8,7 +8,7 @@
  * - `node`: lparlink node 2 (one partition) listening on loopback for node 1, with a stream-recv
  *   program on partition 1 port 7.
  */
-import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { createServer, type TLSSocket } from 'node:tls';
 import { createMachine, type WaitMode } from '../src/index.js';
 import { PROGRAMS } from './fabric.js';
@@ -51,23 +51,15 @@ async function rawTls(task: Extract<PeerTask, { role: 'raw-tls' }>): Promise<Rec
   }
 }
 
-/** A loopback port the OS just handed out: the link wants a real port, so that its peer knows where to dial. */
-async function freePort(): Promise<number> {
-  const probe = createNetServer();
-  await new Promise<void>((resolve, reject) => probe.once('error', reject).listen(0, LOOPBACK, resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
-
 async function node(task: Extract<PeerTask, { role: 'node' }>): Promise<ReceiveTally> {
-  const port = await freePort();
   const machine = await createMachine({
     partitions: [{ id: 1 }],
     wait: task.wait,
     maxMessageBytes: Math.max(task.maxPayload, 64),
-    node: { id: 2, listen: { host: LOOPBACK, port }, peers: [{ id: 1 }], tls: task.tls, deadAfterMs: BENCH_DEAD_AFTER_MS },
+    // Port 0: a free port, bound before createMachine resolves (machine.listening).
+    node: { id: 2, listen: { host: LOOPBACK, port: 0 }, peers: [{ id: 1 }], tls: task.tls, deadAfterMs: BENCH_DEAD_AFTER_MS },
   });
+  const port = machine.listening!.port;
   try {
     const args: StreamRecvArgs = { port: LINK_BENCH_PORT, channels: 1, mode: task.mode, wait: task.wait };
     const rx = await machine.partition(1).spawn(PROGRAMS.streamRecv, args);

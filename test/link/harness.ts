@@ -17,9 +17,8 @@
  *
  * - `startNode(config)`: config is createMachine's options, JSON only, with `node.certificates`
  *   (key/cert/ca paths, read by the node process into `node.tls`) in place of PEM text;
- *   testHooks is on unless the config says otherwise; `listen.port` 0 means a free port, which
- *   the node process picks (the link itself wants a real one). Resolves once the machine has
- *   booted.
+ *   testHooks is on unless the config says otherwise; `listen.port` 0 binds a free port, which
+ *   `port` then holds (machine.listening). Resolves once the machine has booted and listens.
  * - `spawn(partition, program, args)`: program is a file name in ./programs ('sender',
  *   'receiver') or an absolute path; args are structured-cloned and gain `control`, a block of
  *   16 Int32 words shared between the node process and the program (./programs/control.mjs:

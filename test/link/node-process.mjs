@@ -8,7 +8,6 @@
 //                 { event, info, at }         a machine event (linkUp, linkDown, partitionExit, …)
 //                 { done, ok, value | error } a spawned program ended (done = its handle)
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { isAbsolute } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { createMachine } from 'lparlink';
@@ -66,18 +65,6 @@ function programUrl(program) {
   return new URL(program);
 }
 
-/**
- * A free loopback port for a node whose config asks for port 0: the link refuses port 0 (its
- * peers must know where to dial), so the node process picks one the OS just handed out.
- */
-async function freePort(host) {
-  const server = createServer();
-  await new Promise((resolve, reject) => server.once('error', reject).listen(0, host, resolve));
-  const { port } = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 /** Every index at which `needle` occurs in `buffer` (none: []). */
 function occurrences(buffer, needle) {
   const at = [];
@@ -88,11 +75,10 @@ function occurrences(buffer, needle) {
 const ops = {
   async start(config) {
     if (machine !== undefined) throw new Error('node-process: start was already called');
-    const listen = config.node?.listen;
-    if (listen?.port === 0) listen.port = await freePort(listen.host ?? '127.0.0.1');
     machine = await createMachine(machineOptions(config));
     for (const name of FORWARDED_EVENTS) machine.on(name, (info) => post({ event: name, info: plain(info), at: Date.now() }));
-    return { port: listen?.port };
+    // The bound port (port 0 asks for a free one): the link listens before createMachine resolves.
+    return { port: machine.listening?.port };
   },
 
   async spawn({ partition, program, args = {} }) {
