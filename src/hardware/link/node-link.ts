@@ -86,13 +86,26 @@ export class NodeLink {
     this.backoffMs = 0;
     socket.setNoDelay(true);
     const reader = this.reader;
+    // One TCP read becomes several 'data' events (one per TLS record, 16 KiB at most), and a
+    // loaded host hands over several reads per turn: publishing the receive rings (a wake-up of
+    // each sleeping receiver) and writing the ACKs owed once per event-loop turn, not once per
+    // record, turns many small wake-ups and socket writes into one.
+    let turnEndPending = false;
+    const endOfTurn = (): void => {
+      turnEndPending = false;
+      // Even when the link went down meanwhile: what was delivered must still be counted.
+      this.events.processed();
+      if (this.socket === socket) this.flush();
+    };
     const onData = (chunk: Uint8Array): void => {
       if (this.socket !== socket) return;
       this.lastReceived = performance.now();
       this.counters.received(chunk.length);
       if (!reader.push(chunk)) socket.pause();
-      this.events.processed();
-      this.flush();
+      if (!turnEndPending) {
+        turnEndPending = true;
+        setImmediate(endOfTurn);
+      }
     };
     socket.on('data', onData);
     socket.on('drain', () => {
