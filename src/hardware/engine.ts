@@ -318,7 +318,7 @@ export class Engine {
    * `d`: copy it into the owner's receive ring. BLOCKED: the ring is full (the reader holds it and
    * retries); GONE: the owner's queue pair is not active, the message is dropped.
    */
-  deliverFromLink(d: number, src: Uint8Array, from: number, bytes: number): number {
+  deliverFromLink(d: number, src8: Uint8Array, src32: Uint32Array, from: number, bytes: number): number {
     const t = this.table;
     const port = this.ports[t.partitionIndexOf(d)];
     const dqp = port.queuePairs[t.ownerQueuePair[d]];
@@ -330,7 +330,7 @@ export class Engine {
       this.faultQueuePair(dqp, 'receiveRingPosition');
       return GONE;
     }
-    copyBytes(src, from, rx, writeDelivery(rx.u32, at, t.handle(d), Status.OK), bytes);
+    copyBytes(src8, src32, from, rx, writeDelivery(rx.u32, at, t.handle(d), Status.OK), bytes);
     // The caller counts the delivery (once per batch of input, not per message).
     if (!dqp.receiveDirty) {
       dqp.receiveDirty = true;

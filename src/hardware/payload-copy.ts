@@ -36,17 +36,24 @@ export function copyPayload(src: RingConsumer, from: number, dst: RingProducer, 
 }
 
 
-/** Link payloads (unaligned in the socket's buffer) up to this size are copied byte by byte. */
-const BYTE_COPY_LIMIT = 256;
-
 /**
- * Copy a message that arrived over an inter-node link (`src`, hardware-private bytes) into a
- * receive record, zeroing the record's alignment padding as copyPayload does.
+ * Copy a message that arrived over an inter-node link (hardware-private bytes) into a receive
+ * record, zeroing the record's alignment padding as copyPayload does. `src8` and `src32` view the
+ * same bytes from the same start; a small payload that starts on a word there (as the link's
+ * frames put it, unless the socket handed over a buffer at an odd offset) is copied word by word,
+ * else byte by byte: for 64 B messages the byte loop was the receiving hardware's largest cost.
  */
-export function copyBytes(src: Uint8Array, from: number, dst: RingProducer, to: number, bytes: number): void {
+export function copyBytes(src8: Uint8Array, src32: Uint32Array, from: number, dst: RingProducer, to: number, bytes: number): void {
   const d8 = dst.u8;
-  if (bytes <= BYTE_COPY_LIMIT) for (let i = 0; i < bytes; i++) d8[to + i] = src[from + i];
-  else d8.set(src.subarray(from, from + bytes), to);
+  if (bytes > WORD_COPY_LIMIT) d8.set(src8.subarray(from, from + bytes), to);
+  else if ((from & 3) === 0) {
+    const d32 = dst.u32;
+    const words = bytes >>> 2;
+    const f = from >> 2;
+    const t = to >> 2;
+    for (let i = 0; i < words; i++) d32[t + i] = src32[f + i];
+    for (let i = words << 2; i < bytes; i++) d8[to + i] = src8[from + i];
+  } else for (let i = 0; i < bytes; i++) d8[to + i] = src8[from + i];
   const end = to + bytes;
   const padded = (end + RECORD_ALIGN_BYTES - 1) & ~(RECORD_ALIGN_BYTES - 1);
   for (let i = end; i < padded; i++) d8[i] = 0;

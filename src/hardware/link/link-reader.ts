@@ -45,9 +45,13 @@ export const HELD = 1;
 /** Dropped (counted by whoever dropped it); go on with the next. */
 export const DROPPED = 2;
 
-/** Where a reader's frames go. `buf` and offsets stay valid only during the call. */
+/**
+ * Where a reader's frames go. `buf` and offsets stay valid only during the call; a message's
+ * `buf` and `words` view the same memory from the same start (its whole ArrayBuffer), so `at`
+ * may be read as words when it is 4-aligned.
+ */
 export interface FrameSink {
-  message(channel: number, sourcePartition: number, sequence: number, k0: number, k1: number, k2: number, k3: number, buf: Uint8Array, at: number, bytes: number): number;
+  message(channel: number, sourcePartition: number, sequence: number, k0: number, k1: number, k2: number, k3: number, buf: Uint8Array, words: Uint32Array, at: number, bytes: number): number;
   ack(channel: number, sequence: number): void;
   close(channel: number, senderChannel: number, status: number): void;
   /** `at` is the frame's start in `view`; the frame is CONNECT_FRAME_BYTES long. */
@@ -63,6 +67,10 @@ export interface FrameSink {
 export class LinkReader {
   private buf: Uint8Array = new Uint8Array(0);
   private view = new DataView(this.buf.buffer);
+  /** `buf`'s whole ArrayBuffer as bytes and as words, and where `buf` starts in it (messages go on as offsets there). */
+  private whole8: Uint8Array = this.buf;
+  private whole32: Uint32Array = new Uint32Array(0);
+  private base = 0;
   /** Start of the first frame not finished with. */
   private pos = 0;
   /** In a DATA frame being delivered: messages left, the next one's offset, the frame's end. */
@@ -118,6 +126,12 @@ export class LinkReader {
       this.buf = joined;
     }
     this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
+    const whole = this.buf.buffer;
+    if (this.whole8.buffer !== whole) {
+      this.whole8 = new Uint8Array(whole);
+      this.whole32 = new Uint32Array(whole, 0, whole.byteLength >>> 2);
+    }
+    this.base = this.buf.byteOffset;
     if (this.held) return false;
     return this.run();
   }
@@ -235,8 +249,9 @@ export class LinkReader {
           v.getUint32(k + 4, true),
           v.getUint32(k + 8, true),
           v.getUint32(k + 12, true),
-          this.buf,
-          m + MESSAGE_HEADER_BYTES,
+          this.whole8,
+          this.whole32,
+          this.base + m + MESSAGE_HEADER_BYTES,
           bytes,
         );
         if (r === HELD) return false;

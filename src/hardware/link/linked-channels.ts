@@ -87,7 +87,7 @@ export class LinkedChannels implements RemoteEnds {
 
   // ── receive side (frames from `link`) ─────────────────────────────────────
 
-  message(link: NodeLink, channel: number, sourcePartition: number, sequence: number, k0: number, k1: number, k2: number, k3: number, buf: Uint8Array, at: number, bytes: number): number {
+  message(link: NodeLink, channel: number, sourcePartition: number, sequence: number, k0: number, k1: number, k2: number, k3: number, buf: Uint8Array, words: Uint32Array, at: number, bytes: number): number {
     const t = this.table;
     const d = t.entryOfLinkId(channel);
     if (d === NO_ENTRY || t.state[d] !== ConnectionState.OPEN) {
@@ -107,7 +107,7 @@ export class LinkedChannels implements RemoteEnds {
       this.counters.violation(t.partitionIndexOf(d), 'keyMismatch');
       return DROPPED;
     }
-    const r = this.engine.deliverFromLink(d, buf, at, bytes);
+    const r = this.engine.deliverFromLink(d, buf, words, at, bytes);
     if (r === BLOCKED) return HELD;
     if (r === GONE) return DROPPED;
     t.receivedSequence[d] = sequence;
