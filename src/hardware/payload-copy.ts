@@ -16,25 +16,9 @@ const WORD_COPY_LIMIT = 256;
  * partition's data or zero. `to` is 8-byte aligned, as every record body is.
  */
 export function copyPayload(src: RingConsumer, from: number, dst: RingProducer, to: number, bytes: number): void {
-  const d32 = dst.u32;
-  const d8 = dst.u8;
-  const s8 = src.u8;
-  const end = to + bytes;
-  if (bytes <= WORD_COPY_LIMIT) {
-    // Both offsets are 8-byte aligned: whole words up to the last full one, then the tail byte by byte.
-    const words = bytes >>> 2;
-    const s32 = src.u32;
-    const f = from >> 2;
-    const t = to >> 2;
-    for (let i = 0; i < words; i++) d32[t + i] = s32[f + i];
-    for (let i = words << 2; i < bytes; i++) d8[to + i] = s8[from + i];
-  } else {
-    d8.set(s8.subarray(from, from + bytes), to);
-  }
-  const padded = (end + RECORD_ALIGN_BYTES - 1) & ~(RECORD_ALIGN_BYTES - 1);
-  for (let i = end; i < padded; i++) d8[i] = 0;
+  // A work request's payload starts 8-byte aligned, so this takes copyBytes' word path.
+  copyBytes(src.u8, src.u32, from, dst, to, bytes);
 }
-
 
 /**
  * Copy a message that arrived over an inter-node link (hardware-private bytes) into a receive
