@@ -52,7 +52,7 @@ interface PortWatch {
 export class Scheduler {
   private wake: (() => void) | undefined;
   private stopped = false;
-  private readonly idleRounds: number;
+  private readonly idleMs: number;
   private readonly watches = new WeakMap<PartitionPort, PortWatch>();
   /** The partition index whose doorbell ended the current sleep, for the trace. */
   private wakingPort: number | undefined;
@@ -62,7 +62,7 @@ export class Scheduler {
     private readonly ports: () => PartitionPort[],
     wait: WaitPolicy,
   ) {
-    this.idleRounds = wait.engineIdleRounds;
+    this.idleMs = wait.engineIdleMs;
   }
 
   start(): void {
@@ -95,9 +95,13 @@ export class Scheduler {
   private runSlice(): boolean {
     const deadline = performance.now() + SLICE_MS;
     let idle = 0;
+    let idleSince = 0;
     for (let i = 1; ; i++) {
       if (this.engine.round() > 0) idle = 0;
-      else if (++idle >= this.idleRounds) return false;
+      else if (idle++ === 0) {
+        if (this.idleMs <= 0) return false;
+        idleSince = performance.now();
+      } else if ((idle & 7) === 0 && performance.now() - idleSince >= this.idleMs) return false;
       if ((i & 63) === 0 && performance.now() > deadline) return true;
     }
   }
