@@ -58,4 +58,36 @@ describe('RingConsumer.release(wakeAtFree)', () => {
     consumer.release(CAP);
     expect(i32[s.bell]).toBe(1);
   });
+
+  it('counts free space from where the producer is now, not from where the consumer last looked', () => {
+    const loc = allocateRing(CAP);
+    const producer = new RingProducer(loc);
+    const consumer = new RingConsumer(loc);
+    const i32 = new Int32Array(loc.buffer);
+    const s = { waiting: RING_SPACE_WAITING_OFFSET >> 2, bell: RING_SPACE_BELL_OFFSET >> 2 };
+    const publish = (n: number) => {
+      for (let i = 0; i < n; i++) expect(producer.tryClaim(RecordType.RAW, BODY)).toBeGreaterThanOrEqual(0);
+      producer.publish();
+    };
+    const take = () => {
+      expect(consumer.poll()).toBe(RecordType.RAW);
+      consumer.consume();
+    };
+    publish(4);
+    take(); // the consumer's look at the producer: 4 records
+    // Behind its back the producer fills the ring and sleeps on it.
+    publish(60);
+    expect(producer.tryClaim(RecordType.RAW, BODY)).toBeLessThan(0);
+    i32[s.waiting] = 1;
+    take();
+    take();
+    take(); // up to its last look: by that look the ring is empty now
+    consumer.release(CAP / 4);
+    expect(i32[s.bell]).toBe(0); // 4 of 64 records are free: below a quarter, held
+    expect(i32[s.waiting]).toBe(1);
+    for (let i = 0; i < 12; i++) take(); // 16 free: a quarter
+    consumer.release(CAP / 4);
+    expect(i32[s.bell]).toBe(1);
+    expect(i32[s.waiting]).toBe(0);
+  });
 });
