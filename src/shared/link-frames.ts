@@ -104,8 +104,16 @@ export const CLOSE_FRAME_BYTES = 20;
 
 export const HEARTBEAT_FRAME_BYTES = FRAME_HEADER_BYTES;
 
-/** Bytes a DATA frame stops growing at: the writer starts a new frame past this, so honest frames stay small. */
-export const DATA_FRAME_TARGET_BYTES = 64 * 1024;
+/**
+ * Bytes a DATA frame stops growing at: the writer starts a new frame rather than pass it (a frame
+ * always takes its first message). Small on purpose: TLS hands the reader at most 16 KiB per
+ * read, and the reader copies out only a frame split across two reads, so the bytes it copies
+ * are about this over 16 KiB of the stream (64 KiB frames were all split, and all copied).
+ */
+export const DATA_FRAME_TARGET_BYTES = 4 * 1024;
+
+/** The most (channel, sequence) pairs one ACK frame carries, so it stays under every node's frame bound. */
+export const ACK_MAX_PAIRS = Math.floor((DATA_FRAME_TARGET_BYTES - ACK_FIRST_PAIR_OFFSET) / ACK_PAIR_BYTES);
 
 /** Bytes one message takes in a DATA frame: header, payload, padding. */
 export function messageBytes(payloadBytes: number): number {

@@ -64,6 +64,21 @@ export interface FrameSink {
   frameReceived(): void;
 }
 
+/** The smallest buffer kept for joining frames split across reads. */
+const JOIN_BUFFER_BYTES = 16 * 1024;
+
+function concat(pieces: readonly Uint8Array[]): Uint8Array {
+  let bytes = 0;
+  for (const p of pieces) bytes += p.length;
+  const out = new Uint8Array(bytes);
+  let at = 0;
+  for (const p of pieces) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
 export class LinkReader {
   private buf: Uint8Array = new Uint8Array(0);
   private view = new DataView(this.buf.buffer);
@@ -81,6 +96,9 @@ export class LinkReader {
   /** Reads that arrived after `buf` while the frame at `pos` is still incomplete. */
   private readonly parts: Uint8Array[] = [];
   private partsBytes = 0;
+  /** After a joined frame: the rest of the read that completed it, read once the frame is done. */
+  private next: Uint8Array | undefined;
+  private joined = new Uint8Array(0);
   /** True while a message waits for room in its receive ring. */
   held = false;
 
@@ -93,47 +111,77 @@ export class LinkReader {
   /** Bytes from the socket. Returns false when the reader is held (the caller pauses the socket). */
   push(chunk: Uint8Array): boolean {
     if (this.stopped) return true;
+    if (this.next !== undefined) {
+      // Held inside a frame joined from several reads: what arrives meanwhile queues behind the rest of the read.
+      this.next = concat([this.next, chunk]);
+      return !this.held;
+    }
     const rest = this.buf.length - this.pos;
     if (rest === 0 && this.parts.length === 0) {
-      this.buf = chunk;
       this.dataAt -= this.pos;
       this.dataEnd -= this.pos;
-      this.pos = 0;
-    } else {
-      // A frame split across socket reads (TLS records are at most 16 KiB): gather the pieces and
-      // join them once the whole frame is there, not once per read.
-      if (!this.held && this.dataLeft === 0 && rest >= FRAME_LENGTH_WORD_BYTES) {
-        const frameBytes = this.view.getUint32(this.pos, true) + FRAME_LENGTH_WORD_BYTES;
-        if (frameBytes <= this.maxFrameBytes && rest + this.partsBytes + chunk.length < frameBytes) {
-          this.parts.push(chunk);
-          this.partsBytes += chunk.length;
-          return true;
-        }
+      this.setBuffer(chunk);
+    } else if (!this.held && this.dataLeft === 0 && rest >= FRAME_LENGTH_WORD_BYTES && this.frameAtPos() <= this.maxFrameBytes) {
+      // A frame split across socket reads (TLS records carry at most 16 KiB): gather the pieces,
+      // then copy out only that frame, and read the rest of the last piece where it lies.
+      const frameBytes = this.frameAtPos();
+      const have = rest + this.partsBytes;
+      if (have + chunk.length < frameBytes) {
+        this.parts.push(chunk);
+        this.partsBytes += chunk.length;
+        return true;
       }
-      const joined = new Uint8Array(rest + this.partsBytes + chunk.length);
-      joined.set(this.buf.subarray(this.pos), 0);
+      const frame = this.joinBuffer(frameBytes);
+      frame.set(this.buf.subarray(this.pos), 0);
       let at = rest;
       for (const part of this.parts) {
-        joined.set(part, at);
+        frame.set(part, at);
         at += part.length;
       }
-      joined.set(chunk, at);
+      const taken = frameBytes - have;
+      frame.set(chunk.subarray(0, taken), at);
+      this.parts.length = 0;
+      this.partsBytes = 0;
+      this.setBuffer(frame);
+      if (taken < chunk.length) this.next = chunk.subarray(taken);
+    } else {
+      // Rare: a length word split across reads, or bytes arriving while held. Join everything unread.
+      const joined = concat([this.buf.subarray(this.pos), ...this.parts, chunk]);
       this.parts.length = 0;
       this.partsBytes = 0;
       this.dataAt -= this.pos;
       this.dataEnd -= this.pos;
-      this.pos = 0;
-      this.buf = joined;
+      this.setBuffer(joined);
     }
-    this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
-    const whole = this.buf.buffer;
+    if (this.held) return false;
+    return this.run();
+  }
+
+  /** Read from `buf` from its start on (messages go on as offsets in its whole ArrayBuffer). */
+  private setBuffer(buf: Uint8Array): void {
+    this.buf = buf;
+    this.pos = 0;
+    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    const whole = buf.buffer;
     if (this.whole8.buffer !== whole) {
       this.whole8 = new Uint8Array(whole);
       this.whole32 = new Uint32Array(whole, 0, whole.byteLength >>> 2);
     }
-    this.base = this.buf.byteOffset;
-    if (this.held) return false;
-    return this.run();
+    this.base = buf.byteOffset;
+  }
+
+  /** The length, length word included, of the frame at `pos` (at least 4 bytes must be there). */
+  private frameAtPos(): number {
+    return this.view.getUint32(this.pos, true) + FRAME_LENGTH_WORD_BYTES;
+  }
+
+  /**
+   * Memory for one joined frame: reused from one join to the next (a fresh 64 KiB buffer per frame
+   * cost more than the copy), unless it is what is being read now.
+   */
+  private joinBuffer(bytes: number): Uint8Array {
+    if (this.joined.byteLength < bytes || this.joined.buffer === this.buf.buffer) this.joined = new Uint8Array(Math.max(bytes, JOIN_BUFFER_BYTES));
+    return this.joined.subarray(0, bytes);
   }
 
   /** From the engine's round while held: try the held message again. Returns the messages delivered. */
@@ -154,6 +202,7 @@ export class LinkReader {
     this.buf = new Uint8Array(0);
     this.parts.length = 0;
     this.partsBytes = 0;
+    this.next = undefined;
     this.pos = this.dataLeft = 0;
   }
 
@@ -165,7 +214,10 @@ export class LinkReader {
       }
       if (this.stopped) return true;
       const left = this.buf.length - this.pos;
-      if (left < FRAME_LENGTH_WORD_BYTES) return true;
+      if (left < FRAME_LENGTH_WORD_BYTES) {
+        if (this.takeNext()) continue;
+        return true;
+      }
       const v = this.view;
       const at = this.pos;
       const length = v.getUint32(at, true);
@@ -176,11 +228,25 @@ export class LinkReader {
         this.stop();
         return true;
       }
-      if (left < frameBytes) return true;
+      if (left < frameBytes) {
+        if (this.takeNext()) continue;
+        return true;
+      }
       this.sink.frameReceived();
       this.frame(v, at, frameBytes);
       if (this.dataLeft === 0) this.pos = at + frameBytes;
     }
+  }
+
+  /** The joined frame is done: go on with the rest of the read that completed it. False when there is none. */
+  private takeNext(): boolean {
+    const next = this.next;
+    if (next === undefined) return false;
+    this.next = undefined;
+    // A joined buffer holds exactly one frame, so nothing should be left of it; if anything is, it goes first.
+    const left = this.buf.length - this.pos;
+    this.setBuffer(left === 0 ? next : concat([this.buf.subarray(this.pos), next]));
+    return true;
   }
 
   private frame(v: DataView, at: number, frameBytes: number): void {

@@ -9,6 +9,7 @@
 import {
   ACK_COUNT_OFFSET,
   ACK_FIRST_PAIR_OFFSET,
+  ACK_MAX_PAIRS,
   ACK_PAIR_BYTES,
   ACK_PAIR_CHANNEL_OFFSET,
   ACK_PAIR_SEQUENCE_OFFSET,
@@ -208,7 +209,7 @@ export class LinkWriter {
   /** An ACK frame of as many of `pairs` (channel, sequence, channel, sequence, …) from `first` as fit; returns the pairs written. */
   ack(pairs: readonly number[], first: number): number {
     const room = Math.floor((this.capacity - this.used - ACK_FIRST_PAIR_OFFSET - DATA_FIRST_MESSAGE_OFFSET) / ACK_PAIR_BYTES);
-    const n = Math.min(room, (pairs.length >> 1) - first);
+    const n = Math.min(room, ACK_MAX_PAIRS, (pairs.length >> 1) - first);
     if (n <= 0) return 0;
     const at = this.frame(FrameType.ACK, ACK_FIRST_PAIR_OFFSET + n * ACK_PAIR_BYTES);
     const v = this.view;
