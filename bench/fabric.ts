@@ -27,11 +27,24 @@ export const PROGRAMS = {
 
 export interface FabricOptions {
   readonly wait: WaitMode;
-  /** Largest payload the cases will send (sizes the rings). */
+  /** Largest payload the cases will send (sizes the rings unless `ringBytes`). */
   readonly maxPayload: number;
+  /** Every send and receive ring's bytes (default: enough for a few of the largest message, at least 256 KiB). */
+  readonly ringBytes?: number;
   /** --trace: the machine traces, and its rings go into the run's trace file before it closes. */
   readonly trace?: BenchTrace;
 }
+
+/**
+ * Every ring of the one-way streams (bandwidth; both nodes of the link suite), lparlink's and the
+ * raw baselines' alike. On this 2-core VM a wake-up costs ~25 µs a hop and a woken thread often
+ * waits for a core: a 256 KiB ring holds 63 messages of 4 KiB, about 60 µs of the hardware's work,
+ * so the pipeline stalled on nearly every wake-up (4 KiB one message at a time: lparlink 0.48M ->
+ * 0.88M msgs/s with 4 MiB, the raw relay 0.73M -> 1.42M: the ratio did not move). Over a link the
+ * raw TLS socket buffers megabytes in the kernel and in Node, and the receiving node's 256 KiB
+ * ring paused its socket ~1000 times a second.
+ */
+export const STREAM_RING_BYTES = 4 * 1024 * 1024;
 
 /** Ring sizes that hold at least a few of the largest messages. */
 function ringBytes(maxPayload: number): number {
@@ -41,7 +54,7 @@ function ringBytes(maxPayload: number): number {
 }
 
 export async function withMachine<T>(partitions: number, o: FabricOptions, label: string, body: (m: Machine) => Promise<T>): Promise<T> {
-  const ring = ringBytes(o.maxPayload);
+  const ring = o.ringBytes ?? ringBytes(o.maxPayload);
   // Under --cpu-prof the machine's threads are recorded with this label, e.g. fan-in-3.
   setThreadLabel(label);
   const machine = await createMachine({

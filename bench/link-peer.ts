@@ -11,7 +11,7 @@
 import type { AddressInfo } from 'node:net';
 import { createServer, type TLSSocket } from 'node:tls';
 import { createMachine, type WaitMode } from '../src/index.js';
-import { PROGRAMS } from './fabric.js';
+import { PROGRAMS, STREAM_RING_BYTES } from './fabric.js';
 import type { BenchTls } from './link-certs.js';
 import type { ReceiveTally } from './programs/common.js';
 import type { StreamRecvArgs } from './programs/stream-recv.js';
@@ -56,6 +56,8 @@ async function node(task: Extract<PeerTask, { role: 'node' }>): Promise<ReceiveT
     partitions: [{ id: 1 }],
     wait: task.wait,
     maxMessageBytes: Math.max(task.maxPayload, 64),
+    sendRingBytes: STREAM_RING_BYTES,
+    receiveRingBytes: STREAM_RING_BYTES,
     // Port 0: a free port, bound before createMachine resolves (machine.listening).
     node: { id: 2, listen: { host: LOOPBACK, port: 0 }, peers: [{ id: 1 }], tls: task.tls, deadAfterMs: BENCH_DEAD_AFTER_MS },
   });

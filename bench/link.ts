@@ -8,7 +8,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { connect } from 'node:tls';
 import { createMachine, type WaitMode } from '../src/index.js';
-import { PROGRAMS } from './fabric.js';
+import { PROGRAMS, STREAM_RING_BYTES } from './fabric.js';
 import { benchCertificates } from './link-certs.js';
 import { BENCH_DEAD_AFTER_MS, LINK_BENCH_PORT, LOOPBACK, type PeerMessage, type PeerTask } from './link-peer.js';
 import type { ReceiveTally } from './programs/common.js';
@@ -81,6 +81,8 @@ export function linkStream(c: LinkStreamCase): Promise<ReceiveTally> {
       partitions: [{ id: 1 }],
       wait: c.wait,
       maxMessageBytes: Math.max(c.maxPayload, 64),
+      sendRingBytes: STREAM_RING_BYTES,
+      receiveRingBytes: STREAM_RING_BYTES,
       node: { id: 1, peers: [{ id: 2, host: LOOPBACK, port }], tls: certs.get(1)!, deadAfterMs: BENCH_DEAD_AFTER_MS },
     });
     try {

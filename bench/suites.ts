@@ -8,7 +8,7 @@ import { runLifecycleBench } from './lifecycle.js';
 import type { Machine, WaitMode } from '../src/index.js';
 import { spinBudget } from '../src/internal.js';
 import { callerLatency, callerThroughput } from './callers.js';
-import { allToAll, fairnessRequestResponse, fairnessStreams, fanIn, pingPong, stream, type FabricOptions } from './fabric.js';
+import { allToAll, fairnessRequestResponse, fairnessStreams, fanIn, pingPong, stream, STREAM_RING_BYTES, type FabricOptions } from './fabric.js';
 import { runRawLatency } from './latency.js';
 import { linkStream, rawTlsStream } from './link.js';
 import { runMicro } from './micro.js';
@@ -41,7 +41,8 @@ export interface Case {
 
 /** Shared by the cases of one run: lparlink cases of a suite reuse one booted machine. */
 export interface RunContext {
-  machine(partitions: number, label: string): Promise<Machine>;
+  /** `ringBytes`: every ring's size (default: sized for the run's largest payload). */
+  machine(partitions: number, label: string, ringBytes?: number): Promise<Machine>;
   /** The ring suite's own report, kept for --json compatibility. */
   ringReport?: RingBenchReport;
   /** --trace: where the run's trace goes. */
@@ -99,7 +100,7 @@ function fabricOptions(o: SuiteOptions, sizes: readonly number[]): FabricOptions
 
 function bandwidth(o: SuiteOptions): Case[] {
   const sizes = o.sizes ?? DEFAULT_SIZES.bandwidth;
-  const fo = fabricOptions(o, sizes);
+  const fo = { ...fabricOptions(o, sizes), ringBytes: STREAM_RING_BYTES };
   const d = o.durationSeconds;
   const spins = spinBudget(o.wait);
   const cases: Case[] = [];
@@ -112,7 +113,7 @@ function bandwidth(o: SuiteOptions): Case[] {
         suite,
         label: `lparlink ${variant} ${size} B`,
         async run(ctx) {
-          const m = await ctx.machine(2, suite);
+          const m = await ctx.machine(2, suite, STREAM_RING_BYTES);
           const t = await stream(m, fo, { size, batch, mode: variant === 'batched' ? 'drain' : 'recv', durationSeconds: d });
           return [throughputRow(suite, 'lparlink', variant, size, t.messages / t.seconds, { partitions: 2 })];
         },
@@ -125,7 +126,7 @@ function bandwidth(o: SuiteOptions): Case[] {
           suite,
           label: `${system} ${variant} ${size} B`,
           async run() {
-            const r = await runPipeline({ roles, bodyBytes: size, batch, capacity: rawRing(size), durationSeconds: d, fill: 'copy', spins, name: `${system} ${variant}` });
+            const r = await runPipeline({ roles, bodyBytes: size, batch, capacity: STREAM_RING_BYTES, durationSeconds: d, fill: 'copy', spins, name: `${system} ${variant}` });
             return [throughputRow(suite, system, variant, size, r.msgsPerSec)];
           },
         });
