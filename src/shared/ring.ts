@@ -399,13 +399,21 @@ export class RingConsumer extends RingSide {
       this.releasedAt = this.position;
       Atomics.store(this.u32, this.consumerWord, this.position);
     } else if (!this.wakeHeld) return;
-    // Free space is counted from where the producer is now, and only when it said it sleeps. This
-    // side's last look at the producer is old by up to a whole budget of records, and counting from
-    // it called space the producer had filled since free: a link sender was woken with ~27 KB of a
-    // 4 MiB ring free, once per ~400 messages instead of once per quarter ring (7k wake-ups a second).
-    if (wakeAtFree > 0 && Atomics.load(this.i32, this.signals.spaceWaiting) !== 0) {
-      const unread = (Atomics.load(this.u32, this.producerWord) - this.position) >>> 0;
-      if (this.capacity - unread < wakeAtFree) {
+    if (wakeAtFree > 0) {
+      // By this side's last look at the producer, which is old by up to a budget of records, the
+      // free space can only be smaller: hold without touching shared memory.
+      if (this.capacity - ((this.limit - this.position) >>> 0) < wakeAtFree) {
+        this.wakeHeld = true;
+        return;
+      }
+      // Otherwise count it from where the producer is now, and only if it said it sleeps: counted
+      // from the old look, space refilled since passed for free, and a link sender was woken with
+      // ~27 KB of a 4 MiB ring free, once per ~400 messages instead of once per quarter ring.
+      if (Atomics.load(this.i32, this.signals.spaceWaiting) === 0) {
+        this.wakeHeld = false;
+        return;
+      }
+      if (this.capacity - ((Atomics.load(this.u32, this.producerWord) - this.position) >>> 0) < wakeAtFree) {
         this.wakeHeld = true;
         return;
       }
