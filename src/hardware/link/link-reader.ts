@@ -112,9 +112,9 @@ export class LinkReader {
   push(chunk: Uint8Array): boolean {
     if (this.stopped) return true;
     if (this.next !== undefined) {
-      // Held inside a frame joined from several reads: what arrives meanwhile queues behind the rest of the read.
+      // Inside a frame joined from several reads (held there, as a rule): what arrives queues behind the rest of the read.
       this.next = concat([this.next, chunk]);
-      return !this.held;
+      return this.held ? false : this.run();
     }
     const rest = this.buf.length - this.pos;
     if (rest === 0 && this.parts.length === 0) {
