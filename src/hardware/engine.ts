@@ -21,10 +21,11 @@ import { copyBytes, copyPayload } from './payload-copy.js';
 import { Stamp } from './stamp.js';
 import { HardwareQueuePair, PartitionPort, QueuePairState } from './partition-port.js';
 import { Status } from '../shared/errors.js';
-import { ConnectionState, RecordType, type ViolationKind } from '../shared/layout.js';
+import { alignUp, ConnectionState, RECORD_ALIGN_BYTES, RECORD_HEADER_BYTES, RecordType, type ViolationKind } from '../shared/layout.js';
 import {
   deliveryBodyBytes,
   QUEUE_PAIR_FAULT,
+  workRequestBodyBytes,
   workRequestChannel,
   workRequestFlags,
   workRequestPayload,
@@ -69,6 +70,8 @@ export class Engine {
   private unpublishedCount = 0;
   private readonly stamp: Stamp;
   readonly maxMessageBytes: number;
+  /** Ring bytes of the largest SEND an honest sender writes (bounds how much send-ring space serve() may hold back). */
+  private readonly largestSendSpan: number;
   /**
    * The channel the last SEND named, with the queue pair that sent it, once its lookups passed
    * (owned by that queue pair, open, its receiving queue pair active): the next SEND of the same
@@ -105,6 +108,7 @@ export class Engine {
   ) {
     this.stamp = new Stamp(table, keys);
     this.maxMessageBytes = options.maxMessageBytes;
+    this.largestSendSpan = alignUp(RECORD_HEADER_BYTES + workRequestBodyBytes(options.maxMessageBytes), RECORD_ALIGN_BYTES);
   }
 
   /** Test hook (operator-only): partition indexes whose stamps are corrupted on purpose. */
@@ -158,8 +162,13 @@ export class Engine {
       done++;
     }
     if (this.sentMessages > 0) this.flushCounters(qp.port.index);
-    // A sender waiting on a full send ring wakes once a quarter of it is free (or it is empty), not per batch.
-    ring.release(ring.capacity >>> 2);
+    // Space goes back in steps of up to a sixteenth of the ring, and all of it before the hardware
+    // sleeps (releaseAll): a release per serve() was a store and a flag read per message sent one
+    // at a time. A step never holds back so much that a sender's largest SEND, wrapping, could not
+    // fit in an emptied ring, since a hardware kept busy by other queue pairs may not sleep for long.
+    // A sender waiting on a full send ring wakes once a quarter of it is free (or it is empty).
+    const step = Math.min(ring.capacity >>> 4, ring.capacity - 2 * this.largestSendSpan);
+    if (ring.unreleasedBytes >= step) ring.release(ring.capacity >>> 2);
     qp.publish();
     this.publishDeliveries();
     return done;
@@ -527,6 +536,15 @@ export class Engine {
     port.alive = false;
     this.closeEndsOwnedBy(port, -1, Status.EPEERDEAD);
     for (const qp of port.queuePairs) this.deactivate(qp, QueuePairState.FREE);
+  }
+
+  /**
+   * Before the hardware sleeps: hand back all consumed send-ring space, waking a sender that waits
+   * for it, however little it is (serve() hands it back in steps, and a sender may need less).
+   */
+  releaseAll(): void {
+    const active = this.active;
+    for (let i = 0; i < active.length; i++) active[i].send.release();
   }
 
   /** Publish every ring written outside the loop (control-plane closes). */

@@ -120,6 +120,7 @@ export class Scheduler {
   /** One sleep; it allocates nothing per port (the hardware may sleep and wake tens of thousands of times a second). */
   private async sleep(): Promise<void> {
     const ports = this.ports();
+    this.engine.releaseAll();
     for (const p of ports) if (p.alive) this.judge(p, this.watchOf(p));
     for (const p of ports) if (p.alive) p.announceSleep();
     for (const p of ports) {

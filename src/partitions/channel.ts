@@ -108,10 +108,10 @@ export class Channel implements AsyncIterable<Uint8Array> {
     const deadline = performance.now() + timeoutMs;
     while (this.claim(bytes, true) === FULL) {
       const left = deadline - performance.now();
-      if (!(left > 0) || !this.tx.waitForSpaceSync(bytes.byteLength, left)) {
-        // One more try: the space may have come just as the wait ran out.
-        return this.claim(bytes, true) !== FULL;
-      }
+      if (!(left > 0)) return false;
+      // A wake-up can come with less space than this message needs (the hardware hands back all it
+      // consumed before it sleeps): only the deadline ends the wait, and the loop claims once more after it.
+      this.tx.waitForSpaceSync(bytes.byteLength, left);
     }
     return true;
   }

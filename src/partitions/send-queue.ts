@@ -88,8 +88,8 @@ export class SendQueue {
   }
 
   /**
-   * waitForSpace() blocking the thread in Atomics.wait (writeSync): false when `timeoutMs` passed
-   * first. Throws EHWRESET when the operator marked the hardware gone, which a blocked thread
+   * waitForSpace() blocking the thread in Atomics.wait (writeSync): false when it returns without
+   * the space, because `timeoutMs` passed or a wake-up freed less than the message needs. Throws EHWRESET when the operator marked the hardware gone, which a blocked thread
    * cannot hear through its control plane.
    */
   waitForSpaceSync(payloadBytes: number, timeoutMs: number): boolean {

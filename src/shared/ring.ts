@@ -330,6 +330,11 @@ export class RingConsumer extends RingSide {
     return this.position;
   }
 
+  /** Bytes consumed here that release() has not handed back yet. */
+  get unreleasedBytes(): number {
+    return (this.position - this.releasedAt) >>> 0;
+  }
+
   /**
    * Find the next record without consuming it. Returns its type (and fills
    * recordType, bodyOffset, bodyBytes), EMPTY, or FAULT. Every header word is
