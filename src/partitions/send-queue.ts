@@ -89,8 +89,9 @@ export class SendQueue {
 
   /**
    * waitForSpace() blocking the thread in Atomics.wait (writeSync): false when it returns without
-   * the space, because `timeoutMs` passed or a wake-up freed less than the message needs. Throws EHWRESET when the operator marked the hardware gone, which a blocked thread
-   * cannot hear through its control plane.
+   * the space, because `timeoutMs` passed or a wake-up freed less than the message needs. Throws
+   * EHWRESET when the operator marked the hardware gone, which a blocked thread cannot hear
+   * through its control plane.
    */
   waitForSpaceSync(payloadBytes: number, timeoutMs: number): boolean {
     const ring = this.ring;
