@@ -51,13 +51,14 @@ async function rawTls(task: Extract<PeerTask, { role: 'raw-tls' }>): Promise<Rec
   }
 }
 
+/** What both nodes of a link sample share: one partition, the run's wait mode, stream-sized rings. */
+export function benchNodeBase(wait: WaitMode, maxPayload: number) {
+  return { partitions: [{ id: 1 }], wait, maxMessageBytes: Math.max(maxPayload, 64), sendRingBytes: STREAM_RING_BYTES, receiveRingBytes: STREAM_RING_BYTES };
+}
+
 async function node(task: Extract<PeerTask, { role: 'node' }>): Promise<ReceiveTally> {
   const machine = await createMachine({
-    partitions: [{ id: 1 }],
-    wait: task.wait,
-    maxMessageBytes: Math.max(task.maxPayload, 64),
-    sendRingBytes: STREAM_RING_BYTES,
-    receiveRingBytes: STREAM_RING_BYTES,
+    ...benchNodeBase(task.wait, task.maxPayload),
     // Port 0: a free port, bound before createMachine resolves (machine.listening).
     node: { id: 2, listen: { host: LOOPBACK, port: 0 }, peers: [{ id: 1 }], tls: task.tls, deadAfterMs: BENCH_DEAD_AFTER_MS },
   });

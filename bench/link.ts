@@ -8,9 +8,9 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { connect } from 'node:tls';
 import { createMachine, type WaitMode } from '../src/index.js';
-import { PROGRAMS, STREAM_RING_BYTES } from './fabric.js';
+import { PROGRAMS } from './fabric.js';
 import { benchCertificates } from './link-certs.js';
-import { BENCH_DEAD_AFTER_MS, LINK_BENCH_PORT, LOOPBACK, type PeerMessage, type PeerTask } from './link-peer.js';
+import { BENCH_DEAD_AFTER_MS, benchNodeBase, LINK_BENCH_PORT, LOOPBACK, type PeerMessage, type PeerTask } from './link-peer.js';
 import type { ReceiveTally } from './programs/common.js';
 import type { StreamSendArgs } from './programs/stream-send.js';
 import { sendFramed } from './tls-stream.js';
@@ -78,11 +78,7 @@ export function linkStream(c: LinkStreamCase): Promise<ReceiveTally> {
   const task: PeerTask = { role: 'node', tls: certs.get(2)!, wait: c.wait, mode: c.mode, maxPayload: c.maxPayload };
   return withPeer(task, async (peer, port) => {
     const machine = await createMachine({
-      partitions: [{ id: 1 }],
-      wait: c.wait,
-      maxMessageBytes: Math.max(c.maxPayload, 64),
-      sendRingBytes: STREAM_RING_BYTES,
-      receiveRingBytes: STREAM_RING_BYTES,
+      ...benchNodeBase(c.wait, c.maxPayload),
       node: { id: 1, peers: [{ id: 2, host: LOOPBACK, port }], tls: certs.get(1)!, deadAfterMs: BENCH_DEAD_AFTER_MS },
     });
     try {

@@ -100,7 +100,7 @@ function fabricOptions(o: SuiteOptions, sizes: readonly number[]): FabricOptions
 
 function bandwidth(o: SuiteOptions): Case[] {
   const sizes = o.sizes ?? DEFAULT_SIZES.bandwidth;
-  const fo = { ...fabricOptions(o, sizes), ringBytes: STREAM_RING_BYTES };
+  const fo = fabricOptions(o, sizes);
   const d = o.durationSeconds;
   const spins = spinBudget(o.wait);
   const cases: Case[] = [];

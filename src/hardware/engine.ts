@@ -59,6 +59,8 @@ export interface RemoteEnds {
 export interface EngineOptions {
   budgetPerRound: number;
   maxMessageBytes: number;
+  /** Every send ring's capacity (the geometry's), for the step serve() hands space back in. */
+  sendRingBytes: number;
 }
 
 export class Engine {
@@ -70,8 +72,11 @@ export class Engine {
   private unpublishedCount = 0;
   private readonly stamp: Stamp;
   readonly maxMessageBytes: number;
-  /** Ring bytes of the largest SEND an honest sender writes (bounds how much send-ring space serve() may hold back). */
-  private readonly largestSendSpan: number;
+  /**
+   * Send-ring space serve() may hold back before it hands it back: up to a sixteenth of the ring,
+   * never so much that a sender's largest SEND, wrapping, could not fit in a ring emptied here.
+   */
+  private readonly releaseStep: number;
   /**
    * The channel the last SEND named, with the queue pair that sent it, once its lookups passed
    * (owned by that queue pair, open, its receiving queue pair active): the next SEND of the same
@@ -108,7 +113,8 @@ export class Engine {
   ) {
     this.stamp = new Stamp(table, keys);
     this.maxMessageBytes = options.maxMessageBytes;
-    this.largestSendSpan = alignUp(RECORD_HEADER_BYTES + workRequestBodyBytes(options.maxMessageBytes), RECORD_ALIGN_BYTES);
+    const largestSendSpan = alignUp(RECORD_HEADER_BYTES + workRequestBodyBytes(options.maxMessageBytes), RECORD_ALIGN_BYTES);
+    this.releaseStep = Math.min(options.sendRingBytes >>> 4, options.sendRingBytes - 2 * largestSendSpan);
   }
 
   /** Test hook (operator-only): partition indexes whose stamps are corrupted on purpose. */
@@ -162,13 +168,11 @@ export class Engine {
       done++;
     }
     if (this.sentMessages > 0) this.flushCounters(qp.port.index);
-    // Space goes back in steps of up to a sixteenth of the ring, and all of it before the hardware
-    // sleeps (releaseAll): a release per serve() was a store and a flag read per message sent one
-    // at a time. A step never holds back so much that a sender's largest SEND, wrapping, could not
-    // fit in an emptied ring, since a hardware kept busy by other queue pairs may not sleep for long.
-    // A sender waiting on a full send ring wakes once a quarter of it is free (or it is empty).
-    const step = Math.min(ring.capacity >>> 4, ring.capacity - 2 * this.largestSendSpan);
-    if (ring.unreleasedBytes >= step) ring.release(ring.capacity >>> 2);
+    // Space goes back in steps (releaseStep), and all of it before the hardware sleeps (releaseAll):
+    // a release per serve() was a store and a flag read per message sent one at a time. The step is
+    // bounded because a hardware kept busy by other queue pairs may not sleep for long. A sender
+    // waiting on a full send ring wakes once a quarter of it is free (or it is empty).
+    if (ring.unreleasedBytes >= this.releaseStep) ring.release(ring.capacity >>> 2);
     qp.publish();
     this.publishDeliveries();
     return done;

@@ -49,6 +49,7 @@ export class Hardware {
     this.engine = new Engine(this.ports, this.table, this.keys, this.counters, {
       budgetPerRound: options.budgetPerRound,
       maxMessageBytes: geometry.maxMessageBytes,
+      sendRingBytes: geometry.sendRingBytes,
     });
     if (options.trace !== undefined && buffers?.trace !== undefined) {
       const tracer = new HardwareTrace(buffers.trace, options.trace.sample, this.table.state.length, partitions.length);

@@ -67,18 +67,6 @@ export interface FrameSink {
 /** The smallest buffer kept for joining frames split across reads. */
 const JOIN_BUFFER_BYTES = 16 * 1024;
 
-function concat(pieces: readonly Uint8Array[]): Uint8Array {
-  let bytes = 0;
-  for (const p of pieces) bytes += p.length;
-  const out = new Uint8Array(bytes);
-  let at = 0;
-  for (const p of pieces) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
 export class LinkReader {
   private buf: Uint8Array = new Uint8Array(0);
   private view = new DataView(this.buf.buffer);
@@ -113,7 +101,7 @@ export class LinkReader {
     if (this.stopped) return true;
     if (this.next !== undefined) {
       // Inside a frame joined from several reads (held there, as a rule): what arrives queues behind the rest of the read.
-      this.next = concat([this.next, chunk]);
+      this.next = Buffer.concat([this.next, chunk]);
       return this.held ? false : this.run();
     }
     const rest = this.buf.length - this.pos;
@@ -146,7 +134,7 @@ export class LinkReader {
       if (taken < chunk.length) this.next = chunk.subarray(taken);
     } else {
       // Rare: a length word split across reads, or bytes arriving while held. Join everything unread.
-      const joined = concat([this.buf.subarray(this.pos), ...this.parts, chunk]);
+      const joined = Buffer.concat([this.buf.subarray(this.pos), ...this.parts, chunk]);
       this.parts.length = 0;
       this.partsBytes = 0;
       this.dataAt -= this.pos;
@@ -245,7 +233,7 @@ export class LinkReader {
     this.next = undefined;
     // A joined buffer holds exactly one frame, so nothing should be left of it; if anything is, it goes first.
     const left = this.buf.length - this.pos;
-    this.setBuffer(left === 0 ? next : concat([this.buf.subarray(this.pos), next]));
+    this.setBuffer(left === 0 ? next : Buffer.concat([this.buf.subarray(this.pos), next]));
     return true;
   }
 
