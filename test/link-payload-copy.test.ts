@@ -20,8 +20,9 @@ function source(): { src8: Uint8Array; src32: Uint32Array } {
 describe('copyBytes (link payload into a receive record)', () => {
   const { src8, src32 } = source();
   const dst = new RingProducer(allocateRing(4096));
-  // Past the word-copy limit (256) too, and at every offset modulo 8 in the source.
-  const sizes = [0, 1, 3, 4, 5, 63, 64, 65, 255, 256, 257, 300];
+  // Every count of whole words modulo 4 (copyWords goes four at a time), past the word-copy limit
+  // (256) too, and at every offset modulo 8 in the source.
+  const sizes = [0, 1, 3, 4, 5, 8, 12, 15, 16, 20, 28, 63, 64, 65, 255, 256, 257, 300];
 
   for (const from of [0, 1, 2, 3, 4, 5, 6, 7, 100]) {
     it(`copies exactly the payload from source offset ${from}, zeroes the padding, touches nothing else`, () => {

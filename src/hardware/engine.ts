@@ -117,9 +117,9 @@ export class Engine {
     this.releaseStep = Math.min(options.sendRingBytes >>> 4, options.sendRingBytes - 2 * largestSendSpan);
   }
 
-  /** Test hook (operator-only): partition indexes whose stamps are corrupted on purpose. */
-  get corruptStampsFrom(): Set<number> {
-    return this.stamp.corruptFrom;
+  /** Test hook (operator-only): corrupt, on purpose, the stamps of messages partition `index` sends (or stop). */
+  corruptStamps(index: number, on: boolean): void {
+    this.stamp.corrupt(index, on);
   }
 
   // ── scheduling ────────────────────────────────────────────────────────────

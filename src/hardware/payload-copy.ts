@@ -2,11 +2,9 @@
  * The one copy the hardware makes of a message: from the sender's send ring
  * into the receiver's receive ring, exactly the payload's bytes.
  */
+import { copyWords, WORD_COPY_LIMIT } from '../shared/copy-words.js';
 import { RECORD_ALIGN_BYTES } from '../shared/layout.js';
 import type { RingConsumer, RingProducer } from '../shared/ring.js';
-
-/** Payloads up to this size are copied word by word; larger ones with TypedArray.set. */
-const WORD_COPY_LIMIT = 256;
 
 /**
  * Copy exactly `bytes` payload bytes into a receive record and zero the record's alignment padding
@@ -31,14 +29,12 @@ export function copyBytes(src8: Uint8Array, src32: Uint32Array, from: number, ds
   const d8 = dst.u8;
   if (bytes > WORD_COPY_LIMIT) d8.set(src8.subarray(from, from + bytes), to);
   else if ((from & 3) === 0) {
-    const d32 = dst.u32;
     const words = bytes >>> 2;
-    const f = from >> 2;
-    const t = to >> 2;
-    for (let i = 0; i < words; i++) d32[t + i] = src32[f + i];
+    copyWords(src32, from >> 2, dst.u32, to >> 2, words);
     for (let i = words << 2; i < bytes; i++) d8[to + i] = src8[from + i];
   } else for (let i = 0; i < bytes; i++) d8[to + i] = src8[from + i];
   const end = to + bytes;
   const padded = (end + RECORD_ALIGN_BYTES - 1) & ~(RECORD_ALIGN_BYTES - 1);
   for (let i = end; i < padded; i++) d8[i] = 0;
 }
+

@@ -19,7 +19,9 @@ export class Stamp {
   destinationPartition = 0;
   destinationEntry = NO_ENTRY;
   /** Test hook (operator-only): partition indexes whose stamps are corrupted on purpose. */
-  readonly corruptFrom = new Set<number>();
+  private readonly corruptFrom = new Set<number>();
+  /** corruptFrom is not empty: one field test per stamp rather than a Set's size getter. */
+  private corrupting = false;
 
   constructor(
     private readonly table: ChannelStateTable,
@@ -37,7 +39,14 @@ export class Stamp {
     this.sourcePartition = t.localPartition[e];
     this.destinationPartition = t.remotePartition[e];
     this.destinationEntry = t.peer[e];
-    if (this.corruptFrom.size > 0 && this.corruptFrom.has(partitionIndex)) this.k0 = (this.k0 ^ 1) >>> 0;
+    if (this.corrupting && this.corruptFrom.has(partitionIndex)) this.k0 = (this.k0 ^ 1) >>> 0;
+  }
+
+  /** Test hook: corrupt the stamps of partition `index` (or stop). */
+  corrupt(index: number, on: boolean): void {
+    if (on) this.corruptFrom.add(index);
+    else this.corruptFrom.delete(index);
+    this.corrupting = this.corruptFrom.size > 0;
   }
 
   /** Receive stage: the stamp must match the destination's own entry (claims 8, 10). */

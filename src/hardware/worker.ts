@@ -33,8 +33,7 @@ const admin: HardwareAdmin = {
   },
   corruptStamps(index, on) {
     requireHooks();
-    if (on) hardware.engine.corruptStampsFrom.add(index);
-    else hardware.engine.corruptStampsFrom.delete(index);
+    hardware.engine.corruptStamps(index, on);
   },
   keyHistory() {
     requireHooks();

@@ -46,6 +46,7 @@ import {
   messageBytes,
   writeFrameHeader,
 } from '../../shared/link-frames.js';
+import { copyWords, WORD_COPY_LIMIT } from '../../shared/copy-words.js';
 
 /** The fields of a CONNECT, as the send side of claim 1 fills them. */
 export interface ConnectFields {
@@ -61,8 +62,6 @@ export interface ConnectFields {
 /** Room kept for frames other than DATA, so a batch full of messages still takes an ACK or a CLOSE. */
 const CONTROL_RESERVE_BYTES = 4096;
 
-/** Payloads up to this size are copied word by word; larger ones with TypedArray.set (as payload-copy.ts). */
-const WORD_COPY_LIMIT = 256;
 
 /**
  * The batch is written through a Uint32Array in the platform's byte order, which is the frame
@@ -138,9 +137,7 @@ export class LinkWriter {
     const d8 = this.buffer;
     if (bytes <= WORD_COPY_LIMIT) {
       const words = bytes >>> 2;
-      const f = from >> 2;
-      const t = payload >> 2;
-      for (let i = 0; i < words; i++) w[t + i] = src32[f + i];
+      copyWords(src32, from >> 2, w, payload >> 2, words);
       for (let i = words << 2; i < bytes; i++) d8[payload + i] = src8[from + i];
     } else d8.set(src8.subarray(from, from + bytes), payload);
     // Padding is zeroed: the batch buffer is reused, and old bytes must not leave in it.
