@@ -31,7 +31,7 @@ export const FrameType = {
   CONNECT_OK: 2,
   /** Receive side → send side: no channel; `status` says why (EPOLICY, ECONNREFUSED, EMFILE, EINVAL). */
   CONNECT_REFUSED: 3,
-  /** Messages, each stamped with its channel's key and ids (claim 10). */
+  /** A run of messages on one channel, stamped with its key and ids once for the run (claim 10). */
   DATA: 4,
   /** Cumulative sequence numbers delivered, per channel of the frame's receiver. */
   ACK: 5,
@@ -70,19 +70,23 @@ export const CONNECT_REFUSED_REQUEST_OFFSET = 8;
 export const CONNECT_REFUSED_STATUS_OFFSET = 12;
 export const CONNECT_REFUSED_FRAME_BYTES = 16;
 
-// DATA body: a message count, then that many messages back to back.
-export const DATA_COUNT_OFFSET = 8;
-export const DATA_FIRST_MESSAGE_OFFSET = 12;
-// One DATA message, relative to the message start.
+// DATA body: one run of messages on one channel. The stamp (channel, source partition, key) and
+// the first message's sequence come once; the messages follow back to back, numbered on from it.
 /** The channel id at the frame's receiver. */
-export const MESSAGE_CHANNEL_OFFSET = 0;
+export const DATA_CHANNEL_OFFSET = 8;
 /** The sending end's partition id (checked against the receiver's own entry). */
-export const MESSAGE_SOURCE_PARTITION_OFFSET = 4;
-/** Per channel and direction: 1 for the first message, then +1 (mod 2^32); the receiver expects exactly the next. */
-export const MESSAGE_SEQUENCE_OFFSET = 8;
-export const MESSAGE_KEY_OFFSET = 12;
-export const MESSAGE_PAYLOAD_BYTES_OFFSET = 28;
-export const MESSAGE_HEADER_BYTES = 32;
+export const DATA_SOURCE_PARTITION_OFFSET = 12;
+/**
+ * The run's first message's sequence number; the next message is +1, and so on. Per channel and
+ * direction: 1 for the first message ever, then +1 (mod 2^32); the receiver expects exactly the next.
+ */
+export const DATA_SEQUENCE_OFFSET = 16;
+export const DATA_KEY_OFFSET = 20;
+export const DATA_COUNT_OFFSET = 36;
+export const DATA_FIRST_MESSAGE_OFFSET = 40;
+// One DATA message, relative to the message start.
+export const MESSAGE_PAYLOAD_BYTES_OFFSET = 0;
+export const MESSAGE_HEADER_BYTES = 4;
 /** Payloads are zero-padded to this, so every message header starts 4-aligned within its frame. */
 export const MESSAGE_ALIGN_BYTES = 4;
 
@@ -115,7 +119,7 @@ export const DATA_FRAME_TARGET_BYTES = 4 * 1024;
 /** The most (channel, sequence) pairs one ACK frame carries, so it stays under every node's frame bound. */
 export const ACK_MAX_PAIRS = Math.floor((DATA_FRAME_TARGET_BYTES - ACK_FIRST_PAIR_OFFSET) / ACK_PAIR_BYTES);
 
-/** Bytes one message takes in a DATA frame: header, payload, padding. */
+/** Bytes one message takes in a DATA frame after the run header: length word, payload, padding. */
 export function messageBytes(payloadBytes: number): number {
   return MESSAGE_HEADER_BYTES + ((payloadBytes + MESSAGE_ALIGN_BYTES - 1) & ~(MESSAGE_ALIGN_BYTES - 1));
 }

@@ -2,13 +2,14 @@
  * A hostile peer node (issue 14): the test process dials node 2 (its own OS process) with a VALID
  * certificate for node 1, opens one channel by claim 1 as an honest node would, and then sends,
  * between honest messages on that channel, each forgery of the issue, written straight in the
- * frame format (./hostile-peer.ts, from dist/src/shared/link-frames.js):
- * a key that does not match, a source partition other than the channel's, the id and key of a
- * live channel that belongs to another node (a second peer, node 3), channel ids that name no end
- * node 2 opened for it, a replayed and a reordered sequence number, a payload length and a
- * message count that lie, ACKs for sequences never sent and for no channel, an answer to a
- * connect never made, an unknown frame type, reserved bytes that are not zero, a CLOSE for node
- * 3's channel, and finally a frame length that lies.
+ * frame format (./hostile-peer.ts, from dist/src/shared/link-frames.js): a key that does not
+ * match (for one message, and for a run of three), a source partition other than the channel's,
+ * the id and key of a live channel that belongs to another node (a second peer, node 3), channel
+ * ids that name no end node 2 opened for it, a replayed and a reordered sequence number, a
+ * payload length and a message count that lie, ACKs for sequences never sent and for no channel,
+ * an answer to a connect never made, an unknown frame type, reserved bytes that are not zero, a
+ * run whose second payload length lies, a CLOSE for node 3's channel, and finally a frame length
+ * that lies.
  * Node 2's hardware must drop each one and count it, per remote node and by kind, exactly; the
  * program on that channel must receive exactly the honest messages, in order, whole; node 2
  * acknowledges exactly those; its other partition and node 3's channel are untouched; and the
@@ -113,6 +114,8 @@ describe('a hostile peer node with a valid certificate', () => {
   // arrived the forgery has been judged, and the honest channel is seen to go on.
   it.each<[string, keyof typeof NO_VIOLATIONS, () => Buffer]>([
     ['a key that does not match', 'keyMismatch', () => peer.dataFrame([honestMessage(sent + 1, { key: flipped(key) })])],
+    // The stamp covers the frame's whole run: one count for the frame, and none of its messages delivered.
+    ['a run of three messages under a key that does not match', 'keyMismatch', () => peer.dataFrame([1, 2, 3].map((i) => honestMessage(sent + i, { key: flipped(key) })))],
     ['a source partition other than the channel’s', 'wrongSource', () => peer.dataFrame([honestMessage(sent + 1, { sourcePartition: 2 })])],
     // Node 3's live channel, with node 3's key even: node 1 does not own it.
     ['the id and key of a live channel that belongs to another node', 'wrongSource', () => peer.dataFrame([{ channel: other.channel, sourcePartition: 1, sequence: OTHER_MESSAGES + 1, key: other.key, payload: fillMessage(new Uint8Array(SIZE), OTHER_MESSAGES, TAG) }])],
@@ -141,6 +144,15 @@ describe('a hostile peer node with a valid certificate', () => {
     expect(seen(partitionsAfter[1])).toEqual(seen(partitionsBefore[1])); // partition 2 saw nothing at all
     // A wrong key is also counted on the receiving partition, as a local one is.
     expect(partitionsAfter[0].violations.keyMismatch - partitionsBefore[0].violations.keyMismatch).toBe(kind === 'keyMismatch' ? 1 : 0);
+  });
+
+  it('a run whose second payload length lies: its first message is delivered, the rest of the frame dropped as badLength', async () => {
+    const before = (await b.stats()).partitions[0].delivered;
+    peer.send(peer.dataFrame([honestMessage(sent + 1), honestMessage(sent + 2, { payloadBytesField: 4096 }), honestMessage(sent + 3)]));
+    sent += 1;
+    await honest(4);
+    await expectCounted('badLength');
+    expect((await b.stats()).partitions[0].delivered - before).toBe(5);
   });
 
   it('a CLOSE for node 3’s channel (with node 3’s ids): unknownChannel, and that channel goes on', async () => {

@@ -131,17 +131,27 @@ export class HostilePeer {
     return { key, channel: answer.bytes.readUInt32LE(F.CONNECT_OK_CHANNEL_OFFSET), process: answer.bytes.readUInt32LE(F.CONNECT_OK_PROCESS_OFFSET) };
   }
 
-  /** A DATA frame with these messages; `countField` overrides the message count (a lie). */
+  /**
+   * A DATA frame with these messages, one run: the stamp (channel, source partition, key) and the
+   * first sequence come from the first message, and the others must follow it on its channel
+   * (this builder refuses anything else). `countField` overrides the message count (a lie).
+   */
   dataFrame(messages: ForgedMessage[], countField = messages.length): Buffer {
+    const [first] = messages;
+    messages.forEach((m, i) => {
+      if (m.channel !== first.channel || m.sourcePartition !== first.sourcePartition || !Buffer.from(m.key).equals(Buffer.from(first.key)) || m.sequence !== first.sequence + i) {
+        throw new Error('dataFrame: one frame is one run, the messages of one channel with consecutive sequences');
+      }
+    });
     const bytes = F.DATA_FIRST_MESSAGE_OFFSET + messages.reduce((n, m) => n + F.messageBytes(m.payload.length), 0);
     const b = this.frame(F.FrameType.DATA, bytes);
+    b.writeUInt32LE(first.channel >>> 0, F.DATA_CHANNEL_OFFSET);
+    b.writeUInt32LE(first.sourcePartition, F.DATA_SOURCE_PARTITION_OFFSET);
+    b.writeUInt32LE(first.sequence >>> 0, F.DATA_SEQUENCE_OFFSET);
+    b.set(first.key, F.DATA_KEY_OFFSET);
     b.writeUInt32LE(countField, F.DATA_COUNT_OFFSET);
     let at = F.DATA_FIRST_MESSAGE_OFFSET;
     for (const m of messages) {
-      b.writeUInt32LE(m.channel >>> 0, at + F.MESSAGE_CHANNEL_OFFSET);
-      b.writeUInt32LE(m.sourcePartition, at + F.MESSAGE_SOURCE_PARTITION_OFFSET);
-      b.writeUInt32LE(m.sequence >>> 0, at + F.MESSAGE_SEQUENCE_OFFSET);
-      b.set(m.key, at + F.MESSAGE_KEY_OFFSET);
       b.writeUInt32LE(m.payloadBytesField ?? m.payload.length, at + F.MESSAGE_PAYLOAD_BYTES_OFFSET);
       b.set(m.payload, at + F.MESSAGE_HEADER_BYTES);
       at += F.messageBytes(m.payload.length);

@@ -6,9 +6,9 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { DELIVERED, HELD, LinkReader, type FrameSink } from '../../src/hardware/link/link-reader.js';
+import { DELIVERED, HELD, LinkReader, NO_RUN, type FrameSink } from '../../src/hardware/link/link-reader.js';
 import { LinkWriter } from '../../src/hardware/link/link-writer.js';
-import { ACK_MAX_PAIRS, DATA_FRAME_TARGET_BYTES, maxFrameBytes } from '../../src/shared/link-frames.js';
+import { ACK_MAX_PAIRS, DATA_FIRST_MESSAGE_OFFSET, DATA_FRAME_TARGET_BYTES, maxFrameBytes, messageBytes } from '../../src/shared/link-frames.js';
 
 const MAX_MESSAGE = 5000;
 
@@ -42,17 +42,31 @@ function framesOf(messages: readonly Sent[]): Uint8Array {
   return Buffer.concat(out);
 }
 
-/** A sink that records messages (copying them: their bytes are valid only during the call) and holds when told. */
-function recorder(holdAt: ReadonlySet<number>): FrameSink & { got: Received[]; calls: number } {
+/**
+ * A sink that records messages (copying them: their bytes are valid only during the call), numbering
+ * each from its run's stamp as the receive stage does, and holds when told. `refuse` names the
+ * channels whose runs it refuses (as a run that does not verify).
+ */
+function recorder(holdAt: ReadonlySet<number>, refuse: ReadonlySet<number> = new Set()): FrameSink & { got: Received[]; calls: number; runs: number } {
   const got: Received[] = [];
+  let run = { channel: 0, source: 0, sequence: 0, key: [0, 0, 0, 0] };
   const sink = {
     got,
     calls: 0,
-    message(channel: number, source: number, sequence: number, k0: number, k1: number, k2: number, k3: number, buf: Uint8Array, words: Uint32Array, at: number, bytes: number): number {
-      // `words` views the same memory from the same start as `buf`.
+    runs: 0,
+    run(channel: number, source: number, sequence: number, k0: number, k1: number, k2: number, k3: number): number {
+      sink.runs++;
+      if (refuse.has(channel)) return NO_RUN;
+      run = { channel, source, sequence, key: [k0, k1, k2, k3] };
+      return 1000 + channel;
+    },
+    message(entry: number, buf: Uint8Array, words: Uint32Array, at: number, bytes: number): number {
+      // `words` views the same memory from the same start as `buf`, and the entry is the run's.
       expect(words.buffer).toBe(buf.buffer);
+      expect(entry).toBe(1000 + run.channel);
       if (holdAt.has(sink.calls++)) return HELD;
-      got.push({ channel, sequence, source, key: [k0, k1, k2, k3], payload: buf.slice(at, at + bytes) });
+      got.push({ channel: run.channel, sequence: run.sequence, source: run.source, key: run.key, payload: buf.slice(at, at + bytes) });
+      run.sequence++;
       return DELIVERED;
     },
     ack() {},
@@ -135,6 +149,59 @@ describe('LinkReader', () => {
     expect(sink.got.every((m, i) => Buffer.from(m.payload).equals(Buffer.from(sent[i].payload)))).toBe(true);
     // Four holds, each retried once: every other call delivered.
     expect(sink.calls).toBe(204);
+  });
+
+  it('writes one DATA frame per run: the stamp once for consecutive messages of one channel', () => {
+    const sizes = [64, 64, 64, 64, 64];
+    const channels = [1, 1, 1, 2, 1];
+    const sent = sentFrom(sizes.map((size, i) => ({ channel: channels[i], size, seed: i })));
+    // Channel 1's fifth message skips a sequence: a new run, as after a channel change.
+    sent[4].sequence = 9;
+    const bytes = framesOf(sent);
+    // Runs: [1,2,3] on channel 1, [4] on channel 2, [9] on channel 1.
+    expect(bytes.length).toBe(3 * DATA_FIRST_MESSAGE_OFFSET + 5 * messageBytes(64));
+    const sink = recorder(new Set());
+    readAll(new LinkReader(sink, maxFrameBytes(MAX_MESSAGE), MAX_MESSAGE), bytes, [bytes.length]);
+    expect(sink.runs).toBe(3);
+    expect(sink.got.map((m) => [m.channel, m.sequence])).toEqual([[1, 1], [1, 2], [1, 3], [2, 4], [1, 9]]);
+  });
+
+  it('drops the whole frame of a run that does not verify, and reads the next frame', () => {
+    const sent = sentFrom([1, 1, 2, 2, 3].map((channel, i) => ({ channel, size: 40, seed: i })));
+    const sink = recorder(new Set(), new Set([2]));
+    readAll(new LinkReader(sink, maxFrameBytes(MAX_MESSAGE), MAX_MESSAGE), framesOf(sent), [7, 300]);
+    expect(sink.runs).toBe(3);
+    expect(sink.got.map((m) => [m.channel, m.sequence])).toEqual([[1, 1], [1, 2], [3, 5]]);
+    expect(sink.calls).toBe(3);
+  });
+
+  it('drops the rest of a run at a payload over the node\'s bound (badLength), and reads the next frame', () => {
+    const sent = sentFrom([
+      { channel: 1, size: 40, seed: 1 },
+      { channel: 1, size: 200, seed: 2 },
+      { channel: 1, size: 40, seed: 3 },
+      { channel: 2, size: 40, seed: 4 },
+    ]);
+    const kinds: string[] = [];
+    const sink = { ...recorder(new Set()), violation: (kind: string) => kinds.push(kind) };
+    readAll(new LinkReader(sink, maxFrameBytes(MAX_MESSAGE), 100), framesOf(sent), [1000]);
+    expect(kinds).toEqual(['badLength']);
+    expect(sink.got.map((m) => [m.channel, m.sequence])).toEqual([[1, 1], [2, 4]]);
+  });
+
+  it('verifies a held run again from the held message on', () => {
+    const sent = sentFrom([1, 1, 1, 1].map((channel, i) => ({ channel, size: 64, seed: i })));
+    const sink = recorder(new Set([2]));
+    const calls: number[] = [];
+    const run = sink.run;
+    sink.run = (channel, source, sequence, k0, k1, k2, k3) => {
+      calls.push(sequence);
+      return run(channel, source, sequence, k0, k1, k2, k3);
+    };
+    readAll(new LinkReader(sink, maxFrameBytes(MAX_MESSAGE), MAX_MESSAGE), framesOf(sent), [100_000]);
+    // Held at the third message (sequence 3): the run is verified again from sequence 3.
+    expect(calls).toEqual([1, 3]);
+    expect(sink.got.map((m) => m.sequence)).toEqual([1, 2, 3, 4]);
   });
 
   it('keeps ACK frames under the frame bound however many channels are owed', () => {

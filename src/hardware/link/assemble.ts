@@ -41,8 +41,8 @@ export function startLinks(hw: Hardware, node: ResolvedNode, boot: NonNullable<H
 
 function sinkFor(link: NodeLink, channels: LinkedChannels, connects: RemoteConnect): FrameSink {
   return {
-    message: (channel, sourcePartition, sequence, k0, k1, k2, k3, buf, words, at, bytes) =>
-      channels.message(link, channel, sourcePartition, sequence, k0, k1, k2, k3, buf, words, at, bytes),
+    run: (channel, sourcePartition, sequence, k0, k1, k2, k3) => channels.run(link, channel, sourcePartition, sequence, k0, k1, k2, k3),
+    message: (entry, buf, words, at, bytes) => channels.message(link, entry, buf, words, at, bytes),
     ack: (channel, sequence) => channels.ack(link, channel, sequence),
     close: (channel, senderChannel, status) => channels.close(link, channel, senderChannel, status),
     connect: (view, at) => connects.accept(link, view, at),

@@ -1,7 +1,8 @@
 /**
  * One link's incoming bytes: cut into frames by their length words, each
- * frame checked for size and type, DATA messages handed one at a time to the
- * receive stage (LinkedChannels.message). Nothing a peer sends is trusted: a
+ * frame checked for size and type; a DATA frame's run header goes to the
+ * receive stage to be verified (LinkedChannels.run), then its messages one at
+ * a time (LinkedChannels.message). Nothing a peer sends is trusted: a
  * field that lies drops the rest of its frame (badLength); a length word past
  * the bound ends the link, since nothing after it can be framed again.
  *
@@ -22,19 +23,19 @@ import {
   CONNECT_OK_REQUEST_OFFSET,
   CONNECT_REFUSED_REQUEST_OFFSET,
   CONNECT_REFUSED_STATUS_OFFSET,
+  DATA_CHANNEL_OFFSET,
   DATA_COUNT_OFFSET,
   DATA_FIRST_MESSAGE_OFFSET,
+  DATA_KEY_OFFSET,
+  DATA_SEQUENCE_OFFSET,
+  DATA_SOURCE_PARTITION_OFFSET,
   FIXED_FRAME_BYTES,
   FRAME_HEADER_BYTES,
   FRAME_LENGTH_WORD_BYTES,
   FrameType,
   MESSAGE_ALIGN_BYTES,
-  MESSAGE_CHANNEL_OFFSET,
   MESSAGE_HEADER_BYTES,
-  MESSAGE_KEY_OFFSET,
   MESSAGE_PAYLOAD_BYTES_OFFSET,
-  MESSAGE_SEQUENCE_OFFSET,
-  MESSAGE_SOURCE_PARTITION_OFFSET,
 } from '../../shared/link-frames.js';
 import type { LinkViolationKind } from '../../shared/link-counters.js';
 
@@ -42,8 +43,10 @@ import type { LinkViolationKind } from '../../shared/link-counters.js';
 export const DELIVERED = 0;
 /** The receiving ring is full: keep the message, stop reading, try again from the engine's round. */
 export const HELD = 1;
-/** Dropped (counted by whoever dropped it); go on with the next. */
+/** Dropped (counted by whoever dropped it): the rest of its run goes too, since every later sequence depends on it. */
 export const DROPPED = 2;
+/** FrameSink.run(): the run header does not verify (counted by the sink); the frame is dropped. */
+export const NO_RUN = -1;
 
 /**
  * Where a reader's frames go. `buf` and offsets stay valid only during the call; a message's
@@ -51,7 +54,14 @@ export const DROPPED = 2;
  * may be read as words when it is 4-aligned.
  */
 export interface FrameSink {
-  message(channel: number, sourcePartition: number, sequence: number, k0: number, k1: number, k2: number, k3: number, buf: Uint8Array, words: Uint32Array, at: number, bytes: number): number;
+  /**
+   * A DATA frame's run, from its message with this `sequence` on: the entry its messages go to,
+   * or NO_RUN. Called when a frame starts, and again when a held frame goes on (its channel may
+   * have ended meanwhile).
+   */
+  run(channel: number, sourcePartition: number, sequence: number, k0: number, k1: number, k2: number, k3: number): number;
+  /** The next message of the run verified into `entry`: DELIVERED, HELD or DROPPED. */
+  message(entry: number, buf: Uint8Array, words: Uint32Array, at: number, bytes: number): number;
   ack(channel: number, sequence: number): void;
   close(channel: number, senderChannel: number, status: number): void;
   /** `at` is the frame's start in `view`; the frame is CONNECT_FRAME_BYTES long. */
@@ -76,10 +86,14 @@ export class LinkReader {
   private base = 0;
   /** Start of the first frame not finished with. */
   private pos = 0;
-  /** In a DATA frame being delivered: messages left, the next one's offset, the frame's end. */
+  /**
+   * In a DATA frame being delivered (it starts at `pos`): messages left, the next one's offset,
+   * the frame's end, and the entry its run verified into (NO_RUN: verify before the next message).
+   */
   private dataLeft = 0;
   private dataAt = 0;
   private dataEnd = 0;
+  private runEntry = NO_RUN;
   private stopped = false;
   /** Reads that arrived after `buf` while the frame at `pos` is still incomplete. */
   private readonly parts: Uint8Array[] = [];
@@ -276,45 +290,60 @@ export class LinkReader {
     this.dataLeft = n;
     this.dataAt = at + DATA_FIRST_MESSAGE_OFFSET;
     this.dataEnd = at + frameBytes;
+    this.runEntry = NO_RUN;
+  }
+
+  /**
+   * Verify the current DATA frame's run from its next message on: the frame's stamp, with that
+   * message's sequence (the first one's plus the messages already delivered). False: dropped.
+   */
+  private verifyRun(): boolean {
+    const v = this.view;
+    const f = this.pos;
+    const done = v.getUint32(f + DATA_COUNT_OFFSET, true) - this.dataLeft;
+    const k = f + DATA_KEY_OFFSET;
+    this.runEntry = this.sink.run(
+      v.getUint32(f + DATA_CHANNEL_OFFSET, true),
+      v.getUint32(f + DATA_SOURCE_PARTITION_OFFSET, true),
+      (v.getUint32(f + DATA_SEQUENCE_OFFSET, true) + done) >>> 0,
+      v.getUint32(k, true),
+      v.getUint32(k + 4, true),
+      v.getUint32(k + 8, true),
+      v.getUint32(k + 12, true),
+    );
+    return this.runEntry !== NO_RUN;
   }
 
   /** Hand the current DATA frame's messages on; false when one is held. */
   private deliver(): boolean {
     const v = this.view;
     const end = this.dataEnd;
+    if (this.runEntry === NO_RUN && !this.verifyRun()) this.dataLeft = 0;
     while (this.dataLeft > 0) {
       const m = this.dataAt;
       const bytes = m + MESSAGE_HEADER_BYTES <= end ? v.getUint32(m + MESSAGE_PAYLOAD_BYTES_OFFSET, true) : -1;
-      if (bytes < 0 || bytes > end - m - MESSAGE_HEADER_BYTES) {
-        // The count or a payload length lies: nothing after it in this frame can be trusted.
+      if (bytes < 0 || bytes > end - m - MESSAGE_HEADER_BYTES || bytes > this.maxMessageBytes) {
+        // The count or a payload length lies (or passes this node's bound): nothing after it in
+        // this frame can be trusted, and no later message of the run could be in sequence.
         this.sink.violation('badLength');
         this.dataLeft = 0;
         break;
       }
-      const next = m + MESSAGE_HEADER_BYTES + ((bytes + MESSAGE_ALIGN_BYTES - 1) & ~(MESSAGE_ALIGN_BYTES - 1));
-      if (bytes > this.maxMessageBytes) this.sink.violation('badLength');
-      else {
-        const k = m + MESSAGE_KEY_OFFSET;
-        const r = this.sink.message(
-          v.getUint32(m + MESSAGE_CHANNEL_OFFSET, true),
-          v.getUint32(m + MESSAGE_SOURCE_PARTITION_OFFSET, true),
-          v.getUint32(m + MESSAGE_SEQUENCE_OFFSET, true),
-          v.getUint32(k, true),
-          v.getUint32(k + 4, true),
-          v.getUint32(k + 8, true),
-          v.getUint32(k + 12, true),
-          this.whole8,
-          this.whole32,
-          this.base + m + MESSAGE_HEADER_BYTES,
-          bytes,
-        );
-        if (r === HELD) return false;
-        if (r === DELIVERED) this.delivered++;
-        if (this.stopped) return true;
+      const r = this.sink.message(this.runEntry, this.whole8, this.whole32, this.base + m + MESSAGE_HEADER_BYTES, bytes);
+      if (r === HELD) {
+        // The channel may end while the ring is full: the run is verified again before it goes on.
+        this.runEntry = NO_RUN;
+        return false;
       }
-      this.dataAt = next;
+      if (r === DROPPED) {
+        this.dataLeft = 0;
+        break;
+      }
+      this.delivered++;
+      if (this.stopped) return true;
+      this.dataAt = m + MESSAGE_HEADER_BYTES + ((bytes + MESSAGE_ALIGN_BYTES - 1) & ~(MESSAGE_ALIGN_BYTES - 1));
       this.dataLeft--;
-      if (this.dataLeft === 0 && next !== end) this.sink.violation('badLength');
+      if (this.dataLeft === 0 && this.dataAt !== end) this.sink.violation('badLength');
     }
     this.pos = end;
     return true;

@@ -2,9 +2,10 @@
  * One link's outgoing batch: frames are appended into a preallocated buffer
  * and leave in one socket write per flush (once per scheduler turn, or when
  * the buffer is full). One write per message would cost 10-80x more.
- * Messages go into DATA frames of up to DATA_FRAME_TARGET_BYTES each; any
- * other frame closes the DATA frame being filled, so frames leave in the
- * order they were appended.
+ * Messages go into DATA frames of up to DATA_FRAME_TARGET_BYTES each, one
+ * frame per run of consecutive messages on one channel (the stamp written
+ * once per run); any other frame closes the DATA frame being filled, so
+ * frames leave in the order they were appended.
  */
 import {
   ACK_COUNT_OFFSET,
@@ -32,17 +33,17 @@ import {
   CONNECT_SOURCE_CHANNEL_OFFSET,
   CONNECT_SOURCE_PARTITION_OFFSET,
   CONNECT_SOURCE_PROCESS_OFFSET,
+  DATA_CHANNEL_OFFSET,
   DATA_COUNT_OFFSET,
   DATA_FIRST_MESSAGE_OFFSET,
+  DATA_KEY_OFFSET,
+  DATA_SEQUENCE_OFFSET,
+  DATA_SOURCE_PARTITION_OFFSET,
   DATA_FRAME_TARGET_BYTES,
   FrameType,
   HEARTBEAT_FRAME_BYTES,
-  MESSAGE_CHANNEL_OFFSET,
   MESSAGE_HEADER_BYTES,
-  MESSAGE_KEY_OFFSET,
   MESSAGE_PAYLOAD_BYTES_OFFSET,
-  MESSAGE_SEQUENCE_OFFSET,
-  MESSAGE_SOURCE_PARTITION_OFFSET,
   messageBytes,
   writeFrameHeader,
 } from '../../shared/link-frames.js';
@@ -82,6 +83,9 @@ export class LinkWriter {
   /** Where the DATA frame being filled starts, or -1. */
   private dataStart = -1;
   private dataCount = 0;
+  /** The channel of the DATA frame being filled, and the sequence its next message must have to join it. */
+  private dataChannel = 0;
+  private dataNextSequence = 0;
   /** Frames and messages in the batch, for the link's counters. */
   frames = 0;
   messages = 0;
@@ -109,30 +113,34 @@ export class LinkWriter {
 
   /**
    * Append one stamped message; false when the batch has no room for it (flush, then try again).
-   * `src8`/`src32` view the sender's ring, `from` (8-aligned there) is where the payload starts.
+   * It joins the DATA frame being filled when it is that frame's channel's next message (the
+   * stamp, written once per run, is the same for every message of a channel); otherwise it starts
+   * a new frame with its own stamp. `src8`/`src32` view the sender's ring, `from` (8-aligned
+   * there) is where the payload starts.
    */
   message(channel: number, sourcePartition: number, sequence: number, k0: number, k1: number, k2: number, k3: number, src8: Uint8Array, src32: Uint32Array, from: number, bytes: number): boolean {
     const need = messageBytes(bytes);
-    if (this.dataStart >= 0 && this.used - this.dataStart + need > DATA_FRAME_TARGET_BYTES) this.closeData();
+    if (this.dataStart >= 0 && (channel !== this.dataChannel || sequence !== this.dataNextSequence || this.used - this.dataStart + need > DATA_FRAME_TARGET_BYTES)) this.closeData();
     const opening = this.dataStart < 0 ? DATA_FIRST_MESSAGE_OFFSET : 0;
     if (this.used + opening + need > this.capacity - CONTROL_RESERVE_BYTES) return false;
+    // Every frame and message is a multiple of 4 bytes from the batch start: word stores.
+    const w = this.u32;
     if (opening !== 0) {
+      const f = this.used >> 2;
+      w[f + (DATA_CHANNEL_OFFSET >> 2)] = channel;
+      w[f + (DATA_SOURCE_PARTITION_OFFSET >> 2)] = sourcePartition;
+      w[f + (DATA_SEQUENCE_OFFSET >> 2)] = sequence;
+      w[f + (DATA_KEY_OFFSET >> 2)] = k0;
+      w[f + (DATA_KEY_OFFSET >> 2) + 1] = k1;
+      w[f + (DATA_KEY_OFFSET >> 2) + 2] = k2;
+      w[f + (DATA_KEY_OFFSET >> 2) + 3] = k3;
       this.dataStart = this.used;
       this.dataCount = 0;
+      this.dataChannel = channel;
       this.used += DATA_FIRST_MESSAGE_OFFSET;
     }
     const at = this.used;
-    // Every frame and message is a multiple of 4 bytes from the batch start: word stores.
-    const w = this.u32;
-    const a = at >> 2;
-    w[a + (MESSAGE_CHANNEL_OFFSET >> 2)] = channel;
-    w[a + (MESSAGE_SOURCE_PARTITION_OFFSET >> 2)] = sourcePartition;
-    w[a + (MESSAGE_SEQUENCE_OFFSET >> 2)] = sequence;
-    w[a + (MESSAGE_KEY_OFFSET >> 2)] = k0;
-    w[a + (MESSAGE_KEY_OFFSET >> 2) + 1] = k1;
-    w[a + (MESSAGE_KEY_OFFSET >> 2) + 2] = k2;
-    w[a + (MESSAGE_KEY_OFFSET >> 2) + 3] = k3;
-    w[a + (MESSAGE_PAYLOAD_BYTES_OFFSET >> 2)] = bytes;
+    w[(at + MESSAGE_PAYLOAD_BYTES_OFFSET) >> 2] = bytes;
     const payload = at + MESSAGE_HEADER_BYTES;
     const d8 = this.buffer;
     if (bytes <= WORD_COPY_LIMIT) {
@@ -144,6 +152,7 @@ export class LinkWriter {
     for (let i = payload + bytes; i < at + need; i++) d8[i] = 0;
     this.used = at + need;
     this.dataCount++;
+    this.dataNextSequence = (sequence + 1) >>> 0;
     this.messages++;
     return true;
   }

@@ -1,17 +1,18 @@
 /**
  * Channels whose other end is on another node: the engine's send stage hands
  * their messages here (RemoteEnds), and this is the receive stage for what
- * arrives over a link. A peer node is not trusted: every message is checked
- * against this node's own entry (open, the other end on that node and
- * partition, the next sequence number, the key) before it is copied into a
- * receive ring; anything else is dropped and counted on the link, by kind.
+ * arrives over a link. A peer node is not trusted: every DATA frame's run is
+ * checked against this node's own entry (open, the other end on that node and
+ * partition, the next sequence number, the key) before any of its messages is
+ * copied into a receive ring; anything else is dropped and counted on the
+ * link, by kind, once per frame.
  */
 import { NO_ENTRY, type ChannelStateTable } from '../channel-state-table.js';
 import type { Counters } from '../counters.js';
 import { BLOCKED, GONE, type Engine, type RemoteEnds } from '../engine.js';
 import type { KeyTable } from '../key-table.js';
 import type { Stamp } from '../stamp.js';
-import { DELIVERED, DROPPED, HELD } from './link-reader.js';
+import { DELIVERED, DROPPED, HELD, NO_RUN } from './link-reader.js';
 import type { NodeLink } from './node-link.js';
 import { ConnectionState, RecordType } from '../../shared/layout.js';
 import { Status } from '../../shared/errors.js';
@@ -87,29 +88,43 @@ export class LinkedChannels implements RemoteEnds {
 
   // ── receive side (frames from `link`) ─────────────────────────────────────
 
-  message(link: NodeLink, channel: number, sourcePartition: number, sequence: number, k0: number, k1: number, k2: number, k3: number, buf: Uint8Array, words: Uint32Array, at: number, bytes: number): number {
+  /**
+   * Claim 10's receive stage for a run of messages (one DATA frame, or what is left of it after a
+   * hold): the run's stamp and its next message's sequence against this node's own entry. The
+   * entry its messages go to, or NO_RUN (counted). The run's messages are numbered on from
+   * `sequence` and carry no stamp of their own, so this check covers each of them; message()
+   * keeps the numbering.
+   */
+  run(link: NodeLink, channel: number, sourcePartition: number, sequence: number, k0: number, k1: number, k2: number, k3: number): number {
     const t = this.table;
     const d = t.entryOfLinkId(channel);
     if (d === NO_ENTRY || t.state[d] !== ConnectionState.OPEN) {
       if (!link.closedRecently(channel)) link.counters.violation('unknownChannel');
-      return DROPPED;
+      return NO_RUN;
     }
     if (t.remoteNode[d] !== link.node || t.remotePartition[d] !== sourcePartition) {
       link.counters.violation('wrongSource');
-      return DROPPED;
+      return NO_RUN;
     }
     if (sequence !== ((t.receivedSequence[d] + 1) >>> 0)) {
       link.counters.violation('sequence');
-      return DROPPED;
+      return NO_RUN;
     }
     if (!this.keys.matches(d, k0, k1, k2, k3)) {
       link.counters.violation('keyMismatch');
       this.counters.violation(t.partitionIndexOf(d), 'keyMismatch');
-      return DROPPED;
+      return NO_RUN;
     }
+    return d;
+  }
+
+  /** The next message of a run that run() verified into entry `d`: into its owner's receive ring. */
+  message(link: NodeLink, d: number, buf: Uint8Array, words: Uint32Array, at: number, bytes: number): number {
     const r = this.engine.deliverFromLink(d, buf, words, at, bytes);
     if (r === BLOCKED) return HELD;
     if (r === GONE) return DROPPED;
+    const t = this.table;
+    const sequence = (t.receivedSequence[d] + 1) >>> 0;
     t.receivedSequence[d] = sequence;
     link.owe(t.linkChannel[d], sequence);
     const p = t.partitionIndexOf(d);
