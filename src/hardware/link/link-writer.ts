@@ -36,10 +36,10 @@ import {
   DATA_CHANNEL_OFFSET,
   DATA_COUNT_OFFSET,
   DATA_FIRST_MESSAGE_OFFSET,
+  DATA_FRAME_TARGET_BYTES,
   DATA_KEY_OFFSET,
   DATA_SEQUENCE_OFFSET,
   DATA_SOURCE_PARTITION_OFFSET,
-  DATA_FRAME_TARGET_BYTES,
   FrameType,
   HEARTBEAT_FRAME_BYTES,
   MESSAGE_HEADER_BYTES,
@@ -62,7 +62,6 @@ export interface ConnectFields {
 
 /** Room kept for frames other than DATA, so a batch full of messages still takes an ACK or a CLOSE. */
 const CONTROL_RESERVE_BYTES = 4096;
-
 
 /**
  * The batch is written through a Uint32Array in the platform's byte order, which is the frame
