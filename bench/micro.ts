@@ -81,7 +81,7 @@ export function verifiedPaths(
 /** Produce `n` records of `payload` into `ring`, publishing once (batch) or per record. */
 function produce(p: RingProducer, payload: Uint8Array, n: number, perRecord: boolean): void {
   for (let i = 0; i < n; i++) {
-    const at = p.tryClaim(RecordType.RAW, payload.byteLength);
+    const at = p.tryClaim(RecordType.RAW, payload.length); // as lparlink's sender reads it: no byteLength getter
     if (at < 0) throw new Error('micro: ring full');
     p.u8.set(payload, at);
     if (perRecord) p.publish();

@@ -134,6 +134,21 @@ describe('tryRecvInto', () => {
     }
   });
 
+  it('copies whole into a reused buffer whose resizable memory shrank between calls', () => {
+    const { tx: [tx], rx: [rx], hw } = verifiedPaths(MAX, RING);
+    // A length-tracking view: the copier's kept word view over it goes out of bounds on the shrink.
+    const memory = new (ArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => ArrayBuffer & { resize(n: number): void })(1024, { maxByteLength: 1024 });
+    const into = new Uint8Array(memory);
+    for (const [i, size] of [200, 64].entries()) tx.send(message(i, size));
+    while (hw.engine.round() > 0);
+    expect(rx.tryRecvInto(into)).toBe(200);
+    expect(seqOf(into, 0, 200)).toBe(0);
+    memory.resize(128);
+    into.fill(0);
+    expect(rx.tryRecvInto(into)).toBe(64);
+    expect(seqOf(into, 0, 64)).toBe(1);
+  });
+
   it('rejects what is not a Uint8Array with EINVAL', async () => {
     const { rx: [rx] } = verifiedPaths(MAX, RING);
     expectCode(() => rx.tryRecvInto(new ArrayBuffer(8) as unknown as Uint8Array), 'EINVAL');
