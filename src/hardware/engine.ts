@@ -79,11 +79,12 @@ export class Engine {
   private readonly releaseStep: number;
   /**
    * The channel the last SEND named, with the queue pair that sent it, once its lookups passed
-   * (owned by that queue pair, open, its receiving queue pair active): the next SEND of the same
-   * queue pair on the same handle skips the lookups, never the stamp and its verification. What a
-   * lookup found changes only when a channel end closes or a queue pair stops (everything else
+   * (owned by that queue pair, open, and its receiving queue pair active or, for an end on another
+   * node, no destination here): the next SEND of the same queue pair on the same handle skips the
+   * lookups, never the stamp and its verification. What a lookup found changes only when a channel
+   * end closes or ends (its peer closed, its link went down) or a queue pair stops (everything else
    * opens entries that are free, which no cached handle names), and each of those goes through
-   * closeEnd() or deactivate(), which drop the cache (forgetChannelCache).
+   * closeEnd(), endByPeer() or deactivate(), which drop the cache (forgetChannelCache).
    */
   private cachedQueuePair: HardwareQueuePair | undefined;
   private cachedHandle = -1;
@@ -243,30 +244,43 @@ export class Engine {
   }
 
   private send(qp: HardwareQueuePair, handle: number, src: RingConsumer, payload: number, bytes: number): Outcome {
-    let e = this.cachedEntry;
-    let dqp = this.cachedDestination;
-    let deliveryHandle = this.cachedDeliveryHandle;
-    if (handle !== this.cachedHandle || qp !== this.cachedQueuePair || dqp === undefined) {
-      e = this.ownedEntry(qp, handle, RecordType.SEND);
-      if (e === NO_ENTRY) return DONE;
-      const state = this.table.state[e];
-      if (state !== ConnectionState.OPEN) {
-        this.counters.sendError(qp.port.index);
-        this.complete(qp, endedStatus(state), RecordType.SEND, handle);
-        return DONE;
-      }
-      // One branch on a lookup-cache miss; remote ends are never cached (they have no receiving queue pair here).
-      if (this.table.remoteNode[e] !== 0) return this.sendRemote(qp, handle, e, src, payload, bytes);
-      dqp = this.receivingQueuePair(e);
-      if (dqp !== undefined) deliveryHandle = this.table.handle(this.table.peer[e]);
-      if (dqp !== undefined && dqp.state === QueuePairState.ACTIVE) {
-        this.cachedQueuePair = qp;
-        this.cachedHandle = handle;
-        this.cachedEntry = e;
-        this.cachedDestination = dqp;
-        this.cachedDeliveryHandle = deliveryHandle;
-      }
+    if (handle !== this.cachedHandle || qp !== this.cachedQueuePair) return this.sendLookingUp(qp, handle, src, payload, bytes);
+    const dqp = this.cachedDestination;
+    if (dqp === undefined) return this.sendRemote(qp, handle, this.cachedEntry, src, payload, bytes);
+    return this.sendLocal(qp, handle, this.cachedEntry, this.cachedDeliveryHandle, dqp, src, payload, bytes);
+  }
+
+  /** send() on a lookup-cache miss: the lookups, then the cache for the SENDs that follow on the same handle. */
+  private sendLookingUp(qp: HardwareQueuePair, handle: number, src: RingConsumer, payload: number, bytes: number): Outcome {
+    const e = this.ownedEntry(qp, handle, RecordType.SEND);
+    if (e === NO_ENTRY) return DONE;
+    const state = this.table.state[e];
+    if (state !== ConnectionState.OPEN) {
+      this.counters.sendError(qp.port.index);
+      this.complete(qp, endedStatus(state), RecordType.SEND, handle);
+      return DONE;
     }
+    // An end on another node has no receiving queue pair here: it is cached with no destination.
+    if (this.table.remoteNode[e] !== 0) {
+      this.cache(qp, handle, e, undefined, 0);
+      return this.sendRemote(qp, handle, e, src, payload, bytes);
+    }
+    const dqp = this.receivingQueuePair(e);
+    const deliveryHandle = dqp === undefined ? 0 : this.table.handle(this.table.peer[e]);
+    if (dqp !== undefined && dqp.state === QueuePairState.ACTIVE) this.cache(qp, handle, e, dqp, deliveryHandle);
+    return this.sendLocal(qp, handle, e, deliveryHandle, dqp, src, payload, bytes);
+  }
+
+  private cache(qp: HardwareQueuePair, handle: number, e: number, dqp: HardwareQueuePair | undefined, deliveryHandle: number): void {
+    this.cachedQueuePair = qp;
+    this.cachedHandle = handle;
+    this.cachedEntry = e;
+    this.cachedDestination = dqp;
+    this.cachedDeliveryHandle = deliveryHandle;
+  }
+
+  /** Stamp, verify and deliver a SEND whose lookups passed, on an end whose other end is on this node. */
+  private sendLocal(qp: HardwareQueuePair, handle: number, e: number, deliveryHandle: number, dqp: HardwareQueuePair | undefined, src: RingConsumer, payload: number, bytes: number): Outcome {
     if (bytes > this.maxMessageBytes) return this.reject(qp, 'messageSize', Status.EMSGSIZE, RecordType.SEND, handle);
     // Tracing off: this one predictable branch is all it costs.
     if (this.tracer !== undefined) return this.sendTraced(this.tracer, qp, handle, e, deliveryHandle, dqp, src, payload, bytes);
@@ -327,14 +341,12 @@ export class Engine {
   }
 
   /**
-   * Receive stage's last step for a message that arrived over a link and verified against entry
-   * `d`: copy it into the owner's receive ring. BLOCKED: the ring is full (the reader holds it and
-   * retries); GONE: the owner's queue pair is not active, the message is dropped.
+   * Receive stage's last step for a message that arrived over a link and verified against an entry
+   * owned by `dqp`, which knows it by `deliveryHandle` (receivingEnd() of that entry, looked up once
+   * per run of messages): copy it into the owner's receive ring. BLOCKED: the ring is full (the
+   * reader holds it and retries); GONE: the owner's queue pair is not active, the message is dropped.
    */
-  deliverFromLink(d: number, src8: Uint8Array, src32: Uint32Array, from: number, bytes: number): number {
-    const t = this.table;
-    const port = this.ports[t.partitionIndexOf(d)];
-    const dqp = port.queuePairs[t.ownerQueuePair[d]];
+  deliverFromLink(dqp: HardwareQueuePair | undefined, deliveryHandle: number, src8: Uint8Array, src32: Uint32Array, from: number, bytes: number): number {
     if (dqp === undefined || dqp.state !== QueuePairState.ACTIVE) return GONE;
     const rx = dqp.receive;
     const at = this.claim(rx, RecordType.DATA, deliveryBodyBytes(bytes));
@@ -343,13 +355,19 @@ export class Engine {
       this.faultQueuePair(dqp, 'receiveRingPosition');
       return GONE;
     }
-    copyBytes(src8, src32, from, rx, writeDelivery(rx.u32, at, t.handle(d), Status.OK), bytes);
+    copyBytes(src8, src32, from, rx, writeDelivery(rx.u32, at, deliveryHandle, Status.OK), bytes);
     // The caller counts the delivery (once per batch of input, not per message).
     if (!dqp.receiveDirty) {
       dqp.receiveDirty = true;
       this.unpublished[this.unpublishedCount++] = dqp;
     }
     return DONE;
+  }
+
+  /** The queue pair that owns entry `d` (the receiving end of a message for it), if there is one. */
+  receivingEnd(d: number): HardwareQueuePair | undefined {
+    const t = this.table;
+    return this.ports[t.partitionIndexOf(d)].queuePairs[t.ownerQueuePair[d]];
   }
 
   /** The queue pair that owns the other end of entry `e`, if there is one. */

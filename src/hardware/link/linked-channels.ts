@@ -9,6 +9,7 @@
  */
 import { NO_ENTRY, type ChannelStateTable } from '../channel-state-table.js';
 import type { Counters } from '../counters.js';
+import type { HardwareQueuePair } from '../partition-port.js';
 import { BLOCKED, GONE, type Engine, type RemoteEnds } from '../engine.js';
 import type { KeyTable } from '../key-table.js';
 import type { Stamp } from '../stamp.js';
@@ -24,6 +25,15 @@ export class LinkedChannels implements RemoteEnds {
   private readonly deliveredBytes: number[];
   /** Links by node id (a sparse array: one lookup per message sent). */
   private readonly linkOf: NodeLink[] = [];
+  /**
+   * What run() verified last, looked up once for all its messages: the entry, the queue pair that
+   * owns it, the handle its deliveries carry, its partition index and the id ACKs name it by.
+   */
+  private runEntry = NO_ENTRY;
+  private runQueuePair: HardwareQueuePair | undefined;
+  private runHandle = 0;
+  private runPartition = 0;
+  private runLinkChannel = 0;
 
   constructor(
     private readonly table: ChannelStateTable,
@@ -115,19 +125,31 @@ export class LinkedChannels implements RemoteEnds {
       this.counters.violation(t.partitionIndexOf(d), 'keyMismatch');
       return NO_RUN;
     }
+    this.lookUpRun(d);
     return d;
+  }
+
+  private lookUpRun(d: number): void {
+    const t = this.table;
+    this.runEntry = d;
+    this.runQueuePair = this.engine.receivingEnd(d);
+    this.runHandle = t.handle(d);
+    this.runPartition = t.partitionIndexOf(d);
+    this.runLinkChannel = t.linkChannel[d];
   }
 
   /** The next message of a run that run() verified into entry `d`: into its owner's receive ring. */
   message(link: NodeLink, d: number, buf: Uint8Array, words: Uint32Array, at: number, bytes: number): number {
-    const r = this.engine.deliverFromLink(d, buf, words, at, bytes);
+    // Another link's run came in between (never as the reader calls: a held run is verified again).
+    if (d !== this.runEntry) this.lookUpRun(d);
+    const r = this.engine.deliverFromLink(this.runQueuePair, this.runHandle, buf, words, at, bytes);
     if (r === BLOCKED) return HELD;
     if (r === GONE) return DROPPED;
     const t = this.table;
     const sequence = (t.receivedSequence[d] + 1) >>> 0;
     t.receivedSequence[d] = sequence;
-    link.owe(t.linkChannel[d], sequence);
-    const p = t.partitionIndexOf(d);
+    link.owe(this.runLinkChannel, sequence);
+    const p = this.runPartition;
     this.deliveredMessages[p]++;
     this.deliveredBytes[p] += bytes;
     link.uncounted++;
