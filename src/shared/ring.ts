@@ -67,6 +67,8 @@ export const EMPTY = 0;
 export const FAULT = -1;
 /** Result of tryClaim() when the record does not fit yet. */
 export const FULL = -2;
+/** RingConsumer's refreshLimit(): the producer has published past the consumer. */
+const HAS_DATA = 1;
 
 function isPowerOfTwo(n: number): boolean {
   return Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0;
@@ -216,16 +218,14 @@ export class RingProducer extends RingSide {
     if (this.faultReason !== '') return FAULT;
     const length = RECORD_HEADER_BYTES + bodyBytes;
     const aligned = alignUp(length, RECORD_ALIGN_BYTES);
-    if (!(bodyBytes >= 0) || aligned > this.maxRecordBytes) {
-      throw new RangeError(`record body of ${bodyBytes} bytes exceeds the ring's limit of ${this.maxRecordBytes - RECORD_HEADER_BYTES}`);
-    }
+    if (!(bodyBytes >= 0) || aligned > this.maxRecordBytes) this.tooLarge(bodyBytes);
     let index = this.claimed & this.mask;
     const toEnd = this.capacity - index;
     const needed = aligned <= toEnd ? aligned : toEnd + aligned;
     if (this.capacity - ((this.claimed - this.consumerCache) >>> 0) < needed) {
       const consumer = Atomics.load(this.u32, this.consumerWord);
       const used = (this.claimed - consumer) >>> 0;
-      if (used > this.capacity) return this.fault(`consumer position ${consumer} is ahead of producer ${this.claimed}`);
+      if (used > this.capacity) return this.consumerAhead(consumer);
       this.consumerCache = consumer;
       if (this.capacity - used < needed) return FULL;
     }
@@ -241,6 +241,16 @@ export class RingProducer extends RingSide {
     this.u32[(at + RECORD_TYPE_OFFSET) >> 2] = type;
     this.claimed = (this.claimed + aligned) >>> 0;
     return at + RECORD_HEADER_BYTES;
+  }
+
+  // The reports of tryClaim()'s failures, apart: a template string costs much bytecode, and V8 does
+  // not inline a function past 460 bytes of it into its callers (the engine, every sender).
+  private tooLarge(bodyBytes: number): never {
+    throw new RangeError(`record body of ${bodyBytes} bytes exceeds the ring's limit of ${this.maxRecordBytes - RECORD_HEADER_BYTES}`);
+  }
+
+  private consumerAhead(consumer: number): -1 {
+    return this.fault(`consumer position ${consumer} is ahead of producer ${this.claimed}`);
   }
 
   /** Make every claimed record visible at once; wakes the consumer only if it sleeps (then returns true). */
@@ -344,15 +354,8 @@ export class RingConsumer extends RingSide {
     if (this.faultReason !== '') return FAULT;
     for (;;) {
       if (this.position === this.limit) {
-        const producer = Atomics.load(this.u32, this.producerWord);
-        if (((producer - this.position) >>> 0) > this.capacity) {
-          return this.fault(`producer position ${producer} is more than ${this.capacity} bytes past consumer ${this.position}`);
-        }
-        if (((producer - this.position) & (RECORD_ALIGN_BYTES - 1)) !== 0) {
-          return this.fault(`producer position ${producer} is not ${RECORD_ALIGN_BYTES}-byte aligned`);
-        }
-        this.limit = producer;
-        if (producer === this.position) return EMPTY;
+        const found = this.refreshLimit();
+        if (found !== HAS_DATA) return found;
       }
       const available = (this.limit - this.position) >>> 0;
       const index = this.position & this.mask;
@@ -361,25 +364,43 @@ export class RingConsumer extends RingSide {
       const type = this.u32[(at + RECORD_TYPE_OFFSET) >> 2];
       const toEnd = this.capacity - index;
       if (type === RecordType.PAD) {
-        if (length !== toEnd || toEnd > available) {
-          return this.fault(`padding record of ${length} bytes at ${index} does not reach the end of the ring`, 'record');
-        }
+        if (length !== toEnd || toEnd > available) return this.recordFault('padding', length, index);
         this.position = (this.position + toEnd) >>> 0;
         continue;
       }
-      if (length < RECORD_HEADER_BYTES || length > this.maxRecordBytes) {
-        return this.fault(`record length ${length} at ${index} is outside ${RECORD_HEADER_BYTES}..${this.maxRecordBytes}`, 'record');
-      }
+      if (length < RECORD_HEADER_BYTES || length > this.maxRecordBytes) return this.recordFault('length', length, index);
       const span = (length + RECORD_ALIGN_BYTES - 1) & ~(RECORD_ALIGN_BYTES - 1);
-      if (span > toEnd || span > available) {
-        return this.fault(`record of ${length} bytes at ${index} runs past the published data or the wrap`, 'record');
-      }
+      if (span > toEnd || span > available) return this.recordFault('span', length, index);
       this.recordType = type;
       this.bodyOffset = at + RECORD_HEADER_BYTES;
       this.bodyBytes = length - RECORD_HEADER_BYTES;
       this.recordSpan = span;
       return type === EMPTY ? this.fault('record type 0', 'record') : type;
     }
+  }
+
+  /** Read the producer's position once, check it and keep it as the limit: HAS_DATA, EMPTY or FAULT. */
+  private refreshLimit(): number {
+    const producer = Atomics.load(this.u32, this.producerWord);
+    if (((producer - this.position) >>> 0) > this.capacity || ((producer - this.position) & (RECORD_ALIGN_BYTES - 1)) !== 0) {
+      return this.producerFault(producer);
+    }
+    this.limit = producer;
+    return producer === this.position ? EMPTY : HAS_DATA;
+  }
+
+  // The reports of poll()'s faults, apart from it so it stays small enough to inline (see tryClaim).
+  private producerFault(producer: number): -1 {
+    if (((producer - this.position) >>> 0) > this.capacity) {
+      return this.fault(`producer position ${producer} is more than ${this.capacity} bytes past consumer ${this.position}`);
+    }
+    return this.fault(`producer position ${producer} is not ${RECORD_ALIGN_BYTES}-byte aligned`);
+  }
+
+  private recordFault(what: 'padding' | 'length' | 'span', length: number, index: number): -1 {
+    if (what === 'padding') return this.fault(`padding record of ${length} bytes at ${index} does not reach the end of the ring`, 'record');
+    if (what === 'length') return this.fault(`record length ${length} at ${index} is outside ${RECORD_HEADER_BYTES}..${this.maxRecordBytes}`, 'record');
+    return this.fault(`record of ${length} bytes at ${index} runs past the published data or the wrap`, 'record');
   }
 
   /** Step past the record found by the last poll() (locally; release() publishes). */
