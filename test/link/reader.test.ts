@@ -166,6 +166,27 @@ describe('LinkReader', () => {
     expect(sink.got.map((m) => [m.channel, m.sequence])).toEqual([[1, 1], [1, 2], [1, 3], [2, 4], [1, 9]]);
   });
 
+  it('starts a new DATA frame when the stamp changes under one channel id (ids are the peer\'s choice)', () => {
+    // Two of our ends (partition 1 under key A, partition 2 under key B) given one id by a hostile
+    // peer: each message must leave under its own stamp, even when the sequences follow on.
+    const writer = new LinkWriter(512 * 1024);
+    const source = new Uint8Array(64);
+    const source32 = new Uint32Array(source.buffer);
+    expect(writer.message(77, 1, 5, 0xa, 0xa, 0xa, 0xa, source, source32, 8, 16)).toBe(true);
+    expect(writer.message(77, 2, 6, 0xb, 0xb, 0xb, 0xb, source, source32, 8, 16)).toBe(true);
+    expect(writer.message(77, 2, 7, 0xb, 0xb, 0xb, 0xc, source, source32, 8, 16)).toBe(true);
+    const bytes = writer.take()!.slice();
+    expect(bytes.length).toBe(3 * (DATA_FIRST_MESSAGE_OFFSET + messageBytes(16)));
+    const sink = recorder(new Set());
+    readAll(new LinkReader(sink, maxFrameBytes(MAX_MESSAGE), MAX_MESSAGE), bytes, [bytes.length]);
+    expect(sink.runs).toBe(3);
+    expect(sink.got.map((m) => [m.source, m.sequence, m.key[3]])).toEqual([
+      [1, 5, 0xa],
+      [2, 6, 0xb],
+      [2, 7, 0xc],
+    ]);
+  });
+
   it('drops the whole frame of a run that does not verify, and reads the next frame', () => {
     const sent = sentFrom([1, 1, 2, 2, 3].map((channel, i) => ({ channel, size: 40, seed: i })));
     const sink = recorder(new Set(), new Set([2]));

@@ -82,8 +82,17 @@ export class LinkWriter {
   /** Where the DATA frame being filled starts, or -1. */
   private dataStart = -1;
   private dataCount = 0;
-  /** The channel of the DATA frame being filled, and the sequence its next message must have to join it. */
+  /**
+   * The stamp of the DATA frame being filled (channel id, source partition, key), and the sequence
+   * its next message must have to join it. The whole stamp is compared, not the channel id alone:
+   * the peer chose our channel ids, and a hostile one could give two of our ends the same id.
+   */
   private dataChannel = 0;
+  private dataSource = 0;
+  private dataK0 = 0;
+  private dataK1 = 0;
+  private dataK2 = 0;
+  private dataK3 = 0;
   private dataNextSequence = 0;
   /** Frames and messages in the batch, for the link's counters. */
   frames = 0;
@@ -119,7 +128,7 @@ export class LinkWriter {
    */
   message(channel: number, sourcePartition: number, sequence: number, k0: number, k1: number, k2: number, k3: number, src8: Uint8Array, src32: Uint32Array, from: number, bytes: number): boolean {
     const need = messageBytes(bytes);
-    if (this.dataStart >= 0 && (channel !== this.dataChannel || sequence !== this.dataNextSequence || this.used - this.dataStart + need > DATA_FRAME_TARGET_BYTES)) this.closeData();
+    if (this.dataStart >= 0 && (!this.continuesRun(channel, sourcePartition, sequence, k0, k1, k2, k3) || this.used - this.dataStart + need > DATA_FRAME_TARGET_BYTES)) this.closeData();
     const opening = this.dataStart < 0 ? DATA_FIRST_MESSAGE_OFFSET : 0;
     if (this.used + opening + need > this.capacity - CONTROL_RESERVE_BYTES) return false;
     // Every frame and message is a multiple of 4 bytes from the batch start: word stores.
@@ -136,6 +145,11 @@ export class LinkWriter {
       this.dataStart = this.used;
       this.dataCount = 0;
       this.dataChannel = channel;
+      this.dataSource = sourcePartition;
+      this.dataK0 = k0;
+      this.dataK1 = k1;
+      this.dataK2 = k2;
+      this.dataK3 = k3;
       this.used += DATA_FIRST_MESSAGE_OFFSET;
     }
     const at = this.used;
@@ -154,6 +168,19 @@ export class LinkWriter {
     this.dataNextSequence = (sequence + 1) >>> 0;
     this.messages++;
     return true;
+  }
+
+  /** True when a message with this stamp and sequence is the next of the DATA frame being filled. */
+  private continuesRun(channel: number, sourcePartition: number, sequence: number, k0: number, k1: number, k2: number, k3: number): boolean {
+    return (
+      channel === this.dataChannel &&
+      sequence === this.dataNextSequence &&
+      sourcePartition === this.dataSource &&
+      k0 === this.dataK0 &&
+      k1 === this.dataK1 &&
+      k2 === this.dataK2 &&
+      k3 === this.dataK3
+    );
   }
 
   /** Start a frame of another type (closing any DATA frame first, to keep the order); -1 when there is no room. */
