@@ -223,7 +223,6 @@ export class Engine {
     }
   }
 
-
   /** The entry a handle names, if this queue pair owns it; otherwise a counted violation and NO_ENTRY. */
   private ownedEntry(qp: HardwareQueuePair, handle: number, opcode: number): number {
     const t = this.table;
@@ -351,7 +350,7 @@ export class Engine {
 
   /**
    * Receive stage's last step for a message that arrived over a link and verified against an entry
-   * owned by `dqp`, which knows it by `deliveryHandle` (receivingEnd() of that entry, looked up once
+   * owned by `dqp`, which knows it by `deliveryHandle` (queuePairOf() that entry, looked up once
    * per run of messages): copy it into the owner's receive ring. BLOCKED: the ring is full (the
    * reader holds it and retries); GONE: the owner's queue pair is not active, the message is dropped.
    */
@@ -373,8 +372,8 @@ export class Engine {
     return DONE;
   }
 
-  /** The queue pair that owns entry `d` (the receiving end of a message for it), if there is one. */
-  receivingEnd(d: number): HardwareQueuePair | undefined {
+  /** The queue pair that owns entry `d` (for a message to `d`, the one that receives it), if there is one. */
+  queuePairOf(d: number): HardwareQueuePair | undefined {
     const t = this.table;
     return this.ports[t.partitionIndexOf(d)].queuePairs[t.ownerQueuePair[d]];
   }

@@ -132,7 +132,7 @@ export class LinkedChannels implements RemoteEnds {
   private lookUpRun(d: number): void {
     const t = this.table;
     this.runEntry = d;
-    this.runQueuePair = this.engine.receivingEnd(d);
+    this.runQueuePair = this.engine.queuePairOf(d);
     this.runHandle = t.handle(d);
     this.runPartition = t.partitionIndexOf(d);
     this.runLinkChannel = t.linkChannel[d];
