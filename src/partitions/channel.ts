@@ -125,10 +125,7 @@ export class Channel implements AsyncIterable<Uint8Array> {
     this.tx.checkCompletions(); // once per batch, not per message
     return this.tx.batch(() => {
       let n = 0;
-      for (const m of messages) {
-        if (this.claim(toBytes(m), false, false) === FULL) break;
-        n++;
-      }
+      while (n < messages.length && this.claim(toBytes(messages[n]), false, false) !== FULL) n++;
       return n;
     });
   }
