@@ -380,9 +380,8 @@ export class Engine {
 
   /** The queue pair that owns the other end of entry `e`, if there is one. */
   private receivingQueuePair(e: number): HardwareQueuePair | undefined {
-    const t = this.table;
-    const d = t.peer[e];
-    return d === NO_ENTRY ? undefined : this.ports[t.partitionIndexOf(d)].queuePairs[t.ownerQueuePair[d]];
+    const d = this.table.peer[e];
+    return d === NO_ENTRY ? undefined : this.queuePairOf(d);
   }
 
   /** Copy one verified message into the receiving queue pair's ring; `deliveryHandle` is how the receiving end knows the channel. */
@@ -522,7 +521,7 @@ export class Engine {
     const t = this.table;
     const status = t.pendingEnd[d] - 1;
     if (status < 0) return true;
-    const dqp = this.ports[t.partitionIndexOf(d)].queuePairs[t.ownerQueuePair[d]];
+    const dqp = this.queuePairOf(d);
     if (dqp === undefined || dqp.state !== QueuePairState.ACTIVE) {
       t.pendingEnd[d] = 0;
       return true;

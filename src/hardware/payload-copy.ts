@@ -37,4 +37,3 @@ export function copyBytes(src8: Uint8Array, src32: Uint32Array, from: number, ds
   const padded = (end + RECORD_ALIGN_BYTES - 1) & ~(RECORD_ALIGN_BYTES - 1);
   for (let i = end; i < padded; i++) d8[i] = 0;
 }
-

@@ -206,11 +206,10 @@ export class LinkedChannels implements RemoteEnds {
     const count = (t.sentSequence[e] - t.ackedSequence[e]) >>> 0;
     if (count === 0) return 0;
     t.ackedSequence[e] = t.sentSequence[e];
-    const port = this.engine.ports[t.partitionIndexOf(e)];
-    const qp = port.queuePairs[t.ownerQueuePair[e]];
+    const qp = this.engine.queuePairOf(e);
     if (qp !== undefined) {
       this.engine.complete(qp, status, RecordType.SEND, t.handle(e), count);
-      this.counters.sendError(port.index, count);
+      this.counters.sendError(t.partitionIndexOf(e), count);
     }
     return count;
   }
