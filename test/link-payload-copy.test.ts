@@ -11,7 +11,7 @@ import { RECORD_ALIGN_BYTES } from '../src/shared/layout.js';
 const FILL = 0xaa;
 
 function source(): { src8: Uint8Array; src32: Uint32Array } {
-  const buffer = new ArrayBuffer(1024);
+  const buffer = new ArrayBuffer(8192);
   const src8 = new Uint8Array(buffer);
   for (let i = 0; i < src8.length; i++) src8[i] = (i * 7 + 1) & 0xff;
   return { src8, src32: new Uint32Array(buffer) };
@@ -19,10 +19,10 @@ function source(): { src8: Uint8Array; src32: Uint32Array } {
 
 describe('copyBytes (link payload into a receive record)', () => {
   const { src8, src32 } = source();
-  const dst = new RingProducer(allocateRing(4096));
+  const dst = new RingProducer(allocateRing(16384));
   // Every count of whole words modulo 4 (copyWords goes four at a time), past the word-copy limit
   // (256) too, and at every offset modulo 8 in the source.
-  const sizes = [0, 1, 3, 4, 5, 8, 12, 15, 16, 20, 28, 63, 64, 65, 255, 256, 257, 300];
+  const sizes = [0, 1, 3, 4, 5, 8, 12, 15, 16, 20, 28, 63, 64, 65, 255, 256, 257, 300, 513, 1000, 4096];
 
   for (const from of [0, 1, 2, 3, 4, 5, 6, 7, 100]) {
     it(`copies exactly the payload from source offset ${from}, zeroes the padding, touches nothing else`, () => {

@@ -4,6 +4,7 @@
  */
 import { copyWords, WORD_COPY_LIMIT } from '../shared/copy-words.js';
 import { RECORD_ALIGN_BYTES } from '../shared/layout.js';
+import { copyShared } from '../shared/shared-copy.js';
 import type { RingConsumer, RingProducer } from '../shared/ring.js';
 
 /**
@@ -14,8 +15,12 @@ import type { RingConsumer, RingProducer } from '../shared/ring.js';
  * partition's data or zero. `to` is 8-byte aligned, as every record body is.
  */
 export function copyPayload(src: RingConsumer, from: number, dst: RingProducer, to: number, bytes: number): void {
-  // A work request's payload starts 8-byte aligned, so this takes copyBytes' word path.
-  copyBytes(src.u8, src.u32, from, dst, to, bytes);
+  // A work request's payload and a receive record's body both start 8-byte aligned: a small one
+  // takes copyBytes' word path, a large one V8's 8-byte copy between shared buffers directly.
+  if (bytes <= WORD_COPY_LIMIT) return copyBytes(src.u8, src.u32, from, dst, to, bytes);
+  const d8 = dst.u8;
+  d8.set(src.u8.subarray(from, from + bytes), to);
+  zeroPadding(d8, to + bytes);
 }
 
 /**
@@ -24,16 +29,22 @@ export function copyPayload(src: RingConsumer, from: number, dst: RingProducer, 
  * same bytes from the same start; a small payload that starts on a word there (as the link's
  * frames put it, unless the socket handed over a buffer at an odd offset) is copied word by word,
  * else byte by byte: for 64 B messages the byte loop was the receiving hardware's largest cost.
+ * A larger one goes through copyShared, which keeps a misaligned source off V8's byte-at-a-time
+ * copy into shared memory.
  */
 export function copyBytes(src8: Uint8Array, src32: Uint32Array, from: number, dst: RingProducer, to: number, bytes: number): void {
   const d8 = dst.u8;
-  if (bytes > WORD_COPY_LIMIT) d8.set(src8.subarray(from, from + bytes), to);
+  if (bytes > WORD_COPY_LIMIT) copyShared(src8, from, d8, to, bytes);
   else if ((from & 3) === 0) {
     const words = bytes >>> 2;
     copyWords(src32, from >> 2, dst.u32, to >> 2, words);
     for (let i = words << 2; i < bytes; i++) d8[to + i] = src8[from + i];
   } else for (let i = 0; i < bytes; i++) d8[to + i] = src8[from + i];
-  const end = to + bytes;
+  zeroPadding(d8, to + bytes);
+}
+
+/** Zero a record body's bytes from `end` to its 8-byte boundary. */
+function zeroPadding(d8: Uint8Array, end: number): void {
   const padded = (end + RECORD_ALIGN_BYTES - 1) & ~(RECORD_ALIGN_BYTES - 1);
   for (let i = end; i < padded; i++) d8[i] = 0;
 }

@@ -12,6 +12,7 @@ import type { Duplex } from 'node:stream';
 import { ChannelError, channelErrorFromStatus, Status, statusName } from '../shared/errors.js';
 import { RecordType } from '../shared/layout.js';
 import { FAULT, FULL } from '../shared/ring.js';
+import { copyShared, SCRATCH_COPY_ABOVE } from '../shared/shared-copy.js';
 import type { ChannelSink } from './channel-registry.js';
 import { ChannelStream, type ChannelStreamOptions } from './channel-stream.js';
 import type { ProcessQueuePair } from './queue-pair.js';
@@ -153,7 +154,11 @@ export class Channel implements AsyncIterable<Uint8Array> {
     const at = this.tx.claim(RecordType.SEND, this.handle, n);
     if (at === FULL) return FULL;
     if (at === FAULT) throw new ChannelError('EFAULT', `send ring: ${this.tx.ring.faultReason}`);
-    this.tx.ring.u8.set(bytes, at);
+    // The caller's bytes may start at any offset (`at` is 8-aligned in a view from the ring's
+    // start): a large payload at another alignment goes through copyShared, not V8's
+    // byte-at-a-time copy into shared memory.
+    if (n > SCRATCH_COPY_ABOVE && ((bytes.byteOffset - at) & 7) !== 0) copyShared(bytes, 0, this.tx.ring.u8, at, n);
+    else this.tx.ring.u8.set(bytes, at);
     if (publish) this.tx.publish();
     return at;
   }

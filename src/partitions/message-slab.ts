@@ -9,6 +9,7 @@
  * slab, holding this process's other received messages too (never another partition's memory).
  */
 import { copyWords, WORD_COPY_LIMIT } from '../shared/copy-words.js';
+import { copyShared } from '../shared/shared-copy.js';
 
 /** Bytes per slab: large enough that one allocation serves many messages, small enough that a kept view pins little. */
 const SLAB_BYTES = 64 * 1024;
@@ -61,7 +62,8 @@ export class BufferCopier {
   copy(u8: Uint8Array, u32: Uint32Array, from: number, length: number, into: Uint8Array): void {
     const whole = length >> 2;
     if (length > WORD_COPY_LIMIT) {
-      into.set(sourceView(u8, from, length));
+      // The caller's buffer may start at any offset: copyShared keeps a misaligned one off V8's byte-at-a-time copy.
+      copyShared(u8, from, into, 0, length);
       return;
     }
     // The kept buffer's offset was checked when it was adopted (it never changes): the getters are

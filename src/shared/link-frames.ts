@@ -11,6 +11,11 @@
  *   +5 reserved (3 bytes, zero; anything else is a bad frame)
  *   +8 body     (per type, below; every field a u32 unless said otherwise)
  *
+ * Every frame is a multiple of 8 bytes long, and every DATA payload starts 8-aligned in its
+ * frame, so a payload sits at the same address modulo 8 in the socket's read buffer as in the
+ * ring it goes to: V8 copies shared memory 8 bytes at a time only between equal alignments
+ * (shared-copy.ts). Reserved fields are written zero; a frame with a nonzero one is a bad frame.
+ *
  * A frame never exceeds {@link maxFrameBytes} of the receiving node; a length
  * word beyond it cannot be skipped safely, so the link is closed (counted as
  * `badFrame`). Inside a frame, a field that lies about a length drops the rest
@@ -62,7 +67,8 @@ export const CONNECT_OK_REQUEST_OFFSET = 8;
 export const CONNECT_OK_CHANNEL_OFFSET = 12;
 /** The process at the acceptor that owns the channel (the listener). */
 export const CONNECT_OK_PROCESS_OFFSET = 16;
-export const CONNECT_OK_FRAME_BYTES = 20;
+export const CONNECT_OK_RESERVED_OFFSET = 20;
+export const CONNECT_OK_FRAME_BYTES = 24;
 
 // CONNECT_REFUSED body.
 export const CONNECT_REFUSED_REQUEST_OFFSET = 8;
@@ -86,13 +92,15 @@ export const DATA_COUNT_OFFSET = 36;
 export const DATA_FIRST_MESSAGE_OFFSET = 40;
 // One DATA message, relative to the message start.
 export const MESSAGE_PAYLOAD_BYTES_OFFSET = 0;
-export const MESSAGE_HEADER_BYTES = 4;
-/** Payloads are zero-padded to this, so every message header starts 4-aligned within its frame. */
-export const MESSAGE_ALIGN_BYTES = 4;
+export const MESSAGE_RESERVED_OFFSET = 4;
+export const MESSAGE_HEADER_BYTES = 8;
+/** Payloads are zero-padded to this, so every message and every payload starts 8-aligned within its frame. */
+export const MESSAGE_ALIGN_BYTES = 8;
 
 // ACK body: a pair count, then (channel id at the frame's receiver, last sequence delivered) pairs.
 export const ACK_COUNT_OFFSET = 8;
-export const ACK_FIRST_PAIR_OFFSET = 12;
+export const ACK_RESERVED_OFFSET = 12;
+export const ACK_FIRST_PAIR_OFFSET = 16;
 export const ACK_PAIR_CHANNEL_OFFSET = 0;
 export const ACK_PAIR_SEQUENCE_OFFSET = 4;
 export const ACK_PAIR_BYTES = 8;
@@ -104,7 +112,8 @@ export const CLOSE_CHANNEL_OFFSET = 8;
 export const CLOSE_SENDER_CHANNEL_OFFSET = 12;
 /** A Status number: OK for a clean close, EPEERDEAD when the process or partition ended. */
 export const CLOSE_STATUS_OFFSET = 16;
-export const CLOSE_FRAME_BYTES = 20;
+export const CLOSE_RESERVED_OFFSET = 20;
+export const CLOSE_FRAME_BYTES = 24;
 
 export const HEARTBEAT_FRAME_BYTES = FRAME_HEADER_BYTES;
 
@@ -119,7 +128,7 @@ export const DATA_FRAME_TARGET_BYTES = 4 * 1024;
 /** The most (channel, sequence) pairs one ACK frame carries, so it stays under every node's frame bound. */
 export const ACK_MAX_PAIRS = Math.floor((DATA_FRAME_TARGET_BYTES - ACK_FIRST_PAIR_OFFSET) / ACK_PAIR_BYTES);
 
-/** Bytes one message takes in a DATA frame after the run header: length word, payload, padding. */
+/** Bytes one message takes in a DATA frame after the run header: length and reserved words, payload, padding. */
 export function messageBytes(payloadBytes: number): number {
   return MESSAGE_HEADER_BYTES + ((payloadBytes + MESSAGE_ALIGN_BYTES - 1) & ~(MESSAGE_ALIGN_BYTES - 1));
 }

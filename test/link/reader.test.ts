@@ -8,7 +8,22 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DELIVERED, HELD, LinkReader, NO_RUN, type FrameSink } from '../../src/hardware/link/link-reader.js';
 import { LinkWriter } from '../../src/hardware/link/link-writer.js';
-import { ACK_MAX_PAIRS, DATA_FIRST_MESSAGE_OFFSET, DATA_FRAME_TARGET_BYTES, maxFrameBytes, messageBytes } from '../../src/shared/link-frames.js';
+import {
+  ACK_MAX_PAIRS,
+  ACK_RESERVED_OFFSET,
+  CLOSE_RESERVED_OFFSET,
+  CONNECT_OK_RESERVED_OFFSET,
+  DATA_COUNT_OFFSET,
+  DATA_FIRST_MESSAGE_OFFSET,
+  DATA_FRAME_TARGET_BYTES,
+  FRAME_LENGTH_WORD_BYTES,
+  FRAME_TYPE_OFFSET,
+  FrameType,
+  MESSAGE_HEADER_BYTES,
+  MESSAGE_RESERVED_OFFSET,
+  maxFrameBytes,
+  messageBytes,
+} from '../../src/shared/link-frames.js';
 
 const MAX_MESSAGE = 5000;
 
@@ -243,5 +258,83 @@ describe('LinkReader', () => {
     expect(reader.push(writer.take()!.slice())).toBe(true);
     expect(acked).toEqual(pairs);
     expect(maxFrameBytes(64)).toBeGreaterThan(DATA_FRAME_TARGET_BYTES);
+  });
+
+  it('writes every frame a multiple of 8 bytes long and every payload 8-aligned in the stream', () => {
+    // V8 copies shared memory 8 bytes at a time only between equal alignments: a payload off
+    // 8-alignment in the socket's buffer would be copied into its ring one byte at a time.
+    const sizes = [0, 1, 3, 4, 5, 63, 64, 65, 255, 256, 257, 300, 4095, 4096, 4097];
+    const stream = Buffer.concat([
+      framesOf(sentFrom(sizes.map((size, i) => ({ channel: 1 + (i % 3), size, seed: i })))),
+      (() => {
+        const w = new LinkWriter(64 * 1024);
+        w.heartbeat();
+        w.connect({ request: 1, key: [1, 2, 3, 4], sourcePartition: 1, sourceProcess: 2, destinationPartition: 3, destinationService: 4, sourceChannel: 5 });
+        w.connectOk(1, 2, 3);
+        w.connectRefused(1, 2);
+        w.close(1, 2, 0);
+        w.ack([1, 2, 3, 4, 5, 6], 0);
+        return w.take()!.slice();
+      })(),
+    ]);
+    const v = new DataView(stream.buffer, stream.byteOffset, stream.byteLength);
+    const types = new Set<number>();
+    let payloads = 0;
+    for (let at = 0; at < stream.length; ) {
+      const frameBytes = v.getUint32(at, true) + FRAME_LENGTH_WORD_BYTES;
+      const type = v.getUint8(at + FRAME_TYPE_OFFSET);
+      types.add(type);
+      expect(frameBytes % 8).toBe(0);
+      if (type === FrameType.DATA) {
+        let m = at + DATA_FIRST_MESSAGE_OFFSET;
+        for (let n = v.getUint32(at + DATA_COUNT_OFFSET, true); n > 0; n--) {
+          expect((m + MESSAGE_HEADER_BYTES) % 8).toBe(0);
+          m += messageBytes(v.getUint32(m, true));
+          payloads++;
+        }
+        expect(m).toBe(at + frameBytes);
+      }
+      at += frameBytes;
+    }
+    expect(payloads).toBe(sizes.length);
+    expect(types.size).toBe(7);
+  });
+
+  it('counts a nonzero reserved field as a bad frame and takes nothing from it on', () => {
+    // A run of three on channel 1 whose second message's reserved word is set, then channel 2.
+    const stream = framesOf(sentFrom([1, 1, 1, 2].map((channel, i) => ({ channel, size: 24, seed: i }))));
+    const v = new DataView(stream.buffer, stream.byteOffset, stream.byteLength);
+    const second = DATA_FIRST_MESSAGE_OFFSET + messageBytes(24);
+    v.setUint32(second + MESSAGE_RESERVED_OFFSET, 1, true);
+    const kinds: string[] = [];
+    const sink = { ...recorder(new Set()), violation: (kind: string) => kinds.push(kind) };
+    readAll(new LinkReader(sink, maxFrameBytes(MAX_MESSAGE), MAX_MESSAGE), stream, [1000]);
+    expect(kinds).toEqual(['badFrame']);
+    expect(sink.got.map((m) => [m.channel, m.sequence])).toEqual([[1, 1], [2, 4]]);
+
+    // CONNECT_OK, CLOSE and ACK with their reserved word set: each counted, none acted on.
+    const w = new LinkWriter(64 * 1024);
+    w.connectOk(1, 2, 3);
+    w.close(4, 5, 0);
+    w.ack([6, 7], 0);
+    const control = w.take()!.slice();
+    const cv = new DataView(control.buffer);
+    const okBytes = cv.getUint32(0, true) + FRAME_LENGTH_WORD_BYTES;
+    const closeBytes = cv.getUint32(okBytes, true) + FRAME_LENGTH_WORD_BYTES;
+    cv.setUint32(CONNECT_OK_RESERVED_OFFSET, 9, true);
+    cv.setUint32(okBytes + CLOSE_RESERVED_OFFSET, 9, true);
+    cv.setUint32(okBytes + closeBytes + ACK_RESERVED_OFFSET, 9, true);
+    const acted: string[] = [];
+    const bad: string[] = [];
+    const controlSink = {
+      ...recorder(new Set()),
+      connectOk: () => acted.push('connectOk'),
+      close: () => acted.push('close'),
+      ack: () => acted.push('ack'),
+      violation: (kind: string) => bad.push(kind),
+    };
+    expect(new LinkReader(controlSink, maxFrameBytes(64), 64).push(control)).toBe(true);
+    expect(bad).toEqual(['badFrame', 'badFrame', 'badFrame']);
+    expect(acted).toEqual([]);
   });
 });

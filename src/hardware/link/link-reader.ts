@@ -15,12 +15,15 @@ import {
   ACK_COUNT_OFFSET,
   ACK_FIRST_PAIR_OFFSET,
   ACK_PAIR_BYTES,
+  ACK_RESERVED_OFFSET,
   CLOSE_CHANNEL_OFFSET,
+  CLOSE_RESERVED_OFFSET,
   CLOSE_SENDER_CHANNEL_OFFSET,
   CLOSE_STATUS_OFFSET,
   CONNECT_OK_CHANNEL_OFFSET,
   CONNECT_OK_PROCESS_OFFSET,
   CONNECT_OK_REQUEST_OFFSET,
+  CONNECT_OK_RESERVED_OFFSET,
   CONNECT_REFUSED_REQUEST_OFFSET,
   CONNECT_REFUSED_STATUS_OFFSET,
   DATA_CHANNEL_OFFSET,
@@ -36,6 +39,7 @@ import {
   MESSAGE_ALIGN_BYTES,
   MESSAGE_HEADER_BYTES,
   MESSAGE_PAYLOAD_BYTES_OFFSET,
+  MESSAGE_RESERVED_OFFSET,
 } from '../../shared/link-frames.js';
 import type { LinkViolationKind } from '../../shared/link-counters.js';
 
@@ -265,10 +269,12 @@ export class LinkReader {
       case FrameType.CONNECT:
         return s.connect(v, at);
       case FrameType.CONNECT_OK:
+        if (v.getUint32(at + CONNECT_OK_RESERVED_OFFSET, true) !== 0) return s.violation('badFrame');
         return s.connectOk(v.getUint32(at + CONNECT_OK_REQUEST_OFFSET, true), v.getUint32(at + CONNECT_OK_CHANNEL_OFFSET, true), v.getUint32(at + CONNECT_OK_PROCESS_OFFSET, true));
       case FrameType.CONNECT_REFUSED:
         return s.connectRefused(v.getUint32(at + CONNECT_REFUSED_REQUEST_OFFSET, true), v.getUint32(at + CONNECT_REFUSED_STATUS_OFFSET, true));
       case FrameType.CLOSE:
+        if (v.getUint32(at + CLOSE_RESERVED_OFFSET, true) !== 0) return s.violation('badFrame');
         return s.close(v.getUint32(at + CLOSE_CHANNEL_OFFSET, true), v.getUint32(at + CLOSE_SENDER_CHANNEL_OFFSET, true), v.getUint32(at + CLOSE_STATUS_OFFSET, true));
     }
   }
@@ -277,6 +283,7 @@ export class LinkReader {
     if (frameBytes < ACK_FIRST_PAIR_OFFSET) return this.sink.violation('badLength');
     const n = v.getUint32(at + ACK_COUNT_OFFSET, true);
     if (n * ACK_PAIR_BYTES !== frameBytes - ACK_FIRST_PAIR_OFFSET) return this.sink.violation('badLength');
+    if (v.getUint32(at + ACK_RESERVED_OFFSET, true) !== 0) return this.sink.violation('badFrame');
     for (let i = 0; i < n; i++) {
       const p = at + ACK_FIRST_PAIR_OFFSET + i * ACK_PAIR_BYTES;
       this.sink.ack(v.getUint32(p, true), v.getUint32(p + 4, true));
@@ -326,6 +333,11 @@ export class LinkReader {
         // The count or a payload length lies (or passes this node's bound): nothing after it in
         // this frame can be trusted, and no later message of the run could be in sequence.
         this.sink.violation('badLength');
+        this.dataLeft = 0;
+        break;
+      }
+      if (v.getUint32(m + MESSAGE_RESERVED_OFFSET, true) !== 0) {
+        this.sink.violation('badFrame');
         this.dataLeft = 0;
         break;
       }

@@ -15,7 +15,9 @@ import {
   ACK_PAIR_CHANNEL_OFFSET,
   ACK_PAIR_SEQUENCE_OFFSET,
   CLOSE_CHANNEL_OFFSET,
+  ACK_RESERVED_OFFSET,
   CLOSE_FRAME_BYTES,
+  CLOSE_RESERVED_OFFSET,
   CLOSE_SENDER_CHANNEL_OFFSET,
   CLOSE_STATUS_OFFSET,
   CONNECT_DESTINATION_PARTITION_OFFSET,
@@ -26,6 +28,7 @@ import {
   CONNECT_OK_FRAME_BYTES,
   CONNECT_OK_PROCESS_OFFSET,
   CONNECT_OK_REQUEST_OFFSET,
+  CONNECT_OK_RESERVED_OFFSET,
   CONNECT_REFUSED_FRAME_BYTES,
   CONNECT_REFUSED_REQUEST_OFFSET,
   CONNECT_REFUSED_STATUS_OFFSET,
@@ -44,6 +47,7 @@ import {
   HEARTBEAT_FRAME_BYTES,
   MESSAGE_HEADER_BYTES,
   MESSAGE_PAYLOAD_BYTES_OFFSET,
+  MESSAGE_RESERVED_OFFSET,
   messageBytes,
   writeFrameHeader,
 } from '../../shared/link-frames.js';
@@ -124,7 +128,7 @@ export class LinkWriter {
    * It joins the DATA frame being filled when it is that frame's channel's next message (the
    * stamp, written once per run, is the same for every message of a channel); otherwise it starts
    * a new frame with its own stamp. `src8`/`src32` view the sender's ring, `from` (8-aligned
-   * there) is where the payload starts.
+   * there) is where the payload starts; it lands 8-aligned in the batch too.
    */
   message(channel: number, sourcePartition: number, sequence: number, k0: number, k1: number, k2: number, k3: number, src8: Uint8Array, src32: Uint32Array, from: number, bytes: number): boolean {
     const need = messageBytes(bytes);
@@ -154,13 +158,14 @@ export class LinkWriter {
     }
     const at = this.used;
     w[(at + MESSAGE_PAYLOAD_BYTES_OFFSET) >> 2] = bytes;
+    w[(at + MESSAGE_RESERVED_OFFSET) >> 2] = 0;
     const payload = at + MESSAGE_HEADER_BYTES;
     const d8 = this.buffer;
     if (bytes <= WORD_COPY_LIMIT) {
       const words = bytes >>> 2;
       copyWords(src32, from >> 2, w, payload >> 2, words);
       for (let i = words << 2; i < bytes; i++) d8[payload + i] = src8[from + i];
-    } else d8.set(src8.subarray(from, from + bytes), payload);
+    } else d8.set(src8.subarray(from, from + bytes), payload); // 8-aligned on both sides: V8's 8-byte copy
     // Padding is zeroed: the batch buffer is reused, and old bytes must not leave in it.
     for (let i = payload + bytes; i < at + need; i++) d8[i] = 0;
     this.used = at + need;
@@ -218,6 +223,7 @@ export class LinkWriter {
     this.view.setUint32(at + CONNECT_OK_REQUEST_OFFSET, request, true);
     this.view.setUint32(at + CONNECT_OK_CHANNEL_OFFSET, channel, true);
     this.view.setUint32(at + CONNECT_OK_PROCESS_OFFSET, process, true);
+    this.view.setUint32(at + CONNECT_OK_RESERVED_OFFSET, 0, true);
     return true;
   }
 
@@ -235,6 +241,7 @@ export class LinkWriter {
     this.view.setUint32(at + CLOSE_CHANNEL_OFFSET, channel, true);
     this.view.setUint32(at + CLOSE_SENDER_CHANNEL_OFFSET, senderChannel, true);
     this.view.setUint32(at + CLOSE_STATUS_OFFSET, status, true);
+    this.view.setUint32(at + CLOSE_RESERVED_OFFSET, 0, true);
     return true;
   }
 
@@ -246,6 +253,7 @@ export class LinkWriter {
     const at = this.frame(FrameType.ACK, ACK_FIRST_PAIR_OFFSET + n * ACK_PAIR_BYTES);
     const v = this.view;
     v.setUint32(at + ACK_COUNT_OFFSET, n, true);
+    v.setUint32(at + ACK_RESERVED_OFFSET, 0, true);
     for (let i = 0; i < n; i++) {
       const p = at + ACK_FIRST_PAIR_OFFSET + i * ACK_PAIR_BYTES;
       v.setUint32(p + ACK_PAIR_CHANNEL_OFFSET, pairs[2 * (first + i)], true);

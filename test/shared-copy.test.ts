@@ -1,0 +1,56 @@
+/**
+ * copyShared, the copy of every payload over 256 bytes into or out of a ring: exactly the bytes
+ * asked for land where asked, at every alignment on either side, whichever side is shared memory,
+ * and nothing before or after them changes (the scratch buffer a misaligned copy goes through is
+ * reused, so a stale byte of an earlier, larger copy must never come out of it).
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { copyShared, SCRATCH_COPY_ABOVE } from '../src/shared/shared-copy.js';
+
+const FILL = 0xa5;
+
+function bytes(shared: boolean, length: number): Uint8Array {
+  return new Uint8Array(shared ? new SharedArrayBuffer(length) : new ArrayBuffer(length));
+}
+
+describe('copyShared', () => {
+  it('copies exactly the bytes asked for, at every alignment, shared or not on each side', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 5000 }),
+        fc.integer({ min: 0, max: 15 }),
+        fc.integer({ min: 0, max: 15 }),
+        fc.boolean(),
+        fc.boolean(),
+        fc.integer({ min: 0, max: 23 }),
+        (size, from, to, srcShared, dstShared, viewOffset) => {
+          // The source is a view starting at viewOffset of its buffer, as a Buffer from Node's pool is.
+          const whole = bytes(srcShared, viewOffset + from + size + 16);
+          for (let i = 0; i < whole.length; i++) whole[i] = (i * 31 + 7) & 0xff;
+          const src = whole.subarray(viewOffset);
+          const dst = bytes(dstShared, to + size + 16).fill(FILL);
+          copyShared(src, from, dst, to, size);
+          expect(Buffer.from(dst.subarray(to, to + size)).equals(Buffer.from(src.subarray(from, from + size)))).toBe(true);
+          expect(dst.subarray(0, to).every((b) => b === FILL)).toBe(true);
+          expect(dst.subarray(to + size).every((b) => b === FILL)).toBe(true);
+        },
+      ),
+      { numRuns: 400 },
+    );
+  });
+
+  it('takes the scratch path for a large misaligned copy, and leaves no earlier copy\'s bytes in its result', () => {
+    const big = SCRATCH_COPY_ABOVE * 4;
+    const src = bytes(false, big + 8).fill(0xee);
+    const ring = bytes(true, big + 16);
+    copyShared(src, 1, ring, 8, big);
+    // A smaller copy after it, at another misalignment: the scratch still holds 0xee past its end.
+    const small = Uint8Array.from({ length: SCRATCH_COPY_ABOVE + 1 }, (_, i) => i & 0xff);
+    const dst = bytes(true, small.length + 24).fill(FILL);
+    copyShared(small, 0, dst, 3, small.length);
+    expect(Array.from(dst.subarray(3, 3 + small.length))).toEqual(Array.from(small));
+    expect(dst[3 + small.length]).toBe(FILL);
+    expect(dst[2]).toBe(FILL);
+  });
+});
