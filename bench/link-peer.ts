@@ -18,8 +18,8 @@ import type { StreamRecvArgs } from './programs/stream-recv.js';
 import { countFramed } from './tls-stream.js';
 
 export type PeerTask =
-  | { role: 'raw-tls'; tls: BenchTls }
-  | { role: 'node'; tls: BenchTls; wait: WaitMode; mode: 'drain' | 'recv'; maxPayload: number };
+  | { role: 'raw-tls'; tls: BenchTls; warmupMs: number }
+  | { role: 'node'; tls: BenchTls; wait: WaitMode; mode: 'drain' | 'recv'; maxPayload: number; warmupMs: number };
 
 export type PeerMessage = { port: number } | { tally: ReceiveTally } | { error: string };
 
@@ -39,7 +39,7 @@ function post(m: PeerMessage): void {
 async function rawTls(task: Extract<PeerTask, { role: 'raw-tls' }>): Promise<ReceiveTally> {
   const server = createServer({ ...task.tls, minVersion: 'TLSv1.3', requestCert: true, rejectUnauthorized: true });
   const tally = new Promise<ReceiveTally>((resolve, reject) => {
-    server.once('secureConnection', (socket: TLSSocket) => countFramed(socket).then(resolve, reject));
+    server.once('secureConnection', (socket: TLSSocket) => countFramed(socket, task.warmupMs).then(resolve, reject));
     server.once('tlsClientError', reject);
   });
   await new Promise<void>((resolve) => server.listen(0, LOOPBACK, resolve));
@@ -64,7 +64,7 @@ async function node(task: Extract<PeerTask, { role: 'node' }>): Promise<ReceiveT
   });
   const port = machine.listening!.port;
   try {
-    const args: StreamRecvArgs = { port: LINK_BENCH_PORT, channels: 1, mode: task.mode, wait: task.wait };
+    const args: StreamRecvArgs = { port: LINK_BENCH_PORT, channels: 1, mode: task.mode, wait: task.wait, warmupMs: task.warmupMs };
     const rx = await machine.partition(1).spawn(PROGRAMS.streamRecv, args);
     post({ port });
     return (await rx.result) as ReceiveTally;

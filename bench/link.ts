@@ -70,12 +70,14 @@ export interface LinkStreamCase {
   durationSeconds: number;
   wait: WaitMode;
   maxPayload: number;
+  /** The receiver leaves the stream's first milliseconds out of its count (both systems alike). */
+  warmupMs: number;
 }
 
 /** One-way stream from node 1 (this process) to node 2 (the peer process), measured at the receiver. */
 export function linkStream(c: LinkStreamCase): Promise<ReceiveTally> {
   const certs = benchCertificates();
-  const task: PeerTask = { role: 'node', tls: certs.get(2)!, wait: c.wait, mode: c.mode, maxPayload: c.maxPayload };
+  const task: PeerTask = { role: 'node', tls: certs.get(2)!, wait: c.wait, mode: c.mode, maxPayload: c.maxPayload, warmupMs: c.warmupMs };
   return withPeer(task, async (peer, port) => {
     const machine = await createMachine({
       ...benchNodeBase(c.wait, c.maxPayload),
@@ -93,9 +95,9 @@ export function linkStream(c: LinkStreamCase): Promise<ReceiveTally> {
 }
 
 /** The baseline: framed messages in large writes over one TLS 1.3 socket to the peer process. */
-export function rawTlsStream(c: { size: number; durationSeconds: number }): Promise<ReceiveTally> {
+export function rawTlsStream(c: { size: number; durationSeconds: number; warmupMs: number }): Promise<ReceiveTally> {
   const certs = benchCertificates();
-  return withPeer({ role: 'raw-tls', tls: certs.get(2)! }, async (peer, port) => {
+  return withPeer({ role: 'raw-tls', tls: certs.get(2)!, warmupMs: c.warmupMs }, async (peer, port) => {
     const socket = connect({ ...certs.get(1)!, host: LOOPBACK, port, minVersion: 'TLSv1.3' });
     try {
       await once(socket, 'secureConnect');

@@ -38,12 +38,17 @@ export async function sendFramed(socket: Duplex, size: number, durationMs: numbe
 /**
  * Count the messages of a framed stream until it ends: each message is counted and its first
  * byte read in place, as the lparlink receiver reads each message. `seconds` runs from the first
- * byte to the end of the stream.
+ * byte to the end of the stream, or, with `warmupMs`, from the end of that warm-up, as the
+ * lparlink receiver's Tally counts (the clock is read once per read, not per message).
  */
-export function countFramed(socket: Duplex): Promise<ReceiveTally> {
+export function countFramed(socket: Duplex, warmupMs = 0): Promise<ReceiveTally> {
   let messages = 0;
   let bytes = 0;
   let first = 0;
+  let warming = warmupMs > 0;
+  let fromMessages = 0;
+  let fromBytes = 0;
+  let from = 0;
   let sink = 0;
   let skip = 0; // body bytes of the current message still to come
   let head = 0; // a length word split across chunks, and how many of its bytes came
@@ -70,12 +75,23 @@ export function countFramed(socket: Duplex): Promise<ReceiveTally> {
       i += here;
       skip = length - here;
     }
+    if (warming && performance.now() - first >= warmupMs) {
+      warming = false;
+      from = performance.now();
+      fromMessages = messages;
+      fromBytes = bytes;
+    }
   });
   return new Promise((resolve, reject) => {
     socket.once('error', reject);
     socket.once('end', () => {
       // `sink` keeps the payload reads alive; it is never 0.5.
-      resolve({ messages, bytes: bytes + (sink === 0.5 ? 1 : 0), seconds: (performance.now() - first) / 1000 });
+      const warmed = !warming && from > 0;
+      resolve({
+        messages: messages - (warmed ? fromMessages : 0),
+        bytes: bytes - (warmed ? fromBytes : 0) + (sink === 0.5 ? 1 : 0),
+        seconds: (performance.now() - (warmed ? from : first)) / 1000,
+      });
     });
   });
 }

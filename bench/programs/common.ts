@@ -61,25 +61,58 @@ export async function nextInPlace(ch: Channel, visit: (bytes: Uint8Array, offset
   }
 }
 
-/** Counts messages and bytes; `seconds` runs from the first message counted. */
+/**
+ * Counts messages and bytes; `seconds` runs from the first message counted, or, with `warmupMs`,
+ * from the end of that warm-up: what arrived in the first `warmupMs` after the first message is
+ * not counted (when the stream ends sooner, all of it is). The time is looked at every
+ * WARM_CHECK_EVERY messages, not per message.
+ */
 export class Tally {
   messages = 0;
   bytes = 0;
   first = 0;
   private sink = 0;
+  private warming: boolean;
+  /** Messages, bytes and time where the warm-up ended. */
+  private fromMessages = 0;
+  private fromBytes = 0;
+  private from = 0;
+
+  constructor(private readonly warmupMs = 0) {
+    this.warming = warmupMs > 0;
+  }
+
   /** For drainBytes() and buffers filled by recvInto(): the message is bytes[offset, offset + length). */
   readonly count = (bytes: Uint8Array, offset: number, length: number): void => {
     if (this.messages === 0) this.first = performance.now();
     this.messages++;
     this.bytes += length;
     this.sink ^= bytes[offset];
+    if (this.warming && (this.messages & (WARM_CHECK_EVERY - 1)) === 0) this.checkWarm();
   };
+
+  private checkWarm(): void {
+    const now = performance.now();
+    if (now - this.first < this.warmupMs) return;
+    this.warming = false;
+    this.from = now;
+    this.fromMessages = this.messages;
+    this.fromBytes = this.bytes;
+  }
 
   result(): ReceiveTally {
     // `sink` keeps the payload reads alive; it is never 0.5.
-    return { messages: this.messages, bytes: this.bytes + (this.sink === 0.5 ? 1 : 0), seconds: (performance.now() - this.first) / 1000 };
+    const warmed = !this.warming && this.from > 0;
+    return {
+      messages: this.messages - (warmed ? this.fromMessages : 0),
+      bytes: this.bytes - (warmed ? this.fromBytes : 0) + (this.sink === 0.5 ? 1 : 0),
+      seconds: (performance.now() - (warmed ? this.from : this.first)) / 1000,
+    };
   }
 }
+
+/** How often (in messages, a power of two) a warming Tally reads the clock. */
+const WARM_CHECK_EVERY = 256;
 
 /** Send one message, waiting for ring space when the ring is full. */
 export async function sendOne(ch: Channel, m: Uint8Array): Promise<void> {
@@ -165,10 +198,10 @@ export interface ReceiveTally {
  * allocate nothing and read each message in place, as the raw relay's
  * consumer does: 'drain' takes every ready message per call (drainBytes),
  * 'recv' one message per call (drainBytes with max 1). Copying receives
- * (recvInto) are measured by the micro suite and the echo pair.
+ * (recvInto) are measured by the micro suite and the echo pair. `warmupMs`: see Tally.
  */
-export async function receiveAll(channels: Channel[], mode: 'drain' | 'recv', pollSpins: number): Promise<ReceiveTally> {
-  const t = new Tally();
+export async function receiveAll(channels: Channel[], mode: 'drain' | 'recv', pollSpins: number, warmupMs = 0): Promise<ReceiveTally> {
+  const t = new Tally(warmupMs);
   if (channels.length === 0) return t.result();
   if (channels.length === 1 && mode === 'recv') {
     const ch = channels[0];

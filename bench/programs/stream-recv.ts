@@ -8,6 +8,8 @@ export interface StreamRecvArgs {
   /** 'drain': every ready message per call, in place; 'recv': one message per call, in place. */
   mode: 'drain' | 'recv';
   wait: WaitMode;
+  /** Leave the stream's first milliseconds out of the count (Tally). */
+  warmupMs?: number;
 }
 
 export default async function main(proc: Process, args: StreamRecvArgs): Promise<ReceiveTally> {
@@ -15,5 +17,5 @@ export default async function main(proc: Process, args: StreamRecvArgs): Promise
   const channels = [];
   for (let i = 0; i < args.channels; i++) channels.push(await listener.accept());
   await listener.close();
-  return receiveAll(channels, args.mode, pollSpinsFor(args.wait));
+  return receiveAll(channels, args.mode, pollSpinsFor(args.wait), args.warmupMs);
 }

@@ -7,6 +7,9 @@ import { PassThrough } from 'node:stream';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { countFramed, sendFramed, WRITE_BYTES } from '../../bench/tls-stream.js';
+import { Tally } from '../../bench/programs/common.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function framed(sizes: number[]): Buffer {
   return Buffer.concat(
@@ -52,5 +55,42 @@ describe('bench/tls-stream.ts', () => {
       expect(w).toBeLessThanOrEqual(WRITE_BYTES);
       expect(w % 104).toBe(0);
     }
+  });
+
+  it('leaves the warm-up out, counting and timing from its end, as the lparlink receiver\'s Tally does', async () => {
+    const stream = new PassThrough();
+    const counted = countFramed(stream, 40);
+    stream.write(framed([10, 10, 10]));
+    await sleep(60);
+    // The read that ends the warm-up is still part of it; from the next one on everything counts.
+    stream.write(framed([1]));
+    await sleep(20);
+    stream.write(framed([7, 7]));
+    stream.end();
+    const raw = await counted;
+    expect(raw).toMatchObject({ messages: 2, bytes: 14 });
+    expect(raw.seconds).toBeLessThan(0.05);
+
+    const tally = new Tally(40);
+    const payload = new Uint8Array(8);
+    for (let i = 0; i < 256; i++) tally.count(payload, 0, 8);
+    await sleep(60);
+    // The clock is read every 256th message: this one ends the warm-up and is part of it.
+    for (let i = 0; i < 256; i++) tally.count(payload, 0, 8);
+    for (let i = 0; i < 10; i++) tally.count(payload, 0, 3);
+    const t = tally.result();
+    expect(t).toMatchObject({ messages: 10, bytes: 30 });
+    expect(t.seconds).toBeLessThan(0.05);
+  });
+
+  it('counts the whole stream when it ends inside the warm-up', async () => {
+    const stream = new PassThrough();
+    const counted = countFramed(stream, 10_000);
+    stream.write(framed([5, 6]));
+    stream.end();
+    expect(await counted).toMatchObject({ messages: 2, bytes: 11 });
+    const tally = new Tally(10_000);
+    for (let i = 0; i < 300; i++) tally.count(new Uint8Array(4), 0, 4);
+    expect(tally.result()).toMatchObject({ messages: 300, bytes: 1200 });
   });
 });
