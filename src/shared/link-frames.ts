@@ -22,6 +22,13 @@
  * of that frame (counted as `badLength`) and nothing else.
  */
 
+/**
+ * The frame format's name and version, offered and required through TLS ALPN by both ends: a
+ * node that speaks another version is refused in the handshake (or, if it offers none, right
+ * after it) instead of misreading frames. Version 2: 8-byte message headers, 8-aligned payloads.
+ */
+export const LINK_PROTOCOL = 'lparlink/2';
+
 export const FRAME_LENGTH_OFFSET = 0;
 export const FRAME_TYPE_OFFSET = 4;
 export const FRAME_HEADER_BYTES = 8;

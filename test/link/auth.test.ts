@@ -59,6 +59,7 @@ describe('the listening node refuses, counts, and sends nothing to', () => {
     ['a CN naming a node it does not know (lparlink-node-4, same CA)', () => client(4)],
     ['no client certificate', () => ({ ca: certs.tls(2).ca })],
     ['a TLS 1.2-only client with a valid node-1 certificate', () => ({ ...client(1), minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2' })],
+    ['a valid node-1 certificate offering another frame format (ALPN lparlink/1)', () => ({ ...client(1), ALPNProtocols: ['lparlink/1'] })],
   ])('%s: one unknownIdentities, no frame, no link', async (_, options) => {
     const before = (await b.stats()).unknownIdentities;
     const r = await dialOnce(b.port!, options());
@@ -67,6 +68,17 @@ describe('the listening node refuses, counts, and sends nothing to', () => {
     expect((await b.stats()).unknownIdentities - before).toBe(1);
     const link1 = await linkTo(b, 1);
     expect(link1).toMatchObject({ state: 'connecting', ups: 0, authFailures: 0, framesReceived: 0, framesSent: 0 });
+    expect(b.events.filter((e) => e.name === 'linkUp')).toEqual([]);
+  });
+
+  it('a valid node-1 certificate offering no frame format at all (no ALPN): counted on node 1, no frame, no link', async () => {
+    const before = await linkTo(b, 1);
+    const unknown = (await b.stats()).unknownIdentities;
+    const r = await dialOnce(b.port!, client(1));
+    expect(r.bytes).toBe(0);
+    await until("node 1's authFailures to count the attempt", async () => (await linkTo(b, 1)).authFailures === before.authFailures + 1);
+    expect((await b.stats()).unknownIdentities).toBe(unknown);
+    expect(await linkTo(b, 1)).toMatchObject({ state: 'connecting', ups: 0, framesReceived: 0, framesSent: 0 });
     expect(b.events.filter((e) => e.name === 'linkUp')).toEqual([]);
   });
 
@@ -92,7 +104,7 @@ describe('the listening node refuses, counts, and sends nothing to', () => {
     const tx = await a.spawn(1, 'sender', { node: 2, partition: 1, port: 7, size: 64, count: 100 });
     expect((await tx.result).sent).toBe(100);
     expect((await rx.result).channels[0]).toMatchObject({ received: 100, outOfOrder: 0, corrupt: 0, end: 'ECLOSED' });
-    expect(await linkTo(b, 1)).toMatchObject({ state: 'up', ups: 1, authFailures: 0 });
+    expect(await linkTo(b, 1)).toMatchObject({ state: 'up', ups: 1, authFailures: 1 }); // the no-ALPN attempt above
     await a.close();
   });
 });
@@ -149,6 +161,8 @@ describe('the dialing node refuses, counts, and never links with', () => {
     ['a listener whose CN names another node (lparlink-node-3, same CA)', () => serverAs(3)],
     ['a listener with a certificate from another CA (CN lparlink-node-2)', () => serverAs(2, 'rogue')],
     ['a TLS 1.2-only listener with a valid node-2 certificate', () => ({ ...serverAs(2), minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2' })],
+    ['a listener with a valid node-2 certificate speaking another frame format (ALPN lparlink/1)', () => ({ ...serverAs(2), ALPNProtocols: ['lparlink/1'] })],
+    ['a listener with a valid node-2 certificate offering no frame format (no ALPN)', () => serverAs(2)],
   ])('%s: one authFailures per attempt, never up, connects fail ELINKDOWN', async (_, options) => {
     await refusedByTheDialer(options());
   });

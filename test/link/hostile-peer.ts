@@ -48,7 +48,7 @@ export class HostilePeer {
 
   /** Dial a node at `port` as the node this material names; resolves once that node has spoken (it accepted us). */
   static async dial(port: number, tls: NodeTls): Promise<HostilePeer> {
-    const socket = connect({ host: '127.0.0.1', port, ...tls, minVersion: 'TLSv1.3', checkServerIdentity: () => undefined });
+    const socket = connect({ host: '127.0.0.1', port, ...tls, minVersion: 'TLSv1.3', checkServerIdentity: () => undefined, ALPNProtocols: [F.LINK_PROTOCOL] });
     const peer = new HostilePeer(socket);
     await peer.next(() => true, 'the node to speak first');
     peer.heartbeat = setInterval(() => peer.send(peer.heartbeatFrame()), HEARTBEAT_MS);

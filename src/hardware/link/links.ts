@@ -18,7 +18,7 @@ import { NodeLink } from './node-link.js';
 import { LinkCounters } from './link-counters.js';
 import type { FrameSink } from './link-reader.js';
 import { LINK_UNKNOWN_IDENTITIES, linkCounterBytes, linkMachineBlock } from '../../shared/link-counters.js';
-import { maxFrameBytes, nodeOfCommonName } from '../../shared/link-frames.js';
+import { LINK_PROTOCOL, maxFrameBytes, nodeOfCommonName } from '../../shared/link-frames.js';
 import type { NodeTls, ResolvedNode, ResolvedPeer, TlsMaterial } from '../../shared/boot.js';
 
 const FIRST_REDIAL_MS = 100;
@@ -94,6 +94,8 @@ export class Links {
         minVersion: 'TLSv1.3',
         requestCert: true,
         rejectUnauthorized: true,
+        // A dialer that offers another frame format version fails the handshake (no_application_protocol).
+        ALPNProtocols: [LINK_PROTOCOL],
       });
       server.on('secureConnection', (socket) => this.accepted(socket));
       // A handshake that failed (unknown CA, no certificate, an older TLS): who it was cannot be known.
@@ -131,13 +133,16 @@ export class Links {
     return sink;
   }
 
-  /** Listening side: the CA verified the certificate; the CN must name a configured peer that dials us. */
+  /**
+   * Listening side: the CA verified the certificate; the CN must name a configured peer that dials
+   * us, and it must have offered our frame format (one that offered no ALPN at all gets this far).
+   */
   private accepted(socket: TLSSocket): void {
     const id = nodeOfCommonName(socket.getPeerCertificate().subject?.CN);
     const link = id === undefined ? undefined : this.byNode.get(id);
-    if (link === undefined || this.dials(link.peer) || this.stopped) {
+    if (link === undefined || this.dials(link.peer) || this.stopped || socket.alpnProtocol !== LINK_PROTOCOL) {
       if (link === undefined) this.machine[LINK_UNKNOWN_IDENTITIES]++;
-      else if (!this.stopped) link.counters.authFailure(); // a peer we dial ourselves: it may not dial us too
+      else if (!this.stopped) link.counters.authFailure(); // a peer we dial ourselves (it may not dial us too), or another frame format
       socket.destroy();
       return;
     }
@@ -155,6 +160,7 @@ export class Links {
       rejectUnauthorized: true,
       // The peer's identity is its CN, checked below; the address it was dialed at proves nothing.
       checkServerIdentity: () => undefined,
+      ALPNProtocols: [LINK_PROTOCOL],
     });
     let failure: Error | undefined;
     let secured = false;
@@ -164,7 +170,8 @@ export class Links {
     socket.on('error', (e) => (failure ??= e));
     socket.once('secureConnect', () => {
       secured = true;
-      if (nodeOfCommonName(socket.getPeerCertificate().subject?.CN) !== peer.id) {
+      // A listener that chose no protocol speaks another frame format (or none): refused as a wrong identity is.
+      if (nodeOfCommonName(socket.getPeerCertificate().subject?.CN) !== peer.id || socket.alpnProtocol !== LINK_PROTOCOL) {
         counted = true;
         link.counters.authFailure();
         socket.destroy();
