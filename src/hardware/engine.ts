@@ -77,6 +77,8 @@ export class Engine {
    * never so much that a sender's largest SEND, wrapping, could not fit in a ring emptied here.
    */
   private readonly releaseStep: number;
+  /** The partition index of the queue pair serve() is serving (whose sends sentMessages counts). */
+  private serving = 0;
   /**
    * The channel the last SEND named, with the queue pair that sent it, once its lookups passed
    * (owned by that queue pair, open, and its receiving queue pair active or, for an end on another
@@ -154,6 +156,7 @@ export class Engine {
   }
 
   private serve(qp: HardwareQueuePair): number {
+    this.serving = qp.port.index;
     const ring = qp.send;
     const budget = this.options.budgetPerRound;
     let done = 0;
@@ -427,6 +430,15 @@ export class Engine {
     this.deliveredMessages = this.deliveredBytes = 0;
   }
 
+  /**
+   * Before a publish in the middle of serve() (an END, a detach, a fault): it shows its ring's
+   * messages from this serve() too, whose counts serve() would write only at its end. They go out
+   * first, so stats() read once a receiver saw something never counts less than it saw.
+   */
+  private countBeforePublish(): void {
+    if (this.sentMessages > 0) this.flushCounters(this.serving);
+  }
+
   /** The engine changed a table or a queue pair: no lookup made before it may be reused. */
   private forgetChannelCache(): void {
     this.cachedQueuePair = undefined;
@@ -468,6 +480,7 @@ export class Engine {
   private detach(qp: HardwareQueuePair): void {
     this.closeEndsOwnedBy(qp.port, qp.index, Status.EPEERDEAD);
     this.complete(qp, Status.OK, RecordType.DETACH, 0);
+    this.countBeforePublish();
     qp.publish();
     this.onDetach(qp);
     this.deactivate(qp, QueuePairState.FREE);
@@ -531,6 +544,7 @@ export class Engine {
     if (at !== FAULT) {
       writeDelivery(dqp.receive.u32, at, t.handle(d), status);
       dqp.receiveDirty = true;
+      this.countBeforePublish();
       dqp.publish();
     }
     t.pendingEnd[d] = 0;
@@ -560,6 +574,7 @@ export class Engine {
   faultQueuePair(qp: HardwareQueuePair, kind: ViolationKind): void {
     this.counters.violation(qp.port.index, kind);
     this.complete(qp, Status.EFAULT, QUEUE_PAIR_FAULT, 0);
+    this.countBeforePublish();
     qp.publish();
     this.deactivate(qp, QueuePairState.FAULTED);
   }

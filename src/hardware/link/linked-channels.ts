@@ -185,12 +185,15 @@ export class LinkedChannels implements RemoteEnds {
     if (t.state[e] !== ConnectionState.OPEN) return;
     // What the peer had not delivered when it closed never will be: the sender hears so, with ECLOSED.
     this.failUnacknowledged(e, Status.ECLOSED);
+    // The END's publish shows this input's earlier messages too: count them first.
+    this.processed();
     this.engine.endByPeer(e, status === Status.OK ? Status.OK : Status.EPEERDEAD);
     this.engine.publishAll();
   }
 
   /** The link to `node` went down: every channel over it ends with ELINKDOWN; what it had not acknowledged fails with ELINKDOWN. */
   linkDown(link: NodeLink): void {
+    this.processed();
     const t = this.table;
     for (let e = 0; e < t.state.length; e++) {
       if (t.remoteNode[e] !== link.node || t.state[e] !== ConnectionState.OPEN) continue;
