@@ -5,7 +5,7 @@
  * reused, so a stale byte of an earlier, larger copy must never come out of it).
  */
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { copyShared, SCRATCH_COPY_ABOVE } from '../src/shared/shared-copy.js';
 
 const FILL = 0xa5;
@@ -52,5 +52,57 @@ describe('copyShared', () => {
     expect(Array.from(dst.subarray(3, 3 + small.length))).toEqual(Array.from(small));
     expect(dst[3 + small.length]).toBe(FILL);
     expect(dst[2]).toBe(FILL);
+  });
+
+  it('copies a source shorter than asked only as far as it goes, never a stale scratch byte past its end', () => {
+    const big = SCRATCH_COPY_ABOVE * 4;
+    const ring = bytes(true, big + 16);
+    copyShared(bytes(false, big).fill(0x5e), 0, ring, 1, big); // the scratch now holds 0x5e
+    ring.fill(0);
+    const short = bytes(false, SCRATCH_COPY_ABOVE * 2).fill(1);
+    copyShared(short, 0, ring, 1, big);
+    expect(ring.subarray(1, 1 + short.length).every((b) => b === 1)).toBe(true);
+    expect(ring.subarray(1 + short.length).every((b) => b === 0)).toBe(true);
+  });
+
+  it('grows its scratch for the offset too: a copy as large as the scratch, at another alignment', async () => {
+    vi.resetModules();
+    const fresh = await import('../src/shared/shared-copy.js');
+    const size = SCRATCH_COPY_ABOVE * 2;
+    const src = Uint8Array.from({ length: size }, (_, i) => (i * 13 + 5) & 0xff);
+    const ring = bytes(true, size + 16);
+    fresh.copyShared(src, 0, ring, 1, size); // a scratch of size + 1
+    fresh.copyShared(src, 0, ring, 7, size); // needs size + 7
+    expect(Array.from(ring.subarray(7, 7 + size))).toEqual(Array.from(src));
+  });
+
+  it('never copies between shared and unshared memory at different alignments (the point of it)', () => {
+    // Every TypedArray set() a misaligned copy makes, with the alignment of each side.
+    const proto = Object.getPrototypeOf(Uint8Array.prototype) as { set: (this: Uint8Array, s: Uint8Array, o?: number) => void };
+    const set = proto.set;
+    const calls: Array<{ mixed: boolean; aligned: boolean }> = [];
+    proto.set = function (this: Uint8Array, s: Uint8Array, o = 0) {
+      const shared = (a: Uint8Array) => a.buffer instanceof SharedArrayBuffer;
+      calls.push({ mixed: shared(this) !== shared(s), aligned: ((this.byteOffset + o - s.byteOffset) & 7) === 0 });
+      return set.call(this, s, o);
+    };
+    try {
+      const size = SCRATCH_COPY_ABOVE * 3;
+      for (const [srcShared, from, to] of [
+        [false, 1, 0],
+        [false, 3, 5],
+        [true, 0, 1],
+        [true, 6, 3],
+      ] as const) {
+        const src = bytes(srcShared, size + 8);
+        const dst = bytes(!srcShared, size + 8);
+        calls.length = 0;
+        copyShared(src, from, dst, to, size);
+        expect(calls.length).toBeGreaterThan(0);
+        for (const c of calls) if (c.mixed) expect(c.aligned).toBe(true);
+      }
+    } finally {
+      proto.set = set;
+    }
   });
 });

@@ -23,7 +23,9 @@ export function copyShared(src: Uint8Array, from: number, dst: Uint8Array, to: n
     dst.set(source, to);
     return;
   }
-  copyMisaligned(source, dst, to, bytes);
+  // source.length, not bytes: a source shorter than asked is copied as far as it goes, as set()
+  // does above; never a stale byte of the scratch (another message's) past its end.
+  copyMisaligned(source, dst, to, source.length);
 }
 
 function copyMisaligned(source: Uint8Array, dst: Uint8Array, to: number, bytes: number): void {
