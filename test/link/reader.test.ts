@@ -300,6 +300,45 @@ describe('LinkReader', () => {
     expect(types.size).toBe(7);
   });
 
+  it('leaves no old byte of a reused batch buffer in a reserved field or in padding', () => {
+    // The writer reuses its batch buffers (give()): fill one with 0xff, as an earlier batch's
+    // payloads could have left it, and write every kind of frame over it.
+    const w = new LinkWriter(64 * 1024);
+    const source = new Uint8Array(1024).fill(0x11);
+    const source32 = new Uint32Array(source.buffer);
+    w.heartbeat();
+    const first = w.take()!;
+    new Uint8Array(first.buffer).fill(0xff);
+    w.give(first);
+    w.heartbeat();
+    w.give(w.take()!); // the buffer filled next is the one full of 0xff
+    const sizes = [1, 3, 5, 7, 300, 513];
+    sizes.forEach((size, i) => expect(w.message(1 + (i % 2), 7, 1 + (i >> 1), 1, 2, 3, 4, source, source32, 8, size)).toBe(true));
+    w.connect({ request: 1, key: [1, 2, 3, 4], sourcePartition: 1, sourceProcess: 2, destinationPartition: 3, destinationService: 4, sourceChannel: 5 });
+    w.connectOk(1, 2, 3);
+    w.connectRefused(1, 2);
+    w.close(1, 2, 0);
+    w.ack([1, 2, 3, 4], 0);
+    const batch = w.take()!.slice();
+    // The recorder throws at any violation: every reserved field reads zero.
+    const sink = recorder(new Set());
+    readAll(new LinkReader(sink, maxFrameBytes(MAX_MESSAGE), MAX_MESSAGE), batch, [batch.length]);
+    expect(sink.got.map((m) => m.payload.length)).toEqual(sizes);
+    // And every padding byte after a payload is zero.
+    const v = new DataView(batch.buffer);
+    let padding = 0;
+    for (let at = 0; at < batch.length; at += v.getUint32(at, true) + FRAME_LENGTH_WORD_BYTES) {
+      if (v.getUint8(at + FRAME_TYPE_OFFSET) !== FrameType.DATA) continue;
+      let m = at + DATA_FIRST_MESSAGE_OFFSET;
+      for (let n = v.getUint32(at + DATA_COUNT_OFFSET, true); n > 0; n--) {
+        const bytes = v.getUint32(m, true);
+        for (let i = m + MESSAGE_HEADER_BYTES + bytes; i < m + messageBytes(bytes); i++, padding++) expect(batch[i]).toBe(0);
+        m += messageBytes(bytes);
+      }
+    }
+    expect(padding).toBeGreaterThan(0);
+  });
+
   it('counts a nonzero reserved field as a bad frame and takes nothing from it on', () => {
     // A run of three on channel 1 whose second message's reserved word is set, then channel 2.
     const stream = framesOf(sentFrom([1, 1, 1, 2].map((channel, i) => ({ channel, size: 24, seed: i }))));
