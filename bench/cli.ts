@@ -24,7 +24,7 @@ import { machineInfo, roundedLoad, type BenchJson, type ResultRow } from './resu
 import { mergeRounds } from './samples.js';
 import { formatTable } from './table.js';
 import { formatRingBench } from './ring.js';
-import { ALL, SUITES, type Case, type RunContext, type SuiteOptions } from './suites.js';
+import { ALL, LINK_WARMUP_MS, SUITES, type Case, type RunContext, type SuiteOptions } from './suites.js';
 
 /** Seconds per case: 3 samples of 0.25 s keep every suite together at about a minute on 2 cores. */
 const DEFAULT_DURATION_S = 0.75;
@@ -72,7 +72,9 @@ verification) of the same shape and to postMessage, paired within each round
 of samples. All-to-all, fan-in and fairness have no baseline of their shape,
 so no ratio. The link suite's lparlink rows (two nodes, two OS processes)
 show their ratio to a raw TLS 1.3 socket between the same two processes that
-packs framed messages into large writes, its best case.
+packs framed messages into large writes, its best case. Both receivers leave
+each link sample's first ${LINK_WARMUP_MS} ms (JIT warm-up; at most a quarter of
+the sample) out of what they count.
 `;
 
 /** A usage error: one line saying what was wrong, one saying where the usage is; nothing runs (exit 2). */

@@ -322,7 +322,7 @@ function microSuite(o: SuiteOptions): Case[] {
  * of both systems leave this much of each sample out (a quarter of a shorter sample), so the
  * suite compares steady states.
  */
-const LINK_WARMUP_MS = 250;
+export const LINK_WARMUP_MS = 250;
 
 /**
  * Two nodes as two OS processes over loopback TLS 1.3 (bench/link.ts): lparlink batched and per
