@@ -12,7 +12,8 @@
  * whose channel closes meanwhile, its entry reused by the same node, delivers nothing more
  * (LinkReader.verifyRun); and a SEND on a remote end the engine's lookup cache holds never
  * reaches a link once that end closed, its peer closed it, or its link went down and came back
- * (forgetChannelCache in closeEnd and endByPeer).
+ * (forgetChannelCache in closeEnd and endByPeer); and a peer's CLOSE or a link down counts the
+ * input before the END it publishes (processed() in LinkedChannels.close and linkDown).
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -25,7 +26,7 @@ import { resolveOptions } from '../../src/options.js';
 import { Channel } from '../../src/partitions/channel.js';
 import { ProcessQueuePair } from '../../src/partitions/queue-pair.js';
 import { Status } from '../../src/shared/errors.js';
-import { RecordType } from '../../src/shared/layout.js';
+import { COUNTER_DELIVERED, COUNTERS_PER_PARTITION, RecordType } from '../../src/shared/layout.js';
 import * as F from '../../src/shared/link-frames.js';
 
 const MAX = 96;
@@ -461,6 +462,35 @@ describe('the receive stage of a link (LinkReader, LinkedChannels) and the engin
     channels.processed();
     expect(Array.from(fresh.rx.tryRecv() ?? [])).toEqual(Array.from(payload(9, 1, 5)));
     expect(link.acks.get(200)).toBe(1);
+  });
+
+  it.each([
+    ['a CLOSE from the peer', (x: ReturnType<typeof setup>, c: Chan) => x.channels.close(x.links[c.link] as unknown as NodeLink, c.id, c.senderId, Status.OK)],
+    ['its link going down', (x: ReturnType<typeof setup>, c: Chan) => {
+      x.links[c.link].up = false;
+      x.channels.linkDown(x.links[c.link] as unknown as NodeLink);
+    }],
+  ])('counts the input before the END that %s publishes: counters cover every message a receiver can see', (_, end) => {
+    const x = setup();
+    const c = x.chans[0];
+    const link = x.links[c.link];
+    const receiver = x.hw.ports[c.partition].queuePairs[0];
+    const counters = x.hw.counters.values;
+    // At each publish of the receiver's ring, receive what it made visible and read the counters then.
+    let received = 0;
+    const seen: Array<{ received: number; delivered: number; linkReceived: number }> = [];
+    const publish = receiver.publish.bind(receiver);
+    receiver.publish = () => {
+      publish();
+      while (c.rx.tryRecv() !== undefined) received++;
+      seen.push({ received, delivered: counters[c.partition * COUNTERS_PER_PARTITION + COUNTER_DELIVERED], linkReceived: link.received });
+    };
+    link.reader.push(dataFrame({ channel: c.id, source: c.source, first: 1, key: c.key, payloads: [1, 2, 3].map((q) => payload(0, q, 16)) }));
+    // In the same input as the messages, before the end of the turn counts them (processed()).
+    end(x, c);
+    expect(received).toBe(3);
+    expect(seen.length).toBeGreaterThan(0);
+    for (const s of seen) expect(s).toEqual({ received: s.received, delivered: s.received, linkReceived: s.received });
   });
 
   it.each([
