@@ -87,6 +87,13 @@ export class LinkedChannels implements RemoteEnds {
   }
 
   poll(): number {
+    // Input read since the last count (its turn's processed() has not run yet: this round may run
+    // first) is counted now, before this round's serves publish the rings it went to.
+    for (const link of this.all) {
+      if (link.uncounted === 0) continue;
+      this.processed();
+      break;
+    }
     let n = 0;
     for (const link of this.all) if (link.held) n += link.resume();
     return n;
