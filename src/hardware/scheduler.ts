@@ -123,15 +123,22 @@ export class Scheduler {
     this.engine.releaseAll();
     for (const p of ports) if (p.alive) this.judge(p, this.watchOf(p));
     for (const p of ports) if (p.alive) p.announceSleep();
+    let rungSinceAnnounce = false;
     for (const p of ports) {
       if (!p.alive) continue;
       const w = this.watchOf(p);
       w.sleepBell = p.doorbell();
       // judge() just took them, and only the engine moves them: it has not run since.
       w.sleepPositions = w.positions;
+      // A ring that landed after the announce and before this read lowered the flag, and this read
+      // counts it in the bell the sleep would wait past. If its publish was one the engine had
+      // already served, nothing new is there now, and the next publish, finding the flag down,
+      // would not ring: the engine would sleep through it for good (a hang seen about once in 70
+      // one-second streams of single sends). So a lowered flag ends the sleep before it starts.
+      if (!p.sleepAnnounced()) rungSinceAnnounce = true;
     }
     // Re-check after announcing: a producer that published before it saw the flag is caught here.
-    if (this.engine.round() > 0 || this.stopped) {
+    if (rungSinceAnnounce || this.engine.round() > 0 || this.stopped) {
       for (const p of ports) if (p.alive) p.announceAwake();
       return;
     }
