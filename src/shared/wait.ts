@@ -1,11 +1,13 @@
 /**
  * Sleeping and waking without lost wake-ups, and without a notify on the busy path.
  *
- * The sleeper raises a flag, reads the bell, re-checks its condition, and only
+ * The sleeper reads the bell, raises a flag, re-checks its condition, and only
  * then waits on the bell. The waker, after publishing, reads the flag and rings
- * the bell (add + notify) only when it is raised. With sequentially consistent
- * Atomics either the waker sees the flag or the sleeper sees the new state, and
- * `Atomics.wait` on a bell that already moved returns at once.
+ * the bell (add + notify) only when it is raised, lowering it. With sequentially
+ * consistent Atomics either the waker sees the flag or the sleeper sees the new
+ * state, and `Atomics.wait` on a bell that already moved returns at once. The
+ * bell is read before the flag goes up: a ring that lowers the flag then always
+ * moves the bell past the value waited on (see announceSleep).
  */
 
 import { availableParallelism } from 'node:os';
@@ -118,14 +120,21 @@ export function sleepSync(
 }
 
 /**
- * The sleeper's half of the protocol: spin, raise the flag, read the bell,
+ * The sleeper's half of the protocol: spin, read the bell, raise the flag,
  * re-check. Returns the bell value to wait on, or undefined when `ready()`
  * came true on the way (the flag is lowered again then).
+ *
+ * The bell is read before the flag goes up, so every ring that lowers this
+ * flag moves the bell past the value waited on. Read after, it could count a
+ * late ring (a producer whose work this side had already taken, seeing the
+ * flag only now): the wait would start past it, and the next producer,
+ * finding the flag down, would not ring. The hardware's sleep had exactly
+ * that hang (Scheduler.sleep).
  */
 function announceSleep(i32: Int32Array, flagWord: number, bellWord: number, ready: () => boolean, spins: number): number | undefined {
   for (let i = 0; i < spins; i++) if (ready()) return undefined;
-  Atomics.store(i32, flagWord, 1);
   const bell = Atomics.load(i32, bellWord);
+  Atomics.store(i32, flagWord, 1);
   if (ready()) {
     Atomics.store(i32, flagWord, 0);
     return undefined;
