@@ -205,6 +205,10 @@ export async function receiveAll(channels: Channel[], mode: 'drain' | 'recv', po
   if (channels.length === 0) return t.result();
   if (channels.length === 1 && mode === 'recv') {
     const ch = channels[0];
+    // One message per drainBytes call, in a plain loop while messages are there, as the raw
+    // relay's consumer reads one record per poll: a promise only when none is ready. (An await
+    // per message, as before, cost the receiver ~80 ns a message that no baseline paid.)
+    do while (ch.drainBytes(t.count, 1) === 1);
     while (await nextInPlace(ch, t.count, pollSpins));
     return t.result();
   }
