@@ -133,7 +133,7 @@ export class Scheduler {
       // A ring that landed after the announce and before this read lowered the flag, and this read
       // counts it in the bell the sleep would wait past. If its publish was one the engine had
       // already served, nothing new is there now, and the next publish, finding the flag down,
-      // would not ring: the engine would sleep through it for good (a hang seen about once in 70
+      // would not ring: the engine would sleep through it for good (a hang seen once in 12 to 90
       // one-second streams of single sends). So a lowered flag ends the sleep before it starts.
       if (!p.sleepAnnounced()) rungSinceAnnounce = true;
     }
