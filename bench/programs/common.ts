@@ -208,9 +208,10 @@ export async function receiveAll(channels: Channel[], mode: 'drain' | 'recv', po
     // One message per drainBytes call, in a plain loop while messages are there, as the raw
     // relay's consumer reads one record per poll: a promise only when none is ready. (An await
     // per message, as before, cost the receiver ~80 ns a message that no baseline paid.)
-    do while (ch.drainBytes(t.count, 1) === 1);
-    while (await nextInPlace(ch, t.count, pollSpins));
-    return t.result();
+    for (;;) {
+      while (ch.drainBytes(t.count, 1) === 1);
+      if (!(await nextInPlace(ch, t.count, pollSpins))) return t.result();
+    }
   }
   let open = channels.slice();
   while (open.length > 0) {
