@@ -173,11 +173,6 @@ export class PartitionPort {
     Atomics.store(this.i32, HW_SLEEPING_WORD, 0);
   }
 
-  /** True while the flag announceSleep() raised is up: no producer has rung (and lowered it) since. */
-  sleepAnnounced(): boolean {
-    return Atomics.load(this.i32, HW_SLEEPING_WORD) !== 0;
-  }
-
   doorbell(): number {
     return Atomics.load(this.i32, HW_DOORBELL_WORD);
   }

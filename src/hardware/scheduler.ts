@@ -122,23 +122,23 @@ export class Scheduler {
     const ports = this.ports();
     this.engine.releaseAll();
     for (const p of ports) if (p.alive) this.judge(p, this.watchOf(p));
-    for (const p of ports) if (p.alive) p.announceSleep();
-    let rungSinceAnnounce = false;
+    // Each bell is read before its flag goes up, so every ring that lowers the flag moves the bell
+    // past the value the sleep waits on. Read after, a late ring (a partition whose publish the
+    // engine had already served, seeing the flag only now) could land in between: the sleep would
+    // wait past it, and the next publish, finding the flag down, would not ring. The engine slept
+    // through it for good (once in 12 to 90 one-second streams of single sends). A late ring now
+    // wakes the engine at once, for nothing, and is judged as any idle wake-up is; a partition
+    // that lowers its flag without ringing only keeps its own publishes from ringing.
     for (const p of ports) {
       if (!p.alive) continue;
       const w = this.watchOf(p);
       w.sleepBell = p.doorbell();
       // judge() just took them, and only the engine moves them: it has not run since.
       w.sleepPositions = w.positions;
-      // A ring that landed after the announce and before this read lowered the flag, and this read
-      // counts it in the bell the sleep would wait past. If its publish was one the engine had
-      // already served, nothing new is there now, and the next publish, finding the flag down,
-      // would not ring: the engine would sleep through it for good (a hang seen once in 12 to 90
-      // one-second streams of single sends). So a lowered flag ends the sleep before it starts.
-      if (!p.sleepAnnounced()) rungSinceAnnounce = true;
     }
+    for (const p of ports) if (p.alive) p.announceSleep();
     // Re-check after announcing: a producer that published before it saw the flag is caught here.
-    if (rungSinceAnnounce || this.engine.round() > 0 || this.stopped) {
+    if (this.engine.round() > 0 || this.stopped) {
       for (const p of ports) if (p.alive) p.announceAwake();
       return;
     }
