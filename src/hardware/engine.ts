@@ -171,7 +171,7 @@ export class Engine {
       ring.consume();
       done++;
     }
-    if (this.sentMessages > 0) this.flushCounters(qp.port.index);
+    this.countBeforePublish();
     // Space goes back in steps (releaseStep), and all of it before the hardware sleeps (releaseAll):
     // a release per serve() was a store and a flag read per message sent one at a time. The step is
     // bounded because a hardware kept busy by other queue pairs may not sleep for long. A sender
@@ -431,9 +431,9 @@ export class Engine {
   }
 
   /**
-   * Before a publish in the middle of serve() (an END, a detach, a fault): it shows its ring's
-   * messages from this serve() too, whose counts serve() would write only at its end. They go out
-   * first, so stats() read once a receiver saw something never counts less than it saw.
+   * Write serve()'s counts before a publish that can show its messages: at its end, and in the
+   * middle of it (an END, a detach, a fault), so stats() read once a receiver saw something never
+   * counts less than it saw.
    */
   private countBeforePublish(): void {
     if (this.sentMessages > 0) this.flushCounters(this.serving);

@@ -219,7 +219,7 @@ export class RingProducer extends RingSide {
     // engine's deliveries, the link's, the sender's): no fault, a sane size, room before the
     // ring's end and by the cached consumer position. Anything else: claimOther().
     const length = RECORD_HEADER_BYTES + bodyBytes;
-    const aligned = (length + RECORD_ALIGN_BYTES - 1) & ~(RECORD_ALIGN_BYTES - 1);
+    const aligned = alignUp(length, RECORD_ALIGN_BYTES);
     const index = this.claimed & this.mask;
     if (
       this.faultReason === '' &&

@@ -71,25 +71,25 @@ describe('the listening node refuses, counts, and sends nothing to', () => {
     expect(b.events.filter((e) => e.name === 'linkUp')).toEqual([]);
   });
 
-  it('a valid node-1 certificate offering no frame format at all (no ALPN): counted on node 1, no frame, no link', async () => {
-    const before = await linkTo(b, 1);
+  /** One dial as `peer` with `options`: nothing sent to it, one authFailures on that peer's link, no unknownIdentities. */
+  async function countedOnPeer(peer: number, options: ConnectionOptions): Promise<void> {
+    const before = await linkTo(b, peer);
     const unknown = (await b.stats()).unknownIdentities;
-    const r = await dialOnce(b.port!, client(1));
+    const r = await dialOnce(b.port!, options);
     expect(r.bytes).toBe(0);
-    await until("node 1's authFailures to count the attempt", async () => (await linkTo(b, 1)).authFailures === before.authFailures + 1);
+    await until(`node ${peer}'s authFailures to count the attempt`, async () => (await linkTo(b, peer)).authFailures === before.authFailures + 1);
     expect((await b.stats()).unknownIdentities).toBe(unknown);
+  }
+
+  it('a valid node-1 certificate offering no frame format at all (no ALPN): counted on node 1, no frame, no link', async () => {
+    await countedOnPeer(1, client(1));
     expect(await linkTo(b, 1)).toMatchObject({ state: 'connecting', ups: 0, framesReceived: 0, framesSent: 0 });
     expect(b.events.filter((e) => e.name === 'linkUp')).toEqual([]);
   });
 
   it('a valid certificate of a peer that it dials itself (node 3): counted on that peer, no link', async () => {
-    const before = await linkTo(b, 3);
-    const unknown = (await b.stats()).unknownIdentities;
-    const r = await dialOnce(b.port!, client(3));
-    expect(r.bytes).toBe(0);
     // Node 2 also keeps dialing node 3's (closed) port: that is a network failure, not counted here.
-    await until("node 3's authFailures to count the attempt", async () => (await linkTo(b, 3)).authFailures === before.authFailures + 1);
-    expect((await b.stats()).unknownIdentities).toBe(unknown);
+    await countedOnPeer(3, client(3));
     expect(await linkTo(b, 3)).toMatchObject({ ups: 0, framesReceived: 0 });
   });
 
