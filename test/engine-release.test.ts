@@ -2,13 +2,15 @@
  * How the hardware hands send-ring space back (in process, one thread): in steps of up to a
  * sixteenth of the ring while it serves, all of it before it sleeps, and never holding back so much
  * that a sender's largest SEND, wrapping, could not fit in a ring the hardware emptied. What the
- * sender sees is read from the shared consumer position, as its own claims read it.
+ * sender sees is read from the shared consumer position, as its own claims read it. And how it
+ * stops waiting for space on a receive ring once a delivery fits again.
  */
 import { describe, expect, it } from 'vitest';
 import { verifiedPaths } from '../bench/micro.js';
 import { resolveOptions } from '../src/options.js';
 import { RING_CONSUMER_POSITION_OFFSET, RING_PRODUCER_POSITION_OFFSET } from '../src/shared/layout.js';
 import { queuePairRings } from '../src/shared/port.js';
+import { EMPTY, RingConsumer } from '../src/shared/ring.js';
 
 function setUp(size: number, ringBytes: number) {
   const { tx, rx, hw } = verifiedPaths(size, ringBytes);
@@ -70,5 +72,37 @@ describe('send-ring space handed back by the hardware', () => {
       expect(receiveAll()).toBe(1);
       expect(seen.freeBytes()).toBeGreaterThan(capacity - 64);
     }
+  });
+
+});
+
+describe('the hardware waiting for receive-ring space', () => {
+  it('lowers its space flag at the first delivery that fits again, even when the receiver held its wake-up', () => {
+    const size = 64;
+    const ringBytes = 4096;
+    const { tx, hw } = verifiedPaths(size, ringBytes);
+    const geometry = resolveOptions({ partitions: [{ id: 1 }, { id: 2 }], sendRingBytes: ringBytes, receiveRingBytes: ringBytes, maxMessageBytes: size }).geometry;
+    // Partition 1's receive ring, read here directly rather than through its channel.
+    const consumer = new RingConsumer(queuePairRings(hw.ports[0].buffer, geometry, 0).receive);
+    const flag = (): number => Atomics.load(consumer.i32, consumer.signals.spaceWaiting);
+    const message = new Uint8Array(size).fill(3);
+    // Fill the receive ring: the hardware raises the flag and leaves that SEND in the send ring.
+    for (let i = 0; i < 2 * (ringBytes / size) && flag() === 0; i++) {
+      tx[0].send(message);
+      hw.engine.round();
+    }
+    expect(flag()).toBe(1);
+    expect(hw.engine.round()).toBe(0);
+    // Take two records (room for the blocked one, even where it wraps) and hand their space back
+    // holding the wake-up, as a drain that keeps going does.
+    for (let i = 0; i < 2; i++) {
+      expect(consumer.poll()).not.toBe(EMPTY);
+      consumer.consume();
+    }
+    consumer.release(ringBytes);
+    expect(flag()).toBe(1);
+    // The next delivery fits: the hardware must lower the flag, or every later release rings it.
+    expect(hw.engine.round()).toBe(1);
+    expect(flag()).toBe(0);
   });
 });

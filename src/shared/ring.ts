@@ -329,6 +329,11 @@ export class RingProducer extends RingSide {
     Atomics.store(this.i32, this.signals.spaceWaiting, 1);
   }
 
+  /** announceWaitingForSpace() raised the flag and clearWaitingForSpace() has not lowered it yet. */
+  get isWaitingForSpace(): boolean {
+    return this.waitingForSpace;
+  }
+
   /** Lower the flag raised by announceWaitingForSpace (a no-op when it was not raised). */
   clearWaitingForSpace(): void {
     if (!this.waitingForSpace) return;
