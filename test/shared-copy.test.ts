@@ -76,8 +76,9 @@ describe('copyShared', () => {
     expect(Array.from(ring.subarray(7, 7 + size))).toEqual(Array.from(src));
   });
 
-  it('never copies between shared and unshared memory at different alignments (the point of it)', () => {
-    // Every TypedArray set() a misaligned copy makes, with the alignment of each side.
+  it('never copies between shared and unshared memory at different alignments (the point of it)', async () => {
+    // Every TypedArray set() a misaligned copy makes, with the alignment of each side. The module
+    // keeps its own reference to set() (setBytes), taken when it loads: load it afresh under the spy.
     const proto = Object.getPrototypeOf(Uint8Array.prototype) as { set: (this: Uint8Array, s: Uint8Array, o?: number) => void };
     const set = proto.set;
     const calls: Array<{ mixed: boolean; aligned: boolean }> = [];
@@ -87,6 +88,8 @@ describe('copyShared', () => {
       return set.call(this, s, o);
     };
     try {
+      vi.resetModules();
+      const { copyShared } = await import('../src/shared/shared-copy.js');
       const size = SCRATCH_COPY_ABOVE * 3;
       for (const [srcShared, from, to] of [
         [false, 1, 0],

@@ -4,7 +4,7 @@
  */
 import { copyWords, WORD_COPY_LIMIT } from '../shared/copy-words.js';
 import { RECORD_ALIGN_BYTES } from '../shared/layout.js';
-import { copyShared } from '../shared/shared-copy.js';
+import { copyShared, setBytes } from '../shared/shared-copy.js';
 import type { RingConsumer, RingProducer } from '../shared/ring.js';
 
 /**
@@ -19,7 +19,7 @@ export function copyPayload(src: RingConsumer, from: number, dst: RingProducer, 
   // takes copyBytes' word path, a large one V8's 8-byte copy between shared buffers directly.
   if (bytes <= WORD_COPY_LIMIT) return copyBytes(src.u8, src.u32, from, dst, to, bytes);
   const d8 = dst.u8;
-  d8.set(src.u8.subarray(from, from + bytes), to);
+  setBytes(d8, src.u8.subarray(from, from + bytes), to);
   zeroPadding(d8, to + bytes);
 }
 

@@ -12,7 +12,7 @@ import type { Duplex } from 'node:stream';
 import { ChannelError, channelErrorFromStatus, Status, statusName } from '../shared/errors.js';
 import { RecordType } from '../shared/layout.js';
 import { FAULT, FULL } from '../shared/ring.js';
-import { copyShared, SCRATCH_COPY_ABOVE } from '../shared/shared-copy.js';
+import { copyShared, SCRATCH_COPY_ABOVE, setBytes } from '../shared/shared-copy.js';
 import type { ChannelSink } from './channel-registry.js';
 import { ChannelStream, type ChannelStreamOptions } from './channel-stream.js';
 import type { ProcessQueuePair } from './queue-pair.js';
@@ -158,7 +158,7 @@ export class Channel implements AsyncIterable<Uint8Array> {
     // start): a large payload at another alignment goes through copyShared, not V8's
     // byte-at-a-time copy into shared memory.
     if (n > SCRATCH_COPY_ABOVE && ((bytes.byteOffset - at) & 7) !== 0) copyShared(bytes, 0, this.tx.ring.u8, at, n);
-    else this.tx.ring.u8.set(bytes, at);
+    else setBytes(this.tx.ring.u8, bytes, at);
     if (publish) this.tx.publish();
     return at;
   }
@@ -347,7 +347,7 @@ export class Channel implements AsyncIterable<Uint8Array> {
     if (this.head < this.queue.length) {
       const m = this.queue[this.head];
       this.checkFits(m.length, buffer);
-      buffer.set(m);
+      setBytes(buffer, m);
       this.takeQueued();
       return m.length;
     }

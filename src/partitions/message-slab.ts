@@ -9,7 +9,7 @@
  * slab, holding this process's other received messages too (never another partition's memory).
  */
 import { copyWords, WORD_COPY_LIMIT } from '../shared/copy-words.js';
-import { copyShared } from '../shared/shared-copy.js';
+import { copyShared, setBytes } from '../shared/shared-copy.js';
 
 /** Bytes per slab: large enough that one allocation serves many messages, small enough that a kept view pins little. */
 const SLAB_BYTES = 64 * 1024;
@@ -45,7 +45,7 @@ export class MessageSlab {
       // Whole words stay inside the span reserved here and inside the source's 8-byte-padded record.
       copyWords(u32, from >> 2, this.u32, at >> 2, (length + 3) >> 2);
     } else {
-      view.set(sourceView(u8, from, length));
+      setBytes(view, sourceView(u8, from, length));
     }
     return view;
   }
@@ -70,7 +70,7 @@ export class BufferCopier {
     // read only for another buffer, since Node 20 inlines none of them (~5-10 ns a read).
     if (into !== this.buffer || this.words.length < whole) {
       if ((into.byteOffset & 3) !== 0) {
-        into.set(sourceView(u8, from, length));
+        setBytes(into, sourceView(u8, from, length));
         return;
       }
       // Also remade when the buffer's memory shrank under the kept view (a resizable ArrayBuffer).

@@ -42,6 +42,7 @@ import {
   MESSAGE_RESERVED_OFFSET,
 } from '../../shared/link-frames.js';
 import type { LinkViolationKind } from '../../shared/link-counters.js';
+import { setBytes } from '../../shared/shared-copy.js';
 
 /** What the receive stage answers for one message. */
 export const DELIVERED = 0;
@@ -138,14 +139,14 @@ export class LinkReader {
         return true;
       }
       const frame = this.joinBuffer(frameBytes);
-      frame.set(this.buf.subarray(this.pos), 0);
+      setBytes(frame, this.buf.subarray(this.pos), 0);
       let at = rest;
       for (const part of this.parts) {
-        frame.set(part, at);
+        setBytes(frame, part, at);
         at += part.length;
       }
       const taken = frameBytes - have;
-      frame.set(chunk.subarray(0, taken), at);
+      setBytes(frame, chunk.subarray(0, taken), at);
       this.parts.length = 0;
       this.partsBytes = 0;
       this.setBuffer(frame);

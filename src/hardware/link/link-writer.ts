@@ -52,6 +52,7 @@ import {
   writeFrameHeader,
 } from '../../shared/link-frames.js';
 import { copyWords, WORD_COPY_LIMIT } from '../../shared/copy-words.js';
+import { setBytes } from '../../shared/shared-copy.js';
 
 /** The fields of a CONNECT, as the send side of claim 1 fills them. */
 export interface ConnectFields {
@@ -165,7 +166,7 @@ export class LinkWriter {
       const words = bytes >>> 2;
       copyWords(src32, from >> 2, w, payload >> 2, words);
       for (let i = words << 2; i < bytes; i++) d8[payload + i] = src8[from + i];
-    } else d8.set(src8.subarray(from, from + bytes), payload); // 8-aligned on both sides: V8's 8-byte copy
+    } else setBytes(d8, src8.subarray(from, from + bytes), payload); // 8-aligned on both sides: V8's 8-byte copy
     // Padding is zeroed: the batch buffer is reused, and old bytes must not leave in it.
     for (let i = payload + bytes; i < at + need; i++) d8[i] = 0;
     this.used = at + need;
