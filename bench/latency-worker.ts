@@ -20,6 +20,7 @@ import {
   RING_SPACE_WAITING_OFFSET,
   RingConsumer,
   RingProducer,
+  setBytes,
   sleepSync,
   type RingLocation,
 } from '../src/internal.js';
@@ -77,7 +78,7 @@ function forward(src: RingConsumer, dst: RingProducer, type: number): void {
     dst.waitForSpace(bytes, input.spins, WAIT_MS);
     at = dst.tryClaim(type, bytes);
   }
-  dst.u8.set(src.u8.subarray(src.bodyOffset, src.bodyOffset + bytes), at);
+  setBytes(dst.u8, src.u8.subarray(src.bodyOffset, src.bodyOffset + bytes), at);
   dst.publish();
   src.consume();
   src.release();
@@ -107,7 +108,7 @@ function ping(): LatencySummary {
       out.waitForSpace(input.bodyBytes, input.spins, WAIT_MS);
       at = out.tryClaim(type, input.bodyBytes);
     }
-    if (type !== END_OF_RUN) out.u8.set(payload, at);
+    if (type !== END_OF_RUN) setBytes(out.u8, payload, at);
     out.publish();
   };
   waitForGo();

@@ -19,7 +19,7 @@ import { resolveOptions } from '../src/options.js';
 import { Channel } from '../src/partitions/channel.js';
 import { ProcessQueuePair } from '../src/partitions/queue-pair.js';
 import { median } from './spread.js';
-import { allocateRing, EMPTY, RecordType, RingConsumer, RingProducer } from '../src/internal.js';
+import { allocateRing, EMPTY, RecordType, RingConsumer, RingProducer, setBytes } from '../src/internal.js';
 import { HardwareTrace } from '../src/hardware/trace.js';
 import { PartitionTrace } from '../src/partitions/trace.js';
 import { allocateTraceRing } from '../src/shared/trace-ring.js';
@@ -83,7 +83,7 @@ function produce(p: RingProducer, payload: Uint8Array, n: number, perRecord: boo
   for (let i = 0; i < n; i++) {
     const at = p.tryClaim(RecordType.RAW, payload.length); // as lparlink's sender reads it: no byteLength getter
     if (at < 0) throw new Error('micro: ring full');
-    p.u8.set(payload, at);
+    setBytes(p.u8, payload, at); // the copy lparlink's sender makes
     if (perRecord) p.publish();
   }
   p.publish();
@@ -101,7 +101,7 @@ function relay(src: RingConsumer, dst: RingProducer, perRecord: boolean): number
       const f = src.bodyOffset >> 2;
       const t = at >> 2;
       for (let k = 0, words = (bytes + 3) >> 2; k < words; k++) d32[t + k] = s32[f + k];
-    } else dst.u8.set(src.u8.subarray(src.bodyOffset, src.bodyOffset + bytes), at);
+    } else setBytes(dst.u8, src.u8.subarray(src.bodyOffset, src.bodyOffset + bytes), at);
     src.consume();
     n++;
     if (perRecord) {

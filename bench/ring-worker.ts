@@ -7,7 +7,7 @@
  * The consumer side takes the time, from its first record to the end marker.
  */
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
-import { attachRing, EMPTY, FAULT, RecordType, RingConsumer, RingProducer, spinBudget } from '../src/internal.js';
+import { attachRing, EMPTY, FAULT, RecordType, RingConsumer, RingProducer, setBytes, spinBudget } from '../src/internal.js';
 import { CONTROL_GO, CONTROL_STOP, type RingRef, type WorkerInput, type WorkerResult } from './ring-protocol.js';
 import type { RingLocation } from '../src/internal.js';
 
@@ -64,7 +64,7 @@ function produce(): WorkerResult {
       continue;
     }
     const w = at >> 2;
-    if (copy) u8.set(payload, at);
+    if (copy) setBytes(u8, payload, at);
     else for (let k = 1; k < words; k++) u32[w + k] = seq + k;
     u32[w] = seq;
     seq++;
@@ -163,7 +163,7 @@ function relay(): WorkerResult {
       const words = (bytes + 3) >> 2;
       for (let k = 0; k < words; k++) d32[t + k] = s32[f + k];
     } else {
-      dst.u8.set(src.u8.subarray(from, from + bytes), at);
+      setBytes(dst.u8, src.u8.subarray(from, from + bytes), at);
     }
     src.consume();
     if (type === END_OF_RUN) break;

@@ -8,4 +8,5 @@ export * from './shared/wait.js';
 export * from './shared/errors.js';
 export { workerEntry } from './shared/workers.js';
 export * from './shared/port.js';
+export { setBytes } from './shared/shared-copy.js';
 export { recordThreadName, setThreadLabel, THREAD_NAMES_ENV, type ThreadNameRecord } from './thread-names.js';
