@@ -196,7 +196,8 @@ export class Engine {
    * rewrite them at any moment) and dispatch on the copies only.
    *
    * The busy case is served here, in one function: a well-formed SEND on the channel this queue
-   * pair's previous SEND named (its lookups cached), to an end on this node, tracing off. Each of
+   * pair's previous SEND named (its lookups cached), to an end on this node, tracing off (to an
+   * end on another node, it goes straight to the link's send stage). Each of
    * its steps still runs per message (size check, stamp, verify, claim, copy exactly the payload,
    * count); what is saved is the calls between them. V8 inlines by a bytecode budget (920 bytes
    * per optimized function), and through send(), sendLocal() and deliver() the stamp, the claim
@@ -209,26 +210,26 @@ export class Engine {
     const payloadBytes = workRequestPayloadBytes(ring.bodyBytes);
     const handle = workRequestChannel(ring.u32, body);
     const flags = workRequestFlags(ring.u32, body);
+    if (type !== RecordType.SEND || flags !== 0 || payloadBytes < 0 || handle !== this.cachedHandle || qp !== this.cachedQueuePair) {
+      return this.dispatchWorkRequest(qp, ring, type, handle, flags, body, payloadBytes);
+    }
+    const from = workRequestPayload(body);
     const dqp = this.cachedDestination;
+    // Cached with no destination here: the other end is on another node (the link's send stage).
+    if (dqp === undefined) return this.sendRemote(qp, handle, this.cachedEntry, ring, from, payloadBytes);
     if (
-      type !== RecordType.SEND ||
-      flags !== 0 ||
-      handle !== this.cachedHandle ||
-      qp !== this.cachedQueuePair ||
-      dqp === undefined ||
       dqp.state !== QueuePairState.ACTIVE ||
       // A receive ring that was full takes claim(), which lowers its flag once there is room.
       dqp.receive.isWaitingForSpace ||
       this.tracer !== undefined ||
-      !(payloadBytes >= 0 && payloadBytes <= this.maxMessageBytes)
+      payloadBytes > this.maxMessageBytes
     ) {
-      return this.dispatchWorkRequest(qp, ring, type, handle, flags, body, payloadBytes);
+      return this.send(qp, handle, ring, from, payloadBytes);
     }
     const stamp = this.stamp;
     stamp.stamp(this.cachedEntry, qp.port.index);
     if (!stamp.verify()) return this.refuseUnverified(qp, handle);
     const rx = dqp.receive;
-    const from = workRequestPayload(body);
     const at = rx.tryClaim(RecordType.DATA, deliveryBodyBytes(payloadBytes));
     if (at < 0) return this.deliver(qp, handle, this.cachedDeliveryHandle, dqp, ring, from, payloadBytes);
     const to = writeDelivery(rx.u32, at, this.cachedDeliveryHandle, Status.OK);
