@@ -1,0 +1,223 @@
+/**
+ * The engine's busy SEND (in process, one thread): a SEND on the channel whose lookups the engine
+ * cached is served in fetchWorkRequest itself, everything else by the general path. Whichever
+ * path a work request takes, a hostile partition must get the same answer for it. Each case
+ * below is written into the sender's send ring twice over, on fresh machines: once right after a
+ * SEND on the same channel (the cache names it: the busy path) and once right after a SEND on
+ * another channel (the cache names that one: the general path). Both must give the exact
+ * outcome expected: the completions, the counters of both partitions, what is delivered.
+ */
+import { describe, expect, it } from 'vitest';
+import { Hardware } from '../src/hardware/hardware.js';
+import { resolveOptions } from '../src/options.js';
+import { readPartitionStats } from '../src/shared/counter-block.js';
+import { Status } from '../src/shared/errors.js';
+import { alignUp, RECORD_ALIGN_BYTES, RecordType, RING_CONSUMER_POSITION_OFFSET, SEND_BODY_BYTES, SEND_FLAGS_OFFSET } from '../src/shared/layout.js';
+import { queuePairRings } from '../src/shared/port.js';
+import { completionChannel, completionCount, completionOpcode, completionStatus, deliveryChannel, deliveryPayload } from '../src/shared/records.js';
+import { EMPTY, RingConsumer, RingProducer } from '../src/shared/ring.js';
+
+/** maxMessageBytes: above WORD_COPY_LIMIT, so both of the busy path's copies are taken. */
+const MAX = 300;
+const RING = 4096;
+/** Messages of 64 bytes (80-byte records) that fill a receive ring short of a wrap: the next claim must read the consumer's position. */
+const FILL = Math.floor(RING / (8 + 8 + 64));
+
+/** A payload whose every byte tells where it belongs, so a byte out of place shows. */
+const pattern = (seed: number, n: number): number[] => Array.from({ length: n }, (_, i) => (seed * 31 + i) & 0xff);
+
+function machine() {
+  const options = resolveOptions({
+    partitions: [{ id: 1 }, { id: 2 }],
+    processesPerPartition: 2,
+    sendRingBytes: RING,
+    receiveRingBytes: RING,
+    maxMessageBytes: MAX,
+  });
+  const hw = new Hardware(options);
+  const [receiver, sender] = hw.ports;
+  for (const qp of [0, 1]) expect(hw.manager.openQueuePair(sender, qp).ok).toBe(true);
+  expect(hw.manager.openQueuePair(receiver, 0).ok).toBe(true);
+  expect(hw.manager.listen(receiver, 0, 7).ok).toBe(true);
+  const open = (): { send: number; receive: number } => {
+    const granted = hw.manager.connect(sender, 0, 1, 7);
+    const accepted = hw.manager.accept(receiver, 0, 7);
+    if (!granted.ok || accepted instanceof Promise || !accepted.ok) throw new Error('set-up failed');
+    return { send: granted.handle, receive: accepted.handle };
+  };
+  // Slot 0's first handle is 0, the channel field of answers that name no channel: the channels under test are the next two.
+  open();
+  const channels = [open(), open()];
+  const rings = (port: typeof sender, qp: number) => queuePairRings(port.buffer, options.geometry, qp);
+  const tx = [0, 1].map((qp) => new RingProducer(rings(sender, qp).send));
+  const completions = new RingConsumer(rings(sender, 0).completion);
+  const rx = new RingConsumer(rings(receiver, 0).receive);
+
+  /** Write one work request on queue pair `qp`'s send ring: a SEND body (handle, flags, payload) unless `bodyBytes` says shorter. */
+  const write = (qp: number, w: { type?: number; handle: number; flags?: number; payload?: number; bodyBytes?: number; fill?: number }): void => {
+    const p = tx[qp];
+    const payload = w.payload ?? 8;
+    const at = p.tryClaim(w.type ?? RecordType.SEND, w.bodyBytes ?? SEND_BODY_BYTES + payload);
+    if (at < 0) throw new Error('send ring full');
+    // The handle and flags words are written even past a short body (inside its 8-byte padding, the partition's own memory).
+    p.u32[at >> 2] = w.handle;
+    p.u32[(at + SEND_FLAGS_OFFSET) >> 2] = w.flags ?? 0;
+    p.u8.set(pattern(w.fill ?? 1, Math.max(0, payload)), at + SEND_BODY_BYTES);
+    p.publish();
+  };
+  const deliveries = (): Array<{ channel: number; payload: number[]; padding: number[] }> => {
+    const out = [];
+    for (let t = rx.poll(); t !== EMPTY; t = rx.poll()) {
+      expect(t).toBe(RecordType.DATA);
+      const at = rx.bodyOffset;
+      const end = at + rx.bodyBytes;
+      // The record's padding held an earlier message's bytes (the ring wrapped): THREATS case 26 wants it zeroed.
+      const padding = Array.from(rx.u8.subarray(end, alignUp(end, RECORD_ALIGN_BYTES)));
+      out.push({ channel: deliveryChannel(rx.u32, at), payload: Array.from(rx.u8.subarray(deliveryPayload(at), end)), padding });
+      rx.consume();
+    }
+    return out;
+  };
+  const answers = (): Array<{ status: number; opcode: number; channel: number; count: number }> => {
+    const out = [];
+    for (let t = completions.poll(); t !== EMPTY; t = completions.poll()) {
+      const at = completions.bodyOffset;
+      out.push({ status: completionStatus(completions.u32, at), opcode: completionOpcode(completions.u32, at), channel: completionChannel(completions.u32, at), count: completionCount(completions.u32, at) });
+      completions.consume();
+    }
+    completions.release();
+    return out;
+  };
+  const stats = (p: number) => {
+    const s = readPartitionStats(hw.counters.values, p, p + 1, '');
+    return { sent: s.sent, delivered: s.delivered, sendErrors: s.sendErrors, violations: Object.fromEntries(Object.entries(s.violations).filter(([, n]) => n !== 0)) };
+  };
+  return { hw, channels, write, deliveries, answers, stats, rx, receiveRing: rings(receiver, 0).receive };
+}
+
+interface Case {
+  /** Before the work request: the receiver's part (it drains its ring, or breaks it). */
+  receiver?: (m: ReturnType<typeof machine>) => void;
+  /** The work request, on the first channel (`handle`) or the second (`other`). */
+  request: (m: ReturnType<typeof machine>, handle: number, other: number) => void;
+}
+
+/** Run `c` with the lookup cache naming the first channel (busy path) or the second (general path); return what came of it. */
+function outcome(c: Case, busy: boolean) {
+  const m = machine();
+  const [first, second] = m.channels;
+  // FILL messages, so that the next delivery's claim reads the receiver's consumer position; the last one decides what the cache names.
+  for (let i = 0; i < FILL - 1; i++) m.write(0, { handle: first.send, payload: 64, fill: 2 });
+  m.write(0, { handle: busy ? first.send : second.send, payload: 64, fill: 2 });
+  expect(m.hw.engine.round()).toBe(FILL);
+  expect(m.deliveries()).toHaveLength(FILL);
+  if (c.receiver === undefined) m.rx.release();
+  else c.receiver(m);
+  const before = { receiver: m.stats(0), sender: m.stats(1) };
+  // Violations are compared whole below: none before the work request.
+  expect([before.receiver.violations, before.sender.violations]).toEqual([{}, {}]);
+  c.request(m, first.send, second.send);
+  const served = m.hw.engine.round();
+  const delivered = m.deliveries().map((d) => ({ channel: d.channel === first.receive ? 'first' : d.channel === second.receive ? 'second' : d.channel, bytes: d.payload.length, payload: d.payload, padding: d.padding.filter((b) => b !== 0) }));
+  const after = { receiver: m.stats(0), sender: m.stats(1) };
+  const diff = (a: ReturnType<typeof m.stats>, b: ReturnType<typeof m.stats>) => ({
+    sent: a.sent - b.sent,
+    delivered: a.delivered - b.delivered,
+    sendErrors: a.sendErrors - b.sendErrors,
+    violations: a.violations,
+  });
+  return {
+    served,
+    answers: m.answers().map((a) => ({ ...a, channel: a.channel === first.send ? 'first' : a.channel })),
+    delivered,
+    receiver: diff(after.receiver, before.receiver),
+    sender: diff(after.sender, before.sender),
+  };
+}
+
+/** The outcome of `c` on the busy path, checked equal to the general path's. */
+function both(c: Case) {
+  const busy = outcome(c, true);
+  expect(busy).toEqual(outcome(c, false));
+  return busy;
+}
+
+const nothing = { sent: 0, delivered: 0, sendErrors: 0, violations: {} };
+const refused = (status: number, channel: 'first' | 0, opcode: number = RecordType.SEND) => [{ status, opcode, channel, count: 1 }];
+
+describe("the engine's busy SEND and its general path give a hostile sender the same answers", () => {
+  it('a well-formed SEND: delivered, exactly its bytes, counted once on each side', () => {
+    for (const payload of [0, 1, 3, 5, 17, 64, 256, 257, 259, MAX]) {
+      const r = both({ request: (m, h) => m.write(0, { handle: h, payload, fill: 9 }) });
+      expect(r).toEqual({
+        served: 1,
+        answers: [],
+        delivered: [{ channel: 'first', bytes: payload, payload: pattern(9, payload), padding: [] }],
+        receiver: { ...nothing, delivered: 1 },
+        sender: { ...nothing, sent: 1 },
+      });
+    }
+  });
+
+  it('a payload above maxMessageBytes: EMSGSIZE, a messageSize violation, nothing delivered', () => {
+    const r = both({ request: (m, h) => m.write(0, { handle: h, payload: MAX + 1 }) });
+    expect(r).toEqual({ served: 1, answers: refused(Status.EMSGSIZE, 'first'), delivered: [], receiver: nothing, sender: { ...nothing, violations: { total: 1, messageSize: 1 } } });
+  });
+
+  it('a body shorter than a SEND body, naming the channel in its padding: EINVAL on channel 0, badLength, nothing delivered', () => {
+    for (const bodyBytes of [0, 4]) {
+      const r = both({ request: (m, h) => m.write(0, { handle: h, bodyBytes, payload: 0 }) });
+      expect(r).toEqual({ served: 1, answers: refused(Status.EINVAL, 0), delivered: [], receiver: nothing, sender: { ...nothing, violations: { total: 1, badLength: 1 } } });
+    }
+  });
+
+  it('non-zero flags: EINVAL, badFlags, nothing delivered', () => {
+    const r = both({ request: (m, h) => m.write(0, { handle: h, flags: 1 }) });
+    expect(r).toEqual({ served: 1, answers: refused(Status.EINVAL, 'first'), delivered: [], receiver: nothing, sender: { ...nothing, violations: { total: 1, badFlags: 1 } } });
+  });
+
+  it('an unknown opcode naming the channel: EINVAL, badOpcode, nothing delivered', () => {
+    const r = both({ request: (m, h) => m.write(0, { type: 99, handle: h }) });
+    expect(r).toEqual({ served: 1, answers: refused(Status.EINVAL, 'first', 99), delivered: [], receiver: nothing, sender: { ...nothing, violations: { total: 1, badOpcode: 1 } } });
+  });
+
+  it('the same handle from another queue pair of the sending partition: EPERM, notOwner, nothing delivered', () => {
+    const r = both({ request: (m, h) => m.write(1, { handle: h }) });
+    // Queue pair 1's completions are not read here: the counters say what it was answered.
+    expect(r).toEqual({ served: 1, answers: [], delivered: [], receiver: nothing, sender: { ...nothing, violations: { total: 1, notOwner: 1 } } });
+  });
+
+  it('another channel of the same queue pair: delivered on that channel, not on the cached one', () => {
+    const r = both({ request: (m, _h, other) => m.write(0, { handle: other, payload: 3, fill: 5 }) });
+    expect(r).toEqual({ served: 1, answers: [], delivered: [{ channel: 'second', bytes: 3, payload: pattern(5, 3), padding: [] }], receiver: { ...nothing, delivered: 1 }, sender: { ...nothing, sent: 1 } });
+  });
+
+  it('a stamp that fails verification: EPERM, keyMismatch on the receiver, nothing delivered', () => {
+    const r = both({
+      request: (m, h) => {
+        m.hw.engine.corruptStamps(1, true);
+        m.write(0, { handle: h });
+      },
+    });
+    expect(r).toEqual({ served: 1, answers: refused(Status.EPERM, 'first'), delivered: [], receiver: { ...nothing, violations: { total: 1, keyMismatch: 1 } }, sender: { ...nothing, sendErrors: 1 } });
+  });
+
+  it('a receive ring whose consumer position went ahead of its producer: the receiver faults, the sender gets EFAULT, nothing delivered', () => {
+    const r = both({
+      receiver: (m) => {
+        const ring = m.receiveRing;
+        const words = new Uint32Array(ring.buffer);
+        const at = (ring.base + RING_CONSUMER_POSITION_OFFSET) >> 2;
+        Atomics.store(words, at, (Atomics.load(words, at) + RING + 8) >>> 0);
+      },
+      request: (m, h) => m.write(0, { handle: h }),
+    });
+    expect(r).toEqual({
+      served: 1,
+      answers: refused(Status.EFAULT, 'first'),
+      delivered: [],
+      receiver: { ...nothing, violations: { total: 1, receiveRingPosition: 1 } },
+      sender: { ...nothing, sendErrors: 1 },
+    });
+  });
+});
