@@ -10,7 +10,8 @@
  *   - every record the engine consumed from A is accounted for: delivered, or answered with a
  *     completion, and every error completion came with exactly one counter increment;
  *   - everything delivered to B or C came on a channel it holds, and what came from A is, in
- *     order, a SEND that A's owning queue pair published on that channel;
+ *     order, a well-formed SEND (its body long enough, its payload within maxMessageBytes) that
+ *     A's owning queue pair published on that channel;
  * and at the end the honest messages all arrived exactly once, in order, and no key byte is in
  * any port. FUZZ_RUNS sets the number of cases (default 10 000; `npm run fuzz` runs 1 000 000).
  */
@@ -321,11 +322,13 @@ class Run {
     for (let t = cq.poll(); t !== EMPTY; t = cq.poll()) cq.consume();
     cq.release();
 
-    // Deliveries: only on channels the receiver holds; A's only as SENDs its owning queue pair published on them.
+    // Deliveries: only on channels the receiver holds; A's only as well-formed SENDs its owning queue pair published on them.
     const toB = this.drain('b');
     const toC = this.drain('c');
     const candidates = (qp: number, handle: number) =>
-      records[qp].filter((r) => r.type === RecordType.SEND && r.handle === handle && r.flags === 0).map((r) => r.payload);
+      records[qp]
+        .filter((r) => r.type === RecordType.SEND && r.handle === handle && r.flags === 0 && r.bodyBytes >= SEND_BODY_BYTES && r.payload.length <= OPTIONS.geometry.maxMessageBytes)
+        .map((r) => r.payload);
     const fromA = [
       ...this.subsequence(toB.filter((d) => d.channel !== this.handles.b), [], 'b'),
       ...this.subsequence(toB.filter((d) => d.channel === this.handles.b), candidates(0, this.handles.ab), 'B from A'),
