@@ -202,7 +202,7 @@ export class Engine {
    * count); what is saved is the calls between them. V8 inlines by a bytecode budget (920 bytes
    * per optimized function), and through send(), sendLocal() and deliver() the stamp, the claim
    * and the copy did not all fit: a call to deliver() per message, and which of the others V8 left
-   * as calls varied from run to run. Engine alone, 64 B batched: 82 → 72–75 ns a message.
+   * as calls varied from run to run. Engine alone, 64 B batched (`--suite micro`): 92 → 79 ns a message.
    * Anything else, and a receive ring that is full or broken, takes the general path.
    */
   private fetchWorkRequest(qp: HardwareQueuePair, ring: RingConsumer, type: number): Outcome {
