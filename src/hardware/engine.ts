@@ -196,21 +196,23 @@ export class Engine {
    * rewrite them at any moment) and dispatch on the copies only.
    *
    * The busy case is served here, in one function: a well-formed SEND on the channel this queue
-   * pair's previous SEND named (its lookups cached), to an end on this node, tracing off (to an
-   * end on another node, it goes straight to the link's send stage). Each of
-   * its steps still runs per message (size check, stamp, verify, claim, copy exactly the payload,
-   * count); what is saved is the calls between them. V8 inlines by a bytecode budget (920 bytes
-   * per optimized function), and through send(), sendLocal() and deliver() the stamp, the claim
-   * and the copy did not all fit: a call to deliver() per message, and which of the others V8 left
-   * as calls varied from run to run. Engine alone, 64 B batched (`--suite micro`): 92 → 79 ns a message.
-   * Anything else, and a receive ring that is full or broken, takes the general path.
+   * pair's previous SEND named (its lookups cached), to an end on this node, tracing off (to an end
+   * on another node, it goes straight to the link's send stage). Each of its steps still runs per
+   * message (size check, stamp, verify, claim, copy exactly the payload, count); what is saved is
+   * the calls between them. V8 inlines by a bytecode budget (920 bytes per optimized function),
+   * and through send(), sendLocal() and deliver() the stamp, the claim and the copy did not all
+   * fit: a call to deliver() per message, and which of the others V8 left as calls varied from run
+   * to run. Engine alone, 64 B batched (`--suite micro`): 92 → 79 ns a message. Anything else, and
+   * a receive ring that is full or broken, takes the general path.
    */
   private fetchWorkRequest(qp: HardwareQueuePair, ring: RingConsumer, type: number): Outcome {
     const body = ring.bodyOffset;
     const payloadBytes = workRequestPayloadBytes(ring.bodyBytes);
+    // Too short to hold a handle and flags: nothing more of it is read.
+    if (payloadBytes < 0) return this.reject(qp, 'badLength', Status.EINVAL, type, 0);
     const handle = workRequestChannel(ring.u32, body);
     const flags = workRequestFlags(ring.u32, body);
-    if (type !== RecordType.SEND || flags !== 0 || payloadBytes < 0 || handle !== this.cachedHandle || qp !== this.cachedQueuePair) {
+    if (type !== RecordType.SEND || flags !== 0 || handle !== this.cachedHandle || qp !== this.cachedQueuePair) {
       return this.dispatchWorkRequest(qp, ring, type, handle, flags, body, payloadBytes);
     }
     const from = workRequestPayload(body);
@@ -264,7 +266,6 @@ export class Engine {
 
   /** fetchWorkRequest() for everything but its busy case, on the copies it read. */
   private dispatchWorkRequest(qp: HardwareQueuePair, ring: RingConsumer, type: number, handle: number, flags: number, body: number, payloadBytes: number): Outcome {
-    if (payloadBytes < 0) return this.reject(qp, 'badLength', Status.EINVAL, type, 0);
     if (type === RecordType.SEND && flags === 0) return this.send(qp, handle, ring, workRequestPayload(body), payloadBytes);
     return this.otherWorkRequest(qp, type, handle, flags, payloadBytes);
   }
