@@ -7,8 +7,7 @@
  */
 import { once } from 'node:events';
 import type { Duplex } from 'node:stream';
-import type { ReceiveTally } from './programs/common.js';
-import { payload } from './programs/common.js';
+import { payload, Tally, type ReceiveTally } from './programs/common.js';
 
 /** Bytes per socket write: large writes, so that TLS records are full and writes are few. */
 export const WRITE_BYTES = 64 * 1024;
@@ -38,23 +37,18 @@ export async function sendFramed(socket: Duplex, size: number, durationMs: numbe
 /**
  * Count the messages of a framed stream until it ends: each message is counted and its first
  * byte read in place, as the lparlink receiver reads each message. `seconds` runs from the first
- * byte to the end of the stream, or, with `warmupMs`, from the end of that warm-up, as the
- * lparlink receiver's Tally counts (the clock is read once per read, not per message).
+ * read to the end of the stream, or, with `warmupMs`, from the end of that warm-up: the lparlink
+ * receiver's Tally counts both (here the clock is read once per read, not per message).
  */
 export function countFramed(socket: Duplex, warmupMs = 0): Promise<ReceiveTally> {
-  let messages = 0;
-  let bytes = 0;
-  let first = 0;
-  let warming = warmupMs > 0;
-  let fromMessages = 0;
-  let fromBytes = 0;
-  let from = 0;
-  let sink = 0;
+  const tally = new Tally(warmupMs);
   let skip = 0; // body bytes of the current message still to come
   let head = 0; // a length word split across chunks, and how many of its bytes came
   let headBytes = 0;
   socket.on('data', (c: Buffer) => {
-    if (first === 0) first = performance.now();
+    let messages = 0;
+    let bytes = 0;
+    let sample = 0;
     let i = Math.min(skip, c.length);
     skip -= i;
     while (i < c.length) {
@@ -70,28 +64,15 @@ export function countFramed(socket: Duplex, warmupMs = 0): Promise<ReceiveTally>
       }
       messages++;
       bytes += length;
-      if (i < c.length) sink ^= c[i];
+      if (i < c.length) sample ^= c[i];
       const here = Math.min(length, c.length - i);
       i += here;
       skip = length - here;
     }
-    if (warming && performance.now() - first >= warmupMs) {
-      warming = false;
-      from = performance.now();
-      fromMessages = messages;
-      fromBytes = bytes;
-    }
+    tally.addRead(messages, bytes, sample);
   });
   return new Promise((resolve, reject) => {
     socket.once('error', reject);
-    socket.once('end', () => {
-      // `sink` keeps the payload reads alive; it is never 0.5.
-      const warmed = !warming && from > 0;
-      resolve({
-        messages: messages - (warmed ? fromMessages : 0),
-        bytes: bytes - (warmed ? fromBytes : 0) + (sink === 0.5 ? 1 : 0),
-        seconds: (performance.now() - (warmed ? from : first)) / 1000,
-      });
-    });
+    socket.once('end', () => resolve(tally.result()));
   });
 }

@@ -91,6 +91,18 @@ export class Tally {
     if (this.warming && (this.messages & (WARM_CHECK_EVERY - 1)) === 0) this.checkWarm();
   };
 
+  /**
+   * Messages the caller counted itself in one go (a socket read's worth: the raw TLS baseline),
+   * with one payload byte it read, `sample`; the clock is looked at once for them.
+   */
+  addRead(messages: number, bytes: number, sample: number): void {
+    if (this.first === 0) this.first = performance.now();
+    this.messages += messages;
+    this.bytes += bytes;
+    this.sink ^= sample;
+    if (this.warming) this.checkWarm();
+  }
+
   private checkWarm(): void {
     const now = performance.now();
     if (now - this.first < this.warmupMs) return;
