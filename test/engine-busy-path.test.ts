@@ -1,6 +1,6 @@
 /**
- * The engine's busy SEND (in process, one thread): a SEND on the channel whose lookups the engine
- * cached is served in fetchWorkRequest itself, everything else by the general path. Whichever
+ * The engine's busy SEND (in process, one thread): SENDs on the channel whose lookups the engine
+ * cached are served a run at a time by sendRun(), everything else by the general path. Whichever
  * path a work request takes, a hostile partition must get the same answer for it. Each case
  * below is written into the sender's send ring twice over, on fresh machines: once right after a
  * SEND on the same channel (the cache names it: the busy path) and once right after a SEND on
@@ -26,13 +26,14 @@ const FILL = Math.floor(RING / (8 + 8 + 64));
 /** A payload whose every byte tells where it belongs, so a byte out of place shows. */
 const pattern = (seed: number, n: number): number[] => Array.from({ length: n }, (_, i) => (seed * 31 + i) & 0xff);
 
-function machine() {
+function machine(budgetPerRound?: number) {
   const options = resolveOptions({
     partitions: [{ id: 1 }, { id: 2 }],
     processesPerPartition: 2,
     sendRingBytes: RING,
     receiveRingBytes: RING,
     maxMessageBytes: MAX,
+    budgetPerRound,
   });
   const hw = new Hardware(options);
   const [receiver, sender] = hw.ports;
@@ -219,5 +220,88 @@ describe("the engine's busy SEND and its general path give a hostile sender the 
       receiver: { ...nothing, violations: { total: 1, receiveRingPosition: 1 } },
       sender: { ...nothing, sendErrors: 1 },
     });
+  });
+});
+
+describe('runs of SENDs: the busy path serves a run at a time, and stops at whatever it cannot serve', () => {
+  /** A machine whose lookup cache names the first channel, every count and ring drained. */
+  function primed(budgetPerRound?: number) {
+    const m = machine(budgetPerRound);
+    m.write(0, { handle: m.channels[0].send, payload: 8 });
+    expect(m.hw.engine.round()).toBe(1);
+    expect(m.deliveries()).toHaveLength(1);
+    m.rx.release();
+    return { m, before: { receiver: m.stats(0), sender: m.stats(1) } };
+  }
+
+  it('hostile work requests inside a run get their answers, and the run goes on after each', () => {
+    const { m, before } = primed();
+    const [first, second] = m.channels;
+    m.write(0, { handle: first.send, payload: 5, fill: 2 });
+    m.write(0, { handle: first.send, payload: 6, fill: 3 });
+    m.write(0, { handle: first.send, payload: MAX + 1 });
+    m.write(0, { handle: first.send, payload: 7, fill: 4 });
+    m.write(0, { handle: first.send, flags: 1 });
+    m.write(0, { handle: second.send, payload: 9, fill: 5 });
+    m.write(0, { handle: first.send, payload: 10, fill: 6 });
+    expect(m.hw.engine.round()).toBe(7);
+    expect(m.deliveries().map((d) => [d.channel === first.receive ? 'first' : d.channel === second.receive ? 'second' : d.channel, d.payload])).toEqual([
+      ['first', pattern(2, 5)],
+      ['first', pattern(3, 6)],
+      ['first', pattern(4, 7)],
+      ['second', pattern(5, 9)],
+      ['first', pattern(6, 10)],
+    ]);
+    expect(m.answers()).toEqual([
+      { status: Status.EMSGSIZE, opcode: RecordType.SEND, channel: first.send, count: 1 },
+      { status: Status.EINVAL, opcode: RecordType.SEND, channel: first.send, count: 1 },
+    ]);
+    const sender = m.stats(1);
+    const receiver = m.stats(0);
+    expect([sender.sent - before.sender.sent, sender.sendErrors - before.sender.sendErrors, sender.violations]).toEqual([5, 0, { total: 2, messageSize: 1, badFlags: 1 }]);
+    expect([receiver.delivered - before.receiver.delivered, receiver.violations]).toEqual([5, {}]);
+  });
+
+  it("a run ends at the round's budget; the rest waits for the next round", () => {
+    const { m } = primed(3);
+    for (let i = 0; i < 5; i++) m.write(0, { handle: m.channels[0].send, payload: 4, fill: 10 + i });
+    expect(m.hw.engine.round()).toBe(3);
+    expect(m.deliveries().map((d) => d.payload)).toEqual([10, 11, 12].map((f) => pattern(f, 4)));
+    expect(m.hw.engine.round()).toBe(2);
+    expect(m.deliveries().map((d) => d.payload)).toEqual([13, 14].map((f) => pattern(f, 4)));
+    expect(m.hw.engine.round()).toBe(0);
+  });
+
+  it('a receive ring that fills inside a run: the run stops there, and the rest arrives in order, once, when the receiver frees space', () => {
+    const { m } = primed();
+    const sent: number[][] = [];
+    const got: number[][] = [];
+    const send = (n: number) => {
+      for (let i = 0; i < n; i++) {
+        const payload = pattern(sent.length, 8);
+        sent.push(payload);
+        m.write(0, { handle: m.channels[0].send, payload: 8, fill: sent.length - 1 });
+      }
+    };
+    /** Rounds until one serves nothing (a round serves up to budgetPerRound of one queue pair). */
+    const rounds = () => {
+      let served = 0;
+      for (let n = m.hw.engine.round(); n > 0; n = m.hw.engine.round()) served += n;
+      return served;
+    };
+    send(100);
+    expect(rounds()).toBe(100);
+    // The receiver holds those 100 records (2400 bytes of 4096); 100 more do not all fit.
+    got.push(...m.deliveries().map((d) => d.payload));
+    send(100);
+    const first = rounds();
+    expect(first).toBeGreaterThan(0);
+    expect(first).toBeLessThan(100);
+    got.push(...m.deliveries().map((d) => d.payload));
+    m.rx.release();
+    expect(rounds()).toBe(100 - first);
+    got.push(...m.deliveries().map((d) => d.payload));
+    expect(got).toEqual(sent);
+    expect(m.answers()).toEqual([]);
   });
 });

@@ -43,6 +43,23 @@ export class KeyTable {
     return this.words[entry * KEY_WORDS + i];
   }
 
+  /** The stamp's copy of entry's key, into the hardware's own stamp register (`to[at..at+3]`). */
+  copyOut(entry: number, to: Uint32Array, at: number): void {
+    const w = this.words;
+    const from = entry * KEY_WORDS;
+    to[at] = w[from];
+    to[at + 1] = w[from + 1];
+    to[at + 2] = w[from + 2];
+    to[at + 3] = w[from + 3];
+  }
+
+  /** Entry's key equals the four words at `key[at..at+3]` (a stamp's). */
+  matchesAt(entry: number, key: Uint32Array, at: number): boolean {
+    const w = this.words;
+    const from = entry * KEY_WORDS;
+    return w[from] === key[at] && w[from + 1] === key[at + 1] && w[from + 2] === key[at + 2] && w[from + 3] === key[at + 3];
+  }
+
   matches(entry: number, k0: number, k1: number, k2: number, k3: number): boolean {
     const w = this.words;
     const at = entry * KEY_WORDS;

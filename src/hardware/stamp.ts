@@ -10,13 +10,18 @@ import { ChannelStateTable, NO_ENTRY } from './channel-state-table.js';
 import { KeyTable } from './key-table.js';
 import { ConnectionState } from '../shared/layout.js';
 
+/** Where each word of a stamp sits in its register. */
+const KEY = 0;
+const SOURCE = 4;
+const DESTINATION = 5;
+
 export class Stamp {
-  k0 = 0;
-  k1 = 0;
-  k2 = 0;
-  k3 = 0;
-  sourcePartition = 0;
-  destinationPartition = 0;
+  /**
+   * The stamp as a register: the key's four words, then the source and destination partition
+   * ids. Typed, not fields: a key word above 2^30 in a field is a boxed double, and storing and
+   * comparing those cost the engine's busy path more than the rest of the stamp.
+   */
+  private readonly words = new Uint32Array(6);
   destinationEntry = NO_ENTRY;
   /** Test hook (operator-only): partition indexes whose stamps are corrupted on purpose. */
   private readonly corruptFrom = new Set<number>();
@@ -30,21 +35,35 @@ export class Stamp {
 
   /** Send stage: attach the key and both partition ids of entry `e`, from hardware tables only. */
   stamp(e: number, partitionIndex: number): void {
-    const k = this.keys;
+    const w = this.words;
     const t = this.table;
-    this.k0 = k.word(e, 0);
-    this.k1 = k.word(e, 1);
-    this.k2 = k.word(e, 2);
-    this.k3 = k.word(e, 3);
-    this.sourcePartition = t.localPartition[e];
-    this.destinationPartition = t.remotePartition[e];
+    this.keys.copyOut(e, w, KEY);
+    w[SOURCE] = t.localPartition[e];
+    w[DESTINATION] = t.remotePartition[e];
     this.destinationEntry = t.peer[e];
     if (this.corrupting) this.corruptIfAsked(partitionIndex);
   }
 
+  /** The stamp's key words and source partition id, for the link's frame (the other node's hardware verifies them). */
+  get k0(): number {
+    return this.words[KEY];
+  }
+  get k1(): number {
+    return this.words[KEY + 1];
+  }
+  get k2(): number {
+    return this.words[KEY + 2];
+  }
+  get k3(): number {
+    return this.words[KEY + 3];
+  }
+  get sourcePartition(): number {
+    return this.words[SOURCE];
+  }
+
   // Apart from stamp(), which the engine's busy path inlines (V8 inlines by a bytecode budget).
   private corruptIfAsked(partitionIndex: number): void {
-    if (this.corruptFrom.has(partitionIndex)) this.k0 = (this.k0 ^ 1) >>> 0;
+    if (this.corruptFrom.has(partitionIndex)) this.words[KEY] ^= 1;
   }
 
   /** Test hook: corrupt the stamps of partition `index` (or stop). */
@@ -58,12 +77,13 @@ export class Stamp {
   verify(): boolean {
     const d = this.destinationEntry;
     const t = this.table;
+    const w = this.words;
     return (
       d !== NO_ENTRY &&
       t.state[d] === ConnectionState.OPEN &&
-      t.localPartition[d] === this.destinationPartition &&
-      t.remotePartition[d] === this.sourcePartition &&
-      this.keys.matches(d, this.k0, this.k1, this.k2, this.k3)
+      t.localPartition[d] === w[DESTINATION] &&
+      t.remotePartition[d] === w[SOURCE] &&
+      this.keys.matchesAt(d, w, KEY)
     );
   }
 }
