@@ -1,6 +1,6 @@
 /** Every machine option, its default, and its check, in one place. */
 import { MachineError } from './shared/errors.js';
-import { MAX_RING_CAPACITY, maxRecordBytes, MIN_RING_CAPACITY, RECORD_HEADER_BYTES, DELIVER_BODY_BYTES, SEND_BODY_BYTES } from './shared/layout.js';
+import { DeliverBody, MAX_RING_CAPACITY, maxRecordBytes, MIN_RING_CAPACITY, RecordLayout, SendBody } from './shared/layout.js';
 import type { NodeTls, ResolvedOptions, ResolvedPartition, ResourceLimits } from './shared/boot.js';
 import { resolveNode, resolvePolicyPairs, type NodeOptions, type PolicyEnd } from './node-options.js';
 import { resolveWaitPolicy, WAIT_MODES, type WaitMode } from './shared/wait.js';
@@ -220,8 +220,8 @@ export function resolveMachineOptions(input: unknown): { options: ResolvedOption
   const receiveRingBytes =
     o.receiveRingBytes === undefined ? DEFAULTS.receiveRingBytes : ringBytes('receiveRingBytes', o.receiveRingBytes);
   const largestMessage = Math.min(
-    maxRecordBytes(sendRingBytes) - RECORD_HEADER_BYTES - SEND_BODY_BYTES,
-    maxRecordBytes(receiveRingBytes) - RECORD_HEADER_BYTES - DELIVER_BODY_BYTES,
+    maxRecordBytes(sendRingBytes) - RecordLayout.HEADER_BYTES - SendBody.BYTES,
+    maxRecordBytes(receiveRingBytes) - RecordLayout.HEADER_BYTES - DeliverBody.BYTES,
   );
   const maxMessageBytes =
     o.maxMessageBytes === undefined

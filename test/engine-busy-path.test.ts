@@ -12,7 +12,7 @@ import { Hardware } from '../src/hardware/hardware.js';
 import { resolveOptions } from '../src/options.js';
 import { readPartitionStats } from '../src/shared/counter-block.js';
 import { Status } from '../src/shared/errors.js';
-import { alignUp, RECORD_ALIGN_BYTES, RecordType, RING_CONSUMER_POSITION_OFFSET, SEND_BODY_BYTES, SEND_FLAGS_OFFSET } from '../src/shared/layout.js';
+import { alignUp, RecordLayout, RecordType, RING_CONSUMER_POSITION_OFFSET, SendBody } from '../src/shared/layout.js';
 import { queuePairRings } from '../src/shared/port.js';
 import { completionChannel, completionCount, completionOpcode, completionStatus, deliveryChannel, deliveryPayload } from '../src/shared/records.js';
 import { EMPTY, RingConsumer, RingProducer } from '../src/shared/ring.js';
@@ -58,12 +58,12 @@ function machine(budgetPerRound?: number) {
   const write = (qp: number, w: { type?: number; handle: number; flags?: number; payload?: number; bodyBytes?: number; fill?: number }): void => {
     const p = tx[qp];
     const payload = w.payload ?? 8;
-    const at = p.tryClaim(w.type ?? RecordType.SEND, w.bodyBytes ?? SEND_BODY_BYTES + payload);
+    const at = p.tryClaim(w.type ?? RecordType.SEND, w.bodyBytes ?? SendBody.BYTES + payload);
     if (at < 0) throw new Error('send ring full');
     // The handle and flags words are written even past a short body (inside its 8-byte padding, the partition's own memory).
     p.u32[at >> 2] = w.handle;
-    p.u32[(at + SEND_FLAGS_OFFSET) >> 2] = w.flags ?? 0;
-    p.u8.set(pattern(w.fill ?? 1, Math.max(0, payload)), at + SEND_BODY_BYTES);
+    p.u32[(at + SendBody.FLAGS_OFFSET) >> 2] = w.flags ?? 0;
+    p.u8.set(pattern(w.fill ?? 1, Math.max(0, payload)), at + SendBody.BYTES);
     p.publish();
   };
   const deliveries = (): Array<{ channel: number; payload: number[]; padding: number[] }> => {
@@ -73,7 +73,7 @@ function machine(budgetPerRound?: number) {
       const at = rx.bodyOffset;
       const end = at + rx.bodyBytes;
       // The record's padding held an earlier message's bytes (the ring wrapped): THREATS case 26 wants it zeroed.
-      const padding = Array.from(rx.u8.subarray(end, alignUp(end, RECORD_ALIGN_BYTES)));
+      const padding = Array.from(rx.u8.subarray(end, alignUp(end, RecordLayout.ALIGN_BYTES)));
       out.push({ channel: deliveryChannel(rx.u32, at), payload: Array.from(rx.u8.subarray(deliveryPayload(at), end)), padding });
       rx.consume();
     }

@@ -18,7 +18,7 @@ import {
   COUNTER_SENT,
   COUNTERS_PER_PARTITION,
   RecordType,
-  SEND_BODY_BYTES,
+  SendBody,
 } from '../src/shared/layout.js';
 import { queuePairRings } from '../src/shared/port.js';
 import { RingProducer } from '../src/shared/ring.js';
@@ -70,7 +70,7 @@ describe('counters of one serve that delivers to several partitions', () => {
     // four messages of 1, 2, 3 and 1 bytes, partition 2 two of 2 and 4.
     const sends: Array<[number, number]> = [[0, 1], [0, 2], [1, 2], [1, 4], [0, 3], [0, 1]];
     for (const [to, bytes] of sends) {
-      const at = tx.tryClaim(RecordType.SEND, SEND_BODY_BYTES + bytes);
+      const at = tx.tryClaim(RecordType.SEND, SendBody.BYTES + bytes);
       tx.u32[at >> 2] = handles[to];
       tx.u32[(at >> 2) + 1] = 0;
     }

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { copyBytes } from '../src/hardware/payload-copy.js';
 import { allocateRing, RingProducer } from '../src/shared/ring.js';
-import { RECORD_ALIGN_BYTES } from '../src/shared/layout.js';
+import { RecordLayout } from '../src/shared/layout.js';
 
 const FILL = 0xaa;
 
@@ -30,7 +30,7 @@ describe('copyBytes (link payload into a receive record)', () => {
         const to = 64;
         dst.u8.fill(FILL);
         copyBytes(src8, src32, from, dst, to, bytes);
-        const padded = to + Math.ceil(bytes / RECORD_ALIGN_BYTES) * RECORD_ALIGN_BYTES;
+        const padded = to + Math.ceil(bytes / RecordLayout.ALIGN_BYTES) * RecordLayout.ALIGN_BYTES;
         expect(Array.from(dst.u8.subarray(to, to + bytes))).toEqual(Array.from(src8.subarray(from, from + bytes)));
         expect(dst.u8.subarray(to + bytes, padded).every((b) => b === 0)).toBe(true);
         expect(dst.u8.subarray(0, to).every((b) => b === FILL)).toBe(true);

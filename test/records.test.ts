@@ -17,13 +17,13 @@ describe('record layouts', () => {
   it('a work request: channel and zero flags at their offsets, payload right after the body', () => {
     const u32 = words();
     const payload = records.writeWorkRequest(u32, AT, 0x0003_0005);
-    expect(payload).toBe(AT + layout.SEND_BODY_BYTES);
-    expect(u32[(AT + layout.SEND_CHANNEL_OFFSET) / 4]).toBe(0x0003_0005);
-    expect(u32[(AT + layout.SEND_FLAGS_OFFSET) / 4]).toBe(0);
+    expect(payload).toBe(AT + layout.SendBody.BYTES);
+    expect(u32[(AT + layout.SendBody.CHANNEL_OFFSET) / 4]).toBe(0x0003_0005);
+    expect(u32[(AT + layout.SendBody.FLAGS_OFFSET) / 4]).toBe(0);
     expect(records.workRequestChannel(u32, AT)).toBe(0x0003_0005);
     expect(records.workRequestFlags(u32, AT)).toBe(0);
     expect(records.workRequestPayload(AT)).toBe(payload);
-    expect(records.workRequestBodyBytes(100)).toBe(layout.SEND_BODY_BYTES + 100);
+    expect(records.workRequestBodyBytes(100)).toBe(layout.SendBody.BYTES + 100);
     expect(records.workRequestPayloadBytes(records.workRequestBodyBytes(100))).toBe(100);
     expect(u32[(payload >> 2)]).toBe(0xdead_beef); // the payload is the caller's to write
   });
@@ -31,9 +31,9 @@ describe('record layouts', () => {
   it('a delivery: channel and status at their offsets, payload right after the body', () => {
     const u32 = words();
     const payload = records.writeDelivery(u32, AT, 77, 9);
-    expect(payload).toBe(AT + layout.DELIVER_BODY_BYTES);
-    expect(u32[(AT + layout.DELIVER_CHANNEL_OFFSET) / 4]).toBe(77);
-    expect(u32[(AT + layout.DELIVER_STATUS_OFFSET) / 4]).toBe(9);
+    expect(payload).toBe(AT + layout.DeliverBody.BYTES);
+    expect(u32[(AT + layout.DeliverBody.CHANNEL_OFFSET) / 4]).toBe(77);
+    expect(u32[(AT + layout.DeliverBody.STATUS_OFFSET) / 4]).toBe(9);
     expect(records.deliveryChannel(u32, AT)).toBe(77);
     expect(records.deliveryStatus(u32, AT)).toBe(9);
     expect(records.deliveryPayload(AT)).toBe(payload);
@@ -43,14 +43,14 @@ describe('record layouts', () => {
   it('a completion: four fields at their offsets, a count of 1 whose word the writer returns', () => {
     const u32 = words();
     const countWord = records.writeCompletion(u32, AT, 5, 0x0001_0002, layout.RecordType.SEND);
-    expect(countWord).toBe((AT + layout.COMPLETION_COUNT_OFFSET) / 4);
+    expect(countWord).toBe((AT + layout.CompletionBody.COUNT_OFFSET) / 4);
     expect(records.completionStatus(u32, AT)).toBe(5);
     expect(records.completionChannel(u32, AT)).toBe(0x0001_0002);
     expect(records.completionOpcode(u32, AT)).toBe(layout.RecordType.SEND);
     expect(records.completionCount(u32, AT)).toBe(1);
     u32[countWord] = 12; // the hardware coalescing a run
     expect(records.completionCount(u32, AT)).toBe(12);
-    expect(u32[(AT + layout.COMPLETION_BODY_BYTES) / 4]).toBe(0xdead_beef); // nothing written past the body
+    expect(u32[(AT + layout.CompletionBody.BYTES) / 4]).toBe(0xdead_beef); // nothing written past the body
   });
 
   it('the queue-pair fault opcode is no record type, so no work request completion reads as one', () => {

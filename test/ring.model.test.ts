@@ -6,7 +6,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { RECORD_HEADER_BYTES, RING_CONSUMER_POSITION_OFFSET, RING_PRODUCER_POSITION_OFFSET } from '../src/shared/layout.js';
+import { RecordLayout, RING_CONSUMER_POSITION_OFFSET, RING_PRODUCER_POSITION_OFFSET } from '../src/shared/layout.js';
 import { allocateRing, EMPTY, FULL, RingConsumer, RingProducer } from '../src/shared/ring.js';
 
 const TWO_32 = 2 ** 32;
@@ -44,7 +44,7 @@ class Model {
   }
   /** Where the record's header goes (unbounded position), or FULL. */
   claim(bodyBytes: number): number {
-    const aligned = align8(RECORD_HEADER_BYTES + bodyBytes);
+    const aligned = align8(RecordLayout.HEADER_BYTES + bodyBytes);
     const toEnd = this.capacity - (this.claimed % this.capacity);
     const pad = aligned <= toEnd ? 0 : toEnd;
     if (this.capacity - (this.claimed - this.released) < pad + aligned) return FULL;
@@ -106,7 +106,7 @@ function run(capacity: number, start: number, ops: readonly Op[], seed: number):
             expect(at).toBe(FULL);
             break;
           }
-          expect(at).toBe(dataStart + (expected % capacity) + RECORD_HEADER_BYTES);
+          expect(at).toBe(dataStart + (expected % capacity) + RecordLayout.HEADER_BYTES);
           const body = new Uint8Array(size);
           for (let i = 0; i < size; i++) {
             next = (Math.imul(next, 1_103_515_245) + 12_345) >>> 0;
@@ -142,10 +142,10 @@ function run(capacity: number, start: number, ops: readonly Op[], seed: number):
           expect(consumer.bodyBytes).toBe(want.body.length);
           expect(consumer.u8.subarray(consumer.bodyOffset, consumer.bodyOffset + consumer.bodyBytes)).toEqual(want.body);
           // The record sits where the model put it: right here, or at index 0 after a PAD.
-          const aligned = align8(RECORD_HEADER_BYTES + want.body.length);
+          const aligned = align8(RecordLayout.HEADER_BYTES + want.body.length);
           const toEnd = capacity - (model.consumed % capacity);
           const skipped = aligned <= toEnd ? 0 : toEnd;
-          expect(consumer.bodyOffset).toBe(dataStart + ((model.consumed + skipped) % capacity) + RECORD_HEADER_BYTES);
+          expect(consumer.bodyOffset).toBe(dataStart + ((model.consumed + skipped) % capacity) + RecordLayout.HEADER_BYTES);
           consumer.consume();
           model.consumed += skipped + aligned;
         }
@@ -168,7 +168,7 @@ describe('ring against an array-queue model', () => {
   for (const capacity of [1024, 4096]) {
     it(`capacity ${capacity}: random produce/consume/batch sequences keep order, bytes and positions`, () => {
       fc.assert(
-        fc.property(startArb, fc.array(opArb(capacity / 2 - RECORD_HEADER_BYTES), { minLength: 1, maxLength: 120 }), fc.integer(), (start, ops, seed) =>
+        fc.property(startArb, fc.array(opArb(capacity / 2 - RecordLayout.HEADER_BYTES), { minLength: 1, maxLength: 120 }), fc.integer(), (start, ops, seed) =>
           run(capacity, start, ops, seed),
         ),
         { numRuns: 400, ...TIME_LIMIT },

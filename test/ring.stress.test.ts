@@ -8,7 +8,7 @@
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { allocateRing, RecordType, RECORD_HEADER_BYTES, RingProducer, spinBudget, type WaitMode } from 'lparlink/internal';
+import { allocateRing, RecordLayout, RecordType, RingProducer, spinBudget, type WaitMode } from 'lparlink/internal';
 
 const FIXTURE = new URL('./fixtures/ring-stress-worker.mjs', import.meta.url);
 const CAPACITY = 1024;
@@ -53,7 +53,7 @@ async function stress(records: number, mode: WaitMode, asyncWaits: boolean, seed
     spins: spinBudget(mode),
     waitMs: WAIT_MS,
     asyncWaits,
-    maxPayload: CAPACITY / 2 - RECORD_HEADER_BYTES - 8,
+    maxPayload: CAPACITY / 2 - RecordLayout.HEADER_BYTES - 8,
   };
   const consumer = start({ ...common, role: 'consumer' });
   const producer = start({ ...common, role: 'producer' });

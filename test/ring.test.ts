@@ -4,9 +4,7 @@ import { LayoutError } from '../src/shared/errors.js';
 import {
   MAX_RING_CAPACITY,
   MIN_RING_CAPACITY,
-  RECORD_HEADER_BYTES,
-  RECORD_LENGTH_OFFSET,
-  RECORD_TYPE_OFFSET,
+  RecordLayout,
   RecordType,
   RING_CAPACITY_OFFSET,
   RING_CONSUMER_POSITION_OFFSET,
@@ -28,7 +26,7 @@ import {
 } from '../src/shared/ring.js';
 
 const CAP = 1024;
-const MAX_BODY = CAP / 2 - RECORD_HEADER_BYTES;
+const MAX_BODY = CAP / 2 - RecordLayout.HEADER_BYTES;
 
 function ring(initialPosition = 0, capacity = CAP) {
   const loc = allocateRing(capacity, initialPosition);
@@ -157,10 +155,10 @@ describe('records', () => {
   it('writes a length + type header, keeps it private until publish, and delivers the body', () => {
     const { producer, consumer, words, producerWord, dataStart } = ring();
     const at = producer.tryClaim(RecordType.RAW, 5);
-    expect(at).toBe(dataStart + RECORD_HEADER_BYTES);
+    expect(at).toBe(dataStart + RecordLayout.HEADER_BYTES);
     producer.u8.set([1, 2, 3, 4, 5], at);
-    expect(words[(dataStart + RECORD_LENGTH_OFFSET) >> 2]).toBe(RECORD_HEADER_BYTES + 5);
-    expect(words[(dataStart + RECORD_TYPE_OFFSET) >> 2]).toBe(RecordType.RAW);
+    expect(words[(dataStart + RecordLayout.LENGTH_OFFSET) >> 2]).toBe(RecordLayout.HEADER_BYTES + 5);
+    expect(words[(dataStart + RecordLayout.TYPE_OFFSET) >> 2]).toBe(RecordType.RAW);
     expect(words[producerWord]).toBe(0);
     expect(consumer.hasData()).toBe(false);
     expect(consumer.poll()).toBe(EMPTY);
@@ -183,9 +181,9 @@ describe('records', () => {
     let pos = 0;
     for (let body = 0; body <= 17; body++) {
       const at = producer.tryClaim(RecordType.RAW, body);
-      expect(at).toBe(dataStart + pos + RECORD_HEADER_BYTES);
+      expect(at).toBe(dataStart + pos + RecordLayout.HEADER_BYTES);
       expect(at % 8).toBe(0);
-      pos += Math.ceil((RECORD_HEADER_BYTES + body) / 8) * 8;
+      pos += Math.ceil((RecordLayout.HEADER_BYTES + body) / 8) * 8;
       expect(producer.position).toBe(pos);
     }
     producer.publish();
@@ -217,9 +215,9 @@ describe('records', () => {
     const start = CAP - 24; // 24 bytes to the end of the data area
     const { producer, consumer, words, dataStart } = ring(start);
     const at = producer.tryClaim(RecordType.RAW, 40); // 48 bytes: does not fit in 24
-    expect(at).toBe(dataStart + RECORD_HEADER_BYTES);
-    expect(words[(dataStart + CAP - 24 + RECORD_LENGTH_OFFSET) >> 2]).toBe(24);
-    expect(words[(dataStart + CAP - 24 + RECORD_TYPE_OFFSET) >> 2]).toBe(RecordType.PAD);
+    expect(at).toBe(dataStart + RecordLayout.HEADER_BYTES);
+    expect(words[(dataStart + CAP - 24 + RecordLayout.LENGTH_OFFSET) >> 2]).toBe(24);
+    expect(words[(dataStart + CAP - 24 + RecordLayout.TYPE_OFFSET) >> 2]).toBe(RecordType.PAD);
     expect(producer.position).toBe(start + 24 + 48);
     producer.u8.fill(9, at, at + 40);
     producer.publish();
@@ -231,7 +229,7 @@ describe('records', () => {
     const { producer, consumer, dataStart } = ring(CAP - 24);
     expect(producer.tryClaim(RecordType.RAW, 16)).toBe(dataStart + CAP - 16);
     expect(producer.position).toBe(CAP);
-    expect(producer.tryClaim(RecordType.RAW, 0)).toBe(dataStart + RECORD_HEADER_BYTES);
+    expect(producer.tryClaim(RecordType.RAW, 0)).toBe(dataStart + RecordLayout.HEADER_BYTES);
     producer.publish();
     expect(consumer.poll()).toBe(RecordType.RAW);
     expect(consumer.bodyOffset).toBe(dataStart + CAP - 16);
@@ -286,7 +284,7 @@ describe('back-pressure', () => {
     expect(producer.tryClaim(RecordType.RAW, 16)).toBe(FULL);
     expect(producer.position).toBe(1008);
     expect(producer.canClaim(8)).toBe(true); // exactly the tail, no PAD
-    expect(producer.tryClaim(RecordType.RAW, 8)).toBe(producer.dataStart + 1008 + RECORD_HEADER_BYTES);
+    expect(producer.tryClaim(RecordType.RAW, 8)).toBe(producer.dataStart + 1008 + RecordLayout.HEADER_BYTES);
   });
 });
 
@@ -370,10 +368,10 @@ describe('a record header the consumer cannot accept puts the ring in FAULT', ()
     const { producer, consumer, words, dataStart } = ring(start);
     const at = put(producer, RecordType.RAW, 24);
     producer.publish();
-    const header = at - RECORD_HEADER_BYTES;
+    const header = at - RecordLayout.HEADER_BYTES;
     if (start % CAP > CAP - 32) throw new Error('test setup: the record must not wrap');
     expect(header).toBe(dataStart + (start % CAP));
-    scribble((header + RECORD_LENGTH_OFFSET) >> 2, (header + RECORD_TYPE_OFFSET) >> 2, words);
+    scribble((header + RecordLayout.LENGTH_OFFSET) >> 2, (header + RecordLayout.TYPE_OFFSET) >> 2, words);
     expect(consumer.poll()).toBe(FAULT);
     return consumer;
   }

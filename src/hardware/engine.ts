@@ -22,7 +22,7 @@ import { WORD_COPY_LIMIT } from '../shared/copy-words.js';
 import { Stamp } from './stamp.js';
 import { HardwareQueuePair, PartitionPort, QueuePairState } from './partition-port.js';
 import { Status } from '../shared/errors.js';
-import { alignUp, ConnectionState, RECORD_ALIGN_BYTES, RECORD_HEADER_BYTES, RecordType, type ViolationKind } from '../shared/layout.js';
+import { alignUp, ConnectionState, RecordLayout, RecordType, type ViolationKind } from '../shared/layout.js';
 import {
   deliveryBodyBytes,
   QUEUE_PAIR_FAULT,
@@ -117,7 +117,7 @@ export class Engine {
   ) {
     this.stamp = new Stamp(table, keys);
     this.maxMessageBytes = options.maxMessageBytes;
-    const largestSendSpan = alignUp(RECORD_HEADER_BYTES + workRequestBodyBytes(options.maxMessageBytes), RECORD_ALIGN_BYTES);
+    const largestSendSpan = alignUp(RecordLayout.HEADER_BYTES + workRequestBodyBytes(options.maxMessageBytes), RecordLayout.ALIGN_BYTES);
     this.releaseStep = Math.min(options.sendRingBytes >>> 4, options.sendRingBytes - 2 * largestSendSpan);
   }
 
@@ -225,6 +225,9 @@ export class Engine {
     const deliveryHandle = this.cachedDeliveryHandle;
     const from = qp.port.index;
     const maxMessageBytes = this.maxMessageBytes;
+    // Imported consts, read once: in the loop each would be a module-variable load and a hole check per message.
+    const ok = Status.OK;
+    const wordCopyLimit = WORD_COPY_LIMIT;
     const stamp = this.stamp;
     const s32 = ring.u32;
     const s8 = ring.u8;
@@ -243,8 +246,8 @@ export class Engine {
       const at = rx.tryClaim(RecordType.DATA, deliveryBodyBytes(payloadBytes));
       if (at < 0) break;
       const src = workRequestPayload(body);
-      const to = writeDelivery(d32, at, deliveryHandle, Status.OK);
-      if (payloadBytes > WORD_COPY_LIMIT) copyPayload(ring, src, rx, to, payloadBytes);
+      const to = writeDelivery(d32, at, deliveryHandle, ok);
+      if (payloadBytes > wordCopyLimit) copyPayload(ring, src, rx, to, payloadBytes);
       else {
         // copyPayload's small case (and copyWords' loop), written out: calls to them did not always
         // fit V8's inlining budget beside the stamp, the verification and the claim (which one it
@@ -263,7 +266,7 @@ export class Engine {
         for (; w < words; w++) d32[d + w] = s32[s + w];
         for (let b = words << 2; b < payloadBytes; b++) d8[to + b] = s8[src + b];
         const end = to + payloadBytes;
-        for (let b = end, padded = alignUp(end, RECORD_ALIGN_BYTES); b < padded; b++) d8[b] = 0;
+        for (let b = end, padded = alignUp(end, RecordLayout.ALIGN_BYTES); b < padded; b++) d8[b] = 0;
       }
       ring.consume();
       served++;

@@ -5,7 +5,10 @@
  */
 import { webcrypto } from 'node:crypto';
 
-export const KEY_WORDS = 4;
+/** Words per key (a const enum: see RecordLayout in shared/layout.ts). */
+const enum Key {
+  WORDS = 4,
+}
 
 export class KeyTable {
   private readonly words: Uint32Array;
@@ -13,26 +16,26 @@ export class KeyTable {
   private history: Uint8Array[] | undefined;
 
   constructor(entries: number, keepHistory = false) {
-    this.words = new Uint32Array(new ArrayBuffer(entries * KEY_WORDS * 4));
+    this.words = new Uint32Array(new ArrayBuffer(entries * Key.WORDS * 4));
     this.history = keepHistory ? [] : undefined;
   }
 
   /** Fill `entry` with a fresh key from the platform CSPRNG. */
   generate(entry: number): void {
-    const key = this.words.subarray(entry * KEY_WORDS, entry * KEY_WORDS + KEY_WORDS);
+    const key = this.words.subarray(entry * Key.WORDS, entry * Key.WORDS + Key.WORDS);
     webcrypto.getRandomValues(key);
     this.history?.push(new Uint8Array(key.buffer.slice(key.byteOffset, key.byteOffset + key.byteLength)));
   }
 
   /** The receive side stores the key it was sent (claim 1). */
   copy(from: number, to: number): void {
-    this.words.copyWithin(to * KEY_WORDS, from * KEY_WORDS, from * KEY_WORDS + KEY_WORDS);
+    this.words.copyWithin(to * Key.WORDS, from * Key.WORDS, from * Key.WORDS + Key.WORDS);
   }
 
   /** The receive side of a connect from another node stores the key its CONNECT frame carried (claim 1). */
   store(entry: number, k0: number, k1: number, k2: number, k3: number): void {
     const w = this.words;
-    const at = entry * KEY_WORDS;
+    const at = entry * Key.WORDS;
     w[at] = k0;
     w[at + 1] = k1;
     w[at + 2] = k2;
@@ -40,13 +43,13 @@ export class KeyTable {
   }
 
   word(entry: number, i: number): number {
-    return this.words[entry * KEY_WORDS + i];
+    return this.words[entry * Key.WORDS + i];
   }
 
   /** The stamp's copy of entry's key, into the hardware's own stamp register (`to[at..at+3]`). */
   copyOut(entry: number, to: Uint32Array, at: number): void {
     const w = this.words;
-    const from = entry * KEY_WORDS;
+    const from = entry * Key.WORDS;
     to[at] = w[from];
     to[at + 1] = w[from + 1];
     to[at + 2] = w[from + 2];
@@ -56,18 +59,18 @@ export class KeyTable {
   /** Entry's key equals the four words at `key[at..at+3]` (a stamp's). */
   matchesAt(entry: number, key: Uint32Array, at: number): boolean {
     const w = this.words;
-    const from = entry * KEY_WORDS;
+    const from = entry * Key.WORDS;
     return w[from] === key[at] && w[from + 1] === key[at + 1] && w[from + 2] === key[at + 2] && w[from + 3] === key[at + 3];
   }
 
   matches(entry: number, k0: number, k1: number, k2: number, k3: number): boolean {
     const w = this.words;
-    const at = entry * KEY_WORDS;
+    const at = entry * Key.WORDS;
     return w[at] === k0 && w[at + 1] === k1 && w[at + 2] === k2 && w[at + 3] === k3;
   }
 
   zero(entry: number): void {
-    this.words.fill(0, entry * KEY_WORDS, entry * KEY_WORDS + KEY_WORDS);
+    this.words.fill(0, entry * Key.WORDS, entry * Key.WORDS + Key.WORDS);
   }
 
   isZero(entry: number): boolean {

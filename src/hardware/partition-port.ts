@@ -4,7 +4,7 @@
  * pair, and the connection table it writes.
  */
 import {
-  COMPLETION_BODY_BYTES,
+  CompletionBody,
   CONNECTION_HANDLE_OFFSET,
   CONNECTION_LOCAL_PROCESS_OFFSET,
   CONNECTION_REMOTE_NODE_OFFSET,
@@ -13,8 +13,8 @@ import {
   CONNECTION_STATE_OFFSET,
   connectionEntryOffset,
   portBytes,
-  RecordType,
   type PortGeometry,
+  RecordType,
 } from '../shared/layout.js';
 import { LayoutError } from '../shared/errors.js';
 import { allocatePort, HW_DOORBELL_WORD, HW_SLEEPING_WORD, queuePairRings } from '../shared/port.js';
@@ -71,7 +71,7 @@ export class HardwareQueuePair {
       return true;
     }
     const cq = this.completion;
-    const at = cq.tryClaim(RecordType.COMPLETION, COMPLETION_BODY_BYTES);
+    const at = cq.tryClaim(RecordType.COMPLETION, CompletionBody.BYTES);
     if (at < 0) return false;
     this.lastCompletionCountWord = writeCompletion(cq.u32, at, status, handle, opcode);
     this.lastCompletionStatus = status;

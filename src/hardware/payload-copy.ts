@@ -3,7 +3,7 @@
  * into the receiver's receive ring, exactly the payload's bytes.
  */
 import { copyWords, WORD_COPY_LIMIT } from '../shared/copy-words.js';
-import { RECORD_ALIGN_BYTES } from '../shared/layout.js';
+import { RecordLayout } from '../shared/layout.js';
 import { copyShared, setBytes } from '../shared/shared-copy.js';
 import type { RingConsumer, RingProducer } from '../shared/ring.js';
 
@@ -45,6 +45,6 @@ export function copyBytes(src8: Uint8Array, src32: Uint32Array, from: number, ds
 
 /** Zero a record body's bytes from `end` to its 8-byte boundary. */
 function zeroPadding(d8: Uint8Array, end: number): void {
-  const padded = (end + RECORD_ALIGN_BYTES - 1) & ~(RECORD_ALIGN_BYTES - 1);
+  const padded = (end + RecordLayout.ALIGN_BYTES - 1) & ~(RecordLayout.ALIGN_BYTES - 1);
   for (let i = end; i < padded; i++) d8[i] = 0;
 }

@@ -10,10 +10,12 @@ import { ChannelStateTable, NO_ENTRY } from './channel-state-table.js';
 import { KeyTable } from './key-table.js';
 import { ConnectionState } from '../shared/layout.js';
 
-/** Where each word of a stamp sits in its register. */
-const KEY = 0;
-const SOURCE = 4;
-const DESTINATION = 5;
+/** Where each word of a stamp sits in its register (a const enum: see RecordLayout in shared/layout.ts). */
+const enum StampWord {
+  KEY = 0,
+  SOURCE = 4,
+  DESTINATION = 5,
+}
 
 export class Stamp {
   /**
@@ -37,33 +39,33 @@ export class Stamp {
   stamp(e: number, partitionIndex: number): void {
     const w = this.words;
     const t = this.table;
-    this.keys.copyOut(e, w, KEY);
-    w[SOURCE] = t.localPartition[e];
-    w[DESTINATION] = t.remotePartition[e];
+    this.keys.copyOut(e, w, StampWord.KEY);
+    w[StampWord.SOURCE] = t.localPartition[e];
+    w[StampWord.DESTINATION] = t.remotePartition[e];
     this.destinationEntry = t.peer[e];
     if (this.corrupting) this.corruptIfAsked(partitionIndex);
   }
 
   /** The stamp's key words and source partition id, for the link's frame (the other node's hardware verifies them). */
   get k0(): number {
-    return this.words[KEY];
+    return this.words[StampWord.KEY];
   }
   get k1(): number {
-    return this.words[KEY + 1];
+    return this.words[StampWord.KEY + 1];
   }
   get k2(): number {
-    return this.words[KEY + 2];
+    return this.words[StampWord.KEY + 2];
   }
   get k3(): number {
-    return this.words[KEY + 3];
+    return this.words[StampWord.KEY + 3];
   }
   get sourcePartition(): number {
-    return this.words[SOURCE];
+    return this.words[StampWord.SOURCE];
   }
 
   // Apart from stamp(), which the engine's busy path inlines (V8 inlines by a bytecode budget).
   private corruptIfAsked(partitionIndex: number): void {
-    if (this.corruptFrom.has(partitionIndex)) this.words[KEY] ^= 1;
+    if (this.corruptFrom.has(partitionIndex)) this.words[StampWord.KEY] ^= 1;
   }
 
   /** Test hook: corrupt the stamps of partition `index` (or stop). */
@@ -81,9 +83,9 @@ export class Stamp {
     return (
       d !== NO_ENTRY &&
       t.state[d] === ConnectionState.OPEN &&
-      t.localPartition[d] === w[DESTINATION] &&
-      t.remotePartition[d] === w[SOURCE] &&
-      this.keys.matchesAt(d, w, KEY)
+      t.localPartition[d] === w[StampWord.DESTINATION] &&
+      t.remotePartition[d] === w[StampWord.SOURCE] &&
+      this.keys.matchesAt(d, w, StampWord.KEY)
     );
   }
 }

@@ -35,12 +35,26 @@
  */
 
 export const CACHE_LINE_BYTES = 64;
-export const RECORD_ALIGN_BYTES = 8;
-export const RECORD_HEADER_BYTES = 8;
 
-// Record header fields, relative to the record start.
-export const RECORD_LENGTH_OFFSET = 0;
-export const RECORD_TYPE_OFFSET = 4;
+/*
+ * The layouts every message passes through (a record's header, the bodies of work requests,
+ * deliveries and completions, the record types) are const enums, not consts: tsc writes their
+ * numbers into the code that uses them. An imported `const` is, in V8, a module-variable load
+ * and a hole check at each use, kept in optimized code and counted in the bytecode V8 budgets
+ * for inlining (about 920 bytes into one function): in the engine's loop those made the
+ * difference between every step inlined and two of them left as calls. `preserveConstEnums`
+ * keeps each enum's object too, for JavaScript importers of lparlink/internal.
+ */
+
+/** Every record's header (agrona's record descriptor). */
+export const enum RecordLayout {
+  /** Records start on this boundary; a record's padding up to it is zeroed. */
+  ALIGN_BYTES = 8,
+  HEADER_BYTES = 8,
+  /** Header fields, relative to the record's start. */
+  LENGTH_OFFSET = 0,
+  TYPE_OFFSET = 4,
+}
 
 // Ring region, relative to the ring base.
 export const RING_PRODUCER_POSITION_OFFSET = 0;
@@ -57,42 +71,47 @@ export const MIN_RING_CAPACITY = 1024;
 export const MAX_RING_CAPACITY = 1 << 30;
 
 /** Record types. Zero is never valid, so zeroed memory never parses as a record. */
-export const RecordType = {
+export const enum RecordType {
   /** Fills the end of the data area before the wrap. */
-  PAD: 1,
+  PAD = 1,
   /** partition → hardware: body = SendBody + payload. */
-  SEND: 2,
+  SEND = 2,
   /** partition → hardware: body = SendBody (no payload); closes the channel in order after earlier SENDs. */
-  CLOSE: 3,
+  CLOSE = 3,
   /** partition → hardware: body = SendBody with channel 0; the process on this queue pair has ended. */
-  DETACH: 4,
+  DETACH = 4,
   /** hardware → partition: body = DeliverBody + payload. */
-  DATA: 5,
+  DATA = 5,
   /** hardware → partition: body = DeliverBody, `status` says why the stream ended. */
-  END: 6,
+  END = 6,
   /** hardware → partition, on the completion ring: body = CompletionBody. */
-  COMPLETION: 7,
+  COMPLETION = 7,
   /** Used by benchmarks and tests of the bare ring. */
-  RAW: 8,
-} as const;
-export type RecordType = (typeof RecordType)[keyof typeof RecordType];
+  RAW = 8,
+}
 
-// SEND / CLOSE / DETACH body (partition-written; every field fetched once and validated).
-export const SEND_CHANNEL_OFFSET = 0;
-export const SEND_FLAGS_OFFSET = 4;
-export const SEND_BODY_BYTES = 8;
+/** SEND / CLOSE / DETACH body (partition-written; every field fetched once and validated). */
+export const enum SendBody {
+  CHANNEL_OFFSET = 0,
+  FLAGS_OFFSET = 4,
+  BYTES = 8,
+}
 
-// DATA / END body (hardware-written).
-export const DELIVER_CHANNEL_OFFSET = 0;
-export const DELIVER_STATUS_OFFSET = 4;
-export const DELIVER_BODY_BYTES = 8;
+/** DATA / END body (hardware-written). */
+export const enum DeliverBody {
+  CHANNEL_OFFSET = 0,
+  STATUS_OFFSET = 4,
+  BYTES = 8,
+}
 
-// COMPLETION body (hardware-written).
-export const COMPLETION_STATUS_OFFSET = 0;
-export const COMPLETION_CHANNEL_OFFSET = 4;
-export const COMPLETION_OPCODE_OFFSET = 8;
-export const COMPLETION_COUNT_OFFSET = 12;
-export const COMPLETION_BODY_BYTES = 16;
+/** COMPLETION body (hardware-written). */
+export const enum CompletionBody {
+  STATUS_OFFSET = 0,
+  CHANNEL_OFFSET = 4,
+  OPCODE_OFFSET = 8,
+  COUNT_OFFSET = 12,
+  BYTES = 16,
+}
 
 // Port header, line 0 (written once by the hardware when it allocates the port).
 export const PORT_MAGIC = 0x4c50_4152; // "LPAR"
@@ -131,8 +150,14 @@ export const CONNECTION_ENTRY_BYTES = 32;
 
 /** Connection states as written in the connection table. */
 /** LINK_DOWN: the other end is on another node and the link to it went down (docs/LINK.md). */
-export const ConnectionState = { FREE: 0, OPEN: 1, PEER_CLOSED: 2, CLOSED: 3, PEER_DEAD: 4, LINK_DOWN: 5 } as const;
-export type ConnectionState = (typeof ConnectionState)[keyof typeof ConnectionState];
+export const enum ConnectionState {
+  FREE = 0,
+  OPEN = 1,
+  PEER_CLOSED = 2,
+  CLOSED = 3,
+  PEER_DEAD = 4,
+  LINK_DOWN = 5,
+}
 
 /**
  * Channel handles are one u32: the slot index in the low `handleSlotBits(channelSlots)` bits, the

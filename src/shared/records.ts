@@ -11,78 +11,71 @@
  * reads the field again.
  */
 import {
-  COMPLETION_CHANNEL_OFFSET,
-  COMPLETION_COUNT_OFFSET,
-  COMPLETION_OPCODE_OFFSET,
-  COMPLETION_STATUS_OFFSET,
-  DELIVER_BODY_BYTES,
-  DELIVER_CHANNEL_OFFSET,
-  DELIVER_STATUS_OFFSET,
-  SEND_BODY_BYTES,
-  SEND_CHANNEL_OFFSET,
-  SEND_FLAGS_OFFSET,
+  CompletionBody,
+  DeliverBody,
+  SendBody,
 } from './layout.js';
 
 // ── SEND / CLOSE / DETACH work request (partition-written, hardware-read) ────
 
 /** Body bytes of a work request carrying `payloadBytes` of payload. */
 export function workRequestBodyBytes(payloadBytes: number): number {
-  return SEND_BODY_BYTES + payloadBytes;
+  return SendBody.BYTES + payloadBytes;
 }
 
 /** Fill a claimed work request's fixed fields; returns where its payload starts. */
 export function writeWorkRequest(u32: Uint32Array, at: number, channel: number): number {
-  u32[(at + SEND_CHANNEL_OFFSET) >> 2] = channel;
-  u32[(at + SEND_FLAGS_OFFSET) >> 2] = 0;
-  return at + SEND_BODY_BYTES;
+  u32[(at + SendBody.CHANNEL_OFFSET) >> 2] = channel;
+  u32[(at + SendBody.FLAGS_OFFSET) >> 2] = 0;
+  return at + SendBody.BYTES;
 }
 
 export function workRequestChannel(u32: Uint32Array, at: number): number {
-  return u32[(at + SEND_CHANNEL_OFFSET) >> 2];
+  return u32[(at + SendBody.CHANNEL_OFFSET) >> 2];
 }
 
 export function workRequestFlags(u32: Uint32Array, at: number): number {
-  return u32[(at + SEND_FLAGS_OFFSET) >> 2];
+  return u32[(at + SendBody.FLAGS_OFFSET) >> 2];
 }
 
 export function workRequestPayload(at: number): number {
-  return at + SEND_BODY_BYTES;
+  return at + SendBody.BYTES;
 }
 
 /** Payload bytes of a work request whose body has `bodyBytes` (negative: the body is too short to be one). */
 export function workRequestPayloadBytes(bodyBytes: number): number {
-  return bodyBytes - SEND_BODY_BYTES;
+  return bodyBytes - SendBody.BYTES;
 }
 
 // ── DATA / END delivery (hardware-written, partition-read) ───────────────────
 
 /** Body bytes of a delivery carrying `payloadBytes` (0 for an END). */
 export function deliveryBodyBytes(payloadBytes: number): number {
-  return DELIVER_BODY_BYTES + payloadBytes;
+  return DeliverBody.BYTES + payloadBytes;
 }
 
 /** Fill a claimed delivery's fixed fields; returns where its payload starts. */
 export function writeDelivery(u32: Uint32Array, at: number, channel: number, status: number): number {
-  u32[(at + DELIVER_CHANNEL_OFFSET) >> 2] = channel;
-  u32[(at + DELIVER_STATUS_OFFSET) >> 2] = status;
-  return at + DELIVER_BODY_BYTES;
+  u32[(at + DeliverBody.CHANNEL_OFFSET) >> 2] = channel;
+  u32[(at + DeliverBody.STATUS_OFFSET) >> 2] = status;
+  return at + DeliverBody.BYTES;
 }
 
 export function deliveryChannel(u32: Uint32Array, at: number): number {
-  return u32[(at + DELIVER_CHANNEL_OFFSET) >> 2];
+  return u32[(at + DeliverBody.CHANNEL_OFFSET) >> 2];
 }
 
 /** Why an END ended the stream (a Status); OK in a DATA record. */
 export function deliveryStatus(u32: Uint32Array, at: number): number {
-  return u32[(at + DELIVER_STATUS_OFFSET) >> 2];
+  return u32[(at + DeliverBody.STATUS_OFFSET) >> 2];
 }
 
 export function deliveryPayload(at: number): number {
-  return at + DELIVER_BODY_BYTES;
+  return at + DeliverBody.BYTES;
 }
 
 export function deliveryPayloadBytes(bodyBytes: number): number {
-  return bodyBytes - DELIVER_BODY_BYTES;
+  return bodyBytes - DeliverBody.BYTES;
 }
 
 // ── COMPLETION (hardware-written, partition-read) ────────────────────────────
@@ -96,27 +89,27 @@ export const QUEUE_PAIR_FAULT = 0;
 
 /** Fill a claimed completion; returns the word index of its count, which the hardware bumps to coalesce a run. */
 export function writeCompletion(u32: Uint32Array, at: number, status: number, channel: number, opcode: number): number {
-  u32[(at + COMPLETION_STATUS_OFFSET) >> 2] = status;
-  u32[(at + COMPLETION_CHANNEL_OFFSET) >> 2] = channel;
-  u32[(at + COMPLETION_OPCODE_OFFSET) >> 2] = opcode;
-  const countWord = (at + COMPLETION_COUNT_OFFSET) >> 2;
+  u32[(at + CompletionBody.STATUS_OFFSET) >> 2] = status;
+  u32[(at + CompletionBody.CHANNEL_OFFSET) >> 2] = channel;
+  u32[(at + CompletionBody.OPCODE_OFFSET) >> 2] = opcode;
+  const countWord = (at + CompletionBody.COUNT_OFFSET) >> 2;
   u32[countWord] = 1;
   return countWord;
 }
 
 export function completionStatus(u32: Uint32Array, at: number): number {
-  return u32[(at + COMPLETION_STATUS_OFFSET) >> 2];
+  return u32[(at + CompletionBody.STATUS_OFFSET) >> 2];
 }
 
 export function completionChannel(u32: Uint32Array, at: number): number {
-  return u32[(at + COMPLETION_CHANNEL_OFFSET) >> 2];
+  return u32[(at + CompletionBody.CHANNEL_OFFSET) >> 2];
 }
 
 export function completionOpcode(u32: Uint32Array, at: number): number {
-  return u32[(at + COMPLETION_OPCODE_OFFSET) >> 2];
+  return u32[(at + CompletionBody.OPCODE_OFFSET) >> 2];
 }
 
 /** How many work requests in a row this completion answers (the hardware coalesces identical ones). */
 export function completionCount(u32: Uint32Array, at: number): number {
-  return u32[(at + COMPLETION_COUNT_OFFSET) >> 2];
+  return u32[(at + CompletionBody.COUNT_OFFSET) >> 2];
 }

@@ -12,10 +12,7 @@ import {
   MAX_RING_CAPACITY,
   maxRecordBytes,
   MIN_RING_CAPACITY,
-  RECORD_ALIGN_BYTES,
-  RECORD_HEADER_BYTES,
-  RECORD_LENGTH_OFFSET,
-  RECORD_TYPE_OFFSET,
+  RecordLayout,
   RecordType,
   RING_CAPACITY_OFFSET,
   RING_CONSUMER_POSITION_OFFSET,
@@ -111,8 +108,8 @@ export function allocateRing(capacity: number, initialPosition = 0): RingLocatio
 /** Write a fresh ring header into an owned buffer. */
 /** A start position must sit on a record boundary, or every header lands off its alignment. */
 function checkPosition(position: number): void {
-  if (!Number.isInteger(position) || position % RECORD_ALIGN_BYTES !== 0) {
-    throw new LayoutError(`ring position ${position} must be an integer multiple of ${RECORD_ALIGN_BYTES}`);
+  if (!Number.isInteger(position) || position % RecordLayout.ALIGN_BYTES !== 0) {
+    throw new LayoutError(`ring position ${position} must be an integer multiple of ${RecordLayout.ALIGN_BYTES}`);
   }
 }
 
@@ -218,8 +215,8 @@ export class RingProducer extends RingSide {
     // The common case in few bytecodes, so that V8 inlines it into every claiming loop (the
     // engine's deliveries, the link's, the sender's): no fault, a sane size, room before the
     // ring's end and by the cached consumer position. Anything else: claimOther().
-    const length = RECORD_HEADER_BYTES + bodyBytes;
-    const aligned = alignUp(length, RECORD_ALIGN_BYTES);
+    const length = RecordLayout.HEADER_BYTES + bodyBytes;
+    const aligned = (length + RecordLayout.ALIGN_BYTES - 1) & ~(RecordLayout.ALIGN_BYTES - 1);
     const index = this.claimed & this.mask;
     if (
       this.faultReason === '' &&
@@ -229,10 +226,10 @@ export class RingProducer extends RingSide {
       aligned <= this.capacity - ((this.claimed - this.consumerCache) >>> 0)
     ) {
       const at = this.dataStart + index;
-      this.u32[(at + RECORD_LENGTH_OFFSET) >> 2] = length;
-      this.u32[(at + RECORD_TYPE_OFFSET) >> 2] = type;
+      this.u32[(at + RecordLayout.LENGTH_OFFSET) >> 2] = length;
+      this.u32[(at + RecordLayout.TYPE_OFFSET) >> 2] = type;
       this.claimed = (this.claimed + aligned) >>> 0;
-      return at + RECORD_HEADER_BYTES;
+      return at + RecordLayout.HEADER_BYTES;
     }
     return this.claimOther(type, bodyBytes);
   }
@@ -240,8 +237,8 @@ export class RingProducer extends RingSide {
   /** tryClaim() when the common case does not hold: a fault, a bad size, a wrap, or a stale consumer position. */
   private claimOther(type: number, bodyBytes: number): number {
     if (this.faultReason !== '') return FAULT;
-    const length = RECORD_HEADER_BYTES + bodyBytes;
-    const aligned = alignUp(length, RECORD_ALIGN_BYTES);
+    const length = RecordLayout.HEADER_BYTES + bodyBytes;
+    const aligned = alignUp(length, RecordLayout.ALIGN_BYTES);
     if (!(bodyBytes >= 0) || aligned > this.maxRecordBytes) this.tooLarge(bodyBytes);
     let index = this.claimed & this.mask;
     const toEnd = this.capacity - index;
@@ -255,22 +252,22 @@ export class RingProducer extends RingSide {
     }
     if (aligned > toEnd) {
       const pad = this.dataStart + index;
-      this.u32[(pad + RECORD_LENGTH_OFFSET) >> 2] = toEnd;
-      this.u32[(pad + RECORD_TYPE_OFFSET) >> 2] = RecordType.PAD;
+      this.u32[(pad + RecordLayout.LENGTH_OFFSET) >> 2] = toEnd;
+      this.u32[(pad + RecordLayout.TYPE_OFFSET) >> 2] = RecordType.PAD;
       this.claimed = (this.claimed + toEnd) >>> 0;
       index = 0;
     }
     const at = this.dataStart + index;
-    this.u32[(at + RECORD_LENGTH_OFFSET) >> 2] = length;
-    this.u32[(at + RECORD_TYPE_OFFSET) >> 2] = type;
+    this.u32[(at + RecordLayout.LENGTH_OFFSET) >> 2] = length;
+    this.u32[(at + RecordLayout.TYPE_OFFSET) >> 2] = type;
     this.claimed = (this.claimed + aligned) >>> 0;
-    return at + RECORD_HEADER_BYTES;
+    return at + RecordLayout.HEADER_BYTES;
   }
 
   // The reports of tryClaim()'s failures, apart: a template string costs much bytecode, and V8 does
   // not inline a function past 460 bytes of it into its callers (the engine, every sender).
   private tooLarge(bodyBytes: number): never {
-    throw new RangeError(`record body of ${bodyBytes} bytes exceeds the ring's limit of ${this.maxRecordBytes - RECORD_HEADER_BYTES}`);
+    throw new RangeError(`record body of ${bodyBytes} bytes exceeds the ring's limit of ${this.maxRecordBytes - RecordLayout.HEADER_BYTES}`);
   }
 
   private consumerAhead(consumer: number): -1 {
@@ -294,7 +291,7 @@ export class RingProducer extends RingSide {
 
   /** True when a record with this body size would fit now. */
   canClaim(bodyBytes: number): boolean {
-    const aligned = alignUp(RECORD_HEADER_BYTES + bodyBytes, RECORD_ALIGN_BYTES);
+    const aligned = alignUp(RecordLayout.HEADER_BYTES + bodyBytes, RecordLayout.ALIGN_BYTES);
     const toEnd = this.capacity - (this.claimed & this.mask);
     return this.freeBytes() >= (aligned <= toEnd ? aligned : toEnd + aligned);
   }
@@ -388,20 +385,20 @@ export class RingConsumer extends RingSide {
     if (this.faultReason === '' && position !== this.limit) {
       const index = position & this.mask;
       const at = this.dataStart + index;
-      const length = this.u32[(at + RECORD_LENGTH_OFFSET) >> 2];
-      const type = this.u32[(at + RECORD_TYPE_OFFSET) >> 2];
-      const span = (length + RECORD_ALIGN_BYTES - 1) & ~(RECORD_ALIGN_BYTES - 1);
+      const length = this.u32[(at + RecordLayout.LENGTH_OFFSET) >> 2];
+      const type = this.u32[(at + RecordLayout.TYPE_OFFSET) >> 2];
+      const span = (length + RecordLayout.ALIGN_BYTES - 1) & ~(RecordLayout.ALIGN_BYTES - 1);
       if (
-        type !== RecordType.PAD &&
-        type !== EMPTY &&
-        length >= RECORD_HEADER_BYTES &&
+        // Neither padding nor zero (never a record).
+        type > RecordType.PAD &&
+        length >= RecordLayout.HEADER_BYTES &&
         length <= this.maxRecordBytes &&
         span <= this.capacity - index &&
         span <= ((this.limit - position) >>> 0)
       ) {
         this.recordType = type;
-        this.bodyOffset = at + RECORD_HEADER_BYTES;
-        this.bodyBytes = length - RECORD_HEADER_BYTES;
+        this.bodyOffset = at + RecordLayout.HEADER_BYTES;
+        this.bodyBytes = length - RecordLayout.HEADER_BYTES;
         this.recordSpan = span;
         return type;
       }
@@ -420,20 +417,20 @@ export class RingConsumer extends RingSide {
       const available = (this.limit - this.position) >>> 0;
       const index = this.position & this.mask;
       const at = this.dataStart + index;
-      const length = this.u32[(at + RECORD_LENGTH_OFFSET) >> 2];
-      const type = this.u32[(at + RECORD_TYPE_OFFSET) >> 2];
+      const length = this.u32[(at + RecordLayout.LENGTH_OFFSET) >> 2];
+      const type = this.u32[(at + RecordLayout.TYPE_OFFSET) >> 2];
       const toEnd = this.capacity - index;
       if (type === RecordType.PAD) {
         if (length !== toEnd || toEnd > available) return this.recordFault('padding', length, index);
         this.position = (this.position + toEnd) >>> 0;
         continue;
       }
-      if (length < RECORD_HEADER_BYTES || length > this.maxRecordBytes) return this.recordFault('length', length, index);
-      const span = (length + RECORD_ALIGN_BYTES - 1) & ~(RECORD_ALIGN_BYTES - 1);
+      if (length < RecordLayout.HEADER_BYTES || length > this.maxRecordBytes) return this.recordFault('length', length, index);
+      const span = (length + RecordLayout.ALIGN_BYTES - 1) & ~(RecordLayout.ALIGN_BYTES - 1);
       if (span > toEnd || span > available) return this.recordFault('span', length, index);
       this.recordType = type;
-      this.bodyOffset = at + RECORD_HEADER_BYTES;
-      this.bodyBytes = length - RECORD_HEADER_BYTES;
+      this.bodyOffset = at + RecordLayout.HEADER_BYTES;
+      this.bodyBytes = length - RecordLayout.HEADER_BYTES;
       this.recordSpan = span;
       return type === EMPTY ? this.fault('record type 0', 'record') : type;
     }
@@ -442,7 +439,7 @@ export class RingConsumer extends RingSide {
   /** Read the producer's position once, check it and keep it as the limit: HAS_DATA, EMPTY or FAULT. */
   private refreshLimit(): number {
     const producer = Atomics.load(this.u32, this.producerWord);
-    if (((producer - this.position) >>> 0) > this.capacity || ((producer - this.position) & (RECORD_ALIGN_BYTES - 1)) !== 0) {
+    if (((producer - this.position) >>> 0) > this.capacity || ((producer - this.position) & (RecordLayout.ALIGN_BYTES - 1)) !== 0) {
       return this.producerFault(producer);
     }
     this.limit = producer;
@@ -454,12 +451,12 @@ export class RingConsumer extends RingSide {
     if (((producer - this.position) >>> 0) > this.capacity) {
       return this.fault(`producer position ${producer} is more than ${this.capacity} bytes past consumer ${this.position}`);
     }
-    return this.fault(`producer position ${producer} is not ${RECORD_ALIGN_BYTES}-byte aligned`);
+    return this.fault(`producer position ${producer} is not ${RecordLayout.ALIGN_BYTES}-byte aligned`);
   }
 
   private recordFault(what: 'padding' | 'length' | 'span', length: number, index: number): -1 {
     if (what === 'padding') return this.fault(`padding record of ${length} bytes at ${index} does not reach the end of the ring`, 'record');
-    if (what === 'length') return this.fault(`record length ${length} at ${index} is outside ${RECORD_HEADER_BYTES}..${this.maxRecordBytes}`, 'record');
+    if (what === 'length') return this.fault(`record length ${length} at ${index} is outside ${RecordLayout.HEADER_BYTES}..${this.maxRecordBytes}`, 'record');
     return this.fault(`record of ${length} bytes at ${index} runs past the published data or the wrap`, 'record');
   }
 

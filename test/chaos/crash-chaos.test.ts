@@ -70,7 +70,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createMachine, type Machine, type PartitionStats, type ProcessHandle } from 'lparlink';
-import { DELIVER_BODY_BYTES, RECORD_ALIGN_BYTES, RECORD_HEADER_BYTES } from 'lparlink/internal';
+import { DeliverBody, RecordLayout } from 'lparlink/internal';
 import { CODES, END_CODES, messageBytes, newLedger, R, S } from '../fixtures/chaos/common.mjs';
 
 const SENDER = new URL('../fixtures/chaos/sender.mjs', import.meta.url);
@@ -80,8 +80,8 @@ const KILLER = new URL('../fixtures/chaos/killer.mjs', import.meta.url);
 const SEED = Number(process.env.CHAOS_SEED ?? 20_250_415);
 const RING_BYTES = 16 * 1024;
 /** The smallest record (header, body, 16-byte message) and the largest (a 63-byte message, padded). */
-const MIN_RECORD = RECORD_HEADER_BYTES + DELIVER_BODY_BYTES + 16;
-const MAX_RECORD = RECORD_HEADER_BYTES + DELIVER_BODY_BYTES + 64;
+const MIN_RECORD = RecordLayout.HEADER_BYTES + DeliverBody.BYTES + 16;
+const MAX_RECORD = RecordLayout.HEADER_BYTES + DeliverBody.BYTES + 64;
 /** The most messages a 16 KiB ring can hold (a SEND record is as large as a DATA record). */
 const RING_MESSAGES = RING_BYTES / MIN_RECORD;
 const HONEST = { from: 1, to: 2 };
@@ -136,7 +136,7 @@ function scenarios(): Scenario[] {
 function ringBytesOf(stream: number, count: number): number {
   let bytes = 0;
   for (let seq = 0; seq < count; seq++) {
-    bytes += RECORD_HEADER_BYTES + DELIVER_BODY_BYTES + Math.ceil(messageBytes(stream, seq) / RECORD_ALIGN_BYTES) * RECORD_ALIGN_BYTES;
+    bytes += RecordLayout.HEADER_BYTES + DeliverBody.BYTES + Math.ceil(messageBytes(stream, seq) / RecordLayout.ALIGN_BYTES) * RecordLayout.ALIGN_BYTES;
   }
   return bytes;
 }

@@ -22,16 +22,13 @@ import { readPartitionStats } from '../../src/shared/counter-block.js';
 import type { HardwareQueuePair, PartitionPort } from '../../src/hardware/partition-port.js';
 import { resolveOptions } from '../../src/options.js';
 import {
-  DELIVER_BODY_BYTES,
-  DELIVER_CHANNEL_OFFSET,
+  DeliverBody,
+  RecordLayout,
   RecordType,
-  RECORD_HEADER_BYTES,
-  RECORD_LENGTH_OFFSET,
   RING_CONSUMER_POSITION_OFFSET,
   RING_HEADER_BYTES,
   RING_PRODUCER_POSITION_OFFSET,
-  SEND_BODY_BYTES,
-  SEND_FLAGS_OFFSET,
+  SendBody,
 } from '../../src/shared/layout.js';
 import { queuePairRings } from '../../src/shared/port.js';
 import { EMPTY, FAULT, RingConsumer, RingProducer } from '../../src/shared/ring.js';
@@ -190,16 +187,16 @@ class Run {
       }
       case 'record': {
         const tx = this.producers[s.qp];
-        const body = SEND_BODY_BYTES + s.payload;
-        if (body + RECORD_HEADER_BYTES > tx.maxRecordBytes) return;
+        const body = SendBody.BYTES + s.payload;
+        if (body + RecordLayout.HEADER_BYTES > tx.maxRecordBytes) return;
         const at = tx.tryClaim(s.type, body);
         if (at < 0) return;
         const handle = typeof s.handle === 'string' ? this.handles[s.handle] : s.handle;
         u32[at >> 2] = handle;
-        u32[(at + SEND_FLAGS_OFFSET) >> 2] = s.flags;
+        u32[(at + SendBody.FLAGS_OFFSET) >> 2] = s.flags;
         const seq = ++this.payloadSeq;
-        for (let i = 0; i < s.payload; i++) this.u8[at + SEND_BODY_BYTES + i] = (seq * 31 + i) & 0xff;
-        if (s.length !== null) u32[(at - RECORD_HEADER_BYTES + RECORD_LENGTH_OFFSET) >> 2] = s.length;
+        for (let i = 0; i < s.payload; i++) this.u8[at + SendBody.BYTES + i] = (seq * 31 + i) & 0xff;
+        if (s.length !== null) u32[(at - RecordLayout.HEADER_BYTES + RecordLayout.LENGTH_OFFSET) >> 2] = s.length;
         if (s.publish) tx.publish();
         return;
       }
@@ -224,7 +221,7 @@ class Run {
         return;
       case 'honest':
         for (let i = 0; i < s.n; i++) {
-          const at = this.honestTx.tryClaim(RecordType.SEND, SEND_BODY_BYTES + 8);
+          const at = this.honestTx.tryClaim(RecordType.SEND, SendBody.BYTES + 8);
           if (at < 0) break;
           const w = this.honestTx.u32;
           w[at >> 2] = this.handles.bc;
@@ -238,7 +235,7 @@ class Run {
       case 'reply':
         // C answers A on its end of their channel: deliveries into the ring A scribbles over.
         for (let i = 0; i < s.n; i++) {
-          const at = this.replyTx.tryClaim(RecordType.SEND, SEND_BODY_BYTES + 4);
+          const at = this.replyTx.tryClaim(RecordType.SEND, SendBody.BYTES + 4);
           if (at < 0) break;
           this.replyTx.u32[at >> 2] = this.handles.c;
           this.replyTx.u32[(at >> 2) + 1] = 0;
@@ -283,7 +280,7 @@ class Run {
         type: t,
         handle: r.bodyBytes >= 4 ? r.u32[at >> 2] : -1,
         flags: r.bodyBytes >= 8 ? r.u32[(at >> 2) + 1] : -1,
-        payload: Array.from(r.u8.subarray(at + SEND_BODY_BYTES, at + r.bodyBytes)),
+        payload: Array.from(r.u8.subarray(at + SendBody.BYTES, at + r.bodyBytes)),
         bodyBytes: r.bodyBytes,
       });
       r.consume();
@@ -298,7 +295,7 @@ class Run {
       expect(t, `record type delivered to ${name}`).not.toBe(FAULT);
       if (t === RecordType.DATA) {
         const at = rx.bodyOffset;
-        out.push({ channel: rx.u32[(at + DELIVER_CHANNEL_OFFSET) >> 2], payload: Array.from(rx.u8.subarray(at + DELIVER_BODY_BYTES, at + rx.bodyBytes)) });
+        out.push({ channel: rx.u32[(at + DeliverBody.CHANNEL_OFFSET) >> 2], payload: Array.from(rx.u8.subarray(at + DeliverBody.BYTES, at + rx.bodyBytes)) });
       } else expect(t).toBe(RecordType.END);
       rx.consume();
     }
@@ -327,7 +324,7 @@ class Run {
     const toC = this.drain('c');
     const candidates = (qp: number, handle: number) =>
       records[qp]
-        .filter((r) => r.type === RecordType.SEND && r.handle === handle && r.flags === 0 && r.bodyBytes >= SEND_BODY_BYTES && r.payload.length <= OPTIONS.geometry.maxMessageBytes)
+        .filter((r) => r.type === RecordType.SEND && r.handle === handle && r.flags === 0 && r.bodyBytes >= SendBody.BYTES && r.payload.length <= OPTIONS.geometry.maxMessageBytes)
         .map((r) => r.payload);
     const fromA = [
       ...this.subsequence(toB.filter((d) => d.channel !== this.handles.b), [], 'b'),
