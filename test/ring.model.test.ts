@@ -87,8 +87,8 @@ function run(capacity: number, start: number, ops: readonly Op[], seed: number):
   let serial = 0;
 
   const check = (): void => {
-    expect(producer.position).toBe(model.claimed % TWO_32);
-    expect(consumer.consumedPosition).toBe(model.consumed % TWO_32);
+    expect(producer.position >>> 0).toBe(model.claimed % TWO_32);
+    expect(consumer.consumedPosition >>> 0).toBe(model.consumed % TWO_32);
     expect(words[(loc.base + RING_PRODUCER_POSITION_OFFSET) >> 2]).toBe(model.published % TWO_32);
     expect(words[(loc.base + RING_CONSUMER_POSITION_OFFSET) >> 2]).toBe(model.released % TWO_32);
     expect(producer.freeBytes()).toBe(capacity - (model.claimed - model.released));
@@ -134,7 +134,7 @@ function run(capacity: number, start: number, ops: readonly Op[], seed: number):
           if (want === undefined) {
             expect(type).toBe(EMPTY);
             // Nothing published is left: the consumer stands at the published position.
-            expect(consumer.consumedPosition).toBe(model.published % TWO_32);
+            expect(consumer.consumedPosition >>> 0).toBe(model.published % TWO_32);
             model.consumed = model.published;
             break;
           }

@@ -250,6 +250,20 @@ describe('records', () => {
     expect(words[consumerWord]).toBe(112);
     expect(producer.freeBytes()).toBe(CAP);
   });
+
+  it('keeps positions as signed 32-bit integers past 2^31 (unsigned ones put V8 into floating point)', () => {
+    const start = 0x8000_0000 - 48;
+    const { producer, consumer, words, producerWord } = ring(start);
+    for (let i = 0; i < 10; i++) put(producer, RecordType.RAW, 8, i);
+    producer.publish();
+    // The word holds the unsigned value; each side's own copy is the same bits, signed.
+    expect(words[producerWord]).toBe(0x8000_0000 + 112);
+    expect(producer.position).toBe(-0x8000_0000 + 112);
+    for (let i = 0; i < 10; i++) expect(take(consumer)).toEqual({ type: RecordType.RAW, body: new Array(8).fill(i) });
+    expect(consumer.consumedPosition).toBe(-0x8000_0000 + 112);
+    consumer.release();
+    expect(producer.freeBytes()).toBe(CAP);
+  });
 });
 
 describe('back-pressure', () => {

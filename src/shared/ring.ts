@@ -6,6 +6,14 @@
  * attacker, may have scribbled over it). The other side's word is read once
  * per refresh into a local, and checked: a position that claims more bytes
  * than the ring holds puts the ring in the FAULT state until reset.
+ *
+ * Positions are free-running byte counts that wrap at 2^32. Each side keeps
+ * its own as a signed 32-bit integer (`| 0`, the word's bits read through an
+ * Int32Array), not as an unsigned one (`>>> 0`): past 2^31 bytes an unsigned
+ * position no longer fits an int32, V8 moved every position field and every
+ * sum and comparison on it to floating point, and the engine's loop ran 35–75%
+ * slower for good once 2 GiB had passed through one ring of its thread.
+ * Distances between positions are still taken as `(a - b) >>> 0`.
  */
 import {
   alignUp,
@@ -194,14 +202,15 @@ export class RingProducer extends RingSide {
   private consumerCache: number;
   private waitingForSpace = false;
 
-  constructor(loc: RingLocation, position = Atomics.load(new Uint32Array(loc.buffer), (loc.base + RING_PRODUCER_POSITION_OFFSET) >> 2)) {
+  constructor(loc: RingLocation, position = Atomics.load(new Int32Array(loc.buffer), (loc.base + RING_PRODUCER_POSITION_OFFSET) >> 2)) {
     super(loc);
-    this.published = position >>> 0;
+    this.published = position | 0;
     this.claimed = this.published;
     // The ring may still hold records: assume it is full, so the first claim reads the consumer's position.
-    this.consumerCache = (this.published - this.capacity) >>> 0;
+    this.consumerCache = (this.published - this.capacity) | 0;
   }
 
+  /** Position after the last claimed record, as a signed 32-bit integer (`>>> 0` gives the word's unsigned value). */
   get position(): number {
     return this.claimed;
   }
@@ -228,7 +237,7 @@ export class RingProducer extends RingSide {
       const at = this.dataStart + index;
       this.u32[(at + RecordLayout.LENGTH_OFFSET) >> 2] = length;
       this.u32[(at + RecordLayout.TYPE_OFFSET) >> 2] = type;
-      this.claimed = (this.claimed + aligned) >>> 0;
+      this.claimed = (this.claimed + aligned) | 0;
       return at + RecordLayout.HEADER_BYTES;
     }
     return this.claimOther(type, bodyBytes);
@@ -244,7 +253,7 @@ export class RingProducer extends RingSide {
     const toEnd = this.capacity - index;
     const needed = aligned <= toEnd ? aligned : toEnd + aligned;
     if (this.capacity - ((this.claimed - this.consumerCache) >>> 0) < needed) {
-      const consumer = Atomics.load(this.u32, this.consumerWord);
+      const consumer = Atomics.load(this.i32, this.consumerWord);
       const used = (this.claimed - consumer) >>> 0;
       if (used > this.capacity) return this.consumerAhead(consumer);
       this.consumerCache = consumer;
@@ -254,13 +263,13 @@ export class RingProducer extends RingSide {
       const pad = this.dataStart + index;
       this.u32[(pad + RecordLayout.LENGTH_OFFSET) >> 2] = toEnd;
       this.u32[(pad + RecordLayout.TYPE_OFFSET) >> 2] = RecordType.PAD;
-      this.claimed = (this.claimed + toEnd) >>> 0;
+      this.claimed = (this.claimed + toEnd) | 0;
       index = 0;
     }
     const at = this.dataStart + index;
     this.u32[(at + RecordLayout.LENGTH_OFFSET) >> 2] = length;
     this.u32[(at + RecordLayout.TYPE_OFFSET) >> 2] = type;
-    this.claimed = (this.claimed + aligned) >>> 0;
+    this.claimed = (this.claimed + aligned) | 0;
     return at + RecordLayout.HEADER_BYTES;
   }
 
@@ -271,20 +280,20 @@ export class RingProducer extends RingSide {
   }
 
   private consumerAhead(consumer: number): -1 {
-    return this.fault(`consumer position ${consumer} is ahead of producer ${this.claimed}`);
+    return this.fault(`consumer position ${consumer >>> 0} is ahead of producer ${this.claimed >>> 0}`);
   }
 
   /** Make every claimed record visible at once; wakes the consumer only if it sleeps (then returns true). */
   publish(): boolean {
     if (this.claimed === this.published) return false;
     this.published = this.claimed;
-    Atomics.store(this.u32, this.producerWord, this.published);
+    Atomics.store(this.i32, this.producerWord, this.published);
     return ringBell(this.i32, this.signals.dataWaiting, this.signals.dataBell);
   }
 
   /** Free bytes as of the last look at the consumer (refreshes it). */
   freeBytes(): number {
-    const consumer = Atomics.load(this.u32, this.consumerWord);
+    const consumer = Atomics.load(this.i32, this.consumerWord);
     const used = (this.claimed - consumer) >>> 0;
     return used > this.capacity ? 0 : this.capacity - used;
   }
@@ -310,9 +319,9 @@ export class RingProducer extends RingSide {
   /** Owner-side recovery: both positions restart at `position`. */
   reset(position: number): void {
     checkPosition(position);
-    this.published = this.claimed = this.consumerCache = position >>> 0;
-    Atomics.store(this.u32, this.producerWord, this.published);
-    Atomics.store(this.u32, this.consumerWord, this.published);
+    this.published = this.claimed = this.consumerCache = position | 0;
+    Atomics.store(this.i32, this.producerWord, this.published);
+    Atomics.store(this.i32, this.consumerWord, this.published);
     this.faultReason = '';
     this.faultKind = '';
   }
@@ -355,13 +364,14 @@ export class RingConsumer extends RingSide {
   bodyBytes = 0;
   private recordSpan = 0;
 
-  constructor(loc: RingLocation, position = Atomics.load(new Uint32Array(loc.buffer), (loc.base + RING_CONSUMER_POSITION_OFFSET) >> 2)) {
+  constructor(loc: RingLocation, position = Atomics.load(new Int32Array(loc.buffer), (loc.base + RING_CONSUMER_POSITION_OFFSET) >> 2)) {
     super(loc);
-    this.position = position >>> 0;
+    this.position = position | 0;
     this.limit = this.position;
     this.releasedAt = this.position;
   }
 
+  /** Position of the next unread record, as a signed 32-bit integer (`>>> 0` gives the word's unsigned value). */
   get consumedPosition(): number {
     return this.position;
   }
@@ -422,7 +432,7 @@ export class RingConsumer extends RingSide {
       const toEnd = this.capacity - index;
       if (type === RecordType.PAD) {
         if (length !== toEnd || toEnd > available) return this.recordFault('padding', length, index);
-        this.position = (this.position + toEnd) >>> 0;
+        this.position = (this.position + toEnd) | 0;
         continue;
       }
       if (length < RecordLayout.HEADER_BYTES || length > this.maxRecordBytes) return this.recordFault('length', length, index);
@@ -438,7 +448,7 @@ export class RingConsumer extends RingSide {
 
   /** Read the producer's position once, check it and keep it as the limit: HAS_DATA, EMPTY or FAULT. */
   private refreshLimit(): number {
-    const producer = Atomics.load(this.u32, this.producerWord);
+    const producer = Atomics.load(this.i32, this.producerWord);
     if (((producer - this.position) >>> 0) > this.capacity || ((producer - this.position) & (RecordLayout.ALIGN_BYTES - 1)) !== 0) {
       return this.producerFault(producer);
     }
@@ -449,9 +459,9 @@ export class RingConsumer extends RingSide {
   // The reports of poll()'s faults, apart from it so it stays small enough to inline (see tryClaim).
   private producerFault(producer: number): -1 {
     if (((producer - this.position) >>> 0) > this.capacity) {
-      return this.fault(`producer position ${producer} is more than ${this.capacity} bytes past consumer ${this.position}`);
+      return this.fault(`producer position ${producer >>> 0} is more than ${this.capacity} bytes past consumer ${this.position >>> 0}`);
     }
-    return this.fault(`producer position ${producer} is not ${RecordLayout.ALIGN_BYTES}-byte aligned`);
+    return this.fault(`producer position ${producer >>> 0} is not ${RecordLayout.ALIGN_BYTES}-byte aligned`);
   }
 
   private recordFault(what: 'padding' | 'length' | 'span', length: number, index: number): -1 {
@@ -462,7 +472,7 @@ export class RingConsumer extends RingSide {
 
   /** Step past the record found by the last poll() (locally; release() publishes). */
   consume(): void {
-    this.position = (this.position + this.recordSpan) >>> 0;
+    this.position = (this.position + this.recordSpan) | 0;
     this.recordSpan = 0;
   }
 
@@ -480,7 +490,7 @@ export class RingConsumer extends RingSide {
   release(wakeAtFree = 0): void {
     if (this.position !== this.releasedAt) {
       this.releasedAt = this.position;
-      Atomics.store(this.u32, this.consumerWord, this.position);
+      Atomics.store(this.i32, this.consumerWord, this.position);
     } else if (!this.wakeHeld) return;
     if (wakeAtFree > 0) {
       // By this side's last look at the producer, which is old by up to a budget of records, the
@@ -496,7 +506,7 @@ export class RingConsumer extends RingSide {
         this.wakeHeld = false;
         return;
       }
-      if (this.capacity - ((Atomics.load(this.u32, this.producerWord) - this.position) >>> 0) < wakeAtFree) {
+      if (this.capacity - ((Atomics.load(this.i32, this.producerWord) - this.position) >>> 0) < wakeAtFree) {
         this.wakeHeld = true;
         return;
       }
@@ -507,7 +517,7 @@ export class RingConsumer extends RingSide {
 
   /** True when the producer has published past what this side has read. */
   hasData(): boolean {
-    return this.position !== this.limit || Atomics.load(this.u32, this.producerWord) !== this.position;
+    return this.position !== this.limit || Atomics.load(this.i32, this.producerWord) !== this.position;
   }
 
   /** Block until data arrives (threads without event-loop duties only). */
@@ -524,11 +534,11 @@ export class RingConsumer extends RingSide {
   /** Owner-side recovery: both positions restart at `position`. */
   reset(position: number): void {
     checkPosition(position);
-    this.position = this.limit = this.releasedAt = position >>> 0;
+    this.position = this.limit = this.releasedAt = position | 0;
     this.wakeHeld = false;
     this.recordSpan = 0;
-    Atomics.store(this.u32, this.producerWord, this.position);
-    Atomics.store(this.u32, this.consumerWord, this.position);
+    Atomics.store(this.i32, this.producerWord, this.position);
+    Atomics.store(this.i32, this.consumerWord, this.position);
     this.faultReason = '';
     this.faultKind = '';
   }
