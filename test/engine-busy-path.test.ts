@@ -17,7 +17,7 @@ import { queuePairRings } from '../src/shared/port.js';
 import { completionChannel, completionCount, completionOpcode, completionStatus, deliveryChannel, deliveryPayload } from '../src/shared/records.js';
 import { EMPTY, RingConsumer, RingProducer } from '../src/shared/ring.js';
 
-/** maxMessageBytes: above WORD_COPY_LIMIT, so both of the busy path's copies are taken. */
+/** maxMessageBytes: above WordCopy.LIMIT, so both of the busy path's copies are taken. */
 const MAX = 300;
 const RING = 4096;
 /** Messages of 64 bytes (80-byte records) that fill a receive ring short of a wrap: the next claim must read the consumer's position. */

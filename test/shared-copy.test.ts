@@ -6,7 +6,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
-import { copyShared, SCRATCH_COPY_ABOVE } from '../src/shared/shared-copy.js';
+import { copyShared, ScratchCopy } from '../src/shared/shared-copy.js';
 
 const FILL = 0xa5;
 
@@ -41,12 +41,12 @@ describe('copyShared', () => {
   });
 
   it('takes the scratch path for a large misaligned copy, and leaves no earlier copy\'s bytes in its result', () => {
-    const big = SCRATCH_COPY_ABOVE * 4;
+    const big = ScratchCopy.ABOVE * 4;
     const src = bytes(false, big + 8).fill(0xee);
     const ring = bytes(true, big + 16);
     copyShared(src, 1, ring, 8, big);
     // A smaller copy after it, at another misalignment: the scratch still holds 0xee past its end.
-    const small = Uint8Array.from({ length: SCRATCH_COPY_ABOVE + 1 }, (_, i) => i & 0xff);
+    const small = Uint8Array.from({ length: ScratchCopy.ABOVE + 1 }, (_, i) => i & 0xff);
     const dst = bytes(true, small.length + 24).fill(FILL);
     copyShared(small, 0, dst, 3, small.length);
     expect(Array.from(dst.subarray(3, 3 + small.length))).toEqual(Array.from(small));
@@ -55,11 +55,11 @@ describe('copyShared', () => {
   });
 
   it('copies a source shorter than asked only as far as it goes, never a stale scratch byte past its end', () => {
-    const big = SCRATCH_COPY_ABOVE * 4;
+    const big = ScratchCopy.ABOVE * 4;
     const ring = bytes(true, big + 16);
     copyShared(bytes(false, big).fill(0x5e), 0, ring, 1, big); // the scratch now holds 0x5e
     ring.fill(0);
-    const short = bytes(false, SCRATCH_COPY_ABOVE * 2).fill(1);
+    const short = bytes(false, ScratchCopy.ABOVE * 2).fill(1);
     copyShared(short, 0, ring, 1, big);
     expect(ring.subarray(1, 1 + short.length).every((b) => b === 1)).toBe(true);
     expect(ring.subarray(1 + short.length).every((b) => b === 0)).toBe(true);
@@ -68,7 +68,7 @@ describe('copyShared', () => {
   it('grows its scratch for the offset too: a copy as large as the scratch, at another alignment', async () => {
     vi.resetModules();
     const fresh = await import('../src/shared/shared-copy.js');
-    const size = SCRATCH_COPY_ABOVE * 2;
+    const size = ScratchCopy.ABOVE * 2;
     const src = Uint8Array.from({ length: size }, (_, i) => (i * 13 + 5) & 0xff);
     const ring = bytes(true, size + 16);
     fresh.copyShared(src, 0, ring, 1, size); // a scratch of size + 1
@@ -90,7 +90,7 @@ describe('copyShared', () => {
     try {
       vi.resetModules();
       const { copyShared } = await import('../src/shared/shared-copy.js');
-      const size = SCRATCH_COPY_ABOVE * 3;
+      const size = ScratchCopy.ABOVE * 3;
       for (const [srcShared, from, to] of [
         [false, 1, 0],
         [false, 3, 5],

@@ -18,7 +18,7 @@ import { Counters } from './counters.js';
 import { ChannelStateTable, NO_ENTRY } from './channel-state-table.js';
 import { KeyTable } from './key-table.js';
 import { copyBytes, copyPayload } from './payload-copy.js';
-import { WORD_COPY_LIMIT } from '../shared/copy-words.js';
+import { WordCopy } from '../shared/copy-words.js';
 import { Stamp } from './stamp.js';
 import { HardwareQueuePair, PartitionPort, QueuePairState } from './partition-port.js';
 import { Status } from '../shared/errors.js';
@@ -225,9 +225,8 @@ export class Engine {
     const deliveryHandle = this.cachedDeliveryHandle;
     const from = qp.port.index;
     const maxMessageBytes = this.maxMessageBytes;
-    // Imported consts, read once: in the loop each would be a module-variable load and a hole check per message.
+    // An imported const, read once: in the loop it would be a module-variable load and a hole check per message.
     const ok = Status.OK;
-    const wordCopyLimit = WORD_COPY_LIMIT;
     const stamp = this.stamp;
     const s32 = ring.u32;
     const s8 = ring.u8;
@@ -247,7 +246,7 @@ export class Engine {
       if (at < 0) break;
       const src = workRequestPayload(body);
       const to = writeDelivery(d32, at, deliveryHandle, ok);
-      if (payloadBytes > wordCopyLimit) copyPayload(ring, src, rx, to, payloadBytes);
+      if (payloadBytes > WordCopy.LIMIT) copyPayload(ring, src, rx, to, payloadBytes);
       else {
         // copyPayload's small case (and copyWords' loop), written out: calls to them did not always
         // fit V8's inlining budget beside the stamp, the verification and the claim (which one it

@@ -2,7 +2,7 @@
  * The one copy the hardware makes of a message: from the sender's send ring
  * into the receiver's receive ring, exactly the payload's bytes.
  */
-import { copyWords, WORD_COPY_LIMIT } from '../shared/copy-words.js';
+import { copyWords, WordCopy } from '../shared/copy-words.js';
 import { RecordLayout } from '../shared/layout.js';
 import { copyShared, setBytes } from '../shared/shared-copy.js';
 import type { RingConsumer, RingProducer } from '../shared/ring.js';
@@ -17,7 +17,7 @@ import type { RingConsumer, RingProducer } from '../shared/ring.js';
 export function copyPayload(src: RingConsumer, from: number, dst: RingProducer, to: number, bytes: number): void {
   // A work request's payload and a receive record's body both start 8-byte aligned: a small one
   // takes copyBytes' word path, a large one V8's 8-byte copy between shared buffers directly.
-  if (bytes <= WORD_COPY_LIMIT) return copyBytes(src.u8, src.u32, from, dst, to, bytes);
+  if (bytes <= WordCopy.LIMIT) return copyBytes(src.u8, src.u32, from, dst, to, bytes);
   const d8 = dst.u8;
   setBytes(d8, src.u8.subarray(from, from + bytes), to);
   zeroPadding(d8, to + bytes);
@@ -34,7 +34,7 @@ export function copyPayload(src: RingConsumer, from: number, dst: RingProducer, 
  */
 export function copyBytes(src8: Uint8Array, src32: Uint32Array, from: number, dst: RingProducer, to: number, bytes: number): void {
   const d8 = dst.u8;
-  if (bytes > WORD_COPY_LIMIT) copyShared(src8, from, d8, to, bytes);
+  if (bytes > WordCopy.LIMIT) copyShared(src8, from, d8, to, bytes);
   else if ((from & 3) === 0) {
     const words = bytes >>> 2;
     copyWords(src32, from >> 2, dst.u32, to >> 2, words);

@@ -12,11 +12,11 @@ import type { Duplex } from 'node:stream';
 import { ChannelError, channelErrorFromStatus, Status, statusName } from '../shared/errors.js';
 import { RecordType } from '../shared/layout.js';
 import { FAULT, FULL } from '../shared/ring.js';
-import { copyShared, SCRATCH_COPY_ABOVE, setBytes } from '../shared/shared-copy.js';
+import { copyShared, ScratchCopy, setBytes } from '../shared/shared-copy.js';
 import type { ChannelSink } from './channel-registry.js';
 import { ChannelStream, type ChannelStreamOptions } from './channel-stream.js';
 import type { ProcessQueuePair } from './queue-pair.js';
-import { NO_MESSAGE, type MessageVisitor, type ReceivePump } from './receive-pump.js';
+import { Walk, type MessageVisitor, type ReceivePump } from './receive-pump.js';
 import type { SendQueue } from './send-queue.js';
 
 /** The other end of a channel, as the hardware attests it (never as the peer claims). */
@@ -126,7 +126,8 @@ export class Channel implements AsyncIterable<Uint8Array> {
     this.tx.checkCompletions(); // once per batch, not per message
     return this.tx.batch(() => {
       let n = 0;
-      while (n < messages.length && this.claim(toBytes(messages[n]), false, false) !== FULL) n++;
+      // claim() answers an offset, or FULL (a fault throws): a sign test, not a module-variable load per message.
+      while (n < messages.length && this.claim(toBytes(messages[n]), false, false) >= 0) n++;
       return n;
     });
   }
@@ -152,12 +153,14 @@ export class Channel implements AsyncIterable<Uint8Array> {
       throw new ChannelError('EMSGSIZE', `message of ${n} bytes exceeds maxMessageBytes ${this.qp.maxMessageBytes}`);
     }
     const at = this.tx.claim(RecordType.SEND, this.handle, n);
-    if (at === FULL) return FULL;
-    if (at === FAULT) throw new ChannelError('EFAULT', `send ring: ${this.tx.ring.faultReason}`);
+    if (at < 0) {
+      if (at === FAULT) throw new ChannelError('EFAULT', `send ring: ${this.tx.ring.faultReason}`);
+      return FULL;
+    }
     // The caller's bytes may start at any offset (`at` is 8-aligned in a view from the ring's
     // start): a large payload at another alignment goes through copyShared, not V8's
     // byte-at-a-time copy into shared memory.
-    if (n > SCRATCH_COPY_ABOVE && ((bytes.byteOffset - at) & 7) !== 0) copyShared(bytes, 0, this.tx.ring.u8, at, n);
+    if (n > ScratchCopy.ABOVE && ((bytes.byteOffset - at) & 7) !== 0) copyShared(bytes, 0, this.tx.ring.u8, at, n);
     else setBytes(this.tx.ring.u8, bytes, at);
     if (publish) this.tx.publish();
     return at;
@@ -277,7 +280,7 @@ export class Channel implements AsyncIterable<Uint8Array> {
   /** A message if one is ready now, else undefined; the caller keeps it, as from recv(). */
   tryRecv(): Uint8Array | undefined {
     if (this.head < this.queue.length) return this.takeQueued();
-    if (this.ended || this.closed || this.rx.peekFor(this.handle) === NO_MESSAGE) return undefined;
+    if (this.ended || this.closed || this.rx.peekFor(this.handle) === Walk.NO_MESSAGE) return undefined;
     return this.rx.takeCopy();
   }
 
@@ -308,7 +311,7 @@ export class Channel implements AsyncIterable<Uint8Array> {
     checkTimeout(timeoutMs, 'waitReadableSync');
     const ready = (): boolean => {
       if (this.head < this.queue.length || this.ended || this.closed) return true;
-      if (this.rx.peekFor(this.handle) !== NO_MESSAGE) return true;
+      if (this.rx.peekFor(this.handle) !== Walk.NO_MESSAGE) return true;
       return this.ended; // the walk met this channel's END
     };
     if (!this.rx.waitSync(ready, timeoutMs)) return false;
@@ -353,7 +356,7 @@ export class Channel implements AsyncIterable<Uint8Array> {
     }
     if (this.ended || this.closed) return undefined;
     const n = this.rx.peekFor(this.handle);
-    if (n === NO_MESSAGE) return undefined;
+    if (n === Walk.NO_MESSAGE) return undefined;
     this.checkFits(n, buffer);
     this.rx.takeInto(buffer);
     return n;

@@ -8,7 +8,7 @@
  * and an old slab is garbage once no view of it is left. A view's `.buffer` is therefore the whole
  * slab, holding this process's other received messages too (never another partition's memory).
  */
-import { copyWords, WORD_COPY_LIMIT } from '../shared/copy-words.js';
+import { copyWords, WordCopy } from '../shared/copy-words.js';
 import { copyShared, setBytes } from '../shared/shared-copy.js';
 
 /** Bytes per slab: large enough that one allocation serves many messages, small enough that a kept view pins little. */
@@ -41,7 +41,7 @@ export class MessageSlab {
     const at = this.used;
     this.used += span;
     const view = new Uint8Array(this.buffer, at, length);
-    if (length <= WORD_COPY_LIMIT) {
+    if (length <= WordCopy.LIMIT) {
       // Whole words stay inside the span reserved here and inside the source's 8-byte-padded record.
       copyWords(u32, from >> 2, this.u32, at >> 2, (length + 3) >> 2);
     } else {
@@ -61,7 +61,7 @@ export class BufferCopier {
 
   copy(u8: Uint8Array, u32: Uint32Array, from: number, length: number, into: Uint8Array): void {
     const whole = length >> 2;
-    if (length > WORD_COPY_LIMIT) {
+    if (length > WordCopy.LIMIT) {
       // The caller's buffer may start at any offset: copyShared keeps a misaligned one off V8's byte-at-a-time copy.
       copyShared(u8, from, into, 0, length);
       return;

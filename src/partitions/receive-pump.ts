@@ -24,10 +24,13 @@ import type { SendQueue } from './send-queue.js';
 import type { PartitionTrace } from './trace.js';
 import { TraceWait } from '../shared/trace-layout.js';
 
-/** peekFor(): no message for that channel is next in the ring. */
-export const NO_MESSAGE = -1;
-/** A channel handle is a u32: this target matches no record. */
-const NO_CHANNEL = -1;
+/** walk()'s answers and targets besides a length and a handle (a const enum: tsc writes the numbers in, see RecordLayout in layout.ts). */
+export const enum Walk {
+  /** peekFor(): no message for that channel is next in the ring. */
+  NO_MESSAGE = -1,
+  /** A channel handle is a u32: this target matches no record. */
+  NO_CHANNEL = -1,
+}
 
 /** What the receive side needs to know of the queue pair it belongs to. */
 export interface ReceivePumpOwner {
@@ -69,11 +72,11 @@ export class ReceivePump {
 
   /**
    * Length of the next message for `handle` if it is at the head of the ring
-   * once the records before it went to their channels; otherwise NO_MESSAGE.
+   * once the records before it went to their channels; otherwise Walk.NO_MESSAGE.
    * A message found stays in the ring until takeInto()/takeCopy().
    */
   peekFor(handle: number): number {
-    if (this.visiting || this.owner.failure !== undefined) return NO_MESSAGE;
+    if (this.visiting || this.owner.failure !== undefined) return Walk.NO_MESSAGE;
     return this.walk(handle);
   }
 
@@ -119,7 +122,7 @@ export class ReceivePump {
     let given = 0;
     try {
       const rx = this.ring;
-      while (given < max && this.walk(handle) !== NO_MESSAGE) {
+      while (given < max && this.walk(handle) !== Walk.NO_MESSAGE) {
         const offset = deliveryPayload(rx.bodyOffset);
         const length = deliveryPayloadBytes(rx.bodyBytes);
         const traced = this.receiving();
@@ -150,7 +153,7 @@ export class ReceivePump {
     if (this.visiting) return 0;
     const before = this.moved;
     const completions = this.sendQueue.drainCompletions();
-    if (this.owner.failure === undefined) this.walk(NO_CHANNEL);
+    if (this.owner.failure === undefined) this.walk(Walk.NO_CHANNEL);
     return completions + this.moved - before;
   }
 
@@ -182,26 +185,26 @@ export class ReceivePump {
         // The consumer caught up: everything goes back, and a stop is a good moment to hear from the hardware.
         this.release.flush();
         this.sendQueue.checkCompletions();
-        return NO_MESSAGE;
+        return Walk.NO_MESSAGE;
       }
       if (type === FAULT) {
         this.owner.fail(new ChannelError('EFAULT', `receive ring: ${rx.faultReason}`));
-        return NO_MESSAGE;
+        return Walk.NO_MESSAGE;
       }
       if (deliveryPayloadBytes(rx.bodyBytes) < 0) {
         // Only this partition's own code can write such a record (the ring is its memory): stop, as for any fault.
         this.owner.fail(new ChannelError('EFAULT', `receive ring: a delivery of ${rx.bodyBytes} bytes is shorter than its header`));
-        return NO_MESSAGE;
+        return Walk.NO_MESSAGE;
       }
       const at = rx.bodyOffset;
       const handle = deliveryChannel(u32, at);
       if (type === RecordType.DATA) {
         if (handle === target) return deliveryPayloadBytes(rx.bodyBytes);
         const sink = this.channels.sink(handle);
-        if (target === NO_CHANNEL && sink !== undefined && sink.wantsReadable()) {
+        if (target === Walk.NO_CHANNEL && sink !== undefined && sink.wantsReadable()) {
           sink.notifyReadable();
           this.moved++;
-          return NO_MESSAGE;
+          return Walk.NO_MESSAGE;
         }
         const traced = this.receiving();
         const message = this.slab.copy(rx.u8, u32, deliveryPayload(at), deliveryPayloadBytes(rx.bodyBytes));
@@ -219,7 +222,7 @@ export class ReceivePump {
         const sink = this.channels.sink(handle);
         if (sink === undefined) this.channels.keepEarly(handle, status);
         else sink.end(status);
-        if (handle === target) return NO_MESSAGE;
+        if (handle === target) return Walk.NO_MESSAGE;
       }
     }
   }

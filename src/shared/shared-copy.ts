@@ -24,15 +24,18 @@ export function setBytes(dst: Uint8Array, src: Uint8Array, at = 0): void {
   typedArraySet.call(dst, src, at);
 }
 
-/** Below this many bytes the byte-at-a-time copy costs less than a second copy's call (measured: ~512 B). */
-export const SCRATCH_COPY_ABOVE = 512;
+/** A const enum, so that tsc writes the number into every sender's copy (see RecordLayout in layout.ts). */
+export const enum ScratchCopy {
+  /** Below this many bytes the byte-at-a-time copy costs less than a second copy's call (measured: ~512 B). */
+  ABOVE = 512,
+}
 
 let scratch = new Uint8Array(0);
 
 /** Copy `bytes` bytes from `src` at `from` to `dst` at `to` (either view may be of a SharedArrayBuffer). */
 export function copyShared(src: Uint8Array, from: number, dst: Uint8Array, to: number, bytes: number): void {
   const source = src.subarray(from, from + bytes);
-  if (bytes <= SCRATCH_COPY_ABOVE || ((src.byteOffset + from - dst.byteOffset - to) & 7) === 0) {
+  if (bytes <= ScratchCopy.ABOVE || ((src.byteOffset + from - dst.byteOffset - to) & 7) === 0) {
     setBytes(dst, source, to);
     return;
   }

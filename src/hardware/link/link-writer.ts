@@ -51,7 +51,7 @@ import {
   messageBytes,
   writeFrameHeader,
 } from '../../shared/link-frames.js';
-import { copyWords, WORD_COPY_LIMIT } from '../../shared/copy-words.js';
+import { copyWords, WordCopy } from '../../shared/copy-words.js';
 import { setBytes } from '../../shared/shared-copy.js';
 
 /** The fields of a CONNECT, as the send side of claim 1 fills them. */
@@ -162,7 +162,7 @@ export class LinkWriter {
     w[(at + MESSAGE_RESERVED_OFFSET) >> 2] = 0;
     const payload = at + MESSAGE_HEADER_BYTES;
     const d8 = this.buffer;
-    if (bytes <= WORD_COPY_LIMIT) {
+    if (bytes <= WordCopy.LIMIT) {
       const words = bytes >>> 2;
       copyWords(src32, from >> 2, w, payload >> 2, words);
       for (let i = words << 2; i < bytes; i++) d8[payload + i] = src8[from + i];
