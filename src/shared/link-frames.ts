@@ -29,139 +29,160 @@
  */
 export const LINK_PROTOCOL = 'lparlink/2';
 
-export const FRAME_LENGTH_OFFSET = 0;
-export const FRAME_TYPE_OFFSET = 4;
-export const FRAME_HEADER_BYTES = 8;
-/** The length word does not count itself. */
-export const FRAME_LENGTH_WORD_BYTES = 4;
+/*
+ * The frame layouts are const enums, as the ring's record layouts are (layout.ts says why): tsc
+ * writes their numbers into the link's reader and writer, which touch them for every message.
+ */
+
+/** Every frame's header, relative to the frame start. */
+export const enum Frame {
+  LENGTH_OFFSET = 0,
+  TYPE_OFFSET = 4,
+  HEADER_BYTES = 8,
+  /** The length word does not count itself. */
+  LENGTH_WORD_BYTES = 4,
+}
 
 /** Frame types. Zero is never valid, so zeroed memory never parses as a frame. */
-export const FrameType = {
+export const enum FrameType {
   /** Claim 1, send side → receive side: key and both partition ids for a new channel. */
-  CONNECT: 1,
+  CONNECT = 1,
   /** Receive side → send side: the channel is open; here is its id at the acceptor. */
-  CONNECT_OK: 2,
+  CONNECT_OK = 2,
   /** Receive side → send side: no channel; `status` says why (EPOLICY, ECONNREFUSED, EMFILE, EINVAL). */
-  CONNECT_REFUSED: 3,
+  CONNECT_REFUSED = 3,
   /** A run of messages on one channel, stamped with its key and ids once for the run (claim 10). */
-  DATA: 4,
+  DATA = 4,
   /** Cumulative sequence numbers delivered, per channel of the frame's receiver. */
-  ACK: 5,
+  ACK = 5,
   /** One end closed (or its process or partition ended): the other end ends with `status`. */
-  CLOSE: 6,
+  CLOSE = 6,
   /** Nothing else to say; keeps an idle link from looking dead. Empty body. */
-  HEARTBEAT: 7,
-} as const;
-export type FrameType = (typeof FrameType)[keyof typeof FrameType];
+  HEARTBEAT = 7,
+}
 
 /** Key bytes carried by CONNECT and by every DATA message (claim 1, claim 10); only ever inside TLS. */
 export const LINK_KEY_BYTES = 16;
 
 // CONNECT body, relative to the frame start.
-export const CONNECT_REQUEST_OFFSET = 8;
-export const CONNECT_KEY_OFFSET = 12;
-export const CONNECT_SOURCE_PARTITION_OFFSET = 28;
-export const CONNECT_SOURCE_PROCESS_OFFSET = 32;
-export const CONNECT_DESTINATION_PARTITION_OFFSET = 36;
-export const CONNECT_DESTINATION_SERVICE_OFFSET = 40;
-/** The connecting side's channel id: what the acceptor writes into every frame it sends for this channel. */
-export const CONNECT_SOURCE_CHANNEL_OFFSET = 44;
-export const CONNECT_FRAME_BYTES = 48;
+export const enum ConnectFrame {
+  REQUEST_OFFSET = 8,
+  KEY_OFFSET = 12,
+  SOURCE_PARTITION_OFFSET = 28,
+  SOURCE_PROCESS_OFFSET = 32,
+  DESTINATION_PARTITION_OFFSET = 36,
+  DESTINATION_SERVICE_OFFSET = 40,
+  /** The connecting side's channel id: what the acceptor writes into every frame it sends for this channel. */
+  SOURCE_CHANNEL_OFFSET = 44,
+  BYTES = 48,
+}
 
 // CONNECT_OK body.
-export const CONNECT_OK_REQUEST_OFFSET = 8;
-/** The acceptor's channel id for the new channel. */
-export const CONNECT_OK_CHANNEL_OFFSET = 12;
-/** The process at the acceptor that owns the channel (the listener). */
-export const CONNECT_OK_PROCESS_OFFSET = 16;
-export const CONNECT_OK_RESERVED_OFFSET = 20;
-export const CONNECT_OK_FRAME_BYTES = 24;
+export const enum ConnectOkFrame {
+  REQUEST_OFFSET = 8,
+  /** The acceptor's channel id for the new channel. */
+  CHANNEL_OFFSET = 12,
+  /** The process at the acceptor that owns the channel (the listener). */
+  PROCESS_OFFSET = 16,
+  RESERVED_OFFSET = 20,
+  BYTES = 24,
+}
 
 // CONNECT_REFUSED body.
-export const CONNECT_REFUSED_REQUEST_OFFSET = 8;
-/** A Status number (errors.ts). */
-export const CONNECT_REFUSED_STATUS_OFFSET = 12;
-export const CONNECT_REFUSED_FRAME_BYTES = 16;
+export const enum ConnectRefusedFrame {
+  REQUEST_OFFSET = 8,
+  /** A Status number (errors.ts). */
+  STATUS_OFFSET = 12,
+  BYTES = 16,
+}
 
 // DATA body: one run of messages on one channel. The stamp (channel, source partition, key) and
 // the first message's sequence come once; the messages follow back to back, numbered on from it.
-/** The channel id at the frame's receiver. */
-export const DATA_CHANNEL_OFFSET = 8;
-/** The sending end's partition id (checked against the receiver's own entry). */
-export const DATA_SOURCE_PARTITION_OFFSET = 12;
-/**
- * The run's first message's sequence number; the next message is +1, and so on. Per channel and
- * direction: 1 for the first message ever, then +1 (mod 2^32); the receiver expects exactly the next.
- */
-export const DATA_SEQUENCE_OFFSET = 16;
-export const DATA_KEY_OFFSET = 20;
-export const DATA_COUNT_OFFSET = 36;
-export const DATA_FIRST_MESSAGE_OFFSET = 40;
+export const enum DataFrame {
+  /** The channel id at the frame's receiver. */
+  CHANNEL_OFFSET = 8,
+  /** The sending end's partition id (checked against the receiver's own entry). */
+  SOURCE_PARTITION_OFFSET = 12,
+  /**
+   * The run's first message's sequence number; the next message is +1, and so on. Per channel and
+   * direction: 1 for the first message ever, then +1 (mod 2^32); the receiver expects exactly the next.
+   */
+  SEQUENCE_OFFSET = 16,
+  KEY_OFFSET = 20,
+  COUNT_OFFSET = 36,
+  FIRST_MESSAGE_OFFSET = 40,
+  /**
+   * Bytes a DATA frame stops growing at: the writer starts a new frame rather than pass it (a frame
+   * always takes its first message). Small on purpose: TLS hands the reader at most 16 KiB per
+   * read, and the reader copies out only a frame split across two reads, so the bytes it copies
+   * are about this over 16 KiB of the stream (64 KiB frames were all split, and all copied).
+   */
+  TARGET_BYTES = 4 * 1024,
+}
+
 // One DATA message, relative to the message start.
-export const MESSAGE_PAYLOAD_BYTES_OFFSET = 0;
-export const MESSAGE_RESERVED_OFFSET = 4;
-export const MESSAGE_HEADER_BYTES = 8;
-/** Payloads are zero-padded to this, so every message and every payload starts 8-aligned within its frame. */
-export const MESSAGE_ALIGN_BYTES = 8;
+export const enum DataMessage {
+  PAYLOAD_BYTES_OFFSET = 0,
+  RESERVED_OFFSET = 4,
+  HEADER_BYTES = 8,
+  /** Payloads are zero-padded to this, so every message and every payload starts 8-aligned within its frame. */
+  ALIGN_BYTES = 8,
+}
 
 // ACK body: a pair count, then (channel id at the frame's receiver, last sequence delivered) pairs.
-export const ACK_COUNT_OFFSET = 8;
-export const ACK_RESERVED_OFFSET = 12;
-export const ACK_FIRST_PAIR_OFFSET = 16;
-export const ACK_PAIR_CHANNEL_OFFSET = 0;
-export const ACK_PAIR_SEQUENCE_OFFSET = 4;
-export const ACK_PAIR_BYTES = 8;
+export const enum AckFrame {
+  COUNT_OFFSET = 8,
+  RESERVED_OFFSET = 12,
+  FIRST_PAIR_OFFSET = 16,
+  PAIR_CHANNEL_OFFSET = 0,
+  PAIR_SEQUENCE_OFFSET = 4,
+  PAIR_BYTES = 8,
+}
 
 // CLOSE body.
-/** The channel id at the frame's receiver. */
-export const CLOSE_CHANNEL_OFFSET = 8;
-/** The channel id at the frame's sender: the receiver checks it against the entry, so a stale CLOSE ends nothing. */
-export const CLOSE_SENDER_CHANNEL_OFFSET = 12;
-/** A Status number: OK for a clean close, EPEERDEAD when the process or partition ended. */
-export const CLOSE_STATUS_OFFSET = 16;
-export const CLOSE_RESERVED_OFFSET = 20;
-export const CLOSE_FRAME_BYTES = 24;
+export const enum CloseFrame {
+  /** The channel id at the frame's receiver. */
+  CHANNEL_OFFSET = 8,
+  /** The channel id at the frame's sender: the receiver checks it against the entry, so a stale CLOSE ends nothing. */
+  SENDER_CHANNEL_OFFSET = 12,
+  /** A Status number: OK for a clean close, EPEERDEAD when the process or partition ended. */
+  STATUS_OFFSET = 16,
+  RESERVED_OFFSET = 20,
+  BYTES = 24,
+}
 
-export const HEARTBEAT_FRAME_BYTES = FRAME_HEADER_BYTES;
-
-/**
- * Bytes a DATA frame stops growing at: the writer starts a new frame rather than pass it (a frame
- * always takes its first message). Small on purpose: TLS hands the reader at most 16 KiB per
- * read, and the reader copies out only a frame split across two reads, so the bytes it copies
- * are about this over 16 KiB of the stream (64 KiB frames were all split, and all copied).
- */
-export const DATA_FRAME_TARGET_BYTES = 4 * 1024;
+export const HEARTBEAT_FRAME_BYTES = Frame.HEADER_BYTES;
 
 /** The most (channel, sequence) pairs one ACK frame carries, so it stays under every node's frame bound. */
-export const ACK_MAX_PAIRS = Math.floor((DATA_FRAME_TARGET_BYTES - ACK_FIRST_PAIR_OFFSET) / ACK_PAIR_BYTES);
+export const ACK_MAX_PAIRS = Math.floor((DataFrame.TARGET_BYTES - AckFrame.FIRST_PAIR_OFFSET) / AckFrame.PAIR_BYTES);
 
 /** Bytes one message takes in a DATA frame after the run header: length and reserved words, payload, padding. */
 export function messageBytes(payloadBytes: number): number {
-  return MESSAGE_HEADER_BYTES + ((payloadBytes + MESSAGE_ALIGN_BYTES - 1) & ~(MESSAGE_ALIGN_BYTES - 1));
+  return DataMessage.HEADER_BYTES + ((payloadBytes + DataMessage.ALIGN_BYTES - 1) & ~(DataMessage.ALIGN_BYTES - 1));
 }
 
 /**
  * The largest frame (length word included) a node with this `maxMessageBytes` accepts: a DATA
- * frame that reached {@link DATA_FRAME_TARGET_BYTES} plus one more message, with room to spare.
+ * frame that reached {@link DataFrame.TARGET_BYTES} plus one more message, with room to spare.
  * Nodes that talk to each other should share `maxMessageBytes`.
  */
 export function maxFrameBytes(maxMessageBytes: number): number {
-  return DATA_FRAME_TARGET_BYTES + 4 * messageBytes(maxMessageBytes);
+  return DataFrame.TARGET_BYTES + 4 * messageBytes(maxMessageBytes);
 }
 
 /** The exact frame size of each fixed-size type; DATA and ACK are sized by their count. */
 export const FIXED_FRAME_BYTES: Readonly<Record<number, number>> = {
-  [FrameType.CONNECT]: CONNECT_FRAME_BYTES,
-  [FrameType.CONNECT_OK]: CONNECT_OK_FRAME_BYTES,
-  [FrameType.CONNECT_REFUSED]: CONNECT_REFUSED_FRAME_BYTES,
-  [FrameType.CLOSE]: CLOSE_FRAME_BYTES,
+  [FrameType.CONNECT]: ConnectFrame.BYTES,
+  [FrameType.CONNECT_OK]: ConnectOkFrame.BYTES,
+  [FrameType.CONNECT_REFUSED]: ConnectRefusedFrame.BYTES,
+  [FrameType.CLOSE]: CloseFrame.BYTES,
   [FrameType.HEARTBEAT]: HEARTBEAT_FRAME_BYTES,
 };
 
 /** Write a frame header at `at`: `frameBytes` is the whole frame, length word included. */
 export function writeFrameHeader(view: DataView, at: number, type: FrameType, frameBytes: number): void {
-  view.setUint32(at + FRAME_LENGTH_OFFSET, frameBytes - FRAME_LENGTH_WORD_BYTES, true);
-  view.setUint32(at + FRAME_TYPE_OFFSET, type, true); // type in the low byte, the three reserved bytes zero
+  view.setUint32(at + Frame.LENGTH_OFFSET, frameBytes - Frame.LENGTH_WORD_BYTES, true);
+  view.setUint32(at + Frame.TYPE_OFFSET, type, true); // type in the low byte, the three reserved bytes zero
 }
 
 /** The subject common name a node's certificate must carry (docs/LINK.md, "Identity"). */

@@ -128,10 +128,10 @@ describe('a hostile peer node with a valid certificate', () => {
     ['an ACK for sequences node 2 never sent on that channel', 'sequence', () => peer.ackFrame([[channel, 1000]])],
     ['an ACK naming no channel of its link', 'unknownChannel', () => peer.ackFrame([[0xffff_ffff, 1]])],
     ['an answer to a connect node 2 never made', 'badFrame', () => peer.connectOkFrame(4242, 1, 1)],
-    ['an unknown frame type', 'badFrame', () => peer.frame(42, F.FRAME_HEADER_BYTES)],
+    ['an unknown frame type', 'badFrame', () => peer.frame(42, F.Frame.HEADER_BYTES)],
     ['reserved header bytes that are not zero', 'badFrame', () => {
       const f = peer.heartbeatFrame();
-      f[F.FRAME_TYPE_OFFSET + 1] = 1;
+      f[F.Frame.TYPE_OFFSET + 1] = 1;
       return f;
     }],
   ])('%s: dropped, counted as %s on node 1’s link, nothing delivered, the channel goes on', async (_, kind, forge) => {
@@ -191,7 +191,7 @@ describe('a hostile peer node with a valid certificate', () => {
 
   it('a frame length past the bound: counted as badFrame, and the link goes down', async () => {
     const lie = peer.frame(F.FrameType.HEARTBEAT, F.HEARTBEAT_FRAME_BYTES);
-    lie.writeUInt32LE(0x7fff_fff0, F.FRAME_LENGTH_OFFSET);
+    lie.writeUInt32LE(0x7fff_fff0, F.Frame.LENGTH_OFFSET);
     peer.send(lie);
     await until('node 2 to end the link', async () => (await linkTo(b, 1)).downs === 1);
     await until('the socket to close', () => peer.closed);

@@ -57,11 +57,11 @@ export class HostilePeer {
 
   private take(chunk: Buffer): void {
     this.pending = Buffer.concat([this.pending, chunk]);
-    while (this.pending.length >= F.FRAME_HEADER_BYTES) {
-      const total = F.FRAME_LENGTH_WORD_BYTES + this.pending.readUInt32LE(F.FRAME_LENGTH_OFFSET);
+    while (this.pending.length >= F.Frame.HEADER_BYTES) {
+      const total = F.Frame.LENGTH_WORD_BYTES + this.pending.readUInt32LE(F.Frame.LENGTH_OFFSET);
       if (this.pending.length < total) break;
       const bytes = this.pending.subarray(0, total);
-      this.frames.push({ type: bytes[F.FRAME_TYPE_OFFSET], bytes: Buffer.from(bytes) });
+      this.frames.push({ type: bytes[F.Frame.TYPE_OFFSET], bytes: Buffer.from(bytes) });
       this.pending = this.pending.subarray(total);
     }
     this.wake();
@@ -113,22 +113,22 @@ export class HostilePeer {
   /** Claim 1 from the peer's side: a new key and both ends' ids; resolves with the acceptor's answer. */
   async openChannel(o: { request: number; sourcePartition: number; sourceProcess: number; partition: number; port: number; sourceChannel: number }): Promise<{ key: Buffer; channel: number; process: number }> {
     const key = randomBytes(F.LINK_KEY_BYTES);
-    const b = this.frame(F.FrameType.CONNECT, F.CONNECT_FRAME_BYTES);
-    b.writeUInt32LE(o.request, F.CONNECT_REQUEST_OFFSET);
-    key.copy(b, F.CONNECT_KEY_OFFSET);
-    b.writeUInt32LE(o.sourcePartition, F.CONNECT_SOURCE_PARTITION_OFFSET);
-    b.writeUInt32LE(o.sourceProcess, F.CONNECT_SOURCE_PROCESS_OFFSET);
-    b.writeUInt32LE(o.partition, F.CONNECT_DESTINATION_PARTITION_OFFSET);
-    b.writeUInt32LE(o.port, F.CONNECT_DESTINATION_SERVICE_OFFSET);
-    b.writeUInt32LE(o.sourceChannel, F.CONNECT_SOURCE_CHANNEL_OFFSET);
+    const b = this.frame(F.FrameType.CONNECT, F.ConnectFrame.BYTES);
+    b.writeUInt32LE(o.request, F.ConnectFrame.REQUEST_OFFSET);
+    key.copy(b, F.ConnectFrame.KEY_OFFSET);
+    b.writeUInt32LE(o.sourcePartition, F.ConnectFrame.SOURCE_PARTITION_OFFSET);
+    b.writeUInt32LE(o.sourceProcess, F.ConnectFrame.SOURCE_PROCESS_OFFSET);
+    b.writeUInt32LE(o.partition, F.ConnectFrame.DESTINATION_PARTITION_OFFSET);
+    b.writeUInt32LE(o.port, F.ConnectFrame.DESTINATION_SERVICE_OFFSET);
+    b.writeUInt32LE(o.sourceChannel, F.ConnectFrame.SOURCE_CHANNEL_OFFSET);
     this.send(b);
     const answer = await this.next(
-      (f) => (f.type === F.FrameType.CONNECT_OK && f.bytes.readUInt32LE(F.CONNECT_OK_REQUEST_OFFSET) === o.request) ||
-        (f.type === F.FrameType.CONNECT_REFUSED && f.bytes.readUInt32LE(F.CONNECT_REFUSED_REQUEST_OFFSET) === o.request),
+      (f) => (f.type === F.FrameType.CONNECT_OK && f.bytes.readUInt32LE(F.ConnectOkFrame.REQUEST_OFFSET) === o.request) ||
+        (f.type === F.FrameType.CONNECT_REFUSED && f.bytes.readUInt32LE(F.ConnectRefusedFrame.REQUEST_OFFSET) === o.request),
       `an answer to CONNECT ${o.request}`,
     );
-    if (answer.type !== F.FrameType.CONNECT_OK) throw new Error(`CONNECT ${o.request} refused with status ${answer.bytes.readUInt32LE(F.CONNECT_REFUSED_STATUS_OFFSET)}`);
-    return { key, channel: answer.bytes.readUInt32LE(F.CONNECT_OK_CHANNEL_OFFSET), process: answer.bytes.readUInt32LE(F.CONNECT_OK_PROCESS_OFFSET) };
+    if (answer.type !== F.FrameType.CONNECT_OK) throw new Error(`CONNECT ${o.request} refused with status ${answer.bytes.readUInt32LE(F.ConnectRefusedFrame.STATUS_OFFSET)}`);
+    return { key, channel: answer.bytes.readUInt32LE(F.ConnectOkFrame.CHANNEL_OFFSET), process: answer.bytes.readUInt32LE(F.ConnectOkFrame.PROCESS_OFFSET) };
   }
 
   /**
@@ -143,17 +143,17 @@ export class HostilePeer {
         throw new Error('dataFrame: one frame is one run, the messages of one channel with consecutive sequences');
       }
     });
-    const bytes = F.DATA_FIRST_MESSAGE_OFFSET + messages.reduce((n, m) => n + F.messageBytes(m.payload.length), 0);
+    const bytes = F.DataFrame.FIRST_MESSAGE_OFFSET + messages.reduce((n, m) => n + F.messageBytes(m.payload.length), 0);
     const b = this.frame(F.FrameType.DATA, bytes);
-    b.writeUInt32LE(first.channel >>> 0, F.DATA_CHANNEL_OFFSET);
-    b.writeUInt32LE(first.sourcePartition, F.DATA_SOURCE_PARTITION_OFFSET);
-    b.writeUInt32LE(first.sequence >>> 0, F.DATA_SEQUENCE_OFFSET);
-    b.set(first.key, F.DATA_KEY_OFFSET);
-    b.writeUInt32LE(countField, F.DATA_COUNT_OFFSET);
-    let at = F.DATA_FIRST_MESSAGE_OFFSET;
+    b.writeUInt32LE(first.channel >>> 0, F.DataFrame.CHANNEL_OFFSET);
+    b.writeUInt32LE(first.sourcePartition, F.DataFrame.SOURCE_PARTITION_OFFSET);
+    b.writeUInt32LE(first.sequence >>> 0, F.DataFrame.SEQUENCE_OFFSET);
+    b.set(first.key, F.DataFrame.KEY_OFFSET);
+    b.writeUInt32LE(countField, F.DataFrame.COUNT_OFFSET);
+    let at = F.DataFrame.FIRST_MESSAGE_OFFSET;
     for (const m of messages) {
-      b.writeUInt32LE(m.payloadBytesField ?? m.payload.length, at + F.MESSAGE_PAYLOAD_BYTES_OFFSET);
-      b.set(m.payload, at + F.MESSAGE_HEADER_BYTES);
+      b.writeUInt32LE(m.payloadBytesField ?? m.payload.length, at + F.DataMessage.PAYLOAD_BYTES_OFFSET);
+      b.set(m.payload, at + F.DataMessage.HEADER_BYTES);
       at += F.messageBytes(m.payload.length);
     }
     return b;
@@ -161,30 +161,30 @@ export class HostilePeer {
 
   /** An ACK frame: (channel id at the frame's receiver, last sequence delivered) pairs. */
   ackFrame(pairs: Array<[channel: number, sequence: number]>): Buffer {
-    const b = this.frame(F.FrameType.ACK, F.ACK_FIRST_PAIR_OFFSET + pairs.length * F.ACK_PAIR_BYTES);
-    b.writeUInt32LE(pairs.length, F.ACK_COUNT_OFFSET);
+    const b = this.frame(F.FrameType.ACK, F.AckFrame.FIRST_PAIR_OFFSET + pairs.length * F.AckFrame.PAIR_BYTES);
+    b.writeUInt32LE(pairs.length, F.AckFrame.COUNT_OFFSET);
     pairs.forEach(([channel, sequence], i) => {
-      const at = F.ACK_FIRST_PAIR_OFFSET + i * F.ACK_PAIR_BYTES;
-      b.writeUInt32LE(channel >>> 0, at + F.ACK_PAIR_CHANNEL_OFFSET);
-      b.writeUInt32LE(sequence >>> 0, at + F.ACK_PAIR_SEQUENCE_OFFSET);
+      const at = F.AckFrame.FIRST_PAIR_OFFSET + i * F.AckFrame.PAIR_BYTES;
+      b.writeUInt32LE(channel >>> 0, at + F.AckFrame.PAIR_CHANNEL_OFFSET);
+      b.writeUInt32LE(sequence >>> 0, at + F.AckFrame.PAIR_SEQUENCE_OFFSET);
     });
     return b;
   }
 
   /** A CONNECT_OK for `request`, as if answering a CONNECT of the other node. */
   connectOkFrame(request: number, channel: number, process: number): Buffer {
-    const b = this.frame(F.FrameType.CONNECT_OK, F.CONNECT_OK_FRAME_BYTES);
-    b.writeUInt32LE(request, F.CONNECT_OK_REQUEST_OFFSET);
-    b.writeUInt32LE(channel, F.CONNECT_OK_CHANNEL_OFFSET);
-    b.writeUInt32LE(process, F.CONNECT_OK_PROCESS_OFFSET);
+    const b = this.frame(F.FrameType.CONNECT_OK, F.ConnectOkFrame.BYTES);
+    b.writeUInt32LE(request, F.ConnectOkFrame.REQUEST_OFFSET);
+    b.writeUInt32LE(channel, F.ConnectOkFrame.CHANNEL_OFFSET);
+    b.writeUInt32LE(process, F.ConnectOkFrame.PROCESS_OFFSET);
     return b;
   }
 
   closeFrame(channel: number, senderChannel: number, status: number): Buffer {
-    const b = this.frame(F.FrameType.CLOSE, F.CLOSE_FRAME_BYTES);
-    b.writeUInt32LE(channel, F.CLOSE_CHANNEL_OFFSET);
-    b.writeUInt32LE(senderChannel, F.CLOSE_SENDER_CHANNEL_OFFSET);
-    b.writeUInt32LE(status, F.CLOSE_STATUS_OFFSET);
+    const b = this.frame(F.FrameType.CLOSE, F.CloseFrame.BYTES);
+    b.writeUInt32LE(channel, F.CloseFrame.CHANNEL_OFFSET);
+    b.writeUInt32LE(senderChannel, F.CloseFrame.SENDER_CHANNEL_OFFSET);
+    b.writeUInt32LE(status, F.CloseFrame.STATUS_OFFSET);
     return b;
   }
 
@@ -193,10 +193,10 @@ export class HostilePeer {
     let last = 0;
     for (const f of this.frames) {
       if (f.type !== F.FrameType.ACK) continue;
-      const n = f.bytes.readUInt32LE(F.ACK_COUNT_OFFSET);
+      const n = f.bytes.readUInt32LE(F.AckFrame.COUNT_OFFSET);
       for (let i = 0; i < n; i++) {
-        const at = F.ACK_FIRST_PAIR_OFFSET + i * F.ACK_PAIR_BYTES;
-        if (f.bytes.readUInt32LE(at + F.ACK_PAIR_CHANNEL_OFFSET) === channel) last = f.bytes.readUInt32LE(at + F.ACK_PAIR_SEQUENCE_OFFSET);
+        const at = F.AckFrame.FIRST_PAIR_OFFSET + i * F.AckFrame.PAIR_BYTES;
+        if (f.bytes.readUInt32LE(at + F.AckFrame.PAIR_CHANNEL_OFFSET) === channel) last = f.bytes.readUInt32LE(at + F.AckFrame.PAIR_SEQUENCE_OFFSET);
       }
     }
     return last;

@@ -10,17 +10,13 @@ import { DELIVERED, HELD, LinkReader, NO_RUN, type FrameSink } from '../../src/h
 import { LinkWriter } from '../../src/hardware/link/link-writer.js';
 import {
   ACK_MAX_PAIRS,
-  ACK_RESERVED_OFFSET,
-  CLOSE_RESERVED_OFFSET,
-  CONNECT_OK_RESERVED_OFFSET,
-  DATA_COUNT_OFFSET,
-  DATA_FIRST_MESSAGE_OFFSET,
-  DATA_FRAME_TARGET_BYTES,
-  FRAME_LENGTH_WORD_BYTES,
-  FRAME_TYPE_OFFSET,
+  AckFrame,
+  CloseFrame,
+  ConnectOkFrame,
+  DataFrame,
+  DataMessage,
+  Frame,
   FrameType,
-  MESSAGE_HEADER_BYTES,
-  MESSAGE_RESERVED_OFFSET,
   maxFrameBytes,
   messageBytes,
 } from '../../src/shared/link-frames.js';
@@ -174,7 +170,7 @@ describe('LinkReader', () => {
     sent[4].sequence = 9;
     const bytes = framesOf(sent);
     // Runs: [1,2,3] on channel 1, [4] on channel 2, [9] on channel 1.
-    expect(bytes.length).toBe(3 * DATA_FIRST_MESSAGE_OFFSET + 5 * messageBytes(64));
+    expect(bytes.length).toBe(3 * DataFrame.FIRST_MESSAGE_OFFSET + 5 * messageBytes(64));
     const sink = recorder(new Set());
     readAll(new LinkReader(sink, maxFrameBytes(MAX_MESSAGE), MAX_MESSAGE), bytes, [bytes.length]);
     expect(sink.runs).toBe(3);
@@ -191,7 +187,7 @@ describe('LinkReader', () => {
     expect(writer.message(77, 2, 6, 0xb, 0xb, 0xb, 0xb, source, source32, 8, 16)).toBe(true);
     expect(writer.message(77, 2, 7, 0xb, 0xb, 0xb, 0xc, source, source32, 8, 16)).toBe(true);
     const bytes = writer.take()!.slice();
-    expect(bytes.length).toBe(3 * (DATA_FIRST_MESSAGE_OFFSET + messageBytes(16)));
+    expect(bytes.length).toBe(3 * (DataFrame.FIRST_MESSAGE_OFFSET + messageBytes(16)));
     const sink = recorder(new Set());
     readAll(new LinkReader(sink, maxFrameBytes(MAX_MESSAGE), MAX_MESSAGE), bytes, [bytes.length]);
     expect(sink.runs).toBe(3);
@@ -257,7 +253,7 @@ describe('LinkReader', () => {
     const reader = new LinkReader(sink, maxFrameBytes(64), 64);
     expect(reader.push(writer.take()!.slice())).toBe(true);
     expect(acked).toEqual(pairs);
-    expect(maxFrameBytes(64)).toBeGreaterThan(DATA_FRAME_TARGET_BYTES);
+    expect(maxFrameBytes(64)).toBeGreaterThan(DataFrame.TARGET_BYTES);
   });
 
   it('writes every frame a multiple of 8 bytes long and every payload 8-aligned in the stream', () => {
@@ -281,14 +277,14 @@ describe('LinkReader', () => {
     const types = new Set<number>();
     let payloads = 0;
     for (let at = 0; at < stream.length; ) {
-      const frameBytes = v.getUint32(at, true) + FRAME_LENGTH_WORD_BYTES;
-      const type = v.getUint8(at + FRAME_TYPE_OFFSET);
+      const frameBytes = v.getUint32(at, true) + Frame.LENGTH_WORD_BYTES;
+      const type = v.getUint8(at + Frame.TYPE_OFFSET);
       types.add(type);
       expect(frameBytes % 8).toBe(0);
       if (type === FrameType.DATA) {
-        let m = at + DATA_FIRST_MESSAGE_OFFSET;
-        for (let n = v.getUint32(at + DATA_COUNT_OFFSET, true); n > 0; n--) {
-          expect((m + MESSAGE_HEADER_BYTES) % 8).toBe(0);
+        let m = at + DataFrame.FIRST_MESSAGE_OFFSET;
+        for (let n = v.getUint32(at + DataFrame.COUNT_OFFSET, true); n > 0; n--) {
+          expect((m + DataMessage.HEADER_BYTES) % 8).toBe(0);
           m += messageBytes(v.getUint32(m, true));
           payloads++;
         }
@@ -327,12 +323,12 @@ describe('LinkReader', () => {
     // And every padding byte after a payload is zero.
     const v = new DataView(batch.buffer);
     let padding = 0;
-    for (let at = 0; at < batch.length; at += v.getUint32(at, true) + FRAME_LENGTH_WORD_BYTES) {
-      if (v.getUint8(at + FRAME_TYPE_OFFSET) !== FrameType.DATA) continue;
-      let m = at + DATA_FIRST_MESSAGE_OFFSET;
-      for (let n = v.getUint32(at + DATA_COUNT_OFFSET, true); n > 0; n--) {
+    for (let at = 0; at < batch.length; at += v.getUint32(at, true) + Frame.LENGTH_WORD_BYTES) {
+      if (v.getUint8(at + Frame.TYPE_OFFSET) !== FrameType.DATA) continue;
+      let m = at + DataFrame.FIRST_MESSAGE_OFFSET;
+      for (let n = v.getUint32(at + DataFrame.COUNT_OFFSET, true); n > 0; n--) {
         const bytes = v.getUint32(m, true);
-        for (let i = m + MESSAGE_HEADER_BYTES + bytes; i < m + messageBytes(bytes); i++, padding++) expect(batch[i]).toBe(0);
+        for (let i = m + DataMessage.HEADER_BYTES + bytes; i < m + messageBytes(bytes); i++, padding++) expect(batch[i]).toBe(0);
         m += messageBytes(bytes);
       }
     }
@@ -343,8 +339,8 @@ describe('LinkReader', () => {
     // A run of three on channel 1 whose second message's reserved word is set, then channel 2.
     const stream = framesOf(sentFrom([1, 1, 1, 2].map((channel, i) => ({ channel, size: 24, seed: i }))));
     const v = new DataView(stream.buffer, stream.byteOffset, stream.byteLength);
-    const second = DATA_FIRST_MESSAGE_OFFSET + messageBytes(24);
-    v.setUint32(second + MESSAGE_RESERVED_OFFSET, 1, true);
+    const second = DataFrame.FIRST_MESSAGE_OFFSET + messageBytes(24);
+    v.setUint32(second + DataMessage.RESERVED_OFFSET, 1, true);
     const kinds: string[] = [];
     const sink = { ...recorder(new Set()), violation: (kind: string) => kinds.push(kind) };
     readAll(new LinkReader(sink, maxFrameBytes(MAX_MESSAGE), MAX_MESSAGE), stream, [1000]);
@@ -358,11 +354,11 @@ describe('LinkReader', () => {
     w.ack([6, 7], 0);
     const control = w.take()!.slice();
     const cv = new DataView(control.buffer);
-    const okBytes = cv.getUint32(0, true) + FRAME_LENGTH_WORD_BYTES;
-    const closeBytes = cv.getUint32(okBytes, true) + FRAME_LENGTH_WORD_BYTES;
-    cv.setUint32(CONNECT_OK_RESERVED_OFFSET, 9, true);
-    cv.setUint32(okBytes + CLOSE_RESERVED_OFFSET, 9, true);
-    cv.setUint32(okBytes + closeBytes + ACK_RESERVED_OFFSET, 9, true);
+    const okBytes = cv.getUint32(0, true) + Frame.LENGTH_WORD_BYTES;
+    const closeBytes = cv.getUint32(okBytes, true) + Frame.LENGTH_WORD_BYTES;
+    cv.setUint32(ConnectOkFrame.RESERVED_OFFSET, 9, true);
+    cv.setUint32(okBytes + CloseFrame.RESERVED_OFFSET, 9, true);
+    cv.setUint32(okBytes + closeBytes + AckFrame.RESERVED_OFFSET, 9, true);
     const acted: string[] = [];
     const bad: string[] = [];
     const controlSink = {

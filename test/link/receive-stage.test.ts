@@ -210,19 +210,19 @@ interface DataFields {
 }
 
 function dataFrame(f: DataFields): Uint8Array {
-  const bytes = F.DATA_FIRST_MESSAGE_OFFSET + f.payloads.reduce((n, p) => n + F.messageBytes(p.length), 0);
+  const bytes = F.DataFrame.FIRST_MESSAGE_OFFSET + f.payloads.reduce((n, p) => n + F.messageBytes(p.length), 0);
   const b = new Uint8Array(bytes);
   const v = new DataView(b.buffer);
   F.writeFrameHeader(v, 0, F.FrameType.DATA, bytes);
-  v.setUint32(F.DATA_CHANNEL_OFFSET, f.channel >>> 0, true);
-  v.setUint32(F.DATA_SOURCE_PARTITION_OFFSET, f.source >>> 0, true);
-  v.setUint32(F.DATA_SEQUENCE_OFFSET, f.first >>> 0, true);
-  f.key.forEach((k, i) => v.setUint32(F.DATA_KEY_OFFSET + 4 * i, k, true));
-  v.setUint32(F.DATA_COUNT_OFFSET, (f.count ?? f.payloads.length) >>> 0, true);
-  let at = F.DATA_FIRST_MESSAGE_OFFSET;
+  v.setUint32(F.DataFrame.CHANNEL_OFFSET, f.channel >>> 0, true);
+  v.setUint32(F.DataFrame.SOURCE_PARTITION_OFFSET, f.source >>> 0, true);
+  v.setUint32(F.DataFrame.SEQUENCE_OFFSET, f.first >>> 0, true);
+  f.key.forEach((k, i) => v.setUint32(F.DataFrame.KEY_OFFSET + 4 * i, k, true));
+  v.setUint32(F.DataFrame.COUNT_OFFSET, (f.count ?? f.payloads.length) >>> 0, true);
+  let at = F.DataFrame.FIRST_MESSAGE_OFFSET;
   f.payloads.forEach((p, i) => {
-    v.setUint32(at + F.MESSAGE_PAYLOAD_BYTES_OFFSET, (f.lengths?.get(i) ?? p.length) >>> 0, true);
-    b.set(p, at + F.MESSAGE_HEADER_BYTES);
+    v.setUint32(at + F.DataMessage.PAYLOAD_BYTES_OFFSET, (f.lengths?.get(i) ?? p.length) >>> 0, true);
+    b.set(p, at + F.DataMessage.HEADER_BYTES);
     at += F.messageBytes(p.length);
   });
   return b;
@@ -272,8 +272,8 @@ function forge(a: Action, chans: Chan[], streams: Uint8Array[][], counts: Array<
   const first = c.next;
   const payloads = a.sizes.map((size, j) => payload(a.chan, first + j, size));
   const honest: DataFields = { channel: c.id, source: c.source, first, key: c.key, payloads };
-  const frameBytes = F.DATA_FIRST_MESSAGE_OFFSET + payloads.reduce((s, p) => s + F.messageBytes(p.length), 0);
-  const fits = (count: number) => count <= (frameBytes - F.DATA_FIRST_MESSAGE_OFFSET) / F.MESSAGE_HEADER_BYTES;
+  const frameBytes = F.DataFrame.FIRST_MESSAGE_OFFSET + payloads.reduce((s, p) => s + F.messageBytes(p.length), 0);
+  const fits = (count: number) => count <= (frameBytes - F.DataFrame.FIRST_MESSAGE_OFFSET) / F.DataMessage.HEADER_BYTES;
   const counted = counts[c.link];
   /** The first `k` messages verify and are delivered. */
   const delivers = (k: number) => {
@@ -326,7 +326,7 @@ function forge(a: Action, chans: Chan[], streams: Uint8Array[][], counts: Array<
       counted.badLength++;
       break;
     case 'countHuge':
-      frame = dataFrame({ ...honest, count: Math.floor((frameBytes - F.DATA_FIRST_MESSAGE_OFFSET) / F.MESSAGE_HEADER_BYTES) + 1 + (a.pick % 4000) });
+      frame = dataFrame({ ...honest, count: Math.floor((frameBytes - F.DataFrame.FIRST_MESSAGE_OFFSET) / F.DataMessage.HEADER_BYTES) + 1 + (a.pick % 4000) });
       counted.badLength++;
       break;
     case 'countLow': {
@@ -343,8 +343,8 @@ function forge(a: Action, chans: Chan[], streams: Uint8Array[][], counts: Array<
       break;
     case 'lengthLie': {
       const i = a.pick % n;
-      const at = F.DATA_FIRST_MESSAGE_OFFSET + payloads.slice(0, i).reduce((s, p) => s + F.messageBytes(p.length), 0);
-      const past = frameBytes - at - F.MESSAGE_HEADER_BYTES + 1;
+      const at = F.DataFrame.FIRST_MESSAGE_OFFSET + payloads.slice(0, i).reduce((s, p) => s + F.messageBytes(p.length), 0);
+      const past = frameBytes - at - F.DataMessage.HEADER_BYTES + 1;
       frame = dataFrame({ ...honest, lengths: new Map([[i, a.pick % 2 === 0 ? past : 0xffff_ffff - (a.pick % 7)]]) });
       delivers(i);
       counted.badLength++;

@@ -12,34 +12,15 @@
  * link, never a drop.
  */
 import {
-  ACK_COUNT_OFFSET,
-  ACK_FIRST_PAIR_OFFSET,
-  ACK_PAIR_BYTES,
-  ACK_RESERVED_OFFSET,
-  CLOSE_CHANNEL_OFFSET,
-  CLOSE_RESERVED_OFFSET,
-  CLOSE_SENDER_CHANNEL_OFFSET,
-  CLOSE_STATUS_OFFSET,
-  CONNECT_OK_CHANNEL_OFFSET,
-  CONNECT_OK_PROCESS_OFFSET,
-  CONNECT_OK_REQUEST_OFFSET,
-  CONNECT_OK_RESERVED_OFFSET,
-  CONNECT_REFUSED_REQUEST_OFFSET,
-  CONNECT_REFUSED_STATUS_OFFSET,
-  DATA_CHANNEL_OFFSET,
-  DATA_COUNT_OFFSET,
-  DATA_FIRST_MESSAGE_OFFSET,
-  DATA_KEY_OFFSET,
-  DATA_SEQUENCE_OFFSET,
-  DATA_SOURCE_PARTITION_OFFSET,
+  AckFrame,
+  CloseFrame,
+  ConnectOkFrame,
+  ConnectRefusedFrame,
+  DataFrame,
+  DataMessage,
   FIXED_FRAME_BYTES,
-  FRAME_HEADER_BYTES,
-  FRAME_LENGTH_WORD_BYTES,
+  Frame,
   FrameType,
-  MESSAGE_ALIGN_BYTES,
-  MESSAGE_HEADER_BYTES,
-  MESSAGE_PAYLOAD_BYTES_OFFSET,
-  MESSAGE_RESERVED_OFFSET,
 } from '../../shared/link-frames.js';
 import type { LinkViolationKind } from '../../shared/link-counters.js';
 import { setBytes } from '../../shared/shared-copy.js';
@@ -69,7 +50,7 @@ export interface FrameSink {
   message(entry: number, buf: Uint8Array, words: Uint32Array, at: number, bytes: number): number;
   ack(channel: number, sequence: number): void;
   close(channel: number, senderChannel: number, status: number): void;
-  /** `at` is the frame's start in `view`; the frame is CONNECT_FRAME_BYTES long. */
+  /** `at` is the frame's start in `view`; the frame is ConnectFrame.BYTES long. */
   connect(view: DataView, at: number): void;
   connectOk(request: number, channel: number, process: number): void;
   connectRefused(request: number, status: number): void;
@@ -128,7 +109,7 @@ export class LinkReader {
       this.dataAt -= this.pos;
       this.dataEnd -= this.pos;
       this.setBuffer(chunk);
-    } else if (!this.held && this.dataLeft === 0 && rest >= FRAME_LENGTH_WORD_BYTES && this.frameAtPos() <= this.maxFrameBytes) {
+    } else if (!this.held && this.dataLeft === 0 && rest >= Frame.LENGTH_WORD_BYTES && this.frameAtPos() <= this.maxFrameBytes) {
       // A frame split across socket reads (TLS records carry at most 16 KiB): gather the pieces,
       // then copy out only that frame, and read the rest of the last piece where it lies.
       const frameBytes = this.frameAtPos();
@@ -179,7 +160,7 @@ export class LinkReader {
 
   /** The length, length word included, of the frame at `pos` (at least 4 bytes must be there). */
   private frameAtPos(): number {
-    return this.view.getUint32(this.pos, true) + FRAME_LENGTH_WORD_BYTES;
+    return this.view.getUint32(this.pos, true) + Frame.LENGTH_WORD_BYTES;
   }
 
   /**
@@ -221,17 +202,17 @@ export class LinkReader {
       }
       if (this.stopped) return true;
       const left = this.buf.length - this.pos;
-      if (left < FRAME_LENGTH_WORD_BYTES) {
+      if (left < Frame.LENGTH_WORD_BYTES) {
         if (this.takeNext()) continue;
         return true;
       }
       const v = this.view;
       const at = this.pos;
       const length = v.getUint32(at, true);
-      const frameBytes = length + FRAME_LENGTH_WORD_BYTES;
-      if (frameBytes < FRAME_HEADER_BYTES || frameBytes > this.maxFrameBytes) {
+      const frameBytes = length + Frame.LENGTH_WORD_BYTES;
+      if (frameBytes < Frame.HEADER_BYTES || frameBytes > this.maxFrameBytes) {
         this.sink.violation('badFrame');
-        this.sink.fatal(`a frame length of ${length} bytes (bound ${this.maxFrameBytes - FRAME_LENGTH_WORD_BYTES})`);
+        this.sink.fatal(`a frame length of ${length} bytes (bound ${this.maxFrameBytes - Frame.LENGTH_WORD_BYTES})`);
         this.stop();
         return true;
       }
@@ -270,33 +251,33 @@ export class LinkReader {
       case FrameType.CONNECT:
         return s.connect(v, at);
       case FrameType.CONNECT_OK:
-        if (v.getUint32(at + CONNECT_OK_RESERVED_OFFSET, true) !== 0) return s.violation('badFrame');
-        return s.connectOk(v.getUint32(at + CONNECT_OK_REQUEST_OFFSET, true), v.getUint32(at + CONNECT_OK_CHANNEL_OFFSET, true), v.getUint32(at + CONNECT_OK_PROCESS_OFFSET, true));
+        if (v.getUint32(at + ConnectOkFrame.RESERVED_OFFSET, true) !== 0) return s.violation('badFrame');
+        return s.connectOk(v.getUint32(at + ConnectOkFrame.REQUEST_OFFSET, true), v.getUint32(at + ConnectOkFrame.CHANNEL_OFFSET, true), v.getUint32(at + ConnectOkFrame.PROCESS_OFFSET, true));
       case FrameType.CONNECT_REFUSED:
-        return s.connectRefused(v.getUint32(at + CONNECT_REFUSED_REQUEST_OFFSET, true), v.getUint32(at + CONNECT_REFUSED_STATUS_OFFSET, true));
+        return s.connectRefused(v.getUint32(at + ConnectRefusedFrame.REQUEST_OFFSET, true), v.getUint32(at + ConnectRefusedFrame.STATUS_OFFSET, true));
       case FrameType.CLOSE:
-        if (v.getUint32(at + CLOSE_RESERVED_OFFSET, true) !== 0) return s.violation('badFrame');
-        return s.close(v.getUint32(at + CLOSE_CHANNEL_OFFSET, true), v.getUint32(at + CLOSE_SENDER_CHANNEL_OFFSET, true), v.getUint32(at + CLOSE_STATUS_OFFSET, true));
+        if (v.getUint32(at + CloseFrame.RESERVED_OFFSET, true) !== 0) return s.violation('badFrame');
+        return s.close(v.getUint32(at + CloseFrame.CHANNEL_OFFSET, true), v.getUint32(at + CloseFrame.SENDER_CHANNEL_OFFSET, true), v.getUint32(at + CloseFrame.STATUS_OFFSET, true));
     }
   }
 
   private acks(v: DataView, at: number, frameBytes: number): void {
-    if (frameBytes < ACK_FIRST_PAIR_OFFSET) return this.sink.violation('badLength');
-    const n = v.getUint32(at + ACK_COUNT_OFFSET, true);
-    if (n * ACK_PAIR_BYTES !== frameBytes - ACK_FIRST_PAIR_OFFSET) return this.sink.violation('badLength');
-    if (v.getUint32(at + ACK_RESERVED_OFFSET, true) !== 0) return this.sink.violation('badFrame');
+    if (frameBytes < AckFrame.FIRST_PAIR_OFFSET) return this.sink.violation('badLength');
+    const n = v.getUint32(at + AckFrame.COUNT_OFFSET, true);
+    if (n * AckFrame.PAIR_BYTES !== frameBytes - AckFrame.FIRST_PAIR_OFFSET) return this.sink.violation('badLength');
+    if (v.getUint32(at + AckFrame.RESERVED_OFFSET, true) !== 0) return this.sink.violation('badFrame');
     for (let i = 0; i < n; i++) {
-      const p = at + ACK_FIRST_PAIR_OFFSET + i * ACK_PAIR_BYTES;
+      const p = at + AckFrame.FIRST_PAIR_OFFSET + i * AckFrame.PAIR_BYTES;
       this.sink.ack(v.getUint32(p, true), v.getUint32(p + 4, true));
     }
   }
 
   private startData(v: DataView, at: number, frameBytes: number): void {
-    if (frameBytes < DATA_FIRST_MESSAGE_OFFSET) return this.sink.violation('badLength');
-    const n = v.getUint32(at + DATA_COUNT_OFFSET, true);
-    if (n === 0 || n > (frameBytes - DATA_FIRST_MESSAGE_OFFSET) / MESSAGE_HEADER_BYTES) return this.sink.violation('badLength');
+    if (frameBytes < DataFrame.FIRST_MESSAGE_OFFSET) return this.sink.violation('badLength');
+    const n = v.getUint32(at + DataFrame.COUNT_OFFSET, true);
+    if (n === 0 || n > (frameBytes - DataFrame.FIRST_MESSAGE_OFFSET) / DataMessage.HEADER_BYTES) return this.sink.violation('badLength');
     this.dataLeft = n;
-    this.dataAt = at + DATA_FIRST_MESSAGE_OFFSET;
+    this.dataAt = at + DataFrame.FIRST_MESSAGE_OFFSET;
     this.dataEnd = at + frameBytes;
     this.runEntry = NO_RUN;
   }
@@ -308,12 +289,12 @@ export class LinkReader {
   private verifyRun(): boolean {
     const v = this.view;
     const f = this.pos;
-    const done = v.getUint32(f + DATA_COUNT_OFFSET, true) - this.dataLeft;
-    const k = f + DATA_KEY_OFFSET;
+    const done = v.getUint32(f + DataFrame.COUNT_OFFSET, true) - this.dataLeft;
+    const k = f + DataFrame.KEY_OFFSET;
     this.runEntry = this.sink.run(
-      v.getUint32(f + DATA_CHANNEL_OFFSET, true),
-      v.getUint32(f + DATA_SOURCE_PARTITION_OFFSET, true),
-      (v.getUint32(f + DATA_SEQUENCE_OFFSET, true) + done) >>> 0,
+      v.getUint32(f + DataFrame.CHANNEL_OFFSET, true),
+      v.getUint32(f + DataFrame.SOURCE_PARTITION_OFFSET, true),
+      (v.getUint32(f + DataFrame.SEQUENCE_OFFSET, true) + done) >>> 0,
       v.getUint32(k, true),
       v.getUint32(k + 4, true),
       v.getUint32(k + 8, true),
@@ -329,20 +310,20 @@ export class LinkReader {
     if (this.runEntry === NO_RUN && !this.verifyRun()) this.dataLeft = 0;
     while (this.dataLeft > 0) {
       const m = this.dataAt;
-      const bytes = m + MESSAGE_HEADER_BYTES <= end ? v.getUint32(m + MESSAGE_PAYLOAD_BYTES_OFFSET, true) : -1;
-      if (bytes < 0 || bytes > end - m - MESSAGE_HEADER_BYTES || bytes > this.maxMessageBytes) {
+      const bytes = m + DataMessage.HEADER_BYTES <= end ? v.getUint32(m + DataMessage.PAYLOAD_BYTES_OFFSET, true) : -1;
+      if (bytes < 0 || bytes > end - m - DataMessage.HEADER_BYTES || bytes > this.maxMessageBytes) {
         // The count or a payload length lies (or passes this node's bound): nothing after it in
         // this frame can be trusted, and no later message of the run could be in sequence.
         this.sink.violation('badLength');
         this.dataLeft = 0;
         break;
       }
-      if (v.getUint32(m + MESSAGE_RESERVED_OFFSET, true) !== 0) {
+      if (v.getUint32(m + DataMessage.RESERVED_OFFSET, true) !== 0) {
         this.sink.violation('badFrame');
         this.dataLeft = 0;
         break;
       }
-      const r = this.sink.message(this.runEntry, this.whole8, this.whole32, this.base + m + MESSAGE_HEADER_BYTES, bytes);
+      const r = this.sink.message(this.runEntry, this.whole8, this.whole32, this.base + m + DataMessage.HEADER_BYTES, bytes);
       if (r === HELD) {
         // The channel may end while the ring is full: the run is verified again before it goes on.
         this.runEntry = NO_RUN;
@@ -354,7 +335,7 @@ export class LinkReader {
       }
       this.delivered++;
       if (this.stopped) return true;
-      this.dataAt = m + MESSAGE_HEADER_BYTES + ((bytes + MESSAGE_ALIGN_BYTES - 1) & ~(MESSAGE_ALIGN_BYTES - 1));
+      this.dataAt = m + DataMessage.HEADER_BYTES + ((bytes + DataMessage.ALIGN_BYTES - 1) & ~(DataMessage.ALIGN_BYTES - 1));
       this.dataLeft--;
       if (this.dataLeft === 0 && this.dataAt !== end) this.sink.violation('badLength');
     }

@@ -2,52 +2,22 @@
  * One link's outgoing batch: frames are appended into a preallocated buffer
  * and leave in one socket write per flush (once per scheduler turn, or when
  * the buffer is full). One write per message would cost 10-80x more.
- * Messages go into DATA frames of up to DATA_FRAME_TARGET_BYTES each, one
+ * Messages go into DATA frames of up to DataFrame.TARGET_BYTES each, one
  * frame per run of consecutive messages on one channel (the stamp written
  * once per run); any other frame closes the DATA frame being filled, so
  * frames leave in the order they were appended.
  */
 import {
-  ACK_COUNT_OFFSET,
-  ACK_FIRST_PAIR_OFFSET,
   ACK_MAX_PAIRS,
-  ACK_PAIR_BYTES,
-  ACK_PAIR_CHANNEL_OFFSET,
-  ACK_PAIR_SEQUENCE_OFFSET,
-  CLOSE_CHANNEL_OFFSET,
-  ACK_RESERVED_OFFSET,
-  CLOSE_FRAME_BYTES,
-  CLOSE_RESERVED_OFFSET,
-  CLOSE_SENDER_CHANNEL_OFFSET,
-  CLOSE_STATUS_OFFSET,
-  CONNECT_DESTINATION_PARTITION_OFFSET,
-  CONNECT_DESTINATION_SERVICE_OFFSET,
-  CONNECT_FRAME_BYTES,
-  CONNECT_KEY_OFFSET,
-  CONNECT_OK_CHANNEL_OFFSET,
-  CONNECT_OK_FRAME_BYTES,
-  CONNECT_OK_PROCESS_OFFSET,
-  CONNECT_OK_REQUEST_OFFSET,
-  CONNECT_OK_RESERVED_OFFSET,
-  CONNECT_REFUSED_FRAME_BYTES,
-  CONNECT_REFUSED_REQUEST_OFFSET,
-  CONNECT_REFUSED_STATUS_OFFSET,
-  CONNECT_REQUEST_OFFSET,
-  CONNECT_SOURCE_CHANNEL_OFFSET,
-  CONNECT_SOURCE_PARTITION_OFFSET,
-  CONNECT_SOURCE_PROCESS_OFFSET,
-  DATA_CHANNEL_OFFSET,
-  DATA_COUNT_OFFSET,
-  DATA_FIRST_MESSAGE_OFFSET,
-  DATA_FRAME_TARGET_BYTES,
-  DATA_KEY_OFFSET,
-  DATA_SEQUENCE_OFFSET,
-  DATA_SOURCE_PARTITION_OFFSET,
+  AckFrame,
+  CloseFrame,
+  ConnectFrame,
+  ConnectOkFrame,
+  ConnectRefusedFrame,
+  DataFrame,
+  DataMessage,
   FrameType,
   HEARTBEAT_FRAME_BYTES,
-  MESSAGE_HEADER_BYTES,
-  MESSAGE_PAYLOAD_BYTES_OFFSET,
-  MESSAGE_RESERVED_OFFSET,
   messageBytes,
   writeFrameHeader,
 } from '../../shared/link-frames.js';
@@ -133,20 +103,20 @@ export class LinkWriter {
    */
   message(channel: number, sourcePartition: number, sequence: number, k0: number, k1: number, k2: number, k3: number, src8: Uint8Array, src32: Uint32Array, from: number, bytes: number): boolean {
     const need = messageBytes(bytes);
-    if (this.dataStart >= 0 && (!this.continuesRun(channel, sourcePartition, sequence, k0, k1, k2, k3) || this.used - this.dataStart + need > DATA_FRAME_TARGET_BYTES)) this.closeData();
-    const opening = this.dataStart < 0 ? DATA_FIRST_MESSAGE_OFFSET : 0;
+    if (this.dataStart >= 0 && (!this.continuesRun(channel, sourcePartition, sequence, k0, k1, k2, k3) || this.used - this.dataStart + need > DataFrame.TARGET_BYTES)) this.closeData();
+    const opening = this.dataStart < 0 ? DataFrame.FIRST_MESSAGE_OFFSET : 0;
     if (this.used + opening + need > this.capacity - CONTROL_RESERVE_BYTES) return false;
     // Every frame and message is a multiple of 4 bytes from the batch start: word stores.
     const w = this.u32;
     if (opening !== 0) {
       const f = this.used >> 2;
-      w[f + (DATA_CHANNEL_OFFSET >> 2)] = channel;
-      w[f + (DATA_SOURCE_PARTITION_OFFSET >> 2)] = sourcePartition;
-      w[f + (DATA_SEQUENCE_OFFSET >> 2)] = sequence;
-      w[f + (DATA_KEY_OFFSET >> 2)] = k0;
-      w[f + (DATA_KEY_OFFSET >> 2) + 1] = k1;
-      w[f + (DATA_KEY_OFFSET >> 2) + 2] = k2;
-      w[f + (DATA_KEY_OFFSET >> 2) + 3] = k3;
+      w[f + (DataFrame.CHANNEL_OFFSET >> 2)] = channel;
+      w[f + (DataFrame.SOURCE_PARTITION_OFFSET >> 2)] = sourcePartition;
+      w[f + (DataFrame.SEQUENCE_OFFSET >> 2)] = sequence;
+      w[f + (DataFrame.KEY_OFFSET >> 2)] = k0;
+      w[f + (DataFrame.KEY_OFFSET >> 2) + 1] = k1;
+      w[f + (DataFrame.KEY_OFFSET >> 2) + 2] = k2;
+      w[f + (DataFrame.KEY_OFFSET >> 2) + 3] = k3;
       this.dataStart = this.used;
       this.dataCount = 0;
       this.dataChannel = channel;
@@ -155,12 +125,12 @@ export class LinkWriter {
       this.dataK1 = k1;
       this.dataK2 = k2;
       this.dataK3 = k3;
-      this.used += DATA_FIRST_MESSAGE_OFFSET;
+      this.used += DataFrame.FIRST_MESSAGE_OFFSET;
     }
     const at = this.used;
-    w[(at + MESSAGE_PAYLOAD_BYTES_OFFSET) >> 2] = bytes;
-    w[(at + MESSAGE_RESERVED_OFFSET) >> 2] = 0;
-    const payload = at + MESSAGE_HEADER_BYTES;
+    w[(at + DataMessage.PAYLOAD_BYTES_OFFSET) >> 2] = bytes;
+    w[(at + DataMessage.RESERVED_OFFSET) >> 2] = 0;
+    const payload = at + DataMessage.HEADER_BYTES;
     const d8 = this.buffer;
     if (bytes <= WordCopy.LIMIT) {
       const words = bytes >>> 2;
@@ -205,60 +175,60 @@ export class LinkWriter {
   }
 
   connect(f: ConnectFields): boolean {
-    const at = this.frame(FrameType.CONNECT, CONNECT_FRAME_BYTES);
+    const at = this.frame(FrameType.CONNECT, ConnectFrame.BYTES);
     if (at < 0) return false;
     const v = this.view;
-    v.setUint32(at + CONNECT_REQUEST_OFFSET, f.request, true);
-    for (let i = 0; i < 4; i++) v.setUint32(at + CONNECT_KEY_OFFSET + 4 * i, f.key[i], true);
-    v.setUint32(at + CONNECT_SOURCE_PARTITION_OFFSET, f.sourcePartition, true);
-    v.setUint32(at + CONNECT_SOURCE_PROCESS_OFFSET, f.sourceProcess, true);
-    v.setUint32(at + CONNECT_DESTINATION_PARTITION_OFFSET, f.destinationPartition, true);
-    v.setUint32(at + CONNECT_DESTINATION_SERVICE_OFFSET, f.destinationService, true);
-    v.setUint32(at + CONNECT_SOURCE_CHANNEL_OFFSET, f.sourceChannel, true);
+    v.setUint32(at + ConnectFrame.REQUEST_OFFSET, f.request, true);
+    for (let i = 0; i < 4; i++) v.setUint32(at + ConnectFrame.KEY_OFFSET + 4 * i, f.key[i], true);
+    v.setUint32(at + ConnectFrame.SOURCE_PARTITION_OFFSET, f.sourcePartition, true);
+    v.setUint32(at + ConnectFrame.SOURCE_PROCESS_OFFSET, f.sourceProcess, true);
+    v.setUint32(at + ConnectFrame.DESTINATION_PARTITION_OFFSET, f.destinationPartition, true);
+    v.setUint32(at + ConnectFrame.DESTINATION_SERVICE_OFFSET, f.destinationService, true);
+    v.setUint32(at + ConnectFrame.SOURCE_CHANNEL_OFFSET, f.sourceChannel, true);
     return true;
   }
 
   connectOk(request: number, channel: number, process: number): boolean {
-    const at = this.frame(FrameType.CONNECT_OK, CONNECT_OK_FRAME_BYTES);
+    const at = this.frame(FrameType.CONNECT_OK, ConnectOkFrame.BYTES);
     if (at < 0) return false;
-    this.view.setUint32(at + CONNECT_OK_REQUEST_OFFSET, request, true);
-    this.view.setUint32(at + CONNECT_OK_CHANNEL_OFFSET, channel, true);
-    this.view.setUint32(at + CONNECT_OK_PROCESS_OFFSET, process, true);
-    this.view.setUint32(at + CONNECT_OK_RESERVED_OFFSET, 0, true);
+    this.view.setUint32(at + ConnectOkFrame.REQUEST_OFFSET, request, true);
+    this.view.setUint32(at + ConnectOkFrame.CHANNEL_OFFSET, channel, true);
+    this.view.setUint32(at + ConnectOkFrame.PROCESS_OFFSET, process, true);
+    this.view.setUint32(at + ConnectOkFrame.RESERVED_OFFSET, 0, true);
     return true;
   }
 
   connectRefused(request: number, status: number): boolean {
-    const at = this.frame(FrameType.CONNECT_REFUSED, CONNECT_REFUSED_FRAME_BYTES);
+    const at = this.frame(FrameType.CONNECT_REFUSED, ConnectRefusedFrame.BYTES);
     if (at < 0) return false;
-    this.view.setUint32(at + CONNECT_REFUSED_REQUEST_OFFSET, request, true);
-    this.view.setUint32(at + CONNECT_REFUSED_STATUS_OFFSET, status, true);
+    this.view.setUint32(at + ConnectRefusedFrame.REQUEST_OFFSET, request, true);
+    this.view.setUint32(at + ConnectRefusedFrame.STATUS_OFFSET, status, true);
     return true;
   }
 
   close(channel: number, senderChannel: number, status: number): boolean {
-    const at = this.frame(FrameType.CLOSE, CLOSE_FRAME_BYTES);
+    const at = this.frame(FrameType.CLOSE, CloseFrame.BYTES);
     if (at < 0) return false;
-    this.view.setUint32(at + CLOSE_CHANNEL_OFFSET, channel, true);
-    this.view.setUint32(at + CLOSE_SENDER_CHANNEL_OFFSET, senderChannel, true);
-    this.view.setUint32(at + CLOSE_STATUS_OFFSET, status, true);
-    this.view.setUint32(at + CLOSE_RESERVED_OFFSET, 0, true);
+    this.view.setUint32(at + CloseFrame.CHANNEL_OFFSET, channel, true);
+    this.view.setUint32(at + CloseFrame.SENDER_CHANNEL_OFFSET, senderChannel, true);
+    this.view.setUint32(at + CloseFrame.STATUS_OFFSET, status, true);
+    this.view.setUint32(at + CloseFrame.RESERVED_OFFSET, 0, true);
     return true;
   }
 
   /** An ACK frame of as many of `pairs` (channel, sequence, channel, sequence, …) from `first` as fit; returns the pairs written. */
   ack(pairs: readonly number[], first: number): number {
-    const room = Math.floor((this.capacity - this.used - ACK_FIRST_PAIR_OFFSET - DATA_FIRST_MESSAGE_OFFSET) / ACK_PAIR_BYTES);
+    const room = Math.floor((this.capacity - this.used - AckFrame.FIRST_PAIR_OFFSET - DataFrame.FIRST_MESSAGE_OFFSET) / AckFrame.PAIR_BYTES);
     const n = Math.min(room, ACK_MAX_PAIRS, (pairs.length >> 1) - first);
     if (n <= 0) return 0;
-    const at = this.frame(FrameType.ACK, ACK_FIRST_PAIR_OFFSET + n * ACK_PAIR_BYTES);
+    const at = this.frame(FrameType.ACK, AckFrame.FIRST_PAIR_OFFSET + n * AckFrame.PAIR_BYTES);
     const v = this.view;
-    v.setUint32(at + ACK_COUNT_OFFSET, n, true);
-    v.setUint32(at + ACK_RESERVED_OFFSET, 0, true);
+    v.setUint32(at + AckFrame.COUNT_OFFSET, n, true);
+    v.setUint32(at + AckFrame.RESERVED_OFFSET, 0, true);
     for (let i = 0; i < n; i++) {
-      const p = at + ACK_FIRST_PAIR_OFFSET + i * ACK_PAIR_BYTES;
-      v.setUint32(p + ACK_PAIR_CHANNEL_OFFSET, pairs[2 * (first + i)], true);
-      v.setUint32(p + ACK_PAIR_SEQUENCE_OFFSET, pairs[2 * (first + i) + 1], true);
+      const p = at + AckFrame.FIRST_PAIR_OFFSET + i * AckFrame.PAIR_BYTES;
+      v.setUint32(p + AckFrame.PAIR_CHANNEL_OFFSET, pairs[2 * (first + i)], true);
+      v.setUint32(p + AckFrame.PAIR_SEQUENCE_OFFSET, pairs[2 * (first + i) + 1], true);
     }
     return n;
   }
@@ -266,7 +236,7 @@ export class LinkWriter {
   private closeData(): void {
     if (this.dataStart < 0) return;
     writeFrameHeader(this.view, this.dataStart, FrameType.DATA, this.used - this.dataStart);
-    this.view.setUint32(this.dataStart + DATA_COUNT_OFFSET, this.dataCount, true);
+    this.view.setUint32(this.dataStart + DataFrame.COUNT_OFFSET, this.dataCount, true);
     this.dataStart = -1;
     this.frames++;
   }

@@ -17,13 +17,7 @@ import { isService, type ChannelGrant, type ControlResult } from '../../shared/c
 import { Status, statusName, type ChannelErrorCode } from '../../shared/errors.js';
 import { ConnectionState } from '../../shared/layout.js';
 import {
-  CONNECT_DESTINATION_PARTITION_OFFSET,
-  CONNECT_DESTINATION_SERVICE_OFFSET,
-  CONNECT_KEY_OFFSET,
-  CONNECT_REQUEST_OFFSET,
-  CONNECT_SOURCE_CHANNEL_OFFSET,
-  CONNECT_SOURCE_PARTITION_OFFSET,
-  CONNECT_SOURCE_PROCESS_OFFSET,
+  ConnectFrame,
 } from '../../shared/link-frames.js';
 
 /** Connects this node waits on the other node to answer, at most, per link (a peer that never answers cannot grow it further). */
@@ -154,24 +148,24 @@ export class RemoteConnect implements RemoteConnector {
 
   /** A CONNECT from `link`'s node: check, store the key, answer. */
   accept(link: NodeLink, v: DataView, at: number): void {
-    const request = v.getUint32(at + CONNECT_REQUEST_OFFSET, true);
-    const sourcePartition = v.getUint32(at + CONNECT_SOURCE_PARTITION_OFFSET, true);
-    const destinationPartition = v.getUint32(at + CONNECT_DESTINATION_PARTITION_OFFSET, true);
-    const service = v.getUint32(at + CONNECT_DESTINATION_SERVICE_OFFSET, true);
+    const request = v.getUint32(at + ConnectFrame.REQUEST_OFFSET, true);
+    const sourcePartition = v.getUint32(at + ConnectFrame.SOURCE_PARTITION_OFFSET, true);
+    const destinationPartition = v.getUint32(at + ConnectFrame.DESTINATION_PARTITION_OFFSET, true);
+    const service = v.getUint32(at + ConnectFrame.DESTINATION_SERVICE_OFFSET, true);
     if (sourcePartition < 1 || sourcePartition > 0xffff || !isService(service)) {
       link.counters.violation('badFrame');
       link.connectRefused(request, Status.EINVAL);
       return;
     }
-    const k = at + CONNECT_KEY_OFFSET;
+    const k = at + ConnectFrame.KEY_OFFSET;
     const key = [v.getUint32(k, true), v.getUint32(k + 4, true), v.getUint32(k + 8, true), v.getUint32(k + 12, true)] as const;
     const answer = this.manager.receiveSideAccept({
       sourceNode: link.node,
       keyEntry: NO_ENTRY,
-      sourceChannel: v.getUint32(at + CONNECT_SOURCE_CHANNEL_OFFSET, true),
+      sourceChannel: v.getUint32(at + ConnectFrame.SOURCE_CHANNEL_OFFSET, true),
       storeKey: (d) => this.keys.store(d, key[0], key[1], key[2], key[3]),
       sourcePartition,
-      sourceProcess: v.getUint32(at + CONNECT_SOURCE_PROCESS_OFFSET, true),
+      sourceProcess: v.getUint32(at + ConnectFrame.SOURCE_PROCESS_OFFSET, true),
       destinationPartition,
       destinationService: service,
     });
