@@ -58,14 +58,22 @@ function framesOf(messages: readonly Sent[]): Uint8Array {
  * each from its run's stamp as the receive stage does, and holds when told. `refuse` names the
  * channels whose runs it refuses (as a run that does not verify).
  */
-function recorder(holdAt: ReadonlySet<number>, refuse: ReadonlySet<number> = new Set()): FrameSink & { got: Received[]; calls: number; runs: number } {
+function recorder(
+  holdAt: ReadonlySet<number>,
+  refuse: ReadonlySet<number> = new Set(),
+): FrameSink & { got: Received[]; calls: number; runs: number; booked: number } {
   const got: Received[] = [];
   let run = { channel: 0, source: 0, sequence: 0, key: [0, 0, 0, 0] };
+  /** Delivered and not yet booked through delivered(): it must book exactly these, for the run's entry. */
+  let unbooked = { messages: 0, bytes: 0 };
   const sink = {
     got,
     calls: 0,
     runs: 0,
+    booked: 0,
     run(channel: number, source: number, sequence: number, k0: number, k1: number, k2: number, k3: number): number {
+      // A run is verified again only after what came before it was booked (its sequence depends on it).
+      expect(unbooked.messages).toBe(0);
       sink.runs++;
       if (refuse.has(channel)) return NO_RUN;
       run = { channel, source, sequence, key: [k0, k1, k2, k3] };
@@ -78,7 +86,14 @@ function recorder(holdAt: ReadonlySet<number>, refuse: ReadonlySet<number> = new
       if (holdAt.has(sink.calls++)) return HELD;
       got.push({ channel: run.channel, sequence: run.sequence, source: run.source, key: run.key, payload: buf.slice(at, at + bytes) });
       run.sequence++;
+      unbooked = { messages: unbooked.messages + 1, bytes: unbooked.bytes + bytes };
       return DELIVERED;
+    },
+    delivered(entry: number, messages: number, bytes: number): void {
+      expect(entry).toBe(1000 + run.channel);
+      expect({ messages, bytes }).toEqual(unbooked);
+      sink.booked += messages;
+      unbooked = { messages: 0, bytes: 0 };
     },
     ack() {},
     close() {},
@@ -138,6 +153,7 @@ describe('LinkReader', () => {
           const sink = recorder(new Set(holds));
           readAll(new LinkReader(sink, maxFrameBytes(MAX_MESSAGE), MAX_MESSAGE), framesOf(sent), sizes);
           expect(sink.got.map((m) => m.sequence)).toEqual(sent.map((m) => m.sequence));
+          expect(sink.booked).toBe(sent.length);
           sink.got.forEach((m, i) => {
             expect(m.channel).toBe(sent[i].channel);
             expect(m.source).toBe(7);
@@ -160,6 +176,7 @@ describe('LinkReader', () => {
     expect(sink.got.every((m, i) => Buffer.from(m.payload).equals(Buffer.from(sent[i].payload)))).toBe(true);
     // Four holds, each retried once: every other call delivered.
     expect(sink.calls).toBe(204);
+    expect(sink.booked).toBe(200);
   });
 
   it('writes one DATA frame per run: the stamp once for consecutive messages of one channel', () => {

@@ -124,7 +124,8 @@ function setup() {
     const l = link as unknown as NodeLink;
     const sink: FrameSink = {
       run: (c, s, q, k0, k1, k2, k3) => channels.run(l, c, s, q, k0, k1, k2, k3),
-      message: (e, buf, words, at, bytes) => channels.message(l, e, buf, words, at, bytes),
+      message: (e, buf, words, at, bytes) => channels.message(e, buf, words, at, bytes),
+      delivered: (e, messages, bytes) => channels.delivered(l, e, messages, bytes),
       ack: () => {
         throw new Error('no ACKs here');
       },

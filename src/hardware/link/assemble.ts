@@ -42,7 +42,8 @@ export function startLinks(hw: Hardware, node: ResolvedNode, boot: NonNullable<H
 function sinkFor(link: NodeLink, channels: LinkedChannels, connects: RemoteConnect): FrameSink {
   return {
     run: (channel, sourcePartition, sequence, k0, k1, k2, k3) => channels.run(link, channel, sourcePartition, sequence, k0, k1, k2, k3),
-    message: (entry, buf, words, at, bytes) => channels.message(link, entry, buf, words, at, bytes),
+    message: (entry, buf, words, at, bytes) => channels.message(entry, buf, words, at, bytes),
+    delivered: (entry, messages, bytes) => channels.delivered(link, entry, messages, bytes),
     ack: (channel, sequence) => channels.ack(link, channel, sequence),
     close: (channel, senderChannel, status) => channels.close(link, channel, senderChannel, status),
     connect: (view, at) => connects.accept(link, view, at),

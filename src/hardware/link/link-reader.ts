@@ -46,8 +46,14 @@ export interface FrameSink {
    * have ended meanwhile).
    */
   run(channel: number, sourcePartition: number, sequence: number, k0: number, k1: number, k2: number, k3: number): number;
-  /** The next message of the run verified into `entry`: DELIVERED, HELD or DROPPED. */
+  /** The next message of the run verified into `entry`, copied into its receive ring: DELIVERED, HELD or DROPPED. */
   message(entry: number, buf: Uint8Array, words: Uint32Array, at: number, bytes: number): number;
+  /**
+   * `messages` more of the run verified into `entry` were DELIVERED, with `bytes` of payload: its
+   * sequence moves on by as many, and the ACK and counters with it. Once per stretch of a run (up
+   * to a hold, a drop or the frame's end), not per message.
+   */
+  delivered(entry: number, messages: number, bytes: number): void;
   ack(channel: number, sequence: number): void;
   close(channel: number, senderChannel: number, status: number): void;
   /** `at` is the frame's start in `view`; the frame is ConnectFrame.BYTES long. */
@@ -183,6 +189,8 @@ export class LinkReader {
 
   /** Messages handed to a receive ring so far. */
   delivered = 0;
+  /** Payload bytes of the messages the current stretch of a run delivered (booked by deliver()). */
+  private runBytes = 0;
 
   /** The link went down: forget everything not processed yet. */
   stop(): void {
@@ -305,9 +313,20 @@ export class LinkReader {
 
   /** Hand the current DATA frame's messages on; false when one is held. */
   private deliver(): boolean {
+    if (this.runEntry === NO_RUN && !this.verifyRun()) this.dataLeft = 0;
+    const entry = this.runEntry;
+    const before = this.delivered;
+    const held = !this.deliverRun();
+    // Whatever stopped the stretch, what it delivered is booked before the run can be verified again.
+    if (this.delivered !== before) this.sink.delivered(entry, this.delivered - before, this.runBytes);
+    this.runBytes = 0;
+    return !held;
+  }
+
+  /** deliver()'s loop: the run's messages from the next one on, each checked, then copied; false when one is held. */
+  private deliverRun(): boolean {
     const v = this.view;
     const end = this.dataEnd;
-    if (this.runEntry === NO_RUN && !this.verifyRun()) this.dataLeft = 0;
     while (this.dataLeft > 0) {
       const m = this.dataAt;
       const bytes = m + DataMessage.HEADER_BYTES <= end ? v.getUint32(m + DataMessage.PAYLOAD_BYTES_OFFSET, true) : -1;
@@ -334,6 +353,7 @@ export class LinkReader {
         break;
       }
       this.delivered++;
+      this.runBytes += bytes;
       if (this.stopped) return true;
       this.dataAt = m + DataMessage.HEADER_BYTES + ((bytes + DataMessage.ALIGN_BYTES - 1) & ~(DataMessage.ALIGN_BYTES - 1));
       this.dataLeft--;

@@ -146,21 +146,30 @@ export class LinkedChannels implements RemoteEnds {
   }
 
   /** The next message of a run that run() verified into entry `d`: into its owner's receive ring. */
-  message(link: NodeLink, d: number, buf: Uint8Array, words: Uint32Array, at: number, bytes: number): number {
+  message(d: number, buf: Uint8Array, words: Uint32Array, at: number, bytes: number): number {
     // Another link's run came in between (never as the reader calls: a held run is verified again).
     if (d !== this.runEntry) this.lookUpRun(d);
     const r = this.engine.deliverFromLink(this.runQueuePair, this.runHandle, buf, words, at, bytes);
     if (r === BLOCKED) return HELD;
     if (r === GONE) return DROPPED;
+    return DELIVERED;
+  }
+
+  /**
+   * The reader delivered `messages` more of the run into entry `d` (message() answered DELIVERED
+   * for each): the sequence moves on, the ACK owed for the channel with it, and the counters. Once
+   * per stretch of a run rather than per message; nothing reads them in between.
+   */
+  delivered(link: NodeLink, d: number, messages: number, bytes: number): void {
+    if (d !== this.runEntry) this.lookUpRun(d);
     const t = this.table;
-    const sequence = (t.receivedSequence[d] + 1) >>> 0;
+    const sequence = (t.receivedSequence[d] + messages) >>> 0;
     t.receivedSequence[d] = sequence;
     link.owe(this.runLinkChannel, sequence);
     const p = this.runPartition;
-    this.deliveredMessages[p]++;
+    this.deliveredMessages[p] += messages;
     this.deliveredBytes[p] += bytes;
-    link.uncounted++;
-    return DELIVERED;
+    link.uncounted += messages;
   }
 
   /** The peer delivered our channel `channel` up to `sequence`. */
