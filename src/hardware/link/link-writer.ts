@@ -57,18 +57,6 @@ export class LinkWriter {
   /** Where the DATA frame being filled starts, or -1. */
   private dataStart = -1;
   private dataCount = 0;
-  /**
-   * The stamp of the DATA frame being filled (channel id, source partition, key), and the sequence
-   * its next message must have to join it. The whole stamp is compared, not the channel id alone:
-   * the peer chose our channel ids, and a hostile one could give two of our ends the same id.
-   */
-  private dataChannel = 0;
-  private dataSource = 0;
-  private dataK0 = 0;
-  private dataK1 = 0;
-  private dataK2 = 0;
-  private dataK3 = 0;
-  private dataNextSequence = 0;
   /** Frames and messages in the batch, for the link's counters. */
   frames = 0;
   messages = 0;
@@ -119,12 +107,6 @@ export class LinkWriter {
       w[f + (DataFrame.KEY_OFFSET >> 2) + 3] = k3;
       this.dataStart = this.used;
       this.dataCount = 0;
-      this.dataChannel = channel;
-      this.dataSource = sourcePartition;
-      this.dataK0 = k0;
-      this.dataK1 = k1;
-      this.dataK2 = k2;
-      this.dataK3 = k3;
       this.used += DataFrame.FIRST_MESSAGE_OFFSET;
     }
     const at = this.used;
@@ -141,21 +123,28 @@ export class LinkWriter {
     for (let i = payload + bytes; i < at + need; i++) d8[i] = 0;
     this.used = at + need;
     this.dataCount++;
-    this.dataNextSequence = (sequence + 1) >>> 0;
     this.messages++;
     return true;
   }
 
-  /** True when a message with this stamp and sequence is the next of the DATA frame being filled. */
+  /**
+   * True when a message with this stamp and sequence is the next of the DATA frame being filled,
+   * read from that frame's own header in the batch (typed words: copies of a key in fields were
+   * boxed numbers). The whole stamp is compared, not the channel id alone: the peer chose our
+   * channel ids, and a hostile one could give two of our ends the same id.
+   */
   private continuesRun(channel: number, sourcePartition: number, sequence: number, k0: number, k1: number, k2: number, k3: number): boolean {
+    const w = this.u32;
+    const f = this.dataStart >> 2;
+    const k = f + (DataFrame.KEY_OFFSET >> 2);
     return (
-      channel === this.dataChannel &&
-      sequence === this.dataNextSequence &&
-      sourcePartition === this.dataSource &&
-      k0 === this.dataK0 &&
-      k1 === this.dataK1 &&
-      k2 === this.dataK2 &&
-      k3 === this.dataK3
+      channel === w[f + (DataFrame.CHANNEL_OFFSET >> 2)] &&
+      sequence === ((w[f + (DataFrame.SEQUENCE_OFFSET >> 2)] + this.dataCount) >>> 0) &&
+      sourcePartition === w[f + (DataFrame.SOURCE_PARTITION_OFFSET >> 2)] &&
+      k0 === w[k] &&
+      k1 === w[k + 1] &&
+      k2 === w[k + 2] &&
+      k3 === w[k + 3]
     );
   }
 
