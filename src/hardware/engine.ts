@@ -169,7 +169,8 @@ export class Engine {
         break;
       }
       if (type === RecordType.SEND && qp === this.cachedQueuePair) {
-        const served = this.sendRun(qp, ring, budget - done);
+        // Cached with no destination here: the other end is on another node (the link's send stage).
+        const served = this.cachedDestination === undefined ? this.sendRemoteRun(qp, ring, budget - done) : this.sendRun(qp, ring, budget - done);
         if (served > 0) {
           done += served;
           continue;
@@ -215,7 +216,6 @@ export class Engine {
    */
   private sendRun(qp: HardwareQueuePair, ring: RingConsumer, max: number): number {
     const dqp = this.cachedDestination;
-    // Cached with no destination here: the other end is on another node (the link's send stage).
     if (dqp === undefined || dqp.state !== QueuePairState.ACTIVE || this.tracer !== undefined) return 0;
     const rx = dqp.receive;
     // A receive ring that was full takes claim(), which lowers its flag once there is room.
@@ -272,6 +272,40 @@ export class Engine {
       bytes += payloadBytes;
     } while (served < max && ring.poll() === RecordType.SEND);
     if (served > 0) this.countDelivery(qp, dqp, served, bytes);
+    return served;
+  }
+
+  /**
+   * sendRun() for a cached channel whose other end is on another node: each SEND of the run is
+   * stamped here (claim 10's send stage, per message) and appended to its link's batch; the other
+   * node's hardware runs the receive stage. It stops, without consuming it, at the first record it
+   * cannot serve (as sendRun() does) or when the link takes no more (back-pressure: the general
+   * path answers BLOCKED for it).
+   */
+  private sendRemoteRun(qp: HardwareQueuePair, ring: RingConsumer, max: number): number {
+    const remote = this.remote;
+    if (remote === undefined) return 0;
+    const handle = this.cachedHandle;
+    const e = this.cachedEntry;
+    const from = qp.port.index;
+    const maxMessageBytes = this.maxMessageBytes;
+    const stamp = this.stamp;
+    const s32 = ring.u32;
+    let served = 0;
+    let bytes = 0;
+    do {
+      const body = ring.bodyOffset;
+      const payloadBytes = workRequestPayloadBytes(ring.bodyBytes);
+      if (payloadBytes < 0 || payloadBytes > maxMessageBytes) break;
+      if (workRequestChannel(s32, body) !== handle || workRequestFlags(s32, body) !== 0) break;
+      stamp.stamp(e, from);
+      if (!remote.send(e, stamp, ring, workRequestPayload(body), payloadBytes)) break;
+      ring.consume();
+      served++;
+      bytes += payloadBytes;
+    } while (served < max && ring.poll() === RecordType.SEND);
+    this.sentMessages += served;
+    this.sentBytes += bytes;
     return served;
   }
 

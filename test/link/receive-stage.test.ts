@@ -10,7 +10,9 @@
  * in order and byte-exact; every forged frame is counted once, by kind, on the link it came
  * over; ACKs owed and messages counted match what was delivered. Then: a run held by a full ring
  * whose channel closes meanwhile, its entry reused by the same node, delivers nothing more
- * (LinkReader.verifyRun); and a SEND on a remote end the engine's lookup cache holds never
+ * (LinkReader.verifyRun); a run of SENDs on remote ends (the engine's sendRemoteRun) hands
+ * each to its own channel's link, in order, and leaves anything else to the general path's
+ * answer; and a SEND on a remote end the engine's lookup cache holds never
  * reaches a link once that end closed, its peer closed it, or its link went down and came back
  * (forgetChannelCache in closeEnd and endByPeer); and a peer's CLOSE or a link down counts the
  * input before the END it publishes (processed() in LinkedChannels.close and linkDown), as an
@@ -27,7 +29,7 @@ import { resolveOptions } from '../../src/options.js';
 import { Channel } from '../../src/partitions/channel.js';
 import { ProcessQueuePair } from '../../src/partitions/queue-pair.js';
 import { Status } from '../../src/shared/errors.js';
-import { COUNTER_DELIVERED, COUNTERS_PER_PARTITION, RecordType } from '../../src/shared/layout.js';
+import { COUNTER_DELIVERED, COUNTERS_PER_PARTITION, RecordType, SendBody } from '../../src/shared/layout.js';
 import * as F from '../../src/shared/link-frames.js';
 
 const MAX = 96;
@@ -495,6 +497,37 @@ describe('the receive stage of a link (LinkReader, LinkedChannels) and the engin
     expect(received).toBe(3);
     expect(seen.length).toBeGreaterThan(0);
     for (const s of seen) expect(s).toEqual({ received: s.received, delivered: s.received, linkReceived: s.received });
+  });
+
+  it("the engine's send stage serves a run of SENDs to remote ends: each goes to its own channel and link, in order, and anything else gets its own answer", () => {
+    const x = setup();
+    // Both remote ends of partition 1's queue pair 0: chans[0] over link 0, chans[2] over link 1.
+    const [a, , b] = x.chans;
+    const q = x.queuePairs[0].sendQueue;
+    const send = (c: Chan, bytes: Uint8Array, flags = 0) => {
+      const at = q.claim(RecordType.SEND, c.rx.handle, bytes.length);
+      expect(at).toBeGreaterThanOrEqual(0);
+      q.ring.u8.set(bytes, at);
+      q.ring.u32[(at - SendBody.BYTES + SendBody.FLAGS_OFFSET) >> 2] = flags;
+    };
+    send(a, payload(0, 1, 16));
+    expect(x.hw.engine.round()).toBe(0); // nothing published yet
+    // The first SEND caches chans[0]; the rest are written before the round that serves them all.
+    q.publish();
+    expect(x.hw.engine.round()).toBe(1);
+    send(a, payload(0, 2, 16));
+    send(a, payload(0, 3, 8));
+    send(b, payload(2, 1, 16));
+    send(a, payload(0, 4, 16));
+    send(a, payload(0, 5, 16), 1);
+    send(a, payload(0, 6, MAX + 1));
+    send(a, payload(0, 7, 4));
+    q.publish();
+    expect(x.hw.engine.round()).toBe(7);
+    // The link numbers what it was handed: the refused SENDs (flags, size) took no sequence number.
+    expect(x.links[0].sent).toEqual([[a.senderId, 1], [a.senderId, 2], [a.senderId, 3], [a.senderId, 4], [a.senderId, 5]]);
+    expect(x.links[1].sent).toEqual([[b.senderId, 1]]);
+    expect(x.partitionViolations).toEqual(['0:badFlags', '0:messageSize']);
   });
 
   it.each([
