@@ -296,6 +296,7 @@ export class Engine {
     do {
       const body = ring.bodyOffset;
       const payloadBytes = workRequestPayloadBytes(ring.bodyBytes);
+      // sendRun()'s checks, written out as there: a shared helper cost sendRun() its inlining budget.
       if (payloadBytes < 0 || payloadBytes > maxMessageBytes) break;
       if (workRequestChannel(s32, body) !== handle || workRequestFlags(s32, body) !== 0) break;
       stamp.stamp(e, from);
