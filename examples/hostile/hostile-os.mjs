@@ -7,8 +7,7 @@
 // answered with an error completion; the victim receives nothing.
 import {
   attachPort,
-  COMPLETION_COUNT_OFFSET,
-  COMPLETION_STATUS_OFFSET,
+  CompletionBody,
   EMPTY,
   HW_DOORBELL_WORD,
   queuePairRings,
@@ -16,9 +15,7 @@ import {
   RING_CONSUMER_POSITION_OFFSET,
   RingConsumer,
   RingProducer,
-  SEND_BODY_BYTES,
-  SEND_CHANNEL_OFFSET,
-  SEND_FLAGS_OFFSET,
+  SendBody,
   Status,
 } from 'lparlink/internal';
 
@@ -39,11 +36,11 @@ export default function hostileOs({ partitionId, port, control }) {
 
   /** Write one work request (`type`, naming `handle`) into a send ring and ring the hardware. */
   function forge(send, type, handle, payload = new Uint8Array(0)) {
-    const at = send.tryClaim(type, SEND_BODY_BYTES + payload.byteLength);
+    const at = send.tryClaim(type, SendBody.BYTES + payload.byteLength);
     if (at < 0) return false;
-    send.u32[(at + SEND_CHANNEL_OFFSET) >> 2] = handle;
-    send.u32[(at + SEND_FLAGS_OFFSET) >> 2] = 0;
-    send.u8.set(payload, at + SEND_BODY_BYTES);
+    send.u32[(at + SendBody.CHANNEL_OFFSET) >> 2] = handle;
+    send.u32[(at + SendBody.FLAGS_OFFSET) >> 2] = 0;
+    send.u8.set(payload, at + SendBody.BYTES);
     send.publish();
     Atomics.add(i32, HW_DOORBELL_WORD, 1); // ring the hardware whether or not it sleeps
     Atomics.notify(i32, HW_DOORBELL_WORD);
@@ -53,7 +50,8 @@ export default function hostileOs({ partitionId, port, control }) {
   /** Wait until the hardware consumed everything in this send ring (it reads each record once). */
   async function drained({ rings, send }) {
     const consumerWord = (rings.send.base + RING_CONSUMER_POSITION_OFFSET) >> 2;
-    while (Atomics.load(send.u32, consumerWord) !== send.position) await new Promise((r) => setTimeout(r, 1));
+    // Through the Int32Array: a side's position is the word's bits as a signed 32-bit integer.
+    while (Atomics.load(send.i32, consumerWord) !== send.position) await new Promise((r) => setTimeout(r, 1));
   }
 
   /** Error completions the hardware posted on a queue pair, by status name (OK acknowledgements left out). */
@@ -61,9 +59,9 @@ export default function hostileOs({ partitionId, port, control }) {
     const cq = new RingConsumer(rings.completion);
     const byStatus = {};
     for (let type = cq.poll(); type !== EMPTY && type > 0; type = cq.poll()) {
-      const status = type === RecordType.COMPLETION ? cq.u32[(cq.bodyOffset + COMPLETION_STATUS_OFFSET) >> 2] : Status.OK;
+      const status = type === RecordType.COMPLETION ? cq.u32[(cq.bodyOffset + CompletionBody.STATUS_OFFSET) >> 2] : Status.OK;
       if (status !== Status.OK) {
-        const count = cq.u32[(cq.bodyOffset + COMPLETION_COUNT_OFFSET) >> 2];
+        const count = cq.u32[(cq.bodyOffset + CompletionBody.COUNT_OFFSET) >> 2];
         const name = Object.keys(Status).find((k) => Status[k] === status) ?? String(status);
         byStatus[name] = (byStatus[name] ?? 0) + count;
       }
