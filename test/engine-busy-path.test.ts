@@ -91,7 +91,14 @@ function machine(budgetPerRound?: number) {
   };
   const stats = (p: number) => {
     const s = readPartitionStats(hw.counters.values, p, p + 1, '');
-    return { sent: s.sent, delivered: s.delivered, sendErrors: s.sendErrors, violations: Object.fromEntries(Object.entries(s.violations).filter(([, n]) => n !== 0)) };
+    return {
+      sent: s.sent,
+      bytesSent: s.bytesSent,
+      delivered: s.delivered,
+      bytesDelivered: s.bytesDelivered,
+      sendErrors: s.sendErrors,
+      violations: Object.fromEntries(Object.entries(s.violations).filter(([, n]) => n !== 0)),
+    };
   };
   return { hw, channels, write, deliveries, answers, stats, rx, receiveRing: rings(receiver, 0).receive };
 }
@@ -123,7 +130,9 @@ function outcome(c: Case, busy: boolean) {
   const after = { receiver: m.stats(0), sender: m.stats(1) };
   const diff = (a: ReturnType<typeof m.stats>, b: ReturnType<typeof m.stats>) => ({
     sent: a.sent - b.sent,
+    bytesSent: a.bytesSent - b.bytesSent,
     delivered: a.delivered - b.delivered,
+    bytesDelivered: a.bytesDelivered - b.bytesDelivered,
     sendErrors: a.sendErrors - b.sendErrors,
     violations: a.violations,
   });
@@ -143,7 +152,7 @@ function both(c: Case) {
   return busy;
 }
 
-const nothing = { sent: 0, delivered: 0, sendErrors: 0, violations: {} };
+const nothing = { sent: 0, bytesSent: 0, delivered: 0, bytesDelivered: 0, sendErrors: 0, violations: {} };
 const refused = (status: number, channel: 'first' | 0, opcode: number = RecordType.SEND) => [{ status, opcode, channel, count: 1 }];
 
 describe("the engine's busy SEND and its general path give a hostile sender the same answers", () => {
@@ -154,8 +163,8 @@ describe("the engine's busy SEND and its general path give a hostile sender the 
         served: 1,
         answers: [],
         delivered: [{ channel: 'first', bytes: payload, payload: pattern(9, payload), padding: [] }],
-        receiver: { ...nothing, delivered: 1 },
-        sender: { ...nothing, sent: 1 },
+        receiver: { ...nothing, delivered: 1, bytesDelivered: payload },
+        sender: { ...nothing, sent: 1, bytesSent: payload },
       });
     }
   });
@@ -190,7 +199,7 @@ describe("the engine's busy SEND and its general path give a hostile sender the 
 
   it('another channel of the same queue pair: delivered on that channel, not on the cached one', () => {
     const r = both({ request: (m, _h, other) => m.write(0, { handle: other, payload: 3, fill: 5 }) });
-    expect(r).toEqual({ served: 1, answers: [], delivered: [{ channel: 'second', bytes: 3, payload: pattern(5, 3), padding: [] }], receiver: { ...nothing, delivered: 1 }, sender: { ...nothing, sent: 1 } });
+    expect(r).toEqual({ served: 1, answers: [], delivered: [{ channel: 'second', bytes: 3, payload: pattern(5, 3), padding: [] }], receiver: { ...nothing, delivered: 1, bytesDelivered: 3 }, sender: { ...nothing, sent: 1, bytesSent: 3 } });
   });
 
   it('a stamp that fails verification: EPERM, keyMismatch on the receiver, nothing delivered', () => {
@@ -258,8 +267,14 @@ describe('runs of SENDs: the busy path serves a run at a time, and stops at what
     ]);
     const sender = m.stats(1);
     const receiver = m.stats(0);
-    expect([sender.sent - before.sender.sent, sender.sendErrors - before.sender.sendErrors, sender.violations]).toEqual([5, 0, { total: 2, messageSize: 1, badFlags: 1 }]);
-    expect([receiver.delivered - before.receiver.delivered, receiver.violations]).toEqual([5, {}]);
+    // Bytes too: a run books its messages and their bytes once, at its end.
+    expect([sender.sent - before.sender.sent, sender.bytesSent - before.sender.bytesSent, sender.sendErrors - before.sender.sendErrors, sender.violations]).toEqual([
+      5,
+      5 + 6 + 7 + 9 + 10,
+      0,
+      { total: 2, messageSize: 1, badFlags: 1 },
+    ]);
+    expect([receiver.delivered - before.receiver.delivered, receiver.bytesDelivered - before.receiver.bytesDelivered, receiver.violations]).toEqual([5, 5 + 6 + 7 + 9 + 10, {}]);
   });
 
   it("a run ends at the round's budget; the rest waits for the next round", () => {

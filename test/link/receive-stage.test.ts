@@ -29,7 +29,7 @@ import { resolveOptions } from '../../src/options.js';
 import { Channel } from '../../src/partitions/channel.js';
 import { ProcessQueuePair } from '../../src/partitions/queue-pair.js';
 import { Status } from '../../src/shared/errors.js';
-import { COUNTER_DELIVERED, COUNTERS_PER_PARTITION, RecordType, SendBody } from '../../src/shared/layout.js';
+import { COUNTER_BYTES_SENT, COUNTER_DELIVERED, COUNTER_SEND_ERRORS, COUNTER_SENT, COUNTERS_PER_PARTITION, RecordType, SendBody } from '../../src/shared/layout.js';
 import * as F from '../../src/shared/link-frames.js';
 
 const MAX = 96;
@@ -52,6 +52,8 @@ interface FakeLink {
   owe(channel: number, sequence: number): void;
   /** Send side: the messages and CLOSEs the engine handed this link (channel id at the peer, sequence). */
   sent: Array<[channel: number, sequence: number]>;
+  /** Messages the link takes before it answers false (back-pressure: batch full, socket congested). */
+  room: number;
   closed: Set<number>;
   message(channel: number, sourcePartition: number, sequence: number): boolean;
   close(channel: number, senderChannel: number, status: number): void;
@@ -106,8 +108,11 @@ function setup() {
       closedRecently: (channel) => link.closed.has(channel),
       owe: (channel, sequence) => link.acks.set(channel, sequence),
       sent: [],
+      room: Infinity,
       closed: new Set(),
       message: (channel, _sourcePartition, sequence) => {
+        if (link.room === 0) return false;
+        link.room--;
         link.sent.push([channel, sequence]);
         return true;
       },
@@ -528,6 +533,38 @@ describe('the receive stage of a link (LinkReader, LinkedChannels) and the engin
     expect(x.links[0].sent).toEqual([[a.senderId, 1], [a.senderId, 2], [a.senderId, 3], [a.senderId, 4], [a.senderId, 5]]);
     expect(x.links[1].sent).toEqual([[b.senderId, 1]]);
     expect(x.partitionViolations).toEqual(['0:badFlags', '0:messageSize']);
+  });
+
+  it("the engine's send stage: a link that takes no more inside a run stops it there; nothing is lost, refused or numbered twice, and the rest goes once the link takes it", () => {
+    const x = setup();
+    const a = x.chans[0];
+    const link = x.links[0];
+    const q = x.queuePairs[0].sendQueue;
+    const counters = x.hw.counters.values;
+    const sent = () => [counters[COUNTER_SENT], counters[COUNTER_BYTES_SENT], counters[COUNTER_SEND_ERRORS]];
+    const send = (size: number) => {
+      const at = q.claim(RecordType.SEND, a.rx.handle, size);
+      expect(at).toBeGreaterThanOrEqual(0);
+      q.ring.u8.set(payload(0, 1, size), at);
+    };
+    send(16);
+    q.publish();
+    // The first SEND caches chans[0]: the next ones are a run on the busy path (sendRemoteRun).
+    expect(x.hw.engine.round()).toBe(1);
+    for (const size of [8, 16, 24, 32, 40]) send(size);
+    q.publish();
+    link.room = 2;
+    // Two taken; the third is refused by the link, and the general path answers BLOCKED for it: left in the ring.
+    expect(x.hw.engine.round()).toBe(2);
+    expect(link.sent).toEqual([[a.senderId, 1], [a.senderId, 2], [a.senderId, 3]]);
+    expect(sent()).toEqual([3, 16 + 8 + 16, 0]);
+    expect(x.hw.engine.round()).toBe(0);
+    link.room = Infinity;
+    expect(x.hw.engine.round()).toBe(3);
+    expect(link.sent).toEqual([1, 2, 3, 4, 5, 6].map((n) => [a.senderId, n]));
+    expect(sent()).toEqual([6, 16 + 8 + 16 + 24 + 32 + 40, 0]);
+    expect(x.partitionViolations).toEqual([]);
+    expect(x.hw.engine.round()).toBe(0);
   });
 
   it.each([
