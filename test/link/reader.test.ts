@@ -85,7 +85,8 @@ function recorder(
       expect(entry).toBe(1000 + run.channel);
       if (holdAt.has(sink.calls++)) return HELD;
       got.push({ channel: run.channel, sequence: run.sequence, source: run.source, key: run.key, payload: buf.slice(at, at + bytes) });
-      run.sequence++;
+      // Sequences wrap at 2^32, as the receive stage's do.
+      run.sequence = (run.sequence + 1) >>> 0;
       unbooked = { messages: unbooked.messages + 1, bytes: unbooked.bytes + bytes };
       return DELIVERED;
     },
@@ -196,23 +197,38 @@ describe('LinkReader', () => {
 
   it('starts a new DATA frame when the stamp changes under one channel id (ids are the peer\'s choice)', () => {
     // Two of our ends (partition 1 under key A, partition 2 under key B) given one id by a hostile
-    // peer: each message must leave under its own stamp, even when the sequences follow on.
+    // peer: each message must leave under its own stamp, even when the sequences follow on. The
+    // writer compares with the frame's own header words: each of them (a key word, the source
+    // partition, the sequence the frame's next message must have) starts a new frame on its own.
     const writer = new LinkWriter(512 * 1024);
     const source = new Uint8Array(64);
     const source32 = new Uint32Array(source.buffer);
-    expect(writer.message(77, 1, 5, 0xa, 0xa, 0xa, 0xa, source, source32, 8, 16)).toBe(true);
-    expect(writer.message(77, 2, 6, 0xb, 0xb, 0xb, 0xb, source, source32, 8, 16)).toBe(true);
-    expect(writer.message(77, 2, 7, 0xb, 0xb, 0xb, 0xc, source, source32, 8, 16)).toBe(true);
+    const A = [0xa, 0xa, 0xa, 0xa];
+    const B = [0xb, 0xb, 0xb, 0xb];
+    const messages: Array<[source: number, sequence: number, key: number[]]> = [
+      [1, 5, A],
+      [2, 6, B],
+      // One key word at a time.
+      [2, 7, [0xc, 0xb, 0xb, 0xb]],
+      [2, 8, [0xc, 0xc, 0xb, 0xb]],
+      [2, 9, [0xc, 0xc, 0xc, 0xb]],
+      [2, 10, [0xc, 0xc, 0xc, 0xc]],
+      // The source partition alone.
+      [3, 11, [0xc, 0xc, 0xc, 0xc]],
+      // The sequence alone: a gap, then one that follows on (joins).
+      [3, 13, [0xc, 0xc, 0xc, 0xc]],
+      [3, 14, [0xc, 0xc, 0xc, 0xc]],
+      // A gap to the last sequence before the wrap, then the wrap itself (joins).
+      [3, 0xffff_ffff, [0xc, 0xc, 0xc, 0xc]],
+      [3, 0, [0xc, 0xc, 0xc, 0xc]],
+    ];
+    for (const [from, sequence, [k0, k1, k2, k3]] of messages) expect(writer.message(77, from, sequence, k0, k1, k2, k3, source, source32, 8, 16)).toBe(true);
     const bytes = writer.take()!.slice();
-    expect(bytes.length).toBe(3 * (DataFrame.FIRST_MESSAGE_OFFSET + messageBytes(16)));
+    expect(bytes.length).toBe(9 * DataFrame.FIRST_MESSAGE_OFFSET + messages.length * messageBytes(16));
     const sink = recorder(new Set());
     readAll(new LinkReader(sink, maxFrameBytes(MAX_MESSAGE), MAX_MESSAGE), bytes, [bytes.length]);
-    expect(sink.runs).toBe(3);
-    expect(sink.got.map((m) => [m.source, m.sequence, m.key[3]])).toEqual([
-      [1, 5, 0xa],
-      [2, 6, 0xb],
-      [2, 7, 0xc],
-    ]);
+    expect(sink.runs).toBe(9);
+    expect(sink.got.map((m) => [m.source, m.sequence, m.key])).toEqual(messages);
   });
 
   it('drops the whole frame of a run that does not verify, and reads the next frame', () => {
