@@ -376,16 +376,27 @@ describe('a producer position the consumer cannot accept puts the ring in FAULT'
   });
 });
 
-describe('a record header the consumer cannot accept puts the ring in FAULT', () => {
-  /** Publish one 24-byte body record at index `index`, then let `scribble` rewrite its header. */
-  function faultWith(scribble: (lengthWord: number, typeWord: number, words: Uint32Array) => void, start = 0): RingConsumer {
-    const { producer, consumer, words, dataStart } = ring(start);
+// Each header twice: as the first record of what the producer published (poll() reads the
+// producer's position, then the header: pollOther), and behind a good record of the same publish
+// that the consumer already read (poll()'s common case, which must send every bad header on to
+// pollOther rather than hand it out).
+describe.each([
+  ['first of its publish', false],
+  ["behind a record of its publish already read (poll()'s common case)", true],
+])('a record header the consumer cannot accept puts the ring in FAULT: %s', (_where, behind) => {
+  /** Publish one 24-byte body record at position `start` (and one of `after` body bytes behind it), then let `scribble` rewrite its header. */
+  function faultWith(scribble: (lengthWord: number, typeWord: number, words: Uint32Array) => void, start = 0, after?: number): RingConsumer {
+    // Behind: a good 16-byte record just before it (across the 2^32 wrap when `start` is 0).
+    const { producer, consumer, words, dataStart } = ring(behind ? (start - 16) >>> 0 : start);
+    if (behind) put(producer, RecordType.RAW, 8, 7);
     const at = put(producer, RecordType.RAW, 24);
+    if (after !== undefined) put(producer, RecordType.RAW, after);
     producer.publish();
     const header = at - RecordLayout.HEADER_BYTES;
     if (start % CAP > CAP - 32) throw new Error('test setup: the record must not wrap');
     expect(header).toBe(dataStart + (start % CAP));
     scribble((header + RecordLayout.LENGTH_OFFSET) >> 2, (header + RecordLayout.TYPE_OFFSET) >> 2, words);
+    if (behind) expect(take(consumer)).toEqual({ type: RecordType.RAW, body: new Array(8).fill(7) });
     expect(consumer.poll()).toBe(FAULT);
     return consumer;
   }
@@ -412,16 +423,25 @@ describe('a record header the consumer cannot accept puts the ring in FAULT', ()
     expect(c.faultReason).toBe(`record of 40 bytes at ${CAP - 32} runs past the published data or the wrap`);
   });
 
+  it('length that runs past the end of the data area, into data published past the wrap', () => {
+    // A record follows at index 0: the published data would cover the 40 bytes, the wrap does not.
+    const c = faultWith((lw, _tw, w) => (w[lw] = 40), CAP - 32, 24);
+    expect(c.faultReason).toBe(`record of 40 bytes at ${CAP - 32} runs past the published data or the wrap`);
+  });
+
   it('type 0', () => {
     const c = faultWith((_lw, tw, w) => (w[tw] = 0));
     expect(c.faultReason).toBe('record type 0');
   });
 
   it('zeroed memory behind a producer position', () => {
-    const { consumer, words, producerWord } = ring();
-    words[producerWord] = 64;
+    const { producer, consumer, words, producerWord } = ring();
+    if (behind) put(producer, RecordType.RAW, 8, 7);
+    producer.publish();
+    words[producerWord] += 64;
+    if (behind) expect(take(consumer)).toEqual({ type: RecordType.RAW, body: new Array(8).fill(7) });
     expect(consumer.poll()).toBe(FAULT);
-    expect(consumer.faultReason).toBe('record length 0 at 0 is outside 8..512');
+    expect(consumer.faultReason).toBe(`record length 0 at ${behind ? 16 : 0} is outside 8..512`);
   });
 
   it('a PAD that does not reach the end of the data area', () => {
