@@ -287,6 +287,23 @@ describe('runs of SENDs: the busy path serves a run at a time, and stops at what
     expect(m.hw.engine.round()).toBe(0);
   });
 
+  it("a run that starts after other work of the same round gets only what is left of the budget", () => {
+    const { m } = primed(3);
+    const [first, second] = m.channels;
+    // The general path serves the SEND on the second channel, and the first SEND on the first (the
+    // cache named the other channel each time): one record of the budget is left for the run.
+    m.write(0, { handle: second.send, payload: 4, fill: 20 });
+    for (let i = 0; i < 4; i++) m.write(0, { handle: first.send, payload: 4, fill: 21 + i });
+    expect(m.hw.engine.round()).toBe(3);
+    expect(m.deliveries().map((d) => [d.channel === second.receive ? 'second' : 'first', d.payload])).toEqual([
+      ['second', pattern(20, 4)],
+      ['first', pattern(21, 4)],
+      ['first', pattern(22, 4)],
+    ]);
+    expect(m.hw.engine.round()).toBe(2);
+    expect(m.deliveries().map((d) => d.payload)).toEqual([23, 24].map((f) => pattern(f, 4)));
+  });
+
   it('a receive ring that fills inside a run: the run stops there, and the rest arrives in order, once, when the receiver frees space', () => {
     const { m } = primed();
     const sent: number[][] = [];

@@ -526,13 +526,20 @@ describe('the receive stage of a link (LinkReader, LinkedChannels) and the engin
     send(a, payload(0, 4, 16));
     send(a, payload(0, 5, 16), 1);
     send(a, payload(0, 6, MAX + 1));
+    // Bodies too short for a SEND's handle and flags, naming the channel in their padding (the partition's own memory).
+    for (const bodyBytes of [0, 4]) {
+      const at = q.ring.tryClaim(RecordType.SEND, bodyBytes);
+      expect(at).toBeGreaterThanOrEqual(0);
+      q.ring.u32[(at + SendBody.CHANNEL_OFFSET) >> 2] = a.rx.handle;
+      q.ring.u32[(at + SendBody.FLAGS_OFFSET) >> 2] = 0;
+    }
     send(a, payload(0, 7, 4));
     q.publish();
-    expect(x.hw.engine.round()).toBe(7);
-    // The link numbers what it was handed: the refused SENDs (flags, size) took no sequence number.
+    expect(x.hw.engine.round()).toBe(9);
+    // The link numbers what it was handed: the refused SENDs (flags, size, short bodies) took no sequence number.
     expect(x.links[0].sent).toEqual([[a.senderId, 1], [a.senderId, 2], [a.senderId, 3], [a.senderId, 4], [a.senderId, 5]]);
     expect(x.links[1].sent).toEqual([[b.senderId, 1]]);
-    expect(x.partitionViolations).toEqual(['0:badFlags', '0:messageSize']);
+    expect(x.partitionViolations).toEqual(['0:badFlags', '0:messageSize', '0:badLength', '0:badLength']);
   });
 
   it("the engine's send stage: a link that takes no more inside a run stops it there; nothing is lost, refused or numbered twice, and the rest goes once the link takes it", () => {
