@@ -54,6 +54,9 @@ describe('record layouts', () => {
   });
 
   it('the queue-pair fault opcode is no record type, so no work request completion reads as one', () => {
-    expect(Object.values(layout.RecordType)).not.toContain(records.QUEUE_PAIR_FAULT);
+    // RecordType is a const enum (tsc writes its numbers in); its object, kept for JavaScript importers, lists the members.
+    const recordTypes = Object.values((layout as unknown as { RecordType: Record<string, number | string> }).RecordType).filter((v) => typeof v === 'number');
+    expect(recordTypes.length).toBeGreaterThan(0);
+    expect(recordTypes).not.toContain(records.QUEUE_PAIR_FAULT);
   });
 });
