@@ -123,11 +123,17 @@ export class Channel implements AsyncIterable<Uint8Array> {
    */
   sendBatch(messages: ReadonlyArray<Uint8Array | ArrayBufferView>): number {
     if (!Array.isArray(messages)) throw new ChannelError('EINVAL', 'sendBatch takes an array of Uint8Array');
-    this.tx.checkCompletions(); // once per batch, not per message
-    return this.tx.batch(() => {
+    const tx = this.tx;
+    tx.checkCompletions(); // once per batch, not per message
+    // Once per batch too: only reading completions fails a channel or its queue pair, and the batch
+    // reads none. An empty batch throws nothing: it only reads the completions (their errors land
+    // in failedSends), as a channel that failed may still want to.
+    if (messages.length > 0) this.checkSendable();
+    return tx.batch(() => {
       let n = 0;
-      // claim() answers an offset, or FULL (a fault throws): a sign test, not a module-variable load per message.
-      while (n < messages.length && this.claim(toBytes(messages[n]), false, false) >= 0) n++;
+      // An offset, or FULL (a fault throws): a sign test, not a module-variable load per message.
+      if (tx.tracer === undefined) while (n < messages.length && this.claimChecked(toBytes(messages[n])) >= 0) n++;
+      else while (n < messages.length && this.claim(toBytes(messages[n]), false, false) >= 0) n++;
       return n;
     });
   }
@@ -144,26 +150,41 @@ export class Channel implements AsyncIterable<Uint8Array> {
 
   private claimRing(bytes: Uint8Array, publish: boolean, checkCompletions: boolean): number {
     if (checkCompletions) this.tx.checkCompletions();
+    this.checkSendable();
+    const at = this.claimChecked(bytes);
+    if (at >= 0 && publish) this.tx.publish();
+    return at;
+  }
+
+  /** Throw why this channel cannot send, if it cannot: its own error, or its queue pair's failure. */
+  private checkSendable(): void {
     if (this.sendError !== undefined) throw this.sendError;
     if (this.qp.failure !== undefined) throw this.qp.failure;
+  }
+
+  /** Claim one work request for `bytes` and copy them in, once checkSendable() passed: its offset, or FULL. */
+  private claimChecked(bytes: Uint8Array): number {
     // `.length`, not `.byteLength` (the same for a Uint8Array): Node 20 inlines neither getter, and
     // byteLength cost ~10 ns a read here against ~5 ns, once per message sent.
     const n = bytes.length;
-    if (n > this.qp.maxMessageBytes) {
-      throw new ChannelError('EMSGSIZE', `message of ${n} bytes exceeds maxMessageBytes ${this.qp.maxMessageBytes}`);
-    }
-    const at = this.tx.claim(RecordType.SEND, this.handle, n);
+    if (n > this.qp.maxMessageBytes) throw this.tooLarge(n);
+    const tx = this.tx;
+    const at = tx.claim(RecordType.SEND, this.handle, n);
     if (at < 0) {
-      if (at === FAULT) throw new ChannelError('EFAULT', `send ring: ${this.tx.ring.faultReason}`);
+      if (at === FAULT) throw new ChannelError('EFAULT', `send ring: ${tx.ring.faultReason}`);
       return FULL;
     }
     // The caller's bytes may start at any offset (`at` is 8-aligned in a view from the ring's
     // start): a large payload at another alignment goes through copyShared, not V8's
     // byte-at-a-time copy into shared memory.
-    if (n > ScratchCopy.ABOVE && ((bytes.byteOffset - at) & 7) !== 0) copyShared(bytes, 0, this.tx.ring.u8, at, n);
-    else setBytes(this.tx.ring.u8, bytes, at);
-    if (publish) this.tx.publish();
+    if (n > ScratchCopy.ABOVE && ((bytes.byteOffset - at) & 7) !== 0) copyShared(bytes, 0, tx.ring.u8, at, n);
+    else setBytes(tx.ring.u8, bytes, at);
     return at;
+  }
+
+  // Apart from claimChecked(): a template string costs much bytecode, and V8 inlines by a bytecode budget.
+  private tooLarge(n: number): ChannelError {
+    return new ChannelError('EMSGSIZE', `message of ${n} bytes exceeds maxMessageBytes ${this.qp.maxMessageBytes}`);
   }
 
   /**
