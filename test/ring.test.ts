@@ -205,6 +205,9 @@ describe('records', () => {
     );
     expect(() => producer.tryClaim(RecordType.RAW, -1)).toThrow(RangeError);
     expect(() => producer.tryClaim(RecordType.RAW, Number.NaN)).toThrow(RangeError);
+    // Bodies whose 8-byte rounding wraps past 2^31 (to a negative span) are too large too, not a claim.
+    for (const huge of [2 ** 31 - 12, 2 ** 31 - 4, 2 ** 32 - 16, 2 ** 40]) expect(() => producer.tryClaim(RecordType.RAW, huge)).toThrow(RangeError);
+    expect(producer.faulted).toBe(false);
     expect(producer.position).toBe(0);
     put(producer, RecordType.RAW, MAX_BODY, 7);
     producer.publish();

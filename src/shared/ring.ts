@@ -230,7 +230,9 @@ export class RingProducer extends RingSide {
     if (
       this.faultReason === '' &&
       bodyBytes >= 0 &&
-      aligned <= this.maxRecordBytes &&
+      // The length, not the aligned span: the bitwise rounding wraps a body near 2^31 to a
+      // negative span, which every bound below would pass (maxRecordBytes is a multiple of 8).
+      length <= this.maxRecordBytes &&
       aligned <= this.capacity - index &&
       aligned <= this.capacity - ((this.claimed - this.consumerCache) >>> 0)
     ) {
@@ -248,7 +250,7 @@ export class RingProducer extends RingSide {
     if (this.faultReason !== '') return FAULT;
     const length = RecordLayout.HEADER_BYTES + bodyBytes;
     const aligned = alignUp(length, RecordLayout.ALIGN_BYTES);
-    if (!(bodyBytes >= 0) || aligned > this.maxRecordBytes) this.tooLarge(bodyBytes);
+    if (!(bodyBytes >= 0) || length > this.maxRecordBytes) this.tooLarge(bodyBytes);
     let index = this.claimed & this.mask;
     const toEnd = this.capacity - index;
     const needed = aligned <= toEnd ? aligned : toEnd + aligned;
