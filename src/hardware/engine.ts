@@ -211,8 +211,9 @@ export class Engine {
    * tracing off) and the counters; nothing in the run can change them. What it does per message,
    * as the general path does: read each field once, check the size, stamp, verify (claim 10),
    * claim, copy exactly the payload, consume. As one loop in one function, V8 keeps the run's
-   * values in registers and inlines every step; a call per message (to fetchWorkRequest, then
-   * through send(), sendLocal() and deliver()) cost more than the steps themselves.
+   * values in registers and inlines every step (with the layouts as const enums, layout.ts): no
+   * call per message to fetchWorkRequest and on through send(), sendLocal() and deliver(). Engine
+   * alone, 64 B batched (`--suite micro`): 77–81 ns a message with that call, 50–55 without.
    */
   private sendRun(qp: HardwareQueuePair, ring: RingConsumer, max: number): number {
     const dqp = this.cachedDestination;
@@ -312,8 +313,9 @@ export class Engine {
 
   /**
    * Read each descriptor field exactly once into a local (the partition may
-   * rewrite them at any moment) and dispatch on the copies only. The busy case
-   * never gets here: serve() gives runs of it to sendRun().
+   * rewrite them at any moment) and dispatch on the copies only. serve() gives
+   * runs of the busy case to sendRun() and sendRemoteRun(); what they leave, and
+   * every other work request, comes here.
    */
   private fetchWorkRequest(qp: HardwareQueuePair, ring: RingConsumer, type: number): Outcome {
     const body = ring.bodyOffset;
