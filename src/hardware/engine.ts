@@ -161,6 +161,8 @@ export class Engine {
     const ring = qp.send;
     const budget = this.options.budgetPerRound;
     let done = 0;
+    // False right after a run: it stopped at a record it cannot serve, which takes the general path.
+    let runs = true;
     while (done < budget) {
       const type = ring.poll();
       if (type === EMPTY) break;
@@ -168,17 +170,19 @@ export class Engine {
         this.faultQueuePair(qp, ring.faultKind === 'record' ? 'badLength' : 'sendRingPosition');
         break;
       }
-      if (type === RecordType.SEND && qp === this.cachedQueuePair) {
+      if (runs && type === RecordType.SEND && qp === this.cachedQueuePair) {
         // Cached with no destination here: the other end is on another node (the link's send stage).
         const served = this.cachedDestination === undefined ? this.sendRemoteRun(qp, ring, budget - done) : this.sendRun(qp, ring, budget - done);
         if (served > 0) {
           done += served;
+          runs = false;
           continue;
         }
       }
       if (this.fetchWorkRequest(qp, ring, type) === BLOCKED) break;
       ring.consume();
       done++;
+      runs = true;
     }
     this.countBeforePublish();
     // Space goes back in steps (releaseStep), and all of it before the hardware sleeps (releaseAll):

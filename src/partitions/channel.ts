@@ -171,7 +171,7 @@ export class Channel implements AsyncIterable<Uint8Array> {
     const tx = this.tx;
     const at = tx.claim(RecordType.SEND, this.handle, n);
     if (at < 0) {
-      if (at === FAULT) throw new ChannelError('EFAULT', `send ring: ${tx.ring.faultReason}`);
+      if (at === FAULT) throw this.ringFault();
       return FULL;
     }
     // The caller's bytes may start at any offset (`at` is 8-aligned in a view from the ring's
@@ -185,6 +185,10 @@ export class Channel implements AsyncIterable<Uint8Array> {
   // Apart from claimChecked(): a template string costs much bytecode, and V8 inlines by a bytecode budget.
   private tooLarge(n: number): ChannelError {
     return new ChannelError('EMSGSIZE', `message of ${n} bytes exceeds maxMessageBytes ${this.qp.maxMessageBytes}`);
+  }
+
+  private ringFault(): ChannelError {
+    return new ChannelError('EFAULT', `send ring: ${this.tx.ring.faultReason}`);
   }
 
   /**
