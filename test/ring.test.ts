@@ -176,6 +176,25 @@ describe('records', () => {
     expect(consumer.poll()).toBe(EMPTY);
   });
 
+  it('ready() says whether a record waits, and keeps the producer position it read for the poll() that follows', () => {
+    const { producer, consumer, i32, producerWord } = ring();
+    expect(consumer.ready()).toBe(false);
+    put(producer, RecordType.RAW, 8, 3);
+    put(producer, RecordType.RAW, 8, 4);
+    producer.publish();
+    expect(consumer.ready()).toBe(true);
+    // Read once: a producer word rewritten afterwards (a hostile partition's) is not read again
+    // until both records it announced are consumed.
+    Atomics.store(i32, producerWord, 36);
+    expect(take(consumer)).toEqual({ type: RecordType.RAW, body: new Array(8).fill(3) });
+    expect(consumer.ready()).toBe(true);
+    expect(take(consumer)).toEqual({ type: RecordType.RAW, body: new Array(8).fill(4) });
+    // Now it is read, and its misalignment is a fault that ready() reports as something to poll.
+    expect(consumer.ready()).toBe(true);
+    expect(consumer.poll()).toBe(FAULT);
+    expect(consumer.faultReason).toBe('producer position 36 is not 8-byte aligned');
+  });
+
   it('aligns every record to 8 bytes and advances by header + body rounded up', () => {
     const { producer, consumer, dataStart } = ring();
     let pos = 0;

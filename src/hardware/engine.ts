@@ -156,7 +156,7 @@ export class Engine {
       // flags: what was written into its rings outside a serve() (whose writers publish it
       // themselves, as a rule) is still published by the next round, as it was when every queue
       // pair was served.
-      if (qp.state === QueuePairState.ACTIVE && (qp.send.hasData() || qp.receiveDirty || qp.completionDirty)) work += this.serve(qp);
+      if (qp.state === QueuePairState.ACTIVE && (qp.send.ready() || qp.receiveDirty || qp.completionDirty)) work += this.serve(qp);
     }
     return work;
   }

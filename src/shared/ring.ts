@@ -517,6 +517,15 @@ export class RingConsumer extends RingSide {
     ringBell(this.i32, this.signals.spaceWaiting, this.signals.spaceBell);
   }
 
+  /**
+   * True when a record waits, or the ring broke its rules (poll() then says FAULT). Unlike
+   * hasData(), it keeps the producer's position it read (checked), so the poll() that follows
+   * finds the record without reading it again: the engine's look at each queue pair per round.
+   */
+  ready(): boolean {
+    return this.position !== this.limit || this.refreshLimit() !== EMPTY;
+  }
+
   /** True when the producer has published past what this side has read. */
   hasData(): boolean {
     return this.position !== this.limit || Atomics.load(this.i32, this.producerWord) !== this.position;
