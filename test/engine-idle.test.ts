@@ -5,6 +5,7 @@
  * otherwise never see it.
  */
 import { describe, expect, it } from 'vitest';
+import { DONE } from '../src/hardware/engine.js';
 import { Hardware } from '../src/hardware/hardware.js';
 import { resolveOptions } from '../src/options.js';
 import { Status } from '../src/shared/errors.js';
@@ -35,7 +36,7 @@ describe('engine: idle queue pairs', () => {
   it('a round publishes a delivery written to a queue pair that has nothing to send', () => {
     const { hw, qp, received } = machine();
     const payload = new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]);
-    expect(hw.engine.deliverFromLink(qp, 9, payload, new Uint32Array(payload.buffer), 0, payload.length)).toBe(0);
+    expect(hw.engine.deliverFromLink(qp, 9, payload, new Uint32Array(payload.buffer), 0, payload.length)).toBe(DONE);
     expect(received.poll()).toBe(EMPTY);
     hw.engine.round();
     expect(received.poll()).toBe(RecordType.DATA);
