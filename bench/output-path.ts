@@ -1,11 +1,15 @@
 /** Output paths checked before a run starts, so a long run never ends in a lost result. */
-import { accessSync, constants, existsSync, statSync } from 'node:fs';
-import { dirname, resolve as resolvePath } from 'node:path';
+import { closeSync, existsSync, mkdirSync, openSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
+import { dirname, join, resolve as resolvePath } from 'node:path';
 
 /**
  * Why `path` (given as `option`) cannot be written, or undefined when it can: its folder must
- * exist and be writable, and the path must not be a folder itself. `isDir`: the path names a
- * folder to create or fill (--cpu-prof, --out).
+ * exist, the path must not be a folder itself, and the file (or a file in the folder) must open
+ * for writing now. `isDir`: the path names a folder to create or fill (--cpu-prof, --out).
+ *
+ * It opens rather than asks `access(W_OK)`: that says yes to root everywhere (a read-only file
+ * system, /sys) and says nothing of an existing file's own mode, and either way the run would
+ * end, after all its work, in an EACCES.
  */
 export function unwritable(option: string, path: string, isDir = false): string | undefined {
   const full = resolvePath(path);
@@ -15,10 +19,32 @@ export function unwritable(option: string, path: string, isDir = false): string 
   }
   const folder = isDir && exists ? full : dirname(full);
   if (!existsSync(folder) || !statSync(folder).isDirectory()) return `${option} ${path}: the folder ${folder} does not exist; create it first`;
+  const failure = isDir ? probeFolder(full, exists) : probeFile(full, exists);
+  if (failure === undefined) return undefined;
+  return `${option} ${path}: cannot write ${isDir && exists ? `into the folder ${full}` : exists ? 'the file' : `in the folder ${folder}`} (${failure}); choose another path`;
+}
+
+/** Open `file` for writing without changing it (an existing one) or create it and remove it again: the error code, or undefined. */
+function probeFile(file: string, exists: boolean): string | undefined {
   try {
-    accessSync(folder, constants.W_OK);
-  } catch {
-    return `${option} ${path}: the folder ${folder} is not writable`;
+    closeSync(openSync(file, exists ? 'r+' : 'wx'));
+    if (!exists) unlinkSync(file);
+    return undefined;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code ?? String(e);
   }
-  return undefined;
+}
+
+/** Write a probe file into an existing folder, or create the folder and remove it again: the error code, or undefined. */
+function probeFolder(folder: string, exists: boolean): string | undefined {
+  if (!exists) {
+    try {
+      mkdirSync(folder);
+      rmdirSync(folder);
+      return undefined;
+    } catch (e) {
+      return (e as NodeJS.ErrnoException).code ?? String(e);
+    }
+  }
+  return probeFile(join(folder, `.lparlink-write-check-${process.pid}`), false);
 }

@@ -7,11 +7,19 @@
  * what was measured.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MachineInfo, ResultRow } from '../../bench/results.js';
 import { bench, bin, removeTempDirs, tempDir } from './helpers.js';
+
+/** A file in `dir` its owner may read but not write. */
+function readOnlyFile(dir: string): string {
+  const file = join(dir, 'ro.html');
+  writeFileSync(file, '');
+  chmodSync(file, 0o444);
+  return file;
+}
 
 const SYSTEMS = ['lparlink', 'raw-relay', 'raw-ring', 'postMessage', 'comlink', 'piscina'];
 
@@ -162,6 +170,11 @@ describe('lparlink bench', () => {
       [['--report', join(dir, 'missing', 'x.html')], /--report .*: the folder .*missing does not exist; create it first/],
       [['--json', dir], /--json .* is a folder; give a file name/],
       [['--cpu-prof', join(dir, 'a', 'b')], /--cpu-prof .*: the folder .*a does not exist/],
+      // A folder that exists and that access(W_OK) passes for root, where no file can be made.
+      [['--json', '/proc/lparlink-check.json'], /--json \/proc\/lparlink-check\.json: cannot write in the folder \/proc \(ENOENT\); choose another path/],
+      [['--trace', '/proc/lparlink-check.json'], /--trace \/proc\/lparlink-check\.json: cannot write in the folder \/proc/],
+      // An existing file this user may not write (none exists for root, who skips this case).
+      ...(process.getuid?.() === 0 ? [] : [[['--report', readOnlyFile(dir)], /--report .*ro\.html: cannot write the file \(EACCES\)/] as const]),
     ] as const) {
       const r = await bench(['--suite', 'bandwidth', ...args]);
       expect(r.code).toBe(2);
