@@ -5,13 +5,13 @@
  */
 import { EventEmitter, once } from 'node:events';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
-import { DEFAULTS, describe, resolveMachineOptions, type MachineOptions } from './options.js';
+import { DEFAULTS, resolveMachineOptions, type MachineOptions } from './options.js';
 import { moduleHref, type ProgramRef, type SpawnArgs } from './program.js';
 import type { HardwareBoot, PartitionBoot, ResolvedOptions, ResolvedPartition } from './shared/boot.js';
 import { counterBytes, readPartitionStats, type PartitionStats } from './shared/counter-block.js';
 import { nodeEndpoint, releaseProxy, transfer, wrap, WORKER_READY, type Remote } from './shared/control-plane.js';
 import { rebuildError } from './shared/error-record.js';
-import { MachineError } from './shared/errors.js';
+import { describeValue, MachineError } from './shared/errors.js';
 import { KeepAlive } from './keep-alive.js';
 import { checkSpawnOptions, DEFAULT_ABORT_GRACE_MS, watchCancellation, type SpawnOptions } from './spawn-options.js';
 import { isLinkEvent, type HardwareAdmin, type LinkEvent, type PartitionOsApi, type StartResult } from './shared/operator-contract.js';
@@ -557,7 +557,7 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
     if (p === undefined) {
       throw new MachineError(
         'EINVAL',
-        `machine.partition(id): no partition ${describe(id)}; this machine has ${[...this.byId.keys()].join(', ')}`,
+        `machine.partition(id): no partition ${describeValue(id)}; this machine has ${[...this.byId.keys()].join(', ')}`,
       );
     }
     return p;

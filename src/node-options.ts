@@ -1,6 +1,6 @@
 /** The `node` option (docs/LINK.md): checks, defaults, and node-qualified policy pairs. */
 import { X509Certificate } from 'node:crypto';
-import { MachineError } from './shared/errors.js';
+import { describeValue, MachineError } from './shared/errors.js';
 import { MAX_NODE_ID, MIN_NODE_ID, nodeCommonName } from './shared/link-frames.js';
 import type { NodeTls, RemotePolicyPair, ResolvedNode, ResolvedPeer, TlsMaterial } from './shared/boot.js';
 
@@ -68,11 +68,6 @@ function bad(option: string, why: string): never {
   throw new MachineError('EINVAL', `createMachine: ${option} ${why}`);
 }
 
-function show(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
-  if (typeof value === 'number' || typeof value === 'boolean' || value == null) return String(value);
-  return Array.isArray(value) ? `an array of ${value.length}` : `a ${typeof value}`;
-}
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -84,21 +79,21 @@ function only(option: string, v: Record<string, unknown>, keys: readonly string[
 
 function integer(option: string, value: unknown, min: number, max: number): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    bad(option, `must be an integer from ${min} to ${max}, got ${show(value)}`);
+    bad(option, `must be an integer from ${min} to ${max}, got ${describeValue(value)}`);
   }
   return value;
 }
 
 function host(option: string, value: unknown): string {
   if (value === undefined) return NODE_DEFAULTS.host;
-  if (typeof value !== 'string' || !/^[A-Za-z0-9.:_-]{1,253}$/.test(value)) bad(option, `must be a host name or IP address, got ${show(value)}`);
+  if (typeof value !== 'string' || !/^[A-Za-z0-9.:_-]{1,253}$/.test(value)) bad(option, `must be a host name or IP address, got ${describeValue(value)}`);
   return value;
 }
 
 function material(option: string, value: unknown): TlsMaterial {
   if (typeof value === 'string' && value.includes('-----BEGIN')) return value;
   if (value instanceof Uint8Array && value.length > 0) return value;
-  return bad(option, `must be PEM text (a string or Buffer read from the file, e.g. readFileSync('node-1.key')), got ${show(value)}`);
+  return bad(option, `must be PEM text (a string or Buffer read from the file, e.g. readFileSync('node-1.key')), got ${describeValue(value)}`);
 }
 
 /** The node id the certificate's subject CN names, checked against `id`, so a wrong file fails here rather than at every handshake. */
@@ -111,30 +106,30 @@ function checkCertificate(cert: TlsMaterial, id: number): void {
   }
   const cn = /(?:^|\n)CN=([^\n]*)/.exec(subject)?.[1];
   if (cn !== nodeCommonName(id)) {
-    bad('node.tls.cert', `names ${cn === undefined ? 'no CN' : `CN ${show(cn)}`}, but node.id is ${id}: use the certificate made for node ${id} (subject CN ${nodeCommonName(id)})`);
+    bad('node.tls.cert', `names ${cn === undefined ? 'no CN' : `CN ${describeValue(cn)}`}, but node.id is ${id}: use the certificate made for node ${id} (subject CN ${nodeCommonName(id)})`);
   }
 }
 
 /** Check `options.node`: the resolved node (no TLS material) and the TLS material for the hardware's boot. */
 export function resolveNode(value: unknown): { node: ResolvedNode; tls: NodeTls } | undefined {
   if (value === undefined) return undefined;
-  if (!isObject(value)) return bad('node', `must be an object like { id: 1, listen: { port: 7001 }, peers: [{ id: 2, port: 7002 }], tls }, got ${show(value)}`);
+  if (!isObject(value)) return bad('node', `must be an object like { id: 1, listen: { port: 7001 }, peers: [{ id: 2, port: 7002 }], tls }, got ${describeValue(value)}`);
   only('node', value, ['id', 'listen', 'peers', 'tls', 'heartbeatMs', 'deadAfterMs']);
   const id = integer('node.id', value.id, MIN_NODE_ID, MAX_NODE_ID);
 
   let listen: ResolvedNode['listen'];
   if (value.listen !== undefined) {
-    if (!isObject(value.listen)) bad('node.listen', `must be an object like { host: '127.0.0.1', port: 7001 }, got ${show(value.listen)}`);
+    if (!isObject(value.listen)) bad('node.listen', `must be an object like { host: '127.0.0.1', port: 7001 }, got ${describeValue(value.listen)}`);
     only('node.listen', value.listen, ['host', 'port']);
     listen = { host: host('node.listen.host', value.listen.host), port: integer('node.listen.port', value.listen.port, 0, 65535) };
   }
 
   const peersIn = value.peers ?? [];
-  if (!Array.isArray(peersIn)) bad('node.peers', `must be an array like [{ id: 2, host: '127.0.0.1', port: 7002 }], got ${show(peersIn)}`);
+  if (!Array.isArray(peersIn)) bad('node.peers', `must be an array like [{ id: 2, host: '127.0.0.1', port: 7002 }], got ${describeValue(peersIn)}`);
   const seen = new Set<number>();
   const peers = peersIn.map((p: unknown, i): ResolvedPeer => {
     const at = `node.peers[${i}]`;
-    if (!isObject(p)) bad(at, `must be an object like { id: 2, port: 7002 }, got ${show(p)}`);
+    if (!isObject(p)) bad(at, `must be an object like { id: 2, port: 7002 }, got ${describeValue(p)}`);
     only(at, p, ['id', 'host', 'port']);
     const peerId = integer(`${at}.id`, p.id, MIN_NODE_ID, MAX_NODE_ID);
     if (peerId === id) bad(`${at}.id`, `is ${peerId}, this node's own id; list only the other nodes`);
@@ -148,7 +143,7 @@ export function resolveNode(value: unknown): { node: ResolvedNode; tls: NodeTls 
     bad('node', 'neither listens nor names a peer with a port, so it could never link; give node.listen or a peer with host and port');
   }
 
-  if (!isObject(value.tls)) return bad('node.tls', `must be { key, cert, ca } (PEM text or Buffers), got ${show(value.tls)}`);
+  if (!isObject(value.tls)) return bad('node.tls', `must be { key, cert, ca } (PEM text or Buffers), got ${describeValue(value.tls)}`);
   only('node.tls', value.tls, ['key', 'cert', 'ca']);
   const key = material('node.tls.key', value.tls.key);
   const cert = material('node.tls.cert', value.tls.cert);
@@ -175,10 +170,10 @@ export function resolvePolicyPairs(
   const remote: RemotePolicyPair[] = [];
   allow.forEach((pair, i) => {
     const at = `policy.allow[${i}]`;
-    if (!Array.isArray(pair) || pair.length !== 2) bad(at, `must be a pair like [1, 2] or [1, { node: 2, partition: 1 }], got ${show(pair)}`);
+    if (!Array.isArray(pair) || pair.length !== 2) bad(at, `must be a pair like [1, 2] or [1, { node: 2, partition: 1 }], got ${describeValue(pair)}`);
     const ends = pair.map((end: unknown) => {
       if (typeof end === 'number') return { node: 0, partition: end };
-      if (!isObject(end)) return bad(at, `has an end that is neither a partition id nor { node, partition }: ${show(end)}`);
+      if (!isObject(end)) return bad(at, `has an end that is neither a partition id nor { node, partition }: ${describeValue(end)}`);
       only(at, end, ['node', 'partition']);
       if (node === undefined) bad(at, 'names a node, but this machine has no node option; add node: { id, ... } or use bare partition ids');
       const n = integer(`${at}.node`, end.node, MIN_NODE_ID, MAX_NODE_ID);
@@ -188,7 +183,7 @@ export function resolvePolicyPairs(
       return { node: n, partition };
     });
     const [a, b] = ends;
-    for (const end of ends) if (end.node === 0 && !partitionIds.has(end.partition)) bad(at, `names partition ${show(end.partition)}, which is not in partitions`);
+    for (const end of ends) if (end.node === 0 && !partitionIds.has(end.partition)) bad(at, `names partition ${describeValue(end.partition)}, which is not in partitions`);
     if (a.node === 0 && b.node === 0) local.push([a.partition, b.partition]);
     else if (a.node !== 0 && b.node !== 0) bad(at, "names two other nodes' partitions; a node's policy speaks only for pairs with one of its own partitions");
     else {

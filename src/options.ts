@@ -1,5 +1,5 @@
 /** Every machine option, its default, and its check, in one place. */
-import { MachineError } from './shared/errors.js';
+import { describeValue, MachineError } from './shared/errors.js';
 import { DeliverBody, MAX_RING_CAPACITY, maxRecordBytes, MIN_RING_CAPACITY, RecordLayout, SendBody } from './shared/layout.js';
 import type { NodeTls, ResolvedOptions, ResolvedPartition, ResourceLimits } from './shared/boot.js';
 import { resolveNode, resolvePolicyPairs, type NodeOptions, type PolicyEnd } from './node-options.js';
@@ -118,7 +118,7 @@ function bad(option: string, why: string): never {
 
 function intIn(option: string, value: unknown, min: number, max: number): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    bad(option, `must be an integer from ${min} to ${max}, got ${describe(value)}`);
+    bad(option, `must be an integer from ${min} to ${max}, got ${describeValue(value)}`);
   }
   return value;
 }
@@ -129,25 +129,19 @@ function ringBytes(option: string, value: unknown): number {
   return n;
 }
 
-export function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
-  if (typeof value === 'number' || typeof value === 'boolean' || value == null) return String(value);
-  if (Array.isArray(value)) return `an array of ${value.length}`;
-  return `a ${typeof value}`;
-}
 
 const RESOURCE_LIMIT_KEYS = ['maxOldGenerationSizeMb', 'maxYoungGenerationSizeMb', 'stackSizeMb'] as const;
 
 function resourceLimits(option: string, value: unknown): ResourceLimits | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    bad(option, `must be an object like { maxOldGenerationSizeMb: 64 }, got ${describe(value)}`);
+    bad(option, `must be an object like { maxOldGenerationSizeMb: 64 }, got ${describeValue(value)}`);
   }
   const limits = value as Record<string, unknown>;
   for (const key of Object.keys(limits)) {
     if (!(RESOURCE_LIMIT_KEYS as readonly string[]).includes(key)) bad(`${option}.${key}`, `is not a resource limit (known: ${RESOURCE_LIMIT_KEYS.join(', ')})`);
     const n = limits[key];
-    if (n !== undefined && (typeof n !== 'number' || !Number.isFinite(n) || n <= 0)) bad(`${option}.${key}`, `must be a positive number of MiB, got ${describe(n)}`);
+    if (n !== undefined && (typeof n !== 'number' || !Number.isFinite(n) || n <= 0)) bad(`${option}.${key}`, `must be a positive number of MiB, got ${describeValue(n)}`);
   }
   return { ...limits };
 }
@@ -158,7 +152,7 @@ function moduleRef(option: string, value: unknown): string | undefined {
   if (value === undefined) return undefined;
   if (value instanceof URL) return value.href;
   if (typeof value === 'string' && value.length > 0) return value;
-  return bad(option, `must be a URL or a module specifier string, got ${describe(value)}`);
+  return bad(option, `must be a URL or a module specifier string, got ${describeValue(value)}`);
 }
 
 export function resolveOptions(input: unknown): ResolvedOptions {
@@ -167,7 +161,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
 
 /** The checked options, and the node's TLS material, which goes only to the hardware worker. */
 export function resolveMachineOptions(input: unknown): { options: ResolvedOptions; tls: NodeTls | undefined } {
-  if (typeof input !== 'object' || input === null) bad('options', `must be an object, got ${describe(input)}`);
+  if (typeof input !== 'object' || input === null) bad('options', `must be an object, got ${describeValue(input)}`);
   const o = input as MachineOptions;
   const known = new Set([
     'partitions', 'policy', 'processesPerPartition', 'channelsPerPartition', 'sendRingBytes', 'receiveRingBytes',
@@ -176,13 +170,13 @@ export function resolveMachineOptions(input: unknown): { options: ResolvedOption
   for (const key of Object.keys(o)) if (!known.has(key)) bad(`option '${key}'`, `is not an option (known: ${[...known].join(', ')})`);
 
   if (!Array.isArray(o.partitions) || o.partitions.length === 0) {
-    bad('partitions', `must be a non-empty array like [{ id: 1 }, { id: 2 }], got ${describe(o.partitions)}`);
+    bad('partitions', `must be a non-empty array like [{ id: 1 }, { id: 2 }], got ${describeValue(o.partitions)}`);
   }
   if (o.partitions.length > DEFAULTS.maxPartitions) bad('partitions', `may hold at most ${DEFAULTS.maxPartitions} partitions`);
   const defaultLimits = resourceLimits('resourceLimits', o.resourceLimits);
   const ids = new Set<number>();
   const partitions = o.partitions.map((p, i): ResolvedPartition => {
-    if (typeof p !== 'object' || p === null) bad(`partitions[${i}]`, `must be an object like { id: ${i + 1} }, got ${describe(p)}`);
+    if (typeof p !== 'object' || p === null) bad(`partitions[${i}]`, `must be an object like { id: ${i + 1} }, got ${describeValue(p)}`);
     for (const key of Object.keys(p)) {
       if (!PARTITION_KEYS.has(key)) bad(`partitions[${i}].${key}`, `is not a partition option (known: ${[...PARTITION_KEYS].join(', ')})`);
     }
@@ -190,7 +184,7 @@ export function resolveMachineOptions(input: unknown): { options: ResolvedOption
     if (ids.has(id)) bad(`partitions[${i}].id`, `${id} is used twice; partition ids must be unique`);
     ids.add(id);
     if (p.name !== undefined && (typeof p.name !== 'string' || !/^[\w.-]{1,40}$/.test(p.name))) {
-      bad(`partitions[${i}].name`, `must be 1-40 letters, digits, '_', '.', '-', got ${describe(p.name)}`);
+      bad(`partitions[${i}].name`, `must be 1-40 letters, digits, '_', '.', '-', got ${describeValue(p.name)}`);
     }
     return {
       id,
@@ -228,7 +222,7 @@ export function resolveMachineOptions(input: unknown): { options: ResolvedOption
       ? Math.min(DEFAULTS.maxMessageBytes, largestMessage)
       : intIn('maxMessageBytes', o.maxMessageBytes, 1, largestMessage);
   const wait = o.wait ?? DEFAULTS.wait;
-  if (!WAIT_MODES.includes(wait)) bad('wait', `must be one of ${WAIT_MODES.join(', ')}, got ${describe(wait)}`);
+  if (!WAIT_MODES.includes(wait)) bad('wait', `must be one of ${WAIT_MODES.join(', ')}, got ${describeValue(wait)}`);
   if (o.testHooks !== undefined && typeof o.testHooks !== 'boolean') bad('testHooks', 'must be a boolean');
 
   const options: ResolvedOptions = {
@@ -258,7 +252,7 @@ const TRACE_KEYS = new Set(['sample', 'records']);
 
 function traceOptions(value: unknown): ResolvedOptions['trace'] {
   if (value === undefined) return undefined;
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) bad('trace', `must be an object like { sample: 64 }, got ${describe(value)}`);
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) bad('trace', `must be an object like { sample: 64 }, got ${describeValue(value)}`);
   const t = value as Record<string, unknown>;
   for (const key of Object.keys(t)) if (!TRACE_KEYS.has(key)) bad(`trace.${key}`, `is not a trace option (known: ${[...TRACE_KEYS].join(', ')})`);
   return {

@@ -33,8 +33,7 @@
 import { isAbsolute, resolve as resolvePath } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Process } from './partitions/process.js';
-import { describe } from './options.js';
-import { MachineError } from './shared/errors.js';
+import { describeValue, MachineError } from './shared/errors.js';
 import type { SpawnOptions } from './spawn-options.js';
 
 /**
@@ -87,7 +86,7 @@ export function defineProgram<Args = undefined, Result = unknown>(
   main: (proc: Process, args: Args) => Result | Promise<Result>,
 ): Program<Args, Result> {
   if (typeof main !== 'function') {
-    throw new MachineError('EINVAL', `defineProgram: main must be a function (proc, args) => result, got ${describe(main)}`);
+    throw new MachineError('EINVAL', `defineProgram: main must be a function (proc, args) => result, got ${describeValue(main)}`);
   }
   return main;
 }
@@ -126,7 +125,7 @@ export function moduleHref(module: unknown, what: string): string {
   }
   throw new MachineError(
     'EINVAL',
-    `${what} must be a URL, a path string or a ProgramRef (programUrl(new URL('./program.js', import.meta.url))), got ${describe(module)}`,
+    `${what} must be a URL, a path string or a ProgramRef (programUrl(new URL('./program.js', import.meta.url))), got ${describeValue(module)}`,
   );
 }
 
@@ -149,7 +148,7 @@ export function programUrl<P extends ProgramSource = Program<unknown, unknown>>(
   url: URL | string,
 ): ProgramRef<ProgramArgs<P>, ProgramResult<P>> {
   if (!(url instanceof URL) && typeof url !== 'string') {
-    throw new MachineError('EINVAL', `programUrl: url must be a URL or a path string, got ${describe(url)}`);
+    throw new MachineError('EINVAL', `programUrl: url must be a URL or a path string, got ${describeValue(url)}`);
   }
   const href = moduleHref(url, 'programUrl: url');
   return Object.freeze({ href, [PROGRAM_REF]: true as const, toString: () => href }) as ProgramRef<ProgramArgs<P>, ProgramResult<P>>;

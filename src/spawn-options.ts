@@ -7,8 +7,7 @@
  * the grace period (a busy loop, an await on something else), its partition
  * is restarted.
  */
-import { describe } from './options.js';
-import { MachineError } from './shared/errors.js';
+import { describeValue, MachineError } from './shared/errors.js';
 
 /** The third argument of {@link PartitionHandle.spawn}. */
 export interface SpawnOptions {
@@ -42,7 +41,7 @@ const KNOWN = new Set(['signal', 'timeoutMs', 'abortGraceMs']);
 function checkDelay(value: unknown, what: string): number | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > MAX_TIMER_MS) {
-    throw new MachineError('EINVAL', `${what} must be a number of milliseconds from 0 to ${MAX_TIMER_MS}, got ${describe(value)}`);
+    throw new MachineError('EINVAL', `${what} must be a number of milliseconds from 0 to ${MAX_TIMER_MS}, got ${describeValue(value)}`);
   }
   return value;
 }
@@ -51,14 +50,14 @@ function checkDelay(value: unknown, what: string): number | undefined {
 export function checkSpawnOptions(options: unknown): SpawnOptions {
   if (options === undefined) return {};
   if (typeof options !== 'object' || options === null) {
-    throw new MachineError('EINVAL', `spawn: options must be an object { signal?, timeoutMs?, abortGraceMs? }, got ${describe(options)}`);
+    throw new MachineError('EINVAL', `spawn: options must be an object { signal?, timeoutMs?, abortGraceMs? }, got ${describeValue(options)}`);
   }
   for (const key of Object.keys(options)) {
     if (!KNOWN.has(key)) throw new MachineError('EINVAL', `spawn: unknown option ${JSON.stringify(key)}; known: signal, timeoutMs, abortGraceMs`);
   }
   const { signal } = options as SpawnOptions;
   if (signal !== undefined && !(signal instanceof AbortSignal)) {
-    throw new MachineError('EINVAL', `spawn: options.signal must be an AbortSignal (new AbortController().signal), got ${describe(signal)}`);
+    throw new MachineError('EINVAL', `spawn: options.signal must be an AbortSignal (new AbortController().signal), got ${describeValue(signal)}`);
   }
   return {
     signal,

@@ -8,7 +8,7 @@
  *                                                await api.add(1, 2); await ch.close();
  */
 import { expose, wrap } from '../shared/control-plane.js';
-import { ChannelError } from '../shared/errors.js';
+import { ChannelError, describeValue } from '../shared/errors.js';
 import { Channel } from './channel.js';
 import { ChannelEndpoint } from './channel-endpoint.js';
 
@@ -24,7 +24,7 @@ export type ChannelRemote<T> = {
 
 function checkChannel(channel: unknown, what: string): Channel {
   if (!(channel instanceof Channel)) {
-    throw new ChannelError('EINVAL', `${what}: channel must be a Channel from proc.connect() or listener.accept(), got ${describe(channel)}`);
+    throw new ChannelError('EINVAL', `${what}: channel must be a Channel from proc.connect() or listener.accept(), got ${describeValue(channel)}`);
   }
   if (!channel.open) throw new ChannelError('ECLOSED', `${what}: channel ${channel.handle} is closed; open a new one`);
   if (channel.maxMessageBytes < 2) {
@@ -35,11 +35,6 @@ function checkChannel(channel: unknown, what: string): Channel {
   return channel;
 }
 
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (typeof value === 'object') return value.constructor?.name ?? 'an object';
-  return typeof value;
-}
 
 /**
  * Serve `api` with comlink to the process at the other end of `channel`,
@@ -58,7 +53,7 @@ function describe(value: unknown): string {
  */
 export function exposeOverChannel(api: object, channel: Channel): Promise<void> {
   if ((typeof api !== 'object' && typeof api !== 'function') || api === null) {
-    throw new ChannelError('EINVAL', `exposeOverChannel: api must be an object whose methods the peer calls, got ${describe(api)}`);
+    throw new ChannelError('EINVAL', `exposeOverChannel: api must be an object whose methods the peer calls, got ${describeValue(api)}`);
   }
   const endpoint = new ChannelEndpoint(checkChannel(channel, 'exposeOverChannel'));
   expose(api, endpoint);

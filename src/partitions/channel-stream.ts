@@ -12,7 +12,7 @@
  * sender through the hardware).
  */
 import { Duplex } from 'node:stream';
-import { ChannelError } from '../shared/errors.js';
+import { ChannelError, describeValue } from '../shared/errors.js';
 import type { Channel } from './channel.js';
 
 /** High-water marks of the Duplex from `ch.stream(options)`, as `node:stream` takes them (bytes). */
@@ -33,14 +33,14 @@ export type StreamedChannel = Pick<Channel, 'write' | 'tryRecv' | 'readable' | '
 function checkOptions(options: unknown): ChannelStreamOptions {
   if (options === undefined) return {};
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new ChannelError('EINVAL', `stream: options must be an object such as { highWaterMark: 65536 }, got ${String(options)}`);
+    throw new ChannelError('EINVAL', `stream: options must be an object such as { highWaterMark: 65536 }, got ${describeValue(options)}`);
   }
   for (const [name, value] of Object.entries(options)) {
     if (!(OPTION_NAMES as readonly string[]).includes(name)) {
       throw new ChannelError('EINVAL', `stream: '${name}' is not an option; the options are ${OPTION_NAMES.join(', ')}`);
     }
     if (value !== undefined && !(Number.isSafeInteger(value) && (value as number) >= 1)) {
-      throw new ChannelError('EINVAL', `stream: ${name} must be a positive integer number of bytes, got ${String(value)}`);
+      throw new ChannelError('EINVAL', `stream: ${name} must be a positive integer number of bytes, got ${describeValue(value)}`);
     }
   }
   return options as ChannelStreamOptions;
@@ -135,10 +135,10 @@ export class ChannelStream extends Duplex {
    */
   setTimeout(ms: number, onTimeout?: () => void): this {
     if (typeof ms !== 'number' || !(ms >= 0) || !Number.isFinite(ms)) {
-      throw new ChannelError('EINVAL', `stream.setTimeout: ms must be a number of milliseconds >= 0 (0 turns the timeout off), got ${String(ms)}`);
+      throw new ChannelError('EINVAL', `stream.setTimeout: ms must be a number of milliseconds >= 0 (0 turns the timeout off), got ${describeValue(ms)}`);
     }
     if (onTimeout !== undefined && typeof onTimeout !== 'function') {
-      throw new ChannelError('EINVAL', `stream.setTimeout: onTimeout must be a function, got ${typeof onTimeout}`);
+      throw new ChannelError('EINVAL', `stream.setTimeout: onTimeout must be a function, got ${describeValue(onTimeout)}`);
     }
     if (onTimeout !== undefined) {
       if (ms === 0) this.removeListener('timeout', onTimeout);

@@ -9,7 +9,7 @@
  * in-place batches.
  */
 import type { Duplex } from 'node:stream';
-import { ChannelError, channelErrorFromStatus, Status, statusName } from '../shared/errors.js';
+import { ChannelError, channelErrorFromStatus, describeValue, Status, statusName } from '../shared/errors.js';
 import { RecordType } from '../shared/layout.js';
 import { FAULT, FULL } from '../shared/ring.js';
 import { copyShared, ScratchCopy, setBytes } from '../shared/shared-copy.js';
@@ -38,7 +38,7 @@ function toBytes(data: unknown): Uint8Array {
   if (data instanceof Uint8Array) return data;
   if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   if (data instanceof ArrayBuffer) return new Uint8Array(data);
-  throw new ChannelError('EINVAL', `send takes a Uint8Array (or another ArrayBufferView), got ${data === null ? 'null' : typeof data}`);
+  throw new ChannelError('EINVAL', `send takes a Uint8Array (or another ArrayBufferView), got ${describeValue(data)}`);
 }
 
 /**
@@ -291,10 +291,11 @@ export class Channel implements AsyncIterable<Uint8Array> {
   }
 
   /**
-   * Every message ready now, up to `max`, copied out; waits for at least one.
+   * Every message ready now, up to `max` (an integer >= 1), copied out; waits for at least one.
    * Resolves [] at a clean end of stream; rejects with the reason the channel died.
    */
   async recvBatch(max = 256): Promise<Uint8Array[]> {
+    checkMax(max, 'recvBatch', 1);
     const out: Uint8Array[] = [];
     for (;;) {
       for (let m = this.tryRecv(); m !== undefined; m = out.length < max ? this.tryRecv() : undefined) out.push(m);
@@ -523,16 +524,19 @@ export class Channel implements AsyncIterable<Uint8Array> {
 
 function checkBuffer(buffer: unknown, what: string): void {
   if (!(buffer instanceof Uint8Array)) {
-    throw new ChannelError('EINVAL', `${what} takes a Uint8Array to receive into, got ${buffer === null ? 'null' : typeof buffer}`);
+    throw new ChannelError('EINVAL', `${what} takes a Uint8Array to receive into, got ${describeValue(buffer)}`);
   }
 }
 
 function checkTimeout(timeoutMs: number, what: string): void {
   if (typeof timeoutMs !== 'number' || !(timeoutMs >= 0)) {
-    throw new ChannelError('EINVAL', `${what}: timeoutMs must be a number of milliseconds >= 0 (Infinity: no limit), got ${String(timeoutMs)}`);
+    throw new ChannelError('EINVAL', `${what}: timeoutMs must be a number of milliseconds >= 0 (Infinity: no limit), got ${describeValue(timeoutMs)}`);
   }
 }
 
-function checkMax(max: number, what: string): void {
-  if (!(max >= 0)) throw new ChannelError('EINVAL', `${what}: max must be a number >= 0, got ${String(max)}`);
+/** `least`: recvBatch waits for a message, so it takes at least 1. */
+function checkMax(max: number, what: string, least = 0): void {
+  if (!(typeof max === 'number' && max >= least && (Number.isInteger(max) || max === Number.POSITIVE_INFINITY))) {
+    throw new ChannelError('EINVAL', `${what}: max must be an integer >= ${least} (Infinity: no limit), got ${describeValue(max)}`);
+  }
 }

@@ -5,7 +5,7 @@
  * the deadline, so no program needs its own retry loop or a fixed sleep.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ChannelError } from '../shared/errors.js';
+import { ChannelError, describeValue } from '../shared/errors.js';
 
 /** The second argument of `proc.connect(target, options)`. */
 export interface ConnectOptions {
@@ -33,7 +33,7 @@ const MAX_BACKOFF_MS = 50;
 export function retryTimeout(options: unknown): number | undefined {
   if (options === undefined) return undefined;
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new ChannelError('EINVAL', `connect: options must be an object such as { retry: { timeoutMs: 5000 } }, got ${String(options)}`);
+    throw new ChannelError('EINVAL', `connect: options must be an object such as { retry: { timeoutMs: 5000 } }, got ${describeValue(options)}`);
   }
   for (const name of Object.keys(options)) {
     if (name !== 'retry') throw new ChannelError('EINVAL', `connect: '${name}' is not an option; the only option is retry: { timeoutMs }`);
@@ -41,14 +41,14 @@ export function retryTimeout(options: unknown): number | undefined {
   const { retry } = options as { retry?: unknown };
   if (retry === undefined) return undefined;
   if (typeof retry !== 'object' || retry === null || Array.isArray(retry)) {
-    throw new ChannelError('EINVAL', `connect: retry must be an object { timeoutMs }, got ${String(retry)}`);
+    throw new ChannelError('EINVAL', `connect: retry must be an object { timeoutMs }, got ${describeValue(retry)}`);
   }
   for (const name of Object.keys(retry)) {
     if (name !== 'timeoutMs') throw new ChannelError('EINVAL', `connect: retry.${name} is not an option; retry takes { timeoutMs }`);
   }
   const { timeoutMs } = retry as { timeoutMs?: unknown };
   if (typeof timeoutMs !== 'number' || !Number.isInteger(timeoutMs) || timeoutMs < 0 || timeoutMs > MAX_TIMEOUT_MS) {
-    throw new ChannelError('EINVAL', `connect: retry.timeoutMs must be an integer number of milliseconds from 0 to ${MAX_TIMEOUT_MS}, got ${String(timeoutMs)}`);
+    throw new ChannelError('EINVAL', `connect: retry.timeoutMs must be an integer number of milliseconds from 0 to ${MAX_TIMEOUT_MS}, got ${describeValue(timeoutMs)}`);
   }
   return timeoutMs;
 }

@@ -7,7 +7,7 @@ import { retryTimeout, retryWhileRefused, type ConnectOptions } from './connect-
 import type { ProcessQueuePair } from './queue-pair.js';
 import { isService, MAX_SERVICE, type ChannelGrant, type ControlResult, type PartitionControlApi } from '../shared/control-contract.js';
 import type { Remote } from '../shared/control-plane.js';
-import { ChannelError } from '../shared/errors.js';
+import { ChannelError, describeValue } from '../shared/errors.js';
 import {
   CONNECTION_HANDLE_OFFSET,
   CONNECTION_LOCAL_PROCESS_OFFSET,
@@ -67,7 +67,7 @@ export interface ConnectTarget {
 /** A public `port` argument, checked as the service it names. */
 function checkService(port: unknown, what: string): number {
   if (!isService(port)) {
-    throw new ChannelError('EINVAL', `${what}: port must be an integer from 0 to ${MAX_SERVICE}, got ${String(port)}`);
+    throw new ChannelError('EINVAL', `${what}: port must be an integer from 0 to ${MAX_SERVICE}, got ${describeValue(port)}`);
   }
   return port;
 }
@@ -173,10 +173,10 @@ export class Process {
     }
     const { partition, node } = target;
     if (typeof partition !== 'number' || !Number.isInteger(partition) || partition < 1) {
-      throw new ChannelError('EINVAL', `connect: partition must be a positive integer id, got ${String(partition)}`);
+      throw new ChannelError('EINVAL', `connect: partition must be a positive integer id, got ${describeValue(partition)}`);
     }
     if (node !== undefined && (typeof node !== 'number' || !Number.isInteger(node) || node < 1 || node > 0xffff)) {
-      throw new ChannelError('EINVAL', `connect: node must be a node id from 1 to 65535 (or left out for this node), got ${String(node)}`);
+      throw new ChannelError('EINVAL', `connect: node must be a node id from 1 to 65535 (or left out for this node), got ${describeValue(node)}`);
     }
     const service = checkService(target.port, 'connect');
     const timeoutMs = retryTimeout(options);

@@ -123,3 +123,19 @@ export function channelErrorFromStatus(status: number, detail: string): ChannelE
   const code: ChannelErrorCode = name === undefined || name === 'OK' ? 'EINVAL' : name;
   return new ChannelError(code, detail);
 }
+
+/**
+ * A value as an error message shows it: a string quoted (so "1" never reads as the number 1),
+ * a number, boolean, null or undefined as itself, anything else by its kind ("a Uint16Array",
+ * "an array of 3", "a function").
+ */
+export function describeValue(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+  if (typeof value === 'number' || typeof value === 'boolean' || value == null) return String(value);
+  if (typeof value === 'bigint') return `${value}n`;
+  if (typeof value === 'symbol') return value.toString();
+  if (typeof value === 'function') return 'a function';
+  if (Array.isArray(value)) return `an array of ${value.length}`;
+  const name = (value as { constructor?: { name?: unknown } }).constructor?.name;
+  return typeof name === 'string' && name !== '' && name !== 'Object' ? `a ${name}` : 'an object';
+}

@@ -94,7 +94,7 @@ describe('machine and partition methods', () => {
         [undefined, /spawn: program must be a URL, a path string or a ProgramRef/],
         [42, /spawn: program must be .*, got 42/],
         ['', /spawn: program must be/],
-        [{ href: 'file:///x.mjs' }, /spawn: program must be .*, got a object/],
+        [{ href: 'file:///x.mjs' }, /spawn: program must be .*, got an object$/],
       ] as const) {
         const e = await rejection(p.spawn(bad as never));
         expect(e.code).toBe('EINVAL');
@@ -134,15 +134,22 @@ describe('machine and partition methods', () => {
       { name: string; code: string; message: string } | unknown
     >;
     const expectations: Record<string, RegExp> = {
-      listenString: /^EINVAL: listen: port must be an integer from 0 to 65535, got 7/,
+      // A string is shown quoted: "7", never 7, which would read as a valid port.
+      listenString: /^EINVAL: listen: port must be an integer from 0 to 65535, got "7" \(/,
       listenNegative: /^EINVAL: listen: port must be an integer/,
       connectNull: /^EINVAL: connect takes \{ partition, port \}/,
       connectPartition: /^EINVAL: connect: partition must be a positive integer id, got 0/,
       connectPort: /^EINVAL: connect: port must be an integer from 0 to 65535, got 70000/,
-      sendString: /^EINVAL: send takes a Uint8Array/,
-      sendNull: /^EINVAL: send takes a Uint8Array .*got null/,
-      writeNumber: /^EINVAL: send takes a Uint8Array .*got number/,
+      connectPartitionString: /^EINVAL: connect: partition must be a positive integer id, got "1" \(/,
+      sendString: /^EINVAL: send takes a Uint8Array .*got "hello" \(/,
+      sendNull: /^EINVAL: send takes a Uint8Array .*got null \(/,
+      writeNumber: /^EINVAL: send takes a Uint8Array .*got 42 \(/,
       sendBatchNotArray: /^EINVAL: sendBatch takes an array/,
+      recvIntoUint16: /^EINVAL: tryRecvInto takes a Uint8Array to receive into, got a Uint16Array \(/,
+      // recvBatch waits for a message: it takes at least one (it took one for 0 and 2 for 1.5).
+      recvBatchZero: /^EINVAL: recvBatch: max must be an integer >= 1 \(Infinity: no limit\), got 0 \(/,
+      recvBatchFraction: /^EINVAL: recvBatch: max must be an integer >= 1 .*got 1\.5 \(/,
+      drainNegative: /^EINVAL: drain: max must be an integer >= 0 .*got -1 \(/,
       sendAfterClose: /^ECLOSED: /,
     };
     for (const [key, message] of Object.entries(expectations)) {

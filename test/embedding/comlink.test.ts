@@ -50,7 +50,7 @@ describe('comlink over a channel (exposeOverChannel / wrapChannel)', () => {
     const served = (await s.result) as { misuse: Record<string, { code: string; message: string }> };
     expect(served).toMatchObject({ calls: 6, outcome: 'closed', channelOpen: false });
     expect(served.misuse.apiNull).toMatchObject({ code: 'EINVAL', message: expect.stringMatching(/exposeOverChannel: api must be an object whose methods the peer calls, got null/) });
-    expect(served.misuse.notAChannel).toMatchObject({ code: 'EINVAL', message: expect.stringMatching(/exposeOverChannel: channel must be a Channel .* got Object/) });
+    expect(served.misuse.notAChannel).toMatchObject({ code: 'EINVAL', message: expect.stringMatching(/exposeOverChannel: channel must be a Channel .* got an object \(/) });
     expect(machine.stats().partitions.map((p) => p.violations.total)).toEqual([0, 0]);
   });
 
