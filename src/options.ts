@@ -1,4 +1,6 @@
 /** Every machine option, its default, and its check, in one place. */
+import { isAbsolute, resolve as resolvePath } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { describeValue, MachineError } from './shared/errors.js';
 import { DeliverBody, MAX_RING_CAPACITY, maxRecordBytes, MIN_RING_CAPACITY, RecordLayout, SendBody } from './shared/layout.js';
 import type { NodeTls, ResolvedOptions, ResolvedPartition, ResourceLimits } from './shared/boot.js';
@@ -16,7 +18,9 @@ export interface PartitionOptions {
   /**
    * Replace the partition's OS with this module (its default export receives
    * exactly what a real OS receives: the port and the control endpoint).
-   * For tests that play a hostile partition.
+   * For tests that play a hostile partition. A URL (best:
+   * `new URL('./os.mjs', import.meta.url)`), a path (a relative one resolves
+   * against the working directory, as spawn's do), or a package name.
    */
   os?: URL | string;
   /** Worker heap limits for this partition; default: the machine's `resourceLimits`; the old generation is 512 MiB unless set. */
@@ -151,8 +155,13 @@ const PARTITION_KEYS = new Set(['id', 'name', 'os', 'resourceLimits']);
 function moduleRef(option: string, value: unknown): string | undefined {
   if (value === undefined) return undefined;
   if (value instanceof URL) return value.href;
-  if (typeof value === 'string' && value.length > 0) return value;
-  return bad(option, `must be a URL or a module specifier string, got ${describeValue(value)}`);
+  if (typeof value === 'string' && value.length > 0) {
+    // A path, made absolute here: the worker that imports it lives in lparlink's own folder, and
+    // would resolve './os.mjs' there. A package name or a URL string is left to import().
+    if (value.startsWith('./') || value.startsWith('../') || isAbsolute(value)) return pathToFileURL(resolvePath(value)).href;
+    return value;
+  }
+  return bad(option, `must be a URL, a path or a package name, got ${describeValue(value)}`);
 }
 
 export function resolveOptions(input: unknown): ResolvedOptions {

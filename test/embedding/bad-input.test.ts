@@ -2,6 +2,8 @@
  * Bad input to every public function: a typed error that names the bad
  * argument, and nothing half-created left running.
  */
+import { relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { createMachine, defineProgram, MachineError, programUrl, type MachineOptions } from 'lparlink';
 import { newResources, resources, SMALL, threadCount, threadsBackTo } from './helpers.js';
@@ -80,6 +82,12 @@ describe('createMachine: a replacement OS that fails to boot', () => {
     expect(await machine.partition(2).os.hello()).toBe('partition 2');
     const e = await rejection(machine.partition(2).spawn(echoOnce));
     expect(e.message).toMatch(/spawn: partition 2 runs a replacement OS; drive it through partition\.os/);
+  });
+
+  it('a relative path given as partitions[i].os resolves against the working directory, as spawn paths do', async () => {
+    const path = relative(process.cwd(), fileURLToPath(new URL('./fixtures/greeting-os.mjs', import.meta.url)));
+    await using machine = await createMachine({ partitions: [{ id: 1, os: `./${path}` }], ...SMALL });
+    expect(await machine.partition(1).os.hello()).toBe('partition 1');
   });
 });
 
