@@ -318,7 +318,7 @@ export class PartitionHandle {
     if (!started.ok) {
       watch.stop();
       if (started.error.name === 'ChannelError') throw rebuildError(started.error);
-      throw new MachineError('EINVAL', `spawn: program ${href} could not be started: ${started.error.message}`, {
+      throw new MachineError('EINVAL', `spawn: program ${href} could not be started${commonJsHint(href, started.error)}: ${started.error.message}`, {
         cause: rebuildError(started.error),
       });
     }
@@ -775,4 +775,13 @@ export async function createMachine(options: MachineOptions): Promise<Machine> {
   }
   machine.bootEnded();
   return machine;
+}
+
+/**
+ * What to do when a program failed to load as CommonJS: a `.js` file in a package without
+ * `"type": "module"` (what `npm init` makes) is one, and its `import`/`export` is a SyntaxError.
+ */
+function commonJsHint(href: string, error: { name: string; message: string }): string {
+  if (error.name !== 'SyntaxError' || !href.endsWith('.js') || !/\b(import|export)\b/.test(error.message)) return '';
+  return ' (programs are ES modules, and Node loaded this .js file as CommonJS: name it .mjs, or set "type": "module" in its package.json)';
 }

@@ -31,7 +31,7 @@ describe('createMachine: bad options are rejected before anything starts', () =>
     ['id not an integer', { partitions: [{ id: 1.5 }] }, /partitions\[0\]\.id must be an integer from 1 to 65535, got 1\.5/],
     ['id twice', { partitions: [{ id: 1 }, { id: 1 }] }, /partitions\[1\]\.id 1 is used twice/],
     ['bad name', { partitions: [{ id: 1, name: 'a b' }] }, /partitions\[0\]\.name must be 1-40 letters/],
-    ['os not a module', { partitions: [{ id: 1, os: 7 }] }, /partitions\[0\]\.os must be a URL or a module specifier/],
+    ['os not a module', { partitions: [{ id: 1, os: 7 }] }, /partitions\[0\]\.os must be a URL, a path or a package name, got 7/],
     ['resourceLimits not an object', { partitions: [{ id: 1, resourceLimits: 64 }] }, /partitions\[0\]\.resourceLimits must be an object/],
     ['unknown resource limit', { partitions: [{ id: 1 }], resourceLimits: { heapMb: 1 } }, /resourceLimits\.heapMb is not a resource limit/],
     ['negative resource limit', { partitions: [{ id: 1, resourceLimits: { stackSizeMb: -1 } }] }, /partitions\[0\]\.resourceLimits\.stackSizeMb must be a positive number/],
@@ -82,6 +82,13 @@ describe('createMachine: a replacement OS that fails to boot', () => {
     expect(await machine.partition(2).os.hello()).toBe('partition 2');
     const e = await rejection(machine.partition(2).spawn(echoOnce));
     expect(e.message).toMatch(/spawn: partition 2 runs a replacement OS; drive it through partition\.os/);
+  });
+
+  it('a .js program in a CommonJS package is refused with what to do', async () => {
+    await using machine = await createMachine({ partitions: [{ id: 1 }], ...SMALL });
+    const e = await rejection(machine.partition(1).spawn(new URL('./fixtures/commonjs/program.js', import.meta.url)));
+    expect(e.code).toBe('EINVAL');
+    expect(e.message).toMatch(/could not be started \(programs are ES modules, .*: name it \.mjs, or set "type": "module" in its package\.json\): /);
   });
 
   it('a relative path given as partitions[i].os resolves against the working directory, as spawn paths do', async () => {
