@@ -19,6 +19,7 @@ import { BenchTrace } from './trace.js';
 import { printBusiest, runProfiled } from './profile.js';
 import { renderReport } from './report.js';
 import { unwritable } from './output-path.js';
+import { joinNegativeValues, NEGATIVE_NUMBER } from './negative-values.js';
 import { packageVersion } from './package-version.js';
 import { machineInfo, roundedLoad, type BenchJson, type ResultRow } from './results.js';
 import { mergeRounds } from './samples.js';
@@ -46,9 +47,11 @@ const usage = `usage: lparlink bench [--suite NAME] [--partitions N] [--size BYT
                       [--trace FILE [--trace-sample N]]
 
 options:
-  --suite NAME      a suite below, or 'all' (default: all but ring; about a minute on 2 cores)
+  --suite NAME      a suite below, several joined by commas, or 'all' (the default: every suite
+                    but those marked 'not in all'; about a minute on 2 cores)
   --partitions N    most partitions for all-to-all, fan-in and fairness (default ${DEFAULT_PARTITIONS}, 2 to 64)
-  --size BYTES…     payload sizes, e.g. --size 64 4K 64K (default: each suite's own; 4 to 64K)
+  --size BYTES…     payload sizes, e.g. --size 64 4K 64K (default: each suite's own; multiples
+                    of 4 from 4 to 64K)
   --duration S      seconds per case, shared by its samples (default ${DEFAULT_DURATION_S}; ring ${RING_DEFAULT_DURATION_S}, link ${LINK_DEFAULT_DURATION_S})
   --samples N       samples per case, 1 to ${MAX_SAMPLES} (default ${DEFAULT_SAMPLES}, fewer when a sample would be under ${MIN_SAMPLE_S} s);
                     the table shows their median and range, --json every sample
@@ -99,21 +102,25 @@ function parseSize(text: string): number {
  */
 function normalize(argv: readonly string[]): string[] {
   const out: string[] = [];
+  const sizeValue = (v: string): boolean => !v.startsWith('-') || NEGATIVE_NUMBER.test(v);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    if (a === '--size') {
-      let any = false;
-      while (i + 1 < argv.length && !argv[i + 1].startsWith('-')) {
-        for (const part of argv[++i].split(',').filter(Boolean)) out.push('--size', part);
-        any = true;
-      }
-      if (!any) out.push('--size', '');
+    if (a === '--size' || a.startsWith('--size=')) {
+      // --size 64 4K, --size=64 4K and --size 64,4K alike; a negative size reaches the range check.
+      const values = a === '--size' ? [] : [a.slice('--size='.length)];
+      while (i + 1 < argv.length && sizeValue(argv[i + 1])) values.push(argv[++i]);
+      const parts = values.flatMap((v) => v.split(',')).filter(Boolean);
+      if (parts.length === 0) out.push('--size=');
+      for (const part of parts) out.push(`--size=${part}`);
     } else if (a === '--json' && (i + 1 >= argv.length || argv[i + 1].startsWith('-'))) {
       out.push('--json', '-');
     } else out.push(a);
   }
-  return out;
+  return joinNegativeValues(out, VALUE_OPTIONS);
 }
+
+/** The options that take one value (--size takes several: normalize() reads those). */
+const VALUE_OPTIONS = new Set(['--suite', '--partitions', '--duration', '--samples', '--wait', '--json', '--report', '--cpu-prof', '--trace', '--trace-sample']);
 
 /** Boots at most one machine per (suite, partitions) and reuses it across that suite's cases. */
 class MachinePool implements RunContext {
@@ -203,8 +210,11 @@ export async function runBenchCli(argv: string[]): Promise<number> {
     process.stdout.write(usage);
     return 0;
   }
-  const suiteNames = values.suite === 'all' ? ALL : values.suite.split(',');
-  for (const s of suiteNames) if (SUITES[s] === undefined) return fail(`unknown suite '${s}'`);
+  // 'all' may stand in a list too (--suite all,ring); each suite runs once.
+  const suiteNames = [...new Set(values.suite.split(',').flatMap((s) => (s === 'all' ? ALL : [s])))];
+  for (const s of suiteNames) {
+    if (SUITES[s] === undefined) return fail(`unknown suite '${s}'; the suites are ${Object.keys(SUITES).join(', ')}, and all (${ALL.join(', ')})`);
+  }
   const wait = values.wait as WaitMode;
   if (!WAIT_MODES.includes(wait)) return fail(`--wait must be one of ${WAIT_MODES.join(', ')}, got '${values.wait}'`);
   const alone = suiteNames.length === 1 ? suiteNames[0] : undefined;
@@ -227,6 +237,12 @@ export async function runBenchCli(argv: string[]): Promise<number> {
     partitions = Number(values.partitions);
     if (!Number.isInteger(partitions) || partitions < 2 || partitions > 64) {
       return fail(`--partitions must be an integer from 2 to 64, got '${values.partitions}'`);
+    }
+    const why: Record<string, string> = { 'fan-in': 'fan-in (senders and a receiver)', fairness: 'fairness (an honest pair and a flooder)' };
+    const needThree = suiteNames.filter((s) => why[s] !== undefined);
+    if (partitions < 3 && needThree.length > 0) {
+      const them = needThree.length > 1;
+      return fail(`--partitions ${partitions}: ${needThree.map((s) => why[s]).join(' and ')} ${them ? 'need' : 'needs'} at least 3; give 3 or more, or leave ${them ? 'them' : 'it'} out of --suite`);
     }
   }
   let sizes: number[] | undefined;
@@ -271,7 +287,14 @@ export async function runBenchCli(argv: string[]): Promise<number> {
   const maxPayload = Math.max(64, ...(sizes ?? [MAX_PAYLOAD]));
   const trace = values.trace === undefined ? undefined : await BenchTrace.open(values.trace, traceSample);
   const pool = new MachinePool(wait, maxPayload, trace);
-  const json: BenchJson = { version: packageVersion(), machine: machineInfo(wait, durationSeconds, samples), command: `lparlink bench ${argv.join(' ')}`.trim(), results: [] };
+  // Suites whose one case repeats itself (ring, lifecycle) take the whole duration as one sample: say so.
+  const onlyOnce = schedule.length > 0 && schedule.every((step) => step.case.once === true);
+  const json: BenchJson = {
+    version: packageVersion(),
+    machine: machineInfo(wait, durationSeconds, onlyOnce ? 1 : samples),
+    command: `lparlink bench ${argv.join(' ')}`.trim(),
+    results: [],
+  };
   const toStdout = values.json === '-';
   const bar =
     process.stderr.isTTY && !toStdout

@@ -435,7 +435,7 @@ export const SUITES: Record<string, Suite> = {
     interleaved: false,
     cases: fairnessSuite,
   },
-  ring: { describe: 'the bare ring between two workers: per-record, batched, postMessage (64 B)', interleaved: false, cases: ringSuite },
+  ring: { describe: 'the bare ring between two workers: per-record, batched, postMessage (64 B) (not in all)', interleaved: false, cases: ringSuite },
   link: {
     describe: 'two nodes as two OS processes over loopback TLS 1.3, 64 B and 4 KiB, against a raw TLS socket with the same large writes (not in all)',
     interleaved: true,

@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util';
 import { EXIT, usageError } from '../exit.js';
 import { createMachine, type Machine } from '../../src/index.js';
 import { unwritable } from '../../bench/output-path.js';
+import { joinNegativeValues } from '../../bench/negative-values.js';
 import type { ClientReport } from './programs/request-response.js';
 import type { SinkReport } from './programs/stream.js';
 
@@ -29,6 +30,7 @@ interface DemoOptions {
 const DEFAULTS: DemoOptions = { requests: 20_000, streamMessages: 1_000_000, streamBytes: 256, attempts: 1000, traceSample: 64 };
 
 const usage = `usage: lparlink demo [--requests N] [--messages N] [--bytes N] [--attempts N]
+                     [--trace FILE [--trace-sample N]]
 
   --requests N   round trips web → db (default ${DEFAULTS.requests})
   --messages N   streamed messages batch → cache (default ${DEFAULTS.streamMessages})
@@ -43,6 +45,8 @@ Options take their value as --flag N or --flag=N. Exit codes: 0 done, 1 a check
 failed, 2 bad arguments, 130 interrupted (Ctrl-C).
 `;
 
+const VALUE_OPTIONS = new Set(['--requests', '--messages', '--bytes', '--attempts', '--trace', '--trace-sample']);
+
 const FLAGS = { requests: 'requests', messages: 'streamMessages', bytes: 'streamBytes', attempts: 'attempts', 'trace-sample': 'traceSample' } as const;
 
 /** The options, `'help'`, or what was wrong with the arguments (one line). */
@@ -50,7 +54,7 @@ function parse(argv: string[]): DemoOptions | 'help' | string {
   let values: Record<string, string | boolean | undefined>;
   try {
     ({ values } = parseArgs({
-      args: argv,
+      args: joinNegativeValues(argv, VALUE_OPTIONS),
       strict: true,
       allowPositionals: false,
       options: {

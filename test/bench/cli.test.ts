@@ -137,11 +137,20 @@ describe('lparlink bench', () => {
     expect(out.results.map((x: Row) => x.system)).toEqual(['postMessage', 'raw-ring', 'raw-ring']);
     const table = await bench(['--suite', 'ring', '--duration', '0.05']);
     expect(table.stdout).toMatch(/^ring: one-way, 64-byte messages/m);
+    // Its one case runs once, over the whole duration: the header says one sample, not the default three.
+    expect(table.stdout).toMatch(/; 1 sample\(s\) of 0\.05 s per case$/m);
   }, 60_000);
 
   it('rejects bad arguments with exit code 2 and says what was wrong', async () => {
     for (const [args, why] of [
-      [['--suite', 'nope'], /unknown suite 'nope'/],
+      [['--suite', 'nope'], /unknown suite 'nope'; the suites are lifecycle, bandwidth, .*, and all \(micro, bandwidth/],
+      [['--suite', 'fan-in', '--partitions', '2'], /--partitions 2: fan-in \(senders and a receiver\) needs at least 3; give 3 or more, or leave it out of --suite/],
+      // The default suites include fan-in and fairness.
+      [['--partitions', '2'], /--partitions 2: fan-in .* and fairness .* need at least 3/],
+      // Negative values reach the option's own check, not parseArgs' "argument is ambiguous".
+      [['--duration', '-1'], /--duration must be a positive number of seconds, got '-1'/],
+      [['--size', '-8'], /--size takes byte counts .*got '-8'/],
+      [['--size=64', '-8'], /--size takes byte counts .*got '-8'/],
       [['--wait', 'busy'], /--wait must be one of spin, sleep, adaptive/],
       [['--size', '3'], /--size takes byte counts/],
       [['--size', '128K'], /--size takes byte counts/],
