@@ -205,6 +205,16 @@ export function resolveMachineOptions(input: unknown): { options: ResolvedOption
       },
     };
   });
+  // Names stand for partitions in worker names, errors and stats: two alike would make those ambiguous.
+  const named = new Map<string, number>();
+  partitions.forEach((p, i) => {
+    const first = named.get(p.name);
+    if (first !== undefined) {
+      const given = (o.partitions[i] as PartitionOptions).name !== undefined;
+      bad(`partitions[${i}].name`, `${describeValue(p.name)}${given ? '' : ' (its default)'} is also partitions[${first}]'s name; partition names must be unique`);
+    }
+    named.set(p.name, i);
+  });
 
   const linked = resolveNode(o.node);
   let allow: Array<[number, number]> | undefined;

@@ -171,6 +171,11 @@ export class Process {
     if (typeof target !== 'object' || target === null) {
       throw new ChannelError('EINVAL', 'connect takes { partition, port } or { node, partition, port }');
     }
+    for (const key of Object.keys(target)) {
+      if (key !== 'partition' && key !== 'port' && key !== 'node') {
+        throw new ChannelError('EINVAL', `connect: ${describeValue(key)} is not part of an address; it takes { partition, port } or { node, partition, port }`);
+      }
+    }
     const { partition, node } = target;
     if (typeof partition !== 'number' || !Number.isInteger(partition) || partition < 1) {
       throw new ChannelError('EINVAL', `connect: partition must be a positive integer id, got ${describeValue(partition)}`);
