@@ -8,7 +8,7 @@ import type { PartitionTrace } from './trace.js';
 import { Process, type ControlLink } from './process.js';
 import type { ControlResult, PartitionControlApi } from '../shared/control-contract.js';
 import type { Remote } from '../shared/control-plane.js';
-import { ChannelError } from '../shared/errors.js';
+import { ChannelError, describeValue } from '../shared/errors.js';
 import { recordError, whyUnclonable } from '../shared/error-record.js';
 import { explainLoadFailure } from './load-failure.js';
 import type { ProgramOutcome, StartResult } from '../shared/operator-contract.js';
@@ -65,7 +65,8 @@ export class PartitionOS {
       }
       const main = mod.default;
       if (typeof main !== 'function') {
-        throw new TypeError(`module ${moduleRef} has no default export; export default async function main(proc, args)`);
+        const what = main === undefined ? 'has no default export' : `has a default export that is ${describeValue(main)}, not a function`;
+        throw new TypeError(`module ${moduleRef} ${what}; export default async function main(proc, args)`);
       }
       const index = this.freeQueuePairs.pop();
       if (index === undefined) {

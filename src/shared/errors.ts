@@ -54,7 +54,7 @@ export function statusName(status: number): StatusName | undefined {
 const advice: Record<ChannelErrorCode, string> = {
   EPOLICY: 'the machine policy forbids this pair of partitions; add the pair to policy.allow in createMachine',
   ECONNREFUSED:
-    'nobody listens on that partition and port; start a listener there first (await listener.ready), connect with { retry: { timeoutMs } } to wait for one, or check the port number',
+    'check the partition id and the port; if they are right, start a listener there first (await listener.ready), or connect with { retry: { timeoutMs } } to wait for one',
   ECLOSED: 'the channel is closed; open a new channel with connect() or accept()',
   EPEERDEAD: 'the peer partition or process ended; reconnect once it is running again',
   ESTALE: 'the channel handle belongs to a closed channel whose slot was reused; use the handle of a live channel',

@@ -125,6 +125,8 @@ describe('machine and partition methods', () => {
       expect(e.code).toBe('EINVAL');
       e = await rejection(p.spawn(new URL('data:text/javascript,export const x = 1;')));
       expect(e.message).toMatch(/has no default export; export default async function main/);
+      e = await rejection(p.spawn(new URL('data:text/javascript,export default { main() {} };')));
+      expect(e.message).toMatch(/has a default export that is an object, not a function; export default async function main/);
       // The partition is still fine after all that.
       expect(await (await p.spawn(echoOnce, 1)).result).toEqual({ args: 1, pid: expect.any(Number), partition: 1 });
     } finally {
