@@ -250,6 +250,10 @@ export class PartitionHandle {
     });
   }
 
+  // The untyped form comes first: when a call fits neither, TypeScript reports the last
+  // overload's error, and for a ProgramRef that is the one that names the bad args.
+  /** Untyped form: `args` is not checked and `Result` is whatever you say (default `unknown`). */
+  spawn<Result = unknown>(program: URL | string, args?: unknown, options?: SpawnOptions): Promise<ProcessHandle<Result>>;
   /**
    * Run a program module as a process in this partition. The module's
    * default export `main(proc, args)` runs there; `handle.result` settles
@@ -272,8 +276,6 @@ export class PartitionHandle {
    * @throws ChannelError `EMFILE` when every process slot (`processesPerPartition`) is in use.
    */
   spawn<Args, Result>(program: ProgramRef<Args, Result>, ...args: NoInfer<SpawnArgs<Args>>): Promise<ProcessHandle<Result>>;
-  /** Untyped form: `args` is not checked and `Result` is whatever you say (default `unknown`). */
-  spawn<Result = unknown>(program: URL | string, args?: unknown, options?: SpawnOptions): Promise<ProcessHandle<Result>>;
   async spawn(program: ProgramRef | URL | string, args?: unknown, options?: SpawnOptions): Promise<ProcessHandle<unknown>> {
     this.machine.checkUsable('spawn');
     const href = moduleHref(program, 'spawn: program');

@@ -5,15 +5,18 @@
 //
 // CERTDIR holds ca.crt and node-<id>.{key,crt} from tools/link-certs.sh. Node 1 dials node 2
 // (the smaller id dials, docs/LINK.md); node 2's ping connects to partition 1 of node 1 and
-// retries until the link is up and pong listens.
+// retries until the link is up and pong listens. A third argument moves both ports (node <id>
+// listens on BASE + id; default 7000). A node whose link is not up within 60 s says what it
+// waited for, with its link counters, and exits 1.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createMachine } from 'lparlink';
 
 const id = Number(process.argv[2]);
 const dir = process.argv[3];
-if ((id !== 1 && id !== 2) || dir === undefined) {
-  console.error('usage: node examples/two-nodes/node.mjs 1|2 CERTDIR');
+const base = Number(process.argv[4] ?? 7000);
+if ((id !== 1 && id !== 2) || dir === undefined || !Number.isInteger(base) || base < 1024 || base > 65533) {
+  console.error('usage: node examples/two-nodes/node.mjs 1|2 CERTDIR [BASEPORT, 1024 to 65533; default 7000]');
   process.exit(2);
 }
 const other = 3 - id;
@@ -21,8 +24,8 @@ const machine = await createMachine({
   partitions: [{ id: 1 }],
   node: {
     id,
-    listen: { port: 7000 + id },
-    peers: [{ id: other, host: '127.0.0.1', port: 7000 + other }],
+    listen: { port: base + id },
+    peers: [{ id: other, host: '127.0.0.1', port: base + other }],
     tls: {
       key: readFileSync(join(dir, `node-${id}.key`)),
       cert: readFileSync(join(dir, `node-${id}.crt`)),
@@ -30,7 +33,16 @@ const machine = await createMachine({
     },
   },
 });
-machine.on('linkUp', ({ node }) => console.log(`node ${id}: link to node ${node} up`));
+console.log(`node ${id}: listening on port ${base + id}; waiting for node ${other} (port ${base + other})`);
+const giveUp = setTimeout(() => {
+  // authFailures or unknownIdentities above 0: the two nodes' certificates do not come from one CA (or name other ids).
+  console.error(`node ${id}: no link to node ${other} within 60 s; is it running, with certificates from the same tools/link-certs.sh run? links:`, machine.stats().links);
+  process.exit(1);
+}, 60_000);
+machine.on('linkUp', ({ node }) => {
+  clearTimeout(giveUp);
+  console.log(`node ${id}: link to node ${node} up`);
+});
 machine.on('linkDown', ({ node, reason }) => console.log(`node ${id}: link to node ${node} down (${reason})`));
 
 const program = new URL(id === 1 ? './pong.mjs' : './ping.mjs', import.meta.url);
