@@ -578,7 +578,12 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
     const peers = this.options.node?.peers ?? [];
     return {
       partitions: this.partitions.map((p) => readPartitionStats(this.counters, p.index, p.id, p.name)),
-      links: peers.map((peer, i) => readLinkStats(this.linkCounters, i, peer.id)),
+      links: peers.map((peer, i) => {
+        const link = readLinkStats(this.linkCounters, i, peer.id);
+        // Closing ends every link, and a link still connecting never had a socket to go down with
+        // (the hardware writes 'down' only for one that was up): after close() each reads 'down'.
+        return this.closing ? { ...link, state: 'down' } : link;
+      }),
       unknownIdentities: this.options.node === undefined ? 0 : this.linkCounters[linkMachineBlock(peers.length) + LINK_UNKNOWN_IDENTITIES],
     };
   }

@@ -64,7 +64,7 @@ export function linkMachineBlock(peers: number): number {
 export interface LinkStats {
   /** The peer's node id. */
   node: number;
-  /** `'connecting'` until the first handshake succeeds, `'up'` while it carries traffic, `'down'` after it failed (it redials). */
+  /** `'connecting'` until the first handshake succeeds, `'up'` while it carries traffic, `'down'` after it failed (it redials) and once the machine is closed. */
   state: LinkStateName;
   /** Frame bytes written to the TLS socket (not counting TLS record overhead). */
   bytesSent: number;

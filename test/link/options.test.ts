@@ -69,6 +69,11 @@ describe('createMachine({ node }): a node that boots', () => {
       expect.objectContaining({ node: 2, state: 'connecting', bytesSent: 0, framesReceived: 0, authFailures: 0, ups: 0, downs: 0, violations: expect.objectContaining({ total: 0 }) }),
     ]);
 
+    // Closed, every link reads 'down', the one still connecting too; the counters stay readable.
+    const closing = await createMachine({ partitions: [{ id: 1 }], node: { id: 1, listen: { port: 0 }, peers: [{ id: 2 }], tls: certs.tls(1) } });
+    await closing.close();
+    expect(closing.stats().links).toEqual([expect.objectContaining({ node: 2, state: 'down', ups: 0, authFailures: 0 })]);
+
     // A second node cannot listen on the same port: createMachine says so, and starts nothing that stays.
     const taken = await refusal({ partitions: [{ id: 1 }], node: { id: 2, listen: { port: machine.listening!.port }, peers: [{ id: 1 }], tls: certs.tls(2) } });
     expect(taken.message).toMatch(/createMachine: node\.listen: cannot listen on 127\.0\.0\.1:\d+: .*EADDRINUSE.*pick another port \(or 0 for a free one\)/);
