@@ -58,7 +58,7 @@ export function retryTimeout(options: unknown): number | undefined {
  * passed; the first attempt runs at once. `target` names the listener in the
  * final error ("port 7 of partition 1").
  */
-export async function retryWhileRefused<T>(attempt: () => Promise<T>, timeoutMs: number, target: string): Promise<T> {
+export async function retryWhileRefused<T>(attempt: () => Promise<T>, timeoutMs: number, target: string, node?: number): Promise<T> {
   const deadline = performance.now() + timeoutMs;
   let backoff = FIRST_BACKOFF_MS;
   for (let attempts = 1; ; attempts++) {
@@ -69,7 +69,14 @@ export async function retryWhileRefused<T>(attempt: () => Promise<T>, timeoutMs:
       const left = deadline - performance.now();
       if (left <= 0) {
         const tries = `connect retried ${attempts} time${attempts === 1 ? '' : 's'}`;
-        if (e.code === 'ELINKDOWN') throw new ChannelError('ELINKDOWN', `the link to the node of ${target} was not up within ${timeoutMs} ms (${tries})`);
+        if (e.code === 'ELINKDOWN') {
+          // A link that never came up has no sends to fail and no channel to resume: the usual advice does not fit.
+          throw new ChannelError(
+            'ELINKDOWN',
+            `the link to node ${node ?? '?'} was not up within ${timeoutMs} ms, for ${target} (${tries})`,
+            `check that node ${node ?? '?'} runs and that each node's peers entry names where the other listens; machine.stats().links[i].authFailures and unknownIdentities above 0 mean the two certificates do not come from one CA, or name other node ids`,
+          );
+        }
         throw new ChannelError('ECONNREFUSED', `nobody listened on ${target} within ${timeoutMs} ms (${tries})`);
       }
       await sleep(Math.min(backoff, left));

@@ -189,7 +189,7 @@ export class Process {
     const attempt = async (): Promise<Channel> =>
       this.adopt(await this.control.call((api) => (node === undefined ? api.connect(qp, partition, service) : api.connectNode(qp, node, partition, service))));
     const where = `port ${service} of partition ${partition}${node === undefined ? '' : ` of node ${node}`}`;
-    return timeoutMs === undefined ? attempt() : retryWhileRefused(attempt, timeoutMs, where);
+    return timeoutMs === undefined ? attempt() : retryWhileRefused(attempt, timeoutMs, where, node);
   }
 
   /** @internal */

@@ -79,8 +79,9 @@ export class ChannelError extends Error {
   override readonly name = 'ChannelError';
   /** What went wrong; see {@link ChannelErrorCode}. */
   readonly code: ChannelErrorCode;
-  constructor(code: ChannelErrorCode, detail: string) {
-    super(`${code}: ${detail} (${advice[code]})`);
+  /** `todo`: what to do, where the code's usual advice does not fit this case. */
+  constructor(code: ChannelErrorCode, detail: string, todo: string = advice[code]) {
+    super(`${code}: ${detail} (${todo})`);
     this.code = code;
   }
 }

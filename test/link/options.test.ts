@@ -69,6 +69,14 @@ describe('createMachine({ node }): a node that boots', () => {
       expect.objectContaining({ node: 2, state: 'connecting', bytesSent: 0, framesReceived: 0, authFailures: 0, ups: 0, downs: 0, violations: expect.objectContaining({ total: 0 }) }),
     ]);
 
+    // A connect that waits for a link that never comes up says what to check, not what a link that went down lost.
+    const program = new URL('data:text/javascript,' + encodeURIComponent(
+      "export default async (proc) => { try { await proc.connect({ node: 2, partition: 1, port: 7 }, { retry: { timeoutMs: 300 } }); return 'connected'; } catch (e) { return e.message; } }",
+    ));
+    expect(await (await machine.partition(1).spawn(program)).result).toMatch(
+      /^ELINKDOWN: the link to node 2 was not up within 300 ms, for port 7 of partition 1 of node 2 \(connect retried \d+ times\) \(check that node 2 runs .*authFailures and unknownIdentities/,
+    );
+
     // Closed, every link reads 'down', the one still connecting too; the counters stay readable.
     const closing = await createMachine({ partitions: [{ id: 1 }], node: { id: 1, listen: { port: 0 }, peers: [{ id: 2 }], tls: certs.tls(1) } });
     await closing.close();
