@@ -350,7 +350,8 @@ export async function runBenchCli(argv: string[]): Promise<number> {
   }
   if (trace !== undefined) {
     const t = await trace.close();
-    const line = `trace: ${t.messages} sampled messages with their flows (${t.events} events, ${t.dropped} records dropped) in ${resolvePath(values.trace!)}\n`;
+    const n = (x: number): string => x.toLocaleString('en-US');
+    const line = `trace: ${n(t.messages)} sampled messages with their flows (${n(t.events)} events, ${n(t.dropped)} records dropped) in ${resolvePath(values.trace!)}\n`;
     (toStdout ? process.stderr : process.stdout).write(line);
   }
   if (interrupted) {

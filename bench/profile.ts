@@ -105,6 +105,11 @@ export async function runProfiled(dir: string, nodeArgs: readonly string[]): Pro
 
 /** After a profiled run: where the profiles are, and the busiest functions of each thread `shown` keeps (one line per name and label). */
 export function printBusiest(out: NodeJS.WritableStream, dir: string, files: readonly ProfileFile[], shown: (f: ProfileFile) => boolean = () => true): void {
+  if (files.length === 0) {
+    // V8 writes a thread's profile only when the thread exits normally: a signal leaves none.
+    out.write(`\nno CPU profiles were written in ${dir}: the program ended without exiting normally (a signal it did not handle)\n`);
+    return;
+  }
   out.write(`\nCPU profiles in ${dir} (thread names in threads.json), busiest functions per thread:\n`);
   const printed = new Set<string>();
   for (const f of files) {

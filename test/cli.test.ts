@@ -94,7 +94,9 @@ describe('lparlink command', () => {
     const out = tempDir();
     const child = spawn(process.execPath, [bin, 'profile', '--out', out, '--', profiledProgram, 'hold'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
+    let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     const deadline = Date.now() + 30_000;
     while (!stdout.includes('ready') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
@@ -102,6 +104,8 @@ describe('lparlink command', () => {
     child.kill('SIGTERM'); // to lparlink profile only, as `kill PID` would
     expect(await exited).toBe(128 + 15);
     expect(JSON.parse(readFileSync(join(out, 'threads.json'), 'utf8'))).toMatchObject({ pid: expect.any(Number), threads: expect.any(Array) });
+    // The signal ended it before V8 could write a profile: it says so instead of an empty list.
+    expect(stderr).toMatch(/no CPU profiles were written in .*: the program ended without exiting normally/);
   });
 
   it('profile: a missing program, an unknown flag or an unusable --out is exit 2 with one line, and nothing runs', async () => {
