@@ -165,7 +165,8 @@ export class Process {
    * Open a channel to whoever listens on `port` of `partition` (of `node`, default this node).
    * Nobody listening is `ECONNREFUSED` at once; with `{ retry: { timeoutMs } }` the connect waits
    * for a listener up to that long. Another node: `ELINKDOWN` while the link to it is not up,
-   * `EINVAL` when it is not one of this node's peers (docs/LINK.md).
+   * `EINVAL` when it is not one of this node's peers (docs/LINK.md). An address with any other
+   * field is `EINVAL` (a misspelt `node` would otherwise connect on this node).
    */
   async connect(target: ConnectTarget, options?: ConnectOptions): Promise<Channel> {
     if (typeof target !== 'object' || target === null) {
