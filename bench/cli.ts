@@ -113,7 +113,9 @@ function normalize(argv: readonly string[]): string[] {
       if (parts.length === 0) out.push('--size=');
       for (const part of parts) out.push(`--size=${part}`);
     } else if (a === '--json' && (i + 1 >= argv.length || argv[i + 1].startsWith('-'))) {
-      out.push('--json', '-');
+      // No file (or '-'): JSON to stdout.
+      if (argv[i + 1] === '-') i++;
+      out.push('--json=-');
     } else out.push(a);
   }
   return joinNegativeValues(out, VALUE_OPTIONS);
@@ -242,7 +244,8 @@ export async function runBenchCli(argv: string[]): Promise<number> {
     const needThree = suiteNames.filter((s) => why[s] !== undefined);
     if (partitions < 3 && needThree.length > 0) {
       const them = needThree.length > 1;
-      return fail(`--partitions ${partitions}: ${needThree.map((s) => why[s]).join(' and ')} ${them ? 'need' : 'needs'} at least 3; give 3 or more, or leave ${them ? 'them' : 'it'} out of --suite`);
+      const instead = values.suite === 'all' ? 'or name the suites you want with --suite (all includes them)' : `or leave ${them ? 'them' : 'it'} out of --suite`;
+      return fail(`--partitions ${partitions}: ${needThree.map((s) => why[s]).join(' and ')} ${them ? 'need' : 'needs'} at least 3; give 3 or more, ${instead}`);
     }
   }
   let sizes: number[] | undefined;

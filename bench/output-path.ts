@@ -1,5 +1,5 @@
 /** Output paths checked before a run starts, so a long run never ends in a lost result. */
-import { closeSync, existsSync, mkdirSync, openSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
+import { closeSync, constants, existsSync, mkdirSync, openSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
 import { dirname, join, resolve as resolvePath } from 'node:path';
 
 /**
@@ -7,9 +7,10 @@ import { dirname, join, resolve as resolvePath } from 'node:path';
  * exist, the path must not be a folder itself, and the file (or a file in the folder) must open
  * for writing now. `isDir`: the path names a folder to create or fill (--cpu-prof, --out).
  *
- * It opens rather than asks `access(W_OK)`: that says yes to root everywhere (a read-only file
- * system, /sys) and says nothing of an existing file's own mode, and either way the run would
- * end, after all its work, in an EACCES.
+ * It opens rather than asks `access(W_OK)`: that says yes to root almost everywhere (/sys, /proc,
+ * a read-only file system) and says nothing of an existing file's own mode, and either way the run
+ * ended, after all its work, in an EACCES. Opening is not a promise either (a file of /proc may
+ * open and still refuse the write), but it catches what users meet.
  */
 export function unwritable(option: string, path: string, isDir = false): string | undefined {
   const full = resolvePath(path);
@@ -27,7 +28,9 @@ export function unwritable(option: string, path: string, isDir = false): string 
 /** Open `file` for writing without changing it (an existing one) or create it and remove it again: the error code, or undefined. */
 function probeFile(file: string, exists: boolean): string | undefined {
   try {
-    closeSync(openSync(file, exists ? 'r+' : 'wx'));
+    // Write-only (a file its owner may write but not read passes), non-blocking (a FIFO nobody
+    // reads fails at once instead of hanging here).
+    closeSync(openSync(file, exists ? constants.O_WRONLY | constants.O_NONBLOCK : 'wx'));
     if (!exists) unlinkSync(file);
     return undefined;
   } catch (e) {

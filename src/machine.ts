@@ -789,6 +789,9 @@ export async function createMachine(options: MachineOptions): Promise<Machine> {
  * `"type": "module"` (what `npm init` makes) is one, and its `import`/`export` is a SyntaxError.
  */
 function commonJsHint(href: string, error: { name: string; message: string }): string {
-  if (error.name !== 'SyntaxError' || !href.endsWith('.js') || !/\b(import|export)\b/.test(error.message)) return '';
+  // Only the errors of parsing ES syntax as CommonJS: an ES module's own SyntaxErrors (an import
+  // naming an export its module does not have) mention import and export too.
+  if (error.name !== 'SyntaxError' || !href.endsWith('.js')) return '';
+  if (!/Cannot use import statement outside a module|Unexpected token '(export|import)'/.test(error.message)) return '';
   return ' (programs are ES modules, and Node loaded this .js file as CommonJS: name it .mjs, or set "type": "module" in its package.json)';
 }

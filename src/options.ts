@@ -1,4 +1,5 @@
 /** Every machine option, its default, and its check, in one place. */
+import { statSync } from 'node:fs';
 import { isAbsolute, resolve as resolvePath } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describeValue, MachineError } from './shared/errors.js';
@@ -20,7 +21,8 @@ export interface PartitionOptions {
    * exactly what a real OS receives: the port and the control endpoint).
    * For tests that play a hostile partition. A URL (best:
    * `new URL('./os.mjs', import.meta.url)`), a path (a relative one resolves
-   * against the working directory, as spawn's do), or a package name.
+   * against the working directory, as spawn's do: one that starts with `./`,
+   * or names a file there), or a package name.
    */
   os?: URL | string;
   /** Worker heap limits for this partition; default: the machine's `resourceLimits`; the old generation is 512 MiB unless set. */
@@ -157,11 +159,20 @@ function moduleRef(option: string, value: unknown): string | undefined {
   if (value instanceof URL) return value.href;
   if (typeof value === 'string' && value.length > 0) {
     // A path, made absolute here: the worker that imports it lives in lparlink's own folder, and
-    // would resolve './os.mjs' there. A package name or a URL string is left to import().
-    if (value.startsWith('./') || value.startsWith('../') || isAbsolute(value)) return pathToFileURL(resolvePath(value)).href;
+    // would resolve 'os.mjs' there. A path is one that starts with ./, ../ or /, or names a file
+    // that exists; anything else (a package name, a URL string) is left to import().
+    if (value.startsWith('./') || value.startsWith('../') || isAbsolute(value) || isFile(value)) return pathToFileURL(resolvePath(value)).href;
     return value;
   }
   return bad(option, `must be a URL, a path or a package name, got ${describeValue(value)}`);
+}
+
+function isFile(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
 }
 
 export function resolveOptions(input: unknown): ResolvedOptions {

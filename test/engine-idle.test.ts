@@ -7,9 +7,10 @@
 import { describe, expect, it } from 'vitest';
 import { DONE } from '../src/hardware/engine.js';
 import { Hardware } from '../src/hardware/hardware.js';
+import { QueuePairState } from '../src/hardware/partition-port.js';
 import { resolveOptions } from '../src/options.js';
 import { Status } from '../src/shared/errors.js';
-import { RecordType } from '../src/shared/layout.js';
+import { RecordType, RING_PRODUCER_POSITION_OFFSET } from '../src/shared/layout.js';
 import { queuePairRings } from '../src/shared/port.js';
 import { completionChannel, completionStatus, deliveryChannel, deliveryPayload } from '../src/shared/records.js';
 import { EMPTY, RingConsumer } from '../src/shared/ring.js';
@@ -42,5 +43,56 @@ describe('engine: idle queue pairs', () => {
     expect(received.poll()).toBe(RecordType.DATA);
     expect(deliveryChannel(received.u32, received.bodyOffset)).toBe(9);
     expect([...received.u8.subarray(deliveryPayload(received.bodyOffset), deliveryPayload(received.bodyOffset) + 8)]).toEqual([...payload]);
+  });
+
+  it('after every round, no active queue pair holds anything unpublished, whatever was written outside serve() and whatever a hostile partition writes into its producer word', () => {
+    const options = resolveOptions({ partitions: [{ id: 1 }, { id: 2 }, { id: 3 }], sendRingBytes: 4096, receiveRingBytes: 4096, maxMessageBytes: 64 });
+    const hw = new Hardware(options);
+    for (const port of hw.ports) for (let q = 0; q < 2; q++) expect(hw.manager.openQueuePair(port, q).ok).toBe(true);
+    // The partitions' side of every receive and completion ring, drained after each round so they never fill.
+    const readers = hw.ports.flatMap((p) =>
+      p.queuePairs.flatMap((q) => {
+        const r = queuePairRings(p.buffer, options.geometry, q.index);
+        return [new RingConsumer(r.receive), new RingConsumer(r.completion)];
+      }),
+    );
+    const hostile = queuePairRings(hw.ports[2].buffer, options.geometry, 0).send;
+    const hostileProducerWord = new Int32Array(hostile.buffer);
+    let seed = 12345;
+    const random = (n: number): number => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return Math.floor(((seed >>> 8) / 16777216) * n);
+    };
+    const payload = new Uint8Array(16);
+    for (let step = 0; step < 20_000; step++) {
+      const port = hw.ports[random(3)];
+      const qp = port.queuePairs[random(2)];
+      switch (random(4)) {
+        case 0:
+          if (qp.state === QueuePairState.ACTIVE) hw.engine.complete(qp, Status.ECLOSED, RecordType.SEND, random(4));
+          break;
+        case 1:
+          hw.engine.deliverFromLink(qp, random(4), payload, new Uint32Array(payload.buffer), 0, payload.length);
+          break;
+        case 2:
+          Atomics.store(hostileProducerWord, (hostile.base + RING_PRODUCER_POSITION_OFFSET) >> 2, random(2) === 0 ? 0 : random(0x7fffffff));
+          break;
+        default:
+          hw.engine.round();
+          for (const p of hw.ports) {
+            for (const q of p.queuePairs) {
+              if (q.state !== QueuePairState.ACTIVE) continue;
+              expect(q.receiveDirty || q.completionDirty).toBe(false);
+              // Everything claimed in its receive ring is published: the shared producer word says so.
+              const receive = queuePairRings(p.buffer, options.geometry, q.index).receive;
+              expect(q.receive.position).toBe(Atomics.load(q.receive.i32, (receive.base + RING_PRODUCER_POSITION_OFFSET) >> 2));
+            }
+          }
+          for (const r of readers) {
+            while (r.poll() > 0) r.consume();
+            r.release();
+          }
+      }
+    }
   });
 });

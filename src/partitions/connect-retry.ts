@@ -68,14 +68,9 @@ export async function retryWhileRefused<T>(attempt: () => Promise<T>, timeoutMs:
       if (!(e instanceof ChannelError) || (e.code !== 'ECONNREFUSED' && e.code !== 'ELINKDOWN')) throw e;
       const left = deadline - performance.now();
       if (left <= 0) {
-        const tries = `connect retried ${attempts} time${attempts === 1 ? '' : 's'}`;
+        const tries = `${attempts} attempt${attempts === 1 ? '' : 's'}`;
         if (e.code === 'ELINKDOWN') {
-          // A link that never came up has no sends to fail and no channel to resume: the usual advice does not fit.
-          throw new ChannelError(
-            'ELINKDOWN',
-            `the link to node ${node ?? '?'} was not up within ${timeoutMs} ms, for ${target} (${tries})`,
-            `check that node ${node ?? '?'} runs and that each node's peers entry names where the other listens; machine.stats().links[i].authFailures and unknownIdentities above 0 mean the two certificates do not come from one CA, or name other node ids`,
-          );
+          throw new ChannelError('ELINKDOWN', `the link to node ${node ?? '?'} was not up within ${timeoutMs} ms, for ${target} (${tries})`, linkNotUpAdvice(node));
         }
         throw new ChannelError('ECONNREFUSED', `nobody listened on ${target} within ${timeoutMs} ms (${tries})`);
       }
@@ -83,4 +78,18 @@ export async function retryWhileRefused<T>(attempt: () => Promise<T>, timeoutMs:
       backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
     }
   }
+}
+
+/**
+ * What to do when a connect finds the link to `node` not up. A connect has no sends for the link
+ * to have lost and no channel to resume, so ELINKDOWN's usual advice (a link that went down) does
+ * not fit; a link that never comes up is most often a node not running, a peers entry naming the
+ * wrong place, or certificates from two CAs.
+ */
+export function linkNotUpAdvice(node: number | undefined): string {
+  const which = node === undefined ? 'the other node' : `node ${node}`;
+  return (
+    `wait for machine 'linkUp' or connect with { retry: { timeoutMs } }; if it never comes up, check that ${which} runs and that each node's ` +
+    'peers entry names where the other listens: machine.stats().links[i].authFailures and unknownIdentities above 0 mean the two certificates do not come from one CA, or name other node ids'
+  );
 }

@@ -3,7 +3,7 @@
  * only this process's own queue pair; the hardware attests everything else.
  */
 import { Channel } from './channel.js';
-import { retryTimeout, retryWhileRefused, type ConnectOptions } from './connect-retry.js';
+import { linkNotUpAdvice, retryTimeout, retryWhileRefused, type ConnectOptions } from './connect-retry.js';
 import type { ProcessQueuePair } from './queue-pair.js';
 import { isService, MAX_SERVICE, type ChannelGrant, type ControlResult, type PartitionControlApi } from '../shared/control-contract.js';
 import type { Remote } from '../shared/control-plane.js';
@@ -187,8 +187,16 @@ export class Process {
     const service = checkService(target.port, 'connect');
     const timeoutMs = retryTimeout(options);
     const qp = this.queuePair.index;
-    const attempt = async (): Promise<Channel> =>
-      this.adopt(await this.control.call((api) => (node === undefined ? api.connect(qp, partition, service) : api.connectNode(qp, node, partition, service))));
+    const attempt = async (): Promise<Channel> => {
+      if (node === undefined) return this.adopt(await this.control.call((api) => api.connect(qp, partition, service)));
+      try {
+        return this.adopt(await this.control.call((api) => api.connectNode(qp, node, partition, service)));
+      } catch (e) {
+        // The link is not up, or went down before the other node answered: linkNotUpAdvice says why this advice.
+        if (e instanceof ChannelError && e.code === 'ELINKDOWN') throw new ChannelError('ELINKDOWN', e.detail, linkNotUpAdvice(node));
+        throw e;
+      }
+    };
     const where = `port ${service} of partition ${partition}${node === undefined ? '' : ` of node ${node}`}`;
     return timeoutMs === undefined ? attempt() : retryWhileRefused(attempt, timeoutMs, where, node);
   }

@@ -81,7 +81,8 @@ export function rebuildError(record: ErrorRecord): Error {
   const options = record.cause === undefined ? undefined : { cause };
   let error: Error;
   if (record.name === 'ChannelError' && typeof record.code === 'string' && record.code in Status && record.code !== 'OK') {
-    error = new ChannelError(record.code as ChannelErrorCode, '');
+    const detail = record.properties?.detail;
+    error = new ChannelError(record.code as ChannelErrorCode, typeof detail === 'string' ? detail : '');
     error.message = record.message;
     if (options !== undefined) error.cause = cause;
   } else if (record.name === 'MachineError') {

@@ -79,10 +79,13 @@ export class ChannelError extends Error {
   override readonly name = 'ChannelError';
   /** What went wrong; see {@link ChannelErrorCode}. */
   readonly code: ChannelErrorCode;
+  /** What happened, as the message says it, without the code and the advice. */
+  readonly detail: string;
   /** `todo`: what to do, where the code's usual advice does not fit this case. */
   constructor(code: ChannelErrorCode, detail: string, todo: string = advice[code]) {
     super(`${code}: ${detail} (${todo})`);
     this.code = code;
+    this.detail = detail;
   }
 }
 
@@ -138,5 +141,7 @@ export function describeValue(value: unknown): string {
   if (typeof value === 'function') return 'a function';
   if (Array.isArray(value)) return `an array of ${value.length}`;
   const name = (value as { constructor?: { name?: unknown } }).constructor?.name;
-  return typeof name === 'string' && name !== '' && name !== 'Object' ? `a ${name}` : 'an object';
+  if (typeof name !== 'string' || name === '' || name === 'Object') return 'an object';
+  // 'an ArrayBuffer', 'an Int8Array'; but 'a Uint8Array', 'a URL' (said 'you').
+  return `${/^[AEIO]/.test(name) ? 'an' : 'a'} ${name}`;
 }

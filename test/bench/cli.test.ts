@@ -135,6 +135,10 @@ describe('lparlink bench', () => {
     const out = JSON.parse(r.stdout);
     expect(out.ring.cases.map((c: { name: string }) => c.name)).toEqual(['postMessage', 'ring per-record', 'ring batched']);
     expect(out.results.map((x: Row) => x.system)).toEqual(['postMessage', 'raw-ring', 'raw-ring']);
+    // `--json -` is stdout too (it was refused: "Unexpected argument '-'").
+    const dash = await bench(['--suite', 'ring', '--duration', '0.05', '--json', '-']);
+    expect(dash.code).toBe(0);
+    expect(JSON.parse(dash.stdout).ring.cases).toHaveLength(3);
     const table = await bench(['--suite', 'ring', '--duration', '0.05']);
     expect(table.stdout).toMatch(/^ring: one-way, 64-byte messages/m);
     // Its one case runs once, over the whole duration: the header says one sample, not the default three.
@@ -146,7 +150,7 @@ describe('lparlink bench', () => {
       [['--suite', 'nope'], /unknown suite 'nope'; the suites are lifecycle, bandwidth, .*, and all \(micro, bandwidth/],
       [['--suite', 'fan-in', '--partitions', '2'], /--partitions 2: fan-in \(senders and a receiver\) needs at least 3; give 3 or more, or leave it out of --suite/],
       // The default suites include fan-in and fairness.
-      [['--partitions', '2'], /--partitions 2: fan-in .* and fairness .* need at least 3/],
+      [['--partitions', '2'], /--partitions 2: fan-in .* and fairness .* need at least 3; give 3 or more, or name the suites you want with --suite/],
       // Negative values reach the option's own check, not parseArgs' "argument is ambiguous".
       [['--duration', '-1'], /--duration must be a positive number of seconds, got '-1'/],
       [['--size', '-8'], /--size takes byte counts .*got '-8'/],

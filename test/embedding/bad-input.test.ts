@@ -95,8 +95,18 @@ describe('createMachine: a replacement OS that fails to boot', () => {
 
   it('a relative path given as partitions[i].os resolves against the working directory, as spawn paths do', async () => {
     const path = relative(process.cwd(), fileURLToPath(new URL('./fixtures/greeting-os.mjs', import.meta.url)));
-    await using machine = await createMachine({ partitions: [{ id: 1, os: `./${path}` }], ...SMALL });
+    expect(path.startsWith('.')).toBe(false);
+    // With ./ and without it (a file that exists there: not a package name).
+    await using machine = await createMachine({ partitions: [{ id: 1, os: `./${path}` }, { id: 2, os: path }], ...SMALL });
     expect(await machine.partition(1).os.hello()).toBe('partition 1');
+    expect(await machine.partition(2).os.hello()).toBe('partition 2');
+  });
+
+  it('an ES module whose import names an export its module lacks gets no CommonJS hint', async () => {
+    await using machine = await createMachine({ partitions: [{ id: 1 }], ...SMALL });
+    const e = await rejection(machine.partition(1).spawn(new URL('./fixtures/esm/program.js', import.meta.url)));
+    expect(e.message).toMatch(/does not provide an export named 'foo'/);
+    expect(e.message).not.toMatch(/as CommonJS/);
   });
 });
 
@@ -166,6 +176,7 @@ describe('machine and partition methods', () => {
       writeNumber: /^EINVAL: send takes a Uint8Array .*got 42 \(/,
       sendBatchNotArray: /^EINVAL: sendBatch takes an array/,
       recvIntoUint16: /^EINVAL: tryRecvInto takes a Uint8Array to receive into, got a Uint16Array \(/,
+      recvIntoArrayBuffer: /^EINVAL: tryRecvInto takes a Uint8Array to receive into, got an ArrayBuffer \(/,
       // recvBatch waits for a message: it takes at least one (it took one for 0 and 2 for 1.5).
       recvBatchZero: /^EINVAL: recvBatch: max must be an integer >= 1 \(Infinity: no limit\), got 0 \(/,
       recvBatchFraction: /^EINVAL: recvBatch: max must be an integer >= 1 .*got 1\.5 \(/,
