@@ -1,8 +1,8 @@
 /** The `node` option (docs/LINK.md): checks, defaults, and node-qualified policy pairs. */
-import { X509Certificate } from 'node:crypto';
+import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { describeValue, MachineError } from './shared/errors.js';
 import { MAX_NODE_ID, MIN_NODE_ID, nodeCommonName } from './shared/link-frames.js';
-import type { NodeTls, RemotePolicyPair, ResolvedNode, ResolvedPeer, TlsMaterial } from './shared/boot.js';
+import { pem, type NodeTls, type RemotePolicyPair, type ResolvedNode, type ResolvedPeer, type TlsMaterial } from './shared/boot.js';
 
 export type { NodeTls, TlsMaterial };
 
@@ -110,6 +110,30 @@ function checkCertificate(cert: TlsMaterial, id: number): void {
   }
 }
 
+/**
+ * The key and the CA parse, and the key is the certificate's: a broken key or CA, or another
+ * node's key, is refused here, naming it, rather than as the hardware worker's exit while booting
+ * (its TLS loads them there). node:crypto, not node:tls: the operator opens no socket.
+ */
+function checkLoads(key: TlsMaterial, cert: TlsMaterial, ca: TlsMaterial | TlsMaterial[]): void {
+  let privateKey: KeyObject;
+  try {
+    privateKey = createPrivateKey(pem(key));
+  } catch (e) {
+    return bad('node.tls.key', `is not a PEM private key (${(e as Error).message}): use node-<id>.key from tools/link-certs.sh`);
+  }
+  if (!new X509Certificate(pem(cert)).checkPrivateKey(privateKey)) {
+    bad('node.tls.key', 'is not the key of node.tls.cert: use the node-<id>.key made with that certificate');
+  }
+  (Array.isArray(ca) ? ca : [ca]).forEach((c, i) => {
+    try {
+      new X509Certificate(pem(c));
+    } catch (e) {
+      bad(Array.isArray(ca) ? `node.tls.ca[${i}]` : 'node.tls.ca', `is not a PEM certificate (${(e as Error).message}): use ca.crt from tools/link-certs.sh`);
+    }
+  });
+}
+
 /** Check `options.node`: the resolved node (no TLS material) and the TLS material for the hardware's boot. */
 export function resolveNode(value: unknown): { node: ResolvedNode; tls: NodeTls } | undefined {
   if (value === undefined) return undefined;
@@ -150,6 +174,7 @@ export function resolveNode(value: unknown): { node: ResolvedNode; tls: NodeTls 
   const caIn = value.tls.ca;
   const ca = Array.isArray(caIn) ? caIn.map((c, i) => material(`node.tls.ca[${i}]`, c)) : material('node.tls.ca', caIn);
   checkCertificate(cert, id);
+  checkLoads(key, cert, ca);
 
   const heartbeatMs = value.heartbeatMs === undefined ? NODE_DEFAULTS.heartbeatMs : integer('node.heartbeatMs', value.heartbeatMs, 10, 60_000);
   const deadAfterMs = value.deadAfterMs === undefined ? Math.max(NODE_DEFAULTS.deadAfterMs, 2 * heartbeatMs) : integer('node.deadAfterMs', value.deadAfterMs, 20, 600_000);

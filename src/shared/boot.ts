@@ -57,6 +57,11 @@ export interface RemotePolicyPair {
 /** PEM text or bytes, as node:tls takes them. */
 export type TlsMaterial = string | Uint8Array;
 
+/** PEM as node:tls takes it (bytes arrive as a plain Uint8Array after the boot message's structured clone). */
+export function pem(m: TlsMaterial): string | Buffer {
+  return typeof m === 'string' ? m : Buffer.from(m.buffer, m.byteOffset, m.byteLength);
+}
+
 /** The node's TLS identity: only the hardware worker receives it, never a partition. */
 export interface NodeTls {
   key: TlsMaterial;

@@ -19,17 +19,13 @@ import { LinkCounters } from './link-counters.js';
 import type { FrameSink } from './link-reader.js';
 import { LINK_UNKNOWN_IDENTITIES, linkCounterBytes, linkMachineBlock } from '../../shared/link-counters.js';
 import { LINK_PROTOCOL, maxFrameBytes, nodeOfCommonName } from '../../shared/link-frames.js';
-import type { NodeTls, ResolvedNode, ResolvedPeer, TlsMaterial } from '../../shared/boot.js';
+import { pem, type NodeTls, type ResolvedNode, type ResolvedPeer } from '../../shared/boot.js';
 
 const FIRST_REDIAL_MS = 100;
 const MAX_REDIAL_MS = 2000;
 /** An error of the TLS layer (a refused certificate, a protocol version), as opposed to the network. */
 const TLS_ERROR = /SSL|TLS|CERT|UNABLE_TO|SELF_SIGNED|VERIFY|ALERT/i;
 
-/** PEM as node:tls takes it (bytes arrive as a plain Uint8Array after the boot message's structured clone). */
-function pem(m: TlsMaterial): string | Buffer {
-  return typeof m === 'string' ? m : Buffer.from(m.buffer, m.byteOffset, m.byteLength);
-}
 
 export interface LinkHooks {
   /** Where a link's frames go (built once per link). */
