@@ -68,7 +68,6 @@ function bad(option: string, why: string): never {
   throw new MachineError('EINVAL', `createMachine: ${option} ${why}`);
 }
 
-
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }

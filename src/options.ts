@@ -135,7 +135,6 @@ function ringBytes(option: string, value: unknown): number {
   return n;
 }
 
-
 const RESOURCE_LIMIT_KEYS = ['maxOldGenerationSizeMb', 'maxYoungGenerationSizeMb', 'stackSizeMb'] as const;
 
 function resourceLimits(option: string, value: unknown): ResourceLimits | undefined {

@@ -35,7 +35,6 @@ function checkChannel(channel: unknown, what: string): Channel {
   return channel;
 }
 
-
 /**
  * Serve `api` with comlink to the process at the other end of `channel`,
  * which calls it through {@link wrapChannel}. Resolves once the channel is

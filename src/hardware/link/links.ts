@@ -26,7 +26,6 @@ const MAX_REDIAL_MS = 2000;
 /** An error of the TLS layer (a refused certificate, a protocol version), as opposed to the network. */
 const TLS_ERROR = /SSL|TLS|CERT|UNABLE_TO|SELF_SIGNED|VERIFY|ALERT/i;
 
-
 export interface LinkHooks {
   /** Where a link's frames go (built once per link). */
   sinkFor(link: NodeLink): FrameSink;
