@@ -115,6 +115,7 @@ export class Listener implements AsyncIterable<Channel> {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.proc.forget(this);
     await this.ready.catch(() => {});
     await this.proc.control.call((api) => api.unlisten(this.proc.queuePair.index, this.port)).catch(() => {});
   }
@@ -126,6 +127,8 @@ export class Listener implements AsyncIterable<Channel> {
  */
 export class Process {
   private readonly channels = new Set<Channel>();
+  /** Listeners not closed yet: an abort closes them, so an accept() waiting on one rejects. */
+  private readonly listeners = new Set<Listener>();
   private readonly aborter = new AbortController();
 
   /** @internal the partition's OS makes processes; programs receive theirs as main's `proc` */
@@ -142,23 +145,36 @@ export class Process {
 
   /**
    * Aborted when the operator cancels this process (`spawn`'s `signal` or `timeoutMs`); its reason
-   * says which. By then its channels are closed (pending receives reject with `ECLOSED`); return or
-   * throw soon: a program that keeps running past the grace period gets its partition restarted.
+   * says which. By then its channels and listeners are closed (pending receives and accepts reject
+   * with `ECLOSED`); return or throw soon: a program that keeps running past the grace period gets
+   * its partition restarted.
    */
   get signal(): AbortSignal {
     return this.aborter.signal;
   }
 
-  /** @internal The operator cancelled this process: tell the program and close its channels, so its peers see the end. */
+  /**
+   * @internal The operator cancelled this process: tell the program and close its channels, so its
+   * peers see the end, and its listeners, so a server waiting in accept() ends too (it would
+   * otherwise wait out the grace period and take its partition down with it).
+   */
   abort(reason: Error): void {
     if (this.aborter.signal.aborted) return;
     this.aborter.abort(reason);
     for (const channel of [...this.channels]) void channel.close().catch(() => {});
+    for (const listener of [...this.listeners]) void listener.close().catch(() => {});
   }
 
   /** Listen for channels on a port of this partition; `await listener.accept()` for each. */
   listen(port: number): Listener {
-    return new Listener(this, checkService(port, 'listen'));
+    const listener = new Listener(this, checkService(port, 'listen'));
+    this.listeners.add(listener);
+    return listener;
+  }
+
+  /** @internal A listener closed. */
+  forget(listener: Listener): void {
+    this.listeners.delete(listener);
   }
 
   /**

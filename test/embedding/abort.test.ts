@@ -56,6 +56,23 @@ describe('spawn({ signal, timeoutMs })', () => {
     expect(machine.partition(1).running).toBe(true);
   });
 
+  it('an abort closes the program\'s listeners: a server waiting in accept() ends on its own, and its partition stays up', async () => {
+    await using machine = await createMachine({ partitions: [{ id: 1 }], ...SOME_SLOTS });
+    const exits: number[] = [];
+    machine.on('partitionExit', ({ id }) => exits.push(id));
+    const controller = new AbortController();
+    // A grace period the test never waits out: only the program ending on its own can settle `reported`.
+    const h = await machine.partition(1).spawn(abortable, { mode: 'accept', port: 9 }, { signal: controller.signal, abortGraceMs: 60_000 });
+    const reported = machine.partition(1).os.result(h.pid);
+    controller.abort();
+    expect((await rejection(h.result)).code).toBe('EABORTED');
+    expect(await reported).toEqual({ ok: true, value: 'accept ECLOSED' });
+    expect(exits).toEqual([]);
+    // The port is free again.
+    const again = await machine.partition(1).spawn(abortable, { mode: 'accept', port: 9 }, { timeoutMs: 50 });
+    expect((await rejection(again.result)).code).toBe('EABORTED');
+  });
+
   it('a program that never yields is ended by restarting its partition after the grace period', async () => {
     await using machine = await createMachine({ partitions: [{ id: 1 }, { id: 2 }], ...SOME_SLOTS });
     const exited = once(machine, 'partitionExit');
