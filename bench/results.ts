@@ -31,8 +31,8 @@ export interface ResultRow {
   p99us: number | null;
   p999us: number | null;
   maxUs: number | null;
-  /** Latency rows: round trips timed, all samples together. */
-  roundTrips?: number;
+  /** Latency rows: round trips timed, all samples together; null in other rows, as every figure that does not apply. */
+  roundTrips: number | null;
   /**
    * lparlink rows: msgsPerSec over the raw relay's of the same shape (same suite, payload and
    * variant; for latency, relay p50 over lparlink's, so above 1 means lparlink is faster). Null
@@ -150,6 +150,7 @@ export function row(r: Partial<ResultRow> & Pick<ResultRow, 'suite' | 'system' |
     p99us: null,
     p999us: null,
     maxUs: null,
+    roundTrips: null,
     vsRawRelay: null,
     vsPostMessage: null,
     vsRawTls: null,

@@ -86,7 +86,7 @@ function latency(rows: ResultRow[]): string[] {
     ['system', 'variant', 'bytes', 'n', 'round trips', 'min', 'mean', 'stdev', 'p50', 'p50 range', 'p99', 'p99.9', 'max', '×relay p50 (range)', '×postMsg p50'],
     rows.map((r) => [
       ...systemAndShape(r),
-      r.roundTrips === undefined ? '' : String(r.roundTrips),
+      r.roundTrips === null ? '' : String(r.roundTrips),
       us(r.minUs),
       us(r.meanUs),
       us(r.stdevUs),

@@ -61,6 +61,11 @@ describe('lparlink bench', () => {
     expect([...suites].sort()).toEqual(['all-to-all', 'bandwidth', 'fairness', 'fan-in', 'latency', 'micro']);
     // Every baseline ran in the same run.
     expect(new Set(json.results.map((r) => r.system))).toEqual(new Set(SYSTEMS));
+    // A figure that does not apply is null, never a missing key: round trips only in latency rows.
+    for (const r of json.results) {
+      if (r.suite === 'latency') expect(r.roundTrips, `${r.system} ${r.variant}`).toBeGreaterThan(0);
+      else expect(r.roundTrips, `${r.suite} ${r.system} ${r.variant}`).toBeNull();
+    }
   });
 
   it('gives lparlink rows ratios only against the baseline of the same shape, paired per sample', () => {
