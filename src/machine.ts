@@ -412,16 +412,22 @@ export class PartitionHandle {
   }
 
   private async restartWorker(): Promise<void> {
-    await this.terminate();
+    // close() may start at any await below: it terminates what runs then and the hardware, so each
+    // step races it (a call into a hardware being terminated never answers), and no worker starts
+    // once it has begun (one started after would outlive the machine).
+    const closing = this.machine.closingStarted;
+    await Promise.race([this.terminate(), closing]);
+    this.machine.checkUsable('restart');
     const { port1: hardwareEnd, port2: partitionEnd } = new MessageChannel();
-    const port = await this.machine.admin.restartPartition(this.index, transfer(hardwareEnd, [hardwareEnd]));
+    const port = await Promise.race([this.machine.admin.restartPartition(this.index, transfer(hardwareEnd, [hardwareEnd])), closing]);
+    this.machine.checkUsable('restart');
     this.port = port;
     this.worker = this.startWorker(port, partitionEnd);
     this.remote = this.machine.connect(this.worker);
     this.alive = true;
     this.exited = this.watch();
     this.died = this.diedAfter(this.exited);
-    await this.booted();
+    await Promise.race([this.booted(), closing]);
   }
 
   /** @internal Resolves once the partition's OS is up; rejects (naming the cause) if its worker exits first. */
@@ -452,6 +458,13 @@ export class PartitionHandle {
  */
 export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposable {
   /** @internal */ closing = false;
+  /**
+   * @internal Rejects with ECLOSED when close() starts: an operator call that waits on a worker
+   * close() is about to terminate (a restart's) races it, rather than wait forever or start a
+   * worker after close.
+   */
+  readonly closingStarted: Promise<never>;
+  private startClosing: (() => void) | undefined;
   private hardwareDown: MachineError | undefined;
   private readonly byId = new Map<number, PartitionHandle>();
   private readonly counters: Float64Array;
@@ -479,6 +492,10 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
     linkCounters?: SharedArrayBuffer,
   ) {
     super();
+    this.closingStarted = new Promise<never>((_, reject) => {
+      this.startClosing = () => reject(new MachineError('ECLOSED', 'the machine was closed meanwhile; create a new one'));
+    });
+    this.closingStarted.catch(() => {});
     if (options.trace !== undefined && hardwareTraceRing !== undefined) {
       this.tracing = new TraceRecorder(options.trace.sample, options.trace.records);
       this.tracing.add('hardware-0', hardware.threadId, undefined, hardwareTraceRing);
@@ -653,6 +670,7 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
 
   private async shutdown(): Promise<void> {
     this.closing = true;
+    this.startClosing?.();
     await this.keepAlive.during(Promise.all([...this.partitions.map((p) => p.terminate()), this.hardware.terminate()]));
   }
 

@@ -51,6 +51,36 @@ describe('lifecycle', () => {
     await machine.close(); // twice is fine
   });
 
+  it('restart() racing close() rejects with ECLOSED or completes, never hangs, and leaves no thread behind', async () => {
+    await warmUp();
+    const base = threadCount();
+    const handles = resources();
+    // close() before, right after and some milliseconds after restart(): each step of a restart
+    // (terminating the old worker, the hardware's new port, the new worker's boot) is crossed.
+    for (const delay of [-1, 0, 1, 2, 3, 5, 10, 20]) {
+      const machine = await createMachine({ partitions: [{ id: 1 }, { id: 2 }], ...SMALL });
+      let restarting: Promise<void>;
+      let closing: Promise<void>;
+      if (delay < 0) {
+        closing = machine.close();
+        restarting = machine.partition(1).restart();
+      } else {
+        restarting = machine.partition(1).restart();
+        if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+        closing = machine.close();
+      }
+      const outcome = await restarting.then(
+        () => 'restarted',
+        (e: unknown) => (e instanceof MachineError ? e.code : String(e)),
+      );
+      expect(['restarted', 'ECLOSED'], `close ${delay} ms after restart`).toContain(outcome);
+      await closing;
+      expect(machine.partitions.every((p) => !p.running), `close ${delay} ms after restart`).toBe(true);
+    }
+    expect(newResources(handles)).toEqual([]);
+    await threadsBackTo(base);
+  });
+
   it('await using closes the machine at the end of the block', async () => {
     await warmUp();
     const base = threadCount();
