@@ -408,7 +408,15 @@ export class PartitionHandle {
    */
   async restart(): Promise<void> {
     this.machine.checkUsable('restart');
-    await this.machine.keepAlive.during(this.restartWorker());
+    try {
+      await this.machine.keepAlive.during(this.restartWorker());
+    } catch (e) {
+      // closingStarted's error names no call: say which one the close cut short.
+      if (e === this.machine.closedMeanwhile) {
+        throw new MachineError('ECLOSED', `restart: the machine was closed while partition ${this.id} (${this.name}) restarted; create a new one`);
+      }
+      throw e;
+    }
   }
 
   private async restartWorker(): Promise<void> {
@@ -464,6 +472,8 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
    * worker after close.
    */
   readonly closingStarted: Promise<never>;
+  /** @internal What closingStarted rejects with. */
+  readonly closedMeanwhile = new MachineError('ECLOSED', 'the machine was closed meanwhile; create a new one');
   private startClosing: (() => void) | undefined;
   private hardwareDown: MachineError | undefined;
   private readonly byId = new Map<number, PartitionHandle>();
@@ -493,7 +503,7 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
   ) {
     super();
     this.closingStarted = new Promise<never>((_, reject) => {
-      this.startClosing = () => reject(new MachineError('ECLOSED', 'the machine was closed meanwhile; create a new one'));
+      this.startClosing = () => reject(this.closedMeanwhile);
     });
     this.closingStarted.catch(() => {});
     if (options.trace !== undefined && hardwareTraceRing !== undefined) {
