@@ -1,6 +1,7 @@
 /** Unit tests of the SPSC record ring, in one thread: records, wrap, batching, validation, faults, wake-ups. */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { LayoutError } from '../src/shared/errors.js';
+import { allocatePort, queuePairRings } from '../src/shared/port.js';
 import {
   MAX_RING_CAPACITY,
   MIN_RING_CAPACITY,
@@ -140,6 +141,20 @@ describe('attachRing validates the geometry it is given', () => {
     const bad: RingLocation = { buffer: new SharedArrayBuffer(ringRegionBytes(CAP)), base: 64, capacity: CAP };
     expect(() => new RingProducer(bad)).toThrow(`needs ${ringRegionBytes(CAP)} bytes (up to ${64 + ringRegionBytes(CAP)})`);
     expect(() => new RingConsumer(bad)).toThrow(LayoutError);
+    // Wholly past the buffer, or before it: the location is checked before a position word is read
+    // (that read threw a bare RangeError: "Invalid atomic access index").
+    for (const base of [2 * ringRegionBytes(CAP), -64]) {
+      const outside: RingLocation = { buffer: new SharedArrayBuffer(ringRegionBytes(CAP)), base, capacity: CAP };
+      expect(() => new RingProducer(outside)).toThrow(LayoutError);
+      expect(() => new RingConsumer(outside)).toThrow(LayoutError);
+    }
+  });
+
+  it("rejects a queue pair a port does not have, naming the port's count", () => {
+    const geometry = { queuePairs: 2, channelSlots: 4, sendRingBytes: 1024, receiveRingBytes: 1024, completionRingBytes: 1024, maxMessageBytes: 64 };
+    const port = allocatePort(geometry, 1);
+    expect(() => queuePairRings(port, geometry, 1)).not.toThrow();
+    for (const qp of [2, 5, -1, 0.5]) expect(() => queuePairRings(port, geometry, qp)).toThrow(`queue pair ${qp} is outside this port's 2 (0 to 1)`);
   });
 
   it('rejects an initial or reset position that is not 8-byte aligned', () => {

@@ -48,7 +48,7 @@ export interface PartitionStats {
   bytesSent: number;
   /** Payload bytes of `delivered`. */
   bytesDelivered: number;
-  /** Work requests the hardware answered with an error completion (closed or dead peer, …). */
+  /** Error completions for the channel's state (closed or dead peer, link down, broken receive ring) and failed verifications; the sender's own violations are counted apart. */
   sendErrors: number;
   /** Error completions not written because the completion ring was full (rate limiting). */
   completionsDropped: number;

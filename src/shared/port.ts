@@ -45,6 +45,9 @@ export interface QueuePairRings {
 
 /** The three rings of queue pair `qp`, with their wake-up wiring. */
 export function queuePairRings(buffer: SharedArrayBuffer, g: PortGeometry, qp: number): QueuePairRings {
+  if (!Number.isInteger(qp) || qp < 0 || qp >= g.queuePairs) {
+    throw new LayoutError(`queue pair ${qp} is outside this port's ${g.queuePairs} (0 to ${g.queuePairs - 1})`);
+  }
   const at = queuePairOffsets(g, qp);
   const receiveSignals = ownSignals(at.receive);
   const completionSignals = ownSignals(at.completion);

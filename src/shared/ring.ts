@@ -202,8 +202,10 @@ export class RingProducer extends RingSide {
   private consumerCache: number;
   private waitingForSpace = false;
 
-  constructor(loc: RingLocation, position = Atomics.load(new Int32Array(loc.buffer), (loc.base + RING_PRODUCER_POSITION_OFFSET) >> 2)) {
+  /** `position`: where the producer starts (default: the ring's producer word, read once the location is checked). */
+  constructor(loc: RingLocation, position?: number) {
     super(loc);
+    position ??= Atomics.load(this.i32, this.producerWord);
     this.published = position | 0;
     this.claimed = this.published;
     // The ring may still hold records: assume it is full, so the first claim reads the consumer's position.
@@ -366,8 +368,10 @@ export class RingConsumer extends RingSide {
   bodyBytes = 0;
   private recordSpan = 0;
 
-  constructor(loc: RingLocation, position = Atomics.load(new Int32Array(loc.buffer), (loc.base + RING_CONSUMER_POSITION_OFFSET) >> 2)) {
+  /** `position`: where the consumer starts (default: the ring's consumer word, read once the location is checked). */
+  constructor(loc: RingLocation, position?: number) {
     super(loc);
+    position ??= Atomics.load(this.i32, this.consumerWord);
     this.position = position | 0;
     this.limit = this.position;
     this.releasedAt = this.position;
