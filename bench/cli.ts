@@ -121,8 +121,8 @@ function normalize(argv: readonly string[]): string[] {
   return joinNegativeValues(out, VALUE_OPTIONS);
 }
 
-/** The options that take one value (--size takes several: normalize() reads those). */
-const VALUE_OPTIONS = new Set(['--suite', '--partitions', '--duration', '--samples', '--wait', '--json', '--report', '--cpu-prof', '--trace', '--trace-sample']);
+/** The options that take one value (normalize() reads --size, which takes several, and --json, whose value may be left out). */
+const VALUE_OPTIONS = new Set(['--suite', '--partitions', '--duration', '--samples', '--wait', '--report', '--cpu-prof', '--trace', '--trace-sample']);
 
 /** Boots at most one machine per (suite, partitions) and reuses it across that suite's cases. */
 class MachinePool implements RunContext {
