@@ -4,13 +4,14 @@
  * still be published by the round, as serve() would have: a receiver that sends nothing would
  * otherwise never see it.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { verifiedPaths } from '../bench/micro.js';
 import { DONE } from '../src/hardware/engine.js';
 import { Hardware } from '../src/hardware/hardware.js';
 import { QueuePairState } from '../src/hardware/partition-port.js';
 import { resolveOptions } from '../src/options.js';
 import { Status } from '../src/shared/errors.js';
-import { RecordType, RING_PRODUCER_POSITION_OFFSET } from '../src/shared/layout.js';
+import { RecordType, RING_HEADER_BYTES, RING_PRODUCER_POSITION_OFFSET } from '../src/shared/layout.js';
 import { queuePairRings } from '../src/shared/port.js';
 import { completionChannel, completionStatus, deliveryChannel, deliveryPayload } from '../src/shared/records.js';
 import { EMPTY, RingConsumer } from '../src/shared/ring.js';
@@ -94,5 +95,27 @@ describe('engine: idle queue pairs', () => {
           }
       }
     }
+  });
+
+  it('a round reads each send ring\'s producer word once: serve() takes what that look found', () => {
+    const { tx, rx, hw } = verifiedPaths(64);
+    const load = vi.spyOn(Atomics, 'load');
+    // Each port's queue pair 0: the send ring's producer word (what a look at the ring reads).
+    const sendRings = hw.ports.map((p) => p.queuePairs[0].send);
+    const looks = (): number[] =>
+      sendRings.map((r) => load.mock.calls.filter(([a, w]) => a.buffer === r.i32.buffer && w === (r.dataStart - RING_HEADER_BYTES + RING_PRODUCER_POSITION_OFFSET) >> 2).length);
+    const payload = new Uint8Array(64).fill(7);
+    let got = 0;
+    for (const batch of [1, 3]) {
+      for (let i = 0; i < batch; i++) tx[0].send(payload);
+      load.mockClear();
+      hw.engine.round();
+      // Partition 1 receives (it sent nothing), partition 2 sent: one look each, the sender's run
+      // ending where that look ended rather than reading the word again to find the ring empty.
+      expect(looks()).toEqual([1, 1]);
+      got += rx[0].drainBytes(() => {});
+      expect(got).toBe(batch === 1 ? 1 : 4);
+    }
+    load.mockRestore();
   });
 });

@@ -210,6 +210,43 @@ describe('records', () => {
     expect(consumer.faultReason).toBe('producer position 36 is not 8-byte aligned');
   });
 
+  it('pollSeen() takes only the records the last look found, and reads the producer word only past a padding record', () => {
+    const { producer, consumer, i32, producerWord } = ring(CAP - 24);
+    const load = vi.spyOn(Atomics, 'load');
+    const producerLoads = (): number => load.mock.calls.filter(([a, w]) => a.buffer === i32.buffer && w === producerWord).length;
+    // Nothing looked at yet: EMPTY, and the word is not read.
+    put(producer, RecordType.RAW, 8, 1);
+    producer.publish();
+    expect(consumer.pollSeen()).toBe(EMPTY);
+    expect(producerLoads()).toBe(0);
+    expect(consumer.ready()).toBe(true);
+    expect(producerLoads()).toBe(1);
+    // Published after the look: not taken until the next look.
+    put(producer, RecordType.RAW, 8, 2);
+    producer.publish();
+    expect(consumer.pollSeen()).toBe(RecordType.RAW);
+    expect(consumer.u8[consumer.bodyOffset]).toBe(1);
+    consumer.consume();
+    expect(consumer.pollSeen()).toBe(EMPTY);
+    expect(producerLoads()).toBe(1);
+    expect(consumer.ready()).toBe(true);
+    expect(take(consumer)).toEqual({ type: RecordType.RAW, body: new Array(8).fill(2) });
+    // The ring's end: a record that wraps leaves a PAD before it; stepping past the PAD may read
+    // the word again (it is then where the look found the record), and the record is found.
+    put(producer, RecordType.RAW, 40, 3);
+    producer.publish();
+    expect(consumer.ready()).toBe(true);
+    expect(consumer.pollSeen()).toBe(RecordType.RAW);
+    expect(consumer.u8[consumer.bodyOffset]).toBe(3);
+    consumer.consume();
+    expect(consumer.pollSeen()).toBe(EMPTY);
+    // A fault is reported, not hidden behind "nothing seen".
+    Atomics.store(i32, producerWord, (producer.position + 4) >>> 0);
+    expect(consumer.ready()).toBe(true);
+    expect(consumer.pollSeen()).toBe(FAULT);
+    expect(consumer.pollSeen()).toBe(FAULT);
+  });
+
   it('aligns every record to 8 bytes and advances by header + body rounded up', () => {
     const { producer, consumer, dataStart } = ring();
     let pos = 0;

@@ -169,7 +169,7 @@ export class Engine {
     // False right after a run: it stopped at a record it cannot serve, which takes the general path.
     let runs = true;
     while (done < budget) {
-      const type = ring.poll();
+      const type = ring.pollSeen();
       if (type === EMPTY) break;
       if (type === FAULT) {
         this.faultQueuePair(qp, ring.faultKind === 'record' ? 'badLength' : 'sendRingPosition');
@@ -280,7 +280,7 @@ export class Engine {
       ring.consume();
       served++;
       bytes += payloadBytes;
-    } while (served < max && ring.poll() === RecordType.SEND);
+    } while (served < max && ring.pollSeen() === RecordType.SEND);
     if (served > 0) this.countDelivery(qp, dqp, served, bytes);
     return served;
   }
@@ -314,7 +314,7 @@ export class Engine {
       ring.consume();
       served++;
       bytes += payloadBytes;
-    } while (served < max && ring.poll() === RecordType.SEND);
+    } while (served < max && ring.pollSeen() === RecordType.SEND);
     this.sentMessages += served;
     this.sentBytes += bytes;
     return served;
