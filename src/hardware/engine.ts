@@ -169,6 +169,9 @@ export class Engine {
     // False right after a run: it stopped at a record it cannot serve, which takes the general path.
     let runs = true;
     while (done < budget) {
+      // What the round's look (ready()) found, and no more: records published since wait for the
+      // next round's look, and a serve() that emptied the ring does not read the producer's word
+      // again to learn so (a runtime call on Node 20, twice per message sent one at a time).
       const type = ring.pollSeen();
       if (type === EMPTY) break;
       if (type === FAULT) {
