@@ -180,7 +180,9 @@ export function resolveOptions(input: unknown): ResolvedOptions {
 
 /** The checked options, and the node's TLS material, which goes only to the hardware worker. */
 export function resolveMachineOptions(input: unknown): { options: ResolvedOptions; tls: NodeTls | undefined } {
-  if (typeof input !== 'object' || input === null) bad('options', `must be an object, got ${describeValue(input)}`);
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    bad('options', `must be an object like { partitions: [{ id: 1 }, { id: 2 }] }, got ${describeValue(input)}`);
+  }
   const o = input as MachineOptions;
   const known = new Set([
     'partitions', 'policy', 'processesPerPartition', 'channelsPerPartition', 'sendRingBytes', 'receiveRingBytes',
@@ -230,13 +232,16 @@ export function resolveMachineOptions(input: unknown): { options: ResolvedOption
   let allow: Array<[number, number]> | undefined;
   let remoteAllow: ResolvedOptions['remoteAllow'];
   if (o.policy !== undefined) {
-    if (typeof o.policy !== 'object' || o.policy === null) bad('policy', 'must be an object like { allow: [[1, 2]] }');
-    if (o.policy.allow !== undefined) {
-      if (!Array.isArray(o.policy.allow)) bad('policy.allow', 'must be an array of [partitionId, partitionId] pairs');
-      const pairs = resolvePolicyPairs(o.policy.allow, ids, linked?.node);
-      allow = pairs.local;
-      remoteAllow = pairs.remote;
+    if (typeof o.policy !== 'object' || o.policy === null || Array.isArray(o.policy)) {
+      bad('policy', `must be an object like { allow: [[1, 2]] }, got ${describeValue(o.policy)}`);
     }
+    // A misspelt key must not pass for no policy: that would let every pair connect.
+    for (const key of Object.keys(o.policy)) if (key !== 'allow') bad(`policy.${key}`, "is not a policy option (known: allow); list the pairs that may connect in policy.allow");
+    if (o.policy.allow === undefined) bad('policy.allow', 'is missing: list the pairs that may connect, like { allow: [[1, 2]] } (omit policy to let every pair connect)');
+    if (!Array.isArray(o.policy.allow)) bad('policy.allow', `must be an array of [partitionId, partitionId] pairs, got ${describeValue(o.policy.allow)}`);
+    const pairs = resolvePolicyPairs(o.policy.allow, ids, linked?.node);
+    allow = pairs.local;
+    remoteAllow = pairs.remote;
   }
 
   const sendRingBytes = o.sendRingBytes === undefined ? DEFAULTS.sendRingBytes : ringBytes('sendRingBytes', o.sendRingBytes);

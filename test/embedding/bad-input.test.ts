@@ -22,7 +22,8 @@ async function rejection(p: Promise<unknown>): Promise<MachineError> {
 describe('createMachine: bad options are rejected before anything starts', () => {
   const cases: Array<[string, unknown, RegExp]> = [
     ['no options', undefined, /createMachine: options must be an object/],
-    ['options not an object', 42, /options must be an object, got 42/],
+    ['options not an object', 42, /options must be an object like \{ partitions: .*\}, got 42/],
+    ['options an array', [], /options must be an object like \{ partitions: .*\}, got an array/],
     ['unknown option', { partitions: [{ id: 1 }], partition: [] }, /option 'partition' is not an option/],
     ['no partitions', { partitions: [] }, /partitions must be a non-empty array/],
     ['partitions not an array', { partitions: { id: 1 } }, /partitions must be a non-empty array/],
@@ -38,6 +39,12 @@ describe('createMachine: bad options are rejected before anything starts', () =>
     ['unknown resource limit', { partitions: [{ id: 1 }], resourceLimits: { heapMb: 1 } }, /resourceLimits\.heapMb is not a resource limit/],
     ['negative resource limit', { partitions: [{ id: 1, resourceLimits: { stackSizeMb: -1 } }] }, /partitions\[0\]\.resourceLimits\.stackSizeMb must be a positive number/],
     ['policy not an object', { partitions: [{ id: 1 }], policy: 'all' }, /policy must be an object/],
+    // A misspelt key read as "no policy" would let every pair connect.
+    ['policy key misspelt', { partitions: [{ id: 1 }, { id: 2 }, { id: 3 }], policy: { alow: [[1, 2]] } }, /policy\.alow is not a policy option \(known: allow\)/],
+    ['policy with a deny list', { partitions: [{ id: 1 }, { id: 2 }], policy: { allow: [[1, 2]], deny: [[1, 2]] } }, /policy\.deny is not a policy option/],
+    ['policy without allow', { partitions: [{ id: 1 }, { id: 2 }], policy: {} }, /policy\.allow is missing: list the pairs that may connect/],
+    ['policy an array', { partitions: [{ id: 1 }, { id: 2 }], policy: [[1, 2]] }, /policy must be an object like \{ allow: \[\[1, 2\]\] \}, got an array/],
+    ['policy.allow not an array', { partitions: [{ id: 1 }, { id: 2 }], policy: { allow: '1-2' } }, /policy\.allow must be an array of \[partitionId, partitionId\] pairs, got "1-2"/],
     ['policy pair', { partitions: [{ id: 1 }], policy: { allow: [[1]] } }, /policy\.allow\[0\] must be a pair/],
     ['policy unknown id', { partitions: [{ id: 1 }], policy: { allow: [[1, 9]] } }, /policy\.allow\[0\] names partition 9/],
     ['ring not a power of two', { partitions: [{ id: 1 }], sendRingBytes: 3000 }, /sendRingBytes must be a power of two/],
