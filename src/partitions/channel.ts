@@ -60,10 +60,14 @@ export class Channel implements AsyncIterable<Uint8Array> {
   private sendError: ChannelError | undefined;
   /** Why receives end once the queue is empty; `undefined` status OK means a clean end of stream. */
   private endError: ChannelError | undefined;
+  /** Why this end was closed here (close(), or its process ended), for receives after it. */
+  private closeReason: ChannelError | undefined;
   private ended = false;
   private closed = false;
   /** What took the channel's data over (stream(), the comlink adapter); one at most. */
   private takenBy: string | undefined;
+  /** write() calls waiting for send-ring space. */
+  private writersWaiting = 0;
   /** Messages the hardware refused after send() returned, by error code; still counted after close(). */
   readonly failedSends: Partial<Record<string, number>> = {};
 
@@ -92,10 +96,28 @@ export class Channel implements AsyncIterable<Uint8Array> {
     if (at === FULL) throw new ChannelError('EAGAIN', `send ring of channel ${this.handle} is full`);
   }
 
-  /** Send one message, waiting for ring space if needed (back-pressure). */
+  /**
+   * Send one message, waiting for ring space if needed (back-pressure). A close of this end, the
+   * peer's end or the process's end while it waits rejects it with that reason.
+   */
   async write(data: Uint8Array | ArrayBufferView): Promise<void> {
     const bytes = toBytes(data);
-    while (this.claim(bytes, true) === FULL) await this.tx.waitForSpace(bytes.byteLength);
+    while (this.claim(bytes, true) === FULL) {
+      this.writersWaiting++;
+      try {
+        await this.tx.waitForSpace(bytes.byteLength, this.unsendable);
+      } finally {
+        this.writersWaiting--;
+      }
+    }
+  }
+
+  /** For write()'s wait: stop waiting for space once this channel cannot send any more (claim() then throws why). */
+  private readonly unsendable = (): boolean => this.sendError !== undefined;
+
+  /** A write() waiting for space learns that the channel can no longer send (it would otherwise wait for space that may never come). */
+  private wakeWriters(): void {
+    if (this.writersWaiting > 0) this.tx.wakeSpaceWaiters();
   }
 
   /**
@@ -447,13 +469,33 @@ export class Channel implements AsyncIterable<Uint8Array> {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.sendError ??= new ChannelError('ECLOSED', `channel ${this.handle} was closed by this process`);
+    const closing = new ChannelError('ECLOSED', `channel ${this.handle} was closed by this process`);
+    this.closeReason = closing;
+    this.sendError ??= closing;
     this.qp.forget(this.handle);
     this.onClosed(this);
-    const closing = new ChannelError('ECLOSED', `channel ${this.handle} was closed by this process`);
     for (const w of this.waiters.splice(0)) w.reject(closing);
     for (const r of this.readers.splice(0)) r.resolve(false);
+    this.wakeWriters();
     if (this.qp.failure === undefined) await this.tx.post(RecordType.CLOSE, this.handle);
+  }
+
+  /**
+   * @internal The process that opened this channel ended (its main returned or threw): its OS
+   * closes the channel behind its data. From now on every call fails with `ended` (nothing is
+   * sent: the queue pair goes to the partition's next process), pending receives reject with it,
+   * and readable() resolves false, as after close().
+   */
+  processEnded(ended: ChannelError): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.closeReason = ended;
+    this.sendError = ended;
+    this.qp.forget(this.handle);
+    this.onClosed(this);
+    for (const w of this.waiters.splice(0)) w.reject(ended);
+    for (const r of this.readers.splice(0)) r.resolve(false);
+    this.wakeWriters();
   }
 
   /** True until close() or the end of the stream. */
@@ -489,6 +531,7 @@ export class Channel implements AsyncIterable<Uint8Array> {
     this.ended = true;
     if (status !== Status.OK) this.endError = channelErrorFromStatus(status, `channel ${this.handle} to partition ${this.peer.partition} ended`);
     this.sendError ??= this.endError ?? new ChannelError('ECLOSED', `the peer closed channel ${this.handle}`);
+    this.wakeWriters();
     if (this.head === this.queue.length) {
       const reason = this.endReason();
       for (const w of this.waiters.splice(0)) w.reject(reason);
@@ -517,8 +560,7 @@ export class Channel implements AsyncIterable<Uint8Array> {
   }
 
   private endReason(): ChannelError {
-    if (this.endError !== undefined) return this.endError;
-    return new ChannelError('ECLOSED', `channel ${this.handle} is closed`);
+    return this.endError ?? this.closeReason ?? new ChannelError('ECLOSED', `channel ${this.handle} is closed`);
   }
 }
 

@@ -102,7 +102,7 @@ export class PartitionOS {
     }
     // Recycle the queue pair in the background; the outcome does not wait for the peers to drain.
     void proc.queuePair
-      .detach(proc.openHandles())
+      .detach(proc.end())
       .then(() => this.freeQueuePairs.push(proc.queuePair.index))
       .catch(() => {});
     return outcome;

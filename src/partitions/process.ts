@@ -94,9 +94,20 @@ export class Listener implements AsyncIterable<Channel> {
   /** The next incoming channel. */
   async accept(): Promise<Channel> {
     await this.ready;
-    if (this.closed) throw new ChannelError('ECLOSED', `listener on port ${this.port} is closed`);
-    const grant = await this.proc.control.call((api) => api.accept(this.proc.queuePair.index, this.port));
+    if (this.closed) throw this.closedError();
+    let grant: ChannelGrant;
+    try {
+      grant = await this.proc.control.call((api) => api.accept(this.proc.queuePair.index, this.port));
+    } catch (e) {
+      // Closed while it waited (here, or by the end of the process): say so, not what the hardware answered the unlisten with.
+      if (this.closed) throw this.closedError();
+      throw e;
+    }
     return this.proc.adopt(grant);
+  }
+
+  private closedError(): ChannelError {
+    return this.proc.endedError ?? new ChannelError('ECLOSED', `listener on port ${this.port} is closed`);
   }
 
   /** `for await (const ch of listener)`: accept channels until the listener is closed. */
@@ -130,6 +141,9 @@ export class Process {
   /** Listeners not closed yet: an abort closes them, so an accept() waiting on one rejects. */
   private readonly listeners = new Set<Listener>();
   private readonly aborter = new AbortController();
+
+  /** Set once main returned or threw: what every call on this process and its channels fails with from then on. */
+  private ended: ChannelError | undefined;
 
   /** @internal the partition's OS makes processes; programs receive theirs as main's `proc` */
   constructor(
@@ -165,8 +179,37 @@ export class Process {
     for (const listener of [...this.listeners]) void listener.close().catch(() => {});
   }
 
+  /** @internal Why calls fail once main returned or threw; undefined while the process runs. */
+  get endedError(): ChannelError | undefined {
+    return this.ended;
+  }
+
+  /**
+   * @internal main returned or threw: the OS closes what the program left open. Every channel and
+   * listener it still holds fails from now on with ECLOSED naming the end (pending receives and
+   * accepts reject, writes waiting for space reject), and so do connect() and listen(): the queue
+   * pair they would use goes to the partition's next process. Returns the channel handles to
+   * close, behind their data.
+   */
+  end(): number[] {
+    const handles = this.openHandles();
+    this.ended = new ChannelError(
+      'ECLOSED',
+      `process ${this.pid} of partition ${this.partition} has ended`,
+      'its channels and listeners ended with it; await the work that uses them before main returns',
+    );
+    for (const channel of [...this.channels]) channel.processEnded(this.ended);
+    for (const listener of [...this.listeners]) void listener.close().catch(() => {});
+    return handles;
+  }
+
+  private checkRunning(): void {
+    if (this.ended !== undefined) throw this.ended;
+  }
+
   /** Listen for channels on a port of this partition; `await listener.accept()` for each. */
   listen(port: number): Listener {
+    this.checkRunning();
     const listener = new Listener(this, checkService(port, 'listen'));
     this.listeners.add(listener);
     return listener;
@@ -185,6 +228,7 @@ export class Process {
    * field is `EINVAL` (a misspelt `node` would otherwise connect on this node).
    */
   async connect(target: ConnectTarget, options?: ConnectOptions): Promise<Channel> {
+    this.checkRunning();
     if (typeof target !== 'object' || target === null) {
       throw new ChannelError('EINVAL', 'connect takes { partition, port } or { node, partition, port }');
     }
@@ -219,6 +263,9 @@ export class Process {
 
   /** @internal */
   adopt(grant: ChannelGrant): Channel {
+    // A connect or accept answered after main ended: the channel is the hardware's to close with
+    // the queue pair's detach; the program gets why it cannot have it.
+    this.checkRunning();
     const peer = { node: grant.remoteNode, partition: grant.remotePartition, process: grant.remoteProcess };
     const ch = new Channel(this.queuePair, grant.handle, peer, (c) => this.channels.delete(c));
     this.channels.add(ch);

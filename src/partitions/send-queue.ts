@@ -70,9 +70,10 @@ export class SendQueue {
     }
   }
 
-  async waitForSpace(payloadBytes: number): Promise<void> {
+  /** Wait until a work request of `payloadBytes` fits, the queue pair fails, or `stop()` (checked at each wake-up; see wakeSpaceWaiters). */
+  async waitForSpace(payloadBytes: number, stop?: () => boolean): Promise<void> {
     const body = workRequestBodyBytes(payloadBytes);
-    const done = (): boolean => this.ring.canClaim(body) || this.ring.faulted || this.owner.failure !== undefined;
+    const done = (): boolean => this.ring.canClaim(body) || this.ring.faulted || this.owner.failure !== undefined || (stop !== undefined && stop());
     if (this.wait.eventLoopPollMs > 0) {
       // Spin mode: poll between event-loop turns; on a machine with few cores, only for a moment.
       const start = performance.now();
@@ -85,6 +86,17 @@ export class SendQueue {
     const recorded = this.tracer?.sleeping(TraceWait.SEND_SPACE, this.owner.index) ?? false;
     await this.ring.waitForSpaceAsync(body, this.wait.eventLoopSpins);
     this.tracer?.woke(recorded, TraceWait.SEND_SPACE, this.owner.index);
+  }
+
+  /**
+   * Wake every waitForSpace() of this queue pair at once, as the hardware does when it frees space:
+   * each checks again whether it is done (a channel that closed meanwhile stops its writer's wait,
+   * which space that never comes would otherwise hold for good).
+   */
+  wakeSpaceWaiters(): void {
+    const { i32, signals } = this.ring;
+    Atomics.add(i32, signals.spaceBell, 1);
+    Atomics.notify(i32, signals.spaceBell);
   }
 
   /**
