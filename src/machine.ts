@@ -312,6 +312,10 @@ export class PartitionHandle {
       started = await Promise.race([starting, died, abortedWhileStarting]);
     } catch (e) {
       watch.stop();
+      // close() terminates the partition under a start: its death is the close's doing, not the program's.
+      if (this.machine.closing && !(e instanceof MachineError && e.code === 'EABORTED')) {
+        throw new MachineError('ECLOSED', `spawn: the machine was closed while ${href} was starting in partition ${this.id} (${this.name}); create a new one`);
+      }
       if (e instanceof Error && e.name === 'DataCloneError') {
         throw new MachineError('EINVAL', `spawn: args must be structured-cloneable (plain data, no functions): ${e.message}`);
       }

@@ -81,6 +81,34 @@ describe('lifecycle', () => {
     await threadsBackTo(base);
   });
 
+  it('spawn() racing close() rejects with ECLOSED naming the program (the partition ends under the start because of the close)', async () => {
+    // A module that takes 300 ms to load: the close lands while it loads, or before the start is sent.
+    const slow = new URL('./fixtures/slow-load.mjs', import.meta.url);
+    for (const delay of [-1, 0, 50]) {
+      const machine = await createMachine({ partitions: [{ id: 1 }, { id: 2 }], ...SMALL });
+      let spawning: Promise<unknown>;
+      let closing: Promise<void>;
+      if (delay < 0) {
+        closing = machine.close();
+        spawning = machine.partition(1).spawn(slow);
+      } else {
+        spawning = machine.partition(1).spawn(slow);
+        if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+        closing = machine.close();
+      }
+      const outcome = await spawning.then(
+        () => 'started',
+        (e: unknown) => (e instanceof MachineError ? `${e.code}: ${e.message}` : String(e)),
+      );
+      expect(outcome, `close ${delay} ms after spawn`).toMatch(
+        delay < 0
+          ? /^ECLOSED: spawn: the machine is closed; create a new one$/
+          : /^ECLOSED: spawn: the machine was closed while file:.*slow-load\.mjs was starting in partition 1 \(partition-1\); create a new one$/,
+      );
+      await closing;
+    }
+  });
+
   it('await using closes the machine at the end of the block', async () => {
     await warmUp();
     const base = threadCount();
