@@ -16,7 +16,7 @@
 import { deserialize, serialize } from 'node:v8';
 import type { Endpoint } from '../shared/control-plane.js';
 import { BUILT_IN_ERRORS } from '../shared/error-record.js';
-import { ChannelError } from '../shared/errors.js';
+import { ChannelError, describeValue } from '../shared/errors.js';
 import type { Channel } from './channel.js';
 
 const LAST = 0;
@@ -36,6 +36,21 @@ function requestId(message: unknown): string | undefined {
   if (typeof message !== 'object' || message === null) return undefined;
   const { id, type } = message as { id?: unknown; type?: unknown };
   return typeof id === 'string' && typeof type === 'string' && REQUEST_TYPES.has(type) ? id : undefined;
+}
+
+/** An answer, as comlink's expose side writes one for a call that threw `error`, for this side to send. */
+function thrownAnswer(id: string, error: Error): object {
+  return { id, type: 'HANDLER', name: 'throw', value: { isError: true, value: { name: error.name, message: error.message, stack: error.stack } } };
+}
+
+/** The methods an api offers (own and inherited, not Object's), for the error about a call of one it lacks. */
+function methodNames(api: object): string[] {
+  const names = new Set<string>();
+  for (let o: object | null = api; o !== null && o !== Object.prototype && o !== Function.prototype; o = Object.getPrototypeOf(o)) {
+    // Descriptors, not reads: a getter is not run to list the methods.
+    for (const [name, d] of Object.entries(Object.getOwnPropertyDescriptors(o))) if (name !== 'constructor' && typeof d.value === 'function') names.add(name);
+  }
+  return [...names].sort((a, b) => a.localeCompare(b));
 }
 
 /** The answer comlink's wrap side turns into a rejection with exactly `error` (a non-Error throw passes unchanged). */
@@ -69,7 +84,17 @@ export class ChannelEndpoint implements Endpoint {
   private failure: ChannelError | undefined;
   private readonly endWaiters: Array<(error: ChannelError | undefined) => void> = [];
 
-  constructor(private readonly channel: Channel) {}
+  /** On the serving side: what each call still being answered asked for (`add()`, `version`), for the errors about its answer. */
+  private readonly calls = new Map<string, string>();
+
+  /**
+   * `served`: the object this side serves (exposeOverChannel), whose calls are checked here first;
+   * undefined on the calling side (wrapChannel), which answers any call with why it cannot.
+   */
+  constructor(
+    private readonly channel: Channel,
+    private readonly served?: object,
+  ) {}
 
   postMessage(message: unknown, transfer?: readonly unknown[]): void {
     if (transfer !== undefined && transfer.length > 0) {
@@ -79,7 +104,24 @@ export class ChannelEndpoint implements Endpoint {
           'pass the data itself (it is copied), and no MessagePort or comlink.proxy() callback',
       );
     }
-    const bytes = this.serialize(message);
+    const answering = this.answerTo(message);
+    let bytes: Uint8Array;
+    try {
+      bytes = this.serialize(message);
+    } catch (e) {
+      // comlink would answer "Unserializable return value", naming neither the call nor the value.
+      if (answering === undefined) throw e;
+      const value = (message as { value?: unknown }).value;
+      bytes = this.serialize(
+        thrownAnswer(
+          answering.id,
+          new TypeError(
+            `comlink: ${answering.call} of the api served gave ${describeValue(value)}, which cannot cross partitions ` +
+              '(results are copied by structured clone: plain data, typed arrays, Map, Set, Date, errors; no functions or symbols)',
+          ),
+        ),
+      );
+    }
     const id = requestId(message);
     if (this.failure !== undefined) {
       // An answer for a peer that is gone is dropped; a request is answered with why.
@@ -88,6 +130,49 @@ export class ChannelEndpoint implements Endpoint {
     }
     if (id !== undefined) this.unanswered.add(id);
     this.sending = this.sending.then(() => this.sendFragments(bytes)).catch((e: unknown) => this.fail(e));
+  }
+
+  /** An answer of the serving side to a call it was asked (forgotten as it goes out), or undefined. */
+  private answerTo(message: unknown): { id: string; call: string } | undefined {
+    const id = (message as { id?: unknown } | null)?.id;
+    if (typeof id !== 'string' || requestId(message) !== undefined) return undefined;
+    const call = this.calls.get(id);
+    if (call === undefined) return undefined;
+    this.calls.delete(id);
+    return { id, call };
+  }
+
+  /**
+   * A call that cannot be served here, answered at once with why: on the calling side any call (the
+   * peer called wrapChannel too, so nobody serves, and its call would wait for good); on the serving
+   * side a call of something the api does not have, or of a property that is not a method. Else
+   * undefined, and the call is recorded for the errors about its answer.
+   */
+  private refusal(data: unknown): object | undefined {
+    const id = requestId(data);
+    if (id === undefined) return undefined;
+    const { type, path } = data as { type: string; path?: unknown };
+    // These errors reach the caller, in the other partition: they name nothing only this side knows (its channel handle).
+    if (this.served === undefined) {
+      return thrownAnswer(id, new Error('comlink: the process called serves nothing; it calls with wrapChannel() too. One side must serve with exposeOverChannel(api, channel)'));
+    }
+    const names = Array.isArray(path) && path.every((p) => typeof p === 'string') ? (path as string[]) : [];
+    let target: unknown = this.served;
+    for (let i = 0; i < names.length; i++) {
+      const holder = target;
+      target = holder !== null && (typeof holder === 'object' || typeof holder === 'function') ? (holder as Record<string, unknown>)[names[i]] : undefined;
+      if (target === undefined && (type === 'APPLY' || i < names.length - 1)) {
+        const name = names.slice(0, i + 1).join('.');
+        const has = i === 0 ? methodNames(this.served) : [];
+        return thrownAnswer(id, new TypeError(`comlink: the api served has no ${name}${has.length > 0 ? ` (its methods: ${has.join(', ')})` : ''}`));
+      }
+    }
+    const call = names.join('.');
+    if (type === 'APPLY' && typeof target !== 'function') {
+      return thrownAnswer(id, new TypeError(`comlink: ${call} of the api served is ${describeValue(target)}, not a method: read it with \`await remote.${call}\`, without calling it`));
+    }
+    this.calls.set(id, type === 'APPLY' ? `${call}()` : call === '' ? 'the api' : call);
+    return undefined;
   }
 
   /** The caller learns at once, with EINVAL, of what structured clone cannot copy (functions, …). */
@@ -161,9 +246,11 @@ export class ChannelEndpoint implements Endpoint {
         } catch (e) {
           throw this.protocolError(`a message that is not a structured clone (${(e as Error).message})`);
         }
-        this.dispatch({ data: withErrorClass(data) });
+        const refused = this.refusal(data);
+        if (refused !== undefined) this.postMessage(refused);
+        else this.dispatch({ data: withErrorClass(data) });
       }
-      this.fail(new ChannelError('ECLOSED', `channel ${this.channel.handle} was closed before the answer came`));
+      this.fail(new ChannelError('ECLOSED', `channel ${this.channel.handle} was closed`));
     } catch (e) {
       this.fail(e);
       await this.channel.close().catch(() => {});
@@ -187,7 +274,9 @@ export class ChannelEndpoint implements Endpoint {
   private fail(e: unknown): void {
     if (this.failure !== undefined) return;
     this.failure = e instanceof ChannelError ? e : new ChannelError('EINVAL', `comlink over channel ${this.channel.handle}: ${String(e)}`);
-    for (const id of [...this.unanswered]) this.dispatch(failedAnswer(id, this.failure));
+    // Calls made after a close get the failure itself (postMessage); these were waiting when it came.
+    const waiting = this.failure.code === 'ECLOSED' ? new ChannelError('ECLOSED', `${this.failure.detail} before the answer came`) : this.failure;
+    for (const id of [...this.unanswered]) this.dispatch(failedAnswer(id, waiting));
     for (const resolve of this.endWaiters.splice(0)) resolve(this.endError());
   }
 }

@@ -54,7 +54,7 @@ export function exposeOverChannel(api: object, channel: Channel): Promise<void> 
   if ((typeof api !== 'object' && typeof api !== 'function') || api === null) {
     throw new ChannelError('EINVAL', `exposeOverChannel: api must be an object whose methods the peer calls, got ${describeValue(api)}`);
   }
-  const endpoint = new ChannelEndpoint(checkChannel(channel, 'exposeOverChannel'));
+  const endpoint = new ChannelEndpoint(checkChannel(channel, 'exposeOverChannel'), api);
   expose(api, endpoint);
   const served = endpoint.ended().then((error) => {
     if (error !== undefined) throw error;

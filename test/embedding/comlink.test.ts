@@ -39,13 +39,21 @@ describe('comlink over a channel (exposeOverChannel / wrapChannel)', () => {
     // 100 kB each way is seven channel messages each way (maxMessageBytes 16 KiB), reassembled exactly.
     expect(out.reverse).toEqual({ length: 100_000, sum: 12_749_008, exact: true });
     expect(out.transfer.error).toMatchObject({ name: 'ChannelError', code: 'EINVAL', message: expect.stringMatching(/transfer lists cannot cross partitions/) });
-    expect(out.unserializableResult.error).toMatchObject({ name: 'TypeError', message: 'Unserializable return value' });
+    // What comlink alone reports as "Unserializable return value", named: the call and the value.
+    expect(out.unserializableResult.error).toMatchObject({ name: 'TypeError', message: expect.stringMatching(/^comlink: aFunction\(\) of the api served gave a function, which cannot cross partitions \(results are copied by structured clone/) });
+    // A method the api lacks, or a property called as one: a TypeError that says so (comlink alone: "Cannot read properties of undefined").
+    expect(out.missingMethod.error).toMatchObject({
+      name: 'TypeError',
+      message: 'comlink: the api served has no nope (its methods: add, aFunction, dieNow, fail, reverse, whoami)',
+    });
+    expect(out.notAMethod.error).toMatchObject({ name: 'TypeError', message: 'comlink: version of the api served is 3, not a method: read it with `await remote.version`, without calling it' });
+    expect(out.property).toEqual({ value: 3 });
     expect(out.unserializableArgument.error).toMatchObject({ name: 'ChannelError', code: 'EINVAL', message: expect.stringMatching(/could not be cloned/) });
     expect(out.afterMistakes).toEqual({ value: 2 }); // mistakes cost the call, not the channel
     expect(out.misuse.notAChannel).toMatchObject({ code: 'EINVAL', message: expect.stringMatching(/wrapChannel: channel must be a Channel from proc\.connect\(\)/) });
     expect(out.misuse.twice).toMatchObject({ code: 'EINVAL', message: expect.stringMatching(/already belongs to wrapChannel/) });
     // The client closed the channel: its later calls reject with ECLOSED, and the server's expose resolves.
-    expect(out.afterClose.error).toMatchObject({ name: 'ChannelError', code: 'ECLOSED' });
+    expect(out.afterClose.error).toMatchObject({ name: 'ChannelError', code: 'ECLOSED', message: expect.stringMatching(/^ECLOSED: channel \d+ was closed \(/) });
     // Six calls ran there: the transfer and the function argument were refused before they left.
     const served = (await s.result) as { misuse: Record<string, { code: string; message: string }> };
     expect(served).toMatchObject({ calls: 6, outcome: 'closed', channelOpen: false });
@@ -78,6 +86,22 @@ describe('comlink over a channel (exposeOverChannel / wrapChannel)', () => {
       expect(await r.result).toMatchObject({ end: { error: { code: 'ECLOSED' } } });
     });
   }
+
+  it('both sides calling with wrapChannel: each call rejects at once, saying one side must serve (it waited for good)', async () => {
+    const other = await machine.partition(1).spawn(rogue, { role: 'also-calls', port: 4 });
+    const c = await machine.partition(2).spawn(rogue, { role: 'caller', partition: 1, port: 4 });
+    const out = (await c.result) as { first: Outcome; second: Outcome; channelOpen: boolean };
+    const nobodyServes = {
+      name: 'Error',
+      message: 'comlink: the process called serves nothing; it calls with wrapChannel() too. One side must serve with exposeOverChannel(api, channel)',
+    };
+    expect(out.first.error).toMatchObject(nobodyServes);
+    expect(out.second.error).toMatchObject(nobodyServes);
+    expect(out.channelOpen).toBe(true); // a mistake of roles costs the calls, not the channel
+    const o = (await other.result) as { call: Outcome; end: Outcome };
+    expect(o.call.error).toMatchObject(nobodyServes);
+    expect(o.end.error).toMatchObject({ code: 'ECLOSED' });
+  });
 
   it('refuses a machine whose messages carry a single byte (maxMessageBytes 1) with EINVAL', async () => {
     const tiny = await createMachine({ partitions: [{ id: 1 }], maxMessageBytes: 1, sendRingBytes: 1024, receiveRingBytes: 1024, wait: 'sleep' });
