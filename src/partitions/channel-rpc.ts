@@ -26,7 +26,7 @@ function checkChannel(channel: unknown, what: string): Channel {
   if (!(channel instanceof Channel)) {
     throw new ChannelError('EINVAL', `${what}: channel must be a Channel from proc.connect() or listener.accept(), got ${describeValue(channel)}`);
   }
-  if (!channel.open) throw new ChannelError('ECLOSED', `${what}: channel ${channel.handle} is closed; open a new one`);
+  channel.checkOpen(what);
   if (channel.maxMessageBytes < 2) {
     // Each message is one flag byte and at least one byte of the clone: one byte carries nothing.
     throw new ChannelError('EINVAL', `${what}: comlink needs messages of at least 2 bytes; this machine's maxMessageBytes is ${channel.maxMessageBytes}`);

@@ -444,9 +444,20 @@ export class Channel implements AsyncIterable<Uint8Array> {
    *     http.createServer(handler).emit('connection', ch.stream());
    */
   stream(options?: ChannelStreamOptions): Duplex {
+    this.checkOpen('stream()');
     const duplex = new ChannelStream(this, options);
     this.takeOver('stream()');
     return duplex;
+  }
+
+  /**
+   * @internal For calls that take the channel over (stream(), the comlink adapter): a channel that is
+   * no longer open is refused at once, with why it ended (ECLOSED, EPEERDEAD, …), not on first use.
+   */
+  checkOpen(what: string): void {
+    if (this.open) return;
+    const why = this.endReason();
+    throw new ChannelError(why.code, `${what}: ${why.detail}`);
   }
 
   /**

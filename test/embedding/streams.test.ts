@@ -93,6 +93,10 @@ describe('ch.stream(): end, destroy and errors', () => {
       expect(c.timedOut).toBe(true); // setTimeout(ms, fn): 'timeout' after idle ms, the stream still open
       expect(c.misuse.negativeTimeout).toMatchObject({ code: 'EINVAL', message: expect.stringMatching(/stream\.setTimeout: ms must be a number of milliseconds >= 0/) });
       expect(c.misuse.twice).toMatchObject({ code: 'EINVAL', message: expect.stringMatching(/stream\(\): channel \d+ already belongs to stream\(\)/) });
+      for (const what of ['stream()', 'wrapChannel', 'exposeOverChannel']) {
+        const key = what === 'stream()' ? 'streamAfterClose' : what === 'wrapChannel' ? 'wrapAfterClose' : 'exposeAfterClose';
+        expect(c.misuse[key], what).toMatchObject({ code: 'ECLOSED', message: expect.stringMatching(new RegExp(`^ECLOSED: ${what.replace(/[()]/g, '\\$&')}: channel \\d+ was closed by this process \\(`)) });
+      }
     });
   }
 
