@@ -93,16 +93,22 @@ export class PartitionOS {
     // spawn resolves (a client spawned next finds it). A main that never yields therefore blocks
     // start(): spawn's timeoutMs/signal cover the start for that reason.
     let outcome: ProgramOutcome;
+    let threw = false;
     try {
       outcome = cloneableOutcome(await main(proc, args));
     } catch (e) {
+      threw = true;
       outcome = { ok: false, error: recordError(e) };
     } finally {
       this.running.delete(proc.pid);
     }
-    // Recycle the queue pair in the background; the outcome does not wait for the peers to drain.
+    // What main left open closes behind its data: cleanly (ECLOSED at the peer) when main returned;
+    // when it threw, the detach alone ends them, and the peer learns the process died (EPEERDEAD),
+    // after the data all the same. Recycle the queue pair in the background; the outcome does not
+    // wait for the peers to drain.
+    const open = proc.end();
     void proc.queuePair
-      .detach(proc.end())
+      .detach(threw ? [] : open)
       .then(() => this.freeQueuePairs.push(proc.queuePair.index))
       .catch(() => {});
     return outcome;

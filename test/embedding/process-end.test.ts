@@ -43,6 +43,20 @@ describe('the end of a process', () => {
     expect(p2.sent).toBe(2);
   });
 
+  it('channels left open end behind their data: cleanly when main returned, with EPEERDEAD when it threw', async () => {
+    await using machine = await createMachine({ partitions: [{ id: 1 }, { id: 2 }], ...SMALL, processesPerPartition: 2 });
+    const collector = await machine.partition(1).spawn(program, { mode: 'collector', port: 7, count: 2 });
+    const returner = await machine.partition(2).spawn(program, { mode: 'returner', partition: 1, port: 7 });
+    expect(await returner.result).toBe('returned with the channel open');
+    const thrower = await machine.partition(2).spawn(program, { mode: 'thrower', partition: 1, port: 7 });
+    await expect(thrower.result).rejects.toThrow('main threw on purpose');
+    expect(await collector.result).toEqual([
+      { got: [7], end: 'clean' },
+      { got: [5, 6], end: 'EPEERDEAD' },
+    ]);
+    expect(machine.stats().partitions[1].violations.total).toBe(0);
+  });
+
   it('a write() waiting for send-ring space rejects with ECLOSED when its channel closes, or when its process ends', async () => {
     await using machine = await createMachine({ partitions: [{ id: 1 }, { id: 2 }], ...SMALL });
     // The collector reads nothing for 3 s: the writer's rings fill and its write() waits.
