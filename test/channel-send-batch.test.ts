@@ -37,3 +37,29 @@ describe('sendBatch on a channel that failed', () => {
     expect([sender.sent, sender.sendErrors]).toEqual([2, 3]);
   });
 });
+
+describe('sendBatch with a bad message in it', () => {
+  for (const traced of [false, true]) {
+    it(`refuses the whole batch: nothing of it is sent, and the error names the message${traced ? ' (traced)' : ''}`, () => {
+      const { tx: [tx], rx: [rx], hw } = verifiedPaths(64, 4096, 1, undefined, traced ? 1 : undefined);
+      const serve = () => {
+        while (hw.engine.round() > 0);
+      };
+      const got: number[] = [];
+      const take = () => rx.drainBytes((bytes, offset) => got.push(bytes[offset]));
+      expect(tx.sendBatch([message(1)])).toBe(1);
+      for (const [bad, refused] of [
+        ['not bytes', /^EINVAL: sendBatch: messages\[2\]: send takes a Uint8Array \(or another ArrayBufferView\), got "not bytes"; nothing of the batch was sent/],
+        [new Uint8Array(65), /^EMSGSIZE: sendBatch: messages\[2\]: message of 65 bytes exceeds maxMessageBytes 64; nothing of the batch was sent/],
+      ] as const) {
+        expect(() => tx.sendBatch([message(2), message(3), bad as Uint8Array, message(4)])).toThrow(refused);
+      }
+      expect(tx.sendBatch([message(5)])).toBe(1);
+      serve();
+      take();
+      // Only the two good batches arrived; the refused ones left nothing in the ring.
+      expect(got).toEqual([1, 5]);
+      expect(readPartitionStats(hw.counters.values, 1, 2, '').sent).toBe(2);
+    });
+  }
+});

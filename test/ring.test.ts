@@ -210,6 +210,25 @@ describe('records', () => {
     expect(consumer.faultReason).toBe('producer position 36 is not 8-byte aligned');
   });
 
+  it('unclaim() forgets the records claimed since a position, never one already published', () => {
+    const { producer, consumer } = ring();
+    put(producer, RecordType.RAW, 8, 1);
+    producer.publish();
+    const start = producer.position;
+    const at = put(producer, RecordType.RAW, 8, 2);
+    put(producer, RecordType.RAW, 8, 3);
+    producer.unclaim(start);
+    expect(producer.position).toBe(start);
+    expect(producer.publish()).toBe(false); // nothing to publish: the two claims are gone
+    expect(put(producer, RecordType.RAW, 8, 4)).toBe(at); // the next claim starts where they did
+    producer.publish();
+    expect(take(consumer)).toEqual({ type: RecordType.RAW, body: new Array(8).fill(1) });
+    expect(take(consumer)).toEqual({ type: RecordType.RAW, body: new Array(8).fill(4) });
+    expect(consumer.poll()).toBe(EMPTY);
+    expect(() => producer.unclaim(start)).toThrow(LayoutError); // before the published position
+    expect(() => producer.unclaim(producer.position + 8)).toThrow(LayoutError); // past the claimed one
+  });
+
   it('pollSeen() takes only the records the last look found, and reads the producer word only past a padding record', () => {
     const { producer, consumer, i32, producerWord } = ring(CAP - 24);
     const load = vi.spyOn(Atomics, 'load');

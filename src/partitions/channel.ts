@@ -151,13 +151,32 @@ export class Channel implements AsyncIterable<Uint8Array> {
     // reads none. An empty batch throws nothing: it only reads the completions (their errors land
     // in failedSends), as a channel that failed may still want to.
     if (messages.length > 0) this.checkSendable();
+    // Traced, a message is recorded as it is claimed: check them all first, so a refused batch records nothing.
+    if (tx.tracer !== undefined) for (let i = 0; i < messages.length; i++) this.checkMessage(messages[i], i);
     return tx.batch(() => {
       let n = 0;
-      // An offset, or FULL (a fault throws): a sign test, not a module-variable load per message.
-      if (tx.tracer === undefined) while (n < messages.length && this.claimChecked(toBytes(messages[n])) >= 0) n++;
-      else while (n < messages.length && this.claim(toBytes(messages[n]), false, false) >= 0) n++;
+      const start = tx.ring.position;
+      try {
+        // An offset, or FULL (a fault throws): a sign test, not a module-variable load per message.
+        if (tx.tracer === undefined) while (n < messages.length && this.claimChecked(toBytes(messages[n])) >= 0) n++;
+        else while (n < messages.length && this.claim(toBytes(messages[n]), false, false) >= 0) n++;
+      } catch (e) {
+        // Nothing of the batch is published yet (the batch publishes once, at its end): none of it goes.
+        tx.ring.unclaim(start);
+        throw e instanceof ChannelError ? new ChannelError(e.code, `sendBatch: messages[${n}]: ${e.detail}; nothing of the batch was sent`) : e;
+      }
       return n;
     });
+  }
+
+  /** What claiming messages[i] would throw for it (not a byte view, too large), thrown before anything is claimed. */
+  private checkMessage(message: unknown, i: number): void {
+    try {
+      const n = toBytes(message).length;
+      if (n > this.qp.maxMessageBytes) throw this.tooLarge(n);
+    } catch (e) {
+      throw new ChannelError((e as ChannelError).code, `sendBatch: messages[${i}]: ${(e as ChannelError).detail}; nothing of the batch was sent`);
+    }
   }
 
   private claim(bytes: Uint8Array, publish: boolean, checkCompletions = true): number {

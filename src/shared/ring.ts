@@ -287,6 +287,18 @@ export class RingProducer extends RingSide {
     return this.fault(`consumer position ${consumer >>> 0} is ahead of producer ${this.claimed >>> 0}`);
   }
 
+  /**
+   * Forget the records claimed since `position` (a `position` read earlier), none of which is
+   * published yet: the next claim starts there again. For a batch refused part-way through, so
+   * that none of it is sent.
+   */
+  unclaim(position: number): void {
+    if (((this.claimed - position) >>> 0) > ((this.claimed - this.published) >>> 0)) {
+      throw new LayoutError(`unclaim: position ${position >>> 0} is not between the published ${this.published >>> 0} and the claimed ${this.claimed >>> 0}`);
+    }
+    this.claimed = position | 0;
+  }
+
   /** Make every claimed record visible at once; wakes the consumer only if it sleeps (then returns true). */
   publish(): boolean {
     if (this.claimed === this.published) return false;
