@@ -183,7 +183,7 @@ export class ChannelEndpoint implements Endpoint {
       throw new ChannelError(
         'EINVAL',
         `comlink over channel ${this.channel.handle}: ${(e as Error).message} (arguments and results are copied by structured clone: ` +
-          'plain data, typed arrays, Map, Set, Date, errors; no functions or class instances with methods)',
+          'plain data, typed arrays, Map, Set, Date, errors; no functions or symbols, and a class instance arrives as a plain object without its methods)',
       );
     }
   }
