@@ -63,3 +63,24 @@ describe('sendBatch with a bad message in it', () => {
     });
   }
 });
+
+describe('sendBatch while reading its messages runs code that sends', () => {
+  it('a send made by an accessor of the batch stays sent, and so do the messages before the bad one', () => {
+    const { tx: [a, b], rx: [ra, rb], hw } = verifiedPaths(64, 4096, 2);
+    const batch = [message(1)];
+    Object.defineProperty(batch, 1, {
+      get() {
+        b.send(message(99)); // another channel of the same queue pair, mid-batch
+        return 'not bytes';
+      },
+    });
+    batch.length = 2;
+    expect(() => a.sendBatch(batch)).toThrow(/^EINVAL: sendBatch: messages\[1\]: .*; the 1 before it were sent \(a send made while the batch read its messages/);
+    b.send(message(7));
+    while (hw.engine.round() > 0);
+    const got: string[] = [];
+    ra.drainBytes((bytes, offset) => got.push(`a${bytes[offset]}`));
+    rb.drainBytes((bytes, offset) => got.push(`b${bytes[offset]}`));
+    expect(got).toEqual(['a1', 'b99', 'b7']);
+  });
+});

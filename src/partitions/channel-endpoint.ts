@@ -27,6 +27,16 @@ const MORE = 1;
  */
 export const MAX_RPC_MESSAGE_BYTES = 64 * 1024 * 1024;
 
+/** Bounds on what a peer may ask of the serving side (it is another partition, and not trusted). */
+const MAX_CALL_ID_LENGTH = 256;
+const MAX_PATH_LENGTH = 64;
+/** Calls running on the api at once; more are answered with an error. */
+const MAX_CALLS_WAITING = 4096;
+/** Calls answered with "serves nothing" before the calling-only side ends the channel. */
+const MAX_CALLS_REFUSED_AS_CALLER = 64;
+/** Messages waiting for ring space to go out (the peer is not reading); past this the channel ends. */
+const MAX_MESSAGES_QUEUED = 65_536;
+
 /** The message types comlink's wrap side sends; each waits for an answer with its id. */
 const REQUEST_TYPES = new Set(['GET', 'SET', 'APPLY', 'CONSTRUCT', 'ENDPOINT', 'RELEASE']);
 
@@ -41,6 +51,27 @@ function requestId(message: unknown): string | undefined {
 /** An answer, as comlink's expose side writes one for a call that threw `error`, for this side to send. */
 function thrownAnswer(id: string, error: Error): object {
   return { id, type: 'HANDLER', name: 'throw', value: { isError: true, value: { name: error.name, message: error.message, stack: error.stack } } };
+}
+
+/** What ownOrInherited found: nothing, a getter or setter, a name from the prototypes every object shares, or a value. */
+const MISSING = 0;
+const ACCESSOR = 1;
+const SHARED = 2;
+
+/**
+ * Property `name` of `holder`, looked up along its prototype chain by descriptors (no getter runs).
+ * A name reached on Object.prototype or Function.prototype, and `__proto__`, `constructor` and
+ * `prototype` anywhere, are SHARED: no api offers those to a caller in another partition.
+ */
+function ownOrInherited(holder: unknown, name: string): typeof MISSING | typeof ACCESSOR | typeof SHARED | { value: unknown } {
+  if (name === '__proto__' || name === 'constructor' || name === 'prototype') return SHARED;
+  if (holder === null || (typeof holder !== 'object' && typeof holder !== 'function')) return MISSING;
+  for (let o: object | null = holder; o !== null; o = Object.getPrototypeOf(o)) {
+    if (o === Object.prototype || o === Function.prototype) return name in o ? SHARED : MISSING;
+    const d = Object.getOwnPropertyDescriptor(o, name);
+    if (d !== undefined) return 'value' in d ? { value: d.value } : ACCESSOR;
+  }
+  return MISSING;
 }
 
 /** The methods an api offers (own and inherited, not Object's), for the error about a call of one it lacks. */
@@ -86,6 +117,11 @@ export class ChannelEndpoint implements Endpoint {
 
   /** On the serving side: what each call still being answered asked for (`add()`, `version`), for the errors about its answer. */
   private readonly calls = new Map<string, string>();
+  /** A RELEASE reached comlink's expose, which serves nothing after it. */
+  private released = false;
+  private refusedAsCaller = 0;
+  /** Messages posted and not yet written to the channel (waiting for ring space). */
+  private queued = 0;
 
   /**
    * `served`: the object this side serves (exposeOverChannel), whose calls are checked here first;
@@ -129,7 +165,16 @@ export class ChannelEndpoint implements Endpoint {
       return;
     }
     if (id !== undefined) this.unanswered.add(id);
-    this.sending = this.sending.then(() => this.sendFragments(bytes)).catch((e: unknown) => this.fail(e));
+    if (++this.queued > MAX_MESSAGES_QUEUED) {
+      // The peer has read none of these: holding more would only grow this partition's memory.
+      this.fail(this.protocolError(`nothing while ${MAX_MESSAGES_QUEUED} messages waited to be sent to it`, 'read'));
+      void this.channel.close().catch(() => {});
+      return;
+    }
+    this.sending = this.sending
+      .then(() => this.sendFragments(bytes))
+      .then(() => void this.queued--)
+      .catch((e: unknown) => this.fail(e));
   }
 
   /** An answer of the serving side to a call it was asked (forgotten as it goes out), or undefined. */
@@ -145,32 +190,51 @@ export class ChannelEndpoint implements Endpoint {
   /**
    * A call that cannot be served here, answered at once with why: on the calling side any call (the
    * peer called wrapChannel too, so nobody serves, and its call would wait for good); on the serving
-   * side a call of something the api does not have, or of a property that is not a method. Else
-   * undefined, and the call is recorded for the errors about its answer.
+   * side a call of something the api does not have, of a property that is not a method, of a name
+   * that would reach past the api into the prototypes every object shares (`__proto__`,
+   * `constructor`, `toString`, …: a peer could otherwise set `Object.prototype` properties here), or
+   * past the bounds below. Else undefined, and the call is recorded for the errors about its answer.
+   * The api is looked up by property descriptors: no getter of it runs here (comlink runs it, once).
    */
   private refusal(data: unknown): object | undefined {
     const id = requestId(data);
     if (id === undefined) return undefined;
+    if (id.length > MAX_CALL_ID_LENGTH) throw this.protocolError(`a call id of ${id.length} characters (comlink makes short ones)`);
     const { type, path } = data as { type: string; path?: unknown };
     // These errors reach the caller, in the other partition: they name nothing only this side knows (its channel handle).
     if (this.served === undefined) {
+      if (++this.refusedAsCaller > MAX_CALLS_REFUSED_AS_CALLER) throw this.protocolError(`${MAX_CALLS_REFUSED_AS_CALLER} calls to a side that serves nothing`);
       return thrownAnswer(id, new Error('comlink: the process called serves nothing; it calls with wrapChannel() too. One side must serve with exposeOverChannel(api, channel)'));
     }
-    const names = Array.isArray(path) && path.every((p) => typeof p === 'string') ? (path as string[]) : [];
+    if (this.released) return thrownAnswer(id, new Error('comlink: the api was released by a proxy of it (releaseProxy); call through a new wrapChannel on a new channel'));
+    if (this.calls.size >= MAX_CALLS_WAITING) return thrownAnswer(id, new Error(`comlink: ${MAX_CALLS_WAITING} calls are still running on the api served; await some before making more`));
+    if (type === 'ENDPOINT') return thrownAnswer(id, new TypeError('comlink: createEndpoint makes a MessagePort, which cannot cross partitions; open another channel instead'));
+    if (type === 'CONSTRUCT') return thrownAnswer(id, new TypeError('comlink: `new` on the api served answers with a proxy of the new object, which cannot cross partitions; call a method that returns plain data'));
+    if (!Array.isArray(path) || path.length > MAX_PATH_LENGTH || !path.every((p) => typeof p === 'string')) {
+      throw this.protocolError('a call whose path is not a short list of property names');
+    }
+    const names = path as string[];
     let target: unknown = this.served;
     for (let i = 0; i < names.length; i++) {
-      const holder = target;
-      target = holder !== null && (typeof holder === 'object' || typeof holder === 'function') ? (holder as Record<string, unknown>)[names[i]] : undefined;
-      if (target === undefined && (type === 'APPLY' || i < names.length - 1)) {
-        const name = names.slice(0, i + 1).join('.');
+      const found = ownOrInherited(target, names[i]);
+      const name = names.slice(0, i + 1).join('.');
+      if (found === SHARED) return thrownAnswer(id, new TypeError(`comlink: ${name} is not part of the api served (names every object has, like __proto__ or toString, are refused)`));
+      // A getter: comlink runs it (and answers with what it throws); nothing past it is checked here.
+      if (found === ACCESSOR) break;
+      if (found === MISSING && (type === 'APPLY' || i < names.length - 1)) {
         const has = i === 0 ? methodNames(this.served) : [];
         return thrownAnswer(id, new TypeError(`comlink: the api served has no ${name}${has.length > 0 ? ` (its methods: ${has.join(', ')})` : ''}`));
       }
+      target = found === MISSING ? undefined : found.value;
+      if (i === names.length - 1 && type === 'APPLY' && typeof target !== 'function') {
+        return thrownAnswer(id, new TypeError(`comlink: ${name} of the api served is ${describeValue(target)}, not a method: read it with \`await remote.${name}\`, without calling it`));
+      }
     }
+    if (names.length === 0 && type === 'APPLY' && typeof this.served !== 'function') {
+      return thrownAnswer(id, new TypeError(`comlink: the api served is ${describeValue(this.served)}, not a function: call one of its methods`));
+    }
+    if (type === 'RELEASE') this.released = true;
     const call = names.join('.');
-    if (type === 'APPLY' && typeof target !== 'function') {
-      return thrownAnswer(id, new TypeError(`comlink: ${call} of the api served is ${describeValue(target)}, not a method: read it with \`await remote.${call}\`, without calling it`));
-    }
     this.calls.set(id, type === 'APPLY' ? `${call}()` : call === '' ? 'the api' : call);
     return undefined;
   }
@@ -257,8 +321,8 @@ export class ChannelEndpoint implements Endpoint {
     }
   }
 
-  private protocolError(what: string): ChannelError {
-    return new ChannelError('EINVAL', `comlink over channel ${this.channel.handle}: partition ${this.channel.peer.partition} sent ${what}`);
+  private protocolError(what: string, did = 'sent'): ChannelError {
+    return new ChannelError('EINVAL', `comlink over channel ${this.channel.handle}: partition ${this.channel.peer.partition} ${did} ${what}`);
   }
 
   private dispatch(event: { data: unknown }): void {

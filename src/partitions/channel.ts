@@ -156,14 +156,23 @@ export class Channel implements AsyncIterable<Uint8Array> {
     return tx.batch(() => {
       let n = 0;
       const start = tx.ring.position;
+      const claimsBefore = tx.claims;
       try {
         // An offset, or FULL (a fault throws): a sign test, not a module-variable load per message.
         if (tx.tracer === undefined) while (n < messages.length && this.claimChecked(toBytes(messages[n])) >= 0) n++;
         else while (n < messages.length && this.claim(toBytes(messages[n]), false, false) >= 0) n++;
       } catch (e) {
-        // Nothing of the batch is published yet (the batch publishes once, at its end): none of it goes.
-        tx.ring.unclaim(start);
-        throw e instanceof ChannelError ? new ChannelError(e.code, `sendBatch: messages[${n}]: ${e.detail}; nothing of the batch was sent`) : e;
+        if (!(e instanceof ChannelError)) throw e;
+        // Nothing of the batch is published yet (the batch publishes once, at its end): none of it
+        // goes, unless something else claimed meanwhile (a send or close made by code that reading
+        // a message ran: an accessor, a Proxy), whose work requests must stay: then what was claimed goes.
+        const onlyOurs = ((tx.claims - claimsBefore) | 0) === n;
+        if (onlyOurs) tx.ring.unclaim(start);
+        const sent =
+          onlyOurs || n === 0
+            ? 'nothing of the batch was sent'
+            : `the ${n} before it were sent (a send made while the batch read its messages keeps them from being taken back)`;
+        throw new ChannelError(e.code, `sendBatch: messages[${n}]: ${e.detail}; ${sent}`);
       }
       return n;
     });

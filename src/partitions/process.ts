@@ -248,6 +248,9 @@ export class Process {
     const timeoutMs = retryTimeout(options);
     const qp = this.queuePair.index;
     const attempt = async (): Promise<Channel> => {
+      // Before every attempt, not once: a connect retrying past the end of main would otherwise ask
+      // for a channel on the queue pair the partition's next process has by then.
+      this.checkRunning();
       if (node === undefined) return this.adopt(await this.control.call((api) => api.connect(qp, partition, service)));
       try {
         return this.adopt(await this.control.call((api) => api.connectNode(qp, node, partition, service)));

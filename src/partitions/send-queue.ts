@@ -17,7 +17,7 @@ import {
   writeWorkRequest,
 } from '../shared/records.js';
 import { EMPTY, FAULT, type RingConsumer, type RingProducer } from '../shared/ring.js';
-import { sleepSync, type WaitPolicy } from '../shared/wait.js';
+import { sleepAsync, sleepSync, type WaitPolicy } from '../shared/wait.js';
 import { hardwareGone } from '../shared/port.js';
 import type { ChannelRegistry } from './channel-registry.js';
 import type { PartitionTrace } from './trace.js';
@@ -33,6 +33,11 @@ export interface SendQueueOwner {
 
 export class SendQueue {
   private corked = 0;
+  /** What each waitForSpace() now waiting needs to be done; the one sleeper (sleepForSpace) wakes when one is. */
+  private readonly spaceWaiters = new Set<() => boolean>();
+  private spaceSleeper: Promise<void> | undefined;
+  /** Work requests claimed so far (modulo 2^32): sendBatch tells its own claims from others made while it ran. */
+  claims = 0;
 
   constructor(
     readonly ring: RingProducer,
@@ -47,7 +52,9 @@ export class SendQueue {
   /** Claim a work request; returns the payload offset, FULL, or FAULT. */
   claim(type: number, handle: number, payloadBytes: number): number {
     const at = this.ring.tryClaim(type, workRequestBodyBytes(payloadBytes));
-    return at < 0 ? at : writeWorkRequest(this.ring.u32, at, handle);
+    if (at < 0) return at;
+    this.claims = (this.claims + 1) | 0; // an int32 that wraps: past 2^30 a plain count would turn the field into a boxed double
+    return writeWorkRequest(this.ring.u32, at, handle);
   }
 
   /** Publish now, unless a batch is open. */
@@ -84,16 +91,42 @@ export class SendQueue {
       if (done()) return;
     }
     const recorded = this.tracer?.sleeping(TraceWait.SEND_SPACE, this.owner.index) ?? false;
-    await this.ring.waitForSpaceAsync(body, this.wait.eventLoopSpins);
+    this.spaceWaiters.add(done);
+    try {
+      await this.sleepForSpace();
+    } finally {
+      this.spaceWaiters.delete(done);
+    }
     this.tracer?.woke(recorded, TraceWait.SEND_SPACE, this.owner.index);
   }
 
   /**
-   * Wake every waitForSpace() of this queue pair at once, as the hardware does when it frees space:
+   * The one sleeper on the send ring's space flag, for every waitForSpace() of this queue pair (the
+   * writes of its channels, a close's CLOSE): it sleeps until one of them is done, and each then
+   * checks its own. One, because a sleeper lowers the flag when it wakes: a second one, which had
+   * raised it meanwhile, would sleep on a lowered flag that the hardware never rings.
+   */
+  private sleepForSpace(): Promise<void> {
+    if (this.spaceSleeper === undefined) {
+      const { i32, signals } = this.ring;
+      const anyDone = (): boolean => {
+        for (const done of this.spaceWaiters) if (done()) return true;
+        return false;
+      };
+      this.spaceSleeper = sleepAsync(i32, signals.spaceWaiting, signals.spaceBell, anyDone, this.wait.eventLoopSpins, Number.POSITIVE_INFINITY).then(() => {
+        this.spaceSleeper = undefined;
+      });
+    }
+    return this.spaceSleeper;
+  }
+
+  /**
+   * Wake the waitForSpace() calls of this queue pair, as the hardware does when it frees space:
    * each checks again whether it is done (a channel that closed meanwhile stops its writer's wait,
-   * which space that never comes would otherwise hold for good).
+   * which space that never comes would otherwise hold for good); the others wait again.
    */
   wakeSpaceWaiters(): void {
+    if (this.spaceSleeper === undefined) return;
     const { i32, signals } = this.ring;
     Atomics.add(i32, signals.spaceBell, 1);
     Atomics.notify(i32, signals.spaceBell);
@@ -118,6 +151,9 @@ export class SendQueue {
       timeoutMs,
     );
     this.tracer?.woke(recorded, TraceWait.SEND_SPACE, this.owner.index);
+    // sleepSync lowered the flag as it woke; a waitForSpace() of this queue pair still sleeps on it
+    // (a write() awaited before this thread blocked): raise it again, so the hardware rings for it.
+    if (this.spaceSleeper !== undefined) Atomics.store(ring.i32, ring.signals.spaceWaiting, 1);
     if (hardwareGone(ring.i32)) throw new ChannelError('EHWRESET', 'the hardware worker stopped while this thread waited for send ring space');
     return ok;
   }

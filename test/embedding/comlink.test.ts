@@ -103,6 +103,23 @@ describe('comlink over a channel (exposeOverChannel / wrapChannel)', () => {
     expect(o.end.error).toMatchObject({ code: 'ECLOSED' });
   });
 
+  it('a hostile caller cannot reach past the api (prototypes, `new`), a throwing getter costs its call only, and a call id too long ends the channel', async () => {
+    const s = await machine.partition(1).spawn(server, { port: 9 });
+    const c = await machine.partition(2).spawn(rogue, { role: 'hostile-caller', partition: 1, port: 9 });
+    const out = (await c.result) as Record<string, { threw?: string; value?: unknown; ended?: string }>;
+    expect(out.pollute).toEqual({ threw: 'comlink: __proto__ is not part of the api served (names every object has, like __proto__ or toString, are refused)' });
+    expect(out.viaConstructor).toEqual({ threw: 'comlink: add.constructor is not part of the api served (names every object has, like __proto__ or toString, are refused)' });
+    expect(out.toString).toEqual({ threw: 'comlink: toString is not part of the api served (names every object has, like __proto__ or toString, are refused)' });
+    // A getter that throws costs that call only (comlink runs it once, and answers with its error).
+    expect(out.getter).toEqual({ threw: 'not ready yet' });
+    expect(out.construct.threw).toMatch(/^comlink: `new` on the api served answers with a proxy/);
+    expect(out.afterAll).toEqual({ value: 5 });
+    expect(out.longId).toEqual({ ended: 'ECLOSED' });
+    const served = (await s.result) as { outcome: unknown; polluted: unknown };
+    expect(served.polluted).toBeNull(); // Object.prototype in the serving partition is untouched
+    expect(served.outcome).toEqual({ name: 'ChannelError', code: 'EINVAL' });
+  });
+
   it('refuses a machine whose messages carry a single byte (maxMessageBytes 1) with EINVAL', async () => {
     const tiny = await createMachine({ partitions: [{ id: 1 }], maxMessageBytes: 1, sendRingBytes: 1024, receiveRingBytes: 1024, wait: 'sleep' });
     try {

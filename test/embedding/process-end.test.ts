@@ -43,6 +43,14 @@ describe('the end of a process', () => {
     expect(p2.sent).toBe(2);
   });
 
+  it("a connect still retrying when main returned stops with ECLOSED: it never asks for a channel on the next process's queue pair", async () => {
+    await using machine = await createMachine({ partitions: [{ id: 1 }, { id: 2 }], ...SMALL });
+    const leaver = await machine.partition(2).spawn(program, { mode: 'retrying-leaver', partition: 1, port: 7 });
+    expect(await leaver.result).toBe('left a connect retrying');
+    const successor = await spawnWhenFree(machine, { mode: 'successor-of-retrying' });
+    expect(await successor.result).toEqual({ leaverConnect: `ECLOSED: ${ENDED}`, table: [] });
+  });
+
   it('channels left open end behind their data: cleanly when main returned, with EPEERDEAD when it threw', async () => {
     await using machine = await createMachine({ partitions: [{ id: 1 }, { id: 2 }], ...SMALL, processesPerPartition: 2 });
     const collector = await machine.partition(1).spawn(program, { mode: 'collector', port: 7, count: 2 });
