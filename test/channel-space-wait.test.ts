@@ -37,19 +37,25 @@ async function serveUntil(hw: ReturnType<typeof verifiedPaths>['hw'], receivers:
   serve();
 }
 
+/** Start a write() on `ch` that must wait for space, then close `ch`: the write's outcome, and a probe of the close. */
+async function writeThenClose(ch: Channel): Promise<{ write: string | undefined; closed: () => string }> {
+  const writing = ch.write(new Uint8Array(64)).then(
+    () => 'resolved',
+    (e: { code?: string }) => e.code,
+  );
+  let closed = 'waiting';
+  void ch.close().then(() => (closed = 'resolved'));
+  return { write: await writing, closed: () => closed };
+}
+
 describe('waiting for send-ring space', () => {
   it('close() of a channel whose write() waits, with no room for the CLOSE: the write rejects, the close finishes once the ring drains, the peer sees the end', async () => {
     const { tx: [a], rx: [ra], hw } = verifiedPaths(64, 4096, 1);
     fill(a);
-    const writing = a.write(new Uint8Array(64)).then(
-      () => 'resolved',
-      (e: { code?: string }) => e.code,
-    );
-    let closed = 'waiting';
-    void a.close().then(() => (closed = 'resolved'));
-    expect(await writing).toBe('ECLOSED');
-    await serveUntil(hw, [ra], () => closed !== 'waiting');
-    expect(closed).toBe('resolved');
+    const { write, closed } = await writeThenClose(a);
+    expect(write).toBe('ECLOSED');
+    await serveUntil(hw, [ra], () => closed() !== 'waiting');
+    expect(closed()).toBe('resolved');
     await expect(ra.recv()).rejects.toMatchObject({ code: 'ECLOSED' });
   });
 
@@ -58,16 +64,11 @@ describe('waiting for send-ring space', () => {
     fill(a);
     let wrote = 'waiting';
     void b.write(new Uint8Array(64).fill(7)).then(() => (wrote = 'resolved'));
-    const writing = a.write(new Uint8Array(64)).then(
-      () => 'resolved',
-      (e: { code?: string }) => e.code,
-    );
-    let closed = 'waiting';
-    void a.close().then(() => (closed = 'resolved'));
-    expect(await writing).toBe('ECLOSED');
+    const { write, closed } = await writeThenClose(a);
+    expect(write).toBe('ECLOSED');
     let got = 0;
-    await serveUntil(hw, [ra], () => wrote !== 'waiting' && closed !== 'waiting');
-    expect([wrote, closed]).toEqual(['resolved', 'resolved']);
+    await serveUntil(hw, [ra], () => wrote !== 'waiting' && closed() !== 'waiting');
+    expect([wrote, closed()]).toEqual(['resolved', 'resolved']);
     rb.drainBytes((bytes, offset) => (got = bytes[offset]));
     expect(got).toBe(7);
   });
