@@ -82,7 +82,8 @@ describe('the end of a process', () => {
     await returning.result;
     const after = await spawnWhenFree(machine, { mode: 'after-stuck-writer' });
     expect(await after.result).toBe(`ECLOSED: process 2 of partition 2 has ended`);
-    expect((await collector2.result)[0].end).toBe('clean');
+    const [second] = (await collector2.result) as Array<{ end: string }>;
+    expect(second.end).toBe('clean');
   });
 });
 
