@@ -539,7 +539,7 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
           void p.standardOs.hardwareReset();
         }
       }
-      this.emit('hardwareExit', { exitCode, error });
+      this.notify('hardwareExit', { exitCode, error });
     });
     if (options.testHooks) {
       this.hooks = {
@@ -664,11 +664,28 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
     if (this.hardwareDown) throw this.hardwareDown;
   }
 
+  /**
+   * emit(), with the error of a listener that throws reported as Node reports one (an uncaught
+   * exception, on the next tick), never thrown into the machine's own work: emitted from inside a
+   * promise chain, it replaced the error being built (a result rejected with the listener's error,
+   * a restart failed and left its partition down).
+   */
+  private notify<K extends keyof MachineEvents>(event: K, ...args: MachineEvents[K]): boolean {
+    try {
+      return (this.emit as (e: K, ...a: MachineEvents[K]) => boolean)(event, ...args);
+    } catch (e) {
+      process.nextTick(() => {
+        throw e;
+      });
+      return true;
+    }
+  }
+
   /** @internal */
   onPartitionExit(p: PartitionHandle, exitCode: number, error: Error | undefined): void {
     if (this.closing) return;
     if (!this.hardwareDown) void this.admin.partitionDown(p.index).catch(() => {});
-    this.emit('partitionExit', { id: p.id, name: p.name, exitCode, error });
+    this.notify('partitionExit', { id: p.id, name: p.name, exitCode, error });
   }
 
   /**
@@ -690,8 +707,8 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
 
   private emitLinkEvent(m: LinkEvent): void {
     if (this.closing) return;
-    if (m.lparlinkLink === 'linkUp') this.emit('linkUp', { node: m.node });
-    else this.emit('linkDown', { node: m.node, reason: m.reason ?? 'unknown' });
+    if (m.lparlinkLink === 'linkUp') this.notify('linkUp', { node: m.node });
+    else this.notify('linkDown', { node: m.node, reason: m.reason ?? 'unknown' });
   }
 
   /** @internal createMachine has resolved: emit the link events of the boot once the caller's code after `await createMachine()` has run. */
@@ -705,7 +722,7 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
 
   /** @internal A program ended by throwing: programError, or a warning when nobody could notice it otherwise. */
   onProgramError(info: MachineEvents['programError'][0], resultRead: boolean): void {
-    if (this.emit('programError', info) || resultRead) return;
+    if (this.notify('programError', info) || resultRead) return;
     process.emitWarning(
       `${info.program} (process ${info.pid} of partition ${info.partition} (${info.name})) threw and nobody has read its handle.result: ${info.error.name}: ${info.error.message}. ` +
         "Await handle.result, or listen to machine.on('programError')",
