@@ -265,7 +265,9 @@ export async function runBenchCli(argv: string[]): Promise<number> {
   if (values['trace-sample'] !== undefined) {
     if (values.trace === undefined) return fail('--trace-sample needs --trace FILE');
     traceSample = Number(values['trace-sample']);
-    if (!Number.isInteger(traceSample) || traceSample < 1) return fail(`--trace-sample takes a positive integer, got '${values['trace-sample']}'`);
+    if (!Number.isInteger(traceSample) || traceSample < 1 || traceSample > 0xffff_ffff) {
+      return fail(`--trace-sample takes an integer from 1 to 4294967295, got '${values['trace-sample']}'`);
+    }
   }
 
   // --cpu-prof: run again under the profiler, then name the profiles. A run already under one

@@ -13,6 +13,8 @@ import { dirname, join, resolve as resolvePath } from 'node:path';
  * open and still refuse the write), but it catches what users meet.
  */
 export function unwritable(option: string, path: string, isDir = false): string | undefined {
+  // An empty value (`--trace=`) resolves to the working directory, which would read as "a folder".
+  if (path.trim() === '') return `${option} needs a ${isDir ? 'folder' : 'file'} name, got an empty one`;
   const full = resolvePath(path);
   const exists = existsSync(full);
   if (exists && statSync(full).isDirectory() !== isDir) {

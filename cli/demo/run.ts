@@ -81,6 +81,7 @@ function parse(argv: string[]): DemoOptions | 'help' | string {
   }
   if (o.streamBytes < 4 || o.streamBytes > 65536) return `--bytes must be from 4 to 65536, got ${o.streamBytes}`;
   if (values['trace-sample'] !== undefined && values.trace === undefined) return '--trace-sample needs --trace FILE';
+  if (o.traceSample > 0xffff_ffff) return `--trace-sample takes an integer from 1 to 4294967295, got '${String(values['trace-sample'])}'`;
   if (typeof values.trace === 'string') {
     const bad = unwritable('--trace', values.trace);
     if (bad !== undefined) return bad;

@@ -37,7 +37,14 @@ describe('--trace FILE', () => {
     expect(existsSync(missing)).toBe(false);
     const sample = await lparlink(['bench', '--trace', join(tempDir(), 'y.json'), '--trace-sample', '0']);
     expect(sample).toMatchObject({ code: 2, stdout: '' });
-    expect(sample.stderr).toMatch(/^lparlink bench: --trace-sample takes a positive integer, got '0'\n/);
+    expect(sample.stderr).toMatch(/^lparlink bench: --trace-sample takes an integer from 1 to 4294967295, got '0'\n/);
+    // Past the trace option's range: the same usage error, not the option's stack trace (exit 1).
+    const huge = await lparlink(['demo', '--trace', join(tempDir(), 'z.json'), '--trace-sample', '99999999999']);
+    expect(huge).toMatchObject({ code: 2, stdout: '' });
+    expect(huge.stderr).toMatch(/^lparlink demo: --trace-sample takes an integer from 1 to 4294967295, got '99999999999'\n/);
+    const empty = await lparlink(['demo', '--trace=']);
+    expect(empty).toMatchObject({ code: 2, stdout: '' });
+    expect(empty.stderr).toMatch(/^lparlink demo: --trace needs a file name, got an empty one\n/);
     const alone = await lparlink(['demo', '--trace-sample', '8']);
     expect(alone.code).toBe(2);
     expect(alone.stderr).toMatch(/^lparlink demo: --trace-sample needs --trace FILE\n/);
