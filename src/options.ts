@@ -136,6 +136,7 @@ function ringBytes(option: string, value: unknown): number {
 }
 
 const RESOURCE_LIMIT_KEYS = ['maxOldGenerationSizeMb', 'maxYoungGenerationSizeMb', 'stackSizeMb'] as const;
+const MAX_STACK_SIZE_MB = 1024;
 
 function resourceLimits(option: string, value: unknown): ResourceLimits | undefined {
   if (value === undefined) return undefined;
@@ -147,6 +148,8 @@ function resourceLimits(option: string, value: unknown): ResourceLimits | undefi
     if (!(RESOURCE_LIMIT_KEYS as readonly string[]).includes(key)) bad(`${option}.${key}`, `is not a resource limit (known: ${RESOURCE_LIMIT_KEYS.join(', ')})`);
     const n = limits[key];
     if (n !== undefined && (typeof n !== 'number' || !Number.isFinite(n) || n <= 0)) bad(`${option}.${key}`, `must be a positive number of MiB, got ${describeValue(n)}`);
+    // A thread's stack is reserved when the worker starts: past this the start itself fails (EAGAIN).
+    if (key === 'stackSizeMb' && (n as number) > MAX_STACK_SIZE_MB) bad(`${option}.${key}`, `must be at most ${MAX_STACK_SIZE_MB} MiB (Node's default is 4), got ${describeValue(n)}`);
   }
   return { ...limits };
 }
@@ -194,6 +197,8 @@ export function resolveMachineOptions(input: unknown): { options: ResolvedOption
     bad('partitions', `must be a non-empty array like [{ id: 1 }, { id: 2 }], got ${describeValue(o.partitions)}`);
   }
   if (o.partitions.length > DEFAULTS.maxPartitions) bad('partitions', `may hold at most ${DEFAULTS.maxPartitions} partitions`);
+  // A hole ([, { id: 1 }]) would be skipped by every map below, not refused.
+  for (let i = 0; i < o.partitions.length; i++) if (!(i in o.partitions)) bad(`partitions[${i}]`, `is missing (a hole in the array); list partitions like [{ id: 1 }, { id: 2 }]`);
   const defaultLimits = resourceLimits('resourceLimits', o.resourceLimits);
   const ids = new Set<number>();
   const partitions = o.partitions.map((p, i): ResolvedPartition => {
@@ -207,6 +212,8 @@ export function resolveMachineOptions(input: unknown): { options: ResolvedOption
     if (p.name !== undefined && (typeof p.name !== 'string' || !/^[\w.-]{1,40}$/.test(p.name))) {
       bad(`partitions[${i}].name`, `must be 1-40 letters, digits, '_', '.', '-', got ${describeValue(p.name)}`);
     }
+    // The hardware worker's thread is named so (in traces, profiles, thread names): two would be ambiguous.
+    if (p.name === 'hardware-0') bad(`partitions[${i}].name`, '"hardware-0" is the hardware worker\'s name; choose another');
     return {
       id,
       name: p.name ?? `partition-${id}`,

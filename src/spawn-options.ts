@@ -49,7 +49,7 @@ function checkDelay(value: unknown, what: string): number | undefined {
 /** spawn's options, checked: every problem is a MachineError EINVAL naming the option. */
 export function checkSpawnOptions(options: unknown): SpawnOptions {
   if (options === undefined) return {};
-  if (typeof options !== 'object' || options === null) {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
     throw new MachineError('EINVAL', `spawn: options must be an object { signal?, timeoutMs?, abortGraceMs? }, got ${describeValue(options)}`);
   }
   for (const key of Object.keys(options)) {

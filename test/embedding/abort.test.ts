@@ -108,6 +108,7 @@ describe('spawn({ signal, timeoutMs })', () => {
       [{ abortGraceMs: Number.NaN }, /spawn: options\.abortGraceMs must be a number of milliseconds/],
       [{ timeout: 5 }, /spawn: unknown option "timeout"; known: signal, timeoutMs, abortGraceMs/],
       [7, /spawn: options must be an object/],
+      [[], /spawn: options must be an object \{ signal\?, timeoutMs\?, abortGraceMs\? \}, got an array/],
     ] as const) {
       const e = await rejection(p.spawn(echoOnce, 'x', options as never));
       expect(e.code).toBe('EINVAL');
