@@ -77,25 +77,37 @@ class ChunkedJson {
   }
 
   async flush(): Promise<void> {
+    this.checkWritable();
     if (this.buffered === '') return;
     const chunk = this.buffered;
     this.buffered = '';
     if (!this.out.write(chunk)) await this.drained();
+    this.checkWritable();
   }
 
-  /** Back-pressure: resolves on 'drain' (or 'close'), rejects on 'error', leaving no listener behind. */
+  /**
+   * A stream that failed or was destroyed takes nothing more: say so, rather than write into it
+   * (a write to a destroyed stream waits for a 'drain' that never comes) or report a trace written.
+   */
+  private checkWritable(): void {
+    const out = this.out;
+    if (out.errored) throw out.errored;
+    if (out.destroyed || out.writableEnded) throw new Error('exportTrace: the stream was closed or ended before the trace was written');
+  }
+
+  /** Back-pressure: resolves on 'drain', rejects on 'error' or 'close' (a stream closed early), leaving no listener behind. */
   private drained(): Promise<void> {
     const out = this.out;
     return new Promise((resolve, reject) => {
-      const done = (): void => {
-        out.off('drain', done).off('close', done).off('error', failed);
-        resolve();
+      const settle = (e?: Error): void => {
+        out.off('drain', drained).off('close', closed).off('error', failed);
+        if (e === undefined) resolve();
+        else reject(e);
       };
-      const failed = (e: Error): void => {
-        done();
-        reject(e);
-      };
-      out.on('drain', done).on('close', done).on('error', failed);
+      const drained = (): void => settle();
+      const closed = (): void => settle(out.errored ?? new Error('exportTrace: the stream was closed before the trace was written'));
+      const failed = (e: Error): void => settle(e);
+      out.on('drain', drained).on('close', closed).on('error', failed);
     });
   }
 }

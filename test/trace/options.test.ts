@@ -1,5 +1,5 @@
 /** createMachine({ trace }) and exportTrace check what they are given. */
-import { PassThrough } from 'node:stream';
+import { PassThrough, Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { createMachine, MachineError } from '../../src/index.js';
 
@@ -29,6 +29,20 @@ describe('trace options', () => {
       code: 'EINVAL',
       message: expect.stringContaining('exportTrace: cannot create /no-such-folder/trace.json'),
     });
+  });
+
+  it('a stream that fails, or was destroyed, rejects the export with why (it hung, or reported a trace written)', async () => {
+    await using machine = await createMachine({ partitions, wait: 'sleep', trace: { sample: 1 } });
+    const full = new Writable({
+      write(_chunk, _encoding, callback) {
+        callback(Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' }));
+      },
+    });
+    full.on('error', () => {}); // the export reports it
+    await expect(machine.exportTrace(full)).rejects.toThrow('ENOSPC: no space left on device');
+    const destroyed = new PassThrough();
+    destroyed.destroy();
+    await expect(machine.exportTrace(destroyed)).rejects.toThrow('exportTrace: the stream was closed or ended before the trace was written');
   });
 
   it('streams to a Writable and leaves it open', async () => {
