@@ -44,35 +44,82 @@ export class KeepAlive {
 
   /**
    * A comlink endpoint that holds the process open from each call's request until its answer
-   * (comlink pairs them by `id`), or until the worker exits, which answers nothing more.
+   * (comlink pairs them by `id`), or until the worker exits, which answers nothing more. With
+   * `gone`, the calls still waiting when the worker exits, and any made after, are answered here
+   * with the error it makes (a call into a partition that died must not wait for good). Register
+   * this endpoint's 'exit' listener before any other that releases the proxy: comlink forgets the
+   * calls of a released proxy, and answers would find no one.
    */
-  track(endpoint: Endpoint, worker: Worker): Endpoint {
+  track(endpoint: Endpoint, worker: Worker, gone?: () => Error): Endpoint {
     const pending = new Map<unknown, () => void>();
+    const listeners = new Set<(event: { data: unknown }) => void>();
     let exited = false;
     const answered = (event: { data?: unknown }): void => {
       const id = idOf(event.data);
       pending.get(id)?.();
       pending.delete(id);
+      waiting.delete(id);
     };
+    const fail = (id: unknown, message: unknown): void => {
+      const data = failedAnswer(id, message, gone!);
+      for (const listener of [...listeners]) listener({ data });
+    };
+    const waiting = new Map<unknown, unknown>();
     endpoint.addEventListener('message', answered as never);
     worker.once('exit', () => {
       exited = true;
       for (const release of pending.values()) release();
       pending.clear();
+      if (gone !== undefined) for (const [id, message] of [...waiting]) fail(id, message);
+      waiting.clear();
     });
     return {
       postMessage: (message: unknown, transfer?: Parameters<Endpoint['postMessage']>[1]) => {
         const id = idOf(message);
+        if (exited && gone !== undefined && id !== undefined) {
+          queueMicrotask(() => fail(id, message));
+          return;
+        }
         if (id !== undefined && !exited && !pending.has(id)) pending.set(id, this.hold());
+        if (id !== undefined && gone !== undefined) waiting.set(id, message);
         endpoint.postMessage(message, transfer);
       },
-      addEventListener: endpoint.addEventListener.bind(endpoint),
-      removeEventListener: endpoint.removeEventListener.bind(endpoint),
+      addEventListener: (type: string, listener: never) => {
+        if (type === 'message') listeners.add(listener);
+        endpoint.addEventListener(type, listener);
+      },
+      removeEventListener: (type: string, listener: never) => {
+        if (type === 'message') listeners.delete(listener);
+        endpoint.removeEventListener(type, listener);
+      },
     };
   }
 }
 
 /** The comlink call id a message carries, if any (WORKER_READY and other strings carry none). */
+/**
+ * The answer comlink's expose side would write for call `message` had it thrown `gone()` (the
+ * error object itself: an answer made in this thread is not serialized). A RELEASE is answered
+ * as done: comlink's release does not catch a rejection.
+ */
+function failedAnswer(id: unknown, message: unknown, gone: () => Error): unknown {
+  if ((message as { type?: unknown } | null)?.type === 'RELEASE') return { id, type: 'RAW', value: undefined };
+  return { id, type: 'HANDLER', name: 'throw', value: { isError: false, value: gone() } };
+}
+
+/** A comlink endpoint with nothing behind it: every call is answered with `gone()` (a partition that is not running, a closed machine). */
+export function failingEndpoint(gone: () => Error): Endpoint {
+  const listeners = new Set<(event: { data: unknown }) => void>();
+  return {
+    postMessage: (message: unknown) => {
+      const id = idOf(message);
+      if (id !== undefined) queueMicrotask(() => [...listeners].forEach((listener) => listener({ data: failedAnswer(id, message, gone) })));
+    },
+    addEventListener: (type: string, listener: never) => void (type === 'message' && listeners.add(listener)),
+    removeEventListener: (type: string, listener: never) => void listeners.delete(listener),
+  };
+}
+
 function idOf(message: unknown): unknown {
   return typeof message === 'object' && message !== null ? (message as { id?: unknown }).id : undefined;
 }

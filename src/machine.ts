@@ -12,7 +12,7 @@ import { counterBytes, readPartitionStats, type PartitionStats } from './shared/
 import { nodeEndpoint, releaseProxy, transfer, wrap, WORKER_READY, type Remote } from './shared/control-plane.js';
 import { rebuildError } from './shared/error-record.js';
 import { describeValue, MachineError } from './shared/errors.js';
-import { KeepAlive } from './keep-alive.js';
+import { failingEndpoint, KeepAlive } from './keep-alive.js';
 import { checkSpawnOptions, DEFAULT_ABORT_GRACE_MS, watchCancellation, type SpawnOptions } from './spawn-options.js';
 import { isLinkEvent, type HardwareAdmin, type LinkEvent, type PartitionOsApi, type StartResult } from './shared/operator-contract.js';
 import { LINK_UNKNOWN_IDENTITIES, linkCounterBytes, linkMachineBlock, readLinkStats, type LinkStats } from './shared/link-counters.js';
@@ -155,6 +155,8 @@ export interface MachineEvents {
 export class PartitionHandle {
   /** This run's proxy to the partition OS (restart() replaces it); `os` shows it without comlink's types. */
   private remote: Remote<any>;
+  /** The proxy `os` hands out, for the worker it was made for. */
+  private publicOs: { worker: Worker; proxy: Remote<any> } | undefined;
   /** The partition's worker thread (replaced by {@link PartitionHandle.restart}). Listen to its events; do not post to it. */
   worker: Worker;
   /** The partition's port: the one SharedArrayBuffer it shares with the hardware (replaced by restart). */
@@ -186,7 +188,21 @@ export class PartitionHandle {
    * the way a test drives a hostile or instrumented partition (type it with `as OsEndpoint<Api>`).
    */
   get os(): OsEndpoint {
-    return this.remote;
+    // Its own proxy, per run of the partition: a call waiting when the partition dies (or the
+    // machine closes) is answered with why, as is any call made later through it; through the
+    // internal proxy (released at the exit) it waited for good, and later ones threw an untyped error.
+    if (this.machine.closing || !this.alive) return wrap(failingEndpoint(() => this.osGone()));
+    if (this.publicOs?.worker !== this.worker) {
+      const worker = this.worker;
+      this.publicOs = { worker, proxy: this.machine.connect(worker, () => this.osGone()) };
+    }
+    return this.publicOs.proxy;
+  }
+
+  /** What a call through `os` fails with once the partition is down or the machine closed. */
+  private osGone(): MachineError {
+    if (this.machine.closing) return new MachineError('ECLOSED', `partition(${this.id}).os: the machine was closed; create a new one`);
+    return new MachineError('EPARTITIONDOWN', `partition(${this.id}).os: partition ${this.id} (${this.name}) is not running; restart() it, then call through partition.os again`);
   }
 
   /** @internal The standard OS's api (only for partitions without a replacement OS). */
@@ -558,9 +574,9 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
   }
 
   /** @internal A comlink proxy to one of this machine's workers, which holds the process open only while a call waits. */
-  connect<T>(worker: Worker): Remote<T> {
+  connect<T>(worker: Worker, gone?: () => Error): Remote<T> {
     this.keepAlive.adopt(worker);
-    return wrap<T>(this.keepAlive.track(nodeEndpoint(worker), worker));
+    return wrap<T>(this.keepAlive.track(nodeEndpoint(worker), worker, gone));
   }
 
   /**

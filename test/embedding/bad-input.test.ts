@@ -96,6 +96,27 @@ describe('createMachine: a replacement OS that fails to boot', () => {
     expect(e.message).toMatch(/spawn: partition 2 runs a replacement OS; drive it through partition\.os/);
   });
 
+  it('a call through partition.os waiting when the partition dies, or the machine closes, rejects with why; so do later ones', async () => {
+    const machine = await createMachine({
+      partitions: [{ id: 1 }, { id: 2, os: new URL('./fixtures/greeting-os.mjs', import.meta.url) }],
+      ...SMALL,
+    });
+    const os = machine.partition(2).os;
+    const hanging = rejection(os.hang());
+    await machine.partition(2).terminate();
+    const down = /^partition\(2\)\.os: partition 2 \(partition-2\) is not running; restart\(\) it, then call through partition\.os again$/;
+    expect(await hanging).toMatchObject({ code: 'EPARTITIONDOWN', message: expect.stringMatching(down) });
+    expect(await rejection(os.hello())).toMatchObject({ code: 'EPARTITIONDOWN' }); // the proxy taken before
+    expect(await rejection(machine.partition(2).os.hello())).toMatchObject({ code: 'EPARTITIONDOWN' });
+    await machine.partition(2).restart();
+    expect(await machine.partition(2).os.hello()).toBe('partition 2');
+    const closing = rejection(machine.partition(2).os.hang());
+    await machine.close();
+    const closed = /^partition\(2\)\.os: the machine was closed; create a new one$/;
+    expect(await closing).toMatchObject({ code: 'ECLOSED', message: expect.stringMatching(closed) });
+    expect(await rejection(machine.partition(2).os.hello())).toMatchObject({ code: 'ECLOSED', message: expect.stringMatching(closed) });
+  });
+
   it('a .js program in a CommonJS package is refused with what to do', async () => {
     await using machine = await createMachine({ partitions: [{ id: 1 }], ...SMALL });
     const e = await rejection(machine.partition(1).spawn(new URL('./fixtures/commonjs/program.js', import.meta.url)));
