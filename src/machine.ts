@@ -455,27 +455,41 @@ export class PartitionHandle {
     this.alive = true;
     this.exited = this.watch();
     this.died = this.diedAfter(this.exited);
-    await Promise.race([this.booted(), closing]);
+    try {
+      await Promise.race([this.booted('restart'), closing]);
+    } catch (e) {
+      // A worker that never booted (within the bound) must not run on: the partition is down.
+      await this.terminate().catch(() => {});
+      throw e;
+    }
   }
 
-  /** @internal Resolves once the partition's OS is up; rejects (naming the cause) if its worker exits first. */
-  booted(): Promise<void> {
-    return workerBooted(this.worker, (code, error) => {
-      const why = `exited with code ${code}${error ? `: ${error.message}` : ''}`;
-      if (this.spec.os !== undefined) {
+  /**
+   * @internal Resolves once the partition's OS is up; rejects (naming the cause) if its worker exits
+   * first, or has not booted within DEFAULTS.bootTimeoutMs. `by`: the call booting it.
+   */
+  booted(by: 'createMachine' | 'restart' = 'createMachine'): Promise<void> {
+    const osFailed = (why: string, cause?: Error): MachineError =>
+      new MachineError(
+        'EINVAL',
+        `${by}: partitions[${this.index}].os (${this.spec.os}) failed while booting partition ${this.id}: ${why}; ` +
+          'the module must exist and its default export must return (or resolve to) the OS api',
+        { cause },
+      );
+    const slow = `did not finish booting within ${DEFAULTS.bootTimeoutMs / 1000} s`;
+    return workerBooted(
+      this.worker,
+      (code, error) => {
+        const why = exitReason(code, error);
+        if (this.spec.os !== undefined) return osFailed(why, error);
         return new MachineError(
-          'EINVAL',
-          `createMachine: partitions[${this.index}].os (${this.spec.os}) failed while booting partition ${this.id}: ${why}; ` +
-            'the module must exist and its default export must return (or resolve to) the OS api',
+          'EPARTITIONDOWN',
+          `partition ${this.id} (${this.name}) ${why} while booting; check partitions[${this.index}].resourceLimits and the console`,
           { cause: error },
         );
-      }
-      return new MachineError(
-        'EPARTITIONDOWN',
-        `partition ${this.id} (${this.name}) ${why} while booting; check partitions[${this.index}].resourceLimits and the console`,
-        { cause: error },
-      );
-    });
+      },
+      () => (this.spec.os !== undefined ? osFailed(`it ${slow} (its default export never returned, or its promise never settled)`) : new MachineError('EPARTITIONDOWN', `partition ${this.id} (${this.name}) ${slow}`)),
+    );
   }
 }
 
@@ -589,10 +603,10 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
 
   /** @internal Resolves once the hardware and every partition have booted; rejects with the first failure. */
   async booted(): Promise<void> {
-    const hardware = workerBooted(this.hardware, (code, error) =>
-      new MachineError('EHWRESET', `the hardware worker exited with code ${code} while booting${error ? `: ${error.message}` : ''}`, {
-        cause: error,
-      }),
+    const hardware = workerBooted(
+      this.hardware,
+      (code, error) => new MachineError('EHWRESET', `the hardware worker ${exitReason(code, error)} while booting`, { cause: error }),
+      () => new MachineError('EHWRESET', `the hardware worker did not finish booting within ${DEFAULTS.bootTimeoutMs / 1000} s`),
     );
     await Promise.all([hardware, ...this.partitions.map((p) => p.booted())]);
   }
@@ -767,10 +781,11 @@ function release(proxy: Remote<unknown>): void {
 }
 
 /**
- * Wait for a worker's WORKER_READY message. If it exits first, reject with
- * `fail(exitCode, error)`. Listeners are removed either way.
+ * @internal (exported for its test) Wait for a worker's WORKER_READY message. If it exits first,
+ * reject with `fail(exitCode, error)`; if it has not booted within DEFAULTS.bootTimeoutMs, with
+ * `slow()`. Listeners and the timer are removed either way.
  */
-function workerBooted(worker: Worker, fail: (exitCode: number, error: Error | undefined) => Error): Promise<void> {
+export function workerBooted(worker: Worker, fail: (exitCode: number, error: Error | undefined) => Error, slow: () => Error): Promise<void> {
   return new Promise((resolve, reject) => {
     let error: Error | undefined;
     const onMessage = (m: unknown): void => {
@@ -785,11 +800,23 @@ function workerBooted(worker: Worker, fail: (exitCode: number, error: Error | un
       done();
       reject(fail(code, error));
     };
+    // The caller closes the machine (or the partition) on this rejection, which ends the worker.
+    const timer = setTimeout(() => {
+      done();
+      reject(slow());
+    }, DEFAULTS.bootTimeoutMs);
     const done = (): void => {
+      clearTimeout(timer);
       worker.off('message', onMessage).off('error', onError).off('exit', onExit);
     };
     worker.on('message', onMessage).on('error', onError).on('exit', onExit);
   });
+}
+
+/** Exit code 13 is Node's for a module whose top-level await never settled (the event loop emptied under it). */
+function exitReason(code: number, error: Error | undefined): string {
+  const unsettled = code === 13 ? ' (Node: a top-level await, or the promise its default export returned, never settled)' : '';
+  return `exited with code ${code}${unsettled}${error ? `: ${error.message}` : ''}`;
 }
 
 /**

@@ -114,6 +114,12 @@ export const DEFAULTS = {
   traceRecords: 32768,
   /** Most partitions a machine may have (fixed). */
   maxPartitions: 64,
+  /**
+   * How long a worker may take to boot (fixed): a replacement OS whose default export never
+   * settles would otherwise hold createMachine (or restart) for good. A standard boot takes well
+   * under a second.
+   */
+  bootTimeoutMs: 60_000,
   /** `resourceLimits.maxOldGenerationSizeMb` of a partition whose limits do not set it: no partition's heap is unbounded. */
   partitionHeapMb: 512,
 } as const;
