@@ -11,7 +11,7 @@
  * certificate from another CA, or TLS 1.2 only; node 1 counts one `authFailures` per attempt
  * on its link to node 2, never brings it up, and a connect to node 2 fails ELINKDOWN.
  */
-import type { AddressInfo } from 'node:net';
+import { createServer as createTcpServer, type AddressInfo } from 'node:net';
 import { connect, createServer, type ConnectionOptions, type Server, type TLSSocket } from 'node:tls';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { makeCertificates } from './certs.js';
@@ -156,6 +156,28 @@ describe('the dialing node refuses, counts, and never links with', () => {
     expect(a.events.filter((e) => e.name === 'linkUp')).toEqual([]);
     expect((await a.stats()).unknownIdentities).toBe(0);
   }
+
+  it('a listener that takes the connection and never speaks: each attempt is given up after the handshake bound and dialed again, never counted as an authentication failure', async () => {
+    // Plain TCP: it accepts, and says nothing (no TLS). Without the bound one attempt waited for good.
+    let attempts = 0;
+    const silent = createTcpServer((s) => {
+      attempts++;
+      s.on('error', () => {});
+    });
+    await new Promise<void>((r) => silent.listen(0, LOOPBACK, r));
+    try {
+      const a = await startNode({
+        partitions: [{ id: 1 }],
+        wait: 'sleep',
+        // The bound is ten times deadAfterMs and at least 2 s.
+        node: { id: 1, heartbeatMs: 10, deadAfterMs: 20, peers: [{ id: 2, host: LOOPBACK, port: (silent.address() as AddressInfo).port }], certificates: certs.paths(1) },
+      });
+      await until('a second attempt after the first was given up', () => attempts >= 2, 15_000);
+      expect(await linkTo(a, 2)).toMatchObject({ state: 'connecting', ups: 0, authFailures: 0, framesReceived: 0 });
+    } finally {
+      silent.close();
+    }
+  });
 
   it.each<[string, () => Parameters<typeof createServer>[0]]>([
     ['a listener whose CN names another node (lparlink-node-3, same CA)', () => serverAs(3)],

@@ -21,6 +21,13 @@ import { LINK_UNKNOWN_IDENTITIES, linkCounterBytes, linkMachineBlock } from '../
 import { LINK_PROTOCOL, maxFrameBytes, nodeOfCommonName } from '../../shared/link-frames.js';
 import { pem, type NodeTls, type ResolvedNode, type ResolvedPeer } from '../../shared/boot.js';
 
+/**
+ * How long a dialed peer has to complete TLS and send its first frame before the attempt is given
+ * up and redialed: ten times node.deadAfterMs (4 s by default), and never under 2 s.
+ */
+function handshakeTimeoutMs(deadAfterMs: number): number {
+  return Math.max(10 * deadAfterMs, 2000);
+}
 const FIRST_REDIAL_MS = 100;
 const MAX_REDIAL_MS = 2000;
 /** An error of the TLS layer (a refused certificate, a protocol version), as opposed to the network. */
@@ -160,6 +167,15 @@ export class Links {
     let failure: Error | undefined;
     let secured = false;
     let attached = false;
+    // A peer that takes the connection and then says nothing (no TLS, or no first frame) would hold
+    // this attempt, and every redial after it, for good: give it up and dial again.
+    const limitMs = handshakeTimeoutMs(this.node.deadAfterMs);
+    const silent = setTimeout(() => {
+      this.timers.delete(silent);
+      failure ??= new Error(`the peer at ${peer.host}:${peer.port} did not complete the link's handshake within ${limitMs} ms`);
+      socket.destroy();
+    }, limitMs);
+    this.timers.add(silent);
     /** The attempt's authentication failure is counted already (once per attempt). */
     let counted = false;
     socket.on('error', (e) => (failure ??= e));
@@ -175,10 +191,14 @@ export class Links {
       // In TLS 1.3 the listener checks our certificate after our handshake is done: the link is up once it speaks.
       socket.once('data', (first: Buffer) => {
         attached = true;
+        clearTimeout(silent);
+        this.timers.delete(silent);
         link.attach(socket, this.sinkOf(link), first);
       });
     });
     socket.once('close', () => {
+      clearTimeout(silent);
+      this.timers.delete(silent);
       if (attached) return;
       const tlsFailure = failure !== undefined && TLS_ERROR.test(`${(failure as NodeJS.ErrnoException).code ?? ''} ${failure.message}`);
       if (!counted && (tlsFailure || (secured && failure === undefined))) link.counters.authFailure();
