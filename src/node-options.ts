@@ -124,12 +124,17 @@ function checkLoads(key: TlsMaterial, cert: TlsMaterial, ca: TlsMaterial | TlsMa
   if (!new X509Certificate(pem(cert)).checkPrivateKey(privateKey)) {
     bad('node.tls.key', 'is not the key of node.tls.cert: use the node-<id>.key made with that certificate');
   }
+  if (Array.isArray(ca) && ca.length === 0) bad('node.tls.ca', 'is an empty list: no peer could be verified; give the CA certificate (ca.crt from tools/link-certs.sh)');
   (Array.isArray(ca) ? ca : [ca]).forEach((c, i) => {
+    const at = Array.isArray(ca) ? `node.tls.ca[${i}]` : 'node.tls.ca';
+    let certificate: X509Certificate;
     try {
-      new X509Certificate(pem(c));
+      certificate = new X509Certificate(pem(c));
     } catch (e) {
-      bad(Array.isArray(ca) ? `node.tls.ca[${i}]` : 'node.tls.ca', `is not a PEM certificate (${(e as Error).message}): use ca.crt from tools/link-certs.sh`);
+      return bad(at, `is not a PEM certificate (${(e as Error).message}): use ca.crt from tools/link-certs.sh`);
     }
+    // A node's own certificate given as the CA (both are certificates) verifies no peer.
+    if (!certificate.ca) bad(at, `is not a CA certificate (its subject is ${certificate.subject.replace(/\n/g, ', ')}): use ca.crt from tools/link-certs.sh, not a node's certificate`);
   });
 }
 

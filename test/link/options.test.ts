@@ -43,6 +43,8 @@ describe('createMachine({ node }): bad options are refused with what to do', () 
     ['broken key', () => ({ partitions: [{ id: 1 }], node: node({ tls: { ...certs.tls(1), key: '-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n' } }) }), /node\.tls\.key is not a PEM private key \(.*\): use node-<id>\.key/],
     ['key of another node', () => ({ partitions: [{ id: 1 }], node: node({ tls: { ...certs.tls(1), key: certs.tls(2).key } }) }), /node\.tls\.key is not the key of node\.tls\.cert/],
     ['broken ca', () => ({ partitions: [{ id: 1 }], node: node({ tls: { ...certs.tls(1), ca: '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n' } }) }), /node\.tls\.ca is not a PEM certificate/],
+    ['no ca at all', () => ({ partitions: [{ id: 1 }], node: node({ tls: { ...certs.tls(1), ca: [] } }) }), /node\.tls\.ca is an empty list: no peer could be verified/],
+    ["a node's certificate as the ca", () => ({ partitions: [{ id: 1 }], node: node({ tls: { ...certs.tls(1), ca: certs.tls(2).cert } }) }), /node\.tls\.ca is not a CA certificate \(its subject is .*lparlink-node-2.*\): use ca\.crt/],
     ['certificate of another node', () => ({ partitions: [{ id: 1 }], node: node({ tls: certs.tls(2) }) }), /node\.tls\.cert names CN "lparlink-node-2", but node\.id is 1: use the certificate made for node 1/],
     ['heartbeat too slow for deadAfterMs', () => ({ partitions: [{ id: 1 }], node: node({ heartbeatMs: 300, deadAfterMs: 400 }) }), /node\.deadAfterMs must be at least twice node\.heartbeatMs \(600\), got 400/],
     ['node pair without node option', () => ({ partitions: [{ id: 1 }], policy: { allow: [[1, { node: 2, partition: 1 }]] } }), /policy\.allow\[0\] names a node, but this machine has no node option/],
