@@ -813,6 +813,15 @@ export function workerBooted(worker: Worker, fail: (exitCode: number, error: Err
   });
 }
 
+/** What to do about a failure to listen, by its cause (the message carries the system's code). */
+function listenAdvice(message: string): string {
+  if (/EADDRNOTAVAIL|ENOTFOUND|EAI_AGAIN|EAI_NONAME/.test(message)) {
+    return "node.listen.host is not an address of this machine: use '127.0.0.1', '0.0.0.0' (every interface) or one of its interfaces' addresses";
+  }
+  if (/EACCES/.test(message)) return 'ports below 1024 need privileges: pick a port from 1024 (or 0 for a free one)';
+  return 'pick another port (or 0 for a free one)';
+}
+
 /** Exit code 13 is Node's for a module whose top-level await never settled (the event loop emptied under it). */
 function exitReason(code: number, error: Error | undefined): string {
   const unsettled = code === 13 ? ' (Node: a top-level await, or the promise its default export returned, never settled)' : '';
@@ -863,7 +872,7 @@ export async function createMachine(options: MachineOptions): Promise<Machine> {
     if (resolved.node?.listen !== undefined) {
       machine.listening = await machine.keepAlive.during(
         machine.admin.listening().catch((e: Error) => {
-          throw new MachineError('EINVAL', `createMachine: node.listen: ${e.message}; pick another port (or 0 for a free one)`);
+          throw new MachineError('EINVAL', `createMachine: node.listen: ${e.message}; ${listenAdvice(e.message)}`);
         }),
       );
     }

@@ -97,6 +97,9 @@ describe('createMachine({ node }): a node that boots', () => {
     // A second node cannot listen on the same port: createMachine says so, and starts nothing that stays.
     const taken = await refusal({ partitions: [{ id: 1 }], node: { id: 2, listen: { port: machine.listening!.port }, peers: [{ id: 1 }], tls: certs.tls(2) } });
     expect(taken.message).toMatch(/createMachine: node\.listen: cannot listen on 127\.0\.0\.1:\d+: .*EADDRINUSE.*pick another port \(or 0 for a free one\)/);
+    // An address this machine does not have: the advice is about the host, not the port.
+    const elsewhere = await refusal({ partitions: [{ id: 1 }], node: { id: 2, listen: { host: '192.0.2.1', port: 0 }, peers: [{ id: 1 }], tls: certs.tls(2) } });
+    expect(elsewhere.message).toMatch(/createMachine: node\.listen: cannot listen on 192\.0\.2\.1:0: .*EADDRNOTAVAIL.*node\.listen\.host is not an address of this machine/);
   });
 
   it('a machine without the node option has no links, and a connect naming a node is EINVAL', async () => {
