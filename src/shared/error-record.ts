@@ -17,6 +17,8 @@ export interface ErrorRecord {
   cause?: { error: ErrorRecord } | { value: unknown };
   /** Own enumerable properties other than the above that survive a structured clone (`errno`, `details`, …). */
   properties?: Record<string, unknown>;
+  /** An AggregateError's errors (the first MAX_AGGREGATED). */
+  errors?: ErrorRecord[];
 }
 
 /** Built-in classes a record turns back into; any other name becomes an `Error` carrying that name. */
@@ -29,6 +31,9 @@ export const BUILT_IN_ERRORS: Readonly<Record<string, new (message: string, opti
   EvalError,
   URIError,
 };
+
+/** An AggregateError's errors carried across, at most: they are for people to read. */
+const MAX_AGGREGATED = 16;
 
 /** A cause chain deeper than this is cut: it is for people to read, and a cycle must end. */
 const MAX_CAUSE_DEPTH = 8;
@@ -47,9 +52,7 @@ export function whyUnclonable(value: unknown): string | undefined {
 
 /** The record of what a program threw (an Error, or any other value, described). */
 export function recordError(thrown: unknown, depth = 0): ErrorRecord {
-  if (!(thrown instanceof Error)) {
-    return { name: 'Error', message: `program threw a non-Error value: ${String(thrown)}` };
-  }
+  if (!(thrown instanceof Error)) return recordNonError(thrown);
   const code = (thrown as { code?: unknown }).code;
   const record: ErrorRecord = {
     name: thrown.name,
@@ -62,11 +65,38 @@ export function recordError(thrown: unknown, depth = 0): ErrorRecord {
     if (cause instanceof Error) record.cause = { error: recordError(cause, depth + 1) };
     else if (whyUnclonable(cause) === undefined) record.cause = { value: cause };
   }
+  if (thrown instanceof AggregateError && Array.isArray(thrown.errors) && depth < MAX_CAUSE_DEPTH) {
+    record.errors = thrown.errors.slice(0, MAX_AGGREGATED).map((e: unknown) => recordError(e, depth + 1));
+  }
   for (const key of Object.keys(thrown)) {
-    if (CARRIED_ELSEWHERE.has(key)) continue;
+    if (CARRIED_ELSEWHERE.has(key) || key === 'errors') continue;
     const value = (thrown as unknown as Record<string, unknown>)[key];
     if (typeof value === 'function' || whyUnclonable(value) !== undefined) continue;
     (record.properties ??= {})[key] = value;
+  }
+  return record;
+}
+
+/**
+ * A thrown value that is not an Error (`throw 'x'`, `throw { code, message }`): described in the
+ * message, with its `code` and plain properties carried as an Error's would be.
+ */
+function recordNonError(thrown: unknown): ErrorRecord {
+  let shown: string;
+  try {
+    shown = typeof thrown === 'string' ? JSON.stringify(thrown) : (JSON.stringify(thrown) ?? String(thrown));
+  } catch {
+    shown = String(thrown);
+  }
+  if (shown.length > 200) shown = `${shown.slice(0, 200)}…`;
+  const record: ErrorRecord = { name: 'Error', message: `program threw a non-Error value: ${shown}` };
+  if (typeof thrown === 'object' && thrown !== null) {
+    const code = (thrown as { code?: unknown }).code;
+    if (typeof code === 'string' || typeof code === 'number') record.code = code;
+    for (const [key, value] of Object.entries(thrown)) {
+      if (key === 'code' || typeof value === 'function' || whyUnclonable(value) !== undefined) continue;
+      (record.properties ??= {})[key] = value;
+    }
   }
   return record;
 }
@@ -87,6 +117,9 @@ export function rebuildError(record: ErrorRecord): Error {
     if (options !== undefined) error.cause = cause;
   } else if (record.name === 'MachineError') {
     error = new MachineError(String(record.code ?? 'EINVAL'), record.message, options);
+  } else if (record.name === 'AggregateError') {
+    error = new AggregateError((record.errors ?? []).map(rebuildError), record.message, options);
+    if (record.code !== undefined) Object.defineProperty(error, 'code', { value: record.code, enumerable: true, configurable: true, writable: true });
   } else {
     const Class = Object.hasOwn(BUILT_IN_ERRORS, record.name) ? BUILT_IN_ERRORS[record.name] : Error;
     error = new Class(record.message, options);

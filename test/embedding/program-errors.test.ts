@@ -61,6 +61,23 @@ describe('program failures keep their identity', () => {
     expect(e.message).toBe('over quota');
   });
 
+  it('an AggregateError arrives as one, with its errors', async () => {
+    const e = (await failure(machine, 'aggregate')) as AggregateError;
+    expect(e).toBeInstanceOf(AggregateError);
+    expect(e.message).toBe('both failed');
+    expect(e.errors.map((x: Error) => [x.constructor.name, x.message])).toEqual([
+      ['TypeError', 'first'],
+      ['RangeError', 'second'],
+    ]);
+  });
+
+  it('a thrown object that is not an Error is described, keeping its code and properties', async () => {
+    const e = (await failure(machine, 'object')) as Error & Record<string, unknown>;
+    expect(e.message).toBe('program threw a non-Error value: {"code":"E_OBJ","message":"a plain object","retry":true}');
+    expect(e.code).toBe('E_OBJ');
+    expect(e.retry).toBe(true);
+  });
+
   it('a result that cannot be cloned rejects with MachineError EINVAL naming the program and the partition', async () => {
     const e = await failure(machine, 'function');
     expect(e).toBeInstanceOf(MachineError);
