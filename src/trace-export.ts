@@ -124,6 +124,8 @@ export interface TraceGroup {
   sample: number;
   /** Partition ids by index in the machine's options, for event args. */
   partitionIds: number[];
+  /** Runs of restarted partitions whose rings were let go (the recorder keeps the last few of each). */
+  runsDropped?: number;
 }
 
 /**
@@ -179,7 +181,14 @@ export class TraceStream {
       sample: group.sample,
       messages: events.messages,
       incomplete: flows.incomplete,
-      threads: Object.fromEntries(threads.map((thread, i) => [thread.name, { records: snapshots[i].length, dropped: snapshots[i].dropped }])),
+      // By name; by name and thread id where a name repeats (a restarted partition's runs share it).
+      threads: Object.fromEntries(
+        threads.map((thread, i) => [
+          threads.filter((t) => t.name === thread.name).length > 1 ? `${thread.name} (tid ${thread.tid})` : thread.name,
+          { records: snapshots[i].length, dropped: snapshots[i].dropped },
+        ]),
+      ),
+      ...(group.runsDropped ? { runsDropped: group.runsDropped } : {}),
     };
   }
 }

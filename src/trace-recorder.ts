@@ -1,15 +1,24 @@
 /**
  * The operator's side of tracing (`createMachine({ trace })`): it allocates each worker thread
  * its own trace ring (a restarted partition gets a new one: a new thread, a new track), keeps
- * them all, and writes them out on request.
+ * them, and writes them out on request. Of a partition restarted again and again it keeps the
+ * rings of its last RUNS_KEPT runs: one ring each would otherwise grow the operator's memory by a
+ * ring (2 MiB at the default size) per restart, for good. A run that recorded nothing leaves no
+ * ring behind once the next starts.
  */
 import type { Writable } from 'node:stream';
 import { MachineError } from './shared/errors.js';
 import { allocateTraceRing } from './shared/trace-ring.js';
+import { TRACE_WRITTEN_WORD } from './shared/trace-layout.js';
 import { TraceStream, writeTraceFile, type TraceGroup, type TraceSummary, type TraceThread } from './trace-export.js';
+
+/** Runs of one partition whose rings are kept (the current one and those before it). */
+const RUNS_KEPT = 4;
 
 export class TraceRecorder {
   private readonly threads: TraceThread[] = [];
+  /** Runs of partitions whose rings were let go (RUNS_KEPT), for the file's otherData. */
+  private runsDropped = 0;
 
   constructor(
     readonly sample: number,
@@ -22,12 +31,30 @@ export class TraceRecorder {
   }
 
   add(name: string, tid: number, partition: number | undefined, ring: SharedArrayBuffer): void {
+    if (partition !== undefined) {
+      const runs = this.threads.filter((t) => t.partition === partition);
+      const previous = runs.at(-1);
+      // The run before, if it recorded nothing, is no track worth keeping.
+      if (previous !== undefined && Atomics.load(new Uint32Array(previous.ring), TRACE_WRITTEN_WORD) === 0) this.forget(previous, false);
+      const kept = this.threads.filter((t) => t.partition === partition);
+      for (const old of kept.slice(0, Math.max(0, kept.length - (RUNS_KEPT - 1)))) this.forget(old, true);
+    }
     this.threads.push({ name, tid, partition, ring });
+  }
+
+  private forget(thread: TraceThread, counted: boolean): void {
+    this.threads.splice(this.threads.indexOf(thread), 1);
+    if (counted) this.runsDropped++;
+  }
+
+  /** Runs of restarted partitions whose rings were let go (the oldest, past the last few of each). */
+  get droppedRuns(): number {
+    return this.runsDropped;
   }
 
   /** Every ring so far, as one process of a trace file. */
   group(pid: number, name: string, partitionIds: number[]): TraceGroup {
-    return { pid, name, threads: [...this.threads], records: this.records, sample: this.sample, partitionIds };
+    return { pid, name, threads: [...this.threads], records: this.records, sample: this.sample, partitionIds, runsDropped: this.runsDropped };
   }
 
   /** Write every ring to `to`: a file path (created or replaced), or a Writable (left open). */
