@@ -45,12 +45,12 @@ export class KeepAlive {
   /**
    * A comlink endpoint that holds the process open from each call's request until its answer
    * (comlink pairs them by `id`), or until the worker exits, which answers nothing more. With
-   * `gone`, the calls still waiting when the worker exits, and any made after, are answered here
-   * with the error it makes (a call into a partition that died must not wait for good). Register
-   * this endpoint's 'exit' listener before any other that releases the proxy: comlink forgets the
-   * calls of a released proxy, and answers would find no one.
+   * `gone`, the calls made after the worker exited are answered here with the error it makes, and
+   * so are those still waiting when it exits, unless it makes none for them (`waiting` true):
+   * a call into a partition that died must not wait for good. The proxy must not be released at
+   * the exit: comlink forgets the calls of a released proxy, and answers would find no one.
    */
-  track(endpoint: Endpoint, worker: Worker, gone?: () => Error): Endpoint {
+  track(endpoint: Endpoint, worker: Worker, gone?: (waiting: boolean) => Error | undefined): Endpoint {
     const pending = new Map<unknown, () => void>();
     const listeners = new Set<(event: { data: unknown }) => void>();
     let exited = false;
@@ -60,8 +60,8 @@ export class KeepAlive {
       pending.delete(id);
       waiting.delete(id);
     };
-    const fail = (id: unknown, message: unknown): void => {
-      const data = failedAnswer(id, message, gone!);
+    const fail = (id: unknown, message: unknown, error: Error): void => {
+      const data = failedAnswer(id, message, error);
       for (const listener of [...listeners]) listener({ data });
     };
     const waiting = new Map<unknown, unknown>();
@@ -70,14 +70,16 @@ export class KeepAlive {
       exited = true;
       for (const release of pending.values()) release();
       pending.clear();
-      if (gone !== undefined) for (const [id, message] of [...waiting]) fail(id, message);
+      const error = gone?.(true);
+      if (error !== undefined) for (const [id, message] of [...waiting]) fail(id, message, error);
       waiting.clear();
     });
     return {
       postMessage: (message: unknown, transfer?: Parameters<Endpoint['postMessage']>[1]) => {
         const id = idOf(message);
-        if (exited && gone !== undefined && id !== undefined) {
-          queueMicrotask(() => fail(id, message));
+        const error = exited && id !== undefined ? gone?.(false) : undefined;
+        if (error !== undefined) {
+          queueMicrotask(() => fail(id, message, error));
           return;
         }
         if (id !== undefined && !exited && !pending.has(id)) pending.set(id, this.hold());
@@ -98,13 +100,13 @@ export class KeepAlive {
 
 /** The comlink call id a message carries, if any (WORKER_READY and other strings carry none). */
 /**
- * The answer comlink's expose side would write for call `message` had it thrown `gone()` (the
+ * The answer comlink's expose side would write for call `message` had it thrown `error` (the
  * error object itself: an answer made in this thread is not serialized). A RELEASE is answered
  * as done: comlink's release does not catch a rejection.
  */
-function failedAnswer(id: unknown, message: unknown, gone: () => Error): unknown {
+function failedAnswer(id: unknown, message: unknown, error: Error): unknown {
   if ((message as { type?: unknown } | null)?.type === 'RELEASE') return { id, type: 'RAW', value: undefined };
-  return { id, type: 'HANDLER', name: 'throw', value: { isError: false, value: gone() } };
+  return { id, type: 'HANDLER', name: 'throw', value: { isError: false, value: error } };
 }
 
 /** A comlink endpoint with nothing behind it: every call is answered with `gone()` (a partition that is not running, a closed machine). */
@@ -113,7 +115,7 @@ export function failingEndpoint(gone: () => Error): Endpoint {
   return {
     postMessage: (message: unknown) => {
       const id = idOf(message);
-      if (id !== undefined) queueMicrotask(() => [...listeners].forEach((listener) => listener({ data: failedAnswer(id, message, gone) })));
+      if (id !== undefined) queueMicrotask(() => [...listeners].forEach((listener) => listener({ data: failedAnswer(id, message, gone()) })));
     },
     addEventListener: (type: string, listener: never) => void (type === 'message' && listeners.add(listener)),
     removeEventListener: (type: string, listener: never) => void listeners.delete(listener),

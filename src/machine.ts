@@ -188,13 +188,15 @@ export class PartitionHandle {
    * the way a test drives a hostile or instrumented partition (type it with `as OsEndpoint<Api>`).
    */
   get os(): OsEndpoint {
-    // Its own proxy, per run of the partition: a call waiting when the partition dies (or the
-    // machine closes) is answered with why, as is any call made later through it; through the
-    // internal proxy (released at the exit) it waited for good, and later ones threw an untyped error.
+    // Its own proxy, per run of the partition: a call waiting when the partition dies is answered
+    // with why, as is any call made later through it (after close() too); through the internal
+    // proxy (released at the exit) it waited for good, and later ones threw an untyped error.
     if (this.machine.closing || !this.alive) return wrap(failingEndpoint(() => this.osGone()));
     if (this.publicOs?.worker !== this.worker) {
       const worker = this.worker;
-      this.publicOs = { worker, proxy: this.machine.connect(worker, () => this.osGone()) };
+      // Calls waiting when the machine closes stay unanswered, as every call into a closed machine
+      // did: answered, each one a program left running would reject, unhandled, at every close.
+      this.publicOs = { worker, proxy: this.machine.connect(worker, (waiting) => (waiting && this.machine.closing ? undefined : this.osGone())) };
     }
     return this.publicOs.proxy;
   }
@@ -588,7 +590,7 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
   }
 
   /** @internal A comlink proxy to one of this machine's workers, which holds the process open only while a call waits. */
-  connect<T>(worker: Worker, gone?: () => Error): Remote<T> {
+  connect<T>(worker: Worker, gone?: (waiting: boolean) => Error | undefined): Remote<T> {
     this.keepAlive.adopt(worker);
     return wrap<T>(this.keepAlive.track(nodeEndpoint(worker), worker, gone));
   }
