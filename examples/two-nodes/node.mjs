@@ -35,7 +35,8 @@ const machine = await createMachine({
 });
 console.log(`node ${id}: listening on port ${base + id}; waiting for node ${other} (port ${base + other})`);
 const giveUp = setTimeout(() => {
-  // authFailures or unknownIdentities above 0: the two nodes' certificates do not come from one CA (or name other ids).
+  // authFailures or unknownIdentities above 0: the two nodes' certificates do not come from one CA (or name other ids);
+  // dialFailures growing: nothing answers at the other node's port (is it running, on that port?).
   console.error(`node ${id}: no link to node ${other} within 60 s; is it running, with certificates from the same tools/link-certs.sh run? links:`, machine.stats().links);
   process.exit(1);
 }, 60_000);

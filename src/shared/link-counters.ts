@@ -42,7 +42,8 @@ export const LINK_UPS = 9;
 export const LINK_DOWNS = 10;
 export const LINK_VIOLATIONS_TOTAL = 11;
 export const LINK_FIRST_VIOLATION = 12;
-export const LINK_COUNTERS_PER_PEER = LINK_FIRST_VIOLATION + LINK_VIOLATION_KINDS.length;
+export const LINK_DIAL_FAILURES = LINK_FIRST_VIOLATION + LINK_VIOLATION_KINDS.length;
+export const LINK_COUNTERS_PER_PEER = LINK_DIAL_FAILURES + 1;
 /** In the machine-wide block after the peers': TLS peers refused because their certificate named no configured peer. */
 export const LINK_UNKNOWN_IDENTITIES = 0;
 export const LINK_MACHINE_COUNTERS = 1;
@@ -85,6 +86,12 @@ export interface LinkStats {
   } & Record<LinkViolationKind, number>;
   /** Handshakes with this node refused: wrong CA, certificate naming another node than dialed, older TLS. */
   authFailures: number;
+  /**
+   * Dials of this node that failed before any handshake was refused: the connection refused or
+   * unreachable, the host not found, or a peer silent past the handshake bound (docs/LINK.md).
+   * Each is dialed again; a link stuck in `'connecting'` with this counter growing is not reachable.
+   */
+  dialFailures: number;
   /** Sends that the link had not acknowledged when it went down: each failed with `ELINKDOWN`. */
   unacknowledged: number;
   /** Times the link came up. */
@@ -109,6 +116,7 @@ export function readLinkStats(values: Float64Array, p: number, node: number): Li
     messagesReceived: values[at + LINK_MESSAGES_RECEIVED],
     violations,
     authFailures: values[at + LINK_AUTH_FAILURES],
+    dialFailures: values[at + LINK_DIAL_FAILURES],
     unacknowledged: values[at + LINK_UNACKNOWLEDGED],
     ups: values[at + LINK_UPS],
     downs: values[at + LINK_DOWNS],

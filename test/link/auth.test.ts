@@ -174,6 +174,8 @@ describe('the dialing node refuses, counts, and never links with', () => {
       });
       await until('a second attempt after the first was given up', () => attempts >= 2, 15_000);
       expect(await linkTo(a, 2)).toMatchObject({ state: 'connecting', ups: 0, authFailures: 0, framesReceived: 0 });
+      // Counted where an operator looks for why a link never comes up.
+      expect((await linkTo(a, 2)).dialFailures).toBeGreaterThanOrEqual(1);
     } finally {
       silent.close();
     }

@@ -71,7 +71,7 @@ describe('createMachine({ node }): a node that boots', () => {
     const stats = machine.stats();
     expect(stats.unknownIdentities).toBe(0);
     expect(stats.links).toEqual([
-      expect.objectContaining({ node: 2, state: 'connecting', bytesSent: 0, framesReceived: 0, authFailures: 0, ups: 0, downs: 0, violations: expect.objectContaining({ total: 0 }) }),
+      expect.objectContaining({ node: 2, state: 'connecting', bytesSent: 0, framesReceived: 0, authFailures: 0, dialFailures: 0, ups: 0, downs: 0, violations: expect.objectContaining({ total: 0 }) }),
     ]);
 
     // A connect that waits for a link that never comes up says what to check, not what a link that went down lost.

@@ -8,6 +8,7 @@ import {
   LINK_BYTES_RECEIVED,
   LINK_BYTES_SENT,
   LINK_COUNTERS_PER_PEER,
+  LINK_DIAL_FAILURES,
   LINK_DOWNS,
   LINK_FRAMES_RECEIVED,
   LINK_FRAMES_SENT,
@@ -61,6 +62,10 @@ export class LinkCounters {
 
   authFailure(): void {
     this.values[this.at + LINK_AUTH_FAILURES]++;
+  }
+
+  dialFailure(): void {
+    this.values[this.at + LINK_DIAL_FAILURES]++;
   }
 
   unacknowledged(n: number): void {

@@ -202,6 +202,7 @@ export class Links {
       if (attached) return;
       const tlsFailure = failure !== undefined && TLS_ERROR.test(`${(failure as NodeJS.ErrnoException).code ?? ''} ${failure.message}`);
       if (!counted && (tlsFailure || (secured && failure === undefined))) link.counters.authFailure();
+      else if (!counted && !this.stopped) link.counters.dialFailure();
       this.redial(link);
     });
   }
