@@ -5,6 +5,7 @@
  * alone keeps built-in classes but drops `code`, and turns ChannelError into
  * a plain Error; this record keeps all of them.
  */
+import { types } from 'node:util';
 import { ChannelError, MachineError, Status, type ChannelErrorCode } from './errors.js';
 
 /** An error as it crosses a worker boundary (structured-clone safe). */
@@ -52,7 +53,26 @@ export function whyUnclonable(value: unknown): string | undefined {
 
 /** The record of what a program threw (an Error, or any other value, described). */
 export function recordError(thrown: unknown, depth = 0): ErrorRecord {
-  if (!(thrown instanceof Error)) return recordNonError(thrown);
+  // Never throws: what a program threw may have getters that throw, and a record that failed to
+  // be made would take the partition's OS down with the program.
+  try {
+    return recordThrown(thrown, depth);
+  } catch (e) {
+    return { name: 'Error', message: `program threw a value that could not be described (${safeString(e)})` };
+  }
+}
+
+function safeString(value: unknown): string {
+  try {
+    return String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+}
+
+function recordThrown(thrown: unknown, depth: number): ErrorRecord {
+  // isNativeError, not instanceof: an Error made in another realm (a vm context) is one too.
+  if (!types.isNativeError(thrown)) return recordNonError(thrown);
   const code = (thrown as { code?: unknown }).code;
   const record: ErrorRecord = {
     name: thrown.name,
@@ -70,7 +90,12 @@ export function recordError(thrown: unknown, depth = 0): ErrorRecord {
   }
   for (const key of Object.keys(thrown)) {
     if (CARRIED_ELSEWHERE.has(key) || key === 'errors') continue;
-    const value = (thrown as unknown as Record<string, unknown>)[key];
+    let value: unknown;
+    try {
+      value = (thrown as unknown as Record<string, unknown>)[key];
+    } catch {
+      continue; // a getter that throws: left behind
+    }
     if (typeof value === 'function' || whyUnclonable(value) !== undefined) continue;
     (record.properties ??= {})[key] = value;
   }
@@ -84,16 +109,23 @@ export function recordError(thrown: unknown, depth = 0): ErrorRecord {
 function recordNonError(thrown: unknown): ErrorRecord {
   let shown: string;
   try {
-    shown = typeof thrown === 'string' ? JSON.stringify(thrown) : (JSON.stringify(thrown) ?? String(thrown));
+    shown = JSON.stringify(thrown) ?? safeString(thrown);
   } catch {
-    shown = String(thrown);
+    shown = safeString(thrown);
   }
+  if (shown === '{}') shown = safeString(thrown);
   if (shown.length > 200) shown = `${shown.slice(0, 200)}…`;
   const record: ErrorRecord = { name: 'Error', message: `program threw a non-Error value: ${shown}` };
   if (typeof thrown === 'object' && thrown !== null) {
     const code = (thrown as { code?: unknown }).code;
     if (typeof code === 'string' || typeof code === 'number') record.code = code;
-    for (const [key, value] of Object.entries(thrown)) {
+    for (const key of Object.keys(thrown)) {
+      let value: unknown;
+      try {
+        value = (thrown as Record<string, unknown>)[key];
+      } catch {
+        continue; // a getter that throws: left behind
+      }
       if (key === 'code' || typeof value === 'function' || whyUnclonable(value) !== undefined) continue;
       (record.properties ??= {})[key] = value;
     }

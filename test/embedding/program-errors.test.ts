@@ -78,6 +78,19 @@ describe('program failures keep their identity', () => {
     expect(e.retry).toBe(true);
   });
 
+  it('a thrown object whose getter throws is described without it, and the partition keeps running', async () => {
+    const e = (await failure(machine, 'getter')) as Error & Record<string, unknown>;
+    expect(e.message).toBe('program threw a non-Error value: [object Object]');
+    expect(e.code).toBe('E_GET');
+    expect(machine.partition(1).running).toBe(true);
+  });
+
+  it('an Error made in another realm (a vm context) keeps its class name and message', async () => {
+    const e = await failure(machine, 'other-realm');
+    expect(e).toBeInstanceOf(TypeError);
+    expect(e.message).toBe('from another realm');
+  });
+
   it('a result that cannot be cloned rejects with MachineError EINVAL naming the program and the partition', async () => {
     const e = await failure(machine, 'function');
     expect(e).toBeInstanceOf(MachineError);
