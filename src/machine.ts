@@ -656,7 +656,9 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
    * Chrome Trace Event Format JSON, streamed: open it in ui.perfetto.dev, chrome://tracing or the
    * DevTools Performance panel (README "Tracing"). Works while the machine runs and after close().
    * @param to a file path (created or replaced; resolves once it is written), or a Writable
-   *   stream, which is written to and left open.
+   *   stream, which is written to and left open; a failure it reports while the export runs (or
+   *   within a turn of the event loop after the last write) rejects the export, one it reports
+   *   later (a file stream's slow write) is the stream's own 'error'.
    * @returns what was written: events, complete message flows, records dropped by full rings.
    * @throws MachineError `EINVAL` when the machine was created without `trace`, or `to` is neither.
    */

@@ -63,7 +63,30 @@ class ChunkedJson {
   private first = true;
   events = 0;
 
-  constructor(private readonly out: Writable) {}
+  /** An error the stream emitted during the export (one a write reports a tick later is emitted, not thrown). */
+  private emitted: Error | undefined;
+  private readonly onError = (e: Error): void => {
+    this.emitted ??= e;
+  };
+
+  constructor(private readonly out: Writable) {
+    out.on('error', this.onError);
+  }
+
+  /**
+   * The last flush, then a turn of the event loop for a write's failure that a stream reports
+   * asynchronously (a socket, a file stream); rejects with it. A file given by path is waited for
+   * until it is written (writeTraceFile). The error listener goes either way.
+   */
+  async finish(): Promise<void> {
+    try {
+      await this.flush();
+      await new Promise((resolve) => setImmediate(resolve));
+      this.checkWritable();
+    } finally {
+      this.out.off('error', this.onError);
+    }
+  }
 
   async raw(text: string): Promise<void> {
     this.buffered += text;
@@ -91,6 +114,7 @@ class ChunkedJson {
    */
   private checkWritable(): void {
     const out = this.out;
+    if (this.emitted !== undefined) throw this.emitted;
     if (out.errored) throw out.errored;
     if (out.destroyed || out.writableEnded) throw new Error('exportTrace: the stream was closed or ended before the trace was written');
   }
@@ -150,7 +174,7 @@ export class TraceStream {
   async end(): Promise<TraceSummary> {
     const other = { generator: 'lparlink', clock: 'process.hrtime, microseconds', ...this.totals, events: undefined, processes: this.processes };
     await this.json.raw(`\n],"displayTimeUnit":"ns","otherData":${JSON.stringify(other)}}\n`);
-    await this.json.flush();
+    await this.json.finish();
     return { ...this.totals, events: this.json.events };
   }
 

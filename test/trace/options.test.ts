@@ -40,6 +40,13 @@ describe('trace options', () => {
     });
     full.on('error', () => {}); // the export reports it
     await expect(machine.exportTrace(full)).rejects.toThrow('ENOSPC: no space left on device');
+    // A stream that reports the failed write a tick later, as sockets do.
+    const broken = new Writable({
+      write(_chunk, _encoding, callback) {
+        process.nextTick(() => callback(Object.assign(new Error('EPIPE: broken pipe'), { code: 'EPIPE' })));
+      },
+    });
+    await expect(machine.exportTrace(broken)).rejects.toThrow('EPIPE: broken pipe');
     const destroyed = new PassThrough();
     destroyed.destroy();
     await expect(machine.exportTrace(destroyed)).rejects.toThrow('exportTrace: the stream was closed or ended before the trace was written');
