@@ -1,7 +1,6 @@
 /** Every machine option, its default, and its check, in one place. */
 import { statSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { isAbsolute, join, resolve as resolvePath } from 'node:path';
+import { isAbsolute, resolve as resolvePath } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describeValue, MachineError } from './shared/errors.js';
 import { DeliverBody, MAX_RING_CAPACITY, maxRecordBytes, MIN_RING_CAPACITY, RecordLayout, SendBody } from './shared/layout.js';
@@ -171,24 +170,9 @@ function moduleRef(option: string, value: unknown): string | undefined {
     // would resolve 'os.mjs' there. A path is one that starts with ./, ../ or /, or names a file
     // that exists; anything else (a package name, a URL string) is left to import().
     if (value.startsWith('./') || value.startsWith('../') || isAbsolute(value) || isFile(value)) return pathToFileURL(resolvePath(value)).href;
-    return packageFromWorkingDirectory(value);
+    return value;
   }
   return bad(option, `must be a URL, a path or a package name, got ${describeValue(value)}`);
-}
-
-/**
- * A package name, resolved as the caller's code would resolve it: from the working directory's
- * node_modules, not from lparlink's own (its real path, under npm link or pnpm, sees other ones).
- * What the CommonJS resolver cannot resolve (a URL string, a package whose exports offer only an
- * `import` condition) is left to the worker's import().
- */
-function packageFromWorkingDirectory(name: string): string {
-  if (/^[a-z][a-z0-9+.-]*:/i.test(name)) return name; // node:…, file:…, data:…
-  try {
-    return pathToFileURL(createRequire(join(process.cwd(), 'noop.js')).resolve(name)).href;
-  } catch {
-    return name;
-  }
 }
 
 function isFile(path: string): boolean {
