@@ -45,15 +45,17 @@ export class KeepAlive {
   /**
    * A comlink endpoint that holds the process open from each call's request until its answer
    * (comlink pairs them by `id`), or until the worker exits, which answers nothing more. With
-   * `gone`, the calls made after the worker exited are answered here with the error it makes, and
-   * so are those still waiting when it exits, unless it makes none for them (`waiting` true):
+   * `gone`, each call is first offered to it (`waiting` false): one it makes an error for is
+   * answered here with it (the worker exited, the machine is closing); so are the calls still
+   * waiting when the worker exits, unless it makes none for them (`waiting` true):
    * a call into a partition that died must not wait for good. The proxy must not be released at
    * the exit: comlink forgets the calls of a released proxy, and answers would find no one.
    */
   track(endpoint: Endpoint, worker: Worker, gone?: (waiting: boolean) => Error | undefined): Endpoint {
     const pending = new Map<unknown, () => void>();
     const listeners = new Set<(event: { data: unknown }) => void>();
-    let exited = false;
+    // -1: the worker has already exited (its 'exit' listeners are running, or ran): none would fire now.
+    let exited = worker.threadId === -1;
     const answered = (event: { data?: unknown }): void => {
       const id = idOf(event.data);
       pending.get(id)?.();
@@ -77,7 +79,7 @@ export class KeepAlive {
     return {
       postMessage: (message: unknown, transfer?: Parameters<Endpoint['postMessage']>[1]) => {
         const id = idOf(message);
-        const error = exited && id !== undefined ? gone?.(false) : undefined;
+        const error = id !== undefined && gone !== undefined ? gone(false) : undefined;
         if (error !== undefined) {
           queueMicrotask(() => fail(id, message, error));
           return;

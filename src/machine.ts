@@ -155,6 +155,8 @@ export interface MachineEvents {
 export class PartitionHandle {
   /** This run's proxy to the partition OS (restart() replaces it); `os` shows it without comlink's types. */
   private remote: Remote<any>;
+  /** The restart in progress, which a second restart() joins. */
+  private restarting: Promise<void> | undefined;
   /** The proxy `os` hands out, for the worker it was made for. */
   private publicOs: { worker: Worker; proxy: Remote<any> } | undefined;
   /** The partition's worker thread (replaced by {@link PartitionHandle.restart}). Listen to its events; do not post to it. */
@@ -191,19 +193,34 @@ export class PartitionHandle {
     // Its own proxy, per run of the partition: a call waiting when the partition dies is answered
     // with why, as is any call made later through it (after close() too); through the internal
     // proxy (released at the exit) it waited for good, and later ones threw an untyped error.
-    if (this.machine.closing || !this.alive) return wrap(failingEndpoint(() => this.osGone()));
+    // threadId -1: the worker has exited, and its 'exit' listeners are running (alive is not yet false).
+    if (this.machine.closing || !this.alive || this.worker.threadId === -1) return wrap(failingEndpoint(() => this.osGone(this.worker)));
     if (this.publicOs?.worker !== this.worker) {
       const worker = this.worker;
-      // Calls waiting when the machine closes stay unanswered, as every call into a closed machine
-      // did: answered, each one a program left running would reject, unhandled, at every close.
-      this.publicOs = { worker, proxy: this.machine.connect(worker, (waiting) => (waiting && this.machine.closing ? undefined : this.osGone())) };
+      this.publicOs = { worker, proxy: this.machine.connect(worker, (waiting) => this.osCallRefused(worker, waiting)) };
     }
     return this.publicOs.proxy;
   }
 
-  /** What a call through `os` fails with once the partition is down or the machine closed. */
-  private osGone(): MachineError {
+  /**
+   * Why a call through the `os` proxy of `worker`'s run cannot be made (undefined: it can): one
+   * posted after that run ended, or after close() began, or (`waiting`) one that was waiting when
+   * the run ended. Calls waiting when the machine closes stay unanswered, as everything a closed
+   * machine was doing: answered, each fire-and-forget call would reject, unhandled, at every close.
+   */
+  private osCallRefused(worker: Worker, waiting: boolean): MachineError | undefined {
+    if (waiting) return this.machine.closing ? undefined : this.osGone(worker);
+    if (this.machine.closing || worker.threadId === -1 || this.worker !== worker || !this.alive) return this.osGone(worker);
+    return undefined;
+  }
+
+  /** What a call through the `os` proxy of `worker`'s run fails with once that run is over. */
+  private osGone(worker: Worker): MachineError {
     if (this.machine.closing) return new MachineError('ECLOSED', `partition(${this.id}).os: the machine was closed; create a new one`);
+    if (this.machine.failure !== undefined) return this.machine.failure;
+    if (this.alive && this.worker !== worker) {
+      return new MachineError('EPARTITIONDOWN', `partition(${this.id}).os: this proxy belongs to a run of partition ${this.id} (${this.name}) that ended; take partition.os again`);
+    }
     return new MachineError('EPARTITIONDOWN', `partition(${this.id}).os: partition ${this.id} (${this.name}) is not running; restart() it, then call through partition.os again`);
   }
 
@@ -428,8 +445,19 @@ export class PartitionHandle {
    * @throws MachineError `ECLOSED` after close(), `EHWRESET` when the hardware is gone,
    *   `EINVAL` / `EPARTITIONDOWN` when it fails to boot again.
    */
-  async restart(): Promise<void> {
-    this.machine.checkUsable('restart');
+  restart(): Promise<void> {
+    try {
+      this.machine.checkUsable('restart');
+    } catch (e) {
+      return Promise.reject(e); // a rejection, as from the async method this was
+    }
+    // One at a time: a second restart while one runs joins it (two ran at once, and the first
+    // one's new worker was never stopped, not even by close()).
+    this.restarting ??= this.restartOnce().finally(() => (this.restarting = undefined));
+    return this.restarting;
+  }
+
+  private async restartOnce(): Promise<void> {
     try {
       await this.machine.keepAlive.during(this.restartWorker());
     } catch (e) {

@@ -110,8 +110,16 @@ describe('createMachine: a replacement OS that fails to boot', () => {
     expect(await rejection(machine.partition(2).os.hello())).toMatchObject({ code: 'EPARTITIONDOWN' });
     await machine.partition(2).restart();
     expect(await machine.partition(2).os.hello()).toBe('partition 2');
+    // The proxy of the run before still refuses, saying so (the partition runs again).
+    expect(await rejection(os.hello())).toMatchObject({
+      code: 'EPARTITIONDOWN',
+      message: expect.stringMatching(/this proxy belongs to a run of partition 2 \(partition-2\) that ended; take partition\.os again$/),
+    });
     const taken = machine.partition(2).os;
-    await machine.close();
+    const closing = machine.close();
+    // Posted once close() began, through a proxy taken before: refused at once, not left waiting.
+    expect(await rejection(taken.hello())).toMatchObject({ code: 'ECLOSED' });
+    await closing;
     const closed = /^partition\(2\)\.os: the machine was closed; create a new one$/;
     expect(await rejection(taken.hello())).toMatchObject({ code: 'ECLOSED', message: expect.stringMatching(closed) });
     expect(await rejection(machine.partition(2).os.hello())).toMatchObject({ code: 'ECLOSED', message: expect.stringMatching(closed) });

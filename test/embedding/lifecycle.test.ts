@@ -81,6 +81,22 @@ describe('lifecycle', () => {
     await threadsBackTo(base);
   });
 
+  it('two restart() calls at once are one restart: one new worker, and close() leaves no thread behind', async () => {
+    await warmUp();
+    const base = threadCount();
+    const machine = await createMachine({ partitions: [{ id: 1 }, { id: 2 }], ...SMALL });
+    const exits: number[] = [];
+    machine.on('partitionExit', ({ id }) => exits.push(id));
+    const first = machine.partition(1).restart();
+    const second = machine.partition(1).restart();
+    expect(second).toBe(first);
+    await first;
+    expect(machine.partition(1).running).toBe(true);
+    expect(exits).toEqual([1]); // the old worker, once
+    await machine.close();
+    await threadsBackTo(base);
+  });
+
   it('spawn() racing close() rejects with ECLOSED naming the program (the partition ends under the start because of the close)', async () => {
     // A module that takes 300 ms to load: the close lands while it loads, or before the start is sent.
     const slow = new URL('./fixtures/slow-load.mjs', import.meta.url);
