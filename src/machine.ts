@@ -5,6 +5,7 @@
  */
 import { EventEmitter, once } from 'node:events';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
+import { url as inspectorUrl } from 'node:inspector';
 import { DEFAULTS, resolveMachineOptions, type MachineOptions } from './options.js';
 import { moduleHref, type ProgramRef, type SpawnArgs } from './program.js';
 import type { HardwareBoot, PartitionBoot, ResolvedOptions, ResolvedPartition } from './shared/boot.js';
@@ -833,10 +834,14 @@ export function workerBooted(worker: Worker, fail: (exitCode: number, error: Err
       reject(fail(code, error));
     };
     // The caller closes the machine (or the partition) on this rejection, which ends the worker.
-    const timer = setTimeout(() => {
-      done();
-      reject(slow());
-    }, DEFAULTS.bootTimeoutMs);
+    // Not under a debugger (the inspector is open): a boot paused at a breakpoint is not stuck.
+    const timer =
+      inspectorUrl() === undefined
+        ? setTimeout(() => {
+            done();
+            reject(slow());
+          }, DEFAULTS.bootTimeoutMs)
+        : undefined;
     const done = (): void => {
       clearTimeout(timer);
       worker.off('message', onMessage).off('error', onError).off('exit', onExit);

@@ -133,8 +133,13 @@ function checkLoads(key: TlsMaterial, cert: TlsMaterial, ca: TlsMaterial | TlsMa
     } catch (e) {
       return bad(at, `is not a PEM certificate (${(e as Error).message}): use ca.crt from tools/link-certs.sh`);
     }
-    // A node's own certificate given as the CA (both are certificates) verifies no peer.
-    if (!certificate.ca) bad(at, `is not a CA certificate (its subject is ${certificate.subject.replace(/\n/g, ', ')}): use ca.crt from tools/link-certs.sh, not a node's certificate`);
+    // A node's certificate given as the CA (both are certificates) verifies no peer. Not every CA
+    // says it is one: a version-1 root (openssl x509 -req -signkey) has no basicConstraints, and
+    // TLS trusts it; such a root is self-issued, which a node's certificate is not.
+    const own = certificate.fingerprint256 === new X509Certificate(pem(cert)).fingerprint256;
+    if (own || (!certificate.ca && !certificate.checkIssued(certificate))) {
+      bad(at, `is not a CA certificate (its subject is ${certificate.subject.replace(/\n/g, ', ')}): use ca.crt from tools/link-certs.sh, not a node's certificate`);
+    }
   });
 }
 
