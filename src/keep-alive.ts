@@ -56,6 +56,8 @@ export class KeepAlive {
     const listeners = new Set<(event: { data: unknown }) => void>();
     // -1: the worker has already exited (its 'exit' listeners are running, or ran): none would fire now.
     let exited = worker.threadId === -1;
+    /** Calls posted and not answered yet, with their requests (for the answers made at the exit). */
+    const waiting = new Map<unknown, unknown>();
     const answered = (event: { data?: unknown }): void => {
       const id = idOf(event.data);
       pending.get(id)?.();
@@ -66,7 +68,6 @@ export class KeepAlive {
       const data = failedAnswer(id, message, error);
       for (const listener of [...listeners]) listener({ data });
     };
-    const waiting = new Map<unknown, unknown>();
     endpoint.addEventListener('message', answered as never);
     worker.once('exit', () => {
       exited = true;
@@ -100,7 +101,6 @@ export class KeepAlive {
   }
 }
 
-/** The comlink call id a message carries, if any (WORKER_READY and other strings carry none). */
 /**
  * The answer comlink's expose side would write for call `message` had it thrown `error` (the
  * error object itself: an answer made in this thread is not serialized). A RELEASE is answered
@@ -124,6 +124,7 @@ export function failingEndpoint(gone: () => Error): Endpoint {
   };
 }
 
+/** The comlink call id a message carries, if any (WORKER_READY and other strings carry none). */
 function idOf(message: unknown): unknown {
   return typeof message === 'object' && message !== null ? (message as { id?: unknown }).id : undefined;
 }
