@@ -27,7 +27,7 @@ export type StatusName = keyof typeof Status;
  *
  * - `EPOLICY`: the machine policy forbids this pair of partitions (add it to `policy.allow`)
  * - `ECONNREFUSED`: nobody listens on that partition and port (start the listener first; retry)
- * - `ECLOSED`: the channel (or listener) is closed, by this side or cleanly by the peer
+ * - `ECLOSED`: the channel (or listener) is closed, by this side or cleanly by the peer, or the process that opened it has ended
  * - `EPEERDEAD`: the peer partition died, or the peer process's main threw with the channel open
  * - `ESTALE`: the handle names a closed channel whose slot was reused
  * - `EMSGSIZE`: the message is over `maxMessageBytes` (receiving: over the buffer given to `recvInto`)
