@@ -48,7 +48,9 @@ export interface ProcessHandle<Result = unknown> {
   /**
    * Resolves with what the program's main returned (structured-cloned); rejects with what it threw
    * (a `ChannelError` keeps its class and code), with `MachineError` `EPARTITIONDOWN` when the
-   * partition died first, or `ECLOSED` when the machine was closed while the program ran.
+   * partition died first, `ECLOSED` when the machine was closed while the program ran, `EABORTED`
+   * when spawn's `signal` or `timeoutMs` cancelled it, or `EINVAL` when it returned a value
+   * structured clone cannot copy.
    * Never an unhandled rejection: you may ignore it.
    */
   readonly result: Promise<Result>;
@@ -74,8 +76,9 @@ export interface TestHooks {
 }
 
 /**
- * Events a {@link Machine} emits (it is a typed `EventEmitter`). Neither is
- * emitted for workers stopped by {@link Machine.close}.
+ * Events a {@link Machine} emits (it is a typed `EventEmitter`). None of `partitionExit`,
+ * `hardwareExit`, `linkUp`, `linkDown` is emitted once {@link Machine.close} has begun. A
+ * listener that throws is reported as an uncaught exception, on the next tick.
  */
 export interface MachineEvents {
   /**

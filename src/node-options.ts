@@ -44,7 +44,7 @@ export interface NodeOptions {
   };
   /** Send a heartbeat after this long without sending anything. Default 100 ms. */
   heartbeatMs?: number;
-  /** The link is down after this long without receiving anything. Default 400 ms; at least twice `heartbeatMs`. */
+  /** The link is down after this long without receiving anything. Default 400 ms, or twice `heartbeatMs` if that is more; at least twice `heartbeatMs`. */
   deadAfterMs?: number;
 }
 

@@ -48,7 +48,9 @@ function checkChannel(channel: unknown, what: string): Channel {
  * built-in class (`TypeError`, `RangeError`, …; any other class arrives as an
  * `Error` with its `name`), `message` and `stack`; other properties such as
  * `code` stay behind (comlink sends only those three).
- * @throws ChannelError EINVAL when `api` is not an object or `channel` is not a Channel; ECLOSED when it is closed.
+ * @throws ChannelError EINVAL when `api` is not an object, `channel` is not a Channel, the channel already
+ *   belongs to `stream()` or another comlink side, or `maxMessageBytes` < 2; when the channel is no longer
+ *   open, the error it ended with (`ECLOSED`, `EPEERDEAD`, …).
  */
 export function exposeOverChannel(api: object, channel: Channel): Promise<void> {
   if ((typeof api !== 'object' && typeof api !== 'function') || api === null) {
@@ -71,7 +73,9 @@ export function exposeOverChannel(api: object, channel: Channel): Promise<void> 
  * ChannelError (`ECLOSED`, `EPEERDEAD`, …); nothing waits forever.
  * Passing a transfer list (`comlink.transfer`) or a callback
  * (`comlink.proxy`) rejects the call with EINVAL: partitions share no memory.
- * @throws ChannelError EINVAL when `channel` is not a Channel; ECLOSED when it is closed.
+ * @throws ChannelError EINVAL when `channel` is not a Channel, the channel already belongs to `stream()` or
+ *   another comlink side, or `maxMessageBytes` < 2; when the channel is no longer open, the error it ended
+ *   with (`ECLOSED`, `EPEERDEAD`, …).
  */
 export function wrapChannel<T>(channel: Channel): ChannelRemote<T> {
   return wrap<T>(new ChannelEndpoint(checkChannel(channel, 'wrapChannel'))) as unknown as ChannelRemote<T>;

@@ -466,8 +466,9 @@ export class Channel implements AsyncIterable<Uint8Array> {
    * larger than `maxMessageBytes` are split; `end()` and `destroy()` close
    * the channel, the peer's close ends the readable side, and a channel
    * error destroys the stream with that ChannelError. The stream then owns
-   * the channel: do not send or receive on it directly. Once per channel; a
-   * second call throws EINVAL.
+   * the channel: do not send or receive on it directly. The channel serves one
+   * taker: a second `stream()`, or one after `wrapChannel`/`exposeOverChannel`,
+   * throws EINVAL; on a channel no longer open it throws why the channel ended.
    *
    *     http.createServer(handler).emit('connection', ch.stream());
    */

@@ -26,7 +26,7 @@ export type StatusName = keyof typeof Status;
  * The `code` of a {@link ChannelError}; each message ends with what to do about it:
  *
  * - `EPOLICY`: the machine policy forbids this pair of partitions (add it to `policy.allow`)
- * - `ECONNREFUSED`: nobody listens on that partition and port (start the listener first; retry)
+ * - `ECONNREFUSED`: nobody listens on that partition and port, the partition does not exist or is down, or the listener's backlog (64) is full (start the listener first; retry)
  * - `ECLOSED`: the channel (or listener) is closed, by this side or cleanly by the peer, or the process that opened it has ended
  * - `EPEERDEAD`: the peer partition died, or the peer process's main threw with the channel open
  * - `ESTALE`: the handle names a closed channel whose slot was reused
@@ -36,7 +36,7 @@ export type StatusName = keyof typeof Status;
  * - `EAGAIN`: the send ring is full (`await channel.write()` waits for space instead)
  * - `EFAULT`: the queue pair's ring is corrupt; the hardware stopped serving it
  * - `EHWRESET`: the hardware worker stopped; the machine failed closed
- * - `EMFILE`: no free process or channel slot (`processesPerPartition`, `channelsPerPartition`)
+ * - `EMFILE`: no free process or channel slot (`processesPerPartition`, `channelsPerPartition`), `listenersPerPartition` reached, or every slot retired
  * - `EADDRINUSE`: a listener already holds that port in this partition
  * - `ELINKDOWN`: the link to the peer's node is down (or went down): the channel ended, sends it had
  *   not acknowledged failed, nothing more arrives on it

@@ -113,6 +113,7 @@ describe('comlink over a channel (exposeOverChannel / wrapChannel)', () => {
     // A getter that throws costs that call only (comlink runs it once, and answers with its error).
     expect(out.getter).toEqual({ threw: 'not ready yet' });
     expect(out.construct.threw).toMatch(/^comlink: `new` on the api served answers with a proxy/);
+    expect(out.endpoint.threw).toMatch(/^comlink: createEndpoint makes a MessagePort, which cannot cross partitions/);
     expect(out.afterAll).toEqual({ value: 5 });
     expect(out.longId).toEqual({ ended: 'ECLOSED' });
     const served = (await s.result) as { outcome: unknown; polluted: unknown };
