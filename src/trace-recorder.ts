@@ -32,8 +32,7 @@ export class TraceRecorder {
 
   add(name: string, tid: number, partition: number | undefined, ring: SharedArrayBuffer): void {
     if (partition !== undefined) {
-      const runs = this.threads.filter((t) => t.partition === partition);
-      const previous = runs.at(-1);
+      const previous = this.threads.filter((t) => t.partition === partition).at(-1);
       // The run before, if it recorded nothing, is no track worth keeping.
       if (previous !== undefined && Atomics.load(new Uint32Array(previous.ring), TRACE_WRITTEN_WORD) === 0) this.forget(previous, false);
       const kept = this.threads.filter((t) => t.partition === partition);
@@ -45,11 +44,6 @@ export class TraceRecorder {
   private forget(thread: TraceThread, counted: boolean): void {
     this.threads.splice(this.threads.indexOf(thread), 1);
     if (counted) this.runsDropped++;
-  }
-
-  /** Runs of restarted partitions whose rings were let go (the oldest, past the last few of each). */
-  get droppedRuns(): number {
-    return this.runsDropped;
   }
 
   /** Every ring so far, as one process of a trace file. */
