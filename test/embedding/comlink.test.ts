@@ -121,6 +121,13 @@ describe('comlink over a channel (exposeOverChannel / wrapChannel)', () => {
     expect(served.outcome).toEqual({ name: 'ChannelError', code: 'EINVAL' });
   });
 
+  it('a side that serves nothing answers 64 calls with why, then ends the channel (a flood would queue an answer each)', async () => {
+    const victim = await machine.partition(1).spawn(rogue, { role: 'wrap-only', port: 5 });
+    const flood = await machine.partition(2).spawn(rogue, { role: 'flood-caller', partition: 1, port: 5 });
+    expect(await flood.result).toEqual({ answered: 64, ended: 'ECLOSED' });
+    expect(await victim.result).toEqual({ open: false });
+  });
+
   it('refuses a machine whose messages carry a single byte (maxMessageBytes 1) with EINVAL', async () => {
     const tiny = await createMachine({ partitions: [{ id: 1 }], maxMessageBytes: 1, sendRingBytes: 1024, receiveRingBytes: 1024, wait: 'sleep' });
     try {
