@@ -7,7 +7,7 @@
  * process could exit with that await still pending.
  */
 import type { Worker } from 'node:worker_threads';
-import type { Endpoint } from './shared/control-plane.js';
+import { answerWithError, type Endpoint } from './shared/control-plane.js';
 
 export class KeepAlive {
   private busy = 0;
@@ -65,7 +65,7 @@ export class KeepAlive {
       waiting.delete(id);
     };
     const fail = (id: unknown, message: unknown, error: Error): void => {
-      const data = failedAnswer(id, message, error);
+      const data = answerWithError(message, id, error);
       for (const listener of [...listeners]) listener({ data });
     };
     endpoint.addEventListener('message', answered as never);
@@ -101,23 +101,13 @@ export class KeepAlive {
   }
 }
 
-/**
- * The answer comlink's expose side would write for call `message` had it thrown `error` (the
- * error object itself: an answer made in this thread is not serialized). A RELEASE is answered
- * as done: comlink's release does not catch a rejection.
- */
-function failedAnswer(id: unknown, message: unknown, error: Error): unknown {
-  if ((message as { type?: unknown } | null)?.type === 'RELEASE') return { id, type: 'RAW', value: undefined };
-  return { id, type: 'HANDLER', name: 'throw', value: { isError: false, value: error } };
-}
-
 /** A comlink endpoint with nothing behind it: every call is answered with `gone()` (a partition that is not running, a closed machine). */
 export function failingEndpoint(gone: () => Error): Endpoint {
   const listeners = new Set<(event: { data: unknown }) => void>();
   return {
     postMessage: (message: unknown) => {
       const id = idOf(message);
-      if (id !== undefined) queueMicrotask(() => [...listeners].forEach((listener) => listener({ data: failedAnswer(id, message, gone()) })));
+      if (id !== undefined) queueMicrotask(() => [...listeners].forEach((listener) => listener({ data: answerWithError(message, id, gone()) })));
     },
     addEventListener: (type: string, listener: never) => void (type === 'message' && listeners.add(listener)),
     removeEventListener: (type: string, listener: never) => void listeners.delete(listener),

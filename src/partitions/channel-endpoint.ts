@@ -14,7 +14,7 @@
  * so is every call made afterwards.
  */
 import { deserialize, serialize } from 'node:v8';
-import type { Endpoint } from '../shared/control-plane.js';
+import { answerWithError, type Endpoint } from '../shared/control-plane.js';
 import { BUILT_IN_ERRORS } from '../shared/error-record.js';
 import { ChannelError, describeValue } from '../shared/errors.js';
 import type { Channel } from './channel.js';
@@ -84,11 +84,6 @@ function methodNames(api: object): string[] {
   return [...names].sort((a, b) => a.localeCompare(b));
 }
 
-/** The answer comlink's wrap side turns into a rejection with exactly `error` (a non-Error throw passes unchanged). */
-function failedAnswer(id: string, error: Error): { data: unknown } {
-  return { data: { id, type: 'HANDLER', name: 'throw', value: { isError: false, value: error } } };
-}
-
 /**
  * An answer carrying a thrown error, rebuilt as an instance of its built-in class (a RangeError
  * thrown there is `instanceof RangeError` here); comlink alone would make every one a plain Error.
@@ -106,8 +101,8 @@ function withErrorClass(data: unknown): unknown {
 
 export class ChannelEndpoint implements Endpoint {
   private readonly listeners = new Set<Listener>();
-  /** Requests this side sent that have no answer yet. */
-  private readonly unanswered = new Set<string>();
+  /** Requests this side sent that have no answer yet, by call id. */
+  private readonly unanswered = new Map<string, unknown>();
   /** Sends go out in order, one after another; each waits for ring space. */
   private sending: Promise<void> = Promise.resolve();
   private receiving = false;
@@ -161,10 +156,10 @@ export class ChannelEndpoint implements Endpoint {
     const id = requestId(message);
     if (this.failure !== undefined) {
       // An answer for a peer that is gone is dropped; a request is answered with why.
-      if (id !== undefined) queueMicrotask(() => this.dispatch(failedAnswer(id, this.failure!)));
+      if (id !== undefined) queueMicrotask(() => this.dispatch({ data: answerWithError(message, id, this.failure!) }));
       return;
     }
-    if (id !== undefined) this.unanswered.add(id);
+    if (id !== undefined) this.unanswered.set(id, message);
     if (++this.queued > MAX_MESSAGES_QUEUED) {
       // The peer has read none of these: holding more would only grow this partition's memory.
       this.fail(this.protocolError(`nothing while ${MAX_MESSAGES_QUEUED} messages waited to be sent to it`, 'read'));
@@ -340,7 +335,7 @@ export class ChannelEndpoint implements Endpoint {
     this.failure = e instanceof ChannelError ? e : new ChannelError('EINVAL', `comlink over channel ${this.channel.handle}: ${String(e)}`);
     // Calls made after a close get the failure itself (postMessage); these were waiting when it came.
     const waiting = this.failure.code === 'ECLOSED' ? new ChannelError('ECLOSED', `${this.failure.detail} before the answer came`) : this.failure;
-    for (const id of [...this.unanswered]) this.dispatch(failedAnswer(id, waiting));
+    for (const [id, request] of [...this.unanswered]) this.dispatch({ data: answerWithError(request, id, waiting) });
     for (const resolve of this.endWaiters.splice(0)) resolve(this.endError());
   }
 }
