@@ -32,11 +32,11 @@ export class TraceRecorder {
 
   add(name: string, tid: number, partition: number | undefined, ring: SharedArrayBuffer): void {
     if (partition !== undefined) {
-      const previous = this.threads.filter((t) => t.partition === partition).at(-1);
+      const runs = this.threads.filter((t) => t.partition === partition);
+      const previous = runs.at(-1);
       // The run before, if it recorded nothing, is no track worth keeping.
-      if (previous !== undefined && Atomics.load(new Uint32Array(previous.ring), TRACE_WRITTEN_WORD) === 0) this.forget(previous, false);
-      const kept = this.threads.filter((t) => t.partition === partition);
-      for (const old of kept.slice(0, Math.max(0, kept.length - (RUNS_KEPT - 1)))) this.forget(old, true);
+      if (previous !== undefined && Atomics.load(new Uint32Array(previous.ring), TRACE_WRITTEN_WORD) === 0) this.forget(runs.pop()!, false);
+      for (const old of runs.slice(0, Math.max(0, runs.length - (RUNS_KEPT - 1)))) this.forget(old, true);
     }
     this.threads.push({ name, tid, partition, ring });
   }

@@ -176,6 +176,10 @@ export class Links {
       socket.destroy();
     }, limitMs);
     this.timers.add(silent);
+    const handshakeOver = (): void => {
+      clearTimeout(silent);
+      this.timers.delete(silent);
+    };
     /** The attempt's authentication failure is counted already (once per attempt). */
     let counted = false;
     socket.on('error', (e) => (failure ??= e));
@@ -191,14 +195,12 @@ export class Links {
       // In TLS 1.3 the listener checks our certificate after our handshake is done: the link is up once it speaks.
       socket.once('data', (first: Buffer) => {
         attached = true;
-        clearTimeout(silent);
-        this.timers.delete(silent);
+        handshakeOver();
         link.attach(socket, this.sinkOf(link), first);
       });
     });
     socket.once('close', () => {
-      clearTimeout(silent);
-      this.timers.delete(silent);
+      handshakeOver();
       if (attached) return;
       const tlsFailure = failure !== undefined && TLS_ERROR.test(`${(failure as NodeJS.ErrnoException).code ?? ''} ${failure.message}`);
       if (!counted && (tlsFailure || (secured && failure === undefined))) link.counters.authFailure();
