@@ -49,6 +49,11 @@ type Outcome = typeof DONE | typeof BLOCKED;
 export interface RemoteEnds {
   /** Append one stamped message of entry `e` to its link's batch; false: the batch is full (back-pressure, retried later). */
   send(e: number, stamp: Stamp, src: RingConsumer, payload: number, bytes: number): boolean;
+  /**
+   * The next message on the entry send() just took a message of, with that message's stamp,
+   * appended right behind it (no lookup, no stamp compared); false: it must take send().
+   */
+  sendNext(src: RingConsumer, payload: number, bytes: number): boolean;
   /** Entry `e`, open with a remote other end, is closing on this node: tell the other node, with `status`. */
   closed(e: number, status: number): void;
   /** Once per round: let readers held by a full receive ring continue. Returns the messages they delivered. */
@@ -289,9 +294,9 @@ export class Engine {
   }
 
   /**
-   * sendRun() for a cached channel whose other end is on another node: each SEND of the run is
-   * stamped here (claim 10's send stage, per message) and appended to its link's batch; the other
-   * node's hardware runs the receive stage. It stops, without consuming it, at the first record it
+   * sendRun() for a cached channel whose other end is on another node: the run is stamped here
+   * (claim 10's send stage), once, since every SEND of it is checked to be on the cached channel,
+   * and each is appended to its link's batch; the other node's hardware runs the receive stage. It stops, without consuming it, at the first record it
    * cannot serve (as sendRun() does) or when the link takes no more (back-pressure: the general
    * path answers BLOCKED for it).
    */
@@ -304,6 +309,9 @@ export class Engine {
     const maxMessageBytes = this.maxMessageBytes;
     const stamp = this.stamp;
     const s32 = ring.u32;
+    // Claim 10's send stage for the run: every message of it is checked to be on `handle`, so each
+    // would get this stamp from the same tables, which nothing changes while the run lasts.
+    stamp.stamp(e, from);
     let served = 0;
     let bytes = 0;
     do {
@@ -312,8 +320,10 @@ export class Engine {
       // sendRun()'s checks, written out as there: a shared helper cost sendRun() its inlining budget.
       if (payloadBytes < 0 || payloadBytes > maxMessageBytes) break;
       if (workRequestChannel(s32, body) !== handle || workRequestFlags(s32, body) !== 0) break;
-      stamp.stamp(e, from);
-      if (!remote.send(e, stamp, ring, workRequestPayload(body), payloadBytes)) break;
+      // The first message looks the link up and opens (or continues) a DATA frame with the stamp;
+      // the next ones follow it into that frame, until it is full.
+      const payload = workRequestPayload(body);
+      if ((served === 0 || !remote.sendNext(ring, payload, payloadBytes)) && !remote.send(e, stamp, ring, payload, payloadBytes)) break;
       ring.consume();
       served++;
       bytes += payloadBytes;
@@ -496,13 +506,35 @@ export class Engine {
   deliverFromLink(dqp: HardwareQueuePair | undefined, deliveryHandle: number, src8: Uint8Array, src32: Uint32Array, from: number, bytes: number): number {
     if (dqp === undefined || dqp.state !== QueuePairState.ACTIVE) return GONE;
     const rx = dqp.receive;
-    const at = this.claim(rx, RecordType.DATA, deliveryBodyBytes(bytes));
+    // tryClaim() first, as sendRun() does: claim()'s call on every message cost more than its work.
+    let at = rx.isWaitingForSpace ? FULL : rx.tryClaim(RecordType.DATA, deliveryBodyBytes(bytes));
+    if (at < 0) at = this.claim(rx, RecordType.DATA, deliveryBodyBytes(bytes));
     if (at === FULL) return BLOCKED;
     if (at === FAULT) {
       this.faultQueuePair(dqp, 'receiveRingPosition');
       return GONE;
     }
-    copyBytes(src8, src32, from, rx, writeDelivery(rx.u32, at, deliveryHandle, Status.OK), bytes);
+    const to = writeDelivery(rx.u32, at, deliveryHandle, Status.OK);
+    if (bytes <= WordCopy.LIMIT && (from & 3) === 0) {
+      // copyBytes()'s word path, written out: as a call it was a fifth of the receiving hardware's
+      // time for 64 B messages. Exactly the payload's bytes, then zeros to the record's boundary.
+      const d32 = rx.u32;
+      const d8 = rx.u8;
+      const words = bytes >>> 2;
+      const s = from >> 2;
+      const d = to >> 2;
+      let w = 0;
+      for (; w + 4 <= words; w += 4) {
+        d32[d + w] = src32[s + w];
+        d32[d + w + 1] = src32[s + w + 1];
+        d32[d + w + 2] = src32[s + w + 2];
+        d32[d + w + 3] = src32[s + w + 3];
+      }
+      for (; w < words; w++) d32[d + w] = src32[s + w];
+      for (let b = words << 2; b < bytes; b++) d8[to + b] = src8[from + b];
+      const end = to + bytes;
+      for (let b = end, padded = alignUp(end, RecordLayout.ALIGN_BYTES); b < padded; b++) d8[b] = 0;
+    } else copyBytes(src8, src32, from, rx, to, bytes);
     // The caller counts the delivery (once per batch of input, not per message).
     if (!dqp.receiveDirty) {
       dqp.receiveDirty = true;

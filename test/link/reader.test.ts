@@ -40,8 +40,14 @@ function framesOf(messages: readonly Sent[]): Uint8Array {
   const source = new Uint8Array(MAX_MESSAGE + 8);
   const source32 = new Uint32Array(source.buffer);
   const out: Uint8Array[] = [];
+  let previous: Sent | undefined;
   for (const m of messages) {
     source.set(m.payload, 8);
+    // A message that follows the last one on its channel goes as the engine's run sends it: next(),
+    // and message() only when next() declines (the frame is full, the batch is).
+    const follows = previous !== undefined && previous.channel === m.channel && m.sequence === ((previous.sequence + 1) >>> 0);
+    previous = m;
+    if (follows && writer.next(source, source32, 8, m.payload.length)) continue;
     const args = [m.channel, 7, m.sequence, m.channel, 2, 3, 4, source, source32, 8, m.payload.length] as const;
     if (!writer.message(...args)) {
       out.push(writer.take()!.slice());
@@ -193,6 +199,40 @@ describe('LinkReader', () => {
     readAll(new LinkReader(sink, maxFrameBytes(MAX_MESSAGE), MAX_MESSAGE), bytes, [bytes.length]);
     expect(sink.runs).toBe(3);
     expect(sink.got.map((m) => [m.channel, m.sequence])).toEqual([[1, 1], [1, 2], [1, 3], [2, 4], [1, 9]]);
+  });
+
+  it("next() writes what message() would for the run's next message, and declines once anything else came after the run", () => {
+    const source = new Uint8Array(DataFrame.TARGET_BYTES);
+    const source32 = new Uint32Array(source.buffer);
+    for (let i = 0; i < source.length; i++) source[i] = (i * 7 + 3) & 0xff;
+    const send = (w: LinkWriter, sequence: number, bytes: number) => w.message(5, 7, sequence, 1, 2, 3, 4, source, source32, 8, bytes);
+    // 24 messages of assorted sizes: the same bytes through message() alone and through message() then next().
+    const sizes = Array.from({ length: 24 }, (_, i) => [0, 3, 64, 200, 1000][i % 5]);
+    const alone = new LinkWriter(64 * 1024);
+    sizes.forEach((bytes, i) => expect(send(alone, 10 + i, bytes)).toBe(true));
+    const run = new LinkWriter(64 * 1024);
+    let declined = 0;
+    sizes.forEach((bytes, i) => {
+      if (i > 0 && run.next(source, source32, 8, bytes)) return;
+      if (i > 0) declined++;
+      expect(send(run, 10 + i, bytes)).toBe(true);
+    });
+    // The frames reached their target size, and only there next() declined.
+    expect(declined).toBeGreaterThan(0);
+    expect(run.messages).toBe(sizes.length);
+    expect(Buffer.from(run.take()!)).toEqual(Buffer.from(alone.take()!));
+    // Nothing open: after a take(), another frame, or at the start, next() declines and writes nothing.
+    const w = new LinkWriter(64 * 1024);
+    expect(w.next(source, source32, 8, 64)).toBe(false);
+    expect(send(w, 1, 64)).toBe(true);
+    expect(w.close(9, 9, 0)).toBe(true);
+    expect(w.next(source, source32, 8, 64)).toBe(false);
+    expect(send(w, 2, 64)).toBe(true);
+    const before = w.bytes;
+    w.take();
+    expect(w.next(source, source32, 8, 64)).toBe(false);
+    expect(w.bytes).toBe(0);
+    expect(before).toBe(2 * (DataFrame.FIRST_MESSAGE_OFFSET + messageBytes(64)) + CloseFrame.BYTES);
   });
 
   it('starts a new DATA frame when the stamp changes under one channel id (ids are the peer\'s choice)', () => {

@@ -56,6 +56,10 @@ interface FakeLink {
   room: number;
   closed: Set<number>;
   message(channel: number, sourcePartition: number, sequence: number): boolean;
+  /** The next message of the run message() just took (LinkWriter.next): numbered on from it. */
+  next(): boolean;
+  /** What message() or next() took last, until a CLOSE or a flush comes in between (as the writer's open DATA frame). */
+  last: [channel: number, sequence: number] | undefined;
   close(channel: number, senderChannel: number, status: number): void;
   flush(): void;
   readonly held: boolean;
@@ -113,11 +117,25 @@ function setup() {
       message: (channel, _sourcePartition, sequence) => {
         if (link.room === 0) return false;
         link.room--;
-        link.sent.push([channel, sequence]);
+        link.last = [channel, sequence];
+        link.sent.push(link.last);
         return true;
       },
-      close: (_channel, senderChannel) => link.closed.add(senderChannel),
-      flush: () => {},
+      next: () => {
+        if (link.room === 0 || link.last === undefined) return false;
+        link.room--;
+        link.last = [link.last[0], (link.last[1] + 1) >>> 0];
+        link.sent.push(link.last);
+        return true;
+      },
+      last: undefined,
+      close: (_channel, senderChannel) => {
+        link.last = undefined;
+        link.closed.add(senderChannel);
+      },
+      flush: () => {
+        link.last = undefined;
+      },
       get held() {
         return link.reader.held;
       },

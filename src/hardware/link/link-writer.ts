@@ -109,6 +109,28 @@ export class LinkWriter {
       this.dataCount = 0;
       this.used += DataFrame.FIRST_MESSAGE_OFFSET;
     }
+    this.append(src8, src32, from, bytes, need);
+    return true;
+  }
+
+  /**
+   * The next message of the run whose last message message() (or next()) just appended, with no
+   * other frame in between: it joins that DATA frame as its next message, with no stamp to compare
+   * and no frame to open. False when no DATA frame is open, the frame reached its target size or
+   * the batch is full: message() then decides. Only the engine's run of SENDs on one channel calls
+   * it, right after that channel's previous message went in.
+   */
+  next(src8: Uint8Array, src32: Uint32Array, from: number, bytes: number): boolean {
+    const need = messageBytes(bytes);
+    const start = this.dataStart;
+    if (start < 0 || this.used - start + need > DataFrame.TARGET_BYTES || this.used + need > this.capacity - CONTROL_RESERVE_BYTES) return false;
+    this.append(src8, src32, from, bytes, need);
+    return true;
+  }
+
+  /** A message's header and payload at the batch's end, in the DATA frame open there. */
+  private append(src8: Uint8Array, src32: Uint32Array, from: number, bytes: number, need: number): void {
+    const w = this.u32;
     const at = this.used;
     w[(at + DataMessage.PAYLOAD_BYTES_OFFSET) >> 2] = bytes;
     w[(at + DataMessage.RESERVED_OFFSET) >> 2] = 0;
@@ -124,7 +146,6 @@ export class LinkWriter {
     this.used = at + need;
     this.dataCount++;
     this.messages++;
-    return true;
   }
 
   /**

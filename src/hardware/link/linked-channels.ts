@@ -34,6 +34,9 @@ export class LinkedChannels implements RemoteEnds {
   private runHandle = 0;
   private runPartition = 0;
   private runLinkChannel = 0;
+  /** The link and entry of the message send() took last, for the sendNext() that may follow. */
+  private sendLink: NodeLink | undefined;
+  private sendEntry = NO_ENTRY;
 
   constructor(
     private readonly table: ChannelStateTable,
@@ -74,6 +77,15 @@ export class LinkedChannels implements RemoteEnds {
     const sequence = (t.sentSequence[e] + 1) >>> 0;
     if (!link.message(t.linkChannel[e], stamp.sourcePartition, sequence, stamp.k0, stamp.k1, stamp.k2, stamp.k3, src, payload, bytes)) return false;
     t.sentSequence[e] = sequence;
+    this.sendLink = link;
+    this.sendEntry = e;
+    return true;
+  }
+
+  sendNext(src: RingConsumer, payload: number, bytes: number): boolean {
+    if (!this.sendLink!.next(src, payload, bytes)) return false;
+    const t = this.table;
+    t.sentSequence[this.sendEntry] = (t.sentSequence[this.sendEntry] + 1) >>> 0;
     return true;
   }
 

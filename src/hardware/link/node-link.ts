@@ -199,6 +199,11 @@ export class NodeLink {
     return this.writer.message(channel, sourcePartition, sequence, k0, k1, k2, k3, src.u8, src.u32, from, bytes);
   }
 
+  /** The next message of the run message() just took (LinkWriter.next): false sends it through message(). */
+  next(src: RingConsumer, from: number, bytes: number): boolean {
+    return this.writer.next(src.u8, src.u32, from, bytes);
+  }
+
   /** Owe the peer an ACK: its channel `channel` was delivered up to `sequence`. */
   owe(channel: number, sequence: number): void {
     const due = this.acksDue;
