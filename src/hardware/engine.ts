@@ -296,9 +296,9 @@ export class Engine {
   /**
    * sendRun() for a cached channel whose other end is on another node: the run is stamped here
    * (claim 10's send stage), once, since every SEND of it is checked to be on the cached channel,
-   * and each is appended to its link's batch; the other node's hardware runs the receive stage. It stops, without consuming it, at the first record it
-   * cannot serve (as sendRun() does) or when the link takes no more (back-pressure: the general
-   * path answers BLOCKED for it).
+   * and each is appended to its link's batch; the other node's hardware runs the receive stage.
+   * It stops, without consuming it, at the first record it cannot serve (as sendRun() does) or
+   * when the link takes no more (back-pressure: the general path answers BLOCKED for it).
    */
   private sendRemoteRun(qp: HardwareQueuePair, ring: RingConsumer, max: number): number {
     const remote = this.remote;
