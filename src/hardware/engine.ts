@@ -50,10 +50,11 @@ export interface RemoteEnds {
   /** Append one stamped message of entry `e` to its link's batch; false: the batch is full (back-pressure, retried later). */
   send(e: number, stamp: Stamp, src: RingConsumer, payload: number, bytes: number): boolean;
   /**
-   * The next message on the entry send() just took a message of, with that message's stamp,
-   * appended right behind it (no lookup, no stamp compared); false: it must take send().
+   * The next message on entry `e`, right behind the message of `e` that send() (or sendNext())
+   * just took, under that message's stamp (no lookup, no stamp compared); false, and nothing
+   * written: it must take send() (another entry, the frame or the batch full).
    */
-  sendNext(src: RingConsumer, payload: number, bytes: number): boolean;
+  sendNext(e: number, src: RingConsumer, payload: number, bytes: number): boolean;
   /** Entry `e`, open with a remote other end, is closing on this node: tell the other node, with `status`. */
   closed(e: number, status: number): void;
   /** Once per round: let readers held by a full receive ring continue. Returns the messages they delivered. */
@@ -89,7 +90,8 @@ export class Engine {
    * The channel the last SEND named, with the queue pair that sent it, once its lookups passed
    * (owned by that queue pair, open, and its receiving queue pair active or, for an end on another
    * node, no destination here): the next SEND of the same queue pair on the same handle skips the
-   * lookups, never the stamp and its verification. What a lookup found changes only when a channel
+   * lookups, never the stamp and its verification (a run to another node is stamped once: its
+   * SENDs all name this handle, and its DATA frame carries the stamp once). What a lookup found changes only when a channel
    * end closes or ends (its peer closed, its link went down) or a queue pair stops (everything else
    * opens entries that are free, which no cached handle names), and each of those goes through
    * closeEnd(), endByPeer() or deactivate(), which drop the cache (forgetChannelCache).
@@ -323,7 +325,7 @@ export class Engine {
       // The first message looks the link up and opens (or continues) a DATA frame with the stamp;
       // the next ones follow it into that frame, until it is full.
       const payload = workRequestPayload(body);
-      if ((served === 0 || !remote.sendNext(ring, payload, payloadBytes)) && !remote.send(e, stamp, ring, payload, payloadBytes)) break;
+      if ((served === 0 || !remote.sendNext(e, ring, payload, payloadBytes)) && !remote.send(e, stamp, ring, payload, payloadBytes)) break;
       ring.consume();
       served++;
       bytes += payloadBytes;

@@ -4,7 +4,9 @@
  * stage checks them against the receiving end's own entry. Here both sides
  * are one hardware unit, but the stages stay apart: a second unit (another
  * node) would run the receive stage on what arrived over its link. Every
- * message is stamped and verified; nothing is cached across messages.
+ * message is stamped and verified; nothing is cached across messages, except
+ * that a run of SENDs to another node, all on one channel, is stamped once
+ * (its DATA frame carries the stamp once, and the other node verifies it).
  */
 import { ChannelStateTable, NO_ENTRY } from './channel-state-table.js';
 import { KeyTable } from './key-table.js';

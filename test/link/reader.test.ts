@@ -210,6 +210,7 @@ describe('LinkReader', () => {
     const sizes = Array.from({ length: 24 }, (_, i) => [0, 3, 64, 200, 1000][i % 5]);
     const alone = new LinkWriter(64 * 1024);
     sizes.forEach((bytes, i) => expect(send(alone, 10 + i, bytes)).toBe(true));
+    const aloneBytes = Buffer.from(alone.take()!);
     const run = new LinkWriter(64 * 1024);
     let declined = 0;
     sizes.forEach((bytes, i) => {
@@ -217,10 +218,11 @@ describe('LinkReader', () => {
       if (i > 0) declined++;
       expect(send(run, 10 + i, bytes)).toBe(true);
     });
-    // The frames reached their target size, and only there next() declined.
-    expect(declined).toBeGreaterThan(0);
+    // next() declined exactly where a frame reached its target size: once per frame after the first.
+    expect(alone.frames).toBeGreaterThan(1);
+    expect(declined).toBe(alone.frames - 1);
     expect(run.messages).toBe(sizes.length);
-    expect(Buffer.from(run.take()!)).toEqual(Buffer.from(alone.take()!));
+    expect(Buffer.from(run.take()!)).toEqual(aloneBytes);
     // Nothing open: after a take(), another frame, or at the start, next() declines and writes nothing.
     const w = new LinkWriter(64 * 1024);
     expect(w.next(source, source32, 8, 64)).toBe(false);
@@ -233,6 +235,34 @@ describe('LinkReader', () => {
     expect(w.next(source, source32, 8, 64)).toBe(false);
     expect(w.bytes).toBe(0);
     expect(before).toBe(2 * (DataFrame.FIRST_MESSAGE_OFFSET + messageBytes(64)) + CloseFrame.BYTES);
+  });
+
+  it('next() declines at a full batch as message() does, and the batch still takes a CLOSE and an ACK', () => {
+    const source = new Uint8Array(512);
+    const source32 = new Uint32Array(source.buffer);
+    for (let i = 0; i < source.length; i++) source[i] = (i * 5 + 1) & 0xff;
+    // Room for one frame at its target size and some of a second before the control reserve.
+    const capacity = DataFrame.TARGET_BYTES + 4096 + 1024;
+    const run = new LinkWriter(capacity);
+    const alone = new LinkWriter(capacity);
+    let sequence = 1;
+    let full = false;
+    while (!full) {
+      const took = alone.message(5, 7, sequence, 1, 2, 3, 4, source, source32, 8, 200);
+      // A message that does not fit goes nowhere: next() and message() both decline it.
+      const next = run.next(source, source32, 8, 200);
+      expect(next || run.message(5, 7, sequence, 1, 2, 3, 4, source, source32, 8, 200)).toBe(took);
+      full = !took;
+      sequence++;
+    }
+    expect(alone.messages).toBeGreaterThan(DataFrame.TARGET_BYTES / messageBytes(200));
+    expect(run.bytes).toBe(alone.bytes);
+    expect(run.bytes).toBeGreaterThan(capacity - 4096 - messageBytes(200));
+    expect(run.close(9, 9, 0)).toBe(true);
+    expect(run.ack([3, 4], 0)).toBe(1);
+    expect(alone.close(9, 9, 0)).toBe(true);
+    expect(alone.ack([3, 4], 0)).toBe(1);
+    expect(Buffer.from(run.take()!)).toEqual(Buffer.from(alone.take()!));
   });
 
   it('starts a new DATA frame when the stamp changes under one channel id (ids are the peer\'s choice)', () => {

@@ -29,7 +29,7 @@ import { resolveOptions } from '../../src/options.js';
 import { Channel } from '../../src/partitions/channel.js';
 import { ProcessQueuePair } from '../../src/partitions/queue-pair.js';
 import { Status } from '../../src/shared/errors.js';
-import { COUNTER_BYTES_SENT, COUNTER_DELIVERED, COUNTER_SEND_ERRORS, COUNTER_SENT, COUNTERS_PER_PARTITION, RecordType, SendBody } from '../../src/shared/layout.js';
+import { COUNTER_BYTES_SENT, COUNTER_DELIVERED, COUNTER_SEND_ERRORS, COUNTER_SENT, COUNTERS_PER_PARTITION, DeliverBody, RecordLayout, RecordType, SendBody } from '../../src/shared/layout.js';
 import * as F from '../../src/shared/link-frames.js';
 
 const MAX = 96;
@@ -60,6 +60,10 @@ interface FakeLink {
   next(): boolean;
   /** What message() or next() took last, until a CLOSE or a flush comes in between (as the writer's open DATA frame). */
   last: [channel: number, sequence: number] | undefined;
+  /** next() declines every nth call (its frame or batch full) while message() still takes it; 0: never. */
+  nextDeclinesEvery: number;
+  nextCalls: number;
+  messageCalls: number;
   close(channel: number, senderChannel: number, status: number): void;
   flush(): void;
   readonly held: boolean;
@@ -115,6 +119,7 @@ function setup() {
       room: Infinity,
       closed: new Set(),
       message: (channel, _sourcePartition, sequence) => {
+        link.messageCalls++;
         if (link.room === 0) return false;
         link.room--;
         link.last = [channel, sequence];
@@ -122,6 +127,8 @@ function setup() {
         return true;
       },
       next: () => {
+        link.nextCalls++;
+        if (link.nextDeclinesEvery > 0 && link.nextCalls % link.nextDeclinesEvery === 0) return false;
         if (link.room === 0 || link.last === undefined) return false;
         link.room--;
         link.last = [link.last[0], (link.last[1] + 1) >>> 0];
@@ -129,6 +136,9 @@ function setup() {
         return true;
       },
       last: undefined,
+      nextDeclinesEvery: 0,
+      nextCalls: 0,
+      messageCalls: 0,
       close: (_channel, senderChannel) => {
         link.last = undefined;
         link.closed.add(senderChannel);
@@ -590,6 +600,58 @@ describe('the receive stage of a link (LinkReader, LinkedChannels) and the engin
     expect(sent()).toEqual([6, 16 + 8 + 16 + 24 + 32 + 40, 0]);
     expect(x.partitionViolations).toEqual([]);
     expect(x.hw.engine.round()).toBe(0);
+  });
+
+  it("the engine's send stage: where the link's open frame declines a run's next message, send() takes it with its own sequence", () => {
+    const x = setup();
+    const a = x.chans[0];
+    const link = x.links[0];
+    const q = x.queuePairs[0].sendQueue;
+    const send = (size: number) => {
+      const at = q.claim(RecordType.SEND, a.rx.handle, size);
+      expect(at).toBeGreaterThanOrEqual(0);
+      q.ring.u8.set(payload(0, 1, size), at);
+    };
+    send(16);
+    q.publish();
+    expect(x.hw.engine.round()).toBe(1);
+    // A run of 10: its first through send(), then next() for each, declining every third call.
+    link.nextDeclinesEvery = 3;
+    for (let i = 0; i < 10; i++) send(8 + 8 * (i % 3));
+    q.publish();
+    expect(x.hw.engine.round()).toBe(10);
+    expect(link.sent).toEqual(Array.from({ length: 11 }, (_, i) => [a.senderId, i + 1]));
+    expect(x.hw.table.sentSequence[a.entry]).toBe(11);
+    // message(): the first SEND, the run's first, and the three that next() declined (its calls 3, 6 and 9).
+    expect(link.nextCalls).toBe(9);
+    expect(link.messageCalls).toBe(5);
+    expect(x.partitionViolations).toEqual([]);
+  });
+
+  it('copies a message that came over a link into exactly its bytes, with the record padding zeroed (THREATS case 26)', () => {
+    const x = setup();
+    const c = x.chans[0];
+    const rx = x.hw.ports[c.partition].queuePairs[0].receive;
+    // Old bytes everywhere in the ring: whatever the hardware does not write stays visible.
+    const start = rx.position;
+    rx.u8.fill(0xaa, rx.dataStart, rx.dataStart + rx.capacity);
+    const sizes = [1, 2, 3, 4, 5, 6, 7, 9, 13, 20];
+    const payloads = sizes.map((size, i) => payload(0, i + 1, size));
+    x.links[c.link].reader.push(dataFrame({ channel: c.id, source: c.source, first: 1, key: c.key, payloads }));
+    x.channels.processed();
+    let at = rx.dataStart + (start & (rx.capacity - 1));
+    for (const p of payloads) {
+      const length = rx.u32[(at + RecordLayout.LENGTH_OFFSET) >> 2];
+      expect(rx.u32[(at + RecordLayout.TYPE_OFFSET) >> 2]).toBe(RecordType.DATA);
+      expect(length).toBe(RecordLayout.HEADER_BYTES + DeliverBody.BYTES + p.length);
+      const body = at + RecordLayout.HEADER_BYTES + DeliverBody.BYTES;
+      expect(Array.from(rx.u8.subarray(body, body + p.length))).toEqual(Array.from(p));
+      const end = at + Math.ceil(length / RecordLayout.ALIGN_BYTES) * RecordLayout.ALIGN_BYTES;
+      expect(Array.from(rx.u8.subarray(body + p.length, end))).toEqual(new Array(end - body - p.length).fill(0));
+      at = end;
+    }
+    expect(rx.u8[at]).toBe(0xaa);
+    expect(x.hw.table.receivedSequence[c.entry]).toBe(sizes.length);
   });
 
   it.each([

@@ -82,8 +82,9 @@ export class LinkedChannels implements RemoteEnds {
     return true;
   }
 
-  sendNext(src: RingConsumer, payload: number, bytes: number): boolean {
-    if (!this.sendLink!.next(src, payload, bytes)) return false;
+  sendNext(e: number, src: RingConsumer, payload: number, bytes: number): boolean {
+    // Only right behind send()'s message on the same entry: anything else would join another end's frame.
+    if (e !== this.sendEntry || !this.sendLink!.next(src, payload, bytes)) return false;
     const t = this.table;
     t.sentSequence[this.sendEntry] = (t.sentSequence[this.sendEntry] + 1) >>> 0;
     return true;
