@@ -44,7 +44,7 @@ describe('comlink over a channel (exposeOverChannel / wrapChannel)', () => {
     // A method the api lacks, or a property called as one: a TypeError that says so (comlink alone: "Cannot read properties of undefined").
     expect(out.missingMethod.error).toMatchObject({
       name: 'TypeError',
-      message: 'comlink: the api served has no nope (its methods: add, aFunction, dieNow, fail, reverse, whoami)',
+      message: 'comlink: the api served has no nope (its methods: add, aFunction, dieNow, fail, hold, reverse, whoami)',
     });
     expect(out.notAMethod.error).toMatchObject({ name: 'TypeError', message: 'comlink: version of the api served is 3, not a method: read it with `await remote.version`, without calling it' });
     expect(out.property).toEqual({ value: 3 });
@@ -126,6 +126,42 @@ describe('comlink over a channel (exposeOverChannel / wrapChannel)', () => {
     expect(await flood.result).toEqual({ answered: 64, ended: 'ECLOSED' });
     expect(await victim.result).toEqual({ open: false });
   });
+
+  it('a path of 64 names is looked up (and refused past the api); one of 65 ends the channel with EINVAL', async () => {
+    const s = await machine.partition(1).spawn(server, { port: 10 });
+    const c = await machine.partition(2).spawn(rogue, { role: 'path-caller', partition: 1, port: 10 });
+    const out = (await c.result) as { at64: { threw?: string }; at65: { ended?: string } };
+    expect(out.at64).toEqual({ threw: 'comlink: the api served has no version.version' });
+    expect(out.at65).toEqual({ ended: 'ECLOSED' });
+    const served = (await s.result) as { outcome: unknown };
+    expect(served.outcome).toEqual({ name: 'ChannelError', code: 'EINVAL' });
+  });
+
+  it('holds 4096 calls running at once and refuses the next with why, then answers the 4096', async () => {
+    const s = await machine.partition(1).spawn(server, { port: 11 });
+    const c = await machine.partition(2).spawn(rogue, { role: 'crowd-caller', partition: 1, port: 11 });
+    expect(await c.result).toEqual({
+      refused: [{ id: 'crowd-4096', message: 'comlink: 4096 calls are still running on the api served; await some before making more' }],
+      held: 4096,
+    });
+    expect(((await s.result) as { outcome: unknown }).outcome).toBe('closed');
+  });
+
+  it('ends the channel once 65,536 answers wait for a caller that reads none (EINVAL), and the caller reads what had room', async () => {
+    const s = await machine.partition(1).spawn(server, { port: 12 });
+    const c = await machine.partition(2).spawn(rogue, { role: 'deaf-caller', partition: 1, port: 12 });
+    const out = (await c.result) as { sent: number; writeError?: string; answers: number; ended: string };
+    const served = (await s.result) as { calls: number; outcome: unknown };
+    expect(served.outcome).toEqual({ name: 'ChannelError', code: 'EINVAL' });
+    // The server answered every call it took; it gave up with more than 65,536 of those answers
+    // still waiting, so the caller can have read at most the rest (what its receive ring held).
+    expect(served.calls).toBeGreaterThan(65_536);
+    expect(out.answers).toBeGreaterThan(0);
+    expect(out.answers).toBeLessThanOrEqual(served.calls - 65_536);
+    expect(out.ended).toBe('ECLOSED');
+    // Its writes either all went (into rings the server had stopped reading) or met the end.
+    expect(out.writeError ?? (out.sent === 100_000 ? 'all written' : `stopped at ${out.sent}`)).toMatch(/^(ECLOSED|all written)$/);
+  }, 60_000);
 
   it('refuses a machine whose messages carry a single byte (maxMessageBytes 1) with EINVAL', async () => {
     const tiny = await createMachine({ partitions: [{ id: 1 }], maxMessageBytes: 1, sendRingBytes: 1024, receiveRingBytes: 1024, wait: 'sleep' });
