@@ -39,8 +39,13 @@ const DEFAULT_TRACE_SAMPLE = 64;
 const MAX_PAYLOAD = 64 * 1024;
 /** The ring suite's own default, kept from before the other suites existed. */
 const RING_DEFAULT_DURATION_S = 5;
-/** The link suite's: each sample starts two processes and a TLS link, and leaves out its first 250 ms (warm-up). */
-const LINK_DEFAULT_DURATION_S = 3;
+/**
+ * The link suite's: each sample starts two processes and a TLS link, and leaves out its first 250
+ * ms (warm-up). Five samples of 1 s: the raw TLS socket's rate moves by up to a third from one
+ * sample to the next, and a median of three followed it.
+ */
+const LINK_DEFAULT_DURATION_S = 5;
+const LINK_DEFAULT_SAMPLES = 5;
 
 const usage = `usage: lparlink bench [--suite NAME] [--partitions N] [--size BYTES…] [--duration S] [--samples N]
                       [--wait spin|sleep|adaptive] [--json [FILE]] [--report FILE] [--cpu-prof DIR]
@@ -53,7 +58,7 @@ options:
   --size BYTES…     payload sizes, e.g. --size 64 4K 64K (default: each suite's own; multiples
                     of 4 from 4 to 64K)
   --duration S      seconds per case, shared by its samples (default ${DEFAULT_DURATION_S}; ring ${RING_DEFAULT_DURATION_S}, link ${LINK_DEFAULT_DURATION_S})
-  --samples N       samples per case, 1 to ${MAX_SAMPLES} (default ${DEFAULT_SAMPLES}, fewer when a sample would be under ${MIN_SAMPLE_S} s);
+  --samples N       samples per case, 1 to ${MAX_SAMPLES} (default ${DEFAULT_SAMPLES}, link ${LINK_DEFAULT_SAMPLES}; fewer when a sample would be under ${MIN_SAMPLE_S} s);
                     the table shows their median and range, --json every sample
   --wait MODE       how idle threads wait: spin, sleep or adaptive (default adaptive)
   --json [FILE]     write { machine, results } as JSON to FILE (stdout without FILE)
@@ -227,7 +232,7 @@ export async function runBenchCli(argv: string[]): Promise<number> {
       return fail(`--duration must be a positive number of seconds, got '${values.duration}'`);
     }
   }
-  let samples = Math.min(DEFAULT_SAMPLES, Math.max(1, Math.floor(durationSeconds / MIN_SAMPLE_S)));
+  let samples = Math.min(alone === 'link' ? LINK_DEFAULT_SAMPLES : DEFAULT_SAMPLES, Math.max(1, Math.floor(durationSeconds / MIN_SAMPLE_S)));
   if (values.samples !== undefined) {
     samples = Number(values.samples);
     if (!Number.isInteger(samples) || samples < 1 || samples > MAX_SAMPLES) {

@@ -251,12 +251,15 @@ export class Process {
       // Before every attempt, not once: a connect retrying past the end of main would otherwise ask
       // for a channel on the queue pair the partition's next process has by then.
       this.checkRunning();
-      if (node === undefined) return this.adopt(await this.control.call((api) => api.connect(qp, partition, service)));
       try {
-        return this.adopt(await this.control.call((api) => api.connectNode(qp, node, partition, service)));
+        const grant = await this.control.call((api) => (node === undefined ? api.connect(qp, partition, service) : api.connectNode(qp, node, partition, service)));
+        return this.adopt(grant);
       } catch (e) {
+        // Main ended while the hardware answered: that is why, not what the hardware said of a
+        // queue pair the end had detached by then ("queue pair 0 is not open").
+        this.checkRunning();
         // The link is not up, or went down before the other node answered: linkNotUpAdvice says why this advice.
-        if (e instanceof ChannelError && e.code === 'ELINKDOWN') throw new ChannelError('ELINKDOWN', e.detail, linkNotUpAdvice(node));
+        if (node !== undefined && e instanceof ChannelError && e.code === 'ELINKDOWN') throw new ChannelError('ELINKDOWN', e.detail, linkNotUpAdvice(node));
         throw e;
       }
     };
