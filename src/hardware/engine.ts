@@ -91,10 +91,11 @@ export class Engine {
    * (owned by that queue pair, open, and its receiving queue pair active or, for an end on another
    * node, no destination here): the next SEND of the same queue pair on the same handle skips the
    * lookups, never the stamp and its verification (a run to another node is stamped once: its
-   * SENDs all name this handle, and its DATA frame carries the stamp once). What a lookup found changes only when a channel
-   * end closes or ends (its peer closed, its link went down) or a queue pair stops (everything else
-   * opens entries that are free, which no cached handle names), and each of those goes through
-   * closeEnd(), endByPeer() or deactivate(), which drop the cache (forgetChannelCache).
+   * SENDs all name this handle, and its DATA frame carries the stamp once). What a lookup found
+   * changes only when a channel end closes or ends (its peer closed, its link went down) or a
+   * queue pair stops (everything else opens entries that are free, which no cached handle names),
+   * and each of those goes through closeEnd(), endByPeer() or deactivate(), which drop the cache
+   * (forgetChannelCache).
    */
   private cachedQueuePair: HardwareQueuePair | undefined;
   private cachedHandle = -1;
