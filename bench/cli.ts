@@ -25,6 +25,8 @@ import { machineInfo, roundedLoad, type BenchJson, type ResultRow } from './resu
 import { mergeRounds } from './samples.js';
 import { formatTable } from './table.js';
 import { formatRingBench } from './ring.js';
+import { benchCertificates } from './link-certs.js';
+import { EXIT } from '../cli/exit.js';
 import { ALL, LINK_WARMUP_MS, SUITES, type Case, type RunContext, type SuiteOptions } from './suites.js';
 
 /** Seconds per case: 3 samples of 0.25 s keep every suite together at about a minute on 2 cores. */
@@ -46,6 +48,12 @@ const RING_DEFAULT_DURATION_S = 5;
  */
 const LINK_DEFAULT_DURATION_S = 5;
 const LINK_DEFAULT_SAMPLES = 5;
+/** Suites --trace does not record, and why. */
+const UNTRACED_SUITES = new Map([
+  ['link', 'its two nodes run in two processes'],
+  ['ring', 'it boots no machine'],
+  ['lifecycle', 'tracing would slow the boots it times'],
+]);
 
 const usage = `usage: lparlink bench [--suite NAME] [--partitions N] [--size BYTES…] [--duration S] [--samples N]
                       [--wait spin|sleep|adaptive] [--json [FILE]] [--report FILE] [--cpu-prof DIR]
@@ -211,7 +219,8 @@ export async function runBenchCli(argv: string[]): Promise<number> {
       allowPositionals: false,
     }));
   } catch (e) {
-    return fail((e as Error).message);
+    // One line: parseArgs' last line of advice (an option value written with `=`) is left out.
+    return fail((e as Error).message.split('\n').filter((line) => !line.startsWith('To specify')).join(' '));
   }
   if (values.help) {
     process.stdout.write(usage);
@@ -266,6 +275,12 @@ export async function runBenchCli(argv: string[]): Promise<number> {
     (values['cpu-prof'] !== undefined ? unwritable('--cpu-prof', values['cpu-prof'], true) : undefined) ??
     (values.trace !== undefined ? unwritable('--trace', values.trace) : undefined);
   if (badPath !== undefined) return fail(badPath);
+  // An empty trace from these would mislead: refuse, saying why.
+  const untraced = suiteNames.filter((s) => UNTRACED_SUITES.has(s));
+  if (values.trace !== undefined && untraced.length > 0) {
+    const why = untraced.map((s) => `${s}: ${UNTRACED_SUITES.get(s)}`).join('; ');
+    return fail(`--trace does not record the ${untraced.join(' or ')} suite (${why}): run ${untraced.length > 1 ? 'them' : 'it'} without --trace`);
+  }
   let traceSample = DEFAULT_TRACE_SAMPLE;
   if (values['trace-sample'] !== undefined) {
     if (values.trace === undefined) return fail('--trace-sample needs --trace FILE');
@@ -282,18 +297,26 @@ export async function runBenchCli(argv: string[]): Promise<number> {
     const rest = argv.filter((a, i) => a !== '--cpu-prof' && argv[i - 1] !== '--cpu-prof' && !a.startsWith('--cpu-prof='));
     const script = fileURLToPath(new URL('../../bin/lparlink.mjs', import.meta.url));
     const dir = resolvePath(profDir);
-    const { code, files } = await runProfiled(dir, [script, 'bench', ...rest]);
+    const run = await runProfiled(dir, [script, 'bench', ...rest]);
     // With --json to stdout the summary goes to stderr, so stdout stays one JSON document.
     // The machines' threads only: the baselines' workers are in threads.json for whoever wants them.
     const machineThread = (f: { name: string }): boolean => f.name === 'main' || f.name.startsWith('hardware') || f.name.startsWith('partition');
-    printBusiest(values.json === '-' ? process.stderr : process.stdout, dir, files, machineThread);
-    return code;
+    printBusiest(values.json === '-' ? process.stderr : process.stdout, dir, run, machineThread);
+    return run.code;
   }
   setThreadLabel('bench driver');
   recordThreadName(0, 'main');
 
   const options: SuiteOptions = { wait, durationSeconds: durationSeconds / samples, samples, sizes, partitions };
   const schedule = plan(suiteNames, options);
+  // Before anything runs, as the output paths are: the link suite needs openssl for its certificates.
+  if (schedule.some((step) => step.case.suite === 'link')) {
+    try {
+      benchCertificates();
+    } catch (e) {
+      return runFailed(undefined, e);
+    }
+  }
   const maxPayload = Math.max(64, ...(sizes ?? [MAX_PAYLOAD]));
   const trace = values.trace === undefined ? undefined : await BenchTrace.open(values.trace, traceSample);
   const pool = new MachinePool(wait, maxPayload, trace);
@@ -327,6 +350,9 @@ export async function runBenchCli(argv: string[]): Promise<number> {
   };
   process.on('SIGINT', onInterrupt);
   let done = 0;
+  // A case that fails ends the run there: what was measured before it is still reported and
+  // written, then one line says what failed (exit 1), rather than a stack trace and nothing.
+  let failure: { where: string; error: unknown } | undefined;
   try {
     for (const [i, { case: c, round }] of schedule.entries()) {
       if (interrupted) break;
@@ -334,15 +360,29 @@ export async function runBenchCli(argv: string[]): Promise<number> {
       bar?.update(i, { case: label });
       setThreadLabel(c.suite);
       if (bar === undefined && !toStdout) process.stderr.write(`[${i + 1}/${schedule.length}] ${label}\n`);
-      rounds[round].push(...(await c.run(pool)));
-      done = i + 1;
-      if (schedule[i + 1]?.case.suite !== c.suite) await pool.close();
+      try {
+        rounds[round].push(...(await c.run(pool)));
+        done = i + 1;
+      } catch (e) {
+        failure = { where: label, error: e };
+        break;
+      }
+      try {
+        if (schedule[i + 1]?.case.suite !== c.suite) await pool.close();
+      } catch (e) {
+        failure = { where: `closing the ${c.suite} suite's machine`, error: e };
+        break;
+      }
     }
-    if (!interrupted) bar?.update(schedule.length, { case: 'done' });
+    if (!interrupted && failure === undefined) bar?.update(schedule.length, { case: 'done' });
   } finally {
     process.off('SIGINT', onInterrupt);
     bar?.stop();
-    await pool.close();
+    try {
+      await pool.close();
+    } catch (e) {
+      failure ??= { where: 'closing the last machine', error: e };
+    }
   }
   json.results = mergeRounds(rounds);
   json.machine.loadAverageAtEnd = roundedLoad();
@@ -353,20 +393,44 @@ export async function runBenchCli(argv: string[]): Promise<number> {
     process.stdout.write(formatTable(json));
     if (pool.ringReport !== undefined) process.stdout.write(`\n${formatRingBench(pool.ringReport)}`);
   }
-  if (values.json !== undefined && !toStdout) writeFileSync(values.json, `${JSON.stringify(json, null, 2)}\n`);
-  if (values.report !== undefined) {
-    writeFileSync(values.report, renderReport(json));
-    if (!toStdout) process.stdout.write(`report: ${resolvePath(values.report)}\n`);
+  // Each output on its own: one that cannot be written (a full disk) costs only itself.
+  const write = (what: string, path: string, text: () => string): boolean => {
+    try {
+      writeFileSync(path, text());
+      return true;
+    } catch (e) {
+      failure ??= { where: `${what} ${path}`, error: e };
+      return false;
+    }
+  };
+  if (values.json !== undefined && !toStdout) write('--json', values.json, () => `${JSON.stringify(json, null, 2)}\n`);
+  if (values.report !== undefined && write('--report', values.report, () => renderReport(json)) && !toStdout) {
+    process.stdout.write(`report: ${resolvePath(values.report)}\n`);
   }
   if (trace !== undefined) {
-    const t = await trace.close();
-    const n = (x: number): string => x.toLocaleString('en-US');
-    const line = `trace: ${n(t.messages)} sampled messages with their flows (${n(t.events)} events, ${n(t.dropped)} records dropped) in ${resolvePath(values.trace!)}\n`;
-    (toStdout ? process.stderr : process.stdout).write(line);
+    try {
+      const t = await trace.close();
+      const n = (x: number): string => x.toLocaleString('en-US');
+      const line = `trace: ${n(t.messages)} sampled messages with their flows (${n(t.events)} events, ${n(t.dropped)} records dropped) in ${resolvePath(values.trace!)}\n`;
+      (toStdout ? process.stderr : process.stdout).write(line);
+    } catch (e) {
+      failure ??= { where: `--trace ${values.trace}`, error: e };
+    }
+  }
+  if (failure !== undefined) {
+    const measured = done < schedule.length ? `; the results above are the first ${done} of ${schedule.length} samples` : '';
+    return runFailed(failure.where, failure.error, measured);
   }
   if (interrupted) {
     process.stderr.write(`interrupted after ${done} of ${schedule.length} samples; the results above are those measured\n`);
     return INTERRUPTED;
   }
   return 0;
+}
+
+/** One line on stderr saying what failed and why (no stack trace: the run's own fault is in the message); EXIT.FAILED. */
+function runFailed(where: string | undefined, error: unknown, after = ''): number {
+  const why = error instanceof Error ? error.message : String(error);
+  process.stderr.write(`lparlink bench: ${where === undefined ? '' : `${where}: `}${why}${after}\n`);
+  return EXIT.FAILED;
 }

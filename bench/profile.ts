@@ -32,6 +32,8 @@ export interface ProfileFile {
 export interface ProfiledRun {
   /** The program's exit code; 128 + the signal's number when a signal ended it. */
   code: number;
+  /** The signal that ended it, if one did. */
+  signal: NodeJS.Signals | null;
   pid: number | undefined;
   files: ProfileFile[];
 }
@@ -76,13 +78,17 @@ export async function runProfiled(dir: string, nodeArgs: readonly string[]): Pro
   process.on('SIGINT', ignoreInterrupt);
   process.on('SIGTERM', passOnTerminate);
   let code: number;
+  let signal: NodeJS.Signals | null = null;
   try {
     code = await new Promise<number>((resolve) => {
       child.once('error', (e) => {
         process.stderr.write(`cannot start ${process.execPath}: ${e.message}\n`);
         resolve(1);
       });
-      child.once('exit', (c, signal) => resolve(c ?? (signal !== null ? 128 + (constants.signals[signal] ?? 0) : 1)));
+      child.once('exit', (c, s) => {
+        signal = s;
+        resolve(c ?? (s !== null ? 128 + (constants.signals[s] ?? 0) : 1));
+      });
     });
   } finally {
     process.off('SIGINT', ignoreInterrupt);
@@ -100,14 +106,21 @@ export async function runProfiled(dir: string, nodeArgs: readonly string[]): Pro
     files.push({ file, pid, threadId, name: n?.name ?? (threadId === 0 ? 'main' : `thread-${threadId}`), label: n?.label ?? '' });
   }
   writeFileSync(join(dir, 'threads.json'), `${JSON.stringify({ pid: child.pid, threads: files }, null, 2)}\n`);
-  return { code, pid: child.pid, files };
+  return { code, signal, pid: child.pid, files };
 }
 
 /** After a profiled run: where the profiles are, and the busiest functions of each thread `shown` keeps (one line per name and label). */
-export function printBusiest(out: NodeJS.WritableStream, dir: string, files: readonly ProfileFile[], shown: (f: ProfileFile) => boolean = () => true): void {
+export function printBusiest(out: NodeJS.WritableStream, dir: string, run: ProfiledRun, shown: (f: ProfileFile) => boolean = () => true): void {
+  const files = run.files;
   if (files.length === 0) {
     // V8 writes a thread's profile only when the thread exits normally: a signal leaves none.
-    out.write(`\nno CPU profiles were written in ${dir}: the program ended without exiting normally (a signal it did not handle)\n`);
+    const why =
+      run.signal !== null
+        ? `the program was ended by ${run.signal}, which it did not handle (V8 writes a profile only when a thread exits normally)`
+        : run.code !== 0
+          ? `node exited with code ${run.code} before writing any (an option node refused, or a program that never started: see above)`
+          : 'the program ran, but wrote none here (a --cpu-prof-dir of its own sends them elsewhere)';
+    out.write(`\nno CPU profiles were written in ${dir}: ${why}\n`);
     return;
   }
   out.write(`\nCPU profiles in ${dir} (thread names in threads.json), busiest functions per thread:\n`);

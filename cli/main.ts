@@ -22,6 +22,17 @@ exit codes: 0 done, 1 the run failed, 2 bad arguments, 130 interrupted (Ctrl-C)
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  try {
+    return await run(command, rest);
+  } catch (e) {
+    // What a command did not turn into its own message (a file it could not write, a machine that
+    // failed): one line and exit 1, as the usage says, not a stack trace.
+    process.stderr.write(`lparlink ${command}: ${e instanceof Error ? e.message : String(e)}\n`);
+    return EXIT.FAILED;
+  }
+}
+
+async function run(command: string | undefined, rest: string[]): Promise<number> {
   switch (command) {
     case 'demo': {
       const { runDemo } = await import('./demo/run.js');

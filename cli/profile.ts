@@ -59,8 +59,8 @@ export async function runProfile(argv: string[]): Promise<number> {
   if (bad !== undefined) return fail(bad);
 
   const dir = resolvePath(out);
-  const { code, files } = await runProfiled(dir, program);
+  const run = await runProfiled(dir, program);
   // stderr: the program's stdout stays its own.
-  printBusiest(process.stderr, dir, files);
-  return code;
+  printBusiest(process.stderr, dir, run);
+  return run.code;
 }

@@ -105,7 +105,15 @@ describe('lparlink command', () => {
     expect(await exited).toBe(128 + 15);
     expect(JSON.parse(readFileSync(join(out, 'threads.json'), 'utf8'))).toMatchObject({ pid: expect.any(Number), threads: expect.any(Array) });
     // The signal ended it before V8 could write a profile: it says so instead of an empty list.
-    expect(stderr).toMatch(/no CPU profiles were written in .*: the program ended without exiting normally/);
+    expect(stderr).toMatch(/no CPU profiles were written in .*: the program was ended by SIGTERM, which it did not handle/);
+  });
+
+  it('profile: node that refuses a flag writes no profile, and the message says so (not a signal)', async () => {
+    const out = tempDir();
+    const r = await lparlink(['profile', '--out', out, '--', '--no-such-node-flag', profiledProgram]);
+    expect(r.code).toBe(9);
+    expect(r.stderr).toMatch(/bad option: --no-such-node-flag/);
+    expect(r.stderr).toMatch(/no CPU profiles were written in .*: node exited with code 9 before writing any/);
   });
 
   it('profile: a missing program, an unknown flag or an unusable --out is exit 2 with one line, and nothing runs', async () => {

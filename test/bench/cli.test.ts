@@ -8,6 +8,7 @@
  */
 import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MachineInfo, ResultRow } from '../../bench/results.js';
@@ -167,6 +168,11 @@ describe('lparlink bench', () => {
       [['--duration', '0'], /--duration must be a positive number/],
       [['--samples', '0'], /--samples must be an integer from 1 to 20/],
       [['--samples', '2.5'], /--samples must be an integer from 1 to 20/],
+      // parseArgs' own advice, on one line.
+      [['--duration', '--suite', 'latency'], /Option '--duration' argument is ambiguous\. Did you forget to specify the option argument for '--duration'\?$/m],
+      // Suites --trace does not record: refused rather than an empty trace.
+      [['--suite', 'link', '--trace', join(tmpdir(), 'lparlink-untraced.json')], /--trace does not record the link suite \(link: its two nodes run in two processes\): run it without --trace/],
+      [['--suite', 'ring,lifecycle', '--trace', join(tmpdir(), 'lparlink-untraced.json')], /--trace does not record the ring or lifecycle suite/],
     ] as const) {
       const r = await bench([...args]);
       expect(r.code).toBe(2);
@@ -181,6 +187,20 @@ describe('lparlink bench', () => {
     // The link suite's receivers leave a warm-up out: a reader of its numbers is told.
     expect(help.stdout).toMatch(/first \d+ ms \(JIT warm-up/);
   }, 60_000);
+
+  it('a run that fails part-way prints what it measured, then one line saying what failed (exit 1)', async () => {
+    // /dev/full: every write fails with ENOSPC, as on a full disk.
+    const json = await bench(['--suite', 'fan-in', '--partitions', '3', '--size', '64', '--duration', '0.2', '--samples', '1', '--json', '/dev/full']);
+    expect(json.code).toBe(1);
+    expect(json.stdout).toMatch(/^fan-in +lparlink +batched +64 /m);
+    expect(json.stderr.trimEnd().split('\n').at(-1)).toMatch(/^lparlink bench: --json \/dev\/full: ENOSPC: no space left on device, write$/);
+    // The trace fails as the first machine closes: the run stops there, with what it measured.
+    const trace = await bench(['--suite', 'fan-in,all-to-all', '--partitions', '3', '--size', '64', '--duration', '0.2', '--samples', '1', '--trace', '/dev/full']);
+    expect(trace.code).toBe(1);
+    expect(trace.stdout).toMatch(/^fan-in +lparlink +batched +64 /m);
+    expect(trace.stdout).not.toMatch(/^all-to-all/m);
+    expect(trace.stderr.trimEnd().split('\n').at(-1)).toMatch(/^lparlink bench: closing the fan-in suite's machine: ENOSPC: .*; the results above are the first 1 of 3 samples$/);
+  }, 90_000);
 
   it('checks output paths before the run starts: a missing folder or a folder given as a file is exit 2 at once', async () => {
     const dir = tempDir();
