@@ -26,7 +26,6 @@ import { mergeRounds } from './samples.js';
 import { formatTable } from './table.js';
 import { formatRingBench } from './ring.js';
 import { benchCertificates } from './link-certs.js';
-import { EXIT } from '../cli/exit.js';
 import { ALL, LINK_WARMUP_MS, SUITES, type Case, type RunContext, type SuiteOptions } from './suites.js';
 
 /** Seconds per case: 3 samples of 0.25 s keep every suite together at about a minute on 2 cores. */
@@ -101,6 +100,8 @@ function fail(message: string): number {
 
 /** Exit code after Ctrl-C: 128 + SIGINT, as shells report it. */
 const INTERRUPTED = 130;
+/** The run itself failed (cli/exit.ts's EXIT.FAILED: bench/ imports only bench/ and src/). */
+const RUN_FAILED = 1;
 
 /** 64, 4K, 4KiB, 64k → bytes; NaN when unreadable. */
 function parseSize(text: string): number {
@@ -428,9 +429,9 @@ export async function runBenchCli(argv: string[]): Promise<number> {
   return 0;
 }
 
-/** One line on stderr saying what failed and why (no stack trace: the run's own fault is in the message); EXIT.FAILED. */
+/** One line on stderr saying what failed and why (no stack trace: the run's own fault is in the message); RUN_FAILED. */
 function runFailed(where: string | undefined, error: unknown, after = ''): number {
   const why = error instanceof Error ? error.message : String(error);
   process.stderr.write(`lparlink bench: ${where === undefined ? '' : `${where}: `}${why}${after}\n`);
-  return EXIT.FAILED;
+  return RUN_FAILED;
 }
