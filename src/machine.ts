@@ -8,7 +8,7 @@ import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { url as inspectorUrl } from 'node:inspector';
 import { DEFAULTS, resolveMachineOptions, type MachineOptions } from './options.js';
 import { moduleHref, type ProgramRef, type SpawnArgs } from './program.js';
-import type { HardwareBoot, PartitionBoot, ResolvedOptions, ResolvedPartition } from './shared/boot.js';
+import { dialsPeer, type HardwareBoot, type PartitionBoot, type ResolvedOptions, type ResolvedPartition } from './shared/boot.js';
 import { counterBytes, readPartitionStats, type PartitionStats } from './shared/counter-block.js';
 import { nodeEndpoint, releaseProxy, transfer, wrap, WORKER_READY, type Remote } from './shared/control-plane.js';
 import { rebuildError } from './shared/error-record.js';
@@ -674,7 +674,7 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
     return {
       partitions: this.partitions.map((p) => readPartitionStats(this.counters, p.index, p.id, p.name)),
       links: peers.map((peer, i) => {
-        const link = readLinkStats(this.linkCounters, i, peer.id);
+        const link = readLinkStats(this.linkCounters, i, peer.id, dialsPeer(this.options.node!, peer));
         // Closing ends every link, and a link still connecting never had a socket to go down with
         // (the hardware writes 'down' only for one that was up): after close() each reads 'down'.
         return this.closing ? { ...link, state: 'down' } : link;

@@ -125,6 +125,7 @@ function checkLoads(key: TlsMaterial, cert: TlsMaterial, ca: TlsMaterial | TlsMa
     bad('node.tls.key', 'is not the key of node.tls.cert: use the node-<id>.key made with that certificate');
   }
   if (Array.isArray(ca) && ca.length === 0) bad('node.tls.ca', 'is an empty list: no peer could be verified; give the CA certificate (ca.crt from tools/link-certs.sh)');
+  const authorities: X509Certificate[] = [];
   (Array.isArray(ca) ? ca : [ca]).forEach((c, i) => {
     const at = Array.isArray(ca) ? `node.tls.ca[${i}]` : 'node.tls.ca';
     let certificate: X509Certificate;
@@ -140,7 +141,32 @@ function checkLoads(key: TlsMaterial, cert: TlsMaterial, ca: TlsMaterial | TlsMa
     if (own || (!certificate.ca && !certificate.checkIssued(certificate))) {
       bad(at, `is not a CA certificate (its subject is ${certificate.subject.replace(/\n/g, ', ')}): use ca.crt from tools/link-certs.sh, not a node's certificate`);
     }
+    authorities.push(certificate);
   });
+  checkIssuedByAuthority(cert, authorities);
+}
+
+/**
+ * The node's certificate chains to one of its own CAs (through the intermediates its PEM carries
+ * after it, if any). Every node trusts the CAs it is given; a node whose certificate none of them
+ * signed is refused by every peer configured like it, which would show only as authFailures.
+ */
+function checkIssuedByAuthority(cert: TlsMaterial, authorities: readonly X509Certificate[]): void {
+  const blocks = pem(cert).toString().match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g);
+  // Bytes that are not PEM text (DER) hold one certificate.
+  const chain = blocks === null ? [new X509Certificate(pem(cert))] : blocks.map((c: string) => new X509Certificate(c));
+  const issuedBy = (child: X509Certificate, parent: X509Certificate): boolean => child.checkIssued(parent) && child.verify(parent.publicKey);
+  let current: X509Certificate | undefined = chain[0];
+  for (let depth = 0; current !== undefined && depth < 8; depth++) {
+    if (authorities.some((a) => issuedBy(current!, a))) return;
+    current = chain.slice(1).find((c: X509Certificate) => c !== current && issuedBy(current!, c));
+  }
+  const leaf = chain[0];
+  bad(
+    'node.tls.cert',
+    `is not signed by node.tls.ca (it was issued by ${leaf.issuer.replace(/\n/g, ', ')}): peers that trust that CA would refuse this node; ` +
+      'use node-<id>.crt and ca.crt made in the same tools/link-certs.sh directory, or add the CA that signed it to node.tls.ca (a list is taken)',
+  );
 }
 
 /** Check `options.node`: the resolved node (no TLS material) and the TLS material for the hardware's boot. */

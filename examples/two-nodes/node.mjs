@@ -34,10 +34,13 @@ const machine = await createMachine({
   },
 });
 console.log(`node ${id}: listening on port ${base + id}; waiting for node ${other} (port ${base + other})`);
+/** The link's counters, and the handshakes from nodes this one does not know (the listening side counts those). */
+const linkCounters = () => ({ links: machine.stats().links, unknownIdentities: machine.stats().unknownIdentities });
 const giveUp = setTimeout(() => {
   // authFailures or unknownIdentities above 0: the two nodes' certificates do not come from one CA (or name other ids);
-  // dialFailures growing: nothing answers at the other node's port (is it running, on that port?).
-  console.error(`node ${id}: no link to node ${other} within 60 s; is it running, with certificates from the same tools/link-certs.sh run? links:`, machine.stats().links);
+  // dialFailures growing: nothing answers at the other node's port (is it running, on that port?); dials false on both
+  // nodes: neither dials the other (docs/LINK.md, "Who dials").
+  console.error(`node ${id}: no link to node ${other} within 60 s; is it running, with certificates from the same tools/link-certs.sh run?`, linkCounters());
   process.exit(1);
 }, 60_000);
 machine.on('linkUp', ({ node }) => {
@@ -48,6 +51,12 @@ machine.on('linkDown', ({ node, reason }) => console.log(`node ${id}: link to no
 
 const program = new URL(id === 1 ? './pong.mjs' : './ping.mjs', import.meta.url);
 const p = await machine.partition(1).spawn(program, { node: other, partition: 1, port: 7, rounds: 5 });
-console.log(`node ${id}:`, await p.result);
-console.log(`node ${id}: link stats`, machine.stats().links);
+try {
+  console.log(`node ${id}:`, await p.result);
+} catch (e) {
+  // ping gives up as the 60 s above do (its connect retries as long): say why, with the counters.
+  console.error(`node ${id}: ${e.message}`, linkCounters());
+  process.exit(1);
+}
+console.log(`node ${id}: link stats`, linkCounters());
 await machine.close();

@@ -90,7 +90,9 @@ export function linkNotUpAdvice(node: number | undefined): string {
   const which = node === undefined ? 'the other node' : `node ${node}`;
   return (
     `wait for machine 'linkUp' or connect with { retry: { timeoutMs } }; if it never comes up, check that ${which} runs and that each node's ` +
-    'peers entry names where the other listens (machine.stats().links[i].dialFailures growing: nothing answers there); ' +
-    'authFailures and unknownIdentities above 0 mean the two certificates do not come from one CA, or name other node ids'
+    'peers entry names where the other listens (machine.stats().links[i].dialFailures growing: nothing answers there; ' +
+    'dials false on both nodes: neither dials the other); authFailures and unknownIdentities above 0 mean the two certificates do not come ' +
+    'from one CA or name other node ids, or, authFailures alone, that each node dials the other (a node that does not listen dials; give ' +
+    'its peers no port for it)'
   );
 }

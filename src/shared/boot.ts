@@ -47,6 +47,14 @@ export interface ResolvedNode {
   deadAfterMs: number;
 }
 
+/**
+ * Whether `node` dials `peer` (docs/LINK.md, "Who dials"): it has the peer's port, and it does not
+ * listen itself or has the smaller id. The hardware dials by it; the operator reports it.
+ */
+export function dialsPeer(node: ResolvedNode, peer: ResolvedPeer): boolean {
+  return peer.port !== undefined && (node.listen === undefined || peer.id > node.id);
+}
+
 /** A node-qualified policy pair: a partition of this node and a partition of another node. */
 export interface RemotePolicyPair {
   partition: number;

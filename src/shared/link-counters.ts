@@ -67,6 +67,12 @@ export interface LinkStats {
   node: number;
   /** `'connecting'` until the first handshake succeeds, `'up'` while it carries traffic, `'down'` after it failed (it redials) and once the machine is closed. */
   state: LinkStateName;
+  /**
+   * Whether this node dials the peer (it has the peer's `port`, and it does not listen or has the
+   * smaller id); false: it waits to be dialed. Both nodes false, with every counter at 0: nobody
+   * dials (docs/LINK.md, "Who dials").
+   */
+  dials: boolean;
   /** Frame bytes written to the TLS socket (not counting TLS record overhead). */
   bytesSent: number;
   /** Bytes read from the TLS socket. */
@@ -100,14 +106,15 @@ export interface LinkStats {
   downs: number;
 }
 
-/** Operator side: read the block of the peer at `p` (its index in `node.peers`). */
-export function readLinkStats(values: Float64Array, p: number, node: number): LinkStats {
+/** Operator side: read the block of the peer at `p` (its index in `node.peers`); `dials` from the options. */
+export function readLinkStats(values: Float64Array, p: number, node: number, dials: boolean): LinkStats {
   const at = p * LINK_COUNTERS_PER_PEER;
   const violations = { total: values[at + LINK_VIOLATIONS_TOTAL] } as LinkStats['violations'];
   for (const kind of LINK_VIOLATION_KINDS) violations[kind] = values[at + LINK_VIOLATION_COUNTER[kind]];
   return {
     node,
     state: STATE_NAMES[values[at + LINK_STATE]] ?? 'down',
+    dials,
     bytesSent: values[at + LINK_BYTES_SENT],
     bytesReceived: values[at + LINK_BYTES_RECEIVED],
     framesSent: values[at + LINK_FRAMES_SENT],

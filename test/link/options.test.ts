@@ -6,10 +6,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMachine, MachineError } from 'lparlink';
 import { makeCertificates, type CertificateSet } from './certs.js';
+import { dialsPeer } from '../../src/shared/boot.js';
 
 let certs: CertificateSet;
 beforeAll(() => {
   certs = makeCertificates([1, 2]);
+  certs.add([1], { prefix: 'rogue' });
 });
 afterAll(() => certs?.remove());
 
@@ -45,6 +47,8 @@ describe('createMachine({ node }): bad options are refused with what to do', () 
     ['broken ca', () => ({ partitions: [{ id: 1 }], node: node({ tls: { ...certs.tls(1), ca: '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n' } }) }), /node\.tls\.ca is not a PEM certificate/],
     ['no ca at all', () => ({ partitions: [{ id: 1 }], node: node({ tls: { ...certs.tls(1), ca: [] } }) }), /node\.tls\.ca is an empty list: no peer could be verified/],
     ["a node's certificate as the ca", () => ({ partitions: [{ id: 1 }], node: node({ tls: { ...certs.tls(1), ca: certs.tls(2).cert } }) }), /node\.tls\.ca is not a CA certificate \(its subject is .*lparlink-node-2.*\): use ca\.crt/],
+    // Certificates from two link-certs.sh runs: every peer configured with this CA would refuse the node.
+    ['a ca that did not sign the certificate', () => ({ partitions: [{ id: 1 }], node: node({ tls: { ...certs.tls(1), ca: certs.tls(1, { prefix: 'rogue' }).ca } }) }), /node\.tls\.cert is not signed by node\.tls\.ca \(it was issued by .*\): peers that trust that CA would refuse this node; use node-<id>\.crt and ca\.crt made in the same tools\/link-certs\.sh directory/],
     ['certificate of another node', () => ({ partitions: [{ id: 1 }], node: node({ tls: certs.tls(2) }) }), /node\.tls\.cert names CN "lparlink-node-2", but node\.id is 1: use the certificate made for node 1/],
     ['heartbeat too slow for deadAfterMs', () => ({ partitions: [{ id: 1 }], node: node({ heartbeatMs: 300, deadAfterMs: 400 }) }), /node\.deadAfterMs must be at least twice node\.heartbeatMs \(600\), got 400/],
     ['node pair without node option', () => ({ partitions: [{ id: 1 }], policy: { allow: [[1, { node: 2, partition: 1 }]] } }), /policy\.allow\[0\] names a node, but this machine has no node option/],
@@ -59,7 +63,25 @@ describe('createMachine({ node }): bad options are refused with what to do', () 
   }
 });
 
+describe('who dials (stats().links[i].dials)', () => {
+  it('the node with the peer\'s port dials it when it does not listen or has the smaller id; every other peer dials it', () => {
+    const node = (id: number, listens: boolean) => ({ id, listen: listens ? { host: '127.0.0.1', port: 7000 + id } : undefined, peers: [], heartbeatMs: 100, deadAfterMs: 400 });
+    const peer = (id: number, port?: number) => ({ id, host: port === undefined ? undefined : '127.0.0.1', port });
+    expect(dialsPeer(node(1, true), peer(2, 7002))).toBe(true);
+    expect(dialsPeer(node(2, true), peer(1, 7001))).toBe(false); // the smaller id dials
+    expect(dialsPeer(node(2, false), peer(1, 7001))).toBe(true); // a node that does not listen dials every peer it has a port for
+    expect(dialsPeer(node(1, true), peer(2))).toBe(false); // no port: it must dial us
+    expect(dialsPeer(node(1, false), peer(2))).toBe(false);
+  });
+});
+
 describe('createMachine({ node }): a node that boots', () => {
+  it('takes a list of CAs: the one that signed the certificate may be any of them', async () => {
+    const tls = { ...certs.tls(1), ca: [certs.tls(1, { prefix: 'rogue' }).ca, certs.tls(1).ca] };
+    await using machine = await createMachine({ partitions: [{ id: 1 }], node: { id: 1, listen: { port: 0 }, peers: [{ id: 2 }], tls } });
+    expect(machine.stats().links).toEqual([expect.objectContaining({ node: 2, state: 'connecting' })]);
+  });
+
   it('listens where machine.listening says (port 0: a free one), reports its peers as connecting, and closes', async () => {
     await using machine = await createMachine({
       partitions: [{ id: 1 }],
@@ -71,7 +93,8 @@ describe('createMachine({ node }): a node that boots', () => {
     const stats = machine.stats();
     expect(stats.unknownIdentities).toBe(0);
     expect(stats.links).toEqual([
-      expect.objectContaining({ node: 2, state: 'connecting', bytesSent: 0, framesReceived: 0, authFailures: 0, dialFailures: 0, ups: 0, downs: 0, violations: expect.objectContaining({ total: 0 }) }),
+      // No port for node 2: this node waits for node 2 to dial it.
+      expect.objectContaining({ node: 2, state: 'connecting', dials: false, bytesSent: 0, framesReceived: 0, authFailures: 0, dialFailures: 0, ups: 0, downs: 0, violations: expect.objectContaining({ total: 0 }) }),
     ]);
 
     // A connect that waits for a link that never comes up says what to check, not what a link that went down lost.

@@ -19,7 +19,7 @@ import { LinkCounters } from './link-counters.js';
 import type { FrameSink } from './link-reader.js';
 import { LINK_UNKNOWN_IDENTITIES, linkCounterBytes, linkMachineBlock } from '../../shared/link-counters.js';
 import { LINK_PROTOCOL, maxFrameBytes, nodeOfCommonName } from '../../shared/link-frames.js';
-import { pem, type NodeTls, type ResolvedNode, type ResolvedPeer } from '../../shared/boot.js';
+import { dialsPeer, pem, type NodeTls, type ResolvedNode, type ResolvedPeer } from '../../shared/boot.js';
 
 /**
  * How long a dialed peer has to complete TLS and send its first frame before the attempt is given
@@ -85,7 +85,7 @@ export class Links {
 
   /** Whether this node dials `peer` (docs/LINK.md, "Who dials"). */
   dials(peer: ResolvedPeer): boolean {
-    return peer.port !== undefined && (this.node.listen === undefined || peer.id > this.node.id);
+    return dialsPeer(this.node, peer);
   }
 
   start(): void {
