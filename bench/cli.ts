@@ -19,7 +19,7 @@ import { BenchTrace } from './trace.js';
 import { printBusiest, runProfiled } from './profile.js';
 import { renderReport } from './report.js';
 import { unwritable } from './output-path.js';
-import { joinNegativeValues, NEGATIVE_NUMBER } from './negative-values.js';
+import { decimalNumber, joinNegativeValues, NEGATIVE_NUMBER } from './negative-values.js';
 import { packageVersion } from './package-version.js';
 import { machineInfo, roundedLoad, type BenchJson, type ResultRow } from './results.js';
 import { mergeRounds } from './samples.js';
@@ -235,23 +235,28 @@ export async function runBenchCli(argv: string[]): Promise<number> {
   const wait = values.wait as WaitMode;
   if (!WAIT_MODES.includes(wait)) return fail(`--wait must be one of ${WAIT_MODES.join(', ')}, got '${values.wait}'`);
   const alone = suiteNames.length === 1 ? suiteNames[0] : undefined;
+  // The lifecycle suite boots a fixed number of machines with the default wait: these would change nothing.
+  const ignored = ['--duration', '--samples', '--wait'].filter((flag) => argv.some((a) => a === flag || a.startsWith(`${flag}=`)));
+  if (alone === 'lifecycle' && ignored.length > 0) {
+    return fail(`--suite lifecycle times a fixed number of boots (about 10 s) and takes no ${ignored.join(', ')}: leave ${ignored.length > 1 ? 'them' : 'it'} out`);
+  }
   let durationSeconds = alone === 'ring' ? RING_DEFAULT_DURATION_S : alone === 'link' ? LINK_DEFAULT_DURATION_S : DEFAULT_DURATION_S;
   if (values.duration !== undefined) {
-    durationSeconds = Number(values.duration);
+    durationSeconds = decimalNumber(values.duration);
     if (!(durationSeconds > 0) || !Number.isFinite(durationSeconds)) {
       return fail(`--duration must be a positive number of seconds, got '${values.duration}'`);
     }
   }
   let samples = Math.min(alone === 'link' ? LINK_DEFAULT_SAMPLES : DEFAULT_SAMPLES, Math.max(1, Math.floor(durationSeconds / MIN_SAMPLE_S)));
   if (values.samples !== undefined) {
-    samples = Number(values.samples);
+    samples = decimalNumber(values.samples);
     if (!Number.isInteger(samples) || samples < 1 || samples > MAX_SAMPLES) {
       return fail(`--samples must be an integer from 1 to ${MAX_SAMPLES}, got '${values.samples}'`);
     }
   }
   let partitions = DEFAULT_PARTITIONS;
   if (values.partitions !== undefined) {
-    partitions = Number(values.partitions);
+    partitions = decimalNumber(values.partitions);
     if (!Number.isInteger(partitions) || partitions < 2 || partitions > 64) {
       return fail(`--partitions must be an integer from 2 to 64, got '${values.partitions}'`);
     }
@@ -276,6 +281,15 @@ export async function runBenchCli(argv: string[]): Promise<number> {
     (values['cpu-prof'] !== undefined ? unwritable('--cpu-prof', values['cpu-prof'], true) : undefined) ??
     (values.trace !== undefined ? unwritable('--trace', values.trace) : undefined);
   if (badPath !== undefined) return fail(badPath);
+  // `-` is stdout for --json only; two outputs on one path would overwrite each other.
+  for (const flag of ['report', 'trace'] as const) {
+    if (values[flag] === '-') return fail(`--${flag} - would write a file named '-' (only --json writes to stdout): give a file name`);
+  }
+  const outputs = (['json', 'report', 'trace'] as const).filter((f) => values[f] !== undefined && values[f] !== '-');
+  for (const [i, a] of outputs.entries()) {
+    const b = outputs.slice(i + 1).find((f) => resolvePath(values[f]!) === resolvePath(values[a]!));
+    if (b !== undefined) return fail(`--${a} and --${b} name the same file, ${resolvePath(values[a]!)}: give each its own`);
+  }
   // An empty trace from these would mislead: refuse, saying why.
   const untraced = suiteNames.filter((s) => UNTRACED_SUITES.has(s));
   if (values.trace !== undefined && untraced.length > 0) {
@@ -285,7 +299,7 @@ export async function runBenchCli(argv: string[]): Promise<number> {
   let traceSample = DEFAULT_TRACE_SAMPLE;
   if (values['trace-sample'] !== undefined) {
     if (values.trace === undefined) return fail('--trace-sample needs --trace FILE');
-    traceSample = Number(values['trace-sample']);
+    traceSample = decimalNumber(values['trace-sample']);
     if (!Number.isInteger(traceSample) || traceSample < 1 || traceSample > 0xffff_ffff) {
       return fail(`--trace-sample takes an integer from 1 to 4294967295, got '${values['trace-sample']}'`);
     }

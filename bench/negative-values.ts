@@ -1,4 +1,4 @@
-/** Command-line values that look like negative numbers, for node:util's parseArgs. */
+/** Command-line number values: those that look negative (for node:util's parseArgs), and plain decimals only. */
 
 /** A value such as `-1` or `-.5`: parseArgs would read it as an option of its own. */
 export const NEGATIVE_NUMBER = /^-\.?\d/;
@@ -16,4 +16,12 @@ export function joinNegativeValues(argv: readonly string[], valueOptions: Readon
     else out.push(a);
   }
   return out;
+}
+
+/**
+ * A command-line number written as a plain decimal (`3`, `0.5`, `-1`, `.25`), else NaN: Number()
+ * alone also reads `0x10`, `1e1` and `''` (as 16, 10 and 0), which no one means as a duration or a count.
+ */
+export function decimalNumber(text: string): number {
+  return /^-?(\d+\.?\d*|\.\d+)$/.test(text) ? Number(text) : Number.NaN;
 }

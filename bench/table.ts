@@ -138,10 +138,12 @@ function micro(rows: ResultRow[]): string[] {
 
 export function formatTable(json: BenchJson): string {
   const m = json.machine;
+  // The lifecycle suite alone: its boots are counted, not timed by --duration.
+  const lifecycleOnly = json.results.length > 0 && json.results.every((r) => r.suite === 'lifecycle');
   const lines = [
     `machine: ${m.cores} cores, ${m.cpuModel}, Node ${m.node} (${m.platform}/${m.arch}), ${m.memoryGiB} GiB; ` +
-      `load ${m.loadAverage.join(' ')} at start, ${m.loadAverageAtEnd?.join(' ') ?? '?'} at end; wait ${m.wait}; ` +
-      `${m.samples} sample(s) of ${+m.secondsPerSample.toFixed(3)} s per case`,
+      `load ${m.loadAverage.join(' ')} at start, ${m.loadAverageAtEnd?.join(' ') ?? '?'} at end; ` +
+      (lifecycleOnly ? 'lifecycle: a fixed number of boots and closes' : `wait ${m.wait}; ${m.samples} sample(s) of ${+m.secondsPerSample.toFixed(3)} s per case`),
     'Figures are the median of the samples, "range" their min–max. Ratios pair lparlink with the baseline of the same shape',
     'measured in the same round; "—": the run has no baseline of that shape.',
   ];

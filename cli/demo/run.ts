@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import { EXIT, usageError } from '../exit.js';
 import { createMachine, type Machine } from '../../src/index.js';
 import { unwritable } from '../../bench/output-path.js';
-import { joinNegativeValues } from '../../bench/negative-values.js';
+import { decimalNumber, joinNegativeValues } from '../../bench/negative-values.js';
 import type { ClientReport } from './programs/request-response.js';
 import type { SinkReport } from './programs/stream.js';
 
@@ -75,7 +75,7 @@ function parse(argv: string[]): DemoOptions | 'help' | string {
   for (const [flag, key] of Object.entries(FLAGS)) {
     const raw = values[flag];
     if (raw === undefined) continue;
-    const value = Number(raw);
+    const value = decimalNumber(String(raw));
     if (!Number.isInteger(value) || value < 1) return `--${flag} takes a positive integer, got '${String(raw)}'`;
     o[key] = value;
   }

@@ -168,6 +168,12 @@ describe('lparlink bench', () => {
       [['--duration', '0'], /--duration must be a positive number/],
       [['--samples', '0'], /--samples must be an integer from 1 to 20/],
       [['--samples', '2.5'], /--samples must be an integer from 1 to 20/],
+      // Plain decimals only: Number() would read these as 16 s and 10 samples.
+      [['--duration', '0x10'], /--duration must be a positive number of seconds, got '0x10'/],
+      [['--samples', '1e1'], /--samples must be an integer from 1 to 20, got '1e1'/],
+      [['--report', '-'], /--report - would write a file named '-' \(only --json writes to stdout\): give a file name/],
+      [['--json', join(tmpdir(), 'lparlink-same.json'), '--trace', join(tmpdir(), 'lparlink-same.json')], /--json and --trace name the same file, .*lparlink-same\.json: give each its own/],
+      [['--suite', 'lifecycle', '--duration', '1', '--wait', 'sleep'], /--suite lifecycle times a fixed number of boots \(about 10 s\) and takes no --duration, --wait: leave them out/],
       // parseArgs' own advice, on one line.
       [['--duration', '--suite', 'latency'], /Option '--duration' argument is ambiguous\. Did you forget to specify the option argument for '--duration'\?$/m],
       // Suites --trace does not record: refused rather than an empty trace.
