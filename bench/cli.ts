@@ -8,7 +8,7 @@
  *                  [--trace FILE [--trace-sample N]]
  */
 import { writeFileSync } from 'node:fs';
-import { resolve as resolvePath } from 'node:path';
+import { join as joinPath, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
@@ -289,6 +289,11 @@ export async function runBenchCli(argv: string[]): Promise<number> {
   for (const [i, a] of outputs.entries()) {
     const b = outputs.slice(i + 1).find((f) => resolvePath(values[f]!) === resolvePath(values[a]!));
     if (b !== undefined) return fail(`--${a} and --${b} name the same file, ${resolvePath(values[a]!)}: give each its own`);
+    // --cpu-prof writes threads.json into its folder, after the run.
+    const profiles = values['cpu-prof'];
+    if (profiles !== undefined && resolvePath(values[a]!) === joinPath(resolvePath(profiles), 'threads.json')) {
+      return fail(`--${a} ${values[a]} is the threads.json that --cpu-prof writes in ${resolvePath(profiles)}: give another path`);
+    }
   }
   // An empty trace from these would mislead: refuse, saying why.
   const untraced = suiteNames.filter((s) => UNTRACED_SUITES.has(s));
@@ -434,7 +439,9 @@ export async function runBenchCli(argv: string[]): Promise<number> {
   }
   if (failure !== undefined) {
     const measured = done < schedule.length ? `; the results above are the first ${done} of ${schedule.length} samples` : '';
-    return runFailed(failure.where, failure.error, measured);
+    const code = runFailed(failure.where, failure.error, measured);
+    // Ctrl-C came first (the failure may be its doing): the exit code says interrupted.
+    if (!interrupted) return code;
   }
   if (interrupted) {
     process.stderr.write(`interrupted after ${done} of ${schedule.length} samples; the results above are those measured\n`);

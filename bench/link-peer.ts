@@ -73,6 +73,12 @@ async function node(task: Extract<PeerTask, { role: 'node' }>): Promise<ReceiveT
   }
 }
 
+// Ctrl-C reaches the whole process group: the bench process finishes the sample under way, which
+// needs this side to finish it too (it ends when the bench process stops it). A bench process that
+// is gone (a second Ctrl-C) leaves nobody to stop it: the IPC channel closing ends it then.
+process.on('SIGINT', () => {});
+process.once('disconnect', () => process.exit(0));
+
 process.once('message', (task: PeerTask) => {
   const run = task.role === 'raw-tls' ? rawTls(task) : node(task);
   run.then(

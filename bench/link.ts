@@ -50,6 +50,10 @@ function forkPeer(task: PeerTask): Peer {
   });
   child.once('exit', (code, signal) => failed(new Error(`link bench: the peer process exited (code ${code}, signal ${signal}) before it reported`)));
   child.send(task);
+  // A sample that fails before it awaits one of these (the peer died first) must not leave the
+  // other's rejection unhandled: that would end the run with a stack trace instead of its line.
+  peer.ready.catch(() => {});
+  peer.tally.catch(() => {});
   return peer;
 }
 

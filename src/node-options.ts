@@ -91,7 +91,11 @@ function host(option: string, value: unknown): string {
 
 function material(option: string, value: unknown): TlsMaterial {
   if (typeof value === 'string' && value.includes('-----BEGIN')) return value;
-  if (value instanceof Uint8Array && value.length > 0) return value;
+  if (value instanceof Uint8Array && value.length > 0) {
+    // node:tls reads PEM only: DER bytes would fail the hardware's boot, not here.
+    if (Buffer.from(value.buffer, value.byteOffset, value.byteLength).includes('-----BEGIN')) return value;
+    return bad(option, `must be PEM text, got ${value.length} bytes with no -----BEGIN line (DER? convert it with openssl, e.g. openssl x509 -inform der -in FILE -out FILE.pem)`);
+  }
   return bad(option, `must be PEM text (a string or Buffer read from the file, e.g. readFileSync('node-1.key')), got ${describeValue(value)}`);
 }
 
@@ -126,24 +130,33 @@ function checkLoads(key: TlsMaterial, cert: TlsMaterial, ca: TlsMaterial | TlsMa
   }
   if (Array.isArray(ca) && ca.length === 0) bad('node.tls.ca', 'is an empty list: no peer could be verified; give the CA certificate (ca.crt from tools/link-certs.sh)');
   const authorities: X509Certificate[] = [];
+  const ownPrint = new X509Certificate(pem(cert)).fingerprint256;
   (Array.isArray(ca) ? ca : [ca]).forEach((c, i) => {
     const at = Array.isArray(ca) ? `node.tls.ca[${i}]` : 'node.tls.ca';
-    let certificate: X509Certificate;
+    let certificates: X509Certificate[];
     try {
-      certificate = new X509Certificate(pem(c));
+      // TLS takes every certificate of a PEM bundle (a root and its intermediates in one file).
+      certificates = pemBlocks(c).map((block) => new X509Certificate(block));
     } catch (e) {
       return bad(at, `is not a PEM certificate (${(e as Error).message}): use ca.crt from tools/link-certs.sh`);
     }
-    // A node's certificate given as the CA (both are certificates) verifies no peer. Not every CA
-    // says it is one: a version-1 root (openssl x509 -req -signkey) has no basicConstraints, and
-    // TLS trusts it; such a root is self-issued, which a node's certificate is not.
-    const own = certificate.fingerprint256 === new X509Certificate(pem(cert)).fingerprint256;
-    if (own || (!certificate.ca && !certificate.checkIssued(certificate))) {
-      bad(at, `is not a CA certificate (its subject is ${certificate.subject.replace(/\n/g, ', ')}): use ca.crt from tools/link-certs.sh, not a node's certificate`);
+    for (const certificate of certificates) {
+      // A node's certificate given as the CA (both are certificates) verifies no peer. Not every CA
+      // says it is one: a version-1 root (openssl x509 -req -signkey) has no basicConstraints, and
+      // TLS trusts it; such a root is self-issued, which a node's certificate is not.
+      if (certificate.fingerprint256 === ownPrint || (!certificate.ca && !certificate.checkIssued(certificate))) {
+        bad(at, `is not a CA certificate (its subject is ${certificate.subject.replace(/\n/g, ', ')}): use ca.crt from tools/link-certs.sh, not a node's certificate`);
+      }
+      authorities.push(certificate);
     }
-    authorities.push(certificate);
   });
   checkIssuedByAuthority(cert, authorities);
+}
+
+/** The PEM blocks of one certificate option (a bundle holds several); the whole text when it has none, for X509Certificate to refuse. */
+function pemBlocks(material: TlsMaterial): Array<string | Buffer> {
+  const text = pem(material);
+  return text.toString().match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? [text];
 }
 
 /**
@@ -152,9 +165,7 @@ function checkLoads(key: TlsMaterial, cert: TlsMaterial, ca: TlsMaterial | TlsMa
  * signed is refused by every peer configured like it, which would show only as authFailures.
  */
 function checkIssuedByAuthority(cert: TlsMaterial, authorities: readonly X509Certificate[]): void {
-  const blocks = pem(cert).toString().match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g);
-  // Bytes that are not PEM text (DER) hold one certificate.
-  const chain = blocks === null ? [new X509Certificate(pem(cert))] : blocks.map((c: string) => new X509Certificate(c));
+  const chain = pemBlocks(cert).map((block) => new X509Certificate(block));
   const issuedBy = (child: X509Certificate, parent: X509Certificate): boolean => child.checkIssued(parent) && child.verify(parent.publicKey);
   let current: X509Certificate | undefined = chain[0];
   for (let depth = 0; current !== undefined && depth < 8; depth++) {

@@ -6,8 +6,8 @@
  * one profile per named thread. Timing is never asserted, only the shape of
  * what was measured.
  */
-import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { chmodSync, existsSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -173,6 +173,7 @@ describe('lparlink bench', () => {
       [['--samples', '1e1'], /--samples must be an integer from 1 to 20, got '1e1'/],
       [['--report', '-'], /--report - would write a file named '-' \(only --json writes to stdout\): give a file name/],
       [['--json', join(tmpdir(), 'lparlink-same.json'), '--trace', join(tmpdir(), 'lparlink-same.json')], /--json and --trace name the same file, .*lparlink-same\.json: give each its own/],
+      ...((prof) => [[['--cpu-prof', prof, '--json', join(prof, 'threads.json')], /--json .*threads\.json is the threads\.json that --cpu-prof writes in .*: give another path/] as const])(tempDir()),
       [['--suite', 'lifecycle', '--duration', '1', '--wait', 'sleep'], /--suite lifecycle times a fixed number of boots \(about 10 s\) and takes no --duration, --wait: leave them out/],
       // parseArgs' own advice, on one line.
       [['--duration', '--suite', 'latency'], /Option '--duration' argument is ambiguous\. Did you forget to specify the option argument for '--duration'\?$/m],
@@ -207,6 +208,21 @@ describe('lparlink bench', () => {
     expect(trace.stdout).not.toMatch(/^all-to-all/m);
     expect(trace.stderr.trimEnd().split('\n').at(-1)).toMatch(/^lparlink bench: closing the fan-in suite's machine: ENOSPC: .*; the results above are the first 1 of 3 samples$/);
   }, 90_000);
+
+  it('without openssl the link suite says so on one line before anything runs (exit 1)', async () => {
+    // A PATH with node and bash only: tools/link-certs.sh finds no openssl.
+    const dir = tempDir();
+    symlinkSync(process.execPath, join(dir, 'node'));
+    symlinkSync('/bin/bash', join(dir, 'bash'));
+    const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      execFile(process.execPath, [bin, 'bench', '--suite', 'bandwidth,link', '--size', '64', '--duration', '0.2', '--samples', '1'], { env: { ...process.env, PATH: dir } }, (err, stdout, stderr) =>
+        resolve({ code: err === null ? 0 : ((err as { code?: number }).code ?? null), stdout, stderr }),
+      );
+    });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr.trimEnd().split('\n')).toEqual([expect.stringMatching(/^lparlink bench: the link suite could not make node certificates \(it needs the openssl command\): .*openssl/)]);
+  }, 30_000);
 
   it('checks output paths before the run starts: a missing folder or a folder given as a file is exit 2 at once', async () => {
     const dir = tempDir();

@@ -3,6 +3,7 @@
  * names the field and says what to do, before any worker starts; a good option boots a node that
  * listens where machine.listening says, and a port it cannot listen on fails createMachine.
  */
+import { X509Certificate } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMachine, MachineError } from 'lparlink';
 import { makeCertificates, type CertificateSet } from './certs.js';
@@ -49,6 +50,7 @@ describe('createMachine({ node }): bad options are refused with what to do', () 
     ["a node's certificate as the ca", () => ({ partitions: [{ id: 1 }], node: node({ tls: { ...certs.tls(1), ca: certs.tls(2).cert } }) }), /node\.tls\.ca is not a CA certificate \(its subject is .*lparlink-node-2.*\): use ca\.crt/],
     // Certificates from two link-certs.sh runs: every peer configured with this CA would refuse the node.
     ['a ca that did not sign the certificate', () => ({ partitions: [{ id: 1 }], node: node({ tls: { ...certs.tls(1), ca: certs.tls(1, { prefix: 'rogue' }).ca } }) }), /node\.tls\.cert is not signed by node\.tls\.ca \(it was issued by .*\): peers that trust that CA would refuse this node; use node-<id>\.crt and ca\.crt made in the same tools\/link-certs\.sh directory/],
+    ['a DER certificate', () => ({ partitions: [{ id: 1 }], node: node({ tls: { ...certs.tls(1), cert: new X509Certificate(certs.tls(1).cert).raw } }) }), /node\.tls\.cert must be PEM text, got \d+ bytes with no -----BEGIN line \(DER\? convert it with openssl/],
     ['certificate of another node', () => ({ partitions: [{ id: 1 }], node: node({ tls: certs.tls(2) }) }), /node\.tls\.cert names CN "lparlink-node-2", but node\.id is 1: use the certificate made for node 1/],
     ['heartbeat too slow for deadAfterMs', () => ({ partitions: [{ id: 1 }], node: node({ heartbeatMs: 300, deadAfterMs: 400 }) }), /node\.deadAfterMs must be at least twice node\.heartbeatMs \(600\), got 400/],
     ['node pair without node option', () => ({ partitions: [{ id: 1 }], policy: { allow: [[1, { node: 2, partition: 1 }]] } }), /policy\.allow\[0\] names a node, but this machine has no node option/],
@@ -76,10 +78,12 @@ describe('who dials (stats().links[i].dials)', () => {
 });
 
 describe('createMachine({ node }): a node that boots', () => {
-  it('takes a list of CAs: the one that signed the certificate may be any of them', async () => {
-    const tls = { ...certs.tls(1), ca: [certs.tls(1, { prefix: 'rogue' }).ca, certs.tls(1).ca] };
-    await using machine = await createMachine({ partitions: [{ id: 1 }], node: { id: 1, listen: { port: 0 }, peers: [{ id: 2 }], tls } });
-    expect(machine.stats().links).toEqual([expect.objectContaining({ node: 2, state: 'connecting' })]);
+  it('takes a list of CAs, or a bundle of them in one PEM: the one that signed the certificate may be any of them', async () => {
+    const cas = [certs.tls(1, { prefix: 'rogue' }).ca, certs.tls(1).ca];
+    for (const ca of [cas, cas.join('')]) {
+      await using machine = await createMachine({ partitions: [{ id: 1 }], node: { id: 1, listen: { port: 0 }, peers: [{ id: 2 }], tls: { ...certs.tls(1), ca } } });
+      expect(machine.stats().links).toEqual([expect.objectContaining({ node: 2, state: 'connecting' })]);
+    }
   });
 
   it('listens where machine.listening says (port 0: a free one), reports its peers as connecting, and closes', async () => {
