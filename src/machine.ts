@@ -150,6 +150,21 @@ export interface MachineEvents {
       reason: string;
     },
   ];
+  /**
+   * On a node: a handshake with a configured peer was refused, and counted in
+   * `stats().links[i].authFailures` (one event per refused attempt; the dialing side redials, backing
+   * off to one attempt in 2 s). `reason` says what this side saw: the TLS error (another CA, an
+   * older TLS), the node the certificate names when it is not the one dialed, another frame format,
+   * a peer that dials a node which dials it, or a peer that closed the connection after the
+   * handshake (it refused this node's certificate).
+   */
+  linkRefused: [
+    info: {
+      /** The peer's node id, as configured (the dialed one, or the one the certificate names). */
+      node: number;
+      reason: string;
+    },
+  ];
 }
 
 /**
@@ -774,6 +789,7 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
   private emitLinkEvent(m: LinkEvent): void {
     if (this.closing) return;
     if (m.lparlinkLink === 'linkUp') this.notify('linkUp', { node: m.node });
+    else if (m.lparlinkLink === 'linkRefused') this.notify('linkRefused', { node: m.node, reason: m.reason ?? 'unknown' });
     else this.notify('linkDown', { node: m.node, reason: m.reason ?? 'unknown' });
   }
 

@@ -48,6 +48,13 @@ machine.on('linkUp', ({ node }) => {
   console.log(`node ${id}: link to node ${node} up`);
 });
 machine.on('linkDown', ({ node, reason }) => console.log(`node ${id}: link to node ${node} down (${reason})`));
+// A refused handshake says why (each reason once: the dialing side retries every 2 s).
+const refusedFor = new Set();
+machine.on('linkRefused', ({ node, reason }) => {
+  if (refusedFor.has(reason)) return;
+  refusedFor.add(reason);
+  console.error(`node ${id}: handshake with node ${node} refused: ${reason}`);
+});
 
 const program = new URL(id === 1 ? './pong.mjs' : './ping.mjs', import.meta.url);
 const p = await machine.partition(1).spawn(program, { node: other, partition: 1, port: 7, rounds: 5 });

@@ -8,13 +8,14 @@ import type { MessagePort } from 'node:worker_threads';
 import type { ErrorRecord } from './error-record.js';
 
 /**
- * A link went up or down (docs/LINK.md): the hardware worker posts it on its parent port beside
- * the comlink traffic, marked so the operator can tell it apart; the operator emits it as a machine event.
+ * A link went up or down, or a handshake with a peer was refused (docs/LINK.md): the hardware
+ * worker posts it on its parent port beside the comlink traffic, marked so the operator can tell
+ * it apart; the operator emits it as a machine event.
  */
 export interface LinkEvent {
-  lparlinkLink: 'linkUp' | 'linkDown';
+  lparlinkLink: 'linkUp' | 'linkDown' | 'linkRefused';
   node: number;
-  /** Why it went down (linkDown only). */
+  /** Why it went down, or why the handshake was refused (linkDown and linkRefused). */
   reason?: string;
 }
 

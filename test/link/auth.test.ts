@@ -81,8 +81,13 @@ describe('the listening node refuses, counts, and sends nothing to', () => {
     expect((await b.stats()).unknownIdentities).toBe(unknown);
   }
 
+  /** The reasons of the linkRefused events `node` has seen about `peer`. */
+  const refusals = (node: NodeProcess, peer: number) => node.events.filter((e) => e.name === 'linkRefused' && e.info.node === peer).map((e) => e.info.reason as string);
+
   it('a valid node-1 certificate offering no frame format at all (no ALPN): counted on node 1, no frame, no link', async () => {
     await countedOnPeer(1, client(1));
+    await until('the refusal event', async () => refusals(b, 1).length === 1);
+    expect(refusals(b, 1)).toEqual([expect.stringMatching(/^node 1 offered another frame format \(none, this node speaks lparlink\/\d+\): another lparlink version$/)]);
     expect(await linkTo(b, 1)).toMatchObject({ state: 'connecting', ups: 0, framesReceived: 0, framesSent: 0 });
     expect(b.events.filter((e) => e.name === 'linkUp')).toEqual([]);
   });
@@ -91,6 +96,8 @@ describe('the listening node refuses, counts, and sends nothing to', () => {
     // Node 2 also keeps dialing node 3's (closed) port: that is a network failure, not counted here.
     await countedOnPeer(3, client(3));
     expect(await linkTo(b, 3)).toMatchObject({ ups: 0, framesReceived: 0 });
+    await until('the refusal event', async () => refusals(b, 3).length === 1);
+    expect(refusals(b, 3)).toEqual([expect.stringMatching(/^node 3 dialed this node, which dials it \(at 127\.0\.0\.1:1\): only one of two nodes dials/)]);
   });
 
   it('and after all of those, the honest node 1 links up and opens a channel', async () => {
@@ -137,8 +144,8 @@ describe('the dialing node refuses, counts, and never links with', () => {
     return { key: t.key, cert: t.cert, ca: certs.tls(1).ca };
   };
 
-  /** Node 1 dials a listener made with `options`: every attempt counted once, never up, no channel. */
-  async function refusedByTheDialer(options: Parameters<typeof createServer>[0]): Promise<void> {
+  /** Node 1 dials a listener made with `options`: every attempt counted once and told why (`reason`), never up, no channel. */
+  async function refusedByTheDialer(options: Parameters<typeof createServer>[0], reason: RegExp): Promise<void> {
     const fake = await fakeListener(options);
     const a = await startNode({
       partitions: [{ id: 1 }],
@@ -155,6 +162,11 @@ describe('the dialing node refuses, counts, and never links with', () => {
     expect(await linkTo(a, 2)).toMatchObject({ authFailures: attempts, ups: 0, framesReceived: 0, messagesReceived: 0 });
     expect(a.events.filter((e) => e.name === 'linkUp')).toEqual([]);
     expect((await a.stats()).unknownIdentities).toBe(0);
+    // One linkRefused event per counted attempt, each saying what this side saw.
+    await until('an event per attempt', async () => a.events.filter((e) => e.name === 'linkRefused').length >= attempts);
+    const refused = a.events.filter((e) => e.name === 'linkRefused');
+    expect(refused.length).toBe(attempts);
+    for (const e of refused) expect(e.info).toEqual({ node: 2, reason: expect.stringMatching(reason) });
   }
 
   it('a listener that takes the connection and never speaks: each attempt is given up after the handshake bound and dialed again, never counted as an authentication failure', async () => {
@@ -181,13 +193,14 @@ describe('the dialing node refuses, counts, and never links with', () => {
     }
   });
 
-  it.each<[string, () => Parameters<typeof createServer>[0]]>([
-    ['a listener whose CN names another node (lparlink-node-3, same CA)', () => serverAs(3)],
-    ['a listener with a certificate from another CA (CN lparlink-node-2)', () => serverAs(2, 'rogue')],
-    ['a TLS 1.2-only listener with a valid node-2 certificate', () => ({ ...serverAs(2), minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2' })],
-    ['a listener with a valid node-2 certificate speaking another frame format (ALPN lparlink/1)', () => ({ ...serverAs(2), ALPNProtocols: ['lparlink/1'] })],
-    ['a listener with a valid node-2 certificate offering no frame format (no ALPN)', () => serverAs(2)],
-  ])('%s: one authFailures per attempt, never up, connects fail ELINKDOWN', async (_, options) => {
-    await refusedByTheDialer(options());
+  const tlsFailed = (hint: string) => new RegExp(`^the TLS handshake with 127\\.0\\.0\\.1:\\d+ failed: .+ \\(${hint}\\)$`);
+  it.each<[string, () => Parameters<typeof createServer>[0], RegExp]>([
+    ['a listener whose CN names another node (lparlink-node-3, same CA)', () => serverAs(3), /^the peer at 127\.0\.0\.1:\d+ presented a certificate for "lparlink-node-3", not lparlink-node-2: that port belongs to another node \(check node\.peers\)$/],
+    ['a listener with a certificate from another CA (CN lparlink-node-2)', () => serverAs(2, 'rogue'), tlsFailed('certificates from another CA\\?')],
+    ['a TLS 1.2-only listener with a valid node-2 certificate', () => ({ ...serverAs(2), minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2' }), tlsFailed('the peer offers an older TLS; links need TLS 1\\.3')],
+    ['a listener with a valid node-2 certificate speaking another frame format (ALPN lparlink/1)', () => ({ ...serverAs(2), ALPNProtocols: ['lparlink/1'] }), tlsFailed('the peer speaks another frame format: another lparlink version')],
+    ['a listener with a valid node-2 certificate offering no frame format (no ALPN)', () => serverAs(2), /^the peer at 127\.0\.0\.1:\d+ chose another frame format \(none, this node speaks lparlink\/\d+\): another lparlink version$/],
+  ])('%s: one authFailures per attempt, never up, connects fail ELINKDOWN', async (_, options, reason) => {
+    await refusedByTheDialer(options(), reason);
   });
 });

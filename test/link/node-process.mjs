@@ -13,7 +13,7 @@ import { pathToFileURL } from 'node:url';
 import { createMachine } from 'lparlink';
 
 /** Machine events worth seeing in a two-node test (an unknown name simply never fires). */
-const FORWARDED_EVENTS = ['linkUp', 'linkDown', 'partitionExit', 'programError', 'hardwareExit'];
+const FORWARDED_EVENTS = ['linkUp', 'linkDown', 'linkRefused', 'partitionExit', 'programError', 'hardwareExit'];
 /** Words of each program's control block (test/link/programs/control.mjs). */
 const CONTROL_WORDS = 16;
 

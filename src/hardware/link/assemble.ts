@@ -29,6 +29,7 @@ export function startLinks(hw: Hardware, node: ResolvedNode, boot: NonNullable<H
       kick();
       onEvent({ lparlinkLink: 'linkDown', node: link.node, reason });
     },
+    refused: (link, reason) => onEvent({ lparlinkLink: 'linkRefused', node: link.node, reason }),
     drained: kick,
     processed: () => channels!.processed(),
   });

@@ -38,6 +38,8 @@ export interface LinkHooks {
   sinkFor(link: NodeLink): FrameSink;
   up(link: NodeLink): void;
   down(link: NodeLink, reason: string): void;
+  /** A handshake with `link`'s peer was refused (counted in its authFailures): why. */
+  refused(link: NodeLink, reason: string): void;
   /** A congested socket drained: the engine may send again. */
   drained(): void;
   /** Input was processed: publish what it delivered. */
@@ -144,7 +146,15 @@ export class Links {
     const link = id === undefined ? undefined : this.byNode.get(id);
     if (link === undefined || this.dials(link.peer) || this.stopped || socket.alpnProtocol !== LINK_PROTOCOL) {
       if (link === undefined) this.machine[LINK_UNKNOWN_IDENTITIES]++;
-      else if (!this.stopped) link.counters.authFailure(); // a peer we dial ourselves (it may not dial us too), or another frame format
+      else if (!this.stopped) {
+        // A peer we dial ourselves (it may not dial us too), or another frame format.
+        this.refuse(
+          link,
+          this.dials(link.peer)
+            ? `node ${link.node} dialed this node, which dials it (at ${link.peer.host}:${link.peer.port}): only one of two nodes dials (docs/LINK.md, "Who dials"); if it does not listen, give this node no port for it`
+            : `node ${link.node} offered another frame format (${describeAlpn(socket.alpnProtocol)}, this node speaks ${LINK_PROTOCOL}): another lparlink version`,
+        );
+      }
       socket.destroy();
       return;
     }
@@ -186,9 +196,15 @@ export class Links {
     socket.once('secureConnect', () => {
       secured = true;
       // A listener that chose no protocol speaks another frame format (or none): refused as a wrong identity is.
-      if (nodeOfCommonName(socket.getPeerCertificate().subject?.CN) !== peer.id || socket.alpnProtocol !== LINK_PROTOCOL) {
+      const cn = socket.getPeerCertificate().subject?.CN;
+      if (nodeOfCommonName(cn) !== peer.id || socket.alpnProtocol !== LINK_PROTOCOL) {
         counted = true;
-        link.counters.authFailure();
+        this.refuse(
+          link,
+          nodeOfCommonName(cn) !== peer.id
+            ? `the peer at ${peer.host}:${peer.port} presented a certificate for ${cn === undefined ? 'no CN' : JSON.stringify(cn)}, not lparlink-node-${peer.id}: that port belongs to another node (check node.peers)`
+            : `the peer at ${peer.host}:${peer.port} chose another frame format (${describeAlpn(socket.alpnProtocol)}, this node speaks ${LINK_PROTOCOL}): another lparlink version`,
+        );
         socket.destroy();
         return;
       }
@@ -203,10 +219,18 @@ export class Links {
       handshakeOver();
       if (attached) return;
       const tlsFailure = failure !== undefined && TLS_ERROR.test(`${(failure as NodeJS.ErrnoException).code ?? ''} ${failure.message}`);
-      if (!counted && (tlsFailure || (secured && failure === undefined))) link.counters.authFailure();
-      else if (!counted && !this.stopped) link.counters.dialFailure();
+      if (!counted && tlsFailure) this.refuse(link, `the TLS handshake with ${peer.host}:${peer.port} failed: ${failure!.message.trim().replace(/\s+/g, ' ')} (${tlsFailureHint(failure!.message)})`);
+      else if (!counted && secured && failure === undefined) {
+        this.refuse(link, `node ${peer.id} closed the connection after the TLS handshake: it refused this node's certificate (from another CA), or it dials this node itself`);
+      } else if (!counted && !this.stopped) link.counters.dialFailure();
       this.redial(link);
     });
+  }
+
+  /** A refused handshake: counted in the link's authFailures, and told to the operator with why. */
+  private refuse(link: NodeLink, reason: string): void {
+    link.counters.authFailure();
+    this.hooks.refused(link, reason);
   }
 
   private redial(link: NodeLink): void {
@@ -223,4 +247,15 @@ export class Links {
     this.hooks.down(link, reason);
     if (this.dials(link.peer)) this.redial(link);
   }
+}
+
+function describeAlpn(protocol: string | false | null): string {
+  return typeof protocol === 'string' && protocol !== '' ? protocol : 'none';
+}
+
+/** What a TLS error most likely means between two lparlink nodes. */
+function tlsFailureHint(message: string): string {
+  if (/no application protocol/i.test(message)) return 'the peer speaks another frame format: another lparlink version';
+  if (/protocol version/i.test(message)) return 'the peer offers an older TLS; links need TLS 1.3';
+  return 'certificates from another CA?';
 }
