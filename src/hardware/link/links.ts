@@ -202,7 +202,7 @@ export class Links {
         this.refuse(
           link,
           nodeOfCommonName(cn) !== peer.id
-            ? `the peer at ${peer.host}:${peer.port} presented a certificate for ${cn === undefined ? 'no CN' : JSON.stringify(cn)}, not lparlink-node-${peer.id}: that port belongs to another node (check node.peers)`
+            ? `the peer at ${peer.host}:${peer.port} presented a certificate for ${cn === undefined ? 'no CN' : JSON.stringify(String(cn).slice(0, 80))}, not lparlink-node-${peer.id}: that port belongs to another node (check node.peers)`
             : `the peer at ${peer.host}:${peer.port} chose another frame format (${describeAlpn(socket.alpnProtocol)}, this node speaks ${LINK_PROTOCOL}): another lparlink version`,
         );
         socket.destroy();
