@@ -150,6 +150,11 @@ function checkLoads(key: TlsMaterial, cert: TlsMaterial, ca: TlsMaterial | TlsMa
       authorities.push(certificate);
     }
   });
+  // node:tls trusts a chain only up to a self-signed root among these (no partial chains): an
+  // intermediate alone verifies no peer, and would show only as authFailures.
+  if (!authorities.some((a) => a.checkIssued(a))) {
+    bad('node.tls.ca', 'holds no root (self-signed) CA certificate, and TLS verifies a peer only up to a root it trusts: add the root CA (ca.crt from tools/link-certs.sh)');
+  }
   checkIssuedByAuthority(cert, authorities);
 }
 

@@ -3,16 +3,28 @@
  * names the field and says what to do, before any worker starts; a good option boots a node that
  * listens where machine.listening says, and a port it cannot listen on fails createMachine.
  */
+import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMachine, MachineError } from 'lparlink';
 import { makeCertificates, type CertificateSet } from './certs.js';
 import { dialsPeer } from '../../src/shared/boot.js';
 
 let certs: CertificateSet;
+/** An intermediate CA signed by certs' root (a CA certificate that is not self-signed). */
+let intermediate: string;
 beforeAll(() => {
   certs = makeCertificates([1, 2]);
   certs.add([1], { prefix: 'rogue' });
+  const at = (name: string) => join(certs.dir, name);
+  const openssl = (...args: string[]) => execFileSync('openssl', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  openssl('ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', at('inter.key'));
+  openssl('req', '-new', '-key', at('inter.key'), '-subj', '/CN=lparlink intermediate', '-out', at('inter.csr'));
+  writeFileSync(at('inter.ext'), 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign\n');
+  openssl('x509', '-req', '-in', at('inter.csr'), '-CA', certs.paths(1).ca, '-CAkey', join(certs.dir, 'ca.key'), '-CAcreateserial', '-days', '1', '-extfile', at('inter.ext'), '-out', at('inter.crt'));
+  intermediate = readFileSync(at('inter.crt'), 'utf8');
 });
 afterAll(() => certs?.remove());
 
@@ -50,6 +62,7 @@ describe('createMachine({ node }): bad options are refused with what to do', () 
     ["a node's certificate as the ca", () => ({ partitions: [{ id: 1 }], node: node({ tls: { ...certs.tls(1), ca: certs.tls(2).cert } }) }), /node\.tls\.ca is not a CA certificate \(its subject is .*lparlink-node-2.*\): use ca\.crt/],
     // Certificates from two link-certs.sh runs: every peer configured with this CA would refuse the node.
     ['a ca that did not sign the certificate', () => ({ partitions: [{ id: 1 }], node: node({ tls: { ...certs.tls(1), ca: certs.tls(1, { prefix: 'rogue' }).ca } }) }), /node\.tls\.cert is not signed by node\.tls\.ca \(it was issued by .*\): peers that trust that CA would refuse this node; use node-<id>\.crt and ca\.crt made in the same tools\/link-certs\.sh directory/],
+    ['an intermediate CA alone as the ca', () => ({ partitions: [{ id: 1 }], node: node({ tls: { ...certs.tls(1), ca: intermediate } }) }), /node\.tls\.ca holds no root \(self-signed\) CA certificate, and TLS verifies a peer only up to a root it trusts: add the root CA/],
     ['a DER certificate', () => ({ partitions: [{ id: 1 }], node: node({ tls: { ...certs.tls(1), cert: new X509Certificate(certs.tls(1).cert).raw } }) }), /node\.tls\.cert must be PEM text, got \d+ bytes with no -----BEGIN line \(DER\? convert it with openssl/],
     ['certificate of another node', () => ({ partitions: [{ id: 1 }], node: node({ tls: certs.tls(2) }) }), /node\.tls\.cert names CN "lparlink-node-2", but node\.id is 1: use the certificate made for node 1/],
     ['heartbeat too slow for deadAfterMs', () => ({ partitions: [{ id: 1 }], node: node({ heartbeatMs: 300, deadAfterMs: 400 }) }), /node\.deadAfterMs must be at least twice node\.heartbeatMs \(600\), got 400/],
