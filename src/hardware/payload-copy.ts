@@ -33,13 +33,23 @@ export function copyPayload(src: RingConsumer, from: number, dst: RingProducer, 
  * copy into shared memory.
  */
 export function copyBytes(src8: Uint8Array, src32: Uint32Array, from: number, dst: RingProducer, to: number, bytes: number): void {
+  if (bytes <= WordCopy.LIMIT && (from & 3) === 0) return copyAlignedWords(src8, src32, from, dst, to, bytes);
   const d8 = dst.u8;
   if (bytes > WordCopy.LIMIT) copyShared(src8, from, d8, to, bytes);
-  else if ((from & 3) === 0) {
-    const words = bytes >>> 2;
-    copyWords(src32, from >> 2, dst.u32, to >> 2, words);
-    for (let i = words << 2; i < bytes; i++) d8[to + i] = src8[from + i];
-  } else for (let i = 0; i < bytes; i++) d8[to + i] = src8[from + i];
+  else for (let i = 0; i < bytes; i++) d8[to + i] = src8[from + i];
+  zeroPadding(d8, to + bytes);
+}
+
+/**
+ * copyBytes() for a small payload that starts on a word in its source (as the link's frames put
+ * it): the case the link's receive stage checks for itself and calls directly, small enough for V8
+ * to inline there (copyBytes as a whole, called per message, was a fifth of that thread's time).
+ */
+export function copyAlignedWords(src8: Uint8Array, src32: Uint32Array, from: number, dst: RingProducer, to: number, bytes: number): void {
+  const d8 = dst.u8;
+  const words = bytes >>> 2;
+  copyWords(src32, from >> 2, dst.u32, to >> 2, words);
+  for (let i = words << 2; i < bytes; i++) d8[to + i] = src8[from + i];
   zeroPadding(d8, to + bytes);
 }
 

@@ -230,6 +230,14 @@ function setup() {
   return { hw, channels, links, chans, partitionKeyMismatch, partitionViolations, accept, queuePairs };
 }
 
+/** A SEND work request written straight into a send ring (not published), as a partition may write one; `flags` other than 0 are refused. */
+function writeSend(q: ReturnType<typeof setup>['queuePairs'][number]['sendQueue'], handle: number, bytes: Uint8Array, flags = 0): void {
+  const at = q.claim(RecordType.SEND, handle, bytes.length);
+  expect(at).toBeGreaterThanOrEqual(0);
+  q.ring.u8.set(bytes, at);
+  q.ring.u32[(at - SendBody.BYTES + SendBody.FLAGS_OFFSET) >> 2] = flags;
+}
+
 function payload(chan: number, sequence: number, size: number): Uint8Array {
   return Uint8Array.from({ length: size }, (_, j) => (chan * 31 + sequence * 7 + j * 13 + 1) & 0xff);
 }
@@ -537,12 +545,7 @@ describe('the receive stage of a link (LinkReader, LinkedChannels) and the engin
     // Both remote ends of partition 1's queue pair 0: chans[0] over link 0, chans[2] over link 1.
     const [a, , b] = x.chans;
     const q = x.queuePairs[0].sendQueue;
-    const send = (c: Chan, bytes: Uint8Array, flags = 0) => {
-      const at = q.claim(RecordType.SEND, c.rx.handle, bytes.length);
-      expect(at).toBeGreaterThanOrEqual(0);
-      q.ring.u8.set(bytes, at);
-      q.ring.u32[(at - SendBody.BYTES + SendBody.FLAGS_OFFSET) >> 2] = flags;
-    };
+    const send = (c: Chan, bytes: Uint8Array, flags = 0) => writeSend(q, c.rx.handle, bytes, flags);
     send(a, payload(0, 1, 16));
     expect(x.hw.engine.round()).toBe(0); // nothing published yet
     // The first SEND caches chans[0]; the rest are written before the round that serves them all.
@@ -577,11 +580,7 @@ describe('the receive stage of a link (LinkReader, LinkedChannels) and the engin
     const q = x.queuePairs[0].sendQueue;
     const counters = x.hw.counters.values;
     const sent = () => [counters[COUNTER_SENT], counters[COUNTER_BYTES_SENT], counters[COUNTER_SEND_ERRORS]];
-    const send = (size: number) => {
-      const at = q.claim(RecordType.SEND, a.rx.handle, size);
-      expect(at).toBeGreaterThanOrEqual(0);
-      q.ring.u8.set(payload(0, 1, size), at);
-    };
+    const send = (size: number) => writeSend(q, a.rx.handle, payload(0, 1, size));
     send(16);
     q.publish();
     // The first SEND caches chans[0]: the next ones are a run on the busy path (sendRemoteRun).
@@ -607,11 +606,7 @@ describe('the receive stage of a link (LinkReader, LinkedChannels) and the engin
     const a = x.chans[0];
     const link = x.links[0];
     const q = x.queuePairs[0].sendQueue;
-    const send = (size: number) => {
-      const at = q.claim(RecordType.SEND, a.rx.handle, size);
-      expect(at).toBeGreaterThanOrEqual(0);
-      q.ring.u8.set(payload(0, 1, size), at);
-    };
+    const send = (size: number) => writeSend(q, a.rx.handle, payload(0, 1, size));
     send(16);
     q.publish();
     expect(x.hw.engine.round()).toBe(1);
