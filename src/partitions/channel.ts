@@ -595,7 +595,8 @@ export class Channel implements AsyncIterable<Uint8Array> {
     const code = statusName(status) ?? 'EINVAL';
     this.failedSends[code] = (this.failedSends[code] ?? 0) + count;
     if (status === Status.EPEERDEAD || status === Status.ELINKDOWN || status === Status.ECLOSED || status === Status.EFAULT || status === Status.EPERM) {
-      this.sendError ??= channelErrorFromStatus(status, `the hardware refused ${count} message(s) on channel ${this.handle}`);
+      // No count here: this error is made at the first refusal, and later ones add to failedSends only.
+      this.sendError ??= channelErrorFromStatus(status, `the hardware refused messages sent on channel ${this.handle}; channel.failedSends counts every refused message by code`);
     }
   }
 
