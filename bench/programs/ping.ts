@@ -13,9 +13,11 @@ export interface PingArgs {
   wait: WaitMode;
   /** Wait for each reply blocking the thread (recvIntoSync) instead of awaiting. */
   blocking?: boolean;
+  /** Keep making untimed round trips for this long too (a fresh machine's threads are still being compiled). */
+  warmupMs?: number;
 }
 
-/** Round trips before the clock starts (JIT warm-up). */
+/** Round trips before the clock starts (JIT warm-up), however short warmupMs is. */
 const WARMUP = 200;
 
 async function receiveReply(ch: Channel, buffer: Uint8Array, spins: number, blocking: boolean): Promise<number> {
@@ -30,7 +32,8 @@ export default async function main(proc: Process, args: PingArgs): Promise<Laten
   const spins = pollSpinsFor(args.wait);
   const buffer = receiveBuffer(ch);
   const blocking = args.blocking === true;
-  for (let i = 0; i < WARMUP; i++) {
+  const warmUntil = performance.now() + (args.warmupMs ?? 0);
+  for (let i = 0; i < WARMUP || performance.now() < warmUntil; i++) {
     await sendOne(ch, m);
     await receiveReply(ch, buffer, spins, blocking);
   }
