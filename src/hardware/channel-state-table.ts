@@ -42,6 +42,8 @@ export class ChannelStateTable {
   readonly closedHandle: Uint32Array;
   /** An END not yet written because the owner's receive ring was full (status + 1; 0 = none). */
   readonly pendingEnd: Uint8Array;
+  /** 1 while the end waits in a listener's backlog: connected, not accepted by any process yet. */
+  readonly unaccepted: Uint8Array;
   /** The node of the other end: 0 for this node, else a peer node (then `peer` is NO_ENTRY and the fields below describe the link). */
   readonly remoteNode: Uint16Array;
   /** Remote ends: the channel id the other node knows this channel by (written into every frame sent for it). */
@@ -69,6 +71,7 @@ export class ChannelStateTable {
     this.remotePartition = new Uint32Array(n);
     this.remoteProcess = new Uint32Array(n);
     this.pendingEnd = new Uint8Array(n);
+    this.unaccepted = new Uint8Array(n);
     this.remoteNode = new Uint16Array(n);
     this.linkChannel = new Uint32Array(n);
     this.sentSequence = new Uint32Array(n);
@@ -177,8 +180,17 @@ export class ChannelStateTable {
     this.remotePartition[entry] = 0;
     this.remoteProcess[entry] = 0;
     this.pendingEnd[entry] = 0;
+    this.unaccepted[entry] = 0;
     this.remoteNode[entry] = 0;
     this.linkChannel[entry] = 0;
+  }
+
+  /** Ends of this partition waiting in a listener's backlog. */
+  unacceptedCount(partitionIndex: number): number {
+    const first = partitionIndex * this.slotsPerPartition;
+    let n = 0;
+    for (let e = first; e < first + this.slotsPerPartition; e++) n += this.unaccepted[e];
+    return n;
   }
 
   /** True when every slot of this partition has retired (connects then fail EMFILE, saying so). */

@@ -69,6 +69,13 @@ export class ConnectionManager {
   /** Per partition index: listeners held, and accepts waiting. */
   private readonly listenerCount: number[];
   private readonly acceptCount: number[];
+  /**
+   * Ends of one partition that may wait in its listeners' backlogs at once: connecting costs the
+   * listening partition a slot before it accepts (claim 1: its hardware stores the key in its own
+   * entry), so others' connects may take at most half its slots, never the ones its own connects
+   * and accepts need.
+   */
+  private readonly maxUnaccepted: number;
 
   constructor(
     private readonly ports: PartitionPort[],
@@ -84,6 +91,7 @@ export class ConnectionManager {
   ) {
     this.listenerCount = ports.map(() => 0);
     this.acceptCount = ports.map(() => 0);
+    this.maxUnaccepted = Math.max(1, table.slotsPerPartition >>> 1);
     engine.onDetach = (qp) => this.dropListeners(qp.port, qp.index);
   }
 
@@ -153,7 +161,10 @@ export class ConnectionManager {
     if (listener === undefined || listener.queuePair !== qp) return fail('EINVAL', `this process does not listen on port ${service}`);
     for (let h = listener.backlog.shift(); h !== undefined; h = listener.backlog.shift()) {
       const d = this.backlogEntry(listener, h);
-      if (d !== NO_ENTRY) return this.grant(d);
+      if (d !== NO_ENTRY) {
+        this.table.unaccepted[d] = 0;
+        return this.grant(d);
+      }
     }
     if (listener.waiters.length >= MAX_PENDING_ACCEPTS) {
       return this.refuse(port, 'EAGAIN', `already ${MAX_PENDING_ACCEPTS} accepts pending on port ${service}; await one before starting another`);
@@ -251,6 +262,13 @@ export class ConnectionManager {
     if (listener.backlog.length >= LISTEN_BACKLOG) {
       return fail('ECONNREFUSED', `the backlog of port ${x.destinationService} on partition ${x.destinationPartition} is full`);
     }
+    const waiting = listener.waiters.length > 0;
+    if (!waiting && this.table.unacceptedCount(target.index) >= this.maxUnaccepted) {
+      return fail(
+        'ECONNREFUSED',
+        `partition ${x.destinationPartition} already has ${this.maxUnaccepted} connections waiting to be accepted (at most half its channel slots); retry once it accepts some`,
+      );
+    }
     const d = this.table.allocate(target.index, x.keyEntry);
     if (d === NO_ENTRY) return fail('EMFILE', this.noSlotMessage(target));
     x.storeKey(d);
@@ -262,7 +280,10 @@ export class ConnectionManager {
     if (x.sourceNode !== 0) this.kick();
     const waiter = listener.waiters.shift();
     if (waiter !== undefined) waiter(this.grant(d));
-    else listener.backlog.push(t.handle(d));
+    else {
+      listener.backlog.push(t.handle(d));
+      t.unaccepted[d] = 1;
+    }
     return { ok: true, entry: d };
   }
 

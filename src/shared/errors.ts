@@ -26,7 +26,7 @@ export type StatusName = keyof typeof Status;
  * The `code` of a {@link ChannelError}; each message ends with what to do about it:
  *
  * - `EPOLICY`: the machine policy forbids this pair of partitions (add it to `policy.allow`)
- * - `ECONNREFUSED`: nobody listens on that partition and port, the partition does not exist or is down, or the listener's backlog (64) is full (start the listener first; retry)
+ * - `ECONNREFUSED`: nobody listens on that partition and port, the partition does not exist or is down, or the listener's backlog (64, and at most half the partition's channel slots) is full (start the listener first; retry)
  * - `ECLOSED`: the channel (or listener) is closed, by this side or cleanly by the peer, or the process that opened it has ended
  * - `EPEERDEAD`: the peer partition died, or the peer process's main threw with the channel open
  * - `ESTALE`: the handle names a closed channel whose slot was reused
