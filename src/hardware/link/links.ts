@@ -13,6 +13,7 @@
  * own, or every peer with a port if it does not listen itself; the other
  * peers dial it. After a failure the dialer redials, 100 ms doubling to 2 s.
  */
+import type { Socket } from 'node:net';
 import { connect, createServer, type Server, type TLSSocket } from 'node:tls';
 import { NodeLink } from './node-link.js';
 import { LinkCounters } from './link-counters.js';
@@ -28,6 +29,12 @@ import { dialsPeer, pem, type NodeTls, type ResolvedNode, type ResolvedPeer } fr
 function handshakeTimeoutMs(deadAfterMs: number): number {
   return Math.max(10 * deadAfterMs, 2000);
 }
+/**
+ * Connections the listener holds before their TLS handshake completes, at most: a configured peer
+ * dials one at a time, so more than this is someone else. Each over it is closed at once; each
+ * under it gets handshakeTimeoutMs, as a dialed peer does. Both count as unknown identities.
+ */
+const MAX_UNFINISHED_HANDSHAKES = 64;
 const FIRST_REDIAL_MS = 100;
 const MAX_REDIAL_MS = 2000;
 /** An error of the TLS layer (a refused certificate, a protocol version), as opposed to the network. */
@@ -58,6 +65,8 @@ export class Links {
   /** Where the listener is bound, once it is (undefined: the node does not listen); rejects when it cannot listen. */
   listening: Promise<{ host: string; port: number }> | undefined;
   private readonly timers = new Set<ReturnType<typeof setTimeout>>();
+  /** Accepted connections that became links and are still open. */
+  private attachedByServer = 0;
 
   constructor(
     private readonly node: ResolvedNode,
@@ -100,6 +109,19 @@ export class Links {
         rejectUnauthorized: true,
         // A dialer that offers another frame format version fails the handshake (no_application_protocol).
         ALPNProtocols: [LINK_PROTOCOL],
+        // node:tls's default is 120 s: anyone who reaches the port could hold a socket that long by sending nothing.
+        handshakeTimeout: handshakeTimeoutMs(this.node.deadAfterMs),
+      });
+      // Every connection still open, less those that became links: those still in their handshake.
+      let open = 0;
+      server.on('connection', (socket: Socket) => {
+        if (open - this.attachedByServer >= MAX_UNFINISHED_HANDSHAKES) {
+          // Its handshake fails with it (tlsClientError), which counts it.
+          socket.destroy();
+          return;
+        }
+        open++;
+        socket.once('close', () => open--);
       });
       server.on('secureConnection', (socket) => this.accepted(socket));
       // A handshake that failed (unknown CA, no certificate, an older TLS): who it was cannot be known.
@@ -158,6 +180,8 @@ export class Links {
       socket.destroy();
       return;
     }
+    this.attachedByServer++;
+    socket.once('close', () => this.attachedByServer--);
     link.attach(socket, this.sinkOf(link));
   }
 
