@@ -15,6 +15,15 @@ import type { RingConsumer } from '../../shared/ring.js';
 
 /** Socket bytes queued beyond this count as congestion: sends on the link wait (back-pressure) until it drains. */
 const CONGESTION_BYTES = 4 * 1024 * 1024;
+/**
+ * Unsent bytes past which the peer is taken to read nothing. Data stops at CONGESTION_BYTES and
+ * ACKs wait while congested (each channel's latest only), so what can still grow the output is the
+ * answers to the peer's own requests: a peer that keeps asking without reading the answers would
+ * otherwise grow this node's memory without bound.
+ */
+const MAX_UNSENT_BYTES = 4 * CONGESTION_BYTES;
+/** ACKs owed, in pairs, past which those owed while congested are folded to one per channel. */
+const ACKS_FOLD_AT = 2 * 1024;
 /** A batch this large is written even while an earlier write is in flight. */
 const EAGER_FLUSH_BYTES = 64 * 1024;
 /** Channel ids closed here that a peer's frames may still name for a while (their frames are dropped quietly, not counted). */
@@ -37,6 +46,8 @@ export class NodeLink {
   readonly writer: LinkWriter;
   private reader: LinkReader | undefined;
   private congested = false;
+  /** Length of acksDue at which the ACKs owed while congested are folded. */
+  private foldAcksAt = 2 * ACKS_FOLD_AT;
   private lastReceived = 0;
   private lastSent = 0;
   private lastBeat = 0;
@@ -253,6 +264,15 @@ export class NodeLink {
   private writeAcks(): void {
     const due = this.acksDue;
     if (due.length === 0) return;
+    if (this.congested) {
+      // ACKs are cumulative: while the peer is not reading, a channel's latest is all it needs later.
+      if (due.length >= this.foldAcksAt) {
+        foldAcks(due);
+        // With more channels than ACKS_FOLD_AT owed, fold again only once as many more are owed.
+        this.foldAcksAt = Math.max(2 * ACKS_FOLD_AT, 2 * due.length);
+      }
+      return;
+    }
     let done = 0;
     while (done < due.length >> 1) {
       const n = this.writer.ack(due, done);
@@ -294,6 +314,19 @@ export class NodeLink {
       this.writesInFlight--;
       if (this.writesInFlight === 0 && !this.writer.empty) this.flush();
     });
-    if (socket.writableLength > CONGESTION_BYTES) this.congested = true;
+    if (socket.writableLength > CONGESTION_BYTES) {
+      this.congested = true;
+      if (socket.writableLength > MAX_UNSENT_BYTES) {
+        this.down(`node ${this.node} read nothing of the last ${socket.writableLength >> 20} MiB sent to it while it kept sending requests`);
+      }
+    }
   }
+}
+
+/** Keep each channel's latest ACK of the (channel, sequence) pairs in `due`, in place, in first-owed order. */
+function foldAcks(due: number[]): void {
+  const latest = new Map<number, number>();
+  for (let i = 0; i < due.length; i += 2) latest.set(due[i], due[i + 1]);
+  due.length = 0;
+  for (const [channel, sequence] of latest) due.push(channel, sequence);
 }
