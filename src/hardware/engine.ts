@@ -683,15 +683,6 @@ export class Engine {
   endByPeer(d: number, peerStatus: number): void {
     this.forgetChannelCache();
     const t = this.table;
-    if (t.unaccepted[d] === 1) {
-      // No process holds this end yet (it waits in a listener's backlog): it goes at once, slot and
-      // all, or a peer that connects and closes in a loop would hold every slot of the listening
-      // partition with one of its own (THREATS case 41). accept() skips its stale handle.
-      this.keys.zero(d);
-      t.release(d);
-      this.ports[t.partitionIndexOf(d)].writeConnection(t.slotOf(d), 0, 0, 0, 0, ConnectionState.FREE);
-      return;
-    }
     const state =
       peerStatus === Status.OK ? ConnectionState.PEER_CLOSED : peerStatus === Status.ELINKDOWN ? ConnectionState.LINK_DOWN : ConnectionState.PEER_DEAD;
     t.state[d] = state;
