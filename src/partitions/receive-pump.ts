@@ -42,6 +42,18 @@ export interface ReceivePumpOwner {
 /** Called with a message in place: `bytes[offset, offset + length)`, valid only during the call. */
 export type MessageVisitor = (bytes: Uint8Array, offset: number, length: number) => void;
 
+/**
+ * Receive pumps running in this thread (module state: one per worker isolate). A pump blocks the
+ * thread only when it is the one running, so no other process's wake-up waits behind its block.
+ */
+let pumpsRunning = 0;
+/**
+ * When this thread's event loop last turned as far as the pumps know (a pump's async sleep or
+ * yield ended). Module state, not a pump's: a round trip's pump stops and starts again at every
+ * message, and the blocking waits of all of them together must not keep the loop from turning.
+ */
+let loopTurnedAt = 0;
+
 export class ReceivePump {
   private readonly release: ReceiveRelease;
   private readonly slab = new MessageSlab();
@@ -275,6 +287,7 @@ export class ReceivePump {
 
   private async run(): Promise<void> {
     this.pumping = true;
+    pumpsRunning++;
     let idleSince = 0;
     try {
       while (this.interest > 0 && this.owner.failure === undefined) {
@@ -282,6 +295,15 @@ export class ReceivePump {
           idleSince = 0;
           await Promise.resolve(); // let the resolved receivers run before the next step
           continue;
+        }
+        if (this.mayBlock()) {
+          if (performance.now() - loopTurnedAt >= this.wait.eventLoopBlockMs) {
+            // Messages kept waking this thread from blocking waits: let its timers, I/O and control calls in first.
+            await yieldToEventLoop();
+            loopTurnedAt = performance.now();
+            continue;
+          }
+          if (this.blockForData()) continue;
         }
         if (this.wait.eventLoopPollMs > 0) {
           // Spin mode: poll between event-loop turns; on a machine with few cores, only for a moment.
@@ -303,11 +325,46 @@ export class ReceivePump {
           this.wait.eventLoopSpins,
           Infinity,
         );
+        loopTurnedAt = performance.now();
         this.tracer?.woke(recorded, TraceWait.RECEIVE_RING, this.owner.index);
       }
     } finally {
       this.pumping = false;
+      pumpsRunning--;
     }
+  }
+
+  /**
+   * Whether the pump may wait blocking the thread (adaptive mode): only while no other process of
+   * this partition is waiting to receive, and this one is not waiting for send-ring space, since
+   * their wake-ups ring other bells, which reach this thread only through its event loop.
+   */
+  private mayBlock(): boolean {
+    return this.wait.eventLoopBlockMs > 0 && pumpsRunning === 1 && !this.sendQueue.waitingForSpace;
+  }
+
+  /**
+   * Block in Atomics.wait for up to eventLoopBlockMs, on the bell the async sleep waits on: a
+   * wake-up from the futex, not through a task and a turn of the event loop. True when there is
+   * something to read (or a failure to report); false when the time ran out and the pump should
+   * sleep on the event loop instead.
+   */
+  private blockForData(): boolean {
+    this.release.flush(); // never sleep on space the hardware may be waiting for
+    const rx = this.ring;
+    const completions = this.sendQueue.completions;
+    const recorded = this.tracer?.sleeping(TraceWait.RECEIVE_RING, this.owner.index) ?? false;
+    const ready = sleepSync(
+      rx.i32,
+      this.dataWaiting,
+      this.dataBell,
+      // A hardware that stopped is learnt as the async sleep learns it: from the event loop, after this returns false.
+      () => rx.hasData() || completions.hasData() || this.owner.failure !== undefined,
+      this.wait.eventLoopSpins,
+      this.wait.eventLoopBlockMs,
+    );
+    this.tracer?.woke(recorded, TraceWait.RECEIVE_RING, this.owner.index);
+    return ready;
   }
 
   /** Wake the pump if it sleeps (after a failure set from outside the rings). */

@@ -100,6 +100,11 @@ export class SendQueue {
     this.tracer?.woke(recorded, TraceWait.SEND_SPACE, this.owner.index);
   }
 
+  /** A waitForSpace() of this queue pair is waiting (its wake-up comes through the event loop). */
+  get waitingForSpace(): boolean {
+    return this.spaceWaiters.size > 0;
+  }
+
   /**
    * The one sleeper on the send ring's space flag, for every waitForSpace() of this queue pair (the
    * writes of its channels, a close's CLOSE): it sleeps until one of them is done, and each then
