@@ -451,11 +451,28 @@ export class PartitionHandle {
   /**
    * Kill this partition's worker (as a crash would). Its channels close; peers get `EPEERDEAD`;
    * its running programs' results reject with `EPARTITIONDOWN`; `partitionExit` is emitted.
-   * Does nothing if it is not running.
+   * Does nothing if it is not running. A thread blocked outside JavaScript (a synchronous system
+   * call) stops only once that call returns: after 5 s this resolves anyway, lets the thread go
+   * (it no longer holds the process open) and warns (`LPARLINK_PARTITION_STUCK`).
    */
   async terminate(): Promise<void> {
     if (!this.alive) return;
-    await this.machine.keepAlive.during(this.worker.terminate().then(() => this.exited));
+    const worker = this.worker;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const stopped = worker.terminate().then(() => this.exited.then(() => true));
+    const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), DEFAULTS.terminateTimeoutMs)));
+    try {
+      if (await this.machine.keepAlive.during(Promise.race([stopped, late]))) return;
+    } finally {
+      clearTimeout(timer);
+    }
+    // Blocked outside JavaScript, where termination cannot reach: it ends once that call returns
+    // (no more of its JavaScript runs then), and must not hold the process open until it does.
+    worker.unref();
+    process.emitWarning(
+      `partition ${this.id} (${this.name}) did not stop within ${DEFAULTS.terminateTimeoutMs} ms of being terminated: its thread is blocked outside JavaScript (a synchronous system call such as spawnSync); it was let go and ends when that call returns`,
+      { code: 'LPARLINK_PARTITION_STUCK' },
+    );
   }
 
   /**
@@ -773,7 +790,9 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
    * Stop every partition and the hardware; resolves once every worker thread has exited, leaving
    * no thread, handle, timer or port behind. Programs still running end: their `result` rejects
    * with `MachineError` `ECLOSED`. No `partitionExit`/`hardwareExit` events are emitted. Safe to
-   * call twice (the second call returns the same promise).
+   * call twice (the second call returns the same promise). A partition whose thread is blocked
+   * outside JavaScript (a synchronous system call) cannot stop until that call returns: after 5 s
+   * it is let go (it no longer holds the process open) with the warning `LPARLINK_PARTITION_STUCK`.
    */
   close(): Promise<void> {
     this.closed ??= this.shutdown();

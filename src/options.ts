@@ -120,6 +120,12 @@ export const DEFAULTS = {
    * under a second. No bound while a debugger is attached (the operator's inspector is open).
    */
   bootTimeoutMs: 60_000,
+  /**
+   * How long terminate() (and so close() and restart()) waits for a partition's thread to stop
+   * (fixed). A thread blocked outside JavaScript (a synchronous system call, spawnSync) stops only
+   * once that call returns: past this, it is let go (unref'd, with a warning) instead of waited for.
+   */
+  terminateTimeoutMs: 5_000,
   /** `resourceLimits.maxOldGenerationSizeMb` of a partition whose limits do not set it: no partition's heap is unbounded. */
   partitionHeapMb: 512,
 } as const;
