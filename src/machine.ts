@@ -146,7 +146,7 @@ export interface MachineEvents {
     info: {
       /** The peer's node id. */
       node: number;
-      /** Why: a closed connection, a heartbeat timeout, an unreadable frame stream. */
+      /** Why: a closed connection, a heartbeat timeout, an unreadable frame stream, a peer that reads nothing. */
       reason: string;
     },
   ];
@@ -162,6 +162,7 @@ export interface MachineEvents {
     info: {
       /** The peer's node id, as configured (the dialed one, or the one the certificate names). */
       node: number;
+      /** What this side saw, and what it likely means (see above). */
       reason: string;
     },
   ];
