@@ -115,7 +115,14 @@ export class ChannelStream extends Duplex {
   }
 
   override _final(done: (error?: Error | null) => void): void {
-    this.channel.close().then(() => done(), done);
+    this.channel.close().then(() => {
+      done();
+      // No half-close: nothing more can arrive, so the readable side ends too (after what it
+      // buffered), whether or not anyone reads it; read(0), as net.Socket does at EOF, lets 'end'
+      // (and so 'close' and finished()) come without a consumer.
+      this.push(null);
+      this.read(0);
+    }, done);
   }
 
   override _destroy(error: Error | null, done: (error?: Error | null) => void): void {

@@ -100,6 +100,13 @@ describe('ch.stream(): end, destroy and errors', () => {
     });
   }
 
+  it("a side that only writes and end()s, never reading, finishes: 'finish', 'end', 'close', and finished() resolves", async () => {
+    const reader = await machine.partition(1).spawn(fixture('stream-edges.mjs'), { role: 'reader', port: 8 });
+    const writer = await machine.partition(2).spawn(fixture('stream-edges.mjs'), { role: 'writer', partition: 1, port: 8 });
+    expect(await writer.result).toEqual({ events: ['finish', 'end', 'close'], channelOpen: false });
+    expect(await reader.result).toMatchObject({ text: 'log line\n', events: ['end', 'finish', 'close'], errors: [] });
+  });
+
   for (const killed of ['writer', 'reader'] as const) {
     it(`the ${killed}'s partition is killed mid-stream: the other side's stream errors with EPEERDEAD`, async () => {
       const sink = await machine.partition(1).spawn(fixture('pipe-sink.mjs'), { port: 7, slowEvery: 1, readableHighWaterMark: 16384 });
