@@ -784,7 +784,13 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
   onPartitionExit(p: PartitionHandle, exitCode: number, error: Error | undefined): void {
     if (this.closing) return;
     if (!this.hardwareDown) void this.admin.partitionDown(p.index).catch(() => {});
-    this.notify('partitionExit', { id: p.id, name: p.name, exitCode, error });
+    if (this.notify('partitionExit', { id: p.id, name: p.name, exitCode, error }) || error === undefined) return;
+    // A crash (an error thrown outside any program's main, say in a background task) that nobody
+    // listens for would otherwise show only as its peers' EPEERDEAD.
+    process.emitWarning(
+      `partition ${p.id} (${p.name}) crashed: ${error.name}: ${error.message}. Listen to machine.on('partitionExit') to handle it`,
+      { code: 'LPARLINK_PARTITION_EXIT' },
+    );
   }
 
   /**
@@ -826,7 +832,7 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
   onProgramError(info: MachineEvents['programError'][0], resultRead: boolean): void {
     if (this.notify('programError', info) || resultRead) return;
     process.emitWarning(
-      `${info.program} (process ${info.pid} of partition ${info.partition} (${info.name})) threw and nobody has read its handle.result: ${info.error.name}: ${info.error.message}. ` +
+      `${info.program} (process ${info.pid} of partition ${info.partition} (${info.name})) threw while nobody was reading its handle.result: ${info.error.name}: ${info.error.message}. ` +
         "Await handle.result, or listen to machine.on('programError')",
       { code: 'LPARLINK_PROGRAM_ERROR' },
     );

@@ -123,6 +123,21 @@ describe('a failure nobody awaits is not silent', () => {
     });
     await machine.partition(1).spawn(throwing, { kind: 'custom' }); // its handle.result is never read
     const w = await warned;
-    expect(w.message).toMatch(/throwing\.mjs \(process \d+ of partition 1 \(partition-1\)\) threw and nobody has read its handle\.result: QuotaError: over quota/);
+    expect(w.message).toMatch(/throwing\.mjs \(process \d+ of partition 1 \(partition-1\)\) threw while nobody was reading its handle\.result: QuotaError: over quota/);
+  });
+
+  it("a partition that crashes outside any program's main, with no partitionExit listener, becomes a process warning", async () => {
+    await using machine = await createMachine({ partitions: [{ id: 1, name: 'server' }], ...SMALL });
+    const warned = new Promise<Error>((resolve) => {
+      const onWarning = (w: Error & { code?: string }): void => {
+        if (w.code !== 'LPARLINK_PARTITION_EXIT') return;
+        process.off('warning', onWarning);
+        resolve(w);
+      };
+      process.on('warning', onWarning);
+    });
+    await machine.partition(1).spawn(new URL('./fixtures/background-throw.mjs', import.meta.url)); // its result is never read
+    const w = await warned;
+    expect(w.message).toBe("partition 1 (server) crashed: Error: background bug in the server. Listen to machine.on('partitionExit') to handle it");
   });
 });
