@@ -887,12 +887,30 @@ export function workerBooted(worker: Worker, fail: (exitCode: number, error: Err
             reject(slow());
           }, DEFAULTS.bootTimeoutMs)
         : undefined;
+    // Under --inspect-brk each worker waits for a debugger to resume it, which not every client does.
+    const hint = timer === undefined ? setTimeout(hintWaitingForDebugger, DEBUGGER_HINT_MS).unref() : undefined;
     const done = (): void => {
       clearTimeout(timer);
+      clearTimeout(hint);
       worker.off('message', onMessage).off('error', onError).off('exit', onExit);
     };
     worker.on('message', onMessage).on('error', onError).on('exit', onExit);
   });
+}
+
+/** How long a boot under an open inspector may take before the hint below is printed (once per process). */
+const DEBUGGER_HINT_MS = 5000;
+let debuggerHinted = false;
+
+function hintWaitingForDebugger(): void {
+  if (debuggerHinted) return;
+  debuggerHinted = true;
+  process.emitWarning(
+    'a machine has not finished booting after 5 s with the inspector open. Under --inspect-brk (and node inspect) every worker ' +
+      'thread waits for a debugger to resume it: DevTools and VS Code resume them; a client of your own must send ' +
+      'Runtime.runIfWaitingForDebugger to each worker (NodeWorker.enable lists them). With --inspect, a boot paused at a breakpoint waits too',
+    { code: 'LPARLINK_BOOT_WAITING' },
+  );
 }
 
 /** What to do about a failure to listen, by its cause (the message carries the system's code). */

@@ -117,7 +117,7 @@ export const DEFAULTS = {
   /**
    * How long a worker may take to boot (fixed): a replacement OS whose default export never
    * settles would otherwise hold createMachine (or restart) for good. A standard boot takes well
-   * under a second. No bound while a debugger is attached (the operator's inspector is open).
+   * under a second. No bound while the operator's inspector is open (a boot may be paused at a breakpoint).
    */
   bootTimeoutMs: 60_000,
   /**
