@@ -148,7 +148,9 @@ export function rebuildError(record: ErrorRecord): Error {
     error.message = record.message;
     if (options !== undefined) error.cause = cause;
   } else if (record.name === 'MachineError') {
-    error = new MachineError(String(record.code ?? 'EINVAL'), record.message, options);
+    const detail = record.properties?.detail;
+    error = new MachineError(String(record.code ?? 'EINVAL'), typeof detail === 'string' ? detail : record.message, options);
+    error.message = record.message;
   } else if (record.name === 'AggregateError') {
     error = new AggregateError((record.errors ?? []).map(rebuildError), record.message, options);
     if (record.code !== undefined) Object.defineProperty(error, 'code', { value: record.code, enumerable: true, configurable: true, writable: true });

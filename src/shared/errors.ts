@@ -110,9 +110,14 @@ export class MachineError extends Error {
   override readonly name = 'MachineError';
   /** What went wrong: one of {@link MachineErrorCode} (a string, so codes may be added). */
   readonly code: MachineErrorCode | (string & {});
+  /** What happened, as the message says it after the code. */
+  readonly detail: string;
+  /** `message`: what happened (the `detail`); the error's message is the code, a colon, then it. */
   constructor(code: MachineErrorCode | (string & {}), message: string, options?: ErrorOptions) {
-    super(message, options);
+    // The code leads the message, as a ChannelError's does: a test runner that prints only the message still shows it.
+    super(`${code}: ${message}`, options);
     this.code = code;
+    this.detail = message;
   }
 }
 

@@ -36,7 +36,7 @@ describe('spawn({ signal, timeoutMs })', () => {
     controller.abort(reason);
     const e = await rejection(client.result);
     expect(e.code).toBe('EABORTED');
-    expect(e.message).toMatch(/^process \d+ of partition 2 \(partition-2\) running file:.*abortable\.mjs was aborted: its signal aborted \(Error: the test is over\)/);
+    expect(e.message).toMatch(/^EABORTED: process \d+ of partition 2 \(partition-2\) running file:.*abortable\.mjs was aborted: its signal aborted \(Error: the test is over\)/);
     expect(e.cause).toBe(reason);
     expect(await server.result).toBe('ECLOSED');
     expect(exits).toEqual([]);
@@ -81,7 +81,7 @@ describe('spawn({ signal, timeoutMs })', () => {
     const spawning = machine.partition(1).spawn(abortable, { mode: 'spin' }, { timeoutMs: 100, abortGraceMs: 100 });
     const e = await rejection(spawning.then((h) => h.result));
     expect(e.code).toBe('EABORTED');
-    expect(e.message).toMatch(/^spawn: file:.*abortable\.mjs in partition 1 \(partition-1\) was aborted while starting: it ran past timeoutMs 100/);
+    expect(e.message).toMatch(/^EABORTED: spawn: file:.*abortable\.mjs in partition 1 \(partition-1\) was aborted while starting: it ran past timeoutMs 100/);
     const [info] = (await exited) as [{ id: number }];
     expect(info.id).toBe(1);
     await until(() => machine.partition(1).running, () => 'partition 1 restarted');

@@ -78,7 +78,7 @@ describe('createMachine: a replacement OS that fails to boot', () => {
       const handles = resources();
       const e = await rejection(createMachine({ partitions: [{ id: 1 }, { id: 2 }, { id: 3, os }], ...SMALL }));
       expect(e.code).toBe('EINVAL');
-      expect(e.message).toMatch(/^createMachine: partitions\[2\]\.os \(file:.*\) failed while booting partition 3/);
+      expect(e.message).toMatch(/^EINVAL: createMachine: partitions\[2\]\.os \(file:.*\) failed while booting partition 3/);
       expect(e.message).toMatch(cause);
       expect(e.message).toMatch(/default export must return/); // what to do
       expect(newResources(handles)).toEqual([]);
@@ -104,7 +104,7 @@ describe('createMachine: a replacement OS that fails to boot', () => {
     const os = machine.partition(2).os;
     const hanging = rejection(os.hang());
     await machine.partition(2).terminate();
-    const down = /^partition\(2\)\.os: partition 2 \(partition-2\) is not running; restart\(\) it, then call through partition\.os again$/;
+    const down = /^EPARTITIONDOWN: partition\(2\)\.os: partition 2 \(partition-2\) is not running; restart\(\) it, then call through partition\.os again$/;
     expect(await hanging).toMatchObject({ code: 'EPARTITIONDOWN', message: expect.stringMatching(down) });
     expect(await rejection(os.hello())).toMatchObject({ code: 'EPARTITIONDOWN' }); // the proxy taken before
     expect(await rejection(machine.partition(2).os.hello())).toMatchObject({ code: 'EPARTITIONDOWN' });
@@ -120,7 +120,7 @@ describe('createMachine: a replacement OS that fails to boot', () => {
     // Posted once close() began, through a proxy taken before: refused at once, not left waiting.
     expect(await rejection(taken.hello())).toMatchObject({ code: 'ECLOSED' });
     await closing;
-    const closed = /^partition\(2\)\.os: the machine was closed; create a new one$/;
+    const closed = /^ECLOSED: partition\(2\)\.os: the machine was closed; create a new one$/;
     expect(await rejection(taken.hello())).toMatchObject({ code: 'ECLOSED', message: expect.stringMatching(closed) });
     expect(await rejection(machine.partition(2).os.hello())).toMatchObject({ code: 'ECLOSED', message: expect.stringMatching(closed) });
   });

@@ -71,7 +71,7 @@ describe('lifecycle', () => {
       }
       const outcome = await restarting.then(
         () => 'restarted',
-        (e: unknown) => (e instanceof MachineError ? `${e.code}: ${e.message}` : String(e)),
+        (e: unknown) => (e instanceof MachineError ? e.message : String(e)),
       );
       expect(outcome, `close ${delay} ms after restart`).toMatch(/^(restarted|ECLOSED: restart: the machine (is closed|was closed while partition 1 \(partition-1\) restarted); create a new one)$/);
       await closing;
@@ -114,7 +114,7 @@ describe('lifecycle', () => {
       }
       const outcome = await spawning.then(
         () => 'started',
-        (e: unknown) => (e instanceof MachineError ? `${e.code}: ${e.message}` : String(e)),
+        (e: unknown) => (e instanceof MachineError ? e.message : String(e)),
       );
       expect(outcome, `close ${delay} ms after spawn`).toMatch(
         delay < 0

@@ -95,7 +95,7 @@ describe('program failures keep their identity', () => {
     const e = await failure(machine, 'function');
     expect(e).toBeInstanceOf(MachineError);
     expect((e as MachineError).code).toBe('EINVAL');
-    expect(e.message).toMatch(/^process \d+ of partition 1 \(db\) running file:.*throwing\.mjs returned a value that cannot be structured-cloned/);
+    expect(e.message).toMatch(/^EINVAL: process \d+ of partition 1 \(db\) running file:.*throwing\.mjs returned a value that cannot be structured-cloned/);
     expect(e.message).toMatch(/return plain data/);
   });
 });
