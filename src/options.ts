@@ -71,9 +71,9 @@ export interface MachineOptions {
   /**
    * Record a message-flow trace (README "Tracing"): every `sample`-th message of each channel is
    * timed at send, stamp, verify, deliver and receive, into one trace ring per thread of
-   * `records` records; write it out with {@link Machine.exportTrace}. Default: off.
+   * `records` records; write it out with {@link Machine.exportTrace}. Default (or `false`): off.
    */
-  trace?: TraceOptions;
+  trace?: TraceOptions | false;
 }
 
 /** Options of `createMachine({ trace })`. */
@@ -304,8 +304,11 @@ export function resolveMachineOptions(input: unknown): { options: ResolvedOption
 const TRACE_KEYS = new Set(['sample', 'records']);
 
 function traceOptions(value: unknown): ResolvedOptions['trace'] {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) bad('trace', `must be an object like { sample: 64 }, got ${describeValue(value)}`);
+  // false, as in `trace: process.env.TRACE === '1' && { sample: 64 }`, is off, as leaving it out is.
+  if (value === undefined || value === false) return undefined;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    bad('trace', `must be an object like { sample: 64 }, or false or left out for no tracing; got ${describeValue(value)}`);
+  }
   const t = value as Record<string, unknown>;
   for (const key of Object.keys(t)) if (!TRACE_KEYS.has(key)) bad(`trace.${key}`, `is not a trace option (known: ${[...TRACE_KEYS].join(', ')})`);
   return {

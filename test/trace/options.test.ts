@@ -12,11 +12,17 @@ describe('trace options', () => {
     [{}, 'trace.sample must be an integer from 1'],
     [{ sample: 4, records: 10 }, 'trace.records must be an integer from 1024'],
     [{ sample: 4, every: 2 }, "trace.every is not a trace option"],
-    [64, 'trace must be an object like { sample: 64 }'],
+    [64, 'trace must be an object like { sample: 64 }, or false or left out for no tracing; got 64'],
+    ['', 'trace must be an object like { sample: 64 }, or false or left out for no tracing; got ""'],
   ])('refuses trace %j', async (trace, message) => {
     const made = createMachine({ partitions, trace } as never);
     await expect(made).rejects.toThrow(MachineError);
     await expect(made).rejects.toThrow(message);
+  });
+
+  it('trace: false is no tracing, as leaving it out is', async () => {
+    await using machine = await createMachine({ partitions, wait: 'sleep', trace: false });
+    await expect(machine.exportTrace('x.json')).rejects.toMatchObject({ code: 'EINVAL', message: expect.stringContaining('does not trace') });
   });
 
   it('exportTrace refuses a machine that does not trace, and a destination that is neither path nor stream', async () => {
