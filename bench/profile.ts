@@ -125,16 +125,24 @@ export function printBusiest(out: NodeJS.WritableStream, dir: string, run: Profi
   }
   out.write(`\nCPU profiles in ${dir} (thread names in threads.json), busiest functions per thread:\n`);
   const printed = new Set<string>();
-  for (const f of files) {
+  let more = 0;
+  // In thread order (file names sort thread 10 before thread 2): the first machine's threads first.
+  const ordered = [...files].sort((a, b) => a.pid - b.pid || a.threadId - b.threadId);
+  for (const f of ordered) {
     if (!shown(f)) continue;
     const key = `${f.pid}|${f.name}|${f.label}`;
-    if (printed.has(key)) continue;
+    if (printed.has(key)) {
+      more++;
+      continue;
+    }
     printed.add(key);
     const top = topFunctions(join(dir, f.file), 3)
       .map((t) => `${t.fn} ${t.percent.toFixed(0)}%`)
       .join(', ');
     out.write(`  ${f.name.padEnd(12)} ${f.label.padEnd(12)} ${f.file}  ${top}\n`);
   }
+  // Another machine's threads, or a restarted partition's, carry names already shown.
+  if (more > 0) out.write(`  … and ${more} more thread${more === 1 ? '' : 's'} named as above (another machine's, or a restarted partition's): see threads.json\n`);
 }
 
 /** Self time by function as a share of the thread's busy (non-idle) time, the top few, for a quick look without DevTools. */

@@ -44,7 +44,9 @@ export async function runProfile(argv: string[]): Promise<number> {
       options: { out: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
     }));
   } catch (e) {
-    return fail(`${(e as Error).message.split('\n')[0]} (put the program after --)`);
+    // parseArgs' own advice (quoting a positional after --) does not apply here: say what profile takes.
+    const what = (e as Error).message.split('\n')[0].replace(/\. To specify a positional argument.*$/, '');
+    return fail(`${what}: profile takes only --out DIR before --; node's flags and the program go after it`);
   }
   if (values.help === true) {
     process.stdout.write(usage);
@@ -53,6 +55,9 @@ export async function runProfile(argv: string[]): Promise<number> {
   const program = [...positionals, ...(split === -1 ? [] : argv.slice(split + 1))];
   if (program.length === 0) return fail('no program to run: lparlink profile [--out DIR] -- PROGRAM [ARGS…]');
   // With node flags first, node itself says what is wrong with them.
+  if (program[0] === 'node' || program[0] === process.execPath) {
+    return fail(`leave out '${program[0]}': lparlink profile runs node itself (lparlink profile -- ${program.slice(1).join(' ') || 'PROGRAM'})`);
+  }
   if (!program[0].startsWith('-') && !existsSync(resolvePath(program[0]))) return fail(`the program ${program[0]} does not exist`);
   const out = values.out ?? DEFAULT_OUT;
   const bad = unwritable('--out', out, true);

@@ -121,7 +121,8 @@ describe('lparlink command', () => {
     for (const [args, why] of [
       [['profile'], /^lparlink profile: no program to run/],
       [['profile', '--', join(dir, 'nope.mjs')], /^lparlink profile: the program .*nope\.mjs does not exist/],
-      [['profile', '--outdir', 'x', '--', profiledProgram], /^lparlink profile: Unknown option '--outdir'.*put the program after --/],
+      [['profile', '--outdir', 'x', '--', profiledProgram], /^lparlink profile: Unknown option '--outdir': profile takes only --out DIR before --; node's flags and the program go after it$/m],
+      [['profile', '--', 'node', profiledProgram], /^lparlink profile: leave out 'node': lparlink profile runs node itself \(lparlink profile -- .*\)$/m],
       [['profile', '--out', join(dir, 'a', 'b'), '--', profiledProgram], /^lparlink profile: --out .*: the folder .*a does not exist; create it first/],
     ] as const) {
       const r = await lparlink([...args]);
