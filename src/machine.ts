@@ -845,6 +845,17 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
 }
 
 /**
+ * In a vm context on Node 20 (vitest's vmThreads and vmForks pools) `Symbol.asyncDispose` is
+ * undefined, and compiled `await using` looks the method up under Symbol.for('Symbol.asyncDispose')
+ * instead: without this, "Object is not disposable".
+ */
+Object.defineProperty(Machine.prototype, Symbol.for('Symbol.asyncDispose'), {
+  value: Machine.prototype[Symbol.asyncDispose],
+  configurable: true,
+  writable: true,
+});
+
+/**
  * Drop a comlink proxy whose worker has exited. Its calls still pending can
  * never be answered; releasing clears them, and with them the promise
  * reactions that would otherwise keep the whole machine reachable (comlink's
