@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import type { Machine, WaitMode } from '../src/index.js';
-import { recordThreadName, setThreadLabel, THREAD_NAMES_ENV, WAIT_MODES } from '../src/internal.js';
+import { droppedAdvice, recordThreadName, setThreadLabel, THREAD_NAMES_ENV, WAIT_MODES } from '../src/internal.js';
 import { withMachine } from './fabric.js';
 import { BenchTrace } from './trace.js';
 import { printBusiest, runProfiled } from './profile.js';
@@ -431,7 +431,8 @@ export async function runBenchCli(argv: string[]): Promise<number> {
     try {
       const t = await trace.close();
       const n = (x: number): string => x.toLocaleString('en-US');
-      const line = `trace: ${n(t.messages)} sampled messages with their flows (${n(t.events)} events, ${n(t.dropped)} records dropped) in ${resolvePath(values.trace!)}\n`;
+      const advice = droppedAdvice(t);
+      const line = `trace: ${n(t.messages)} sampled messages with their flows (${n(t.events)} events, ${n(t.dropped)} records dropped) in ${resolvePath(values.trace!)}\n${advice === '' ? '' : `       ${advice}\n`}`;
       (toStdout ? process.stderr : process.stdout).write(line);
     } catch (e) {
       failure ??= { where: `--trace ${values.trace}`, error: e };

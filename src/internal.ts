@@ -10,3 +10,4 @@ export { workerEntry } from './shared/workers.js';
 export * from './shared/port.js';
 export { setBytes } from './shared/shared-copy.js';
 export { recordThreadName, setThreadLabel, THREAD_NAMES_ENV, type ThreadNameRecord } from './thread-names.js';
+export { droppedAdvice } from './trace-export.js';

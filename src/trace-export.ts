@@ -44,6 +44,18 @@ export interface TraceSummary {
   malformed: number;
 }
 
+/**
+ * What to tell someone whose trace dropped records (the summary line of `--trace`), or '' when none
+ * were: a full ring overwrites its oldest records, so the file holds only the end of the run.
+ */
+export function droppedAdvice(summary: TraceSummary): string {
+  if (summary.dropped === 0) return '';
+  return (
+    "a thread's trace ring (trace.records, 32,768 records by default) filled and overwrote its oldest records, " +
+    'so the file holds only the last part of the run; trace fewer messages (a larger --trace-sample, or trace.sample) to keep more of it'
+  );
+}
+
 const CAT = 'lparlink';
 /** How much JSON is gathered before one write. */
 const CHUNK_CHARS = 1 << 16;

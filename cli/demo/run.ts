@@ -10,6 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { EXIT, usageError } from '../exit.js';
 import { createMachine, type Machine } from '../../src/index.js';
+import { droppedAdvice } from '../../src/internal.js';
 import { unwritable } from '../../bench/output-path.js';
 import { decimalNumber, joinNegativeValues } from '../../bench/negative-values.js';
 import type { ClientReport } from './programs/request-response.js';
@@ -187,6 +188,7 @@ async function writeDemoTrace(machine: Machine, path: string): Promise<void> {
   const t = await machine.exportTrace(path);
   process.stdout.write(
     `\ntrace: ${fmt(t.messages)} sampled messages with their flows (${fmt(t.events)} events, ${fmt(t.dropped)} records dropped) in ${path};\n` +
+      (droppedAdvice(t) === '' ? '' : `       ${droppedAdvice(t)};\n`) +
       '       open it in ui.perfetto.dev, chrome://tracing or the DevTools Performance panel\n',
   );
 }

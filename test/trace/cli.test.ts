@@ -15,6 +15,7 @@ describe('--trace FILE', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(`trace: 30 sampled messages with their flows`);
+    expect(r.stdout).not.toContain('overwrote'); // nothing dropped: no advice
     const trace = JSON.parse(readFileSync(file, 'utf8')) as TraceFile;
     const { flows, threads } = await consumerFlows(trace.traceEvents);
     expect(flows).toEqual({ 'send>verify>deliver': 30, 'deliver>receive': 30 });
@@ -22,6 +23,14 @@ describe('--trace FILE', () => {
     // The intruder's 7 forged sends, each an instant event on the hardware's track with its kind.
     const violations = trace.traceEvents.filter((e) => e.name === 'violation');
     expect(violations.map((e) => e.args)).toEqual(Array.from({ length: 7 }, () => ({ partition: 2, kind: 'notOwner' })));
+  });
+
+  it('a trace that dropped records says what the file then holds and what to do', async () => {
+    const file = join(tempDir(), 'dropped.json');
+    // Every one of 80,000 streamed messages traced: more records than a thread's ring holds.
+    const r = await lparlink(['demo', '--requests', '10', '--messages', '80000', '--attempts', '1', '--trace', file, '--trace-sample', '1']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/trace: [\d,]+ sampled messages with their flows \([\d,]+ events, [1-9][\d,]* records dropped\) in .*dropped\.json;\n {7}a thread's trace ring \(trace\.records, 32,768 records by default\) filled and overwrote its oldest records, so the file holds only the last part of the run; trace fewer messages \(a larger --trace-sample, or trace\.sample\) to keep more of it;\n/);
   });
 
   it('checks the path before anything runs, and --trace-sample', async () => {
