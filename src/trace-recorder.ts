@@ -7,7 +7,7 @@
  * ring behind once the next starts.
  */
 import type { Writable } from 'node:stream';
-import { MachineError } from './shared/errors.js';
+import { describeValue, MachineError } from './shared/errors.js';
 import { allocateTraceRing } from './shared/trace-ring.js';
 import { TRACE_WRITTEN_WORD } from './shared/trace-layout.js';
 import { TraceStream, writeTraceFile, type TraceGroup, type TraceSummary, type TraceThread } from './trace-export.js';
@@ -59,9 +59,19 @@ export class TraceRecorder {
       await stream.add(this.group(process.pid, 'lparlink', partitionIds));
       return stream.end();
     };
-    if (typeof to === 'string' && to.length > 0) return writeTraceFile(to, write);
-    if (isWritable(to)) return write(to);
-    throw new MachineError('EINVAL', 'exportTrace(to): to must be a file path or a Writable stream, got ' + (to === null ? 'null' : typeof to));
+    if (typeof to === 'string' && to.length > 0) return typedFailure(writeTraceFile(to, write), `the file ${to}`);
+    if (isWritable(to)) return typedFailure(write(to), 'the stream');
+    throw new MachineError('EINVAL', `exportTrace(to): to must be a file path or a Writable stream (left open), got ${describeValue(to)}`);
+  }
+}
+
+/** A destination that failed mid-export (a full disk, a stream destroyed or ended early): MachineError EIO, with the failure as its cause. */
+async function typedFailure(exporting: Promise<TraceSummary>, what: string): Promise<TraceSummary> {
+  try {
+    return await exporting;
+  } catch (e) {
+    if (e instanceof MachineError) throw e;
+    throw new MachineError('EIO', `exportTrace: writing to ${what} failed (${(e as Error).message}); the trace there is incomplete: export again to a destination that takes it`, { cause: e });
   }
 }
 

@@ -101,8 +101,10 @@ export class ChannelError extends Error {
  * - `EHWRESET`: the hardware worker died; the machine failed closed (close it, create a new one).
  * - `EABORTED`: on `handle.result`: spawn's `signal` aborted or its `timeoutMs` passed (the `cause`
  *   is the signal's reason); from spawn: the signal was already aborted.
+ * - `EIO`: `exportTrace`'s destination failed while it wrote (a full disk, a stream destroyed or
+ *   ended early; the `cause` is the failure): export again somewhere that takes it.
  */
-export type MachineErrorCode = 'EINVAL' | 'ECLOSED' | 'EPARTITIONDOWN' | 'EHWRESET' | 'EABORTED';
+export type MachineErrorCode = 'EINVAL' | 'ECLOSED' | 'EPARTITIONDOWN' | 'EHWRESET' | 'EABORTED' | 'EIO';
 
 /** A bad option or misuse of the machine (operator side). The message says what was wrong and what to do. */
 export class MachineError extends Error {

@@ -30,7 +30,7 @@ describe('trace options', () => {
     await expect(plain.exportTrace('x.json')).rejects.toMatchObject({ code: 'EINVAL', message: expect.stringContaining('does not trace') });
     await using traced = await createMachine({ partitions, wait: 'sleep', trace: { sample: 1 } });
     await expect(traced.exportTrace(42 as never)).rejects.toMatchObject({ code: 'EINVAL', message: expect.stringContaining('file path or a Writable') });
-    await expect(traced.exportTrace('')).rejects.toMatchObject({ code: 'EINVAL' });
+    await expect(traced.exportTrace('')).rejects.toMatchObject({ code: 'EINVAL', message: expect.stringMatching(/Writable stream \(left open\), got ""$/) });
     await expect(traced.exportTrace('/no-such-folder/trace.json')).rejects.toMatchObject({
       code: 'EINVAL',
       message: expect.stringContaining('exportTrace: cannot create /no-such-folder/trace.json'),
@@ -45,17 +45,25 @@ describe('trace options', () => {
       },
     });
     full.on('error', () => {}); // the export reports it
-    await expect(machine.exportTrace(full)).rejects.toThrow('ENOSPC: no space left on device');
+    await expect(machine.exportTrace(full)).rejects.toMatchObject({
+      name: 'MachineError',
+      code: 'EIO',
+      message: 'EIO: exportTrace: writing to the stream failed (ENOSPC: no space left on device); the trace there is incomplete: export again to a destination that takes it',
+      cause: { code: 'ENOSPC' },
+    });
     // A stream that reports the failed write a tick later, as sockets do.
     const broken = new Writable({
       write(_chunk, _encoding, callback) {
         process.nextTick(() => callback(Object.assign(new Error('EPIPE: broken pipe'), { code: 'EPIPE' })));
       },
     });
-    await expect(machine.exportTrace(broken)).rejects.toThrow('EPIPE: broken pipe');
+    await expect(machine.exportTrace(broken)).rejects.toMatchObject({ code: 'EIO', message: expect.stringContaining('(EPIPE: broken pipe)') });
     const destroyed = new PassThrough();
     destroyed.destroy();
-    await expect(machine.exportTrace(destroyed)).rejects.toThrow('exportTrace: the stream was closed or ended before the trace was written');
+    await expect(machine.exportTrace(destroyed)).rejects.toMatchObject({
+      code: 'EIO',
+      message: expect.stringContaining('(exportTrace: the stream was closed or ended before the trace was written)'),
+    });
   });
 
   it('streams to a Writable and leaves it open', async () => {
