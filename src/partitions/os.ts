@@ -21,6 +21,8 @@ export class PartitionOS {
   private readonly results = new Map<number, Promise<ProgramOutcome>>();
   /** Processes whose main has not returned yet, so that the operator can abort them. */
   private readonly running = new Map<number, Process>();
+  /** The module each running process runs, by pid (for the message when no process slot is free). */
+  private readonly programs = new Map<number, string>();
   private hardwareGone: ChannelError | undefined;
   private readonly goneWaiters: Array<(e: ChannelError) => void> = [];
   readonly control: ControlLink;
@@ -69,9 +71,7 @@ export class PartitionOS {
         throw new TypeError(`module ${moduleRef} ${what}; export default async function main(proc, args)`);
       }
       const index = this.freeQueuePairs.pop();
-      if (index === undefined) {
-        throw new ChannelError('EMFILE', `all ${this.port.geometry.queuePairs} process slots of partition ${this.port.partitionId} are in use`);
-      }
+      if (index === undefined) throw this.noProcessSlot();
       let pid: number;
       try {
         pid = (await this.call((api) => api.openQueuePair(index))).process;
@@ -80,6 +80,7 @@ export class PartitionOS {
         throw e;
       }
       const proc = new Process(this.port.partitionId, pid, this.queuePair(index), this.control, this.port.buffer, this.port.geometry.channelSlots);
+      this.programs.set(pid, moduleRef);
       this.results.set(pid, this.run(proc, main as (p: Process, a: unknown) => unknown, args));
       return { ok: true, pid };
     } catch (e) {
@@ -101,6 +102,7 @@ export class PartitionOS {
       outcome = { ok: false, error: recordError(e) };
     } finally {
       this.running.delete(proc.pid);
+      this.programs.delete(proc.pid);
     }
     // What main left open closes behind its data: cleanly (ECLOSED at the peer) when main returned;
     // when it threw, the detach alone ends them, and the peer learns the process died (EPEERDEAD),
@@ -112,6 +114,20 @@ export class PartitionOS {
       .then(() => this.freeQueuePairs.push(proc.queuePair.index))
       .catch(() => {});
     return outcome;
+  }
+
+  /** No free process slot: which programs hold them, and what to do. */
+  private noProcessSlot(): ChannelError {
+    const slots = this.port.geometry.queuePairs;
+    const holders = [...this.programs].map(([pid, ref]) => `process ${pid} running ${ref}`);
+    const recycling = slots - holders.length;
+    const held = holders.length === 0 ? '' : `: ${holders.slice(0, 4).join(', ')}${holders.length > 4 ? `, and ${holders.length - 4} more` : ''}`;
+    const ending = recycling > 0 ? `; ${recycling} of a program that just ended, still being handed back` : '';
+    return new ChannelError(
+      'EMFILE',
+      `all ${slots} process slots of partition ${this.port.partitionId} are in use${held}${ending}`,
+      'raise processesPerPartition in createMachine, or let a program end (await its result) before spawning another',
+    );
   }
 
   /** What the program's main returned or threw. */

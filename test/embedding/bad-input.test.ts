@@ -125,6 +125,19 @@ describe('createMachine: a replacement OS that fails to boot', () => {
     expect(await rejection(machine.partition(2).os.hello())).toMatchObject({ code: 'ECLOSED', message: expect.stringMatching(closed) });
   });
 
+  it('a spawn with every process slot taken says which programs hold them and which option to raise', async () => {
+    await using machine = await createMachine({ partitions: [{ id: 1 }], ...SMALL, processesPerPartition: 2 });
+    const waiting = new URL('./fixtures/wait-forever.mjs', import.meta.url);
+    const a = await machine.partition(1).spawn(waiting, { port: 1 });
+    const b = await machine.partition(1).spawn(waiting, { port: 2 });
+    const e = (await machine.partition(1).spawn(waiting, { port: 3 }).then(() => undefined, (err: unknown) => err)) as Error;
+    expect(e).toMatchObject({ name: 'ChannelError', code: 'EMFILE' });
+    expect(e.message).toBe(
+      `EMFILE: all 2 process slots of partition 1 are in use: process ${a.pid} running ${waiting.href}, process ${b.pid} running ${waiting.href} ` +
+        '(raise processesPerPartition in createMachine, or let a program end (await its result) before spawning another)',
+    );
+  });
+
   it('a .js program in a CommonJS package is refused with what to do', async () => {
     await using machine = await createMachine({ partitions: [{ id: 1 }], ...SMALL });
     const e = await rejection(machine.partition(1).spawn(new URL('./fixtures/commonjs/program.js', import.meta.url)));
