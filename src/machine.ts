@@ -4,6 +4,9 @@
  * programs, reading counters, noticing deaths, and closing everything.
  */
 import { EventEmitter, once } from 'node:events';
+import { existsSync } from 'node:fs';
+import { isAbsolute } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { url as inspectorUrl } from 'node:inspector';
 import { DEFAULTS, resolveMachineOptions, type MachineOptions } from './options.js';
@@ -379,6 +382,8 @@ export class PartitionHandle {
     if (!started.ok) {
       watch.stop();
       if (started.error.name === 'ChannelError') throw rebuildError(started.error);
+      const missing = missingProgram(program, href);
+      if (missing !== undefined) throw new MachineError('EINVAL', `spawn: ${missing}`, { cause: rebuildError(started.error) });
       throw new MachineError('EINVAL', `spawn: program ${href} could not be started${commonJsHint(href, started.error)}: ${started.error.message}`, {
         cause: rebuildError(started.error),
       });
@@ -994,6 +999,21 @@ export async function createMachine(options: MachineOptions): Promise<Machine> {
   }
   machine.bootEnded();
   return machine;
+}
+
+/**
+ * When the program's own file does not exist: say so, and where a relative path led, rather than
+ * Node's "Cannot find module … imported from" naming lparlink's own loader as the importer.
+ */
+function missingProgram(program: unknown, href: string): string | undefined {
+  if (!href.startsWith('file:')) return undefined;
+  const path = fileURLToPath(href);
+  if (existsSync(path)) return undefined;
+  const relative = typeof program === 'string' && !isAbsolute(program) && !/^[a-z][a-z0-9+.-]+:/i.test(program);
+  return relative
+    ? `program ${program} does not exist: a relative path resolves against the working directory (${process.cwd()}), here to ${path}; ` +
+        "give new URL('" + program + "', import.meta.url) to find it next to your module"
+    : `program ${path} does not exist`;
 }
 
 /**

@@ -2,7 +2,7 @@
  * Bad input to every public function: a typed error that names the bad
  * argument, and nothing half-created left running.
  */
-import { relative } from 'node:path';
+import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { createMachine, defineProgram, MachineError, programUrl, type MachineOptions } from 'lparlink';
@@ -181,8 +181,15 @@ describe('machine and partition methods', () => {
       }
       let e = await rejection(p.spawn(echoOnce, { f: () => 1 }));
       expect(e.message).toMatch(/spawn: args must be structured-cloneable/);
-      e = await rejection(p.spawn(new URL('./fixtures/no-such-program.mjs', import.meta.url)));
-      expect(e.message).toMatch(/spawn: program file:.*no-such-program\.mjs could not be started: Cannot find module/);
+      const missing = new URL('./fixtures/no-such-program.mjs', import.meta.url);
+      e = await rejection(p.spawn(missing));
+      expect(e.message).toBe(`EINVAL: spawn: program ${fileURLToPath(missing)} does not exist`);
+      // A relative path: where it led, and how to resolve it next to the module instead.
+      e = await rejection(p.spawn('./programs/no-such.mjs'));
+      expect(e.message).toBe(
+        `EINVAL: spawn: program ./programs/no-such.mjs does not exist: a relative path resolves against the working directory (${process.cwd()}), ` +
+          `here to ${join(process.cwd(), 'programs', 'no-such.mjs')}; give new URL('./programs/no-such.mjs', import.meta.url) to find it next to your module`,
+      );
       e = await rejection(p.spawn(new URL('./helpers.ts', import.meta.url)));
       expect(e.code).toBe('EINVAL');
       e = await rejection(p.spawn(new URL('data:text/javascript,export const x = 1;')));
