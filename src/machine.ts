@@ -556,7 +556,7 @@ export class PartitionHandle {
         if (this.spec.os !== undefined) return osFailed(why, error);
         return new MachineError(
           'EPARTITIONDOWN',
-          `partition ${this.id} (${this.name}) ${why} while booting; check partitions[${this.index}].resourceLimits and the console`,
+          `${by}: partition ${this.id} (${this.name}) ${why} while booting; check partitions[${this.index}].resourceLimits and the console`,
           { cause: error },
         );
       },
@@ -597,6 +597,8 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
   private readonly linkCounters: Float64Array;
   /** Link events from before createMachine resolved (a link may come up while partitions boot), held until the caller can listen. */
   private earlyLinkEvents: LinkEvent[] | undefined = [];
+  /** createMachine has resolved: from now on a crash nobody listens for is warned about. */
+  private bootOver = false;
 
   /** @internal */
   constructor(
@@ -789,7 +791,8 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
   onPartitionExit(p: PartitionHandle, exitCode: number, error: Error | undefined): void {
     if (this.closing) return;
     if (!this.hardwareDown) void this.admin.partitionDown(p.index).catch(() => {});
-    if (this.notify('partitionExit', { id: p.id, name: p.name, exitCode, error }) || error === undefined) return;
+    // During createMachine the failed boot itself reports it (nobody could have listened yet).
+    if (this.notify('partitionExit', { id: p.id, name: p.name, exitCode, error }) || error === undefined || !this.bootOver) return;
     // A crash (an error thrown outside any program's main, say in a background task) that nobody
     // listens for would otherwise show only as its peers' EPEERDEAD.
     process.emitWarning(
@@ -826,6 +829,7 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
 
   /** @internal createMachine has resolved: emit the link events of the boot once the caller's code after `await createMachine()` has run. */
   bootEnded(): void {
+    this.bootOver = true;
     const early = this.earlyLinkEvents ?? [];
     setImmediate(() => {
       this.earlyLinkEvents = undefined;
@@ -940,6 +944,8 @@ function listenAdvice(message: string): string {
 
 /** Exit code 13 is Node's for a module whose top-level await never settled (the event loop emptied under it). */
 function exitReason(code: number, error: Error | undefined): string {
+  // Node ends a worker over its heap limit with this error and exit code 0, which reads like a clean exit.
+  if ((error as { code?: unknown } | undefined)?.code === 'ERR_WORKER_OUT_OF_MEMORY') return `ran out of memory (${error!.message})`;
   const unsettled = code === 13 ? ' (Node: a top-level await, or the promise its default export returned, never settled)' : '';
   return `exited with code ${code}${unsettled}${error ? `: ${error.message}` : ''}`;
 }

@@ -125,6 +125,12 @@ describe('createMachine: a replacement OS that fails to boot', () => {
     expect(await rejection(machine.partition(2).os.hello())).toMatchObject({ code: 'ECLOSED', message: expect.stringMatching(closed) });
   });
 
+  it('a partition out of memory while booting is said to have run out of memory (Node exits it with code 0)', async () => {
+    const e = await rejection(createMachine({ partitions: [{ id: 1, resourceLimits: { maxOldGenerationSizeMb: 1 } }], ...SMALL }));
+    expect(e.code).toBe('EPARTITIONDOWN');
+    expect(e.message).toMatch(/^EPARTITIONDOWN: createMachine: partition 1 \(partition-1\) ran out of memory \(.*\) while booting; check partitions\[0\]\.resourceLimits/);
+  });
+
   it('a spawn with every process slot taken says which programs hold them and which option to raise', async () => {
     await using machine = await createMachine({ partitions: [{ id: 1 }], ...SMALL, processesPerPartition: 2 });
     const waiting = new URL('./fixtures/wait-forever.mjs', import.meta.url);
