@@ -78,6 +78,9 @@ export interface TestHooks {
   crashHardware(): Promise<void>;
 }
 
+/** Why a partition's worker ended (`partitionExit`'s `reason`). */
+export type PartitionExitReason = 'crash' | 'exit' | 'terminate' | 'restart' | 'abortGraceMs';
+
 /**
  * Events a {@link Machine} emits (it is a typed `EventEmitter`). None of `partitionExit`,
  * `hardwareExit`, `linkUp`, `linkDown` is emitted once {@link Machine.close} has begun. A
@@ -99,6 +102,13 @@ export interface MachineEvents {
       exitCode: number;
       /** The uncaught error that ended it, if any. */
       error?: Error;
+      /**
+       * Why it ended: `'crash'` (an uncaught error, `resourceLimits` exceeded), `'exit'` (its thread
+       * ended without an error), or the operator's doing: `'terminate'` ({@link PartitionHandle.terminate}),
+       * `'restart'` ({@link PartitionHandle.restart}), `'abortGraceMs'` (a program ignored its abort,
+       * and the partition was restarted for it).
+       */
+      reason: PartitionExitReason;
     },
   ];
   /**
@@ -190,6 +200,8 @@ export class PartitionHandle {
   /** Rejects when the partition's worker exits; raced against calls into it. */
   private died: Promise<never>;
   private alive = true;
+  /** Set when the operator ends the worker on purpose (partitionExit's reason), cleared for each new worker. */
+  private stopping: Exclude<PartitionExitReason, 'crash' | 'exit'> | undefined;
 
   /** @internal */
   constructor(
@@ -299,12 +311,17 @@ export class PartitionHandle {
     return new Promise<number>((resolve) => worker.once('exit', resolve)).then((exitCode) => {
       this.alive = false;
       release(os);
-      this.machine.onPartitionExit(this, exitCode, error);
-      return new MachineError(
-        'EPARTITIONDOWN',
-        `partition ${this.id} (${this.name}) exited with code ${exitCode}${error ? `: ${error.message}` : ''}; restart() it, or create a new machine`,
-        { cause: error },
-      );
+      const reason: PartitionExitReason = this.stopping ?? (error !== undefined ? 'crash' : 'exit');
+      this.machine.onPartitionExit(this, exitCode, error, reason);
+      const what =
+        reason === 'terminate'
+          ? 'was terminated by terminate()'
+          : reason === 'restart'
+            ? 'was restarted by restart()'
+            : reason === 'abortGraceMs'
+              ? 'was restarted because a program ignored its abort for abortGraceMs'
+              : `exited with code ${exitCode}${error ? `: ${error.message}` : ''}; restart() it, or create a new machine`;
+      return new MachineError('EPARTITIONDOWN', `partition ${this.id} (${this.name}) ${what}`, { cause: error });
     });
   }
 
@@ -338,7 +355,14 @@ export class PartitionHandle {
     this.machine.checkUsable('spawn');
     const href = moduleHref(program, 'spawn: program');
     const cancelling = checkSpawnOptions(options);
-    if (!this.alive) throw new MachineError('EPARTITIONDOWN', `partition ${this.id} (${this.name}) is not running; restart() it first`);
+    if (!this.alive) {
+      throw new MachineError(
+        'EPARTITIONDOWN',
+        this.restarting !== undefined
+          ? `partition ${this.id} (${this.name}) is restarting; await its restart() before spawning`
+          : `partition ${this.id} (${this.name}) is not running; restart() it first`,
+      );
+    }
     if (this.spec.os !== undefined) {
       throw new MachineError('EINVAL', `spawn: partition ${this.id} runs a replacement OS; drive it through partition.os instead of spawn`);
     }
@@ -448,6 +472,7 @@ export class PartitionHandle {
     // Unref'd: while the program runs, its pending result already holds the process open.
     const timer = setTimeout(() => {
       if (this.remote !== os || !this.alive || this.machine.closing || this.machine.failure !== undefined) return;
+      this.stopping = 'abortGraceMs';
       void this.restart().catch(() => {}); // a failed restart shows as partition.running false and partitionExit
     }, graceMs).unref();
     const done = (): void => clearTimeout(timer);
@@ -463,6 +488,7 @@ export class PartitionHandle {
    */
   async terminate(): Promise<void> {
     if (!this.alive) return;
+    this.stopping ??= 'terminate';
     const worker = this.worker;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const stopped = worker.terminate().then(() => this.exited.then(() => true));
@@ -516,6 +542,7 @@ export class PartitionHandle {
     // step races it (a call into a hardware being terminated never answers), and no worker starts
     // once it has begun (one started after would outlive the machine).
     const closing = this.machine.closingStarted;
+    if (this.alive) this.stopping ??= 'restart';
     await Promise.race([this.terminate(), closing]);
     this.machine.checkUsable('restart');
     const { port1: hardwareEnd, port2: partitionEnd } = new MessageChannel();
@@ -525,6 +552,7 @@ export class PartitionHandle {
     this.worker = this.startWorker(port, partitionEnd);
     this.remote = this.machine.connect(this.worker);
     this.alive = true;
+    this.stopping = undefined;
     this.exited = this.watch();
     this.died = this.diedAfter(this.exited);
     try {
@@ -788,11 +816,11 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
   }
 
   /** @internal */
-  onPartitionExit(p: PartitionHandle, exitCode: number, error: Error | undefined): void {
+  onPartitionExit(p: PartitionHandle, exitCode: number, error: Error | undefined, reason: PartitionExitReason): void {
     if (this.closing) return;
     if (!this.hardwareDown) void this.admin.partitionDown(p.index).catch(() => {});
     // During createMachine the failed boot itself reports it (nobody could have listened yet).
-    if (this.notify('partitionExit', { id: p.id, name: p.name, exitCode, error }) || error === undefined || !this.bootOver) return;
+    if (this.notify('partitionExit', { id: p.id, name: p.name, exitCode, error, reason }) || error === undefined || reason !== 'crash' || !this.bootOver) return;
     // A crash (an error thrown outside any program's main, say in a background task) that nobody
     // listens for would otherwise show only as its peers' EPEERDEAD.
     process.emitWarning(

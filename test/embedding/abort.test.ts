@@ -82,8 +82,8 @@ describe('spawn({ signal, timeoutMs })', () => {
     const e = await rejection(spawning.then((h) => h.result));
     expect(e.code).toBe('EABORTED');
     expect(e.message).toMatch(/^EABORTED: spawn: file:.*abortable\.mjs in partition 1 \(partition-1\) was aborted while starting: it ran past timeoutMs 100/);
-    const [info] = (await exited) as [{ id: number }];
-    expect(info.id).toBe(1);
+    const [info] = (await exited) as [{ id: number; reason: string }];
+    expect(info).toMatchObject({ id: 1, reason: 'abortGraceMs' });
     await until(() => machine.partition(1).running, () => 'partition 1 restarted');
     const again = await machine.partition(1).spawn(echoOnce, 'fresh');
     expect(await again.result).toMatchObject({ args: 'fresh', partition: 1 });

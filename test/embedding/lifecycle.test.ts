@@ -85,14 +85,27 @@ describe('lifecycle', () => {
     await warmUp();
     const base = threadCount();
     const machine = await createMachine({ partitions: [{ id: 1 }, { id: 2 }], ...SMALL });
-    const exits: number[] = [];
-    machine.on('partitionExit', ({ id }) => exits.push(id));
+    const exits: Array<{ id: number; reason: string }> = [];
+    machine.on('partitionExit', ({ id, reason }) => exits.push({ id, reason }));
+    const waiting = await machine.partition(1).spawn(new URL('./fixtures/wait-forever.mjs', import.meta.url), { port: 5 });
     const first = machine.partition(1).restart();
     const second = machine.partition(1).restart();
     expect(second).toBe(first);
     await first;
     expect(machine.partition(1).running).toBe(true);
-    expect(exits).toEqual([1]); // the old worker, once
+    expect(exits).toEqual([{ id: 1, reason: 'restart' }]); // the old worker, once
+    // The program that ran there learns why, not "exited with code 1; restart() it".
+    await expect(waiting.result).rejects.toMatchObject({ code: 'EPARTITIONDOWN', message: 'EPARTITIONDOWN: partition 1 (partition-1) was restarted by restart()' });
+    const second2 = await machine.partition(1).spawn(new URL('./fixtures/wait-forever.mjs', import.meta.url), { port: 5 });
+    await machine.partition(1).terminate();
+    await expect(second2.result).rejects.toMatchObject({ message: 'EPARTITIONDOWN: partition 1 (partition-1) was terminated by terminate()' });
+    expect(exits).toEqual([{ id: 1, reason: 'restart' }, { id: 1, reason: 'terminate' }]);
+    // A spawn that does not await restart() is told so (or that the restart ended it), not to restart().
+    await machine.partition(1).restart();
+    const restarting = machine.partition(1).restart();
+    const e = (await machine.partition(1).spawn(new URL('./fixtures/wait-forever.mjs', import.meta.url), { port: 6 }).then((h) => h.result).catch((err: Error) => err)) as Error;
+    await restarting;
+    expect(e.message).toMatch(/^EPARTITIONDOWN: partition 1 \(partition-1\) (was restarted by restart\(\)|is restarting; await its restart\(\) before spawning)$/);
     await machine.close();
     await threadsBackTo(base);
   });

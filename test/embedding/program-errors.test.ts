@@ -139,5 +139,11 @@ describe('a failure nobody awaits is not silent', () => {
     await machine.partition(1).spawn(new URL('./fixtures/background-throw.mjs', import.meta.url)); // its result is never read
     const w = await warned;
     expect(w.message).toBe("partition 1 (server) crashed: Error: background bug in the server. Listen to machine.on('partitionExit') to handle it");
+    // With a listener: the event, its reason 'crash', and no warning.
+    await machine.partition(1).restart();
+    const exited = once(machine, 'partitionExit');
+    await machine.partition(1).spawn(new URL('./fixtures/background-throw.mjs', import.meta.url));
+    const [info] = (await exited) as [{ id: number; exitCode: number; error: Error; reason: string }];
+    expect(info).toMatchObject({ id: 1, exitCode: 1, reason: 'crash', error: { message: 'background bug in the server' } });
   });
 });
