@@ -200,6 +200,8 @@ export class PartitionHandle {
   /** Rejects when the partition's worker exits; raced against calls into it. */
   private died: Promise<never>;
   private alive = true;
+  /** Ends the current run as its worker's exit would (terminate() gives up waiting for a thread stuck outside JavaScript). */
+  private letGo: () => void = () => {};
   /** Set when the operator ends the worker on purpose (partitionExit's reason), cleared for each new worker. */
   private stopping: Exclude<PartitionExitReason, 'crash' | 'exit'> | undefined;
 
@@ -308,7 +310,11 @@ export class PartitionHandle {
     const os = this.remote;
     worker.on('error', (e) => (error = e));
     // Not events.once(worker, 'exit'): that rejects on 'error', and a crashed partition must still be reported as an exit.
-    return new Promise<number>((resolve) => worker.once('exit', resolve)).then((exitCode) => {
+    // terminate() may end the run first, without the exit (letGo): the worker's later exit then changes nothing.
+    return new Promise<number>((resolve) => {
+      worker.once('exit', resolve);
+      this.letGo = () => resolve(1);
+    }).then((exitCode) => {
       this.alive = false;
       release(os);
       const reason: PartitionExitReason = this.stopping ?? (error !== undefined ? 'crash' : 'exit');
@@ -500,7 +506,11 @@ export class PartitionHandle {
     }
     // Blocked outside JavaScript, where termination cannot reach: it ends once that call returns
     // (no more of its JavaScript runs then), and must not hold the process open until it does.
+    // Its run ends now, as an exit would end it (the hardware takes the partition down, its
+    // programs' results reject), so that a restart() starts a run the old thread cannot touch.
     worker.unref();
+    this.letGo();
+    await this.exited;
     process.emitWarning(
       `partition ${this.id} (${this.name}) did not stop within ${DEFAULTS.terminateTimeoutMs} ms of being terminated: its thread is blocked outside JavaScript (a synchronous system call such as spawnSync); it was let go and ends when that call returns`,
       { code: 'LPARLINK_PARTITION_STUCK' },

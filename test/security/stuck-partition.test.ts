@@ -12,6 +12,8 @@ import { expect, it } from 'vitest';
 import { createMachine } from '../../src/index.js';
 
 const BLOCK = new URL('../fixtures/security/block-in-syscall.mjs', import.meta.url);
+const ECHO_SERVER = new URL('../fixtures/echo-server.mjs', import.meta.url);
+const ECHO_CLIENT = new URL('../fixtures/echo-client.mjs', import.meta.url);
 /** Seconds the child sleeps: unusual enough to find it by its command line, well past terminateTimeoutMs. */
 const SECONDS = '30.4417';
 
@@ -44,3 +46,44 @@ it('44: close() lets go of a partition blocked in a system call, with a warning 
     } catch {}
   }
 }, 30_000);
+
+/** A partition let go by terminate() is down at once; a restart()ed run is not touched when the old thread finally exits. */
+it('44: a let-go partition reads as down at once, and a restart after it survives the old thread\'s exit', async () => {
+  const seconds = '6.3119';
+  const exits: Array<{ id: number; reason: string }> = [];
+  const machine = await createMachine({ wait: 'sleep', partitions: [{ id: 1, name: 'blocked' }, { id: 2 }] });
+  const onWarning = (): void => {};
+  process.on('warning', onWarning);
+  machine.on('partitionExit', ({ id, reason }) => exits.push({ id, reason }));
+  try {
+    const blocked = await machine.partition(1).spawn(BLOCK, { seconds: Number(seconds) });
+    await new Promise((r) => setTimeout(r, 300));
+    await machine.partition(1).terminate();
+    // Down at once: its program's result rejects, spawn refuses, the event fired once.
+    expect(machine.partition(1).running).toBe(false);
+    await expect(blocked.result).rejects.toMatchObject({ code: 'EPARTITIONDOWN', message: 'EPARTITIONDOWN: partition 1 (blocked) was terminated by terminate()' });
+    await expect(machine.partition(1).spawn(ECHO_SERVER, { port: 7 })).rejects.toMatchObject({ code: 'EPARTITIONDOWN' });
+    expect(exits).toEqual([{ id: 1, reason: 'terminate' }]);
+    await machine.partition(1).restart();
+    // The old thread's sleep ends (and its worker exits) while the new run serves.
+    for (let i = 0; i < 200 && execOk(`^sleep ${seconds}$`); i++) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(machine.partition(1).running).toBe(true);
+    const server = await machine.partition(1).spawn(ECHO_SERVER, { port: 7 });
+    const client = await machine.partition(2).spawn(ECHO_CLIENT, { partition: 1, port: 7, n: 16 });
+    expect(await client.result).toMatchObject({ sent: 16 });
+    expect(await server.result).toMatchObject({ echoed: 16 });
+    expect(exits).toEqual([{ id: 1, reason: 'terminate' }]);
+  } finally {
+    process.off('warning', onWarning);
+    await machine.close();
+  }
+}, 30_000);
+
+function execOk(pattern: string): boolean {
+  try {
+    return execFileSync('pgrep', ['-f', pattern]).toString().trim() !== '';
+  } catch {
+    return false;
+  }
+}
