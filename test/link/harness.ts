@@ -45,6 +45,7 @@ export const READY = 1;
 export const PROGRESS = 2;
 export const FAILED = 3;
 export const ENDED = 4;
+export const GO = 5;
 
 /** The `node` option as the harness takes it: the link's option with certificate paths for `tls`. */
 export interface HarnessLinkConfig {

@@ -16,12 +16,13 @@ import type { RingConsumer } from '../../shared/ring.js';
 /** Socket bytes queued beyond this count as congestion: sends on the link wait (back-pressure) until it drains. */
 const CONGESTION_BYTES = 4 * 1024 * 1024;
 /**
- * Unsent bytes past which the peer is taken to read nothing. Data stops at CONGESTION_BYTES and
- * ACKs wait while congested (each channel's latest only), so what can still grow the output is the
- * answers to the peer's own requests: a peer that keeps asking without reading the answers would
- * otherwise grow this node's memory without bound.
+ * Bytes written while the link is congested past which the peer is taken to read nothing. Data
+ * stops at CONGESTION_BYTES (but for the batch the writer already held) and ACKs wait while
+ * congested (each channel's latest only), so what can still grow the output then is the answers
+ * to the peer's own requests: a peer that keeps asking without reading the answers would otherwise
+ * grow this node's memory without bound.
  */
-const MAX_UNSENT_BYTES = 4 * CONGESTION_BYTES;
+const MAX_WRITTEN_WHILE_CONGESTED = 16 * 1024 * 1024;
 /** ACKs owed, in pairs, past which those owed while congested are folded to one per channel. */
 const ACKS_FOLD_AT = 2 * 1024;
 /** A batch this large is written even while an earlier write is in flight. */
@@ -46,6 +47,8 @@ export class NodeLink {
   readonly writer: LinkWriter;
   private reader: LinkReader | undefined;
   private congested = false;
+  /** Bytes written since the link became congested (see MAX_WRITTEN_WHILE_CONGESTED). */
+  private writtenWhileCongested = 0;
   /** Length of acksDue at which the ACKs owed while congested are folded. */
   private foldAcksAt = 2 * ACKS_FOLD_AT;
   private lastReceived = 0;
@@ -92,6 +95,8 @@ export class NodeLink {
     this.acksDue.length = 0;
     this.closed.clear();
     this.congested = false;
+    this.writtenWhileCongested = 0;
+    this.foldAcksAt = 2 * ACKS_FOLD_AT;
     this.writesInFlight = 0;
     this.handshakeFailed = false;
     this.backoffMs = 0;
@@ -122,6 +127,8 @@ export class NodeLink {
     socket.on('drain', () => {
       if (this.socket !== socket || !this.congested) return;
       this.congested = false;
+      this.writtenWhileCongested = 0;
+      this.foldAcksAt = 2 * ACKS_FOLD_AT;
       this.events.drained();
     });
     socket.on('error', () => {}); // 'close' follows and says down
@@ -247,7 +254,9 @@ export class NodeLink {
 
   /** Our end `senderChannel` closed: tell the peer (after the ACKs owed, so it never sees a CLOSE before an ACK sent earlier). */
   close(channel: number, senderChannel: number, status: number): void {
-    this.writeAcks();
+    // Even while congested: a CLOSE that overtook the ACKs owed would fail, at the peer, sends
+    // this node delivered (docs/LINK.md).
+    this.writeAcks(true);
     if (!this.writer.close(channel, senderChannel, status)) {
       this.flush(true);
       this.writer.close(channel, senderChannel, status);
@@ -261,10 +270,10 @@ export class NodeLink {
     return this.closed.has(channel);
   }
 
-  private writeAcks(): void {
+  private writeAcks(evenIfCongested = false): void {
     const due = this.acksDue;
     if (due.length === 0) return;
-    if (this.congested) {
+    if (this.congested && !evenIfCongested) {
       // ACKs are cumulative: while the peer is not reading, a channel's latest is all it needs later.
       if (due.length >= this.foldAcksAt) {
         foldAcks(due);
@@ -314,9 +323,11 @@ export class NodeLink {
       this.writesInFlight--;
       if (this.writesInFlight === 0 && !this.writer.empty) this.flush();
     });
+    if (this.congested) this.writtenWhileCongested += bytes.length;
     if (socket.writableLength > CONGESTION_BYTES) {
       this.congested = true;
-      if (socket.writableLength > MAX_UNSENT_BYTES) {
+      // The batch the writer held when congestion began may still go out: it is data, not answers.
+      if (this.writtenWhileCongested > MAX_WRITTEN_WHILE_CONGESTED + this.writer.capacity) {
         this.down(`node ${this.node} read nothing of the last ${socket.writableLength >> 20} MiB sent to it while it kept sending requests`);
       }
     }

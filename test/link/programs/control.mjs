@@ -6,6 +6,7 @@ export const READY = 1; // the program sets it once it is connected / listening
 export const PROGRESS = 2; // messages sent (sender) or received (receiver) so far
 export const FAILED = 3; // sends the hardware refused after they were accepted (sender)
 export const ENDED = 4; // channels that have ended (receiver)
+export const GO = 5; // the test sets it to let a waiting program go on (read-later, send-then-wait)
 
 export function controlOf(args) {
   return new Int32Array(args.control);
