@@ -20,7 +20,7 @@ import { sleepAsync, sleepSync, type WaitPolicy } from '../shared/wait.js';
 import type { ChannelRegistry } from './channel-registry.js';
 import { BufferCopier, MessageSlab } from './message-slab.js';
 import { ReceiveRelease } from './receive-release.js';
-import type { SendQueue } from './send-queue.js';
+import { spaceWaitInThread, type SendQueue } from './send-queue.js';
 import type { PartitionTrace } from './trace.js';
 import { TraceWait } from '../shared/trace-layout.js';
 
@@ -48,9 +48,10 @@ export type MessageVisitor = (bytes: Uint8Array, offset: number, length: number)
  */
 let pumpsRunning = 0;
 /**
- * When this thread's event loop last turned as far as the pumps know (a pump's async sleep or
- * yield ended). Module state, not a pump's: a round trip's pump stops and starts again at every
- * message, and the blocking waits of all of them together must not keep the loop from turning.
+ * When this thread's event loop last turned as far as the pumps know (a pump's yield to it ended;
+ * an async sleep may have returned without one). Module state, not a pump's: a round trip's pump
+ * stops and starts again at every message, and the blocking waits of all of them together must
+ * not keep the loop from turning.
  */
 let loopTurnedAt = 0;
 
@@ -62,6 +63,8 @@ export class ReceivePump {
   private readonly ringMemory: ArrayBufferLike;
   private interest = 0;
   private pumping = false;
+  /** The pump's run() is in its sleepAsync (on the event loop), not blocked or busy. */
+  private sleepingAsync = false;
   /** A visitor runs (inside visitFor): the ring's head is in use, nested reads find nothing. */
   private visiting = false;
   /** Records moved to channels (or their readers notified) by walks; the pump's measure of progress. */
@@ -280,7 +283,9 @@ export class ReceivePump {
     return () => {
       if (!released) {
         released = true;
-        this.interest--;
+        // The last one gone while the pump sleeps on the event loop: wake it to stop, or it would
+        // stay counted as running and keep the thread's other pumps from blocking.
+        if (--this.interest === 0 && this.sleepingAsync) this.nudge();
       }
     };
   }
@@ -317,6 +322,7 @@ export class ReceivePump {
         idleSince = 0;
         this.release.flush(); // never sleep on space the hardware may be waiting for
         const recorded = this.tracer?.sleeping(TraceWait.RECEIVE_RING, this.owner.index) ?? false;
+        this.sleepingAsync = true;
         await sleepAsync(
           this.ring.i32,
           this.dataWaiting,
@@ -325,22 +331,23 @@ export class ReceivePump {
           this.wait.eventLoopSpins,
           Infinity,
         );
-        loopTurnedAt = performance.now();
+        this.sleepingAsync = false;
         this.tracer?.woke(recorded, TraceWait.RECEIVE_RING, this.owner.index);
       }
     } finally {
       this.pumping = false;
+      this.sleepingAsync = false;
       pumpsRunning--;
     }
   }
 
   /**
    * Whether the pump may wait blocking the thread (adaptive mode): only while no other process of
-   * this partition is waiting to receive, and this one is not waiting for send-ring space, since
+   * this partition is waiting to receive and no process of it waits for send-ring space, since
    * their wake-ups ring other bells, which reach this thread only through its event loop.
    */
   private mayBlock(): boolean {
-    return this.wait.eventLoopBlockMs > 0 && pumpsRunning === 1 && !this.sendQueue.waitingForSpace;
+    return this.wait.eventLoopBlockMs > 0 && pumpsRunning === 1 && !spaceWaitInThread();
   }
 
   /**

@@ -31,6 +31,17 @@ export interface SendQueueOwner {
   detachAcknowledged(): void;
 }
 
+/**
+ * Space sleepers of this thread's queue pairs (module state: one per worker isolate): their
+ * wake-ups come through the event loop, so no receive pump of the thread blocks it while one waits.
+ */
+let spaceSleepersInThread = 0;
+
+/** Whether a write() of any process of this thread waits for send-ring space. */
+export function spaceWaitInThread(): boolean {
+  return spaceSleepersInThread > 0;
+}
+
 export class SendQueue {
   private corked = 0;
   /** What each waitForSpace() now waiting needs to be done; the one sleeper (sleepForSpace) wakes when one is. */
@@ -100,11 +111,6 @@ export class SendQueue {
     this.tracer?.woke(recorded, TraceWait.SEND_SPACE, this.owner.index);
   }
 
-  /** A waitForSpace() of this queue pair is waiting (its wake-up comes through the event loop). */
-  get waitingForSpace(): boolean {
-    return this.spaceWaiters.size > 0;
-  }
-
   /**
    * The one sleeper on the send ring's space flag, for every waitForSpace() of this queue pair (the
    * writes of its channels, a close's CLOSE): it sleeps until one of them is done, and each then
@@ -118,8 +124,10 @@ export class SendQueue {
         for (const done of this.spaceWaiters) if (done()) return true;
         return false;
       };
+      spaceSleepersInThread++;
       this.spaceSleeper = sleepAsync(i32, signals.spaceWaiting, signals.spaceBell, anyDone, this.wait.eventLoopSpins, Number.POSITIVE_INFINITY).then(() => {
         this.spaceSleeper = undefined;
+        spaceSleepersInThread--;
       });
     }
     return this.spaceSleeper;

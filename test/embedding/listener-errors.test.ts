@@ -19,7 +19,7 @@ it('throwing partitionExit and programError listeners change nothing the machine
   expect(JSON.parse(stdout)).toEqual({
     result: 'rejected RangeError : out of range',
     restart: 'resolved true',
-    waitingResult: 'rejected MachineError EPARTITIONDOWN: partition 2 (partition-2) exited with code 1',
+    waitingResult: 'rejected MachineError EPARTITIONDOWN: partition 2 (partition-2) was restarted by restart()',
     after: 'resolved after',
     uncaught: ['programError listener bug', 'partitionExit listener bug'],
   });
