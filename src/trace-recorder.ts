@@ -71,7 +71,8 @@ async function typedFailure(exporting: Promise<TraceSummary>, what: string): Pro
     return await exporting;
   } catch (e) {
     if (e instanceof MachineError) throw e;
-    throw new MachineError('EIO', `exportTrace: writing to ${what} failed (${(e as Error).message}); the trace there is incomplete: export again to a destination that takes it`, { cause: e });
+    const why = (e as Error).message.replace(/^exportTrace: /, '');
+    throw new MachineError('EIO', `exportTrace: writing to ${what} failed (${why}); the trace there is incomplete: export again to a destination that takes it`, { cause: e });
   }
 }
 

@@ -62,7 +62,7 @@ describe('trace options', () => {
     destroyed.destroy();
     await expect(machine.exportTrace(destroyed)).rejects.toMatchObject({
       code: 'EIO',
-      message: expect.stringContaining('(exportTrace: the stream was closed or ended before the trace was written)'),
+      message: expect.stringContaining('writing to the stream failed (the stream was closed or ended before the trace was written)'),
     });
   });
 
