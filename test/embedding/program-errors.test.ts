@@ -100,6 +100,18 @@ describe('program failures keep their identity', () => {
   });
 });
 
+/** The next process warning with this code. */
+function nextWarning(code: string): Promise<Error> {
+  return new Promise<Error>((resolve) => {
+    const onWarning = (w: Error & { code?: string }): void => {
+      if (w.code !== code) return;
+      process.off('warning', onWarning);
+      resolve(w);
+    };
+    process.on('warning', onWarning);
+  });
+}
+
 describe('a failure nobody awaits is not silent', () => {
   it("emits programError with the rebuilt error, whether or not the result is awaited", async () => {
     await using machine = await createMachine({ partitions: [{ id: 1 }, { id: 2, name: 'web' }], ...SMALL });
@@ -113,14 +125,7 @@ describe('a failure nobody awaits is not silent', () => {
 
   it('with no listener and an unread result, the failure becomes a process warning naming the program', async () => {
     await using machine = await createMachine({ partitions: [{ id: 1 }], ...SMALL });
-    const warned = new Promise<Error>((resolve) => {
-      const onWarning = (w: Error & { code?: string }): void => {
-        if (w.code !== 'LPARLINK_PROGRAM_ERROR') return;
-        process.off('warning', onWarning);
-        resolve(w);
-      };
-      process.on('warning', onWarning);
-    });
+    const warned = nextWarning('LPARLINK_PROGRAM_ERROR');
     await machine.partition(1).spawn(throwing, { kind: 'custom' }); // its handle.result is never read
     const w = await warned;
     expect(w.message).toMatch(/throwing\.mjs \(process \d+ of partition 1 \(partition-1\)\) threw while nobody was reading its handle\.result: QuotaError: over quota/);
@@ -128,14 +133,7 @@ describe('a failure nobody awaits is not silent', () => {
 
   it("a partition that crashes outside any program's main, with no partitionExit listener, becomes a process warning", async () => {
     await using machine = await createMachine({ partitions: [{ id: 1, name: 'server' }], ...SMALL });
-    const warned = new Promise<Error>((resolve) => {
-      const onWarning = (w: Error & { code?: string }): void => {
-        if (w.code !== 'LPARLINK_PARTITION_EXIT') return;
-        process.off('warning', onWarning);
-        resolve(w);
-      };
-      process.on('warning', onWarning);
-    });
+    const warned = nextWarning('LPARLINK_PARTITION_EXIT');
     await machine.partition(1).spawn(new URL('./fixtures/background-throw.mjs', import.meta.url)); // its result is never read
     const w = await warned;
     expect(w.message).toBe("partition 1 (server) crashed: Error: background bug in the server. Listen to machine.on('partitionExit') to handle it");

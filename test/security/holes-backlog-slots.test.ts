@@ -9,7 +9,7 @@
  */
 import { expect, it } from 'vitest';
 import { ConnectionState, RecordType, Status } from 'lparlink/internal';
-import { completions, SMALL, withBench } from './harness.js';
+import { completions, SMALL, withBench, type Bench } from './harness.js';
 
 const A = 3;
 const V = 4;
@@ -25,16 +25,18 @@ async function slotStates(os: any): Promise<number[]> {
 }
 const count = (states: number[], state: number): number => states.filter((s) => s === state).length;
 
-async function openAll(os: any[], qps: number[]): Promise<void> {
-  for (let i = 0; i < os.length; i++) expect(await os[i].open(qps[i])).toMatchObject({ ok: true });
+/** A's queue pair 0, V's 0 (listening on 20) and 1 (to connect out), S's 0 (listening on 30); returns A's and V's OS. */
+async function setUp(b: Bench): Promise<[any, any]> {
+  const [a, v, s] = [b.os(A), b.os(V), b.os(S)];
+  for (const [os, qp] of [[a, 0], [v, 0], [v, 1], [s, 0]] as const) expect(await os.open(qp)).toMatchObject({ ok: true });
+  expect(await v.listen(0, 20)).toEqual({ ok: true });
+  expect(await s.listen(0, 30)).toEqual({ ok: true });
+  return [a, v];
 }
 
 it('41: connects closed at once take at most half the listening partition’s slots; its own connect still works', async () => {
   await withBench({ hostile: [A, V, S] }, async (b) => {
-    const [a, v, s] = [b.os(A), b.os(V), b.os(S)];
-    await openAll([a, v, v, s], [0, 0, 1, 0]);
-    expect(await v.listen(0, 20)).toEqual({ ok: true });
-    expect(await s.listen(0, 30)).toEqual({ ok: true });
+    const [a, v] = await setUp(b);
 
     // One channel at a time: A never holds more than one slot of its own.
     const answers: Array<{ ok: boolean; code?: string }> = [];
@@ -60,10 +62,7 @@ it('41: connects closed at once take at most half the listening partition’s sl
 
 it('41: connects kept open take at most half the listening partition’s slots', async () => {
   await withBench({ hostile: [A, V, S] }, async (b) => {
-    const [a, v, s] = [b.os(A), b.os(V), b.os(S)];
-    await openAll([a, v, v, s], [0, 0, 1, 0]);
-    expect(await v.listen(0, 20)).toEqual({ ok: true });
-    expect(await s.listen(0, 30)).toEqual({ ok: true });
+    const [a, v] = await setUp(b);
 
     const answers: Array<{ ok: boolean; code?: string; message?: string }> = [];
     for (let i = 0; i < SMALL.channelsPerPartition; i++) answers.push(await a.connect(0, V, 20));

@@ -15,3 +15,11 @@ export function controlOf(args) {
 export function stopRequested(control) {
   return Atomics.load(control, STOP) !== 0;
 }
+
+/** Listen on `port`, say READY once listening, and accept one channel. */
+export async function acceptOne(proc, port, control) {
+  const listener = proc.listen(port);
+  await listener.ready;
+  Atomics.store(control, READY, 1);
+  return listener.accept();
+}

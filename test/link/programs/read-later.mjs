@@ -1,13 +1,10 @@
 // Accepts one channel on args.port and reads nothing of it until the test sets control word GO;
 // then reads everything until the channel ends. Returns how many messages it read.
-import { controlOf, GO, READY } from './control.mjs';
+import { acceptOne, controlOf, GO } from './control.mjs';
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 export default async function main(proc, args) {
   const control = controlOf(args);
-  const listener = proc.listen(args.port);
-  await listener.ready;
-  Atomics.store(control, READY, 1);
-  const ch = await listener.accept();
+  const ch = await acceptOne(proc, args.port, control);
   while (Atomics.load(control, GO) === 0) await sleep(10);
   let n = 0;
   try {
