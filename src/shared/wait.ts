@@ -38,7 +38,7 @@ export interface WaitPolicy {
    * How long a process waiting to receive, the only one of its partition waiting, may block its
    * thread in Atomics.wait before it sleeps on the event loop (0: it never blocks); also how long
    * its event loop may go without a turn while messages keep waking it that way. A blocked thread
-   * wakes straight from the futex: a partition's wake-up took ~8 µs so against ~25 µs through
+   * wakes straight from the futex: a partition's wake-up took ~9 µs against ~26 µs through
    * Atomics.waitAsync, its task and the event loop (a 64 B round trip: two of them).
    */
   readonly eventLoopBlockMs: number;
