@@ -107,7 +107,7 @@ export class Listener implements AsyncIterable<Channel> {
   }
 
   private closedError(): ChannelError {
-    return this.proc.endedError ?? new ChannelError('ECLOSED', `listener on port ${this.port} is closed`);
+    return this.proc.endedError ?? new ChannelError('ECLOSED', `listener on port ${this.port} is closed`, `call proc.listen(${this.port}) again to accept more connections`);
   }
 
   /** `for await (const ch of listener)`: accept channels until the listener is closed. */

@@ -60,7 +60,7 @@ const advice: Record<ChannelErrorCode, string> = {
   ESTALE: 'the channel handle belongs to a closed channel whose slot was reused; use the handle of a live channel',
   EMSGSIZE: 'the message does not fit; sending: split it or raise maxMessageBytes in createMachine; receiving: pass a larger buffer',
   EPERM: 'this queue pair does not own that channel; send only on channels your process opened or accepted',
-  EINVAL: 'an argument was invalid; see the message for which one',
+  EINVAL: 'fix the argument or field the message names',
   EAGAIN: 'the send ring is full; await channel.write() to wait for space, or retry later',
   EFAULT: 'the ring of that queue pair is corrupt; the hardware stopped serving it',
   EHWRESET: 'the hardware worker stopped; the machine failed closed, create a new machine',
