@@ -9,14 +9,19 @@ import type { PartitionOS } from './os.js';
 import type { PartitionBoot, PartitionOsContext } from '../shared/boot.js';
 import type { PartitionControlApi } from '../shared/control-contract.js';
 import { expose, nodeEndpoint, wrap, WORKER_READY } from '../shared/control-plane.js';
+import { describeValue } from '../shared/errors.js';
 import type { PartitionOsApi } from '../shared/operator-contract.js';
 
 const boot = workerData as PartitionBoot;
 
 if (boot.os !== undefined) {
-  const mod = (await import(boot.os)) as { default: (ctx: PartitionOsContext) => unknown };
-  const api = await mod.default({ partitionId: boot.id, name: boot.name, port: boot.port, control: boot.controlEndpoint });
-  expose(api ?? {}, nodeEndpoint(parentPort!));
+  const mod = (await import(boot.os)) as { default?: unknown };
+  if (typeof mod.default !== 'function') {
+    const what = mod.default === undefined ? 'has no default export' : `has a default export that is ${describeValue(mod.default)}, not a function`;
+    throw new TypeError(`${what}; export default function os({ partitionId, name, port, control }) returning the OS api`);
+  }
+  const api = await (mod.default as (ctx: PartitionOsContext) => unknown)({ partitionId: boot.id, name: boot.name, port: boot.port, control: boot.controlEndpoint });
+  expose(withNamedMisses((api ?? {}) as object, boot.id), nodeEndpoint(parentPort!));
 } else {
   // Boot ends once the operator endpoint is exposed; the OS with the process and channel modules
   // loads behind it (most of a partition's module graph), and the first call waits for it. Every
@@ -38,3 +43,19 @@ if (boot.os !== undefined) {
   expose(api, nodeEndpoint(parentPort!));
 }
 parentPort!.postMessage(WORKER_READY);
+
+/**
+ * The replacement OS's api, answering a call to a method it does not have with what it has
+ * (comlink alone reads the method as undefined and fails on "reading 'apply'").
+ */
+function withNamedMisses(api: object, partitionId: number): object {
+  return new Proxy(api, {
+    get(target, key, receiver) {
+      if (typeof key !== 'string' || key in target) return Reflect.get(target, key, receiver);
+      return () => {
+        const methods = Object.keys(target).filter((k) => typeof (target as Record<string, unknown>)[k] === 'function');
+        throw new TypeError(`the OS of partition ${partitionId} has no method ${key} (its methods: ${methods.join(', ') || 'none'})`);
+      };
+    },
+  });
+}

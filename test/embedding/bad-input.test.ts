@@ -72,6 +72,11 @@ describe('createMachine: a replacement OS that fails to boot', () => {
   for (const [what, os, cause] of [
     ['throws', new URL('./fixtures/throwing-os.mjs', import.meta.url), /this OS refuses to boot/],
     ['does not exist', new URL('./fixtures/no-such-os.mjs', import.meta.url), /Cannot find module/],
+    [
+      'has no function as its default export',
+      new URL('./fixtures/not-a-function-os.mjs', import.meta.url),
+      /: has a default export that is 42, not a function; export default function os\(\{ partitionId, name, port, control \}\) returning the OS api/,
+    ],
   ] as const) {
     it(`${what}: rejects naming partitions[i].os and leaves no worker running`, async () => {
       const base = threadCount();
@@ -92,6 +97,8 @@ describe('createMachine: a replacement OS that fails to boot', () => {
       ...SMALL,
     });
     expect(await machine.partition(2).os.hello()).toBe('partition 2');
+    // A method it does not have: named, with the ones it has.
+    await expect(machine.partition(2).os.nope()).rejects.toMatchObject({ message: 'the OS of partition 2 has no method nope (its methods: hello, hang)' });
     const e = await rejection(machine.partition(2).spawn(echoOnce));
     expect(e.message).toMatch(/spawn: partition 2 runs a replacement OS; drive it through partition\.os/);
   });
