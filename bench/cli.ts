@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import type { Machine, WaitMode } from '../src/index.js';
-import { droppedAdvice, recordThreadName, setThreadLabel, THREAD_NAMES_ENV, WAIT_MODES } from '../src/internal.js';
+import { DEFAULTS, droppedAdvice, MAX_TRACE_RECORDS, MIN_TRACE_RECORDS, recordThreadName, setThreadLabel, THREAD_NAMES_ENV, WAIT_MODES } from '../src/internal.js';
 import { withMachine } from './fabric.js';
 import { BenchTrace } from './trace.js';
 import { printBusiest, runProfiled } from './profile.js';
@@ -56,7 +56,7 @@ const UNTRACED_SUITES = new Map([
 
 const usage = `usage: lparlink bench [--suite NAME] [--partitions N] [--size BYTES…] [--duration S] [--samples N]
                       [--wait spin|sleep|adaptive] [--json [FILE]] [--report FILE] [--cpu-prof DIR]
-                      [--trace FILE [--trace-sample N]]
+                      [--trace FILE [--trace-sample N] [--trace-records N]]
 
 options:
   --suite NAME      a suite below, several joined by commas, or 'all' (the default: every suite
@@ -74,6 +74,8 @@ options:
   --trace FILE      trace every machine of the run and write one message-flow trace
                     (Chrome Trace Event Format: ui.perfetto.dev, chrome://tracing, DevTools)
   --trace-sample N  trace every Nth message of each channel (default ${DEFAULT_TRACE_SAMPLE})
+  --trace-records N records per thread's trace ring of each machine, ${MIN_TRACE_RECORDS} to ${MAX_TRACE_RECORDS}
+                    (default ${DEFAULTS.traceRecords}; a full ring overwrites its oldest records)
   -h, --help        show this help
 
 suites:
@@ -136,7 +138,7 @@ function normalize(argv: readonly string[]): string[] {
 }
 
 /** The options that take one value (normalize() reads --size, which takes several, and --json, whose value may be left out). */
-const VALUE_OPTIONS = new Set(['--suite', '--partitions', '--duration', '--samples', '--wait', '--report', '--cpu-prof', '--trace', '--trace-sample']);
+const VALUE_OPTIONS = new Set(['--suite', '--partitions', '--duration', '--samples', '--wait', '--report', '--cpu-prof', '--trace', '--trace-sample', '--trace-records']);
 
 /** Boots at most one machine per (suite, partitions) and reuses it across that suite's cases. */
 class MachinePool implements RunContext {
@@ -214,6 +216,7 @@ export async function runBenchCli(argv: string[]): Promise<number> {
         'cpu-prof': { type: 'string' },
         trace: { type: 'string' },
         'trace-sample': { type: 'string' },
+        'trace-records': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
       strict: true,
@@ -309,6 +312,14 @@ export async function runBenchCli(argv: string[]): Promise<number> {
       return fail(`--trace-sample takes an integer from 1 to 4294967295, got '${values['trace-sample']}'`);
     }
   }
+  let traceRecords: number = DEFAULTS.traceRecords;
+  if (values['trace-records'] !== undefined) {
+    if (values.trace === undefined) return fail('--trace-records needs --trace FILE');
+    traceRecords = decimalNumber(values['trace-records']);
+    if (!Number.isInteger(traceRecords) || traceRecords < MIN_TRACE_RECORDS || traceRecords > MAX_TRACE_RECORDS) {
+      return fail(`--trace-records takes an integer from ${MIN_TRACE_RECORDS} to ${MAX_TRACE_RECORDS}, got '${values['trace-records']}'`);
+    }
+  }
 
   // --cpu-prof: run again under the profiler, then name the profiles. A run already under one
   // (the child, or `lparlink profile -- … bench`) just runs: its threads are being recorded.
@@ -338,7 +349,7 @@ export async function runBenchCli(argv: string[]): Promise<number> {
     }
   }
   const maxPayload = Math.max(64, ...(sizes ?? [MAX_PAYLOAD]));
-  const trace = values.trace === undefined ? undefined : await BenchTrace.open(values.trace, traceSample);
+  const trace = values.trace === undefined ? undefined : await BenchTrace.open(values.trace, traceSample, traceRecords);
   const pool = new MachinePool(wait, maxPayload, trace);
   // Suites whose one case repeats itself (ring, lifecycle) take the whole duration as one sample: say so.
   const onlyOnce = schedule.length > 0 && schedule.every((step) => step.case.once === true);

@@ -17,22 +17,24 @@ export class BenchTrace {
 
   private constructor(
     readonly sample: number,
+    /** Records per thread's trace ring of each machine (trace.records). */
+    readonly records: number,
     private readonly file: WriteStream,
     private readonly stream: TraceStream,
   ) {}
 
   /** Start the file (the caller checked that `path` can be written). */
-  static async open(path: string, sample: number): Promise<BenchTrace> {
+  static async open(path: string, sample: number, records: number = DEFAULTS.traceRecords): Promise<BenchTrace> {
     const file = createWriteStream(path);
     await once(file, 'open');
     const stream = new TraceStream(file);
     await stream.begin();
-    return new BenchTrace(sample, file, stream);
+    return new BenchTrace(sample, records, file, stream);
   }
 
   /** The createMachine option for the run's machines. */
-  get machineOption(): { sample: number } {
-    return { sample: this.sample };
+  get machineOption(): { sample: number; records: number } {
+    return { sample: this.sample, records: this.records };
   }
 
   /** Append a machine's rings, as the process `label` (call it before the machine closes, or after). */

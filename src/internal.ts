@@ -11,3 +11,4 @@ export * from './shared/port.js';
 export { setBytes } from './shared/shared-copy.js';
 export { recordThreadName, setThreadLabel, THREAD_NAMES_ENV, type ThreadNameRecord } from './thread-names.js';
 export { droppedAdvice } from './trace-export.js';
+export { DEFAULTS, MAX_TRACE_RECORDS, MIN_TRACE_RECORDS } from './options.js';

@@ -84,6 +84,10 @@ export interface TraceOptions {
   records?: number;
 }
 
+/** The bounds of `trace.records` (records per thread's trace ring). */
+export const MIN_TRACE_RECORDS = 1024;
+export const MAX_TRACE_RECORDS = 1 << 20;
+
 /** The default of every option (and the fixed sizes), in one place. */
 export const DEFAULTS = {
   /** `processesPerPartition`: process slots (queue pairs) per partition. */
@@ -313,6 +317,6 @@ function traceOptions(value: unknown): ResolvedOptions['trace'] {
   for (const key of Object.keys(t)) if (!TRACE_KEYS.has(key)) bad(`trace.${key}`, `is not a trace option (known: ${[...TRACE_KEYS].join(', ')})`);
   return {
     sample: intIn('trace.sample', t.sample, 1, 0xffff_ffff),
-    records: t.records === undefined ? DEFAULTS.traceRecords : intIn('trace.records', t.records, 1024, 1 << 20),
+    records: t.records === undefined ? DEFAULTS.traceRecords : intIn('trace.records', t.records, MIN_TRACE_RECORDS, MAX_TRACE_RECORDS),
   };
 }

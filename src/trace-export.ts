@@ -52,7 +52,8 @@ export function droppedAdvice(summary: TraceSummary): string {
   if (summary.dropped === 0) return '';
   return (
     "a thread's trace ring (trace.records, 32,768 records by default) filled and overwrote its oldest records, " +
-    'so the file holds only the last part of the run; trace fewer messages (a larger --trace-sample, or trace.sample) to keep more of it'
+    'so the file holds only the last part of the run; trace fewer messages (a larger --trace-sample or trace.sample), ' +
+    'or give each thread a larger ring (--trace-records or trace.records, up to 1,048,576), to keep more of it'
   );
 }
 

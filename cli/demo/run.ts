@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { EXIT, usageError } from '../exit.js';
 import { createMachine, type Machine } from '../../src/index.js';
-import { droppedAdvice } from '../../src/internal.js';
+import { DEFAULTS as MACHINE_DEFAULTS, droppedAdvice, MAX_TRACE_RECORDS, MIN_TRACE_RECORDS } from '../../src/internal.js';
 import { unwritable } from '../../bench/output-path.js';
 import { decimalNumber, joinNegativeValues } from '../../bench/negative-values.js';
 import type { ClientReport } from './programs/request-response.js';
@@ -26,12 +26,14 @@ interface DemoOptions {
   /** --trace FILE: record a message-flow trace and write it there. */
   trace?: string;
   traceSample: number;
+  /** Records per thread's trace ring (trace.records). */
+  traceRecords: number;
 }
 
-const DEFAULTS: DemoOptions = { requests: 20_000, streamMessages: 1_000_000, streamBytes: 256, attempts: 1000, traceSample: 64 };
+const DEFAULTS: DemoOptions = { requests: 20_000, streamMessages: 1_000_000, streamBytes: 256, attempts: 1000, traceSample: 64, traceRecords: MACHINE_DEFAULTS.traceRecords };
 
 const usage = `usage: lparlink demo [--requests N] [--messages N] [--bytes N] [--attempts N]
-                     [--trace FILE [--trace-sample N]]
+                     [--trace FILE [--trace-sample N] [--trace-records N]]
 
   --requests N   round trips web → db (default ${DEFAULTS.requests})
   --messages N   streamed messages batch → cache (default ${DEFAULTS.streamMessages})
@@ -40,15 +42,23 @@ const usage = `usage: lparlink demo [--requests N] [--messages N] [--bytes N] [-
   --trace FILE   write a message-flow trace (Chrome Trace Event Format) to FILE:
                  open it in ui.perfetto.dev, chrome://tracing or DevTools
   --trace-sample N  trace every Nth message of each channel (default ${DEFAULTS.traceSample})
+  --trace-records N records per thread's trace ring, ${MIN_TRACE_RECORDS} to ${MAX_TRACE_RECORDS} (default ${DEFAULTS.traceRecords})
   -h, --help     this help
 
 Options take their value as --flag N or --flag=N. Exit codes: 0 done, 1 a check
 failed, 2 bad arguments, 130 interrupted (Ctrl-C).
 `;
 
-const VALUE_OPTIONS = new Set(['--requests', '--messages', '--bytes', '--attempts', '--trace', '--trace-sample']);
+const VALUE_OPTIONS = new Set(['--requests', '--messages', '--bytes', '--attempts', '--trace', '--trace-sample', '--trace-records']);
 
-const FLAGS = { requests: 'requests', messages: 'streamMessages', bytes: 'streamBytes', attempts: 'attempts', 'trace-sample': 'traceSample' } as const;
+const FLAGS = {
+  requests: 'requests',
+  messages: 'streamMessages',
+  bytes: 'streamBytes',
+  attempts: 'attempts',
+  'trace-sample': 'traceSample',
+  'trace-records': 'traceRecords',
+} as const;
 
 /** The options, `'help'`, or what was wrong with the arguments (one line). */
 function parse(argv: string[]): DemoOptions | 'help' | string {
@@ -65,6 +75,7 @@ function parse(argv: string[]): DemoOptions | 'help' | string {
         attempts: { type: 'string' },
         trace: { type: 'string' },
         'trace-sample': { type: 'string' },
+        'trace-records': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -83,6 +94,10 @@ function parse(argv: string[]): DemoOptions | 'help' | string {
   if (o.streamBytes < 4 || o.streamBytes > 65536) return `--bytes must be from 4 to 65536, got ${o.streamBytes}`;
   if (values['trace-sample'] !== undefined && values.trace === undefined) return '--trace-sample needs --trace FILE';
   if (o.traceSample > 0xffff_ffff) return `--trace-sample takes an integer from 1 to 4294967295, got '${String(values['trace-sample'])}'`;
+  if (values['trace-records'] !== undefined && values.trace === undefined) return '--trace-records needs --trace FILE';
+  if (o.traceRecords < MIN_TRACE_RECORDS || o.traceRecords > MAX_TRACE_RECORDS) {
+    return `--trace-records takes an integer from ${MIN_TRACE_RECORDS} to ${MAX_TRACE_RECORDS}, got '${String(values['trace-records'])}'`;
+  }
   if (typeof values.trace === 'string') {
     const bad = unwritable('--trace', values.trace);
     if (bad !== undefined) return bad;
@@ -173,7 +188,7 @@ async function demo(o: DemoOptions, interrupted: Promise<'interrupted'>): Promis
       { id: 4, name: 'batch' },
     ],
     policy: { allow: [[1, 2], [3, 4]] },
-    trace: o.trace === undefined ? undefined : { sample: o.traceSample },
+    trace: o.trace === undefined ? undefined : { sample: o.traceSample, records: o.traceRecords },
   });
   process.stdout.write(`booted hardware-0 and 4 partitions in ${fmt(performance.now() - t0, 1)} ms\n\n`);
   try {

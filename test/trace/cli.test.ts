@@ -30,7 +30,19 @@ describe('--trace FILE', () => {
     // Every one of 80,000 streamed messages traced: more records than a thread's ring holds.
     const r = await lparlink(['demo', '--requests', '10', '--messages', '80000', '--attempts', '1', '--trace', file, '--trace-sample', '1']);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/trace: [\d,]+ sampled messages with their flows \([\d,]+ events, [1-9][\d,]* records dropped\) in .*dropped\.json;\n {7}a thread's trace ring \(trace\.records, 32,768 records by default\) filled and overwrote its oldest records, so the file holds only the last part of the run; trace fewer messages \(a larger --trace-sample, or trace\.sample\) to keep more of it;\n/);
+    expect(r.stdout).toMatch(
+      /trace: [\d,]+ sampled messages with their flows \([\d,]+ events, [1-9][\d,]* records dropped\) in .*dropped\.json;\n {7}a thread's trace ring \(trace\.records, 32,768 records by default\) filled and overwrote its oldest records, so the file holds only the last part of the run; trace fewer messages \(a larger --trace-sample or trace\.sample\), or give each thread a larger ring \(--trace-records or trace\.records, up to 1,048,576\), to keep more of it;\n/,
+    );
+    // The same run with rings that hold it: nothing dropped, every message's flow in the file.
+    const whole = join(tempDir(), 'whole.json');
+    const big = await lparlink(['demo', '--requests', '10', '--messages', '80000', '--attempts', '1', '--trace', whole, '--trace-sample', '1', '--trace-records', '524288']);
+    expect(big.code).toBe(0);
+    expect(big.stdout).toMatch(/trace: 80,0\d\d sampled messages with their flows \([\d,]+ events, 0 records dropped\) in .*whole\.json;\n {7}open it/);
+    const refused = await lparlink(['demo', '--trace', join(tempDir(), 'r.json'), '--trace-records', '1000']);
+    expect(refused).toMatchObject({ code: 2, stdout: '' });
+    expect(refused.stderr).toMatch(/^lparlink demo: --trace-records takes an integer from 1024 to 1048576, got '1000'\n/);
+    const benchRefused = await lparlink(['bench', '--trace-records', '4096']);
+    expect(benchRefused.stderr).toMatch(/^lparlink bench: --trace-records needs --trace FILE\n/);
   });
 
   it('checks the path before anything runs, and --trace-sample', async () => {
