@@ -47,6 +47,12 @@ const RING_DEFAULT_DURATION_S = 5;
  */
 const LINK_DEFAULT_DURATION_S = 5;
 const LINK_DEFAULT_SAMPLES = 5;
+/**
+ * The fairness suite's, run alone: 3 samples of 1 s. With 0.25 s samples the request/response
+ * pair's rate beside the flooder moved from 4.9k to 13.5k round trips/s between runs of one build
+ * (kept of alone 0.23–0.86); with 1 s samples, 0.43–0.57.
+ */
+const FAIRNESS_DEFAULT_DURATION_S = 3;
 /** Suites --trace does not record, and why. */
 const UNTRACED_SUITES = new Map([
   ['link', 'its two nodes run in two processes'],
@@ -64,7 +70,8 @@ options:
   --partitions N    most partitions for all-to-all, fan-in and fairness (default ${DEFAULT_PARTITIONS}, 2 to 64)
   --size BYTES…     payload sizes, e.g. --size 64 4K 64K (default: each suite's own; multiples
                     of 4 from 4 to 64K)
-  --duration S      seconds per case, shared by its samples (default ${DEFAULT_DURATION_S}; ring ${RING_DEFAULT_DURATION_S}, link ${LINK_DEFAULT_DURATION_S})
+  --duration S      seconds per case, shared by its samples (default ${DEFAULT_DURATION_S}; ring ${RING_DEFAULT_DURATION_S}, link ${LINK_DEFAULT_DURATION_S},
+                    fairness ${FAIRNESS_DEFAULT_DURATION_S} when run alone)
   --samples N       samples per case, 1 to ${MAX_SAMPLES} (default ${DEFAULT_SAMPLES}, link ${LINK_DEFAULT_SAMPLES}; fewer when a sample would be under ${MIN_SAMPLE_S} s);
                     the table shows their median and range, --json every sample
   --wait MODE       how idle threads wait: spin, sleep or adaptive (default adaptive)
@@ -243,7 +250,8 @@ export async function runBenchCli(argv: string[]): Promise<number> {
   if (alone === 'lifecycle' && ignored.length > 0) {
     return fail(`--suite lifecycle times a fixed number of boots (about 10 s) and takes no ${ignored.join(', ')}: leave ${ignored.length > 1 ? 'them' : 'it'} out`);
   }
-  let durationSeconds = alone === 'ring' ? RING_DEFAULT_DURATION_S : alone === 'link' ? LINK_DEFAULT_DURATION_S : DEFAULT_DURATION_S;
+  const suiteDuration: Record<string, number> = { ring: RING_DEFAULT_DURATION_S, link: LINK_DEFAULT_DURATION_S, fairness: FAIRNESS_DEFAULT_DURATION_S };
+  let durationSeconds = (alone === undefined ? undefined : suiteDuration[alone]) ?? DEFAULT_DURATION_S;
   if (values.duration !== undefined) {
     durationSeconds = decimalNumber(values.duration);
     if (!(durationSeconds > 0) || !Number.isFinite(durationSeconds)) {
