@@ -2,8 +2,9 @@
  * When the engine runs. Busy: rounds back to back, yielding to the event loop
  * every couple of milliseconds so control-plane calls get in. Idle: spin a
  * little, then announce sleep on every port and wait on all port doorbells
- * with Atomics.waitAsync — never Atomics.wait, so the hardware thread stays
- * inspectable and keeps answering its control ports.
+ * with Atomics.waitAsync — never Atomics.wait, which waits on one address (a
+ * doorbell per port) and stops the event loop that carries the control ports
+ * (the inspector would still be answered: V8 interrupts a blocking wait for it).
  */
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { Engine } from './engine.js';
