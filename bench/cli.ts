@@ -5,7 +5,7 @@
  *
  *   lparlink bench [--suite NAME] [--partitions N] [--size BYTES…] [--duration S]
  *                  [--wait spin|sleep|adaptive] [--json [FILE]] [--report FILE] [--cpu-prof DIR]
- *                  [--trace FILE [--trace-sample N]]
+ *                  [--trace FILE [--trace-sample N] [--trace-records N]]
  */
 import { writeFileSync } from 'node:fs';
 import { join as joinPath, resolve as resolvePath } from 'node:path';

@@ -490,7 +490,8 @@ export class PartitionHandle {
    * its running programs' results reject with `EPARTITIONDOWN`; `partitionExit` is emitted.
    * Does nothing if it is not running. A thread blocked outside JavaScript (a synchronous system
    * call) stops only once that call returns: after 5 s this resolves anyway, lets the thread go
-   * (it no longer holds the process open) and warns (`LPARLINK_PARTITION_STUCK`).
+   * (unref'd; Node still ends the process only once the call returns) and warns
+   * (`LPARLINK_PARTITION_STUCK`).
    */
   async terminate(): Promise<void> {
     if (!this.alive) return;
@@ -505,7 +506,7 @@ export class PartitionHandle {
       clearTimeout(timer);
     }
     // Blocked outside JavaScript, where termination cannot reach: it ends once that call returns
-    // (no more of its JavaScript runs then), and must not hold the process open until it does.
+    // (no more of its JavaScript runs then); its event loop need not wait for it meanwhile.
     // Its run ends now, as an exit would end it (the hardware takes the partition down, its
     // programs' results reject), so that a restart() starts a run the old thread cannot touch.
     worker.unref();
@@ -845,7 +846,7 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
    * with `MachineError` `ECLOSED`. No `partitionExit`/`hardwareExit` events are emitted. Safe to
    * call twice (the second call returns the same promise). A partition whose thread is blocked
    * outside JavaScript (a synchronous system call) cannot stop until that call returns: after 5 s
-   * it is let go (it no longer holds the process open) with the warning `LPARLINK_PARTITION_STUCK`.
+   * it is let go (unref'd) with the warning `LPARLINK_PARTITION_STUCK`.
    */
   close(): Promise<void> {
     this.closed ??= this.shutdown();

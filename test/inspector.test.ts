@@ -1,7 +1,9 @@
 /**
- * Wait modes and the Node inspector: an idle hardware or partition thread
- * waits with Atomics.waitAsync (never a blocking Atomics.wait), so the
- * inspector sees every thread by name and can evaluate in it while it idles.
+ * Wait modes and the Node inspector: the inspector sees every thread by name
+ * and can evaluate in it while it idles, whether it waits with
+ * Atomics.waitAsync (the hardware; a process sleeping on its event loop) or
+ * blocks in Atomics.wait (a process in recvIntoSync, or a receiving process's
+ * first millisecond in adaptive mode): V8 interrupts a blocking wait for it.
  */
 import { Session } from 'node:inspector/promises';
 import { describe, expect, it } from 'vitest';
@@ -58,3 +60,30 @@ describe('wait modes: idle threads stay inspectable', () => {
     });
   }
 });
+
+it('a partition blocked in Atomics.wait (recvIntoSync) answers the inspector while it stays blocked', async () => {
+  const machine = await createMachine({ partitions: [{ id: 1 }, { id: 2 }], wait: 'adaptive' });
+  const session = new Session();
+  session.connect();
+  try {
+    const roles = new URL('./fixtures/blocking-roles.mjs', import.meta.url);
+    const reader = await machine.partition(1).spawn(roles, { role: 'blocked-reader', port: 7, ms: 4000 });
+    const peer = await machine.partition(2).spawn(roles, { role: 'quiet-peer', partition: 1, port: 7, ms: 4500 });
+    const { workers, evaluate } = await inspect(session);
+    for (let i = 0; i < 100 && workers.length < 3; i++) await new Promise((r) => setTimeout(r, 20));
+    const partition1 = workers.find((w) => w.workerInfo.title.endsWith('partition-1'))!;
+    let blocked: unknown = false;
+    for (let i = 0; i < 100 && blocked !== true; i++) {
+      blocked = await evaluate(partition1, 'globalThis.blockedInRecv === true');
+      if (blocked !== true) await new Promise((r) => setTimeout(r, 20));
+    }
+    // Answered from inside the blocking wait: the program has not returned from recvIntoSync.
+    expect(blocked).toBe(true);
+    expect(await evaluate(partition1, '6 * 7')).toBe(42);
+    expect(await reader.result).toEqual({ n: null }); // the wait then ran to its timeout
+    await peer.result;
+  } finally {
+    session.disconnect();
+    await machine.close();
+  }
+}, 20_000);

@@ -16,7 +16,8 @@ import { availableParallelism } from 'node:os';
  * How idle threads (the hardware, a process waiting to receive) wait for work: `'spin'` polls
  * without sleeping (lowest latency; burns a core per waiter, so not for small CI machines; with
  * fewer than 4 cores it sleeps after about 50 µs), `'sleep'` sleeps at once (least CPU; best for
- * tests on shared machines), `'adaptive'` spins briefly, then sleeps (the default).
+ * tests on shared machines), `'adaptive'` spins briefly, then sleeps (the default; a process
+ * waiting to receive first blocks its thread for up to 1 ms, see `eventLoopBlockMs`).
  */
 export type WaitMode = 'spin' | 'sleep' | 'adaptive';
 export const WAIT_MODES: readonly WaitMode[] = ['spin', 'sleep', 'adaptive'];

@@ -1,6 +1,6 @@
 /**
  * A congested link (more than 4 MiB waiting unsent to the peer) still keeps its promises (docs/LINK.md,
- * THREATS case 43): a CLOSE never overtakes the ACKs owed for messages delivered before it, and
+ * THREATS case 41): a CLOSE never overtakes the ACKs owed for messages delivered before it, and
  * what stops the link is a peer that reads nothing while it keeps asking, never a large message.
  * Both found by a review of the change that made ACKs wait while congested.
  */

@@ -1,5 +1,5 @@
 /**
- * THREATS.md case 42: what an unauthenticated connection can make a listening node hold. Anyone
+ * THREATS.md case 40: what an unauthenticated connection can make a listening node hold. Anyone
  * who reaches the listener's port gets, before any certificate is checked, a socket and TLS state
  * in the hardware worker. The listener closes each that has not finished its handshake within the
  * dialing side's own bound (10 × deadAfterMs, at least 2 s), and holds at most 64 such at once:
@@ -37,7 +37,7 @@ function hold(t0: number, partialRecord: boolean): Held {
   return held;
 }
 
-it('42: connections that never finish their handshake are closed within the bound, and at most 64 are held at once', async () => {
+it('40: connections that never finish their handshake are closed within the bound, and at most 64 are held at once', async () => {
   const before = (await b.stats()).unknownIdentities;
   const t0 = Date.now();
   const first: Held[] = [];

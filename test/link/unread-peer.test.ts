@@ -1,5 +1,5 @@
 /**
- * THREATS.md case 43: a peer that asks without reading the answers. An authenticated peer node
+ * THREATS.md case 41: a peer that asks without reading the answers. An authenticated peer node
  * (the test process, with node 1's valid certificate) streams CONNECT frames to a port nobody
  * listens on: node 2's hardware answers each with a CONNECT_REFUSED. A peer that reads its socket
  * gets them all and its link stays up; one that reads nothing must not grow node 2's unsent output
@@ -55,7 +55,7 @@ async function stream(peer: HostilePeer, mib: number): Promise<number> {
   return n;
 }
 
-it('43: a peer that reads its answers keeps its link; one that reads nothing loses it once 16 MiB wait unsent', async () => {
+it('41: a peer that reads its answers keeps its link; one that reads nothing loses it once 16 MiB wait unsent', async () => {
   const reading = await HostilePeer.dial(b.port!, certs.tls(1));
   expect(await stream(reading, 32)).toBe(32);
   // Its answers arrive (the HostilePeer reads and parses every frame).

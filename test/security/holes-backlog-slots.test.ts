@@ -1,5 +1,5 @@
 /**
- * THREATS.md case 41: others' connects and a partition's channel slots. Connecting costs the
+ * THREATS.md case 39: others' connects and a partition's channel slots. Connecting costs the
  * listening partition a channel slot before it accepts (claim 1: its hardware stores the key in
  * its own entry), and the slot stays taken until a process accepts the channel, even when the
  * connecting end closed meanwhile (what it sent, and its END, are still to be read). Attacker A,
@@ -34,7 +34,7 @@ async function setUp(b: Bench): Promise<[any, any]> {
   return [a, v];
 }
 
-it('41: connects closed at once take at most half the listening partition’s slots; its own connect still works', async () => {
+it('39: connects closed at once take at most half the listening partition’s slots; its own connect still works', async () => {
   await withBench({ hostile: [A, V, S] }, async (b) => {
     const [a, v] = await setUp(b);
 
@@ -60,7 +60,7 @@ it('41: connects closed at once take at most half the listening partition’s sl
   });
 });
 
-it('41: connects kept open take at most half the listening partition’s slots', async () => {
+it('39: connects kept open take at most half the listening partition’s slots', async () => {
   await withBench({ hostile: [A, V, S] }, async (b) => {
     const [a, v] = await setUp(b);
 

@@ -1,5 +1,5 @@
 /**
- * THREATS.md case 44: a partition blocked outside JavaScript. Worker.terminate() stops a thread at
+ * THREATS.md case 42: a partition blocked outside JavaScript. Worker.terminate() stops a thread at
  * its next JavaScript instruction, so a partition whose thread sits in a synchronous system call
  * (here spawnSync of a sleeping child) held terminate() and close() for as long as that call
  * lasted. Both now wait DEFAULTS.terminateTimeoutMs, then let the thread go (unref'd: it cannot
@@ -25,7 +25,7 @@ const sleeping = (): boolean => {
   }
 };
 
-it('44: close() lets go of a partition blocked in a system call, with a warning naming it', async () => {
+it('42: close() lets go of a partition blocked in a system call, with a warning naming it', async () => {
   const warnings: Error[] = [];
   const onWarning = (w: Error): void => void warnings.push(w);
   process.on('warning', onWarning);
@@ -48,7 +48,7 @@ it('44: close() lets go of a partition blocked in a system call, with a warning 
 }, 30_000);
 
 /** A partition let go by terminate() is down at once; a restart()ed run is not touched when the old thread finally exits. */
-it('44: a let-go partition reads as down at once, and a restart after it survives the old thread\'s exit', async () => {
+it('42: a let-go partition reads as down at once, and a restart after it survives the old thread\'s exit', async () => {
   const seconds = '6.3119';
   const exits: Array<{ id: number; reason: string }> = [];
   const machine = await createMachine({ wait: 'sleep', partitions: [{ id: 1, name: 'blocked' }, { id: 2 }] });
