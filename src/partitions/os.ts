@@ -122,7 +122,7 @@ export class PartitionOS {
     const holders = [...this.programs].map(([pid, ref]) => `process ${pid} running ${ref}`);
     const recycling = slots - holders.length;
     const held = holders.length === 0 ? '' : `: ${holders.slice(0, 4).join(', ')}${holders.length > 4 ? `, and ${holders.length - 4} more` : ''}`;
-    const ending = recycling > 0 ? `; ${recycling} of a program that just ended, still being handed back` : '';
+    const ending = recycling > 0 ? `; ${recycling} held by programs that just ended, still being handed back` : '';
     return new ChannelError(
       'EMFILE',
       `all ${slots} process slots of partition ${this.port.partitionId} are in use${held}${ending}`,
