@@ -312,22 +312,18 @@ export async function runBenchCli(argv: string[]): Promise<number> {
     const why = untraced.map((s) => `${s}: ${UNTRACED_SUITES.get(s)}`).join('; ');
     return fail(`--trace does not record the ${untraced.join(' or ')} suite (${why}): run ${untraced.length > 1 ? 'them' : 'it'} without --trace`);
   }
-  let traceSample = DEFAULT_TRACE_SAMPLE;
-  if (values['trace-sample'] !== undefined) {
-    if (values.trace === undefined) return fail('--trace-sample needs --trace FILE');
-    traceSample = decimalNumber(values['trace-sample']);
-    if (!Number.isInteger(traceSample) || traceSample < 1 || traceSample > 0xffff_ffff) {
-      return fail(`--trace-sample takes an integer from 1 to 4294967295, got '${values['trace-sample']}'`);
-    }
-  }
-  let traceRecords: number = DEFAULTS.traceRecords;
-  if (values['trace-records'] !== undefined) {
-    if (values.trace === undefined) return fail('--trace-records needs --trace FILE');
-    traceRecords = decimalNumber(values['trace-records']);
-    if (!Number.isInteger(traceRecords) || traceRecords < MIN_TRACE_RECORDS || traceRecords > MAX_TRACE_RECORDS) {
-      return fail(`--trace-records takes an integer from ${MIN_TRACE_RECORDS} to ${MAX_TRACE_RECORDS}, got '${values['trace-records']}'`);
-    }
-  }
+  /** A --trace-… count: its default, or the integer given (only beside --trace); a string says what is wrong. */
+  const traceCount = (flag: 'trace-sample' | 'trace-records', fallback: number, min: number, max: number): number | string => {
+    const raw = values[flag];
+    if (raw === undefined) return fallback;
+    if (values.trace === undefined) return `--${flag} needs --trace FILE`;
+    const n = decimalNumber(raw);
+    return Number.isInteger(n) && n >= min && n <= max ? n : `--${flag} takes an integer from ${min} to ${max}, got '${raw}'`;
+  };
+  const traceSample = traceCount('trace-sample', DEFAULT_TRACE_SAMPLE, 1, 0xffff_ffff);
+  if (typeof traceSample === 'string') return fail(traceSample);
+  const traceRecords = traceCount('trace-records', DEFAULTS.traceRecords, MIN_TRACE_RECORDS, MAX_TRACE_RECORDS);
+  if (typeof traceRecords === 'string') return fail(traceRecords);
 
   // --cpu-prof: run again under the profiler, then name the profiles. A run already under one
   // (the child, or `lparlink profile -- … bench`) just runs: its threads are being recorded.

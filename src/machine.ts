@@ -5,12 +5,11 @@
  */
 import { EventEmitter, once } from 'node:events';
 import { existsSync } from 'node:fs';
-import { isAbsolute } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { url as inspectorUrl } from 'node:inspector';
 import { DEFAULTS, resolveMachineOptions, type MachineOptions } from './options.js';
-import { moduleHref, type ProgramRef, type SpawnArgs } from './program.js';
+import { isCwdRelative, moduleHref, type ProgramRef, type SpawnArgs } from './program.js';
 import { dialsPeer, type HardwareBoot, type PartitionBoot, type ResolvedOptions, type ResolvedPartition } from './shared/boot.js';
 import { counterBytes, readPartitionStats, type PartitionStats } from './shared/counter-block.js';
 import { nodeEndpoint, releaseProxy, transfer, wrap, WORKER_READY, type Remote } from './shared/control-plane.js';
@@ -1054,8 +1053,7 @@ function missingProgram(program: unknown, href: string): string | undefined {
   if (!href.startsWith('file:')) return undefined;
   const path = fileURLToPath(href);
   if (existsSync(path)) return undefined;
-  const relative = typeof program === 'string' && !isAbsolute(program) && !/^[a-z][a-z0-9+.-]+:/i.test(program);
-  return relative
+  return isCwdRelative(program)
     ? `program ${program} does not exist: a relative path resolves against the working directory (${process.cwd()}), here to ${path}; ` +
         "give new URL('" + program + "', import.meta.url) to find it next to your module"
     : `program ${path} does not exist`;

@@ -125,12 +125,14 @@ function checkLoads(key: TlsMaterial, cert: TlsMaterial, ca: TlsMaterial | TlsMa
   } catch (e) {
     return bad('node.tls.key', `is not a PEM private key (${(e as Error).message}): use node-<id>.key from tools/link-certs.sh`);
   }
-  if (!new X509Certificate(pem(cert)).checkPrivateKey(privateKey)) {
+  // The node's certificate, then the intermediates its PEM may carry after it.
+  const chain = pemBlocks(cert).map((block) => new X509Certificate(block));
+  if (!chain[0].checkPrivateKey(privateKey)) {
     bad('node.tls.key', 'is not the key of node.tls.cert: use the node-<id>.key made with that certificate');
   }
   if (Array.isArray(ca) && ca.length === 0) bad('node.tls.ca', 'is an empty list: no peer could be verified; give the CA certificate (ca.crt from tools/link-certs.sh)');
   const authorities: X509Certificate[] = [];
-  const ownPrint = new X509Certificate(pem(cert)).fingerprint256;
+  const ownPrint = chain[0].fingerprint256;
   (Array.isArray(ca) ? ca : [ca]).forEach((c, i) => {
     const at = Array.isArray(ca) ? `node.tls.ca[${i}]` : 'node.tls.ca';
     let certificates: X509Certificate[];
@@ -155,7 +157,7 @@ function checkLoads(key: TlsMaterial, cert: TlsMaterial, ca: TlsMaterial | TlsMa
   if (!authorities.some((a) => a.checkIssued(a))) {
     bad('node.tls.ca', 'holds no root (self-signed) CA certificate, and TLS verifies a peer only up to a root it trusts: add the root CA (ca.crt from tools/link-certs.sh)');
   }
-  checkIssuedByAuthority(cert, authorities);
+  checkIssuedByAuthority(chain, authorities);
 }
 
 /** The PEM blocks of one certificate option (a bundle holds several); the whole text when it has none, for X509Certificate to refuse. */
@@ -169,8 +171,7 @@ function pemBlocks(material: TlsMaterial): Array<string | Buffer> {
  * after it, if any). Every node trusts the CAs it is given; a node whose certificate none of them
  * signed is refused by every peer configured like it, which would show only as authFailures.
  */
-function checkIssuedByAuthority(cert: TlsMaterial, authorities: readonly X509Certificate[]): void {
-  const chain = pemBlocks(cert).map((block) => new X509Certificate(block));
+function checkIssuedByAuthority(chain: readonly X509Certificate[], authorities: readonly X509Certificate[]): void {
   const issuedBy = (child: X509Certificate, parent: X509Certificate): boolean => child.checkIssued(parent) && child.verify(parent.publicKey);
   let current: X509Certificate | undefined = chain[0];
   for (let depth = 0; current !== undefined && depth < 8; depth++) {

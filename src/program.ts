@@ -111,6 +111,14 @@ export interface ProgramRef<Args = unknown, Result = unknown> {
   readonly [programTypes]?: { readonly args: Args; readonly result: Result };
 }
 
+/** A module string that is a URL (`file:`, `data:`, …), not a path. */
+const URL_SCHEME = /^[a-z][a-z0-9+.-]+:/i;
+
+/** Whether moduleHref() resolved `module` against the working directory (a relative path string). @internal */
+export function isCwdRelative(module: unknown): module is string {
+  return typeof module === 'string' && module.length > 0 && !URL_SCHEME.test(module) && !isAbsolute(module);
+}
+
 /**
  * Absolute module URL from a URL or a path. Relative paths resolve against
  * the current working directory (prefer `new URL('./p.js', import.meta.url)`).
@@ -120,7 +128,7 @@ export function moduleHref(module: unknown, what: string): string {
   if (isProgramRef(module)) return module.href;
   if (module instanceof URL) return module.href;
   if (typeof module === 'string' && module.length > 0) {
-    if (/^[a-z][a-z0-9+.-]+:/i.test(module)) return module;
+    if (URL_SCHEME.test(module)) return module;
     return pathToFileURL(isAbsolute(module) ? module : resolvePath(module)).href;
   }
   throw new MachineError(
