@@ -20,6 +20,8 @@ export interface SpawnOptions {
   /**
    * Abort the program, as `signal` would, if it has not ended this many milliseconds after spawn was
    * called. The bound covers the start: a main that never yields holds spawn, which then rejects.
+   * 0 aborts it before it has started (spawn rejects with `EABORTED`), as `AbortSignal.timeout(0)`
+   * would; unlike connect's `retry.timeoutMs`, a window for retries, where 0 means one attempt.
    */
   timeoutMs?: number;
   /**

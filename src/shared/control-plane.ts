@@ -2,9 +2,30 @@
  * comlink for Node, from one place: comlink has no `exports` map, so its ESM
  * build and Node adapter are reached by path, and only here.
  */
+import { transferHandlers, type TransferHandler } from 'comlink/dist/esm/comlink.mjs';
+import { rebuildError, recordError, type ErrorRecord } from './error-record.js';
+
 export { expose, transfer, wrap, releaseProxy } from 'comlink/dist/esm/comlink.mjs';
 export type { Remote, Endpoint } from 'comlink';
 export { default as nodeEndpoint } from 'comlink/dist/esm/node-adapter.mjs';
+
+/** How comlink writes a thrown value, unchanged for values that are not Errors. */
+type ThrownOnTheWire = { isError: true; value: ErrorRecord } | { isError: false; value: unknown };
+
+/**
+ * An error thrown across comlink (a replacement OS's method, a channel RPC) arrives as what was
+ * thrown: its class (RangeError, ChannelError, …), `code` and `cause`, as a program's error does.
+ * comlink's own handler sends the name, message and stack and rebuilds a plain Error. Every
+ * thread that uses comlink imports this module, so both ends of a call read the same format.
+ */
+const original = transferHandlers.get('throw') as TransferHandler<{ value: unknown }, ThrownOnTheWire>;
+transferHandlers.set('throw', {
+  canHandle: original.canHandle,
+  serialize: ({ value }) => (value instanceof Error ? [{ isError: true, value: recordError(value) }, []] : original.serialize({ value })),
+  deserialize: (serialized) => {
+    throw serialized.isError ? rebuildError(serialized.value) : serialized.value;
+  },
+} satisfies TransferHandler<{ value: unknown }, ThrownOnTheWire>);
 
 /**
  * What a worker posts on its parent port once it is fully booted (modules

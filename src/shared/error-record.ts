@@ -137,30 +137,44 @@ function recordNonError(thrown: unknown): ErrorRecord {
  * The error a record describes, as close to what was thrown as this thread can make it:
  * the same built-in class, `ChannelError`/`MachineError` with their code, or an `Error`
  * whose `name` is the original class's name; with `cause`, `code` and the carried properties.
+ * The record came from another thread, which may be hostile (a program can answer the operator's
+ * calls itself): a field of the wrong type is left out, and a cause chain is cut as recordError cuts it.
  */
-export function rebuildError(record: ErrorRecord): Error {
-  const cause = record.cause === undefined ? undefined : 'error' in record.cause ? rebuildError(record.cause.error) : record.cause.value;
-  const options = record.cause === undefined ? undefined : { cause };
+export function rebuildError(record: ErrorRecord, depth = 0): Error {
+  if (typeof record !== 'object' || record === null) return new Error(`an error that could not be read: ${safeString(record)}`);
+  const name = typeof record.name === 'string' ? record.name : 'Error';
+  const message = typeof record.message === 'string' ? record.message : safeString(record.message);
+  const code = typeof record.code === 'string' || typeof record.code === 'number' ? record.code : undefined;
+  const properties = typeof record.properties === 'object' && record.properties !== null ? record.properties : {};
+  const carried = record.cause;
+  const hasCause = typeof carried === 'object' && carried !== null && depth < MAX_CAUSE_DEPTH;
+  const cause = !hasCause ? undefined : 'error' in carried ? rebuildError(carried.error, depth + 1) : carried.value;
+  const options = hasCause ? { cause } : undefined;
   let error: Error;
-  if (record.name === 'ChannelError' && typeof record.code === 'string' && record.code in Status && record.code !== 'OK') {
-    const detail = record.properties?.detail;
-    error = new ChannelError(record.code as ChannelErrorCode, typeof detail === 'string' ? detail : '');
-    error.message = record.message;
+  if (name === 'ChannelError' && typeof code === 'string' && Object.hasOwn(Status, code) && code !== 'OK') {
+    const detail = properties.detail;
+    error = new ChannelError(code as ChannelErrorCode, typeof detail === 'string' ? detail : '');
+    error.message = message;
     if (options !== undefined) error.cause = cause;
-  } else if (record.name === 'MachineError') {
-    const detail = record.properties?.detail;
-    error = new MachineError(String(record.code ?? 'EINVAL'), typeof detail === 'string' ? detail : record.message, options);
-    error.message = record.message;
-  } else if (record.name === 'AggregateError') {
-    error = new AggregateError((record.errors ?? []).map(rebuildError), record.message, options);
-    if (record.code !== undefined) Object.defineProperty(error, 'code', { value: record.code, enumerable: true, configurable: true, writable: true });
+  } else if (name === 'MachineError') {
+    const detail = properties.detail;
+    error = new MachineError(String(code ?? 'EINVAL'), typeof detail === 'string' ? detail : message, options);
+    error.message = message;
+  } else if (name === 'AggregateError') {
+    const errors = Array.isArray(record.errors) && depth < MAX_CAUSE_DEPTH ? record.errors.slice(0, MAX_AGGREGATED) : [];
+    error = new AggregateError(
+      errors.map((e) => rebuildError(e, depth + 1)),
+      message,
+      options,
+    );
+    if (code !== undefined) Object.defineProperty(error, 'code', { value: code, enumerable: true, configurable: true, writable: true });
   } else {
-    const Class = Object.hasOwn(BUILT_IN_ERRORS, record.name) ? BUILT_IN_ERRORS[record.name] : Error;
-    error = new Class(record.message, options);
-    if (error.name !== record.name) Object.defineProperty(error, 'name', { value: record.name, configurable: true, writable: true });
-    if (record.code !== undefined) Object.defineProperty(error, 'code', { value: record.code, enumerable: true, configurable: true, writable: true });
+    const Class = Object.hasOwn(BUILT_IN_ERRORS, name) ? BUILT_IN_ERRORS[name] : Error;
+    error = new Class(message, options);
+    if (error.name !== name) Object.defineProperty(error, 'name', { value: name, configurable: true, writable: true });
+    if (code !== undefined) Object.defineProperty(error, 'code', { value: code, enumerable: true, configurable: true, writable: true });
   }
-  for (const [key, value] of Object.entries(record.properties ?? {})) {
+  for (const [key, value] of Object.entries(properties)) {
     if (!(key in error)) Object.defineProperty(error, key, { value, enumerable: true, configurable: true, writable: true });
   }
   if (typeof record.stack === 'string') error.stack = record.stack;

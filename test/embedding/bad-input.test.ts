@@ -98,7 +98,11 @@ describe('createMachine: a replacement OS that fails to boot', () => {
     });
     expect(await machine.partition(2).os.hello()).toBe('partition 2');
     // A method it does not have: named, with the ones it has.
-    await expect(machine.partition(2).os.nope()).rejects.toMatchObject({ message: 'the OS of partition 2 has no method nope (its methods: hello, hang)' });
+    await expect(machine.partition(2).os.nope()).rejects.toMatchObject({ message: 'the OS of partition 2 has no method nope (its methods: hello, hang, refuse)' });
+    // What a method throws arrives as thrown: its class, code and properties (comlink alone sends a plain Error).
+    const refused: unknown = await machine.partition(2).os.refuse(11).then(() => 'resolved', (e: unknown) => e);
+    expect(refused).toBeInstanceOf(RangeError);
+    expect(refused).toMatchObject({ message: '11 is out of range', code: 'ERANGE', limit: 10 });
     const e = await rejection(machine.partition(2).spawn(echoOnce));
     expect(e.message).toMatch(/spawn: partition 2 runs a replacement OS; drive it through partition\.os/);
   });
