@@ -118,27 +118,32 @@ export async function stream(
 const MACHINE_WARMUP_MS = 1000;
 const warmMachines = new WeakSet<Machine>();
 
-/** Round trips client → server → client (partitions 2 and 1 unless given), one message in flight. */
+/**
+ * Round trips client → server → client (partitions 2 and 1 unless given), one message in flight.
+ * `echoHere`: the client's program is its own server (both ends in one partition, blocking).
+ */
 export async function pingPong(
   m: Machine,
   o: FabricOptions,
-  c: { size: number; durationSeconds: number; server?: number; client?: number; blocking?: boolean },
+  c: { size: number; durationSeconds: number; server?: number; client?: number; blocking?: boolean; echoHere?: boolean },
 ): Promise<LatencySummary> {
   const port = nextPort++;
-  const serverAt = c.server ?? 1;
-  const server = await m.partition(serverAt).spawn(PROGRAMS.pong, { port, wait: o.wait, blocking: c.blocking } satisfies PongArgs);
-  const client = await m.partition(c.client ?? 2).spawn(PROGRAMS.ping, {
+  const clientAt = c.client ?? 2;
+  const serverAt = c.echoHere === true ? clientAt : (c.server ?? 1);
+  const server = c.echoHere === true ? undefined : await m.partition(serverAt).spawn(PROGRAMS.pong, { port, wait: o.wait, blocking: c.blocking } satisfies PongArgs);
+  const client = await m.partition(clientAt).spawn(PROGRAMS.ping, {
     partition: serverAt,
     port,
     size: c.size,
     durationMs: c.durationSeconds * 1000,
     wait: o.wait,
     blocking: c.blocking,
+    echoHere: c.echoHere,
     warmupMs: warmMachines.has(m) ? 0 : MACHINE_WARMUP_MS,
   } satisfies PingArgs);
   warmMachines.add(m);
   const summary = (await client.result) as LatencySummary;
-  await server.result;
+  await server?.result;
   return summary;
 }
 

@@ -20,6 +20,11 @@ export interface LatencyInput {
   readonly to?: readonly RingRef[];
   /** True in the three-thread loop (ping and pong then talk to the relay). */
   readonly relay?: boolean;
+  /**
+   * With `relay`: ping echoes too, in its own thread (two threads in all: ping and the relay), the
+   * shape of lparlink's round trip with both ends in one partition.
+   */
+  readonly echoInPing?: boolean;
   readonly port?: MessagePort;
 }
 

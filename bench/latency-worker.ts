@@ -4,6 +4,7 @@
  *
  *   raw-ring   ping → A → pong → B → ping                         (2 threads)
  *   raw-relay  ping → A → relay → B → pong → C → relay → D → ping  (3 threads)
+ *              the same loop with ping echoing B into C itself      (2 threads: echoInPing)
  *   postMessage  ping ⇄ pong over a MessageChannel                  (2 threads)
  *
  * Each ring's data signal points at its consumer's own flag and bell, so the
@@ -97,9 +98,19 @@ function next(s: Stage): { ring: number; type: number } {
 }
 
 function ping(): LatencySummary {
-  // Ping consumes on line 1; it produces into the first ring of the loop, consumed by the relay (0) or pong (2).
-  const s = stage(1, [input.relay === true ? 0 : 2]);
+  // Ping consumes on line 1; it produces into the first ring of the loop, consumed by the relay (0)
+  // or pong (2). Echoing itself, it consumes D and B and produces A and C, the relay's two inputs.
+  const echo = input.echoInPing === true;
+  const s = stage(1, echo ? [0, 0] : [input.relay === true ? 0 : 2]);
   const out = s.to[0];
+  /** Wait for the record that comes back to ping, echoing (forwarding B into C) on the way when ping is also pong. */
+  const reply = (): number => {
+    for (;;) {
+      const { ring, type } = next(s);
+      if (!echo || ring === 0) return type;
+      forward(s.from[1], s.to[1], type);
+    }
+  };
   const payload = new Uint8Array(input.bodyBytes).fill(0x5a);
   const rec = latencyRecorder();
   const send = (type: number): void => {
@@ -114,7 +125,7 @@ function ping(): LatencySummary {
   waitForGo();
   for (let i = 0; i < 200; i++) {
     send(DATA);
-    next(s);
+    reply();
     s.from[0].consume();
     s.from[0].release();
   }
@@ -124,7 +135,7 @@ function ping(): LatencySummary {
   for (let now = start; now < end; n++) {
     const t0 = now;
     send(DATA);
-    next(s);
+    reply();
     s.from[0].consume();
     s.from[0].release();
     now = performance.now();
@@ -133,7 +144,7 @@ function ping(): LatencySummary {
   const seconds = (performance.now() - start) / 1000;
   send(END_OF_RUN);
   for (;;) {
-    const { type } = next(s);
+    const type = reply();
     s.from[0].consume();
     s.from[0].release();
     if (type === END_OF_RUN) break;
@@ -155,8 +166,8 @@ function pong(): { echoed: number } {
 }
 
 function relay(): { moved: number } {
-  // from[0]: ping → relay, to[0]: relay → pong; from[1]: pong → relay, to[1]: relay → ping.
-  const s = stage(0, [2, 1]);
+  // from[0]: ping → relay, to[0]: relay → pong; from[1]: pong → relay, to[1]: relay → ping (pong is ping when it echoes itself).
+  const s = stage(0, input.echoInPing === true ? [1, 1] : [2, 1]);
   waitForGo();
   let moved = 0;
   for (;;) {

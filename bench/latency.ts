@@ -17,6 +17,8 @@ export interface RawLatencyOptions {
   readonly spins: number;
   /** Ring data bytes (a power of two, at least twice the record). */
   readonly capacity: number;
+  /** raw-relay only: ping echoes too, in its own thread (two threads: ping and the relay). */
+  readonly echoInPing?: boolean;
 }
 
 /** `count` rings in one buffer, after the consumers' signal lines. */
@@ -42,6 +44,10 @@ export async function runRawLatency(o: RawLatencyOptions): Promise<LatencySummar
   } else if (o.system === 'raw-ring') {
     const [a, b] = ringsInOneBuffer(2, o.capacity);
     inputs.push({ ...common, role: 'ping', from: [b], to: [a] }, { ...common, role: 'pong', from: [a], to: [b] });
+    transfers.push([], []);
+  } else if (o.echoInPing === true) {
+    const [a, b, c, d] = ringsInOneBuffer(4, o.capacity);
+    inputs.push({ ...common, role: 'ping', relay: true, echoInPing: true, from: [d, b], to: [a, c] }, { ...common, role: 'relay', relay: true, echoInPing: true, from: [a, c], to: [b, d] });
     transfers.push([], []);
   } else {
     const [a, b, c, d] = ringsInOneBuffer(4, o.capacity);

@@ -164,6 +164,9 @@ export function mbPerSec(msgsPerSec: number, payloadBytes: number): number {
   return (msgsPerSec * payloadBytes) / 1e6;
 }
 
+/** The latency rows whose two ends share one thread (lparlink: one partition), paired with each other only. */
+export const ONE_THREAD = 'round-trip one thread';
+
 /** Suites whose lparlink rows have baselines of their own shape in the run. */
 const COMPARED_SUITES = new Set(['bandwidth', 'latency', 'micro']);
 
@@ -190,8 +193,11 @@ export function fillRatios(rows: ResultRow[]): void {
       r.vsRawRelay = null;
       r.vsPostMessage = null;
     } else if (r.suite === 'latency') {
-      r.vsRawRelay = ratio(same('raw-relay', r, false)?.p50us, r.p50us);
-      r.vsPostMessage = ratio(same('postMessage', r, false)?.p50us, r.p50us);
+      // Both ends in one thread is a shape of its own (two threads busy, not three): only the relay has it.
+      const baseline = (system: System): ResultRow | undefined =>
+        rows.find((x) => x.system === system && x.suite === r.suite && x.payloadBytes === r.payloadBytes && (x.variant === ONE_THREAD) === (r.variant === ONE_THREAD));
+      r.vsRawRelay = ratio(baseline('raw-relay')?.p50us, r.p50us);
+      r.vsPostMessage = ratio(baseline('postMessage')?.p50us, r.p50us);
     } else {
       r.vsRawRelay = ratio(r.msgsPerSec, same('raw-relay', r, true)?.msgsPerSec);
       // Single-thread (micro) rows: postMessage has no single-thread twin.

@@ -13,7 +13,7 @@ import { runRawLatency } from './latency.js';
 import { linkStream, rawTlsStream } from './link.js';
 import { runMicro } from './micro.js';
 import type { LatencySummary } from './latency-stats.js';
-import { mbPerSec, row, type ResultRow, type System } from './results.js';
+import { mbPerSec, ONE_THREAD, row, type ResultRow, type System } from './results.js';
 import { jainIndex } from './spread.js';
 import { runPipeline, runRingBench, type RingBenchReport } from './ring.js';
 import type { BenchTrace } from './trace.js';
@@ -154,6 +154,9 @@ function bandwidth(o: SuiteOptions): Case[] {
   return cases;
 }
 
+/** Polls before the one-thread relay's threads sleep (each a few ns: about as long as lparlink's hardware polls idle). */
+const ONE_THREAD_RELAY_POLLS = 2000;
+
 function latency(o: SuiteOptions): Case[] {
   const sizes = o.sizes ?? DEFAULT_SIZES.latency;
   const fo = fabricOptions(o, sizes);
@@ -178,6 +181,17 @@ function latency(o: SuiteOptions): Case[] {
         return [{ ...latencyRow('lparlink', size, s, 'round-trip blocking'), partitions: 2 }];
       },
     });
+    // Both ends in one thread: two busy threads (that one and the hardware or the relay), so on a
+    // 2-core machine each has a core, as every thread of the two-partition shape would on 3 or more.
+    cases.push({
+      suite: 'latency',
+      label: `lparlink round trip ${size} B, both ends in one partition`,
+      async run(ctx) {
+        const m = await ctx.machine(2, 'latency');
+        const s = await pingPong(m, fo, { size, durationSeconds: d, echoHere: true });
+        return [{ ...latencyRow('lparlink', size, s, ONE_THREAD), partitions: 1 }];
+      },
+    });
     for (const system of ['raw-ring', 'raw-relay', 'postMessage'] as const) {
       cases.push({
         suite: 'latency',
@@ -187,6 +201,18 @@ function latency(o: SuiteOptions): Case[] {
         },
       });
     }
+    cases.push({
+      suite: 'latency',
+      label: `raw-relay round trip ${size} B, both ends in one thread`,
+      async run() {
+        // Polling before it sleeps as lparlink's hardware does (engineIdleMs, tens of µs) unless the
+        // mode sleeps at once: with adaptive's 20 polls the relay slept at every hop (p50 92 µs
+        // against 0.85 µs with 1000 or more).
+        const polls = o.wait === 'sleep' ? 0 : Math.max(spins, ONE_THREAD_RELAY_POLLS);
+        const s = await runRawLatency({ system: 'raw-relay', bodyBytes: size, durationSeconds: d, spins: polls, capacity: rawRing(size), echoInPing: true });
+        return [latencyRow('raw-relay', size, s, ONE_THREAD)];
+      },
+    });
     for (const system of ['comlink', 'piscina'] as const) {
       cases.push({
         suite: 'latency',
