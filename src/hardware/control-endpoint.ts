@@ -13,32 +13,41 @@ import type { PartitionControlApi } from '../shared/control-contract.js';
 import type { ConnectionManager } from './connection-manager.js';
 import type { PartitionPort } from './partition-port.js';
 
-/** The control contract, bound to one partition's port. */
+/**
+ * The control contract, bound to one run of one partition (its port): once that run is down, every
+ * call is refused, even one already on its way when the endpoint closed (a run let go while stuck
+ * may go on calling; a restart gives the partition a new port and a new endpoint).
+ */
 export class PartitionControl implements PartitionControlApi {
   constructor(
     private readonly manager: ConnectionManager,
     private readonly port: PartitionPort,
   ) {}
   openQueuePair(qp: number) {
-    return this.manager.openQueuePair(this.port, qp);
+    return this.ended() ?? this.manager.openQueuePair(this.port, qp);
   }
   resetQueuePair(qp: number) {
-    return this.manager.resetQueuePair(this.port, qp);
+    return this.ended() ?? this.manager.resetQueuePair(this.port, qp);
   }
   listen(qp: number, service: number) {
-    return this.manager.listen(this.port, qp, service);
+    return this.ended() ?? this.manager.listen(this.port, qp, service);
   }
   unlisten(qp: number, service: number) {
-    return this.manager.unlisten(this.port, qp, service);
+    return this.ended() ?? this.manager.unlisten(this.port, qp, service);
   }
   accept(qp: number, service: number) {
-    return this.manager.accept(this.port, qp, service);
+    return this.ended() ?? this.manager.accept(this.port, qp, service);
   }
   connect(qp: number, partitionId: number, service: number) {
-    return this.manager.connect(this.port, qp, partitionId, service);
+    return this.ended() ?? this.manager.connect(this.port, qp, partitionId, service);
   }
   connectNode(qp: number, node: number, partitionId: number, service: number) {
-    return this.manager.connectNode(this.port, qp, node, partitionId, service);
+    return this.ended() ?? this.manager.connectNode(this.port, qp, node, partitionId, service);
+  }
+
+  private ended(): { ok: false; code: 'EPERM'; message: string } | undefined {
+    if (this.port.alive) return undefined;
+    return { ok: false, code: 'EPERM', message: `this run of partition ${this.port.id} is over: it no longer acts for the partition` };
   }
 }
 

@@ -137,6 +137,8 @@ export class Engine {
   // ── scheduling ────────────────────────────────────────────────────────────
 
   activate(qp: HardwareQueuePair): void {
+    // A port that went down stays down: a restart makes a new one (THREATS case 43).
+    if (!qp.port.alive) return;
     qp.state = QueuePairState.ACTIVE;
     if (!this.active.includes(qp)) this.active.push(qp);
   }

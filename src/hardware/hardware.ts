@@ -73,6 +73,9 @@ export class Hardware {
     }
   }
 
+  /** Each partition's control endpoint (its current run's), closed when the partition goes down. */
+  private readonly controlEndpoints: (MessagePort | undefined)[] = [];
+
   start(): void {
     this.scheduler.start();
     this.links?.start();
@@ -80,6 +83,7 @@ export class Hardware {
 
   bindControl(index: number, controlEndpoint: MessagePort): void {
     const partition = this.ports[index];
+    this.controlEndpoints[index] = controlEndpoint;
     bindPartitionControl(new PartitionControl(this.manager, partition), controlEndpoint, () => {
       this.counters.violation(index, 'badControlMessage');
     });
@@ -88,6 +92,11 @@ export class Hardware {
   partitionDown(index: number): void {
     const port = this.ports[index];
     if (!port.alive) return;
+    // A run let go while stuck (terminate() after terminateTimeoutMs) may still run, or have handed
+    // its endpoint to a thread of its own: it must not act for the partition, restarted or not
+    // (THREATS case 43). Its control calls go nowhere from now on.
+    this.controlEndpoints[index]?.close();
+    this.controlEndpoints[index] = undefined;
     this.manager.dropListeners(port, -1);
     this.engine.partitionDown(port);
     this.engine.publishAll();

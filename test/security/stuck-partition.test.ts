@@ -14,6 +14,9 @@ import { createMachine } from '../../src/index.js';
 const BLOCK = new URL('../fixtures/security/block-in-syscall.mjs', import.meta.url);
 const ECHO_SERVER = new URL('../fixtures/echo-server.mjs', import.meta.url);
 const ECHO_CLIENT = new URL('../fixtures/echo-client.mjs', import.meta.url);
+const BLOCK_WITH_HELPER = new URL('../fixtures/security/block-with-helper.mjs', import.meta.url);
+const ACCEPT_FIRST = new URL('../fixtures/security/accept-first.mjs', import.meta.url);
+const LISTEN_PROBE = new URL('../fixtures/security/listen-probe.mjs', import.meta.url);
 /** Seconds the child sleeps: unusual enough to find it by its command line, well past terminateTimeoutMs. */
 const SECONDS = '30.4417';
 
@@ -87,3 +90,45 @@ function execOk(pattern: string): boolean {
     return false;
   }
 }
+
+/**
+ * THREATS.md case 43: a run let go while stuck still runs, or has handed its control endpoint and
+ * port to a worker of its own (which lives on while its parent is blocked). After restart(), that
+ * worker tried the hardware through the old run's endpoint: it took the new run's port 9 (whose own
+ * listen then failed EADDRINUSE), reactivated the old queue pair and connected as the partition.
+ * The hardware closes a partition's endpoint when the partition goes down and refuses a port that
+ * is down: none of it is answered ok, the new run listens, and nothing reaches partition 1.
+ */
+it('43: a let-go run cannot act for its partition after restart(), through its old endpoint or its old port', async () => {
+  // Long enough for the worker's attempts after the restart: when the blocking call returns, the
+  // let-go thread ends, and its worker with it.
+  const seconds = '11.2207';
+  const machine = await createMachine({ wait: 'sleep', partitions: [{ id: 1, name: 'peer' }, { id: 3, name: 'restarted' }] });
+  const onWarning = (): void => {};
+  process.on('warning', onWarning);
+  try {
+    const go = new SharedArrayBuffer(4);
+    const out = new SharedArrayBuffer(32);
+    const o = new Int32Array(out);
+    const peer = await machine.partition(1).spawn(ACCEPT_FIRST, { port: 7, ms: 9000 });
+    await machine.partition(3).spawn(BLOCK_WITH_HELPER, { go, out, seconds: Number(seconds) });
+    await new Promise((r) => setTimeout(r, 800));
+    await machine.partition(3).terminate(); // lets the thread go after terminateTimeoutMs
+    await machine.partition(3).restart();
+    Atomics.store(new Int32Array(go), 0, 1);
+    Atomics.notify(new Int32Array(go), 0);
+    for (let i = 0; i < 400 && Atomics.load(o, 4) === 0; i++) await new Promise((r) => setTimeout(r, 25));
+    expect(Atomics.load(o, 4), 'the old run’s worker finished its attempts').toBe(1);
+    const answered = { openQueuePair: o[0], listen: o[1], connect: o[2] };
+    // 2 (refused) or 3 (no answer), never 1 (ok).
+    for (const [call, code] of Object.entries(answered)) expect([2, 3], call).toContain(code);
+    expect(await (await machine.partition(3).spawn(LISTEN_PROBE, { port: 9 })).result, 'the restarted run’s own listen(9)').toBe('listening');
+    expect(await peer.result, 'partition 1 accepted nothing from partition 3').toBe('none');
+  } finally {
+    process.off('warning', onWarning);
+    await machine.close();
+    try {
+      execFileSync('pkill', ['-f', `^sleep ${seconds}$`]);
+    } catch {}
+  }
+}, 60_000);
