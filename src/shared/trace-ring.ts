@@ -97,6 +97,9 @@ export class TraceSnapshot {
     const copy = new ArrayBuffer(capacity * TRACE_RECORD_BYTES);
     new Uint8Array(copy).set(new Uint8Array(buffer, TRACE_HEADER_BYTES, capacity * TRACE_RECORD_BYTES));
     const after = Atomics.load(shared, TRACE_WRITTEN_WORD);
+    // Every record in the copy was written before now, on this same clock: a later time is a forgery
+    // (a partition can write its own ring), and one large enough turned into JSON's missing Infinity.
+    const now = traceNow();
     this.u32 = new Uint32Array(copy);
     this.f64 = new Float64Array(copy);
     // A record is in the copy unless the writer had come round to its slot by the end of the copy;
@@ -106,17 +109,20 @@ export class TraceSnapshot {
     let malformed = 0;
     for (let n = first; n < before; n++) {
       const r = n % capacity;
-      if (this.wellFormed(r)) this.kept.push(r);
+      if (this.wellFormed(r, now)) this.kept.push(r);
       else malformed++;
     }
     this.dropped = first;
     this.malformed = malformed;
   }
 
-  private wellFormed(r: number): boolean {
+  private wellFormed(r: number, now: number): boolean {
     const kind = this.u32[r * TRACE_RECORD_WORDS];
     if (kind < TraceKind.SEND || kind > TraceKind.VIOLATION) return false;
-    for (let t = 0; t < TRACE_TIME_COUNT; t++) if (!Number.isFinite(this.time(r, t)) || this.time(r, t) < 0) return false;
+    for (let t = 0; t < TRACE_TIME_COUNT; t++) {
+      const time = this.time(r, t);
+      if (!(time >= 0 && time <= now)) return false;
+    }
     return true;
   }
 

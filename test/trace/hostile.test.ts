@@ -2,10 +2,13 @@
  * Tracing under attack, from inside a partition worker: a partition cannot ask for its messages to
  * be traced (a flag in a work request is a violation, as without tracing), and a flood of
  * violations is recorded at a bounded rate, so it cannot push the honest partitions' records out
- * of the hardware's trace ring.
+ * of the hardware's trace ring. A partition writing its own ring (it can) spoils only its own
+ * records: a time no clock has reached is skipped and counted, not written as JSON's missing
+ * `Infinity`, which made the whole file unreadable (THREATS case 45).
  */
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
+import { createMachine } from '../../src/index.js';
 import { rawChannel, withBench } from '../security/harness.js';
 import { consumerFlows, type TraceFile } from './helpers.js';
 
@@ -55,4 +58,18 @@ describe('a hostile partition and the trace', () => {
       expect(stamps.every((e) => e.args!.from !== HOSTILE)).toBe(true);
     });
   });
+
+  it('45: a record with a time from the future, forged in a partition’s own ring, is skipped and counted; the file still parses', async () => {
+    await using machine = await createMachine({ wait: 'sleep', trace: { sample: 1 }, partitions: [{ id: 1, name: 'forger' }, { id: 2 }] });
+    await machine.partition(1).spawn(new URL('./fixtures/time-forger.mjs', import.meta.url), { t0: 1e307 });
+    await new Promise((r) => setTimeout(r, 100));
+    const out = new PassThrough();
+    const chunks: Buffer[] = [];
+    out.on('data', (c: Buffer) => chunks.push(c));
+    const summary = await machine.exportTrace(out);
+    const file = JSON.parse(Buffer.concat(chunks).toString('utf8')) as TraceFile;
+    expect(summary.malformed).toBeGreaterThanOrEqual(1);
+    expect(file.traceEvents.some((e) => e.name === 'receive')).toBe(false);
+  });
 });
+
