@@ -5,24 +5,9 @@
  */
 import { RecordType } from '../shared/layout.js';
 
-/**
- * Bytes of unread messages a process keeps for one channel while it reads others, or for one not
- * accepted yet (THREATS case 44): the receive pump copies them out of the ring to reach the
- * messages behind them, so without a bound a peer that keeps sending grows the partition's memory
- * outside its heap limit (the copies are ArrayBuffers). Past it the channel ends with ENOBUFS.
- */
-const UNREAD_BYTES_PER_CHANNEL = 4 * 1024 * 1024;
-
-/** The bound on one channel's unread bytes: UNREAD_BYTES_PER_CHANNEL, or four of the largest messages. */
-export function unreadBytesPerChannel(maxMessageBytes: number): number {
-  return Math.max(UNREAD_BYTES_PER_CHANNEL, 4 * maxMessageBytes);
-}
-
 /** What the queue pair needs from a channel to hand it deliveries and completions. */
 export interface ChannelSink {
   deliver(message: Uint8Array): void;
-  /** More arrived unread, before the channel was adopted, than `limit` bytes: the rest was dropped. */
-  overflowed(limit: number): void;
   /**
    * True when a reader waits for this channel to become readable and nothing
    * is queued: the pump then leaves the record in the ring (for a zero-copy
@@ -35,19 +20,7 @@ export interface ChannelSink {
   sendFailed(status: number, count: number): void;
 }
 
-interface EarlyDeliveries {
-  items: Array<Uint8Array | number>;
-  bytes: number;
-  /** Messages past the limit arrived and were dropped: the channel ends with ENOBUFS once adopted. */
-  overflowed: boolean;
-}
-
 export class ChannelRegistry {
-  constructor(
-    /** unreadBytesPerChannel() of the machine's largest message. */
-    readonly unreadLimit: number,
-  ) {}
-
   private readonly open = new Map<number, ChannelSink>();
   /**
    * Channels closed by this process whose CLOSE the hardware has not acknowledged yet: messages
@@ -55,8 +28,8 @@ export class ChannelRegistry {
    * hear of it (invariant 5), so their SEND completions still reach the channel.
    */
   private readonly closing = new Map<number, ChannelSink>();
-  /** Deliveries for handles not adopted yet (data can arrive before accept() returns), at most `unreadLimit` bytes each. */
-  private readonly early = new Map<number, EarlyDeliveries>();
+  /** Deliveries for handles not adopted yet (data can arrive before accept() returns). */
+  private readonly early = new Map<number, Array<Uint8Array | number>>();
   /** Handles this process closed: what still arrives for them is dropped, never kept as early. */
   private readonly closed = new Set<number>();
 
@@ -80,11 +53,10 @@ export class ChannelRegistry {
     const early = this.early.get(handle);
     if (early === undefined) return;
     this.early.delete(handle);
-    for (const item of early.items) {
+    for (const item of early) {
       if (typeof item === 'number') sink.end(item);
       else sink.deliver(item);
     }
-    if (early.overflowed) sink.overflowed(this.unreadLimit);
   }
 
   /** The channel was closed: no more deliveries for it; its SEND completions until the CLOSE's. */
@@ -104,16 +76,9 @@ export class ChannelRegistry {
   /** A message or an END status (a number) for a handle no channel holds yet. */
   keepEarly(handle: number, item: Uint8Array | number): void {
     if (this.closed.has(handle)) return;
-    let early = this.early.get(handle);
-    if (early === undefined) this.early.set(handle, (early = { items: [], bytes: 0, overflowed: false }));
-    if (typeof item !== 'number') {
-      if (early.overflowed || early.bytes + item.byteLength > this.unreadLimit) {
-        early.overflowed = true;
-        return;
-      }
-      early.bytes += item.byteLength;
-    }
-    early.items.push(item);
+    let list = this.early.get(handle);
+    if (list === undefined) this.early.set(handle, (list = []));
+    list.push(item);
   }
 
   /** The process ended: the next one on this queue pair starts clean. */

@@ -53,10 +53,6 @@ export class Channel implements AsyncIterable<Uint8Array> {
   /** Messages the pump copied out for this channel while it read past them; taken before the ring. */
   private readonly queue: Uint8Array[] = [];
   private head = 0;
-  /** Bytes of the messages in `queue`: at most the registry's unreadLimit (THREATS case 44). */
-  private queuedBytes = 0;
-  /** This end's CLOSE is posted already (the queue overflowed): close() posts none. */
-  private closePosted = false;
   private readonly waiters: Waiter[] = [];
   /** Callers of readable(), with the pump's release function. */
   private readers: Array<{ resolve(ready: boolean): void; reject(e: Error): void }> = [];
@@ -326,7 +322,6 @@ export class Channel implements AsyncIterable<Uint8Array> {
 
   private takeQueued(): Uint8Array {
     const m = this.queue[this.head];
-    this.queuedBytes -= m.byteLength;
     this.queue[this.head++] = undefined as never;
     if (this.head === this.queue.length) this.queue.length = this.head = 0;
     return m;
@@ -522,7 +517,7 @@ export class Channel implements AsyncIterable<Uint8Array> {
     for (const w of this.waiters.splice(0)) w.reject(closing);
     for (const r of this.readers.splice(0)) r.resolve(false);
     this.wakeWriters();
-    if (this.qp.failure === undefined && !this.closePosted) await this.tx.post(RecordType.CLOSE, this.handle);
+    if (this.qp.failure === undefined) await this.tx.post(RecordType.CLOSE, this.handle);
   }
 
   /**
@@ -555,30 +550,9 @@ export class Channel implements AsyncIterable<Uint8Array> {
     const w = this.waiters.shift();
     if (w !== undefined) w.resolve(message);
     else {
-      const limit = this.qp.channels.unreadLimit;
-      if (this.queuedBytes + message.byteLength > limit) return this.overflowed(limit);
-      this.queuedBytes += message.byteLength;
       this.queue.push(message);
       if (this.readers.length > 0) this.notifyReadable();
     }
-  }
-
-  /**
-   * @internal More arrived unread on this channel (while its process read others, or before it
-   * was accepted) than `limit` bytes: the rest is dropped, and the channel ends here. What was kept
-   * is still read first, then receives fail ENOBUFS; its CLOSE goes to the hardware at once, so its
-   * sender stops with ECLOSED instead of filling this partition's memory (THREATS case 44).
-   */
-  overflowed(limit: number): void {
-    if (this.ended || this.closed) return;
-    const why = new ChannelError(
-      'ENOBUFS',
-      `more than ${limit} bytes of unread messages arrived on channel ${this.handle} from partition ${this.peer.partition} while this process read other channels or had not accepted it yet; it was closed here, after what was kept`,
-    );
-    this.end(Status.ENOBUFS, why);
-    this.qp.forget(this.handle);
-    this.closePosted = true;
-    if (this.qp.failure === undefined) void this.tx.post(RecordType.CLOSE, this.handle).catch(() => {});
   }
 
   /** @internal */
@@ -592,10 +566,10 @@ export class Channel implements AsyncIterable<Uint8Array> {
   }
 
   /** @internal */
-  end(status: number, error?: ChannelError): void {
+  end(status: number): void {
     if (this.ended) return;
     this.ended = true;
-    if (status !== Status.OK) this.endError = error ?? channelErrorFromStatus(status, `channel ${this.handle} to partition ${this.peer.partition} ended`);
+    if (status !== Status.OK) this.endError = channelErrorFromStatus(status, `channel ${this.handle} to partition ${this.peer.partition} ended`);
     this.sendError ??= this.endError ?? new ChannelError('ECLOSED', `the peer closed channel ${this.handle}`);
     this.wakeWriters();
     if (this.head === this.queue.length) {

@@ -9,13 +9,13 @@ import { RecordType, type PortGeometry } from '../shared/layout.js';
 import { queuePairRings } from '../shared/port.js';
 import { RingConsumer, RingProducer } from '../shared/ring.js';
 import type { WaitPolicy } from '../shared/wait.js';
-import { ChannelRegistry, unreadBytesPerChannel, type ChannelSink } from './channel-registry.js';
+import { ChannelRegistry, type ChannelSink } from './channel-registry.js';
 import { ReceivePump } from './receive-pump.js';
 import { SendQueue } from './send-queue.js';
 import type { PartitionTrace } from './trace.js';
 
 export class ProcessQueuePair {
-  readonly channels: ChannelRegistry;
+  readonly channels = new ChannelRegistry();
   readonly sendQueue: SendQueue;
   readonly pump: ReceivePump;
   /** Set when the queue pair can no longer work (hardware reset, ring fault). */
@@ -31,7 +31,6 @@ export class ProcessQueuePair {
     /** This partition's trace, when the machine traces; the send queue and the pump record into it. */
     tracer: PartitionTrace | undefined = undefined,
   ) {
-    this.channels = new ChannelRegistry(unreadBytesPerChannel(geometry.maxMessageBytes));
     const rings = queuePairRings(buffer, geometry, index);
     this.sendQueue = new SendQueue(new RingProducer(rings.send), new RingConsumer(rings.completion), this.channels, this, wait, tracer);
     const { dataWaiting, dataBell } = rings.receive.signals!;

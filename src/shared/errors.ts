@@ -20,7 +20,6 @@ export const Status = {
   EMFILE: 12,
   EADDRINUSE: 13,
   ELINKDOWN: 14,
-  ENOBUFS: 15,
 } as const;
 export type StatusName = keyof typeof Status;
 /**
@@ -41,9 +40,6 @@ export type StatusName = keyof typeof Status;
  * - `EADDRINUSE`: a listener already holds that port in this partition
  * - `ELINKDOWN`: the link to the peer's node is down (or went down): the channel ended, sends it had
  *   not acknowledged failed, nothing more arrives on it
- * - `ENOBUFS`: more unread messages arrived on the channel, while its process read others (or
- *   before it was accepted), than a process keeps for one channel; it was closed here (what was
- *   kept is still read first), and its sender saw `ECLOSED`
  */
 export type ChannelErrorCode = Exclude<StatusName, 'OK'>;
 
@@ -70,8 +66,6 @@ const advice: Record<ChannelErrorCode, string> = {
   EHWRESET: 'the hardware worker stopped; the machine failed closed, create a new machine',
   EMFILE: 'no free slot is left; close channels or processes, or raise the limit in createMachine',
   EADDRINUSE: 'a listener already holds that port in this partition; close it or pick another port',
-  ENOBUFS:
-    'read every channel a peer may keep sending on, or close it: while a process reads other channels (or before it accepts one), it keeps at most 4 MiB of unread messages per channel (or 4 of the largest, if more)',
   ELINKDOWN:
     "the link to that node is down; sends it had not acknowledged were not delivered and the channel is not resumed: wait for machine 'linkUp' (or retry connect) and open a new channel",
 };
