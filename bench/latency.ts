@@ -19,6 +19,8 @@ export interface RawLatencyOptions {
   readonly capacity: number;
   /** raw-relay only: ping echoes too, in its own thread (two threads: ping and the relay). */
   readonly echoInPing?: boolean;
+  /** raw-relay only: the relay thread's polls before it sleeps, when not `spins` (as lparlink's hardware polls longer than its partitions). */
+  readonly relaySpins?: number;
 }
 
 /** `count` rings in one buffer, after the consumers' signal lines. */
@@ -47,7 +49,7 @@ export async function runRawLatency(o: RawLatencyOptions): Promise<LatencySummar
     transfers.push([], []);
   } else if (o.echoInPing === true) {
     const [a, b, c, d] = ringsInOneBuffer(4, o.capacity);
-    inputs.push({ ...common, role: 'ping', relay: true, echoInPing: true, from: [d, b], to: [a, c] }, { ...common, role: 'relay', relay: true, echoInPing: true, from: [a, c], to: [b, d] });
+    inputs.push({ ...common, role: 'ping', relay: true, echoInPing: true, from: [d, b], to: [a, c] }, { ...common, spins: o.relaySpins ?? o.spins, role: 'relay', relay: true, echoInPing: true, from: [a, c], to: [b, d] });
     transfers.push([], []);
   } else {
     const [a, b, c, d] = ringsInOneBuffer(4, o.capacity);

@@ -205,11 +205,11 @@ function latency(o: SuiteOptions): Case[] {
       suite: 'latency',
       label: `raw-relay round trip ${size} B, both ends in one thread`,
       async run() {
-        // Polling before it sleeps as lparlink's hardware does (engineIdleMs, tens of µs) unless the
-        // mode sleeps at once: with adaptive's 20 polls the relay slept at every hop (p50 92 µs
-        // against 0.85 µs with 1000 or more).
-        const polls = o.wait === 'sleep' ? 0 : Math.max(spins, ONE_THREAD_RELAY_POLLS);
-        const s = await runRawLatency({ system: 'raw-relay', bodyBytes: size, durationSeconds: d, spins: polls, capacity: rawRing(size), echoInPing: true });
+        // The relay polls before it sleeps as lparlink's hardware does (engineIdleMs, tens of µs)
+        // unless the mode sleeps at once: with adaptive's 20 polls it slept at every hop (p50 92 µs
+        // against 0.85 µs with 1000 or more). Ping, like lparlink's process, polls the mode's own.
+        const relaySpins = o.wait === 'sleep' ? 0 : Math.max(spins, ONE_THREAD_RELAY_POLLS);
+        const s = await runRawLatency({ system: 'raw-relay', bodyBytes: size, durationSeconds: d, spins, relaySpins, capacity: rawRing(size), echoInPing: true });
         return [latencyRow('raw-relay', size, s, ONE_THREAD)];
       },
     });

@@ -43,4 +43,20 @@ describe('rebuildError', () => {
     for (let e: unknown = rebuildError(looping); e instanceof Error; e = e.cause) depth++;
     expect(depth).toBe(9);
   });
+
+  it('rebuilds at most 64 errors however a record fans out through shared references', () => {
+    // Each level's errors name one record 16 times: a structured clone keeps the sharing, and
+    // per-level bounds alone would rebuild 16^8 errors.
+    let record: ErrorRecord = { name: 'Error', message: 'leaf' };
+    for (let level = 0; level < 8; level++) record = { name: 'AggregateError', message: `level ${level}`, errors: Array(16).fill(record) };
+    const wire = structuredClone(record);
+    let count = 0;
+    const visit = (e: unknown): void => {
+      count++;
+      for (const inner of (e as AggregateError).errors ?? []) visit(inner);
+    };
+    visit(rebuildError(wire));
+    expect(count).toBe(64);
+  });
 });
+

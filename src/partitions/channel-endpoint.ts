@@ -15,7 +15,6 @@
  */
 import { deserialize, serialize } from 'node:v8';
 import { answerWithError, type Endpoint } from '../shared/control-plane.js';
-import { BUILT_IN_ERRORS } from '../shared/error-record.js';
 import { ChannelError, describeValue } from '../shared/errors.js';
 import type { Channel } from './channel.js';
 
@@ -82,21 +81,6 @@ function methodNames(api: object): string[] {
     for (const [name, d] of Object.entries(Object.getOwnPropertyDescriptors(o))) if (name !== 'constructor' && typeof d.value === 'function') names.add(name);
   }
   return [...names].sort((a, b) => a.localeCompare(b));
-}
-
-/**
- * An answer carrying a thrown error, rebuilt as an instance of its built-in class (a RangeError
- * thrown there is `instanceof RangeError` here); comlink alone would make every one a plain Error.
- */
-function withErrorClass(data: unknown): unknown {
-  const thrown = (data as { type?: unknown; name?: unknown; value?: { isError?: unknown; value?: unknown } } | null) ?? {};
-  if (thrown.type !== 'HANDLER' || thrown.name !== 'throw' || thrown.value?.isError !== true) return data;
-  const { name, message, stack } = (thrown.value.value ?? {}) as { name?: unknown; message?: unknown; stack?: unknown };
-  const Class = typeof name === 'string' && Object.hasOwn(BUILT_IN_ERRORS, name) ? BUILT_IN_ERRORS[name] : Error;
-  const error = new Class(typeof message === 'string' ? message : '');
-  if (typeof name === 'string' && error.name !== name) error.name = name;
-  if (typeof stack === 'string') error.stack = stack;
-  return { ...(data as object), value: { isError: false, value: error } };
 }
 
 export class ChannelEndpoint implements Endpoint {
@@ -307,7 +291,7 @@ export class ChannelEndpoint implements Endpoint {
         }
         const refused = this.refusal(data);
         if (refused !== undefined) this.postMessage(refused);
-        else this.dispatch({ data: withErrorClass(data) });
+        else this.dispatch({ data }); // a thrown error is rebuilt by control-plane.ts's `throw` handler, with its class and code
       }
       this.fail(new ChannelError('ECLOSED', `channel ${this.channel.handle} was closed`));
     } catch (e) {

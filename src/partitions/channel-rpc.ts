@@ -45,9 +45,9 @@ function checkChannel(channel: unknown, what: string): Channel {
  *     await exposeOverChannel({ add: (a, b) => a + b }, await proc.listen(7).accept());
  *
  * A method that throws rejects the caller's call with an error of the same
- * built-in class (`TypeError`, `RangeError`, …; any other class arrives as an
- * `Error` with its `name`), `message` and `stack`; other properties such as
- * `code` stay behind (comlink sends only those three).
+ * built-in class (`TypeError`, `RangeError`, …, and ChannelError; any other
+ * class arrives as an `Error` with its `name`), with its `message`, `stack`,
+ * `code`, `cause` and plain properties (control-plane.ts's `throw` handler).
  * @throws ChannelError EINVAL when `api` is not an object, `channel` is not a Channel, the channel already
  *   belongs to `stream()` or another comlink side, or `maxMessageBytes` < 2; when the channel is no longer
  *   open, the error it ended with (`ECLOSED`, `EPEERDEAD`, …).

@@ -140,15 +140,27 @@ function recordNonError(thrown: unknown): ErrorRecord {
  * The record came from another thread, which may be hostile (a program can answer the operator's
  * calls itself): a field of the wrong type is left out, and a cause chain is cut as recordError cuts it.
  */
-export function rebuildError(record: ErrorRecord, depth = 0): Error {
+export function rebuildError(record: ErrorRecord): Error {
+  return rebuild(record, 0, { left: MAX_REBUILT });
+}
+
+/**
+ * Errors one rebuild makes at most, causes and aggregated errors together. The per-level bounds
+ * alone let a record that names one child 16 times per level (a structured clone keeps shared
+ * references) cost 16^depth rebuilds: 600 bytes held the operator's thread for 11 s.
+ */
+const MAX_REBUILT = 64;
+
+function rebuild(record: ErrorRecord, depth: number, budget: { left: number }): Error {
+  budget.left--;
   if (typeof record !== 'object' || record === null) return new Error(`an error that could not be read: ${safeString(record)}`);
   const name = typeof record.name === 'string' ? record.name : 'Error';
   const message = typeof record.message === 'string' ? record.message : safeString(record.message);
   const code = typeof record.code === 'string' || typeof record.code === 'number' ? record.code : undefined;
   const properties = typeof record.properties === 'object' && record.properties !== null ? record.properties : {};
   const carried = record.cause;
-  const hasCause = typeof carried === 'object' && carried !== null && depth < MAX_CAUSE_DEPTH;
-  const cause = !hasCause ? undefined : 'error' in carried ? rebuildError(carried.error, depth + 1) : carried.value;
+  const hasCause = typeof carried === 'object' && carried !== null && depth < MAX_CAUSE_DEPTH && budget.left > 0;
+  const cause = !hasCause ? undefined : 'error' in carried ? rebuild(carried.error, depth + 1, budget) : carried.value;
   const options = hasCause ? { cause } : undefined;
   let error: Error;
   if (name === 'ChannelError' && typeof code === 'string' && Object.hasOwn(Status, code) && code !== 'OK') {
@@ -161,12 +173,11 @@ export function rebuildError(record: ErrorRecord, depth = 0): Error {
     error = new MachineError(String(code ?? 'EINVAL'), typeof detail === 'string' ? detail : message, options);
     error.message = message;
   } else if (name === 'AggregateError') {
-    const errors = Array.isArray(record.errors) && depth < MAX_CAUSE_DEPTH ? record.errors.slice(0, MAX_AGGREGATED) : [];
-    error = new AggregateError(
-      errors.map((e) => rebuildError(e, depth + 1)),
-      message,
-      options,
-    );
+    const errors: Error[] = [];
+    if (Array.isArray(record.errors) && depth < MAX_CAUSE_DEPTH) {
+      for (const e of record.errors.slice(0, MAX_AGGREGATED)) if (budget.left > 0) errors.push(rebuild(e, depth + 1, budget));
+    }
+    error = new AggregateError(errors, message, options);
     if (code !== undefined) Object.defineProperty(error, 'code', { value: code, enumerable: true, configurable: true, writable: true });
   } else {
     const Class = Object.hasOwn(BUILT_IN_ERRORS, name) ? BUILT_IN_ERRORS[name] : Error;

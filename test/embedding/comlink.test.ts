@@ -33,8 +33,8 @@ describe('comlink over a channel (exposeOverChannel / wrapChannel)', () => {
     const out = (await c.result) as Record<string, Outcome> & { misuse: Record<string, Outcome['error']>; reverse: unknown };
     expect(out.add).toEqual({ value: 42 });
     expect(out.whoami).toEqual({ value: { partition: 1, pid: expect.any(Number) } });
-    // A thrown error arrives with its built-in class, message and the server's stack.
-    expect(out.fail).toEqual({ error: { name: 'RangeError', message: 'out of range on purpose', isError: true } });
+    // A thrown error arrives with its built-in class, message, code and the server's stack.
+    expect(out.fail).toEqual({ error: { name: 'RangeError', code: 'ERANGE', message: 'out of range on purpose', isError: true } });
     expect(out.failClass).toEqual({ isRangeError: true, stackFromServer: true });
     // 100 kB each way is seven channel messages each way (maxMessageBytes 16 KiB), reassembled exactly.
     expect(out.reverse).toEqual({ length: 100_000, sum: 12_749_008, exact: true });

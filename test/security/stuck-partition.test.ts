@@ -9,7 +9,11 @@
  */
 import { execFileSync } from 'node:child_process';
 import { expect, it } from 'vitest';
+import { PartitionControl } from '../../src/hardware/control-endpoint.js';
+import { Hardware } from '../../src/hardware/hardware.js';
+import { QueuePairState } from '../../src/hardware/partition-port.js';
 import { createMachine } from '../../src/index.js';
+import { resolveOptions } from '../../src/options.js';
 
 const BLOCK = new URL('../fixtures/security/block-in-syscall.mjs', import.meta.url);
 const ECHO_SERVER = new URL('../fixtures/echo-server.mjs', import.meta.url);
@@ -132,3 +136,30 @@ it('43: a let-go run cannot act for its partition after restart(), through its o
     } catch {}
   }
 }, 60_000);
+
+/**
+ * Case 43 at the hardware's own boundary: a call already on its way over the old run's endpoint
+ * when the partition went down (the endpoint's close stops only what comes after) is refused, and
+ * a queue pair of a port that is down is never served again.
+ */
+it('43: the control contract of a run that is down refuses every call, and its queue pairs stay inactive', () => {
+  const hw = new Hardware(resolveOptions({ partitions: [{ id: 1 }, { id: 2 }], sendRingBytes: 4096, receiveRingBytes: 4096, maxMessageBytes: 64 }));
+  const [p1, p2] = hw.ports;
+  const control = new PartitionControl(hw.manager, p2);
+  expect(control.openQueuePair(0)).toMatchObject({ ok: true });
+  expect(hw.manager.openQueuePair(p1, 0).ok).toBe(true);
+  expect(hw.manager.listen(p1, 0, 7).ok).toBe(true);
+  hw.partitionDown(1);
+  const refused = { ok: false, code: 'EPERM', message: 'this run of partition 2 is over: it no longer acts for the partition' };
+  expect(control.openQueuePair(1)).toEqual(refused);
+  expect(control.resetQueuePair(0)).toEqual(refused);
+  expect(control.listen(0, 9)).toEqual(refused);
+  expect(control.unlisten(0, 9)).toEqual(refused);
+  expect(control.accept(0, 9)).toEqual(refused);
+  expect(control.connect(0, 1, 7)).toEqual(refused);
+  expect(control.connectNode(0, 0, 1, 7)).toEqual(refused);
+  // What reaches the connection manager past the contract (it takes a port, not a run) activates nothing.
+  hw.manager.openQueuePair(p2, 2);
+  expect(p2.queuePairs[2].state).not.toBe(QueuePairState.ACTIVE);
+});
+
