@@ -4,10 +4,50 @@
  * handle before its Channel object existed.
  */
 import { RecordType } from '../shared/layout.js';
+import { MessageSlab } from './message-slab.js';
+
+/**
+ * Unread bytes a process keeps for one channel while it reads others, or for one it has not
+ * accepted yet (THREATS case 44): the receive pump copies such messages out of the shared receive
+ * ring to reach the ones behind them. Past the bound the pump leaves the channel's next message in
+ * the ring, which holds its sender back through the hardware, until the channel is read
+ * (UNREAD_HOLD_MS at most).
+ */
+const UNREAD_BYTES_PER_CHANNEL = 4 * 1024 * 1024;
+/**
+ * What one kept message costs besides its bytes (its view and its place in the queue), so that a
+ * flood of empty messages is bounded too.
+ */
+const KEPT_MESSAGE_OVERHEAD_BYTES = 64;
+/**
+ * How long a channel at its bound may hold the receive ring's head while its process waits on
+ * another channel and takes nothing from it: then it ends with ENOBUFS (after what was kept),
+ * and the ring moves again.
+ */
+export const UNREAD_HOLD_MS = 1000;
+
+/** The bound on one channel's unread bytes: UNREAD_BYTES_PER_CHANNEL, or four of the largest messages. */
+export function unreadBytesPerChannel(maxMessageBytes: number): number {
+  return Math.max(UNREAD_BYTES_PER_CHANNEL, 4 * maxMessageBytes);
+}
+
+/** What keeping a message of `bytes` counts against its channel's bound. */
+export function keptCharge(bytes: number): number {
+  return bytes + KEPT_MESSAGE_OVERHEAD_BYTES;
+}
 
 /** What the queue pair needs from a channel to hand it deliveries and completions. */
 export interface ChannelSink {
+  /** A message a receive waits for now, or one kept before the channel was adopted. */
   deliver(message: Uint8Array): void;
+  /** A receive of this channel waits now: a message for it goes to that receive, not to its queue. */
+  takesNow(): boolean;
+  /** Whether one more kept message of `bytes` stays within the channel's bound. */
+  canKeep(bytes: number): boolean;
+  /** Keep a copy of `bytes` at `from` of the ring (u8 and u32 over it) in the channel's queue. */
+  keep(u8: Uint8Array, u32: Uint32Array, from: number, bytes: number): void;
+  /** The channel held the ring at its bound and was not read: it ends with ENOBUFS after what it kept. */
+  overflowed(limit: number): void;
   /**
    * True when a reader waits for this channel to become readable and nothing
    * is queued: the pump then leaves the record in the ring (for a zero-copy
@@ -20,7 +60,24 @@ export interface ChannelSink {
   sendFailed(status: number, count: number): void;
 }
 
+/** The marker an early list ends with when its channel passed the bound: it ends with ENOBUFS when adopted. */
+const OVERFLOWED = 'overflowed';
+
+interface EarlyDeliveries {
+  items: Array<Uint8Array | number | typeof OVERFLOWED>;
+  charged: number;
+  /** Copies of the kept messages: this handle's own, so an unread one pins no other channel's. */
+  slab: MessageSlab;
+  /** Past the bound, held too long: what arrives from now on is dropped (an END too). */
+  overflowed: boolean;
+}
+
 export class ChannelRegistry {
+  constructor(
+    /** unreadBytesPerChannel() of the machine's largest message. */
+    readonly unreadLimit: number,
+  ) {}
+
   private readonly open = new Map<number, ChannelSink>();
   /**
    * Channels closed by this process whose CLOSE the hardware has not acknowledged yet: messages
@@ -28,8 +85,8 @@ export class ChannelRegistry {
    * hear of it (invariant 5), so their SEND completions still reach the channel.
    */
   private readonly closing = new Map<number, ChannelSink>();
-  /** Deliveries for handles not adopted yet (data can arrive before accept() returns). */
-  private readonly early = new Map<number, Array<Uint8Array | number>>();
+  /** Deliveries for handles not adopted yet (data can arrive before accept() returns), within the bound. */
+  private readonly early = new Map<number, EarlyDeliveries>();
   /** Handles this process closed: what still arrives for them is dropped, never kept as early. */
   private readonly closed = new Set<number>();
 
@@ -53,8 +110,9 @@ export class ChannelRegistry {
     const early = this.early.get(handle);
     if (early === undefined) return;
     this.early.delete(handle);
-    for (const item of early) {
-      if (typeof item === 'number') sink.end(item);
+    for (const item of early.items) {
+      if (item === OVERFLOWED) sink.overflowed(this.unreadLimit);
+      else if (typeof item === 'number') sink.end(item);
       else sink.deliver(item);
     }
   }
@@ -73,12 +131,43 @@ export class ChannelRegistry {
     this.closing.delete(handle);
   }
 
-  /** A message or an END status (a number) for a handle no channel holds yet. */
-  keepEarly(handle: number, item: Uint8Array | number): void {
+  /** Whether a message of `bytes` for a handle no channel holds yet is kept or dropped; false: it is at its bound. */
+  canKeepEarly(handle: number, bytes: number): boolean {
+    const early = this.early.get(handle);
+    return early === undefined || early.overflowed || this.closed.has(handle) || early.charged + keptCharge(bytes) <= this.unreadLimit;
+  }
+
+  /**
+   * Keep a message for a handle no channel holds yet (a copy of `bytes` at `from` of the ring), or
+   * drop it when that handle was closed or overflowed. canKeepEarly() said it may.
+   */
+  keepEarly(handle: number, u8: Uint8Array, u32: Uint32Array, from: number, bytes: number): void {
     if (this.closed.has(handle)) return;
-    let list = this.early.get(handle);
-    if (list === undefined) this.early.set(handle, (list = []));
-    list.push(item);
+    const early = this.earlyFor(handle);
+    if (early.overflowed) return;
+    early.charged += keptCharge(bytes);
+    early.items.push(early.slab.copy(u8, u32, from, bytes));
+  }
+
+  /** An END status for a handle no channel holds yet. */
+  keepEarlyEnd(handle: number, status: number): void {
+    if (this.closed.has(handle)) return;
+    const early = this.earlyFor(handle);
+    if (!early.overflowed) early.items.push(status);
+  }
+
+  /** The handle held the ring at its bound and nobody accepted it: what it kept stays, the rest is dropped. */
+  overflowEarly(handle: number): void {
+    const early = this.earlyFor(handle);
+    if (early.overflowed) return;
+    early.overflowed = true;
+    early.items.push(OVERFLOWED);
+  }
+
+  private earlyFor(handle: number): EarlyDeliveries {
+    let early = this.early.get(handle);
+    if (early === undefined) this.early.set(handle, (early = { items: [], charged: 0, slab: new MessageSlab(), overflowed: false }));
+    return early;
   }
 
   /** The process ended: the next one on this queue pair starts clean. */

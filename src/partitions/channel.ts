@@ -13,7 +13,8 @@ import { ChannelError, channelErrorFromStatus, describeValue, Status, statusName
 import { RecordType } from '../shared/layout.js';
 import { FAULT, FULL } from '../shared/ring.js';
 import { copyShared, ScratchCopy, setBytes } from '../shared/shared-copy.js';
-import type { ChannelSink } from './channel-registry.js';
+import { keptCharge, UNREAD_HOLD_MS, type ChannelSink } from './channel-registry.js';
+import { MessageSlab } from './message-slab.js';
 import { ChannelStream, type ChannelStreamOptions } from './channel-stream.js';
 import type { ProcessQueuePair } from './queue-pair.js';
 import { Walk, type MessageVisitor, type ReceivePump } from './receive-pump.js';
@@ -53,6 +54,12 @@ export class Channel implements AsyncIterable<Uint8Array> {
   /** Messages the pump copied out for this channel while it read past them; taken before the ring. */
   private readonly queue: Uint8Array[] = [];
   private head = 0;
+  /** What the messages in `queue` count against the unread bound (keptCharge each; THREATS case 44). */
+  private keptBytes = 0;
+  /** Copies of the messages kept while the process read other channels: this channel's own, so they pin no other channel's memory. */
+  private keptSlab: MessageSlab | undefined;
+  /** This end's CLOSE is posted already (it overflowed): close() posts none. */
+  private closePosted = false;
   private readonly waiters: Waiter[] = [];
   /** Callers of readable(), with the pump's release function. */
   private readers: Array<{ resolve(ready: boolean): void; reject(e: Error): void }> = [];
@@ -322,6 +329,9 @@ export class Channel implements AsyncIterable<Uint8Array> {
 
   private takeQueued(): Uint8Array {
     const m = this.queue[this.head];
+    this.keptBytes -= keptCharge(m.byteLength);
+    // The pump may be holding the ring for this channel at its bound: one taken, it moves again.
+    if (this.rx.heldHandle === this.handle) this.rx.unhold(this.handle);
     this.queue[this.head++] = undefined as never;
     if (this.head === this.queue.length) this.queue.length = this.head = 0;
     return m;
@@ -517,7 +527,7 @@ export class Channel implements AsyncIterable<Uint8Array> {
     for (const w of this.waiters.splice(0)) w.reject(closing);
     for (const r of this.readers.splice(0)) r.resolve(false);
     this.wakeWriters();
-    if (this.qp.failure === undefined) await this.tx.post(RecordType.CLOSE, this.handle);
+    if (this.qp.failure === undefined && !this.closePosted) await this.tx.post(RecordType.CLOSE, this.handle);
   }
 
   /**
@@ -538,6 +548,11 @@ export class Channel implements AsyncIterable<Uint8Array> {
     this.wakeWriters();
   }
 
+  /** @internal This end's CLOSE was posted when it overflowed (THREATS case 44): the process's end posts none. */
+  get closeIsPosted(): boolean {
+    return this.closePosted;
+  }
+
   /** True until close() or the end of the stream. */
   get open(): boolean {
     return !this.closed && !this.ended;
@@ -549,10 +564,47 @@ export class Channel implements AsyncIterable<Uint8Array> {
   deliver(message: Uint8Array): void {
     const w = this.waiters.shift();
     if (w !== undefined) w.resolve(message);
-    else {
-      this.queue.push(message);
-      if (this.readers.length > 0) this.notifyReadable();
-    }
+    else this.enqueue(message);
+  }
+
+  /** @internal */
+  takesNow(): boolean {
+    return this.waiters.length > 0;
+  }
+
+  /** @internal */
+  canKeep(bytes: number): boolean {
+    return this.keptBytes + keptCharge(bytes) <= this.qp.channels.unreadLimit;
+  }
+
+  /** @internal */
+  keep(u8: Uint8Array, u32: Uint32Array, from: number, bytes: number): void {
+    this.enqueue((this.keptSlab ??= new MessageSlab()).copy(u8, u32, from, bytes));
+  }
+
+  private enqueue(message: Uint8Array): void {
+    this.keptBytes += keptCharge(message.byteLength);
+    this.queue.push(message);
+    if (this.readers.length > 0) this.notifyReadable();
+  }
+
+  /**
+   * @internal This channel reached its unread bound while its process waited on another channel,
+   * held the receive ring's head for UNREAD_HOLD_MS, and nothing of it was read meanwhile (or it
+   * did so before it was accepted). What was kept is still read first, then receives fail ENOBUFS;
+   * its CLOSE goes to the hardware at once, so its sender stops with ECLOSED (THREATS case 44).
+   */
+  overflowed(limit: number): void {
+    if (this.ended || this.closed) return;
+    const why = new ChannelError(
+      'ENOBUFS',
+      `channel ${this.handle} from partition ${this.peer.partition} held ${limit} bytes of unread messages and nothing read it for ${UNREAD_HOLD_MS} ms while this process waited on other channels (or had not accepted it); it was closed here, after what was kept`,
+    );
+    this.end(Status.ENOBUFS, why);
+    this.closePosted = true;
+    this.qp.forget(this.handle);
+    this.onClosed(this);
+    if (this.qp.failure === undefined) void this.tx.post(RecordType.CLOSE, this.handle).catch(() => {});
   }
 
   /** @internal */
@@ -566,10 +618,10 @@ export class Channel implements AsyncIterable<Uint8Array> {
   }
 
   /** @internal */
-  end(status: number): void {
+  end(status: number, error?: ChannelError): void {
     if (this.ended) return;
     this.ended = true;
-    if (status !== Status.OK) this.endError = channelErrorFromStatus(status, `channel ${this.handle} to partition ${this.peer.partition} ended`);
+    if (status !== Status.OK) this.endError = error ?? channelErrorFromStatus(status, `channel ${this.handle} to partition ${this.peer.partition} ended`);
     this.sendError ??= this.endError ?? new ChannelError('ECLOSED', `the peer closed channel ${this.handle}`);
     this.wakeWriters();
     if (this.head === this.queue.length) {

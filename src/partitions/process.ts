@@ -274,7 +274,8 @@ export class Process {
     this.checkRunning();
     const peer = { node: grant.remoteNode, partition: grant.remotePartition, process: grant.remoteProcess };
     const ch = new Channel(this.queuePair, grant.handle, peer, (c) => this.channels.delete(c));
-    this.channels.add(ch);
+    // Not when what arrived before accept overflowed: it closed itself as it was made (CLOSE posted).
+    if (!ch.closeIsPosted) this.channels.add(ch);
     return ch;
   }
 

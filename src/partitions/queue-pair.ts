@@ -9,13 +9,13 @@ import { RecordType, type PortGeometry } from '../shared/layout.js';
 import { queuePairRings } from '../shared/port.js';
 import { RingConsumer, RingProducer } from '../shared/ring.js';
 import type { WaitPolicy } from '../shared/wait.js';
-import { ChannelRegistry, type ChannelSink } from './channel-registry.js';
+import { ChannelRegistry, unreadBytesPerChannel, type ChannelSink } from './channel-registry.js';
 import { ReceivePump } from './receive-pump.js';
 import { SendQueue } from './send-queue.js';
 import type { PartitionTrace } from './trace.js';
 
 export class ProcessQueuePair {
-  readonly channels = new ChannelRegistry();
+  readonly channels: ChannelRegistry;
   readonly sendQueue: SendQueue;
   readonly pump: ReceivePump;
   /** Set when the queue pair can no longer work (hardware reset, ring fault). */
@@ -31,6 +31,7 @@ export class ProcessQueuePair {
     /** This partition's trace, when the machine traces; the send queue and the pump record into it. */
     tracer: PartitionTrace | undefined = undefined,
   ) {
+    this.channels = new ChannelRegistry(unreadBytesPerChannel(geometry.maxMessageBytes));
     const rings = queuePairRings(buffer, geometry, index);
     this.sendQueue = new SendQueue(new RingProducer(rings.send), new RingConsumer(rings.completion), this.channels, this, wait, tracer);
     const { dataWaiting, dataBell } = rings.receive.signals!;
@@ -62,10 +63,12 @@ export class ProcessQueuePair {
 
   adopt(handle: number, sink: ChannelSink): void {
     this.channels.adopt(handle, sink);
+    this.pump.unhold(handle); // held before it was accepted: it has a reader now
   }
 
   forget(handle: number): void {
     this.channels.forget(handle);
+    this.pump.unhold(handle); // what arrives for it now is dropped
   }
 
   /** @internal the send queue read the hardware's acknowledgement of DETACH. */
@@ -100,6 +103,7 @@ export class ProcessQueuePair {
     }
     if (this.failure === undefined) this.pump.step();
     this.channels.clear();
+    this.pump.unhold(this.pump.heldHandle); // the next process starts clean
   }
 
   private onFailure(fn: () => void): void {

@@ -4,11 +4,13 @@
  * A channel that reads takes its own messages straight from the ring when
  * they are next (`peekFor` + `take…`, `visitFor`): nothing is queued or
  * allocated on the way. Records for other channels met on the way are copied
- * into those channels' queues. While anyone awaits (a `recv()`, a
- * `readable()`), the pump runs: it moves every record to its channel and
- * sleeps when the ring is empty. Nobody awaiting means nothing is read, so a
- * slow reader back-pressures its senders through the hardware instead of
- * buffering without bound.
+ * into those channels' queues, up to a bound per channel (channel-registry.ts):
+ * a channel at it holds the ring at its next message until it is read, or ends
+ * with ENOBUFS if nothing reads it for UNREAD_HOLD_MS (THREATS case 44). While
+ * anyone awaits (a `recv()`, a `readable()`), the pump runs: it moves every
+ * record to its channel and sleeps when the ring is empty. Nobody awaiting means
+ * nothing is read, so a slow reader back-pressures its senders through the
+ * hardware instead of buffering without bound.
  */
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { ChannelError } from '../shared/errors.js';
@@ -17,7 +19,7 @@ import { deliveryChannel, deliveryPayload, deliveryPayloadBytes, deliveryStatus 
 import { hardwareGone } from '../shared/port.js';
 import { EMPTY, FAULT, type RingConsumer } from '../shared/ring.js';
 import { sleepAsync, sleepSync, type WaitPolicy } from '../shared/wait.js';
-import type { ChannelRegistry } from './channel-registry.js';
+import { UNREAD_HOLD_MS, type ChannelRegistry } from './channel-registry.js';
 import { BufferCopier, MessageSlab } from './message-slab.js';
 import { ReceiveRelease } from './receive-release.js';
 import { spaceWaitInThread, type SendQueue } from './send-queue.js';
@@ -155,6 +157,42 @@ export class ReceivePump {
     return given;
   }
 
+  /**
+   * The channel whose message at the ring's head the pump leaves there, at its unread bound
+   * (-1: none), and since when. Its reader taking a message, its close or its accept ends the hold.
+   */
+  heldHandle = -1;
+  private heldSince = 0;
+
+  private hold(handle: number): number {
+    if (this.heldHandle !== handle) {
+      this.heldHandle = handle;
+      this.heldSince = performance.now();
+    }
+    return Walk.NO_MESSAGE;
+  }
+
+  /** `handle` was read, closed or accepted: if the pump holds the ring for it, the ring moves again. */
+  unhold(handle: number): void {
+    if (this.heldHandle !== handle) return;
+    this.heldHandle = -1;
+    this.nudge();
+  }
+
+  /** Milliseconds the current hold may still last. */
+  private holdLeft(): number {
+    return this.heldSince + UNREAD_HOLD_MS - performance.now();
+  }
+
+  /** The hold lasted UNREAD_HOLD_MS and nothing read its channel: it ends (ENOBUFS), and its messages are dropped from now on. */
+  private endHold(): void {
+    const handle = this.heldHandle;
+    this.heldHandle = -1;
+    const sink = this.channels.sink(handle);
+    if (sink !== undefined) sink.overflowed(this.channels.unreadLimit);
+    else this.channels.overflowEarly(handle);
+  }
+
   /** True when the ring's next record (DATA or END) is for `handle`; reads nothing past it. */
   nextIsFor(handle: number): boolean {
     if (this.visiting || this.owner.failure !== undefined) return false;
@@ -214,20 +252,28 @@ export class ReceivePump {
       const at = rx.bodyOffset;
       const handle = deliveryChannel(u32, at);
       if (type === RecordType.DATA) {
-        if (handle === target) return deliveryPayloadBytes(rx.bodyBytes);
+        const bytes = deliveryPayloadBytes(rx.bodyBytes);
+        if (handle === target) return bytes;
         const sink = this.channels.sink(handle);
         if (target === Walk.NO_CHANNEL && sink !== undefined && sink.wantsReadable()) {
           sink.notifyReadable();
           this.moved++;
           return Walk.NO_MESSAGE;
         }
+        const takes = sink !== undefined && sink.takesNow();
+        if (!takes && !(sink !== undefined ? sink.canKeep(bytes) : this.channels.canKeepEarly(handle, bytes))) {
+          // At its unread bound: the message stays in the ring (its sender is held back) until the
+          // channel is read, or UNREAD_HOLD_MS pass (THREATS case 44).
+          return this.hold(handle);
+        }
         const traced = this.receiving();
-        const message = this.slab.copy(rx.u8, u32, deliveryPayload(at), deliveryPayloadBytes(rx.bodyBytes));
+        const from = deliveryPayload(at);
+        if (takes) sink.deliver(this.slab.copy(rx.u8, u32, from, bytes));
+        else if (sink !== undefined) sink.keep(rx.u8, u32, from, bytes);
+        else this.channels.keepEarly(handle, rx.u8, u32, from, bytes);
         rx.consume();
         this.release.consumed();
         this.moved++;
-        if (sink === undefined) this.channels.keepEarly(handle, message);
-        else sink.deliver(message);
         if (traced !== 0) this.tracer!.received(traced);
       } else {
         const status = deliveryStatus(u32, at);
@@ -235,7 +281,7 @@ export class ReceivePump {
         this.release.consumed();
         this.moved++;
         const sink = this.channels.sink(handle);
-        if (sink === undefined) this.channels.keepEarly(handle, status);
+        if (sink === undefined) this.channels.keepEarlyEnd(handle, status);
         else sink.end(status);
         if (handle === target) return Walk.NO_MESSAGE;
       }
@@ -259,6 +305,15 @@ export class ReceivePump {
       if (hardwareGone(rx.i32)) throw new ChannelError('EHWRESET', 'the hardware worker stopped while this thread waited for a message');
       const left = deadline - performance.now();
       if (!(left > 0)) return false;
+      if (this.heldHandle !== -1) {
+        // Held for a channel at its bound, which nothing can read while this thread blocks: wait
+        // out the hold (a completion or a failure still ends the wait), then end that channel.
+        const holdLeft = this.holdLeft();
+        if (!(holdLeft > 0)) this.endHold();
+        else sleepSync(rx.i32, this.dataWaiting, this.dataBell, () => completions.hasData() || this.owner.failure !== undefined || hardwareGone(rx.i32), 0, Math.min(left, holdLeft));
+        this.sendQueue.drainCompletions();
+        continue;
+      }
       this.release.flush(); // never sleep on space the hardware may be waiting for
       const recorded = this.tracer?.sleeping(TraceWait.RECEIVE_RING, this.owner.index) ?? false;
       sleepSync(
@@ -301,6 +356,10 @@ export class ReceivePump {
           await Promise.resolve(); // let the resolved receivers run before the next step
           continue;
         }
+        if (this.heldHandle !== -1) {
+          await this.waitWhileHeld();
+          continue;
+        }
         if (this.mayBlock()) {
           if (performance.now() - loopTurnedAt >= this.wait.eventLoopBlockMs) {
             // Messages kept waking this thread from blocking waits: let its timers, I/O and control calls in first.
@@ -338,6 +397,30 @@ export class ReceivePump {
       this.pumping = false;
       this.sleepingAsync = false;
       pumpsRunning--;
+    }
+  }
+
+  /**
+   * The ring's head is a message of a channel at its unread bound: more of the ring cannot be read
+   * until that channel is (its reader's take rings the bell) or the hold runs out. Sleep on the
+   * event loop meanwhile (the channel's reader runs there), not on new data, which cannot be reached.
+   */
+  private async waitWhileHeld(): Promise<void> {
+    const left = this.holdLeft();
+    if (!(left > 0)) return this.endHold();
+    this.release.flush();
+    this.sleepingAsync = true;
+    try {
+      await sleepAsync(
+        this.ring.i32,
+        this.dataWaiting,
+        this.dataBell,
+        () => this.heldHandle === -1 || this.sendQueue.completions.hasData() || this.interest === 0 || this.owner.failure !== undefined,
+        0,
+        left,
+      );
+    } finally {
+      this.sleepingAsync = false;
     }
   }
 

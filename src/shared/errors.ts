@@ -20,6 +20,7 @@ export const Status = {
   EMFILE: 12,
   EADDRINUSE: 13,
   ELINKDOWN: 14,
+  ENOBUFS: 15,
 } as const;
 export type StatusName = keyof typeof Status;
 /**
@@ -40,6 +41,9 @@ export type StatusName = keyof typeof Status;
  * - `EADDRINUSE`: a listener already holds that port in this partition
  * - `ELINKDOWN`: the link to the peer's node is down (or went down): the channel ended, sends it had
  *   not acknowledged failed, nothing more arrives on it
+ * - `ENOBUFS`: the channel held as many unread messages as a process keeps for one (4 MiB) while
+ *   its process read others (or before it was accepted), and nothing read it for 1 s; it was
+ *   closed here (what was kept is still read first), and its sender saw `ECLOSED`
  */
 export type ChannelErrorCode = Exclude<StatusName, 'OK'>;
 
@@ -66,6 +70,8 @@ const advice: Record<ChannelErrorCode, string> = {
   EHWRESET: 'the hardware worker stopped; the machine failed closed, create a new machine',
   EMFILE: 'no free slot is left; close channels or processes, or raise the limit in createMachine',
   EADDRINUSE: 'a listener already holds that port in this partition; close it or pick another port',
+  ENOBUFS:
+    'read every channel a peer may keep sending on, or close it, and accept promptly: while a process reads other channels it keeps at most 4 MiB of unread messages per channel (or 4 of the largest, if more), then holds that channel back for 1 s',
   ELINKDOWN:
     "the link to that node is down; sends it had not acknowledged were not delivered and the channel is not resumed: wait for machine 'linkUp' (or retry connect) and open a new channel",
 };

@@ -1,0 +1,88 @@
+/**
+ * THREATS.md case 44: a peer that keeps sending on a channel its receiver does not read while that
+ * process waits on another channel of the same queue pair. The receive pump copies such messages
+ * out of the shared receive ring to reach the ones behind them; kept without bound, a flood grew
+ * the whole Node process by hundreds of MiB in seconds, outside the victim's heap limit, and its
+ * sender was never held back. Now a process keeps at most 4 MiB of unread messages per channel
+ * (each counted with 64 bytes of overhead, so empty messages are bounded too), in memory of that
+ * channel's own; past it the pump leaves the channel's next message in the ring, which holds its
+ * sender back, and only when nothing reads the channel for UNREAD_HOLD_MS does it end with ENOBUFS
+ * (what was kept is read first) and close, so its sender's write() fails ECLOSED. An honest reader
+ * that is merely slower than its writer, beside a receive pending on another channel, is held back
+ * and loses nothing. Attacks come from inside partition workers.
+ */
+import { describe, expect, it } from 'vitest';
+import { createMachine } from '../../src/index.js';
+
+const fixture = (name: string): URL => new URL(`../fixtures/security/${name}`, import.meta.url);
+const VICTIM = 1;
+const HONEST = 2;
+const FLOODER = 3;
+const LIMIT = 4 * 1024 * 1024;
+/** What the bound keeps of `bytes`-byte messages (64 bytes of overhead each). */
+const kept = (bytes: number): number => Math.floor(LIMIT / (bytes + 64));
+
+describe('44: unread messages a process keeps per channel are bounded', () => {
+  for (const [accepted, bytes] of [
+    [true, 1024],
+    [true, 0],
+    [false, 1024],
+  ] as const) {
+    it(`a flood of ${bytes}-byte messages on a channel ${accepted ? 'accepted but not read' : 'not accepted yet'} is held at 4 MiB, then ends ENOBUFS; the awaited channel still delivers`, async () => {
+      await using machine = await createMachine({
+        wait: 'sleep',
+        receiveRingBytes: 16 * 1024,
+        partitions: [{ id: VICTIM, name: 'victim', resourceLimits: { maxOldGenerationSizeMb: 64 } }, { id: HONEST }, { id: FLOODER }],
+      });
+      const go = new SharedArrayBuffer(4);
+      const honest = await machine.partition(HONEST).spawn(fixture('send-on-go.mjs'), accepted ? { partition: VICTIM, port: 7, go } : { listen: 5, go });
+      const victim = await machine.partition(VICTIM).spawn(fixture('unread-victim.mjs'), { port: 7, honest: HONEST, honestPort: 5, accepted });
+      if (accepted) await new Promise((r) => setTimeout(r, 100)); // the honest channel is accepted first
+      const flooder = await machine.partition(FLOODER).spawn(fixture('flood-writer.mjs'), { partition: VICTIM, port: 7, bytes });
+      const delivered = (): number => machine.stats().partitions.find((p) => p.id === VICTIM)!.delivered;
+      if (accepted) {
+        // Held at the bound for UNREAD_HOLD_MS with nothing read, the channel closes: the flooder
+        // stops, having written what was kept and what the ring held.
+        const flood = (await flooder.result) as { written: number; error: string };
+        expect(flood.error).toBe('ECLOSED');
+        expect(flood.written).toBeGreaterThan(kept(bytes));
+        expect(delivered()).toBeLessThan(kept(bytes) + 16 * 1024);
+      } else {
+        // Not accepted, it has no end here to close: after the hold its messages are dropped
+        // (the sender goes on) until accept() ends it.
+        await expect.poll(delivered, { timeout: 30_000, interval: 20 }).toBeGreaterThan(kept(bytes) + 100);
+      }
+      Atomics.store(new Int32Array(go), 0, 1);
+      expect(await victim.result).toEqual({ honest: 3, kept: kept(bytes), end: 'ENOBUFS' });
+      expect(await flooder.result).toMatchObject({ error: 'ECLOSED' });
+      expect(await honest.result).toBe('sent');
+      expect(machine.partition(VICTIM).running).toBe(true);
+    }, 60_000);
+  }
+
+  it('a channel that passed the bound before it was accepted ends ENOBUFS even when its writer then closed cleanly', async () => {
+    await using machine = await createMachine({ wait: 'sleep', receiveRingBytes: 16 * 1024, partitions: [{ id: VICTIM }, { id: HONEST }, { id: FLOODER }] });
+    const go = new SharedArrayBuffer(4);
+    const honest = await machine.partition(HONEST).spawn(fixture('send-on-go.mjs'), { listen: 5, go });
+    const victim = await machine.partition(VICTIM).spawn(fixture('unread-victim.mjs'), { port: 7, honest: HONEST, honestPort: 5, accepted: false });
+    // More than the bound keeps, then a clean close, all before the victim accepts.
+    const writer = await machine.partition(FLOODER).spawn(fixture('write-n.mjs'), { partition: VICTIM, port: 7, bytes: 1024, count: kept(1024) + 2000 });
+    expect(await writer.result).toEqual({ written: kept(1024) + 2000 });
+    Atomics.store(new Int32Array(go), 0, 1);
+    // Not a clean end after what was kept: the reader learns that messages were dropped.
+    expect(await victim.result).toEqual({ honest: 3, kept: kept(1024), end: 'ENOBUFS' });
+    expect(await honest.result).toBe('sent');
+  }, 60_000);
+
+  it('an honest reader slower than its writer, with a receive pending on another channel, is held back and loses nothing', async () => {
+    await using machine = await createMachine({ wait: 'sleep', receiveRingBytes: 64 * 1024, partitions: [{ id: VICTIM }, { id: HONEST }, { id: FLOODER }] });
+    const server = await machine.partition(VICTIM).spawn(fixture('slow-reader.mjs'), { port: 7, busy: FLOODER, pauseMs: 2 });
+    const idle = await machine.partition(HONEST).spawn(fixture('idle-peer.mjs'), { partition: VICTIM, port: 7 });
+    await new Promise((r) => setTimeout(r, 100)); // the quiet channel first
+    // 6 MiB in 16 KiB messages: past the 4 MiB bound while the reader sleeps between messages.
+    const writer = await machine.partition(FLOODER).spawn(fixture('write-n.mjs'), { partition: VICTIM, port: 7, bytes: 16 * 1024, count: 384 });
+    expect(await writer.result).toEqual({ written: 384 });
+    expect(await server.result).toEqual({ read: 384, bytes: 384 * 16 * 1024, end: 'ECLOSED' });
+    expect(await idle.result).toBe('ECLOSED');
+  }, 60_000);
+});
