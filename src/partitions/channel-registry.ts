@@ -20,9 +20,9 @@ const UNREAD_BYTES_PER_CHANNEL = 4 * 1024 * 1024;
  */
 const KEPT_MESSAGE_OVERHEAD_BYTES = 64;
 /**
- * How long a channel at its bound may hold the receive ring's head while its process waits on
- * another channel and takes nothing from it: then it ends with ENOBUFS (after what was kept),
- * and the ring moves again.
+ * How long a channel at its bound may hold the receive ring's head while nothing takes from it
+ * (its process waiting on, or polling, other channels): then it ends with ENOBUFS, what it held
+ * is dropped, and the ring moves again.
  */
 export const UNREAD_HOLD_MS = 1000;
 
@@ -168,6 +168,12 @@ export class ChannelRegistry {
     let early = this.early.get(handle);
     if (early === undefined) this.early.set(handle, (early = { items: [], charged: 0, slab: new MessageSlab(), overflowed: false }));
     return early;
+  }
+
+  /** The process is ending: what arrives for a handle it never adopted is dropped from now on. */
+  closeEarly(): void {
+    for (const handle of this.early.keys()) this.closed.add(handle);
+    this.early.clear();
   }
 
   /** The process ended: the next one on this queue pair starts clean. */

@@ -591,15 +591,20 @@ export class Channel implements AsyncIterable<Uint8Array> {
   /**
    * @internal This channel reached its unread bound while its process waited on another channel,
    * held the receive ring's head for UNREAD_HOLD_MS, and nothing of it was read meanwhile (or it
-   * did so before it was accepted). What was kept is still read first, then receives fail ENOBUFS;
-   * its CLOSE goes to the hardware at once, so its sender stops with ECLOSED (THREATS case 44).
+   * did so before it was accepted). Receives fail ENOBUFS at once: what it kept is dropped, since
+   * its slot is freed now (its CLOSE goes to the hardware at once, so its sender stops with
+   * ECLOSED), and memory kept past a freed slot would let a peer that reconnects pass the bound
+   * per slot (THREATS case 44).
    */
   overflowed(limit: number): void {
     if (this.ended || this.closed) return;
     const why = new ChannelError(
       'ENOBUFS',
-      `channel ${this.handle} from partition ${this.peer.partition} held ${limit} bytes of unread messages and nothing read it for ${UNREAD_HOLD_MS} ms while this process waited on other channels (or had not accepted it); it was closed here, after what was kept`,
+      `channel ${this.handle} from partition ${this.peer.partition} held ${limit} bytes of unread messages and nothing read it for ${UNREAD_HOLD_MS} ms while this process waited on other channels (or had not accepted it); it was closed here and what it held was dropped`,
     );
+    this.queue.length = this.head = 0;
+    this.keptBytes = 0;
+    this.keptSlab = undefined;
     this.end(Status.ENOBUFS, why);
     this.closePosted = true;
     this.qp.forget(this.handle);

@@ -101,9 +101,11 @@ export class ProcessQueuePair {
       release();
       this.detachAcked = undefined;
     }
+    // Every record left is dropped, none held at a bound (a hold would leave them to the next process).
+    this.channels.closeEarly();
+    this.pump.unhold(this.pump.heldHandle);
     if (this.failure === undefined) this.pump.step();
     this.channels.clear();
-    this.pump.unhold(this.pump.heldHandle); // the next process starts clean
   }
 
   private onFailure(fn: () => void): void {

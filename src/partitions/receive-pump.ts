@@ -263,8 +263,11 @@ export class ReceivePump {
         const takes = sink !== undefined && sink.takesNow();
         if (!takes && !(sink !== undefined ? sink.canKeep(bytes) : this.channels.canKeepEarly(handle, bytes))) {
           // At its unread bound: the message stays in the ring (its sender is held back) until the
-          // channel is read, or UNREAD_HOLD_MS pass (THREATS case 44).
-          return this.hold(handle);
+          // channel is read, or UNREAD_HOLD_MS pass (THREATS case 44). Checked here too, not only
+          // where the pump waits: a process that only polls (tryRecv) never waits.
+          if (this.heldHandle !== handle || this.holdLeft() > 0) return this.hold(handle);
+          this.endHold(); // from now on its messages are dropped: read this one again
+          continue;
         }
         const traced = this.receiving();
         const from = deliveryPayload(at);

@@ -43,7 +43,7 @@ export type StatusName = keyof typeof Status;
  *   not acknowledged failed, nothing more arrives on it
  * - `ENOBUFS`: the channel held as many unread messages as a process keeps for one (4 MiB) while
  *   its process read others (or before it was accepted), and nothing read it for 1 s; it was
- *   closed here (what was kept is still read first), and its sender saw `ECLOSED`
+ *   closed here and what it held was dropped, and its sender saw `ECLOSED`
  */
 export type ChannelErrorCode = Exclude<StatusName, 'OK'>;
 

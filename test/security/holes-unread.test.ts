@@ -28,7 +28,7 @@ describe('44: unread messages a process keeps per channel are bounded', () => {
     [true, 0],
     [false, 1024],
   ] as const) {
-    it(`a flood of ${bytes}-byte messages on a channel ${accepted ? 'accepted but not read' : 'not accepted yet'} is held at 4 MiB, then ends ENOBUFS; the awaited channel still delivers`, async () => {
+    it(`a flood of ${bytes}-byte messages on a channel ${accepted ? 'accepted but not read' : 'not accepted yet'} is held at 4 MiB, then dropped with ENOBUFS; the awaited channel still delivers`, async () => {
       await using machine = await createMachine({
         wait: 'sleep',
         receiveRingBytes: 16 * 1024,
@@ -53,7 +53,8 @@ describe('44: unread messages a process keeps per channel are bounded', () => {
         await expect.poll(delivered, { timeout: 30_000, interval: 20 }).toBeGreaterThan(kept(bytes) + 100);
       }
       Atomics.store(new Int32Array(go), 0, 1);
-      expect(await victim.result).toEqual({ honest: 3, kept: kept(bytes), end: 'ENOBUFS' });
+      // What it held was dropped with it (kept past its freed slot, a reconnecting peer would pass the bound).
+      expect(await victim.result).toEqual({ honest: 3, kept: 0, end: 'ENOBUFS' });
       expect(await flooder.result).toMatchObject({ error: 'ECLOSED' });
       expect(await honest.result).toBe('sent');
       expect(machine.partition(VICTIM).running).toBe(true);
@@ -69,9 +70,37 @@ describe('44: unread messages a process keeps per channel are bounded', () => {
     const writer = await machine.partition(FLOODER).spawn(fixture('write-n.mjs'), { partition: VICTIM, port: 7, bytes: 1024, count: kept(1024) + 2000 });
     expect(await writer.result).toEqual({ written: kept(1024) + 2000 });
     Atomics.store(new Int32Array(go), 0, 1);
-    // Not a clean end after what was kept: the reader learns that messages were dropped.
-    expect(await victim.result).toEqual({ honest: 3, kept: kept(1024), end: 'ENOBUFS' });
+    // Not a clean end: the reader learns that messages were dropped.
+    expect(await victim.result).toEqual({ honest: 3, kept: 0, end: 'ENOBUFS' });
     expect(await honest.result).toBe('sent');
+  }, 60_000);
+
+  it('a process that only polls (tryRecv) gets its message past a held channel once the hold runs out', async () => {
+    await using machine = await createMachine({ wait: 'sleep', receiveRingBytes: 16 * 1024, partitions: [{ id: VICTIM }, { id: HONEST }, { id: FLOODER }] });
+    const go = new SharedArrayBuffer(4);
+    const victim = await machine.partition(VICTIM).spawn(fixture('poll-victim.mjs'), { port: 7, flooded: FLOODER, pollMs: 20_000 });
+    const honest = await machine.partition(HONEST).spawn(fixture('send-on-go.mjs'), { partition: VICTIM, port: 7, go });
+    await new Promise((r) => setTimeout(r, 100));
+    const flooder = await machine.partition(FLOODER).spawn(fixture('flood-writer.mjs'), { partition: VICTIM, port: 7, bytes: 1024 });
+    // The honest message arrives behind the flood, which the victim's polls hold at its bound.
+    await expect.poll(() => machine.stats().partitions.find((p) => p.id === VICTIM)!.delivered, { timeout: 30_000, interval: 20 }).toBeGreaterThan(kept(1024));
+    Atomics.store(new Int32Array(go), 0, 1);
+    expect(await victim.result).toEqual({ polled: true, flooded: 'ENOBUFS' });
+    expect(await flooder.result).toMatchObject({ error: 'ECLOSED' });
+    expect(await honest.result).toBe('sent');
+  }, 60_000);
+
+  it('a process that ends while a channel it never accepted holds the ring leaves nothing to the next process on its queue pair', async () => {
+    await using machine = await createMachine({ wait: 'sleep', receiveRingBytes: 64 * 1024, partitions: [{ id: VICTIM }, { id: HONEST }, { id: FLOODER }] });
+    const quiet = await machine.partition(HONEST).spawn(fixture('accept-quiet.mjs'), { listen: 5 });
+    const first = await machine.partition(VICTIM).spawn(fixture('end-while-held.mjs'), { port: 7, quiet: HONEST, quietPort: 5, waitMs: 800 });
+    await new Promise((r) => setTimeout(r, 100));
+    const flooder = await machine.partition(FLOODER).spawn(fixture('flood-writer.mjs'), { partition: VICTIM, port: 7, bytes: 16 * 1024 });
+    expect(await first.result).toEqual({ held: true });
+    await flooder.result;
+    const next = await machine.partition(VICTIM).spawn(fixture('inspect-queue-pair.mjs'), {});
+    expect(await next.result).toEqual({ held: false, moved: 0, early: 0 });
+    expect(await quiet.result).toBe('ECLOSED');
   }, 60_000);
 
   it('an honest reader slower than its writer, with a receive pending on another channel, is held back and loses nothing', async () => {
