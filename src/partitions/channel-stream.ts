@@ -9,7 +9,10 @@
  * the writable buffer fills, and 'drain' follows when the ring has room),
  * and the channel is read only while the consumer wants more (so a slow
  * reader leaves messages in the receive ring, which back-pressures the
- * sender through the hardware).
+ * sender through the hardware). While another channel of the same process
+ * is read, up to 4 MiB of this one are kept for it first, and a consumer
+ * that then wants nothing for 1 s loses the stream to ENOBUFS (THREATS
+ * case 44): give a stream read by a slow sink a process of its own.
  */
 import { Duplex } from 'node:stream';
 import { ChannelError, describeValue } from '../shared/errors.js';
