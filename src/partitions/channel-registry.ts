@@ -15,10 +15,17 @@ import { MessageSlab } from './message-slab.js';
  */
 const UNREAD_BYTES_PER_CHANNEL = 4 * 1024 * 1024;
 /**
- * What one kept message costs besides its bytes (its view and its place in the queue), so that a
- * flood of empty messages is bounded too.
+ * What one kept message costs besides its bytes (its view and its place in the queue: ~106 bytes of
+ * heap measured on Node 20), so that a flood of empty messages is bounded too.
  */
-const KEPT_MESSAGE_OVERHEAD_BYTES = 64;
+const KEPT_MESSAGE_OVERHEAD_BYTES = 128;
+/**
+ * What a process keeps for all the handles it has not accepted, together, in bound-sized units:
+ * the hardware frees an unaccepted channel's slot when its listener closes, without a word to the
+ * partition, so a bound per slot alone would let a server that listens again and again keep 4 MiB
+ * more each time.
+ */
+const EARLY_BOUNDS_PER_PROCESS = 4;
 /**
  * How long a channel at its bound may hold the receive ring's head while nothing takes from it
  * (its process waiting on, or polling, other channels): then it ends with ENOBUFS, what it held
@@ -73,6 +80,11 @@ interface EarlyDeliveries {
 }
 
 export class ChannelRegistry {
+  /** What the early lists keep together (bounded by EARLY_BOUNDS_PER_PROCESS × unreadLimit). */
+  private earlyCharged = 0;
+  /** The process is ending (closeEarly): what arrives for a handle without an open channel is dropped. */
+  private draining = false;
+
   constructor(
     /** unreadBytesPerChannel() of the machine's largest message. */
     readonly unreadLimit: number,
@@ -109,7 +121,7 @@ export class ChannelRegistry {
     this.closed.delete(handle); // a generation counter that wrapped hands out an old handle again
     const early = this.early.get(handle);
     if (early === undefined) return;
-    this.early.delete(handle);
+    this.dropEarly(handle, early);
     for (const item of early.items) {
       if (item === OVERFLOWED) sink.overflowed(this.unreadLimit);
       else if (typeof item === 'number') sink.end(item);
@@ -122,7 +134,8 @@ export class ChannelRegistry {
     const sink = this.open.get(handle);
     if (sink !== undefined) this.closing.set(handle, sink);
     this.open.delete(handle);
-    this.early.delete(handle);
+    const early = this.early.get(handle);
+    if (early !== undefined) this.dropEarly(handle, early);
     this.closed.add(handle);
   }
 
@@ -133,8 +146,11 @@ export class ChannelRegistry {
 
   /** Whether a message of `bytes` for a handle no channel holds yet is kept or dropped; false: it is at its bound. */
   canKeepEarly(handle: number, bytes: number): boolean {
+    if (this.draining || this.closed.has(handle)) return true; // dropped
     const early = this.early.get(handle);
-    return early === undefined || early.overflowed || this.closed.has(handle) || early.charged + keptCharge(bytes) <= this.unreadLimit;
+    if (early?.overflowed === true) return true; // dropped
+    const charge = keptCharge(bytes);
+    return (early?.charged ?? 0) + charge <= this.unreadLimit && this.earlyCharged + charge <= EARLY_BOUNDS_PER_PROCESS * this.unreadLimit;
   }
 
   /**
@@ -142,26 +158,39 @@ export class ChannelRegistry {
    * drop it when that handle was closed or overflowed. canKeepEarly() said it may.
    */
   keepEarly(handle: number, u8: Uint8Array, u32: Uint32Array, from: number, bytes: number): void {
-    if (this.closed.has(handle)) return;
+    if (this.draining || this.closed.has(handle)) return;
     const early = this.earlyFor(handle);
     if (early.overflowed) return;
-    early.charged += keptCharge(bytes);
+    const charge = keptCharge(bytes);
+    early.charged += charge;
+    this.earlyCharged += charge;
     early.items.push(early.slab.copy(u8, u32, from, bytes));
   }
 
   /** An END status for a handle no channel holds yet. */
   keepEarlyEnd(handle: number, status: number): void {
-    if (this.closed.has(handle)) return;
+    if (this.draining || this.closed.has(handle)) return;
     const early = this.earlyFor(handle);
     if (!early.overflowed) early.items.push(status);
   }
 
-  /** The handle held the ring at its bound and nobody accepted it: what it kept stays, the rest is dropped. */
+  /**
+   * The handle held the ring at its bound and nobody accepted it: all of it is dropped (its accept
+   * will end it with ENOBUFS, and memory kept for it might outlive its slot), and so is what follows.
+   */
   overflowEarly(handle: number): void {
     const early = this.earlyFor(handle);
     if (early.overflowed) return;
+    this.earlyCharged -= early.charged;
+    early.charged = 0;
+    early.slab = new MessageSlab();
+    early.items = [OVERFLOWED];
     early.overflowed = true;
-    early.items.push(OVERFLOWED);
+  }
+
+  private dropEarly(handle: number, early: EarlyDeliveries): void {
+    this.earlyCharged -= early.charged;
+    this.early.delete(handle);
   }
 
   private earlyFor(handle: number): EarlyDeliveries {
@@ -172,8 +201,9 @@ export class ChannelRegistry {
 
   /** The process is ending: what arrives for a handle it never adopted is dropped from now on. */
   closeEarly(): void {
-    for (const handle of this.early.keys()) this.closed.add(handle);
+    this.draining = true;
     this.early.clear();
+    this.earlyCharged = 0;
   }
 
   /** The process ended: the next one on this queue pair starts clean. */
@@ -181,6 +211,8 @@ export class ChannelRegistry {
     this.open.clear();
     this.closing.clear();
     this.early.clear();
+    this.earlyCharged = 0;
     this.closed.clear();
+    this.draining = false;
   }
 }

@@ -106,6 +106,7 @@ export class ProcessQueuePair {
     this.pump.unhold(this.pump.heldHandle);
     if (this.failure === undefined) this.pump.step();
     this.channels.clear();
+    this.pump.unhold(this.pump.heldHandle);
   }
 
   private onFailure(fn: () => void): void {

@@ -56,6 +56,11 @@ let pumpsRunning = 0;
  * not keep the loop from turning.
  */
 let loopTurnedAt = 0;
+/**
+ * Meetings with a held message closer together than this are one stretch of reading past it (a
+ * poll loop, the pump's steps); a longer gap is time nobody read, which the hold does not count.
+ */
+const HOLD_SEEN_GAP_MS = 50;
 
 export class ReceivePump {
   private readonly release: ReceiveRelease;
@@ -159,17 +164,33 @@ export class ReceivePump {
 
   /**
    * The channel whose message at the ring's head the pump leaves there, at its unread bound
-   * (-1: none), and since when. Its reader taking a message, its close or its accept ends the hold.
+   * (-1: none). Its reader taking a message, its close or its accept ends the hold.
    */
   heldHandle = -1;
-  private heldSince = 0;
+  /**
+   * How long the hold has lasted while something tried to read past it: the pump waiting, a
+   * blocking receive, polls. Time when nothing of the process read at all (it computed, or waited
+   * on timers) does not count: the bound is on a channel left unread while others are read.
+   */
+  private heldFor = 0;
+  /** When the hold was last met or waited on. */
+  private heldSeenAt = 0;
 
-  private hold(handle: number): number {
+  /** The walk met `handle`'s message at its bound: hold the ring there, or count the hold on. */
+  private hold(handle: number): void {
+    const now = performance.now();
     if (this.heldHandle !== handle) {
       this.heldHandle = handle;
-      this.heldSince = performance.now();
-    }
-    return Walk.NO_MESSAGE;
+      this.heldFor = 0;
+    } else if (now - this.heldSeenAt < HOLD_SEEN_GAP_MS) this.heldFor += now - this.heldSeenAt;
+    this.heldSeenAt = now;
+  }
+
+  /** A wait on the held ring that began at `since` ended: it counts in full. */
+  private heldWaitEnded(since: number): void {
+    const now = performance.now();
+    this.heldFor += now - since;
+    this.heldSeenAt = now;
   }
 
   /** `handle` was read, closed or accepted: if the pump holds the ring for it, the ring moves again. */
@@ -181,7 +202,7 @@ export class ReceivePump {
 
   /** Milliseconds the current hold may still last. */
   private holdLeft(): number {
-    return this.heldSince + UNREAD_HOLD_MS - performance.now();
+    return UNREAD_HOLD_MS - this.heldFor;
   }
 
   /** The hold lasted UNREAD_HOLD_MS and nothing read its channel: it ends (ENOBUFS), and its messages are dropped from now on. */
@@ -265,7 +286,8 @@ export class ReceivePump {
           // At its unread bound: the message stays in the ring (its sender is held back) until the
           // channel is read, or UNREAD_HOLD_MS pass (THREATS case 44). Checked here too, not only
           // where the pump waits: a process that only polls (tryRecv) never waits.
-          if (this.heldHandle !== handle || this.holdLeft() > 0) return this.hold(handle);
+          this.hold(handle);
+          if (this.holdLeft() > 0) return Walk.NO_MESSAGE;
           this.endHold(); // from now on its messages are dropped: read this one again
           continue;
         }
@@ -313,7 +335,11 @@ export class ReceivePump {
         // out the hold (a completion or a failure still ends the wait), then end that channel.
         const holdLeft = this.holdLeft();
         if (!(holdLeft > 0)) this.endHold();
-        else sleepSync(rx.i32, this.dataWaiting, this.dataBell, () => completions.hasData() || this.owner.failure !== undefined || hardwareGone(rx.i32), 0, Math.min(left, holdLeft));
+        else {
+          const since = performance.now();
+          sleepSync(rx.i32, this.dataWaiting, this.dataBell, () => completions.hasData() || this.owner.failure !== undefined || hardwareGone(rx.i32), 0, Math.min(left, holdLeft));
+          this.heldWaitEnded(since);
+        }
         this.sendQueue.drainCompletions();
         continue;
       }
@@ -413,6 +439,7 @@ export class ReceivePump {
     if (!(left > 0)) return this.endHold();
     this.release.flush();
     this.sleepingAsync = true;
+    const since = performance.now();
     try {
       await sleepAsync(
         this.ring.i32,
@@ -424,6 +451,7 @@ export class ReceivePump {
       );
     } finally {
       this.sleepingAsync = false;
+      if (this.heldHandle !== -1) this.heldWaitEnded(since);
     }
   }
 

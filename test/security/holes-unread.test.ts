@@ -4,7 +4,7 @@
  * out of the shared receive ring to reach the ones behind them; kept without bound, a flood grew
  * the whole Node process by hundreds of MiB in seconds, outside the victim's heap limit, and its
  * sender was never held back. Now a process keeps at most 4 MiB of unread messages per channel
- * (each counted with 64 bytes of overhead, so empty messages are bounded too), in memory of that
+ * (each counted with 128 bytes of overhead, so empty messages are bounded too), in memory of that
  * channel's own; past it the pump leaves the channel's next message in the ring, which holds its
  * sender back, and only when nothing reads the channel for UNREAD_HOLD_MS does it end with ENOBUFS
  * (what was kept is read first) and close, so its sender's write() fails ECLOSED. An honest reader
@@ -19,8 +19,8 @@ const VICTIM = 1;
 const HONEST = 2;
 const FLOODER = 3;
 const LIMIT = 4 * 1024 * 1024;
-/** What the bound keeps of `bytes`-byte messages (64 bytes of overhead each). */
-const kept = (bytes: number): number => Math.floor(LIMIT / (bytes + 64));
+/** What the bound keeps of `bytes`-byte messages (128 bytes of overhead each). */
+const kept = (bytes: number): number => Math.floor(LIMIT / (bytes + 128));
 
 describe('44: unread messages a process keeps per channel are bounded', () => {
   for (const [accepted, bytes] of [
@@ -100,6 +100,32 @@ describe('44: unread messages a process keeps per channel are bounded', () => {
     await flooder.result;
     const next = await machine.partition(VICTIM).spawn(fixture('inspect-queue-pair.mjs'), {});
     expect(await next.result).toEqual({ held: false, moved: 0, early: 0 });
+    expect(await quiet.result).toBe('ECLOSED');
+  }, 60_000);
+
+  it('the hold counts only while something reads past it: a channel left unread while the process reads nothing survives', async () => {
+    await using machine = await createMachine({ wait: 'sleep', receiveRingBytes: 64 * 1024, partitions: [{ id: VICTIM }, { id: HONEST }, { id: FLOODER }] });
+    const victim = await machine.partition(VICTIM).spawn(fixture('idle-then-poll.mjs'), { port: 7, flooded: FLOODER, idleMs: 1200 });
+    const idle = await machine.partition(HONEST).spawn(fixture('idle-peer.mjs'), { partition: VICTIM, port: 7 });
+    await new Promise((r) => setTimeout(r, 100));
+    const flooder = await machine.partition(FLOODER).spawn(fixture('flood-writer.mjs'), { partition: VICTIM, port: 7, bytes: 16 * 1024 });
+    // Held, then 1.2 s with nothing read or waited for, then one poll: the flooded channel still reads.
+    expect(await victim.result).toEqual({ held: true, flood: 'message' });
+    expect(await flooder.result).toMatchObject({ error: 'ECLOSED' }); // the victim's main returned
+    expect(await idle.result).toBe('ECLOSED');
+  }, 60_000);
+
+  it('what a process keeps for handles it never accepted stays bounded when it listens again and again', async () => {
+    await using machine = await createMachine({ wait: 'sleep', receiveRingBytes: 64 * 1024, channelsPerPartition: 4, partitions: [{ id: VICTIM }, { id: HONEST }, { id: FLOODER }] });
+    const quiet = await machine.partition(HONEST).spawn(fixture('accept-quiet.mjs'), { listen: 5 });
+    const victim = await machine.partition(VICTIM).spawn(fixture('relisten-victim.mjs'), { port: 7, quiet: HONEST, quietPort: 5, holdMs: 1300, rounds: 4 });
+    const flooder = await machine.partition(FLOODER).spawn(fixture('relisten-flooder.mjs'), { partition: VICTIM, port: 7, bytes: 16 * 1024, rounds: 4 });
+    // Each round's unaccepted flood is held at its bound, then dropped: at most the round's own
+    // bound is kept, never the rounds' before (it grew 4, 8, 12, 16 MiB, past the 4 slots' bound).
+    const keptMiB = (await victim.result) as number[];
+    expect(keptMiB).toHaveLength(4);
+    for (const mib of keptMiB) expect(mib).toBeLessThanOrEqual(4);
+    expect(await flooder.result).toHaveLength(4);
     expect(await quiet.result).toBe('ECLOSED');
   }, 60_000);
 
