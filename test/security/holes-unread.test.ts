@@ -103,6 +103,19 @@ describe('44: unread messages a process keeps per channel are bounded', () => {
     expect(await quiet.result).toBe('ECLOSED');
   }, 60_000);
 
+  it('a process that ends with more than a bound of unaccepted messages in a large ring leaves nothing held to the next', async () => {
+    await using machine = await createMachine({ wait: 'sleep', receiveRingBytes: 16 * 1024 * 1024, partitions: [{ id: VICTIM }, { id: FLOODER }] });
+    const victim = await machine.partition(VICTIM).spawn(fixture('listen-idle.mjs'), { port: 7, waitMs: 3000 });
+    // Two unaccepted channels, 5 MiB each: all of it fits the ring, and nothing reads it until the end.
+    for (let i = 0; i < 2; i++) {
+      const writer = await machine.partition(FLOODER).spawn(fixture('write-n.mjs'), { partition: VICTIM, port: 7, bytes: 16 * 1024, count: 320 });
+      expect(await writer.result).toEqual({ written: 320 });
+    }
+    expect(await victim.result).toBe('ended');
+    const next = await machine.partition(VICTIM).spawn(fixture('inspect-queue-pair.mjs'), {});
+    expect(await next.result).toEqual({ held: false, moved: 0, early: 0 });
+  }, 60_000);
+
   it('the hold counts only while something reads past it: a channel left unread while the process reads nothing survives', async () => {
     await using machine = await createMachine({ wait: 'sleep', receiveRingBytes: 64 * 1024, partitions: [{ id: VICTIM }, { id: HONEST }, { id: FLOODER }] });
     const victim = await machine.partition(VICTIM).spawn(fixture('idle-then-poll.mjs'), { port: 7, flooded: FLOODER, idleMs: 1200 });
