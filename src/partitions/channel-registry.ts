@@ -53,7 +53,7 @@ export interface ChannelSink {
   canKeep(bytes: number): boolean;
   /** Keep a copy of `bytes` at `from` of the ring (u8 and u32 over it) in the channel's queue. */
   keep(u8: Uint8Array, u32: Uint32Array, from: number, bytes: number): void;
-  /** The channel held the ring at its bound and was not read: it ends with ENOBUFS after what it kept. */
+  /** The channel held the ring at its bound and was not read: it ends with ENOBUFS, and what it kept is dropped. */
   overflowed(limit: number): void;
   /**
    * True when a reader waits for this channel to become readable and nothing
