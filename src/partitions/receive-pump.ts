@@ -57,10 +57,12 @@ let pumpsRunning = 0;
  */
 let loopTurnedAt = 0;
 /**
- * Meetings with a held message closer together than this are one stretch of reading past it (a
- * poll loop, the pump's steps); a longer gap is time nobody read, which the hold does not count.
+ * What the time between two meetings with a held message counts for, at most: meetings close
+ * together are one stretch of reading past it (a poll loop, the pump's steps), while a long gap
+ * is mostly time nobody read (the process computed, or waited on timers), which the hold should
+ * not count; capped rather than ignored, so that a process polling slowly still gets past it.
  */
-const HOLD_SEEN_GAP_MS = 50;
+const HOLD_SEEN_GAP_MS = 100;
 
 export class ReceivePump {
   private readonly release: ReceiveRelease;
@@ -169,8 +171,9 @@ export class ReceivePump {
   heldHandle = -1;
   /**
    * How long the hold has lasted while something tried to read past it: the pump waiting, a
-   * blocking receive, polls. Time when nothing of the process read at all (it computed, or waited
-   * on timers) does not count: the bound is on a channel left unread while others are read.
+   * blocking receive, polls (HOLD_SEEN_GAP_MS at most per gap between them). Time when nothing of
+   * the process read (it computed, or waited on timers) barely counts: the bound is on a channel
+   * left unread while others are read.
    */
   private heldFor = 0;
   /** When the hold was last met or waited on. */
@@ -182,7 +185,7 @@ export class ReceivePump {
     if (this.heldHandle !== handle) {
       this.heldHandle = handle;
       this.heldFor = 0;
-    } else if (now - this.heldSeenAt < HOLD_SEEN_GAP_MS) this.heldFor += now - this.heldSeenAt;
+    } else this.heldFor += Math.min(now - this.heldSeenAt, HOLD_SEEN_GAP_MS);
     this.heldSeenAt = now;
   }
 
