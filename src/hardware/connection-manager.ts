@@ -145,13 +145,17 @@ export class ConnectionManager {
     return { ok: true };
   }
 
-  unlisten(port: PartitionPort, qp: number, service: number): ControlResult {
+  /**
+   * Stop listening. `refused`: the handles of the connections still waiting to be accepted, which
+   * close now (their peers get ECONNREFUSED): what the process kept of their early messages can go
+   * (THREATS case 44), since no accept will ever name them.
+   */
+  unlisten(port: PartitionPort, qp: number, service: number): ControlResult<{ refused: number[] }> {
     const bad = this.activeQueuePair(port, qp) ?? this.badService(service);
     if (bad) return fail('EINVAL', bad);
     const listener = this.listeners.get(`${port.index}:${service}`);
     if (listener === undefined || listener.queuePair !== qp) return fail('EINVAL', `this process does not listen on port ${service}`);
-    this.dropListener(listener);
-    return { ok: true };
+    return { ok: true, refused: this.dropListener(listener) };
   }
 
   accept(port: PartitionPort, qp: number, service: number): ControlResult<ChannelGrant> | Promise<ControlResult<ChannelGrant>> {
@@ -302,15 +306,20 @@ export class ConnectionManager {
     return isService(n) ? undefined : `port ${n} is not an integer in 0..${MAX_SERVICE}`;
   }
 
-  private dropListener(listener: Listener): void {
+  /** Returns the handles of the waiting connections it refused. */
+  private dropListener(listener: Listener): number[] {
     this.listeners.delete(`${listener.port.index}:${listener.service}`);
     this.listenerCount[listener.port.index]--;
+    const refused: number[] = [];
     for (const h of listener.backlog) {
       const d = this.backlogEntry(listener, h);
-      if (d !== NO_ENTRY) this.engine.closeEnd(d, Status.ECONNREFUSED);
+      if (d === NO_ENTRY) continue;
+      this.engine.closeEnd(d, Status.ECONNREFUSED);
+      refused.push(h);
     }
     for (const w of listener.waiters) w(fail('ECLOSED', `the listener on port ${listener.service} was closed`));
     this.engine.publishAll();
+    return refused;
   }
 
   /** A process ended or a partition went down: its listeners go with it. */

@@ -4,7 +4,6 @@
  * handle before its Channel object existed.
  */
 import { RecordType } from '../shared/layout.js';
-import { MessageSlab } from './message-slab.js';
 
 /**
  * Unread bytes a process keeps for one channel while it reads others, or for one it has not
@@ -20,10 +19,9 @@ const UNREAD_BYTES_PER_CHANNEL = 4 * 1024 * 1024;
  */
 const KEPT_MESSAGE_OVERHEAD_BYTES = 128;
 /**
- * What a process keeps for all the handles it has not accepted, together, in bound-sized units:
- * the hardware frees an unaccepted channel's slot when its listener closes, without a word to the
- * partition, so a bound per slot alone would let a server that listens again and again keep 4 MiB
- * more each time.
+ * What a process keeps for all the handles it has not accepted, together, in bound-sized units. A
+ * listener's close drops what was kept for the connections it refused (unlisten names them); this
+ * bounds the rest, whatever the number of connections waiting at once.
  */
 const EARLY_BOUNDS_PER_PROCESS = 4;
 /**
@@ -71,12 +69,18 @@ export interface ChannelSink {
 const OVERFLOWED = 'overflowed';
 
 interface EarlyDeliveries {
+  /** Copies of the kept messages in buffers of their own (a slab per handle pinned 64 KiB for one byte), END statuses, the overflow marker. */
   items: Array<Uint8Array | number | typeof OVERFLOWED>;
   charged: number;
-  /** Copies of the kept messages: this handle's own, so an unread one pins no other channel's. */
-  slab: MessageSlab;
   /** Past the bound, held too long: what arrives from now on is dropped (an END too). */
   overflowed: boolean;
+}
+
+/** What an early message costs besides keptCharge(): its own ArrayBuffer. */
+const EARLY_BUFFER_OVERHEAD_BYTES = 128;
+
+function earlyCharge(bytes: number): number {
+  return keptCharge(bytes) + EARLY_BUFFER_OVERHEAD_BYTES;
 }
 
 export class ChannelRegistry {
@@ -149,22 +153,43 @@ export class ChannelRegistry {
     if (this.draining || this.closed.has(handle)) return true; // dropped
     const early = this.early.get(handle);
     if (early?.overflowed === true) return true; // dropped
-    const charge = keptCharge(bytes);
-    return (early?.charged ?? 0) + charge <= this.unreadLimit && this.earlyCharged + charge <= EARLY_BOUNDS_PER_PROCESS * this.unreadLimit;
+    const charge = earlyCharge(bytes);
+    if ((early?.charged ?? 0) + charge > this.unreadLimit) return false;
+    // The process's bound: room is made by ending the unaccepted channel that keeps the most, not
+    // by holding whichever message came last (an honest newcomer behind four hogs, in a review).
+    while (this.earlyCharged + charge > EARLY_BOUNDS_PER_PROCESS * this.unreadLimit) {
+      const largest = this.largestEarly();
+      if (largest === undefined || largest === handle) return false;
+      this.overflowEarly(largest);
+    }
+    return true;
+  }
+
+  /** The handle whose early list keeps the most, of those not overflowed. */
+  private largestEarly(): number | undefined {
+    let largest: number | undefined;
+    let most = 0;
+    for (const [handle, early] of this.early) {
+      if (early.charged > most) {
+        most = early.charged;
+        largest = handle;
+      }
+    }
+    return largest;
   }
 
   /**
    * Keep a message for a handle no channel holds yet (a copy of `bytes` at `from` of the ring), or
    * drop it when that handle was closed or overflowed. canKeepEarly() said it may.
    */
-  keepEarly(handle: number, u8: Uint8Array, u32: Uint32Array, from: number, bytes: number): void {
+  keepEarly(handle: number, u8: Uint8Array, from: number, bytes: number): void {
     if (this.draining || this.closed.has(handle)) return;
     const early = this.earlyFor(handle);
     if (early.overflowed) return;
-    const charge = keptCharge(bytes);
+    const charge = earlyCharge(bytes);
     early.charged += charge;
     this.earlyCharged += charge;
-    early.items.push(early.slab.copy(u8, u32, from, bytes));
+    early.items.push(u8.slice(from, from + bytes));
   }
 
   /** An END status for a handle no channel holds yet. */
@@ -183,7 +208,6 @@ export class ChannelRegistry {
     if (early.overflowed) return;
     this.earlyCharged -= early.charged;
     early.charged = 0;
-    early.slab = new MessageSlab();
     early.items = [OVERFLOWED];
     early.overflowed = true;
   }
@@ -195,7 +219,7 @@ export class ChannelRegistry {
 
   private earlyFor(handle: number): EarlyDeliveries {
     let early = this.early.get(handle);
-    if (early === undefined) this.early.set(handle, (early = { items: [], charged: 0, slab: new MessageSlab(), overflowed: false }));
+    if (early === undefined) this.early.set(handle, (early = { items: [], charged: 0, overflowed: false }));
     return early;
   }
 

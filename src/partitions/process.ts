@@ -128,7 +128,9 @@ export class Listener implements AsyncIterable<Channel> {
     this.closed = true;
     this.proc.forget(this);
     await this.ready.catch(() => {});
-    await this.proc.control.call((api) => api.unlisten(this.proc.queuePair.index, this.port)).catch(() => {});
+    const done = await this.proc.control.call((api) => api.unlisten(this.proc.queuePair.index, this.port)).catch(() => undefined);
+    // Connections no accept will name now: what the pump kept of their early messages goes too.
+    if (done !== undefined) this.proc.queuePair.refused(done.refused);
   }
 }
 

@@ -71,6 +71,11 @@ export class ProcessQueuePair {
     this.pump.unhold(handle); // what arrives for it now is dropped
   }
 
+  /** Connections waiting to be accepted that the hardware refused (their listener closed): nothing of them is kept. */
+  refused(handles: readonly number[]): void {
+    for (const h of handles) if (typeof h === 'number') this.forget(h);
+  }
+
   /** @internal the send queue read the hardware's acknowledgement of DETACH. */
   detachAcknowledged(): void {
     this.detachAcked?.();

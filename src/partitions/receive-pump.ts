@@ -298,7 +298,7 @@ export class ReceivePump {
         const from = deliveryPayload(at);
         if (takes) sink.deliver(this.slab.copy(rx.u8, u32, from, bytes));
         else if (sink !== undefined) sink.keep(rx.u8, u32, from, bytes);
-        else this.channels.keepEarly(handle, rx.u8, u32, from, bytes);
+        else this.channels.keepEarly(handle, rx.u8, from, bytes);
         rx.consume();
         this.release.consumed();
         this.moved++;

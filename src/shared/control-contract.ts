@@ -46,7 +46,7 @@ export interface PartitionControlApi {
   /** Register the process on `qp` as the listener of `service` in its partition. */
   listen(qp: number, service: number): ControlResult;
   /** Stop listening on `service`; pending connects are refused. */
-  unlisten(qp: number, service: number): ControlResult;
+  unlisten(qp: number, service: number): ControlResult<{ refused: number[] }>;
   /** The next channel connected to `service`; waits while none is queued. */
   accept(qp: number, service: number): ControlResult<ChannelGrant> | Promise<ControlResult<ChannelGrant>>;
   /** Open a channel to whoever listens on `service` of partition `partitionId`. */

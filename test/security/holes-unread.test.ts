@@ -134,19 +134,44 @@ describe('44: unread messages a process keeps per channel are bounded', () => {
     expect(await idle.result).toBe('ECLOSED');
   }, 60_000);
 
-  it('what a process keeps for handles it never accepted stays bounded when it listens again and again', async () => {
-    await using machine = await createMachine({ wait: 'sleep', receiveRingBytes: 64 * 1024, channelsPerPartition: 4, partitions: [{ id: VICTIM }, { id: HONEST }, { id: FLOODER }] });
-    const quiet = await machine.partition(HONEST).spawn(fixture('accept-quiet.mjs'), { listen: 5 });
-    const victim = await machine.partition(VICTIM).spawn(fixture('relisten-victim.mjs'), { port: 7, quiet: HONEST, quietPort: 5, holdMs: 1300, rounds: 4 });
-    const flooder = await machine.partition(FLOODER).spawn(fixture('relisten-flooder.mjs'), { partition: VICTIM, port: 7, bytes: 16 * 1024, rounds: 4 });
-    // Each round's unaccepted flood is held at its bound, then dropped: at most the round's own
-    // bound is kept, never the rounds' before (it grew 4, 8, 12, 16 MiB, past the 4 slots' bound).
-    const keptMiB = (await victim.result) as number[];
-    expect(keptMiB).toHaveLength(4);
-    for (const mib of keptMiB) expect(mib).toBeLessThanOrEqual(4);
-    expect(await flooder.result).toHaveLength(4);
-    expect(await quiet.result).toBe('ECLOSED');
-  }, 60_000);
+  for (const count of [undefined, 250]) {
+    it(`what a process keeps for handles it never accepted goes when their listener closes (${count === undefined ? 'a flood' : 'just under the bound'}, listening again and again)`, async () => {
+      await using machine = await createMachine({ wait: 'sleep', receiveRingBytes: 64 * 1024, channelsPerPartition: 4, partitions: [{ id: VICTIM }, { id: HONEST }, { id: FLOODER }] });
+      const quiet = await machine.partition(HONEST).spawn(fixture('accept-quiet.mjs'), { listen: 5 });
+      const victim = await machine.partition(VICTIM).spawn(fixture('relisten-victim.mjs'), { port: 7, quiet: HONEST, quietPort: 5, holdMs: 1300, rounds: 4 });
+      const flooder = await machine.partition(FLOODER).spawn(fixture('relisten-flooder.mjs'), { partition: VICTIM, port: 7, bytes: 16 * 1024, count, rounds: 4 });
+      // The hardware frees a waiting connection's slot when its listener closes, and now says which:
+      // nothing of it is kept (it grew 4, 8, 12, 16 MiB a round, past the 4 slots' bound, before).
+      expect(await victim.result).toEqual([0, 0, 0, 0]);
+      // Refused: a receive learns ECONNREFUSED, a write the hardware refused after it EPEERDEAD.
+      const ends = (await flooder.result) as string[];
+      expect(ends).toHaveLength(4);
+      for (const end of ends) expect(['ECONNREFUSED', 'EPEERDEAD']).toContain(end);
+      expect(await quiet.result).toBe('ECLOSED');
+    }, 60_000);
+  }
+
+  for (const relisten of [false, true]) {
+    it(`an honest client's message before accept survives a peer that filled the process's bound for unaccepted channels${relisten ? ', listener reopened' : ''}`, async () => {
+      // Four hogs just under the per-channel bound (never held) and a fifth leaving less room than
+      // any message needs (256 bytes counted per early message besides its bytes).
+      const bytes = 16 * 1024;
+      const count = 252;
+      const extra = 3640;
+      const fill = 4 * count * (bytes + 256) + extra + 256;
+      await using machine = await createMachine({ wait: 'sleep', partitions: [{ id: VICTIM }, { id: HONEST }, { id: FLOODER }, { id: 4 }] });
+      const flag = new SharedArrayBuffer(4);
+      const quiet = await machine.partition(HONEST).spawn(fixture('accept-quiet.mjs'), { listen: 5 });
+      const victim = await machine.partition(VICTIM).spawn(fixture('hog-victim.mjs'), { port: 7, quiet: HONEST, quietPort: 5, honest: 4, flag, fill, relisten, busyMs: 1500 });
+      const attacker = await machine.partition(FLOODER).spawn(fixture('hog-attacker.mjs'), { partition: VICTIM, port: 7, flag, conns: 4, count, bytes, extra });
+      const honest = await machine.partition(4).spawn(fixture('hog-honest.mjs'), { partition: VICTIM, port: 7, flag });
+      expect(await attacker.result).toBe('done');
+      // Room is made by ending the hog that keeps the most (or, reopened, the close dropped them all), not the newcomer.
+      expect(await victim.result).toMatchObject({ filled: fill, honest: 3 });
+      expect(await honest.result).toBe('ECLOSED');
+      expect(await quiet.result).toBe('ECLOSED');
+    }, 60_000);
+  }
 
   it('an honest reader slower than its writer, with a receive pending on another channel, is held back and loses nothing', async () => {
     await using machine = await createMachine({ wait: 'sleep', receiveRingBytes: 64 * 1024, partitions: [{ id: VICTIM }, { id: HONEST }, { id: FLOODER }] });
