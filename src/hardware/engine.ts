@@ -22,7 +22,7 @@ import { WordCopy } from '../shared/copy-words.js';
 import { Stamp } from './stamp.js';
 import { HardwareQueuePair, PartitionPort, QueuePairState } from './partition-port.js';
 import { Status } from '../shared/errors.js';
-import { alignUp, ConnectionState, RecordLayout, RecordType, type ViolationKind } from '../shared/layout.js';
+import { alignUp, CompletionBody, ConnectionState, RecordLayout, RecordType, type ViolationKind } from '../shared/layout.js';
 import {
   deliveryBodyBytes,
   QUEUE_PAIR_FAULT,
@@ -370,6 +370,10 @@ export class Engine {
         if (payloadBytes !== 0) return this.reject(qp, 'badLength', Status.EINVAL, type, handle);
         // The channel field of a DETACH is reserved: it names no channel.
         if (handle !== 0) return this.reject(qp, 'badHandle', Status.EINVAL, type, handle);
+        // Its acknowledgement must reach the process, which waits for it to hand the queue pair to
+        // the next one: with the completion ring full (a peer's closes can fill it with refusals)
+        // it was dropped, and the slot was lost for good. The DETACH waits for room instead.
+        if (!this.completionRoom(qp)) return BLOCKED;
         this.detach(qp);
         return DONE;
       default:
@@ -639,6 +643,19 @@ export class Engine {
     this.closeEnd(e, Status.OK);
     this.complete(qp, Status.OK, RecordType.CLOSE, handle);
     return DONE;
+  }
+
+  /**
+   * Whether a completion record fits in `qp`'s completion ring; when not, ask its reader to ring
+   * the doorbell once it frees some (announced, then checked again: no lost wake-up).
+   */
+  private completionRoom(qp: HardwareQueuePair): boolean {
+    const cq = qp.completion;
+    if (cq.canClaim(CompletionBody.BYTES)) return true;
+    cq.announceWaitingForSpace();
+    if (!cq.canClaim(CompletionBody.BYTES)) return false;
+    cq.clearWaitingForSpace();
+    return true;
   }
 
   /** The process on this queue pair ended: close what it left open and free the queue pair. */

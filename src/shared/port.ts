@@ -68,7 +68,8 @@ export function queuePairRings(buffer: SharedArrayBuffer, g: PortGeometry, qp: n
       buffer,
       base: at.completion,
       capacity: g.completionRingBytes,
-      signals: { ...completionSignals, dataWaiting: receiveSignals.dataWaiting, dataBell: receiveSignals.dataBell },
+      // Space freed rings the hardware, as for the receive ring: a DETACH waits for room for its acknowledgement.
+      signals: { ...completionSignals, dataWaiting: receiveSignals.dataWaiting, dataBell: receiveSignals.dataBell, spaceBell: HW_DOORBELL_WORD },
     },
   };
 }
