@@ -104,6 +104,8 @@ export class ChannelRegistry {
   private earlyCharged = 0;
   /** The process is ending (closeEarly): what arrives for a handle without an open channel is dropped. */
   private draining = false;
+  /** Why canKeepEarly() last said no: the handle's own bound (true) or the process's. */
+  private heldAtOwnBound = false;
 
   constructor(
     /** unreadBytesPerChannel() of the machine's largest message. */
@@ -172,15 +174,20 @@ export class ChannelRegistry {
     const early = this.early.get(handle);
     if (early?.overflowed === true) return true; // dropped
     const charge = earlyCharge(bytes);
-    if ((early?.charged ?? 0) + charge > this.unreadLimit) return false;
-    // The process's bound: room is made by ending the unaccepted channel that keeps the most, not
-    // by holding whichever message came last (an honest newcomer behind four hogs, in a review).
-    while (this.earlyCharged + charge > EARLY_BOUNDS_PER_PROCESS * this.unreadLimit) {
-      const largest = this.largestEarly();
-      if (largest === undefined || largest === handle) return false;
-      this.overflowEarly(largest);
-    }
-    return true;
+    this.heldAtOwnBound = (early?.charged ?? 0) + charge > this.unreadLimit;
+    return !this.heldAtOwnBound && this.earlyCharged + charge <= EARLY_BOUNDS_PER_PROCESS * this.unreadLimit;
+  }
+
+  /**
+   * A hold on `handle`'s message ran out before anyone accepted it. At its own bound, it ends;
+   * held by the process's bound, the unaccepted channel that keeps the most ends instead: not
+   * whichever message came last (four hogs just under their bound made an honest client's 3 bytes
+   * the ones dropped, in an attack run), and only after the hold (ended at once, an honest burst of
+   * uploads to a server that accepted 400 ms late lost one, in a review).
+   */
+  endEarlyHold(handle: number): void {
+    const largest = this.heldAtOwnBound ? handle : (this.largestEarly() ?? handle);
+    this.overflowEarly(largest);
   }
 
   /** The handle whose early list keeps the most, of those not overflowed. */

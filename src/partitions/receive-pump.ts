@@ -214,7 +214,7 @@ export class ReceivePump {
     this.heldHandle = -1;
     const sink = this.channels.sink(handle);
     if (sink !== undefined) sink.overflowed(this.channels.unreadLimit);
-    else this.channels.overflowEarly(handle);
+    else this.channels.endEarlyHold(handle);
   }
 
   /** True when the ring's next record (DATA or END) is for `handle`; reads nothing past it. */

@@ -173,6 +173,25 @@ describe('44: unread messages a process keeps per channel are bounded', () => {
     }, 60_000);
   }
 
+  it('a burst of honest uploads past the per-process bound before a late accept all arrive', async () => {
+    // Five uploads of 3.5 MiB (each under its own bound, together past the process's 16 MiB) reach
+    // a server busy for 400 ms, under the hold: none may be ended before the hold runs out.
+    const clients = 5;
+    const bytes = 56 * 64 * 1024;
+    await using machine = await createMachine({
+      wait: 'sleep',
+      partitions: [{ id: VICTIM }, { id: HONEST }, ...Array.from({ length: clients }, (_, i) => ({ id: 10 + i }))],
+    });
+    const flag = new SharedArrayBuffer(4);
+    const quiet = await machine.partition(HONEST).spawn(fixture('accept-quiet.mjs'), { listen: 5 });
+    const server = await machine.partition(VICTIM).spawn(fixture('burst-server.mjs'), { port: 7, quiet: HONEST, quietPort: 5, flag, busyMs: 400, clients, bytes });
+    const uploads = [];
+    for (let i = 0; i < clients; i++) uploads.push(await machine.partition(10 + i).spawn(fixture('burst-uploader.mjs'), { partition: VICTIM, port: 7, flag, bytes, delayMs: 20 * i }));
+    expect(await server.result).toEqual({ results: Array(clients).fill(bytes), earlyCharged: 0 });
+    for (const upload of uploads) expect(await upload.result).toBe('ECLOSED');
+    expect(await quiet.result).toBe('ECLOSED');
+  }, 60_000);
+
   it('an honest reader slower than its writer, with a receive pending on another channel, is held back and loses nothing', async () => {
     await using machine = await createMachine({ wait: 'sleep', receiveRingBytes: 64 * 1024, partitions: [{ id: VICTIM }, { id: HONEST }, { id: FLOODER }] });
     const server = await machine.partition(VICTIM).spawn(fixture('slow-reader.mjs'), { port: 7, busy: FLOODER, pauseMs: 2 });
