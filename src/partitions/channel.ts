@@ -515,6 +515,7 @@ export class Channel implements AsyncIterable<Uint8Array> {
    * the peer receives them all before its end of stream; the hardware then
    * zeroes the channel key. Resolves once the close is posted. If the peer dies before receiving
    * them, the hardware refuses the rest and they still count in {@link Channel.failedSends}.
+   * Messages received and not read yet are let go: nothing reads a closed channel.
    */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -522,6 +523,7 @@ export class Channel implements AsyncIterable<Uint8Array> {
     const closing = new ChannelError('ECLOSED', `channel ${this.handle} was closed by this process`);
     this.closeReason = closing;
     this.sendError ??= closing;
+    this.dropKept();
     this.qp.forget(this.handle);
     this.onClosed(this);
     for (const w of this.waiters.splice(0)) w.reject(closing);
@@ -541,11 +543,23 @@ export class Channel implements AsyncIterable<Uint8Array> {
     this.closed = true;
     this.closeReason = ended;
     this.sendError = ended;
+    this.dropKept();
     this.qp.forget(this.handle);
     this.onClosed(this);
     for (const w of this.waiters.splice(0)) w.reject(ended);
     for (const r of this.readers.splice(0)) r.resolve(false);
     this.wakeWriters();
+  }
+
+  /**
+   * Let go of what the pump kept for this channel: it is closed here, or ended at its bound. A
+   * closed channel waits in the registry for its CLOSE's acknowledgement (for its refused sends),
+   * and what it kept must not wait with it (THREATS case 44: memory past a freed slot).
+   */
+  private dropKept(): void {
+    this.queue.length = this.head = 0;
+    this.keptBytes = 0;
+    this.keptSlab = undefined;
   }
 
   /** @internal This end's CLOSE was posted when it overflowed (THREATS case 44): the process's end posts none. */
@@ -602,9 +616,7 @@ export class Channel implements AsyncIterable<Uint8Array> {
       'ENOBUFS',
       `channel ${this.handle} from partition ${this.peer.partition} held ${limit} bytes of unread messages and nothing read it for ${UNREAD_HOLD_MS} ms while this process waited on other channels (or had not accepted it); it was closed here and what it held was dropped`,
     );
-    this.queue.length = this.head = 0;
-    this.keptBytes = 0;
-    this.keptSlab = undefined;
+    this.dropKept();
     this.end(Status.ENOBUFS, why);
     this.closePosted = true;
     this.qp.forget(this.handle);

@@ -192,6 +192,18 @@ describe('44: unread messages a process keeps per channel are bounded', () => {
     expect(await quiet.result).toBe('ECLOSED');
   }, 60_000);
 
+  it('a channel closed with messages kept for it lets go of them at once', async () => {
+    await using machine = await createMachine({ wait: 'sleep', partitions: [{ id: VICTIM }, { id: HONEST }, { id: FLOODER }] });
+    const victim = await machine.partition(VICTIM).spawn(fixture('close-kept.mjs'), { port: 7, flooded: FLOODER });
+    const idle = await machine.partition(HONEST).spawn(fixture('idle-peer.mjs'), { partition: VICTIM, port: 7 });
+    await new Promise((r) => setTimeout(r, 100));
+    const flooder = await machine.partition(FLOODER).spawn(fixture('flood-writer.mjs'), { partition: VICTIM, port: 7, bytes: 1024 });
+    // It waits for its CLOSE's acknowledgement (which a full completion ring may drop) with nothing kept.
+    expect(await victim.result).toEqual({ kept: true, afterClose: { read: 'nothing', keptBytes: 0 } });
+    expect(await flooder.result).toMatchObject({ error: 'ECLOSED' });
+    expect(await idle.result).toBe('ECLOSED');
+  }, 60_000);
+
   it('an honest reader slower than its writer, with a receive pending on another channel, is held back and loses nothing', async () => {
     await using machine = await createMachine({ wait: 'sleep', receiveRingBytes: 64 * 1024, partitions: [{ id: VICTIM }, { id: HONEST }, { id: FLOODER }] });
     const server = await machine.partition(VICTIM).spawn(fixture('slow-reader.mjs'), { port: 7, busy: FLOODER, pauseMs: 2 });
