@@ -75,9 +75,10 @@ export interface ChannelSink {
  */
 const REMEMBERED_CLOSED = 4096;
 
-function remember(map: Map<number, ChannelSink>, handle: number, sink: ChannelSink): void {
+/** Set `handle` as the newest entry of `map`, forgetting the oldest past REMEMBERED_CLOSED. */
+function remember<V>(map: Map<number, V>, handle: number, value: V): void {
   map.delete(handle);
-  map.set(handle, sink);
+  map.set(handle, value);
   if (map.size > REMEMBERED_CLOSED) map.delete(map.keys().next().value!);
 }
 
@@ -122,7 +123,7 @@ export class ChannelRegistry {
   /** Deliveries for handles not adopted yet (data can arrive before accept() returns), within the bound. */
   private readonly early = new Map<number, EarlyDeliveries>();
   /** Handles this process closed: what still arrives for them is dropped, never kept as early. */
-  private readonly closed = new Set<number>();
+  private readonly closed = new Map<number, true>();
 
   /** The open channel a delivery for `handle` goes to. */
   sink(handle: number): ChannelSink | undefined {
@@ -158,9 +159,7 @@ export class ChannelRegistry {
     this.open.delete(handle);
     const early = this.early.get(handle);
     if (early !== undefined) this.dropEarly(handle, early);
-    this.closed.delete(handle);
-    this.closed.add(handle);
-    if (this.closed.size > REMEMBERED_CLOSED) this.closed.delete(this.closed.values().next().value!);
+    remember(this.closed, handle, true);
   }
 
   /** The hardware serves a queue pair's work requests in order: nothing for this handle follows its CLOSE. */

@@ -108,10 +108,10 @@ export class ProcessQueuePair {
     }
     // Every record left is dropped, none held at a bound (a hold would leave them to the next process).
     this.channels.closeEarly();
-    this.pump.unhold(this.pump.heldHandle);
+    this.pump.dropHold();
     if (this.failure === undefined) this.pump.step();
     this.channels.clear();
-    this.pump.unhold(this.pump.heldHandle);
+    this.pump.dropHold();
   }
 
   private onFailure(fn: () => void): void {

@@ -203,6 +203,11 @@ export class ReceivePump {
     this.nudge();
   }
 
+  /** Whatever the pump holds the ring for, it holds no more (the process is ending). */
+  dropHold(): void {
+    if (this.heldHandle !== -1) this.unhold(this.heldHandle);
+  }
+
   /** Milliseconds the current hold may still last. */
   private holdLeft(): number {
     return UNREAD_HOLD_MS - this.heldFor;
