@@ -52,6 +52,14 @@ export class ChannelStateTable {
   readonly sentSequence: Uint32Array;
   readonly ackedSequence: Uint32Array;
   readonly receivedSequence: Uint32Array;
+  /**
+   * Remote ends, the channel's window (docs/LINK.md, "Per-channel credit"): window bytes sent, the
+   * last count the other node acknowledged, and the count delivered here into the receive ring;
+   * each a running sum modulo 2^32. What is sent and not acknowledged stays under CHANNEL_WINDOW_BYTES.
+   */
+  readonly sentWindow: Uint32Array;
+  readonly ackedWindow: Uint32Array;
+  readonly receivedWindow: Uint32Array;
   /** Bits of an entry index in a link channel id; the generation's low bits fill the rest. */
   private readonly entryBits: number;
 
@@ -77,6 +85,9 @@ export class ChannelStateTable {
     this.sentSequence = new Uint32Array(n);
     this.ackedSequence = new Uint32Array(n);
     this.receivedSequence = new Uint32Array(n);
+    this.sentWindow = new Uint32Array(n);
+    this.ackedWindow = new Uint32Array(n);
+    this.receivedWindow = new Uint32Array(n);
     this.entryBits = Math.max(1, 32 - Math.clz32(n - 1));
   }
 
@@ -160,6 +171,9 @@ export class ChannelStateTable {
     this.sentSequence[entry] = 0;
     this.ackedSequence[entry] = 0;
     this.receivedSequence[entry] = 0;
+    this.sentWindow[entry] = 0;
+    this.ackedWindow[entry] = 0;
+    this.receivedWindow[entry] = 0;
   }
 
   /**

@@ -19,6 +19,11 @@ export const LINK_VIOLATION_KINDS = [
   'badLength',
   /** A frame of an unknown type, with reserved bytes set, of the wrong size, or a reply to nothing asked. */
   'badFrame',
+  /**
+   * A message past its channel's window: the peer put more than CHANNEL_WINDOW_BYTES of one channel
+   * on the wire that this node had not acknowledged (honest nodes never do). The channel ends.
+   */
+  'window',
 ] as const;
 /** One of {@link LINK_VIOLATION_KINDS}. */
 export type LinkViolationKind = (typeof LINK_VIOLATION_KINDS)[number];

@@ -26,8 +26,9 @@
  * The frame format's name and version, offered and required through TLS ALPN by both ends: a
  * node that speaks another version is refused in the handshake (or, if it offers none, right
  * after it) instead of misreading frames. Version 2: 8-byte message headers, 8-aligned payloads.
+ * Version 3: ACKs carry the channel's window bytes (per-channel credit, CHANNEL_WINDOW_BYTES).
  */
-export const LINK_PROTOCOL = 'lparlink/2';
+export const LINK_PROTOCOL = 'lparlink/3';
 
 /*
  * The frame layouts are const enums, as the ring's record layouts are (layout.ts says why): tsc
@@ -53,7 +54,7 @@ export const enum FrameType {
   CONNECT_REFUSED = 3,
   /** A run of messages on one channel, stamped with its key and ids once for the run (claim 10). */
   DATA = 4,
-  /** Cumulative sequence numbers delivered, per channel of the frame's receiver. */
+  /** Cumulative sequence numbers and window bytes delivered, per channel of the frame's receiver. */
   ACK = 5,
   /** One end closed (or its process or partition ended): the other end ends with `status`. */
   CLOSE = 6,
@@ -129,15 +130,31 @@ export const enum DataMessage {
   ALIGN_BYTES = 8,
 }
 
-// ACK body: a pair count, then (channel id at the frame's receiver, last sequence delivered) pairs.
+// ACK body: a pair count, then one entry per channel: (channel id at the frame's receiver, last
+// sequence delivered, window bytes delivered, reserved). "Pair" for the (channel, position) it names.
 export const enum AckFrame {
   COUNT_OFFSET = 8,
   RESERVED_OFFSET = 12,
   FIRST_PAIR_OFFSET = 16,
   PAIR_CHANNEL_OFFSET = 0,
   PAIR_SEQUENCE_OFFSET = 4,
-  PAIR_BYTES = 8,
+  /** messageBytes() of every message delivered on the channel so far, modulo 2^32: the sender's credit back. */
+  PAIR_WINDOW_OFFSET = 8,
+  PAIR_RESERVED_OFFSET = 12,
+  PAIR_BYTES = 16,
 }
+
+/**
+ * Per-channel credit across a link (THREATS case 48). A sending node never has more than this many
+ * window bytes (messageBytes() summed over its messages: what they take in DATA frames) of one channel unacknowledged, but for a
+ * single message when none is: a message is acknowledged once it is in its receive ring. So when a
+ * ring is full, what the receiving node's hardware keeps for that channel is bounded by this, and
+ * it keeps it aside (never pausing the socket: the link's other channels go on); a peer that puts
+ * more than this on the wire is counted (`window`) and loses the channel. A protocol constant: both
+ * nodes must agree on it, so it changes only with LINK_PROTOCOL.
+ */
+export const CHANNEL_WINDOW_BYTES = 1024 * 1024;
+
 
 // CLOSE body.
 export const enum CloseFrame {
@@ -153,7 +170,7 @@ export const enum CloseFrame {
 
 export const HEARTBEAT_FRAME_BYTES = Frame.HEADER_BYTES;
 
-/** The most (channel, sequence) pairs one ACK frame carries, so it stays under every node's frame bound. */
+/** The most (channel, sequence, window) entries one ACK frame carries, so it stays under every node's frame bound. */
 export const ACK_MAX_PAIRS = Math.floor((DataFrame.TARGET_BYTES - AckFrame.FIRST_PAIR_OFFSET) / AckFrame.PAIR_BYTES);
 
 /** Bytes one message takes in a DATA frame after the run header: length and reserved words, payload, padding. */

@@ -86,7 +86,7 @@ async function honest(n: number): Promise<void> {
   expect((await rx.control.read())[PROGRESS]).toBe(sent);
 }
 
-const NO_VIOLATIONS = { total: 0, keyMismatch: 0, unknownChannel: 0, wrongSource: 0, sequence: 0, badLength: 0, badFrame: 0 };
+const NO_VIOLATIONS = { total: 0, keyMismatch: 0, unknownChannel: 0, wrongSource: 0, sequence: 0, badLength: 0, badFrame: 0, window: 0 };
 const counted = { ...NO_VIOLATIONS };
 
 /** Node 2's violation counters for node 1 reach exactly what the forgeries so far should have made. */
@@ -125,8 +125,8 @@ describe('a hostile peer node with a valid certificate', () => {
     ['a reordered sequence number (one ahead)', 'sequence', () => peer.dataFrame([honestMessage(sent + 2)])],
     ['a payload length past the end of its frame', 'badLength', () => peer.dataFrame([honestMessage(sent + 1, { payloadBytesField: 4096 })])],
     ['a message count the frame cannot hold', 'badLength', () => peer.dataFrame([honestMessage(sent + 1)], 1000)],
-    ['an ACK for sequences node 2 never sent on that channel', 'sequence', () => peer.ackFrame([[channel, 1000]])],
-    ['an ACK naming no channel of its link', 'unknownChannel', () => peer.ackFrame([[0xffff_ffff, 1]])],
+    ['an ACK for sequences node 2 never sent on that channel', 'sequence', () => peer.ackFrame([[channel, 1000, 1000 * F.messageBytes(8)]])],
+    ['an ACK naming no channel of its link', 'unknownChannel', () => peer.ackFrame([[0xffff_ffff, 1, F.messageBytes(8)]])],
     ['an answer to a connect node 2 never made', 'badFrame', () => peer.connectOkFrame(4242, 1, 1)],
     ['an unknown frame type', 'badFrame', () => peer.frame(42, F.Frame.HEADER_BYTES)],
     ['reserved header bytes that are not zero', 'badFrame', () => {

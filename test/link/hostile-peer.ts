@@ -159,14 +159,15 @@ export class HostilePeer {
     return b;
   }
 
-  /** An ACK frame: (channel id at the frame's receiver, last sequence delivered) pairs. */
-  ackFrame(pairs: Array<[channel: number, sequence: number]>): Buffer {
+  /** An ACK frame: (channel id at the frame's receiver, last sequence delivered, window bytes delivered) entries. */
+  ackFrame(pairs: Array<[channel: number, sequence: number, window: number]>): Buffer {
     const b = this.frame(F.FrameType.ACK, F.AckFrame.FIRST_PAIR_OFFSET + pairs.length * F.AckFrame.PAIR_BYTES);
     b.writeUInt32LE(pairs.length, F.AckFrame.COUNT_OFFSET);
-    pairs.forEach(([channel, sequence], i) => {
+    pairs.forEach(([channel, sequence, window], i) => {
       const at = F.AckFrame.FIRST_PAIR_OFFSET + i * F.AckFrame.PAIR_BYTES;
       b.writeUInt32LE(channel >>> 0, at + F.AckFrame.PAIR_CHANNEL_OFFSET);
       b.writeUInt32LE(sequence >>> 0, at + F.AckFrame.PAIR_SEQUENCE_OFFSET);
+      b.writeUInt32LE(window >>> 0, at + F.AckFrame.PAIR_WINDOW_OFFSET);
     });
     return b;
   }

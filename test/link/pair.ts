@@ -5,7 +5,7 @@
  */
 import { waitFor } from '../security/harness.js';
 import { makeCertificates, type CertificateSet } from './certs.js';
-import { startNode, type NodeConfig, type NodeProcess } from './harness.js';
+import { PROGRESS, startNode, type NodeConfig, type NodeProcess, type RemoteProgram } from './harness.js';
 import { startRelay, type Relay } from './relay.js';
 
 export const LOOPBACK = '127.0.0.1';
@@ -90,3 +90,20 @@ export async function linkTo(n: NodeProcess, node: number): Promise<any> {
 
 /** Poll a probe until it is truthy (the security tests' helper: a deadline, never a fixed sleep). */
 export const until = waitFor;
+
+/**
+ * Polls a program's PROGRESS word every `everyMs` until it moved and then stood still for three
+ * looks in a row (a stream held back); returns where it stood, or undefined if it never did
+ * within `looks` looks.
+ */
+export async function untilStill(program: RemoteProgram, everyMs: number, looks = 200): Promise<number | undefined> {
+  let last = -1;
+  let still = 0;
+  for (let i = 0; i < looks && still < 3; i++) {
+    await new Promise((r) => setTimeout(r, everyMs));
+    const now = (await program.control.read())[PROGRESS];
+    still = now === last && now > 0 ? still + 1 : 0;
+    last = now;
+  }
+  return still === 3 ? last : undefined;
+}

@@ -5,12 +5,14 @@
  * DATA frames (honest runs, and forged ones: a wrong key, source partition or sequence, another
  * link's channel, a channel id naming nothing, counts and payload lengths that lie, a payload
  * over the node's bound), pushed in random pieces placed at random offsets of larger buffers
- * full of other bytes, with receive rings small enough to hold the readers often, and pieces
- * pushed into held readers. Exactly the messages of verified runs reach exactly their channel,
- * in order and byte-exact; every forged frame is counted once, by kind, on the link it came
- * over; ACKs owed and messages counted match what was delivered. Then: a run held by a full ring
- * whose channel closes meanwhile, its entry reused by the same node, delivers nothing more
- * (LinkReader.verifyRun); a run of SENDs on remote ends (the engine's sendRemoteRun) hands
+ * full of other bytes, with receive rings small enough that messages are often kept aside
+ * for a full ring (KeptMessages) and go on arriving behind them. Exactly the messages of verified
+ * runs reach exactly their channel, in order and byte-exact; every forged frame is counted once,
+ * by kind, on the link it came over; ACKs owed (sequence and window) and messages counted match
+ * what was delivered. Then: messages kept for a channel that closes meanwhile, its entry reused by
+ * the same node, deliver nothing to the new channel; a full ring holds back only its own channel;
+ * a peer past a channel's window loses that channel (ENOBUFS); a peer's CLOSE waits behind what
+ * was kept; the send stage stops at a closed window and goes on at the ACK that opens it; a run of SENDs on remote ends (the engine's sendRemoteRun) hands
  * each to its own channel's link, in order, and leaves anything else to the general path's
  * answer; and a SEND on a remote end the engine's lookup cache holds never
  * reaches a link once that end closed, its peer closed it, or its link went down and came back
@@ -34,7 +36,7 @@ import * as F from '../../src/shared/link-frames.js';
 
 const MAX = 96;
 const NODES = [5, 6] as const;
-const KINDS = ['keyMismatch', 'unknownChannel', 'wrongSource', 'sequence', 'badLength', 'badFrame'] as const;
+const KINDS = ['keyMismatch', 'unknownChannel', 'wrongSource', 'sequence', 'badLength', 'badFrame', 'window'] as const;
 type Kind = (typeof KINDS)[number];
 
 /** A stand-in for NodeLink: what LinkedChannels reads and calls on a link. */
@@ -45,11 +47,13 @@ interface FakeLink {
   received: number;
   frames: number;
   acks: Map<number, number>;
+  /** The window bytes each channel's latest ACK owed says were delivered. */
+  windows: Map<number, number>;
   counts: Record<Kind, number>;
   reader: LinkReader;
   counters: { violation(kind: Kind): void; messagesReceived(n: number): void; unacknowledged(n: number): void };
   closedRecently(channel: number): boolean;
-  owe(channel: number, sequence: number): void;
+  owe(channel: number, sequence: number, window: number): void;
   /** Send side: the messages and CLOSEs the engine handed this link (channel id at the peer, sequence). */
   sent: Array<[channel: number, sequence: number]>;
   /** Messages the link takes before it answers false (back-pressure: batch full, socket congested). */
@@ -66,8 +70,6 @@ interface FakeLink {
   messageCalls: number;
   close(channel: number, senderChannel: number, status: number): void;
   flush(): void;
-  readonly held: boolean;
-  resume(): number;
 }
 
 interface Chan {
@@ -106,7 +108,8 @@ function setup() {
       received: 0,
       frames: 0,
       acks: new Map(),
-      counts: { keyMismatch: 0, unknownChannel: 0, wrongSource: 0, sequence: 0, badLength: 0, badFrame: 0 },
+      windows: new Map(),
+      counts: { keyMismatch: 0, unknownChannel: 0, wrongSource: 0, sequence: 0, badLength: 0, badFrame: 0, window: 0 },
       reader: undefined as unknown as LinkReader,
       counters: {
         violation: (kind) => link.counts[kind]++,
@@ -114,7 +117,10 @@ function setup() {
         unacknowledged: () => {},
       },
       closedRecently: (channel) => link.closed.has(channel),
-      owe: (channel, sequence) => link.acks.set(channel, sequence),
+      owe: (channel, sequence, window) => {
+        link.acks.set(channel, sequence);
+        link.windows.set(channel, window);
+      },
       sent: [],
       room: Infinity,
       closed: new Set(),
@@ -146,21 +152,18 @@ function setup() {
       flush: () => {
         link.last = undefined;
       },
-      get held() {
-        return link.reader.held;
-      },
-      resume: () => link.reader.resume(),
     };
     return link;
   });
-  const channels = new LinkedChannels(hw.table, hw.keys, hw.engine, hw.counters, new Map(links.map((l) => [l.node, l as unknown as NodeLink])), links as unknown as NodeLink[]);
+  const wakes = { count: 0 };
+  const channels = new LinkedChannels(hw.table, hw.keys, hw.engine, hw.counters, new Map(links.map((l) => [l.node, l as unknown as NodeLink])), links as unknown as NodeLink[], () => wakes.count++);
   hw.engine.remote = channels;
   for (const link of links) {
     const l = link as unknown as NodeLink;
     const sink: FrameSink = {
       run: (c, s, q, k0, k1, k2, k3) => channels.run(l, c, s, q, k0, k1, k2, k3),
-      message: (e, buf, words, at, bytes) => channels.message(e, buf, words, at, bytes),
-      delivered: (e, messages, bytes) => channels.delivered(l, e, messages, bytes),
+      message: (e, buf, words, at, bytes) => channels.message(l, e, buf, words, at, bytes),
+      delivered: (e) => channels.delivered(l, e),
       ack: () => {
         throw new Error('no ACKs here');
       },
@@ -227,7 +230,7 @@ function setup() {
     if (grant instanceof Promise || !grant.ok) throw new Error('no grant');
     return { entry: answer.entry, id: hw.table.linkId(answer.entry), rx: new Channel(queuePairs[partition], grant.handle, { node: NODES[link], partition: source, process: 1 }, () => {}) };
   };
-  return { hw, channels, links, chans, partitionKeyMismatch, partitionViolations, accept, queuePairs };
+  return { hw, channels, links, chans, partitionKeyMismatch, partitionViolations, accept, queuePairs, wakes };
 }
 
 /** A SEND work request written straight into a send ring (not published), as a partition may write one; `flags` other than 0 are refused. */
@@ -423,7 +426,7 @@ describe('the receive stage of a link (LinkReader, LinkedChannels) and the engin
       fc.property(fc.array(action, { minLength: 10, maxLength: 60 }), fc.array(piece, { minLength: 1, maxLength: 20 }), (actions, pieces) => {
         const { channels, links, chans, partitionKeyMismatch, partitionViolations } = setup();
         const streams: Uint8Array[][] = [[], []];
-        const counts = links.map(() => ({ keyMismatch: 0, unknownChannel: 0, wrongSource: 0, sequence: 0, badLength: 0, badFrame: 0 }));
+        const counts = links.map(() => ({ keyMismatch: 0, unknownChannel: 0, wrongSource: 0, sequence: 0, badLength: 0, badFrame: 0, window: 0 }));
         const expectedKeyMismatch = [0, 0];
         for (const a of actions) forge(a, chans, streams, counts, expectedKeyMismatch);
         const bytes = streams.map((s) => Buffer.concat(s));
@@ -431,15 +434,16 @@ describe('the receive stage of a link (LinkReader, LinkedChannels) and the engin
         const drain = () => {
           for (const c of chans) for (let m = c.rx.tryRecv(); m !== undefined; m = c.rx.tryRecv()) c.got.push(m.slice());
         };
+        // What the engine's round does for messages kept aside for a full ring (LinkedChannels.poll).
         const resume = () => {
-          for (const link of links) if (link.held) link.resume();
+          channels.poll();
           channels.processed();
         };
         for (let i = 0; pushed[0] < bytes[0].length || pushed[1] < bytes[1].length; i++) {
           const p = pieces[i % pieces.length];
           const l = pushed[p.link] < bytes[p.link].length ? p.link : 1 - p.link;
           const n = Math.min(p.size, bytes[l].length - pushed[l]);
-          // Pushed even into a held reader: it must keep the bytes behind the held message.
+          // Pushed whatever is kept: the reader never stops for a full ring.
           links[l].reader.push(placed(bytes[l].subarray(pushed[l], pushed[l] + n), p.offset));
           pushed[l] += n;
           channels.processed();
@@ -448,7 +452,7 @@ describe('the receive stage of a link (LinkReader, LinkedChannels) and the engin
             resume();
           }
         }
-        for (let spins = 0; links.some((l) => l.held); spins++) {
+        for (let spins = 0; channels.keptMessages > 0; spins++) {
           expect(spins).toBeLessThan(10_000);
           drain();
           resume();
@@ -463,7 +467,12 @@ describe('the receive stage of a link (LinkReader, LinkedChannels) and the engin
           expect(link.received).toBe(mine.reduce((s, c) => s + c.expected.length, 0));
           expect(link.uncounted).toBe(0);
           expect(link.frames).toBe(streams[l].length);
-          for (const c of mine) expect(link.acks.get(c.senderId)).toBe(c.expected.length === 0 ? undefined : c.next - 1);
+          for (const c of mine) {
+            expect(link.acks.get(c.senderId)).toBe(c.expected.length === 0 ? undefined : c.next - 1);
+            // The window credit owed back is exactly what the delivered messages take in DATA frames.
+            const window = c.expected.reduce((s, m) => s + F.messageBytes(m.length), 0);
+            expect(link.windows.get(c.senderId)).toBe(c.expected.length === 0 ? undefined : window);
+          }
         });
         expect(partitionKeyMismatch).toEqual(expectedKeyMismatch);
         expect(partitionViolations).toEqual([]);
@@ -472,33 +481,33 @@ describe('the receive stage of a link (LinkReader, LinkedChannels) and the engin
     );
   });
 
-  it('verifies a held run again: a channel closed while its run was held, its entry reused by a new channel from the same node, gets nothing of it', () => {
+  it('drops what was kept for a channel that closes: its entry, reused by a new channel from the same node, gets nothing of it', () => {
     const { hw, channels, links, chans, accept } = setup();
     const [c] = chans;
     const link = links[0];
-    // 24 messages of 96 B: the 1 KiB receive ring holds a few, then the reader holds.
+    // 24 messages of 96 B: the 1 KiB receive ring takes a few, the rest are kept aside.
     const payloads = Array.from({ length: 24 }, (_, j) => payload(0, 1 + j, MAX));
-    expect(link.reader.push(dataFrame({ channel: c.id, source: c.source, first: 1, key: c.key, payloads }))).toBe(false);
+    link.reader.push(dataFrame({ channel: c.id, source: c.source, first: 1, key: c.key, payloads }));
     channels.processed();
     const before = hw.table.receivedSequence[c.entry];
     expect(before).toBeGreaterThan(0);
     expect(before).toBeLessThan(24);
-    // The owner closes its end while the run is held; a new channel from the same node and source
-    // partition takes the same entry (another generation), with a key the peer knows.
+    expect(channels.keptMessages).toBe(24 - before);
+    // Only what reached the ring is acknowledged: the sender's window stays closed for the rest.
+    expect(link.acks.get(c.senderId)).toBe(before);
+    // The owner closes its end; a new channel from the same node and source partition takes the
+    // same entry (another generation), with a key the peer knows.
     hw.engine.closeEnd(c.entry, Status.OK);
+    expect(channels.keptMessages).toBe(0);
     const key = [1, 2, 3, 4];
     const fresh = accept(0, 0, c.source, 200, key);
     expect(fresh.entry).toBe(c.entry);
     expect(fresh.id).not.toBe(c.id);
-    // The ring drains (the old channel's messages are never read: its handle is closed), and the reader goes on.
-    for (let m = fresh.rx.tryRecv(); m !== undefined; m = fresh.rx.tryRecv()) throw new Error('the new channel received a message of the old one');
-    for (let spins = 0; link.held; spins++) {
-      expect(spins).toBeLessThan(100);
-      fresh.rx.tryRecv();
-      link.resume();
+    for (let i = 0; i < 5; i++) {
+      for (let m = fresh.rx.tryRecv(); m !== undefined; m = fresh.rx.tryRecv()) throw new Error('the new channel received a message of the old one');
+      channels.poll();
       channels.processed();
     }
-    // Nothing of the held run reached the new channel, and it was not counted (the peer sent it before it learned of the close).
     expect(hw.table.receivedSequence[fresh.entry]).toBe(0);
     expect(link.acks.get(200)).toBeUndefined();
     expect(Object.values(link.counts).reduce((a, b) => a + b, 0)).toBe(0);
@@ -507,6 +516,94 @@ describe('the receive stage of a link (LinkReader, LinkedChannels) and the engin
     channels.processed();
     expect(Array.from(fresh.rx.tryRecv() ?? [])).toEqual(Array.from(payload(9, 1, 5)));
     expect(link.acks.get(200)).toBe(1);
+  });
+
+  it('a full receive ring holds back only its own channel: the same link goes on delivering to another (THREATS case 48)', () => {
+    const { channels, links, chans } = setup();
+    // chans[0] into partition 1 and chans[1] into partition 2, both over link 0; partition 1 reads nothing.
+    const [idle, busy] = chans;
+    const link = links[0];
+    let sequence = 1;
+    const got: Uint8Array[] = [];
+    for (let frame = 0; frame < 20; frame++) {
+      const stuck = Array.from({ length: 8 }, (_, j) => payload(0, frame * 8 + j + 1, MAX));
+      link.reader.push(dataFrame({ channel: idle.id, source: idle.source, first: frame * 8 + 1, key: idle.key, payloads: stuck }));
+      link.reader.push(dataFrame({ channel: busy.id, source: busy.source, first: sequence, key: busy.key, payloads: [payload(1, sequence, 32)] }));
+      sequence++;
+      channels.processed();
+      for (let m = busy.rx.tryRecv(); m !== undefined; m = busy.rx.tryRecv()) got.push(m.slice());
+    }
+    expect(got.map((m) => Array.from(m))).toEqual(Array.from({ length: 20 }, (_, i) => Array.from(payload(1, i + 1, 32))));
+    expect(channels.keptMessages).toBeGreaterThan(140);
+    expect(Object.values(link.counts).reduce((a, b) => a + b, 0)).toBe(0);
+    // The idle reader reads at last: everything kept arrives, in order, and is acknowledged.
+    const idleGot: Uint8Array[] = [];
+    for (let spins = 0; channels.keptMessages > 0 || spins === 0; spins++) {
+      expect(spins).toBeLessThan(1000);
+      for (let m = idle.rx.tryRecv(); m !== undefined; m = idle.rx.tryRecv()) idleGot.push(m.slice());
+      channels.poll();
+      channels.processed();
+    }
+    for (let m = idle.rx.tryRecv(); m !== undefined; m = idle.rx.tryRecv()) idleGot.push(m.slice());
+    expect(idleGot.map((m) => Array.from(m))).toEqual(Array.from({ length: 160 }, (_, i) => Array.from(payload(0, i + 1, MAX))));
+    expect(link.acks.get(idle.senderId)).toBe(160);
+    expect(link.windows.get(idle.senderId)).toBe(160 * F.messageBytes(MAX));
+  });
+
+  it('a peer that puts more than a window of one channel on the wire loses that channel (window, ENOBUFS); the link and other channels go on', () => {
+    const { channels, links, chans } = setup();
+    const [c, other] = chans;
+    const link = links[0];
+    const perFrame = Math.floor((F.DataFrame.TARGET_BYTES - F.DataFrame.FIRST_MESSAGE_OFFSET) / F.messageBytes(MAX));
+    // Enough messages to pass the window with the 1 KiB ring full and nothing read.
+    const total = Math.ceil(F.CHANNEL_WINDOW_BYTES / F.messageBytes(MAX)) + 2 * perFrame;
+    for (let first = 1; first <= total; first += perFrame) {
+      const payloads = Array.from({ length: perFrame }, (_, j) => payload(0, first + j, MAX));
+      link.reader.push(dataFrame({ channel: c.id, source: c.source, first, key: c.key, payloads }));
+    }
+    channels.processed();
+    expect(link.counts.window).toBe(1);
+    // The peer is told, with ENOBUFS; whatever came after for the channel is dropped quietly (it closed here).
+    expect(link.closed.has(c.id)).toBe(true);
+    expect(channels.keptMessages).toBe(0);
+    expect(Object.values(link.counts).reduce((a, b) => a + b, 0)).toBe(1);
+    // Its reader gets what reached the ring, then the END with ENOBUFS.
+    let read = 0;
+    let end: unknown;
+    try {
+      while (c.rx.waitReadableSync(0)) if (c.rx.tryRecv() !== undefined) read++;
+    } catch (e) {
+      end = (e as { code?: string }).code;
+    }
+    expect(read).toBeGreaterThan(0);
+    expect(end).toBe('ENOBUFS');
+    // The other channel of the link still delivers.
+    link.reader.push(dataFrame({ channel: other.id, source: other.source, first: 1, key: other.key, payloads: [payload(1, 1, 8)] }));
+    channels.processed();
+    expect(Array.from(other.rx.tryRecv() ?? [])).toEqual(Array.from(payload(1, 1, 8)));
+  });
+
+  it("a peer's CLOSE waits behind the messages kept for its channel: they are read first, then the END", () => {
+    const x = setup();
+    const { channels, links, chans } = x;
+    const [c] = chans;
+    const link = links[0];
+    const payloads = Array.from({ length: 30 }, (_, j) => payload(0, 1 + j, MAX));
+    link.reader.push(dataFrame({ channel: c.id, source: c.source, first: 1, key: c.key, payloads }));
+    channels.processed();
+    expect(channels.keptMessages).toBeGreaterThan(0);
+    channels.close(link as unknown as NodeLink, c.id, c.senderId, Status.OK);
+    const got: Uint8Array[] = [];
+    let ended = false;
+    for (let spins = 0; !ended; spins++) {
+      expect(spins).toBeLessThan(1000);
+      if (c.rx.waitReadableSync(0)) got.push(c.rx.tryRecv()!.slice());
+      else if (!c.rx.open) ended = true;
+      // The engine's round: kept messages move (LinkedChannels.poll), an END waiting for room is written.
+      x.hw.engine.round();
+      channels.processed();
+    }
+    expect(got.map((m) => Array.from(m))).toEqual(payloads.map((p) => Array.from(p)));
   });
 
   it.each([
@@ -598,6 +695,52 @@ describe('the receive stage of a link (LinkReader, LinkedChannels) and the engin
     expect(link.sent).toEqual([1, 2, 3, 4, 5, 6].map((n) => [a.senderId, n]));
     expect(sent()).toEqual([6, 16 + 8 + 16 + 24 + 32 + 40, 0]);
     expect(x.partitionViolations).toEqual([]);
+    expect(x.hw.engine.round()).toBe(0);
+  });
+
+  it("the engine's send stage stops at a closed window: the SEND waits in its ring until an ACK gives the window back, and the engine is woken", () => {
+    const x = setup();
+    const a = x.chans[0];
+    const t = x.hw.table;
+    const q = x.queuePairs[0].sendQueue;
+    const cost = F.messageBytes(MAX);
+    // Rounds with the send ring kept full, until one serves nothing; returns the SENDs served.
+    let written = 0;
+    const pump = (): number => {
+      let served = 0;
+      for (let rounds = 0; ; rounds++) {
+        expect(rounds).toBeLessThan(10_000);
+        while (q.claim(RecordType.SEND, a.rx.handle, MAX) >= 0) written++;
+        q.publish();
+        const n = x.hw.engine.round();
+        // Space the engine served goes back in steps; all of it before the hardware sleeps.
+        x.hw.engine.releaseAll();
+        if (n === 0) return served;
+        served += n;
+      }
+    };
+    // Nothing is acknowledged, so the window fills.
+    expect(pump()).toBe(t.sentSequence[a.entry]);
+    const sent = t.sentSequence[a.entry];
+    expect(sent).toBe(Math.floor(F.CHANNEL_WINDOW_BYTES / cost));
+    expect(t.sentWindow[a.entry]).toBe(sent * cost);
+    expect(written).toBeGreaterThan(sent);
+    expect(x.links[0].sent).toHaveLength(sent);
+    // Still closed: nothing more goes, nothing is refused or lost.
+    expect(x.hw.engine.round()).toBe(0);
+    expect(x.partitionViolations).toEqual([]);
+    // The peer acknowledges half: the engine is woken, and the window's worth goes on.
+    const wakes = x.wakes.count;
+    const half = sent >>> 1;
+    x.channels.ack(x.links[0] as unknown as NodeLink, a.id, half, half * cost);
+    expect(x.wakes.count).toBe(wakes + 1);
+    expect(pump()).toBe(half);
+    expect(t.sentSequence[a.entry]).toBe(sent + half);
+    // An ACK whose window runs ahead of what was sent, or moves without its sequence, is a violation and changes nothing.
+    x.channels.ack(x.links[0] as unknown as NodeLink, a.id, half + 1, (sent + half + 1) * cost);
+    x.channels.ack(x.links[0] as unknown as NodeLink, a.id, half, (half + 1) * cost);
+    expect(x.links[0].counts.sequence).toBe(2);
+    expect(t.ackedWindow[a.entry]).toBe(half * cost);
     expect(x.hw.engine.round()).toBe(0);
   });
 

@@ -6,7 +6,7 @@
  */
 import type { Hardware } from '../hardware.js';
 import { LinkedChannels } from './linked-channels.js';
-import { Links } from './links.js';
+import { handshakeTimeoutMs, Links } from './links.js';
 import type { FrameSink } from './link-reader.js';
 import type { NodeLink } from './node-link.js';
 import { RemoteConnect } from './remote-connect.js';
@@ -33,8 +33,8 @@ export function startLinks(hw: Hardware, node: ResolvedNode, boot: NonNullable<H
     drained: kick,
     processed: () => channels!.processed(),
   });
-  channels = new LinkedChannels(hw.table, hw.keys, hw.engine, hw.counters, links.byNode, links.all);
-  connects = new RemoteConnect(hw.manager, hw.table, hw.keys, links.byNode, kick);
+  channels = new LinkedChannels(hw.table, hw.keys, hw.engine, hw.counters, links.byNode, links.all, kick);
+  connects = new RemoteConnect(hw.manager, hw.table, hw.keys, links.byNode, kick, handshakeTimeoutMs(node.deadAfterMs));
   hw.engine.remote = channels;
   hw.manager.remote = connects;
   return links;
@@ -43,9 +43,9 @@ export function startLinks(hw: Hardware, node: ResolvedNode, boot: NonNullable<H
 function sinkFor(link: NodeLink, channels: LinkedChannels, connects: RemoteConnect): FrameSink {
   return {
     run: (channel, sourcePartition, sequence, k0, k1, k2, k3) => channels.run(link, channel, sourcePartition, sequence, k0, k1, k2, k3),
-    message: (entry, buf, words, at, bytes) => channels.message(entry, buf, words, at, bytes),
-    delivered: (entry, messages, bytes) => channels.delivered(link, entry, messages, bytes),
-    ack: (channel, sequence) => channels.ack(link, channel, sequence),
+    message: (entry, buf, words, at, bytes) => channels.message(link, entry, buf, words, at, bytes),
+    delivered: (entry) => channels.delivered(link, entry),
+    ack: (channel, sequence, window) => channels.ack(link, channel, sequence, window),
     close: (channel, senderChannel, status) => channels.close(link, channel, senderChannel, status),
     connect: (view, at) => connects.accept(link, view, at),
     connectOk: (request, channel, process) => connects.connectOk(link, request, channel, process),

@@ -6,10 +6,9 @@
  * field that lies drops the rest of its frame (badLength); a length word past
  * the bound ends the link, since nothing after it can be framed again.
  *
- * When a receive ring is full the reader stops where it is (the message
- * stays), the link's socket is paused, and the engine's round calls resume()
- * until the message fits: head-of-line blocking for every channel of this
- * link, never a drop.
+ * The reader never stops for a full receive ring: the receive stage keeps
+ * such a channel's messages aside, within the channel's window
+ * (LinkedChannels), so the link's other channels go on (THREATS case 48).
  */
 import {
   AckFrame,
@@ -25,10 +24,8 @@ import {
 import type { LinkViolationKind } from '../../shared/link-counters.js';
 import { setBytes } from '../../shared/shared-copy.js';
 
-/** What the receive stage answers for one message. */
+/** What the receive stage answers for one message: taken (into its receive ring, or kept aside for it). */
 export const DELIVERED = 0;
-/** The receiving ring is full: keep the message, stop reading, try again from the engine's round. */
-export const HELD = 1;
 /** Dropped (counted by whoever dropped it): the rest of its run goes too, since every later sequence depends on it. */
 export const DROPPED = 2;
 /** FrameSink.run(): the run header does not verify (counted by the sink); the frame is dropped. */
@@ -40,21 +37,17 @@ export const NO_RUN = -1;
  * may be read as words when it is 4-aligned.
  */
 export interface FrameSink {
-  /**
-   * A DATA frame's run, from its message with this `sequence` on: the entry its messages go to,
-   * or NO_RUN. Called when a frame starts, and again when a held frame goes on (its channel may
-   * have ended meanwhile).
-   */
+  /** A DATA frame's run, from its message with this `sequence` on: the entry its messages go to, or NO_RUN. */
   run(channel: number, sourcePartition: number, sequence: number, k0: number, k1: number, k2: number, k3: number): number;
-  /** The next message of the run verified into `entry`, copied into its receive ring: DELIVERED, HELD or DROPPED. */
+  /** The next message of the run verified into `entry`, taken by the receive stage (DELIVERED) or DROPPED. */
   message(entry: number, buf: Uint8Array, words: Uint32Array, at: number, bytes: number): number;
   /**
    * `messages` more of the run verified into `entry` were DELIVERED, with `bytes` of payload: its
-   * sequence moves on by as many, and the ACK and counters with it. Once per stretch of a run (up
-   * to a hold, a drop or the frame's end), not per message.
+   * sequence moves on by as many. Once per stretch of a run (up to a drop or the frame's end), not
+   * per message.
    */
   delivered(entry: number, messages: number, bytes: number): void;
-  ack(channel: number, sequence: number): void;
+  ack(channel: number, sequence: number, window: number): void;
   close(channel: number, senderChannel: number, status: number): void;
   /** `at` is the frame's start in `view`; the frame is ConnectFrame.BYTES long. */
   connect(view: DataView, at: number): void;
@@ -93,8 +86,6 @@ export class LinkReader {
   /** After a joined frame: the rest of the read that completed it, read once the frame is done. */
   private next: Uint8Array | undefined;
   private joined = new Uint8Array(0);
-  /** True while a message waits for room in its receive ring. */
-  held = false;
 
   constructor(
     private readonly sink: FrameSink,
@@ -102,20 +93,21 @@ export class LinkReader {
     private readonly maxMessageBytes: number,
   ) {}
 
-  /** Bytes from the socket. Returns false when the reader is held (the caller pauses the socket). */
-  push(chunk: Uint8Array): boolean {
-    if (this.stopped) return true;
+  /** Bytes from the socket. */
+  push(chunk: Uint8Array): void {
+    if (this.stopped) return;
     if (this.next !== undefined) {
-      // Inside a frame joined from several reads (held there, as a rule): what arrives queues behind the rest of the read.
+      // Inside a frame joined from several reads (as a rule never: run() reads it to its end): what arrives queues behind the rest of the read.
       this.next = Buffer.concat([this.next, chunk]);
-      return this.held ? false : this.run();
+      this.run();
+      return;
     }
     const rest = this.buf.length - this.pos;
     if (rest === 0 && this.parts.length === 0) {
       this.dataAt -= this.pos;
       this.dataEnd -= this.pos;
       this.setBuffer(chunk);
-    } else if (!this.held && this.dataLeft === 0 && rest >= Frame.LENGTH_WORD_BYTES && this.frameAtPos() <= this.maxFrameBytes) {
+    } else if (this.dataLeft === 0 && rest >= Frame.LENGTH_WORD_BYTES && this.frameAtPos() <= this.maxFrameBytes) {
       // A frame split across socket reads (TLS records carry at most 16 KiB): gather the pieces,
       // then copy out only that frame, and read the rest of the last piece where it lies.
       const frameBytes = this.frameAtPos();
@@ -123,7 +115,7 @@ export class LinkReader {
       if (have + chunk.length < frameBytes) {
         this.parts.push(chunk);
         this.partsBytes += chunk.length;
-        return true;
+        return;
       }
       const frame = this.joinBuffer(frameBytes);
       setBytes(frame, this.buf.subarray(this.pos), 0);
@@ -139,7 +131,7 @@ export class LinkReader {
       this.setBuffer(frame);
       if (taken < chunk.length) this.next = chunk.subarray(taken);
     } else {
-      // Rare: a length word split across reads, or bytes arriving while held. Join everything unread.
+      // Rare: a length word split across reads. Join everything unread.
       const joined = Buffer.concat([this.buf.subarray(this.pos), ...this.parts, chunk]);
       this.parts.length = 0;
       this.partsBytes = 0;
@@ -147,8 +139,7 @@ export class LinkReader {
       this.dataEnd -= this.pos;
       this.setBuffer(joined);
     }
-    if (this.held) return false;
-    return this.run();
+    this.run();
   }
 
   /** Read from `buf` from its start on (messages go on as offsets in its whole ArrayBuffer). */
@@ -178,16 +169,7 @@ export class LinkReader {
     return this.joined.subarray(0, bytes);
   }
 
-  /** From the engine's round while held: try the held message again. Returns the messages delivered. */
-  resume(): number {
-    if (!this.held || this.stopped) return 0;
-    const before = this.delivered;
-    this.held = false;
-    this.run();
-    return this.delivered - before;
-  }
-
-  /** Messages handed to a receive ring so far. */
+  /** Messages the receive stage took so far. */
   delivered = 0;
   /** Payload bytes of the messages the current stretch of a run delivered (booked by deliver()). */
   private runBytes = 0;
@@ -202,17 +184,14 @@ export class LinkReader {
     this.pos = this.dataLeft = 0;
   }
 
-  private run(): boolean {
+  private run(): void {
     for (;;) {
-      if (this.dataLeft > 0 && !this.deliver()) {
-        this.held = true;
-        return false;
-      }
-      if (this.stopped) return true;
+      if (this.dataLeft > 0) this.deliver();
+      if (this.stopped) return;
       const left = this.buf.length - this.pos;
       if (left < Frame.LENGTH_WORD_BYTES) {
         if (this.takeNext()) continue;
-        return true;
+        return;
       }
       const v = this.view;
       const at = this.pos;
@@ -222,11 +201,11 @@ export class LinkReader {
         this.sink.violation('badFrame');
         this.sink.fatal(`a frame length of ${length} bytes (bound ${this.maxFrameBytes - Frame.LENGTH_WORD_BYTES})`);
         this.stop();
-        return true;
+        return;
       }
       if (left < frameBytes) {
         if (this.takeNext()) continue;
-        return true;
+        return;
       }
       this.sink.frameReceived();
       this.frame(v, at, frameBytes);
@@ -276,7 +255,8 @@ export class LinkReader {
     if (v.getUint32(at + AckFrame.RESERVED_OFFSET, true) !== 0) return this.sink.violation('badFrame');
     for (let i = 0; i < n; i++) {
       const p = at + AckFrame.FIRST_PAIR_OFFSET + i * AckFrame.PAIR_BYTES;
-      this.sink.ack(v.getUint32(p, true), v.getUint32(p + 4, true));
+      if (v.getUint32(p + AckFrame.PAIR_RESERVED_OFFSET, true) !== 0) return this.sink.violation('badFrame');
+      this.sink.ack(v.getUint32(p + AckFrame.PAIR_CHANNEL_OFFSET, true), v.getUint32(p + AckFrame.PAIR_SEQUENCE_OFFSET, true), v.getUint32(p + AckFrame.PAIR_WINDOW_OFFSET, true));
     }
   }
 
@@ -290,19 +270,15 @@ export class LinkReader {
     this.runEntry = NO_RUN;
   }
 
-  /**
-   * Verify the current DATA frame's run from its next message on: the frame's stamp, with that
-   * message's sequence (the first one's plus the messages already delivered). False: dropped.
-   */
+  /** Verify the current DATA frame's run: the frame's stamp and its first sequence. False: dropped. */
   private verifyRun(): boolean {
     const v = this.view;
     const f = this.pos;
-    const done = v.getUint32(f + DataFrame.COUNT_OFFSET, true) - this.dataLeft;
     const k = f + DataFrame.KEY_OFFSET;
     this.runEntry = this.sink.run(
       v.getUint32(f + DataFrame.CHANNEL_OFFSET, true),
       v.getUint32(f + DataFrame.SOURCE_PARTITION_OFFSET, true),
-      (v.getUint32(f + DataFrame.SEQUENCE_OFFSET, true) + done) >>> 0,
+      v.getUint32(f + DataFrame.SEQUENCE_OFFSET, true),
       v.getUint32(k, true),
       v.getUint32(k + 4, true),
       v.getUint32(k + 8, true),
@@ -311,20 +287,19 @@ export class LinkReader {
     return this.runEntry !== NO_RUN;
   }
 
-  /** Hand the current DATA frame's messages on; false when one is held. */
-  private deliver(): boolean {
+  /** Hand the current DATA frame's messages on. */
+  private deliver(): void {
     if (this.runEntry === NO_RUN && !this.verifyRun()) this.dataLeft = 0;
     const entry = this.runEntry;
     const before = this.delivered;
-    const held = !this.deliverRun();
-    // Whatever stopped the stretch, what it delivered is booked before the run can be verified again.
+    this.deliverRun();
+    // Whatever ended the stretch (a drop, the frame's end), what it delivered is booked.
     if (this.delivered !== before) this.sink.delivered(entry, this.delivered - before, this.runBytes);
     this.runBytes = 0;
-    return !held;
   }
 
-  /** deliver()'s loop: the run's messages from the next one on, each checked, then copied; false when one is held. */
-  private deliverRun(): boolean {
+  /** deliver()'s loop: the run's messages from the next one on, each checked, then handed on. */
+  private deliverRun(): void {
     const v = this.view;
     const end = this.dataEnd;
     while (this.dataLeft > 0) {
@@ -343,23 +318,17 @@ export class LinkReader {
         break;
       }
       const r = this.sink.message(this.runEntry, this.whole8, this.whole32, this.base + m + DataMessage.HEADER_BYTES, bytes);
-      if (r === HELD) {
-        // The channel may end while the ring is full: the run is verified again before it goes on.
-        this.runEntry = NO_RUN;
-        return false;
-      }
       if (r === DROPPED) {
         this.dataLeft = 0;
         break;
       }
       this.delivered++;
       this.runBytes += bytes;
-      if (this.stopped) return true;
+      if (this.stopped) return;
       this.dataAt = m + DataMessage.HEADER_BYTES + ((bytes + DataMessage.ALIGN_BYTES - 1) & ~(DataMessage.ALIGN_BYTES - 1));
       this.dataLeft--;
       if (this.dataLeft === 0 && this.dataAt !== end) this.sink.violation('badLength');
     }
     this.pos = end;
-    return true;
   }
 }

@@ -46,6 +46,8 @@ export const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 
 
 /** Batch buffers kept for reuse once their write completed. */
 const SPARE_BUFFERS = 3;
+/** Numbers per ACK owed in NodeLink's list: the channel id at the peer, the sequence, the window bytes. */
+export const ACK_DUE_FIELDS = 3;
 
 export class LinkWriter {
   private buffer!: Uint8Array;
@@ -226,10 +228,13 @@ export class LinkWriter {
     return true;
   }
 
-  /** An ACK frame of as many of `pairs` (channel, sequence, channel, sequence, …) from `first` as fit; returns the pairs written. */
-  ack(pairs: readonly number[], first: number): number {
+  /**
+   * An ACK frame of as many of `due` (channel, sequence, window, channel, sequence, window, …) as
+   * fit, from entry `first`; returns the entries written.
+   */
+  ack(due: readonly number[], first: number): number {
     const room = Math.floor((this.capacity - this.used - AckFrame.FIRST_PAIR_OFFSET - DataFrame.FIRST_MESSAGE_OFFSET) / AckFrame.PAIR_BYTES);
-    const n = Math.min(room, ACK_MAX_PAIRS, (pairs.length >> 1) - first);
+    const n = Math.min(room, ACK_MAX_PAIRS, Math.floor(due.length / ACK_DUE_FIELDS) - first);
     if (n <= 0) return 0;
     const at = this.frame(FrameType.ACK, AckFrame.FIRST_PAIR_OFFSET + n * AckFrame.PAIR_BYTES);
     const v = this.view;
@@ -237,8 +242,11 @@ export class LinkWriter {
     v.setUint32(at + AckFrame.RESERVED_OFFSET, 0, true);
     for (let i = 0; i < n; i++) {
       const p = at + AckFrame.FIRST_PAIR_OFFSET + i * AckFrame.PAIR_BYTES;
-      v.setUint32(p + AckFrame.PAIR_CHANNEL_OFFSET, pairs[2 * (first + i)], true);
-      v.setUint32(p + AckFrame.PAIR_SEQUENCE_OFFSET, pairs[2 * (first + i) + 1], true);
+      const d = ACK_DUE_FIELDS * (first + i);
+      v.setUint32(p + AckFrame.PAIR_CHANNEL_OFFSET, due[d], true);
+      v.setUint32(p + AckFrame.PAIR_SEQUENCE_OFFSET, due[d + 1], true);
+      v.setUint32(p + AckFrame.PAIR_WINDOW_OFFSET, due[d + 2], true);
+      v.setUint32(p + AckFrame.PAIR_RESERVED_OFFSET, 0, true);
     }
     return n;
   }

@@ -6,15 +6,24 @@
  * partition, the next sequence number, the key) before any of its messages is
  * copied into a receive ring; anything else is dropped and counted on the
  * link, by kind, once per frame.
+ *
+ * Per-channel credit (docs/LINK.md): a channel never has more than
+ * CHANNEL_WINDOW_BYTES on the wire unacknowledged, and a message is
+ * acknowledged once it is in its receive ring. A message whose ring is full
+ * is kept aside (KeptMessages) and moved into the ring as the ring's reader
+ * frees space (poll(), from the engine's round); the link reads on, so one
+ * unread ring holds back only its own channel (THREATS case 48).
  */
 import { NO_ENTRY, type ChannelStateTable } from '../channel-state-table.js';
 import type { Counters } from '../counters.js';
 import type { HardwareQueuePair } from '../partition-port.js';
-import { BLOCKED, GONE, type Engine, type RemoteEnds } from '../engine.js';
+import { DONE, GONE, type Engine, type RemoteEnds } from '../engine.js';
 import type { KeyTable } from '../key-table.js';
 import type { Stamp } from '../stamp.js';
-import { DELIVERED, DROPPED, HELD, NO_RUN } from './link-reader.js';
+import { KeptMessages } from './kept-messages.js';
+import { DELIVERED, DROPPED, NO_RUN } from './link-reader.js';
 import type { NodeLink } from './node-link.js';
+import { CHANNEL_WINDOW_BYTES, messageBytes } from '../../shared/link-frames.js';
 import { ConnectionState, RecordType } from '../../shared/layout.js';
 import { Status } from '../../shared/errors.js';
 import type { RingConsumer } from '../../shared/ring.js';
@@ -34,9 +43,18 @@ export class LinkedChannels implements RemoteEnds {
   private runHandle = 0;
   private runPartition = 0;
   private runLinkChannel = 0;
+  /** What the current stretch of a run put into its receive ring: messages, payload and window bytes (delivered() books them). */
+  private ringMessages = 0;
+  private ringPayload = 0;
+  private ringWindow = 0;
   /** The link and entry of the message send() took last, for the sendNext() that may follow. */
   private sendLink: NodeLink | undefined;
   private sendEntry = NO_ENTRY;
+  /** Messages kept aside for a full receive ring, by entry, and the same as a list for poll() (emptied ones leave it there). */
+  private readonly keptFor: (KeptMessages | undefined)[] = [];
+  private kept: KeptMessages[] = [];
+  /** A send found its channel's window closed: the ACK that opens one wakes the engine. */
+  private windowWaiting = false;
 
   constructor(
     private readonly table: ChannelStateTable,
@@ -45,10 +63,19 @@ export class LinkedChannels implements RemoteEnds {
     private readonly counters: Counters,
     private readonly links: ReadonlyMap<number, NodeLink>,
     private readonly all: readonly NodeLink[],
+    /** Run the engine now if it sleeps (a window opened). */
+    private readonly wake: () => void,
   ) {
     this.deliveredMessages = engine.ports.map(() => 0);
     this.deliveredBytes = engine.ports.map(() => 0);
     for (const link of all) this.linkOf[link.node] = link;
+  }
+
+  /** Messages kept aside for full receive rings, on every channel. */
+  get keptMessages(): number {
+    let n = 0;
+    for (const k of this.kept) if (this.keptFor[k.entry] === k) n += k.count;
+    return n;
   }
 
   /** A batch of input was handled: count its deliveries and publish the rings it wrote. */
@@ -73,10 +100,11 @@ export class LinkedChannels implements RemoteEnds {
     const t = this.table;
     const link = this.linkOf[t.remoteNode[e]];
     // An open remote end always has its link up: a link going down ends every channel over it first.
-    if (link === undefined || !link.up) return false;
+    if (link === undefined || !link.up || !this.windowOpen(e, bytes)) return false;
     const sequence = (t.sentSequence[e] + 1) >>> 0;
     if (!link.message(t.linkChannel[e], stamp.sourcePartition, sequence, stamp.k0, stamp.k1, stamp.k2, stamp.k3, src, payload, bytes)) return false;
     t.sentSequence[e] = sequence;
+    t.sentWindow[e] = (t.sentWindow[e] + messageBytes(bytes)) >>> 0;
     this.sendLink = link;
     this.sendEntry = e;
     return true;
@@ -84,13 +112,29 @@ export class LinkedChannels implements RemoteEnds {
 
   sendNext(e: number, src: RingConsumer, payload: number, bytes: number): boolean {
     // Only right behind send()'s message on the same entry: anything else would join another end's frame.
-    if (e !== this.sendEntry || !this.sendLink!.next(src, payload, bytes)) return false;
+    if (e !== this.sendEntry || !this.windowOpen(e, bytes) || !this.sendLink!.next(src, payload, bytes)) return false;
     const t = this.table;
-    t.sentSequence[this.sendEntry] = (t.sentSequence[this.sendEntry] + 1) >>> 0;
+    t.sentSequence[e] = (t.sentSequence[e] + 1) >>> 0;
+    t.sentWindow[e] = (t.sentWindow[e] + messageBytes(bytes)) >>> 0;
     return true;
   }
 
+  /**
+   * Whether a message of `bytes` fits entry `e`'s window: what is unacknowledged stays within
+   * CHANNEL_WINDOW_BYTES, but for one message when nothing is (a message larger than the window
+   * still goes, alone). When not, the SEND waits in its send ring, as for a full local ring.
+   */
+  private windowOpen(e: number, bytes: number): boolean {
+    const t = this.table;
+    const unacknowledged = (t.sentWindow[e] - t.ackedWindow[e]) >>> 0;
+    if (unacknowledged === 0 || unacknowledged + messageBytes(bytes) <= CHANNEL_WINDOW_BYTES) return true;
+    this.windowWaiting = true;
+    return false;
+  }
+
   closed(e: number, status: number): void {
+    // Nothing reads a closed end: what was kept for it goes (its sender hears ECLOSED for it, unacknowledged).
+    this.dropKept(e);
     const t = this.table;
     const link = this.links.get(t.remoteNode[e]);
     if (link === undefined) return;
@@ -107,9 +151,66 @@ export class LinkedChannels implements RemoteEnds {
       this.processed();
       break;
     }
+    return this.kept.length === 0 ? 0 : this.moveKept();
+  }
+
+  /** Move kept messages into their receive rings as far as there is room; returns the messages moved. */
+  private moveKept(): number {
+    let moved = 0;
+    const kept = this.kept;
+    for (let i = 0; i < kept.length; ) {
+      const k = kept[i];
+      if (this.keptFor[k.entry] === k) moved += this.moveInto(k);
+      if (this.keptFor[k.entry] === k) i++;
+      else {
+        kept[i] = kept[kept.length - 1];
+        kept.pop();
+      }
+    }
+    if (moved > 0) this.processed();
+    return moved;
+  }
+
+  /** moveKept() for one channel; its kept messages leave keptFor once all are in the ring (or dropped). */
+  private moveInto(k: KeptMessages): number {
+    const t = this.table;
+    const d = k.entry;
+    if (t.linkId(d) !== k.linkId || t.state[d] !== ConnectionState.OPEN) {
+      this.dropKept(d);
+      return 0;
+    }
+    this.lookUpRun(d);
     let n = 0;
-    for (const link of this.all) if (link.held) n += link.resume();
+    let payload = 0;
+    let window = 0;
+    while (k.count > 0) {
+      const bytes = k.firstBytes;
+      const r = this.engine.deliverFromLink(this.runQueuePair, this.runHandle, k.bytes8, k.words32, k.firstAt, bytes);
+      if (r !== DONE) {
+        // GONE: the owner's queue pair is not active; nothing of it will be read.
+        if (r === GONE) this.dropKept(d);
+        break;
+      }
+      n++;
+      payload += bytes;
+      window += messageBytes(bytes);
+      k.shift();
+    }
+    const link = this.linkOf[t.remoteNode[d]];
+    if (n > 0 && link !== undefined) this.book(link, d, n, payload, window);
+    if (k.count === 0 && this.keptFor[d] === k) {
+      this.keptFor[d] = undefined;
+      // The peer's CLOSE waited behind these messages: it ends the channel now, after them.
+      if (k.closeStatus >= 0 && link !== undefined) this.peerClosed(d, k.closeStatus);
+    }
     return n;
+  }
+
+  private dropKept(e: number): void {
+    const k = this.keptFor[e];
+    if (k === undefined) return;
+    this.keptFor[e] = undefined;
+    k.clear();
   }
 
   flush(): void {
@@ -136,7 +237,9 @@ export class LinkedChannels implements RemoteEnds {
       link.counters.violation('wrongSource');
       return NO_RUN;
     }
-    if (sequence !== ((t.receivedSequence[d] + 1) >>> 0)) {
+    // Messages kept for a full ring come before this run: it goes on after them.
+    const kept = this.keptFor[d]?.count ?? 0;
+    if (sequence !== ((t.receivedSequence[d] + kept + 1) >>> 0)) {
       link.counters.violation('sequence');
       return NO_RUN;
     }
@@ -158,49 +261,106 @@ export class LinkedChannels implements RemoteEnds {
     this.runLinkChannel = t.linkChannel[d];
   }
 
-  /** The next message of a run that run() verified into entry `d`: into its owner's receive ring. */
-  message(d: number, buf: Uint8Array, words: Uint32Array, at: number, bytes: number): number {
-    // Another link's run came in between (never as the reader calls: a held run is verified again).
+  /**
+   * The next message of a run that run() verified into entry `d`: into its owner's receive ring,
+   * or kept aside when the ring is full or messages are kept for `d` already (they go first).
+   */
+  message(link: NodeLink, d: number, buf: Uint8Array, words: Uint32Array, at: number, bytes: number): number {
+    // Another link's run came in between (never as the reader calls: run() looks up every run).
     if (d !== this.runEntry) this.lookUpRun(d);
-    const r = this.engine.deliverFromLink(this.runQueuePair, this.runHandle, buf, words, at, bytes);
-    if (r === BLOCKED) return HELD;
-    if (r === GONE) return DROPPED;
+    if (this.keptFor[d] === undefined) {
+      const r = this.engine.deliverFromLink(this.runQueuePair, this.runHandle, buf, words, at, bytes);
+      if (r === DONE) {
+        this.ringMessages++;
+        this.ringPayload += bytes;
+        this.ringWindow += messageBytes(bytes);
+        return DELIVERED;
+      }
+      if (r === GONE) return DROPPED;
+    }
+    return this.keep(link, d, buf, at, bytes);
+  }
+
+  /** Keep a message for `d`'s full ring, within the channel's window; a peer past the window loses the channel. */
+  private keep(link: NodeLink, d: number, buf: Uint8Array, at: number, bytes: number): number {
+    let k = this.keptFor[d];
+    if (k === undefined) {
+      k = new KeptMessages(d, this.table.linkId(d));
+      this.keptFor[d] = k;
+      this.kept.push(k);
+    } else if (k.bytes + messageBytes(bytes) > CHANNEL_WINDOW_BYTES) {
+      this.overrun(link, d);
+      return DROPPED;
+    }
+    k.push(buf, at, bytes);
     return DELIVERED;
   }
 
   /**
-   * The reader delivered `messages` more of the run into entry `d` (message() answered DELIVERED
-   * for each): the sequence moves on, the ACK owed for the channel with it, and the counters. Once
-   * per stretch of a run rather than per message; nothing reads them in between.
+   * The peer put more of channel `d` on the wire than its window (an honest node never does):
+   * counted, what was kept for it dropped, and the channel ends on both nodes with ENOBUFS.
    */
-  delivered(link: NodeLink, d: number, messages: number, bytes: number): void {
+  private overrun(link: NodeLink, d: number): void {
+    link.counters.violation('window');
+    this.dropKept(d);
+    const t = this.table;
+    link.close(t.linkChannel[d], t.linkId(d), Status.ENOBUFS);
+    this.failUnacknowledged(d, Status.ENOBUFS);
+    this.processed();
+    this.engine.endByPeer(d, Status.ENOBUFS);
+    this.engine.publishAll();
+  }
+
+  /**
+   * The reader ends a stretch of the run verified into entry `d` (up to a drop or the frame's
+   * end): what message() put into the ring is booked — the sequence and window move on, the ACK
+   * owed for the channel with them, and the counters. Once per stretch, not per message; what was
+   * kept is booked when it reaches the ring.
+   */
+  delivered(link: NodeLink, d: number): void {
+    const n = this.ringMessages;
+    if (n === 0) return;
+    this.book(link, d, n, this.ringPayload, this.ringWindow);
+    this.ringMessages = this.ringPayload = this.ringWindow = 0;
+  }
+
+  /** `messages` more of entry `d`'s messages are in its receive ring. */
+  private book(link: NodeLink, d: number, messages: number, payload: number, window: number): void {
     if (d !== this.runEntry) this.lookUpRun(d);
     const t = this.table;
     const sequence = (t.receivedSequence[d] + messages) >>> 0;
     t.receivedSequence[d] = sequence;
-    link.owe(this.runLinkChannel, sequence);
+    const received = (t.receivedWindow[d] + window) >>> 0;
+    t.receivedWindow[d] = received;
+    link.owe(this.runLinkChannel, sequence, received);
     const p = this.runPartition;
     this.deliveredMessages[p] += messages;
-    this.deliveredBytes[p] += bytes;
+    this.deliveredBytes[p] += payload;
     link.uncounted += messages;
   }
 
-  /** The peer delivered our channel `channel` up to `sequence`. */
-  ack(link: NodeLink, channel: number, sequence: number): void {
+  /** The peer delivered our channel `channel` up to `sequence`, and `window` window bytes of it in all. */
+  ack(link: NodeLink, channel: number, sequence: number, window: number): void {
     const t = this.table;
     const e = t.entryOfLinkId(channel);
     if (e === NO_ENTRY || t.remoteNode[e] !== link.node || t.state[e] === ConnectionState.FREE) {
       if (!link.closedRecently(channel)) link.counters.violation('unknownChannel');
       return;
     }
-    // Only forward, and never past what was sent.
+    // Only forward, and never past what was sent; the window moves with the sequence (every message counts at least 8).
     const ahead = (sequence - t.ackedSequence[e]) >>> 0;
-    if (ahead === 0) return;
-    if (ahead > ((t.sentSequence[e] - t.ackedSequence[e]) >>> 0)) {
+    const aheadWindow = (window - t.ackedWindow[e]) >>> 0;
+    if (ahead === 0 && aheadWindow === 0) return;
+    if (ahead === 0 || aheadWindow === 0 || ahead > ((t.sentSequence[e] - t.ackedSequence[e]) >>> 0) || aheadWindow > ((t.sentWindow[e] - t.ackedWindow[e]) >>> 0)) {
       link.counters.violation('sequence');
       return;
     }
     t.ackedSequence[e] = sequence;
+    t.ackedWindow[e] = window;
+    if (this.windowWaiting) {
+      this.windowWaiting = false;
+      this.wake();
+    }
   }
 
   /** The peer's end `senderChannel` of our channel `channel` closed (status OK) or its process or partition ended. */
@@ -212,6 +372,14 @@ export class LinkedChannels implements RemoteEnds {
       return;
     }
     if (t.state[e] !== ConnectionState.OPEN) return;
+    const k = this.keptFor[e];
+    // Messages kept for a full ring were sent before the CLOSE: it waits behind them.
+    if (k !== undefined) k.closeStatus = status;
+    else this.peerClosed(e, status);
+  }
+
+  /** The peer's end of `e` closed with `status`, and everything it sent before is in the ring. */
+  private peerClosed(e: number, status: number): void {
     // What the peer had not delivered when it closed never will be: the sender hears so, with ECLOSED.
     this.failUnacknowledged(e, Status.ECLOSED);
     // The END's publish shows this input's earlier messages too: count them first.
@@ -226,6 +394,8 @@ export class LinkedChannels implements RemoteEnds {
     const t = this.table;
     for (let e = 0; e < t.state.length; e++) {
       if (t.remoteNode[e] !== link.node || t.state[e] !== ConnectionState.OPEN) continue;
+      // Kept messages were never acknowledged: their sender counts them unacknowledged (ELINKDOWN).
+      this.dropKept(e);
       link.counters.unacknowledged(this.failUnacknowledged(e, Status.ELINKDOWN));
       this.engine.endByPeer(e, Status.ELINKDOWN);
     }

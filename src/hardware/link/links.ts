@@ -24,9 +24,10 @@ import { dialsPeer, pem, type NodeTls, type ResolvedNode, type ResolvedPeer } fr
 
 /**
  * How long a dialed peer has to complete TLS and send its first frame before the attempt is given
- * up and redialed: ten times node.deadAfterMs (4 s by default), and never under 2 s.
+ * up and redialed: ten times node.deadAfterMs (4 s by default), and never under 2 s. Also how long
+ * a connect waits for the other node's answer (RemoteConnect).
  */
-function handshakeTimeoutMs(deadAfterMs: number): number {
+export function handshakeTimeoutMs(deadAfterMs: number): number {
   return Math.max(10 * deadAfterMs, 2000);
 }
 /**

@@ -7,7 +7,7 @@
  */
 import type { TLSSocket } from 'node:tls';
 import { LinkReader, type FrameSink } from './link-reader.js';
-import { LinkWriter, type ConnectFields } from './link-writer.js';
+import { ACK_DUE_FIELDS, LinkWriter, type ConnectFields } from './link-writer.js';
 import type { LinkCounters } from './link-counters.js';
 import { LinkState } from '../../shared/link-counters.js';
 import type { ResolvedPeer } from '../../shared/boot.js';
@@ -23,7 +23,7 @@ const CONGESTION_BYTES = 4 * 1024 * 1024;
  * grow this node's memory without bound.
  */
 const MAX_WRITTEN_WHILE_CONGESTED = 16 * 1024 * 1024;
-/** ACKs owed, in pairs, past which those owed while congested are folded to one per channel. */
+/** ACKs owed past which those owed while congested are folded to one per channel. */
 const ACKS_FOLD_AT = 2 * 1024;
 /** A batch this large is written even while an earlier write is in flight. */
 const EAGER_FLUSH_BYTES = 64 * 1024;
@@ -50,14 +50,14 @@ export class NodeLink {
   /** Bytes written since the link became congested (see MAX_WRITTEN_WHILE_CONGESTED). */
   private writtenWhileCongested = 0;
   /** Length of acksDue at which the ACKs owed while congested are folded. */
-  private foldAcksAt = 2 * ACKS_FOLD_AT;
+  private foldAcksAt = ACK_DUE_FIELDS * ACKS_FOLD_AT;
   private lastReceived = 0;
   private lastSent = 0;
   private lastBeat = 0;
   /** Socket writes not yet handed to the kernel. */
   private writesInFlight = 0;
   private timer: ReturnType<typeof setInterval> | undefined;
-  /** ACKs owed: (channel id at the peer, sequence) pairs, written before the next flush. */
+  /** ACKs owed: (channel id at the peer, sequence, window bytes) triples, written before the next flush. */
   private readonly acksDue: number[] = [];
   private readonly closed = new Set<number>();
   /** Messages received and delivered that the counters do not show yet (LinkedChannels.processed adds them). */
@@ -96,7 +96,7 @@ export class NodeLink {
     this.closed.clear();
     this.congested = false;
     this.writtenWhileCongested = 0;
-    this.foldAcksAt = 2 * ACKS_FOLD_AT;
+    this.foldAcksAt = ACK_DUE_FIELDS * ACKS_FOLD_AT;
     this.writesInFlight = 0;
     this.handshakeFailed = false;
     this.backoffMs = 0;
@@ -117,7 +117,7 @@ export class NodeLink {
       if (this.socket !== socket) return;
       this.lastReceived = performance.now();
       this.counters.received(chunk.length);
-      if (!reader.push(chunk)) socket.pause();
+      reader.push(chunk);
       if (!turnEndPending) {
         turnEndPending = true;
         setImmediate(endOfTurn);
@@ -128,7 +128,7 @@ export class NodeLink {
       if (this.socket !== socket || !this.congested) return;
       this.congested = false;
       this.writtenWhileCongested = 0;
-      this.foldAcksAt = 2 * ACKS_FOLD_AT;
+      this.foldAcksAt = ACK_DUE_FIELDS * ACKS_FOLD_AT;
       this.events.drained();
     });
     socket.on('error', () => {}); // 'close' follows and says down
@@ -168,9 +168,8 @@ export class NodeLink {
     }
   }
 
-  /** While held by a full receive ring the reader reads nothing, so silence proves nothing then. */
   private silentTooLong(now: number): boolean {
-    return this.state === LinkState.UP && this.reader?.held !== true && now - this.lastReceived > this.timing.deadAfterMs;
+    return this.state === LinkState.UP && now - this.lastReceived > this.timing.deadAfterMs;
   }
 
   /** Take the link down: destroy the socket, drop unread input and unsent output. Idempotent. */
@@ -191,23 +190,6 @@ export class NodeLink {
     this.events.down(this, reason);
   }
 
-  /** The reader held a message for a full ring: try again (from the engine's round). Returns messages delivered. */
-  resume(): number {
-    const reader = this.reader;
-    if (reader === undefined || !reader.held) return 0;
-    const n = reader.resume();
-    this.events.processed();
-    if (!reader.held) {
-      this.socket?.resume();
-      this.flush();
-    }
-    return n;
-  }
-
-  get held(): boolean {
-    return this.reader?.held === true;
-  }
-
   /** Append one message; false when the link cannot take it now (batch full and socket congested). */
   message(channel: number, sourcePartition: number, sequence: number, k0: number, k1: number, k2: number, k3: number, src: RingConsumer, from: number, bytes: number): boolean {
     if (this.congested) return false;
@@ -222,12 +204,15 @@ export class NodeLink {
     return this.writer.next(src.u8, src.u32, from, bytes);
   }
 
-  /** Owe the peer an ACK: its channel `channel` was delivered up to `sequence`. */
-  owe(channel: number, sequence: number): void {
+  /** Owe the peer an ACK: its channel `channel` was delivered up to `sequence`, and `window` window bytes in all. */
+  owe(channel: number, sequence: number, window: number): void {
     const due = this.acksDue;
     // A run of messages on one channel owes one ACK, for its last sequence.
-    if (due.length > 0 && due[due.length - 2] === channel) due[due.length - 1] = sequence;
-    else due.push(channel, sequence);
+    const last = due.length - ACK_DUE_FIELDS;
+    if (last >= 0 && due[last] === channel) {
+      due[last + 1] = sequence;
+      due[last + 2] = window;
+    } else due.push(channel, sequence, window);
   }
 
   connect(f: ConnectFields): void {
@@ -278,12 +263,12 @@ export class NodeLink {
       if (due.length >= this.foldAcksAt) {
         foldAcks(due);
         // With more channels than ACKS_FOLD_AT owed, fold again only once as many more are owed.
-        this.foldAcksAt = Math.max(2 * ACKS_FOLD_AT, 2 * due.length);
+        this.foldAcksAt = Math.max(ACK_DUE_FIELDS * ACKS_FOLD_AT, 2 * due.length);
       }
       return;
     }
     let done = 0;
-    while (done < due.length >> 1) {
+    while (done < due.length / ACK_DUE_FIELDS) {
       const n = this.writer.ack(due, done);
       if (n === 0) {
         if (this.socket === undefined) break;
@@ -334,10 +319,12 @@ export class NodeLink {
   }
 }
 
-/** Keep each channel's latest ACK of the (channel, sequence) pairs in `due`, in place, in first-owed order. */
+/** Keep each channel's latest ACK of the (channel, sequence, window) triples in `due`, in place, in first-owed order. */
 function foldAcks(due: number[]): void {
   const latest = new Map<number, number>();
-  for (let i = 0; i < due.length; i += 2) latest.set(due[i], due[i + 1]);
+  for (let i = 0; i < due.length; i += ACK_DUE_FIELDS) latest.set(due[i], i);
+  const kept: number[] = [];
+  for (const i of latest.values()) kept.push(due[i], due[i + 1], due[i + 2]);
   due.length = 0;
-  for (const [channel, sequence] of latest) due.push(channel, sequence);
+  for (const x of kept) due.push(x);
 }

@@ -7,6 +7,8 @@
  * partition exists, its own policy allows the node-qualified pair, someone
  * listens), stores the key in its own table and answers CONNECT_OK or
  * CONNECT_REFUSED. The key crosses only inside TLS, and never enters a port.
+ * A connect the other node does not answer within `answerTimeoutMs` fails
+ * with ETIMEDOUT (THREATS case 49); a late CONNECT_OK is closed at once.
  */
 import { CONNECTING, NO_ENTRY, type ChannelStateTable } from '../channel-state-table.js';
 import type { ConnectionManager, RemoteConnector } from '../connection-manager.js';
@@ -22,6 +24,8 @@ import {
 
 /** Connects this node waits on the other node to answer, at most, per link (a peer that never answers cannot grow it further). */
 const MAX_PENDING_PER_LINK = 1024;
+/** Connects given up on (ETIMEDOUT) whose answer may still come, remembered at most (the newest). */
+const MAX_GIVEN_UP = 1024;
 
 interface PendingConnect {
   node: number;
@@ -32,7 +36,15 @@ interface PendingConnect {
   queuePair: number;
   process: number;
   partition: number;
+  timer: ReturnType<typeof setTimeout>;
   resolve(r: ControlResult<ChannelGrant>): void;
+}
+
+/** A connect that timed out: its answer, if it comes, opens nothing here. */
+interface GivenUp {
+  node: number;
+  /** The link id its CONNECT named as ours: a late CONNECT_OK is closed with it. */
+  linkId: number;
 }
 
 function fail(code: ChannelErrorCode, message: string): { ok: false; code: ChannelErrorCode; message: string } {
@@ -41,6 +53,7 @@ function fail(code: ChannelErrorCode, message: string): { ok: false; code: Chann
 
 export class RemoteConnect implements RemoteConnector {
   private readonly pending = new Map<number, PendingConnect>();
+  private readonly givenUp = new Map<number, GivenUp>();
   private nextRequest = 1;
 
   constructor(
@@ -49,6 +62,8 @@ export class RemoteConnect implements RemoteConnector {
     private readonly keys: KeyTable,
     private readonly links: ReadonlyMap<number, NodeLink>,
     private readonly kick: () => void,
+    /** How long a connect waits for the other node's answer. */
+    private readonly answerTimeoutMs: number,
   ) {}
 
   // ── send side ─────────────────────────────────────────────────────────────
@@ -87,11 +102,31 @@ export class RemoteConnect implements RemoteConnector {
       destinationService: service,
       sourceChannel: linkId,
     });
-    return new Promise((resolve) => this.pending.set(request, { node, entry: e, linkId, port, queuePair: qp, process, partition: partitionId, resolve }));
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => this.timedOut(request), this.answerTimeoutMs);
+      this.pending.set(request, { node, entry: e, linkId, port, queuePair: qp, process, partition: partitionId, timer, resolve });
+    });
+  }
+
+  /** The other node kept the link up and did not answer (THREATS case 49): the connect fails, its slot is freed. */
+  private timedOut(request: number): void {
+    const p = this.pending.get(request);
+    if (p === undefined) return;
+    this.pending.delete(request);
+    this.abandon(p);
+    if (this.givenUp.size >= MAX_GIVEN_UP) this.givenUp.delete(this.givenUp.keys().next().value!);
+    this.givenUp.set(request, { node: p.node, linkId: p.linkId });
+    p.resolve(fail('ETIMEDOUT', `node ${p.node} did not answer the connect to partition ${p.partition} within ${this.answerTimeoutMs} ms`));
   }
 
   /** The other node opened the channel: its end is `channel`, owned by its process `process`. */
   connectOk(link: NodeLink, request: number, channel: number, process: number): void {
+    const late = this.lateAnswer(link, request);
+    if (late !== undefined) {
+      // This node gave up waiting: the channel the other node opened closes at once, cleanly.
+      link.close(channel, late.linkId, Status.OK);
+      return;
+    }
     const p = this.answered(link, request);
     if (p === undefined) return;
     const t = this.table;
@@ -108,6 +143,7 @@ export class RemoteConnect implements RemoteConnector {
   }
 
   connectRefused(link: NodeLink, request: number, status: number): void {
+    if (this.lateAnswer(link, request) !== undefined) return;
     const p = this.answered(link, request);
     if (p === undefined) return;
     this.abandon(p);
@@ -121,9 +157,19 @@ export class RemoteConnect implements RemoteConnector {
     for (const [request, p] of this.pending) {
       if (p.node !== link.node) continue;
       this.pending.delete(request);
+      clearTimeout(p.timer);
       this.abandon(p);
       p.resolve(fail('ELINKDOWN', `the link to node ${link.node} went down before it answered`));
     }
+    for (const [request, g] of this.givenUp) if (g.node === link.node) this.givenUp.delete(request);
+  }
+
+  /** A connect this node gave up on (ETIMEDOUT), answered late by the node it asked; forgotten now. */
+  private lateAnswer(link: NodeLink, request: number): GivenUp | undefined {
+    const g = this.givenUp.get(request);
+    if (g === undefined || g.node !== link.node) return undefined;
+    this.givenUp.delete(request);
+    return g;
   }
 
   private answered(link: NodeLink, request: number): PendingConnect | undefined {
@@ -133,6 +179,7 @@ export class RemoteConnect implements RemoteConnector {
       return undefined;
     }
     this.pending.delete(request);
+    clearTimeout(p.timer);
     return p;
   }
 

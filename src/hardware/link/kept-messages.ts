@@ -1,0 +1,103 @@
+/**
+ * Messages that arrived over a link for one channel whose receive ring was full, kept aside in
+ * the hardware's own memory, in arrival order, until the ring has room (LinkedChannels). The link
+ * reads on meanwhile, so its other channels never wait behind this one (THREATS case 48).
+ *
+ * Bounded by the channel's window: the sending node never has more than CHANNEL_WINDOW_BYTES of
+ * a channel unacknowledged (one message of any size when nothing is), and a message is
+ * acknowledged only once it is in its ring, so an honest sender never overruns this; the caller
+ * checks every message against the bound all the same (a peer node is not trusted).
+ *
+ * Stored as in a DATA frame: a length word, a reserved word, the payload zero-padded to 8 bytes,
+ * so every payload stays 8-aligned for the copy into the ring (shared-copy.ts), and what a message
+ * takes here is exactly what it counts against the window (messageBytes()).
+ */
+import { CHANNEL_WINDOW_BYTES, DataMessage, messageBytes } from '../../shared/link-frames.js';
+import { setBytes } from '../../shared/shared-copy.js';
+
+/** The first buffer of a channel's kept messages; it doubles as they grow, up to the window. */
+const FIRST_BYTES = 16 * 1024;
+
+export class KeptMessages {
+  private u8 = new Uint8Array(FIRST_BYTES);
+  private u32 = new Uint32Array(this.u8.buffer);
+  private head = 0;
+  private tail = 0;
+  /** Messages kept. */
+  count = 0;
+  /** A CLOSE the peer sent after these messages: its status, applied once they are in the ring (-1: none). */
+  closeStatus = -1;
+
+  constructor(
+    /** The channel-state entry they are for, and its link id when they were kept (a reused entry has another). */
+    readonly entry: number,
+    readonly linkId: number,
+  ) {}
+
+  /** Window bytes kept (messageBytes() of each message). */
+  get bytes(): number {
+    return this.tail - this.head;
+  }
+
+  /** Keep a copy of the `bytes` payload bytes at `at` in `src`. */
+  push(src: Uint8Array, at: number, bytes: number): void {
+    const need = messageBytes(bytes);
+    if (this.tail + need > this.u8.length) this.makeRoom(need);
+    const m = this.tail;
+    this.u32[m >>> 2] = bytes;
+    this.u32[(m >>> 2) + 1] = 0;
+    setBytes(this.u8, src.subarray(at, at + bytes), m + DataMessage.HEADER_BYTES);
+    // Zero the padding: what reaches a ring is exactly the payload and zeros (THREATS case 26).
+    this.u8.fill(0, m + DataMessage.HEADER_BYTES + bytes, m + need);
+    this.tail = m + need;
+    this.count++;
+  }
+
+  /** The oldest message's payload: its offset in bytes8()/words32() and its length. Only while count > 0. */
+  get firstAt(): number {
+    return this.head + DataMessage.HEADER_BYTES;
+  }
+
+  get firstBytes(): number {
+    return this.u32[this.head >>> 2];
+  }
+
+  get bytes8(): Uint8Array {
+    return this.u8;
+  }
+
+  get words32(): Uint32Array {
+    return this.u32;
+  }
+
+  /** Forget every message (the channel ended, or its owner reads no more). */
+  clear(): void {
+    this.head = this.tail = 0;
+    this.count = 0;
+  }
+
+  /** The oldest message is in its ring: forget it. */
+  shift(): void {
+    this.head += messageBytes(this.firstBytes);
+    this.count--;
+    if (this.count === 0) this.head = this.tail = 0;
+  }
+
+  private makeRoom(need: number): void {
+    const used = this.tail - this.head;
+    if (used + need <= this.u8.length && this.head > 0) {
+      this.u8.copyWithin(0, this.head, this.tail);
+    } else {
+      let size = this.u8.length;
+      while (size < used + need) size *= 2;
+      // Never past the window, but for one message larger than it (kept alone).
+      size = Math.min(size, Math.max(used + need, CHANNEL_WINDOW_BYTES));
+      const next = new Uint8Array(size);
+      next.set(this.u8.subarray(this.head, this.tail));
+      this.u8 = next;
+      this.u32 = new Uint32Array(next.buffer);
+    }
+    this.tail = used;
+    this.head = 0;
+  }
+}
