@@ -46,6 +46,15 @@ export interface NodeOptions {
   heartbeatMs?: number;
   /** The link is down after this long without receiving anything. Default 400 ms, or twice `heartbeatMs` if that is more; at least twice `heartbeatMs`. */
   deadAfterMs?: number;
+  /**
+   * The window this node grants each channel with another node: bytes of it (in DATA frames: 8 per
+   * message plus its payload rounded up to 8) the sender may have unacknowledged. A message is
+   * acknowledged once it is in its receive ring; when the ring is full this node keeps up to this
+   * much of the channel aside, so a ring nobody reads holds back only its channel. Larger windows
+   * stream faster over a busy link; what this node may keep is this × the channels its partitions
+   * hold open with other nodes. Default 4 MiB; 64 KiB to 64 MiB.
+   */
+  channelWindowBytes?: number;
 }
 
 /** One end of a policy pair: a bare number is a partition of this node; `{ node, partition }` names another node's. */
@@ -61,6 +70,7 @@ export type PolicyEnd =
 export const NODE_DEFAULTS = {
   heartbeatMs: 100,
   deadAfterMs: 400,
+  channelWindowBytes: 4 * 1024 * 1024,
   host: '127.0.0.1',
 } as const;
 
@@ -190,7 +200,7 @@ function checkIssuedByAuthority(chain: readonly X509Certificate[], authorities: 
 export function resolveNode(value: unknown): { node: ResolvedNode; tls: NodeTls } | undefined {
   if (value === undefined) return undefined;
   if (!isObject(value)) return bad('node', `must be an object like { id: 1, listen: { port: 7001 }, peers: [{ id: 2, port: 7002 }], tls }, got ${describeValue(value)}`);
-  only('node', value, ['id', 'listen', 'peers', 'tls', 'heartbeatMs', 'deadAfterMs']);
+  only('node', value, ['id', 'listen', 'peers', 'tls', 'heartbeatMs', 'deadAfterMs', 'channelWindowBytes']);
   const id = integer('node.id', value.id, MIN_NODE_ID, MAX_NODE_ID);
 
   let listen: ResolvedNode['listen'];
@@ -231,7 +241,9 @@ export function resolveNode(value: unknown): { node: ResolvedNode; tls: NodeTls 
   const heartbeatMs = value.heartbeatMs === undefined ? NODE_DEFAULTS.heartbeatMs : integer('node.heartbeatMs', value.heartbeatMs, 10, 60_000);
   const deadAfterMs = value.deadAfterMs === undefined ? Math.max(NODE_DEFAULTS.deadAfterMs, 2 * heartbeatMs) : integer('node.deadAfterMs', value.deadAfterMs, 20, 600_000);
   if (deadAfterMs < 2 * heartbeatMs) bad('node.deadAfterMs', `must be at least twice node.heartbeatMs (${2 * heartbeatMs}), got ${deadAfterMs}; otherwise an idle link reads as dead`);
-  return { node: { id, listen, peers, heartbeatMs, deadAfterMs }, tls: { key, cert, ca } };
+  const channelWindowBytes =
+    value.channelWindowBytes === undefined ? NODE_DEFAULTS.channelWindowBytes : integer('node.channelWindowBytes', value.channelWindowBytes, 64 * 1024, 64 * 1024 * 1024);
+  return { node: { id, listen, peers, heartbeatMs, deadAfterMs, channelWindowBytes }, tls: { key, cert, ca } };
 }
 
 /**

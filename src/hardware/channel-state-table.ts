@@ -55,8 +55,10 @@ export class ChannelStateTable {
   /**
    * Remote ends, the channel's window (docs/LINK.md, "Per-channel credit"): window bytes sent, the
    * last count the other node acknowledged, and the count delivered here into the receive ring;
-   * each a running sum modulo 2^32. What is sent and not acknowledged stays under CHANNEL_WINDOW_BYTES.
+   * each a running sum modulo 2^32. What is sent and not acknowledged stays within `peerWindow`,
+   * the window the other node granted.
    */
+  readonly peerWindow: Uint32Array;
   readonly sentWindow: Uint32Array;
   readonly ackedWindow: Uint32Array;
   readonly receivedWindow: Uint32Array;
@@ -85,6 +87,7 @@ export class ChannelStateTable {
     this.sentSequence = new Uint32Array(n);
     this.ackedSequence = new Uint32Array(n);
     this.receivedSequence = new Uint32Array(n);
+    this.peerWindow = new Uint32Array(n);
     this.sentWindow = new Uint32Array(n);
     this.ackedWindow = new Uint32Array(n);
     this.receivedWindow = new Uint32Array(n);
@@ -164,13 +167,24 @@ export class ChannelStateTable {
   }
 
   /** Open an end whose other end lives on another node, reached over the link to `node`. */
-  openRemote(entry: number, localPartition: number, queuePair: number, process: number, node: number, remotePartition: number, remoteProcess: number, linkChannel: number): void {
+  openRemote(
+    entry: number,
+    localPartition: number,
+    queuePair: number,
+    process: number,
+    node: number,
+    remotePartition: number,
+    remoteProcess: number,
+    linkChannel: number,
+    peerWindow: number,
+  ): void {
     this.open(entry, localPartition, queuePair, process, remotePartition, remoteProcess, NO_ENTRY);
     this.remoteNode[entry] = node;
     this.linkChannel[entry] = linkChannel;
     this.sentSequence[entry] = 0;
     this.ackedSequence[entry] = 0;
     this.receivedSequence[entry] = 0;
+    this.peerWindow[entry] = peerWindow;
     this.sentWindow[entry] = 0;
     this.ackedWindow[entry] = 0;
     this.receivedWindow[entry] = 0;

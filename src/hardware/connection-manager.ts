@@ -23,6 +23,8 @@ export interface KeyExchange {
   keyEntry: number;
   /** Another node: the send side's channel id, which every frame for this channel names. */
   sourceChannel: number;
+  /** Another node: the window the send side grants for this channel (docs/LINK.md); 0 on this node. */
+  sourceWindow: number;
   /** Store the channel key in the receive side's entry `d`: a copy from `keyEntry`, or the key the frame carried. */
   storeKey(d: number): void;
   sourcePartition: number;
@@ -230,6 +232,7 @@ export class ConnectionManager {
       sourceNode: 0,
       keyEntry: e,
       sourceChannel: 0,
+      sourceWindow: 0,
       storeKey: (d) => this.keys.copy(e, d),
       sourcePartition: port.id,
       sourceProcess: process,
@@ -279,7 +282,7 @@ export class ConnectionManager {
     const t = this.table;
     const owner = target.queuePairs[listener.queuePair].process;
     if (x.sourceNode === 0) t.open(d, target.id, listener.queuePair, owner, x.sourcePartition, x.sourceProcess, x.keyEntry);
-    else t.openRemote(d, target.id, listener.queuePair, owner, x.sourceNode, x.sourcePartition, x.sourceProcess, x.sourceChannel);
+    else t.openRemote(d, target.id, listener.queuePair, owner, x.sourceNode, x.sourcePartition, x.sourceProcess, x.sourceChannel, x.sourceWindow);
     target.writeConnection(t.slotOf(d), t.handle(d), owner, x.sourcePartition, x.sourceProcess, ConnectionState.OPEN, x.sourceNode);
     if (x.sourceNode !== 0) this.kick();
     const waiter = listener.waiters.shift();

@@ -45,6 +45,8 @@ export interface ResolvedNode {
   peers: ResolvedPeer[];
   heartbeatMs: number;
   deadAfterMs: number;
+  /** The window this node grants each channel over a link (docs/LINK.md, "Per-channel credit"). */
+  channelWindowBytes: number;
 }
 
 /**

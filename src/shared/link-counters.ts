@@ -20,8 +20,8 @@ export const LINK_VIOLATION_KINDS = [
   /** A frame of an unknown type, with reserved bytes set, of the wrong size, or a reply to nothing asked. */
   'badFrame',
   /**
-   * A message past its channel's window: the peer put more than CHANNEL_WINDOW_BYTES of one channel
-   * on the wire that this node had not acknowledged (honest nodes never do). The channel ends.
+   * A message past its channel's window: the peer put more of one channel on the wire, unacknowledged,
+   * than the window this node granted it (honest nodes never do). The channel ends.
    */
   'window',
 ] as const;

@@ -26,7 +26,8 @@
  * The frame format's name and version, offered and required through TLS ALPN by both ends: a
  * node that speaks another version is refused in the handshake (or, if it offers none, right
  * after it) instead of misreading frames. Version 2: 8-byte message headers, 8-aligned payloads.
- * Version 3: ACKs carry the channel's window bytes (per-channel credit, CHANNEL_WINDOW_BYTES).
+ * Version 3: per-channel credit (CONNECT and CONNECT_OK carry the window each side grants, ACKs
+ * the window bytes delivered).
  */
 export const LINK_PROTOCOL = 'lparlink/3';
 
@@ -75,7 +76,10 @@ export const enum ConnectFrame {
   DESTINATION_SERVICE_OFFSET = 40,
   /** The connecting side's channel id: what the acceptor writes into every frame it sends for this channel. */
   SOURCE_CHANNEL_OFFSET = 44,
-  BYTES = 48,
+  /** The window the connecting side grants: window bytes of this channel it keeps unacknowledged, at most. */
+  WINDOW_OFFSET = 48,
+  RESERVED_OFFSET = 52,
+  BYTES = 56,
 }
 
 // CONNECT_OK body.
@@ -85,7 +89,8 @@ export const enum ConnectOkFrame {
   CHANNEL_OFFSET = 12,
   /** The process at the acceptor that owns the channel (the listener). */
   PROCESS_OFFSET = 16,
-  RESERVED_OFFSET = 20,
+  /** The window the acceptor grants (as ConnectFrame.WINDOW_OFFSET). */
+  WINDOW_OFFSET = 20,
   BYTES = 24,
 }
 
@@ -144,16 +149,16 @@ export const enum AckFrame {
   PAIR_BYTES = 16,
 }
 
-/**
- * Per-channel credit across a link (THREATS case 48). A sending node never has more than this many
- * window bytes (messageBytes() summed over its messages: what they take in DATA frames) of one channel unacknowledged, but for a
- * single message when none is: a message is acknowledged once it is in its receive ring. So when a
- * ring is full, what the receiving node's hardware keeps for that channel is bounded by this, and
- * it keeps it aside (never pausing the socket: the link's other channels go on); a peer that puts
- * more than this on the wire is counted (`window`) and loses the channel. A protocol constant: both
- * nodes must agree on it, so it changes only with LINK_PROTOCOL.
+/*
+ * Per-channel credit across a link (THREATS case 48). Each side of a channel grants the other a
+ * window (CONNECT and CONNECT_OK: its node's `channelWindowBytes`): the sending node never has more
+ * than that many window bytes (messageBytes() summed over its messages: what they take in DATA
+ * frames) of the channel unacknowledged, but for a single message when none is; a message is
+ * acknowledged once it is in its receive ring. So when a ring is full, what the receiving node's
+ * hardware keeps aside for the channel is bounded by the window it granted (and it reads on: the
+ * link's other channels go on); a peer that puts more on the wire is counted (`window`) and loses
+ * the channel.
  */
-export const CHANNEL_WINDOW_BYTES = 1024 * 1024;
 
 
 // CLOSE body.

@@ -129,6 +129,15 @@ describe('a hostile peer node with a valid certificate', () => {
     ['an ACK naming no channel of its link', 'unknownChannel', () => peer.ackFrame([[0xffff_ffff, 1, F.messageBytes(8)]])],
     ['an answer to a connect node 2 never made', 'badFrame', () => peer.connectOkFrame(4242, 1, 1)],
     ['an unknown frame type', 'badFrame', () => peer.frame(42, F.Frame.HEADER_BYTES)],
+    ['a CONNECT with its reserved word set', 'badFrame', () => {
+      const f = peer.frame(F.FrameType.CONNECT, F.ConnectFrame.BYTES);
+      f.writeUInt32LE(77, F.ConnectFrame.REQUEST_OFFSET);
+      f.writeUInt32LE(1, F.ConnectFrame.SOURCE_PARTITION_OFFSET);
+      f.writeUInt32LE(1, F.ConnectFrame.DESTINATION_PARTITION_OFFSET);
+      f.writeUInt32LE(PORT, F.ConnectFrame.DESTINATION_SERVICE_OFFSET);
+      f.writeUInt32LE(1, F.ConnectFrame.RESERVED_OFFSET);
+      return f;
+    }],
     ['reserved header bytes that are not zero', 'badFrame', () => {
       const f = peer.heartbeatFrame();
       f[F.Frame.TYPE_OFFSET + 1] = 1;

@@ -28,6 +28,8 @@ export interface ForgedMessage {
 }
 
 const HEARTBEAT_MS = 100;
+/** The window this peer grants each channel (CONNECT, CONNECT_OK), as an honest node's default would. */
+export const PEER_WINDOW_BYTES = 4 * 1024 * 1024;
 
 export class HostilePeer {
   readonly frames: Frame[] = [];
@@ -121,6 +123,7 @@ export class HostilePeer {
     b.writeUInt32LE(o.partition, F.ConnectFrame.DESTINATION_PARTITION_OFFSET);
     b.writeUInt32LE(o.port, F.ConnectFrame.DESTINATION_SERVICE_OFFSET);
     b.writeUInt32LE(o.sourceChannel, F.ConnectFrame.SOURCE_CHANNEL_OFFSET);
+    b.writeUInt32LE(PEER_WINDOW_BYTES, F.ConnectFrame.WINDOW_OFFSET);
     this.send(b);
     const answer = await this.next(
       (f) => (f.type === F.FrameType.CONNECT_OK && f.bytes.readUInt32LE(F.ConnectOkFrame.REQUEST_OFFSET) === o.request) ||
@@ -178,6 +181,7 @@ export class HostilePeer {
     b.writeUInt32LE(request, F.ConnectOkFrame.REQUEST_OFFSET);
     b.writeUInt32LE(channel, F.ConnectOkFrame.CHANNEL_OFFSET);
     b.writeUInt32LE(process, F.ConnectOkFrame.PROCESS_OFFSET);
+    b.writeUInt32LE(PEER_WINDOW_BYTES, F.ConnectOkFrame.WINDOW_OFFSET);
     return b;
   }
 

@@ -65,6 +65,7 @@ describe('createMachine({ node }): bad options are refused with what to do', () 
     ['an intermediate CA alone as the ca', () => ({ partitions: [{ id: 1 }], node: node({ tls: { ...certs.tls(1), ca: intermediate } }) }), /node\.tls\.ca holds no root \(self-signed\) CA certificate, and TLS verifies a peer only up to a root it trusts: add the root CA/],
     ['a DER certificate', () => ({ partitions: [{ id: 1 }], node: node({ tls: { ...certs.tls(1), cert: new X509Certificate(certs.tls(1).cert).raw } }) }), /node\.tls\.cert must be PEM text, got \d+ bytes with no -----BEGIN line \(DER\? convert it with openssl/],
     ['certificate of another node', () => ({ partitions: [{ id: 1 }], node: node({ tls: certs.tls(2) }) }), /node\.tls\.cert names CN "lparlink-node-2", but node\.id is 1: use the certificate made for node 1/],
+    ['a channel window under 64 KiB', () => ({ partitions: [{ id: 1 }], node: node({ channelWindowBytes: 65535 }) }), /node\.channelWindowBytes must be an integer from 65536 to 67108864, got 65535/],
     ['heartbeat too slow for deadAfterMs', () => ({ partitions: [{ id: 1 }], node: node({ heartbeatMs: 300, deadAfterMs: 400 }) }), /node\.deadAfterMs must be at least twice node\.heartbeatMs \(600\), got 400/],
     ['node pair without node option', () => ({ partitions: [{ id: 1 }], policy: { allow: [[1, { node: 2, partition: 1 }]] } }), /policy\.allow\[0\] names a node, but this machine has no node option/],
     ['pair naming an unknown node', () => ({ partitions: [{ id: 1 }], node: node(), policy: { allow: [[1, { node: 3, partition: 1 }]] } }), /policy\.allow\[0\] names node 3, which is not in node\.peers/],
@@ -80,7 +81,7 @@ describe('createMachine({ node }): bad options are refused with what to do', () 
 
 describe('who dials (stats().links[i].dials)', () => {
   it('the node with the peer\'s port dials it when it does not listen or has the smaller id; every other peer dials it', () => {
-    const node = (id: number, listens: boolean) => ({ id, listen: listens ? { host: '127.0.0.1', port: 7000 + id } : undefined, peers: [], heartbeatMs: 100, deadAfterMs: 400 });
+    const node = (id: number, listens: boolean) => ({ id, listen: listens ? { host: '127.0.0.1', port: 7000 + id } : undefined, peers: [], heartbeatMs: 100, deadAfterMs: 400, channelWindowBytes: 4 << 20 });
     const peer = (id: number, port?: number) => ({ id, host: port === undefined ? undefined : '127.0.0.1', port });
     expect(dialsPeer(node(1, true), peer(2, 7002))).toBe(true);
     expect(dialsPeer(node(2, true), peer(1, 7001))).toBe(false); // the smaller id dials

@@ -35,6 +35,8 @@ import { COUNTER_BYTES_SENT, COUNTER_DELIVERED, COUNTER_SEND_ERRORS, COUNTER_SEN
 import * as F from '../../src/shared/link-frames.js';
 
 const MAX = 96;
+/** The window each node grants each channel here (both ways): small, so tests pass it quickly. */
+const WINDOW = 64 * 1024;
 const NODES = [5, 6] as const;
 const KINDS = ['keyMismatch', 'unknownChannel', 'wrongSource', 'sequence', 'badLength', 'badFrame', 'window'] as const;
 type Kind = (typeof KINDS)[number];
@@ -156,7 +158,7 @@ function setup() {
     return link;
   });
   const wakes = { count: 0 };
-  const channels = new LinkedChannels(hw.table, hw.keys, hw.engine, hw.counters, new Map(links.map((l) => [l.node, l as unknown as NodeLink])), links as unknown as NodeLink[], () => wakes.count++);
+  const channels = new LinkedChannels(hw.table, hw.keys, hw.engine, hw.counters, new Map(links.map((l) => [l.node, l as unknown as NodeLink])), links as unknown as NodeLink[], () => wakes.count++, WINDOW);
   hw.engine.remote = channels;
   for (const link of links) {
     const l = link as unknown as NodeLink;
@@ -202,6 +204,7 @@ function setup() {
       sourceNode: NODES[s.link],
       keyEntry: NO_ENTRY,
       sourceChannel: 100 + i,
+      sourceWindow: WINDOW,
       storeKey: (d) => hw.keys.store(d, key[0], key[1], key[2], key[3]),
       sourcePartition: s.source,
       sourceProcess: 1,
@@ -219,6 +222,7 @@ function setup() {
       sourceNode: NODES[link],
       keyEntry: NO_ENTRY,
       sourceChannel,
+      sourceWindow: WINDOW,
       storeKey: (d) => hw.keys.store(d, key[0], key[1], key[2], key[3]),
       sourcePartition: source,
       sourceProcess: 1,
@@ -556,7 +560,7 @@ describe('the receive stage of a link (LinkReader, LinkedChannels) and the engin
     const link = links[0];
     const perFrame = Math.floor((F.DataFrame.TARGET_BYTES - F.DataFrame.FIRST_MESSAGE_OFFSET) / F.messageBytes(MAX));
     // Enough messages to pass the window with the 1 KiB ring full and nothing read.
-    const total = Math.ceil(F.CHANNEL_WINDOW_BYTES / F.messageBytes(MAX)) + 2 * perFrame;
+    const total = Math.ceil(WINDOW / F.messageBytes(MAX)) + 2 * perFrame;
     for (let first = 1; first <= total; first += perFrame) {
       const payloads = Array.from({ length: perFrame }, (_, j) => payload(0, first + j, MAX));
       link.reader.push(dataFrame({ channel: c.id, source: c.source, first, key: c.key, payloads }));
@@ -722,7 +726,7 @@ describe('the receive stage of a link (LinkReader, LinkedChannels) and the engin
     // Nothing is acknowledged, so the window fills.
     expect(pump()).toBe(t.sentSequence[a.entry]);
     const sent = t.sentSequence[a.entry];
-    expect(sent).toBe(Math.floor(F.CHANNEL_WINDOW_BYTES / cost));
+    expect(sent).toBe(Math.floor(WINDOW / cost));
     expect(t.sentWindow[a.entry]).toBe(sent * cost);
     expect(written).toBeGreaterThan(sent);
     expect(x.links[0].sent).toHaveLength(sent);

@@ -33,8 +33,8 @@ export function startLinks(hw: Hardware, node: ResolvedNode, boot: NonNullable<H
     drained: kick,
     processed: () => channels!.processed(),
   });
-  channels = new LinkedChannels(hw.table, hw.keys, hw.engine, hw.counters, links.byNode, links.all, kick);
-  connects = new RemoteConnect(hw.manager, hw.table, hw.keys, links.byNode, kick, handshakeTimeoutMs(node.deadAfterMs));
+  channels = new LinkedChannels(hw.table, hw.keys, hw.engine, hw.counters, links.byNode, links.all, kick, node.channelWindowBytes);
+  connects = new RemoteConnect(hw.manager, hw.table, hw.keys, links.byNode, kick, { answerTimeoutMs: handshakeTimeoutMs(node.deadAfterMs), windowBytes: node.channelWindowBytes });
   hw.engine.remote = channels;
   hw.manager.remote = connects;
   return links;
@@ -48,7 +48,7 @@ function sinkFor(link: NodeLink, channels: LinkedChannels, connects: RemoteConne
     ack: (channel, sequence, window) => channels.ack(link, channel, sequence, window),
     close: (channel, senderChannel, status) => channels.close(link, channel, senderChannel, status),
     connect: (view, at) => connects.accept(link, view, at),
-    connectOk: (request, channel, process) => connects.connectOk(link, request, channel, process),
+    connectOk: (request, channel, process, window) => connects.connectOk(link, request, channel, process, window),
     connectRefused: (request, status) => connects.connectRefused(link, request, status),
     violation: (kind) => link.counters.violation(kind),
     fatal: (why) => queueMicrotask(() => link.down(`the peer sent a frame stream that cannot be read: ${why}`)),

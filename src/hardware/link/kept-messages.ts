@@ -3,8 +3,8 @@
  * the hardware's own memory, in arrival order, until the ring has room (LinkedChannels). The link
  * reads on meanwhile, so its other channels never wait behind this one (THREATS case 48).
  *
- * Bounded by the channel's window: the sending node never has more than CHANNEL_WINDOW_BYTES of
- * a channel unacknowledged (one message of any size when nothing is), and a message is
+ * Bounded by the channel's window: the sending node never has more than the window this node
+ * granted of a channel unacknowledged (one message of any size when nothing is), and a message is
  * acknowledged only once it is in its ring, so an honest sender never overruns this; the caller
  * checks every message against the bound all the same (a peer node is not trusted).
  *
@@ -12,7 +12,7 @@
  * so every payload stays 8-aligned for the copy into the ring (shared-copy.ts), and what a message
  * takes here is exactly what it counts against the window (messageBytes()).
  */
-import { CHANNEL_WINDOW_BYTES, DataMessage, messageBytes } from '../../shared/link-frames.js';
+import { DataMessage, messageBytes } from '../../shared/link-frames.js';
 import { setBytes } from '../../shared/shared-copy.js';
 
 /** The first buffer of a channel's kept messages; it doubles as they grow, up to the window. */
@@ -32,6 +32,8 @@ export class KeptMessages {
     /** The channel-state entry they are for, and its link id when they were kept (a reused entry has another). */
     readonly entry: number,
     readonly linkId: number,
+    /** The window granted for the channel: what this keeps, at most (but one larger message alone). */
+    private readonly window: number,
   ) {}
 
   /** Window bytes kept (messageBytes() of each message). */
@@ -91,7 +93,7 @@ export class KeptMessages {
       let size = this.u8.length;
       while (size < used + need) size *= 2;
       // Never past the window, but for one message larger than it (kept alone).
-      size = Math.min(size, Math.max(used + need, CHANNEL_WINDOW_BYTES));
+      size = Math.min(size, Math.max(used + need, this.window));
       const next = new Uint8Array(size);
       next.set(this.u8.subarray(this.head, this.tail));
       this.u8 = next;

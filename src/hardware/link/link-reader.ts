@@ -51,7 +51,7 @@ export interface FrameSink {
   close(channel: number, senderChannel: number, status: number): void;
   /** `at` is the frame's start in `view`; the frame is ConnectFrame.BYTES long. */
   connect(view: DataView, at: number): void;
-  connectOk(request: number, channel: number, process: number): void;
+  connectOk(request: number, channel: number, process: number, window: number): void;
   connectRefused(request: number, status: number): void;
   violation(kind: LinkViolationKind): void;
   /** The stream cannot be framed any more: end the link. */
@@ -238,8 +238,12 @@ export class LinkReader {
       case FrameType.CONNECT:
         return s.connect(v, at);
       case FrameType.CONNECT_OK:
-        if (v.getUint32(at + ConnectOkFrame.RESERVED_OFFSET, true) !== 0) return s.violation('badFrame');
-        return s.connectOk(v.getUint32(at + ConnectOkFrame.REQUEST_OFFSET, true), v.getUint32(at + ConnectOkFrame.CHANNEL_OFFSET, true), v.getUint32(at + ConnectOkFrame.PROCESS_OFFSET, true));
+        return s.connectOk(
+          v.getUint32(at + ConnectOkFrame.REQUEST_OFFSET, true),
+          v.getUint32(at + ConnectOkFrame.CHANNEL_OFFSET, true),
+          v.getUint32(at + ConnectOkFrame.PROCESS_OFFSET, true),
+          v.getUint32(at + ConnectOkFrame.WINDOW_OFFSET, true),
+        );
       case FrameType.CONNECT_REFUSED:
         return s.connectRefused(v.getUint32(at + ConnectRefusedFrame.REQUEST_OFFSET, true), v.getUint32(at + ConnectRefusedFrame.STATUS_OFFSET, true));
       case FrameType.CLOSE:

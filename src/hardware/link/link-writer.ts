@@ -33,6 +33,8 @@ export interface ConnectFields {
   destinationPartition: number;
   destinationService: number;
   sourceChannel: number;
+  /** The window this node grants for the channel. */
+  window: number;
 }
 
 /** Room kept for frames other than DATA, so a batch full of messages still takes an ACK or a CLOSE. */
@@ -197,16 +199,18 @@ export class LinkWriter {
     v.setUint32(at + ConnectFrame.DESTINATION_PARTITION_OFFSET, f.destinationPartition, true);
     v.setUint32(at + ConnectFrame.DESTINATION_SERVICE_OFFSET, f.destinationService, true);
     v.setUint32(at + ConnectFrame.SOURCE_CHANNEL_OFFSET, f.sourceChannel, true);
+    v.setUint32(at + ConnectFrame.WINDOW_OFFSET, f.window, true);
+    v.setUint32(at + ConnectFrame.RESERVED_OFFSET, 0, true);
     return true;
   }
 
-  connectOk(request: number, channel: number, process: number): boolean {
+  connectOk(request: number, channel: number, process: number, window: number): boolean {
     const at = this.frame(FrameType.CONNECT_OK, ConnectOkFrame.BYTES);
     if (at < 0) return false;
     this.view.setUint32(at + ConnectOkFrame.REQUEST_OFFSET, request, true);
     this.view.setUint32(at + ConnectOkFrame.CHANNEL_OFFSET, channel, true);
     this.view.setUint32(at + ConnectOkFrame.PROCESS_OFFSET, process, true);
-    this.view.setUint32(at + ConnectOkFrame.RESERVED_OFFSET, 0, true);
+    this.view.setUint32(at + ConnectOkFrame.WINDOW_OFFSET, window, true);
     return true;
   }
 

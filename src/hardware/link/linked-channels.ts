@@ -7,9 +7,9 @@
  * copied into a receive ring; anything else is dropped and counted on the
  * link, by kind, once per frame.
  *
- * Per-channel credit (docs/LINK.md): a channel never has more than
- * CHANNEL_WINDOW_BYTES on the wire unacknowledged, and a message is
- * acknowledged once it is in its receive ring. A message whose ring is full
+ * Per-channel credit (docs/LINK.md): a channel never has more on the wire
+ * unacknowledged than the window its receiving node granted, and a message
+ * is acknowledged once it is in its receive ring. A message whose ring is full
  * is kept aside (KeptMessages) and moved into the ring as the ring's reader
  * frees space (poll(), from the engine's round); the link reads on, so one
  * unread ring holds back only its own channel (THREATS case 48).
@@ -23,7 +23,7 @@ import type { Stamp } from '../stamp.js';
 import { KeptMessages } from './kept-messages.js';
 import { DELIVERED, DROPPED, NO_RUN } from './link-reader.js';
 import type { NodeLink } from './node-link.js';
-import { CHANNEL_WINDOW_BYTES, messageBytes } from '../../shared/link-frames.js';
+import { messageBytes } from '../../shared/link-frames.js';
 import { ConnectionState, RecordType } from '../../shared/layout.js';
 import { Status } from '../../shared/errors.js';
 import type { RingConsumer } from '../../shared/ring.js';
@@ -65,6 +65,8 @@ export class LinkedChannels implements RemoteEnds {
     private readonly all: readonly NodeLink[],
     /** Run the engine now if it sleeps (a window opened). */
     private readonly wake: () => void,
+    /** The window this node grants each channel: what it keeps aside for one, at most. */
+    private readonly windowBytes: number,
   ) {
     this.deliveredMessages = engine.ports.map(() => 0);
     this.deliveredBytes = engine.ports.map(() => 0);
@@ -120,14 +122,14 @@ export class LinkedChannels implements RemoteEnds {
   }
 
   /**
-   * Whether a message of `bytes` fits entry `e`'s window: what is unacknowledged stays within
-   * CHANNEL_WINDOW_BYTES, but for one message when nothing is (a message larger than the window
-   * still goes, alone). When not, the SEND waits in its send ring, as for a full local ring.
+   * Whether a message of `bytes` fits entry `e`'s window (the one the other node granted): what is
+   * unacknowledged stays within it, but for one message when nothing is (a message larger than the
+   * window still goes, alone). When not, the SEND waits in its send ring, as for a full local ring.
    */
   private windowOpen(e: number, bytes: number): boolean {
     const t = this.table;
     const unacknowledged = (t.sentWindow[e] - t.ackedWindow[e]) >>> 0;
-    if (unacknowledged === 0 || unacknowledged + messageBytes(bytes) <= CHANNEL_WINDOW_BYTES) return true;
+    if (unacknowledged === 0 || unacknowledged + messageBytes(bytes) <= t.peerWindow[e]) return true;
     this.windowWaiting = true;
     return false;
   }
@@ -285,10 +287,10 @@ export class LinkedChannels implements RemoteEnds {
   private keep(link: NodeLink, d: number, buf: Uint8Array, at: number, bytes: number): number {
     let k = this.keptFor[d];
     if (k === undefined) {
-      k = new KeptMessages(d, this.table.linkId(d));
+      k = new KeptMessages(d, this.table.linkId(d), this.windowBytes);
       this.keptFor[d] = k;
       this.kept.push(k);
-    } else if (k.bytes + messageBytes(bytes) > CHANNEL_WINDOW_BYTES) {
+    } else if (k.bytes + messageBytes(bytes) > this.windowBytes) {
       this.overrun(link, d);
       return DROPPED;
     }

@@ -223,10 +223,10 @@ export class NodeLink {
     this.flush();
   }
 
-  connectOk(request: number, channel: number, process: number): void {
-    if (!this.writer.connectOk(request, channel, process)) {
+  connectOk(request: number, channel: number, process: number, window: number): void {
+    if (!this.writer.connectOk(request, channel, process, window)) {
       this.flush(true);
-      this.writer.connectOk(request, channel, process);
+      this.writer.connectOk(request, channel, process, window);
     }
   }
 

@@ -62,8 +62,12 @@ export class RemoteConnect implements RemoteConnector {
     private readonly keys: KeyTable,
     private readonly links: ReadonlyMap<number, NodeLink>,
     private readonly kick: () => void,
-    /** How long a connect waits for the other node's answer. */
-    private readonly answerTimeoutMs: number,
+    private readonly bounds: {
+      /** How long a connect waits for the other node's answer. */
+      answerTimeoutMs: number;
+      /** The window this node grants each channel (node.channelWindowBytes). */
+      windowBytes: number;
+    },
   ) {}
 
   // ── send side ─────────────────────────────────────────────────────────────
@@ -101,9 +105,10 @@ export class RemoteConnect implements RemoteConnector {
       destinationPartition: partitionId,
       destinationService: service,
       sourceChannel: linkId,
+      window: this.bounds.windowBytes,
     });
     return new Promise((resolve) => {
-      const timer = setTimeout(() => this.timedOut(request), this.answerTimeoutMs);
+      const timer = setTimeout(() => this.timedOut(request), this.bounds.answerTimeoutMs);
       this.pending.set(request, { node, entry: e, linkId, port, queuePair: qp, process, partition: partitionId, timer, resolve });
     });
   }
@@ -116,11 +121,11 @@ export class RemoteConnect implements RemoteConnector {
     this.abandon(p);
     if (this.givenUp.size >= MAX_GIVEN_UP) this.givenUp.delete(this.givenUp.keys().next().value!);
     this.givenUp.set(request, { node: p.node, linkId: p.linkId });
-    p.resolve(fail('ETIMEDOUT', `node ${p.node} did not answer the connect to partition ${p.partition} within ${this.answerTimeoutMs} ms`));
+    p.resolve(fail('ETIMEDOUT', `node ${p.node} did not answer the connect to partition ${p.partition} within ${this.bounds.answerTimeoutMs} ms`));
   }
 
-  /** The other node opened the channel: its end is `channel`, owned by its process `process`. */
-  connectOk(link: NodeLink, request: number, channel: number, process: number): void {
+  /** The other node opened the channel: its end is `channel`, owned by its process `process`; it grants `window`. */
+  connectOk(link: NodeLink, request: number, channel: number, process: number, window: number): void {
     const late = this.lateAnswer(link, request);
     if (late !== undefined) {
       // This node gave up waiting: the channel the other node opened closes at once, cleanly.
@@ -136,7 +141,7 @@ export class RemoteConnect implements RemoteConnector {
       link.close(channel, p.linkId, Status.EPEERDEAD);
       return;
     }
-    t.openRemote(e, p.port.id, p.queuePair, p.process, link.node, p.partition, process, channel);
+    t.openRemote(e, p.port.id, p.queuePair, p.process, link.node, p.partition, process, channel, window);
     p.port.writeConnection(t.slotOf(e), t.handle(e), p.process, p.partition, process, ConnectionState.OPEN, link.node);
     this.kick();
     p.resolve({ ok: true, handle: t.handle(e), remoteNode: link.node, remotePartition: p.partition, remoteProcess: process });
@@ -199,7 +204,7 @@ export class RemoteConnect implements RemoteConnector {
     const sourcePartition = v.getUint32(at + ConnectFrame.SOURCE_PARTITION_OFFSET, true);
     const destinationPartition = v.getUint32(at + ConnectFrame.DESTINATION_PARTITION_OFFSET, true);
     const service = v.getUint32(at + ConnectFrame.DESTINATION_SERVICE_OFFSET, true);
-    if (sourcePartition < 1 || sourcePartition > 0xffff || !isService(service)) {
+    if (sourcePartition < 1 || sourcePartition > 0xffff || !isService(service) || v.getUint32(at + ConnectFrame.RESERVED_OFFSET, true) !== 0) {
       link.counters.violation('badFrame');
       link.connectRefused(request, Status.EINVAL);
       return;
@@ -210,13 +215,14 @@ export class RemoteConnect implements RemoteConnector {
       sourceNode: link.node,
       keyEntry: NO_ENTRY,
       sourceChannel: v.getUint32(at + ConnectFrame.SOURCE_CHANNEL_OFFSET, true),
+      sourceWindow: v.getUint32(at + ConnectFrame.WINDOW_OFFSET, true),
       storeKey: (d) => this.keys.store(d, key[0], key[1], key[2], key[3]),
       sourcePartition,
       sourceProcess: v.getUint32(at + ConnectFrame.SOURCE_PROCESS_OFFSET, true),
       destinationPartition,
       destinationService: service,
     });
-    if (answer.ok) link.connectOk(request, this.table.linkId(answer.entry), this.table.ownerProcess[answer.entry]);
+    if (answer.ok) link.connectOk(request, this.table.linkId(answer.entry), this.table.ownerProcess[answer.entry], this.bounds.windowBytes);
     else link.connectRefused(request, Status[answer.code]);
   }
 }
