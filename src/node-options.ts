@@ -1,7 +1,7 @@
 /** The `node` option (docs/LINK.md): checks, defaults, and node-qualified policy pairs. */
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { describeValue, MachineError } from './shared/errors.js';
-import { MAX_NODE_ID, MIN_NODE_ID, nodeCommonName } from './shared/link-frames.js';
+import { MAX_CHANNEL_WINDOW_BYTES, MAX_NODE_ID, MIN_CHANNEL_WINDOW_BYTES, MIN_NODE_ID, nodeCommonName } from './shared/link-frames.js';
 import { pem, type NodeTls, type RemotePolicyPair, type ResolvedNode, type ResolvedPeer, type TlsMaterial } from './shared/boot.js';
 
 export type { NodeTls, TlsMaterial };
@@ -242,7 +242,9 @@ export function resolveNode(value: unknown): { node: ResolvedNode; tls: NodeTls 
   const deadAfterMs = value.deadAfterMs === undefined ? Math.max(NODE_DEFAULTS.deadAfterMs, 2 * heartbeatMs) : integer('node.deadAfterMs', value.deadAfterMs, 20, 600_000);
   if (deadAfterMs < 2 * heartbeatMs) bad('node.deadAfterMs', `must be at least twice node.heartbeatMs (${2 * heartbeatMs}), got ${deadAfterMs}; otherwise an idle link reads as dead`);
   const channelWindowBytes =
-    value.channelWindowBytes === undefined ? NODE_DEFAULTS.channelWindowBytes : integer('node.channelWindowBytes', value.channelWindowBytes, 64 * 1024, 64 * 1024 * 1024);
+    value.channelWindowBytes === undefined
+      ? NODE_DEFAULTS.channelWindowBytes
+      : integer('node.channelWindowBytes', value.channelWindowBytes, MIN_CHANNEL_WINDOW_BYTES, MAX_CHANNEL_WINDOW_BYTES);
   return { node: { id, listen, peers, heartbeatMs, deadAfterMs, channelWindowBytes }, tls: { key, cert, ca } };
 }
 

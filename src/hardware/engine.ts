@@ -57,7 +57,7 @@ export interface RemoteEnds {
   sendNext(e: number, src: RingConsumer, payload: number, bytes: number): boolean;
   /** Entry `e`, open with a remote other end, is closing on this node: tell the other node, with `status`. */
   closed(e: number, status: number): void;
-  /** Once per round: let readers held by a full receive ring continue. Returns the messages they delivered. */
+  /** Once per round: move messages kept aside for full receive rings into them. Returns the messages moved. */
   poll(): number;
   /** Once per scheduler turn (and whenever a batch fills): write every link's batch, one socket write each. */
   flush(): void;
@@ -79,6 +79,8 @@ export class Engine {
   private unpublishedCount = 0;
   private readonly stamp: Stamp;
   readonly maxMessageBytes: number;
+  /** Work requests one queue pair gets served per round (options.budgetPerRound). */
+  readonly budgetPerRound: number;
   /**
    * Send-ring space serve() may hold back before it hands it back: up to a sixteenth of the ring,
    * never so much that a sender's largest SEND, wrapping, could not fit in a ring emptied here.
@@ -125,6 +127,7 @@ export class Engine {
   ) {
     this.stamp = new Stamp(table, keys);
     this.maxMessageBytes = options.maxMessageBytes;
+    this.budgetPerRound = options.budgetPerRound;
     const largestSendSpan = alignUp(RecordLayout.HEADER_BYTES + workRequestBodyBytes(options.maxMessageBytes), RecordLayout.ALIGN_BYTES);
     this.releaseStep = Math.min(options.sendRingBytes >>> 4, options.sendRingBytes - 2 * largestSendSpan);
   }

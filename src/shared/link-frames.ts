@@ -149,6 +149,10 @@ export const enum AckFrame {
   PAIR_BYTES = 16,
 }
 
+/** The windows a node may grant (node.channelWindowBytes); a CONNECT or CONNECT_OK granting another is refused. */
+export const MIN_CHANNEL_WINDOW_BYTES = 64 * 1024;
+export const MAX_CHANNEL_WINDOW_BYTES = 64 * 1024 * 1024;
+
 /*
  * Per-channel credit across a link (THREATS case 48). Each side of a channel grants the other a
  * window (CONNECT and CONNECT_OK: its node's `channelWindowBytes`): the sending node never has more

@@ -356,6 +356,14 @@ export class RingProducer extends RingSide {
     return this.waitingForSpace;
   }
 
+  /**
+   * announceWaitingForSpace() raised the flag and the consumer has not rung since (it lowers the
+   * shared flag when it does): a claim now would as a rule find no more room than the last one.
+   */
+  get stillWaitingForSpace(): boolean {
+    return this.waitingForSpace && Atomics.load(this.i32, this.signals.spaceWaiting) !== 0;
+  }
+
   /** Lower the flag raised by announceWaitingForSpace (a no-op when it was not raised). */
   clearWaitingForSpace(): void {
     if (!this.waitingForSpace) return;

@@ -25,18 +25,21 @@ import { describe, expect, it } from 'vitest';
 import { NO_ENTRY } from '../../src/hardware/channel-state-table.js';
 import { Hardware } from '../../src/hardware/hardware.js';
 import { LinkReader, type FrameSink } from '../../src/hardware/link/link-reader.js';
+import { KeptMessages } from '../../src/hardware/link/kept-messages.js';
 import { LinkedChannels } from '../../src/hardware/link/linked-channels.js';
 import type { NodeLink } from '../../src/hardware/link/node-link.js';
 import { resolveOptions } from '../../src/options.js';
 import { Channel } from '../../src/partitions/channel.js';
 import { ProcessQueuePair } from '../../src/partitions/queue-pair.js';
 import { Status } from '../../src/shared/errors.js';
-import { COUNTER_BYTES_SENT, COUNTER_DELIVERED, COUNTER_SEND_ERRORS, COUNTER_SENT, COUNTERS_PER_PARTITION, DeliverBody, RecordLayout, RecordType, SendBody } from '../../src/shared/layout.js';
+import { ConnectionState, COUNTER_BYTES_SENT, COUNTER_DELIVERED, COUNTER_SEND_ERRORS, COUNTER_SENT, COUNTERS_PER_PARTITION, DeliverBody, RecordLayout, RecordType, SendBody } from '../../src/shared/layout.js';
 import * as F from '../../src/shared/link-frames.js';
 
 const MAX = 96;
-/** The window each node grants each channel here (both ways): small, so tests pass it quickly. */
+/** The window this node grants each channel here: small, so tests pass it quickly. */
 const WINDOW = 64 * 1024;
+/** The window the other nodes grant (another size: each side honours the one it was granted). */
+const PEER_WINDOW = 96 * 1024;
 const NODES = [5, 6] as const;
 const KINDS = ['keyMismatch', 'unknownChannel', 'wrongSource', 'sequence', 'badLength', 'badFrame', 'window'] as const;
 type Kind = (typeof KINDS)[number];
@@ -61,6 +64,8 @@ interface FakeLink {
   /** Messages the link takes before it answers false (back-pressure: batch full, socket congested). */
   room: number;
   closed: Set<number>;
+  /** Every CLOSE the receive stage wrote: (channel id at the peer, ours, status). */
+  closes: Array<[channel: number, senderChannel: number, status: number]>;
   message(channel: number, sourcePartition: number, sequence: number): boolean;
   /** The next message of the run message() just took (LinkWriter.next): numbered on from it. */
   next(): boolean;
@@ -147,7 +152,9 @@ function setup() {
       nextDeclinesEvery: 0,
       nextCalls: 0,
       messageCalls: 0,
-      close: (_channel, senderChannel) => {
+      closes: [],
+      close: (channel, senderChannel, status) => {
+        link.closes.push([channel, senderChannel, status]);
         link.last = undefined;
         link.closed.add(senderChannel);
       },
@@ -204,7 +211,7 @@ function setup() {
       sourceNode: NODES[s.link],
       keyEntry: NO_ENTRY,
       sourceChannel: 100 + i,
-      sourceWindow: WINDOW,
+      sourceWindow: PEER_WINDOW,
       storeKey: (d) => hw.keys.store(d, key[0], key[1], key[2], key[3]),
       sourcePartition: s.source,
       sourceProcess: 1,
@@ -222,7 +229,7 @@ function setup() {
       sourceNode: NODES[link],
       keyEntry: NO_ENTRY,
       sourceChannel,
-      sourceWindow: WINDOW,
+      sourceWindow: PEER_WINDOW,
       storeKey: (d) => hw.keys.store(d, key[0], key[1], key[2], key[3]),
       sourcePartition: source,
       sourceProcess: 1,
@@ -417,6 +424,13 @@ function forge(a: Action, chans: Chan[], streams: Uint8Array[][], counts: Array<
   streams[c.link].push(frame);
 }
 
+/** One honest DATA frame of `count` messages of MAX bytes on `c` from sequence 1; returns the payloads. */
+function pushRun(link: FakeLink, c: Chan, count: number): Uint8Array[] {
+  const payloads = Array.from({ length: count }, (_, j) => payload(0, 1 + j, MAX));
+  link.reader.push(dataFrame({ channel: c.id, source: c.source, first: 1, key: c.key, payloads }));
+  return payloads;
+}
+
 /** `bytes` at `offset` of a larger buffer whose other bytes are not the stream's. */
 function placed(bytes: Uint8Array, offset: number): Uint8Array {
   const whole = new Uint8Array(offset + bytes.length + 8).fill(0xee);
@@ -568,7 +582,7 @@ describe('the receive stage of a link (LinkReader, LinkedChannels) and the engin
     channels.processed();
     expect(link.counts.window).toBe(1);
     // The peer is told, with ENOBUFS; whatever came after for the channel is dropped quietly (it closed here).
-    expect(link.closed.has(c.id)).toBe(true);
+    expect(link.closes).toEqual([[c.senderId, c.id, Status.ENOBUFS]]);
     expect(channels.keptMessages).toBe(0);
     expect(Object.values(link.counts).reduce((a, b) => a + b, 0)).toBe(1);
     // Its reader gets what reached the ring, then the END with ENOBUFS.
@@ -587,13 +601,103 @@ describe('the receive stage of a link (LinkReader, LinkedChannels) and the engin
     expect(Array.from(other.rx.tryRecv() ?? [])).toEqual(Array.from(payload(1, 1, 8)));
   });
 
+  it('a run after the peer\'s CLOSE (waiting behind kept messages) is refused and counted: the END comes after exactly what was sent before the CLOSE', () => {
+    const x = setup();
+    const { channels, links, chans } = x;
+    const [c] = chans;
+    const link = links[0];
+    pushRun(link, c, 30);
+    channels.close(link as unknown as NodeLink, c.id, c.senderId, Status.OK);
+    // A hostile peer goes on sending on the channel it closed.
+    link.reader.push(dataFrame({ channel: c.id, source: c.source, first: 31, key: c.key, payloads: [payload(0, 31, 8)] }));
+    channels.processed();
+    expect(link.counts.unknownChannel).toBe(1);
+    let read = 0;
+    for (let spins = 0; c.rx.open; spins++) {
+      expect(spins).toBeLessThan(1000);
+      if (c.rx.waitReadableSync(0)) read += c.rx.tryRecv() === undefined ? 0 : 1;
+      x.hw.engine.round();
+      channels.processed();
+    }
+    expect(read).toBe(30);
+  });
+
+  it('a receiving queue pair that faults ends its remote channel with EFAULT: what reached the ring is acknowledged, the peer is told, and a CLOSE waiting behind kept messages still ends it', () => {
+    for (const peerClosedFirst of [false, true]) {
+      const x = setup();
+      const { hw, channels, links, chans } = x;
+      const [c] = chans;
+      const link = links[0];
+      const payloads = Array.from({ length: 24 }, (_, j) => payload(0, 1 + j, MAX));
+      link.reader.push(dataFrame({ channel: c.id, source: c.source, first: 1, key: c.key, payloads }));
+      channels.processed();
+      const inRing = hw.table.receivedSequence[c.entry];
+      expect(channels.keptMessages).toBe(24 - inRing);
+      if (peerClosedFirst) channels.close(link as unknown as NodeLink, c.id, c.senderId, Status.OK);
+      // The receiving partition's queue pair faults (as a bad write into its own rings makes it).
+      hw.engine.faultQueuePair(hw.ports[c.partition].queuePairs[0], 'badLength');
+      hw.engine.round();
+      channels.processed();
+      // The channel ended here (no longer open: its END waits for the owner) and the peer got a CLOSE with EFAULT.
+      expect(hw.table.state[c.entry]).not.toBe(ConnectionState.OPEN);
+      expect(channels.keptMessages).toBe(0);
+      expect(link.closes).toEqual([[c.senderId, c.id, Status.EFAULT]]);
+      // Only what reached the ring was acknowledged: the rest the sender counts as failed (its CLOSE).
+      expect(link.acks.get(c.senderId)).toBe(inRing);
+      // Frames still on their way are dropped quietly (this node closed the channel).
+      link.reader.push(dataFrame({ channel: c.id, source: c.source, first: 25, key: c.key, payloads: [payload(0, 25, 8)] }));
+      channels.processed();
+      expect(Object.values(link.counts).reduce((a, b) => a + b, 0)).toBe(0);
+    }
+  });
+
+  it('kept messages move into their ring from a rotating start, a budget at a time: a channel that keeps refilling does not take all the room', () => {
+    const x = setup();
+    const { hw, channels, links, chans } = x;
+    // chans[0] (link 0) and chans[2] (link 1) share partition 1's 1 KiB ring.
+    const [big, , small] = chans;
+    for (let first = 1; first <= 200; first += 40) {
+      links[0].reader.push(dataFrame({ channel: big.id, source: big.source, first, key: big.key, payloads: Array.from({ length: 40 }, (_, j) => payload(0, first + j, MAX)) }));
+    }
+    links[1].reader.push(dataFrame({ channel: small.id, source: small.source, first: 1, key: small.key, payloads: Array.from({ length: 5 }, (_, j) => payload(2, 1 + j, MAX)) }));
+    channels.processed();
+    let rounds = 0;
+    let smallGot = 0;
+    for (; smallGot < 5; rounds++) {
+      expect(rounds).toBeLessThan(100);
+      for (let m = big.rx.tryRecv(); m !== undefined; m = big.rx.tryRecv());
+      for (let m = small.rx.tryRecv(); m !== undefined; m = small.rx.tryRecv()) smallGot++;
+      hw.engine.round();
+      channels.processed();
+    }
+    // About nine messages fit the ring: taking turns, the small channel's five are through in a few
+    // rounds; behind the big one's 200 they would take over twenty.
+    expect(rounds).toBeLessThan(8);
+  });
+
+  it('keeps messages for a window that is not a multiple of 8 (a node may grant any size in range)', () => {
+    const k = new KeptMessages(0, 0, 100_001);
+    const sizes: number[] = [];
+    for (let i = 0; k.bytes + F.messageBytes(i % 300) <= 100_001; i++) {
+      const p = payload(0, i, i % 300);
+      k.push(p, 0, p.length);
+      sizes.push(p.length);
+    }
+    expect(k.count).toBe(sizes.length);
+    sizes.forEach((size, i) => {
+      expect(k.firstBytes).toBe(size);
+      expect(Array.from(k.bytes8.subarray(k.firstAt, k.firstAt + size))).toEqual(Array.from(payload(0, i, size)));
+      k.shift();
+    });
+    expect(k.count).toBe(0);
+  });
+
   it("a peer's CLOSE waits behind the messages kept for its channel: they are read first, then the END", () => {
     const x = setup();
     const { channels, links, chans } = x;
     const [c] = chans;
     const link = links[0];
-    const payloads = Array.from({ length: 30 }, (_, j) => payload(0, 1 + j, MAX));
-    link.reader.push(dataFrame({ channel: c.id, source: c.source, first: 1, key: c.key, payloads }));
+    const payloads = pushRun(link, c, 30);
     channels.processed();
     expect(channels.keptMessages).toBeGreaterThan(0);
     channels.close(link as unknown as NodeLink, c.id, c.senderId, Status.OK);
@@ -726,7 +830,8 @@ describe('the receive stage of a link (LinkReader, LinkedChannels) and the engin
     // Nothing is acknowledged, so the window fills.
     expect(pump()).toBe(t.sentSequence[a.entry]);
     const sent = t.sentSequence[a.entry];
-    expect(sent).toBe(Math.floor(WINDOW / cost));
+    // The window the other node granted, not the one this node grants.
+    expect(sent).toBe(Math.floor(PEER_WINDOW / cost));
     expect(t.sentWindow[a.entry]).toBe(sent * cost);
     expect(written).toBeGreaterThan(sent);
     expect(x.links[0].sent).toHaveLength(sent);
@@ -746,6 +851,21 @@ describe('the receive stage of a link (LinkReader, LinkedChannels) and the engin
     expect(x.links[0].counts.sequence).toBe(2);
     expect(t.ackedWindow[a.entry]).toBe(half * cost);
     expect(x.hw.engine.round()).toBe(0);
+    // The peer closes the channel while a SEND waits for its window: the engine is woken, the
+    // waiting SENDs get their answer (ECLOSED) and the queue pair's other work goes on.
+    const before = x.wakes.count;
+    x.channels.close(x.links[0] as unknown as NodeLink, a.id, a.senderId, Status.OK);
+    expect(x.wakes.count).toBe(before + 1);
+    let answered = 0;
+    for (let n = x.hw.engine.round(); n > 0; n = x.hw.engine.round()) answered += n;
+    x.hw.engine.releaseAll();
+    expect(answered).toBe(written - t.sentSequence[a.entry]);
+    // The queue pair's next SEND, on its channel to node 6, goes.
+    const b = x.chans[2];
+    writeSend(q, b.rx.handle, payload(2, 1, 16));
+    q.publish();
+    expect(x.hw.engine.round()).toBe(1);
+    expect(x.links[1].sent).toEqual([[b.senderId, 1]]);
   });
 
   it("the engine's send stage: where the link's open frame declines a run's next message, send() takes it with its own sequence", () => {

@@ -92,8 +92,8 @@ export class KeptMessages {
     } else {
       let size = this.u8.length;
       while (size < used + need) size *= 2;
-      // Never past the window, but for one message larger than it (kept alone).
-      size = Math.min(size, Math.max(used + need, this.window));
+      // Never past the window (rounded up to 8, for the word view), but for one message larger than it (kept alone).
+      size = Math.min(size, Math.max(used + need, (this.window + 7) & ~7));
       const next = new Uint8Array(size);
       next.set(this.u8.subarray(this.head, this.tail));
       this.u8 = next;

@@ -16,7 +16,7 @@
  */
 import { NO_ENTRY, type ChannelStateTable } from '../channel-state-table.js';
 import type { Counters } from '../counters.js';
-import type { HardwareQueuePair } from '../partition-port.js';
+import { QueuePairState, type HardwareQueuePair } from '../partition-port.js';
 import { DONE, GONE, type Engine, type RemoteEnds } from '../engine.js';
 import type { KeyTable } from '../key-table.js';
 import type { Stamp } from '../stamp.js';
@@ -50,9 +50,14 @@ export class LinkedChannels implements RemoteEnds {
   /** The link and entry of the message send() took last, for the sendNext() that may follow. */
   private sendLink: NodeLink | undefined;
   private sendEntry = NO_ENTRY;
-  /** Messages kept aside for a full receive ring, by entry, and the same as a list for poll() (emptied ones leave it there). */
-  private readonly keptFor: (KeptMessages | undefined)[] = [];
-  private kept: KeptMessages[] = [];
+  /**
+   * Messages kept aside for a full receive ring, by entry (allocated whole: an array written at
+   * a high index first turns into a dictionary, and message() reads it for every message), and
+   * the same as a list for poll() (emptied ones leave it there), served from a rotating start.
+   */
+  private readonly keptFor: (KeptMessages | undefined)[];
+  private readonly kept: KeptMessages[] = [];
+  private nextKept = 0;
   /** A send found its channel's window closed: the ACK that opens one wakes the engine. */
   private windowWaiting = false;
 
@@ -68,6 +73,7 @@ export class LinkedChannels implements RemoteEnds {
     /** The window this node grants each channel: what it keeps aside for one, at most. */
     private readonly windowBytes: number,
   ) {
+    this.keptFor = new Array<KeptMessages | undefined>(table.state.length).fill(undefined);
     this.deliveredMessages = engine.ports.map(() => 0);
     this.deliveredBytes = engine.ports.map(() => 0);
     for (const link of all) this.linkOf[link.node] = link;
@@ -156,14 +162,24 @@ export class LinkedChannels implements RemoteEnds {
     return this.kept.length === 0 ? 0 : this.moveKept();
   }
 
-  /** Move kept messages into their receive rings as far as there is room; returns the messages moved. */
+  /**
+   * Move kept messages into their receive rings as far as there is room; returns the messages
+   * moved. Each channel moves at most a queue pair's budget per round, from a start that rotates,
+   * so neither another kept channel nor the ring's local senders wait behind one that keeps refilling.
+   */
   private moveKept(): number {
     let moved = 0;
     const kept = this.kept;
-    for (let i = 0; i < kept.length; ) {
-      const k = kept[i];
+    const n = kept.length;
+    const start = this.nextKept < n ? this.nextKept : 0;
+    this.nextKept = start + 1;
+    for (let j = 0; j < n; j++) {
+      const k = kept[(start + j) % n];
       if (this.keptFor[k.entry] === k) moved += this.moveInto(k);
-      if (this.keptFor[k.entry] === k) i++;
+    }
+    // Channels whose kept messages are all in their rings (or dropped) leave the list.
+    for (let i = 0; i < kept.length; ) {
+      if (this.keptFor[kept[i].entry] === kept[i]) i++;
       else {
         kept[i] = kept[kept.length - 1];
         kept.pop();
@@ -181,29 +197,34 @@ export class LinkedChannels implements RemoteEnds {
       this.dropKept(d);
       return 0;
     }
+    const link = this.linkOf[t.remoteNode[d]]!;
     this.lookUpRun(d);
+    const qp = this.runQueuePair;
+    // The ring was full and its reader has not rung since: nothing more fits yet (it rings once it frees space).
+    if (qp !== undefined && qp.state === QueuePairState.ACTIVE && qp.receive.stillWaitingForSpace) return 0;
     let n = 0;
     let payload = 0;
     let window = 0;
-    while (k.count > 0) {
+    const budget = this.engine.budgetPerRound;
+    while (k.count > 0 && n < budget) {
       const bytes = k.firstBytes;
-      const r = this.engine.deliverFromLink(this.runQueuePair, this.runHandle, k.bytes8, k.words32, k.firstAt, bytes);
+      const r = this.engine.deliverFromLink(qp, this.runHandle, k.bytes8, k.words32, k.firstAt, bytes);
       if (r !== DONE) {
-        // GONE: the owner's queue pair is not active; nothing of it will be read.
-        if (r === GONE) this.dropKept(d);
-        break;
+        if (n > 0) this.book(link, d, n, payload, window);
+        // GONE: the owner's queue pair stopped (faulted): the channel cannot go on.
+        if (r === GONE) this.lost(link, d);
+        return n;
       }
       n++;
       payload += bytes;
       window += messageBytes(bytes);
       k.shift();
     }
-    const link = this.linkOf[t.remoteNode[d]];
-    if (n > 0 && link !== undefined) this.book(link, d, n, payload, window);
-    if (k.count === 0 && this.keptFor[d] === k) {
+    if (n > 0) this.book(link, d, n, payload, window);
+    if (k.count === 0) {
       this.keptFor[d] = undefined;
       // The peer's CLOSE waited behind these messages: it ends the channel now, after them.
-      if (k.closeStatus >= 0 && link !== undefined) this.peerClosed(d, k.closeStatus);
+      if (k.closeStatus >= 0) this.peerClosed(d, k.closeStatus);
     }
     return n;
   }
@@ -239,9 +260,14 @@ export class LinkedChannels implements RemoteEnds {
       link.counters.violation('wrongSource');
       return NO_RUN;
     }
+    const k = this.keptFor[d];
+    // The peer closed its end (its CLOSE waits behind what was kept): nothing it sends now is of that channel.
+    if (k !== undefined && k.closeStatus >= 0) {
+      link.counters.violation('unknownChannel');
+      return NO_RUN;
+    }
     // Messages kept for a full ring come before this run: it goes on after them.
-    const kept = this.keptFor[d]?.count ?? 0;
-    if (sequence !== ((t.receivedSequence[d] + kept + 1) >>> 0)) {
+    if (sequence !== ((t.receivedSequence[d] + (k === undefined ? 0 : k.count) + 1) >>> 0)) {
       link.counters.violation('sequence');
       return NO_RUN;
     }
@@ -278,7 +304,11 @@ export class LinkedChannels implements RemoteEnds {
         this.ringWindow += messageBytes(bytes);
         return DELIVERED;
       }
-      if (r === GONE) return DROPPED;
+      if (r === GONE) {
+        // The owner's queue pair stopped (faulted): the channel cannot go on.
+        this.lost(link, d);
+        return DROPPED;
+      }
     }
     return this.keep(link, d, buf, at, bytes);
   }
@@ -291,26 +321,37 @@ export class LinkedChannels implements RemoteEnds {
       this.keptFor[d] = k;
       this.kept.push(k);
     } else if (k.bytes + messageBytes(bytes) > this.windowBytes) {
-      this.overrun(link, d);
+      // The peer put more of the channel on the wire than the window granted (an honest node never does).
+      link.counters.violation('window');
+      this.endHere(link, d, Status.ENOBUFS);
       return DROPPED;
     }
     k.push(buf, at, bytes);
     return DELIVERED;
   }
 
+  /** Entry `d`'s owner can receive nothing more (its queue pair faulted): the channel ends on both nodes with EFAULT. */
+  private lost(link: NodeLink, d: number): void {
+    this.endHere(link, d, Status.EFAULT);
+  }
+
   /**
-   * The peer put more of channel `d` on the wire than its window (an honest node never does):
-   * counted, what was kept for it dropped, and the channel ends on both nodes with ENOBUFS.
+   * End the open remote channel `d` from this side with `status`, on both nodes: what this stretch
+   * of the run put into the ring is booked first (its ACK goes out before the CLOSE), what was kept
+   * for it is dropped, the peer gets a CLOSE, this end's unacknowledged sends fail and its owner an
+   * END, both with `status`. The engine is woken: a SEND of the channel that waited for its window
+   * now gets its answer, and the SENDs behind it go on.
    */
-  private overrun(link: NodeLink, d: number): void {
-    link.counters.violation('window');
+  private endHere(link: NodeLink, d: number, status: number): void {
+    this.delivered(link, d);
     this.dropKept(d);
     const t = this.table;
-    link.close(t.linkChannel[d], t.linkId(d), Status.ENOBUFS);
-    this.failUnacknowledged(d, Status.ENOBUFS);
+    link.close(t.linkChannel[d], t.linkId(d), status);
+    this.failUnacknowledged(d, status);
     this.processed();
-    this.engine.endByPeer(d, Status.ENOBUFS);
+    this.engine.endByPeer(d, status);
     this.engine.publishAll();
+    this.wake();
   }
 
   /**
@@ -388,6 +429,8 @@ export class LinkedChannels implements RemoteEnds {
     this.processed();
     this.engine.endByPeer(e, status === Status.OK ? Status.OK : Status.EPEERDEAD);
     this.engine.publishAll();
+    // A SEND of this channel waiting for its window gets its answer now, and those behind it go on.
+    this.wake();
   }
 
   /** The link to `node` went down: every channel over it ends with ELINKDOWN; what it had not acknowledged fails with ELINKDOWN. */
@@ -410,6 +453,7 @@ export class LinkedChannels implements RemoteEnds {
     const count = (t.sentSequence[e] - t.ackedSequence[e]) >>> 0;
     if (count === 0) return 0;
     t.ackedSequence[e] = t.sentSequence[e];
+    t.ackedWindow[e] = t.sentWindow[e];
     const qp = this.engine.queuePairOf(e);
     if (qp !== undefined) {
       this.engine.complete(qp, status, RecordType.SEND, t.handle(e), count);

@@ -18,14 +18,15 @@ import type { NodeLink } from './node-link.js';
 import { isService, type ChannelGrant, type ControlResult } from '../../shared/control-contract.js';
 import { Status, statusName, type ChannelErrorCode } from '../../shared/errors.js';
 import { ConnectionState } from '../../shared/layout.js';
-import {
-  ConnectFrame,
-} from '../../shared/link-frames.js';
+import { ConnectFrame, MAX_CHANNEL_WINDOW_BYTES, MIN_CHANNEL_WINDOW_BYTES } from '../../shared/link-frames.js';
 
 /** Connects this node waits on the other node to answer, at most, per link (a peer that never answers cannot grow it further). */
 const MAX_PENDING_PER_LINK = 1024;
-/** Connects given up on (ETIMEDOUT) whose answer may still come, remembered at most (the newest). */
-const MAX_GIVEN_UP = 1024;
+/**
+ * Connects given up on (ETIMEDOUT) whose answer may still come, remembered at most per link (the
+ * newest): a node that never answers cannot push out what is remembered for a slow one.
+ */
+const MAX_GIVEN_UP_PER_LINK = 1024;
 
 interface PendingConnect {
   node: number;
@@ -40,11 +41,10 @@ interface PendingConnect {
   resolve(r: ControlResult<ChannelGrant>): void;
 }
 
-/** A connect that timed out: its answer, if it comes, opens nothing here. */
-interface GivenUp {
-  node: number;
-  /** The link id its CONNECT named as ours: a late CONNECT_OK is closed with it. */
-  linkId: number;
+
+/** A window a node may grant (what node.channelWindowBytes accepts). */
+function isWindow(window: number): boolean {
+  return window >= MIN_CHANNEL_WINDOW_BYTES && window <= MAX_CHANNEL_WINDOW_BYTES;
 }
 
 function fail(code: ChannelErrorCode, message: string): { ok: false; code: ChannelErrorCode; message: string } {
@@ -53,7 +53,11 @@ function fail(code: ChannelErrorCode, message: string): { ok: false; code: Chann
 
 export class RemoteConnect implements RemoteConnector {
   private readonly pending = new Map<number, PendingConnect>();
-  private readonly givenUp = new Map<number, GivenUp>();
+  /**
+   * Connects that timed out, per node: request → the link id their CONNECT named as ours. An
+   * answer that comes later opens nothing here; a CONNECT_OK is closed with that id.
+   */
+  private readonly givenUp = new Map<number, Map<number, number>>();
   private nextRequest = 1;
 
   constructor(
@@ -119,8 +123,10 @@ export class RemoteConnect implements RemoteConnector {
     if (p === undefined) return;
     this.pending.delete(request);
     this.abandon(p);
-    if (this.givenUp.size >= MAX_GIVEN_UP) this.givenUp.delete(this.givenUp.keys().next().value!);
-    this.givenUp.set(request, { node: p.node, linkId: p.linkId });
+    let given = this.givenUp.get(p.node);
+    if (given === undefined) this.givenUp.set(p.node, (given = new Map()));
+    if (given.size >= MAX_GIVEN_UP_PER_LINK) given.delete(given.keys().next().value!);
+    given.set(request, p.linkId);
     p.resolve(fail('ETIMEDOUT', `node ${p.node} did not answer the connect to partition ${p.partition} within ${this.bounds.answerTimeoutMs} ms`));
   }
 
@@ -129,13 +135,21 @@ export class RemoteConnect implements RemoteConnector {
     const late = this.lateAnswer(link, request);
     if (late !== undefined) {
       // This node gave up waiting: the channel the other node opened closes at once, cleanly.
-      link.close(channel, late.linkId, Status.OK);
+      link.close(channel, late, Status.OK);
       return;
     }
     const p = this.answered(link, request);
     if (p === undefined) return;
     const t = this.table;
     const e = p.entry;
+    if (!isWindow(window)) {
+      // A window no node may grant: the answer is a bad frame, and the channel it opened closes.
+      link.counters.violation('badFrame');
+      link.close(channel, p.linkId, Status.EINVAL);
+      this.abandon(p);
+      p.resolve(fail('EINVAL', `node ${link.node} answered the connect with a window of ${window} bytes (a node grants ${MIN_CHANNEL_WINDOW_BYTES} to ${MAX_CHANNEL_WINDOW_BYTES})`));
+      return;
+    }
     if (t.linkId(e) !== p.linkId || t.state[e] !== CONNECTING) {
       // Our process ended while it waited: the other end must not stay open.
       link.close(channel, p.linkId, Status.EPEERDEAD);
@@ -166,15 +180,15 @@ export class RemoteConnect implements RemoteConnector {
       this.abandon(p);
       p.resolve(fail('ELINKDOWN', `the link to node ${link.node} went down before it answered`));
     }
-    for (const [request, g] of this.givenUp) if (g.node === link.node) this.givenUp.delete(request);
+    this.givenUp.delete(link.node);
   }
 
-  /** A connect this node gave up on (ETIMEDOUT), answered late by the node it asked; forgotten now. */
-  private lateAnswer(link: NodeLink, request: number): GivenUp | undefined {
-    const g = this.givenUp.get(request);
-    if (g === undefined || g.node !== link.node) return undefined;
-    this.givenUp.delete(request);
-    return g;
+  /** The link id of a connect this node gave up on (ETIMEDOUT), answered late by the node it asked; forgotten now. */
+  private lateAnswer(link: NodeLink, request: number): number | undefined {
+    const given = this.givenUp.get(link.node);
+    const linkId = given?.get(request);
+    if (linkId !== undefined) given!.delete(request);
+    return linkId;
   }
 
   private answered(link: NodeLink, request: number): PendingConnect | undefined {
@@ -204,7 +218,13 @@ export class RemoteConnect implements RemoteConnector {
     const sourcePartition = v.getUint32(at + ConnectFrame.SOURCE_PARTITION_OFFSET, true);
     const destinationPartition = v.getUint32(at + ConnectFrame.DESTINATION_PARTITION_OFFSET, true);
     const service = v.getUint32(at + ConnectFrame.DESTINATION_SERVICE_OFFSET, true);
-    if (sourcePartition < 1 || sourcePartition > 0xffff || !isService(service) || v.getUint32(at + ConnectFrame.RESERVED_OFFSET, true) !== 0) {
+    if (
+      sourcePartition < 1 ||
+      sourcePartition > 0xffff ||
+      !isService(service) ||
+      !isWindow(v.getUint32(at + ConnectFrame.WINDOW_OFFSET, true)) ||
+      v.getUint32(at + ConnectFrame.RESERVED_OFFSET, true) !== 0
+    ) {
       link.counters.violation('badFrame');
       link.connectRefused(request, Status.EINVAL);
       return;
