@@ -48,7 +48,9 @@ export const LINK_DOWNS = 10;
 export const LINK_VIOLATIONS_TOTAL = 11;
 export const LINK_FIRST_VIOLATION = 12;
 export const LINK_DIAL_FAILURES = LINK_FIRST_VIOLATION + LINK_VIOLATION_KINDS.length;
-export const LINK_COUNTERS_PER_PEER = LINK_DIAL_FAILURES + 1;
+/** A gauge, not a count: window bytes kept aside now (docs/LINK.md). */
+export const LINK_KEPT_BYTES = LINK_DIAL_FAILURES + 1;
+export const LINK_COUNTERS_PER_PEER = LINK_KEPT_BYTES + 1;
 /** In the machine-wide block after the peers': TLS peers refused because their certificate named no configured peer. */
 export const LINK_UNKNOWN_IDENTITIES = 0;
 export const LINK_MACHINE_COUNTERS = 1;
@@ -66,7 +68,7 @@ export function linkMachineBlock(peers: number): number {
   return peers * LINK_COUNTERS_PER_PEER;
 }
 
-/** One link to a peer node, as `machine.stats().links` reports it. Counters only grow. */
+/** One link to a peer node, as `machine.stats().links` reports it. Counters only grow, but for `state` and `keptBytes`. */
 export interface LinkStats {
   /** The peer's node id. */
   node: number;
@@ -105,6 +107,14 @@ export interface LinkStats {
   dialFailures: number;
   /** Sends that the link had not acknowledged when it went down: each failed with `ELINKDOWN`. */
   unacknowledged: number;
+  /**
+   * Now, not a count: bytes of this node's channels with that node that arrived while their
+   * receive ring was full, kept aside by this node's hardware until the ring's reader frees space
+   * (each channel at most the window this node granted, `node.channelWindowBytes`; counted as in
+   * DATA frames: 8 per message plus its payload rounded up to 8). Growing and staying up: a
+   * partition that does not read what it was sent.
+   */
+  keptBytes: number;
   /** Times the link came up. */
   ups: number;
   /** Times the link went down. */
@@ -130,6 +140,7 @@ export function readLinkStats(values: Float64Array, p: number, node: number, dia
     authFailures: values[at + LINK_AUTH_FAILURES],
     dialFailures: values[at + LINK_DIAL_FAILURES],
     unacknowledged: values[at + LINK_UNACKNOWLEDGED],
+    keptBytes: values[at + LINK_KEPT_BYTES],
     ups: values[at + LINK_UPS],
     downs: values[at + LINK_DOWNS],
   };

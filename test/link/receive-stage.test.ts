@@ -26,6 +26,7 @@ import { NO_ENTRY } from '../../src/hardware/channel-state-table.js';
 import { Hardware } from '../../src/hardware/hardware.js';
 import { LinkReader, type FrameSink } from '../../src/hardware/link/link-reader.js';
 import { KeptMessages } from '../../src/hardware/link/kept-messages.js';
+import type { LinkCounters } from '../../src/hardware/link/link-counters.js';
 import { LinkedChannels } from '../../src/hardware/link/linked-channels.js';
 import type { NodeLink } from '../../src/hardware/link/node-link.js';
 import { resolveOptions } from '../../src/options.js';
@@ -56,7 +57,9 @@ interface FakeLink {
   windows: Map<number, number>;
   counts: Record<Kind, number>;
   reader: LinkReader;
-  counters: { violation(kind: Kind): void; messagesReceived(n: number): void; unacknowledged(n: number): void };
+  counters: { violation(kind: Kind): void; messagesReceived(n: number): void; unacknowledged(n: number): void; kept(bytes: number): void };
+  /** What the counters' keptBytes gauge reads. */
+  keptBytes: number;
   closedRecently(channel: number): boolean;
   owe(channel: number, sequence: number, window: number): void;
   /** Send side: the messages and CLOSEs the engine handed this link (channel id at the peer, sequence). */
@@ -122,7 +125,9 @@ function setup() {
         violation: (kind) => link.counts[kind]++,
         messagesReceived: (n) => (link.received += n),
         unacknowledged: () => {},
+        kept: (bytes) => (link.keptBytes += bytes),
       },
+      keptBytes: 0,
       closedRecently: (channel) => link.closed.has(channel),
       owe: (channel, sequence, window) => {
         link.acks.set(channel, sequence);
@@ -553,6 +558,8 @@ describe('the receive stage of a link (LinkReader, LinkedChannels) and the engin
     }
     expect(got.map((m) => Array.from(m))).toEqual(Array.from({ length: 20 }, (_, i) => Array.from(payload(1, i + 1, 32))));
     expect(channels.keptMessages).toBeGreaterThan(140);
+    // The gauge of what the link's channels keep aside follows it, byte for byte.
+    expect(link.keptBytes).toBe(channels.keptMessages * F.messageBytes(MAX));
     expect(Object.values(link.counts).reduce((a, b) => a + b, 0)).toBe(0);
     // The idle reader reads at last: everything kept arrives, in order, and is acknowledged.
     const idleGot: Uint8Array[] = [];
@@ -565,6 +572,7 @@ describe('the receive stage of a link (LinkReader, LinkedChannels) and the engin
     for (let m = idle.rx.tryRecv(); m !== undefined; m = idle.rx.tryRecv()) idleGot.push(m.slice());
     expect(idleGot.map((m) => Array.from(m))).toEqual(Array.from({ length: 160 }, (_, i) => Array.from(payload(0, i + 1, MAX))));
     expect(link.acks.get(idle.senderId)).toBe(160);
+    expect(link.keptBytes).toBe(0);
     expect(link.windows.get(idle.senderId)).toBe(160 * F.messageBytes(MAX));
   });
 
@@ -676,7 +684,8 @@ describe('the receive stage of a link (LinkReader, LinkedChannels) and the engin
   });
 
   it('keeps messages for a window that is not a multiple of 8 (a node may grant any size in range)', () => {
-    const k = new KeptMessages(0, 0, 100_001);
+    let gauge = 0;
+    const k = new KeptMessages(0, 0, 100_001, { kept: (bytes: number) => (gauge += bytes) } as unknown as LinkCounters);
     const sizes: number[] = [];
     for (let i = 0; k.bytes + F.messageBytes(i % 300) <= 100_001; i++) {
       const p = payload(0, i, i % 300);
@@ -684,12 +693,14 @@ describe('the receive stage of a link (LinkReader, LinkedChannels) and the engin
       sizes.push(p.length);
     }
     expect(k.count).toBe(sizes.length);
+    expect(gauge).toBe(k.bytes);
     sizes.forEach((size, i) => {
       expect(k.firstBytes).toBe(size);
       expect(Array.from(k.bytes8.subarray(k.firstAt, k.firstAt + size))).toEqual(Array.from(payload(0, i, size)));
       k.shift();
     });
     expect(k.count).toBe(0);
+    expect(gauge).toBe(0);
   });
 
   it("a peer's CLOSE waits behind the messages kept for its channel: they are read first, then the END", () => {

@@ -38,6 +38,11 @@ it('48: a partition that reads nothing of a stream over a link holds back that s
   expect(sent).toMatchObject({ connected: true, sent: 100, error: undefined });
   expect(received.channels).toEqual([expect.objectContaining({ received: 100, outOfOrder: 0, corrupt: 0, end: 'ECLOSED' })]);
 
+  // Node 2 keeps what its ring could not take, within the window it granted (4 MiB by default).
+  const keeping = (await linkTo(b, 1)).keptBytes;
+  expect(keeping).toBeGreaterThan(0);
+  expect(keeping).toBeLessThanOrEqual(4 * 1024 * 1024);
+
   // Meanwhile the link stayed up (heartbeats were read all along) and saw nothing it had to refuse.
   for (const [node, peer] of [[a, 2], [b, 1]] as const) {
     const link = await linkTo(node, peer);
@@ -54,4 +59,5 @@ it('48: a partition that reads nothing of a stream over a link holds back that s
   expect(streamed).toMatchObject({ connected: true, error: undefined });
   expect(streamed.sent).toBeGreaterThan(last!);
   expect(await idle.result).toEqual({ read: streamed.sent });
+  expect((await linkTo(b, 1)).keptBytes).toBe(0);
 }, 60_000);

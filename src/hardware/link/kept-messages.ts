@@ -12,6 +12,7 @@
  * so every payload stays 8-aligned for the copy into the ring (shared-copy.ts), and what a message
  * takes here is exactly what it counts against the window (messageBytes()).
  */
+import type { LinkCounters } from './link-counters.js';
 import { DataMessage, messageBytes } from '../../shared/link-frames.js';
 import { setBytes } from '../../shared/shared-copy.js';
 
@@ -34,6 +35,8 @@ export class KeptMessages {
     readonly linkId: number,
     /** The window granted for the channel: what this keeps, at most (but one larger message alone). */
     private readonly window: number,
+    /** The counters of the link the messages came over: `keptBytes` follows what this holds. */
+    private readonly counters: LinkCounters,
   ) {}
 
   /** Window bytes kept (messageBytes() of each message). */
@@ -53,6 +56,7 @@ export class KeptMessages {
     this.u8.fill(0, m + DataMessage.HEADER_BYTES + bytes, m + need);
     this.tail = m + need;
     this.count++;
+    this.counters.kept(need);
   }
 
   /** The oldest message's payload: its offset in bytes8()/words32() and its length. Only while count > 0. */
@@ -74,14 +78,17 @@ export class KeptMessages {
 
   /** Forget every message (the channel ended, or its owner reads no more). */
   clear(): void {
+    this.counters.kept(-(this.tail - this.head));
     this.head = this.tail = 0;
     this.count = 0;
   }
 
   /** The oldest message is in its ring: forget it. */
   shift(): void {
-    this.head += messageBytes(this.firstBytes);
+    const bytes = messageBytes(this.firstBytes);
+    this.head += bytes;
     this.count--;
+    this.counters.kept(-bytes);
     if (this.count === 0) this.head = this.tail = 0;
   }
 

@@ -12,6 +12,7 @@ import {
   LINK_DOWNS,
   LINK_FRAMES_RECEIVED,
   LINK_FRAMES_SENT,
+  LINK_KEPT_BYTES,
   LINK_MESSAGES_RECEIVED,
   LINK_MESSAGES_SENT,
   LINK_STATE,
@@ -66,6 +67,11 @@ export class LinkCounters {
 
   dialFailure(): void {
     this.values[this.at + LINK_DIAL_FAILURES]++;
+  }
+
+  /** Bytes kept aside for full receive rings grew (or, negative, shrank) by `bytes`. */
+  kept(bytes: number): void {
+    this.values[this.at + LINK_KEPT_BYTES] += bytes;
   }
 
   unacknowledged(n: number): void {

@@ -317,7 +317,7 @@ export class LinkedChannels implements RemoteEnds {
   private keep(link: NodeLink, d: number, buf: Uint8Array, at: number, bytes: number): number {
     let k = this.keptFor[d];
     if (k === undefined) {
-      k = new KeptMessages(d, this.table.linkId(d), this.windowBytes);
+      k = new KeptMessages(d, this.table.linkId(d), this.windowBytes, link.counters);
       this.keptFor[d] = k;
       this.kept.push(k);
     } else if (k.bytes + messageBytes(bytes) > this.windowBytes) {
