@@ -17,7 +17,7 @@
 import { NO_ENTRY, type ChannelStateTable } from '../channel-state-table.js';
 import type { Counters } from '../counters.js';
 import { QueuePairState, type HardwareQueuePair } from '../partition-port.js';
-import { DONE, GONE, type Engine, type RemoteEnds } from '../engine.js';
+import { BLOCKED, DONE, GONE, type Engine, type RemoteEnds } from '../engine.js';
 import type { KeyTable } from '../key-table.js';
 import type { Stamp } from '../stamp.js';
 import { KeptMessages } from './kept-messages.js';
@@ -50,6 +50,12 @@ export class LinkedChannels implements RemoteEnds {
   /** The link and entry of the message send() took last, for the sendNext() that may follow. */
   private sendLink: NodeLink | undefined;
   private sendEntry = NO_ENTRY;
+  /**
+   * Window bytes sendNext() may still spend on that entry: what send() left of its window. ACKs
+   * (which only add room) come between engine rounds, and every run starts with send(), which
+   * reads the tables again: three table reads fewer per message of a run.
+   */
+  private sendCredit = 0;
   /**
    * Messages kept aside for a full receive ring, by entry (allocated whole: an array written at
    * a high index first turns into a dictionary, and message() reads it for every message), and
@@ -108,36 +114,36 @@ export class LinkedChannels implements RemoteEnds {
     const t = this.table;
     const link = this.linkOf[t.remoteNode[e]];
     // An open remote end always has its link up: a link going down ends every channel over it first.
-    if (link === undefined || !link.up || !this.windowOpen(e, bytes)) return false;
+    if (link === undefined || !link.up) return false;
+    // The window the other node granted: what is unacknowledged stays within it, but for one
+    // message when nothing is (a message larger than the window still goes, alone). When not, the
+    // SEND waits in its send ring, as for a full ring on one node, until an ACK wakes the engine.
+    const unacknowledged = (t.sentWindow[e] - t.ackedWindow[e]) >>> 0;
+    const cost = messageBytes(bytes);
+    if (unacknowledged !== 0 && unacknowledged + cost > t.peerWindow[e]) {
+      this.windowWaiting = true;
+      return false;
+    }
     const sequence = (t.sentSequence[e] + 1) >>> 0;
     if (!link.message(t.linkChannel[e], stamp.sourcePartition, sequence, stamp.k0, stamp.k1, stamp.k2, stamp.k3, src, payload, bytes)) return false;
     t.sentSequence[e] = sequence;
-    t.sentWindow[e] = (t.sentWindow[e] + messageBytes(bytes)) >>> 0;
+    t.sentWindow[e] = (t.sentWindow[e] + cost) >>> 0;
     this.sendLink = link;
     this.sendEntry = e;
+    this.sendCredit = t.peerWindow[e] - unacknowledged - cost;
     return true;
   }
 
   sendNext(e: number, src: RingConsumer, payload: number, bytes: number): boolean {
-    // Only right behind send()'s message on the same entry: anything else would join another end's frame.
-    if (e !== this.sendEntry || !this.windowOpen(e, bytes) || !this.sendLink!.next(src, payload, bytes)) return false;
+    const cost = messageBytes(bytes);
+    // Only right behind send()'s message on the same entry (anything else would join another end's
+    // frame), and within what send() left of the window (past it, send() decides).
+    if (e !== this.sendEntry || cost > this.sendCredit || !this.sendLink!.next(src, payload, bytes)) return false;
+    this.sendCredit -= cost;
     const t = this.table;
     t.sentSequence[e] = (t.sentSequence[e] + 1) >>> 0;
-    t.sentWindow[e] = (t.sentWindow[e] + messageBytes(bytes)) >>> 0;
+    t.sentWindow[e] = (t.sentWindow[e] + cost) >>> 0;
     return true;
-  }
-
-  /**
-   * Whether a message of `bytes` fits entry `e`'s window (the one the other node granted): what is
-   * unacknowledged stays within it, but for one message when nothing is (a message larger than the
-   * window still goes, alone). When not, the SEND waits in its send ring, as for a full local ring.
-   */
-  private windowOpen(e: number, bytes: number): boolean {
-    const t = this.table;
-    const unacknowledged = (t.sentWindow[e] - t.ackedWindow[e]) >>> 0;
-    if (unacknowledged === 0 || unacknowledged + messageBytes(bytes) <= t.peerWindow[e]) return true;
-    this.windowWaiting = true;
-    return false;
   }
 
   closed(e: number, status: number): void {
@@ -296,21 +302,15 @@ export class LinkedChannels implements RemoteEnds {
   message(link: NodeLink, d: number, buf: Uint8Array, words: Uint32Array, at: number, bytes: number): number {
     // Another link's run came in between (never as the reader calls: run() looks up every run).
     if (d !== this.runEntry) this.lookUpRun(d);
-    if (this.keptFor[d] === undefined) {
-      const r = this.engine.deliverFromLink(this.runQueuePair, this.runHandle, buf, words, at, bytes);
-      if (r === DONE) {
-        this.ringMessages++;
-        this.ringPayload += bytes;
-        this.ringWindow += messageBytes(bytes);
-        return DELIVERED;
-      }
-      if (r === GONE) {
-        // The owner's queue pair stopped (faulted): the channel cannot go on.
-        this.lost(link, d);
-        return DROPPED;
-      }
+    // Messages kept for `d` already go first: this one joins them.
+    const r = this.keptFor[d] === undefined ? this.engine.deliverFromLink(this.runQueuePair, this.runHandle, buf, words, at, bytes) : BLOCKED;
+    if (r === DONE) {
+      this.ringMessages++;
+      this.ringPayload += bytes;
+      this.ringWindow += messageBytes(bytes);
+      return DELIVERED;
     }
-    return this.keep(link, d, buf, at, bytes);
+    return r === GONE ? this.lost(link, d) : this.keep(link, d, buf, at, bytes);
   }
 
   /** Keep a message for `d`'s full ring, within the channel's window; a peer past the window loses the channel. */
@@ -331,8 +331,9 @@ export class LinkedChannels implements RemoteEnds {
   }
 
   /** Entry `d`'s owner can receive nothing more (its queue pair faulted): the channel ends on both nodes with EFAULT. */
-  private lost(link: NodeLink, d: number): void {
+  private lost(link: NodeLink, d: number): typeof DROPPED {
     this.endHere(link, d, Status.EFAULT);
+    return DROPPED;
   }
 
   /**
