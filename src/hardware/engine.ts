@@ -57,6 +57,8 @@ export interface RemoteEnds {
   sendNext(e: number, src: RingConsumer, payload: number, bytes: number): boolean;
   /** Entry `e`, open with a remote other end, is closing on this node: tell the other node, with `status`. */
   closed(e: number, status: number): void;
+  /** `qp` faulted: its channels with other ends on other nodes end there and here (EFAULT), as their sequences cannot skip what the fault lost. */
+  faulted(qp: HardwareQueuePair): void;
   /** Once per round: move messages kept aside for full receive rings into them. Returns the messages moved. */
   poll(): number;
   /** Once per scheduler turn (and whenever a batch fills): write every link's batch, one socket write each. */
@@ -762,6 +764,7 @@ export class Engine {
     this.countBeforePublish();
     qp.publish();
     this.deactivate(qp, QueuePairState.FAULTED);
+    this.remote?.faulted(qp);
   }
 
   /** Post an error or acknowledgement on the queue pair's completion ring; a full ring drops it and counts the drop. */

@@ -149,9 +149,24 @@ export const enum AckFrame {
   PAIR_BYTES = 16,
 }
 
-/** The windows a node may grant (node.channelWindowBytes); a CONNECT or CONNECT_OK granting another is refused. */
+/** The range of node.channelWindowBytes. */
 export const MIN_CHANNEL_WINDOW_BYTES = 64 * 1024;
 export const MAX_CHANNEL_WINDOW_BYTES = 64 * 1024 * 1024;
+/**
+ * The most a node grants: its window, or one message of its maxMessageBytes if that is more (up to
+ * what a 1 GiB ring carries). A CONNECT or CONNECT_OK granting under MIN_CHANNEL_WINDOW_BYTES or
+ * over this is refused.
+ */
+export const MAX_GRANTED_WINDOW_BYTES = 1024 * 1024 * 1024;
+
+/**
+ * The window a node grants each channel: its `channelWindowBytes`, raised to one message of its
+ * `maxMessageBytes` where that is larger, so that what it keeps aside for a channel is bounded by
+ * what it granted, the first message included.
+ */
+export function grantedWindow(channelWindowBytes: number, maxMessageBytes: number): number {
+  return Math.max(channelWindowBytes, messageBytes(maxMessageBytes));
+}
 
 /*
  * Per-channel credit across a link (THREATS case 48). Each side of a channel grants the other a

@@ -332,9 +332,10 @@ export class RingProducer extends RingSide {
     return sleepAsync(this.i32, s.spaceWaiting, s.spaceBell, () => this.faulted || this.canClaim(bodyBytes), spins, timeoutMs);
   }
 
-  /** Owner-side recovery: both positions restart at `position`. */
+  /** Owner-side recovery: both positions restart at `position` (an empty ring: nobody waits for space). */
   reset(position: number): void {
     checkPosition(position);
+    this.clearWaitingForSpace();
     this.published = this.claimed = this.consumerCache = position | 0;
     Atomics.store(this.i32, this.producerWord, this.published);
     Atomics.store(this.i32, this.consumerWord, this.published);

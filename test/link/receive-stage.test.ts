@@ -21,7 +21,7 @@
  * engine round does before its serves publish (LinkedChannels.poll).
  */
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { NO_ENTRY } from '../../src/hardware/channel-state-table.js';
 import { Hardware } from '../../src/hardware/hardware.js';
 import { LinkReader, type FrameSink } from '../../src/hardware/link/link-reader.js';
@@ -96,8 +96,8 @@ interface Chan {
   got: Uint8Array[];
 }
 
-function setup() {
-  const options = resolveOptions({ partitions: [{ id: 1 }, { id: 2 }], wait: 'sleep', receiveRingBytes: 1024, maxMessageBytes: MAX });
+function setup(o: { budgetPerRound?: number } = {}) {
+  const options = resolveOptions({ partitions: [{ id: 1 }, { id: 2 }], wait: 'sleep', receiveRingBytes: 1024, maxMessageBytes: MAX, ...o });
   const hw = new Hardware(options);
   const ports = hw.ports;
   for (const p of ports) {
@@ -201,7 +201,9 @@ function setup() {
     };
     link.reader = new LinkReader(sink, F.maxFrameBytes(options.geometry.maxMessageBytes), options.geometry.maxMessageBytes);
   }
+  // The partitions' side of each port's queue pair 0 (replaced by reattach() after a reset of it).
   const queuePairs = ports.map((p) => new ProcessQueuePair(p.buffer, options.geometry, 0, options.wait));
+  const reattach = (partition: number) => (queuePairs[partition] = new ProcessQueuePair(ports[partition].buffer, options.geometry, 0, options.wait));
   // Link 0 (node 5): a channel into each partition; link 1 (node 6): one into partition 1, whose
   // receive ring it shares with link 0's.
   const specs = [
@@ -246,7 +248,7 @@ function setup() {
     if (grant instanceof Promise || !grant.ok) throw new Error('no grant');
     return { entry: answer.entry, id: hw.table.linkId(answer.entry), rx: new Channel(queuePairs[partition], grant.handle, { node: NODES[link], partition: source, process: 1 }, () => {}) };
   };
-  return { hw, channels, links, chans, partitionKeyMismatch, partitionViolations, accept, queuePairs, wakes };
+  return { hw, channels, links, chans, partitionKeyMismatch, partitionViolations, accept, queuePairs, wakes, reattach };
 }
 
 /** A SEND work request written straight into a send ring (not published), as a partition may write one; `flags` other than 0 are refused. */
@@ -577,7 +579,8 @@ describe('the receive stage of a link (LinkReader, LinkedChannels) and the engin
   });
 
   it('a peer that puts more than a window of one channel on the wire loses that channel (window, ENOBUFS); the link and other channels go on', () => {
-    const { channels, links, chans } = setup();
+    const x = setup();
+    const { channels, links, chans } = x;
     const [c, other] = chans;
     const link = links[0];
     const perFrame = Math.floor((F.DataFrame.TARGET_BYTES - F.DataFrame.FIRST_MESSAGE_OFFSET) / F.messageBytes(MAX));
@@ -589,6 +592,8 @@ describe('the receive stage of a link (LinkReader, LinkedChannels) and the engin
     }
     channels.processed();
     expect(link.counts.window).toBe(1);
+    // The channel's end woke the engine (a SEND of it waiting for its window gets its answer).
+    expect(x.wakes.count).toBeGreaterThan(0);
     // The peer is told, with ENOBUFS; whatever came after for the channel is dropped quietly (it closed here).
     expect(link.closes).toEqual([[c.senderId, c.id, Status.ENOBUFS]]);
     expect(channels.keptMessages).toBe(0);
@@ -659,6 +664,110 @@ describe('the receive stage of a link (LinkReader, LinkedChannels) and the engin
     }
   });
 
+  it('a fault ends the queue pair\'s remote channels at once (EFAULT), before any round; after a reset, a new channel into it gets its kept messages', () => {
+    const x = setup();
+    const { hw, channels, links, chans, accept } = x;
+    const [c] = chans;
+    const link = links[0];
+    pushRun(link, c, 24);
+    channels.processed();
+    expect(channels.keptMessages).toBeGreaterThan(0);
+    const port = hw.ports[c.partition];
+    hw.engine.faultQueuePair(port.queuePairs[0], 'badLength');
+    // No round ran: the channel ended already, what was kept is gone, and the peer knows.
+    expect(hw.table.state[c.entry]).not.toBe(ConnectionState.OPEN);
+    expect(link.closes).toEqual([[c.senderId, c.id, Status.EFAULT]]);
+    expect(channels.keptMessages).toBe(0);
+    expect(link.keptBytes).toBe(0);
+    // The partition resets its queue pair at once (no round in between), and a new channel comes.
+    expect(hw.manager.resetQueuePair(port, 0).ok).toBe(true);
+    x.reattach(c.partition);
+    const key = [9, 8, 7, 6];
+    const fresh = accept(0, c.partition, c.source, 400, key);
+    const payloads = Array.from({ length: 24 }, (_, j) => payload(4, 1 + j, MAX));
+    link.reader.push(dataFrame({ channel: fresh.id, source: c.source, first: 1, key, payloads }));
+    channels.processed();
+    expect(channels.keptMessages).toBeGreaterThan(0);
+    const got: Uint8Array[] = [];
+    for (let spins = 0; got.length < 24; spins++) {
+      expect(spins).toBeLessThan(1000);
+      for (let m = fresh.rx.tryRecv(); m !== undefined; m = fresh.rx.tryRecv()) got.push(m.slice());
+      hw.engine.round();
+      channels.processed();
+    }
+    expect(got.map((m) => Array.from(m))).toEqual(payloads.map((p) => Array.from(p)));
+    expect(link.acks.get(400)).toBe(24);
+  });
+
+  it('a partition that corrupts its receive ring\'s position faults its queue pair while a run is delivered: the run is booked, the channel ends with EFAULT, the engine is woken, and a late ACK of the peer is no violation', () => {
+    const x = setup();
+    const { hw, channels, links, chans } = x;
+    const [c] = chans;
+    const link = links[0];
+    // Sends of this end to the peer, unacknowledged when the channel ends.
+    const q = x.queuePairs[c.partition].sendQueue;
+    for (let i = 0; i < 3; i++) writeSend(q, c.rx.handle, payload(0, 1, 16));
+    q.publish();
+    expect(hw.engine.round()).toBe(3);
+    const rx = hw.ports[c.partition].queuePairs[0].receive as unknown as { i32: Int32Array; consumerWord: number };
+    // The consumer position the partition writes: far past anything the hardware published.
+    Atomics.store(rx.i32, rx.consumerWord, 1 << 20);
+    pushRun(link, c, 24);
+    channels.processed();
+    expect(x.partitionViolations).toEqual(['0:receiveRingPosition']);
+    expect(hw.table.state[c.entry]).not.toBe(ConnectionState.OPEN);
+    expect(link.closes).toEqual([[c.senderId, c.id, Status.EFAULT]]);
+    expect(x.wakes.count).toBeGreaterThan(0);
+    expect(channels.keptMessages).toBe(0);
+    // The peer acknowledges two of the three sends, sent before it learned of the end: nothing counted.
+    channels.ack(link as unknown as NodeLink, c.id, 2, 2 * F.messageBytes(16));
+    expect(Object.values(link.counts).reduce((a, b) => a + b, 0)).toBe(0);
+  });
+
+  it('a ring its reader has not rung for since it filled is not tried again: kept messages cost nothing per round until the reader frees space', () => {
+    const x = setup();
+    const { hw, channels, links, chans } = x;
+    const [c] = chans;
+    pushRun(links[0], c, 24);
+    channels.processed();
+    const deliver = vi.spyOn(hw.engine, 'deliverFromLink');
+    for (let i = 0; i < 100; i++) hw.engine.round();
+    expect(deliver.mock.calls.length).toBeLessThanOrEqual(1);
+    // The reader reads: it rings, and the next round moves kept messages in.
+    for (let m = c.rx.tryRecv(); m !== undefined; m = c.rx.tryRecv());
+    const before = channels.keptMessages;
+    hw.engine.round();
+    expect(channels.keptMessages).toBeLessThan(before);
+    deliver.mockRestore();
+  });
+
+  it('a queue pair reset after a fault leaves no one waiting for space in its rings', () => {
+    const x = setup();
+    const { hw, links, chans, channels } = x;
+    const [c] = chans;
+    pushRun(links[0], c, 24);
+    channels.processed();
+    const qp = hw.ports[c.partition].queuePairs[0];
+    expect(qp.receive.stillWaitingForSpace).toBe(true);
+    hw.engine.faultQueuePair(qp, 'badLength');
+    expect(hw.manager.resetQueuePair(hw.ports[c.partition], 0).ok).toBe(true);
+    expect(qp.receive.isWaitingForSpace).toBe(false);
+    expect(qp.receive.stillWaitingForSpace).toBe(false);
+  });
+
+  it('each kept channel moves at most a queue pair\'s budget per round', () => {
+    const x = setup({ budgetPerRound: 4 });
+    const { hw, channels, links, chans } = x;
+    const [c] = chans;
+    pushRun(links[0], c, 30);
+    channels.processed();
+    const inRing = hw.table.receivedSequence[c.entry];
+    expect(inRing).toBeGreaterThan(4);
+    for (let m = c.rx.tryRecv(); m !== undefined; m = c.rx.tryRecv());
+    hw.engine.round();
+    expect(hw.table.receivedSequence[c.entry]).toBe(inRing + 4);
+  });
+
   it('kept messages move into their ring from a rotating start, a budget at a time: a channel that keeps refilling does not take all the room', () => {
     const x = setup();
     const { hw, channels, links, chans } = x;
@@ -701,6 +810,16 @@ describe('the receive stage of a link (LinkReader, LinkedChannels) and the engin
     });
     expect(k.count).toBe(0);
     expect(gauge).toBe(0);
+  });
+
+  it('kept messages give memory back as they drain: one message left of a burst does not pin the burst\'s buffer', () => {
+    const k = new KeptMessages(0, 0, 4 << 20, { kept() {} } as unknown as LinkCounters);
+    const big = new Uint8Array(4096);
+    while (k.bytes + F.messageBytes(big.length) <= 4 << 20) k.push(big, 0, big.length);
+    expect(k.capacity).toBe(4 << 20);
+    while (k.count > 1) k.shift();
+    expect(k.capacity).toBeLessThanOrEqual(Math.max(16 * 1024, 4 * k.bytes));
+    expect(k.firstBytes).toBe(4096);
   });
 
   it("a peer's CLOSE waits behind the messages kept for its channel: they are read first, then the END", () => {

@@ -12,6 +12,8 @@ import { RemoteConnect } from '../../src/hardware/link/remote-connect.js';
 import type { ConnectFields } from '../../src/hardware/link/link-writer.js';
 import { resolveOptions } from '../../src/options.js';
 import { Status } from '../../src/shared/errors.js';
+import * as F from '../../src/shared/link-frames.js';
+import { grantedWindow } from '../../src/shared/link-frames.js';
 
 const TIMEOUT_MS = 2000;
 const WINDOW = 1 << 20;
@@ -68,12 +70,13 @@ it('a connect nobody answers fails ETIMEDOUT at the bound; a late answer from a 
   void late.then(() => (settled = true));
   await Promise.resolve();
   expect(settled).toBe(false);
-  await vi.advanceTimersByTimeAsync(1);
+  // The bound passed; the answer may still be waiting in the socket: it is given up a turn later.
+  await vi.advanceTimersByTimeAsync(2);
   expect(await late).toMatchObject({ ok: false, code: 'ETIMEDOUT' });
   // Node 6 never answers: 1100 connects to it time out, one after another (each frees its slot).
   for (let i = 0; i < 1100; i++) {
     const p = connect(6);
-    await vi.advanceTimersByTimeAsync(TIMEOUT_MS);
+    await vi.advanceTimersByTimeAsync(TIMEOUT_MS + 1);
     expect(await p).toMatchObject({ ok: false, code: 'ETIMEDOUT' });
   }
   // Node 5 answers its connect at last: the channel it opened is closed at once, cleanly.
@@ -84,9 +87,28 @@ it('a connect nobody answers fails ETIMEDOUT at the bound; a late answer from a 
   expect(silent.violations).toEqual([]);
 });
 
+it('an answer read in the turn the bound passed is taken, not given up (timers run before sockets are read)', async () => {
+  const { slow, connects, connect } = setup();
+  const p = connect(5);
+  await vi.advanceTimersByTimeAsync(TIMEOUT_MS);
+  connects.connectOk(slow as unknown as NodeLink, slow.connects[0].request, 77, 1, WINDOW);
+  await vi.advanceTimersByTimeAsync(1);
+  expect(await p).toMatchObject({ ok: true });
+  expect(slow.closes).toEqual([]);
+});
+
+it('a node grants its window, or one of its largest messages where that is more: what it keeps aside for a channel stays within what it granted', () => {
+  expect(grantedWindow(4 << 20, 64 * 1024)).toBe(4 << 20);
+  expect(grantedWindow(64 * 1024, 1 << 20)).toBe(F.messageBytes(1 << 20));
+  // The window this node sends in its CONNECTs is that one.
+  const { silent, connect } = setup();
+  void connect(6);
+  expect(silent.connects[0].window).toBe(WINDOW);
+});
+
 it('an answer granting a window no node may grant fails the connect (EINVAL), is counted, and the channel it opened is closed', async () => {
   const { slow, connects, connect } = setup();
-  for (const window of [0, 64 * 1024 - 1, 64 * 1024 * 1024 + 1, 0xffff_ffff]) {
+  for (const window of [0, 64 * 1024 - 1, 1024 * 1024 * 1024 + 1, 0xffff_ffff]) {
     const p = connect(5);
     const request = slow.connects[slow.connects.length - 1];
     connects.connectOk(slow as unknown as NodeLink, request.request, 90, 1, window);
@@ -94,8 +116,10 @@ it('an answer granting a window no node may grant fails the connect (EINVAL), is
     expect(slow.closes[slow.closes.length - 1]).toEqual([90, request.sourceChannel, Status.EINVAL]);
   }
   expect(slow.violations).toEqual(['badFrame', 'badFrame', 'badFrame', 'badFrame']);
-  // A window in range opens the channel.
-  const p = connect(5);
-  connects.connectOk(slow as unknown as NodeLink, slow.connects[slow.connects.length - 1].request, 91, 1, 64 * 1024);
-  expect(await p).toMatchObject({ ok: true });
+  // Windows in range open the channel: from 64 KiB up to one message of a node whose maxMessageBytes is near 1 GiB.
+  for (const window of [64 * 1024, 1024 * 1024 * 1024]) {
+    const p = connect(5);
+    connects.connectOk(slow as unknown as NodeLink, slow.connects[slow.connects.length - 1].request, 91, 1, window);
+    expect(await p).toMatchObject({ ok: true });
+  }
 });

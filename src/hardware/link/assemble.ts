@@ -12,6 +12,7 @@ import type { NodeLink } from './node-link.js';
 import { RemoteConnect } from './remote-connect.js';
 import type { HardwareBoot, ResolvedNode } from '../../shared/boot.js';
 import type { LinkEvent } from '../../shared/operator-contract.js';
+import { grantedWindow } from '../../shared/link-frames.js';
 
 export function startLinks(hw: Hardware, node: ResolvedNode, boot: NonNullable<HardwareBoot['link']>, onEvent: (e: LinkEvent) => void): Links {
   const kick = (): void => hw.scheduler.kick();
@@ -33,8 +34,9 @@ export function startLinks(hw: Hardware, node: ResolvedNode, boot: NonNullable<H
     drained: kick,
     processed: () => channels!.processed(),
   });
-  channels = new LinkedChannels(hw.table, hw.keys, hw.engine, hw.counters, links.byNode, links.all, kick, node.channelWindowBytes);
-  connects = new RemoteConnect(hw.manager, hw.table, hw.keys, links.byNode, kick, { answerTimeoutMs: handshakeTimeoutMs(node.deadAfterMs), windowBytes: node.channelWindowBytes });
+  const window = grantedWindow(node.channelWindowBytes, hw.engine.maxMessageBytes);
+  channels = new LinkedChannels(hw.table, hw.keys, hw.engine, hw.counters, links.byNode, links.all, kick, window);
+  connects = new RemoteConnect(hw.manager, hw.table, hw.keys, links.byNode, kick, { answerTimeoutMs: handshakeTimeoutMs(node.deadAfterMs), windowBytes: window });
   hw.engine.remote = channels;
   hw.manager.remote = connects;
   return links;

@@ -39,6 +39,11 @@ export class KeptMessages {
     private readonly counters: LinkCounters,
   ) {}
 
+  /** Bytes of memory this holds for them (at most four times what it keeps, and 16 KiB at least). */
+  get capacity(): number {
+    return this.u8.length;
+  }
+
   /** Window bytes kept (messageBytes() of each message). */
   get bytes(): number {
     return this.tail - this.head;
@@ -90,23 +95,32 @@ export class KeptMessages {
     this.count--;
     this.counters.kept(-bytes);
     if (this.count === 0) this.head = this.tail = 0;
+    // A buffer that grew for a burst goes back down as it drains: a channel left with a message or
+    // two unread must not pin a window's worth of memory (it is at most four times what it holds).
+    else if (this.u8.length > FIRST_BYTES && 4 * (this.tail - this.head) <= this.u8.length) this.resize(Math.max(FIRST_BYTES, 2 * (this.tail - this.head)));
   }
 
   private makeRoom(need: number): void {
     const used = this.tail - this.head;
     if (used + need <= this.u8.length && this.head > 0) {
       this.u8.copyWithin(0, this.head, this.tail);
-    } else {
-      let size = this.u8.length;
-      while (size < used + need) size *= 2;
-      // Never past the window (rounded up to 8, for the word view), but for one message larger than it (kept alone).
-      size = Math.min(size, Math.max(used + need, (this.window + 7) & ~7));
-      const next = new Uint8Array(size);
-      next.set(this.u8.subarray(this.head, this.tail));
-      this.u8 = next;
-      this.u32 = new Uint32Array(next.buffer);
+      this.tail = used;
+      this.head = 0;
+      return;
     }
-    this.tail = used;
+    let size = this.u8.length;
+    while (size < used + need) size *= 2;
+    // Never past the window (rounded up to 8, for the word view), but for one message larger than it (kept alone).
+    this.resize(Math.min(size, Math.max(used + need, (this.window + 7) & ~7)));
+  }
+
+  /** Move what is kept to the start of a new buffer of `size` bytes (a multiple of 8, at least what is kept). */
+  private resize(size: number): void {
+    const next = new Uint8Array(size);
+    next.set(this.u8.subarray(this.head, this.tail));
+    this.tail -= this.head;
     this.head = 0;
+    this.u8 = next;
+    this.u32 = new Uint32Array(next.buffer);
   }
 }

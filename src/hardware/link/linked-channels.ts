@@ -216,7 +216,9 @@ export class LinkedChannels implements RemoteEnds {
       const bytes = k.firstBytes;
       const r = this.engine.deliverFromLink(qp, this.runHandle, k.bytes8, k.words32, k.firstAt, bytes);
       if (r !== DONE) {
-        if (n > 0) this.book(link, d, n, payload, window);
+        // A fault of the ring ended the channel already (faulted(): its CLOSE told the peer that
+        // nothing unacknowledged arrived); otherwise what moved is booked before anything else.
+        if (n > 0 && t.state[d] === ConnectionState.OPEN) this.book(link, d, n, payload, window);
         // GONE: the owner's queue pair stopped (faulted): the channel cannot go on.
         if (r === GONE) this.lost(link, d);
         return n;
@@ -330,6 +332,17 @@ export class LinkedChannels implements RemoteEnds {
     return DELIVERED;
   }
 
+  faulted(qp: HardwareQueuePair): void {
+    const t = this.table;
+    const port = qp.port.index;
+    for (let slot = 0; slot < t.slotsPerPartition; slot++) {
+      const e = t.entry(port, slot);
+      if (t.state[e] !== ConnectionState.OPEN || t.remoteNode[e] === 0 || t.ownerQueuePair[e] !== qp.index) continue;
+      const link = this.linkOf[t.remoteNode[e]];
+      if (link !== undefined) this.endHere(link, e, Status.EFAULT);
+    }
+  }
+
   /** Entry `d`'s owner can receive nothing more (its queue pair faulted): the channel ends on both nodes with EFAULT. */
   private lost(link: NodeLink, d: number): typeof DROPPED {
     this.endHere(link, d, Status.EFAULT);
@@ -344,7 +357,9 @@ export class LinkedChannels implements RemoteEnds {
    * now gets its answer, and the SENDs behind it go on.
    */
   private endHere(link: NodeLink, d: number, status: number): void {
-    this.delivered(link, d);
+    if (this.table.state[d] !== ConnectionState.OPEN) return;
+    // Only the reader's current stretch has messages put into the ring and not booked, and only for its entry.
+    if (d === this.runEntry) this.delivered(link, d);
     this.dropKept(d);
     const t = this.table;
     link.close(t.linkChannel[d], t.linkId(d), status);
@@ -391,6 +406,8 @@ export class LinkedChannels implements RemoteEnds {
       if (!link.closedRecently(channel)) link.counters.violation('unknownChannel');
       return;
     }
+    // Ended here (its sends failed when it ended): an ACK the peer sent before it learned so is no violation.
+    if (t.state[e] !== ConnectionState.OPEN) return;
     // Only forward, and never past what was sent; the window moves with the sequence (every message counts at least 8).
     const ahead = (sequence - t.ackedSequence[e]) >>> 0;
     const aheadWindow = (window - t.ackedWindow[e]) >>> 0;

@@ -18,7 +18,7 @@ import type { NodeLink } from './node-link.js';
 import { isService, type ChannelGrant, type ControlResult } from '../../shared/control-contract.js';
 import { Status, statusName, type ChannelErrorCode } from '../../shared/errors.js';
 import { ConnectionState } from '../../shared/layout.js';
-import { ConnectFrame, MAX_CHANNEL_WINDOW_BYTES, MIN_CHANNEL_WINDOW_BYTES } from '../../shared/link-frames.js';
+import { ConnectFrame, MAX_GRANTED_WINDOW_BYTES, MIN_CHANNEL_WINDOW_BYTES } from '../../shared/link-frames.js';
 
 /** Connects this node waits on the other node to answer, at most, per link (a peer that never answers cannot grow it further). */
 const MAX_PENDING_PER_LINK = 1024;
@@ -42,9 +42,9 @@ interface PendingConnect {
 }
 
 
-/** A window a node may grant (what node.channelWindowBytes accepts). */
+/** A window a node may grant (grantedWindow() of what node.channelWindowBytes accepts). */
 function isWindow(window: number): boolean {
-  return window >= MIN_CHANNEL_WINDOW_BYTES && window <= MAX_CHANNEL_WINDOW_BYTES;
+  return window >= MIN_CHANNEL_WINDOW_BYTES && window <= MAX_GRANTED_WINDOW_BYTES;
 }
 
 function fail(code: ChannelErrorCode, message: string): { ok: false; code: ChannelErrorCode; message: string } {
@@ -119,6 +119,13 @@ export class RemoteConnect implements RemoteConnector {
 
   /** The other node kept the link up and did not answer (THREATS case 49): the connect fails, its slot is freed. */
   private timedOut(request: number): void {
+    if (!this.pending.has(request)) return;
+    // Timers run before the event loop reads sockets: the answer may be waiting there (a thread
+    // that did not get a core for a while). Let it be read first, as the link's silence check does.
+    setImmediate(() => this.giveUp(request));
+  }
+
+  private giveUp(request: number): void {
     const p = this.pending.get(request);
     if (p === undefined) return;
     this.pending.delete(request);
@@ -147,7 +154,7 @@ export class RemoteConnect implements RemoteConnector {
       link.counters.violation('badFrame');
       link.close(channel, p.linkId, Status.EINVAL);
       this.abandon(p);
-      p.resolve(fail('EINVAL', `node ${link.node} answered the connect with a window of ${window} bytes (a node grants ${MIN_CHANNEL_WINDOW_BYTES} to ${MAX_CHANNEL_WINDOW_BYTES})`));
+      p.resolve(fail('EINVAL', `node ${link.node} answered the connect with a window of ${window} bytes (a node grants ${MIN_CHANNEL_WINDOW_BYTES} to ${MAX_GRANTED_WINDOW_BYTES})`));
       return;
     }
     if (t.linkId(e) !== p.linkId || t.state[e] !== CONNECTING) {
