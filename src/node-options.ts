@@ -87,9 +87,9 @@ function only(option: string, v: Record<string, unknown>, keys: readonly string[
   for (const key of Object.keys(v)) if (!keys.includes(key)) bad(`${option}.${key}`, `is not an option here (known: ${keys.join(', ')})`);
 }
 
-function integer(option: string, value: unknown, min: number, max: number): number {
+function integer(option: string, value: unknown, min: number, max: number, hint?: string): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    bad(option, `must be an integer from ${min} to ${max}, got ${describeValue(value)}`);
+    bad(option, `must be an integer from ${min} to ${max}${hint === undefined ? '' : ` (${hint})`}, got ${describeValue(value)}`);
   }
   return value;
 }
@@ -245,7 +245,7 @@ export function resolveNode(value: unknown): { node: ResolvedNode; tls: NodeTls 
   const channelWindowBytes =
     value.channelWindowBytes === undefined
       ? NODE_DEFAULTS.channelWindowBytes
-      : integer('node.channelWindowBytes', value.channelWindowBytes, MIN_CHANNEL_WINDOW_BYTES, MAX_CHANNEL_WINDOW_BYTES);
+      : integer('node.channelWindowBytes', value.channelWindowBytes, MIN_CHANNEL_WINDOW_BYTES, MAX_CHANNEL_WINDOW_BYTES, '64 KiB to 64 MiB; 4 MiB if left out: docs/LINK.md, "Sizing the rings and windows"');
   return { node: { id, listen, peers, heartbeatMs, deadAfterMs, channelWindowBytes }, tls: { key, cert, ca } };
 }
 

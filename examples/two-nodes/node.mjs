@@ -10,6 +10,7 @@
 // waited for, with its link counters, and exits 1.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { inspect } from 'node:util';
 import { createMachine } from 'lparlink';
 
 const id = Number(process.argv[2]);
@@ -35,7 +36,8 @@ const machine = await createMachine({
 });
 console.log(`node ${id}: listening on port ${base + id}; waiting for node ${other} (port ${base + other})`);
 /** The link's counters, and the handshakes from nodes this one does not know (the listening side counts those). */
-const linkCounters = () => ({ links: machine.stats().links, unknownIdentities: machine.stats().unknownIdentities });
+// Printed in full (console.log stops at depth 2, which would hide the violations by kind).
+const linkCounters = () => inspect({ links: machine.stats().links, unknownIdentities: machine.stats().unknownIdentities }, { depth: 4 });
 const giveUp = setTimeout(() => {
   // authFailures or unknownIdentities above 0: the two nodes' certificates do not come from one CA (or name other ids);
   // dialFailures growing: nothing answers at the other node's port (is it running, on that port?); dials false on both

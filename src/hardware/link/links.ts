@@ -280,7 +280,7 @@ function describeAlpn(protocol: string | false | null): string {
 
 /** What a TLS error most likely means between two lparlink nodes. */
 function tlsFailureHint(message: string): string {
-  if (/no application protocol/i.test(message)) return 'the peer speaks another frame format: another lparlink version';
+  if (/no application protocol/i.test(message)) return `the peer does not speak ${LINK_PROTOCOL}: another lparlink version, or not an lparlink node at that address`;
   if (/protocol version/i.test(message)) return 'the peer offers an older TLS; links need TLS 1.3';
   return 'certificates from another CA?';
 }
