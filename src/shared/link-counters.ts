@@ -110,7 +110,8 @@ export interface LinkStats {
   /**
    * Now, not a count: bytes of this node's channels with that node that arrived while their
    * receive ring was full, kept aside by this node's hardware until the ring's reader frees space
-   * (each channel at most the window this node granted, `node.channelWindowBytes`; counted as in
+   * (each channel at most the window this node granted: `node.channelWindowBytes`, or one message of
+   * its `maxMessageBytes` if that is more; counted as in
    * DATA frames: 8 per message plus its payload rounded up to 8). Growing and staying up: a
    * partition that does not read what it was sent.
    */

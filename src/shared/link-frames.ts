@@ -153,9 +153,8 @@ export const enum AckFrame {
 export const MIN_CHANNEL_WINDOW_BYTES = 64 * 1024;
 export const MAX_CHANNEL_WINDOW_BYTES = 64 * 1024 * 1024;
 /**
- * The most a node grants: its window, or one message of its maxMessageBytes if that is more (up to
- * what a 1 GiB ring carries). A CONNECT or CONNECT_OK granting under MIN_CHANNEL_WINDOW_BYTES or
- * over this is refused.
+ * Above what any node grants (its window, or one message of its maxMessageBytes, which stays under
+ * 512 MiB): a CONNECT or CONNECT_OK granting under MIN_CHANNEL_WINDOW_BYTES or over this is refused.
  */
 export const MAX_GRANTED_WINDOW_BYTES = 1024 * 1024 * 1024;
 
@@ -170,7 +169,7 @@ export function grantedWindow(channelWindowBytes: number, maxMessageBytes: numbe
 
 /*
  * Per-channel credit across a link (THREATS case 48). Each side of a channel grants the other a
- * window (CONNECT and CONNECT_OK: its node's `channelWindowBytes`): the sending node never has more
+ * window (CONNECT and CONNECT_OK: grantedWindow() of its node's options): the sending node never has more
  * than that many window bytes (messageBytes() summed over its messages: what they take in DATA
  * frames) of the channel unacknowledged, but for a single message when none is; a message is
  * acknowledged once it is in its receive ring. So when a ring is full, what the receiving node's

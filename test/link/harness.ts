@@ -56,6 +56,7 @@ export interface HarnessLinkConfig {
   tls?: { key: string; cert: string; ca: string };
   heartbeatMs?: number;
   deadAfterMs?: number;
+  channelWindowBytes?: number;
 }
 
 /** createMachine's options, JSON only (no `os` URLs), plus the harness form of `node`. */

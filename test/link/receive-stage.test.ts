@@ -22,7 +22,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
-import { NO_ENTRY } from '../../src/hardware/channel-state-table.js';
+import { CONNECTING, NO_ENTRY } from '../../src/hardware/channel-state-table.js';
 import { Hardware } from '../../src/hardware/hardware.js';
 import { LinkReader, type FrameSink } from '../../src/hardware/link/link-reader.js';
 import { KeptMessages } from '../../src/hardware/link/kept-messages.js';
@@ -722,6 +722,67 @@ describe('the receive stage of a link (LinkReader, LinkedChannels) and the engin
     // The peer acknowledges two of the three sends, sent before it learned of the end: nothing counted.
     channels.ack(link as unknown as NodeLink, c.id, 2, 2 * F.messageBytes(16));
     expect(Object.values(link.counts).reduce((a, b) => a + b, 0)).toBe(0);
+  });
+
+  it('a fault in the middle of a stretch books that stretch, on its own channel, before the CLOSE; another channel of the queue pair gets its CLOSE with nothing booked', () => {
+    const x = setup();
+    const { hw, channels, links, chans } = x;
+    // chans[0] (link 0) and chans[2] (link 1): both into partition 1's queue pair 0, chans[0] at the lower slot.
+    const [quiet, , busy] = chans;
+    const rx = hw.ports[busy.partition].queuePairs[0].receive as unknown as { i32: Int32Array; consumerWord: number };
+    // Three arrive; then the partition corrupts its consumer position. The ring takes about nine:
+    // once the hardware's last look at that position runs out, it reads it again, in the middle of
+    // the next stretch, and the queue pair faults.
+    const sent = Array.from({ length: 27 }, (_, j) => payload(2, 1 + j, MAX));
+    links[1].reader.push(dataFrame({ channel: busy.id, source: busy.source, first: 1, key: busy.key, payloads: sent.slice(0, 3) }));
+    channels.processed();
+    expect(hw.table.receivedSequence[busy.entry]).toBe(3);
+    Atomics.store(rx.i32, rx.consumerWord, 1 << 20);
+    links[1].reader.push(dataFrame({ channel: busy.id, source: busy.source, first: 4, key: busy.key, payloads: sent.slice(3) }));
+    channels.processed();
+    const inRing = hw.table.receivedSequence[busy.entry];
+    expect(inRing).toBeGreaterThan(3);
+    expect(links[1].acks.get(busy.senderId)).toBe(inRing);
+    expect(links[1].closes).toEqual([[busy.senderId, busy.id, Status.EFAULT]]);
+    expect(links[0].acks.get(quiet.senderId)).toBeUndefined();
+    expect(links[0].closes).toEqual([[quiet.senderId, quiet.id, Status.EFAULT]]);
+  });
+
+  it('a fault while kept messages move into the ring acknowledges those it moved, before the CLOSE', () => {
+    const x = setup();
+    const { hw, channels, links, chans } = x;
+    const [c] = chans;
+    const link = links[0];
+    pushRun(link, c, 30);
+    channels.processed();
+    const inRing = hw.table.receivedSequence[c.entry];
+    for (let m = c.rx.tryRecv(); m !== undefined; m = c.rx.tryRecv());
+    // The queue pair faults at the third message this round moves (as a corrupted position would make it).
+    const qp = hw.ports[c.partition].queuePairs[0];
+    const deliver = hw.engine.deliverFromLink.bind(hw.engine);
+    let calls = 0;
+    const spy = vi.spyOn(hw.engine, 'deliverFromLink').mockImplementation((...a) => {
+      if (++calls === 3) {
+        hw.engine.faultQueuePair(qp, 'receiveRingPosition');
+        return 2; // GONE
+      }
+      return deliver(...a);
+    });
+    hw.engine.round();
+    spy.mockRestore();
+    expect(link.closes).toEqual([[c.senderId, c.id, Status.EFAULT]]);
+    expect(link.acks.get(c.senderId)).toBe(inRing + 2);
+    expect(hw.table.receivedSequence[c.entry]).toBe(inRing + 2);
+  });
+
+  it('an ACK naming an end that is still connecting is counted (only an ended end\'s late ACK is not)', () => {
+    const x = setup();
+    const { hw, channels, links } = x;
+    const e = hw.table.allocate(0);
+    hw.table.state[e] = CONNECTING;
+    hw.table.remoteNode[e] = NODES[0];
+    channels.ack(links[0] as unknown as NodeLink, hw.table.linkId(e), 1, F.messageBytes(8));
+    expect(links[0].counts.sequence).toBe(1);
   });
 
   it('a ring its reader has not rung for since it filled is not tried again: kept messages cost nothing per round until the reader frees space', () => {

@@ -116,7 +116,7 @@ it('an answer granting a window no node may grant fails the connect (EINVAL), is
     expect(slow.closes[slow.closes.length - 1]).toEqual([90, request.sourceChannel, Status.EINVAL]);
   }
   expect(slow.violations).toEqual(['badFrame', 'badFrame', 'badFrame', 'badFrame']);
-  // Windows in range open the channel: from 64 KiB up to one message of a node whose maxMessageBytes is near 1 GiB.
+  // Windows in range open the channel: from 64 KiB up to the bound (above one message of any node's maxMessageBytes).
   for (const window of [64 * 1024, 1024 * 1024 * 1024]) {
     const p = connect(5);
     connects.connectOk(slow as unknown as NodeLink, slow.connects[slow.connects.length - 1].request, 91, 1, window);

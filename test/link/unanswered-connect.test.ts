@@ -20,7 +20,11 @@ beforeAll(async () => {
   b = await startNode({
     partitions: [{ id: 1 }],
     wait: 'sleep',
-    node: { id: 2, listen: { host: LOOPBACK, port: 0 }, peers: [{ id: 1 }], certificates: certs.paths(2), deadAfterMs: DEAD_AFTER_MS },
+    // A window under one of its largest messages: it grants the message (grantedWindow), as its CONNECT says.
+    maxMessageBytes: 1 << 20,
+    sendRingBytes: 4 << 20,
+    receiveRingBytes: 4 << 20,
+    node: { id: 2, listen: { host: LOOPBACK, port: 0 }, peers: [{ id: 1 }], certificates: certs.paths(2), deadAfterMs: DEAD_AFTER_MS, channelWindowBytes: 64 * 1024 },
   });
 });
 afterAll(async () => {
@@ -35,6 +39,7 @@ it('49: a connect the peer node never answers fails with ETIMEDOUT within the bo
     const tx = await b.spawn(1, 'sender', { node: 1, partition: 1, port: 7, connectTimeoutMs: 0 });
     const connect = await peer.next((f) => f.type === F.FrameType.CONNECT, 'the CONNECT from node 2');
     const request = connect.bytes.readUInt32LE(F.ConnectFrame.REQUEST_OFFSET);
+    expect(connect.bytes.readUInt32LE(F.ConnectFrame.WINDOW_OFFSET)).toBe(F.messageBytes(1 << 20));
     const result = await tx.result;
     const waited = performance.now() - started;
     expect(result).toEqual({ connected: false, error: 'ETIMEDOUT', sent: 0 });

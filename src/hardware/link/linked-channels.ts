@@ -14,7 +14,7 @@
  * frees space (poll(), from the engine's round); the link reads on, so one
  * unread ring holds back only its own channel (THREATS case 48).
  */
-import { NO_ENTRY, type ChannelStateTable } from '../channel-state-table.js';
+import { CONNECTING, NO_ENTRY, type ChannelStateTable } from '../channel-state-table.js';
 import type { Counters } from '../counters.js';
 import { QueuePairState, type HardwareQueuePair } from '../partition-port.js';
 import { BLOCKED, DONE, GONE, type Engine, type RemoteEnds } from '../engine.js';
@@ -208,27 +208,26 @@ export class LinkedChannels implements RemoteEnds {
     const qp = this.runQueuePair;
     // The ring was full and its reader has not rung since: nothing more fits yet (it rings once it frees space).
     if (qp !== undefined && qp.state === QueuePairState.ACTIVE && qp.receive.stillWaitingForSpace) return 0;
+    // What moves is counted as the reader's stretch is (runEntry is `d` now), so a fault of the
+    // ring in the middle (faulted() → endHere) books it, acknowledged, before the CLOSE.
     let n = 0;
-    let payload = 0;
-    let window = 0;
     const budget = this.engine.budgetPerRound;
     while (k.count > 0 && n < budget) {
       const bytes = k.firstBytes;
       const r = this.engine.deliverFromLink(qp, this.runHandle, k.bytes8, k.words32, k.firstAt, bytes);
       if (r !== DONE) {
-        // A fault of the ring ended the channel already (faulted(): its CLOSE told the peer that
-        // nothing unacknowledged arrived); otherwise what moved is booked before anything else.
-        if (n > 0 && t.state[d] === ConnectionState.OPEN) this.book(link, d, n, payload, window);
         // GONE: the owner's queue pair stopped (faulted): the channel cannot go on.
         if (r === GONE) this.lost(link, d);
+        this.delivered(link, d);
         return n;
       }
       n++;
-      payload += bytes;
-      window += messageBytes(bytes);
+      this.ringMessages++;
+      this.ringPayload += bytes;
+      this.ringWindow += messageBytes(bytes);
       k.shift();
     }
-    if (n > 0) this.book(link, d, n, payload, window);
+    this.delivered(link, d);
     if (k.count === 0) {
       this.keptFor[d] = undefined;
       // The peer's CLOSE waited behind these messages: it ends the channel now, after them.
@@ -406,8 +405,9 @@ export class LinkedChannels implements RemoteEnds {
       if (!link.closedRecently(channel)) link.counters.violation('unknownChannel');
       return;
     }
-    // Ended here (its sends failed when it ended): an ACK the peer sent before it learned so is no violation.
-    if (t.state[e] !== ConnectionState.OPEN) return;
+    // Ended here (its sends failed when it ended): an ACK the peer sent before it learned so is no
+    // violation. (One for an end still connecting is: the checks below count it.)
+    if (t.state[e] !== ConnectionState.OPEN && t.state[e] !== CONNECTING) return;
     // Only forward, and never past what was sent; the window moves with the sequence (every message counts at least 8).
     const ahead = (sequence - t.ackedSequence[e]) >>> 0;
     const aheadWindow = (window - t.ackedWindow[e]) >>> 0;

@@ -69,7 +69,7 @@ export class RemoteConnect implements RemoteConnector {
     private readonly bounds: {
       /** How long a connect waits for the other node's answer. */
       answerTimeoutMs: number;
-      /** The window this node grants each channel (node.channelWindowBytes). */
+      /** The window this node grants each channel (grantedWindow() of its options). */
       windowBytes: number;
     },
   ) {}
