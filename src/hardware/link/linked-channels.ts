@@ -250,8 +250,8 @@ export class LinkedChannels implements RemoteEnds {
   // ── receive side (frames from `link`) ─────────────────────────────────────
 
   /**
-   * Claim 10's receive stage for a run of messages (one DATA frame, or what is left of it after a
-   * hold): the run's stamp and its next message's sequence against this node's own entry. The
+   * Claim 10's receive stage for a run of messages (one DATA frame): the run's stamp and its first
+   * message's sequence (after what is kept for the channel) against this node's own entry. The
    * entry its messages go to, or NO_RUN (counted). The run's messages are numbered on from
    * `sequence` and carry no stamp of their own, so this check covers each of them; message()
    * keeps the numbering.
