@@ -53,7 +53,7 @@ export interface NodeOptions {
    * much of the channel aside, so a ring nobody reads holds back only its channel. Larger windows
    * stream faster over a busy link; what this node may keep is this × the channels its partitions
    * hold open with other nodes. Default 4 MiB; 64 KiB to 64 MiB. A node grants at least one message
-   * of its `maxMessageBytes` (8 + that many bytes) where that is more.
+   * of its `maxMessageBytes` (8 + that many bytes rounded up to 8) where that is more.
    */
   channelWindowBytes?: number;
 }

@@ -135,19 +135,30 @@ export const enum DataMessage {
   ALIGN_BYTES = 8,
 }
 
-// ACK body: a pair count, then one entry per channel: (channel id at the frame's receiver, last
-// sequence delivered, window bytes delivered, reserved). "Pair" for the (channel, position) it names.
+// ACK body: an entry count, then one entry per channel: (channel id at the frame's receiver, last
+// sequence delivered, window bytes delivered, reserved).
 export const enum AckFrame {
   COUNT_OFFSET = 8,
   RESERVED_OFFSET = 12,
-  FIRST_PAIR_OFFSET = 16,
-  PAIR_CHANNEL_OFFSET = 0,
-  PAIR_SEQUENCE_OFFSET = 4,
+  FIRST_ENTRY_OFFSET = 16,
+  ENTRY_CHANNEL_OFFSET = 0,
+  ENTRY_SEQUENCE_OFFSET = 4,
   /** messageBytes() of every message delivered on the channel so far, modulo 2^32: the sender's credit back. */
-  PAIR_WINDOW_OFFSET = 8,
-  PAIR_RESERVED_OFFSET = 12,
-  PAIR_BYTES = 16,
+  ENTRY_WINDOW_OFFSET = 8,
+  ENTRY_RESERVED_OFFSET = 12,
+  ENTRY_BYTES = 16,
 }
+
+/*
+ * Per-channel credit across a link (THREATS case 48). Each side of a channel grants the other a
+ * window (CONNECT and CONNECT_OK: grantedWindow() of its node's options): the sending node never
+ * has more than that many window bytes (messageBytes() summed over its messages: what they take in
+ * DATA frames) of the channel unacknowledged, but for a single message when none is; a message is
+ * acknowledged once it is in its receive ring. So when a ring is full, what the receiving node's
+ * hardware keeps aside for the channel is bounded by the window it granted (and it reads on: the
+ * link's other channels go on); a peer that puts more on the wire is counted (`window`) and loses
+ * the channel.
+ */
 
 /** The range of node.channelWindowBytes. */
 export const MIN_CHANNEL_WINDOW_BYTES = 64 * 1024;
@@ -167,18 +178,6 @@ export function grantedWindow(channelWindowBytes: number, maxMessageBytes: numbe
   return Math.max(channelWindowBytes, messageBytes(maxMessageBytes));
 }
 
-/*
- * Per-channel credit across a link (THREATS case 48). Each side of a channel grants the other a
- * window (CONNECT and CONNECT_OK: grantedWindow() of its node's options): the sending node never has more
- * than that many window bytes (messageBytes() summed over its messages: what they take in DATA
- * frames) of the channel unacknowledged, but for a single message when none is; a message is
- * acknowledged once it is in its receive ring. So when a ring is full, what the receiving node's
- * hardware keeps aside for the channel is bounded by the window it granted (and it reads on: the
- * link's other channels go on); a peer that puts more on the wire is counted (`window`) and loses
- * the channel.
- */
-
-
 // CLOSE body.
 export const enum CloseFrame {
   /** The channel id at the frame's receiver. */
@@ -194,7 +193,7 @@ export const enum CloseFrame {
 export const HEARTBEAT_FRAME_BYTES = Frame.HEADER_BYTES;
 
 /** The most (channel, sequence, window) entries one ACK frame carries, so it stays under every node's frame bound. */
-export const ACK_MAX_PAIRS = Math.floor((DataFrame.TARGET_BYTES - AckFrame.FIRST_PAIR_OFFSET) / AckFrame.PAIR_BYTES);
+export const ACK_MAX_ENTRIES = Math.floor((DataFrame.TARGET_BYTES - AckFrame.FIRST_ENTRY_OFFSET) / AckFrame.ENTRY_BYTES);
 
 /** Bytes one message takes in a DATA frame after the run header: length and reserved words, payload, padding. */
 export function messageBytes(payloadBytes: number): number {

@@ -57,6 +57,11 @@ export class HostilePeer {
     return peer;
   }
 
+  /** Stop the heartbeats: from now on the peer says nothing unless the test sends something (the socket stays open). */
+  silence(): void {
+    clearInterval(this.heartbeat);
+  }
+
   private take(chunk: Buffer): void {
     this.pending = Buffer.concat([this.pending, chunk]);
     while (this.pending.length >= F.Frame.HEADER_BYTES) {
@@ -164,13 +169,13 @@ export class HostilePeer {
 
   /** An ACK frame: (channel id at the frame's receiver, last sequence delivered, window bytes delivered) entries. */
   ackFrame(pairs: Array<[channel: number, sequence: number, window: number]>): Buffer {
-    const b = this.frame(F.FrameType.ACK, F.AckFrame.FIRST_PAIR_OFFSET + pairs.length * F.AckFrame.PAIR_BYTES);
+    const b = this.frame(F.FrameType.ACK, F.AckFrame.FIRST_ENTRY_OFFSET + pairs.length * F.AckFrame.ENTRY_BYTES);
     b.writeUInt32LE(pairs.length, F.AckFrame.COUNT_OFFSET);
     pairs.forEach(([channel, sequence, window], i) => {
-      const at = F.AckFrame.FIRST_PAIR_OFFSET + i * F.AckFrame.PAIR_BYTES;
-      b.writeUInt32LE(channel >>> 0, at + F.AckFrame.PAIR_CHANNEL_OFFSET);
-      b.writeUInt32LE(sequence >>> 0, at + F.AckFrame.PAIR_SEQUENCE_OFFSET);
-      b.writeUInt32LE(window >>> 0, at + F.AckFrame.PAIR_WINDOW_OFFSET);
+      const at = F.AckFrame.FIRST_ENTRY_OFFSET + i * F.AckFrame.ENTRY_BYTES;
+      b.writeUInt32LE(channel >>> 0, at + F.AckFrame.ENTRY_CHANNEL_OFFSET);
+      b.writeUInt32LE(sequence >>> 0, at + F.AckFrame.ENTRY_SEQUENCE_OFFSET);
+      b.writeUInt32LE(window >>> 0, at + F.AckFrame.ENTRY_WINDOW_OFFSET);
     });
     return b;
   }
@@ -200,8 +205,8 @@ export class HostilePeer {
       if (f.type !== F.FrameType.ACK) continue;
       const n = f.bytes.readUInt32LE(F.AckFrame.COUNT_OFFSET);
       for (let i = 0; i < n; i++) {
-        const at = F.AckFrame.FIRST_PAIR_OFFSET + i * F.AckFrame.PAIR_BYTES;
-        if (f.bytes.readUInt32LE(at + F.AckFrame.PAIR_CHANNEL_OFFSET) === channel) last = f.bytes.readUInt32LE(at + F.AckFrame.PAIR_SEQUENCE_OFFSET);
+        const at = F.AckFrame.FIRST_ENTRY_OFFSET + i * F.AckFrame.ENTRY_BYTES;
+        if (f.bytes.readUInt32LE(at + F.AckFrame.ENTRY_CHANNEL_OFFSET) === channel) last = f.bytes.readUInt32LE(at + F.AckFrame.ENTRY_SEQUENCE_OFFSET);
       }
     }
     return last;

@@ -27,12 +27,6 @@ class StandInSocket extends EventEmitter {
   setNoDelay(): this {
     return this;
   }
-  pause(): this {
-    return this;
-  }
-  resume(): this {
-    return this;
-  }
   destroy(): this {
     return this;
   }
@@ -75,10 +69,10 @@ it('while congested, ACKs owed wait, and a CLOSE writes them before itself', asy
     const frames = framesOf(socket.written);
     expect(frames.map(([type]) => type)).toEqual([F.FrameType.ACK, F.FrameType.CLOSE]);
     const all = Buffer.concat(socket.written);
-    const entry = F.AckFrame.FIRST_PAIR_OFFSET;
-    expect(all.readUInt32LE(entry + F.AckFrame.PAIR_CHANNEL_OFFSET)).toBe(7);
-    expect(all.readUInt32LE(entry + F.AckFrame.PAIR_SEQUENCE_OFFSET)).toBe(100);
-    expect(all.readUInt32LE(entry + F.AckFrame.PAIR_WINDOW_OFFSET)).toBe(100 * F.messageBytes(64));
+    const entry = F.AckFrame.FIRST_ENTRY_OFFSET;
+    expect(all.readUInt32LE(entry + F.AckFrame.ENTRY_CHANNEL_OFFSET)).toBe(7);
+    expect(all.readUInt32LE(entry + F.AckFrame.ENTRY_SEQUENCE_OFFSET)).toBe(100);
+    expect(all.readUInt32LE(entry + F.AckFrame.ENTRY_WINDOW_OFFSET)).toBe(100 * F.messageBytes(64));
   } finally {
     link.down('test over');
   }

@@ -775,14 +775,23 @@ describe('the receive stage of a link (LinkReader, LinkedChannels) and the engin
     expect(hw.table.receivedSequence[c.entry]).toBe(inRing + 2);
   });
 
-  it('an ACK naming an end that is still connecting is counted (only an ended end\'s late ACK is not)', () => {
+  it('an ACK naming an end that is still connecting is counted, even on an entry whose closed channel left sends unacknowledged (only an ended end\'s late ACK is not)', () => {
     const x = setup();
-    const { hw, channels, links } = x;
-    const e = hw.table.allocate(0);
+    const { hw, channels, links, chans } = x;
+    const c = chans[0];
+    const q = x.queuePairs[c.partition].sendQueue;
+    for (let i = 0; i < 3; i++) writeSend(q, c.rx.handle, payload(0, 1, 8));
+    q.publish();
+    expect(hw.engine.round()).toBe(3);
+    hw.engine.closeEnd(c.entry, Status.OK);
+    // The entry, reused by a connect to node 5 that has not been answered yet.
+    const e = hw.table.allocate(c.partition);
+    expect(e).toBe(c.entry);
     hw.table.state[e] = CONNECTING;
     hw.table.remoteNode[e] = NODES[0];
     channels.ack(links[0] as unknown as NodeLink, hw.table.linkId(e), 1, F.messageBytes(8));
     expect(links[0].counts.sequence).toBe(1);
+    expect(hw.table.ackedSequence[e]).toBe(0);
   });
 
   it('a ring its reader has not rung for since it filled is not tried again: kept messages cost nothing per round until the reader frees space', () => {
@@ -871,6 +880,30 @@ describe('the receive stage of a link (LinkReader, LinkedChannels) and the engin
     });
     expect(k.count).toBe(0);
     expect(gauge).toBe(0);
+  });
+
+  it('a ring that fills turn after turn (a reader that just keeps up) reuses its emptied kept buffer instead of a new one each time', () => {
+    const x = setup();
+    const { hw, channels, links, chans } = x;
+    const [c] = chans;
+    const spare = (channels as unknown as { spareKept: KeptMessages[] }).spareKept;
+    let sequence = 1;
+    for (let turn = 0; turn < 5; turn++) {
+      links[0].reader.push(dataFrame({ channel: c.id, source: c.source, first: sequence, key: c.key, payloads: Array.from({ length: 20 }, (_, j) => payload(0, sequence + j, MAX)) }));
+      sequence += 20;
+      channels.processed();
+      expect(channels.keptMessages).toBeGreaterThan(0);
+      // After the first turn, the kept messages went into the one spare, not into a new one.
+      expect(spare).toHaveLength(0);
+      for (let spins = 0; channels.keptMessages > 0; spins++) {
+        expect(spins).toBeLessThan(100);
+        for (let m = c.rx.tryRecv(); m !== undefined; m = c.rx.tryRecv());
+        hw.engine.round();
+        channels.processed();
+      }
+      expect(spare).toHaveLength(1);
+    }
+    expect(hw.table.receivedSequence[c.entry]).toBe(100);
   });
 
   it('kept messages give memory back as they drain: one message left of a burst does not pin the burst\'s buffer', () => {

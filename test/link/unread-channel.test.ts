@@ -8,14 +8,18 @@
  * Then the idle reader reads: everything the stream sent arrives, exactly once.
  */
 import { afterEach, expect, it } from 'vitest';
-import { GO, STOP } from './harness.js';
-import { linkTo, startLinkedPair, untilStill, type LinkedPair } from './pair.js';
+import { makeCertificates } from './certs.js';
+import { GO, READY, startNode, STOP } from './harness.js';
+import { F, HostilePeer, type ForgedMessage } from './hostile-peer.js';
+import { linkTo, LOOPBACK, startLinkedPair, until, untilStill, type LinkedPair } from './pair.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let pair: LinkedPair | undefined;
+const cleanups: Array<() => Promise<unknown> | void> = [];
 afterEach(async () => {
   await pair?.close();
   pair = undefined;
+  for (const c of cleanups.splice(0)) await c();
 });
 
 it('48: a partition that reads nothing of a stream over a link holds back that stream only; an honest pair over the same link goes on', async () => {
@@ -61,3 +65,30 @@ it('48: a partition that reads nothing of a stream over a link holds back that s
   expect(await idle.result).toEqual({ read: streamed.sent });
   expect((await linkTo(b, 1)).keptBytes).toBe(0);
 }, 60_000);
+
+it('48: a peer that fills a ring nobody reads and then goes silent is judged dead within deadAfterMs (silence is judged all along)', async () => {
+  const certs = makeCertificates([1, 2]);
+  cleanups.push(() => certs.remove());
+  const b = await startNode({ partitions: [{ id: 1 }], wait: 'sleep', node: { id: 2, listen: { host: LOOPBACK, port: 0 }, peers: [{ id: 1 }], certificates: certs.paths(2), deadAfterMs: 400 } });
+  cleanups.push(() => b.close());
+  const idle = await b.spawn(1, 'read-later', { port: 8 });
+  await until('the listener', async () => (await idle.control.read())[READY] === 1);
+  const peer = await HostilePeer.dial(b.port!, certs.tls(1));
+  cleanups.push(() => peer.close());
+  const { key, channel } = await peer.openChannel({ request: 1, sourcePartition: 1, sourceProcess: 1, partition: 1, port: 8, sourceChannel: 5 });
+  // 1 MiB of 4 KiB messages, well within the window: the 256 KiB ring fills, the rest is kept aside.
+  const perFrame = 1;
+  for (let sequence = 1; sequence <= 256; sequence += perFrame) {
+    const m: ForgedMessage = { channel, sourcePartition: 1, sequence, key, payload: new Uint8Array(4096) };
+    peer.send(peer.dataFrame([m]));
+  }
+  await until('messages kept aside on node 2', async () => (await linkTo(b, 1)).keptBytes > 0);
+  const silentAt = performance.now();
+  peer.silence();
+  const down = await b.waitForEvent('linkDown', (i) => i.node === 1, 5000);
+  const after = performance.now() - silentAt;
+  expect(down.info.reason).toMatch(/^nothing arrived for \d+ ms/);
+  // deadAfterMs, the check's period (50 ms) and a turn of the event loop, with room for a loaded host.
+  expect(after).toBeLessThan(400 + 1000);
+  expect((await linkTo(b, 1)).keptBytes).toBe(0);
+}, 30_000);

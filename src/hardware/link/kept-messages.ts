@@ -17,10 +17,10 @@ import { DataMessage, messageBytes } from '../../shared/link-frames.js';
 import { setBytes } from '../../shared/shared-copy.js';
 
 /** The first buffer of a channel's kept messages; it doubles as they grow, up to the window. */
-const FIRST_BYTES = 16 * 1024;
+export const FIRST_KEPT_BYTES = 16 * 1024;
 
 export class KeptMessages {
-  private u8 = new Uint8Array(FIRST_BYTES);
+  private u8 = new Uint8Array(FIRST_KEPT_BYTES);
   private u32 = new Uint32Array(this.u8.buffer);
   private head = 0;
   private tail = 0;
@@ -31,13 +31,23 @@ export class KeptMessages {
 
   constructor(
     /** The channel-state entry they are for, and its link id when they were kept (a reused entry has another). */
-    readonly entry: number,
-    readonly linkId: number,
+    public entry: number,
+    public linkId: number,
     /** The window granted for the channel: what this keeps, at most (but one larger message alone). */
     private readonly window: number,
     /** The counters of the link the messages came over: `keptBytes` follows what this holds. */
-    private readonly counters: LinkCounters,
+    private counters: LinkCounters,
   ) {}
+
+  /** Keep messages for another channel with what this holds (nothing: only an emptied one is reused) and its buffer. */
+  reuse(entry: number, linkId: number, counters: LinkCounters): this {
+    this.entry = entry;
+    this.linkId = linkId;
+    this.counters = counters;
+    this.closeStatus = -1;
+    this.head = this.tail = this.count = 0;
+    return this;
+  }
 
   /** Bytes of memory this holds for them (at most four times what it keeps, and 16 KiB at least). */
   get capacity(): number {
@@ -97,7 +107,7 @@ export class KeptMessages {
     if (this.count === 0) this.head = this.tail = 0;
     // A buffer that grew for a burst goes back down as it drains: a channel left with a message or
     // two unread must not pin a window's worth of memory (it is at most four times what it holds).
-    else if (this.u8.length > FIRST_BYTES && 4 * (this.tail - this.head) <= this.u8.length) this.resize(Math.max(FIRST_BYTES, 2 * (this.tail - this.head)));
+    else if (this.u8.length > FIRST_KEPT_BYTES && 4 * (this.tail - this.head) <= this.u8.length) this.resize(Math.max(FIRST_KEPT_BYTES, 2 * (this.tail - this.head)));
   }
 
   private makeRoom(need: number): void {

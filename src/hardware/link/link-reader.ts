@@ -27,7 +27,7 @@ import { setBytes } from '../../shared/shared-copy.js';
 /** What the receive stage answers for one message: taken (into its receive ring, or kept aside for it). */
 export const DELIVERED = 0;
 /** Dropped (counted by whoever dropped it): the rest of its run goes too, since every later sequence depends on it. */
-export const DROPPED = 2;
+export const DROPPED = 1;
 /** FrameSink.run(): the run header does not verify (counted by the sink); the frame is dropped. */
 export const NO_RUN = -1;
 
@@ -42,11 +42,10 @@ export interface FrameSink {
   /** The next message of the run verified into `entry`, taken by the receive stage (DELIVERED) or DROPPED. */
   message(entry: number, buf: Uint8Array, words: Uint32Array, at: number, bytes: number): number;
   /**
-   * `messages` more of the run verified into `entry` were DELIVERED, with `bytes` of payload: its
-   * sequence moves on by as many. Once per stretch of a run (up to a drop or the frame's end), not
-   * per message.
+   * The run verified into `entry` ended (a drop, or the frame's end): the receive stage books what
+   * its messages put into the ring (sequence, ACK, counters) once here, not per message.
    */
-  delivered(entry: number, messages: number, bytes: number): void;
+  delivered(entry: number): void;
   ack(channel: number, sequence: number, window: number): void;
   close(channel: number, senderChannel: number, status: number): void;
   /** `at` is the frame's start in `view`; the frame is ConnectFrame.BYTES long. */
@@ -93,21 +92,16 @@ export class LinkReader {
     private readonly maxMessageBytes: number,
   ) {}
 
-  /** Bytes from the socket. */
+  /**
+   * Bytes from the socket. Between pushes every whole frame has been read (run() reads each to its
+   * end and takes up the rest of a joined read): what is left is at most part of one frame.
+   */
   push(chunk: Uint8Array): void {
     if (this.stopped) return;
-    if (this.next !== undefined) {
-      // Inside a frame joined from several reads (as a rule never: run() reads it to its end): what arrives queues behind the rest of the read.
-      this.next = Buffer.concat([this.next, chunk]);
-      this.run();
-      return;
-    }
     const rest = this.buf.length - this.pos;
     if (rest === 0 && this.parts.length === 0) {
-      this.dataAt -= this.pos;
-      this.dataEnd -= this.pos;
       this.setBuffer(chunk);
-    } else if (this.dataLeft === 0 && rest >= Frame.LENGTH_WORD_BYTES && this.frameAtPos() <= this.maxFrameBytes) {
+    } else if (rest >= Frame.LENGTH_WORD_BYTES && this.frameAtPos() <= this.maxFrameBytes) {
       // A frame split across socket reads (TLS records carry at most 16 KiB): gather the pieces,
       // then copy out only that frame, and read the rest of the last piece where it lies.
       const frameBytes = this.frameAtPos();
@@ -135,8 +129,6 @@ export class LinkReader {
       const joined = Buffer.concat([this.buf.subarray(this.pos), ...this.parts, chunk]);
       this.parts.length = 0;
       this.partsBytes = 0;
-      this.dataAt -= this.pos;
-      this.dataEnd -= this.pos;
       this.setBuffer(joined);
     }
     this.run();
@@ -169,10 +161,6 @@ export class LinkReader {
     return this.joined.subarray(0, bytes);
   }
 
-  /** Messages the receive stage took so far. */
-  delivered = 0;
-  /** Payload bytes of the messages the current stretch of a run delivered (booked by deliver()). */
-  private runBytes = 0;
 
   /** The link went down: forget everything not processed yet. */
   stop(): void {
@@ -253,14 +241,14 @@ export class LinkReader {
   }
 
   private acks(v: DataView, at: number, frameBytes: number): void {
-    if (frameBytes < AckFrame.FIRST_PAIR_OFFSET) return this.sink.violation('badLength');
+    if (frameBytes < AckFrame.FIRST_ENTRY_OFFSET) return this.sink.violation('badLength');
     const n = v.getUint32(at + AckFrame.COUNT_OFFSET, true);
-    if (n * AckFrame.PAIR_BYTES !== frameBytes - AckFrame.FIRST_PAIR_OFFSET) return this.sink.violation('badLength');
+    if (n * AckFrame.ENTRY_BYTES !== frameBytes - AckFrame.FIRST_ENTRY_OFFSET) return this.sink.violation('badLength');
     if (v.getUint32(at + AckFrame.RESERVED_OFFSET, true) !== 0) return this.sink.violation('badFrame');
     for (let i = 0; i < n; i++) {
-      const p = at + AckFrame.FIRST_PAIR_OFFSET + i * AckFrame.PAIR_BYTES;
-      if (v.getUint32(p + AckFrame.PAIR_RESERVED_OFFSET, true) !== 0) return this.sink.violation('badFrame');
-      this.sink.ack(v.getUint32(p + AckFrame.PAIR_CHANNEL_OFFSET, true), v.getUint32(p + AckFrame.PAIR_SEQUENCE_OFFSET, true), v.getUint32(p + AckFrame.PAIR_WINDOW_OFFSET, true));
+      const p = at + AckFrame.FIRST_ENTRY_OFFSET + i * AckFrame.ENTRY_BYTES;
+      if (v.getUint32(p + AckFrame.ENTRY_RESERVED_OFFSET, true) !== 0) return this.sink.violation('badFrame');
+      this.sink.ack(v.getUint32(p + AckFrame.ENTRY_CHANNEL_OFFSET, true), v.getUint32(p + AckFrame.ENTRY_SEQUENCE_OFFSET, true), v.getUint32(p + AckFrame.ENTRY_WINDOW_OFFSET, true));
     }
   }
 
@@ -295,11 +283,9 @@ export class LinkReader {
   private deliver(): void {
     if (this.runEntry === NO_RUN && !this.verifyRun()) this.dataLeft = 0;
     const entry = this.runEntry;
-    const before = this.delivered;
     this.deliverRun();
-    // Whatever ended the stretch (a drop, the frame's end), what it delivered is booked.
-    if (this.delivered !== before) this.sink.delivered(entry, this.delivered - before, this.runBytes);
-    this.runBytes = 0;
+    // Whatever ended the run (a drop, the frame's end), what it delivered is booked.
+    if (entry !== NO_RUN) this.sink.delivered(entry);
   }
 
   /** deliver()'s loop: the run's messages from the next one on, each checked, then handed on. */
@@ -326,8 +312,6 @@ export class LinkReader {
         this.dataLeft = 0;
         break;
       }
-      this.delivered++;
-      this.runBytes += bytes;
       if (this.stopped) return;
       this.dataAt = m + DataMessage.HEADER_BYTES + ((bytes + DataMessage.ALIGN_BYTES - 1) & ~(DataMessage.ALIGN_BYTES - 1));
       this.dataLeft--;

@@ -8,7 +8,7 @@
  * frames leave in the order they were appended.
  */
 import {
-  ACK_MAX_PAIRS,
+  ACK_MAX_ENTRIES,
   AckFrame,
   CloseFrame,
   ConnectFrame,
@@ -237,20 +237,20 @@ export class LinkWriter {
    * fit, from entry `first`; returns the entries written.
    */
   ack(due: readonly number[], first: number): number {
-    const room = Math.floor((this.capacity - this.used - AckFrame.FIRST_PAIR_OFFSET - DataFrame.FIRST_MESSAGE_OFFSET) / AckFrame.PAIR_BYTES);
-    const n = Math.min(room, ACK_MAX_PAIRS, Math.floor(due.length / ACK_DUE_FIELDS) - first);
+    const room = Math.floor((this.capacity - this.used - AckFrame.FIRST_ENTRY_OFFSET - DataFrame.FIRST_MESSAGE_OFFSET) / AckFrame.ENTRY_BYTES);
+    const n = Math.min(room, ACK_MAX_ENTRIES, Math.floor(due.length / ACK_DUE_FIELDS) - first);
     if (n <= 0) return 0;
-    const at = this.frame(FrameType.ACK, AckFrame.FIRST_PAIR_OFFSET + n * AckFrame.PAIR_BYTES);
+    const at = this.frame(FrameType.ACK, AckFrame.FIRST_ENTRY_OFFSET + n * AckFrame.ENTRY_BYTES);
     const v = this.view;
     v.setUint32(at + AckFrame.COUNT_OFFSET, n, true);
     v.setUint32(at + AckFrame.RESERVED_OFFSET, 0, true);
     for (let i = 0; i < n; i++) {
-      const p = at + AckFrame.FIRST_PAIR_OFFSET + i * AckFrame.PAIR_BYTES;
+      const p = at + AckFrame.FIRST_ENTRY_OFFSET + i * AckFrame.ENTRY_BYTES;
       const d = ACK_DUE_FIELDS * (first + i);
-      v.setUint32(p + AckFrame.PAIR_CHANNEL_OFFSET, due[d], true);
-      v.setUint32(p + AckFrame.PAIR_SEQUENCE_OFFSET, due[d + 1], true);
-      v.setUint32(p + AckFrame.PAIR_WINDOW_OFFSET, due[d + 2], true);
-      v.setUint32(p + AckFrame.PAIR_RESERVED_OFFSET, 0, true);
+      v.setUint32(p + AckFrame.ENTRY_CHANNEL_OFFSET, due[d], true);
+      v.setUint32(p + AckFrame.ENTRY_SEQUENCE_OFFSET, due[d + 1], true);
+      v.setUint32(p + AckFrame.ENTRY_WINDOW_OFFSET, due[d + 2], true);
+      v.setUint32(p + AckFrame.ENTRY_RESERVED_OFFSET, 0, true);
     }
     return n;
   }

@@ -20,13 +20,16 @@ import { QueuePairState, type HardwareQueuePair } from '../partition-port.js';
 import { BLOCKED, DONE, GONE, type Engine, type RemoteEnds } from '../engine.js';
 import type { KeyTable } from '../key-table.js';
 import type { Stamp } from '../stamp.js';
-import { KeptMessages } from './kept-messages.js';
+import { FIRST_KEPT_BYTES, KeptMessages } from './kept-messages.js';
 import { DELIVERED, DROPPED, NO_RUN } from './link-reader.js';
 import type { NodeLink } from './node-link.js';
 import { messageBytes } from '../../shared/link-frames.js';
 import { ConnectionState, RecordType } from '../../shared/layout.js';
 import { Status } from '../../shared/errors.js';
 import type { RingConsumer } from '../../shared/ring.js';
+
+/** Emptied KeptMessages kept for reuse, at most. */
+const SPARE_KEPT = 8;
 
 export class LinkedChannels implements RemoteEnds {
   /** Deliveries not yet added to the counters, per partition index (messages, bytes) and per link. */
@@ -64,6 +67,11 @@ export class LinkedChannels implements RemoteEnds {
   private readonly keptFor: (KeptMessages | undefined)[];
   private readonly kept: KeptMessages[] = [];
   private nextKept = 0;
+  /**
+   * Emptied KeptMessages with small buffers, for the next ring that fills: a reader that just keeps
+   * up fills its ring turn after turn, and each time a fresh one cost a 16 KiB buffer.
+   */
+  private readonly spareKept: KeptMessages[] = [];
   /** A send found its channel's window closed: the ACK that opens one wakes the engine. */
   private windowWaiting = false;
 
@@ -203,11 +211,12 @@ export class LinkedChannels implements RemoteEnds {
       this.dropKept(d);
       return 0;
     }
+    // The ring was full and its reader has not rung since: nothing more fits yet (it rings once it
+    // frees space). Looked at before anything else: a channel left unread costs a round this much.
+    const qp = this.engine.queuePairOf(d);
+    if (qp !== undefined && qp.state === QueuePairState.ACTIVE && qp.receive.stillWaitingForSpace) return 0;
     const link = this.linkOf[t.remoteNode[d]]!;
     this.lookUpRun(d);
-    const qp = this.runQueuePair;
-    // The ring was full and its reader has not rung since: nothing more fits yet (it rings once it frees space).
-    if (qp !== undefined && qp.state === QueuePairState.ACTIVE && qp.receive.stillWaitingForSpace) return 0;
     // What moves is counted as the reader's stretch is (runEntry is `d` now), so a fault of the
     // ring in the middle (faulted() → endHere) books it, acknowledged, before the CLOSE.
     let n = 0;
@@ -230,6 +239,8 @@ export class LinkedChannels implements RemoteEnds {
     this.delivered(link, d);
     if (k.count === 0) {
       this.keptFor[d] = undefined;
+      // moveKept() takes it off its list before anything could reuse it.
+      if (this.spareKept.length < SPARE_KEPT && k.capacity <= FIRST_KEPT_BYTES) this.spareKept.push(k);
       // The peer's CLOSE waited behind these messages: it ends the channel now, after them.
       if (k.closeStatus >= 0) this.peerClosed(d, k.closeStatus);
     }
@@ -301,8 +312,7 @@ export class LinkedChannels implements RemoteEnds {
    * or kept aside when the ring is full or messages are kept for `d` already (they go first).
    */
   message(link: NodeLink, d: number, buf: Uint8Array, words: Uint32Array, at: number, bytes: number): number {
-    // Another link's run came in between (never as the reader calls: run() looks up every run).
-    if (d !== this.runEntry) this.lookUpRun(d);
+    // run() looked the run's entry up (runEntry is `d`), and nothing between its messages looks up another.
     // Messages kept for `d` already go first: this one joins them.
     const r = this.keptFor[d] === undefined ? this.engine.deliverFromLink(this.runQueuePair, this.runHandle, buf, words, at, bytes) : BLOCKED;
     if (r === DONE) {
@@ -318,7 +328,7 @@ export class LinkedChannels implements RemoteEnds {
   private keep(link: NodeLink, d: number, buf: Uint8Array, at: number, bytes: number): number {
     let k = this.keptFor[d];
     if (k === undefined) {
-      k = new KeptMessages(d, this.table.linkId(d), this.windowBytes, link.counters);
+      k = this.spareKept.pop()?.reuse(d, this.table.linkId(d), link.counters) ?? new KeptMessages(d, this.table.linkId(d), this.windowBytes, link.counters);
       this.keptFor[d] = k;
       this.kept.push(k);
     } else if (k.bytes + messageBytes(bytes) > this.windowBytes) {
@@ -405,9 +415,14 @@ export class LinkedChannels implements RemoteEnds {
       if (!link.closedRecently(channel)) link.counters.violation('unknownChannel');
       return;
     }
-    // Ended here (its sends failed when it ended): an ACK the peer sent before it learned so is no
-    // violation. (One for an end still connecting is: the checks below count it.)
-    if (t.state[e] !== ConnectionState.OPEN && t.state[e] !== CONNECTING) return;
+    // An end still connecting has sent nothing the peer could acknowledge (and its entry may still
+    // hold a closed channel's counts: they are set only when it opens).
+    if (t.state[e] === CONNECTING) {
+      link.counters.violation('sequence');
+      return;
+    }
+    // Ended here (its sends failed when it ended): an ACK the peer sent before it learned so is no violation.
+    if (t.state[e] !== ConnectionState.OPEN) return;
     // Only forward, and never past what was sent; the window moves with the sequence (every message counts at least 8).
     const ahead = (sequence - t.ackedSequence[e]) >>> 0;
     const aheadWindow = (window - t.ackedWindow[e]) >>> 0;

@@ -41,7 +41,6 @@ interface PendingConnect {
   resolve(r: ControlResult<ChannelGrant>): void;
 }
 
-
 /** A window a node may grant (grantedWindow() of what node.channelWindowBytes accepts). */
 function isWindow(window: number): boolean {
   return window >= MIN_CHANNEL_WINDOW_BYTES && window <= MAX_GRANTED_WINDOW_BYTES;
