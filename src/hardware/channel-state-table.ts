@@ -53,7 +53,7 @@ export class ChannelStateTable {
   readonly ackedSequence: Uint32Array;
   readonly receivedSequence: Uint32Array;
   /**
-   * Remote ends, the channel's window (docs/LINK.md, "Per-channel credit"): window bytes sent, the
+   * Remote ends, the channel's window (docs/LINK.md, "Delivery, back-pressure, acknowledgement"): window bytes sent, the
    * last count the other node acknowledged, and the count delivered here into the receive ring;
    * each a running sum modulo 2^32. What is sent and not acknowledged stays within `peerWindow`,
    * the window the other node granted.

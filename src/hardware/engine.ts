@@ -57,7 +57,7 @@ export interface RemoteEnds {
   sendNext(e: number, src: RingConsumer, payload: number, bytes: number): boolean;
   /** Entry `e`, open with a remote other end, is closing on this node: tell the other node, with `status`. */
   closed(e: number, status: number): void;
-  /** `qp` faulted: its channels with other ends on other nodes end there and here (EFAULT), as their sequences cannot skip what the fault lost. */
+  /** `qp` faulted: its channels with other ends on other nodes end on both nodes (a CLOSE to the other, EFAULT here): their sequences cannot skip what the fault lost. */
   faulted(qp: HardwareQueuePair): void;
   /** Once per round: move messages kept aside for full receive rings into them. Returns the messages moved. */
   poll(): number;

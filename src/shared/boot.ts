@@ -45,7 +45,7 @@ export interface ResolvedNode {
   peers: ResolvedPeer[];
   heartbeatMs: number;
   deadAfterMs: number;
-  /** The window this node grants each channel over a link (docs/LINK.md, "Per-channel credit"). */
+  /** node.channelWindowBytes: the window this node grants each channel over a link, before grantedWindow() (docs/LINK.md, "Delivery, back-pressure, acknowledgement"). */
   channelWindowBytes: number;
 }
 
