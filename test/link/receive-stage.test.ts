@@ -916,6 +916,29 @@ describe('the receive stage of a link (LinkReader, LinkedChannels) and the engin
     expect(k.firstBytes).toBe(4096);
   });
 
+  it('a link that goes down while a channel ending here writes its CLOSE (a peer that reads nothing) ends that channel once', () => {
+    const x = setup();
+    const { hw, channels, links, chans } = x;
+    const [c] = chans;
+    const link = links[0];
+    // As NodeLink does when the peer has read nothing of the last 16 MiB: the write takes the link down.
+    const close = link.close;
+    link.close = (channel, senderChannel, status) => {
+      close(channel, senderChannel, status);
+      link.up = false;
+      channels.linkDown(link as unknown as NodeLink);
+    };
+    const ends = vi.spyOn(hw.engine, 'endByPeer');
+    const perFrame = Math.floor((F.DataFrame.TARGET_BYTES - F.DataFrame.FIRST_MESSAGE_OFFSET) / F.messageBytes(MAX));
+    // Past the window with nothing read: the channel ends here (ENOBUFS), and its CLOSE takes the link down.
+    for (let first = 1; first <= Math.ceil(WINDOW / F.messageBytes(MAX)) + 2 * perFrame; first += perFrame) {
+      link.reader.push(dataFrame({ channel: c.id, source: c.source, first, key: c.key, payloads: Array.from({ length: perFrame }, (_, j) => payload(0, first + j, MAX)) }));
+    }
+    channels.processed();
+    expect(ends.mock.calls.filter(([e]) => e === c.entry)).toEqual([[c.entry, Status.ENOBUFS]]);
+    ends.mockRestore();
+  });
+
   it("a peer's CLOSE waits behind the messages kept for its channel: they are read first, then the END", () => {
     const x = setup();
     const { channels, links, chans } = x;

@@ -370,11 +370,13 @@ export class LinkedChannels implements RemoteEnds {
     // Only the reader's current stretch has messages put into the ring and not booked, and only for its entry.
     if (d === this.runEntry) this.delivered(link, d);
     this.dropKept(d);
-    const t = this.table;
-    link.close(t.linkChannel[d], t.linkId(d), status);
     this.failUnacknowledged(d, status);
     this.processed();
     this.engine.endByPeer(d, status);
+    // Ended here first: writing the CLOSE may take the link down (a peer that reads nothing,
+    // THREATS case 41), and the link's end must find this channel ended already, not end it twice.
+    const t = this.table;
+    link.close(t.linkChannel[d], t.linkId(d), status);
     this.engine.publishAll();
     this.wake();
   }
