@@ -5,7 +5,10 @@
  * per-channel credit, docs/LINK.md), an honest pair of other partitions opens a channel over the
  * same link and moves 100 messages. Before the credit, the link's reader stopped at the full ring:
  * the honest pair got 0 of 100 (even its CONNECT waited) and the link was never judged silent.
- * Then the idle reader reads: everything the stream sent arrives, exactly once.
+ * Then the idle reader reads: everything the stream sent arrives, exactly once. Against a hostile
+ * peer (./hostile-peer.ts): one that fills a ring nobody reads and then goes silent is still judged
+ * dead (the reader never stops, so silence is judged all along), and a newer connection from the
+ * same node drops what was kept with the old link.
  */
 import { afterEach, expect, it } from 'vitest';
 import { makeCertificates } from './certs.js';
@@ -66,23 +69,31 @@ it('48: a partition that reads nothing of a stream over a link holds back that s
   expect((await linkTo(b, 1)).keptBytes).toBe(0);
 }, 60_000);
 
-it('48: a peer that fills a ring nobody reads and then goes silent is judged dead within deadAfterMs (silence is judged all along)', async () => {
+/**
+ * Node 2 (its own process, `deadAfterMs` given) with a partition that accepts one channel on port 8
+ * and reads nothing until told; a hostile peer (node 1's certificate) opens that channel and sends
+ * 1 MiB of 4 KiB messages, well within the window: the 256 KiB ring fills and the rest is kept aside.
+ */
+async function unreadRingFilledByAPeer(deadAfterMs: number) {
   const certs = makeCertificates([1, 2]);
   cleanups.push(() => certs.remove());
-  const b = await startNode({ partitions: [{ id: 1 }], wait: 'sleep', node: { id: 2, listen: { host: LOOPBACK, port: 0 }, peers: [{ id: 1 }], certificates: certs.paths(2), deadAfterMs: 400 } });
+  const b = await startNode({ partitions: [{ id: 1 }], wait: 'sleep', node: { id: 2, listen: { host: LOOPBACK, port: 0 }, peers: [{ id: 1 }], certificates: certs.paths(2), deadAfterMs } });
   cleanups.push(() => b.close());
   const idle = await b.spawn(1, 'read-later', { port: 8 });
   await until('the listener', async () => (await idle.control.read())[READY] === 1);
   const peer = await HostilePeer.dial(b.port!, certs.tls(1));
   cleanups.push(() => peer.close());
   const { key, channel } = await peer.openChannel({ request: 1, sourcePartition: 1, sourceProcess: 1, partition: 1, port: 8, sourceChannel: 5 });
-  // 1 MiB of 4 KiB messages, well within the window: the 256 KiB ring fills, the rest is kept aside.
-  const perFrame = 1;
-  for (let sequence = 1; sequence <= 256; sequence += perFrame) {
+  for (let sequence = 1; sequence <= 256; sequence++) {
     const m: ForgedMessage = { channel, sourcePartition: 1, sequence, key, payload: new Uint8Array(4096) };
     peer.send(peer.dataFrame([m]));
   }
   await until('messages kept aside on node 2', async () => (await linkTo(b, 1)).keptBytes > 0);
+  return { b, idle, peer, certs };
+}
+
+it('48: a peer that fills a ring nobody reads and then goes silent is judged dead within deadAfterMs (silence is judged all along)', async () => {
+  const { b, peer } = await unreadRingFilledByAPeer(400);
   const silentAt = performance.now();
   peer.silence();
   const down = await b.waitForEvent('linkDown', (i) => i.node === 1, 5000);
@@ -91,4 +102,20 @@ it('48: a peer that fills a ring nobody reads and then goes silent is judged dea
   // deadAfterMs, the check's period (50 ms) and a turn of the event loop, with room for a loaded host.
   expect(after).toBeLessThan(400 + 1000);
   expect((await linkTo(b, 1)).keptBytes).toBe(0);
+}, 30_000);
+
+it('48: a newer connection from the same node while messages are kept aside: they are dropped with the old link, and the reader gets what reached its ring, then its channel ends', async () => {
+  const { b, idle, certs } = await unreadRingFilledByAPeer(5000);
+  const second = await HostilePeer.dial(b.port!, certs.tls(1));
+  cleanups.push(() => second.close());
+  await b.waitForEvent('linkDown', (i) => i.node === 1);
+  await until('the new link', async () => (await linkTo(b, 1)).state === 'up');
+  const link = await linkTo(b, 1);
+  expect(link.keptBytes).toBe(0);
+  expect(link.violations.total).toBe(0);
+  // The reader reads at last: what had reached its ring (about 63 of the 4 KiB messages), then the end.
+  await idle.control.set(GO, 1);
+  const { read } = await idle.result;
+  expect(read).toBeGreaterThan(0);
+  expect(read).toBeLessThan(256);
 }, 30_000);
