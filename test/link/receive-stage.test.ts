@@ -511,8 +511,7 @@ describe('the receive stage of a link (LinkReader, LinkedChannels) and the engin
     const [c] = chans;
     const link = links[0];
     // 24 messages of 96 B: the 1 KiB receive ring takes a few, the rest are kept aside.
-    const payloads = Array.from({ length: 24 }, (_, j) => payload(0, 1 + j, MAX));
-    link.reader.push(dataFrame({ channel: c.id, source: c.source, first: 1, key: c.key, payloads }));
+    pushRun(link, c, 24);
     channels.processed();
     const before = hw.table.receivedSequence[c.entry];
     expect(before).toBeGreaterThan(0);
@@ -641,8 +640,7 @@ describe('the receive stage of a link (LinkReader, LinkedChannels) and the engin
       const { hw, channels, links, chans } = x;
       const [c] = chans;
       const link = links[0];
-      const payloads = Array.from({ length: 24 }, (_, j) => payload(0, 1 + j, MAX));
-      link.reader.push(dataFrame({ channel: c.id, source: c.source, first: 1, key: c.key, payloads }));
+      pushRun(link, c, 24);
       channels.processed();
       const inRing = hw.table.receivedSequence[c.entry];
       expect(channels.keptMessages).toBe(24 - inRing);
