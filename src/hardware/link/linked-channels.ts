@@ -388,25 +388,20 @@ export class LinkedChannels implements RemoteEnds {
    * kept is booked when it reaches the ring.
    */
   delivered(link: NodeLink, d: number): void {
-    const n = this.ringMessages;
-    if (n === 0) return;
-    this.book(link, d, n, this.ringPayload, this.ringWindow);
-    this.ringMessages = this.ringPayload = this.ringWindow = 0;
-  }
-
-  /** `messages` more of entry `d`'s messages are in its receive ring. */
-  private book(link: NodeLink, d: number, messages: number, payload: number, window: number): void {
+    const messages = this.ringMessages;
+    if (messages === 0) return;
     if (d !== this.runEntry) this.lookUpRun(d);
     const t = this.table;
     const sequence = (t.receivedSequence[d] + messages) >>> 0;
     t.receivedSequence[d] = sequence;
-    const received = (t.receivedWindow[d] + window) >>> 0;
+    const received = (t.receivedWindow[d] + this.ringWindow) >>> 0;
     t.receivedWindow[d] = received;
     link.owe(this.runLinkChannel, sequence, received);
     const p = this.runPartition;
     this.deliveredMessages[p] += messages;
-    this.deliveredBytes[p] += payload;
+    this.deliveredBytes[p] += this.ringPayload;
     link.uncounted += messages;
+    this.ringMessages = this.ringPayload = this.ringWindow = 0;
   }
 
   /** The peer delivered our channel `channel` up to `sequence`, and `window` window bytes of it in all. */
