@@ -138,8 +138,9 @@ export class Scheduler {
       w.sleepPositions = w.positions;
     }
     for (const p of ports) if (p.alive) p.announceSleep();
-    // Re-check after announcing: a producer that published before it saw the flag is caught here.
-    if (this.engine.round() > 0 || this.stopped) {
+    // Re-check after announcing: a producer that published before it saw the flag is caught here,
+    // by an exact look (Atomics.load, ordered after the flags' stores), not a plain read's hint.
+    if (this.engine.round(true) > 0 || this.stopped) {
       for (const p of ports) if (p.alive) p.announceAwake();
       return;
     }

@@ -186,11 +186,12 @@ export class SendQueue {
   }
 
   /**
-   * Senders call this on every send: one load when nothing is pending, and a
-   * process that only sends still learns promptly that its peer went away.
+   * Senders call this on every send: one plain load when nothing is pending (readyHint(): an
+   * Atomics.load only once the word moved), and a process that only sends still learns promptly
+   * that its peer went away.
    */
   checkCompletions(): void {
-    if (this.completions.hasData()) this.drainCompletions();
+    if (this.completions.readyHint()) this.drainCompletions();
   }
 
   /** Read every completion the hardware posted; returns how many. */
