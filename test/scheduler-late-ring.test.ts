@@ -69,3 +69,54 @@ describe('the hardware sleep and a late ring', () => {
     expect(sleeps).toBeLessThan(5);
   });
 });
+
+/**
+ * The engine's busy rounds look at idle send rings with a plain load (RingConsumer.readyHint),
+ * which the memory model does not order. The look the sleep protocol relies on, after the flags
+ * go up, must read with Atomics.load; so must a round now and then in a slice that never ends in
+ * a sleep. On x86 a plain load is never stale, so only which round runs can show this.
+ */
+describe('the scheduler\'s exact looks', () => {
+  it('the round right after the sleep flags go up is exact (round(true)), and the busy rounds before it are not', async () => {
+    const { hw } = verifiedPaths(64);
+    const port = hw.ports[1];
+    let announced = false;
+    const announce = port.announceSleep.bind(port);
+    port.announceSleep = () => {
+      announce();
+      announced = true;
+    };
+    const rounds: { exact: boolean; afterAnnounce: boolean }[] = [];
+    const round = hw.engine.round.bind(hw.engine);
+    hw.engine.round = (exact?: boolean) => {
+      rounds.push({ exact: exact === true, afterAnnounce: announced });
+      announced = false;
+      return round(exact);
+    };
+    hw.scheduler.start();
+    stop = () => hw.scheduler.stop();
+    await sleep(30);
+    const afterAnnounce = rounds.filter((r) => r.afterAnnounce);
+    expect(afterAnnounce.length).toBeGreaterThan(0);
+    expect(afterAnnounce.every((r) => r.exact)).toBe(true);
+    expect(rounds.filter((r) => !r.afterAnnounce).every((r) => !r.exact)).toBe(true); // a slice of one empty round ('sleep' mode)
+  });
+
+  it('in a busy slice every 64th round is exact, the others plain', async () => {
+    const { hw } = verifiedPaths(64);
+    const exact: boolean[] = [];
+    const round = hw.engine.round.bind(hw.engine);
+    // 200 rounds that report work keep the first slice busy; then the engine idles and sleeps.
+    hw.engine.round = (e?: boolean) => {
+      exact.push(e === true);
+      const work = round(e);
+      return exact.length <= 200 ? 1 : work;
+    };
+    hw.scheduler.start();
+    stop = () => hw.scheduler.stop();
+    await sleep(30);
+    expect(exact.length).toBeGreaterThan(200);
+    const busy = exact.slice(0, 200);
+    expect(busy.flatMap((e, i) => (e ? [i + 1] : []))).toEqual([64, 128, 192]);
+  });
+});

@@ -107,7 +107,11 @@ export class Engine {
   private cachedDestination: HardwareQueuePair | undefined;
   /** The handle the receiving end knows the cached channel by, as written into its deliveries. */
   private cachedDeliveryHandle = 0;
-  /** Counters of the current serve(), written to the counter block once at its end. */
+  /**
+   * Counters of the current serve() that the general path (one message at a time) and the runs to
+   * other nodes add up, written to the counter block once at its end; a run to this node writes
+   * its own straight away (sendRun()).
+   */
   private sentMessages = 0;
   private sentBytes = 0;
   private deliveredTo = -1;
@@ -586,7 +590,7 @@ export class Engine {
     return DONE;
   }
 
-  /** Count `messages` `qp` sent and `dqp` received (written out once per serve()), and mark `dqp`'s receive ring for publishing. */
+  /** Count a message of the general path `qp` sent and `dqp` received (written out once per serve()), and mark `dqp`'s receive ring for publishing. */
   private countDelivery(qp: HardwareQueuePair, dqp: HardwareQueuePair, messages: number, bytes: number): void {
     this.sentMessages += messages;
     this.sentBytes += bytes;
