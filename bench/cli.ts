@@ -92,8 +92,9 @@ ${Object.entries(SUITES)
 
 Every lparlink row of the bandwidth, latency and micro suites shows its
 ratio to the raw relay (producer → relay → consumer over two plain rings, no
-verification) of the same shape and to postMessage, paired within each round
-of samples. All-to-all, fan-in and fairness have no baseline of their shape,
+verification) of the same shape, and those of bandwidth and latency also to
+postMessage (micro runs in one thread, where postMessage has no twin), paired
+within each round of samples. All-to-all, fan-in and fairness have no baseline of their shape,
 so no ratio. The link suite's lparlink rows (two nodes, two OS processes)
 show their ratio to a raw TLS 1.3 socket between the same two processes that
 packs framed messages into large writes, its best case. Both receivers leave
