@@ -144,7 +144,7 @@ function consume(c: RingConsumer, perRecord: boolean): number {
  * The three stages of one path, each moving `n` messages in its own way (batched: one publish per
  * group; per message: every message published, served and released on its own).
  */
-interface Stages {
+export interface Stages {
   send(n: number): void;
   serve(n: number): void;
   /** How many of the `n` messages it received. */
@@ -162,39 +162,55 @@ const GROUPS_PER_BLOCK = 4;
 const MIN_BLOCKS = 15;
 
 /**
- * Time each stage on its own over groups of `group` messages, for `timeMs`; ns per message per
- * stage. One clock read brackets a whole group, so its cost (~1 ns per message at 32) stays in
- * the figure rather than being estimated and subtracted: subtracting an estimate from stages of
- * a few ns per message is what made them come out 0 or negative on a busy machine. A stage's
- * figure is always positive. The median over blocks of groups, not the mean, so that a block in
- * which another process took the core does not stand for the stage's cost.
+ * Time each stage of each system on its own over groups of `group` messages, for `timeMs`; ns per
+ * message per stage. One clock read brackets a whole group, so its cost (~1 ns per message at 32)
+ * stays in the figure rather than being estimated and subtracted: subtracting an estimate from
+ * stages of a few ns per message is what made them come out 0 or negative on a busy machine. A
+ * stage's figure is always positive. The median over blocks of groups, not the mean, so that a
+ * block in which another process took the core does not stand for the stage's cost.
+ *
+ * The systems take turns block by block (the order swapped every block), so a spell in which the
+ * host runs slower falls on both alike: on the VM of wave 15, whose speed halved and recovered
+ * every few tens of seconds, timing one system's blocks and then the other's could put a slow
+ * spell into one side only. The ratio still differs between spells, as a real difference: there,
+ * lparlink's per-message engine ran at 0.70× the relay in fast spells and 0.56–0.58× in slow
+ * ones (its code per message is longer), while every batched ratio held within 0.02.
  */
-function timeStages(stages: Stages, group: number, timeMs: number): Record<StageName, number> {
-  const blocks: Record<StageName, number[]> = { sender: [], engine: [], receiver: [] };
+export function timeStages<S extends string>(systems: Record<S, Stages>, group: number, timeMs: number): Record<S, Record<StageName, number>> {
+  const names = Object.keys(systems) as S[];
+  const blocks = Object.fromEntries(names.map((n) => [n, { sender: [] as number[], engine: [] as number[], receiver: [] as number[] }])) as Record<S, Record<StageName, number[]>>;
   const end = performance.now() + timeMs;
+  let turn = 0;
   do {
-    let send = 0;
-    let serve = 0;
-    let receive = 0;
-    for (let i = 0; i < GROUPS_PER_BLOCK; i++) {
-      const t = performance.now();
-      stages.send(group);
-      const a = performance.now();
-      stages.serve(group);
-      const b = performance.now();
-      const got = stages.receive(group);
-      const c = performance.now();
-      send += a - t;
-      serve += b - a;
-      receive += c - b;
-      if (got !== group) throw new Error(`micro stages: moved ${got} of ${group}`);
+    for (let k = 0; k < names.length; k++) {
+      const name = names[(k + turn) % names.length];
+      const stages = systems[name];
+      let send = 0;
+      let serve = 0;
+      let receive = 0;
+      for (let i = 0; i < GROUPS_PER_BLOCK; i++) {
+        const t = performance.now();
+        stages.send(group);
+        const a = performance.now();
+        stages.serve(group);
+        const b = performance.now();
+        const got = stages.receive(group);
+        const c = performance.now();
+        send += a - t;
+        serve += b - a;
+        receive += c - b;
+        if (got !== group) throw new Error(`micro stages (${name}): moved ${got} of ${group}`);
+      }
+      const nsPerMessage = 1e6 / (GROUPS_PER_BLOCK * group);
+      blocks[name].sender.push(send * nsPerMessage);
+      blocks[name].engine.push(serve * nsPerMessage);
+      blocks[name].receiver.push(receive * nsPerMessage);
     }
-    const nsPerMessage = 1e6 / (GROUPS_PER_BLOCK * group);
-    blocks.sender.push(send * nsPerMessage);
-    blocks.engine.push(serve * nsPerMessage);
-    blocks.receiver.push(receive * nsPerMessage);
-  } while (performance.now() < end || blocks.sender.length < MIN_BLOCKS);
-  return { sender: median(blocks.sender), engine: median(blocks.engine), receiver: median(blocks.receiver) };
+    turn++;
+  } while (performance.now() < end || turn < MIN_BLOCKS);
+  return Object.fromEntries(
+    names.map((n) => [n, { sender: median(blocks[n].sender), engine: median(blocks[n].engine), receiver: median(blocks[n].receiver) }]),
+  ) as Record<S, Record<StageName, number>>;
 }
 
 /** `trace`: trace the verified paths as a machine would be (--trace), and add their rings to the run's file. */
@@ -301,12 +317,12 @@ export async function runMicro(size: number, batch: number, timeMs: number, trac
       receive: () => consume(cb, perRecord),
     };
   }
-  const stageMs = timeMs / 2;
+  // Both systems' stages in one timing, block by block, for the time the two used to take in turn.
   for (const variant of ['batched', 'per-message'] as const) {
+    const timed = timeStages({ lparlink: stagesOf.lparlink[variant], 'raw-relay': stagesOf['raw-relay'][variant] }, batch, timeMs);
     for (const system of ['lparlink', 'raw-relay'] as const) {
-      const stages = timeStages(stagesOf[system][variant], batch, stageMs);
       for (const stage of ['sender', 'engine', 'receiver'] as const) {
-        results.push({ system, variant: `${variant}:${stage}`, nsPerMessage: stages[stage], rme: Number.NaN });
+        results.push({ system, variant: `${variant}:${stage}`, nsPerMessage: timed[system][stage], rme: Number.NaN });
       }
     }
   }
