@@ -18,7 +18,7 @@ it.each(['adaptive', 'sleep'] as const)('no round trip stalls while the hardware
     const server = await machine.partition(1).spawn(fixture('echo-server.mjs'), { port: 7 });
     const client = await machine.partition(2).spawn(fixture('gappy-pinger.mjs'), { partition: 1, port: 7, ms: 2000, stallMs: 2000 });
     const r = (await client.result) as { roundTrips: number; stalls: number; slowestMs: number };
-    expect(r.stalls, `stalled after ${r.roundTrips} round trips`).toBe(0);
+    expect(r.stalls, `stalled after ${r.roundTrips} round trips (slowest before: ${r.slowestMs.toFixed(1)} ms)`).toBe(0);
     // It ran: thousands of round trips, each after a gap in which the hardware may have slept.
     expect(r.roundTrips).toBeGreaterThan(500);
     await server.result;

@@ -161,7 +161,8 @@ export class Engine {
   /**
    * One pass over every active queue pair. Returns the work requests handled. `exact`: look at
    * every send ring with Atomics.load (ready()), as the look after the hardware announced it sleeps
-   * must; otherwise a plain read first (readyHint()), which may see a publish one round late.
+   * must; otherwise a plain read first (readyHint()), which may see a publish late (the scheduler's
+   * exact rounds bound how late).
    */
   round(exact = false): number {
     let work = this.pendingEnds.length > 0 ? this.flushPendingEnds() : 0;

@@ -555,10 +555,10 @@ export class RingConsumer extends RingSide {
    * ready() for a look that may be wrong for a moment: the producer's word is read first with a
    * plain load, and only a word that moved is read again with Atomics.load (then checked and kept,
    * as ready() does). On Node 20 each Atomics call is a builtin call of ~15 ns, a plain load ~1;
-   * the engine's busy rounds look at every queue pair, most of them idle. A plain load may be late
-   * (it is not ordered), which only delays the look to the next round: nothing is read from a
-   * record until Atomics.load has acquired the producer's position, and the look before the
-   * hardware sleeps is ready()'s, ordered after the sleep flag it raised.
+   * the engine's busy rounds look at every queue pair, most of them idle. A plain load is not
+   * ordered and may see a publish late, which only delays the look: nothing is read from a record
+   * until Atomics.load has acquired the producer's position, and the rounds the scheduler runs
+   * after raising the sleep flags, and every 64th of a busy slice, look with ready() instead.
    */
   readyHint(): boolean {
     return this.position !== this.limit || (this.i32[this.producerWord] !== this.position && this.refreshLimit() !== EMPTY);
