@@ -59,6 +59,8 @@ export class ChannelStateTable {
    * the window the other node granted.
    */
   readonly peerWindow: Uint32Array;
+  /** Remote ends: the other node's maxMessageBytes, as its CONNECT or CONNECT_OK stated it; the channel carries messages up to the smaller of it and this node's. */
+  readonly peerMaxMessage: Uint32Array;
   readonly sentWindow: Uint32Array;
   readonly ackedWindow: Uint32Array;
   readonly receivedWindow: Uint32Array;
@@ -88,6 +90,7 @@ export class ChannelStateTable {
     this.ackedSequence = new Uint32Array(n);
     this.receivedSequence = new Uint32Array(n);
     this.peerWindow = new Uint32Array(n);
+    this.peerMaxMessage = new Uint32Array(n);
     this.sentWindow = new Uint32Array(n);
     this.ackedWindow = new Uint32Array(n);
     this.receivedWindow = new Uint32Array(n);
@@ -177,6 +180,7 @@ export class ChannelStateTable {
     remoteProcess: number,
     linkChannel: number,
     peerWindow: number,
+    peerMaxMessage: number,
   ): void {
     this.open(entry, localPartition, queuePair, process, remotePartition, remoteProcess, NO_ENTRY);
     this.remoteNode[entry] = node;
@@ -185,6 +189,7 @@ export class ChannelStateTable {
     this.ackedSequence[entry] = 0;
     this.receivedSequence[entry] = 0;
     this.peerWindow[entry] = peerWindow;
+    this.peerMaxMessage[entry] = peerMaxMessage;
     this.sentWindow[entry] = 0;
     this.ackedWindow[entry] = 0;
     this.receivedWindow[entry] = 0;

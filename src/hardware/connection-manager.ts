@@ -14,6 +14,7 @@ import { Policy } from './policy.js';
 import { isService, MAX_SERVICE, type ChannelGrant, type ControlResult } from '../shared/control-contract.js';
 import { Status, type ChannelErrorCode } from '../shared/errors.js';
 import { ConnectionState } from '../shared/layout.js';
+import { channelMessageLimit } from '../shared/link-frames.js';
 
 /** Passed from the send side to the receive side (claim 1). Hardware-internal. */
 export interface KeyExchange {
@@ -25,6 +26,8 @@ export interface KeyExchange {
   sourceChannel: number;
   /** Another node: the window the send side grants for this channel (docs/LINK.md); 0 on this node. */
   sourceWindow: number;
+  /** Another node: its maxMessageBytes, as its CONNECT stated it; 0 on this node. */
+  sourceMaxMessage: number;
   /** Store the channel key in the receive side's entry `d`: a copy from `keyEntry`, or the key the frame carried. */
   storeKey(d: number): void;
   sourcePartition: number;
@@ -233,6 +236,7 @@ export class ConnectionManager {
       keyEntry: e,
       sourceChannel: 0,
       sourceWindow: 0,
+      sourceMaxMessage: 0,
       storeKey: (d) => this.keys.copy(e, d),
       sourcePartition: port.id,
       sourceProcess: process,
@@ -282,7 +286,7 @@ export class ConnectionManager {
     const t = this.table;
     const owner = target.queuePairs[listener.queuePair].process;
     if (x.sourceNode === 0) t.open(d, target.id, listener.queuePair, owner, x.sourcePartition, x.sourceProcess, x.keyEntry);
-    else t.openRemote(d, target.id, listener.queuePair, owner, x.sourceNode, x.sourcePartition, x.sourceProcess, x.sourceChannel, x.sourceWindow);
+    else t.openRemote(d, target.id, listener.queuePair, owner, x.sourceNode, x.sourcePartition, x.sourceProcess, x.sourceChannel, x.sourceWindow, x.sourceMaxMessage);
     target.writeConnection(t.slotOf(d), t.handle(d), owner, x.sourcePartition, x.sourceProcess, ConnectionState.OPEN, x.sourceNode);
     if (x.sourceNode !== 0) this.kick();
     const waiter = listener.waiters.shift();
@@ -302,7 +306,9 @@ export class ConnectionManager {
 
   private grant(d: number): ControlResult<ChannelGrant> {
     const t = this.table;
-    return { ok: true, handle: t.handle(d), remoteNode: t.remoteNode[d] || this.localNode, remotePartition: t.remotePartition[d], remoteProcess: t.remoteProcess[d] };
+    const grant: ChannelGrant = { handle: t.handle(d), remoteNode: t.remoteNode[d] || this.localNode, remotePartition: t.remotePartition[d], remoteProcess: t.remoteProcess[d] };
+    if (t.remoteNode[d] !== 0) grant.maxMessageBytes = channelMessageLimit(this.engine.maxMessageBytes, t.peerMaxMessage[d]);
+    return { ok: true, ...grant };
   }
 
   private badService(n: number): string | undefined {

@@ -335,7 +335,8 @@ export class Engine {
     const handle = this.cachedHandle;
     const e = this.cachedEntry;
     const from = qp.port.index;
-    const maxMessageBytes = this.maxMessageBytes;
+    // The smaller of both nodes' maxMessageBytes (the other node's as it stated it at connect).
+    const maxMessageBytes = Math.min(this.maxMessageBytes, this.table.peerMaxMessage[e]);
     const stamp = this.stamp;
     const s32 = ring.u32;
     // Claim 10's send stage for the run: every message of it is checked to be on `handle`, so each
@@ -522,7 +523,9 @@ export class Engine {
 
   /** Send stage for an end on another node: stamp it here; the other node's hardware runs the receive stage (docs/LINK.md). */
   private sendRemote(qp: HardwareQueuePair, handle: number, e: number, src: RingConsumer, payload: number, bytes: number): Outcome {
-    if (bytes > this.maxMessageBytes) return this.reject(qp, 'messageSize', Status.EMSGSIZE, RecordType.SEND, handle);
+    // Over either node's maxMessageBytes: the process's library refuses such a message before it
+    // reaches the ring (the channel's maxMessageBytes is the smaller), so only code that bypassed it sends one.
+    if (bytes > this.maxMessageBytes || bytes > this.table.peerMaxMessage[e]) return this.reject(qp, 'messageSize', Status.EMSGSIZE, RecordType.SEND, handle);
     this.stamp.stamp(e, qp.port.index);
     if (!this.remote!.send(e, this.stamp, src, payload, bytes)) return BLOCKED;
     this.sentMessages++;

@@ -17,6 +17,11 @@ export interface ChannelGrant {
   remoteNode: number;
   remotePartition: number;
   remoteProcess: number;
+  /**
+   * An end on another node only: the largest message the channel carries either way, the smaller of
+   * both nodes' maxMessageBytes (docs/LINK.md, "Bounds"). Absent: the machine's maxMessageBytes.
+   */
+  maxMessageBytes?: number;
 }
 
 /**

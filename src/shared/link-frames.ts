@@ -27,9 +27,10 @@
  * node that speaks another version is refused in the handshake (or, if it offers none, right
  * after it) instead of misreading frames. Version 2: 8-byte message headers, 8-aligned payloads.
  * Version 3: per-channel credit (CONNECT and CONNECT_OK carry the window each side grants, ACKs
- * the window bytes delivered).
+ * the window bytes delivered). Version 4: CONNECT and CONNECT_OK carry each side's maxMessageBytes,
+ * and a channel carries messages up to the smaller of the two.
  */
-export const LINK_PROTOCOL = 'lparlink/3';
+export const LINK_PROTOCOL = 'lparlink/4';
 
 /*
  * The frame layouts are const enums, as the ring's record layouts are (layout.ts says why): tsc
@@ -78,7 +79,8 @@ export const enum ConnectFrame {
   SOURCE_CHANNEL_OFFSET = 44,
   /** The window the connecting side grants: window bytes of this channel it keeps unacknowledged, at most. */
   WINDOW_OFFSET = 48,
-  RESERVED_OFFSET = 52,
+  /** The connecting node's maxMessageBytes: the largest message it takes on this channel. */
+  MAX_MESSAGE_OFFSET = 52,
   BYTES = 56,
 }
 
@@ -91,7 +93,10 @@ export const enum ConnectOkFrame {
   PROCESS_OFFSET = 16,
   /** The window the acceptor grants (as ConnectFrame.WINDOW_OFFSET). */
   WINDOW_OFFSET = 20,
-  BYTES = 24,
+  /** The accepting node's maxMessageBytes (as ConnectFrame.MAX_MESSAGE_OFFSET). */
+  MAX_MESSAGE_OFFSET = 24,
+  RESERVED_OFFSET = 28,
+  BYTES = 32,
 }
 
 // CONNECT_REFUSED body.
@@ -178,6 +183,23 @@ export function grantedWindow(channelWindowBytes: number, maxMessageBytes: numbe
   return Math.max(channelWindowBytes, messageBytes(maxMessageBytes));
 }
 
+/**
+ * The largest maxMessageBytes a CONNECT or CONNECT_OK may state (none is 0): above what any node
+ * can be given (a message must fit a ring of at most 1 GiB). The channel carries messages up to
+ * the smaller of the two nodes' limits ({@link channelMessageLimit}).
+ */
+export const MAX_STATED_MESSAGE_BYTES = 1024 * 1024 * 1024;
+
+/** Whether a CONNECT's or CONNECT_OK's stated maxMessageBytes may be taken. */
+export function isStatedMessageLimit(bytes: number): boolean {
+  return bytes >= 1 && bytes <= MAX_STATED_MESSAGE_BYTES;
+}
+
+/** The largest message a channel between two nodes carries: the smaller node's maxMessageBytes. */
+export function channelMessageLimit(ownMaxMessageBytes: number, peerMaxMessageBytes: number): number {
+  return Math.min(ownMaxMessageBytes, peerMaxMessageBytes);
+}
+
 // CLOSE body.
 export const enum CloseFrame {
   /** The channel id at the frame's receiver. */
@@ -203,7 +225,7 @@ export function messageBytes(payloadBytes: number): number {
 /**
  * The largest frame (length word included) a node with this `maxMessageBytes` accepts: a DATA
  * frame that reached {@link DataFrame.TARGET_BYTES} plus one more message, with room to spare.
- * Nodes that talk to each other should share `maxMessageBytes`.
+ * A peer sends no message over this node's `maxMessageBytes` (CONNECT and CONNECT_OK state it).
  */
 export function maxFrameBytes(maxMessageBytes: number): number {
   return DataFrame.TARGET_BYTES + 4 * messageBytes(maxMessageBytes);

@@ -18,7 +18,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeCertificates } from './certs.js';
 import { closeNodes, PROGRESS, READY, startNode, type NodeProcess, type RemoteProgram } from './harness.js';
-import { F, HostilePeer, PEER_WINDOW_BYTES, type ForgedMessage } from './hostile-peer.js';
+import { F, HostilePeer, PEER_MAX_MESSAGE_BYTES, PEER_WINDOW_BYTES, type ForgedMessage } from './hostile-peer.js';
 import { linkTo, LOOPBACK, until } from './pair.js';
 import { fillMessage } from './programs/messages.mjs';
 
@@ -103,15 +103,15 @@ function flipped(k: Uint8Array): Buffer {
   return f;
 }
 
-/** A CONNECT from partition 1 to the honest program's port, with the window and reserved word given. */
-function connectFrame(request: number, o: { window?: number; reserved?: number }): Buffer {
+/** A CONNECT from partition 1 to the honest program's port, with the window and the maxMessageBytes given. */
+function connectFrame(request: number, o: { window?: number; maxMessage?: number }): Buffer {
   const f = peer.frame(F.FrameType.CONNECT, F.ConnectFrame.BYTES);
   f.writeUInt32LE(request, F.ConnectFrame.REQUEST_OFFSET);
   f.writeUInt32LE(1, F.ConnectFrame.SOURCE_PARTITION_OFFSET);
   f.writeUInt32LE(1, F.ConnectFrame.DESTINATION_PARTITION_OFFSET);
   f.writeUInt32LE(PORT, F.ConnectFrame.DESTINATION_SERVICE_OFFSET);
   f.writeUInt32LE(o.window ?? PEER_WINDOW_BYTES, F.ConnectFrame.WINDOW_OFFSET);
-  f.writeUInt32LE(o.reserved ?? 0, F.ConnectFrame.RESERVED_OFFSET);
+  f.writeUInt32LE(o.maxMessage ?? PEER_MAX_MESSAGE_BYTES, F.ConnectFrame.MAX_MESSAGE_OFFSET);
   return f;
 }
 
@@ -142,7 +142,8 @@ describe('a hostile peer node with a valid certificate', () => {
     ['an answer to a connect node 2 never made', 'badFrame', () => peer.connectOkFrame(4242, 1, 1)],
     ['an unknown frame type', 'badFrame', () => peer.frame(42, F.Frame.HEADER_BYTES)],
     ['a CONNECT granting a window of 0 (no node may grant under 64 KiB)', 'badFrame', () => connectFrame(78, { window: 0 })],
-    ['a CONNECT with its reserved word set', 'badFrame', () => connectFrame(77, { reserved: 1 })],
+    ['a CONNECT stating a maxMessageBytes of 0', 'badFrame', () => connectFrame(77, { maxMessage: 0 })],
+    ['a CONNECT stating a maxMessageBytes over 1 GiB (no node has one)', 'badFrame', () => connectFrame(79, { maxMessage: 0x4000_0001 })],
     ['reserved header bytes that are not zero', 'badFrame', () => {
       const f = peer.heartbeatFrame();
       f[F.Frame.TYPE_OFFSET + 1] = 1;

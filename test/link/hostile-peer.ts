@@ -30,6 +30,8 @@ export interface ForgedMessage {
 const HEARTBEAT_MS = 100;
 /** The window this peer grants each channel (CONNECT, CONNECT_OK), as an honest node's default would. */
 export const PEER_WINDOW_BYTES = 4 * 1024 * 1024;
+/** The maxMessageBytes this peer states (CONNECT, CONNECT_OK), an honest node's default. */
+export const PEER_MAX_MESSAGE_BYTES = 64 * 1024;
 
 export class HostilePeer {
   readonly frames: Frame[] = [];
@@ -129,6 +131,7 @@ export class HostilePeer {
     b.writeUInt32LE(o.port, F.ConnectFrame.DESTINATION_SERVICE_OFFSET);
     b.writeUInt32LE(o.sourceChannel, F.ConnectFrame.SOURCE_CHANNEL_OFFSET);
     b.writeUInt32LE(PEER_WINDOW_BYTES, F.ConnectFrame.WINDOW_OFFSET);
+    b.writeUInt32LE(PEER_MAX_MESSAGE_BYTES, F.ConnectFrame.MAX_MESSAGE_OFFSET);
     this.send(b);
     const answer = await this.next(
       (f) => (f.type === F.FrameType.CONNECT_OK && f.bytes.readUInt32LE(F.ConnectOkFrame.REQUEST_OFFSET) === o.request) ||
@@ -187,6 +190,7 @@ export class HostilePeer {
     b.writeUInt32LE(channel, F.ConnectOkFrame.CHANNEL_OFFSET);
     b.writeUInt32LE(process, F.ConnectOkFrame.PROCESS_OFFSET);
     b.writeUInt32LE(PEER_WINDOW_BYTES, F.ConnectOkFrame.WINDOW_OFFSET);
+    b.writeUInt32LE(PEER_MAX_MESSAGE_BYTES, F.ConnectOkFrame.MAX_MESSAGE_OFFSET);
     return b;
   }
 

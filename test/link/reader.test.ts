@@ -342,8 +342,8 @@ describe('LinkReader', () => {
       (() => {
         const w = new LinkWriter(64 * 1024);
         w.heartbeat();
-        w.connect({ request: 1, key: [1, 2, 3, 4], sourcePartition: 1, sourceProcess: 2, destinationPartition: 3, destinationService: 4, sourceChannel: 5, window: 1 << 20 });
-        w.connectOk(1, 2, 3, 1 << 20);
+        w.connect({ request: 1, key: [1, 2, 3, 4], sourcePartition: 1, sourceProcess: 2, destinationPartition: 3, destinationService: 4, sourceChannel: 5, window: 1 << 20, maxMessage: 64 * 1024 });
+        w.connectOk(1, 2, 3, 1 << 20, 64 * 1024);
         w.connectRefused(1, 2);
         w.close(1, 2, 0);
         w.ack([1, 2, 3, 4, 5, 6], 0);
@@ -387,8 +387,8 @@ describe('LinkReader', () => {
     w.give(w.take()!); // the buffer filled next is the one full of 0xff
     const sizes = [1, 3, 5, 7, 300, 513];
     sizes.forEach((size, i) => expect(w.message(1 + (i % 2), 7, 1 + (i >> 1), 1, 2, 3, 4, source, source32, 8, size)).toBe(true));
-    w.connect({ request: 1, key: [1, 2, 3, 4], sourcePartition: 1, sourceProcess: 2, destinationPartition: 3, destinationService: 4, sourceChannel: 5, window: 1 << 20 });
-    w.connectOk(1, 2, 3, 1 << 20);
+    w.connect({ request: 1, key: [1, 2, 3, 4], sourcePartition: 1, sourceProcess: 2, destinationPartition: 3, destinationService: 4, sourceChannel: 5, window: 1 << 20, maxMessage: 64 * 1024 });
+    w.connectOk(1, 2, 3, 1 << 20, 64 * 1024);
     w.connectRefused(1, 2);
     w.close(1, 2, 0);
     w.ack([1, 2, 3, 4, 5, 6], 0);

@@ -219,6 +219,7 @@ function setup(o: { budgetPerRound?: number } = {}) {
       keyEntry: NO_ENTRY,
       sourceChannel: 100 + i,
       sourceWindow: PEER_WINDOW,
+      sourceMaxMessage: 64 * 1024,
       storeKey: (d) => hw.keys.store(d, key[0], key[1], key[2], key[3]),
       sourcePartition: s.source,
       sourceProcess: 1,
@@ -231,12 +232,13 @@ function setup(o: { budgetPerRound?: number } = {}) {
     const rx = new Channel(queuePairs[s.partition], grant.handle, { node: NODES[s.link], partition: s.source, process: 1 }, () => {});
     return { ...s, entry: answer.entry, id: hw.table.linkId(answer.entry), senderId: 100 + i, key, next: 1, rx, expected: [], got: [] };
   });
-  const accept = (link: number, partition: number, source: number, sourceChannel: number, key: readonly number[]) => {
+  const accept = (link: number, partition: number, source: number, sourceChannel: number, key: readonly number[], sourceMaxMessage = 64 * 1024) => {
     const answer = hw.manager.receiveSideAccept({
       sourceNode: NODES[link],
       keyEntry: NO_ENTRY,
       sourceChannel,
       sourceWindow: PEER_WINDOW,
+      sourceMaxMessage,
       storeKey: (d) => hw.keys.store(d, key[0], key[1], key[2], key[3]),
       sourcePartition: source,
       sourceProcess: 1,
@@ -246,7 +248,8 @@ function setup(o: { budgetPerRound?: number } = {}) {
     if (!answer.ok) throw new Error('accept failed');
     const grant = hw.manager.accept(ports[partition], 0, 7);
     if (grant instanceof Promise || !grant.ok) throw new Error('no grant');
-    return { entry: answer.entry, id: hw.table.linkId(answer.entry), rx: new Channel(queuePairs[partition], grant.handle, { node: NODES[link], partition: source, process: 1 }, () => {}) };
+    const rx = new Channel(queuePairs[partition], grant.handle, { node: NODES[link], partition: source, process: 1 }, () => {}, grant.maxMessageBytes ?? MAX);
+    return { entry: answer.entry, id: hw.table.linkId(answer.entry), rx };
   };
   return { hw, channels, links, chans, partitionKeyMismatch, partitionViolations, accept, queuePairs, wakes, reattach };
 }
@@ -988,6 +991,32 @@ describe('the receive stage of a link (LinkReader, LinkedChannels) and the engin
     expect(received).toBe(3);
     expect(seen.length).toBeGreaterThan(0);
     for (const s of seen) expect(s).toEqual({ received: s.received, delivered: s.received, linkReceived: s.received });
+  });
+
+  it("a channel to a node that takes smaller messages carries up to its limit: the grant says so, the library refuses more at once, and the send stage refuses a SEND written past the library", () => {
+    const x = setup();
+    // The other node stated maxMessageBytes 40 in its CONNECT (this node's is MAX, 96).
+    const c = x.accept(0, 0, 1, 300, [1, 2, 3, 4], 40);
+    expect(c.rx.maxMessageBytes).toBe(40);
+    expect(() => c.rx.send(new Uint8Array(41))).toThrow(/^EMSGSIZE: message of 41 bytes exceeds maxMessageBytes 40 \(the channel's: node 5 takes messages of at most 40 bytes, this node's maxMessageBytes is 96\)/);
+    // Nothing of the refused send reached the ring; these go.
+    c.rx.send(new Uint8Array(40).fill(1));
+    c.rx.send(new Uint8Array(1).fill(2));
+    expect(x.hw.engine.round()).toBe(2);
+    expect(x.links[0].sent).toEqual([[300, 1], [300, 2]]);
+    // Written into the ring past the library (a partition's own code can): refused as a size
+    // violation, as a SEND over this node's own limit is, and never handed to the link.
+    const q = x.queuePairs[0].sendQueue;
+    writeSend(q, c.rx.handle, new Uint8Array(41));
+    writeSend(q, c.rx.handle, new Uint8Array(40).fill(3));
+    q.publish();
+    expect(x.hw.engine.round()).toBe(2);
+    expect(x.links[0].sent).toEqual([[300, 1], [300, 2], [300, 3]]);
+    expect(x.partitionViolations).toEqual(['0:messageSize']);
+    c.rx.send(new Uint8Array(1)); // reads the completions: the refused SEND is reported on its channel
+    expect(c.rx.failedSends).toEqual({ EMSGSIZE: 1 });
+    // A channel whose other node takes larger messages than this one carries this node's limit.
+    expect(x.accept(0, 0, 1, 301, [5, 6, 7, 8], 1 << 20).rx.maxMessageBytes).toBe(MAX);
   });
 
   it("the engine's send stage serves a run of SENDs to remote ends: each goes to its own channel and link, in order, and anything else gets its own answer", () => {

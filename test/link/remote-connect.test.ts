@@ -3,7 +3,9 @@
  * fake timers: connects another node does not answer fail with ETIMEDOUT (THREATS case 49), and
  * what is remembered of them, so that a late CONNECT_OK is closed rather than counted, is kept per
  * link: a node that never answers cannot push out what is remembered for a slow one. An answer
- * granting a window no node may grant fails the connect and closes the channel it opened.
+ * granting a window no node may grant, or stating a maxMessageBytes no node has, fails the connect
+ * and closes the channel it opened; one in range opens a channel that carries messages up to the
+ * smaller of both nodes' maxMessageBytes.
  */
 import { afterEach, beforeEach, expect, it, vi } from 'vitest';
 import { Hardware } from '../../src/hardware/hardware.js';
@@ -17,6 +19,8 @@ import { grantedWindow } from '../../src/shared/link-frames.js';
 
 const TIMEOUT_MS = 2000;
 const WINDOW = 1 << 20;
+/** This node's maxMessageBytes, as its RemoteConnect states it. */
+const MAX_MESSAGE = 64 * 1024;
 
 interface StandInLink {
   node: number;
@@ -57,7 +61,7 @@ function setup() {
   const slow = standIn(5);
   const silent = standIn(6);
   const links = new Map<number, NodeLink>([slow, silent].map((l) => [l.node, l as unknown as NodeLink]));
-  const connects = new RemoteConnect(hw.manager, hw.table, hw.keys, links, () => {}, { answerTimeoutMs: TIMEOUT_MS, windowBytes: WINDOW });
+  const connects = new RemoteConnect(hw.manager, hw.table, hw.keys, links, () => {}, { answerTimeoutMs: TIMEOUT_MS, windowBytes: WINDOW, maxMessageBytes: MAX_MESSAGE });
   const connect = (node: number) => connects.connect(port, 0, node, 1, 7) as Promise<{ ok: boolean; code?: string }>;
   return { hw, slow, silent, connects, connect };
 }
@@ -81,7 +85,7 @@ it('a connect nobody answers fails ETIMEDOUT at the bound; a late answer from a 
   }
   // Node 5 answers its connect at last: the channel it opened is closed at once, cleanly.
   const [request] = slow.connects;
-  connects.connectOk(slow as unknown as NodeLink, request.request, 77, 1, WINDOW);
+  connects.connectOk(slow as unknown as NodeLink, request.request, 77, 1, WINDOW, MAX_MESSAGE, 0);
   expect(slow.closes).toEqual([[77, request.sourceChannel, Status.OK]]);
   expect(slow.violations).toEqual([]);
   expect(silent.violations).toEqual([]);
@@ -91,7 +95,7 @@ it('an answer read in the turn the bound passed is taken, not given up (timers r
   const { slow, connects, connect } = setup();
   const p = connect(5);
   await vi.advanceTimersByTimeAsync(TIMEOUT_MS);
-  connects.connectOk(slow as unknown as NodeLink, slow.connects[0].request, 77, 1, WINDOW);
+  connects.connectOk(slow as unknown as NodeLink, slow.connects[0].request, 77, 1, WINDOW, MAX_MESSAGE, 0);
   await vi.advanceTimersByTimeAsync(1);
   expect(await p).toMatchObject({ ok: true });
   expect(slow.closes).toEqual([]);
@@ -111,7 +115,7 @@ it('an answer granting a window no node may grant fails the connect (EINVAL), is
   for (const window of [0, 64 * 1024 - 1, 1024 * 1024 * 1024 + 1, 0xffff_ffff]) {
     const p = connect(5);
     const request = slow.connects[slow.connects.length - 1];
-    connects.connectOk(slow as unknown as NodeLink, request.request, 90, 1, window);
+    connects.connectOk(slow as unknown as NodeLink, request.request, 90, 1, window, MAX_MESSAGE, 0);
     expect(await p).toMatchObject({ ok: false, code: 'EINVAL' });
     expect(slow.closes[slow.closes.length - 1]).toEqual([90, request.sourceChannel, Status.EINVAL]);
   }
@@ -119,7 +123,44 @@ it('an answer granting a window no node may grant fails the connect (EINVAL), is
   // Windows in range open the channel: from 64 KiB up to the bound (above one message of any node's maxMessageBytes).
   for (const window of [64 * 1024, 1024 * 1024 * 1024]) {
     const p = connect(5);
-    connects.connectOk(slow as unknown as NodeLink, slow.connects[slow.connects.length - 1].request, 91, 1, window);
+    connects.connectOk(slow as unknown as NodeLink, slow.connects[slow.connects.length - 1].request, 91, 1, window, MAX_MESSAGE, 0);
     expect(await p).toMatchObject({ ok: true });
   }
+});
+
+it('an answer stating a maxMessageBytes no node has, or a reserved word that is not zero, fails the connect (EINVAL), is counted, and the channel it opened is closed', async () => {
+  const { slow, connects, connect } = setup();
+  const bad: Array<[maxMessage: number, reserved: number]> = [
+    [0, 0],
+    [1024 * 1024 * 1024 + 1, 0],
+    [0xffff_ffff, 0],
+    [MAX_MESSAGE, 1],
+  ];
+  for (const [maxMessage, reserved] of bad) {
+    const p = connect(5);
+    const request = slow.connects[slow.connects.length - 1];
+    connects.connectOk(slow as unknown as NodeLink, request.request, 92, 1, WINDOW, maxMessage, reserved);
+    const r = (await p) as { ok: boolean; code?: string; message?: string };
+    expect(r).toMatchObject({ ok: false, code: 'EINVAL' });
+    expect(r.message).toMatch(reserved === 0 ? /maxMessageBytes of \d+ \(a node's is 1 to 1073741824\)/ : /reserved word/);
+    expect(slow.closes[slow.closes.length - 1]).toEqual([92, request.sourceChannel, Status.EINVAL]);
+  }
+  expect(slow.violations).toEqual(['badFrame', 'badFrame', 'badFrame', 'badFrame']);
+});
+
+it('a CONNECT states this node\'s maxMessageBytes, and the channel carries messages up to the smaller of both nodes\'', async () => {
+  const { slow, connects, connect } = setup();
+  for (const [peer, channel] of [
+    [1, 1],
+    [1000, 1000],
+    [MAX_MESSAGE, MAX_MESSAGE],
+    [1024 * 1024 * 1024, MAX_MESSAGE],
+  ]) {
+    const p = connect(5);
+    const request = slow.connects[slow.connects.length - 1];
+    expect(request.maxMessage).toBe(MAX_MESSAGE);
+    connects.connectOk(slow as unknown as NodeLink, request.request, 93, 1, WINDOW, peer, 0);
+    expect(await p).toMatchObject({ ok: true, maxMessageBytes: channel });
+  }
+  expect(slow.violations).toEqual([]);
 });

@@ -36,7 +36,11 @@ export function startLinks(hw: Hardware, node: ResolvedNode, boot: NonNullable<H
   });
   const window = grantedWindow(node.channelWindowBytes, hw.engine.maxMessageBytes);
   channels = new LinkedChannels(hw.table, hw.keys, hw.engine, hw.counters, links.byNode, links.all, kick, window);
-  connects = new RemoteConnect(hw.manager, hw.table, hw.keys, links.byNode, kick, { answerTimeoutMs: handshakeTimeoutMs(node.deadAfterMs), windowBytes: window });
+  connects = new RemoteConnect(hw.manager, hw.table, hw.keys, links.byNode, kick, {
+    answerTimeoutMs: handshakeTimeoutMs(node.deadAfterMs),
+    windowBytes: window,
+    maxMessageBytes: hw.engine.maxMessageBytes,
+  });
   hw.engine.remote = channels;
   hw.manager.remote = connects;
   return links;
@@ -50,7 +54,7 @@ function sinkFor(link: NodeLink, channels: LinkedChannels, connects: RemoteConne
     ack: (channel, sequence, window) => channels.ack(link, channel, sequence, window),
     close: (channel, senderChannel, status) => channels.close(link, channel, senderChannel, status),
     connect: (view, at) => connects.accept(link, view, at),
-    connectOk: (request, channel, process, window) => connects.connectOk(link, request, channel, process, window),
+    connectOk: (request, channel, process, window, maxMessage, reserved) => connects.connectOk(link, request, channel, process, window, maxMessage, reserved),
     connectRefused: (request, status) => connects.connectRefused(link, request, status),
     violation: (kind) => link.counters.violation(kind),
     fatal: (why) => queueMicrotask(() => link.down(`the peer sent a frame stream that cannot be read: ${why}`)),

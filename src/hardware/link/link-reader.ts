@@ -50,7 +50,8 @@ export interface FrameSink {
   close(channel: number, senderChannel: number, status: number): void;
   /** `at` is the frame's start in `view`; the frame is ConnectFrame.BYTES long. */
   connect(view: DataView, at: number): void;
-  connectOk(request: number, channel: number, process: number, window: number): void;
+  /** `reserved`: the frame's reserved word, which must be zero. */
+  connectOk(request: number, channel: number, process: number, window: number, maxMessage: number, reserved: number): void;
   connectRefused(request: number, status: number): void;
   violation(kind: LinkViolationKind): void;
   /** The stream cannot be framed any more: end the link. */
@@ -231,6 +232,8 @@ export class LinkReader {
           v.getUint32(at + ConnectOkFrame.CHANNEL_OFFSET, true),
           v.getUint32(at + ConnectOkFrame.PROCESS_OFFSET, true),
           v.getUint32(at + ConnectOkFrame.WINDOW_OFFSET, true),
+          v.getUint32(at + ConnectOkFrame.MAX_MESSAGE_OFFSET, true),
+          v.getUint32(at + ConnectOkFrame.RESERVED_OFFSET, true),
         );
       case FrameType.CONNECT_REFUSED:
         return s.connectRefused(v.getUint32(at + ConnectRefusedFrame.REQUEST_OFFSET, true), v.getUint32(at + ConnectRefusedFrame.STATUS_OFFSET, true));

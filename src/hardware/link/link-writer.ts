@@ -35,6 +35,8 @@ export interface ConnectFields {
   sourceChannel: number;
   /** The window this node grants for the channel. */
   window: number;
+  /** This node's maxMessageBytes: the largest message the channel may bring it. */
+  maxMessage: number;
 }
 
 /** Room kept for frames other than DATA, so a batch full of messages still takes an ACK or a CLOSE. */
@@ -200,17 +202,20 @@ export class LinkWriter {
     v.setUint32(at + ConnectFrame.DESTINATION_SERVICE_OFFSET, f.destinationService, true);
     v.setUint32(at + ConnectFrame.SOURCE_CHANNEL_OFFSET, f.sourceChannel, true);
     v.setUint32(at + ConnectFrame.WINDOW_OFFSET, f.window, true);
-    v.setUint32(at + ConnectFrame.RESERVED_OFFSET, 0, true);
+    v.setUint32(at + ConnectFrame.MAX_MESSAGE_OFFSET, f.maxMessage, true);
     return true;
   }
 
-  connectOk(request: number, channel: number, process: number, window: number): boolean {
+  connectOk(request: number, channel: number, process: number, window: number, maxMessage: number): boolean {
     const at = this.frame(FrameType.CONNECT_OK, ConnectOkFrame.BYTES);
     if (at < 0) return false;
-    this.view.setUint32(at + ConnectOkFrame.REQUEST_OFFSET, request, true);
-    this.view.setUint32(at + ConnectOkFrame.CHANNEL_OFFSET, channel, true);
-    this.view.setUint32(at + ConnectOkFrame.PROCESS_OFFSET, process, true);
-    this.view.setUint32(at + ConnectOkFrame.WINDOW_OFFSET, window, true);
+    const v = this.view;
+    v.setUint32(at + ConnectOkFrame.REQUEST_OFFSET, request, true);
+    v.setUint32(at + ConnectOkFrame.CHANNEL_OFFSET, channel, true);
+    v.setUint32(at + ConnectOkFrame.PROCESS_OFFSET, process, true);
+    v.setUint32(at + ConnectOkFrame.WINDOW_OFFSET, window, true);
+    v.setUint32(at + ConnectOkFrame.MAX_MESSAGE_OFFSET, maxMessage, true);
+    v.setUint32(at + ConnectOkFrame.RESERVED_OFFSET, 0, true);
     return true;
   }
 

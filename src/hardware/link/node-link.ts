@@ -223,10 +223,10 @@ export class NodeLink {
     this.flush();
   }
 
-  connectOk(request: number, channel: number, process: number, window: number): void {
-    if (!this.writer.connectOk(request, channel, process, window)) {
+  connectOk(request: number, channel: number, process: number, window: number, maxMessage: number): void {
+    if (!this.writer.connectOk(request, channel, process, window, maxMessage)) {
       this.flush(true);
-      this.writer.connectOk(request, channel, process, window);
+      this.writer.connectOk(request, channel, process, window, maxMessage);
     }
   }
 

@@ -18,7 +18,7 @@ import type { NodeLink } from './node-link.js';
 import { isService, type ChannelGrant, type ControlResult } from '../../shared/control-contract.js';
 import { Status, statusName, type ChannelErrorCode } from '../../shared/errors.js';
 import { ConnectionState } from '../../shared/layout.js';
-import { ConnectFrame, MAX_GRANTED_WINDOW_BYTES, MIN_CHANNEL_WINDOW_BYTES } from '../../shared/link-frames.js';
+import { channelMessageLimit, ConnectFrame, isStatedMessageLimit, MAX_GRANTED_WINDOW_BYTES, MAX_STATED_MESSAGE_BYTES, MIN_CHANNEL_WINDOW_BYTES } from '../../shared/link-frames.js';
 
 /** Connects this node waits on the other node to answer, at most, per link (a peer that never answers cannot grow it further). */
 const MAX_PENDING_PER_LINK = 1024;
@@ -68,6 +68,8 @@ export class RemoteConnect implements RemoteConnector {
     private readonly bounds: {
       /** How long a connect waits for the other node's answer. */
       answerTimeoutMs: number;
+      /** This node's maxMessageBytes, stated in its CONNECTs and CONNECT_OKs. */
+      maxMessageBytes: number;
       /** The window this node grants each channel (grantedWindow() of its options). */
       windowBytes: number;
     },
@@ -109,6 +111,7 @@ export class RemoteConnect implements RemoteConnector {
       destinationService: service,
       sourceChannel: linkId,
       window: this.bounds.windowBytes,
+      maxMessage: this.bounds.maxMessageBytes,
     });
     return new Promise((resolve) => {
       const timer = setTimeout(() => this.timedOut(request), this.bounds.answerTimeoutMs);
@@ -136,8 +139,11 @@ export class RemoteConnect implements RemoteConnector {
     p.resolve(fail('ETIMEDOUT', `node ${p.node} did not answer the connect to partition ${p.partition} within ${this.bounds.answerTimeoutMs} ms`));
   }
 
-  /** The other node opened the channel: its end is `channel`, owned by its process `process`; it grants `window`. */
-  connectOk(link: NodeLink, request: number, channel: number, process: number, window: number): void {
+  /**
+   * The other node opened the channel: its end is `channel`, owned by its process `process`; it
+   * grants `window` and takes messages up to `maxMessage`; `reserved` must be zero.
+   */
+  connectOk(link: NodeLink, request: number, channel: number, process: number, window: number, maxMessage: number, reserved: number): void {
     const late = this.lateAnswer(link, request);
     if (late !== undefined) {
       // This node gave up waiting: the channel the other node opened closes at once, cleanly.
@@ -148,12 +154,17 @@ export class RemoteConnect implements RemoteConnector {
     if (p === undefined) return;
     const t = this.table;
     const e = p.entry;
-    if (!isWindow(window)) {
-      // A window no node may grant: the answer is a bad frame, and the channel it opened closes.
+    if (!isWindow(window) || !isStatedMessageLimit(maxMessage) || reserved !== 0) {
+      // A window no node may grant, or a message limit no node has: the answer is a bad frame, and the channel it opened closes.
       link.counters.violation('badFrame');
       link.close(channel, p.linkId, Status.EINVAL);
       this.abandon(p);
-      p.resolve(fail('EINVAL', `node ${link.node} answered the connect with a window of ${window} bytes (a node grants ${MIN_CHANNEL_WINDOW_BYTES} to ${MAX_GRANTED_WINDOW_BYTES})`));
+      const what = !isWindow(window)
+        ? `a window of ${window} bytes (a node grants ${MIN_CHANNEL_WINDOW_BYTES} to ${MAX_GRANTED_WINDOW_BYTES})`
+        : !isStatedMessageLimit(maxMessage)
+          ? `a maxMessageBytes of ${maxMessage} (a node's is 1 to ${MAX_STATED_MESSAGE_BYTES})`
+          : 'a reserved word that is not zero';
+      p.resolve(fail('EINVAL', `node ${link.node} answered the connect with ${what}`));
       return;
     }
     if (t.linkId(e) !== p.linkId || t.state[e] !== CONNECTING) {
@@ -161,10 +172,11 @@ export class RemoteConnect implements RemoteConnector {
       link.close(channel, p.linkId, Status.EPEERDEAD);
       return;
     }
-    t.openRemote(e, p.port.id, p.queuePair, p.process, link.node, p.partition, process, channel, window);
+    t.openRemote(e, p.port.id, p.queuePair, p.process, link.node, p.partition, process, channel, window, maxMessage);
     p.port.writeConnection(t.slotOf(e), t.handle(e), p.process, p.partition, process, ConnectionState.OPEN, link.node);
     this.kick();
-    p.resolve({ ok: true, handle: t.handle(e), remoteNode: link.node, remotePartition: p.partition, remoteProcess: process });
+    const maxMessageBytes = channelMessageLimit(this.bounds.maxMessageBytes, maxMessage);
+    p.resolve({ ok: true, handle: t.handle(e), remoteNode: link.node, remotePartition: p.partition, remoteProcess: process, maxMessageBytes });
   }
 
   connectRefused(link: NodeLink, request: number, status: number): void {
@@ -229,7 +241,7 @@ export class RemoteConnect implements RemoteConnector {
       sourcePartition > 0xffff ||
       !isService(service) ||
       !isWindow(v.getUint32(at + ConnectFrame.WINDOW_OFFSET, true)) ||
-      v.getUint32(at + ConnectFrame.RESERVED_OFFSET, true) !== 0
+      !isStatedMessageLimit(v.getUint32(at + ConnectFrame.MAX_MESSAGE_OFFSET, true))
     ) {
       link.counters.violation('badFrame');
       link.connectRefused(request, Status.EINVAL);
@@ -242,13 +254,14 @@ export class RemoteConnect implements RemoteConnector {
       keyEntry: NO_ENTRY,
       sourceChannel: v.getUint32(at + ConnectFrame.SOURCE_CHANNEL_OFFSET, true),
       sourceWindow: v.getUint32(at + ConnectFrame.WINDOW_OFFSET, true),
+      sourceMaxMessage: v.getUint32(at + ConnectFrame.MAX_MESSAGE_OFFSET, true),
       storeKey: (d) => this.keys.store(d, key[0], key[1], key[2], key[3]),
       sourcePartition,
       sourceProcess: v.getUint32(at + ConnectFrame.SOURCE_PROCESS_OFFSET, true),
       destinationPartition,
       destinationService: service,
     });
-    if (answer.ok) link.connectOk(request, this.table.linkId(answer.entry), this.table.ownerProcess[answer.entry], this.bounds.windowBytes);
+    if (answer.ok) link.connectOk(request, this.table.linkId(answer.entry), this.table.ownerProcess[answer.entry], this.bounds.windowBytes, this.bounds.maxMessageBytes);
     else link.connectRefused(request, Status[answer.code]);
   }
 }
