@@ -3,7 +3,7 @@
 // (./messages.mjs) of args.size bytes while it receives args.count from the other side, checking
 // each: count, order (a sequence other than the next one) and content. Returns the tally and
 // how long the exchange took in its own clock; never throws.
-import { checkMessage, codeOf, connectWhenReady, fillMessage } from './messages.mjs';
+import { checkMessage, codeOf, fillMessage, openByRole } from './messages.mjs';
 import { controlOf, PROGRESS, READY } from './control.mjs';
 
 const BATCH = 32;
@@ -15,16 +15,7 @@ export default async function main(proc, args) {
   const count = args.count;
   let ch;
   try {
-    if (args.role === 'accept') {
-      const listener = proc.listen(args.port);
-      await listener.ready;
-      Atomics.store(control, READY, 1);
-      ch = await listener.accept();
-      await listener.close();
-    } else {
-      ch = await connectWhenReady(proc, { node: args.node, partition: args.partition, port: args.port });
-      Atomics.store(control, READY, 1);
-    }
+    ch = await openByRole(proc, args, () => Atomics.store(control, READY, 1));
   } catch (e) {
     return { connected: false, error: codeOf(e) };
   }

@@ -33,6 +33,25 @@ export function codeOf(e) {
 }
 
 /**
+ * The one channel of a program that takes a role: args.role 'accept' listens on args.port and
+ * accepts one; otherwise it connects to { node, partition, port }. `ready` runs once it listens
+ * (accept) or once it is connected (connect).
+ */
+export async function openByRole(proc, args, ready) {
+  if (args.role === 'accept') {
+    const listener = proc.listen(args.port);
+    await listener.ready;
+    ready();
+    const ch = await listener.accept();
+    await listener.close();
+    return ch;
+  }
+  const ch = await connectWhenReady(proc, { node: args.node, partition: args.partition, port: args.port });
+  ready();
+  return ch;
+}
+
+/**
  * Connect to `target`, retrying while the other side has not started listening (ECONNREFUSED)
  * or its node's link is not up yet (ELINKDOWN), for up to `timeoutMs`.
  */

@@ -4,22 +4,12 @@
 // the channel still sends afterwards), then sends one message of exactly that size and one of 1
 // byte, and reads what the other side sends until the channel ends: each message's length and its
 // first and last byte. Returns that, never throws.
-import { codeOf, connectWhenReady } from './messages.mjs';
+import { codeOf, openByRole } from './messages.mjs';
 import { controlOf, READY } from './control.mjs';
 
 export default async function main(proc, args) {
   const control = controlOf(args);
-  let ch;
-  if (args.role === 'accept') {
-    const listener = proc.listen(args.port);
-    await listener.ready;
-    Atomics.store(control, READY, 1);
-    ch = await listener.accept();
-    await listener.close();
-  } else {
-    ch = await connectWhenReady(proc, { node: args.node, partition: args.partition, port: args.port });
-    Atomics.store(control, READY, 1);
-  }
+  const ch = await openByRole(proc, args, () => Atomics.store(control, READY, 1));
   const limit = ch.maxMessageBytes;
   let over;
   try {
