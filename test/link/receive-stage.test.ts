@@ -1019,6 +1019,21 @@ describe('the receive stage of a link (LinkReader, LinkedChannels) and the engin
     expect(x.accept(0, 0, 1, 301, [5, 6, 7, 8], 1 << 20).rx.maxMessageBytes).toBe(MAX);
   });
 
+  it('a run from a node with a message over the limit it stated for the channel: what came before it is delivered, it and the rest of the run are dropped and counted once (badLength)', () => {
+    const { channels, links, accept } = setup();
+    const link = links[0];
+    const key = [9, 8, 7, 6];
+    const c = accept(0, 0, 1, 400, key, 40);
+    // Within this node's own limit (MAX, 96), past the 40 the other node stated.
+    link.reader.push(dataFrame({ channel: c.id, source: 1, first: 1, key, payloads: [payload(4, 1, 40), payload(4, 2, 41), payload(4, 3, 8)] }));
+    channels.processed();
+    expect(Array.from(c.rx.tryRecv() ?? [])).toEqual(Array.from(payload(4, 1, 40)));
+    expect(c.rx.tryRecv()).toBeUndefined();
+    expect(link.counts).toMatchObject({ badLength: 1, sequence: 0 });
+    expect(Object.values(link.counts).reduce((a, b) => a + b, 0)).toBe(1);
+    expect(link.acks.get(400)).toBe(1);
+  });
+
   it("the engine's send stage serves a run of SENDs to remote ends: each goes to its own channel and link, in order, and anything else gets its own answer", () => {
     const x = setup();
     // Both remote ends of partition 1's queue pair 0: chans[0] over link 0, chans[2] over link 1.

@@ -46,6 +46,8 @@ export class LinkedChannels implements RemoteEnds {
   private runHandle = 0;
   private runPartition = 0;
   private runLinkChannel = 0;
+  /** The largest message the run's channel carries: the smaller of both nodes' maxMessageBytes. */
+  private runMaxMessage = 0;
   /** What the current stretch of a run put into its receive ring: messages, payload and window bytes (delivered() books them). */
   private ringMessages = 0;
   private ringPayload = 0;
@@ -305,6 +307,7 @@ export class LinkedChannels implements RemoteEnds {
     this.runHandle = t.handle(d);
     this.runPartition = t.partitionIndexOf(d);
     this.runLinkChannel = t.linkChannel[d];
+    this.runMaxMessage = Math.min(this.engine.maxMessageBytes, t.peerMaxMessage[d]);
   }
 
   /**
@@ -312,6 +315,13 @@ export class LinkedChannels implements RemoteEnds {
    * or kept aside when the ring is full or messages are kept for `d` already (they go first).
    */
   message(link: NodeLink, d: number, buf: Uint8Array, words: Uint32Array, at: number, bytes: number): number {
+    // Over the limit the other node stated for the channel (the reader already checked this
+    // node's): a message an honest node never sends, dropped with the rest of the run as a lying
+    // length would be, so that a receive buffer of the channel's maxMessageBytes always fits.
+    if (bytes > this.runMaxMessage) {
+      link.counters.violation('badLength');
+      return DROPPED;
+    }
     // run() looked the run's entry up (runEntry is `d`), and nothing between its messages looks up another.
     // Messages kept for `d` already go first: this one joins them.
     const r = this.keptFor[d] === undefined ? this.engine.deliverFromLink(this.runQueuePair, this.runHandle, buf, words, at, bytes) : BLOCKED;
