@@ -29,7 +29,7 @@ function checkChannel(channel: unknown, what: string): Channel {
   channel.checkOpen(what);
   if (channel.maxMessageBytes < 2) {
     // Each message is one flag byte and at least one byte of the clone: one byte carries nothing.
-    throw new ChannelError('EINVAL', `${what}: comlink needs messages of at least 2 bytes; this machine's maxMessageBytes is ${channel.maxMessageBytes}`);
+    throw new ChannelError('EINVAL', `${what}: comlink needs messages of at least 2 bytes; this channel's maxMessageBytes is ${channel.maxMessageBytes}`);
   }
   channel.takeOver(what);
   return channel;

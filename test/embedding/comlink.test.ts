@@ -169,7 +169,7 @@ describe('comlink over a channel (exposeOverChannel / wrapChannel)', () => {
       const h = await tiny.partition(1).spawn(new URL('./fixtures/streams/rpc-tiny-messages.mjs', import.meta.url));
       const out = (await h.result) as Record<string, { code: string; message: string }>;
       for (const what of ['wrap', 'expose'] as const) {
-        expect(out[what], what).toMatchObject({ code: 'EINVAL', message: expect.stringMatching(/comlink needs messages of at least 2 bytes; this machine's maxMessageBytes is 1/) });
+        expect(out[what], what).toMatchObject({ code: 'EINVAL', message: expect.stringMatching(/comlink needs messages of at least 2 bytes; this channel's maxMessageBytes is 1/) });
       }
     } finally {
       await tiny.close();

@@ -6,7 +6,8 @@
  * match (for one message, and for a run of three), a source partition other than the channel's,
  * the id and key of a live channel that belongs to another node (a second peer, node 3), channel
  * ids that name no end node 2 opened for it, a replayed and a reordered sequence number, a
- * payload length and a message count that lie, ACKs for sequences never sent and for no channel,
+ * payload length and a message count that lie, a message over the maxMessageBytes it stated for its
+ * channel, ACKs for sequences never sent and for no channel,
  * an answer to a connect never made, an unknown frame type, reserved bytes that are not zero, a
  * run whose second payload length lies, a CLOSE for node 3's channel, and finally a frame length
  * that lies.
@@ -137,6 +138,8 @@ describe('a hostile peer node with a valid certificate', () => {
     ['a reordered sequence number (one ahead)', 'sequence', () => peer.dataFrame([honestMessage(sent + 2)])],
     ['a payload length past the end of its frame', 'badLength', () => peer.dataFrame([honestMessage(sent + 1, { payloadBytesField: 4096 })])],
     ['a message count the frame cannot hold', 'badLength', () => peer.dataFrame([honestMessage(sent + 1)], 1000)],
+    // Node 2 takes 64 KiB, but the peer stated 16 KiB for its channel: the channel carries 16 KiB.
+    ['a message over the maxMessageBytes the peer stated for the channel', 'badLength', () => peer.dataFrame([honestMessage(sent + 1, { payload: new Uint8Array(PEER_MAX_MESSAGE_BYTES + 1) })])],
     ['an ACK for sequences node 2 never sent on that channel', 'sequence', () => peer.ackFrame([[channel, 1000, 1000 * F.messageBytes(8)]])],
     ['an ACK naming no channel of its link', 'unknownChannel', () => peer.ackFrame([[0xffff_ffff, 1, F.messageBytes(8)]])],
     ['an answer to a connect node 2 never made', 'badFrame', () => peer.connectOkFrame(4242, 1, 1)],

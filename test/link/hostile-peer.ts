@@ -30,8 +30,8 @@ export interface ForgedMessage {
 const HEARTBEAT_MS = 100;
 /** The window this peer grants each channel (CONNECT, CONNECT_OK), as an honest node's default would. */
 export const PEER_WINDOW_BYTES = 4 * 1024 * 1024;
-/** The maxMessageBytes this peer states (CONNECT, CONNECT_OK), an honest node's default. */
-export const PEER_MAX_MESSAGE_BYTES = 64 * 1024;
+/** The maxMessageBytes this peer states (CONNECT, CONNECT_OK): a node that takes less than the default 64 KiB. */
+export const PEER_MAX_MESSAGE_BYTES = 16 * 1024;
 
 export class HostilePeer {
   readonly frames: Frame[] = [];
