@@ -88,7 +88,8 @@ export class Channel implements AsyncIterable<Uint8Array> {
     private readonly onClosed: (ch: Channel) => void,
     /**
      * The largest message the channel carries either way (the hardware's grant): the machine's
-     * maxMessageBytes, or with an end on another node the smaller of both nodes'.
+     * maxMessageBytes, or with an end on another node the smaller of both nodes'. A receive
+     * buffer of this size always fits.
      */
     readonly maxMessageBytes = qp.maxMessageBytes,
   ) {
