@@ -196,6 +196,27 @@ describe('drainBytes', () => {
     expect(seqs).toEqual([0, 1, 2]);
   });
 
+  it('a callback that throws: the error reaches the caller, its message is not handed out again, and its ring space goes back by the next turn', async () => {
+    const { tx: [tx], rx: [rx], hw } = verifiedPaths(MAX, RING);
+    for (let i = 0; i < 3; i++) tx.send(message(i, 40));
+    while (hw.engine.round() > 0);
+    const ring = hw.ports[0].queuePairs[0].receive; // the hardware's side: it sees what the reader handed back
+    const before = ring.freeBytes();
+    const boom = new Error('the callback failed');
+    const seqs: number[] = [];
+    expect(() =>
+      rx.drainBytes((b, at, len) => {
+        seqs.push(seqOf(b, at, len));
+        throw boom;
+      }),
+    ).toThrow(boom);
+    await new Promise((resolve) => setImmediate(resolve));
+    // One record handed back: 8 bytes of record header, 8 of delivery header, 40 of payload.
+    expect(ring.freeBytes() - before).toBe(56);
+    expect(rx.drainBytes((b, at, len) => seqs.push(seqOf(b, at, len)))).toBe(2);
+    expect(seqs).toEqual([0, 1, 2]);
+  });
+
   it('rejects a callback that is not a function, or a negative max, with EINVAL', () => {
     const { rx: [rx] } = verifiedPaths(MAX, RING);
     expectCode(() => rx.drainBytes('x' as unknown as () => void), 'EINVAL');

@@ -144,6 +144,8 @@ export class ReceivePump {
     if (this.visiting || this.owner.failure !== undefined) return 0;
     this.visiting = true;
     let given = 0;
+    // Records handed back so far: each after its visit returns, and the last in `finally` if its visit threw.
+    let handedBack = 0;
     try {
       const rx = this.ring;
       while (given < max && this.walk(handle) !== Walk.NO_MESSAGE) {
@@ -155,11 +157,12 @@ export class ReceivePump {
         if (asViews) (visit as (message: Uint8Array) => void)(new Uint8Array(this.ringMemory, offset, length));
         else (visit as MessageVisitor)(rx.u8, offset, length);
         this.release.consumed();
+        handedBack = given;
         if (traced !== 0) this.tracer!.received(traced);
       }
     } finally {
       this.visiting = false;
-      if (given > 0) this.release.consumed(); // a visitor that threw still hands its record back
+      if (given > handedBack) this.release.consumed(); // a visitor that threw still hands its record back
     }
     return given;
   }
