@@ -441,6 +441,20 @@ function pushRun(link: FakeLink, c: Chan, count: number): Uint8Array[] {
   return payloads;
 }
 
+/**
+ * setup(), then one honest run of `count` messages of MAX bytes on its first channel over link 0,
+ * read by the receive stage: more than the 1 KiB ring takes, so the rest is kept aside. `inRing`:
+ * how many reached the ring.
+ */
+function withKept(count: number) {
+  const x = setup();
+  const [c] = x.chans;
+  const link = x.links[0];
+  const payloads = pushRun(link, c, count);
+  x.channels.processed();
+  return { x, c, link, payloads, inRing: x.hw.table.receivedSequence[c.entry] };
+}
+
 /** `bytes` at `offset` of a larger buffer whose other bytes are not the stream's. */
 function placed(bytes: Uint8Array, offset: number): Uint8Array {
   const whole = new Uint8Array(offset + bytes.length + 8).fill(0xee);
@@ -639,13 +653,8 @@ describe('the receive stage of a link (LinkReader, LinkedChannels) and the engin
 
   it('a receiving queue pair that faults ends its remote channel with EFAULT: what reached the ring is acknowledged, the peer is told, and a CLOSE waiting behind kept messages still ends it', () => {
     for (const peerClosedFirst of [false, true]) {
-      const x = setup();
-      const { hw, channels, links, chans } = x;
-      const [c] = chans;
-      const link = links[0];
-      pushRun(link, c, 24);
-      channels.processed();
-      const inRing = hw.table.receivedSequence[c.entry];
+      const { x, c, link, inRing } = withKept(24);
+      const { hw, channels } = x;
       expect(channels.keptMessages).toBe(24 - inRing);
       if (peerClosedFirst) channels.close(link as unknown as NodeLink, c.id, c.senderId, Status.OK);
       // The receiving partition's queue pair faults (as a bad write into its own rings makes it).
@@ -666,12 +675,8 @@ describe('the receive stage of a link (LinkReader, LinkedChannels) and the engin
   });
 
   it('a fault ends the queue pair\'s remote channels at once (EFAULT), before any round; after a reset, a new channel into it gets its kept messages', () => {
-    const x = setup();
-    const { hw, channels, links, chans, accept } = x;
-    const [c] = chans;
-    const link = links[0];
-    pushRun(link, c, 24);
-    channels.processed();
+    const { x, c, link } = withKept(24);
+    const { hw, channels, accept } = x;
     expect(channels.keptMessages).toBeGreaterThan(0);
     const port = hw.ports[c.partition];
     hw.engine.faultQueuePair(port.queuePairs[0], 'badLength');
@@ -750,13 +755,8 @@ describe('the receive stage of a link (LinkReader, LinkedChannels) and the engin
   });
 
   it('a fault while kept messages move into the ring acknowledges those it moved, before the CLOSE', () => {
-    const x = setup();
-    const { hw, channels, links, chans } = x;
-    const [c] = chans;
-    const link = links[0];
-    pushRun(link, c, 30);
-    channels.processed();
-    const inRing = hw.table.receivedSequence[c.entry];
+    const { x, c, link, inRing } = withKept(30);
+    const { hw } = x;
     for (let m = c.rx.tryRecv(); m !== undefined; m = c.rx.tryRecv());
     // The queue pair faults at the third message this round moves (as a corrupted position would make it).
     const qp = hw.ports[c.partition].queuePairs[0];
@@ -941,12 +941,8 @@ describe('the receive stage of a link (LinkReader, LinkedChannels) and the engin
   });
 
   it("a peer's CLOSE waits behind the messages kept for its channel: they are read first, then the END", () => {
-    const x = setup();
-    const { channels, links, chans } = x;
-    const [c] = chans;
-    const link = links[0];
-    const payloads = pushRun(link, c, 30);
-    channels.processed();
+    const { x, c, link, payloads } = withKept(30);
+    const { channels } = x;
     expect(channels.keptMessages).toBeGreaterThan(0);
     channels.close(link as unknown as NodeLink, c.id, c.senderId, Status.OK);
     const got: Uint8Array[] = [];
