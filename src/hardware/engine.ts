@@ -590,16 +590,16 @@ export class Engine {
       return DONE;
     }
     copyPayload(src, payload, rx, writeDelivery(rx.u32, at, deliveryHandle, Status.OK), bytes);
-    this.countDelivery(qp, dqp, 1, bytes);
+    this.countDelivery(qp, dqp, bytes);
     return DONE;
   }
 
   /** Count a message of the general path `qp` sent and `dqp` received (written out once per serve()), and mark `dqp`'s receive ring for publishing. */
-  private countDelivery(qp: HardwareQueuePair, dqp: HardwareQueuePair, messages: number, bytes: number): void {
-    this.sentMessages += messages;
+  private countDelivery(qp: HardwareQueuePair, dqp: HardwareQueuePair, bytes: number): void {
+    this.sentMessages++;
     this.sentBytes += bytes;
     if (dqp.port.index !== this.deliveredTo) this.countDeliveriesTo(dqp.port.index);
-    this.deliveredMessages += messages;
+    this.deliveredMessages++;
     this.deliveredBytes += bytes;
     if (!dqp.receiveDirty) this.markUnpublished(qp, dqp);
   }
