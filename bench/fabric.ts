@@ -224,21 +224,31 @@ export async function fairnessStreams(m: Machine, o: FabricOptions, c: FairnessC
   return { alone, beside: rates.slice(0, c.pairs), flooder: rates[c.pairs] };
 }
 
+/** What the request/response case measured, alone and beside the flooder. */
+export interface RequestResponseFairness {
+  /** Round trips per second, all pairs together. */
+  alone: number;
+  beside: number;
+  /**
+   * Each run's round-trip times, from its typical pair (the one whose p50 is the median of the
+   * pairs'; with one pair, that pair): whether the pair lost its rate evenly, or to a tail.
+   */
+  aloneLatency: LatencySummary;
+  besideLatency: LatencySummary;
+}
+
 /**
  * Honest pairs making round trips one at a time, alone and then beside a
  * flooder that is already at full rate and outlasts them. The pairs hardly
- * load the engine, so they should keep most of their alone rate. Returns the
- * pairs' round trips per second in both runs, all pairs together.
+ * load the engine, so they should keep most of their alone rate.
  */
-export async function fairnessRequestResponse(m: Machine, o: FabricOptions, c: FairnessCase): Promise<{ alone: number; beside: number }> {
-  const honest = async (): Promise<number> => {
+export async function fairnessRequestResponse(m: Machine, o: FabricOptions, c: FairnessCase): Promise<RequestResponseFairness> {
+  const honest = async (): Promise<{ rate: number; typical: LatencySummary }> => {
     const runs = await Promise.all(
-      Array.from({ length: c.pairs }, async (_, i) => {
-        const s = await pingPong(m, o, { size: c.size, durationSeconds: c.durationSeconds, server: 2 * i + 1, client: 2 * i + 2 });
-        return s.roundTrips / s.seconds;
-      }),
+      Array.from({ length: c.pairs }, (_, i) => pingPong(m, o, { size: c.size, durationSeconds: c.durationSeconds, server: 2 * i + 1, client: 2 * i + 2 })),
     );
-    return runs.reduce((a, b) => a + b, 0);
+    const byP50 = [...runs].sort((a, b) => a.p50us - b.p50us);
+    return { rate: runs.reduce((a, s) => a + s.roundTrips / s.seconds, 0), typical: byP50[(byP50.length - 1) >> 1] };
   };
   const alone = await honest();
   const flooder = 2 * c.pairs + 1;
@@ -249,5 +259,5 @@ export async function fairnessRequestResponse(m: Machine, o: FabricOptions, c: F
   const beside = await honest();
   await flood.result;
   await sink.result;
-  return { alone, beside };
+  return { alone: alone.rate, beside: beside.rate, aloneLatency: alone.typical, besideLatency: beside.typical };
 }

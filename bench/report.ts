@@ -82,7 +82,7 @@ function throughputTable(rows: readonly ResultRow[]): string {
 }
 
 function latencyTable(rows: readonly ResultRow[]): string {
-  const own = rows.filter((r) => r.p50us !== null);
+  const own = rows.filter((r) => r.suite === 'latency');
   if (own.length === 0) return '';
   const columns: Column[] = [...shape, { head: 'round trips' }, { head: 'min µs' }, { head: 'mean µs' }, { head: 'stdev µs' }, { head: 'p50 µs min' }, { head: 'p50 µs median' }, { head: 'p50 µs max' }, { head: 'p99 µs' }, { head: 'p99.9 µs' }, { head: 'max µs' }, { head: '× raw relay' }, { head: '× postMessage' }];
   return `<h2>Round-trip latency</h2>\n${htmlTable(
@@ -94,12 +94,12 @@ function latencyTable(rows: readonly ResultRow[]): string {
 function fairnessTable(rows: readonly ResultRow[]): string {
   const own = rows.filter((r) => r.suite === 'fairness');
   if (own.length === 0) return '';
-  const columns: Column[] = [...shape, { head: 'msgs/s min' }, { head: 'msgs/s median' }, { head: 'msgs/s max' }, { head: 'kept of alone' }, { head: 'share' }, { head: 'equal share' }, { head: "Jain's index" }, { head: 'target', text: true }];
+  const columns: Column[] = [...shape, { head: 'msgs/s min' }, { head: 'msgs/s median' }, { head: 'msgs/s max' }, { head: 'round trip p50 µs' }, { head: 'p99 µs' }, { head: 'mean µs' }, { head: 'kept of alone' }, { head: 'share' }, { head: 'equal share' }, { head: "Jain's index" }, { head: 'target', text: true }];
   return `<h2>Fairness</h2>\n${htmlTable(
     columns,
     own.map((r) => {
       const f = r.fairness;
-      return [...shapeCells(r), ...spreadCells(r, 'msgsPerSec', r.msgsPerSec, 0), n(f?.keptOfAlone), n(f?.share), n(f?.equalShare), n(f?.jainIndex), f?.target ?? ''];
+      return [...shapeCells(r), ...spreadCells(r, 'msgsPerSec', r.msgsPerSec, 0), n(r.p50us), n(r.p99us), n(r.meanUs), n(f?.keptOfAlone), n(f?.share), n(f?.equalShare), n(f?.jainIndex), f?.target ?? ''];
     }),
   )}`;
 }

@@ -23,7 +23,10 @@ export interface ResultRow {
   /** Messages (throughput suites) or round trips (latency suite) per second. */
   msgsPerSec: number | null;
   mbPerSec: number | null;
-  /** Latency rows (µs, as ib_send_lat prints them): min and max over all samples, mean and stdev of all round trips pooled. */
+  /**
+   * Rows of round trips (latency; fairness's request/response, from its typical pair), µs as
+   * ib_send_lat prints them: min and max over all samples, mean and stdev of all round trips pooled.
+   */
   minUs: number | null;
   meanUs: number | null;
   stdevUs: number | null;
@@ -31,7 +34,7 @@ export interface ResultRow {
   p99us: number | null;
   p999us: number | null;
   maxUs: number | null;
-  /** Latency rows: round trips timed, all samples together; null in other rows, as every figure that does not apply. */
+  /** Rows of round trips: round trips timed, all samples together; null in other rows, as every figure that does not apply. */
   roundTrips: number | null;
   /**
    * lparlink rows: msgsPerSec over the raw relay's of the same shape (same suite, payload and

@@ -48,8 +48,9 @@ function mergeOne(samples: readonly ResultRow[]): ResultRow {
     }
     merged.fairness = figures;
   }
+  // Rows of round trips (latency; fairness's request/response): every round trip of the samples pooled.
+  if (first.roundTrips !== null) Object.assign(merged, pooledLatency(samples));
   if (first.suite === 'latency') {
-    Object.assign(merged, pooledLatency(samples));
     // The chart shows one real distribution: the sample whose p50 is the median's.
     const typical = samples.reduce((best, r) => (Math.abs(r.p50us! - merged.p50us!) < Math.abs(best.p50us! - merged.p50us!) ? r : best));
     merged.distribution = typical.distribution;

@@ -75,13 +75,9 @@ function throughputRow(suite: string, system: System, variant: string, size: num
   return row({ suite, system, variant, payloadBytes: size, msgsPerSec, mbPerSec: mbPerSec(msgsPerSec, size), ...extra });
 }
 
-function latencyRow(system: System, size: number, s: LatencySummary, variant = 'round-trip'): ResultRow {
-  return row({
-    suite: 'latency',
-    system,
-    variant,
-    payloadBytes: size,
-    msgsPerSec: s.roundTrips / s.seconds,
+/** A row's round-trip figures, as ib_send_lat prints them, from one run's summary. */
+function roundTripFigures(s: LatencySummary): Partial<ResultRow> {
+  return {
     roundTrips: s.roundTrips,
     minUs: s.minUs,
     meanUs: s.meanUs,
@@ -90,6 +86,17 @@ function latencyRow(system: System, size: number, s: LatencySummary, variant = '
     p99us: s.p99us,
     p999us: s.p999us,
     maxUs: s.maxUs,
+  };
+}
+
+function latencyRow(system: System, size: number, s: LatencySummary, variant = 'round-trip'): ResultRow {
+  return row({
+    suite: 'latency',
+    system,
+    variant,
+    payloadBytes: size,
+    msgsPerSec: s.roundTrips / s.seconds,
+    ...roundTripFigures(s),
     distribution: s.distribution,
   });
 }
@@ -317,8 +324,8 @@ function fairnessSuite(o: SuiteOptions): Case[] {
             target: `kept of alone ≥ ${FAIRNESS_TARGETS.requestResponseKept}`,
           };
           return [
-            throughputRow(suite, 'lparlink', 'request-response alone', size, r.alone, { partitions: n }),
-            throughputRow(suite, 'lparlink', 'request-response beside flooder', size, r.beside, { partitions: n, fairness }),
+            throughputRow(suite, 'lparlink', 'request-response alone', size, r.alone, { partitions: n, ...roundTripFigures(r.aloneLatency) }),
+            throughputRow(suite, 'lparlink', 'request-response beside flooder', size, r.beside, { partitions: n, fairness, ...roundTripFigures(r.besideLatency) }),
           ];
         },
       },

@@ -107,11 +107,16 @@ function fairness(rows: ResultRow[]): string[] {
     const v = r.fairness?.[field];
     return v === null || v === undefined ? '' : withRange(r, field, v, two);
   };
+  // Request/response rows: the typical pair's round trip, so a rate lost evenly reads apart from one lost to a tail.
+  const us = (v: number | null): string => (v === null ? '' : si(v, 2));
   return grid(
-    ['variant', 'bytes', 'parts', 'n', 'msgs/s', 'range', 'kept of alone', 'share (equal share)', "Jain's index", 'judged by'],
+    ['variant', 'bytes', 'parts', 'n', 'msgs/s', 'range', 'p50 µs', 'p99 µs', 'mean µs', 'kept of alone', 'share (equal share)', "Jain's index", 'judged by'],
     rows.map((r) => [
       r.variant,
       ...shapeAndRate(r),
+      us(r.p50us),
+      us(r.p99us),
+      us(r.meanUs),
       figure(r, 'keptOfAlone'),
       r.fairness?.share == null ? '' : `${figure(r, 'share')} (${r.fairness.equalShare!.toFixed(2)})`,
       figure(r, 'jainIndex'),

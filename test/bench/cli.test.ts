@@ -62,9 +62,10 @@ describe('lparlink bench', () => {
     expect([...suites].sort()).toEqual(['all-to-all', 'bandwidth', 'fairness', 'fan-in', 'latency', 'micro']);
     // Every baseline ran in the same run.
     expect(new Set(json.results.map((r) => r.system))).toEqual(new Set(SYSTEMS));
-    // A figure that does not apply is null, never a missing key: round trips only in latency rows.
+    // A figure that does not apply is null, never a missing key: round trips only in rows of round
+    // trips (latency, and fairness's request/response pairs).
     for (const r of json.results) {
-      if (r.suite === 'latency') expect(r.roundTrips, `${r.system} ${r.variant}`).toBeGreaterThan(0);
+      if (r.suite === 'latency' || r.variant.startsWith('request-response')) expect(r.roundTrips, `${r.suite} ${r.system} ${r.variant}`).toBeGreaterThan(0);
       else expect(r.roundTrips, `${r.suite} ${r.system} ${r.variant}`).toBeNull();
     }
   });
@@ -122,6 +123,13 @@ describe('lparlink bench', () => {
     expect(rr.jainIndex).toBeNull();
     expect(rr.target).toMatch(/≥ 0\.8/);
     for (const r of [fair[0], fair[2], fair[3]]) expect(r.fairness).toBeNull();
+    // The request/response rows say how the rate went: the pair's round trips, alone and beside.
+    for (const r of [fair[3], fair[4]]) {
+      expect(r.minUs! <= r.p50us! && r.p50us! <= r.p99us! && r.p99us! <= r.maxUs!, r.variant).toBe(true);
+      expect(r.minUs! <= r.meanUs! && r.meanUs! <= r.maxUs!, r.variant).toBe(true);
+      expect(r.spread.p50us!.values, r.variant).toHaveLength(2);
+    }
+    for (const r of fair.slice(0, 3)) expect(r.p50us, r.variant).toBeNull();
   });
 
   it('prints the machine and one table per kind of figure, with ranges', () => {
@@ -130,7 +138,8 @@ describe('lparlink bench', () => {
     expect(stdout).toMatch(/^bandwidth\s+lparlink\s+batched\s+64\s+2\s+2\s+\S+\s+\S+–\S+\s+\S+\s+\d+\.\d\d× \(\d+\.\d\d–\d+\.\d\d\)/m);
     expect(stdout).toMatch(/^all-to-all\s+lparlink\s+batched\s+64\s+2\s+2\s+.*—\s+—$/m);
     expect(stdout).toMatch(/^round-trip latency, µs \(as ib_send_lat\):\n.*min\s+mean\s+stdev\s+p50\s+p50 range\s+p99\s+p99\.9\s+max/m);
-    expect(stdout).toMatch(/^fairness:\n.*kept of alone\s+share \(equal share\)\s+Jain's index/m);
+    expect(stdout).toMatch(/^fairness:\n.*p50 µs\s+p99 µs\s+mean µs\s+kept of alone\s+share \(equal share\)\s+Jain's index/m);
+    expect(stdout).toMatch(/^request-response beside flooder\s+64\s+3\s+2\s+\S+\s+\S+–\S+(\s+\d+\.\d+k?){3}\s+\d\.\d\d \(/m);
     expect(stdout).toMatch(/^stream beside flooder\s+64\s+3\s+2\s+.*\(0\.50\)/m);
     expect(stdout).toMatch(/^CPU per message, every stage in one thread \(micro\):/m);
     expect(existsSync(join(dir, 'b.html'))).toBe(true);

@@ -68,4 +68,21 @@ describe('samples and spreads', () => {
     expect(ours.spread.vsRawRelay!.values).toEqual([0.5, 0.5]);
     expect(ours.p50us).toBe(11);
   });
+
+  it("pools the round trips of fairness's request/response rows too, and leaves its stream rows without any", () => {
+    const pair = (variant: string, n: number, mean: number, p50: number, p99: number): ResultRow =>
+      row({ suite: 'fairness', system: 'lparlink', variant, payloadBytes: 64, partitions: 3, msgsPerSec: n, roundTrips: n, meanUs: mean, stdevUs: 0, p50us: p50, p99us: p99, p999us: p99, minUs: p50, maxUs: p99 });
+    const stream = bw('lparlink', 'stream alone', 5e6, 'fairness');
+    const merged = mergeRounds([
+      [pair('request-response beside flooder', 100, 40, 30, 600), stream],
+      [pair('request-response beside flooder', 300, 80, 34, 900), stream],
+      [pair('request-response beside flooder', 100, 60, 32, 700), stream],
+    ]);
+    const rr = merged.find((r) => r.variant === 'request-response beside flooder')!;
+    // The mean is over all 500 round trips (not the median sample's 60), the percentiles are medians.
+    expect(rr).toMatchObject({ roundTrips: 500, meanUs: 68, stdevUs: 16, minUs: 30, maxUs: 900, p50us: 32, p99us: 700 });
+    expect(rr.spread.p99us!.values).toEqual([600, 900, 700]);
+    expect(rr.distribution).toBeUndefined();
+    expect(merged.find((r) => r.variant === 'stream alone')).toMatchObject({ roundTrips: null, meanUs: null, p50us: null });
+  });
 });
