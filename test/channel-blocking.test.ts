@@ -4,7 +4,8 @@
  * Atomics.wait and must be woken by the hardware (a delivery, freed space, its peer's death) or,
  * when the hardware itself dies, by the operator.
  */
-import { describe, expect, it } from 'vitest';
+import { performance } from 'node:perf_hooks';
+import { describe, expect, it, vi } from 'vitest';
 import { createMachine } from 'lparlink';
 import { verifiedPaths } from '../bench/micro.js';
 import { ChannelError } from '../src/shared/errors.js';
@@ -90,6 +91,29 @@ describe('writeSync in one thread', () => {
     expect(codeOf(() => tx.writeSync(new Uint8Array(257)))).toBe('EMSGSIZE');
     while (hw.engine.round() > 0);
     expect(rx.tryRecvInto(new Uint8Array(512))).toBeUndefined();
+  });
+});
+
+describe('the blocking calls and the clock', () => {
+  it('read no clock when nothing has to wait (a read costs as much as the rest of the call), and still keep a timeout', () => {
+    const { tx: [tx], rx: [rx], hw } = verifiedPaths(256, 4096);
+    const clock = vi.spyOn(performance, 'now');
+    try {
+      expect(tx.writeSync(new Uint8Array([1]))).toBe(true);
+      expect(tx.writeSync(new Uint8Array([2, 2]), 50)).toBe(true);
+      while (hw.engine.round() > 0);
+      const buffer = new Uint8Array(256);
+      expect(rx.recvIntoSync(buffer)).toBe(1);
+      expect(rx.recvIntoSync(buffer, 50)).toBe(2);
+      expect(clock).not.toHaveBeenCalled();
+      // Nothing there: a bounded wait reads the clock, and ends when its time is up.
+      const started = Date.now();
+      expect(rx.recvIntoSync(buffer, 30)).toBeUndefined();
+      expect(clock).toHaveBeenCalled();
+      expect(Date.now() - started).toBeGreaterThanOrEqual(25);
+    } finally {
+      clock.mockRestore();
+    }
   });
 });
 

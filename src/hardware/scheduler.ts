@@ -10,6 +10,7 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { Engine } from './engine.js';
 import { PartitionPort } from './partition-port.js';
 import type { WaitPolicy } from '../shared/wait.js';
+import { now } from '../shared/clock.js';
 
 /** Longest stretch the engine runs before it lets the event loop in. */
 const SLICE_MS = 2;
@@ -94,7 +95,7 @@ export class Scheduler {
 
   /** Returns true when the slice ended busy (deadline), false when the engine went idle. */
   private runSlice(): boolean {
-    const deadline = performance.now() + SLICE_MS;
+    const deadline = now() + SLICE_MS;
     let idle = 0;
     let idleSince = 0;
     for (let i = 1; ; i++) {
@@ -104,9 +105,9 @@ export class Scheduler {
       if (this.engine.round((i & 63) === 0) > 0) idle = 0;
       else if (idle++ === 0) {
         if (this.idleMs <= 0) return false;
-        idleSince = performance.now();
-      } else if ((idle & 7) === 0 && performance.now() - idleSince >= this.idleMs) return false;
-      if ((i & 63) === 0 && performance.now() > deadline) return true;
+        idleSince = now();
+      } else if ((idle & 7) === 0 && now() - idleSince >= this.idleMs) return false;
+      if ((i & 63) === 0 && now() > deadline) return true;
     }
   }
 

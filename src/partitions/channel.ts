@@ -19,6 +19,7 @@ import { ChannelStream, type ChannelStreamOptions } from './channel-stream.js';
 import type { ProcessQueuePair } from './queue-pair.js';
 import { Walk, type MessageVisitor, type ReceivePump } from './receive-pump.js';
 import type { SendQueue } from './send-queue.js';
+import { deadlineAfter, timeLeft } from '../shared/clock.js';
 
 /** The other end of a channel, as the hardware attests it (never as the peer claims). */
 export interface Peer {
@@ -136,9 +137,11 @@ export class Channel implements AsyncIterable<Uint8Array> {
   writeSync(data: Uint8Array | ArrayBufferView, timeoutMs = Number.POSITIVE_INFINITY): boolean {
     const bytes = toBytes(data);
     checkTimeout(timeoutMs, 'writeSync');
-    const deadline = performance.now() + timeoutMs;
+    // The clock is read only once a wait is needed (most writes find room).
+    let deadline: number | undefined;
     while (this.claim(bytes, true) === FULL) {
-      const left = deadline - performance.now();
+      deadline ??= deadlineAfter(timeoutMs);
+      const left = timeLeft(deadline);
       if (!(left > 0)) return false;
       // A wake-up can come with less space than this message needs (the hardware hands back all it
       // consumed before it sleeps): only the deadline ends the wait, and the loop claims once more after it.
@@ -421,12 +424,14 @@ export class Channel implements AsyncIterable<Uint8Array> {
   recvIntoSync(buffer: Uint8Array, timeoutMs = Number.POSITIVE_INFINITY): number | undefined {
     checkBuffer(buffer, 'recvIntoSync');
     checkTimeout(timeoutMs, 'recvIntoSync');
-    const deadline = performance.now() + timeoutMs;
+    // The clock is read only once a wait is needed (a message may be there already).
+    let deadline: number | undefined;
     for (;;) {
       const n = this.tryRecvInto(buffer);
       if (n !== undefined) return n;
       if (this.ended || this.closed) throw this.endReason();
-      const left = deadline - performance.now();
+      deadline ??= deadlineAfter(timeoutMs);
+      const left = timeLeft(deadline);
       if (!(left > 0) || !this.waitReadableSync(left)) {
         if (this.ended || this.closed) throw this.endReason();
         return undefined;

@@ -6,6 +6,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ChannelError, describeValue } from '../shared/errors.js';
+import { now } from '../shared/clock.js';
 
 /** The second argument of `proc.connect(target, options)`. */
 export interface ConnectOptions {
@@ -59,14 +60,14 @@ export function retryTimeout(options: unknown): number | undefined {
  * final error ("port 7 of partition 1").
  */
 export async function retryWhileRefused<T>(attempt: () => Promise<T>, timeoutMs: number, target: string, node?: number): Promise<T> {
-  const deadline = performance.now() + timeoutMs;
+  const deadline = now() + timeoutMs;
   let backoff = FIRST_BACKOFF_MS;
   for (let attempts = 1; ; attempts++) {
     try {
       return await attempt();
     } catch (e) {
       if (!(e instanceof ChannelError) || (e.code !== 'ECONNREFUSED' && e.code !== 'ELINKDOWN')) throw e;
-      const left = deadline - performance.now();
+      const left = deadline - now();
       if (left <= 0) {
         const tries = `${attempts} attempt${attempts === 1 ? '' : 's'}`;
         if (e.code === 'ELINKDOWN') {

@@ -25,6 +25,7 @@ import { ReceiveRelease } from './receive-release.js';
 import { spaceWaitInThread, type SendQueue } from './send-queue.js';
 import type { PartitionTrace } from './trace.js';
 import { TraceWait } from '../shared/trace-layout.js';
+import { deadlineAfter, now, timeLeft } from '../shared/clock.js';
 
 /** walk()'s answers and targets besides a length and a handle (a const enum: tsc writes the numbers in, see RecordLayout in layout.ts). */
 export const enum Walk {
@@ -184,19 +185,19 @@ export class ReceivePump {
 
   /** The walk met `handle`'s message at its bound: hold the ring there, or count the hold on. */
   private hold(handle: number): void {
-    const now = performance.now();
+    const at = now();
     if (this.heldHandle !== handle) {
       this.heldHandle = handle;
       this.heldFor = 0;
-    } else this.heldFor += Math.min(now - this.heldSeenAt, HOLD_SEEN_GAP_MS);
-    this.heldSeenAt = now;
+    } else this.heldFor += Math.min(at - this.heldSeenAt, HOLD_SEEN_GAP_MS);
+    this.heldSeenAt = at;
   }
 
   /** A wait on the held ring that began at `since` ended: it counts in full. */
   private heldWaitEnded(since: number): void {
-    const now = performance.now();
-    this.heldFor += now - since;
-    this.heldSeenAt = now;
+    const at = now();
+    this.heldFor += at - since;
+    this.heldSeenAt = at;
   }
 
   /** `handle` was read, closed or accepted: if the pump holds the ring for it, the ring moves again. */
@@ -332,14 +333,14 @@ export class ReceivePump {
    * calls): the inspector still answers (V8 interrupts the wait).
    */
   waitSync(ready: () => boolean, timeoutMs: number): boolean {
-    const deadline = performance.now() + timeoutMs;
+    const deadline = deadlineAfter(timeoutMs);
     const rx = this.ring;
     const completions = this.sendQueue.completions;
     for (;;) {
       if (ready()) return true;
       if (this.owner.failure !== undefined) throw this.owner.failure;
       if (hardwareGone(rx.i32)) throw new ChannelError('EHWRESET', 'the hardware worker stopped while this thread waited for a message');
-      const left = deadline - performance.now();
+      const left = timeLeft(deadline);
       if (!(left > 0)) return false;
       if (this.heldHandle !== -1) {
         // Held for a channel at its bound, which nothing can read while this thread blocks: wait
@@ -347,7 +348,7 @@ export class ReceivePump {
         const holdLeft = this.holdLeft();
         if (!(holdLeft > 0)) this.endHold();
         else {
-          const since = performance.now();
+          const since = now();
           sleepSync(rx.i32, this.dataWaiting, this.dataBell, () => completions.hasData() || this.owner.failure !== undefined || hardwareGone(rx.i32), 0, Math.min(left, holdLeft));
           this.heldWaitEnded(since);
         }
@@ -401,19 +402,19 @@ export class ReceivePump {
           continue;
         }
         if (this.mayBlock()) {
-          if (performance.now() - loopTurnedAt >= this.wait.eventLoopBlockMs) {
+          if (now() - loopTurnedAt >= this.wait.eventLoopBlockMs) {
             // Messages kept waking this thread from blocking waits: let its timers, I/O and control calls in first.
             await yieldToEventLoop();
-            loopTurnedAt = performance.now();
+            loopTurnedAt = now();
             continue;
           }
           if (this.blockForData()) continue;
         }
         if (this.wait.eventLoopPollMs > 0) {
           // Spin mode: poll between event-loop turns; on a machine with few cores, only for a moment.
-          const now = performance.now();
-          if (idleSince === 0) idleSince = now;
-          if (now - idleSince < this.wait.eventLoopPollMs) {
+          const at = now();
+          if (idleSince === 0) idleSince = at;
+          if (at - idleSince < this.wait.eventLoopPollMs) {
             await yieldToEventLoop();
             continue;
           }
@@ -450,7 +451,7 @@ export class ReceivePump {
     if (!(left > 0)) return this.endHold();
     this.release.flush();
     this.sleepingAsync = true;
-    const since = performance.now();
+    const since = now();
     try {
       await sleepAsync(
         this.ring.i32,

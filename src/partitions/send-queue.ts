@@ -22,6 +22,7 @@ import { hardwareGone } from '../shared/port.js';
 import type { ChannelRegistry } from './channel-registry.js';
 import type { PartitionTrace } from './trace.js';
 import { TraceWait } from '../shared/trace-layout.js';
+import { now } from '../shared/clock.js';
 
 /** What the send side reports to the queue pair it belongs to. */
 export interface SendQueueOwner {
@@ -94,9 +95,9 @@ export class SendQueue {
     const done = (): boolean => this.ring.canClaim(body) || this.ring.faulted || this.owner.failure !== undefined || (stop !== undefined && stop());
     if (this.wait.eventLoopPollMs > 0) {
       // Spin mode: poll between event-loop turns; on a machine with few cores, only for a moment.
-      const start = performance.now();
+      const start = now();
       while (!done()) {
-        if (performance.now() - start >= this.wait.eventLoopPollMs) break;
+        if (now() - start >= this.wait.eventLoopPollMs) break;
         await yieldToEventLoop();
       }
       if (done()) return;
