@@ -7,7 +7,7 @@
  * another channel (the cache names that one: the general path). Both must give the exact
  * outcome expected: the completions, the counters of both partitions, what is delivered.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { Hardware } from '../src/hardware/hardware.js';
 import { resolveOptions } from '../src/options.js';
 import { readPartitionStats } from '../src/shared/counter-block.js';
@@ -50,7 +50,8 @@ function machine(budgetPerRound?: number) {
   open();
   const channels = [open(), open()];
   const rings = (port: typeof sender, qp: number) => queuePairRings(port.buffer, options.geometry, qp);
-  const tx = [0, 1].map((qp) => new RingProducer(rings(sender, qp).send));
+  // The sender's two queue pairs, and (tx[2]) the receiver's own send ring, for its CLOSEs.
+  const tx = [...[0, 1].map((qp) => new RingProducer(rings(sender, qp).send)), new RingProducer(rings(receiver, 0).send)];
   const completions = new RingConsumer(rings(sender, 0).completion);
   const rx = new RingConsumer(rings(receiver, 0).receive);
 
@@ -335,5 +336,60 @@ describe('runs of SENDs: the busy path serves a run at a time, and stops at what
     got.push(...m.deliveries().map((d) => d.payload));
     expect(got).toEqual(sent);
     expect(m.answers()).toEqual([]);
+  });
+
+  describe('each queue pair keeps its own lookups', () => {
+    /** A machine whose sender's queue pair 1 owns a channel of its own (`mine`), beside queue pair 0's `first`. */
+    function twoSenders() {
+      const m = machine();
+      const [receiver, sender] = m.hw.ports;
+      const granted = m.hw.manager.connect(sender, 1, 1, 7);
+      const accepted = m.hw.manager.accept(receiver, 0, 7);
+      if (!granted.ok || accepted instanceof Promise || !accepted.ok) throw new Error('set-up failed');
+      const runs = vi.spyOn(m.hw.engine as unknown as { sendRun: () => number }, 'sendRun');
+      return { m, first: m.channels[0], mine: { send: granted.handle, receive: accepted.handle }, runs };
+    }
+
+    it('two queue pairs taking turns (a round trip) are both served a run at a time after their first SEND', () => {
+      const { m, first, mine, runs } = twoSenders();
+      for (let i = 0; i < 4; i++) {
+        m.write(0, { handle: first.send, payload: 8, fill: i });
+        expect(m.hw.engine.round()).toBe(1);
+        m.write(1, { handle: mine.send, payload: 8, fill: 10 + i });
+        expect(m.hw.engine.round()).toBe(1);
+      }
+      // The first SEND of each took the lookups; every later one found its own queue pair's still there.
+      // (With one cache for the whole engine, each SEND found the other queue pair's: no run at all.)
+      expect(runs.mock.results.map((r) => r.value)).toEqual([1, 1, 1, 1, 1, 1]);
+      expect(m.deliveries().map((d) => [d.channel === first.receive ? 'first' : d.channel === mine.receive ? 'mine' : d.channel, d.payload])).toEqual(
+        [0, 1, 2, 3].flatMap((i) => [
+          ['first', pattern(i, 8)],
+          ['mine', pattern(10 + i, 8)],
+        ]),
+      );
+      expect(m.answers()).toEqual([]);
+    });
+
+    it("a peer's close after another queue pair was served: the closed channel's SEND takes the lookups again and is refused, nothing of it delivered; the other's goes on", () => {
+      const { m, first, mine, runs } = twoSenders();
+      m.write(1, { handle: mine.send, payload: 8, fill: 1 });
+      expect(m.hw.engine.round()).toBe(1);
+      m.write(0, { handle: first.send, payload: 8, fill: 2 });
+      expect(m.hw.engine.round()).toBe(1);
+      expect(m.deliveries()).toHaveLength(2);
+      // The receiver closes its end of `mine`: queue pair 1's lookups of it are stale from here on.
+      m.write(2, { type: RecordType.CLOSE, handle: mine.receive, payload: 0 });
+      expect(m.hw.engine.round()).toBe(1);
+      const before = m.stats(1);
+      runs.mockClear();
+      m.write(1, { handle: mine.send, payload: 8, fill: 3 });
+      m.write(0, { handle: first.send, payload: 8, fill: 4 });
+      m.hw.engine.round();
+      // Neither SEND was served from lookups made before the close (no run), and only `first`'s arrived.
+      expect(runs).not.toHaveBeenCalled();
+      expect(m.deliveries().map((d) => [d.channel === first.receive ? 'first' : 'other', d.payload])).toEqual([['first', pattern(4, 8)]]);
+      const after = m.stats(1);
+      expect([after.sent - before.sent, after.sendErrors - before.sendErrors, after.violations]).toEqual([1, 1, {}]);
+    });
   });
 });

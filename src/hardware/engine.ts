@@ -91,22 +91,19 @@ export class Engine {
   /** The partition index of the queue pair serve() is serving (whose sends sentMessages counts). */
   private serving = 0;
   /**
-   * The channel the last SEND named, with the queue pair that sent it, once its lookups passed
-   * (owned by that queue pair, open, and its receiving queue pair active or, for an end on another
-   * node, no destination here): the next SEND of the same queue pair on the same handle skips the
-   * lookups, never the stamp and its verification (a run to another node is stamped once: its
-   * SENDs all name this handle, and its DATA frame carries the stamp once). What a lookup found
-   * changes only when a channel end closes or ends (its peer closed, its link went down) or a
-   * queue pair stops (everything else opens entries that are free, which no cached handle names),
-   * and each of those goes through closeEnd(), endByPeer() or deactivate(), which drop the cache
-   * (forgetChannelCache).
+   * Each queue pair keeps the lookups of the channel its last SEND named, once they passed (owned
+   * by that queue pair, open, and its receiving queue pair active or, for an end on another node,
+   * no destination here): its next SEND on the same handle skips them, never the stamp and its
+   * verification (a run to another node is stamped once: its SENDs all name this handle, and its
+   * DATA frame carries the stamp once). One cache for the whole engine missed on every message of
+   * a round trip, and whenever senders took turns: the other side's SEND had replaced it (a miss,
+   * the general path, cost ~200 ns more a message). What a lookup found changes only when a channel
+   * end closes or ends (its peer closed, its link went down) or a queue pair stops (everything else
+   * opens entries that are free, which no cached handle names), and each of those goes through
+   * closeEnd(), endByPeer() or deactivate(), which move this generation on: every queue pair's
+   * lookups made before are stale at once (forgetChannelCache).
    */
-  private cachedQueuePair: HardwareQueuePair | undefined;
-  private cachedHandle = -1;
-  private cachedEntry = NO_ENTRY;
-  private cachedDestination: HardwareQueuePair | undefined;
-  /** The handle the receiving end knows the cached channel by, as written into its deliveries. */
-  private cachedDeliveryHandle = 0;
+  private lookupGeneration = 0;
   /**
    * Counters of the current serve() that the general path (one message at a time) and the runs to
    * other nodes add up, written to the counter block once at its end; a run to this node writes
@@ -202,9 +199,9 @@ export class Engine {
         this.faultQueuePair(qp, ring.faultKind === 'record' ? 'badLength' : 'sendRingPosition');
         break;
       }
-      if (runs && type === RecordType.SEND && qp === this.cachedQueuePair) {
+      if (runs && type === RecordType.SEND && qp.lookupGeneration === this.lookupGeneration) {
         // Cached with no destination here: the other end is on another node (the link's send stage).
-        const served = this.cachedDestination === undefined ? this.sendRemoteRun(qp, ring, budget - done) : this.sendRun(qp, ring, budget - done);
+        const served = qp.lookupDestination === undefined ? this.sendRemoteRun(qp, ring, budget - done) : this.sendRun(qp, ring, budget - done);
         if (served > 0) {
           done += served;
           runs = false;
@@ -252,14 +249,14 @@ export class Engine {
    * alone, 64 B batched (`--suite micro`): 77–81 ns a message with that call, 50–55 without.
    */
   private sendRun(qp: HardwareQueuePair, ring: RingConsumer, max: number): number {
-    const dqp = this.cachedDestination;
+    const dqp = qp.lookupDestination;
     if (dqp === undefined || dqp.state !== QueuePairState.ACTIVE || this.tracer !== undefined) return 0;
     const rx = dqp.receive;
     // A receive ring that was full takes claim(), which lowers its flag once there is room.
     if (rx.isWaitingForSpace) return 0;
-    const handle = this.cachedHandle;
-    const e = this.cachedEntry;
-    const deliveryHandle = this.cachedDeliveryHandle;
+    const handle = qp.lookupHandle;
+    const e = qp.lookupEntry;
+    const deliveryHandle = qp.lookupDeliveryHandle;
     const from = qp.port.index;
     const maxMessageBytes = this.maxMessageBytes;
     // An imported const, read once: in the loop it would be a module-variable load and a hole check per message.
@@ -332,8 +329,8 @@ export class Engine {
   private sendRemoteRun(qp: HardwareQueuePair, ring: RingConsumer, max: number): number {
     const remote = this.remote;
     if (remote === undefined) return 0;
-    const handle = this.cachedHandle;
-    const e = this.cachedEntry;
+    const handle = qp.lookupHandle;
+    const e = qp.lookupEntry;
     const from = qp.port.index;
     // The smaller of both nodes' maxMessageBytes (the other node's as it stated it at connect).
     const maxMessageBytes = Math.min(this.maxMessageBytes, this.table.peerMaxMessage[e]);
@@ -435,10 +432,10 @@ export class Engine {
   }
 
   private send(qp: HardwareQueuePair, handle: number, src: RingConsumer, payload: number, bytes: number): Outcome {
-    if (handle !== this.cachedHandle || qp !== this.cachedQueuePair) return this.sendLookingUp(qp, handle, src, payload, bytes);
-    const dqp = this.cachedDestination;
-    if (dqp === undefined) return this.sendRemote(qp, handle, this.cachedEntry, src, payload, bytes);
-    return this.sendLocal(qp, handle, this.cachedEntry, this.cachedDeliveryHandle, dqp, src, payload, bytes);
+    if (handle !== qp.lookupHandle || qp.lookupGeneration !== this.lookupGeneration) return this.sendLookingUp(qp, handle, src, payload, bytes);
+    const dqp = qp.lookupDestination;
+    if (dqp === undefined) return this.sendRemote(qp, handle, qp.lookupEntry, src, payload, bytes);
+    return this.sendLocal(qp, handle, qp.lookupEntry, qp.lookupDeliveryHandle, dqp, src, payload, bytes);
   }
 
   /** send() on a lookup-cache miss: the lookups, then the cache for the SENDs that follow on the same handle. */
@@ -463,11 +460,11 @@ export class Engine {
   }
 
   private cache(qp: HardwareQueuePair, handle: number, e: number, dqp: HardwareQueuePair | undefined, deliveryHandle: number): void {
-    this.cachedQueuePair = qp;
-    this.cachedHandle = handle;
-    this.cachedEntry = e;
-    this.cachedDestination = dqp;
-    this.cachedDeliveryHandle = deliveryHandle;
+    qp.lookupGeneration = this.lookupGeneration;
+    qp.lookupHandle = handle;
+    qp.lookupEntry = e;
+    qp.lookupDestination = dqp;
+    qp.lookupDeliveryHandle = deliveryHandle;
   }
 
   /** Stamp, verify and deliver a SEND whose lookups passed, on an end whose other end is on this node. */
@@ -637,9 +634,7 @@ export class Engine {
 
   /** The engine changed a table or a queue pair: no lookup made before it may be reused. */
   private forgetChannelCache(): void {
-    this.cachedQueuePair = undefined;
-    this.cachedHandle = -1;
-    this.cachedDestination = undefined;
+    this.lookupGeneration++;
   }
 
   /** Claim on a hardware-produced ring; when full, ask its consumer to ring our doorbell once it frees space. */

@@ -39,6 +39,16 @@ export class HardwareQueuePair {
   private lastCompletionChannel = -1;
   private lastCompletionCountWord = -1;
   private lastCompletionCount = 0;
+  /**
+   * The engine's lookups of the channel this queue pair's last SEND named (Engine: valid only while
+   * `lookupGeneration` is the engine's own; -1 matches none). The handle the receiving end knows
+   * the channel by is `lookupDeliveryHandle`; no destination means an end on another node.
+   */
+  lookupGeneration = -1;
+  lookupHandle = -1;
+  lookupEntry = -1;
+  lookupDestination: HardwareQueuePair | undefined = undefined;
+  lookupDeliveryHandle = 0;
 
   constructor(
     readonly port: PartitionPort,
