@@ -402,12 +402,7 @@ export class Channel implements AsyncIterable<Uint8Array> {
    */
   waitReadableSync(timeoutMs = Number.POSITIVE_INFINITY): boolean {
     checkTimeout(timeoutMs, 'waitReadableSync');
-    const ready = (): boolean => {
-      if (this.head < this.queue.length || this.ended || this.closed) return true;
-      if (this.rx.peekFor(this.handle) !== Walk.NO_MESSAGE) return true;
-      return this.ended; // the walk met this channel's END
-    };
-    if (!this.rx.waitSync(ready, timeoutMs)) return false;
+    if (!this.rx.waitSync(this.readyForSync, timeoutMs)) return false;
     if (this.head < this.queue.length) return true;
     if (this.ended || this.closed) {
       if (this.endError !== undefined) throw this.endError;
@@ -438,6 +433,13 @@ export class Channel implements AsyncIterable<Uint8Array> {
       }
     }
   }
+
+  /** What ends waitReadableSync()'s wait: made once, not per wait (a blocking receive waits once a message). */
+  private readonly readyForSync = (): boolean => {
+    if (this.head < this.queue.length || this.ended || this.closed) return true;
+    if (this.rx.peekFor(this.handle) !== Walk.NO_MESSAGE) return true;
+    return this.ended; // the walk met this channel's END
+  };
 
   /** recvInto() that never waits: the message's length, or undefined when none is ready now. */
   tryRecvInto(buffer: Uint8Array): number | undefined {

@@ -79,6 +79,15 @@ export class ReceivePump {
   private visiting = false;
   /** Records moved to channels (or their readers notified) by walks; the pump's measure of progress. */
   private moved = 0;
+  /**
+   * What ends a blocking wait for data, made once rather than per wait (a blocking receive waits
+   * once a message). waitSync's also ends on the operator's mark that the hardware is gone, which
+   * a blocked thread cannot hear otherwise; blockForData's learns that from the event loop, after
+   * it returns.
+   */
+  private readonly dataOrNewsOrGone = (): boolean =>
+    this.ring.hasData() || this.sendQueue.completions.hasData() || this.owner.failure !== undefined || hardwareGone(this.ring.i32);
+  private readonly dataOrNews = (): boolean => this.ring.hasData() || this.sendQueue.completions.hasData() || this.owner.failure !== undefined;
 
   constructor(
     readonly ring: RingConsumer,
@@ -357,15 +366,8 @@ export class ReceivePump {
       }
       this.release.flush(); // never sleep on space the hardware may be waiting for
       const recorded = this.tracer?.sleeping(TraceWait.RECEIVE_RING, this.owner.index) ?? false;
-      sleepSync(
-        rx.i32,
-        this.dataWaiting,
-        this.dataBell,
-        // The hardware-gone word is read after the bell (inside sleepSync), so a mark made before the operator rang is seen.
-        () => rx.hasData() || completions.hasData() || this.owner.failure !== undefined || hardwareGone(rx.i32),
-        this.wait.spins,
-        left,
-      );
+      // The hardware-gone word is read after the bell (inside sleepSync), so a mark made before the operator rang is seen.
+      sleepSync(rx.i32, this.dataWaiting, this.dataBell, this.dataOrNewsOrGone, this.wait.spins, left);
       this.tracer?.woke(recorded, TraceWait.RECEIVE_RING, this.owner.index);
       this.sendQueue.drainCompletions();
     }
@@ -484,18 +486,9 @@ export class ReceivePump {
    */
   private blockForData(): boolean {
     this.release.flush(); // never sleep on space the hardware may be waiting for
-    const rx = this.ring;
-    const completions = this.sendQueue.completions;
     const recorded = this.tracer?.sleeping(TraceWait.RECEIVE_RING, this.owner.index) ?? false;
-    const ready = sleepSync(
-      rx.i32,
-      this.dataWaiting,
-      this.dataBell,
-      // A hardware that stopped is learnt as the async sleep learns it: from the event loop, after this returns false.
-      () => rx.hasData() || completions.hasData() || this.owner.failure !== undefined,
-      this.wait.eventLoopSpins,
-      this.wait.eventLoopBlockMs,
-    );
+    // A hardware that stopped is learnt as the async sleep learns it: from the event loop, after this returns false.
+    const ready = sleepSync(this.ring.i32, this.dataWaiting, this.dataBell, this.dataOrNews, this.wait.eventLoopSpins, this.wait.eventLoopBlockMs);
     this.tracer?.woke(recorded, TraceWait.RECEIVE_RING, this.owner.index);
     return ready;
   }
