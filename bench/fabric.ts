@@ -230,8 +230,9 @@ export interface RequestResponseFairness {
   alone: number;
   beside: number;
   /**
-   * Each run's round-trip times, from its typical pair (the one whose p50 is the median of the
-   * pairs'; with one pair, that pair): whether the pair lost its rate evenly, or to a tail.
+   * Each run's round-trip times, from one pair: the one whose p50 is the pairs' median (the upper
+   * one for an even count, so never the faster half; with one pair, that pair). They tell whether
+   * the pairs lost their rate evenly or to a tail; `alone` and `beside` count every pair.
    */
   aloneLatency: LatencySummary;
   besideLatency: LatencySummary;
@@ -248,7 +249,7 @@ export async function fairnessRequestResponse(m: Machine, o: FabricOptions, c: F
       Array.from({ length: c.pairs }, (_, i) => pingPong(m, o, { size: c.size, durationSeconds: c.durationSeconds, server: 2 * i + 1, client: 2 * i + 2 })),
     );
     const byP50 = [...runs].sort((a, b) => a.p50us - b.p50us);
-    return { rate: runs.reduce((a, s) => a + s.roundTrips / s.seconds, 0), typical: byP50[(byP50.length - 1) >> 1] };
+    return { rate: runs.reduce((a, s) => a + s.roundTrips / s.seconds, 0), typical: byP50[byP50.length >> 1] };
   };
   const alone = await honest();
   const flooder = 2 * c.pairs + 1;

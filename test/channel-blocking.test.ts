@@ -103,6 +103,7 @@ describe('the blocking calls and the clock', () => {
       expect(tx.writeSync(new Uint8Array([2, 2]), 50)).toBe(true);
       while (hw.engine.round() > 0);
       const buffer = new Uint8Array(256);
+      expect(rx.waitReadableSync(50)).toBe(true);
       expect(rx.recvIntoSync(buffer)).toBe(1);
       expect(rx.recvIntoSync(buffer, 50)).toBe(2);
       expect(clock).not.toHaveBeenCalled();

@@ -137,11 +137,12 @@ export class Channel implements AsyncIterable<Uint8Array> {
   writeSync(data: Uint8Array | ArrayBufferView, timeoutMs = Number.POSITIVE_INFINITY): boolean {
     const bytes = toBytes(data);
     checkTimeout(timeoutMs, 'writeSync');
-    // The clock is read only once a wait is needed (most writes find room).
+    // The clock is read only once a wait is needed (most writes find room), and the first wait starts from the whole timeout.
     let deadline: number | undefined;
     while (this.claim(bytes, true) === FULL) {
-      deadline ??= deadlineAfter(timeoutMs);
-      const left = timeLeft(deadline);
+      let left = timeoutMs;
+      if (deadline === undefined) deadline = deadlineAfter(timeoutMs);
+      else left = timeLeft(deadline);
       if (!(left > 0)) return false;
       // A wake-up can come with less space than this message needs (the hardware hands back all it
       // consumed before it sleeps): only the deadline ends the wait, and the loop claims once more after it.
@@ -419,14 +420,15 @@ export class Channel implements AsyncIterable<Uint8Array> {
   recvIntoSync(buffer: Uint8Array, timeoutMs = Number.POSITIVE_INFINITY): number | undefined {
     checkBuffer(buffer, 'recvIntoSync');
     checkTimeout(timeoutMs, 'recvIntoSync');
-    // The clock is read only once a wait is needed (a message may be there already).
+    // The clock is read only once a wait is needed (a message may be there already), and the first wait starts from the whole timeout.
     let deadline: number | undefined;
     for (;;) {
       const n = this.tryRecvInto(buffer);
       if (n !== undefined) return n;
       if (this.ended || this.closed) throw this.endReason();
-      deadline ??= deadlineAfter(timeoutMs);
-      const left = timeLeft(deadline);
+      let left = timeoutMs;
+      if (deadline === undefined) deadline = deadlineAfter(timeoutMs);
+      else left = timeLeft(deadline);
       if (!(left > 0) || !this.waitReadableSync(left)) {
         if (this.ended || this.closed) throw this.endReason();
         return undefined;

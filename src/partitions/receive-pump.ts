@@ -342,14 +342,17 @@ export class ReceivePump {
    * calls): the inspector still answers (V8 interrupts the wait).
    */
   waitSync(ready: () => boolean, timeoutMs: number): boolean {
-    const deadline = deadlineAfter(timeoutMs);
+    // The clock is read only once a wait is needed, and the first wait starts from the whole timeout.
+    let deadline: number | undefined;
     const rx = this.ring;
     const completions = this.sendQueue.completions;
     for (;;) {
       if (ready()) return true;
       if (this.owner.failure !== undefined) throw this.owner.failure;
       if (hardwareGone(rx.i32)) throw new ChannelError('EHWRESET', 'the hardware worker stopped while this thread waited for a message');
-      const left = timeLeft(deadline);
+      let left = timeoutMs;
+      if (deadline === undefined) deadline = deadlineAfter(timeoutMs);
+      else left = timeLeft(deadline);
       if (!(left > 0)) return false;
       if (this.heldHandle !== -1) {
         // Held for a channel at its bound, which nothing can read while this thread blocks: wait

@@ -12,6 +12,7 @@ import type { LinkCounters } from './link-counters.js';
 import { LinkState } from '../../shared/link-counters.js';
 import type { ResolvedPeer } from '../../shared/boot.js';
 import type { RingConsumer } from '../../shared/ring.js';
+import * as clock from '../../shared/clock.js';
 
 /** Socket bytes queued beyond this count as congestion: sends on the link wait (back-pressure) until it drains. */
 const CONGESTION_BYTES = 4 * 1024 * 1024;
@@ -115,7 +116,7 @@ export class NodeLink {
     };
     const onData = (chunk: Uint8Array): void => {
       if (this.socket !== socket) return;
-      this.lastReceived = performance.now();
+      this.lastReceived = clock.now();
       this.counters.received(chunk.length);
       reader.push(chunk);
       if (!turnEndPending) {
@@ -135,7 +136,7 @@ export class NodeLink {
     socket.on('close', () => {
       if (this.socket === socket) this.down('the connection closed');
     });
-    this.lastReceived = this.lastSent = this.lastBeat = performance.now();
+    this.lastReceived = this.lastSent = this.lastBeat = clock.now();
     this.state = LinkState.UP;
     this.counters.state(LinkState.UP);
     this.counters.up();
@@ -149,7 +150,7 @@ export class NodeLink {
   }
 
   private beat(): void {
-    const now = performance.now();
+    const now = clock.now();
     const late = now - this.lastBeat;
     this.lastBeat = now;
     // A beat far behind its schedule means this thread did not run (a loaded host): the silence
@@ -158,7 +159,7 @@ export class NodeLink {
     else if (this.silentTooLong(now)) {
       // Timers run before the event loop reads sockets: let it read what may already be there, then judge.
       setImmediate(() => {
-        if (this.silentTooLong(performance.now())) this.down(`nothing arrived for ${Math.round(performance.now() - this.lastReceived)} ms (deadAfterMs ${this.timing.deadAfterMs})`);
+        if (this.silentTooLong(clock.now())) this.down(`nothing arrived for ${Math.round(clock.now() - this.lastReceived)} ms (deadAfterMs ${this.timing.deadAfterMs})`);
       });
       return;
     }
@@ -300,7 +301,7 @@ export class NodeLink {
     if (bytes === undefined) return;
     this.counters.sent(bytes.length, w.frames, w.messages);
     w.frames = w.messages = 0;
-    this.lastSent = performance.now();
+    this.lastSent = clock.now();
     this.writesInFlight++;
     socket.write(bytes, () => {
       if (this.socket !== socket) return;
