@@ -199,9 +199,12 @@ export class Engine {
         this.faultQueuePair(qp, ring.faultKind === 'record' ? 'badLength' : 'sendRingPosition');
         break;
       }
-      if (runs && type === RecordType.SEND && qp.lookupGeneration === this.lookupGeneration) {
-        // Cached with no destination here: the other end is on another node (the link's send stage).
-        const served = qp.lookupDestination === undefined ? this.sendRemoteRun(qp, ring, budget - done) : this.sendRun(qp, ring, budget - done);
+      if (runs && type === RecordType.SEND) {
+        // A run on the channel whose lookups the queue pair keeps (the common case: one look at the
+        // generation; kept with no destination here, the other end is on another node: the link's
+        // send stage); failing that, on the channel this SEND names, once its lookups pass.
+        let served = qp.lookupGeneration !== this.lookupGeneration ? 0 : qp.lookupDestination === undefined ? this.sendRemoteRun(qp, ring, budget - done) : this.sendRun(qp, ring, budget - done);
+        if (served === 0 && this.lookUpAnother(qp, ring)) served = this.run(qp, ring, budget - done);
         if (served > 0) {
           done += served;
           runs = false;
@@ -401,6 +404,45 @@ export class Engine {
       default:
         return this.reject(qp, 'badOpcode', Status.EINVAL, type, handle);
     }
+  }
+
+  /** A run of the SENDs on the channel whose lookups `qp` keeps (its destination here, or another node). */
+  private run(qp: HardwareQueuePair, ring: RingConsumer, max: number): number {
+    return qp.lookupDestination === undefined ? this.sendRemoteRun(qp, ring, max) : this.sendRun(qp, ring, max);
+  }
+
+  /**
+   * The SEND serve() polled names a channel other than the one whose lookups `qp` keeps (current
+   * ones), and its lookups pass: they are kept from now on, and true. Quiet: a SEND whose lookups
+   * fail is left to the general path, which answers it and counts what it must. So a process that
+   * sends on several channels in turn (a server answering its clients, both ends of a channel in
+   * one program) is served a run at a time too, not by the general path (~200 ns more a message).
+   */
+  private lookUpAnother(qp: HardwareQueuePair, ring: RingConsumer): boolean {
+    // Too short to hold a handle and flags: nothing more of it is read here.
+    if (workRequestPayloadBytes(ring.bodyBytes) < 0) return false;
+    const handle = workRequestChannel(ring.u32, ring.bodyOffset);
+    if (handle === qp.lookupHandle && qp.lookupGeneration === this.lookupGeneration) return false;
+    const e = this.liveOwnedEntry(qp, handle);
+    if (e === NO_ENTRY || this.table.state[e] !== ConnectionState.OPEN) return false;
+    // As sendLookingUp() keeps them: an end on another node with no destination here, an end on this node only with an active one.
+    if (this.table.remoteNode[e] !== 0) {
+      this.cache(qp, handle, e, undefined, 0);
+      return true;
+    }
+    const dqp = this.receivingQueuePair(e);
+    if (dqp === undefined || dqp.state !== QueuePairState.ACTIVE) return false;
+    this.cache(qp, handle, e, dqp, this.table.handle(this.table.peer[e]));
+    return true;
+  }
+
+  /** ownedEntry()'s checks without its answers: the live entry a handle names if this queue pair owns it, else NO_ENTRY. */
+  private liveOwnedEntry(qp: HardwareQueuePair, handle: number): number {
+    const t = this.table;
+    const slot = handle & t.slotMask;
+    if (slot >= t.slotsPerPartition) return NO_ENTRY;
+    const e = t.entry(qp.port.index, slot);
+    return t.generation[e] === handle >>> t.slotBits && t.isLive(e) && t.ownerQueuePair[e] === qp.index ? e : NO_ENTRY;
   }
 
   /** The entry a handle names, if this queue pair owns it; otherwise a counted violation and NO_ENTRY. */
