@@ -33,8 +33,10 @@ async function startSink(): Promise<{ port: number; received: () => number; sock
 }
 
 async function dial(port: number): Promise<Socket> {
-  const s = connect({ host: '127.0.0.1', port });
+  const s = connect({ host: '127.0.0.1', port, timeout: 10_000 });
+  s.once('timeout', () => s.destroy(new Error(`no connection to port ${port} within 10 s`)));
   await once(s, 'connect');
+  s.setTimeout(0);
   return s;
 }
 
@@ -67,12 +69,16 @@ describe('test/link/relay.ts', () => {
     relay = await startRelay({ port: target.port });
     const s = await dial(relay.port);
     s.on('error', () => {});
+    // Read what comes back (the sink's '!'): after a plain FIN, a socket that leaves data unread
+    // never emits 'end', so never 'close'.
+    s.resume();
     s.write(Buffer.alloc(100));
     await until(() => target.received() === 100);
     // (events.once would reject on the reset's 'error' that comes before 'close')
     const closed = new Promise((r) => s.once('close', r));
     relay.cut();
-    await closed;
+    // Bounded, as every wait here: this test once ran into vitest's 60 s timeout in CI, with no sign of which wait hung.
+    await Promise.race([closed, new Promise((_, reject) => setTimeout(() => reject(new Error("the dialer's socket did not close within 10 s of cut()")), 10_000).unref())]);
     await until(() => target.sockets[0].destroyed);
     expect(relay.open).toBe(0);
     const again = await dial(relay.port);
