@@ -1,11 +1,12 @@
 /**
- * The engine's busy SEND (in process, one thread): SENDs on the channel whose lookups the engine
- * cached are served a run at a time by sendRun(), everything else by the general path. Whichever
- * path a work request takes, a hostile partition must get the same answer for it. Each case
- * below is written into the sender's send ring twice over, on fresh machines: once right after a
- * SEND on the same channel (the cache names it: the busy path) and once right after a SEND on
- * another channel (the cache names that one: the general path). Both must give the exact
- * outcome expected: the completions, the counters of both partitions, what is delivered.
+ * The engine's busy SEND (in process, one thread): SENDs whose lookups pass are served a run at a
+ * time by sendRun(), everything else by the general path. Whichever path a work request takes, a
+ * hostile partition must get the same answer for it. Each case below is written into the sender's
+ * send ring twice over, on fresh machines: once right after a SEND on the same channel (the
+ * lookups the queue pair keeps name it) and once right after a SEND on another channel (they
+ * name that one: the request's own are taken quietly first, lookUpAnother()). Both must give the
+ * exact outcome expected: the completions, the counters of both partitions, what is delivered.
+ * Against an engine with no runs at all, test/security/lookups-differential.test.ts compares.
  */
 import { describe, expect, it, vi } from 'vitest';
 import { Hardware } from '../src/hardware/hardware.js';
@@ -111,11 +112,11 @@ interface Case {
   request: (m: ReturnType<typeof machine>, handle: number, other: number) => void;
 }
 
-/** Run `c` with the lookup cache naming the first channel (busy path) or the second (general path); return what came of it. */
+/** Run `c` with the queue pair's lookups naming the first channel (`busy`) or the second; return what came of it. */
 function outcome(c: Case, busy: boolean) {
   const m = machine();
   const [first, second] = m.channels;
-  // FILL messages, so that the next delivery's claim reads the receiver's consumer position; the last one decides what the cache names.
+  // FILL messages, so that the next delivery's claim reads the receiver's consumer position; the last one decides what the lookups name.
   for (let i = 0; i < FILL - 1; i++) m.write(0, { handle: first.send, payload: 64, fill: 2 });
   m.write(0, { handle: busy ? first.send : second.send, payload: 64, fill: 2 });
   expect(m.hw.engine.round()).toBe(FILL);
@@ -146,7 +147,7 @@ function outcome(c: Case, busy: boolean) {
   };
 }
 
-/** The outcome of `c` on the busy path, checked equal to the general path's. */
+/** The outcome of `c` with the queue pair's lookups naming its channel, checked equal to the outcome with them naming another. */
 function both(c: Case) {
   const busy = outcome(c, true);
   expect(busy).toEqual(outcome(c, false));
@@ -234,7 +235,7 @@ describe("the engine's busy SEND and its general path give a hostile sender the 
 });
 
 describe('runs of SENDs: the busy path serves a run at a time, and stops at whatever it cannot serve', () => {
-  /** A machine whose lookup cache names the first channel, every count and ring drained. */
+  /** A machine whose queue pair's lookups name the first channel, every count and ring drained. */
   function primed(budgetPerRound?: number) {
     const m = machine(budgetPerRound);
     m.write(0, { handle: m.channels[0].send, payload: 8 });
@@ -291,8 +292,9 @@ describe('runs of SENDs: the busy path serves a run at a time, and stops at what
   it("a run that starts after other work of the same round gets only what is left of the budget", () => {
     const { m } = primed(3);
     const [first, second] = m.channels;
-    // The general path serves the SEND on the second channel, and the first SEND on the first (the
-    // cache named the other channel each time): one record of the budget is left for the run.
+    // A run serves the SEND on the second channel (its lookups taken quietly) and stops at the first
+    // SEND on the first, which goes to the general path, as a record a run stopped at always does:
+    // one record of the budget is left for the run that follows.
     m.write(0, { handle: second.send, payload: 4, fill: 20 });
     for (let i = 0; i < 4; i++) m.write(0, { handle: first.send, payload: 4, fill: 21 + i });
     expect(m.hw.engine.round()).toBe(3);
@@ -361,7 +363,7 @@ describe('runs of SENDs: the busy path serves a run at a time, and stops at what
         m.write(1, { handle: mine.send, payload: 8, fill: 10 + i });
         expect(m.hw.engine.round()).toBe(1);
       }
-      // With one lookup cache for the whole engine, each SEND found the other queue pair's there and took the general path.
+      // With one set of lookups kept for the whole engine, each SEND found the other queue pair's there and took the general path.
       expect(served()).toEqual([0, 1, 0, 1, 0, 1, 0, 1]);
       expect(m.deliveries().map((d) => [name(d, { first: first.receive, mine: mine.receive }), d.payload])).toEqual(
         [0, 1, 2, 3].flatMap((i) => [

@@ -9,7 +9,7 @@
  * request in place (back-pressure) and the engine moves on to the others.
  *
  * What it does once per batch rather than per message: the channel lookups
- * for a run of SENDs on one handle (the lookup cache below), the counters,
+ * for a run of SENDs on one handle (the lookups each queue pair keeps, below), the counters,
  * and the publishes. What it does per message, always: fetch and validate
  * the work request, stamp it with the key and ids, and verify that stamp
  * against the receiving end's own entry (claim 10).

@@ -14,9 +14,9 @@
  * a peer past a channel's window loses that channel (ENOBUFS); a peer's CLOSE waits behind what
  * was kept; the send stage stops at a closed window and goes on at the ACK that opens it; a run of SENDs on remote ends (the engine's sendRemoteRun) hands
  * each to its own channel's link, in order, and leaves anything else to the general path's
- * answer; and a SEND on a remote end the engine's lookup cache holds never
+ * answer; and a SEND on a remote end whose lookups the engine keeps never
  * reaches a link once that end closed, its peer closed it, or its link went down and came back
- * (forgetChannelCache in closeEnd and endByPeer); and a peer's CLOSE or a link down counts the
+ * (forgetChannelCache, which moves the lookups' generation, in closeEnd and endByPeer); and a peer's CLOSE or a link down counts the
  * input before the END it publishes (processed() in LinkedChannels.close and linkDown), as an
  * engine round does before its serves publish (LinkedChannels.poll).
  */
