@@ -15,7 +15,8 @@ import { readPartitionStats } from '../src/shared/counter-block.js';
 import { Status } from '../src/shared/errors.js';
 import { alignUp, RecordLayout, RecordType, RING_CONSUMER_POSITION_OFFSET, SendBody } from '../src/shared/layout.js';
 import { queuePairRings } from '../src/shared/port.js';
-import { completionChannel, completionCount, completionOpcode, completionStatus, deliveryChannel, deliveryPayload } from '../src/shared/records.js';
+import { deliveryChannel, deliveryPayload } from '../src/shared/records.js';
+import { takeAnswers } from './completion-answers.js';
 import { EMPTY, RingConsumer, RingProducer } from '../src/shared/ring.js';
 
 /** maxMessageBytes: above WordCopy.LIMIT, so both of the busy path's copies are taken. */
@@ -81,16 +82,7 @@ function machine(budgetPerRound?: number) {
     }
     return out;
   };
-  const answers = (): Array<{ status: number; opcode: number; channel: number; count: number }> => {
-    const out = [];
-    for (let t = completions.poll(); t !== EMPTY; t = completions.poll()) {
-      const at = completions.bodyOffset;
-      out.push({ status: completionStatus(completions.u32, at), opcode: completionOpcode(completions.u32, at), channel: completionChannel(completions.u32, at), count: completionCount(completions.u32, at) });
-      completions.consume();
-    }
-    completions.release();
-    return out;
-  };
+  const answers = () => takeAnswers(completions);
   const stats = (p: number) => {
     const s = readPartitionStats(hw.counters.values, p, p + 1, '');
     return {

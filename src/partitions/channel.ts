@@ -140,9 +140,8 @@ export class Channel implements AsyncIterable<Uint8Array> {
     // The clock is read only once a wait is needed (most writes find room), and the first wait starts from the whole timeout.
     let deadline: number | undefined;
     while (this.claim(bytes, true) === FULL) {
-      let left = timeoutMs;
-      if (deadline === undefined) deadline = deadlineAfter(timeoutMs);
-      else left = timeLeft(deadline);
+      const left = deadline === undefined ? timeoutMs : timeLeft(deadline);
+      deadline ??= deadlineAfter(timeoutMs);
       if (!(left > 0)) return false;
       // A wake-up can come with less space than this message needs (the hardware hands back all it
       // consumed before it sleeps): only the deadline ends the wait, and the loop claims once more after it.
@@ -426,9 +425,8 @@ export class Channel implements AsyncIterable<Uint8Array> {
       const n = this.tryRecvInto(buffer);
       if (n !== undefined) return n;
       if (this.ended || this.closed) throw this.endReason();
-      let left = timeoutMs;
-      if (deadline === undefined) deadline = deadlineAfter(timeoutMs);
-      else left = timeLeft(deadline);
+      const left = deadline === undefined ? timeoutMs : timeLeft(deadline);
+      deadline ??= deadlineAfter(timeoutMs);
       if (!(left > 0) || !this.waitReadableSync(left)) {
         if (this.ended || this.closed) throw this.endReason();
         return undefined;

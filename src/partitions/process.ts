@@ -275,7 +275,7 @@ export class Process {
     // the queue pair's detach; the program gets why it cannot have it.
     this.checkRunning();
     const peer = { node: grant.remoteNode, partition: grant.remotePartition, process: grant.remoteProcess };
-    const ch = new Channel(this.queuePair, grant.handle, peer, (c) => this.channels.delete(c), grant.maxMessageBytes ?? this.queuePair.maxMessageBytes);
+    const ch = new Channel(this.queuePair, grant.handle, peer, (c) => this.channels.delete(c), grant.maxMessageBytes);
     // Not when what arrived before accept overflowed: it closed itself as it was made (CLOSE posted).
     if (!ch.closeIsPosted) this.channels.add(ch);
     return ch;

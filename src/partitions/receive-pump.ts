@@ -85,9 +85,8 @@ export class ReceivePump {
    * a blocked thread cannot hear otherwise; blockForData's learns that from the event loop, after
    * it returns.
    */
-  private readonly dataOrNewsOrGone = (): boolean =>
-    this.ring.hasData() || this.sendQueue.completions.hasData() || this.owner.failure !== undefined || hardwareGone(this.ring.i32);
   private readonly dataOrNews = (): boolean => this.ring.hasData() || this.sendQueue.completions.hasData() || this.owner.failure !== undefined;
+  private readonly dataOrNewsOrGone = (): boolean => this.dataOrNews() || hardwareGone(this.ring.i32);
 
   constructor(
     readonly ring: RingConsumer,
@@ -350,9 +349,8 @@ export class ReceivePump {
       if (ready()) return true;
       if (this.owner.failure !== undefined) throw this.owner.failure;
       if (hardwareGone(rx.i32)) throw new ChannelError('EHWRESET', 'the hardware worker stopped while this thread waited for a message');
-      let left = timeoutMs;
-      if (deadline === undefined) deadline = deadlineAfter(timeoutMs);
-      else left = timeLeft(deadline);
+      const left = deadline === undefined ? timeoutMs : timeLeft(deadline);
+      deadline ??= deadlineAfter(timeoutMs);
       if (!(left > 0)) return false;
       if (this.heldHandle !== -1) {
         // Held for a channel at its bound, which nothing can read while this thread blocks: wait

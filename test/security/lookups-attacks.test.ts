@@ -16,7 +16,8 @@ import { readPartitionStats } from '../../src/shared/counter-block.js';
 import { Status } from '../../src/shared/errors.js';
 import { RecordType, RING_PRODUCER_POSITION_OFFSET, SendBody } from '../../src/shared/layout.js';
 import { queuePairRings } from '../../src/shared/port.js';
-import { completionChannel, completionCount, completionOpcode, completionStatus, deliveryChannel, deliveryPayload, deliveryStatus } from '../../src/shared/records.js';
+import { deliveryChannel, deliveryPayload, deliveryStatus } from '../../src/shared/records.js';
+import { takeAnswers } from '../completion-answers.js';
 import { EMPTY, RingConsumer, RingProducer } from '../../src/shared/ring.js';
 
 const endpoints: MessagePort[] = [];
@@ -109,17 +110,7 @@ function machine() {
     r.release();
     return out;
   };
-  const answers = (p: number, q: number) => {
-    const out: Array<{ status: number; opcode: number; channel: number; count: number }> = [];
-    const c = cq[p][q];
-    for (let t = c.poll(); t !== EMPTY; t = c.poll()) {
-      const at = c.bodyOffset;
-      out.push({ status: completionStatus(c.u32, at), opcode: completionOpcode(c.u32, at), channel: completionChannel(c.u32, at), count: completionCount(c.u32, at) });
-      c.consume();
-    }
-    c.release();
-    return out;
-  };
+  const answers = (p: number, q: number) => takeAnswers(cq[p][q]);
   const stats = (p: number) => {
     const s = readPartitionStats(hw.counters.values, p, p + 1, '');
     return { sent: s.sent, delivered: s.delivered, sendErrors: s.sendErrors, violations: Object.fromEntries(Object.entries(s.violations).filter(([, n]) => n !== 0)) };

@@ -23,7 +23,7 @@ import type { Stamp } from '../stamp.js';
 import { FIRST_KEPT_BYTES, KeptMessages } from './kept-messages.js';
 import { DELIVERED, DROPPED, NO_RUN } from './link-reader.js';
 import type { NodeLink } from './node-link.js';
-import { messageBytes } from '../../shared/link-frames.js';
+import { channelMessageLimit, messageBytes } from '../../shared/link-frames.js';
 import { ConnectionState, RecordType } from '../../shared/layout.js';
 import { Status } from '../../shared/errors.js';
 import type { RingConsumer } from '../../shared/ring.js';
@@ -307,7 +307,7 @@ export class LinkedChannels implements RemoteEnds {
     this.runHandle = t.handle(d);
     this.runPartition = t.partitionIndexOf(d);
     this.runLinkChannel = t.linkChannel[d];
-    this.runMaxMessage = Math.min(this.engine.maxMessageBytes, t.peerMaxMessage[d]);
+    this.runMaxMessage = channelMessageLimit(this.engine.maxMessageBytes, t.peerMaxMessage[d]);
   }
 
   /**
