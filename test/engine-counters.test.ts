@@ -12,13 +12,9 @@ import { Hardware } from '../src/hardware/hardware.js';
 import type { PartitionPort } from '../src/hardware/partition-port.js';
 import { resolveOptions } from '../src/options.js';
 import {
-  COUNTER_BYTES_DELIVERED,
-  COUNTER_BYTES_SENT,
-  COUNTER_DELIVERED,
-  COUNTER_SENT,
-  COUNTERS_PER_PARTITION,
   RecordType,
   SendBody,
+  CounterSlot,
 } from '../src/shared/layout.js';
 import { queuePairRings } from '../src/shared/port.js';
 import { RingProducer } from '../src/shared/ring.js';
@@ -35,7 +31,7 @@ describe('counters and the END', () => {
     receiver.publish = () => {
       publish();
       while (rx[0].tryRecv() !== undefined) received++;
-      seen.push({ received, delivered: counters[0 * COUNTERS_PER_PARTITION + COUNTER_DELIVERED], sent: counters[1 * COUNTERS_PER_PARTITION + COUNTER_SENT] });
+      seen.push({ received, delivered: counters[0 * CounterSlot.PER_PARTITION + CounterSlot.DELIVERED], sent: counters[1 * CounterSlot.PER_PARTITION + CounterSlot.SENT] });
     };
     const message = new Uint8Array(64).fill(3);
     for (let i = 0; i < 5; i++) tx[0].send(message);
@@ -77,9 +73,9 @@ describe('counters of one serve that delivers to several partitions', () => {
     tx.publish();
     expect(hw.engine.round()).toBe(sends.length);
     const counters = hw.counters.values;
-    const of = (p: number, counter: number) => counters[p * COUNTERS_PER_PARTITION + counter];
-    expect([of(0, COUNTER_DELIVERED), of(0, COUNTER_BYTES_DELIVERED)]).toEqual([4, 7]);
-    expect([of(1, COUNTER_DELIVERED), of(1, COUNTER_BYTES_DELIVERED)]).toEqual([2, 6]);
-    expect([of(2, COUNTER_SENT), of(2, COUNTER_BYTES_SENT), of(2, COUNTER_DELIVERED)]).toEqual([6, 13, 0]);
+    const of = (p: number, counter: number) => counters[p * CounterSlot.PER_PARTITION + counter];
+    expect([of(0, CounterSlot.DELIVERED), of(0, CounterSlot.BYTES_DELIVERED)]).toEqual([4, 7]);
+    expect([of(1, CounterSlot.DELIVERED), of(1, CounterSlot.BYTES_DELIVERED)]).toEqual([2, 6]);
+    expect([of(2, CounterSlot.SENT), of(2, CounterSlot.BYTES_SENT), of(2, CounterSlot.DELIVERED)]).toEqual([6, 13, 0]);
   });
 });

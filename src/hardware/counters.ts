@@ -6,19 +6,9 @@
  * (shared/counter-block.ts has the reader).
  */
 import {
-  COUNTER_BYTES_DELIVERED,
-  COUNTER_BYTES_SENT,
-  COUNTER_COMPLETIONS_DROPPED,
-  COUNTER_CONTROL_REFUSALS,
-  COUNTER_DOORBELL_WAKEUPS,
-  COUNTER_DELIVERED,
-  COUNTER_IDLE_WAKEUPS,
-  COUNTER_SEND_ERRORS,
-  COUNTER_SENT,
-  COUNTER_VIOLATIONS_TOTAL,
-  COUNTERS_PER_PARTITION,
   VIOLATION_COUNTER_MAX,
   type ViolationKind,
+  CounterSlot,
 } from '../shared/layout.js';
 import { counterBytes, VIOLATION_COUNTER } from '../shared/counter-block.js';
 
@@ -36,35 +26,35 @@ export class Counters {
 
   /** `messages` more sent by partition `p`, carrying `bytes` of payload (the engine adds a batch at once). */
   sent(p: number, messages: number, bytes: number): void {
-    const at = p * COUNTERS_PER_PARTITION;
-    this.values[at + COUNTER_SENT] += messages;
-    this.values[at + COUNTER_BYTES_SENT] += bytes;
+    const at = p * CounterSlot.PER_PARTITION;
+    this.values[at + CounterSlot.SENT] += messages;
+    this.values[at + CounterSlot.BYTES_SENT] += bytes;
   }
 
   delivered(p: number, messages: number, bytes: number): void {
-    const at = p * COUNTERS_PER_PARTITION;
-    this.values[at + COUNTER_DELIVERED] += messages;
-    this.values[at + COUNTER_BYTES_DELIVERED] += bytes;
+    const at = p * CounterSlot.PER_PARTITION;
+    this.values[at + CounterSlot.DELIVERED] += messages;
+    this.values[at + CounterSlot.BYTES_DELIVERED] += bytes;
   }
 
   sendError(p: number, n = 1): void {
-    this.values[p * COUNTERS_PER_PARTITION + COUNTER_SEND_ERRORS] += n;
+    this.values[p * CounterSlot.PER_PARTITION + CounterSlot.SEND_ERRORS] += n;
   }
 
   completionDropped(p: number): void {
-    this.values[p * COUNTERS_PER_PARTITION + COUNTER_COMPLETIONS_DROPPED]++;
+    this.values[p * CounterSlot.PER_PARTITION + CounterSlot.COMPLETIONS_DROPPED]++;
   }
 
   controlRefusal(p: number): void {
-    this.values[p * COUNTERS_PER_PARTITION + COUNTER_CONTROL_REFUSALS]++;
+    this.values[p * CounterSlot.PER_PARTITION + CounterSlot.CONTROL_REFUSALS]++;
   }
 
   doorbellWakeup(p: number): void {
-    this.values[p * COUNTERS_PER_PARTITION + COUNTER_DOORBELL_WAKEUPS]++;
+    this.values[p * CounterSlot.PER_PARTITION + CounterSlot.DOORBELL_WAKEUPS]++;
   }
 
   idleWakeup(p: number): void {
-    this.values[p * COUNTERS_PER_PARTITION + COUNTER_IDLE_WAKEUPS]++;
+    this.values[p * CounterSlot.PER_PARTITION + CounterSlot.IDLE_WAKEUPS]++;
   }
 
   /** Told of every violation counted (the hardware's trace records them); violations are rare, so this costs the busy path nothing. */
@@ -72,9 +62,9 @@ export class Counters {
 
   violation(p: number, kind: ViolationKind): void {
     this.onViolation?.(p, kind);
-    const at = p * COUNTERS_PER_PARTITION;
+    const at = p * CounterSlot.PER_PARTITION;
     const v = this.values;
-    if (v[at + COUNTER_VIOLATIONS_TOTAL] < VIOLATION_COUNTER_MAX) v[at + COUNTER_VIOLATIONS_TOTAL]++;
+    if (v[at + CounterSlot.VIOLATIONS_TOTAL] < VIOLATION_COUNTER_MAX) v[at + CounterSlot.VIOLATIONS_TOTAL]++;
     if (v[at + VIOLATION_COUNTER[kind]] < VIOLATION_COUNTER_MAX) v[at + VIOLATION_COUNTER[kind]]++;
   }
 }

@@ -4,30 +4,19 @@
  * the operator reads it with a plain load; no partition ever holds it.
  */
 import {
-  COUNTER_BYTES_DELIVERED,
-  COUNTER_BYTES_SENT,
-  COUNTER_COMPLETIONS_DROPPED,
-  COUNTER_CONTROL_REFUSALS,
-  COUNTER_DOORBELL_WAKEUPS,
-  COUNTER_DELIVERED,
-  COUNTER_FIRST_VIOLATION,
-  COUNTER_IDLE_WAKEUPS,
-  COUNTER_SEND_ERRORS,
-  COUNTER_SENT,
-  COUNTER_VIOLATIONS_TOTAL,
-  COUNTERS_PER_PARTITION,
   VIOLATION_KINDS,
   type ViolationKind,
+  CounterSlot,
 } from './layout.js';
 
 /** Where each violation kind's counter sits within a partition's block. */
-export const VIOLATION_COUNTER = Object.fromEntries(VIOLATION_KINDS.map((k, i) => [k, COUNTER_FIRST_VIOLATION + i])) as Readonly<
+export const VIOLATION_COUNTER = Object.fromEntries(VIOLATION_KINDS.map((k, i) => [k, CounterSlot.FIRST_VIOLATION + i])) as Readonly<
   Record<ViolationKind, number>
 >;
 
 /** Size of the counter block for this many partitions. */
 export function counterBytes(partitions: number): number {
-  return partitions * COUNTERS_PER_PARTITION * Float64Array.BYTES_PER_ELEMENT;
+  return partitions * CounterSlot.PER_PARTITION * Float64Array.BYTES_PER_ELEMENT;
 }
 
 /**
@@ -77,21 +66,21 @@ export interface PartitionStats {
 
 /** Operator side: read the block of the partition in slot `p`. */
 export function readPartitionStats(values: Float64Array, p: number, id: number, name: string): PartitionStats {
-  const at = p * COUNTERS_PER_PARTITION;
-  const violations = { total: values[at + COUNTER_VIOLATIONS_TOTAL] } as PartitionStats['violations'];
+  const at = p * CounterSlot.PER_PARTITION;
+  const violations = { total: values[at + CounterSlot.VIOLATIONS_TOTAL] } as PartitionStats['violations'];
   for (const kind of VIOLATION_KINDS) violations[kind] = values[at + VIOLATION_COUNTER[kind]];
   return {
     id,
     name,
-    sent: values[at + COUNTER_SENT],
-    delivered: values[at + COUNTER_DELIVERED],
-    bytesSent: values[at + COUNTER_BYTES_SENT],
-    bytesDelivered: values[at + COUNTER_BYTES_DELIVERED],
-    sendErrors: values[at + COUNTER_SEND_ERRORS],
-    completionsDropped: values[at + COUNTER_COMPLETIONS_DROPPED],
-    idleWakeups: values[at + COUNTER_IDLE_WAKEUPS],
-    doorbellWakeups: values[at + COUNTER_DOORBELL_WAKEUPS],
-    controlRefusals: values[at + COUNTER_CONTROL_REFUSALS],
+    sent: values[at + CounterSlot.SENT],
+    delivered: values[at + CounterSlot.DELIVERED],
+    bytesSent: values[at + CounterSlot.BYTES_SENT],
+    bytesDelivered: values[at + CounterSlot.BYTES_DELIVERED],
+    sendErrors: values[at + CounterSlot.SEND_ERRORS],
+    completionsDropped: values[at + CounterSlot.COMPLETIONS_DROPPED],
+    idleWakeups: values[at + CounterSlot.IDLE_WAKEUPS],
+    doorbellWakeups: values[at + CounterSlot.DOORBELL_WAKEUPS],
+    controlRefusals: values[at + CounterSlot.CONTROL_REFUSALS],
     violations,
   };
 }

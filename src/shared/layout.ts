@@ -239,17 +239,30 @@ export function maxRecordBytes(capacity: number): number {
 
 /**
  * Counters: a Float64Array the hardware writes and only the operator (main
- * thread) reads; no partition ever holds it. One block per partition slot.
+ * thread) reads; no partition ever holds it. One block of PER_PARTITION slots
+ * per partition slot. A const enum, as the record layouts above are: the
+ * engine adds to four of these slots once per run of messages.
  */
-export const COUNTER_SENT = 0;
-export const COUNTER_DELIVERED = 1;
-export const COUNTER_BYTES_SENT = 2;
-export const COUNTER_BYTES_DELIVERED = 3;
-export const COUNTER_SEND_ERRORS = 4;
-export const COUNTER_COMPLETIONS_DROPPED = 5;
-export const COUNTER_VIOLATIONS_TOTAL = 6;
+export const enum CounterSlot {
+  SENT = 0,
+  DELIVERED = 1,
+  BYTES_SENT = 2,
+  BYTES_DELIVERED = 3,
+  SEND_ERRORS = 4,
+  COMPLETIONS_DROPPED = 5,
+  VIOLATIONS_TOTAL = 6,
+  /** The first of VIOLATION_KINDS' counters, one per kind, in that order. */
+  FIRST_VIOLATION = 7,
+  /** Doorbell rings that woke the hardware and led to no progress on that partition's rings (a storm shows here). */
+  IDLE_WAKEUPS = 18,
+  /** Control calls refused at a per-partition bound: listeners, pending accepts (THREATS case 30). */
+  CONTROL_REFUSALS = 19,
+  /** Times this partition's doorbell woke the hardware, idle or not (a storm's throttle shows here). */
+  DOORBELL_WAKEUPS = 20,
+  PER_PARTITION = 21,
+}
 /**
- * Violation kinds, each its own counter after COUNTER_VIOLATIONS_TOTAL, in this order; the keys of
+ * Violation kinds, each its own counter from CounterSlot.FIRST_VIOLATION, in this order; the keys of
  * `stats().partitions[i].violations`. Counted on the partition that broke the rule (keyMismatch:
  * on the receiving side), with the completion status the sender gets:
  *
@@ -280,13 +293,10 @@ export const VIOLATION_KINDS = [
 ] as const;
 /** One of {@link VIOLATION_KINDS}. */
 export type ViolationKind = (typeof VIOLATION_KINDS)[number];
-export const COUNTER_FIRST_VIOLATION = 7;
-/** Doorbell rings that woke the hardware and led to no progress on that partition's rings (a storm shows here). */
-export const COUNTER_IDLE_WAKEUPS = COUNTER_FIRST_VIOLATION + VIOLATION_KINDS.length;
-/** Control calls refused at a per-partition bound: listeners, pending accepts (THREATS case 30). */
-export const COUNTER_CONTROL_REFUSALS = COUNTER_IDLE_WAKEUPS + 1;
-/** Times this partition's doorbell woke the hardware, idle or not (a storm's throttle shows here). */
-export const COUNTER_DOORBELL_WAKEUPS = COUNTER_CONTROL_REFUSALS + 1;
-export const COUNTERS_PER_PARTITION = COUNTER_DOORBELL_WAKEUPS + 1;
+// The enum's numbers are written out (tsc inlines only literals): a kind added without moving the
+// slots after the violations would count it in IDLE_WAKEUPS. Caught when the module loads.
+if (CounterSlot.FIRST_VIOLATION + VIOLATION_KINDS.length !== CounterSlot.IDLE_WAKEUPS) {
+  throw new Error(`layout: ${VIOLATION_KINDS.length} violation kinds from slot ${CounterSlot.FIRST_VIOLATION} overlap CounterSlot.IDLE_WAKEUPS (${CounterSlot.IDLE_WAKEUPS}): move the slots after them`);
+}
 /** Violation counters saturate here, like InfiniBand's 32-bit port counters. */
 export const VIOLATION_COUNTER_MAX = 0xffff_ffff;

@@ -33,7 +33,7 @@ import { resolveOptions } from '../../src/options.js';
 import { Channel } from '../../src/partitions/channel.js';
 import { ProcessQueuePair } from '../../src/partitions/queue-pair.js';
 import { Status } from '../../src/shared/errors.js';
-import { ConnectionState, COUNTER_BYTES_SENT, COUNTER_DELIVERED, COUNTER_SEND_ERRORS, COUNTER_SENT, COUNTERS_PER_PARTITION, DeliverBody, RecordLayout, RecordType, SendBody } from '../../src/shared/layout.js';
+import { ConnectionState, DeliverBody, RecordLayout, RecordType, SendBody, CounterSlot } from '../../src/shared/layout.js';
 import * as F from '../../src/shared/link-frames.js';
 
 const MAX = 96;
@@ -979,7 +979,7 @@ describe('the receive stage of a link (LinkReader, LinkedChannels) and the engin
     receiver.publish = () => {
       publish();
       while (c.rx.tryRecv() !== undefined) received++;
-      seen.push({ received, delivered: counters[c.partition * COUNTERS_PER_PARTITION + COUNTER_DELIVERED], linkReceived: link.received });
+      seen.push({ received, delivered: counters[c.partition * CounterSlot.PER_PARTITION + CounterSlot.DELIVERED], linkReceived: link.received });
     };
     link.reader.push(dataFrame({ channel: c.id, source: c.source, first: 1, key: c.key, payloads: [1, 2, 3].map((q) => payload(0, q, 16)) }));
     // In the same input as the messages, before the end of the turn counts them (processed()).
@@ -1069,7 +1069,7 @@ describe('the receive stage of a link (LinkReader, LinkedChannels) and the engin
     const link = x.links[0];
     const q = x.queuePairs[0].sendQueue;
     const counters = x.hw.counters.values;
-    const sent = () => [counters[COUNTER_SENT], counters[COUNTER_BYTES_SENT], counters[COUNTER_SEND_ERRORS]];
+    const sent = () => [counters[CounterSlot.SENT], counters[CounterSlot.BYTES_SENT], counters[CounterSlot.SEND_ERRORS]];
     const send = (size: number) => writeSend(q, a.rx.handle, payload(0, 1, size));
     send(16);
     q.publish();
