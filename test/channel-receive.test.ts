@@ -149,6 +149,38 @@ describe('tryRecvInto', () => {
     expect(seqOf(into, 0, 64)).toBe(1);
   });
 
+  it('two channels of one process, each read into its own buffer in turn, make no word view per message', () => {
+    const { tx: [txA, txB], rx: [rxA, rxB], hw } = verifiedPaths(MAX, RING, 2);
+    const a = new Uint8Array(256);
+    const b = new Uint8Array(256);
+    const exchange = (i: number): void => {
+      txA.send(message(i, 64));
+      txB.send(message(1000 + i, 60));
+      while (hw.engine.round() > 0);
+      expect(rxA.tryRecvInto(a)).toBe(64);
+      expect(seqOf(a, 0, 64)).toBe(i);
+      expect(rxB.tryRecvInto(b)).toBe(60);
+      expect(seqOf(b, 0, 60)).toBe(1000 + i);
+    };
+    exchange(0); // each channel makes its buffer's view once
+    // Count every Uint32Array made from here on (the copier makes its word views with `new Uint32Array`).
+    const Real = globalThis.Uint32Array;
+    let views = 0;
+    globalThis.Uint32Array = new Proxy(Real, {
+      construct(target, args, newTarget) {
+        views++;
+        return Reflect.construct(target, args, newTarget) as object;
+      },
+    });
+    try {
+      for (let i = 1; i <= 20; i++) exchange(i);
+    } finally {
+      globalThis.Uint32Array = Real;
+    }
+    // Shared by the process's channels, one copier remade its view at every switch of buffer: 40 here.
+    expect(views).toBe(0);
+  });
+
   it('rejects what is not a Uint8Array with EINVAL', async () => {
     const { rx: [rx] } = verifiedPaths(MAX, RING);
     expectCode(() => rx.tryRecvInto(new ArrayBuffer(8) as unknown as Uint8Array), 'EINVAL');

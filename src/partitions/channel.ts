@@ -14,7 +14,7 @@ import { RecordType } from '../shared/layout.js';
 import { FAULT, FULL } from '../shared/ring.js';
 import { copyShared, ScratchCopy, setBytes } from '../shared/shared-copy.js';
 import { keptCharge, UNREAD_HOLD_MS, type ChannelSink } from './channel-registry.js';
-import { MessageSlab } from './message-slab.js';
+import { BufferCopier, MessageSlab } from './message-slab.js';
 import { ChannelStream, type ChannelStreamOptions } from './channel-stream.js';
 import type { ProcessQueuePair } from './queue-pair.js';
 import { Walk, type MessageVisitor, type ReceivePump } from './receive-pump.js';
@@ -59,6 +59,8 @@ export class Channel implements AsyncIterable<Uint8Array> {
   private keptBytes = 0;
   /** Copies of the messages kept while the process read other channels: this channel's own, so they pin no other channel's memory. */
   private keptSlab: MessageSlab | undefined;
+  /** recvInto's copier: this channel's, so it keeps the word view of the buffer this channel's reader reuses. */
+  private readonly copier = new BufferCopier();
   /** This end's CLOSE is posted already (it overflowed): close() posts none. */
   private closePosted = false;
   private readonly waiters: Waiter[] = [];
@@ -455,7 +457,7 @@ export class Channel implements AsyncIterable<Uint8Array> {
     const n = this.rx.peekFor(this.handle);
     if (n === Walk.NO_MESSAGE) return undefined;
     this.checkFits(n, buffer);
-    this.rx.takeInto(buffer);
+    this.rx.takeInto(buffer, this.copier);
     return n;
   }
 

@@ -52,8 +52,11 @@ export class MessageSlab {
 }
 
 /**
- * Copies into a buffer the caller owns (recvInto). A caller reuses one buffer, so its word view
- * is made once and kept: small messages go word by word, and no byte past the message is written.
+ * Copies into a buffer the caller owns (recvInto), one per channel. A caller reuses one buffer per
+ * channel, so its word view is made once and kept: small messages go word by word, and no byte past
+ * the message is written. Kept per channel, not per process: a process receiving on two channels
+ * into a buffer each (a server answering two clients, both ends of a channel in one program) made
+ * a new word view for every message when the process's channels shared one copier.
  */
 export class BufferCopier {
   private buffer: Uint8Array | undefined;

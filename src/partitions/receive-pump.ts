@@ -20,7 +20,7 @@ import { hardwareGone } from '../shared/port.js';
 import { EMPTY, FAULT, type RingConsumer } from '../shared/ring.js';
 import { sleepAsync, sleepSync, type WaitPolicy } from '../shared/wait.js';
 import { UNREAD_HOLD_MS, type ChannelRegistry } from './channel-registry.js';
-import { BufferCopier, MessageSlab } from './message-slab.js';
+import { type BufferCopier, MessageSlab } from './message-slab.js';
 import { ReceiveRelease } from './receive-release.js';
 import { spaceWaitInThread, type SendQueue } from './send-queue.js';
 import type { PartitionTrace } from './trace.js';
@@ -68,7 +68,6 @@ const HOLD_SEEN_GAP_MS = 100;
 export class ReceivePump {
   private readonly release: ReceiveRelease;
   private readonly slab = new MessageSlab();
-  private readonly copier = new BufferCopier();
   /** The memory under the ring's byte view (which starts at its offset 0), for views of messages in place. */
   private readonly ringMemory: ArrayBufferLike;
   private interest = 0;
@@ -113,11 +112,11 @@ export class ReceivePump {
     return this.walk(handle);
   }
 
-  /** Copy the message peekFor() found into `buffer` (the caller checked it fits) and consume it. */
-  takeInto(buffer: Uint8Array): void {
+  /** Copy the message peekFor() found into `buffer` (the caller checked it fits) with its channel's copier, and consume it. */
+  takeInto(buffer: Uint8Array, copier: BufferCopier): void {
     const rx = this.ring;
     const traced = this.receiving();
-    this.copier.copy(rx.u8, rx.u32, deliveryPayload(rx.bodyOffset), deliveryPayloadBytes(rx.bodyBytes), buffer);
+    copier.copy(rx.u8, rx.u32, deliveryPayload(rx.bodyOffset), deliveryPayloadBytes(rx.bodyBytes), buffer);
     rx.consume();
     this.release.consumed();
     if (traced !== 0) this.tracer!.received(traced);
