@@ -15,11 +15,15 @@ import { FAULT, FULL } from '../shared/ring.js';
 import { copyShared, ScratchCopy, setBytes } from '../shared/shared-copy.js';
 import { keptCharge, UNREAD_HOLD_MS, type ChannelSink } from './channel-registry.js';
 import { BufferCopier, MessageSlab } from './message-slab.js';
+import { ChannelIterator } from './channel-iterator.js';
 import { ChannelStream, type ChannelStreamOptions } from './channel-stream.js';
 import type { ProcessQueuePair } from './queue-pair.js';
 import { Walk, type MessageVisitor, type ReceivePump } from './receive-pump.js';
 import type { SendQueue } from './send-queue.js';
 import { deadlineAfter, timeLeft } from '../shared/clock.js';
+
+/** What every write() that found room returns: already settled, made once. */
+const WRITTEN: Promise<void> = Promise.resolve();
 
 /** The other end of a channel, as the hardware attests it (never as the peer claims). */
 export interface Peer {
@@ -111,16 +115,27 @@ export class Channel implements AsyncIterable<Uint8Array> {
    * Send one message, waiting for ring space if needed (back-pressure). A close of this end, the
    * peer's end or the process's end while it waits rejects it with that reason.
    */
-  async write(data: Uint8Array | ArrayBufferView): Promise<void> {
-    const bytes = toBytes(data);
-    while (this.claim(bytes, true) === FULL) {
+  write(data: Uint8Array | ArrayBufferView): Promise<void> {
+    // Not an async function: a write that finds room (most do) returns one promise made once, not
+    // a new one per message. What it throws is still a rejection, never a synchronous throw.
+    try {
+      const bytes = toBytes(data);
+      return this.claim(bytes, true) === FULL ? this.writeWaiting(bytes) : WRITTEN;
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** write() once the ring was full: wait for space, then claim again until the message goes. */
+  private async writeWaiting(bytes: Uint8Array): Promise<void> {
+    do {
       this.writersWaiting++;
       try {
         await this.tx.waitForSpace(bytes.byteLength, this.unsendable);
       } finally {
         this.writersWaiting--;
       }
-    }
+    } while (this.claim(bytes, true) === FULL);
   }
 
   /** For write()'s wait: stop waiting for space once this channel cannot send any more (claim() then throws why). */
@@ -472,15 +487,8 @@ export class Channel implements AsyncIterable<Uint8Array> {
   }
 
   /** `for await (const m of channel)`: every message until the end of the stream (a clean end just stops the loop). */
-  async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
-    for (;;) {
-      try {
-        yield await this.recv();
-      } catch (e) {
-        if (e instanceof ChannelError && e.code === 'ECLOSED' && this.endError === undefined) return;
-        throw e;
-      }
-    }
+  [Symbol.asyncIterator](): AsyncIterableIterator<Uint8Array> {
+    return new ChannelIterator(this);
   }
 
   /**
