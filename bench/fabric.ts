@@ -7,7 +7,7 @@
 import { createMachine, type Machine, type WaitMode } from '../src/index.js';
 import { setThreadLabel } from '../src/internal.js';
 import type { LatencySummary } from './latency-stats.js';
-import type { ReceiveTally } from './programs/common.js';
+import type { ReceiveMode, ReceiveTally } from './programs/common.js';
 import type { MeshArgs } from './programs/mesh.js';
 import type { PingArgs } from './programs/ping.js';
 import type { PongArgs } from './programs/pong.js';
@@ -82,16 +82,18 @@ interface StreamCase {
   size: number;
   batch: number;
   durationSeconds: number;
+  /** The sender awaits a write() per message (batch ignored). */
+  awaitEach?: boolean;
 }
 
 /** A stream-send process in partition `from`, to `to:port`. */
 function sender(m: Machine, from: number, to: number, port: number, c: StreamCase) {
-  const args: StreamSendArgs = { partition: to, port, size: c.size, batch: c.batch, durationMs: c.durationSeconds * 1000 };
+  const args: StreamSendArgs = { partition: to, port, size: c.size, batch: c.batch, durationMs: c.durationSeconds * 1000, awaitEach: c.awaitEach };
   return m.partition(from).spawn(PROGRAMS.streamSend, args);
 }
 
 /** A stream-recv process in partition `at`, accepting `channels` streams on `port`. */
-function receiver(m: Machine, o: FabricOptions, at: number, port: number, channels: number, mode: 'drain' | 'recv' = 'drain') {
+function receiver(m: Machine, o: FabricOptions, at: number, port: number, channels: number, mode: ReceiveMode = 'drain') {
   const args: StreamRecvArgs = { port, channels, mode, wait: o.wait };
   return m.partition(at).spawn(PROGRAMS.streamRecv, args);
 }
@@ -100,7 +102,7 @@ function receiver(m: Machine, o: FabricOptions, at: number, port: number, channe
 export async function stream(
   m: Machine,
   o: FabricOptions,
-  c: StreamCase & { mode: 'drain' | 'recv' },
+  c: StreamCase & { mode: ReceiveMode },
 ): Promise<ReceiveTally> {
   const port = nextPort++;
   const rx = await receiver(m, o, 1, port, 1, c.mode);

@@ -139,6 +139,20 @@ function bandwidth(o: SuiteOptions): Case[] {
         });
       }
     }
+    if (size <= PER_MESSAGE_MAX) {
+      // As an async program streams: an awaited write() per message and `for await` at the
+      // receiver. Beside postMessage (a post per message, a 'message' event each), the async API's
+      // own baseline; the relay has no such shape.
+      cases.push({
+        suite,
+        label: `lparlink for-await ${size} B`,
+        async run(ctx) {
+          const m = await ctx.machine(2, suite, STREAM_RING_BYTES);
+          const t = await stream(m, fo, { size, batch: 1, awaitEach: true, mode: 'iterate', durationSeconds: d });
+          return [throughputRow(suite, 'lparlink', 'for-await', size, t.messages / t.seconds, { partitions: 2 })];
+        },
+      });
+    }
     cases.push({
       suite,
       label: `postMessage ${size} B`,

@@ -166,11 +166,17 @@ export function payload(size: number): Uint8Array {
  * Stream for `durationMs`: batched (sendBatch of `batch` messages, publish
  * once) or per message (send(), publish each). Returns messages sent.
  */
-export async function streamFor(ch: Channel, size: number, batch: number, durationMs: number): Promise<number> {
+export async function streamFor(ch: Channel, size: number, batch: number, durationMs: number, awaitEach = false): Promise<number> {
   const m = payload(size);
   const end = performance.now() + durationMs;
   let sent = 0;
-  if (batch <= 1) {
+  if (awaitEach) {
+    // As an async program writes: an awaited write() per message, whether the ring has room or not.
+    while (performance.now() < end) {
+      for (let i = 0; i < 64; i++) await ch.write(m);
+      sent += 64;
+    }
+  } else if (batch <= 1) {
     while (performance.now() < end) {
       for (let i = 0; i < 64; i++) {
         try {
@@ -206,15 +212,30 @@ export interface ReceiveTally {
 }
 
 /**
- * Receive on every channel until all of them end, with the receive calls that
- * allocate nothing and read each message in place, as the raw relay's
- * consumer does: 'drain' takes every ready message per call (drainBytes),
- * 'recv' one message per call (drainBytes with max 1). Copying receives
- * (recvInto) are measured by the micro suite and the echo pair. `warmupMs`: see Tally.
+ * How a receiver reads: 'drain', every ready message per call, in place; 'recv', one message per
+ * call, in place; 'iterate', `for await (const m of ch)`, as an async program reads (a message it
+ * keeps, one at a time).
  */
-export async function receiveAll(channels: Channel[], mode: 'drain' | 'recv', pollSpins: number, warmupMs = 0): Promise<ReceiveTally> {
+export type ReceiveMode = 'drain' | 'recv' | 'iterate';
+
+/**
+ * Receive on every channel until all of them end. 'drain' and 'recv' use the receive calls that
+ * allocate nothing and read each message in place, as the raw relay's consumer does: every ready
+ * message per call (drainBytes), or one per call (drainBytes with max 1). 'iterate' reads as an
+ * async program does, with `for await`, a message view per message. Copying receives (recvInto)
+ * are measured by the micro suite and the echo pair. `warmupMs`: see Tally.
+ */
+export async function receiveAll(channels: Channel[], mode: ReceiveMode, pollSpins: number, warmupMs = 0): Promise<ReceiveTally> {
   const t = new Tally(warmupMs);
   if (channels.length === 0) return t.result();
+  if (mode === 'iterate') {
+    await Promise.all(
+      channels.map(async (ch) => {
+        for await (const m of ch) t.count(m, 0, m.length);
+      }),
+    );
+    return t.result();
+  }
   if (channels.length === 1 && mode === 'recv') {
     const ch = channels[0];
     // One message per drainBytes call, in a plain loop while messages are there, as the raw

@@ -1,12 +1,11 @@
 /** Bench program: accept `channels` channels on `port`, receive until every stream ends. */
 import type { Process, WaitMode } from '../../src/index.js';
-import { pollSpinsFor, receiveAll, type ReceiveTally } from './common.js';
+import { pollSpinsFor, receiveAll, type ReceiveMode, type ReceiveTally } from './common.js';
 
 export interface StreamRecvArgs {
   port: number;
   channels: number;
-  /** 'drain': every ready message per call, in place; 'recv': one message per call, in place. */
-  mode: 'drain' | 'recv';
+  mode: ReceiveMode;
   wait: WaitMode;
   /** Leave the stream's first milliseconds out of the count (Tally). */
   warmupMs?: number;

@@ -10,12 +10,14 @@ export interface StreamSendArgs {
   size: number;
   /** Messages per sendBatch; 1 sends (and publishes) each message on its own. */
   batch: number;
+  /** An awaited write() per message, as an async program writes (batch is then ignored). */
+  awaitEach?: boolean;
   durationMs: number;
 }
 
 export default async function main(proc: Process, args: StreamSendArgs): Promise<{ sent: number }> {
   const ch = await connectRetry(proc, args.partition, args.port, undefined, args.node);
-  const sent = await streamFor(ch, args.size, args.batch, args.durationMs);
+  const sent = await streamFor(ch, args.size, args.batch, args.durationMs, args.awaitEach);
   await ch.close();
   return { sent };
 }

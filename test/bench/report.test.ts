@@ -131,7 +131,7 @@ describe.skipIf(chromium === undefined && !required)('bench --report in headless
     expect(html).toContain('uPlot'); // the library is inlined, not fetched
     const expected = expectedCharts(json.results);
     expect(Object.keys(expected)).toEqual(['throughput', 'bandwidth', 'latency', 'latency-by-size', 'scaling', 'fairness']);
-    expect(expected.throughput.points).toBe(18); // 9 systems and variants × 2 payloads: the count is not vacuous
+    expect(expected.throughput.points).toBe(20); // 10 systems and variants × 2 payloads: the count is not vacuous
     const dom = await openFull();
     expect(reportProblems(dom, expected)).toEqual([]);
     // uPlot built its axes and live legend (values on hover), one legend row per series.
