@@ -14,10 +14,8 @@ import { PartitionPort } from './partition-port.js';
 import { Policy } from './policy.js';
 import { Scheduler } from './scheduler.js';
 import { HardwareTrace } from './trace.js';
-import { startLinks } from './link/assemble.js';
 import type { Links } from './link/links.js';
-import type { HardwareBoot, ResolvedOptions } from '../shared/boot.js';
-import type { LinkEvent } from '../shared/operator-contract.js';
+import type { ResolvedOptions } from '../shared/boot.js';
 
 export class Hardware {
   readonly ports: PartitionPort[];
@@ -32,13 +30,13 @@ export class Hardware {
 
   /**
    * `buffers`: ports and counters the operator allocated (so partitions can boot alongside the hardware).
-   * `link`: on a node, its TLS identity and link counters; `onLinkEvent` tells the operator of links going up and down.
+   * `startLinks`: on a node, what starts its links to the other nodes once the rest is built
+   * (link/assemble.ts, which the worker loads only on a node).
    */
   constructor(
     private readonly options: ResolvedOptions,
     buffers?: { ports: SharedArrayBuffer[]; counters: SharedArrayBuffer; trace?: SharedArrayBuffer },
-    link?: HardwareBoot['link'],
-    onLinkEvent: (event: LinkEvent) => void = () => {},
+    startLinks?: (hw: Hardware) => Links,
   ) {
     const { partitions, geometry } = options;
     const localNode = options.node?.id ?? 0;
@@ -68,9 +66,7 @@ export class Hardware {
       options.listenersPerPartition,
       localNode,
     );
-    if (options.node !== undefined && link !== undefined) {
-      this.links = startLinks(this, options.node, link, onLinkEvent);
-    }
+    this.links = startLinks?.(this);
   }
 
   /** Each partition's control endpoint (its current run's), closed when the partition goes down. */

@@ -11,8 +11,15 @@ import type { HardwareAdmin } from '../shared/operator-contract.js';
 import { ConnectionState } from '../shared/layout.js';
 
 const boot = workerData as HardwareBoot;
+const { node } = boot.options;
+const { link } = boot;
+// Only a node loads the link's modules (TLS, frames, remote channels): ~16 ms of every other boot.
 // Link events go to the operator on the parent port beside comlink's traffic (operator-contract.ts, LinkEvent).
-const hardware = new Hardware(boot.options, boot.buffers, boot.link, (event) => parentPort!.postMessage(event));
+const startLinks =
+  node !== undefined && link !== undefined
+    ? await import('./link/assemble.js').then((m) => (hw: Hardware) => m.startLinks(hw, node, link, (event) => parentPort!.postMessage(event)))
+    : undefined;
+const hardware = new Hardware(boot.options, boot.buffers, startLinks);
 boot.controlEndpoints.forEach((endpoint, i) => hardware.bindControl(i, endpoint));
 hardware.start();
 
