@@ -179,7 +179,9 @@ const COMPARED_SUITES = new Set(['bandwidth', 'latency', 'micro']);
  * payload, and for throughput the same variant (batched against batched,
  * per message against per message). Rows of a shape the baselines do not
  * have (all-to-all, fan-in, fairness) get none rather than a ratio against a
- * different shape. Throughput compares msgs/s; latency compares p50
+ * different shape; the bandwidth suite's `for-await` rows (the async API)
+ * have no relay twin, so only postMessage's ratio (one post per message, as
+ * one awaited write() per message). Throughput compares msgs/s; latency compares p50
  * (baseline p50 over lparlink's, so above 1 means lparlink is faster).
  * Link rows compare with the raw TLS socket of the same payload only: both of
  * their variants against its one (large writes), the ceiling of either.

@@ -1,8 +1,8 @@
 /**
  * What the hardware worker loads when it starts: the modules its entry imports statically, in
  * the compiled code a machine runs (type-only imports are gone there). A machine that is not a
- * node never loads the link's modules (TLS, frames, remote channels: ~16 ms of each boot on 2
- * cores); a node's hardware imports them with import() once it knows it is one.
+ * node never loads TLS or the link's hardware modules (src/hardware/link: 8–16 ms of module
+ * loading on 2 cores); a node's hardware imports them with import() once it knows it is one.
  */
 import { readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';

@@ -13,7 +13,8 @@ import { ConnectionState } from '../shared/layout.js';
 const boot = workerData as HardwareBoot;
 const { node } = boot.options;
 const { link } = boot;
-// Only a node loads the link's modules (TLS, frames, remote channels): ~16 ms of every other boot.
+// Only a node loads TLS and the link's hardware modules (link/): 8–16 ms of module loading here, which
+// every other machine's boot skips.
 // Link events go to the operator on the parent port beside comlink's traffic (operator-contract.ts, LinkEvent).
 const startLinks =
   node !== undefined && link !== undefined

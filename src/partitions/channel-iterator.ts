@@ -6,9 +6,12 @@
  * promise, resolved to the iterator result, and a message waited for is taken once readable()
  * says so (it resolves to a boolean): no `then` is looked up on a message.
  *
- * It keeps the generator's contract: messages in order even when next() is called again before
- * the last one settled, `{ done: true }` from a clean end of stream (or after return()) on, and the
- * reason the channel died thrown once, then `{ done: true }`.
+ * It keeps the generator's contract: results in the order next() was called, even when it is
+ * called again before the last one settled; `{ done: true }` from a clean end of stream, a
+ * return() or a throw() on; the reason the channel died thrown once, then `{ done: true }`; a
+ * return() or throw() made while a next() waits settles after it (the message it takes is its
+ * own); a rejection nobody handles is reported as unhandled. It inherits %AsyncIteratorPrototype%
+ * as a generator does (`Symbol.asyncDispose` where the runtime has it).
  */
 
 /** What the iterator needs of a Channel. */
@@ -18,48 +21,76 @@ export interface IteratedChannel {
   readable(): Promise<boolean>;
 }
 
-const DONE: IteratorReturnResult<undefined> = Object.freeze({ value: undefined, done: true });
+/** How a next() that waited ended, kept in a promise that never rejects (so only the caller's promise can go unhandled). */
+type Outcome = { result: IteratorResult<Uint8Array> } | { error: unknown };
+
+const unwrap = (o: Outcome): IteratorResult<Uint8Array> => {
+  if ('error' in o) throw o.error;
+  return o.result;
+};
+
+const done = (value?: unknown): IteratorReturnResult<unknown> => ({ value, done: true });
 
 export class ChannelIterator implements AsyncIterableIterator<Uint8Array> {
   private finished = false;
-  /** The latest next() that had to wait and has not settled: a later next() settles after it. */
-  private waiting: Promise<IteratorResult<Uint8Array>> | undefined;
+  /** How the latest call that had to wait ends: later calls settle after it. */
+  private waiting: Promise<Outcome> | undefined;
 
   constructor(private readonly channel: IteratedChannel) {}
 
   next(): Promise<IteratorResult<Uint8Array>> {
     if (this.waiting === undefined) {
-      if (this.finished) return Promise.resolve(DONE);
-      const m = this.channel.tryRecv();
-      if (m !== undefined) return Promise.resolve({ value: m, done: false });
+      if (this.finished) return Promise.resolve(done());
+      try {
+        const m = this.channel.tryRecv();
+        if (m !== undefined) return Promise.resolve({ value: m, done: false });
+      } catch (e) {
+        this.finished = true;
+        return Promise.reject(e);
+      }
     }
-    const before = this.waiting;
-    const result = before === undefined ? this.receive() : before.then(this.receiveNext, this.receiveNext);
-    this.waiting = result;
-    const settled = (): void => {
-      if (this.waiting === result) this.waiting = undefined;
-    };
-    result.then(settled, settled);
-    return result;
+    return this.after(this.receive);
   }
 
-  return(): Promise<IteratorResult<Uint8Array>> {
-    this.finished = true;
-    return Promise.resolve(DONE);
+  return(value?: unknown): Promise<IteratorResult<Uint8Array>> {
+    return this.after(() => {
+      this.finished = true;
+      return Promise.resolve(done(value));
+    });
+  }
+
+  throw(error?: unknown): Promise<IteratorResult<Uint8Array>> {
+    return this.after(() => {
+      this.finished = true;
+      return Promise.reject(error);
+    });
   }
 
   [Symbol.asyncIterator](): AsyncIterableIterator<Uint8Array> {
     return this;
   }
 
-  private readonly receiveNext = (): Promise<IteratorResult<Uint8Array>> => this.receive();
+  /** Run `step` once every call made before it has settled; the caller's promise of its result. */
+  private after(step: () => Promise<IteratorResult<Uint8Array>>): Promise<IteratorResult<Uint8Array>> {
+    const run = (): Promise<Outcome> =>
+      step().then(
+        (result) => ({ result }),
+        (error: unknown) => ({ error }),
+      );
+    const outcome = this.waiting === undefined ? run() : this.waiting.then(run);
+    this.waiting = outcome;
+    void outcome.then(() => {
+      if (this.waiting === outcome) this.waiting = undefined;
+    });
+    return outcome.then(unwrap);
+  }
 
-  private async receive(): Promise<IteratorResult<Uint8Array>> {
+  private readonly receive = async (): Promise<IteratorResult<Uint8Array>> => {
     while (!this.finished) {
-      const m = this.channel.tryRecv();
-      if (m !== undefined) return { value: m, done: false };
       let more: boolean;
       try {
+        const m = this.channel.tryRecv();
+        if (m !== undefined) return { value: m, done: false };
         more = await this.channel.readable();
       } catch (e) {
         this.finished = true;
@@ -67,6 +98,10 @@ export class ChannelIterator implements AsyncIterableIterator<Uint8Array> {
       }
       if (!more) this.finished = true;
     }
-    return DONE;
-  }
+    return done();
+  };
 }
+
+// As a generator object does: `Symbol.asyncIterator` returning itself, and `Symbol.asyncDispose` (Node 24+) calling return().
+const asyncIteratorPrototype = Object.getPrototypeOf(Object.getPrototypeOf(async function* () {}).prototype) as object;
+Object.setPrototypeOf(ChannelIterator.prototype, asyncIteratorPrototype);

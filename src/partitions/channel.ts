@@ -49,8 +49,9 @@ function toBytes(data: unknown): Uint8Array {
 
 /**
  * One end of a verified channel, from `proc.connect()` or `listener.accept()`. Messages arrive
- * exactly once and in order. `send`/`write`/`sendBatch` throw {@link ChannelError}; `recv`
- * rejects with `ECLOSED` at a clean end of stream, or with why the channel died (`EPEERDEAD`, …).
+ * exactly once and in order. `send`/`sendBatch` throw {@link ChannelError} and `write` rejects
+ * with one; `recv` rejects with `ECLOSED` at a clean end of stream, or with why the channel died
+ * (`EPEERDEAD`, …).
  */
 // ChannelSink's methods are internal, so it is met by shape (qp.adopt checks it), not declared in the published types.
 export class Channel implements AsyncIterable<Uint8Array> {

@@ -254,12 +254,13 @@ export const enum CounterSlot {
   /** The first of VIOLATION_KINDS' counters, one per kind, in that order. */
   FIRST_VIOLATION = 7,
   /** Doorbell rings that woke the hardware and led to no progress on that partition's rings (a storm shows here). */
-  IDLE_WAKEUPS = 18,
+  IDLE_WAKEUPS = FIRST_VIOLATION + 11, // VIOLATION_KINDS.length, which an enum cannot read (checked below)
   /** Control calls refused at a per-partition bound: listeners, pending accepts (THREATS case 30). */
-  CONTROL_REFUSALS = 19,
+  CONTROL_REFUSALS,
   /** Times this partition's doorbell woke the hardware, idle or not (a storm's throttle shows here). */
-  DOORBELL_WAKEUPS = 20,
-  PER_PARTITION = 21,
+  DOORBELL_WAKEUPS,
+  /** Not a slot: how many there are in a partition's block. */
+  PER_PARTITION,
 }
 /**
  * Violation kinds, each its own counter from CounterSlot.FIRST_VIOLATION, in this order; the keys of
@@ -293,10 +294,13 @@ export const VIOLATION_KINDS = [
 ] as const;
 /** One of {@link VIOLATION_KINDS}. */
 export type ViolationKind = (typeof VIOLATION_KINDS)[number];
-// The enum's numbers are written out (tsc inlines only literals): a kind added without moving the
-// slots after the violations would count it in IDLE_WAKEUPS. Caught when the module loads.
+// A const enum holds only what tsc can compute, which VIOLATION_KINDS.length is not: a kind added or
+// removed without changing IDLE_WAKEUPS's 11 would shift the slots after the violations. Caught
+// when the module loads.
 if (CounterSlot.FIRST_VIOLATION + VIOLATION_KINDS.length !== CounterSlot.IDLE_WAKEUPS) {
-  throw new Error(`layout: ${VIOLATION_KINDS.length} violation kinds from slot ${CounterSlot.FIRST_VIOLATION} overlap CounterSlot.IDLE_WAKEUPS (${CounterSlot.IDLE_WAKEUPS}): move the slots after them`);
+  throw new Error(
+    `layout: the ${VIOLATION_KINDS.length} violation kinds from slot ${CounterSlot.FIRST_VIOLATION} do not end at CounterSlot.IDLE_WAKEUPS (${CounterSlot.IDLE_WAKEUPS}): set IDLE_WAKEUPS to FIRST_VIOLATION + ${VIOLATION_KINDS.length}`,
+  );
 }
 /** Violation counters saturate here, like InfiniBand's 32-bit port counters. */
 export const VIOLATION_COUNTER_MAX = 0xffff_ffff;
