@@ -21,25 +21,19 @@ export interface IteratedChannel {
   readable(): Promise<boolean>;
 }
 
-/** How a next() that waited ended, kept in a promise that never rejects (so only the caller's promise can go unhandled). */
-type Outcome = { result: IteratorResult<Uint8Array> } | { error: unknown };
-
-const unwrap = (o: Outcome): IteratorResult<Uint8Array> => {
-  if ('error' in o) throw o.error;
-  return o.result;
-};
-
 const done = (value?: unknown): IteratorReturnResult<unknown> => ({ value, done: true });
 
 export class ChannelIterator implements AsyncIterableIterator<Uint8Array> {
   private finished = false;
-  /** How the latest call that had to wait ends: later calls settle after it. */
-  private waiting: Promise<Outcome> | undefined;
+  /** Calls (next, return, throw) that went the slow way and have not settled. */
+  private pending = 0;
+  /** The turns of those after the first, in the order they were called: each starts when the one before it ends. */
+  private readonly queued: Array<() => void> = [];
 
   constructor(private readonly channel: IteratedChannel) {}
 
   next(): Promise<IteratorResult<Uint8Array>> {
-    if (this.waiting === undefined) {
+    if (this.pending === 0) {
       if (this.finished) return Promise.resolve(done());
       try {
         const m = this.channel.tryRecv();
@@ -49,57 +43,59 @@ export class ChannelIterator implements AsyncIterableIterator<Uint8Array> {
         return Promise.reject(e);
       }
     }
-    return this.after(this.receive);
+    return this.receive();
   }
 
-  return(value?: unknown): Promise<IteratorResult<Uint8Array>> {
-    return this.after(() => {
-      this.finished = true;
-      return Promise.resolve(done(value));
-    });
+  async return(value?: unknown): Promise<IteratorResult<Uint8Array>> {
+    if (this.pending++ > 0) await this.turn();
+    this.finished = true;
+    this.endTurn();
+    return done(value);
   }
 
-  throw(error?: unknown): Promise<IteratorResult<Uint8Array>> {
-    return this.after(() => {
-      this.finished = true;
-      return Promise.reject(error);
-    });
+  async throw(error?: unknown): Promise<IteratorResult<Uint8Array>> {
+    if (this.pending++ > 0) await this.turn();
+    this.finished = true;
+    this.endTurn();
+    throw error;
   }
 
   [Symbol.asyncIterator](): AsyncIterableIterator<Uint8Array> {
     return this;
   }
 
-  /** Run `step` once every call made before it has settled; the caller's promise of its result. */
-  private after(step: () => Promise<IteratorResult<Uint8Array>>): Promise<IteratorResult<Uint8Array>> {
-    const run = (): Promise<Outcome> =>
-      step().then(
-        (result) => ({ result }),
-        (error: unknown) => ({ error }),
-      );
-    const outcome = this.waiting === undefined ? run() : this.waiting.then(run);
-    this.waiting = outcome;
-    void outcome.then(() => {
-      if (this.waiting === outcome) this.waiting = undefined;
-    });
-    return outcome.then(unwrap);
+  // The caller's promise is the async function's own, with nothing attached here: a rejection nobody
+  // handles is reported, and a message waited for reaches the caller one promise hop after readable().
+  private async receive(): Promise<IteratorResult<Uint8Array>> {
+    if (this.pending++ > 0) await this.turn();
+    try {
+      while (!this.finished) {
+        let more: boolean;
+        try {
+          const m = this.channel.tryRecv();
+          if (m !== undefined) return { value: m, done: false };
+          more = await this.channel.readable();
+        } catch (e) {
+          this.finished = true;
+          throw e;
+        }
+        if (!more) this.finished = true;
+      }
+      return done();
+    } finally {
+      this.endTurn();
+    }
   }
 
-  private readonly receive = async (): Promise<IteratorResult<Uint8Array>> => {
-    while (!this.finished) {
-      let more: boolean;
-      try {
-        const m = this.channel.tryRecv();
-        if (m !== undefined) return { value: m, done: false };
-        more = await this.channel.readable();
-      } catch (e) {
-        this.finished = true;
-        throw e;
-      }
-      if (!more) this.finished = true;
-    }
-    return done();
-  };
+  /** Wait for the calls made before this one to settle. */
+  private turn(): Promise<void> {
+    return new Promise((start) => this.queued.push(start));
+  }
+
+  private endTurn(): void {
+    this.pending--;
+    this.queued.shift()?.();
+  }
 }
 
 // As a generator object does: `Symbol.asyncIterator` returning itself, and `Symbol.asyncDispose` (Node 24+) calling return().
