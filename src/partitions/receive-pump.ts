@@ -392,10 +392,17 @@ export class ReceivePump {
     this.pumping = true;
     pumpsRunning++;
     let idleSince = 0;
+    // What this thread queued before the pump started, or while it handed out messages, may be the
+    // very send that the awaited answer depends on: a comlink call over a channel (its request or
+    // answer goes out a few promise hops later), a stream's write. Blocking first held it back for
+    // the whole block (1 ms per call). So the pump blocks only once the microtasks queued by then
+    // have run: after a turn of the event loop since it started or last handed out a message.
+    let sendsMayWait = true;
     try {
       while (this.interest > 0 && this.owner.failure === undefined) {
         if (this.step() > 0) {
           idleSince = 0;
+          sendsMayWait = true;
           await Promise.resolve(); // let the resolved receivers run before the next step
           continue;
         }
@@ -404,10 +411,11 @@ export class ReceivePump {
           continue;
         }
         if (this.mayBlock()) {
-          if (now() - loopTurnedAt >= this.wait.eventLoopBlockMs) {
-            // Messages kept waking this thread from blocking waits: let its timers, I/O and control calls in first.
+          if (sendsMayWait || now() - loopTurnedAt >= this.wait.eventLoopBlockMs) {
+            // Also when messages kept waking this thread from blocking waits: its timers, I/O and control calls get in first.
             await yieldToEventLoop();
             loopTurnedAt = now();
+            sendsMayWait = false;
             continue;
           }
           if (this.blockForData()) continue;
