@@ -9,7 +9,7 @@ import { Piscina } from 'piscina';
 import { workerEntry } from '../src/internal.js';
 import { releaseProxy, wrap, nodeEndpoint, type Remote } from '../src/shared/control-plane.js';
 import type { ComlinkBenchApi } from './comlink-worker.js';
-import { latencyRecorder, type LatencySummary } from './latency-stats.js';
+import { timeEach, type LatencySummary } from './latency-stats.js';
 import { notifyBenchWorkers } from './ring.js';
 
 /** Calls in flight in the throughput runs. */
@@ -79,17 +79,7 @@ export async function callerLatency(o: CallerOptions): Promise<LatencySummary> {
   try {
     const m = new Uint8Array(o.bodyBytes).fill(0x5a);
     for (let i = 0; i < WARMUP_CALLS; i++) await c.echo(m);
-    const rec = latencyRecorder();
-    const start = performance.now();
-    const end = start + o.durationSeconds * 1000;
-    let n = 0;
-    for (let now = start; now < end; n++) {
-      const t0 = now;
-      await c.echo(m);
-      now = performance.now();
-      rec.record((now - t0) * 1e6);
-    }
-    return rec.summary(n, (performance.now() - start) / 1000);
+    return await timeEach(o.durationSeconds * 1000, () => c.echo(m));
   } finally {
     await c.close();
   }

@@ -11,6 +11,8 @@ import type { ReceiveMode, ReceiveTally } from './programs/common.js';
 import type { MeshArgs } from './programs/mesh.js';
 import type { PingArgs } from './programs/ping.js';
 import type { PongArgs } from './programs/pong.js';
+import type { RpcCallArgs } from './programs/rpc-call.js';
+import type { RpcServeArgs } from './programs/rpc-serve.js';
 import type { StreamRecvArgs } from './programs/stream-recv.js';
 import type { StreamSendArgs } from './programs/stream-send.js';
 import type { BenchTrace } from './trace.js';
@@ -23,6 +25,8 @@ export const PROGRAMS = {
   ping: program('ping'),
   pong: program('pong'),
   mesh: program('mesh'),
+  rpcServe: program('rpc-serve'),
+  rpcCall: program('rpc-call'),
 };
 
 export interface FabricOptions {
@@ -146,6 +150,26 @@ export async function pingPong(
   warmMachines.add(m);
   const summary = (await client.result) as LatencySummary;
   await server?.result;
+  return summary;
+}
+
+/**
+ * comlink over a channel: partition 2 calls `echo` on partition 1 (wrapChannel, exposeOverChannel),
+ * one call at a time, timed as the comlink baseline's calls over a MessagePort are.
+ */
+export async function rpcCalls(m: Machine, c: { size: number; durationSeconds: number }): Promise<LatencySummary> {
+  const port = nextPort++;
+  const server = await m.partition(1).spawn(PROGRAMS.rpcServe, { port } satisfies RpcServeArgs);
+  const client = await m.partition(2).spawn(PROGRAMS.rpcCall, {
+    partition: 1,
+    port,
+    size: c.size,
+    durationMs: c.durationSeconds * 1000,
+    warmupMs: warmMachines.has(m) ? 0 : MACHINE_WARMUP_MS,
+  } satisfies RpcCallArgs);
+  warmMachines.add(m);
+  const summary = (await client.result) as LatencySummary;
+  await server.result;
   return summary;
 }
 

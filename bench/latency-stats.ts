@@ -22,6 +22,24 @@ export interface LatencySummary {
 
 const CHART_PERCENTILES = [1, 5, 10, 25, 50, 75, 90, 95, 99, 99.5, 99.9, 99.99];
 
+/**
+ * Run `op` one at a time for `durationMs`, each run timed into a histogram (one clock read between
+ * two runs ends the one and starts the next); the summary of them all.
+ */
+export async function timeEach(durationMs: number, op: () => Promise<unknown>): Promise<LatencySummary> {
+  const rec = latencyRecorder();
+  const start = performance.now();
+  const end = start + durationMs;
+  let n = 0;
+  for (let now = start; now < end; n++) {
+    const t0 = now;
+    await op();
+    now = performance.now();
+    rec.record((now - t0) * 1e6);
+  }
+  return rec.summary(n, (performance.now() - start) / 1000);
+}
+
 export function latencyRecorder(): { record(ns: number): void; summary(roundTrips: number, seconds: number): LatencySummary } {
   const h = createHistogram({ lowest: 1, highest: 60_000_000_000, figures: 3 });
   return {

@@ -170,6 +170,12 @@ export function mbPerSec(msgsPerSec: number, payloadBytes: number): number {
 /** The latency rows whose two ends share one thread (lparlink: one partition), paired with each other only. */
 export const ONE_THREAD = 'round-trip one thread';
 
+/**
+ * The latency row of comlink calls over a channel (exposeOverChannel, wrapChannel): its shape is the
+ * comlink baseline's call, which has no ratio column; the table puts the two side by side.
+ */
+export const RPC_CALL = 'rpc call';
+
 /** Suites whose lparlink rows have baselines of their own shape in the run. */
 const COMPARED_SUITES = new Set(['bandwidth', 'latency', 'micro']);
 
@@ -181,7 +187,8 @@ const COMPARED_SUITES = new Set(['bandwidth', 'latency', 'micro']);
  * have (all-to-all, fan-in, fairness) get none rather than a ratio against a
  * different shape; the bandwidth suite's `for-await` rows (the async API)
  * have no relay twin, so only postMessage's ratio (one post per message, as
- * one awaited write() per message). Throughput compares msgs/s; latency compares p50
+ * one awaited write() per message); the latency suite's `rpc call` row, comlink over a channel,
+ * none (its twin is the comlink baseline's call). Throughput compares msgs/s; latency compares p50
  * (baseline p50 over lparlink's, so above 1 means lparlink is faster).
  * Link rows compare with the raw TLS socket of the same payload only: both of
  * their variants against its one (large writes), the ceiling of either.
@@ -195,6 +202,9 @@ export function fillRatios(rows: ResultRow[]): void {
     if (r.suite === 'link') {
       r.vsRawTls = ratio(r.msgsPerSec, same('raw-tls', r, false)?.msgsPerSec);
     } else if (!COMPARED_SUITES.has(r.suite)) {
+      r.vsRawRelay = null;
+      r.vsPostMessage = null;
+    } else if (r.suite === 'latency' && r.variant === RPC_CALL) {
       r.vsRawRelay = null;
       r.vsPostMessage = null;
     } else if (r.suite === 'latency') {

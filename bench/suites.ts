@@ -8,12 +8,12 @@ import { runLifecycleBench } from './lifecycle.js';
 import type { Machine, WaitMode } from '../src/index.js';
 import { spinBudget } from '../src/internal.js';
 import { callerLatency, callerThroughput } from './callers.js';
-import { allToAll, fairnessRequestResponse, fairnessStreams, fanIn, pingPong, stream, STREAM_RING_BYTES, type FabricOptions } from './fabric.js';
+import { allToAll, fairnessRequestResponse, fairnessStreams, fanIn, pingPong, rpcCalls, stream, STREAM_RING_BYTES, type FabricOptions } from './fabric.js';
 import { runRawLatency } from './latency.js';
 import { linkStream, rawTlsStream } from './link.js';
 import { runMicro } from './micro.js';
 import type { LatencySummary } from './latency-stats.js';
-import { mbPerSec, ONE_THREAD, row, type ResultRow, type System } from './results.js';
+import { mbPerSec, ONE_THREAD, row, RPC_CALL, type ResultRow, type System } from './results.js';
 import { jainIndex } from './spread.js';
 import { runPipeline, runRingBench, type RingBenchReport } from './ring.js';
 import type { BenchTrace } from './trace.js';
@@ -243,6 +243,14 @@ function latency(o: SuiteOptions): Case[] {
         },
       });
     }
+    cases.push({
+      suite: 'latency',
+      label: `lparlink rpc call ${size} B (comlink over a channel)`,
+      async run(ctx) {
+        const m = await ctx.machine(2, 'latency');
+        return [{ ...latencyRow('lparlink', size, await rpcCalls(m, { size, durationSeconds: d }), RPC_CALL), partitions: 2 }];
+      },
+    });
   }
   return cases;
 }

@@ -267,4 +267,4 @@ export async function whileAnyReadable(open: Channel[]): Promise<Channel[]> {
   return ready.r ? open : open.filter((ch) => ch !== ready.ch);
 }
 
-export { latencyRecorder, type LatencySummary } from '../latency-stats.js';
+export { timeEach, type LatencySummary } from '../latency-stats.js';

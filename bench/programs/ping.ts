@@ -5,7 +5,7 @@
  * busy threads in all, this one and the hardware.
  */
 import type { Channel, Process, WaitMode } from '../../src/index.js';
-import { connectRetry, latencyRecorder, nextMessageInto, nextMessageIntoSync, payload, pollSpinsFor, receiveBuffer, sendOne, type LatencySummary } from './common.js';
+import { connectRetry, nextMessageInto, nextMessageIntoSync, payload, pollSpinsFor, receiveBuffer, sendOne, timeEach, type LatencySummary } from './common.js';
 
 export interface PingArgs {
   partition: number;
@@ -57,18 +57,8 @@ export default async function main(proc: Process, args: PingArgs): Promise<Laten
   };
   const warmUntil = performance.now() + (args.warmupMs ?? 0);
   for (let i = 0; i < WARMUP || performance.now() < warmUntil; i++) await roundTrip();
-  const rec = latencyRecorder();
-  const start = performance.now();
-  const end = start + args.durationMs;
-  let n = 0;
-  for (let now = start; now < end; n++) {
-    const t0 = now;
-    await roundTrip();
-    now = performance.now();
-    rec.record((now - t0) * 1e6);
-  }
-  const seconds = (performance.now() - start) / 1000;
+  const summary = await timeEach(args.durationMs, roundTrip);
   await ch.close();
   await echo?.close();
-  return rec.summary(n, seconds);
+  return summary;
 }

@@ -75,6 +75,7 @@ describe('lparlink bench', () => {
     const compared = ours.filter((r) => ['bandwidth', 'latency', 'micro'].includes(r.suite));
     expect(compared.length).toBeGreaterThanOrEqual(9);
     expect(compared.filter((r) => r.variant === 'for-await').map((r) => r.suite)).toContain('bandwidth');
+    expect(compared.filter((r) => r.variant === 'rpc call').map((r) => r.suite)).toContain('latency');
     for (const r of compared) {
       const what = `${r.suite} ${r.variant}`;
       if (r.variant === 'for-await') {
@@ -82,6 +83,12 @@ describe('lparlink bench', () => {
         // shape of; compared with postMessage only.
         expect(r.vsRawRelay, what).toBeNull();
         expect(r.vsPostMessage, what).toBeGreaterThan(0);
+        continue;
+      }
+      if (r.variant === 'rpc call') {
+        // comlink over a channel: its twin is the comlink baseline's call, a row of its own beside it.
+        expect([r.vsRawRelay, r.vsPostMessage], what).toEqual([null, null]);
+        expect(r.p50us, what).toBeGreaterThan(0);
         continue;
       }
       expect(r.vsRawRelay, what).toBeGreaterThan(0);
