@@ -159,15 +159,16 @@ class MachinePool implements RunContext {
     readonly trace: BenchTrace | undefined,
   ) {}
 
-  async machine(partitions: number, label: string, ringBytes?: number): Promise<Machine> {
-    const key = `${label}:${partitions}:${ringBytes}`;
+  async machine(partitions: number, label: string, ringBytes?: number, messageBytes = 0): Promise<Machine> {
+    const maxPayload = Math.max(this.maxPayload, messageBytes);
+    const key = `${label}:${partitions}:${ringBytes}:${maxPayload}`;
     if (this.current?.key === key) return this.current.machine;
     await this.close();
     let done!: () => void;
     const release = new Promise<void>((r) => (done = r));
     let booted!: (m: Machine) => void;
     const ready = new Promise<Machine>((r) => (booted = r));
-    const closed = withMachine(partitions, { wait: this.wait, maxPayload: this.maxPayload, ringBytes, trace: this.trace }, label, async (m) => {
+    const closed = withMachine(partitions, { wait: this.wait, maxPayload, ringBytes, trace: this.trace }, label, async (m) => {
       booted(m);
       await release;
     });

@@ -14,11 +14,17 @@ it('a receive never blocks the thread before a send it queued a few promise hops
   // Blocking first held such a send for the whole block: comlink over a channel ran at ~1 ms a call.
   const machine = await createMachine({ partitions: [{ id: 1 }], wait: 'adaptive' });
   try {
-    const h = await machine.partition(1).spawn(fixture('deferred-send.mjs'), { port: 9, rounds: 20 });
-    const rounds = (await h.result) as string[];
-    expect(rounds).toHaveLength(20);
-    // Per round: the send first; a blocking wait after it (for the hardware's delivery) is fine.
-    for (const [i, events] of rounds.entries()) expect(events.startsWith('send'), `round ${i}: ${events}`).toBe(true);
+    // The pump running on from the message it last handed out, and a pump started afresh for each round.
+    for (const [port, pause] of [
+      [9, false],
+      [10, true],
+    ] as const) {
+      const h = await machine.partition(1).spawn(fixture('deferred-send.mjs'), { port, rounds: 20, pause });
+      const rounds = (await h.result) as string[];
+      expect(rounds).toHaveLength(20);
+      // Per round: the send first; a blocking wait after it (for the hardware's delivery) is fine.
+      for (const [i, events] of rounds.entries()) expect(events.startsWith('send'), `pause ${pause}, round ${i}: ${events}`).toBe(true);
+    }
   } finally {
     await machine.close();
   }

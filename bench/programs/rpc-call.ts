@@ -15,8 +15,13 @@ export interface RpcCallArgs {
   warmupMs?: number;
 }
 
-/** Calls before the clock starts (JIT warm-up), however short warmupMs is: as many as the comlink baseline makes. */
-const WARMUP = 200;
+/**
+ * Calls before the clock starts (JIT warm-up), however short warmupMs is. More than the comlink
+ * baseline's 200: a call here runs comlink, v8.serialize and the channel's own code in two fresh
+ * partitions. After 200, the default 0.25 s samples measured much of the warm-up (p50 208 µs in
+ * one run, against 107–116 µs after 2000, and 83 µs in 1 s samples).
+ */
+const WARMUP = 2000;
 
 export default async function main(proc: Process, args: RpcCallArgs): Promise<LatencySummary> {
   const ch = await connectRetry(proc, args.partition, args.port);
