@@ -11,11 +11,7 @@ import { verifiedPaths } from '../bench/micro.js';
 import { Hardware } from '../src/hardware/hardware.js';
 import type { PartitionPort } from '../src/hardware/partition-port.js';
 import { resolveOptions } from '../src/options.js';
-import {
-  RecordType,
-  SendBody,
-  CounterSlot,
-} from '../src/shared/layout.js';
+import { CounterSlot, RecordType, SendBody } from '../src/shared/layout.js';
 import { queuePairRings } from '../src/shared/port.js';
 import { RingProducer } from '../src/shared/ring.js';
 

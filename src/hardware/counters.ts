@@ -5,11 +5,7 @@
  * (main thread) also holds, so `machine.stats()` is a plain read
  * (shared/counter-block.ts has the reader).
  */
-import {
-  VIOLATION_COUNTER_MAX,
-  type ViolationKind,
-  CounterSlot,
-} from '../shared/layout.js';
+import { CounterSlot, VIOLATION_COUNTER_MAX, type ViolationKind } from '../shared/layout.js';
 import { counterBytes, VIOLATION_COUNTER } from '../shared/counter-block.js';
 
 export class Counters {

@@ -3,11 +3,7 @@
  * operator's reader. The hardware writes the block (hardware/counters.ts),
  * the operator reads it with a plain load; no partition ever holds it.
  */
-import {
-  VIOLATION_KINDS,
-  type ViolationKind,
-  CounterSlot,
-} from './layout.js';
+import { CounterSlot, VIOLATION_KINDS, type ViolationKind } from './layout.js';
 
 /** Where each violation kind's counter sits within a partition's block. */
 export const VIOLATION_COUNTER = Object.fromEntries(VIOLATION_KINDS.map((k, i) => [k, CounterSlot.FIRST_VIOLATION + i])) as Readonly<

@@ -33,7 +33,7 @@ import { resolveOptions } from '../../src/options.js';
 import { Channel } from '../../src/partitions/channel.js';
 import { ProcessQueuePair } from '../../src/partitions/queue-pair.js';
 import { Status } from '../../src/shared/errors.js';
-import { ConnectionState, DeliverBody, RecordLayout, RecordType, SendBody, CounterSlot } from '../../src/shared/layout.js';
+import { ConnectionState, CounterSlot, DeliverBody, RecordLayout, RecordType, SendBody } from '../../src/shared/layout.js';
 import * as F from '../../src/shared/link-frames.js';
 
 const MAX = 96;
