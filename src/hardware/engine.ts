@@ -429,7 +429,7 @@ export class Engine {
     // Too short to hold a handle and flags: nothing more of it is read here.
     if (workRequestPayloadBytes(ring.bodyBytes) < 0) return false;
     const handle = workRequestChannel(ring.u32, ring.bodyOffset);
-    if (handle === qp.lookupHandle && qp.lookupGeneration === this.lookupGeneration) return false;
+    if (this.keepsLookups(qp, handle)) return false;
     const e = this.liveOwnedEntry(qp, handle);
     if (e === NO_ENTRY || this.table.state[e] !== ConnectionState.OPEN) return false;
     // The lookups sendLookingUp() keeps, the same way (it answers where these fail instead): an end on
@@ -442,6 +442,11 @@ export class Engine {
     if (dqp === undefined || dqp.state !== QueuePairState.ACTIVE) return false;
     this.cache(qp, handle, e, dqp, this.table.handle(this.table.peer[e]));
     return true;
+  }
+
+  /** `qp` keeps current lookups (made since the last change of state) of the channel `handle` names. */
+  private keepsLookups(qp: HardwareQueuePair, handle: number): boolean {
+    return qp.lookupHandle === handle && qp.lookupGeneration === this.lookupGeneration;
   }
 
   /** ownedEntry()'s checks without its answers: the live entry a handle names if this queue pair owns it, else NO_ENTRY. */
@@ -484,7 +489,7 @@ export class Engine {
   }
 
   private send(qp: HardwareQueuePair, handle: number, src: RingConsumer, payload: number, bytes: number): Outcome {
-    if (handle !== qp.lookupHandle || qp.lookupGeneration !== this.lookupGeneration) return this.sendLookingUp(qp, handle, src, payload, bytes);
+    if (!this.keepsLookups(qp, handle)) return this.sendLookingUp(qp, handle, src, payload, bytes);
     const dqp = qp.lookupDestination;
     if (dqp === undefined) return this.sendRemote(qp, handle, qp.lookupEntry, src, payload, bytes);
     return this.sendLocal(qp, handle, qp.lookupEntry, qp.lookupDeliveryHandle, dqp, src, payload, bytes);
