@@ -124,6 +124,13 @@ export async function stream(
 const MACHINE_WARMUP_MS = 1000;
 const warmMachines = new WeakSet<Machine>();
 
+/** The untimed warm-up for a program's first round trips on `m`: MACHINE_WARMUP_MS the first time, then none. */
+function warmupFor(m: Machine): number {
+  if (warmMachines.has(m)) return 0;
+  warmMachines.add(m);
+  return MACHINE_WARMUP_MS;
+}
+
 /**
  * Round trips client → server → client (partitions 2 and 1 unless given), one message in flight.
  * `echoHere`: the client's program is its own server (both ends in one partition, blocking).
@@ -145,9 +152,8 @@ export async function pingPong(
     wait: o.wait,
     blocking: c.blocking,
     echoHere: c.echoHere,
-    warmupMs: warmMachines.has(m) ? 0 : MACHINE_WARMUP_MS,
+    warmupMs: warmupFor(m),
   } satisfies PingArgs);
-  warmMachines.add(m);
   const summary = (await client.result) as LatencySummary;
   await server?.result;
   return summary;
@@ -165,9 +171,8 @@ export async function rpcCalls(m: Machine, c: { size: number; durationSeconds: n
     port,
     size: c.size,
     durationMs: c.durationSeconds * 1000,
-    warmupMs: warmMachines.has(m) ? 0 : MACHINE_WARMUP_MS,
+    warmupMs: warmupFor(m),
   } satisfies RpcCallArgs);
-  warmMachines.add(m);
   const summary = (await client.result) as LatencySummary;
   await server.result;
   return summary;
