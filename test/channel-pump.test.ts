@@ -26,7 +26,8 @@ function channelWithEagerPump(onWant: (ch: Channel) => void) {
       };
     },
   };
-  const qp = { adopt() {}, sendQueue: {}, pump: pumpStub } as unknown as ProcessQueuePair;
+  // Only the receive side is used: the send queue's ring is there for the word the hardware marks a held end in.
+  const qp = { adopt() {}, heldWord: () => 0, sendQueue: { ring: { i32: new Int32Array(1) } }, pump: pumpStub } as unknown as ProcessQueuePair;
   ch = new Channel(qp, 1, { node: 0, partition: 2, process: 1 }, () => {});
   return { ch, pump };
 }

@@ -131,6 +131,14 @@ export class ChannelStateTable {
     return (this.generation[entry] * (this.slotMask + 1) + this.slotOf(entry)) >>> 0;
   }
 
+  /** The live entry `handle` names in partition `partitionIndex`, if queue pair `queuePair` owns it; else NO_ENTRY. */
+  liveEntryOwnedBy(partitionIndex: number, handle: number, queuePair: number): number {
+    const slot = handle & this.slotMask;
+    if (slot >= this.slotsPerPartition) return NO_ENTRY;
+    const e = this.entry(partitionIndex, slot);
+    return this.isLive(e) && this.handle(e) === handle && this.ownerQueuePair[e] === queuePair ? e : NO_ENTRY;
+  }
+
   /** True while the entry is one end of a channel (open, or ended by its peer but not yet closed here). */
   isLive(entry: number): boolean {
     const s = this.state[entry];

@@ -192,11 +192,7 @@ export class ConnectionManager {
 
   /** The entry a backlog handle still names, if it is still the listener's unaccepted channel; else NO_ENTRY. */
   private backlogEntry(listener: Listener, handle: number): number {
-    const t = this.table;
-    const slot = handle & t.slotMask;
-    if (slot >= t.slotsPerPartition) return NO_ENTRY;
-    const d = t.entry(listener.port.index, slot);
-    return t.isLive(d) && t.handle(d) === handle && t.ownerQueuePair[d] === listener.queuePair ? d : NO_ENTRY;
+    return this.table.liveEntryOwnedBy(listener.port.index, handle, listener.queuePair);
   }
 
   /** A control call refused at a bound: counted on the partition, answered with a typed error. */

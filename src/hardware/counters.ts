@@ -37,6 +37,11 @@ export class Counters {
     this.values[p * CounterSlot.PER_PARTITION + CounterSlot.SEND_ERRORS] += n;
   }
 
+  /** `n` more (or fewer, negative) messages kept aside for partition `p`'s receive rings. */
+  kept(p: number, n: number): void {
+    this.values[p * CounterSlot.PER_PARTITION + CounterSlot.KEPT] += n;
+  }
+
   completionDropped(p: number): void {
     this.values[p * CounterSlot.PER_PARTITION + CounterSlot.COMPLETIONS_DROPPED]++;
   }

@@ -15,6 +15,8 @@
  * against the receiving end's own entry (claim 10).
  */
 import { Counters } from './counters.js';
+import { KeptDeliveries } from './kept-deliveries.js';
+import type { KeptMessages } from './kept-messages.js';
 import { ChannelStateTable, NO_ENTRY } from './channel-state-table.js';
 import { KeyTable } from './key-table.js';
 import { copyAlignedWords, copyBytes, copyPayload } from './payload-copy.js';
@@ -77,6 +79,8 @@ export class Engine {
   private active: HardwareQueuePair[] = [];
   private next = 0;
   private pendingEnds: number[] = [];
+  /** Messages whose receive ring was full, kept aside so their senders' other work requests go on (THREATS case 51). */
+  readonly kept: KeptDeliveries;
   /** Receive rings written by the current serve() and not yet published: one publish per batch, not per message. */
   private readonly unpublished: HardwareQueuePair[] = [];
   private unpublishedCount = 0;
@@ -134,6 +138,9 @@ export class Engine {
     this.budgetPerRound = options.budgetPerRound;
     const largestSendSpan = alignUp(RecordLayout.HEADER_BYTES + workRequestBodyBytes(options.maxMessageBytes), RecordLayout.ALIGN_BYTES);
     this.releaseStep = Math.min(options.sendRingBytes >>> 4, options.sendRingBytes - 2 * largestSendSpan);
+    // Twice a send ring: what a sender's library may have sent on a channel before it saw the hold
+    // is at most what its ring held then, and the message it was claiming.
+    this.kept = new KeptDeliveries(table.state.length, 2 * options.sendRingBytes);
   }
 
   /** Test hook (operator-only): corrupt, on purpose, the stamps of messages partition `index` sends (or stop). */
@@ -152,6 +159,10 @@ export class Engine {
 
   deactivate(qp: HardwareQueuePair, state: QueuePairState): void {
     this.forgetChannelCache();
+    // What was kept for its ring goes now, not when the queue pair serves again (after a reset, its
+    // ring carries nothing of the old traffic).
+    const q = this.kept.queueOf(qp);
+    if (q !== undefined) this.dropQueue(qp, q, Status.EFAULT);
     qp.state = state;
     this.active = this.active.filter((q) => q !== qp);
   }
@@ -163,7 +174,9 @@ export class Engine {
    * exact rounds bound how late).
    */
   round(exact = false): number {
-    let work = this.pendingEnds.length > 0 ? this.flushPendingEnds() : 0;
+    // Kept messages first: an END waiting behind them can then go in the same round.
+    let work = this.kept.queuePairs > 0 ? this.moveKeptMessages() : 0;
+    if (this.pendingEnds.length > 0) work += this.flushPendingEnds();
     if (this.remote !== undefined) work += this.remote.poll();
     const active = this.active;
     const n = active.length;
@@ -257,8 +270,9 @@ export class Engine {
     const dqp = qp.lookupDestination;
     if (dqp === undefined || dqp.state !== QueuePairState.ACTIVE || this.tracer !== undefined) return 0;
     const rx = dqp.receive;
-    // A receive ring that was full takes claim(), which lowers its flag once there is room.
-    if (rx.isWaitingForSpace) return 0;
+    // A receive ring that was full takes claim(), which lowers its flag once there is room; one
+    // with messages kept for it takes keepAside(), behind them (THREATS case 51).
+    if (rx.isWaitingForSpace || dqp.keptMessages > 0) return 0;
     const handle = qp.lookupHandle;
     const e = qp.lookupEntry;
     const deliveryHandle = qp.lookupDeliveryHandle;
@@ -532,7 +546,7 @@ export class Engine {
 
     this.stamp.stamp(e, qp.port.index);
     if (dqp === undefined || !this.stamp.verify()) return this.refuseUnverified(qp, handle);
-    return this.deliver(qp, handle, deliveryHandle, dqp, src, payload, bytes);
+    return this.deliver(qp, handle, e, deliveryHandle, dqp, src, payload, bytes);
   }
 
   /** Claim 10: the receiving side drops what it cannot verify, counts it, and keeps running. */
@@ -567,7 +581,7 @@ export class Engine {
       return this.refuseUnverified(qp, handle);
     }
     const delivering = sampled ? tracer.now() : 0;
-    const outcome = this.deliver(qp, handle, deliveryHandle, dqp, src, payload, bytes);
+    const outcome = this.deliver(qp, handle, e, deliveryHandle, dqp, src, payload, bytes);
     // A blocked message is retried in a later round: it keeps its number and is recorded then.
     if (outcome === BLOCKED) return outcome;
     tracer.commit(e, handle, n);
@@ -627,16 +641,21 @@ export class Engine {
     return d === NO_ENTRY ? undefined : this.queuePairOf(d);
   }
 
-  /** Copy one verified message into the receiving queue pair's ring; `deliveryHandle` is how the receiving end knows the channel. */
-  private deliver(qp: HardwareQueuePair, handle: number, deliveryHandle: number, dqp: HardwareQueuePair, src: RingConsumer, payload: number, bytes: number): Outcome {
+  /**
+   * Copy one verified message of end `e` into the receiving queue pair's ring; `deliveryHandle` is
+   * how the receiving end knows the channel. Into the ring if it has room and nothing is kept for
+   * that ring already; otherwise kept aside, behind what is (keepAside()).
+   */
+  private deliver(qp: HardwareQueuePair, handle: number, e: number, deliveryHandle: number, dqp: HardwareQueuePair, src: RingConsumer, payload: number, bytes: number): Outcome {
     if (dqp.state !== QueuePairState.ACTIVE) {
       this.counters.sendError(qp.port.index);
       this.complete(qp, Status.EFAULT, RecordType.SEND, handle);
       return DONE;
     }
+    if (dqp.keptMessages > 0) return this.keepAside(qp, e, deliveryHandle, dqp, src, payload, bytes);
     const rx = dqp.receive;
     const at = this.claim(rx, RecordType.DATA, deliveryBodyBytes(bytes));
-    if (at === FULL) return BLOCKED;
+    if (at === FULL) return this.keepAside(qp, e, deliveryHandle, dqp, src, payload, bytes);
     if (at === FAULT) {
       this.faultQueuePair(dqp, 'receiveRingPosition');
       this.counters.sendError(qp.port.index);
@@ -646,6 +665,124 @@ export class Engine {
     copyPayload(src, payload, rx, writeDelivery(rx.u32, at, deliveryHandle, Status.OK), bytes);
     this.countDelivery(qp, dqp, bytes);
     return DONE;
+  }
+
+  /**
+   * The message's receive ring is full, or messages are kept for it already: keep it aside, behind
+   * them (counted as sent and delivered once it is in the ring), so the work requests behind it in
+   * `qp`'s send ring go on; end `e` is held until none of its messages is kept. Past the channel's
+   * bound only a sender that went on sending on a held channel: it waits in its own send ring.
+   */
+  private keepAside(qp: HardwareQueuePair, e: number, deliveryHandle: number, dqp: HardwareQueuePair, src: RingConsumer, payload: number, bytes: number): Outcome {
+    const t = this.table;
+    const d = t.peer[e];
+    const first = !this.kept.has(d);
+    if (!this.kept.keep(dqp, d, deliveryHandle, qp, t.handle(e), src.u8, payload, bytes)) return BLOCKED;
+    this.counters.kept(dqp.port.index, 1);
+    if (first) this.ports[t.partitionIndexOf(e)].writeHeld(t.slotOf(e), true);
+    return DONE;
+  }
+
+  /** Move kept messages into their receive rings as far as they have room, and publish them. */
+  private moveKeptMessages(): number {
+    const moved = this.kept.moveEach(this.moveKept);
+    if (moved > 0) this.publishDeliveries();
+    return moved;
+  }
+
+  /** Move what is kept for `dqp` into its receive ring, in order, as far as it has room and a queue pair's budget goes. */
+  private readonly moveKept = (dqp: HardwareQueuePair, q: KeptMessages): number => {
+    if (dqp.state !== QueuePairState.ACTIVE) {
+      this.dropQueue(dqp, q, Status.EFAULT);
+      return 0;
+    }
+    // Tried in every round, not only once the reader rings: a reader that keeps draining holds its
+    // wake-up back until a quarter of its ring is free (receive-release.ts), and the claim that
+    // finds room lowers the ring's space flag, as a SEND's does.
+    const p = dqp.port.index;
+    const budget = this.budgetPerRound;
+    let n = 0;
+    while (q.count > 0 && n < budget) {
+      const tag = q.firstTag;
+      const d = this.keptEnd(dqp, tag);
+      // An end closed since (its messages were dropped then): nothing of it is left here to move.
+      if (d === NO_ENTRY) {
+        this.kept.shift(dqp, q, NO_ENTRY);
+        continue;
+      }
+      const bytes = q.firstBytes;
+      const r = this.deliverFromLink(dqp, tag, q.bytes8, q.words32, q.firstAt, bytes);
+      if (r !== DONE) {
+        // GONE: the reader's queue pair faulted on this claim.
+        if (r === GONE) this.dropQueue(dqp, q, Status.EFAULT);
+        break;
+      }
+      this.kept.shift(dqp, q, d);
+      n++;
+      this.counters.sent(this.kept.sender(d), 1, bytes);
+      this.counters.delivered(p, 1, bytes);
+      this.counters.kept(p, -1);
+      if (!this.kept.has(d)) this.nothingKept(d);
+    }
+    return n;
+  };
+
+  /** The live end of `dqp`'s partition that `deliveryHandle` names, owned by `dqp`; NO_ENTRY if none is. */
+  private keptEnd(dqp: HardwareQueuePair, deliveryHandle: number): number {
+    return this.table.liveEntryOwnedBy(dqp.port.index, deliveryHandle, dqp.index);
+  }
+
+  /**
+   * Messages kept for end `d` of `dqp` are dropped, undelivered (its reader closed it or stopped):
+   * its sender hears `status` for them in one completion, as it would for a SEND that found the end
+   * gone (invariant 5: what the hardware took is delivered, or its sender learns why not), even if
+   * it closed its end since, as long as its process runs.
+   */
+  private dropKept(dqp: HardwareQueuePair | undefined, d: number, status: number): void {
+    const t = this.table;
+    const sender = this.kept.senderQueuePair(d);
+    const senderHandle = this.kept.senderHandle(d);
+    const n = this.kept.drop(dqp, d, t.handle(d));
+    if (n === 0) return;
+    this.counters.kept(t.partitionIndexOf(d), -n);
+    if (sender !== undefined && sender.state === QueuePairState.ACTIVE) {
+      this.counters.sendError(sender.port.index, n);
+      this.complete(sender, status, RecordType.SEND, senderHandle, n);
+    }
+    this.nothingKept(d);
+  }
+
+  /** `dqp` stopped: every message kept for it is dropped, each end's sender told `status`. */
+  private dropQueue(dqp: HardwareQueuePair, q: KeptMessages, status: number): void {
+    while (q.count > 0) {
+      const d = this.keptEnd(dqp, q.firstTag);
+      if (d !== NO_ENTRY && this.kept.has(d)) this.dropKept(dqp, d, status);
+      else this.kept.shift(dqp, q, NO_ENTRY);
+    }
+  }
+
+  /**
+   * None of end `d`'s messages is kept any more: a CLOSE its sender made meanwhile is acknowledged
+   * now (after the answers for them), and its end, if still open, is no longer held.
+   */
+  private nothingKept(d: number): void {
+    if (this.kept.takeCloseAck(d)) {
+      const sender = this.kept.senderQueuePair(d);
+      if (sender !== undefined && sender.state === QueuePairState.ACTIVE) this.complete(sender, Status.OK, RecordType.CLOSE, this.kept.senderHandle(d));
+    }
+    this.releaseHold(d);
+  }
+
+  /**
+   * Its sender's end is no longer held, and a write() waiting on it wakes: to send (the end is
+   * open), or to find the end ended (its held word went back to 0 with its state: writeConnection).
+   */
+  private releaseHold(d: number): void {
+    const t = this.table;
+    const e = t.peer[d];
+    if (e === NO_ENTRY || t.remoteNode[e] !== 0) return;
+    if (t.state[e] === ConnectionState.OPEN) this.ports[t.partitionIndexOf(e)].writeHeld(t.slotOf(e), false);
+    this.queuePairOf(e)?.send.wakeProducer();
   }
 
   /** Count a message of the general path `qp` sent and `dqp` received (written out once per serve()), and mark `dqp`'s receive ring for publishing. */
@@ -719,8 +856,13 @@ export class Engine {
   private close(qp: HardwareQueuePair, handle: number): Outcome {
     const e = this.ownedEntry(qp, handle, RecordType.CLOSE);
     if (e === NO_ENTRY) return DONE;
+    const d = this.table.peer[e];
     this.closeEnd(e, Status.OK);
-    this.complete(qp, Status.OK, RecordType.CLOSE, handle);
+    // Messages of this end kept aside for the other are still delivered or refused, and a queue
+    // pair's answers come in the order of its work requests (its process forgets the channel at
+    // the CLOSE's): the acknowledgement waits for them (nothingKept()).
+    if (d !== NO_ENTRY && this.kept.has(d)) this.kept.deferCloseAck(d);
+    else this.complete(qp, Status.OK, RecordType.CLOSE, handle);
     return DONE;
   }
 
@@ -769,6 +911,10 @@ export class Engine {
       if (d !== NO_ENTRY) this.endByPeer(d, peerStatus);
       else if (t.remoteNode[e] !== 0) this.remote?.closed(e, peerStatus);
     }
+    // Nobody reads a closed end: what was kept for it goes, and its sender hears why. After the
+    // END above, so the sender's end is ended, not merely no longer held (a write waiting on the
+    // hold fails, rather than sending into a closed channel).
+    if (this.kept.has(e)) this.dropKept(this.queuePairOf(e), e, peerStatus === Status.OK ? Status.ECLOSED : peerStatus);
     this.keys.zero(e);
     t.release(e);
     this.ports[t.partitionIndexOf(e)].writeConnection(t.slotOf(e), 0, 0, 0, 0, ConnectionState.FREE);
@@ -800,6 +946,8 @@ export class Engine {
       t.pendingEnd[d] = 0;
       return true;
     }
+    // After the messages kept for it: they go into its ring first (moveKept).
+    if (this.kept.has(d)) return false;
     const at = this.claim(dqp.receive, RecordType.END, deliveryBodyBytes(0));
     if (at === FULL) return false;
     if (at !== FAULT) {

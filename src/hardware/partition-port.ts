@@ -6,6 +6,7 @@
 import {
   CompletionBody,
   CONNECTION_HANDLE_OFFSET,
+  CONNECTION_HELD_OFFSET,
   CONNECTION_LOCAL_PROCESS_OFFSET,
   CONNECTION_REMOTE_NODE_OFFSET,
   CONNECTION_REMOTE_PARTITION_OFFSET,
@@ -33,6 +34,8 @@ export class HardwareQueuePair {
   /** Receive ring written since the last publish. */
   receiveDirty = false;
   completionDirty = false;
+  /** Messages kept aside for this queue pair's receive ring (KeptDeliveries): while any are, the next go behind them. */
+  keptMessages = 0;
   /** The last completion written but not yet published, coalesced by (status, opcode, channel). */
   private lastCompletionStatus = -1;
   private lastCompletionOpcode = -1;
@@ -172,7 +175,15 @@ export class PartitionPort {
     u32[(at + CONNECTION_LOCAL_PROCESS_OFFSET) >> 2] = localProcess;
     u32[(at + CONNECTION_REMOTE_PARTITION_OFFSET) >> 2] = remotePartition;
     u32[(at + CONNECTION_REMOTE_PROCESS_OFFSET) >> 2] = remoteProcess;
+    // Every change of the entry's state ends a hold: a new channel in the slot starts unheld, and
+    // an end that can no longer send is told why by its state, not made to wait.
+    u32[(at + CONNECTION_HELD_OFFSET) >> 2] = 0;
     Atomics.store(u32, (at + CONNECTION_STATE_OFFSET) >> 2, state);
+  }
+
+  /** Mark `slot`'s end held (its messages kept aside, case 51) or no longer held. */
+  writeHeld(slot: number, held: boolean): void {
+    Atomics.store(this.u32, (connectionEntryOffset(slot) + CONNECTION_HELD_OFFSET) >> 2, held ? 1 : 0);
   }
 
   announceSleep(): void {

@@ -66,6 +66,9 @@ export class Channel implements AsyncIterable<Uint8Array> {
   private keptSlab: MessageSlab | undefined;
   /** recvInto's copier: this channel's, so it keeps the word view of the buffer this channel's reader reuses. */
   private readonly copier = new BufferCopier();
+  /** The port's words, and the one where the hardware marks this end held (its messages kept aside: THREATS case 51). */
+  private readonly portWords: Int32Array;
+  private readonly heldWord: number;
   /** This end's CLOSE is posted already (it overflowed): close() posts none. */
   private closePosted = false;
   private readonly waiters: Waiter[] = [];
@@ -103,14 +106,32 @@ export class Channel implements AsyncIterable<Uint8Array> {
   ) {
     this.tx = qp.sendQueue;
     this.rx = qp.pump;
+    this.portWords = qp.sendQueue.ring.i32;
+    this.heldWord = qp.heldWord(handle);
     qp.adopt(handle, this);
   }
 
-  /** Send one message; throws ChannelError (EAGAIN when the send ring is full). */
+  /**
+   * Send one message; throws ChannelError (EAGAIN when the send ring is full, or while the channel
+   * is held: its receiver's ring is full and the hardware keeps its last messages aside).
+   */
   send(data: Uint8Array | ArrayBufferView): void {
     const at = this.claim(toBytes(data), true);
-    if (at === FULL) throw new ChannelError('EAGAIN', `send ring of channel ${this.handle} is full`);
+    if (at !== FULL) return;
+    if (!this.isHeld()) throw new ChannelError('EAGAIN', `send ring of channel ${this.handle} is full`);
+    throw new ChannelError(
+      'EAGAIN',
+      `channel ${this.handle} is held: its receiver's ring is full, and the hardware keeps what it sent since aside until the receiver reads`,
+      'await channel.write() to wait until the receiver reads, or retry later; the process\'s other channels are not held back',
+    );
   }
+
+  /**
+   * The hardware keeps this end's messages aside, its receiver's ring being full (THREATS case
+   * 50): nothing more goes on it until they are in that ring, so they never stop the process's
+   * other channels. Read with Atomics where a wait depends on it.
+   */
+  private readonly isHeld = (): boolean => Atomics.load(this.portWords, this.heldWord) !== 0;
 
   /**
    * Send one message, waiting for ring space if needed (back-pressure). A close of this end, the
@@ -132,7 +153,7 @@ export class Channel implements AsyncIterable<Uint8Array> {
     do {
       this.writersWaiting++;
       try {
-        await this.tx.waitForSpace(bytes.byteLength, this.unsendable);
+        await this.tx.waitForSpace(bytes.byteLength, this.unsendable, this.isHeld);
       } finally {
         this.writersWaiting--;
       }
@@ -163,7 +184,7 @@ export class Channel implements AsyncIterable<Uint8Array> {
       if (!(left > 0)) return false;
       // A wake-up can come with less space than this message needs (the hardware hands back all it
       // consumed before it sleeps): only the deadline ends the wait, and the loop claims once more after it.
-      this.tx.waitForSpaceSync(bytes.byteLength, left);
+      this.tx.waitForSpaceSync(bytes.byteLength, left, this.isHeld);
     }
     return true;
   }
@@ -247,6 +268,10 @@ export class Channel implements AsyncIterable<Uint8Array> {
     // byteLength cost ~10 ns a read here against ~5 ns, once per message sent.
     const n = bytes.length;
     if (n > this.maxMessageBytes) throw this.tooLarge(n);
+    // Held: nothing more on this channel until its kept messages are in its receiver's ring. A
+    // plain read (an Atomics call is ~10–15 ns a message): a hold seen a message late costs the
+    // hardware one more kept message, within its bound (kept-deliveries.ts).
+    if (this.portWords[this.heldWord] !== 0) return FULL;
     const tx = this.tx;
     const at = tx.claim(RecordType.SEND, this.handle, n);
     if (at < 0) {

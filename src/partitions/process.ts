@@ -10,6 +10,7 @@ import type { Remote } from '../shared/control-plane.js';
 import { ChannelError, describeValue } from '../shared/errors.js';
 import {
   CONNECTION_HANDLE_OFFSET,
+  CONNECTION_HELD_OFFSET,
   CONNECTION_LOCAL_PROCESS_OFFSET,
   CONNECTION_REMOTE_NODE_OFFSET,
   CONNECTION_REMOTE_PARTITION_OFFSET,
@@ -46,6 +47,12 @@ export interface ConnectionEntry {
   remoteProcess: number;
   /** The channel's state. */
   state: ConnectionStateName;
+  /**
+   * The hardware keeps this end's last messages aside, the other end's receive ring being full
+   * (THREATS case 51): nothing more goes on the channel until that end reads (send() says EAGAIN,
+   * write() waits); the process's other channels go on.
+   */
+  held: boolean;
 }
 
 /** @internal How the OS lets a process reach the hardware; calls fail fast once the hardware is gone. */
@@ -296,6 +303,7 @@ export class Process {
         remotePartition: u32[(at + CONNECTION_REMOTE_PARTITION_OFFSET) >> 2],
         remoteProcess: u32[(at + CONNECTION_REMOTE_PROCESS_OFFSET) >> 2],
         state,
+        held: Atomics.load(u32, (at + CONNECTION_HELD_OFFSET) >> 2) !== 0,
       });
     }
     return rows;

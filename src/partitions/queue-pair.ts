@@ -5,7 +5,7 @@
  * learns of, and the detach at the end of a process.
  */
 import { ChannelError, Status } from '../shared/errors.js';
-import { RecordType, type PortGeometry } from '../shared/layout.js';
+import { CONNECTION_HELD_OFFSET, connectionEntryOffset, handleSlot, RecordType, type PortGeometry } from '../shared/layout.js';
 import { queuePairRings } from '../shared/port.js';
 import { RingConsumer, RingProducer } from '../shared/ring.js';
 import type { WaitPolicy } from '../shared/wait.js';
@@ -40,6 +40,11 @@ export class ProcessQueuePair {
 
   get maxMessageBytes(): number {
     return this.geometry.maxMessageBytes;
+  }
+
+  /** Word (of the port, as an Int32Array) where the hardware marks `handle`'s end held (THREATS case 51). */
+  heldWord(handle: number): number {
+    return (connectionEntryOffset(handleSlot(handle, this.geometry.channelSlots)) + CONNECTION_HELD_OFFSET) >> 2;
   }
 
   /** The send ring (for code that writes work requests by hand, as tests of the hardware do). */

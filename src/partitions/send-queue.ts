@@ -89,10 +89,15 @@ export class SendQueue {
     }
   }
 
-  /** Wait until a work request of `payloadBytes` fits, the queue pair fails, or `stop()` (checked at each wake-up; see wakeSpaceWaiters). */
-  async waitForSpace(payloadBytes: number, stop?: () => boolean): Promise<void> {
+  /**
+   * Wait until a work request of `payloadBytes` fits (and, with `held`, its channel is no longer
+   * held: THREATS case 51), the queue pair fails, or `stop()` (checked at each wake-up; see
+   * wakeSpaceWaiters). The hardware rings the space bell for both.
+   */
+  async waitForSpace(payloadBytes: number, stop?: () => boolean, held?: () => boolean): Promise<void> {
     const body = workRequestBodyBytes(payloadBytes);
-    const done = (): boolean => this.ring.canClaim(body) || this.ring.faulted || this.owner.failure !== undefined || (stop !== undefined && stop());
+    const done = (): boolean =>
+      (this.ring.canClaim(body) && (held === undefined || !held())) || this.ring.faulted || this.owner.failure !== undefined || (stop !== undefined && stop());
     if (this.wait.eventLoopPollMs > 0) {
       // Spin mode: poll between event-loop turns; on a machine with few cores, only for a moment.
       const start = now();
@@ -152,7 +157,7 @@ export class SendQueue {
    * EHWRESET when the operator marked the hardware gone, which a blocked thread cannot hear
    * through its control plane.
    */
-  waitForSpaceSync(payloadBytes: number, timeoutMs: number): boolean {
+  waitForSpaceSync(payloadBytes: number, timeoutMs: number, held?: () => boolean): boolean {
     const ring = this.ring;
     const body = workRequestBodyBytes(payloadBytes);
     const recorded = this.tracer?.sleeping(TraceWait.SEND_SPACE, this.owner.index) ?? false;
@@ -160,7 +165,7 @@ export class SendQueue {
       ring.i32,
       ring.signals.spaceWaiting,
       ring.signals.spaceBell,
-      () => ring.canClaim(body) || ring.faulted || this.owner.failure !== undefined || hardwareGone(ring.i32),
+      () => (ring.canClaim(body) && (held === undefined || !held())) || ring.faulted || this.owner.failure !== undefined || hardwareGone(ring.i32),
       this.wait.spins,
       timeoutMs,
     );

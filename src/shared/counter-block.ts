@@ -17,8 +17,8 @@ export function counterBytes(partitions: number): number {
 
 /**
  * One partition's counters, as the hardware keeps them (in the manner of
- * InfiniBand port counters). They only grow; read them before and after what
- * you test. Violation counters saturate at 2^32 - 1.
+ * InfiniBand port counters). They only grow (but `kept`, a gauge); read them
+ * before and after what you test. Violation counters saturate at 2^32 - 1.
  */
 export interface PartitionStats {
   /** The partition's id. */
@@ -50,6 +50,12 @@ export interface PartitionStats {
    */
   controlRefusals: number;
   /**
+   * Messages to this partition the hardware keeps aside now, their receive ring being full (THREATS
+   * case 51): they count as sent and delivered once they are in the ring. Not a count but a gauge;
+   * it falls as the partition reads (or to 0 when it closes those channels).
+   */
+  kept: number;
+  /**
    * Work requests and control messages the hardware refused as violations, by kind (see
    * {@link VIOLATION_KINDS}): a violating request never leaves the hardware, and the sender gets an
    * error completion. In an honest test every one stays 0.
@@ -77,6 +83,7 @@ export function readPartitionStats(values: Float64Array, p: number, id: number, 
     idleWakeups: values[at + CounterSlot.IDLE_WAKEUPS],
     doorbellWakeups: values[at + CounterSlot.DOORBELL_WAKEUPS],
     controlRefusals: values[at + CounterSlot.CONTROL_REFUSALS],
+    kept: values[at + CounterSlot.KEPT],
     violations,
   };
 }

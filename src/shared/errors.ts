@@ -35,7 +35,8 @@ export type StatusName = keyof typeof Status;
  * - `EMSGSIZE`: the message is over `maxMessageBytes` (receiving: over the buffer given to `recvInto`)
  * - `EPERM`: this process does not own that channel (or its message failed verification)
  * - `EINVAL`: an argument was invalid; the message names it
- * - `EAGAIN`: the send ring is full (`await channel.write()` waits for space instead)
+ * - `EAGAIN`: the send ring is full, or the channel is held: its receiver's ring is full and the
+ *   hardware keeps what was sent since aside until it reads (`await channel.write()` waits instead)
  * - `EFAULT`: the queue pair's ring is corrupt; the hardware stopped serving it
  * - `EHWRESET`: the hardware worker stopped; the machine failed closed
  * - `EMFILE`: no free process or channel slot (`processesPerPartition`, `channelsPerPartition`), `listenersPerPartition` reached, or every slot retired

@@ -146,6 +146,12 @@ export const CONNECTION_REMOTE_PROCESS_OFFSET = 12;
 export const CONNECTION_STATE_OFFSET = 16;
 /** The node of the other end: the machine's own node id for a local peer (0 when the machine is not a node). */
 export const CONNECTION_REMOTE_NODE_OFFSET = 20;
+/**
+ * 1 while the hardware keeps this end's messages aside because the other end's receive ring is
+ * full (THREATS case 51): the process's library sends no more on the channel until it reads 0 (its
+ * space bell rings then), so the channel's messages never stop its other channels' work requests.
+ */
+export const CONNECTION_HELD_OFFSET = 24;
 export const CONNECTION_ENTRY_BYTES = 32;
 
 /** Connection states as written in the connection table. */
@@ -259,6 +265,8 @@ export const enum CounterSlot {
   CONTROL_REFUSALS,
   /** Times this partition's doorbell woke the hardware, idle or not (a storm's throttle shows here). */
   DOORBELL_WAKEUPS,
+  /** Messages the hardware keeps aside now for this partition's full receive rings (a gauge: THREATS case 51). */
+  KEPT,
   /** Not a slot: how many there are in a partition's block. */
   PER_PARTITION,
 }

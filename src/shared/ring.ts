@@ -542,6 +542,11 @@ export class RingConsumer extends RingSide {
     ringBell(this.i32, this.signals.spaceWaiting, this.signals.spaceBell);
   }
 
+  /** Wake the producer if it sleeps on the space bell, for a wait on more than space (a channel's hold, THREATS case 51). */
+  wakeProducer(): void {
+    ringBell(this.i32, this.signals.spaceWaiting, this.signals.spaceBell);
+  }
+
   /**
    * True when a record waits, or the ring broke its rules (poll() then says FAULT). Unlike
    * hasData(), it keeps the producer's position it read (checked), so the poll() that follows

@@ -56,10 +56,10 @@ describe('the secure channel fabric, claim by claim', () => {
       }, 'client connected');
       const s = (await server.result) as any;
       expect(client.table).toEqual([
-        { channel: client.handle, localProcess: client.pid, remoteNode: 0, remotePartition: 1, remoteProcess: s.pid, state: 'open' },
+        { channel: client.handle, localProcess: client.pid, remoteNode: 0, remotePartition: 1, remoteProcess: s.pid, state: 'open', held: false },
       ]);
       expect(s.table).toEqual([
-        { channel: s.handle, localProcess: s.pid, remoteNode: 0, remotePartition: 2, remoteProcess: client.pid, state: 'open' },
+        { channel: s.handle, localProcess: s.pid, remoteNode: 0, remotePartition: 2, remoteProcess: client.pid, state: 'open', held: false },
       ]);
       expect(client.peer).toEqual({ node: 0, partition: 1, process: s.pid });
       expect(s.peer).toEqual({ node: 0, partition: 2, process: client.pid });

@@ -25,7 +25,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { CONNECTING, NO_ENTRY } from '../../src/hardware/channel-state-table.js';
 import { Hardware } from '../../src/hardware/hardware.js';
 import { LinkReader, type FrameSink } from '../../src/hardware/link/link-reader.js';
-import { KeptMessages } from '../../src/hardware/link/kept-messages.js';
+import { KeptMessages } from '../../src/hardware/kept-messages.js';
 import type { LinkCounters } from '../../src/hardware/link/link-counters.js';
 import { LinkedChannels } from '../../src/hardware/link/linked-channels.js';
 import type { NodeLink } from '../../src/hardware/link/node-link.js';

@@ -20,7 +20,7 @@ import { QueuePairState, type HardwareQueuePair } from '../partition-port.js';
 import { BLOCKED, DONE, GONE, type Engine, type RemoteEnds } from '../engine.js';
 import type { KeyTable } from '../key-table.js';
 import type { Stamp } from '../stamp.js';
-import { FIRST_KEPT_BYTES, KeptMessages } from './kept-messages.js';
+import { FIRST_KEPT_BYTES, KeptMessages } from '../kept-messages.js';
 import { DELIVERED, DROPPED, NO_RUN } from './link-reader.js';
 import type { NodeLink } from './node-link.js';
 import { channelMessageLimit, messageBytes } from '../../shared/link-frames.js';

@@ -1,20 +1,27 @@
 /**
- * Messages that arrived over a link for one channel whose receive ring was full, kept aside in
- * the hardware's own memory, in arrival order, until the ring has room (LinkedChannels). The link
- * reads on meanwhile, so its other channels never wait behind this one (THREATS case 48).
+ * Messages for one channel whose receive ring was full, kept aside in the hardware's own memory,
+ * in arrival order, until the ring has room. Two keep them: a link's reader (LinkedChannels), so
+ * the link's other channels never wait behind this one (THREATS case 48), and the engine for a
+ * sender on this node (KeptDeliveries), so that sender's other channels never wait behind this
+ * one in its send ring (case 51).
  *
- * Bounded by the channel's window: the sending node never has more than the window this node
- * granted of a channel unacknowledged (one message of any size when nothing is), and a message is
- * acknowledged only once it is in its ring, so an honest sender never overruns this; the caller
- * checks every message against the bound all the same (a peer node is not trusted).
+ * Bounded by what its keeper allows a channel: a link's by the window its node granted (the
+ * sending node never has more of a channel unacknowledged), the engine's by what a sender's
+ * library sends before it stops for the channel. The caller checks every message against the
+ * bound all the same (the sender is not trusted).
  *
- * Stored as in a DATA frame: a length word, a reserved word, the payload zero-padded to 8 bytes,
- * so every payload stays 8-aligned for the copy into the ring (shared-copy.ts), and what a message
- * takes here is exactly what it counts against the window (messageBytes()).
+ * Stored as in a DATA frame: a length word, a tag word (the engine's: the channel it goes to; 0 for
+ * a link's), the payload zero-padded to 8 bytes, so every payload stays 8-aligned for the copy into
+ * the ring (shared-copy.ts), and what a message takes here is exactly what it counts against the
+ * window (messageBytes()).
  */
-import type { LinkCounters } from './link-counters.js';
-import { DataMessage, messageBytes } from '../../shared/link-frames.js';
-import { setBytes } from '../../shared/shared-copy.js';
+import { DataMessage, messageBytes } from '../shared/link-frames.js';
+import { setBytes } from '../shared/shared-copy.js';
+
+/** What follows the bytes kept (a link's `keptBytes` counter). */
+export interface KeptBytesGauge {
+  kept(bytes: number): void;
+}
 
 /** The first buffer of a channel's kept messages; it doubles as they grow, up to the window. */
 export const FIRST_KEPT_BYTES = 16 * 1024;
@@ -35,12 +42,12 @@ export class KeptMessages {
     public linkId: number,
     /** The window granted for the channel: what this keeps, at most (but one larger message alone). */
     private readonly window: number,
-    /** The counters of the link the messages came over: `keptBytes` follows what this holds. */
-    private counters: LinkCounters,
+    /** What follows what this holds (the counters of the link the messages came over: `keptBytes`). */
+    private counters: KeptBytesGauge,
   ) {}
 
   /** Keep messages for another channel with what this holds (nothing: only an emptied one is reused) and its buffer. */
-  reuse(entry: number, linkId: number, counters: LinkCounters): this {
+  reuse(entry: number, linkId: number, counters: KeptBytesGauge): this {
     this.entry = entry;
     this.linkId = linkId;
     this.counters = counters;
@@ -59,13 +66,13 @@ export class KeptMessages {
     return this.tail - this.head;
   }
 
-  /** Keep a copy of the `bytes` payload bytes at `at` in `src`. */
-  push(src: Uint8Array, at: number, bytes: number): void {
+  /** Keep a copy of the `bytes` payload bytes at `at` in `src`, tagged with `tag`. */
+  push(src: Uint8Array, at: number, bytes: number, tag = 0): void {
     const need = messageBytes(bytes);
     if (this.tail + need > this.u8.length) this.makeRoom(need);
     const m = this.tail;
     this.u32[m >>> 2] = bytes;
-    this.u32[(m >>> 2) + 1] = 0;
+    this.u32[(m >>> 2) + 1] = tag;
     setBytes(this.u8, src.subarray(at, at + bytes), m + DataMessage.HEADER_BYTES);
     // Zero the padding: what reaches a ring is exactly the payload and zeros (THREATS case 26).
     this.u8.fill(0, m + DataMessage.HEADER_BYTES + bytes, m + need);
@@ -81,6 +88,32 @@ export class KeptMessages {
 
   get firstBytes(): number {
     return this.u32[this.head >>> 2];
+  }
+
+  /** The oldest message's tag. */
+  get firstTag(): number {
+    return this.u32[(this.head >>> 2) + 1];
+  }
+
+  /** Forget every message tagged `tag`, keeping the others in order; returns how many went. */
+  removeTagged(tag: number): number {
+    const u32 = this.u32;
+    let to = this.head;
+    let removed = 0;
+    for (let m = this.head; m < this.tail; ) {
+      const bytes = messageBytes(u32[m >>> 2]);
+      if (u32[(m >>> 2) + 1] === tag) removed++;
+      else {
+        if (to !== m) this.u8.copyWithin(to, m, m + bytes);
+        to += bytes;
+      }
+      m += bytes;
+    }
+    this.counters.kept(-(this.tail - to));
+    this.tail = to;
+    this.count -= removed;
+    if (this.count === 0) this.head = this.tail = 0;
+    return removed;
   }
 
   get bytes8(): Uint8Array {

@@ -1,0 +1,168 @@
+/**
+ * Messages to processes on this node whose receive ring was full, kept aside in the hardware's own
+ * memory until their reader frees space (THREATS case 51).
+ *
+ * A process's channels share one send ring. A SEND left at the head of it while its receiver's
+ * ring is full would stop every work request behind it: a client that stopped reading would stop
+ * a server's answers to all its other clients. So the engine takes such a SEND out of the ring
+ * into the receiving queue pair's kept messages, and marks the sending end held in its partition's
+ * connection table. The sender's library sends no more on a held channel (send() says EAGAIN,
+ * write() waits) until its kept messages are in the ring, so what a channel keeps stays within
+ * what its sender had in its send ring when the hold began: the bound per channel, twice the send
+ * ring, leaves room for that. A sender that goes on past it waits in its own send ring, as every
+ * sender did before.
+ *
+ * One queue per receiving queue pair, in the order the messages came, whatever their channel:
+ * while it holds any, every message to that ring joins it, so the ring receives in the order the
+ * hardware took them, as when nothing is kept. Each message is tagged with the handle its receiving
+ * end knows the channel by. The END of a channel waits until none of its messages is kept
+ * (Engine.deliverEnd); a reader that closes an end drops that end's messages.
+ */
+import { KeptMessages, type KeptBytesGauge } from './kept-messages.js';
+import type { HardwareQueuePair } from './partition-port.js';
+import { messageBytes } from '../shared/link-frames.js';
+
+/** Kept bytes are counted by what keeps them (the engine's counters), not by a link's. */
+const UNCOUNTED: KeptBytesGauge = { kept() {} };
+/** A queue's buffer doubles as it grows, up to this (and past it by what one message needs). */
+const QUEUE_GROWTH_LIMIT = 1 << 30;
+
+export class KeptDeliveries {
+  /** Queues with messages, by receiving queue pair. */
+  private readonly queues = new Map<HardwareQueuePair, KeptMessages>();
+  /** Per receiving end: messages and KeptMessages bytes (messageBytes()) kept, and the partition index that sent them. */
+  private readonly countOf: Int32Array;
+  private readonly bytesOf: Float64Array;
+  private readonly senderOf: Int32Array;
+  /**
+   * Per receiving end: the sender's queue pair, its process and its handle of the channel, so that
+   * messages dropped after the sender closed its end are still answered (its process keeps
+   * counting refusals of a closed channel's messages, channel.failedSends).
+   */
+  private readonly senderQueuePairOf: (HardwareQueuePair | undefined)[];
+  private readonly senderProcessOf: Int32Array;
+  private readonly senderHandleOf: Uint32Array;
+  /** Per receiving end: its sender closed its end, and that CLOSE is acknowledged once nothing of it is kept. */
+  private readonly closeAckPending: Uint8Array;
+
+  constructor(
+    entries: number,
+    /** What one channel may keep, counted as KeptMessages counts (messageBytes(): 8 + each payload rounded up to 8). */
+    readonly limitBytes: number,
+  ) {
+    this.countOf = new Int32Array(entries);
+    this.bytesOf = new Float64Array(entries);
+    this.senderOf = new Int32Array(entries);
+    this.senderQueuePairOf = new Array<HardwareQueuePair | undefined>(entries).fill(undefined);
+    this.senderProcessOf = new Int32Array(entries);
+    this.senderHandleOf = new Uint32Array(entries);
+    this.closeAckPending = new Uint8Array(entries);
+  }
+
+  /** The sender of what is kept for `d` closed its end: acknowledge that after them (takeCloseAck()). */
+  deferCloseAck(d: number): void {
+    this.closeAckPending[d] = 1;
+  }
+
+  /** Whether a CLOSE of the sender of `d`'s messages waits to be acknowledged; it no longer does. */
+  takeCloseAck(d: number): boolean {
+    const pending = this.closeAckPending[d] === 1;
+    this.closeAckPending[d] = 0;
+    return pending;
+  }
+
+  /** The queue pair that sent what is kept for `d`, if it still serves the process that did; and that process's handle of the channel. */
+  senderQueuePair(d: number): HardwareQueuePair | undefined {
+    const qp = this.senderQueuePairOf[d];
+    return qp !== undefined && qp.process === this.senderProcessOf[d] ? qp : undefined;
+  }
+
+  senderHandle(d: number): number {
+    return this.senderHandleOf[d];
+  }
+
+  /** Receiving queue pairs with messages kept. */
+  get queuePairs(): number {
+    return this.queues.size;
+  }
+
+  /** Messages kept for end `d`. */
+  has(d: number): boolean {
+    return this.countOf[d] > 0;
+  }
+
+  /** Messages kept, on every channel. */
+  get messages(): number {
+    let n = 0;
+    for (const q of this.queues.values()) n += q.count;
+    return n;
+  }
+
+  /** The partition index that sent what is kept for `d`. */
+  sender(d: number): number {
+    return this.senderOf[d];
+  }
+
+  /**
+   * Keep a copy of the `bytes` payload bytes at `at` in `src`, which queue pair `sender` sent on its
+   * channel `senderHandle` to end `d` of `dqp`, known there as `deliveryHandle`; false, keeping
+   * nothing, when that would pass the channel's bound.
+   */
+  keep(dqp: HardwareQueuePair, d: number, deliveryHandle: number, sender: HardwareQueuePair, senderHandle: number, src: Uint8Array, at: number, bytes: number): boolean {
+    const cost = messageBytes(bytes);
+    if (this.countOf[d] > 0 && this.bytesOf[d] + cost > this.limitBytes) return false;
+    let q = this.queues.get(dqp);
+    if (q === undefined) {
+      q = new KeptMessages(dqp.index, 0, QUEUE_GROWTH_LIMIT, UNCOUNTED);
+      this.queues.set(dqp, q);
+    }
+    q.push(src, at, bytes, deliveryHandle);
+    dqp.keptMessages++;
+    this.countOf[d]++;
+    this.bytesOf[d] += cost;
+    this.senderOf[d] = sender.port.index;
+    this.senderQueuePairOf[d] = sender;
+    this.senderProcessOf[d] = sender.process;
+    this.senderHandleOf[d] = senderHandle;
+    return true;
+  }
+
+  /** The oldest message of `dqp`'s queue went into its ring (or was found stale): forget it; it was for end `d`. */
+  shift(dqp: HardwareQueuePair, q: KeptMessages, d: number): void {
+    const cost = messageBytes(q.firstBytes);
+    q.shift();
+    dqp.keptMessages--;
+    if (d >= 0 && this.countOf[d] > 0) {
+      this.countOf[d]--;
+      this.bytesOf[d] -= cost;
+    }
+    if (q.count === 0) this.queues.delete(dqp);
+  }
+
+  /** Forget what is kept for end `d` of `dqp`, known there as `deliveryHandle` (its reader closed it); how many messages that was. */
+  drop(dqp: HardwareQueuePair | undefined, d: number, deliveryHandle: number): number {
+    const n = this.countOf[d];
+    if (n === 0) return 0;
+    this.countOf[d] = 0;
+    this.bytesOf[d] = 0;
+    const q = dqp === undefined ? undefined : this.queues.get(dqp);
+    if (q !== undefined && dqp !== undefined) {
+      dqp.keptMessages -= q.removeTagged(deliveryHandle);
+      if (q.count === 0) this.queues.delete(dqp);
+    }
+    return n;
+  }
+
+  /** The messages kept for `dqp`, if any are. */
+  queueOf(dqp: HardwareQueuePair): KeptMessages | undefined {
+    return this.queues.get(dqp);
+  }
+
+  /** Call `move` for each receiving queue pair with its queue (it moves what fits and shifts it off). */
+  moveEach(move: (dqp: HardwareQueuePair, q: KeptMessages) => number): number {
+    let moved = 0;
+    // A copy of the keys: a queue emptied by `move` leaves the map.
+    for (const [dqp, q] of [...this.queues]) moved += move(dqp, q);
+    return moved;
+  }
+}

@@ -1,0 +1,117 @@
+/**
+ * THREATS.md case 51: a channel whose receiver stops reading must not stop its sender's other
+ * channels. A process's channels share one send ring; a SEND left at its head while the
+ * receiver's ring is full stopped every work request behind it, so a client that sent requests and
+ * never read the answers stopped an honest server's answers to all its other clients (attack run,
+ * wave 18). The hardware now keeps such messages aside (bounded), marks the sending end held, and
+ * goes on with the ring; the sender's library sends no more on a held channel until they are in.
+ */
+import { describe, expect, it } from 'vitest';
+import { createMachine } from '../../src/index.js';
+import { CONNECTION_HELD_OFFSET, connectionEntryOffset, handleSlot } from '../../src/shared/layout.js';
+import { numbered, rawChannel, receiveAll, SMALL, waitFor, withBench } from './harness.js';
+
+const A = 3; // reads nothing until the test drains it
+const P = 4; // a raw sender
+const V = 5; // the other receiver
+
+const fixture = (name: string): URL => new URL(`../fixtures/security/${name}`, import.meta.url);
+const small = { wait: 'sleep', receiveRingBytes: 4096, sendRingBytes: 4096, maxMessageBytes: 256 } as const;
+
+describe('case 51: a held channel does not hold back its sender\'s other channels', () => {
+  it('51: raw: with one channel\'s receiver full, the same queue pair\'s other channel goes on; the held one delivers everything, in order, once drained', async () => {
+    await withBench({ hostile: [A, P, V] }, async (b) => {
+      const [a, p, v] = [b.os(A), b.os(P), b.os(V)];
+      // Both channels from P's queue pair 0: one send ring.
+      const stuck = await rawChannel(b, P, 0, A, 0, 9);
+      const other = await rawChannel(b, P, 0, V, 0, 9);
+      const held = (connectionEntryOffset(handleSlot(stuck.send, SMALL.channelsPerPartition)) + CONNECTION_HELD_OFFSET) >> 2;
+      // 32-byte records: A's 4096-byte ring takes 128; the other 72 are kept aside.
+      expect(await p.sendMany(0, stuck.send, 200, 16)).toBe(200);
+      await waitFor('the stuck channel to be held', async () => (await p.getWord(held)) === 1);
+      expect(await p.sendMany(0, other.send, 50, 16)).toBe(50);
+      expect((await receiveAll(v, 0, 50)).map((r) => [r.channel, r.bytes])).toEqual(Array.from({ length: 50 }, (_, i) => [other.receive, numbered(i)]));
+      expect(b.stats(A).delivered).toBe(128);
+      const got = await receiveAll(a, 0, 200);
+      expect(got.map((r) => [r.channel, r.bytes])).toEqual(Array.from({ length: 200 }, (_, i) => [stuck.receive, numbered(i)]));
+      await waitFor('the hold to end', async () => (await p.getWord(held)) === 0);
+      expect(b.stats(P)).toMatchObject({ sent: 250, sendErrors: 0, completionsDropped: 0 });
+      for (const id of [A, P, V]) expect(b.violations(id)).toEqual({});
+      await b.honest.finish();
+    });
+  });
+
+  it('51: an honest server answers its other clients while one client sends requests and never reads the answers', async () => {
+    await using machine = await createMachine({ ...small, partitions: [{ id: 1, name: 'server' }, { id: 2, name: 'honest' }, { id: 3, name: 'greedy' }] });
+    const stop = new SharedArrayBuffer(4);
+    const go = new SharedArrayBuffer(4);
+    const greedySent = new SharedArrayBuffer(4);
+    const server = await machine.partition(1).spawn(fixture('multi-echo-server.mjs'), { port: 7, clients: 2, stop });
+    const honest = await machine.partition(2).spawn(fixture('round-trip-client.mjs'), { partition: 1, port: 7, n: 25, waitAt: 5, go, timeoutMs: 5000 });
+    const delivered = (id: number) => machine.stats().partitions.find((p) => p.id === id)!.delivered;
+    await waitFor('the honest client\'s first round trips', () => delivered(2) === 5);
+    // 300 requests of 64 bytes; the greedy client's 4 KiB receive ring holds 51 answers (80-byte records).
+    const greedy = await machine.partition(3).spawn(fixture('greedy-client.mjs'), { partition: 1, port: 7, bytes: 64, count: 300, sent: greedySent });
+    await waitFor('the greedy client\'s requests to be sent', () => Atomics.load(new Int32Array(greedySent), 0) === 1);
+    await waitFor('its ring to fill with answers', () => delivered(3) === 51);
+    Atomics.store(new Int32Array(go), 0, 1);
+    expect(await honest.result).toEqual({ done: 25, timedOut: false });
+    Atomics.store(new Int32Array(stop), 0, 1);
+    // The server's end of the greedy channel is held; its end of the honest one never was.
+    expect(await server.result).toEqual(expect.arrayContaining([{ remotePartition: 3, held: true }]));
+    expect(delivered(3)).toBe(51);
+    const stats = machine.stats().partitions;
+    for (const s of stats) expect(s.violations.total, `violations of partition ${s.id}`).toBe(0);
+    expect(stats.find((s) => s.id === 1)!.sendErrors).toBe(0);
+    Atomics.store(new Int32Array(greedySent), 0, 2);
+    expect(await greedy.result).toBe('sent');
+  }, 60_000);
+
+  it('51: a sender that closes a held channel: its reader gets every message, in order, then the end', async () => {
+    await using machine = await createMachine({ ...small, partitions: [{ id: 1 }, { id: 2 }] });
+    const flag = new SharedArrayBuffer(4);
+    const reader = await machine.partition(1).spawn(fixture('late-reader.mjs'), { port: 8, flag, then: 'read' });
+    const writer = await machine.partition(2).spawn(fixture('held-writer.mjs'), { partition: 1, port: 8, flag, bytes: 64, then: 'close' });
+    const w = (await writer.result) as { sent: number; heldError: string };
+    expect(w.heldError).toMatch(/^EAGAIN: channel \d+ is held: its receiver's ring is full/);
+    // 80-byte records: the reader's 4 KiB ring held 51 when the rest began to be kept.
+    expect(w.sent).toBeGreaterThan(51);
+    expect(await reader.result).toEqual({ got: Array.from({ length: w.sent }, (_, i) => i) });
+  }, 30_000);
+
+  it('51: a sender that closes a held channel, then loses its reader: its closed channel counts every kept message as refused (EPEERDEAD)', async () => {
+    await using machine = await createMachine({ ...small, partitions: [{ id: 1 }, { id: 2 }] });
+    const flag = new SharedArrayBuffer(8);
+    // The reader waits for a flag nobody sets: it reads nothing.
+    await machine.partition(1).spawn(fixture('late-reader.mjs'), { port: 8, flag: new SharedArrayBuffer(4), then: 'read' });
+    const writer = await machine.partition(2).spawn(fixture('held-writer.mjs'), { partition: 1, port: 8, flag, bytes: 64, then: 'close-then-count' });
+    await waitFor('the writer to close its held end', () => Atomics.load(new Int32Array(flag), 1) === 1);
+    const kept = machine.stats().partitions.find((p) => p.id === 1)!.kept;
+    expect(kept).toBeGreaterThan(0);
+    await machine.partition(1).terminate();
+    const w = (await writer.result) as { sent: number; failedSends: Record<string, number> };
+    expect(w.failedSends).toEqual({ EPEERDEAD: kept });
+    expect(w.sent).toBe(51 + kept);
+    expect(machine.stats().partitions.find((p) => p.id === 1)!.kept).toBe(0);
+  }, 30_000);
+
+  it('51: a reader that closes a held channel: every message that did not reach its ring is counted as refused (ECLOSED), the write that waited included', async () => {
+    await using machine = await createMachine({ ...small, partitions: [{ id: 1 }, { id: 2 }] });
+    const flag = new SharedArrayBuffer(4);
+    const reader = await machine.partition(1).spawn(fixture('late-reader.mjs'), { port: 8, flag, then: 'close' });
+    const writer = await machine.partition(2).spawn(fixture('held-writer.mjs'), { partition: 1, port: 8, flag, bytes: 64, then: 'write' });
+    expect(await reader.result).toEqual({ closed: true });
+    const w = (await writer.result) as { sent: number; outcome: string; failedSends: Record<string, number> };
+    // The write waiting on the hold either saw the end first (it fails) or went into the send ring
+    // first (the hardware refuses it then): either way it is not delivered, and the writer knows.
+    expect(['written', 'ECLOSED']).toContain(w.outcome);
+    const handed = w.sent + (w.outcome === 'written' ? 1 : 0);
+    // What reached the reader's ring is delivered (and dropped unread by its close): the 51 it held,
+    // and what moved in as its closing process emptied it before the hardware took the CLOSE; the
+    // rest was kept, and refused.
+    const delivered = machine.stats().partitions.find((p) => p.id === 1)!.delivered;
+    expect(delivered).toBeGreaterThanOrEqual(51);
+    expect(w.failedSends).toEqual({ ECLOSED: handed - delivered });
+    expect(machine.stats().partitions.find((p) => p.id === 2)).toMatchObject({ sent: delivered, sendErrors: handed - delivered });
+  }, 30_000);
+});
