@@ -644,7 +644,7 @@ export class Engine {
   /**
    * Copy one verified message of end `e` into the receiving queue pair's ring; `deliveryHandle` is
    * how the receiving end knows the channel. Into the ring if it has room and nothing is kept for
-   * that ring already; otherwise kept aside, behind what is (keepAside()).
+   * that ring already; otherwise it waits, or is kept aside behind what is (keepOrWait()).
    */
   private deliver(qp: HardwareQueuePair, handle: number, e: number, deliveryHandle: number, dqp: HardwareQueuePair, src: RingConsumer, payload: number, bytes: number): Outcome {
     if (dqp.state !== QueuePairState.ACTIVE) {
@@ -652,10 +652,10 @@ export class Engine {
       this.complete(qp, Status.EFAULT, RecordType.SEND, handle);
       return DONE;
     }
-    if (dqp.keptMessages > 0) return this.keepAside(qp, e, deliveryHandle, dqp, src, payload, bytes);
+    if (dqp.keptMessages > 0) return this.keepOrWait(qp, handle, e, deliveryHandle, dqp, src, payload, bytes);
     const rx = dqp.receive;
     const at = this.claim(rx, RecordType.DATA, deliveryBodyBytes(bytes));
-    if (at === FULL) return this.keepAside(qp, e, deliveryHandle, dqp, src, payload, bytes);
+    if (at === FULL) return this.keepOrWait(qp, handle, e, deliveryHandle, dqp, src, payload, bytes);
     if (at === FAULT) {
       this.faultQueuePair(dqp, 'receiveRingPosition');
       this.counters.sendError(qp.port.index);
@@ -668,10 +668,23 @@ export class Engine {
   }
 
   /**
-   * The message's receive ring is full, or messages are kept for it already: keep it aside, behind
-   * them (counted as sent and delivered once it is in the ring), so the work requests behind it in
-   * `qp`'s send ring go on; end `e` is held until none of its messages is kept. Past the channel's
-   * bound only a sender that went on sending on a held channel: it waits in its own send ring.
+   * The message's receive ring is full, or messages are kept for it already. While nothing but
+   * this channel's SENDs waits behind it in `qp`'s send ring (a stream), and its process says no
+   * other channel's work request waits for room in that ring (the ring's hint), it waits there
+   * (BLOCKED), retried each round, as always: holding it back holds back nothing else, and keeping
+   * a stream aside would copy each message twice. Otherwise it is kept aside (keepAside()), so
+   * what waits behind it goes on.
+   */
+  private keepOrWait(qp: HardwareQueuePair, handle: number, e: number, deliveryHandle: number, dqp: HardwareQueuePair, src: RingConsumer, payload: number, bytes: number): Outcome {
+    if (src.sameBehind(RecordType.SEND, handle) && !src.othersWaiting()) return BLOCKED;
+    return this.keepAside(qp, e, deliveryHandle, dqp, src, payload, bytes);
+  }
+
+  /**
+   * Keep the message aside, behind what is kept for its ring (counted as sent and delivered once it
+   * is in the ring), so the work requests behind it in `qp`'s send ring go on; end `e` is held until
+   * none of its messages is kept. Past the channel's bound only a sender that went on sending on a
+   * held channel: it waits in its own send ring.
    */
   private keepAside(qp: HardwareQueuePair, e: number, deliveryHandle: number, dqp: HardwareQueuePair, src: RingConsumer, payload: number, bytes: number): Outcome {
     const t = this.table;

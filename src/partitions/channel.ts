@@ -2,8 +2,10 @@
  * One end of a verified channel, as a process sees it.
  *
  * Sending is synchronous and never blocks the partition's event loop:
- * `send()` copies into the send ring and throws EAGAIN when the ring is full;
- * `write()` is the awaitable form that waits for space. Receiving is
+ * `send()` copies into the send ring and throws EAGAIN when the ring is full
+ * or the channel is held (its reader's ring is full and the hardware keeps
+ * its last messages aside: THREATS case 51); `write()` is the awaitable form
+ * that waits for either. Receiving is
  * awaitable (`recv()`, `recvInto()`, `for await`), with `tryRecv()` and
  * `tryRecvInto()` for polling loops and `drain()`/`drainBytes()` for
  * in-place batches.
@@ -134,6 +136,15 @@ export class Channel implements AsyncIterable<Uint8Array> {
   private readonly isHeld = (): boolean => Atomics.load(this.portWords, this.heldWord) !== 0;
 
   /**
+   * isHeld() with a plain read, once a send or a batch (an Atomics call is ~10–15 ns): a hold seen
+   * a send or a batch late costs the hardware that much more kept, within its bound of twice the
+   * send ring (kept-deliveries.ts).
+   */
+  private heldNow(): boolean {
+    return this.portWords[this.heldWord] !== 0;
+  }
+
+  /**
    * Send one message, waiting for ring space if needed (back-pressure). A close of this end, the
    * peer's end or the process's end while it waits rejects it with that reason.
    */
@@ -153,7 +164,7 @@ export class Channel implements AsyncIterable<Uint8Array> {
     do {
       this.writersWaiting++;
       try {
-        await this.tx.waitForSpace(bytes.byteLength, this.unsendable, this.isHeld);
+        await this.tx.waitForSpace(bytes.byteLength, this.unsendable, this.isHeld, this.handle);
       } finally {
         this.writersWaiting--;
       }
@@ -184,7 +195,7 @@ export class Channel implements AsyncIterable<Uint8Array> {
       if (!(left > 0)) return false;
       // A wake-up can come with less space than this message needs (the hardware hands back all it
       // consumed before it sleeps): only the deadline ends the wait, and the loop claims once more after it.
-      this.tx.waitForSpaceSync(bytes.byteLength, left, this.isHeld);
+      this.tx.waitForSpaceSync(bytes.byteLength, left, this.isHeld, this.handle);
     }
     return true;
   }
@@ -209,7 +220,8 @@ export class Channel implements AsyncIterable<Uint8Array> {
       const claimsBefore = tx.claims;
       try {
         // An offset, or FULL (a fault throws): a sign test, not a module-variable load per message.
-        if (tx.tracer === undefined) while (n < messages.length && this.claimChecked(toBytes(messages[n])) >= 0) n++;
+        // Held: nothing of the batch (looked at once a batch: the hardware's bound leaves room for one).
+        if (tx.tracer === undefined) while (n < messages.length && !(n === 0 && this.heldNow()) && this.claimChecked(toBytes(messages[n])) >= 0) n++;
         else while (n < messages.length && this.claim(toBytes(messages[n]), false, false) >= 0) n++;
       } catch (e) {
         if (!(e instanceof ChannelError)) throw e;
@@ -251,6 +263,7 @@ export class Channel implements AsyncIterable<Uint8Array> {
   private claimRing(bytes: Uint8Array, publish: boolean, checkCompletions: boolean): number {
     if (checkCompletions) this.tx.checkCompletions();
     this.checkSendable();
+    if (this.heldNow()) return FULL;
     const at = this.claimChecked(bytes);
     if (at >= 0 && publish) this.tx.publish();
     return at;
@@ -268,10 +281,6 @@ export class Channel implements AsyncIterable<Uint8Array> {
     // byteLength cost ~10 ns a read here against ~5 ns, once per message sent.
     const n = bytes.length;
     if (n > this.maxMessageBytes) throw this.tooLarge(n);
-    // Held: nothing more on this channel until its kept messages are in its receiver's ring. A
-    // plain read (an Atomics call is ~10–15 ns a message): a hold seen a message late costs the
-    // hardware one more kept message, within its bound (kept-deliveries.ts).
-    if (this.portWords[this.heldWord] !== 0) return FULL;
     const tx = this.tx;
     const at = tx.claim(RecordType.SEND, this.handle, n);
     if (at < 0) {

@@ -50,6 +50,8 @@ export class SendQueue {
   private spaceSleeper: Promise<void> | undefined;
   /** Work requests claimed so far (modulo 2^32): sendBatch tells its own claims from others made while it ran. */
   claims = 0;
+  /** Waits for room behind another channel's SEND (waitingBehindOther()); the ring's hint is up while any. */
+  private behindOthers = 0;
 
   constructor(
     readonly ring: RingProducer,
@@ -94,8 +96,34 @@ export class SendQueue {
    * held: THREATS case 51), the queue pair fails, or `stop()` (checked at each wake-up; see
    * wakeSpaceWaiters). The hardware rings the space bell for both.
    */
-  async waitForSpace(payloadBytes: number, stop?: () => boolean, held?: () => boolean): Promise<void> {
+  async waitForSpace(payloadBytes: number, stop?: () => boolean, held?: () => boolean, handle?: number): Promise<void> {
     const body = workRequestBodyBytes(payloadBytes);
+    const behindOther = this.waitingBehindOther(handle, held);
+    try {
+      await this.waitForSpaceOf(body, stop, held);
+    } finally {
+      if (behindOther) this.notBehindOther();
+    }
+  }
+
+  /**
+   * A work request on channel `handle` is about to wait for room in the ring: if a SEND of another
+   * channel is at the ring's head (the hardware keeps it there while its receiver's ring is full),
+   * raise the ring's hint, so that the hardware keeps that SEND aside instead and this one gets in
+   * (THREATS case 51); true when it did. Not for a wait on the channel's hold (its own doing).
+   */
+  private waitingBehindOther(handle: number | undefined, held: (() => boolean) | undefined): boolean {
+    if (handle === undefined || (held !== undefined && held()) || !this.ring.headIsOtherThan(RecordType.SEND, handle)) return false;
+    if (this.behindOthers++ === 0) this.ring.setOthersWaiting(true);
+    this.ring.nudge();
+    return true;
+  }
+
+  private notBehindOther(): void {
+    if (--this.behindOthers === 0) this.ring.setOthersWaiting(false);
+  }
+
+  private async waitForSpaceOf(body: number, stop?: () => boolean, held?: () => boolean): Promise<void> {
     const done = (): boolean =>
       (this.ring.canClaim(body) && (held === undefined || !held())) || this.ring.faulted || this.owner.failure !== undefined || (stop !== undefined && stop());
     if (this.wait.eventLoopPollMs > 0) {
@@ -157,9 +185,17 @@ export class SendQueue {
    * EHWRESET when the operator marked the hardware gone, which a blocked thread cannot hear
    * through its control plane.
    */
-  waitForSpaceSync(payloadBytes: number, timeoutMs: number, held?: () => boolean): boolean {
+  waitForSpaceSync(payloadBytes: number, timeoutMs: number, held?: () => boolean, handle?: number): boolean {
+    const behindOther = this.waitingBehindOther(handle, held);
+    try {
+      return this.waitForSpaceSyncOf(workRequestBodyBytes(payloadBytes), timeoutMs, held);
+    } finally {
+      if (behindOther) this.notBehindOther();
+    }
+  }
+
+  private waitForSpaceSyncOf(body: number, timeoutMs: number, held?: () => boolean): boolean {
     const ring = this.ring;
-    const body = workRequestBodyBytes(payloadBytes);
     const recorded = this.tracer?.sleeping(TraceWait.SEND_SPACE, this.owner.index) ?? false;
     const ok = sleepSync(
       ring.i32,

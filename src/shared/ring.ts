@@ -27,6 +27,7 @@ import {
   RING_DATA_BELL_OFFSET,
   RING_DATA_WAITING_OFFSET,
   RING_HEADER_BYTES,
+  RING_OTHERS_WAITING_OFFSET,
   RING_PRODUCER_POSITION_OFFSET,
   RING_SPACE_BELL_OFFSET,
   RING_SPACE_WAITING_OFFSET,
@@ -159,6 +160,8 @@ abstract class RingSide {
   protected readonly mask: number;
   protected readonly producerWord: number;
   protected readonly consumerWord: number;
+  /** The hint word of a send ring (RING_OTHERS_WAITING_OFFSET). */
+  protected readonly othersWaitingWord: number;
   /** Where this ring's wake-up flags and bells live. */
   readonly signals: RingSignals;
   /** Why the ring faulted; empty while healthy. */
@@ -177,6 +180,7 @@ abstract class RingSide {
     this.dataStart = loc.base + RING_HEADER_BYTES;
     this.producerWord = (loc.base + RING_PRODUCER_POSITION_OFFSET) >> 2;
     this.consumerWord = (loc.base + RING_CONSUMER_POSITION_OFFSET) >> 2;
+    this.othersWaitingWord = (loc.base + RING_OTHERS_WAITING_OFFSET) >> 2;
     this.signals = loc.signals ?? ownSignals(loc.base);
   }
 
@@ -305,6 +309,34 @@ export class RingProducer extends RingSide {
     this.published = this.claimed;
     Atomics.store(this.i32, this.producerWord, this.published);
     return ringBell(this.i32, this.signals.dataWaiting, this.signals.dataBell);
+  }
+
+  /**
+   * Whether the record at the ring's head (the oldest the consumer has not handed back) is a `type`
+   * record whose first body word is not `word`: a send ring's SEND of another channel. False for an
+   * empty ring or a head it cannot make out. This side's own memory, read for a hint only.
+   */
+  headIsOtherThan(type: number, word: number): boolean {
+    let at = Atomics.load(this.i32, this.consumerWord);
+    if (at === this.published) return false;
+    let index = at & this.mask;
+    if (this.u32[(this.dataStart + index + RecordLayout.TYPE_OFFSET) >> 2] === RecordType.PAD) {
+      at = (at + this.capacity - index) | 0;
+      if (at === this.published) return false;
+      index = 0;
+    }
+    const found = this.u32[(this.dataStart + index + RecordLayout.TYPE_OFFSET) >> 2];
+    return found === type && this.u32[(this.dataStart + index + RecordLayout.HEADER_BYTES) >> 2] !== word;
+  }
+
+  /** Raise (or lower) the send ring's hint that another channel's work request waits for space (RING_OTHERS_WAITING_OFFSET). */
+  setOthersWaiting(on: boolean): void {
+    Atomics.store(this.i32, this.othersWaitingWord, on ? 1 : 0);
+  }
+
+  /** Ring the consumer's bell if it sleeps, with nothing new published (it should look again). */
+  nudge(): void {
+    ringBell(this.i32, this.signals.dataWaiting, this.signals.dataBell);
   }
 
   /** Free bytes as of the last look at the consumer (refreshes it). */
@@ -540,6 +572,49 @@ export class RingConsumer extends RingSide {
     }
     this.wakeHeld = false;
     ringBell(this.i32, this.signals.spaceWaiting, this.signals.spaceBell);
+  }
+
+  /** A send ring's hint, as its producer wrote it (RING_OTHERS_WAITING_OFFSET). */
+  othersWaiting(): boolean {
+    return Atomics.load(this.i32, this.othersWaitingWord) !== 0;
+  }
+
+  /** Where sameBehind() got to: the record it started behind, the word it matched, the position it reached. */
+  private scanHead = -1;
+  private scanWord = -1;
+  private scanTo = 0;
+
+  /**
+   * Whether every record the producer has published behind the one the last poll() found is a
+   * `type` record whose first body word is `word` (a stream of one channel's SENDs, with nothing
+   * else waiting behind it). It reads ahead without consuming, and only to answer this: a record
+   * it cannot make out counts as another. Called again behind the same record, it goes on from
+   * where it stopped, so a blocked record's retries read each record behind it once.
+   */
+  sameBehind(type: number, word: number): boolean {
+    const producer = Atomics.load(this.i32, this.producerWord);
+    if (((producer - this.position) >>> 0) > this.capacity) return false;
+    const resume = this.scanHead === this.position && this.scanWord === word && ((this.scanTo - this.position) >>> 0) <= ((producer - this.position) >>> 0);
+    let at = resume ? this.scanTo : (this.position + this.recordSpan) | 0;
+    this.scanHead = this.position;
+    this.scanWord = word;
+    while (at !== producer) {
+      const index = at & this.mask;
+      const left = (producer - at) >>> 0;
+      const toEnd = this.capacity - index;
+      const length = this.u32[(this.dataStart + index + RecordLayout.LENGTH_OFFSET) >> 2];
+      const found = this.u32[(this.dataStart + index + RecordLayout.TYPE_OFFSET) >> 2];
+      if (found === RecordType.PAD && length === toEnd && toEnd <= left) {
+        at = (at + toEnd) | 0;
+        continue;
+      }
+      const span = (length + RecordLayout.ALIGN_BYTES - 1) & ~(RecordLayout.ALIGN_BYTES - 1);
+      if (found !== type || length < RecordLayout.HEADER_BYTES + 4 || span > toEnd || span > left) return false;
+      if (this.u32[(this.dataStart + index + RecordLayout.HEADER_BYTES) >> 2] !== word) return false;
+      at = (at + span) | 0;
+    }
+    this.scanTo = at;
+    return true;
   }
 
   /** Wake the producer if it sleeps on the space bell, for a wait on more than space (a channel's hold, THREATS case 51). */

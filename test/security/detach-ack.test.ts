@@ -23,7 +23,7 @@ it('46: a process slot comes back after its process ended, whatever its peers di
   for (let round = 1; round <= 3; round++) {
     const flag = new SharedArrayBuffer(4);
     const subscriber = await machine.partition(3).spawn(fixture('closing-subscriber.mjs'), { k: 40, flag });
-    const publisher = await machine.partition(1).spawn(fixture('fanout-publisher.mjs'), { peer: 3, k: 40, flag, bMessages: 7000 });
+    const publisher = await machine.partition(1).spawn(fixture('fanout-publisher.mjs'), { peer: 3, k: 40, flag, aMessages: 80, bMessages: 7000 });
     await publisher.result;
     expect(await subscriber.result).toBe('closed');
     // The slot normally returns within milliseconds; 5 s is for a loaded machine.

@@ -8,7 +8,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createMachine } from '../../src/index.js';
-import { CONNECTION_HELD_OFFSET, connectionEntryOffset, handleSlot } from '../../src/shared/layout.js';
+import { CONNECTION_HELD_OFFSET, connectionEntryOffset, handleSlot, RING_CONSUMER_POSITION_OFFSET, RING_OTHERS_WAITING_OFFSET } from '../../src/shared/layout.js';
 import { numbered, rawChannel, receiveAll, SMALL, waitFor, withBench } from './harness.js';
 
 const A = 3; // reads nothing until the test drains it
@@ -17,26 +17,64 @@ const V = 5; // the other receiver
 
 const fixture = (name: string): URL => new URL(`../fixtures/security/${name}`, import.meta.url);
 const small = { wait: 'sleep', receiveRingBytes: 4096, sendRingBytes: 4096, maxMessageBytes: 256 } as const;
+/** Partition 3 of the library tests reads, to the end, the second channel a held writer opens (held-writer.mjs). */
+const side = { partition: 3, port: 9 };
+
+/** The port word where the hardware marks the end `handle` names held. */
+function heldWord(handle: number): number {
+  return (connectionEntryOffset(handleSlot(handle, SMALL.channelsPerPartition)) + CONNECTION_HELD_OFFSET) >> 2;
+}
 
 describe('case 51: a held channel does not hold back its sender\'s other channels', () => {
-  it('51: raw: with one channel\'s receiver full, the same queue pair\'s other channel goes on; the held one delivers everything, in order, once drained', async () => {
+  it('51: raw: a lone stream to a full ring waits in its send ring; once another channel\'s SEND waits behind it, the stream is kept aside and held, and that SEND goes on; all delivered in order once drained', async () => {
     await withBench({ hostile: [A, P, V] }, async (b) => {
       const [a, p, v] = [b.os(A), b.os(P), b.os(V)];
       // Both channels from P's queue pair 0: one send ring.
       const stuck = await rawChannel(b, P, 0, A, 0, 9);
       const other = await rawChannel(b, P, 0, V, 0, 9);
-      const held = (connectionEntryOffset(handleSlot(stuck.send, SMALL.channelsPerPartition)) + CONNECTION_HELD_OFFSET) >> 2;
-      // 32-byte records: A's 4096-byte ring takes 128; the other 72 are kept aside.
+      const held = heldWord(stuck.send);
+      // 32-byte records: A's 4096-byte ring takes 128; with nothing else behind them, the other 72
+      // wait in P's send ring, as a stream always did (keeping them aside would copy each twice).
       expect(await p.sendMany(0, stuck.send, 200, 16)).toBe(200);
-      await waitFor('the stuck channel to be held', async () => (await p.getWord(held)) === 1);
+      await waitFor('the receive ring to fill', () => b.stats(A).delivered === 128);
+      await waitFor('the hardware to stop at the first that does not fit', async () => (await p.sendPositions(0)).consumer === 128 * 32);
+      expect(await p.getWord(held)).toBe(0);
+      expect(b.stats(A).kept).toBe(0);
+      // Another channel's SENDs behind them: the 72 are kept aside, and those go on.
       expect(await p.sendMany(0, other.send, 50, 16)).toBe(50);
       expect((await receiveAll(v, 0, 50)).map((r) => [r.channel, r.bytes])).toEqual(Array.from({ length: 50 }, (_, i) => [other.receive, numbered(i)]));
-      expect(b.stats(A).delivered).toBe(128);
+      expect(await p.getWord(held)).toBe(1);
+      expect(b.stats(A)).toMatchObject({ delivered: 128, kept: 72 });
       const got = await receiveAll(a, 0, 200);
       expect(got.map((r) => [r.channel, r.bytes])).toEqual(Array.from({ length: 200 }, (_, i) => [stuck.receive, numbered(i)]));
       await waitFor('the hold to end', async () => (await p.getWord(held)) === 0);
+      expect(b.stats(A).kept).toBe(0);
       expect(b.stats(P)).toMatchObject({ sent: 250, sendErrors: 0, completionsDropped: 0 });
       for (const id of [A, P, V]) expect(b.violations(id)).toEqual({});
+      await b.honest.finish();
+    });
+  });
+
+  it('51: raw: a sender that raises its ring\'s hint and ignores the hold: kept up to twice its send ring, then it waits in its own ring; the rest arrives in order', async () => {
+    await withBench({ hostile: [A, P] }, async (b) => {
+      const [a, p] = [b.os(A), b.os(P)];
+      const stuck = await rawChannel(b, P, 0, A, 0, 9);
+      const w = (await p.words(0)).send;
+      // The hint says another channel waits: the hardware keeps what A's ring cannot take aside.
+      await p.setWord(w.consumer + (RING_OTHERS_WAITING_OFFSET - RING_CONSUMER_POSITION_OFFSET) / 4, 1);
+      // 24 bytes kept each (16 + 8): 341 fit in twice the 4096-byte send ring; 128 go into A's ring.
+      const N = 128 + 341 + 20;
+      expect(await p.sendMany(0, stuck.send, N, 16)).toBe(N);
+      await waitFor('the hardware to stop at the first past the bound', async () => (await p.sendPositions(0)).consumer === (128 + 341) * 32);
+      await b.honest.advances(b.honest.progress(), 32);
+      expect(await p.sendPositions(0)).toEqual({ producer: N * 32, consumer: (128 + 341) * 32 });
+      expect(b.stats(A)).toMatchObject({ delivered: 128, kept: 341 });
+      expect(await p.getWord(heldWord(stuck.send))).toBe(1);
+      const got = await receiveAll(a, 0, N);
+      expect(got.map((r) => r.bytes)).toEqual(Array.from({ length: N }, (_, i) => numbered(i)));
+      expect(b.stats(A)).toMatchObject({ delivered: N, kept: 0 });
+      expect(b.stats(P)).toMatchObject({ sent: N, sendErrors: 0 });
+      for (const id of [A, P]) expect(b.violations(id)).toEqual({});
       await b.honest.finish();
     });
   });
@@ -68,10 +106,11 @@ describe('case 51: a held channel does not hold back its sender\'s other channel
   }, 60_000);
 
   it('51: a sender that closes a held channel: its reader gets every message, in order, then the end', async () => {
-    await using machine = await createMachine({ ...small, partitions: [{ id: 1 }, { id: 2 }] });
+    await using machine = await createMachine({ ...small, partitions: [{ id: 1 }, { id: 2 }, { id: 3 }] });
+    await machine.partition(3).spawn(fixture('sink.mjs'), { port: side.port });
     const flag = new SharedArrayBuffer(4);
     const reader = await machine.partition(1).spawn(fixture('late-reader.mjs'), { port: 8, flag, then: 'read' });
-    const writer = await machine.partition(2).spawn(fixture('held-writer.mjs'), { partition: 1, port: 8, flag, bytes: 64, then: 'close' });
+    const writer = await machine.partition(2).spawn(fixture('held-writer.mjs'), { partition: 1, port: 8, side, flag, bytes: 64, then: 'close' });
     const w = (await writer.result) as { sent: number; heldError: string };
     expect(w.heldError).toMatch(/^EAGAIN: channel \d+ is held: its receiver's ring is full/);
     // 80-byte records: the reader's 4 KiB ring held 51 when the rest began to be kept.
@@ -80,26 +119,29 @@ describe('case 51: a held channel does not hold back its sender\'s other channel
   }, 30_000);
 
   it('51: a sender that closes a held channel, then loses its reader: its closed channel counts every kept message as refused (EPEERDEAD)', async () => {
-    await using machine = await createMachine({ ...small, partitions: [{ id: 1 }, { id: 2 }] });
+    await using machine = await createMachine({ ...small, partitions: [{ id: 1 }, { id: 2 }, { id: 3 }] });
+    await machine.partition(3).spawn(fixture('sink.mjs'), { port: side.port });
     const flag = new SharedArrayBuffer(8);
     // The reader waits for a flag nobody sets: it reads nothing.
     await machine.partition(1).spawn(fixture('late-reader.mjs'), { port: 8, flag: new SharedArrayBuffer(4), then: 'read' });
-    const writer = await machine.partition(2).spawn(fixture('held-writer.mjs'), { partition: 1, port: 8, flag, bytes: 64, then: 'close-then-count' });
+    const writer = await machine.partition(2).spawn(fixture('held-writer.mjs'), { partition: 1, port: 8, side, flag, bytes: 64, then: 'close-then-count' });
     await waitFor('the writer to close its held end', () => Atomics.load(new Int32Array(flag), 1) === 1);
-    const kept = machine.stats().partitions.find((p) => p.id === 1)!.kept;
-    expect(kept).toBeGreaterThan(0);
+    expect(machine.stats().partitions.find((p) => p.id === 1)!.kept).toBeGreaterThan(0);
     await machine.partition(1).terminate();
     const w = (await writer.result) as { sent: number; failedSends: Record<string, number> };
-    expect(w.failedSends).toEqual({ EPEERDEAD: kept });
-    expect(w.sent).toBe(51 + kept);
+    // The reader's ring took 51, which died with it; everything else the writer sent was kept, and is refused.
+    const delivered = machine.stats().partitions.find((p) => p.id === 1)!.delivered;
+    expect(delivered).toBe(51);
+    expect(w.failedSends).toEqual({ EPEERDEAD: w.sent - delivered });
     expect(machine.stats().partitions.find((p) => p.id === 1)!.kept).toBe(0);
   }, 30_000);
 
   it('51: a reader that closes a held channel: every message that did not reach its ring is counted as refused (ECLOSED), the write that waited included', async () => {
-    await using machine = await createMachine({ ...small, partitions: [{ id: 1 }, { id: 2 }] });
+    await using machine = await createMachine({ ...small, partitions: [{ id: 1 }, { id: 2 }, { id: 3 }] });
+    await machine.partition(3).spawn(fixture('sink.mjs'), { port: side.port });
     const flag = new SharedArrayBuffer(4);
     const reader = await machine.partition(1).spawn(fixture('late-reader.mjs'), { port: 8, flag, then: 'close' });
-    const writer = await machine.partition(2).spawn(fixture('held-writer.mjs'), { partition: 1, port: 8, flag, bytes: 64, then: 'write' });
+    const writer = await machine.partition(2).spawn(fixture('held-writer.mjs'), { partition: 1, port: 8, side, flag, bytes: 64, then: 'write' });
     expect(await reader.result).toEqual({ closed: true });
     const w = (await writer.result) as { sent: number; outcome: string; failedSends: Record<string, number> };
     // The write waiting on the hold either saw the end first (it fails) or went into the send ring
@@ -112,6 +154,8 @@ describe('case 51: a held channel does not hold back its sender\'s other channel
     const delivered = machine.stats().partitions.find((p) => p.id === 1)!.delivered;
     expect(delivered).toBeGreaterThanOrEqual(51);
     expect(w.failedSends).toEqual({ ECLOSED: handed - delivered });
-    expect(machine.stats().partitions.find((p) => p.id === 2)).toMatchObject({ sent: delivered, sendErrors: handed - delivered });
+    // The writer's sent: what reached the reader, and its messages to the side channel's sink.
+    const sideDelivered = machine.stats().partitions.find((p) => p.id === 3)!.delivered;
+    expect(machine.stats().partitions.find((p) => p.id === 2)).toMatchObject({ sent: delivered + sideDelivered, sendErrors: handed - delivered });
   }, 30_000);
 });
