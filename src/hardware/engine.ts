@@ -139,7 +139,7 @@ export class Engine {
     const largestSendSpan = alignUp(RecordLayout.HEADER_BYTES + workRequestBodyBytes(options.maxMessageBytes), RecordLayout.ALIGN_BYTES);
     this.releaseStep = Math.min(options.sendRingBytes >>> 4, options.sendRingBytes - 2 * largestSendSpan);
     // Twice a send ring: what a sender's library may have sent on a channel before it saw the hold
-    // is at most what its ring held then, and the message it was claiming.
+    // is at most what its ring held then, and the batch it was sending.
     this.kept = new KeptDeliveries(table.state.length, 2 * options.sendRingBytes);
   }
 
@@ -793,7 +793,8 @@ export class Engine {
   private releaseHold(d: number): void {
     const t = this.table;
     const e = t.peer[d];
-    if (e === NO_ENTRY || t.remoteNode[e] !== 0) return;
+    // `d` may still name an end its sender closed, whose slot another channel took since.
+    if (e === NO_ENTRY || t.peer[e] !== d || t.remoteNode[e] !== 0) return;
     if (t.state[e] === ConnectionState.OPEN) this.ports[t.partitionIndexOf(e)].writeHeld(t.slotOf(e), false);
     this.queuePairOf(e)?.send.wakeProducer();
   }
