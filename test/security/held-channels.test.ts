@@ -79,6 +79,33 @@ describe('case 51: a held channel does not hold back its sender\'s other channel
     });
   });
 
+  it('51: raw: a sender that closes a held channel and opens another in the same slot: the old channel\'s kept messages draining does not end the new one\'s hold', async () => {
+    await withBench({ hostile: [A, P] }, async (b) => {
+      const [a, p] = [b.os(A), b.os(P)];
+      const w = (await p.words(0)).send;
+      await p.setWord(w.consumer + (RING_OTHERS_WAITING_OFFSET - RING_CONSUMER_POSITION_OFFSET) / 4, 1);
+      const first = await rawChannel(b, P, 0, A, 0, 9);
+      expect(await p.sendMany(0, first.send, 200, 16)).toBe(200);
+      await waitFor('72 kept', () => b.stats(A).kept === 72);
+      p.close(0, first.send);
+      const second = await rawChannel(b, P, 0, A, 0, 9);
+      expect(handleSlot(second.send, SMALL.channelsPerPartition)).toBe(handleSlot(first.send, SMALL.channelsPerPartition));
+      expect(await p.sendMany(0, second.send, 200, 16, 1000)).toBe(200);
+      await waitFor('the second channel kept too', () => b.stats(A).kept === 272);
+      expect(await p.getWord(heldWord(second.send))).toBe(1);
+      // A takes what its ring holds: the first channel's 72 move in, then some of the second's.
+      const got = [...(await a.readReceive(0))];
+      await waitFor('the first channel\'s kept messages to move in', () => b.stats(A).kept < 200);
+      expect(await p.getWord(heldWord(second.send))).toBe(1);
+      got.push(...(await receiveAll(a, 0, 128 + 72 + 1 + 200 - got.length)));
+      expect(got.filter((r) => r.channel === first.receive).map((r) => r.bytes)).toEqual([...Array.from({ length: 200 }, (_, i) => numbered(i)), []]);
+      expect(got.filter((r) => r.channel === second.receive).map((r) => r.bytes)).toEqual(Array.from({ length: 200 }, (_, i) => numbered(1000 + i)));
+      await waitFor('the hold to end', async () => (await p.getWord(heldWord(second.send))) === 0);
+      for (const id of [A, P]) expect(b.violations(id)).toEqual({});
+      await b.honest.finish();
+    });
+  });
+
   it('51: an honest server answers its other clients while one client sends requests and never reads the answers', async () => {
     await using machine = await createMachine({ ...small, partitions: [{ id: 1, name: 'server' }, { id: 2, name: 'honest' }, { id: 3, name: 'greedy' }] });
     const stop = new SharedArrayBuffer(4);
