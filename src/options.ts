@@ -111,7 +111,10 @@ export const DEFAULTS = {
   /**
    * Old-generation heap of the hardware worker (fixed): its own tables and what partitions make it
    * hold through the control plane are bounded (about 58 KB per partition at the defaults), so a
-   * runaway there fails the machine closed instead of growing without end.
+   * runaway there fails the machine closed instead of growing without end. Messages it keeps aside
+   * for full receive rings (THREATS case 51) are ArrayBuffers outside this heap: they are bounded
+   * apart, at twice `sendRingBytes` per channel end (32 MiB for a partition's 64 ends at the
+   * defaults, and up to twice that while a buffer grows).
    */
   hardwareHeapMb: 256,
   /** `trace.records`: records per thread's trace ring. */

@@ -579,25 +579,40 @@ export class RingConsumer extends RingSide {
     return Atomics.load(this.i32, this.othersWaitingWord) !== 0;
   }
 
-  /** Where sameBehind() got to: the record it started behind, the word it matched, the position it reached. */
-  private scanHead = -1;
-  private scanWord = -1;
-  private scanTo = 0;
+  /**
+   * What sameBehind() learned, kept across its calls so that it reads each record once, however
+   * often it is asked and however far the head moves: every record in [sameFrom, sameTo) is a
+   * `sameWord` record; the record at otherAt is not an `otherWord` one.
+   */
+  private sameWord = -1;
+  private sameFrom = 0;
+  private sameTo = 0;
+  private otherWord = -1;
+  private otherAt = 0;
 
   /**
    * Whether every record the producer has published behind the one the last poll() found is a
    * `type` record whose first body word is `word` (a stream of one channel's SENDs, with nothing
    * else waiting behind it). It reads ahead without consuming, and only to answer this: a record
-   * it cannot make out counts as another. Called again behind the same record, it goes on from
-   * where it stopped, so a blocked record's retries read each record behind it once.
+   * it cannot make out, a length past the ring's records, and a producer position that moved back
+   * all count as another. What it learned stays for the next call (the same head retried, or the
+   * records behind it at the head in turn), so no record is read twice.
    */
   sameBehind(type: number, word: number): boolean {
     const producer = Atomics.load(this.i32, this.producerWord);
-    if (((producer - this.position) >>> 0) > this.capacity) return false;
-    const resume = this.scanHead === this.position && this.scanWord === word && ((this.scanTo - this.position) >>> 0) <= ((producer - this.position) >>> 0);
-    let at = resume ? this.scanTo : (this.position + this.recordSpan) | 0;
-    this.scanHead = this.position;
-    this.scanWord = word;
+    const published = (producer - this.position) >>> 0;
+    if (published > this.capacity) return false;
+    const next = (this.position + this.recordSpan) | 0;
+    // Between the head and the producer (ring order): `at` is.
+    const behind = (at: number): boolean => ((at - this.position) >>> 0) <= published;
+    if (this.otherWord === word && behind(this.otherAt) && this.otherAt !== this.position) return false;
+    let at = next;
+    if (this.sameWord === word && ((next - this.sameFrom) >>> 0) <= ((this.sameTo - this.sameFrom) >>> 0)) {
+      // Checked up to sameTo already; a producer that moved back behind it is not believed.
+      if (!behind(this.sameTo)) return false;
+      at = this.sameTo;
+    } else this.sameFrom = next;
+    this.sameWord = word;
     while (at !== producer) {
       const index = at & this.mask;
       const left = (producer - at) >>> 0;
@@ -608,12 +623,24 @@ export class RingConsumer extends RingSide {
         at = (at + toEnd) | 0;
         continue;
       }
-      const span = (length + RecordLayout.ALIGN_BYTES - 1) & ~(RecordLayout.ALIGN_BYTES - 1);
-      if (found !== type || length < RecordLayout.HEADER_BYTES + 4 || span > toEnd || span > left) return false;
-      if (this.u32[(this.dataStart + index + RecordLayout.HEADER_BYTES) >> 2] !== word) return false;
+      // Bounded first, so the span is positive (an unbounded length rounds to 0 or less as an int32).
+      const span = length <= this.maxRecordBytes ? (length + RecordLayout.ALIGN_BYTES - 1) & ~(RecordLayout.ALIGN_BYTES - 1) : 0;
+      if (
+        found !== type ||
+        length < RecordLayout.HEADER_BYTES + 4 ||
+        span === 0 ||
+        span > toEnd ||
+        span > left ||
+        this.u32[(this.dataStart + index + RecordLayout.HEADER_BYTES) >> 2] !== word
+      ) {
+        this.sameTo = at;
+        this.otherWord = word;
+        this.otherAt = at;
+        return false;
+      }
       at = (at + span) | 0;
     }
-    this.scanTo = at;
+    this.sameTo = at;
     return true;
   }
 

@@ -8,7 +8,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createMachine } from '../../src/index.js';
-import { CONNECTION_HELD_OFFSET, connectionEntryOffset, handleSlot, RING_CONSUMER_POSITION_OFFSET, RING_OTHERS_WAITING_OFFSET } from '../../src/shared/layout.js';
+import { CONNECTION_HELD_OFFSET, connectionEntryOffset, handleSlot, RecordType, RING_CONSUMER_POSITION_OFFSET, RING_OTHERS_WAITING_OFFSET } from '../../src/shared/layout.js';
 import { numbered, rawChannel, receiveAll, SMALL, waitFor, withBench } from './harness.js';
 
 const A = 3; // reads nothing until the test drains it
@@ -105,6 +105,28 @@ describe('case 51: a held channel does not hold back its sender\'s other channel
       await b.honest.finish();
     });
   });
+
+  // sameBehind() reads partition-written lengths behind a blocked head: one whose round-up to 8
+  // overflows an int32 gave a span of 0 (the scan stood still) or -24 (back onto the SEND before
+  // it, and forward again): the hardware spun and every partition stopped (review, wave 18).
+  for (const [length, before] of [[0xffffffff, false], [0xffffffe1, true], [0xfffffff1, false]] as const) {
+    it(`51: raw: ${before ? 'a SEND, then ' : ''}a SEND with header length 0x${length.toString(16)} behind a blocked head: the hardware keeps serving everyone`, async () => {
+      await withBench({ hostile: [A, P] }, async (b) => {
+        const p = b.os(P);
+        const stuck = await rawChannel(b, P, 0, A, 0, 9);
+        // 32-byte records: A's 4096-byte ring takes 128; the 129th blocks at the head of P's ring.
+        expect(await p.sendMany(0, stuck.send, 129, 16)).toBe(129);
+        await waitFor('the head to block', async () => (await p.sendPositions(0)).consumer === 128 * 32);
+        if (before) expect(typeof (await p.writeRecord(0, { type: RecordType.SEND, bodyBytes: 16, words: [stuck.send, 0] }))).toBe('number');
+        expect(typeof (await p.writeRecord(0, { type: RecordType.SEND, bodyBytes: 16, words: [stuck.send, 0], length }))).toBe('number');
+        await p.doorbell(4);
+        // Not a lone stream's SEND behind it: the head is kept aside, and so is the valid one.
+        await waitFor('the blocked SENDs to be kept aside', () => b.stats(A).kept === (before ? 2 : 1));
+        await b.honest.advances(b.honest.progress(), 16, 10_000);
+        await b.honest.finish();
+      });
+    }, 60_000);
+  }
 
   it('51: an honest server answers its other clients while one client sends requests and never reads the answers', async () => {
     await using machine = await createMachine({ ...small, partitions: [{ id: 1, name: 'server' }, { id: 2, name: 'honest' }, { id: 3, name: 'greedy' }] });
