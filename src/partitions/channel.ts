@@ -130,7 +130,7 @@ export class Channel implements AsyncIterable<Uint8Array> {
 
   /**
    * The hardware keeps this end's messages aside, its receiver's ring being full (THREATS case
-   * 50): nothing more goes on it until they are in that ring, so they never stop the process's
+   * 51): nothing more goes on it until they are in that ring, so they never stop the process's
    * other channels. Read with Atomics where a wait depends on it.
    */
   private readonly isHeld = (): boolean => Atomics.load(this.portWords, this.heldWord) !== 0;
