@@ -669,14 +669,14 @@ export class Engine {
 
   /**
    * The message's receive ring is full, or messages are kept for it already. While nothing but
-   * this channel's SENDs waits behind it in `qp`'s send ring (a stream), and its process says no
-   * other channel's work request waits for room in that ring (the ring's hint), it waits there
-   * (BLOCKED), retried each round, as always: holding it back holds back nothing else, and keeping
-   * a stream aside would copy each message twice. Otherwise it is kept aside (keepAside()), so
-   * what waits behind it goes on.
+   * this channel's SENDs waits behind it in `qp`'s send ring (a stream), and its process has not
+   * said that another channel's work request found no room in that ring (the ring's hint, taken
+   * here), it waits there (BLOCKED), retried each round, as always: holding it back holds back
+   * nothing else, and keeping a stream aside would copy each message twice. Otherwise it is kept
+   * aside (keepAside()), so what waits behind it goes on.
    */
   private keepOrWait(qp: HardwareQueuePair, handle: number, e: number, deliveryHandle: number, dqp: HardwareQueuePair, src: RingConsumer, payload: number, bytes: number): Outcome {
-    if (src.sameBehind(RecordType.SEND, handle) && !src.othersWaiting()) return BLOCKED;
+    if (!src.takeOthersWaiting() && src.sameBehind(RecordType.SEND, handle)) return BLOCKED;
     return this.keepAside(qp, e, deliveryHandle, dqp, src, payload, bytes);
   }
 

@@ -5,7 +5,7 @@
  * A process's channels share one send ring. A SEND left at the head of it while its receiver's
  * ring is full would stop every work request behind it: a client that stopped reading would stop
  * a server's answers to all its other clients. So when something else waits behind it (another
- * channel's work request in the ring, or the process's hint that one waits for room: see
+ * channel's work request in the ring, or the process's hint that one found no room: see
  * Engine.keepOrWait), the engine takes such a SEND out of the ring into the receiving queue pair's
  * kept messages, and marks the sending end held in its partition's connection table. The sender's
  * library sends no more on a held channel (send() says EAGAIN, write() waits) until its kept

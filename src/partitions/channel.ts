@@ -120,7 +120,10 @@ export class Channel implements AsyncIterable<Uint8Array> {
   send(data: Uint8Array | ArrayBufferView): void {
     const at = this.claim(toBytes(data), true);
     if (at !== FULL) return;
-    if (!this.isHeld()) throw new ChannelError('EAGAIN', `send ring of channel ${this.handle} is full`);
+    if (!this.isHeld()) {
+      this.tx.foundNoRoom(this.handle);
+      throw new ChannelError('EAGAIN', `send ring of channel ${this.handle} is full`);
+    }
     throw new ChannelError(
       'EAGAIN',
       `channel ${this.handle} is held: its receiver's ring is full, and the hardware keeps what it sent since aside until the receiver reads`,

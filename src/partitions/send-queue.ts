@@ -50,8 +50,6 @@ export class SendQueue {
   private spaceSleeper: Promise<void> | undefined;
   /** Work requests claimed so far (modulo 2^32): sendBatch tells its own claims from others made while it ran. */
   claims = 0;
-  /** Waits for room behind another channel's SEND (waitingBehindOther()); the ring's hint is up while any. */
-  private behindOthers = 0;
 
   constructor(
     readonly ring: RingProducer,
@@ -98,32 +96,7 @@ export class SendQueue {
    */
   async waitForSpace(payloadBytes: number, stop?: () => boolean, held?: () => boolean, handle?: number): Promise<void> {
     const body = workRequestBodyBytes(payloadBytes);
-    const behindOther = this.waitingBehindOther(handle, held);
-    try {
-      await this.waitForSpaceOf(body, stop, held);
-    } finally {
-      if (behindOther) this.notBehindOther();
-    }
-  }
-
-  /**
-   * A work request on channel `handle` is about to wait for room in the ring: if a SEND of another
-   * channel is at the ring's head (the hardware keeps it there while its receiver's ring is full),
-   * raise the ring's hint, so that the hardware keeps that SEND aside instead and this one gets in
-   * (THREATS case 51); true when it did. Not for a wait on the channel's hold (its own doing).
-   */
-  private waitingBehindOther(handle: number | undefined, held: (() => boolean) | undefined): boolean {
-    if (handle === undefined || (held !== undefined && held()) || !this.ring.headIsOtherThan(RecordType.SEND, handle)) return false;
-    if (this.behindOthers++ === 0) this.ring.setOthersWaiting(true);
-    this.ring.nudge();
-    return true;
-  }
-
-  private notBehindOther(): void {
-    if (--this.behindOthers === 0) this.ring.setOthersWaiting(false);
-  }
-
-  private async waitForSpaceOf(body: number, stop?: () => boolean, held?: () => boolean): Promise<void> {
+    if (handle !== undefined && (held === undefined || !held())) this.foundNoRoom(handle);
     const done = (): boolean =>
       (this.ring.canClaim(body) && (held === undefined || !held())) || this.ring.faulted || this.owner.failure !== undefined || (stop !== undefined && stop());
     if (this.wait.eventLoopPollMs > 0) {
@@ -186,16 +159,9 @@ export class SendQueue {
    * through its control plane.
    */
   waitForSpaceSync(payloadBytes: number, timeoutMs: number, held?: () => boolean, handle?: number): boolean {
-    const behindOther = this.waitingBehindOther(handle, held);
-    try {
-      return this.waitForSpaceSyncOf(workRequestBodyBytes(payloadBytes), timeoutMs, held);
-    } finally {
-      if (behindOther) this.notBehindOther();
-    }
-  }
-
-  private waitForSpaceSyncOf(body: number, timeoutMs: number, held?: () => boolean): boolean {
+    if (handle !== undefined && (held === undefined || !held())) this.foundNoRoom(handle);
     const ring = this.ring;
+    const body = workRequestBodyBytes(payloadBytes);
     const recorded = this.tracer?.sleeping(TraceWait.SEND_SPACE, this.owner.index) ?? false;
     const ok = sleepSync(
       ring.i32,
@@ -211,6 +177,18 @@ export class SendQueue {
     if (this.spaceSleeper !== undefined) Atomics.store(ring.i32, ring.signals.spaceWaiting, 1);
     if (hardwareGone(ring.i32)) throw new ChannelError('EHWRESET', 'the hardware worker stopped while this thread waited for send ring space');
     return ok;
+  }
+
+  /**
+   * A work request on channel `handle` found no room in the ring (a send() that throws EAGAIN, a
+   * write() about to wait): if a SEND of another channel is at the ring's head (the hardware keeps
+   * it there while its receiver's ring is full), raise the ring's hint and ring the hardware, so
+   * that it keeps that SEND aside instead and frees the room (THREATS case 51).
+   */
+  foundNoRoom(handle: number): void {
+    if (!this.ring.headIsOtherThan(RecordType.SEND, handle)) return;
+    this.ring.raiseOthersWaiting();
+    this.ring.nudge();
   }
 
   /** Write a control work request (CLOSE, DETACH), waiting for ring space if needed. */

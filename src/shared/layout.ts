@@ -66,10 +66,10 @@ export const RING_DATA_BELL_OFFSET = 2 * CACHE_LINE_BYTES + 4;
 export const RING_SPACE_WAITING_OFFSET = 3 * CACHE_LINE_BYTES;
 export const RING_SPACE_BELL_OFFSET = 3 * CACHE_LINE_BYTES + 4;
 /**
- * Send rings only, producer-written, a hint: raised while a work request of another channel than
- * the SEND at the ring's head waits for space. The hardware then keeps that SEND aside when its
- * receive ring is full rather than let it stop the ring (THREATS case 51); any value a partition
- * writes here changes only how its own SENDs wait.
+ * Send rings only, a hint: the producer raises it when a work request of another channel than the
+ * SEND at the ring's head found no room, and the hardware takes it (back to 0) when it decides
+ * whether to keep that SEND aside, its receive ring being full, rather than let it stop the ring
+ * (THREATS case 51). Any value a partition writes here changes only how its own SENDs wait.
  */
 export const RING_OTHERS_WAITING_OFFSET = 3 * CACHE_LINE_BYTES + 8;
 export const RING_HEADER_BYTES = 4 * CACHE_LINE_BYTES;

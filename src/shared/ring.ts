@@ -329,9 +329,9 @@ export class RingProducer extends RingSide {
     return found === type && this.u32[(this.dataStart + index + RecordLayout.HEADER_BYTES) >> 2] !== word;
   }
 
-  /** Raise (or lower) the send ring's hint that another channel's work request waits for space (RING_OTHERS_WAITING_OFFSET). */
-  setOthersWaiting(on: boolean): void {
-    Atomics.store(this.i32, this.othersWaitingWord, on ? 1 : 0);
+  /** Raise the send ring's hint that another channel's work request waits for space (RING_OTHERS_WAITING_OFFSET); its consumer takes it. */
+  raiseOthersWaiting(): void {
+    Atomics.store(this.i32, this.othersWaitingWord, 1);
   }
 
   /** Ring the consumer's bell if it sleeps, with nothing new published (it should look again). */
@@ -574,9 +574,14 @@ export class RingConsumer extends RingSide {
     ringBell(this.i32, this.signals.spaceWaiting, this.signals.spaceBell);
   }
 
-  /** A send ring's hint, as its producer wrote it (RING_OTHERS_WAITING_OFFSET). */
-  othersWaiting(): boolean {
-    return Atomics.load(this.i32, this.othersWaitingWord) !== 0;
+  /**
+   * A send ring's hint, as its producer wrote it (RING_OTHERS_WAITING_OFFSET), taken: the word
+   * goes back to 0, and the producer raises it again if another of its work requests still finds
+   * no room (a hint lost to a race costs it one more try, never a wait: the space freed by acting
+   * on the first one wakes it).
+   */
+  takeOthersWaiting(): boolean {
+    return Atomics.exchange(this.i32, this.othersWaitingWord, 0) !== 0;
   }
 
   /**

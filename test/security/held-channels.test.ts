@@ -55,42 +55,56 @@ describe('case 51: a held channel does not hold back its sender\'s other channel
     });
   });
 
-  it('51: raw: a sender that raises its ring\'s hint and ignores the hold: kept up to twice its send ring, then it waits in its own ring; the rest arrives in order', async () => {
-    await withBench({ hostile: [A, P] }, async (b) => {
-      const [a, p] = [b.os(A), b.os(P)];
+  it('51: raw: a sender that ignores the hold: kept up to twice its send ring, then it waits in its own ring; everything arrives in order', async () => {
+    await withBench({ hostile: [A, P, V] }, async (b) => {
+      const [a, p, v] = [b.os(A), b.os(P), b.os(V)];
       const stuck = await rawChannel(b, P, 0, A, 0, 9);
-      const w = (await p.words(0)).send;
-      // The hint says another channel waits: the hardware keeps what A's ring cannot take aside.
-      await p.setWord(w.consumer + (RING_OTHERS_WAITING_OFFSET - RING_CONSUMER_POSITION_OFFSET) / 4, 1);
-      // 24 bytes kept each (16 + 8): 341 fit in twice the 4096-byte send ring; 128 go into A's ring.
-      const N = 128 + 341 + 20;
-      expect(await p.sendMany(0, stuck.send, N, 16)).toBe(N);
-      await waitFor('the hardware to stop at the first past the bound', async () => (await p.sendPositions(0)).consumer === (128 + 341) * 32);
+      const other = await rawChannel(b, P, 0, V, 0, 9);
+      // 489 SENDs to A, with one to V after every tenth (and last): there is always something
+      // behind a blocked SEND to A, so it is kept aside rather than left at the head. 24 bytes kept
+      // each (16 + 8): 341 fit in twice the 4096-byte send ring; 128 go into A's ring.
+      const handles: number[] = [];
+      for (let i = 0; i < 489; i++) {
+        handles.push(stuck.send);
+        if (i % 10 === 9 || i === 488) handles.push(other.send);
+      }
+      const toA = handles.flatMap((h, i) => (h === stuck.send ? [i] : []));
+      const toV = handles.flatMap((h, i) => (h === other.send ? [i] : []));
+      expect(await p.sendMany(0, handles, handles.length, 16)).toBe(handles.length);
+      // The first SEND to A past the bound (A's 470th) waits at the head of P's ring.
+      const blockedAt = toA[128 + 341];
+      await waitFor('the hardware to stop at the first past the bound', async () => (await p.sendPositions(0)).consumer === blockedAt * 32);
       await b.honest.advances(b.honest.progress(), 32);
-      expect(await p.sendPositions(0)).toEqual({ producer: N * 32, consumer: (128 + 341) * 32 });
+      expect(await p.sendPositions(0)).toEqual({ producer: handles.length * 32, consumer: blockedAt * 32 });
       expect(b.stats(A)).toMatchObject({ delivered: 128, kept: 341 });
       expect(await p.getWord(heldWord(stuck.send))).toBe(1);
-      const got = await receiveAll(a, 0, N);
-      expect(got.map((r) => r.bytes)).toEqual(Array.from({ length: N }, (_, i) => numbered(i)));
-      expect(b.stats(A)).toMatchObject({ delivered: N, kept: 0 });
-      expect(b.stats(P)).toMatchObject({ sent: N, sendErrors: 0 });
-      for (const id of [A, P]) expect(b.violations(id)).toEqual({});
+      const gotA = await receiveAll(a, 0, toA.length);
+      expect(gotA.map((r) => r.bytes)).toEqual(toA.map((i) => numbered(i)));
+      const gotV = await receiveAll(v, 0, toV.length);
+      expect(gotV.map((r) => r.bytes)).toEqual(toV.map((i) => numbered(i)));
+      expect(b.stats(A)).toMatchObject({ delivered: toA.length, kept: 0 });
+      expect(b.stats(P)).toMatchObject({ sent: handles.length, sendErrors: 0 });
+      for (const id of [A, P, V]) expect(b.violations(id)).toEqual({});
       await b.honest.finish();
     });
   });
 
   it('51: raw: a sender that closes a held channel and opens another in the same slot: the old channel\'s kept messages draining does not end the new one\'s hold', async () => {
-    await withBench({ hostile: [A, P] }, async (b) => {
+    await withBench({ hostile: [A, P, V] }, async (b) => {
       const [a, p] = [b.os(A), b.os(P)];
-      const w = (await p.words(0)).send;
-      await p.setWord(w.consumer + (RING_OTHERS_WAITING_OFFSET - RING_CONSUMER_POSITION_OFFSET) / 4, 1);
+      const other = await rawChannel(b, P, 0, V, 0, 9);
       const first = await rawChannel(b, P, 0, A, 0, 9);
-      expect(await p.sendMany(0, first.send, 200, 16)).toBe(200);
+      // 200 SENDs to A with one to V after every tenth: the SENDs A's ring cannot take are kept aside.
+      const stream = (h: number) => Array.from({ length: 200 }, (_, i) => (i % 10 === 9 ? [h, other.send] : [h])).flat();
+      const numbersOf = (h: number, list: number[], first: number) => list.flatMap((x, i) => (x === h ? [numbered(first + i)] : []));
+      const firstList = stream(first.send);
+      expect(await p.sendMany(0, firstList, firstList.length, 16)).toBe(firstList.length);
       await waitFor('72 kept', () => b.stats(A).kept === 72);
       p.close(0, first.send);
       const second = await rawChannel(b, P, 0, A, 0, 9);
       expect(handleSlot(second.send, SMALL.channelsPerPartition)).toBe(handleSlot(first.send, SMALL.channelsPerPartition));
-      expect(await p.sendMany(0, second.send, 200, 16, 1000)).toBe(200);
+      const secondList = stream(second.send);
+      expect(await p.sendMany(0, secondList, secondList.length, 16, 1000)).toBe(secondList.length);
       await waitFor('the second channel kept too', () => b.stats(A).kept === 272);
       expect(await p.getWord(heldWord(second.send))).toBe(1);
       // A takes what its ring holds: the first channel's 72 move in, then some of the second's.
@@ -98,10 +112,10 @@ describe('case 51: a held channel does not hold back its sender\'s other channel
       await waitFor('the first channel\'s kept messages to move in', () => b.stats(A).kept < 200);
       expect(await p.getWord(heldWord(second.send))).toBe(1);
       got.push(...(await receiveAll(a, 0, 128 + 72 + 1 + 200 - got.length)));
-      expect(got.filter((r) => r.channel === first.receive).map((r) => r.bytes)).toEqual([...Array.from({ length: 200 }, (_, i) => numbered(i)), []]);
-      expect(got.filter((r) => r.channel === second.receive).map((r) => r.bytes)).toEqual(Array.from({ length: 200 }, (_, i) => numbered(1000 + i)));
+      expect(got.filter((r) => r.channel === first.receive).map((r) => r.bytes)).toEqual([...numbersOf(first.send, firstList, 0), []]);
+      expect(got.filter((r) => r.channel === second.receive).map((r) => r.bytes)).toEqual(numbersOf(second.send, secondList, 1000));
       await waitFor('the hold to end', async () => (await p.getWord(heldWord(second.send))) === 0);
-      for (const id of [A, P]) expect(b.violations(id)).toEqual({});
+      for (const id of [A, P, V]) expect(b.violations(id)).toEqual({});
       await b.honest.finish();
     });
   });
@@ -128,12 +142,13 @@ describe('case 51: a held channel does not hold back its sender\'s other channel
     }, 60_000);
   }
 
-  it('51: an honest server answers its other clients while one client sends requests and never reads the answers', async () => {
+  for (const server of ['multi-echo-server.mjs', 'multi-send-server.mjs']) {
+  it(`51: an honest server answers its other clients while one client sends requests and never reads the answers (${server === 'multi-echo-server.mjs' ? 'write()' : 'send(), retried on a timer'})`, async () => {
     await using machine = await createMachine({ ...small, partitions: [{ id: 1, name: 'server' }, { id: 2, name: 'honest' }, { id: 3, name: 'greedy' }] });
     const stop = new SharedArrayBuffer(4);
     const go = new SharedArrayBuffer(4);
     const greedySent = new SharedArrayBuffer(4);
-    const server = await machine.partition(1).spawn(fixture('multi-echo-server.mjs'), { port: 7, clients: 2, stop });
+    const serving = await machine.partition(1).spawn(fixture(server), { port: 7, clients: 2, stop });
     const honest = await machine.partition(2).spawn(fixture('round-trip-client.mjs'), { partition: 1, port: 7, n: 25, waitAt: 5, go, timeoutMs: 5000 });
     const delivered = (id: number) => machine.stats().partitions.find((p) => p.id === id)!.delivered;
     await waitFor('the honest client\'s first round trips', () => delivered(2) === 5);
@@ -145,7 +160,7 @@ describe('case 51: a held channel does not hold back its sender\'s other channel
     expect(await honest.result).toEqual({ done: 25, timedOut: false });
     Atomics.store(new Int32Array(stop), 0, 1);
     // The server's end of the greedy channel is held; its end of the honest one never was.
-    expect(await server.result).toEqual(expect.arrayContaining([{ remotePartition: 3, held: true }]));
+    expect(await serving.result).toEqual(expect.arrayContaining([{ remotePartition: 3, held: true }]));
     expect(delivered(3)).toBe(51);
     const stats = machine.stats().partitions;
     for (const s of stats) expect(s.violations.total, `violations of partition ${s.id}`).toBe(0);
@@ -153,6 +168,7 @@ describe('case 51: a held channel does not hold back its sender\'s other channel
     Atomics.store(new Int32Array(greedySent), 0, 2);
     expect(await greedy.result).toBe('sent');
   }, 60_000);
+  }
 
   it('51: a sender that closes a held channel: its reader gets every message, in order, then the end', async () => {
     await using machine = await createMachine({ ...small, partitions: [{ id: 1 }, { id: 2 }, { id: 3 }] });
