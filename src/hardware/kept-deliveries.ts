@@ -93,13 +93,6 @@ export class KeptDeliveries {
     return this.countOf[d] > 0;
   }
 
-  /** Messages kept, on every channel. */
-  get messages(): number {
-    let n = 0;
-    for (const q of this.queues.values()) n += q.count;
-    return n;
-  }
-
   /** The partition index that sent what is kept for `d`. */
   sender(d: number): number {
     return this.senderOf[d];
@@ -115,7 +108,8 @@ export class KeptDeliveries {
     if (this.countOf[d] > 0 && this.bytesOf[d] + cost > this.limitBytes) return false;
     let q = this.queues.get(dqp);
     if (q === undefined) {
-      q = new KeptMessages(dqp.index, 0, QUEUE_GROWTH_LIMIT, UNCOUNTED);
+      // For several ends at once (each message tagged with its own): no one entry, no link.
+      q = new KeptMessages(-1, 0, QUEUE_GROWTH_LIMIT, UNCOUNTED);
       this.queues.set(dqp, q);
     }
     q.push(src, at, bytes, deliveryHandle);

@@ -329,7 +329,7 @@ export class RingProducer extends RingSide {
     return found === type && this.u32[(this.dataStart + index + RecordLayout.HEADER_BYTES) >> 2] !== word;
   }
 
-  /** Raise the send ring's hint that another channel's work request waits for space (RING_OTHERS_WAITING_OFFSET); its consumer takes it. */
+  /** Raise the send ring's hint that another channel's work request found no room (RING_OTHERS_WAITING_OFFSET); its consumer takes it. */
   raiseOthersWaiting(): void {
     Atomics.store(this.i32, this.othersWaitingWord, 1);
   }
