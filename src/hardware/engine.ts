@@ -81,6 +81,9 @@ export class Engine {
   private pendingEnds: number[] = [];
   /** Messages whose receive ring was full, kept aside so their senders' other work requests go on (THREATS case 51). */
   readonly kept: KeptDeliveries;
+  /** The current serve(): its head SEND waits for a full receive ring (blockedOnFullRing); one was kept aside (keepAside). */
+  private headBlocked = false;
+  private keptInServe = false;
   /** Receive rings written by the current serve() and not yet published: one publish per batch, not per message. */
   private readonly unpublished: HardwareQueuePair[] = [];
   private unpublishedCount = 0;
@@ -232,11 +235,17 @@ export class Engine {
       runs = true;
     }
     this.countBeforePublish();
+    if (!this.headBlocked) ring.showBlocked(-1);
+    this.headBlocked = false;
     // Space goes back in steps (releaseStep), and all of it before the hardware sleeps (releaseAll):
     // a release per serve() was a store and a flag read per message sent one at a time. The step is
     // bounded because a hardware kept busy by other queue pairs may not sleep for long. A sender
-    // waiting on a full send ring wakes once a quarter of it is free (or it is empty).
-    if (ring.unreleasedBytes >= this.releaseStep) ring.release(ring.capacity >>> 2);
+    // waiting on a full send ring wakes once a quarter of it is free (or it is empty). After a
+    // SEND was kept aside, all of it at once, waking the sender: what waited behind it gets in.
+    if (this.keptInServe) {
+      this.keptInServe = false;
+      ring.release();
+    } else if (ring.unreleasedBytes >= this.releaseStep) ring.release(ring.capacity >>> 2);
     qp.publish();
     this.publishDeliveries();
     return done;
@@ -676,8 +685,15 @@ export class Engine {
    * aside (keepAside()), so what waits behind it goes on.
    */
   private keepOrWait(qp: HardwareQueuePair, handle: number, e: number, deliveryHandle: number, dqp: HardwareQueuePair, src: RingConsumer, payload: number, bytes: number): Outcome {
-    if (!src.takeOthersWaiting() && src.sameBehind(RecordType.SEND, handle)) return BLOCKED;
+    if (!src.takeOthersWaiting() && src.sameBehind(RecordType.SEND, handle)) return this.blockedOnFullRing(src, handle);
     return this.keepAside(qp, e, deliveryHandle, dqp, src, payload, bytes);
+  }
+
+  /** The SEND at the head of `src` waits for its full receive ring: say on which channel, for its process's hint. */
+  private blockedOnFullRing(src: RingConsumer, handle: number): Outcome {
+    src.showBlocked(handle);
+    this.headBlocked = true;
+    return BLOCKED;
   }
 
   /**
@@ -690,8 +706,9 @@ export class Engine {
     const t = this.table;
     const d = t.peer[e];
     const first = !this.kept.has(d);
-    if (!this.kept.keep(dqp, d, deliveryHandle, qp, t.handle(e), src.u8, payload, bytes)) return BLOCKED;
+    if (!this.kept.keep(dqp, d, deliveryHandle, qp, t.handle(e), src.u8, payload, bytes)) return this.blockedOnFullRing(src, t.handle(e));
     this.counters.kept(dqp.port.index, 1);
+    this.keptInServe = true;
     if (first) this.ports[t.partitionIndexOf(e)].writeHeld(t.slotOf(e), true);
     return DONE;
   }

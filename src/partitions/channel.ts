@@ -226,6 +226,8 @@ export class Channel implements AsyncIterable<Uint8Array> {
         // Held: nothing of the batch (looked at once a batch: the hardware's bound leaves room for one).
         if (tx.tracer === undefined) while (n < messages.length && !(n === 0 && this.heldNow()) && this.claimChecked(toBytes(messages[n])) >= 0) n++;
         else while (n < messages.length && this.claim(toBytes(messages[n]), false, false) >= 0) n++;
+        // Stopped short by a full ring (not by a hold): another channel's blocked SEND may be why.
+        if (n < messages.length && !this.heldNow()) tx.foundNoRoom(this.handle);
       } catch (e) {
         if (!(e instanceof ChannelError)) throw e;
         // Nothing of the batch is published yet (the batch publishes once, at its end): none of it

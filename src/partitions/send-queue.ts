@@ -96,9 +96,10 @@ export class SendQueue {
    */
   async waitForSpace(payloadBytes: number, stop?: () => boolean, held?: () => boolean, handle?: number): Promise<void> {
     const body = workRequestBodyBytes(payloadBytes);
-    if (handle !== undefined && (held === undefined || !held())) this.foundNoRoom(handle);
-    const done = (): boolean =>
-      (this.ring.canClaim(body) && (held === undefined || !held())) || this.ring.faulted || this.owner.failure !== undefined || (stop !== undefined && stop());
+    const done = (): boolean => this.roomOrEnd(body, held, handle) || (stop !== undefined && stop());
+    // Looked at once now: joining a sleeper already waiting (another write of this queue pair), this
+    // one's done() is not asked until that sleeper wakes, and the hint may be what wakes it.
+    done();
     if (this.wait.eventLoopPollMs > 0) {
       // Spin mode: poll between event-loop turns; on a machine with few cores, only for a moment.
       const start = now();
@@ -159,7 +160,6 @@ export class SendQueue {
    * through its control plane.
    */
   waitForSpaceSync(payloadBytes: number, timeoutMs: number, held?: () => boolean, handle?: number): boolean {
-    if (handle !== undefined && (held === undefined || !held())) this.foundNoRoom(handle);
     const ring = this.ring;
     const body = workRequestBodyBytes(payloadBytes);
     const recorded = this.tracer?.sleeping(TraceWait.SEND_SPACE, this.owner.index) ?? false;
@@ -167,7 +167,7 @@ export class SendQueue {
       ring.i32,
       ring.signals.spaceWaiting,
       ring.signals.spaceBell,
-      () => (ring.canClaim(body) && (held === undefined || !held())) || ring.faulted || this.owner.failure !== undefined || hardwareGone(ring.i32),
+      () => this.roomOrEnd(body, held, handle) || hardwareGone(ring.i32),
       this.wait.spins,
       timeoutMs,
     );
@@ -181,14 +181,29 @@ export class SendQueue {
 
   /**
    * A work request on channel `handle` found no room in the ring (a send() that throws EAGAIN, a
-   * write() about to wait): if a SEND of another channel is at the ring's head (the hardware keeps
-   * it there while its receiver's ring is full), raise the ring's hint and ring the hardware, so
-   * that it keeps that SEND aside instead and frees the room (THREATS case 51).
+   * sendBatch() that stops short, a write() at each look while it waits): if the hardware says
+   * the SEND at the ring's head waits for its full receive ring and is another channel's, raise the
+   * ring's hint and ring the hardware, so that it keeps that SEND aside instead and frees the room
+   * (THREATS case 51). Only when the hint is down: the hardware takes it each time it decides.
    */
   foundNoRoom(handle: number): void {
-    if (!this.ring.headIsOtherThan(RecordType.SEND, handle)) return;
+    if (!this.ring.blockedOnOther(handle) || this.ring.othersWaitingRaised()) return;
     this.ring.raiseOthersWaiting();
     this.ring.nudge();
+  }
+
+  /**
+   * What ends a wait for room: room for `body` (and the channel not held), or the ring or queue
+   * pair failed. At each look that finds no room, the hint is raised if another channel's SEND
+   * blocks the head (foundNoRoom): what the hardware freed for the last one may not be enough.
+   */
+  private roomOrEnd(body: number, held: (() => boolean) | undefined, handle: number | undefined): boolean {
+    const ring = this.ring;
+    if (ring.faulted || this.owner.failure !== undefined) return true;
+    if (held !== undefined && held()) return false;
+    if (ring.canClaim(body)) return true;
+    if (handle !== undefined) this.foundNoRoom(handle);
+    return false;
   }
 
   /** Write a control work request (CLOSE, DETACH), waiting for ring space if needed. */

@@ -61,6 +61,13 @@ export const RING_PRODUCER_POSITION_OFFSET = 0;
 /** Written once by the owner; a peer checks it on attach, the hardware never trusts it. */
 export const RING_CAPACITY_OFFSET = 4;
 export const RING_CONSUMER_POSITION_OFFSET = CACHE_LINE_BYTES;
+/**
+ * Send rings only, consumer-written (the hardware), with RING_BLOCKED_CHANNEL_OFFSET: 1 while the
+ * SEND at the ring's head waits there because its receive ring is full, naming its channel, so
+ * that the process can tell another channel's head from its own (THREATS case 51); 0 otherwise.
+ */
+export const RING_BLOCKED_OFFSET = CACHE_LINE_BYTES + 4;
+export const RING_BLOCKED_CHANNEL_OFFSET = CACHE_LINE_BYTES + 8;
 export const RING_DATA_WAITING_OFFSET = 2 * CACHE_LINE_BYTES;
 export const RING_DATA_BELL_OFFSET = 2 * CACHE_LINE_BYTES + 4;
 export const RING_SPACE_WAITING_OFFSET = 3 * CACHE_LINE_BYTES;

@@ -23,6 +23,8 @@ import {
   RecordLayout,
   RecordType,
   RING_CAPACITY_OFFSET,
+  RING_BLOCKED_CHANNEL_OFFSET,
+  RING_BLOCKED_OFFSET,
   RING_CONSUMER_POSITION_OFFSET,
   RING_DATA_BELL_OFFSET,
   RING_DATA_WAITING_OFFSET,
@@ -160,8 +162,10 @@ abstract class RingSide {
   protected readonly mask: number;
   protected readonly producerWord: number;
   protected readonly consumerWord: number;
-  /** The hint word of a send ring (RING_OTHERS_WAITING_OFFSET). */
+  /** The hint word of a send ring (RING_OTHERS_WAITING_OFFSET), and the words naming its blocked head (RING_BLOCKED_OFFSET). */
   protected readonly othersWaitingWord: number;
+  protected readonly blockedWord: number;
+  protected readonly blockedChannelWord: number;
   /** Where this ring's wake-up flags and bells live. */
   readonly signals: RingSignals;
   /** Why the ring faulted; empty while healthy. */
@@ -181,6 +185,8 @@ abstract class RingSide {
     this.producerWord = (loc.base + RING_PRODUCER_POSITION_OFFSET) >> 2;
     this.consumerWord = (loc.base + RING_CONSUMER_POSITION_OFFSET) >> 2;
     this.othersWaitingWord = (loc.base + RING_OTHERS_WAITING_OFFSET) >> 2;
+    this.blockedWord = (loc.base + RING_BLOCKED_OFFSET) >> 2;
+    this.blockedChannelWord = (loc.base + RING_BLOCKED_CHANNEL_OFFSET) >> 2;
     this.signals = loc.signals ?? ownSignals(loc.base);
   }
 
@@ -312,21 +318,17 @@ export class RingProducer extends RingSide {
   }
 
   /**
-   * Whether the record at the ring's head (the oldest the consumer has not handed back) is a `type`
-   * record whose first body word is not `word`: a send ring's SEND of another channel. False for an
-   * empty ring or a head it cannot make out. This side's own memory, read for a hint only.
+   * Whether the consumer says the record at the ring's head waits there, and names another channel
+   * than `word` (RING_BLOCKED_OFFSET): a send ring's SEND of another channel, held back by its full
+   * receive ring. The hardware's word, read for a hint only.
    */
-  headIsOtherThan(type: number, word: number): boolean {
-    let at = Atomics.load(this.i32, this.consumerWord);
-    if (at === this.published) return false;
-    let index = at & this.mask;
-    if (this.u32[(this.dataStart + index + RecordLayout.TYPE_OFFSET) >> 2] === RecordType.PAD) {
-      at = (at + this.capacity - index) | 0;
-      if (at === this.published) return false;
-      index = 0;
-    }
-    const found = this.u32[(this.dataStart + index + RecordLayout.TYPE_OFFSET) >> 2];
-    return found === type && this.u32[(this.dataStart + index + RecordLayout.HEADER_BYTES) >> 2] !== word;
+  blockedOnOther(word: number): boolean {
+    return Atomics.load(this.i32, this.blockedWord) !== 0 && Atomics.load(this.i32, this.blockedChannelWord) >>> 0 !== word >>> 0;
+  }
+
+  /** Whether the send ring's hint is up (its consumer takes it back to 0). */
+  othersWaitingRaised(): boolean {
+    return Atomics.load(this.i32, this.othersWaitingWord) !== 0;
   }
 
   /** Raise the send ring's hint that another channel's work request found no room (RING_OTHERS_WAITING_OFFSET); its consumer takes it. */
@@ -649,6 +651,20 @@ export class RingConsumer extends RingSide {
     return true;
   }
 
+  /** What showBlocked() last wrote (-1: nothing blocked). */
+  private blockedShown = -1;
+
+  /**
+   * Say (RING_BLOCKED_OFFSET) that the SEND at the head waits for its full receive ring, on
+   * channel `word`, or (-1) that nothing does; written only when it changes.
+   */
+  showBlocked(word: number): void {
+    if (word === this.blockedShown) return;
+    this.blockedShown = word;
+    if (word >= 0) Atomics.store(this.i32, this.blockedChannelWord, word);
+    Atomics.store(this.i32, this.blockedWord, word >= 0 ? 1 : 0);
+  }
+
   /** Wake the producer if it sleeps on the space bell, for a wait on more than space (a channel's hold, THREATS case 51). */
   wakeProducer(): void {
     ringBell(this.i32, this.signals.spaceWaiting, this.signals.spaceBell);
@@ -709,6 +725,9 @@ export class RingConsumer extends RingSide {
     this.position = this.limit = this.releasedAt = position | 0;
     this.wakeHeld = false;
     this.recordSpan = 0;
+    // What sameBehind() learned was about the old records.
+    this.sameWord = this.otherWord = -1;
+    this.showBlocked(-1);
     Atomics.store(this.i32, this.producerWord, this.position);
     Atomics.store(this.i32, this.consumerWord, this.position);
     this.faultReason = '';
