@@ -235,17 +235,12 @@ export class Engine {
       runs = true;
     }
     this.countBeforePublish();
-    if (!this.headBlocked) ring.showBlocked(-1);
-    this.headBlocked = false;
     // Space goes back in steps (releaseStep), and all of it before the hardware sleeps (releaseAll):
     // a release per serve() was a store and a flag read per message sent one at a time. The step is
     // bounded because a hardware kept busy by other queue pairs may not sleep for long. A sender
-    // waiting on a full send ring wakes once a quarter of it is free (or it is empty). After a
-    // SEND was kept aside, all of it at once, waking the sender: what waited behind it gets in.
-    if (this.keptInServe) {
-      this.keptInServe = false;
-      ring.release();
-    } else if (ring.unreleasedBytes >= this.releaseStep) ring.release(ring.capacity >>> 2);
+    // waiting on a full send ring wakes once a quarter of it is free (or it is empty).
+    if (this.headBlocked || this.keptInServe || ring.blockedShown !== -1) this.afterHeldBack(ring);
+    else if (ring.unreleasedBytes >= this.releaseStep) ring.release(ring.capacity >>> 2);
     qp.publish();
     this.publishDeliveries();
     return done;
@@ -687,6 +682,21 @@ export class Engine {
   private keepOrWait(qp: HardwareQueuePair, handle: number, e: number, deliveryHandle: number, dqp: HardwareQueuePair, src: RingConsumer, payload: number, bytes: number): Outcome {
     if (!src.takeOthersWaiting() && src.sameBehind(RecordType.SEND, handle)) return this.blockedOnFullRing(src, handle);
     return this.keepAside(qp, e, deliveryHandle, dqp, src, payload, bytes);
+  }
+
+  /**
+   * serve()'s end when its head waits for a full receive ring, or waited at the last serve, or a
+   * SEND was kept aside (THREATS case 51): the ring's blocked-head words say whether one waits now;
+   * after a SEND was kept aside all the room goes back at once, waking the sender, so what waited
+   * behind it gets in.
+   */
+  private afterHeldBack(ring: RingConsumer): void {
+    if (!this.headBlocked) ring.showBlocked(-1);
+    this.headBlocked = false;
+    if (this.keptInServe) {
+      this.keptInServe = false;
+      ring.release();
+    } else if (ring.unreleasedBytes >= this.releaseStep) ring.release(ring.capacity >>> 2);
   }
 
   /** The SEND at the head of `src` waits for its full receive ring: say on which channel, for its process's hint. */

@@ -30,8 +30,9 @@ const UNCOUNTED: KeptBytesGauge = { kept() {} };
 const QUEUE_GROWTH_LIMIT = 1 << 30;
 
 export class KeptDeliveries {
-  /** Queues with messages, by receiving queue pair. */
+  /** Queues with messages, by receiving queue pair, and how many (a field: the engine looks at it every round). */
   private readonly queues = new Map<HardwareQueuePair, KeptMessages>();
+  private queueCount = 0;
   /** Per receiving end: messages and KeptMessages bytes (messageBytes()) kept, and the partition index that sent them. */
   private readonly countOf: Int32Array;
   private readonly bytesOf: Float64Array;
@@ -85,7 +86,7 @@ export class KeptDeliveries {
 
   /** Receiving queue pairs with messages kept. */
   get queuePairs(): number {
-    return this.queues.size;
+    return this.queueCount;
   }
 
   /** Messages kept for end `d`. */
@@ -111,6 +112,7 @@ export class KeptDeliveries {
       // For several ends at once (each message tagged with its own): no one entry, no link.
       q = new KeptMessages(-1, 0, QUEUE_GROWTH_LIMIT, UNCOUNTED);
       this.queues.set(dqp, q);
+      this.queueCount = this.queues.size;
     }
     q.push(src, at, bytes, deliveryHandle);
     dqp.keptMessages++;
@@ -132,7 +134,7 @@ export class KeptDeliveries {
       this.countOf[d]--;
       this.bytesOf[d] -= cost;
     }
-    if (q.count === 0) this.queues.delete(dqp);
+    if (q.count === 0) this.forget(dqp);
   }
 
   /** Forget what is kept for end `d` of `dqp`, known there as `deliveryHandle` (its reader closed it); how many messages that was. */
@@ -144,9 +146,14 @@ export class KeptDeliveries {
     const q = dqp === undefined ? undefined : this.queues.get(dqp);
     if (q !== undefined && dqp !== undefined) {
       dqp.keptMessages -= q.removeTagged(deliveryHandle);
-      if (q.count === 0) this.queues.delete(dqp);
+      if (q.count === 0) this.forget(dqp);
     }
     return n;
+  }
+
+  private forget(dqp: HardwareQueuePair): void {
+    this.queues.delete(dqp);
+    this.queueCount = this.queues.size;
   }
 
   /** The messages kept for `dqp`, if any are. */

@@ -651,8 +651,8 @@ export class RingConsumer extends RingSide {
     return true;
   }
 
-  /** What showBlocked() last wrote (-1: nothing blocked). */
-  private blockedShown = -1;
+  /** What showBlocked() last wrote (-1: nothing blocked); read by the engine to skip it when nothing is. */
+  blockedShown = -1;
 
   /**
    * Say (RING_BLOCKED_OFFSET) that the SEND at the head waits for its full receive ring, on
