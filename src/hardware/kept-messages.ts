@@ -1,9 +1,9 @@
 /**
- * Messages for one channel whose receive ring was full, kept aside in the hardware's own memory,
- * in arrival order, until the ring has room. Two keep them: a link's reader (LinkedChannels), so
- * the link's other channels never wait behind this one (THREATS case 48), and the engine for a
- * sender on this node (KeptDeliveries), so that sender's other channels never wait behind this
- * one in its send ring (case 51).
+ * Messages whose receive ring was full, kept aside in the hardware's own memory, in arrival order,
+ * until the ring has room. Two keep them: a link's reader (LinkedChannels), one channel's to a
+ * KeptMessages, so the link's other channels never wait behind this one (THREATS case 48); and the
+ * engine (KeptDeliveries), one receiving queue pair's to a KeptMessages, each tagged with its
+ * channel, so a sender's other channels never wait behind one in its send ring (case 51).
  *
  * Bounded by what its keeper allows a channel: a link's by the window its node granted (the
  * sending node never has more of a channel unacknowledged), the engine's by what a sender's
