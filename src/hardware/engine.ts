@@ -699,9 +699,17 @@ export class Engine {
     } else if (ring.unreleasedBytes >= this.releaseStep) ring.release(ring.capacity >>> 2);
   }
 
-  /** The SEND at the head of `src` waits for its full receive ring: say on which channel, for its process's hint. */
+  /**
+   * The SEND at the head of `src` waits for its full receive ring: say on which channel, for its
+   * process's hint. When that is news, wake a sender waiting for room: it looks again, and raises
+   * the hint if it is another channel's (a serve() that ended on records not seen yet had taken the
+   * word down, and a writer that looked then went to sleep without a hint).
+   */
   private blockedOnFullRing(src: RingConsumer, handle: number): Outcome {
-    src.showBlocked(handle);
+    if (src.blockedShown !== handle) {
+      src.showBlocked(handle);
+      src.wakeProducer();
+    }
     this.headBlocked = true;
     return BLOCKED;
   }

@@ -195,7 +195,12 @@ export class Channel implements AsyncIterable<Uint8Array> {
     while (this.claim(bytes, true) === FULL) {
       const left = deadline === undefined ? timeoutMs : timeLeft(deadline);
       deadline ??= deadlineAfter(timeoutMs);
-      if (!(left > 0)) return false;
+      if (!(left > 0)) {
+        // Giving up without a wait (a timeout of 0, or spent): say so as send() does, so that another
+        // channel's SEND blocking the ring's head is kept aside for the next try (THREATS case 51).
+        if (!this.isHeld()) this.tx.foundNoRoom(this.handle);
+        return false;
+      }
       // A wake-up can come with less space than this message needs (the hardware hands back all it
       // consumed before it sleeps): only the deadline ends the wait, and the loop claims once more after it.
       this.tx.waitForSpaceSync(bytes.byteLength, left, this.isHeld, this.handle);

@@ -12,10 +12,13 @@ const fixture = (name: string): URL => new URL(`../fixtures/security/${name}`, i
 
 /** How the server answers: write(); send() retried on a timer; sendBatch() retried so. */
 export const SERVERS = ['write()', 'send()', 'sendBatch()'] as const;
+/** Answers by a server that polls and answers with writeSync(m, 0), never waiting: a try, kept in a backlog if it fails. */
+export const POLLING_SERVER = 'writeSync(m, 0)';
 const SERVER_PROGRAM = {
-  'write()': { program: 'multi-echo-server.mjs', batch: false },
-  'send()': { program: 'multi-send-server.mjs', batch: false },
-  'sendBatch()': { program: 'multi-send-server.mjs', batch: true },
+  'write()': { program: 'multi-echo-server.mjs', args: {} },
+  'send()': { program: 'multi-send-server.mjs', args: { batch: false } },
+  'sendBatch()': { program: 'multi-send-server.mjs', args: { batch: true } },
+  [POLLING_SERVER]: { program: 'sync-server.mjs', args: { syncTimeoutMs: 0 } },
 } as const;
 
 export interface GreedyOutcome {
@@ -32,7 +35,7 @@ export interface GreedyOutcome {
  */
 export async function greedyBesideHonest(
   options: Omit<MachineOptions, 'partitions'> & { partitions: [] },
-  server: (typeof SERVERS)[number],
+  server: (typeof SERVERS)[number] | typeof POLLING_SERVER,
   greedyBytes: number,
   honestBytes: number,
   greedyFits: number,
@@ -42,8 +45,8 @@ export async function greedyBesideHonest(
   const stop = new SharedArrayBuffer(4);
   const go = new SharedArrayBuffer(4);
   const greedySent = new SharedArrayBuffer(4);
-  const { program, batch } = SERVER_PROGRAM[server];
-  const serving = await machine.partition(1).spawn(fixture(program), { port: 7, clients: 2, stop, batch });
+  const { program, args } = SERVER_PROGRAM[server];
+  const serving = await machine.partition(1).spawn(fixture(program), { port: 7, clients: 2, stop, ...args });
   const honest = await machine.partition(2).spawn(fixture('round-trip-client.mjs'), { partition: 1, port: 7, n: 25, waitAt: 5, go, timeoutMs: 8000, bytes: honestBytes });
   const delivered = (id: number) => machine.stats().partitions.find((p) => p.id === id)!.delivered;
   await waitFor("the honest client's first round trips", () => delivered(2) === 5);
