@@ -239,7 +239,8 @@ export class Engine {
     // a release per serve() was a store and a flag read per message sent one at a time. The step is
     // bounded because a hardware kept busy by other queue pairs may not sleep for long. A sender
     // waiting on a full send ring wakes once a quarter of it is free (or it is empty).
-    if (this.headBlocked || this.keptInServe || ring.blockedShown !== -1) this.afterHeldBack(ring);
+    // A head that waits now has shown it (blockedOnFullRing), so blockedShown covers headBlocked.
+    if (this.keptInServe || ring.blockedShown !== -1) this.afterHeldBack(ring);
     else if (ring.unreleasedBytes >= this.releaseStep) ring.release(ring.capacity >>> 2);
     qp.publish();
     this.publishDeliveries();

@@ -33,10 +33,9 @@ export class KeptDeliveries {
   /** Queues with messages, by receiving queue pair, and how many (a field: the engine looks at it every round). */
   private readonly queues = new Map<HardwareQueuePair, KeptMessages>();
   private queueCount = 0;
-  /** Per receiving end: messages and KeptMessages bytes (messageBytes()) kept, and the partition index that sent them. */
+  /** Per receiving end: messages and KeptMessages bytes (messageBytes()) kept. */
   private readonly countOf: Int32Array;
   private readonly bytesOf: Float64Array;
-  private readonly senderOf: Int32Array;
   /**
    * Per receiving end: the sender's queue pair, its process and its handle of the channel, so that
    * messages dropped after the sender closed its end are still answered (its process keeps
@@ -55,7 +54,6 @@ export class KeptDeliveries {
   ) {
     this.countOf = new Int32Array(entries);
     this.bytesOf = new Float64Array(entries);
-    this.senderOf = new Int32Array(entries);
     this.senderQueuePairOf = new Array<HardwareQueuePair | undefined>(entries).fill(undefined);
     this.senderProcessOf = new Int32Array(entries);
     this.senderHandleOf = new Uint32Array(entries);
@@ -94,9 +92,9 @@ export class KeptDeliveries {
     return this.countOf[d] > 0;
   }
 
-  /** The partition index that sent what is kept for `d`. */
+  /** The partition index that sent what is kept for `d` (its queue pair's, whichever process it serves now). */
   sender(d: number): number {
-    return this.senderOf[d];
+    return this.senderQueuePairOf[d]!.port.index;
   }
 
   /**
@@ -118,7 +116,6 @@ export class KeptDeliveries {
     dqp.keptMessages++;
     this.countOf[d]++;
     this.bytesOf[d] += cost;
-    this.senderOf[d] = sender.port.index;
     this.senderQueuePairOf[d] = sender;
     this.senderProcessOf[d] = sender.process;
     this.senderHandleOf[d] = senderHandle;

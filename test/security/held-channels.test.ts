@@ -21,6 +21,13 @@ const small = { wait: 'sleep', receiveRingBytes: 4096, sendRingBytes: 4096, maxM
 /** Partition 3 of the library tests reads, to the end, the second channel a held writer opens (held-writer.mjs). */
 const side = { partition: 3, port: 9 };
 
+/** A machine for a held writer (partition 2) and its late reader (1), with the sink of its side channel running (3). */
+async function writerMachine() {
+  const machine = await createMachine({ ...small, partitions: [{ id: 1 }, { id: 2 }, { id: 3 }] });
+  await machine.partition(3).spawn(fixture('sink.mjs'), { port: side.port });
+  return machine;
+}
+
 /** The port word where the hardware marks the end `handle` names held. */
 function heldWord(handle: number): number {
   return (connectionEntryOffset(handleSlot(handle, SMALL.channelsPerPartition)) + CONNECTION_HELD_OFFSET) >> 2;
@@ -178,8 +185,7 @@ describe('case 51: a held channel does not hold back its sender\'s other channel
   }, 60_000);
 
   it('51: a sender that closes a held channel: its reader gets every message, in order, then the end', async () => {
-    await using machine = await createMachine({ ...small, partitions: [{ id: 1 }, { id: 2 }, { id: 3 }] });
-    await machine.partition(3).spawn(fixture('sink.mjs'), { port: side.port });
+    await using machine = await writerMachine();
     const flag = new SharedArrayBuffer(4);
     const reader = await machine.partition(1).spawn(fixture('late-reader.mjs'), { port: 8, flag, then: 'read' });
     const writer = await machine.partition(2).spawn(fixture('held-writer.mjs'), { partition: 1, port: 8, side, flag, bytes: 64, then: 'close' });
@@ -191,8 +197,7 @@ describe('case 51: a held channel does not hold back its sender\'s other channel
   }, 30_000);
 
   it('51: a sender that closes a held channel, then loses its reader: its closed channel counts every kept message as refused (EPEERDEAD)', async () => {
-    await using machine = await createMachine({ ...small, partitions: [{ id: 1 }, { id: 2 }, { id: 3 }] });
-    await machine.partition(3).spawn(fixture('sink.mjs'), { port: side.port });
+    await using machine = await writerMachine();
     const flag = new SharedArrayBuffer(8);
     // The reader waits for a flag nobody sets: it reads nothing.
     await machine.partition(1).spawn(fixture('late-reader.mjs'), { port: 8, flag: new SharedArrayBuffer(4), then: 'read' });
@@ -209,8 +214,7 @@ describe('case 51: a held channel does not hold back its sender\'s other channel
   }, 30_000);
 
   it('51: a reader that closes a held channel: every message that did not reach its ring is counted as refused (ECLOSED), the write that waited included', async () => {
-    await using machine = await createMachine({ ...small, partitions: [{ id: 1 }, { id: 2 }, { id: 3 }] });
-    await machine.partition(3).spawn(fixture('sink.mjs'), { port: side.port });
+    await using machine = await writerMachine();
     const flag = new SharedArrayBuffer(4);
     const reader = await machine.partition(1).spawn(fixture('late-reader.mjs'), { port: 8, flag, then: 'close' });
     const writer = await machine.partition(2).spawn(fixture('held-writer.mjs'), { partition: 1, port: 8, side, flag, bytes: 64, then: 'write' });
