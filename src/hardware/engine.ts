@@ -58,11 +58,30 @@ export interface RemoteEnds {
    * written: it must take send() (another entry, the frame or the batch full).
    */
   sendNext(e: number, src: RingConsumer, payload: number, bytes: number): boolean;
+  /**
+   * Why send() took nothing of `e`'s message of `bytes`: true when the channel's window is spent or
+   * messages of it wait aside already (hold() may keep it); false when the link is (its batch
+   * full, congested or down), which holds back every channel over it alike.
+   */
+  waitsForWindow(e: number, bytes: number): boolean;
+  /**
+   * Keep a message of `e` aside until its window opens (THREATS case 52), sent before anything
+   * the engine gives send() for `e` after it; false, keeping nothing, past what a channel may keep.
+   */
+  hold(e: number, src: Uint8Array, payload: number, bytes: number): boolean;
+  /** `e` closes behind messages held for it (closeAfterHeld()): every work request on it is refused. */
+  closing(e: number): boolean;
+  /**
+   * `e`'s process closes it (`status` OK) or ends (EPEERDEAD): true when messages of it are held,
+   * and the close is then done once they are sent, or dropped (Engine.finishClose); false:
+   * nothing waits, close it now.
+   */
+  closeAfterHeld(e: number, status: number): boolean;
   /** Entry `e`, open with a remote other end, is closing on this node: tell the other node, with `status`. */
   closed(e: number, status: number): void;
   /** `qp` faulted: its channels with other ends on other nodes end on both nodes (a CLOSE to the other, EFAULT here): their sequences cannot skip what the fault lost. */
   faulted(qp: HardwareQueuePair): void;
-  /** Once per round: move messages kept aside for full receive rings into them. Returns the messages moved. */
+  /** Once per round: move messages kept aside for full receive rings into them, and held ones onto their links as windows open. Returns the messages moved. */
   poll(): number;
   /** Once per scheduler turn (and whenever a batch fills): write every link's batch, one socket write each. */
   flush(): void;
@@ -600,9 +619,31 @@ export class Engine {
     // reaches the ring (the channel's maxMessageBytes is the smaller), so only code that bypassed it sends one.
     if (bytes > channelMessageLimit(this.maxMessageBytes, this.table.peerMaxMessage[e])) return this.reject(qp, 'messageSize', Status.EMSGSIZE, RecordType.SEND, handle);
     this.stamp.stamp(e, qp.port.index);
-    if (!this.remote!.send(e, this.stamp, src, payload, bytes)) return BLOCKED;
+    const remote = this.remote!;
+    if (!remote.send(e, this.stamp, src, payload, bytes)) return remote.waitsForWindow(e, bytes) ? this.holdOrWait(qp, handle, e, src, payload, bytes) : BLOCKED;
     this.sentMessages++;
     this.sentBytes += bytes;
+    return DONE;
+  }
+
+  /**
+   * keepOrWait() for an end on another node whose window is spent, or whose messages wait aside
+   * already (THREATS case 52): it waits at the head of its send ring while nothing else waits
+   * behind it; otherwise the link keeps it aside (hold()) and the end is held until its window
+   * opens. A SEND its process made after its own CLOSE (which waits behind held messages) is refused.
+   */
+  private holdOrWait(qp: HardwareQueuePair, handle: number, e: number, src: RingConsumer, payload: number, bytes: number): Outcome {
+    const remote = this.remote!;
+    if (remote.closing(e)) {
+      this.counters.sendError(qp.port.index);
+      this.complete(qp, Status.ECLOSED, RecordType.SEND, handle);
+      return DONE;
+    }
+    if (!src.takeOthersWaiting() && src.sameBehind(RecordType.SEND, handle)) return this.blockedOnFullRing(src, handle);
+    if (!remote.hold(e, src.u8, payload, bytes)) return this.blockedOnFullRing(src, handle);
+    this.keptInServe = true;
+    // Marked at each message held (one store): the hold lasts until what is held for `e` is sent.
+    this.ports[this.table.partitionIndexOf(e)].writeHeld(this.table.slotOf(e), true);
     return DONE;
   }
 
@@ -831,8 +872,7 @@ export class Engine {
     const e = t.peer[d];
     // `d` may still name an end its sender closed, whose slot another channel took since.
     if (e === NO_ENTRY || t.peer[e] !== d || t.remoteNode[e] !== 0) return;
-    if (t.state[e] === ConnectionState.OPEN) this.ports[t.partitionIndexOf(e)].writeHeld(t.slotOf(e), false);
-    this.queuePairOf(e)?.send.wakeProducer();
+    this.releaseSenderHold(e);
   }
 
   /** Count a message of the general path `qp` sent and `dqp` received (written out once per serve()), and mark `dqp`'s receive ring for publishing. */
@@ -906,6 +946,15 @@ export class Engine {
   private close(qp: HardwareQueuePair, handle: number): Outcome {
     const e = this.ownedEntry(qp, handle, RecordType.CLOSE);
     if (e === NO_ENTRY) return DONE;
+    // An end on another node with messages held for its window: they go first, then the CLOSE
+    // (finishClose()); a second CLOSE meanwhile is answered as for a closed channel.
+    if (this.table.remoteNode[e] !== 0 && this.remote !== undefined) {
+      if (this.remote.closing(e)) {
+        this.complete(qp, Status.ECLOSED, RecordType.CLOSE, handle);
+        return DONE;
+      }
+      if (this.remote.closeAfterHeld(e, Status.OK)) return DONE;
+    }
     const d = this.table.peer[e];
     this.closeEnd(e, Status.OK);
     // Messages of this end kept aside for the other are still delivered or refused, and a queue
@@ -914,6 +963,45 @@ export class Engine {
     if (d !== NO_ENTRY && this.kept.has(d)) this.kept.deferCloseAck(d);
     else this.complete(qp, Status.OK, RecordType.CLOSE, handle);
     return DONE;
+  }
+
+  /** What one channel end may have kept or held aside (twice the send ring), counted as KeptMessages counts. */
+  get keptLimitBytes(): number {
+    return this.kept.limitBytes;
+  }
+
+  /** The active queue pair of the process that owns end `e`, if that process still runs; otherwise undefined. */
+  ownerOf(e: number): HardwareQueuePair | undefined {
+    const qp = this.queuePairOf(e);
+    return qp !== undefined && qp.state === QueuePairState.ACTIVE && qp.process === this.table.ownerProcess[e] ? qp : undefined;
+  }
+
+  /**
+   * The close of end `e` that waited behind messages held for its window (THREATS case 52: its
+   * process's CLOSE, `status` OK, or its process's end, EPEERDEAD) is done now that they are sent,
+   * or dropped: the other node learns it after them, and a CLOSE is acknowledged.
+   */
+  finishClose(e: number, status: number): void {
+    const qp = this.ownerOf(e);
+    const handle = this.table.handle(e);
+    this.closeEnd(e, status);
+    if (status === Status.OK && qp !== undefined) this.complete(qp, Status.OK, RecordType.CLOSE, handle);
+  }
+
+  /** The stamp of a message of end `e` sent by its own partition (claim 10's send stage), for messages held for its window. */
+  stampOf(e: number): Stamp {
+    this.stamp.stamp(e, this.table.partitionIndexOf(e));
+    return this.stamp;
+  }
+
+  /**
+   * Nothing of end `e` is held or kept any more: if still open it is no longer held, and a write()
+   * waiting on it wakes (to send, or to find the end ended).
+   */
+  releaseSenderHold(e: number): void {
+    const t = this.table;
+    if (t.state[e] === ConnectionState.OPEN) this.ports[t.partitionIndexOf(e)].writeHeld(t.slotOf(e), false);
+    this.queuePairOf(e)?.send.wakeProducer();
   }
 
   /**
@@ -944,6 +1032,10 @@ export class Engine {
     for (let slot = 0; slot < t.slotsPerPartition; slot++) {
       const e = t.entry(port.index, slot);
       if (t.isLive(e) && (queuePair < 0 || t.ownerQueuePair[e] === queuePair)) {
+        // A process's end on another node with messages held for its window: closed behind them,
+        // as behind what it left in its send ring (LinkedChannels.closeAfterHeld). Every work
+        // request on the end is refused meanwhile, whichever process the queue pair serves next.
+        if (queuePair >= 0 && t.remoteNode[e] !== 0 && this.remote !== undefined && (this.remote.closing(e) || this.remote.closeAfterHeld(e, peerStatus))) continue;
         this.closeEnd(e, peerStatus);
       }
     }

@@ -50,7 +50,9 @@ export const LINK_FIRST_VIOLATION = 12;
 export const LINK_DIAL_FAILURES = LINK_FIRST_VIOLATION + LINK_VIOLATION_KINDS.length;
 /** A gauge, not a count: window bytes kept aside now (docs/LINK.md). */
 export const LINK_KEPT_BYTES = LINK_DIAL_FAILURES + 1;
-export const LINK_COUNTERS_PER_PEER = LINK_KEPT_BYTES + 1;
+/** A gauge too: window bytes this node's senders have waiting for the peer's window, kept aside (THREATS case 52). */
+export const LINK_HELD_BYTES = LINK_KEPT_BYTES + 1;
+export const LINK_COUNTERS_PER_PEER = LINK_HELD_BYTES + 1;
 /** In the machine-wide block after the peers': TLS peers refused because their certificate named no configured peer. */
 export const LINK_UNKNOWN_IDENTITIES = 0;
 export const LINK_MACHINE_COUNTERS = 1;
@@ -116,6 +118,13 @@ export interface LinkStats {
    * partition that does not read what it was sent.
    */
   keptBytes: number;
+  /**
+   * Now, not a count: bytes this node's partitions sent to that node past their channel's window
+   * (its reader is not reading) while their process had other work requests waiting behind them,
+   * kept aside by this node's hardware, their channel held, until the peer grants room (THREATS
+   * case 52; each channel at most twice `sendRingBytes`; counted as `keptBytes` is).
+   */
+  heldBytes: number;
   /** Times the link came up. */
   ups: number;
   /** Times the link went down. */
@@ -142,6 +151,7 @@ export function readLinkStats(values: Float64Array, p: number, node: number, dia
     dialFailures: values[at + LINK_DIAL_FAILURES],
     unacknowledged: values[at + LINK_UNACKNOWLEDGED],
     keptBytes: values[at + LINK_KEPT_BYTES],
+    heldBytes: values[at + LINK_HELD_BYTES],
     ups: values[at + LINK_UPS],
     downs: values[at + LINK_DOWNS],
   };

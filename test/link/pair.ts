@@ -31,12 +31,14 @@ export interface PairOptions {
   machineB?: Omit<NodeConfig, 'partitions' | 'node'>;
   heartbeatMs?: number;
   deadAfterMs?: number;
+  /** The window each node grants a channel (node.channelWindowBytes). */
+  channelWindowBytes?: number;
 }
 
 export async function startLinkedPair(o: PairOptions = {}): Promise<LinkedPair> {
   const certs = makeCertificates([1, 2]);
   const partitions = o.partitions ?? [{ id: 1 }, { id: 2 }];
-  const timing = { ...(o.heartbeatMs === undefined ? {} : { heartbeatMs: o.heartbeatMs }), ...(o.deadAfterMs === undefined ? {} : { deadAfterMs: o.deadAfterMs }) };
+  const timing = { ...(o.heartbeatMs === undefined ? {} : { heartbeatMs: o.heartbeatMs }), ...(o.deadAfterMs === undefined ? {} : { deadAfterMs: o.deadAfterMs }), ...(o.channelWindowBytes === undefined ? {} : { channelWindowBytes: o.channelWindowBytes }) };
   let relay: Relay | undefined;
   try {
     const b = await startNode({

@@ -35,6 +35,7 @@ import { ProcessQueuePair } from '../../src/partitions/queue-pair.js';
 import { Status } from '../../src/shared/errors.js';
 import { ConnectionState, CounterSlot, DeliverBody, RecordLayout, RecordType, SendBody } from '../../src/shared/layout.js';
 import * as F from '../../src/shared/link-frames.js';
+import { takeAnswers } from '../completion-answers.js';
 
 const MAX = 96;
 /** The window this node grants each channel here: small, so tests pass it quickly. */
@@ -57,9 +58,10 @@ interface FakeLink {
   windows: Map<number, number>;
   counts: Record<Kind, number>;
   reader: LinkReader;
-  counters: { violation(kind: Kind): void; messagesReceived(n: number): void; unacknowledged(n: number): void; kept(bytes: number): void };
-  /** What the counters' keptBytes gauge reads. */
+  counters: { violation(kind: Kind): void; messagesReceived(n: number): void; unacknowledged(n: number): void; kept(bytes: number): void; held(bytes: number): void };
+  /** What the counters' keptBytes and heldBytes gauges read. */
   keptBytes: number;
+  heldBytes: number;
   closedRecently(channel: number): boolean;
   owe(channel: number, sequence: number, window: number): void;
   /** Send side: the messages and CLOSEs the engine handed this link (channel id at the peer, sequence). */
@@ -96,7 +98,7 @@ interface Chan {
   got: Uint8Array[];
 }
 
-function setup(o: { budgetPerRound?: number } = {}) {
+function setup(o: { budgetPerRound?: number; sendRingBytes?: number } = {}) {
   const options = resolveOptions({ partitions: [{ id: 1 }, { id: 2 }], wait: 'sleep', receiveRingBytes: 1024, maxMessageBytes: MAX, ...o });
   const hw = new Hardware(options);
   const ports = hw.ports;
@@ -126,8 +128,10 @@ function setup(o: { budgetPerRound?: number } = {}) {
         messagesReceived: (n) => (link.received += n),
         unacknowledged: () => {},
         kept: (bytes) => (link.keptBytes += bytes),
+        held: (bytes) => (link.heldBytes += bytes),
       },
       keptBytes: 0,
+      heldBytes: 0,
       closedRecently: (channel) => link.closed.has(channel),
       owe: (channel, sequence, window) => {
         link.acks.set(channel, sequence);
@@ -170,7 +174,7 @@ function setup(o: { budgetPerRound?: number } = {}) {
     return link;
   });
   const wakes = { count: 0 };
-  const channels = new LinkedChannels(hw.table, hw.keys, hw.engine, hw.counters, new Map(links.map((l) => [l.node, l as unknown as NodeLink])), links as unknown as NodeLink[], () => wakes.count++, WINDOW);
+  const channels = new LinkedChannels(hw.table, hw.keys, hw.engine, hw.counters, new Map(links.map((l) => [l.node, l as unknown as NodeLink])), links as unknown as NodeLink[], () => wakes.count++, WINDOW, hw.engine.keptLimitBytes);
   hw.engine.remote = channels;
   for (const link of links) {
     const l = link as unknown as NodeLink;
@@ -1234,4 +1238,147 @@ describe('the receive stage of a link (LinkReader, LinkedChannels) and the engin
     expect(link.sent).toEqual([[c.senderId, 1], [c.senderId, 2]]);
     expect(x.links.flatMap((l) => l.sent)).toHaveLength(2);
   });
+
+  describe('THREATS case 52: a SEND past its window with other work of its process behind it is held aside', () => {
+    const link0 = (x: ReturnType<typeof setup>) => x.links[0] as unknown as NodeLink;
+    /** Rounds until one serves nothing. */
+    const settle = (x: ReturnType<typeof setup>) => {
+      for (let rounds = 0; x.hw.engine.round() > 0; rounds++) expect(rounds).toBeLessThan(10_000);
+    };
+    /** Channel a (link 0) with its window spent and `extra` SENDs of it waiting, then one SEND of channel b (link 1) behind them. */
+    const spentWithOtherBehind = (extra: number) => {
+      const x = setup();
+      const [a, , b] = x.chans;
+      const qp = x.queuePairs[0];
+      const q = qp.sendQueue;
+      const fits = Math.floor(PEER_WINDOW / F.messageBytes(MAX));
+      for (let i = 1; i <= fits + extra; i++) writeSend(q, a.rx.handle, payload(0, i, MAX));
+      writeSend(q, b.rx.handle, payload(2, 1, 16));
+      q.publish();
+      settle(x);
+      const held = () => Atomics.load(q.ring.i32, qp.heldWord(a.rx.handle));
+      return { x, a, b, q, fits, held };
+    };
+
+    it('52: the other channel\'s SEND goes at once; the end is held; the ACK that opens the window sends what was held first, numbered on, and ends the hold', () => {
+      const { x, a, b, fits, held } = spentWithOtherBehind(3);
+      const cost = F.messageBytes(MAX);
+      expect(x.links[0].sent).toHaveLength(fits);
+      expect(x.links[1].sent).toEqual([[b.senderId, 1]]);
+      expect(x.links[0].heldBytes).toBe(3 * cost);
+      expect(held()).toBe(1);
+      expect(x.partitionViolations).toEqual([]);
+      const wakes = x.wakes.count;
+      x.channels.ack(link0(x), a.id, fits, fits * cost);
+      expect(x.wakes.count).toBe(wakes + 1);
+      settle(x);
+      expect(x.links[0].sent.slice(fits)).toEqual([1, 2, 3].map((i) => [a.senderId, fits + i]));
+      expect(x.links[0].heldBytes).toBe(0);
+      expect(held()).toBe(0);
+      expect(x.hw.table.sentWindow[a.entry]).toBe((fits + 3) * cost);
+    });
+
+    it('52: a CLOSE behind held messages waits for them, then goes, acknowledged; a SEND or a second CLOSE on the closing end is refused (ECLOSED)', () => {
+      const { x, a, q, fits } = spentWithOtherBehind(2);
+      const cost = F.messageBytes(MAX);
+      takeAnswers(q.completions);
+      expect(q.claim(RecordType.CLOSE, a.rx.handle, 0)).toBeGreaterThanOrEqual(0);
+      writeSend(q, a.rx.handle, payload(0, 99, 16));
+      expect(q.claim(RecordType.CLOSE, a.rx.handle, 0)).toBeGreaterThanOrEqual(0);
+      q.publish();
+      settle(x);
+      expect(takeAnswers(q.completions)).toEqual([
+        { status: Status.ECLOSED, opcode: RecordType.SEND, channel: a.rx.handle, count: 1 },
+        { status: Status.ECLOSED, opcode: RecordType.CLOSE, channel: a.rx.handle, count: 1 },
+      ]);
+      // Still open, its CLOSE not yet on the link: what was held goes first.
+      expect(x.hw.table.state[a.entry]).toBe(ConnectionState.OPEN);
+      expect(x.links[0].closes).toEqual([]);
+      x.channels.ack(link0(x), a.id, fits, fits * cost);
+      settle(x);
+      expect(x.links[0].sent.slice(fits)).toEqual([[a.senderId, fits + 1], [a.senderId, fits + 2]]);
+      expect(x.links[0].closes).toEqual([[a.senderId, a.id, Status.OK]]);
+      expect(takeAnswers(q.completions)).toEqual([{ status: Status.OK, opcode: RecordType.CLOSE, channel: a.rx.handle, count: 1 }]);
+      expect(x.hw.table.state[a.entry]).not.toBe(ConnectionState.OPEN);
+      expect(x.links[0].heldBytes).toBe(0);
+    });
+
+    it('52: the peer closes while messages are held: they are dropped, and the sender hears ECLOSED for them and for those on the wire', () => {
+      const { x, a, q, fits, held } = spentWithOtherBehind(4);
+      takeAnswers(q.completions);
+      x.channels.close(link0(x), a.id, a.senderId, Status.OK);
+      settle(x);
+      // The held 4 and the window's worth unacknowledged, in one completion (the ring coalesces equal answers).
+      expect(takeAnswers(q.completions)).toEqual([{ status: Status.ECLOSED, opcode: RecordType.SEND, channel: a.rx.handle, count: 4 + fits }]);
+      expect(x.links[0].heldBytes).toBe(0);
+      expect(x.links[0].sent).toHaveLength(fits);
+      // Ended, so no longer held (its connection word went back with its state).
+      expect(held()).toBe(0);
+      expect(x.hw.counters.values[CounterSlot.SEND_ERRORS]).toBe(4 + fits);
+    });
+
+    it('52: a process that ends with messages held: its end closes behind them (EPEERDEAD on the link after them); the next process on its queue pair hears nothing of them and cannot send on it', () => {
+      const { x, a, q, fits } = spentWithOtherBehind(2);
+      const cost = F.messageBytes(MAX);
+      const port = x.hw.ports[0];
+      expect(q.claim(RecordType.DETACH, 0, 0)).toBeGreaterThanOrEqual(0);
+      q.publish();
+      settle(x);
+      expect(x.hw.table.state[a.entry]).toBe(ConnectionState.OPEN);
+      expect(x.links[0].closes).toEqual([]);
+      // Another process gets the queue pair, and tries the old handle.
+      expect(x.hw.manager.openQueuePair(port, 0).ok).toBe(true);
+      const next = x.reattach(0).sendQueue;
+      takeAnswers(next.completions);
+      writeSend(next, a.rx.handle, payload(0, 77, 16));
+      next.publish();
+      settle(x);
+      expect(takeAnswers(next.completions)).toEqual([{ status: Status.ECLOSED, opcode: RecordType.SEND, channel: a.rx.handle, count: 1 }]);
+      x.channels.ack(link0(x), a.id, fits, fits * cost);
+      settle(x);
+      expect(x.links[0].sent.slice(fits)).toEqual([[a.senderId, fits + 1], [a.senderId, fits + 2]]);
+      expect(x.links[0].closes).toEqual([[a.senderId, a.id, Status.EPEERDEAD]]);
+      expect(takeAnswers(next.completions)).toEqual([]);
+      expect(x.hw.table.state[a.entry]).not.toBe(ConnectionState.OPEN);
+    });
+
+    it('52: a sender that ignores the hold keeps at most twice its send ring held; past that its SEND waits at the head of its ring, as before', () => {
+      const x = setup({ sendRingBytes: 4096 });
+      const [a, , b] = x.chans;
+      const q = x.queuePairs[0].sendQueue;
+      const cost = F.messageBytes(MAX);
+      const limit = x.hw.engine.keptLimitBytes;
+      expect(limit).toBe(2 * 4096);
+      // Spend the window: the peer acknowledges nothing.
+      let written = 0;
+      for (let rounds = 0; x.hw.table.sentSequence[a.entry] < Math.floor(PEER_WINDOW / cost); rounds++) {
+        expect(rounds).toBeLessThan(10_000);
+        while (q.claim(RecordType.SEND, a.rx.handle, MAX) >= 0) written++;
+        q.publish();
+        x.hw.engine.round();
+        x.hw.engine.releaseAll();
+      }
+      // Now one of b behind each group of a's, until nothing moves.
+      let bSent = 0;
+      for (let rounds = 0; ; rounds++) {
+        expect(rounds).toBeLessThan(10_000);
+        let wrote = 0;
+        for (let i = 0; i < 3 && q.claim(RecordType.SEND, a.rx.handle, MAX) >= 0; i++) wrote++;
+        if (q.claim(RecordType.SEND, b.rx.handle, 16) >= 0) wrote++;
+        q.publish();
+        const n = x.hw.engine.round();
+        x.hw.engine.releaseAll();
+        bSent = x.links[1].sent.length;
+        if (n === 0 && wrote === 0) break;
+      }
+      expect(x.links[0].heldBytes).toBe(Math.floor(limit / cost) * cost);
+      // The head waits: b's SENDs behind it wait with it (the sender broke the hold).
+      const before = x.links[1].sent.length;
+      expect(x.hw.engine.round()).toBe(0);
+      expect(x.links[1].sent.length).toBe(before);
+      expect(bSent).toBeGreaterThan(0);
+      expect(x.partitionViolations).toEqual([]);
+    });
+  });
 });
+

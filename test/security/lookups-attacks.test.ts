@@ -35,6 +35,11 @@ function machine() {
   const remote: RemoteEnds = {
     send: (e, _stamp, src, payload, bytes) => (link.push(`${e}:${Array.from(src.u8.subarray(payload, payload + bytes))}`), true),
     sendNext: () => false,
+    // Its link takes everything: no window is ever spent, so nothing is held.
+    waitsForWindow: () => false,
+    hold: () => false,
+    closing: () => false,
+    closeAfterHeld: () => false,
     closed: (e, status) => link.push(`closed ${e} ${status}`),
     faulted: () => {},
     poll: () => 0,

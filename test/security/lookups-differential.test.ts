@@ -92,6 +92,19 @@ class FakeRemote implements RemoteEnds {
     this.take(e, src, payload, bytes);
     return true;
   }
+  // A full fake link is back-pressure of the link itself (room), never a spent window: nothing is held.
+  waitsForWindow(): boolean {
+    return false;
+  }
+  hold(): boolean {
+    return false;
+  }
+  closing(): boolean {
+    return false;
+  }
+  closeAfterHeld(): boolean {
+    return false;
+  }
   sendNext(e: number, src: RingConsumer, payload: number, bytes: number): boolean {
     this.check(e, 'sendNext');
     if (e !== this.last || this.room <= 0) return false;

@@ -13,6 +13,7 @@ import {
   LINK_FRAMES_RECEIVED,
   LINK_FRAMES_SENT,
   LINK_KEPT_BYTES,
+  LINK_HELD_BYTES,
   LINK_MESSAGES_RECEIVED,
   LINK_MESSAGES_SENT,
   LINK_STATE,
@@ -72,6 +73,11 @@ export class LinkCounters {
   /** Bytes kept aside for full receive rings grew (or, negative, shrank) by `bytes`. */
   kept(bytes: number): void {
     this.values[this.at + LINK_KEPT_BYTES] += bytes;
+  }
+
+  /** Bytes of this node's messages kept aside for a window to open grew (or, negative, shrank) by `bytes`. */
+  held(bytes: number): void {
+    this.values[this.at + LINK_HELD_BYTES] += bytes;
   }
 
   unacknowledged(n: number): void {

@@ -13,6 +13,11 @@
  * is kept aside (KeptMessages) and moved into the ring as the ring's reader
  * frees space (poll(), from the engine's round); the link reads on, so one
  * unread ring holds back only its own channel (THREATS case 48).
+ *
+ * On the sending side, a SEND past its channel's window waits at the head of its process's send
+ * ring, as for a full ring on one node; when other work requests of that process wait behind it,
+ * the engine has it held here instead (hold(): THREATS case 52), its end marked held, and poll()
+ * sends what is held as ACKs open the window, before anything else of that channel.
  */
 import { CONNECTING, NO_ENTRY, type ChannelStateTable } from '../channel-state-table.js';
 import type { Counters } from '../counters.js';
@@ -74,6 +79,12 @@ export class LinkedChannels implements RemoteEnds {
    * up fills its ring turn after turn, and each time a fresh one cost a 16 KiB buffer.
    */
   private readonly spareKept: KeptMessages[] = [];
+  /**
+   * Messages of this node's ends held for their window (THREATS case 52), by entry (allocated
+   * whole, as keptFor), and the same as a list for poll().
+   */
+  private readonly heldFor: (KeptMessages | undefined)[];
+  private readonly held: KeptMessages[] = [];
   /** A send found its channel's window closed: the ACK that opens one wakes the engine. */
   private windowWaiting = false;
 
@@ -88,8 +99,11 @@ export class LinkedChannels implements RemoteEnds {
     private readonly wake: () => void,
     /** The window this node grants each channel: what it keeps aside for one, at most. */
     private readonly windowBytes: number,
+    /** What one of this node's ends may have held for its window, counted as KeptMessages counts (the engine's bound for kept messages). */
+    private readonly heldLimitBytes: number,
   ) {
     this.keptFor = new Array<KeptMessages | undefined>(table.state.length).fill(undefined);
+    this.heldFor = new Array<KeptMessages | undefined>(table.state.length).fill(undefined);
     this.deliveredMessages = engine.ports.map(() => 0);
     this.deliveredBytes = engine.ports.map(() => 0);
     for (const link of all) this.linkOf[link.node] = link;
@@ -127,15 +141,16 @@ export class LinkedChannels implements RemoteEnds {
     if (link === undefined || !link.up) return false;
     // The window the other node granted: what is unacknowledged stays within it, but for one
     // message when nothing is (a message larger than the window still goes, alone). When not, the
-    // SEND waits in its send ring, as for a full ring on one node, until an ACK wakes the engine.
+    // SEND waits in its send ring, as for a full ring on one node, or is held (hold()), until an
+    // ACK wakes the engine. Messages held already go first.
     const unacknowledged = (t.sentWindow[e] - t.ackedWindow[e]) >>> 0;
     const cost = messageBytes(bytes);
-    if (unacknowledged !== 0 && unacknowledged + cost > t.peerWindow[e]) {
+    if ((unacknowledged !== 0 && unacknowledged + cost > t.peerWindow[e]) || this.heldFor[e] !== undefined) {
       this.windowWaiting = true;
       return false;
     }
     const sequence = (t.sentSequence[e] + 1) >>> 0;
-    if (!link.message(t.linkChannel[e], stamp.sourcePartition, sequence, stamp.k0, stamp.k1, stamp.k2, stamp.k3, src, payload, bytes)) return false;
+    if (!link.message(t.linkChannel[e], stamp.sourcePartition, sequence, stamp.k0, stamp.k1, stamp.k2, stamp.k3, src.u8, src.u32, payload, bytes)) return false;
     t.sentSequence[e] = sequence;
     t.sentWindow[e] = (t.sentWindow[e] + cost) >>> 0;
     this.sendLink = link;
@@ -156,7 +171,50 @@ export class LinkedChannels implements RemoteEnds {
     return true;
   }
 
+  waitsForWindow(e: number, bytes: number): boolean {
+    if (this.heldFor[e] !== undefined) return true;
+    const t = this.table;
+    const link = this.linkOf[t.remoteNode[e]];
+    return link !== undefined && link.up && this.windowShut(e, messageBytes(bytes));
+  }
+
+  /** Whether `cost` window bytes more of `e` would pass the window its peer granted (one message alone always fits). */
+  private windowShut(e: number, cost: number): boolean {
+    const t = this.table;
+    const unacknowledged = (t.sentWindow[e] - t.ackedWindow[e]) >>> 0;
+    return unacknowledged !== 0 && unacknowledged + cost > t.peerWindow[e];
+  }
+
+  hold(e: number, src: Uint8Array, payload: number, bytes: number): boolean {
+    let k = this.heldFor[e];
+    if (k === undefined) {
+      const t = this.table;
+      const counters = this.linkOf[t.remoteNode[e]]!.counters;
+      k = new KeptMessages(e, t.linkId(e), this.heldLimitBytes, { kept: (b) => counters.held(b) });
+      this.heldFor[e] = k;
+      this.held.push(k);
+    } else if (k.bytes + messageBytes(bytes) > this.heldLimitBytes) return false;
+    k.push(src, payload, bytes);
+    // The ACK that opens the window wakes the engine, whose round sends what is held.
+    this.windowWaiting = true;
+    return true;
+  }
+
+  closing(e: number): boolean {
+    const k = this.heldFor[e];
+    return k !== undefined && k.closeStatus >= 0;
+  }
+
+  closeAfterHeld(e: number, status: number): boolean {
+    const k = this.heldFor[e];
+    if (k === undefined) return false;
+    k.closeStatus = status;
+    return true;
+  }
+
   closed(e: number, status: number): void {
+    // Its partition went down with messages held: they go (finishClose() clears them first).
+    this.dropHeld(e, status === Status.OK ? Status.ECLOSED : status);
     // Nothing reads a closed end: what was kept for it goes (its sender hears ECLOSED for it, unacknowledged).
     this.dropKept(e);
     const t = this.table;
@@ -175,7 +233,84 @@ export class LinkedChannels implements RemoteEnds {
       this.processed();
       break;
     }
-    return this.kept.length === 0 ? 0 : this.moveKept();
+    return (this.kept.length === 0 ? 0 : this.moveKept()) + (this.held.length === 0 ? 0 : this.sendHeld());
+  }
+
+  /** Send held messages onto their links as far as their windows and the links take them; returns the messages sent. */
+  private sendHeld(): number {
+    const held = this.held;
+    let sent = 0;
+    for (let i = 0; i < held.length; ) {
+      const k = held[i];
+      if (this.heldFor[k.entry] === k) sent += this.sendHeldOf(k);
+      // Sent, or dropped when its end ended: it leaves the list.
+      if (this.heldFor[k.entry] === k) i++;
+      else {
+        held[i] = held[held.length - 1];
+        held.pop();
+      }
+    }
+    // What the engine's next run of SENDs appends must open a frame of its own (send(), not sendNext()).
+    this.sendEntry = NO_ENTRY;
+    return sent;
+  }
+
+  /**
+   * sendHeld() for one end: in order, up to a queue pair's budget a round. Once all of it went, the
+   * end is no longer held, or a CLOSE its process made meanwhile is done now.
+   */
+  private sendHeldOf(k: KeptMessages): number {
+    const t = this.table;
+    const e = k.entry;
+    const link = this.linkOf[t.remoteNode[e]];
+    // Every way the end ends drops what is held for it first: a link down has ended it too.
+    if (link === undefined || !link.up) return 0;
+    const stamp = this.engine.stampOf(e);
+    const budget = this.engine.budgetPerRound;
+    let n = 0;
+    let bytes = 0;
+    while (k.count > 0 && n < budget) {
+      const size = k.firstBytes;
+      const cost = messageBytes(size);
+      if (this.windowShut(e, cost)) {
+        this.windowWaiting = true;
+        break;
+      }
+      const sequence = (t.sentSequence[e] + 1) >>> 0;
+      if (!link.message(t.linkChannel[e], stamp.sourcePartition, sequence, stamp.k0, stamp.k1, stamp.k2, stamp.k3, k.bytes8, k.words32, k.firstAt, size)) break;
+      t.sentSequence[e] = sequence;
+      t.sentWindow[e] = (t.sentWindow[e] + cost) >>> 0;
+      k.shift();
+      n++;
+      bytes += size;
+    }
+    if (n > 0) this.counters.sent(t.partitionIndexOf(e), n, bytes);
+    if (k.count === 0) {
+      this.heldFor[e] = undefined;
+      if (k.closeStatus >= 0) this.engine.finishClose(e, k.closeStatus);
+      else this.engine.releaseSenderHold(e);
+    }
+    return n;
+  }
+
+  /**
+   * Entry `e` ends: what is held for it goes unsent, and its process, if it still runs, hears
+   * `status` for it in one completion (counted as send errors). Returns the status of a close that
+   * waited behind them, or -1 (its caller finishes it once the end is ended: Engine.finishClose).
+   */
+  private dropHeld(e: number, status: number): number {
+    const k = this.heldFor[e];
+    if (k === undefined) return -1;
+    this.heldFor[e] = undefined;
+    const n = k.count;
+    k.clear();
+    const qp = this.engine.ownerOf(e);
+    if (qp !== undefined) {
+      this.engine.complete(qp, status, RecordType.SEND, this.table.handle(e), n);
+      this.counters.sendError(this.table.partitionIndexOf(e), n);
+    }
+    this.engine.releaseSenderHold(e);
+    return k.closeStatus;
   }
 
   /**
@@ -380,6 +515,7 @@ export class LinkedChannels implements RemoteEnds {
     // Only the reader's current stretch has messages put into the ring and not booked, and only for its entry.
     if (d === this.runEntry) this.delivered(link, d);
     this.dropKept(d);
+    const closing = this.dropHeld(d, status);
     this.failUnacknowledged(d, status);
     this.processed();
     this.engine.endByPeer(d, status);
@@ -387,6 +523,8 @@ export class LinkedChannels implements RemoteEnds {
     // THREATS case 41), and the link's end must find this channel ended already, not end it twice.
     const t = this.table;
     link.close(t.linkChannel[d], t.linkId(d), status);
+    // A close that waited behind held messages: done last (it frees the entry).
+    if (closing >= 0) this.engine.finishClose(d, closing);
     this.engine.publishAll();
     this.wake();
   }
@@ -463,11 +601,14 @@ export class LinkedChannels implements RemoteEnds {
 
   /** The peer's end of `e` closed with `status`, and everything it sent before is in the ring. */
   private peerClosed(e: number, status: number): void {
-    // What the peer had not delivered when it closed never will be: the sender hears so, with ECLOSED.
+    // What the peer had not delivered when it closed never will be, nor what was held here for its
+    // window: the sender hears so, with ECLOSED.
+    const closing = this.dropHeld(e, Status.ECLOSED);
     this.failUnacknowledged(e, Status.ECLOSED);
     // The END's publish shows this input's earlier messages too: count them first.
     this.processed();
     this.engine.endByPeer(e, status === Status.OK ? Status.OK : Status.EPEERDEAD);
+    if (closing >= 0) this.engine.finishClose(e, closing);
     this.engine.publishAll();
     // A SEND of this channel waiting for its window gets its answer now, and those behind it go on.
     this.wake();
@@ -481,8 +622,11 @@ export class LinkedChannels implements RemoteEnds {
       if (t.remoteNode[e] !== link.node || t.state[e] !== ConnectionState.OPEN) continue;
       // Kept messages were never acknowledged: their sender counts them unacknowledged (ELINKDOWN).
       this.dropKept(e);
+      // Held ones never went: their sender hears ELINKDOWN for them too, in a completion of their own.
+      const closing = this.dropHeld(e, Status.ELINKDOWN);
       link.counters.unacknowledged(this.failUnacknowledged(e, Status.ELINKDOWN));
       this.engine.endByPeer(e, Status.ELINKDOWN);
+      if (closing >= 0) this.engine.finishClose(e, closing);
     }
     this.engine.publishAll();
   }

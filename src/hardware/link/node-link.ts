@@ -192,12 +192,12 @@ export class NodeLink {
   }
 
   /** Append one message; false when the link cannot take it now (batch full and socket congested). */
-  message(channel: number, sourcePartition: number, sequence: number, k0: number, k1: number, k2: number, k3: number, src: RingConsumer, from: number, bytes: number): boolean {
+  message(channel: number, sourcePartition: number, sequence: number, k0: number, k1: number, k2: number, k3: number, src8: Uint8Array, src32: Uint32Array, from: number, bytes: number): boolean {
     if (this.congested) return false;
-    if (this.writer.message(channel, sourcePartition, sequence, k0, k1, k2, k3, src.u8, src.u32, from, bytes)) return true;
+    if (this.writer.message(channel, sourcePartition, sequence, k0, k1, k2, k3, src8, src32, from, bytes)) return true;
     this.flush(true);
     if (this.congested) return false;
-    return this.writer.message(channel, sourcePartition, sequence, k0, k1, k2, k3, src.u8, src.u32, from, bytes);
+    return this.writer.message(channel, sourcePartition, sequence, k0, k1, k2, k3, src8, src32, from, bytes);
   }
 
   /** The next message of the run message() just took (LinkWriter.next): false sends it through message(). */
