@@ -988,6 +988,19 @@ export class Engine {
     if (status === Status.OK && qp !== undefined) this.complete(qp, Status.OK, RecordType.CLOSE, handle);
   }
 
+  /**
+   * An end closing behind held messages ended first (its peer closed, its link went down, it
+   * faulted: what it held was dropped): its close is done, and nobody else is told (no END: its
+   * process closed it or ended; its peer learns from the link).
+   */
+  endClosing(e: number, status: number): void {
+    const qp = this.ownerOf(e);
+    const handle = this.table.handle(e);
+    this.table.state[e] = ConnectionState.PEER_CLOSED;
+    this.closeEnd(e, status);
+    if (status === Status.OK && qp !== undefined) this.complete(qp, Status.OK, RecordType.CLOSE, handle);
+  }
+
   /** The stamp of a message of end `e` sent by its own partition (claim 10's send stage), for messages held for its window. */
   stampOf(e: number): Stamp {
     this.stamp.stamp(e, this.table.partitionIndexOf(e));

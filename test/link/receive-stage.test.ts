@@ -36,6 +36,8 @@ import { Status } from '../../src/shared/errors.js';
 import { ConnectionState, CounterSlot, DeliverBody, RecordLayout, RecordType, SendBody } from '../../src/shared/layout.js';
 import * as F from '../../src/shared/link-frames.js';
 import { takeAnswers } from '../completion-answers.js';
+import { queuePairRings } from '../../src/shared/port.js';
+import { RingConsumer } from '../../src/shared/ring.js';
 
 const MAX = 96;
 /** The window this node grants each channel here: small, so tests pass it quickly. */
@@ -255,7 +257,7 @@ function setup(o: { budgetPerRound?: number; sendRingBytes?: number } = {}) {
     const rx = new Channel(queuePairs[partition], grant.handle, { node: NODES[link], partition: source, process: 1 }, () => {}, grant.maxMessageBytes ?? MAX);
     return { entry: answer.entry, id: hw.table.linkId(answer.entry), rx };
   };
-  return { hw, channels, links, chans, partitionKeyMismatch, partitionViolations, accept, queuePairs, wakes, reattach };
+  return { hw, options, channels, links, chans, partitionKeyMismatch, partitionViolations, accept, queuePairs, wakes, reattach };
 }
 
 /** A SEND work request written straight into a send ring (not published), as a partition may write one; `flags` other than 0 are refused. */
@@ -1334,12 +1336,39 @@ describe('the receive stage of a link (LinkReader, LinkedChannels) and the engin
       next.publish();
       settle(x);
       expect(takeAnswers(next.completions)).toEqual([{ status: Status.ECLOSED, opcode: RecordType.SEND, channel: a.rx.handle, count: 1 }]);
+      // What the peer sends on the closing end reaches nobody (the next process least of all), and is no violation.
+      const delivered = () => x.hw.counters.values[CounterSlot.DELIVERED];
+      const before = delivered();
+      x.links[0].reader.push(dataFrame({ channel: a.id, source: a.source, first: a.next, key: a.key, payloads: [payload(0, 1, 32)] }));
+      x.channels.processed();
+      settle(x);
+      expect(delivered()).toBe(before);
+      expect(x.links[0].acks.has(a.senderId)).toBe(false);
+      expect(Object.values(x.links[0].counts).every((n) => n === 0)).toBe(true);
       x.channels.ack(link0(x), a.id, fits, fits * cost);
       settle(x);
       expect(x.links[0].sent.slice(fits)).toEqual([[a.senderId, fits + 1], [a.senderId, fits + 2]]);
       expect(x.links[0].closes).toEqual([[a.senderId, a.id, Status.EPEERDEAD]]);
       expect(takeAnswers(next.completions)).toEqual([]);
       expect(x.hw.table.state[a.entry]).not.toBe(ConnectionState.OPEN);
+    });
+
+    it('52: the peer closes an end that closes behind held messages: they are dropped, the end is freed, and no END reaches the next process on its queue pair', () => {
+      const { x, a, q } = spentWithOtherBehind(2);
+      const port = x.hw.ports[0];
+      expect(q.claim(RecordType.DETACH, 0, 0)).toBeGreaterThanOrEqual(0);
+      q.publish();
+      settle(x);
+      expect(x.hw.manager.openQueuePair(port, 0).ok).toBe(true);
+      const next = x.reattach(0);
+      takeAnswers(next.sendQueue.completions);
+      x.channels.close(link0(x), a.id, a.senderId, Status.OK);
+      settle(x);
+      expect(x.hw.table.state[a.entry]).not.toBe(ConnectionState.OPEN);
+      expect(x.links[0].heldBytes).toBe(0);
+      expect(takeAnswers(next.sendQueue.completions)).toEqual([]);
+      // Nothing in the next process's receive ring: no END for the old end.
+      expect(new RingConsumer(queuePairRings(port.buffer, x.options.geometry, 0).receive).hasData()).toBe(false);
     });
 
     it('52: a sender that ignores the hold keeps at most twice its send ring held; past that its SEND waits at the head of its ring, as before', () => {

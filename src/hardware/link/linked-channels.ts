@@ -209,6 +209,10 @@ export class LinkedChannels implements RemoteEnds {
     const k = this.heldFor[e];
     if (k === undefined) return false;
     k.closeStatus = status;
+    // Nothing reads the end from now on (its queue pair may serve another process next): what was
+    // kept for it goes, and what arrives for it is dropped (run()), unacknowledged; its peer learns
+    // of it at the CLOSE, as of a closed end.
+    this.dropKept(e);
     return true;
   }
 
@@ -415,6 +419,8 @@ export class LinkedChannels implements RemoteEnds {
       link.counters.violation('wrongSource');
       return NO_RUN;
     }
+    // Closed here behind messages held for its window: what arrives for it is dropped, as for a closed end.
+    if (this.closing(d)) return NO_RUN;
     const k = this.keptFor[d];
     // The peer closed its end (its CLOSE waits behind what was kept): nothing it sends now is of that channel.
     if (k !== undefined && k.closeStatus >= 0) {
@@ -518,13 +524,15 @@ export class LinkedChannels implements RemoteEnds {
     const closing = this.dropHeld(d, status);
     this.failUnacknowledged(d, status);
     this.processed();
-    this.engine.endByPeer(d, status);
+    const t = this.table;
+    const channel = t.linkChannel[d];
+    const id = t.linkId(d);
     // Ended here first: writing the CLOSE may take the link down (a peer that reads nothing,
     // THREATS case 41), and the link's end must find this channel ended already, not end it twice.
-    const t = this.table;
-    link.close(t.linkChannel[d], t.linkId(d), status);
-    // A close that waited behind held messages: done last (it frees the entry).
-    if (closing >= 0) this.engine.finishClose(d, closing);
+    // An end whose close waited behind held messages is closed now, with no END.
+    if (closing >= 0) this.engine.endClosing(d, closing);
+    else this.engine.endByPeer(d, status);
+    link.close(channel, id, status);
     this.engine.publishAll();
     this.wake();
   }
@@ -607,8 +615,8 @@ export class LinkedChannels implements RemoteEnds {
     this.failUnacknowledged(e, Status.ECLOSED);
     // The END's publish shows this input's earlier messages too: count them first.
     this.processed();
-    this.engine.endByPeer(e, status === Status.OK ? Status.OK : Status.EPEERDEAD);
-    if (closing >= 0) this.engine.finishClose(e, closing);
+    if (closing >= 0) this.engine.endClosing(e, closing);
+    else this.engine.endByPeer(e, status === Status.OK ? Status.OK : Status.EPEERDEAD);
     this.engine.publishAll();
     // A SEND of this channel waiting for its window gets its answer now, and those behind it go on.
     this.wake();
@@ -625,8 +633,8 @@ export class LinkedChannels implements RemoteEnds {
       // Held ones never went: their sender hears ELINKDOWN for them too, in a completion of their own.
       const closing = this.dropHeld(e, Status.ELINKDOWN);
       link.counters.unacknowledged(this.failUnacknowledged(e, Status.ELINKDOWN));
-      this.engine.endByPeer(e, Status.ELINKDOWN);
-      if (closing >= 0) this.engine.finishClose(e, closing);
+      if (closing >= 0) this.engine.endClosing(e, closing);
+      else this.engine.endByPeer(e, Status.ELINKDOWN);
     }
     this.engine.publishAll();
   }
@@ -639,7 +647,9 @@ export class LinkedChannels implements RemoteEnds {
     t.ackedSequence[e] = t.sentSequence[e];
     t.ackedWindow[e] = t.sentWindow[e];
     const qp = this.engine.queuePairOf(e);
-    if (qp !== undefined) {
+    // Only to the process that sent them: an end closing behind held messages outlives its
+    // process, and its queue pair may serve another by now (THREATS case 52).
+    if (qp !== undefined && qp.process === t.ownerProcess[e]) {
       this.engine.complete(qp, status, RecordType.SEND, t.handle(e), count);
       this.counters.sendError(t.partitionIndexOf(e), count);
     }
