@@ -24,6 +24,7 @@ import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
 import { CONNECTING, NO_ENTRY } from '../../src/hardware/channel-state-table.js';
 import { Hardware } from '../../src/hardware/hardware.js';
+import { QueuePairState } from '../../src/hardware/partition-port.js';
 import { LinkReader, type FrameSink } from '../../src/hardware/link/link-reader.js';
 import { KeptMessages } from '../../src/hardware/kept-messages.js';
 import type { LinkCounters } from '../../src/hardware/link/link-counters.js';
@@ -1369,6 +1370,57 @@ describe('the receive stage of a link (LinkReader, LinkedChannels) and the engin
       expect(takeAnswers(next.sendQueue.completions)).toEqual([]);
       // Nothing in the next process's receive ring: no END for the old end.
       expect(new RingConsumer(queuePairRings(port.buffer, x.options.geometry, 0).receive).hasData()).toBe(false);
+    });
+
+    it("52: the next process on the queue pair faults it: the end its predecessor left closing is not its to end; what was held still goes, then EPEERDEAD", () => {
+      const { x, a, q, fits } = spentWithOtherBehind(2);
+      expect(q.claim(RecordType.DETACH, 0, 0)).toBeGreaterThanOrEqual(0);
+      q.publish();
+      settle(x);
+      expect(x.hw.manager.openQueuePair(x.hw.ports[0], 0).ok).toBe(true);
+      const next = x.reattach(0).sendQueue;
+      // A record whose length word lies: the hardware faults the next process's queue pair.
+      const at = next.claim(RecordType.SEND, 12345, 16);
+      next.ring.u32[(at - SendBody.BYTES - RecordLayout.HEADER_BYTES + RecordLayout.LENGTH_OFFSET) >> 2] = 0x7fff_fff8;
+      next.publish();
+      settle(x);
+      expect(x.hw.ports[0].queuePairs[0].state).toBe(QueuePairState.FAULTED);
+      expect(x.links[0].closes).toEqual([]);
+      x.channels.ack(link0(x), a.id, fits, fits * F.messageBytes(MAX));
+      settle(x);
+      expect(x.links[0].sent.slice(fits)).toEqual([[a.senderId, fits + 1], [a.senderId, fits + 2]]);
+      expect(x.links[0].closes).toEqual([[a.senderId, a.id, Status.EPEERDEAD]]);
+    });
+
+    it('52: with no process on the queue pair, what the peer sends on the closing end is dropped, unacknowledged, and does not drop what was held', () => {
+      const { x, a, q, fits } = spentWithOtherBehind(2);
+      expect(q.claim(RecordType.DETACH, 0, 0)).toBeGreaterThanOrEqual(0);
+      q.publish();
+      settle(x);
+      x.links[0].reader.push(dataFrame({ channel: a.id, source: a.source, first: a.next, key: a.key, payloads: [payload(9, 1, 40)] }));
+      x.channels.processed();
+      x.channels.ack(link0(x), a.id, fits, fits * F.messageBytes(MAX));
+      settle(x);
+      expect(x.links[0].acks.has(a.senderId)).toBe(false);
+      expect(x.links[0].sent.slice(fits)).toEqual([[a.senderId, fits + 1], [a.senderId, fits + 2]]);
+      expect(x.links[0].closes).toEqual([[a.senderId, a.id, Status.EPEERDEAD]]);
+    });
+
+    it("52: after a process's CLOSE waits behind held messages, what the peer sends on the end is neither delivered nor acknowledged (the peer hears ECLOSED at the CLOSE)", () => {
+      const { x, a, q } = spentWithOtherBehind(2);
+      const rx = new RingConsumer(queuePairRings(x.hw.ports[0].buffer, x.options.geometry, 0).receive);
+      expect(q.claim(RecordType.CLOSE, a.rx.handle, 0)).toBeGreaterThanOrEqual(0);
+      q.publish();
+      settle(x);
+      const before = x.hw.counters.values[CounterSlot.DELIVERED];
+      const waiting = rx.hasData();
+      x.links[0].reader.push(dataFrame({ channel: a.id, source: a.source, first: a.next, key: a.key, payloads: [payload(9, 1, 40)] }));
+      x.channels.processed();
+      settle(x);
+      expect(x.links[0].acks.has(a.senderId)).toBe(false);
+      expect(x.hw.counters.values[CounterSlot.DELIVERED]).toBe(before);
+      expect(rx.hasData()).toBe(waiting);
+      expect(Object.values(x.links[0].counts).every((n) => n === 0)).toBe(true);
     });
 
     it('52: a sender that ignores the hold keeps at most twice its send ring held; past that its SEND waits at the head of its ring, as before', () => {

@@ -497,7 +497,9 @@ export class LinkedChannels implements RemoteEnds {
     const port = qp.port.index;
     for (let slot = 0; slot < t.slotsPerPartition; slot++) {
       const e = t.entry(port, slot);
-      if (t.state[e] !== ConnectionState.OPEN || t.remoteNode[e] === 0 || t.ownerQueuePair[e] !== qp.index) continue;
+      // Not an end a process before this one left closing behind held messages (THREATS case 52):
+      // a fault of its successor does not end it.
+      if (t.state[e] !== ConnectionState.OPEN || t.remoteNode[e] === 0 || t.ownerQueuePair[e] !== qp.index || t.ownerProcess[e] !== qp.process) continue;
       const link = this.linkOf[t.remoteNode[e]];
       if (link !== undefined) this.endHere(link, e, Status.EFAULT);
     }
