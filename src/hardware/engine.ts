@@ -835,10 +835,10 @@ export class Engine {
     const n = this.kept.drop(dqp, d, t.handle(d));
     if (n === 0) return;
     this.counters.kept(t.partitionIndexOf(d), -n);
-    if (sender !== undefined && sender.state === QueuePairState.ACTIVE) {
-      this.counters.sendError(sender.port.index, n);
-      this.complete(sender, status, RecordType.SEND, senderHandle, n);
-    }
+    // Counted on the sending partition even when the process that sent them is gone: a message
+    // taken from a send ring is counted delivered or refused, never neither.
+    this.counters.sendError(this.kept.sender(d), n);
+    if (sender !== undefined && sender.state === QueuePairState.ACTIVE) this.complete(sender, status, RecordType.SEND, senderHandle, n);
     this.nothingKept(d);
   }
 

@@ -1354,8 +1354,8 @@ describe('the receive stage of a link (LinkReader, LinkedChannels) and the engin
       expect(x.hw.table.state[a.entry]).not.toBe(ConnectionState.OPEN);
     });
 
-    it('52: the peer closes an end that closes behind held messages: they are dropped, the end is freed, and no END reaches the next process on its queue pair', () => {
-      const { x, a, q } = spentWithOtherBehind(2);
+    it('52: the peer closes an end that closes behind held messages: they are dropped (counted), the end is freed, and no END reaches the next process on its queue pair', () => {
+      const { x, a, q, fits } = spentWithOtherBehind(2);
       const port = x.hw.ports[0];
       expect(q.claim(RecordType.DETACH, 0, 0)).toBeGreaterThanOrEqual(0);
       q.publish();
@@ -1363,8 +1363,11 @@ describe('the receive stage of a link (LinkReader, LinkedChannels) and the engin
       expect(x.hw.manager.openQueuePair(port, 0).ok).toBe(true);
       const next = x.reattach(0);
       takeAnswers(next.sendQueue.completions);
+      const errors = x.hw.counters.values[CounterSlot.SEND_ERRORS];
       x.channels.close(link0(x), a.id, a.senderId, Status.OK);
       settle(x);
+      // What was held and what was on the wire still count as the partition's send errors, though nobody is told.
+      expect(x.hw.counters.values[CounterSlot.SEND_ERRORS]).toBe(errors + 2 + fits);
       expect(x.hw.table.state[a.entry]).not.toBe(ConnectionState.OPEN);
       expect(x.links[0].heldBytes).toBe(0);
       expect(takeAnswers(next.sendQueue.completions)).toEqual([]);

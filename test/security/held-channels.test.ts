@@ -213,6 +213,21 @@ describe('case 51: a held channel does not hold back its sender\'s other channel
     expect(machine.stats().partitions.find((p) => p.id === 1)!.kept).toBe(0);
   }, 30_000);
 
+  it("51: a writer whose process ends while held, then its reader: what was kept for the reader counts as its partition's send errors, though nobody is left to tell", async () => {
+    await using machine = await writerMachine();
+    // The reader waits for a flag nobody sets: it reads nothing.
+    await machine.partition(1).spawn(fixture('late-reader.mjs'), { port: 8, flag: new SharedArrayBuffer(4), then: 'read' });
+    const writer = await machine.partition(2).spawn(fixture('held-writer.mjs'), { partition: 1, port: 8, side, flag: new SharedArrayBuffer(4), bytes: 64, then: 'end' });
+    const { sent } = (await writer.result) as { sent: number };
+    const stats = (id: number) => machine.stats().partitions.find((p) => p.id === id)!;
+    expect(stats(1).kept).toBeGreaterThan(0);
+    await machine.partition(1).terminate();
+    await waitFor('what was kept to be dropped', () => stats(1).kept === 0);
+    // The reader's ring took 51, which died with it; the rest was kept, and is refused.
+    expect(stats(1).delivered).toBe(51);
+    expect(stats(2)).toMatchObject({ sent: 51 + stats(3).delivered, sendErrors: sent - 51 });
+  }, 30_000);
+
   it('51: a reader that closes a held channel: every message that did not reach its ring is counted as refused (ECLOSED), the write that waited included', async () => {
     await using machine = await writerMachine();
     const flag = new SharedArrayBuffer(4);

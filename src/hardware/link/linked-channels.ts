@@ -298,9 +298,9 @@ export class LinkedChannels implements RemoteEnds {
   }
 
   /**
-   * Entry `e` ends: what is held for it goes unsent, and its process, if it still runs, hears
-   * `status` for it in one completion (counted as send errors). Returns the status of a close that
-   * waited behind them, or -1 (its caller finishes it once the end is ended: Engine.finishClose).
+   * Entry `e` ends: what is held for it goes unsent, counted as send errors of its partition, and
+   * its process, if it still runs, hears `status` for it in one completion. Returns the status of
+   * a close that waited behind them, or -1 (its caller finishes it once the end is ended).
    */
   private dropHeld(e: number, status: number): number {
     const k = this.heldFor[e];
@@ -308,11 +308,10 @@ export class LinkedChannels implements RemoteEnds {
     this.heldFor[e] = undefined;
     const n = k.count;
     k.clear();
+    // Counted on its partition even when its process is gone (as Engine.dropKept does); answered only to that process.
+    this.counters.sendError(this.table.partitionIndexOf(e), n);
     const qp = this.engine.ownerOf(e);
-    if (qp !== undefined) {
-      this.engine.complete(qp, status, RecordType.SEND, this.table.handle(e), n);
-      this.counters.sendError(this.table.partitionIndexOf(e), n);
-    }
+    if (qp !== undefined) this.engine.complete(qp, status, RecordType.SEND, this.table.handle(e), n);
     this.engine.releaseSenderHold(e);
     return k.closeStatus;
   }
@@ -648,13 +647,11 @@ export class LinkedChannels implements RemoteEnds {
     if (count === 0) return 0;
     t.ackedSequence[e] = t.sentSequence[e];
     t.ackedWindow[e] = t.sentWindow[e];
+    this.counters.sendError(t.partitionIndexOf(e), count);
     const qp = this.engine.queuePairOf(e);
-    // Only to the process that sent them: an end closing behind held messages outlives its
-    // process, and its queue pair may serve another by now (THREATS case 52).
-    if (qp !== undefined && qp.process === t.ownerProcess[e]) {
-      this.engine.complete(qp, status, RecordType.SEND, t.handle(e), count);
-      this.counters.sendError(t.partitionIndexOf(e), count);
-    }
+    // Answered only to the process that sent them: an end closing behind held messages outlives
+    // its process, and its queue pair may serve another by now (THREATS case 52).
+    if (qp !== undefined && qp.process === t.ownerProcess[e]) this.engine.complete(qp, status, RecordType.SEND, t.handle(e), count);
     return count;
   }
 }
