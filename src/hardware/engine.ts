@@ -979,12 +979,13 @@ export class Engine {
   /**
    * The close of end `e` that waited behind messages held for its window (THREATS case 52: its
    * process's CLOSE, `status` OK, or its process's end, EPEERDEAD) is done now that they are sent,
-   * or dropped: the other node learns it after them, and a CLOSE is acknowledged.
+   * or dropped: the other node learns it after them (with `peerStatus`: ENOBUFS when they were
+   * dropped because it read nothing), and a CLOSE is acknowledged.
    */
-  finishClose(e: number, status: number): void {
+  finishClose(e: number, status: number, peerStatus = status): void {
     const qp = this.ownerOf(e);
     const handle = this.table.handle(e);
-    this.closeEnd(e, status);
+    this.closeEnd(e, peerStatus);
     if (status === Status.OK && qp !== undefined) this.complete(qp, Status.OK, RecordType.CLOSE, handle);
   }
 

@@ -23,11 +23,12 @@ const REQUESTS = 400;
 const BYTES = 1024;
 
 /** The server, the honest client's first 5 round trips, and the greedy client's window spent: the honest client is told to go on. */
-async function greedyBesideHonest(serverArgs: Record<string, unknown> = {}): Promise<{ server: RemoteProgram; honest: RemoteProgram; greedy: RemoteProgram }> {
+async function greedyBesideHonest(serverArgs: Record<string, unknown> = {}, timing: { heartbeatMs?: number; deadAfterMs?: number } = {}): Promise<{ server: RemoteProgram; honest: RemoteProgram; greedy: RemoteProgram }> {
   pair = await startLinkedPair({
     partitions: [{ id: 1 }, { id: 2 }],
     machine: { sendRingBytes: 16 * 1024, receiveRingBytes: 16 * 1024 },
     channelWindowBytes: 64 * 1024,
+    ...timing,
   });
   const { a, b } = pair;
   const server = await a.spawn(1, 'answer-clients', { port: 7, clients: 2, ...serverArgs });
@@ -87,6 +88,29 @@ it('52: the server closes the held channel: its CLOSE waits behind what was held
   expect(answered['2:1']).toBeGreaterThan(75);
   expect(outcome).toEqual({ sent: REQUESTS, read: answered['2:1'], wrong: 0, end: 'ECLOSED' });
   expect((await linkTo(pair!.a, 2)).heldBytes).toBe(0);
+  await linksClean();
+}, 60_000);
+
+it('52: the server closes the held channel and its reader never reads: after 10 × deadAfterMs (at least 2 s) with nothing sent, what was held is dropped, the slot is free, and the reader gets what reached it, then ENOBUFS', async () => {
+  const { server, honest, greedy } = await greedyBesideHonest({ closePartition: 1 }, { heartbeatMs: 50, deadAfterMs: 400 });
+  expect(await honest.result).toEqual({ done: ROUND_TRIPS, timedOut: false });
+  await server.control.set(GO, 1);
+  await until('the server to close the held channel', async () => (await server.control.read())[PROGRESS] === 1);
+  const closedAt = performance.now();
+  await until('node 1 to give up what it held', async () => (await linkTo(pair!.a, 2)).heldBytes === 0);
+  // Not before the bound: 10 × 400 ms (less the 200 ms the server waited before it said it had closed).
+  expect(performance.now() - closedAt).toBeGreaterThan(3500);
+  await greedy.control.set(GO, 1);
+  await greedy.control.set(STOP, 1);
+  const outcome = await greedy.result;
+  await server.control.set(STOP, 1);
+  const { afterClose, final, answered } = await server.result;
+  expect(afterClose).toContainEqual({ remoteNode: 2, remotePartition: 1, held: true });
+  // Freed: only the end of the honest client (which closed it) is left in the server's table.
+  expect(final).toEqual([{ remoteNode: 2, remotePartition: 2, held: false }]);
+  expect(outcome).toMatchObject({ sent: REQUESTS, wrong: 0, end: 'ENOBUFS' });
+  expect(outcome.read).toBeGreaterThan(0);
+  expect(outcome.read).toBeLessThan(answered['2:1']);
   await linksClean();
 }, 60_000);
 

@@ -101,7 +101,7 @@ interface Chan {
   got: Uint8Array[];
 }
 
-function setup(o: { budgetPerRound?: number; sendRingBytes?: number } = {}) {
+function setup({ closeTimeoutMs, ...o }: { budgetPerRound?: number; sendRingBytes?: number; closeTimeoutMs?: number } = {}) {
   const options = resolveOptions({ partitions: [{ id: 1 }, { id: 2 }], wait: 'sleep', receiveRingBytes: 1024, maxMessageBytes: MAX, ...o });
   const hw = new Hardware(options);
   const ports = hw.ports;
@@ -177,7 +177,7 @@ function setup(o: { budgetPerRound?: number; sendRingBytes?: number } = {}) {
     return link;
   });
   const wakes = { count: 0 };
-  const channels = new LinkedChannels(hw.table, hw.keys, hw.engine, hw.counters, new Map(links.map((l) => [l.node, l as unknown as NodeLink])), links as unknown as NodeLink[], () => wakes.count++, WINDOW, hw.engine.keptLimitBytes);
+  const channels = new LinkedChannels(hw.table, hw.keys, hw.engine, hw.counters, new Map(links.map((l) => [l.node, l as unknown as NodeLink])), links as unknown as NodeLink[], () => wakes.count++, WINDOW, hw.engine.keptLimitBytes, closeTimeoutMs ?? 60_000);
   hw.engine.remote = channels;
   for (const link of links) {
     const l = link as unknown as NodeLink;
@@ -1249,8 +1249,8 @@ describe('the receive stage of a link (LinkReader, LinkedChannels) and the engin
       for (let rounds = 0; x.hw.engine.round() > 0; rounds++) expect(rounds).toBeLessThan(10_000);
     };
     /** Channel a (link 0) with its window spent and `extra` SENDs of it waiting, then one SEND of channel b (link 1) behind them. */
-    const spentWithOtherBehind = (extra: number) => {
-      const x = setup();
+    const spentWithOtherBehind = (extra: number, options: Parameters<typeof setup>[0] = {}) => {
+      const x = setup(options);
       const [a, , b] = x.chans;
       const qp = x.queuePairs[0];
       const q = qp.sendQueue;
@@ -1424,6 +1424,28 @@ describe('the receive stage of a link (LinkReader, LinkedChannels) and the engin
       expect(x.hw.counters.values[CounterSlot.DELIVERED]).toBe(before);
       expect(rx.hasData()).toBe(waiting);
       expect(Object.values(x.links[0].counts).every((n) => n === 0)).toBe(true);
+    });
+
+    it('52: a close that waits behind held messages none of which goes for closeTimeoutMs gives up: they are dropped (ENOBUFS), the CLOSE goes with ENOBUFS, the entry is free, and the CLOSE is acknowledged', async () => {
+      const { x, a, q } = spentWithOtherBehind(2, { closeTimeoutMs: 100 });
+      takeAnswers(q.completions);
+      expect(q.claim(RecordType.CLOSE, a.rx.handle, 0)).toBeGreaterThanOrEqual(0);
+      q.publish();
+      settle(x);
+      expect(x.hw.table.state[a.entry]).toBe(ConnectionState.OPEN);
+      const wakes = x.wakes.count;
+      for (let waited = 0; x.hw.table.state[a.entry] === ConnectionState.OPEN; waited += 10) {
+        expect(waited).toBeLessThan(5000);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      expect(x.wakes.count).toBe(wakes + 1);
+      expect(takeAnswers(q.completions)).toEqual([
+        { status: Status.ENOBUFS, opcode: RecordType.SEND, channel: a.rx.handle, count: 2 },
+        { status: Status.OK, opcode: RecordType.CLOSE, channel: a.rx.handle, count: 1 },
+      ]);
+      expect(x.links[0].closes).toEqual([[a.senderId, a.id, Status.ENOBUFS]]);
+      expect(x.links[0].heldBytes).toBe(0);
+      expect(x.hw.table.state[a.entry]).toBe(ConnectionState.FREE);
     });
 
     it('52: a sender that ignores the hold keeps at most twice its send ring held; past that its SEND waits at the head of its ring, as before', () => {

@@ -244,7 +244,8 @@ describe('case 51: a held channel does not hold back its sender\'s other channel
     // rest was kept, and refused.
     const delivered = machine.stats().partitions.find((p) => p.id === 1)!.delivered;
     expect(delivered).toBeGreaterThanOrEqual(51);
-    expect(w.failedSends).toEqual({ ECLOSED: handed - delivered });
+    // (All of it, at times: then nothing is refused.)
+    expect(w.failedSends).toEqual(handed === delivered ? {} : { ECLOSED: handed - delivered });
     // The writer's sent: what reached the reader, and its messages to the side channel's sink.
     const sideDelivered = machine.stats().partitions.find((p) => p.id === 3)!.delivered;
     expect(machine.stats().partitions.find((p) => p.id === 2)).toMatchObject({ sent: delivered + sideDelivered, sendErrors: handed - delivered });

@@ -35,7 +35,7 @@ export function startLinks(hw: Hardware, node: ResolvedNode, boot: NonNullable<H
     processed: () => channels!.processed(),
   });
   const window = grantedWindow(node.channelWindowBytes, hw.engine.maxMessageBytes);
-  channels = new LinkedChannels(hw.table, hw.keys, hw.engine, hw.counters, links.byNode, links.all, kick, window, hw.engine.keptLimitBytes);
+  channels = new LinkedChannels(hw.table, hw.keys, hw.engine, hw.counters, links.byNode, links.all, kick, window, hw.engine.keptLimitBytes, handshakeTimeoutMs(node.deadAfterMs));
   connects = new RemoteConnect(hw.manager, hw.table, hw.keys, links.byNode, kick, {
     answerTimeoutMs: handshakeTimeoutMs(node.deadAfterMs),
     windowBytes: window,

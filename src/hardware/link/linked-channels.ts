@@ -32,6 +32,7 @@ import { channelMessageLimit, messageBytes } from '../../shared/link-frames.js';
 import { ConnectionState, RecordType } from '../../shared/layout.js';
 import { Status } from '../../shared/errors.js';
 import type { RingConsumer } from '../../shared/ring.js';
+import { now } from '../../shared/clock.js';
 
 /** Emptied KeptMessages kept for reuse, at most. */
 const SPARE_KEPT = 8;
@@ -85,6 +86,8 @@ export class LinkedChannels implements RemoteEnds {
    */
   private readonly heldFor: (KeptMessages | undefined)[];
   private readonly held: KeptMessages[] = [];
+  /** Per end closing behind held messages: when the close began waiting, or a held message last went. */
+  private readonly heldMovedAt: Float64Array;
   /** A send found its channel's window closed: the ACK that opens one wakes the engine. */
   private windowWaiting = false;
 
@@ -101,9 +104,16 @@ export class LinkedChannels implements RemoteEnds {
     private readonly windowBytes: number,
     /** What one of this node's ends may have held for its window, counted as KeptMessages counts (the engine's bound for kept messages). */
     private readonly heldLimitBytes: number,
+    /**
+     * How long a close waits behind held messages of which none goes (the other node reads
+     * nothing): then they are dropped and the close is done, so a remote reader that never reads
+     * cannot keep a closed end's slot (as long as a connect waits for an answer).
+     */
+    private readonly closeTimeoutMs: number,
   ) {
     this.keptFor = new Array<KeptMessages | undefined>(table.state.length).fill(undefined);
     this.heldFor = new Array<KeptMessages | undefined>(table.state.length).fill(undefined);
+    this.heldMovedAt = new Float64Array(table.state.length);
     this.deliveredMessages = engine.ports.map(() => 0);
     this.deliveredBytes = engine.ports.map(() => 0);
     for (const link of all) this.linkOf[link.node] = link;
@@ -213,7 +223,34 @@ export class LinkedChannels implements RemoteEnds {
     // kept for it goes, and what arrives for it is dropped (run()), unacknowledged; its peer learns
     // of it at the CLOSE, as of a closed end.
     this.dropKept(e);
+    this.heldMovedAt[e] = now();
+    this.closeDueIn(e, k, this.closeTimeoutMs);
     return true;
+  }
+
+  private closeDueIn(e: number, k: KeptMessages, ms: number): void {
+    // Unref'd: a machine that closes does not wait for it.
+    setTimeout(() => this.closeDue(e, k), ms).unref();
+  }
+
+  /**
+   * A close waiting behind held messages (`k`, of end `e`): once none of them went for
+   * closeTimeoutMs, they are dropped (its process, if it still runs, hears ENOBUFS for them) and
+   * the close is done; the other node's reader learns ENOBUFS after what reached it, as a reader
+   * that leaves a channel unread does on one node (case 44).
+   */
+  private closeDue(e: number, k: KeptMessages): void {
+    // Sent since (or dropped as the end ended): the close is done already.
+    if (this.heldFor[e] !== k) return;
+    const idle = now() - this.heldMovedAt[e];
+    if (idle < this.closeTimeoutMs) {
+      this.closeDueIn(e, k, this.closeTimeoutMs - idle);
+      return;
+    }
+    const status = this.dropHeld(e, Status.ENOBUFS);
+    this.engine.finishClose(e, status, Status.ENOBUFS);
+    this.engine.publishAll();
+    this.wake();
   }
 
   closed(e: number, status: number): void {
@@ -288,7 +325,10 @@ export class LinkedChannels implements RemoteEnds {
       n++;
       bytes += size;
     }
-    if (n > 0) this.counters.sent(t.partitionIndexOf(e), n, bytes);
+    if (n > 0) {
+      this.counters.sent(t.partitionIndexOf(e), n, bytes);
+      this.heldMovedAt[e] = now();
+    }
     if (k.count === 0) {
       this.heldFor[e] = undefined;
       if (k.closeStatus >= 0) this.engine.finishClose(e, k.closeStatus);
@@ -616,8 +656,9 @@ export class LinkedChannels implements RemoteEnds {
     this.failUnacknowledged(e, Status.ECLOSED);
     // The END's publish shows this input's earlier messages too: count them first.
     this.processed();
+    // A sender that gave up on a reader that read nothing (closeDue) says ENOBUFS; anything else but OK reads as its end.
     if (closing >= 0) this.engine.endClosing(e, closing);
-    else this.engine.endByPeer(e, status === Status.OK ? Status.OK : Status.EPEERDEAD);
+    else this.engine.endByPeer(e, status === Status.OK || status === Status.ENOBUFS ? status : Status.EPEERDEAD);
     this.engine.publishAll();
     // A SEND of this channel waiting for its window gets its answer now, and those behind it go on.
     this.wake();

@@ -3,8 +3,8 @@
 // once it listens. With args.closePartition, when the test sets GO it closes the channel of the
 // client in that partition (THREATS case 52: a channel held for its window), and sets PROGRESS
 // once its connection table shows what the hardware did with that CLOSE. Returns its connection
-// table (which of its ends were held; before that close, if any; and after it), and the answers it
-// wrote to each client.
+// table (which of its ends were held; before that close, if any; after it; and at the end), and the
+// answers it wrote to each client.
 import { controlOf, GO, PROGRESS, READY, stopRequested } from './control.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -45,7 +45,7 @@ export default async function main(proc, args) {
     Atomics.store(control, PROGRESS, 1);
   }
   while (!stopRequested(control)) await sleep(5);
-  return { table: table ?? held(proc), afterClose, answered };
+  return { table: table ?? held(proc), afterClose, final: held(proc), answered };
 }
 
 function held(proc) {
