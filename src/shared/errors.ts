@@ -46,7 +46,9 @@ export type StatusName = keyof typeof Status;
  * - `ENOBUFS`: the channel held as many unread messages as a process keeps for one (4 MiB) while
  *   its process read others (or before it was accepted), and nothing read it for 1 s; it was
  *   closed here and what it held was dropped, and its sender saw `ECLOSED`. Over a link, also: the
- *   other node put more of the channel on the wire than its window (it breaks the protocol)
+ *   other node put more of the channel on the wire than its window (it breaks the protocol); or
+ *   the sender closed the channel while this end read nothing, and after 10 × `node.deadAfterMs`
+ *   (at least 2 s) its hardware dropped what it still held for it (its sender sees `ENOBUFS` too)
  * - `ETIMEDOUT`: a connect to another node got no answer from that node's hardware within its
  *   bound (10 × `node.deadAfterMs`, at least 2 s) while the link stayed up
  */
@@ -76,7 +78,7 @@ const advice: Record<ChannelErrorCode, string> = {
   EMFILE: 'no free slot is left; close channels or processes, or raise the limit in createMachine',
   EADDRINUSE: 'a listener already holds that port in this partition; close it or pick another port',
   ENOBUFS:
-    'read every channel a peer may keep sending on, or close it, and accept promptly: while a process reads other channels it keeps at most 4 MiB of unread messages per channel (or 4 of the largest, if more), then holds that channel back for 1 s (over a link: the other node sent past the channel\'s window, which no honest node does)',
+    'read every channel a peer may keep sending on, or close it, and accept promptly: while a process reads other channels it keeps at most 4 MiB of unread messages per channel (or 4 of the largest, if more), then holds that channel back for 1 s (over a link: the other node sent past the channel\'s window, which no honest node does, or gave up on a reader that read nothing after its sender closed)',
   ETIMEDOUT:
     "the other node's hardware did not answer the connect although the link is up (it is overloaded, or does not follow the protocol); retry later, and check that node",
   ELINKDOWN:
