@@ -352,7 +352,8 @@ export class LinkedChannels implements RemoteEnds {
     this.counters.sendError(this.table.partitionIndexOf(e), n);
     const qp = this.engine.ownerOf(e);
     if (qp !== undefined) this.engine.complete(qp, status, RecordType.SEND, this.table.handle(e), n);
-    this.engine.releaseSenderHold(e);
+    // The hold ends with the end (its held word goes back to 0 with its state): the caller wakes a
+    // write() waiting on it once the end is ended, so that it fails rather than sends.
     return k.closeStatus;
   }
 
@@ -573,6 +574,7 @@ export class LinkedChannels implements RemoteEnds {
     // An end whose close waited behind held messages is closed now, with no END.
     if (closing >= 0) this.engine.endClosing(d, closing);
     else this.engine.endByPeer(d, status);
+    this.engine.releaseSenderHold(d);
     link.close(channel, id, status);
     this.engine.publishAll();
     this.wake();
@@ -659,6 +661,7 @@ export class LinkedChannels implements RemoteEnds {
     // A sender that gave up on a reader that read nothing (closeDue) says ENOBUFS; anything else but OK reads as its end.
     if (closing >= 0) this.engine.endClosing(e, closing);
     else this.engine.endByPeer(e, status === Status.OK || status === Status.ENOBUFS ? status : Status.EPEERDEAD);
+    this.engine.releaseSenderHold(e);
     this.engine.publishAll();
     // A SEND of this channel waiting for its window gets its answer now, and those behind it go on.
     this.wake();
@@ -677,6 +680,7 @@ export class LinkedChannels implements RemoteEnds {
       link.counters.unacknowledged(this.failUnacknowledged(e, Status.ELINKDOWN));
       if (closing >= 0) this.engine.endClosing(e, closing);
       else this.engine.endByPeer(e, Status.ELINKDOWN);
+      this.engine.releaseSenderHold(e);
     }
     this.engine.publishAll();
   }
