@@ -24,7 +24,8 @@ export class PartitionOS {
   /** The module each running process runs, by pid (for the message when no process slot is free). */
   private readonly programs = new Map<number, string>();
   private hardwareGone: ChannelError | undefined;
-  private readonly goneWaiters: Array<(e: ChannelError) => void> = [];
+  /** Control calls in flight, each failed with EHWRESET if the hardware dies first (a set: each leaves it as it settles). */
+  private readonly goneWaiters = new Set<(e: ChannelError) => void>();
   readonly control: ControlLink;
 
   constructor(
@@ -40,11 +41,18 @@ export class PartitionOS {
   /** A control call that fails with the hardware's error code, or EHWRESET once the hardware is gone. */
   private async call<T extends object>(fn: (api: Remote<PartitionControlApi>) => Promise<ControlResult<T>>): Promise<T> {
     if (this.hardwareGone) throw this.hardwareGone;
-    const gone = new Promise<never>((_, reject) => this.goneWaiters.push(reject));
+    let waiter!: (e: ChannelError) => void;
+    const gone = new Promise<never>((_, reject) => this.goneWaiters.add((waiter = reject)));
     gone.catch(() => {});
-    const r = await Promise.race([fn(this.control.api), gone]);
-    if (!r.ok) throw new ChannelError(r.code, r.message);
-    return r;
+    try {
+      const r = await Promise.race([fn(this.control.api), gone]);
+      if (!r.ok) throw new ChannelError(r.code, r.message);
+      return r;
+    } finally {
+      // Settled: kept, it would pin the race and its answer for the partition's life (a server's
+      // accept loop grew ~740 bytes a connection, until its partition died of it: attack run, wave 19).
+      this.goneWaiters.delete(waiter);
+    }
   }
 
   private queuePair(index: number): ProcessQueuePair {
@@ -151,7 +159,9 @@ export class PartitionOS {
   hardwareReset(): void {
     if (this.hardwareGone) return;
     this.hardwareGone = new ChannelError('EHWRESET', 'the hardware worker stopped');
-    for (const reject of this.goneWaiters.splice(0)) reject(this.hardwareGone);
+    const waiters = [...this.goneWaiters];
+    this.goneWaiters.clear();
+    for (const reject of waiters) reject(this.hardwareGone);
     for (const qp of this.queuePairs.values()) qp.fail(this.hardwareGone);
   }
 }

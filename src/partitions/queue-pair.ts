@@ -21,7 +21,8 @@ export class ProcessQueuePair {
   /** Set when the queue pair can no longer work (hardware reset, ring fault). */
   failure: ChannelError | undefined;
   private detachAcked: (() => void) | undefined;
-  private failureWaiters: Array<() => void> = [];
+  /** Waits that end if the queue pair fails (a detach's); each leaves the set as it ends. */
+  private readonly failureWaiters = new Set<() => void>();
 
   constructor(
     buffer: SharedArrayBuffer,
@@ -91,7 +92,9 @@ export class ProcessQueuePair {
     if (this.failure !== undefined) return;
     this.failure = error;
     for (const sink of this.channels.openSinks()) sink.end(Status[error.code]);
-    for (const fn of this.failureWaiters.splice(0)) fn();
+    const waiters = [...this.failureWaiters];
+    this.failureWaiters.clear();
+    for (const fn of waiters) fn();
     this.pump.nudge();
   }
 
@@ -106,7 +109,13 @@ export class ProcessQueuePair {
     try {
       for (const h of openHandles) await this.sendQueue.post(RecordType.CLOSE, h);
       await this.sendQueue.post(RecordType.DETACH, 0);
-      await Promise.race([acked, new Promise<void>((resolve) => this.onFailure(resolve))]);
+      let failed!: () => void;
+      try {
+        await Promise.race([acked, new Promise<void>((resolve) => this.onFailure((failed = resolve)))]);
+      } finally {
+        // One detach per program run on this queue pair: kept, each would stay for the partition's life.
+        this.failureWaiters.delete(failed);
+      }
     } finally {
       release();
       this.detachAcked = undefined;
@@ -121,6 +130,6 @@ export class ProcessQueuePair {
 
   private onFailure(fn: () => void): void {
     if (this.failure !== undefined) fn();
-    else this.failureWaiters.push(fn);
+    else this.failureWaiters.add(fn);
   }
 }
