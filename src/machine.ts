@@ -26,6 +26,7 @@ import { recordThreadName } from './thread-names.js';
 import { TraceRecorder } from './trace-recorder.js';
 import type { TraceGroup, TraceSummary } from './trace-export.js';
 import type { Writable } from 'node:stream';
+import { Tripwire } from './shared/tripwire.js';
 
 /** What {@link Machine.stats} returns: the hardware's counters, one entry per partition in option order. */
 export interface MachineStats {
@@ -196,8 +197,8 @@ export class PartitionHandle {
   /** The partition's port: the one SharedArrayBuffer it shares with the hardware (replaced by restart). */
   port: SharedArrayBuffer;
   private exited: Promise<Error>;
-  /** Rejects when the partition's worker exits; raced against calls into it. */
-  private died: Promise<never>;
+  /** Fails what waits on this run of the partition once its worker exits (its spawns' starts and results). */
+  private died: Tripwire;
   private alive = true;
   /** Ends the current run as its worker's exit would (terminate() gives up waiting for a thread stuck outside JavaScript). */
   private letGo: () => void = () => {};
@@ -265,9 +266,11 @@ export class PartitionHandle {
     return this.remote as Remote<PartitionOsApi>;
   }
 
-  private diedAfter(exited: Promise<Error>): Promise<never> {
-    const died = exited.then((e) => Promise.reject(e));
-    died.catch(() => {}); // a race that lost must not become an unhandled rejection
+  private diedAfter(exited: Promise<Error>): Tripwire {
+    // Not a promise every spawn races: each race stayed on it, with the program's result, until
+    // the partition exited (~0.8 KB a spawn, and every result: memory hunt, wave 19).
+    const died = new Tripwire();
+    void exited.then((e) => died.trip(e));
     return died;
   }
 
@@ -396,7 +399,7 @@ export class PartitionHandle {
           cause: cancelled.cause,
         });
       });
-      started = await Promise.race([starting, died, abortedWhileStarting]);
+      started = await died.race(Promise.race([starting, abortedWhileStarting]));
     } catch (e) {
       watch.stop();
       // close() terminates the partition under a start: its death is the close's doing, not the program's.
@@ -421,13 +424,14 @@ export class PartitionHandle {
     const who = `process ${pid} of partition ${this.id} (${this.name}) running ${href}`;
     // The partition may have died since start() answered (the program itself may have killed it):
     // then its proxy is released and throws on use, and `died` says why.
-    const answer = this.alive && this.remote === os ? os.result(pid) : died;
+    const answer = this.alive && this.remote === os ? os.result(pid) : died.race(new Promise<never>(() => {}));
     const aborted = watch.cancelled.then((cancelled) => {
       this.cancelProcess(os, pid, answer, cancelled.why, graceMs);
       throw new MachineError('EABORTED', `${who} was aborted: ${cancelled.why}`, { cause: cancelled.cause });
     });
     let observed = false;
-    const result = Promise.race([answer, died, aborted])
+    const result = died
+      .race(Promise.race([answer, aborted]))
       .then(
         (outcome) => {
           if (outcome.ok) return outcome.value;
@@ -553,10 +557,10 @@ export class PartitionHandle {
     // once it has begun (one started after would outlive the machine).
     const closing = this.machine.closingStarted;
     if (this.alive) this.stopping ??= 'restart';
-    await Promise.race([this.terminate(), closing]);
+    await closing.race(this.terminate());
     this.machine.checkUsable('restart');
     const { port1: hardwareEnd, port2: partitionEnd } = new MessageChannel();
-    const port = await Promise.race([this.machine.admin.restartPartition(this.index, transfer(hardwareEnd, [hardwareEnd])), closing]);
+    const port = await closing.race(this.machine.admin.restartPartition(this.index, transfer(hardwareEnd, [hardwareEnd])));
     this.machine.checkUsable('restart');
     this.port = port;
     this.worker = this.startWorker(port, partitionEnd);
@@ -566,7 +570,7 @@ export class PartitionHandle {
     this.exited = this.watch();
     this.died = this.diedAfter(this.exited);
     try {
-      await Promise.race([this.booted('restart'), closing]);
+      await closing.race(this.booted('restart'));
     } catch (e) {
       // A worker that never booted (within the bound) must not run on: the partition is down.
       await this.terminate().catch(() => {});
@@ -611,14 +615,14 @@ export class PartitionHandle {
 export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposable {
   /** @internal */ closing = false;
   /**
-   * @internal Rejects with ECLOSED when close() starts: an operator call that waits on a worker
+   * @internal Trips with ECLOSED when close() starts: an operator call that waits on a worker
    * close() is about to terminate (a restart's) races it, rather than wait forever or start a
-   * worker after close.
+   * worker after close. A tripwire, not one promise every restart races: each race stayed on it,
+   * with the port it returned (4 MiB a restart), until close (memory hunt, wave 19).
    */
-  readonly closingStarted: Promise<never>;
-  /** @internal What closingStarted rejects with. */
+  readonly closingStarted = new Tripwire();
+  /** @internal What closingStarted trips with. */
   readonly closedMeanwhile = new MachineError('ECLOSED', 'the machine was closed meanwhile; create a new one');
-  private startClosing: (() => void) | undefined;
   private hardwareDown: MachineError | undefined;
   private readonly byId = new Map<number, PartitionHandle>();
   private readonly counters: Float64Array;
@@ -648,10 +652,6 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
     linkCounters?: SharedArrayBuffer,
   ) {
     super();
-    this.closingStarted = new Promise<never>((_, reject) => {
-      this.startClosing = () => reject(this.closedMeanwhile);
-    });
-    this.closingStarted.catch(() => {});
     if (options.trace !== undefined && hardwareTraceRing !== undefined) {
       this.tracing = new TraceRecorder(options.trace.sample, options.trace.records);
       this.tracing.add('hardware-0', hardware.threadId, undefined, hardwareTraceRing);
@@ -854,7 +854,7 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
 
   private async shutdown(): Promise<void> {
     this.closing = true;
-    this.startClosing?.();
+    this.closingStarted.trip(this.closedMeanwhile);
     await this.keepAlive.during(Promise.all([...this.partitions.map((p) => p.terminate()), this.hardware.terminate()]));
   }
 

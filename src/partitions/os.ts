@@ -14,6 +14,7 @@ import { explainLoadFailure } from './load-failure.js';
 import type { ProgramOutcome, StartResult } from '../shared/operator-contract.js';
 import type { AttachedPort } from '../shared/port.js';
 import type { WaitPolicy } from '../shared/wait.js';
+import { Tripwire } from '../shared/tripwire.js';
 
 export class PartitionOS {
   private readonly freeQueuePairs: number[];
@@ -24,8 +25,8 @@ export class PartitionOS {
   /** The module each running process runs, by pid (for the message when no process slot is free). */
   private readonly programs = new Map<number, string>();
   private hardwareGone: ChannelError | undefined;
-  /** Control calls in flight, each failed with EHWRESET if the hardware dies first (a set: each leaves it as it settles). */
-  private readonly goneWaiters = new Set<(e: ChannelError) => void>();
+  /** Fails the control calls in flight with EHWRESET if the hardware dies first. */
+  private readonly gone = new Tripwire();
   readonly control: ControlLink;
 
   constructor(
@@ -41,18 +42,11 @@ export class PartitionOS {
   /** A control call that fails with the hardware's error code, or EHWRESET once the hardware is gone. */
   private async call<T extends object>(fn: (api: Remote<PartitionControlApi>) => Promise<ControlResult<T>>): Promise<T> {
     if (this.hardwareGone) throw this.hardwareGone;
-    let waiter!: (e: ChannelError) => void;
-    const gone = new Promise<never>((_, reject) => this.goneWaiters.add((waiter = reject)));
-    gone.catch(() => {});
-    try {
-      const r = await Promise.race([fn(this.control.api), gone]);
-      if (!r.ok) throw new ChannelError(r.code, r.message);
-      return r;
-    } finally {
-      // Settled: kept, it would pin the race and its answer for the partition's life (a server's
-      // accept loop grew ~740 bytes a connection, until its partition died of it: attack run, wave 19).
-      this.goneWaiters.delete(waiter);
-    }
+    // Not Promise.race against one promise of the hardware's death: each call's race stayed on it,
+    // with its answer, for the partition's life (THREATS case 53).
+    const r = await this.gone.race(fn(this.control.api));
+    if (!r.ok) throw new ChannelError(r.code, r.message);
+    return r;
   }
 
   private queuePair(index: number): ProcessQueuePair {
@@ -159,9 +153,7 @@ export class PartitionOS {
   hardwareReset(): void {
     if (this.hardwareGone) return;
     this.hardwareGone = new ChannelError('EHWRESET', 'the hardware worker stopped');
-    const waiters = [...this.goneWaiters];
-    this.goneWaiters.clear();
-    for (const reject of waiters) reject(this.hardwareGone);
+    this.gone.trip(this.hardwareGone);
     for (const qp of this.queuePairs.values()) qp.fail(this.hardwareGone);
   }
 }

@@ -13,6 +13,7 @@ import { ChannelRegistry, unreadBytesPerChannel, type ChannelSink } from './chan
 import { ReceivePump } from './receive-pump.js';
 import { SendQueue } from './send-queue.js';
 import type { PartitionTrace } from './trace.js';
+import { Tripwire } from '../shared/tripwire.js';
 
 export class ProcessQueuePair {
   readonly channels: ChannelRegistry;
@@ -21,8 +22,8 @@ export class ProcessQueuePair {
   /** Set when the queue pair can no longer work (hardware reset, ring fault). */
   failure: ChannelError | undefined;
   private detachAcked: (() => void) | undefined;
-  /** Waits that end if the queue pair fails (a detach's); each leaves the set as it ends. */
-  private readonly failureWaiters = new Set<() => void>();
+  /** Ends a detach's wait for its acknowledgement if the queue pair fails first. */
+  private readonly failed = new Tripwire();
 
   constructor(
     buffer: SharedArrayBuffer,
@@ -92,9 +93,7 @@ export class ProcessQueuePair {
     if (this.failure !== undefined) return;
     this.failure = error;
     for (const sink of this.channels.openSinks()) sink.end(Status[error.code]);
-    const waiters = [...this.failureWaiters];
-    this.failureWaiters.clear();
-    for (const fn of waiters) fn();
+    this.failed.trip(error);
     this.pump.nudge();
   }
 
@@ -109,13 +108,8 @@ export class ProcessQueuePair {
     try {
       for (const h of openHandles) await this.sendQueue.post(RecordType.CLOSE, h);
       await this.sendQueue.post(RecordType.DETACH, 0);
-      let failed!: () => void;
-      try {
-        await Promise.race([acked, new Promise<void>((resolve) => this.onFailure((failed = resolve)))]);
-      } finally {
-        // One detach per program run on this queue pair: kept, each would stay for the partition's life.
-        this.failureWaiters.delete(failed);
-      }
+      // The acknowledgement, or the queue pair's failure (a race per program run, none kept after it).
+      await this.failed.race(acked).catch(() => {});
     } finally {
       release();
       this.detachAcked = undefined;
@@ -128,8 +122,4 @@ export class ProcessQueuePair {
     this.pump.dropHold();
   }
 
-  private onFailure(fn: () => void): void {
-    if (this.failure !== undefined) fn();
-    else this.failureWaiters.add(fn);
-  }
 }
