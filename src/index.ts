@@ -13,7 +13,7 @@ export type { PartitionStats } from './shared/counter-block.js';
 export { ChannelError, MachineError, LayoutError } from './shared/errors.js';
 export type { ChannelErrorCode, MachineErrorCode } from './shared/errors.js';
 export type { Process, Listener, ConnectionEntry, ConnectionStateName, ConnectTarget } from './partitions/process.js';
-export type { Channel, Peer } from './partitions/channel.js';
+export type { Channel, Peer, ReceiveOptions } from './partitions/channel.js';
 export type { MessageVisitor } from './partitions/receive-pump.js';
 export type { PartitionOsContext } from './shared/boot.js';
 export type { OsEndpoint } from './shared/os-endpoint.js';

@@ -343,3 +343,42 @@ describe('handing ring space back to a hardware that waits for it', () => {
     expect(got).toEqual(Array.from({ length: got.length }, (_, i) => i));
   });
 });
+
+describe('a receive given up with its signal (memory hunt, wave 19: a receive raced against a timer and dropped stayed queued, and took a later message)', () => {
+  it('recv, readable and recvInto reject with the reason; nothing stays queued: the messages that arrive after go to the next receives, none lost', async () => {
+    const { tx: [tx], rx: [rx], hw } = verifiedPaths(64, RING);
+    const giveUp = <T>(receive: (signal: AbortSignal) => Promise<T>): Promise<T> => {
+      const c = new AbortController();
+      const p = receive(c.signal);
+      c.abort(new Error('given up'));
+      return p;
+    };
+    const given = [
+      ...Array.from({ length: 10 }, () => giveUp((signal) => rx.recv({ signal }))),
+      giveUp((signal) => rx.readable({ signal })),
+      giveUp((signal) => rx.recvInto(new Uint8Array(64), { signal })),
+    ];
+    for (const p of given) await expect(p).rejects.toThrow('given up');
+    for (let i = 0; i < 3; i++) tx.send(message(i, 64));
+    while (hw.engine.round() > 0);
+    for (let i = 0; i < 3; i++) expect(seqOf(await rx.recv())).toBe(i);
+  });
+
+  it('an aborted signal rejects at once, even with a message ready; a signal that never aborts changes nothing', async () => {
+    const { tx: [tx], rx: [rx], hw } = verifiedPaths(64, RING);
+    tx.send(message(7, 64));
+    while (hw.engine.round() > 0);
+    const aborted = AbortSignal.abort(new Error('too late'));
+    await expect(rx.recv({ signal: aborted })).rejects.toThrow('too late');
+    await expect(rx.readable({ signal: aborted })).rejects.toThrow('too late');
+    await expect(rx.recvInto(new Uint8Array(64), { signal: aborted })).rejects.toThrow('too late');
+    expect(seqOf(await rx.recv({ signal: new AbortController().signal }))).toBe(7);
+  });
+
+  it('bad options are EINVAL', async () => {
+    const { rx: [rx] } = verifiedPaths(64, RING);
+    await expect(rx.recv(null as never)).rejects.toMatchObject({ code: 'EINVAL', message: expect.stringContaining('recv: options must be an object') });
+    await expect(rx.readable({ signal: 5 } as never)).rejects.toMatchObject({ code: 'EINVAL', message: expect.stringContaining('readable: options.signal must be an AbortSignal') });
+    await expect(rx.recvInto(new Uint8Array(8), 'x' as never)).rejects.toMatchObject({ code: 'EINVAL' });
+  });
+});

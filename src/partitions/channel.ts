@@ -42,6 +42,16 @@ interface Waiter {
   reject(e: Error): void;
 }
 
+/** Options of a receive that may wait (`recv`, `readable`, `recvInto`). */
+export interface ReceiveOptions {
+  /**
+   * Gives the wait up: the call rejects with the signal's reason, and a message that arrives later
+   * goes to the next receive. (A receive raced against a timer and dropped still takes the next
+   * message, and stays queued until then.)
+   */
+  signal?: AbortSignal;
+}
+
 function toBytes(data: unknown): Uint8Array {
   if (data instanceof Uint8Array) return data;
   if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
@@ -322,12 +332,37 @@ export class Channel implements AsyncIterable<Uint8Array> {
    * The message is the caller's to keep: a view of a slab this process's received messages share (its
    * `.buffer` is larger than the message and holds others; copy with `slice()` before transferring it).
    */
-  recv(): Promise<Uint8Array> {
+  recv(options?: ReceiveOptions): Promise<Uint8Array> {
+    // Without options (the common call) not even a call to look at them.
+    const refused = options === undefined ? undefined : refusedBy(options, 'recv');
+    if (refused !== undefined) return refused;
+    const signal = options?.signal;
     const m = this.tryRecv();
     if (m !== undefined) return Promise.resolve(m);
     if (this.ended || this.closed) return Promise.reject(this.endReason());
-    return new Promise((resolve, reject) => {
-      this.pumpFor((release) => this.waiters.push({ resolve: (v) => (release(), resolve(v)), reject: (e) => (release(), reject(e)) }));
+    return new Promise((resolve, reject) => this.waitIn(this.waiters, signal, resolve, reject));
+  }
+
+  /**
+   * Queue a waiter in `list` (recv's or readable's) and keep the pump running until it settles; an
+   * abort of `signal` takes it out again, so nothing stays queued for a receive given up.
+   */
+  private waitIn<T>(list: Array<{ resolve(v: T): void; reject(e: Error): void }>, signal: AbortSignal | undefined, resolve: (v: T) => void, reject: (e: unknown) => void): void {
+    this.pumpFor((release) => {
+      const done = (): void => {
+        release();
+        signal?.removeEventListener('abort', abort);
+      };
+      const waiter = { resolve: (v: T) => (done(), resolve(v)), reject: (e: Error) => (done(), reject(e)) };
+      const abort = (): void => {
+        const i = list.indexOf(waiter);
+        if (i < 0) return;
+        list.splice(i, 1);
+        done();
+        reject(signal!.reason);
+      };
+      signal?.addEventListener('abort', abort, { once: true });
+      list.push(waiter);
     });
   }
 
@@ -410,13 +445,15 @@ export class Channel implements AsyncIterable<Uint8Array> {
    * Resolves true once a message is ready (for drain, tryRecv or recvBatch),
    * false at a clean end of stream; rejects with the reason the channel died.
    */
-  readable(): Promise<boolean> {
+  readable(options?: ReceiveOptions): Promise<boolean> {
+    // Without options (the common call) not even a call to look at them.
+    const refused = options === undefined ? undefined : refusedBy(options, 'readable');
+    if (refused !== undefined) return refused;
+    const signal = options?.signal;
     if (this.head < this.queue.length) return Promise.resolve(true);
     if (!this.ended && !this.closed && this.rx.nextIsFor(this.handle)) return Promise.resolve(true);
     if (this.ended || this.closed) return this.endError === undefined ? Promise.resolve(false) : Promise.reject(this.endError);
-    return new Promise((resolve, reject) => {
-      this.pumpFor((release) => this.readers.push({ resolve: (v) => (release(), resolve(v)), reject: (e) => (release(), reject(e)) }));
-    });
+    return new Promise((resolve, reject) => this.waitIn(this.readers, signal, resolve, reject));
   }
 
   /**
@@ -446,12 +483,14 @@ export class Channel implements AsyncIterable<Uint8Array> {
    * and with EMSGSIZE when the message does not fit; the message then stays
    * for the next call (a buffer of `maxMessageBytes` always fits).
    */
-  async recvInto(buffer: Uint8Array): Promise<number> {
+  async recvInto(buffer: Uint8Array, options?: ReceiveOptions): Promise<number> {
     checkBuffer(buffer, 'recvInto');
+    const signal = options === undefined ? undefined : signalOf(options, 'recvInto');
     for (;;) {
+      signal?.throwIfAborted();
       const n = this.tryRecvInto(buffer);
       if (n !== undefined) return n;
-      if (!(await this.readable())) throw this.endReason();
+      if (!(await this.readable(options))) throw this.endReason();
     }
   }
 
@@ -744,6 +783,25 @@ function checkBuffer(buffer: unknown, what: string): void {
   if (!(buffer instanceof Uint8Array)) {
     throw new ChannelError('EINVAL', `${what} takes a Uint8Array to receive into, got ${describeValue(buffer)}`);
   }
+}
+
+/** What a receive rejects with before it looks: bad options, or a signal aborted already. */
+function refusedBy(options: ReceiveOptions | undefined, what: string): Promise<never> | undefined {
+  try {
+    const signal = signalOf(options, what);
+    return signal?.aborted ? Promise.reject(signal.reason) : undefined;
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
+/** The signal of a receive's options, checked. */
+function signalOf(options: ReceiveOptions | undefined, what: string): AbortSignal | undefined {
+  if (options === undefined) return undefined;
+  if (typeof options !== 'object' || options === null) throw new ChannelError('EINVAL', `${what}: options must be an object ({ signal }), got ${describeValue(options)}`);
+  const { signal } = options;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new ChannelError('EINVAL', `${what}: options.signal must be an AbortSignal, got ${describeValue(signal)}`);
+  return signal;
 }
 
 function checkTimeout(timeoutMs: number, what: string): void {
