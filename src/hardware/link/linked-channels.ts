@@ -254,7 +254,8 @@ export class LinkedChannels implements RemoteEnds {
   }
 
   closed(e: number, status: number): void {
-    // Its partition went down with messages held: they go (finishClose() clears them first).
+    // An end that closes here with messages held (its partition went down): they go. (A close that
+    // waited behind them took them off before it came here: finishClose.)
     this.dropHeld(e, status === Status.OK ? Status.ECLOSED : status);
     // Nothing reads a closed end: what was kept for it goes (its sender hears ECLOSED for it, unacknowledged).
     this.dropKept(e);
@@ -306,8 +307,9 @@ export class LinkedChannels implements RemoteEnds {
     const link = this.linkOf[t.remoteNode[e]];
     // Every way the end ends drops what is held for it first: a link down has ended it too.
     if (link === undefined || !link.up) return 0;
-    const stamp = this.engine.stampOf(e);
     const budget = this.engine.budgetPerRound;
+    // Stamped once something goes: a round finds most holds still waiting for their window.
+    let stamp: Stamp | undefined;
     let n = 0;
     let bytes = 0;
     while (k.count > 0 && n < budget) {
@@ -318,6 +320,7 @@ export class LinkedChannels implements RemoteEnds {
         break;
       }
       const sequence = (t.sentSequence[e] + 1) >>> 0;
+      stamp ??= this.engine.stampOf(e);
       if (!link.message(t.linkChannel[e], stamp.sourcePartition, sequence, stamp.k0, stamp.k1, stamp.k2, stamp.k3, k.bytes8, k.words32, k.firstAt, size)) break;
       t.sentSequence[e] = sequence;
       t.sentWindow[e] = (t.sentWindow[e] + cost) >>> 0;
