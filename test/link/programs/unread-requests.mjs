@@ -2,7 +2,8 @@
 // the test sets GO (or ends at STOP before it), so the server's answers fill its receive ring and then the window its node
 // grants (THREATS case 52). PROGRESS: requests sent. Then reads every answer until args.count
 // arrived or the channel ends, and holds the channel open until STOP. Returns what it read: how
-// many, whether each was an answer (0x77 bytes of args.bytes), and how the channel ended.
+// many, how many were not the answer due next (request i: its number in its first 4 bytes, then
+// 0x77 bytes, args.bytes in all), and how the channel ended.
 import { codeOf, connectWhenReady } from './messages.mjs';
 import { controlOf, GO, PROGRESS, READY, stopRequested } from './control.mjs';
 
@@ -12,9 +13,13 @@ export default async function main(proc, args) {
   const control = controlOf(args);
   const ch = await connectWhenReady(proc, { node: args.node, partition: args.partition, port: args.port });
   Atomics.store(control, READY, 1);
-  const m = new Uint8Array(args.bytes).fill(0x77);
+  const request = (i) => {
+    const m = new Uint8Array(args.bytes).fill(0x77);
+    new DataView(m.buffer).setUint32(0, i, true);
+    return m;
+  };
   for (let i = 0; i < args.count; i++) {
-    await ch.write(m);
+    await ch.write(request(i));
     Atomics.store(control, PROGRESS, i + 1);
   }
   while (Atomics.load(control, GO) === 0 && !stopRequested(control)) await sleep(5);
@@ -26,7 +31,8 @@ export default async function main(proc, args) {
   try {
     while (read < args.count) {
       const answer = await ch.recv();
-      if (answer.byteLength !== args.bytes || answer.some((b) => b !== 0x77)) wrong++;
+      const due = request(read);
+      if (answer.byteLength !== due.byteLength || answer.some((b, k) => b !== due[k])) wrong++;
       read++;
     }
   } catch (e) {
