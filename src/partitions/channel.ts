@@ -629,6 +629,10 @@ export class Channel implements AsyncIterable<Uint8Array> {
     this.closeReason = closing;
     this.sendError ??= closing;
     this.dropKept();
+    // The acknowledgements of earlier closes: a process that only accepts and closes reads its
+    // completions nowhere else, and kept every closed channel until they came, up to 4096 (~6 MB;
+    // memory hunt, wave 19).
+    this.tx.checkCompletions();
     this.qp.forget(this.handle);
     this.onClosed(this);
     for (const w of this.waiters.splice(0)) w.reject(closing);
