@@ -995,11 +995,9 @@ export class Engine {
    * process closed it or ended; its peer learns from the link).
    */
   endClosing(e: number, status: number): void {
-    const qp = this.ownerOf(e);
-    const handle = this.table.handle(e);
+    // Ended already, closeEnd() tells no peer and writes no END: finishClose() on what is left.
     this.table.state[e] = ConnectionState.PEER_CLOSED;
-    this.closeEnd(e, status);
-    if (status === Status.OK && qp !== undefined) this.complete(qp, Status.OK, RecordType.CLOSE, handle);
+    this.finishClose(e, status);
   }
 
   /** The stamp of a message of end `e` sent by its own partition (claim 10's send stage), for messages held for its window. */

@@ -13,11 +13,6 @@ export class Tripwire {
   private tripped = false;
   private reason: unknown;
 
-  /** Whether trip() was called. */
-  get isTripped(): boolean {
-    return this.tripped;
-  }
-
   /** `p`'s outcome, or trip()'s reason if that comes first. */
   race<T>(p: Promise<T>): Promise<T> {
     // Tripped already: as Promise.race([p, rejected]) would, an outcome `p` has already wins.

@@ -28,6 +28,13 @@ async function writerMachine() {
   return machine;
 }
 
+/** A reader (partition 1) that reads nothing, and a held writer (partition 2) that does `then` once held, saying so in `flag`. */
+async function writerBesideIdleReader(machine: Awaited<ReturnType<typeof writerMachine>>, then: string, flag = new SharedArrayBuffer(4)) {
+  // The reader waits for a flag nobody sets.
+  await machine.partition(1).spawn(fixture('late-reader.mjs'), { port: 8, flag: new SharedArrayBuffer(4), then: 'read' });
+  return machine.partition(2).spawn(fixture('held-writer.mjs'), { partition: 1, port: 8, side, flag, bytes: 64, then });
+}
+
 /** The port word where the hardware marks the end `handle` names held. */
 function heldWord(handle: number): number {
   return (connectionEntryOffset(handleSlot(handle, SMALL.channelsPerPartition)) + CONNECTION_HELD_OFFSET) >> 2;
@@ -199,9 +206,7 @@ describe('case 51: a held channel does not hold back its sender\'s other channel
   it('51: a sender that closes a held channel, then loses its reader: its closed channel counts every kept message as refused (EPEERDEAD)', async () => {
     await using machine = await writerMachine();
     const flag = new SharedArrayBuffer(8);
-    // The reader waits for a flag nobody sets: it reads nothing.
-    await machine.partition(1).spawn(fixture('late-reader.mjs'), { port: 8, flag: new SharedArrayBuffer(4), then: 'read' });
-    const writer = await machine.partition(2).spawn(fixture('held-writer.mjs'), { partition: 1, port: 8, side, flag, bytes: 64, then: 'close-then-count' });
+    const writer = await writerBesideIdleReader(machine, 'close-then-count', flag);
     await waitFor('the writer to close its held end', () => Atomics.load(new Int32Array(flag), 1) === 1);
     expect(machine.stats().partitions.find((p) => p.id === 1)!.kept).toBeGreaterThan(0);
     await machine.partition(1).terminate();
@@ -215,9 +220,7 @@ describe('case 51: a held channel does not hold back its sender\'s other channel
 
   it("51: a writer whose process ends while held, then its reader: what was kept for the reader counts as its partition's send errors, though nobody is left to tell", async () => {
     await using machine = await writerMachine();
-    // The reader waits for a flag nobody sets: it reads nothing.
-    await machine.partition(1).spawn(fixture('late-reader.mjs'), { port: 8, flag: new SharedArrayBuffer(4), then: 'read' });
-    const writer = await machine.partition(2).spawn(fixture('held-writer.mjs'), { partition: 1, port: 8, side, flag: new SharedArrayBuffer(4), bytes: 64, then: 'end' });
+    const writer = await writerBesideIdleReader(machine, 'end');
     const { sent } = (await writer.result) as { sent: number };
     const stats = (id: number) => machine.stats().partitions.find((p) => p.id === id)!;
     expect(stats(1).kept).toBeGreaterThan(0);
