@@ -5,22 +5,12 @@
  * race stayed on that promise until it settled, with what it settled with (~0.8 KB a spawn and
  * every program's result; every old port, 4 MiB at the default geometry, a restart).
  */
-import v8 from 'node:v8';
-import vm from 'node:vm';
 import { expect, it } from 'vitest';
 import { createMachine } from '../../src/index.js';
-
-v8.setFlagsFromString('--expose-gc');
-const gc = vm.runInNewContext('gc') as () => void;
+import { memory } from './helpers.js';
 
 const fixture = (name: string): URL => new URL(`./fixtures/${name}`, import.meta.url);
-
-async function heapAfterGc(): Promise<number> {
-  await new Promise((r) => setTimeout(r, 20));
-  gc();
-  gc();
-  return process.memoryUsage().heapUsed;
-}
+const heapAfterGc = async (): Promise<number> => (await memory()).heapUsed;
 
 it("spawning 2,000 programs into one partition does not grow the operator's heap with them or their results", async () => {
   await using machine = await createMachine({ wait: 'sleep', partitions: [{ id: 1 }] });
