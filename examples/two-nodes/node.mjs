@@ -68,4 +68,16 @@ try {
   process.exit(1);
 }
 console.log(`node ${id}: link stats`, linkCounters());
+if (id === 2 && machine.stats().links[0].state === 'up') {
+  // Leave after node 1: close() terminates the hardware without draining, so closing at once could
+  // take the link down before the channel's CLOSE reached node 1, which would then see ELINKDOWN.
+  // Node 1 leaves once its program saw the end; 10 s at most.
+  await new Promise((resolve) => {
+    const timer = setTimeout(resolve, 10_000);
+    machine.once('linkDown', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
 await machine.close();
