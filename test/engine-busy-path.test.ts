@@ -206,6 +206,31 @@ describe("the engine's busy SEND and its general path give a hostile sender the 
     expect(r).toEqual({ served: 1, answers: refused(Status.EPERM, 'first'), delivered: [], receiver: { ...nothing, violations: { total: 1, keyMismatch: 1 } }, sender: { ...nothing, sendErrors: 1 } });
   });
 
+  // Under lookups the queue pair keeps, the run's own stamp and verification (stampAndVerifyHere)
+  // is what stands between the message and the receiver: the tables change here behind the
+  // engine's back, so nothing else (a lookup, a generation) notices. A check that passed anyway
+  // would deliver the message on the busy path.
+  const receivingEnd = (m: ReturnType<typeof machine>, sendHandle: number): number => {
+    const t = m.hw.table;
+    return t.peer[t.slotsPerPartition + (sendHandle & t.slotMask)];
+  };
+  const tampered: Array<[string, (m: ReturnType<typeof machine>, d: number) => void]> = [
+    ['a word of its key', (m, d) => m.hw.keys.store(d, m.hw.keys.word(d, 0), m.hw.keys.word(d, 1), m.hw.keys.word(d, 2) ^ 0x80000000, m.hw.keys.word(d, 3))],
+    ['its own partition id', (m, d) => (m.hw.table.localPartition[d] = 3)],
+    ['the partition id it attests for the sender', (m, d) => (m.hw.table.remotePartition[d] = 3)],
+  ];
+  for (const [what, tamper] of tampered) {
+    it(`the receiving end's entry no longer matching the stamp (${what}): EPERM, keyMismatch on the receiver, nothing delivered`, () => {
+      const r = both({
+        request: (m, h) => {
+          tamper(m, receivingEnd(m, h));
+          m.write(0, { handle: h });
+        },
+      });
+      expect(r).toEqual({ served: 1, answers: refused(Status.EPERM, 'first'), delivered: [], receiver: { ...nothing, violations: { total: 1, keyMismatch: 1 } }, sender: { ...nothing, sendErrors: 1 } });
+    });
+  }
+
   it('a receive ring whose consumer position went ahead of its producer: the receiver faults, the sender gets EFAULT, nothing delivered', () => {
     const r = both({
       receiver: (m) => {

@@ -317,8 +317,7 @@ export class Engine {
       // Too short to hold a handle and flags: nothing more of it is read here.
       if (payloadBytes < 0 || payloadBytes > maxMessageBytes) break;
       if (workRequestChannel(s32, body) !== handle || workRequestFlags(s32, body) !== 0) break;
-      stamp.stamp(e, from);
-      if (!stamp.verify()) break;
+      if (!stamp.stampAndVerifyHere(e, from)) break;
       const at = rx.tryClaim(RecordType.DATA, deliveryBodyBytes(payloadBytes));
       if (at < 0) break;
       const src = workRequestPayload(body);

@@ -63,6 +63,14 @@ export class KeyTable {
     return w[from] === key[at] && w[from + 1] === key[at + 1] && w[from + 2] === key[at + 2] && w[from + 3] === key[at + 3];
   }
 
+  /** Entries `a` and `b` hold the same key (the two ends of one channel on this node). */
+  same(a: number, b: number): boolean {
+    const w = this.words;
+    const x = a * Key.WORDS;
+    const y = b * Key.WORDS;
+    return w[x] === w[y] && w[x + 1] === w[y + 1] && w[x + 2] === w[y + 2] && w[x + 3] === w[y + 3];
+  }
+
   matches(entry: number, k0: number, k1: number, k2: number, k3: number): boolean {
     const w = this.words;
     const at = entry * Key.WORDS;
