@@ -249,6 +249,23 @@ describe('drainBytes', () => {
     expect(seqs).toEqual([0, 1, 2]);
   });
 
+  it('a long drain hands ring space back in steps while it runs, each record only once its visit returned', () => {
+    const { tx: [tx], rx: [rx], hw } = verifiedPaths(MAX, RING);
+    const n = 40;
+    const SPAN = 56; // 8 bytes of record header, 8 of delivery header, 40 of payload
+    const STEP = RING / 16; // ReceiveRelease's step
+    tx.sendBatch(Array.from({ length: n }, (_, i) => message(i, 40)));
+    while (hw.engine.round() > 0);
+    const ring = hw.ports[0].queuePairs[0].receive; // the hardware's side: it sees what the reader handed back
+    const before = ring.freeBytes();
+    const freedAtVisit: number[] = [];
+    expect(rx.drainBytes(() => freedAtVisit.push(ring.freeBytes() - before))).toBe(n);
+    for (let k = 0; k < n; k++) {
+      expect(freedAtVisit[k]).toBeLessThanOrEqual(k * SPAN); // never the record being visited
+      expect(freedAtVisit[k]).toBeGreaterThan(k * SPAN - STEP - SPAN); // at most a step behind
+    }
+  });
+
   it('rejects a callback that is not a function, or a negative max, with EINVAL', () => {
     const { rx: [rx] } = verifiedPaths(MAX, RING);
     expectCode(() => rx.drainBytes('x' as unknown as () => void), 'EINVAL');

@@ -152,10 +152,12 @@ export class ReceivePump {
     if (this.visiting || this.owner.failure !== undefined) return 0;
     this.visiting = true;
     let given = 0;
-    // Records handed back so far: each after its visit returns, and the last in `finally` if its visit threw.
-    let handedBack = 0;
+    const rx = this.ring;
+    const release = this.release;
+    // Where the next step of space goes back (ReceiveRelease.consumed()): a compare per message
+    // rather than a call, which cost a tenth of the receiver's time per 64 B message.
+    let due = release.dueAt;
     try {
-      const rx = this.ring;
       while (given < max && this.walk(handle) !== Walk.NO_MESSAGE) {
         const offset = deliveryPayload(rx.bodyOffset);
         const length = deliveryPayloadBytes(rx.bodyBytes);
@@ -164,13 +166,17 @@ export class ReceivePump {
         given++;
         if (asViews) (visit as (message: Uint8Array) => void)(new Uint8Array(this.ringMemory, offset, length));
         else (visit as MessageVisitor)(rx.u8, offset, length);
-        this.release.consumed();
-        handedBack = given;
+        // Each record's space goes back only once its visit returned.
+        if (((rx.consumedPosition - due) | 0) >= 0) {
+          release.consumed();
+          due = release.dueAt;
+        }
         if (traced !== 0) this.tracer!.received(traced);
       }
     } finally {
       this.visiting = false;
-      if (given > handedBack) this.release.consumed(); // a visitor that threw still hands its record back
+      // What the loop consumed is handed back in steps, the rest on the next turn (a visitor that threw too).
+      if (given > 0) release.consumed();
     }
     return given;
   }

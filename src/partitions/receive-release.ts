@@ -29,7 +29,12 @@ export class ReceiveRelease {
     this.holdWake = ring.capacity + 1;
   }
 
-  /** Call after each consume(), once the record's bytes are no longer read. */
+  /** The consumed position from which consumed() hands space back (before it, it only makes sure the next turn does). */
+  get dueAt(): number {
+    return (this.releasedAt + this.batchBytes) | 0;
+  }
+
+  /** Call after each consume(), once the record's bytes are no longer read (or once after several, and at dueAt). */
   consumed(): void {
     if (!this.flushQueued) {
       this.flushQueued = true;
