@@ -232,32 +232,36 @@ export class Channel implements AsyncIterable<Uint8Array> {
     if (messages.length > 0) this.checkSendable();
     // Traced, a message is recorded as it is claimed: check them all first, so a refused batch records nothing.
     if (tx.tracer !== undefined) for (let i = 0; i < messages.length; i++) this.checkMessage(messages[i], i);
-    return tx.batch(() => {
-      let n = 0;
-      const start = tx.ring.position;
-      const claimsBefore = tx.claims;
-      try {
-        // An offset, or FULL (a fault throws): a sign test, not a module-variable load per message.
-        // Held: nothing of the batch (looked at once a batch: the hardware's bound leaves room for one).
-        if (tx.tracer === undefined) while (n < messages.length && !(n === 0 && this.heldNow()) && this.claimChecked(toBytes(messages[n])) >= 0) n++;
-        else while (n < messages.length && this.claim(toBytes(messages[n]), false, false) >= 0) n++;
-        // Stopped short by a full ring (not by a hold): another channel's blocked SEND may be why.
-        if (n < messages.length && !this.heldNow()) tx.foundNoRoom(this.handle);
-      } catch (e) {
-        if (!(e instanceof ChannelError)) throw e;
-        // Nothing of the batch is published yet (the batch publishes once, at its end): none of it
-        // goes, unless something else claimed meanwhile (a send or close made by code that reading
-        // a message ran: an accessor, a Proxy), whose work requests must stay: then what was claimed goes.
-        const onlyOurs = ((tx.claims - claimsBefore) | 0) === n;
-        if (onlyOurs) tx.ring.unclaim(start);
-        const sent =
-          onlyOurs || n === 0
-            ? 'nothing of the batch was sent'
-            : `the ${n} before it were sent (a send made while the batch read its messages keeps them from being taken back)`;
-        throw new ChannelError(e.code, `sendBatch: messages[${n}]: ${e.detail}; ${sent}`);
-      }
-      return n;
-    });
+    // Publishing is held back until the batch is claimed, then done once. Corked here, not by a
+    // helper that runs a closure: a closure per call, which V8 did not inline (0.93 of the sender's
+    // time per 64 B message without it).
+    const start = tx.ring.position;
+    const claimsBefore = tx.claims;
+    let n = 0;
+    tx.cork();
+    try {
+      // An offset, or FULL (a fault throws): a sign test, not a module-variable load per message.
+      // Held: nothing of the batch (looked at once a batch: the hardware's bound leaves room for one).
+      if (tx.tracer === undefined) while (n < messages.length && !(n === 0 && this.heldNow()) && this.claimChecked(toBytes(messages[n])) >= 0) n++;
+      else while (n < messages.length && this.claim(toBytes(messages[n]), false, false) >= 0) n++;
+      // Stopped short by a full ring (not by a hold): another channel's blocked SEND may be why.
+      if (n < messages.length && !this.heldNow()) tx.foundNoRoom(this.handle);
+    } catch (e) {
+      if (!(e instanceof ChannelError)) throw e;
+      // Nothing of the batch is published yet (uncork() runs after this): none of it goes, unless
+      // something else claimed meanwhile (a send or close made by code that reading a message ran:
+      // an accessor, a Proxy), whose work requests must stay: then what was claimed goes.
+      const onlyOurs = ((tx.claims - claimsBefore) | 0) === n;
+      if (onlyOurs) tx.ring.unclaim(start);
+      const sent =
+        onlyOurs || n === 0
+          ? 'nothing of the batch was sent'
+          : `the ${n} before it were sent (a send made while the batch read its messages keeps them from being taken back)`;
+      throw new ChannelError(e.code, `sendBatch: messages[${n}]: ${e.detail}; ${sent}`);
+    } finally {
+      tx.uncork();
+    }
+    return n;
   }
 
   /** What claiming messages[i] would throw for it (not a byte view, too large), thrown before anything is claimed. */

@@ -79,14 +79,14 @@ export class SendQueue {
     if (this.ring.publish() && this.tracer !== undefined) this.tracer.rang(this.owner.index);
   }
 
-  /** Run fn with publishing held back, then publish once (batched work requests). */
-  batch<T>(fn: () => T): T {
+  /** Hold publishing back until the matching uncork() (batched work requests). */
+  cork(): void {
     this.corked++;
-    try {
-      return fn();
-    } finally {
-      if (--this.corked === 0) this.publishRing();
-    }
+  }
+
+  /** The last uncork() publishes what was claimed since the first cork(). */
+  uncork(): void {
+    if (--this.corked === 0) this.publishRing();
   }
 
   /**
