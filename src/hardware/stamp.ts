@@ -90,7 +90,8 @@ export class Stamp {
     const d = t.peer[e];
     const local = t.localPartition;
     const remote = t.remotePartition;
-    return d !== NO_ENTRY && t.state[d] === ConnectionState.OPEN && local[d] === remote[e] && remote[d] === local[e] && this.keys.same(e, d);
+    // `d >= 0`, not `d !== NO_ENTRY`: an imported const is a module cell, loaded and checked per message.
+    return d >= 0 && t.state[d] === ConnectionState.OPEN && local[d] === remote[e] && remote[d] === local[e] && this.keys.same(e, d);
   }
 
   /** Receive stage: the stamp must match the destination's own entry (claims 8, 10). */

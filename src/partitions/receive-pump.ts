@@ -14,7 +14,7 @@
  */
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { ChannelError } from '../shared/errors.js';
-import { RecordType } from '../shared/layout.js';
+import { DeliverBody, RecordType } from '../shared/layout.js';
 import { deliveryChannel, deliveryPayload, deliveryPayloadBytes, deliveryStatus } from '../shared/records.js';
 import { hardwareGone } from '../shared/port.js';
 import { EMPTY, FAULT, type RingConsumer } from '../shared/ring.js';
@@ -162,7 +162,7 @@ export class ReceivePump {
         // The walk's answer is the message's length: read from the record once.
         const length = this.walk(handle);
         if (length === Walk.NO_MESSAGE) break;
-        const offset = deliveryPayload(rx.bodyOffset);
+        const offset = rx.bodyOffset + DeliverBody.BYTES;
         const traced = this.receiving();
         rx.consume();
         given++;
@@ -267,12 +267,14 @@ export class ReceivePump {
    */
   private walk(target: number): number {
     // The common case first, in a function small enough for V8 to inline into the receive calls:
-    // the next record is a message for `target`. Everything else is walkOn().
+    // the next record is a message for `target`. Everything else is walkOn(). Its fields are read
+    // from layout.ts's offsets here, not through records.ts: an imported function costs a load and
+    // a check of its module cell at every call, once per message received.
     const rx = this.ring;
     const type = rx.poll();
     if (type === RecordType.DATA) {
-      const bytes = deliveryPayloadBytes(rx.bodyBytes);
-      if (bytes >= 0 && deliveryChannel(rx.u32, rx.bodyOffset) === target) return bytes;
+      const bytes = rx.bodyBytes - DeliverBody.BYTES;
+      if (bytes >= 0 && rx.u32[(rx.bodyOffset + DeliverBody.CHANNEL_OFFSET) >> 2] === target) return bytes;
     }
     return this.walkOn(target, type);
   }
