@@ -35,7 +35,7 @@ import {
   workRequestPayloadBytes,
   writeDelivery,
 } from '../shared/records.js';
-import { EMPTY, FAULT, FULL, RingConsumer, RingProducer } from '../shared/ring.js';
+import { EMPTY, FAULT, FULL, RingAnswer, RingConsumer, RingProducer } from '../shared/ring.js';
 import type { HardwareTrace } from './trace.js';
 import { channelMessageLimit } from '../shared/link-frames.js';
 
@@ -230,8 +230,8 @@ export class Engine {
       // next round's look, and a serve() that emptied the ring does not read the producer's word
       // again to learn so (a runtime call on Node 20, twice per message sent one at a time).
       const type = ring.pollSeen();
-      if (type === EMPTY) break;
-      if (type === FAULT) {
+      if (type === RingAnswer.EMPTY) break;
+      if (type === RingAnswer.FAULT) {
         this.faultQueuePair(qp, ring.faultKind === 'record' ? 'badLength' : 'sendRingPosition');
         break;
       }

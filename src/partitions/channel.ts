@@ -128,8 +128,8 @@ export class Channel implements AsyncIterable<Uint8Array> {
    * is held: its receiver's ring is full and the hardware keeps its last messages aside).
    */
   send(data: Uint8Array | ArrayBufferView): void {
-    const at = this.claim(toBytes(data), true);
-    if (at !== FULL) return;
+    // An offset, or FULL (a fault throws): a sign test, not a load of an imported const per message.
+    if (this.claim(toBytes(data), true) >= 0) return;
     if (!this.isHeld()) {
       this.tx.foundNoRoom(this.handle);
       throw new ChannelError('EAGAIN', `send ring of channel ${this.handle} is full`);
@@ -166,7 +166,7 @@ export class Channel implements AsyncIterable<Uint8Array> {
     // a new one per message. What it throws is still a rejection, never a synchronous throw.
     try {
       const bytes = toBytes(data);
-      return this.claim(bytes, true) === FULL ? this.writeWaiting(bytes) : WRITTEN;
+      return this.claim(bytes, true) < 0 ? this.writeWaiting(bytes) : WRITTEN; // negative: FULL
     } catch (e) {
       return Promise.reject(e);
     }
@@ -202,7 +202,8 @@ export class Channel implements AsyncIterable<Uint8Array> {
     checkTimeout(timeoutMs, 'writeSync');
     // The clock is read only once a wait is needed (most writes find room), and the first wait starts from the whole timeout.
     let deadline: number | undefined;
-    while (this.claim(bytes, true) === FULL) {
+    // claim(): an offset, or FULL (negative).
+    while (this.claim(bytes, true) < 0) {
       const left = deadline === undefined ? timeoutMs : timeLeft(deadline);
       deadline ??= deadlineAfter(timeoutMs);
       if (!(left > 0)) {

@@ -74,7 +74,7 @@ export interface RingLocation {
  * enum, so tsc writes the numbers into this file's methods: a module-level const costs a load of
  * its module cell and a check of it wherever it is read, once per message in the engine's runs.
  */
-const enum Answer {
+export const enum RingAnswer {
   EMPTY = 0,
   FAULT = -1,
   FULL = -2,
@@ -82,11 +82,11 @@ const enum Answer {
 }
 
 /** Result of RingConsumer.poll() when nothing is ready. */
-export const EMPTY = Answer.EMPTY;
+export const EMPTY = RingAnswer.EMPTY;
 /** Result of poll()/tryClaim() once the other side broke the ring's rules. */
-export const FAULT = Answer.FAULT;
+export const FAULT = RingAnswer.FAULT;
 /** Result of tryClaim() when the record does not fit yet. */
-export const FULL = Answer.FULL;
+export const FULL = RingAnswer.FULL;
 
 function isPowerOfTwo(n: number): boolean {
   return Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0;
@@ -205,7 +205,7 @@ abstract class RingSide {
       this.faultReason = reason;
       this.faultKind = kind;
     }
-    return Answer.FAULT;
+    return RingAnswer.FAULT;
   }
 
   get faulted(): boolean {
@@ -269,7 +269,7 @@ export class RingProducer extends RingSide {
 
   /** tryClaim() when the common case does not hold: a fault, a bad size, a wrap, or a stale consumer position. */
   private claimOther(type: number, bodyBytes: number): number {
-    if (this.faultReason !== '') return Answer.FAULT;
+    if (this.faultReason !== '') return RingAnswer.FAULT;
     const length = RecordLayout.HEADER_BYTES + bodyBytes;
     const aligned = alignUp(length, RecordLayout.ALIGN_BYTES);
     if (!(bodyBytes >= 0) || length > this.maxRecordBytes) this.tooLarge(bodyBytes);
@@ -281,7 +281,7 @@ export class RingProducer extends RingSide {
       const used = (this.claimed - consumer) >>> 0;
       if (used > this.capacity) return this.consumerAhead(consumer);
       this.consumerCache = consumer;
-      if (this.capacity - used < needed) return Answer.FULL;
+      if (this.capacity - used < needed) return RingAnswer.FULL;
     }
     if (aligned > toEnd) {
       const pad = this.dataStart + index;
@@ -489,11 +489,11 @@ export class RingConsumer extends RingSide {
 
   /** poll() when its common case does not hold: a fault, no record seen yet, a padding record, a bad header. */
   private pollOther(): number {
-    if (this.faultReason !== '') return Answer.FAULT;
+    if (this.faultReason !== '') return RingAnswer.FAULT;
     for (;;) {
       if (this.position === this.limit) {
         const found = this.refreshLimit();
-        if (found !== Answer.HAS_DATA) return found;
+        if (found !== RingAnswer.HAS_DATA) return found;
       }
       const available = (this.limit - this.position) >>> 0;
       const index = this.position & this.mask;
@@ -513,7 +513,7 @@ export class RingConsumer extends RingSide {
       this.bodyOffset = at + RecordLayout.HEADER_BYTES;
       this.bodyBytes = length - RecordLayout.HEADER_BYTES;
       this.recordSpan = span;
-      return type === Answer.EMPTY ? this.fault('record type 0', 'record') : type;
+      return type === RingAnswer.EMPTY ? this.fault('record type 0', 'record') : type;
     }
   }
 
@@ -524,7 +524,7 @@ export class RingConsumer extends RingSide {
       return this.producerFault(producer);
     }
     this.limit = producer;
-    return producer === this.position ? Answer.EMPTY : Answer.HAS_DATA;
+    return producer === this.position ? RingAnswer.EMPTY : RingAnswer.HAS_DATA;
   }
 
   // The reports of poll()'s faults, apart from it so it stays small enough to inline (see tryClaim).
@@ -686,7 +686,7 @@ export class RingConsumer extends RingSide {
    * finds the record without reading it again: the engine's look at each queue pair per round.
    */
   ready(): boolean {
-    return this.position !== this.limit || this.refreshLimit() !== Answer.EMPTY;
+    return this.position !== this.limit || this.refreshLimit() !== RingAnswer.EMPTY;
   }
 
   /**
@@ -699,7 +699,7 @@ export class RingConsumer extends RingSide {
    * after raising the sleep flags, and every 64th of a busy slice, look with ready() instead.
    */
   readyHint(): boolean {
-    return this.position !== this.limit || (this.i32[this.producerWord] !== this.position && this.refreshLimit() !== Answer.EMPTY);
+    return this.position !== this.limit || (this.i32[this.producerWord] !== this.position && this.refreshLimit() !== RingAnswer.EMPTY);
   }
 
   /**
@@ -710,7 +710,7 @@ export class RingConsumer extends RingSide {
    * inlined load) than polling until the ring reads empty.
    */
   pollSeen(): number {
-    return this.position !== this.limit || this.faultReason !== '' ? this.poll() : Answer.EMPTY;
+    return this.position !== this.limit || this.faultReason !== '' ? this.poll() : RingAnswer.EMPTY;
   }
 
   /** True when the producer has published past what this side has read. */
