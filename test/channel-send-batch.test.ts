@@ -64,6 +64,26 @@ describe('sendBatch with a bad message in it', () => {
   }
 });
 
+describe('sendBatch whose messages throw when read', () => {
+  it("an accessor's own error reaches the caller unchanged, and nothing of the batch is sent (review, wave 20: what was claimed before it went)", () => {
+    const { tx: [tx], rx: [rx], hw } = verifiedPaths(64, 4096);
+    const batch = [message(1), message(2)];
+    const boom = new TypeError('the accessor failed');
+    Object.defineProperty(batch, 1, {
+      get() {
+        throw boom;
+      },
+    });
+    expect(() => tx.sendBatch(batch)).toThrow(boom);
+    expect(tx.sendBatch([message(3)])).toBe(1);
+    while (hw.engine.round() > 0);
+    const got: number[] = [];
+    rx.drainBytes((bytes, offset) => got.push(bytes[offset]));
+    expect(got).toEqual([3]);
+    expect(readPartitionStats(hw.counters.values, 1, 2, '').sent).toBe(1);
+  });
+});
+
 describe('sendBatch while reading its messages runs code that sends', () => {
   it('a send made by an accessor of the batch stays sent, and so do the messages before the bad one', () => {
     const { tx: [a, b], rx: [ra, rb], hw } = verifiedPaths(64, 4096, 2);

@@ -13,7 +13,7 @@ import { Hardware } from '../src/hardware/hardware.js';
 import { resolveOptions } from '../src/options.js';
 import { readPartitionStats } from '../src/shared/counter-block.js';
 import { Status } from '../src/shared/errors.js';
-import { alignUp, RecordLayout, RecordType, RING_CONSUMER_POSITION_OFFSET, SendBody } from '../src/shared/layout.js';
+import { alignUp, ConnectionState, RecordLayout, RecordType, RING_CONSUMER_POSITION_OFFSET, SendBody } from '../src/shared/layout.js';
 import { queuePairRings } from '../src/shared/port.js';
 import { deliveryChannel, deliveryPayload } from '../src/shared/records.js';
 import { takeAnswers } from './completion-answers.js';
@@ -214,10 +214,21 @@ describe("the engine's busy SEND and its general path give a hostile sender the 
     const t = m.hw.table;
     return t.peer[t.slotsPerPartition + (sendHandle & t.slotMask)];
   };
+  /** The receiving end's key with bit `bit` of word `word` flipped. */
+  const flipKeyBit = (m: ReturnType<typeof machine>, d: number, word: number, bit: number): void => {
+    const k = [0, 1, 2, 3].map((i) => m.hw.keys.word(d, i));
+    k[word] = (k[word] ^ (1 << bit)) >>> 0;
+    m.hw.keys.store(d, k[0], k[1], k[2], k[3]);
+  };
   const tampered: Array<[string, (m: ReturnType<typeof machine>, d: number) => void]> = [
-    ['a word of its key', (m, d) => m.hw.keys.store(d, m.hw.keys.word(d, 0), m.hw.keys.word(d, 1), m.hw.keys.word(d, 2) ^ 0x80000000, m.hw.keys.word(d, 3))],
+    // Every word of the key, at its lowest bit and its highest (a word above 2^31 is not a small integer).
+    ...[0, 1, 2, 3].flatMap((word) =>
+      [0, 31].map((bit): [string, (m: ReturnType<typeof machine>, d: number) => void] => [`bit ${bit} of word ${word} of its key`, (m, d) => flipKeyBit(m, d, word, bit)]),
+    ),
     ['its own partition id', (m, d) => (m.hw.table.localPartition[d] = 3)],
     ['the partition id it attests for the sender', (m, d) => (m.hw.table.remotePartition[d] = 3)],
+    // The engine moves the lookup generation whenever it changes an entry's state; this skips that, so the run's own state check is what refuses.
+    ['its state no longer OPEN (its peer closed)', (m, d) => (m.hw.table.state[d] = ConnectionState.PEER_CLOSED)],
   ];
   for (const [what, tamper] of tampered) {
     it(`the receiving end's entry no longer matching the stamp (${what}): EPERM, keyMismatch on the receiver, nothing delivered`, () => {

@@ -2,11 +2,14 @@
  * Claim 10's two stages. The send stage attaches the channel's key and both
  * partition ids to a message, from the send side's own entry; the receive
  * stage checks them against the receiving end's own entry. Here both sides
- * are one hardware unit, but the stages stay apart: a second unit (another
- * node) would run the receive stage on what arrived over its link. Every
- * message is stamped and verified; nothing is cached across messages, except
- * that a run of SENDs to another node, all on one channel, is stamped once
- * (its DATA frame carries the stamp once, and the other node verifies it).
+ * are one hardware unit, and the stages stay apart (stamp(), verify()): a
+ * second unit (another node) runs the receive stage on what arrived over its
+ * link. The engine's runs of SENDs to an end on this node take both stages
+ * in one method (stampAndVerifyHere()), which makes the same checks without
+ * keeping the stamp between them. Every message is stamped and verified;
+ * nothing is cached across messages, except that a run of SENDs to another
+ * node, all on one channel, is stamped once (its DATA frame carries the stamp
+ * once, and the other node verifies it).
  */
 import { ChannelStateTable, NO_ENTRY } from './channel-state-table.js';
 import { KeyTable } from './key-table.js';
@@ -82,7 +85,8 @@ export class Stamp {
    * them: the same reads and comparisons as stamp() and then verify() (every message's key and
    * ids, from the sending end's entry, against the receiving end's), without writing the stamp
    * into its register and reading it back: those twelve word moves cost ~8% of the engine's time
-   * per 64 B message. A partition whose stamps are corrupted (the test hook) never passes.
+   * per 64 B message. A partition whose stamps are corrupted (the test hook) never passes, where
+   * stamp() flips one key bit; the general path that the run then hands the SEND to refuses it.
    */
   stampAndVerifyHere(e: number, partitionIndex: number): boolean {
     if (this.corrupting && this.corruptFrom.has(partitionIndex)) return false;

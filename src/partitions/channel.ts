@@ -248,12 +248,13 @@ export class Channel implements AsyncIterable<Uint8Array> {
       // Stopped short by a full ring (not by a hold): another channel's blocked SEND may be why.
       if (n < messages.length && !this.heldNow()) tx.foundNoRoom(this.handle);
     } catch (e) {
-      if (!(e instanceof ChannelError)) throw e;
       // Nothing of the batch is published yet (uncork() runs after this): none of it goes, unless
       // something else claimed meanwhile (a send or close made by code that reading a message ran:
-      // an accessor, a Proxy), whose work requests must stay: then what was claimed goes.
+      // an accessor, a Proxy), whose work requests must stay: then what was claimed goes. So too
+      // when reading a message threw something of the caller's own (an accessor's error).
       const onlyOurs = ((tx.claims - claimsBefore) | 0) === n;
       if (onlyOurs) tx.ring.unclaim(start);
+      if (!(e instanceof ChannelError)) throw e;
       const sent =
         onlyOurs || n === 0
           ? 'nothing of the batch was sent'

@@ -157,6 +157,11 @@ export class ReceivePump {
     // Where the next step of space goes back (ReceiveRelease.consumed()): a compare per message
     // rather than a call, which cost a tenth of the receiver's time per 64 B message.
     let due = release.dueAt;
+    // The record handed to `visit` is consumed only once the visit returned (or threw): until then
+    // the ring's position stays before it, so nothing the visitor calls that hands space back (a
+    // blocking wait, a receive that starts the pump, both of which flush) can hand back the bytes
+    // it is reading, for the hardware to write the next message over.
+    let inVisit = false;
     try {
       while (given < max) {
         // The walk's answer is the message's length: read from the record once.
@@ -164,11 +169,12 @@ export class ReceivePump {
         if (length === Walk.NO_MESSAGE) break;
         const offset = rx.bodyOffset + DeliverBody.BYTES;
         const traced = this.receiving();
-        rx.consume();
         given++;
+        inVisit = true;
         if (asViews) (visit as (message: Uint8Array) => void)(new Uint8Array(this.ringMemory, offset, length));
         else (visit as MessageVisitor)(rx.u8, offset, length);
-        // Each record's space goes back only once its visit returned.
+        inVisit = false;
+        rx.consume();
         if (((rx.consumedPosition - due) | 0) >= 0) {
           release.consumed();
           due = release.dueAt;
@@ -176,6 +182,8 @@ export class ReceivePump {
         if (traced !== 0) this.tracer!.received(traced);
       }
     } finally {
+      // A visitor that threw: its message is not handed out again.
+      if (inVisit) rx.consume();
       this.visiting = false;
       // What the loop consumed is handed back in steps, the rest on the next turn (a visitor that threw too).
       if (given > 0) release.consumed();

@@ -3,11 +3,11 @@
  * each field lives). Every function takes the ring's Uint32Array and the
  * byte offset of the record's body, as RingProducer.tryClaim() returns it
  * and RingConsumer.bodyOffset holds it: plain functions on numbers, so V8
- * inlines them and no object exists per record. Three loops that run once
- * per message spell the same arithmetic out from layout.ts's const enums
- * instead (the engine's runs of SENDs, the receive walk, the send queue's
- * claim): V8 loads and checks an imported function's module cell at every
- * call, which cost the engine ~7% of its time per 64 B message.
+ * inlines them and no object exists per record. The code that runs once per
+ * message spells the same arithmetic out from layout.ts's const enums
+ * instead (Engine.sendRun and sendRemoteRun, ReceivePump.walk and visitFor,
+ * SendQueue.claim): V8 loads and checks an imported function's module cell
+ * at every call, which cost the engine ~7% of its time per 64 B message.
  *
  * Readers read one word once; a caller that must not trust the writer (the
  * hardware reading a work request) keeps what it read in a local and never
