@@ -266,6 +266,30 @@ describe('drainBytes', () => {
     }
   });
 
+  it('a callback that closes its channel is handed nothing more; the channel behind it gets its messages, and the ring empties', async () => {
+    for (const asViews of [false, true]) {
+      const { tx: [txA, txB], rx: [rxA, rxB], hw } = verifiedPaths(MAX, RING, 2);
+      for (let i = 0; i < 3; i++) txA.send(message(i, 40));
+      txB.send(message(10, 40));
+      while (hw.engine.round() > 0);
+      const seqs: number[] = [];
+      const close = (seq: number): void => {
+        seqs.push(seq);
+        void rxA.close();
+      };
+      const n = asViews ? rxA.drain((m) => close(seqOf(m))) : rxA.drainBytes((b, at, len) => close(seqOf(b, at, len)));
+      expect([n, seqs]).toEqual([1, [0]]);
+      const buffer = new Uint8Array(MAX);
+      expect(rxB.tryRecvInto(buffer)).toBe(40); // walks past (and drops) what was left of the closed channel
+      expect(seqOf(buffer, 0, 40)).toBe(10);
+      expect(rxA.drainBytes(() => seqs.push(-1))).toBe(0);
+      expect(seqs).toEqual([0]);
+      await new Promise((resolve) => setImmediate(resolve)); // the rest of the space goes back on the next turn
+      const ring = hw.ports[0].queuePairs[0].receive;
+      expect(ring.freeBytes()).toBe(RING);
+    }
+  });
+
   it('rejects a callback that is not a function, or a negative max, with EINVAL', () => {
     const { rx: [rx] } = verifiedPaths(MAX, RING);
     expectCode(() => rx.drainBytes('x' as unknown as () => void), 'EINVAL');

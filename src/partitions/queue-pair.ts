@@ -75,6 +75,7 @@ export class ProcessQueuePair {
 
   forget(handle: number): void {
     this.channels.forget(handle);
+    this.pump.stopVisits(handle); // a drain of it, closed by its own callback, hands out no more
     this.pump.unhold(handle); // what arrives for it now is dropped
   }
 

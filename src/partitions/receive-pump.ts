@@ -76,6 +76,9 @@ export class ReceivePump {
   private sleepingAsync = false;
   /** A visitor runs (inside visitFor): the ring's head is in use, nested reads find nothing. */
   private visiting = false;
+  /** The channel whose messages visitFor() hands out, and how many it may still hand out (0 once it closed meanwhile). */
+  private visited: number = Walk.NO_CHANNEL;
+  private visitsLeft = 0;
   /** Records moved to channels (or their readers notified) by walks; the pump's measure of progress. */
   private moved = 0;
   /**
@@ -151,6 +154,8 @@ export class ReceivePump {
   visitFor(handle: number, visit: MessageVisitor | ((message: Uint8Array) => void), max: number, asViews: boolean): number {
     if (this.visiting || this.owner.failure !== undefined) return 0;
     this.visiting = true;
+    this.visited = handle;
+    this.visitsLeft = max;
     let given = 0;
     const rx = this.ring;
     const release = this.release;
@@ -163,7 +168,8 @@ export class ReceivePump {
     // it is reading, for the hardware to write the next message over.
     let inVisit = false;
     try {
-      while (given < max) {
+      // Until `max`, the ring's end, or the channel closing (a visitor may close it: stopVisits()).
+      while (given < this.visitsLeft) {
         // The walk's answer is the message's length: read from the record once.
         const length = this.walk(handle);
         if (length === Walk.NO_MESSAGE) break;
@@ -185,6 +191,7 @@ export class ReceivePump {
       // A visitor that threw: its message is not handed out again.
       if (inVisit) rx.consume();
       this.visiting = false;
+      this.visited = Walk.NO_CHANNEL;
       // What the loop consumed is handed back in steps, the rest on the next turn (a visitor that threw too).
       if (given > 0) release.consumed();
     }
@@ -221,6 +228,11 @@ export class ReceivePump {
     const at = now();
     this.heldFor += at - since;
     this.heldSeenAt = at;
+  }
+
+  /** `handle` closed here: a visitFor() handing out its messages hands out no more (what is left of them is dropped, as for any closed channel). */
+  stopVisits(handle: number): void {
+    if (this.visited === handle) this.visitsLeft = 0;
   }
 
   /** `handle` was read, closed or accepted: if the pump holds the ring for it, the ring moves again. */
