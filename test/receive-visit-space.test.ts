@@ -42,7 +42,8 @@ describe('the message a visitor holds keeps its ring space until the visit retur
         expect(seen).toEqual({ before: Array(PAYLOAD).fill(0x11), freed: 0, after: Array(PAYLOAD).fill(0x11) });
         // Once the visit returned, the record's space goes back and the next message follows the rest in order.
         const rest: number[] = [];
-        while (rest.length < 64) {
+        // A few passes: the ring holds 63 of them now, the last needs a round after space goes back.
+        for (let pass = 0; pass < 4 && rest.length < 64; pass++) {
           rx.drain((m) => void rest.push(m[0]));
           while (hw.engine.round() > 0);
         }
