@@ -290,6 +290,38 @@ describe('drainBytes', () => {
     }
   });
 
+  it('a blocking receive inside the callback is refused at once with EINVAL (it could only wait for ever, spinning), and the drain goes on', () => {
+    const { tx: [tx], rx: [rx], hw } = verifiedPaths(MAX, RING);
+    for (let i = 0; i < 2; i++) tx.send(message(i, 40));
+    while (hw.engine.round() > 0);
+    const seqs: number[] = [];
+    const started = performance.now();
+    const n = rx.drainBytes((b, at, len) => {
+      seqs.push(seqOf(b, at, len));
+      expectCode(() => rx.waitReadableSync(5000), 'EINVAL');
+      expectCode(() => rx.recvIntoSync(new Uint8Array(MAX), 5000), 'EINVAL');
+      expect(rx.waitReadableSync(0)).toBe(false); // a poll is fine: nothing is readable in the ring while it is in use
+    });
+    expect(performance.now() - started).toBeLessThan(2500); // not a 5 s wait (nor two)
+    expect([n, seqs]).toEqual([2, [0, 1]]);
+  });
+
+  it('the queue pair failing inside the callback ends the drain: nothing more is handed out', async () => {
+    const { tx: [tx], rx: [rx], hw } = verifiedPaths(MAX, RING);
+    for (let i = 0; i < 3; i++) tx.send(message(i, 40));
+    while (hw.engine.round() > 0);
+    const seqs: number[] = [];
+    // What a fault completion read inside the callback (a send's checkCompletions) does: the queue pair fails.
+    const qp = (rx as unknown as { qp: { fail(e: ChannelError): void } }).qp;
+    const n = rx.drainBytes((b, at, len) => {
+      seqs.push(seqOf(b, at, len));
+      qp.fail(new ChannelError('EFAULT', 'completion ring: a fault'));
+    });
+    expect([n, seqs]).toEqual([1, [0]]);
+    expect(rx.drainBytes(() => seqs.push(-1))).toBe(0);
+    await expect(rx.recv()).rejects.toMatchObject({ code: 'EFAULT' });
+  });
+
   it('rejects a callback that is not a function, or a negative max, with EINVAL', () => {
     const { rx: [rx] } = verifiedPaths(MAX, RING);
     expectCode(() => rx.drainBytes('x' as unknown as () => void), 'EINVAL');

@@ -15,9 +15,12 @@ const PAYLOAD = 48;
 const message = (fill: number): Uint8Array => new Uint8Array(PAYLOAD).fill(fill);
 
 describe('the message a visitor holds keeps its ring space until the visit returns', () => {
+  type Rx = ReturnType<typeof verifiedPaths>['rx'][number];
   const calls = {
-    'waitReadableSync (a blocking wait)': (rx: ReturnType<typeof verifiedPaths>['rx'][number]) => void rx.waitReadableSync(1),
-    'recv (starts the pump)': (rx: ReturnType<typeof verifiedPaths>['rx'][number]) => void rx.recv().catch(() => undefined),
+    // A blocking wait inside the callback is refused now (it could only wait for ever); it used to flush before it slept.
+    'waitReadableSync (a blocking wait, refused)': (rx: Rx) => expect(() => rx.waitReadableSync(1)).toThrow(/^EINVAL: a blocking receive/),
+    'waitReadableSync(0) (a poll)': (rx: Rx) => expect(rx.waitReadableSync(0)).toBe(false),
+    'recv (starts the pump)': (rx: Rx) => void rx.recv().catch(() => undefined),
   };
   for (const [what, call] of Object.entries(calls)) {
     for (const asViews of [true, false]) {

@@ -394,7 +394,10 @@ export class Channel implements AsyncIterable<Uint8Array> {
    * `max`, and returns how many. A message still in the receive ring is
    * passed as a view of the ring, valid only until fn returns (copy what you
    * keep); its ring space is handed back after fn returns. Never waits:
-   * pair it with `await ch.readable()`. Receives from inside fn find nothing.
+   * pair it with `await ch.readable()`. Receives from inside fn find nothing
+   * more in the ring (only what was already queued for a channel), a blocking
+   * one throws `EINVAL`, and an fn that closes the channel is handed nothing
+   * more.
    *
    *     while (await ch.readable()) ch.drain((m) => sum += m[0]);
    */

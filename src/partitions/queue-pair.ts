@@ -93,6 +93,7 @@ export class ProcessQueuePair {
   fail(error: ChannelError): void {
     if (this.failure !== undefined) return;
     this.failure = error;
+    this.pump.stopVisits(); // a drain running now (its callback made the failure) hands out no more
     for (const sink of this.channels.openSinks()) sink.end(Status[error.code]);
     this.failed.trip(error);
     this.pump.nudge();

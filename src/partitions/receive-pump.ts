@@ -74,9 +74,9 @@ export class ReceivePump {
   private pumping = false;
   /** The pump's run() is in its sleepAsync (on the event loop), not blocked or busy. */
   private sleepingAsync = false;
-  /** A visitor runs (inside visitFor): the ring's head is in use, nested reads find nothing. */
+  /** A visitor runs (inside visitFor): the ring's head is in use, nested reads find nothing in the ring (what walks already queued for other channels they still find). */
   private visiting = false;
-  /** The channel whose messages visitFor() hands out, and how many it may still hand out (0 once it closed meanwhile). */
+  /** The channel whose messages visitFor() hands out, and how many it hands out at most in all (0 once the channel closed meanwhile). */
   private visited: number = Walk.NO_CHANNEL;
   private visitsLeft = 0;
   /** Records moved to channels (or their readers notified) by walks; the pump's measure of progress. */
@@ -149,7 +149,8 @@ export class ReceivePump {
    * Hand `handle`'s messages at the head of the ring to `visit` in place, up
    * to `max`, as (bytes, offset, length), or as a view of the ring each with
    * `asViews`; returns how many. Each message's ring space is handed back
-   * only after `visit` returns; reads from inside `visit` find nothing.
+   * only after `visit` returns; reads from inside `visit` find nothing in the
+   * ring, and a blocking one is refused (it could only wait for ever).
    */
   visitFor(handle: number, visit: MessageVisitor | ((message: Uint8Array) => void), max: number, asViews: boolean): number {
     if (this.visiting || this.owner.failure !== undefined) return 0;
@@ -230,8 +231,11 @@ export class ReceivePump {
     this.heldSeenAt = at;
   }
 
-  /** `handle` closed here: a visitFor() handing out its messages hands out no more (what is left of them is dropped, as for any closed channel). */
-  stopVisits(handle: number): void {
+  /**
+   * `handle` closed here (or, with no handle, the queue pair failed): a visitFor() handing out its
+   * messages hands out no more (what is left of them is dropped, as for any closed channel).
+   */
+  stopVisits(handle: number = this.visited): void {
     if (this.visited === handle) this.visitsLeft = 0;
   }
 
@@ -381,6 +385,9 @@ export class ReceivePump {
       const left = deadline === undefined ? timeoutMs : timeLeft(deadline);
       deadline ??= deadlineAfter(timeoutMs);
       if (!(left > 0)) return false;
+      // Inside a drain's callback the ring stands still until the callback returns: a wait could
+      // only time out (or, without a timeout, never end), spinning on the record in use.
+      if (this.visiting) throw new ChannelError('EINVAL', 'a blocking receive (waitReadableSync, recvIntoSync) inside a drain() or drainBytes() callback can only wait for ever: nothing more is read until the callback returns', 'return from the callback first, or poll with tryRecv()/tryRecvInto() or a timeout of 0');
       if (this.heldHandle !== -1) {
         // Held for a channel at its bound, which nothing can read while this thread blocks: wait
         // out the hold (a completion or a failure still ends the wait), then end that channel.

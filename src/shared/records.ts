@@ -3,11 +3,12 @@
  * each field lives). Every function takes the ring's Uint32Array and the
  * byte offset of the record's body, as RingProducer.tryClaim() returns it
  * and RingConsumer.bodyOffset holds it: plain functions on numbers, so V8
- * inlines them and no object exists per record. The code that runs once per
- * message spells the same arithmetic out from layout.ts's const enums
- * instead (Engine.sendRun and sendRemoteRun, ReceivePump.walk and visitFor,
- * SendQueue.claim): V8 loads and checks an imported function's module cell
- * at every call, which cost the engine ~7% of its time per 64 B message.
+ * inlines them and no object exists per record. The busiest per-message
+ * paths spell the same arithmetic out from layout.ts's const enums instead
+ * (Engine.sendRun and sendRemoteRun, the common case of ReceivePump.walk and
+ * visitFor, SendQueue.claim): V8 loads and checks an imported function's
+ * module cell at every call, which cost the engine ~7% of its time per 64 B
+ * message.
  *
  * Readers read one word once; a caller that must not trust the writer (the
  * hardware reading a work request) keeps what it read in a local and never
