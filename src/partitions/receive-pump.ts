@@ -76,7 +76,7 @@ export class ReceivePump {
   private sleepingAsync = false;
   /** A visitor runs (inside visitFor): the ring's head is in use, nested reads find nothing in the ring (what walks already queued for other channels they still find). */
   private visiting = false;
-  /** The channel whose messages visitFor() hands out, and how many it hands out at most in all (0 once the channel closed meanwhile). */
+  /** The channel whose messages visitFor() hands out, and how many it hands out at most in all (0 once the channel closed or the queue pair failed meanwhile). */
   private visited: number = Walk.NO_CHANNEL;
   private visitsLeft = 0;
   /** Records moved to channels (or their readers notified) by walks; the pump's measure of progress. */
@@ -387,7 +387,13 @@ export class ReceivePump {
       if (!(left > 0)) return false;
       // Inside a drain's callback the ring stands still until the callback returns: a wait could
       // only time out (or, without a timeout, never end), spinning on the record in use.
-      if (this.visiting) throw new ChannelError('EINVAL', 'a blocking receive (waitReadableSync, recvIntoSync) inside a drain() or drainBytes() callback can only wait for ever: nothing more is read until the callback returns', 'return from the callback first, or poll with tryRecv()/tryRecvInto() or a timeout of 0');
+      if (this.visiting) {
+        throw new ChannelError(
+          'EINVAL',
+          'a blocking receive (waitReadableSync, recvIntoSync) inside a drain() or drainBytes() callback would wait in vain: nothing more is read from the ring until the callback returns',
+          'return from the callback first, or poll with tryRecv()/tryRecvInto() or a timeout of 0',
+        );
+      }
       if (this.heldHandle !== -1) {
         // Held for a channel at its bound, which nothing can read while this thread blocks: wait
         // out the hold (a completion or a failure still ends the wait), then end that channel.
