@@ -70,14 +70,18 @@ export interface RingLocation {
 }
 
 /**
- * What poll(), tryClaim() and refreshLimit() answer besides a record type or an offset. A const
- * enum, so tsc writes the numbers into this file's methods: a module-level const costs a load of
+ * What poll() and tryClaim() answer besides a record type or an offset. A const enum, so tsc
+ * writes the numbers into the code that compares with them: a module-level const costs a load of
  * its module cell and a check of it wherever it is read, once per message in the engine's runs.
  */
 export const enum RingAnswer {
   EMPTY = 0,
   FAULT = -1,
   FULL = -2,
+}
+
+/** RingConsumer's refreshLimit(), besides EMPTY and FAULT: the producer has published past the consumer. */
+const enum Refresh {
   HAS_DATA = 1,
 }
 
@@ -493,7 +497,7 @@ export class RingConsumer extends RingSide {
     for (;;) {
       if (this.position === this.limit) {
         const found = this.refreshLimit();
-        if (found !== RingAnswer.HAS_DATA) return found;
+        if (found !== Refresh.HAS_DATA) return found;
       }
       const available = (this.limit - this.position) >>> 0;
       const index = this.position & this.mask;
@@ -524,7 +528,7 @@ export class RingConsumer extends RingSide {
       return this.producerFault(producer);
     }
     this.limit = producer;
-    return producer === this.position ? RingAnswer.EMPTY : RingAnswer.HAS_DATA;
+    return producer === this.position ? RingAnswer.EMPTY : Refresh.HAS_DATA;
   }
 
   // The reports of poll()'s faults, apart from it so it stays small enough to inline (see tryClaim).
