@@ -458,7 +458,11 @@ export class Channel implements AsyncIterable<Uint8Array> {
     // Without options (the common call) not even a call to look at them.
     const refused = options === undefined ? undefined : refusedBy(options, 'readable');
     if (refused !== undefined) return refused;
-    const signal = options?.signal;
+    return this.readableFor(options?.signal);
+  }
+
+  /** readable() once its options are checked (recvInto() checks them once, not per wait). */
+  private readableFor(signal: AbortSignal | undefined): Promise<boolean> {
     if (this.head < this.queue.length) return Promise.resolve(true);
     if (!this.ended && !this.closed && this.rx.nextIsFor(this.handle)) return Promise.resolve(true);
     if (this.ended || this.closed) return this.endError === undefined ? Promise.resolve(false) : Promise.reject(this.endError);
@@ -499,7 +503,7 @@ export class Channel implements AsyncIterable<Uint8Array> {
       signal?.throwIfAborted();
       const n = this.tryRecvInto(buffer);
       if (n !== undefined) return n;
-      if (!(await this.readable(options))) throw this.endReason();
+      if (!(await this.readableFor(signal))) throw this.endReason();
     }
   }
 

@@ -123,5 +123,4 @@ export class ProcessQueuePair {
     this.channels.clear();
     this.pump.dropHold();
   }
-
 }
