@@ -1,5 +1,7 @@
-export { createMachine, Machine, PartitionHandle } from './machine.js';
-export type { MachineStats, ProcessHandle, TestHooks, MachineEvents, PartitionExitReason } from './machine.js';
+export { createMachine, Machine } from './machine.js';
+export type { MachineStats, TestHooks, MachineEvents } from './machine.js';
+export { PartitionHandle } from './partition-handle.js';
+export type { ProcessHandle, PartitionExitReason } from './partition-handle.js';
 export type { TraceSummary } from './trace-export.js';
 export type { MachineOptions, PartitionOptions, ResourceLimits, TraceOptions } from './options.js';
 export type { NodeOptions, PeerOptions, PolicyEnd, TlsMaterial } from './node-options.js';

@@ -7,7 +7,7 @@
 import { EventEmitter } from 'node:events';
 import type { Worker } from 'node:worker_threads';
 import { afterEach, expect, it, vi } from 'vitest';
-import { workerBooted } from '../../src/machine.js';
+import { workerBooted } from '../../src/worker-boot.js';
 import { WORKER_READY } from '../../src/shared/control-plane.js';
 
 vi.mock('node:inspector', () => ({ url: () => 'ws://127.0.0.1:9229/stand-in' }));

@@ -6,7 +6,7 @@
 import { EventEmitter } from 'node:events';
 import type { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { workerBooted } from '../../src/machine.js';
+import { workerBooted } from '../../src/worker-boot.js';
 import { DEFAULTS } from '../../src/options.js';
 import { WORKER_READY } from '../../src/shared/control-plane.js';
 

@@ -1,0 +1,495 @@
+/**
+ * The operator's handle on one partition: spawning programs in it, watching
+ * its worker's exit, terminating and restarting it. The machine
+ * (machine.ts) makes one per partition and owns what they share.
+ */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
+import type { Machine } from './machine.js';
+import { DEFAULTS } from './options.js';
+import { isCwdRelative, moduleHref, type ProgramRef, type SpawnArgs } from './program.js';
+import type { PartitionBoot, ResolvedPartition } from './shared/boot.js';
+import { transfer, wrap, type Remote } from './shared/control-plane.js';
+import { rebuildError } from './shared/error-record.js';
+import { MachineError } from './shared/errors.js';
+import { failingEndpoint } from './keep-alive.js';
+import { checkSpawnOptions, DEFAULT_ABORT_GRACE_MS, watchCancellation, type SpawnOptions } from './spawn-options.js';
+import type { PartitionOsApi, StartResult } from './shared/operator-contract.js';
+import type { OsEndpoint } from './shared/os-endpoint.js';
+import { workerEntry } from './shared/workers.js';
+import { recordThreadName } from './thread-names.js';
+import { Tripwire } from './shared/tripwire.js';
+import { exitReason, release, workerBooted } from './worker-boot.js';
+
+/** A running program, as {@link PartitionHandle.spawn} returns it. */
+export interface ProcessHandle<Result = unknown> {
+  /** The partition the process runs in. */
+  readonly partition: number;
+  /** The process id the hardware assigned (unique within the partition; `proc.pid` inside the program). */
+  readonly pid: number;
+  /**
+   * Resolves with what the program's main returned (structured-cloned); rejects with what it threw
+   * (a `ChannelError` keeps its class and code), with `MachineError` `EPARTITIONDOWN` when the
+   * partition died first, `ECLOSED` when the machine was closed while the program ran, `EABORTED`
+   * when spawn's `signal` or `timeoutMs` cancelled it, or `EINVAL` when it returned a value
+   * structured clone cannot copy.
+   * Never an unhandled rejection: you may ignore it.
+   */
+  readonly result: Promise<Result>;
+}
+
+/** Why a partition's worker ended (`partitionExit`'s `reason`). */
+export type PartitionExitReason = 'crash' | 'exit' | 'terminate' | 'restart' | 'abortGraceMs';
+
+/**
+ * The operator's handle on one partition: spawn programs in it, stop it,
+ * restart it. Get one with {@link Machine.partition}.
+ */
+export class PartitionHandle {
+  /** This run's proxy to the partition OS (restart() replaces it); `os` shows it without comlink's types. */
+  private remote: Remote<any>;
+  /** The restart in progress, which a second restart() joins. */
+  private restarting: Promise<void> | undefined;
+  /** The proxy `os` hands out, for the worker it was made for. */
+  private publicOs: { worker: Worker; proxy: Remote<any> } | undefined;
+  /** The partition's worker thread (replaced by {@link PartitionHandle.restart}). Listen to its events; do not post to it. */
+  worker: Worker;
+  /** The partition's port: the one SharedArrayBuffer it shares with the hardware (replaced by restart). */
+  port: SharedArrayBuffer;
+  private exited: Promise<Error>;
+  /** Fails what waits on this run of the partition once its worker exits (its spawns' starts and results). */
+  private died: Tripwire;
+  private alive = true;
+  /** Ends the current run as its worker's exit would (terminate() gives up waiting for a thread stuck outside JavaScript). */
+  private letGo: () => void = () => {};
+  /** Set when the operator ends the worker on purpose (partitionExit's reason), cleared for each new worker. */
+  private stopping: Exclude<PartitionExitReason, 'crash' | 'exit'> | undefined;
+
+  /** @internal */
+  constructor(
+    private readonly machine: Machine,
+    /** Position of this partition in `options.partitions`, which is also its index in {@link MachineStats.partitions}. */
+    readonly index: number,
+    private readonly spec: ResolvedPartition,
+    port: SharedArrayBuffer,
+    controlEndpoint: MessagePort,
+  ) {
+    this.port = port;
+    this.worker = this.startWorker(port, controlEndpoint);
+    this.remote = this.machine.connect(this.worker);
+    this.exited = this.watch();
+    this.died = this.diedAfter(this.exited);
+  }
+
+  /**
+   * The partition OS's operator endpoint: every call returns a promise. For a partition with a
+   * replacement OS (`partitions[i].os`), this is whatever that module's default export returned:
+   * the way a test drives a hostile or instrumented partition (type it with `as OsEndpoint<Api>`).
+   */
+  get os(): OsEndpoint {
+    // Its own proxy, per run of the partition: a call waiting when the partition dies is answered
+    // with why, as is any call made later through it (after close() too); through the internal
+    // proxy (released at the exit) it waited for good, and later ones threw an untyped error.
+    // threadId -1: the worker has exited, and its 'exit' listeners are running (alive is not yet false).
+    if (this.machine.closing || !this.alive || this.worker.threadId === -1) return wrap(failingEndpoint(() => this.osGone(this.worker)));
+    if (this.publicOs?.worker !== this.worker) {
+      const worker = this.worker;
+      this.publicOs = { worker, proxy: this.machine.connect(worker, (waiting) => this.osCallRefused(worker, waiting)) };
+    }
+    return this.publicOs.proxy;
+  }
+
+  /**
+   * Why a call through the `os` proxy of `worker`'s run cannot be made (undefined: it can): one
+   * posted after that run ended, or after close() began, or (`waiting`) one that was waiting when
+   * the run ended. Calls waiting when the machine closes stay unanswered, as everything a closed
+   * machine was doing: answered, each fire-and-forget call would reject, unhandled, at every close.
+   */
+  private osCallRefused(worker: Worker, waiting: boolean): MachineError | undefined {
+    if (waiting) return this.machine.closing ? undefined : this.osGone(worker);
+    if (this.machine.closing || worker.threadId === -1 || this.worker !== worker || !this.alive) return this.osGone(worker);
+    return undefined;
+  }
+
+  /** What a call through the `os` proxy of `worker`'s run fails with once that run is over. */
+  private osGone(worker: Worker): MachineError {
+    if (this.machine.closing) return new MachineError('ECLOSED', `partition(${this.id}).os: the machine was closed; create a new one`);
+    if (this.machine.failure !== undefined) return this.machine.failure;
+    if (this.alive && this.worker !== worker) {
+      return new MachineError('EPARTITIONDOWN', `partition(${this.id}).os: this proxy belongs to a run of partition ${this.id} (${this.name}) that ended; take partition.os again`);
+    }
+    return new MachineError('EPARTITIONDOWN', `partition(${this.id}).os: partition ${this.id} (${this.name}) is not running; restart() it, then call through partition.os again`);
+  }
+
+  /** @internal The standard OS's api (only for partitions without a replacement OS). */
+  get standardOs(): Remote<PartitionOsApi> {
+    return this.remote as Remote<PartitionOsApi>;
+  }
+
+  private diedAfter(exited: Promise<Error>): Tripwire {
+    // Not a promise every spawn races: each race stayed on it, with the program's result, until
+    // the partition exited (~0.8 KB a spawn, and every result: memory hunt, wave 19).
+    const died = new Tripwire();
+    void exited.then((e) => died.trip(e));
+    return died;
+  }
+
+  /** The partition's id (`partitions[i].id`). */
+  get id(): number {
+    return this.spec.id;
+  }
+
+  /** The partition's name (`partitions[i].name`, default `partition-<id>`). */
+  get name(): string {
+    return this.spec.name;
+  }
+
+  /** False once the partition's worker has exited (crash, exit, terminate). */
+  get running(): boolean {
+    return this.alive;
+  }
+
+  private startWorker(port: SharedArrayBuffer, controlEndpoint: MessagePort): Worker {
+    const boot: PartitionBoot = { id: this.spec.id, name: this.spec.name, port, controlEndpoint, os: this.spec.os, wait: this.machine.options.wait };
+    const tracing = this.machine.tracing;
+    // Each run of the partition traces into a ring of its own (a new thread, a new track); a replacement OS is not traced.
+    const ring = tracing !== undefined && this.spec.os === undefined ? tracing.newRing() : undefined;
+    if (ring !== undefined) boot.trace = { ring, sample: tracing!.sample };
+    const worker = new Worker(workerEntry('partitions/worker'), {
+      name: this.spec.name,
+      workerData: boot,
+      transferList: [controlEndpoint],
+      resourceLimits: this.spec.resourceLimits,
+    });
+    recordThreadName(worker.threadId, this.spec.name);
+    if (ring !== undefined) tracing!.add(this.spec.name, worker.threadId, this.index, ring);
+    return worker;
+  }
+
+  private watch(): Promise<Error> {
+    let error: Error | undefined;
+    const worker = this.worker;
+    const os = this.remote;
+    worker.on('error', (e) => (error = e));
+    // Not events.once(worker, 'exit'): that rejects on 'error', and a crashed partition must still be reported as an exit.
+    // terminate() may end the run first, without the exit (letGo): the worker's later exit then changes nothing.
+    return new Promise<number>((resolve) => {
+      worker.once('exit', resolve);
+      this.letGo = () => resolve(1);
+    }).then((exitCode) => {
+      this.alive = false;
+      release(os);
+      const reason: PartitionExitReason = this.stopping ?? (error !== undefined ? 'crash' : 'exit');
+      this.machine.onPartitionExit(this, exitCode, error, reason);
+      const what =
+        reason === 'terminate'
+          ? 'was terminated by terminate()'
+          : reason === 'restart'
+            ? 'was restarted by restart()'
+            : reason === 'abortGraceMs'
+              ? 'was restarted because a program ignored its abort for abortGraceMs'
+              : `exited with code ${exitCode}${error ? `: ${error.message}` : ''}; restart() it, or create a new machine`;
+      return new MachineError('EPARTITIONDOWN', `partition ${this.id} (${this.name}) ${what}`, { cause: error });
+    });
+  }
+
+  // The untyped form comes first: when a call fits neither, TypeScript reports the last
+  // overload's error, and for a ProgramRef that is the one that names the bad args.
+  /** Untyped form: `args` is not checked and `Result` is whatever you say (default `unknown`). */
+  spawn<Result = unknown>(program: URL | string, args?: unknown, options?: SpawnOptions): Promise<ProcessHandle<Result>>;
+  /**
+   * Run a program module as a process in this partition. The module's
+   * default export `main(proc, args)` runs there; `handle.result` settles
+   * with what it returns or throws.
+   *
+   * With a {@link ProgramRef} (from {@link programUrl}) `args` and the
+   * result are type-checked against the program:
+   *
+   * ```ts
+   * const echo = programUrl<typeof import('./echo.js')>(new URL('./echo.js', import.meta.url));
+   * const h = await machine.partition(1).spawn(echo, { port: 7 });
+   * ```
+   *
+   * @param program the program module: a ProgramRef, a `URL`, or a path.
+   * @param args passed to `main` as its second argument; structured-cloned, so plain data only.
+   * @returns once the process started (its pid is assigned); `result` settles when main ends.
+   * @throws MachineError `EINVAL` (bad `program` or `args`, module not loadable, no default export,
+   *   replacement-OS partition), `ECLOSED` (machine closed), `EPARTITIONDOWN` (partition not running),
+   *   `EHWRESET` (hardware gone).
+   * @throws ChannelError `EMFILE` when every process slot (`processesPerPartition`) is in use.
+   */
+  spawn<Args, Result>(program: ProgramRef<Args, Result>, ...args: NoInfer<SpawnArgs<Args>>): Promise<ProcessHandle<Result>>;
+  async spawn(program: ProgramRef | URL | string, args?: unknown, options?: SpawnOptions): Promise<ProcessHandle<unknown>> {
+    this.machine.checkUsable('spawn');
+    const href = moduleHref(program, 'spawn: program');
+    const cancelling = checkSpawnOptions(options);
+    if (!this.alive) {
+      throw new MachineError(
+        'EPARTITIONDOWN',
+        this.restarting !== undefined
+          ? `partition ${this.id} (${this.name}) is restarting; await its restart() before spawning`
+          : `partition ${this.id} (${this.name}) is not running; restart() it first`,
+      );
+    }
+    if (this.spec.os !== undefined) {
+      throw new MachineError('EINVAL', `spawn: partition ${this.id} runs a replacement OS; drive it through partition.os instead of spawn`);
+    }
+    if (cancelling.signal?.aborted) {
+      throw new MachineError('EABORTED', `spawn: options.signal was already aborted, so ${href} was not started`, { cause: cancelling.signal.reason });
+    }
+    // This run of the partition: restart() replaces both, and its exit releases the proxy.
+    const os = this.standardOs;
+    const died = this.died;
+    const graceMs = cancelling.abortGraceMs ?? DEFAULT_ABORT_GRACE_MS;
+    // The bound covers loading the module too: a module that never finishes loading is cancelled alike.
+    const watch = watchCancellation(cancelling);
+    const starting = os.start(href, args);
+    let startAnswered = false;
+    starting.then(
+      () => (startAnswered = true),
+      () => (startAnswered = true),
+    );
+    let started: StartResult;
+    try {
+      const abortedWhileStarting = watch.cancelled.then((cancelled): Promise<never> => {
+        if (startAnswered) return new Promise<never>(() => {}); // the running program's own watch handles it
+        this.restartIfStillRunning(os, starting, graceMs); // a module that never finishes loading
+        void starting.then((late) => late.ok && this.cancelProcess(os, late.pid, os.result(late.pid), cancelled.why, graceMs)).catch(() => {});
+        throw new MachineError('EABORTED', `spawn: ${href} in partition ${this.id} (${this.name}) was aborted while starting: ${cancelled.why}`, {
+          cause: cancelled.cause,
+        });
+      });
+      started = await died.race(Promise.race([starting, abortedWhileStarting]));
+    } catch (e) {
+      watch.stop();
+      // close() terminates the partition under a start: its death is the close's doing, not the program's.
+      if (this.machine.closing && !(e instanceof MachineError && e.code === 'EABORTED')) {
+        throw new MachineError('ECLOSED', `spawn: the machine was closed while ${href} was starting in partition ${this.id} (${this.name}); create a new one`);
+      }
+      if (e instanceof Error && e.name === 'DataCloneError') {
+        throw new MachineError('EINVAL', `spawn: args must be structured-cloneable (plain data, no functions): ${e.message}`);
+      }
+      throw e;
+    }
+    if (!started.ok) {
+      watch.stop();
+      if (started.error.name === 'ChannelError') throw rebuildError(started.error);
+      const missing = missingProgram(program, href);
+      if (missing !== undefined) throw new MachineError('EINVAL', `spawn: ${missing}`, { cause: rebuildError(started.error) });
+      throw new MachineError('EINVAL', `spawn: program ${href} could not be started${commonJsHint(href, started.error)}: ${started.error.message}`, {
+        cause: rebuildError(started.error),
+      });
+    }
+    const pid = started.pid;
+    const who = `process ${pid} of partition ${this.id} (${this.name}) running ${href}`;
+    // The partition may have died since start() answered (the program itself may have killed it):
+    // then its proxy is released and throws on use, and `died` says why.
+    const answer = this.alive && this.remote === os ? os.result(pid) : died.race(new Promise<never>(() => {}));
+    const aborted = watch.cancelled.then((cancelled) => {
+      this.cancelProcess(os, pid, answer, cancelled.why, graceMs);
+      throw new MachineError('EABORTED', `${who} was aborted: ${cancelled.why}`, { cause: cancelled.cause });
+    });
+    let observed = false;
+    const result = died
+      .race(Promise.race([answer, aborted]))
+      .then(
+        (outcome) => {
+          if (outcome.ok) return outcome.value;
+          if ('unclonable' in outcome) {
+            throw new MachineError(
+              'EINVAL',
+              `${who} returned a value that cannot be structured-cloned (${outcome.unclonable}); return plain data: no functions, symbols or objects holding ports`,
+            );
+          }
+          const error = rebuildError(outcome.error);
+          this.machine.onProgramError({ partition: this.id, name: this.name, pid, program: href, error }, observed);
+          throw error;
+        },
+        (e: Error) => {
+          throw this.machine.closing
+            ? new MachineError(
+                'ECLOSED',
+                `the machine was closed while process ${pid} of partition ${this.id} was running; await handle.result before machine.close() to let it finish`,
+              )
+            : e;
+        },
+      )
+      .finally(watch.stop);
+    result.catch(() => {}); // the caller may never look; an unobserved failure must not crash the host
+    return {
+      partition: this.id,
+      pid,
+      get result() {
+        observed = true;
+        return result;
+      },
+    };
+  }
+
+  /** Tell the program it is cancelled (its signal aborts, its channels close); restart its partition if it keeps running. */
+  private cancelProcess(os: Remote<PartitionOsApi>, pid: number, answer: Promise<unknown>, why: string, graceMs: number): void {
+    void os.abort(pid, `the operator aborted this process: ${why}`).catch(() => {});
+    this.restartIfStillRunning(os, answer, graceMs);
+  }
+
+  /**
+   * An aborted program still running after the grace period ignores its signal (a busy loop, an
+   * await on something other than its channels): only stopping its thread ends it, so restart
+   * the partition, as long as it is still the run that program lives in.
+   */
+  private restartIfStillRunning(os: Remote<PartitionOsApi>, answer: Promise<unknown>, graceMs: number): void {
+    // Unref'd: while the program runs, its pending result already holds the process open.
+    const timer = setTimeout(() => {
+      if (this.remote !== os || !this.alive || this.machine.closing || this.machine.failure !== undefined) return;
+      this.stopping = 'abortGraceMs';
+      void this.restart().catch(() => {}); // a failed restart shows as partition.running false and partitionExit
+    }, graceMs).unref();
+    const done = (): void => clearTimeout(timer);
+    answer.then(done, done);
+  }
+
+  /**
+   * Kill this partition's worker (as a crash would). Its channels close; peers get `EPEERDEAD`;
+   * its running programs' results reject with `EPARTITIONDOWN`; `partitionExit` is emitted.
+   * Does nothing if it is not running. A thread blocked outside JavaScript (a synchronous system
+   * call) stops only once that call returns: after 5 s this resolves anyway, lets the thread go
+   * (unref'd; Node still ends the process only once the call returns) and warns
+   * (`LPARLINK_PARTITION_STUCK`).
+   */
+  async terminate(): Promise<void> {
+    if (!this.alive) return;
+    this.stopping ??= 'terminate';
+    const worker = this.worker;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const stopped = worker.terminate().then(() => this.exited.then(() => true));
+    const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), DEFAULTS.terminateTimeoutMs)));
+    try {
+      if (await this.machine.keepAlive.during(Promise.race([stopped, late]))) return;
+    } finally {
+      clearTimeout(timer);
+    }
+    // Blocked outside JavaScript, where termination cannot reach: it ends once that call returns
+    // (no more of its JavaScript runs then); its event loop need not wait for it meanwhile.
+    // Its run ends now, as an exit would end it (the hardware takes the partition down, its
+    // programs' results reject), so that a restart() starts a run the old thread cannot touch.
+    worker.unref();
+    this.letGo();
+    await this.exited;
+    process.emitWarning(
+      `partition ${this.id} (${this.name}) did not stop within ${DEFAULTS.terminateTimeoutMs} ms of being terminated: its thread is blocked outside JavaScript (a synchronous system call such as spawnSync); it was let go and ends when that call returns`,
+      { code: 'LPARLINK_PARTITION_STUCK' },
+    );
+  }
+
+  /**
+   * Start the partition again (terminating it first if it runs) with a fresh port: new rings,
+   * new channel generations, none of the old traffic. Resolves once its OS has booted.
+   * @throws MachineError `ECLOSED` after close(), `EHWRESET` when the hardware is gone,
+   *   `EINVAL` / `EPARTITIONDOWN` when it fails to boot again.
+   */
+  restart(): Promise<void> {
+    try {
+      this.machine.checkUsable('restart');
+    } catch (e) {
+      return Promise.reject(e); // a rejection, as from the async method this was
+    }
+    // One at a time: a second restart while one runs joins it (two ran at once, and the first
+    // one's new worker was never stopped, not even by close()).
+    this.restarting ??= this.restartOnce().finally(() => (this.restarting = undefined));
+    return this.restarting;
+  }
+
+  private async restartOnce(): Promise<void> {
+    try {
+      await this.machine.keepAlive.during(this.restartWorker());
+    } catch (e) {
+      // closingStarted's error names no call: say which one the close cut short.
+      if (e === this.machine.closedMeanwhile) {
+        throw new MachineError('ECLOSED', `restart: the machine was closed while partition ${this.id} (${this.name}) restarted; create a new one`);
+      }
+      throw e;
+    }
+  }
+
+  private async restartWorker(): Promise<void> {
+    // close() may start at any await below: it terminates what runs then and the hardware, so each
+    // step races it (a call into a hardware being terminated never answers), and no worker starts
+    // once it has begun (one started after would outlive the machine).
+    const closing = this.machine.closingStarted;
+    if (this.alive) this.stopping ??= 'restart';
+    await closing.race(this.terminate());
+    this.machine.checkUsable('restart');
+    const { port1: hardwareEnd, port2: partitionEnd } = new MessageChannel();
+    const port = await closing.race(this.machine.admin.restartPartition(this.index, transfer(hardwareEnd, [hardwareEnd])));
+    this.machine.checkUsable('restart');
+    this.port = port;
+    this.worker = this.startWorker(port, partitionEnd);
+    this.remote = this.machine.connect(this.worker);
+    this.alive = true;
+    this.stopping = undefined;
+    this.exited = this.watch();
+    this.died = this.diedAfter(this.exited);
+    try {
+      await closing.race(this.booted('restart'));
+    } catch (e) {
+      // A worker that never booted (within the bound) must not run on: the partition is down.
+      await this.terminate().catch(() => {});
+      throw e;
+    }
+  }
+
+  /**
+   * @internal Resolves once the partition's OS is up; rejects (naming the cause) if its worker exits
+   * first, or has not booted within DEFAULTS.bootTimeoutMs. `by`: the call booting it.
+   */
+  booted(by: 'createMachine' | 'restart' = 'createMachine'): Promise<void> {
+    const osFailed = (why: string, cause?: Error): MachineError =>
+      new MachineError(
+        'EINVAL',
+        `${by}: partitions[${this.index}].os (${this.spec.os}) failed while booting partition ${this.id}: ${why}; ` +
+          'the module must exist and its default export must return (or resolve to) the OS api',
+        { cause },
+      );
+    const slow = `did not finish booting within ${DEFAULTS.bootTimeoutMs / 1000} s`;
+    return workerBooted(
+      this.worker,
+      (code, error) => {
+        const why = exitReason(code, error);
+        if (this.spec.os !== undefined) return osFailed(why, error);
+        return new MachineError(
+          'EPARTITIONDOWN',
+          `${by}: partition ${this.id} (${this.name}) ${why} while booting; check partitions[${this.index}].resourceLimits and the console`,
+          { cause: error },
+        );
+      },
+      () => (this.spec.os !== undefined ? osFailed(`it ${slow} (its default export never returned, or its promise never settled)`) : new MachineError('EPARTITIONDOWN', `partition ${this.id} (${this.name}) ${slow}`)),
+    );
+  }
+}
+
+/**
+ * When the program's own file does not exist: say so, and where a relative path led, rather than
+ * Node's "Cannot find module … imported from" naming lparlink's own loader as the importer.
+ */
+function missingProgram(program: unknown, href: string): string | undefined {
+  if (!href.startsWith('file:')) return undefined;
+  const path = fileURLToPath(href);
+  if (existsSync(path)) return undefined;
+  return isCwdRelative(program)
+    ? `program ${program} does not exist: a relative path resolves against the working directory (${process.cwd()}), here to ${path}; ` +
+        "give new URL('" + program + "', import.meta.url) to find it next to your module"
+    : `program ${path} does not exist`;
+}
+
+/**
+ * What to do when a program failed to load as CommonJS: a `.js` file in a package without
+ * `"type": "module"` (what `npm init` makes) is one, and its `import`/`export` is a SyntaxError.
+ */
+function commonJsHint(href: string, error: { name: string; message: string }): string {
+  // Only the errors of parsing ES syntax as CommonJS: an ES module's own SyntaxErrors (an import
+  // naming an export its module does not have) mention import and export too.
+  if (error.name !== 'SyntaxError' || !href.endsWith('.js')) return '';
+  if (!/Cannot use import statement outside a module|Unexpected token '(export|import)'/.test(error.message)) return '';
+  return ' (programs are ES modules, and Node loaded this .js file as CommonJS: name it .mjs, or set "type": "module" in its package.json)';
+}
