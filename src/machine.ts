@@ -394,7 +394,10 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
    * with `MachineError` `ECLOSED`. No `partitionExit`/`hardwareExit` events are emitted. Safe to
    * call twice (the second call returns the same promise). A partition whose thread is blocked
    * outside JavaScript (a synchronous system call) cannot stop until that call returns: after 5 s
-   * it is let go (unref'd) with the warning `LPARLINK_PARTITION_STUCK`.
+   * it is let go (unref'd) with the warning `LPARLINK_PARTITION_STUCK`. On a node, once the
+   * partitions have stopped, the hardware sends what they had written to other nodes and closes
+   * their channels there (EPEERDEAD, or the clean end of one a program closed) before its links
+   * end, within `deadAfterMs` (at most 1 s): docs/LINK.md, "A node that closes".
    */
   close(): Promise<void> {
     this.closed ??= this.shutdown();
@@ -404,6 +407,17 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
   private async shutdown(): Promise<void> {
     this.closing = true;
     this.closingStarted.trip(this.closedMeanwhile);
+    const node = this.options.node;
+    if (node !== undefined && this.hardwareDown === undefined) {
+      // Other nodes outlive this one: the partitions stop first, then the hardware hands its links
+      // what they had sent and closes their channels before it ends (Hardware.closeLinks).
+      await this.keepAlive.during(Promise.all(this.partitions.map((p) => p.terminate())));
+      const boundMs = Math.min(node.deadAfterMs, LINK_CLOSE_BOUND_MS);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, boundMs + LINK_CLOSE_SLACK_MS)));
+      await this.keepAlive.during(Promise.race([this.admin.closeLinks(boundMs).catch(() => {}), late]));
+      clearTimeout(timer);
+    }
     await this.keepAlive.during(Promise.all([...this.partitions.map((p) => p.terminate()), this.hardware.terminate()]));
   }
 
@@ -450,6 +464,14 @@ Object.defineProperty(Machine.prototype, Symbol.for('Symbol.asyncDispose'), {
   configurable: true,
   writable: true,
 });
+
+/**
+ * How long a node's close() lets its links write out what they hold and end their sockets (at
+ * most `deadAfterMs`): a peer that reads nothing must not hold it longer. Its answer is awaited
+ * a little longer, in case the hardware is busy.
+ */
+const LINK_CLOSE_BOUND_MS = 1000;
+const LINK_CLOSE_SLACK_MS = 500;
 
 /** What to do about a failure to listen, by its cause (the message carries the system's code). */
 function listenAdvice(message: string): string {

@@ -253,15 +253,18 @@ export class ConnectionManager {
 
   /** Receive side of claim 1: verify both ids, then store the key in its own entry. From another node too (remote-connect.ts). */
   receiveSideAccept(x: KeyExchange): ControlResult<{ entry: number }> {
-    const target = this.portById(x.destinationPartition);
     const from = x.sourceNode === 0 ? `partition ${x.sourcePartition}` : `partition ${x.sourcePartition} of node ${x.sourceNode}`;
-    if (target === undefined) return fail('ECONNREFUSED', `partition ${x.destinationPartition} does not exist or is down`);
     if (x.sourceNode === 0 && this.portById(x.sourcePartition) === undefined) return fail('EINVAL', `source partition ${x.sourcePartition} is unknown`);
+    // The policy first, on the ids alone: a pair it keeps apart learns nothing more than that (not
+    // whether the other partition exists or runs: a refusal that said so was a signal between two
+    // partitions the policy separates, one exiting while the other connects).
     const allowed =
       x.sourceNode === 0
         ? this.policy.allows(x.sourcePartition, x.destinationPartition)
         : this.policy.allowsRemote(x.destinationPartition, x.sourceNode, x.sourcePartition);
     if (!allowed) return fail('EPOLICY', `${from} and partition ${x.destinationPartition} may not connect`);
+    const target = this.portById(x.destinationPartition);
+    if (target === undefined) return fail('ECONNREFUSED', `partition ${x.destinationPartition} does not exist or is down`);
     const listener = this.listeners.get(`${target.index}:${x.destinationService}`);
     if (listener === undefined) {
       return fail('ECONNREFUSED', `nobody listens on port ${x.destinationService} of partition ${x.destinationPartition}`);

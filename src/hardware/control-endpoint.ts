@@ -12,6 +12,7 @@ import type { Endpoint } from '../shared/control-plane.js';
 import type { PartitionControlApi } from '../shared/control-contract.js';
 import type { ConnectionManager } from './connection-manager.js';
 import type { PartitionPort } from './partition-port.js';
+import { now } from '../shared/clock.js';
 
 /**
  * The control contract, bound to one run of one partition (its port): once that run is down, every
@@ -94,15 +95,80 @@ export function checkControlMessage(data: unknown): CleanCall | string {
   return { id, type: 'APPLY', path: [path[0]], argumentList: args };
 }
 
-/** Wrap a MessagePort so that only checked calls reach comlink. */
+/**
+ * How many control messages of one partition the hardware takes in per window, at most. Node hands
+ * a port's listener every message queued on it in one go, before the event loop turns again, and
+ * the engine runs only between turns: a partition that posted calls (or anything at all) as fast
+ * as it could kept the hardware's event loop in its messages, and every other partition's traffic
+ * all but stopped (a review: an honest pair's round trips fell from ~4,800 to 16 in 2 s, while a
+ * partition that spun as hard without posting took nothing from it). Past the budget the
+ * partition's endpoint stops taking messages until the window ends (they wait in its port, in
+ * order, and are all answered later), and the pause is counted (`controlRefusals`). 256 per 10 ms
+ * is 25,600 a second: far more than an honest OS makes (a connect and close loop makes ~7,000).
+ */
+export const CONTROL_MESSAGES_PER_WINDOW = 256;
+export const CONTROL_WINDOW_MS = 10;
+
+/** One partition's control budget: counts each message taken in, and pauses its endpoint once the window's budget is spent. */
+class ControlThrottle {
+  private windowStart = -Infinity;
+  private taken = 0;
+  private paused = false;
+  private closed = false;
+  /** The endpoint's listeners, taken off while paused and put back after. */
+  readonly listeners = new Map<unknown, (data: unknown) => void>();
+
+  constructor(
+    private readonly endpoint: MessagePort,
+    private readonly onThrottled: () => void,
+  ) {
+    endpoint.once('close', () => {
+      this.closed = true;
+    });
+  }
+
+  /** A message was taken in (before it is handled): past the window's budget, pause until the window ends. */
+  take(): void {
+    const t = now();
+    if (t - this.windowStart >= CONTROL_WINDOW_MS) {
+      this.windowStart = t;
+      this.taken = 0;
+    }
+    if (++this.taken < CONTROL_MESSAGES_PER_WINDOW || this.paused) return;
+    // Off the port: Node stops handing over the messages queued behind this one at once (they stay queued).
+    this.paused = true;
+    for (const listener of this.listeners.values()) this.endpoint.off('message', listener);
+    this.onThrottled();
+    setTimeout(() => this.resume(), Math.max(1, this.windowStart + CONTROL_WINDOW_MS - t)).unref();
+  }
+
+  private resume(): void {
+    this.paused = false;
+    if (this.closed) return;
+    for (const listener of this.listeners.values()) this.endpoint.on('message', listener);
+  }
+
+  add(handler: unknown, listener: (data: unknown) => void): void {
+    this.listeners.set(handler, listener);
+    if (!this.paused) this.endpoint.on('message', listener);
+  }
+
+  remove(handler: unknown): void {
+    const listener = this.listeners.get(handler);
+    if (listener !== undefined) this.endpoint.off('message', listener);
+    this.listeners.delete(handler);
+  }
+}
+
+/** Wrap a MessagePort so that only checked calls reach comlink, at most the throttle's budget of them per window. */
 type Handler = Parameters<Endpoint['addEventListener']>[1];
 
-function guardedEndpoint(endpoint: MessagePort, onBadMessage: (why: string) => void): Endpoint {
-  const listeners = new Map<unknown, (data: unknown) => void>();
+function guardedEndpoint(endpoint: MessagePort, throttle: ControlThrottle, onBadMessage: (why: string) => void): Endpoint {
   return {
     postMessage: (message: unknown, transfer?: unknown[]) => endpoint.postMessage(message, transfer as never),
     addEventListener: (_type: string, handler: Handler) => {
       const listener = (data: unknown) => {
+        throttle.take();
         const call = checkControlMessage(data);
         if (typeof call === 'string') {
           onBadMessage(call);
@@ -112,19 +178,24 @@ function guardedEndpoint(endpoint: MessagePort, onBadMessage: (why: string) => v
         if (typeof handler === 'function') handler(event);
         else handler.handleEvent(event);
       };
-      listeners.set(handler, listener);
-      endpoint.on('message', listener);
+      throttle.add(handler, listener);
     },
-    removeEventListener: (_type: string, handler: Handler) => {
-      const listener = listeners.get(handler);
-      if (listener !== undefined) endpoint.off('message', listener);
-      listeners.delete(handler);
-    },
+    removeEventListener: (_type: string, handler: Handler) => throttle.remove(handler),
   };
 }
 
-export function bindPartitionControl(control: PartitionControl, controlEndpoint: MessagePort, onBadMessage: (why: string) => void): void {
-  // A message this thread cannot even deserialize (nesting too deep for it, …) never reaches 'message'.
-  controlEndpoint.on('messageerror', () => onBadMessage('message could not be deserialized'));
-  expose(control, guardedEndpoint(controlEndpoint, onBadMessage));
+export function bindPartitionControl(
+  control: PartitionControl,
+  controlEndpoint: MessagePort,
+  onBadMessage: (why: string) => void,
+  /** The partition spent its control budget for a window: its endpoint pauses (counted). */
+  onThrottled: () => void = () => {},
+): void {
+  const throttle = new ControlThrottle(controlEndpoint, onThrottled);
+  // A message this thread cannot even deserialize (nesting too deep for it, …) never reaches 'message'; it spends the budget too.
+  controlEndpoint.on('messageerror', () => {
+    throttle.take();
+    onBadMessage('message could not be deserialized');
+  });
+  expose(control, guardedEndpoint(controlEndpoint, throttle, onBadMessage));
 }

@@ -85,6 +85,8 @@ export interface RemoteEnds {
   poll(): number;
   /** Once per scheduler turn (and whenever a batch fills): write every link's batch, one socket write each. */
   flush(): void;
+  /** Whether messages of this node's ends are held for their windows (hold()), still to go. */
+  readonly holding: boolean;
 }
 
 export interface EngineOptions {
@@ -1167,6 +1169,15 @@ export class Engine {
   releaseAll(): void {
     const active = this.active;
     for (let i = 0; i < active.length; i++) active[i].send.release();
+  }
+
+  /**
+   * Whether every send ring of an active queue pair is empty and nothing waits to go to another
+   * node (Hardware.closeLinks waits for it): what the partitions published is all served.
+   */
+  sendsServed(): boolean {
+    for (const qp of this.active) if (qp.state === QueuePairState.ACTIVE && qp.send.ready()) return false;
+    return this.remote === undefined || !this.remote.holding;
   }
 
   /** Publish every ring written outside the loop (control-plane closes). */

@@ -80,9 +80,12 @@ export class Hardware {
   bindControl(index: number, controlEndpoint: MessagePort): void {
     const partition = this.ports[index];
     this.controlEndpoints[index] = controlEndpoint;
-    bindPartitionControl(new PartitionControl(this.manager, partition), controlEndpoint, () => {
-      this.counters.violation(index, 'badControlMessage');
-    });
+    bindPartitionControl(
+      new PartitionControl(this.manager, partition),
+      controlEndpoint,
+      () => this.counters.violation(index, 'badControlMessage'),
+      () => this.counters.controlRefusal(index),
+    );
   }
 
   partitionDown(index: number): void {
@@ -97,6 +100,27 @@ export class Hardware {
     this.engine.partitionDown(port);
     this.engine.publishAll();
     this.scheduler.kick();
+  }
+
+  /**
+   * The machine closes and its partitions have stopped: what they published in their send rings
+   * before they stopped is served (as it would have been had the machine run on; those waiting
+   * for a window, as long as the bound allows), every end still
+   * open is closed (its peer hears EPEERDEAD, after those messages), and each link writes it all
+   * out and ends its socket, within `boundMs` in all. Without this the worker's termination drops
+   * what its sockets had not yet written: a channel that a program wrote and closed reached the
+   * other node as ELINKDOWN, with none of its messages.
+   */
+  async closeLinks(boundMs: number): Promise<void> {
+    const links = this.links;
+    if (links === undefined) return;
+    const deadline = performance.now() + boundMs;
+    // The scheduler serves them meanwhile; between the looks the peers' ACKs arrive and open the
+    // windows that SENDs past them wait for.
+    while (!this.engine.sendsServed() && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 1));
+    for (let i = 0; i < this.ports.length; i++) this.partitionDown(i);
+    this.scheduler.stop();
+    await links.finish(Math.max(0, deadline - performance.now()));
   }
 
   /** A fresh port for a restarted partition: new rings, and its channel slots already closed by partitionDown. */

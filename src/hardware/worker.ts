@@ -76,9 +76,8 @@ const admin: HardwareAdmin = {
   async listening() {
     return hardware.links?.listening;
   },
-  stop() {
-    hardware.scheduler.stop();
-    hardware.links?.stop();
+  closeLinks(boundMs) {
+    return hardware.closeLinks(boundMs);
   },
 };
 expose(admin, nodeEndpoint(parentPort!));

@@ -47,6 +47,8 @@ export interface PartitionStats {
   /**
    * Control calls the hardware refused because this partition reached a bound on what it may make
    * the hardware hold (`listenersPerPartition`, pending accepts): each got `EMFILE` or `EAGAIN`.
+   * Also each pause of its control port past its rate (256 messages per 10 ms): those messages
+   * wait in the port and are answered later.
    */
   controlRefusals: number;
   /**

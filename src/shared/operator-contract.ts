@@ -43,7 +43,13 @@ export interface HardwareAdmin {
   crash(): void;
   /** On a node with `listen`: where it listens, once it does (rejects with why it cannot); otherwise undefined. */
   listening(): Promise<{ host: string; port: number } | undefined>;
-  stop(): void;
+  /**
+   * On a node, as the machine closes (its partitions already stopped): serve what they published,
+   * close every end still open (a peer on another node hears EPEERDEAD, after everything sent
+   * before), write it all out and end each link's socket. Resolves once each socket closed, or
+   * after `boundMs`.
+   */
+  closeLinks(boundMs: number): Promise<void>;
 }
 
 /**

@@ -65,7 +65,7 @@ it('48: a partition that reads nothing of a stream over a link holds back that s
   const streamed = await stream.result;
   expect(streamed).toMatchObject({ connected: true, error: undefined });
   expect(streamed.sent).toBeGreaterThan(last!);
-  expect(await idle.result).toEqual({ read: streamed.sent });
+  expect(await idle.result).toEqual({ read: streamed.sent, end: 'ECLOSED' });
   expect((await linkTo(b, 1)).keptBytes).toBe(0);
 }, 60_000);
 

@@ -44,6 +44,7 @@ function machine() {
     faulted: () => {},
     poll: () => 0,
     flush: () => {},
+    holding: false,
   };
   hw.engine.remote = remote;
   const rings = (p: number, q: number) => queuePairRings(hw.ports[p].buffer, options.geometry, q);

@@ -67,6 +67,8 @@ afterAll(() => {
 /** A fake link layer: it logs what the engine hands it, and checks claim 10's send stage for each message. */
 class FakeRemote implements RemoteEnds {
   readonly log: string[] = [];
+  /** Nothing is ever held (hold() keeps nothing). */
+  readonly holding = false;
   room = Infinity;
   /** Partition indexes whose stamps the operator's test hook corrupts (the key's first word flipped). */
   readonly corrupt = new Set<number>();

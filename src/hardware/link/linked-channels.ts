@@ -147,8 +147,9 @@ export class LinkedChannels implements RemoteEnds {
   send(e: number, stamp: Stamp, src: RingConsumer, payload: number, bytes: number): boolean {
     const t = this.table;
     const link = this.linkOf[t.remoteNode[e]];
-    // An open remote end always has its link up: a link going down ends every channel over it first.
-    if (link === undefined || !link.up) return false;
+    // An open remote end has its link up (a link going down ends every channel over it first) but
+    // for one whose peer closed before it went down, behind messages kept here (peerClosedFirst).
+    if (link === undefined || !link.up) return this.peerClosedFirst(e) && this.sentIntoClosedEnd(e, bytes);
     // The window the other node granted: what is unacknowledged stays within it, but for one
     // message when nothing is (a message larger than the window still goes, alone). When not, the
     // SEND waits in its send ring, as for a full ring on one node, or is held (hold()), until an
@@ -166,6 +167,19 @@ export class LinkedChannels implements RemoteEnds {
     this.sendLink = link;
     this.sendEntry = e;
     this.sendCredit = t.peerWindow[e] - unacknowledged - cost;
+    return true;
+  }
+
+  /**
+   * A SEND on an end whose peer closed first and whose link is down since: as over a live link,
+   * where the peer drops what arrives after its CLOSE, it is taken and left unacknowledged (its
+   * sender hears ECLOSED for it with the END), rather than blocking its queue pair until then.
+   */
+  private sentIntoClosedEnd(e: number, bytes: number): true {
+    const t = this.table;
+    t.sentSequence[e] = (t.sentSequence[e] + 1) >>> 0;
+    t.sentWindow[e] = (t.sentWindow[e] + messageBytes(bytes)) >>> 0;
+    this.sendEntry = NO_ENTRY;
     return true;
   }
 
@@ -215,6 +229,16 @@ export class LinkedChannels implements RemoteEnds {
     return k !== undefined && k.closeStatus >= 0;
   }
 
+  get holding(): boolean {
+    return this.held.length > 0;
+  }
+
+  /** Whether the peer's CLOSE of end `e` arrived and waits behind messages kept here: the peer has ended it. */
+  private peerClosedFirst(e: number): boolean {
+    const k = this.keptFor[e];
+    return k !== undefined && k.closeStatus >= 0;
+  }
+
   closeAfterHeld(e: number, status: number): boolean {
     const k = this.heldFor[e];
     if (k === undefined) return false;
@@ -261,7 +285,8 @@ export class LinkedChannels implements RemoteEnds {
     this.dropKept(e);
     const t = this.table;
     const link = this.links.get(t.remoteNode[e]);
-    if (link === undefined) return;
+    // A link that is down has nobody to tell (the end's peer closed before it went down).
+    if (link === undefined || !link.up) return;
     link.close(t.linkChannel[e], t.linkId(e), status);
     // Closes come from the control plane as well as from rings: write now rather than wait for a scheduler turn.
     link.flush();
@@ -598,7 +623,8 @@ export class LinkedChannels implements RemoteEnds {
     t.receivedSequence[d] = sequence;
     const received = (t.receivedWindow[d] + this.ringWindow) >>> 0;
     t.receivedWindow[d] = received;
-    link.owe(this.runLinkChannel, sequence, received);
+    // A peer that closed its end needs no ACK (and after its link went down, there is nobody to send it to).
+    if (!this.peerClosedFirst(d)) link.owe(this.runLinkChannel, sequence, received);
     const p = this.runPartition;
     this.deliveredMessages[p] += messages;
     this.deliveredBytes[p] += this.ringPayload;
@@ -676,6 +702,10 @@ export class LinkedChannels implements RemoteEnds {
     const t = this.table;
     for (let e = 0; e < t.state.length; e++) {
       if (t.remoteNode[e] !== link.node || t.state[e] !== ConnectionState.OPEN) continue;
+      // Its peer closed it before the link went down (a node that closes writes its CLOSEs, then
+      // ends the socket): what it sent is all here, and the channel ends as its CLOSE says, after
+      // the messages kept for it (moveInto).
+      if (this.peerClosedFirst(e)) continue;
       // Kept messages were never acknowledged: their sender counts them unacknowledged (ELINKDOWN).
       this.dropKept(e);
       // Held ones never went: their sender hears ELINKDOWN for them too, in a completion of their own.

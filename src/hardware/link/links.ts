@@ -144,6 +144,19 @@ export class Links {
     for (const link of this.all) if (this.dials(link.peer)) this.dial(link);
   }
 
+  /**
+   * The machine closes: no more dials or connections, and each link that is up writes out what it
+   * holds and ends its socket (NodeLink.finish, each within `boundMs`); then stop().
+   */
+  async finish(boundMs: number): Promise<void> {
+    this.stopped = true;
+    this.server?.close();
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    await Promise.all(this.all.map((link) => link.finish(boundMs)));
+    this.stop();
+  }
+
   stop(): void {
     this.stopped = true;
     this.server?.close();

@@ -191,6 +191,29 @@ export class NodeLink {
     this.events.down(this, reason);
   }
 
+  /**
+   * This node is closing: write out what is queued (the ACKs owed, the CLOSEs just written), end
+   * the socket (TLS close_notify, then FIN) and take the link down once the peer has closed its
+   * side too (it has read everything by then), or after `boundMs`: a peer that reads nothing
+   * must not hold the close. Destroying the socket at once could drop what the kernel has not sent.
+   */
+  finish(boundMs: number): Promise<void> {
+    const socket = this.socket;
+    if (this.state !== LinkState.UP || socket === undefined) return Promise.resolve();
+    this.writeAcks(true);
+    this.writeOut();
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.down('this node is closing');
+        resolve();
+      };
+      const timer = setTimeout(done, boundMs);
+      socket.once('close', done);
+      socket.end();
+    });
+  }
+
   /** Append one message; false when the link cannot take it now (batch full and socket congested). */
   message(channel: number, sourcePartition: number, sequence: number, k0: number, k1: number, k2: number, k3: number, src8: Uint8Array, src32: Uint32Array, from: number, bytes: number): boolean {
     if (this.congested) return false;
