@@ -4,6 +4,7 @@
  * programs, reading counters, noticing deaths, and closing everything.
  */
 import { EventEmitter } from 'node:events';
+import { inspect } from 'node:util';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { DEFAULTS, resolveMachineOptions, type MachineOptions } from './options.js';
 import { dialsPeer, type HardwareBoot, type ResolvedOptions } from './shared/boot.js';
@@ -20,7 +21,7 @@ import { TraceRecorder } from './trace-recorder.js';
 import type { TraceGroup, TraceSummary } from './trace-export.js';
 import type { Writable } from 'node:stream';
 import { Tripwire } from './shared/tripwire.js';
-import { PartitionHandle, type PartitionExitReason } from './partition-handle.js';
+import { PartitionHandle, type PartitionExitReason, type PartitionSummary } from './partition-handle.js';
 import { exitReason, release, workerBooted } from './worker-boot.js';
 
 /** What {@link Machine.stats} returns: the hardware's counters, one entry per partition in option order. */
@@ -35,6 +36,16 @@ export interface MachineStats {
    * configured peer. 0 otherwise.
    */
   unknownIdentities: number;
+}
+
+/** What JSON.stringify and console.log show of a {@link Machine}. */
+export interface MachineSummary {
+  /** Each partition's id, name and whether it runs, in option order. */
+  partitions: PartitionSummary[];
+  /** Whether {@link Machine.close} has begun. */
+  closed: boolean;
+  /** On a node: its node id. */
+  node?: number;
 }
 
 /** Operator-only hooks for security tests; present only with `testHooks: true`. */
@@ -446,6 +457,17 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
         "Await handle.result, or listen to machine.on('programError')",
       { code: 'LPARLINK_PROGRAM_ERROR' },
     );
+  }
+
+  /** What JSON.stringify writes of it: its partitions (id, name, running), whether it is closed, and its node id on a node. */
+  toJSON(): MachineSummary {
+    const node = this.options.node?.id;
+    return { partitions: this.partitions.map((p) => p.toJSON()), closed: this.closing, ...(node === undefined ? {} : { node }) };
+  }
+
+  /** What console.log and util.inspect show of it: as toJSON() (not its workers, ports and proxies). */
+  [inspect.custom](): string {
+    return `Machine ${inspect(this.toJSON(), { depth: 3 })}`;
   }
 
   /** `await using machine = await createMachine(...)` calls close() at the end of the block. */

@@ -88,8 +88,11 @@ export interface TraceOptions {
 export const MIN_TRACE_RECORDS = 1024;
 export const MAX_TRACE_RECORDS = 1 << 20;
 
-/** The default of every option (and the fixed sizes), in one place. */
-export const DEFAULTS = {
+/**
+ * The default of every option (and the fixed sizes), in one place. Frozen: it is exported for
+ * reading, and a write to it would change every machine made after, past the option checks.
+ */
+export const DEFAULTS = Object.freeze({
   /** `processesPerPartition`: process slots (queue pairs) per partition. */
   processesPerPartition: 8,
   /** `channelsPerPartition`: open channel ends per partition. */
@@ -135,7 +138,7 @@ export const DEFAULTS = {
   terminateTimeoutMs: 5_000,
   /** `resourceLimits.maxOldGenerationSizeMb` of a partition whose limits do not set it: no partition's heap is unbounded. */
   partitionHeapMb: 512,
-} as const;
+} as const);
 
 function bad(option: string, why: string): never {
   throw new MachineError('EINVAL', `createMachine: ${option} ${why}`);

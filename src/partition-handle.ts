@@ -1,3 +1,13 @@
+/** What JSON.stringify and console.log show of a {@link PartitionHandle}. */
+export interface PartitionSummary {
+  /** The partition's id. */
+  id: number;
+  /** The partition's name. */
+  name: string;
+  /** Whether its worker runs ({@link PartitionHandle.running}). */
+  running: boolean;
+}
+
 /**
  * The operator's handle on one partition: spawning programs in it, watching
  * its worker's exit, terminating and restarting it. The machine
@@ -5,6 +15,7 @@
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { inspect } from 'node:util';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import type { Machine } from './machine.js';
 import { DEFAULTS } from './options.js';
@@ -92,12 +103,23 @@ export class PartitionHandle {
     // with why, as is any call made later through it (after close() too); through the internal
     // proxy (released at the exit) it waited for good, and later ones threw an untyped error.
     // threadId -1: the worker has exited, and its 'exit' listeners are running (alive is not yet false).
-    if (this.machine.closing || !this.alive || this.worker.threadId === -1) return wrap(failingEndpoint(() => this.osGone(this.worker)));
+    const what = `partition(${this.id}).os`;
+    if (this.machine.closing || !this.alive || this.worker.threadId === -1) return describedLocally(wrap(failingEndpoint(() => this.osGone(this.worker))), what);
     if (this.publicOs?.worker !== this.worker) {
       const worker = this.worker;
-      this.publicOs = { worker, proxy: this.machine.connect(worker, (waiting) => this.osCallRefused(worker, waiting)) };
+      this.publicOs = { worker, proxy: describedLocally(this.machine.connect(worker, (waiting) => this.osCallRefused(worker, waiting)), what) };
     }
     return this.publicOs.proxy;
+  }
+
+  /** What JSON.stringify writes of it: its id, name and whether it runs (not its worker, port or proxies). */
+  toJSON(): PartitionSummary {
+    return { id: this.id, name: this.name, running: this.alive };
+  }
+
+  /** What console.log and util.inspect show of it: as toJSON(). */
+  [inspect.custom](): string {
+    return `PartitionHandle ${inspect(this.toJSON())}`;
   }
 
   /**
@@ -355,11 +377,21 @@ export class PartitionHandle {
    * Does nothing if it is not running. A thread blocked outside JavaScript (a synchronous system
    * call) stops only once that call returns: after 5 s this resolves anyway, lets the thread go
    * (unref'd; Node still ends the process only once the call returns) and warns
-   * (`LPARLINK_PARTITION_STUCK`).
+   * (`LPARLINK_PARTITION_STUCK`). Called while a {@link PartitionHandle.restart} runs, it waits
+   * for that restart to end (booted or failed), then stops what it started: as if called after it.
    */
   async terminate(): Promise<void> {
+    // Before, a terminate() in a restart's first moments stopped the worker the restart was
+    // stopping anyway (the restart then started a new one: still running), and a later one killed
+    // the new worker while it booted (the restart failed, blaming resourceLimits).
+    if (this.restarting !== undefined) await this.restarting.catch(() => {});
+    await this.stop('terminate');
+  }
+
+  /** terminate() itself, which restart() uses too (it cannot wait for its own end). */
+  private async stop(reason: 'terminate' | 'restart'): Promise<void> {
     if (!this.alive) return;
-    this.stopping ??= 'terminate';
+    this.stopping ??= reason;
     const worker = this.worker;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const stopped = worker.terminate().then(() => this.exited.then(() => true));
@@ -417,8 +449,7 @@ export class PartitionHandle {
     // step races it (a call into a hardware being terminated never answers), and no worker starts
     // once it has begun (one started after would outlive the machine).
     const closing = this.machine.closingStarted;
-    if (this.alive) this.stopping ??= 'restart';
-    await closing.race(this.terminate());
+    await closing.race(this.stop('restart'));
     this.machine.checkUsable('restart');
     const { port1: hardwareEnd, port2: partitionEnd } = new MessageChannel();
     const port = await closing.race(this.machine.admin.restartPartition(this.index, transfer(hardwareEnd, [hardwareEnd])));
@@ -434,7 +465,7 @@ export class PartitionHandle {
       await closing.race(this.booted('restart'));
     } catch (e) {
       // A worker that never booted (within the bound) must not run on: the partition is down.
-      await this.terminate().catch(() => {});
+      await this.stop('terminate').catch(() => {});
       throw e;
     }
   }
@@ -466,6 +497,21 @@ export class PartitionHandle {
       () => (this.spec.os !== undefined ? osFailed(`it ${slow} (its default export never returned, or its promise never settled)`) : new MachineError('EPARTITIONDOWN', `partition ${this.id} (${this.name}) ${slow}`)),
     );
   }
+}
+
+/**
+ * comlink forwards every property read of a proxy to the worker as a call, those that
+ * JSON.stringify, util.inspect and string conversion make too: `JSON.stringify(partition.os)`
+ * left two such calls rejecting unhandled, and threw an untyped error once the proxy was
+ * released. They are answered here, with what the proxy is; every other read goes to comlink.
+ * (A plain object under the Proxy, not comlink's: util.inspect looks through a Proxy at its target.)
+ */
+function describedLocally<T extends object>(proxy: T, what: string): T {
+  const describe = (): string => what;
+  const local: Record<PropertyKey, unknown> = { toJSON: describe, [inspect.custom]: describe, [Symbol.toPrimitive]: describe };
+  return new Proxy(local, {
+    get: (target, property) => (Object.hasOwn(target, property) ? target[property] : Reflect.get(proxy, property)),
+  }) as unknown as T;
 }
 
 /**

@@ -451,5 +451,14 @@ describe('a receive given up with its signal (memory hunt, wave 19: a receive ra
     await expect(rx.recv(null as never)).rejects.toMatchObject({ code: 'EINVAL', message: expect.stringContaining('recv: options must be an object') });
     await expect(rx.readable({ signal: 5 } as never)).rejects.toMatchObject({ code: 'EINVAL', message: expect.stringContaining('readable: options.signal must be an AbortSignal') });
     await expect(rx.recvInto(new Uint8Array(8), 'x' as never)).rejects.toMatchObject({ code: 'EINVAL' });
+    // A misspelt key would leave the receive waiting without the bound its caller meant.
+    const typo = { sigal: AbortSignal.timeout(50) } as never;
+    for (const [what, call] of [
+      ['recv', () => rx.recv(typo)],
+      ['readable', () => rx.readable(typo)],
+      ['recvInto', () => rx.recvInto(new Uint8Array(64), typo)],
+    ] as const) {
+      await expect(call(), what).rejects.toMatchObject({ code: 'EINVAL', message: expect.stringContaining(`${what}: 'sigal' is not an option; the only option is signal`) });
+    }
   });
 });

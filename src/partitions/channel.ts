@@ -816,6 +816,10 @@ function refusedBy(options: ReceiveOptions | undefined, what: string): Promise<n
 function signalOf(options: ReceiveOptions | undefined, what: string): AbortSignal | undefined {
   if (options === undefined) return undefined;
   if (typeof options !== 'object' || options === null) throw new ChannelError('EINVAL', `${what}: options must be an object ({ signal }), got ${describeValue(options)}`);
+  // A misspelt key would leave the receive without the bound its caller meant it to have.
+  for (const name of Object.keys(options)) {
+    if (name !== 'signal') throw new ChannelError('EINVAL', `${what}: '${name}' is not an option; the only option is signal (an AbortSignal, e.g. AbortSignal.timeout(ms))`);
+  }
   const { signal } = options;
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw new ChannelError('EINVAL', `${what}: options.signal must be an AbortSignal, got ${describeValue(signal)}`);
   return signal;

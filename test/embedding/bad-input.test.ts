@@ -3,9 +3,10 @@
  * argument, and nothing half-created left running.
  */
 import { join, relative } from 'node:path';
+import { inspect } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { createMachine, defineProgram, MachineError, programUrl, type MachineOptions } from 'lparlink';
+import { createMachine, DEFAULTS, defineProgram, MachineError, programUrl, type MachineOptions } from 'lparlink';
 import { newResources, resources, SMALL, threadCount, threadsBackTo } from './helpers.js';
 
 const echoOnce = new URL('./fixtures/echo-once.mjs', import.meta.url);
@@ -65,6 +66,14 @@ describe('createMachine: bad options are rejected before anything starts', () =>
     expect(e.code).toBe('EINVAL');
     expect(e.message).toMatch(message);
     expect(threadCount()).toBe(base); // nothing was started, not even for a moment
+  });
+
+  it('DEFAULTS is for reading: a write to it throws instead of changing every later machine past the checks', () => {
+    expect(Object.isFrozen(DEFAULTS)).toBe(true);
+    expect(() => {
+      (DEFAULTS as { sendRingBytes: number }).sendRingBytes = 3000;
+    }).toThrow(TypeError);
+    expect(DEFAULTS.sendRingBytes).toBe(256 * 1024);
   });
 });
 
@@ -180,6 +189,31 @@ describe('createMachine: a replacement OS that fails to boot', () => {
 });
 
 describe('machine and partition methods', () => {
+  it('JSON.stringify, util.inspect and String() of the machine, a partition and its os are answered here, before and after close, with no call to a worker', async () => {
+    const machine = await createMachine({ partitions: [{ id: 1, name: 'db' }, { id: 2 }], ...SMALL });
+    const shown = () => ({
+      machine: JSON.parse(JSON.stringify(machine)),
+      partition: JSON.parse(JSON.stringify(machine.partition(1))),
+      os: JSON.stringify(machine.partition(1).os),
+      inspected: [inspect(machine), inspect(machine.partition(1)), inspect(machine.partition(2).os)],
+      string: String(machine.partition(2).os),
+    });
+    expect(shown()).toEqual({
+      machine: { partitions: [{ id: 1, name: 'db', running: true }, { id: 2, name: 'partition-2', running: true }], closed: false },
+      partition: { id: 1, name: 'db', running: true },
+      os: '"partition(1).os"',
+      inspected: [expect.stringMatching(/^Machine \{\n  partitions: \[\n    \{ id: 1, name: 'db', running: true \}/), "PartitionHandle { id: 1, name: 'db', running: true }", 'partition(2).os'],
+      string: 'partition(2).os',
+    });
+    // The os proxy still makes calls: a replacement OS is not needed to see one fail typed after close.
+    await machine.close();
+    expect(shown()).toMatchObject({ machine: { closed: true }, partition: { running: false }, os: '"partition(1).os"', string: 'partition(2).os' });
+    await expect(machine.partition(1).os.anything()).rejects.toMatchObject({ code: 'ECLOSED' });
+    // Before, each stringify or inspect of a proxy sent calls to the worker that rejected unhandled
+    // (vitest fails a test file on one): let any such rejection surface before the test ends.
+    await new Promise((r) => setTimeout(r, 100));
+  });
+
   it('partition(id), spawn(program, args), restart() and spawn after close name what was wrong', async () => {
     const machine = await createMachine({ partitions: [{ id: 1 }, { id: 2 }], ...SMALL });
     try {

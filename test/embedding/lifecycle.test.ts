@@ -110,6 +110,29 @@ describe('lifecycle', () => {
     await threadsBackTo(base);
   });
 
+  it('terminate() during a restart() waits for it, then stops what it started: the restart succeeds, the partition ends stopped, whenever the terminate came', async () => {
+    const machine = await createMachine({ partitions: [{ id: 1 }], ...SMALL });
+    try {
+      const exits: string[] = [];
+      machine.on('partitionExit', ({ reason }) => exits.push(reason));
+      // Before: at 0-5 ms the terminate stopped only the worker the restart was stopping anyway
+      // (the partition ended up running), later it killed the new worker while it booted (the
+      // restart failed, blaming resourceLimits).
+      for (const delay of [0, 5, 20, 60]) {
+        exits.length = 0;
+        const restarted = machine.partition(1).restart();
+        await new Promise((r) => setTimeout(r, delay));
+        await machine.partition(1).terminate();
+        await expect(restarted, `terminate after ${delay} ms`).resolves.toBeUndefined();
+        expect(machine.partition(1).running, `terminate after ${delay} ms`).toBe(false);
+        // The first restart stops a running partition; the later ones start a stopped one.
+        expect(exits, `terminate after ${delay} ms`).toEqual(delay === 0 ? ['restart', 'terminate'] : ['terminate']);
+      }
+    } finally {
+      await machine.close();
+    }
+  });
+
   it('spawn() racing close() rejects with ECLOSED naming the program (the partition ends under the start because of the close)', async () => {
     // A module that takes 300 ms to load: the close lands while it loads, or before the start is sent.
     const slow = new URL('./fixtures/slow-load.mjs', import.meta.url);
