@@ -140,6 +140,18 @@ export const DEFAULTS = Object.freeze({
   partitionHeapMb: 512,
 } as const);
 
+/** `maxMessageBytes`, checked: its bound is what one record of the smaller ring can carry, and the message says so. */
+function messageLimit(value: unknown, largest: number, sendRingBytes: number, receiveRingBytes: number): number {
+  if (typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= largest) return value;
+  bad(
+    'maxMessageBytes',
+    `must be an integer from 1 to ${largest}, got ${describeValue(value)}` +
+      (typeof value === 'number' && value > largest
+        ? ` (a message must fit one record of a ${Math.min(sendRingBytes, receiveRingBytes)}-byte ring, with its headers: raise sendRingBytes and receiveRingBytes, or send smaller messages)`
+        : ''),
+  );
+}
+
 function bad(option: string, why: string): never {
   throw new MachineError('EINVAL', `createMachine: ${option} ${why}`);
 }
@@ -283,7 +295,7 @@ export function resolveMachineOptions(input: unknown): { options: ResolvedOption
   const maxMessageBytes =
     o.maxMessageBytes === undefined
       ? Math.min(DEFAULTS.maxMessageBytes, largestMessage)
-      : intIn('maxMessageBytes', o.maxMessageBytes, 1, largestMessage);
+      : messageLimit(o.maxMessageBytes, largestMessage, sendRingBytes, receiveRingBytes);
   const wait = o.wait ?? DEFAULTS.wait;
   if (!WAIT_MODES.includes(wait)) bad('wait', `must be one of ${WAIT_MODES.join(', ')}, got ${describeValue(wait)}`);
   if (o.testHooks !== undefined && typeof o.testHooks !== 'boolean') bad('testHooks', 'must be a boolean');

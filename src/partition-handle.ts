@@ -522,10 +522,13 @@ function missingProgram(program: unknown, href: string): string | undefined {
   if (!href.startsWith('file:')) return undefined;
   const path = fileURLToPath(href);
   if (existsSync(path)) return undefined;
-  return isCwdRelative(program)
-    ? `program ${program} does not exist: a relative path resolves against the working directory (${process.cwd()}), here to ${path}; ` +
-        "give new URL('" + program + "', import.meta.url) to find it next to your module"
-    : `program ${path} does not exist`;
+  if (!isCwdRelative(program)) return `program ${path} does not exist`;
+  const where = `program ${program} does not exist: a relative path resolves against the working directory (${process.cwd()}), here to ${path}; `;
+  // 'some-package/program.js' reads as a path here, not as a package name as import() would.
+  if (!/^\.\.?[\\/]/.test(program)) {
+    return where + `give import.meta.resolve('${program}') for a module of a package, or new URL('./${program}', import.meta.url) for one next to your module`;
+  }
+  return where + "give new URL('" + program + "', import.meta.url) to find it next to your module";
 }
 
 /**

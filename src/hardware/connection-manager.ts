@@ -143,7 +143,7 @@ export class ConnectionManager {
     const key = `${port.index}:${service}`;
     if (this.listeners.has(key)) return fail('EADDRINUSE', `port ${service} of partition ${port.id} already has a listener`);
     if (this.listenerCount[port.index] >= this.listenersPerPartition) {
-      return this.refuse(port, 'EMFILE', `partition ${port.id} already holds ${this.listenersPerPartition} listeners (listenersPerPartition); close one first`);
+      return this.refuse(port, 'EMFILE', `partition ${port.id} already holds ${this.listenersPerPartition} listener${this.listenersPerPartition === 1 ? '' : 's'} (listenersPerPartition); close one first`);
     }
     this.listenerCount[port.index]++;
     this.listeners.set(key, { port, queuePair: qp, service, backlog: [], waiters: [] });
@@ -300,7 +300,7 @@ export class ConnectionManager {
   noSlotMessage(port: PartitionPort): string {
     return this.table.allRetired(port.index)
       ? `every channel slot of partition ${port.id} is retired: each carried its last handle generation, and a handle is never reused; create a new machine`
-      : `partition ${port.id} has no free channel slot`;
+      : `partition ${port.id} has no free channel slot (channelsPerPartition, ${this.table.slotsPerPartition}): close a channel first, or raise channelsPerPartition`;
   }
 
   private grant(d: number): ControlResult<ChannelGrant> {

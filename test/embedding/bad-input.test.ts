@@ -53,7 +53,7 @@ describe('createMachine: bad options are rejected before anything starts', () =>
     ['policy unknown id', { partitions: [{ id: 1 }], policy: { allow: [[1, 9]] } }, /policy\.allow\[0\] names partition 9/],
     ['ring not a power of two', { partitions: [{ id: 1 }], sendRingBytes: 3000 }, /sendRingBytes must be a power of two/],
     ['ring too small', { partitions: [{ id: 1 }], receiveRingBytes: 16 }, /receiveRingBytes must be an integer from 1024/],
-    ['message too large', { partitions: [{ id: 1 }], sendRingBytes: 1024, maxMessageBytes: 4096 }, /maxMessageBytes must be an integer from 1 to/],
+    ['message too large', { partitions: [{ id: 1 }], sendRingBytes: 1024, maxMessageBytes: 4096 }, /maxMessageBytes must be an integer from 1 to \d+, got 4096 \(a message must fit one record of a 1024-byte ring, with its headers: raise sendRingBytes and receiveRingBytes/],
     ['processes', { partitions: [{ id: 1 }], processesPerPartition: 0 }, /processesPerPartition must be an integer from 1/],
     ['channels', { partitions: [{ id: 1 }], channelsPerPartition: 'many' }, /channelsPerPartition must be an integer/],
     ['wait', { partitions: [{ id: 1 }], wait: 'busy' }, /wait must be one of spin, sleep, adaptive, got "busy"/],
@@ -241,6 +241,9 @@ describe('machine and partition methods', () => {
         `EINVAL: spawn: program ./programs/no-such.mjs does not exist: a relative path resolves against the working directory (${process.cwd()}), ` +
           `here to ${join(process.cwd(), 'programs', 'no-such.mjs')}; give new URL('./programs/no-such.mjs', import.meta.url) to find it next to your module`,
       );
+      // A bare name reads as a path, not as a package: both ways to name what was likely meant.
+      e = await rejection(p.spawn('no-such-package/program.js'));
+      expect(e.message).toMatch(/give import\.meta\.resolve\('no-such-package\/program\.js'\) for a module of a package, or new URL\('\.\/no-such-package\/program\.js', import\.meta\.url\) for one next to your module$/);
       e = await rejection(p.spawn(new URL('./helpers.ts', import.meta.url)));
       expect(e.code).toBe('EINVAL');
       e = await rejection(p.spawn(new URL('data:text/javascript,export const x = 1;')));
