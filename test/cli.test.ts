@@ -32,6 +32,9 @@ describe('lparlink command', () => {
     const badValue = await lparlink(['demo', '--bytes=3']);
     expect(badValue.code).toBe(2);
     expect(badValue.stderr).toBe("lparlink demo: --bytes must be from 4 to 65536, got 3\nRun 'lparlink demo --help' for usage.\n");
+    const huge = await lparlink(['demo', '--requests', '99999999999999999999']);
+    expect(huge.code).toBe(2);
+    expect(huge.stderr).toBe("lparlink demo: --requests takes a positive integer up to 9007199254740991, got '99999999999999999999'\nRun 'lparlink demo --help' for usage.\n");
     const badFlag = await lparlink(['demo', '--request', '5']);
     expect(badFlag.code).toBe(2);
     expect(badFlag.stderr).toMatch(/^lparlink demo: Unknown option '--request'.*\nRun 'lparlink demo --help' for usage\.\n$/);

@@ -88,7 +88,8 @@ function parse(argv: string[]): DemoOptions | 'help' | string {
     const raw = values[flag];
     if (raw === undefined) continue;
     const value = decimalNumber(String(raw));
-    if (!Number.isInteger(value) || value < 1) return `--${flag} takes a positive integer, got '${String(raw)}'`;
+    // Past 2^53 a count is no longer exact (and would run for ever).
+    if (!Number.isSafeInteger(value) || value < 1) return `--${flag} takes a positive integer up to ${Number.MAX_SAFE_INTEGER}, got '${String(raw)}'`;
     o[key] = value;
   }
   if (o.streamBytes < 4 || o.streamBytes > 65536) return `--bytes must be from 4 to 65536, got ${o.streamBytes}`;
