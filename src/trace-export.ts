@@ -32,9 +32,9 @@ export type { TraceThread } from './trace-flows.js';
 export interface TraceSummary {
   /** Trace events written, metadata included. */
   events: number;
-  /** Sampled messages whose whole flow (send → verify → deliver) is in the file. */
+  /** Sampled messages whose whole flow (send → verify → deliver) is in the file; on a node, with those to another node whose send and link send are (send → link send). */
   messages: number;
-  /** Of those, the ones whose receive is in the file too (deliver → receive). */
+  /** Sampled messages whose hand-over to their reader is in the file (deliver → receive; on a node, link deliver → receive for those from another node). */
   received: number;
   /** Hardware records of sampled messages drawn without arrows: their send was overwritten, or they failed verification. */
   incomplete: number;
@@ -285,6 +285,10 @@ class GroupEvents {
       case TraceKind.HARDWARE_REFUSED:
         if (t.partition === undefined) await this.stages(tid, s, r);
         return;
+      case TraceKind.LINK_SEND:
+      case TraceKind.LINK_DELIVER:
+        if (t.partition === undefined) await this.linkStage(tid, s, r);
+        return;
       case TraceKind.SLEEP:
         return this.instant(tid, 'sleep', t0, waitArgs(f1, f2, null));
       case TraceKind.WOKE:
@@ -295,6 +299,31 @@ class GroupEvents {
         if (t.partition !== undefined) return;
         return this.instant(tid, 'violation', t0, `{"partition":${this.idOf(f1)},"kind":${JSON.stringify(VIOLATION_KINDS[f2] ?? 'unknown')}}`);
     }
+  }
+
+  /**
+   * This node's hardware stage of a message to another node (`link send`, or `held for window`
+   * when it was kept for its window), ending the flow from its send; or of one from another node
+   * (`link deliver`), starting the flow to its receive.
+   */
+  private async linkStage(tid: number, s: TraceSnapshot, r: number): Promise<void> {
+    const n = s.field(r, 5);
+    const [began, ended] = [s.time(r, 0), s.time(r, 1)];
+    if (s.kind(r) === TraceKind.LINK_SEND) {
+      const [from, handle, node, held] = [s.field(r, 1), s.field(r, 2), s.field(r, 3), s.field(r, 4)];
+      await this.slice(tid, held === 1 ? 'held for window' : 'link send', began, ended, `{"from":${this.idOf(from)},"channel":${handle},"toNode":${node},"message":${n}}`);
+      const id = this.flows.message.get(messageKey(from, handle, n));
+      if (id === undefined) return;
+      this.messages++;
+      await this.flow(tid, 'f', 'message', began, id);
+      return;
+    }
+    const [node, to, deliveryHandle] = [s.field(r, 1), s.field(r, 2), s.field(r, 3)];
+    await this.slice(tid, 'link deliver', began, ended, `{"fromNode":${node},"to":${this.idOf(to)},"channel":${deliveryHandle},"message":${n}}`);
+    const handover = this.flows.receive.get(messageKey(to, deliveryHandle, n));
+    if (handover === undefined) return;
+    this.received++;
+    await this.flow(tid, 's', 'receive', began, handover);
   }
 
   /** The hardware's stamp, verify and deliver of one message, with the flow events they carry. */

@@ -24,9 +24,9 @@ export function messageKey(partition: number, handle: number, n: number): string
 }
 
 export interface Flows {
-  /** send → verify → deliver, by the sender's key. */
+  /** send → verify → deliver (or send → link send, to another node), by the sender's key. */
   message: Map<string, number>;
-  /** deliver → receive, by the receiver's key. */
+  /** deliver (or link deliver, from another node) → receive, by the receiver's key. */
   receive: Map<string, number>;
   /** Hardware records of sampled messages whose send is not in the rings (overwritten), or that failed verification. */
   incomplete: number;
@@ -53,6 +53,19 @@ export function joinFlows(threads: TraceThread[], snapshots: TraceSnapshot[], ne
     for (let j = 0; j < s.length; j++) {
       const r = s.at(j);
       const kind = s.kind(r);
+      // A message to or from another node: this node's half of its flow (send → link send, or
+      // link deliver → receive); the other half is in the other node's trace.
+      if (kind === TraceKind.LINK_SEND) {
+        const sent = messageKey(s.field(r, 1), s.field(r, 2), s.field(r, 5));
+        if (sends.has(sent)) flows.message.set(sent, nextId());
+        else flows.incomplete++;
+        continue;
+      }
+      if (kind === TraceKind.LINK_DELIVER) {
+        const delivered = messageKey(s.field(r, 2), s.field(r, 3), s.field(r, 5));
+        if (receives.has(delivered)) flows.receive.set(delivered, nextId());
+        continue;
+      }
       if (kind !== TraceKind.HARDWARE_MESSAGE && kind !== TraceKind.HARDWARE_REFUSED) continue;
       const sent = messageKey(s.field(r, 1), s.field(r, 2), s.field(r, 5));
       if (kind === TraceKind.HARDWARE_REFUSED || !sends.has(sent)) {

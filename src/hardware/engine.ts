@@ -383,7 +383,8 @@ export class Engine {
    */
   private sendRemoteRun(qp: HardwareQueuePair, ring: RingConsumer, max: number): number {
     const remote = this.remote;
-    if (remote === undefined) return 0;
+    // Tracing: each message takes sendRemote(), which numbers and times it.
+    if (remote === undefined || this.tracer !== undefined) return 0;
     const handle = qp.lookupHandle;
     const e = qp.lookupEntry;
     const from = qp.port.index;
@@ -625,11 +626,43 @@ export class Engine {
     // Over either node's maxMessageBytes: the process's library refuses such a message before it
     // reaches the ring (the channel's maxMessageBytes is the smaller), so only code that bypassed it sends one.
     if (bytes > channelMessageLimit(this.maxMessageBytes, this.table.peerMaxMessage[e])) return this.reject(qp, 'messageSize', Status.EMSGSIZE, RecordType.SEND, handle);
+    if (this.tracer !== undefined) return this.sendRemoteTraced(this.tracer, qp, handle, e, src, payload, bytes);
     this.stamp.stamp(e, qp.port.index);
     const remote = this.remote!;
     if (!remote.send(e, this.stamp, src, payload, bytes)) return remote.waitsForWindow(e, bytes) ? this.holdOrWait(qp, handle, e, src, payload, bytes) : BLOCKED;
     this.sentMessages++;
     this.sentBytes += bytes;
+    return DONE;
+  }
+
+  /**
+   * sendRemote() numbering the channel's messages and timing every sampled one: from its stamp to
+   * its link's batch, or to the hold that keeps it for its window (what a held message waits
+   * there shows as its receiver's gap, on the other node's trace).
+   */
+  private sendRemoteTraced(tracer: HardwareTrace, qp: HardwareQueuePair, handle: number, e: number, src: RingConsumer, payload: number, bytes: number): Outcome {
+    const n = tracer.nextMessage(e, handle);
+    const sampled = tracer.isSampled(n);
+    const stamped = sampled ? tracer.now() : 0;
+    this.stamp.stamp(e, qp.port.index);
+    const remote = this.remote!;
+    let held = false;
+    if (remote.send(e, this.stamp, src, payload, bytes)) {
+      this.sentMessages++;
+      this.sentBytes += bytes;
+    } else {
+      // A blocked message is retried in a later round: it keeps its number and is recorded then.
+      if (!remote.waitsForWindow(e, bytes)) return BLOCKED;
+      const refused = remote.closing(e); // a SEND after its own CLOSE: answered ECLOSED, sent nowhere
+      if (this.holdOrWait(qp, handle, e, src, payload, bytes) === BLOCKED) return BLOCKED;
+      held = !refused;
+      if (refused) {
+        tracer.commit(e, handle, n);
+        return DONE;
+      }
+    }
+    tracer.commit(e, handle, n);
+    if (sampled) tracer.linkSent(qp.port.index, handle, this.table.remoteNode[e], held, n, stamped, tracer.now());
     return DONE;
   }
 

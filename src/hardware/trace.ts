@@ -23,6 +23,9 @@ export class HardwareTrace {
   /** Per channel-table entry: the handle its count belongs to (a reused entry has a new handle) and the count. */
   private readonly countedHandle: Uint32Array;
   private readonly count: Uint32Array;
+  /** Per entry, the messages it received from another node (its own sends count in `count`). */
+  private readonly receivedHandle: Uint32Array;
+  private readonly received: Uint32Array;
   private readonly violations: Uint32Array;
   private sleeps = 0;
   /** The current sleep is recorded (every `sample`-th one, with its wake-up). */
@@ -38,6 +41,8 @@ export class HardwareTrace {
     this.sampling = new Sampling(sample);
     this.countedHandle = new Uint32Array(entries);
     this.count = new Uint32Array(entries);
+    this.receivedHandle = new Uint32Array(entries);
+    this.received = new Uint32Array(entries);
     this.violations = new Uint32Array(partitions);
   }
 
@@ -68,6 +73,27 @@ export class HardwareTrace {
   /** A sampled message that failed verification: stamp [t0, t1), verify [t1, t2). */
   refused(from: number, handle: number, to: number | undefined, n: number, t0: number, t1: number, t2: number): void {
     this.writer.record(TraceKind.HARDWARE_REFUSED, from, handle, to ?? NO_PARTITION, 0, n, t0, t1, t2);
+  }
+
+  /** A sampled message to another node: stamp from t0, handed to its link (or, `held`, kept for its window) at t1. */
+  linkSent(from: number, handle: number, node: number, held: boolean, n: number, t0: number, t1: number): void {
+    this.writer.record(TraceKind.LINK_SEND, from, handle, node, held ? 1 : 0, n, t0, t1);
+  }
+
+  /** The number entry `d`'s next message from another node on `handle` gets; it counts once tookFromLink() says it is in the ring. */
+  nextFromLink(d: number, handle: number): number {
+    return this.receivedHandle[d] === handle ? this.received[d] + 1 : 1;
+  }
+
+  /** Message `n` from another node is in entry `d`'s ring (one kept aside for a full ring is counted when it goes in). */
+  tookFromLink(d: number, handle: number, n: number): void {
+    this.receivedHandle[d] = handle;
+    this.received[d] = n;
+  }
+
+  /** A sampled message from node `node`, into partition `to`'s ring for `deliveryHandle`, between t0 and t1. */
+  linkDelivered(node: number, to: number, deliveryHandle: number, n: number, t0: number, t1: number): void {
+    this.writer.record(TraceKind.LINK_DELIVER, node, to, deliveryHandle, 0, n, t0, t1);
   }
 
   /** The engine goes to sleep on every port's doorbell. */

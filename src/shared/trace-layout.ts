@@ -31,6 +31,11 @@
  * | WOKE | TraceWait, queue pair (hardware: partition index whose doorbell woke it, or NO_PARTITION) | woke |
  * | RANG (partition) | queue pair whose send rang the hardware's doorbell | rang |
  * | VIOLATION (hardware) | partition index, index in VIOLATION_KINDS | counted |
+ * | LINK_SEND (hardware) | from partition index, from handle, to node, 1 if held for its window (else 0), message number | stamp, handed to the link (or to the hold) |
+ * | LINK_DELIVER (hardware) | from node, to partition index, delivery handle, 0, message number | deliver began, deliver ended |
+ *
+ * A message to or from another node has its hardware stage on each node (LINK_SEND on the
+ * sender's, LINK_DELIVER on the receiver's): each node's trace is its own file.
  */
 
 export const TRACE_MAGIC = 0x4c_50_54_52; // "LPTR"
@@ -56,6 +61,8 @@ export const TraceKind = {
   WOKE: 6,
   RANG: 7,
   VIOLATION: 8,
+  LINK_SEND: 9,
+  LINK_DELIVER: 10,
 } as const;
 export type TraceKind = (typeof TraceKind)[keyof typeof TraceKind];
 

@@ -118,7 +118,7 @@ export class TraceSnapshot {
 
   private wellFormed(r: number, now: number): boolean {
     const kind = this.u32[r * TRACE_RECORD_WORDS];
-    if (kind < TraceKind.SEND || kind > TraceKind.VIOLATION) return false;
+    if (kind < TraceKind.SEND || kind > TraceKind.LINK_DELIVER) return false;
     for (let t = 0; t < TRACE_TIME_COUNT; t++) {
       const time = this.time(r, t);
       if (!(time >= 0 && time <= now)) return false;

@@ -25,6 +25,7 @@ import { QueuePairState, type HardwareQueuePair } from '../partition-port.js';
 import { BLOCKED, DONE, GONE, type Engine, type RemoteEnds } from '../engine.js';
 import type { KeyTable } from '../key-table.js';
 import type { Stamp } from '../stamp.js';
+import type { HardwareTrace } from '../trace.js';
 import { FIRST_KEPT_BYTES, KeptMessages } from '../kept-messages.js';
 import { DELIVERED, DROPPED, NO_RUN } from './link-reader.js';
 import type { NodeLink } from './node-link.js';
@@ -432,7 +433,11 @@ export class LinkedChannels implements RemoteEnds {
     const budget = this.engine.budgetPerRound;
     while (k.count > 0 && n < budget) {
       const bytes = k.firstBytes;
-      const r = this.engine.deliverFromLink(qp, this.runHandle, k.bytes8, k.words32, k.firstAt, bytes);
+      const tracer = this.engine.tracer;
+      const r =
+        tracer === undefined
+          ? this.engine.deliverFromLink(qp, this.runHandle, k.bytes8, k.words32, k.firstAt, bytes)
+          : this.deliverTraced(tracer, link, d, qp, k.bytes8, k.words32, k.firstAt, bytes);
       if (r !== DONE) {
         // GONE: the owner's queue pair stopped (faulted): the channel cannot go on.
         if (r === GONE) this.lost(link, d);
@@ -533,7 +538,13 @@ export class LinkedChannels implements RemoteEnds {
     }
     // run() looked the run's entry up (runEntry is `d`), and nothing between its messages looks up another.
     // Messages kept for `d` already go first: this one joins them.
-    const r = this.keptFor[d] === undefined ? this.engine.deliverFromLink(this.runQueuePair, this.runHandle, buf, words, at, bytes) : BLOCKED;
+    const tracer = this.engine.tracer;
+    const r =
+      this.keptFor[d] !== undefined
+        ? BLOCKED
+        : tracer === undefined
+          ? this.engine.deliverFromLink(this.runQueuePair, this.runHandle, buf, words, at, bytes)
+          : this.deliverTraced(tracer, link, d, this.runQueuePair, buf, words, at, bytes);
     if (r === DONE) {
       this.ringMessages++;
       this.ringPayload += bytes;
@@ -541,6 +552,23 @@ export class LinkedChannels implements RemoteEnds {
       return DELIVERED;
     }
     return r === GONE ? this.lost(link, d) : this.keep(link, d, buf, at, bytes);
+  }
+
+  /**
+   * deliverFromLink() (on the run's handle, runHandle: `d`'s) numbering `d`'s messages from the
+   * link and timing every sampled one; one that does not go into the ring now keeps its number
+   * for when it does.
+   */
+  private deliverTraced(tracer: HardwareTrace, link: NodeLink, d: number, qp: HardwareQueuePair | undefined, buf: Uint8Array, words: Uint32Array, at: number, bytes: number): number {
+    const handle = this.runHandle;
+    const n = tracer.nextFromLink(d, handle);
+    const sampled = tracer.isSampled(n);
+    const began = sampled ? tracer.now() : 0;
+    const r = this.engine.deliverFromLink(qp, handle, buf, words, at, bytes);
+    if (r !== DONE) return r;
+    tracer.tookFromLink(d, handle, n);
+    if (sampled) tracer.linkDelivered(link.node, this.runPartition, handle, n, began, tracer.now());
+    return r;
   }
 
   /** Keep a message for `d`'s full ring, within the channel's window; a peer past the window loses the channel. */
