@@ -23,6 +23,14 @@ import { channelMessageLimit, ConnectFrame, isStatedMessageLimit, MAX_GRANTED_WI
 /** Connects this node waits on the other node to answer, at most, per link (a peer that never answers cannot grow it further). */
 const MAX_PENDING_PER_LINK = 1024;
 /**
+ * Connects one partition may have waiting per link, at most: its channel slots, and never more than
+ * a quarter of the link's. Counted by the waiting connects themselves, not by the slots their ends
+ * hold: a partition may free the slot of a CONNECTING end (its process's CLOSE on the predictable
+ * handle, its process's end, the partition's end) while the connect still waits for the answer, and one that
+ * did so over and over took every place of the link from the others (THREATS case 57).
+ */
+const MAX_PENDING_PER_PARTITION_PER_LINK = MAX_PENDING_PER_LINK / 4;
+/**
  * Connects given up on (ETIMEDOUT) whose answer may still come, remembered at most per link (the
  * newest): a node that never answers cannot push out what is remembered for a slow one.
  */
@@ -87,11 +95,22 @@ export class RemoteConnect implements RemoteConnector {
       return fail('EPOLICY', `partition ${port.id} and partition ${partitionId} of node ${node} may not connect`);
     }
     let waiting = 0;
-    for (const p of this.pending.values()) if (p.node === node) waiting++;
+    let ours = 0;
+    for (const p of this.pending.values()) {
+      if (p.node !== node) continue;
+      waiting++;
+      // By partition id: a run of the partition that ended left its connects waiting too.
+      if (p.port.id === port.id) ours++;
+    }
     if (waiting >= MAX_PENDING_PER_LINK) return fail('EAGAIN', `already ${MAX_PENDING_PER_LINK} connects to node ${node} wait for its answer; retry later`);
     const t = this.table;
     const e = t.allocate(port.index);
     if (e === NO_ENTRY) return fail('EMFILE', this.manager.noSlotMessage(port));
+    // After the slot (allocate() only looks): a partition whose slots all wait on connects still hears EMFILE.
+    const perPartition = Math.min(t.slotsPerPartition, MAX_PENDING_PER_PARTITION_PER_LINK);
+    if (ours >= perPartition) {
+      return fail('EAGAIN', `partition ${port.id} already has ${ours} connects to node ${node} waiting for its answer (at most ${perPartition}, those whose ends were closed included); retry later`);
+    }
     this.keys.generate(e);
     const process = port.queuePairs[qp].process;
     t.state[e] = CONNECTING;
