@@ -1209,7 +1209,19 @@ export class Engine {
    * node (Hardware.closeLinks waits for it): what the partitions published is all served.
    */
   sendsServed(): boolean {
-    for (const qp of this.active) if (qp.state === QueuePairState.ACTIVE && qp.send.ready()) return false;
+    for (const qp of this.active) {
+      const ring = qp.send;
+      if (qp.state !== QueuePairState.ACTIVE || !ring.ready()) continue;
+      // A SEND at the head that waits for a full receive ring on this node (shown blocked) waits
+      // for good: every partition here has stopped, its reader too. Nothing behind it can go
+      // either, so waiting out the bound for it only delays the close.
+      if (ring.poll() === RecordType.SEND) {
+        const handle = workRequestChannel(ring.u32, ring.bodyOffset);
+        const e = this.liveOwnedEntry(qp, handle);
+        if (e !== NO_ENTRY && this.table.remoteNode[e] === 0 && ring.blockedShown === handle) continue;
+      }
+      return false;
+    }
     return this.remote === undefined || !this.remote.holding;
   }
 

@@ -59,6 +59,22 @@ export class HostilePeer {
     return peer;
   }
 
+  /** Stop reading the socket (what the node writes waits in the kernel and in its own buffers), heartbeats still go. */
+  pauseReading(): void {
+    this.socket.pause();
+  }
+
+  resumeReading(): void {
+    this.socket.resume();
+  }
+
+  /** Messages of every DATA frame received so far on our channel `channel` (none consumed). */
+  dataMessages(channel: number): number {
+    let n = 0;
+    for (const f of this.frames) if (f.type === F.FrameType.DATA && f.bytes.readUInt32LE(F.DataFrame.CHANNEL_OFFSET) === channel) n += f.bytes.readUInt32LE(F.DataFrame.COUNT_OFFSET);
+    return n;
+  }
+
   /** Stop the heartbeats: from now on the peer says nothing unless the test sends something (the socket stays open). */
   silence(): void {
     clearInterval(this.heartbeat);

@@ -147,10 +147,14 @@ export class LinkedChannels implements RemoteEnds {
 
   send(e: number, stamp: Stamp, src: RingConsumer, payload: number, bytes: number): boolean {
     const t = this.table;
+    // The peer closed this end (its CLOSE waits behind messages kept here): whatever the link, a
+    // message of it goes nowhere. Not onto the link: it may be down since, or be a new connection of
+    // that node, on which this end's id names nothing (or another channel of its new run).
+    if (this.peerClosedFirst(e)) return this.sentIntoClosedEnd(e, bytes);
     const link = this.linkOf[t.remoteNode[e]];
     // An open remote end has its link up (a link going down ends every channel over it first) but
-    // for one whose peer closed before it went down, behind messages kept here (peerClosedFirst).
-    if (link === undefined || !link.up) return this.peerClosedFirst(e) && this.sentIntoClosedEnd(e, bytes);
+    // for one whose peer closed before it went down (peerClosedFirst, above).
+    if (link === undefined || !link.up) return false;
     // The window the other node granted: what is unacknowledged stays within it, but for one
     // message when nothing is (a message larger than the window still goes, alone). When not, the
     // SEND waits in its send ring, as for a full ring on one node, or is held (hold()), until an
@@ -172,9 +176,9 @@ export class LinkedChannels implements RemoteEnds {
   }
 
   /**
-   * A SEND on an end whose peer closed first and whose link is down since: as over a live link,
-   * where the peer drops what arrives after its CLOSE, it is taken and left unacknowledged (its
-   * sender hears ECLOSED for it with the END), rather than blocking its queue pair until then.
+   * A SEND on an end whose peer closed first: as the peer would drop it (it arrives after its
+   * CLOSE), it is taken and left unacknowledged (its sender hears ECLOSED for it with the END),
+   * rather than blocking its queue pair until then or going out on a link it no longer belongs to.
    */
   private sentIntoClosedEnd(e: number, bytes: number): true {
     const t = this.table;
@@ -282,12 +286,13 @@ export class LinkedChannels implements RemoteEnds {
     // An end that closes here with messages held (its partition went down): they go. (A close that
     // waited behind them took them off before it came here: finishClose.)
     this.dropHeld(e, status === Status.OK ? Status.ECLOSED : status);
+    // The peer closed its end first: there is nobody to tell (and its link may be down since, or a new connection).
+    const peerClosed = this.peerClosedFirst(e);
     // Nothing reads a closed end: what was kept for it goes (its sender hears ECLOSED for it, unacknowledged).
     this.dropKept(e);
     const t = this.table;
     const link = this.links.get(t.remoteNode[e]);
-    // A link that is down has nobody to tell (the end's peer closed before it went down).
-    if (link === undefined || !link.up) return;
+    if (peerClosed || link === undefined || !link.up) return;
     link.close(t.linkChannel[e], t.linkId(e), status);
     // Closes come from the control plane as well as from rings: write now rather than wait for a scheduler turn.
     link.flush();
@@ -330,6 +335,21 @@ export class LinkedChannels implements RemoteEnds {
   private sendHeldOf(k: KeptMessages): number {
     const t = this.table;
     const e = k.entry;
+    // Its peer closed it (its CLOSE waits behind what was kept here): what is held goes nowhere, as send() says.
+    if (this.peerClosedFirst(e)) {
+      const n = k.count;
+      let bytes = 0;
+      while (k.count > 0) {
+        bytes += k.firstBytes;
+        this.sentIntoClosedEnd(e, k.firstBytes);
+        k.shift();
+      }
+      if (n > 0) this.counters.sent(t.partitionIndexOf(e), n, bytes);
+      this.heldFor[e] = undefined;
+      if (k.closeStatus >= 0) this.engine.finishClose(e, k.closeStatus);
+      else this.engine.releaseSenderHold(e);
+      return n;
+    }
     const link = this.linkOf[t.remoteNode[e]];
     // Every way the end ends drops what is held for it first: a link down has ended it too.
     if (link === undefined || !link.up) return 0;
@@ -676,6 +696,9 @@ export class LinkedChannels implements RemoteEnds {
     }
     // Ended here (its sends failed when it ended): an ACK the peer sent before it learned so is no violation.
     if (t.state[e] !== ConnectionState.OPEN) return;
+    // The peer closed its end (its CLOSE waits behind kept messages): it acknowledges nothing after
+    // that (an honest node writes its ACKs before its CLOSE), least of all over a new connection.
+    if (this.peerClosedFirst(e)) return;
     // Only forward, and never past what was sent; the window moves with the sequence (every message counts at least 8).
     const ahead = (sequence - t.ackedSequence[e]) >>> 0;
     const aheadWindow = (window - t.ackedWindow[e]) >>> 0;
@@ -702,9 +725,9 @@ export class LinkedChannels implements RemoteEnds {
     }
     if (t.state[e] !== ConnectionState.OPEN) return;
     const k = this.keptFor[e];
-    // Messages kept for a full ring were sent before the CLOSE: it waits behind them.
-    if (k !== undefined) k.closeStatus = status;
-    else this.peerClosed(e, status);
+    // Messages kept for a full ring were sent before the CLOSE: it waits behind them. The first CLOSE says how it ends.
+    if (k === undefined) this.peerClosed(e, status);
+    else if (k.closeStatus < 0) k.closeStatus = status;
   }
 
   /** The peer's end of `e` closed with `status`, and everything it sent before is in the ring. */

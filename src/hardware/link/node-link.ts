@@ -67,6 +67,12 @@ export class NodeLink {
   backoffMs = 0;
   /** Set when the socket errored with a TLS or certificate error before the link came up. */
   handshakeFailed = false;
+  /**
+   * finish() ended the socket: nothing more may be written to it (a write after end() destroys
+   * the socket, and with it whatever the kernel had not sent yet: a heartbeat, an ACK or a CLOSE
+   * that input made while the peer read what this node handed over).
+   */
+  private ending = false;
 
   constructor(
     readonly peer: ResolvedPeer,
@@ -100,6 +106,7 @@ export class NodeLink {
     this.foldAcksAt = ACK_DUE_FIELDS * ACKS_FOLD_AT;
     this.writesInFlight = 0;
     this.handshakeFailed = false;
+    this.ending = false;
     this.backoffMs = 0;
     socket.setNoDelay(true);
     const reader = this.reader;
@@ -163,7 +170,7 @@ export class NodeLink {
       });
       return;
     }
-    if (now - this.lastSent >= this.timing.heartbeatMs && !this.congested) {
+    if (now - this.lastSent >= this.timing.heartbeatMs && !this.congested && !this.ending) {
       this.writer.heartbeat();
       this.flush();
     }
@@ -211,6 +218,7 @@ export class NodeLink {
       const timer = setTimeout(done, boundMs);
       socket.once('close', done);
       socket.end();
+      this.ending = true;
     });
   }
 
@@ -295,7 +303,7 @@ export class NodeLink {
     while (done < due.length / ACK_DUE_FIELDS) {
       const n = this.writer.ack(due, done);
       if (n === 0) {
-        if (this.socket === undefined) break;
+        if (this.socket === undefined || this.ending) break;
         this.writeOut();
       }
       done += n;
@@ -318,7 +326,7 @@ export class NodeLink {
 
   private writeOut(): void {
     const socket = this.socket;
-    if (socket === undefined) return;
+    if (socket === undefined || this.ending) return;
     const w = this.writer;
     const bytes = w.take();
     if (bytes === undefined) return;
