@@ -115,6 +115,12 @@ export class Hardware {
     const links = this.links;
     if (links === undefined) return;
     const deadline = performance.now() + boundMs;
+    // The partitions have stopped: nothing acts for them from now on, not a run let go while stuck
+    // (THREATS case 42) nor control messages a flood left queued (case 55). Their rings stay.
+    for (let i = 0; i < this.controlEndpoints.length; i++) {
+      this.controlEndpoints[i]?.close();
+      this.controlEndpoints[i] = undefined;
+    }
     // The scheduler serves them meanwhile; between the looks the peers' ACKs arrive and open the
     // windows that SENDs past them wait for.
     while (!this.engine.sendsServed() && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 1));

@@ -638,6 +638,10 @@ export class LinkedChannels implements RemoteEnds {
     if (this.table.state[d] !== ConnectionState.OPEN) return;
     // Only the reader's current stretch has messages put into the ring and not booked, and only for its entry.
     if (d === this.runEntry) this.delivered(link, d);
+    // The peer closed its end first (its CLOSE waited behind what was kept here, THREATS case 58):
+    // there is nobody to tell, and its link may have gone down and come back since: a CLOSE naming
+    // the old channel's ids must not go out on a new connection of that node.
+    const peerClosed = this.peerClosedFirst(d);
     this.dropKept(d);
     const closing = this.dropHeld(d, status);
     this.failUnacknowledged(d, status);
@@ -651,7 +655,7 @@ export class LinkedChannels implements RemoteEnds {
     if (closing >= 0) this.engine.endClosing(d, closing);
     else this.engine.endByPeer(d, status);
     this.engine.releaseSenderHold(d);
-    link.close(channel, id, status);
+    if (!peerClosed) link.close(channel, id, status);
     this.engine.publishAll();
     this.wake();
   }
