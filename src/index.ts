@@ -2,6 +2,7 @@ export { createMachine, Machine } from './machine.js';
 export type { MachineStats, MachineSummary, TestHooks, MachineEvents } from './machine.js';
 export { PartitionHandle } from './partition-handle.js';
 export type { ProcessHandle, PartitionExitReason, PartitionSummary } from './partition-handle.js';
+export type { LinkUpOptions } from './link-wait.js';
 export type { TraceSummary } from './trace-export.js';
 export type { MachineOptions, PartitionOptions, ResourceLimits, TraceOptions } from './options.js';
 export type { NodeOptions, PeerOptions, PolicyEnd, TlsMaterial } from './node-options.js';

@@ -23,6 +23,7 @@ import type { Writable } from 'node:stream';
 import { Tripwire } from './shared/tripwire.js';
 import { PartitionHandle, type PartitionExitReason, type PartitionSummary } from './partition-handle.js';
 import { exitReason, release, workerBooted } from './worker-boot.js';
+import { checkLinkUpOptions, whyNotUp, type LinkUpOptions } from './link-wait.js';
 
 /** What {@link Machine.stats} returns: the hardware's counters, one entry per partition in option order. */
 export interface MachineStats {
@@ -336,7 +337,9 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
     if (this.tracing === undefined) {
       return Promise.reject(new MachineError('EINVAL', 'exportTrace: this machine does not trace; create it with createMachine({ ..., trace: { sample: 64 } })'));
     }
-    return this.tracing.export(to, this.options.partitions.map((p) => p.id));
+    // Each node of several writes its own file: its process is named for the node, to tell them apart.
+    const node = this.options.node?.id;
+    return this.tracing.export(to, this.options.partitions.map((p) => p.id), node === undefined ? 'lparlink' : `lparlink node ${node}`);
   }
 
   /** @internal This machine's trace rings as one process of a trace file (a bench run writes several machines into one). */
@@ -356,6 +359,56 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
         port: number;
       }
     | undefined;
+
+  /**
+   * Resolves once the link to node `node` is up: at once if it is, else at its `linkUp`. The wait
+   * holds the Node process open (a `linkUp` listener alone does not: the links' sockets live in the
+   * hardware worker, which is unref'd while idle, and a script waiting on the event exited).
+   * @throws MachineError `EINVAL` (this machine is not a node, `node` is not one of `node.peers`, a
+   *   bad option), `ETIMEDOUT` (`timeoutMs` passed; the message says what the link's counters
+   *   show), `EABORTED` (`signal` aborted), `ECLOSED` (closed meanwhile), `EHWRESET`.
+   */
+  linkUp(node: number, options?: LinkUpOptions): Promise<void> {
+    let checked: LinkUpOptions;
+    let index: number;
+    try {
+      this.checkUsable('linkUp');
+      const peers = this.options.node?.peers;
+      if (peers === undefined) throw new MachineError('EINVAL', 'linkUp: this machine is not a node (createMachine without the node option has no links)');
+      index = peers.findIndex((p) => p.id === node);
+      if (index < 0) throw new MachineError('EINVAL', `linkUp: node ${describeValue(node)} is not one of this node's peers (${peers.map((p) => p.id).join(', ')})`);
+      checked = checkLinkUpOptions(options);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const link = (): LinkStats => this.stats().links[index];
+    if (link().state === 'up') return Promise.resolve();
+    const { timeoutMs, signal } = checked;
+    if (signal?.aborted) return Promise.reject(new MachineError('EABORTED', `linkUp: options.signal was already aborted`, { cause: signal.reason }));
+    let stop = (): void => {};
+    const up = new Promise<void>((resolve, reject) => {
+      const onUp = (info: { node: number }): void => {
+        if (info.node === node) resolve();
+      };
+      const onHardwareExit = (): void => reject(this.hardwareDown);
+      const onAbort = (): void => reject(new MachineError('EABORTED', `linkUp: options.signal aborted the wait for node ${node}`, { cause: signal!.reason }));
+      const timer =
+        timeoutMs === undefined ? undefined : setTimeout(() => reject(new MachineError('ETIMEDOUT', `linkUp: the link to node ${node} is not up after ${timeoutMs} ms (${whyNotUp(link())})`)), timeoutMs);
+      this.on('linkUp', onUp).on('hardwareExit', onHardwareExit);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      stop = () => {
+        this.off('linkUp', onUp).off('hardwareExit', onHardwareExit);
+        signal?.removeEventListener('abort', onAbort);
+        clearTimeout(timer);
+      };
+    });
+    const waited = this.closingStarted.race(up).finally(() => stop());
+    return this.keepAlive.during(
+      waited.catch((e: unknown) => {
+        throw e === this.closedMeanwhile ? new MachineError('ECLOSED', `linkUp: the machine was closed while it waited for the link to node ${node}`) : e;
+      }),
+    );
+  }
 
   /** Set (`MachineError` `EHWRESET`) when the hardware worker died; the machine then refuses new work. */
   get failure(): MachineError | undefined {

@@ -51,12 +51,12 @@ export class TraceRecorder {
     return { pid, name, threads: [...this.threads], records: this.records, sample: this.sample, partitionIds, runsDropped: this.runsDropped };
   }
 
-  /** Write every ring to `to`: a file path (created or replaced), or a Writable (left open). */
-  async export(to: string | Writable, partitionIds: number[]): Promise<TraceSummary> {
+  /** Write every ring to `to`: a file path (created or replaced), or a Writable (left open); `name`: the file's process name. */
+  async export(to: string | Writable, partitionIds: number[], name: string): Promise<TraceSummary> {
     const write = async (out: Writable): Promise<TraceSummary> => {
       const stream = new TraceStream(out);
       await stream.begin();
-      await stream.add(this.group(process.pid, 'lparlink', partitionIds));
+      await stream.add(this.group(process.pid, name, partitionIds));
       return stream.end();
     };
     if (typeof to === 'string' && to.length > 0) return typedFailure(writeTraceFile(to, write), `the file ${to}`);

@@ -5,9 +5,9 @@
 //
 // CERTDIR holds ca.crt and node-<id>.{key,crt} from tools/link-certs.sh. Node 1 dials node 2
 // (the smaller id dials, docs/LINK.md); node 2's ping connects to partition 1 of node 1 and
-// retries until the link is up and pong listens. A third argument moves both ports (node <id>
-// listens on BASE + id; default 7000). A node whose link is not up within 60 s says what it
-// waited for, with its link counters, and exits 1.
+// retries until pong listens. A third argument moves both ports (node <id> listens on BASE + id;
+// default 7000). A node whose link is not up within 60 s says what it waited for, with its link
+// counters, and exits 1.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
@@ -38,17 +38,6 @@ console.log(`node ${id}: listening on port ${base + id}; waiting for node ${othe
 /** The link's counters, and the handshakes from nodes this one does not know (the listening side counts those). */
 // Printed in full (console.log stops at depth 2, which would hide the violations by kind).
 const linkCounters = () => inspect({ links: machine.stats().links, unknownIdentities: machine.stats().unknownIdentities }, { depth: 4 });
-const giveUp = setTimeout(() => {
-  // authFailures or unknownIdentities above 0: the two nodes' certificates do not come from one CA (or name other ids);
-  // dialFailures growing: nothing answers at the other node's port (is it running, on that port?); dials false on both
-  // nodes: neither dials the other (docs/LINK.md, "Who dials").
-  console.error(`node ${id}: no link to node ${other} within 60 s; is it running, with certificates from the same tools/link-certs.sh run?`, linkCounters());
-  process.exit(1);
-}, 60_000);
-machine.on('linkUp', ({ node }) => {
-  clearTimeout(giveUp);
-  console.log(`node ${id}: link to node ${node} up`);
-});
 machine.on('linkDown', ({ node, reason }) => console.log(`node ${id}: link to node ${node} down (${reason})`));
 // A refused handshake says why (each reason once: the dialing side retries every 2 s).
 const refusedFor = new Set();
@@ -57,6 +46,20 @@ machine.on('linkRefused', ({ node, reason }) => {
   refusedFor.add(reason);
   console.error(`node ${id}: handshake with node ${node} refused: ${reason}`);
 });
+
+// linkUp() holds the process open while it waits (a 'linkUp' listener alone would not: the
+// sockets live in the hardware worker, which does not hold the process while idle).
+try {
+  await machine.linkUp(other, { timeoutMs: 60_000 });
+} catch (e) {
+  // Its message says what the counters show: authFailures or unknownIdentities above 0, the two
+  // nodes' certificates do not come from one CA (or name other ids); dialFailures growing, nothing
+  // answers at the other node's port; dials false on both nodes, neither dials the other
+  // (docs/LINK.md, "Who dials").
+  console.error(`node ${id}: ${e.message}; is node ${other} running, with certificates from the same tools/link-certs.sh run?`, linkCounters());
+  process.exit(1);
+}
+console.log(`node ${id}: link to node ${other} up`);
 
 const program = new URL(id === 1 ? './pong.mjs' : './ping.mjs', import.meta.url);
 const p = await machine.partition(1).spawn(program, { node: other, partition: 1, port: 7, rounds: 5 });
@@ -68,16 +71,5 @@ try {
   process.exit(1);
 }
 console.log(`node ${id}: link stats`, linkCounters());
-if (id === 2 && machine.stats().links[0].state === 'up') {
-  // Leave after node 1: close() terminates the hardware without draining, so closing at once could
-  // take the link down before the channel's CLOSE reached node 1, which would then see ELINKDOWN.
-  // Node 1 leaves once its program saw the end; 10 s at most.
-  await new Promise((resolve) => {
-    const timer = setTimeout(resolve, 10_000);
-    machine.once('linkDown', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
-}
+// A node's close() hands its links what its programs sent, and their channels' ends, first.
 await machine.close();

@@ -71,7 +71,8 @@ export async function retryWhileRefused<T>(attempt: () => Promise<T>, timeoutMs:
       if (left <= 0) {
         const tries = `${attempts} attempt${attempts === 1 ? '' : 's'}`;
         if (e.code === 'ELINKDOWN') {
-          throw new ChannelError('ELINKDOWN', `the link to node ${node ?? '?'} was not up within ${timeoutMs} ms, for ${target} (${tries})`, linkNotUpAdvice(node));
+          // It waited already: the advice starts at what to check.
+          throw new ChannelError('ELINKDOWN', `the link to node ${node ?? '?'} was not up within ${timeoutMs} ms, for ${target} (${tries})`, linkNotUpAdvice(node, true));
         }
         throw new ChannelError('ECONNREFUSED', `nobody listened on ${target} within ${timeoutMs} ms (${tries})`);
       }
@@ -87,10 +88,10 @@ export async function retryWhileRefused<T>(attempt: () => Promise<T>, timeoutMs:
  * not fit; a link that never comes up is most often a node not running, a peers entry naming the
  * wrong place, or certificates from two CAs.
  */
-export function linkNotUpAdvice(node: number | undefined): string {
+export function linkNotUpAdvice(node: number | undefined, waited = false): string {
   const which = node === undefined ? 'the other node' : `node ${node}`;
   return (
-    `wait for machine 'linkUp' or connect with { retry: { timeoutMs } }; if it never comes up, check that ${which} runs and that each node's ` +
+    (waited ? `check that ${which} runs and that each node's ` : `wait for it (machine.linkUp(node) in the operator, or connect with { retry: { timeoutMs } }); if it never comes up, check that ${which} runs and that each node's `) +
     'peers entry names where the other listens (machine.stats().links[i].dialFailures growing: nothing answers there; ' +
     'dials false on both nodes: neither dials the other); authFailures and unknownIdentities above 0 mean the two certificates do not come ' +
     'from one CA or name other node ids, or, authFailures alone, that each node dials the other (a node that does not listen dials; give ' +

@@ -82,7 +82,7 @@ const advice: Record<ChannelErrorCode, string> = {
   ETIMEDOUT:
     "the other node's hardware did not answer the connect although the link is up (it is overloaded, or does not follow the protocol); retry later, and check that node",
   ELINKDOWN:
-    "the link to that node is down; sends it had not acknowledged were not delivered and the channel is not resumed: wait for machine 'linkUp' (or retry connect) and open a new channel",
+    "the link to that node is down; sends it had not acknowledged were not delivered and the channel is not resumed: wait for the link (machine.linkUp(node) in the operator, or connect with { retry: { timeoutMs } }) and open a new channel",
 };
 
 /**
@@ -118,8 +118,10 @@ export class ChannelError extends Error {
  *   is the signal's reason); from spawn: the signal was already aborted.
  * - `EIO`: `exportTrace`'s destination failed while it wrote (a full disk, a stream destroyed or
  *   ended early; the `cause` is the failure): export again somewhere that takes it.
+ * - `ETIMEDOUT`: `linkUp` waited its `timeoutMs` and the link is not up; the message says what its
+ *   counters show.
  */
-export type MachineErrorCode = 'EINVAL' | 'ECLOSED' | 'EPARTITIONDOWN' | 'EHWRESET' | 'EABORTED' | 'EIO';
+export type MachineErrorCode = 'EINVAL' | 'ECLOSED' | 'EPARTITIONDOWN' | 'EHWRESET' | 'EABORTED' | 'EIO' | 'ETIMEDOUT';
 
 /** A bad option or misuse of the machine (operator side). The message says what was wrong and what to do. */
 export class MachineError extends Error {

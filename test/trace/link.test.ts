@@ -45,6 +45,9 @@ it('a message to another node: send → link send on the sending node, link deli
   const sending = await exported(a, 'node-1');
   const receiving = await exported(b, 'node-2');
 
+  // Each file names its node (both nodes ran in this one process: the pid alone would not tell them apart).
+  const processName = (f: TraceFile) => f.traceEvents.find((e) => e.ph === 'M' && e.name === 'process_name')?.args?.name;
+  expect([processName(sending.file), processName(receiving.file)]).toEqual(['lparlink node 1', 'lparlink node 2']);
   const slices = (f: TraceFile, name: string) => f.traceEvents.filter((e) => e.ph === 'X' && e.name === name);
   expect(slices(sending.file, 'link send')).toHaveLength(SAMPLED);
   expect(slices(sending.file, 'link send')[0].args).toEqual({ from: 1, channel: expect.any(Number), toNode: 2, message: SAMPLE });
