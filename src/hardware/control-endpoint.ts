@@ -108,13 +108,29 @@ export function checkControlMessage(data: unknown): CleanCall | string {
  */
 export const CONTROL_MESSAGES_PER_WINDOW = 256;
 export const CONTROL_WINDOW_MS = 10;
+/**
+ * After each message the guard drops (no honest OS sends one), the partition's endpoint pauses:
+ * BAD_MESSAGE_PAUSE_MS, doubling with each more, up to BAD_MESSAGE_PAUSE_MAX_MS; once that long
+ * passed without one, it starts again (THREATS case 59). Node deserializes a message before any
+ * listener sees it, so a count cannot bound what messages cost: one of a few thousand small
+ * objects with distinct keys costs its poster ~1.4 ms and the hardware ~12 ms, and a partition
+ * that posted few but such messages held the hardware's thread under the count of case 55. A
+ * call the guard takes is a plain call with number arguments, cheap to deserialize; one that is
+ * dear is dropped, and the pause after it bounds how often the hardware pays for one (the
+ * messages queued behind wait undeserialized in the port).
+ */
+export const BAD_MESSAGE_PAUSE_MS = 10;
+export const BAD_MESSAGE_PAUSE_MAX_MS = 1000;
 
-/** One partition's control budget: counts each message taken in, and pauses its endpoint once the window's budget is spent. */
+/** One partition's control budget: counts each message taken in, and pauses its endpoint once the window's budget is spent or after a message the guard dropped. */
 class ControlThrottle {
   private windowStart = -Infinity;
   private taken = 0;
   private paused = false;
   private closed = false;
+  /** The pause after the last dropped message, and when that one came. */
+  private badPause = 0;
+  private lastBad = -Infinity;
   /** The endpoint's listeners, taken off while paused and put back after. */
   readonly listeners = new Map<unknown, (data: unknown) => void>();
 
@@ -134,12 +150,25 @@ class ControlThrottle {
       this.windowStart = t;
       this.taken = 0;
     }
-    if (++this.taken < CONTROL_MESSAGES_PER_WINDOW || this.paused) return;
+    if (++this.taken < CONTROL_MESSAGES_PER_WINDOW) return;
+    this.onThrottled();
+    this.pause(this.windowStart + CONTROL_WINDOW_MS - t);
+  }
+
+  /** The guard dropped the message just taken in (counted as a violation already): pause, longer for each more (BAD_MESSAGE_PAUSE_MS). */
+  refused(): void {
+    const t = now();
+    this.badPause = t - this.lastBad > BAD_MESSAGE_PAUSE_MAX_MS ? BAD_MESSAGE_PAUSE_MS : Math.min(2 * this.badPause, BAD_MESSAGE_PAUSE_MAX_MS);
+    this.lastBad = t;
+    this.pause(this.badPause);
+  }
+
+  private pause(ms: number): void {
+    if (this.paused) return;
     // Off the port: Node stops handing over the messages queued behind this one at once (they stay queued).
     this.paused = true;
     for (const listener of this.listeners.values()) this.endpoint.off('message', listener);
-    this.onThrottled();
-    setTimeout(() => this.resume(), Math.max(1, this.windowStart + CONTROL_WINDOW_MS - t)).unref();
+    setTimeout(() => this.resume(), Math.max(1, ms)).unref();
   }
 
   private resume(): void {
@@ -172,6 +201,7 @@ function guardedEndpoint(endpoint: MessagePort, throttle: ControlThrottle, onBad
         const call = checkControlMessage(data);
         if (typeof call === 'string') {
           onBadMessage(call);
+          throttle.refused();
           return;
         }
         const event = { data: call } as unknown as Parameters<Extract<Handler, (...a: never[]) => unknown>>[0];
@@ -196,6 +226,7 @@ export function bindPartitionControl(
   controlEndpoint.on('messageerror', () => {
     throttle.take();
     onBadMessage('message could not be deserialized');
+    throttle.refused();
   });
   expose(control, guardedEndpoint(controlEndpoint, throttle, onBadMessage));
 }

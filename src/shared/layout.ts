@@ -299,7 +299,8 @@ export const enum CounterSlot {
  * - `sendRingPosition`: the send ring's producer position is impossible; the queue pair is faulted (EFAULT)
  * - `receiveRingPosition`: the receive ring's consumer position is impossible; the queue pair is faulted (EFAULT)
  * - `keyMismatch`: a message's key did not verify at the receive stage; dropped (sender: EPERM)
- * - `badControlMessage`: a control-plane message that is not a well-formed call; dropped
+ * - `badControlMessage`: a control-plane message that is not a well-formed call; dropped, and the
+ *   partition's control port pauses (THREATS case 59)
  */
 export const VIOLATION_KINDS = [
   'badHandle',
