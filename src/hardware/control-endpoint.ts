@@ -150,7 +150,7 @@ class ControlThrottle {
       this.windowStart = t;
       this.taken = 0;
     }
-    if (++this.taken < CONTROL_MESSAGES_PER_WINDOW) return;
+    if (++this.taken < CONTROL_MESSAGES_PER_WINDOW || this.paused) return;
     this.onThrottled();
     this.pause(this.windowStart + CONTROL_WINDOW_MS - t);
   }
