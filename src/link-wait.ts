@@ -6,6 +6,7 @@
  * caller chooses.
  */
 import { describeValue, MachineError } from './shared/errors.js';
+import { checkDelay } from './spawn-options.js';
 import type { LinkStats } from './shared/link-counters.js';
 
 /** Options of {@link Machine.linkUp}. */
@@ -15,9 +16,6 @@ export interface LinkUpOptions {
   /** Give up when this aborts (`EABORTED`, its reason as the `cause`). */
   signal?: AbortSignal;
 }
-
-/** The largest delay a Node timer honours (about 24.8 days). */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** linkUp's options, checked: every problem is a MachineError EINVAL naming the option. */
 export function checkLinkUpOptions(options: unknown): LinkUpOptions {
@@ -29,13 +27,10 @@ export function checkLinkUpOptions(options: unknown): LinkUpOptions {
     if (key !== 'timeoutMs' && key !== 'signal') throw new MachineError('EINVAL', `linkUp: '${key}' is not an option; the options are timeoutMs and signal`);
   }
   const { timeoutMs, signal } = options as LinkUpOptions;
-  if (timeoutMs !== undefined && (typeof timeoutMs !== 'number' || !(timeoutMs >= 0) || timeoutMs > MAX_TIMER_MS)) {
-    throw new MachineError('EINVAL', `linkUp: options.timeoutMs must be a number of milliseconds from 0 to ${MAX_TIMER_MS}, got ${describeValue(timeoutMs)}`);
-  }
   if (signal !== undefined && !(signal instanceof AbortSignal)) {
     throw new MachineError('EINVAL', `linkUp: options.signal must be an AbortSignal, got ${describeValue(signal)}`);
   }
-  return { timeoutMs, signal };
+  return { timeoutMs: checkDelay(timeoutMs, 'linkUp: options.timeoutMs'), signal };
 }
 
 /** What the link's counters say about why it is not up, for the ETIMEDOUT message. */

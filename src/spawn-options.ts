@@ -40,7 +40,8 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 
 const KNOWN = new Set(['signal', 'timeoutMs', 'abortGraceMs']);
 
-function checkDelay(value: unknown, what: string): number | undefined {
+/** A delay option in milliseconds, checked (undefined: not given): MachineError EINVAL naming `what` otherwise. */
+export function checkDelay(value: unknown, what: string): number | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > MAX_TIMER_MS) {
     throw new MachineError('EINVAL', `${what} must be a number of milliseconds from 0 to ${MAX_TIMER_MS}, got ${describeValue(value)}`);

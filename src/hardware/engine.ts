@@ -646,23 +646,18 @@ export class Engine {
     const stamped = sampled ? tracer.now() : 0;
     this.stamp.stamp(e, qp.port.index);
     const remote = this.remote!;
-    let held = false;
-    if (remote.send(e, this.stamp, src, payload, bytes)) {
+    const sent = remote.send(e, this.stamp, src, payload, bytes);
+    // A SEND after its own CLOSE is answered ECLOSED by holdOrWait() and goes nowhere: not recorded.
+    const refused = !sent && remote.closing(e);
+    if (sent) {
       this.sentMessages++;
       this.sentBytes += bytes;
-    } else {
+    } else if (!remote.waitsForWindow(e, bytes) || this.holdOrWait(qp, handle, e, src, payload, bytes) === BLOCKED) {
       // A blocked message is retried in a later round: it keeps its number and is recorded then.
-      if (!remote.waitsForWindow(e, bytes)) return BLOCKED;
-      const refused = remote.closing(e); // a SEND after its own CLOSE: answered ECLOSED, sent nowhere
-      if (this.holdOrWait(qp, handle, e, src, payload, bytes) === BLOCKED) return BLOCKED;
-      held = !refused;
-      if (refused) {
-        tracer.commit(e, handle, n);
-        return DONE;
-      }
+      return BLOCKED;
     }
     tracer.commit(e, handle, n);
-    if (sampled) tracer.linkSent(qp.port.index, handle, this.table.remoteNode[e], held, n, stamped, tracer.now());
+    if (sampled && !refused) tracer.linkSent(qp.port.index, handle, this.table.remoteNode[e], !sent, n, stamped, tracer.now());
     return DONE;
   }
 

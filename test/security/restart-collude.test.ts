@@ -14,6 +14,21 @@ const A = 3;
 const B = 4;
 const C = 5;
 
+/**
+ * Up to 80 numbered 64-byte messages on `first` (until its ring is full), and after every tenth one
+ * on `second`, so that work of the process waits behind `first`'s; returns how many went on `first`.
+ */
+async function sendBeside(os: any, first: number, second: number): Promise<number> {
+  let sent = 0;
+  for (let i = 0; i < 80; i++) {
+    const r = await os.send(0, first, numbered(i, 64));
+    if (r === 'FULL' || r === 'FAULT') break;
+    sent++;
+    if (i % 10 === 9) await os.send(0, second, numbered(900 + i, 16));
+  }
+  return sent;
+}
+
 describe('restart and collusion beside an honest partition', () => {
   it('the honest reader sees old run in order, EPEERDEAD, then only the new run', async () => {
     await withBench({ hostile: [A, B, C] }, async (b) => {
@@ -21,15 +36,8 @@ describe('restart and collusion beside an honest partition', () => {
       const ch1 = await rawChannel(b, A, 0, C, 0, 30);
       const ch2 = await rawChannel(b, A, 0, B, 0, 31);
       const a = b.os(A);
-      let sent = 0;
-      for (let i = 0; i < 80; i++) {
-        const r = await a.send(0, ch1.send, numbered(i, 64));
-        if (r === 'FULL' || r === 'FAULT') break;
-        sent++;
-        if (i % 10 === 9) await a.send(0, ch2.send, numbered(900 + i, 16));
-      }
+      const sent = await sendBeside(a, ch1.send, ch2.send);
       await waitFor('kept messages for C', () => b.stats(C).kept > 0);
-      const keptBefore = b.stats(C).kept;
       await b.machine.partition(A).restart();
       const na = b.os(A);
       expect(await na.open(0)).toMatchObject({ ok: true });
@@ -49,7 +57,6 @@ describe('restart and collusion beside an honest partition', () => {
       await new Promise((r) => setTimeout(r, 100));
       expect(await c.readReceive(0)).toEqual([]);
       expect(b.stats(C).kept).toBe(0);
-      expect(keptBefore).toBeGreaterThan(0);
       expect(b.violations(C)).toEqual({});
       await b.honest.finish();
     });
@@ -60,15 +67,8 @@ describe('restart and collusion beside an honest partition', () => {
       const c = b.os(C);
       const ch1 = await rawChannel(b, C, 0, A, 0, 30);
       const ch2 = await rawChannel(b, C, 0, B, 0, 31);
-      let sent = 0;
-      for (let i = 0; i < 80; i++) {
-        const r = await c.send(0, ch1.send, numbered(i, 64));
-        if (r === 'FULL' || r === 'FAULT') break;
-        sent++;
-        if (i % 10 === 9) await c.send(0, ch2.send, numbered(900 + i, 16));
-      }
+      expect(await sendBeside(c, ch1.send, ch2.send)).toBeGreaterThan(0);
       await waitFor('kept messages for A', () => b.stats(A).kept > 0);
-      const delivered = b.stats(A).delivered;
       await b.machine.partition(A).restart();
       const na = b.os(A);
       expect(await na.open(0)).toMatchObject({ ok: true });
@@ -80,13 +80,11 @@ describe('restart and collusion beside an honest partition', () => {
       await c.send(0, cn.handle, numbered(5000, 64));
       const got = await receiveAll(na, 0, 1);
       expect(got).toEqual([{ type: RecordType.DATA, channel: acc.handle, status: 0, bytes: numbered(5000, 64) }]);
-      const toA = delivered - 0;
       const done = await completions(c, 0, 1);
       await new Promise((r) => setTimeout(r, 100));
       done.push(...(await c.readCompletions(0)));
-      const counts = completionCounts(done);
-      // Every SEND on ch1 not delivered to the old run is answered EPEERDEAD.
-      expect({ toA, counts, sent }).toEqual({ toA, counts: { [Status.EPEERDEAD]: expect.any(Number) }, sent });
+      // Every SEND on ch1 not delivered to the old run is answered EPEERDEAD, and nothing else is answered.
+      expect(completionCounts(done)).toEqual({ [Status.EPEERDEAD]: expect.any(Number) });
       expect(done.every((d) => d.channel === ch1.send)).toBe(true);
       expect(await na.readReceive(0)).toEqual([]);
       expect(b.stats(A).kept).toBe(0);
@@ -108,12 +106,16 @@ describe('restart and collusion beside an honest partition', () => {
       while (Date.now() < until) {
         for (const ch of chs) {
           const r = await a.send(0, ch.send, numbered(n++, 200));
-          if (r === 'FULL') { a.readCompletions(0); await new Promise((r) => setTimeout(r, 1)); }
+          if (r === 'FULL') {
+            await a.readCompletions(0);
+            await new Promise((r) => setTimeout(r, 1));
+          }
         }
       }
       const during = b.honest.progress() - t1;
-      expect({ base, during, kept: b.stats(B).kept > 0 }).toEqual({ base, during: expect.any(Number), kept: true });
-      expect(during).toBeGreaterThan(base / 10);
+      expect(b.stats(B).kept, 'the colluders kept a backlog aside').toBeGreaterThan(0);
+      // A tenth leaves room for a loaded 2-core host (as in the flood cases).
+      expect(during, `honest messages: ${base} in 1 s before, ${during} in 1.5 s during`).toBeGreaterThan(base / 10);
       await bb.stopHelper?.();
       await b.honest.finish();
     });
