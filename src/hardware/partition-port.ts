@@ -102,14 +102,16 @@ export class HardwareQueuePair {
 
   /** Publish what the hardware-produced rings hold; each wakes its reader only if it sleeps. */
   publish(): void {
-    if (this.receiveDirty) {
-      this.receiveDirty = false;
-      this.receive.publish();
-    }
+    // Completions first: a process that sees an END (which fails its unacknowledged sends) then
+    // finds those completions already there (receive-pump.ts reads them before ending the channel).
     if (this.completionDirty) {
       this.completionDirty = false;
       this.lastCompletionCountWord = -1;
       this.completion.publish();
+    }
+    if (this.receiveDirty) {
+      this.receiveDirty = false;
+      this.receive.publish();
     }
   }
 

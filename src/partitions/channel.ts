@@ -98,7 +98,10 @@ export class Channel implements AsyncIterable<Uint8Array> {
   private takenBy: string | undefined;
   /** write() calls waiting for send-ring space. */
   private writersWaiting = 0;
-  /** Messages the hardware refused after send() returned, by error code; still counted after close(). */
+  /**
+   * Messages the hardware refused after send() returned, by error code; still counted after
+   * close(). Those the channel's end refused are counted by the time a read sees that end.
+   */
   readonly failedSends: Partial<Record<string, number>> = {};
 
   /** @internal a process makes its channels (connect, accept); programs never construct one */

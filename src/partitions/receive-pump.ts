@@ -358,6 +358,9 @@ export class ReceivePump {
         rx.consume();
         this.release.consumed();
         this.moved++;
+        // The sends this end failed are completed in the same hardware round, published before it
+        // (partition-port.ts): counted now, so a reader that stops at the end finds failedSends whole.
+        this.sendQueue.drainCompletions();
         const sink = this.channels.sink(handle);
         if (sink === undefined) this.channels.keepEarlyEnd(handle, status);
         else sink.end(status);

@@ -24,6 +24,6 @@ export default async function main(proc, args) {
   } catch (e) {
     end = codeOf(e);
   }
-  // With writes: the completions of the sends that failed are read by then (the end came after them).
+  // With writes: the sends the end failed are counted by the time the end is seen (../../channel-end-completions.test.ts).
   return args.writes === undefined ? { read: n, end } : { read: n, end, failedSends: { ...ch.failedSends } };
 }
