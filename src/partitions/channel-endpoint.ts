@@ -13,10 +13,11 @@
  * its answer is answered with the ChannelError (ECLOSED, EPEERDEAD, …), and
  * so is every call made afterwards.
  */
-import { deserialize, serialize } from 'node:v8';
+import { deserialize, getHeapStatistics, serialize } from 'node:v8';
 import { answerWithError, type Endpoint } from '../shared/control-plane.js';
 import { ChannelError, describeValue } from '../shared/errors.js';
 import type { Channel } from './channel.js';
+import { cloneCost } from './clone-cost.js';
 
 const LAST = 0;
 const MORE = 1;
@@ -40,6 +41,10 @@ const MAX_MESSAGES_QUEUED = 65_536;
 const REQUEST_TYPES = new Set(['GET', 'SET', 'APPLY', 'CONSTRUCT', 'ENDPOINT', 'RELEASE']);
 
 type Listener = ((event: { data: unknown }) => void) | { handleEvent(event: { data: unknown }): void };
+
+function mib(bytes: number): string {
+  return `${(bytes / 1048576).toFixed(1)} MiB`;
+}
 
 function requestId(message: unknown): string | undefined {
   if (typeof message !== 'object' || message === null) return undefined;
@@ -283,6 +288,7 @@ export class ChannelEndpoint implements Endpoint {
         if (m[0] === MORE) continue;
         const whole = fragments.length === 1 ? fragments[0] : Buffer.concat(fragments);
         fragments.length = size = 0;
+        this.checkCost(whole);
         let data: unknown;
         try {
           data = deserialize(whole);
@@ -297,6 +303,24 @@ export class ChannelEndpoint implements Endpoint {
     } catch (e) {
       this.fail(e);
       await this.channel.close().catch(() => {});
+    }
+  }
+
+  /**
+   * Refuse a message whose deserialization would take more than half of this partition's free
+   * heap (THREATS case 60): the wire format is far denser than what it builds (an empty Map, 3
+   * bytes, costs ~200 bytes of heap), and the peer is another partition.
+   */
+  private checkCost(whole: Uint8Array): void {
+    const heap = getHeapStatistics();
+    const free = Math.max(0, heap.heap_size_limit - heap.used_heap_size);
+    const budget = free / 2;
+    const cost = cloneCost(whole, budget);
+    if ('refused' in cost) throw this.protocolError(`a message that is not a structured clone this side takes (${cost.refused})`);
+    if (cost.bytes > budget) {
+      throw this.protocolError(
+        `a message that would take more than ${mib(budget)} of heap to take in (${whole.byteLength} bytes on the wire; ${mib(free)} of this partition's heap is free, and half of that is the most one message may take)`,
+      );
     }
   }
 
