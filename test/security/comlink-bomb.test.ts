@@ -36,4 +36,17 @@ describe('60: a comlink message dear to deserialize', () => {
       'closed',
     ]);
   }, 60_000);
+
+  it('fragments of one byte flagged "more follows" (each kept as a view: 4M, 8 MB on the wire, killed the server) end the channel with EINVAL at the first; the server serves the next caller', async () => {
+    const server = await machine.partition(1).spawn(program, { role: 'server', port: 9, clients: 2 });
+    const dribbler = await machine.partition(2).spawn(program, { role: 'dribbler', partition: 1, port: 9, fragments: 4_000_000 });
+    expect(await dribbler.result).toEqual({ ended: 'ECLOSED' });
+    const caller = await machine.partition(3).spawn(program, { role: 'caller', partition: 1, port: 9 });
+    expect(await caller.result).toEqual({ sum: 42 });
+    const served = (await server.result) as { outcomes: unknown[] };
+    expect(served.outcomes).toEqual([
+      { name: 'ChannelError', code: 'EINVAL', message: expect.stringMatching(/partition 2 sent a fragment of 2 bytes flagged "more follows" \(all but the last are 16384 bytes\)/) },
+      'closed',
+    ]);
+  }, 120_000);
 });
