@@ -60,7 +60,7 @@ describe('cloneCost', () => {
 
   it('refuses what no clone this side takes: no header, a newer format, a transferred buffer, a length past the end, nesting over 1024', () => {
     expect(cloneCost(Uint8Array.from([0x41, 0]), Infinity)).toEqual({ refused: 'it has no version header' });
-    expect(cloneCost(Uint8Array.from([0xff, 0x7f, 0x30]), Infinity)).toEqual({ refused: 'its format version 127 is not one this Node reads (13 to 15)' });
+    expect(cloneCost(Uint8Array.from([0xff, 0x7f, 0x30]), Infinity)).toEqual({ refused: `its format version 127 is not one this Node reads (13 to ${serialize(null)[1]})` });
     expect(cloneCost(Uint8Array.from([0xff, 0x0f, 0x75, 0]), Infinity)).toEqual({ refused: expect.stringMatching(/^a value of tag 117 \(0x75\) at byte 2/) });
     expect(cloneCost(Uint8Array.from([0xff, 0x0f, 0x22, 0x10, 0x61]), Infinity)).toEqual({ refused: 'a length of 16 bytes past its end' });
     expect(cloneCost(Uint8Array.from([0xff, 0x0f, ...new Array<number>(2000).fill(0x6f)]), Infinity)).toEqual({ refused: 'values nested more than 1024 deep' });
