@@ -168,6 +168,27 @@ export interface MachineEvents {
   ];
 }
 
+/** Every event a machine emits (the compiler checks the list is whole), and those Node's helpers listen for. */
+const EVENT_NAMES: readonly string[] = Object.keys({
+  partitionExit: true,
+  programError: true,
+  hardwareExit: true,
+  linkUp: true,
+  linkDown: true,
+  linkRefused: true,
+} satisfies Record<keyof MachineEvents, true>);
+const LISTENABLE = new Set([...EVENT_NAMES, 'error', 'newListener', 'removeListener']);
+
+/**
+ * A listener for a name no machine emits would never run (`on('partitionexit')`): refused where it
+ * is added, as the compiler refuses it in TypeScript. Symbols pass (Node's own, e.g. captureRejections).
+ */
+function checkEventName(name: string | symbol): void {
+  if (typeof name === 'string' && !LISTENABLE.has(name)) {
+    throw new MachineError('EINVAL', `a machine emits no '${name}' event, so its listener would never run; its events are ${EVENT_NAMES.join(', ')}`);
+  }
+}
+
 /**
  * A booted partitioned machine: one hardware worker and one worker per
  * partition. Made by {@link createMachine}; stop it with {@link Machine.close}
@@ -213,6 +234,8 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
     linkCounters?: SharedArrayBuffer,
   ) {
     super();
+    // Before the listener is added: 'newListener' runs first, and what it throws comes out of on().
+    (this as EventEmitter).on('newListener', checkEventName);
     if (options.trace !== undefined && hardwareTraceRing !== undefined) {
       this.tracing = new TraceRecorder(options.trace.sample, options.trace.records);
       this.tracing.add('hardware-0', hardware.threadId, undefined, hardwareTraceRing);

@@ -3,6 +3,7 @@
  * argument, and nothing half-created left running.
  */
 import { join, relative } from 'node:path';
+import { once } from 'node:events';
 import { inspect } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -189,6 +190,35 @@ describe('createMachine: a replacement OS that fails to boot', () => {
 });
 
 describe('machine and partition methods', () => {
+  it('a listener for an event no machine emits (a typo) is refused with the names it has; its events, Node helpers and symbols are taken', async () => {
+    const machine = await createMachine({ partitions: [{ id: 1 }], ...SMALL });
+    try {
+      const on = machine.on.bind(machine) as (name: string | symbol, listener: () => void) => unknown;
+      let error: unknown;
+      try {
+        on('partitionexit', () => {});
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(MachineError);
+      expect(error).toMatchObject({
+        code: 'EINVAL',
+        message: "EINVAL: a machine emits no 'partitionexit' event, so its listener would never run; its events are partitionExit, programError, hardwareExit, linkUp, linkDown, linkRefused",
+      });
+      expect(() => (machine.once as (name: string, listener: () => void) => unknown)('linkup', () => {})).toThrow(/no 'linkup' event/);
+      // Nothing of the refused listeners was added; the machine's own events, 'error' (events.once adds one) and symbols are.
+      expect(machine.listenerCount('partitionexit' as 'partitionExit') + machine.listenerCount('linkup' as 'linkUp')).toBe(0);
+      on('partitionExit', () => {});
+      on('error', () => {});
+      on(Symbol('mine'), () => {});
+      const exited = once(machine, 'partitionExit');
+      await machine.partition(1).terminate();
+      expect((await exited)[0]).toMatchObject({ id: 1, reason: 'terminate' });
+    } finally {
+      await machine.close();
+    }
+  });
+
   it('JSON.stringify, util.inspect and String() of the machine, a partition and its os are answered here, before and after close, with no call to a worker', async () => {
     const machine = await createMachine({ partitions: [{ id: 1, name: 'db' }, { id: 2 }], ...SMALL });
     const shown = () => ({
