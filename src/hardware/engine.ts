@@ -869,10 +869,12 @@ export class Engine {
     const senderHandle = this.kept.senderHandle(d);
     const n = this.kept.drop(dqp, d, t.handle(d));
     if (n === 0) return;
-    this.counters.kept(t.partitionIndexOf(d), -n);
     // Counted on the sending partition even when the process that sent them is gone: a message
-    // taken from a send ring is counted delivered or refused, never neither.
+    // taken from a send ring is counted delivered or refused, never neither. Refused first, then
+    // no longer kept (as moveKept counts sent and delivered first): stats() is a plain read, and
+    // whoever sees the kept gauge fall must find them counted (test/kept-gauge-order.test.ts).
     this.counters.sendError(this.kept.sender(d), n);
+    this.counters.kept(t.partitionIndexOf(d), -n);
     if (sender !== undefined && sender.state === QueuePairState.ACTIVE) this.complete(sender, status, RecordType.SEND, senderHandle, n);
     this.nothingKept(d);
   }

@@ -1323,6 +1323,23 @@ describe('the receive stage of a link (LinkReader, LinkedChannels) and the engin
       expect(x.hw.counters.values[CounterSlot.SEND_ERRORS]).toBe(4 + fits);
     });
 
+    it('52: the held gauge falls only once the held messages are counted refused (stats() is a plain read: whoever sees heldBytes at 0 finds them in sendErrors)', () => {
+      const { x, a } = spentWithOtherBehind(4);
+      const errors = () => x.hw.counters.values[CounterSlot.SEND_ERRORS];
+      const before = errors();
+      const seen: { heldBytes: number; sendErrors: number }[] = [];
+      const counters = x.links[0].counters;
+      const held = counters.held;
+      counters.held = (bytes) => {
+        held(bytes);
+        seen.push({ heldBytes: x.links[0].heldBytes, sendErrors: errors() });
+      };
+      x.channels.close(link0(x), a.id, a.senderId, Status.OK);
+      settle(x);
+      // The held 4 counted before the gauge fell (those on the wire are counted after: they were never in it).
+      expect(seen).toEqual([{ heldBytes: 0, sendErrors: before + 4 }]);
+    });
+
     it('52: a process that ends with messages held: its end closes behind them (EPEERDEAD on the link after them); the next process on its queue pair hears nothing of them and cannot send on it', () => {
       const { x, a, q, fits } = spentWithOtherBehind(2);
       const cost = F.messageBytes(MAX);

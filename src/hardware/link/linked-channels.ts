@@ -396,9 +396,11 @@ export class LinkedChannels implements RemoteEnds {
     if (k === undefined) return -1;
     this.heldFor[e] = undefined;
     const n = k.count;
-    k.clear();
-    // Counted on its partition even when its process is gone (as Engine.dropKept does); answered only to that process.
+    // Counted on its partition even when its process is gone (as Engine.dropKept does); answered only
+    // to that process. Counted before clear() lowers the link's heldBytes: whoever sees that gauge
+    // fall (stats() is a plain read) finds them in sendErrors already.
     this.counters.sendError(this.table.partitionIndexOf(e), n);
+    k.clear();
     const qp = this.engine.ownerOf(e);
     if (qp !== undefined) this.engine.complete(qp, status, RecordType.SEND, this.table.handle(e), n);
     // The hold ends with the end (its held word goes back to 0 with its state): the caller wakes a
