@@ -248,6 +248,11 @@ export class Links {
       }
       // In TLS 1.3 the listener checks our certificate after our handshake is done: the link is up once it speaks.
       socket.once('data', (first: Buffer) => {
+        // A dial that was in flight when the machine began to close: finish() has ended the links already.
+        if (this.stopped) {
+          socket.destroy();
+          return;
+        }
         attached = true;
         handshakeOver();
         link.attach(socket, this.sinkOf(link), first);
