@@ -31,7 +31,7 @@ export interface ChannelStreamOptions {
 const OPTION_NAMES = ['highWaterMark', 'readableHighWaterMark', 'writableHighWaterMark'] as const;
 
 /** What the stream uses of its channel; nothing else of it is touched, so the pump's rules stay the channel's. */
-export type StreamedChannel = Pick<Channel, 'write' | 'tryRecv' | 'readable' | 'close' | 'maxMessageBytes' | 'handle'>;
+export type StreamedChannel = Pick<Channel, 'write' | 'takeInTurn' | 'readable' | 'close' | 'maxMessageBytes' | 'handle'>;
 
 function checkOptions(options: unknown): ChannelStreamOptions {
   if (options === undefined) return {};
@@ -98,7 +98,9 @@ export class ChannelStream extends Duplex {
     this.pulling = true;
     try {
       for (;;) {
-        const message = this.channel.tryRecv();
+        // Not tryRecv(): in flowing mode push() says true to every chunk, and a peer that keeps the
+        // ring from running empty kept this loop going for as long as it sent (THREATS case 61).
+        const message = this.channel.takeInTurn();
         if (message !== undefined) {
           this.active();
           if (!this.push(message)) return;

@@ -17,7 +17,7 @@ import { FAULT, FULL } from '../shared/ring.js';
 import { copyShared, ScratchCopy, setBytes } from '../shared/shared-copy.js';
 import { keptCharge, UNREAD_HOLD_MS, type ChannelSink } from './channel-registry.js';
 import { BufferCopier, MessageSlab } from './message-slab.js';
-import { ChannelIterator } from './channel-iterator.js';
+import { ChannelIterator, type IteratedChannel } from './channel-iterator.js';
 import { ChannelStream, type ChannelStreamOptions } from './channel-stream.js';
 import type { ProcessQueuePair } from './queue-pair.js';
 import { Walk, type MessageVisitor, type ReceivePump } from './receive-pump.js';
@@ -69,6 +69,8 @@ function toBytes(data: unknown): Uint8Array {
 export class Channel implements AsyncIterable<Uint8Array> {
   private readonly tx: SendQueue;
   private readonly rx: ReceivePump;
+  /** What `for await` reads through: takeInTurn(), not tryRecv() (THREATS case 61); made at the first loop. */
+  private iterated: IteratedChannel | undefined;
   /** Messages the pump copied out for this channel while it read past them; taken before the ring. */
   private readonly queue: Uint8Array[] = [];
   private head = 0;
@@ -346,7 +348,7 @@ export class Channel implements AsyncIterable<Uint8Array> {
     const refused = options === undefined ? undefined : refusedBy(options, 'recv');
     if (refused !== undefined) return refused;
     const signal = options?.signal;
-    const m = this.tryRecv();
+    const m = this.takeInTurn();
     if (m !== undefined) return Promise.resolve(m);
     if (this.ended || this.closed) return Promise.reject(this.endReason());
     return new Promise((resolve, reject) => this.waitIn(this.waiters, signal, resolve, reject));
@@ -396,7 +398,9 @@ export class Channel implements AsyncIterable<Uint8Array> {
    * Zero-copy receive: calls fn with each message that is ready now, up to
    * `max`, and returns how many. A message still in the receive ring is
    * passed as a view of the ring, valid only until fn returns (copy what you
-   * keep); its ring space is handed back after fn returns. Never waits:
+   * keep); its ring space is handed back after fn returns. At most a ring's worth a call, so a
+   * peer that refills the ring as fast as fn reads cannot keep one call going (THREATS case 61;
+   * `readable()` then waits for the next turn of the event loop). Never waits:
    * pair it with `await ch.readable()`. Receives from inside fn find nothing
    * more in the ring (only what was already queued for a channel), a blocking
    * one throws `EINVAL`, and an fn that closes the channel is handed nothing
@@ -467,7 +471,8 @@ export class Channel implements AsyncIterable<Uint8Array> {
   /** readable() once its options are checked (recvInto() checks them once, not per wait). */
   private readableFor(signal: AbortSignal | undefined): Promise<boolean> {
     if (this.head < this.queue.length) return Promise.resolve(true);
-    if (!this.ended && !this.closed && this.rx.nextIsFor(this.handle)) return Promise.resolve(true);
+    // Once this turn of the event loop read a ring's worth, the pump answers after the next turn (THREATS case 61).
+    if (!this.ended && !this.closed && !this.rx.turnSpent && this.rx.nextIsFor(this.handle)) return Promise.resolve(true);
     if (this.ended || this.closed) return this.endError === undefined ? Promise.resolve(false) : Promise.reject(this.endError);
     return new Promise((resolve, reject) => this.waitIn(this.readers, signal, resolve, reject));
   }
@@ -480,9 +485,22 @@ export class Channel implements AsyncIterable<Uint8Array> {
     checkMax(max, 'recvBatch', 1);
     const out: Uint8Array[] = [];
     for (;;) {
-      for (let m = this.tryRecv(); m !== undefined; m = out.length < max ? this.tryRecv() : undefined) out.push(m);
+      for (let m = this.takeInTurn(); m !== undefined; m = out.length < max ? this.takeInTurn() : undefined) out.push(m);
       if (out.length > 0 || !(await this.readable())) return out;
     }
+  }
+
+  /**
+   * @internal tryRecv() for the receives that await (recv, recvBatch, `for await`, stream()):
+   * what is queued for the channel, but nothing more from the ring once this turn of the event loop
+   * read a ring's worth of it. A peer that keeps the ring from running empty would otherwise keep
+   * such a reader in microtasks (or, for a stream in flowing mode, in one synchronous loop) for as
+   * long as it sends, and the partition's timers, I/O and control calls would never run (THREATS
+   * case 61). Polls (tryRecv) and blocking receives are not held back: they chose their loop.
+   */
+  takeInTurn(): Uint8Array | undefined {
+    if (this.head < this.queue.length) return this.takeQueued();
+    return this.rx.turnSpent ? undefined : this.tryRecv();
   }
 
   /** A message if one is ready now, else undefined; the caller keeps it, as from recv(). */
@@ -504,7 +522,8 @@ export class Channel implements AsyncIterable<Uint8Array> {
     const signal = options === undefined ? undefined : signalOf(options, 'recvInto');
     for (;;) {
       signal?.throwIfAborted();
-      const n = this.tryRecvInto(buffer);
+      // Nothing more from the ring once this turn of the event loop read a ring's worth (THREATS case 61).
+      const n = this.head === this.queue.length && this.rx.turnSpent ? undefined : this.tryRecvInto(buffer);
       if (n !== undefined) return n;
       if (!(await this.readableFor(signal))) throw this.endReason();
     }
@@ -588,7 +607,7 @@ export class Channel implements AsyncIterable<Uint8Array> {
 
   /** `for await (const m of channel)`: every message until the end of the stream (a clean end just stops the loop). */
   [Symbol.asyncIterator](): AsyncIterableIterator<Uint8Array> {
-    return new ChannelIterator(this);
+    return new ChannelIterator((this.iterated ??= { tryRecv: () => this.takeInTurn(), readable: () => this.readable() }));
   }
 
   /**
