@@ -618,12 +618,15 @@ export class Channel implements AsyncIterable<Uint8Array> {
    * error destroys the stream with that ChannelError. The stream then owns
    * the channel: do not send or receive on it directly. The channel serves one
    * taker: a second `stream()`, or one after `wrapChannel`/`exposeOverChannel`,
-   * throws EINVAL; on a channel no longer open it throws why the channel ended.
+   * throws EINVAL; on a channel closed here it throws ECLOSED. On one its peer ended already (a
+   * client that sent its request and closed before the accept), the stream reads what arrived, then
+   * ends, or errors with why the channel died, as a socket accepted after its peer's FIN does: it
+   * used to throw, and an accept loop that made a stream of every channel ended (THREATS case 62).
    *
    *     http.createServer(handler).emit('connection', ch.stream());
    */
   stream(options?: ChannelStreamOptions): Duplex {
-    this.checkOpen('stream()');
+    if (this.closed) this.checkOpen('stream()');
     const duplex = new ChannelStream(this, options);
     this.takeOver('stream()');
     return duplex;
