@@ -398,7 +398,7 @@ export class Channel implements AsyncIterable<Uint8Array> {
    * Zero-copy receive: calls fn with each message that is ready now, up to
    * `max`, and returns how many. A message still in the receive ring is
    * passed as a view of the ring, valid only until fn returns (copy what you
-   * keep); its ring space is handed back after fn returns. At most a ring's worth a call, so a
+   * keep); its ring space is handed back after fn returns. At most one slice of the turn (5 ms) a call, so a
    * peer that refills the ring as fast as fn reads cannot keep one call going (THREATS case 61;
    * `readable()` then waits for the next turn of the event loop). Never waits:
    * pair it with `await ch.readable()`. Receives from inside fn find nothing
@@ -471,7 +471,7 @@ export class Channel implements AsyncIterable<Uint8Array> {
   /** readable() once its options are checked (recvInto() checks them once, not per wait). */
   private readableFor(signal: AbortSignal | undefined): Promise<boolean> {
     if (this.head < this.queue.length) return Promise.resolve(true);
-    // Once this turn of the event loop read a ring's worth, the pump answers after the next turn (THREATS case 61).
+    // Once this turn of the event loop read for its slice, the pump answers after the next turn (THREATS case 61).
     if (!this.ended && !this.closed && !this.rx.turnSpent && this.rx.nextIsFor(this.handle)) return Promise.resolve(true);
     if (this.ended || this.closed) return this.endError === undefined ? Promise.resolve(false) : Promise.reject(this.endError);
     return new Promise((resolve, reject) => this.waitIn(this.readers, signal, resolve, reject));
@@ -493,7 +493,7 @@ export class Channel implements AsyncIterable<Uint8Array> {
   /**
    * @internal tryRecv() for the receives that await (recv, recvBatch, `for await`, stream()):
    * what is queued for the channel, but nothing more from the ring once this turn of the event loop
-   * read a ring's worth of it. A peer that keeps the ring from running empty would otherwise keep
+   * read for its slice (5 ms). A peer that keeps the ring from running empty would otherwise keep
    * such a reader in microtasks (or, for a stream in flowing mode, in one synchronous loop) for as
    * long as it sends, and the partition's timers, I/O and control calls would never run (THREATS
    * case 61). Polls (tryRecv) and blocking receives are not held back: they chose their loop.
@@ -522,7 +522,7 @@ export class Channel implements AsyncIterable<Uint8Array> {
     const signal = options === undefined ? undefined : signalOf(options, 'recvInto');
     for (;;) {
       signal?.throwIfAborted();
-      // Nothing more from the ring once this turn of the event loop read a ring's worth (THREATS case 61).
+      // Nothing more from the ring once this turn of the event loop read for its slice (THREATS case 61).
       const n = this.head === this.queue.length && this.rx.turnSpent ? undefined : this.tryRecvInto(buffer);
       if (n !== undefined) return n;
       if (!(await this.readableFor(signal))) throw this.endReason();

@@ -106,18 +106,18 @@ export class ReceivePump {
   }
 
   /**
-   * Length of the next message for `handle` if it is at the head of the ring
-   * once the records before it went to their channels; otherwise Walk.NO_MESSAGE.
-   * A message found stays in the ring until takeInto()/takeCopy().
-   */
-  /**
-   * This turn of the event loop read a ring's worth from this ring (ReceiveRelease.spent): receives
+   * This turn of the event loop read from this ring for its slice (ReceiveRelease.spent): receives
    * that await take nothing more from it until the next turn (THREATS case 61).
    */
   get turnSpent(): boolean {
     return this.release.spent;
   }
 
+  /**
+   * Length of the next message for `handle` if it is at the head of the ring
+   * once the records before it went to their channels; otherwise Walk.NO_MESSAGE.
+   * A message found stays in the ring until takeInto()/takeCopy().
+   */
   peekFor(handle: number): number {
     if (this.visiting || this.owner.failure !== undefined) return Walk.NO_MESSAGE;
     return this.walk(handle);
@@ -176,10 +176,6 @@ export class ReceivePump {
     // blocking wait, a receive that starts the pump, both of which flush) can hand back the bytes
     // it is reading, for the hardware to write the next message over.
     let inVisit = false;
-    // At most a ring's worth a call: "ready now" is what one ring holds, and a peer that refills
-    // the ring as fast as the visitor reads would otherwise keep one call going for as long as it
-    // sends (THREATS case 61). Looked at where space goes back, not per message.
-    const start = rx.consumedPosition;
     try {
       // Until `max`, the ring's end, or the channel closing (a visitor may close it: stopVisits()).
       while (given < this.visitsLeft) {
@@ -194,12 +190,16 @@ export class ReceivePump {
         else (visit as MessageVisitor)(rx.u8, offset, length);
         inVisit = false;
         rx.consume();
+        let spent = false;
         if (((rx.consumedPosition - due) | 0) >= 0) {
           release.consumed();
           due = release.dueAt;
-          if (((rx.consumedPosition - start) >>> 0) >= rx.capacity) break;
+          spent = release.spent;
         }
         if (traced !== 0) this.tracer!.received(traced);
+        // One call reads for one slice of the turn at most: a peer that refills the ring as fast as
+        // the visitor reads would otherwise keep it going for as long as it sends (THREATS case 61).
+        if (spent) break;
       }
     } finally {
       // A visitor that threw: its message is not handed out again.
@@ -460,7 +460,7 @@ export class ReceivePump {
     try {
       while (this.interest > 0 && this.owner.failure === undefined) {
         if (this.release.spent) {
-          // This turn read a ring's worth: the event loop turns before more is read (THREATS case 61).
+          // This turn read for its slice: the event loop turns before more is read (THREATS case 61).
           await yieldToEventLoop();
           loopTurnedAt = now();
           sendsMayWait = false;

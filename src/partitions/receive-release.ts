@@ -10,13 +10,23 @@
  * it consumed (so a consumer that returns to other work never leaves the hardware asleep on space
  * that is free).
  *
- * It also says when one turn of the event loop has read a ring's worth (`spent`): a peer that keeps
- * the ring from running empty would otherwise keep a reader that awaits (`for await`, `recv()`, a
- * stream) in microtasks for as long as it sends, and the partition's timers, I/O and control calls
- * (accept, connect) would never run (THREATS case 61). Receives that await take nothing more from
- * the ring until the next turn; polls and blocking receives are not held back.
+ * It also says when one turn of the event loop has read for READ_SLICE_MS (`spent`): a peer that
+ * keeps the ring from running empty would otherwise keep a reader that awaits (`for await`,
+ * `recv()`, a stream) in microtasks for as long as it sends, and the partition's timers, I/O and
+ * control calls (accept, connect) would never run (THREATS case 61). Receives that await take
+ * nothing more from the ring until the next turn; polls and blocking receives are not held back.
  */
+import { now } from '../shared/clock.js';
 import type { RingConsumer } from '../shared/ring.js';
+
+/**
+ * How long one turn of the event loop reads from a ring for the receives that await. Time, not
+ * bytes: a ring's worth was 4 messages of 64 KiB (a turn every ~45 µs cost the 64 KiB stream ~15%)
+ * but 13,000 of 64 B, at 20 µs of work each a quarter of a second of timers held back. A turn costs
+ * a few µs, so 5 ms slices cost well under 1%; the clock is read once a batch of released space
+ * (a sixteenth of the ring), never per message.
+ */
+const READ_SLICE_MS = 5;
 
 export class ReceiveRelease {
   /** Consumed position at the last release, and at the last release that may wake the producer. */
@@ -27,17 +37,17 @@ export class ReceiveRelease {
   private readonly wakeEveryBytes: number;
   /** A free-space threshold no ring reaches: the release stores the position and holds its wake-up back. */
   private readonly holdWake: number;
-  /** The consumed position when this turn of the event loop began reading (reset by the turn's flush). */
-  private turnAt: number;
+  /** When this turn of the event loop first handed a batch back (0: not yet); its slice counts from there. */
+  private turnStartedAt = 0;
   /**
-   * This turn of the event loop consumed a ring's worth or more (looked at once a batch): receives
-   * that await wait for the next turn, so a ring kept full by its peer cannot keep them from
-   * yielding (THREATS case 61).
+   * This turn of the event loop has read for READ_SLICE_MS (looked at once a batch): receives that
+   * await wait for the next turn, so a ring kept full by its peer cannot keep them from yielding
+   * (THREATS case 61).
    */
   spent = false;
 
   constructor(private readonly ring: RingConsumer) {
-    this.releasedAt = this.wokeAt = this.turnAt = ring.consumedPosition;
+    this.releasedAt = this.wokeAt = ring.consumedPosition;
     this.batchBytes = ring.capacity >>> 4;
     this.wakeEveryBytes = ring.capacity >>> 2;
     this.holdWake = ring.capacity + 1;
@@ -57,7 +67,11 @@ export class ReceiveRelease {
     const position = this.ring.consumedPosition;
     if (((position - this.releasedAt) >>> 0) < this.batchBytes) return;
     this.releasedAt = position;
-    if (((position - this.turnAt) >>> 0) >= this.ring.capacity) this.spent = true;
+    // The clock from the turn's first batch on, not its first message: a turn that reads one
+    // message (a round trip) reads no clock at all.
+    const at = now();
+    if (this.turnStartedAt === 0) this.turnStartedAt = at;
+    else if (at - this.turnStartedAt >= READ_SLICE_MS) this.spent = true;
     // Counted from the last wake-up, not from what this side last saw of the producer: a woken producer refills
     // the ring behind the consumer's back, and a threshold on apparent free space would then wake it every batch.
     if (((position - this.wokeAt) >>> 0) >= this.wakeEveryBytes) {
@@ -76,7 +90,7 @@ export class ReceiveRelease {
     this.flushQueued = false;
     this.flush();
     // A turn of the event loop: reading starts a new slice.
-    this.turnAt = this.ring.consumedPosition;
+    this.turnStartedAt = 0;
     this.spent = false;
   };
 }
