@@ -22,11 +22,11 @@ export type ChannelRemote<T> = {
   readonly [K in keyof T]: T[K] extends (...args: infer A) => infer R ? (...args: A) => Promise<Awaited<R>> : Promise<Awaited<T[K]>>;
 };
 
-function checkChannel(channel: unknown, what: string): Channel {
+function checkChannel(channel: unknown, what: string, peerEndedOk = false): Channel {
   if (!(channel instanceof Channel)) {
     throw new ChannelError('EINVAL', `${what}: channel must be a Channel from proc.connect() or listener.accept(), got ${describeValue(channel)}`);
   }
-  channel.checkOpen(what);
+  channel.checkOpen(what, peerEndedOk);
   if (channel.maxMessageBytes < 2) {
     // Each message is one flag byte and at least one byte of the clone: one byte carries nothing.
     throw new ChannelError('EINVAL', `${what}: comlink needs messages of at least 2 bytes; this channel's maxMessageBytes is ${channel.maxMessageBytes}`);
@@ -48,15 +48,17 @@ function checkChannel(channel: unknown, what: string): Channel {
  * built-in class (`TypeError`, `RangeError`, …, and ChannelError; any other
  * class arrives as an `Error` with its `name`), with its `message`, `stack`,
  * `code`, `cause` and plain properties (control-plane.ts's `throw` handler).
+ * A channel its peer ended before it was served (a caller that closed before the accept) is served
+ * what arrived, and the promise settles as for any end: an accept loop never throws for it (THREATS case 62).
  * @throws ChannelError EINVAL when `api` is not an object, `channel` is not a Channel, the channel already
- *   belongs to `stream()` or another comlink side, or `maxMessageBytes` < 2; when the channel is no longer
- *   open, the error it ended with (`ECLOSED`, `EPEERDEAD`, …).
+ *   belongs to `stream()` or another comlink side, or `maxMessageBytes` < 2; ECLOSED when this process
+ *   closed the channel.
  */
 export function exposeOverChannel(api: object, channel: Channel): Promise<void> {
   if ((typeof api !== 'object' && typeof api !== 'function') || api === null) {
     throw new ChannelError('EINVAL', `exposeOverChannel: api must be an object whose methods the peer calls, got ${describeValue(api)}`);
   }
-  const endpoint = new ChannelEndpoint(checkChannel(channel, 'exposeOverChannel'), api);
+  const endpoint = new ChannelEndpoint(checkChannel(channel, 'exposeOverChannel', true), api);
   expose(api, endpoint);
   const served = endpoint.ended().then((error) => {
     if (error !== undefined) throw error;

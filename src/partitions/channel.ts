@@ -626,7 +626,7 @@ export class Channel implements AsyncIterable<Uint8Array> {
    *     http.createServer(handler).emit('connection', ch.stream());
    */
   stream(options?: ChannelStreamOptions): Duplex {
-    if (this.closed) this.checkOpen('stream()');
+    this.checkOpen('stream()', true);
     const duplex = new ChannelStream(this, options);
     this.takeOver('stream()');
     return duplex;
@@ -635,9 +635,11 @@ export class Channel implements AsyncIterable<Uint8Array> {
   /**
    * @internal For calls that take the channel over (stream(), the comlink adapter): a channel that is
    * no longer open is refused at once, with why it ended (ECLOSED, EPEERDEAD, …), not on first use.
+   * With `peerEndedOk`, only one closed here is: one its peer ended still has what arrived to read,
+   * and a server's accept loop must not throw for a client that closed first (THREATS case 62).
    */
-  checkOpen(what: string): void {
-    if (this.open) return;
+  checkOpen(what: string, peerEndedOk = false): void {
+    if (this.open || (peerEndedOk && !this.closed)) return;
     const why = this.endReason();
     throw new ChannelError(why.code, `${what}: ${why.detail}`);
   }

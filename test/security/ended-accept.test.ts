@@ -24,3 +24,18 @@ it('62: a client that sends and closes before the accept: its stream reads the r
   expect(await server.result).toEqual({ first: { text: 'request', events: ['end', 'close'] }, served: 1 });
   expect(await idle.result).toBe('ECLOSED');
 }, 60_000);
+
+it('62: a caller that connects and closes before the accept: exposeOverChannel settles as for any clean end; the loop goes on and serves the next caller', async () => {
+  await using machine = await createMachine({ partitions: [{ id: 1 }, { id: 2 }, { id: 3 }, { id: 4 }] });
+  const go = new SharedArrayBuffer(4);
+  const idle = await machine.partition(4).spawn(fixture('accept-quiet.mjs'), { listen: 5 });
+  const server = await machine.partition(1).spawn(fixture('ended-accept-rpc.mjs'), { port: 9, go, count: 2, idle: 4, idlePort: 5 });
+  // Connected and closed (its END is in the server's ring) before the server accepts anything.
+  const quick = await machine.partition(2).spawn(fixture('rpc-caller.mjs'), { partition: 1, port: 9, closeAtOnce: true });
+  expect(await quick.result).toBe('closed');
+  Atomics.store(new Int32Array(go), 0, 1);
+  const caller = await machine.partition(3).spawn(fixture('rpc-caller.mjs'), { partition: 1, port: 9 });
+  expect(await caller.result).toBe(42);
+  expect(await server.result).toEqual({ first: 'resolved', calls: 1 });
+  expect(await idle.result).toBe('ECLOSED');
+}, 60_000);
