@@ -29,7 +29,7 @@ it('62: a caller that connects and closes before the accept: exposeOverChannel s
   await using machine = await createMachine({ partitions: [{ id: 1 }, { id: 2 }, { id: 3 }, { id: 4 }] });
   const go = new SharedArrayBuffer(4);
   const idle = await machine.partition(4).spawn(fixture('accept-quiet.mjs'), { listen: 5 });
-  const server = await machine.partition(1).spawn(fixture('ended-accept-rpc.mjs'), { port: 9, go, count: 2, idle: 4, idlePort: 5 });
+  const server = await machine.partition(1).spawn(fixture('ended-accept-server.mjs'), { port: 9, go, count: 2, idle: 4, idlePort: 5, rpc: true });
   // Connected and closed (its END is in the server's ring) before the server accepts anything.
   const quick = await machine.partition(2).spawn(fixture('rpc-caller.mjs'), { partition: 1, port: 9, closeAtOnce: true });
   expect(await quick.result).toBe('closed');
