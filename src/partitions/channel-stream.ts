@@ -31,7 +31,10 @@ export interface ChannelStreamOptions {
 const OPTION_NAMES = ['highWaterMark', 'readableHighWaterMark', 'writableHighWaterMark'] as const;
 
 /** What the stream uses of its channel; nothing else of it is touched, so the pump's rules stay the channel's. */
-export type StreamedChannel = Pick<Channel, 'write' | 'takeInTurn' | 'readable' | 'close' | 'maxMessageBytes' | 'handle'>;
+export interface StreamedChannel extends Pick<Channel, 'write' | 'readable' | 'close' | 'maxMessageBytes' | 'handle'> {
+  /** Channel.takeInTurn (internal to Channel, so named here): tryRecv() that leaves the ring once this turn read for its slice. */
+  takeInTurn(): Uint8Array | undefined;
+}
 
 function checkOptions(options: unknown): ChannelStreamOptions {
   if (options === undefined) return {};

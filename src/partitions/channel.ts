@@ -398,7 +398,7 @@ export class Channel implements AsyncIterable<Uint8Array> {
    * Zero-copy receive: calls fn with each message that is ready now, up to
    * `max`, and returns how many. A message still in the receive ring is
    * passed as a view of the ring, valid only until fn returns (copy what you
-   * keep); its ring space is handed back after fn returns. At most one slice of the turn (5 ms) a call, so a
+   * keep); its ring space is handed back after fn returns. At most a ring's worth a call, so a
    * peer that refills the ring as fast as fn reads cannot keep one call going (THREATS case 61;
    * `readable()` then waits for the next turn of the event loop). Never waits:
    * pair it with `await ch.readable()`. Receives from inside fn find nothing

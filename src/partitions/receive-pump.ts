@@ -176,6 +176,11 @@ export class ReceivePump {
     // blocking wait, a receive that starts the pump, both of which flush) can hand back the bytes
     // it is reading, for the hardware to write the next message over.
     let inVisit = false;
+    // At most a ring's worth a call: "ready now" is what one ring holds, and a peer that refills the
+    // ring as fast as the visitor reads would otherwise keep one call going for as long as it sends
+    // (THREATS case 61). Bytes, not the turn's slice: a program that polls drain() in a loop of its
+    // own chose its loop, and gets a ring's worth each call. Looked at where space goes back.
+    const start = rx.consumedPosition;
     try {
       // Until `max`, the ring's end, or the channel closing (a visitor may close it: stopVisits()).
       while (given < this.visitsLeft) {
@@ -190,16 +195,14 @@ export class ReceivePump {
         else (visit as MessageVisitor)(rx.u8, offset, length);
         inVisit = false;
         rx.consume();
-        let spent = false;
+        let full = false;
         if (((rx.consumedPosition - due) | 0) >= 0) {
           release.consumed();
           due = release.dueAt;
-          spent = release.spent;
+          full = ((rx.consumedPosition - start) >>> 0) >= rx.capacity;
         }
         if (traced !== 0) this.tracer!.received(traced);
-        // One call reads for one slice of the turn at most: a peer that refills the ring as fast as
-        // the visitor reads would otherwise keep it going for as long as it sends (THREATS case 61).
-        if (spent) break;
+        if (full) break;
       }
     } finally {
       // A visitor that threw: its message is not handed out again.
