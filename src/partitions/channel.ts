@@ -400,7 +400,7 @@ export class Channel implements AsyncIterable<Uint8Array> {
    * passed as a view of the ring, valid only until fn returns (copy what you
    * keep); its ring space is handed back after fn returns. At most a ring's worth a call, so a
    * peer that refills the ring as fast as fn reads cannot keep one call going (THREATS case 61;
-   * `readable()` then waits for the next turn of the event loop). Never waits:
+   * once a turn of the event loop has read for 5 ms, `readable()` waits for the next). Never waits:
    * pair it with `await ch.readable()`. Receives from inside fn find nothing
    * more in the ring (only what was already queued for a channel), a blocking
    * one throws `EINVAL`, and an fn that closes the channel is handed nothing

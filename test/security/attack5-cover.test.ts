@@ -14,8 +14,9 @@ const RECORDS = 1024;
 describe('fifth attack run: a partition scribbling on its own trace ring', () => {
   it('the export parses, the scribbles stay on its track, the forged count is its own dropped records', async () => {
     await using machine = await createMachine({ wait: 'sleep', trace: { sample: 1, records: RECORDS }, partitions: [{ id: 1, name: 'scribbler' }, { id: 2 }] });
-    await machine.partition(1).spawn(new URL('../fixtures/security/trace-scribbler.mjs', import.meta.url));
-    await new Promise((r) => setTimeout(r, 100));
+    const ready = new SharedArrayBuffer(4);
+    await machine.partition(1).spawn(new URL('../fixtures/security/trace-scribbler.mjs', import.meta.url), { ready });
+    await expect.poll(() => Atomics.load(new Int32Array(ready), 0), { timeout: 10_000, interval: 5 }).toBe(1);
     const out = new PassThrough();
     const chunks: Buffer[] = [];
     out.on('data', (c: Buffer) => chunks.push(c));
