@@ -31,7 +31,7 @@ import type { OsEndpoint } from './shared/os-endpoint.js';
 import { workerEntry } from './shared/workers.js';
 import { recordThreadName } from './thread-names.js';
 import { Tripwire } from './shared/tripwire.js';
-import { exitReason, release, workerBooted } from './worker-boot.js';
+import { exitReason, release, workerBooted, workerError } from './worker-boot.js';
 
 /** A running program, as {@link PartitionHandle.spawn} returns it. */
 export interface ProcessHandle<Result = unknown> {
@@ -193,7 +193,7 @@ export class PartitionHandle {
     let error: Error | undefined;
     const worker = this.worker;
     const os = this.remote;
-    worker.on('error', (e) => (error = e));
+    worker.on('error', (e: unknown) => (error = workerError(e)));
     // Not events.once(worker, 'exit'): that rejects on 'error', and a crashed partition must still be reported as an exit.
     // terminate() may end the run first, without the exit (letGo): the worker's later exit then changes nothing.
     return new Promise<number>((resolve) => {

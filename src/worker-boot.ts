@@ -7,6 +7,7 @@ import { url as inspectorUrl } from 'node:inspector';
 import type { Worker } from 'node:worker_threads';
 import { DEFAULTS } from './options.js';
 import { releaseProxy, WORKER_READY, type Remote } from './shared/control-plane.js';
+import { describeValue } from './shared/errors.js';
 
 /**
  * Drop a comlink proxy whose worker has exited. Its calls still pending can
@@ -35,8 +36,8 @@ export function workerBooted(worker: Worker, fail: (exitCode: number, error: Err
       done();
       resolve();
     };
-    const onError = (e: Error): void => {
-      error = e;
+    const onError = (e: unknown): void => {
+      error = workerError(e);
     };
     const onExit = (code: number): void => {
       done();
@@ -75,6 +76,42 @@ function hintWaitingForDebugger(): void {
       'Runtime.runIfWaitingForDebugger to each worker (NodeWorker.enable lists them). With --inspect, a boot paused at a breakpoint waits too',
     { code: 'LPARLINK_BOOT_WAITING' },
   );
+}
+
+/** How deep workerError looks into a `cause` chain: an error with a deeper one is rebuilt, without it. */
+const MAX_WORKER_CAUSE_DEPTH = 8;
+
+/**
+ * The error a worker's 'error' event carried, as the operator may print it. Node rebuilds a
+ * worker's uncaught error on this thread from what the worker sent, and a hostile partition
+ * chooses every field: a `message`, `name` or `stack` that is an object no string conversion
+ * takes (`{ toString: 0, valueOf: 0 }`), or a value that is no Error at all (`throw 'x'`). Formatted
+ * as it came, it threw in the operator's code: lparlink's own exit message (an unhandled rejection
+ * that ended the operator's process), util.inspect, `${e.message}` (THREATS case 63). An error whose
+ * fields (and causes') are strings is kept as it came; any other is rebuilt as an `Error` from the
+ * fields that are.
+ */
+export function workerError(thrown: unknown): Error {
+  if (thrown instanceof Error && printable(thrown, 0)) return thrown;
+  const fields = (typeof thrown === 'object' && thrown !== null ? thrown : {}) as { name?: unknown; message?: unknown; stack?: unknown; code?: unknown };
+  const message =
+    typeof fields.message === 'string'
+      ? fields.message
+      : thrown instanceof Error
+        ? `the worker threw an error whose fields are not strings (its message is ${describeValue(fields.message)})`
+        : `the worker threw ${describeValue(thrown)}, not an Error`;
+  const error = new Error(message);
+  if (typeof fields.name === 'string') error.name = fields.name;
+  error.stack = typeof fields.stack === 'string' ? fields.stack : `${error.name}: ${error.message}`;
+  if (typeof fields.code === 'string' || typeof fields.code === 'number') Object.assign(error, { code: fields.code });
+  return error;
+}
+
+/** Whether util.inspect and string conversion take `error` and its causes without running into a field that is no string. */
+function printable(error: Error, depth: number): boolean {
+  if (typeof error.name !== 'string' || typeof error.message !== 'string' || !['string', 'undefined'].includes(typeof error.stack)) return false;
+  if (!('cause' in error) || !(error.cause instanceof Error)) return true;
+  return depth < MAX_WORKER_CAUSE_DEPTH && printable(error.cause, depth + 1);
 }
 
 /** Exit code 13 is Node's for a module whose top-level await never settled (the event loop emptied under it). */
