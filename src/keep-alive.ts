@@ -114,6 +114,38 @@ export function failingEndpoint(gone: () => Error): Endpoint {
   };
 }
 
+/**
+ * What a partition's worker may post to the operator: its WORKER_READY, then one answer per call
+ * the operator posted to it (comlink pairs them by id; an honest OS posts nothing else). Node
+ * deserializes everything a worker posts on the operator's thread, a port's whole queue in one go,
+ * and nothing lets the operator pause it: a partition posting in a loop held the operator's event
+ * loop (a 1 ms interval ran 6 times in 4 s) and queued 300 MB in the port (THREATS case 64). The
+ * first message past what is owed ends the partition.
+ */
+export class AnswerLedger {
+  /** Messages the worker may still post: its WORKER_READY, and one per call posted and not answered. */
+  private owed = 1;
+
+  /** `endpoint`, counting each call posted through it (a call answered here without being posted owes nothing). */
+  counting(endpoint: Endpoint): Endpoint {
+    return {
+      postMessage: (message: unknown, transfer?: Parameters<Endpoint['postMessage']>[1]) => {
+        if (idOf(message) !== undefined) this.owed++;
+        endpoint.postMessage(message, transfer);
+      },
+      addEventListener: (type: string, listener: never) => endpoint.addEventListener(type, listener),
+      removeEventListener: (type: string, listener: never) => endpoint.removeEventListener(type, listener),
+    };
+  }
+
+  /** The worker posted a message: false when nothing was owed (the partition posted what the operator did not ask). */
+  take(): boolean {
+    if (this.owed === 0) return false;
+    this.owed--;
+    return true;
+  }
+}
+
 /** The comlink call id a message carries, if any (WORKER_READY and other strings carry none). */
 function idOf(message: unknown): unknown {
   return typeof message === 'object' && message !== null ? (message as { id?: unknown }).id : undefined;

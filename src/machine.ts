@@ -11,7 +11,7 @@ import { dialsPeer, type HardwareBoot, type ResolvedOptions } from './shared/boo
 import { counterBytes, readPartitionStats, type PartitionStats } from './shared/counter-block.js';
 import { nodeEndpoint, wrap, type Remote } from './shared/control-plane.js';
 import { describeValue, MachineError } from './shared/errors.js';
-import { KeepAlive } from './keep-alive.js';
+import { AnswerLedger, KeepAlive } from './keep-alive.js';
 import { isLinkEvent, type HardwareAdmin, type LinkEvent } from './shared/operator-contract.js';
 import { LINK_UNKNOWN_IDENTITIES, linkCounterBytes, linkMachineBlock, readLinkStats, type LinkStats } from './shared/link-counters.js';
 import { allocatePort, markHardwareGone } from './shared/port.js';
@@ -283,10 +283,11 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
     }
   }
 
-  /** @internal A comlink proxy to one of this machine's workers, which holds the process open only while a call waits. */
-  connect<T>(worker: Worker, gone?: (waiting: boolean) => Error | undefined): Remote<T> {
+  /** @internal A comlink proxy to one of this machine's workers (a partition's counts its calls in `ledger`), which holds the process open only while a call waits. */
+  connect<T>(worker: Worker, gone?: (waiting: boolean) => Error | undefined, ledger?: AnswerLedger): Remote<T> {
     this.keepAlive.adopt(worker);
-    return wrap<T>(this.keepAlive.track(nodeEndpoint(worker), worker, gone));
+    const endpoint = nodeEndpoint(worker);
+    return wrap<T>(this.keepAlive.track(ledger === undefined ? endpoint : ledger.counting(endpoint), worker, gone));
   }
 
   /**

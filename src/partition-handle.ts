@@ -24,7 +24,7 @@ import type { PartitionBoot, ResolvedPartition } from './shared/boot.js';
 import { transfer, wrap, type Remote } from './shared/control-plane.js';
 import { rebuildError } from './shared/error-record.js';
 import { MachineError } from './shared/errors.js';
-import { failingEndpoint } from './keep-alive.js';
+import { AnswerLedger, failingEndpoint } from './keep-alive.js';
 import { checkSpawnOptions, DEFAULT_ABORT_GRACE_MS, watchCancellation, type SpawnOptions } from './spawn-options.js';
 import type { PartitionOsApi, StartResult } from './shared/operator-contract.js';
 import type { OsEndpoint } from './shared/os-endpoint.js';
@@ -66,6 +66,8 @@ export class PartitionHandle {
   private publicOs: { worker: Worker; proxy: Remote<any> } | undefined;
   /** The partition's worker thread (replaced by {@link PartitionHandle.restart}). Listen to its events; do not post to it. */
   worker: Worker;
+  /** What this run's worker may post to the operator (startWorker makes one per run). */
+  private ledger = new AnswerLedger();
   /** The partition's port: the one SharedArrayBuffer it shares with the hardware (replaced by restart). */
   port: SharedArrayBuffer;
   private exited: Promise<Error>;
@@ -88,7 +90,7 @@ export class PartitionHandle {
   ) {
     this.port = port;
     this.worker = this.startWorker(port, controlEndpoint);
-    this.remote = this.machine.connect(this.worker);
+    this.remote = this.machine.connect(this.worker, undefined, this.ledger);
     this.exited = this.watch();
     this.died = this.diedAfter(this.exited);
   }
@@ -107,7 +109,7 @@ export class PartitionHandle {
     if (this.machine.closing || !this.alive || this.worker.threadId === -1) return describedLocally(wrap(failingEndpoint(() => this.osGone(this.worker))), what);
     if (this.publicOs?.worker !== this.worker) {
       const worker = this.worker;
-      this.publicOs = { worker, proxy: describedLocally(this.machine.connect(worker, (waiting) => this.osCallRefused(worker, waiting)), what) };
+      this.publicOs = { worker, proxy: describedLocally(this.machine.connect(worker, (waiting) => this.osCallRefused(worker, waiting), this.ledger), what) };
     }
     return this.publicOs.proxy;
   }
@@ -178,6 +180,7 @@ export class PartitionHandle {
     // Each run of the partition traces into a ring of its own (a new thread, a new track); a replacement OS is not traced.
     const ring = tracing !== undefined && this.spec.os === undefined ? tracing.newRing() : undefined;
     if (ring !== undefined) boot.trace = { ring, sample: tracing!.sample };
+    this.ledger = new AnswerLedger();
     const worker = new Worker(workerEntry('partitions/worker'), {
       name: this.spec.name,
       workerData: boot,
@@ -194,6 +197,14 @@ export class PartitionHandle {
     const worker = this.worker;
     const os = this.remote;
     worker.on('error', (e: unknown) => (error = workerError(e)));
+    const ledger = this.ledger;
+    let unasked = 0;
+    worker.on('message', () => {
+      if (ledger.take() || unasked++ > 0) return;
+      // Ended as a crash: what it posted is its own doing, and Node hands over what it queued before the exit.
+      error = new MachineError('EINVAL', `it posted a message to the operator that answers no call (a partition posts only answers to the operator's calls), and was ended`);
+      void worker.terminate();
+    });
     // Not events.once(worker, 'exit'): that rejects on 'error', and a crashed partition must still be reported as an exit.
     // terminate() may end the run first, without the exit (letGo): the worker's later exit then changes nothing.
     return new Promise<number>((resolve) => {
@@ -456,7 +467,7 @@ export class PartitionHandle {
     this.machine.checkUsable('restart');
     this.port = port;
     this.worker = this.startWorker(port, partitionEnd);
-    this.remote = this.machine.connect(this.worker);
+    this.remote = this.machine.connect(this.worker, undefined, this.ledger);
     this.alive = true;
     this.stopping = undefined;
     this.exited = this.watch();
