@@ -8,6 +8,8 @@
  */
 import type { Worker } from 'node:worker_threads';
 import { answerWithError, type Endpoint } from './shared/control-plane.js';
+import { recordError } from './shared/error-record.js';
+import { describeValue } from './shared/errors.js';
 
 export class KeepAlive {
   private busy = 0;
@@ -126,15 +128,26 @@ export class AnswerLedger {
   /** Messages the worker may still post: its WORKER_READY, and one per call posted and not answered. */
   private owed = 1;
 
-  /** `endpoint`, counting each call posted through it (a call answered here without being posted owes nothing). */
+  /**
+   * `endpoint`, counting each call posted through it (a call answered here without being posted
+   * owes nothing), and handing its listeners each answer as {@link takenAnswer} makes it.
+   */
   counting(endpoint: Endpoint): Endpoint {
+    const wrappers = new Map<(event: { data: unknown }) => void, (event: { data: unknown }) => void>();
     return {
       postMessage: (message: unknown, transfer?: Parameters<Endpoint['postMessage']>[1]) => {
         if (idOf(message) !== undefined) this.owed++;
         endpoint.postMessage(message, transfer);
       },
-      addEventListener: (type: string, listener: never) => endpoint.addEventListener(type, listener),
-      removeEventListener: (type: string, listener: never) => endpoint.removeEventListener(type, listener),
+      addEventListener: (type: string, listener: never) => {
+        const taking = (event: { data: unknown }): void => (listener as (event: { data: unknown }) => void)({ data: takenAnswer(event.data) });
+        wrappers.set(listener, taking);
+        endpoint.addEventListener(type, taking as never);
+      },
+      removeEventListener: (type: string, listener: never) => {
+        endpoint.removeEventListener(type, (wrappers.get(listener) ?? listener) as never);
+        wrappers.delete(listener);
+      },
     };
   }
 
@@ -144,6 +157,24 @@ export class AnswerLedger {
     this.owed--;
     return true;
   }
+}
+
+/**
+ * A partition's answer as the operator takes it: comlink's own answers pass, but an answer that
+ * throws a value that is not an Error (which comlink would reject the call with as it came: any
+ * object, `{ toString: 0, valueOf: 0 }` included) throws the Error recordError makes of it, and one
+ * that hands over a transfer handler's value (a `proxy`: a live object on a port the partition
+ * serves) throws instead: a partition answers with data (THREATS case 65).
+ */
+function takenAnswer(data: unknown): unknown {
+  const answer = data as { id?: unknown; type?: unknown; name?: unknown; value?: { isError?: unknown; value?: unknown } } | null;
+  if (typeof answer !== 'object' || answer === null || answer.type !== 'HANDLER') return data;
+  if (answer.name === 'throw' && (answer.value?.isError === true || answer.value?.value instanceof Error)) return data;
+  const thrown =
+    answer.name === 'throw'
+      ? recordError(answer.value?.value)
+      : { name: 'Error', message: `the partition answered with comlink's ${describeValue(answer.name)} handler, which the operator does not take; a partition answers with data` };
+  return { id: answer.id, type: 'HANDLER', name: 'throw', value: { isError: true, value: thrown } };
 }
 
 /** The comlink call id a message carries, if any (WORKER_READY and other strings carry none). */
