@@ -23,10 +23,10 @@ import { isCwdRelative, moduleHref, type ProgramRef, type SpawnArgs } from './pr
 import type { PartitionBoot, ResolvedPartition } from './shared/boot.js';
 import { transfer, wrap, type Remote } from './shared/control-plane.js';
 import { rebuildError } from './shared/error-record.js';
-import { MachineError } from './shared/errors.js';
+import { describeValue, MachineError } from './shared/errors.js';
 import { AnswerLedger, failingEndpoint } from './keep-alive.js';
 import { checkSpawnOptions, DEFAULT_ABORT_GRACE_MS, watchCancellation, type SpawnOptions } from './spawn-options.js';
-import type { PartitionOsApi, StartResult } from './shared/operator-contract.js';
+import type { PartitionOsApi, ProgramOutcome, StartResult } from './shared/operator-contract.js';
 import type { OsEndpoint } from './shared/os-endpoint.js';
 import { workerEntry } from './shared/workers.js';
 import { recordThreadName } from './thread-names.js';
@@ -293,7 +293,7 @@ export class PartitionHandle {
           cause: cancelled.cause,
         });
       });
-      started = await died.race(Promise.race([starting, abortedWhileStarting]));
+      started = checkedStart(await died.race(Promise.race([starting, abortedWhileStarting])), this.id);
     } catch (e) {
       watch.stop();
       // close() terminates the partition under a start: its death is the close's doing, not the program's.
@@ -307,12 +307,12 @@ export class PartitionHandle {
     }
     if (!started.ok) {
       watch.stop();
-      if (started.error.name === 'ChannelError') throw rebuildError(started.error);
+      // Rebuilt first: its name and message are then strings, whatever the partition sent.
+      const error = rebuildError(started.error);
+      if (error.name === 'ChannelError') throw error;
       const missing = missingProgram(program, href);
-      if (missing !== undefined) throw new MachineError('EINVAL', `spawn: ${missing}`, { cause: rebuildError(started.error) });
-      throw new MachineError('EINVAL', `spawn: program ${href} could not be started${commonJsHint(href, started.error)}: ${started.error.message}`, {
-        cause: rebuildError(started.error),
-      });
+      if (missing !== undefined) throw new MachineError('EINVAL', `spawn: ${missing}`, { cause: error });
+      throw new MachineError('EINVAL', `spawn: program ${href} could not be started${commonJsHint(href, error)}: ${error.message}`, { cause: error });
     }
     const pid = started.pid;
     const who = `process ${pid} of partition ${this.id} (${this.name}) running ${href}`;
@@ -327,7 +327,8 @@ export class PartitionHandle {
     const result = died
       .race(Promise.race([answer, aborted]))
       .then(
-        (outcome) => {
+        (answered) => {
+          const outcome = checkedOutcome(answered, this.id);
           if (outcome.ok) return outcome.value;
           if ('unclonable' in outcome) {
             throw new MachineError(
@@ -508,6 +509,30 @@ export class PartitionHandle {
       () => (this.spec.os !== undefined ? osFailed(`it ${slow} (its default export never returned, or its promise never settled)`) : new MachineError('EPARTITIONDOWN', `partition ${this.id} (${this.name}) ${slow}`)),
     );
   }
+}
+
+/**
+ * The answer to start() as the operator may read it. A program shares its thread with its
+ * partition's OS and can answer the operator's calls in the OS's place (THREATS case 66): any
+ * other shape is read as a start that failed, saying what came.
+ */
+function checkedStart(answer: unknown, partition: number): StartResult {
+  const a = answer as { ok?: unknown; pid?: unknown; error?: unknown } | null;
+  if (typeof a === 'object' && a !== null && ((a.ok === true && Number.isSafeInteger(a.pid)) || (a.ok === false && typeof a.error === 'object' && a.error !== null))) {
+    return a as StartResult;
+  }
+  return { ok: false, error: { name: 'Error', message: `partition ${partition} answered the start with ${describeValue(answer)}, not a process id or an error` } };
+}
+
+/** What a program's result answer says, as the operator may read it (see checkedStart): any other shape is read as an error saying what came. */
+function checkedOutcome(answer: unknown, partition: number): ProgramOutcome {
+  const a = answer as { ok?: unknown; unclonable?: unknown; error?: unknown } | null;
+  if (typeof a === 'object' && a !== null) {
+    if (a.ok === true || (a.ok === false && (typeof a.unclonable === 'string' || (!('unclonable' in a) && typeof a.error === 'object' && a.error !== null)))) {
+      return a as ProgramOutcome;
+    }
+  }
+  return { ok: false, error: { name: 'Error', message: `partition ${partition} answered the result with ${describeValue(answer)}, not a value or an error` } };
 }
 
 /**

@@ -6,7 +6,7 @@
  */
 import { inspect } from 'node:util';
 import { expect, it } from 'vitest';
-import { createMachine } from '../../src/index.js';
+import { createMachine, MachineError } from '../../src/index.js';
 
 const fixture = (name: string): URL => new URL(`../fixtures/security/${name}`, import.meta.url);
 
@@ -30,3 +30,38 @@ it('65: a forged proxy answer rejects handle.result instead of handing the opera
     error: `Error: the partition answered with comlink's "proxy" handler, which the operator does not take; a partition answers with data`,
   });
 });
+
+/**
+ * 66: the same forger answers with shapes the OS never sends: spawn and handle.result threw an
+ * untyped TypeError out of lparlink's own reading of them (`Cannot convert object to primitive value`).
+ */
+const NOOP = fixture('noop.mjs').href;
+const forgedStarts = {
+  pid: `EINVAL: spawn: program ${NOOP} could not be started: partition 1 answered the start with an object, not a process id or an error`,
+  message: `EINVAL: spawn: program ${NOOP} could not be started: [object Object]`,
+  startNull: `EINVAL: spawn: program ${NOOP} could not be started: partition 1 answered the start with null, not a process id or an error`,
+};
+for (const [kind, message] of Object.entries(forgedStarts)) {
+  it(`66: a forged start answer (${kind}) fails spawn with MachineError EINVAL`, async () => {
+    await using machine = await createMachine({ partitions: [{ id: 1 }] });
+    expect(await (await machine.partition(1).spawn(fixture('forge-start.mjs'), { kind })).result).toBe('armed');
+    const failed = await machine.partition(1).spawn(NOOP).catch((e: unknown) => e);
+    expect(failed).toBeInstanceOf(MachineError);
+    expect((failed as MachineError).message).toBe(message);
+  });
+}
+const forgedOutcomes = {
+  outcomeNull: 'partition 1 answered the result with null, not a value or an error',
+  unclonable: 'partition 1 answered the result with an object, not a value or an error',
+};
+for (const [kind, message] of Object.entries(forgedOutcomes)) {
+  it(`66: a forged result answer (${kind}) rejects handle.result with an Error saying so`, async () => {
+    await using machine = await createMachine({ partitions: [{ id: 1 }] });
+    machine.on('programError', () => {});
+    const handle = await machine.partition(1).spawn(fixture('forge-start.mjs'), { kind });
+    const error = await handle.result.catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(Error);
+    expect(error).not.toBeInstanceOf(TypeError);
+    expect((error as Error).message).toBe(message);
+  });
+}
