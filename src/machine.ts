@@ -90,7 +90,8 @@ export interface MachineEvents {
       /** The uncaught error that ended it, if any. */
       error?: Error;
       /**
-       * Why it ended: `'crash'` (an uncaught error, `resourceLimits` exceeded), `'exit'` (its thread
+       * Why it ended: `'crash'` (an uncaught error, `resourceLimits` exceeded, a message posted to the
+       * operator that answers none of its calls: `error` is then `MachineError` `EINVAL`), `'exit'` (its thread
        * ended without an error), or the operator's doing: `'terminate'` ({@link PartitionHandle.terminate}),
        * `'restart'` ({@link PartitionHandle.restart}), `'abortGraceMs'` (a program ignored its abort,
        * and the partition was restarted for it).
