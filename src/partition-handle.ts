@@ -271,6 +271,11 @@ export class PartitionHandle {
     if (cancelling.signal?.aborted) {
       throw new MachineError('EABORTED', `spawn: options.signal was already aborted, so ${href} was not started`, { cause: cancelling.signal.reason });
     }
+    // Refused here, not left to a timer of 0 ms: that raced the start, and a partition that answered
+    // quickly ran the program (a third of the spawns, once the partition had run one before).
+    if (cancelling.timeoutMs === 0) {
+      throw new MachineError('EABORTED', `spawn: options.timeoutMs is 0, so ${href} was not started (0 aborts before the start; give the program time to run)`);
+    }
     // This run of the partition: restart() replaces both, and its exit releases the proxy.
     const os = this.standardOs;
     const died = this.died;

@@ -117,5 +117,15 @@ describe('spawn({ signal, timeoutMs })', () => {
     const e = await rejection(p.spawn(echoOnce, 'x', { signal: AbortSignal.abort(new Error('too late')) }));
     expect(e.code).toBe('EABORTED');
     expect(e.message).toMatch(/options\.signal was already aborted, so file:.*echo-once\.mjs was not started/);
+    // timeoutMs 0 every time, on a partition that answers starts quickly (it has run a program): a timer raced the start.
+    const warm = await p.spawn(echoOnce, 'warm');
+    expect(await warm.result).toMatchObject({ args: 'warm' });
+    for (let i = 0; i < 20; i++) {
+      const zero = await rejection(p.spawn(echoOnce, 'x', { timeoutMs: 0 }));
+      expect(zero.code).toBe('EABORTED');
+      expect(zero.message).toMatch(/options\.timeoutMs is 0, so file:.*echo-once\.mjs was not started/);
+    }
+    // None of them became a process: the hardware numbers processes in order.
+    expect((await p.spawn(echoOnce, 'next')).pid).toBe(warm.pid + 1);
   });
 });
