@@ -49,7 +49,7 @@ describe('sendBatch with a bad message in it', () => {
       const take = () => rx.drainBytes((bytes, offset) => got.push(bytes[offset]));
       expect(tx.sendBatch([message(1)])).toBe(1);
       for (const [bad, refused] of [
-        ['not bytes', /^EINVAL: sendBatch: messages\[2\]: send takes a Uint8Array \(or another ArrayBufferView\), got "not bytes"; nothing of the batch was sent/],
+        ['not bytes', /^EINVAL: sendBatch: messages\[2\]: each message must be a Uint8Array \(or another ArrayBufferView, or an ArrayBuffer\), got "not bytes"; nothing of the batch was sent/],
         [new Uint8Array(65), /^EMSGSIZE: sendBatch: messages\[2\]: message of 65 bytes exceeds maxMessageBytes 64; nothing of the batch was sent/],
       ] as const) {
         expect(() => tx.sendBatch([message(2), message(3), bad as Uint8Array, message(4)])).toThrow(refused);

@@ -52,11 +52,15 @@ export interface ReceiveOptions {
   signal?: AbortSignal;
 }
 
-function toBytes(data: unknown): Uint8Array {
+/** What sendBatch's error says of a message that is no bytes (after "sendBatch: messages[i]: "). */
+const EACH_MESSAGE = 'each message must be';
+
+/** `data` as the bytes a send takes; `lead` names the call for the error ("write takes"). */
+function toBytes(data: unknown, lead = 'send takes'): Uint8Array {
   if (data instanceof Uint8Array) return data;
   if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   if (data instanceof ArrayBuffer) return new Uint8Array(data);
-  throw new ChannelError('EINVAL', `send takes a Uint8Array (or another ArrayBufferView), got ${describeValue(data)}`);
+  throw new ChannelError('EINVAL', `${lead} a Uint8Array (or another ArrayBufferView, or an ArrayBuffer), got ${describeValue(data)}`);
 }
 
 /**
@@ -170,7 +174,7 @@ export class Channel implements AsyncIterable<Uint8Array> {
     // Not an async function: a write that finds room (most do) returns one promise made once, not
     // a new one per message. What it throws is still a rejection, never a synchronous throw.
     try {
-      const bytes = toBytes(data);
+      const bytes = toBytes(data, 'write takes');
       return this.claim(bytes, true) < 0 ? this.writeWaiting(bytes) : WRITTEN; // negative: FULL
     } catch (e) {
       return Promise.reject(e);
@@ -203,7 +207,7 @@ export class Channel implements AsyncIterable<Uint8Array> {
    * false when `timeoutMs` passed first (nothing was sent).
    */
   writeSync(data: Uint8Array | ArrayBufferView, timeoutMs = Number.POSITIVE_INFINITY): boolean {
-    const bytes = toBytes(data);
+    const bytes = toBytes(data, 'writeSync takes');
     checkTimeout(timeoutMs, 'writeSync');
     // The clock is read only once a wait is needed (most writes find room), and the first wait starts from the whole timeout.
     let deadline: number | undefined;
@@ -248,8 +252,8 @@ export class Channel implements AsyncIterable<Uint8Array> {
     try {
       // An offset, or FULL (a fault throws): a sign test, not a module-variable load per message.
       // Held: nothing of the batch (looked at once a batch: the hardware's bound leaves room for one).
-      if (tx.tracer === undefined) while (n < messages.length && !(n === 0 && this.heldNow()) && this.claimChecked(toBytes(messages[n])) >= 0) n++;
-      else while (n < messages.length && this.claim(toBytes(messages[n]), false, false) >= 0) n++;
+      if (tx.tracer === undefined) while (n < messages.length && !(n === 0 && this.heldNow()) && this.claimChecked(toBytes(messages[n], EACH_MESSAGE)) >= 0) n++;
+      else while (n < messages.length && this.claim(toBytes(messages[n], EACH_MESSAGE), false, false) >= 0) n++;
       // Stopped short by a full ring (not by a hold): another channel's blocked SEND may be why.
       if (n < messages.length && !this.heldNow()) tx.foundNoRoom(this.handle);
     } catch (e) {
@@ -274,7 +278,7 @@ export class Channel implements AsyncIterable<Uint8Array> {
   /** What claiming messages[i] would throw for it (not a byte view, too large), thrown before anything is claimed. */
   private checkMessage(message: unknown, i: number): void {
     try {
-      const n = toBytes(message).length;
+      const n = toBytes(message, EACH_MESSAGE).length;
       if (n > this.maxMessageBytes) throw this.tooLarge(n);
     } catch (e) {
       throw new ChannelError((e as ChannelError).code, `sendBatch: messages[${i}]: ${(e as ChannelError).detail}; nothing of the batch was sent`);
@@ -839,8 +843,8 @@ function refusedBy(options: ReceiveOptions | undefined, what: string): Promise<n
   }
 }
 
-/** The signal of a receive's options, checked. */
-function signalOf(options: ReceiveOptions | undefined, what: string): AbortSignal | undefined {
+/** The signal of a wait's options (a receive's, an accept's), checked. */
+export function signalOf(options: ReceiveOptions | undefined, what: string): AbortSignal | undefined {
   if (options === undefined) return undefined;
   if (typeof options !== 'object' || options === null) throw new ChannelError('EINVAL', `${what}: options must be an object ({ signal }), got ${describeValue(options)}`);
   // A misspelt key would leave the receive without the bound its caller meant it to have.

@@ -2,7 +2,7 @@
  * The process API: what a program's main(proc, args) gets. Every call names
  * only this process's own queue pair; the hardware attests everything else.
  */
-import { Channel } from './channel.js';
+import { Channel, signalOf, type ReceiveOptions } from './channel.js';
 import { linkNotUpAdvice, retryTimeout, retryWhileRefused, type ConnectOptions } from './connect-retry.js';
 import type { ProcessQueuePair } from './queue-pair.js';
 import { isService, MAX_SERVICE, type ChannelGrant, type ControlResult, type PartitionControlApi } from '../shared/control-contract.js';
@@ -98,19 +98,70 @@ export class Listener implements AsyncIterable<Channel> {
     this.ready.catch(() => {}); // surfaced by accept(); never an unhandled rejection
   }
 
-  /** The next incoming channel. */
-  async accept(): Promise<Channel> {
+  /** accept() calls waiting, oldest first: each hardware accept answered goes to the oldest. */
+  private readonly takers: Array<{ resolve(channel: Channel): void; reject(error: unknown): void }> = [];
+  /** Channels the hardware granted after the accept that asked for them gave up (its signal aborted): the next accept() takes them. */
+  private readonly granted: Channel[] = [];
+
+  /**
+   * The next incoming channel. `signal` gives the wait up: the call rejects with the signal's
+   * reason, and a connection that arrives later goes to the next accept() (none is lost).
+   */
+  async accept(options?: ReceiveOptions): Promise<Channel> {
+    const signal = signalOf(options, 'accept');
+    if (signal?.aborted) throw signal.reason;
     await this.ready;
     if (this.closed) throw this.closedError();
-    let grant: ChannelGrant;
-    try {
-      grant = await this.proc.control.call((api) => api.accept(this.proc.queuePair.index, this.port));
-    } catch (e) {
+    // Aborted while the listener got ready: no 'abort' event comes any more.
+    if (signal?.aborted) throw signal.reason;
+    const early = this.granted.shift();
+    if (early !== undefined) return early;
+    return new Promise<Channel>((resolve, reject) => {
+      const onAbort = (): void => {
+        const at = this.takers.indexOf(taker);
+        if (at >= 0) this.takers.splice(at, 1);
+        reject(signal!.reason);
+      };
+      const taker = {
+        resolve(channel: Channel): void {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(channel);
+        },
+        reject(error: unknown): void {
+          signal?.removeEventListener('abort', onAbort);
+          reject(error);
+        },
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.takers.push(taker);
+      this.askHardware();
+    });
+  }
+
+  /**
+   * One hardware accept per accept() call (the hardware's bounds on pending accepts count them),
+   * answered to whichever caller waits longest: an accept given up must not take the connection
+   * its caller's next accept() waits for.
+   */
+  private askHardware(): void {
+    this.proc.control.call((api) => api.accept(this.proc.queuePair.index, this.port)).then(
+      (grant) => {
+        let channel: Channel;
+        try {
+          channel = this.proc.adopt(grant);
+        } catch (e) {
+          this.takers.shift()?.reject(e);
+          return;
+        }
+        const taker = this.takers.shift();
+        if (taker !== undefined) taker.resolve(channel);
+        // Nobody waits any more: kept for the next accept(), or closed with the listener.
+        else if (this.closed) void channel.close().catch(() => {});
+        else this.granted.push(channel);
+      },
       // Closed while it waited (here, or by the end of the process): say so, not what the hardware answered the unlisten with.
-      if (this.closed) throw this.closedError();
-      throw e;
-    }
-    return this.proc.adopt(grant);
+      (e: unknown) => this.takers.shift()?.reject(this.closed ? this.closedError() : e),
+    );
   }
 
   private closedError(): ChannelError {
@@ -134,6 +185,8 @@ export class Listener implements AsyncIterable<Channel> {
     if (this.closed) return;
     this.closed = true;
     this.proc.forget(this);
+    // Granted while nobody waited: no accept() will take them now, so their peers hear the end.
+    for (const channel of this.granted.splice(0)) void channel.close().catch(() => {});
     await this.ready.catch(() => {});
     const done = await this.proc.control.call((api) => api.unlisten(this.proc.queuePair.index, this.port)).catch(() => undefined);
     // Connections no accept will name now: what the pump kept of their early messages goes too.

@@ -316,7 +316,11 @@ describe('machine and partition methods', () => {
       connectPartitionString: /^EINVAL: connect: partition must be a positive integer id, got "1" \(/,
       sendString: /^EINVAL: send takes a Uint8Array .*got "hello" \(/,
       sendNull: /^EINVAL: send takes a Uint8Array .*got null \(/,
-      writeNumber: /^EINVAL: send takes a Uint8Array .*got 42 \(/,
+      writeNumber: /^EINVAL: write takes a Uint8Array .*got 42 \(/,
+      writeSyncString: /^EINVAL: writeSync takes a Uint8Array \(or another ArrayBufferView, or an ArrayBuffer\), got "x" \(/,
+      acceptNumber: /^EINVAL: accept: options must be an object \(\{ signal \}\), got 5/,
+      acceptTypo: /^EINVAL: accept: 'timeout' is not an option; the only option is signal/,
+      acceptSignalString: /^EINVAL: accept: options\.signal must be an AbortSignal, got "soon"/,
       sendBatchNotArray: /^EINVAL: sendBatch takes an array/,
       recvIntoUint16: /^EINVAL: tryRecvInto takes a Uint8Array to receive into, got a Uint16Array \(/,
       recvIntoArrayBuffer: /^EINVAL: tryRecvInto takes a Uint8Array to receive into, got an ArrayBuffer \(/,
@@ -330,5 +334,10 @@ describe('machine and partition methods', () => {
       expect(out[key], key).toMatchObject({ name: 'ChannelError', message: expect.stringMatching(message) });
     }
     expect(out.received).toEqual([1, 2, 3]);
+    // An accept given up (its signal aborted) rejects with the signal's reason and takes no connection:
+    // the next accept() gets the one that arrives next.
+    expect(out.acceptAborted).toBe('gave up');
+    expect(out.acceptAlreadyAborted).toBe('too late');
+    expect(out.acceptAfterGivingUp).toBe('accepted 1 of 1');
   });
 });
