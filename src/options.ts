@@ -230,7 +230,7 @@ export function resolveMachineOptions(input: unknown): { options: ResolvedOption
   if (!Array.isArray(o.partitions) || o.partitions.length === 0) {
     bad('partitions', `must be a non-empty array like [{ id: 1 }, { id: 2 }], got ${describeValue(o.partitions)}`);
   }
-  if (o.partitions.length > DEFAULTS.maxPartitions) bad('partitions', `may hold at most ${DEFAULTS.maxPartitions} partitions`);
+  if (o.partitions.length > DEFAULTS.maxPartitions) bad('partitions', `may hold at most ${DEFAULTS.maxPartitions} partitions, got ${o.partitions.length}`);
   // A hole ([, { id: 1 }]) would be skipped by every map below, not refused.
   for (let i = 0; i < o.partitions.length; i++) if (!(i in o.partitions)) bad(`partitions[${i}]`, `is missing (a hole in the array); list partitions like [{ id: 1 }, { id: 2 }]`);
   const defaultLimits = resourceLimits('resourceLimits', o.resourceLimits);
@@ -298,7 +298,7 @@ export function resolveMachineOptions(input: unknown): { options: ResolvedOption
       : messageLimit(o.maxMessageBytes, largestMessage, sendRingBytes, receiveRingBytes);
   const wait = o.wait ?? DEFAULTS.wait;
   if (!WAIT_MODES.includes(wait)) bad('wait', `must be one of ${WAIT_MODES.join(', ')}, got ${describeValue(wait)}`);
-  if (o.testHooks !== undefined && typeof o.testHooks !== 'boolean') bad('testHooks', 'must be a boolean');
+  if (o.testHooks !== undefined && typeof o.testHooks !== 'boolean') bad('testHooks', `must be a boolean, got ${describeValue(o.testHooks)}`);
 
   const options: ResolvedOptions = {
     partitions,

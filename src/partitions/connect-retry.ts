@@ -74,7 +74,12 @@ export async function retryWhileRefused<T>(attempt: () => Promise<T>, timeoutMs:
           // It waited already: the advice starts at what to check.
           throw new ChannelError('ELINKDOWN', `the link to node ${node ?? '?'} was not up within ${timeoutMs} ms, for ${target} (${tries})`, linkNotUpAdvice(node, true));
         }
-        throw new ChannelError('ECONNREFUSED', `nobody listened on ${target} within ${timeoutMs} ms (${tries})`);
+        // It waited already: the usual advice (retry to wait for a listener) would send it round again.
+        throw new ChannelError(
+          'ECONNREFUSED',
+          `nobody listened on ${target} within ${timeoutMs} ms (${tries})`,
+          'check the partition id and the port; if they are right, start its listener sooner (await listener.ready before connecting) or give retry a longer timeoutMs',
+        );
       }
       await sleep(Math.min(backoff, left));
       backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);

@@ -40,12 +40,12 @@ if (boot.os !== undefined) {
     abort: async (pid, reason) => (await loading).abort(pid, reason),
     hardwareReset: async () => (await loading).hardwareReset(),
   };
-  expose(api, nodeEndpoint(parentPort!));
+  expose(withNamedMisses(api, boot.id), nodeEndpoint(parentPort!));
 }
 parentPort!.postMessage(WORKER_READY);
 
 /**
- * The replacement OS's api, answering a call to a method it does not have with what it has
+ * The OS's api (a replacement's, or the standard one's), answering a call to a method it does not have with what it has
  * (comlink alone reads the method as undefined and fails on "reading 'apply'").
  */
 function withNamedMisses(api: object, partitionId: number): object {

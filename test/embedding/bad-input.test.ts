@@ -59,7 +59,8 @@ describe('createMachine: bad options are rejected before anything starts', () =>
     ['channels', { partitions: [{ id: 1 }], channelsPerPartition: 'many' }, /channelsPerPartition must be an integer/],
     ['wait', { partitions: [{ id: 1 }], wait: 'busy' }, /wait must be one of spin, sleep, adaptive, got "busy"/],
     ['budget', { partitions: [{ id: 1 }], budgetPerRound: 0 }, /budgetPerRound must be an integer from 1/],
-    ['testHooks', { partitions: [{ id: 1 }], testHooks: 'yes' }, /testHooks must be a boolean/],
+    ['testHooks', { partitions: [{ id: 1 }], testHooks: 'yes' }, /testHooks must be a boolean, got "yes"/],
+    ['too many partitions', { partitions: Array.from({ length: 65 }, (_, i) => ({ id: i + 1 })) }, /partitions may hold at most 64 partitions, got 65/],
   ];
   it.each(cases)('%s', async (_what, options, message) => {
     const base = threadCount();
@@ -109,6 +110,10 @@ describe('createMachine: a replacement OS that fails to boot', () => {
     expect(await machine.partition(2).os.hello()).toBe('partition 2');
     // A method it does not have: named, with the ones it has.
     await expect(machine.partition(2).os.nope()).rejects.toMatchObject({ message: 'the OS of partition 2 has no method nope (its methods: hello, hang, refuse)' });
+    // The standard OS alike (comlink alone threw "Cannot read properties of undefined (reading 'apply')").
+    const standard = await machine.partition(1).os.nope().then(() => 'resolved', (e: unknown) => e);
+    expect(standard).toBeInstanceOf(TypeError);
+    expect(standard).toMatchObject({ message: 'the OS of partition 1 has no method nope (its methods: start, result, abort, hardwareReset)' });
     // What a method throws arrives as thrown: its class, code and properties (comlink alone sends a plain Error).
     const refused: unknown = await machine.partition(2).os.refuse(11).then(() => 'resolved', (e: unknown) => e);
     expect(refused).toBeInstanceOf(RangeError);
