@@ -36,13 +36,35 @@ if (boot.os !== undefined) {
   );
   const api: PartitionOsApi = {
     start: async (moduleRef, args) => (await loading).start(moduleRef, args),
-    result: async (pid) => (await loading).result(pid),
+    result: async (pid) => {
+      const outcome = await (await loading).result(pid);
+      await stdioFlushed();
+      return outcome;
+    },
     abort: async (pid, reason) => (await loading).abort(pid, reason),
     hardwareReset: async () => (await loading).hardwareReset(),
   };
   expose(withNamedMisses(api, boot.id), nodeEndpoint(parentPort!));
 }
 parentPort!.postMessage(WORKER_READY);
+
+/** How long a program's result waits for its output to reach the operator's thread, at most. */
+const STDIO_FLUSH_BOUND_MS = 1000;
+
+/**
+ * Resolves once what this thread wrote to stdout and stderr has reached the operator's thread (or
+ * after STDIO_FLUSH_BOUND_MS, if the operator's own output is blocked). A worker's stdio holds its
+ * writes until the operator's thread takes each chunk, and a terminate() drops what it still holds:
+ * an operator that closed the machine as soon as a result arrived lost the program's last lines
+ * (of 5,000 lines written just before, all but one).
+ */
+async function stdioFlushed(): Promise<void> {
+  if (process.stdout.writableLength === 0 && process.stderr.writableLength === 0) return;
+  const deadline = performance.now() + STDIO_FLUSH_BOUND_MS;
+  while ((process.stdout.writableLength > 0 || process.stderr.writableLength > 0) && performance.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+}
 
 /**
  * The OS's api (a replacement's, or the standard one's), answering a call to a method it does not have with what it has
