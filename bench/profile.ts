@@ -137,12 +137,25 @@ export function printBusiest(out: NodeJS.WritableStream, dir: string, run: Profi
     }
     printed.add(key);
     const top = topFunctions(join(dir, f.file), 3)
-      .map((t) => `${t.fn} ${t.percent.toFixed(0)}%`)
+      .map((t) => `${escapeControls(t.fn)} ${t.percent.toFixed(0)}%`)
       .join(', ');
-    out.write(`  ${f.name.padEnd(12)} ${f.label.padEnd(12)} ${f.file}  ${top}\n`);
+    out.write(`  ${escapeControls(f.name).padEnd(12)} ${escapeControls(f.label).padEnd(12)} ${f.file}  ${top}\n`);
   }
   // Another machine's threads, or a restarted partition's, carry names already shown.
   if (more > 0) out.write(`  … and ${more} more thread${more === 1 ? '' : 's'} named as above (another machine's, or a restarted partition's): see threads.json\n`);
+}
+
+/**
+ * `text` with control characters (C0, DEL, C1, and the bidirectional overrides) written as escapes.
+ * A function's name and its file's URL are its program's to choose, a partition's program too, and
+ * this summary goes to the operator's terminal: raw, they set its title, cleared its screen, or
+ * hid what followed (THREATS case 71).
+ */
+export function escapeControls(text: string): string {
+  return text.replace(/[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, (c) => {
+    const code = c.charCodeAt(0);
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16)}`;
+  });
 }
 
 /** Self time by function as a share of the thread's busy (non-idle) time, the top few, for a quick look without DevTools. */

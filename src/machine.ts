@@ -91,7 +91,8 @@ export interface MachineEvents {
       error?: Error;
       /**
        * Why it ended: `'crash'` (an uncaught error, `resourceLimits` exceeded, a message posted to the
-       * operator that answers none of its calls: `error` is then `MachineError` `EINVAL`), `'exit'` (its thread
+       * operator that answers none of its calls, or that the operator's thread cannot deserialize: `error`
+       * is then `MachineError` `EINVAL`), `'exit'` (its thread
        * ended without an error), or the operator's doing: `'terminate'` ({@link PartitionHandle.terminate}),
        * `'restart'` ({@link PartitionHandle.restart}), `'abortGraceMs'` (a program ignored its abort,
        * and the partition was restarted for it).

@@ -198,13 +198,26 @@ export class PartitionHandle {
     const os = this.remote;
     worker.on('error', (e: unknown) => (error = workerError(e)));
     const ledger = this.ledger;
-    let unasked = 0;
-    worker.on('message', () => {
-      if (ledger.take() || unasked++ > 0) return;
-      // Ended as a crash: what it posted is its own doing, and Node hands over what it queued before the exit.
-      error = new MachineError('EINVAL', `it posted a message to the operator that answers no call (a partition posts only answers to the operator's calls), and was ended`);
+    let refused = false;
+    // Ended as a crash: what it posted is its own doing, and Node hands over what it queued before the exit.
+    const refuse = (what: string): void => {
+      if (refused) return;
+      refused = true;
+      error = new MachineError('EINVAL', `it posted ${what}, and was ended`);
       void worker.terminate();
+    };
+    worker.on('message', () => {
+      if (!ledger.take()) refuse(`a message to the operator that answers no call (a partition posts only answers to the operator's calls)`);
     });
+    // A message this thread fails to deserialize (nested deeper than its stack takes: a worker's stack is
+    // larger) never reaches 'message': the ledger never counted it, so a flood of them held this thread
+    // for good, and an answer of that kind left its call waiting for ever (THREATS case 67).
+    worker.on('messageerror', (e: unknown) =>
+      refuse(
+        `a message the operator's thread could not deserialize (${workerError(e).message}; a value nested deeper than its stack takes, ` +
+          `a program's result too, is one), which answers no call`,
+      ),
+    );
     // Not events.once(worker, 'exit'): that rejects on 'error', and a crashed partition must still be reported as an exit.
     // terminate() may end the run first, without the exit (letGo): the worker's later exit then changes nothing.
     return new Promise<number>((resolve) => {

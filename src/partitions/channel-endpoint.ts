@@ -78,6 +78,18 @@ function ownOrInherited(holder: unknown, name: string): typeof MISSING | typeof 
   return MISSING;
 }
 
+/** Whether `path` leads from `api` through plain values (no getter) to an accessor: the only place a caller's SET may write. */
+function setterAt(api: object, path: readonly string[]): boolean {
+  let target: unknown = api;
+  for (let i = 0; i < path.length; i++) {
+    const found = ownOrInherited(target, path[i]);
+    if (i === path.length - 1) return found === ACCESSOR;
+    if (typeof found !== 'object') return false;
+    target = found.value;
+  }
+  return false;
+}
+
 /** The methods an api offers (own and inherited, not Object's), for the error about a call of one it lacks. */
 function methodNames(api: object): string[] {
   const names = new Set<string>();
@@ -216,6 +228,16 @@ export class ChannelEndpoint implements Endpoint {
     }
     if (names.length === 0 && type === 'APPLY' && typeof this.served !== 'function') {
       return thrownAnswer(id, new TypeError(`comlink: the api served is ${describeValue(this.served)}, not a function: call one of its methods`));
+    }
+    // comlink's expose assigns whatever a SET names: a caller replaced a method the server's other
+    // callers use (one api served to many channels), and hoarded data on the api until the serving
+    // partition ran out of heap (THREATS case 69). A setter is the api's own choice to take a value.
+    if (type === 'SET' && !setterAt(this.served, names)) {
+      const what = names.length === 0 ? 'the api served' : `${names.join('.')} of the api served`;
+      return thrownAnswer(
+        id,
+        new TypeError(`comlink: ${what} cannot be set by its caller (a caller in another partition changes the api only through its methods, or a setter the api defines)`),
+      );
     }
     if (type === 'RELEASE') this.released = true;
     const call = names.join('.');
