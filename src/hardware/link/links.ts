@@ -250,6 +250,8 @@ export class Links {
       socket.once('data', (first: Buffer) => {
         // A dial that was in flight when the machine began to close: finish() has ended the links already.
         if (this.stopped) {
+          // This node's own doing: not the peer refusing our certificate (the close below must not count it so).
+          counted = true;
           socket.destroy();
           return;
         }
