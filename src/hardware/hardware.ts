@@ -115,6 +115,12 @@ export class Hardware {
     const links = this.links;
     if (links === undefined) return;
     const deadline = performance.now() + boundMs;
+    // SENDs past their window wait for ACKs at most half the bound: a peer that acknowledges
+    // nothing (a reader that reads nothing, or a peer that will not) otherwise took all of it, and
+    // the links ended their sockets at once, without waiting for the peer to read the CLOSEs and end
+    // its side: input still unread then makes the kernel answer with a reset, and the peer lost
+    // them (its channels ended ELINKDOWN, not as this node closed them). THREATS case 70.
+    const servedBy = performance.now() + boundMs / 2;
     // The partitions have stopped: nothing acts for them from now on, not a run let go while stuck
     // (THREATS case 42) nor control messages a flood left queued (case 55). Their rings stay.
     for (let i = 0; i < this.controlEndpoints.length; i++) {
@@ -123,7 +129,7 @@ export class Hardware {
     }
     // The scheduler serves them meanwhile; between the looks the peers' ACKs arrive and open the
     // windows that SENDs past them wait for.
-    while (!this.engine.sendsServed() && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 1));
+    while (!this.engine.sendsServed() && performance.now() < servedBy) await new Promise((resolve) => setTimeout(resolve, 1));
     for (let i = 0; i < this.ports.length; i++) this.partitionDown(i);
     this.scheduler.stop();
     await links.finish(Math.max(0, deadline - performance.now()));

@@ -119,6 +119,18 @@ export class HostilePeer {
     if (!this.closed) this.socket.write(frame);
   }
 
+  /**
+   * Write `bytes` in TLS records of `recordBytes` each: every piece waits for the one before it to
+   * be written, so that node:tls seals each alone (writes queued together go out as one record).
+   * Heartbeats are stopped meanwhile (one would land inside the frame).
+   */
+  async sendInRecords(bytes: Uint8Array, recordBytes: number): Promise<void> {
+    clearInterval(this.heartbeat);
+    for (let at = 0; at < bytes.length && !this.closed; at += recordBytes) {
+      await new Promise<void>((resolve) => this.socket.write(bytes.subarray(at, at + recordBytes), () => resolve()));
+    }
+  }
+
   close(): void {
     clearInterval(this.heartbeat);
     this.socket.destroy();

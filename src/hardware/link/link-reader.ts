@@ -80,12 +80,19 @@ export class LinkReader {
   private dataEnd = 0;
   private runEntry = NO_RUN;
   private stopped = false;
-  /** Reads that arrived after `buf` while the frame at `pos` is still incomplete. */
-  private readonly parts: Uint8Array[] = [];
-  private partsBytes = 0;
+  /**
+   * A frame split across socket reads, gathered as its reads arrive (undefined: none): its length,
+   * and how many of its bytes are here, at the start of `joined`. Each read is copied in as it comes
+   * rather than kept until the frame is whole: a peer that sends a frame of maxFrameBytes in TLS
+   * records of one byte made the reader keep one object per read, ~220 bytes of heap for each byte
+   * of the frame (THREATS case 68). `joined` grows with what arrived, not with what the length word
+   * claims: a length word alone commits no memory.
+   */
+  private gathering: number | undefined;
+  private gathered = 0;
+  private joined = new Uint8Array(0);
   /** After a joined frame: the rest of the read that completed it, read once the frame is done. */
   private next: Uint8Array | undefined;
-  private joined = new Uint8Array(0);
 
   constructor(
     private readonly sink: FrameSink,
@@ -99,40 +106,59 @@ export class LinkReader {
    */
   push(chunk: Uint8Array): void {
     if (this.stopped) return;
-    const rest = this.buf.length - this.pos;
-    if (rest === 0 && this.parts.length === 0) {
-      this.setBuffer(chunk);
-    } else if (rest >= Frame.LENGTH_WORD_BYTES && this.frameAtPos() <= this.maxFrameBytes) {
-      // A frame split across socket reads (TLS records carry at most 16 KiB): gather the pieces,
-      // then copy out only that frame, and read the rest of the last piece where it lies.
-      const frameBytes = this.frameAtPos();
-      const have = rest + this.partsBytes;
-      if (have + chunk.length < frameBytes) {
-        this.parts.push(chunk);
-        this.partsBytes += chunk.length;
-        return;
-      }
-      const frame = this.joinBuffer(frameBytes);
-      setBytes(frame, this.buf.subarray(this.pos), 0);
-      let at = rest;
-      for (const part of this.parts) {
-        setBytes(frame, part, at);
-        at += part.length;
-      }
-      const taken = frameBytes - have;
-      setBytes(frame, chunk.subarray(0, taken), at);
-      this.parts.length = 0;
-      this.partsBytes = 0;
-      this.setBuffer(frame);
-      if (taken < chunk.length) this.next = chunk.subarray(taken);
+    if (this.gathering !== undefined) {
+      if (!this.gather(chunk)) return;
     } else {
-      // Rare: a length word split across reads. Join everything unread.
-      const joined = Buffer.concat([this.buf.subarray(this.pos), ...this.parts, chunk]);
-      this.parts.length = 0;
-      this.partsBytes = 0;
-      this.setBuffer(joined);
+      const rest = this.buf.length - this.pos;
+      if (rest === 0) {
+        this.setBuffer(chunk);
+      } else if (rest >= Frame.LENGTH_WORD_BYTES && this.frameAtPos() <= this.maxFrameBytes) {
+        // A frame split across socket reads (TLS records carry at most 16 KiB): copy out only that
+        // frame, and read the rest of the read that completes it where it lies.
+        // The buffer being read cannot take the frame (it is read in place): a fresh one.
+        if (this.joined.buffer === this.buf.buffer) this.joined = new Uint8Array(JOIN_BUFFER_BYTES);
+        this.gathering = this.frameAtPos();
+        this.gathered = 0;
+        this.gatherIn(this.buf.subarray(this.pos));
+        if (!this.gather(chunk)) return;
+      } else {
+        // Rare: a length word split across reads (at most 3 bytes of it here). Join it to this read.
+        this.setBuffer(Buffer.concat([this.buf.subarray(this.pos), chunk]));
+      }
     }
     this.run();
+  }
+
+  /** Copy a read into the frame being gathered; true once the frame is whole (it is `buf` then, the read's rest `next`). */
+  private gather(chunk: Uint8Array): boolean {
+    const frameBytes = this.gathering!;
+    const missing = frameBytes - this.gathered;
+    if (chunk.length < missing) {
+      this.gatherIn(chunk);
+      return false;
+    }
+    this.gatherIn(missing === chunk.length ? chunk : chunk.subarray(0, missing));
+    this.gathering = undefined;
+    this.gathered = 0;
+    this.setBuffer(this.joined.subarray(0, frameBytes));
+    if (missing < chunk.length) this.next = chunk.subarray(missing);
+    return true;
+  }
+
+  /**
+   * Append `bytes` (no more than the frame lacks) to the frame being gathered in `joined`, which
+   * is reused from one frame to the next (a fresh 64 KiB buffer per frame cost more than the copy)
+   * and grows, doubling up to the frame's length, only as far as the bytes that arrived need.
+   */
+  private gatherIn(bytes: Uint8Array): void {
+    const needed = this.gathered + bytes.length;
+    if (needed > this.joined.byteLength) {
+      const grown = new Uint8Array(Math.max(needed, JOIN_BUFFER_BYTES, Math.min(this.gathering!, 2 * this.joined.byteLength)));
+      setBytes(grown, this.joined.subarray(0, this.gathered), 0);
+      this.joined = grown;
+    }
+    setBytes(this.joined, bytes, this.gathered);
+    this.gathered = needed;
   }
 
   /** Read from `buf` from its start on (messages go on as offsets in its whole ArrayBuffer). */
@@ -153,22 +179,12 @@ export class LinkReader {
     return this.view.getUint32(this.pos, true) + Frame.LENGTH_WORD_BYTES;
   }
 
-  /**
-   * Memory for one joined frame: reused from one join to the next (a fresh 64 KiB buffer per frame
-   * cost more than the copy), unless it is what is being read now.
-   */
-  private joinBuffer(bytes: number): Uint8Array {
-    if (this.joined.byteLength < bytes || this.joined.buffer === this.buf.buffer) this.joined = new Uint8Array(Math.max(bytes, JOIN_BUFFER_BYTES));
-    return this.joined.subarray(0, bytes);
-  }
-
-
   /** The link went down: forget everything not processed yet. */
   stop(): void {
     this.stopped = true;
     this.buf = new Uint8Array(0);
-    this.parts.length = 0;
-    this.partsBytes = 0;
+    this.gathering = undefined;
+    this.gathered = 0;
     this.next = undefined;
     this.pos = this.dataLeft = 0;
   }

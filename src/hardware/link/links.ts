@@ -260,12 +260,14 @@ export class Links {
     });
     socket.once('close', () => {
       handshakeOver();
-      if (attached) return;
+      // Once this node closes, an attempt that ends is its own doing (dropped above, or cut with the
+      // worker): no peer refused it, and nothing is redialed.
+      if (attached || this.stopped) return;
       const tlsFailure = failure !== undefined && TLS_ERROR.test(`${(failure as NodeJS.ErrnoException).code ?? ''} ${failure.message}`);
       if (!counted && tlsFailure) this.refuse(link, `the TLS handshake with ${peer.host}:${peer.port} failed: ${failure!.message.trim().replace(/\s+/g, ' ')} (${tlsFailureHint(failure!.message)})`);
       else if (!counted && secured && failure === undefined) {
         this.refuse(link, `node ${peer.id} closed the connection after the TLS handshake: it refused this node's certificate (from another CA), or it dials this node itself`);
-      } else if (!counted && !this.stopped) link.counters.dialFailure();
+      } else if (!counted) link.counters.dialFailure();
       this.redial(link);
     });
   }

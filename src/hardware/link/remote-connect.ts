@@ -36,6 +36,14 @@ const MAX_PENDING_PER_PARTITION_PER_LINK = MAX_PENDING_PER_LINK / 4;
  */
 const MAX_GIVEN_UP_PER_LINK = 1024;
 
+/**
+ * What a node's accepting side refuses a channel with (RemoteConnect.accept, then
+ * ConnectionManager.receiveSideAccept). Any other status would be the peer's word about this
+ * node (EHWRESET: its hardware stopped; EFAULT; ELINKDOWN while the link is up, which connect's
+ * retry waits out), handed to a program as if it were true (THREATS case 72).
+ */
+const REFUSALS: ReadonlySet<number> = new Set([Status.EPOLICY, Status.ECONNREFUSED, Status.EMFILE, Status.EINVAL]);
+
 interface PendingConnect {
   node: number;
   entry: number;
@@ -203,9 +211,18 @@ export class RemoteConnect implements RemoteConnector {
     const p = this.answered(link, request);
     if (p === undefined) return;
     this.abandon(p);
-    const name = statusName(status);
-    const code: ChannelErrorCode = name === undefined || name === 'OK' ? 'EINVAL' : name;
-    p.resolve(fail(code, `node ${link.node} refused the channel to port of partition ${p.partition}`));
+    if (!REFUSALS.has(status)) {
+      link.counters.violation('badFrame');
+      const name = statusName(status);
+      p.resolve(
+        fail(
+          'EINVAL',
+          `node ${link.node} refused the channel to partition ${p.partition} with ${name === undefined ? `status ${status}` : name}, which a node never refuses a channel with: that node does not follow the protocol (check it)`,
+        ),
+      );
+      return;
+    }
+    p.resolve(fail(statusName(status) as ChannelErrorCode, `node ${link.node} refused the channel to port of partition ${p.partition}`));
   }
 
   /** The link went down: connects waiting on it fail with ELINKDOWN. */
