@@ -487,7 +487,8 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
    * it is let go (unref'd) with the warning `LPARLINK_PARTITION_STUCK`. On a node, once the
    * partitions have stopped, the hardware sends what they had written to other nodes and closes
    * their channels there (EPEERDEAD, or the clean end of one a program closed) before its links
-   * end, within `deadAfterMs` (at most 1 s): docs/LINK.md, "A node that closes".
+   * end: for as long as that moves (a step still for `deadAfterMs`, at most 1 s, is given up), at
+   * most 5 s: docs/LINK.md, "A node that closes".
    */
   close(): Promise<void> {
     this.closed ??= this.shutdown();
@@ -502,10 +503,10 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
       // Other nodes outlive this one: the partitions stop first, then the hardware hands its links
       // what they had sent and closes their channels before it ends (Hardware.closeLinks).
       await this.keepAlive.during(Promise.all(this.partitions.map((p) => p.terminate())));
-      const boundMs = Math.min(node.deadAfterMs, LINK_CLOSE_BOUND_MS);
+      const quietMs = Math.min(node.deadAfterMs, LINK_CLOSE_QUIET_MS);
       let timer: ReturnType<typeof setTimeout> | undefined;
-      const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, boundMs + LINK_CLOSE_SLACK_MS)));
-      await this.keepAlive.during(Promise.race([this.admin.closeLinks(boundMs).catch(() => {}), late]));
+      const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, LINK_CLOSE_CAP_MS + LINK_CLOSE_SLACK_MS)));
+      await this.keepAlive.during(Promise.race([this.admin.closeLinks(quietMs, LINK_CLOSE_CAP_MS).catch(() => {}), late]));
       clearTimeout(timer);
     }
     await this.keepAlive.during(Promise.all([...this.partitions.map((p) => p.terminate()), this.hardware.terminate()]));
@@ -567,11 +568,14 @@ Object.defineProperty(Machine.prototype, Symbol.for('Symbol.asyncDispose'), {
 });
 
 /**
- * How long a node's close() lets its links write out what they hold and end their sockets (at
- * most `deadAfterMs`): a peer that reads nothing must not hold it longer. Its answer is awaited
- * a little longer, in case the hardware is busy.
+ * A node's close() hands its links what its partitions sent for as long as that moves: a step
+ * that has not moved for `deadAfterMs` (at most LINK_CLOSE_QUIET_MS) is given up (a peer that
+ * acknowledges nothing, or says nothing), and all of it ends within LINK_CLOSE_CAP_MS (a peer that
+ * keeps talking without reading holds it no longer). Its answer is awaited a little longer, in
+ * case the hardware is busy.
  */
-const LINK_CLOSE_BOUND_MS = 1000;
+const LINK_CLOSE_QUIET_MS = 1000;
+const LINK_CLOSE_CAP_MS = 5000;
 const LINK_CLOSE_SLACK_MS = 500;
 
 /** What to do about a failure to listen, by its cause (the message carries the system's code). */

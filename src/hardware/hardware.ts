@@ -8,6 +8,7 @@ import { ChannelStateTable } from './channel-state-table.js';
 import { ConnectionManager } from './connection-manager.js';
 import { bindPartitionControl, PartitionControl } from './control-endpoint.js';
 import { Counters } from './counters.js';
+import { CounterSlot } from '../shared/layout.js';
 import { Engine } from './engine.js';
 import { KeyTable } from './key-table.js';
 import { PartitionPort } from './partition-port.js';
@@ -105,22 +106,26 @@ export class Hardware {
   /**
    * The machine closes and its partitions have stopped: what they published in their send rings
    * before they stopped is served (as it would have been had the machine run on; those waiting
-   * for a window, as long as the bound allows), every end still
-   * open is closed (its peer hears EPEERDEAD, after those messages), and each link writes it all
-   * out and ends its socket, within `boundMs` in all. Without this the worker's termination drops
-   * what its sockets had not yet written: a channel that a program wrote and closed reached the
-   * other node as ELINKDOWN, with none of its messages.
+   * for a window, for as long as the peers' ACKs open it), every end still open is closed (its
+   * peer hears EPEERDEAD, after those messages), and each link writes it all out and ends its
+   * socket. Without this the worker's termination drops what its sockets had not yet written: a
+   * channel that a program wrote and closed reached the other node as ELINKDOWN, with none of its
+   * messages.
+   *
+   * Each step waits as long as it moves, not for a fixed time: a loaded host (a busy peer, a
+   * test suite's workers on 2 cores) took longer than one bound of `quietMs` to hand over 20,000
+   * messages behind a 64 KiB window, and its readers lost the tail of them to ELINKDOWN. A step
+   * that has not moved for `quietMs` is given up (a peer that acknowledges nothing, or says
+   * nothing, holds it no longer: THREATS case 70), and the whole close ends within `capMs`.
    */
-  async closeLinks(boundMs: number): Promise<void> {
+  async closeLinks(quietMs: number, capMs: number): Promise<void> {
     const links = this.links;
     if (links === undefined) return;
-    const deadline = performance.now() + boundMs;
-    // SENDs past their window wait for ACKs at most half the bound: a peer that acknowledges
-    // nothing (a reader that reads nothing, or a peer that will not) otherwise took all of it, and
-    // the links ended their sockets at once, without waiting for the peer to read the CLOSEs and end
-    // its side: input still unread then makes the kernel answer with a reset, and the peer lost
-    // them (its channels ended ELINKDOWN, not as this node closed them). THREATS case 70.
-    const servedBy = performance.now() + boundMs / 2;
+    const start = performance.now();
+    // The links always keep quietMs of the cap to write out and wait for their peers' ends: a
+    // socket ended at once, its input unread, is reset by the kernel, and the peer loses what it
+    // had not read yet (case 70).
+    const servedBy = start + Math.max(0, capMs - quietMs);
     // The partitions have stopped: nothing acts for them from now on, not a run let go while stuck
     // (THREATS case 42) nor control messages a flood left queued (case 55). Their rings stay.
     for (let i = 0; i < this.controlEndpoints.length; i++) {
@@ -128,11 +133,28 @@ export class Hardware {
       this.controlEndpoints[i] = undefined;
     }
     // The scheduler serves them meanwhile; between the looks the peers' ACKs arrive and open the
-    // windows that SENDs past them wait for.
-    while (!this.engine.sendsServed() && performance.now() < servedBy) await new Promise((resolve) => setTimeout(resolve, 1));
+    // windows that SENDs past them wait for. Moving is a SEND served since the last look.
+    let sent = this.sentMessages();
+    let movedAt = start;
+    for (let at = start; !this.engine.sendsServed() && at - movedAt < quietMs && at < servedBy; at = performance.now()) {
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      const now = this.sentMessages();
+      if (now !== sent) {
+        sent = now;
+        movedAt = performance.now();
+      }
+    }
     for (let i = 0; i < this.ports.length; i++) this.partitionDown(i);
     this.scheduler.stop();
-    await links.finish(Math.max(0, deadline - performance.now()));
+    await links.finish(quietMs, Math.max(quietMs, start + capMs - performance.now()));
+  }
+
+  /** Messages the hardware has taken from every partition's send rings so far (counted as sent). */
+  private sentMessages(): number {
+    const values = this.counters.values;
+    let n = 0;
+    for (let p = 0; p < this.ports.length; p++) n += values[p * CounterSlot.PER_PARTITION + CounterSlot.SENT];
+    return n;
   }
 
   /** A fresh port for a restarted partition: new rings, and its channel slots already closed by partitionDown. */

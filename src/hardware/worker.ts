@@ -76,8 +76,8 @@ const admin: HardwareAdmin = {
   async listening() {
     return hardware.links?.listening;
   },
-  closeLinks(boundMs) {
-    return hardware.closeLinks(boundMs);
+  closeLinks(quietMs, capMs) {
+    return hardware.closeLinks(quietMs, capMs);
   },
 };
 expose(admin, nodeEndpoint(parentPort!));

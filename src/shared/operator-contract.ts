@@ -46,10 +46,10 @@ export interface HardwareAdmin {
   /**
    * On a node, as the machine closes (its partitions already stopped): serve what they published,
    * close every end still open (a peer on another node hears EPEERDEAD, after everything sent
-   * before), write it all out and end each link's socket. Resolves once each socket closed, or
-   * after `boundMs`.
+   * before), write it all out and end each link's socket. Resolves once each socket closed; each
+   * step that has not moved for `quietMs` is given up, and all of it within `capMs`.
    */
-  closeLinks(boundMs: number): Promise<void>;
+  closeLinks(quietMs: number, capMs: number): Promise<void>;
 }
 
 /**

@@ -56,7 +56,7 @@ it('wave 22: a dial in flight when the node began to close is dropped, unanswere
   try {
     links.start();
     const socket = await waitFor("node 1's dial to complete TLS", () => dialed);
-    await links.finish(1000);
+    await links.finish(1000, 1000);
     const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
     socket.write(Buffer.from([8, 0, 0, 0, F.FrameType.HEARTBEAT, 0, 0, 0]));
     await closed;

@@ -7,6 +7,8 @@
  * - `blackHole()`: from now on forward nothing, on current and later connections, but keep every
  *   socket open and keep reading (what arrives is counted in `dropped` and thrown away), so only a
  *   heartbeat can tell the link is dead. `heal()` forwards again.
+ * - `delay(ms)`: from now on hold each chunk `ms` before forwarding it (in order), and a side's
+ *   end as long, after its last chunk: a long path, slow but moving.
  * Counts bytes forwarded each way (`toTarget`: from the dialer, `toDialer`: back to it).
  */
 import { createServer, connect, type Server, type Socket } from 'node:net';
@@ -23,6 +25,7 @@ export interface Relay {
   cut(): void;
   blackHole(): void;
   heal(): void;
+  delay(ms: number): void;
   close(): Promise<void>;
 }
 
@@ -35,6 +38,7 @@ export async function startRelay(target: { host?: string; port: number }): Promi
   const bytes = { toTarget: 0, toDialer: 0, dropped: 0 };
   let connections = 0;
   let holing = false;
+  let delayMs = 0;
 
   const forward = (from: Socket, to: Socket, direction: 'toTarget' | 'toDialer') => {
     from.on('data', (chunk: Buffer) => {
@@ -43,6 +47,11 @@ export async function startRelay(target: { host?: string; port: number }): Promi
         return;
       }
       bytes[direction] += chunk.length;
+      // Timers of one duration fire in the order they were set: the chunks stay in order.
+      if (delayMs > 0) {
+        setTimeout(() => to.writable && to.write(chunk), delayMs);
+        return;
+      }
       // Back-pressure through the relay, as a real path would have it.
       if (!to.write(chunk)) {
         from.pause();
@@ -64,8 +73,11 @@ export async function startRelay(target: { host?: string; port: number }): Promi
       upstream.destroy();
     };
     for (const s of pair) {
+      const other = s === dialer ? upstream : dialer;
       s.setNoDelay(true);
-      s.on('error', end).on('close', end);
+      s.on('error', end);
+      // Delayed, a side that closed ends the other only after what it sent went through.
+      s.on('close', () => (delayMs > 0 ? setTimeout(() => (other.closed ? end() : other.end()), delayMs) : end()));
     }
     forward(dialer, upstream, 'toTarget');
     forward(upstream, dialer, 'toDialer');
@@ -99,6 +111,9 @@ export async function startRelay(target: { host?: string; port: number }): Promi
     },
     heal() {
       holing = false;
+    },
+    delay(ms: number) {
+      delayMs = ms;
     },
     async close() {
       cut();

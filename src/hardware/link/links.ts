@@ -146,14 +146,14 @@ export class Links {
 
   /**
    * The machine closes: no more dials or connections, and each link that is up writes out what it
-   * holds and ends its socket (NodeLink.finish, each within `boundMs`); then stop().
+   * holds and ends its socket (NodeLink.finish: while its peer still speaks, up to `capMs`); then stop().
    */
-  async finish(boundMs: number): Promise<void> {
+  async finish(quietMs: number, capMs: number): Promise<void> {
     this.stopped = true;
     this.server?.close();
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
-    await Promise.all(this.all.map((link) => link.finish(boundMs)));
+    await Promise.all(this.all.map((link) => link.finish(quietMs, capMs)));
     this.stop();
   }
 

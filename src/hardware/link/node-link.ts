@@ -201,21 +201,28 @@ export class NodeLink {
   /**
    * This node is closing: write out what is queued (the ACKs owed, the CLOSEs just written), end
    * the socket (TLS close_notify, then FIN) and take the link down once the peer has closed its
-   * side too (it has read everything by then), or after `boundMs`: a peer that reads nothing
-   * must not hold the close. Destroying the socket at once could drop what the kernel has not sent.
+   * side too (it has read everything by then). A peer still speaking is still reading: it is
+   * waited for, up to `capMs`; one silent for `quietMs` is not, so a peer that reads nothing does
+   * not hold the close. Destroying the socket at once could drop what the kernel has not sent, and
+   * with the peer's input unread, the kernel resets the connection and the peer loses what it had
+   * not read yet.
    */
-  finish(boundMs: number): Promise<void> {
+  finish(quietMs: number, capMs: number): Promise<void> {
     const socket = this.socket;
     if (this.state !== LinkState.UP || socket === undefined) return Promise.resolve();
     this.writeAcks(true);
     this.writeOut();
+    const giveUpAt = clock.now() + capMs;
     return new Promise<void>((resolve) => {
       const done = (): void => {
-        clearTimeout(timer);
+        clearInterval(look);
         this.down('this node is closing');
         resolve();
       };
-      const timer = setTimeout(done, boundMs);
+      const look = setInterval(() => {
+        const at = clock.now();
+        if (at - this.lastReceived >= quietMs || at >= giveUpAt) done();
+      }, Math.max(1, Math.min(quietMs, 50)));
       socket.once('close', done);
       socket.end();
       this.ending = true;
