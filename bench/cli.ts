@@ -75,7 +75,7 @@ options:
   --samples N       samples per case, 1 to ${MAX_SAMPLES} (default ${DEFAULT_SAMPLES}, link ${LINK_DEFAULT_SAMPLES}; fewer when a sample would be under ${MIN_SAMPLE_S} s);
                     the table shows their median and range, --json every sample
   --wait MODE       how idle threads wait: spin, sleep or adaptive (default adaptive)
-  --json [FILE]     write { machine, results } as JSON to FILE (stdout without FILE)
+  --json [FILE]     write { version, machine, command, results } as JSON to FILE (stdout without FILE)
   --report FILE     write a self-contained HTML report with charts
   --cpu-prof DIR    write one .cpuprofile per thread and DIR/threads.json (thread id → name)
   --trace FILE      trace every machine of the run and write one message-flow trace
@@ -440,7 +440,9 @@ export async function runBenchCli(argv: string[]): Promise<number> {
       return false;
     }
   };
-  if (values.json !== undefined && !toStdout) write('--json', values.json, () => `${JSON.stringify(json, null, 2)}\n`);
+  if (values.json !== undefined && !toStdout && write('--json', values.json, () => `${JSON.stringify(json, null, 2)}\n`)) {
+    process.stdout.write(`json: ${resolvePath(values.json)}\n`);
+  }
   if (values.report !== undefined && write('--report', values.report, () => renderReport(json)) && !toStdout) {
     process.stdout.write(`report: ${resolvePath(values.report)}\n`);
   }

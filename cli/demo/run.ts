@@ -107,9 +107,10 @@ function parse(argv: string[]): DemoOptions | 'help' | string {
   return o;
 }
 
-function table(rows: string[][]): string {
+/** Rows of cells in columns: the first `textColumns` aligned left (words), the rest right (numbers). */
+function table(rows: string[][], textColumns = 1): string {
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-  return rows.map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ')).join('\n');
+  return rows.map((r) => r.map((cell, c) => (c < textColumns ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ').trimEnd()).join('\n');
 }
 
 const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
@@ -247,7 +248,7 @@ async function run(machine: Machine, o: DemoOptions, interrupted: Promise<'inter
       fmt(p[3].sent), fmt(p[2].delivered), fmt(p[2].violations.total + p[3].violations.total),
     ],
   ];
-  process.stdout.write(`\n${table(rows)}\n`);
+  process.stdout.write(`\n${table(rows, 2)}\n`);
   if (st.outOfOrder !== 0 || st.messages !== o.streamMessages) {
     process.stderr.write(`stream check failed: ${st.messages} messages, ${st.outOfOrder} out of order\n`);
     return EXIT.FAILED;
@@ -272,7 +273,7 @@ async function run(machine: Machine, o: DemoOptions, interrupted: Promise<'inter
       ['forged work requests written', fmt(forged.written)],
       ['web violations.notOwner', `${fmt(before.notOwner)} → ${fmt(after.notOwner)}`],
       ['messages the vault received', `${received.length}: ${JSON.stringify(received)}`],
-    ]) + '\n',
+    ], 2) + '\n',
   );
   const refused = after.notOwner - before.notOwner === forged.written && received.length === 1;
   process.stdout.write(refused ? '\nEvery forged send was refused by the hardware; the vault saw only the teller.\n' : '\nUNEXPECTED: the hardware did not refuse every forged send.\n');

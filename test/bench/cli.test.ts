@@ -149,6 +149,9 @@ describe('lparlink bench', () => {
 
   it('prints the machine and one table per kind of figure, with ranges', () => {
     expect(stdout).toMatch(/^machine: \d+ cores, .+, Node v\d+.*load .+ at start, .+ at end; wait adaptive; 2 sample\(s\) of 0\.05 s per case/m);
+    // Each file written is named, as --report's and --trace's are.
+    expect(stdout).toContain(`\njson: ${join(dir, 'b.json')}\n`);
+    expect(stdout).toContain(`\nreport: ${join(dir, 'b.html')}\n`);
     expect(stdout).toMatch(/^throughput:\n.*msgs\/s\s+range\s+MB\/s\s+×relay \(range\)\s+×postMsg \(range\)/m);
     expect(stdout).toMatch(/^bandwidth\s+lparlink\s+batched\s+64\s+2\s+2\s+\S+\s+\S+–\S+\s+\S+\s+\d+\.\d\d× \(\d+\.\d\d–\d+\.\d\d\)/m);
     expect(stdout).toMatch(/^all-to-all\s+lparlink\s+batched\s+64\s+2\s+2\s+.*—\s+—$/m);
