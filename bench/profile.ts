@@ -38,7 +38,8 @@ export interface ProfiledRun {
   files: ProfileFile[];
 }
 
-function readNames(path: string): ThreadNameRecord[] {
+/** The thread names the profiled process recorded (one JSON record a line), those of the right shape only. */
+export function readNames(path: string): ThreadNameRecord[] {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -50,7 +51,11 @@ function readNames(path: string): ThreadNameRecord[] {
     .filter((line) => line.trim() !== '')
     .flatMap((line) => {
       try {
-        return [JSON.parse(line) as ThreadNameRecord];
+        const r = JSON.parse(line) as Partial<ThreadNameRecord> | null;
+        // Any thread of the profiled process can write to the file (its environment names it):
+        // a record of another shape is no name of ours, not a reason to fail the summary.
+        const named = r !== null && typeof r === 'object' && Number.isInteger(r.pid) && Number.isInteger(r.threadId) && typeof r.name === 'string' && typeof r.label === 'string';
+        return named ? [r as ThreadNameRecord] : [];
       } catch {
         return []; // a line cut short by a program killed mid-write
       }

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterEach, expect, it } from 'vitest';
-import { printBusiest, type ProfileFile } from '../../bench/profile.js';
+import { printBusiest, readNames, type ProfileFile } from '../../bench/profile.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -51,4 +51,21 @@ it('prints each thread name once, in thread order, and counts the threads with n
   expect(lines[0]).toMatch(/\.77\.2\.001\.cpuprofile {2}deliver \/x\.js:1 100%$/);
   expect(lines[1]).toMatch(/\.77\.3\.001\.cpuprofile {2}echo \/x\.js:1 100%$/);
   expect(lines[2]).toBe("  … and 2 more threads named as above (another machine's, or a restarted partition's): see threads.json");
+});
+
+it('reads only thread-name records of the right shape: any thread of the profiled process can write to the file', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lparlink-names-'));
+  dirs.push(dir);
+  const good = { pid: 7, threadId: 2, name: 'hardware-0', label: 'bench' };
+  const lines = [
+    JSON.stringify(good),
+    JSON.stringify({ pid: 7, threadId: 3, name: { toString: 0 }, label: '' }), // would throw where the summary pads it
+    JSON.stringify({ pid: 7, threadId: 4, name: 'x', label: 5 }),
+    JSON.stringify({ pid: '7', threadId: 5, name: 'x', label: '' }),
+    'null',
+    '[1, 2]',
+    '{"pid": 7, "threadId": 6, "na', // cut short
+  ];
+  writeFileSync(join(dir, 'names.jsonl'), `${lines.join('\n')}\n`);
+  expect(readNames(join(dir, 'names.jsonl'))).toEqual([good]);
 });
