@@ -102,6 +102,8 @@ export class Listener implements AsyncIterable<Channel> {
   private readonly takers: Array<{ resolve(channel: Channel): void; reject(error: unknown): void }> = [];
   /** Channels the hardware granted after the accept that asked for them gave up (its signal aborted): the next accept() takes them. */
   private readonly granted: Channel[] = [];
+  /** Hardware accepts asked and not answered yet: one per waiting accept() at most. */
+  private asked = 0;
 
   /**
    * The next incoming channel. `signal` gives the wait up: the call rejects with the signal's
@@ -134,18 +136,22 @@ export class Listener implements AsyncIterable<Channel> {
       };
       signal?.addEventListener('abort', onAbort, { once: true });
       this.takers.push(taker);
-      this.askHardware();
+      // A hardware accept a caller gave up on is still asked: it serves this one. A loop of accepts
+      // with a timeout would otherwise pile them up, until the hardware's bound on pending accepts
+      // (16 a port) refused the next with EAGAIN.
+      if (this.asked < this.takers.length) this.askHardware();
     });
   }
 
   /**
-   * One hardware accept per accept() call (the hardware's bounds on pending accepts count them),
-   * answered to whichever caller waits longest: an accept given up must not take the connection
-   * its caller's next accept() waits for.
+   * A hardware accept, answered to whichever caller waits longest: an accept given up must not
+   * take the connection its caller's next accept() waits for.
    */
   private askHardware(): void {
+    this.asked++;
     this.proc.control.call((api) => api.accept(this.proc.queuePair.index, this.port)).then(
       (grant) => {
+        this.asked--;
         let channel: Channel;
         try {
           channel = this.proc.adopt(grant);
@@ -160,7 +166,10 @@ export class Listener implements AsyncIterable<Channel> {
         else this.granted.push(channel);
       },
       // Closed while it waited (here, or by the end of the process): say so, not what the hardware answered the unlisten with.
-      (e: unknown) => this.takers.shift()?.reject(this.closed ? this.closedError() : e),
+      (e: unknown) => {
+        this.asked--;
+        this.takers.shift()?.reject(this.closed ? this.closedError() : e);
+      },
     );
   }
 

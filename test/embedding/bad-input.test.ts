@@ -344,5 +344,7 @@ describe('machine and partition methods', () => {
     expect(out.acceptAborted).toBe('gave up');
     expect(out.acceptAlreadyAborted).toBe('too late');
     expect(out.acceptAfterGivingUp).toBe('accepted 1 of 1');
+    expect(out.acceptLoop).toEqual(['TimeoutError']);
+    expect(machine.stats().partitions[0].controlRefusals).toBe(0);
   });
 });
