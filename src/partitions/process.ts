@@ -88,6 +88,12 @@ export class Listener implements AsyncIterable<Channel> {
    */
   readonly ready: Promise<void>;
   private closed = false;
+  /** accept() calls waiting, oldest first: each hardware accept answered goes to the oldest. */
+  private readonly takers: Array<{ resolve(channel: Channel): void; reject(error: unknown): void }> = [];
+  /** Channels the hardware granted after the accept that asked for them gave up (its signal aborted): the next accept() takes them. */
+  private readonly granted: Channel[] = [];
+  /** Hardware accepts asked and not answered yet: one per waiting accept() at most. */
+  private asked = 0;
 
   constructor(
     private readonly proc: Process,
@@ -97,13 +103,6 @@ export class Listener implements AsyncIterable<Channel> {
     this.ready = proc.control.call((api) => api.listen(proc.queuePair.index, port)).then(() => undefined);
     this.ready.catch(() => {}); // surfaced by accept(); never an unhandled rejection
   }
-
-  /** accept() calls waiting, oldest first: each hardware accept answered goes to the oldest. */
-  private readonly takers: Array<{ resolve(channel: Channel): void; reject(error: unknown): void }> = [];
-  /** Channels the hardware granted after the accept that asked for them gave up (its signal aborted): the next accept() takes them. */
-  private readonly granted: Channel[] = [];
-  /** Hardware accepts asked and not answered yet: one per waiting accept() at most. */
-  private asked = 0;
 
   /**
    * The next incoming channel. `signal` gives the wait up: the call rejects with the signal's
