@@ -52,6 +52,13 @@ function requestId(message: unknown): string | undefined {
   return typeof id === 'string' && typeof type === 'string' && REQUEST_TYPES.has(type) ? id : undefined;
 }
 
+/** What a message the serving side refused was, for the error: its type and the kind of its id. */
+function requestShape(message: unknown): string {
+  if (typeof message !== 'object' || message === null) return describeValue(message);
+  const { id, type } = message as { id?: unknown; type?: unknown };
+  return `type ${typeof type === 'string' ? JSON.stringify(type.slice(0, 32)) : describeValue(type)}, id ${typeof id === 'string' ? 'a string' : describeValue(id)}`;
+}
+
 /** An answer, as comlink's expose side writes one for a call that threw `error`, for this side to send. */
 function thrownAnswer(id: string, error: Error): object {
   return { id, type: 'HANDLER', name: 'throw', value: { isError: true, value: { name: error.name, message: error.message, stack: error.stack } } };
@@ -194,7 +201,14 @@ export class ChannelEndpoint implements Endpoint {
    */
   private refusal(data: unknown): object | undefined {
     const id = requestId(data);
-    if (id === undefined) return undefined;
+    if (id === undefined) {
+      // The calling side takes answers, which carry no request type. The serving side takes only
+      // requests as comlink's wrap makes them, each with a string id: comlink's expose acts on a
+      // request whatever its id is, and one without a string id would pass every check below (a
+      // caller set Object.prototype properties here and replaced the api's methods: THREATS case 73).
+      if (this.served !== undefined) throw this.protocolError(`a message that is not a comlink request with a string call id (${requestShape(data)})`);
+      return undefined;
+    }
     if (id.length > MAX_CALL_ID_LENGTH) throw this.protocolError(`a call id of ${id.length} characters (comlink makes short ones)`);
     const { type, path } = data as { type: string; path?: unknown };
     // These errors reach the caller, in the other partition: they name nothing only this side knows (its channel handle).
