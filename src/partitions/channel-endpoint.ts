@@ -85,16 +85,34 @@ function ownOrInherited(holder: unknown, name: string): typeof MISSING | typeof 
   return MISSING;
 }
 
-/** Whether `path` leads from `api` through plain values (no getter) to an accessor: the only place a caller's SET may write. */
+/**
+ * Whether `path` leads from `api` through plain values (no getter) to a setter the api defines: the
+ * only place a caller's SET may write. Not one its values inherit from a class of the platform
+ * (URL's `href`, a MessagePort's `onmessage`, …): a URL the api holds is data it serves, and its
+ * setter is no choice of the api to take a caller's value (THREATS case 75).
+ */
 function setterAt(api: object, path: readonly string[]): boolean {
   let target: unknown = api;
-  for (let i = 0; i < path.length; i++) {
+  for (let i = 0; i < path.length - 1; i++) {
     const found = ownOrInherited(target, path[i]);
-    if (i === path.length - 1) return found === ACCESSOR;
     if (typeof found !== 'object') return false;
     target = found.value;
   }
+  const name = path[path.length - 1];
+  if (name === undefined || ownOrInherited(target, name) !== ACCESSOR) return false;
+  for (let o = target as object | null; o !== null; o = Object.getPrototypeOf(o)) {
+    const d = Object.getOwnPropertyDescriptor(o, name);
+    if (d !== undefined) return d.set !== undefined && !isPlatformPrototype(o);
+  }
   return false;
+}
+
+/** Whether `o` is the prototype of a constructor on globalThis (URL, MessagePort, Map, EventTarget, …: the platform's classes). */
+function isPlatformPrototype(o: object): boolean {
+  const ctor = Object.getOwnPropertyDescriptor(o, 'constructor')?.value as unknown;
+  if (typeof ctor !== 'function' || ctor.prototype !== o) return false;
+  // Node defines some globals (MessagePort, AbortSignal, Blob, …) by getters that load them once.
+  return Object.getOwnPropertyDescriptor(globalThis, ctor.name) !== undefined && Reflect.get(globalThis, ctor.name) === ctor;
 }
 
 /** The methods an api offers (own and inherited, not Object's), for the error about a call of one it lacks. */
