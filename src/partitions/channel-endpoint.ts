@@ -107,10 +107,21 @@ function setterAt(api: object, path: readonly string[]): boolean {
   return false;
 }
 
-/** Whether `o` is the prototype of a constructor on globalThis (URL, MessagePort, Map, EventTarget, …: the platform's classes). */
+/** The object along `o`'s prototype chain that holds its own property `name` (by descriptors: no getter runs). */
+function holderOf(o: object, name: string): object {
+  for (let at: object | null = o; at !== null; at = Object.getPrototypeOf(at)) if (Object.getOwnPropertyDescriptor(at, name) !== undefined) return at;
+  return o;
+}
+
+/**
+ * Whether `o` is the prototype of one of the platform's classes: one on globalThis (URL,
+ * MessagePort, Map, EventTarget, …) or one built into V8 or Node (%TypedArray%, whose methods every
+ * typed array inherits).
+ */
 function isPlatformPrototype(o: object): boolean {
   const ctor = Object.getOwnPropertyDescriptor(o, 'constructor')?.value as unknown;
   if (typeof ctor !== 'function' || ctor.prototype !== o) return false;
+  if (Function.prototype.toString.call(ctor).endsWith('{ [native code] }')) return true;
   // Node defines some globals (MessagePort, AbortSignal, Blob, …) by getters that load them once.
   return Object.getOwnPropertyDescriptor(globalThis, ctor.name) !== undefined && Reflect.get(globalThis, ctor.name) === ctor;
 }
@@ -253,9 +264,19 @@ export class ChannelEndpoint implements Endpoint {
         const has = i === 0 ? methodNames(this.served) : [];
         return thrownAnswer(id, new TypeError(`comlink: the api served has no ${name}${has.length > 0 ? ` (its methods: ${has.join(', ')})` : ''}`));
       }
+      const parent = target;
       target = found === MISSING ? undefined : found.value;
       if (i === names.length - 1 && type === 'APPLY' && typeof target !== 'function') {
         return thrownAnswer(id, new TypeError(`comlink: ${name} of the api served is ${describeValue(target)}, not a method: read it with \`await remote.${name}\`, without calling it`));
+      }
+      // A method the api's values inherit from the platform (an array's push, a Map's clear, a
+      // Date's setTime) is no method of the api: a caller changed what every other caller is
+      // served through one, and hoarded data on the api until the server ran out of heap (case 76).
+      if (i === names.length - 1 && type === 'APPLY' && isPlatformPrototype(holderOf(parent as object, names[i]))) {
+        return thrownAnswer(
+          id,
+          new TypeError(`comlink: ${name} is a method of a platform class a value of the api served inherits, not of the api: a caller in another partition calls only the api's own methods`),
+        );
       }
     }
     if (names.length === 0 && type === 'APPLY' && typeof this.served !== 'function') {
