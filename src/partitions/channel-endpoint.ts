@@ -258,8 +258,22 @@ export class ChannelEndpoint implements Endpoint {
       const found = ownOrInherited(target, names[i]);
       const name = names.slice(0, i + 1).join('.');
       if (found === SHARED) return thrownAnswer(id, new TypeError(`comlink: ${name} is not part of the api served (names every object has, like __proto__ or toString, are refused)`));
-      // A getter: comlink runs it (and answers with what it throws); nothing past it is checked here.
-      if (found === ACCESSOR) break;
+      // A getter: comlink runs it (and answers with what it throws); nothing past it is checked here,
+      // which runs no getter. So no call past one: what it returns is not looked at, and a caller
+      // called `items.__proto__.push` past `get items()` (Array.prototype grew an element in the
+      // serving partition) or `items.push` on the array it hands out (THREATS case 77). A SET past one
+      // is refused by setterAt; a GET only reads.
+      if (found === ACCESSOR) {
+        if (type === 'APPLY' && i < names.length - 1) {
+          return thrownAnswer(
+            id,
+            new TypeError(
+              `comlink: ${names.join('.')} is reached through ${name}, a getter of the api served: a caller in another partition calls only methods reached through the api's plain properties (read the getter's value with \`await remote.${name}\`)`,
+            ),
+          );
+        }
+        break;
+      }
       if (found === MISSING && (type === 'APPLY' || i < names.length - 1)) {
         const has = i === 0 ? methodNames(this.served) : [];
         return thrownAnswer(id, new TypeError(`comlink: the api served has no ${name}${has.length > 0 ? ` (its methods: ${has.join(', ')})` : ''}`));

@@ -50,7 +50,8 @@ function checkChannel(channel: unknown, what: string, peerEndedOk = false): Chan
  * `code`, `cause` and plain properties (control-plane.ts's `throw` handler).
  * The caller may set a property of `api` only where `api` (or a class of its own) defines a setter
  * (THREATS cases 69, 75), and call only methods `api` and its own classes define, not those its values
- * inherit from the platform (an array's `push`, a Map's `clear`: case 76): one api is often served to
+ * inherit from the platform (an array's `push`, a Map's `clear`: case 76), and none reached past a
+ * getter of `api` (case 77: a getter's value is read, not called into): one api is often served to
  * many callers, and none may change what the others are served.
  * A channel its peer ended before it was served (a caller that closed before the accept) is served
  * what arrived, and the promise settles as for any end: an accept loop never throws for it (THREATS case 62).
