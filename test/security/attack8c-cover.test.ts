@@ -4,7 +4,8 @@
  * kept for the next accept(); when none comes, the listener's close, or the end of the process,
  * closes it, so its peer hears the end and the slot is not held. comlink's SET (case 69) meets
  * paths through arrays, functions and getter-only accessors, and the api stays as it was.
- * Cases 73 and 74 are attack8c-rpc-id and attack8c-warnings.test.ts.
+ * Cases 73 to 77 are attack8c-rpc-id, attack8c-warnings, attack8c-rpc-builtin, attack8c-rpc-platform
+ * and attack8c-rpc-getter.test.ts; the close of a node, test/link/attack8c-close-trickle.test.ts.
  */
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { createMachine, type Machine } from '../../src/index.js';
