@@ -13,7 +13,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
-import { THREAD_NAMES_ENV, type ThreadNameRecord } from '../src/internal.js';
+import { escapeControls, THREAD_NAMES_ENV, type ThreadNameRecord } from '../src/internal.js';
 
 /** Where the program appends names while it runs; folded into threads.json afterwards. */
 const PENDING = 'threads.pending.jsonl';
@@ -150,18 +150,8 @@ export function printBusiest(out: NodeJS.WritableStream, dir: string, run: Profi
   if (more > 0) out.write(`  … and ${more} more thread${more === 1 ? '' : 's'} named as above (another machine's, or a restarted partition's): see threads.json\n`);
 }
 
-/**
- * `text` with control characters (C0, DEL, C1, and the bidirectional overrides) written as escapes.
- * A function's name and its file's URL are its program's to choose, a partition's program too, and
- * this summary goes to the operator's terminal: raw, they set its title, cleared its screen, or
- * hid what followed (THREATS case 71).
- */
-export function escapeControls(text: string): string {
-  return text.replace(/[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, (c) => {
-    const code = c.charCodeAt(0);
-    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16)}`;
-  });
-}
+/** `text` with control characters written as escapes (THREATS case 71); the library's warnings use it too (case 74). */
+export { escapeControls };
 
 /** Self time by function as a share of the thread's busy (non-idle) time, the top few, for a quick look without DevTools. */
 export function topFunctions(path: string, count = 5): Array<{ fn: string; percent: number }> {

@@ -10,7 +10,7 @@ import { DEFAULTS, resolveMachineOptions, type MachineOptions } from './options.
 import { dialsPeer, type HardwareBoot, type ResolvedOptions } from './shared/boot.js';
 import { counterBytes, readPartitionStats, type PartitionStats } from './shared/counter-block.js';
 import { nodeEndpoint, wrap, type Remote } from './shared/control-plane.js';
-import { describeValue, MachineError } from './shared/errors.js';
+import { describeValue, escapeControls, MachineError } from './shared/errors.js';
 import { AnswerLedger, KeepAlive } from './keep-alive.js';
 import { isLinkEvent, type HardwareAdmin, type LinkEvent } from './shared/operator-contract.js';
 import { LINK_UNKNOWN_IDENTITIES, linkCounterBytes, linkMachineBlock, readLinkStats, type LinkStats } from './shared/link-counters.js';
@@ -472,8 +472,9 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
     if (this.notify('partitionExit', { id: p.id, name: p.name, exitCode, error, reason }) || error === undefined || reason !== 'crash' || !this.bootOver) return;
     // A crash (an error thrown outside any program's main, say in a background task) that nobody
     // listens for would otherwise show only as its peers' EPEERDEAD.
+    // The error is the partition's to word: its control characters are escaped (THREATS case 74).
     process.emitWarning(
-      `partition ${p.id} (${p.name}) crashed: ${error.name}: ${error.message}. Listen to machine.on('partitionExit') to handle it`,
+      `partition ${p.id} (${p.name}) crashed: ${escapeControls(`${error.name}: ${error.message}`)}. Listen to machine.on('partitionExit') to handle it`,
       { code: 'LPARLINK_PARTITION_EXIT' },
     );
   }
@@ -532,8 +533,10 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
   /** @internal A program ended by throwing: programError, or a warning when nobody could notice it otherwise. */
   onProgramError(info: MachineEvents['programError'][0], resultRead: boolean): void {
     if (this.notify('programError', info) || resultRead) return;
+    // Node prints a warning to the operator's stderr as it is, and the program chose its error's
+    // name and message: raw, their control sequences reached the operator's terminal (THREATS case 74).
     process.emitWarning(
-      `${info.program} (process ${info.pid} of partition ${info.partition} (${info.name})) threw while nobody was reading its handle.result: ${info.error.name}: ${info.error.message}. ` +
+      `${info.program} (process ${info.pid} of partition ${info.partition} (${info.name})) threw while nobody was reading its handle.result: ${escapeControls(`${info.error.name}: ${info.error.message}`)}. ` +
         "Await handle.result, or listen to machine.on('programError')",
       { code: 'LPARLINK_PROGRAM_ERROR' },
     );

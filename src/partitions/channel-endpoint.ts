@@ -52,6 +52,13 @@ function requestId(message: unknown): string | undefined {
   return typeof id === 'string' && typeof type === 'string' && REQUEST_TYPES.has(type) ? id : undefined;
 }
 
+/** What a message the serving side refused was, for the error: its type and the kind of its id. */
+function requestShape(message: unknown): string {
+  if (typeof message !== 'object' || message === null) return describeValue(message);
+  const { id, type } = message as { id?: unknown; type?: unknown };
+  return `type ${typeof type === 'string' ? JSON.stringify(type.slice(0, 32)) : describeValue(type)}, id ${typeof id === 'string' ? 'a string' : describeValue(id)}`;
+}
+
 /** An answer, as comlink's expose side writes one for a call that threw `error`, for this side to send. */
 function thrownAnswer(id: string, error: Error): object {
   return { id, type: 'HANDLER', name: 'throw', value: { isError: true, value: { name: error.name, message: error.message, stack: error.stack } } };
@@ -78,16 +85,45 @@ function ownOrInherited(holder: unknown, name: string): typeof MISSING | typeof 
   return MISSING;
 }
 
-/** Whether `path` leads from `api` through plain values (no getter) to an accessor: the only place a caller's SET may write. */
+/**
+ * Whether `path` leads from `api` through plain values (no getter) to a setter the api defines: the
+ * only place a caller's SET may write. Not one its values inherit from a class of the platform
+ * (URL's `href`, a MessagePort's `onmessage`, …): a URL the api holds is data it serves, and its
+ * setter is no choice of the api to take a caller's value (THREATS case 75).
+ */
 function setterAt(api: object, path: readonly string[]): boolean {
   let target: unknown = api;
-  for (let i = 0; i < path.length; i++) {
+  for (let i = 0; i < path.length - 1; i++) {
     const found = ownOrInherited(target, path[i]);
-    if (i === path.length - 1) return found === ACCESSOR;
     if (typeof found !== 'object') return false;
     target = found.value;
   }
+  const name = path[path.length - 1];
+  if (name === undefined || ownOrInherited(target, name) !== ACCESSOR) return false;
+  for (let o = target as object | null; o !== null; o = Object.getPrototypeOf(o)) {
+    const d = Object.getOwnPropertyDescriptor(o, name);
+    if (d !== undefined) return d.set !== undefined && !isPlatformPrototype(o);
+  }
   return false;
+}
+
+/** The object along `o`'s prototype chain that holds its own property `name` (by descriptors: no getter runs). */
+function holderOf(o: object, name: string): object {
+  for (let at: object | null = o; at !== null; at = Object.getPrototypeOf(at)) if (Object.getOwnPropertyDescriptor(at, name) !== undefined) return at;
+  return o;
+}
+
+/**
+ * Whether `o` is the prototype of one of the platform's classes: one on globalThis (URL,
+ * MessagePort, Map, EventTarget, …) or one built into V8 or Node (%TypedArray%, whose methods every
+ * typed array inherits).
+ */
+function isPlatformPrototype(o: object): boolean {
+  const ctor = Object.getOwnPropertyDescriptor(o, 'constructor')?.value as unknown;
+  if (typeof ctor !== 'function' || ctor.prototype !== o) return false;
+  if (Function.prototype.toString.call(ctor).endsWith('{ [native code] }')) return true;
+  // Node defines some globals (MessagePort, AbortSignal, Blob, …) by getters that load them once.
+  return Object.getOwnPropertyDescriptor(globalThis, ctor.name) !== undefined && Reflect.get(globalThis, ctor.name) === ctor;
 }
 
 /** The methods an api offers (own and inherited, not Object's), for the error about a call of one it lacks. */
@@ -194,7 +230,14 @@ export class ChannelEndpoint implements Endpoint {
    */
   private refusal(data: unknown): object | undefined {
     const id = requestId(data);
-    if (id === undefined) return undefined;
+    if (id === undefined) {
+      // The calling side takes answers, which carry no request type. The serving side takes only
+      // requests as comlink's wrap makes them, each with a string id: comlink's expose acts on a
+      // request whatever its id is, and one without a string id would pass every check below (a
+      // caller set Object.prototype properties here and replaced the api's methods: THREATS case 73).
+      if (this.served !== undefined) throw this.protocolError(`a message that is not a comlink request with a string call id (${requestShape(data)})`);
+      return undefined;
+    }
     if (id.length > MAX_CALL_ID_LENGTH) throw this.protocolError(`a call id of ${id.length} characters (comlink makes short ones)`);
     const { type, path } = data as { type: string; path?: unknown };
     // These errors reach the caller, in the other partition: they name nothing only this side knows (its channel handle).
@@ -215,15 +258,39 @@ export class ChannelEndpoint implements Endpoint {
       const found = ownOrInherited(target, names[i]);
       const name = names.slice(0, i + 1).join('.');
       if (found === SHARED) return thrownAnswer(id, new TypeError(`comlink: ${name} is not part of the api served (names every object has, like __proto__ or toString, are refused)`));
-      // A getter: comlink runs it (and answers with what it throws); nothing past it is checked here.
-      if (found === ACCESSOR) break;
+      // A getter: comlink runs it (and answers with what it throws); nothing past it is checked here,
+      // which runs no getter. So no call past one: what it returns is not looked at, and a caller
+      // called `items.__proto__.push` past `get items()` (Array.prototype grew an element in the
+      // serving partition) or `items.push` on the array it hands out (THREATS case 77). A SET past one
+      // is refused by setterAt; a GET only reads.
+      if (found === ACCESSOR) {
+        if (type === 'APPLY' && i < names.length - 1) {
+          return thrownAnswer(
+            id,
+            new TypeError(
+              `comlink: ${names.join('.')} is reached through ${name}, a getter of the api served: a caller in another partition calls only methods reached through the api's plain properties (read the getter's value with \`await remote.${name}\`)`,
+            ),
+          );
+        }
+        break;
+      }
       if (found === MISSING && (type === 'APPLY' || i < names.length - 1)) {
         const has = i === 0 ? methodNames(this.served) : [];
         return thrownAnswer(id, new TypeError(`comlink: the api served has no ${name}${has.length > 0 ? ` (its methods: ${has.join(', ')})` : ''}`));
       }
+      const parent = target;
       target = found === MISSING ? undefined : found.value;
       if (i === names.length - 1 && type === 'APPLY' && typeof target !== 'function') {
         return thrownAnswer(id, new TypeError(`comlink: ${name} of the api served is ${describeValue(target)}, not a method: read it with \`await remote.${name}\`, without calling it`));
+      }
+      // A method the api's values inherit from the platform (an array's push, a Map's clear, a
+      // Date's setTime) is no method of the api: a caller changed what every other caller is
+      // served through one, and hoarded data on the api until the server ran out of heap (case 76).
+      if (i === names.length - 1 && type === 'APPLY' && isPlatformPrototype(holderOf(parent as object, names[i]))) {
+        return thrownAnswer(
+          id,
+          new TypeError(`comlink: ${name} is a method of a platform class a value of the api served inherits, not of the api: a caller in another partition calls only the api's own methods`),
+        );
       }
     }
     if (names.length === 0 && type === 'APPLY' && typeof this.served !== 'function') {

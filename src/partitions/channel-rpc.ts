@@ -48,8 +48,11 @@ function checkChannel(channel: unknown, what: string, peerEndedOk = false): Chan
  * built-in class (`TypeError`, `RangeError`, …, and ChannelError; any other
  * class arrives as an `Error` with its `name`), with its `message`, `stack`,
  * `code`, `cause` and plain properties (control-plane.ts's `throw` handler).
- * The caller may set a property of `api` only where `api` defines a setter (THREATS case 69): one api is
- * often served to many callers, and none may change what the others are served.
+ * The caller may set a property of `api` only where `api` (or a class of its own) defines a setter
+ * (THREATS cases 69, 75), and call only methods `api` and its own classes define, not those its values
+ * inherit from the platform (an array's `push`, a Map's `clear`: case 76), and none reached past a
+ * getter of `api` (case 77: a getter's value is read, not called into): one api is often served to
+ * many callers, and none may change what the others are served.
  * A channel its peer ended before it was served (a caller that closed before the accept) is served
  * what arrived, and the promise settles as for any end: an accept loop never throws for it (THREATS case 62).
  * @throws ChannelError EINVAL when `api` is not an object, `channel` is not a Channel, the channel already

@@ -153,6 +153,20 @@ export function channelErrorFromStatus(status: number, detail: string): ChannelE
 }
 
 /**
+ * `text` with control characters (C0, DEL, C1, and the bidirectional overrides) written as escapes,
+ * for what goes to the operator's terminal and holds a partition's words. A function's name, its
+ * file's URL (`lparlink profile`, THREATS case 71) and a program's error (the library's warnings,
+ * case 74) are a partition's program's to choose: raw, they set the terminal's title, cleared its
+ * screen, or hid what followed.
+ */
+export function escapeControls(text: string): string {
+  return text.replace(/[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, (c) => {
+    const code = c.charCodeAt(0);
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16)}`;
+  });
+}
+
+/**
  * A value as an error message shows it: a string quoted (so "1" never reads as the number 1),
  * a number, boolean, null or undefined as itself, anything else by its kind ("a Uint16Array",
  * "an array of 3", "a function").
