@@ -119,6 +119,21 @@ function holderOf(o: object, name: string): object {
  * typed array inherits).
  */
 function isPlatformPrototype(o: object): boolean {
+  let known = platformPrototypes.get(o);
+  if (known === undefined) {
+    known = lookUpPlatformPrototype(o);
+    platformPrototypes.set(o, known);
+  }
+  return known;
+}
+
+/**
+ * isPlatformPrototype's answers, by prototype: the look prints the class's source (all of it, for
+ * an api's own class), once per prototype rather than once per call.
+ */
+const platformPrototypes = new WeakMap<object, boolean>();
+
+function lookUpPlatformPrototype(o: object): boolean {
   const ctor = Object.getOwnPropertyDescriptor(o, 'constructor')?.value as unknown;
   if (typeof ctor !== 'function' || ctor.prototype !== o) return false;
   if (Function.prototype.toString.call(ctor).endsWith('{ [native code] }')) return true;
