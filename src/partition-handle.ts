@@ -91,8 +91,9 @@ export class PartitionHandle {
     this.port = port;
     this.worker = this.startWorker(port, controlEndpoint);
     this.remote = this.machine.connect(this.worker, undefined, this.ledger);
-    this.exited = this.watch();
-    this.died = this.diedAfter(this.exited);
+    const run = this.watch();
+    this.exited = run.exited;
+    this.died = run.died;
   }
 
   /**
@@ -151,14 +152,6 @@ export class PartitionHandle {
     return this.remote as Remote<PartitionOsApi>;
   }
 
-  private diedAfter(exited: Promise<Error>): Tripwire {
-    // Not a promise every spawn races: each race stayed on it, with the program's result, until
-    // the partition exited (~0.8 KB a spawn, and every result: memory hunt, wave 19).
-    const died = new Tripwire();
-    void exited.then((e) => died.trip(e));
-    return died;
-  }
-
   /** The partition's id (`partitions[i].id`). */
   get id(): number {
     return this.spec.id;
@@ -192,7 +185,12 @@ export class PartitionHandle {
     return worker;
   }
 
-  private watch(): Promise<Error> {
+  /**
+   * This run's end: `exited` settles with why once its worker has exited; `died` then fails what
+   * waits on the run. Not a promise every spawn races: each race stayed on it, with the program's
+   * result, until the partition exited (~0.8 KB a spawn, and every result: memory hunt, wave 19).
+   */
+  private watch(): { exited: Promise<Error>; died: Tripwire } {
     let error: Error | undefined;
     const worker = this.worker;
     const os = this.remote;
@@ -206,7 +204,14 @@ export class PartitionHandle {
       error = new MachineError('EINVAL', `it posted ${what}, and was ended`);
       void worker.terminate();
     };
+    // Whether the worker's last message reached this thread in the current turn: Node hands over
+    // what a worker posted before it ended inside its 'exit', with no turn in between.
+    let heardThisTurn = false;
     worker.on('message', () => {
+      if (!heardThisTurn) {
+        heardThisTurn = true;
+        queueMicrotask(() => (heardThisTurn = false));
+      }
       if (!ledger.take()) refuse(`a message to the operator that answers no call (a partition posts only answers to the operator's calls)`);
     });
     // A message this thread fails to deserialize (nested deeper than its stack takes: a worker's stack is
@@ -220,8 +225,12 @@ export class PartitionHandle {
     );
     // Not events.once(worker, 'exit'): that rejects on 'error', and a crashed partition must still be reported as an exit.
     // terminate() may end the run first, without the exit (letGo): the worker's later exit then changes nothing.
-    return new Promise<number>((resolve) => {
-      worker.once('exit', resolve);
+    let answeredAtExit = false;
+    const exited = new Promise<number>((resolve) => {
+      worker.once('exit', (exitCode: number) => {
+        answeredAtExit = heardThisTurn;
+        resolve(exitCode);
+      });
       this.letGo = () => resolve(1);
     }).then((exitCode) => {
       this.alive = false;
@@ -238,6 +247,13 @@ export class PartitionHandle {
               : `exited with code ${exitCode}${error ? `: ${error.message}` : ''}; restart() it, or create a new machine`;
       return new MachineError('EPARTITIONDOWN', `partition ${this.id} (${this.name}) ${what}`, { cause: error });
     });
+    const died = new Tripwire();
+    // What the worker posted before it ended is its answer. An operator's thread busy while the
+    // worker answered and then crashed hears both in the exit's turn, and the exit, tripped at once,
+    // won the race to the caller: spawn() of a program that had started rejected, and so did the
+    // result of one that had returned. Tripped a turn later, each of those answers settles first.
+    void exited.then((e) => (answeredAtExit ? setImmediate(() => died.trip(e)) : died.trip(e)));
+    return { exited, died };
   }
 
   // The untyped form comes first: when a call fits neither, TypeScript reports the last
@@ -489,8 +505,9 @@ export class PartitionHandle {
     this.remote = this.machine.connect(this.worker, undefined, this.ledger);
     this.alive = true;
     this.stopping = undefined;
-    this.exited = this.watch();
-    this.died = this.diedAfter(this.exited);
+    const run = this.watch();
+    this.exited = run.exited;
+    this.died = run.died;
     try {
       await closing.race(this.booted('restart'));
     } catch (e) {
