@@ -9,7 +9,10 @@
  * the writable buffer fills, and 'drain' follows when the ring has room),
  * and the channel is read only while the consumer wants more (so a slow
  * reader leaves messages in the receive ring, which back-pressures the
- * sender through the hardware). While another channel of the same process
+ * sender through the hardware). Small messages that arrive while the consumer
+ * has not taken what it holds are copied together into one chunk (THREATS
+ * case 78: the high-water mark counts bytes, and each chunk costs ~150 bytes
+ * of heap whatever its size). While another channel of the same process
  * is read, up to 4 MiB of this one are kept for it first, and a consumer
  * that then wants nothing for 1 s loses the stream to ENOBUFS (THREATS
  * case 44): give a stream read by a slow sink a process of its own.
@@ -27,6 +30,15 @@ export interface ChannelStreamOptions {
   /** Bytes the writable side buffers before `write()` returns false. */
   writableHighWaterMark?: number;
 }
+
+/**
+ * Messages under this many bytes (or under the readable high-water mark, if lower) that arrive while
+ * the readable side still holds data are gathered into one chunk of at least this size (THREATS
+ * case 78): Node counts a chunk by its bytes, but each costs ~150 bytes of heap (its views and its
+ * buffer list node), so a peer that sent 1-byte messages to a stream read slowly made it hold
+ * ~150 times its high-water mark.
+ */
+const GATHER_BYTES = 4096;
 
 const OPTION_NAMES = ['highWaterMark', 'readableHighWaterMark', 'writableHighWaterMark'] as const;
 
@@ -67,12 +79,18 @@ export class ChannelStream extends Duplex {
   /** setTimeout(): idle milliseconds before 'timeout' (0: none), and its timer, re-armed by traffic. */
   private idleMs = 0;
   private idleTimer: NodeJS.Timeout | undefined;
+  /** Small messages gathered while the consumer holds data (case 78): made once, at the first, and reused. */
+  private gathered: Buffer | undefined;
+  private gatheredBytes = 0;
+  /** Messages under this size are gathered: GATHER_BYTES, or the readable high-water mark if lower. */
+  private readonly gatherBelow: number;
 
   constructor(
     private readonly channel: StreamedChannel,
     options?: ChannelStreamOptions,
   ) {
     super({ ...checkOptions(options), allowHalfOpen: false, decodeStrings: true });
+    this.gatherBelow = Math.min(GATHER_BYTES, this.readableHighWaterMark);
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, done: (error?: Error | null) => void): void {
@@ -106,11 +124,11 @@ export class ChannelStream extends Duplex {
         const message = this.channel.takeInTurn();
         if (message !== undefined) {
           this.active();
-          if (!this.push(message)) return;
+          if (!this.hand(message)) return;
           continue;
         }
         if (!(await this.channel.readable())) {
-          this.push(null);
+          this.endReadable();
           return;
         }
         if (this.destroyed) return;
@@ -122,19 +140,67 @@ export class ChannelStream extends Duplex {
     }
   }
 
+  /**
+   * Hand one message to the readable side; false once it holds its high-water mark. A small one that
+   * comes while the consumer has not taken what the side holds is gathered with the next ones
+   * instead of pushed alone (case 78): the consumer gets them at its next read() (see read()), or
+   * once GATHER_BYTES are gathered. Pushed alone, each took ~150 bytes of heap for its byte or two.
+   */
+  private hand(message: Uint8Array): boolean {
+    const n = message.byteLength;
+    if (n >= this.gatherBelow || (this.gatheredBytes === 0 && this.readableLength === 0)) {
+      // What was gathered goes first, in order; the message, taken from the channel, is pushed even
+      // past the mark (as any message is: push() only says whether to take more).
+      if (this.gatheredBytes > 0) this.flush();
+      return this.push(message);
+    }
+    // A message under gatherBelow always fits: gathered stays under gatherBelow before it is added.
+    const into = (this.gathered ??= Buffer.allocUnsafeSlow(2 * this.gatherBelow));
+    into.set(message, this.gatheredBytes);
+    this.gatheredBytes += n;
+    return this.gatheredBytes < this.gatherBelow || this.flush();
+  }
+
+  /** Push what was gathered, as one chunk of its own memory (the gathering buffer is reused); push()'s answer. */
+  private flush(): boolean {
+    const n = this.gatheredBytes;
+    if (n === 0) return this.readableLength < this.readableHighWaterMark;
+    this.gatheredBytes = 0;
+    return this.push(Buffer.from(this.gathered!.subarray(0, n)));
+  }
+
+  /** End of the readable side: what was gathered goes first. */
+  private endReadable(): void {
+    if (this.readableEnded || this.destroyed) return;
+    this.flush();
+    this.push(null);
+  }
+
+  /**
+   * As Readable's, but a read that asks for data (not read(0), Node's own poll) first gets what was
+   * gathered (case 78): every way a consumer takes data (flowing mode, pipe, 'readable' and read(),
+   * async iteration) goes through read(), so gathered bytes never wait for a later message.
+   */
+  override read(size?: number): any {
+    if (this.gatheredBytes > 0 && size !== 0 && !this.readableEnded && !this.destroyed) this.flush();
+    return super.read(size);
+  }
+
   override _final(done: (error?: Error | null) => void): void {
     this.channel.close().then(() => {
       done();
       // No half-close: nothing more can arrive, so the readable side ends too (after what it
-      // buffered), whether or not anyone reads it; read(0), as net.Socket does at EOF, lets 'end'
-      // (and so 'close' and finished()) come without a consumer.
-      this.push(null);
+      // buffered and gathered), whether or not anyone reads it; read(0), as net.Socket does at EOF,
+      // lets 'end' (and so 'close' and finished()) come without a consumer.
+      this.endReadable();
       this.read(0);
     }, done);
   }
 
   override _destroy(error: Error | null, done: (error?: Error | null) => void): void {
     clearTimeout(this.idleTimer);
+    this.gathered = undefined;
+    this.gatheredBytes = 0;
     this.channel.close().then(
       () => done(error),
       (closeError: Error) => done(error ?? closeError),
