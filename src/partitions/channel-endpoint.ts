@@ -37,6 +37,17 @@ const MAX_CALLS_REFUSED_AS_CALLER = 64;
 /** Messages waiting for ring space to go out (the peer is not reading); past this the channel ends. */
 const MAX_MESSAGES_QUEUED = 65_536;
 
+/**
+ * Bytes held by the buffers of messages whose fragments are still coming, over every channel of
+ * this thread (the partition: module state, one per worker isolate). They are ArrayBuffers, outside
+ * the heap the partition's resourceLimits bound, and each channel may gather up to
+ * MAX_RPC_MESSAGE_BYTES: a peer that sent half of that on each of many channels and never the last
+ * fragment made the partition hold 64 MiB a channel (THREATS case 79). Together they may take at
+ * most what one message may (half the heap's free room, checkCost): a message larger than that is
+ * refused when whole anyway.
+ */
+let gatheringBytes = 0;
+
 /** The message types comlink's wrap side sends; each waits for an answer with its id. */
 const REQUEST_TYPES = new Set(['GET', 'SET', 'APPLY', 'CONSTRUCT', 'ENDPOINT', 'RELEASE']);
 
@@ -396,14 +407,19 @@ export class ChannelEndpoint implements Endpoint {
         if (size === 0 && m[0] === LAST) whole = m.subarray(1);
         else {
           if (size + m.byteLength - 1 > gathered.byteLength) {
-            const grown = new Uint8Array(Math.min(MAX_RPC_MESSAGE_BYTES, Math.max(2 * gathered.byteLength, size + m.byteLength - 1, 64 * 1024)));
+            const needed = size + m.byteLength - 1;
+            // Only when the buffer grows (it doubles), not per fragment: case 79's bound over every channel.
+            const grownBytes = this.gatheringRoom(needed, gathered.byteLength, Math.min(MAX_RPC_MESSAGE_BYTES, Math.max(2 * gathered.byteLength, needed, 64 * 1024)));
+            const grown = new Uint8Array(grownBytes);
             grown.set(gathered.subarray(0, size));
+            gatheringBytes += grownBytes - gathered.byteLength;
             gathered = grown;
           }
           gathered.set(m.subarray(1), size);
           size += m.byteLength - 1;
           if (m[0] === MORE) continue;
           whole = gathered.subarray(0, size);
+          gatheringBytes -= gathered.byteLength;
           gathered = new Uint8Array(0);
           size = 0;
         }
@@ -422,7 +438,31 @@ export class ChannelEndpoint implements Endpoint {
     } catch (e) {
       this.fail(e);
       await this.channel.close().catch(() => {});
+    } finally {
+      // A message cut off by the channel's end (or refused) holds nothing more.
+      gatheringBytes -= gathered.byteLength;
     }
+  }
+
+  /**
+   * The size the buffer of a partial message that already holds `held` bytes may grow to: `wanted`
+   * (doubling), less where that would take what every partial message of this thread holds together
+   * past half the heap's free room (case 79), checkCost's budget for one whole message; at least
+   * `needed`, the bytes that arrived, or the message is refused: one that large would be refused
+   * when whole anyway, so an honest message is never refused here for its own size alone.
+   */
+  private gatheringRoom(needed: number, held: number, wanted: number): number {
+    const heap = getHeapStatistics();
+    const budget = Math.max(0, heap.heap_size_limit - heap.used_heap_size) / 2;
+    const room = budget - (gatheringBytes - held);
+    if (needed > room) {
+      throw this.protocolError(
+        `${needed} bytes of a message whose last fragment has not come, while this partition's other unfinished messages, on every channel, ` +
+          `hold ${mib(gatheringBytes - held)}: together they may hold at most ${mib(budget)} (half of this partition's free heap, the most one whole message may take); ` +
+          "send large values in several calls, or raise the receiving partition's resourceLimits.maxOldGenerationSizeMb",
+      );
+    }
+    return Math.max(needed, Math.min(wanted, Math.floor(room)));
   }
 
   /**
