@@ -47,6 +47,28 @@ const MAX_MESSAGES_QUEUED = 65_536;
  * refused when whole anyway.
  */
 let gatheringBytes = 0;
+/**
+ * Bytes of serialized messages posted and not yet written to their channels, over every channel of
+ * this thread (module state, as gatheringBytes). The count bound (MAX_MESSAGES_QUEUED) let a caller
+ * that read no answer make its server hold 65,536 answers of whatever size the api returns, outside
+ * the heap: 20,000 calls of an api returning 64 KiB held 1.4 GB (THREATS case 80). Now a serving
+ * side reads no more requests while its answers wait and, past QUEUED_BYTES_FLOOR, the answers
+ * waiting on every channel hold more than half the heap's free room (receive()): the caller's
+ * requests then wait in the rings, as a socket's reader that stops reading holds back its sender.
+ */
+let queuedBytes = 0;
+const QUEUED_BYTES_FLOOR = 4 * 1024 * 1024;
+
+/** @internal For tests: what comlink's buffers outside the heap hold now in this thread (cases 79, 80). */
+export function comlinkBytesHeld(): { gathering: number; queued: number } {
+  return { gathering: gatheringBytes, queued: queuedBytes };
+}
+
+/** Half of this partition's free heap: what one message may take in (case 60), and what comlink's buffers outside the heap may hold together (cases 79, 80). */
+function halfFreeHeap(): number {
+  const heap = getHeapStatistics();
+  return Math.max(0, heap.heap_size_limit - heap.used_heap_size) / 2;
+}
 
 /** The message types comlink's wrap side sends; each waits for an answer with its id. */
 const REQUEST_TYPES = new Set(['GET', 'SET', 'APPLY', 'CONSTRUCT', 'ENDPOINT', 'RELEASE']);
@@ -178,8 +200,9 @@ export class ChannelEndpoint implements Endpoint {
   /** A RELEASE reached comlink's expose, which serves nothing after it. */
   private released = false;
   private refusedAsCaller = 0;
-  /** Messages posted and not yet written to the channel (waiting for ring space). */
+  /** Messages posted and not yet written to the channel (waiting for ring space), and their bytes. */
   private queued = 0;
+  private queuedHere = 0;
 
   /**
    * `served`: the object this side serves (exposeOverChannel), whose calls are checked here first;
@@ -223,16 +246,27 @@ export class ChannelEndpoint implements Endpoint {
       return;
     }
     if (id !== undefined) this.unanswered.set(id, message);
+    const size = bytes.byteLength;
     if (++this.queued > MAX_MESSAGES_QUEUED) {
       // The peer has read none of these: holding more would only grow this partition's memory.
       this.fail(this.protocolError(`nothing while ${MAX_MESSAGES_QUEUED} messages waited to be sent to it`, 'read'));
       void this.channel.close().catch(() => {});
       return;
     }
+    this.queuedHere += size;
+    queuedBytes += size;
+    const sent = (): void => {
+      this.queued--;
+      this.queuedHere -= size;
+      queuedBytes -= size;
+    };
     this.sending = this.sending
       .then(() => this.sendFragments(bytes))
-      .then(() => void this.queued--)
-      .catch((e: unknown) => this.fail(e));
+      // Counted out whether it went or not: queuedBytes is every channel's, and must not drift.
+      .then(sent, (e: unknown) => {
+        sent();
+        this.fail(e);
+      });
   }
 
   /** An answer of the serving side to a call it was asked (forgotten as it goes out), or undefined. */
@@ -433,6 +467,12 @@ export class ChannelEndpoint implements Endpoint {
         const refused = this.refusal(data);
         if (refused !== undefined) this.postMessage(refused);
         else this.dispatch({ data }); // a thrown error is rebuilt by control-plane.ts's `throw` handler, with its class and code
+        // Case 80: answers pile up only when the caller reads them slower than it asks; then read
+        // no more of its requests until this channel's answers went. Not on the calling side: what
+        // waits there is its own program's calls. The heap is looked at only past the floor.
+        if (this.served !== undefined && this.queuedHere > 0 && queuedBytes > QUEUED_BYTES_FLOOR && queuedBytes > halfFreeHeap()) {
+          await this.sending;
+        }
       }
       this.fail(new ChannelError('ECLOSED', `channel ${this.channel.handle} was closed`));
     } catch (e) {
@@ -452,8 +492,7 @@ export class ChannelEndpoint implements Endpoint {
    * when whole anyway, so an honest message is never refused here for its own size alone.
    */
   private gatheringRoom(needed: number, held: number, wanted: number): number {
-    const heap = getHeapStatistics();
-    const budget = Math.max(0, heap.heap_size_limit - heap.used_heap_size) / 2;
+    const budget = halfFreeHeap();
     const room = budget - (gatheringBytes - held);
     if (needed > room) {
       throw this.protocolError(
