@@ -1,7 +1,7 @@
 /**
  * Regression cover for the eighth attack run's probes that found nothing (docs/THREATS.md, "Found
  * nothing (attack run 8d)"): a stream written to a peer that closes or dies mid-write ends with a
- * typed error and settles every callback; control calls that transfer a MessagePort or an
+ * typed error and settles every callback; 0-byte messages to a stream hold nothing; control calls that transfer a MessagePort or an
  * ArrayBuffer they do not reference are answered as any call, counted as nothing, and hold nothing.
  */
 import { expect, it } from 'vitest';
@@ -32,6 +32,15 @@ for (const how of ['close', 'crash'] as const) {
     }, 30_000);
   }
 }
+
+it('50,000 0-byte messages to a stream read slowly are taken, and the 1-byte message after them arrives', async () => {
+  await using machine = await createMachine({ partitions: [{ id: 1 }, { id: 2 }] });
+  const reader = await machine.partition(1).spawn(fixture('stream-sink.mjs'), { port: 80, read: 1 });
+  const sizes = [...new Array<number>(50_000).fill(0), 1];
+  const writer = await machine.partition(2).spawn(fixture('tiny-writer.mjs'), { partition: 1, port: 80, n: sizes.length, sizes });
+  expect(await reader.result).toEqual({ bytes: 1, misordered: 0 });
+  expect(await writer.result).toEqual({ sent: 50_001 });
+}, 30_000);
 
 for (const kind of ['port', 'buffer'] as const) {
   it(`control calls transferring ${kind === 'port' ? 'a MessagePort' : 'an ArrayBuffer'} they do not reference are answered as any call, counted as nothing`, async () => {
