@@ -12,4 +12,4 @@ export { setBytes } from './shared/shared-copy.js';
 export { recordThreadName, setThreadLabel, THREAD_NAMES_ENV, type ThreadNameRecord } from './thread-names.js';
 export { droppedAdvice } from './trace-export.js';
 export { DEFAULTS, MAX_TRACE_RECORDS, MIN_TRACE_RECORDS } from './options.js';
-export { comlinkBytesHeld } from './partitions/channel-endpoint.js';
+export { comlinkBytesHeld } from './partitions/comlink-held.js';

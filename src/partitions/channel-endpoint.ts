@@ -18,6 +18,7 @@ import { answerWithError, type Endpoint } from '../shared/control-plane.js';
 import { ChannelError, describeValue } from '../shared/errors.js';
 import type { Channel } from './channel.js';
 import { cloneCost } from './clone-cost.js';
+import { comlinkHeld } from './comlink-held.js';
 
 const LAST = 0;
 const MORE = 1;
@@ -37,32 +38,8 @@ const MAX_CALLS_REFUSED_AS_CALLER = 64;
 /** Messages waiting for ring space to go out (the peer is not reading); past this the channel ends. */
 const MAX_MESSAGES_QUEUED = 65_536;
 
-/**
- * Bytes held by the buffers of messages whose fragments are still coming, over every channel of
- * this thread (the partition: module state, one per worker isolate). They are ArrayBuffers, outside
- * the heap the partition's resourceLimits bound, and each channel may gather up to
- * MAX_RPC_MESSAGE_BYTES: a peer that sent half of that on each of many channels and never the last
- * fragment made the partition hold 64 MiB a channel (THREATS case 79). Together they may take at
- * most what one message may (half the heap's free room, checkCost): a message larger than that is
- * refused when whole anyway.
- */
-let gatheringBytes = 0;
-/**
- * Bytes of serialized messages posted and not yet written to their channels, over every channel of
- * this thread (module state, as gatheringBytes). The count bound (MAX_MESSAGES_QUEUED) let a caller
- * that read no answer make its server hold 65,536 answers of whatever size the api returns, outside
- * the heap: 20,000 calls of an api returning 64 KiB held 1.4 GB (THREATS case 80). Now a serving
- * side reads no more requests while its answers wait and, past QUEUED_BYTES_FLOOR, the answers
- * waiting on every channel hold more than half the heap's free room (receive()): the caller's
- * requests then wait in the rings, as a socket's reader that stops reading holds back its sender.
- */
-let queuedBytes = 0;
+/** Past this many bytes waiting on every channel, a serving side looks whether they hold more than its budget (case 80). */
 const QUEUED_BYTES_FLOOR = 4 * 1024 * 1024;
-
-/** @internal For tests: what comlink's buffers outside the heap hold now in this thread (cases 79, 80). */
-export function comlinkBytesHeld(): { gathering: number; queued: number } {
-  return { gathering: gatheringBytes, queued: queuedBytes };
-}
 
 /** Half of this partition's free heap: what one message may take in (case 60), and what comlink's buffers outside the heap may hold together (cases 79, 80). */
 function halfFreeHeap(): number {
@@ -254,15 +231,15 @@ export class ChannelEndpoint implements Endpoint {
       return;
     }
     this.queuedHere += size;
-    queuedBytes += size;
+    comlinkHeld.queued += size;
     const sent = (): void => {
       this.queued--;
       this.queuedHere -= size;
-      queuedBytes -= size;
+      comlinkHeld.queued -= size;
     };
     this.sending = this.sending
       .then(() => this.sendFragments(bytes))
-      // Counted out whether it went or not: queuedBytes is every channel's, and must not drift.
+      // Counted out whether it went or not: comlinkHeld.queued is every channel's, and must not drift.
       .then(sent, (e: unknown) => {
         sent();
         this.fail(e);
@@ -446,14 +423,14 @@ export class ChannelEndpoint implements Endpoint {
             const grownBytes = this.gatheringRoom(needed, gathered.byteLength, Math.min(MAX_RPC_MESSAGE_BYTES, Math.max(2 * gathered.byteLength, needed, 64 * 1024)));
             const grown = new Uint8Array(grownBytes);
             grown.set(gathered.subarray(0, size));
-            gatheringBytes += grownBytes - gathered.byteLength;
+            comlinkHeld.gathering += grownBytes - gathered.byteLength;
             gathered = grown;
           }
           gathered.set(m.subarray(1), size);
           size += m.byteLength - 1;
           if (m[0] === MORE) continue;
           whole = gathered.subarray(0, size);
-          gatheringBytes -= gathered.byteLength;
+          comlinkHeld.gathering -= gathered.byteLength;
           gathered = new Uint8Array(0);
           size = 0;
         }
@@ -470,7 +447,7 @@ export class ChannelEndpoint implements Endpoint {
         // Case 80: answers pile up only when the caller reads them slower than it asks; then read
         // no more of its requests until this channel's answers went. Not on the calling side: what
         // waits there is its own program's calls. The heap is looked at only past the floor.
-        if (this.served !== undefined && this.queuedHere > 0 && queuedBytes > QUEUED_BYTES_FLOOR && queuedBytes > halfFreeHeap()) {
+        if (this.served !== undefined && this.queuedHere > 0 && comlinkHeld.queued > QUEUED_BYTES_FLOOR && comlinkHeld.queued > halfFreeHeap()) {
           await this.sending;
         }
       }
@@ -480,7 +457,7 @@ export class ChannelEndpoint implements Endpoint {
       await this.channel.close().catch(() => {});
     } finally {
       // A message cut off by the channel's end (or refused) holds nothing more.
-      gatheringBytes -= gathered.byteLength;
+      comlinkHeld.gathering -= gathered.byteLength;
     }
   }
 
@@ -493,11 +470,11 @@ export class ChannelEndpoint implements Endpoint {
    */
   private gatheringRoom(needed: number, held: number, wanted: number): number {
     const budget = halfFreeHeap();
-    const room = budget - (gatheringBytes - held);
+    const room = budget - (comlinkHeld.gathering - held);
     if (needed > room) {
       throw this.protocolError(
         `${needed} bytes of a message whose last fragment has not come, while this partition's other unfinished messages, on every channel, ` +
-          `hold ${mib(gatheringBytes - held)}: together they may hold at most ${mib(budget)} (half of this partition's free heap, the most one whole message may take); ` +
+          `hold ${mib(comlinkHeld.gathering - held)}: together they may hold at most ${mib(budget)} (half of this partition's free heap, the most one whole message may take); ` +
           "send large values in several calls, or raise the receiving partition's resourceLimits.maxOldGenerationSizeMb",
       );
     }
