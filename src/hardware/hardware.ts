@@ -8,7 +8,6 @@ import { ChannelStateTable } from './channel-state-table.js';
 import { ConnectionManager } from './connection-manager.js';
 import { bindPartitionControl, PartitionControl } from './control-endpoint.js';
 import { Counters } from './counters.js';
-import { CounterSlot } from '../shared/layout.js';
 import { Engine } from './engine.js';
 import { KeyTable } from './key-table.js';
 import { PartitionPort } from './partition-port.js';
@@ -17,6 +16,7 @@ import { Scheduler } from './scheduler.js';
 import { HardwareTrace } from './trace.js';
 import type { Links } from './link/links.js';
 import type { ResolvedOptions } from '../shared/boot.js';
+import { CounterSlot } from '../shared/layout.js';
 
 export class Hardware {
   readonly ports: PartitionPort[];

@@ -56,7 +56,7 @@ const STDIO_FLUSH_BOUND_MS = 1000;
  * after STDIO_FLUSH_BOUND_MS, if the operator's own output is blocked). A worker's stdio holds its
  * writes until the operator's thread takes each chunk, and a terminate() drops what it still holds:
  * an operator that closed the machine as soon as a result arrived lost the program's last lines
- * (of 5,000 lines written just before, all but one).
+ * (177–197 of 200, when the program's receives blocked its thread between lines).
  */
 async function stdioFlushed(): Promise<void> {
   if (process.stdout.writableLength === 0 && process.stderr.writableLength === 0) return;

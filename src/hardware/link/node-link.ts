@@ -212,16 +212,19 @@ export class NodeLink {
     if (this.state !== LinkState.UP || socket === undefined) return Promise.resolve();
     this.writeAcks(true);
     this.writeOut();
-    const giveUpAt = clock.now() + capMs;
+    const endedAt = clock.now();
+    const giveUpAt = endedAt + capMs;
     return new Promise<void>((resolve) => {
       const done = (): void => {
         clearInterval(look);
         this.down('this node is closing');
         resolve();
       };
+      // Quiet since the end() at the earliest: a peer whose heartbeats are further apart than
+      // quietMs still gets that long to read what was written and end its side.
       const look = setInterval(() => {
         const at = clock.now();
-        if (at - this.lastReceived >= quietMs || at >= giveUpAt) done();
+        if (at - Math.max(this.lastReceived, endedAt) >= quietMs || at >= giveUpAt) done();
       }, Math.max(1, Math.min(quietMs, 50)));
       socket.once('close', done);
       socket.end();
