@@ -110,11 +110,8 @@ function setterAt(api: object, path: readonly string[]): boolean {
   }
   const name = path[path.length - 1];
   if (name === undefined || ownOrInherited(target, name) !== ACCESSOR) return false;
-  for (let o = target as object | null; o !== null; o = Object.getPrototypeOf(o)) {
-    const d = Object.getOwnPropertyDescriptor(o, name);
-    if (d !== undefined) return d.set !== undefined && !isPlatformPrototype(o);
-  }
-  return false;
+  const holder = holderOf(target as object, name);
+  return Object.getOwnPropertyDescriptor(holder, name)?.set !== undefined && !isPlatformPrototype(holder);
 }
 
 /** The object along `o`'s prototype chain that holds its own property `name` (by descriptors: no getter runs). */
@@ -487,14 +484,12 @@ export class ChannelEndpoint implements Endpoint {
    * bytes, costs ~200 bytes of heap), and the peer is another partition.
    */
   private checkCost(whole: Uint8Array): void {
-    const heap = getHeapStatistics();
-    const free = Math.max(0, heap.heap_size_limit - heap.used_heap_size);
-    const budget = free / 2;
+    const budget = halfFreeHeap();
     const cost = cloneCost(whole, budget);
     if ('refused' in cost) throw this.protocolError(`a message that is not a structured clone this side takes (${cost.refused})`);
     if (cost.bytes > budget) {
       throw this.protocolError(
-        `a message that would take more than ${mib(budget)} of heap to take in (${whole.byteLength} bytes on the wire; ${mib(free)} of this partition's heap is free, and half of that is the most one message may take)`,
+        `a message that would take more than ${mib(budget)} of heap to take in (${whole.byteLength} bytes on the wire; ${mib(2 * budget)} of this partition's heap is free, and half of that is the most one message may take)`,
       );
     }
   }

@@ -59,7 +59,6 @@ const STDIO_FLUSH_BOUND_MS = 1000;
  * (177–197 of 200, when the program's receives blocked its thread between lines).
  */
 async function stdioFlushed(): Promise<void> {
-  if (process.stdout.writableLength === 0 && process.stderr.writableLength === 0) return;
   const deadline = performance.now() + STDIO_FLUSH_BOUND_MS;
   while ((process.stdout.writableLength > 0 || process.stderr.writableLength > 0) && performance.now() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, 1));

@@ -9,9 +9,10 @@ import { Links } from '../../src/hardware/link/links.js';
 import type { FrameSink } from '../../src/hardware/link/link-reader.js';
 import { LINK_AUTH_FAILURES, LINK_DIAL_FAILURES, LINK_UPS, linkCounterBytes, LinkState } from '../../src/shared/link-counters.js';
 import { makeCertificates } from './certs.js';
-import { F, HostilePeer, PEER_WINDOW_BYTES } from './hostile-peer.js';
-import { closeNodes, PROGRESS, startNode } from './harness.js';
+import { F } from './hostile-peer.js';
+import { closeNodes } from './harness.js';
 import { LOOPBACK } from './pair.js';
+import { senderBehindSpentWindow } from './spent-window.js';
 import { waitFor } from '../security/harness.js';
 
 const certs = makeCertificates([1, 2]);
@@ -81,28 +82,16 @@ it('wave 22: a dial in flight when the node began to close is dropped, unanswere
 /**
  * Wave 21 (Hardware.closeLinks): a peer that never acknowledges, and floods the closing node with
  * CONNECTs it must refuse and ACKs for no channel while it hands over, does not hold the close
- * past its bound nor change what it hands over: the node's process exits 0, the peer got exactly
+ * past its cap nor change what it hands over: the node's process exits 0, the peer got exactly
  * the messages its window let go, then one CLOSE of its channel with EPEERDEAD (the partition
  * stopped with SENDs still waiting for the window), and the connection ends.
  */
 it('wave 21: a peer that never acknowledges and floods the closing node gets exactly its window, then EPEERDEAD, and the close ends', async () => {
   const SIZE = 1024;
   const OUR_CHANNEL = 77;
-  const b = await startNode({
-    partitions: [{ id: 1 }],
-    wait: 'sleep',
-    node: { id: 2, listen: { host: LOOPBACK, port: 0 }, peers: [{ id: 1 }], certificates: certs.paths(2), deadAfterMs: 2000 },
-  });
-  const peer = await HostilePeer.dial(b.port!, certs.tls(1));
+  const { b, peer, fit } = await senderBehindSpentWindow(certs, SIZE, OUR_CHANNEL);
   let flooding = true;
   try {
-    const tx = await b.spawn(1, 'sender', { node: 1, partition: 1, port: 7, count: 6000, size: SIZE });
-    const connect = await peer.next((f) => f.type === F.FrameType.CONNECT, 'the CONNECT from node 2');
-    peer.send(peer.connectOkFrame(connect.bytes.readUInt32LE(F.ConnectFrame.REQUEST_OFFSET), OUR_CHANNEL, 1));
-    // The window the peer granted (PEER_WINDOW_BYTES), in messages: the first always goes, then as long as the sum fits.
-    const fit = Math.floor(PEER_WINDOW_BYTES / F.messageBytes(SIZE));
-    await waitFor('the window to be spent', () => peer.dataMessages(OUR_CHANNEL) === fit);
-    await waitFor('the sender to wait for the window', async () => (await tx.control.read())[PROGRESS] > fit);
     // CONNECTs granting no valid window (each refused EINVAL), and ACKs naming no channel, until the connection ends.
     const badConnect = peer.frame(F.FrameType.CONNECT, F.ConnectFrame.BYTES);
     badConnect.writeUInt32LE(1, F.ConnectFrame.SOURCE_PARTITION_OFFSET);

@@ -9,9 +9,9 @@
  */
 import { afterAll, expect, it } from 'vitest';
 import { makeCertificates } from './certs.js';
-import { F, HostilePeer, PEER_WINDOW_BYTES } from './hostile-peer.js';
-import { closeNodes, PROGRESS, startNode } from './harness.js';
-import { LOOPBACK } from './pair.js';
+import { F } from './hostile-peer.js';
+import { closeNodes } from './harness.js';
+import { senderBehindSpentWindow } from './spent-window.js';
 import { waitFor } from '../security/harness.js';
 
 const certs = makeCertificates([1, 2]);
@@ -22,21 +22,10 @@ afterAll(() => certs.remove());
 it('a peer trickling ACKs (one message at a time, never still) holds a closing node only to its cap: exit 0, then EPEERDEAD after what its ACKs let go', async () => {
   const SIZE = 1024;
   const OUR_CHANNEL = 77;
-  const b = await startNode({
-    partitions: [{ id: 1 }],
-    wait: 'sleep',
-    node: { id: 2, listen: { host: LOOPBACK, port: 0 }, peers: [{ id: 1 }], certificates: certs.paths(2), deadAfterMs: 2000 },
-  });
-  const peer = await HostilePeer.dial(b.port!, certs.tls(1));
+  const { b, peer, connect, fit } = await senderBehindSpentWindow(certs, SIZE, OUR_CHANNEL);
   let trickle: NodeJS.Timeout | undefined;
   try {
-    const tx = await b.spawn(1, 'sender', { node: 1, partition: 1, port: 7, count: 6000, size: SIZE });
-    const connect = await peer.next((f) => f.type === F.FrameType.CONNECT, 'the CONNECT from node 2');
     const theirs = connect.bytes.readUInt32LE(F.ConnectFrame.SOURCE_CHANNEL_OFFSET);
-    peer.send(peer.connectOkFrame(connect.bytes.readUInt32LE(F.ConnectFrame.REQUEST_OFFSET), OUR_CHANNEL, 1));
-    const fit = Math.floor(PEER_WINDOW_BYTES / F.messageBytes(SIZE));
-    await waitFor('the window to be spent', () => peer.dataMessages(OUR_CHANNEL) === fit);
-    await waitFor('the sender to wait for the window', async () => (await tx.control.read())[PROGRESS] > fit);
     const first = peer.frames.find((f) => f.type === F.FrameType.DATA)!.bytes.readUInt32LE(F.DataFrame.SEQUENCE_OFFSET);
     // One more message acknowledged each time: the window opens by one message, one more SEND goes.
     let acked = 0;

@@ -6,20 +6,16 @@
  * strings onto the api's array until the server ran out of heap (case 69's hoard, by APPLY).
  */
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { createMachine, type Machine } from '../../src/index.js';
+import type { Machine, MachineEvents } from '../../src/index.js';
+import { comlinkServerMachine } from './harness.js';
 
 const program = new URL('../fixtures/security/rpc-platform-method.mjs', import.meta.url);
 
 let machine: Machine;
-const exits: { id: number; reason: string }[] = [];
+const exits: Array<MachineEvents['partitionExit'][0]> = [];
 beforeEach(async () => {
   exits.length = 0;
-  machine = await createMachine({
-    partitions: [{ id: 1, resourceLimits: { maxOldGenerationSizeMb: 64 } }, { id: 2 }, { id: 3 }],
-    maxMessageBytes: 16384,
-    wait: 'sleep',
-  });
-  machine.on('partitionExit', (info) => exits.push(info));
+  machine = await comlinkServerMachine(exits);
 });
 afterEach(async () => {
   await machine.close();

@@ -8,12 +8,13 @@
  */
 import { expect, it } from 'vitest';
 import { createMachine } from '../../src/index.js';
+import { SMALL_HEAP_SERVER } from './harness.js';
 
 const fixture = (name: string): URL => new URL(`../fixtures/security/${name}`, import.meta.url);
 const MiB = 1 << 20;
 
 it('79: 20 MiB unfinished on each of 8 channels to a 64 MiB server: the partial messages hold under its budget, the rest end EINVAL, the next caller is served', async () => {
-  await using machine = await createMachine({ partitions: [{ id: 1, resourceLimits: { maxOldGenerationSizeMb: 64 } }, { id: 2 }, { id: 3 }] });
+  await using machine = await createMachine({ partitions: SMALL_HEAP_SERVER });
   const sent = new SharedArrayBuffer(4);
   const release = new SharedArrayBuffer(4);
   const server = await machine.partition(1).spawn(fixture('rpc-hoard.mjs'), { role: 'server', port: 9, clients: 8, sent });

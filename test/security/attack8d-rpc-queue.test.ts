@@ -9,12 +9,13 @@
  */
 import { expect, it } from 'vitest';
 import { createMachine } from '../../src/index.js';
+import { SMALL_HEAP_SERVER } from './harness.js';
 
 const fixture = (name: string): URL => new URL(`../fixtures/security/${name}`, import.meta.url);
 const MiB = 1 << 20;
 
 it('80: 3,000 calls of a 64 KiB answer written before any answer is read: the server holds its budget of answers, no more, and then serves them all', async () => {
-  await using machine = await createMachine({ partitions: [{ id: 1, resourceLimits: { maxOldGenerationSizeMb: 64 } }, { id: 2 }, { id: 3 }] });
+  await using machine = await createMachine({ partitions: SMALL_HEAP_SERVER });
   const sent = new SharedArrayBuffer(4);
   Atomics.store(new Int32Array(sent), 0, 1);
   const server = await machine.partition(1).spawn(fixture('rpc-hoard.mjs'), { role: 'server', port: 9, clients: 1, sent });

@@ -6,18 +6,15 @@
  * heap (ERR_WORKER_OUT_OF_MEMORY): a peer killed the partition it called.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createMachine, type Machine } from '../../src/index.js';
+import type { Machine } from '../../src/index.js';
+import { comlinkServerMachine } from './harness.js';
 
 const program = new URL('../fixtures/security/rpc-bomb.mjs', import.meta.url);
 
 let machine: Machine;
 beforeEach(async () => {
-  machine = await createMachine({
-    // The server's heap is small so that the bomb is small; the default 512 MiB falls to 8 times as many Maps.
-    partitions: [{ id: 1, resourceLimits: { maxOldGenerationSizeMb: 64 } }, { id: 2 }, { id: 3 }],
-    maxMessageBytes: 16384,
-    wait: 'sleep',
-  });
+  // The server's heap is small so that the bomb is small; the default 512 MiB falls to 8 times as many Maps.
+  machine = await comlinkServerMachine();
 });
 afterEach(async () => {
   await machine.close();

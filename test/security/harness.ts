@@ -5,7 +5,7 @@
  * sleeps) and compare counters exactly.
  */
 import { expect } from 'vitest';
-import { createMachine, type Machine, type MachineOptions, type PartitionStats } from 'lparlink';
+import { createMachine, type Machine, type MachineEvents, type MachineOptions, type PartitionStats } from 'lparlink';
 
 const fixture = (name: string) => new URL(`../fixtures/security/${name}`, import.meta.url);
 export const HOSTILE_OS = fixture('hostile-os.mjs');
@@ -26,6 +26,19 @@ export const SMALL = {
   receiveRingBytes: 4096,
   maxMessageBytes: 256,
 } as const;
+
+/**
+ * The partitions of the comlink attacks: 1 serves with a 64 MiB heap, so that what runs it out of
+ * heap is small (the default 512 MiB takes 8 times as much), 2 attacks it, 3 calls after.
+ */
+export const SMALL_HEAP_SERVER = [{ id: 1, resourceLimits: { maxOldGenerationSizeMb: 64 } }, { id: 2 }, { id: 3 }];
+
+/** A machine of SMALL_HEAP_SERVER whose messages may be 16 KiB (comlink's fragments); its partitionExit events go into `exits`. */
+export async function comlinkServerMachine(exits: Array<MachineEvents['partitionExit'][0]> = []): Promise<Machine> {
+  const machine = await createMachine({ partitions: SMALL_HEAP_SERVER, maxMessageBytes: 16384, wait: 'sleep' });
+  machine.on('partitionExit', (info) => exits.push(info));
+  return machine;
+}
 
 export interface Bench {
   machine: Machine;
