@@ -25,7 +25,7 @@ describe('61: a peer that keeps the ring full does not keep an awaiting reader f
     it(`61: ${how}: the victim's other process accepts and echoes an honest client while the flood goes on; every flooded message is read`, async () => {
       await using machine = await createMachine({ receiveRingBytes: 1024 * 1024, partitions: [{ id: VICTIM }, { id: FLOODER }, { id: HONEST }] });
       const done = new SharedArrayBuffer(4);
-      const victim = await machine.partition(VICTIM).spawn(fixture('loop-victim.mjs'), { port: 7, how, workUs: 20 });
+      const victim = await machine.partition(VICTIM).spawn(fixture('loop-victim.mjs'), { port: 7, how, workUs: 20, messageBytes: 64 });
       const echo = await machine.partition(VICTIM).spawn(fixture('echo-once-server.mjs'), { port: 8 });
       const flooder = await machine.partition(FLOODER).spawn(fixture('zero-flood.mjs'), { partition: VICTIM, port: 7, bytes: 64, stop: done, giveUpMs: 10_000 });
       // The flood is under way (delivered, not only sent) before the honest client connects.
