@@ -36,7 +36,12 @@ it('79: 20 MiB unfinished on each of 8 channels to a 64 MiB server: the partial 
   expect(r.served).toBe('closed');
   Atomics.store(new Int32Array(release), 0, 1);
   const outcomes = (await hoarder.result) as string[];
-  expect(outcomes.filter((o) => o === 'ECLOSED').length).toBe(r.ended.length);
+  // A write fails only once the hoarder's side has heard the end; a channel the server ended after
+  // its last write went into the ring reads 'sent' there (one of 7 in a CI run). So: every channel
+  // still gathering took all its writes, and each that failed did so because the server ended it.
+  expect(outcomes.every((o) => o === 'sent' || o === 'ECLOSED')).toBe(true);
+  expect(outcomes.filter((o) => o === 'sent').length).toBeGreaterThanOrEqual(gathering);
+  expect(outcomes.filter((o) => o === 'ECLOSED').length).toBeLessThanOrEqual(r.ended.length);
 }, 60_000);
 
 it('79: one honest 16 MiB argument to a 64 MiB server still arrives whole', async () => {
