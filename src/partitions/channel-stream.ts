@@ -158,7 +158,11 @@ export class ChannelStream extends Duplex {
     const into = (this.gathered ??= Buffer.allocUnsafeSlow(2 * this.gatherBelow));
     into.set(message, this.gatheredBytes);
     this.gatheredBytes += n;
-    return this.gatheredBytes < this.gatherBelow || this.flush();
+    // Gathered bytes count against the mark as pushed ones do, and are pushed once they reach it:
+    // counted apart, the side held the mark, plus what it had gathered, plus the message that flushed
+    // it (51,582 bytes at a 32 KiB mark with 16 KiB messages, past the mark and one message).
+    if (this.gatheredBytes >= this.gatherBelow || this.readableLength + this.gatheredBytes >= this.readableHighWaterMark) return this.flush();
+    return true;
   }
 
   /** Push what was gathered, as one chunk of its own memory (the gathering buffer is reused); push()'s answer. */
