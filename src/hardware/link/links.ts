@@ -21,6 +21,7 @@ import type { FrameSink } from './link-reader.js';
 import { LINK_UNKNOWN_IDENTITIES, linkCounterBytes, linkMachineBlock } from '../../shared/link-counters.js';
 import { LINK_PROTOCOL, maxFrameBytes, nodeOfCommonName } from '../../shared/link-frames.js';
 import { dialsPeer, pem, type NodeTls, type ResolvedNode, type ResolvedPeer } from '../../shared/boot.js';
+import { escapeControls } from '../../shared/errors.js';
 
 /**
  * How long a dialed peer has to complete TLS and send its first frame before the attempt is given
@@ -263,7 +264,10 @@ export class Links {
         this.refuse(
           link,
           nodeOfCommonName(cn) !== peer.id
-            ? `the peer at ${peer.host}:${peer.port} presented a certificate for ${cn === undefined ? 'no CN' : JSON.stringify(String(cn).slice(0, 80))}, not lparlink-node-${peer.id}: that port belongs to another node (check node.peers)`
+            ? // The CN is the certificate's: any CA-signed certificate (a CA may sign more than nodes) chose it, and
+              // this reason reaches the operator's log. JSON.stringify escapes C0 only; C1 (a CSI is one
+              // character there) and the bidirectional overrides are escaped too (THREATS case 91).
+              `the peer at ${peer.host}:${peer.port} presented a certificate for ${cn === undefined ? 'no CN' : escapeControls(JSON.stringify(String(cn).slice(0, 80)))}, not lparlink-node-${peer.id}: that port belongs to another node (check node.peers)`
             : `the peer at ${peer.host}:${peer.port} chose another frame format (${describeAlpn(socket.alpnProtocol)}, this node speaks ${LINK_PROTOCOL}): another lparlink version`,
         );
         socket.destroy();
@@ -287,7 +291,7 @@ export class Links {
       // worker): no peer refused it, and nothing is redialed.
       if (attached || this.stopped) return;
       const tlsFailure = failure !== undefined && TLS_ERROR.test(`${(failure as NodeJS.ErrnoException).code ?? ''} ${failure.message}`);
-      if (!counted && tlsFailure) this.refuse(link, `the TLS handshake with ${peer.host}:${peer.port} failed: ${failure!.message.trim().replace(/\s+/g, ' ')} (${tlsFailureHint(failure!.message)})`);
+      if (!counted && tlsFailure) this.refuse(link, `the TLS handshake with ${peer.host}:${peer.port} failed: ${escapeControls(failure!.message.trim().replace(/\s+/g, ' '))} (${tlsFailureHint(failure!.message)})`);
       else if (!counted && secured && failure === undefined) {
         this.refuse(link, `node ${peer.id} closed the connection after the TLS handshake: it refused this node's certificate (from another CA), or it dials this node itself`);
       } else if (!counted) link.counters.dialFailure();
@@ -346,7 +350,8 @@ export function addressKey(address: string | undefined): string {
 }
 
 function describeAlpn(protocol: string | false | null): string {
-  return typeof protocol === 'string' && protocol !== '' ? protocol : 'none';
+  // The listener chose it (a dialer is told what the server picked): escaped as a CN is (case 91).
+  return typeof protocol === 'string' && protocol !== '' ? escapeControls(protocol.slice(0, 80)) : 'none';
 }
 
 /** What a TLS error most likely means between two lparlink nodes. */
