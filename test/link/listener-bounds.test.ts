@@ -27,9 +27,13 @@ interface Held {
   closedAfterMs?: number;
 }
 
-/** Open one plain TCP connection to the listener; `partialRecord`: send the first 5 bytes of a TLS record, then nothing. */
-function hold(t0: number, partialRecord: boolean): Held {
-  const socket = connect({ host: LOOPBACK, port: b.port! });
+/**
+ * Open one plain TCP connection to the listener from `from` (any 127/8 address is this host's: one
+ * address holds at most 8 unfinished handshakes, case 90); `partialRecord`: send the first 5 bytes
+ * of a TLS record, then nothing.
+ */
+function hold(t0: number, partialRecord: boolean, from: string): Held {
+  const socket = connect({ host: LOOPBACK, port: b.port!, localAddress: from });
   const held: Held = { socket };
   socket.on('error', () => {});
   socket.on('close', () => (held.closedAfterMs = Date.now() - t0));
@@ -41,11 +45,12 @@ it('40: connections that never finish their handshake are closed within the boun
   const before = (await b.stats()).unknownIdentities;
   const t0 = Date.now();
   const first: Held[] = [];
-  for (let i = 0; i < 64; i++) first.push(hold(t0, i % 2 === 1));
+  // 8 from each of 8 addresses: the listener's bound, not one address's.
+  for (let i = 0; i < 64; i++) first.push(hold(t0, i % 2 === 1, `127.0.0.${11 + (i >> 3)}`));
   // Wait until the listener holds all 64 (each connected, none closed), then one more: closed at once.
   await until('64 connections to be held', async () => first.every((h) => !h.socket.connecting) && first.every((h) => h.closedAfterMs === undefined));
   await new Promise((r) => setTimeout(r, 200));
-  const extra = Array.from({ length: 6 }, () => hold(t0, false));
+  const extra = Array.from({ length: 6 }, (_, i) => hold(t0, false, `127.0.0.${21 + i}`));
   await until('the connections over the bound to be closed', async () => extra.every((h) => h.closedAfterMs !== undefined));
   expect(first.filter((h) => h.closedAfterMs !== undefined), 'the 64 held are still open while the 6 over the bound are closed').toHaveLength(0);
   await until('the held connections to be closed', async () => first.every((h) => h.closedAfterMs !== undefined), 15_000);

@@ -21,6 +21,7 @@ import type { FrameSink } from './link-reader.js';
 import { LINK_UNKNOWN_IDENTITIES, linkCounterBytes, linkMachineBlock } from '../../shared/link-counters.js';
 import { LINK_PROTOCOL, maxFrameBytes, nodeOfCommonName } from '../../shared/link-frames.js';
 import { dialsPeer, pem, type NodeTls, type ResolvedNode, type ResolvedPeer } from '../../shared/boot.js';
+import { escapeControls } from '../../shared/errors.js';
 
 /**
  * How long a dialed peer has to complete TLS and send its first frame before the attempt is given
@@ -36,6 +37,14 @@ export function handshakeTimeoutMs(deadAfterMs: number): number {
  * under it gets handshakeTimeoutMs, as a dialed peer does. Both count as unknown identities.
  */
 const MAX_UNFINISHED_HANDSHAKES = 64;
+/**
+ * Unfinished handshakes one address (an IPv4 address, an IPv6 /64) may hold, at most: each beyond
+ * it is closed at once, as one over MAX_UNFINISHED_HANDSHAKES is. Without it one address that kept
+ * 64 idle TCP connections open, opening another as each was closed at the handshake bound, had the
+ * listener close every peer's dial at once, for as long as it went on (THREATS case 90): now it
+ * takes eight addresses to fill the listener, and a peer dialing from any other still gets in.
+ */
+const MAX_UNFINISHED_HANDSHAKES_PER_ADDRESS = MAX_UNFINISHED_HANDSHAKES / 8;
 const FIRST_REDIAL_MS = 100;
 const MAX_REDIAL_MS = 2000;
 /** An error of the TLS layer (a refused certificate, a protocol version), as opposed to the network. */
@@ -68,6 +77,9 @@ export class Links {
   private readonly timers = new Set<ReturnType<typeof setTimeout>>();
   /** Accepted connections that became links and are still open. */
   private attachedByServer = 0;
+  /** Connections open to the listener, and those of them that became links, by addressKey(). */
+  private readonly openByAddress = new Map<string, number>();
+  private readonly attachedByAddress = new Map<string, number>();
 
   constructor(
     private readonly node: ResolvedNode,
@@ -114,15 +126,22 @@ export class Links {
         handshakeTimeout: handshakeTimeoutMs(this.node.deadAfterMs),
       });
       // Every connection still open, less those that became links: those still in their handshake.
+      // The same per address (addressKey), so that one address cannot hold all of them (case 90).
       let open = 0;
       server.on('connection', (socket: Socket) => {
-        if (open - this.attachedByServer >= MAX_UNFINISHED_HANDSHAKES) {
+        const from = addressKey(socket.remoteAddress);
+        const fromThere = this.openByAddress.get(from) ?? 0;
+        if (open - this.attachedByServer >= MAX_UNFINISHED_HANDSHAKES || fromThere - (this.attachedByAddress.get(from) ?? 0) >= MAX_UNFINISHED_HANDSHAKES_PER_ADDRESS) {
           // Its handshake fails with it (tlsClientError), which counts it.
           socket.destroy();
           return;
         }
         open++;
-        socket.once('close', () => open--);
+        this.openByAddress.set(from, fromThere + 1);
+        socket.once('close', () => {
+          open--;
+          countDown(this.openByAddress, from);
+        });
       });
       server.on('secureConnection', (socket) => this.accepted(socket));
       // A handshake that failed (unknown CA, no certificate, an older TLS): who it was cannot be known.
@@ -195,7 +214,12 @@ export class Links {
       return;
     }
     this.attachedByServer++;
-    socket.once('close', () => this.attachedByServer--);
+    const from = addressKey(socket.remoteAddress);
+    this.attachedByAddress.set(from, (this.attachedByAddress.get(from) ?? 0) + 1);
+    socket.once('close', () => {
+      this.attachedByServer--;
+      countDown(this.attachedByAddress, from);
+    });
     link.attach(socket, this.sinkOf(link));
   }
 
@@ -240,7 +264,10 @@ export class Links {
         this.refuse(
           link,
           nodeOfCommonName(cn) !== peer.id
-            ? `the peer at ${peer.host}:${peer.port} presented a certificate for ${cn === undefined ? 'no CN' : JSON.stringify(String(cn).slice(0, 80))}, not lparlink-node-${peer.id}: that port belongs to another node (check node.peers)`
+            ? // The CN is the certificate's: any CA-signed certificate (a CA may sign more than nodes) chose it, and
+              // this reason reaches the operator's log. JSON.stringify escapes C0 only; C1 (a CSI is one
+              // character there) and the bidirectional overrides are escaped too (THREATS case 91).
+              `the peer at ${peer.host}:${peer.port} presented a certificate for ${cn === undefined ? 'no CN' : escapeControls(JSON.stringify(String(cn).slice(0, 80)))}, not lparlink-node-${peer.id}: that port belongs to another node (check node.peers)`
             : `the peer at ${peer.host}:${peer.port} chose another frame format (${describeAlpn(socket.alpnProtocol)}, this node speaks ${LINK_PROTOCOL}): another lparlink version`,
         );
         socket.destroy();
@@ -264,7 +291,7 @@ export class Links {
       // worker): no peer refused it, and nothing is redialed.
       if (attached || this.stopped) return;
       const tlsFailure = failure !== undefined && TLS_ERROR.test(`${(failure as NodeJS.ErrnoException).code ?? ''} ${failure.message}`);
-      if (!counted && tlsFailure) this.refuse(link, `the TLS handshake with ${peer.host}:${peer.port} failed: ${failure!.message.trim().replace(/\s+/g, ' ')} (${tlsFailureHint(failure!.message)})`);
+      if (!counted && tlsFailure) this.refuse(link, `the TLS handshake with ${peer.host}:${peer.port} failed: ${escapeControls(failure!.message.trim().replace(/\s+/g, ' '))} (${tlsFailureHint(failure!.message)})`);
       else if (!counted && secured && failure === undefined) {
         this.refuse(link, `node ${peer.id} closed the connection after the TLS handshake: it refused this node's certificate (from another CA), or it dials this node itself`);
       } else if (!counted) link.counters.dialFailure();
@@ -294,8 +321,37 @@ export class Links {
   }
 }
 
+/** One less of `key` in `counts` (a key at 0 leaves the map: it holds only addresses with open connections). */
+function countDown(counts: Map<string, number>, key: string): void {
+  const n = (counts.get(key) ?? 1) - 1;
+  if (n > 0) counts.set(key, n);
+  else counts.delete(key);
+}
+
+/**
+ * Whom a connection's remote address belongs to, for the per-address bound on unfinished
+ * handshakes: an IPv4 address (an IPv4-mapped IPv6 one too), or an IPv6 address's /64 (one holder
+ * of a /64 has 2^64 addresses to dial from).
+ */
+export function addressKey(address: string | undefined): string {
+  if (address === undefined) return '';
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  if (mapped !== null) return mapped[1];
+  if (!address.includes(':')) return address;
+  const bare = address.split('%')[0];
+  const [head, tail] = bare.split('::');
+  const front = head === '' ? [] : head.split(':');
+  const back = tail === undefined || tail === '' ? [] : tail.split(':');
+  const groups = tail === undefined ? front : [...front, ...new Array<string>(Math.max(0, 8 - front.length - back.length)).fill('0'), ...back];
+  return `${groups
+    .slice(0, 4)
+    .map((g) => (parseInt(g, 16) || 0).toString(16))
+    .join(':')}::/64`;
+}
+
 function describeAlpn(protocol: string | false | null): string {
-  return typeof protocol === 'string' && protocol !== '' ? protocol : 'none';
+  // The listener chose it (a dialer is told what the server picked): escaped as a CN is (case 91).
+  return typeof protocol === 'string' && protocol !== '' ? escapeControls(protocol.slice(0, 80)) : 'none';
 }
 
 /** What a TLS error most likely means between two lparlink nodes. */
