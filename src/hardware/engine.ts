@@ -164,7 +164,7 @@ export class Engine {
     this.releaseStep = Math.min(options.sendRingBytes >>> 4, options.sendRingBytes - 2 * largestSendSpan);
     // Twice a send ring: what a sender's library may have sent on a channel before it saw the hold
     // is at most what its ring held then, and the batch it was sending.
-    this.kept = new KeptDeliveries(table.state.length, 2 * options.sendRingBytes);
+    this.kept = new KeptDeliveries(table.state.length, 2 * options.sendRingBytes, table.slotMask);
   }
 
   /** Test hook (operator-only): corrupt, on purpose, the stamps of messages partition `index` sends (or stop). */
@@ -186,7 +186,7 @@ export class Engine {
     // What was kept for its ring goes now, not when the queue pair serves again (after a reset, its
     // ring carries nothing of the old traffic).
     const q = this.kept.queueOf(qp);
-    if (q !== undefined) this.dropQueue(qp, q, Status.EFAULT);
+    if (q !== undefined) this.dropQueue(qp);
     qp.state = state;
     this.active = this.active.filter((q) => q !== qp);
   }
@@ -818,7 +818,7 @@ export class Engine {
   /** Move what is kept for `dqp` into its receive ring, in order, as far as it has room and a queue pair's budget goes. */
   private readonly moveKept = (dqp: HardwareQueuePair, q: KeptMessages): number => {
     if (dqp.state !== QueuePairState.ACTIVE) {
-      this.dropQueue(dqp, q, Status.EFAULT);
+      this.dropQueue(dqp);
       return 0;
     }
     // Tried in every round, not only once the reader rings: a reader that keeps draining holds its
@@ -829,8 +829,8 @@ export class Engine {
     let n = 0;
     while (q.count > 0 && n < budget) {
       const tag = q.firstTag;
-      const d = this.keptEnd(dqp, tag);
-      // An end closed since (its messages were dropped then): nothing of it is left here to move.
+      // An end closed since (its messages were dropped then, and are left for here: case 81): skipped.
+      const d = this.kept.firstDropped(q) ? NO_ENTRY : this.keptEnd(dqp, tag);
       if (d === NO_ENTRY) {
         this.kept.shift(dqp, q, NO_ENTRY);
         continue;
@@ -839,7 +839,7 @@ export class Engine {
       const r = this.deliverFromLink(dqp, tag, q.bytes8, q.words32, q.firstAt, bytes);
       if (r !== DONE) {
         // GONE: the reader's queue pair faulted on this claim.
-        if (r === GONE) this.dropQueue(dqp, q, Status.EFAULT);
+        if (r === GONE) this.dropQueue(dqp);
         break;
       }
       this.kept.shift(dqp, q, d);
@@ -879,12 +879,16 @@ export class Engine {
     this.nothingKept(d);
   }
 
-  /** `dqp` stopped: every message kept for it is dropped, each end's sender told `status`. */
-  private dropQueue(dqp: HardwareQueuePair, q: KeptMessages, status: number): void {
-    while (q.count > 0) {
-      const d = this.keptEnd(dqp, q.firstTag);
+  /**
+   * `dqp` stopped: every message kept for it is dropped, each end's sender told `status`, in the
+   * order their messages came. The queue goes at once: dropped one end at a time, it cost a pass
+   * over what was left per end (THREATS case 81).
+   */
+  private dropQueue(dqp: HardwareQueuePair): void {
+    const status = Status.EFAULT;
+    for (const tag of this.kept.takeAll(dqp)) {
+      const d = this.keptEnd(dqp, tag);
       if (d !== NO_ENTRY && this.kept.has(d)) this.dropKept(dqp, d, status);
-      else this.kept.shift(dqp, q, NO_ENTRY);
     }
   }
 

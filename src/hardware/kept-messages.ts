@@ -95,25 +95,55 @@ export class KeptMessages {
     return this.u32[(this.head >>> 2) + 1];
   }
 
-  /** Forget every message tagged `tag`, keeping the others in order; returns how many went. */
-  removeTagged(tag: number): number {
+  /**
+   * Forget, for each slot s, the oldest `stale[s]` messages whose tag's slot (`tag & slotMask`) is
+   * s, keeping the others in order, in one pass (`stale` is counted down to 0); returns how many
+   * went. One pass for many ends, and small messages moved a word at a time, not a call each: a
+   * pass per end made dropping many ends' messages cost the queue's length once per end (THREATS
+   * case 81).
+   */
+  removeStale(stale: Uint32Array, slotMask: number): number {
     const u32 = this.u32;
-    let to = this.head;
+    let to = this.head >>> 2;
     let removed = 0;
-    for (let m = this.head; m < this.tail; ) {
-      const bytes = messageBytes(u32[m >>> 2]);
-      if (u32[(m >>> 2) + 1] === tag) removed++;
-      else {
-        if (to !== m) this.u8.copyWithin(to, m, m + bytes);
-        to += bytes;
-      }
-      m += bytes;
+    for (let m = this.head >>> 2, end = this.tail >>> 2; m < end; ) {
+      const words = messageBytes(u32[m]) >>> 2;
+      const slot = u32[m + 1] & slotMask;
+      if (stale[slot] > 0) {
+        stale[slot]--;
+        removed++;
+      } else if (to !== m) {
+        if (words <= 64) for (let w = 0; w < words; w++) u32[to + w] = u32[m + w];
+        else this.u8.copyWithin(to << 2, m << 2, (m + words) << 2);
+        to += words;
+      } else to += words;
+      m += words;
     }
-    this.counters.kept(-(this.tail - to));
-    this.tail = to;
+    this.counters.kept(-(this.tail - (to << 2)));
+    this.tail = to << 2;
     this.count -= removed;
     if (this.count === 0) this.head = this.tail = 0;
     return removed;
+  }
+
+  /**
+   * The tags of the messages, each once, in the order they first come: one pass. A slot's tags come
+   * in the order of its generations (`tag & slotMask` is the slot), so a tag is new where it is not
+   * the last one seen of its slot.
+   */
+  tagsInOrder(slotMask: number): number[] {
+    const u32 = this.u32;
+    const out: number[] = [];
+    const seen = new Float64Array(slotMask + 1).fill(-1);
+    for (let m = this.head >>> 2, end = this.tail >>> 2; m < end; m += messageBytes(u32[m]) >>> 2) {
+      const tag = u32[m + 1];
+      const slot = tag & slotMask;
+      if (seen[slot] !== tag) {
+        seen[slot] = tag;
+        out.push(tag);
+      }
+    }
+    return out;
   }
 
   get bytes8(): Uint8Array {

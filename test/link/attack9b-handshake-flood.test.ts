@@ -1,5 +1,5 @@
 /**
- * THREATS case 90: one address that keeps 64 idle TCP connections open to a node's listener. The
+ * THREATS case 82: one address that keeps 64 idle TCP connections open to a node's listener. The
  * listener holds at most 64 unfinished handshakes and closes each one beyond them at once (case
  * 40), each after the handshake bound; an attacker with no certificate that opens a new connection
  * as soon as one of its own is closed keeps the 64 places taken but for gaps of a moment, and every
@@ -53,7 +53,7 @@ function flood(port: number, from: string, n: number): { stop(): void; opened():
   };
 }
 
-it('90: 64 idle connections from one address, reopened as they are closed, keep no peer from linking; that address holds 8 handshakes', async () => {
+it('82: 64 idle connections from one address, reopened as they are closed, keep no peer from linking; that address holds 8 handshakes', async () => {
   let b: Machine | undefined;
   let a: Machine | undefined;
   let attacker: ReturnType<typeof flood> | undefined;
@@ -76,7 +76,7 @@ it('90: 64 idle connections from one address, reopened as they are closed, keep 
   }
 }, 60_000);
 
-it('90: one address holds at most 8 unfinished handshakes; its 9th connection is closed at once while the 8 stay open', async () => {
+it('82: one address holds at most 8 unfinished handshakes; its 9th connection is closed at once while the 8 stay open', async () => {
   const b = await createMachine({ wait: 'sleep', partitions: [{ id: 1 }], node: { id: 2, listen: { host: LOOPBACK, port: 0 }, peers: [{ id: 1 }], tls: certs.tls(2), deadAfterMs: 200 } });
   const held: Array<{ socket: Socket; closed: boolean }> = [];
   const hold = (from: string) => {
@@ -102,7 +102,7 @@ it('90: one address holds at most 8 unfinished handshakes; its 9th connection is
   }
 }, 30_000);
 
-it('90: addresses are grouped as an IPv4 address, or an IPv6 /64', () => {
+it('82: addresses are grouped as an IPv4 address, or an IPv6 /64', () => {
   expect(addressKey('192.0.2.7')).toBe('192.0.2.7');
   expect(addressKey('::ffff:192.0.2.7')).toBe('192.0.2.7');
   expect(addressKey('2001:db8:1:2:aaaa::1')).toBe('2001:db8:1:2::/64');

@@ -1,5 +1,5 @@
 /**
- * THREATS case 91: a certificate's CN reached the operator's log with its C1 controls and
+ * THREATS case 83: a certificate's CN reached the operator's log with its C1 controls and
  * bidirectional overrides raw. A dialing node that finds another node's CN on the port it dialed
  * refuses the link and says so in `linkRefused`'s reason (which an operator logs: the two-node
  * example prints it), quoting the CN with JSON.stringify, which escapes C0 only. Any certificate
@@ -39,7 +39,7 @@ function signedFor(cn: string): { key: Buffer; cert: Buffer } {
 /** C0, DEL, C1 and the bidirectional controls escapeControls writes as escapes. */
 const CONTROLS = /[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
 
-it('91: a CA-signed certificate whose CN holds a C1 CSI and a right-to-left override is named in linkRefused with both escaped', async () => {
+it('83: a CA-signed certificate whose CN holds a C1 CSI and a right-to-left override is named in linkRefused with both escaped', async () => {
   const cn = 'lparlink-node-3\u009b2J\u202eevil\u001b]0;owned\u0007';
   const server = createServer({ ...signedFor(cn), ca: readFileSync(join(certs.dir, 'ca.crt')), requestCert: true, ALPNProtocols: [F.LINK_PROTOCOL] }, (s) => s.on('error', () => {}));
   await new Promise<void>((r) => server.listen(0, LOOPBACK, () => r()));

@@ -29,7 +29,7 @@ interface Held {
 
 /**
  * Open one plain TCP connection to the listener from `from` (any 127/8 address is this host's: one
- * address holds at most 8 unfinished handshakes, case 90); `partialRecord`: send the first 5 bytes
+ * address holds at most 8 unfinished handshakes, case 82); `partialRecord`: send the first 5 bytes
  * of a TLS record, then nothing.
  */
 function hold(t0: number, partialRecord: boolean, from: string): Held {

@@ -41,7 +41,7 @@ const MAX_UNFINISHED_HANDSHAKES = 64;
  * Unfinished handshakes one address (an IPv4 address, an IPv6 /64) may hold, at most: each beyond
  * it is closed at once, as one over MAX_UNFINISHED_HANDSHAKES is. Without it one address that kept
  * 64 idle TCP connections open, opening another as each was closed at the handshake bound, had the
- * listener close every peer's dial at once, for as long as it went on (THREATS case 90): now it
+ * listener close every peer's dial at once, for as long as it went on (THREATS case 82): now it
  * takes eight addresses to fill the listener, and a peer dialing from any other still gets in.
  */
 const MAX_UNFINISHED_HANDSHAKES_PER_ADDRESS = MAX_UNFINISHED_HANDSHAKES / 8;
@@ -126,7 +126,7 @@ export class Links {
         handshakeTimeout: handshakeTimeoutMs(this.node.deadAfterMs),
       });
       // Every connection still open, less those that became links: those still in their handshake.
-      // The same per address (addressKey), so that one address cannot hold all of them (case 90).
+      // The same per address (addressKey), so that one address cannot hold all of them (case 82).
       let open = 0;
       server.on('connection', (socket: Socket) => {
         const from = addressKey(socket.remoteAddress);
@@ -266,7 +266,7 @@ export class Links {
           nodeOfCommonName(cn) !== peer.id
             ? // The CN is the certificate's: any CA-signed certificate (a CA may sign more than nodes) chose it, and
               // this reason reaches the operator's log. JSON.stringify escapes C0 only; C1 (a CSI is one
-              // character there) and the bidirectional overrides are escaped too (THREATS case 91).
+              // character there) and the bidirectional overrides are escaped too (THREATS case 83).
               `the peer at ${peer.host}:${peer.port} presented a certificate for ${cn === undefined ? 'no CN' : escapeControls(JSON.stringify(String(cn).slice(0, 80)))}, not lparlink-node-${peer.id}: that port belongs to another node (check node.peers)`
             : `the peer at ${peer.host}:${peer.port} chose another frame format (${describeAlpn(socket.alpnProtocol)}, this node speaks ${LINK_PROTOCOL}): another lparlink version`,
         );
@@ -350,7 +350,7 @@ export function addressKey(address: string | undefined): string {
 }
 
 function describeAlpn(protocol: string | false | null): string {
-  // The listener chose it (a dialer is told what the server picked): escaped as a CN is (case 91).
+  // The listener chose it (a dialer is told what the server picked): escaped as a CN is (case 83).
   return typeof protocol === 'string' && protocol !== '' ? escapeControls(protocol.slice(0, 80)) : 'none';
 }
 
