@@ -86,6 +86,11 @@ export function checkControlMessage(data: unknown): CleanCall | string {
   const arity = METHODS.get(path[0]);
   if (arity === undefined) return `unknown method '${path[0].slice(0, 32)}'`;
   if (!Array.isArray(argumentList) || argumentList.length !== arity) return `${path[0]} takes ${arity} arguments`;
+  // Nothing but their elements: structured clone carries an array's named properties too, and a
+  // call whose path or argument list held thousands of them (small objects with distinct keys)
+  // cost the hardware ~50 ms to take in and passed as a call, so the pause after a dropped message
+  // (case 59) never came: one every 2 ms held the hardware's thread (THREATS case 84).
+  if (Object.keys(path).length !== 1 || Object.keys(argumentList).length !== arity) return 'arrays must hold only their elements';
   const args: CleanCall['argumentList'] = [];
   for (const wire of argumentList) {
     if (!isPlainObject(wire) || Object.keys(wire).length !== 2 || wire.type !== 'RAW') return 'arguments must be plain values';
