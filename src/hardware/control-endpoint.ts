@@ -86,6 +86,11 @@ export function checkControlMessage(data: unknown): CleanCall | string {
   const arity = METHODS.get(path[0]);
   if (arity === undefined) return `unknown method '${path[0].slice(0, 32)}'`;
   if (!Array.isArray(argumentList) || argumentList.length !== arity) return `${path[0]} takes ${arity} arguments`;
+  // Nothing but their elements: structured clone carries an array's named properties too, and a
+  // call whose path or argument list held thousands of them (small objects with distinct keys)
+  // cost the hardware ~50 ms to take in and passed as a call, so the pause after a dropped message
+  // (case 59) never came: one every 2 ms held the hardware's thread (THREATS case 84).
+  if (Object.keys(path).length !== 1 || Object.keys(argumentList).length !== arity) return 'arrays must hold only their elements';
   const args: CleanCall['argumentList'] = [];
   for (const wire of argumentList) {
     if (!isPlainObject(wire) || Object.keys(wire).length !== 2 || wire.type !== 'RAW') return 'arguments must be plain values';
@@ -121,12 +126,40 @@ export const CONTROL_WINDOW_MS = 10;
  */
 export const BAD_MESSAGE_PAUSE_MS = 10;
 export const BAD_MESSAGE_PAUSE_MAX_MS = 1000;
+/**
+ * What one partition's control messages may take of the hardware's thread in one turn of its event
+ * loop: at most CONTROL_MESSAGES_PER_TURN messages, or CONTROL_TURN_MS of the clock, after which its
+ * endpoint rests CONTROL_REST_FACTOR times as long as they took (at least until the next turn), so
+ * they take at most about a fifth of the thread while they come without end (THREATS case 85). The
+ * window's budget alone counts messages per 10 ms of the clock, not of the hardware's CPU: a
+ * hardware thread that gets little of a core (a loaded host, or a partition's own threads that only
+ * spin, which any partition may start) takes fewer than 256 in a window, never pauses, and Node
+ * hands over a port's whole queue before the event loop turns: with four such threads beside its
+ * flood of calls, one partition held the hardware in its messages and the honest pair moved 8
+ * messages in 1.5 s (3,056 with the threads alone). An honest OS's calls, a few at a time, take
+ * microseconds and never rest; a rest refuses nothing and is not counted.
+ */
+export const CONTROL_MESSAGES_PER_TURN = 64;
+export const CONTROL_TURN_MS = 1;
+export const CONTROL_REST_FACTOR = 4;
 
-/** One partition's control budget: counts each message taken in, and pauses its endpoint once the window's budget is spent or after a message the guard dropped. */
+/**
+ * One partition's control budget: counts each message taken in, and pauses its endpoint once the
+ * window's budget is spent, once its messages took their share of a turn, or after a message the
+ * guard dropped.
+ */
 class ControlThrottle {
   private windowStart = -Infinity;
   private taken = 0;
+  /** Messages taken since the event loop last turned (case 85), and whether a turn's end is watched for. */
+  private takenThisTurn = 0;
+  private turnStart = 0;
+  private turnWatched = false;
   private paused = false;
+  /** When the current pause ends (0: at the next turn), and what ends it. */
+  private pausedUntil = 0;
+  private resumeTimer: ReturnType<typeof setTimeout> | undefined;
+  private resumeNextTurn: ReturnType<typeof setImmediate> | undefined;
   private closed = false;
   /** The pause after the last dropped message, and when that one came. */
   private badPause = 0;
@@ -143,16 +176,36 @@ class ControlThrottle {
     });
   }
 
-  /** A message was taken in (before it is handled): past the window's budget, pause until the window ends. */
+  /**
+   * A message was taken in (before it is handled): past the window's budget, pause until the
+   * window ends; past the turn's (case 85), rest.
+   */
   take(): void {
     const t = now();
     if (t - this.windowStart >= CONTROL_WINDOW_MS) {
       this.windowStart = t;
       this.taken = 0;
     }
-    if (++this.taken < CONTROL_MESSAGES_PER_WINDOW || this.paused) return;
-    this.onThrottled();
-    this.pause(this.windowStart + CONTROL_WINDOW_MS - t);
+    if (!this.turnWatched) {
+      // An immediate runs once the messages Node is handing over now are done: the turn ended.
+      this.turnWatched = true;
+      this.turnStart = t;
+      setImmediate(() => {
+        this.turnWatched = false;
+        this.takenThisTurn = 0;
+      }).unref();
+    }
+    if (this.paused) return;
+    /** What this partition's messages took of the thread in this turn so far: from the first one's handling to this one's (its deserializing included). */
+    const spent = t - this.turnStart;
+    if (++this.taken >= CONTROL_MESSAGES_PER_WINDOW) {
+      this.onThrottled();
+      this.pause(this.windowStart + CONTROL_WINDOW_MS - t);
+    } else if (++this.takenThisTurn >= CONTROL_MESSAGES_PER_TURN || spent >= CONTROL_TURN_MS) {
+      const rest = spent * CONTROL_REST_FACTOR;
+      if (rest >= 1) this.pause(rest);
+      else this.pauseForTurn();
+    }
   }
 
   /** The guard dropped the message just taken in (counted as a violation already): pause, longer for each more (BAD_MESSAGE_PAUSE_MS). */
@@ -163,15 +216,36 @@ class ControlThrottle {
     this.pause(this.badPause);
   }
 
+  /** Pause for `ms`; a pause already running that ends sooner (a turn's) is made this long. */
   private pause(ms: number): void {
+    const until = now() + Math.max(1, ms);
+    if (this.paused && this.pausedUntil >= until) return;
+    this.stopTaking();
+    this.pausedUntil = until;
+    this.resumeTimer = setTimeout(() => this.resume(), Math.max(1, ms));
+    this.resumeTimer.unref();
+  }
+
+  /** Pause until the event loop has turned (the engine's slice runs meanwhile). */
+  private pauseForTurn(): void {
+    this.stopTaking();
+    this.pausedUntil = 0;
+    this.resumeNextTurn = setImmediate(() => this.resume());
+    this.resumeNextTurn.unref();
+  }
+
+  private stopTaking(): void {
+    clearTimeout(this.resumeTimer);
+    clearImmediate(this.resumeNextTurn);
+    this.resumeTimer = this.resumeNextTurn = undefined;
     if (this.paused) return;
     // Off the port: Node stops handing over the messages queued behind this one at once (they stay queued).
     this.paused = true;
     for (const listener of this.listeners.values()) this.endpoint.off('message', listener);
-    setTimeout(() => this.resume(), Math.max(1, ms)).unref();
   }
 
   private resume(): void {
+    this.resumeTimer = this.resumeNextTurn = undefined;
     this.paused = false;
     if (this.closed) return;
     for (const listener of this.listeners.values()) this.endpoint.on('message', listener);
