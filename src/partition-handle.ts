@@ -23,7 +23,7 @@ import { isCwdRelative, moduleHref, type ProgramRef, type SpawnArgs } from './pr
 import type { PartitionBoot, ResolvedPartition } from './shared/boot.js';
 import { transfer, wrap, type Remote } from './shared/control-plane.js';
 import { rebuildError } from './shared/error-record.js';
-import { describeValue, MachineError } from './shared/errors.js';
+import { describeValue, escapeControls, MachineError } from './shared/errors.js';
 import { AnswerLedger, failingEndpoint } from './keep-alive.js';
 import { checkSpawnOptions, DEFAULT_ABORT_GRACE_MS, watchCancellation, type SpawnOptions } from './spawn-options.js';
 import type { PartitionOsApi, ProgramOutcome, StartResult } from './shared/operator-contract.js';
@@ -244,7 +244,7 @@ export class PartitionHandle {
             ? 'was restarted by restart()'
             : reason === 'abortGraceMs'
               ? 'was restarted because a program ignored its abort for abortGraceMs'
-              : `exited with code ${exitCode}${error ? `: ${error.message}` : ''}; restart() it, or create a new machine`;
+              : `exited with code ${exitCode}${error ? `: ${escapeControls(error.message)}` : ''}; restart() it, or create a new machine`; // escaped: see exitReason
       return new MachineError('EPARTITIONDOWN', `partition ${this.id} (${this.name}) ${what}`, { cause: error });
     });
     const died = new Tripwire();

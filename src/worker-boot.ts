@@ -7,7 +7,7 @@ import { url as inspectorUrl } from 'node:inspector';
 import type { Worker } from 'node:worker_threads';
 import { DEFAULTS } from './options.js';
 import { releaseProxy, WORKER_READY, type Remote } from './shared/control-plane.js';
-import { describeValue } from './shared/errors.js';
+import { describeValue, escapeControls } from './shared/errors.js';
 
 /**
  * Drop a comlink proxy whose worker has exited. Its calls still pending can
@@ -117,7 +117,9 @@ function printable(error: Error, depth: number): boolean {
 /** Exit code 13 is Node's for a module whose top-level await never settled (the event loop emptied under it). */
 export function exitReason(code: number, error: Error | undefined): string {
   // Node ends a worker over its heap limit with this error and exit code 0, which reads like a clean exit.
-  if ((error as { code?: unknown } | undefined)?.code === 'ERR_WORKER_OUT_OF_MEMORY') return `ran out of memory (${error!.message})`;
+  if ((error as { code?: unknown } | undefined)?.code === 'ERR_WORKER_OUT_OF_MEMORY') return `ran out of memory (${escapeControls(error!.message)})`;
   const unsettled = code === 13 ? ' (Node: a top-level await, or the promise its default export returned, never settled)' : '';
-  return `exited with code ${code}${unsettled}${error ? `: ${error.message}` : ''}`;
+  // The error is the partition's (its program's or its OS's words): escaped, as the library's warnings
+  // escape it (THREATS case 74), since this message is what an operator logs.
+  return `exited with code ${code}${unsettled}${error ? `: ${escapeControls(error.message)}` : ''}`;
 }

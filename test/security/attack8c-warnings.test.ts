@@ -48,3 +48,17 @@ it("74: a partition's crash nobody listens for is warned about with its control 
   expect(w.message).not.toMatch(controls);
   expect(w.message).toContain('crashed: Err\\x1b[31mor: \\x1b]0;owned\\x07\\x1b[2J\\u202egone. ');
 });
+
+it("74: the EPARTITIONDOWN a running program's caller gets for its partition's crash holds the crash's words escaped", async () => {
+  machine = await createMachine({ partitions: [{ id: 1 }] });
+  machine.on('partitionExit', () => {});
+  const handle = await machine.partition(1).spawn(program, { role: 'crashWhileRunning' });
+  const e = (await handle.result.then(
+    () => undefined,
+    (x: unknown) => x,
+  )) as Error & { code?: string };
+  expect(e).toMatchObject({ name: 'MachineError', code: 'EPARTITIONDOWN' });
+  // Without the change the message holds ESC, BEL and U+202E as the program wrote them (attack run 9c).
+  expect(e.message).not.toMatch(controls);
+  expect(e.message).toContain('exited with code 1: \\x1b]0;owned\\x07\\x1b[2J\\u202egone');
+});
