@@ -1,0 +1,27 @@
+/**
+ * What attack run 9d (a hostile peer against the partition-side channel library: receives, the pump,
+ * slabs, streams, comlink over a channel) found solid, covered with exact outcomes. THREATS.md, wave
+ * 24, after case 86.
+ */
+import { expect, it } from 'vitest';
+import { createMachine } from '../../src/index.js';
+
+const fixture = (name: string): URL => new URL(`../fixtures/security/${name}`, import.meta.url);
+
+it("a hostile comlink server's answers: handlers the caller cannot use reject, forged ids are ignored, a cause chain is cut at 8", async () => {
+  await using machine = await createMachine({ partitions: [{ id: 1 }, { id: 2 }] });
+  const server = await machine.partition(1).spawn(fixture('forged-answers-server.mjs'), { port: 80 });
+  const calls = ['proxyAnswer', 'unknownHandler', 'forgedFirst', 'twice', 'after', 'throwsValue', 'deepCause', 'last'];
+  const caller = await machine.partition(2).spawn(fixture('forged-answers-caller.mjs'), { partition: 1, port: 80, calls });
+  expect(await caller.result).toEqual([
+    { error: 'TypeError', message: 'port.start is not a function', causes: 0 },
+    { error: 'TypeError', message: "Cannot read properties of undefined (reading 'deserialize')", causes: 0 },
+    { value: 42 },
+    { value: 1 },
+    { value: 'plain after' },
+    { thrown: { code: 'X', n: 1 } },
+    { error: 'Error', message: 'cause 0', causes: 8 },
+    { value: 'plain last' },
+  ]);
+  expect(await server.result).toEqual({ read: calls.length });
+}, 60_000);
