@@ -59,9 +59,10 @@ class OwnDeserializer extends DefaultDeserializer {
   _readHostObject(): unknown {
     const view = (DefaultDeserializer.prototype as unknown as { _readHostObject(this: DefaultDeserializer): ArrayBufferView })._readHostObject.call(this);
     if (view.buffer.byteLength === view.byteLength) return view;
-    const own = new Uint8Array(view.buffer, view.byteOffset, view.byteLength).slice();
-    const Kind = view.constructor as new (buffer: ArrayBuffer, offset: number, length: number) => ArrayBufferView;
-    return new Kind(own.buffer, 0, view.byteLength / ((view as { BYTES_PER_ELEMENT?: number }).BYTES_PER_ELEMENT ?? 1));
+    const own = new Uint8Array(view.buffer, view.byteOffset, view.byteLength).slice().buffer;
+    // Not `new Buffer(…)` for a Buffer (its constructor property): deprecated, and it warns on stderr.
+    if (Buffer.isBuffer(view)) return Buffer.from(own);
+    return new (view.constructor as new (buffer: ArrayBuffer) => ArrayBufferView)(own);
   }
 }
 
