@@ -25,3 +25,14 @@ it("a hostile comlink server's answers: handlers the caller cannot use reject, f
   ]);
   expect(await server.result).toEqual({ read: calls.length });
 }, 60_000);
+
+it('every receive pending when its peer closes or its partition dies settles, with the end or EPEERDEAD', async () => {
+  await using machine = await createMachine({ partitions: [{ id: 1 }, { id: 2 }] });
+  machine.on('partitionExit', () => {});
+  const victim = await machine.partition(1).spawn(fixture('pending-reads-victim.mjs'), { port: 80 });
+  const peer = await machine.partition(2).spawn(fixture('pending-reads-peer.mjs'), { partition: 1, port: 80, crash: true });
+  await peer.result.catch(() => {});
+  const clean = [{ error: 'ECLOSED' }, { value: false }, { value: { done: true } }, { error: 'ECLOSED' }];
+  const dead = [{ error: 'EPEERDEAD' }, { error: 'EPEERDEAD' }, { error: 'EPEERDEAD' }, { error: 'EPEERDEAD' }];
+  expect(await victim.result).toEqual([clean, { end: [7, 8, 9] }, dead, { error: 'EPEERDEAD', chunks: [] }]);
+}, 60_000);
