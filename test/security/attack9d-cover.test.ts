@@ -36,3 +36,15 @@ it('every receive pending when its peer closes or its partition dies settles, wi
   const dead = [{ error: 'EPEERDEAD' }, { error: 'EPEERDEAD' }, { error: 'EPEERDEAD' }, { error: 'EPEERDEAD' }];
   expect(await victim.result).toEqual([clean, { end: [7, 8, 9] }, dead, { error: 'EPEERDEAD', chunks: [] }]);
 }, 60_000);
+
+for (const crash of [false, true]) {
+  it(`a write waiting on a peer that reads nothing rejects once that peer ${crash ? 'dies' : 'closes'}: ${crash ? 'EPEERDEAD' : 'ECLOSED'}`, async () => {
+    await using machine = await createMachine({ partitions: [{ id: 1 }, { id: 2 }] });
+    machine.on('partitionExit', () => {});
+    const cue = new SharedArrayBuffer(4);
+    const victim = await machine.partition(1).spawn(fixture('blocked-writer-victim.mjs'), { port: 80, cue });
+    const peer = await machine.partition(2).spawn(fixture('silent-peer.mjs'), { partition: 1, port: 80, cue, crash });
+    await peer.result.catch(() => {});
+    expect(await victim.result).toEqual({ error: crash ? 'EPEERDEAD' : 'ECLOSED', waited: true });
+  }, 60_000);
+}
