@@ -29,7 +29,7 @@ const VIEW_ALIGN_BYTES = 8;
  * min(SLAB_BYTES, SPANS_PER_SLAB × C), so a view pins less than 2 × SPANS_PER_SLAB times its span
  * (THREATS case 86), and a new slab is made at most once per SPANS_PER_SLAB / 2 messages. 128, not
  * fewer: an ArrayBuffer is ~1 µs to make, and at 32 a slab the copy of an 8-byte message cost twice
- * the single 64 KiB slab's (~60 ns against ~30); at 128, ~10 ns more.
+ * the single 64 KiB slab's (~60 ns against ~30); at 128, 10–30 ns more (a loaded 2-core machine).
  */
 const SPANS_PER_SLAB = 128;
 /** Size classes: C = 2^k for k up to log2(OWN_BUFFER_ABOVE) (the smallest span, 8, is class 3). */

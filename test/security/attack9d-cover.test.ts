@@ -48,3 +48,22 @@ for (const crash of [false, true]) {
     expect(await victim.result).toEqual({ error: crash ? 'EPEERDEAD' : 'ECLOSED', waited: true });
   }, 60_000);
 }
+
+it("argument lists comlink's expose side cannot take end only that caller's channel, EINVAL, and nothing is kept", async () => {
+  for (const [kind, why] of [
+    ['proxy', 'TypeError: port.start is not a function'],
+    ['unknown', "TypeError: Cannot read properties of undefined (reading 'deserialize')"],
+    ['string', 'TypeError: (ev.data.argumentList || []).map is not a function'],
+  ]) {
+    await using machine = await createMachine({ partitions: [{ id: 1 }, { id: 2 }] });
+    const server = await machine.partition(1).spawn(fixture('kv-server.mjs'), { port: 80 });
+    const caller = await machine.partition(2).spawn(fixture('kv-raw-args.mjs'), { partition: 1, port: 80, kind });
+    expect(await caller.result, kind).toEqual({ ended: 'ECLOSED' });
+    expect(await server.result, kind).toEqual({
+      values: 0,
+      bytes: 0,
+      pinned: 0,
+      served: expect.stringMatching(new RegExp(`^EINVAL: EINVAL: comlink over channel \\d+: ${why.replace(/[().|[\]]/g, '\\$&')} \\(fix the argument or field the message names\\)$`)),
+    });
+  }
+}, 60_000);
