@@ -67,3 +67,14 @@ it("argument lists comlink's expose side cannot take end only that caller's chan
     });
   }
 }, 60_000);
+
+it('messages of 0 bytes, maxMessageBytes and one less, through a ring they wrap many times, arrive whole by every way of receiving', async () => {
+  await using machine = await createMachine({ partitions: [{ id: 1 }, { id: 2 }] });
+  const victim = await machine.partition(1).spawn(fixture('edge-sizes-victim.mjs'), { port: 80 });
+  const rounds = 40;
+  const peer = await machine.partition(2).spawn(fixture('edge-sizes-peer.mjs'), { partition: 1, port: 80, rounds });
+  const { max } = (await peer.result) as { max: number };
+  const lengths = Array.from({ length: rounds }, () => [0, max, 1, max - 1, 0, 7]).flat();
+  const read = { lengths, bad: 0 };
+  expect(await victim.result).toEqual([read, read, read, read, read, { total: rounds * (2 * max + 7) }]);
+}, 60_000);
