@@ -35,7 +35,7 @@ describe('cloneCost', () => {
   const values: unknown[] = [
     null, undefined, true, false, 0, -1, 2 ** 31, 1.5, 10n, -(2n ** 100n), 'abc', 'ünïcode ✓ 😀', {}, [], cyclic, sparse, [1, , 3],
     new Map<unknown, unknown>([[1, { a: [1, 2] }], ['k', new Set([1, 'x'])]]), new Date(0), /ab+c/gi, new String('s'), new Number(3), new Boolean(false),
-    Object(5n), Buffer.from('hello'), new Float64Array([1, 2]), new DataView(new ArrayBuffer(8)), new ArrayBuffer(16),
+    Object(5n), Buffer.from(Uint8Array.from([104, 101, 108, 108, 111]).buffer), new Float64Array([1, 2]), new DataView(new ArrayBuffer(8)), new ArrayBuffer(16),
     new RangeError('m', { cause: new Error('c') }), { type: 'APPLY', path: ['add'], argumentList: [{ type: 'RAW', value: 1 }], id: 'x-1' },
   ];
   it('walks every kind of value to its end, host objects or not', () => {
@@ -64,5 +64,7 @@ describe('cloneCost', () => {
     expect(cloneCost(Uint8Array.from([0xff, 0x0f, 0x75, 0]), Infinity)).toEqual({ refused: expect.stringMatching(/^a value of tag 117 \(0x75\) at byte 2/) });
     expect(cloneCost(Uint8Array.from([0xff, 0x0f, 0x22, 0x10, 0x61]), Infinity)).toEqual({ refused: 'a length of 16 bytes past its end' });
     expect(cloneCost(Uint8Array.from([0xff, 0x0f, ...new Array<number>(2000).fill(0x6f)]), Infinity)).toEqual({ refused: 'values nested more than 1024 deep' });
+    // Case 87: a view of part of its buffer (a pooled Buffer, written without host objects) keeps all of it alive.
+    expect(cloneCost(plain(new Uint8Array(new ArrayBuffer(4096), 8, 1)), Infinity)).toEqual({ refused: 'a typed array of 1 bytes at 8 over a buffer of 4096 (node:v8 writes each typed array with its own bytes)' });
   });
 });

@@ -148,7 +148,12 @@ export class ChannelStream extends Duplex {
    */
   private hand(message: Uint8Array): boolean {
     const n = message.byteLength;
-    if (n >= this.gatherBelow || (this.gatheredBytes === 0 && this.readableLength === 0)) {
+    // An empty message is pushed, never gathered (THREATS case 88): gathering it added nothing, so at
+    // the mark flush() pushed nothing, and the pull loop stopped in a _read() that pushed nothing:
+    // Node then never calls _read() again, and the stream stalled for good (a peer's 64 KiB message
+    // and an empty one stopped an honest reader, which never saw the data after them or its end).
+    // Node takes an empty push as "nothing now" and calls _read() again when the consumer reads.
+    if (n >= this.gatherBelow || n === 0 || (this.gatheredBytes === 0 && this.readableLength === 0)) {
       // What was gathered goes first, in order; the message, taken from the channel, is pushed even
       // past the mark (as any message is: push() only says whether to take more).
       if (this.gatheredBytes > 0) this.flush();

@@ -160,7 +160,7 @@ class Walk {
         const length = this.varint();
         this.charge(DEAR_OBJECT_COST + length);
         this.skip(length);
-        return this.view();
+        return this.view(length);
       }
       case 0x7e: {
         // '~' resizable ArrayBuffer: length, max length, bytes; a view of it may follow
@@ -168,7 +168,7 @@ class Walk {
         this.varint();
         this.charge(DEAR_OBJECT_COST + length);
         this.skip(length);
-        return this.view();
+        return this.view(length);
       }
       case 0x5c: {
         // '\\' Node's host object (a Buffer or typed array): type, length, bytes, copied when misaligned
@@ -205,7 +205,7 @@ class Walk {
     this.skip(length);
   }
 
-  private view(): void {
+  private view(bufferLength: number): void {
     // 'V' may follow the buffer, after padding as any tag.
     let p = this.at;
     while (p < this.b.length && this.b[p] === 0) p++;
@@ -213,9 +213,13 @@ class Walk {
     this.at = p + 1;
     this.charge(DEAR_OBJECT_COST);
     this.varint(); // kind
-    this.varint(); // offset
-    this.varint(); // length
+    const offset = this.varint();
+    const length = this.varint();
     if (this.version >= 14) this.varint(); // flags
+    // A view of part of its buffer keeps the whole buffer alive: a 1-byte Uint8Array over 4 MiB, kept
+    // by an api that checks its byteLength, pinned 4 MiB (THREATS case 87). node:v8 writes typed arrays
+    // as host objects, each with its own bytes; only a hand-written message has a view of part of one.
+    if (offset !== 0 || length !== bufferLength) throw new Error(`a typed array of ${length} bytes at ${offset} over a buffer of ${bufferLength} (node:v8 writes each typed array with its own bytes)`);
   }
 
   private error(depth: number): void {

@@ -7,6 +7,12 @@
  * large ArrayBuffer and handed out as views of it; a new slab starts when the current one is full,
  * and an old slab is garbage once no view of it is left. A view's `.buffer` is therefore the whole
  * slab, holding this process's other received messages too (never another partition's memory).
+ *
+ * Slabs are per size class, each at most SPANS_PER_SLAB messages of its class (THREATS case 86): a
+ * kept view pins its whole slab, and with one 64 KiB slab for every size a peer that followed each
+ * 1-byte message its reader keeps (recv()'s messages are the caller's to keep) with 64 KiB its reader
+ * drops made each kept byte pin 64 KiB outside the heap (2,000 kept bytes pinned 124 MB). Now a kept
+ * view pins less than 2 × SPANS_PER_SLAB times its own span (1 KiB for a message of 8 bytes or less).
  */
 import { copyWords, WordCopy } from '../shared/copy-words.js';
 import { copyShared, setBytes } from '../shared/shared-copy.js';
@@ -18,12 +24,24 @@ const OWN_BUFFER_ABOVE = SLAB_BYTES / 4;
 /** Views start on 8-byte boundaries, so a caller can lay any typed array over a message. */
 const VIEW_ALIGN_BYTES = 8;
 
+/**
+ * Messages of one size class (spans in (C/2, C], C a power of two) a slab holds at most: a slab is
+ * min(SLAB_BYTES, SPANS_PER_SLAB × C), so a view pins less than 2 × SPANS_PER_SLAB times its span
+ * (THREATS case 86), and a new slab is made at most once per SPANS_PER_SLAB / 2 messages. 128, not
+ * fewer: an ArrayBuffer is ~1 µs to make, and at 32 a slab the copy of an 8-byte message cost twice
+ * the single 64 KiB slab's (~60 ns against ~30); at 128, 10–30 ns more (a loaded 2-core machine).
+ */
+const SPANS_PER_SLAB = 128;
+/** Size classes: C = 2^k for k up to log2(OWN_BUFFER_ABOVE) (the smallest span, 8, is class 3). */
+const CLASSES = 32 - Math.clz32(OWN_BUFFER_ABOVE - 1) + 1;
+
 export class MessageSlab {
-  private buffer = new ArrayBuffer(0);
-  private u32 = new Uint32Array(this.buffer);
-  private used = 0;
-  /** The slab's bytes, kept as a number: Node 20 does not inline an ArrayBuffer's byteLength (~7 ns a read). */
-  private size = 0;
+  // Per size class (index k, C = 2^k): the current slab, its word view, bytes used and its size
+  // (kept as a number: Node 20 does not inline an ArrayBuffer's byteLength, ~7 ns a read).
+  private readonly buffers: ArrayBuffer[] = [];
+  private readonly u32s: Uint32Array[] = [];
+  private readonly used: number[] = new Array<number>(CLASSES).fill(0);
+  private readonly sizes: number[] = new Array<number>(CLASSES).fill(0);
 
   /**
    * A view holding a copy of `length` bytes at byte offset `from` of the source (`u8` and `u32`
@@ -31,19 +49,23 @@ export class MessageSlab {
    */
   copy(u8: Uint8Array, u32: Uint32Array, from: number, length: number): Uint8Array {
     if (length > OWN_BUFFER_ABOVE) return u8.slice(from, from + length);
+    // An empty message pins nothing (a view of a slab would pin it all).
+    if (length === 0) return new Uint8Array(0);
     const span = (length + VIEW_ALIGN_BYTES - 1) & ~(VIEW_ALIGN_BYTES - 1);
-    if (this.used + span > this.size) {
-      this.buffer = new ArrayBuffer(SLAB_BYTES);
-      this.u32 = new Uint32Array(this.buffer);
-      this.used = 0;
-      this.size = SLAB_BYTES;
+    const k = 32 - Math.clz32(span - 1);
+    let at = this.used[k];
+    if (at + span > this.sizes[k]) {
+      const size = Math.min(SLAB_BYTES, SPANS_PER_SLAB << k);
+      this.buffers[k] = new ArrayBuffer(size);
+      this.u32s[k] = new Uint32Array(this.buffers[k]);
+      this.sizes[k] = size;
+      at = 0;
     }
-    const at = this.used;
-    this.used += span;
-    const view = new Uint8Array(this.buffer, at, length);
+    this.used[k] = at + span;
+    const view = new Uint8Array(this.buffers[k], at, length);
     if (length <= WordCopy.LIMIT) {
       // Whole words stay inside the span reserved here and inside the source's 8-byte-padded record.
-      copyWords(u32, from >> 2, this.u32, at >> 2, (length + 3) >> 2);
+      copyWords(u32, from >> 2, this.u32s[k], at >> 2, (length + 3) >> 2);
     } else {
       setBytes(view, sourceView(u8, from, length));
     }
