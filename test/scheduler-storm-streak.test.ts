@@ -4,7 +4,8 @@
  * moved), and each wound the storm's streak back by one: every few messages bought it a 2 ms pause
  * instead of 64 ms, 106 to 263 wake-ups by its doorbell a second in test/security/bounds.test.ts
  * (5 of 15 runs beside a CPU burner, 3 of 5 beside another test file). A paused port is now wound
- * back only after MAX_DOORBELL_PAUSE_MS (64 ms) with no suspicious sleep. The Scheduler's judge()
+ * back at most once per MAX_DOORBELL_PAUSE_MS (64 ms), and only after that long with no suspicious
+ * sleep. The Scheduler's judge()
  * is driven here with a stand-in port and its own clock values: no threads, no timing.
  */
 import { expect, it } from 'vitest';
@@ -71,7 +72,21 @@ it('a paused storm whose thread is off its core now and then stays paused while 
   expect(lowest).toBe(top);
 });
 
-it('a port that stopped storming is wound back once 64 ms passed with no suspicious sleep, then clean sleeps bring it back', () => {
+it('a storm away for longer than a pause steps back once per 64 ms of clean sleeps, and stays paused', () => {
+  const j = judged();
+  let at = 0;
+  for (let i = 0; i < 70; i++) j.storm((at += 0.1));
+  const top = j.streak();
+  // 200 ms of the trickle alone (a message every 3 ms) with the storm's thread off its core: three
+  // steps back (at 64, 128 and 192 ms), not one per message, which took it below the pause by 70 ms
+  // and had it climb back through 64 wake-ups when its thread ran again.
+  for (let m = 0; m < 66; m++) j.trickle((at += 3));
+  expect(j.streak()).toBe(top - 3);
+  j.storm((at += 1));
+  expect(j.streak()).toBe(top - 2);
+});
+
+it('a port that stopped storming steps back once per 64 ms while paused, then clean sleeps bring it back at once', () => {
   const j = judged();
   let at = 0;
   for (let i = 0; i < 70; i++) j.storm((at += 0.1));
@@ -79,9 +94,12 @@ it('a port that stopped storming is wound back once 64 ms passed with no suspici
   // Clean sleeps within 64 ms of the last suspicious one leave it paused.
   for (let m = 0; m < 20; m++) j.trickle((at += 3));
   expect(j.streak()).toBe(top);
-  // Past 64 ms: each clean sleep winds it back, to below the pause and on to zero.
-  at += 10;
-  for (let m = 0; m < top; m++) j.trickle((at += 3));
+  // A clean sleep every 3 ms for (top - 63) × 64 ms brings it below the pause; from there each one
+  // winds it back, to zero.
+  const paused = top - 63;
+  for (let t = 0; t < paused * 64; t += 3) j.trickle((at += 3));
+  expect(j.streak()).toBeLessThan(64);
+  for (let m = 0; m < 64; m++) j.trickle((at += 3));
   expect(j.streak()).toBe(0);
 });
 

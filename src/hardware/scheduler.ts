@@ -42,8 +42,8 @@ interface PortWatch {
   positions: number;
   /** Suspicious sleeps, less the clean active ones since, between 0 and MAX_STREAK. */
   streak: number;
-  /** When the streak last grew (the clock of the sleep that judged it). */
-  suspiciousAt: number;
+  /** When the streak last grew, or last stepped back while paused (the clock of the sleep that judged it). */
+  heldAt: number;
   /** Doorbell and ring positions when the current sleep began. */
   sleepBell: number;
   sleepPositions: number;
@@ -118,7 +118,7 @@ export class Scheduler {
     if (w === undefined) {
       const bell = port.doorbell();
       const positions = ringPositions(port);
-      w = { bell, positions, streak: 0, suspiciousAt: 0, sleepBell: bell, sleepPositions: positions, wokeUs: false, armed: false };
+      w = { bell, positions, streak: 0, heldAt: 0, sleepBell: bell, sleepPositions: positions, wokeUs: false, armed: false };
       this.watches.set(port, w);
     }
     return w;
@@ -221,18 +221,24 @@ export class Scheduler {
     // thread loses its core now and then, or that carries a trickle of work, mixes such sleeps with
     // suspicious ones, and must still climb.
     //
-    // A port already paused (streak at SUSPICIOUS_SLEEPS_BEFORE_PAUSE or more) is wound back only once
-    // MAX_DOORBELL_PAUSE_MS have passed with no suspicious sleep: a storm's thread off its core while
-    // its trickle moved (a loaded machine, or a storm that pauses on purpose) showed only clean sleeps,
-    // one per real message, each winding it back, and every few messages bought the storm a pause of
-    // 2 ms instead of 64 ms (141 wake-ups for nothing a second beside a 3 ms trickle on a loaded
-    // 2-core machine, the unthrottled rate of case 29). A port that really stopped storming waits
-    // that long once more, then comes back as before.
+    // A port already paused (streak at SUSPICIOUS_SLEEPS_BEFORE_PAUSE or more) steps back at most once
+    // per MAX_DOORBELL_PAUSE_MS, and only after that long with no suspicious sleep: a storm's thread
+    // off its core while its trickle moved (a loaded machine, or a storm that pauses on purpose)
+    // showed only clean sleeps, one per real message, each winding it back, and every few messages
+    // bought the storm a pause of 2 ms instead of 64 ms (141 wake-ups for nothing a second beside a
+    // 3 ms trickle on a loaded 2-core machine, the unthrottled rate of case 29); a storm away for
+    // longer than a pause then climbed back through 64 wake-ups each time. A port that really
+    // stopped storming is listened to at once again after about (MAX_STREAK -
+    // SUSPICIOUS_SLEEPS_BEFORE_PAUSE + 1) × 64 ms, its work served meanwhile at every pause's end.
     if (idleWakeup || rings > allowed) {
       w.streak = Math.min(w.streak + 1, MAX_STREAK);
-      w.suspiciousAt = at;
-    } else if ((rings > 0 || w.wokeUs) && w.streak > 0 && (w.streak < SUSPICIOUS_SLEEPS_BEFORE_PAUSE || at - w.suspiciousAt >= MAX_DOORBELL_PAUSE_MS)) {
-      w.streak--;
+      w.heldAt = at;
+    } else if ((rings > 0 || w.wokeUs) && w.streak > 0) {
+      if (w.streak < SUSPICIOUS_SLEEPS_BEFORE_PAUSE) w.streak--;
+      else if (at - w.heldAt >= MAX_DOORBELL_PAUSE_MS) {
+        w.streak--;
+        w.heldAt = at;
+      }
     }
     w.bell = bell;
     w.positions = positions;
