@@ -12,7 +12,7 @@
  */
 import { afterEach, expect, it } from 'vitest';
 import { makeCertificates } from './certs.js';
-import { GO, READY, startNode, STOP } from './harness.js';
+import { GO, PROGRESS, READY, startNode, STOP } from './harness.js';
 import { F, HostilePeer, type ForgedMessage } from './hostile-peer.js';
 import { linkTo, LOOPBACK, startLinkedPair, until, untilStill, type LinkedPair } from './pair.js';
 
@@ -60,7 +60,8 @@ it('48: a partition that reads nothing of a stream over a link holds back that s
 
   // The idle reader reads at last: the stream goes on, and what it sent arrives exactly once.
   await idle.control.set(GO, 1);
-  await sleep(300);
+  // Until the stream has sent more than where it stood (a fixed pause decided this before).
+  await until('the stream to go on', async () => (await stream.control.read())[PROGRESS] > last!);
   await stream.control.set(STOP, 1);
   const streamed = await stream.result;
   expect(streamed).toMatchObject({ connected: true, error: undefined });
