@@ -29,7 +29,7 @@ const SLICE_MS = 2;
  */
 const SUSPICIOUS_SLEEPS_BEFORE_PAUSE = 64;
 const MAX_DOORBELL_PAUSE_MS = 64;
-/** The streak stops here (the longest pause), so a partition that stops storming is listened to again after MAX_DOORBELL_PAUSE_MS and a few clean sleeps. */
+/** The streak stops here (the longest pause), so a partition that stops storming is listened to again after a few clean sleeps. */
 const MAX_STREAK = SUSPICIOUS_SLEEPS_BEFORE_PAUSE + Math.log2(MAX_DOORBELL_PAUSE_MS);
 /** Rings an honest port may make per sleep beyond one per queue pair, plus one per this many bytes moved. */
 const RING_ALLOWANCE = 8;
@@ -42,8 +42,6 @@ interface PortWatch {
   positions: number;
   /** Suspicious sleeps, less the clean active ones since, between 0 and MAX_STREAK. */
   streak: number;
-  /** When the streak last grew, or last stepped back while paused (the clock of the sleep that judged it). */
-  heldAt: number;
   /** Doorbell and ring positions when the current sleep began. */
   sleepBell: number;
   sleepPositions: number;
@@ -118,7 +116,7 @@ export class Scheduler {
     if (w === undefined) {
       const bell = port.doorbell();
       const positions = ringPositions(port);
-      w = { bell, positions, streak: 0, heldAt: 0, sleepBell: bell, sleepPositions: positions, wokeUs: false, armed: false };
+      w = { bell, positions, streak: 0, sleepBell: bell, sleepPositions: positions, wokeUs: false, armed: false };
       this.watches.set(port, w);
     }
     return w;
@@ -128,8 +126,7 @@ export class Scheduler {
   private async sleep(): Promise<void> {
     const ports = this.ports();
     this.engine.releaseAll();
-    const at = now();
-    for (const p of ports) if (p.alive) this.judge(p, this.watchOf(p), at);
+    for (const p of ports) if (p.alive) this.judge(p, this.watchOf(p));
     // Each bell is read before its flag goes up, so every ring that lowers the flag moves the bell
     // past the value the sleep waits on. Read after, a late ring (a partition whose publish the
     // engine had already served, seeing the flag only now) could land in between: the sleep would
@@ -208,7 +205,7 @@ export class Scheduler {
    * wake-up, or more rings than the work that moved explains, extends its suspicious streak; rings
    * or a wake-up that the work explains wind it back.
    */
-  private judge(port: PartitionPort, w: PortWatch, at: number): void {
+  private judge(port: PartitionPort, w: PortWatch): void {
     const bell = port.doorbell();
     const positions = ringPositions(port);
     const rings = (bell - w.bell) >>> 0;
@@ -220,26 +217,8 @@ export class Scheduler {
     // did, within what its work explains, steps its streak back by one rather than to zero: a storm whose
     // thread loses its core now and then, or that carries a trickle of work, mixes such sleeps with
     // suspicious ones, and must still climb.
-    //
-    // A port already paused (streak at SUSPICIOUS_SLEEPS_BEFORE_PAUSE or more) steps back at most once
-    // per MAX_DOORBELL_PAUSE_MS, and only after that long with no suspicious sleep: a storm's thread
-    // off its core while its trickle moved (a loaded machine, or a storm that pauses on purpose)
-    // showed only clean sleeps, one per real message, each winding it back, and every few messages
-    // bought the storm a pause of 2 ms instead of 64 ms (141 wake-ups for nothing a second beside a
-    // 3 ms trickle on a loaded 2-core machine, the unthrottled rate of case 29); a storm away for
-    // longer than a pause then climbed back through 64 wake-ups each time. A port that really
-    // stopped storming is listened to at once again after about (MAX_STREAK -
-    // SUSPICIOUS_SLEEPS_BEFORE_PAUSE + 1) × 64 ms, its work served meanwhile at every pause's end.
-    if (idleWakeup || rings > allowed) {
-      w.streak = Math.min(w.streak + 1, MAX_STREAK);
-      w.heldAt = at;
-    } else if ((rings > 0 || w.wokeUs) && w.streak > 0) {
-      if (w.streak < SUSPICIOUS_SLEEPS_BEFORE_PAUSE) w.streak--;
-      else if (at - w.heldAt >= MAX_DOORBELL_PAUSE_MS) {
-        w.streak--;
-        w.heldAt = at;
-      }
-    }
+    if (idleWakeup || rings > allowed) w.streak = Math.min(w.streak + 1, MAX_STREAK);
+    else if ((rings > 0 || w.wokeUs) && w.streak > 0) w.streak--;
     w.bell = bell;
     w.positions = positions;
     w.wokeUs = false;
