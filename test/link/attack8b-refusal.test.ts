@@ -11,28 +11,15 @@
  * as the hardware gives it); node 1 is the test's hostile peer.
  */
 import { afterAll, expect, it } from 'vitest';
-import { createMachine } from 'lparlink';
 import { makeCertificates } from './certs.js';
-import { F, HostilePeer } from './hostile-peer.js';
-import { LOOPBACK } from './pair.js';
-import { HOSTILE_OS, waitFor } from '../security/harness.js';
+import { F, withHostilePeer } from './hostile-peer.js';
 import { Status } from '../../src/shared/errors.js';
 
 const certs = makeCertificates([1, 2]);
 afterAll(() => certs.remove());
 
 it('72: a CONNECT_REFUSED with a status no node refuses with fails the connect EINVAL and counts a bad frame; the four a node uses pass through', async () => {
-  const machine = await createMachine({
-    wait: 'sleep',
-    testHooks: true,
-    partitions: [{ id: 1, name: 'client', os: HOSTILE_OS }],
-    node: { id: 2, listen: { host: LOOPBACK, port: 0 }, peers: [{ id: 1 }], tls: certs.tls(2), deadAfterMs: 5000 },
-  });
-  let peer: HostilePeer | undefined;
-  const link = () => machine.stats().links!.find((l: { node: number }) => l.node === 1)!;
-  try {
-    peer = await HostilePeer.dial(machine.listening!.port, certs.tls(1));
-    await waitFor('the link to node 1', () => link().state === 'up');
+  await withHostilePeer(certs, async (machine, peer, link) => {
     const os = machine.partition(1).os as any;
     expect(await os.open(0)).toMatchObject({ ok: true });
     const refusedWith = async (status: number): Promise<{ code: string; message: string }> => {
@@ -63,8 +50,5 @@ it('72: a CONNECT_REFUSED with a status no node refuses with fails the connect E
     const connect = await peer.next((f) => f.type === F.FrameType.CONNECT, 'the last CONNECT');
     peer.send(peer.connectOkFrame(connect.bytes.readUInt32LE(F.ConnectFrame.REQUEST_OFFSET), 77, 1));
     expect(await opened).toMatchObject({ ok: true, remoteNode: 1 });
-  } finally {
-    peer?.close();
-    await machine.close();
-  }
+  });
 }, 30_000);

@@ -7,11 +7,9 @@
  * test's hostile peer.
  */
 import { afterAll, expect, it } from 'vitest';
-import { createMachine } from 'lparlink';
 import { makeCertificates } from './certs.js';
-import { F, HostilePeer } from './hostile-peer.js';
-import { LOOPBACK } from './pair.js';
-import { HOSTILE_OS, waitFor } from '../security/harness.js';
+import { F, withHostilePeer } from './hostile-peer.js';
+import { waitFor } from '../security/harness.js';
 
 const certs = makeCertificates([1, 2]);
 afterAll(() => certs.remove());
@@ -19,17 +17,7 @@ afterAll(() => certs.remove());
 const NONE = { total: 0, keyMismatch: 0, unknownChannel: 0, wrongSource: 0, sequence: 0, badLength: 0, badFrame: 0, window: 0 };
 
 it('every malformed frame type is counted once by kind, the link stays up, and a CONNECT_OK sent twice opens one channel', async () => {
-  const machine = await createMachine({
-    wait: 'sleep',
-    testHooks: true,
-    partitions: [{ id: 1, name: 'client', os: HOSTILE_OS }],
-    node: { id: 2, listen: { host: LOOPBACK, port: 0 }, peers: [{ id: 1 }], tls: certs.tls(2), deadAfterMs: 5000 },
-  });
-  let peer: HostilePeer | undefined;
-  const link = () => machine.stats().links!.find((l: { node: number }) => l.node === 1)!;
-  try {
-    peer = await HostilePeer.dial(machine.listening!.port, certs.tls(1));
-    await waitFor('the link to node 1', () => link().state === 'up');
+  await withHostilePeer(certs, async (machine, peer, link) => {
     const p = peer;
     const frames: Array<[Buffer, keyof typeof NONE]> = [];
     // A HEARTBEAT with a body, a CLOSE one word short: sizes that do not fit their type.
@@ -82,8 +70,5 @@ it('every malformed frame type is counted once by kind, the link stays up, and a
     await waitFor('the second answer to be counted', () => link().violations.badFrame === expected.badFrame + 1);
     expect(link().violations).toEqual({ ...expected, sequence: 1, badFrame: expected.badFrame + 1, total: expected.total + 2 });
     expect(link()).toMatchObject({ state: 'up', downs: 0 });
-  } finally {
-    peer?.close();
-    await machine.close();
-  }
+  });
 }, 30_000);

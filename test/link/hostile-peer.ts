@@ -8,7 +8,10 @@
 import { randomBytes } from 'node:crypto';
 import { connect, type TLSSocket } from 'node:tls';
 import * as F from '../../dist/src/shared/link-frames.js';
-import type { NodeTls } from './certs.js';
+import { createMachine, type Machine } from 'lparlink';
+import type { CertificateSet, NodeTls } from './certs.js';
+import { LOOPBACK } from './pair.js';
+import { HOSTILE_OS, waitFor } from '../security/harness.js';
 
 export { F };
 
@@ -242,5 +245,35 @@ export class HostilePeer {
       }
     }
     return last;
+  }
+}
+
+/** What node 2's stats say of its link to node 1. */
+export type LinkToPeer = ReturnType<typeof linkToPeer>;
+function linkToPeer(machine: Machine) {
+  return machine.stats().links!.find((l: { node: number }) => l.node === 1)!;
+}
+
+/**
+ * Node 2 in this process, its partition 1 (`client`) on the hostile OS so that the test drives its
+ * control calls and reads the hardware's answers as they are, and a hostile node 1 dialed in with
+ * a valid certificate: `body` runs once the link is up, then both close.
+ */
+export async function withHostilePeer(certs: CertificateSet, body: (machine: Machine, peer: HostilePeer, link: () => LinkToPeer) => Promise<void>): Promise<void> {
+  const machine = await createMachine({
+    wait: 'sleep',
+    testHooks: true,
+    partitions: [{ id: 1, name: 'client', os: HOSTILE_OS }],
+    node: { id: 2, listen: { host: LOOPBACK, port: 0 }, peers: [{ id: 1 }], tls: certs.tls(2), deadAfterMs: 5000 },
+  });
+  let peer: HostilePeer | undefined;
+  const link = () => linkToPeer(machine);
+  try {
+    peer = await HostilePeer.dial(machine.listening!.port, certs.tls(1));
+    await waitFor('the link to node 1', () => link().state === 'up');
+    await body(machine, peer, link);
+  } finally {
+    peer?.close();
+    await machine.close();
   }
 }
