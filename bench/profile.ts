@@ -141,9 +141,17 @@ export function printBusiest(out: NodeJS.WritableStream, dir: string, run: Profi
       continue;
     }
     printed.add(key);
-    const top = topFunctions(join(dir, f.file), 3)
-      .map((t) => `${escapeControls(t.fn)} ${t.percent.toFixed(0)}%`)
-      .join(', ');
+    let top: string;
+    try {
+      top = topFunctions(join(dir, f.file), 3)
+        .map((t) => `${escapeControls(t.fn)} ${t.percent.toFixed(0)}%`)
+        .join(', ');
+    } catch (e) {
+      // Any thread of the profiled process can write a file by a profile's name into DIR (its
+      // execArgv names it): one that is not a profile failed the whole summary, the other threads'
+      // lines and the program's exit code with it (THREATS case 90). Its parser's message may quote it.
+      top = `(not a readable profile: ${escapeControls(String((e as Error)?.message ?? e)).slice(0, 200)})`;
+    }
     out.write(`  ${escapeControls(f.name).padEnd(12)} ${escapeControls(f.label).padEnd(12)} ${f.file}  ${top}\n`);
   }
   // Another machine's threads, or a restarted partition's, carry names already shown.

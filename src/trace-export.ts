@@ -194,7 +194,7 @@ export class TraceStream {
   /** Copy one machine's rings and write their events, in time order. */
   async add(group: TraceGroup): Promise<void> {
     const { threads, pid } = group;
-    const snapshots = threads.map((t) => new TraceSnapshot(t.ring, group.records));
+    const snapshots = threads.map((t) => new TraceSnapshot(t.ring, group.records, t.since));
     const flows = joinFlows(threads, snapshots, () => this.nextFlow++);
     const json = this.json;
     await json.event(JSON.stringify({ ph: 'M', name: 'process_name', pid, tid: 0, ts: 0, args: { name: group.name } }));
@@ -290,8 +290,11 @@ class GroupEvents {
         if (t.partition === undefined) await this.linkStage(tid, s, r);
         return;
       case TraceKind.SLEEP:
-        return this.instant(tid, 'sleep', t0, waitArgs(f1, f2, null));
       case TraceKind.WOKE:
+        // Only the hardware sleeps on the doorbells: a partition's record of it named another
+        // partition as the one whose doorbell woke it (case 89).
+        if (f1 === TraceWait.DOORBELLS && t.partition !== undefined) return;
+        if (s.kind(r) === TraceKind.SLEEP) return this.instant(tid, 'sleep', t0, waitArgs(f1, f2, null));
         return this.instant(tid, 'woke', t0, waitArgs(f1, f2, this.idOf(f2)));
       case TraceKind.RANG:
         return this.instant(tid, 'rang doorbell', t0, `{"queuePair":${f1}}`);

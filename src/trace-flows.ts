@@ -16,6 +16,8 @@ export interface TraceThread {
   /** The partition's index in the machine's options; undefined for the hardware. */
   partition: number | undefined;
   ring: SharedArrayBuffer;
+  /** When the operator allocated the ring (traceNow()): a record from before it is skipped as malformed. */
+  since?: number;
 }
 
 /** A message as one stage knows it. */

@@ -8,9 +8,15 @@
  */
 import type { Writable } from 'node:stream';
 import { describeValue, MachineError } from './shared/errors.js';
-import { allocateTraceRing } from './shared/trace-ring.js';
+import { allocateTraceRing, traceNow } from './shared/trace-ring.js';
 import { TRACE_WRITTEN_WORD } from './shared/trace-layout.js';
 import { TraceStream, writeTraceFile, type TraceGroup, type TraceSummary, type TraceThread } from './trace-export.js';
+
+/**
+ * When each ring was allocated: its thread wrote every record after that, so an earlier time is a
+ * forgery (case 89). Module-wide, since the machine allocates the hardware's ring before its recorder.
+ */
+const allocatedAt = new WeakMap<SharedArrayBuffer, number>();
 
 /** Runs of one partition whose rings are kept (the current one and those before it). */
 const RUNS_KEPT = 4;
@@ -27,7 +33,9 @@ export class TraceRecorder {
 
   /** A ring for a thread about to start; register it with add() once the thread has its id. */
   newRing(): SharedArrayBuffer {
-    return allocateTraceRing(this.records);
+    const ring = allocateTraceRing(this.records);
+    allocatedAt.set(ring, traceNow());
+    return ring;
   }
 
   add(name: string, tid: number, partition: number | undefined, ring: SharedArrayBuffer): void {
@@ -38,7 +46,7 @@ export class TraceRecorder {
       if (previous !== undefined && Atomics.load(new Uint32Array(previous.ring), TRACE_WRITTEN_WORD) === 0) this.forget(runs.pop()!, false);
       for (const old of runs.slice(0, Math.max(0, runs.length - (RUNS_KEPT - 1)))) this.forget(old, true);
     }
-    this.threads.push({ name, tid, partition, ring });
+    this.threads.push({ name, tid, partition, ring, since: allocatedAt.get(ring) });
   }
 
   private forget(thread: TraceThread, counted: boolean): void {

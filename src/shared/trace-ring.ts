@@ -91,7 +91,11 @@ export class TraceSnapshot {
   /** Record index of each kept record in the copy. */
   private readonly kept: number[];
 
-  constructor(buffer: SharedArrayBuffer, capacity: number) {
+  /**
+   * `since`: when the operator allocated the ring (traceNow()); a record from before it was never
+   * written by its thread. 0 (the default) takes any time not after the copy.
+   */
+  constructor(buffer: SharedArrayBuffer, capacity: number, since = 0) {
     const shared = new Uint32Array(buffer);
     const before = Atomics.load(shared, TRACE_WRITTEN_WORD);
     const copy = new ArrayBuffer(capacity * TRACE_RECORD_BYTES);
@@ -109,19 +113,22 @@ export class TraceSnapshot {
     let malformed = 0;
     for (let n = first; n < before; n++) {
       const r = n % capacity;
-      if (this.wellFormed(r, now)) this.kept.push(r);
+      if (this.wellFormed(r, since, now)) this.kept.push(r);
       else malformed++;
     }
     this.dropped = first;
     this.malformed = malformed;
   }
 
-  private wellFormed(r: number, now: number): boolean {
+  private wellFormed(r: number, since: number, now: number): boolean {
     const kind = this.u32[r * TRACE_RECORD_WORDS];
     if (kind < TraceKind.SEND || kind > TraceKind.LINK_DELIVER) return false;
     for (let t = 0; t < TRACE_TIME_COUNT; t++) {
       const time = this.time(r, t);
-      if (!(time >= 0 && time <= now)) return false;
+      // An unused time is 0; a used one is in the ring's life. A forged time from before the ring
+      // (0, or 1 µs) stretched the file's timeline back to the clock's origin, the host's boot: a
+      // viewer opened on hours (or days) with every real event squashed into its last pixel (case 89).
+      if (!(time >= 0 && time <= now && (time >= since || (time === 0 && t > 0)))) return false;
     }
     return true;
   }
