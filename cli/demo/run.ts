@@ -35,7 +35,7 @@ const DEFAULTS: DemoOptions = { requests: 20_000, streamMessages: 1_000_000, str
 const usage = `usage: lparlink demo [--requests N] [--messages N] [--bytes N] [--attempts N]
                      [--trace FILE [--trace-sample N] [--trace-records N]]
 
-  --requests N   round trips web → db (default ${DEFAULTS.requests})
+  --requests N   round trips web → db (default ${DEFAULTS.requests}; the table counts both directions)
   --messages N   streamed messages batch → cache (default ${DEFAULTS.streamMessages})
   --bytes N      streamed message size, 4 to 65536 (default ${DEFAULTS.streamBytes})
   --attempts N   forged sends by the intruder (default ${DEFAULTS.attempts})

@@ -11,7 +11,7 @@ import { Engine } from './engine.js';
 import { KeyTable } from './key-table.js';
 import { PartitionPort, QueuePairState } from './partition-port.js';
 import { Policy } from './policy.js';
-import { isService, MAX_SERVICE, type ChannelGrant, type ControlResult } from '../shared/control-contract.js';
+import { isService, MAX_SERVICE, type ChannelGrant, type ControlFailure, type ControlResult } from '../shared/control-contract.js';
 import { Status, type ChannelErrorCode } from '../shared/errors.js';
 import { ConnectionState } from '../shared/layout.js';
 import { channelMessageLimit } from '../shared/link-frames.js';
@@ -58,8 +58,8 @@ export const LISTEN_BACKLOG = 64;
 export const MAX_PENDING_ACCEPTS = 16;
 export const PENDING_ACCEPTS_PER_PARTITION = 64;
 
-function fail(code: ChannelErrorCode, message: string): { ok: false; code: ChannelErrorCode; message: string } {
-  return { ok: false, code, message };
+function fail(code: ChannelErrorCode, message: string, todo?: string): ControlFailure {
+  return todo === undefined ? { ok: false, code, message } : { ok: false, code, message, todo };
 }
 
 /** The send side of claim 1 toward another node (hardware/link/remote-connect.ts); absent on a machine that is not a node. */
@@ -264,7 +264,12 @@ export class ConnectionManager {
         : this.policy.allowsRemote(x.destinationPartition, x.sourceNode, x.sourcePartition);
     if (!allowed) return fail('EPOLICY', `${from} and partition ${x.destinationPartition} may not connect`);
     const target = this.portById(x.destinationPartition);
-    if (target === undefined) return fail('ECONNREFUSED', `partition ${x.destinationPartition} does not exist or is down`);
+    if (target === undefined) return fail(
+        'ECONNREFUSED',
+        `partition ${x.destinationPartition} does not exist or is down`,
+        // No listener to start: the usual advice did not fit (a new user's report, wave 24).
+        'check the partition id (the machine has no such partition, or it is not running); to wait for a partition that is starting, connect with { retry: { timeoutMs } }',
+      );
     const listener = this.listeners.get(`${target.index}:${x.destinationService}`);
     if (listener === undefined) {
       return fail('ECONNREFUSED', `nobody listens on port ${x.destinationService} of partition ${x.destinationPartition}`);

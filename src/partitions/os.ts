@@ -45,7 +45,7 @@ export class PartitionOS {
     // Not Promise.race against one promise of the hardware's death: each call's race stayed on it,
     // with its answer, for the partition's life (THREATS case 53).
     const r = await this.gone.race(fn(this.control.api));
-    if (!r.ok) throw new ChannelError(r.code, r.message);
+    if (!r.ok) throw new ChannelError(r.code, r.message, r.todo);
     return r;
   }
 

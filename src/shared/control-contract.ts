@@ -8,7 +8,14 @@
 import type { ChannelErrorCode } from './errors.js';
 
 /** An answer to a control call: success with its fields, or an error code with advice. */
-export type ControlResult<T extends object = object> = ({ ok: true } & T) | { ok: false; code: ChannelErrorCode; message: string };
+export type ControlResult<T extends object = object> = ({ ok: true } & T) | ControlFailure;
+/** A refused call: its code, what happened, and (`todo`) what to do where the code's usual advice does not fit. */
+export interface ControlFailure {
+  ok: false;
+  code: ChannelErrorCode;
+  message: string;
+  todo?: string;
+}
 
 /** What a process learns about a new channel; never a key. */
 export interface ChannelGrant {

@@ -56,6 +56,20 @@ describe('proc.connect(target, { retry: { timeoutMs } })', () => {
   });
 });
 
+describe('a connect to a partition the machine does not have', () => {
+  it('is ECONNREFUSED advising to check the partition id, not to start a listener', async () => {
+    await using machine = await createMachine({ partitions: [{ id: 1 }, { id: 2 }], sendRingBytes: 4096, receiveRingBytes: 4096, wait: 'sleep' });
+    const c = await machine.partition(2).spawn(client, { partition: 9, port: 7, timeoutMs: 100 });
+    const out = (await c.result) as Record<string, Outcome>;
+    expect(out.plain.error).toMatchObject({
+      name: 'ChannelError',
+      code: 'ECONNREFUSED',
+      message:
+        'ECONNREFUSED: partition 9 does not exist or is down (check the partition id (the machine has no such partition, or it is not running); to wait for a partition that is starting, connect with { retry: { timeoutMs } })',
+    });
+  });
+});
+
 describe('the retry loop', () => {
   const refused = (): ChannelError => new ChannelError('ECONNREFUSED', 'nobody listens on port 7 of partition 1');
 
