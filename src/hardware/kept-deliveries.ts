@@ -29,20 +29,6 @@ const UNCOUNTED: KeptBytesGauge = { kept() {} };
 /** A queue's buffer doubles as it grows, up to this (and past it by what one message needs). */
 const QUEUE_GROWTH_LIMIT = 1 << 30;
 
-/**
- * Messages of ends whose kept messages were dropped (drop()), still in their queue: taken out when
- * they reach its head, or all at once when they are a quarter of what it holds (compact()). They
- * are counted per channel slot: a queue holds the messages of one slot in the order of its
- * channels (a slot's next channel opens once its last one closed, and dropped what it kept), so the
- * oldest `stale[slot]` messages of a slot are the dropped ones.
- */
-interface Dropped {
-  readonly stale: Uint32Array;
-  messages: number;
-  /** Their KeptMessages bytes (messageBytes() each). */
-  bytes: number;
-}
-
 export class KeptDeliveries {
   /** Queues with messages, by receiving queue pair, and how many (a field: the engine looks at it every round). */
   private readonly queues = new Map<HardwareQueuePair, KeptMessages>();
@@ -60,8 +46,6 @@ export class KeptDeliveries {
   private readonly senderHandleOf: Uint32Array;
   /** Per receiving end: its sender closed its end, and that CLOSE is acknowledged once nothing of it is kept. */
   private readonly closeAckPending: Uint8Array;
-  /** Per queue: the dropped messages it still holds (see Dropped). */
-  private readonly dropped = new Map<KeptMessages, Dropped>();
 
   constructor(
     entries: number,
@@ -146,12 +130,12 @@ export class KeptDeliveries {
    */
   shift(dqp: HardwareQueuePair, q: KeptMessages, d: number): void {
     const cost = messageBytes(q.firstBytes);
-    const dropped = this.dropped.get(q);
+    const dropped = q.dropped;
     const slot = q.firstTag & this.slotMask;
     if (dropped !== undefined && dropped.stale[slot] > 0) {
       dropped.stale[slot]--;
       dropped.bytes -= cost;
-      if (--dropped.messages === 0) this.dropped.delete(q);
+      if (--dropped.messages === 0) q.dropped = undefined;
     } else {
       dqp.keptMessages--;
       if (d >= 0 && this.countOf[d] > 0) {
@@ -181,8 +165,7 @@ export class KeptDeliveries {
     const q = dqp === undefined ? undefined : this.queues.get(dqp);
     if (q !== undefined && dqp !== undefined) {
       dqp.keptMessages -= n;
-      let dropped = this.dropped.get(q);
-      if (dropped === undefined) this.dropped.set(q, (dropped = { stale: new Uint32Array(this.slotMask + 1), messages: 0, bytes: 0 }));
+      const dropped = (q.dropped ??= { stale: new Uint32Array(this.slotMask + 1), messages: 0, bytes: 0 });
       dropped.stale[deliveryHandle & this.slotMask] += n;
       dropped.messages += n;
       dropped.bytes += bytes;
@@ -193,15 +176,15 @@ export class KeptDeliveries {
 
   /** Whether the oldest message of `q` is one of an end dropped already (drop()): never delivered. */
   firstDropped(q: KeptMessages): boolean {
-    const dropped = this.dropped.get(q);
+    const dropped = q.dropped;
     return dropped !== undefined && dropped.stale[q.firstTag & this.slotMask] > 0;
   }
 
   /** Take every dropped message out of `dqp`'s queue `q`, in one pass. */
   private compact(dqp: HardwareQueuePair, q: KeptMessages): void {
-    const dropped = this.dropped.get(q);
+    const dropped = q.dropped;
     if (dropped === undefined) return;
-    this.dropped.delete(q);
+    q.dropped = undefined;
     q.removeStale(dropped.stale, this.slotMask);
     if (q.count === 0) this.forget(dqp);
   }
@@ -222,7 +205,7 @@ export class KeptDeliveries {
 
   private forget(dqp: HardwareQueuePair): void {
     const q = this.queues.get(dqp);
-    if (q !== undefined) this.dropped.delete(q);
+    if (q !== undefined) q.dropped = undefined;
     this.queues.delete(dqp);
     this.queueCount = this.queues.size;
   }

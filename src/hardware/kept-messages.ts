@@ -26,6 +26,20 @@ export interface KeptBytesGauge {
 /** The first buffer of a channel's kept messages; it doubles as they grow, up to the window. */
 export const FIRST_KEPT_BYTES = 16 * 1024;
 
+/**
+ * Messages of ends whose kept messages were dropped (KeptDeliveries.drop()), still in their queue:
+ * taken out when they reach its head, or all at once when they are a quarter of what it holds. They
+ * are counted per channel slot: a queue holds the messages of one slot in the order of its
+ * channels (a slot's next channel opens once its last one closed, and dropped what it kept), so the
+ * oldest `stale[slot]` messages of a slot are the dropped ones (THREATS case 81).
+ */
+export interface DroppedMessages {
+  readonly stale: Uint32Array;
+  messages: number;
+  /** Their bytes, as this queue counts them (messageBytes() each). */
+  bytes: number;
+}
+
 export class KeptMessages {
   private u8 = new Uint8Array(FIRST_KEPT_BYTES);
   private u32 = new Uint32Array(this.u8.buffer);
@@ -35,6 +49,8 @@ export class KeptMessages {
   count = 0;
   /** A CLOSE the peer sent after these messages: its status, applied once they are in the ring (-1: none). */
   closeStatus = -1;
+  /** Dropped messages this queue still holds (a receiving queue pair's queue only); undefined: none. */
+  dropped: DroppedMessages | undefined = undefined;
 
   constructor(
     /** The channel-state entry they are for, and its link id when they were kept (a reused entry has another). */

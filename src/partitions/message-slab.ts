@@ -38,8 +38,10 @@ const CLASSES = 32 - Math.clz32(OWN_BUFFER_ABOVE - 1) + 1;
 export class MessageSlab {
   // Per size class (index k, C = 2^k): the current slab, its word view, bytes used and its size
   // (kept as a number: Node 20 does not inline an ArrayBuffer's byteLength, ~7 ns a read).
-  private readonly buffers: ArrayBuffer[] = [];
-  private readonly u32s: Uint32Array[] = [];
+  // Filled with empty slabs (size 0, so the first message of a class makes its slab): an array with
+  // holes is a slower kind of array for V8 on every message's lookup.
+  private readonly buffers: ArrayBuffer[] = Array.from({ length: CLASSES }, () => new ArrayBuffer(0));
+  private readonly u32s: Uint32Array[] = this.buffers.map((b) => new Uint32Array(b));
   private readonly used: number[] = new Array<number>(CLASSES).fill(0);
   private readonly sizes: number[] = new Array<number>(CLASSES).fill(0);
 

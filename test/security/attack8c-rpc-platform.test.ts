@@ -5,44 +5,35 @@
  * Date setTime: a caller changed what every other caller is served through them, and pushed 4 MiB
  * strings onto the api's array until the server ran out of heap (case 69's hoard, by APPLY).
  */
-import { afterEach, beforeEach, expect, it } from 'vitest';
-import type { Machine, MachineEvents } from '../../src/index.js';
-import { comlinkServerMachine } from './harness.js';
+import { expect, it } from 'vitest';
+import { comlinkServerEach } from './harness.js';
 
 const program = new URL('../fixtures/security/rpc-platform-method.mjs', import.meta.url);
 
-let machine: Machine;
-const exits: Array<MachineEvents['partitionExit'][0]> = [];
-beforeEach(async () => {
-  exits.length = 0;
-  machine = await comlinkServerMachine(exits);
-});
-afterEach(async () => {
-  await machine.close();
-});
+const served = comlinkServerEach();
 
 const refused = (name: string): { threw: string } => ({
   threw: `comlink: ${name} is a method of a platform class a value of the api served inherits, not of the api: a caller in another partition calls only the api's own methods`,
 });
 
 it("76: an array's push, a Map's clear, bytes' fill and a Date's setTime on values the api holds are refused; the next caller is served the api unchanged", async () => {
-  const server = await machine.partition(1).spawn(program, { role: 'server', port: 9, clients: 2 });
-  const tamper = await machine.partition(2).spawn(program, { role: 'tamper', partition: 1, port: 9 });
+  const server = await served.machine.partition(1).spawn(program, { role: 'server', port: 9, clients: 2 });
+  const tamper = await served.machine.partition(2).spawn(program, { role: 'tamper', partition: 1, port: 9 });
   // Without the change each call is served ({ value: 2 }, …), and the next caller gets last() 'mine',
   // count() 0, bits() [0, 0] and when() 1.
   expect(await tamper.result).toEqual({ push: refused('recent.push'), clear: refused('seen.clear'), fill: refused('mask.fill'), setTime: refused('at.setTime') });
-  const caller = await machine.partition(3).spawn(program, { role: 'caller', partition: 1, port: 9 });
+  const caller = await served.machine.partition(3).spawn(program, { role: 'caller', partition: 1, port: 9 });
   expect(await caller.result).toEqual({ last: 'hello', count: 1, bits: [1, 2], when: 0 });
   expect(await server.result).toEqual({ outcomes: ['closed', 'closed'], recent: 1 });
 });
 
 it('76: pushing 4 MiB strings onto the api\'s array 40 times over is refused each time; the 64 MiB server lives and serves the next caller', async () => {
-  const server = await machine.partition(1).spawn(program, { role: 'server', port: 9, clients: 2 });
-  const hoard = await machine.partition(2).spawn(program, { role: 'hoard', partition: 1, port: 9, bytes: 4 << 20, times: 40 });
+  const server = await served.machine.partition(1).spawn(program, { role: 'server', port: 9, clients: 2 });
+  const hoard = await served.machine.partition(2).spawn(program, { role: 'hoard', partition: 1, port: 9, bytes: 4 << 20, times: 40 });
   // Without the change the server's heap fills after 15: its partition crashes (ERR_WORKER_OUT_OF_MEMORY), the hoarder's channel ends EPEERDEAD.
   expect(await hoard.result).toEqual({ pushed: 0, last: refused('recent.push') });
-  const caller = await machine.partition(3).spawn(program, { role: 'caller', partition: 1, port: 9 });
+  const caller = await served.machine.partition(3).spawn(program, { role: 'caller', partition: 1, port: 9 });
   expect(await caller.result).toEqual({ last: 'hello', count: 1, bits: [1, 2], when: 0 });
   expect(await server.result).toEqual({ outcomes: ['closed', 'closed'], recent: 1 });
-  expect(exits).toEqual([]);
+  expect(served.exits).toEqual([]);
 }, 60_000);

@@ -4,7 +4,7 @@
  * observer) or standard programs. Helpers poll for conditions with a deadline (never fixed
  * sleeps) and compare counters exactly.
  */
-import { expect } from 'vitest';
+import { afterEach, beforeEach, expect } from 'vitest';
 import { createMachine, type Machine, type MachineEvents, type MachineOptions, type PartitionStats } from 'lparlink';
 
 const fixture = (name: string) => new URL(`../fixtures/security/${name}`, import.meta.url);
@@ -38,6 +38,27 @@ export async function comlinkServerMachine(exits: Array<MachineEvents['partition
   const machine = await createMachine({ partitions: SMALL_HEAP_SERVER, maxMessageBytes: 16384, wait: 'sleep' });
   machine.on('partitionExit', (info) => exits.push(info));
   return machine;
+}
+
+/** A comlinkServerMachine per test of the calling file (made in beforeEach, closed in afterEach), and its partitionExit events. */
+export function comlinkServerEach(): { readonly machine: Machine; readonly exits: Array<MachineEvents['partitionExit'][0]> } {
+  let machine: Machine | undefined;
+  const exits: Array<MachineEvents['partitionExit'][0]> = [];
+  beforeEach(async () => {
+    exits.length = 0;
+    machine = await comlinkServerMachine(exits);
+  });
+  afterEach(async () => {
+    await machine?.close();
+    machine = undefined;
+  });
+  return {
+    get machine(): Machine {
+      if (machine === undefined) throw new Error('comlinkServerEach: the machine exists only inside a test');
+      return machine;
+    },
+    exits,
+  };
 }
 
 export interface Bench {
