@@ -15,6 +15,7 @@ import { AnswerLedger, KeepAlive } from './keep-alive.js';
 import { isLinkEvent, type HardwareAdmin, type LinkEvent } from './shared/operator-contract.js';
 import { LINK_UNKNOWN_IDENTITIES, linkCounterBytes, linkMachineBlock, readLinkStats, type LinkStats } from './shared/link-counters.js';
 import { allocatePort, markHardwareGone } from './shared/port.js';
+import { THREAD_WORD_BYTES } from './shared/thread-word.js';
 import { workerEntry } from './shared/workers.js';
 import { recordThreadName } from './thread-names.js';
 import { TraceRecorder } from './trace-recorder.js';
@@ -296,8 +297,10 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
    * @internal Start one worker per partition. If one cannot be started, the
    * ones already started stay in the machine, so close() stops them.
    */
-  startPartitions(ports: SharedArrayBuffer[], controlEndpoints: MessagePort[]): void {
-    this.options.partitions.forEach((spec, i) => this.byId.set(spec.id, new PartitionHandle(this, i, spec, ports[i], controlEndpoints[i])));
+  startPartitions(ports: SharedArrayBuffer[], controlEndpoints: MessagePort[], threadWords: SharedArrayBuffer[]): void {
+    this.options.partitions.forEach((spec, i) =>
+      this.byId.set(spec.id, new PartitionHandle(this, i, spec, ports[i], controlEndpoints[i], threadWords[i])),
+    );
   }
 
   /** @internal Resolves once the hardware and every partition have booted; rejects with the first failure. */
@@ -611,7 +614,8 @@ export async function createMachine(options: MachineOptions): Promise<Machine> {
   const channels = resolved.partitions.map(() => new MessageChannel());
   const controlEndpoints = channels.map((c) => c.port1);
   const hardwareTraceRing = resolved.trace === undefined ? undefined : new TraceRecorder(resolved.trace.sample, resolved.trace.records).newRing();
-  const boot: HardwareBoot = { options: resolved, controlEndpoints, buffers: { ports, counters, trace: hardwareTraceRing } };
+  const threads = resolved.partitions.map(() => new SharedArrayBuffer(THREAD_WORD_BYTES));
+  const boot: HardwareBoot = { options: resolved, controlEndpoints, buffers: { ports, counters, trace: hardwareTraceRing, threads } };
   // Only the hardware worker receives the node's TLS identity.
   const linkCounters = resolved.node === undefined ? undefined : new SharedArrayBuffer(linkCounterBytes(resolved.node.peers.length));
   if (linkCounters !== undefined && tls !== undefined) boot.link = { tls, counters: linkCounters };
@@ -630,7 +634,7 @@ export async function createMachine(options: MachineOptions): Promise<Machine> {
   recordThreadName(hardware.threadId, 'hardware-0');
   const machine = new Machine(resolved, hardware, counters, hardwareTraceRing, linkCounters);
   try {
-    machine.startPartitions(ports, channels.map((c) => c.port2));
+    machine.startPartitions(ports, channels.map((c) => c.port2), threads);
     await machine.keepAlive.during(machine.booted());
     if (resolved.node?.listen !== undefined) {
       machine.listening = await machine.keepAlive.during(

@@ -64,6 +64,14 @@ export interface MachineOptions {
   wait?: WaitMode;
   /** Messages one queue pair may move per hardware round before the next gets its turn. Default 64. */
   budgetPerRound?: number;
+  /**
+   * Lower the dispatch priority (to nice 19) of a partition whose sends keep the engine's whole
+   * budget busy while another partition's light traffic waits for a core, and set it back once it
+   * stops (`stats().partitions[i].demotions` counts them). Only on Linux, and only where the process
+   * may set a thread's priority back (root or CAP_SYS_NICE, or an RLIMIT_NICE that allows it);
+   * elsewhere it does nothing. Default true.
+   */
+  demoteFlooders?: boolean;
   /** Turn on operator-only hardware test hooks (corrupt a stamp, list key fingerprints). Default false. */
   testHooks?: boolean;
   /** Default resource limits for partitions that set none. */
@@ -111,6 +119,8 @@ export const DEFAULTS = Object.freeze({
   budgetPerRound: 64,
   /** `listenersPerPartition`. */
   listenersPerPartition: 64,
+  /** `demoteFlooders`. */
+  demoteFlooders: true,
   /**
    * Old-generation heap of the hardware worker (fixed): its own tables and what partitions make it
    * hold through the control plane are bounded (about 58 KB per partition at the defaults), so a
@@ -224,6 +234,7 @@ export function resolveMachineOptions(input: unknown): { options: ResolvedOption
   const known = new Set([
     'partitions', 'policy', 'processesPerPartition', 'channelsPerPartition', 'sendRingBytes', 'receiveRingBytes',
     'maxMessageBytes', 'wait', 'budgetPerRound', 'listenersPerPartition', 'testHooks', 'resourceLimits', 'trace', 'node',
+    'demoteFlooders',
   ]);
   for (const key of Object.keys(o)) if (!known.has(key)) bad(`option '${key}'`, `is not an option (known: ${[...known].join(', ')})`);
 
@@ -299,6 +310,9 @@ export function resolveMachineOptions(input: unknown): { options: ResolvedOption
   const wait = o.wait ?? DEFAULTS.wait;
   if (!WAIT_MODES.includes(wait)) bad('wait', `must be one of ${WAIT_MODES.join(', ')}, got ${describeValue(wait)}`);
   if (o.testHooks !== undefined && typeof o.testHooks !== 'boolean') bad('testHooks', `must be a boolean, got ${describeValue(o.testHooks)}`);
+  if (o.demoteFlooders !== undefined && typeof o.demoteFlooders !== 'boolean') {
+    bad('demoteFlooders', `must be a boolean (false keeps every partition's thread at the priority it started with), got ${describeValue(o.demoteFlooders)}`);
+  }
 
   const options: ResolvedOptions = {
     partitions,
@@ -319,6 +333,7 @@ export function resolveMachineOptions(input: unknown): { options: ResolvedOption
       o.listenersPerPartition === undefined ? DEFAULTS.listenersPerPartition : intIn('listenersPerPartition', o.listenersPerPartition, 1, 4096),
     testHooks: o.testHooks ?? false,
     trace: traceOptions(o.trace),
+    demoteFlooders: o.demoteFlooders ?? DEFAULTS.demoteFlooders,
   };
   return { options, tls: linked?.tls };
 }

@@ -87,6 +87,8 @@ export class PartitionHandle {
     private readonly spec: ResolvedPartition,
     port: SharedArrayBuffer,
     controlEndpoint: MessagePort,
+    /** Where each run's worker reports its kernel thread id to the hardware (shared/thread-word.ts). */
+    private readonly threadWord: SharedArrayBuffer,
   ) {
     this.port = port;
     this.worker = this.startWorker(port, controlEndpoint);
@@ -168,7 +170,17 @@ export class PartitionHandle {
   }
 
   private startWorker(port: SharedArrayBuffer, controlEndpoint: MessagePort): Worker {
-    const boot: PartitionBoot = { id: this.spec.id, name: this.spec.name, port, controlEndpoint, os: this.spec.os, wait: this.machine.options.wait };
+    // The word names no thread until this run's worker writes its own id (the last run's may be reused by now).
+    Atomics.store(new Int32Array(this.threadWord), 0, 0);
+    const boot: PartitionBoot = {
+      id: this.spec.id,
+      name: this.spec.name,
+      port,
+      controlEndpoint,
+      os: this.spec.os,
+      wait: this.machine.options.wait,
+      threadWord: this.threadWord,
+    };
     const tracing = this.machine.tracing;
     // Each run of the partition traces into a ring of its own (a new thread, a new track); a replacement OS is not traced.
     const ring = tracing !== undefined && this.spec.os === undefined ? tracing.newRing() : undefined;
@@ -229,6 +241,8 @@ export class PartitionHandle {
     const exited = new Promise<number>((resolve) => {
       worker.once('exit', (exitCode: number) => {
         answeredAtExit = heardThisTurn;
+        // Its thread is gone, and the kernel may give its id to another: the hardware must not set that one's priority.
+        if (this.worker === worker) Atomics.store(new Int32Array(this.threadWord), 0, 0);
         resolve(exitCode);
       });
       this.letGo = () => resolve(1);

@@ -46,6 +46,10 @@ export class Counters {
     this.values[p * CounterSlot.PER_PARTITION + CounterSlot.COMPLETIONS_DROPPED]++;
   }
 
+  demotion(p: number): void {
+    this.values[p * CounterSlot.PER_PARTITION + CounterSlot.DEMOTIONS]++;
+  }
+
   controlRefusal(p: number): void {
     this.values[p * CounterSlot.PER_PARTITION + CounterSlot.CONTROL_REFUSALS]++;
   }

@@ -8,6 +8,7 @@ import { ChannelStateTable } from './channel-state-table.js';
 import { ConnectionManager } from './connection-manager.js';
 import { bindPartitionControl, PartitionControl } from './control-endpoint.js';
 import { Counters } from './counters.js';
+import { DispatchPriority } from './dispatch-priority.js';
 import { Engine } from './engine.js';
 import { KeyTable } from './key-table.js';
 import { PartitionPort } from './partition-port.js';
@@ -15,7 +16,7 @@ import { Policy } from './policy.js';
 import { Scheduler } from './scheduler.js';
 import { HardwareTrace } from './trace.js';
 import type { Links } from './link/links.js';
-import type { ResolvedOptions } from '../shared/boot.js';
+import type { HardwareBuffers, ResolvedOptions } from '../shared/boot.js';
 import { CounterSlot } from '../shared/layout.js';
 
 export class Hardware {
@@ -36,7 +37,7 @@ export class Hardware {
    */
   constructor(
     private readonly options: ResolvedOptions,
-    buffers?: { ports: SharedArrayBuffer[]; counters: SharedArrayBuffer; trace?: SharedArrayBuffer },
+    buffers?: HardwareBuffers,
     startLinks?: (hw: Hardware) => Links,
   ) {
     const { partitions, geometry } = options;
@@ -55,7 +56,9 @@ export class Hardware {
       this.engine.tracer = tracer;
       this.counters.onViolation = (p, kind) => tracer.violation(p, kind);
     }
-    this.scheduler = new Scheduler(this.engine, () => this.ports, options.wait);
+    const dispatch =
+      options.demoteFlooders && buffers?.threads !== undefined && DispatchPriority.available() ? new DispatchPriority(buffers.threads, this.counters) : undefined;
+    this.scheduler = new Scheduler(this.engine, () => this.ports, options.wait, dispatch);
     this.manager = new ConnectionManager(
       this.ports,
       this.engine,

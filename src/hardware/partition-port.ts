@@ -147,6 +147,9 @@ export class PartitionPort {
   readonly u32: Uint32Array;
   readonly queuePairs: HardwareQueuePair[];
   alive = true;
+  /** Serves of this port's queue pairs that used the whole budget, and those that moved less (dispatch-priority.ts reads them). */
+  saturatedServes = 0;
+  lightServes = 0;
   private nextProcess = 1;
 
   constructor(

@@ -7,6 +7,7 @@
  * (the inspector would still be answered: V8 interrupts a blocking wait for it).
  */
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import type { DispatchPriority } from './dispatch-priority.js';
 import { Engine } from './engine.js';
 import { PartitionPort } from './partition-port.js';
 import type { WaitPolicy } from '../shared/wait.js';
@@ -63,6 +64,8 @@ export class Scheduler {
     private readonly engine: Engine,
     private readonly ports: () => PartitionPort[],
     wait: WaitPolicy,
+    /** Lowers flooding partitions' threads (undefined: off, or not possible here). */
+    private readonly dispatch?: DispatchPriority,
   ) {
     this.idleMs = wait.engineIdleMs;
   }
@@ -86,6 +89,7 @@ export class Scheduler {
   private async loop(): Promise<void> {
     while (!this.stopped) {
       const busy = this.runSlice();
+      this.dispatch?.review(this.ports());
       // On a node: what the slice sent to other nodes leaves now, one socket write per link.
       this.engine.remote?.flush();
       if (busy) await yieldToEventLoop();

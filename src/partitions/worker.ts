@@ -11,8 +11,15 @@ import type { PartitionControlApi } from '../shared/control-contract.js';
 import { expose, nodeEndpoint, wrap, WORKER_READY } from '../shared/control-plane.js';
 import { describeValue } from '../shared/errors.js';
 import type { PartitionOsApi } from '../shared/operator-contract.js';
+import { ownThreadId } from '../shared/thread-word.js';
 
 const boot = workerData as PartitionBoot;
+// Before any code of an OS module or a program runs here: once the word's one reference is gone,
+// nothing in this partition can write another thread's id into it (shared/thread-word.ts).
+if (boot.threadWord !== undefined) {
+  Atomics.store(new Int32Array(boot.threadWord), 0, ownThreadId());
+  delete boot.threadWord;
+}
 
 if (boot.os !== undefined) {
   const mod = (await import(boot.os)) as { default?: unknown };

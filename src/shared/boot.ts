@@ -97,6 +97,17 @@ export interface ResolvedOptions {
   testHooks: boolean;
   /** `createMachine({ trace })`: every `sample`-th message of each channel is traced; rings of `records` records per thread. Undefined: off. */
   trace: { sample: number; records: number } | undefined;
+  /** `demoteFlooders`: the hardware lowers the dispatch priority of a partition that floods the engine beside one that does not (hardware/dispatch-priority.ts). */
+  demoteFlooders: boolean;
+}
+
+/** What the operator allocates for the hardware before it boots, so partitions can boot alongside it. */
+export interface HardwareBuffers {
+  ports: SharedArrayBuffer[];
+  counters: SharedArrayBuffer;
+  trace?: SharedArrayBuffer;
+  /** One thread word per partition, in partition order (shared/thread-word.ts); each partition's boot writes its own. */
+  threads?: SharedArrayBuffer[];
 }
 
 /** The hardware worker's boot message. */
@@ -105,7 +116,7 @@ export interface HardwareBoot {
   /** One control endpoint per partition, in partition order; the other end goes to that partition. */
   controlEndpoints: MessagePort[];
   /** Ports and counters the operator allocated; absent: the hardware allocates them. */
-  buffers?: { ports: SharedArrayBuffer[]; counters: SharedArrayBuffer; trace?: SharedArrayBuffer };
+  buffers?: HardwareBuffers;
   /** With `options.node`: the node's TLS identity and the link counter block (shared/link-counters.ts). */
   link?: { tls: NodeTls; counters: SharedArrayBuffer };
 }
@@ -121,6 +132,11 @@ export interface PartitionBoot {
   wait: WaitPolicy;
   /** This worker's own trace ring (shared with the operator only) and the sampling; undefined: not traced. */
   trace?: { ring: SharedArrayBuffer; sample: number };
+  /**
+   * Where the boot writes its kernel thread id for the hardware (shared/thread-word.ts). The boot
+   * deletes this property before any other code runs in the partition.
+   */
+  threadWord?: SharedArrayBuffer;
 }
 
 /** What a replacement OS module's default export is called with. */

@@ -58,6 +58,13 @@ export interface PartitionStats {
    */
   kept: number;
   /**
+   * Times the hardware lowered this partition thread's dispatch priority (to nice 19, on Linux)
+   * because its sends kept the engine's whole budget busy while another partition's light traffic
+   * waited for a core: `createMachine({ demoteFlooders })`. Each demotion ends once the partition
+   * stops flooding or no partition is left waiting.
+   */
+  demotions: number;
+  /**
    * Work requests and control messages the hardware refused as violations, by kind (see
    * {@link VIOLATION_KINDS}): a violating request never leaves the hardware, and the sender gets an
    * error completion. In an honest test every one stays 0.
@@ -86,6 +93,7 @@ export function readPartitionStats(values: Float64Array, p: number, id: number, 
     doorbellWakeups: values[at + CounterSlot.DOORBELL_WAKEUPS],
     controlRefusals: values[at + CounterSlot.CONTROL_REFUSALS],
     kept: values[at + CounterSlot.KEPT],
+    demotions: values[at + CounterSlot.DEMOTIONS],
     violations,
   };
 }

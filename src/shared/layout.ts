@@ -281,6 +281,8 @@ export const enum CounterSlot {
   DOORBELL_WAKEUPS,
   /** Messages the hardware keeps aside now for this partition's full receive rings (a gauge: THREATS case 51). */
   KEPT,
+  /** Times the hardware lowered this partition's thread's dispatch priority for flooding the engine (hardware/dispatch-priority.ts). */
+  DEMOTIONS,
   /** Not a slot: how many there are in a partition's block. */
   PER_PARTITION,
 }
