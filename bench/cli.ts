@@ -61,7 +61,7 @@ const UNTRACED_SUITES = new Map([
 ]);
 
 const usage = `usage: lparlink bench [--suite NAME] [--partitions N] [--size BYTES…] [--duration S] [--samples N]
-                      [--wait spin|sleep|adaptive] [--json [FILE]] [--report FILE] [--cpu-prof DIR]
+                      [--wait spin|sleep|adaptive] [--no-demote] [--json [FILE]] [--report FILE] [--cpu-prof DIR]
                       [--trace FILE [--trace-sample N] [--trace-records N]]
 
 options:
@@ -75,6 +75,8 @@ options:
   --samples N       samples per case, 1 to ${MAX_SAMPLES} (default ${DEFAULT_SAMPLES}, link ${LINK_DEFAULT_SAMPLES}; fewer when a sample would be under ${MIN_SAMPLE_S} s);
                     the table shows their median and range, --json every sample
   --wait MODE       how idle threads wait: spin, sleep or adaptive (default adaptive)
+  --no-demote       machines keep every partition's thread at its priority (createMachine's
+                    demoteFlooders: false); the first line says whether flooders were lowered
   --json [FILE]     write { version, machine, command, results } as JSON to FILE (stdout without FILE)
   --report FILE     write a self-contained HTML report with charts
   --cpu-prof DIR    write one .cpuprofile per thread and DIR/threads.json (thread id → name)
@@ -157,6 +159,7 @@ class MachinePool implements RunContext {
     private readonly wait: WaitMode,
     private readonly maxPayload: number,
     readonly trace: BenchTrace | undefined,
+    private readonly demoteFlooders: boolean,
   ) {}
 
   async machine(partitions: number, label: string, ringBytes?: number, messageBytes = 0): Promise<Machine> {
@@ -168,7 +171,7 @@ class MachinePool implements RunContext {
     const release = new Promise<void>((r) => (done = r));
     let booted!: (m: Machine) => void;
     const ready = new Promise<Machine>((r) => (booted = r));
-    const closed = withMachine(partitions, { wait: this.wait, maxPayload, ringBytes, trace: this.trace }, label, async (m) => {
+    const closed = withMachine(partitions, { wait: this.wait, maxPayload, ringBytes, trace: this.trace, demoteFlooders: this.demoteFlooders }, label, async (m) => {
       booted(m);
       await release;
     });
@@ -226,6 +229,7 @@ export async function runBenchCli(argv: string[]): Promise<number> {
         trace: { type: 'string' },
         'trace-sample': { type: 'string' },
         'trace-records': { type: 'string' },
+        'no-demote': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
       strict: true,
@@ -356,12 +360,12 @@ export async function runBenchCli(argv: string[]): Promise<number> {
   }
   const maxPayload = Math.max(64, ...(sizes ?? [MAX_PAYLOAD]));
   const trace = values.trace === undefined ? undefined : await BenchTrace.open(values.trace, traceSample, traceRecords);
-  const pool = new MachinePool(wait, maxPayload, trace);
+  const pool = new MachinePool(wait, maxPayload, trace, values['no-demote'] !== true);
   // Suites whose one case repeats itself (ring, lifecycle) take the whole duration as one sample: say so.
   const onlyOnce = schedule.length > 0 && schedule.every((step) => step.case.once === true);
   const json: BenchJson = {
     version: packageVersion(),
-    machine: machineInfo(wait, durationSeconds, onlyOnce ? 1 : samples),
+    machine: machineInfo(wait, durationSeconds, onlyOnce ? 1 : samples, values['no-demote'] !== true),
     command: `lparlink bench ${argv.join(' ')}`.trim(),
     results: [],
   };

@@ -37,6 +37,8 @@ export interface FabricOptions {
   readonly ringBytes?: number;
   /** --trace: the machine traces, and its rings go into the run's trace file before it closes. */
   readonly trace?: BenchTrace;
+  /** createMachine's demoteFlooders (--no-demote: false); default true. */
+  readonly demoteFlooders?: boolean;
 }
 
 /**
@@ -68,6 +70,7 @@ export async function withMachine<T>(partitions: number, o: FabricOptions, label
     receiveRingBytes: ring,
     maxMessageBytes: Math.max(o.maxPayload, 64),
     trace: o.trace?.machineOption,
+    demoteFlooders: o.demoteFlooders ?? true,
   });
   try {
     return await body(machine);

@@ -6,6 +6,7 @@
 import { cpus, freemem, loadavg, totalmem } from 'node:os';
 import type { WaitMode } from '../src/index.js';
 import type { Spread } from './spread.js';
+import { DispatchPriority } from '../src/hardware/dispatch-priority.js';
 
 export const SYSTEMS = ['lparlink', 'raw-relay', 'raw-ring', 'postMessage', 'comlink', 'piscina', 'raw-tls'] as const;
 export type System = (typeof SYSTEMS)[number];
@@ -97,6 +98,12 @@ export interface MachineInfo {
   /** 1, 5 and 15 minute load averages when the run ended. */
   loadAverageAtEnd?: number[];
   wait: WaitMode;
+  /**
+   * Whether the machines lowered flooding partitions' threads (createMachine's demoteFlooders):
+   * 'on'; 'off' (--no-demote); 'unavailable' where this process cannot set a thread's priority
+   * back (not Linux, or neither CAP_SYS_NICE nor an RLIMIT_NICE that allows it).
+   */
+  demoteFlooders?: 'on' | 'off' | 'unavailable';
   /** Seconds of measurement per case, all its samples together. */
   durationSeconds: number;
   /** Samples (rounds) per case, and the seconds each runs. */
@@ -119,7 +126,7 @@ export function roundedLoad(): number[] {
   return loadavg().map((l) => Math.round(l * 100) / 100);
 }
 
-export function machineInfo(wait: WaitMode, durationSeconds: number, samples: number): MachineInfo {
+export function machineInfo(wait: WaitMode, durationSeconds: number, samples: number, demoteFlooders: boolean): MachineInfo {
   const c = cpus();
   const gib = (n: number): number => Math.round((n / 2 ** 30) * 10) / 10;
   return {
@@ -133,6 +140,7 @@ export function machineInfo(wait: WaitMode, durationSeconds: number, samples: nu
     freeMemoryGiB: gib(freemem()),
     loadAverage: roundedLoad(),
     wait,
+    demoteFlooders: !demoteFlooders ? 'off' : DispatchPriority.available() ? 'on' : 'unavailable',
     durationSeconds,
     samples,
     secondsPerSample: durationSeconds / samples,

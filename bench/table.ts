@@ -148,7 +148,7 @@ export function formatTable(json: BenchJson): string {
   const lines = [
     `machine: ${m.cores} cores, ${m.cpuModel}, Node ${m.node} (${m.platform}/${m.arch}), ${m.memoryGiB} GiB; ` +
       `load ${m.loadAverage.join(' ')} at start, ${m.loadAverageAtEnd?.join(' ') ?? '?'} at end; ` +
-      (lifecycleOnly ? 'lifecycle: a fixed number of boots and closes' : `wait ${m.wait}; ${m.samples} sample(s) of ${+m.secondsPerSample.toFixed(3)} s per case`),
+      (lifecycleOnly ? 'lifecycle: a fixed number of boots and closes' : `wait ${m.wait}; flooders demoted: ${m.demoteFlooders ?? '?'}; ${m.samples} sample(s) of ${+m.secondsPerSample.toFixed(3)} s per case`),
     'Figures are the median of the samples, "range" their min–max. Ratios pair lparlink with the baseline of the same shape',
     'measured in the same round; "—": the run has no baseline of that shape.',
   ];

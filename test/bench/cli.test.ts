@@ -148,7 +148,7 @@ describe('lparlink bench', () => {
   });
 
   it('prints the machine and one table per kind of figure, with ranges', () => {
-    expect(stdout).toMatch(/^machine: \d+ cores, .+, Node v\d+.*load .+ at start, .+ at end; wait adaptive; 2 sample\(s\) of 0\.05 s per case/m);
+    expect(stdout).toMatch(/^machine: \d+ cores, .+, Node v\d+.*load .+ at start, .+ at end; wait adaptive; flooders demoted: (on|unavailable); 2 sample\(s\) of 0\.05 s per case/m);
     // Each file written is named, as --report's and --trace's are.
     expect(stdout).toContain(`\njson: ${join(dir, 'b.json')}\n`);
     expect(stdout).toContain(`\nreport: ${join(dir, 'b.html')}\n`);
