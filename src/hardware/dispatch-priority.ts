@@ -4,11 +4,13 @@
  * its rate: each of its wake-ups waited for the kernel to end the flooder's slice, and the round
  * trips that did took milliseconds (docs/PERFORMANCE.md). The engine counts, per port, the serves
  * that used a queue pair's whole budget (saturated) and those that moved less (light). A port
- * that saturated through FLOOD_MS, while another port moved light traffic and saturated nothing
- * for INTERACTIVE_MS, has its thread lowered to DEMOTED_NICE: the kernel then runs a woken
- * partition first. It goes back once it has not saturated for CALM_MS, or once no port has been
- * light for as long. Backlogged streams beside each other all saturate, so none is lowered and
- * their shares stay equal.
+ * that saturated through FLOOD_MS, while another port made round trips (light traffic in review
+ * after review, nothing saturated), has its thread lowered to DEMOTED_NICE: the kernel then runs a
+ * woken partition first. It goes back once it has not saturated for CALM_MS, or once no other port
+ * has made round trips for as long. Backlogged streams beside each other all saturate, so none is
+ * lowered and their shares stay equal; a stream beside nothing is lowered by nothing. Reviews run
+ * while the hardware runs: a thread lowered when everything went idle is set back at the first
+ * review after the hardware wakes.
  *
  * Only where a lowered thread can be set back (CAP_SYS_NICE, or an RLIMIT_NICE that reaches its
  * old value): elsewhere the kernel lets a thread's priority only fall, and a partition lowered once
@@ -28,8 +30,14 @@ export const DEMOTED_NICE = 19;
 const REVIEW_MS = 2;
 /** A port floods once its serves have saturated in every review for this long. */
 const FLOOD_MS = 10;
-/** A port is light once it moved traffic without saturating for this long; the machine has light traffic for this long after. */
+/**
+ * A port is light once it moved traffic in LIGHT_REVIEWS reviews over FLOOD_MS or more, none
+ * further apart than LIGHT_GAP_MS, without saturating for INTERACTIVE_MS: round trips, not a
+ * stream's closing END or one reply. The machine has light traffic for INTERACTIVE_MS after.
+ */
 const INTERACTIVE_MS = 50;
+const LIGHT_REVIEWS = 4;
+const LIGHT_GAP_MS = 20;
 /** A lowered port goes back after this long without saturating, or with no light traffic on the machine. */
 const CALM_MS = 100;
 
@@ -40,6 +48,10 @@ interface PortReview {
   /** When the port's current run of saturated reviews began; undefined: the last review had none. */
   floodingSince: number | undefined;
   lastSaturatedAt: number;
+  /** The current run of reviews in which the port moved light traffic: when it began, the last one, how many. */
+  lightSince: number;
+  lastLightAt: number;
+  lightReviews: number;
   /** The thread's nice value before it was lowered; undefined: not lowered. */
   niceBefore: number | undefined;
   /** The thread it lowered, set back by that id even if the word has been cleared since. */
@@ -51,7 +63,10 @@ export class DispatchPriority {
   private readonly words: Int32Array[];
   private readonly ownThread = ownThreadId();
   private lastReview = -Infinity;
+  /** The port seen light most recently, and when; and when a port other than it was last seen light. */
+  private lightPort: PartitionPort | undefined;
   private lightAt = -Infinity;
+  private otherLightAt = -Infinity;
 
   /** `threads`: each partition's thread word, in partition order (shared/thread-word.ts). */
   constructor(
@@ -95,24 +110,42 @@ export class DispatchPriority {
       } else {
         r.floodingSince = undefined;
       }
-      if (light && t - r.lastSaturatedAt >= INTERACTIVE_MS) this.lightAt = t;
+      if (light) {
+        if (t - r.lastLightAt > LIGHT_GAP_MS) {
+          r.lightSince = t;
+          r.lightReviews = 0;
+        }
+        r.lastLightAt = t;
+        r.lightReviews++;
+        if (r.lightReviews >= LIGHT_REVIEWS && t - r.lightSince >= FLOOD_MS && t - r.lastSaturatedAt >= INTERACTIVE_MS) this.sawLight(port, t);
+      }
     }
-    const lightWaits = t - this.lightAt < CALM_MS;
     for (const port of ports) {
       if (!port.alive) continue;
       const r = this.reviewOf(port);
+      // Only another port's light traffic counts: one port that streams after it made round trips waits on nobody.
+      const lightElsewhere = t - (port === this.lightPort ? this.otherLightAt : this.lightAt);
       if (r.niceBefore === undefined) {
-        if (lightWaits && r.floodingSince !== undefined && t - r.floodingSince >= FLOOD_MS && t - this.lightAt < INTERACTIVE_MS) this.lower(port, r);
-      } else if (!lightWaits || t - r.lastSaturatedAt >= CALM_MS) {
+        if (lightElsewhere < INTERACTIVE_MS && r.floodingSince !== undefined && t - r.floodingSince >= FLOOD_MS) this.lower(port, r);
+      } else if (lightElsewhere >= CALM_MS || t - r.lastSaturatedAt >= CALM_MS) {
         this.setBack(port, r);
       }
     }
   }
 
+  private sawLight(port: PartitionPort, t: number): void {
+    if (port !== this.lightPort) {
+      // The port seen before it is now the latest of the others.
+      this.otherLightAt = this.lightAt;
+      this.lightPort = port;
+    }
+    this.lightAt = t;
+  }
+
   private reviewOf(port: PartitionPort): PortReview {
     let r = this.reviews.get(port);
     if (r === undefined) {
-      r = { saturatedServes: port.saturatedServes, lightServes: port.lightServes, floodingSince: undefined, lastSaturatedAt: -Infinity, niceBefore: undefined, thread: 0 };
+      r = { saturatedServes: port.saturatedServes, lightServes: port.lightServes, floodingSince: undefined, lastSaturatedAt: -Infinity, lightSince: -Infinity, lastLightAt: -Infinity, lightReviews: 0, niceBefore: undefined, thread: 0 };
       this.reviews.set(port, r);
     }
     return r;
