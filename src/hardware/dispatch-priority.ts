@@ -38,6 +38,25 @@ const FLOOD_MS = 10;
 const INTERACTIVE_MS = 50;
 const LIGHT_REVIEWS = 4;
 const LIGHT_GAP_MS = 20;
+/**
+ * A port's round trips count only while its thread wants a CPU (runs, or waits in a run queue)
+ * less than this share of the time, measured over CPU_SAMPLE_MS or more: a partition that waits
+ * for its replies. One that spins beside its round trips would otherwise get a backlogged stream
+ * lowered and then take the core from it (a thread at nice 19 gets about 1/70 of a core beside one
+ * at 0). Honest round trips on 2 cores beside a flooder wanted 0.44–0.79 (p10–p99); a partition
+ * that spun 3 ms between them, 0.75–1.1, mostly over 0.86.
+ */
+const BUSY_SHARE = 0.8;
+const CPU_SAMPLE_MS = 20;
+/**
+ * No thread is lowered, and a lowered one goes back, while threads the hardware cannot name (not a
+ * partition's, not its own, not the operator's main thread) run more than this share of a core.
+ * A partition may start threads of its own: one whose thread makes round trips while its other
+ * threads spin would get a backlogged stream lowered and then take the core from it with them.
+ */
+const STRANGERS_SHARE = 0.25;
+/** Samples in a row over STRANGERS_SHARE that set a lowered thread back (V8's own helper threads, compiling or collecting, make short peaks). */
+const STRANGERS_BUSY_SAMPLES = 3;
 /** A lowered port goes back after this long without saturating, or with no light traffic on the machine. */
 const CALM_MS = 100;
 
@@ -52,6 +71,10 @@ interface PortReview {
   lightSince: number;
   lastLightAt: number;
   lightReviews: number;
+  /** The thread's time on a CPU (ns) when last sampled, when that was, and its share of the interval before (NaN: not yet known). */
+  cpuNs: number;
+  cpuSampledAt: number;
+  cpuShare: number;
   /** The thread's nice value before it was lowered; undefined: not lowered. */
   niceBefore: number | undefined;
   /** The thread it lowered, set back by that id even if the word has been cleared since. */
@@ -67,6 +90,12 @@ export class DispatchPriority {
   private lightPort: PartitionPort | undefined;
   private lightAt = -Infinity;
   private otherLightAt = -Infinity;
+  /** The process's CPU time and that of the threads it can name (ns), when last sampled, and the share of a core the rest took since (NaN: not yet known). */
+  private processNs = 0;
+  private namedNs = 0;
+  private strangersSampledAt = -Infinity;
+  private strangers = NaN;
+  private strangersBusySamples = 0;
 
   /** `threads`: each partition's thread word, in partition order (shared/thread-word.ts). */
   constructor(
@@ -117,20 +146,43 @@ export class DispatchPriority {
         }
         r.lastLightAt = t;
         r.lightReviews++;
-        if (r.lightReviews >= LIGHT_REVIEWS && t - r.lightSince >= FLOOD_MS && t - r.lastSaturatedAt >= INTERACTIVE_MS) this.sawLight(port, t);
+        if (r.lightReviews >= LIGHT_REVIEWS && t - r.lightSince >= FLOOD_MS && t - r.lastSaturatedAt >= INTERACTIVE_MS && this.waits(port, r, t)) this.sawLight(port, t);
       }
     }
+    let strangersQuiet: boolean | undefined;
     for (const port of ports) {
       if (!port.alive) continue;
       const r = this.reviewOf(port);
       // Only another port's light traffic counts: one port that streams after it made round trips waits on nobody.
       const lightElsewhere = t - (port === this.lightPort ? this.otherLightAt : this.lightAt);
-      if (r.niceBefore === undefined) {
-        if (lightElsewhere < INTERACTIVE_MS && r.floodingSince !== undefined && t - r.floodingSince >= FLOOD_MS) this.lower(port, r);
-      } else if (lightElsewhere >= CALM_MS || t - r.lastSaturatedAt >= CALM_MS) {
+      const lowering = r.niceBefore === undefined && lightElsewhere < INTERACTIVE_MS && r.floodingSince !== undefined && t - r.floodingSince >= FLOOD_MS;
+      if (!lowering && r.niceBefore === undefined) continue;
+      strangersQuiet ??= this.strangersQuiet(ports, t);
+      if (lowering) {
+        if (strangersQuiet) this.lower(port, r);
+      } else if (lightElsewhere >= CALM_MS || t - r.lastSaturatedAt >= CALM_MS || this.strangersBusySamples >= STRANGERS_BUSY_SAMPLES) {
         this.setBack(port, r);
       }
     }
+  }
+
+  /**
+   * Whether the threads this hardware cannot name took less than STRANGERS_SHARE of a core since
+   * the last sample (CPU_SAMPLE_MS or more ago); false until a first interval has been measured.
+   */
+  private strangersQuiet(ports: readonly PartitionPort[], t: number): boolean {
+    if (t - this.strangersSampledAt < CPU_SAMPLE_MS) return this.strangers < STRANGERS_SHARE;
+    const usage = process.cpuUsage();
+    const processNs = (usage.user + usage.system) * 1000;
+    let namedNs = (threadCpuNs(this.ownThread) ?? 0) + (threadCpuNs(process.pid) ?? 0);
+    for (const port of ports) namedNs += threadCpuNs(Atomics.load(this.words[port.index], 0)) ?? 0;
+    const interval = (t - this.strangersSampledAt) * 1e6;
+    this.strangers = this.strangersSampledAt === -Infinity ? NaN : (processNs - this.processNs - (namedNs - this.namedNs)) / interval;
+    this.processNs = processNs;
+    this.namedNs = namedNs;
+    this.strangersSampledAt = t;
+    this.strangersBusySamples = this.strangers < STRANGERS_SHARE ? 0 : this.strangersBusySamples + 1;
+    return this.strangers < STRANGERS_SHARE;
   }
 
   private sawLight(port: PartitionPort, t: number): void {
@@ -142,10 +194,21 @@ export class DispatchPriority {
     this.lightAt = t;
   }
 
+  /** Whether the port's thread wanted a CPU less than BUSY_SHARE of the last CPU_SAMPLE_MS or more (it waits for its replies). */
+  private waits(port: PartitionPort, r: PortReview, t: number): boolean {
+    if (t - r.cpuSampledAt >= CPU_SAMPLE_MS) {
+      const cpu = threadCpuNs(Atomics.load(this.words[port.index], 0), true);
+      r.cpuShare = cpu === undefined || r.cpuSampledAt === -Infinity ? NaN : (cpu - r.cpuNs) / ((t - r.cpuSampledAt) * 1e6);
+      r.cpuNs = cpu ?? 0;
+      r.cpuSampledAt = cpu === undefined ? -Infinity : t;
+    }
+    return r.cpuShare < BUSY_SHARE;
+  }
+
   private reviewOf(port: PartitionPort): PortReview {
     let r = this.reviews.get(port);
     if (r === undefined) {
-      r = { saturatedServes: port.saturatedServes, lightServes: port.lightServes, floodingSince: undefined, lastSaturatedAt: -Infinity, lightSince: -Infinity, lastLightAt: -Infinity, lightReviews: 0, niceBefore: undefined, thread: 0 };
+      r = { saturatedServes: port.saturatedServes, lightServes: port.lightServes, floodingSince: undefined, lastSaturatedAt: -Infinity, lightSince: -Infinity, lastLightAt: -Infinity, lightReviews: 0, cpuNs: 0, cpuSampledAt: -Infinity, cpuShare: NaN, niceBefore: undefined, thread: 0 };
       this.reviews.set(port, r);
     }
     return r;
@@ -177,5 +240,20 @@ export class DispatchPriority {
     } catch {
       // Ended meanwhile; or the capability was dropped since, and the thread stays lowered.
     }
+  }
+}
+
+/**
+ * Nanoseconds thread `thread` of this process has run on a CPU, and with `queued` also waited in a
+ * run queue (its schedstat's first two fields); undefined if unknown.
+ */
+function threadCpuNs(thread: number, queued = false): number | undefined {
+  if (thread <= 0) return undefined;
+  try {
+    const fields = readFileSync(`/proc/self/task/${thread}/schedstat`, 'latin1').split(' ');
+    const ns = queued ? Number(fields[0]) + Number(fields[1]) : Number(fields[0]);
+    return Number.isFinite(ns) ? ns : undefined;
+  } catch {
+    return undefined;
   }
 }
