@@ -106,6 +106,16 @@ describe.runIf(possible)('dispatch review', () => {
     expect(highest).toBe(0);
   });
 
+  it('nothing is lowered while a thread started after the hardware booted, and named by no partition, spins (a partition may start Workers of its own)', async () => {
+    const { ports, reviewFor } = await setUp();
+    await startThread(true);
+    const highest = await reviewFor(150, () => {
+      ports[0].saturatedServes++;
+      ports[1].lightServes++;
+    });
+    expect(highest).toBe(0);
+  });
+
   it("a port's own round trips before it floods lower nothing", async () => {
     const { ports, reviewFor } = await setUp();
     await reviewFor(80, () => ports[0].lightServes++);

@@ -17,7 +17,7 @@
  * would stay so for its run. Linux only: setpriority() names a thread by its kernel id there
  * (shared/thread-word.ts), and the same call elsewhere would lower the whole process.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
 import type { Counters } from './counters.js';
 import type { PartitionPort } from './partition-port.js';
@@ -49,13 +49,15 @@ const LIGHT_GAP_MS = 20;
 const BUSY_SHARE = 0.8;
 const CPU_SAMPLE_MS = 20;
 /**
- * No thread is lowered, and a lowered one goes back, while threads the hardware cannot name (not a
- * partition's, not its own, not the operator's main thread) run more than this share of a core.
- * A partition may start threads of its own: one whose thread makes round trips while its other
- * threads spin would get a backlogged stream lowered and then take the core from it with them.
+ * No thread is lowered, and a lowered one goes back, while a thread the hardware cannot name (not
+ * a partition's, not its own, not one the process had when it booted) wants a CPU (runs, or waits
+ * in a run queue) more than this share of the time. A partition may start threads of its own: one whose
+ * thread makes round trips while its other threads spin would get a backlogged stream lowered and
+ * then take the core from it with them. A spinning thread wants a CPU all the time however many
+ * share the cores; V8's helper threads (compiling, collecting) want one in short bursts.
  */
-const STRANGERS_SHARE = 0.25;
-/** Samples in a row over STRANGERS_SHARE that set a lowered thread back (V8's own helper threads, compiling or collecting, make short peaks). */
+const STRANGER_SHARE = 0.5;
+/** Samples in a row with a busy stranger that set a lowered thread back (a burst of V8's helpers may fill one). */
 const STRANGERS_BUSY_SAMPLES = 3;
 /** A lowered port goes back after this long without saturating, or with no light traffic on the machine. */
 const CALM_MS = 100;
@@ -85,16 +87,21 @@ export class DispatchPriority {
   private readonly reviews = new WeakMap<PartitionPort, PortReview>();
   private readonly words: Int32Array[];
   private readonly ownThread = ownThreadId();
+  /**
+   * The threads the process had when this hardware booted (the operator's main thread, V8's and
+   * libuv's helpers, other machines' threads): not a partition's. Threads started since are
+   * strangers, a partition's own Workers among them.
+   */
+  private readonly bootThreads = new Set(safeReaddir('/proc/self/task').map(Number));
   private lastReview = -Infinity;
   /** The port seen light most recently, and when; and when a port other than it was last seen light. */
   private lightPort: PartitionPort | undefined;
   private lightAt = -Infinity;
   private otherLightAt = -Infinity;
-  /** The process's CPU time and that of the threads it can name (ns), when last sampled, and the share of a core the rest took since (NaN: not yet known). */
-  private processNs = 0;
-  private namedNs = 0;
+  /** Each unnamed thread's run and run-queue time (ns) when last sampled; when that was; whether one wanted a CPU more than STRANGER_SHARE since (undefined: not yet known). */
+  private strangerNs = new Map<number, number>();
   private strangersSampledAt = -Infinity;
-  private strangers = NaN;
+  private strangerBusy: boolean | undefined;
   private strangersBusySamples = 0;
 
   /** `threads`: each partition's thread word, in partition order (shared/thread-word.ts). */
@@ -167,22 +174,31 @@ export class DispatchPriority {
   }
 
   /**
-   * Whether the threads this hardware cannot name took less than STRANGERS_SHARE of a core since
-   * the last sample (CPU_SAMPLE_MS or more ago); false until a first interval has been measured.
+   * Whether no thread this hardware cannot name (bootThreads, its own, the partitions') wanted a CPU more than STRANGER_SHARE of the time
+   * since the last sample (CPU_SAMPLE_MS or more ago); false until a first interval was measured.
    */
   private strangersQuiet(ports: readonly PartitionPort[], t: number): boolean {
-    if (t - this.strangersSampledAt < CPU_SAMPLE_MS) return this.strangers < STRANGERS_SHARE;
-    const usage = process.cpuUsage();
-    const processNs = (usage.user + usage.system) * 1000;
-    let namedNs = (threadCpuNs(this.ownThread) ?? 0) + (threadCpuNs(process.pid) ?? 0);
-    for (const port of ports) namedNs += threadCpuNs(Atomics.load(this.words[port.index], 0)) ?? 0;
+    if (t - this.strangersSampledAt < CPU_SAMPLE_MS) return this.strangerBusy === false;
+    const named = new Set(this.bootThreads);
+    named.add(this.ownThread);
+    for (const port of ports) named.add(Atomics.load(this.words[port.index], 0));
     const interval = (t - this.strangersSampledAt) * 1e6;
-    this.strangers = this.strangersSampledAt === -Infinity ? NaN : (processNs - this.processNs - (namedNs - this.namedNs)) / interval;
-    this.processNs = processNs;
-    this.namedNs = namedNs;
+    const seen = new Map<number, number>();
+    let busy = false;
+    for (const entry of safeReaddir('/proc/self/task')) {
+      const thread = Number(entry);
+      if (named.has(thread)) continue;
+      const ns = threadCpuNs(thread, true);
+      if (ns === undefined) continue;
+      seen.set(thread, ns);
+      const before = this.strangerNs.get(thread);
+      if (before !== undefined && (ns - before) / interval > STRANGER_SHARE) busy = true;
+    }
+    this.strangerBusy = this.strangersSampledAt === -Infinity ? undefined : busy;
+    this.strangerNs = seen;
     this.strangersSampledAt = t;
-    this.strangersBusySamples = this.strangers < STRANGERS_SHARE ? 0 : this.strangersBusySamples + 1;
-    return this.strangers < STRANGERS_SHARE;
+    this.strangersBusySamples = this.strangerBusy === true ? this.strangersBusySamples + 1 : 0;
+    return this.strangerBusy === false;
   }
 
   private sawLight(port: PartitionPort, t: number): void {
@@ -255,5 +271,13 @@ function threadCpuNs(thread: number, queued = false): number | undefined {
     return Number.isFinite(ns) ? ns : undefined;
   } catch {
     return undefined;
+  }
+}
+
+function safeReaddir(path: string): string[] {
+  try {
+    return readdirSync(path);
+  } catch {
+    return [];
   }
 }
