@@ -9,8 +9,9 @@
  * woken partition first. It goes back once it has not saturated for CALM_MS, or once no other port
  * has made round trips for as long. Backlogged streams beside each other all saturate, so none is
  * lowered and their shares stay equal; a stream beside nothing is lowered by nothing. Reviews run
- * while the hardware runs: a thread lowered when everything went idle is set back at the first
- * review after the hardware wakes.
+ * while the hardware runs, and while a thread is lowered the hardware wakes every CALM_MS to
+ * review (`holding`): a partition lowered while it streamed that then only computes would
+ * otherwise stay at nice 19 as long as the machine stayed quiet (attack run 10).
  *
  * Only where a lowered thread can be set back (CAP_SYS_NICE, or an RLIMIT_NICE that reaches its
  * old value): elsewhere the kernel lets a thread's priority only fall, and a partition lowered once
@@ -22,6 +23,7 @@ import { getPriority, setPriority } from 'node:os';
 import type { Counters } from './counters.js';
 import type { PartitionPort } from './partition-port.js';
 import { now } from '../shared/clock.js';
+import { CounterSlot } from '../shared/layout.js';
 import { ownThreadId } from '../shared/thread-word.js';
 
 /** The nice value of a lowered partition thread: the kernel's lowest priority short of SCHED_IDLE. */
@@ -49,18 +51,23 @@ const LIGHT_GAP_MS = 20;
 const BUSY_SHARE = 0.8;
 const CPU_SAMPLE_MS = 20;
 /**
- * No thread is lowered, and a lowered one goes back, while a thread the hardware cannot name (not
- * a partition's, not its own, not one the process had when it booted) wants a CPU (runs, or waits
- * in a run queue) more than this share of the time. A partition may start threads of its own: one whose
- * thread makes round trips while its other threads spin would get a backlogged stream lowered and
- * then take the core from it with them. A spinning thread wants a CPU all the time however many
- * share the cores; V8's helper threads (compiling, collecting) want one in short bursts.
+ * No thread is lowered, and a lowered one goes back, while a stranger wants a CPU (runs, or waits
+ * in a run queue) more than this share of the time. A stranger is a thread that would take the
+ * core a lowered thread gives up without being what it was given up for: a thread the process did
+ * not have when this hardware booted and that no partition names (a partition's own Worker), or a
+ * partition's thread that neither floods, nor is lowered, nor waits on its round trips, nor drains
+ * a stream. A partition whose thread makes round trips while its Workers spin, or beside another
+ * partition that spins, would otherwise get a backlogged stream lowered and then take its core
+ * (attack run 10). A spinning thread wants a CPU all the time, however many share the cores;
+ * V8's helper threads (compiling, collecting) want one in bursts.
  */
 const STRANGER_SHARE = 0.5;
+/** A port that had this many messages a millisecond delivered drains a stream: its thread runs on what a flooder feeds it. */
+const DRAINS_MSGS_PER_MS = 64;
 /** Samples in a row with a busy stranger that set a lowered thread back (a burst of V8's helpers may fill one). */
 const STRANGERS_BUSY_SAMPLES = 3;
 /** A lowered port goes back after this long without saturating, or with no light traffic on the machine. */
-const CALM_MS = 100;
+export const CALM_MS = 100;
 
 /** What the review keeps per port. */
 interface PortReview {
@@ -81,6 +88,10 @@ interface PortReview {
   niceBefore: number | undefined;
   /** The thread it lowered, set back by that id even if the word has been cleared since. */
   thread: number;
+  /** When the port was last seen making round trips from a thread that waits (sawLight). */
+  waitingAt: number;
+  /** Messages delivered to the port when the strangers were last sampled. */
+  delivered: number;
 }
 
 export class DispatchPriority {
@@ -103,6 +114,8 @@ export class DispatchPriority {
   private strangersSampledAt = -Infinity;
   private strangerBusy: boolean | undefined;
   private strangersBusySamples = 0;
+  /** Whether the last review left a thread lowered: the scheduler then wakes every CALM_MS to review, even with nothing to serve. */
+  holding = false;
 
   /** `threads`: each partition's thread word, in partition order (shared/thread-word.ts). */
   constructor(
@@ -157,6 +170,7 @@ export class DispatchPriority {
       }
     }
     let strangersQuiet: boolean | undefined;
+    this.holding = false;
     for (const port of ports) {
       if (!port.alive) continue;
       const r = this.reviewOf(port);
@@ -170,6 +184,7 @@ export class DispatchPriority {
       } else if (lightElsewhere >= CALM_MS || t - r.lastSaturatedAt >= CALM_MS || this.strangersBusySamples >= STRANGERS_BUSY_SAMPLES) {
         this.setBack(port, r);
       }
+      if (r.niceBefore !== undefined) this.holding = true;
     }
   }
 
@@ -179,10 +194,21 @@ export class DispatchPriority {
    */
   private strangersQuiet(ports: readonly PartitionPort[], t: number): boolean {
     if (t - this.strangersSampledAt < CPU_SAMPLE_MS) return this.strangerBusy === false;
-    const named = new Set(this.bootThreads);
-    named.add(this.ownThread);
-    for (const port of ports) named.add(Atomics.load(this.words[port.index], 0));
     const interval = (t - this.strangersSampledAt) * 1e6;
+    // A partition's thread is judged by what its port does, even if it started before this hardware.
+    const named = new Set(this.bootThreads);
+    for (const word of this.words) named.delete(Atomics.load(word, 0));
+    named.add(this.ownThread);
+    const values = this.counters.values;
+    for (const port of ports) {
+      const r = this.reviewOf(port);
+      const delivered = values[port.index * CounterSlot.PER_PARTITION + CounterSlot.DELIVERED];
+      const drains = delivered - r.delivered >= (DRAINS_MSGS_PER_MS * interval) / 1e6;
+      r.delivered = delivered;
+      if (port.alive && (r.floodingSince !== undefined || r.niceBefore !== undefined || t - r.waitingAt < INTERACTIVE_MS || drains)) {
+        named.add(Atomics.load(this.words[port.index], 0));
+      }
+    }
     const seen = new Map<number, number>();
     let busy = false;
     for (const entry of safeReaddir('/proc/self/task')) {
@@ -202,6 +228,7 @@ export class DispatchPriority {
   }
 
   private sawLight(port: PartitionPort, t: number): void {
+    this.reviewOf(port).waitingAt = t;
     if (port !== this.lightPort) {
       // The port seen before it is now the latest of the others.
       this.otherLightAt = this.lightAt;
@@ -224,7 +251,7 @@ export class DispatchPriority {
   private reviewOf(port: PartitionPort): PortReview {
     let r = this.reviews.get(port);
     if (r === undefined) {
-      r = { saturatedServes: port.saturatedServes, lightServes: port.lightServes, floodingSince: undefined, lastSaturatedAt: -Infinity, lightSince: -Infinity, lastLightAt: -Infinity, lightReviews: 0, cpuNs: 0, cpuSampledAt: -Infinity, cpuShare: NaN, niceBefore: undefined, thread: 0 };
+      r = { saturatedServes: port.saturatedServes, lightServes: port.lightServes, floodingSince: undefined, lastSaturatedAt: -Infinity, lightSince: -Infinity, lastLightAt: -Infinity, lightReviews: 0, cpuNs: 0, cpuSampledAt: -Infinity, cpuShare: NaN, niceBefore: undefined, thread: 0, waitingAt: -Infinity, delivered: 0 };
       this.reviews.set(port, r);
     }
     return r;

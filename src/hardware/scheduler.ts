@@ -7,7 +7,7 @@
  * (the inspector would still be answered: V8 interrupts a blocking wait for it).
  */
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import type { DispatchPriority } from './dispatch-priority.js';
+import { CALM_MS, type DispatchPriority } from './dispatch-priority.js';
 import { Engine } from './engine.js';
 import { PartitionPort } from './partition-port.js';
 import type { WaitPolicy } from '../shared/wait.js';
@@ -57,6 +57,8 @@ export class Scheduler {
   private stopped = false;
   private readonly idleMs: number;
   private readonly watches = new WeakMap<PartitionPort, PortWatch>();
+  /** While the dispatch priority holds a thread lowered: the timer that wakes the hardware to review it. */
+  private calmWake: ReturnType<typeof setInterval> | undefined;
   /** The partition index whose doorbell ended the current sleep, for the trace. */
   private wakingPort: number | undefined;
 
@@ -76,6 +78,8 @@ export class Scheduler {
 
   stop(): void {
     this.stopped = true;
+    if (this.calmWake !== undefined) clearInterval(this.calmWake);
+    this.calmWake = undefined;
     this.kick();
   }
 
@@ -89,11 +93,25 @@ export class Scheduler {
   private async loop(): Promise<void> {
     while (!this.stopped) {
       const busy = this.runSlice();
-      this.dispatch?.review(this.ports());
+      if (this.dispatch !== undefined) this.review(this.dispatch);
       // On a node: what the slice sent to other nodes leaves now, one socket write per link.
       this.engine.remote?.flush();
       if (busy) await yieldToEventLoop();
       else await this.sleep();
+    }
+  }
+
+  /**
+   * Review the dispatch priority; while a thread stays lowered, wake every CALM_MS to review again:
+   * a machine gone quiet must not keep a partition lowered (it may compute without sending).
+   */
+  private review(dispatch: DispatchPriority): void {
+    dispatch.review(this.ports());
+    if (dispatch.holding && !this.stopped) {
+      this.calmWake ??= setInterval(() => this.kick(), CALM_MS);
+    } else if (this.calmWake !== undefined) {
+      clearInterval(this.calmWake);
+      this.calmWake = undefined;
     }
   }
 
