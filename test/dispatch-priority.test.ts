@@ -35,10 +35,13 @@ async function floodBesidePair(options: Partial<MachineOptions> = {}) {
 }
 
 describe('dispatch priority', () => {
+  // Lowering needs the pair's threads to wait for their replies, which a host loaded past its cores
+  // (a CI run's parallel test files) can keep them from: such a run tries again.
   it(
     possible
       ? 'a partition that floods beside a request/response pair runs at nice 19 while it floods and at 0 again after; the pair is never lowered'
       : 'where a lowered thread could not be set back, no partition is lowered',
+    { retry: 2 },
     async () => {
       const r = await floodBesidePair();
       expect(r.ping.trips).toBeGreaterThan(0);

@@ -67,7 +67,7 @@ async function setUp(spinningRoundTripper = false) {
 describe.runIf(possible)('dispatch review', () => {
   it("a port that saturates beside another port's round trips is lowered, and set back once the round trips stop", async () => {
     const { thread, ports, reviewFor } = await setUp();
-    await reviewFor(80, () => {
+    await reviewFor(160, () => {
       ports[0].saturatedServes++;
       ports[1].lightServes++;
     });
@@ -79,7 +79,7 @@ describe.runIf(possible)('dispatch review', () => {
 
   it('a port that stops saturating is set back while the round trips go on', async () => {
     const { thread, ports, reviewFor } = await setUp();
-    await reviewFor(80, () => {
+    await reviewFor(160, () => {
       ports[0].saturatedServes++;
       ports[1].lightServes++;
     });
@@ -127,7 +127,7 @@ describe.runIf(possible)('dispatch review', () => {
     const other = spawn('sleep', ['5']);
     try {
       new Int32Array(words[0])[0] = other.pid!;
-      const highest = await reviewFor(80, () => {
+      const highest = await reviewFor(160, () => {
         ports[0].saturatedServes++;
         ports[1].lightServes++;
       });

@@ -18,10 +18,10 @@
  * would stay so for its run. Linux only: setpriority() names a thread by its kernel id there
  * (shared/thread-word.ts), and the same call elsewhere would lower the whole process.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
 import type { Counters } from './counters.js';
 import type { PartitionPort } from './partition-port.js';
+import { canSetPriorityBack, isProcessThread, processThreads, WantedShare } from './thread-stats.js';
 import { now } from '../shared/clock.js';
 import { CounterSlot } from '../shared/layout.js';
 import { ownThreadId } from '../shared/thread-word.js';
@@ -80,10 +80,9 @@ interface PortReview {
   lightSince: number;
   lastLightAt: number;
   lightReviews: number;
-  /** The thread's time on a CPU (ns) when last sampled, when that was, and its share of the interval before (NaN: not yet known). */
-  cpuNs: number;
-  cpuSampledAt: number;
-  cpuShare: number;
+  /** The share of the time the port's thread wanted a CPU lately, and when it was last sampled. */
+  wanted: WantedShare;
+  wantedSampledAt: number;
   /** The thread's nice value before it was lowered; undefined: not lowered. */
   niceBefore: number | undefined;
   /** The thread it lowered, set back by that id even if the word has been cleared since. */
@@ -103,16 +102,16 @@ export class DispatchPriority {
    * libuv's helpers, other machines' threads): not a partition's. Threads started since are
    * strangers, a partition's own Workers among them.
    */
-  private readonly bootThreads = new Set(safeReaddir('/proc/self/task').map(Number));
+  private readonly bootThreads = new Set(processThreads());
   private lastReview = -Infinity;
   /** The port seen light most recently, and when; and when a port other than it was last seen light. */
   private lightPort: PartitionPort | undefined;
   private lightAt = -Infinity;
   private otherLightAt = -Infinity;
-  /** Each unnamed thread's run and run-queue time (ns) when last sampled; when that was; whether one wanted a CPU more than STRANGER_SHARE since (undefined: not yet known). */
-  private strangerNs = new Map<number, number>();
+  /** Each stranger's share of the time it wanted a CPU lately; when they were last sampled; whether one wanted more than STRANGER_SHARE. */
+  private strangerShares = new Map<number, WantedShare>();
   private strangersSampledAt = -Infinity;
-  private strangerBusy: boolean | undefined;
+  private strangerBusy = false;
   private strangersBusySamples = 0;
   /** Whether the last review left a thread lowered: the scheduler then wakes every CALM_MS to review, even with nothing to serve. */
   holding = false;
@@ -125,20 +124,9 @@ export class DispatchPriority {
     this.words = threads.map((b) => new Int32Array(b));
   }
 
-  /**
-   * Whether this process may set a lowered thread back: on Linux, with CAP_SYS_NICE in its
-   * effective set, or with an RLIMIT_NICE of 20 or more (a nice of 0 reachable again).
-   */
+  /** Whether lowering is possible here: a lowered thread can be set back (thread-stats.ts). */
   static available(): boolean {
-    if (process.platform !== 'linux') return false;
-    try {
-      const caps = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
-      if (caps !== null && (BigInt(`0x${caps[1]}`) >> 23n) & 1n) return true; // CAP_SYS_NICE
-      const limit = /^Max nice priority\s+(\d+|unlimited)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
-      return limit !== null && (limit[1] === 'unlimited' || Number(limit[1]) >= 20);
-    } catch {
-      return false;
-    }
+    return canSetPriorityBack();
   }
 
   /** Look at what each port's serves did since the last review, and lower or set back threads by it. */
@@ -189,11 +177,11 @@ export class DispatchPriority {
   }
 
   /**
-   * Whether no thread this hardware cannot name (bootThreads, its own, the partitions') wanted a CPU more than STRANGER_SHARE of the time
-   * since the last sample (CPU_SAMPLE_MS or more ago); false until a first interval was measured.
+   * Whether no stranger (see STRANGER_SHARE) wanted a CPU more than STRANGER_SHARE of the time
+   * lately (WantedShare), sampled at most every CPU_SAMPLE_MS.
    */
   private strangersQuiet(ports: readonly PartitionPort[], t: number): boolean {
-    if (t - this.strangersSampledAt < CPU_SAMPLE_MS) return this.strangerBusy === false;
+    if (t - this.strangersSampledAt < CPU_SAMPLE_MS) return !this.strangerBusy;
     const interval = (t - this.strangersSampledAt) * 1e6;
     // A partition's thread is judged by what its port does, even if it started before this hardware.
     const named = new Set(this.bootThreads);
@@ -209,22 +197,21 @@ export class DispatchPriority {
         named.add(Atomics.load(this.words[port.index], 0));
       }
     }
-    const seen = new Map<number, number>();
+    // A stranger not yet sampled over MIN_SPAN_MS (its share NaN) counts as busy: it may be a spinner that just started.
+    const seen = new Map<number, WantedShare>();
     let busy = false;
-    for (const entry of safeReaddir('/proc/self/task')) {
-      const thread = Number(entry);
+    for (const thread of processThreads()) {
       if (named.has(thread)) continue;
-      const ns = threadCpuNs(thread, true);
-      if (ns === undefined) continue;
-      seen.set(thread, ns);
-      const before = this.strangerNs.get(thread);
-      if (before !== undefined && (ns - before) / interval > STRANGER_SHARE) busy = true;
+      const share = this.strangerShares.get(thread) ?? new WantedShare();
+      if (!share.sample(thread, t)) continue;
+      seen.set(thread, share);
+      if (!(share.share() <= STRANGER_SHARE)) busy = true;
     }
-    this.strangerBusy = this.strangersSampledAt === -Infinity ? undefined : busy;
-    this.strangerNs = seen;
+    this.strangerBusy = busy;
+    this.strangerShares = seen;
     this.strangersSampledAt = t;
-    this.strangersBusySamples = this.strangerBusy === true ? this.strangersBusySamples + 1 : 0;
-    return this.strangerBusy === false;
+    this.strangersBusySamples = busy ? this.strangersBusySamples + 1 : 0;
+    return !busy;
   }
 
   private sawLight(port: PartitionPort, t: number): void {
@@ -237,21 +224,19 @@ export class DispatchPriority {
     this.lightAt = t;
   }
 
-  /** Whether the port's thread wanted a CPU less than BUSY_SHARE of the last CPU_SAMPLE_MS or more (it waits for its replies). */
+  /** Whether the port's thread wanted a CPU less than BUSY_SHARE of the time lately (it waits for its replies). */
   private waits(port: PartitionPort, r: PortReview, t: number): boolean {
-    if (t - r.cpuSampledAt >= CPU_SAMPLE_MS) {
-      const cpu = threadCpuNs(Atomics.load(this.words[port.index], 0), true);
-      r.cpuShare = cpu === undefined || r.cpuSampledAt === -Infinity ? NaN : (cpu - r.cpuNs) / ((t - r.cpuSampledAt) * 1e6);
-      r.cpuNs = cpu ?? 0;
-      r.cpuSampledAt = cpu === undefined ? -Infinity : t;
+    if (t - r.wantedSampledAt >= CPU_SAMPLE_MS) {
+      r.wanted.sample(Atomics.load(this.words[port.index], 0), t);
+      r.wantedSampledAt = t;
     }
-    return r.cpuShare < BUSY_SHARE;
+    return r.wanted.share() < BUSY_SHARE;
   }
 
   private reviewOf(port: PartitionPort): PortReview {
     let r = this.reviews.get(port);
     if (r === undefined) {
-      r = { saturatedServes: port.saturatedServes, lightServes: port.lightServes, floodingSince: undefined, lastSaturatedAt: -Infinity, lightSince: -Infinity, lastLightAt: -Infinity, lightReviews: 0, cpuNs: 0, cpuSampledAt: -Infinity, cpuShare: NaN, niceBefore: undefined, thread: 0, waitingAt: -Infinity, delivered: 0 };
+      r = { saturatedServes: port.saturatedServes, lightServes: port.lightServes, floodingSince: undefined, lastSaturatedAt: -Infinity, lightSince: -Infinity, lastLightAt: -Infinity, lightReviews: 0, wanted: new WantedShare(), wantedSampledAt: -Infinity, niceBefore: undefined, thread: 0, waitingAt: -Infinity, delivered: 0 };
       this.reviews.set(port, r);
     }
     return r;
@@ -260,7 +245,7 @@ export class DispatchPriority {
   private lower(port: PartitionPort, r: PortReview): void {
     const thread = Atomics.load(this.words[port.index], 0);
     // Only a thread of this process that is a partition's: never the operator's or the hardware's own.
-    if (thread <= 0 || thread === process.pid || thread === this.ownThread || !existsSync(`/proc/self/task/${thread}`)) return;
+    if (thread === process.pid || thread === this.ownThread || !isProcessThread(thread)) return;
     try {
       const before = getPriority(thread);
       if (before >= DEMOTED_NICE) return;
@@ -283,28 +268,5 @@ export class DispatchPriority {
     } catch {
       // Ended meanwhile; or the capability was dropped since, and the thread stays lowered.
     }
-  }
-}
-
-/**
- * Nanoseconds thread `thread` of this process has run on a CPU, and with `queued` also waited in a
- * run queue (its schedstat's first two fields); undefined if unknown.
- */
-function threadCpuNs(thread: number, queued = false): number | undefined {
-  if (thread <= 0) return undefined;
-  try {
-    const fields = readFileSync(`/proc/self/task/${thread}/schedstat`, 'latin1').split(' ');
-    const ns = queued ? Number(fields[0]) + Number(fields[1]) : Number(fields[0]);
-    return Number.isFinite(ns) ? ns : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function safeReaddir(path: string): string[] {
-  try {
-    return readdirSync(path);
-  } catch {
-    return [];
   }
 }
