@@ -61,6 +61,29 @@ describe('dispatch priority', () => {
     },
   );
 
+  it("a stream's drain in another partition goes down with its lowered sender, and both come back", { retry: 2 }, async () => {
+    const machine = await createMachine({ partitions: [{ id: 1 }, { id: 2 }, { id: 3 }, { id: 4 }] });
+    try {
+      const echo = await machine.partition(4).spawn(roles, { role: 'echo', port: 7 });
+      const sink = await machine.partition(2).spawn(roles, { role: 'sink', port: 9, restMs: 500 });
+      const ping = await machine.partition(3).spawn(roles, { role: 'ping', partition: 4, port: 7, ms: 1500 });
+      const flood = await machine.partition(1).spawn(roles, { role: 'flood', partition: 2, port: 9, floodMs: 700, restMs: 500 });
+      const [f, d, p] = (await Promise.all([flood.result, sink.result, ping.result, echo.result])) as unknown as [Flood, Flood & { received: number }, { maxNice: number }];
+      expect(d.received).toBe(f.sent);
+      if (possible) {
+        expect(f.maxNice).toBe(DEMOTED_NICE);
+        expect(d.maxNice).toBe(DEMOTED_NICE);
+        expect(machine.stats().partitions.map((s) => s.demotions > 0)).toEqual([true, true, false, false]);
+      } else {
+        expect([f.maxNice, d.maxNice]).toEqual([0, 0]);
+      }
+      expect([f.niceAfter, d.niceAfter]).toEqual([0, 0]);
+      expect(p.maxNice).toBe(0);
+    } finally {
+      await machine.close();
+    }
+  });
+
   it('demoteFlooders: false leaves the flooder at its priority', async () => {
     const r = await floodBesidePair({ demoteFlooders: false });
     expect(r.flood.maxNice).toBe(0);

@@ -89,8 +89,11 @@ interface PortReview {
   thread: number;
   /** When the port was last seen making round trips from a thread that waits (sawLight). */
   waitingAt: number;
-  /** Messages delivered to the port when the strangers were last sampled. */
+  /** Messages delivered to the port when the strangers were last sampled, and when it last drained a stream by them. */
   delivered: number;
+  drainsAt: number;
+  /** Lowered as a lowered flooder's drain, not as a flooder. */
+  drain: boolean;
 }
 
 export class DispatchPriority {
@@ -159,9 +162,11 @@ export class DispatchPriority {
     }
     let strangersQuiet: boolean | undefined;
     this.holding = false;
+    let flooderLowered = false;
     for (const port of ports) {
       if (!port.alive) continue;
       const r = this.reviewOf(port);
+      if (r.drain) continue;
       // Only another port's light traffic counts: one port that streams after it made round trips waits on nobody.
       const lightElsewhere = t - (port === this.lightPort ? this.otherLightAt : this.lightAt);
       const lowering = r.niceBefore === undefined && lightElsewhere < INTERACTIVE_MS && r.floodingSince !== undefined && t - r.floodingSince >= FLOOD_MS;
@@ -170,6 +175,22 @@ export class DispatchPriority {
       if (lowering) {
         if (strangersQuiet) this.lower(port, r);
       } else if (lightElsewhere >= CALM_MS || t - r.lastSaturatedAt >= CALM_MS || this.strangersBusySamples >= STRANGERS_BUSY_SAMPLES) {
+        this.setBack(port, r);
+      }
+      if (r.niceBefore !== undefined) this.holding = flooderLowered = true;
+    }
+    // A lowered flood's drains go down with it: a stream's receiver left at nice 0 beside its lowered
+    // sender polled for what the sender no longer sent, on the core the round trips were to get
+    // (lparlink demo: the pair made fewer round trips with the stream's sender lowered than without).
+    for (const port of ports) {
+      if (!port.alive) continue;
+      const r = this.reviewOf(port);
+      if (r.niceBefore === undefined) {
+        if (flooderLowered && r.floodingSince === undefined && t - r.drainsAt <= 2 * CPU_SAMPLE_MS && t - r.waitingAt >= INTERACTIVE_MS) {
+          this.lower(port, r);
+          r.drain = r.niceBefore !== undefined;
+        }
+      } else if (r.drain && (!flooderLowered || t - r.drainsAt >= CALM_MS)) {
         this.setBack(port, r);
       }
       if (r.niceBefore !== undefined) this.holding = true;
@@ -193,6 +214,7 @@ export class DispatchPriority {
       const delivered = values[port.index * CounterSlot.PER_PARTITION + CounterSlot.DELIVERED];
       const drains = delivered - r.delivered >= (DRAINS_MSGS_PER_MS * interval) / 1e6;
       r.delivered = delivered;
+      if (drains) r.drainsAt = t;
       if (port.alive && (r.floodingSince !== undefined || r.niceBefore !== undefined || t - r.waitingAt < INTERACTIVE_MS || drains)) {
         named.add(Atomics.load(this.words[port.index], 0));
       }
@@ -236,7 +258,7 @@ export class DispatchPriority {
   private reviewOf(port: PartitionPort): PortReview {
     let r = this.reviews.get(port);
     if (r === undefined) {
-      r = { saturatedServes: port.saturatedServes, lightServes: port.lightServes, floodingSince: undefined, lastSaturatedAt: -Infinity, lightSince: -Infinity, lastLightAt: -Infinity, lightReviews: 0, wanted: new WantedShare(), wantedSampledAt: -Infinity, niceBefore: undefined, thread: 0, waitingAt: -Infinity, delivered: 0 };
+      r = { saturatedServes: port.saturatedServes, lightServes: port.lightServes, floodingSince: undefined, lastSaturatedAt: -Infinity, lightSince: -Infinity, lastLightAt: -Infinity, lightReviews: 0, wanted: new WantedShare(), wantedSampledAt: -Infinity, niceBefore: undefined, thread: 0, waitingAt: -Infinity, delivered: 0, drainsAt: -Infinity, drain: false };
       this.reviews.set(port, r);
     }
     return r;
@@ -261,6 +283,7 @@ export class DispatchPriority {
   private setBack(port: PartitionPort, r: PortReview): void {
     const { thread, niceBefore } = r;
     r.niceBefore = undefined;
+    r.drain = false;
     // The operator clears the word when the thread exits, and the kernel may give its id to another.
     if (Atomics.load(this.words[port.index], 0) !== thread) return;
     try {
