@@ -219,7 +219,10 @@ export class DispatchPriority {
         named.add(Atomics.load(this.words[port.index], 0));
       }
     }
-    // A stranger not yet sampled over MIN_SPAN_MS (its share NaN) counts as busy: it may be a spinner that just started.
+    // A new thread not yet sampled over MIN_SPAN_MS (its share NaN) counts as busy: it may be a spinner
+    // that just started. A partition's thread does not: it is one of the pair whose round trips are
+    // being recognised as often as it is a spinner, and it is judged once its share is known.
+    const partitionThreads = new Set(this.words.map((word) => Atomics.load(word, 0)));
     const seen = new Map<number, WantedShare>();
     let busy = false;
     for (const thread of processThreads()) {
@@ -227,7 +230,8 @@ export class DispatchPriority {
       const share = this.strangerShares.get(thread) ?? new WantedShare();
       if (!share.sample(thread, t)) continue;
       seen.set(thread, share);
-      if (!(share.share() <= STRANGER_SHARE)) busy = true;
+      const wanted = share.share();
+      if (wanted > STRANGER_SHARE || (Number.isNaN(wanted) && !partitionThreads.has(thread))) busy = true;
     }
     this.strangerBusy = busy;
     this.strangerShares = seen;
