@@ -219,10 +219,11 @@ export class DispatchPriority {
         named.add(Atomics.load(this.words[port.index], 0));
       }
     }
-    // A new thread not yet sampled over MIN_SPAN_MS (its share NaN) counts as busy: it may be a spinner
-    // that just started. A partition's thread does not: it is one of the pair whose round trips are
-    // being recognised as often as it is a spinner, and it is judged once its share is known.
-    const partitionThreads = new Set(this.words.map((word) => Atomics.load(word, 0)));
+    // A thread not yet sampled over MIN_SPAN_MS (its share NaN) counts as busy: it may be a spinner
+    // that just started. Not a partition's thread that moved light traffic lately: that is one of a
+    // pair whose round trips are still being recognised, and it is judged once its share is known.
+    const lightThreads = new Set<number>();
+    for (const port of ports) if (t - this.reviewOf(port).lastLightAt < INTERACTIVE_MS) lightThreads.add(Atomics.load(this.words[port.index], 0));
     const seen = new Map<number, WantedShare>();
     let busy = false;
     for (const thread of processThreads()) {
@@ -231,7 +232,7 @@ export class DispatchPriority {
       if (!share.sample(thread, t)) continue;
       seen.set(thread, share);
       const wanted = share.share();
-      if (wanted > STRANGER_SHARE || (Number.isNaN(wanted) && !partitionThreads.has(thread))) busy = true;
+      if (wanted > STRANGER_SHARE || (Number.isNaN(wanted) && !lightThreads.has(thread))) busy = true;
     }
     this.strangerBusy = busy;
     this.strangerShares = seen;
