@@ -6,8 +6,9 @@
  * that used a queue pair's whole budget (saturated) and those that moved less (light). A port
  * that saturated through FLOOD_MS, while another port made round trips (light traffic in review
  * after review, nothing saturated), has its thread lowered to DEMOTED_NICE: the kernel then runs a
- * woken partition first. It goes back once it has not saturated for CALM_MS, or once no other port
- * has made round trips for as long. Backlogged streams beside each other all saturate, so none is
+ * woken partition first, and the partitions that drain its stream go down with it (a receiver left
+ * at nice 0 polled for its lowered sender on the core the round trips were to get). It goes back
+ * once it has not saturated for CALM_MS, or once no other port has made round trips for as long. Backlogged streams beside each other all saturate, so none is
  * lowered and their shares stay equal; a stream beside nothing is lowered by nothing. Reviews run
  * while the hardware runs, and while a thread is lowered the hardware wakes every CALM_MS to
  * review (`holding`): a partition lowered while it streamed that then only computes would
@@ -42,8 +43,8 @@ const LIGHT_REVIEWS = 4;
 const LIGHT_GAP_MS = 20;
 /**
  * A port's round trips count only while its thread wants a CPU (runs, or waits in a run queue)
- * less than this share of the time, measured over CPU_SAMPLE_MS or more: a partition that waits
- * for its replies. One that spins beside its round trips would otherwise get a backlogged stream
+ * less than this share of the time over its last 100 ms (WantedShare, sampled every CPU_SAMPLE_MS):
+ * a partition that waits for its replies. One that spins beside its round trips would otherwise get a backlogged stream
  * lowered and then take the core from it (a thread at nice 19 gets about 1/70 of a core beside one
  * at 0). Honest round trips on 2 cores beside a flooder wanted 0.44–0.79 (p10–p99); a partition
  * that spun 3 ms between them, 0.75–1.1, mostly over 0.86.
