@@ -66,8 +66,9 @@ export interface MachineOptions {
   budgetPerRound?: number;
   /**
    * Lower the dispatch priority (to nice 19) of a partition whose sends keep the engine's whole
-   * budget busy while another partition's light traffic waits for a core, and set it back once it
-   * stops (`stats().partitions[i].demotions` counts them). Only on Linux, and only where the process
+   * budget busy while another partition makes round trips, and of the partitions draining that
+   * flood, and set them back once it stops (`stats().partitions[i].demotions` counts them). A
+   * stream beside round trips then gives up CPU to them. Only on Linux, and only where the process
    * may set a thread's priority back (root or CAP_SYS_NICE, or an RLIMIT_NICE that allows it);
    * elsewhere it does nothing. Default true.
    */

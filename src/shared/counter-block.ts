@@ -59,9 +59,9 @@ export interface PartitionStats {
   kept: number;
   /**
    * Times the hardware lowered this partition thread's dispatch priority (to nice 19, on Linux)
-   * because its sends kept the engine's whole budget busy while another partition's light traffic
-   * waited for a core: `createMachine({ demoteFlooders })`. Each demotion ends once the partition
-   * stops flooding or no partition is left waiting.
+   * because its sends kept the engine's whole budget busy, or it drained such a flood, while another
+   * partition made round trips: `createMachine({ demoteFlooders })`. Each lowering ends once the
+   * flood stops or nobody makes round trips beside it.
    */
   demotions: number;
   /**
