@@ -20,6 +20,8 @@ interface FakePort {
   alive: boolean;
   saturatedServes: number;
   lightServes: number;
+  /** Its queue pairs, whose cached destinations name a lowered flood's drains: none here. */
+  queuePairs: never[];
 }
 
 const workers: Worker[] = [];
@@ -48,7 +50,7 @@ async function setUp(spinningRoundTripper = false) {
   new Int32Array(words[0])[0] = thread;
   new Int32Array(words[1])[0] = await startThread(spinningRoundTripper);
   const dispatch = new DispatchPriority(words, new Counters(2));
-  const ports: FakePort[] = [0, 1].map((index) => ({ index, alive: true, saturatedServes: 0, lightServes: 0 }));
+  const ports: FakePort[] = [0, 1].map((index) => ({ index, alive: true, saturatedServes: 0, lightServes: 0, queuePairs: [] }));
   /** `ms` of reviews, one per 3 ms; before each, `step` moves the ports' counts. Returns the thread's highest nice value after a review. */
   const reviewFor = async (ms: number, step: (i: number) => void): Promise<number> => {
     const end = performance.now() + ms;

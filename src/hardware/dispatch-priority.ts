@@ -95,6 +95,8 @@ interface PortReview {
   drainsAt: number;
   /** Lowered as a lowered flooder's drain, not as a flooder. */
   drain: boolean;
+  /** The lowered flooder whose drain it was lowered as. */
+  drainOf: PartitionPort | undefined;
 }
 
 export class DispatchPriority {
@@ -183,15 +185,31 @@ export class DispatchPriority {
     // A lowered flood's drains go down with it: a stream's receiver left at nice 0 beside its lowered
     // sender polled for what the sender no longer sent, on the core the round trips were to get
     // (lparlink demo: the pair made fewer round trips with the stream's sender lowered than without).
+    // Only the flood's own drains: the ends its lowered sender's queue pairs send to (the channel each
+    // last sent on). A port that drains other traffic (a partition's light feed, attack run 11) was
+    // lowered whenever any flood elsewhere was.
+    const floodDrains = new Map<PartitionPort, PartitionPort>();
+    if (flooderLowered) {
+      for (const port of ports) {
+        const r = this.reviewOf(port);
+        if (!port.alive || r.drain || r.niceBefore === undefined) continue;
+        for (const qp of port.queuePairs) {
+          const to = qp.lookupDestination?.port;
+          if (to !== undefined && to !== port) floodDrains.set(to, port);
+        }
+      }
+    }
     for (const port of ports) {
       if (!port.alive) continue;
       const r = this.reviewOf(port);
       if (r.niceBefore === undefined) {
-        if (flooderLowered && r.floodingSince === undefined && t - r.drainsAt <= 2 * CPU_SAMPLE_MS && t - r.waitingAt >= INTERACTIVE_MS) {
+        const of = floodDrains.get(port);
+        if (of !== undefined && r.floodingSince === undefined && t - r.drainsAt <= 2 * CPU_SAMPLE_MS && t - r.waitingAt >= INTERACTIVE_MS) {
           this.lower(port, r);
           r.drain = r.niceBefore !== undefined;
+          r.drainOf = of;
         }
-      } else if (r.drain && (!flooderLowered || t - r.drainsAt >= CALM_MS)) {
+      } else if (r.drain && (r.drainOf === undefined || !r.drainOf.alive || this.reviewOf(r.drainOf).niceBefore === undefined || t - r.drainsAt >= CALM_MS)) {
         this.setBack(port, r);
       }
       if (r.niceBefore !== undefined) this.holding = true;
@@ -264,7 +282,7 @@ export class DispatchPriority {
   private reviewOf(port: PartitionPort): PortReview {
     let r = this.reviews.get(port);
     if (r === undefined) {
-      r = { saturatedServes: port.saturatedServes, lightServes: port.lightServes, floodingSince: undefined, lastSaturatedAt: -Infinity, lightSince: -Infinity, lastLightAt: -Infinity, lightReviews: 0, wanted: new WantedShare(), wantedSampledAt: -Infinity, niceBefore: undefined, thread: 0, waitingAt: -Infinity, delivered: 0, drainsAt: -Infinity, drain: false };
+      r = { saturatedServes: port.saturatedServes, lightServes: port.lightServes, floodingSince: undefined, lastSaturatedAt: -Infinity, lightSince: -Infinity, lastLightAt: -Infinity, lightReviews: 0, wanted: new WantedShare(), wantedSampledAt: -Infinity, niceBefore: undefined, thread: 0, waitingAt: -Infinity, delivered: 0, drainsAt: -Infinity, drain: false, drainOf: undefined };
       this.reviews.set(port, r);
     }
     return r;
@@ -290,6 +308,7 @@ export class DispatchPriority {
     const { thread, niceBefore } = r;
     r.niceBefore = undefined;
     r.drain = false;
+    r.drainOf = undefined;
     // The operator clears the word when the thread exits, and the kernel may give its id to another.
     if (Atomics.load(this.words[port.index], 0) !== thread) return;
     try {
