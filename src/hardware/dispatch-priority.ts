@@ -21,7 +21,7 @@
  */
 import { getPriority, setPriority } from 'node:os';
 import type { Counters } from './counters.js';
-import type { PartitionPort } from './partition-port.js';
+import type { HardwareQueuePair, PartitionPort } from './partition-port.js';
 import { canSetPriorityBack, isProcessThread, processThreads, WantedShare } from './thread-stats.js';
 import { now } from '../shared/clock.js';
 import { CounterSlot } from '../shared/layout.js';
@@ -108,6 +108,9 @@ interface PortReview {
 
 export class DispatchPriority {
   private readonly reviews = new WeakMap<PartitionPort, PortReview>();
+  /** Each queue pair's saturated serves when last reviewed, and when they last grew. */
+  private readonly queuePairSaturated = new WeakMap<HardwareQueuePair, number>();
+  private readonly queuePairSaturatedAt = new WeakMap<HardwareQueuePair, number>();
   private readonly words: Int32Array[];
   private readonly ownThread = ownThreadId();
   /**
@@ -192,17 +195,25 @@ export class DispatchPriority {
     // A lowered flood's drains go down with it: a stream's receiver left at nice 0 beside its lowered
     // sender polled for what the sender no longer sent, on the core the round trips were to get
     // (lparlink demo: the pair made fewer round trips with the stream's sender lowered than without).
-    // Only the flood's own drains: the ends its lowered sender's queue pairs send to (the channel each
-    // last sent on). A port that drains other traffic (a partition's light feed, attack run 11) was
-    // lowered whenever any flood elsewhere was.
+    // Only the flood's own drains: the ends that the lowered sender's queue pairs that saturated lately
+    // send to (the channel each last sent on). A port that drains other traffic (a partition's light
+    // feed, attack run 11) was lowered whenever any flood elsewhere was; and one that a flooding
+    // partition's other queue pair only fed, whenever that partition was lowered.
     const floodDrains = new Map<PartitionPort, PartitionPort>();
+    for (const port of ports) {
+      for (const qp of port.queuePairs) {
+        if (qp.saturatedServes === (this.queuePairSaturated.get(qp) ?? 0)) continue;
+        this.queuePairSaturated.set(qp, qp.saturatedServes);
+        this.queuePairSaturatedAt.set(qp, t);
+      }
+    }
     if (flooderLowered) {
       for (const port of ports) {
         const r = this.reviewOf(port);
         if (!port.alive || r.drain || r.niceBefore === undefined) continue;
         for (const qp of port.queuePairs) {
           const to = qp.lookupDestination?.port;
-          if (to !== undefined && to !== port) floodDrains.set(to, port);
+          if (to !== undefined && to !== port && t - (this.queuePairSaturatedAt.get(qp) ?? -Infinity) <= 2 * CPU_SAMPLE_MS) floodDrains.set(to, port);
         }
       }
     }

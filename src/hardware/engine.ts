@@ -255,8 +255,10 @@ export class Engine {
       done++;
       runs = true;
     }
-    if (done === budget) qp.port.saturatedServes++;
-    else if (done !== 0) qp.port.lightServes++;
+    if (done === budget) {
+      qp.port.saturatedServes++;
+      qp.saturatedServes++;
+    } else if (done !== 0) qp.port.lightServes++;
     this.countBeforePublish();
     // Space goes back in steps (releaseStep), and all of it before the hardware sleeps (releaseAll):
     // a release per serve() was a store and a flag read per message sent one at a time. The step is

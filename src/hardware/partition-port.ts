@@ -40,6 +40,8 @@ export class HardwareQueuePair {
   completionDirty = false;
   /** Messages kept aside for this queue pair's receive ring (KeptDeliveries): while any are, the next go behind them. */
   keptMessages = 0;
+  /** Serves of this queue pair that used the whole budget (dispatch-priority.ts: whose drains a lowered flood's are). */
+  saturatedServes = 0;
   /** The last completion written but not yet published, coalesced by (status, opcode, channel). */
   private lastCompletionStatus = -1;
   private lastCompletionOpcode = -1;

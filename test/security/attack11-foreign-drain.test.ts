@@ -5,7 +5,7 @@
  * other (one lowered, as designed), and a third feeds an honest partition 60 messages every 0.4 ms,
  * its thread asleep between them: light serves from a thread that waits (they count as the round
  * trips beside the flood), and about 100 messages a millisecond for the honest partition. The honest
- * one was lowered to nice 19 as the flood's drain, though no message of the flood reached it, and
+ * one (computing 1 ms in every 2.5) was lowered to nice 19 as the flood's drain, though no message of the flood reached it, and
  * computed at nice 19 beside threads at 0. Now a drain goes down only with the lowered flooder
  * whose queue pairs send to it (the channel each last sent on).
  */
@@ -30,7 +30,7 @@ describe.runIf(DispatchPriority.available())('attack 11: a partition that drains
     const machine = await createMachine({ partitions: [{ id: 1 }, { id: 2 }, { id: 3 }, { id: 4 }] });
     try {
       const sink = await machine.partition(2).spawn(roles, { role: 'sink', port: 9 });
-      const honest = await machine.partition(4).spawn(attack, { role: 'drainCompute', port: 7, ms: 1000 });
+      const honest = await machine.partition(4).spawn(attack, { role: 'drainCompute', port: 7, ms: 1000, restMs: 1.5 });
       const feed = await machine.partition(3).spawn(attack, { role: 'feed', partition: 4, port: 7, batch: 60, gapMs: 0.4, ms: 1000 });
       const flood = await machine.partition(1).spawn(roles, { role: 'flood', partition: 2, port: 9, floodMs: 900, restMs: 0 });
       const [f, s, fed, h] = (await Promise.all([flood.result, sink.result, feed.result, honest.result])) as unknown as [{ sent: number; maxNice: number }, { received: number }, { sent: number }, Drained];
