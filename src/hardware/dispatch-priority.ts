@@ -108,7 +108,7 @@ interface PortReview {
 
 export class DispatchPriority {
   private readonly reviews = new WeakMap<PartitionPort, PortReview>();
-  /** Each queue pair's saturated serves when last reviewed, and when they last grew. */
+  /** A lowered flooder's queue pairs' saturated serves when last reviewed, and when they last grew (a queue pair seen first counts as grown). */
   private readonly queuePairSaturated = new WeakMap<HardwareQueuePair, number>();
   private readonly queuePairSaturatedAt = new WeakMap<HardwareQueuePair, number>();
   private readonly words: Int32Array[];
@@ -199,19 +199,17 @@ export class DispatchPriority {
     // send to (the channel each last sent on). A port that drains other traffic (a partition's light
     // feed, attack run 11) was lowered whenever any flood elsewhere was; and one that a flooding
     // partition's other queue pair only fed, whenever that partition was lowered.
+    // Only the lowered flooders' queue pairs are looked at: a serve's count is all the engine pays.
     const floodDrains = new Map<PartitionPort, PartitionPort>();
-    for (const port of ports) {
-      for (const qp of port.queuePairs) {
-        if (qp.saturatedServes === (this.queuePairSaturated.get(qp) ?? 0)) continue;
-        this.queuePairSaturated.set(qp, qp.saturatedServes);
-        this.queuePairSaturatedAt.set(qp, t);
-      }
-    }
     if (flooderLowered) {
       for (const port of ports) {
         const r = this.reviewOf(port);
         if (!port.alive || r.drain || r.niceBefore === undefined) continue;
         for (const qp of port.queuePairs) {
+          if (qp.saturatedServes !== this.queuePairSaturated.get(qp)) {
+            this.queuePairSaturated.set(qp, qp.saturatedServes);
+            this.queuePairSaturatedAt.set(qp, t);
+          }
           const to = qp.lookupDestination?.port;
           if (to !== undefined && to !== port && t - (this.queuePairSaturatedAt.get(qp) ?? -Infinity) <= 2 * CPU_SAMPLE_MS) floodDrains.set(to, port);
         }

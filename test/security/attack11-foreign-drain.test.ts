@@ -26,7 +26,7 @@ interface Drained {
 
 describe.runIf(DispatchPriority.available())('attack 11: a partition that drains a light feed beside an unrelated flood', () => {
   // The premise (the hostile flood lowered beside the feed's light serves) needs the feeder's thread to wait, which a host loaded past its cores can keep it from: such a run tries again.
-  it('is not lowered as the drain of a flood none of whose messages reach it', { retry: 2 }, async () => {
+  it('is not lowered as the drain of a flood none of whose messages reach it', { retry: 4 }, async () => {
     const machine = await createMachine({ partitions: [{ id: 1 }, { id: 2 }, { id: 3 }, { id: 4 }] });
     try {
       const sink = await machine.partition(2).spawn(roles, { role: 'sink', port: 9 });
