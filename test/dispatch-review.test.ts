@@ -140,3 +140,37 @@ describe.runIf(possible)('dispatch review', () => {
     }
   });
 });
+
+describe.runIf(possible)('dispatch review: a lowered flood takes down its own drain only (THREATS case 95)', () => {
+  it("a port fed 100 messages a millisecond by someone else stays at its priority; the lowered flooder's own destination goes down with it", async () => {
+    // Port 0 floods port 1 (its queue pair's last destination); port 2 makes round trips; port 3 is fed by nobody that floods.
+    const threads = [await startThread(), await startThread(), await startThread(), await startThread()];
+    const words = threads.map((thread) => {
+      const word = new SharedArrayBuffer(4);
+      new Int32Array(word)[0] = thread;
+      return word;
+    });
+    const counters = new Counters(4);
+    const dispatch = new DispatchPriority(words, counters);
+    const ports = [0, 1, 2, 3].map((index) => ({ index, alive: true, saturatedServes: 0, lightServes: 0, queuePairs: [] as unknown[] }));
+    const floodQueuePair = { saturatedServes: 0, lookupDestination: { port: ports[1] } };
+    ports[0].queuePairs.push(floodQueuePair);
+    const highest = [0, 0, 0, 0];
+    let last = performance.now();
+    const end = last + 300;
+    while (performance.now() < end) {
+      const t = performance.now();
+      ports[0].saturatedServes++;
+      floodQueuePair.saturatedServes++;
+      ports[2].lightServes++;
+      // Both drains get 100 messages a millisecond delivered.
+      counters.delivered(1, Math.ceil((t - last) * 100), 0);
+      counters.delivered(3, Math.ceil((t - last) * 100), 0);
+      last = t;
+      dispatch.review(ports as unknown as PartitionPort[]);
+      threads.forEach((thread, i) => (highest[i] = Math.max(highest[i], getPriority(thread))));
+      await new Promise((r) => setTimeout(r, 3));
+    }
+    expect(highest).toEqual([DEMOTED_NICE, DEMOTED_NICE, 0, 0]);
+  });
+});
