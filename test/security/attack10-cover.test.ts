@@ -13,6 +13,7 @@ import { createMachine } from 'lparlink';
 import { DispatchPriority } from '../../src/hardware/dispatch-priority.js';
 
 const attack = new URL('../fixtures/security/attack10-roles.mjs', import.meta.url);
+const roles = new URL('../fixtures/dispatch-roles.mjs', import.meta.url);
 
 describe.runIf(DispatchPriority.available())('attack run 10: dispatch priority', () => {
   it("a flood through an honest echo server lowers only partitions' own threads (never the hardware's, the operator's or a helper thread of the process), and none stays lowered after", async () => {
@@ -30,7 +31,7 @@ describe.runIf(DispatchPriority.available())('attack run 10: dispatch priority',
     try {
       const forHostile = await machine.partition(1).spawn(attack, { role: 'echo', port: 7 });
       const forHonest = await machine.partition(1).spawn(attack, { role: 'echo', port: 8 });
-      const ping = await machine.partition(2).spawn(attack, { role: 'ping', partition: 1, port: 8, ms: 800 });
+      const ping = await machine.partition(2).spawn(roles, { role: 'ping', partition: 1, port: 8, ms: 800 });
       const flood = await machine.partition(3).spawn(attack, { role: 'floodEcho', partition: 1, port: 7, ms: 800 });
       const [p, f, e] = (await Promise.all([ping.result, flood.result, forHostile.result, forHonest.result])) as unknown as [{ trips: number; maxNice: number }, { tid: number }, { tid: number }];
       await new Promise((r) => setTimeout(r, 300));
