@@ -100,9 +100,7 @@ interface PortReview {
   /** Messages delivered to the port when the strangers were last sampled, and when it last drained a stream by them. */
   delivered: number;
   drainsAt: number;
-  /** Lowered as a lowered flooder's drain, not as a flooder. */
-  drain: boolean;
-  /** The lowered flooder whose drain it was lowered as. */
+  /** Lowered as the drain of this lowered flooder, not as a flooder itself. */
   drainOf: PartitionPort | undefined;
 }
 
@@ -179,7 +177,7 @@ export class DispatchPriority {
     for (const port of ports) {
       if (!port.alive) continue;
       const r = this.reviewOf(port);
-      if (r.drain) continue;
+      if (r.drainOf !== undefined) continue;
       // Only another port's light traffic counts: one port that streams after it made round trips waits on nobody.
       const lightElsewhere = t - (port === this.lightPort ? this.otherLightAt : this.lightAt);
       const lowering = r.niceBefore === undefined && lightElsewhere < INTERACTIVE_MS && r.floodingSince !== undefined && t - r.floodingSince >= FLOOD_MS;
@@ -204,7 +202,7 @@ export class DispatchPriority {
     if (flooderLowered) {
       for (const port of ports) {
         const r = this.reviewOf(port);
-        if (!port.alive || r.drain || r.niceBefore === undefined) continue;
+        if (!port.alive || r.drainOf !== undefined || r.niceBefore === undefined) continue;
         for (const qp of port.queuePairs) {
           if (qp.saturatedServes !== this.queuePairSaturated.get(qp)) {
             this.queuePairSaturated.set(qp, qp.saturatedServes);
@@ -222,10 +220,9 @@ export class DispatchPriority {
         const of = floodDrains.get(port);
         if (of !== undefined && r.floodingSince === undefined && t - r.drainsAt <= 2 * CPU_SAMPLE_MS && t - r.waitingAt >= INTERACTIVE_MS) {
           this.lower(port, r);
-          r.drain = r.niceBefore !== undefined;
-          r.drainOf = of;
+          if (r.niceBefore !== undefined) r.drainOf = of;
         }
-      } else if (r.drain && (r.drainOf === undefined || !r.drainOf.alive || this.reviewOf(r.drainOf).niceBefore === undefined || t - r.drainsAt >= CALM_MS)) {
+      } else if (r.drainOf !== undefined && (!r.drainOf.alive || this.reviewOf(r.drainOf).niceBefore === undefined || t - r.drainsAt >= CALM_MS)) {
         this.setBack(port, r);
       }
       if (r.niceBefore !== undefined) this.holding = true;
@@ -239,32 +236,33 @@ export class DispatchPriority {
   private strangersQuiet(ports: readonly PartitionPort[], t: number): boolean {
     if (t - this.strangersSampledAt < CPU_SAMPLE_MS) return !this.strangerBusy;
     const interval = (t - this.strangersSampledAt) * 1e6;
-    // A partition's thread is judged by what its port does, even if it started before this hardware.
+    // Each port's thread, read once: a partition's thread is judged by what its port does, even if
+    // it started before this hardware.
+    const partitionThreads = new Set<number>();
     const named = new Set(this.bootThreads);
-    for (const word of this.words) named.delete(Atomics.load(word, 0));
     named.add(this.ownThread);
+    // A thread not yet sampled over MIN_SPAN_MS (its share NaN) counts as busy: it may be a spinner
+    // that just started. Not a partition's thread that moved light traffic lately: that is one of a
+    // pair whose round trips are still being recognised, and it is judged once its share is known.
+    const lightThreads = new Set<number>();
     const values = this.counters.values;
     for (const port of ports) {
+      const thread = Atomics.load(this.words[port.index], 0);
+      partitionThreads.add(thread);
+      named.delete(thread);
       const r = this.reviewOf(port);
       const delivered = values[port.index * CounterSlot.PER_PARTITION + CounterSlot.DELIVERED];
       const drains = delivered - r.delivered >= (DRAINS_MSGS_PER_MS * interval) / 1e6;
       r.delivered = delivered;
       if (drains) r.drainsAt = t;
-      if (port.alive && (r.floodingSince !== undefined || r.niceBefore !== undefined || t - r.waitingAt < INTERACTIVE_MS || drains)) {
-        named.add(Atomics.load(this.words[port.index], 0));
-      }
+      if (port.alive && (r.floodingSince !== undefined || r.niceBefore !== undefined || t - r.waitingAt < INTERACTIVE_MS || drains)) named.add(thread);
+      if (t - r.lastLightAt < INTERACTIVE_MS) lightThreads.add(thread);
     }
-    // A thread not yet sampled over MIN_SPAN_MS (its share NaN) counts as busy: it may be a spinner
-    // that just started. Not a partition's thread that moved light traffic lately: that is one of a
-    // pair whose round trips are still being recognised, and it is judged once its share is known.
-    const lightThreads = new Set<number>();
-    for (const port of ports) if (t - this.reviewOf(port).lastLightAt < INTERACTIVE_MS) lightThreads.add(Atomics.load(this.words[port.index], 0));
     const seen = new Map<number, WantedShare>();
     let busy = false;
     const strangers = processThreads().filter((thread) => !named.has(thread));
     // Partitions' own threads are as many as the operator configured: the bound is on the others.
-    const words = new Set(this.words.map((word) => Atomics.load(word, 0)));
-    if (strangers.filter((thread) => !words.has(thread)).length > MAX_STRANGERS) {
+    if (strangers.filter((thread) => !partitionThreads.has(thread)).length > MAX_STRANGERS) {
       busy = true;
       strangers.length = 0;
     }
@@ -304,7 +302,7 @@ export class DispatchPriority {
   private reviewOf(port: PartitionPort): PortReview {
     let r = this.reviews.get(port);
     if (r === undefined) {
-      r = { saturatedServes: port.saturatedServes, lightServes: port.lightServes, floodingSince: undefined, lastSaturatedAt: -Infinity, lightSince: -Infinity, lastLightAt: -Infinity, lightReviews: 0, wanted: new WantedShare(), wantedSampledAt: -Infinity, niceBefore: undefined, thread: 0, waitingAt: -Infinity, delivered: 0, drainsAt: -Infinity, drain: false, drainOf: undefined };
+      r = { saturatedServes: port.saturatedServes, lightServes: port.lightServes, floodingSince: undefined, lastSaturatedAt: -Infinity, lightSince: -Infinity, lastLightAt: -Infinity, lightReviews: 0, wanted: new WantedShare(), wantedSampledAt: -Infinity, niceBefore: undefined, thread: 0, waitingAt: -Infinity, delivered: 0, drainsAt: -Infinity, drainOf: undefined };
       this.reviews.set(port, r);
     }
     return r;
@@ -329,7 +327,6 @@ export class DispatchPriority {
   private setBack(port: PartitionPort, r: PortReview): void {
     const { thread, niceBefore } = r;
     r.niceBefore = undefined;
-    r.drain = false;
     r.drainOf = undefined;
     // The operator clears the word when the thread exits, and the kernel may give its id to another.
     if (Atomics.load(this.words[port.index], 0) !== thread) return;
