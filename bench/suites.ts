@@ -277,7 +277,7 @@ function allToAllSuite(o: SuiteOptions): Case[] {
         suite: 'all-to-all',
         label: `lparlink all-to-all ${n} partitions ${size} B`,
         async run(ctx) {
-          const m = await ctx.machine(n, `all-to-all-${n}`);
+          const m = await ctx.machine(n, `all-to-all-${n}`, STREAM_RING_BYTES);
           const r = await allToAll(m, { partitions: n, size, batch: BATCH, durationSeconds: o.durationSeconds });
           return [throughputRow('all-to-all', 'lparlink', 'batched', size, r.msgsPerSec, { partitions: n })];
         },
@@ -295,7 +295,7 @@ function fanInSuite(o: SuiteOptions): Case[] {
         suite: 'fan-in',
         label: `lparlink fan-in ${n - 1} → 1, ${size} B`,
         async run(ctx) {
-          const m = await ctx.machine(n, `fan-in-${n}`);
+          const m = await ctx.machine(n, `fan-in-${n}`, STREAM_RING_BYTES);
           const t = await fanIn(m, fo, { partitions: n, size, batch: BATCH, durationSeconds: o.durationSeconds });
           return [throughputRow('fan-in', 'lparlink', 'batched', size, t.messages / t.seconds, { partitions: n })];
         },
