@@ -13,7 +13,7 @@ export interface PartitionSummary {
  * its worker's exit, terminating and restarting it. The machine
  * (machine.ts) makes one per partition and owns what they share.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { inspect } from 'node:util';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
@@ -540,7 +540,10 @@ export class PartitionHandle {
       new MachineError(
         'EINVAL',
         `${by}: partitions[${this.index}].os (${this.spec.os}) failed while booting partition ${this.id}: ${why}; ` +
-          'the module must exist and its default export must return (or resolve to) the OS api',
+          (packageNotFound(this.spec.os, why)
+            ? // npm installs a folder (npm install ../lparlink) as a link: lparlink's imports then resolve from the clone, not from the project.
+              `a package name resolves from where lparlink is installed, as its own imports do; where lparlink is a link (npm install ../lparlink, npm link, pnpm), pass os: import.meta.resolve('${this.spec.os}') from your own module`
+            : 'the module must exist and its default export must return (or resolve to) the OS api'),
         { cause },
       );
     const slow = `did not finish booting within ${DEFAULTS.bootTimeoutMs / 1000} s`;
@@ -600,13 +603,17 @@ function describedLocally<T extends object>(proxy: T, what: string): T {
 }
 
 /**
- * When the program's own file does not exist: say so, and where a relative path led, rather than
+ * When the program's own file does not exist, or is a folder: say so, and where a relative path led, rather than
  * Node's "Cannot find module … imported from" naming lparlink's own loader as the importer.
  */
 function missingProgram(program: unknown, href: string): string | undefined {
   if (!href.startsWith('file:')) return undefined;
   const path = fileURLToPath(href);
-  if (existsSync(path)) return undefined;
+  if (existsSync(path)) {
+    if (!statSync(path).isDirectory()) return undefined;
+    // new URL('./' + name, import.meta.url) with an empty name, or a package's folder.
+    return `program ${path} is a folder: spawn a module file in it, e.g. new URL('./program.mjs', import.meta.url)`;
+  }
   if (!isCwdRelative(program)) return `program ${path} does not exist`;
   const where = `program ${program} does not exist: a relative path resolves against the working directory (${process.cwd()}), here to ${path}; `;
   // 'some-package/program.js' reads as a path here, not as a package name as import() would.
@@ -614,6 +621,11 @@ function missingProgram(program: unknown, href: string): string | undefined {
     return where + `give import.meta.resolve('${program}') for a module of a package, or new URL('./${program}', import.meta.url) for one next to your module`;
   }
   return where + "give new URL('" + program + "', import.meta.url) to find it next to your module";
+}
+
+/** Whether `os`, a package name (neither a path nor a URL: options.ts made those file: URLs), was not found from lparlink's folder. */
+function packageNotFound(os: string | undefined, why: string): os is string {
+  return os !== undefined && !/^[a-z][a-z0-9+.-]+:/i.test(os) && why.includes("Cannot find package '");
 }
 
 /**

@@ -102,6 +102,16 @@ describe('createMachine: a replacement OS that fails to boot', () => {
     });
   }
 
+  it('a package name that is not found from lparlink\'s folder: says where it resolves, and to pass import.meta.resolve', async () => {
+    // What a project sees where lparlink is a link (npm install ../lparlink): its own packages are not found from there.
+    const e = await rejection(createMachine({ partitions: [{ id: 1, os: 'no-such-os-package' }], ...SMALL }));
+    expect(e.code).toBe('EINVAL');
+    expect(e.message).toMatch(/^EINVAL: createMachine: partitions\[0\]\.os \(no-such-os-package\) failed while booting partition 1: .*Cannot find package 'no-such-os-package'/);
+    expect(e.message).toMatch(
+      /; a package name resolves from where lparlink is installed, as its own imports do; where lparlink is a link \(npm install \.\.\/lparlink, npm link, pnpm\), pass os: import\.meta\.resolve\('no-such-os-package'\) from your own module$/,
+    );
+  });
+
   it('a replacement OS that boots is driven through partition.os', async () => {
     await using machine = await createMachine({
       partitions: [{ id: 1 }, { id: 2, os: new URL('./fixtures/greeting-os.mjs', import.meta.url) }],
@@ -270,6 +280,10 @@ describe('machine and partition methods', () => {
       const missing = new URL('./fixtures/no-such-program.mjs', import.meta.url);
       e = await rejection(p.spawn(missing));
       expect(e.message).toBe(`EINVAL: spawn: program ${fileURLToPath(missing)} does not exist`);
+      // A folder (new URL('./' + name, import.meta.url) with an empty name): said so, not Node's directory-import error.
+      const folder = new URL('./fixtures/', import.meta.url);
+      e = await rejection(p.spawn(folder));
+      expect(e.message).toBe(`EINVAL: spawn: program ${fileURLToPath(folder)} is a folder: spawn a module file in it, e.g. new URL('./program.mjs', import.meta.url)`);
       // A relative path: where it led, and how to resolve it next to the module instead.
       e = await rejection(p.spawn('./programs/no-such.mjs'));
       expect(e.message).toBe(
