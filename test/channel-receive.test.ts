@@ -113,7 +113,11 @@ describe('tryRecvInto', () => {
     const { tx: [tx], rx: [rx], hw } = verifiedPaths(MAX, RING);
     tx.send(message(5, 300));
     while (hw.engine.round() > 0);
-    await expect(rx.recvInto(new Uint8Array(10))).rejects.toMatchObject({ code: 'EMSGSIZE' });
+    await expect(rx.recvInto(new Uint8Array(10))).rejects.toMatchObject({
+      code: 'EMSGSIZE',
+      // This case's advice alone, not the code's own about sending.
+      message: `EMSGSIZE: the next message on channel ${rx.handle} has 300 bytes and the buffer only 10; it stays for the next call (pass a buffer of at least 300 bytes; maxMessageBytes, ${rx.maxMessageBytes}, always fits)`,
+    });
     const buffer = new Uint8Array(300);
     expect(await rx.recvInto(buffer)).toBe(300);
     expect(seqOf(buffer)).toBe(5);

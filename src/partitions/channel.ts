@@ -603,8 +603,9 @@ export class Channel implements AsyncIterable<Uint8Array> {
     if (length > buffer.length) {
       throw new ChannelError(
         'EMSGSIZE',
-        `the next message on channel ${this.handle} has ${length} bytes and the buffer only ${buffer.length}; ` +
-          `it stays for the next call: pass a buffer of at least ${length} bytes (maxMessageBytes, ${this.maxMessageBytes}, always fits)`,
+        `the next message on channel ${this.handle} has ${length} bytes and the buffer only ${buffer.length}; it stays for the next call`,
+        // This case's own advice, not the code's (which speaks of sending too).
+        `pass a buffer of at least ${length} bytes; maxMessageBytes, ${this.maxMessageBytes}, always fits`,
       );
     }
   }
