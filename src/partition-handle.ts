@@ -19,7 +19,7 @@ import { inspect } from 'node:util';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import type { Machine } from './machine.js';
 import { DEFAULTS } from './options.js';
-import { isCwdRelative, moduleHref, type ProgramRef, type SpawnArgs } from './program.js';
+import { isCwdRelative, isUrlString, moduleHref, type ProgramRef, type SpawnArgs } from './program.js';
 import type { PartitionBoot, ResolvedPartition } from './shared/boot.js';
 import { transfer, wrap, type Remote } from './shared/control-plane.js';
 import { rebuildError } from './shared/error-record.js';
@@ -603,8 +603,9 @@ function describedLocally<T extends object>(proxy: T, what: string): T {
 }
 
 /**
- * When the program's own file does not exist, or is a folder: say so, and where a relative path led, rather than
- * Node's "Cannot find module … imported from" naming lparlink's own loader as the importer.
+ * When the program's own file does not exist, or is a folder: say so, and where a relative path
+ * led, rather than Node's "Cannot find module … imported from" (or its directory-import error)
+ * naming lparlink's own loader as the importer.
  */
 function missingProgram(program: unknown, href: string): string | undefined {
   if (!href.startsWith('file:')) return undefined;
@@ -623,9 +624,9 @@ function missingProgram(program: unknown, href: string): string | undefined {
   return where + "give new URL('" + program + "', import.meta.url) to find it next to your module";
 }
 
-/** Whether `os`, a package name (neither a path nor a URL: options.ts made those file: URLs), was not found from lparlink's folder. */
+/** Whether `os`, a package name (neither a path nor a URL: options.ts made paths file: URLs), was not found from lparlink's folder. */
 function packageNotFound(os: string | undefined, why: string): os is string {
-  return os !== undefined && !/^[a-z][a-z0-9+.-]+:/i.test(os) && why.includes("Cannot find package '");
+  return os !== undefined && !isUrlString(os) && why.includes("Cannot find package '");
 }
 
 /**

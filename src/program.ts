@@ -114,6 +114,11 @@ export interface ProgramRef<Args = unknown, Result = unknown> {
 /** A module string that is a URL (`file:`, `data:`, …), not a path. */
 const URL_SCHEME = /^[a-z][a-z0-9+.-]+:/i;
 
+/** Whether a module string is a URL (`file:`, `data:`, …) rather than a path or a package name. @internal */
+export function isUrlString(module: string): boolean {
+  return URL_SCHEME.test(module);
+}
+
 /** Whether moduleHref() resolved `module` against the working directory (a relative path string). @internal */
 export function isCwdRelative(module: unknown): module is string {
   return typeof module === 'string' && module.length > 0 && !URL_SCHEME.test(module) && !isAbsolute(module);
