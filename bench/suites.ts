@@ -8,7 +8,7 @@ import { runLifecycleBench } from './lifecycle.js';
 import type { Machine, WaitMode } from '../src/index.js';
 import { spinBudget } from '../src/internal.js';
 import { callerLatency, callerThroughput } from './callers.js';
-import { allToAll, fairnessRequestResponse, fairnessStreams, fanIn, pingPong, rpcCalls, stream, STREAM_RING_BYTES, type FabricOptions } from './fabric.js';
+import { allToAll, fairnessRequestResponse, fairnessStreams, fanIn, pingPong, rpcCalls, scalingRingBytes, stream, STREAM_RING_BYTES, type FabricOptions } from './fabric.js';
 import { runRawLatency } from './latency.js';
 import { linkStream, rawTlsStream } from './link.js';
 import { runMicro } from './micro.js';
@@ -277,7 +277,7 @@ function allToAllSuite(o: SuiteOptions): Case[] {
         suite: 'all-to-all',
         label: `lparlink all-to-all ${n} partitions ${size} B`,
         async run(ctx) {
-          const m = await ctx.machine(n, `all-to-all-${n}`, STREAM_RING_BYTES);
+          const m = await ctx.machine(n, `all-to-all-${n}`, scalingRingBytes(n));
           const r = await allToAll(m, { partitions: n, size, batch: BATCH, durationSeconds: o.durationSeconds });
           return [throughputRow('all-to-all', 'lparlink', 'batched', size, r.msgsPerSec, { partitions: n })];
         },
@@ -295,7 +295,7 @@ function fanInSuite(o: SuiteOptions): Case[] {
         suite: 'fan-in',
         label: `lparlink fan-in ${n - 1} → 1, ${size} B`,
         async run(ctx) {
-          const m = await ctx.machine(n, `fan-in-${n}`, STREAM_RING_BYTES);
+          const m = await ctx.machine(n, `fan-in-${n}`, scalingRingBytes(n));
           const t = await fanIn(m, fo, { partitions: n, size, batch: BATCH, durationSeconds: o.durationSeconds });
           return [throughputRow('fan-in', 'lparlink', 'batched', size, t.messages / t.seconds, { partitions: n })];
         },
