@@ -229,19 +229,43 @@ export class SendQueue {
     return false;
   }
 
-  /** Write a control work request (CLOSE, DETACH), waiting for ring space if needed. */
+  /** post() calls waiting for ring space, and the promise the last of them settles when it is done. */
+  private postsWaiting = 0;
+  private postsDone: Promise<void> = Promise.resolve();
+
+  /**
+   * Write a control work request (CLOSE, DETACH), waiting for ring space if needed. In the order
+   * they were posted: one that finds others waiting goes behind them. Room freed while a post
+   * waited for its wake-up was taken by the next post at once, so a process's DETACH could overtake
+   * its channel's CLOSE, and the peer heard EPEERDEAD for a channel closed cleanly (more often once
+   * a waiting post raised the ring's hint, which frees room at once: attack run 12).
+   */
   async post(type: number, handle: number): Promise<void> {
-    for (;;) {
-      if (this.owner.failure) throw this.owner.failure;
-      const at = this.claim(type, handle, 0);
-      if (at >= 0) {
-        this.publish();
-        return;
-      }
-      if (at === FAULT) throw new ChannelError('EFAULT', `send ring of queue pair ${this.owner.index}: ${this.ring.faultReason}`);
+    if (this.postsWaiting === 0 && this.tryPost(type, handle)) return;
+    this.postsWaiting++;
+    const before = this.postsDone;
+    let done!: () => void;
+    this.postsDone = new Promise<void>((resolve) => (done = resolve));
+    try {
+      await before;
       // Raising the hint at each look, as a waiting write() does: the hardware takes it at each decision.
-      await this.waitForSpace(0, undefined, undefined, CONTROL_WORK_REQUEST);
+      while (!this.tryPost(type, handle)) await this.waitForSpace(0, undefined, undefined, CONTROL_WORK_REQUEST);
+    } finally {
+      this.postsWaiting--;
+      done();
     }
+  }
+
+  /** Claim and publish a control work request now: false when the ring has no room. */
+  private tryPost(type: number, handle: number): boolean {
+    if (this.owner.failure) throw this.owner.failure;
+    const at = this.claim(type, handle, 0);
+    if (at >= 0) {
+      this.publish();
+      return true;
+    }
+    if (at === FAULT) throw new ChannelError('EFAULT', `send ring of queue pair ${this.owner.index}: ${this.ring.faultReason}`);
+    return false;
   }
 
   /**
