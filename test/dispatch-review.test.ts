@@ -143,7 +143,7 @@ describe.runIf(possible)('dispatch review', () => {
 
 describe.runIf(possible)('dispatch review: a lowered flood takes down its own drain only (THREATS case 95)', () => {
   it("a port fed 100 messages a millisecond by someone else stays at its priority; the lowered flooder's own destination goes down with it", async () => {
-    // Port 0 floods port 1 (its queue pair's last destination); port 2 makes round trips; port 3 is fed by nobody that floods.
+    // Port 0 floods port 1 (its queue pair's flood destination); port 2 makes round trips; port 3 is fed by nobody that floods.
     const threads = [await startThread(), await startThread(), await startThread(), await startThread()];
     const words = threads.map((thread) => {
       const word = new SharedArrayBuffer(4);
@@ -153,7 +153,7 @@ describe.runIf(possible)('dispatch review: a lowered flood takes down its own dr
     const counters = new Counters(4);
     const dispatch = new DispatchPriority(words, counters);
     const ports = [0, 1, 2, 3].map((index) => ({ index, alive: true, saturatedServes: 0, lightServes: 0, queuePairs: [] as unknown[] }));
-    const floodQueuePair = { saturatedServes: 0, lookupDestination: { port: ports[1] } };
+    const floodQueuePair = { saturatedServes: 0, floodDestination: { port: ports[1] } };
     ports[0].queuePairs.push(floodQueuePair);
     const highest = [0, 0, 0, 0];
     let last = performance.now();

@@ -194,7 +194,7 @@ export class DispatchPriority {
     // sender polled for what the sender no longer sent, on the core the round trips were to get
     // (lparlink demo: the pair made fewer round trips with the stream's sender lowered than without).
     // Only the flood's own drains: the ends that the lowered sender's queue pairs that saturated lately
-    // send to (the channel each last sent on). A port that drains other traffic (a partition's light
+    // send to (where each delivered at least half of a saturated serve: floodDestination). A port that drains other traffic (a partition's light
     // feed, attack run 11) was lowered whenever any flood elsewhere was; and one that a flooding
     // partition's other queue pair only fed, whenever that partition was lowered.
     // Only the lowered flooders' queue pairs are looked at: a serve's count is all the engine pays.
@@ -208,7 +208,7 @@ export class DispatchPriority {
             this.queuePairSaturated.set(qp, qp.saturatedServes);
             this.queuePairSaturatedAt.set(qp, t);
           }
-          const to = qp.lookupDestination?.port;
+          const to = qp.floodDestination?.port;
           if (to !== undefined && to !== port && t - (this.queuePairSaturatedAt.get(qp) ?? -Infinity) <= 2 * CPU_SAMPLE_MS) floodDrains.set(to, port);
         }
       }

@@ -120,6 +120,12 @@ export class Engine {
   /** The partition index of the queue pair serve() is serving (whose sends sentMessages counts). */
   private serving = 0;
   /**
+   * Messages the current serve() delivered by runs (sendRun()) on the channel whose lookups the
+   * queue pair keeps now: cache() starts it over. What a saturated serve names as its flood's
+   * destination (HardwareQueuePair.floodDestination); one add per run, nothing per message.
+   */
+  private runDelivered = 0;
+  /**
    * Each queue pair keeps the lookups of the channel its last SEND named, once they passed (owned
    * by that queue pair, open, and its receiving queue pair active or, for an end on another node,
    * no destination here): its next SEND on the same handle skips them, never the stamp and its
@@ -222,6 +228,7 @@ export class Engine {
 
   private serve(qp: HardwareQueuePair): number {
     this.serving = qp.port.index;
+    this.runDelivered = 0;
     const ring = qp.send;
     const budget = this.options.budgetPerRound;
     let done = 0;
@@ -257,7 +264,12 @@ export class Engine {
     }
     if (done === budget) {
       qp.port.saturatedServes++;
-      qp.saturatedServes++;
+      // Its drain: where at least half the budget went, delivered (a flood of refused SENDs, or of
+      // records to several channels, names none: attack run 12).
+      if (2 * this.runDelivered >= budget) {
+        qp.saturatedServes++;
+        qp.floodDestination = qp.lookupDestination;
+      }
     } else if (done !== 0) qp.port.lightServes++;
     this.countBeforePublish();
     // Space goes back in steps (releaseStep), and all of it before the hardware sleeps (releaseAll):
@@ -374,6 +386,7 @@ export class Engine {
       values[receiver + CounterSlot.DELIVERED] += served;
       values[receiver + CounterSlot.BYTES_DELIVERED] += bytes;
       if (!dqp.receiveDirty) this.markUnpublished(qp, dqp);
+      this.runDelivered += served;
     }
     return served;
   }
@@ -567,6 +580,8 @@ export class Engine {
   }
 
   private cache(qp: HardwareQueuePair, handle: number, e: number, dqp: HardwareQueuePair | undefined, deliveryHandle: number): void {
+    // Runs from now on deliver to `dqp`: what went before went elsewhere.
+    this.runDelivered = 0;
     qp.lookupGeneration = this.lookupGeneration;
     qp.lookupHandle = handle;
     qp.lookupEntry = e;

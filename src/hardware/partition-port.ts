@@ -40,8 +40,17 @@ export class HardwareQueuePair {
   completionDirty = false;
   /** Messages kept aside for this queue pair's receive ring (KeptDeliveries): while any are, the next go behind them. */
   keptMessages = 0;
-  /** Serves of this queue pair that used the whole budget (dispatch-priority.ts: whose drains a lowered flood's are). */
+  /**
+   * Serves of this queue pair that used the whole budget with at least half of it delivered, in its
+   * last run, to one receiving queue pair on this node (`floodDestination`): dispatch-priority.ts
+   * lowers that one as a lowered flood's drain. Not the lookups' destination read at review time:
+   * those name the channel the queue pair last looked up, kept (stale) after it closed, and a
+   * serve of SENDs the engine refuses (a closed handle, ECLOSED) saturates too while delivering
+   * nothing (attack run 12: an honest partition fed by someone else was lowered as the "drain" of
+   * a flood of refused SENDs that once sent it one message).
+   */
   saturatedServes = 0;
+  floodDestination: HardwareQueuePair | undefined = undefined;
   /** The last completion written but not yet published, coalesced by (status, opcode, channel). */
   private lastCompletionStatus = -1;
   private lastCompletionOpcode = -1;

@@ -42,6 +42,9 @@ export function spaceWaitInThread(): boolean {
   return spaceSleepersInThread > 0;
 }
 
+/** waitForSpace()'s `handle` for a CLOSE or DETACH (post()): not a channel's SEND (controlFoundNoRoom). */
+const CONTROL_WORK_REQUEST = -1;
+
 export class SendQueue {
   private corked = 0;
   /** What each waitForSpace() now waiting needs to be done; the one sleeper (sleepForSpace) wakes when one is. */
@@ -198,6 +201,20 @@ export class SendQueue {
   }
 
   /**
+   * foundNoRoom() for a CLOSE or DETACH: it is no SEND of the stream at the head, whichever channel
+   * that is (its own included), so any head that waits for its full receive ring is told to step
+   * aside. Without it, a lone stream whose reader reads nothing filled the ring and waited at its
+   * head (case 18) with nothing behind it but more of itself, and the hardware never learnt that a
+   * CLOSE waited: close() never settled, and the process's DETACH waited the same way, its queue
+   * pair never handed back (attack run 12: two such uploads took both process slots of a partition).
+   */
+  private controlFoundNoRoom(): void {
+    if (!this.ring.blockedAtHead() || this.ring.othersWaitingRaised()) return;
+    this.ring.raiseOthersWaiting();
+    this.ring.nudge();
+  }
+
+  /**
    * What ends a wait for room: room for `body` (and the channel not held), or the ring or queue
    * pair failed. At each look that finds no room, the hint is raised if another channel's SEND
    * blocks the head (foundNoRoom): what the hardware freed for the last one may not be enough.
@@ -207,22 +224,48 @@ export class SendQueue {
     if (ring.faulted || this.owner.failure !== undefined) return true;
     if (held !== undefined && held()) return false;
     if (ring.canClaim(body)) return true;
-    if (handle !== undefined) this.foundNoRoom(handle);
+    if (handle === CONTROL_WORK_REQUEST) this.controlFoundNoRoom();
+    else if (handle !== undefined) this.foundNoRoom(handle);
     return false;
   }
 
-  /** Write a control work request (CLOSE, DETACH), waiting for ring space if needed. */
+  /** post() calls waiting for ring space, and the promise the last of them settles when it is done. */
+  private postsWaiting = 0;
+  private postsDone: Promise<void> = Promise.resolve();
+
+  /**
+   * Write a control work request (CLOSE, DETACH), waiting for ring space if needed. In the order
+   * they were posted: one that finds others waiting goes behind them. Room freed while a post
+   * waited for its wake-up was taken by the next post at once, so a process's DETACH could overtake
+   * its channel's CLOSE, and the peer heard EPEERDEAD for a channel closed cleanly (more often once
+   * a waiting post raised the ring's hint, which frees room at once: attack run 12).
+   */
   async post(type: number, handle: number): Promise<void> {
-    for (;;) {
-      if (this.owner.failure) throw this.owner.failure;
-      const at = this.claim(type, handle, 0);
-      if (at >= 0) {
-        this.publish();
-        return;
-      }
-      if (at === FAULT) throw new ChannelError('EFAULT', `send ring of queue pair ${this.owner.index}: ${this.ring.faultReason}`);
-      await this.waitForSpace(0);
+    if (this.postsWaiting === 0 && this.tryPost(type, handle)) return;
+    this.postsWaiting++;
+    const before = this.postsDone;
+    let done!: () => void;
+    this.postsDone = new Promise<void>((resolve) => (done = resolve));
+    try {
+      await before;
+      // Raising the hint at each look, as a waiting write() does: the hardware takes it at each decision.
+      while (!this.tryPost(type, handle)) await this.waitForSpace(0, undefined, undefined, CONTROL_WORK_REQUEST);
+    } finally {
+      this.postsWaiting--;
+      done();
     }
+  }
+
+  /** Claim and publish a control work request now: false when the ring has no room. */
+  private tryPost(type: number, handle: number): boolean {
+    if (this.owner.failure) throw this.owner.failure;
+    const at = this.claim(type, handle, 0);
+    if (at >= 0) {
+      this.publish();
+      return true;
+    }
+    if (at === FAULT) throw new ChannelError('EFAULT', `send ring of queue pair ${this.owner.index}: ${this.ring.faultReason}`);
+    return false;
   }
 
   /**

@@ -340,6 +340,15 @@ export class RingProducer extends RingSide {
     return Atomics.load(this.i32, this.blockedWord) !== 0 && Atomics.load(this.i32, this.blockedChannelWord) >>> 0 !== word >>> 0;
   }
 
+  /**
+   * Whether the consumer says the record at the ring's head waits there (RING_BLOCKED_OFFSET), on any
+   * channel: a CLOSE or DETACH waiting for room is never a SEND of that channel's stream, even of the
+   * same channel. The hardware's word, read for a hint only.
+   */
+  blockedAtHead(): boolean {
+    return Atomics.load(this.i32, this.blockedWord) !== 0;
+  }
+
   /** Whether the send ring's hint is up (its consumer takes it back to 0). */
   othersWaitingRaised(): boolean {
     return Atomics.load(this.i32, this.othersWaitingWord) !== 0;
