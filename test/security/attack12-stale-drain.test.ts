@@ -44,7 +44,7 @@ async function startThread(): Promise<number> {
 
 afterEach(() => Promise.all(workers.splice(0).map((w) => w.terminate())));
 
-describe.runIf(DispatchPriority.available())('attack 12: a flood names as its drain only where it went', () => {
+describe.runIf(DispatchPriority.available())('98: a flood names as its drain only where it went (attack run 12)', () => {
   /**
    * `closed`: one message to the victim, then the channel's CLOSE, then SENDs on the closed handle.
    * `other`: the channel to the victim stays open; the SENDs name a second channel, closed.
