@@ -252,7 +252,18 @@ export class Channel implements AsyncIterable<Uint8Array> {
     try {
       // An offset, or FULL (a fault throws): a sign test, not a module-variable load per message.
       // Held: nothing of the batch (looked at once a batch: the hardware's bound leaves room for one).
-      if (tx.tracer === undefined) while (n < messages.length && !(n === 0 && this.heldNow()) && this.claimChecked(toBytes(messages[n], EACH_MESSAGE)) >= 0) n++;
+      if (tx.tracer === undefined) {
+        while (n < messages.length && !(n === 0 && this.heldNow())) {
+          const bytes = toBytes(messages[n], EACH_MESSAGE);
+          // Reading the message may have run code of the caller's (an accessor, a Proxy) that closed
+          // this channel or failed its queue pair: nothing more of the batch is claimed then. Checked
+          // once a batch only, the SENDs after such a CLOSE went out on the closed handle, refused
+          // by the hardware, and the batch counted them sent (THREATS case 99).
+          if (this.sendError !== undefined || this.qp.failure !== undefined) this.checkSendable();
+          if (this.claimChecked(bytes) < 0) break;
+          n++;
+        }
+      }
       else while (n < messages.length && this.claim(toBytes(messages[n], EACH_MESSAGE), false, false) >= 0) n++;
       // Stopped short by a full ring (not by a hold): another channel's blocked SEND may be why.
       if (n < messages.length && !this.heldNow()) tx.foundNoRoom(this.handle);
