@@ -263,8 +263,7 @@ export class Channel implements AsyncIterable<Uint8Array> {
           if (this.claimChecked(bytes) < 0) break;
           n++;
         }
-      }
-      else while (n < messages.length && this.claim(toBytes(messages[n], EACH_MESSAGE), false, false) >= 0) n++;
+      } else while (n < messages.length && this.claim(toBytes(messages[n], EACH_MESSAGE), false, false) >= 0) n++;
       // Stopped short by a full ring (not by a hold): another channel's blocked SEND may be why.
       if (n < messages.length && !this.heldNow()) tx.foundNoRoom(this.handle);
     } catch (e) {

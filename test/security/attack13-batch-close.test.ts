@@ -9,7 +9,7 @@ import { createMachine } from 'lparlink';
 
 const roles = new URL('../fixtures/security/attack13-roles.mjs', import.meta.url);
 
-describe('attack 13: sendBatch and an accessor that closes its channel', () => {
+describe('99: sendBatch and an accessor that closes its channel (attack run 13)', () => {
   it.each(['close', 'closeThenBad'] as const)(
     '99. sendBatch whose messages[5] closes the channel (%s): the 5 before it are delivered, nothing after the CLOSE is claimed, the batch says so (ECLOSED)',
     async (how) => {
