@@ -9,25 +9,30 @@
  * never handed back, and the partition runs out of process slots (spawn fails EMFILE).
  */
 import { describe, expect, it } from 'vitest';
-import { createMachine } from 'lparlink';
+import { createMachine, type Machine } from 'lparlink';
 
 const roles = new URL('../fixtures/security/attack12-roles.mjs', import.meta.url);
 
+/** Two partitions with 4 KiB rings (a few records fill one), and partition 2 running a peer that accepts and reads nothing. */
+async function besideNonReader(processesPerPartition?: number): Promise<Machine> {
+  const machine = await createMachine({
+    partitions: [{ id: 1 }, { id: 2 }],
+    ...(processesPerPartition === undefined ? {} : { processesPerPartition, channelsPerPartition: 16 }),
+    sendRingBytes: 4096,
+    receiveRingBytes: 4096,
+    maxMessageBytes: 256,
+    wait: 'sleep',
+  });
+  // Any partition allowed to connect can be this peer.
+  const reader = await machine.partition(2).spawn(roles, { role: 'nonReader', port: 9, ms: 60_000 });
+  void reader.result.catch(() => {});
+  return machine;
+}
+
 describe('97: a close behind a lone stream its reader does not read (attack run 12)', () => {
   it("the sender's close() is posted, and its process slots come back", async () => {
-    const machine = await createMachine({
-      partitions: [{ id: 1 }, { id: 2 }],
-      processesPerPartition: 2,
-      channelsPerPartition: 16,
-      sendRingBytes: 4096,
-      receiveRingBytes: 4096,
-      maxMessageBytes: 256,
-      wait: 'sleep',
-    });
+    const machine = await besideNonReader(2);
     try {
-      // Any partition allowed to connect can be this peer: it accepts and reads nothing.
-      const reader = await machine.partition(2).spawn(roles, { role: 'nonReader', port: 9, ms: 60_000 });
-      void reader.result.catch(() => {});
       // An honest uploader gives up on its upload and closes the channel.
       const first = await machine.partition(1).spawn(roles, { role: 'stuckCloser', partition: 2, port: 9, bytes: 200, closeWithinMs: 2000 });
       const r = (await first.result) as { sent: number; held: boolean; close: string; closeMs: number };
@@ -59,16 +64,8 @@ describe('97: a close behind a lone stream its reader does not read (attack run 
   });
 
   it("a stream's destroy() behind its own unread writes closes the stream", async () => {
-    const machine = await createMachine({
-      partitions: [{ id: 1 }, { id: 2 }],
-      sendRingBytes: 4096,
-      receiveRingBytes: 4096,
-      maxMessageBytes: 256,
-      wait: 'sleep',
-    });
+    const machine = await besideNonReader();
     try {
-      const reader = await machine.partition(2).spawn(roles, { role: 'nonReader', port: 9, ms: 60_000 });
-      void reader.result.catch(() => {});
       // 240-byte chunks take 256-byte records: 16 fill each 4 KiB ring to its last byte.
       const h = await machine.partition(1).spawn(roles, { role: 'streamDestroyer', partition: 2, port: 9, bytes: 240, chunks: 48, giveUpMs: 200, closeWithinMs: 2000 });
       const r = (await h.result) as { close: string; closeMs: number; writableLength: number };
