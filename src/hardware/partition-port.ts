@@ -50,6 +50,7 @@ export class HardwareQueuePair {
    * a flood of refused SENDs that once sent it one message).
    */
   saturatedServes = 0;
+  /** Where the last of those serves delivered (set by the engine's serve, never by a lookup). */
   floodDestination: HardwareQueuePair | undefined = undefined;
   /** The last completion written but not yet published, coalesced by (status, opcode, channel). */
   private lastCompletionStatus = -1;

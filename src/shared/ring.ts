@@ -337,7 +337,7 @@ export class RingProducer extends RingSide {
    * receive ring. The hardware's word, read for a hint only.
    */
   blockedOnOther(word: number): boolean {
-    return Atomics.load(this.i32, this.blockedWord) !== 0 && Atomics.load(this.i32, this.blockedChannelWord) >>> 0 !== word >>> 0;
+    return this.blockedAtHead() && Atomics.load(this.i32, this.blockedChannelWord) >>> 0 !== word >>> 0;
   }
 
   /**
