@@ -52,6 +52,9 @@ export class SendQueue {
   private spaceSleeper: Promise<void> | undefined;
   /** Work requests claimed so far (modulo 2^32): sendBatch tells its own claims from others made while it ran. */
   claims = 0;
+  /** post() calls waiting for ring space, and the promise the last of them settles when it is done. */
+  private postsWaiting = 0;
+  private postsDone: Promise<void> = Promise.resolve();
 
   constructor(
     readonly ring: RingProducer,
@@ -228,10 +231,6 @@ export class SendQueue {
     else if (handle !== undefined) this.foundNoRoom(handle);
     return false;
   }
-
-  /** post() calls waiting for ring space, and the promise the last of them settles when it is done. */
-  private postsWaiting = 0;
-  private postsDone: Promise<void> = Promise.resolve();
 
   /**
    * Write a control work request (CLOSE, DETACH), waiting for ring space if needed. In the order
