@@ -139,6 +139,9 @@ export class KeptMessages {
     this.tail = to << 2;
     this.count -= removed;
     if (this.count === 0) this.head = this.tail = 0;
+    // Down as after shift(): a reader's closed ends took out what grew the buffer, and what stays
+    // may never be read; it held its peak, one per receive ring (THREATS case 105).
+    else this.shrinkIfSparse();
     return removed;
   }
 
@@ -184,9 +187,15 @@ export class KeptMessages {
     this.count--;
     this.counters.kept(-bytes);
     if (this.count === 0) this.head = this.tail = 0;
-    // A buffer that grew for a burst goes back down as it drains: a channel left with a message or
-    // two unread must not pin a window's worth of memory (it is at most four times what it holds).
-    else if (this.u8.length > FIRST_KEPT_BYTES && 4 * (this.tail - this.head) <= this.u8.length) this.resize(Math.max(FIRST_KEPT_BYTES, 2 * (this.tail - this.head)));
+    else this.shrinkIfSparse();
+  }
+
+  /**
+   * A buffer that grew for a burst goes back down as it drains: a channel left with a message or
+   * two unread must not pin a window's worth of memory (it is at most four times what it holds).
+   */
+  private shrinkIfSparse(): void {
+    if (this.u8.length > FIRST_KEPT_BYTES && 4 * (this.tail - this.head) <= this.u8.length) this.resize(Math.max(FIRST_KEPT_BYTES, 2 * (this.tail - this.head)));
   }
 
   private makeRoom(need: number): void {
