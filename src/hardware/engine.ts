@@ -921,6 +921,7 @@ export class Engine {
       if (sender !== undefined && sender.state === QueuePairState.ACTIVE) this.complete(sender, Status.OK, RecordType.CLOSE, this.kept.senderHandle(d));
     }
     this.releaseHold(d);
+    this.kept.forgetSender(d);
   }
 
   /**

@@ -84,6 +84,15 @@ export class KeptDeliveries {
     return this.senderHandleOf[d];
   }
 
+  /**
+   * Nothing is kept for `d` any more and its sender was answered: let its queue pair go. It holds
+   * its port, and a port its partition's every ring: kept here after a restart, it held a run's
+   * old port (~4 MiB) for good, one per end that had ever kept something (THREATS case 106).
+   */
+  forgetSender(d: number): void {
+    this.senderQueuePairOf[d] = undefined;
+  }
+
   /** Receiving queue pairs with messages kept. */
   get queuePairs(): number {
     return this.queueCount;

@@ -1,0 +1,132 @@
+/**
+ * THREATS.md case 106: the hardware held every restarted partition's old port for as long as a
+ * message of that run had once been kept for some channel end. What the hardware keeps aside for
+ * a full receive ring (case 51) records, per receiving end, the queue pair that sent it, so that a
+ * drop can still answer that sender; the record stayed after the last kept message went, until the
+ * end next kept something. A queue pair holds its port, and a port its SharedArrayBuffer (every
+ * ring of the partition: ~4 MiB at the default geometry). A partition that crashes in a loop under
+ * an operator that restarts it (a supervisor: `partitionExit` → `restart()`) and, in each run, has
+ * one message kept on a fresh end of an accomplice (or of an honest reader that reads slowly), left
+ * the hardware one old port per run, held for good, outside its heap limit.
+ *
+ * Driven in process (the real Hardware, restartPartition as the operator's restart() calls it),
+ * writing the records a hostile partition writes into its own port, and reading with a collected
+ * WeakRef whether anything still holds each old run's port.
+ */
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import { describe, expect, it } from 'vitest';
+import { Hardware } from '../../src/hardware/hardware.js';
+import { resolveOptions } from '../../src/options.js';
+import { readPartitionStats } from '../../src/shared/counter-block.js';
+import { RecordType, SendBody } from '../../src/shared/layout.js';
+import { queuePairRings } from '../../src/shared/port.js';
+import { FULL, RingConsumer, RingProducer } from '../../src/shared/ring.js';
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+
+const RUNS = 6;
+const ATTACKER = 0;
+const ACCOMPLICE = 1;
+/**
+ * What restartPartition binds the new run's control plane to. The test leaves the control plane out
+ * (bindControl does nothing here): a closed MessagePort lets go of its listeners, which reach the
+ * run's port, only some time after its 'close', and this test looks at what the engine holds.
+ */
+function endpoint(): MessagePort {
+  const { port1, port2 } = new MessageChannel();
+  port1.close();
+  port2.close();
+  return port1;
+}
+
+function scene() {
+  const options = resolveOptions({
+    partitions: [{ id: 1 }, { id: 2 }],
+    processesPerPartition: 2,
+    channelsPerPartition: 64,
+    sendRingBytes: 4096,
+    receiveRingBytes: 1024,
+    maxMessageBytes: 64,
+  });
+  const hw = new Hardware(options);
+  hw.bindControl = () => {};
+  const stats = (p: number) => readPartitionStats(hw.counters.values, p, p + 1, '');
+  const settle = (): void => {
+    for (let idle = 0; idle < 3; ) idle = hw.engine.round() > 0 ? 0 : idle + 1;
+  };
+  const accomplice = hw.ports[ACCOMPLICE];
+  expect(hw.manager.openQueuePair(accomplice, 0).ok).toBe(true);
+  expect(hw.manager.listen(accomplice, 0, 7).ok).toBe(true);
+  const inbox = new RingConsumer(queuePairRings(accomplice.buffer, options.geometry, 0).receive);
+  /** The accomplice reads everything its ring holds; how many messages. */
+  const read = (): number => {
+    let n = 0;
+    for (let t = inbox.poll(); t > 0; t = inbox.poll()) {
+      if (t === RecordType.DATA) n++;
+      inbox.consume();
+    }
+    inbox.release();
+    return n;
+  };
+
+  /**
+   * One run of the attacker: two channels to the accomplice, which reads nothing meanwhile; a SEND
+   * on the first until one waits at its head, then one on the second behind it: the hardware keeps
+   * the first aside. Then the accomplice reads them all (nothing stays kept), and keeps its ends open.
+   */
+  const run = (): void => {
+    const port = hw.ports[ATTACKER];
+    expect(hw.manager.openQueuePair(port, 0).ok).toBe(true);
+    const handles: number[] = [];
+    for (let i = 0; i < 2; i++) {
+      const c = hw.manager.connect(port, 0, 2, 7);
+      const a = hw.manager.accept(accomplice, 0, 7);
+      if (!c.ok || a instanceof Promise || !a.ok) throw new Error('set-up failed');
+      handles.push(c.handle);
+    }
+    const tx = new RingProducer(queuePairRings(port.buffer, options.geometry, 0).send);
+    const send = (handle: number): void => {
+      const at = tx.tryClaim(RecordType.SEND, SendBody.BYTES + 8);
+      if (at === FULL) throw new Error('send ring full');
+      tx.u32[at >> 2] = handle;
+      tx.u32[(at >> 2) + 1] = 0;
+      tx.publish();
+      settle();
+    };
+    for (let before = -1; stats(ATTACKER).sent !== before; ) {
+      before = stats(ATTACKER).sent;
+      send(handles[0]);
+    }
+    send(handles[1]);
+    // The head is kept aside; the second channel's SEND, with nothing behind it, waits at the head.
+    expect(stats(ACCOMPLICE).kept).toBe(1);
+    let got = 0;
+    for (let turn = 0; turn < 100 && (stats(ACCOMPLICE).kept > 0 || got === 0); turn++) {
+      got += read();
+      settle();
+    }
+    got += read();
+    expect(stats(ACCOMPLICE).kept).toBe(0);
+    expect(stats(ATTACKER).sendErrors).toBe(0);
+  };
+  return { hw, run };
+}
+
+describe('106: a restarted partition\'s old port is not held by what the hardware once kept from it', () => {
+  it('106: six runs of a partition, each with messages once kept at an accomplice that read them all, then restarted: no old run\'s port stays reachable (all six before)', async () => {
+    const s = scene();
+    const oldPorts: WeakRef<SharedArrayBuffer>[] = [];
+    for (let k = 0; k < RUNS; k++) {
+      s.run();
+      oldPorts.push(new WeakRef(s.hw.ports[ATTACKER].buffer));
+      s.hw.restartPartition(ATTACKER, endpoint());
+    }
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    gc();
+    const held = oldPorts.filter((w) => w.deref() !== undefined).length;
+    expect(held).toBe(0);
+  });
+});
