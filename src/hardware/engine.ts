@@ -120,9 +120,11 @@ export class Engine {
   /** The partition index of the queue pair serve() is serving (whose sends sentMessages counts). */
   private serving = 0;
   /**
-   * Messages the current serve() delivered by runs (sendRun()) on the channel whose lookups the
-   * queue pair keeps now: cache() starts it over. What a saturated serve names as its flood's
-   * destination (HardwareQueuePair.floodDestination); one add per run, nothing per message.
+   * Messages the current serve() delivered on the channel whose lookups the queue pair keeps now,
+   * by runs (sendRun()) or one at a time (countDelivery()): cache() starts it over. What a
+   * saturated serve names as its flood's destination (HardwareQueuePair.floodDestination); one add
+   * per run, and a compare per message of the general path, which a traced machine takes for every
+   * SEND (counted by runs alone, a traced flood named no drain: THREATS case 100).
    */
   private runDelivered = 0;
   /**
@@ -938,6 +940,8 @@ export class Engine {
 
   /** Count a message of the general path `qp` sent and `dqp` received (written out once per serve()), and mark `dqp`'s receive ring for publishing. */
   private countDelivery(qp: HardwareQueuePair, dqp: HardwareQueuePair, bytes: number): void {
+    // Towards the flood's drain, as sendRun() counts its runs (tracing on, no run is taken).
+    if (dqp === qp.lookupDestination) this.runDelivered++;
     this.sentMessages++;
     this.sentBytes += bytes;
     if (dqp.port.index !== this.deliveredTo) this.countDeliveriesTo(dqp.port.index);

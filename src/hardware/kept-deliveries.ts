@@ -87,7 +87,7 @@ export class KeptDeliveries {
   /**
    * Nothing is kept for `d` any more and its sender was answered: let its queue pair go. It holds
    * its port, and a port its partition's every ring: kept here after a restart, it held a run's
-   * old port (~4 MiB) for good, one per end that had ever kept something (THREATS case 106).
+   * old port (~4 MiB) for good, one per end that had ever kept something (THREATS case 102).
    */
   forgetSender(d: number): void {
     this.senderQueuePairOf[d] = undefined;

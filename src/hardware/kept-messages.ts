@@ -140,7 +140,7 @@ export class KeptMessages {
     this.count -= removed;
     if (this.count === 0) this.head = this.tail = 0;
     // Down as after shift(): a reader's closed ends took out what grew the buffer, and what stays
-    // may never be read; it held its peak, one per receive ring (THREATS case 105).
+    // may never be read; it held its peak, one per receive ring (THREATS case 101).
     else this.shrinkIfSparse();
     return removed;
   }

@@ -1,5 +1,5 @@
 /**
- * THREATS.md case 105: a receive ring's kept-message buffer stayed as large as it had ever grown
+ * THREATS.md case 101: a receive ring's kept-message buffer stayed as large as it had ever grown
  * once the ends that filled it were closed. The hardware keeps what a full receive ring cannot take
  * in one buffer per receiving queue pair (case 51), which doubles as it fills; it went back down as
  * its messages went into the ring (KeptMessages.shift), but not when a reader's closed ends took
@@ -121,8 +121,8 @@ function scene() {
   return { hw, port, round, stats, answers, keptCapacity };
 }
 
-describe('105: a receive ring\'s kept-message buffer goes back down when closed ends take their messages out', () => {
-  it('105: seven receiving processes, each left with one kept message of 64 bytes after 24 flooded ends closed, each pin at most the first buffer (256 KiB each before)', () => {
+describe('101: a receive ring\'s kept-message buffer goes back down when closed ends take their messages out', () => {
+  it('101: seven receiving processes, each left with one kept message of 64 bytes after 24 flooded ends closed, each pin at most the first buffer (256 KiB each before)', () => {
     const s = scene();
     for (let r = 1; r <= RECEIVERS; r++) {
       s.round(r);
@@ -138,7 +138,7 @@ describe('105: a receive ring\'s kept-message buffer goes back down when closed 
     expect(s.answers[0].filter((a) => a.status === Status.ECLOSED && a.opcode === RecordType.SEND).length).toBeGreaterThan(0);
   });
 
-  it('105: the one message left behind still reaches its reader, in order, once it reads', () => {
+  it('101: the one message left behind still reaches its reader, in order, once it reads', () => {
     const s = scene();
     s.round(1);
     const rx = new RingConsumer(queuePairRings(s.port.buffer, s.port.geometry, 1).receive);

@@ -1,5 +1,5 @@
 /**
- * THREATS.md case 106: the hardware held every restarted partition's old port for as long as a
+ * THREATS.md case 102: the hardware held every restarted partition's old port for as long as a
  * message of that run had once been kept for some channel end. What the hardware keeps aside for
  * a full receive ring (case 51) records, per receiving end, the queue pair that sent it, so that a
  * drop can still answer that sender; the record stayed after the last kept message went, until the
@@ -115,8 +115,8 @@ function scene() {
   return { hw, run };
 }
 
-describe('106: a restarted partition\'s old port is not held by what the hardware once kept from it', () => {
-  it('106: six runs of a partition, each with messages once kept at an accomplice that read them all, then restarted: no old run\'s port stays reachable (all six before)', async () => {
+describe('102: a restarted partition\'s old port is not held by what the hardware once kept from it', () => {
+  it('102: six runs of a partition, each with messages once kept at an accomplice that read them all, then restarted: no old run\'s port stays reachable (all six before)', async () => {
     const s = scene();
     const oldPorts: WeakRef<SharedArrayBuffer>[] = [];
     for (let k = 0; k < RUNS; k++) {

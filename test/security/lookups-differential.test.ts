@@ -396,15 +396,18 @@ function same(a: Machine, b: Machine, after: string): void {
 }
 
 describe('attack: per-queue-pair lookups and lookUpAnother against a general-path-only reference', () => {
+  // The third: the untraced machine, runs and all, against a traced one (attack run 14a): tracing
+  // on or off, a partition and the operator see exactly the same answers, deliveries and counts.
   it.each([
-    ['', false, RUNS],
-    [' (tracing on)', true, Math.ceil(RUNS / 4)],
-  ])(`random hostile runs%s: every port byte, counter and link message equals the reference's after every step`, (_, traced, runs) => {
+    ['', false, RUNS, false],
+    [' (tracing on)', true, Math.ceil(RUNS / 4), false],
+    [' (untraced against traced)', false, Math.ceil(RUNS / 4), true],
+  ])(`random hostile runs%s: every port byte, counter and link message equals the reference's after every step`, (_, traced, runs, tracedReference) => {
     taken.runs = taken.lookUps = 0;
     fc.assert(
       fc.property(fc.array(step, { minLength: 20, maxLength: 120, size: 'max' }), (steps) => {
         const test = new Machine(false, traced);
-        const ref = new Machine(true, traced);
+        const ref = tracedReference ? new Machine(false, true) : new Machine(true, traced);
         const pool: number[] = [];
         const seen = new Set<number>();
         collect(ref.hw, pool, seen);
