@@ -65,6 +65,17 @@ export class HardwareTrace {
     return this.sampling.has(n);
   }
 
+  /**
+   * How many messages of a channel, numbered from `n` (nextMessage()) on, a run may take without
+   * recording one: those before the next sampled one. The run then commit()s its last, and the
+   * count, a u32, numbers them as one at a time does: a run past 2^32 is shorter than the sample
+   * (it ends before a multiple of it), so the numbers one at a time gives after the wrap (1, 2, …)
+   * hold no sampled one either.
+   */
+  unsampledRun(n: number): number {
+    return this.sampling.unsampledFrom(n);
+  }
+
   /** A sampled message's three stages: stamp [t0, t1), verify [t1, t2), deliver [t2, t3). */
   delivered(from: number, handle: number, to: number, deliveryHandle: number, n: number, t0: number, t1: number, t2: number, t3: number): void {
     this.writer.record(TraceKind.HARDWARE_MESSAGE, from, handle, to, deliveryHandle, n, t0, t1, t2, t3);

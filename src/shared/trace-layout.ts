@@ -101,4 +101,10 @@ export class Sampling {
   has(n: number): boolean {
     return this.mask >= 0 ? (n & this.mask) === 0 : n % this.every === 0;
   }
+
+  /** How many numbers from `n` on, `n` included, come before the next sampled one: 0 when `n` is sampled. Once a run, not per message. */
+  unsampledFrom(n: number): number {
+    const r = n % this.every;
+    return r === 0 ? 0 : this.every - r;
+  }
 }

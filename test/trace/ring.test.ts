@@ -61,4 +61,17 @@ describe('sampling', () => {
       }
     }
   });
+
+  it('says how many numbers from n on come before the next sampled one (a traced run takes that many)', () => {
+    for (const every of [1, 2, 3, 64, 100, 1024]) {
+      const sampling = new Sampling(every);
+      for (const base of [0, 0x7fff_ff00, 0xffff_fe00]) {
+        for (let n = base + 1; n <= base + 300; n++) {
+          let k = 0;
+          while (!sampling.has(n + k)) k++;
+          expect(sampling.unsampledFrom(n), `${n} of every ${every}`).toBe(k);
+        }
+      }
+    }
+  });
 });
