@@ -123,8 +123,9 @@ export class Engine {
    * Messages the current serve() delivered on the channel whose lookups the queue pair keeps now,
    * by runs (sendRun()) or one at a time (countDelivery()): cache() starts it over. What a
    * saturated serve names as its flood's destination (HardwareQueuePair.floodDestination); one add
-   * per run, and a compare per message of the general path, which a traced machine takes for every
-   * SEND (counted by runs alone, a traced flood named no drain: THREATS case 100).
+   * per run, and a compare per message of the general path, which a traced machine took for every
+   * SEND before its runs (counted by runs alone, a traced flood named no drain: THREATS case 100)
+   * and still takes for each sampled one.
    */
   private runDelivered = 0;
   /**
