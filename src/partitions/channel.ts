@@ -263,7 +263,18 @@ export class Channel implements AsyncIterable<Uint8Array> {
           if (this.claimChecked(bytes) < 0) break;
           n++;
         }
-      } else while (n < messages.length && this.claim(toBytes(messages[n], EACH_MESSAGE), false, false) >= 0) n++;
+      } else {
+        // Traced: the same loop, each message numbered (a sampled one timed) as claim() numbers it.
+        const tracer = tx.tracer;
+        while (n < messages.length && !(n === 0 && this.heldNow())) {
+          const bytes = toBytes(messages[n], EACH_MESSAGE);
+          if (this.sendError !== undefined || this.qp.failure !== undefined) this.checkSendable();
+          const started = tracer.sendStarting(this.handle);
+          if (this.claimChecked(bytes) < 0) break;
+          tracer.sent(this.handle, started);
+          n++;
+        }
+      }
       // Stopped short by a full ring (not by a hold): another channel's blocked SEND may be why.
       if (n < messages.length && !this.heldNow()) tx.foundNoRoom(this.handle);
     } catch (e) {
