@@ -15,14 +15,18 @@
  *   the new connection), the peer acknowledging (every held message goes, in order, then the CLOSE),
  *   or the partition restarting (the CLOSE goes, what was held is counted failed). In each, the next
  *   process gets no completion, message or END of the old end, and heldBytes comes back to 0.
+ * - A flood of CONNECTs from node 1 at a listener a local client uses too: half the listener's
+ *   slots wait to be accepted, the rest are refused ECONNREFUSED (case 39's bound, as against a
+ *   local flood), and each accept makes room for the local client, which is then accepted in turn.
  */
 import { afterAll, expect, it } from 'vitest';
-import type { Machine } from 'lparlink';
+import { createMachine, type Machine } from 'lparlink';
 import { makeCertificates } from './certs.js';
 import { F, HostilePeer, withHostilePeer, type Frame, type LinkToPeer } from './hostile-peer.js';
 import { RecordType } from '../../src/shared/layout.js';
 import { Status } from '../../src/shared/errors.js';
-import { waitFor } from '../security/harness.js';
+import { LOOPBACK } from './pair.js';
+import { HOSTILE_OS, waitFor } from '../security/harness.js';
 
 const certs = makeCertificates([1, 2]);
 afterAll(() => certs.remove());
@@ -218,3 +222,63 @@ it('a held end closing behind its messages when its partition restarts: the CLOS
     expect(link()).toMatchObject({ state: 'up', downs: 0, unacknowledged: 0 });
     expect(link().violations.total).toBe(0);
   }), 60_000);
+
+it("a peer's flood of CONNECTs at a listener shared with a local client takes at most half the listener's slots; accepting makes room, and the local client's connect then opens", async () => {
+  const machine = await createMachine({
+    wait: 'sleep',
+    testHooks: true,
+    channelsPerPartition: 64,
+    partitions: [
+      { id: 1, name: 'server', os: HOSTILE_OS },
+      { id: 2, name: 'local', os: HOSTILE_OS },
+    ],
+    node: { id: 2, listen: { host: LOOPBACK, port: 0 }, peers: [{ id: 1 }], tls: certs.tls(2), deadAfterMs: 5000 },
+  });
+  let peer: HostilePeer | undefined;
+  const link = () => machine.stats().links!.find((l: { node: number }) => l.node === 1)!;
+  try {
+    peer = await HostilePeer.dial(machine.listening!.port, certs.tls(1));
+    await waitFor('the link to node 1', () => link().state === 'up');
+    const server = machine.partition(1).os as any;
+    const local = machine.partition(2).os as any;
+    expect(await server.open(0)).toMatchObject({ ok: true });
+    expect(await local.open(0)).toMatchObject({ ok: true });
+    expect(await server.listen(0, PORT)).toEqual({ ok: true });
+    // 100 CONNECTs from node 1, none accepted yet.
+    const FLOOD = 100;
+    for (let i = 1; i <= FLOOD; i++) {
+      const b = peer.frame(F.FrameType.CONNECT, F.ConnectFrame.BYTES);
+      b.writeUInt32LE(i, F.ConnectFrame.REQUEST_OFFSET);
+      b.writeUInt32LE(1, F.ConnectFrame.SOURCE_PARTITION_OFFSET);
+      b.writeUInt32LE(1, F.ConnectFrame.SOURCE_PROCESS_OFFSET);
+      b.writeUInt32LE(1, F.ConnectFrame.DESTINATION_PARTITION_OFFSET);
+      b.writeUInt32LE(PORT, F.ConnectFrame.DESTINATION_SERVICE_OFFSET);
+      b.writeUInt32LE(1000 + i, F.ConnectFrame.SOURCE_CHANNEL_OFFSET);
+      b.writeUInt32LE(4 * 1024 * 1024, F.ConnectFrame.WINDOW_OFFSET);
+      b.writeUInt32LE(16 * 1024, F.ConnectFrame.MAX_MESSAGE_OFFSET);
+      peer.send(b);
+    }
+    const answered = () => peer!.frames.filter((f) => f.type === F.FrameType.CONNECT_OK || f.type === F.FrameType.CONNECT_REFUSED);
+    await waitFor('every CONNECT answered', () => answered().length === FLOOD);
+    const oks = answered().filter((f) => f.type === F.FrameType.CONNECT_OK);
+    const refusals = answered().filter((f) => f.type === F.FrameType.CONNECT_REFUSED).map((f) => f.bytes.readUInt32LE(F.ConnectRefusedFrame.STATUS_OFFSET));
+    // Half the server's 64 slots wait to be accepted; the rest are refused, ECONNREFUSED, none counted a violation.
+    expect(oks).toHaveLength(32);
+    expect(refusals).toEqual(new Array(FLOOD - 32).fill(Status.ECONNREFUSED));
+    expect(link().violations.total).toBe(0);
+    // The local client is refused too while the backlog is at its bound (as against a local flood, case 39)...
+    expect(await local.connect(0, 1, PORT)).toMatchObject({ ok: false, code: 'ECONNREFUSED' });
+    // ...and gets in once the server accepts one of node 1's, which its own slots still allow.
+    expect(await server.accept(0, PORT)).toMatchObject({ ok: true, remoteNode: 1, remotePartition: 1 });
+    const opened = await local.connect(0, 1, PORT);
+    expect(opened).toMatchObject({ ok: true, remoteNode: 2, remotePartition: 1 });
+    // The server's accept order: node 1's 31 left, then the local client.
+    const accepted: number[] = [];
+    for (let i = 0; i < 32; i++) accepted.push((await server.accept(0, PORT)).remoteNode);
+    expect(accepted).toEqual([...new Array(31).fill(1), 2]);
+    expect(machine.stats().partitions.map((p: { violations: { total: number } }) => p.violations.total)).toEqual([0, 0]);
+  } finally {
+    peer?.close();
+    await machine.close();
+  }
+}, 60_000);
