@@ -65,6 +65,8 @@ function fail(code: ChannelErrorCode, message: string, todo?: string): ControlFa
 /** The send side of claim 1 toward another node (hardware/link/remote-connect.ts); absent on a machine that is not a node. */
 export interface RemoteConnector {
   connect(port: PartitionPort, qp: number, node: number, partitionId: number, service: number): ControlResult<ChannelGrant> | Promise<ControlResult<ChannelGrant>>;
+  /** The run of partition `partitionIndex` ended: the connects it left waiting are answered now, and hold nothing of it. */
+  partitionDown(partitionIndex: number): void;
 }
 
 export class ConnectionManager {
@@ -98,6 +100,11 @@ export class ConnectionManager {
     this.acceptCount = ports.map(() => 0);
     this.maxUnaccepted = Math.max(1, table.slotsPerPartition >>> 1);
     engine.onDetach = (qp) => this.dropListeners(qp.port, qp.index);
+  }
+
+  /** The port that holds partition `index` now (a restart replaces it). */
+  portAt(index: number): PartitionPort {
+    return this.ports[index];
   }
 
   private portById(id: number): PartitionPort | undefined {

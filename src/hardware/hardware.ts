@@ -101,6 +101,7 @@ export class Hardware {
     this.controlEndpoints[index]?.close();
     this.controlEndpoints[index] = undefined;
     this.manager.dropListeners(port, -1);
+    this.manager.remote?.partitionDown(index);
     this.engine.partitionDown(port);
     this.engine.publishAll();
     this.scheduler.kick();

@@ -49,13 +49,24 @@ interface PendingConnect {
   entry: number;
   /** The entry's link id when the CONNECT left: if it changed, the process gave up and the entry was reused. */
   linkId: number;
-  port: PartitionPort;
+  /**
+   * The connecting partition, by index and id, not its port: a run that ended (a crash, then the
+   * operator's restart) must not be held for as long as the connect waits (THREATS case 109). An
+   * answer that opens the channel writes to the port that holds the partition now, which is that
+   * run's: a run that ended freed its ends, and their link ids changed.
+   */
+  partitionIndex: number;
+  sourcePartition: number;
   queuePair: number;
   process: number;
   partition: number;
   timer: ReturnType<typeof setTimeout>;
-  resolve(r: ControlResult<ChannelGrant>): void;
+  /** Answers the partition's control call; `nobodyAsks` once the run that made it has ended (partitionDown). */
+  resolve: (r: ControlResult<ChannelGrant>) => void;
 }
+
+/** The answer of a connect whose run has ended: it was answered already, and nothing reads another. */
+const nobodyAsks = (): void => {};
 
 /** A window a node may grant (grantedWindow() of what node.channelWindowBytes accepts). */
 function isWindow(window: number): boolean {
@@ -108,7 +119,7 @@ export class RemoteConnect implements RemoteConnector {
       if (p.node !== node) continue;
       waiting++;
       // By partition id: a run of the partition that ended left its connects waiting too.
-      if (p.port.id === port.id) ours++;
+      if (p.sourcePartition === port.id) ours++;
     }
     if (waiting >= MAX_PENDING_PER_LINK) return fail('EAGAIN', `already ${MAX_PENDING_PER_LINK} connects to node ${node} wait for its answer; retry later`);
     const t = this.table;
@@ -129,10 +140,14 @@ export class RemoteConnect implements RemoteConnector {
     const request = this.nextRequest;
     this.nextRequest = (this.nextRequest + 1) >>> 0 || 1;
     const linkId = t.linkId(e);
+    // Read here, outside the closures below: one that named `port` would keep the run's port in
+    // their context for as long as the connect waits (THREATS case 109).
+    const partitionIndex = port.index;
+    const sourcePartition = port.id;
     link.connect({
       request,
       key: [this.keys.word(e, 0), this.keys.word(e, 1), this.keys.word(e, 2), this.keys.word(e, 3)],
-      sourcePartition: port.id,
+      sourcePartition,
       sourceProcess: process,
       destinationPartition: partitionId,
       destinationService: service,
@@ -142,8 +157,28 @@ export class RemoteConnect implements RemoteConnector {
     });
     return new Promise((resolve) => {
       const timer = setTimeout(() => this.timedOut(request), this.bounds.answerTimeoutMs);
-      this.pending.set(request, { node, entry: e, linkId, port, queuePair: qp, process, partition: partitionId, timer, resolve });
+      this.pending.set(request, { node, entry: e, linkId, partitionIndex, sourcePartition, queuePair: qp, process, partition: partitionId, timer, resolve });
     });
+  }
+
+  /**
+   * A run of partition `partitionIndex` ended (a crash, a stop, a restart): its connects still
+   * waiting are answered now, and let go of the call. The control call's answer holds that run's
+   * control endpoint and its port (comlink's reaction to it keeps what it exposed), ~4 MiB of rings
+   * at the default geometry, outside the heap limit, for as long as the connect waited: up to the
+   * answer bound (10 × deadAfterMs, up to 100 minutes). A partition that crashed in a loop under an
+   * operator that restarts it, connecting in each run to a node that did not answer, left one old
+   * port per run, up to its waiting connects' bound per link (THREATS case 109). Each stays waiting
+   * all the same, counted as its partition's (an answer still closes the channel it opened), but
+   * holds nothing of the run.
+   */
+  partitionDown(partitionIndex: number): void {
+    for (const p of this.pending.values()) {
+      if (p.partitionIndex !== partitionIndex) continue;
+      const answer = p.resolve;
+      p.resolve = nobodyAsks;
+      answer(fail('ECLOSED', `the run of partition ${p.sourcePartition} that connected to partition ${p.partition} of node ${p.node} ended before that node answered`));
+    }
   }
 
   /** The other node kept the link up and did not answer (THREATS case 49): the connect fails, its slot is freed. */
@@ -197,10 +232,15 @@ export class RemoteConnect implements RemoteConnector {
     if (t.linkId(e) !== p.linkId || t.state[e] !== CONNECTING) {
       // Our process ended while it waited: the other end must not stay open.
       link.close(channel, p.linkId, Status.EPEERDEAD);
+      // And the call is answered all the same: the connect was taken off `pending` above, so
+      // nothing else ever would, and a partition's call left unanswered stays in its heap for good
+      // (its OS's race, comlink's listener, the ended process behind them): a node that answered
+      // each connect of a process that had ended grew the partition ~5.8 KB a connect (THREATS case 108).
+      p.resolve(fail('ECLOSED', `the end of the connect to partition ${p.partition} of node ${link.node} was closed (its process ended) before that node answered; the channel it opened was closed`));
       return;
     }
-    t.openRemote(e, p.port.id, p.queuePair, p.process, link.node, p.partition, process, channel, window, maxMessage);
-    p.port.writeConnection(t.slotOf(e), t.handle(e), p.process, p.partition, process, ConnectionState.OPEN, link.node);
+    t.openRemote(e, p.sourcePartition, p.queuePair, p.process, link.node, p.partition, process, channel, window, maxMessage);
+    this.manager.portAt(p.partitionIndex).writeConnection(t.slotOf(e), t.handle(e), p.process, p.partition, process, ConnectionState.OPEN, link.node);
     this.kick();
     const maxMessageBytes = channelMessageLimit(this.bounds.maxMessageBytes, maxMessage);
     p.resolve({ ok: true, handle: t.handle(e), remoteNode: link.node, remotePartition: p.partition, remoteProcess: process, maxMessageBytes });
