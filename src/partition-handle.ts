@@ -424,6 +424,10 @@ export class PartitionHandle {
     // Unref'd: while the program runs, its pending result already holds the process open.
     const timer = setTimeout(() => {
       if (this.remote !== os || !this.alive || this.machine.closing || this.machine.failure !== undefined) return;
+      // The operator is stopping this run already (terminate(), restart()): its thread, stuck outside
+      // JavaScript, has not exited yet, so the run still reads as alive. A restart here came up behind
+      // a terminate() that had resolved, and the exit was reported as this one's (THREATS case 103).
+      if (this.stopping !== undefined) return;
       this.stopping = 'abortGraceMs';
       void this.restart().catch(() => {}); // a failed restart shows as partition.running false and partitionExit
     }, graceMs).unref();
