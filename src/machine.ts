@@ -208,6 +208,13 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
   readonly closingStarted = new Tripwire();
   /** @internal What closingStarted trips with. */
   readonly closedMeanwhile = new MachineError('ECLOSED', 'the machine was closed meanwhile; create a new one');
+  /**
+   * @internal Trips with {@link Machine.failure} when the hardware worker exits: an operator call
+   * that waits on the hardware (a restart's) races it. comlink forgets the calls of a proxy released
+   * at the exit, and one posted as the hardware's thread ended was never answered: it waited for
+   * good (THREATS case 104).
+   */
+  readonly hardwareStopped = new Tripwire();
   private hardwareDown: MachineError | undefined;
   private readonly byId = new Map<number, PartitionHandle>();
   private readonly counters: Float64Array;
@@ -261,6 +268,7 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
         'EHWRESET',
         `the hardware worker exited with code ${exitCode}${error ? `: ${error.message}` : ''}; the machine failed closed: close it and create a new one`,
       );
+      this.hardwareStopped.trip(this.hardwareDown);
       for (const p of this.byId.values()) {
         // A process blocked in Atomics.wait (recvIntoSync, writeSync) cannot hear hardwareReset(): its port says it.
         markHardwareGone(p.port, options.geometry);

@@ -516,10 +516,21 @@ export class PartitionHandle {
     await closing.race(this.stop('restart'));
     this.machine.checkUsable('restart');
     const { port1: hardwareEnd, port2: partitionEnd } = new MessageChannel();
-    const port = await closing.race(this.machine.admin.restartPartition(this.index, transfer(hardwareEnd, [hardwareEnd])));
+    // The hardware may die with the call unanswered: comlink then forgets it, and the restart waited for good (case 104).
+    const port = await closing.race(this.machine.hardwareStopped.race(this.machine.admin.restartPartition(this.index, transfer(hardwareEnd, [hardwareEnd]))));
     this.machine.checkUsable('restart');
     this.port = port;
-    this.worker = this.startWorker(port, partitionEnd);
+    try {
+      this.worker = this.startWorker(port, partitionEnd);
+    } catch (e) {
+      // The hardware answered and its thread ended before its exit reached this thread: Node closed
+      // the endpoint's pair with it and refuses to hand the closed end to a worker (DataCloneError,
+      // which restart() rejected with as it came: case 104).
+      if (e instanceof Error && e.name === 'DataCloneError') {
+        throw new MachineError('EHWRESET', `restart: the hardware worker stopped while partition ${this.id} (${this.name}) restarted; the machine failed closed: close it and create a new one`, { cause: e });
+      }
+      throw e;
+    }
     this.remote = this.machine.connect(this.worker, undefined, this.ledger);
     this.alive = true;
     this.stopping = undefined;
