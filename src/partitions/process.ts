@@ -277,6 +277,21 @@ export class Process {
     if (this.ended !== undefined) throw this.ended;
   }
 
+  /**
+   * A connect of a process the operator aborted: its channels and listeners closed at the abort, so
+   * that a program waiting on them ends; one waiting for a listener (connect's retry) went on for
+   * its whole timeoutMs, past the grace period, and its partition was restarted for it, with every
+   * other program there (THREATS case 105).
+   */
+  private checkNotAborted(): void {
+    if (!this.aborter.signal.aborted) return;
+    throw new ChannelError(
+      'ECLOSED',
+      `connect: process ${this.pid} of partition ${this.partition} was aborted by the operator`,
+      'its channels and listeners are closed; return from main (proc.signal says why)',
+    );
+  }
+
   /** Listen for channels on a port of this partition; `await listener.accept()` for each. */
   listen(port: number): Listener {
     this.checkRunning();
@@ -321,9 +336,16 @@ export class Process {
       // Before every attempt, not once: a connect retrying past the end of main would otherwise ask
       // for a channel on the queue pair the partition's next process has by then.
       this.checkRunning();
+      this.checkNotAborted();
       try {
         const grant = await this.control.call((api) => (node === undefined ? api.connect(qp, partition, service) : api.connectNode(qp, node, partition, service)));
-        return this.adopt(grant);
+        const channel = this.adopt(grant);
+        if (this.aborter.signal.aborted) {
+          // Granted as the abort came: closed with the others, so its peer hears the end.
+          void channel.close().catch(() => {});
+          this.checkNotAborted();
+        }
+        return channel;
       } catch (e) {
         // Main ended while the hardware answered: that is why, not what the hardware said of a
         // queue pair the end had detached by then ("queue pair 0 is not open").
@@ -334,7 +356,7 @@ export class Process {
       }
     };
     const where = `port ${service} of partition ${partition}${node === undefined ? '' : ` of node ${node}`}`;
-    return timeoutMs === undefined ? attempt() : retryWhileRefused(attempt, timeoutMs, where, node);
+    return timeoutMs === undefined ? attempt() : retryWhileRefused(attempt, timeoutMs, where, node, this.aborter.signal);
   }
 
   /** @internal */
