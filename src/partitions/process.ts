@@ -284,8 +284,11 @@ export class Process {
    * other program there (THREATS case 105).
    */
   private checkNotAborted(): void {
-    if (!this.aborter.signal.aborted) return;
-    throw new ChannelError(
+    if (this.aborter.signal.aborted) throw this.abortedError();
+  }
+
+  private abortedError(): ChannelError {
+    return new ChannelError(
       'ECLOSED',
       `connect: process ${this.pid} of partition ${this.partition} was aborted by the operator`,
       'its channels and listeners are closed; return from main (proc.signal says why)',
@@ -338,7 +341,8 @@ export class Process {
       this.checkRunning();
       this.checkNotAborted();
       try {
-        const grant = await this.control.call((api) => (node === undefined ? api.connect(qp, partition, service) : api.connectNode(qp, node, partition, service)));
+        const asked = this.control.call((api) => (node === undefined ? api.connect(qp, partition, service) : api.connectNode(qp, node, partition, service)));
+        const grant = await this.untilAborted(asked);
         const channel = this.adopt(grant);
         if (this.aborter.signal.aborted) {
           // Granted as the abort came: closed with the others, so its peer hears the end.
@@ -357,6 +361,30 @@ export class Process {
     };
     const where = `port ${service} of partition ${partition}${node === undefined ? '' : ` of node ${node}`}`;
     return timeoutMs === undefined ? attempt() : retryWhileRefused(attempt, timeoutMs, where, node, this.aborter.signal);
+  }
+
+  /**
+   * `call`'s outcome, or the abort's ECLOSED once the operator aborts this process: a connect to
+   * another node waits for that node's answer (up to 10 × deadAfterMs, at least 2 s), past the
+   * grace period, and a node that never answers decided it (case 105). What the hardware grants
+   * later is this queue pair's, and closes with it when the process ends.
+   */
+  private untilAborted<T>(call: Promise<T>): Promise<T> {
+    const signal = this.aborter.signal;
+    return new Promise<T>((resolve, reject) => {
+      const onAbort = (): void => reject(this.abortedError());
+      signal.addEventListener('abort', onAbort, { once: true });
+      call.then(
+        (value) => {
+          signal.removeEventListener('abort', onAbort);
+          resolve(value);
+        },
+        (error: unknown) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(error);
+        },
+      );
+    });
   }
 
   /** @internal */

@@ -41,3 +41,44 @@ it('105: an aborted program waiting in connect() with retry ends at once; its pa
     await machine.close();
   }
 }, 60_000);
+
+it('105: an aborted program whose connect waits on another node that never answers ends at once; its partition is not restarted', async () => {
+  const { makeCertificates } = await import('../link/certs.js');
+  const { HostilePeer, F } = await import('../link/hostile-peer.js');
+  const certs = makeCertificates([1, 2]);
+  const machine = await createMachine({
+    wait: 'sleep',
+    processesPerPartition: 2,
+    partitions: [{ id: 1, name: 'honest' }],
+    // The peer's answer is waited for max(10 × deadAfterMs, 2 s): 2.5 s, past the grace below.
+    node: { id: 2, listen: { host: '127.0.0.1', port: 0 }, peers: [{ id: 1 }], tls: certs.tls(2), deadAfterMs: 250 },
+  });
+  const peer = await HostilePeer.dial(machine.listening!.port, certs.tls(1));
+  try {
+    await machine.linkUp(1, { timeoutMs: 20_000 });
+    const exits: Array<{ id: number; reason: string }> = [];
+    machine.on('partitionExit', ({ id, reason }) => exits.push({ id, reason }));
+    const honest = machine.partition(1);
+    const sibling = await honest.spawn(ROLES, { role: 'acceptOne', port: 9 });
+    const controller = new AbortController();
+    const victim = await honest.spawn(ROLES, { role: 'connectWaiting', target: { node: 1, partition: 1, port: 7 }, retryMs: 0 }, { signal: controller.signal, abortGraceMs: 300 });
+    await peer.next((f) => f.type === F.FrameType.CONNECT, 'the CONNECT from node 2'); // never answered
+    controller.abort(new Error('operator gave up'));
+    await expect(victim.result).rejects.toMatchObject({ code: 'EABORTED' });
+    let sender: unknown;
+    for (let attempt = 0; attempt < 400; attempt++) {
+      sender = await honest.spawn(ROLES, { role: 'sendText', target: { partition: 1, port: 9 }, text: 'still here' }).catch((e: unknown) => e);
+      if (!(sender instanceof ChannelError && sender.code === 'EMFILE')) break;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    expect(exits).toEqual([]);
+    expect(sender).toMatchObject({ partition: 1 });
+    await expect((sender as { result: Promise<unknown> }).result).resolves.toBe('sent');
+    await expect(sibling.result).resolves.toBe('still here');
+    expect(exits).toEqual([]);
+  } finally {
+    peer.close();
+    await machine.close();
+    certs.remove();
+  }
+}, 60_000);
