@@ -7,6 +7,14 @@ import { describe, expect, it } from 'vitest';
 import { ChannelError, createMachine, MachineError } from 'lparlink';
 
 const ROLES = new URL('../fixtures/security/attack15a-roles.mjs', import.meta.url);
+const OUT_OF_TURN_OS = new URL('../fixtures/security/attack15a-os.mjs', import.meta.url).href;
+
+interface OutOfTurnOs {
+  ping(): Promise<string>;
+  hold(): Promise<never>;
+  readyAgain(): Promise<string>;
+  exitMidCall(): Promise<never>;
+}
 
 async function until(check: () => boolean, what: string, ms = 20_000): Promise<void> {
   for (const deadline = Date.now() + ms; !check(); await new Promise((r) => setTimeout(r, 5))) {
@@ -117,5 +125,54 @@ describe('attack run 15a: what held', () => {
       'spawn after close': 'ECLOSED',
       'restart after close': 'ECLOSED',
     });
+  }, 60_000);
+
+  it("a replacement OS that posts a second READY mid-call, exits mid-call, or is restarted under a call: each waiting call rejects EPARTITIONDOWN, the exit is named, and the honest pair talks on", async () => {
+    const machine = await createMachine({ wait: 'sleep', partitions: [{ id: 1, name: 'hostile', os: OUT_OF_TURN_OS }, { id: 2 }, { id: 3 }] });
+    try {
+      const exits: Array<{ id: number; reason: string; code?: string }> = [];
+      machine.on('partitionExit', ({ id, reason, error }) => exits.push({ id, reason, code: (error as MachineError | undefined)?.code }));
+      const hostile = machine.partition(1);
+      const honestPair = async (text: string): Promise<void> => {
+        const rx = await machine.partition(2).spawn(ROLES, { role: 'acceptOne', port: 9 });
+        const tx = await machine.partition(3).spawn(ROLES, { role: 'sendText', target: { partition: 2, port: 9 }, text });
+        await expect(tx.result).resolves.toBe('sent');
+        await expect(rx.result).resolves.toBe(text);
+      };
+      const os = () => hostile.os as unknown as OutOfTurnOs;
+      // A second READY while a call waits takes the place of that call's answer (the partition posts
+      // no more than it owes); the call then waits until the run ends, and is told so.
+      const held = os().hold().catch((e: unknown) => e); // rejects while the test awaits something else
+      await expect(os().readyAgain()).resolves.toBe('ok');
+      await expect(os().ping()).resolves.toBe('pong');
+      expect(exits).toEqual([]);
+      await hostile.restart();
+      expect(await held).toMatchObject({ code: 'EPARTITIONDOWN' });
+      // A second READY with nothing owed: the partition is ended, named a crash, and later calls are refused.
+      await expect(os().readyAgain()).resolves.toBe('ok');
+      await new Promise<void>((resolve) => machine.once('partitionExit', () => resolve()));
+      expect(exits).toEqual([{ id: 1, reason: 'restart', code: undefined }, { id: 1, reason: 'crash', code: 'EINVAL' }]);
+      await expect(os().ping()).rejects.toMatchObject({ code: 'EPARTITIONDOWN' });
+      await honestPair('after a second READY');
+      // An exit in the middle of a call.
+      await hostile.restart();
+      const waiting = os().hold().catch((e: unknown) => e);
+      await expect(os().exitMidCall()).rejects.toMatchObject({ code: 'EPARTITIONDOWN' });
+      expect(await waiting).toMatchObject({ code: 'EPARTITIONDOWN' });
+      expect(exits.at(-1)).toEqual({ id: 1, reason: 'exit', code: undefined });
+      // A restart under a call: the call and the old run's proxy say the run ended; the new run answers.
+      await hostile.restart();
+      const oldProxy = os();
+      const before = oldProxy.hold().catch((e: unknown) => e);
+      await hostile.restart();
+      expect(await before).toMatchObject({ code: 'EPARTITIONDOWN' });
+      await expect(oldProxy.ping()).rejects.toMatchObject({ code: 'EPARTITIONDOWN', message: expect.stringMatching(/belongs to a run of partition 1 \(hostile\) that ended/) });
+      await expect(os().ping()).resolves.toBe('pong');
+      expect(exits.map((e) => e.reason)).toEqual(['restart', 'crash', 'exit', 'restart']);
+      await honestPair('after the restarts');
+      expect(machine.stats().partitions.map((p) => p.violations.total)).toEqual([0, 0, 0]);
+    } finally {
+      await machine.close();
+    }
   }, 60_000);
 });
