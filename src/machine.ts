@@ -231,8 +231,12 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
   private readonly linkCounters: Float64Array;
   /** Link events from before createMachine resolved (a link may come up while partitions boot), held until the caller can listen. */
   private earlyLinkEvents: LinkEvent[] | undefined = [];
-  /** createMachine has resolved: from now on a crash nobody listens for is warned about. */
-  private bootOver = false;
+  /**
+   * Partition exits from before createMachine resolved, held until the caller can listen: a
+   * partition may crash after its own boot while others still boot, and emitted then, its exit
+   * reached nobody and was warned about to nobody (THREATS case 106).
+   */
+  private earlyExits: Array<MachineEvents['partitionExit'][0]> | undefined = [];
 
   /** @internal */
   constructor(
@@ -479,13 +483,21 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
   onPartitionExit(p: PartitionHandle, exitCode: number, error: Error | undefined, reason: PartitionExitReason): void {
     if (this.closing) return;
     if (!this.hardwareDown) void this.admin.partitionDown(p.index).catch(() => {});
-    // During createMachine the failed boot itself reports it (nobody could have listened yet).
-    if (this.notify('partitionExit', { id: p.id, name: p.name, exitCode, error, reason }) || error === undefined || reason !== 'crash' || !this.bootOver) return;
+    const info = { id: p.id, name: p.name, exitCode, error, reason };
+    // During createMachine nobody could have listened yet: reported once it resolves (bootEnded).
+    // A boot that fails reports it itself, and closes the machine before that.
+    if (this.earlyExits !== undefined) this.earlyExits.push(info);
+    else this.reportExit(info);
+  }
+
+  private reportExit(info: MachineEvents['partitionExit'][0]): void {
+    const { error } = info;
+    if (this.notify('partitionExit', info) || error === undefined || info.reason !== 'crash') return;
     // A crash (an error thrown outside any program's main, say in a background task) that nobody
     // listens for would otherwise show only as its peers' EPEERDEAD.
     // The error is the partition's to word: its control characters are escaped (THREATS case 74).
     process.emitWarning(
-      `partition ${p.id} (${p.name}) crashed: ${escapeControls(`${error.name}: ${error.message}`)}. Listen to machine.on('partitionExit') to handle it`,
+      `partition ${info.id} (${info.name}) crashed: ${escapeControls(`${error.name}: ${error.message}`)}. Listen to machine.on('partitionExit') to handle it`,
       { code: 'LPARLINK_PARTITION_EXIT' },
     );
   }
@@ -531,13 +543,18 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
     else this.notify('linkDown', { node: m.node, reason: m.reason ?? 'unknown' });
   }
 
-  /** @internal createMachine has resolved: emit the link events of the boot once the caller's code after `await createMachine()` has run. */
+  /**
+   * @internal createMachine has resolved: emit the link events and partition exits of the boot once
+   * the caller's code after `await createMachine()` has run.
+   */
   bootEnded(): void {
-    this.bootOver = true;
     const early = this.earlyLinkEvents ?? [];
+    const exits = this.earlyExits ?? [];
     setImmediate(() => {
       this.earlyLinkEvents = undefined;
+      this.earlyExits = undefined;
       for (const m of early) this.emitLinkEvent(m);
+      if (!this.closing) for (const info of exits) this.reportExit(info);
     });
   }
 
