@@ -229,8 +229,8 @@ export class Process {
 
   /**
    * Aborted when the operator cancels this process (`spawn`'s `signal` or `timeoutMs`); its reason
-   * says which. By then its channels and listeners are closed (pending receives and accepts reject
-   * with `ECLOSED`); return or throw soon: a program that keeps running past the grace period gets
+   * says which. By then its channels and listeners are closed (pending receives, accepts and
+   * connects, a connect's retry too, reject with `ECLOSED`); return or throw soon: a program that keeps running past the grace period gets
    * its partition restarted.
    */
   get signal(): AbortSignal {
