@@ -208,6 +208,13 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
   readonly closingStarted = new Tripwire();
   /** @internal What closingStarted trips with. */
   readonly closedMeanwhile = new MachineError('ECLOSED', 'the machine was closed meanwhile; create a new one');
+  /**
+   * @internal Trips with {@link Machine.failure} when the hardware worker exits: an operator call
+   * that waits on the hardware (a restart's) races it. comlink forgets the calls of a proxy released
+   * at the exit, and one posted as the hardware's thread ended was never answered: it waited for
+   * good (THREATS case 104).
+   */
+  readonly hardwareStopped = new Tripwire();
   private hardwareDown: MachineError | undefined;
   private readonly byId = new Map<number, PartitionHandle>();
   private readonly counters: Float64Array;
@@ -224,8 +231,12 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
   private readonly linkCounters: Float64Array;
   /** Link events from before createMachine resolved (a link may come up while partitions boot), held until the caller can listen. */
   private earlyLinkEvents: LinkEvent[] | undefined = [];
-  /** createMachine has resolved: from now on a crash nobody listens for is warned about. */
-  private bootOver = false;
+  /**
+   * Partition exits from before createMachine resolved, held until the caller can listen: a
+   * partition may crash after its own boot while others still boot, and emitted then, its exit
+   * reached nobody and was warned about to nobody (THREATS case 106).
+   */
+  private earlyExits: Array<MachineEvents['partitionExit'][0]> | undefined = [];
 
   /** @internal */
   constructor(
@@ -261,6 +272,7 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
         'EHWRESET',
         `the hardware worker exited with code ${exitCode}${error ? `: ${error.message}` : ''}; the machine failed closed: close it and create a new one`,
       );
+      this.hardwareStopped.trip(this.hardwareDown);
       for (const p of this.byId.values()) {
         // A process blocked in Atomics.wait (recvIntoSync, writeSync) cannot hear hardwareReset(): its port says it.
         markHardwareGone(p.port, options.geometry);
@@ -471,13 +483,21 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
   onPartitionExit(p: PartitionHandle, exitCode: number, error: Error | undefined, reason: PartitionExitReason): void {
     if (this.closing) return;
     if (!this.hardwareDown) void this.admin.partitionDown(p.index).catch(() => {});
-    // During createMachine the failed boot itself reports it (nobody could have listened yet).
-    if (this.notify('partitionExit', { id: p.id, name: p.name, exitCode, error, reason }) || error === undefined || reason !== 'crash' || !this.bootOver) return;
+    const info = { id: p.id, name: p.name, exitCode, error, reason };
+    // During createMachine nobody could have listened yet: reported once it resolves (bootEnded).
+    // A boot that fails reports it itself, and closes the machine before that.
+    if (this.earlyExits !== undefined) this.earlyExits.push(info);
+    else this.reportExit(info);
+  }
+
+  private reportExit(info: MachineEvents['partitionExit'][0]): void {
+    const { error } = info;
+    if (this.notify('partitionExit', info) || error === undefined || info.reason !== 'crash') return;
     // A crash (an error thrown outside any program's main, say in a background task) that nobody
     // listens for would otherwise show only as its peers' EPEERDEAD.
     // The error is the partition's to word: its control characters are escaped (THREATS case 74).
     process.emitWarning(
-      `partition ${p.id} (${p.name}) crashed: ${escapeControls(`${error.name}: ${error.message}`)}. Listen to machine.on('partitionExit') to handle it`,
+      `partition ${info.id} (${info.name}) crashed: ${escapeControls(`${error.name}: ${error.message}`)}. Listen to machine.on('partitionExit') to handle it`,
       { code: 'LPARLINK_PARTITION_EXIT' },
     );
   }
@@ -523,13 +543,18 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
     else this.notify('linkDown', { node: m.node, reason: m.reason ?? 'unknown' });
   }
 
-  /** @internal createMachine has resolved: emit the link events of the boot once the caller's code after `await createMachine()` has run. */
+  /**
+   * @internal createMachine has resolved: emit the link events and partition exits of the boot once
+   * the caller's code after `await createMachine()` has run.
+   */
   bootEnded(): void {
-    this.bootOver = true;
     const early = this.earlyLinkEvents ?? [];
+    const exits = this.earlyExits ?? [];
     setImmediate(() => {
       this.earlyLinkEvents = undefined;
+      this.earlyExits = undefined;
       for (const m of early) this.emitLinkEvent(m);
+      if (!this.closing) for (const info of exits) this.reportExit(info);
     });
   }
 

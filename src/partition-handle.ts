@@ -424,6 +424,10 @@ export class PartitionHandle {
     // Unref'd: while the program runs, its pending result already holds the process open.
     const timer = setTimeout(() => {
       if (this.remote !== os || !this.alive || this.machine.closing || this.machine.failure !== undefined) return;
+      // The operator is stopping this run already (terminate(), restart()): its thread, stuck outside
+      // JavaScript, has not exited yet, so the run still reads as alive. A restart here came up behind
+      // a terminate() that had resolved, and the exit was reported as this one's (THREATS case 103).
+      if (this.stopping !== undefined) return;
       this.stopping = 'abortGraceMs';
       void this.restart().catch(() => {}); // a failed restart shows as partition.running false and partitionExit
     }, graceMs).unref();
@@ -512,10 +516,21 @@ export class PartitionHandle {
     await closing.race(this.stop('restart'));
     this.machine.checkUsable('restart');
     const { port1: hardwareEnd, port2: partitionEnd } = new MessageChannel();
-    const port = await closing.race(this.machine.admin.restartPartition(this.index, transfer(hardwareEnd, [hardwareEnd])));
+    // The hardware may die with the call unanswered: comlink then forgets it, and the restart waited for good (case 104).
+    const port = await closing.race(this.machine.hardwareStopped.race(this.machine.admin.restartPartition(this.index, transfer(hardwareEnd, [hardwareEnd]))));
     this.machine.checkUsable('restart');
     this.port = port;
-    this.worker = this.startWorker(port, partitionEnd);
+    try {
+      this.worker = this.startWorker(port, partitionEnd);
+    } catch (e) {
+      // The hardware answered and its thread ended before its exit reached this thread: Node closed
+      // the endpoint's pair with it and refuses to hand the closed end to a worker (DataCloneError,
+      // which restart() rejected with as it came: case 104).
+      if (e instanceof Error && e.name === 'DataCloneError') {
+        throw new MachineError('EHWRESET', `restart: the hardware worker stopped while partition ${this.id} (${this.name}) restarted; the machine failed closed: close it and create a new one`, { cause: e });
+      }
+      throw e;
+    }
     this.remote = this.machine.connect(this.worker, undefined, this.ledger);
     this.alive = true;
     this.stopping = undefined;

@@ -57,9 +57,10 @@ export function retryTimeout(options: unknown): number | undefined {
 /**
  * Run `attempt` until it does not fail with ECONNREFUSED or `timeoutMs` has
  * passed; the first attempt runs at once. `target` names the listener in the
- * final error ("port 7 of partition 1").
+ * final error ("port 7 of partition 1"). `signal` ends a wait between attempts
+ * at once; `attempt` itself then throws why.
  */
-export async function retryWhileRefused<T>(attempt: () => Promise<T>, timeoutMs: number, target: string, node?: number): Promise<T> {
+export async function retryWhileRefused<T>(attempt: () => Promise<T>, timeoutMs: number, target: string, node?: number, signal?: AbortSignal): Promise<T> {
   const deadline = now() + timeoutMs;
   let backoff = FIRST_BACKOFF_MS;
   for (let attempts = 1; ; attempts++) {
@@ -81,7 +82,8 @@ export async function retryWhileRefused<T>(attempt: () => Promise<T>, timeoutMs:
           'check the partition id and the port; if they are right, start its listener sooner (await listener.ready before connecting) or give retry a longer timeoutMs',
         );
       }
-      await sleep(Math.min(backoff, left));
+      // Woken by `signal` (the operator aborted the process): the next attempt says so (THREATS case 105).
+      await sleep(Math.min(backoff, left), undefined, { signal }).catch(() => {});
       backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
     }
   }

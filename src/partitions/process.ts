@@ -229,8 +229,8 @@ export class Process {
 
   /**
    * Aborted when the operator cancels this process (`spawn`'s `signal` or `timeoutMs`); its reason
-   * says which. By then its channels and listeners are closed (pending receives and accepts reject
-   * with `ECLOSED`); return or throw soon: a program that keeps running past the grace period gets
+   * says which. By then its channels and listeners are closed (pending receives, accepts and
+   * connects, a connect's retry too, reject with `ECLOSED`); return or throw soon: a program that keeps running past the grace period gets
    * its partition restarted.
    */
   get signal(): AbortSignal {
@@ -277,6 +277,24 @@ export class Process {
     if (this.ended !== undefined) throw this.ended;
   }
 
+  /**
+   * A connect of a process the operator aborted: its channels and listeners closed at the abort, so
+   * that a program waiting on them ends; one waiting for a listener (connect's retry) went on for
+   * its whole timeoutMs, past the grace period, and its partition was restarted for it, with every
+   * other program there (THREATS case 105).
+   */
+  private checkNotAborted(): void {
+    if (this.aborter.signal.aborted) throw this.abortedError();
+  }
+
+  private abortedError(): ChannelError {
+    return new ChannelError(
+      'ECLOSED',
+      `connect: process ${this.pid} of partition ${this.partition} was aborted by the operator`,
+      'its channels and listeners are closed; return from main (proc.signal says why)',
+    );
+  }
+
   /** Listen for channels on a port of this partition; `await listener.accept()` for each. */
   listen(port: number): Listener {
     this.checkRunning();
@@ -321,9 +339,17 @@ export class Process {
       // Before every attempt, not once: a connect retrying past the end of main would otherwise ask
       // for a channel on the queue pair the partition's next process has by then.
       this.checkRunning();
+      this.checkNotAborted();
       try {
-        const grant = await this.control.call((api) => (node === undefined ? api.connect(qp, partition, service) : api.connectNode(qp, node, partition, service)));
-        return this.adopt(grant);
+        const asked = this.control.call((api) => (node === undefined ? api.connect(qp, partition, service) : api.connectNode(qp, node, partition, service)));
+        const grant = await this.untilAborted(asked);
+        const channel = this.adopt(grant);
+        if (this.aborter.signal.aborted) {
+          // Granted as the abort came: closed with the others, so its peer hears the end.
+          void channel.close().catch(() => {});
+          this.checkNotAborted();
+        }
+        return channel;
       } catch (e) {
         // Main ended while the hardware answered: that is why, not what the hardware said of a
         // queue pair the end had detached by then ("queue pair 0 is not open").
@@ -334,7 +360,31 @@ export class Process {
       }
     };
     const where = `port ${service} of partition ${partition}${node === undefined ? '' : ` of node ${node}`}`;
-    return timeoutMs === undefined ? attempt() : retryWhileRefused(attempt, timeoutMs, where, node);
+    return timeoutMs === undefined ? attempt() : retryWhileRefused(attempt, timeoutMs, where, node, this.aborter.signal);
+  }
+
+  /**
+   * `call`'s outcome, or the abort's ECLOSED once the operator aborts this process: a connect to
+   * another node waits for that node's answer (up to 10 × deadAfterMs, at least 2 s), past the
+   * grace period, and a node that never answers decided it (case 105). What the hardware grants
+   * later is this queue pair's, and closes with it when the process ends.
+   */
+  private untilAborted<T>(call: Promise<T>): Promise<T> {
+    const signal = this.aborter.signal;
+    return new Promise<T>((resolve, reject) => {
+      const onAbort = (): void => reject(this.abortedError());
+      signal.addEventListener('abort', onAbort, { once: true });
+      call.then(
+        (value) => {
+          signal.removeEventListener('abort', onAbort);
+          resolve(value);
+        },
+        (error: unknown) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(error);
+        },
+      );
+    });
   }
 
   /** @internal */

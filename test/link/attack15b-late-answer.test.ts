@@ -1,5 +1,5 @@
 /**
- * THREATS case 108: a connect to another node whose process ended before that node answered was
+ * THREATS case 107: a connect to another node whose process ended before that node answered was
  * never answered to the partition when the answer was a CONNECT_OK. RemoteConnect took the connect
  * off its list (so neither the answer bound, ETIMEDOUT, nor the link's end, ELINKDOWN, came to it
  * later), closed the channel the other node had opened (its process was gone), and left the
@@ -81,7 +81,7 @@ async function answerAfterEnd(machine: Machine, peer: HostilePeer, tag: string, 
   return { next: after, connect, close };
 }
 
-it('108: a CONNECT_OK for a connect whose process ended closes the channel and answers the connect (ECLOSED): it does not wait for good', () =>
+it('107: a CONNECT_OK for a connect whose process ended closes the channel and answers the connect (ECLOSED): it does not wait for good', () =>
   withNode(async (machine, peer) => {
     const { next, connect, close } = await answerAfterEnd(machine, peer, 'late', { role: 'readOutcomes', waitMs: 15_000 });
     // The channel node 1 opened is closed at once, naming the end the CONNECT named, EPEERDEAD.
@@ -99,7 +99,7 @@ it('108: a CONNECT_OK for a connect whose process ended closes the channel and a
     expect(await opened.result).toEqual({ node: 1, partition: 1 });
   }), 60_000);
 
-it("108: a node that answers each connect once its process has ended does not grow the partition's heap (300 connects)", () =>
+it("107: a node that answers each connect once its process has ended does not grow the partition's heap (300 connects)", () =>
   withNode(async (machine, peer) => {
     const heap: number[] = [];
     for (let i = 1; i <= 400; i++) {

@@ -1,5 +1,5 @@
 /**
- * THREATS case 109: a connect waiting for another node's answer held the port of the partition run
+ * THREATS case 108: a connect waiting for another node's answer held the port of the partition run
  * that made it until the answer came, the answer bound passed (10 × deadAfterMs: 4 s at the
  * defaults, up to 100 minutes) or the link went down, though that run had ended long before. A
  * port holds its SharedArrayBuffer, every ring of the partition (~4 MiB at the default geometry),
@@ -89,7 +89,7 @@ function crashLoop(hw: Hardware, remote: RemoteConnect): { waiting: Array<Promis
   return { waiting, oldPorts };
 }
 
-it("109: connects waiting on a node that does not answer hold no run's port once that run has ended", async () => {
+it("108: connects waiting on a node that does not answer hold no run's port once that run has ended", async () => {
   const { hw, remote } = scene();
   const { waiting, oldPorts } = crashLoop(hw, remote);
   await new Promise<void>((resolve) => setImmediate(resolve));
@@ -100,7 +100,7 @@ it("109: connects waiting on a node that does not answer hold no run's port once
   expect(await Promise.all(waiting)).toEqual(waiting.map(() => expect.objectContaining({ ok: false, code: 'ECLOSED' })));
 });
 
-it('109: a connect whose run ended still counts as its partition\'s while it waits, and its late answer is closed', async () => {
+it('108: a connect whose run ended still counts as its partition\'s while it waits, and its late answer is closed', async () => {
   const { hw, link, connects, remote } = scene();
   const closes: Array<[number, number, number]> = [];
   link.close = (channel: number, sender: number, status: number) => closes.push([channel, sender, status]);
@@ -116,7 +116,7 @@ it('109: a connect whose run ended still counts as its partition\'s while it wai
   expect(await answer).toMatchObject({ ok: true, remoteNode: NODE });
 });
 
-it('109: an answer to a connect of the current run still opens its channel and writes its row into that run\'s port', async () => {
+it('108: an answer to a connect of the current run still opens its channel and writes its row into that run\'s port', async () => {
   const { hw, link, connects, remote } = scene();
   // A run that ended first, then the run that connects.
   expect(hw.manager.openQueuePair(hw.ports[0], 0).ok).toBe(true);

@@ -51,7 +51,7 @@ interface PendingConnect {
   linkId: number;
   /**
    * The connecting partition, by index and id, not its port: a run that ended (a crash, then the
-   * operator's restart) must not be held for as long as the connect waits (THREATS case 109). An
+   * operator's restart) must not be held for as long as the connect waits (THREATS case 108). An
    * answer that opens the channel writes to the port that holds the partition now, which is that
    * run's: a run that ended freed its ends, and their link ids changed.
    */
@@ -141,7 +141,7 @@ export class RemoteConnect implements RemoteConnector {
     this.nextRequest = (this.nextRequest + 1) >>> 0 || 1;
     const linkId = t.linkId(e);
     // Read here, outside the closures below: one that named `port` would keep the run's port in
-    // their context for as long as the connect waits (THREATS case 109).
+    // their context for as long as the connect waits (THREATS case 108).
     const partitionIndex = port.index;
     const sourcePartition = port.id;
     link.connect({
@@ -168,7 +168,7 @@ export class RemoteConnect implements RemoteConnector {
    * at the default geometry, outside the heap limit, for as long as the connect waited: up to the
    * answer bound (10 × deadAfterMs, up to 100 minutes). A partition that crashed in a loop under an
    * operator that restarts it, connecting in each run to a node that did not answer, left one old
-   * port per run, up to its waiting connects' bound per link (THREATS case 109). Each stays waiting
+   * port per run, up to its waiting connects' bound per link (THREATS case 108). Each stays waiting
    * all the same, counted as its partition's (an answer still closes the channel it opened), but
    * holds nothing of the run.
    */
@@ -235,7 +235,7 @@ export class RemoteConnect implements RemoteConnector {
       // And the call is answered all the same: the connect was taken off `pending` above, so
       // nothing else ever would, and a partition's call left unanswered stays in its heap for good
       // (its OS's race, comlink's listener, the ended process behind them): a node that answered
-      // each connect of a process that had ended grew the partition ~5.8 KB a connect (THREATS case 108).
+      // each connect of a process that had ended grew the partition ~5.8 KB a connect (THREATS case 107).
       p.resolve(fail('ECLOSED', `the end of the connect to partition ${p.partition} of node ${link.node} was closed (its process ended) before that node answered; the channel it opened was closed`));
       return;
     }
