@@ -73,9 +73,12 @@ describe('attack run 15a: what held', () => {
         expect(runs.size).toBeLessThanOrEqual(1);
         if (runs.has('run2')) secondRunSeen = true;
         if (runs.has('run1')) expect(secondRunSeen).toBe(false);
-        // A channel's messages in order, from 0; it ends with all of them or with why it ended.
+        // A channel's messages in order, from 0; it ends with all of them or with why it ended
+        // (ECONNREFUSED: it waited in the old run's backlog, never accepted, when the restart
+        // dropped the listener; seen once in CI).
         expect(ch.seen!.map((m) => Number(m.split(':')[1]))).toEqual(ch.seen!.map((_, i) => i));
-        expect(['all', 'EPEERDEAD', 'ECLOSED']).toContain(ch.end);
+        expect(['all', 'EPEERDEAD', 'ECLOSED', 'ECONNREFUSED']).toContain(ch.end);
+        if (ch.end === 'ECONNREFUSED') expect(ch.seen).toEqual([]);
       }
       expect(secondRunSeen).toBe(true);
       expect(channels.filter((c) => c.end === 'all').length).toBeGreaterThanOrEqual(30);
