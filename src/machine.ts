@@ -216,6 +216,16 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
    */
   readonly hardwareStopped = new Tripwire();
   private hardwareDown: MachineError | undefined;
+
+  /**
+   * @internal A call to the hardware's admin api that the operator waits on: it fails with the
+   * machine's EHWRESET once the hardware is gone, not with comlink's untyped "Proxy has been
+   * released", nor never (a call posted as the hardware's thread ended went unanswered: case 104).
+   */
+  askHardware<T>(call: () => Promise<T>): Promise<T> {
+    if (this.hardwareDown !== undefined) return Promise.reject(this.hardwareDown);
+    return this.hardwareStopped.race(call());
+  }
   private readonly byId = new Map<number, PartitionHandle>();
   private readonly counters: Float64Array;
   private closed: Promise<void> | undefined;
@@ -284,10 +294,10 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
     });
     if (options.testHooks) {
       this.hooks = {
-        corruptStamps: (id, on) => this.admin.corruptStamps(this.partition(id).index, on),
-        keyHistory: () => this.admin.keyHistory(),
-        liveKeyCount: () => this.admin.liveKeyCount(),
-        ageChannelSlot: (id, slot, generationsLeft) => this.admin.ageChannelSlot(this.partition(id).index, slot, generationsLeft),
+        corruptStamps: (id, on) => this.askHardware(() => this.admin.corruptStamps(this.partition(id).index, on)),
+        keyHistory: () => this.askHardware(() => this.admin.keyHistory()),
+        liveKeyCount: () => this.askHardware(() => this.admin.liveKeyCount()),
+        ageChannelSlot: (id, slot, generationsLeft) => this.askHardware(() => this.admin.ageChannelSlot(this.partition(id).index, slot, generationsLeft)),
         portOf: (id) => this.partition(id).port,
         crashHardware: async () => {
           const exited = new Promise((resolve) => hardware.once('exit', resolve));
@@ -663,9 +673,11 @@ export async function createMachine(options: MachineOptions): Promise<Machine> {
     await machine.keepAlive.during(machine.booted());
     if (resolved.node?.listen !== undefined) {
       machine.listening = await machine.keepAlive.during(
-        machine.admin.listening().catch((e: Error) => {
-          throw new MachineError('EINVAL', `createMachine: node.listen: ${e.message}; ${listenAdvice(e.message)}`);
-        }),
+        machine.askHardware(() =>
+          machine.admin.listening().catch((e: Error) => {
+            throw new MachineError('EINVAL', `createMachine: node.listen: ${e.message}; ${listenAdvice(e.message)}`);
+          }),
+        ),
       );
     }
   } catch (e) {

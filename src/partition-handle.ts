@@ -517,7 +517,7 @@ export class PartitionHandle {
     this.machine.checkUsable('restart');
     const { port1: hardwareEnd, port2: partitionEnd } = new MessageChannel();
     // The hardware may die with the call unanswered: comlink then forgets it, and the restart waited for good (case 104).
-    const port = await closing.race(this.machine.hardwareStopped.race(this.machine.admin.restartPartition(this.index, transfer(hardwareEnd, [hardwareEnd]))));
+    const port = await closing.race(this.machine.askHardware(() => this.machine.admin.restartPartition(this.index, transfer(hardwareEnd, [hardwareEnd]))));
     this.machine.checkUsable('restart');
     this.port = port;
     try {
