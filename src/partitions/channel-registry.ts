@@ -3,7 +3,7 @@
  * closed whose CLOSE the hardware has not acknowledged yet, and deliveries that arrived for a
  * handle before its Channel object existed.
  */
-import { RecordType } from '../shared/layout.js';
+import { handleGeneration, handleSlot, RecordType } from '../shared/layout.js';
 
 /**
  * Unread bytes a process keeps for one channel while it reads others, or for one it has not
@@ -70,8 +70,9 @@ export interface ChannelSink {
  * and a closing channel still hears of its refused sends. Never forgotten, a server's every closed
  * channel stayed (a CLOSE acknowledgement dropped from a full completion ring left its Channel in
  * `closing`): 20,000 connects and closes by a peer grew its heap by 46 MiB, until it died (attack
- * run, THREATS case 47). Older ones are forgotten: late records for them are kept as early, within
- * that bound, and a refused send's completion for one goes unattributed.
+ * run, THREATS case 47). Older ones are forgotten: a refused send's completion for one goes
+ * unattributed, and what still arrives for one is known stale by its slot's generation
+ * (ChannelRegistry.closedGenerations; THREATS case 114).
  */
 const REMEMBERED_CLOSED = 4096;
 
@@ -111,7 +112,16 @@ export class ChannelRegistry {
   constructor(
     /** unreadBytesPerChannel() of the machine's largest message. */
     readonly unreadLimit: number,
+    /** The partition's channel slots: a handle's slot and generation are read from it. */
+    private readonly channelSlots: number,
   ) {}
+
+  /** Whether `handle` is one this process closed, or older than one it closed on the same slot. */
+  private closedHere(handle: number): boolean {
+    if (this.closed.has(handle)) return true;
+    const newest = this.closedGenerations.get(handleSlot(handle, this.channelSlots));
+    return newest !== undefined && handleGeneration(handle, this.channelSlots) <= newest;
+  }
 
   private readonly open = new Map<number, ChannelSink>();
   /**
@@ -124,6 +134,16 @@ export class ChannelRegistry {
   private readonly early = new Map<number, EarlyDeliveries>();
   /** Handles this process closed: what still arrives for them is dropped, never kept as early. */
   private readonly closed = new Map<number, true>();
+  /**
+   * Per channel slot, the newest generation of it this process closed. A slot holds one channel at
+   * a time and its generations only grow (a slot retires rather than wrap), so a record for a
+   * generation up to that one is for a channel closed here, or freed before it: never adopted. The
+   * bounded `closed` forgets the oldest handles, and their records used to be kept as early for
+   * good: ENDs charged nothing, and nothing ever adopts or forgets such a handle again (a server that
+   * closed 6,000 channels unread before each of three receives kept 912, then 1,254, then 2,644
+   * lists, for as long as it ran: THREATS case 114). One entry per slot at most.
+   */
+  private readonly closedGenerations = new Map<number, number>();
 
   /** The open channel a delivery for `handle` goes to. */
   sink(handle: number): ChannelSink | undefined {
@@ -142,6 +162,9 @@ export class ChannelRegistry {
   adopt(handle: number, sink: ChannelSink): void {
     this.open.set(handle, sink);
     this.closed.delete(handle); // a generation counter that wrapped hands out an old handle again
+    // The hardware hands this handle out live: no closed generation of its slot stands in its way.
+    const slot = handleSlot(handle, this.channelSlots);
+    if ((this.closedGenerations.get(slot) ?? -1) >= handleGeneration(handle, this.channelSlots)) this.closedGenerations.delete(slot);
     const early = this.early.get(handle);
     if (early === undefined) return;
     this.dropEarly(handle, early);
@@ -160,6 +183,9 @@ export class ChannelRegistry {
     const early = this.early.get(handle);
     if (early !== undefined) this.dropEarly(handle, early);
     remember(this.closed, handle, true);
+    const slot = handleSlot(handle, this.channelSlots);
+    const generation = handleGeneration(handle, this.channelSlots);
+    if (generation > (this.closedGenerations.get(slot) ?? -1)) this.closedGenerations.set(slot, generation);
   }
 
   /** The hardware serves a queue pair's work requests in order: nothing for this handle follows its CLOSE. */
@@ -169,7 +195,7 @@ export class ChannelRegistry {
 
   /** Whether a message of `bytes` for a handle no channel holds yet is kept or dropped; false: it is at its bound. */
   canKeepEarly(handle: number, bytes: number): boolean {
-    if (this.draining || this.closed.has(handle)) return true; // dropped
+    if (this.draining || this.closedHere(handle)) return true; // dropped
     const early = this.early.get(handle);
     if (early?.overflowed === true) return true; // dropped
     const charge = earlyCharge(bytes);
@@ -207,7 +233,7 @@ export class ChannelRegistry {
    * drop it when that handle was closed or overflowed. canKeepEarly() said it may.
    */
   keepEarly(handle: number, u8: Uint8Array, from: number, bytes: number): void {
-    if (this.draining || this.closed.has(handle)) return;
+    if (this.draining || this.closedHere(handle)) return;
     const early = this.earlyFor(handle);
     if (early.overflowed) return;
     const charge = earlyCharge(bytes);
@@ -218,7 +244,7 @@ export class ChannelRegistry {
 
   /** An END status for a handle no channel holds yet. */
   keepEarlyEnd(handle: number, status: number): void {
-    if (this.draining || this.closed.has(handle)) return;
+    if (this.draining || this.closedHere(handle)) return;
     const early = this.earlyFor(handle);
     if (!early.overflowed) early.items.push(status);
   }
@@ -261,6 +287,7 @@ export class ChannelRegistry {
     this.early.clear();
     this.earlyCharged = 0;
     this.closed.clear();
+    this.closedGenerations.clear();
     this.draining = false;
   }
 }

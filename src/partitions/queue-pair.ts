@@ -33,7 +33,7 @@ export class ProcessQueuePair {
     /** This partition's trace, when the machine traces; the send queue and the pump record into it. */
     tracer: PartitionTrace | undefined = undefined,
   ) {
-    this.channels = new ChannelRegistry(unreadBytesPerChannel(geometry.maxMessageBytes));
+    this.channels = new ChannelRegistry(unreadBytesPerChannel(geometry.maxMessageBytes), geometry.channelSlots);
     const rings = queuePairRings(buffer, geometry, index);
     this.sendQueue = new SendQueue(new RingProducer(rings.send), new RingConsumer(rings.completion), this.channels, this, wait, tracer);
     const { dataWaiting, dataBell } = rings.receive.signals!;
