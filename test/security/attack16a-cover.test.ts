@@ -13,7 +13,8 @@
  * hardware's trace ring must hold the same records: kind, the five fields (partition, handle,
  * destination, delivery handle, message number) and which of the times are set. Sampled every 3rd
  * (the division) and every 4th (the mask). LOOKUP_FUZZ_RUNS sets the number of cases (default 400
- * each); FUZZ_SEED replays one.
+ * each); FUZZ_SEED replays one. One step more than there: `flood`, a stream past a receive ring,
+ * so that messages are kept aside (the harness's own steps never filled a ring in 400 cases).
  */
 import fc from 'fast-check';
 import { createMachine } from 'lparlink';
@@ -56,9 +57,9 @@ const TRACE_RECORDS = 4096;
 const tracedOptions = (sample: number) => resolveOptions({ ...OPTIONS_INPUT, trace: { sample, records: TRACE_RECORDS } });
 const REMOTE_NODE = 5;
 /** How often the machine under test took the paths under test (a run that served, lookups taken quietly), and the records compared. */
-const taken = { runs: 0, lookUps: 0, delivered: 0, refused: 0, linkSent: 0 };
+const taken = { runs: 0, lookUps: 0, keptAside: 0, delivered: 0, refused: 0, linkSent: 0 };
 /** The engine's methods the reference replaces (private, so a rename would leave it unreplaced: checked). */
-const RUN_PATH = ['sendRun', 'sendRemoteRun', 'lookUpAnother', 'cache'] as const;
+const RUN_PATH = ['sendRun', 'sendRemoteRun', 'lookUpAnother', 'cache', 'keepAside'] as const;
 
 /** Every MessagePort a restart bound, closed at the end (they would hold the test process). */
 const endpoints: MessagePort[] = [];
@@ -164,6 +165,11 @@ class Machine {
           return r;
         };
       }
+      const keepAside = (engine.keepAside as (...a: unknown[]) => unknown).bind(engine);
+      engine.keepAside = (...a: unknown[]) => {
+        taken.keptAside++;
+        return keepAside(...a);
+      };
     }
     if (reference) {
       engine.sendRun = () => 0;
@@ -235,6 +241,15 @@ class Machine {
         // A burst on a few handles in turn: runs, and lookups taken quietly between them.
         for (let i = 0; i < s.n; i++) this.write(s.p, s.q, RecordType.SEND, handle(s.hs[i % s.hs.length], s.p, s.q), 0, s.payload, false);
         this.tx[s.p][s.q].publish();
+        return;
+      case 'flood':
+        // Added for attack run 16a: a stream on the queue pair's own live ends (two in turn, or one)
+        // past what a receive ring holds, served at once, so rings fill and messages are kept aside
+        // (THREATS case 51): the traced runs decline while any are kept, and the general path keeps
+        // and numbers them.
+        for (let i = 0; i < s.n; i++) this.write(s.p, s.q, RecordType.SEND, handle(1000 + (s.two ? i % 2 : 0), s.p, s.q), 0, s.payload, false);
+        this.tx[s.p][s.q].publish();
+        for (let i = 0; i < 3; i++) hw.engine.round();
         return;
       case 'close':
         this.write(s.p, s.q, RecordType.CLOSE, handle(s.h, s.p, s.q), 0, 0, true);
@@ -351,6 +366,7 @@ const h = fc.oneof({ weight: 12, arbitrary: fc.integer({ min: 1000, max: 1007 })
 const size = fc.oneof({ weight: 8, arbitrary: fc.integer({ min: 0, max: 24 }) }, { weight: 1, arbitrary: fc.integer({ min: 0, max: MAX + 8 }) });
 const step = fc.oneof(
   { weight: 10, arbitrary: fc.record({ kind: fc.constant('send' as const), p: pi, q: qi, h, flags: fc.oneof(fc.constant(0), fc.constant(0), fc.constant(0), fc.constant(0), fc.constant(1)), payload: size, publish: fc.oneof(fc.constant(true), fc.constant(true), fc.constant(false)) }) },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant('flood' as const), p: pi, q: qi, two: fc.boolean(), n: fc.integer({ min: 8, max: 24 }), payload: fc.integer({ min: 8, max: MAX }) }) },
   { weight: 6, arbitrary: fc.record({ kind: fc.constant('sends' as const), p: pi, q: qi, hs: fc.array(h, { minLength: 1, maxLength: 3 }), n: fc.integer({ min: 1, max: 12 }), payload: size }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('close' as const), p: pi, q: qi, h }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('detach' as const), p: pi, q: qi }) },
@@ -420,7 +436,7 @@ function traceRecords(ring: SharedArrayBuffer): number[][] {
 
 describe('attack run 16a: a traced engine\'s runs against its general path', () => {
   it.each([3, 4])('random hostile steps, sampled 1 in %i: the same trace records (and port bytes, counters, answers, link messages) after every step', (sample) => {
-    taken.runs = taken.lookUps = taken.delivered = taken.refused = taken.linkSent = 0;
+    taken.runs = taken.lookUps = taken.keptAside = taken.delivered = taken.refused = taken.linkSent = 0;
     fc.assert(
       fc.property(fc.array(step, { minLength: 20, maxLength: 120, size: 'max' }), (steps) => {
         const test = new Machine(false, sample);
@@ -441,6 +457,7 @@ describe('attack run 16a: a traced engine\'s runs against its general path', () 
     // Not vacuous: traced runs served SENDs, and the traces compared held deliveries, refusals and link sends.
     expect(taken.runs).toBeGreaterThan(0);
     expect(taken.lookUps).toBeGreaterThan(0);
+    expect(taken.keptAside).toBeGreaterThan(0);
     expect(taken.delivered).toBeGreaterThan(0);
     expect(taken.refused).toBeGreaterThan(0);
     expect(taken.linkSent).toBeGreaterThan(0);
