@@ -72,7 +72,7 @@ export interface ChannelSink {
  * `closing`): 20,000 connects and closes by a peer grew its heap by 46 MiB, until it died (attack
  * run, THREATS case 47). Older ones are forgotten: a refused send's completion for one goes
  * unattributed, and what still arrives for one is known stale by its slot's generation
- * (ChannelRegistry.closedGenerations; THREATS case 114).
+ * (ChannelRegistry.closedGenerations; THREATS case 110).
  */
 const REMEMBERED_CLOSED = 4096;
 
@@ -141,7 +141,7 @@ export class ChannelRegistry {
    * bounded `closed` forgets the oldest handles, and their records used to be kept as early for
    * good: ENDs charged nothing, and nothing ever adopts or forgets such a handle again (a server that
    * closed 6,000 channels unread before each of three receives kept 912, then 1,254, then 2,644
-   * lists, for as long as it ran: THREATS case 114). One entry per slot at most.
+   * lists, for as long as it ran: THREATS case 110). One entry per slot at most.
    */
   private readonly closedGenerations = new Map<number, number>();
 

@@ -7,6 +7,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ChannelError, describeValue } from '../shared/errors.js';
 import { now } from '../shared/clock.js';
+import type { Tripwire } from '../shared/tripwire.js';
 
 /** The second argument of `proc.connect(target, options)`. */
 export interface ConnectOptions {
@@ -57,10 +58,10 @@ export function retryTimeout(options: unknown): number | undefined {
 /**
  * Run `attempt` until it does not fail with ECONNREFUSED or `timeoutMs` has
  * passed; the first attempt runs at once. `target` names the listener in the
- * final error ("port 7 of partition 1"). `signal` ends a wait between attempts
- * at once; `attempt` itself then throws why.
+ * final error ("port 7 of partition 1"). `aborted` ends a wait between attempts
+ * at once (its race() rejects); `attempt` itself then throws why.
  */
-export async function retryWhileRefused<T>(attempt: () => Promise<T>, timeoutMs: number, target: string, node?: number, signal?: AbortSignal): Promise<T> {
+export async function retryWhileRefused<T>(attempt: () => Promise<T>, timeoutMs: number, target: string, node?: number, aborted?: Tripwire): Promise<T> {
   const deadline = now() + timeoutMs;
   let backoff = FIRST_BACKOFF_MS;
   for (let attempts = 1; ; attempts++) {
@@ -82,8 +83,12 @@ export async function retryWhileRefused<T>(attempt: () => Promise<T>, timeoutMs:
           'check the partition id and the port; if they are right, start its listener sooner (await listener.ready before connecting) or give retry a longer timeoutMs',
         );
       }
-      // Woken by `signal` (the operator aborted the process): the next attempt says so (THREATS case 105).
-      await sleep(Math.min(backoff, left), undefined, { signal }).catch(() => {});
+      // Woken by `aborted` (the operator aborted the process): the next attempt says so (THREATS case
+      // 105). A race, not the abort signal given to sleep(): that added a listener to the signal per
+      // retrying connect, and Node warns of a leak past ten (case 109). The timer left behind is
+      // at most MAX_BACKOFF_MS.
+      const wait = sleep(Math.min(backoff, left));
+      await (aborted === undefined ? wait : aborted.race(wait)).catch(() => {});
       backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
     }
   }

@@ -8,6 +8,7 @@ import type { ProcessQueuePair } from './queue-pair.js';
 import { isService, MAX_SERVICE, type ChannelGrant, type ControlResult, type PartitionControlApi } from '../shared/control-contract.js';
 import type { Remote } from '../shared/control-plane.js';
 import { ChannelError, describeValue } from '../shared/errors.js';
+import { Tripwire } from '../shared/tripwire.js';
 import {
   CONNECTION_HANDLE_OFFSET,
   CONNECTION_HELD_OFFSET,
@@ -211,6 +212,13 @@ export class Process {
   /** Listeners not closed yet: an abort closes them, so an accept() waiting on one rejects. */
   private readonly listeners = new Set<Listener>();
   private readonly aborter = new AbortController();
+  /**
+   * Tripped with the abort's ECLOSED when the operator aborts this process: what connect() waits
+   * on (the control call, the retry's wait) races it. Not a listener on the signal per connect:
+   * Node warns of a leak past ten listeners on one AbortSignal, and a program with more than ten
+   * connects in flight printed that warning on the operator's stderr (THREATS case 109).
+   */
+  private readonly connectsAbort = new Tripwire();
 
   /** Set once main returned or threw: what every call on this process and its channels fails with from then on. */
   private ended: ChannelError | undefined;
@@ -245,6 +253,7 @@ export class Process {
   abort(reason: Error): void {
     if (this.aborter.signal.aborted) return;
     this.aborter.abort(reason);
+    this.connectsAbort.trip(this.abortedError());
     for (const channel of [...this.channels]) void channel.close().catch(() => {});
     for (const listener of [...this.listeners]) void listener.close().catch(() => {});
   }
@@ -360,7 +369,7 @@ export class Process {
       }
     };
     const where = `port ${service} of partition ${partition}${node === undefined ? '' : ` of node ${node}`}`;
-    return timeoutMs === undefined ? attempt() : retryWhileRefused(attempt, timeoutMs, where, node, this.aborter.signal);
+    return timeoutMs === undefined ? attempt() : retryWhileRefused(attempt, timeoutMs, where, node, this.connectsAbort);
   }
 
   /**
@@ -370,21 +379,7 @@ export class Process {
    * later is this queue pair's, and closes with it when the process ends.
    */
   private untilAborted<T>(call: Promise<T>): Promise<T> {
-    const signal = this.aborter.signal;
-    return new Promise<T>((resolve, reject) => {
-      const onAbort = (): void => reject(this.abortedError());
-      signal.addEventListener('abort', onAbort, { once: true });
-      call.then(
-        (value) => {
-          signal.removeEventListener('abort', onAbort);
-          resolve(value);
-        },
-        (error: unknown) => {
-          signal.removeEventListener('abort', onAbort);
-          reject(error);
-        },
-      );
-    });
+    return this.connectsAbort.race(call);
   }
 
   /** @internal */

@@ -1,5 +1,5 @@
 /**
- * THREATS.md case 114: a process remembers the newest 4096 handles it closed (case 47), and a
+ * THREATS.md case 110: a process remembers the newest 4096 handles it closed (case 47), and a
  * record that still arrived for an older one was kept as early, for a channel that nothing would
  * ever adopt or close again: an END charged nothing against the early bound, and nothing let go of
  * its list until the process ended. A peer that connects and closes in a loop against a server
@@ -14,7 +14,7 @@ import { createMachine } from '../../src/index.js';
 
 const roles = new URL('../fixtures/security/attack16b-roles.mjs', import.meta.url);
 
-it('114: a server that refused 6,000 channels unread before each receive, 3 rounds, keeps nothing for any of them', async () => {
+it('110: a server that refused 6,000 channels unread before each receive, 3 rounds, keeps nothing for any of them', async () => {
   await using machine = await createMachine({ partitions: [{ id: 1, name: 'gatekeeper' }, { id: 2, name: 'knocker' }, { id: 3, name: 'honest' }] });
   const n = 6000;
   const rounds = 3;
