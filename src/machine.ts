@@ -216,16 +216,6 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
    */
   readonly hardwareStopped = new Tripwire();
   private hardwareDown: MachineError | undefined;
-
-  /**
-   * @internal A call to the hardware's admin api that the operator waits on: it fails with the
-   * machine's EHWRESET once the hardware is gone, not with comlink's untyped "Proxy has been
-   * released", nor never (a call posted as the hardware's thread ended went unanswered: case 104).
-   */
-  askHardware<T>(call: () => Promise<T>): Promise<T> {
-    if (this.hardwareDown !== undefined) return Promise.reject(this.hardwareDown);
-    return this.hardwareStopped.race(call());
-  }
   private readonly byId = new Map<number, PartitionHandle>();
   private readonly counters: Float64Array;
   private closed: Promise<void> | undefined;
@@ -470,6 +460,16 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
   checkUsable(what: string): void {
     if (this.closing) throw new MachineError('ECLOSED', `${what}: the machine is closed; create a new one`);
     if (this.hardwareDown) throw this.hardwareDown;
+  }
+
+  /**
+   * @internal A call to the hardware's admin api that the operator waits on: it fails with the
+   * machine's EHWRESET once the hardware is gone, not with comlink's untyped "Proxy has been
+   * released", nor never (a call posted as the hardware's thread ended went unanswered: case 104).
+   */
+  askHardware<T>(call: () => Promise<T>): Promise<T> {
+    if (this.hardwareDown !== undefined) return Promise.reject(this.hardwareDown);
+    return this.hardwareStopped.race(call());
   }
 
   /**

@@ -960,7 +960,7 @@ export class Engine {
 
   /** Count a message of the general path `qp` sent and `dqp` received (written out once per serve()), and mark `dqp`'s receive ring for publishing. */
   private countDelivery(qp: HardwareQueuePair, dqp: HardwareQueuePair, bytes: number): void {
-    // Towards the flood's drain, as sendRun() counts its runs (tracing on, no run is taken).
+    // Towards the flood's drain, as sendRun() counts its runs: what they leave to this path (a traced machine's sampled messages) counts too.
     if (dqp === qp.lookupDestination) this.runDelivered++;
     this.sentMessages++;
     this.sentBytes += bytes;

@@ -116,13 +116,6 @@ export class ChannelRegistry {
     private readonly channelSlots: number,
   ) {}
 
-  /** Whether `handle` is one this process closed, or older than one it closed on the same slot. */
-  private closedHere(handle: number): boolean {
-    if (this.closed.has(handle)) return true;
-    const newest = this.closedGenerations.get(handleSlot(handle, this.channelSlots));
-    return newest !== undefined && handleGeneration(handle, this.channelSlots) <= newest;
-  }
-
   private readonly open = new Map<number, ChannelSink>();
   /**
    * Channels closed by this process whose CLOSE the hardware has not acknowledged yet: messages
@@ -144,6 +137,13 @@ export class ChannelRegistry {
    * lists, for as long as it ran: THREATS case 110). One entry per slot at most.
    */
   private readonly closedGenerations = new Map<number, number>();
+
+  /** Whether `handle` is one this process closed, or older than one it closed on the same slot. */
+  private closedHere(handle: number): boolean {
+    if (this.closed.has(handle)) return true;
+    const newest = this.closedGenerations.get(handleSlot(handle, this.channelSlots));
+    return newest !== undefined && handleGeneration(handle, this.channelSlots) <= newest;
+  }
 
   /** The open channel a delivery for `handle` goes to. */
   sink(handle: number): ChannelSink | undefined {

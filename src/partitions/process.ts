@@ -238,8 +238,8 @@ export class Process {
   /**
    * Aborted when the operator cancels this process (`spawn`'s `signal` or `timeoutMs`); its reason
    * says which. By then its channels and listeners are closed (pending receives, accepts and
-   * connects, a connect's retry too, reject with `ECLOSED`); return or throw soon: a program that keeps running past the grace period gets
-   * its partition restarted.
+   * connects, a connect's retry too, reject with `ECLOSED`); return or throw soon: a program that
+   * keeps running past the grace period gets its partition restarted.
    */
   get signal(): AbortSignal {
     return this.aborter.signal;
@@ -351,7 +351,11 @@ export class Process {
       this.checkNotAborted();
       try {
         const asked = this.control.call((api) => (node === undefined ? api.connect(qp, partition, service) : api.connectNode(qp, node, partition, service)));
-        const grant = await this.untilAborted(asked);
+        // Or the abort's ECLOSED: a connect to another node waits for that node's answer (up to 10 ×
+        // deadAfterMs, at least 2 s), past the grace period, and a node that never answered decided
+        // it (case 105). What the hardware grants later is this queue pair's, and closes with it
+        // when the process ends.
+        const grant = await this.connectsAbort.race(asked);
         const channel = this.adopt(grant);
         if (this.aborter.signal.aborted) {
           // Granted as the abort came: closed with the others, so its peer hears the end.
@@ -370,16 +374,6 @@ export class Process {
     };
     const where = `port ${service} of partition ${partition}${node === undefined ? '' : ` of node ${node}`}`;
     return timeoutMs === undefined ? attempt() : retryWhileRefused(attempt, timeoutMs, where, node, this.connectsAbort);
-  }
-
-  /**
-   * `call`'s outcome, or the abort's ECLOSED once the operator aborts this process: a connect to
-   * another node waits for that node's answer (up to 10 × deadAfterMs, at least 2 s), past the
-   * grace period, and a node that never answers decided it (case 105). What the hardware grants
-   * later is this queue pair's, and closes with it when the process ends.
-   */
-  private untilAborted<T>(call: Promise<T>): Promise<T> {
-    return this.connectsAbort.race(call);
   }
 
   /** @internal */

@@ -1,6 +1,6 @@
 /**
  * THREATS case 109: case 105's fix gave every connect in flight its own listener on the process's
- * abort signal (Process.untilAborted), and every retry's wait between attempts another
+ * abort signal (then Process.untilAborted), and every retry's wait between attempts another
  * (retryWhileRefused's sleep with the signal). Node counts an AbortSignal's listeners and warns
  * past ten: a program with more than ten connects in flight, an honest server opening channels to
  * its backends at once, had its partition print "MaxListenersExceededWarning: Possible
