@@ -19,8 +19,17 @@ export async function explainLoadFailure(href: string, error: unknown): Promise<
       { cause: error },
     );
   }
+  if (code === 'ERR_VM_MODULE_LINK_FAILURE' && /is not in cache/.test(error.message)) {
+    // Node 20 keeps a module that failed to load (a program spawned before, with its imports) and
+    // answers a later program that imports it with this, naming neither module nor what to do.
+    return new Error(
+      `${error.message}: a module ${href} imports failed to load in this partition before (a program spawned earlier), ` +
+        'and Node keeps the failure; fix that module and restart() the partition before spawning again',
+      { cause: error },
+    );
+  }
   if (error.name === 'SyntaxError' && href.startsWith('file:')) {
-    const where = await syntaxErrorLocation(fileURLToPath(href));
+    const where = (await syntaxErrorLocation(fileURLToPath(href))) ?? linkErrorLocation(error.stack);
     const at = where ?? `one of the modules ${href} imports (${href} itself parses)`;
     return new SyntaxError(`${error.message} in ${at}`, { cause: error });
   }
@@ -42,4 +51,22 @@ async function syntaxErrorLocation(path: string): Promise<string | undefined> {
       resolve(at === -1 ? undefined : lines.slice(at, at + 3).join('\n').trimEnd());
     });
   });
+}
+
+/**
+ * Where a module that parses failed to link (an import naming an export its module lacks: "The
+ * requested module 'x' does not provide an export named 'y'", a SyntaxError too): Node puts the
+ * importing file's URL:line, its line and a caret before the error's name in the stack, and that
+ * file may be the program itself. Said as `path:line` with the line and caret, as for a parse error.
+ */
+function linkErrorLocation(stack: string | undefined): string | undefined {
+  const m = /^(file:\/\/[^\n]*?):(\d+)\n([^\n]*)\n([^\n]*)\n+SyntaxError: /.exec(stack ?? '');
+  if (m === null) return undefined;
+  let path: string;
+  try {
+    path = fileURLToPath(m[1]!);
+  } catch {
+    return undefined;
+  }
+  return `${path}:${m[2]}\n${m[3]}\n${m[4]}`.trimEnd();
 }

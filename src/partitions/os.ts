@@ -69,7 +69,7 @@ export class PartitionOS {
       }
       const main = mod.default;
       if (typeof main !== 'function') {
-        const what = main === undefined ? 'has no default export' : `has a default export that is ${describeValue(main)}, not a function`;
+        const what = main === undefined ? 'has no default export' : `has a default export that is ${describeValue(main)}, not a function${commonJsDefault(main)}`;
         throw new TypeError(`module ${moduleRef} ${what}; export default async function main(proc, args)`);
       }
       const index = this.freeQueuePairs.pop();
@@ -167,4 +167,16 @@ export class PartitionOS {
 function cloneableOutcome(value: unknown): ProgramOutcome {
   const unclonable = whyUnclonable(value);
   return unclonable === undefined ? { ok: true, value } : { ok: false, unclonable };
+}
+
+/**
+ * Why a program's default export is an object holding a `default` function: Node loaded the module
+ * as CommonJS (its default export is `module.exports`), as TypeScript emits a `.ts` program compiled
+ * in a package without `"type": "module"`; '' for any other value. Reads no getter.
+ */
+function commonJsDefault(main: unknown): string {
+  if (typeof main !== 'object' || main === null) return '';
+  const inner = Object.getOwnPropertyDescriptor(main, 'default');
+  if (inner === undefined || !('value' in inner) || typeof inner.value !== 'function') return '';
+  return ' (its own default is one: Node loaded this module as CommonJS, as TypeScript compiles a program in a package without "type": "module"; set "type": "module" in its package.json, or name it .mts/.mjs)';
 }

@@ -299,6 +299,10 @@ describe('machine and partition methods', () => {
       expect(e.message).toMatch(/has no default export; export default async function main/);
       e = await rejection(p.spawn(new URL('data:text/javascript,export default { main() {} };')));
       expect(e.message).toMatch(/has a default export that is an object, not a function; export default async function main/);
+      // TypeScript compiled to CommonJS (a package without "type": "module"): said so, not only "an object".
+      e = await rejection(p.spawn(new URL('./fixtures/commonjs/compiled-main.js', import.meta.url)));
+      expect(e.code).toBe('EINVAL');
+      expect(e.message).toMatch(/has a default export that is an object, not a function \(its own default is one: Node loaded this module as CommonJS, .*set "type": "module" in its package\.json, or name it \.mts\/\.mjs\); export default async function main/);
       // The partition is still fine after all that.
       expect(await (await p.spawn(echoOnce, 1)).result).toEqual({ args: 1, pid: expect.any(Number), partition: 1 });
     } finally {

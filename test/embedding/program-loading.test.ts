@@ -43,4 +43,23 @@ describe('programs that cannot be loaded', () => {
     const e = await spawnFailure(machine, './fixtures/imports-broken.mjs');
     expect(e.message).toMatch(/Unexpected token ';' in one of the modules file:.*imports-broken\.mjs imports \(.*imports-broken\.mjs itself parses\)/);
   });
+
+  it('an import of a name its module lacks names the importing file and line, the program or a module it imports', async () => {
+    let e = await spawnFailure(machine, './fixtures/missing-export.mjs');
+    expect(e.cause).toBeInstanceOf(SyntaxError);
+    expect(e.message).toMatch(/does not provide an export named 'noSuchExport' in \/.*\/fixtures\/missing-export\.mjs:2\nimport \{ noSuchExport \} from '\.\/echo-once\.mjs';\n +\^+$/);
+    expect(e.message).not.toMatch(/itself parses/);
+    // Node 20 keeps that failure: another program importing the module is answered "request for …
+    // is not in cache", which names no module; said what it means and what to do.
+    e = await spawnFailure(machine, './fixtures/imports-missing-export.mjs');
+    // (A Node that does not keep it names the module, as below.)
+    expect(e.message).toMatch(
+      /is not in cache: a module file:.*imports-missing-export\.mjs imports failed to load in this partition before .*restart\(\) the partition before spawning again$|does not provide an export named 'noSuchExport' in \/.*\/fixtures\/missing-export\.mjs:2\n/,
+    );
+    // In a fresh partition, the module it imports is named, with the line.
+    await machine.partition(1).restart();
+    e = await spawnFailure(machine, './fixtures/imports-missing-export.mjs');
+    expect(e.cause).toBeInstanceOf(SyntaxError);
+    expect(e.message).toMatch(/does not provide an export named 'noSuchExport' in \/.*\/fixtures\/missing-export\.mjs:2\n/);
+  });
 });
