@@ -231,7 +231,7 @@ export class ConnectionManager {
     const bad = this.checkConnect(port, qp, partitionId, service);
     if (bad) return fail('EINVAL', bad);
     const e = this.table.allocate(port.index);
-    if (e === NO_ENTRY) return fail('EMFILE', this.noSlotMessage(port));
+    if (e === NO_ENTRY) return this.noSlot(port);
     this.keys.generate(e);
     const process = port.queuePairs[qp].process;
     const answer = this.receiveSideAccept({
@@ -282,17 +282,22 @@ export class ConnectionManager {
       return fail('ECONNREFUSED', `nobody listens on port ${x.destinationService} of partition ${x.destinationPartition}`);
     }
     if (listener.backlog.length >= LISTEN_BACKLOG) {
-      return fail('ECONNREFUSED', `the backlog of port ${x.destinationService} on partition ${x.destinationPartition} is full`);
+      return fail(
+        'ECONNREFUSED',
+        `the backlog of port ${x.destinationService} on partition ${x.destinationPartition} is full`,
+        'its process accepts more slowly than it is connected to; retry later, or connect with { retry: { timeoutMs } }',
+      );
     }
     const waiting = listener.waiters.length > 0;
     if (!waiting && this.table.unacceptedCount(target.index) >= this.maxUnaccepted) {
       return fail(
         'ECONNREFUSED',
-        `partition ${x.destinationPartition} already has ${this.maxUnaccepted} connections waiting to be accepted (at most half its channel slots); retry once it accepts some`,
+        `partition ${x.destinationPartition} already has ${this.maxUnaccepted} connections waiting to be accepted (at most half its channel slots)`,
+        'retry once it accepts some, or connect with { retry: { timeoutMs } }',
       );
     }
     const d = this.table.allocate(target.index, x.keyEntry);
-    if (d === NO_ENTRY) return fail('EMFILE', this.noSlotMessage(target));
+    if (d === NO_ENTRY) return this.noSlot(target);
     x.storeKey(d);
     const t = this.table;
     const owner = target.queuePairs[listener.queuePair].process;
@@ -309,10 +314,11 @@ export class ConnectionManager {
     return { ok: true, entry: d };
   }
 
-  noSlotMessage(port: PartitionPort): string {
+  /** The EMFILE of a partition with no free channel slot: what it says to do is its own, not the code's usual advice. */
+  noSlot(port: PartitionPort): ControlFailure {
     return this.table.allRetired(port.index)
-      ? `every channel slot of partition ${port.id} is retired: each carried its last handle generation, and a handle is never reused; create a new machine`
-      : `partition ${port.id} has no free channel slot (channelsPerPartition, ${this.table.slotsPerPartition}): close a channel first, or raise channelsPerPartition`;
+      ? fail('EMFILE', `every channel slot of partition ${port.id} is retired: each carried its last handle generation, and a handle is never reused`, 'create a new machine')
+      : fail('EMFILE', `partition ${port.id} has no free channel slot (channelsPerPartition, ${this.table.slotsPerPartition})`, 'close a channel first, or raise channelsPerPartition in createMachine');
   }
 
   private grant(d: number): ControlResult<ChannelGrant> {

@@ -15,7 +15,7 @@ import type { ConnectionManager, RemoteConnector } from '../connection-manager.j
 import type { KeyTable } from '../key-table.js';
 import type { PartitionPort } from '../partition-port.js';
 import type { NodeLink } from './node-link.js';
-import { isService, type ChannelGrant, type ControlResult } from '../../shared/control-contract.js';
+import { isService, type ChannelGrant, type ControlFailure, type ControlResult } from '../../shared/control-contract.js';
 import { Status, statusName, type ChannelErrorCode } from '../../shared/errors.js';
 import { ConnectionState } from '../../shared/layout.js';
 import { channelMessageLimit, ConnectFrame, isStatedMessageLimit, MAX_GRANTED_WINDOW_BYTES, MAX_STATED_MESSAGE_BYTES, MIN_CHANNEL_WINDOW_BYTES } from '../../shared/link-frames.js';
@@ -73,9 +73,13 @@ function isWindow(window: number): boolean {
   return window >= MIN_CHANNEL_WINDOW_BYTES && window <= MAX_GRANTED_WINDOW_BYTES;
 }
 
-function fail(code: ChannelErrorCode, message: string): { ok: false; code: ChannelErrorCode; message: string } {
-  return { ok: false, code, message };
+/** `todo`: what to do, where the code's usual advice does not fit (EAGAIN's is about a full send ring). */
+function fail(code: ChannelErrorCode, message: string, todo?: string): ControlFailure {
+  return todo === undefined ? { ok: false, code, message } : { ok: false, code, message, todo };
 }
+
+/** What a connect refused for the connects already waiting on a node's answers is to do. */
+const ANSWERS_AWAITED = 'retry once that node has answered some of them (each waits at most 10 × deadAfterMs for its answer)';
 
 export class RemoteConnect implements RemoteConnector {
   private readonly pending = new Map<number, PendingConnect>();
@@ -121,14 +125,14 @@ export class RemoteConnect implements RemoteConnector {
       // By partition id: a run of the partition that ended left its connects waiting too.
       if (p.sourcePartition === port.id) ours++;
     }
-    if (waiting >= MAX_PENDING_PER_LINK) return fail('EAGAIN', `already ${MAX_PENDING_PER_LINK} connects to node ${node} wait for its answer; retry later`);
+    if (waiting >= MAX_PENDING_PER_LINK) return fail('EAGAIN', `already ${MAX_PENDING_PER_LINK} connects to node ${node} wait for its answer`, ANSWERS_AWAITED);
     const t = this.table;
     const e = t.allocate(port.index);
-    if (e === NO_ENTRY) return fail('EMFILE', this.manager.noSlotMessage(port));
+    if (e === NO_ENTRY) return this.manager.noSlot(port);
     // After the slot (allocate() only looks): a partition whose slots all wait on connects still hears EMFILE.
     const perPartition = Math.min(t.slotsPerPartition, MAX_PENDING_PER_PARTITION_PER_LINK);
     if (ours >= perPartition) {
-      return fail('EAGAIN', `partition ${port.id} already has ${ours} connects to node ${node} waiting for its answer (at most ${perPartition}, those whose ends were closed included); retry later`);
+      return fail('EAGAIN', `partition ${port.id} already has ${ours} connects to node ${node} waiting for its answer (at most ${perPartition}, those whose ends were closed included)`, ANSWERS_AWAITED);
     }
     this.keys.generate(e);
     const process = port.queuePairs[qp].process;
