@@ -140,3 +140,69 @@ it('node 1 lying about node 3\'s channel, asking as a partition the policy does 
     for (const m of machines.reverse()) await m.close();
   }
 }, 90_000);
+
+it('node 1\'s certificate presented by two processes: each new connection replaces the last, only node 1\'s channels end, the old one\'s frames reach nothing, node 3\'s channel goes on', async () => {
+  const machines: Machine[] = [];
+  const peers: HostilePeer[] = [];
+  try {
+    const c = await createMachine({
+      wait: 'sleep',
+      testHooks: true,
+      partitions: [{ id: 1, os: HOSTILE_OS }],
+      node: { id: 3, listen: { host: LOOPBACK, port: 0 }, peers: [{ id: 2 }], tls: certs.tls(3), deadAfterMs: 5000 },
+    });
+    machines.push(c);
+    const a = await createMachine({
+      wait: 'sleep',
+      testHooks: true,
+      partitions: [{ id: 1, os: HOSTILE_OS }],
+      node: { id: 2, listen: { host: LOOPBACK, port: 0 }, peers: [{ id: 1 }, { id: 3, host: LOOPBACK, port: c.listening!.port }], tls: certs.tls(2), deadAfterMs: 5000 },
+    });
+    machines.push(a);
+    const linkTo = (node: number) => a.stats().links!.find((l) => l.node === node)!;
+    const first = await HostilePeer.dial(a.listening!.port, certs.tls(1));
+    peers.push(first);
+    await waitFor('both links up', () => linkTo(1).state === 'up' && linkTo(3).state === 'up');
+    const aOs = a.partition(1).os as any;
+    const cOs = c.partition(1).os as any;
+    expect(await aOs.open(0)).toMatchObject({ ok: true });
+    expect(await cOs.open(0)).toMatchObject({ ok: true });
+    expect(await cOs.listen(0, PORT)).toMatchObject({ ok: true });
+    expect(await aOs.listen(0, PORT)).toMatchObject({ ok: true });
+    const toC = await aOs.call('connectNode', 0, 3, 1, PORT);
+    const atC = await cOs.accept(0, PORT);
+    expect(atC).toMatchObject({ ok: true });
+
+    // The first process opens a channel into node 2's partition, which accepts it.
+    const opened = await first.openChannel({ request: 1, sourcePartition: 1, sourceProcess: 1, partition: 1, port: PORT, sourceChannel: 50 });
+    const accepted = await aOs.accept(0, PORT);
+    expect(accepted).toMatchObject({ ok: true, remoteNode: 1 });
+    first.send(first.dataFrame([{ channel: opened.channel, sourcePartition: 1, sequence: 1, key: opened.key, payload: new Uint8Array([1]) }]));
+    expect(await receive(aOs, 1)).toEqual([{ type: RecordType.DATA, channel: accepted.handle, status: Status.OK, bytes: [1] }]);
+
+    // A second process with the same certificate: it replaces the first; the channel ends ELINKDOWN.
+    const second = await HostilePeer.dial(a.listening!.port, certs.tls(1));
+    peers.push(second);
+    await waitFor('the second connection up', () => linkTo(1).ups === 2 && linkTo(1).state === 'up');
+    expect(await receive(aOs, 1)).toEqual([{ type: RecordType.END, channel: accepted.handle, status: Status.ELINKDOWN, bytes: [] }]);
+    // The first goes on writing on its old channel: node 2 reads nothing of its socket any more.
+    first.send(first.dataFrame([{ channel: opened.channel, sourcePartition: 1, sequence: 2, key: opened.key, payload: new Uint8Array([2]) }]));
+    second.send(second.dataFrame([{ channel: opened.channel, sourcePartition: 1, sequence: 2, key: opened.key, payload: new Uint8Array([3]) }]));
+    // The second's run names a channel that ended with the first connection (no CLOSE was written for it): unknown.
+    await waitFor('the second\'s run on the old channel counted', () => linkTo(1).violations.unknownChannel === 1);
+
+    // Node 3's channel carries every message both ways meanwhile.
+    for (let i = 0; i < 20; i++) expect(await aOs.send(0, toC.handle, [i, 2])).toEqual(expect.any(Number));
+    for (let i = 0; i < 20; i++) expect(await cOs.send(0, atC.handle, [i, 3])).toEqual(expect.any(Number));
+    expect(await receive(cOs, 20)).toEqual(Array.from({ length: 20 }, (_, i) => ({ type: RecordType.DATA, channel: atC.handle, status: Status.OK, bytes: [i, 2] })));
+    expect(await receive(aOs, 20)).toEqual(Array.from({ length: 20 }, (_, i) => ({ type: RecordType.DATA, channel: toC.handle, status: Status.OK, bytes: [i, 3] })));
+    expect(await aOs.readReceive(0)).toEqual([]);
+    expect(linkTo(1)).toMatchObject({ state: 'up', ups: 2, downs: 1, messagesReceived: 1 });
+    expect(linkTo(1).violations).toMatchObject({ total: 1, unknownChannel: 1 });
+    expect(linkTo(3)).toMatchObject({ state: 'up', ups: 1, downs: 0, messagesSent: 20, messagesReceived: 20 });
+    expect(linkTo(3).violations.total).toBe(0);
+  } finally {
+    for (const p of peers) p.close();
+    for (const m of machines.reverse()) await m.close();
+  }
+}, 90_000);
