@@ -15,6 +15,9 @@
  * - Node 1 dropping its link: only the channel to node 1 ends (ELINKDOWN, in one END), its
  *   unacknowledged sends fail in one completion; the channel to node 3 goes on, its link counts
  *   no down.
+ * - Node 1's certificate presented by two processes, one after the other.
+ * - Node 1 granting a 64 KiB window and acknowledging nothing, while one process of node 2 streams
+ *   to it and writes to node 3 (case 52's hold, across nodes): node 3 gets every message.
  */
 import { afterAll, expect, it } from 'vitest';
 import { createMachine, type Machine } from 'lparlink';
@@ -203,6 +206,50 @@ it('node 1\'s certificate presented by two processes: each new connection replac
     expect(linkTo(3).violations.total).toBe(0);
   } finally {
     for (const p of peers) p.close();
+    for (const m of machines.reverse()) await m.close();
+  }
+}, 90_000);
+
+it('node 1 granting a 64 KiB window and acknowledging nothing holds back only its own channel: the same process\'s channel to node 3 gets every message', async () => {
+  const machines: Machine[] = [];
+  let peer: HostilePeer | undefined;
+  const COUNT = 50;
+  try {
+    const c = await createMachine({
+      wait: 'sleep',
+      partitions: [{ id: 1 }],
+      node: { id: 3, listen: { host: LOOPBACK, port: 0 }, peers: [{ id: 2 }], tls: certs.tls(3), deadAfterMs: 5000 },
+    });
+    machines.push(c);
+    const a = await createMachine({
+      wait: 'sleep',
+      partitions: [{ id: 1 }],
+      node: { id: 2, listen: { host: LOOPBACK, port: 0 }, peers: [{ id: 1 }, { id: 3, host: LOOPBACK, port: c.listening!.port }], tls: certs.tls(2), deadAfterMs: 5000 },
+    });
+    machines.push(a);
+    peer = await HostilePeer.dial(a.listening!.port, certs.tls(1));
+    const linkTo = (node: number) => a.stats().links!.find((l) => l.node === node)!;
+    await waitFor('both links up', () => linkTo(1).state === 'up' && linkTo(3).state === 'up');
+    const roles = new URL('../fixtures/security/attack17a-roles.mjs', import.meta.url);
+    const receiver = await c.partition(1).spawn(roles, { role: 'receive', port: PORT, count: COUNT });
+    const sender = await a.partition(1).spawn(roles, { role: 'twoNodes', slow: 1, honest: 3, port: PORT, slowSize: 4096, count: COUNT, settleMs: 300 });
+    sender.result.catch(() => {});
+    const connect = await peer.next((f) => f.type === F.FrameType.CONNECT, 'the stream\'s CONNECT');
+    const ok = peer.connectOkFrame(connect.bytes.readUInt32LE(F.ConnectFrame.REQUEST_OFFSET), 40, 1);
+    ok.writeUInt32LE(64 * 1024, F.ConnectOkFrame.WINDOW_OFFSET);
+    peer.send(ok);
+
+    expect(await receiver.result).toEqual(Array.from({ length: COUNT }, (_, i) => i));
+    expect(await sender.result).toMatchObject({ toHonest: COUNT });
+    // 64 KiB of 4 KiB messages (each 4104 window bytes: 15) reached node 1; the rest waits, some of it held.
+    expect(peer.dataMessages(40)).toBe(15);
+    expect(linkTo(1)).toMatchObject({ state: 'up', downs: 0 });
+    expect(linkTo(1).heldBytes).toBeGreaterThan(0);
+    expect(linkTo(1).violations.total).toBe(0);
+    expect(linkTo(3)).toMatchObject({ state: 'up', downs: 0, messagesSent: COUNT });
+    expect(a.stats().partitions[0].sendErrors).toBe(0);
+  } finally {
+    peer?.close();
     for (const m of machines.reverse()) await m.close();
   }
 }, 90_000);
