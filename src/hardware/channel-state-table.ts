@@ -234,6 +234,35 @@ export class ChannelStateTable {
     return n;
   }
 
+  /** The other node whose connects hold more than half of this partition's ends waiting in a backlog, or 0 (none does). */
+  nodeHoldingMostUnaccepted(partitionIndex: number): number {
+    const first = partitionIndex * this.slotsPerPartition;
+    // The majority vote: the one candidate that can hold more than half, then its count.
+    let candidate = 0;
+    let lead = 0;
+    for (let e = first; e < first + this.slotsPerPartition; e++) {
+      if (this.unaccepted[e] === 0) continue;
+      if (lead === 0) candidate = this.remoteNode[e];
+      lead += this.remoteNode[e] === candidate ? 1 : -1;
+    }
+    if (candidate === 0) return 0;
+    let held = 0;
+    let all = 0;
+    for (let e = first; e < first + this.slotsPerPartition; e++) {
+      all += this.unaccepted[e];
+      if (this.remoteNode[e] === candidate) held += this.unaccepted[e];
+    }
+    return 2 * held > all ? candidate : 0;
+  }
+
+  /** Ends of this partition waiting in a listener's backlog whose other end is on `node` (not 0). */
+  unacceptedFromNode(partitionIndex: number, node: number): number {
+    const first = partitionIndex * this.slotsPerPartition;
+    let n = 0;
+    for (let e = first; e < first + this.slotsPerPartition; e++) if (this.remoteNode[e] === node) n += this.unaccepted[e];
+    return n;
+  }
+
   /** True when every slot of this partition has retired (connects then fail EMFILE, saying so). */
   allRetired(partitionIndex: number): boolean {
     const first = partitionIndex * this.slotsPerPartition;

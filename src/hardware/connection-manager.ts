@@ -83,6 +83,15 @@ export class ConnectionManager {
    * and accepts need.
    */
   private readonly maxUnaccepted: number;
+  /**
+   * Per partition index: the other node whose connects held more than half of the places waiting
+   * to be accepted when someone else's connect found them all taken (0: none). Until someone else's
+   * connect gets in, that node's connects take no place an accept frees while they hold half of
+   * them: a node that answers each refusal and each close with another CONNECT took every freed
+   * place within a round trip, and every other node's and partition's connects, retried, found the
+   * backlog full for as long as it went on (THREATS case 112).
+   */
+  private readonly heldBackNode: number[];
 
   constructor(
     private readonly ports: PartitionPort[],
@@ -98,6 +107,7 @@ export class ConnectionManager {
   ) {
     this.listenerCount = ports.map(() => 0);
     this.acceptCount = ports.map(() => 0);
+    this.heldBackNode = ports.map(() => 0);
     this.maxUnaccepted = Math.max(1, table.slotsPerPartition >>> 1);
     engine.onDetach = (qp) => this.dropListeners(qp.port, qp.index);
   }
@@ -290,14 +300,25 @@ export class ConnectionManager {
     }
     const waiting = listener.waiters.length > 0;
     if (!waiting && this.table.unacceptedCount(target.index) >= this.maxUnaccepted) {
+      const hog = this.table.nodeHoldingMostUnaccepted(target.index);
+      if (hog !== 0 && hog !== x.sourceNode) this.heldBackNode[target.index] = hog;
       return fail(
         'ECONNREFUSED',
         `partition ${x.destinationPartition} already has ${this.maxUnaccepted} connections waiting to be accepted (at most half its channel slots)`,
         'retry once it accepts some, or connect with { retry: { timeoutMs } }',
       );
     }
+    if (!waiting && x.sourceNode !== 0 && x.sourceNode === this.heldBackNode[target.index] && 2 * this.table.unacceptedFromNode(target.index, x.sourceNode) >= this.maxUnaccepted) {
+      return fail(
+        'ECONNREFUSED',
+        `partition ${x.destinationPartition} has connections from node ${x.sourceNode} waiting to be accepted in half its backlog or more, and another's connect was refused: its place goes to another first`,
+        'retry once it accepts some, or connect with { retry: { timeoutMs } }',
+      );
+    }
     const d = this.table.allocate(target.index, x.keyEntry);
     if (d === NO_ENTRY) return this.noSlot(target);
+    // Someone else got in: the node held back takes its places as before.
+    if (x.sourceNode !== this.heldBackNode[target.index]) this.heldBackNode[target.index] = 0;
     x.storeKey(d);
     const t = this.table;
     const owner = target.queuePairs[listener.queuePair].process;

@@ -59,9 +59,10 @@ export interface RemoteEnds {
    */
   sendNext(e: number, src: RingConsumer, payload: number, bytes: number): boolean;
   /**
-   * Why send() took nothing of `e`'s message of `bytes`: true when the channel's window is spent or
-   * messages of it wait aside already (hold() may keep it); false when the link is (its batch
-   * full, congested or down), which holds back every channel over it alike.
+   * Why send() took nothing of `e`'s message of `bytes`: true when the channel's window is spent,
+   * messages of it wait aside already, or its link is congested (hold() may keep it: a link that
+   * its peer does not read must not hold back the process's channels to other nodes, THREATS
+   * case 111); false when the link is down.
    */
   waitsForWindow(e: number, bytes: number): boolean;
   /**

@@ -204,7 +204,11 @@ export class LinkedChannels implements RemoteEnds {
     if (this.heldFor[e] !== undefined) return true;
     const t = this.table;
     const link = this.linkOf[t.remoteNode[e]];
-    return link !== undefined && link.up && this.windowShut(e, messageBytes(bytes));
+    // A congested link waits as a spent window does (THREATS case 111): its peer chooses how long
+    // (a node that grants a large window and stops reading its socket keeps it congested for good),
+    // so a SEND of it that has other work of its process behind it is held, and that work (a
+    // channel to another node) goes on. The drain wakes the engine, whose round sends what is held.
+    return link !== undefined && link.up && (link.isCongested || this.windowShut(e, messageBytes(bytes)));
   }
 
   /** Whether `cost` window bytes more of `e` would pass the window its peer granted (one message alone always fits). */

@@ -93,6 +93,11 @@ export class NodeLink {
     return this.state === LinkState.UP;
   }
 
+  /** Past CONGESTION_BYTES queued on the socket: message() takes nothing until it drains. */
+  get isCongested(): boolean {
+    return this.congested;
+  }
+
   /** An authenticated socket carries this link from now on (a newer one replaces an older); `first`: bytes already read from it. */
   attach(socket: TLSSocket, sink: FrameSink, first?: Uint8Array): void {
     if (this.socket !== undefined) this.down('replaced by a newer connection from the same node');
