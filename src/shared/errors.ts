@@ -153,14 +153,15 @@ export function channelErrorFromStatus(status: number, detail: string): ChannelE
 }
 
 /**
- * `text` with control characters (C0, DEL, C1, and the bidirectional overrides) written as escapes,
+ * `text` with control characters (C0, DEL, C1, and the bidirectional marks, embeddings, overrides
+ * and isolates: U+061C, U+200E/F, U+202A–E, U+2066–9, the Trojan Source list) written as escapes,
  * for what goes to the operator's terminal and holds a partition's words. A function's name, its
  * file's URL (`lparlink profile`, THREATS case 71) and a program's error (the library's warnings,
  * case 74) are a partition's program's to choose: raw, they set the terminal's title, cleared its
  * screen, or hid what followed.
  */
 export function escapeControls(text: string): string {
-  return text.replace(/[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, (c) => {
+  return text.replace(/[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, (c) => {
     const code = c.charCodeAt(0);
     return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16)}`;
   });
