@@ -359,7 +359,9 @@ export class ConnectionManager {
     // A source held back that is refused too (the backlog full again) leaves the others' turn as it is.
     if (this.heldBack[index].has(refused)) return;
     const holding = this.table.unacceptedBySource(index);
-    const share = Math.floor(this.maxUnaccepted / (holding.size + (holding.has(refused) ? 0 : 1)));
+    // At least one: a source held back whose places were all accepted may always take one more,
+    // even if the one refused never comes back (with more sources than places the even split is 0).
+    const share = Math.max(1, Math.floor(this.maxUnaccepted / (holding.size + (holding.has(refused) ? 0 : 1))));
     const above = new Set<number>();
     for (const [source, places] of holding) if (source !== refused && places > share) above.add(source);
     if (above.size === 0) return;
