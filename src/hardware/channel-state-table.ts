@@ -7,6 +7,9 @@ import { ConnectionState, handleSlotBits, lastHandleGeneration } from '../shared
 
 export const NO_ENTRY = -1;
 
+/** `sourceOf` for a partition of this node: above every node id, so the two never meet. */
+export const LOCAL_SOURCE = 0x10000;
+
 /**
  * Table-private state of a slot whose generations ran out: never allocated again, so no handle it
  * ever carried can name a channel again (THREATS case 28). Never written to a connection table.
@@ -234,32 +237,32 @@ export class ChannelStateTable {
     return n;
   }
 
-  /** The other node whose connects hold more than half of this partition's ends waiting in a backlog, or 0 (none does). */
-  nodeHoldingMostUnaccepted(partitionIndex: number): number {
-    const first = partitionIndex * this.slotsPerPartition;
-    // The majority vote: the one candidate that can hold more than half, then its count.
-    let candidate = 0;
-    let lead = 0;
-    for (let e = first; e < first + this.slotsPerPartition; e++) {
-      if (this.unaccepted[e] === 0) continue;
-      if (lead === 0) candidate = this.remoteNode[e];
-      lead += this.remoteNode[e] === candidate ? 1 : -1;
-    }
-    if (candidate === 0) return 0;
-    let held = 0;
-    let all = 0;
-    for (let e = first; e < first + this.slotsPerPartition; e++) {
-      all += this.unaccepted[e];
-      if (this.remoteNode[e] === candidate) held += this.unaccepted[e];
-    }
-    return 2 * held > all ? candidate : 0;
+  /**
+   * Who a waiting end's connect came from, as one number: another node (1 to 65535; all its
+   * partitions are one source, since the node alone is attested, never a frame's partition id),
+   * or a partition of this node (LOCAL_SOURCE + its id).
+   */
+  sourceOf(entry: number): number {
+    return this.remoteNode[entry] !== 0 ? this.remoteNode[entry] : LOCAL_SOURCE + this.remotePartition[entry];
   }
 
-  /** Ends of this partition waiting in a listener's backlog whose other end is on `node` (not 0). */
-  unacceptedFromNode(partitionIndex: number, node: number): number {
+  /** Ends of this partition waiting in a listener's backlog, counted per source (`sourceOf`). */
+  unacceptedBySource(partitionIndex: number): Map<number, number> {
+    const first = partitionIndex * this.slotsPerPartition;
+    const held = new Map<number, number>();
+    for (let e = first; e < first + this.slotsPerPartition; e++) {
+      if (this.unaccepted[e] === 0) continue;
+      const source = this.sourceOf(e);
+      held.set(source, (held.get(source) ?? 0) + 1);
+    }
+    return held;
+  }
+
+  /** Ends of this partition waiting in a listener's backlog whose connect came from `source` (`sourceOf`). */
+  unacceptedFromSource(partitionIndex: number, source: number): number {
     const first = partitionIndex * this.slotsPerPartition;
     let n = 0;
-    for (let e = first; e < first + this.slotsPerPartition; e++) if (this.remoteNode[e] === node) n += this.unaccepted[e];
+    for (let e = first; e < first + this.slotsPerPartition; e++) if (this.unaccepted[e] !== 0 && this.sourceOf(e) === source) n++;
     return n;
   }
 

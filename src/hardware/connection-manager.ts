@@ -5,7 +5,7 @@
  * policy allows the pair, someone listens) and stores the key. A second
  * hardware unit would receive the same KeyExchange over a hardware link.
  */
-import { ChannelStateTable, NO_ENTRY } from './channel-state-table.js';
+import { ChannelStateTable, LOCAL_SOURCE, NO_ENTRY } from './channel-state-table.js';
 import { Counters } from './counters.js';
 import { Engine } from './engine.js';
 import { KeyTable } from './key-table.js';
@@ -69,6 +69,13 @@ export interface RemoteConnector {
   partitionDown(partitionIndex: number): void;
 }
 
+const NOBODY_HELD_BACK: ReadonlySet<number> = new Set();
+
+/** Who a connect comes from, as ChannelStateTable.sourceOf names the end it opens. */
+function sourceOfConnect(x: KeyExchange): number {
+  return x.sourceNode !== 0 ? x.sourceNode : LOCAL_SOURCE + x.sourcePartition;
+}
+
 export class ConnectionManager {
   private readonly listeners = new Map<string, Listener>();
   /** Set on a node: connects to other nodes go through it. */
@@ -84,14 +91,18 @@ export class ConnectionManager {
    */
   private readonly maxUnaccepted: number;
   /**
-   * Per partition index: the other node whose connects held more than half of the places waiting
-   * to be accepted when someone else's connect found them all taken (0: none). Until someone else's
-   * connect gets in, that node's connects take no place an accept frees while they hold half of
-   * them: a node that answers each refusal and each close with another CONNECT took every freed
-   * place within a round trip, and every other node's and partition's connects, retried, found the
-   * backlog full for as long as it went on (THREATS case 112).
+   * Per partition index: the sources (ChannelStateTable.sourceOf: another node, or a partition of
+   * this node) whose connects held more than their share of the places waiting to be accepted when
+   * someone else's connect found them all taken, and that share (the places split evenly among
+   * the sources holding some and the one refused). Until someone else's connect gets in, their
+   * connects take no place an accept frees while they hold their share or more. A node that answers
+   * each refusal and each close with another CONNECT took every freed place within a round trip
+   * (THREATS case 112), and so did two such nodes between them, each holding about half, neither
+   * more (case 113): every other source's connects, retried, found the backlog full for as long as
+   * it went on.
    */
-  private readonly heldBackNode: number[];
+  private readonly heldBack: Array<ReadonlySet<number>>;
+  private readonly heldBackShare: number[];
 
   constructor(
     private readonly ports: PartitionPort[],
@@ -107,7 +118,8 @@ export class ConnectionManager {
   ) {
     this.listenerCount = ports.map(() => 0);
     this.acceptCount = ports.map(() => 0);
-    this.heldBackNode = ports.map(() => 0);
+    this.heldBack = ports.map(() => NOBODY_HELD_BACK);
+    this.heldBackShare = ports.map(() => 0);
     this.maxUnaccepted = Math.max(1, table.slotsPerPartition >>> 1);
     engine.onDetach = (qp) => this.dropListeners(qp.port, qp.index);
   }
@@ -300,25 +312,26 @@ export class ConnectionManager {
     }
     const waiting = listener.waiters.length > 0;
     if (!waiting && this.table.unacceptedCount(target.index) >= this.maxUnaccepted) {
-      const hog = this.table.nodeHoldingMostUnaccepted(target.index);
-      if (hog !== 0 && hog !== x.sourceNode) this.heldBackNode[target.index] = hog;
+      this.holdBackAbove(target.index, sourceOfConnect(x));
       return fail(
         'ECONNREFUSED',
         `partition ${x.destinationPartition} already has ${this.maxUnaccepted} connections waiting to be accepted (at most half its channel slots)`,
         'retry once it accepts some, or connect with { retry: { timeoutMs } }',
       );
     }
-    if (!waiting && x.sourceNode !== 0 && x.sourceNode === this.heldBackNode[target.index] && 2 * this.table.unacceptedFromNode(target.index, x.sourceNode) >= this.maxUnaccepted) {
+    const source = sourceOfConnect(x);
+    const held = this.heldBack[target.index];
+    if (!waiting && held.has(source) && this.table.unacceptedFromSource(target.index, source) >= this.heldBackShare[target.index]) {
       return fail(
         'ECONNREFUSED',
-        `partition ${x.destinationPartition} has connections from node ${x.sourceNode} waiting to be accepted in half its backlog or more, and another's connect was refused: its place goes to another first`,
+        `partition ${x.destinationPartition} has connections from ${x.sourceNode === 0 ? `partition ${x.sourcePartition}` : `node ${x.sourceNode}`} waiting to be accepted in their share of its backlog or more (${this.heldBackShare[target.index]}), and another's connect was refused: its place goes to another first`,
         'retry once it accepts some, or connect with { retry: { timeoutMs } }',
       );
     }
     const d = this.table.allocate(target.index, x.keyEntry);
     if (d === NO_ENTRY) return this.noSlot(target);
-    // Someone else got in: the node held back takes its places as before.
-    if (x.sourceNode !== this.heldBackNode[target.index]) this.heldBackNode[target.index] = 0;
+    // Someone else got in: the sources held back take their places as before.
+    if (!held.has(source)) this.heldBack[target.index] = NOBODY_HELD_BACK;
     x.storeKey(d);
     const t = this.table;
     const owner = target.queuePairs[listener.queuePair].process;
@@ -333,6 +346,27 @@ export class ConnectionManager {
       t.unaccepted[d] = 1;
     }
     return { ok: true, entry: d };
+  }
+
+  /**
+   * `refused`'s connect found partition `index`'s backlog full: hold back every other source that
+   * holds more than its share (the places split evenly among the sources holding some and
+   * `refused`), so that a freed place goes to one that holds less. One source alone asking keeps
+   * its places (case 39's half); one that holds everything against another is held back to half,
+   * as case 112 did. Control path only: two loops over the partition's slots.
+   */
+  private holdBackAbove(index: number, refused: number): void {
+    // A source held back that is refused too (the backlog full again) leaves the others' turn as it is.
+    if (this.heldBack[index].has(refused)) return;
+    const holding = this.table.unacceptedBySource(index);
+    // At least one: a source held back whose places were all accepted may always take one more,
+    // even if the one refused never comes back (with more sources than places the even split is 0).
+    const share = Math.max(1, Math.floor(this.maxUnaccepted / (holding.size + (holding.has(refused) ? 0 : 1))));
+    const above = new Set<number>();
+    for (const [source, places] of holding) if (source !== refused && places > share) above.add(source);
+    if (above.size === 0) return;
+    this.heldBack[index] = above;
+    this.heldBackShare[index] = share;
   }
 
   /** The EMFILE of a partition with no free channel slot: what it says to do is its own, not the code's usual advice. */
