@@ -11,7 +11,7 @@
 import { afterAll, expect, it } from 'vitest';
 import { createMachine, type Machine } from 'lparlink';
 import { makeCertificates } from './certs.js';
-import { F, HostilePeer, PEER_MAX_MESSAGE_BYTES, PEER_WINDOW_BYTES } from './hostile-peer.js';
+import { F, HostilePeer } from './hostile-peer.js';
 import { LOOPBACK } from './pair.js';
 import { HOSTILE_OS, waitFor } from '../security/harness.js';
 
@@ -23,18 +23,9 @@ const ACCEPTS = 240;
 /** CONNECTs node 1 keeps in flight: more than the backlog takes, so some are always refused and sent again. */
 const IN_FLIGHT = 40;
 
+/** A CONNECT to partition 1's port PORT, from partition 1, with a key made of the request's low byte. */
 function connectFrame(peer: HostilePeer, request: number): Buffer {
-  const b = peer.frame(F.FrameType.CONNECT, F.ConnectFrame.BYTES);
-  b.writeUInt32LE(request, F.ConnectFrame.REQUEST_OFFSET);
-  b.fill(request & 0xff, F.ConnectFrame.KEY_OFFSET, F.ConnectFrame.KEY_OFFSET + F.LINK_KEY_BYTES);
-  b.writeUInt32LE(1, F.ConnectFrame.SOURCE_PARTITION_OFFSET);
-  b.writeUInt32LE(1, F.ConnectFrame.SOURCE_PROCESS_OFFSET);
-  b.writeUInt32LE(1, F.ConnectFrame.DESTINATION_PARTITION_OFFSET);
-  b.writeUInt32LE(PORT, F.ConnectFrame.DESTINATION_SERVICE_OFFSET);
-  b.writeUInt32LE(1000 + request, F.ConnectFrame.SOURCE_CHANNEL_OFFSET);
-  b.writeUInt32LE(PEER_WINDOW_BYTES, F.ConnectFrame.WINDOW_OFFSET);
-  b.writeUInt32LE(PEER_MAX_MESSAGE_BYTES, F.ConnectFrame.MAX_MESSAGE_OFFSET);
-  return b;
+  return peer.connectFrame({ request, key: new Uint8Array(F.LINK_KEY_BYTES).fill(request & 0xff), sourcePartition: 1, sourceProcess: 1, partition: 1, port: PORT, sourceChannel: 1000 + request });
 }
 
 it('113: two nodes that keep a listener\'s backlog full between them take at most their shares: a third node\'s connects still get in', async () => {

@@ -150,12 +150,11 @@ export class HostilePeer {
     return b;
   }
 
-  /** Claim 1 from the peer's side: a new key and both ends' ids; resolves with the acceptor's answer. */
-  async openChannel(o: { request: number; sourcePartition: number; sourceProcess: number; partition: number; port: number; sourceChannel: number }): Promise<{ key: Buffer; channel: number; process: number }> {
-    const key = randomBytes(F.LINK_KEY_BYTES);
+  /** A CONNECT frame (claim 1 from the peer's side) with `key`, the peer's usual window and largest message. */
+  connectFrame(o: { request: number; key: Uint8Array; sourcePartition: number; sourceProcess: number; partition: number; port: number; sourceChannel: number }): Buffer {
     const b = this.frame(F.FrameType.CONNECT, F.ConnectFrame.BYTES);
     b.writeUInt32LE(o.request, F.ConnectFrame.REQUEST_OFFSET);
-    key.copy(b, F.ConnectFrame.KEY_OFFSET);
+    b.set(o.key, F.ConnectFrame.KEY_OFFSET);
     b.writeUInt32LE(o.sourcePartition, F.ConnectFrame.SOURCE_PARTITION_OFFSET);
     b.writeUInt32LE(o.sourceProcess, F.ConnectFrame.SOURCE_PROCESS_OFFSET);
     b.writeUInt32LE(o.partition, F.ConnectFrame.DESTINATION_PARTITION_OFFSET);
@@ -163,7 +162,13 @@ export class HostilePeer {
     b.writeUInt32LE(o.sourceChannel, F.ConnectFrame.SOURCE_CHANNEL_OFFSET);
     b.writeUInt32LE(PEER_WINDOW_BYTES, F.ConnectFrame.WINDOW_OFFSET);
     b.writeUInt32LE(PEER_MAX_MESSAGE_BYTES, F.ConnectFrame.MAX_MESSAGE_OFFSET);
-    this.send(b);
+    return b;
+  }
+
+  /** Claim 1 from the peer's side: a new key and both ends' ids; resolves with the acceptor's answer. */
+  async openChannel(o: { request: number; sourcePartition: number; sourceProcess: number; partition: number; port: number; sourceChannel: number }): Promise<{ key: Buffer; channel: number; process: number }> {
+    const key = randomBytes(F.LINK_KEY_BYTES);
+    this.send(this.connectFrame({ ...o, key }));
     const answer = await this.next(
       (f) => (f.type === F.FrameType.CONNECT_OK && f.bytes.readUInt32LE(F.ConnectOkFrame.REQUEST_OFFSET) === o.request) ||
         (f.type === F.FrameType.CONNECT_REFUSED && f.bytes.readUInt32LE(F.ConnectRefusedFrame.REQUEST_OFFSET) === o.request),
