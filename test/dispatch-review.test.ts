@@ -6,12 +6,12 @@
  * flooder's own earlier round trips, and not those of a thread that spins beside them.
  */
 import { spawn } from 'node:child_process';
-import { Worker } from 'node:worker_threads';
 import { getPriority } from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Counters } from '../src/hardware/counters.js';
 import { DEMOTED_NICE, DispatchPriority } from '../src/hardware/dispatch-priority.js';
 import type { PartitionPort } from '../src/hardware/partition-port.js';
+import { startThread, stopThreads } from './kernel-threads.js';
 
 const possible = DispatchPriority.available();
 
@@ -24,21 +24,7 @@ interface FakePort {
   queuePairs: never[];
 }
 
-const workers: Worker[] = [];
-
-/** A worker of this process that reports its kernel id and then idles, or spins when `spin`. */
-async function startThread(spin = false): Promise<number> {
-  const code = `
-    const { parentPort } = require('node:worker_threads');
-    const tid = Number(require('node:fs').readlinkSync('/proc/thread-self').split('/')[2]);
-    parentPort.postMessage(tid);
-    ${spin ? 'for (;;);' : 'setInterval(() => {}, 1000);'}`;
-  const worker = new Worker(code, { eval: true });
-  workers.push(worker);
-  return new Promise<number>((resolve) => worker.once('message', resolve));
-}
-
-afterEach(() => Promise.all(workers.splice(0).map((w) => w.terminate())));
+afterEach(stopThreads);
 
 /**
  * A review set-up with threads of its own: port 0's thread (`thread`, the one a review lowers) and

@@ -12,7 +12,6 @@
  * partition writes them; the round trips are the review's counts, moved by hand; each port's
  * thread word names a real idle thread of this process, whose nice value the kernel reports.
  */
-import { Worker } from 'node:worker_threads';
 import { getPriority } from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Hardware } from '../../src/hardware/hardware.js';
@@ -24,21 +23,9 @@ import { queuePairRings } from '../../src/shared/port.js';
 import { FULL, RingConsumer, RingProducer } from '../../src/shared/ring.js';
 import { allocateTraceRing } from '../../src/shared/trace-ring.js';
 import { takeAnswers } from '../completion-answers.js';
+import { startThread, stopThreads } from '../kernel-threads.js';
 
-const workers: Worker[] = [];
-
-/** A worker of this process that reports its kernel thread id and then idles. */
-async function startThread(): Promise<number> {
-  const code = `
-    const { parentPort } = require('node:worker_threads');
-    parentPort.postMessage(Number(require('node:fs').readlinkSync('/proc/thread-self').split('/')[2]));
-    setInterval(() => {}, 1000);`;
-  const worker = new Worker(code, { eval: true });
-  workers.push(worker);
-  return new Promise<number>((resolve) => worker.once('message', resolve));
-}
-
-afterEach(() => Promise.all(workers.splice(0).map((w) => w.terminate())));
+afterEach(stopThreads);
 
 describe.runIf(DispatchPriority.available())('100: a traced flood names its drain as an untraced one does (attack run 14a)', () => {
   it.each([false, true])('traced %s: the flood saturates, names its drain, and the drain goes down with the lowered flooder', async (traced) => {
