@@ -13,6 +13,7 @@ export type { Program, ProgramModule, ProgramRef, ProgramArgs, ProgramResult, Pr
 export type { SpawnOptions } from './spawn-options.js';
 export { DEFAULTS } from './options.js';
 export type { PartitionStats } from './shared/counter-block.js';
+export type { ChannelStats } from './shared/channel-counter-block.js';
 export { ChannelError, MachineError, LayoutError } from './shared/errors.js';
 export type { ChannelErrorCode, MachineErrorCode } from './shared/errors.js';
 export type { Process, Listener, ConnectionEntry, ConnectionStateName, ConnectTarget } from './partitions/process.js';

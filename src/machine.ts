@@ -9,6 +9,7 @@ import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { DEFAULTS, resolveMachineOptions, type MachineOptions } from './options.js';
 import { dialsPeer, type HardwareBoot, type ResolvedOptions } from './shared/boot.js';
 import { counterBytes, readPartitionStats, type PartitionStats } from './shared/counter-block.js';
+import { channelCounterBytes, readChannelStats, type ChannelStats } from './shared/channel-counter-block.js';
 import { nodeEndpoint, wrap, type Remote } from './shared/control-plane.js';
 import { describeValue, escapeControls, MachineError } from './shared/errors.js';
 import { AnswerLedger, KeepAlive } from './keep-alive.js';
@@ -28,8 +29,11 @@ import { checkLinkUpOptions, whyNotUp, type LinkUpOptions } from './link-wait.js
 
 /** What {@link Machine.stats} returns: the hardware's counters, one entry per partition in option order. */
 export interface MachineStats {
-  /** One block of counters per partition; see {@link PartitionStats} for each counter. */
-  partitions: PartitionStats[];
+  /**
+   * One block of counters per partition; see {@link PartitionStats} for each counter. `channels`:
+   * the partition's channel ends in use now, each with its own counts ({@link ChannelStats}).
+   */
+  partitions: Array<PartitionStats & { channels: ChannelStats[] }>;
   /** On a node: one entry per peer in `node.peers` order (see {@link LinkStats}); empty otherwise. */
   links: LinkStats[];
   /**
@@ -218,6 +222,8 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
   private hardwareDown: MachineError | undefined;
   private readonly byId = new Map<number, PartitionHandle>();
   private readonly counters: Float64Array;
+  private readonly channelWords: Uint32Array;
+  private readonly channelValues: Float64Array;
   private closed: Promise<void> | undefined;
   /** Operator-only hardware hooks for security tests; `undefined` unless created with `testHooks: true`. */
   readonly hooks: TestHooks | undefined;
@@ -244,6 +250,7 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
     readonly options: ResolvedOptions,
     private readonly hardware: Worker,
     counters: SharedArrayBuffer,
+    channelCounters: SharedArrayBuffer,
     hardwareTraceRing?: SharedArrayBuffer,
     linkCounters?: SharedArrayBuffer,
   ) {
@@ -255,6 +262,8 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
       this.tracing.add('hardware-0', hardware.threadId, undefined, hardwareTraceRing);
     }
     this.counters = new Float64Array(counters);
+    this.channelWords = new Uint32Array(channelCounters);
+    this.channelValues = new Float64Array(channelCounters);
     this.linkCounters = new Float64Array(linkCounters ?? new ArrayBuffer(0));
     hardware.on('message', (m: unknown) => {
       if (!isLinkEvent(m)) return;
@@ -352,7 +361,10 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
   stats(): MachineStats {
     const peers = this.options.node?.peers ?? [];
     return {
-      partitions: this.partitions.map((p) => readPartitionStats(this.counters, p.index, p.id, p.name)),
+      partitions: this.partitions.map((p) => ({
+        ...readPartitionStats(this.counters, p.index, p.id, p.name),
+        channels: readChannelStats(this.channelWords, this.channelValues, p.index, this.options.geometry.channelSlots),
+      })),
       links: peers.map((peer, i) => {
         const link = readLinkStats(this.linkCounters, i, peer.id, dialsPeer(this.options.node!, peer));
         // Closing ends every link, and a link still connecting never had a socket to go down with
@@ -646,11 +658,12 @@ export async function createMachine(options: MachineOptions): Promise<Machine> {
   const { options: resolved, tls } = resolveMachineOptions(options);
   const ports = resolved.partitions.map((p) => allocatePort(resolved.geometry, p.id));
   const counters = new SharedArrayBuffer(counterBytes(resolved.partitions.length));
+  const channelCounters = new SharedArrayBuffer(channelCounterBytes(resolved.partitions.length, resolved.geometry.channelSlots));
   const channels = resolved.partitions.map(() => new MessageChannel());
   const controlEndpoints = channels.map((c) => c.port1);
   const hardwareTraceRing = resolved.trace === undefined ? undefined : new TraceRecorder(resolved.trace.sample, resolved.trace.records).newRing();
   const threads = resolved.partitions.map(() => new SharedArrayBuffer(THREAD_WORD_BYTES));
-  const boot: HardwareBoot = { options: resolved, controlEndpoints, buffers: { ports, counters, trace: hardwareTraceRing, threads } };
+  const boot: HardwareBoot = { options: resolved, controlEndpoints, buffers: { ports, counters, channels: channelCounters, trace: hardwareTraceRing, threads } };
   // Only the hardware worker receives the node's TLS identity.
   const linkCounters = resolved.node === undefined ? undefined : new SharedArrayBuffer(linkCounterBytes(resolved.node.peers.length));
   if (linkCounters !== undefined && tls !== undefined) boot.link = { tls, counters: linkCounters };
@@ -667,7 +680,7 @@ export async function createMachine(options: MachineOptions): Promise<Machine> {
     throw e;
   }
   recordThreadName(hardware.threadId, 'hardware-0');
-  const machine = new Machine(resolved, hardware, counters, hardwareTraceRing, linkCounters);
+  const machine = new Machine(resolved, hardware, counters, channelCounters, hardwareTraceRing, linkCounters);
   try {
     machine.startPartitions(ports, channels.map((c) => c.port2), threads);
     await machine.keepAlive.during(machine.booted());

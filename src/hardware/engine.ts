@@ -15,6 +15,7 @@
  * against the receiving end's own entry (claim 10).
  */
 import { Counters } from './counters.js';
+import type { ChannelCounters } from './channel-counters.js';
 import { KeptDeliveries } from './kept-deliveries.js';
 import type { KeptMessages } from './kept-messages.js';
 import { ChannelStateTable, NO_ENTRY } from './channel-state-table.js';
@@ -24,7 +25,7 @@ import { WordCopy } from '../shared/copy-words.js';
 import { Stamp } from './stamp.js';
 import { HardwareQueuePair, PartitionPort, QueuePairState } from './partition-port.js';
 import { Status } from '../shared/errors.js';
-import { alignUp, CompletionBody, ConnectionState, CounterSlot, DeliverBody, RecordLayout, RecordType, SendBody, type ViolationKind } from '../shared/layout.js';
+import { alignUp, ChannelCounterLayout, CompletionBody, ConnectionState, CounterSlot, DeliverBody, RecordLayout, RecordType, SendBody, type ViolationKind } from '../shared/layout.js';
 import {
   deliveryBodyBytes,
   QUEUE_PAIR_FAULT,
@@ -165,6 +166,8 @@ export class Engine {
     readonly table: ChannelStateTable,
     readonly keys: KeyTable,
     readonly counters: Counters,
+    /** Each channel end's counts (stats().partitions[i].channels), counted where the partition's are. */
+    readonly channelCounters: ChannelCounters,
     private readonly options: EngineOptions,
   ) {
     this.stamp = new Stamp(table, keys);
@@ -400,6 +403,14 @@ export class Engine {
       values[sender + CounterSlot.BYTES_SENT] += bytes;
       values[receiver + CounterSlot.DELIVERED] += served;
       values[receiver + CounterSlot.BYTES_DELIVERED] += bytes;
+      // And the channel's, both ends, once a run too.
+      const lines = this.channelCounters.values;
+      const out = e * ChannelCounterLayout.SLOTS;
+      const into = qp.lookupDeliveryEntry * ChannelCounterLayout.SLOTS;
+      lines[out + ChannelCounterLayout.SENT] += served;
+      lines[out + ChannelCounterLayout.BYTES_SENT] += bytes;
+      lines[into + ChannelCounterLayout.DELIVERED] += served;
+      lines[into + ChannelCounterLayout.BYTES_DELIVERED] += bytes;
       if (!dqp.receiveDirty) this.markUnpublished(qp, dqp);
       this.runDelivered += served;
       if (tracer !== undefined) tracer.commit(e, handle, first + served - 1);
@@ -452,6 +463,7 @@ export class Engine {
     } while (served < max && ring.pollSeen() === RecordType.SEND);
     this.sentMessages += served;
     this.sentBytes += bytes;
+    if (served > 0) this.channelCounters.sent(e, served, bytes);
     if (tracer !== undefined && served > 0) tracer.commit(e, handle, first + served - 1);
     return served;
   }
@@ -610,6 +622,7 @@ export class Engine {
     qp.lookupEntry = e;
     qp.lookupDestination = dqp;
     qp.lookupDeliveryHandle = deliveryHandle;
+    qp.lookupDeliveryEntry = dqp === undefined ? NO_ENTRY : this.table.peer[e];
   }
 
   /** Stamp, verify and deliver a SEND whose lookups passed, on an end whose other end is on this node. */
@@ -674,6 +687,7 @@ export class Engine {
     if (!remote.send(e, this.stamp, src, payload, bytes)) return remote.waitsForWindow(e, bytes) ? this.holdOrWait(qp, handle, e, src, payload, bytes) : BLOCKED;
     this.sentMessages++;
     this.sentBytes += bytes;
+    this.channelCounters.sent(e, 1, bytes);
     return DONE;
   }
 
@@ -694,6 +708,7 @@ export class Engine {
     if (sent) {
       this.sentMessages++;
       this.sentBytes += bytes;
+      this.channelCounters.sent(e, 1, bytes);
     } else if (!remote.waitsForWindow(e, bytes) || this.holdOrWait(qp, handle, e, src, payload, bytes) === BLOCKED) {
       // A blocked message is retried in a later round: it keeps its number and is recorded then.
       return BLOCKED;
@@ -787,6 +802,8 @@ export class Engine {
     }
     copyPayload(src, payload, rx, writeDelivery(rx.u32, at, deliveryHandle, Status.OK), bytes);
     this.countDelivery(qp, dqp, bytes);
+    this.channelCounters.sent(e, 1, bytes);
+    this.channelCounters.delivered(this.table.peer[e], 1, bytes);
     return DONE;
   }
 
@@ -889,10 +906,19 @@ export class Engine {
       this.counters.sent(this.kept.sender(d), 1, bytes);
       this.counters.delivered(p, 1, bytes);
       this.counters.kept(p, -1);
+      this.countKeptOnChannel(d, bytes);
       if (!this.kept.has(d)) this.nothingKept(d);
     }
     return n;
   };
+
+  /** A kept message reached end `d`'s ring: count it on the channel, and on its sender's end while that end is still this channel's. */
+  private countKeptOnChannel(d: number, bytes: number): void {
+    this.channelCounters.delivered(d, 1, bytes);
+    const e = this.table.peer[d];
+    // Closed since (its slot perhaps another channel's now): counted on its partition alone.
+    if (e !== NO_ENTRY && this.table.peer[e] === d) this.channelCounters.sent(e, 1, bytes);
+  }
 
   /** The live end of `dqp`'s partition that `deliveryHandle` names, owned by `dqp`; NO_ENTRY if none is. */
   private keptEnd(dqp: HardwareQueuePair, deliveryHandle: number): number {

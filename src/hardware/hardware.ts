@@ -8,6 +8,7 @@ import { ChannelStateTable } from './channel-state-table.js';
 import { ConnectionManager } from './connection-manager.js';
 import { bindPartitionControl, PartitionControl } from './control-endpoint.js';
 import { Counters } from './counters.js';
+import { ChannelCounters } from './channel-counters.js';
 import { DispatchPriority } from './dispatch-priority.js';
 import { Engine } from './engine.js';
 import { KeyTable } from './key-table.js';
@@ -24,6 +25,7 @@ export class Hardware {
   readonly table: ChannelStateTable;
   readonly keys: KeyTable;
   readonly counters: Counters;
+  readonly channelCounters: ChannelCounters;
   readonly engine: Engine;
   readonly manager: ConnectionManager;
   readonly scheduler: Scheduler;
@@ -42,11 +44,12 @@ export class Hardware {
   ) {
     const { partitions, geometry } = options;
     const localNode = options.node?.id ?? 0;
-    this.ports = partitions.map((p, i) => new PartitionPort(i, p.id, p.name, geometry, buffers?.ports[i], localNode));
+    this.channelCounters = new ChannelCounters(partitions.length, geometry.channelSlots, buffers?.channels);
+    this.ports = partitions.map((p, i) => new PartitionPort(i, p.id, p.name, geometry, buffers?.ports[i], localNode, this.channelCounters));
     this.table = new ChannelStateTable(partitions.length, geometry.channelSlots);
     this.keys = new KeyTable(partitions.length * geometry.channelSlots, options.testHooks);
     this.counters = new Counters(partitions.length, buffers?.counters);
-    this.engine = new Engine(this.ports, this.table, this.keys, this.counters, {
+    this.engine = new Engine(this.ports, this.table, this.keys, this.counters, this.channelCounters, {
       budgetPerRound: options.budgetPerRound,
       maxMessageBytes: geometry.maxMessageBytes,
       sendRingBytes: geometry.sendRingBytes,
@@ -165,7 +168,8 @@ export class Hardware {
   restartPartition(index: number, controlEndpoint: MessagePort): SharedArrayBuffer {
     this.partitionDown(index);
     const old = this.ports[index];
-    const port = new PartitionPort(index, old.id, old.name, this.options.geometry);
+    // The same node id as before: a restarted partition's table names its local peers' node as the first run's did.
+    const port = new PartitionPort(index, old.id, old.name, this.options.geometry, undefined, old.localNode, this.channelCounters);
     this.ports[index] = port;
     // Settle the scheduler's wait on the old port's doorbell, which nobody will ring again.
     Atomics.notify(old.i32, old.doorbellWord);

@@ -3,6 +3,7 @@
  * (positions it never reads back from shared memory), the state of each queue
  * pair, and the connection table it writes.
  */
+import type { ChannelCounters } from './channel-counters.js';
 import {
   CompletionBody,
   CONNECTION_HANDLE_OFFSET,
@@ -68,6 +69,8 @@ export class HardwareQueuePair {
   lookupEntry = -1;
   lookupDestination: HardwareQueuePair | undefined = undefined;
   lookupDeliveryHandle = 0;
+  /** The receiving end's entry (NO_ENTRY, -1, for an end on another node): its channel counts are added there. */
+  lookupDeliveryEntry = -1;
 
   constructor(
     readonly port: PartitionPort,
@@ -173,6 +176,8 @@ export class PartitionPort {
     buffer?: SharedArrayBuffer,
     /** This node's id, written as the remote node of local channels (0: the machine is not a node). */
     readonly localNode = 0,
+    /** Where the operator reads each channel end's counts (stats()); told of every connection-table write. */
+    readonly channelCounters?: ChannelCounters,
   ) {
     this.buffer = buffer === undefined ? allocatePort(geometry, id) : checkedPort(buffer, id, name, geometry);
     this.i32 = new Int32Array(this.buffer);
@@ -189,9 +194,12 @@ export class PartitionPort {
    * node, written as its own id (0 too when the machine is not a node).
    */
   writeConnection(slot: number, handle: number, localProcess: number, remotePartition: number, remoteProcess: number, state: number, remoteNode = 0): void {
+    const node = remoteNode === 0 ? this.localNode : remoteNode;
+    // The operator's copy first: once the partition sees the row, stats() names the channel too.
+    this.channelCounters?.describe(this.index * this.geometry.channelSlots + slot, handle, state, localProcess, node, remotePartition, remoteProcess);
     const at = connectionEntryOffset(slot);
     const u32 = this.u32;
-    u32[(at + CONNECTION_REMOTE_NODE_OFFSET) >> 2] = remoteNode === 0 ? this.localNode : remoteNode;
+    u32[(at + CONNECTION_REMOTE_NODE_OFFSET) >> 2] = node;
     u32[(at + CONNECTION_HANDLE_OFFSET) >> 2] = handle;
     u32[(at + CONNECTION_LOCAL_PROCESS_OFFSET) >> 2] = localProcess;
     u32[(at + CONNECTION_REMOTE_PARTITION_OFFSET) >> 2] = remotePartition;

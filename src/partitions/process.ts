@@ -17,22 +17,11 @@ import {
   CONNECTION_REMOTE_PARTITION_OFFSET,
   CONNECTION_REMOTE_PROCESS_OFFSET,
   CONNECTION_STATE_OFFSET,
-  ConnectionState,
   connectionEntryOffset,
 } from '../shared/layout.js';
+import { connectionStateName, type ConnectionStateName } from '../shared/connection-state.js';
 
-/**
- * A connection-table row's state: `'open'`, `'peer-closed'` (the peer closed its end), `'closed'`,
- * `'peer-dead'`, `'link-down'` (the peer is on another node and the link to it went down).
- */
-export type ConnectionStateName = 'open' | 'peer-closed' | 'closed' | 'peer-dead' | 'link-down';
-const stateNames: Record<number, ConnectionStateName> = {
-  [ConnectionState.OPEN]: 'open',
-  [ConnectionState.PEER_CLOSED]: 'peer-closed',
-  [ConnectionState.CLOSED]: 'closed',
-  [ConnectionState.PEER_DEAD]: 'peer-dead',
-  [ConnectionState.LINK_DOWN]: 'link-down',
-};
+export type { ConnectionStateName } from '../shared/connection-state.js';
 
 /** One row of the partition's connection table (claim 13). `channel` is a handle, never a key. */
 export interface ConnectionEntry {
@@ -394,7 +383,7 @@ export class Process {
     const rows: ConnectionEntry[] = [];
     for (let slot = 0; slot < this.channelSlots; slot++) {
       const at = connectionEntryOffset(slot);
-      const state = stateNames[Atomics.load(u32, (at + CONNECTION_STATE_OFFSET) >> 2)];
+      const state = connectionStateName(Atomics.load(u32, (at + CONNECTION_STATE_OFFSET) >> 2));
       if (state === undefined) continue;
       rows.push({
         channel: u32[(at + CONNECTION_HANDLE_OFFSET) >> 2],

@@ -105,6 +105,8 @@ export interface ResolvedOptions {
 export interface HardwareBuffers {
   ports: SharedArrayBuffer[];
   counters: SharedArrayBuffer;
+  /** The channel counter block (shared/channel-counter-block.ts); absent: the hardware allocates one no operator reads. */
+  channels?: SharedArrayBuffer;
   trace?: SharedArrayBuffer;
   /** One thread word per partition, in partition order (shared/thread-word.ts); each partition's boot writes its own. */
   threads?: SharedArrayBuffer[];

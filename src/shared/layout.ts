@@ -329,3 +329,31 @@ if (CounterSlot.FIRST_VIOLATION + VIOLATION_KINDS.length !== CounterSlot.IDLE_WA
 }
 /** Violation counters saturate here, like InfiniBand's 32-bit port counters. */
 export const VIOLATION_COUNTER_MAX = 0xffff_ffff;
+
+/**
+ * Channel counters: one cache line per channel end (entry = partition slot × channelSlots +
+ * channel slot), which the hardware writes and only the operator reads, like the counter block.
+ * The first half is u32 words saying which channel the line counts (a mirror of the connection
+ * table's entry, written by the hardware into memory no partition holds, so a partition that
+ * scribbles on its own table cannot make stats() misname a channel); the second half is four
+ * float64 counts. VERSION is a sequence lock: odd while the hardware rewrites the line's
+ * identity (a new channel in the slot zeroes the counts), so a reader that sees it change reads again.
+ */
+export const enum ChannelCounterLayout {
+  BYTES = CACHE_LINE_BYTES,
+  // u32 words from the line's start.
+  VERSION_WORD = 0,
+  HANDLE_WORD = 1,
+  STATE_WORD = 2,
+  LOCAL_PROCESS_WORD = 3,
+  REMOTE_NODE_WORD = 4,
+  REMOTE_PARTITION_WORD = 5,
+  REMOTE_PROCESS_WORD = 6,
+  WORDS = 16,
+  // float64 slots from the line's start (the first four hold the words above).
+  SENT = 4,
+  BYTES_SENT = 5,
+  DELIVERED = 6,
+  BYTES_DELIVERED = 7,
+  SLOTS = 8,
+}

@@ -6,7 +6,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { makeCertificates, type CertificateSet } from './certs.js';
-import { closeNodes, FAILED, PROGRESS, READY, startNode, STOP, type NodeConfig, type NodeProcess } from './harness.js';
+import { closeNodes, FAILED, GO, PROGRESS, READY, startNode, STOP, type NodeConfig, type NodeProcess } from './harness.js';
 
 let certs: CertificateSet;
 beforeAll(() => {
@@ -83,6 +83,25 @@ describe('channels between two nodes (two OS processes)', () => {
     expect(statsB.partitions.find((p: { id: number }) => p.id === 1)).toMatchObject({ delivered: 2000, bytesDelivered: 2000 * 64 });
     expect(statsA.unknownIdentities).toBe(0);
     expect(statsB.unknownIdentities).toBe(0);
+  });
+
+  it('stats() counts a channel to another node on each end: what node 1\'s end sent node 2\'s end had delivered, both ways, under the ids each hardware attests', async () => {
+    const { a, b } = await twoNodes();
+    const rx = await b.spawn(1, 'read-later', { port: 7, writes: 3 });
+    const tx = await a.spawn(2, 'send-then-wait', { node: 2, partition: 1, port: 7, count: 5 });
+    // Neither program finishes (each waits for the other to close): the nodes are closed after the test.
+    void rx.result.catch(() => {});
+    void tx.result.catch(() => {});
+    await until(() => tx.control.read(), (c) => c[READY] === 1, 'the sender connected');
+    await tx.control.set(GO, 1);
+    await rx.control.set(GO, 1);
+    const rowOf = async (n: NodeProcess, partition: number) => (await n.stats()).partitions.find((p: { id: number }) => p.id === partition).channels;
+    const counted = (rows: Array<{ sent: number; delivered: number }>, sent: number, delivered: number) =>
+      rows.length === 1 && rows[0].sent === sent && rows[0].delivered === delivered;
+    const one = await until(() => rowOf(a, 2), (r) => counted(r, 5, 3), 'node 1\'s end counting 5 sent and 3 delivered');
+    const two = await until(() => rowOf(b, 1), (r) => counted(r, 3, 5), 'node 2\'s end counting 3 sent and 5 delivered');
+    expect(one).toEqual([{ channel: expect.any(Number), localProcess: tx.pid, remoteNode: 2, remotePartition: 1, remoteProcess: rx.pid, state: 'open', sent: 5, bytesSent: 320, delivered: 3, bytesDelivered: 192 }]);
+    expect(two).toEqual([{ channel: expect.any(Number), localProcess: rx.pid, remoteNode: 1, remotePartition: 2, remoteProcess: tx.pid, state: 'open', sent: 3, bytesSent: 192, delivered: 5, bytesDelivered: 320 }]);
   });
 
   it('10^5 messages each way over one channel: per-channel order and exactly-once on both sides', async () => {

@@ -348,7 +348,10 @@ export class LinkedChannels implements RemoteEnds {
         this.sentIntoClosedEnd(e, k.firstBytes);
         k.shift();
       }
-      if (n > 0) this.counters.sent(t.partitionIndexOf(e), n, bytes);
+      if (n > 0) {
+        this.counters.sent(t.partitionIndexOf(e), n, bytes);
+        this.engine.channelCounters.sent(e, n, bytes);
+      }
       this.heldFor[e] = undefined;
       if (k.closeStatus >= 0) this.engine.finishClose(e, k.closeStatus);
       else this.engine.releaseSenderHold(e);
@@ -380,6 +383,7 @@ export class LinkedChannels implements RemoteEnds {
     }
     if (n > 0) {
       this.counters.sent(t.partitionIndexOf(e), n, bytes);
+      this.engine.channelCounters.sent(e, n, bytes);
       this.heldMovedAt[e] = now();
     }
     if (k.count === 0) {
@@ -686,6 +690,7 @@ export class LinkedChannels implements RemoteEnds {
     const p = this.runPartition;
     this.deliveredMessages[p] += messages;
     this.deliveredBytes[p] += this.ringPayload;
+    this.engine.channelCounters.delivered(d, messages, this.ringPayload);
     link.uncounted += messages;
     this.ringMessages = this.ringPayload = this.ringWindow = 0;
   }
