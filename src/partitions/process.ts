@@ -19,24 +19,12 @@ import {
   CONNECTION_STATE_OFFSET,
   connectionEntryOffset,
 } from '../shared/layout.js';
-import { connectionStateName, type ConnectionStateName } from '../shared/connection-state.js';
+import { connectionStateName, type ConnectionRow } from '../shared/connection-state.js';
 
 export type { ConnectionStateName } from '../shared/connection-state.js';
 
 /** One row of the partition's connection table (claim 13). `channel` is a handle, never a key. */
-export interface ConnectionEntry {
-  /** The channel handle (slot and generation), as `channel.handle`. */
-  channel: number;
-  /** The process of this partition that owns the channel. */
-  localProcess: number;
-  /** The node at the other end: this node's own id for a local peer (0 when the machine is not a node). */
-  remoteNode: number;
-  /** The partition at the other end. */
-  remotePartition: number;
-  /** The process at the other end, within its partition. */
-  remoteProcess: number;
-  /** The channel's state. */
-  state: ConnectionStateName;
+export interface ConnectionEntry extends ConnectionRow {
   /**
    * The hardware keeps this end's last messages aside, the other end's receive ring being full
    * (THREATS case 51): nothing more goes on the channel until that end reads (send() says EAGAIN,

@@ -4,7 +4,7 @@
  * reads it for `stats().partitions[i].channels`; no partition ever holds it.
  */
 import { ChannelCounterLayout } from './layout.js';
-import { connectionStateName, type ConnectionStateName } from './connection-state.js';
+import { connectionStateName, type ConnectionRow } from './connection-state.js';
 
 /** Size of the block: one line per channel slot of every partition. */
 export function channelCounterBytes(partitions: number, channelSlots: number): number {
@@ -12,24 +12,12 @@ export function channelCounterBytes(partitions: number, channelSlots: number): n
 }
 
 /**
- * One channel end of a partition, as the hardware counts it: who it connects (claim 13's fields,
- * as `proc.connections()` shows them) and what went through it. The counts start at 0 when the
+ * One channel end of a partition, as the hardware counts it: who it connects (the row
+ * `proc.connections()` shows, from the hardware's own copy) and what went through it. The counts start at 0 when the
  * channel opens in its slot and are gone once the end is closed there (the partition's own
  * counters keep its totals).
  */
-export interface ChannelStats {
-  /** The channel handle (slot and generation), as the owning process's `channel.handle`. */
-  channel: number;
-  /** The process of this partition that owns the end (for an end waiting to be accepted: the listener's). */
-  localProcess: number;
-  /** The node at the other end: this node's own id for a local peer (0 when the machine is not a node). */
-  remoteNode: number;
-  /** The partition at the other end. */
-  remotePartition: number;
-  /** The process at the other end, within its partition. */
-  remoteProcess: number;
-  /** The end's state. */
-  state: ConnectionStateName;
+export interface ChannelStats extends ConnectionRow {
   /** Messages this end sent that the hardware put into the other end's receive ring or onto the link (as the partition's `sent`). */
   sent: number;
   /** Payload bytes of `sent`. */

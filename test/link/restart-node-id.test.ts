@@ -23,7 +23,7 @@ it('a restarted partition of node 2 names its local peer\'s node as 2, in its ow
     const run = async () => {
       const server = await machine.partition(1).spawn(ECHO_SERVER, { port: 7 });
       const client = await machine.partition(2).spawn(ECHO_CLIENT, { partition: 1, port: 7, n: 1 });
-      const [{ table, peer }] = (await Promise.all([client.result, server.result])) as [{ table: Array<{ remoteNode: number }>; peer: { node: number } }];
+      const [{ table, peer }] = (await Promise.all([client.result, server.result])) as [{ table: Array<{ remoteNode: number }>; peer: { node: number } }, unknown];
       return { tableNodes: table.map((r) => r.remoteNode), peerNode: peer.node };
     };
     expect(await run()).toEqual({ tableNodes: [2], peerNode: 2 });
