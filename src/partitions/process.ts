@@ -264,19 +264,20 @@ export class Process {
   }
 
   /**
-   * A connect of a process the operator aborted: its channels and listeners closed at the abort, so
-   * that a program waiting on them ends; one waiting for a listener (connect's retry) went on for
-   * its whole timeoutMs, past the grace period, and its partition was restarted for it, with every
-   * other program there (THREATS case 105).
+   * A connect or listen of a process the operator aborted: its channels and listeners closed at the
+   * abort, so that a program waiting on them ends; one waiting for a listener (connect's retry)
+   * went on for its whole timeoutMs, past the grace period, and its partition was restarted for
+   * it, with every other program there (THREATS case 105); one that listened again was handed
+   * honest clients' channels until its grace ended, each then ended by the restart.
    */
-  private checkNotAborted(): void {
-    if (this.aborter.signal.aborted) throw this.abortedError();
+  private checkNotAborted(call: 'connect' | 'listen'): void {
+    if (this.aborter.signal.aborted) throw this.abortedError(call);
   }
 
-  private abortedError(): ChannelError {
+  private abortedError(call: 'connect' | 'listen' = 'connect'): ChannelError {
     return new ChannelError(
       'ECLOSED',
-      `connect: process ${this.pid} of partition ${this.partition} was aborted by the operator`,
+      `${call}: process ${this.pid} of partition ${this.partition} was aborted by the operator`,
       'its channels and listeners are closed; return from main (proc.signal says why)',
     );
   }
@@ -284,6 +285,7 @@ export class Process {
   /** Listen for channels on a port of this partition; `await listener.accept()` for each. */
   listen(port: number): Listener {
     this.checkRunning();
+    this.checkNotAborted('listen');
     const listener = new Listener(this, checkService(port, 'listen'));
     this.listeners.add(listener);
     return listener;
@@ -325,7 +327,7 @@ export class Process {
       // Before every attempt, not once: a connect retrying past the end of main would otherwise ask
       // for a channel on the queue pair the partition's next process has by then.
       this.checkRunning();
-      this.checkNotAborted();
+      this.checkNotAborted('connect');
       try {
         const asked = this.control.call((api) => (node === undefined ? api.connect(qp, partition, service) : api.connectNode(qp, node, partition, service)));
         // Or the abort's ECLOSED: a connect to another node waits for that node's answer (up to 10 ×
@@ -337,7 +339,7 @@ export class Process {
         if (this.aborter.signal.aborted) {
           // Granted as the abort came: closed with the others, so its peer hears the end.
           void channel.close().catch(() => {});
-          this.checkNotAborted();
+          this.checkNotAborted('connect');
         }
         return channel;
       } catch (e) {

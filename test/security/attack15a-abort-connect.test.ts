@@ -82,3 +82,21 @@ it('105: an aborted program whose connect waits on another node that never answe
     certs.remove();
   }
 }, 60_000);
+
+it('an aborted program that ignores its abort cannot listen() again: no honest client is handed a channel to it', async () => {
+  const machine = await createMachine({ wait: 'sleep', processesPerPartition: 2, partitions: [{ id: 1, name: 'aborted' }, { id: 2, name: 'client' }] });
+  try {
+    const report = new SharedArrayBuffer(4);
+    const controller = new AbortController();
+    const victim = await machine.partition(1).spawn(ROLES, { role: 'listenAfterAbort', port: 9, report }, { signal: controller.signal, abortGraceMs: 10_000 });
+    controller.abort(new Error('operator gave up'));
+    await expect(victim.result).rejects.toMatchObject({ code: 'EABORTED' });
+    // Its listen() threw ECLOSED, so a client finds nobody listening there.
+    for (let i = 0; i < 400 && Atomics.load(new Int32Array(report), 0) === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(Atomics.load(new Int32Array(report), 0)).toBe(1);
+    const client = await machine.partition(2).spawn(ROLES, { role: 'connectOnce', target: { partition: 1, port: 9 } });
+    await expect(client.result).resolves.toBe('ECONNREFUSED');
+  } finally {
+    await machine.close();
+  }
+}, 60_000);
