@@ -23,10 +23,12 @@ import { isCwdRelative, isUrlString, moduleHref, type ProgramRef, type SpawnArgs
 import type { PartitionBoot, ResolvedPartition } from './shared/boot.js';
 import { transfer, wrap, type Remote } from './shared/control-plane.js';
 import { rebuildError } from './shared/error-record.js';
+import { sharedWithPartition } from './shared/shared-memory.js';
 import { describeValue, escapeControls, MachineError } from './shared/errors.js';
 import { AnswerLedger, failingEndpoint } from './keep-alive.js';
 import { checkSpawnOptions, DEFAULT_ABORT_GRACE_MS, watchCancellation, type SpawnOptions } from './spawn-options.js';
 import type { PartitionOsApi, ProgramOutcome, StartResult } from './shared/operator-contract.js';
+import type { ErrorRecord } from './shared/error-record.js';
 import type { OsEndpoint } from './shared/os-endpoint.js';
 import { workerEntry } from './shared/workers.js';
 import { recordThreadName } from './thread-names.js';
@@ -44,7 +46,8 @@ export interface ProcessHandle<Result = unknown> {
    * (a `ChannelError` keeps its class and code), with `MachineError` `EPARTITIONDOWN` when the
    * partition died first, `ECLOSED` when the machine was closed while the program ran, `EABORTED`
    * when spawn's `signal` or `timeoutMs` cancelled it, or `EINVAL` when it returned a value
-   * structured clone cannot copy.
+   * structured clone cannot copy, or one (or threw an error) that would still share something with
+   * its partition: a SharedArrayBuffer (or a view of one), or a MessagePort.
    * Never an unhandled rejection: you may ignore it.
    */
   readonly result: Promise<Result>;
@@ -586,7 +589,7 @@ export class PartitionHandle {
 function checkedStart(answer: unknown, partition: number): StartResult {
   const a = answer as { ok?: unknown; pid?: unknown; error?: unknown } | null;
   if (typeof a === 'object' && a !== null && ((a.ok === true && Number.isSafeInteger(a.pid)) || (a.ok === false && typeof a.error === 'object' && a.error !== null))) {
-    return a as StartResult;
+    return a.ok === false ? (sharedOutcome(a.error, 'an error', 'start', partition) ?? (a as StartResult)) : (a as StartResult);
   }
   return { ok: false, error: { name: 'Error', message: `partition ${partition} answered the start with ${describeValue(answer)}, not a process id or an error` } };
 }
@@ -596,10 +599,32 @@ function checkedOutcome(answer: unknown, partition: number): ProgramOutcome {
   const a = answer as { ok?: unknown; unclonable?: unknown; error?: unknown } | null;
   if (typeof a === 'object' && a !== null) {
     if (a.ok === true || (a.ok === false && (typeof a.unclonable === 'string' || (!('unclonable' in a) && typeof a.error === 'object' && a.error !== null)))) {
-      return a as ProgramOutcome;
+      return (a.ok === true ? sharedOutcome((a as { value?: unknown }).value, 'a value', 'result', partition) : a.ok === false && 'error' in a ? sharedOutcome(a.error, 'an error', 'result', partition) : undefined) ?? (a as ProgramOutcome);
     }
   }
   return { ok: false, error: { name: 'Error', message: `partition ${partition} answered the result with ${describeValue(answer)}, not a value or an error` } };
+}
+
+/**
+ * A start's or result's answer whose value (or error) still shares something with the partition,
+ * read as an error saying so; undefined for one that shares nothing. Structured clone shares a
+ * SharedArrayBuffer rather than copying it, so such a result was live memory of the partition's:
+ * it changed under the operator after the program had returned, and forwarded to another partition
+ * (as args of a spawn) it was memory the two shared outside the hardware. A program that answers
+ * its result itself may also move a port into it (THREATS case 146). Looked at here, not in the
+ * partition: a program may answer the operator's calls in its OS's place (case 66).
+ */
+function sharedOutcome(value: unknown, what: string, call: 'start' | 'result', partition: number): { ok: false; error: ErrorRecord } | undefined {
+  const shared = sharedWithPartition(value);
+  if (shared === undefined) return undefined;
+  return {
+    ok: false,
+    error: {
+      name: 'MachineError',
+      code: 'EINVAL',
+      message: `partition ${partition} answered the ${call} with ${what} that the partition still shares (it holds ${shared}); a program returns and throws plain data: copy shared bytes into an ArrayBuffer first`,
+    },
+  };
 }
 
 /**
