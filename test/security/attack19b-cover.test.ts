@@ -146,3 +146,40 @@ it('a peer past the window of a channel whose ring is full loses only that chann
     await machine.close();
   }
 });
+
+it('a channel still waiting in the backlog that its peer floods past the window ends ENOBUFS; the accept then hands it over with what reached the ring, and the counters agree', async () => {
+  const { machine, peer, os, link } = await node2({ receiveRingBytes: 4096 });
+  try {
+    const key = new Uint8Array(16).fill(6);
+    peer.send(peer.connectFrame({ request: 1, key, sourcePartition: 1, sourceProcess: 1, partition: 1, port: PORT, sourceChannel: 64 }));
+    const ok = await peer.next((f) => f.type === F.FrameType.CONNECT_OK, 'the CONNECT_OK');
+    const channel = ok.bytes.readUInt32LE(F.ConnectOkFrame.CHANNEL_OFFSET);
+    const frames: Buffer[] = [];
+    for (let i = 0; i < 80; i++) frames.push(peer.dataFrame([{ channel, sourcePartition: 1, sequence: i + 1, key, payload: payload(1024, i) }]));
+    peer.send(Buffer.concat(frames));
+    const close = await peer.next((f) => f.type === F.FrameType.CLOSE, 'the CLOSE');
+    expect(close.bytes.readUInt32LE(F.CloseFrame.STATUS_OFFSET)).toBe(Status.ENOBUFS);
+    await waitFor('keptBytes back to 0', () => link().keptBytes === 0);
+    // Nobody had accepted it: the listener's process accepts it now and reads what reached its ring, then the END.
+    const grant = await os.accept(0, PORT);
+    expect(grant).toMatchObject({ ok: true, remoteNode: 1 });
+    const got: Received[] = [];
+    await waitFor('the END', async () => {
+      got.push(...((await os.readReceive(0)) as Received[]));
+      return got.some((r) => r.type === RecordType.END);
+    });
+    const data = got.filter((r) => r.type === RecordType.DATA);
+    expect(data.length).toBeGreaterThan(0);
+    data.forEach((r, i) => expect(r).toEqual({ type: RecordType.DATA, channel: grant.handle, status: Status.OK, bytes: [...payload(1024, i)] }));
+    expect(got.at(-1)).toEqual({ type: RecordType.END, channel: grant.handle, status: Status.ENOBUFS, bytes: [] });
+    // What the link says it delivered is what the partition got, and what the node acknowledged.
+    expect(link().messagesReceived).toBe(data.length);
+    expect(machine.stats().partitions[0].delivered).toBe(data.length);
+    expect(link()).toMatchObject({ state: 'up', downs: 0 });
+    expect(link().violations).toMatchObject({ total: 1, window: 1 });
+    expect(peer.acknowledged(64)).toBe(data.length);
+  } finally {
+    peer.close();
+    await machine.close();
+  }
+});
