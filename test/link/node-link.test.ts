@@ -64,7 +64,7 @@ it('while congested, ACKs owed wait, and a CLOSE writes them before itself', asy
     link.flush(true);
     expect(framesOf(socket.written)).toEqual([]);
     // This node's end closes: the ACK goes first, then the CLOSE, congested or not.
-    link.close(7, 9, 0);
+    link.close(7, 9, 0, 0, 0);
     link.flush(true);
     const frames = framesOf(socket.written);
     expect(frames.map(([type]) => type)).toEqual([F.FrameType.ACK, F.FrameType.CLOSE]);

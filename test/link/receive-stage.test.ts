@@ -65,7 +65,7 @@ interface FakeLink {
   /** What the counters' keptBytes and heldBytes gauges read. */
   keptBytes: number;
   heldBytes: number;
-  closedRecently(channel: number): boolean;
+  excusesLate(channel: number, what: number, amount: number): boolean;
   owe(channel: number, sequence: number, window: number): void;
   /** Send side: the messages and CLOSEs the engine handed this link (channel id at the peer, sequence). */
   sent: Array<[channel: number, sequence: number]>;
@@ -135,7 +135,7 @@ function setup({ closeTimeoutMs, ...o }: { budgetPerRound?: number; sendRingByte
       },
       keptBytes: 0,
       heldBytes: 0,
-      closedRecently: (channel) => link.closed.has(channel),
+      excusesLate: (channel) => link.closed.has(channel),
       owe: (channel, sequence, window) => {
         link.acks.set(channel, sequence);
         link.windows.set(channel, window);

@@ -48,7 +48,7 @@ export function startLinks(hw: Hardware, node: ResolvedNode, boot: NonNullable<H
 
 function sinkFor(link: NodeLink, channels: LinkedChannels, connects: RemoteConnect): FrameSink {
   return {
-    run: (channel, sourcePartition, sequence, k0, k1, k2, k3) => channels.run(link, channel, sourcePartition, sequence, k0, k1, k2, k3),
+    run: (channel, sourcePartition, sequence, k0, k1, k2, k3, runBytes) => channels.run(link, channel, sourcePartition, sequence, k0, k1, k2, k3, runBytes),
     message: (entry, buf, words, at, bytes) => channels.message(link, entry, buf, words, at, bytes),
     delivered: (entry) => channels.delivered(link, entry),
     ack: (channel, sequence, window) => channels.ack(link, channel, sequence, window),

@@ -37,8 +37,11 @@ export const NO_RUN = -1;
  * may be read as words when it is 4-aligned.
  */
 export interface FrameSink {
-  /** A DATA frame's run, from its message with this `sequence` on: the entry its messages go to, or NO_RUN. */
-  run(channel: number, sourcePartition: number, sequence: number, k0: number, k1: number, k2: number, k3: number): number;
+  /**
+   * A DATA frame's run, from its message with this `sequence` on: the entry its messages go to, or
+   * NO_RUN. `runBytes`: the frame's bytes after its run header (its messages' window bytes, if it is honest).
+   */
+  run(channel: number, sourcePartition: number, sequence: number, k0: number, k1: number, k2: number, k3: number, runBytes: number): number;
   /** The next message of the run verified into `entry`, taken by the receive stage (DELIVERED) or DROPPED. */
   message(entry: number, buf: Uint8Array, words: Uint32Array, at: number, bytes: number): number;
   /**
@@ -294,6 +297,7 @@ export class LinkReader {
       v.getUint32(k + 4, true),
       v.getUint32(k + 8, true),
       v.getUint32(k + 12, true),
+      this.dataEnd - f - DataFrame.FIRST_MESSAGE_OFFSET,
     );
     return this.runEntry !== NO_RUN;
   }

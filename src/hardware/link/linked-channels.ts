@@ -28,7 +28,7 @@ import type { Stamp } from '../stamp.js';
 import type { HardwareTrace } from '../trace.js';
 import { FIRST_KEPT_BYTES, KeptMessages } from '../kept-messages.js';
 import { DELIVERED, DROPPED, NO_RUN } from './link-reader.js';
-import type { NodeLink } from './node-link.js';
+import { LATE_ACKS, LATE_CLOSES, LATE_DATA, lateDataBytes, type NodeLink } from './node-link.js';
 import { channelMessageLimit, messageBytes } from '../../shared/link-frames.js';
 import { ConnectionState, RecordType } from '../../shared/layout.js';
 import { Status } from '../../shared/errors.js';
@@ -297,7 +297,7 @@ export class LinkedChannels implements RemoteEnds {
     const t = this.table;
     const link = this.links.get(t.remoteNode[e]);
     if (peerClosed || link === undefined || !link.up) return;
-    link.close(t.linkChannel[e], t.linkId(e), status);
+    link.close(t.linkChannel[e], t.linkId(e), status, lateDataBytes(this.windowBytes), (t.sentSequence[e] - t.ackedSequence[e]) >>> 0);
     // Closes come from the control plane as well as from rings: write now rather than wait for a scheduler turn.
     link.flush();
   }
@@ -511,11 +511,11 @@ export class LinkedChannels implements RemoteEnds {
    * `sequence` and carry no stamp of their own, so this check covers each of them; message()
    * keeps the numbering.
    */
-  run(link: NodeLink, channel: number, sourcePartition: number, sequence: number, k0: number, k1: number, k2: number, k3: number): number {
+  run(link: NodeLink, channel: number, sourcePartition: number, sequence: number, k0: number, k1: number, k2: number, k3: number, runBytes = 0): number {
     const t = this.table;
     const d = t.entryOfLinkId(channel);
     if (d === NO_ENTRY || t.state[d] !== ConnectionState.OPEN) {
-      if (!link.closedRecently(channel)) link.counters.violation('unknownChannel');
+      if (!link.excusesLate(channel, LATE_DATA, runBytes)) link.counters.violation('unknownChannel');
       return NO_RUN;
     }
     if (t.remoteNode[d] !== link.node || t.remotePartition[d] !== sourcePartition) {
@@ -652,6 +652,8 @@ export class LinkedChannels implements RemoteEnds {
     // there is nobody to tell, and its link may have gone down and come back since: a CLOSE naming
     // the old channel's ids must not go out on a new connection of that node.
     const peerClosed = this.peerClosedFirst(d);
+    // Read before failUnacknowledged() counts them acknowledged: the peer may still acknowledge them before it reads the CLOSE.
+    const unacknowledged = (this.table.sentSequence[d] - this.table.ackedSequence[d]) >>> 0;
     this.dropKept(d);
     const closing = this.dropHeld(d, status);
     this.failUnacknowledged(d, status);
@@ -665,7 +667,7 @@ export class LinkedChannels implements RemoteEnds {
     if (closing >= 0) this.engine.endClosing(d, closing);
     else this.engine.endByPeer(d, status);
     this.engine.releaseSenderHold(d);
-    if (!peerClosed) link.close(channel, id, status);
+    if (!peerClosed) link.close(channel, id, status, lateDataBytes(this.windowBytes), unacknowledged);
     this.engine.publishAll();
     this.wake();
   }
@@ -700,7 +702,7 @@ export class LinkedChannels implements RemoteEnds {
     const t = this.table;
     const e = t.entryOfLinkId(channel);
     if (e === NO_ENTRY || t.remoteNode[e] !== link.node || t.state[e] === ConnectionState.FREE) {
-      if (!link.closedRecently(channel)) link.counters.violation('unknownChannel');
+      if (!link.excusesLate(channel, LATE_ACKS, 1)) link.counters.violation('unknownChannel');
       return;
     }
     // An end still connecting has sent nothing the peer could acknowledge (and its entry may still
@@ -735,7 +737,7 @@ export class LinkedChannels implements RemoteEnds {
     const t = this.table;
     const e = t.entryOfLinkId(channel);
     if (e === NO_ENTRY || t.remoteNode[e] !== link.node || t.linkChannel[e] !== senderChannel) {
-      if (!link.closedRecently(channel)) link.counters.violation('unknownChannel');
+      if (!link.excusesLate(channel, LATE_CLOSES, 1)) link.counters.violation('unknownChannel');
       return;
     }
     if (t.state[e] !== ConnectionState.OPEN) return;

@@ -31,6 +31,25 @@ const EAGER_FLUSH_BYTES = 64 * 1024;
 /** Channel ids closed here that a peer's frames may still name for a while (their frames are dropped quietly, not counted). */
 const RECENTLY_CLOSED = 4096;
 
+/**
+ * What a peer may still send naming a channel this node closed, before it learns of the CLOSE
+ * (NodeLink.excusesLate): window bytes of DATA, ACK entries, CLOSEs. Past it, a frame is counted
+ * as any frame naming no channel is (THREATS case 130).
+ */
+export const LATE_DATA = 0;
+export const LATE_ACKS = 1;
+export const LATE_CLOSES = 2;
+
+/**
+ * The window bytes of DATA an honest peer may still send naming a channel after this node's
+ * CLOSE, for a window of `windowBytes` granted: what it had unacknowledged when the CLOSE was
+ * written (the window at most: an end's ACKs go out before its CLOSE, and none after it), and as
+ * much again, sent on the credit those last ACKs gave back if it read them before the CLOSE.
+ */
+export function lateDataBytes(windowBytes: number): number {
+  return 2 * windowBytes;
+}
+
 export interface NodeLinkEvents {
   /** The link is up: frames flow. */
   up(link: NodeLink): void;
@@ -60,7 +79,13 @@ export class NodeLink {
   private timer: ReturnType<typeof setInterval> | undefined;
   /** ACKs owed: (channel id at the peer, sequence, window bytes) triples, written before the next flush. */
   private readonly acksDue: number[] = [];
-  private readonly closed = new Set<number>();
+  /**
+   * Ids of our ends closed recently, each with what the peer may still send naming it (LATE_DATA,
+   * LATE_ACKS, LATE_CLOSES). A set of ids alone excused every frame naming one for as long as it
+   * was remembered: a peer sent 20,000 DATA runs and 1,000 ACK entries on a closed id and its link
+   * counted none of them (THREATS case 130).
+   */
+  private readonly closed = new Map<number, [data: number, acks: number, closes: number]>();
   /** Messages received and delivered that the counters do not show yet (LinkedChannels.processed adds them). */
   uncounted = 0;
   /** Dialer only: the backoff before the next dial after a failure. */
@@ -284,8 +309,13 @@ export class NodeLink {
     }
   }
 
-  /** Our end `senderChannel` closed: tell the peer (after the ACKs owed, so it never sees a CLOSE before an ACK sent earlier). */
-  close(channel: number, senderChannel: number, status: number): void {
+  /**
+   * Our end `senderChannel` closed: tell the peer (after the ACKs owed, so it never sees a CLOSE
+   * before an ACK sent earlier). `lateDataBytes` and `lateAcks`: what an honest peer may still send
+   * naming the end before it reads the CLOSE (the window bytes of DATA its credit allows, the ACK
+   * entries for our sends it had not acknowledged); one CLOSE of its own may cross ours.
+   */
+  close(channel: number, senderChannel: number, status: number, lateDataBytes: number, lateAcks: number): void {
     // Even while congested: a CLOSE that overtook the ACKs owed would fail, at the peer, sends
     // this node delivered (docs/LINK.md).
     this.writeAcks(true);
@@ -293,13 +323,24 @@ export class NodeLink {
       this.flush(true);
       this.writer.close(channel, senderChannel, status);
     }
-    if (this.closed.size >= RECENTLY_CLOSED) this.closed.delete(this.closed.values().next().value!);
-    this.closed.add(senderChannel);
+    if (this.closed.size >= RECENTLY_CLOSED) this.closed.delete(this.closed.keys().next().value!);
+    this.closed.set(senderChannel, [lateDataBytes, lateAcks, 1]);
   }
 
-  /** True when `channel` is one of ours that closed recently: a frame the peer sent before it learned so is no violation. */
-  closedRecently(channel: number): boolean {
-    return this.closed.has(channel);
+  /**
+   * True when `channel` is one of ours that closed recently and a frame naming it, costing `amount`
+   * of `what` (LATE_DATA, LATE_ACKS, LATE_CLOSES), is within what the peer may have sent before it
+   * learned of the close: no violation. Past that, it is not (and nothing more of that kind is).
+   */
+  excusesLate(channel: number, what: number, amount: number): boolean {
+    const late = this.closed.get(channel);
+    if (late === undefined) return false;
+    if (late[what] < amount) {
+      late[what] = -1;
+      return false;
+    }
+    late[what] -= amount;
+    return true;
   }
 
   private writeAcks(evenIfCongested = false): void {

@@ -14,7 +14,7 @@ import { CONNECTING, NO_ENTRY, type ChannelStateTable } from '../channel-state-t
 import type { ConnectionManager, RemoteConnector } from '../connection-manager.js';
 import type { KeyTable } from '../key-table.js';
 import type { PartitionPort } from '../partition-port.js';
-import type { NodeLink } from './node-link.js';
+import { lateDataBytes, type NodeLink } from './node-link.js';
 import { isService, type ChannelGrant, type ControlFailure, type ControlResult } from '../../shared/control-contract.js';
 import { Status, statusName, type ChannelErrorCode } from '../../shared/errors.js';
 import { ConnectionState } from '../../shared/layout.js';
@@ -213,7 +213,7 @@ export class RemoteConnect implements RemoteConnector {
     const late = this.lateAnswer(link, request);
     if (late !== undefined) {
       // This node gave up waiting: the channel the other node opened closes at once, cleanly.
-      link.close(channel, late, Status.OK);
+      link.close(channel, late, Status.OK, lateDataBytes(this.bounds.windowBytes), 0);
       return;
     }
     const p = this.answered(link, request);
@@ -223,7 +223,7 @@ export class RemoteConnect implements RemoteConnector {
     if (!isWindow(window) || !isStatedMessageLimit(maxMessage) || reserved !== 0) {
       // A window no node may grant, or a message limit no node has: the answer is a bad frame, and the channel it opened closes.
       link.counters.violation('badFrame');
-      link.close(channel, p.linkId, Status.EINVAL);
+      link.close(channel, p.linkId, Status.EINVAL, lateDataBytes(this.bounds.windowBytes), 0);
       this.abandon(p);
       const what = !isWindow(window)
         ? `a window of ${window} bytes (a node grants ${MIN_CHANNEL_WINDOW_BYTES} to ${MAX_GRANTED_WINDOW_BYTES})`
@@ -235,7 +235,7 @@ export class RemoteConnect implements RemoteConnector {
     }
     if (t.linkId(e) !== p.linkId || t.state[e] !== CONNECTING) {
       // Our process ended while it waited: the other end must not stay open.
-      link.close(channel, p.linkId, Status.EPEERDEAD);
+      link.close(channel, p.linkId, Status.EPEERDEAD, lateDataBytes(this.bounds.windowBytes), 0);
       // And the call is answered all the same: the connect was taken off `pending` above, so
       // nothing else ever would, and a partition's call left unanswered stays in its heap for good
       // (its OS's race, comlink's listener, the ended process behind them): a node that answered
