@@ -1,0 +1,88 @@
+/**
+ * What attack run 19a tried against the data path and found holding (docs/THREATS.md, "Found
+ * nothing (attack run 19a)"). Each attack comes from inside a partition: partition 3 runs the
+ * hostile OS and writes its send ring by hand, partition 4 (and 5) run honest programs, and the
+ * honest echo pair of the bench (partitions 1 and 2) keeps talking throughout and loses nothing.
+ */
+import { describe, expect, it } from 'vitest';
+import { Status } from '../../src/shared/errors.js';
+import { RecordType } from '../../src/shared/layout.js';
+import { completionCounts, completions, numbered, waitFor, withBench, type Bench } from './harness.js';
+
+const ROLES = new URL('../fixtures/security/attack19a-roles.mjs', import.meta.url);
+const HOSTILE = 3;
+const READER = 4;
+const PORT = 19;
+/** SMALL's maxMessageBytes (harness.ts). */
+const MAX = 256;
+
+/** Connect hostile queue pair `qp` to READER:PORT once the reader listens. */
+async function connectWhenListening(b: Bench, qp: number): Promise<number> {
+  const c = await waitFor('the reader to listen', async () => {
+    const r = await b.os(HOSTILE).connect(qp, READER, PORT);
+    return r.ok ? r : r.code === 'ECONNREFUSED' ? undefined : Promise.reject(new Error(JSON.stringify(r)));
+  });
+  return c.handle as number;
+}
+
+describe('attack run 19a: the engine\'s runs against its general path, from a hostile send ring', () => {
+  // Untraced, the engine takes the well-formed SENDs of one channel a run at a time (sendRun) and
+  // hands every record a run stops at to the general path; traced with every message sampled, it
+  // takes no run at all. Both must answer the same records the same way.
+  for (const trace of [undefined, { sample: 1 }] as const) {
+    it(`one published batch that mixes well-formed SENDs with every refusal a run stops at (${trace ? 'traced, sample 1: no runs' : 'untraced: runs'})`, async () => {
+      await withBench({ hostile: [HOSTILE], standard: [READER], ...(trace ? { trace } : {}) }, async (b) => {
+        const os = b.os(HOSTILE);
+        expect((await os.open(0)).ok).toBe(true);
+        const reader = await b.machine.partition(READER).spawn(ROLES, { role: 'collect', port: PORT, channels: 2 });
+        // A first channel, closed at once: its handle names slot 0 of an older generation once the
+        // second channel takes the slot.
+        const stale = await connectWhenListening(b, 0);
+        await os.close(0, stale);
+        expect(await completions(os, 0, 1)).toEqual([{ status: Status.OK, channel: stale, opcode: RecordType.CLOSE, count: 1 }]);
+        const h = await connectWhenListening(b, 0);
+        expect(h & 0xf).toBe(stale & 0xf);
+        expect(h).not.toBe(stale);
+
+        const m = (i: number) => numbered(i);
+        const batch: Array<Record<string, unknown>> = [
+          { words: [h, 0], bytes: m(0) },
+          { words: [h, 0], bytes: m(1) },
+          { words: [h, 0], bytes: new Array(MAX + 1).fill(0xee) }, // messageSize
+          { words: [h, 0], bytes: m(2) },
+          { words: [h, 1], bytes: new Array(16).fill(0xee) }, // badFlags
+          { words: [h, 0], bytes: m(3) },
+          { bodyBytes: 4, words: [h] }, // badLength: no room for the flags
+          { words: [h, 0], bytes: m(4) },
+          { words: [5, 0], bytes: new Array(16).fill(0xee) }, // badHandle: slot 5's next handle, never issued
+          { words: [h, 0], bytes: m(5) },
+          { words: [stale, 0], bytes: new Array(16).fill(0xee) }, // staleHandle: slot 0's older generation
+          { words: [h, 0], bytes: m(6) },
+          { type: 99, bodyBytes: 8, words: [h, 0] }, // badOpcode
+          { words: [h, 0], bytes: m(7) },
+          { type: RecordType.CLOSE, words: [h, 0] },
+          { words: [h, 0], bytes: new Array(16).fill(0xee) }, // ECLOSED: after its own CLOSE
+        ];
+        for (const r of batch) expect(await os.writeRecord(0, { ...r, publish: false })).toBeGreaterThan(0);
+        await os.publish(0);
+
+        const [first, second] = (await reader.result) as Array<{ got: number[][]; end: string }>;
+        expect(first).toEqual({ got: [], end: 'clean' });
+        expect(second).toEqual({ got: [0, 1, 2, 3, 4, 5, 6, 7].map(m), end: 'clean' });
+        const answers = await completions(os, 0, 8);
+        expect(completionCounts(answers)).toEqual({
+          [Status.EMSGSIZE]: 1,
+          [Status.EINVAL]: 4,
+          [Status.ESTALE]: 1,
+          [Status.OK]: 1,
+          [Status.ECLOSED]: 1,
+        });
+        expect(b.violations(HOSTILE)).toEqual({ total: 6, messageSize: 1, badFlags: 1, badLength: 1, badHandle: 1, staleHandle: 1, badOpcode: 1 });
+        const [hostile, r] = [b.stats(HOSTILE), b.stats(READER)];
+        expect([hostile.sent, hostile.sendErrors]).toEqual([8, 1]);
+        expect([r.delivered, r.violations.total, r.sendErrors]).toEqual([8, 0, 0]);
+        await b.honest.finish();
+      });
+    }, 120_000);
+  }
+});
