@@ -86,3 +86,52 @@ describe('attack run 19a: the engine\'s runs against its general path, from a ho
     }, 120_000);
   }
 });
+
+describe('attack run 19a: what a reader\'s kept views show through .buffer', () => {
+  it('slabs hold only what their process received, or zero: never the residue a hostile send ring holds past a payload, nor another process\'s messages', async () => {
+    await withBench({ hostile: [HOSTILE], standard: [READER, 5] }, async (b) => {
+      const os = b.os(HOSTILE);
+      // The reader keeps every message of two channels: short 0xA5 messages (0 to 7 bytes) from the
+      // hostile partition and 0x11 ones from partition 5. Beside it, in the same partition, another
+      // process keeps 0x77 messages of partition 5.
+      const reader = await b.machine.partition(READER).spawn(ROLES, { role: 'slabKeeper', port: PORT, channels: 2, allowed: [0xa5, 0x11] });
+      const other = await b.machine.partition(READER).spawn(ROLES, { role: 'slabKeeper', port: PORT + 1, channels: 1, allowed: [0x77] });
+      const honest = await b.machine.partition(5).spawn(ROLES, { role: 'filler', partition: READER, port: PORT, n: 2000, longest: MAX, fill: 0x11 });
+      const beside = await b.machine.partition(5).spawn(ROLES, { role: 'filler', partition: READER, port: PORT + 1, n: 2000, longest: MAX, fill: 0x77 });
+      // The hostile partition's own channel to itself (queue pair 0 to 1) fills its send ring with
+      // 0x5C, so that what its short messages leave past their payloads there is 0x5C.
+      expect((await os.open(0)).ok).toBe(true);
+      expect((await os.open(1)).ok).toBe(true);
+      expect((await os.listen(1, 30)).ok).toBe(true);
+      const self = await os.connect(0, HOSTILE, 30);
+      expect(self.ok).toBe(true);
+      expect((await os.accept(1, 30)).ok).toBe(true);
+      const h = await connectWhenListening(b, 0);
+      const residue = new Array(MAX).fill(0x5c);
+      let sent = 0;
+      for (let i = 0; sent < 800; i++) {
+        const self_ = i % 8 === 0;
+        const at = self_ ? await os.send(0, self.handle, residue) : await os.send(0, h, new Array(sent % 8).fill(0xa5));
+        if (at === 'FULL') {
+          await os.readReceive(1);
+          await os.readCompletions(0);
+          await new Promise((r) => setTimeout(r, 1));
+          continue;
+        }
+        expect(at).toBeGreaterThan(0);
+        if (!self_) sent++;
+        if (i % 64 === 0) await os.readReceive(1);
+      }
+      await os.close(0, h);
+      expect(await honest.result).toBe(2000);
+      expect(await beside.result).toBe(2000);
+      const seen = (await reader.result) as { kept: number; empty: number; mixed: number; buffers: number; foreign: Record<string, number> };
+      expect(seen).toMatchObject({ kept: 2800, empty: 100, mixed: 0, foreign: {} });
+      expect(seen.buffers).toBeGreaterThan(1);
+      expect(await other.result).toMatchObject({ kept: 2000, empty: 0, mixed: 0, foreign: {} });
+      expect(b.violations(HOSTILE)).toEqual({});
+      expect(b.stats(READER).violations.total).toBe(0);
+      await b.honest.finish();
+    });
+  }, 120_000);
+});
