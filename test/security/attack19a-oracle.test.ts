@@ -14,7 +14,7 @@
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { NO_ENTRY } from '../../src/hardware/channel-state-table.js';
-import { DeliverBody, RecordType, SendBody } from '../../src/shared/layout.js';
+import { CounterSlot, DeliverBody, RecordType, SendBody } from '../../src/shared/layout.js';
 import { EMPTY, FAULT } from '../../src/shared/ring.js';
 import { closeEndpoints, collect, Machine, MAX, P, step, taken } from './engine-differential.js';
 
@@ -90,6 +90,20 @@ class Oracle {
     }
   }
 
+  /**
+   * stats().partitions[p].kept, the messages the hardware keeps for p's full rings, says what the
+   * engine keeps: the sum of its receiving queue pairs' kept messages; every counter is a count (>= 0).
+   */
+  gauges(after: string): void {
+    const hw = this.m.hw;
+    const values = hw.counters.values;
+    for (let p = 0; p < P; p++) {
+      const kept = hw.ports[p].queuePairs.reduce((n, qp) => n + qp.keptMessages, 0);
+      expect(values[p * CounterSlot.PER_PARTITION + CounterSlot.KEPT], `partition ${p}'s kept gauge after ${after}`).toBe(kept);
+      for (let i = 0; i < CounterSlot.PER_PARTITION; i++) expect(values[p * CounterSlot.PER_PARTITION + i]).toBeGreaterThanOrEqual(0);
+    }
+  }
+
   /** Read every record of (p, q)'s receive ring, checking each DATA record. */
   read(p: number, q: number): void {
     const rx = this.m.rx[p][q];
@@ -147,6 +161,7 @@ describe('attack run 19a: every delivery against what the hostile steps wrote', 
           collect(o.m.hw, pool, seen);
           o.note();
           expect(o.remapped, `an end named two channels after ${s.kind}`).toBe(0);
+          o.gauges(s.kind);
         }
         for (let p = 0; p < P; p++) for (let q = 0; q < 3; q++) o.read(p, q);
         checked += o.checked;
