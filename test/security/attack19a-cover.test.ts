@@ -135,3 +135,43 @@ describe('attack run 19a: what a reader\'s kept views show through .buffer', () 
     });
   }, 120_000);
 });
+
+describe('attack run 19a: a queue pair faulted by a forged PAD record in the middle of a run, beside `for await` and a stream', () => {
+  it('the readers get every message published before the PAD and after the reset, in order, then a clean end; nothing of the faulted stretch', async () => {
+    await withBench({ hostile: [HOSTILE], standard: [READER] }, async (b) => {
+      const os = b.os(HOSTILE);
+      expect((await os.open(0)).ok).toBe(true);
+      const reader = await b.machine.partition(READER).spawn(ROLES, { role: 'iterAndStream', port: PORT });
+      const iterated = await connectWhenListening(b, 0);
+      const streamed = await connectWhenListening(b, 0);
+      // Message i of a channel: a length from the edges (empty, one byte, the largest) and i's byte.
+      const lengths = [0, 1, MAX, 7, MAX - 1, 0, 13, 8];
+      const message = (i: number) => new Array(lengths[i % lengths.length]).fill(i);
+      const write = async (from: number, to: number) => {
+        for (let i = from; i < to; i++) {
+          expect(await os.writeRecord(0, { words: [iterated, 0], bytes: message(i), publish: false })).toBeGreaterThan(0);
+          expect(await os.writeRecord(0, { words: [streamed, 0], bytes: message(i), publish: false })).toBeGreaterThan(0);
+        }
+      };
+      await write(0, 6);
+      await os.publish(0);
+      // A PAD record that does not run to the ring's end, and SENDs behind it in the same publish.
+      expect(await os.writeRecord(0, { type: RecordType.PAD, bodyBytes: 8, publish: false })).toBeGreaterThan(0);
+      await write(100, 102);
+      await os.publish(0);
+      const fault = await completions(os, 0, 1);
+      expect(fault).toEqual([{ status: Status.EFAULT, channel: 0, opcode: expect.any(Number), count: 1 }]);
+      expect((await os.reset(0)).ok).toBe(true);
+      await write(6, 12);
+      await os.writeRecord(0, { type: RecordType.CLOSE, words: [iterated, 0], publish: false });
+      await os.writeRecord(0, { type: RecordType.CLOSE, words: [streamed, 0] });
+      const got = (await reader.result) as { iterated: string[]; streamed: string[] };
+      const sent = Array.from({ length: 12 }, (_, i) => message(i));
+      expect(got.iterated).toEqual(sent.map((m, i) => `${m.length}x${m.length === 0 ? '-' : i}`));
+      expect(got.streamed).toEqual(sent.filter((m) => m.length > 0).map((m) => `${m.length}x${m[0]}`));
+      expect(b.violations(HOSTILE)).toEqual({ total: 1, badLength: 1 });
+      expect([b.stats(READER).delivered, b.stats(READER).violations.total]).toEqual([24, 0]);
+      await b.honest.finish();
+    });
+  }, 120_000);
+});
