@@ -6,10 +6,12 @@
  * engine is driven by the same steps (engine-differential.ts's, floods included, so messages are
  * kept aside and dropped), every SEND's payload names the message (its number, the partition,
  * queue pair and handle it was written on), and every DATA record a receive ring gets is checked
- * against what the steps did: the message was written exactly so, on a handle that was at that
- * moment one end of a channel whose other end is the receiving queue pair's end the record names,
- * with flags 0 and a size the channel allows; it arrives once, after the channel's earlier
- * messages, byte for byte, and the record's padding is zero. FUZZ_RUNS sets the number of cases.
+ * against what the steps did: the message was written exactly so, as a SEND with flags 0, by the
+ * queue pair that owns the handle it names, whose channel's other end is the receiving queue pair's
+ * end the record names (a handle names one channel for good: checked too); it arrives once, after
+ * the channel's earlier messages, byte for byte, and the record's padding is zero. Every END names
+ * an end the receiving queue pair owns, and each partition's `kept` counter is what the engine keeps
+ * for it. FUZZ_RUNS sets the number of cases (FUZZ_SEED replays one).
  */
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
