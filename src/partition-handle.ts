@@ -611,7 +611,7 @@ function checkedOutcome(answer: unknown, partition: number): ProgramOutcome {
  * SharedArrayBuffer rather than copying it, so such a result was live memory of the partition's:
  * it changed under the operator after the program had returned, and forwarded to another partition
  * (as args of a spawn) it was memory the two shared outside the hardware. A program that answers
- * its result itself may also move a port into it (THREATS case 146). Looked at here, not in the
+ * its result itself may also move a port into it (THREATS case 115). Looked at here, not in the
  * partition: a program may answer the operator's calls in its OS's place (case 66).
  */
 function sharedOutcome(value: unknown, what: string, call: 'start' | 'result', partition: number): { ok: false; error: ErrorRecord } | undefined {

@@ -6,7 +6,7 @@
  * 4 KiB, against ~0.5 µs to copy 4 KiB into memory that exists), so messages are copied into one
  * large ArrayBuffer and handed out as views of it; a new slab starts when the current one is full,
  * and an old slab is garbage once no view of it is left. A view's `.buffer` is therefore the whole
- * slab, holding this process's other received messages too (never another partition's memory).
+ * slab, holding other messages received on this process slot too, an earlier program's there included (never another partition's memory).
  *
  * Slabs are per size class, each at most SPANS_PER_SLAB messages of its class (THREATS case 86): a
  * kept view pins its whole slab, and with one 64 KiB slab for every size a peer that followed each

@@ -4,7 +4,7 @@
  * WebAssembly.Memory), which it shares, and a MessagePort in the transfer list, which it moves: a
  * program that returned a view of shared memory handed the operator memory its partition still
  * writes, and one that answered its result itself (case 66) with a port handed it a line to code of
- * its own (THREATS case 146). Node's v8.Serializer walks the value natively, as the clone did, and
+ * its own (THREATS case 115). Node's v8.Serializer walks the value natively, as the clone did, and
  * tells each shared buffer it meets (`_getSharedArrayBufferId`) and each host object
  * (`_writeHostObject`: every view, so nothing of a typed array's bytes is copied, and a port): a
  * Map, Set, Error cause or array's named property is reached as the clone reached it.

@@ -1,5 +1,5 @@
 /**
- * THREATS case 130: frames naming a channel this node had closed were excused without a bound. A
+ * THREATS case 114: frames naming a channel this node had closed were excused without a bound. A
  * node remembers the ids of its last 4096 closed ends per link and drops frames naming one without
  * counting them, since an honest peer may have sent them before it read the CLOSE. But a hostile
  * peer can send them whenever it likes, and as many: 20,000 DATA runs, 1,000 ACK entries and a
@@ -27,7 +27,7 @@ const MAX_MESSAGE = 64 * 1024;
 const RUNS = 20_000;
 const PAYLOAD = 8;
 
-it('130: DATA, ACKs and CLOSEs naming a closed channel are excused only as far as an honest peer could have sent them', async () => {
+it('114: DATA, ACKs and CLOSEs naming a closed channel are excused only as far as an honest peer could have sent them', async () => {
   const machine = await createMachine({
     wait: 'sleep',
     testHooks: true,

@@ -1,5 +1,5 @@
 /**
- * Attack run 19c, case 146: a program's result (or error) that holds shared memory. Structured
+ * Attack run 19c, case 115: a program's result (or error) that holds shared memory. Structured
  * clone copies what a worker posts, except a SharedArrayBuffer, which it shares: `handle.result`
  * was memory the partition went on writing after the program returned, and, forwarded to another
  * partition as a spawn's args, memory two partitions shared outside the hardware.
@@ -9,8 +9,8 @@ import { createMachine, MachineError } from 'lparlink';
 
 const ROLES = new URL('../fixtures/security/attack19c-roles.mjs', import.meta.url);
 
-describe('146: a result or error that holds shared memory', () => {
-  it("146: a result holding a view of the partition's shared memory rejects EINVAL; no live memory reaches the operator, nor, through it, another partition", async () => {
+describe('115: a result or error that holds shared memory', () => {
+  it("115: a result holding a view of the partition's shared memory rejects EINVAL; no live memory reaches the operator, nor, through it, another partition", async () => {
     const machine = await createMachine({ wait: 'sleep', partitions: [{ id: 1, name: 'hostile' }, { id: 2, name: 'honest' }] });
     try {
       const handle = await machine.partition(1).spawn(ROLES, { role: 'liveResult', ms: 3000 });
@@ -49,7 +49,7 @@ describe('146: a result or error that holds shared memory', () => {
     ['shared', 'a SharedArrayBuffer'],
     ['port', 'a MessagePort'],
   ] as const) {
-    it(`146: a program that answers its result itself (case 66) with ${holds} (${kind === 'shared' ? 'a view of its whole port' : 'a port it serves'}) is refused EINVAL, checked on the operator's side`, async () => {
+    it(`115: a program that answers its result itself (case 66) with ${holds} (${kind === 'shared' ? 'a view of its whole port' : 'a port it serves'}) is refused EINVAL, checked on the operator's side`, async () => {
       const machine = await createMachine({ wait: 'sleep', partitions: [{ id: 1 }] });
       try {
         const handle = await machine.partition(1).spawn(ROLES, { role: 'forgedResult', kind });
@@ -71,7 +71,7 @@ describe('146: a result or error that holds shared memory', () => {
     }, 60_000);
   }
 
-  it('146: an error holding a view of shared memory rejects EINVAL, not with the live view', async () => {
+  it('115: an error holding a view of shared memory rejects EINVAL, not with the live view', async () => {
     const machine = await createMachine({ wait: 'sleep', partitions: [{ id: 1 }] });
     try {
       const errors: Error[] = [];

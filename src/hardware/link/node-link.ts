@@ -34,7 +34,7 @@ const RECENTLY_CLOSED = 4096;
 /**
  * What a peer may still send naming a channel this node closed, before it learns of the CLOSE
  * (NodeLink.excusesLate): window bytes of DATA, ACK entries, CLOSEs. Past it, a frame is counted
- * as any frame naming no channel is (THREATS case 130).
+ * as any frame naming no channel is (THREATS case 114).
  */
 export const LATE_DATA = 0;
 export const LATE_ACKS = 1;
@@ -83,7 +83,7 @@ export class NodeLink {
    * Ids of our ends closed recently, each with what the peer may still send naming it (LATE_DATA,
    * LATE_ACKS, LATE_CLOSES). A set of ids alone excused every frame naming one for as long as it
    * was remembered: a peer sent 20,000 DATA runs and 1,000 ACK entries on a closed id and its link
-   * counted none of them (THREATS case 130).
+   * counted none of them (THREATS case 114).
    */
   private readonly closed = new Map<number, [data: number, acks: number, closes: number]>();
   /** Messages received and delivered that the counters do not show yet (LinkedChannels.processed adds them). */
