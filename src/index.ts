@@ -1,5 +1,5 @@
 export { createMachine, Machine } from './machine.js';
-export type { MachineStats, MachineSummary, TestHooks, MachineEvents } from './machine.js';
+export type { MachineStats, PartitionStatsEntry, MachineSummary, TestHooks, MachineEvents } from './machine.js';
 export { PartitionHandle } from './partition-handle.js';
 export type { ProcessHandle, PartitionExitReason, PartitionSummary } from './partition-handle.js';
 export type { LinkUpOptions } from './link-wait.js';

@@ -27,13 +27,16 @@ import { PartitionHandle, type PartitionExitReason, type PartitionSummary } from
 import { exitReason, release, workerBooted } from './worker-boot.js';
 import { checkLinkUpOptions, whyNotUp, type LinkUpOptions } from './link-wait.js';
 
+/** A partition's entry in {@link MachineStats}: its counters ({@link PartitionStats}) and its channel ends'. */
+export interface PartitionStatsEntry extends PartitionStats {
+  /** The partition's channel ends in use now, in slot order, each with its own counts. */
+  channels: ChannelStats[];
+}
+
 /** What {@link Machine.stats} returns: the hardware's counters, one entry per partition in option order. */
 export interface MachineStats {
-  /**
-   * One block of counters per partition; see {@link PartitionStats} for each counter. `channels`:
-   * the partition's channel ends in use now, each with its own counts ({@link ChannelStats}).
-   */
-  partitions: Array<PartitionStats & { channels: ChannelStats[] }>;
+  /** One entry per partition: its counters, and its channel ends with theirs. */
+  partitions: PartitionStatsEntry[];
   /** On a node: one entry per peer in `node.peers` order (see {@link LinkStats}); empty otherwise. */
   links: LinkStats[];
   /**

@@ -5,7 +5,7 @@
  * sleeps) and compare counters exactly.
  */
 import { afterEach, beforeEach, expect } from 'vitest';
-import { createMachine, type Machine, type MachineEvents, type MachineOptions, type MachineStats } from 'lparlink';
+import { createMachine, type Machine, type MachineEvents, type MachineOptions, type PartitionStatsEntry } from 'lparlink';
 
 const fixture = (name: string) => new URL(`../fixtures/security/${name}`, import.meta.url);
 export const HOSTILE_OS = fixture('hostile-os.mjs');
@@ -65,7 +65,7 @@ export interface Bench {
   machine: Machine;
   /** The hostile OS api of a partition started with it. */
   os(id: number): any;
-  stats(id: number): MachineStats['partitions'][number];
+  stats(id: number): PartitionStatsEntry;
   /** Violation counters of a partition with the zero ones left out, for exact comparison. */
   violations(id: number): Record<string, number>;
   honest: HonestPair;
