@@ -49,7 +49,7 @@ export class KeepAlive {
    * (comlink pairs them by `id`), or until the worker exits, which answers nothing more. With
    * `gone`, each call is first offered to it (`waiting` false): one it makes an error for is
    * answered here with it (the worker exited, the machine is closing); so are the calls still
-   * waiting when the worker exits, unless it makes none for them (`waiting` true):
+   * waiting when the worker exits (in the turn after its exit), unless it makes none for them (`waiting` true):
    * a call into a partition that died must not wait for good. The proxy must not be released at
    * the exit: comlink forgets the calls of a released proxy, and answers would find no one.
    */
@@ -76,8 +76,12 @@ export class KeepAlive {
       for (const release of pending.values()) release();
       pending.clear();
       const error = gone?.(true);
-      if (error !== undefined) for (const [id, message] of [...waiting]) fail(id, message, error);
+      const calls = [...waiting];
       waiting.clear();
+      // Answered in the next turn: the exit's report (partitionExit, emitted a few promise steps
+      // after this listener) comes first, so whoever sees a call fail EPARTITIONDOWN finds the exit
+      // reported already (answered here, a caller's await sometimes ran before the event).
+      if (error !== undefined && calls.length > 0) setImmediate(() => calls.forEach(([id, message]) => fail(id, message, error)));
     });
     return {
       postMessage: (message: unknown, transfer?: Parameters<Endpoint['postMessage']>[1]) => {
