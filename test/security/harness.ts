@@ -192,10 +192,16 @@ export async function rawChannel(b: Bench, from: number, fromQp: number, to: num
 /** Read a raw partition's receive ring until `n` records arrived (or fail after the deadline). */
 export async function receiveAll(os: any, qp: number, n: number, timeoutMs = 30_000): Promise<Array<{ type: number; channel: number; status: number; bytes: number[] }>> {
   const got: Array<{ type: number; channel: number; status: number; bytes: number[] }> = [];
-  await waitFor(`${n} records on queue pair ${qp}`, async () => {
-    got.push(...(await os.readReceive(qp)));
-    return got.length >= n;
-  }, timeoutMs);
+  try {
+    await waitFor(`${n} records on queue pair ${qp}`, async () => {
+      got.push(...(await os.readReceive(qp)));
+      return got.length >= n;
+    }, timeoutMs);
+  } catch (e) {
+    // Say what did arrive, so a timeout shows which records were missing.
+    const seen = got.map((r) => `${r.type}/${r.channel}/${r.status}/${r.bytes.length}`).join(' ');
+    throw new Error(`${(e as Error).message}; ${got.length} arrived: ${seen}`);
+  }
   return got;
 }
 
