@@ -304,6 +304,10 @@ export class ChannelEndpoint implements Endpoint {
       if (++this.refusedAsCaller > MAX_CALLS_REFUSED_AS_CALLER) throw this.protocolError(`${MAX_CALLS_REFUSED_AS_CALLER} calls to a side that serves nothing`);
       return thrownAnswer(id, new Error('comlink: the process called serves nothing; it calls with wrapChannel() too. One side must serve with exposeOverChannel(api, channel)'));
     }
+    // The calls running are counted by the ids waiting for their answer: one id reused while its
+    // call runs counted every call after the first as that one, and ran them past the bound below
+    // (case 117). comlink's wrap gives every call a fresh random id, so only a hostile peer repeats one.
+    if (this.calls.has(id)) throw this.protocolError(`a second call with id ${JSON.stringify(id)} while the first still runs (comlink gives every call its own id)`);
     if (this.released) return thrownAnswer(id, new Error('comlink: the api was released by a proxy of it (releaseProxy); call through a new wrapChannel on a new channel'));
     if (this.calls.size >= MAX_CALLS_WAITING) return thrownAnswer(id, new Error(`comlink: ${MAX_CALLS_WAITING} calls are still running on the api served; await some before making more`));
     if (type === 'ENDPOINT') return thrownAnswer(id, new TypeError('comlink: createEndpoint makes a MessagePort, which cannot cross partitions; open another channel instead'));
