@@ -84,6 +84,9 @@ const DATA_PROTOTYPES = new Set<unknown>([
  * object of another kind is refused. Iterative (no depth bound), each object once; a view's bytes and
  * a string are never read.
  */
+/** Arrays up to this length are walked by index (cheap for a dense one); longer ones by their own values. */
+const DENSE_WALK = 1 << 20;
+
 function hostObjectIn(value: object): string | undefined {
   // Only objects holding objects are remembered: a cycle or a shared reference runs through one,
   // and the many leaves of a large value (a million small records) cost no look-up.
@@ -99,7 +102,10 @@ function hostObjectIn(value: object): string | undefined {
     let holds = false;
     if (o instanceof Map) for (const [k, v] of o) holds = push(k) || holds, holds = push(v) || holds;
     else if (o instanceof Set) for (const v of o) holds = push(v) || holds;
-    else if (Array.isArray(o)) {
+    // Up to DENSE_WALK elements by index; past it by Object.values, which takes only the elements an
+    // array has: a sparse one of length 2^32 - 1 is a few bytes to clone, and a walk by index (or
+    // the slice below) of it held this thread for good.
+    else if (Array.isArray(o) && o.length <= DENSE_WALK) {
       for (let i = 0; i < o.length; i++) holds = push(o[i]) || holds;
       // A clone carries an array's named properties too. Object.keys lists every index as a string
       // (3 clones' time for a million numbers); util's deep equality with a copy of the elements
