@@ -68,3 +68,29 @@ it("held: a program answering the operator's abort() with a thrown object no str
     process.off('unhandledRejection', record);
   }
 }, 60_000);
+
+it("held: a hostile server's request to a wrapChannel caller, its argument marked with comlink's throw handler, is refused before comlink sees it; the caller's call is answered", async () => {
+  await using machine = await createMachine({ partitions: [{ id: 1 }, { id: 2 }] });
+  const exits: string[] = [];
+  machine.on('partitionExit', (info) => exits.push(`partition ${info.id} ${info.reason}`));
+  const PEER = new URL('../fixtures/security/attack21a-rpc-peer.mjs', import.meta.url);
+  const server = await machine.partition(1).spawn(PEER, { role: 'hostileServer', port: 80 });
+  const caller = await machine.partition(2).spawn(PEER, { role: 'caller', partition: 1, port: 80 });
+  expect(await caller.result).toBe(42);
+  expect(await server.result).toEqual({
+    refusal: 'comlink: the process called serves nothing; it calls with wrapChannel() too. One side must serve with exposeOverChannel(api, channel)',
+  });
+  expect(exits).toEqual([]);
+}, 60_000);
+
+it("held: a SET through the api's own setter whose value is marked with comlink's throw handler is answered with the throw (comlink's try holds it); the server serves on", async () => {
+  await using machine = await createMachine({ partitions: [{ id: 1 }, { id: 2 }] });
+  const exits: string[] = [];
+  machine.on('partitionExit', (info) => exits.push(`partition ${info.id} ${info.reason}`));
+  const PEER = new URL('../fixtures/security/attack21a-rpc-peer.mjs', import.meta.url);
+  const server = await machine.partition(1).spawn(PEER, { role: 'setterServer', port: 80 });
+  const attacker = await machine.partition(2).spawn(PEER, { role: 'setterAttacker', partition: 1, port: 80 });
+  expect(await attacker.result).toEqual({ set: { type: 'HANDLER', name: 'throw', isError: false, keys: ['toString', 'valueOf'] }, sum: { value: 42 } });
+  expect(await server.result).toEqual({ served: 'ok', limit: 1 });
+  expect(exits).toEqual([]);
+}, 60_000);
