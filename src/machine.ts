@@ -289,7 +289,9 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
         // A process blocked in Atomics.wait (recvIntoSync, writeSync) cannot hear hardwareReset(): its port says it.
         markHardwareGone(p.port, options.geometry);
         if (p.running && p.worker !== undefined && options.partitions[p.index].os === undefined) {
-          void p.standardOs.hardwareReset();
+          // Handled: a program shares its thread with its OS and may answer this call itself (case 66);
+          // answered with a throw, the rejection nobody awaited ended the operator's process (case 122).
+          void p.standardOs.hardwareReset().catch(() => {});
         }
       }
       this.notify('hardwareExit', { exitCode, error });

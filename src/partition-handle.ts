@@ -47,7 +47,8 @@ export interface ProcessHandle<Result = unknown> {
    * partition died first, `ECLOSED` when the machine was closed while the program ran, `EABORTED`
    * when spawn's `signal` or `timeoutMs` cancelled it, or `EINVAL` when it returned a value
    * structured clone cannot copy, or one (or threw an error) that would still share something with
-   * its partition: a SharedArrayBuffer (or a view of one), or a MessagePort.
+   * its partition: a SharedArrayBuffer (or a view of one), a MessagePort, or one of Node's objects
+   * that a clone hands over rather than copies (a `perf_hooks` histogram, a `net.BlockList`, a web stream).
    * Never an unhandled rejection: you may ignore it.
    */
   readonly result: Promise<Result>;

@@ -13,9 +13,10 @@
  * its answer is answered with the ChannelError (ECLOSED, EPEERDEAD, …), and
  * so is every call made afterwards.
  */
+import { types } from 'node:util';
 import { DefaultDeserializer, getHeapStatistics, serialize } from 'node:v8';
 import { answerWithError, type Endpoint } from '../shared/control-plane.js';
-import { ChannelError, describeValue } from '../shared/errors.js';
+import { ChannelError, describeValue, MachineError } from '../shared/errors.js';
 import type { Channel } from './channel.js';
 import { cloneCost } from './clone-cost.js';
 import { comlinkHeld } from './comlink-held.js';
@@ -469,7 +470,7 @@ export class ChannelEndpoint implements Endpoint {
         }
         const refused = this.refusal(data);
         if (refused !== undefined) this.postMessage(refused);
-        else this.dispatch({ data }); // a thrown error is rebuilt by control-plane.ts's `throw` handler, with its class and code
+        else this.dispatchRequest(data); // a thrown error is rebuilt by control-plane.ts's `throw` handler, with its class and code
         // Case 80: answers pile up only when the caller reads them slower than it asks; then read
         // no more of its requests until this channel's answers went. Not on the calling side: what
         // waits there is its own program's calls. The heap is looked at only past the floor.
@@ -525,6 +526,25 @@ export class ChannelEndpoint implements Endpoint {
 
   private protocolError(what: string, did = 'sent'): ChannelError {
     return new ChannelError('EINVAL', `comlink over channel ${this.channel.handle}: partition ${this.channel.peer.partition} ${did} ${what}`);
+  }
+
+  /**
+   * Hand a message to comlink. On the serving side its expose listener reads a request's argument list
+   * before its own try, so an argument the caller marked with comlink's `throw` handler throws, out of
+   * here, whatever value the caller wrote: that is the caller's protocol error, EINVAL. Passed on as it
+   * came, a ChannelError the caller wrote (EHWRESET, "the hardware worker stopped") ended
+   * exposeOverChannel as the serving partition's own machine's failure, and a thrown object no string
+   * conversion takes threw out of fail(), unhandled, and crashed the serving partition (THREATS case
+   * 123). comlink's own TypeErrors (an argument list it cannot take) end the channel as before.
+   */
+  private dispatchRequest(data: unknown): void {
+    try {
+      this.dispatch({ data });
+    } catch (e) {
+      if (this.served === undefined || (types.isNativeError(e) && !(e instanceof ChannelError) && !(e instanceof MachineError))) throw e;
+      const what = e instanceof ChannelError || e instanceof MachineError ? `a ${e.name} ${e.code}` : describeValue(e);
+      throw this.protocolError(`a request whose argument list threw ${what} as comlink's expose side took it in (an argument marked with comlink's throw handler)`);
+    }
   }
 
   private dispatch(event: { data: unknown }): void {
