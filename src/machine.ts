@@ -290,7 +290,7 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
         markHardwareGone(p.port, options.geometry);
         if (p.running && p.worker !== undefined && options.partitions[p.index].os === undefined) {
           // Handled: a program shares its thread with its OS and may answer this call itself (case 66);
-          // answered with a throw, the rejection nobody awaited ended the operator's process (case 122).
+          // answered with a throw, the rejection nobody awaited ended the operator's process (case 119).
           void p.standardOs.hardwareReset().catch(() => {});
         }
       }

@@ -535,7 +535,7 @@ export class ChannelEndpoint implements Endpoint {
    * came, a ChannelError the caller wrote (EHWRESET, "the hardware worker stopped") ended
    * exposeOverChannel as the serving partition's own machine's failure, and a thrown object no string
    * conversion takes threw out of fail(), unhandled, and crashed the serving partition (THREATS case
-   * 123). comlink's own TypeErrors (an argument list it cannot take) end the channel as before.
+   * 120). comlink's own TypeErrors (an argument list it cannot take) end the channel as before.
    */
   private dispatchRequest(data: unknown): void {
     try {

@@ -74,7 +74,7 @@ const DATA_PROTOTYPES = new Set<unknown>([
 ]);
 
 /**
- * The first object in `value` that structured clone did not make of data (THREATS case 121): Node
+ * The first object in `value` that structured clone did not make of data (THREATS case 118): Node
  * clones its own classes by their native part, which the SharedFinder's walk never sees (a histogram
  * of `perf_hooks` or a `net.BlockList` is a JavaScript object holding a native handle under a symbol,
  * so v8.Serializer writes it as an empty object), and the clone hands the other thread that same

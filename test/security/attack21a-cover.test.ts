@@ -1,6 +1,6 @@
 /**
  * Attack run 21a: what it tried against the partition-side API and the operator boundary that held,
- * and the bounds of its own changes (cases 121–123).
+ * and the bounds of its own changes (cases 118–120).
  */
 import { once } from 'node:events';
 import { expect, it } from 'vitest';
@@ -8,9 +8,9 @@ import { createMachine, MachineError } from 'lparlink';
 
 const ROLES = new URL('../fixtures/security/attack21a-roles.mjs', import.meta.url);
 
-it("121's walk: a result that is a sparse array of length 2^32 - 1 is looked through at once, by the elements it has", async () => {
+it("118's walk: a result that is a sparse array of length 2^32 - 1 is looked through at once, by the elements it has", async () => {
   await using machine = await createMachine({ partitions: [{ id: 1 }] });
-  // A walk by index (or a slice) of it held the operator's thread for good: the first version of 121.
+  // A walk by index (or a slice) of it held the operator's thread for good: the first version of 118.
   const plain = (await (await machine.partition(1).spawn(ROLES, { role: 'sparse', histogram: false })).result) as unknown[] & { named: string };
   expect(plain.length).toBe(2 ** 32 - 1);
   expect(plain[7]).toEqual({ plain: true });
@@ -21,7 +21,7 @@ it("121's walk: a result that is a sparse array of length 2^32 - 1 is looked thr
   expect((live as Error).message).toContain('that the partition still shares (it holds a RecordableHistogram, which Node clones as the same native object');
 }, 60_000);
 
-it("121's walk: every kind of data structured clone copies still crosses as a program's result", async () => {
+it("118's walk: every kind of data structured clone copies still crosses as a program's result", async () => {
   await using machine = await createMachine({ partitions: [{ id: 1 }] });
   const value = (await (await machine.partition(1).spawn(ROLES, { role: 'everyKind' })).result) as Record<string, any>;
   expect(value.cyclic.self).toBe(value.cyclic);
@@ -42,7 +42,7 @@ it("121's walk: every kind of data structured clone copies still crosses as a pr
   expect({ ...value.nullProto }).toEqual({ a: 1 });
 }, 60_000);
 
-it("121's walk: an immutable object of Node's (a Blob) is refused as the others are: a program returns plain data", async () => {
+it("118's walk: an immutable object of Node's (a Blob) is refused as the others are: a program returns plain data", async () => {
   await using machine = await createMachine({ partitions: [{ id: 1 }] });
   const refused = await (await machine.partition(1).spawn(ROLES, { role: 'blob' })).result.catch((e: unknown) => e);
   expect(refused).toBeInstanceOf(MachineError);

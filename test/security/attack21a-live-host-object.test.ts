@@ -1,5 +1,5 @@
 /**
- * Attack run 21a, case 121: a program's result (or error) holding one of Node's host objects whose
+ * Attack run 21a, case 118: a program's result (or error) holding one of Node's host objects whose
  * clone shares state with the original. Case 115 refuses a result that holds a SharedArrayBuffer or
  * a MessagePort, found by a v8.Serializer walk; but Node clones a histogram (`perf_hooks`) and a
  * `net.BlockList` by handing the other thread the same native object, and moves a web stream over a
@@ -12,8 +12,8 @@ import { createMachine, MachineError } from 'lparlink';
 const ROLES = new URL('../fixtures/security/attack21a-roles.mjs', import.meta.url);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-describe('121: a result or error that holds a host object Node shares rather than copies', () => {
-  it("121: a result holding a histogram its partition still records into rejects EINVAL; nothing live reaches the operator, nor, through it, another partition", async () => {
+describe('118: a result or error that holds a host object Node shares rather than copies', () => {
+  it("118: a result holding a histogram its partition still records into rejects EINVAL; nothing live reaches the operator, nor, through it, another partition", async () => {
     const machine = await createMachine({ wait: 'sleep', partitions: [{ id: 1, name: 'hostile' }, { id: 2, name: 'honest' }] });
     try {
       const handle = await machine.partition(1).spawn(ROLES, { role: 'liveHistogram', ms: 3000 });
@@ -49,7 +49,7 @@ describe('121: a result or error that holds a host object Node shares rather tha
     }
   }, 60_000);
 
-  it('121: a result holding a BlockList its partition still adds to rejects EINVAL', async () => {
+  it('118: a result holding a BlockList its partition still adds to rejects EINVAL', async () => {
     const machine = await createMachine({ wait: 'sleep', partitions: [{ id: 1 }] });
     try {
       const handle = await machine.partition(1).spawn(ROLES, { role: 'liveBlockList', ms: 3000 });
@@ -70,7 +70,7 @@ describe('121: a result or error that holds a host object Node shares rather tha
     }
   }, 60_000);
 
-  it('121: a program that answers its result itself (case 66) with a ReadableStream it feeds is refused EINVAL, checked on the operator side', async () => {
+  it('118: a program that answers its result itself (case 66) with a ReadableStream it feeds is refused EINVAL, checked on the operator side', async () => {
     const machine = await createMachine({ wait: 'sleep', partitions: [{ id: 1 }] });
     try {
       const handle = await machine.partition(1).spawn(ROLES, { role: 'forgedStream' });
@@ -92,7 +92,7 @@ describe('121: a result or error that holds a host object Node shares rather tha
     }
   }, 60_000);
 
-  it('121: an error holding such a histogram rejects EINVAL, not with the live histogram', async () => {
+  it('118: an error holding such a histogram rejects EINVAL, not with the live histogram', async () => {
     const machine = await createMachine({ wait: 'sleep', partitions: [{ id: 1 }] });
     try {
       const errors: Error[] = [];

@@ -1,5 +1,5 @@
 /**
- * Attack run 21a, case 122: when the hardware worker dies, the operator tells each running standard
+ * Attack run 21a, case 119: when the hardware worker dies, the operator tells each running standard
  * partition with a hardwareReset() call it does not await. A program shares its thread with its OS
  * and can answer that call itself (case 66): answered with a throw, the call's promise rejected with
  * nobody to handle it, and Node ended the operator's process. The operator runs in a child process
@@ -12,7 +12,7 @@ import { expect, it } from 'vitest';
 const OPERATOR = fileURLToPath(new URL('../fixtures/security/attack21a-reset-operator.mjs', import.meta.url));
 
 for (const thrown of ['error', 'object'] as const) {
-  it(`122: a program answering the operator's hardwareReset() with a thrown ${thrown === 'error' ? 'Error' : 'plain object'} does not end the operator's process; the machine fails closed and closes`, () => {
+  it(`119: a program answering the operator's hardwareReset() with a thrown ${thrown === 'error' ? 'Error' : 'plain object'} does not end the operator's process; the machine fails closed and closes`, () => {
     const r = spawnSync(process.execPath, [OPERATOR, thrown], { encoding: 'utf8', timeout: 50_000 });
     // Without the change: exit code 1, stderr holding the partition's error, no line printed.
     expect(r.stderr).not.toContain('hardwareReset');

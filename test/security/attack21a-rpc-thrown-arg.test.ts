@@ -1,5 +1,5 @@
 /**
- * Attack run 21a, case 123: comlink's expose side reads a request's argument list before its own
+ * Attack run 21a, case 120: comlink's expose side reads a request's argument list before its own
  * try, so a caller that marks an argument with comlink's `throw` handler makes the serving side's
  * listener throw whatever value the caller wrote. The serving side took that as why its channel
  * ended: a ChannelError the caller wrote (EHWRESET) ended `exposeOverChannel` as if the serving
@@ -18,7 +18,7 @@ const THREW = {
 };
 
 for (const kind of ['object', 'hwreset', 'text'] as const) {
-  it(`123: a caller whose argument throws ${THREW[kind]} as the serving side takes it in ends only its channel, EINVAL; the serving partition lives`, async () => {
+  it(`120: a caller whose argument throws ${THREW[kind]} as the serving side takes it in ends only its channel, EINVAL; the serving partition lives`, async () => {
     await using machine = await createMachine({ partitions: [{ id: 1 }, { id: 2 }] });
     const exits: string[] = [];
     machine.on('partitionExit', (info) => exits.push(`partition ${info.id} ${info.reason}: ${info.error?.message}`));
