@@ -1070,7 +1070,13 @@ export class Engine {
       }
       if (this.remote.closeAfterHeld(e, Status.OK)) return DONE;
     }
-    const d = this.table.peer[e];
+    // The other end, while it is still this channel's: once its process closed it, `peer[e]` names
+    // a freed slot, perhaps another channel's now, and nothing of this end is kept there (its close
+    // dropped it). Deferred onto that channel, this CLOSE was never answered here, and its sender,
+    // another partition's process, got the acknowledgement on its own live handle (attack run 21b).
+    const t = this.table;
+    const peer = t.peer[e];
+    const d = peer !== NO_ENTRY && t.peer[peer] === e ? peer : NO_ENTRY;
     this.closeEnd(e, Status.OK);
     // Messages of this end kept aside for the other are still delivered or refused, and a queue
     // pair's answers come in the order of its work requests (its process forgets the channel at
