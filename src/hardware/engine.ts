@@ -1274,6 +1274,29 @@ export class Engine {
     port.alive = false;
     this.closeEndsOwnedBy(port, -1, Status.EPEERDEAD);
     for (const qp of port.queuePairs) this.deactivate(qp, QueuePairState.FREE);
+    this.forgetPort(port);
+  }
+
+  /**
+   * Let go of every reference to `port`'s queue pairs that other queue pairs keep: their lookups'
+   * destination (stale already: the ends closed above moved the generation on) and their flood's
+   * drain, and the rings to publish that the last serve listed. Each queue pair holds its port,
+   * and a port every ring of its partition (~4 MiB at the default geometry): kept, they held a
+   * restarted run's old port for good, up to two per queue pair of the machine (attack run 21b).
+   * Once per partition that goes down, a pass over the queue pairs; nothing on the busy path.
+   */
+  private forgetPort(port: PartitionPort): void {
+    for (const p of this.ports) {
+      for (const qp of p.queuePairs) {
+        if (qp.lookupDestination?.port === port) {
+          qp.lookupGeneration = -1;
+          qp.lookupDestination = undefined;
+        }
+        if (qp.floodDestination?.port === port) qp.floodDestination = undefined;
+      }
+    }
+    // Published and counted at the end of every serve: what stays past the count is old entries.
+    this.unpublished.length = this.unpublishedCount;
   }
 
   /**
