@@ -1280,7 +1280,7 @@ export class Engine {
   /**
    * Let go of every reference to `port`'s queue pairs that other queue pairs keep: their lookups'
    * destination (stale already: the ends closed above moved the generation on) and their flood's
-   * drain, and the rings to publish that the last serve listed. Each queue pair holds its port,
+   * drain, the rings to publish that the last serve listed, and the senders of messages kept. Each queue pair holds its port,
    * and a port every ring of its partition (~4 MiB at the default geometry): kept, they held a
    * restarted run's old port for good, up to two per queue pair of the machine (attack run 21b).
    * Once per partition that goes down, a pass over the queue pairs; nothing on the busy path.
@@ -1297,6 +1297,8 @@ export class Engine {
     }
     // Published and counted at the end of every serve: what stays past the count is old entries.
     this.unpublished.length = this.unpublishedCount;
+    // And what is kept from this run for readers elsewhere (attack run 21b, beside case 102).
+    this.kept.forgetSendersOf(port);
   }
 
   /**
