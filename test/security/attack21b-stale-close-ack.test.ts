@@ -84,3 +84,42 @@ it('131: a CLOSE of an end whose peer closed first is acknowledged to its own pr
     await b.honest.finish();
   });
 }, 60_000);
+
+it('131: the same when the peer\'s end went with its partition\'s run (restarted): the closer hears its CLOSE answered, the new channel\'s sender nothing', async () => {
+  await withBench({ hostile: [A, V, X] }, async (b) => {
+    const [a, x] = [b.os(A), b.os(X)];
+    const old = await rawChannel(b, A, 0, V, 0, PORT);
+    // V's run ends: A's end reads peer-dead, V's slots are free.
+    await b.machine.partition(V).restart();
+    await receiveAll(a, 0, 1); // A's END (EPEERDEAD)
+    const v = b.os(V);
+    const side = await rawChannel(b, X, 0, V, 1, SIDE_PORT);
+    const mine = await rawChannel(b, X, 0, V, 0, PORT);
+    // V's first slot again, under a later generation: the slot A's end still names as its peer.
+    expect(side.receive & SLOT_MASK).toBe(old.receive & SLOT_MASK);
+    expect(mine.send).not.toBe(0);
+    // X fills V's unread ring on `side`, then two more with a SEND of `mine` behind them: kept aside.
+    for (let i = 0; i < 18; i++) expect(await x.send(0, side.send, numbered(i, SIZE))).toEqual(expect.any(Number));
+    await x.doorbell();
+    await waitFor('V\'s ring full', () => b.stats(V).delivered >= 18);
+    for (let i = 18; i < 20; i++) await x.writeRecord(0, { words: [side.send, 0], bytes: Uint8Array.from(numbered(i, SIZE)), publish: false });
+    await x.writeRecord(0, { words: [mine.send, 0], bytes: Uint8Array.from(numbered(99, 16)) });
+    await x.doorbell();
+    await waitFor('two messages kept for V', () => b.stats(V).kept === 2);
+    expect(await a.close(0, old.send)).toEqual(expect.any(Number));
+    await a.doorbell();
+    const closer = await completionsWithin(a, 0, 1000);
+    const got = await receiveAll(v, 1, 20);
+    await v.doorbell();
+    await waitFor('nothing kept', () => b.stats(V).kept === 0);
+    expect(got.map((r) => r.channel)).toEqual(new Array(20).fill(side.receive));
+    const sender = await completionsWithin(x, 0, 500);
+    const outcome = { closer, sender };
+    console.log('131 (restart) outcome', JSON.stringify(outcome));
+    expect(outcome).toEqual({ closer: [{ status: Status.OK, channel: old.send, opcode: RecordType.CLOSE, count: 1 }], sender: [] });
+    expect(b.violations(A)).toEqual({});
+    expect(b.violations(X)).toEqual({});
+    await b.honest.finish();
+  });
+}, 60_000);
+
