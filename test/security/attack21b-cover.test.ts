@@ -10,8 +10,9 @@
  *   completion a queue pair reads names a work request of its own (its opcode and handle).
  * - With workers: a restarted partition whose old run's messages wait kept for a reader: the
  *   reader's end counts every one of them once they are in its ring, the new run's channel in the
- *   same slot starts at 0 and counts only its own; and a partition that scribbles over its whole
- *   port while two others talk changes none of their channel lines.
+ *   same slot starts at 0 and counts only its own; a partition that scribbles over its whole
+ *   port while two others talk changes none of their channel lines; and a queue pair's channel to
+ *   itself counts each side on its own end's line.
  */
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -226,4 +227,31 @@ describe('attack run 21b: what held', () => {
       await b.honest.finish();
     });
   }, 60_000);
+
+  it('a channel from a queue pair to itself: both ends are lines of one partition, each counting its own side', async () => {
+    const A = 3;
+    await withBench({ hostile: [A] }, async (b) => {
+      const a = b.os(A);
+      const loop = await rawChannel(b, A, 0, A, 0, 12);
+      expect(loop.send).not.toBe(loop.receive);
+      const before = b.stats(A);
+      for (let i = 0; i < 5; i++) expect(await a.send(0, loop.send, numbered(i, 8 + i))).toEqual(expect.any(Number));
+      await a.doorbell();
+      expect((await receiveAll(a, 0, 5)).map((r) => [r.channel, r.bytes])).toEqual(Array.from({ length: 5 }, (_, i) => [loop.receive, numbered(i, 8 + i)]));
+      const line = (channel: number) => b.stats(A).channels.find((r) => r.channel === channel);
+      expect(line(loop.send)).toMatchObject({ remotePartition: A, state: 'open', sent: 5, bytesSent: 50, delivered: 0, bytesDelivered: 0 });
+      expect(line(loop.receive)).toMatchObject({ remotePartition: A, state: 'open', sent: 0, bytesSent: 0, delivered: 5, bytesDelivered: 50 });
+      expect(line(loop.send)!.localProcess).toBe(line(loop.receive)!.remoteProcess);
+      expect(b.stats(A).sent - before.sent).toBe(5);
+      expect(b.stats(A).delivered - before.delivered).toBe(5);
+      // The sender closes: its line goes, the reader's reads peer-closed with its counts.
+      expect(await a.close(0, loop.send)).toEqual(expect.any(Number));
+      await a.doorbell();
+      await waitFor('the closed end to leave its line', () => line(loop.send) === undefined);
+      expect(line(loop.receive)).toMatchObject({ state: 'peer-closed', delivered: 5, bytesDelivered: 50 });
+      expect(b.violations(A)).toEqual({});
+      await b.honest.finish();
+    });
+  }, 60_000);
 });
+
