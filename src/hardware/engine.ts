@@ -1070,7 +1070,13 @@ export class Engine {
       }
       if (this.remote.closeAfterHeld(e, Status.OK)) return DONE;
     }
-    const d = this.table.peer[e];
+    // The other end, while it is still this channel's: once its process closed it, `peer[e]` names
+    // a freed slot, perhaps another channel's now, and nothing of this end is kept there (its close
+    // dropped it). Deferred onto that channel, this CLOSE was never answered here, and its sender,
+    // another partition's process, got the acknowledgement on its own live handle (attack run 21b).
+    const t = this.table;
+    const peer = t.peer[e];
+    const d = peer !== NO_ENTRY && t.peer[peer] === e ? peer : NO_ENTRY;
     this.closeEnd(e, Status.OK);
     // Messages of this end kept aside for the other are still delivered or refused, and a queue
     // pair's answers come in the order of its work requests (its process forgets the channel at
@@ -1268,6 +1274,31 @@ export class Engine {
     port.alive = false;
     this.closeEndsOwnedBy(port, -1, Status.EPEERDEAD);
     for (const qp of port.queuePairs) this.deactivate(qp, QueuePairState.FREE);
+    this.forgetPort(port);
+  }
+
+  /**
+   * Let go of every reference to `port`'s queue pairs that other queue pairs keep: their lookups'
+   * destination (stale already: the ends closed above moved the generation on) and their flood's
+   * drain, the rings to publish that the last serve listed, and the senders of messages kept. Each queue pair holds its port,
+   * and a port every ring of its partition (~4 MiB at the default geometry): kept, they held a
+   * restarted run's old port for good, up to two per queue pair of the machine (attack run 21b).
+   * Once per partition that goes down, a pass over the queue pairs; nothing on the busy path.
+   */
+  private forgetPort(port: PartitionPort): void {
+    for (const p of this.ports) {
+      for (const qp of p.queuePairs) {
+        if (qp.lookupDestination?.port === port) {
+          qp.lookupGeneration = -1;
+          qp.lookupDestination = undefined;
+        }
+        if (qp.floodDestination?.port === port) qp.floodDestination = undefined;
+      }
+    }
+    // Published and counted at the end of every serve: what stays past the count is old entries.
+    this.unpublished.length = this.unpublishedCount;
+    // And what is kept from this run for readers elsewhere (attack run 21b, beside case 102).
+    this.kept.forgetSendersOf(port);
   }
 
   /**

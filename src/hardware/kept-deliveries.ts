@@ -21,7 +21,7 @@
  * (Engine.deliverEnd); a reader that closes an end drops that end's messages.
  */
 import { KeptMessages, type KeptBytesGauge } from './kept-messages.js';
-import type { HardwareQueuePair } from './partition-port.js';
+import type { HardwareQueuePair, PartitionPort } from './partition-port.js';
 import { messageBytes } from '../shared/link-frames.js';
 
 /** Kept bytes are counted by what keeps them (the engine's counters), not by a link's. */
@@ -43,6 +43,8 @@ export class KeptDeliveries {
    */
   private readonly senderQueuePairOf: (HardwareQueuePair | undefined)[];
   private readonly senderProcessOf: Int32Array;
+  /** Per receiving end: the sender's partition index, which its counters need after its queue pair is let go (forgetSendersOf). */
+  private readonly senderPartitionOf: Int32Array;
   private readonly senderHandleOf: Uint32Array;
   /** Per receiving end: its sender closed its end, and that CLOSE is acknowledged once nothing of it is kept. */
   private readonly closeAckPending: Uint8Array;
@@ -58,6 +60,7 @@ export class KeptDeliveries {
     this.bytesOf = new Float64Array(entries);
     this.senderQueuePairOf = new Array<HardwareQueuePair | undefined>(entries).fill(undefined);
     this.senderProcessOf = new Int32Array(entries);
+    this.senderPartitionOf = new Int32Array(entries);
     this.senderHandleOf = new Uint32Array(entries);
     this.closeAckPending = new Uint8Array(entries);
   }
@@ -93,6 +96,17 @@ export class KeptDeliveries {
     this.senderQueuePairOf[d] = undefined;
   }
 
+  /**
+   * The run of `port` is over (its partition went down): no kept message of it can be answered
+   * there any more (senderQueuePair() finds its queue pairs stopped), so let go of them now. While
+   * a reader that reads nothing kept a message of each run, forgetSender() never came, and each
+   * held its run's old port (~4 MiB) for good (attack run 21b). Control path: one pass over the ends.
+   */
+  forgetSendersOf(port: PartitionPort): void {
+    const of = this.senderQueuePairOf;
+    for (let d = 0; d < of.length; d++) if (of[d]?.port === port) of[d] = undefined;
+  }
+
   /** Receiving queue pairs with messages kept. */
   get queuePairs(): number {
     return this.queueCount;
@@ -103,9 +117,9 @@ export class KeptDeliveries {
     return this.countOf[d] > 0;
   }
 
-  /** The partition index that sent what is kept for `d` (its queue pair's, whichever process it serves now). */
+  /** The partition index that sent what is kept for `d` (its queue pair's, whichever process or run it serves now). */
   sender(d: number): number {
-    return this.senderQueuePairOf[d]!.port.index;
+    return this.senderPartitionOf[d];
   }
 
   /**
@@ -129,6 +143,7 @@ export class KeptDeliveries {
     this.bytesOf[d] += cost;
     this.senderQueuePairOf[d] = sender;
     this.senderProcessOf[d] = sender.process;
+    this.senderPartitionOf[d] = sender.port.index;
     this.senderHandleOf[d] = senderHandle;
     return true;
   }
