@@ -44,6 +44,12 @@ export const DONE = 0;
 export const BLOCKED = 1;
 /** deliverFromLink: the receiving queue pair is gone or broken; the message was dropped. */
 export const GONE = 2;
+
+/**
+ * The least a queue pair with work may serve in a round once its partition's budget for the round
+ * is spent (serve()): its partition's other queue pairs may flood, and one request still goes.
+ */
+const MIN_SERVE = 1;
 type Outcome = typeof DONE | typeof BLOCKED;
 
 /**
@@ -101,6 +107,8 @@ export interface EngineOptions {
 export class Engine {
   private active: HardwareQueuePair[] = [];
   private next = 0;
+  /** Rounds begun (modulo 2^31): a port's round budget is set afresh in the first serve of each (serve()). */
+  private roundNumber = 0;
   private pendingEnds: number[] = [];
   /** Messages whose receive ring was full, kept aside so their senders' other work requests go on (THREATS case 51). */
   readonly kept: KeptDeliveries;
@@ -114,7 +122,7 @@ export class Engine {
   /** channelCounters.values, one load nearer for sendRun(). */
   private readonly channelValues: Float64Array;
   readonly maxMessageBytes: number;
-  /** Work requests one queue pair gets served per round (options.budgetPerRound). */
+  /** Work requests one partition gets served per round, its queue pairs together (options.budgetPerRound; shareOf). */
   readonly budgetPerRound: number;
   /**
    * Send-ring space serve() may hold back before it hands it back: up to a sixteenth of the ring,
@@ -223,6 +231,7 @@ export class Engine {
     if (n === 0) return work;
     let j = this.next < n ? this.next : 0;
     this.next = j + 1;
+    this.roundNumber = (this.roundNumber + 1) & 0x7fffffff;
     for (let i = 0; i < n; i++) {
       const qp = active[j];
       if (++j === n) j = 0;
@@ -237,10 +246,13 @@ export class Engine {
   }
 
   private serve(qp: HardwareQueuePair): number {
-    this.serving = qp.port.index;
+    const port = qp.port;
+    this.serving = port.index;
     this.runDelivered = 0;
     const ring = qp.send;
-    const budget = this.options.budgetPerRound;
+    const share = this.shareOf(port);
+    const left = port.roundBudgetLeft;
+    const budget = share <= left ? share : left > MIN_SERVE ? left : MIN_SERVE;
     let done = 0;
     // False right after a run: it stopped at a record it cannot serve, which takes the general path.
     let runs = true;
@@ -272,15 +284,23 @@ export class Engine {
       done++;
       runs = true;
     }
+    if (done !== 0) {
+      port.busyThisRound++;
+      port.roundBudgetLeft = left - done;
+    }
     if (done === budget) {
-      qp.port.saturatedServes++;
-      // Its drain: where at least half the budget went, delivered (a flood of refused SENDs, or of
-      // records to several channels, names none: attack run 12).
-      if (2 * this.runDelivered >= budget) {
-        qp.saturatedServes++;
-        qp.floodDestination = qp.lookupDestination;
+      // Saturated: it used its whole share. Not a serve held to MIN_SERVE once its partition's
+      // budget was spent (neither saturated nor light: its partition's saturation is counted).
+      if (budget === share) {
+        port.saturatedServes++;
+        // Its drain: where at least half the budget went, delivered (a flood of refused SENDs, or of
+        // records to several channels, names none: attack run 12).
+        if (2 * this.runDelivered >= budget) {
+          qp.saturatedServes++;
+          qp.floodDestination = qp.lookupDestination;
+        }
       }
-    } else if (done !== 0) qp.port.lightServes++;
+    } else if (done !== 0) port.lightServes++;
     this.countBeforePublish();
     // Space goes back in steps (releaseStep), and all of it before the hardware sleeps (releaseAll):
     // a release per serve() was a store and a flag read per message sent one at a time. The step is
@@ -292,6 +312,26 @@ export class Engine {
     qp.publish();
     this.publishDeliveries();
     return done;
+  }
+
+  /**
+   * What one of `port`'s queue pairs may serve this round: the budget split evenly among the
+   * partition's queue pairs that had work in the round before (set afresh at the partition's first
+   * serve of a round). The budget is the partition's, not each queue pair's: a partition flooding
+   * from all 8 of its queue pairs took 8 budgets a round to an honest partition's one, 8/9 of the
+   * engine (THREATS case 124). serve() also holds the partition to what is left of its round's
+   * budget, and never below MIN_SERVE, so a request beside its own partition's flood still goes.
+   */
+  private shareOf(port: PartitionPort): number {
+    const full = this.budgetPerRound;
+    if (port.roundAt !== this.roundNumber) {
+      port.busyLastRound = port.roundAt === ((this.roundNumber - 1) & 0x7fffffff) ? port.busyThisRound : 0;
+      port.busyThisRound = 0;
+      port.roundAt = this.roundNumber;
+      port.roundBudgetLeft = full;
+    }
+    const busy = port.busyLastRound;
+    return busy > 1 ? Math.ceil(full / busy) : full;
   }
 
   /** Publish the receive rings written since the last publish (one publish per batch, not per message). */

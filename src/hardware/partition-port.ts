@@ -165,6 +165,14 @@ export class PartitionPort {
   /** Serves of this port's queue pairs that used the whole budget, and those that moved less (dispatch-priority.ts reads them). */
   saturatedServes = 0;
   lightServes = 0;
+  /**
+   * One budget a round for the partition, not one per queue pair (Engine.serve): the engine round
+   * these were set in, the queue pairs that had work in it and in the round before, and what is left.
+   */
+  roundAt = -1;
+  busyThisRound = 0;
+  busyLastRound = 0;
+  roundBudgetLeft = 0;
   private nextProcess = 1;
 
   constructor(
