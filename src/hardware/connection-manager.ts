@@ -200,7 +200,7 @@ export class ConnectionManager {
     for (let h = listener.backlog.shift(); h !== undefined; h = listener.backlog.shift()) {
       const d = this.backlogEntry(listener, h);
       if (d !== NO_ENTRY) {
-        this.table.unaccepted[d] = 0;
+        this.table.clearUnaccepted(d);
         return this.grant(d);
       }
     }
@@ -343,7 +343,7 @@ export class ConnectionManager {
     if (waiter !== undefined) waiter(this.grant(d));
     else {
       listener.backlog.push(t.handle(d));
-      t.unaccepted[d] = 1;
+      t.markUnaccepted(d);
     }
     return { ok: true, entry: d };
   }
@@ -353,7 +353,8 @@ export class ConnectionManager {
    * holds more than its share (the places split evenly among the sources holding some and
    * `refused`), so that a freed place goes to one that holds less. One source alone asking keeps
    * its places (case 39's half); one that holds everything against another is held back to half,
-   * as case 112 did. Control path only: two loops over the partition's slots.
+   * as case 112 did. Control path only: a loop over the sources holding places (the table keeps
+   * their counts: THREATS case 126).
    */
   private holdBackAbove(index: number, refused: number): void {
     // A source held back that is refused too (the backlog full again) leaves the others' turn as it is.

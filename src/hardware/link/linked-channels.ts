@@ -711,11 +711,16 @@ export class LinkedChannels implements RemoteEnds {
       link.counters.violation('sequence');
       return;
     }
-    // Ended here (its sends failed when it ended): an ACK the peer sent before it learned so is no violation.
-    if (t.state[e] !== ConnectionState.OPEN) return;
-    // The peer closed its end (its CLOSE waits behind kept messages): it acknowledges nothing after
-    // that (an honest node writes its ACKs before its CLOSE), least of all over a new connection.
-    if (this.peerClosedFirst(e)) return;
+    // Ended (not closed yet by its process), or closed by the peer behind kept messages: no channel
+    // left to acknowledge. An honest peer acknowledges nothing after its own CLOSE (its ACKs go out
+    // before it) nor on a new connection; after this node's CLOSE (endHere), only the sends it had
+    // not acknowledged, which NodeLink.excusesLate holds as for a closed end. Returning here
+    // unconditionally took any number of ACK entries, uncounted, for as long as the end waited for
+    // its process to close it (THREATS case 125).
+    if (t.state[e] !== ConnectionState.OPEN || this.peerClosedFirst(e)) {
+      if (!link.excusesLate(channel, LATE_ACKS, 1)) link.counters.violation('unknownChannel');
+      return;
+    }
     // Only forward, and never past what was sent; the window moves with the sequence (every message counts at least 8).
     const ahead = (sequence - t.ackedSequence[e]) >>> 0;
     const aheadWindow = (window - t.ackedWindow[e]) >>> 0;
@@ -740,11 +745,17 @@ export class LinkedChannels implements RemoteEnds {
       if (!link.excusesLate(channel, LATE_CLOSES, 1)) link.counters.violation('unknownChannel');
       return;
     }
-    if (t.state[e] !== ConnectionState.OPEN) return;
     const k = this.keptFor[e];
-    // Messages kept for a full ring were sent before the CLOSE: it waits behind them. The first CLOSE says how it ends.
+    // Ended already, or its CLOSE already waits behind kept messages: a CLOSE naming it is excused
+    // only as the one that crossed this node's (NodeLink.excusesLate), as for a closed end; a
+    // second one of the peer's, or one on a new connection, is counted (THREATS case 125).
+    if (t.state[e] !== ConnectionState.OPEN || (k !== undefined && k.closeStatus >= 0)) {
+      if (!link.excusesLate(channel, LATE_CLOSES, 1)) link.counters.violation('unknownChannel');
+      return;
+    }
+    // Messages kept for a full ring were sent before the CLOSE: it waits behind them.
     if (k === undefined) this.peerClosed(e, status);
-    else if (k.closeStatus < 0) k.closeStatus = status;
+    else k.closeStatus = status;
   }
 
   /** The peer's end of `e` closed with `status`, and everything it sent before is in the ring. */
