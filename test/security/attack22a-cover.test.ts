@@ -15,7 +15,7 @@ const SAMPLE = 4;
 const VALID = 200;
 
 describe('attack run 22a: what held', () => {
-  it("refused SENDs between a raw sender's messages do not shift the hardware's message numbers from a traced reader's: every deliver → receive flow joins the same message", async () => {
+  it("refused SENDs between a raw sender's messages do not shift the hardware's message numbers from a traced reader's: its sampled delivers and the reader's receives are the same messages, 4, 8, …, 200", async () => {
     await withBench({ hostile: [H], standard: [R], trace: { sample: SAMPLE } }, async (b) => {
       const reader = await b.machine.partition(R).spawn(ROLES, { role: 'reader', port: 11, count: VALID });
       const os = b.os(H);
