@@ -16,7 +16,7 @@ import { AnswerLedger, KeepAlive } from './keep-alive.js';
 import { isLinkEvent, type HardwareAdmin, type LinkEvent } from './shared/operator-contract.js';
 import { LINK_UNKNOWN_IDENTITIES, linkCounterBytes, linkMachineBlock, readLinkStats, type LinkStats } from './shared/link-counters.js';
 import { allocatePort, markHardwareGone } from './shared/port.js';
-import { THREAD_WORD_BYTES } from './shared/thread-word.js';
+import { processThreads, THREAD_WORD_BYTES } from './shared/thread-word.js';
 import { workerEntry } from './shared/workers.js';
 import { recordThreadName } from './thread-names.js';
 import { TraceRecorder } from './trace-recorder.js';
@@ -70,6 +70,8 @@ export interface TestHooks {
    * use it before it retires (THREATS case 28: a handle, once closed, is never accepted again).
    */
   ageChannelSlot(partitionId: number, slot: number, generationsLeft: number): Promise<void>;
+  /** The threads the dispatch priority takes for the process's own, never strangers (THREATS case 128); undefined when it is off. */
+  dispatchOwnThreads(): Promise<number[] | undefined>;
   /** The partition's port buffer (everything that partition can reach), for leak scans. */
   portOf(partitionId: number): SharedArrayBuffer;
   /** Crash the hardware worker (an uncaught error inside it); resolves once it has exited. */
@@ -303,6 +305,7 @@ export class Machine extends EventEmitter<MachineEvents> implements AsyncDisposa
         liveKeyCount: () => this.askHardware(() => this.admin.liveKeyCount()),
         ageChannelSlot: (id, slot, generationsLeft) => this.askHardware(() => this.admin.ageChannelSlot(this.partition(id).index, slot, generationsLeft)),
         portOf: (id) => this.partition(id).port,
+        dispatchOwnThreads: () => this.askHardware(() => this.admin.dispatchOwnThreads()),
         crashHardware: async () => {
           const exited = new Promise((resolve) => hardware.once('exit', resolve));
           void this.admin.crash().catch(() => {});
@@ -668,7 +671,9 @@ export async function createMachine(options: MachineOptions): Promise<Machine> {
   const controlEndpoints = channels.map((c) => c.port1);
   const hardwareTraceRing = resolved.trace === undefined ? undefined : new TraceRecorder(resolved.trace.sample, resolved.trace.records).newRing();
   const threads = resolved.partitions.map(() => new SharedArrayBuffer(THREAD_WORD_BYTES));
-  const boot: HardwareBoot = { options: resolved, controlEndpoints, buffers: { ports, counters, channels: channelCounters, trace: hardwareTraceRing, threads } };
+  // Before any worker of this machine starts: a partition booting beside the hardware may start threads at once.
+  const bootThreads = processThreads();
+  const boot: HardwareBoot = { options: resolved, controlEndpoints, buffers: { ports, counters, channels: channelCounters, trace: hardwareTraceRing, threads, bootThreads } };
   // Only the hardware worker receives the node's TLS identity.
   const linkCounters = resolved.node === undefined ? undefined : new SharedArrayBuffer(linkCounterBytes(resolved.node.peers.length));
   if (linkCounters !== undefined && tls !== undefined) boot.link = { tls, counters: linkCounters };

@@ -112,11 +112,13 @@ export class DispatchPriority {
   private readonly words: Int32Array[];
   private readonly ownThread = ownThreadId();
   /**
-   * The threads the process had when this hardware booted (the operator's main thread, V8's and
-   * libuv's helpers, other machines' threads): not a partition's. Threads started since are
-   * strangers, a partition's own Workers among them.
+   * The threads the process had before this machine's workers started (the operator's main thread,
+   * V8's and libuv's helpers, other machines' threads): not a partition's. Threads started since are
+   * strangers, a partition's own Workers among them. Not read as this hardware boots: its partitions
+   * boot at the same time, and a replacement OS's first lines had started Workers by then, which were
+   * never strangers after (attack run 22a, THREATS case 128).
    */
-  private readonly bootThreads = new Set(processThreads());
+  private readonly bootThreads: Set<number>;
   private lastReview = -Infinity;
   /** The port seen light most recently, and when; and when a port other than it was last seen light. */
   private lightPort: PartitionPort | undefined;
@@ -130,12 +132,22 @@ export class DispatchPriority {
   /** Whether the last review left a thread lowered: the scheduler then wakes every CALM_MS to review, even with nothing to serve. */
   holding = false;
 
-  /** `threads`: each partition's thread word, in partition order (shared/thread-word.ts). */
+  /**
+   * `threads`: each partition's thread word, in partition order (shared/thread-word.ts);
+   * `bootThreads`: the process's threads before the operator started any worker of this machine.
+   */
   constructor(
     threads: SharedArrayBuffer[],
     private readonly counters: Counters,
+    bootThreads: readonly number[] = processThreads(),
   ) {
     this.words = threads.map((b) => new Int32Array(b));
+    this.bootThreads = new Set(bootThreads);
+  }
+
+  /** Test hook: the threads taken for the process's own (never strangers), in ascending order. */
+  processOwnThreads(): number[] {
+    return [...this.bootThreads].sort((a, b) => a - b);
   }
 
   /** Whether lowering is possible here: a lowered thread can be set back (thread-stats.ts). */

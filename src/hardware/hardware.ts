@@ -29,6 +29,8 @@ export class Hardware {
   readonly engine: Engine;
   readonly manager: ConnectionManager;
   readonly scheduler: Scheduler;
+  /** Lowers flooding partitions' threads; undefined: off, or not possible here. */
+  readonly dispatch: DispatchPriority | undefined;
   /** On a node: its links to the other nodes (docs/LINK.md). */
   readonly links: Links | undefined;
 
@@ -59,8 +61,8 @@ export class Hardware {
       this.engine.tracer = tracer;
       this.counters.onViolation = (p, kind) => tracer.violation(p, kind);
     }
-    const dispatch =
-      options.demoteFlooders && buffers?.threads !== undefined && DispatchPriority.available() ? new DispatchPriority(buffers.threads, this.counters) : undefined;
+    const dispatch = (this.dispatch =
+      options.demoteFlooders && buffers?.threads !== undefined && DispatchPriority.available() ? new DispatchPriority(buffers.threads, this.counters, buffers.bootThreads) : undefined);
     this.scheduler = new Scheduler(this.engine, () => this.ports, options.wait, dispatch);
     this.manager = new ConnectionManager(
       this.ports,

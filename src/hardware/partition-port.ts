@@ -41,6 +41,8 @@ export class HardwareQueuePair {
   completionDirty = false;
   /** Messages kept aside for this queue pair's receive ring (KeptDeliveries): while any are, the next go behind them. */
   keptMessages = 0;
+  /** The engine's pass over waiting ENDs (Engine.flushPendingEnds) that last found this receive ring full: the rest of that pass skips it. */
+  endsFullPass = 0;
   /**
    * Serves of this queue pair that used the whole budget with at least half of it delivered, in its
    * last run, to one receiving queue pair on this node (`floodDestination`): dispatch-priority.ts

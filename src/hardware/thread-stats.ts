@@ -3,7 +3,7 @@
  * which threads there are, how long each has wanted a CPU, and whether a thread's priority, once
  * lowered, may be set back. Everything here reads /proc; elsewhere it answers "nothing known".
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 
 /**
  * Whether this process may set a lowered thread back: on Linux, with CAP_SYS_NICE in its
@@ -22,14 +22,8 @@ export function canSetPriorityBack(): boolean {
   }
 }
 
-/** The kernel ids of this process's threads now; none where /proc cannot say. */
-export function processThreads(): number[] {
-  try {
-    return readdirSync('/proc/self/task').map(Number);
-  } catch {
-    return [];
-  }
-}
+/** The kernel ids of this process's threads now (the operator reads them too, as it starts a machine: shared/thread-word.ts). */
+export { processThreads } from '../shared/thread-word.js';
 
 /** Whether `thread` is a thread of this process now. */
 export function isProcessThread(thread: number): boolean {

@@ -73,6 +73,10 @@ const admin: HardwareAdmin = {
       throw new Error('hardware test hook: crash');
     });
   },
+  dispatchOwnThreads() {
+    requireHooks();
+    return hardware.dispatch?.processOwnThreads();
+  },
   async listening() {
     return hardware.links?.listening;
   },

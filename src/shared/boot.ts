@@ -110,6 +110,12 @@ export interface HardwareBuffers {
   trace?: SharedArrayBuffer;
   /** One thread word per partition, in partition order (shared/thread-word.ts); each partition's boot writes its own. */
   threads?: SharedArrayBuffer[];
+  /**
+   * The process's threads before the operator started this machine's workers (hardware/thread-stats.ts's
+   * processThreads()): the dispatch priority's boot threads. Taken by the hardware as it booted, they
+   * held what partitions booting beside it had started (attack run 22a).
+   */
+  bootThreads?: number[];
 }
 
 /** The hardware worker's boot message. */

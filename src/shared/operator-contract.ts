@@ -41,6 +41,8 @@ export interface HardwareAdmin {
   ageChannelSlot(index: number, slot: number, generationsLeft: number): void;
   /** Test hook: crash the hardware worker the way an uncaught error in the engine would. */
   crash(): void;
+  /** Test hook: the threads the dispatch priority takes for the process's own (never strangers); undefined when it is off. */
+  dispatchOwnThreads(): number[] | undefined;
   /** On a node with `listen`: where it listens, once it does (rejects with why it cannot); otherwise undefined. */
   listening(): Promise<{ host: string; port: number } | undefined>;
   /**

@@ -7,7 +7,7 @@
  * only reference (workerData's), so nothing that runs later in the partition can name another
  * thread to the hardware. 0: not known (not Linux, or the worker has not booted).
  */
-import { readlinkSync } from 'node:fs';
+import { readdirSync, readlinkSync } from 'node:fs';
 
 /** Bytes of one partition's thread word (an Int32: its kernel thread id). */
 export const THREAD_WORD_BYTES = Int32Array.BYTES_PER_ELEMENT;
@@ -20,5 +20,14 @@ export function ownThreadId(): number {
     return Number.isSafeInteger(tid) && tid > 0 && tid <= 0x7fff_ffff ? tid : 0;
   } catch {
     return 0;
+  }
+}
+
+/** The kernel ids of this process's threads now; none where /proc cannot say. */
+export function processThreads(): number[] {
+  try {
+    return readdirSync('/proc/self/task').map(Number);
+  } catch {
+    return [];
   }
 }
