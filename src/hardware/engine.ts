@@ -1115,7 +1115,7 @@ export class Engine {
     // The other end, while it is still this channel's: once its process closed it, `peer[e]` names
     // a freed slot, perhaps another channel's now, and nothing of this end is kept there (its close
     // dropped it). Deferred onto that channel, this CLOSE was never answered here, and its sender,
-    // another partition's process, got the acknowledgement on its own live handle (attack run 21b).
+    // another partition's process, got the acknowledgement on its own live handle (THREATS case 121).
     const t = this.table;
     const peer = t.peer[e];
     const d = peer !== NO_ENTRY && t.peer[peer] === e ? peer : NO_ENTRY;
@@ -1281,7 +1281,7 @@ export class Engine {
    * Every round, the ENDs waiting for room. Once one END found its receive ring full, the others
    * for that ring wait this pass without a claim (they are all the same size): a partition whose
    * peers closed each of its channels while it read nothing had one END per channel slot waiting on
-   * one ring, and every round of the engine tried each of them, two claims apiece (attack run 22a:
+   * one ring, and every round of the engine tried each of them, two claims apiece (THREATS case 127:
    * 2,046 of them, up to 4096 slots a partition, took ~185 µs a round, 70% of the hardware's time
    * beside round trips elsewhere). Now one claim per full ring and pass, and a cheap look for the rest.
    */
@@ -1341,7 +1341,7 @@ export class Engine {
    * destination (stale already: the ends closed above moved the generation on) and their flood's
    * drain, the rings to publish that the last serve listed, and the senders of messages kept. Each queue pair holds its port,
    * and a port every ring of its partition (~4 MiB at the default geometry): kept, they held a
-   * restarted run's old port for good, up to two per queue pair of the machine (attack run 21b).
+   * restarted run's old port for good, up to two per queue pair of the machine (THREATS case 122).
    * Once per partition that goes down, a pass over the queue pairs; nothing on the busy path.
    */
   private forgetPort(port: PartitionPort): void {
@@ -1356,7 +1356,7 @@ export class Engine {
     }
     // Published and counted at the end of every serve: what stays past the count is old entries.
     this.unpublished.length = this.unpublishedCount;
-    // And what is kept from this run for readers elsewhere (attack run 21b, beside case 102).
+    // And what is kept from this run for readers elsewhere (THREATS case 123, beside case 102).
     this.kept.forgetSendersOf(port);
   }
 

@@ -100,7 +100,7 @@ export class KeptDeliveries {
    * The run of `port` is over (its partition went down): no kept message of it can be answered
    * there any more (senderQueuePair() finds its queue pairs stopped), so let go of them now. While
    * a reader that reads nothing kept a message of each run, forgetSender() never came, and each
-   * held its run's old port (~4 MiB) for good (attack run 21b). Control path: one pass over the ends.
+   * held its run's old port (~4 MiB) for good (THREATS case 123). Control path: one pass over the ends.
    */
   forgetSendersOf(port: PartitionPort): void {
     const of = this.senderQueuePairOf;

@@ -113,7 +113,7 @@ export interface HardwareBuffers {
   /**
    * The process's threads before the operator started this machine's workers (hardware/thread-stats.ts's
    * processThreads()): the dispatch priority's boot threads. Taken by the hardware as it booted, they
-   * held what partitions booting beside it had started (attack run 22a).
+   * held what partitions booting beside it had started (THREATS case 128).
    */
   bootThreads?: number[];
 }
