@@ -172,6 +172,8 @@ export class PartitionPort {
    * these were set in, the queue pairs that had work in it and in the round before, and what is left.
    */
   roundAt = -1;
+  /** This port's queue pairs in the engine's active list: with one, Engine.serve keeps no share. */
+  activeQueuePairs = 0;
   busyThisRound = 0;
   busyLastRound = 0;
   roundBudgetLeft = 0;
