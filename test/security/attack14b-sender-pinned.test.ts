@@ -13,37 +13,17 @@
  * writing the records a hostile partition writes into its own port, and reading with a collected
  * WeakRef whether anything still holds each old run's port.
  */
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
-import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
-import { Hardware } from '../../src/hardware/hardware.js';
-import { resolveOptions } from '../../src/options.js';
-import { readPartitionStats } from '../../src/shared/counter-block.js';
+import { closedEndpoint, gc, inProcessHardware } from './in-process-restart.js';
 import { RecordType, SendBody } from '../../src/shared/layout.js';
 import { queuePairRings } from '../../src/shared/port.js';
 import { FULL, RingConsumer, RingProducer } from '../../src/shared/ring.js';
 
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
-
 const RUNS = 6;
 const ATTACKER = 0;
 const ACCOMPLICE = 1;
-/**
- * What restartPartition binds the new run's control plane to. The test leaves the control plane out
- * (bindControl does nothing here): a closed MessagePort lets go of its listeners, which reach the
- * run's port, only some time after its 'close', and this test looks at what the engine holds.
- */
-function endpoint(): MessagePort {
-  const { port1, port2 } = new MessageChannel();
-  port1.close();
-  port2.close();
-  return port1;
-}
-
 function scene() {
-  const options = resolveOptions({
+  const { options, hw, stats, settle } = inProcessHardware({
     partitions: [{ id: 1 }, { id: 2 }],
     processesPerPartition: 2,
     channelsPerPartition: 64,
@@ -51,12 +31,6 @@ function scene() {
     receiveRingBytes: 1024,
     maxMessageBytes: 64,
   });
-  const hw = new Hardware(options);
-  hw.bindControl = () => {};
-  const stats = (p: number) => readPartitionStats(hw.counters.values, p, p + 1, '');
-  const settle = (): void => {
-    for (let idle = 0; idle < 3; ) idle = hw.engine.round() > 0 ? 0 : idle + 1;
-  };
   const accomplice = hw.ports[ACCOMPLICE];
   expect(hw.manager.openQueuePair(accomplice, 0).ok).toBe(true);
   expect(hw.manager.listen(accomplice, 0, 7).ok).toBe(true);
@@ -122,7 +96,7 @@ describe('102: a restarted partition\'s old port is not held by what the hardwar
     for (let k = 0; k < RUNS; k++) {
       s.run();
       oldPorts.push(new WeakRef(s.hw.ports[ATTACKER].buffer));
-      s.hw.restartPartition(ATTACKER, endpoint());
+      s.hw.restartPartition(ATTACKER, closedEndpoint());
     }
     await new Promise<void>((resolve) => setImmediate(resolve));
     gc();

@@ -14,19 +14,11 @@
  * writing the records a hostile partition writes into its own port, and reading with a collected
  * WeakRef whether anything still holds each old run's port.
  */
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
-import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
-import { Hardware } from '../../src/hardware/hardware.js';
-import { resolveOptions } from '../../src/options.js';
-import { readPartitionStats } from '../../src/shared/counter-block.js';
+import { closedEndpoint, gc, inProcessHardware } from './in-process-restart.js';
 import { RecordType, SendBody } from '../../src/shared/layout.js';
 import { queuePairRings } from '../../src/shared/port.js';
 import { RingConsumer, RingProducer } from '../../src/shared/ring.js';
-
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
 
 const RUNS = 6;
 const RESTARTED = 0;
@@ -34,16 +26,8 @@ const ACCOMPLICE = 1;
 const ELSEWHERE = 2;
 const BUDGET = 8;
 
-/** A closed endpoint for the new run's control plane (left out here: bindControl does nothing). */
-function endpoint(): MessagePort {
-  const { port1, port2 } = new MessageChannel();
-  port1.close();
-  port2.close();
-  return port1;
-}
-
 function scene() {
-  const options = resolveOptions({
+  const { options, hw, stats, settle } = inProcessHardware({
     partitions: [{ id: 1 }, { id: 2 }, { id: 3 }],
     processesPerPartition: 8,
     channelsPerPartition: 16,
@@ -52,12 +36,6 @@ function scene() {
     maxMessageBytes: 64,
     budgetPerRound: BUDGET,
   });
-  const hw = new Hardware(options);
-  hw.bindControl = () => {};
-  const stats = (p: number) => readPartitionStats(hw.counters.values, p, p + 1, '');
-  const settle = (): void => {
-    for (let idle = 0; idle < 3; ) idle = hw.engine.round() > 0 ? 0 : idle + 1;
-  };
   const accomplice = hw.ports[ACCOMPLICE];
   const elsewhere = hw.ports[ELSEWHERE];
   expect(hw.manager.openQueuePair(elsewhere, 0).ok).toBe(true);
@@ -122,7 +100,7 @@ describe('122: a restarted partition\'s old port is not held by the lookups othe
     for (let k = 0; k < RUNS; k++) {
       s.run(k);
       oldPorts.push(new WeakRef(s.hw.ports[RESTARTED].buffer));
-      s.hw.restartPartition(RESTARTED, endpoint());
+      s.hw.restartPartition(RESTARTED, closedEndpoint());
     }
     await new Promise<void>((resolve) => setImmediate(resolve));
     gc();
@@ -135,7 +113,7 @@ describe('122: a restarted partition\'s old port is not held by the lookups othe
     const s = scene();
     s.run(0);
     const old = new WeakRef(s.hw.ports[RESTARTED].buffer);
-    s.hw.restartPartition(RESTARTED, endpoint());
+    s.hw.restartPartition(RESTARTED, closedEndpoint());
     await new Promise<void>((resolve) => setImmediate(resolve));
     gc();
     expect(old.deref() === undefined).toBe(true);
