@@ -73,6 +73,9 @@ const DATA_PROTOTYPES = new Set<unknown>([
   (globalThis as unknown as { WebAssembly: { Module: { prototype: object } } }).WebAssembly.Module.prototype,
 ]);
 
+/** Arrays up to this length are walked by index (cheap for a dense one); longer ones by their own values. */
+const DENSE_WALK = 1 << 20;
+
 /**
  * The first object in `value` that structured clone did not make of data (THREATS case 118): Node
  * clones its own classes by their native part, which the SharedFinder's walk never sees (a histogram
@@ -84,9 +87,6 @@ const DATA_PROTOTYPES = new Set<unknown>([
  * object of another kind is refused. Iterative (no depth bound), each object once; a view's bytes and
  * a string are never read.
  */
-/** Arrays up to this length are walked by index (cheap for a dense one); longer ones by their own values. */
-const DENSE_WALK = 1 << 20;
-
 function hostObjectIn(value: object): string | undefined {
   // Only objects holding objects are remembered: a cycle or a shared reference runs through one,
   // and the many leaves of a large value (a million small records) cost no look-up.
