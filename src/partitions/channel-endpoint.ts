@@ -15,7 +15,7 @@
  */
 import { types } from 'node:util';
 import { DefaultDeserializer, getHeapStatistics, serialize } from 'node:v8';
-import { answerWithError, type Endpoint } from '../shared/control-plane.js';
+import { answerWithError, thrownFromTheWire, type Endpoint } from '../shared/control-plane.js';
 import { ChannelError, describeValue, MachineError } from '../shared/errors.js';
 import type { Channel } from './channel.js';
 import { cloneCost } from './clone-cost.js';
@@ -535,14 +535,17 @@ export class ChannelEndpoint implements Endpoint {
    * came, a ChannelError the caller wrote (EHWRESET, "the hardware worker stopped") ended
    * exposeOverChannel as the serving partition's own machine's failure, and a thrown object no string
    * conversion takes threw out of fail(), unhandled, and crashed the serving partition (THREATS case
-   * 120). comlink's own TypeErrors (an argument list it cannot take) end the channel as before.
+   * 120). The same holds for an Error of any class the caller's record names (a TypeError with a
+   * `code` of its choosing): whatever the `throw` handler made (thrownFromTheWire). comlink's own
+   * TypeErrors (an argument list it cannot take) end the channel as before.
    */
   private dispatchRequest(data: unknown): void {
     try {
       this.dispatch({ data });
     } catch (e) {
-      if (this.served === undefined || (types.isNativeError(e) && !(e instanceof ChannelError) && !(e instanceof MachineError))) throw e;
-      const what = e instanceof ChannelError || e instanceof MachineError ? `a ${e.name} ${e.code}` : describeValue(e);
+      if (this.served === undefined || (types.isNativeError(e) && !thrownFromTheWire(e))) throw e;
+      const code = (e as { code?: unknown } | null)?.code;
+      const what = e instanceof Error && typeof code === 'string' ? `a ${e.name} ${code}` : describeValue(e);
       throw this.protocolError(`a request whose argument list threw ${what} as comlink's expose side took it in (an argument marked with comlink's throw handler)`);
     }
   }

@@ -23,9 +23,23 @@ transferHandlers.set('throw', {
   canHandle: original.canHandle,
   serialize: ({ value }) => (value instanceof Error ? [{ isError: true, value: recordError(value) }, []] : original.serialize({ value })),
   deserialize: (serialized) => {
-    throw serialized.isError ? rebuildError(serialized.value) : serialized.value;
+    const thrown = serialized.isError ? rebuildError(serialized.value) : serialized.value;
+    if (typeof thrown === 'object' && thrown !== null) fromTheWire.add(thrown);
+    throw thrown;
   },
 } satisfies TransferHandler<{ value: unknown }, ThrownOnTheWire>);
+
+/** What the `throw` handler made of what a peer wrote: never the receiving side's own error. */
+const fromTheWire = new WeakSet<object>();
+
+/**
+ * Whether `thrown` is what a peer wrote on the wire (the `throw` handler made it), not an error of
+ * this thread's own: a comlink serving side takes a request's arguments in outside its try, and a
+ * caller's argument so marked throws there whatever class and code it names (THREATS case 120).
+ */
+export function thrownFromTheWire(thrown: unknown): boolean {
+  return typeof thrown === 'object' && thrown !== null && fromTheWire.has(thrown);
+}
 
 /**
  * What a worker posts on its parent port once it is fully booted (modules

@@ -15,9 +15,10 @@ const THREW = {
   object: 'an object',
   hwreset: 'a ChannelError EHWRESET',
   text: '"a thrown string"',
+  coded: 'a TypeError EHWRESET',
 };
 
-for (const kind of ['object', 'hwreset', 'text'] as const) {
+for (const kind of ['object', 'hwreset', 'text', 'coded'] as const) {
   it(`120: a caller whose argument throws ${THREW[kind]} as the serving side takes it in ends only its channel, EINVAL; the serving partition lives`, async () => {
     await using machine = await createMachine({ partitions: [{ id: 1 }, { id: 2 }] });
     const exits: string[] = [];
@@ -26,7 +27,8 @@ for (const kind of ['object', 'hwreset', 'text'] as const) {
     const caller = await machine.partition(2).spawn(fixture('attack21a-throw-args.mjs'), { partition: 1, port: 80, kind });
     // Without the change: 'object' crashed partition 1 (the caller's channel EPEERDEAD, the server's
     // result EPARTITIONDOWN, "Cannot convert object to primitive value"); 'hwreset' served "EHWRESET:
-    // the hardware worker stopped".
+    // the hardware worker stopped"; 'coded' (before thrownFromTheWire) ended serving "EINVAL: comlink
+    // over channel 0: TypeError: the hardware worker stopped", the caller's words as comlink's own failure.
     expect(await caller.result).toEqual({ ended: 'ECLOSED' });
     const served = await server.result.catch((e: unknown) => `rejected ${(e as Error).message}`);
     expect(served).toEqual({
