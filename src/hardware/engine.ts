@@ -95,6 +95,8 @@ export interface RemoteEnds {
   flush(): void;
   /** Whether messages of this node's ends are held for their windows (hold()), still to go. */
   readonly holding: boolean;
+  /** `port`'s partition went down: let go of its queue pairs kept between calls (THREATS case 130). */
+  forgetPort?(port: PartitionPort): void;
 }
 
 export interface EngineOptions {
@@ -295,7 +297,12 @@ export class Engine {
       runs = true;
     }
     if (sharing && done !== 0) {
-      port.busyThisRound++;
+      // What shareOf splits next round: a serve that used all it was given and left records it had
+      // seen wants more; any other moved what it wanted, set aside for it again (case 129). Not a
+      // serve held to one request that was all it had: counted wanting, it halved its partition's
+      // stream's share the next round.
+      if (done === budget && ring.seenLeft()) port.busyThisRound++;
+      else port.lightThisRound += done;
       port.roundBudgetLeft = left - done;
     }
     if (done === budget) {
@@ -325,23 +332,31 @@ export class Engine {
   }
 
   /**
-   * What one of `port`'s queue pairs may serve this round: the budget split evenly among the
-   * partition's queue pairs that had work in the round before (set afresh at the partition's first
-   * serve of a round). The budget is the partition's, not each queue pair's: a partition flooding
-   * from all 8 of its queue pairs took 8 budgets a round to an honest partition's one, 8/9 of the
-   * engine (THREATS case 124). serve() also holds the partition to what is left of its round's
-   * budget, and never below MIN_SERVE, so a request beside its own partition's flood still goes.
+   * What one of `port`'s queue pairs may serve this round (set afresh at the partition's first serve
+   * of a round). The budget is the partition's, not each queue pair's: a partition flooding from all
+   * 8 of its queue pairs took 8 budgets a round to an honest partition's one, 8/9 of the engine
+   * (THREATS case 124). serve() also holds the partition to what is left of its round's budget, and
+   * never below MIN_SERVE, so a request beside its own partition's flood still goes.
+   * The split is by the round before: what its light serves moved is set aside for them, and the
+   * rest shared evenly among the queue pairs that used all they were given. Split evenly among every
+   * queue pair with work, an attacker sending one request a round to each of a partition's 7 other
+   * processes, which answer it, held the partition's stream to 8 a round of its 64 (case 129).
    */
   private shareOf(port: PartitionPort): number {
     const full = this.budgetPerRound;
     if (port.roundAt !== this.roundNumber) {
-      port.busyLastRound = port.roundAt === ((this.roundNumber - 1) & 0x7fffffff) ? port.busyThisRound : 0;
+      const last = port.roundAt === ((this.roundNumber - 1) & 0x7fffffff);
+      port.busyLastRound = last ? port.busyThisRound : 0;
+      port.lightLastRound = last ? port.lightThisRound : 0;
       port.busyThisRound = 0;
+      port.lightThisRound = 0;
       port.roundAt = this.roundNumber;
       port.roundBudgetLeft = full;
     }
     const busy = port.busyLastRound;
-    return busy > 1 ? Math.ceil(full / busy) : full;
+    if (busy === 0) return full;
+    const rest = full - port.lightLastRound;
+    return rest > busy ? Math.ceil(rest / busy) : MIN_SERVE;
   }
 
   /** Publish the receive rings written since the last publish (one publish per batch, not per message). */
@@ -1366,6 +1381,8 @@ export class Engine {
     this.unpublished.length = this.unpublishedCount;
     // And what is kept from this run for readers elsewhere (THREATS case 123, beside case 102).
     this.kept.forgetSendersOf(port);
+    // And the link's receive stage's last run (THREATS case 130).
+    this.remote?.forgetPort?.(port);
   }
 
   /**

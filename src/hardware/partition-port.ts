@@ -169,13 +169,16 @@ export class PartitionPort {
   lightServes = 0;
   /**
    * One budget a round for the partition, not one per queue pair (Engine.serve): the engine round
-   * these were set in, the queue pairs that had work in it and in the round before, and what is left.
+   * these were set in, the queue pairs that used all they were given (wanting more) in it and in the
+   * round before, what the others moved (light), and what is left.
    */
   roundAt = -1;
   /** This port's queue pairs in the engine's active list: with one, Engine.serve keeps no share. */
   activeQueuePairs = 0;
   busyThisRound = 0;
   busyLastRound = 0;
+  lightThisRound = 0;
+  lightLastRound = 0;
   roundBudgetLeft = 0;
   private nextProcess = 1;
 

@@ -726,6 +726,11 @@ export class RingConsumer extends RingSide {
     return this.position !== this.limit || this.faultReason !== '' ? this.poll() : RingAnswer.EMPTY;
   }
 
+  /** Whether records the last look found are still unread (no load: the engine's shares, THREATS case 129). */
+  seenLeft(): boolean {
+    return this.position !== this.limit;
+  }
+
   /** True when the producer has published past what this side has read. */
   hasData(): boolean {
     return this.position !== this.limit || Atomics.load(this.i32, this.producerWord) !== this.position;

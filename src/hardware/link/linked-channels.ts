@@ -21,7 +21,7 @@
  */
 import { CONNECTING, NO_ENTRY, type ChannelStateTable } from '../channel-state-table.js';
 import type { Counters } from '../counters.js';
-import { QueuePairState, type HardwareQueuePair } from '../partition-port.js';
+import { QueuePairState, type HardwareQueuePair, type PartitionPort } from '../partition-port.js';
 import { BLOCKED, DONE, GONE, type Engine, type RemoteEnds } from '../engine.js';
 import type { KeyTable } from '../key-table.js';
 import type { Stamp } from '../stamp.js';
@@ -542,6 +542,20 @@ export class LinkedChannels implements RemoteEnds {
     }
     this.lookUpRun(d);
     return d;
+  }
+
+  /**
+   * `port`'s partition went down (Engine.forgetPort): the last run's queue pair, if it is one of
+   * that run's, is let go of. It holds its port, every ring of the run (~4 MiB at the default
+   * geometry): kept, a run that was sent a message from another node and then crashed stayed
+   * reachable after its restart until the next DATA run from any link (THREATS case 130). Looked up
+   * again by the next run (runEntry no entry); a run does not span a partition's end (both happen on
+   * this thread, a frame's runs at once).
+   */
+  forgetPort(port: PartitionPort): void {
+    if (this.runQueuePair?.port !== port) return;
+    this.runQueuePair = undefined;
+    this.runEntry = NO_ENTRY;
   }
 
   private lookUpRun(d: number): void {
