@@ -12,21 +12,15 @@
  * frames' runs and messages handed to LinkedChannels as the link reader hands them, and a
  * collected WeakRef to each old run's port.
  */
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
-import { MessageChannel } from 'node:worker_threads';
 import { expect, it } from 'vitest';
-import { Hardware } from '../../src/hardware/hardware.js';
+import { closedEndpoint, gc, inProcessHardware } from '../security/in-process-restart.js';
+import type { Hardware } from '../../src/hardware/hardware.js';
 import { LinkedChannels } from '../../src/hardware/link/linked-channels.js';
 import type { NodeLink } from '../../src/hardware/link/node-link.js';
 import { RemoteConnect } from '../../src/hardware/link/remote-connect.js';
 import type { ConnectFields } from '../../src/hardware/link/link-writer.js';
-import { resolveOptions } from '../../src/options.js';
 import { RingConsumer } from '../../src/shared/ring.js';
 import { queuePairRings } from '../../src/shared/port.js';
-
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
 
 const RUNS = 6;
 const NODE = 5;
@@ -34,9 +28,7 @@ const WINDOW = 1 << 20;
 const PAYLOAD = 8;
 
 function scene() {
-  const options = resolveOptions({ partitions: [{ id: 1 }, { id: 2 }], wait: 'sleep' });
-  const hw = new Hardware(options);
-  hw.bindControl = () => {};
+  const { options, hw } = inProcessHardware({ partitions: [{ id: 1 }, { id: 2 }], wait: 'sleep' });
   const connects: ConnectFields[] = [];
   const violations: string[] = [];
   const link = {
@@ -60,10 +52,7 @@ function scene() {
 }
 
 function restart(hw: Hardware, index: number): void {
-  const { port1, port2 } = new MessageChannel();
-  port1.close();
-  port2.close();
-  hw.restartPartition(index, port1);
+  hw.restartPartition(index, closedEndpoint());
 }
 
 /**

@@ -4,89 +4,18 @@
  * is: the real engine serves what each partition's OS writes into its own port; counts, not
  * timings (the engine is deterministic here, so the counts are exact).
  */
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
-import { MessageChannel } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
-import { Hardware } from '../../src/hardware/hardware.js';
+import { closedEndpoint, gc, inProcessHardware } from './in-process-restart.js';
+import { sharesMachine } from './engine-shares.js';
+import { queuePairRings } from '../../src/shared/port.js';
+import { RingConsumer } from '../../src/shared/ring.js';
 import { LinkedChannels } from '../../src/hardware/link/linked-channels.js';
 import type { NodeLink } from '../../src/hardware/link/node-link.js';
 import { RemoteConnect } from '../../src/hardware/link/remote-connect.js';
 import type { ConnectFields } from '../../src/hardware/link/link-writer.js';
-import type { PartitionPort } from '../../src/hardware/partition-port.js';
-import { resolveOptions } from '../../src/options.js';
-import { RecordType, SendBody } from '../../src/shared/layout.js';
-import { queuePairRings } from '../../src/shared/port.js';
-import { FULL, RingConsumer, RingProducer } from '../../src/shared/ring.js';
 
-const PAYLOAD = 64;
 const ROUNDS = 1000;
 
-function machine() {
-  const options = resolveOptions({
-    partitions: [{ id: 1 }, { id: 2 }, { id: 3 }, { id: 4 }],
-    processesPerPartition: 8,
-    channelsPerPartition: 32,
-    sendRingBytes: 64 * 1024,
-    receiveRingBytes: 64 * 1024,
-    maxMessageBytes: PAYLOAD,
-  });
-  const hw = new Hardware(options);
-  const rings = (port: PartitionPort, qp: number) => queuePairRings(port.buffer, options.geometry, qp);
-  const opened = new Set<string>();
-  const open = (port: PartitionPort, qp: number) => {
-    if (opened.has(`${port.id}/${qp}`)) return;
-    opened.add(`${port.id}/${qp}`);
-    expect(hw.manager.openQueuePair(port, qp).ok).toBe(true);
-  };
-  const completions: RingConsumer[] = [];
-  let service = 100;
-  const channel = (from: PartitionPort, fqp: number, to: PartitionPort, tqp: number) => {
-    open(from, fqp);
-    open(to, tqp);
-    const port = service++;
-    expect(hw.manager.listen(to, tqp, port).ok).toBe(true);
-    const c = hw.manager.connect(from, fqp, to.id, port);
-    const a = hw.manager.accept(to, tqp, port);
-    if (!c.ok || a instanceof Promise || !a.ok) throw new Error('set-up failed');
-    const tx = new RingProducer(rings(from, fqp).send);
-    const rx = new RingConsumer(rings(to, tqp).receive);
-    completions.push(new RingConsumer(rings(from, fqp).completion));
-    return {
-      delivered: 0,
-      write(n = Infinity) {
-        for (let i = 0; i < n; i++) {
-          const at = tx.tryClaim(RecordType.SEND, SendBody.BYTES + PAYLOAD);
-          if (at === FULL) break;
-          tx.u32[at >> 2] = c.handle;
-          tx.u32[(at >> 2) + 1] = 0;
-        }
-        tx.publish();
-      },
-      rx,
-    };
-  };
-  /** One round; what each sender got delivered in it. */
-  const round = (senders: ReturnType<typeof channel>[]): number[] => {
-    hw.engine.round();
-    const got = senders.map((s) => {
-      let n = 0;
-      while (s.rx.poll() > 0) {
-        s.rx.consume();
-        n++;
-      }
-      s.rx.release();
-      s.delivered += n;
-      return n;
-    });
-    for (const c of completions) {
-      while (c.poll() > 0) c.consume();
-      c.release();
-    }
-    return got;
-  };
-  return { hw, channel, round };
-}
 
 /**
  * A flooding partition on 8 queue pairs that writes `pattern(round, qp)` SENDs each round (Infinity:
@@ -94,7 +23,7 @@ function machine() {
  * a round, and both totals.
  */
 function flood(pattern: (round: number, qp: number) => number) {
-  const { hw, channel, round } = machine();
+  const { hw, channel, round } = sharesMachine();
   const [flooder, honest, sinkF, sinkH] = hw.ports;
   const floods = Array.from({ length: 8 }, (_, q) => channel(flooder, q, sinkF, q));
   const stream = channel(honest, 0, sinkH, 0);
@@ -150,9 +79,6 @@ describe('attack run 23a: what held', () => {
   });
 });
 
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
-
 /**
  * The link's references to a restarted run (lead 2 of the run's brief), beside case 130: messages
  * from another node kept aside for a run's full receive ring. Case 130's scene
@@ -160,9 +86,7 @@ const gc = runInNewContext('gc') as () => void;
  * stand-in link to node 5, runs handed to the receive stage as the link reader hands them.
  */
 function keptLoop(runs: number) {
-  const options = resolveOptions({ partitions: [{ id: 1 }, { id: 2 }], wait: 'sleep', receiveRingBytes: 16 * 1024 });
-  const hw = new Hardware(options);
-  hw.bindControl = () => {};
+  const { options, hw } = inProcessHardware({ partitions: [{ id: 1 }, { id: 2 }], wait: 'sleep', receiveRingBytes: 16 * 1024 });
   const connects: ConnectFields[] = [];
   const violations: string[] = [];
   const closes: number[] = [];
@@ -199,10 +123,7 @@ function keptLoop(runs: number) {
     }
     kept += 16 - inRing;
     oldPorts.push(new WeakRef(port.buffer));
-    const { port1, port2 } = new MessageChannel();
-    port1.close();
-    port2.close();
-    hw.restartPartition(0, port1);
+    hw.restartPartition(0, closedEndpoint());
   }
   return { oldPorts, kept, violations, closes };
 }

@@ -10,80 +10,9 @@
  * partition's OS writes into its port; counts, not timings.
  */
 import { describe, expect, it } from 'vitest';
-import { Hardware } from '../../src/hardware/hardware.js';
-import type { PartitionPort } from '../../src/hardware/partition-port.js';
-import { resolveOptions } from '../../src/options.js';
-import { RecordType, SendBody } from '../../src/shared/layout.js';
-import { queuePairRings } from '../../src/shared/port.js';
-import { FULL, RingConsumer, RingProducer } from '../../src/shared/ring.js';
+import { sharesMachine } from './engine-shares.js';
 
-const PAYLOAD = 64;
 
-function machine() {
-  const options = resolveOptions({
-    partitions: [{ id: 1 }, { id: 2 }, { id: 3 }, { id: 4 }],
-    processesPerPartition: 8,
-    channelsPerPartition: 32,
-    sendRingBytes: 64 * 1024,
-    receiveRingBytes: 64 * 1024,
-    maxMessageBytes: PAYLOAD,
-  });
-  const hw = new Hardware(options);
-  const rings = (port: PartitionPort, qp: number) => queuePairRings(port.buffer, options.geometry, qp);
-  const opened = new Set<string>();
-  const open = (port: PartitionPort, qp: number) => {
-    if (opened.has(`${port.id}/${qp}`)) return;
-    opened.add(`${port.id}/${qp}`);
-    expect(hw.manager.openQueuePair(port, qp).ok).toBe(true);
-  };
-  const readers: RingConsumer[] = [];
-  const completions: RingConsumer[] = [];
-  let service = 100;
-  const channel = (from: PartitionPort, fqp: number, to: PartitionPort, tqp: number) => {
-    open(from, fqp);
-    open(to, tqp);
-    const port = service++;
-    expect(hw.manager.listen(to, tqp, port).ok).toBe(true);
-    const c = hw.manager.connect(from, fqp, to.id, port);
-    const a = hw.manager.accept(to, tqp, port);
-    if (!c.ok || a instanceof Promise || !a.ok) throw new Error('set-up failed');
-    const tx = new RingProducer(rings(from, fqp).send);
-    const rx = new RingConsumer(rings(to, tqp).receive);
-    readers.push(rx);
-    completions.push(new RingConsumer(rings(from, fqp).completion));
-    return {
-      delivered: 0,
-      written: 0,
-      /** Write `n` SENDs (as many as fit: backlogged), and publish. */
-      write(n = Infinity) {
-        for (let i = 0; i < n; i++) {
-          const at = tx.tryClaim(RecordType.SEND, SendBody.BYTES + PAYLOAD);
-          if (at === FULL) break;
-          tx.u32[at >> 2] = c.handle;
-          tx.u32[(at >> 2) + 1] = 0;
-          this.written++;
-        }
-        tx.publish();
-      },
-      rx,
-    };
-  };
-  const round = (senders: ReturnType<typeof channel>[]) => {
-    hw.engine.round();
-    for (const s of senders) {
-      while (s.rx.poll() > 0) {
-        s.rx.consume();
-        s.delivered++;
-      }
-      s.rx.release();
-    }
-    for (const c of completions) {
-      while (c.poll() > 0) c.consume();
-      c.release();
-    }
-  };
-  return { hw, channel, round };
-}
 
 /**
  * Ports: the flooder (one backlogged queue pair), the honest partition (a stream on queue pair 0,
@@ -91,7 +20,7 @@ function machine() {
  * sends each server one request a round and each answers it (one SEND a round from each).
  */
 function scene(attack: boolean, streamPerRound: number) {
-  const { hw, channel, round } = machine();
+  const { hw, channel, round } = sharesMachine();
   const [flooder, honest, sink, attacker] = hw.ports;
   const flood = channel(flooder, 0, sink, 0);
   const stream = channel(honest, 0, sink, 1);

@@ -8,87 +8,14 @@
  * and the shares are counted in messages, not timed.
  */
 import { describe, expect, it } from 'vitest';
-import { Hardware } from '../../src/hardware/hardware.js';
-import type { PartitionPort } from '../../src/hardware/partition-port.js';
-import { resolveOptions } from '../../src/options.js';
-import { RecordType, SendBody } from '../../src/shared/layout.js';
-import { queuePairRings } from '../../src/shared/port.js';
-import { FULL, RingConsumer, RingProducer } from '../../src/shared/ring.js';
+import { jain, sharesMachine } from './engine-shares.js';
 
-const PAYLOAD = 64;
 
-function machine() {
-  const options = resolveOptions({
-    partitions: [{ id: 1 }, { id: 2 }, { id: 3 }, { id: 4 }],
-    processesPerPartition: 8,
-    channelsPerPartition: 16,
-    sendRingBytes: 64 * 1024,
-    receiveRingBytes: 64 * 1024,
-    maxMessageBytes: PAYLOAD,
-  });
-  const hw = new Hardware(options);
-  const rings = (port: PartitionPort, qp: number) => queuePairRings(port.buffer, options.geometry, qp);
-  const opened = new Set<string>();
-  const open = (port: PartitionPort, qp: number) => {
-    if (opened.has(`${port.id}/${qp}`)) return;
-    opened.add(`${port.id}/${qp}`);
-    expect(hw.manager.openQueuePair(port, qp).ok).toBe(true);
-  };
-  const readers: RingConsumer[] = [];
-  const completions: RingConsumer[] = [];
-  let service = 100;
-  /** A channel from (from, fqp) to (to, tqp); returns its sender, which counts what the hardware delivered. */
-  const channel = (from: PartitionPort, fqp: number, to: PartitionPort, tqp: number) => {
-    open(from, fqp);
-    open(to, tqp);
-    const port = service++;
-    expect(hw.manager.listen(to, tqp, port).ok).toBe(true);
-    const c = hw.manager.connect(from, fqp, to.id, port);
-    const a = hw.manager.accept(to, tqp, port);
-    if (!c.ok || a instanceof Promise || !a.ok) throw new Error('set-up failed');
-    const tx = new RingProducer(rings(from, fqp).send);
-    const rx = new RingConsumer(rings(to, tqp).receive);
-    readers.push(rx);
-    completions.push(new RingConsumer(rings(from, fqp).completion));
-    const sender = {
-      delivered: 0,
-      /** Fill the send ring (backlogged) or write `n` SENDs, and publish. */
-      write(n = Infinity) {
-        for (let i = 0; i < n; i++) {
-          const at = tx.tryClaim(RecordType.SEND, SendBody.BYTES + PAYLOAD);
-          if (at === FULL) break;
-          tx.u32[at >> 2] = c.handle;
-          tx.u32[(at >> 2) + 1] = 0;
-        }
-        tx.publish();
-      },
-      rx,
-    };
-    return sender;
-  };
-  /** One engine round, then every receiver reads all it got (counted per sender) and every completion ring is emptied. */
-  const round = (senders: ReturnType<typeof channel>[]) => {
-    hw.engine.round();
-    for (const s of senders) {
-      while (s.rx.poll() > 0) {
-        s.rx.consume();
-        s.delivered++;
-      }
-      s.rx.release();
-    }
-    for (const c of completions) {
-      while (c.poll() > 0) c.consume();
-      c.release();
-    }
-  };
-  return { hw, channel, round };
-}
 
-const jain = (xs: number[]) => xs.reduce((a, b) => a + b, 0) ** 2 / (xs.length * xs.reduce((a, b) => a + b * b, 0));
 
 describe('124: a partition gets one budget a round, whatever number of its queue pairs send', () => {
   it('124: a partition flooding from all 8 queue pairs beside an honest partition on one: each partition about half of what the engine moves', () => {
-    const { hw, channel, round } = machine();
+    const { hw, channel, round } = sharesMachine();
     const [flooder, honest, sinkF, sinkH] = hw.ports;
     const floods = Array.from({ length: 8 }, (_, q) => channel(flooder, q, sinkF, q));
     const stream = channel(honest, 0, sinkH, 0);
@@ -107,7 +34,7 @@ describe('124: a partition gets one budget a round, whatever number of its queue
   });
 
   it('124: one queue pair a partition moves as before: two backlogged partitions share the engine evenly, each a whole budget a round', () => {
-    const { hw, channel, round } = machine();
+    const { hw, channel, round } = sharesMachine();
     const [a, b, sinkA, sinkB] = hw.ports;
     const all = [channel(a, 0, sinkA, 0), channel(b, 0, sinkB, 0)];
     for (let r = 0; r < 500; r++) {
@@ -123,7 +50,7 @@ describe('124: a partition gets one budget a round, whatever number of its queue
   });
 
   it("124: a request beside its own partition's flood from the other 7 queue pairs is served in the round it is written", () => {
-    const { hw, channel, round } = machine();
+    const { hw, channel, round } = sharesMachine();
     const [flooder, , sink] = hw.ports;
     const floods = Array.from({ length: 7 }, (_, q) => channel(flooder, q, sink, q));
     const request = channel(flooder, 7, sink, 7);
