@@ -16,6 +16,15 @@ import { now } from '../shared/clock.js';
 /** Longest stretch the engine runs before it lets the event loop in. */
 const SLICE_MS = 2;
 /**
+ * The deadline is looked at every 64th round, and also once this many payload bytes' worth of work
+ * requests (at maxMessageBytes each) were served since the last look (THREATS case 131): at 64 KiB
+ * messages a round of three flooding partitions moved 72 of them, and 64 rounds held the event loop,
+ * and every honest partition's control call, ~20 ms, ten slices' worth. Counted from what round()
+ * returns: one add and a compare a round, nothing per message.
+ */
+const BYTES_PER_LOOK = 16 * 1024 * 1024;
+const MAX_WORK_PER_LOOK = 4096;
+/**
  * A doorbell storm (THREATS cases 17 and 29): once a port's streak of suspicious sleeps (each
  * suspicious sleep adds one, each clean active one takes one away) reaches this, the hardware listens to that port's doorbell again only after a pause that doubles up to
  * MAX_DOORBELL_PAUSE_MS. A sleep is suspicious for a port when its doorbell woke the engine and
@@ -70,7 +79,11 @@ export class Scheduler {
     private readonly dispatch?: DispatchPriority,
   ) {
     this.idleMs = wait.engineIdleMs;
+    this.workPerLook = Math.max(1, Math.min(MAX_WORK_PER_LOOK, Math.floor(BYTES_PER_LOOK / engine.maxMessageBytes)));
   }
+
+  /** Work requests served between two looks at the slice's deadline, at most (beyond the round that crosses it): case 131. */
+  private readonly workPerLook: number;
 
   start(): void {
     void this.loop();
@@ -120,16 +133,23 @@ export class Scheduler {
     const deadline = now() + SLICE_MS;
     let idle = 0;
     let idleSince = 0;
+    let sinceLook = 0;
     for (let i = 1; ; i++) {
       // Every 64th round looks with Atomics.load only (round(true)): a busy hardware, or one that
       // never sleeps (spin mode with 4 or more cores), then still sees every publish within 64
       // rounds by the memory model's own rules, not only because plain loads are fresh in practice.
-      if (this.engine.round((i & 63) === 0) > 0) idle = 0;
+      const work = this.engine.round((i & 63) === 0);
+      if (work > 0) idle = 0;
       else if (idle++ === 0) {
         if (this.idleMs <= 0) return false;
         idleSince = now();
       } else if ((idle & 7) === 0 && now() - idleSince >= this.idleMs) return false;
-      if ((i & 63) === 0 && now() > deadline) return true;
+      // By rounds, and by work done (case 131): 64 rounds of large messages ran ten slices long.
+      sinceLook += work;
+      if ((i & 63) === 0 || sinceLook >= this.workPerLook) {
+        if (now() > deadline) return true;
+        sinceLook = 0;
+      }
     }
   }
 
