@@ -71,6 +71,9 @@ export class Scheduler {
   /** The partition index whose doorbell ended the current sleep, for the trace. */
   private wakingPort: number | undefined;
 
+  /** Work requests served between two looks at the slice's deadline, at most (beyond the round that crosses it): case 131. */
+  private readonly workPerLook: number;
+
   constructor(
     private readonly engine: Engine,
     private readonly ports: () => PartitionPort[],
@@ -81,9 +84,6 @@ export class Scheduler {
     this.idleMs = wait.engineIdleMs;
     this.workPerLook = Math.max(1, Math.min(MAX_WORK_PER_LOOK, Math.floor(BYTES_PER_LOOK / engine.maxMessageBytes)));
   }
-
-  /** Work requests served between two looks at the slice's deadline, at most (beyond the round that crosses it): case 131. */
-  private readonly workPerLook: number;
 
   start(): void {
     void this.loop();

@@ -6,39 +6,21 @@
  * the hardware works; here the refill runs after each round (engine.round is wrapped), so the counts
  * are exact: no timing.
  */
-import { expect } from 'vitest';
-import { Hardware } from '../../src/hardware/hardware.js';
 import type { PartitionPort } from '../../src/hardware/partition-port.js';
-import { resolveOptions } from '../../src/options.js';
+import { wiredHardware } from './engine-shares.js';
 import { RecordType, SendBody } from '../../src/shared/layout.js';
-import { queuePairRings } from '../../src/shared/port.js';
 import { FULL, RingConsumer, RingProducer } from '../../src/shared/ring.js';
 
 export function floodScene(payload: number, hostile: number) {
-  const options = resolveOptions({
+  const { hw, rings, connect } = wiredHardware({
     partitions: [{ id: 1 }, { id: 2 }, { id: 3 }, { id: 4 }],
     processesPerPartition: 8,
     channelsPerPartition: 32,
     maxMessageBytes: payload,
   });
-  const hw = new Hardware(options);
-  const rings = (port: PartitionPort, qp: number) => queuePairRings(port.buffer, options.geometry, qp);
-  const opened = new Set<string>();
-  const open = (port: PartitionPort, qp: number) => {
-    if (opened.has(`${port.id}/${qp}`)) return;
-    opened.add(`${port.id}/${qp}`);
-    expect(hw.manager.openQueuePair(port, qp).ok).toBe(true);
-  };
-  let service = 100;
   const refills: (() => void)[] = [];
   const channel = (from: PartitionPort, fqp: number, to: PartitionPort, tqp: number) => {
-    open(from, fqp);
-    open(to, tqp);
-    const port = service++;
-    expect(hw.manager.listen(to, tqp, port).ok).toBe(true);
-    const c = hw.manager.connect(from, fqp, to.id, port);
-    const a = hw.manager.accept(to, tqp, port);
-    if (!c.ok || a instanceof Promise || !a.ok) throw new Error('set-up failed');
+    const handle = connect(from, fqp, to, tqp);
     const tx = new RingProducer(rings(from, fqp).send);
     const rx = new RingConsumer(rings(to, tqp).receive);
     const done = new RingConsumer(rings(from, fqp).completion);
@@ -46,7 +28,7 @@ export function floodScene(payload: number, hostile: number) {
       for (;;) {
         const at = tx.tryClaim(RecordType.SEND, SendBody.BYTES + payload);
         if (at === FULL) break;
-        tx.u32[at >> 2] = c.handle;
+        tx.u32[at >> 2] = handle;
         tx.u32[(at >> 2) + 1] = 0;
       }
       tx.publish();
@@ -86,7 +68,7 @@ export function floodScene(payload: number, hostile: number) {
  * sender's head waits in its send ring. Beside it, an honest stream from partition 2 to 3.
  */
 export function keptScene(qps: number) {
-  const options = resolveOptions({
+  const { hw, rings, connect: channel } = wiredHardware({
     partitions: [{ id: 1 }, { id: 2 }, { id: 3 }, { id: 4 }],
     processesPerPartition: qps,
     channelsPerPartition: Math.max(32, 2 * qps),
@@ -94,25 +76,6 @@ export function keptScene(qps: number) {
     receiveRingBytes: 16 * 1024,
     maxMessageBytes: 64,
   });
-  const hw = new Hardware(options);
-  const rings = (port: PartitionPort, qp: number) => queuePairRings(port.buffer, options.geometry, qp);
-  let service = 100;
-  const opened = new Set<string>();
-  const open = (port: PartitionPort, qp: number) => {
-    if (opened.has(`${port.id}/${qp}`)) return;
-    opened.add(`${port.id}/${qp}`);
-    expect(hw.manager.openQueuePair(port, qp).ok).toBe(true);
-  };
-  const channel = (from: PartitionPort, fqp: number, to: PartitionPort, tqp: number) => {
-    open(from, fqp);
-    open(to, tqp);
-    const port = service++;
-    expect(hw.manager.listen(to, tqp, port).ok).toBe(true);
-    const c = hw.manager.connect(from, fqp, to.id, port);
-    const a = hw.manager.accept(to, tqp, port);
-    if (!c.ok || a instanceof Promise || !a.ok) throw new Error('set-up failed');
-    return c.handle;
-  };
   const [a, b, h1, h2] = hw.ports;
   const handles = Array.from({ length: qps }, (_, q) => channel(a, q, b, q));
   const senders = Array.from({ length: qps }, (_, q) => new RingProducer(rings(a, q).send));

@@ -7,7 +7,7 @@
 import { expect } from 'vitest';
 import { Hardware } from '../../src/hardware/hardware.js';
 import type { PartitionPort } from '../../src/hardware/partition-port.js';
-import { resolveOptions } from '../../src/options.js';
+import { resolveOptions, type MachineOptions } from '../../src/options.js';
 import { RecordType, SendBody } from '../../src/shared/layout.js';
 import { queuePairRings } from '../../src/shared/port.js';
 import { FULL, RingConsumer, RingProducer } from '../../src/shared/ring.js';
@@ -25,28 +25,24 @@ export interface Sender {
   readonly rx: RingConsumer;
 }
 
-/** Four partitions of 8 queue pairs, 64 KiB rings, 64-byte messages. */
-export function sharesMachine() {
-  const options = resolveOptions({
-    partitions: [{ id: 1 }, { id: 2 }, { id: 3 }, { id: 4 }],
-    processesPerPartition: 8,
-    channelsPerPartition: 32,
-    sendRingBytes: 64 * 1024,
-    receiveRingBytes: 64 * 1024,
-    maxMessageBytes: PAYLOAD,
-  });
-  const hw = new Hardware(options);
-  const rings = (port: PartitionPort, qp: number) => queuePairRings(port.buffer, options.geometry, qp);
+/**
+ * The hardware of `options`, driven in process, and a way to wire a channel between two queue pairs
+ * as the control plane would (each queue pair opened once): the channel's handle at the sender, and
+ * the rings of any queue pair.
+ */
+export function wiredHardware(options: MachineOptions) {
+  const resolved = resolveOptions(options);
+  const hw = new Hardware(resolved);
+  const rings = (port: PartitionPort, qp: number) => queuePairRings(port.buffer, resolved.geometry, qp);
   const opened = new Set<string>();
   const open = (port: PartitionPort, qp: number) => {
     if (opened.has(`${port.id}/${qp}`)) return;
     opened.add(`${port.id}/${qp}`);
     expect(hw.manager.openQueuePair(port, qp).ok).toBe(true);
   };
-  const completions: RingConsumer[] = [];
   let service = 100;
-  /** A channel from (from, fqp) to (to, tqp); returns its sender. */
-  const channel = (from: PartitionPort, fqp: number, to: PartitionPort, tqp: number): Sender => {
+  /** A channel from (from, fqp) to (to, tqp), accepted: its handle at the sender. */
+  const connect = (from: PartitionPort, fqp: number, to: PartitionPort, tqp: number): number => {
     open(from, fqp);
     open(to, tqp);
     const port = service++;
@@ -54,6 +50,25 @@ export function sharesMachine() {
     const c = hw.manager.connect(from, fqp, to.id, port);
     const a = hw.manager.accept(to, tqp, port);
     if (!c.ok || a instanceof Promise || !a.ok) throw new Error('set-up failed');
+    return c.handle;
+  };
+  return { options: resolved, hw, rings, connect };
+}
+
+/** Four partitions of 8 queue pairs, 64 KiB rings, 64-byte messages. */
+export function sharesMachine() {
+  const { hw, rings, connect } = wiredHardware({
+    partitions: [{ id: 1 }, { id: 2 }, { id: 3 }, { id: 4 }],
+    processesPerPartition: 8,
+    channelsPerPartition: 32,
+    sendRingBytes: 64 * 1024,
+    receiveRingBytes: 64 * 1024,
+    maxMessageBytes: PAYLOAD,
+  });
+  const completions: RingConsumer[] = [];
+  /** A channel from (from, fqp) to (to, tqp); returns its sender. */
+  const channel = (from: PartitionPort, fqp: number, to: PartitionPort, tqp: number): Sender => {
+    const handle = connect(from, fqp, to, tqp);
     const tx = new RingProducer(rings(from, fqp).send);
     const rx = new RingConsumer(rings(to, tqp).receive);
     completions.push(new RingConsumer(rings(from, fqp).completion));
@@ -64,7 +79,7 @@ export function sharesMachine() {
         for (let i = 0; i < n; i++) {
           const at = tx.tryClaim(RecordType.SEND, SendBody.BYTES + PAYLOAD);
           if (at === FULL) break;
-          tx.u32[at >> 2] = c.handle;
+          tx.u32[at >> 2] = handle;
           tx.u32[(at >> 2) + 1] = 0;
           this.written++;
         }
