@@ -62,7 +62,7 @@ export interface MachineOptions {
   maxMessageBytes?: number;
   /** How idle threads wait: 'spin' (lowest latency, burns a core), 'sleep', 'adaptive' (default). */
   wait?: WaitMode;
-  /** Work requests one partition may have served per hardware round before the next gets its turn, split evenly among its queue pairs that send. Default 64. */
+  /** Work requests one partition may have served per hardware round before the next gets its turn, shared among its queue pairs that send by what each needed the round before. Default 64. */
   budgetPerRound?: number;
   /**
    * Lower the dispatch priority (to nice 19) of a partition whose sends keep the engine's whole
