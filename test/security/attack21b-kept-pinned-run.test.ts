@@ -13,16 +13,16 @@
  * WeakRef whether anything still holds each old run's port.
  */
 import { describe, expect, it } from 'vitest';
-import { closedEndpoint, gc, inProcessHardware } from './in-process-restart.js';
-import { RecordType, SendBody } from '../../src/shared/layout.js';
+import { inProcessHardware, keepOneAside, oldPortsHeld } from './in-process-restart.js';
+import { RecordType } from '../../src/shared/layout.js';
 import { queuePairRings } from '../../src/shared/port.js';
-import { FULL, RingConsumer, RingProducer } from '../../src/shared/ring.js';
+import { RingConsumer } from '../../src/shared/ring.js';
 
 const RUNS = 6;
 const ATTACKER = 0;
 const ACCOMPLICE = 1;
 function scene() {
-  const { options, hw, stats, settle } = inProcessHardware({
+  const scene = inProcessHardware({
     partitions: [{ id: 1 }, { id: 2 }],
     processesPerPartition: 2,
     channelsPerPartition: 64,
@@ -30,6 +30,7 @@ function scene() {
     receiveRingBytes: 1024,
     maxMessageBytes: 64,
   });
+  const { options, hw, stats, settle } = scene;
   const accomplice = hw.ports[ACCOMPLICE];
   expect(hw.manager.openQueuePair(accomplice, 0).ok).toBe(true);
   expect(hw.manager.listen(accomplice, 0, 7).ok).toBe(true);
@@ -51,32 +52,7 @@ function scene() {
    * the first aside. The accomplice reads nothing: the message stays kept, and its ends stay open.
    */
   const run = (): void => {
-    const port = hw.ports[ATTACKER];
-    expect(hw.manager.openQueuePair(port, 0).ok).toBe(true);
-    const handles: number[] = [];
-    for (let i = 0; i < 2; i++) {
-      const c = hw.manager.connect(port, 0, 2, 7);
-      const a = hw.manager.accept(accomplice, 0, 7);
-      if (!c.ok || a instanceof Promise || !a.ok) throw new Error('set-up failed');
-      handles.push(c.handle);
-    }
-    const tx = new RingProducer(queuePairRings(port.buffer, options.geometry, 0).send);
-    const send = (handle: number): void => {
-      const at = tx.tryClaim(RecordType.SEND, SendBody.BYTES + 8);
-      if (at === FULL) throw new Error('send ring full');
-      tx.u32[at >> 2] = handle;
-      tx.u32[(at >> 2) + 1] = 0;
-      tx.publish();
-      settle();
-    };
-    const kept = stats(ACCOMPLICE).kept;
-    for (let before = -1; stats(ATTACKER).sent !== before; ) {
-      before = stats(ATTACKER).sent;
-      send(handles[0]);
-    }
-    send(handles[1]);
-    // The head is kept aside; the second channel's SEND, with nothing behind it, waits at the head.
-    expect(stats(ACCOMPLICE).kept).toBe(kept + 1);
+    keepOneAside(scene, ATTACKER, ACCOMPLICE);
     expect(stats(ATTACKER).sendErrors).toBe(0);
   };
   return { hw, run, read, stats, settle };
@@ -85,16 +61,8 @@ function scene() {
 describe('123: a restarted partition\'s old port is not held by its messages still kept for a reader', () => {
   it('123: six runs of a partition, each with a message kept at an accomplice that reads nothing, then restarted: no old run\'s port stays reachable, and the kept messages still arrive, counted on the partition', async () => {
     const s = scene();
-    const oldPorts: WeakRef<SharedArrayBuffer>[] = [];
-    for (let k = 0; k < RUNS; k++) {
-      s.run();
-      oldPorts.push(new WeakRef(s.hw.ports[ATTACKER].buffer));
-      s.hw.restartPartition(ATTACKER, closedEndpoint());
-    }
+    const held = await oldPortsHeld(s.hw, ATTACKER, RUNS, () => s.run());
     expect(s.stats(ACCOMPLICE).kept).toBe(RUNS);
-    await new Promise<void>((resolve) => setImmediate(resolve));
-    gc();
-    const held = oldPorts.map((w) => w.deref() !== undefined);
     console.log('123 old ports held', JSON.stringify(held));
     expect(held).toEqual(new Array(RUNS).fill(false));
     // What was kept still reaches the reader once it reads, counted as the partition's.

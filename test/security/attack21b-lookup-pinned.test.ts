@@ -15,7 +15,7 @@
  * WeakRef whether anything still holds each old run's port.
  */
 import { describe, expect, it } from 'vitest';
-import { closedEndpoint, gc, inProcessHardware } from './in-process-restart.js';
+import { closedEndpoint, gc, inProcessHardware, oldPortsHeld } from './in-process-restart.js';
 import { RecordType, SendBody } from '../../src/shared/layout.js';
 import { queuePairRings } from '../../src/shared/port.js';
 import { RingConsumer, RingProducer } from '../../src/shared/ring.js';
@@ -96,15 +96,7 @@ function scene() {
 describe('122: a restarted partition\'s old port is not held by the lookups other queue pairs keep', () => {
   it('122: six runs, each sent to by a fresh queue pair of an accomplice (three with one message, three with a saturating flood and then one message elsewhere), then restarted: no old run\'s port stays reachable', async () => {
     const s = scene();
-    const oldPorts: WeakRef<SharedArrayBuffer>[] = [];
-    for (let k = 0; k < RUNS; k++) {
-      s.run(k);
-      oldPorts.push(new WeakRef(s.hw.ports[RESTARTED].buffer));
-      s.hw.restartPartition(RESTARTED, closedEndpoint());
-    }
-    await new Promise<void>((resolve) => setImmediate(resolve));
-    gc();
-    const held = oldPorts.map((w) => w.deref() !== undefined);
+    const held = await oldPortsHeld(s.hw, RESTARTED, RUNS, (k) => s.run(k));
     console.log('122 old ports held', JSON.stringify(held));
     expect(held).toEqual(new Array(RUNS).fill(false));
   });
