@@ -1277,11 +1277,10 @@ export class Engine {
   }
 
   /** Write a pending END; false while the owner's receive ring is full. */
-  private deliverEnd(d: number): boolean {
+  private deliverEnd(d: number, dqp = this.queuePairOf(d)): boolean {
     const t = this.table;
     const status = t.pendingEnd[d] - 1;
     if (status < 0) return true;
-    const dqp = this.queuePairOf(d);
     if (dqp === undefined || dqp.state !== QueuePairState.ACTIVE) {
       t.pendingEnd[d] = 0;
       return true;
@@ -1317,7 +1316,7 @@ export class Engine {
       const d = waiting[i];
       const dqp = this.queuePairOf(d);
       if (dqp !== undefined && dqp.endsFullPass === pass) waiting[left++] = d;
-      else if (this.deliverEnd(d)) done++;
+      else if (this.deliverEnd(d, dqp)) done++;
       else {
         waiting[left++] = d;
         // Not delivered, and not for messages kept for its end (those go first): its ring is full.
