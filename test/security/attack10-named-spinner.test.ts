@@ -19,8 +19,8 @@ const attack = new URL('../fixtures/security/attack10-roles.mjs', import.meta.ur
 describe.runIf(DispatchPriority.available())('attack 10: a partition whose own thread spins beside round trips', () => {
   // A spinner's share is read from the kernel's schedstat, which adds a run-queue wait only when it
   // ends: on a host loaded past its cores (another test file's threads beside it) a spinner waiting
-  // long for a core reads idle for a window. Such a run tries again (each of attack10-named-spinner
-  // and attack11-cover failed once beside another full test run, never alone or in CI).
+  // long for a core can read idle for a window (the likely cause: each of attack10-named-spinner and
+  // attack11-cover failed once beside another full test run, never alone or in CI). Such a run tries again.
   it("round trips of one partition do not get an honest stream lowered while another partition's thread spins (it would take the stream's core)", { retry: 2 }, async () => {
     const machine = await createMachine({ partitions: [{ id: 1 }, { id: 2 }, { id: 3 }, { id: 4 }] });
     try {
