@@ -361,7 +361,22 @@ export class PartitionHandle {
       watch.stop();
       // Rebuilt first: its name and message are then strings, whatever the partition sent.
       const error = rebuildError(started.error);
-      if (error.name === 'ChannelError') throw error;
+      if (error.name === 'ChannelError') {
+        // EHWRESET speaks for the hardware, every partition's: the OS hears it only from the
+        // operator (hardwareReset(), sent once this machine's failure is set). Before that it is a
+        // program answering in its OS's place (case 66) that the machine failed closed, whose advice
+        // (create a new machine) would end every other partition's work (THREATS case 132).
+        if ((error as { code?: unknown }).code === 'EHWRESET') {
+          const down = this.machine.failure;
+          if (down !== undefined) throw down;
+          throw new MachineError(
+            'EINVAL',
+            `spawn: program ${href} could not be started: partition ${this.id} answered the start with EHWRESET (the hardware stopped) while the hardware runs; its own code answered in its OS's place`,
+            { cause: error },
+          );
+        }
+        throw error;
+      }
       const missing = missingProgram(program, href);
       if (missing !== undefined) throw new MachineError('EINVAL', `spawn: ${missing}`, { cause: error });
       throw new MachineError('EINVAL', `spawn: program ${href} could not be started${commonJsHint(href, error)}: ${error.message}`, { cause: error });
