@@ -371,7 +371,7 @@ export class PartitionHandle {
           if (down !== undefined) throw down;
           throw new MachineError(
             'EINVAL',
-            `spawn: program ${href} could not be started: partition ${this.id} answered the start with EHWRESET (the hardware stopped) while the hardware runs; its own code answered in its OS's place`,
+            `spawn: program ${href} could not be started: partition ${this.id} answered the start with EHWRESET (the hardware stopped) while the hardware runs; its own code answered in its OS's place: the machine runs on, restart or terminate partition ${this.id}`,
             { cause: error },
           );
         }

@@ -19,7 +19,7 @@ it('132: a forged EHWRESET answer to its partition\'s next start fails that spaw
   expect(failed).toBeInstanceOf(MachineError);
   expect((failed as MachineError).code).toBe('EINVAL');
   expect((failed as MachineError).message).toBe(
-    `EINVAL: spawn: program ${NOOP.href} could not be started: partition 1 answered the start with EHWRESET (the hardware stopped) while the hardware runs; its own code answered in its OS's place`,
+    `EINVAL: spawn: program ${NOOP.href} could not be started: partition 1 answered the start with EHWRESET (the hardware stopped) while the hardware runs; its own code answered in its OS's place: the machine runs on, restart or terminate partition 1`,
   );
   expect(((failed as MachineError).cause as ChannelError).code).toBe('EHWRESET');
   // The hardware did not stop: the machine reports no failure, and another partition runs a program.
