@@ -14,15 +14,17 @@
  * Each flow event follows its slice with the same pid, tid, ts and cat, which is how all three
  * viewers bind a flow to a slice. A flow is written only when every slice it ties is in the rings
  * (a record overwritten or refused leaves its slices without arrows, counted as incomplete), so
- * every arrow drawn is whole. The three stages of a message touch end to start; each slice ends
- * one nanosecond early so a flow at a slice's start can belong to no other slice.
+ * every arrow drawn is whole. A refused message's slices end at the stage that refused it, which
+ * says why: `verify` with `"refused":"keyMismatch"`, or `deliver` with `"refused":"receiverFaulted"`.
+ * The three stages of a message touch end to start; each slice ends one nanosecond early so a
+ * flow at a slice's start can belong to no other slice.
  */
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { MachineError } from './shared/errors.js';
 import { VIOLATION_KINDS } from './shared/layout.js';
-import { NO_PARTITION, TraceKind, TraceWait } from './shared/trace-layout.js';
+import { NO_PARTITION, TRACE_REFUSALS, TraceKind, TraceRefusal, TraceWait } from './shared/trace-layout.js';
 import { TraceSnapshot } from './shared/trace-ring.js';
 import { joinFlows, messageKey, type Flows, type TraceThread } from './trace-flows.js';
 
@@ -36,7 +38,7 @@ export interface TraceSummary {
   messages: number;
   /** Sampled messages whose hand-over to their reader is in the file (deliver → receive; on a node, link deliver → receive for those from another node). */
   received: number;
-  /** Hardware records of sampled messages drawn without arrows: their send was overwritten, or they failed verification. */
+  /** Hardware records of sampled messages drawn without arrows: their send was overwritten, or the hardware refused them (they failed verification, or their receiver's queue pair had faulted). */
   incomplete: number;
   /** Records overwritten before the export, all threads together. */
   dropped: number;
@@ -336,7 +338,15 @@ class GroupEvents {
     const args = `{"from":${this.idOf(from)},"channel":${handle},"to":${this.idOf(to)},"message":${n}}`;
     await this.slice(tid, 'stamp', stamped, verifying, args);
     if (s.kind(r) === TraceKind.HARDWARE_REFUSED) {
-      await this.slice(tid, 'verify', verifying, delivering, `{"from":${this.idOf(from)},"channel":${handle},"message":${n},"refused":"keyMismatch"}`);
+      // Field 4 says at which stage and why (TraceRefusal); the slice of that stage says so, and no arrow is drawn.
+      const why = s.field(r, 4);
+      const reason = JSON.stringify(TRACE_REFUSALS[why] ?? 'unknown');
+      if (why !== TraceRefusal.RECEIVER_FAULTED) {
+        await this.slice(tid, 'verify', verifying, delivering, `{"from":${this.idOf(from)},"channel":${handle},"message":${n},"refused":${reason}}`);
+        return;
+      }
+      await this.slice(tid, 'verify', verifying, delivering, args);
+      await this.slice(tid, 'deliver', delivering, s.time(r, 3), `${args.slice(0, -1)},"refused":${reason}}`);
       return;
     }
     await this.slice(tid, 'verify', verifying, delivering, args);

@@ -30,7 +30,7 @@ export interface Flows {
   message: Map<string, number>;
   /** deliver (or link deliver, from another node) → receive, by the receiver's key. */
   receive: Map<string, number>;
-  /** Hardware records of sampled messages whose send is not in the rings (overwritten), or that failed verification. */
+  /** Hardware records of sampled messages whose send is not in the rings (overwritten), or that the hardware refused (at verify, or at deliver: THREATS case 133). */
   incomplete: number;
 }
 

@@ -739,8 +739,17 @@ export class Engine {
     const outcome = this.deliver(qp, handle, e, deliveryHandle, dqp, src, payload, bytes);
     // A blocked message is retried in a later round: it keeps its number and is recorded then.
     if (outcome === BLOCKED) return outcome;
+    // Numbered as its sender's library numbered it (it counted the message when it put it in the
+    // ring), delivered or not: the channel's later messages keep joining their sends.
     tracer.commit(e, handle, n);
-    if (sampled) tracer.delivered(qp.port.index, handle, dqp.port.index, deliveryHandle, n, stamped, verifying, delivering, tracer.now());
+    if (!sampled) return outcome;
+    // deliver() answers DONE without delivering only when it answers the sender EFAULT: the receiving
+    // queue pair was not active, or faulted on this message's claim (faultQueuePair() deactivates
+    // it); delivered, or kept aside, it stays active. Recorded as refused at deliver, with no arrow
+    // (THREATS case 133: a receiver that faulted its own queue pair made its sender's trace show
+    // delivered, and received, what the hardware refused).
+    if (dqp.state !== QueuePairState.ACTIVE) tracer.refusedAtDeliver(qp.port.index, handle, dqp.port.index, n, stamped, verifying, delivering, tracer.now());
+    else tracer.delivered(qp.port.index, handle, dqp.port.index, deliveryHandle, n, stamped, verifying, delivering, tracer.now());
     return outcome;
   }
 

@@ -9,7 +9,7 @@
  * and its violations and doorbell storms are recorded at a bounded rate, so a hostile partition
  * cannot flush everyone else's records out of the ring.
  */
-import { NO_PARTITION, Sampling, TraceKind, TraceWait } from '../shared/trace-layout.js';
+import { NO_PARTITION, Sampling, TraceKind, TraceRefusal, TraceWait } from '../shared/trace-layout.js';
 import { traceNow, TraceWriter } from '../shared/trace-ring.js';
 import { VIOLATION_KINDS, type ViolationKind } from '../shared/layout.js';
 
@@ -83,7 +83,15 @@ export class HardwareTrace {
 
   /** A sampled message that failed verification: stamp [t0, t1), verify [t1, t2). */
   refused(from: number, handle: number, to: number | undefined, n: number, t0: number, t1: number, t2: number): void {
-    this.writer.record(TraceKind.HARDWARE_REFUSED, from, handle, to ?? NO_PARTITION, 0, n, t0, t1, t2);
+    this.writer.record(TraceKind.HARDWARE_REFUSED, from, handle, to ?? NO_PARTITION, TraceRefusal.KEY_MISMATCH, n, t0, t1, t2);
+  }
+
+  /**
+   * A sampled message that passed verification and was refused at deliver (EFAULT): its receiver's
+   * queue pair is faulted, or faulted on its claim. Stamp [t0, t1), verify [t1, t2), deliver [t2, t3).
+   */
+  refusedAtDeliver(from: number, handle: number, to: number, n: number, t0: number, t1: number, t2: number, t3: number): void {
+    this.writer.record(TraceKind.HARDWARE_REFUSED, from, handle, to, TraceRefusal.RECEIVER_FAULTED, n, t0, t1, t2, t3);
   }
 
   /** A sampled message to another node: stamp from t0, handed to its link (or, `held`, kept for its window) at t1. */

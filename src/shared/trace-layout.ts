@@ -26,7 +26,7 @@
  * | SEND (partition) | handle, message number | claim began, message copied |
  * | RECEIVE (partition) | handle, message number | take began, message handed over |
  * | HARDWARE_MESSAGE | from partition index, from handle, to partition index, delivery handle, message number | stamp, verify, deliver began, deliver ended |
- * | HARDWARE_REFUSED | from partition index, from handle, to partition index (or NO_PARTITION), 0, message number | stamp, verify began, verify ended |
+ * | HARDWARE_REFUSED | from partition index, from handle, to partition index (or NO_PARTITION), TraceRefusal, message number | stamp, verify began, verify ended (KEY_MISMATCH); stamp, verify, deliver began, deliver ended (RECEIVER_FAULTED) |
  * | SLEEP | TraceWait, queue pair (hardware: 0) | went to sleep |
  * | WOKE | TraceWait, queue pair (hardware: partition index whose doorbell woke it, or NO_PARTITION) | woke |
  * | RANG (partition) | queue pair whose send rang the hardware's doorbell | rang |
@@ -76,6 +76,20 @@ export const TraceWait = {
   SEND_SPACE: 3,
 } as const;
 export type TraceWait = (typeof TraceWait)[keyof typeof TraceWait];
+
+/**
+ * Why the hardware refused a message (field 4 of HARDWARE_REFUSED), and at which stage: the export
+ * labels the stage's slice `"refused": <name>` (TRACE_REFUSALS) and draws no arrow for it.
+ */
+export const TraceRefusal = {
+  /** It failed verification (no receiving end, or the key did not match): EPERM, at verify. */
+  KEY_MISMATCH: 0,
+  /** It passed verification, but its receiver's queue pair is faulted, or faulted on this message's claim: EFAULT, at deliver (THREATS case 133). */
+  RECEIVER_FAULTED: 1,
+} as const;
+export type TraceRefusal = (typeof TraceRefusal)[keyof typeof TraceRefusal];
+/** The export's names of the TraceRefusal values, by value. */
+export const TRACE_REFUSALS = ['keyMismatch', 'receiverFaulted'] as const;
 
 /** Field value for "no partition": a refused message with no receiving end, a wake-up nobody's bell explains. */
 export const NO_PARTITION = 0xffff_ffff;
