@@ -24,6 +24,12 @@ import { Walk, type MessageVisitor, type ReceivePump } from './receive-pump.js';
 import type { SendQueue } from './send-queue.js';
 import { deadlineAfter, timeLeft } from '../shared/clock.js';
 
+/**
+ * Taken entries at the front of a channel's queue before it is compacted (when they are at least as
+ * many as the untaken ones too): THREATS case 134.
+ */
+const QUEUE_COMPACT_AT = 1024;
+
 /** What every write() that found room returns: already settled, made once. */
 const WRITTEN: Promise<void> = Promise.resolve();
 
@@ -479,6 +485,15 @@ export class Channel implements AsyncIterable<Uint8Array> {
     if (this.rx.heldHandle === this.handle) this.rx.unhold(this.handle);
     this.queue[this.head++] = undefined as never;
     if (this.head === this.queue.length) this.queue.length = this.head = 0;
+    else if (this.head >= QUEUE_COMPACT_AT && this.head >= this.queue.length - this.head) {
+      // Taken entries go once they are as many as the untaken ones: a peer that keeps the queue from
+      // ever running empty (at its unread bound while the reader waits on the event loop per message)
+      // grew the array by a slot per message it sent, for as long as it sent (THREATS case 134).
+      // Amortized: each untaken entry is moved at most once per as many taken ones.
+      this.queue.copyWithin(0, this.head);
+      this.queue.length -= this.head;
+      this.head = 0;
+    }
     return m;
   }
 
