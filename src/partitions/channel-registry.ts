@@ -25,6 +25,17 @@ const KEPT_MESSAGE_OVERHEAD_BYTES = 128;
  */
 const EARLY_BOUNDS_PER_PROCESS = 4;
 /**
+ * What a process keeps for its accepted channels together, in bound-sized units (THREATS case 135).
+ * The bound per channel alone let a peer that opens many channels to one process (a server accepts
+ * every client) and fills each to just under it, while the process waits on another channel, make
+ * that process hold channels × the bound: 8 channels 33 MB, the default 64 channel slots 256 MiB,
+ * 4096 slots 16 GiB, outside its heap limit. Four, as for the channels not accepted yet: one channel
+ * still gets its whole bound, and a server reading its clients in turn keeps four 4 MiB uploads
+ * aside; past it the pump holds the ring as at one channel's bound, and when the hold runs out the
+ * channel that keeps the most ends, not the one whose message came last.
+ */
+const KEPT_BOUNDS_PER_PROCESS = 4;
+/**
  * How long a channel at its bound may hold the receive ring's head while nothing takes from it
  * (its process waiting on, or polling, other channels): then it ends with ENOBUFS, what it held
  * is dropped, and the ring moves again.
@@ -47,12 +58,17 @@ export interface ChannelSink {
   deliver(message: Uint8Array): void;
   /** A receive of this channel waits now: a message for it goes to that receive, not to its queue. */
   takesNow(): boolean;
-  /** Whether one more kept message of `bytes` stays within the channel's bound. */
+  /** Whether one more kept message of `bytes` stays within the channel's bound and its process's (keptLimit). */
   canKeep(bytes: number): boolean;
+  /** What the channel's kept messages count now (keptCharge() each). */
+  keptCharges(): number;
   /** Keep a copy of `bytes` at `from` of the ring (u8 and u32 over it) in the channel's queue. */
   keep(u8: Uint8Array, u32: Uint32Array, from: number, bytes: number): void;
-  /** The channel held the ring at its bound and was not read: it ends with ENOBUFS, and what it kept is dropped. */
-  overflowed(limit: number): void;
+  /**
+   * The channel held the ring at its bound and was not read (`byProcess`: it kept the most when its
+   * process's channels held theirs, `limit`): it ends with ENOBUFS, and what it kept is dropped.
+   */
+  overflowed(limit: number, byProcess?: boolean): void;
   /**
    * True when a reader waits for this channel to become readable and nothing
    * is queued: the pump then leaves the record in the ring (for a zero-copy
@@ -104,6 +120,13 @@ function earlyCharge(bytes: number): number {
 export class ChannelRegistry {
   /** What the early lists keep together (bounded by EARLY_BOUNDS_PER_PROCESS × unreadLimit). */
   private earlyCharged = 0;
+  /**
+   * What the open channels' queues keep together (keptCharge() each, added and taken by the
+   * channels themselves), bounded by keptLimit (THREATS case 135).
+   */
+  keptCharged = 0;
+  /** The bound on keptCharged: KEPT_BOUNDS_PER_PROCESS × unreadLimit. */
+  readonly keptLimit: number;
   /** The process is ending (closeEarly): what arrives for a handle without an open channel is dropped. */
   private draining = false;
   /** Why canKeepEarly() last said no: the handle's own bound (true) or the process's. */
@@ -114,7 +137,9 @@ export class ChannelRegistry {
     readonly unreadLimit: number,
     /** The partition's channel slots: a handle's slot and generation are read from it. */
     private readonly channelSlots: number,
-  ) {}
+  ) {
+    this.keptLimit = KEPT_BOUNDS_PER_PROCESS * unreadLimit;
+  }
 
   private readonly open = new Map<number, ChannelSink>();
   /**
@@ -173,6 +198,23 @@ export class ChannelRegistry {
       else if (typeof item === 'number') sink.end(item);
       else sink.deliver(item);
     }
+  }
+
+  /**
+   * The open channel whose queue keeps the most, of those that keep anything: the one a hold at the
+   * process's bound ends when it runs out (THREATS case 135).
+   */
+  largestKept(): ChannelSink | undefined {
+    let largest: ChannelSink | undefined;
+    let most = 0;
+    for (const sink of this.open.values()) {
+      const kept = sink.keptCharges();
+      if (kept > most) {
+        most = kept;
+        largest = sink;
+      }
+    }
+    return largest;
   }
 
   /** The channel was closed: no more deliveries for it; its SEND completions until the CLOSE's. */
@@ -283,6 +325,7 @@ export class ChannelRegistry {
   /** The process ended: the next one on this queue pair starts clean. */
   clear(): void {
     this.open.clear();
+    this.keptCharged = 0;
     this.closing.clear();
     this.early.clear();
     this.earlyCharged = 0;

@@ -480,9 +480,11 @@ export class Channel implements AsyncIterable<Uint8Array> {
 
   private takeQueued(): Uint8Array {
     const m = this.queue[this.head];
-    this.keptBytes -= keptCharge(m.byteLength);
-    // The pump may be holding the ring for this channel at its bound: one taken, it moves again.
-    if (this.rx.heldHandle === this.handle) this.rx.unhold(this.handle);
+    const charge = keptCharge(m.byteLength);
+    this.keptBytes -= charge;
+    this.qp.channels.keptCharged -= charge;
+    // The pump may be holding the ring for this channel at its bound, or at the process's: one taken, it moves again.
+    if (this.rx.heldHandle !== -1) this.rx.freed(this.handle);
     this.queue[this.head++] = undefined as never;
     if (this.head === this.queue.length) this.queue.length = this.head = 0;
     else if (this.head >= QUEUE_COMPACT_AT && this.head >= this.queue.length - this.head) {
@@ -748,8 +750,11 @@ export class Channel implements AsyncIterable<Uint8Array> {
    */
   private dropKept(): void {
     this.queue.length = this.head = 0;
+    this.qp.channels.keptCharged -= this.keptBytes;
     this.keptBytes = 0;
     this.keptSlab = undefined;
+    // Room under the process's bound (THREATS case 135): a hold there ends.
+    if (this.rx.heldHandle !== -1) this.rx.freed(this.handle);
   }
 
   /** @internal This end's CLOSE was posted when it overflowed (THREATS case 44): the process's end posts none. */
@@ -778,7 +783,14 @@ export class Channel implements AsyncIterable<Uint8Array> {
 
   /** @internal */
   canKeep(bytes: number): boolean {
-    return this.keptBytes + keptCharge(bytes) <= this.qp.channels.unreadLimit;
+    const charge = keptCharge(bytes);
+    const channels = this.qp.channels;
+    return this.keptBytes + charge <= channels.unreadLimit && channels.keptCharged + charge <= channels.keptLimit;
+  }
+
+  /** @internal */
+  keptCharges(): number {
+    return this.keptBytes;
   }
 
   /** @internal */
@@ -787,7 +799,9 @@ export class Channel implements AsyncIterable<Uint8Array> {
   }
 
   private enqueue(message: Uint8Array): void {
-    this.keptBytes += keptCharge(message.byteLength);
+    const charge = keptCharge(message.byteLength);
+    this.keptBytes += charge;
+    this.qp.channels.keptCharged += charge;
     this.queue.push(message);
     if (this.readers.length > 0) this.notifyReadable();
   }
@@ -800,14 +814,21 @@ export class Channel implements AsyncIterable<Uint8Array> {
    * ECLOSED), and memory kept past a freed slot would let a peer that reconnects pass the bound
    * per slot (THREATS case 44).
    */
-  overflowed(limit: number): void {
-    if (this.ended || this.closed) return;
+  overflowed(limit: number, byProcess = false): void {
+    // Ended by its peer, it still keeps what it was sent until read, and a process's bound (THREATS
+    // case 135) is freed only by dropping it: a peer that filled channels and closed them cleanly
+    // would hold that bound, and the ring, for good.
+    if (this.closed || (this.ended && this.head === this.queue.length)) return;
+    const held = byProcess
+      ? `${this.keptBytes} bytes of unread messages, the most of its process's channels, which may keep ${limit} together,`
+      : `${limit} bytes of unread messages`;
     const why = new ChannelError(
       'ENOBUFS',
-      `channel ${this.handle} from partition ${this.peer.partition} held ${limit} bytes of unread messages and nothing read it for ${UNREAD_HOLD_MS} ms while this process waited on other channels (or had not accepted it); it was closed here and what it held was dropped`,
+      `channel ${this.handle} from partition ${this.peer.partition} held ${held} and nothing read it for ${UNREAD_HOLD_MS} ms while this process waited on other channels (or had not accepted it); it was closed here and what it held was dropped`,
     );
     this.dropKept();
-    this.end(Status.ENOBUFS, why);
+    if (this.ended) this.endError = why; // what it held is gone: its reader hears why, not of a clean end
+    else this.end(Status.ENOBUFS, why);
     this.closePosted = true;
     this.qp.forget(this.handle);
     this.onClosed(this);

@@ -4,9 +4,11 @@
  * A channel that reads takes its own messages straight from the ring when
  * they are next (`peekFor` + `take…`, `visitFor`): nothing is queued or
  * allocated on the way. Records for other channels met on the way are copied
- * into those channels' queues, up to a bound per channel (channel-registry.ts):
- * a channel at it holds the ring at its next message until it is read, or ends
- * with ENOBUFS if nothing reads it for UNREAD_HOLD_MS (THREATS case 44). While
+ * into those channels' queues, up to a bound per channel and one per process
+ * (channel-registry.ts): a channel at its bound holds the ring at its next
+ * message until it is read, or ends with ENOBUFS if nothing reads it for
+ * UNREAD_HOLD_MS (THREATS case 44); at the process's bound, any channel's read
+ * moves the ring again, and the one that keeps the most ends (case 135). While
  * anyone awaits (a `recv()`, a `readable()`), the pump runs: it moves every
  * record to its channel and sleeps when the ring is empty. Nobody awaiting means
  * nothing is read, so a slow reader back-pressures its senders through the
@@ -19,7 +21,7 @@ import { deliveryChannel, deliveryPayload, deliveryPayloadBytes, deliveryStatus 
 import { hardwareGone } from '../shared/port.js';
 import { EMPTY, FAULT, type RingConsumer } from '../shared/ring.js';
 import { sleepAsync, sleepSync, type WaitPolicy } from '../shared/wait.js';
-import { UNREAD_HOLD_MS, type ChannelRegistry } from './channel-registry.js';
+import { keptCharge, UNREAD_HOLD_MS, type ChannelRegistry } from './channel-registry.js';
 import { type BufferCopier, MessageSlab } from './message-slab.js';
 import { ReceiveRelease } from './receive-release.js';
 import { spaceWaitInThread, type SendQueue } from './send-queue.js';
@@ -229,15 +231,36 @@ export class ReceivePump {
   private heldFor = 0;
   /** When the hold was last met or waited on. */
   private heldSeenAt = 0;
+  /** The ring position of the held message: once the ring moved past it (its own reader took it from the ring), the hold is over. */
+  private heldPosition = 0;
+  /**
+   * The hold is at the process's bound on what its channels keep together, not at the held
+   * channel's own (THREATS case 135): any channel's take ends it, and when it runs out the channel
+   * that keeps the most ends.
+   */
+  private heldByProcess = false;
 
-  /** The walk met `handle`'s message at its bound: hold the ring there, or count the hold on. */
-  private hold(handle: number): void {
+  /** The walk met `handle`'s message at a bound (`byProcess`: the process's): hold the ring there, or count the hold on. */
+  private hold(handle: number, byProcess: boolean): void {
     const at = now();
-    if (this.heldHandle !== handle) {
+    const position = this.ring.consumedPosition;
+    if (this.heldHandle !== handle || this.heldPosition !== position) {
       this.heldHandle = handle;
+      this.heldPosition = position;
       this.heldFor = 0;
     } else this.heldFor += Math.min(at - this.heldSeenAt, HOLD_SEEN_GAP_MS);
+    this.heldByProcess = byProcess;
     this.heldSeenAt = at;
+  }
+
+  /**
+   * Whether the pump still holds the ring: a hold whose message was read meanwhile (a channel held
+   * at the process's bound takes its own message from the ring, queue empty) is over, and nothing
+   * is ended for it.
+   */
+  private holdStands(): boolean {
+    if (this.heldHandle !== -1 && this.ring.consumedPosition !== this.heldPosition) this.heldHandle = -1;
+    return this.heldHandle !== -1;
   }
 
   /** A wait on the held ring that began at `since` ended: it counts in full. */
@@ -253,6 +276,14 @@ export class ReceivePump {
    */
   stopVisits(handle: number = this.visited): void {
     if (this.visited === handle) this.visitsLeft = 0;
+  }
+
+  /**
+   * `handle`'s reader took a kept message or let go of what it kept: a hold for that channel, or at
+   * the process's bound (now with room), ends. Called only while a hold is on.
+   */
+  freed(handle: number): void {
+    if (this.heldHandle === handle || this.heldByProcess) this.unhold(this.heldHandle);
   }
 
   /** `handle` was read, closed or accepted: if the pump holds the ring for it, the ring moves again. */
@@ -274,8 +305,14 @@ export class ReceivePump {
 
   /** The hold lasted UNREAD_HOLD_MS and nothing read its channel: it ends (ENOBUFS), and its messages are dropped from now on. */
   private endHold(): void {
+    if (!this.holdStands()) return;
     const handle = this.heldHandle;
     this.heldHandle = -1;
+    if (this.heldByProcess) {
+      // At the process's bound: the channel that keeps the most ends, not the one whose message is next.
+      this.channels.largestKept()?.overflowed(this.channels.keptLimit, true);
+      return;
+    }
     const sink = this.channels.sink(handle);
     if (sink !== undefined) sink.overflowed(this.channels.unreadLimit);
     else this.channels.endEarlyHold(handle);
@@ -352,10 +389,11 @@ export class ReceivePump {
         }
         const takes = sink !== undefined && sink.takesNow();
         if (!takes && !(sink !== undefined ? sink.canKeep(bytes) : this.channels.canKeepEarly(handle, bytes))) {
-          // At its unread bound: the message stays in the ring (its sender is held back) until the
-          // channel is read, or UNREAD_HOLD_MS pass (THREATS case 44). Checked here too, not only
-          // where the pump waits: a process that only polls (tryRecv) never waits.
-          this.hold(handle);
+          // At its unread bound, or the process's (its channels' queues together, THREATS case 135):
+          // the message stays in the ring (its sender is held back) until the channel (for the
+          // process's bound, any channel) is read, or UNREAD_HOLD_MS pass (THREATS case 44). Checked
+          // here too, not only where the pump waits: a process that only polls (tryRecv) never waits.
+          this.hold(handle, sink !== undefined && sink.keptCharges() + keptCharge(bytes) <= this.channels.unreadLimit);
           if (this.holdLeft() > 0) return Walk.NO_MESSAGE;
           this.endHold(); // from now on its messages are dropped: read this one again
           continue;
@@ -413,7 +451,7 @@ export class ReceivePump {
           'return from the callback first, or poll with tryRecv()/tryRecvInto() or a timeout of 0',
         );
       }
-      if (this.heldHandle !== -1) {
+      if (this.holdStands()) {
         // Held for a channel at its bound, which nothing can read while this thread blocks: wait
         // out the hold (a completion or a failure still ends the wait), then end that channel.
         const holdLeft = this.holdLeft();
@@ -475,7 +513,7 @@ export class ReceivePump {
           await Promise.resolve(); // let the resolved receivers run before the next step
           continue;
         }
-        if (this.heldHandle !== -1) {
+        if (this.holdStands()) {
           await this.waitWhileHeld();
           continue;
         }
@@ -536,7 +574,12 @@ export class ReceivePump {
         this.ring.i32,
         this.dataWaiting,
         this.dataBell,
-        () => this.heldHandle === -1 || this.sendQueue.completions.hasData() || this.interest === 0 || this.owner.failure !== undefined,
+        () =>
+          this.heldHandle === -1 ||
+          this.ring.consumedPosition !== this.heldPosition ||
+          this.sendQueue.completions.hasData() ||
+          this.interest === 0 ||
+          this.owner.failure !== undefined,
         0,
         left,
       );
